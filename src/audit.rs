@@ -1,0 +1,117 @@
+//! One audit: sync the GitOps checkout once, then audit every environment (render what git
+//! declares, list what the cluster runs, compare) concurrently with a bound. An error in one
+//! environment is recorded in its result; the others go on.
+
+use chrono::Utc;
+use futures::StreamExt;
+use tracing::{info, warn};
+
+use crate::cluster::{self, ListOptions};
+use crate::compare::{self, Scope};
+use crate::config::{Config, EnvironmentConfig};
+use crate::declared;
+use crate::gitops::{self, Checkout};
+use crate::model::{DeclaredState, Finding};
+use crate::report::{DeclaredReport, EnvironmentResult, GitopsInfo, Report, Status, DECLARED_SCHEMA};
+
+/// Audits the environments named in `only` (all when empty).
+pub async fn run(cfg: &Config, only: &[String]) -> Report {
+    let started_at = Utc::now();
+    let envs: Vec<&EnvironmentConfig> = cfg.environments.iter().filter(|e| only.is_empty() || only.contains(&e.name)).collect();
+    let gitops_url = cfg.gitops.display_url();
+    let (checkout, results) = match sync(cfg).await {
+        Ok(checkout) => {
+            let results: Vec<(EnvironmentResult, Vec<Finding>)> = futures::stream::iter(envs.iter().map(|env| audit_environment(cfg, env, &checkout)))
+                .buffered(cfg.audit.max_concurrent_environments)
+                .collect()
+                .await;
+            (Some(checkout), results)
+        }
+        Err(e) => {
+            warn!(error = %e, "gitops repository unavailable");
+            let results = envs
+                .iter()
+                .map(|env| {
+                    let result = EnvironmentResult {
+                        name: env.name.clone(),
+                        cluster: env.cluster.name.clone(),
+                        status: Status::Error,
+                        error: Some(format!("gitops: {e}")),
+                        declared_workloads: 0,
+                        live_workloads: 0,
+                    };
+                    (result, Vec::new())
+                })
+                .collect();
+            (None, results)
+        }
+    };
+    let mut environments = Vec::new();
+    let mut findings = Vec::new();
+    for (result, f) in results {
+        environments.push(result);
+        findings.extend(f);
+    }
+    let gitops = GitopsInfo { url: gitops_url, commit: checkout.and_then(|c| c.commit) };
+    Report::new(started_at, Utc::now(), gitops, environments, findings)
+}
+
+async fn sync(cfg: &Config) -> Result<Checkout, String> {
+    let gitops_cfg = cfg.gitops.clone();
+    let started = std::time::Instant::now();
+    let result = tokio::task::spawn_blocking(move || gitops::sync(&gitops_cfg)).await;
+    let checkout = result.map_err(|e| format!("git task failed: {e}"))?.map_err(|e| e.to_string())?;
+    info!(commit = checkout.commit.as_deref().unwrap_or("-"), elapsed_ms = started.elapsed().as_millis() as u64, "gitops checkout ready");
+    Ok(checkout)
+}
+
+async fn audit_environment(cfg: &Config, env: &EnvironmentConfig, checkout: &Checkout) -> (EnvironmentResult, Vec<Finding>) {
+    let list = ListOptions { timeout: cfg.audit.kube_timeout, page_size: cfg.audit.page_size };
+    let ((declared, render_errors), live) = tokio::join!(declared::render(&checkout.dir, env, &cfg.render), cluster::fetch(&env.cluster, list));
+    let mut errors: Vec<String> = render_errors.iter().map(ToString::to_string).collect();
+    let live = match live {
+        Ok((state, objects)) => {
+            info!(environment = %env.name, cluster = %env.cluster.name, objects, workloads = state.workloads.len(), "cluster listed");
+            Some(state)
+        }
+        Err(e) => {
+            errors.push(e.to_string());
+            None
+        }
+    };
+    for e in &errors {
+        warn!(environment = %env.name, error = %e, "audit error");
+    }
+    let scope = Scope {
+        environment: &env.name,
+        cluster: &env.cluster.name,
+        commit: checkout.commit.as_deref(),
+        require_digest: env.require_digest,
+        ignore_containers: &env.ignore_containers,
+        namespaces: &env.cluster.namespaces,
+        rollout_grace: cfg.audit.rollout_grace,
+        now: Utc::now(),
+    };
+    let findings = compare::compare(&scope, &declared, live.as_ref());
+    let result = EnvironmentResult {
+        name: env.name.clone(),
+        cluster: env.cluster.name.clone(),
+        status: if errors.is_empty() { Status::Ok } else { Status::Error },
+        error: (!errors.is_empty()).then(|| errors.join("; ")),
+        declared_workloads: declared.workloads.len(),
+        live_workloads: live.map_or(0, |l| l.workloads.len()),
+    };
+    (result, findings)
+}
+
+/// What git declares for one environment, for `driftwatch declared`. Render errors are
+/// returned as an error: a partial listing would look complete.
+pub async fn declared(cfg: &Config, env: &EnvironmentConfig) -> Result<(DeclaredReport, DeclaredState), String> {
+    let checkout = sync(cfg).await.map_err(|e| format!("gitops: {e}"))?;
+    let (state, errors) = declared::render(&checkout.dir, env, &cfg.render).await;
+    if !errors.is_empty() {
+        return Err(errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "));
+    }
+    let report = DeclaredReport { schema: DECLARED_SCHEMA, environment: env.name.clone(), commit: checkout.commit, workloads: state.workloads.clone() };
+    Ok((report, state))
+}

@@ -1,0 +1,224 @@
+//! The command line: `--once` (audit and report), `check-config`, `declared`. Each command
+//! returns its exit code; `main` only parses and starts tracing.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::audit;
+use crate::config::{ClusterSource, Config, GitopsConfig, Overrides};
+use crate::model::Severity;
+use crate::report::{EXIT_CLEAN, EXIT_ERROR};
+
+#[derive(Debug, Parser)]
+#[command(name = "driftwatch", version, about = "Catches deployment drift between a GitOps repository and live Kubernetes clusters")]
+pub struct Cli {
+    /// Configuration file (.toml, .yaml or .yml).
+    #[arg(long, global = true, env = "DRIFTWATCH_CONFIG", default_value = "/etc/driftwatch/config.toml")]
+    pub config: PathBuf,
+
+    /// Run one audit, print the report and exit: 0 clean, 1 drift at or above --fail-on,
+    /// 2 an environment could not be audited (bad config, repo or cluster unreachable).
+    #[arg(long)]
+    pub once: bool,
+
+    /// Audit only this environment (repeatable; default all).
+    #[arg(long = "env", value_name = "NAME")]
+    pub envs: Vec<String>,
+
+    /// Report format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+
+    /// Lowest severity that makes the exit code 1 (overrides audit.fail_on).
+    #[arg(long, value_enum)]
+    pub fail_on: Option<SeverityArg>,
+
+    /// Log line format on stderr (filter with RUST_LOG, e.g. RUST_LOG=driftwatch=debug).
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Load and validate the configuration, print what it resolves to (secrets never shown).
+    CheckConfig,
+    /// List the workloads and images git declares for one environment.
+    Declared {
+        #[arg(long = "env", value_name = "NAME")]
+        env: String,
+        #[arg(long, value_enum, default_value_t = DeclaredFormat::Text)]
+        format: DeclaredFormat,
+    },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+    Markdown,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum DeclaredFormat {
+    Text,
+    Json,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum SeverityArg {
+    Info,
+    Warning,
+    Critical,
+}
+
+impl From<SeverityArg> for Severity {
+    fn from(s: SeverityArg) -> Self {
+        match s {
+            SeverityArg::Info => Severity::Info,
+            SeverityArg::Warning => Severity::Warning,
+            SeverityArg::Critical => Severity::Critical,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Logs go to stderr so that stdout carries only the report.
+pub fn init_tracing(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+/// Runs the command and returns the process exit code.
+pub async fn run(cli: Cli) -> u8 {
+    let env: HashMap<String, String> = std::env::vars().collect();
+    let overrides = Overrides { fail_on: cli.fail_on.map(Into::into) };
+    let cfg = match Config::load(&cli.config, &env, &overrides) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return EXIT_ERROR;
+        }
+    };
+    match &cli.command {
+        Some(Command::CheckConfig) => {
+            print!("{}", describe(&cfg));
+            EXIT_CLEAN
+        }
+        Some(Command::Declared { env, format }) => declared(&cfg, env, *format).await,
+        None if cli.once => once(&cfg, &cli).await,
+        None => {
+            eprintln!("error: nothing to do: run `driftwatch --once` for an audit (the scheduled daemon is not in this version yet)");
+            EXIT_ERROR
+        }
+    }
+}
+
+fn unknown_envs(cfg: &Config, names: &[String]) -> Option<String> {
+    let unknown: Vec<&str> = names.iter().filter(|n| !cfg.environments.iter().any(|e| &e.name == *n)).map(String::as_str).collect();
+    if unknown.is_empty() {
+        return None;
+    }
+    let known: Vec<&str> = cfg.environments.iter().map(|e| e.name.as_str()).collect();
+    Some(format!("unknown environment {} (configured: {})", unknown.join(", "), known.join(", ")))
+}
+
+async fn once(cfg: &Config, cli: &Cli) -> u8 {
+    if let Some(msg) = unknown_envs(cfg, &cli.envs) {
+        eprintln!("error: {msg}");
+        return EXIT_ERROR;
+    }
+    let report = audit::run(cfg, &cli.envs).await;
+    let text = match cli.format {
+        Format::Text => report.to_text(),
+        Format::Json => report.to_json() + "\n",
+        Format::Markdown => report.to_markdown(),
+    };
+    // A closed pipe (`driftwatch --once | head`) is not an audit error.
+    let _ = std::io::stdout().write_all(text.as_bytes());
+    report.exit_code(cfg.audit.fail_on)
+}
+
+async fn declared(cfg: &Config, name: &str, format: DeclaredFormat) -> u8 {
+    let Some(env) = cfg.environments.iter().find(|e| e.name == name) else {
+        eprintln!("error: {}", unknown_envs(cfg, &[name.to_string()]).unwrap_or_default());
+        return EXIT_ERROR;
+    };
+    match audit::declared(cfg, env).await {
+        Ok((report, state)) => {
+            let text = match format {
+                DeclaredFormat::Text => report.to_text(),
+                DeclaredFormat::Json => serde_json::to_string_pretty(&report).expect("serializes") + "\n",
+            };
+            let _ = std::io::stdout().write_all(text.as_bytes());
+            for p in &state.problems {
+                eprintln!("warning: {}: {}", p.file, p.reason);
+            }
+            EXIT_CLEAN
+        }
+        Err(e) => {
+            eprintln!("error: environment {name}: {e}");
+            EXIT_ERROR
+        }
+    }
+}
+
+/// The resolved configuration, for `check-config`. Secrets show only whether they are set.
+fn describe(cfg: &Config) -> String {
+    let mut out = format!("config {}: ok\n", cfg.origin);
+    match &cfg.gitops {
+        GitopsConfig::Remote { url, reference, auth, cache_dir } => {
+            out.push_str(&format!("gitops: {} ({reference:?}), cache {}\n", crate::config::redact_url(url), cache_dir.display()));
+            out.push_str(&format!(
+                "  auth: token {}, ssh key {}\n",
+                if auth.token.is_some() { "set" } else { "not set" },
+                auth.ssh_key.as_ref().map_or("not set".to_string(), |p| p.display().to_string())
+            ));
+        }
+        GitopsConfig::Local { path } => out.push_str(&format!("gitops: local directory {}\n", path.display())),
+    }
+    let a = &cfg.audit;
+    out.push_str(&format!(
+        "audit: fail_on {}, rollout_grace {}, kube_timeout {}, page_size {}, max_concurrent_environments {}\n",
+        a.fail_on,
+        humantime::format_duration(a.rollout_grace),
+        humantime::format_duration(a.kube_timeout),
+        a.page_size,
+        a.max_concurrent_environments
+    ));
+    for e in &cfg.environments {
+        let source = match &e.cluster.source {
+            ClusterSource::Kubeconfig { path, context } => format!(
+                "kubeconfig {} context {}",
+                path.as_ref().map_or("(default)".to_string(), |p| p.display().to_string()),
+                context.as_deref().unwrap_or("(current)")
+            ),
+            ClusterSource::InCluster => "in-cluster".to_string(),
+            ClusterSource::Snapshot(p) => format!("snapshot {}", p.display()),
+        };
+        let namespaces = if e.cluster.namespaces.is_empty() { "all".to_string() } else { e.cluster.namespaces.join(", ") };
+        out.push_str(&format!(
+            "environment {}: paths {} ({:?}), cluster {} via {source}, namespaces {namespaces}, require_digest {}\n",
+            e.name,
+            e.paths.join(", "),
+            e.renderer,
+            e.cluster.name,
+            e.require_digest
+        ));
+    }
+    out
+}

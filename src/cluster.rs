@@ -1,0 +1,188 @@
+//! What a cluster runs: paginated, read-only LIST calls through the kube client (seven resource
+//! types, cluster-wide or per configured namespace; never one call per workload), or a snapshot
+//! file written by `kubectl get … -A -o json`. The objects go to [`crate::live`] for resolution.
+
+use std::time::Duration;
+
+use futures::{StreamExt, TryStreamExt};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::core::params::ListParams;
+use serde::de::DeserializeOwned;
+
+use crate::config::{ClusterConfig, ClusterSource};
+use crate::live::{self, ObjectList, Pod, RawObjects, Workload};
+use crate::model::{LiveState, WorkloadKind};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClusterError {
+    #[error("cluster {cluster}: cannot load client configuration: {reason}")]
+    Config { cluster: String, reason: String },
+    #[error("cluster {cluster}: list {resource}: forbidden (HTTP 403): {message}")]
+    Forbidden { cluster: String, resource: String, message: String },
+    #[error("cluster {cluster}: list {resource}: HTTP {code}: {message}")]
+    Api { cluster: String, resource: String, code: u16, message: String },
+    #[error("cluster {cluster}: list {resource}: no answer within {timeout}")]
+    Timeout { cluster: String, resource: String, timeout: String },
+    #[error("cluster {cluster}: list {resource}: unreachable: {reason}")]
+    Unreachable { cluster: String, resource: String, reason: String },
+    #[error("snapshot {path}: {reason}")]
+    Snapshot { path: String, reason: String },
+}
+
+/// Listing settings shared by every cluster.
+#[derive(Clone, Copy, Debug)]
+pub struct ListOptions {
+    pub timeout: Duration,
+    pub page_size: u32,
+}
+
+/// The resources listed per namespace (or cluster-wide), with their API path.
+const RESOURCES: [(Option<WorkloadKind>, &str, &str); 7] = [
+    (Some(WorkloadKind::Deployment), "/apis/apps/v1", "deployments"),
+    (Some(WorkloadKind::StatefulSet), "/apis/apps/v1", "statefulsets"),
+    (Some(WorkloadKind::DaemonSet), "/apis/apps/v1", "daemonsets"),
+    (Some(WorkloadKind::ReplicaSet), "/apis/apps/v1", "replicasets"),
+    (Some(WorkloadKind::Job), "/apis/batch/v1", "jobs"),
+    (Some(WorkloadKind::CronJob), "/apis/batch/v1", "cronjobs"),
+    (None, "/api/v1", "pods"),
+];
+
+/// At most this many LIST calls of one cluster are in flight at once.
+const LIST_CONCURRENCY: usize = 4;
+
+pub async fn fetch(cfg: &ClusterConfig, opts: ListOptions) -> Result<(LiveState, usize), ClusterError> {
+    let namespaces = (!cfg.namespaces.is_empty()).then_some(cfg.namespaces.as_slice());
+    let raw = match &cfg.source {
+        ClusterSource::Snapshot(path) => {
+            let shown = path.display().to_string();
+            let text = tokio::fs::read_to_string(path).await.map_err(|e| ClusterError::Snapshot { path: shown.clone(), reason: e.to_string() })?;
+            RawObjects::from_snapshot_json(&text).map_err(|reason| ClusterError::Snapshot { path: shown, reason })?
+        }
+        source => list_all(&cfg.name, client(&cfg.name, source, opts).await?, namespaces, opts).await?,
+    };
+    let objects = raw.workloads.len() + raw.pods.len();
+    Ok((live::build(&raw, namespaces), objects))
+}
+
+async fn client(name: &str, source: &ClusterSource, opts: ListOptions) -> Result<kube::Client, ClusterError> {
+    let err = |reason: String| ClusterError::Config { cluster: name.to_string(), reason };
+    let mut config = match source {
+        ClusterSource::InCluster => kube::Config::incluster().map_err(|e| err(e.to_string()))?,
+        ClusterSource::Kubeconfig { path, context } => {
+            let options = KubeConfigOptions { context: context.clone(), ..Default::default() };
+            match path {
+                Some(p) => {
+                    let kc = Kubeconfig::read_from(p).map_err(|e| err(format!("{}: {}", p.display(), chain(&e))))?;
+                    kube::Config::from_custom_kubeconfig(kc, &options).await
+                }
+                None => kube::Config::from_kubeconfig(&options).await,
+            }
+            .map_err(|e| err(chain(&e)))?
+        }
+        ClusterSource::Snapshot(_) => unreachable!("snapshots are read without a client"),
+    };
+    config.connect_timeout = Some(opts.timeout);
+    config.read_timeout = Some(opts.timeout);
+    config.reset_reader_on_write = true;
+    kube::Client::try_from(config).map_err(|e| err(chain(&e)))
+}
+
+async fn list_all(cluster: &str, client: kube::Client, namespaces: Option<&[String]>, opts: ListOptions) -> Result<RawObjects, ClusterError> {
+    let scopes: Vec<Option<&str>> = match namespaces {
+        Some(list) => list.iter().map(|n| Some(n.as_str())).collect(),
+        None => vec![None],
+    };
+    let calls = scopes.iter().flat_map(|ns| RESOURCES.iter().map(move |r| (*ns, *r)));
+    let lists: Vec<(Option<WorkloadKind>, Listed)> = futures::stream::iter(calls)
+        .map(|(ns, (kind, prefix, plural))| {
+            let client = client.clone();
+            async move {
+                let path = match ns {
+                    Some(ns) => format!("{prefix}/namespaces/{ns}/{plural}"),
+                    None => format!("{prefix}/{plural}"),
+                };
+                let listed = match kind {
+                    Some(_) => Listed::Workloads(list_paged::<Workload>(cluster, &client, &path, plural, opts).await?),
+                    None => Listed::Pods(list_paged::<Pod>(cluster, &client, &path, plural, opts).await?),
+                };
+                Ok::<_, ClusterError>((kind, listed))
+            }
+        })
+        .buffer_unordered(LIST_CONCURRENCY)
+        .try_collect()
+        .await?;
+    let mut raw = RawObjects::default();
+    for (kind, listed) in lists {
+        match (kind, listed) {
+            (Some(k), Listed::Workloads(items)) => raw.workloads.extend(items.into_iter().map(|w| (k, w))),
+            (_, Listed::Pods(items)) => raw.pods.extend(items),
+            (None, Listed::Workloads(_)) => {}
+        }
+    }
+    // Sorted so that owner resolution and reports do not depend on which call answered first.
+    raw.workloads.sort_by(|a, b| (a.0, &a.1.metadata.namespace, &a.1.metadata.name).cmp(&(b.0, &b.1.metadata.namespace, &b.1.metadata.name)));
+    Ok(raw)
+}
+
+enum Listed {
+    Workloads(Vec<Workload>),
+    Pods(Vec<Pod>),
+}
+
+/// Follows `continue` tokens until the list is complete.
+async fn list_paged<T: DeserializeOwned>(cluster: &str, client: &kube::Client, path: &str, resource: &str, opts: ListOptions) -> Result<Vec<T>, ClusterError> {
+    let request = kube::core::Request::new(path);
+    let mut items = Vec::new();
+    let mut token: Option<String> = None;
+    loop {
+        let mut lp = ListParams::default().limit(opts.page_size);
+        if let Some(t) = &token {
+            lp = lp.continue_token(t);
+        }
+        let req = request.list(&lp).map_err(|e| ClusterError::Config { cluster: cluster.into(), reason: e.to_string() })?;
+        let page: ObjectList<T> = match tokio::time::timeout(opts.timeout, client.request(req)).await {
+            Ok(Ok(page)) => page,
+            Ok(Err(e)) => return Err(classify(cluster, resource, e, opts.timeout)),
+            Err(_) => {
+                return Err(ClusterError::Timeout { cluster: cluster.into(), resource: resource.into(), timeout: humantime::format_duration(opts.timeout).to_string() });
+            }
+        };
+        items.extend(page.items);
+        match page.metadata.continue_token {
+            Some(t) if !t.is_empty() => token = Some(t),
+            _ => return Ok(items),
+        }
+    }
+}
+
+fn classify(cluster: &str, resource: &str, e: kube::Error, timeout: Duration) -> ClusterError {
+    let (cluster, resource) = (cluster.to_string(), resource.to_string());
+    match e {
+        kube::Error::Api(status) if status.code == 403 => ClusterError::Forbidden { cluster, resource, message: status.message.clone() },
+        kube::Error::Api(status) => ClusterError::Api { cluster, resource, code: status.code, message: status.message.clone() },
+        other => {
+            let reason = chain(&other);
+            if reason.contains("timed out") || reason.contains("deadline") {
+                ClusterError::Timeout { cluster, resource, timeout: humantime::format_duration(timeout).to_string() }
+            } else {
+                ClusterError::Unreachable { cluster, resource, reason }
+            }
+        }
+    }
+}
+
+/// An error with its sources, `a: b: c`, so that "connection refused" is not hidden behind
+/// "ServiceError".
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut src = e.source();
+    while let Some(s) = src {
+        let s_text = s.to_string();
+        if !out.contains(&s_text) {
+            out.push_str(": ");
+            out.push_str(&s_text);
+        }
+        src = s.source();
+    }
+    out
+}

@@ -1,0 +1,438 @@
+//! The comparison: declared state vs live state for one environment, as findings. Pure and
+//! deterministic: the same inputs (and `now`) give the same findings, in the same order.
+//!
+//! Precedence, so that one cause gives one finding per container:
+//! - `spec-drift` when the live spec names another image than git (a hand `kubectl set
+//!   image`); it carries the digests the Pods run, so no `digest-drift` is added for it.
+//! - otherwise, while a rollout is in progress and younger than the grace, the Pods are not
+//!   judged (old Pods on the old digest are expected);
+//! - otherwise `digest-drift` when no Pod runs the declared digest, `mixed-rollout` when some
+//!   do and some do not (or, for a tag, when Pods run several digests).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{DateTime, Utc};
+use sha2::{Digest as _, Sha256};
+
+use crate::image::{ImageRef, RunningImage};
+use crate::model::{
+    ContainerSpec, DeclaredState, DeclaredWorkload, Finding, FindingType, LiveState, LiveWorkload, ManifestProblem, RunningDigest,
+    Severity, WorkloadKey,
+};
+
+/// The environment settings the comparison needs.
+#[derive(Clone, Debug)]
+pub struct Scope<'a> {
+    pub environment: &'a str,
+    pub cluster: &'a str,
+    pub commit: Option<&'a str>,
+    pub require_digest: bool,
+    pub ignore_containers: &'a [String],
+    /// The namespaces the cluster was listed in; empty means all.
+    pub namespaces: &'a [String],
+    pub rollout_grace: std::time::Duration,
+    pub now: DateTime<Utc>,
+}
+
+/// `live` is `None` when the cluster could not be listed: only what git alone tells
+/// (`unpinned`, `invalid-manifest`) is reported then.
+pub fn compare(scope: &Scope<'_>, declared: &DeclaredState, live: Option<&LiveState>) -> Vec<Finding> {
+    let mut out = Vec::new();
+    let listed = |ns: &str| scope.namespaces.is_empty() || scope.namespaces.iter().any(|n| n == ns);
+
+    for problem in &declared.problems {
+        out.push(invalid_manifest(scope, problem));
+    }
+
+    let mut declared_keys = BTreeSet::new();
+    for dw in &declared.workloads {
+        declared_keys.insert(dw.key());
+        if !listed(&dw.namespace) {
+            continue;
+        }
+        let lw = live.and_then(|l| l.workloads.get(&dw.key()));
+        if live.is_some() && lw.is_none() {
+            out.push(finding(scope, FindingType::Missing, Severity::Warning, &dw.key(), None, Some(dw), None, Vec::new(),
+                format!("{} {} is declared in {} but does not exist in namespace {}", dw.kind, dw.name, dw.source, dw.namespace)));
+        }
+        for dc in &dw.containers {
+            if scope.ignore_containers.contains(&dc.name) {
+                continue;
+            }
+            compare_container(scope, dw, dc, lw, &mut out);
+        }
+    }
+
+    // Undeclared workloads can only be judged when the declared set is complete.
+    let declared_complete = declared.failed_paths.is_empty() && declared.problems.iter().all(|p| p.workload.is_some());
+    if let Some(live) = live.filter(|_| declared_complete) {
+        let declared_namespaces: BTreeSet<&str> = declared.workloads.iter().map(|w| w.namespace.as_str()).collect();
+        for (key, lw) in &live.workloads {
+            if declared_keys.contains(key) {
+                continue;
+            }
+            let in_scope = if scope.namespaces.is_empty() { declared_namespaces.contains(key.namespace.as_str()) } else { listed(&key.namespace) };
+            if !in_scope {
+                continue;
+            }
+            let running = digests_of(lw, |_| true, scope.ignore_containers).0;
+            let images: Vec<&str> = lw.containers.iter().filter(|c| !scope.ignore_containers.contains(&c.name)).map(|c| c.image.as_str()).collect();
+            out.push(finding(scope, FindingType::Undeclared, Severity::Warning, key, None, None, None, running,
+                format!("{} {} runs in namespace {} ({}) but no environment path declares it", key.kind, key.name, key.namespace, images.join(", "))));
+        }
+    }
+
+    out.sort_by(|a, b| {
+        (b.severity, &a.namespace, a.workload_kind, &a.name, &a.container, a.kind)
+            .cmp(&(a.severity, &b.namespace, b.workload_kind, &b.name, &b.container, b.kind))
+    });
+    out
+}
+
+fn compare_container(scope: &Scope<'_>, dw: &DeclaredWorkload, dc: &ContainerSpec, lw: Option<&LiveWorkload>, out: &mut Vec<Finding>) {
+    let key = dw.key();
+    let Ok(declared) = ImageRef::parse(&dc.image) else { return };
+    if declared.digest().is_none() {
+        let severity = if scope.require_digest { Severity::Critical } else { Severity::Info };
+        out.push(finding(scope, FindingType::Unpinned, severity, &key, Some(&dc.name), Some(dw), Some(&dc.image), Vec::new(),
+            format!("{} is declared by tag, not by digest: the bytes behind it can change without a commit", dc.image)));
+    }
+    let Some(lw) = lw else { return };
+    let (running, unverifiable) = digests_of(lw, |name| name == dc.name, &[]);
+
+    let Some(live_spec) = lw.containers.iter().find(|c| c.name == dc.name) else {
+        out.push(finding(scope, FindingType::SpecDrift, Severity::Critical, &key, Some(&dc.name), Some(dw), Some(&dc.image), running,
+            format!("container {} is declared in git but absent from the live {} spec", dc.name, lw.kind)));
+        return;
+    };
+    let live_same = ImageRef::parse(&live_spec.image).is_ok_and(|l| l.same_image(&declared));
+    if !live_same {
+        out.push(finding(scope, FindingType::SpecDrift, Severity::Critical, &key, Some(&dc.name), Some(dw), Some(&dc.image), running,
+            format!("live spec runs {} but git declares {}", live_spec.image, dc.image)));
+        return;
+    }
+
+    if !unverifiable.is_empty() {
+        let pods: usize = unverifiable.iter().map(|r| r.pods).sum();
+        out.push(finding(scope, FindingType::Unverifiable, Severity::Info, &key, Some(&dc.name), Some(dw), Some(&dc.image), unverifiable,
+            format!("{pods} Pod(s) report only an image config ID, not a manifest digest: the running digest cannot be checked")));
+    }
+
+    let rollout = &lw.rollout;
+    let young = rollout.started_at.is_none_or(|t| scope.now.signed_duration_since(t).to_std().unwrap_or_default() < scope.rollout_grace);
+    if rollout.in_progress && young {
+        return;
+    }
+    match declared.digest() {
+        Some(want) => {
+            let on_declared = running.iter().any(|r| r.digest == want);
+            let others = running.iter().filter(|r| r.digest != want).map(|r| r.pods).sum::<usize>();
+            if others == 0 {
+                return;
+            }
+            if on_declared {
+                out.push(finding(scope, FindingType::MixedRollout, Severity::Warning, &key, Some(&dc.name), Some(dw), Some(&dc.image), running,
+                    format!("{others} Pod(s) still run another digest than the declared {}{}", short(want), stuck_note(rollout.in_progress))));
+            } else {
+                out.push(finding(scope, FindingType::DigestDrift, Severity::Critical, &key, Some(&dc.name), Some(dw), Some(&dc.image), running.clone(),
+                    format!("Pods run {} but git declares {}", list_short(&running), short(want))));
+            }
+        }
+        None if running.len() > 1 => {
+            out.push(finding(scope, FindingType::MixedRollout, Severity::Warning, &key, Some(&dc.name), Some(dw), Some(&dc.image), running.clone(),
+                format!("Pods of one workload run {} different digests for {}{}", running.len(), dc.image, stuck_note(rollout.in_progress))));
+        }
+        None => {}
+    }
+}
+
+fn stuck_note(in_progress: bool) -> &'static str {
+    if in_progress { " (rollout in progress longer than the grace period)" } else { "" }
+}
+
+/// Digests (verifiable) and config IDs / unknown forms (unverifiable) the Pods of `lw` run for
+/// the containers `pick` selects, with Pod counts, sorted by digest.
+fn digests_of(lw: &LiveWorkload, pick: impl Fn(&str) -> bool, ignore: &[String]) -> (Vec<RunningDigest>, Vec<RunningDigest>) {
+    let mut ok: BTreeMap<String, BTreeSet<&str>> = BTreeMap::new();
+    let mut unverifiable: BTreeMap<String, BTreeSet<&str>> = BTreeMap::new();
+    for pod in &lw.pods {
+        for s in pod.statuses.iter().filter(|s| pick(&s.name) && !ignore.contains(&s.name)) {
+            let (map, id) = match &s.image {
+                RunningImage::Digest { digest, .. } => (&mut ok, digest.clone()),
+                RunningImage::ConfigId(id) | RunningImage::Unknown(id) => (&mut unverifiable, id.clone()),
+                RunningImage::Pending => continue,
+            };
+            map.entry(id).or_default().insert(pod.name.as_str());
+        }
+    }
+    let counts = |m: BTreeMap<String, BTreeSet<&str>>| m.into_iter().map(|(digest, pods)| RunningDigest { digest, pods: pods.len() }).collect();
+    (counts(ok), counts(unverifiable))
+}
+
+/// `sha256:0123456789ab`: enough to tell digests apart in a message.
+pub fn short(digest: &str) -> String {
+    match digest.split_once(':') {
+        Some((alg, hex)) => format!("{alg}:{}", &hex[..hex.len().min(12)]),
+        None => digest.chars().take(19).collect(),
+    }
+}
+
+fn list_short(running: &[RunningDigest]) -> String {
+    running.iter().map(|r| format!("{} ({} Pod{})", short(&r.digest), r.pods, if r.pods == 1 { "" } else { "s" })).collect::<Vec<_>>().join(", ")
+}
+
+fn invalid_manifest(scope: &Scope<'_>, p: &ManifestProblem) -> Finding {
+    let mut f = Finding {
+        fingerprint: String::new(),
+        kind: FindingType::InvalidManifest,
+        severity: Severity::Warning,
+        environment: scope.environment.to_string(),
+        cluster: scope.cluster.to_string(),
+        namespace: p.workload.as_ref().map(|w| w.namespace.clone()).unwrap_or_default(),
+        workload_kind: p.workload.as_ref().map(|w| w.kind),
+        name: p.workload.as_ref().map(|w| w.name.clone()),
+        container: p.container.clone(),
+        declared: None,
+        running: Vec::new(),
+        source: Some(p.source.clone()),
+        commit: scope.commit.map(str::to_string),
+        message: format!("{}: {}", p.file, p.reason),
+    };
+    // The reason is left out of the fingerprint: a line number moving inside a still-broken
+    // file is the same problem.
+    f.fingerprint = fingerprint(&f, &p.file);
+    f
+}
+
+#[allow(clippy::too_many_arguments)]
+fn finding(
+    scope: &Scope<'_>,
+    kind: FindingType,
+    severity: Severity,
+    key: &WorkloadKey,
+    container: Option<&str>,
+    declared_by: Option<&DeclaredWorkload>,
+    declared: Option<&str>,
+    running: Vec<RunningDigest>,
+    message: String,
+) -> Finding {
+    let mut f = Finding {
+        fingerprint: String::new(),
+        kind,
+        severity,
+        environment: scope.environment.to_string(),
+        cluster: scope.cluster.to_string(),
+        namespace: key.namespace.clone(),
+        workload_kind: Some(key.kind),
+        name: Some(key.name.clone()),
+        container: container.map(str::to_string),
+        declared: declared.map(str::to_string),
+        running,
+        source: declared_by.map(|d| d.source.clone()),
+        commit: scope.commit.map(str::to_string),
+        message,
+    };
+    f.fingerprint = fingerprint(&f, "");
+    f
+}
+
+/// Stable identity of a finding across runs: what drifted and to what, not when or in which
+/// commit. Pod counts are left out so scaling does not make a "new" finding.
+fn fingerprint(f: &Finding, extra: &str) -> String {
+    let mut h = Sha256::new();
+    let running: Vec<&str> = f.running.iter().map(|r| r.digest.as_str()).collect();
+    for part in [
+        f.kind.as_str(),
+        &f.environment,
+        &f.cluster,
+        &f.namespace,
+        f.workload_kind.map_or("", |k| k.as_str()),
+        f.name.as_deref().unwrap_or(""),
+        f.container.as_deref().unwrap_or(""),
+        f.declared.as_deref().unwrap_or(""),
+        &running.join(","),
+        extra,
+    ] {
+        h.update(part.as_bytes());
+        h.update([0]);
+    }
+    let hex = format!("{:x}", h.finalize());
+    hex[..16].to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{ContainerStatus, LivePod, Rollout, WorkloadKind};
+    use chrono::TimeZone;
+    use std::time::Duration;
+
+    const D1: &str = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
+    const D2: &str = "sha256:2222222222222222222222222222222222222222222222222222222222222222";
+    const REPO: &str = "registry.example.com/shop/api";
+
+    fn now() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 26, 12, 0, 0).unwrap()
+    }
+
+    fn scope<'a>(namespaces: &'a [String], ignore: &'a [String]) -> Scope<'a> {
+        Scope {
+            environment: "production",
+            cluster: "prod-eu1",
+            commit: Some("abc123"),
+            require_digest: true,
+            ignore_containers: ignore,
+            namespaces,
+            rollout_grace: Duration::from_secs(600),
+            now: now(),
+        }
+    }
+
+    fn declared(name: &str, image: &str) -> DeclaredWorkload {
+        DeclaredWorkload {
+            kind: WorkloadKind::Deployment,
+            namespace: "shop".into(),
+            name: name.into(),
+            source: format!("apps/{name}/overlays/production"),
+            containers: vec![ContainerSpec { name: "app".into(), image: image.into(), init: false }],
+        }
+    }
+
+    fn pod(name: &str, container: &str, image: RunningImage) -> LivePod {
+        LivePod { name: name.into(), statuses: vec![ContainerStatus { name: container.into(), init: false, image }] }
+    }
+
+    fn digest(d: &str) -> RunningImage {
+        RunningImage::Digest { repository: Some(REPO.into()), digest: d.into() }
+    }
+
+    fn live(name: &str, spec_image: &str, pods: Vec<LivePod>) -> LiveWorkload {
+        LiveWorkload {
+            kind: WorkloadKind::Deployment,
+            namespace: "shop".into(),
+            name: name.into(),
+            containers: vec![ContainerSpec { name: "app".into(), image: spec_image.into(), init: false }],
+            rollout: Rollout::default(),
+            pods,
+        }
+    }
+
+    fn run(d: Vec<DeclaredWorkload>, l: Vec<LiveWorkload>) -> Vec<(FindingType, Severity, String)> {
+        run_with(&scope(&[], &[]), DeclaredState { workloads: d, ..Default::default() }, l)
+    }
+
+    fn run_with(scope: &Scope<'_>, d: DeclaredState, l: Vec<LiveWorkload>) -> Vec<(FindingType, Severity, String)> {
+        let live = LiveState { workloads: l.into_iter().map(|w| (w.key(), w)).collect() };
+        compare(scope, &d, Some(&live)).into_iter().map(|f| (f.kind, f.severity, f.name.unwrap_or_default())).collect()
+    }
+
+    fn pinned(d: &str) -> String {
+        format!("{REPO}@{d}")
+    }
+
+    #[test]
+    fn findings_by_type() {
+        use FindingType::*;
+        use Severity::*;
+        let p = pinned;
+        let cases: Vec<(&str, Vec<DeclaredWorkload>, Vec<LiveWorkload>, Vec<(FindingType, Severity, &str)>)> = vec![
+            ("in sync", vec![declared("api", &p(D1))], vec![live("api", &p(D1), vec![pod("a", "app", digest(D1))])], vec![]),
+            ("short name in git, long in cluster", vec![declared("api", &format!("nginx@{D1}"))],
+                vec![live("api", &format!("docker.io/library/nginx@{D1}"), vec![pod("a", "app", digest(D1))])], vec![]),
+            ("digest drift", vec![declared("api", &p(D1))], vec![live("api", &p(D1), vec![pod("a", "app", digest(D2))])],
+                vec![(DigestDrift, Critical, "api")]),
+            ("spec drift from kubectl set image, one finding", vec![declared("api", &p(D1))],
+                vec![live("api", &p(D2), vec![pod("a", "app", digest(D2))])], vec![(SpecDrift, Critical, "api")]),
+            ("declared container absent from live spec", vec![declared("api", &p(D1))],
+                vec![{ let mut l = live("api", &p(D1), vec![]); l.containers[0].name = "other".into(); l }], vec![(SpecDrift, Critical, "api")]),
+            ("mixed rollout", vec![declared("api", &p(D1))],
+                vec![live("api", &p(D1), vec![pod("a", "app", digest(D1)), pod("b", "app", digest(D2))])], vec![(MixedRollout, Warning, "api")]),
+            ("tag resolving to two digests", { let mut d = declared("api", &format!("{REPO}:v1")); d.name = "api".into(); vec![d] },
+                vec![live("api", &format!("{REPO}:v1"), vec![pod("a", "app", digest(D1)), pod("b", "app", digest(D2))])],
+                vec![(Unpinned, Critical, "api"), (MixedRollout, Warning, "api")]),
+            ("missing", vec![declared("api", &p(D1))], vec![], vec![(Missing, Warning, "api")]),
+            ("undeclared in a declared namespace", vec![declared("api", &p(D1))],
+                vec![live("api", &p(D1), vec![]), live("hotfix", &p(D2), vec![pod("h", "app", digest(D2))])], vec![(Undeclared, Warning, "hotfix")]),
+            ("unpinned", vec![declared("api", &format!("{REPO}:1.0"))], vec![live("api", &format!("{REPO}:1.0"), vec![pod("a", "app", digest(D1))])],
+                vec![(Unpinned, Critical, "api")]),
+            ("config id is unverifiable, not drift", vec![declared("api", &p(D1))],
+                vec![live("api", &p(D1), vec![pod("a", "app", RunningImage::ConfigId(D2.into()))])], vec![(Unverifiable, Info, "api")]),
+            ("injected sidecar is not drift", vec![declared("api", &p(D1))],
+                vec![{ let mut l = live("api", &p(D1), vec![pod("a", "app", digest(D1)), pod("a", "istio-proxy", digest(D2))]);
+                       l.containers.push(ContainerSpec { name: "istio-proxy".into(), image: "istio/proxyv2:1.20".into(), init: false }); l }], vec![]),
+            ("no pods yet is not drift", vec![declared("api", &p(D1))], vec![live("api", &p(D1), vec![])], vec![]),
+        ];
+        for (name, d, l, want) in cases {
+            let got = run(d, l);
+            let want: Vec<(FindingType, Severity, String)> = want.into_iter().map(|(t, s, n)| (t, s, n.to_string())).collect();
+            assert_eq!(got, want, "{name}");
+        }
+    }
+
+    #[test]
+    fn rollout_in_progress_is_quiet_within_grace_and_reported_after() {
+        let mut l = live("api", &pinned(D1), vec![pod("a", "app", digest(D1)), pod("b", "app", digest(D2))]);
+        l.rollout = Rollout { in_progress: true, started_at: Some(now() - chrono::Duration::minutes(5)) };
+        assert_eq!(run(vec![declared("api", &pinned(D1))], vec![l.clone()]), vec![]);
+        l.rollout.started_at = Some(now() - chrono::Duration::minutes(30));
+        let got = run(vec![declared("api", &pinned(D1))], vec![l]);
+        assert_eq!(got, vec![(FindingType::MixedRollout, Severity::Warning, "api".to_string())]);
+    }
+
+    #[test]
+    fn undeclared_scope() {
+        let mut other_ns = live("coredns", &pinned(D1), vec![]);
+        other_ns.namespace = "kube-system".into();
+        // No namespaces configured: only namespaces with a declared workload are judged.
+        assert_eq!(run(vec![declared("api", &pinned(D1))], vec![live("api", &pinned(D1), vec![]), other_ns.clone()]), vec![]);
+        // Namespaces configured: every listed namespace is judged.
+        let ns = vec!["shop".to_string(), "kube-system".to_string()];
+        let s = scope(&ns, &[]);
+        let got = run_with(&s, DeclaredState { workloads: vec![declared("api", &pinned(D1))], ..Default::default() }, vec![other_ns.clone()]);
+        assert!(got.contains(&(FindingType::Undeclared, Severity::Warning, "coredns".into())), "{got:?}");
+        // An incomplete declared set (a path failed to render) never claims undeclared.
+        let incomplete = DeclaredState { workloads: vec![], failed_paths: vec!["apps/x".into()], ..Default::default() };
+        assert_eq!(run_with(&s, incomplete, vec![other_ns]), vec![]);
+    }
+
+    #[test]
+    fn ignore_containers_and_not_required_digest() {
+        let ignore = vec!["app".to_string()];
+        let s = scope(&[], &ignore);
+        let d = DeclaredState { workloads: vec![declared("api", &pinned(D1))], ..Default::default() };
+        assert_eq!(run_with(&s, d, vec![live("api", &pinned(D1), vec![pod("a", "app", digest(D2))])]), vec![]);
+        let mut s = scope(&[], &[]);
+        s.require_digest = false;
+        let d = DeclaredState { workloads: vec![declared("api", &format!("{REPO}:1"))], ..Default::default() };
+        assert_eq!(run_with(&s, d, vec![live("api", &format!("{REPO}:1"), vec![])]), vec![(FindingType::Unpinned, Severity::Info, "api".into())]);
+    }
+
+    #[test]
+    fn fingerprints_are_stable_and_ignore_pod_counts() {
+        let d = DeclaredState { workloads: vec![declared("api", &pinned(D1))], ..Default::default() };
+        let one = LiveState { workloads: [live("api", &pinned(D1), vec![pod("a", "app", digest(D2))])].into_iter().map(|w| (w.key(), w)).collect() };
+        let two = LiveState {
+            workloads: [live("api", &pinned(D1), vec![pod("a", "app", digest(D2)), pod("b", "app", digest(D2))])].into_iter().map(|w| (w.key(), w)).collect(),
+        };
+        let a = compare(&scope(&[], &[]), &d, Some(&one));
+        let b = compare(&scope(&[], &[]), &d, Some(&two));
+        assert_eq!(a[0].fingerprint, b[0].fingerprint);
+        assert_eq!(a[0].fingerprint.len(), 16);
+        assert_eq!(b[0].running, vec![RunningDigest { digest: D2.into(), pods: 2 }]);
+        let mut prod = scope(&[], &[]);
+        prod.environment = "staging";
+        assert_ne!(compare(&prod, &d, Some(&one))[0].fingerprint, a[0].fingerprint);
+    }
+
+    #[test]
+    fn invalid_manifest_findings_carry_file_and_reason() {
+        let d = DeclaredState {
+            problems: vec![ManifestProblem { file: "apps/x/bad.yaml".into(), source: "apps/x".into(), workload: None, container: None, reason: "document 1: mapping values are not allowed".into() }],
+            ..Default::default()
+        };
+        let f = compare(&scope(&[], &[]), &d, None);
+        assert_eq!(f.len(), 1);
+        assert_eq!(f[0].kind, FindingType::InvalidManifest);
+        assert_eq!(f[0].message, "apps/x/bad.yaml: document 1: mapping values are not allowed");
+    }
+}

@@ -1,0 +1,553 @@
+//! Configuration: built-in defaults < file (TOML or YAML) < `DRIFTWATCH__SECTION__KEY`
+//! environment < CLI flags, parsed into raw serde types (unknown keys rejected), then validated
+//! into typed config. Secrets are read from environment variables or files named in `*_env` /
+//! `*_file` keys and held in [`Secret`], which never prints its value.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::model::Severity;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{origin}: {reason}")]
+    Load { origin: String, reason: String },
+    #[error("{origin}: {key}: {reason}")]
+    Invalid { origin: String, key: String, reason: String },
+}
+
+/// A secret value. `Debug` and `Display` print `***`, so it cannot leak through logs or errors.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+// ---- raw, as written -------------------------------------------------------------------------
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    gitops: RawGitops,
+    #[serde(default)]
+    audit: RawAudit,
+    #[serde(default)]
+    render: RawRender,
+    #[serde(default)]
+    environments: Vec<RawEnvironment>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawGitops {
+    url: Option<String>,
+    path: Option<PathBuf>,
+    branch: Option<String>,
+    rev: Option<String>,
+    username: Option<String>,
+    token_env: Option<String>,
+    token_file: Option<PathBuf>,
+    ssh_key: Option<PathBuf>,
+    ssh_key_passphrase_env: Option<String>,
+    ssh_key_passphrase_file: Option<PathBuf>,
+    cache_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAudit {
+    fail_on: Option<String>,
+    rollout_grace: Option<String>,
+    max_concurrent_environments: Option<usize>,
+    kube_timeout: Option<String>,
+    page_size: Option<u32>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRender {
+    kustomize: Option<String>,
+    timeout: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawEnvironment {
+    name: String,
+    #[serde(default)]
+    paths: Vec<String>,
+    renderer: Option<String>,
+    namespace: Option<String>,
+    require_digest: Option<bool>,
+    #[serde(default)]
+    ignore_containers: Vec<String>,
+    #[serde(default)]
+    cluster: RawCluster,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCluster {
+    name: Option<String>,
+    kubeconfig: Option<PathBuf>,
+    context: Option<String>,
+    in_cluster: Option<bool>,
+    snapshot: Option<PathBuf>,
+    #[serde(default)]
+    namespaces: Vec<String>,
+}
+
+// ---- typed, validated ------------------------------------------------------------------------
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// The file the config was loaded from, for messages.
+    pub origin: String,
+    pub gitops: GitopsConfig,
+    pub audit: AuditConfig,
+    pub render: RenderConfig,
+    pub environments: Vec<EnvironmentConfig>,
+}
+
+#[derive(Clone, Debug)]
+pub enum GitopsConfig {
+    /// A repository to clone into `cache_dir` and fetch on every audit.
+    Remote { url: String, reference: GitRef, auth: GitAuth, cache_dir: PathBuf },
+    /// A directory audited as it is on disk (a CI checkout, the bundled demo).
+    Local { path: PathBuf },
+}
+
+impl GitopsConfig {
+    /// The URL or path for reports, with any password in the URL replaced by `***`.
+    pub fn display_url(&self) -> String {
+        match self {
+            Self::Remote { url, .. } => redact_url(url),
+            Self::Local { path } => path.display().to_string(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum GitRef {
+    /// The remote's default branch (its `HEAD`).
+    DefaultBranch,
+    Branch(String),
+    /// A commit SHA or tag.
+    Rev(String),
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct GitAuth {
+    pub username: String,
+    pub token: Option<Secret>,
+    pub ssh_key: Option<PathBuf>,
+    pub ssh_key_passphrase: Option<Secret>,
+}
+
+#[derive(Clone, Debug)]
+pub struct AuditConfig {
+    pub fail_on: Severity,
+    pub rollout_grace: Duration,
+    pub max_concurrent_environments: usize,
+    pub kube_timeout: Duration,
+    pub page_size: u32,
+}
+
+#[derive(Clone, Debug)]
+pub struct RenderConfig {
+    /// The kustomize command: a `kustomize` binary, or `kubectl` (run as `kubectl kustomize`).
+    /// `None`: `kustomize` from PATH, else `kubectl kustomize`.
+    pub kustomize: Option<String>,
+    pub timeout: Duration,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Renderer {
+    Auto,
+    Kustomize,
+    Plain,
+}
+
+#[derive(Clone, Debug)]
+pub struct EnvironmentConfig {
+    pub name: String,
+    pub paths: Vec<String>,
+    pub renderer: Renderer,
+    pub namespace: String,
+    pub require_digest: bool,
+    pub ignore_containers: Vec<String>,
+    pub cluster: ClusterConfig,
+}
+
+#[derive(Clone, Debug)]
+pub struct ClusterConfig {
+    /// Name used in findings: `name`, else the context, else `in-cluster` or the snapshot file.
+    pub name: String,
+    pub source: ClusterSource,
+    /// Empty: all namespaces.
+    pub namespaces: Vec<String>,
+}
+
+#[derive(Clone, Debug)]
+pub enum ClusterSource {
+    /// `path: None` uses `$KUBECONFIG` or `~/.kube/config`; `context: None` the current one.
+    Kubeconfig { path: Option<PathBuf>, context: Option<String> },
+    InCluster,
+    Snapshot(PathBuf),
+}
+
+/// CLI flags that override the file and the environment.
+#[derive(Clone, Debug, Default)]
+pub struct Overrides {
+    pub fail_on: Option<Severity>,
+}
+
+impl Config {
+    /// Loads `path` (TOML or YAML by extension), overlays `DRIFTWATCH__SECTION__KEY` variables
+    /// from `env`, and validates. `env` is also where `*_env` secrets are read from; the binary
+    /// passes the process environment, tests pass their own map.
+    pub fn load(path: &Path, env: &HashMap<String, String>, overrides: &Overrides) -> Result<Self, ConfigError> {
+        let origin = path.display().to_string();
+        let format = match path.extension().and_then(|e| e.to_str()) {
+            Some("toml") => config::FileFormat::Toml,
+            Some("yaml" | "yml") => config::FileFormat::Yaml,
+            _ => {
+                return Err(ConfigError::Load { origin, reason: "unknown config format: use a .toml, .yaml or .yml file".into() });
+            }
+        };
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Load { origin: origin.clone(), reason: format!("cannot read: {e}") })?;
+        let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        Self::from_str(&text, format, &origin, &base, env, overrides)
+    }
+
+    /// As [`Config::load`], from text; relative paths in it are taken relative to `base`.
+    pub fn from_str(
+        text: &str,
+        format: config::FileFormat,
+        origin: &str,
+        base: &Path,
+        env: &HashMap<String, String>,
+        overrides: &Overrides,
+    ) -> Result<Self, ConfigError> {
+        let vars: HashMap<String, String> = env.iter().filter(|(k, _)| k.starts_with("DRIFTWATCH__")).map(|(k, v)| (k.clone(), v.clone())).collect();
+        let raw: RawConfig = config::Config::builder()
+            .add_source(config::File::from_str(text, format))
+            .add_source(
+                config::Environment::with_prefix("DRIFTWATCH")
+                    .prefix_separator("__")
+                    .separator("__")
+                    .try_parsing(true)
+                    .source(Some(vars)),
+            )
+            .build()
+            .and_then(|c| c.try_deserialize())
+            .map_err(|e| ConfigError::Load { origin: origin.to_string(), reason: describe(e) })?;
+        Validator { origin, base, env }.config(raw, overrides)
+    }
+}
+
+/// Makes serde's messages about unknown fields name the section as well.
+fn describe(e: config::ConfigError) -> String {
+    let text = e.to_string();
+    text.replace("unknown field", "unknown key")
+}
+
+struct Validator<'a> {
+    origin: &'a str,
+    base: &'a Path,
+    env: &'a HashMap<String, String>,
+}
+
+impl Validator<'_> {
+    fn invalid(&self, key: impl Into<String>, reason: impl Into<String>) -> ConfigError {
+        ConfigError::Invalid { origin: self.origin.to_string(), key: key.into(), reason: reason.into() }
+    }
+
+    fn path(&self, p: PathBuf) -> PathBuf {
+        if p.is_absolute() { p } else { self.base.join(p) }
+    }
+
+    fn duration(&self, key: &str, value: Option<String>, default: Duration) -> Result<Duration, ConfigError> {
+        match value {
+            None => Ok(default),
+            Some(v) => humantime::parse_duration(&v).map_err(|e| self.invalid(key, format!("{v:?} is not a duration like \"30s\", \"10m\" or \"24h\": {e}"))),
+        }
+    }
+
+    /// A secret from `<key>_env` (name of an environment variable) or `<key>_file`.
+    fn secret(&self, key: &str, env: Option<String>, file: Option<PathBuf>) -> Result<Option<Secret>, ConfigError> {
+        match (env, file) {
+            (Some(_), Some(_)) => Err(self.invalid(format!("{key}_env, {key}_file"), "give one of the two, not both")),
+            (Some(var), None) => match self.env.get(&var) {
+                Some(v) if !v.is_empty() => Ok(Some(Secret(v.clone()))),
+                _ => Err(self.invalid(format!("{key}_env"), format!("environment variable {var} is not set"))),
+            },
+            (None, Some(path)) => {
+                let path = self.path(path);
+                let v = std::fs::read_to_string(&path).map_err(|e| self.invalid(format!("{key}_file"), format!("cannot read {}: {e}", path.display())))?;
+                Ok(Some(Secret(v.trim_end_matches(['\r', '\n']).to_string())))
+            }
+            (None, None) => Ok(None),
+        }
+    }
+
+    fn config(&self, raw: RawConfig, overrides: &Overrides) -> Result<Config, ConfigError> {
+        let gitops = self.gitops(raw.gitops)?;
+        let a = raw.audit;
+        let fail_on = match overrides.fail_on {
+            Some(s) => s,
+            None => match a.fail_on.as_deref() {
+                None => Severity::Warning,
+                Some(s) => parse_severity(s).ok_or_else(|| self.invalid("audit.fail_on", format!("{s:?} is not one of info, warning, critical")))?,
+            },
+        };
+        let audit = AuditConfig {
+            fail_on,
+            rollout_grace: self.duration("audit.rollout_grace", a.rollout_grace, Duration::from_secs(15 * 60))?,
+            max_concurrent_environments: match a.max_concurrent_environments {
+                Some(0) => return Err(self.invalid("audit.max_concurrent_environments", "must be at least 1")),
+                Some(n) => n,
+                None => 4,
+            },
+            kube_timeout: self.duration("audit.kube_timeout", a.kube_timeout, Duration::from_secs(30))?,
+            page_size: match a.page_size {
+                Some(0) => return Err(self.invalid("audit.page_size", "must be at least 1")),
+                Some(n) => n,
+                None => 500,
+            },
+        };
+        let render = RenderConfig {
+            kustomize: raw.render.kustomize.filter(|k| !k.is_empty()),
+            timeout: self.duration("render.timeout", raw.render.timeout, Duration::from_secs(60))?,
+        };
+        if raw.environments.is_empty() {
+            return Err(self.invalid("environments", "at least one [[environments]] entry is required"));
+        }
+        let mut environments: Vec<EnvironmentConfig> = Vec::new();
+        for (i, e) in raw.environments.into_iter().enumerate() {
+            let env = self.environment(i, e)?;
+            if environments.iter().any(|x| x.name == env.name) {
+                return Err(self.invalid(format!("environments[{i}].name"), format!("environment {:?} is defined twice", env.name)));
+            }
+            environments.push(env);
+        }
+        Ok(Config { origin: self.origin.to_string(), gitops, audit, render, environments })
+    }
+
+    fn gitops(&self, g: RawGitops) -> Result<GitopsConfig, ConfigError> {
+        match (g.url, g.path) {
+            (Some(_), Some(_)) => Err(self.invalid("gitops.url, gitops.path", "give one of the two, not both")),
+            (None, None) => Err(self.invalid("gitops.url", "missing: the GitOps repository to audit (or gitops.path for a local directory)")),
+            (None, Some(path)) => {
+                if g.branch.is_some() || g.rev.is_some() {
+                    return Err(self.invalid("gitops.path", "a local path is audited as it is on disk; branch and rev need gitops.url"));
+                }
+                Ok(GitopsConfig::Local { path: self.path(path) })
+            }
+            (Some(url), None) => {
+                if url.trim().is_empty() {
+                    return Err(self.invalid("gitops.url", "is empty"));
+                }
+                let reference = match (g.branch, g.rev) {
+                    (Some(_), Some(_)) => return Err(self.invalid("gitops.branch, gitops.rev", "give one of the two, not both")),
+                    (Some(b), None) => GitRef::Branch(b),
+                    (None, Some(r)) => GitRef::Rev(r),
+                    (None, None) => GitRef::DefaultBranch,
+                };
+                let auth = GitAuth {
+                    username: g.username.unwrap_or_else(|| "x-access-token".into()),
+                    token: self.secret("gitops.token", g.token_env, g.token_file)?,
+                    ssh_key: g.ssh_key.map(|p| self.path(p)),
+                    ssh_key_passphrase: self.secret("gitops.ssh_key_passphrase", g.ssh_key_passphrase_env, g.ssh_key_passphrase_file)?,
+                };
+                // A local path as url is taken relative to the config file, like every path.
+                let url = if !url.contains("://") && !url.contains('@') && !Path::new(&url).is_absolute() {
+                    self.path(PathBuf::from(&url)).display().to_string()
+                } else {
+                    url
+                };
+                let cache_dir = self.path(g.cache_dir.unwrap_or_else(|| PathBuf::from("/var/lib/driftwatch/gitops")));
+                Ok(GitopsConfig::Remote { url, reference, auth, cache_dir })
+            }
+        }
+    }
+
+    fn environment(&self, i: usize, e: RawEnvironment) -> Result<EnvironmentConfig, ConfigError> {
+        let at = |k: &str| format!("environments[{i}].{k}");
+        if e.name.trim().is_empty() {
+            return Err(self.invalid(at("name"), "is empty"));
+        }
+        if e.paths.is_empty() {
+            return Err(self.invalid(at("paths"), format!("environment {:?} lists no paths", e.name)));
+        }
+        for p in &e.paths {
+            if Path::new(p).is_absolute() || p.split('/').any(|c| c == "..") {
+                return Err(self.invalid(at("paths"), format!("{p:?} must be relative to the repository root and stay inside it")));
+            }
+            glob::Pattern::new(p).map_err(|err| self.invalid(at("paths"), format!("{p:?} is not a valid glob: {err}")))?;
+        }
+        let renderer = match e.renderer.as_deref() {
+            None | Some("auto") => Renderer::Auto,
+            Some("kustomize") => Renderer::Kustomize,
+            Some("plain") => Renderer::Plain,
+            Some(other) => return Err(self.invalid(at("renderer"), format!("{other:?} is not one of auto, kustomize, plain"))),
+        };
+        let c = e.cluster;
+        let source = match (c.kubeconfig, c.in_cluster.unwrap_or(false), c.snapshot) {
+            (None, false, None) => ClusterSource::Kubeconfig { path: None, context: c.context.clone() },
+            (Some(path), false, None) => ClusterSource::Kubeconfig { path: Some(self.path(path)), context: c.context.clone() },
+            (None, true, None) => ClusterSource::InCluster,
+            (None, false, Some(snapshot)) => ClusterSource::Snapshot(self.path(snapshot)),
+            _ => return Err(self.invalid(at("cluster"), "give one of kubeconfig, in_cluster = true or snapshot")),
+        };
+        let name = c.name.or(c.context).unwrap_or_else(|| match &source {
+            ClusterSource::InCluster => "in-cluster".into(),
+            ClusterSource::Snapshot(p) => p.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "snapshot".into()),
+            ClusterSource::Kubeconfig { .. } => e.name.clone(),
+        });
+        Ok(EnvironmentConfig {
+            paths: e.paths,
+            renderer,
+            namespace: e.namespace.filter(|n| !n.is_empty()).unwrap_or_else(|| "default".into()),
+            require_digest: e.require_digest.unwrap_or(true),
+            ignore_containers: e.ignore_containers,
+            cluster: ClusterConfig { name, source, namespaces: c.namespaces },
+            name: e.name,
+        })
+    }
+}
+
+pub fn parse_severity(s: &str) -> Option<Severity> {
+    match s {
+        "info" => Some(Severity::Info),
+        "warning" => Some(Severity::Warning),
+        "critical" => Some(Severity::Critical),
+        _ => None,
+    }
+}
+
+/// Replaces a password in a URL (`https://user:token@host/…`) with `***`.
+pub fn redact_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        _ => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = r#"
+[gitops]
+url = "https://git.example.com/org/infra.git"
+token_env = "GITOPS_TOKEN"
+cache_dir = "cache"
+
+[[environments]]
+name = "production"
+paths = ["apps/*/overlays/production"]
+[environments.cluster]
+kubeconfig = "kubeconfig"
+context = "prod-eu1"
+namespaces = ["shop"]
+"#;
+
+    fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    fn load(text: &str, vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        Config::from_str(text, config::FileFormat::Toml, "driftwatch.toml", Path::new("/etc/driftwatch"), &env(vars), &Overrides::default())
+    }
+
+    #[test]
+    fn minimal_config_with_defaults() {
+        let c = load(MINIMAL, &[("GITOPS_TOKEN", "s3cret")]).unwrap();
+        let GitopsConfig::Remote { auth, cache_dir, reference, .. } = &c.gitops else { panic!("remote") };
+        assert_eq!(auth.token.as_ref().unwrap().expose(), "s3cret");
+        assert_eq!(cache_dir, Path::new("/etc/driftwatch/cache"));
+        assert_eq!(reference, &GitRef::DefaultBranch);
+        assert_eq!(c.audit.fail_on, Severity::Warning);
+        assert_eq!(c.audit.rollout_grace, Duration::from_secs(900));
+        let e = &c.environments[0];
+        assert_eq!((e.namespace.as_str(), e.require_digest, e.renderer), ("default", true, Renderer::Auto));
+        assert_eq!(e.cluster.name, "prod-eu1");
+        assert!(matches!(&e.cluster.source, ClusterSource::Kubeconfig { path: Some(p), .. } if p == Path::new("/etc/driftwatch/kubeconfig")));
+    }
+
+    #[test]
+    fn secrets_never_print() {
+        let c = load(MINIMAL, &[("GITOPS_TOKEN", "s3cret")]).unwrap();
+        assert!(!format!("{c:?}").contains("s3cret"));
+    }
+
+    #[test]
+    fn environment_overrides_file_and_cli_overrides_environment() {
+        let vars = [("GITOPS_TOKEN", "t"), ("DRIFTWATCH__AUDIT__FAIL_ON", "critical"), ("DRIFTWATCH__AUDIT__PAGE_SIZE", "50")];
+        let c = load(MINIMAL, &vars).unwrap();
+        assert_eq!((c.audit.fail_on, c.audit.page_size), (Severity::Critical, 50));
+        let o = Overrides { fail_on: Some(Severity::Info) };
+        let c = Config::from_str(MINIMAL, config::FileFormat::Toml, "x.toml", Path::new("/"), &env(&vars), &o).unwrap();
+        assert_eq!(c.audit.fail_on, Severity::Info);
+    }
+
+    #[test]
+    fn errors_name_the_key_and_the_file() {
+        let cases: Vec<(&str, String, &[&str])> = vec![
+            ("unknown key", MINIMAL.replace("cache_dir", "cache_dri"), &["driftwatch.toml", "cache_dri"]),
+            ("unknown section key", format!("{MINIMAL}\n[audit]\nfial_on = \"info\"\n"), &["driftwatch.toml", "fial_on"]),
+            ("bad duration", format!("{MINIMAL}\n[audit]\nrollout_grace = \"ten minutes\"\n"), &["audit.rollout_grace", "ten minutes"]),
+            ("bad severity", format!("{MINIMAL}\n[audit]\nfail_on = \"high\"\n"), &["audit.fail_on", "high"]),
+            ("missing url", MINIMAL.replace("url = ", "# url = "), &["gitops.url", "missing"]),
+            ("secret env not set", MINIMAL.to_string(), &["gitops.token_env", "GITOPS_TOKEN is not set"]),
+            ("bad renderer", MINIMAL.replace("paths = [", "renderer = \"helm\"\npaths = ["), &["environments[0].renderer", "helm"]),
+            ("two cluster sources", MINIMAL.replace("context = ", "in_cluster = true\ncontext = "), &["environments[0].cluster"]),
+            ("path escapes repo", MINIMAL.replace("apps/*/overlays/production", "../etc"), &["environments[0].paths"]),
+            ("no environments", MINIMAL.split("[[environments]]").next().unwrap().to_string(), &["environments", "at least one"]),
+        ];
+        for (name, text, needles) in cases {
+            let vars: &[(&str, &str)] = if name == "secret env not set" { &[] } else { &[("GITOPS_TOKEN", "t")] };
+            let err = load(&text, vars).expect_err(name).to_string();
+            for n in needles {
+                assert!(err.contains(n), "{name}: {err:?} should contain {n:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn yaml_config_and_local_path() {
+        let text = "gitops:\n  path: examples/gitops\nenvironments:\n  - name: dev\n    paths: [apps]\n    cluster:\n      snapshot: snap.json\n";
+        let c = Config::from_str(text, config::FileFormat::Yaml, "c.yaml", Path::new("/srv"), &HashMap::new(), &Overrides::default()).unwrap();
+        assert!(matches!(&c.gitops, GitopsConfig::Local { path } if path == Path::new("/srv/examples/gitops")));
+        assert_eq!(c.environments[0].cluster.name, "snap");
+    }
+
+    #[test]
+    fn url_passwords_are_redacted() {
+        assert_eq!(redact_url("https://bot:tok3n@git.example.com/x.git"), "https://bot:***@git.example.com/x.git");
+        assert_eq!(redact_url("git@github.com:org/x.git"), "git@github.com:org/x.git");
+    }
+}

@@ -1,0 +1,459 @@
+//! The slice of Kubernetes objects the audit reads, and how they become [`LiveState`]: Pods are
+//! resolved to their top-level owner (Pod → ReplicaSet → Deployment, Pod → Job → CronJob) and
+//! rollout progress is read from workload status. Pure: [`crate::cluster`] fetches the objects
+//! (API or snapshot file) and hands them here.
+//!
+//! The structs deserialize only the fields the audit needs, so a LIST of thousands of Pods does
+//! not build thousands of full `k8s-openapi` objects.
+
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+
+use crate::image::RunningImage;
+use crate::model::{ContainerSpec, ContainerStatus, LivePod, LiveState, LiveWorkload, Rollout, WorkloadKey, WorkloadKind};
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ObjectMeta {
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub namespace: String,
+    #[serde(default)]
+    pub uid: String,
+    pub generation: Option<i64>,
+    pub creation_timestamp: Option<DateTime<Utc>>,
+    pub deletion_timestamp: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub owner_references: Vec<OwnerReference>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OwnerReference {
+    pub kind: String,
+    pub name: String,
+    #[serde(default)]
+    pub uid: String,
+    pub controller: Option<bool>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct Container {
+    pub name: String,
+    #[serde(default)]
+    pub image: String,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PodSpec {
+    #[serde(default)]
+    pub containers: Vec<Container>,
+    #[serde(default)]
+    pub init_containers: Vec<Container>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct PodTemplate {
+    #[serde(default)]
+    pub spec: PodSpec,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct JobTemplate {
+    #[serde(default)]
+    pub spec: JobTemplateSpec,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct JobTemplateSpec {
+    #[serde(default)]
+    pub template: PodTemplate,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WorkloadSpec {
+    pub replicas: Option<i64>,
+    #[serde(default)]
+    pub template: PodTemplate,
+    #[serde(default)]
+    pub job_template: JobTemplate,
+}
+
+/// Status fields of Deployments, StatefulSets, DaemonSets and ReplicaSets (each kind fills
+/// the ones it has).
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WorkloadStatus {
+    pub observed_generation: Option<i64>,
+    pub replicas: Option<i64>,
+    pub updated_replicas: Option<i64>,
+    pub current_revision: Option<String>,
+    pub update_revision: Option<String>,
+    pub desired_number_scheduled: Option<i64>,
+    pub updated_number_scheduled: Option<i64>,
+}
+
+/// Any of the workload kinds; which one is carried next to it.
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct Workload {
+    #[serde(default)]
+    pub metadata: ObjectMeta,
+    #[serde(default)]
+    pub spec: WorkloadSpec,
+    #[serde(default)]
+    pub status: WorkloadStatus,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ContainerStatusRaw {
+    pub name: String,
+    #[serde(default, rename = "imageID")]
+    pub image_id: String,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PodStatus {
+    pub phase: Option<String>,
+    #[serde(default)]
+    pub container_statuses: Vec<ContainerStatusRaw>,
+    #[serde(default)]
+    pub init_container_statuses: Vec<ContainerStatusRaw>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct Pod {
+    #[serde(default)]
+    pub metadata: ObjectMeta,
+    #[serde(default)]
+    pub spec: PodSpec,
+    #[serde(default)]
+    pub status: PodStatus,
+}
+
+/// One page of a LIST answer.
+#[derive(Debug, Deserialize)]
+pub struct ObjectList<T> {
+    #[serde(default)]
+    pub metadata: ListMeta,
+    #[serde(default = "Vec::new")]
+    pub items: Vec<T>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct ListMeta {
+    #[serde(default, rename = "continue")]
+    pub continue_token: Option<String>,
+}
+
+/// Everything listed from one cluster, before owner resolution.
+#[derive(Clone, Debug, Default)]
+pub struct RawObjects {
+    pub workloads: Vec<(WorkloadKind, Workload)>,
+    pub pods: Vec<Pod>,
+}
+
+/// A snapshot item: the `kind` decides how the rest is read.
+#[derive(Deserialize)]
+#[serde(tag = "kind")]
+enum SnapshotItem {
+    Deployment(Workload),
+    StatefulSet(Workload),
+    DaemonSet(Workload),
+    ReplicaSet(Workload),
+    Job(Workload),
+    CronJob(Workload),
+    Pod(Pod),
+    #[serde(other)]
+    Other,
+}
+
+#[derive(Deserialize)]
+struct SnapshotList {
+    kind: Option<String>,
+    #[serde(default)]
+    items: Vec<SnapshotItem>,
+}
+
+impl RawObjects {
+    /// Reads the output of `kubectl get deployments,statefulsets,daemonsets,cronjobs,jobs,
+    /// replicasets,pods -A -o json` (a v1 `List`).
+    pub fn from_snapshot_json(text: &str) -> Result<Self, String> {
+        let list: SnapshotList = serde_json::from_str(text).map_err(|e| e.to_string())?;
+        if list.kind.as_deref() != Some("List") && !list.kind.as_deref().unwrap_or("").ends_with("List") {
+            return Err(format!("expected a v1 List, found kind {:?}", list.kind.unwrap_or_default()));
+        }
+        let mut raw = Self::default();
+        for item in list.items {
+            let (kind, w) = match item {
+                SnapshotItem::Deployment(w) => (WorkloadKind::Deployment, w),
+                SnapshotItem::StatefulSet(w) => (WorkloadKind::StatefulSet, w),
+                SnapshotItem::DaemonSet(w) => (WorkloadKind::DaemonSet, w),
+                SnapshotItem::ReplicaSet(w) => (WorkloadKind::ReplicaSet, w),
+                SnapshotItem::Job(w) => (WorkloadKind::Job, w),
+                SnapshotItem::CronJob(w) => (WorkloadKind::CronJob, w),
+                SnapshotItem::Pod(p) => {
+                    raw.pods.push(p);
+                    continue;
+                }
+                SnapshotItem::Other => continue,
+            };
+            raw.workloads.push((kind, w));
+        }
+        Ok(raw)
+    }
+}
+
+fn controller_of(meta: &ObjectMeta) -> Option<&OwnerReference> {
+    meta.owner_references
+        .iter()
+        .find(|o| o.controller == Some(true))
+        .or_else(|| meta.owner_references.first())
+}
+
+fn containers(spec: &PodSpec) -> Vec<ContainerSpec> {
+    let init = spec.init_containers.iter().map(|c| (c, true));
+    let main = spec.containers.iter().map(|c| (c, false));
+    init.chain(main)
+        .map(|(c, init)| ContainerSpec { name: c.name.clone(), image: c.image.clone(), init })
+        .collect()
+}
+
+/// Builds the live state: top-level workloads with the running Pods they own. Objects outside
+/// `namespaces` (when given) are dropped. Pods that are terminating or finished, and
+/// containers without an imageID yet, do not count as running.
+pub fn build(raw: &RawObjects, namespaces: Option<&[String]>) -> LiveState {
+    let in_scope = |ns: &str| namespaces.is_none_or(|list| list.iter().any(|n| n == ns));
+    // uid (or namespace/name where a hand-written snapshot has no uid) → index into raw.workloads
+    let mut by_uid: HashMap<(&str, &str), usize> = HashMap::new();
+    let mut by_name: HashMap<(WorkloadKind, &str, &str), usize> = HashMap::new();
+    for (i, (kind, w)) in raw.workloads.iter().enumerate() {
+        if !w.metadata.uid.is_empty() {
+            by_uid.insert((kind.as_str(), w.metadata.uid.as_str()), i);
+        }
+        by_name.insert((*kind, w.metadata.namespace.as_str(), w.metadata.name.as_str()), i);
+    }
+    let find = |namespace: &str, owner: &OwnerReference| -> Option<usize> {
+        let kind = WorkloadKind::from_kind(&owner.kind)?;
+        by_uid
+            .get(&(kind.as_str(), owner.uid.as_str()))
+            .or_else(|| by_name.get(&(kind, namespace, owner.name.as_str())))
+            .copied()
+    };
+    // Walks up the controller chain to the top-level workload; None for objects owned by
+    // something driftwatch does not audit (an Argo Rollout, a Node for static Pods, …).
+    let top_of = |mut idx: usize| -> Option<usize> {
+        for _ in 0..4 {
+            let (_, w) = &raw.workloads[idx];
+            match controller_of(&w.metadata) {
+                None => return Some(idx),
+                Some(owner) => idx = find(&w.metadata.namespace, owner)?,
+            }
+        }
+        None
+    };
+
+    let mut state = LiveState::default();
+    let mut newest_child: HashMap<usize, DateTime<Utc>> = HashMap::new();
+    for (i, (kind, w)) in raw.workloads.iter().enumerate() {
+        if !in_scope(&w.metadata.namespace) {
+            continue;
+        }
+        match top_of(i) {
+            Some(top) if top == i => {
+                let spec = if *kind == WorkloadKind::CronJob { &w.spec.job_template.spec.template.spec } else { &w.spec.template.spec };
+                let workload = LiveWorkload {
+                    kind: *kind,
+                    namespace: w.metadata.namespace.clone(),
+                    name: w.metadata.name.clone(),
+                    containers: containers(spec),
+                    rollout: Rollout::default(),
+                    pods: Vec::new(),
+                };
+                state.workloads.insert(workload.key(), workload);
+            }
+            Some(top) => {
+                if let Some(created) = w.metadata.creation_timestamp {
+                    let e = newest_child.entry(top).or_insert(created);
+                    *e = (*e).max(created);
+                }
+            }
+            None => {}
+        }
+    }
+
+    let mut newest_pod: HashMap<WorkloadKey, DateTime<Utc>> = HashMap::new();
+    for pod in &raw.pods {
+        let meta = &pod.metadata;
+        if !in_scope(&meta.namespace) || meta.deletion_timestamp.is_some() {
+            continue;
+        }
+        if matches!(pod.status.phase.as_deref(), Some("Succeeded" | "Failed")) {
+            continue;
+        }
+        let key = match controller_of(meta) {
+            None => WorkloadKey { kind: WorkloadKind::Pod, namespace: meta.namespace.clone(), name: meta.name.clone() },
+            Some(owner) => {
+                let Some(top) = find(&meta.namespace, owner).and_then(top_of) else { continue };
+                let (kind, w) = &raw.workloads[top];
+                WorkloadKey { kind: *kind, namespace: w.metadata.namespace.clone(), name: w.metadata.name.clone() }
+            }
+        };
+        if key.kind == WorkloadKind::Pod {
+            state.workloads.entry(key.clone()).or_insert_with(|| LiveWorkload {
+                kind: WorkloadKind::Pod,
+                namespace: meta.namespace.clone(),
+                name: meta.name.clone(),
+                containers: containers(&pod.spec),
+                rollout: Rollout::default(),
+                pods: Vec::new(),
+            });
+        }
+        let Some(workload) = state.workloads.get_mut(&key) else { continue };
+        let init = pod.status.init_container_statuses.iter().map(|s| (s, true));
+        let main = pod.status.container_statuses.iter().map(|s| (s, false));
+        let statuses = init
+            .chain(main)
+            .filter(|(s, _)| !s.image_id.is_empty())
+            .map(|(s, init)| ContainerStatus { name: s.name.clone(), init, image: RunningImage::from_image_id(&s.image_id) })
+            .collect();
+        if let Some(created) = meta.creation_timestamp {
+            let e = newest_pod.entry(key).or_insert(created);
+            *e = (*e).max(created);
+        }
+        workload.pods.push(LivePod { name: meta.name.clone(), statuses });
+    }
+
+    // Rollout progress, from the top-level object's status.
+    let by_key: BTreeMap<WorkloadKey, usize> = raw
+        .workloads
+        .iter()
+        .enumerate()
+        .map(|(i, (k, w))| (WorkloadKey { kind: *k, namespace: w.metadata.namespace.clone(), name: w.metadata.name.clone() }, i))
+        .collect();
+    for (key, live) in state.workloads.iter_mut() {
+        let Some(&i) = by_key.get(key) else { continue };
+        let (kind, w) = &raw.workloads[i];
+        let behind = w.metadata.generation.zip(w.status.observed_generation).is_some_and(|(g, o)| o < g);
+        let s = &w.status;
+        let in_progress = behind
+            || match kind {
+                WorkloadKind::Deployment => {
+                    let want = w.spec.replicas.unwrap_or(1);
+                    let updated = s.updated_replicas.unwrap_or(0);
+                    updated < want || s.replicas.unwrap_or(0) > updated
+                }
+                WorkloadKind::StatefulSet => {
+                    let revisions_differ = matches!((&s.current_revision, &s.update_revision), (Some(c), Some(u)) if c != u);
+                    revisions_differ || s.updated_replicas.unwrap_or(0) < w.spec.replicas.unwrap_or(1)
+                }
+                WorkloadKind::DaemonSet => s.updated_number_scheduled.unwrap_or(0) < s.desired_number_scheduled.unwrap_or(0),
+                _ => false,
+            };
+        let started_at = match kind {
+            WorkloadKind::Deployment => newest_child.get(&i).copied(),
+            _ => newest_pod.get(key).copied(),
+        };
+        live.rollout = Rollout { in_progress, started_at };
+    }
+    state
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const D1: &str = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
+
+    fn snapshot(items: serde_json::Value) -> RawObjects {
+        RawObjects::from_snapshot_json(&json!({"apiVersion": "v1", "kind": "List", "items": items}).to_string()).unwrap()
+    }
+
+    fn tmpl(image: &str) -> serde_json::Value {
+        json!({"spec": {"containers": [{"name": "app", "image": image}]}})
+    }
+
+    fn pod(name: &str, owner: Option<(&str, &str, &str)>, image_id: &str) -> serde_json::Value {
+        let owners: Vec<_> = owner.into_iter().map(|(k, n, u)| json!({"kind": k, "name": n, "uid": u, "controller": true})).collect();
+        json!({"kind": "Pod", "metadata": {"name": name, "namespace": "shop", "uid": format!("pod-{name}"),
+               "creationTimestamp": "2026-11-25T10:00:00Z", "ownerReferences": owners},
+               "spec": {"containers": [{"name": "app", "image": "api"}]},
+               "status": {"phase": "Running", "containerStatuses": [{"name": "app", "imageID": image_id}]}})
+    }
+
+    #[test]
+    fn pods_resolve_through_replicasets_and_jobs() {
+        let raw = snapshot(json!([
+            {"kind": "Deployment", "metadata": {"name": "api", "namespace": "shop", "uid": "d1", "generation": 2},
+             "spec": {"replicas": 1, "template": tmpl("api:1")}, "status": {"observedGeneration": 2, "replicas": 1, "updatedReplicas": 1}},
+            {"kind": "ReplicaSet", "metadata": {"name": "api-abc", "namespace": "shop", "uid": "rs1", "creationTimestamp": "2026-11-25T09:00:00Z",
+             "ownerReferences": [{"kind": "Deployment", "name": "api", "uid": "d1", "controller": true}]}, "spec": {"template": tmpl("api:1")}},
+            {"kind": "CronJob", "metadata": {"name": "report", "namespace": "shop", "uid": "cj1"},
+             "spec": {"jobTemplate": {"spec": {"template": tmpl("report:1")}}}},
+            {"kind": "Job", "metadata": {"name": "report-1", "namespace": "shop", "uid": "j1",
+             "ownerReferences": [{"kind": "CronJob", "name": "report", "uid": "cj1", "controller": true}]}, "spec": {"template": tmpl("report:1")}},
+            {"kind": "Service", "metadata": {"name": "svc", "namespace": "shop"}},
+            pod("api-abc-1", Some(("ReplicaSet", "api-abc", "rs1")), &format!("docker.io/library/api@{D1}")),
+            pod("report-1-x", Some(("Job", "report-1", "j1")), &format!("docker.io/library/report@{D1}")),
+            pod("bare", None, &format!("docker.io/library/api@{D1}")),
+            pod("static", Some(("Node", "node-1", "n1")), D1),
+        ]));
+        let state = build(&raw, None);
+        let keys: Vec<String> = state.workloads.keys().map(|k| k.to_string()).collect();
+        assert_eq!(keys, vec!["shop/Deployment/api", "shop/CronJob/report", "shop/Pod/bare"]);
+        let api = state.workloads.values().next().unwrap();
+        assert_eq!(api.pods.len(), 1);
+        assert_eq!(api.containers[0].image, "api:1");
+        assert!(!api.rollout.in_progress);
+        assert_eq!(api.rollout.started_at.unwrap().to_rfc3339(), "2026-11-25T09:00:00+00:00");
+        let cron = &state.workloads[&WorkloadKey { kind: WorkloadKind::CronJob, namespace: "shop".into(), name: "report".into() }];
+        assert_eq!(cron.containers[0].image, "report:1");
+        assert_eq!(cron.pods.len(), 1);
+    }
+
+    #[test]
+    fn terminating_finished_and_unstarted_pods_do_not_count() {
+        let mut terminating = pod("t", None, D1);
+        terminating["metadata"]["deletionTimestamp"] = json!("2026-11-25T10:00:00Z");
+        let mut done = pod("done", None, D1);
+        done["status"]["phase"] = json!("Succeeded");
+        let pulling = pod("pulling", None, "");
+        let state = build(&snapshot(json!([terminating, done, pulling])), None);
+        assert_eq!(state.workloads.len(), 1);
+        assert!(state.workloads.values().next().unwrap().pods[0].statuses.is_empty());
+    }
+
+    #[test]
+    fn rollout_progress_per_kind() {
+        let raw = snapshot(json!([
+            {"kind": "Deployment", "metadata": {"name": "behind", "namespace": "shop", "generation": 3},
+             "spec": {"replicas": 2}, "status": {"observedGeneration": 2, "replicas": 2, "updatedReplicas": 2}},
+            {"kind": "Deployment", "metadata": {"name": "old-pods-left", "namespace": "shop", "generation": 1},
+             "spec": {"replicas": 2}, "status": {"observedGeneration": 1, "replicas": 3, "updatedReplicas": 2}},
+            {"kind": "StatefulSet", "metadata": {"name": "db", "namespace": "shop", "generation": 1},
+             "spec": {"replicas": 2}, "status": {"observedGeneration": 1, "updatedReplicas": 2, "currentRevision": "a", "updateRevision": "b"}},
+            {"kind": "DaemonSet", "metadata": {"name": "agent", "namespace": "shop", "generation": 1},
+             "status": {"observedGeneration": 1, "desiredNumberScheduled": 3, "updatedNumberScheduled": 3}},
+        ]));
+        let state = build(&raw, None);
+        let progress: Vec<(&str, bool)> = state.workloads.values().map(|w| (w.name.as_str(), w.rollout.in_progress)).collect();
+        assert_eq!(progress, vec![("behind", true), ("old-pods-left", true), ("db", true), ("agent", false)]);
+    }
+
+    #[test]
+    fn namespace_filter_and_not_a_list() {
+        let mut other = pod("x", None, D1);
+        other["metadata"]["namespace"] = json!("kube-system");
+        let raw = snapshot(json!([pod("a", None, D1), other]));
+        assert_eq!(build(&raw, Some(&["shop".to_string()])).workloads.len(), 1);
+        let err = RawObjects::from_snapshot_json(r#"{"kind": "Pod", "metadata": {"name": "x"}}"#).unwrap_err();
+        assert!(err.contains("expected a v1 List"), "{err}");
+    }
+}

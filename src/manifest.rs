@@ -1,0 +1,186 @@
+//! Extracts the workloads and container images that rendered manifests declare. Pure: it sees
+//! JSON values (from [`crate::yaml`]) and knows nothing of files, git or kustomize.
+
+use serde_json::Value;
+
+use crate::image::ImageRef;
+use crate::model::{ContainerSpec, DeclaredState, DeclaredWorkload, ManifestProblem, WorkloadKey, WorkloadKind};
+
+/// Where a batch of documents came from, for findings and problems.
+#[derive(Clone, Copy, Debug)]
+pub struct Origin<'a> {
+    /// The file (plain) or overlay directory (kustomize) the documents were read from.
+    pub file: &'a str,
+    /// The configured environment path that produced them.
+    pub source: &'a str,
+    /// Namespace for objects that name none.
+    pub default_namespace: &'a str,
+}
+
+/// Adds the workloads in `docs` to `state`. `kind: List` documents are flattened; objects that
+/// are not workloads are ignored; a workload without a name, or a container without a valid
+/// image, becomes a [`ManifestProblem`] and the rest is still used.
+pub fn extract(docs: &[Value], origin: Origin<'_>, state: &mut DeclaredState) {
+    for doc in docs {
+        extract_one(doc, origin, state);
+    }
+}
+
+fn extract_one(doc: &Value, origin: Origin<'_>, state: &mut DeclaredState) {
+    let Some(kind) = doc.get("kind").and_then(Value::as_str) else { return };
+    if kind == "List" || kind.ends_with("List") {
+        if let Some(items) = doc.get("items").and_then(Value::as_array) {
+            for item in items {
+                extract_one(item, origin, state);
+            }
+        }
+        return;
+    }
+    let Some(kind) = WorkloadKind::from_kind(kind) else { return };
+    let problem = |workload: Option<WorkloadKey>, container: Option<String>, reason: String| ManifestProblem {
+        file: origin.file.to_string(),
+        source: origin.source.to_string(),
+        workload,
+        container,
+        reason,
+    };
+    let meta = doc.get("metadata");
+    let Some(name) = meta.and_then(|m| m.get("name")).and_then(Value::as_str).filter(|n| !n.is_empty()) else {
+        state.problems.push(problem(None, None, format!("{kind} without metadata.name")));
+        return;
+    };
+    let namespace = meta
+        .and_then(|m| m.get("namespace"))
+        .and_then(Value::as_str)
+        .filter(|n| !n.is_empty())
+        .unwrap_or(origin.default_namespace);
+    let key = WorkloadKey { kind, namespace: namespace.to_string(), name: name.to_string() };
+
+    if let Some(existing) = state.workloads.iter().find(|w| w.key() == key) {
+        let reason = format!("{key} is declared twice: in {} and in {}", existing.source, origin.source);
+        state.problems.push(problem(Some(key), None, reason));
+        return;
+    }
+
+    let pod_spec = pod_spec(kind, doc);
+    let mut containers = Vec::new();
+    for (field, init) in [("initContainers", true), ("containers", false)] {
+        let list = pod_spec.and_then(|s| s.get(field)).and_then(Value::as_array);
+        for c in list.into_iter().flatten() {
+            let Some(cname) = c.get("name").and_then(Value::as_str) else {
+                state.problems.push(problem(Some(key.clone()), None, format!("an entry of {field} has no name")));
+                continue;
+            };
+            let Some(image) = c.get("image").and_then(Value::as_str) else {
+                state.problems.push(problem(Some(key.clone()), Some(cname.into()), "container has no image".into()));
+                continue;
+            };
+            if let Err(e) = ImageRef::parse(image) {
+                state.problems.push(problem(Some(key.clone()), Some(cname.into()), e.to_string()));
+                continue;
+            }
+            containers.push(ContainerSpec { name: cname.to_string(), image: image.to_string(), init });
+        }
+    }
+    state.workloads.push(DeclaredWorkload {
+        kind,
+        namespace: key.namespace,
+        name: key.name,
+        source: origin.source.to_string(),
+        containers,
+    });
+}
+
+/// The Pod template spec of a workload object (for a Pod, its own spec).
+pub fn pod_spec(kind: WorkloadKind, obj: &Value) -> Option<&Value> {
+    let spec = obj.get("spec")?;
+    match kind {
+        WorkloadKind::Pod => Some(spec),
+        WorkloadKind::CronJob => spec.get("jobTemplate")?.get("spec")?.get("template")?.get("spec"),
+        _ => spec.get("template")?.get("spec"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const D: &str = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
+    fn run(docs: Vec<Value>) -> DeclaredState {
+        let mut state = DeclaredState::default();
+        let origin = Origin { file: "apps/api/deploy.yaml", source: "apps/api", default_namespace: "shop" };
+        extract(&docs, origin, &mut state);
+        state
+    }
+
+    fn deployment(name: &str, image: &str) -> Value {
+        json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name},
+               "spec": {"template": {"spec": {"containers": [{"name": "app", "image": image}]}}}})
+    }
+
+    #[test]
+    fn every_workload_kind_and_its_pod_spec() {
+        let tmpl = json!({"spec": {"initContainers": [{"name": "init", "image": "busybox:1"}],
+                                   "containers": [{"name": "app", "image": format!("api@{D}")}]}});
+        let docs = vec![
+            json!({"kind": "Deployment", "metadata": {"name": "d", "namespace": "other"}, "spec": {"template": tmpl}}),
+            json!({"kind": "StatefulSet", "metadata": {"name": "s"}, "spec": {"template": tmpl}}),
+            json!({"kind": "DaemonSet", "metadata": {"name": "ds"}, "spec": {"template": tmpl}}),
+            json!({"kind": "ReplicaSet", "metadata": {"name": "rs"}, "spec": {"template": tmpl}}),
+            json!({"kind": "Job", "metadata": {"name": "j"}, "spec": {"template": tmpl}}),
+            json!({"kind": "CronJob", "metadata": {"name": "cj"}, "spec": {"jobTemplate": {"spec": {"template": tmpl}}}}),
+            json!({"kind": "Pod", "metadata": {"name": "p"}, "spec": tmpl["spec"]}),
+            json!({"kind": "Service", "metadata": {"name": "svc"}}),
+        ];
+        let state = run(docs);
+        assert!(state.problems.is_empty(), "{:?}", state.problems);
+        let kinds: Vec<_> = state.workloads.iter().map(|w| (w.kind, w.namespace.as_str(), w.containers.len())).collect();
+        assert_eq!(
+            kinds,
+            vec![
+                (WorkloadKind::Deployment, "other", 2),
+                (WorkloadKind::StatefulSet, "shop", 2),
+                (WorkloadKind::DaemonSet, "shop", 2),
+                (WorkloadKind::ReplicaSet, "shop", 2),
+                (WorkloadKind::Job, "shop", 2),
+                (WorkloadKind::CronJob, "shop", 2),
+                (WorkloadKind::Pod, "shop", 2),
+            ]
+        );
+        let c = &state.workloads[0].containers;
+        assert_eq!((c[0].name.as_str(), c[0].init), ("init", true));
+        assert_eq!((c[1].image.as_str(), c[1].init), (format!("api@{D}").as_str(), false));
+    }
+
+    #[test]
+    fn lists_are_flattened() {
+        let state = run(vec![json!({"kind": "List", "items": [deployment("a", "nginx:1"), deployment("b", "nginx:2")]})]);
+        assert_eq!(state.workloads.len(), 2);
+    }
+
+    #[test]
+    fn bad_image_is_a_problem_and_workload_is_still_declared() {
+        let state = run(vec![deployment("api", "Registry/API:1")]);
+        assert_eq!(state.workloads.len(), 1, "the workload stays declared so it is not reported undeclared");
+        assert!(state.workloads[0].containers.is_empty());
+        let p = &state.problems[0];
+        assert_eq!(p.container.as_deref(), Some("app"));
+        assert!(p.reason.contains("Registry/API:1"), "{}", p.reason);
+        assert_eq!(p.file, "apps/api/deploy.yaml");
+    }
+
+    #[test]
+    fn missing_name_and_duplicates_are_problems() {
+        let state = run(vec![
+            json!({"kind": "Deployment", "metadata": {}}),
+            deployment("api", "nginx:1"),
+            deployment("api", "nginx:2"),
+        ]);
+        assert_eq!(state.workloads.len(), 1);
+        assert_eq!(state.problems.len(), 2);
+        assert!(state.problems[0].reason.contains("without metadata.name"));
+        assert!(state.problems[1].reason.contains("declared twice"));
+    }
+}

@@ -1,0 +1,251 @@
+//! Domain types shared by every stage: workloads as git declares them, workloads as the cluster
+//! runs them, and the findings that compare the two. Pure data, no IO.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::image::RunningImage;
+
+/// The workload kinds driftwatch audits. Anything else in a manifest or a cluster is ignored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum WorkloadKind {
+    Deployment,
+    StatefulSet,
+    DaemonSet,
+    ReplicaSet,
+    Job,
+    CronJob,
+    Pod,
+}
+
+impl WorkloadKind {
+    pub fn from_kind(kind: &str) -> Option<Self> {
+        Some(match kind {
+            "Deployment" => Self::Deployment,
+            "StatefulSet" => Self::StatefulSet,
+            "DaemonSet" => Self::DaemonSet,
+            "ReplicaSet" => Self::ReplicaSet,
+            "Job" => Self::Job,
+            "CronJob" => Self::CronJob,
+            "Pod" => Self::Pod,
+            _ => return None,
+        })
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Deployment => "Deployment",
+            Self::StatefulSet => "StatefulSet",
+            Self::DaemonSet => "DaemonSet",
+            Self::ReplicaSet => "ReplicaSet",
+            Self::Job => "Job",
+            Self::CronJob => "CronJob",
+            Self::Pod => "Pod",
+        }
+    }
+}
+
+impl fmt::Display for WorkloadKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Identifies one workload inside one cluster.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct WorkloadKey {
+    pub kind: WorkloadKind,
+    pub namespace: String,
+    pub name: String,
+}
+
+impl fmt::Display for WorkloadKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}/{}", self.namespace, self.kind, self.name)
+    }
+}
+
+/// A container as written in a manifest: the image string exactly as rendered.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ContainerSpec {
+    pub name: String,
+    pub image: String,
+    pub init: bool,
+}
+
+/// One workload that git declares for an environment.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct DeclaredWorkload {
+    pub kind: WorkloadKind,
+    pub namespace: String,
+    pub name: String,
+    /// The configured path (after glob expansion) that rendered this workload.
+    pub source: String,
+    pub containers: Vec<ContainerSpec>,
+}
+
+impl DeclaredWorkload {
+    pub fn key(&self) -> WorkloadKey {
+        WorkloadKey { kind: self.kind, namespace: self.namespace.clone(), name: self.name.clone() }
+    }
+}
+
+/// Something in the declared tree that could not be understood (malformed YAML, an image
+/// reference that does not parse). Becomes an `invalid-manifest` finding.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ManifestProblem {
+    /// Path of the file (plain) or the rendered overlay directory (kustomize).
+    pub file: String,
+    pub source: String,
+    /// The workload and container concerned, when the problem is inside one.
+    pub workload: Option<WorkloadKey>,
+    pub container: Option<String>,
+    pub reason: String,
+}
+
+/// Everything git declares for one environment.
+#[derive(Clone, Debug, Default)]
+pub struct DeclaredState {
+    pub workloads: Vec<DeclaredWorkload>,
+    pub problems: Vec<ManifestProblem>,
+    /// Paths whose rendering failed as a whole (kustomize error). While any path failed, the
+    /// declared set is incomplete, so `undeclared` cannot be judged.
+    pub failed_paths: Vec<String>,
+}
+
+/// Rollout progress of a live workload, as its status reports it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Rollout {
+    /// True while the controller has not finished moving every Pod to the current spec.
+    pub in_progress: bool,
+    /// When the current rollout started, where the objects tell (newest ReplicaSet or Pod).
+    pub started_at: Option<DateTime<Utc>>,
+}
+
+/// A container status of one Pod: which image the runtime actually started.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ContainerStatus {
+    pub name: String,
+    pub init: bool,
+    pub image: RunningImage,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LivePod {
+    pub name: String,
+    pub statuses: Vec<ContainerStatus>,
+}
+
+/// A top-level workload as the cluster runs it, with the Pods it owns (directly or through
+/// ReplicaSets and Jobs).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LiveWorkload {
+    pub kind: WorkloadKind,
+    pub namespace: String,
+    pub name: String,
+    pub containers: Vec<ContainerSpec>,
+    pub rollout: Rollout,
+    pub pods: Vec<LivePod>,
+}
+
+impl LiveWorkload {
+    pub fn key(&self) -> WorkloadKey {
+        WorkloadKey { kind: self.kind, namespace: self.namespace.clone(), name: self.name.clone() }
+    }
+}
+
+/// Everything one cluster runs in the audited namespaces.
+#[derive(Clone, Debug, Default)]
+pub struct LiveState {
+    pub workloads: BTreeMap<WorkloadKey, LiveWorkload>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Info,
+    Warning,
+    Critical,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Info => "info",
+            Self::Warning => "warning",
+            Self::Critical => "critical",
+        }
+    }
+}
+
+impl fmt::Display for Severity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FindingType {
+    DigestDrift,
+    SpecDrift,
+    MixedRollout,
+    Missing,
+    Undeclared,
+    Unpinned,
+    Unverifiable,
+    InvalidManifest,
+}
+
+impl FindingType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::DigestDrift => "digest-drift",
+            Self::SpecDrift => "spec-drift",
+            Self::MixedRollout => "mixed-rollout",
+            Self::Missing => "missing",
+            Self::Undeclared => "undeclared",
+            Self::Unpinned => "unpinned",
+            Self::Unverifiable => "unverifiable",
+            Self::InvalidManifest => "invalid-manifest",
+        }
+    }
+}
+
+impl fmt::Display for FindingType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A digest (or, for `unverifiable`, a config ID) and how many Pods run it.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct RunningDigest {
+    pub digest: String,
+    pub pods: usize,
+}
+
+/// One difference between git and a cluster. The JSON form is part of `driftwatch.report/v1`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    pub fingerprint: String,
+    #[serde(rename = "type")]
+    pub kind: FindingType,
+    pub severity: Severity,
+    pub environment: String,
+    pub cluster: String,
+    pub namespace: String,
+    /// Workload kind; `null` for an `invalid-manifest` that is not inside a workload.
+    #[serde(rename = "kind")]
+    pub workload_kind: Option<WorkloadKind>,
+    pub name: Option<String>,
+    pub container: Option<String>,
+    pub declared: Option<String>,
+    pub running: Vec<RunningDigest>,
+    pub source: Option<String>,
+    pub commit: Option<String>,
+    pub message: String,
+}
