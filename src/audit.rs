@@ -12,19 +12,24 @@ use crate::config::{Config, EnvironmentConfig};
 use crate::declared;
 use crate::gitops::{self, Checkout};
 use crate::model::{DeclaredState, Finding};
-use crate::report::{DeclaredReport, EnvironmentResult, GitopsInfo, Report, Status, DECLARED_SCHEMA};
+use crate::report::{DECLARED_SCHEMA, DeclaredReport, EnvironmentResult, GitopsInfo, Report, Status};
 
 /// Audits the environments named in `only` (all when empty).
 pub async fn run(cfg: &Config, only: &[String]) -> Report {
     let started_at = Utc::now();
-    let envs: Vec<&EnvironmentConfig> = cfg.environments.iter().filter(|e| only.is_empty() || only.contains(&e.name)).collect();
+    let envs: Vec<&EnvironmentConfig> = cfg
+        .environments
+        .iter()
+        .filter(|e| only.is_empty() || only.contains(&e.name))
+        .collect();
     let gitops_url = cfg.gitops.display_url();
     let (checkout, results) = match sync(cfg).await {
         Ok(checkout) => {
-            let results: Vec<(EnvironmentResult, Vec<Finding>)> = futures::stream::iter(envs.iter().map(|env| audit_environment(cfg, env, &checkout)))
-                .buffered(cfg.audit.max_concurrent_environments)
-                .collect()
-                .await;
+            let results: Vec<(EnvironmentResult, Vec<Finding>)> =
+                futures::stream::iter(envs.iter().map(|env| audit_environment(cfg, env, &checkout)))
+                    .buffered(cfg.audit.max_concurrent_environments)
+                    .collect()
+                    .await;
             (Some(checkout), results)
         }
         Err(e) => {
@@ -52,7 +57,10 @@ pub async fn run(cfg: &Config, only: &[String]) -> Report {
         environments.push(result);
         findings.extend(f);
     }
-    let gitops = GitopsInfo { url: gitops_url, commit: checkout.and_then(|c| c.commit) };
+    let gitops = GitopsInfo {
+        url: gitops_url,
+        commit: checkout.and_then(|c| c.commit),
+    };
     Report::new(started_at, Utc::now(), gitops, environments, findings)
 }
 
@@ -60,14 +68,30 @@ async fn sync(cfg: &Config) -> Result<Checkout, String> {
     let gitops_cfg = cfg.gitops.clone();
     let started = std::time::Instant::now();
     let result = tokio::task::spawn_blocking(move || gitops::sync(&gitops_cfg)).await;
-    let checkout = result.map_err(|e| format!("git task failed: {e}"))?.map_err(|e| e.to_string())?;
-    info!(commit = checkout.commit.as_deref().unwrap_or("-"), elapsed_ms = started.elapsed().as_millis() as u64, "gitops checkout ready");
+    let checkout = result
+        .map_err(|e| format!("git task failed: {e}"))?
+        .map_err(|e| e.to_string())?;
+    info!(
+        commit = checkout.commit.as_deref().unwrap_or("-"),
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "gitops checkout ready"
+    );
     Ok(checkout)
 }
 
-async fn audit_environment(cfg: &Config, env: &EnvironmentConfig, checkout: &Checkout) -> (EnvironmentResult, Vec<Finding>) {
-    let list = ListOptions { timeout: cfg.audit.kube_timeout, page_size: cfg.audit.page_size };
-    let ((declared, render_errors), live) = tokio::join!(declared::render(&checkout.dir, env, &cfg.render), cluster::fetch(&env.cluster, list));
+async fn audit_environment(
+    cfg: &Config,
+    env: &EnvironmentConfig,
+    checkout: &Checkout,
+) -> (EnvironmentResult, Vec<Finding>) {
+    let list = ListOptions {
+        timeout: cfg.audit.kube_timeout,
+        page_size: cfg.audit.page_size,
+    };
+    let ((declared, render_errors), live) = tokio::join!(
+        declared::render(&checkout.dir, env, &cfg.render),
+        cluster::fetch(&env.cluster, list)
+    );
     let mut errors: Vec<String> = render_errors.iter().map(ToString::to_string).collect();
     let live = match live {
         Ok((state, objects)) => {
@@ -112,6 +136,11 @@ pub async fn declared(cfg: &Config, env: &EnvironmentConfig) -> Result<(Declared
     if !errors.is_empty() {
         return Err(errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "));
     }
-    let report = DeclaredReport { schema: DECLARED_SCHEMA, environment: env.name.clone(), commit: checkout.commit, workloads: state.workloads.clone() };
+    let report = DeclaredReport {
+        schema: DECLARED_SCHEMA,
+        environment: env.name.clone(),
+        commit: checkout.commit,
+        workloads: state.workloads.clone(),
+    };
     Ok((report, state))
 }

@@ -13,10 +13,19 @@ use crate::model::Severity;
 use crate::report::{EXIT_CLEAN, EXIT_ERROR};
 
 #[derive(Debug, Parser)]
-#[command(name = "driftwatch", version, about = "Catches deployment drift between a GitOps repository and live Kubernetes clusters")]
+#[command(
+    name = "driftwatch",
+    version,
+    about = "Catches deployment drift between a GitOps repository and live Kubernetes clusters"
+)]
 pub struct Cli {
     /// Configuration file (.toml, .yaml or .yml).
-    #[arg(long, global = true, env = "DRIFTWATCH_CONFIG", default_value = "/etc/driftwatch/config.toml")]
+    #[arg(
+        long,
+        global = true,
+        env = "DRIFTWATCH_CONFIG",
+        default_value = "/etc/driftwatch/config.toml"
+    )]
     pub config: PathBuf,
 
     /// Run one audit, print the report and exit: 0 clean, 1 drift at or above --fail-on,
@@ -33,7 +42,7 @@ pub struct Cli {
     pub format: Format,
 
     /// Lowest severity that makes the exit code 1 (overrides audit.fail_on).
-    #[arg(long, value_enum)]
+    #[arg(long, global = true, value_enum)]
     pub fail_on: Option<SeverityArg>,
 
     /// Log line format on stderr (filter with RUST_LOG, e.g. RUST_LOG=driftwatch=debug).
@@ -95,8 +104,11 @@ pub enum LogFormat {
 
 /// Logs go to stderr so that stdout carries only the report.
 pub fn init_tracing(format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     match format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),
@@ -106,7 +118,9 @@ pub fn init_tracing(format: LogFormat) {
 /// Runs the command and returns the process exit code.
 pub async fn run(cli: Cli) -> u8 {
     let env: HashMap<String, String> = std::env::vars().collect();
-    let overrides = Overrides { fail_on: cli.fail_on.map(Into::into) };
+    let overrides = Overrides {
+        fail_on: cli.fail_on.map(Into::into),
+    };
     let cfg = match Config::load(&cli.config, &env, &overrides) {
         Ok(c) => c,
         Err(e) => {
@@ -122,19 +136,29 @@ pub async fn run(cli: Cli) -> u8 {
         Some(Command::Declared { env, format }) => declared(&cfg, env, *format).await,
         None if cli.once => once(&cfg, &cli).await,
         None => {
-            eprintln!("error: nothing to do: run `driftwatch --once` for an audit (the scheduled daemon is not in this version yet)");
+            eprintln!(
+                "error: nothing to do: run `driftwatch --once` for an audit (the scheduled daemon is not in this version yet)"
+            );
             EXIT_ERROR
         }
     }
 }
 
 fn unknown_envs(cfg: &Config, names: &[String]) -> Option<String> {
-    let unknown: Vec<&str> = names.iter().filter(|n| !cfg.environments.iter().any(|e| &e.name == *n)).map(String::as_str).collect();
+    let unknown: Vec<&str> = names
+        .iter()
+        .filter(|n| !cfg.environments.iter().any(|e| &e.name == *n))
+        .map(String::as_str)
+        .collect();
     if unknown.is_empty() {
         return None;
     }
     let known: Vec<&str> = cfg.environments.iter().map(|e| e.name.as_str()).collect();
-    Some(format!("unknown environment {} (configured: {})", unknown.join(", "), known.join(", ")))
+    Some(format!(
+        "unknown environment {} (configured: {})",
+        unknown.join(", "),
+        known.join(", ")
+    ))
 }
 
 async fn once(cfg: &Config, cli: &Cli) -> u8 {
@@ -181,12 +205,23 @@ async fn declared(cfg: &Config, name: &str, format: DeclaredFormat) -> u8 {
 fn describe(cfg: &Config) -> String {
     let mut out = format!("config {}: ok\n", cfg.origin);
     match &cfg.gitops {
-        GitopsConfig::Remote { url, reference, auth, cache_dir } => {
-            out.push_str(&format!("gitops: {} ({reference:?}), cache {}\n", crate::config::redact_url(url), cache_dir.display()));
+        GitopsConfig::Remote {
+            url,
+            reference,
+            auth,
+            cache_dir,
+        } => {
+            out.push_str(&format!(
+                "gitops: {} ({reference:?}), cache {}\n",
+                crate::config::redact_url(url),
+                cache_dir.display()
+            ));
             out.push_str(&format!(
                 "  auth: token {}, ssh key {}\n",
                 if auth.token.is_some() { "set" } else { "not set" },
-                auth.ssh_key.as_ref().map_or("not set".to_string(), |p| p.display().to_string())
+                auth.ssh_key
+                    .as_ref()
+                    .map_or("not set".to_string(), |p| p.display().to_string())
             ));
         }
         GitopsConfig::Local { path } => out.push_str(&format!("gitops: local directory {}\n", path.display())),
@@ -204,13 +239,18 @@ fn describe(cfg: &Config) -> String {
         let source = match &e.cluster.source {
             ClusterSource::Kubeconfig { path, context } => format!(
                 "kubeconfig {} context {}",
-                path.as_ref().map_or("(default)".to_string(), |p| p.display().to_string()),
+                path.as_ref()
+                    .map_or("(default)".to_string(), |p| p.display().to_string()),
                 context.as_deref().unwrap_or("(current)")
             ),
             ClusterSource::InCluster => "in-cluster".to_string(),
             ClusterSource::Snapshot(p) => format!("snapshot {}", p.display()),
         };
-        let namespaces = if e.cluster.namespaces.is_empty() { "all".to_string() } else { e.cluster.namespaces.join(", ") };
+        let namespaces = if e.cluster.namespaces.is_empty() {
+            "all".to_string()
+        } else {
+            e.cluster.namespaces.join(", ")
+        };
         out.push_str(&format!(
             "environment {}: paths {} ({:?}), cluster {} via {source}, namespaces {namespaces}, require_digest {}\n",
             e.name,

@@ -18,13 +18,30 @@ pub enum ClusterError {
     #[error("cluster {cluster}: cannot load client configuration: {reason}")]
     Config { cluster: String, reason: String },
     #[error("cluster {cluster}: list {resource}: forbidden (HTTP 403): {message}")]
-    Forbidden { cluster: String, resource: String, message: String },
+    Forbidden {
+        cluster: String,
+        resource: String,
+        message: String,
+    },
     #[error("cluster {cluster}: list {resource}: HTTP {code}: {message}")]
-    Api { cluster: String, resource: String, code: u16, message: String },
+    Api {
+        cluster: String,
+        resource: String,
+        code: u16,
+        message: String,
+    },
     #[error("cluster {cluster}: list {resource}: no answer within {timeout}")]
-    Timeout { cluster: String, resource: String, timeout: String },
+    Timeout {
+        cluster: String,
+        resource: String,
+        timeout: String,
+    },
     #[error("cluster {cluster}: list {resource}: unreachable: {reason}")]
-    Unreachable { cluster: String, resource: String, reason: String },
+    Unreachable {
+        cluster: String,
+        resource: String,
+        reason: String,
+    },
     #[error("snapshot {path}: {reason}")]
     Snapshot { path: String, reason: String },
 }
@@ -55,7 +72,12 @@ pub async fn fetch(cfg: &ClusterConfig, opts: ListOptions) -> Result<(LiveState,
     let raw = match &cfg.source {
         ClusterSource::Snapshot(path) => {
             let shown = path.display().to_string();
-            let text = tokio::fs::read_to_string(path).await.map_err(|e| ClusterError::Snapshot { path: shown.clone(), reason: e.to_string() })?;
+            let text = tokio::fs::read_to_string(path)
+                .await
+                .map_err(|e| ClusterError::Snapshot {
+                    path: shown.clone(),
+                    reason: e.to_string(),
+                })?;
             RawObjects::from_snapshot_json(&text).map_err(|reason| ClusterError::Snapshot { path: shown, reason })?
         }
         source => list_all(&cfg.name, client(&cfg.name, source, opts).await?, namespaces, opts).await?,
@@ -65,11 +87,17 @@ pub async fn fetch(cfg: &ClusterConfig, opts: ListOptions) -> Result<(LiveState,
 }
 
 async fn client(name: &str, source: &ClusterSource, opts: ListOptions) -> Result<kube::Client, ClusterError> {
-    let err = |reason: String| ClusterError::Config { cluster: name.to_string(), reason };
+    let err = |reason: String| ClusterError::Config {
+        cluster: name.to_string(),
+        reason,
+    };
     let mut config = match source {
         ClusterSource::InCluster => kube::Config::incluster().map_err(|e| err(e.to_string()))?,
         ClusterSource::Kubeconfig { path, context } => {
-            let options = KubeConfigOptions { context: context.clone(), ..Default::default() };
+            let options = KubeConfigOptions {
+                context: context.clone(),
+                ..Default::default()
+            };
             match path {
                 Some(p) => {
                     let kc = Kubeconfig::read_from(p).map_err(|e| err(format!("{}: {}", p.display(), chain(&e))))?;
@@ -87,7 +115,12 @@ async fn client(name: &str, source: &ClusterSource, opts: ListOptions) -> Result
     kube::Client::try_from(config).map_err(|e| err(chain(&e)))
 }
 
-async fn list_all(cluster: &str, client: kube::Client, namespaces: Option<&[String]>, opts: ListOptions) -> Result<RawObjects, ClusterError> {
+async fn list_all(
+    cluster: &str,
+    client: kube::Client,
+    namespaces: Option<&[String]>,
+    opts: ListOptions,
+) -> Result<RawObjects, ClusterError> {
     let scopes: Vec<Option<&str>> = match namespaces {
         Some(list) => list.iter().map(|n| Some(n.as_str())).collect(),
         None => vec![None],
@@ -120,7 +153,9 @@ async fn list_all(cluster: &str, client: kube::Client, namespaces: Option<&[Stri
         }
     }
     // Sorted so that owner resolution and reports do not depend on which call answered first.
-    raw.workloads.sort_by(|a, b| (a.0, &a.1.metadata.namespace, &a.1.metadata.name).cmp(&(b.0, &b.1.metadata.namespace, &b.1.metadata.name)));
+    raw.workloads.sort_by(|a, b| {
+        (a.0, &a.1.metadata.namespace, &a.1.metadata.name).cmp(&(b.0, &b.1.metadata.namespace, &b.1.metadata.name))
+    });
     Ok(raw)
 }
 
@@ -130,7 +165,13 @@ enum Listed {
 }
 
 /// Follows `continue` tokens until the list is complete.
-async fn list_paged<T: DeserializeOwned>(cluster: &str, client: &kube::Client, path: &str, resource: &str, opts: ListOptions) -> Result<Vec<T>, ClusterError> {
+async fn list_paged<T: DeserializeOwned>(
+    cluster: &str,
+    client: &kube::Client,
+    path: &str,
+    resource: &str,
+    opts: ListOptions,
+) -> Result<Vec<T>, ClusterError> {
     let request = kube::core::Request::new(path);
     let mut items = Vec::new();
     let mut token: Option<String> = None;
@@ -139,12 +180,19 @@ async fn list_paged<T: DeserializeOwned>(cluster: &str, client: &kube::Client, p
         if let Some(t) = &token {
             lp = lp.continue_token(t);
         }
-        let req = request.list(&lp).map_err(|e| ClusterError::Config { cluster: cluster.into(), reason: e.to_string() })?;
+        let req = request.list(&lp).map_err(|e| ClusterError::Config {
+            cluster: cluster.into(),
+            reason: e.to_string(),
+        })?;
         let page: ObjectList<T> = match tokio::time::timeout(opts.timeout, client.request(req)).await {
             Ok(Ok(page)) => page,
             Ok(Err(e)) => return Err(classify(cluster, resource, e, opts.timeout)),
             Err(_) => {
-                return Err(ClusterError::Timeout { cluster: cluster.into(), resource: resource.into(), timeout: humantime::format_duration(opts.timeout).to_string() });
+                return Err(ClusterError::Timeout {
+                    cluster: cluster.into(),
+                    resource: resource.into(),
+                    timeout: humantime::format_duration(opts.timeout).to_string(),
+                });
             }
         };
         items.extend(page.items);
@@ -158,14 +206,31 @@ async fn list_paged<T: DeserializeOwned>(cluster: &str, client: &kube::Client, p
 fn classify(cluster: &str, resource: &str, e: kube::Error, timeout: Duration) -> ClusterError {
     let (cluster, resource) = (cluster.to_string(), resource.to_string());
     match e {
-        kube::Error::Api(status) if status.code == 403 => ClusterError::Forbidden { cluster, resource, message: status.message.clone() },
-        kube::Error::Api(status) => ClusterError::Api { cluster, resource, code: status.code, message: status.message.clone() },
+        kube::Error::Api(status) if status.code == 403 => ClusterError::Forbidden {
+            cluster,
+            resource,
+            message: status.message.clone(),
+        },
+        kube::Error::Api(status) => ClusterError::Api {
+            cluster,
+            resource,
+            code: status.code,
+            message: status.message.clone(),
+        },
         other => {
             let reason = chain(&other);
             if reason.contains("timed out") || reason.contains("deadline") {
-                ClusterError::Timeout { cluster, resource, timeout: humantime::format_duration(timeout).to_string() }
+                ClusterError::Timeout {
+                    cluster,
+                    resource,
+                    timeout: humantime::format_duration(timeout).to_string(),
+                }
             } else {
-                ClusterError::Unreachable { cluster, resource, reason }
+                ClusterError::Unreachable {
+                    cluster,
+                    resource,
+                    reason,
+                }
             }
         }
     }

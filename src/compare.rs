@@ -16,8 +16,8 @@ use sha2::{Digest as _, Sha256};
 
 use crate::image::{ImageRef, RunningImage};
 use crate::model::{
-    ContainerSpec, DeclaredState, DeclaredWorkload, Finding, FindingType, LiveState, LiveWorkload, ManifestProblem, RunningDigest,
-    Severity, WorkloadKey,
+    ContainerSpec, DeclaredState, DeclaredWorkload, Finding, FindingType, LiveState, LiveWorkload, ManifestProblem,
+    RunningDigest, Severity, WorkloadKey,
 };
 
 /// The environment settings the comparison needs.
@@ -52,8 +52,20 @@ pub fn compare(scope: &Scope<'_>, declared: &DeclaredState, live: Option<&LiveSt
         }
         let lw = live.and_then(|l| l.workloads.get(&dw.key()));
         if live.is_some() && lw.is_none() {
-            out.push(finding(scope, FindingType::Missing, Severity::Warning, &dw.key(), None, Some(dw), None, Vec::new(),
-                format!("{} {} is declared in {} but does not exist in namespace {}", dw.kind, dw.name, dw.source, dw.namespace)));
+            out.push(finding(
+                scope,
+                FindingType::Missing,
+                Severity::Warning,
+                &dw.key(),
+                None,
+                Some(dw),
+                None,
+                Vec::new(),
+                format!(
+                    "{} {} is declared in {} but does not exist in namespace {}",
+                    dw.kind, dw.name, dw.source, dw.namespace
+                ),
+            ));
         }
         for dc in &dw.containers {
             if scope.ignore_containers.contains(&dc.name) {
@@ -71,44 +83,119 @@ pub fn compare(scope: &Scope<'_>, declared: &DeclaredState, live: Option<&LiveSt
             if declared_keys.contains(key) {
                 continue;
             }
-            let in_scope = if scope.namespaces.is_empty() { declared_namespaces.contains(key.namespace.as_str()) } else { listed(&key.namespace) };
+            let in_scope = if scope.namespaces.is_empty() {
+                declared_namespaces.contains(key.namespace.as_str())
+            } else {
+                listed(&key.namespace)
+            };
             if !in_scope {
                 continue;
             }
             let running = digests_of(lw, |_| true, scope.ignore_containers).0;
-            let images: Vec<&str> = lw.containers.iter().filter(|c| !scope.ignore_containers.contains(&c.name)).map(|c| c.image.as_str()).collect();
-            out.push(finding(scope, FindingType::Undeclared, Severity::Warning, key, None, None, None, running,
-                format!("{} {} runs in namespace {} ({}) but no environment path declares it", key.kind, key.name, key.namespace, images.join(", "))));
+            let images: Vec<&str> = lw
+                .containers
+                .iter()
+                .filter(|c| !scope.ignore_containers.contains(&c.name))
+                .map(|c| c.image.as_str())
+                .collect();
+            out.push(finding(
+                scope,
+                FindingType::Undeclared,
+                Severity::Warning,
+                key,
+                None,
+                None,
+                None,
+                running,
+                format!(
+                    "{} {} runs in namespace {} ({}) but no environment path declares it",
+                    key.kind,
+                    key.name,
+                    key.namespace,
+                    images.join(", ")
+                ),
+            ));
         }
     }
 
     out.sort_by(|a, b| {
-        (b.severity, &a.namespace, a.workload_kind, &a.name, &a.container, a.kind)
-            .cmp(&(a.severity, &b.namespace, b.workload_kind, &b.name, &b.container, b.kind))
+        (b.severity, &a.namespace, a.workload_kind, &a.name, &a.container, a.kind).cmp(&(
+            a.severity,
+            &b.namespace,
+            b.workload_kind,
+            &b.name,
+            &b.container,
+            b.kind,
+        ))
     });
     out
 }
 
-fn compare_container(scope: &Scope<'_>, dw: &DeclaredWorkload, dc: &ContainerSpec, lw: Option<&LiveWorkload>, out: &mut Vec<Finding>) {
+fn compare_container(
+    scope: &Scope<'_>,
+    dw: &DeclaredWorkload,
+    dc: &ContainerSpec,
+    lw: Option<&LiveWorkload>,
+    out: &mut Vec<Finding>,
+) {
     let key = dw.key();
-    let Ok(declared) = ImageRef::parse(&dc.image) else { return };
+    let Ok(declared) = ImageRef::parse(&dc.image) else {
+        return;
+    };
     if declared.digest().is_none() {
-        let severity = if scope.require_digest { Severity::Critical } else { Severity::Info };
-        out.push(finding(scope, FindingType::Unpinned, severity, &key, Some(&dc.name), Some(dw), Some(&dc.image), Vec::new(),
-            format!("{} is declared by tag, not by digest: the bytes behind it can change without a commit", dc.image)));
+        let severity = if scope.require_digest {
+            Severity::Critical
+        } else {
+            Severity::Info
+        };
+        out.push(finding(
+            scope,
+            FindingType::Unpinned,
+            severity,
+            &key,
+            Some(&dc.name),
+            Some(dw),
+            Some(&dc.image),
+            Vec::new(),
+            format!(
+                "{} is declared by tag, not by digest: the bytes behind it can change without a commit",
+                dc.image
+            ),
+        ));
     }
     let Some(lw) = lw else { return };
     let (running, unverifiable) = digests_of(lw, |name| name == dc.name, &[]);
 
     let Some(live_spec) = lw.containers.iter().find(|c| c.name == dc.name) else {
-        out.push(finding(scope, FindingType::SpecDrift, Severity::Critical, &key, Some(&dc.name), Some(dw), Some(&dc.image), running,
-            format!("container {} is declared in git but absent from the live {} spec", dc.name, lw.kind)));
+        out.push(finding(
+            scope,
+            FindingType::SpecDrift,
+            Severity::Critical,
+            &key,
+            Some(&dc.name),
+            Some(dw),
+            Some(&dc.image),
+            running,
+            format!(
+                "container {} is declared in git but absent from the live {} spec",
+                dc.name, lw.kind
+            ),
+        ));
         return;
     };
     let live_same = ImageRef::parse(&live_spec.image).is_ok_and(|l| l.same_image(&declared));
     if !live_same {
-        out.push(finding(scope, FindingType::SpecDrift, Severity::Critical, &key, Some(&dc.name), Some(dw), Some(&dc.image), running,
-            format!("live spec runs {} but git declares {}", live_spec.image, dc.image)));
+        out.push(finding(
+            scope,
+            FindingType::SpecDrift,
+            Severity::Critical,
+            &key,
+            Some(&dc.name),
+            Some(dw),
+            Some(&dc.image),
+            running,
+            format!("live spec runs {} but git declares {}", live_spec.image, dc.image),
+        ));
         return;
     }
 
@@ -119,44 +206,98 @@ fn compare_container(scope: &Scope<'_>, dw: &DeclaredWorkload, dc: &ContainerSpe
     }
 
     let rollout = &lw.rollout;
-    let young = rollout.started_at.is_none_or(|t| scope.now.signed_duration_since(t).to_std().unwrap_or_default() < scope.rollout_grace);
+    let young = rollout
+        .started_at
+        .is_none_or(|t| scope.now.signed_duration_since(t).to_std().unwrap_or_default() < scope.rollout_grace);
     if rollout.in_progress && young {
         return;
     }
     match declared.digest() {
         Some(want) => {
             let on_declared = running.iter().any(|r| r.digest == want);
-            let others = running.iter().filter(|r| r.digest != want).map(|r| r.pods).sum::<usize>();
+            let others = running
+                .iter()
+                .filter(|r| r.digest != want)
+                .map(|r| r.pods)
+                .sum::<usize>();
             if others == 0 {
                 return;
             }
             if on_declared {
-                out.push(finding(scope, FindingType::MixedRollout, Severity::Warning, &key, Some(&dc.name), Some(dw), Some(&dc.image), running,
-                    format!("{others} Pod(s) still run another digest than the declared {}{}", short(want), stuck_note(rollout.in_progress))));
+                out.push(finding(
+                    scope,
+                    FindingType::MixedRollout,
+                    Severity::Warning,
+                    &key,
+                    Some(&dc.name),
+                    Some(dw),
+                    Some(&dc.image),
+                    running,
+                    format!(
+                        "{others} Pod(s) still run another digest than the declared {}{}",
+                        short(want),
+                        stuck_note(rollout.in_progress)
+                    ),
+                ));
             } else {
-                out.push(finding(scope, FindingType::DigestDrift, Severity::Critical, &key, Some(&dc.name), Some(dw), Some(&dc.image), running.clone(),
-                    format!("Pods run {} but git declares {}", list_short(&running), short(want))));
+                out.push(finding(
+                    scope,
+                    FindingType::DigestDrift,
+                    Severity::Critical,
+                    &key,
+                    Some(&dc.name),
+                    Some(dw),
+                    Some(&dc.image),
+                    running.clone(),
+                    format!("Pods run {} but git declares {}", list_short(&running), short(want)),
+                ));
             }
         }
         None if running.len() > 1 => {
-            out.push(finding(scope, FindingType::MixedRollout, Severity::Warning, &key, Some(&dc.name), Some(dw), Some(&dc.image), running.clone(),
-                format!("Pods of one workload run {} different digests for {}{}", running.len(), dc.image, stuck_note(rollout.in_progress))));
+            out.push(finding(
+                scope,
+                FindingType::MixedRollout,
+                Severity::Warning,
+                &key,
+                Some(&dc.name),
+                Some(dw),
+                Some(&dc.image),
+                running.clone(),
+                format!(
+                    "Pods of one workload run {} different digests for {}{}",
+                    running.len(),
+                    dc.image,
+                    stuck_note(rollout.in_progress)
+                ),
+            ));
         }
         None => {}
     }
 }
 
 fn stuck_note(in_progress: bool) -> &'static str {
-    if in_progress { " (rollout in progress longer than the grace period)" } else { "" }
+    if in_progress {
+        " (rollout in progress longer than the grace period)"
+    } else {
+        ""
+    }
 }
 
 /// Digests (verifiable) and config IDs / unknown forms (unverifiable) the Pods of `lw` run for
 /// the containers `pick` selects, with Pod counts, sorted by digest.
-fn digests_of(lw: &LiveWorkload, pick: impl Fn(&str) -> bool, ignore: &[String]) -> (Vec<RunningDigest>, Vec<RunningDigest>) {
+fn digests_of(
+    lw: &LiveWorkload,
+    pick: impl Fn(&str) -> bool,
+    ignore: &[String],
+) -> (Vec<RunningDigest>, Vec<RunningDigest>) {
     let mut ok: BTreeMap<String, BTreeSet<&str>> = BTreeMap::new();
     let mut unverifiable: BTreeMap<String, BTreeSet<&str>> = BTreeMap::new();
     for pod in &lw.pods {
-        for s in pod.statuses.iter().filter(|s| pick(&s.name) && !ignore.contains(&s.name)) {
+        for s in pod
+            .statuses
+            .iter()
+            .filter(|s| pick(&s.name) && !ignore.contains(&s.name))
+        {
             let (map, id) = match &s.image {
                 RunningImage::Digest { digest, .. } => (&mut ok, digest.clone()),
                 RunningImage::ConfigId(id) | RunningImage::Unknown(id) => (&mut unverifiable, id.clone()),
@@ -165,7 +306,14 @@ fn digests_of(lw: &LiveWorkload, pick: impl Fn(&str) -> bool, ignore: &[String])
             map.entry(id).or_default().insert(pod.name.as_str());
         }
     }
-    let counts = |m: BTreeMap<String, BTreeSet<&str>>| m.into_iter().map(|(digest, pods)| RunningDigest { digest, pods: pods.len() }).collect();
+    let counts = |m: BTreeMap<String, BTreeSet<&str>>| {
+        m.into_iter()
+            .map(|(digest, pods)| RunningDigest {
+                digest,
+                pods: pods.len(),
+            })
+            .collect()
+    };
     (counts(ok), counts(unverifiable))
 }
 
@@ -178,7 +326,18 @@ pub fn short(digest: &str) -> String {
 }
 
 fn list_short(running: &[RunningDigest]) -> String {
-    running.iter().map(|r| format!("{} ({} Pod{})", short(&r.digest), r.pods, if r.pods == 1 { "" } else { "s" })).collect::<Vec<_>>().join(", ")
+    running
+        .iter()
+        .map(|r| {
+            format!(
+                "{} ({} Pod{})",
+                short(&r.digest),
+                r.pods,
+                if r.pods == 1 { "" } else { "s" }
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn invalid_manifest(scope: &Scope<'_>, p: &ManifestProblem) -> Finding {
@@ -294,16 +453,30 @@ mod tests {
             namespace: "shop".into(),
             name: name.into(),
             source: format!("apps/{name}/overlays/production"),
-            containers: vec![ContainerSpec { name: "app".into(), image: image.into(), init: false }],
+            containers: vec![ContainerSpec {
+                name: "app".into(),
+                image: image.into(),
+                init: false,
+            }],
         }
     }
 
     fn pod(name: &str, container: &str, image: RunningImage) -> LivePod {
-        LivePod { name: name.into(), statuses: vec![ContainerStatus { name: container.into(), init: false, image }] }
+        LivePod {
+            name: name.into(),
+            statuses: vec![ContainerStatus {
+                name: container.into(),
+                init: false,
+                image,
+            }],
+        }
     }
 
     fn digest(d: &str) -> RunningImage {
-        RunningImage::Digest { repository: Some(REPO.into()), digest: d.into() }
+        RunningImage::Digest {
+            repository: Some(REPO.into()),
+            digest: d.into(),
+        }
     }
 
     fn live(name: &str, spec_image: &str, pods: Vec<LivePod>) -> LiveWorkload {
@@ -311,19 +484,35 @@ mod tests {
             kind: WorkloadKind::Deployment,
             namespace: "shop".into(),
             name: name.into(),
-            containers: vec![ContainerSpec { name: "app".into(), image: spec_image.into(), init: false }],
+            containers: vec![ContainerSpec {
+                name: "app".into(),
+                image: spec_image.into(),
+                init: false,
+            }],
             rollout: Rollout::default(),
             pods,
         }
     }
 
     fn run(d: Vec<DeclaredWorkload>, l: Vec<LiveWorkload>) -> Vec<(FindingType, Severity, String)> {
-        run_with(&scope(&[], &[]), DeclaredState { workloads: d, ..Default::default() }, l)
+        run_with(
+            &scope(&[], &[]),
+            DeclaredState {
+                workloads: d,
+                ..Default::default()
+            },
+            l,
+        )
     }
 
     fn run_with(scope: &Scope<'_>, d: DeclaredState, l: Vec<LiveWorkload>) -> Vec<(FindingType, Severity, String)> {
-        let live = LiveState { workloads: l.into_iter().map(|w| (w.key(), w)).collect() };
-        compare(scope, &d, Some(&live)).into_iter().map(|f| (f.kind, f.severity, f.name.unwrap_or_default())).collect()
+        let live = LiveState {
+            workloads: l.into_iter().map(|w| (w.key(), w)).collect(),
+        };
+        compare(scope, &d, Some(&live))
+            .into_iter()
+            .map(|f| (f.kind, f.severity, f.name.unwrap_or_default()))
+            .collect()
     }
 
     fn pinned(d: &str) -> String {
@@ -331,52 +520,161 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::type_complexity)]
     fn findings_by_type() {
         use FindingType::*;
         use Severity::*;
         let p = pinned;
-        let cases: Vec<(&str, Vec<DeclaredWorkload>, Vec<LiveWorkload>, Vec<(FindingType, Severity, &str)>)> = vec![
-            ("in sync", vec![declared("api", &p(D1))], vec![live("api", &p(D1), vec![pod("a", "app", digest(D1))])], vec![]),
-            ("short name in git, long in cluster", vec![declared("api", &format!("nginx@{D1}"))],
-                vec![live("api", &format!("docker.io/library/nginx@{D1}"), vec![pod("a", "app", digest(D1))])], vec![]),
-            ("digest drift", vec![declared("api", &p(D1))], vec![live("api", &p(D1), vec![pod("a", "app", digest(D2))])],
-                vec![(DigestDrift, Critical, "api")]),
-            ("spec drift from kubectl set image, one finding", vec![declared("api", &p(D1))],
-                vec![live("api", &p(D2), vec![pod("a", "app", digest(D2))])], vec![(SpecDrift, Critical, "api")]),
-            ("declared container absent from live spec", vec![declared("api", &p(D1))],
-                vec![{ let mut l = live("api", &p(D1), vec![]); l.containers[0].name = "other".into(); l }], vec![(SpecDrift, Critical, "api")]),
-            ("mixed rollout", vec![declared("api", &p(D1))],
-                vec![live("api", &p(D1), vec![pod("a", "app", digest(D1)), pod("b", "app", digest(D2))])], vec![(MixedRollout, Warning, "api")]),
-            ("tag resolving to two digests", { let mut d = declared("api", &format!("{REPO}:v1")); d.name = "api".into(); vec![d] },
-                vec![live("api", &format!("{REPO}:v1"), vec![pod("a", "app", digest(D1)), pod("b", "app", digest(D2))])],
-                vec![(Unpinned, Critical, "api"), (MixedRollout, Warning, "api")]),
-            ("missing", vec![declared("api", &p(D1))], vec![], vec![(Missing, Warning, "api")]),
-            ("undeclared in a declared namespace", vec![declared("api", &p(D1))],
-                vec![live("api", &p(D1), vec![]), live("hotfix", &p(D2), vec![pod("h", "app", digest(D2))])], vec![(Undeclared, Warning, "hotfix")]),
-            ("unpinned", vec![declared("api", &format!("{REPO}:1.0"))], vec![live("api", &format!("{REPO}:1.0"), vec![pod("a", "app", digest(D1))])],
-                vec![(Unpinned, Critical, "api")]),
-            ("config id is unverifiable, not drift", vec![declared("api", &p(D1))],
-                vec![live("api", &p(D1), vec![pod("a", "app", RunningImage::ConfigId(D2.into()))])], vec![(Unverifiable, Info, "api")]),
-            ("injected sidecar is not drift", vec![declared("api", &p(D1))],
-                vec![{ let mut l = live("api", &p(D1), vec![pod("a", "app", digest(D1)), pod("a", "istio-proxy", digest(D2))]);
-                       l.containers.push(ContainerSpec { name: "istio-proxy".into(), image: "istio/proxyv2:1.20".into(), init: false }); l }], vec![]),
-            ("no pods yet is not drift", vec![declared("api", &p(D1))], vec![live("api", &p(D1), vec![])], vec![]),
+        let cases: Vec<(
+            &str,
+            Vec<DeclaredWorkload>,
+            Vec<LiveWorkload>,
+            Vec<(FindingType, Severity, &str)>,
+        )> = vec![
+            (
+                "in sync",
+                vec![declared("api", &p(D1))],
+                vec![live("api", &p(D1), vec![pod("a", "app", digest(D1))])],
+                vec![],
+            ),
+            (
+                "short name in git, long in cluster",
+                vec![declared("api", &format!("nginx@{D1}"))],
+                vec![live(
+                    "api",
+                    &format!("docker.io/library/nginx@{D1}"),
+                    vec![pod("a", "app", digest(D1))],
+                )],
+                vec![],
+            ),
+            (
+                "digest drift",
+                vec![declared("api", &p(D1))],
+                vec![live("api", &p(D1), vec![pod("a", "app", digest(D2))])],
+                vec![(DigestDrift, Critical, "api")],
+            ),
+            (
+                "spec drift from kubectl set image, one finding",
+                vec![declared("api", &p(D1))],
+                vec![live("api", &p(D2), vec![pod("a", "app", digest(D2))])],
+                vec![(SpecDrift, Critical, "api")],
+            ),
+            (
+                "declared container absent from live spec",
+                vec![declared("api", &p(D1))],
+                vec![{
+                    let mut l = live("api", &p(D1), vec![]);
+                    l.containers[0].name = "other".into();
+                    l
+                }],
+                vec![(SpecDrift, Critical, "api")],
+            ),
+            (
+                "mixed rollout",
+                vec![declared("api", &p(D1))],
+                vec![live(
+                    "api",
+                    &p(D1),
+                    vec![pod("a", "app", digest(D1)), pod("b", "app", digest(D2))],
+                )],
+                vec![(MixedRollout, Warning, "api")],
+            ),
+            (
+                "tag resolving to two digests",
+                {
+                    let mut d = declared("api", &format!("{REPO}:v1"));
+                    d.name = "api".into();
+                    vec![d]
+                },
+                vec![live(
+                    "api",
+                    &format!("{REPO}:v1"),
+                    vec![pod("a", "app", digest(D1)), pod("b", "app", digest(D2))],
+                )],
+                vec![(Unpinned, Critical, "api"), (MixedRollout, Warning, "api")],
+            ),
+            (
+                "missing",
+                vec![declared("api", &p(D1))],
+                vec![],
+                vec![(Missing, Warning, "api")],
+            ),
+            (
+                "undeclared in a declared namespace",
+                vec![declared("api", &p(D1))],
+                vec![
+                    live("api", &p(D1), vec![]),
+                    live("hotfix", &p(D2), vec![pod("h", "app", digest(D2))]),
+                ],
+                vec![(Undeclared, Warning, "hotfix")],
+            ),
+            (
+                "unpinned",
+                vec![declared("api", &format!("{REPO}:1.0"))],
+                vec![live("api", &format!("{REPO}:1.0"), vec![pod("a", "app", digest(D1))])],
+                vec![(Unpinned, Critical, "api")],
+            ),
+            (
+                "config id is unverifiable, not drift",
+                vec![declared("api", &p(D1))],
+                vec![live(
+                    "api",
+                    &p(D1),
+                    vec![pod("a", "app", RunningImage::ConfigId(D2.into()))],
+                )],
+                vec![(Unverifiable, Info, "api")],
+            ),
+            (
+                "injected sidecar is not drift",
+                vec![declared("api", &p(D1))],
+                vec![{
+                    let mut l = live(
+                        "api",
+                        &p(D1),
+                        vec![pod("a", "app", digest(D1)), pod("a", "istio-proxy", digest(D2))],
+                    );
+                    l.containers.push(ContainerSpec {
+                        name: "istio-proxy".into(),
+                        image: "istio/proxyv2:1.20".into(),
+                        init: false,
+                    });
+                    l
+                }],
+                vec![],
+            ),
+            (
+                "no pods yet is not drift",
+                vec![declared("api", &p(D1))],
+                vec![live("api", &p(D1), vec![])],
+                vec![],
+            ),
         ];
         for (name, d, l, want) in cases {
             let got = run(d, l);
-            let want: Vec<(FindingType, Severity, String)> = want.into_iter().map(|(t, s, n)| (t, s, n.to_string())).collect();
+            let want: Vec<(FindingType, Severity, String)> =
+                want.into_iter().map(|(t, s, n)| (t, s, n.to_string())).collect();
             assert_eq!(got, want, "{name}");
         }
     }
 
     #[test]
     fn rollout_in_progress_is_quiet_within_grace_and_reported_after() {
-        let mut l = live("api", &pinned(D1), vec![pod("a", "app", digest(D1)), pod("b", "app", digest(D2))]);
-        l.rollout = Rollout { in_progress: true, started_at: Some(now() - chrono::Duration::minutes(5)) };
+        let mut l = live(
+            "api",
+            &pinned(D1),
+            vec![pod("a", "app", digest(D1)), pod("b", "app", digest(D2))],
+        );
+        l.rollout = Rollout {
+            in_progress: true,
+            started_at: Some(now() - chrono::Duration::minutes(5)),
+        };
         assert_eq!(run(vec![declared("api", &pinned(D1))], vec![l.clone()]), vec![]);
         l.rollout.started_at = Some(now() - chrono::Duration::minutes(30));
         let got = run(vec![declared("api", &pinned(D1))], vec![l]);
-        assert_eq!(got, vec![(FindingType::MixedRollout, Severity::Warning, "api".to_string())]);
+        assert_eq!(
+            got,
+            vec![(FindingType::MixedRollout, Severity::Warning, "api".to_string())]
+        );
     }
 
     #[test]
@@ -384,14 +682,34 @@ mod tests {
         let mut other_ns = live("coredns", &pinned(D1), vec![]);
         other_ns.namespace = "kube-system".into();
         // No namespaces configured: only namespaces with a declared workload are judged.
-        assert_eq!(run(vec![declared("api", &pinned(D1))], vec![live("api", &pinned(D1), vec![]), other_ns.clone()]), vec![]);
+        assert_eq!(
+            run(
+                vec![declared("api", &pinned(D1))],
+                vec![live("api", &pinned(D1), vec![]), other_ns.clone()]
+            ),
+            vec![]
+        );
         // Namespaces configured: every listed namespace is judged.
         let ns = vec!["shop".to_string(), "kube-system".to_string()];
         let s = scope(&ns, &[]);
-        let got = run_with(&s, DeclaredState { workloads: vec![declared("api", &pinned(D1))], ..Default::default() }, vec![other_ns.clone()]);
-        assert!(got.contains(&(FindingType::Undeclared, Severity::Warning, "coredns".into())), "{got:?}");
+        let got = run_with(
+            &s,
+            DeclaredState {
+                workloads: vec![declared("api", &pinned(D1))],
+                ..Default::default()
+            },
+            vec![other_ns.clone()],
+        );
+        assert!(
+            got.contains(&(FindingType::Undeclared, Severity::Warning, "coredns".into())),
+            "{got:?}"
+        );
         // An incomplete declared set (a path failed to render) never claims undeclared.
-        let incomplete = DeclaredState { workloads: vec![], failed_paths: vec!["apps/x".into()], ..Default::default() };
+        let incomplete = DeclaredState {
+            workloads: vec![],
+            failed_paths: vec!["apps/x".into()],
+            ..Default::default()
+        };
         assert_eq!(run_with(&s, incomplete, vec![other_ns]), vec![]);
     }
 
@@ -399,26 +717,59 @@ mod tests {
     fn ignore_containers_and_not_required_digest() {
         let ignore = vec!["app".to_string()];
         let s = scope(&[], &ignore);
-        let d = DeclaredState { workloads: vec![declared("api", &pinned(D1))], ..Default::default() };
-        assert_eq!(run_with(&s, d, vec![live("api", &pinned(D1), vec![pod("a", "app", digest(D2))])]), vec![]);
+        let d = DeclaredState {
+            workloads: vec![declared("api", &pinned(D1))],
+            ..Default::default()
+        };
+        assert_eq!(
+            run_with(&s, d, vec![live("api", &pinned(D1), vec![pod("a", "app", digest(D2))])]),
+            vec![]
+        );
         let mut s = scope(&[], &[]);
         s.require_digest = false;
-        let d = DeclaredState { workloads: vec![declared("api", &format!("{REPO}:1"))], ..Default::default() };
-        assert_eq!(run_with(&s, d, vec![live("api", &format!("{REPO}:1"), vec![])]), vec![(FindingType::Unpinned, Severity::Info, "api".into())]);
+        let d = DeclaredState {
+            workloads: vec![declared("api", &format!("{REPO}:1"))],
+            ..Default::default()
+        };
+        assert_eq!(
+            run_with(&s, d, vec![live("api", &format!("{REPO}:1"), vec![])]),
+            vec![(FindingType::Unpinned, Severity::Info, "api".into())]
+        );
     }
 
     #[test]
     fn fingerprints_are_stable_and_ignore_pod_counts() {
-        let d = DeclaredState { workloads: vec![declared("api", &pinned(D1))], ..Default::default() };
-        let one = LiveState { workloads: [live("api", &pinned(D1), vec![pod("a", "app", digest(D2))])].into_iter().map(|w| (w.key(), w)).collect() };
+        let d = DeclaredState {
+            workloads: vec![declared("api", &pinned(D1))],
+            ..Default::default()
+        };
+        let one = LiveState {
+            workloads: [live("api", &pinned(D1), vec![pod("a", "app", digest(D2))])]
+                .into_iter()
+                .map(|w| (w.key(), w))
+                .collect(),
+        };
         let two = LiveState {
-            workloads: [live("api", &pinned(D1), vec![pod("a", "app", digest(D2)), pod("b", "app", digest(D2))])].into_iter().map(|w| (w.key(), w)).collect(),
+            workloads: [live(
+                "api",
+                &pinned(D1),
+                vec![pod("a", "app", digest(D2)), pod("b", "app", digest(D2))],
+            )]
+            .into_iter()
+            .map(|w| (w.key(), w))
+            .collect(),
         };
         let a = compare(&scope(&[], &[]), &d, Some(&one));
         let b = compare(&scope(&[], &[]), &d, Some(&two));
         assert_eq!(a[0].fingerprint, b[0].fingerprint);
         assert_eq!(a[0].fingerprint.len(), 16);
-        assert_eq!(b[0].running, vec![RunningDigest { digest: D2.into(), pods: 2 }]);
+        assert_eq!(
+            b[0].running,
+            vec![RunningDigest {
+                digest: D2.into(),
+                pods: 2
+            }]
+        );
         let mut prod = scope(&[], &[]);
         prod.environment = "staging";
         assert_ne!(compare(&prod, &d, Some(&one))[0].fingerprint, a[0].fingerprint);
@@ -427,12 +778,21 @@ mod tests {
     #[test]
     fn invalid_manifest_findings_carry_file_and_reason() {
         let d = DeclaredState {
-            problems: vec![ManifestProblem { file: "apps/x/bad.yaml".into(), source: "apps/x".into(), workload: None, container: None, reason: "document 1: mapping values are not allowed".into() }],
+            problems: vec![ManifestProblem {
+                file: "apps/x/bad.yaml".into(),
+                source: "apps/x".into(),
+                workload: None,
+                container: None,
+                reason: "document 1: mapping values are not allowed".into(),
+            }],
             ..Default::default()
         };
         let f = compare(&scope(&[], &[]), &d, None);
         assert_eq!(f.len(), 1);
         assert_eq!(f[0].kind, FindingType::InvalidManifest);
-        assert_eq!(f[0].message, "apps/x/bad.yaml: document 1: mapping values are not allowed");
+        assert_eq!(
+            f[0].message,
+            "apps/x/bad.yaml: document 1: mapping values are not allowed"
+        );
     }
 }

@@ -17,7 +17,11 @@ pub enum ConfigError {
     #[error("{origin}: {reason}")]
     Load { origin: String, reason: String },
     #[error("{origin}: {key}: {reason}")]
-    Invalid { origin: String, key: String, reason: String },
+    Invalid {
+        origin: String,
+        key: String,
+        reason: String,
+    },
 }
 
 /// A secret value. `Debug` and `Display` print `***`, so it cannot leak through logs or errors.
@@ -131,7 +135,12 @@ pub struct Config {
 #[derive(Clone, Debug)]
 pub enum GitopsConfig {
     /// A repository to clone into `cache_dir` and fetch on every audit.
-    Remote { url: String, reference: GitRef, auth: GitAuth, cache_dir: PathBuf },
+    Remote {
+        url: String,
+        reference: GitRef,
+        auth: GitAuth,
+        cache_dir: PathBuf,
+    },
     /// A directory audited as it is on disk (a CI checkout, the bundled demo).
     Local { path: PathBuf },
 }
@@ -210,7 +219,10 @@ pub struct ClusterConfig {
 #[derive(Clone, Debug)]
 pub enum ClusterSource {
     /// `path: None` uses `$KUBECONFIG` or `~/.kube/config`; `context: None` the current one.
-    Kubeconfig { path: Option<PathBuf>, context: Option<String> },
+    Kubeconfig {
+        path: Option<PathBuf>,
+        context: Option<String>,
+    },
     InCluster,
     Snapshot(PathBuf),
 }
@@ -231,10 +243,16 @@ impl Config {
             Some("toml") => config::FileFormat::Toml,
             Some("yaml" | "yml") => config::FileFormat::Yaml,
             _ => {
-                return Err(ConfigError::Load { origin, reason: "unknown config format: use a .toml, .yaml or .yml file".into() });
+                return Err(ConfigError::Load {
+                    origin,
+                    reason: "unknown config format: use a .toml, .yaml or .yml file".into(),
+                });
             }
         };
-        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Load { origin: origin.clone(), reason: format!("cannot read: {e}") })?;
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Load {
+            origin: origin.clone(),
+            reason: format!("cannot read: {e}"),
+        })?;
         let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
         Self::from_str(&text, format, &origin, &base, env, overrides)
     }
@@ -248,7 +266,11 @@ impl Config {
         env: &HashMap<String, String>,
         overrides: &Overrides,
     ) -> Result<Self, ConfigError> {
-        let vars: HashMap<String, String> = env.iter().filter(|(k, _)| k.starts_with("DRIFTWATCH__")).map(|(k, v)| (k.clone(), v.clone())).collect();
+        let vars: HashMap<String, String> = env
+            .iter()
+            .filter(|(k, _)| k.starts_with("DRIFTWATCH__"))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
         let raw: RawConfig = config::Config::builder()
             .add_source(config::File::from_str(text, format))
             .add_source(
@@ -260,7 +282,10 @@ impl Config {
             )
             .build()
             .and_then(|c| c.try_deserialize())
-            .map_err(|e| ConfigError::Load { origin: origin.to_string(), reason: describe(e) })?;
+            .map_err(|e| ConfigError::Load {
+                origin: origin.to_string(),
+                reason: describe(e),
+            })?;
         Validator { origin, base, env }.config(raw, overrides)
     }
 }
@@ -279,7 +304,11 @@ struct Validator<'a> {
 
 impl Validator<'_> {
     fn invalid(&self, key: impl Into<String>, reason: impl Into<String>) -> ConfigError {
-        ConfigError::Invalid { origin: self.origin.to_string(), key: key.into(), reason: reason.into() }
+        ConfigError::Invalid {
+            origin: self.origin.to_string(),
+            key: key.into(),
+            reason: reason.into(),
+        }
     }
 
     fn path(&self, p: PathBuf) -> PathBuf {
@@ -289,7 +318,12 @@ impl Validator<'_> {
     fn duration(&self, key: &str, value: Option<String>, default: Duration) -> Result<Duration, ConfigError> {
         match value {
             None => Ok(default),
-            Some(v) => humantime::parse_duration(&v).map_err(|e| self.invalid(key, format!("{v:?} is not a duration like \"30s\", \"10m\" or \"24h\": {e}"))),
+            Some(v) => humantime::parse_duration(&v).map_err(|e| {
+                self.invalid(
+                    key,
+                    format!("{v:?} is not a duration like \"30s\", \"10m\" or \"24h\": {e}"),
+                )
+            }),
         }
     }
 
@@ -303,7 +337,8 @@ impl Validator<'_> {
             },
             (None, Some(path)) => {
                 let path = self.path(path);
-                let v = std::fs::read_to_string(&path).map_err(|e| self.invalid(format!("{key}_file"), format!("cannot read {}: {e}", path.display())))?;
+                let v = std::fs::read_to_string(&path)
+                    .map_err(|e| self.invalid(format!("{key}_file"), format!("cannot read {}: {e}", path.display())))?;
                 Ok(Some(Secret(v.trim_end_matches(['\r', '\n']).to_string())))
             }
             (None, None) => Ok(None),
@@ -317,14 +352,18 @@ impl Validator<'_> {
             Some(s) => s,
             None => match a.fail_on.as_deref() {
                 None => Severity::Warning,
-                Some(s) => parse_severity(s).ok_or_else(|| self.invalid("audit.fail_on", format!("{s:?} is not one of info, warning, critical")))?,
+                Some(s) => parse_severity(s).ok_or_else(|| {
+                    self.invalid("audit.fail_on", format!("{s:?} is not one of info, warning, critical"))
+                })?,
             },
         };
         let audit = AuditConfig {
             fail_on,
             rollout_grace: self.duration("audit.rollout_grace", a.rollout_grace, Duration::from_secs(15 * 60))?,
             max_concurrent_environments: match a.max_concurrent_environments {
-                Some(0) => return Err(self.invalid("audit.max_concurrent_environments", "must be at least 1")),
+                Some(0) => {
+                    return Err(self.invalid("audit.max_concurrent_environments", "must be at least 1"));
+                }
                 Some(n) => n,
                 None => 4,
             },
@@ -346,20 +385,35 @@ impl Validator<'_> {
         for (i, e) in raw.environments.into_iter().enumerate() {
             let env = self.environment(i, e)?;
             if environments.iter().any(|x| x.name == env.name) {
-                return Err(self.invalid(format!("environments[{i}].name"), format!("environment {:?} is defined twice", env.name)));
+                return Err(self.invalid(
+                    format!("environments[{i}].name"),
+                    format!("environment {:?} is defined twice", env.name),
+                ));
             }
             environments.push(env);
         }
-        Ok(Config { origin: self.origin.to_string(), gitops, audit, render, environments })
+        Ok(Config {
+            origin: self.origin.to_string(),
+            gitops,
+            audit,
+            render,
+            environments,
+        })
     }
 
     fn gitops(&self, g: RawGitops) -> Result<GitopsConfig, ConfigError> {
         match (g.url, g.path) {
             (Some(_), Some(_)) => Err(self.invalid("gitops.url, gitops.path", "give one of the two, not both")),
-            (None, None) => Err(self.invalid("gitops.url", "missing: the GitOps repository to audit (or gitops.path for a local directory)")),
+            (None, None) => Err(self.invalid(
+                "gitops.url",
+                "missing: the GitOps repository to audit (or gitops.path for a local directory)",
+            )),
             (None, Some(path)) => {
                 if g.branch.is_some() || g.rev.is_some() {
-                    return Err(self.invalid("gitops.path", "a local path is audited as it is on disk; branch and rev need gitops.url"));
+                    return Err(self.invalid(
+                        "gitops.path",
+                        "a local path is audited as it is on disk; branch and rev need gitops.url",
+                    ));
                 }
                 Ok(GitopsConfig::Local { path: self.path(path) })
             }
@@ -368,7 +422,9 @@ impl Validator<'_> {
                     return Err(self.invalid("gitops.url", "is empty"));
                 }
                 let reference = match (g.branch, g.rev) {
-                    (Some(_), Some(_)) => return Err(self.invalid("gitops.branch, gitops.rev", "give one of the two, not both")),
+                    (Some(_), Some(_)) => {
+                        return Err(self.invalid("gitops.branch, gitops.rev", "give one of the two, not both"));
+                    }
                     (Some(b), None) => GitRef::Branch(b),
                     (None, Some(r)) => GitRef::Rev(r),
                     (None, None) => GitRef::DefaultBranch,
@@ -377,7 +433,11 @@ impl Validator<'_> {
                     username: g.username.unwrap_or_else(|| "x-access-token".into()),
                     token: self.secret("gitops.token", g.token_env, g.token_file)?,
                     ssh_key: g.ssh_key.map(|p| self.path(p)),
-                    ssh_key_passphrase: self.secret("gitops.ssh_key_passphrase", g.ssh_key_passphrase_env, g.ssh_key_passphrase_file)?,
+                    ssh_key_passphrase: self.secret(
+                        "gitops.ssh_key_passphrase",
+                        g.ssh_key_passphrase_env,
+                        g.ssh_key_passphrase_file,
+                    )?,
                 };
                 // A local path as url is taken relative to the config file, like every path.
                 let url = if !url.contains("://") && !url.contains('@') && !Path::new(&url).is_absolute() {
@@ -385,8 +445,16 @@ impl Validator<'_> {
                 } else {
                     url
                 };
-                let cache_dir = self.path(g.cache_dir.unwrap_or_else(|| PathBuf::from("/var/lib/driftwatch/gitops")));
-                Ok(GitopsConfig::Remote { url, reference, auth, cache_dir })
+                let cache_dir = self.path(
+                    g.cache_dir
+                        .unwrap_or_else(|| PathBuf::from("/var/lib/driftwatch/gitops")),
+                );
+                Ok(GitopsConfig::Remote {
+                    url,
+                    reference,
+                    auth,
+                    cache_dir,
+                })
             }
         }
     }
@@ -401,36 +469,63 @@ impl Validator<'_> {
         }
         for p in &e.paths {
             if Path::new(p).is_absolute() || p.split('/').any(|c| c == "..") {
-                return Err(self.invalid(at("paths"), format!("{p:?} must be relative to the repository root and stay inside it")));
+                return Err(self.invalid(
+                    at("paths"),
+                    format!("{p:?} must be relative to the repository root and stay inside it"),
+                ));
             }
-            glob::Pattern::new(p).map_err(|err| self.invalid(at("paths"), format!("{p:?} is not a valid glob: {err}")))?;
+            glob::Pattern::new(p)
+                .map_err(|err| self.invalid(at("paths"), format!("{p:?} is not a valid glob: {err}")))?;
         }
         let renderer = match e.renderer.as_deref() {
             None | Some("auto") => Renderer::Auto,
             Some("kustomize") => Renderer::Kustomize,
             Some("plain") => Renderer::Plain,
-            Some(other) => return Err(self.invalid(at("renderer"), format!("{other:?} is not one of auto, kustomize, plain"))),
+            Some(other) => {
+                return Err(self.invalid(
+                    at("renderer"),
+                    format!("{other:?} is not one of auto, kustomize, plain"),
+                ));
+            }
         };
         let c = e.cluster;
         let source = match (c.kubeconfig, c.in_cluster.unwrap_or(false), c.snapshot) {
-            (None, false, None) => ClusterSource::Kubeconfig { path: None, context: c.context.clone() },
-            (Some(path), false, None) => ClusterSource::Kubeconfig { path: Some(self.path(path)), context: c.context.clone() },
+            (None, false, None) => ClusterSource::Kubeconfig {
+                path: None,
+                context: c.context.clone(),
+            },
+            (Some(path), false, None) => ClusterSource::Kubeconfig {
+                path: Some(self.path(path)),
+                context: c.context.clone(),
+            },
             (None, true, None) => ClusterSource::InCluster,
             (None, false, Some(snapshot)) => ClusterSource::Snapshot(self.path(snapshot)),
-            _ => return Err(self.invalid(at("cluster"), "give one of kubeconfig, in_cluster = true or snapshot")),
+            _ => {
+                return Err(self.invalid(at("cluster"), "give one of kubeconfig, in_cluster = true or snapshot"));
+            }
         };
         let name = c.name.or(c.context).unwrap_or_else(|| match &source {
             ClusterSource::InCluster => "in-cluster".into(),
-            ClusterSource::Snapshot(p) => p.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "snapshot".into()),
+            ClusterSource::Snapshot(p) => p
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "snapshot".into()),
             ClusterSource::Kubeconfig { .. } => e.name.clone(),
         });
         Ok(EnvironmentConfig {
             paths: e.paths,
             renderer,
-            namespace: e.namespace.filter(|n| !n.is_empty()).unwrap_or_else(|| "default".into()),
+            namespace: e
+                .namespace
+                .filter(|n| !n.is_empty())
+                .unwrap_or_else(|| "default".into()),
             require_digest: e.require_digest.unwrap_or(true),
             ignore_containers: e.ignore_containers,
-            cluster: ClusterConfig { name, source, namespaces: c.namespaces },
+            cluster: ClusterConfig {
+                name,
+                source,
+                namespaces: c.namespaces,
+            },
             name: e.name,
         })
     }
@@ -480,22 +575,42 @@ namespaces = ["shop"]
     }
 
     fn load(text: &str, vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        Config::from_str(text, config::FileFormat::Toml, "driftwatch.toml", Path::new("/etc/driftwatch"), &env(vars), &Overrides::default())
+        Config::from_str(
+            text,
+            config::FileFormat::Toml,
+            "driftwatch.toml",
+            Path::new("/etc/driftwatch"),
+            &env(vars),
+            &Overrides::default(),
+        )
     }
 
     #[test]
     fn minimal_config_with_defaults() {
         let c = load(MINIMAL, &[("GITOPS_TOKEN", "s3cret")]).unwrap();
-        let GitopsConfig::Remote { auth, cache_dir, reference, .. } = &c.gitops else { panic!("remote") };
+        let GitopsConfig::Remote {
+            auth,
+            cache_dir,
+            reference,
+            ..
+        } = &c.gitops
+        else {
+            panic!("remote")
+        };
         assert_eq!(auth.token.as_ref().unwrap().expose(), "s3cret");
         assert_eq!(cache_dir, Path::new("/etc/driftwatch/cache"));
         assert_eq!(reference, &GitRef::DefaultBranch);
         assert_eq!(c.audit.fail_on, Severity::Warning);
         assert_eq!(c.audit.rollout_grace, Duration::from_secs(900));
         let e = &c.environments[0];
-        assert_eq!((e.namespace.as_str(), e.require_digest, e.renderer), ("default", true, Renderer::Auto));
+        assert_eq!(
+            (e.namespace.as_str(), e.require_digest, e.renderer),
+            ("default", true, Renderer::Auto)
+        );
         assert_eq!(e.cluster.name, "prod-eu1");
-        assert!(matches!(&e.cluster.source, ClusterSource::Kubeconfig { path: Some(p), .. } if p == Path::new("/etc/driftwatch/kubeconfig")));
+        assert!(
+            matches!(&e.cluster.source, ClusterSource::Kubeconfig { path: Some(p), .. } if p == Path::new("/etc/driftwatch/kubeconfig"))
+        );
     }
 
     #[test]
@@ -506,30 +621,88 @@ namespaces = ["shop"]
 
     #[test]
     fn environment_overrides_file_and_cli_overrides_environment() {
-        let vars = [("GITOPS_TOKEN", "t"), ("DRIFTWATCH__AUDIT__FAIL_ON", "critical"), ("DRIFTWATCH__AUDIT__PAGE_SIZE", "50")];
+        let vars = [
+            ("GITOPS_TOKEN", "t"),
+            ("DRIFTWATCH__AUDIT__FAIL_ON", "critical"),
+            ("DRIFTWATCH__AUDIT__PAGE_SIZE", "50"),
+        ];
         let c = load(MINIMAL, &vars).unwrap();
         assert_eq!((c.audit.fail_on, c.audit.page_size), (Severity::Critical, 50));
-        let o = Overrides { fail_on: Some(Severity::Info) };
-        let c = Config::from_str(MINIMAL, config::FileFormat::Toml, "x.toml", Path::new("/"), &env(&vars), &o).unwrap();
+        let o = Overrides {
+            fail_on: Some(Severity::Info),
+        };
+        let c = Config::from_str(
+            MINIMAL,
+            config::FileFormat::Toml,
+            "x.toml",
+            Path::new("/"),
+            &env(&vars),
+            &o,
+        )
+        .unwrap();
         assert_eq!(c.audit.fail_on, Severity::Info);
     }
 
     #[test]
     fn errors_name_the_key_and_the_file() {
         let cases: Vec<(&str, String, &[&str])> = vec![
-            ("unknown key", MINIMAL.replace("cache_dir", "cache_dri"), &["driftwatch.toml", "cache_dri"]),
-            ("unknown section key", format!("{MINIMAL}\n[audit]\nfial_on = \"info\"\n"), &["driftwatch.toml", "fial_on"]),
-            ("bad duration", format!("{MINIMAL}\n[audit]\nrollout_grace = \"ten minutes\"\n"), &["audit.rollout_grace", "ten minutes"]),
-            ("bad severity", format!("{MINIMAL}\n[audit]\nfail_on = \"high\"\n"), &["audit.fail_on", "high"]),
-            ("missing url", MINIMAL.replace("url = ", "# url = "), &["gitops.url", "missing"]),
-            ("secret env not set", MINIMAL.to_string(), &["gitops.token_env", "GITOPS_TOKEN is not set"]),
-            ("bad renderer", MINIMAL.replace("paths = [", "renderer = \"helm\"\npaths = ["), &["environments[0].renderer", "helm"]),
-            ("two cluster sources", MINIMAL.replace("context = ", "in_cluster = true\ncontext = "), &["environments[0].cluster"]),
-            ("path escapes repo", MINIMAL.replace("apps/*/overlays/production", "../etc"), &["environments[0].paths"]),
-            ("no environments", MINIMAL.split("[[environments]]").next().unwrap().to_string(), &["environments", "at least one"]),
+            (
+                "unknown key",
+                MINIMAL.replace("cache_dir", "cache_dri"),
+                &["driftwatch.toml", "cache_dri"],
+            ),
+            (
+                "unknown section key",
+                format!("{MINIMAL}\n[audit]\nfial_on = \"info\"\n"),
+                &["driftwatch.toml", "fial_on"],
+            ),
+            (
+                "bad duration",
+                format!("{MINIMAL}\n[audit]\nrollout_grace = \"ten minutes\"\n"),
+                &["audit.rollout_grace", "ten minutes"],
+            ),
+            (
+                "bad severity",
+                format!("{MINIMAL}\n[audit]\nfail_on = \"high\"\n"),
+                &["audit.fail_on", "high"],
+            ),
+            (
+                "missing url",
+                MINIMAL.replace("url = ", "# url = "),
+                &["gitops.url", "missing"],
+            ),
+            (
+                "secret env not set",
+                MINIMAL.to_string(),
+                &["gitops.token_env", "GITOPS_TOKEN is not set"],
+            ),
+            (
+                "bad renderer",
+                MINIMAL.replace("paths = [", "renderer = \"helm\"\npaths = ["),
+                &["environments[0].renderer", "helm"],
+            ),
+            (
+                "two cluster sources",
+                MINIMAL.replace("context = ", "in_cluster = true\ncontext = "),
+                &["environments[0].cluster"],
+            ),
+            (
+                "path escapes repo",
+                MINIMAL.replace("apps/*/overlays/production", "../etc"),
+                &["environments[0].paths"],
+            ),
+            (
+                "no environments",
+                MINIMAL.split("[[environments]]").next().unwrap().to_string(),
+                &["environments", "at least one"],
+            ),
         ];
         for (name, text, needles) in cases {
-            let vars: &[(&str, &str)] = if name == "secret env not set" { &[] } else { &[("GITOPS_TOKEN", "t")] };
+            let vars: &[(&str, &str)] = if name == "secret env not set" {
+                &[]
+            } else {
+                &[("GITOPS_TOKEN", "t")]
+            };
             let err = load(&text, vars).expect_err(name).to_string();
             for n in needles {
                 assert!(err.contains(n), "{name}: {err:?} should contain {n:?}");
@@ -540,14 +713,25 @@ namespaces = ["shop"]
     #[test]
     fn yaml_config_and_local_path() {
         let text = "gitops:\n  path: examples/gitops\nenvironments:\n  - name: dev\n    paths: [apps]\n    cluster:\n      snapshot: snap.json\n";
-        let c = Config::from_str(text, config::FileFormat::Yaml, "c.yaml", Path::new("/srv"), &HashMap::new(), &Overrides::default()).unwrap();
+        let c = Config::from_str(
+            text,
+            config::FileFormat::Yaml,
+            "c.yaml",
+            Path::new("/srv"),
+            &HashMap::new(),
+            &Overrides::default(),
+        )
+        .unwrap();
         assert!(matches!(&c.gitops, GitopsConfig::Local { path } if path == Path::new("/srv/examples/gitops")));
         assert_eq!(c.environments[0].cluster.name, "snap");
     }
 
     #[test]
     fn url_passwords_are_redacted() {
-        assert_eq!(redact_url("https://bot:tok3n@git.example.com/x.git"), "https://bot:***@git.example.com/x.git");
+        assert_eq!(
+            redact_url("https://bot:tok3n@git.example.com/x.git"),
+            "https://bot:***@git.example.com/x.git"
+        );
         assert_eq!(redact_url("git@github.com:org/x.git"), "git@github.com:org/x.git");
     }
 }

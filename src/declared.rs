@@ -34,7 +34,9 @@ pub async fn render(root: &Path, env: &EnvironmentConfig, cfg: &RenderConfig) ->
         let matches = match expand(root, pattern) {
             Ok(m) if m.is_empty() => {
                 state.failed_paths.push(pattern.clone());
-                errors.push(RenderError::NoMatch { pattern: pattern.clone() });
+                errors.push(RenderError::NoMatch {
+                    pattern: pattern.clone(),
+                });
                 continue;
             }
             Ok(m) => m,
@@ -56,11 +58,21 @@ pub async fn render(root: &Path, env: &EnvironmentConfig, cfg: &RenderConfig) ->
 }
 
 fn expand(root: &Path, pattern: &str) -> Result<Vec<PathBuf>, RenderError> {
-    let root_str = root.to_str().ok_or_else(|| RenderError::Io { path: root.display().to_string(), reason: "path is not UTF-8".into() })?;
+    let root_str = root.to_str().ok_or_else(|| RenderError::Io {
+        path: root.display().to_string(),
+        reason: "path is not UTF-8".into(),
+    })?;
     // The checkout path is literal; only the configured pattern is a glob.
-    let full = format!("{}/{}", glob::Pattern::escape(root_str.trim_end_matches('/')), pattern.trim_end_matches('/'));
+    let full = format!(
+        "{}/{}",
+        glob::Pattern::escape(root_str.trim_end_matches('/')),
+        pattern.trim_end_matches('/')
+    );
     let mut out: Vec<PathBuf> = glob::glob(&full)
-        .map_err(|e| RenderError::Io { path: pattern.into(), reason: e.to_string() })?
+        .map_err(|e| RenderError::Io {
+            path: pattern.into(),
+            reason: e.to_string(),
+        })?
         .filter_map(Result::ok)
         .collect();
     out.sort();
@@ -68,11 +80,16 @@ fn expand(root: &Path, pattern: &str) -> Result<Vec<PathBuf>, RenderError> {
 }
 
 fn relative(root: &Path, path: &Path) -> String {
-    path.strip_prefix(root).unwrap_or(path).to_string_lossy().replace('\\', "/")
+    path.strip_prefix(root)
+        .unwrap_or(path)
+        .to_string_lossy()
+        .replace('\\', "/")
 }
 
 fn is_kustomization(dir: &Path) -> bool {
-    ["kustomization.yaml", "kustomization.yml", "Kustomization"].iter().any(|f| dir.join(f).is_file())
+    ["kustomization.yaml", "kustomization.yml", "Kustomization"]
+        .iter()
+        .any(|f| dir.join(f).is_file())
 }
 
 async fn render_path(
@@ -91,19 +108,53 @@ async fn render_path(
     if use_kustomize {
         let text = kustomize(path, rel, cfg).await?;
         let (docs, err) = yaml::documents(&text);
-        manifest::extract(&docs, Origin { file: rel, source: rel, default_namespace: &env.namespace }, state);
+        manifest::extract(
+            &docs,
+            Origin {
+                file: rel,
+                source: rel,
+                default_namespace: &env.namespace,
+            },
+            state,
+        );
         if let Some(reason) = err {
-            state.problems.push(ManifestProblem { file: rel.into(), source: rel.into(), workload: None, container: None, reason });
+            state.problems.push(ManifestProblem {
+                file: rel.into(),
+                source: rel.into(),
+                workload: None,
+                container: None,
+                reason,
+            });
         }
         return Ok(());
     }
-    for file in manifest_files(path).map_err(|e| RenderError::Io { path: rel.into(), reason: e.to_string() })? {
+    for file in manifest_files(path).map_err(|e| RenderError::Io {
+        path: rel.into(),
+        reason: e.to_string(),
+    })? {
         let file_rel = relative(root, &file);
-        let text = tokio::fs::read_to_string(&file).await.map_err(|e| RenderError::Io { path: file_rel.clone(), reason: e.to_string() })?;
+        let text = tokio::fs::read_to_string(&file).await.map_err(|e| RenderError::Io {
+            path: file_rel.clone(),
+            reason: e.to_string(),
+        })?;
         let (docs, err) = yaml::documents(&text);
-        manifest::extract(&docs, Origin { file: &file_rel, source: rel, default_namespace: &env.namespace }, state);
+        manifest::extract(
+            &docs,
+            Origin {
+                file: &file_rel,
+                source: rel,
+                default_namespace: &env.namespace,
+            },
+            state,
+        );
         if let Some(reason) = err {
-            state.problems.push(ManifestProblem { file: file_rel.clone(), source: rel.into(), workload: None, container: None, reason });
+            state.problems.push(ManifestProblem {
+                file: file_rel.clone(),
+                source: rel.into(),
+                workload: None,
+                container: None,
+                reason,
+            });
         }
     }
     Ok(())
@@ -113,10 +164,17 @@ async fn render_path(
 /// hidden directories such as `.git`.
 fn manifest_files(path: &Path) -> std::io::Result<Vec<PathBuf>> {
     let mut files = Vec::new();
-    let walker = walkdir::WalkDir::new(path).sort_by_file_name().into_iter().filter_entry(|e| e.depth() == 0 || !e.file_name().to_string_lossy().starts_with('.'));
+    let walker = walkdir::WalkDir::new(path)
+        .sort_by_file_name()
+        .into_iter()
+        .filter_entry(|e| e.depth() == 0 || !e.file_name().to_string_lossy().starts_with('.'));
     for entry in walker {
         let entry = entry.map_err(std::io::Error::other)?;
-        let is_manifest = entry.path().extension().and_then(|e| e.to_str()).is_some_and(|e| matches!(e, "yaml" | "yml" | "json"));
+        let is_manifest = entry
+            .path()
+            .extension()
+            .and_then(|e| e.to_str())
+            .is_some_and(|e| matches!(e, "yaml" | "yml" | "json"));
         if entry.file_type().is_file() && is_manifest {
             files.push(entry.into_path());
         }
@@ -133,24 +191,51 @@ async fn kustomize(dir: &Path, rel: &str, cfg: &RenderConfig) -> Result<String, 
     for command in &candidates {
         let is_kubectl = Path::new(command).file_name().is_some_and(|n| n == "kubectl");
         let mut cmd = Command::new(command);
-        if is_kubectl { cmd.arg("kustomize") } else { cmd.arg("build") };
-        cmd.arg(dir).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).kill_on_drop(true);
+        if is_kubectl {
+            cmd.arg("kustomize")
+        } else {
+            cmd.arg("build")
+        };
+        cmd.arg(dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
         let child = match cmd.spawn() {
             Ok(c) => c,
             Err(e) if e.kind() == ErrorKind::NotFound => continue,
-            Err(e) => return Err(RenderError::Kustomize { path: rel.into(), reason: format!("cannot start {command}: {e}") }),
+            Err(e) => {
+                return Err(RenderError::Kustomize {
+                    path: rel.into(),
+                    reason: format!("cannot start {command}: {e}"),
+                });
+            }
         };
         let output = match tokio::time::timeout(cfg.timeout, child.wait_with_output()).await {
-            Ok(r) => r.map_err(|e| RenderError::Kustomize { path: rel.into(), reason: e.to_string() })?,
+            Ok(r) => r.map_err(|e| RenderError::Kustomize {
+                path: rel.into(),
+                reason: e.to_string(),
+            })?,
             Err(_) => {
-                return Err(RenderError::Kustomize { path: rel.into(), reason: format!("timed out after {}", humantime::format_duration(cfg.timeout)) });
+                return Err(RenderError::Kustomize {
+                    path: rel.into(),
+                    reason: format!("timed out after {}", humantime::format_duration(cfg.timeout)),
+                });
             }
         };
         if !output.status.success() {
             let stderr = String::from_utf8_lossy(&output.stderr);
-            return Err(RenderError::Kustomize { path: rel.into(), reason: format!("{} ({})", stderr.trim(), output.status) });
+            return Err(RenderError::Kustomize {
+                path: rel.into(),
+                reason: format!("{} ({})", stderr.trim(), output.status),
+            });
         }
-        return String::from_utf8(output.stdout).map_err(|_| RenderError::Kustomize { path: rel.into(), reason: "output is not UTF-8".into() });
+        return String::from_utf8(output.stdout).map_err(|_| RenderError::Kustomize {
+            path: rel.into(),
+            reason: "output is not UTF-8".into(),
+        });
     }
-    Err(RenderError::KustomizeMissing { command: candidates.join(" or ") })
+    Err(RenderError::KustomizeMissing {
+        command: candidates.join(" or "),
+    })
 }

@@ -14,7 +14,11 @@ pub enum GitError {
     #[error("cannot fetch {url}: {reason}")]
     Fetch { url: String, reason: String },
     #[error("{url}: {reference} not found: {reason}")]
-    RefNotFound { url: String, reference: String, reason: String },
+    RefNotFound {
+        url: String,
+        reference: String,
+        reason: String,
+    },
     #[error("git cache {path}: {reason}")]
     Cache { path: PathBuf, reason: String },
     #[error("gitops path {path}: {reason}")]
@@ -33,31 +37,59 @@ pub struct Checkout {
 pub fn sync(cfg: &GitopsConfig) -> Result<Checkout, GitError> {
     match cfg {
         GitopsConfig::Local { path } => local(path),
-        GitopsConfig::Remote { url, reference, auth, cache_dir } => remote(url, reference, auth, cache_dir),
+        GitopsConfig::Remote {
+            url,
+            reference,
+            auth,
+            cache_dir,
+        } => remote(url, reference, auth, cache_dir),
     }
 }
 
 fn local(path: &Path) -> Result<Checkout, GitError> {
-    let meta = std::fs::metadata(path).map_err(|e| GitError::Local { path: path.into(), reason: e.to_string() })?;
+    let meta = std::fs::metadata(path).map_err(|e| GitError::Local {
+        path: path.into(),
+        reason: e.to_string(),
+    })?;
     if !meta.is_dir() {
-        return Err(GitError::Local { path: path.into(), reason: "not a directory".into() });
+        return Err(GitError::Local {
+            path: path.into(),
+            reason: "not a directory".into(),
+        });
     }
     // The directory may sit inside a repository (a CI checkout): report the commit it is at.
-    let commit = Repository::discover(path).ok().and_then(|r| r.head().ok()?.peel_to_commit().ok().map(|c| c.id().to_string()));
-    Ok(Checkout { dir: path.to_path_buf(), commit })
+    let commit = Repository::discover(path)
+        .ok()
+        .and_then(|r| r.head().ok()?.peel_to_commit().ok().map(|c| c.id().to_string()));
+    Ok(Checkout {
+        dir: path.to_path_buf(),
+        commit,
+    })
 }
 
 fn remote(url: &str, reference: &GitRef, auth: &GitAuth, cache_dir: &Path) -> Result<Checkout, GitError> {
     let shown = crate::config::redact_url(url);
-    let cache_err = |reason: String| GitError::Cache { path: cache_dir.to_path_buf(), reason };
+    let cache_err = |reason: String| GitError::Cache {
+        path: cache_dir.to_path_buf(),
+        reason,
+    };
     std::fs::create_dir_all(cache_dir).map_err(|e| cache_err(e.to_string()))?;
     let repo = match Repository::open(cache_dir) {
         // A cache of another repository (the URL changed) is started afresh.
-        Ok(r) if r.find_remote("origin").ok().and_then(|o| o.url().ok().map(str::to_string)).as_deref() == Some(url) => r,
+        Ok(r)
+            if r.find_remote("origin")
+                .ok()
+                .and_then(|o| o.url().ok().map(str::to_string))
+                .as_deref()
+                == Some(url) =>
+        {
+            r
+        }
         _ => {
             clear_dir(cache_dir).map_err(|e| cache_err(e.to_string()))?;
             let r = Repository::init(cache_dir).map_err(|e| cache_err(e.message().to_string()))?;
-            r.remote("origin", url).map_err(|e| cache_err(e.message().to_string()))?;
+            r.remote("origin", url)
+                .map_err(|e| cache_err(e.message().to_string()))?;
             r
         }
     };
@@ -65,33 +97,60 @@ fn remote(url: &str, reference: &GitRef, auth: &GitAuth, cache_dir: &Path) -> Re
     let refspecs: Vec<String> = match reference {
         GitRef::DefaultBranch => vec!["+HEAD:refs/remotes/origin/HEAD".into()],
         GitRef::Branch(b) => vec![format!("+refs/heads/{b}:refs/remotes/origin/{b}")],
-        GitRef::Rev(_) => vec!["+refs/heads/*:refs/remotes/origin/*".into(), "+refs/tags/*:refs/tags/*".into()],
+        GitRef::Rev(_) => vec![
+            "+refs/heads/*:refs/remotes/origin/*".into(),
+            "+refs/tags/*:refs/tags/*".into(),
+        ],
     };
-    let mut remote = repo.find_remote("origin").map_err(|e| cache_err(e.message().to_string()))?;
+    let mut remote = repo
+        .find_remote("origin")
+        .map_err(|e| cache_err(e.message().to_string()))?;
     let mut options = FetchOptions::new();
     options.remote_callbacks(callbacks(auth));
     options.download_tags(git2::AutotagOption::None);
     remote
         .fetch(&refspecs, Some(&mut options), None)
-        .map_err(|e| GitError::Fetch { url: shown.clone(), reason: e.message().to_string() })?;
+        .map_err(|e| GitError::Fetch {
+            url: shown.clone(),
+            reason: e.message().to_string(),
+        })?;
 
     let (name, spec) = match reference {
         GitRef::DefaultBranch => ("default branch".to_string(), "refs/remotes/origin/HEAD".to_string()),
         GitRef::Branch(b) => (format!("branch {b:?}"), format!("refs/remotes/origin/{b}")),
         GitRef::Rev(r) => (format!("rev {r:?}"), r.clone()),
     };
-    let not_found = |e: git2::Error| GitError::RefNotFound { url: shown.clone(), reference: name.clone(), reason: e.message().to_string() };
-    let commit = repo.revparse_single(&spec).and_then(|o| o.peel_to_commit()).map_err(not_found)?;
-    repo.set_head_detached(commit.id()).map_err(|e| cache_err(e.message().to_string()))?;
-    repo.reset(commit.as_object(), git2::ResetType::Hard, Some(git2::build::CheckoutBuilder::new().force().remove_untracked(true)))
+    let not_found = |e: git2::Error| GitError::RefNotFound {
+        url: shown.clone(),
+        reference: name.clone(),
+        reason: e.message().to_string(),
+    };
+    let commit = repo
+        .revparse_single(&spec)
+        .and_then(|o| o.peel_to_commit())
+        .map_err(not_found)?;
+    repo.set_head_detached(commit.id())
         .map_err(|e| cache_err(e.message().to_string()))?;
-    Ok(Checkout { dir: cache_dir.to_path_buf(), commit: Some(commit.id().to_string()) })
+    repo.reset(
+        commit.as_object(),
+        git2::ResetType::Hard,
+        Some(git2::build::CheckoutBuilder::new().force().remove_untracked(true)),
+    )
+    .map_err(|e| cache_err(e.message().to_string()))?;
+    Ok(Checkout {
+        dir: cache_dir.to_path_buf(),
+        commit: Some(commit.id().to_string()),
+    })
 }
 
 fn clear_dir(dir: &Path) -> std::io::Result<()> {
     for entry in std::fs::read_dir(dir)? {
         let path = entry?.path();
-        if path.is_dir() { std::fs::remove_dir_all(&path)? } else { std::fs::remove_file(&path)? }
+        if path.is_dir() {
+            std::fs::remove_dir_all(&path)?
+        } else {
+            std::fs::remove_file(&path)?
+        }
     }
     Ok(())
 }
@@ -111,15 +170,18 @@ fn callbacks(auth: &GitAuth) -> RemoteCallbacks<'_> {
             }
             return Cred::ssh_key_from_agent(username_from_url.unwrap_or("git"));
         }
-        if allowed.contains(CredentialType::USER_PASS_PLAINTEXT) && !tried_userpass.replace(true) {
-            if let Some(token) = &auth.token {
-                return Cred::userpass_plaintext(username_from_url.unwrap_or(&auth.username), token.expose());
-            }
+        if allowed.contains(CredentialType::USER_PASS_PLAINTEXT)
+            && !tried_userpass.replace(true)
+            && let Some(token) = &auth.token
+        {
+            return Cred::userpass_plaintext(username_from_url.unwrap_or(&auth.username), token.expose());
         }
         if allowed.contains(CredentialType::USERNAME) {
             return Cred::username(username_from_url.unwrap_or("git"));
         }
-        Err(git2::Error::from_str("authentication failed: the configured credentials were rejected or none are configured"))
+        Err(git2::Error::from_str(
+            "authentication failed: the configured credentials were rejected or none are configured",
+        ))
     });
     cb
 }

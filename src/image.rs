@@ -30,16 +30,21 @@ pub struct ImageRefError {
 
 impl ImageRef {
     pub fn parse(input: &str) -> Result<Self, ImageRefError> {
-        let err = |reason: String| ImageRefError { reference: input.to_string(), reason };
+        let err = |reason: String| ImageRefError {
+            reference: input.to_string(),
+            reason,
+        };
         if input.trim() != input {
             return Err(err("leading or trailing white space".into()));
         }
-        let parsed: Reference = input.parse().map_err(|e: oci_spec::distribution::ParseError| err(e.to_string()))?;
+        let parsed: Reference = input
+            .parse()
+            .map_err(|e: oci_spec::distribution::ParseError| err(e.to_string()))?;
         let digest = parsed.digest().map(str::to_string);
-        if let Some(d) = &digest {
-            if !is_digest(d) {
-                return Err(err(format!("digest {d:?} is not lowercase hex")));
-            }
+        if let Some(d) = &digest
+            && !is_digest(d)
+        {
+            return Err(err(format!("digest {d:?} is not lowercase hex")));
         }
         Ok(Self {
             registry: parsed.registry().to_string(),
@@ -116,7 +121,9 @@ fn written_tag(input: &str) -> Option<&str> {
 
 /// `sha256:<64 hex>` or `sha512:<128 hex>` (lowercase), the digest forms registries serve.
 pub fn is_digest(s: &str) -> bool {
-    let Some((alg, hex)) = s.split_once(':') else { return false };
+    let Some((alg, hex)) = s.split_once(':') else {
+        return false;
+    };
     let len = match alg {
         "sha256" => 64,
         "sha384" => 96,
@@ -169,7 +176,10 @@ impl RunningImage {
         }
         match ImageRef::parse(rest) {
             Ok(r) => match r.digest() {
-                Some(d) => Self::Digest { repository: Some(r.name()), digest: d.to_string() },
+                Some(d) => Self::Digest {
+                    repository: Some(r.name()),
+                    digest: d.to_string(),
+                },
                 None => Self::Unknown(id.to_string()),
             },
             Err(_) => Self::Unknown(id.to_string()),
@@ -186,35 +196,153 @@ mod tests {
 
     /// (case name, input, Some((registry, repository, tag, digest)) or None for invalid)
     #[allow(clippy::type_complexity)]
-    fn cases() -> Vec<(&'static str, String, Option<(&'static str, &'static str, Option<&'static str>, Option<String>)>)> {
+    fn cases() -> Vec<(
+        &'static str,
+        String,
+        Option<(&'static str, &'static str, Option<&'static str>, Option<String>)>,
+    )> {
         let d = || Some(D.to_string());
         vec![
-            ("official short", "nginx".into(), Some(("docker.io", "library/nginx", None, None))),
-            ("official with tag", "nginx:1.25".into(), Some(("docker.io", "library/nginx", Some("1.25"), None))),
-            ("official with digest", format!("nginx@{D}"), Some(("docker.io", "library/nginx", None, d()))),
-            ("official tag and digest", format!("nginx:1.25@{D}"), Some(("docker.io", "library/nginx", Some("1.25"), d()))),
-            ("docker hub user repo", "bitnami/redis:7".into(), Some(("docker.io", "bitnami/redis", Some("7"), None))),
-            ("explicit docker.io", "docker.io/nginx".into(), Some(("docker.io", "library/nginx", None, None))),
-            ("explicit docker.io library", "docker.io/library/nginx:1".into(), Some(("docker.io", "library/nginx", Some("1"), None))),
-            ("legacy index.docker.io", "index.docker.io/library/nginx".into(), Some(("docker.io", "library/nginx", None, None))),
-            ("private registry", "registry.example.com/shop/api:v1".into(), Some(("registry.example.com", "shop/api", Some("v1"), None))),
-            ("registry with port", "registry.example.com:5000/shop/api:v1".into(), Some(("registry.example.com:5000", "shop/api", Some("v1"), None))),
-            ("registry port no tag", "registry.example.com:5000/api".into(), Some(("registry.example.com:5000", "api", None, None))),
-            ("localhost", "localhost/api".into(), Some(("localhost", "api", None, None))),
-            ("localhost with port", "localhost:5000/api:dev".into(), Some(("localhost:5000", "api", Some("dev"), None))),
-            ("localhost port digest", format!("localhost:7439/team/api@{D}"), Some(("localhost:7439", "team/api", None, d()))),
-            ("ip registry", "10.0.0.1:5000/api".into(), Some(("10.0.0.1:5000", "api", None, None))),
-            ("nested path", "ghcr.io/org/team/sub/api:1.0.0".into(), Some(("ghcr.io", "org/team/sub/api", Some("1.0.0"), None))),
-            ("ecr", format!("123456789012.dkr.ecr.us-east-1.amazonaws.com/myapp-release@{D}"), Some(("123456789012.dkr.ecr.us-east-1.amazonaws.com", "myapp-release", None, d()))),
-            ("gcr tag and digest", format!("gcr.io/proj/app:v2@{D}"), Some(("gcr.io", "proj/app", Some("v2"), d()))),
-            ("sha512 digest", format!("quay.io/org/app@{D512}"), Some(("quay.io", "org/app", None, Some(D512.to_string())))),
-            ("tag with dots and dashes", "quay.io/org/app:v1.2.3-rc.1_build".into(), Some(("quay.io", "org/app", Some("v1.2.3-rc.1_build"), None))),
-            ("name with separators", "registry.example.com/a_b/c__d/e-f.g:1".into(), Some(("registry.example.com", "a_b/c__d/e-f.g", Some("1"), None))),
-            ("port-like tag on hub", "test.com:5000".into(), Some(("docker.io", "library/test.com", Some("5000"), None))),
-            ("hostname no dot is path", "myregistry/app".into(), Some(("docker.io", "myregistry/app", None, None))),
-            ("tag looks like sha", "nginx:sha256".into(), Some(("docker.io", "library/nginx", Some("sha256"), None))),
-            ("uppercase tag allowed", "nginx:Latest".into(), Some(("docker.io", "library/nginx", Some("Latest"), None))),
-            ("max length tag", format!("nginx:{}", "a".repeat(128)), Some(("docker.io", "library/nginx", Some(Box::leak("a".repeat(128).into_boxed_str())), None))),
+            (
+                "official short",
+                "nginx".into(),
+                Some(("docker.io", "library/nginx", None, None)),
+            ),
+            (
+                "official with tag",
+                "nginx:1.25".into(),
+                Some(("docker.io", "library/nginx", Some("1.25"), None)),
+            ),
+            (
+                "official with digest",
+                format!("nginx@{D}"),
+                Some(("docker.io", "library/nginx", None, d())),
+            ),
+            (
+                "official tag and digest",
+                format!("nginx:1.25@{D}"),
+                Some(("docker.io", "library/nginx", Some("1.25"), d())),
+            ),
+            (
+                "docker hub user repo",
+                "bitnami/redis:7".into(),
+                Some(("docker.io", "bitnami/redis", Some("7"), None)),
+            ),
+            (
+                "explicit docker.io",
+                "docker.io/nginx".into(),
+                Some(("docker.io", "library/nginx", None, None)),
+            ),
+            (
+                "explicit docker.io library",
+                "docker.io/library/nginx:1".into(),
+                Some(("docker.io", "library/nginx", Some("1"), None)),
+            ),
+            (
+                "legacy index.docker.io",
+                "index.docker.io/library/nginx".into(),
+                Some(("docker.io", "library/nginx", None, None)),
+            ),
+            (
+                "private registry",
+                "registry.example.com/shop/api:v1".into(),
+                Some(("registry.example.com", "shop/api", Some("v1"), None)),
+            ),
+            (
+                "registry with port",
+                "registry.example.com:5000/shop/api:v1".into(),
+                Some(("registry.example.com:5000", "shop/api", Some("v1"), None)),
+            ),
+            (
+                "registry port no tag",
+                "registry.example.com:5000/api".into(),
+                Some(("registry.example.com:5000", "api", None, None)),
+            ),
+            (
+                "localhost",
+                "localhost/api".into(),
+                Some(("localhost", "api", None, None)),
+            ),
+            (
+                "localhost with port",
+                "localhost:5000/api:dev".into(),
+                Some(("localhost:5000", "api", Some("dev"), None)),
+            ),
+            (
+                "localhost port digest",
+                format!("localhost:7439/team/api@{D}"),
+                Some(("localhost:7439", "team/api", None, d())),
+            ),
+            (
+                "ip registry",
+                "10.0.0.1:5000/api".into(),
+                Some(("10.0.0.1:5000", "api", None, None)),
+            ),
+            (
+                "nested path",
+                "ghcr.io/org/team/sub/api:1.0.0".into(),
+                Some(("ghcr.io", "org/team/sub/api", Some("1.0.0"), None)),
+            ),
+            (
+                "ecr",
+                format!("123456789012.dkr.ecr.us-east-1.amazonaws.com/myapp-release@{D}"),
+                Some((
+                    "123456789012.dkr.ecr.us-east-1.amazonaws.com",
+                    "myapp-release",
+                    None,
+                    d(),
+                )),
+            ),
+            (
+                "gcr tag and digest",
+                format!("gcr.io/proj/app:v2@{D}"),
+                Some(("gcr.io", "proj/app", Some("v2"), d())),
+            ),
+            (
+                "sha512 digest",
+                format!("quay.io/org/app@{D512}"),
+                Some(("quay.io", "org/app", None, Some(D512.to_string()))),
+            ),
+            (
+                "tag with dots and dashes",
+                "quay.io/org/app:v1.2.3-rc.1_build".into(),
+                Some(("quay.io", "org/app", Some("v1.2.3-rc.1_build"), None)),
+            ),
+            (
+                "name with separators",
+                "registry.example.com/a_b/c__d/e-f.g:1".into(),
+                Some(("registry.example.com", "a_b/c__d/e-f.g", Some("1"), None)),
+            ),
+            (
+                "port-like tag on hub",
+                "test.com:5000".into(),
+                Some(("docker.io", "library/test.com", Some("5000"), None)),
+            ),
+            (
+                "hostname no dot is path",
+                "myregistry/app".into(),
+                Some(("docker.io", "myregistry/app", None, None)),
+            ),
+            (
+                "tag looks like sha",
+                "nginx:sha256".into(),
+                Some(("docker.io", "library/nginx", Some("sha256"), None)),
+            ),
+            (
+                "uppercase tag allowed",
+                "nginx:Latest".into(),
+                Some(("docker.io", "library/nginx", Some("Latest"), None)),
+            ),
+            (
+                "max length tag",
+                format!("nginx:{}", "a".repeat(128)),
+                Some((
+                    "docker.io",
+                    "library/nginx",
+                    Some(Box::leak("a".repeat(128).into_boxed_str())),
+                    None,
+                )),
+            ),
             ("empty", "".into(), None),
             ("only tag", ":latest".into(), None),
             ("uppercase repo", "Nginx".into(), None),
@@ -252,7 +380,9 @@ mod tests {
                     assert_eq!(r.tag(), tag, "{name}: tag");
                     assert_eq!(r.digest().map(str::to_string), digest, "{name}: digest");
                 }
-                (None, Err(e)) => assert_eq!(e.reference, input, "{name}: error names the reference"),
+                (None, Err(e)) => {
+                    assert_eq!(e.reference, input, "{name}: error names the reference")
+                }
                 (want, got) => panic!("{name}: input {input:?}: want {want:?}, got {got:?}"),
             }
         }
@@ -269,12 +399,27 @@ mod tests {
     fn same_image() {
         let p = |s: &str| ImageRef::parse(s).unwrap();
         let cases = [
-            ("short and long name", p("nginx:1"), p("docker.io/library/nginx:1"), true),
+            (
+                "short and long name",
+                p("nginx:1"),
+                p("docker.io/library/nginx:1"),
+                true,
+            ),
             ("implicit latest", p("nginx"), p("nginx:latest"), true),
             ("tag differs", p("nginx:1"), p("nginx:2"), false),
-            ("digest decides over tag", p(&format!("nginx:1@{D}")), p(&format!("nginx@{D}")), true),
+            (
+                "digest decides over tag",
+                p(&format!("nginx:1@{D}")),
+                p(&format!("nginx@{D}")),
+                true,
+            ),
             ("digest vs tag only", p(&format!("nginx@{D}")), p("nginx:1"), false),
-            ("other registry", p(&format!("a.io/x@{D}")), p(&format!("b.io/x@{D}")), false),
+            (
+                "other registry",
+                p(&format!("a.io/x@{D}")),
+                p(&format!("b.io/x@{D}")),
+                false,
+            ),
         ];
         for (name, a, b, want) in cases {
             assert_eq!(a.same_image(&b), want, "{name}");
@@ -283,26 +428,67 @@ mod tests {
 
     #[test]
     fn display_is_normalised() {
-        assert_eq!(ImageRef::parse("nginx:1").unwrap().to_string(), "docker.io/library/nginx:1");
-        assert_eq!(ImageRef::parse(&format!("api@{D}")).unwrap().to_string(), format!("docker.io/library/api@{D}"));
+        assert_eq!(
+            ImageRef::parse("nginx:1").unwrap().to_string(),
+            "docker.io/library/nginx:1"
+        );
+        assert_eq!(
+            ImageRef::parse(&format!("api@{D}")).unwrap().to_string(),
+            format!("docker.io/library/api@{D}")
+        );
     }
 
     #[test]
     fn runtime_image_ids() {
         let hex = &D["sha256:".len()..];
-        let digest = |repo: &str| RunningImage::Digest { repository: Some(repo.into()), digest: D.into() };
+        let digest = |repo: &str| RunningImage::Digest {
+            repository: Some(repo.into()),
+            digest: D.into(),
+        };
         let cases = [
-            ("docker pullable", format!("docker-pullable://registry.example.com/shop/api@{D}"), digest("registry.example.com/shop/api")),
-            ("docker pullable hub short", format!("docker-pullable://nginx@{D}"), digest("docker.io/library/nginx")),
-            ("containerd", format!("registry.example.com/shop/api@{D}"), digest("registry.example.com/shop/api")),
-            ("containerd hub", format!("docker.io/library/nginx@{D}"), digest("docker.io/library/nginx")),
-            ("cri-o with port", format!("localhost:5000/api@{D}"), digest("localhost:5000/api")),
-            ("docker config id", format!("docker://{D}"), RunningImage::ConfigId(D.into())),
+            (
+                "docker pullable",
+                format!("docker-pullable://registry.example.com/shop/api@{D}"),
+                digest("registry.example.com/shop/api"),
+            ),
+            (
+                "docker pullable hub short",
+                format!("docker-pullable://nginx@{D}"),
+                digest("docker.io/library/nginx"),
+            ),
+            (
+                "containerd",
+                format!("registry.example.com/shop/api@{D}"),
+                digest("registry.example.com/shop/api"),
+            ),
+            (
+                "containerd hub",
+                format!("docker.io/library/nginx@{D}"),
+                digest("docker.io/library/nginx"),
+            ),
+            (
+                "cri-o with port",
+                format!("localhost:5000/api@{D}"),
+                digest("localhost:5000/api"),
+            ),
+            (
+                "docker config id",
+                format!("docker://{D}"),
+                RunningImage::ConfigId(D.into()),
+            ),
             ("bare config id", D.to_string(), RunningImage::ConfigId(D.into())),
             ("bare hex config id", hex.to_string(), RunningImage::ConfigId(D.into())),
             ("empty while pulling", String::new(), RunningImage::Pending),
-            ("tag only is not a digest", "docker.io/library/nginx:1".to_string(), RunningImage::Unknown("docker.io/library/nginx:1".into())),
-            ("unknown scheme", format!("cri://{D}"), RunningImage::Unknown(format!("cri://{D}"))),
+            (
+                "tag only is not a digest",
+                "docker.io/library/nginx:1".to_string(),
+                RunningImage::Unknown("docker.io/library/nginx:1".into()),
+            ),
+            (
+                "unknown scheme",
+                format!("cri://{D}"),
+                RunningImage::Unknown(format!("cri://{D}")),
+            ),
         ];
         for (name, input, want) in cases {
             assert_eq!(RunningImage::from_image_id(&input), want, "{name}");

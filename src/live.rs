@@ -12,7 +12,9 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
 use crate::image::RunningImage;
-use crate::model::{ContainerSpec, ContainerStatus, LivePod, LiveState, LiveWorkload, Rollout, WorkloadKey, WorkloadKind};
+use crate::model::{
+    ContainerSpec, ContainerStatus, LivePod, LiveState, LiveWorkload, Rollout, WorkloadKey, WorkloadKind,
+};
 
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -187,7 +189,10 @@ impl RawObjects {
     pub fn from_snapshot_json(text: &str) -> Result<Self, String> {
         let list: SnapshotList = serde_json::from_str(text).map_err(|e| e.to_string())?;
         if list.kind.as_deref() != Some("List") && !list.kind.as_deref().unwrap_or("").ends_with("List") {
-            return Err(format!("expected a v1 List, found kind {:?}", list.kind.unwrap_or_default()));
+            return Err(format!(
+                "expected a v1 List, found kind {:?}",
+                list.kind.unwrap_or_default()
+            ));
         }
         let mut raw = Self::default();
         for item in list.items {
@@ -221,7 +226,11 @@ fn containers(spec: &PodSpec) -> Vec<ContainerSpec> {
     let init = spec.init_containers.iter().map(|c| (c, true));
     let main = spec.containers.iter().map(|c| (c, false));
     init.chain(main)
-        .map(|(c, init)| ContainerSpec { name: c.name.clone(), image: c.image.clone(), init })
+        .map(|(c, init)| ContainerSpec {
+            name: c.name.clone(),
+            image: c.image.clone(),
+            init,
+        })
         .collect()
 }
 
@@ -267,7 +276,11 @@ pub fn build(raw: &RawObjects, namespaces: Option<&[String]>) -> LiveState {
         }
         match top_of(i) {
             Some(top) if top == i => {
-                let spec = if *kind == WorkloadKind::CronJob { &w.spec.job_template.spec.template.spec } else { &w.spec.template.spec };
+                let spec = if *kind == WorkloadKind::CronJob {
+                    &w.spec.job_template.spec.template.spec
+                } else {
+                    &w.spec.template.spec
+                };
                 let workload = LiveWorkload {
                     kind: *kind,
                     namespace: w.metadata.namespace.clone(),
@@ -298,11 +311,21 @@ pub fn build(raw: &RawObjects, namespaces: Option<&[String]>) -> LiveState {
             continue;
         }
         let key = match controller_of(meta) {
-            None => WorkloadKey { kind: WorkloadKind::Pod, namespace: meta.namespace.clone(), name: meta.name.clone() },
+            None => WorkloadKey {
+                kind: WorkloadKind::Pod,
+                namespace: meta.namespace.clone(),
+                name: meta.name.clone(),
+            },
             Some(owner) => {
-                let Some(top) = find(&meta.namespace, owner).and_then(top_of) else { continue };
+                let Some(top) = find(&meta.namespace, owner).and_then(top_of) else {
+                    continue;
+                };
                 let (kind, w) = &raw.workloads[top];
-                WorkloadKey { kind: *kind, namespace: w.metadata.namespace.clone(), name: w.metadata.name.clone() }
+                WorkloadKey {
+                    kind: *kind,
+                    namespace: w.metadata.namespace.clone(),
+                    name: w.metadata.name.clone(),
+                }
             }
         };
         if key.kind == WorkloadKind::Pod {
@@ -315,19 +338,28 @@ pub fn build(raw: &RawObjects, namespaces: Option<&[String]>) -> LiveState {
                 pods: Vec::new(),
             });
         }
-        let Some(workload) = state.workloads.get_mut(&key) else { continue };
+        let Some(workload) = state.workloads.get_mut(&key) else {
+            continue;
+        };
         let init = pod.status.init_container_statuses.iter().map(|s| (s, true));
         let main = pod.status.container_statuses.iter().map(|s| (s, false));
         let statuses = init
             .chain(main)
             .filter(|(s, _)| !s.image_id.is_empty())
-            .map(|(s, init)| ContainerStatus { name: s.name.clone(), init, image: RunningImage::from_image_id(&s.image_id) })
+            .map(|(s, init)| ContainerStatus {
+                name: s.name.clone(),
+                init,
+                image: RunningImage::from_image_id(&s.image_id),
+            })
             .collect();
         if let Some(created) = meta.creation_timestamp {
             let e = newest_pod.entry(key).or_insert(created);
             *e = (*e).max(created);
         }
-        workload.pods.push(LivePod { name: meta.name.clone(), statuses });
+        workload.pods.push(LivePod {
+            name: meta.name.clone(),
+            statuses,
+        });
     }
 
     // Rollout progress, from the top-level object's status.
@@ -335,12 +367,25 @@ pub fn build(raw: &RawObjects, namespaces: Option<&[String]>) -> LiveState {
         .workloads
         .iter()
         .enumerate()
-        .map(|(i, (k, w))| (WorkloadKey { kind: *k, namespace: w.metadata.namespace.clone(), name: w.metadata.name.clone() }, i))
+        .map(|(i, (k, w))| {
+            (
+                WorkloadKey {
+                    kind: *k,
+                    namespace: w.metadata.namespace.clone(),
+                    name: w.metadata.name.clone(),
+                },
+                i,
+            )
+        })
         .collect();
     for (key, live) in state.workloads.iter_mut() {
         let Some(&i) = by_key.get(key) else { continue };
         let (kind, w) = &raw.workloads[i];
-        let behind = w.metadata.generation.zip(w.status.observed_generation).is_some_and(|(g, o)| o < g);
+        let behind = w
+            .metadata
+            .generation
+            .zip(w.status.observed_generation)
+            .is_some_and(|(g, o)| o < g);
         let s = &w.status;
         let in_progress = behind
             || match kind {
@@ -350,17 +395,23 @@ pub fn build(raw: &RawObjects, namespaces: Option<&[String]>) -> LiveState {
                     updated < want || s.replicas.unwrap_or(0) > updated
                 }
                 WorkloadKind::StatefulSet => {
-                    let revisions_differ = matches!((&s.current_revision, &s.update_revision), (Some(c), Some(u)) if c != u);
+                    let revisions_differ =
+                        matches!((&s.current_revision, &s.update_revision), (Some(c), Some(u)) if c != u);
                     revisions_differ || s.updated_replicas.unwrap_or(0) < w.spec.replicas.unwrap_or(1)
                 }
-                WorkloadKind::DaemonSet => s.updated_number_scheduled.unwrap_or(0) < s.desired_number_scheduled.unwrap_or(0),
+                WorkloadKind::DaemonSet => {
+                    s.updated_number_scheduled.unwrap_or(0) < s.desired_number_scheduled.unwrap_or(0)
+                }
                 _ => false,
             };
         let started_at = match kind {
             WorkloadKind::Deployment => newest_child.get(&i).copied(),
             _ => newest_pod.get(key).copied(),
         };
-        live.rollout = Rollout { in_progress, started_at };
+        live.rollout = Rollout {
+            in_progress,
+            started_at,
+        };
     }
     state
 }
@@ -373,7 +424,8 @@ mod tests {
     const D1: &str = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
 
     fn snapshot(items: serde_json::Value) -> RawObjects {
-        RawObjects::from_snapshot_json(&json!({"apiVersion": "v1", "kind": "List", "items": items}).to_string()).unwrap()
+        RawObjects::from_snapshot_json(&json!({"apiVersion": "v1", "kind": "List", "items": items}).to_string())
+            .unwrap()
     }
 
     fn tmpl(image: &str) -> serde_json::Value {
@@ -381,7 +433,10 @@ mod tests {
     }
 
     fn pod(name: &str, owner: Option<(&str, &str, &str)>, image_id: &str) -> serde_json::Value {
-        let owners: Vec<_> = owner.into_iter().map(|(k, n, u)| json!({"kind": k, "name": n, "uid": u, "controller": true})).collect();
+        let owners: Vec<_> = owner
+            .into_iter()
+            .map(|(k, n, u)| json!({"kind": k, "name": n, "uid": u, "controller": true}))
+            .collect();
         json!({"kind": "Pod", "metadata": {"name": name, "namespace": "shop", "uid": format!("pod-{name}"),
                "creationTimestamp": "2026-11-25T10:00:00Z", "ownerReferences": owners},
                "spec": {"containers": [{"name": "app", "image": "api"}]},
@@ -407,13 +462,23 @@ mod tests {
         ]));
         let state = build(&raw, None);
         let keys: Vec<String> = state.workloads.keys().map(|k| k.to_string()).collect();
-        assert_eq!(keys, vec!["shop/Deployment/api", "shop/CronJob/report", "shop/Pod/bare"]);
+        assert_eq!(
+            keys,
+            vec!["shop/Deployment/api", "shop/CronJob/report", "shop/Pod/bare"]
+        );
         let api = state.workloads.values().next().unwrap();
         assert_eq!(api.pods.len(), 1);
         assert_eq!(api.containers[0].image, "api:1");
         assert!(!api.rollout.in_progress);
-        assert_eq!(api.rollout.started_at.unwrap().to_rfc3339(), "2026-11-25T09:00:00+00:00");
-        let cron = &state.workloads[&WorkloadKey { kind: WorkloadKind::CronJob, namespace: "shop".into(), name: "report".into() }];
+        assert_eq!(
+            api.rollout.started_at.unwrap().to_rfc3339(),
+            "2026-11-25T09:00:00+00:00"
+        );
+        let cron = &state.workloads[&WorkloadKey {
+            kind: WorkloadKind::CronJob,
+            namespace: "shop".into(),
+            name: "report".into(),
+        }];
         assert_eq!(cron.containers[0].image, "report:1");
         assert_eq!(cron.pods.len(), 1);
     }
@@ -443,8 +508,20 @@ mod tests {
              "status": {"observedGeneration": 1, "desiredNumberScheduled": 3, "updatedNumberScheduled": 3}},
         ]));
         let state = build(&raw, None);
-        let progress: Vec<(&str, bool)> = state.workloads.values().map(|w| (w.name.as_str(), w.rollout.in_progress)).collect();
-        assert_eq!(progress, vec![("behind", true), ("old-pods-left", true), ("db", true), ("agent", false)]);
+        let progress: Vec<(&str, bool)> = state
+            .workloads
+            .values()
+            .map(|w| (w.name.as_str(), w.rollout.in_progress))
+            .collect();
+        assert_eq!(
+            progress,
+            vec![
+                ("behind", true),
+                ("old-pods-left", true),
+                ("db", true),
+                ("agent", false)
+            ]
+        );
     }
 
     #[test]

@@ -27,7 +27,9 @@ pub fn extract(docs: &[Value], origin: Origin<'_>, state: &mut DeclaredState) {
 }
 
 fn extract_one(doc: &Value, origin: Origin<'_>, state: &mut DeclaredState) {
-    let Some(kind) = doc.get("kind").and_then(Value::as_str) else { return };
+    let Some(kind) = doc.get("kind").and_then(Value::as_str) else {
+        return;
+    };
     if kind == "List" || kind.ends_with("List") {
         if let Some(items) = doc.get("items").and_then(Value::as_array) {
             for item in items {
@@ -36,7 +38,9 @@ fn extract_one(doc: &Value, origin: Origin<'_>, state: &mut DeclaredState) {
         }
         return;
     }
-    let Some(kind) = WorkloadKind::from_kind(kind) else { return };
+    let Some(kind) = WorkloadKind::from_kind(kind) else {
+        return;
+    };
     let problem = |workload: Option<WorkloadKey>, container: Option<String>, reason: String| ManifestProblem {
         file: origin.file.to_string(),
         source: origin.source.to_string(),
@@ -45,8 +49,14 @@ fn extract_one(doc: &Value, origin: Origin<'_>, state: &mut DeclaredState) {
         reason,
     };
     let meta = doc.get("metadata");
-    let Some(name) = meta.and_then(|m| m.get("name")).and_then(Value::as_str).filter(|n| !n.is_empty()) else {
-        state.problems.push(problem(None, None, format!("{kind} without metadata.name")));
+    let Some(name) = meta
+        .and_then(|m| m.get("name"))
+        .and_then(Value::as_str)
+        .filter(|n| !n.is_empty())
+    else {
+        state
+            .problems
+            .push(problem(None, None, format!("{kind} without metadata.name")));
         return;
     };
     let namespace = meta
@@ -54,10 +64,17 @@ fn extract_one(doc: &Value, origin: Origin<'_>, state: &mut DeclaredState) {
         .and_then(Value::as_str)
         .filter(|n| !n.is_empty())
         .unwrap_or(origin.default_namespace);
-    let key = WorkloadKey { kind, namespace: namespace.to_string(), name: name.to_string() };
+    let key = WorkloadKey {
+        kind,
+        namespace: namespace.to_string(),
+        name: name.to_string(),
+    };
 
     if let Some(existing) = state.workloads.iter().find(|w| w.key() == key) {
-        let reason = format!("{key} is declared twice: in {} and in {}", existing.source, origin.source);
+        let reason = format!(
+            "{key} is declared twice: in {} and in {}",
+            existing.source, origin.source
+        );
         state.problems.push(problem(Some(key), None, reason));
         return;
     }
@@ -68,18 +85,32 @@ fn extract_one(doc: &Value, origin: Origin<'_>, state: &mut DeclaredState) {
         let list = pod_spec.and_then(|s| s.get(field)).and_then(Value::as_array);
         for c in list.into_iter().flatten() {
             let Some(cname) = c.get("name").and_then(Value::as_str) else {
-                state.problems.push(problem(Some(key.clone()), None, format!("an entry of {field} has no name")));
+                state.problems.push(problem(
+                    Some(key.clone()),
+                    None,
+                    format!("an entry of {field} has no name"),
+                ));
                 continue;
             };
             let Some(image) = c.get("image").and_then(Value::as_str) else {
-                state.problems.push(problem(Some(key.clone()), Some(cname.into()), "container has no image".into()));
+                state.problems.push(problem(
+                    Some(key.clone()),
+                    Some(cname.into()),
+                    "container has no image".into(),
+                ));
                 continue;
             };
             if let Err(e) = ImageRef::parse(image) {
-                state.problems.push(problem(Some(key.clone()), Some(cname.into()), e.to_string()));
+                state
+                    .problems
+                    .push(problem(Some(key.clone()), Some(cname.into()), e.to_string()));
                 continue;
             }
-            containers.push(ContainerSpec { name: cname.to_string(), image: image.to_string(), init });
+            containers.push(ContainerSpec {
+                name: cname.to_string(),
+                image: image.to_string(),
+                init,
+            });
         }
     }
     state.workloads.push(DeclaredWorkload {
@@ -110,7 +141,11 @@ mod tests {
 
     fn run(docs: Vec<Value>) -> DeclaredState {
         let mut state = DeclaredState::default();
-        let origin = Origin { file: "apps/api/deploy.yaml", source: "apps/api", default_namespace: "shop" };
+        let origin = Origin {
+            file: "apps/api/deploy.yaml",
+            source: "apps/api",
+            default_namespace: "shop",
+        };
         extract(&docs, origin, &mut state);
         state
     }
@@ -136,7 +171,11 @@ mod tests {
         ];
         let state = run(docs);
         assert!(state.problems.is_empty(), "{:?}", state.problems);
-        let kinds: Vec<_> = state.workloads.iter().map(|w| (w.kind, w.namespace.as_str(), w.containers.len())).collect();
+        let kinds: Vec<_> = state
+            .workloads
+            .iter()
+            .map(|w| (w.kind, w.namespace.as_str(), w.containers.len()))
+            .collect();
         assert_eq!(
             kinds,
             vec![
@@ -156,14 +195,20 @@ mod tests {
 
     #[test]
     fn lists_are_flattened() {
-        let state = run(vec![json!({"kind": "List", "items": [deployment("a", "nginx:1"), deployment("b", "nginx:2")]})]);
+        let state = run(vec![
+            json!({"kind": "List", "items": [deployment("a", "nginx:1"), deployment("b", "nginx:2")]}),
+        ]);
         assert_eq!(state.workloads.len(), 2);
     }
 
     #[test]
     fn bad_image_is_a_problem_and_workload_is_still_declared() {
         let state = run(vec![deployment("api", "Registry/API:1")]);
-        assert_eq!(state.workloads.len(), 1, "the workload stays declared so it is not reported undeclared");
+        assert_eq!(
+            state.workloads.len(),
+            1,
+            "the workload stays declared so it is not reported undeclared"
+        );
         assert!(state.workloads[0].containers.is_empty());
         let p = &state.problems[0];
         assert_eq!(p.container.as_deref(), Some("app"));

@@ -89,7 +89,11 @@ pub struct DeclaredWorkload {
 
 impl DeclaredWorkload {
     pub fn key(&self) -> WorkloadKey {
-        WorkloadKey { kind: self.kind, namespace: self.namespace.clone(), name: self.name.clone() }
+        WorkloadKey {
+            kind: self.kind,
+            namespace: self.namespace.clone(),
+            name: self.name.clone(),
+        }
     }
 }
 
@@ -153,7 +157,11 @@ pub struct LiveWorkload {
 
 impl LiveWorkload {
     pub fn key(&self) -> WorkloadKey {
-        WorkloadKey { kind: self.kind, namespace: self.namespace.clone(), name: self.name.clone() }
+        WorkloadKey {
+            kind: self.kind,
+            namespace: self.namespace.clone(),
+            name: self.name.clone(),
+        }
     }
 }
 

@@ -75,7 +75,15 @@ impl Report {
             info: count(Severity::Info),
             errors: environments.iter().filter(|e| e.status == Status::Error).count(),
         };
-        Self { schema: REPORT_SCHEMA, started_at, finished_at, gitops, environments, findings, summary }
+        Self {
+            schema: REPORT_SCHEMA,
+            started_at,
+            finished_at,
+            gitops,
+            environments,
+            findings,
+            summary,
+        }
     }
 
     /// 2 when any environment could not be fully audited (its result is incomplete), else 1
@@ -96,7 +104,12 @@ impl Report {
 
     fn summary_line(&self) -> String {
         let s = &self.summary;
-        let commit = self.gitops.commit.as_deref().map(|c| &c[..c.len().min(12)]).unwrap_or("(no commit)");
+        let commit = self
+            .gitops
+            .commit
+            .as_deref()
+            .map(|c| &c[..c.len().min(12)])
+            .unwrap_or("(no commit)");
         format!(
             "{} finding{} ({} critical, {} warning, {} info) in {} environment{} at {} {}; {} error{}",
             s.findings,
@@ -116,7 +129,21 @@ impl Report {
     pub fn to_text(&self) -> String {
         let mut out = String::new();
         if !self.findings.is_empty() {
-            let mut rows = vec![["SEVERITY", "TYPE", "ENVIRONMENT", "NAMESPACE", "WORKLOAD", "CONTAINER", "DECLARED", "RUNNING", "DETAILS"].map(String::from).to_vec()];
+            let mut rows = vec![
+                [
+                    "SEVERITY",
+                    "TYPE",
+                    "ENVIRONMENT",
+                    "NAMESPACE",
+                    "WORKLOAD",
+                    "CONTAINER",
+                    "DECLARED",
+                    "RUNNING",
+                    "DETAILS",
+                ]
+                .map(String::from)
+                .to_vec(),
+            ];
             rows.extend(self.findings.iter().map(|f| {
                 vec![
                     f.severity.to_string(),
@@ -134,7 +161,11 @@ impl Report {
             out.push('\n');
         }
         for e in self.environments.iter().filter(|e| e.status == Status::Error) {
-            out.push_str(&format!("error: environment {}: {}\n", e.name, e.error.as_deref().unwrap_or("")));
+            out.push_str(&format!(
+                "error: environment {}: {}\n",
+                e.name,
+                e.error.as_deref().unwrap_or("")
+            ));
         }
         out.push_str(&self.summary_line());
         out.push('\n');
@@ -143,15 +174,35 @@ impl Report {
 
     pub fn to_markdown(&self) -> String {
         let s = &self.summary;
-        let icon = if s.errors > 0 || s.critical > 0 { "🔴" } else if s.warning > 0 { "🟠" } else { "🟢" };
-        let mut out = format!("## {icon} driftwatch: {} finding{}\n\n{}\n\n", s.findings, plural(s.findings), md_escape(&self.summary_line()));
+        let icon = if s.errors > 0 || s.critical > 0 {
+            "🔴"
+        } else if s.warning > 0 {
+            "🟠"
+        } else {
+            "🟢"
+        };
+        let mut out = format!(
+            "## {icon} driftwatch: {} finding{}\n\n{}\n\n",
+            s.findings,
+            plural(s.findings),
+            md_escape(&self.summary_line())
+        );
         out.push_str("| Environment | Cluster | Status | Declared | Live |\n|---|---|---|---|---|\n");
         for e in &self.environments {
             let status = match e.status {
                 Status::Ok => "ok".to_string(),
-                Status::Error => format!("**error**: {}", md_escape(e.error.as_deref().unwrap_or(""))),
+                Status::Error => {
+                    format!("**error**: {}", md_escape(e.error.as_deref().unwrap_or("")))
+                }
             };
-            out.push_str(&format!("| {} | {} | {} | {} | {} |\n", md_escape(&e.name), md_escape(&e.cluster), status, e.declared_workloads, e.live_workloads));
+            out.push_str(&format!(
+                "| {} | {} | {} | {} | {} |\n",
+                md_escape(&e.name),
+                md_escape(&e.cluster),
+                status,
+                e.declared_workloads,
+                e.live_workloads
+            ));
         }
         if !self.findings.is_empty() {
             out.push_str("\n| Severity | Type | Environment | Workload | Container | Declared | Running | Details |\n|---|---|---|---|---|---|---|---|\n");
@@ -192,7 +243,11 @@ fn running(f: &Finding) -> String {
     if f.running.is_empty() {
         return "-".into();
     }
-    f.running.iter().map(|r| format!("{} ×{}", short(&r.digest), r.pods)).collect::<Vec<_>>().join(", ")
+    f.running
+        .iter()
+        .map(|r| format!("{} ×{}", short(&r.digest), r.pods))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// `repo@sha256:0123456789ab` or the reference unchanged when it has no digest.
@@ -210,7 +265,15 @@ fn md_escape(s: &str) -> String {
 /// Left-aligned columns separated by two spaces; the last column is not padded.
 pub fn table(rows: &[Vec<String>]) -> String {
     let cols = rows.iter().map(Vec::len).max().unwrap_or(0);
-    let widths: Vec<usize> = (0..cols).map(|c| rows.iter().filter_map(|r| r.get(c)).map(|s| s.chars().count()).max().unwrap_or(0)).collect();
+    let widths: Vec<usize> = (0..cols)
+        .map(|c| {
+            rows.iter()
+                .filter_map(|r| r.get(c))
+                .map(|s| s.chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
     let mut out = String::new();
     for row in rows {
         let mut line = String::new();
@@ -239,15 +302,36 @@ pub struct DeclaredReport {
 
 impl DeclaredReport {
     pub fn to_text(&self) -> String {
-        let mut rows = vec![["KIND", "NAMESPACE", "NAME", "CONTAINER", "IMAGE", "SOURCE"].map(String::from).to_vec()];
+        let mut rows = vec![
+            ["KIND", "NAMESPACE", "NAME", "CONTAINER", "IMAGE", "SOURCE"]
+                .map(String::from)
+                .to_vec(),
+        ];
         for w in &self.workloads {
             for c in &w.containers {
-                let name = if c.init { format!("{} (init)", c.name) } else { c.name.clone() };
-                rows.push(vec![w.kind.to_string(), w.namespace.clone(), w.name.clone(), name, c.image.clone(), w.source.clone()]);
+                let name = if c.init {
+                    format!("{} (init)", c.name)
+                } else {
+                    c.name.clone()
+                };
+                rows.push(vec![
+                    w.kind.to_string(),
+                    w.namespace.clone(),
+                    w.name.clone(),
+                    name,
+                    c.image.clone(),
+                    w.source.clone(),
+                ]);
             }
         }
         let commit = self.commit.as_deref().unwrap_or("(no commit)");
-        format!("{}{} workloads declared for {} at {}\n", table(&rows), self.workloads.len(), self.environment, commit)
+        format!(
+            "{}{} workloads declared for {} at {}\n",
+            table(&rows),
+            self.workloads.len(),
+            self.environment,
+            commit
+        )
     }
 }
 
@@ -265,7 +349,9 @@ mod tests {
     const D2: &str = "sha256:2222222222222222222222222222222222222222222222222222222222222222";
 
     fn report(errors: bool, severity: Severity) -> Report {
-        let t = DateTime::parse_from_rfc3339("2026-11-26T10:00:00Z").unwrap().with_timezone(&Utc);
+        let t = DateTime::parse_from_rfc3339("2026-11-26T10:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
         let finding = Finding {
             fingerprint: "0123456789abcdef".into(),
             kind: FindingType::DigestDrift,
@@ -277,7 +363,10 @@ mod tests {
             name: Some("api".into()),
             container: Some("api".into()),
             declared: Some(format!("registry.example.com/shop/api@{D1}")),
-            running: vec![RunningDigest { digest: D2.into(), pods: 3 }],
+            running: vec![RunningDigest {
+                digest: D2.into(),
+                pods: 3,
+            }],
             source: Some("apps/api/overlays/production".into()),
             commit: Some("abc".into()),
             message: "Pods run a|b".into(),
@@ -290,15 +379,33 @@ mod tests {
             declared_workloads: 1,
             live_workloads: 1,
         };
-        Report::new(t, t, GitopsInfo { url: "https://git.example.com/infra.git".into(), commit: Some("abc".into()) }, vec![env], vec![finding])
+        Report::new(
+            t,
+            t,
+            GitopsInfo {
+                url: "https://git.example.com/infra.git".into(),
+                commit: Some("abc".into()),
+            },
+            vec![env],
+            vec![finding],
+        )
     }
 
     #[test]
     fn exit_codes() {
-        assert_eq!(report(false, Severity::Critical).exit_code(Severity::Warning), EXIT_DRIFT);
+        assert_eq!(
+            report(false, Severity::Critical).exit_code(Severity::Warning),
+            EXIT_DRIFT
+        );
         assert_eq!(report(false, Severity::Info).exit_code(Severity::Warning), EXIT_CLEAN);
-        assert_eq!(report(false, Severity::Warning).exit_code(Severity::Critical), EXIT_CLEAN);
-        assert_eq!(report(true, Severity::Critical).exit_code(Severity::Warning), EXIT_ERROR);
+        assert_eq!(
+            report(false, Severity::Warning).exit_code(Severity::Critical),
+            EXIT_CLEAN
+        );
+        assert_eq!(
+            report(true, Severity::Critical).exit_code(Severity::Warning),
+            EXIT_ERROR
+        );
     }
 
     #[test]
@@ -311,7 +418,10 @@ mod tests {
         assert_eq!(f["type"], "digest-drift");
         assert_eq!(f["kind"], "Deployment");
         assert_eq!(f["running"][0]["pods"], 3);
-        assert_eq!(v["summary"], serde_json::json!({"findings": 1, "critical": 1, "warning": 0, "info": 0, "errors": 0}));
+        assert_eq!(
+            v["summary"],
+            serde_json::json!({"findings": 1, "critical": 1, "warning": 0, "info": 0, "errors": 0})
+        );
     }
 
     #[test]
@@ -320,9 +430,18 @@ mod tests {
         let lines: Vec<&str> = text.lines().collect();
         assert!(lines[0].starts_with("SEVERITY  TYPE          ENVIRONMENT"), "{text}");
         assert_eq!(lines[0].find("RUNNING"), lines[1].find("sha256:222222222222"), "{text}");
-        assert!(lines[1].contains("registry.example.com/shop/api@sha256:111111111111 "), "{text}");
+        assert!(
+            lines[1].contains("registry.example.com/shop/api@sha256:111111111111 "),
+            "{text}"
+        );
         assert!(text.contains("error: environment production: cluster prod-eu1: unreachable"));
-        assert!(lines.last().unwrap().starts_with("1 finding (1 critical, 0 warning, 0 info) in 1 environment"), "{text}");
+        assert!(
+            lines
+                .last()
+                .unwrap()
+                .starts_with("1 finding (1 critical, 0 warning, 0 info) in 1 environment"),
+            "{text}"
+        );
     }
 
     #[test]

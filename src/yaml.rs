@@ -27,7 +27,10 @@ mod tests {
     fn multi_document_with_empty_ones() {
         let (docs, err) = documents("---\na: 1\n---\n# only a comment\n---\nb: [1, 2]\n");
         assert_eq!(err, None);
-        assert_eq!(docs, vec![serde_json::json!({"a": 1}), serde_json::json!({"b": [1, 2]})]);
+        assert_eq!(
+            docs,
+            vec![serde_json::json!({"a": 1}), serde_json::json!({"b": [1, 2]})]
+        );
     }
 
     #[test]

@@ -1,0 +1,263 @@
+//! The command line as a user meets it: the bundled demo, exit codes, formats, config errors,
+//! malformed manifests and snapshots, `check-config`.
+
+mod common;
+
+use std::path::Path;
+
+use common::*;
+
+fn repo_root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+#[test]
+fn the_bundled_demo_finds_the_drift_it_ships_with() {
+    let out = driftwatch(
+        repo_root(),
+        &["--once", "--config", "config/demo.toml", "--format", "json"],
+        &[],
+    );
+    assert_eq!(out.code, 1, "the demo holds drift\n{}", out.stderr);
+    let report = out.json();
+    assert_eq!(report["schema"], "driftwatch.report/v1");
+    assert_eq!(
+        findings(&report),
+        vec![
+            finding("unpinned", "payments/settlement", "settlement"),
+            finding("spec-drift", "shop/api", "api"),
+            finding("mixed-rollout", "payments/ledger", "ledger"),
+            finding("undeclared", "shop/debug-shell", ""),
+            finding("missing", "shop/recommendations", ""),
+            finding("unverifiable", "shop/web", "web"),
+        ]
+    );
+    assert_eq!(
+        report["summary"],
+        serde_json::json!({"findings": 6, "critical": 2, "warning": 3, "info": 1, "errors": 0})
+    );
+    let envs: Vec<(&str, &str)> = report["environments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["name"].as_str().unwrap(), e["status"].as_str().unwrap()))
+        .collect();
+    assert_eq!(envs, vec![("production", "ok"), ("staging", "ok")]);
+    let spec = &report["findings"][1];
+    assert!(
+        spec["message"]
+            .as_str()
+            .unwrap()
+            .contains("registry.example.com/shop/api:hotfix-1"),
+        "{spec}"
+    );
+    assert_eq!(
+        spec["running"][0]["pods"], 3,
+        "the injected istio-proxy sidecar is not counted or reported"
+    );
+}
+
+#[test]
+fn exit_codes_follow_fail_on_and_the_environment_filter() {
+    let run = |args: &[&str]| {
+        let mut all = vec!["--once", "--config", "config/demo.toml"];
+        all.extend(args);
+        driftwatch(repo_root(), &all, &[])
+    };
+    assert_eq!(run(&["--env", "staging"]).code, 0, "staging is clean");
+    assert_eq!(
+        run(&["--fail-on", "critical"]).code,
+        1,
+        "production has critical findings"
+    );
+    assert_eq!(run(&["--env", "production", "--fail-on", "critical"]).code, 1);
+    let unknown = run(&["--env", "prod"]);
+    assert_eq!(unknown.code, 2);
+    assert!(
+        unknown
+            .stderr
+            .contains("unknown environment prod (configured: production, staging)"),
+        "{}",
+        unknown.stderr
+    );
+}
+
+#[test]
+fn text_and_markdown_reports() {
+    let text = driftwatch(repo_root(), &["--once", "--config", "config/demo.toml"], &[]);
+    let lines: Vec<&str> = text.stdout.lines().collect();
+    assert!(lines[0].starts_with("SEVERITY  TYPE"), "{}", text.stdout);
+    assert!(
+        lines
+            .last()
+            .unwrap()
+            .starts_with("6 findings (2 critical, 3 warning, 1 info) in 2 environments"),
+        "{}",
+        text.stdout
+    );
+    let md = driftwatch(
+        repo_root(),
+        &["--once", "--config", "config/demo.toml", "--format", "markdown"],
+        &[],
+    );
+    assert!(md.stdout.starts_with("## 🔴 driftwatch: 6 findings"), "{}", md.stdout);
+    assert!(
+        md.stdout
+            .contains("| critical | `spec-drift` | production | `shop/Deployment/api` |"),
+        "{}",
+        md.stdout
+    );
+}
+
+fn minimal(dir: &Path, extra: &str) -> std::path::PathBuf {
+    write(
+        &dir.join("gitops/apps/api/production/deploy.yaml"),
+        &deployment_yaml("api", "shop", &format!("{REPO}@{D1}")),
+    );
+    let (d, rs) = deployment("shop", "api", &[("api", &format!("{REPO}@{D1}"))], 1);
+    let p = pod(&rs, "a", &[("api", &format!("{REPO}@{D2}"))]);
+    write(&dir.join("cluster.json"), &list(vec![d, rs, p]));
+    let path = dir.join("driftwatch.toml");
+    write(
+        &path,
+        &format!(
+            "[gitops]\npath = \"gitops\"\n{extra}\n[[environments]]\nname = \"production\"\npaths = [\"apps/*/production\"]\n[environments.cluster]\nsnapshot = \"cluster.json\"\n"
+        ),
+    );
+    path
+}
+
+#[test]
+fn config_errors_exit_2_naming_the_key_and_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = minimal(dir.path(), "[audit]\nfail_onn = \"critical\"\n");
+    let out = driftwatch(dir.path(), &["--once", "--config", cfg.to_str().unwrap()], &[]);
+    assert_eq!(out.code, 2);
+    assert!(
+        out.stderr.contains("driftwatch.toml") && out.stderr.contains("fail_onn"),
+        "{}",
+        out.stderr
+    );
+
+    let out = driftwatch(dir.path(), &["check-config", "--config", "missing.toml"], &[]);
+    assert_eq!(out.code, 2);
+    assert!(out.stderr.contains("missing.toml: cannot read"), "{}", out.stderr);
+
+    let cfg = minimal(dir.path(), "");
+    let out = driftwatch(
+        dir.path(),
+        &["--once", "--config", cfg.to_str().unwrap()],
+        &[("DRIFTWATCH__AUDIT__ROLLOUT_GRACE", "soon")],
+    );
+    assert_eq!(out.code, 2);
+    assert!(
+        out.stderr.contains("audit.rollout_grace") && out.stderr.contains("soon"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn cli_flags_beat_environment_variables_which_beat_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = minimal(dir.path(), "[audit]\nfail_on = \"warning\"\n");
+    let cfg = cfg.to_str().unwrap();
+    let env = [("DRIFTWATCH__AUDIT__FAIL_ON", "info")];
+    let out = driftwatch(dir.path(), &["check-config", "--config", cfg], &[]);
+    assert!(out.stdout.contains("fail_on warning"), "file: {}", out.stdout);
+    let out = driftwatch(dir.path(), &["check-config", "--config", cfg], &env);
+    assert!(
+        out.stdout.contains("fail_on info"),
+        "environment beats file: {}",
+        out.stdout
+    );
+    let out = driftwatch(
+        dir.path(),
+        &["check-config", "--config", cfg, "--fail-on", "critical"],
+        &env,
+    );
+    assert!(
+        out.stdout.contains("fail_on critical"),
+        "CLI beats environment: {}{}",
+        out.stdout,
+        out.stderr
+    );
+}
+
+#[test]
+fn malformed_yaml_is_a_finding_and_the_rest_is_still_audited() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = minimal(dir.path(), "");
+    write(
+        &dir.path().join("gitops/apps/broken/production/deploy.yaml"),
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: broken\n  labels: [unclosed\n",
+    );
+    write(
+        &dir.path().join("gitops/apps/badimage/production/deploy.yaml"),
+        &deployment_yaml("badimage", "shop", "Registry.Example.com/Shop:1"),
+    );
+    let out = driftwatch(
+        dir.path(),
+        &["--once", "--format", "json", "--config", cfg.to_str().unwrap()],
+        &[],
+    );
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    let report = out.json();
+    assert_eq!(
+        findings(&report),
+        vec![
+            finding("digest-drift", "shop/api", "api"),
+            finding("invalid-manifest", "/", ""),
+            finding("missing", "shop/badimage", ""),
+            finding("invalid-manifest", "shop/badimage", "badimage"),
+        ]
+    );
+    let msg = report["findings"][1]["message"].as_str().unwrap();
+    assert!(
+        msg.starts_with("apps/broken/production/deploy.yaml: document 1:") && msg.contains("line"),
+        "{msg}"
+    );
+    let msg = report["findings"][3]["message"].as_str().unwrap();
+    assert!(msg.contains("Registry.Example.com/Shop:1"), "{msg}");
+}
+
+#[test]
+fn a_corrupt_snapshot_names_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = minimal(dir.path(), "");
+    write(&dir.path().join("cluster.json"), "{\"kind\": \"List\", \"items\": [");
+    let out = driftwatch(dir.path(), &["--once", "--config", cfg.to_str().unwrap()], &[]);
+    assert_eq!(out.code, 2);
+    assert!(
+        out.stdout.contains("error: environment production: snapshot") && out.stdout.contains("cluster.json"),
+        "{}",
+        out.stdout
+    );
+}
+
+#[test]
+fn check_config_never_prints_secrets() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("c.toml");
+    write(
+        &cfg,
+        "[gitops]\nurl = \"https://git.example.com/org/infra.git\"\ntoken_env = \"GITOPS_TOKEN\"\ncache_dir = \"cache\"\n\n[[environments]]\nname = \"production\"\npaths = [\"apps/*/production\"]\n[environments.cluster]\nin_cluster = true\n",
+    );
+    let out = driftwatch(
+        dir.path(),
+        &["check-config", "--config", cfg.to_str().unwrap()],
+        &[("GITOPS_TOKEN", "ghp_supersecret")],
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stdout.contains("token set"), "{}", out.stdout);
+    assert!(!out.stdout.contains("ghp_supersecret") && !out.stderr.contains("ghp_supersecret"));
+
+    let out = driftwatch(dir.path(), &["check-config", "--config", cfg.to_str().unwrap()], &[]);
+    assert_eq!(out.code, 2);
+    assert!(
+        out.stderr
+            .contains("gitops.token_env: environment variable GITOPS_TOKEN is not set"),
+        "{}",
+        out.stderr
+    );
+}

@@ -1,0 +1,448 @@
+//! Test harness: runs the real binary, builds real git repositories, serves them with a real
+//! `git daemon`, and serves a Kubernetes API over HTTP that the real kube client talks to.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+pub const D1: &str = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
+pub const D2: &str = "sha256:2222222222222222222222222222222222222222222222222222222222222222";
+pub const D3: &str = "sha256:3333333333333333333333333333333333333333333333333333333333333333";
+pub const REPO: &str = "registry.example.com/shop/api";
+
+// ---- the binary ------------------------------------------------------------------------------
+
+pub struct Output {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Output {
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}\nstderr:\n{}", self.stdout, self.stderr))
+    }
+}
+
+/// Runs driftwatch with `args`, a clean environment plus `env`, in `dir`.
+pub fn driftwatch(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_driftwatch"));
+    cmd.args(args)
+        .current_dir(dir)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", dir);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().expect("run driftwatch");
+    Output {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// `(type, namespace/name, container)` of every finding, for compact assertions.
+pub fn findings(report: &Value) -> Vec<(String, String, String)> {
+    report["findings"]
+        .as_array()
+        .expect("findings array")
+        .iter()
+        .map(|f| {
+            (
+                f["type"].as_str().unwrap().to_string(),
+                format!(
+                    "{}/{}",
+                    f["namespace"].as_str().unwrap_or(""),
+                    f["name"].as_str().unwrap_or("")
+                ),
+                f["container"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect()
+}
+
+pub fn finding(t: &str, workload: &str, container: &str) -> (String, String, String) {
+    (t.to_string(), workload.to_string(), container.to_string())
+}
+
+pub fn write(path: &Path, text: &str) {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, text).unwrap();
+}
+
+// ---- manifests ---------------------------------------------------------------------------------
+
+pub fn deployment_yaml(name: &str, namespace: &str, image: &str) -> String {
+    format!(
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {name}\n  namespace: {namespace}\nspec:\n  replicas: 1\n  template:\n    spec:\n      containers:\n        - name: {name}\n          image: {image}\n"
+    )
+}
+
+// ---- git -------------------------------------------------------------------------------------
+
+pub fn git(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_AUTHOR_NAME", "test")
+        .env("GIT_AUTHOR_EMAIL", "test@example.com")
+        .env("GIT_COMMITTER_NAME", "test")
+        .env("GIT_COMMITTER_EMAIL", "test@example.com")
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .output()
+        .expect("git is installed");
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// A real git repository in a directory, with a `main` branch.
+pub struct GitRepo {
+    pub dir: PathBuf,
+}
+
+impl GitRepo {
+    pub fn init(dir: &Path) -> Self {
+        std::fs::create_dir_all(dir).unwrap();
+        git(dir, &["init", "-q", "-b", "main"]);
+        Self { dir: dir.to_path_buf() }
+    }
+
+    /// Writes `files` (path → content) and commits them; returns the commit SHA.
+    pub fn commit(&self, files: &[(&str, &str)], message: &str) -> String {
+        for (path, text) in files {
+            write(&self.dir.join(path), text);
+        }
+        git(&self.dir, &["add", "-A"]);
+        git(&self.dir, &["commit", "-q", "--allow-empty", "-m", message]);
+        git(&self.dir, &["rev-parse", "HEAD"])
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn wait_for_port(addr: SocketAddr, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while TcpStream::connect_timeout(&addr, Duration::from_millis(100)).is_err() {
+        assert!(Instant::now() < deadline, "{what} did not start listening on {addr}");
+        std::thread::yield_now();
+    }
+}
+
+/// `git daemon` serving every repository below `base` over git:// on 127.0.0.1.
+pub struct GitDaemon {
+    child: Child,
+    pub port: u16,
+}
+
+impl GitDaemon {
+    pub fn start(base: &Path) -> Self {
+        let port = free_port();
+        let child = Command::new("git")
+            .args([
+                "daemon",
+                "--reuseaddr",
+                "--export-all",
+                "--listen=127.0.0.1",
+                &format!("--port={port}"),
+            ])
+            .arg(format!("--base-path={}", base.display()))
+            .arg(base)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("git daemon must be installed (package git): the gitops tests need a real git transport");
+        wait_for_port(([127, 0, 0, 1], port).into(), "git daemon");
+        Self { child, port }
+    }
+
+    pub fn url(&self, repo: &str) -> String {
+        format!("git://127.0.0.1:{}/{repo}", self.port)
+    }
+}
+
+impl Drop for GitDaemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+// ---- a Kubernetes API ------------------------------------------------------------------------
+
+/// How the fake API answers LISTs of one resource.
+#[derive(Clone, Debug)]
+pub enum Behaviour {
+    Forbidden,
+    ServerError,
+    /// Accept the request and never answer.
+    Hang,
+    /// Answer after a delay (a slow but healthy API server).
+    Slow(Duration),
+}
+
+#[derive(Default)]
+struct KubeState {
+    objects: Vec<Value>,
+    behaviours: HashMap<String, Behaviour>,
+    requests: Vec<String>,
+}
+
+/// A Kubernetes API served over HTTP on 127.0.0.1: LIST for the seven audited resources,
+/// cluster-wide and per namespace, with `limit`/`continue` pagination, bearer-token auth, and
+/// scripted failures. Runs on its own thread, so tests can run the binary synchronously.
+pub struct FakeKube {
+    pub addr: SocketAddr,
+    state: Arc<Mutex<KubeState>>,
+    _runtime: std::thread::JoinHandle<()>,
+}
+
+pub const KUBE_TOKEN: &str = "kube-test-token";
+
+fn kind_of(plural: &str) -> Option<&'static str> {
+    Some(match plural {
+        "deployments" => "Deployment",
+        "statefulsets" => "StatefulSet",
+        "daemonsets" => "DaemonSet",
+        "replicasets" => "ReplicaSet",
+        "jobs" => "Job",
+        "cronjobs" => "CronJob",
+        "pods" => "Pod",
+        _ => return None,
+    })
+}
+
+impl FakeKube {
+    pub fn start(objects: Vec<Value>) -> Self {
+        let state = Arc::new(Mutex::new(KubeState {
+            objects,
+            ..Default::default()
+        }));
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let shared = state.clone();
+        let runtime = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+                let app = axum::Router::new().fallback(handle).with_state(shared);
+                axum::serve(listener, app).await.unwrap();
+            });
+        });
+        Self {
+            addr,
+            state,
+            _runtime: runtime,
+        }
+    }
+
+    pub fn behave(&self, resource: &str, b: Behaviour) {
+        self.state.lock().unwrap().behaviours.insert(resource.to_string(), b);
+    }
+
+    pub fn set_objects(&self, objects: Vec<Value>) {
+        self.state.lock().unwrap().objects = objects;
+    }
+
+    /// Every request as `METHOD path?query`.
+    pub fn requests(&self) -> Vec<String> {
+        self.state.lock().unwrap().requests.clone()
+    }
+
+    pub fn server(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Writes a kubeconfig for this server with context `context`, returns its path.
+    pub fn kubeconfig(&self, dir: &Path, context: &str) -> PathBuf {
+        let path = dir.join(format!("kubeconfig-{context}"));
+        let text = format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: fake\n  cluster:\n    server: {}\nusers:\n- name: auditor\n  user:\n    token: {KUBE_TOKEN}\ncontexts:\n- name: {context}\n  context:\n    cluster: fake\n    user: auditor\ncurrent-context: {context}\n",
+            self.server()
+        );
+        write(&path, &text);
+        path
+    }
+}
+
+async fn handle(
+    axum::extract::State(state): axum::extract::State<Arc<Mutex<KubeState>>>,
+    req: axum::extract::Request,
+) -> axum::response::Response {
+    use axum::http::StatusCode;
+    use axum::response::IntoResponse;
+
+    let method = req.method().clone();
+    let uri = req.uri().clone();
+    let authorized =
+        req.headers().get("authorization").and_then(|v| v.to_str().ok()) == Some(&format!("Bearer {KUBE_TOKEN}"));
+    let path = uri.path().to_string();
+    let query: HashMap<String, String> = uri
+        .query()
+        .unwrap_or("")
+        .split('&')
+        .filter_map(|kv| kv.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+    let plural = segments.last().copied().unwrap_or("");
+    let namespace = segments
+        .iter()
+        .position(|s| *s == "namespaces")
+        .and_then(|i| segments.get(i + 1))
+        .map(|s| s.to_string());
+
+    let behaviour = {
+        let mut s = state.lock().unwrap();
+        s.requests.push(format!("{method} {uri}"));
+        s.behaviours.get(plural).cloned()
+    };
+    let status = |code: u16, reason: &str, message: String| {
+        let body = json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+                          "message": message, "reason": reason, "details": {"kind": plural}, "code": code});
+        (
+            StatusCode::from_u16(code).unwrap(),
+            [("content-type", "application/json")],
+            body.to_string(),
+        )
+            .into_response()
+    };
+    if !authorized {
+        return status(401, "Unauthorized", "Unauthorized".into());
+    }
+    if method != axum::http::Method::GET {
+        return status(
+            405,
+            "MethodNotAllowed",
+            format!("driftwatch must only read; got {method}"),
+        );
+    }
+    let Some(kind) = kind_of(plural) else {
+        return status(
+            404,
+            "NotFound",
+            format!("the server could not find the requested resource ({path})"),
+        );
+    };
+    match behaviour {
+        Some(Behaviour::Forbidden) => {
+            let scope = namespace.as_ref().map_or("at the cluster scope".to_string(), |n| {
+                format!("in the namespace \"{n}\"")
+            });
+            return status(
+                403,
+                "Forbidden",
+                format!(
+                    "{plural} is forbidden: User \"system:serviceaccount:driftwatch:driftwatch\" cannot list resource \"{plural}\" in API group \"\" {scope}"
+                ),
+            );
+        }
+        Some(Behaviour::ServerError) => {
+            return status(
+                500,
+                "InternalError",
+                "Internal error occurred: etcdserver: request timed out".into(),
+            );
+        }
+        Some(Behaviour::Hang) => std::future::pending::<()>().await,
+        Some(Behaviour::Slow(d)) => tokio::time::sleep(d).await,
+        None => {}
+    }
+    let items: Vec<Value> = {
+        let s = state.lock().unwrap();
+        s.objects
+            .iter()
+            .filter(|o| o["kind"] == kind)
+            .filter(|o| {
+                namespace
+                    .as_ref()
+                    .is_none_or(|n| o["metadata"]["namespace"] == n.as_str())
+            })
+            .cloned()
+            .collect()
+    };
+    let limit: usize = query.get("limit").and_then(|l| l.parse().ok()).unwrap_or(usize::MAX);
+    let start: usize = query.get("continue").and_then(|c| c.parse().ok()).unwrap_or(0);
+    let end = start.saturating_add(limit).min(items.len());
+    let page: Vec<Value> = items[start.min(end)..end].to_vec();
+    let mut metadata = json!({"resourceVersion": "12345"});
+    if end < items.len() {
+        metadata["continue"] = json!(end.to_string());
+        metadata["remainingItemCount"] = json!(items.len() - end);
+    }
+    let body = json!({"apiVersion": "v1", "kind": format!("{kind}List"), "metadata": metadata, "items": page});
+    ([("content-type", "application/json")], body.to_string()).into_response()
+}
+
+// ---- Kubernetes objects as the API returns them ------------------------------------------------
+
+static UID: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(1);
+
+fn uid() -> String {
+    format!(
+        "00000000-0000-4000-8000-{:012}",
+        UID.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    )
+}
+
+fn template(containers: &[(&str, &str)]) -> Value {
+    let cs: Vec<Value> = containers.iter().map(|(n, i)| json!({"name": n, "image": i})).collect();
+    json!({"metadata": {"labels": {"app": "x"}}, "spec": {"containers": cs}})
+}
+
+/// A Deployment whose rollout is complete, with its ReplicaSet.
+pub fn deployment(namespace: &str, name: &str, containers: &[(&str, &str)], replicas: i64) -> (Value, Value) {
+    let d = json!({"apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": name, "namespace": namespace, "uid": uid(), "generation": 1, "creationTimestamp": "2026-11-01T00:00:00Z"},
+        "spec": {"replicas": replicas, "template": template(containers)},
+        "status": {"observedGeneration": 1, "replicas": replicas, "updatedReplicas": replicas, "readyReplicas": replicas, "availableReplicas": replicas}});
+    let rs = json!({"apiVersion": "apps/v1", "kind": "ReplicaSet",
+        "metadata": {"name": format!("{name}-5f7b8c9d4"), "namespace": namespace, "uid": uid(), "creationTimestamp": "2026-11-01T00:00:00Z",
+                     "ownerReferences": [{"apiVersion": "apps/v1", "kind": "Deployment", "name": name, "uid": d["metadata"]["uid"], "controller": true}]},
+        "spec": {"replicas": replicas, "template": template(containers)}, "status": {"replicas": replicas}});
+    (d, rs)
+}
+
+/// A running Pod owned by `owner`, whose containers report `statuses` (name, imageID).
+pub fn pod(owner: &Value, suffix: &str, statuses: &[(&str, &str)]) -> Value {
+    let spec: Vec<Value> = statuses
+        .iter()
+        .map(|(n, _)| json!({"name": n, "image": "set-by-owner"}))
+        .collect();
+    let st: Vec<Value> = statuses
+        .iter()
+        .map(|(n, id)| json!({"name": n, "image": "x", "imageID": id, "ready": true, "restartCount": 0}))
+        .collect();
+    json!({"apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": format!("{}-{suffix}", owner["metadata"]["name"].as_str().unwrap()), "namespace": owner["metadata"]["namespace"],
+                     "uid": uid(), "creationTimestamp": "2026-11-01T00:00:10Z",
+                     "ownerReferences": [{"apiVersion": owner["apiVersion"], "kind": owner["kind"], "name": owner["metadata"]["name"], "uid": owner["metadata"]["uid"], "controller": true}]},
+        "spec": {"containers": spec},
+        "status": {"phase": "Running", "containerStatuses": st}})
+}
+
+/// A v1 List, as `kubectl get … -o json` writes it.
+pub fn list(items: Vec<Value>) -> String {
+    serde_json::to_string_pretty(
+        &json!({"apiVersion": "v1", "kind": "List", "metadata": {"resourceVersion": ""}, "items": items}),
+    )
+    .unwrap()
+}
