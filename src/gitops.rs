@@ -74,25 +74,7 @@ fn remote(url: &str, reference: &GitRef, auth: &GitAuth, cache_dir: &Path) -> Re
         reason,
     };
     std::fs::create_dir_all(cache_dir).map_err(|e| cache_err(e.to_string()))?;
-    let repo = match Repository::open(cache_dir) {
-        // A cache of another repository (the URL changed) is started afresh.
-        Ok(r)
-            if r.find_remote("origin")
-                .ok()
-                .and_then(|o| o.url().ok().map(str::to_string))
-                .as_deref()
-                == Some(url) =>
-        {
-            r
-        }
-        _ => {
-            clear_dir(cache_dir).map_err(|e| cache_err(e.to_string()))?;
-            let r = Repository::init(cache_dir).map_err(|e| cache_err(e.message().to_string()))?;
-            r.remote("origin", url)
-                .map_err(|e| cache_err(e.message().to_string()))?;
-            r
-        }
-    };
+    let repo = open_cache(cache_dir, url).map_err(cache_err)?;
 
     let refspecs: Vec<String> = match reference {
         GitRef::DefaultBranch => vec!["+HEAD:refs/remotes/origin/HEAD".into()],
@@ -141,6 +123,42 @@ fn remote(url: &str, reference: &GitRef, auth: &GitAuth, cache_dir: &Path) -> Re
         dir: cache_dir.to_path_buf(),
         commit: Some(commit.id().to_string()),
     })
+}
+
+/// Marks a repository as driftwatch's own cache, the only kind it ever deletes.
+const CACHE_MARKER: &str = "driftwatch-cache";
+
+/// Opens the cache, or creates it in an empty directory. A cache of another URL (the config
+/// changed) is started afresh; a directory that is not driftwatch's cache is never deleted.
+fn open_cache(dir: &Path, url: &str) -> Result<Repository, String> {
+    let ours = |r: &Repository| r.path().join(CACHE_MARKER).is_file();
+    match Repository::open(dir) {
+        Ok(r)
+            if ours(&r)
+                && r.find_remote("origin")
+                    .ok()
+                    .and_then(|o| o.url().ok().map(str::to_string))
+                    .as_deref()
+                    == Some(url) =>
+        {
+            return Ok(r);
+        }
+        Ok(r) if ours(&r) => clear_dir(dir).map_err(|e| e.to_string())?,
+        _ => {
+            let empty = std::fs::read_dir(dir).map_err(|e| e.to_string())?.next().is_none();
+            if !empty {
+                return Err("not empty and not a driftwatch git cache: refusing to replace it (give gitops.cache_dir a directory of its own)".into());
+            }
+        }
+    }
+    let r = Repository::init(dir).map_err(|e| e.message().to_string())?;
+    r.remote("origin", url).map_err(|e| e.message().to_string())?;
+    std::fs::write(
+        r.path().join(CACHE_MARKER),
+        "this repository is driftwatch's cache of the GitOps repository\n",
+    )
+    .map_err(|e| e.to_string())?;
+    Ok(r)
 }
 
 fn clear_dir(dir: &Path) -> std::io::Result<()> {

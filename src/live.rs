@@ -302,6 +302,9 @@ pub fn build(raw: &RawObjects, namespaces: Option<&[String]>) -> LiveState {
     }
 
     let mut newest_pod: HashMap<WorkloadKey, DateTime<Utc>> = HashMap::new();
+    // The Pods of one workload report the same few imageIDs; parsing each once keeps resolution
+    // linear in Pods without a reference parse per container.
+    let mut parsed: HashMap<&str, RunningImage> = HashMap::new();
     for pod in &raw.pods {
         let meta = &pod.metadata;
         if !in_scope(&meta.namespace) || meta.deletion_timestamp.is_some() {
@@ -349,7 +352,10 @@ pub fn build(raw: &RawObjects, namespaces: Option<&[String]>) -> LiveState {
             .map(|(s, init)| ContainerStatus {
                 name: s.name.clone(),
                 init,
-                image: RunningImage::from_image_id(&s.image_id),
+                image: parsed
+                    .entry(s.image_id.as_str())
+                    .or_insert_with(|| RunningImage::from_image_id(&s.image_id))
+                    .clone(),
             })
             .collect();
         if let Some(created) = meta.creation_timestamp {

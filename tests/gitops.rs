@@ -175,3 +175,26 @@ fn an_unreachable_repository_is_an_audit_error_naming_the_url_without_its_secret
         out.stderr
     );
 }
+
+#[test]
+fn a_cache_dir_that_holds_something_else_is_never_deleted() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = GitRepo::init(&dir.path().join("infra"));
+    repo.commit(&[(PATHS, &manifest(D1))], "api at D1");
+    write(&dir.path().join("cache/precious.txt"), "not ours");
+    let cfg = config(dir.path(), "url = \"infra\"");
+    let out = audit(dir.path(), &cfg);
+    assert_eq!(out.code, 2);
+    let err = out.json()["environments"][0]["error"].as_str().unwrap().to_string();
+    assert!(err.contains("not a driftwatch git cache"), "{err}");
+    assert!(dir.path().join("cache/precious.txt").exists());
+
+    // A cache of another URL is driftwatch's own: replaced.
+    std::fs::remove_file(dir.path().join("cache/precious.txt")).unwrap();
+    assert_eq!(audit(dir.path(), &cfg).code, 0);
+    let other = GitRepo::init(&dir.path().join("other"));
+    let sha = other.commit(&[(PATHS, &manifest(D1))], "other repo");
+    let cfg = config(dir.path(), "url = \"other\"");
+    let out = audit(dir.path(), &cfg);
+    assert_eq!(out.json()["gitops"]["commit"], sha.as_str());
+}

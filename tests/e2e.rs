@@ -1,0 +1,105 @@
+//! End to end against a real Kubernetes cluster (kind, k3d, a dev cluster), opt-in:
+//!
+//!     DRIFTWATCH_E2E_KUBECONFIG=~/.kube/config cargo test --features e2e --test e2e
+//!
+//! Creates a namespace with a Deployment (0 replicas, so nothing is pulled) and a Pod it owns,
+//! bound to a node that does not exist so no kubelet overwrites its status; sets the Pod's
+//! `imageID` through the status subresource; runs `driftwatch --once`; asserts the findings;
+//! deletes the namespace. Without the variable the test fails: it never passes silently.
+#![cfg(feature = "e2e")]
+
+mod common;
+
+use common::*;
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{Namespace, Pod};
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
+use serde_json::json;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn digest_drift_in_a_real_cluster() {
+    let kubeconfig = std::env::var("DRIFTWATCH_E2E_KUBECONFIG")
+        .expect("DRIFTWATCH_E2E_KUBECONFIG must name the kubeconfig of a disposable cluster for the e2e test");
+    let kc = kube::config::Kubeconfig::read_from(&kubeconfig).expect("read kubeconfig");
+    let config = kube::Config::from_custom_kubeconfig(kc, &Default::default())
+        .await
+        .expect("kube config");
+    let client = kube::Client::try_from(config).expect("client");
+    let ns = format!("driftwatch-e2e-{}", std::process::id());
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    namespaces
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({"metadata": {"name": ns}})).unwrap(),
+        )
+        .await
+        .expect("create namespace");
+
+    let result = std::panic::AssertUnwindSafe(scenario(client.clone(), &ns, &kubeconfig));
+    let outcome = futures::FutureExt::catch_unwind(result).await;
+    let _ = namespaces.delete(&ns, &DeleteParams::default()).await;
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic);
+    }
+}
+
+async fn scenario(client: kube::Client, ns: &str, kubeconfig: &str) {
+    let declared = format!("{REPO}@{D1}");
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), ns);
+    let d: Deployment = serde_json::from_value(json!({
+        "metadata": {"name": "api"},
+        "spec": {"replicas": 0, "selector": {"matchLabels": {"app": "api"}},
+                 "template": {"metadata": {"labels": {"app": "api"}}, "spec": {"containers": [{"name": "api", "image": declared}]}}}
+    }))
+    .unwrap();
+    let d = deployments
+        .create(&PostParams::default(), &d)
+        .await
+        .expect("create deployment");
+    let uid = d.metadata.uid.clone().unwrap();
+
+    let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
+    let p: Pod = serde_json::from_value(json!({
+        "metadata": {"name": "api-manual", "labels": {"e2e": "driftwatch"},
+                     "ownerReferences": [{"apiVersion": "apps/v1", "kind": "Deployment", "name": "api", "uid": uid, "controller": true}]},
+        "spec": {"nodeName": "driftwatch-e2e-no-such-node", "containers": [{"name": "api", "image": declared}]}
+    }))
+    .unwrap();
+    pods.create(&PostParams::default(), &p).await.expect("create pod");
+    let status = json!({"status": {"phase": "Running", "containerStatuses": [{
+        "name": "api", "image": declared, "imageID": format!("{REPO}@{D2}"), "ready": true, "restartCount": 0,
+        "state": {"running": {"startedAt": "2026-11-26T10:00:00Z"}}}]}});
+    pods.patch_status("api-manual", &PatchParams::default(), &Patch::Merge(&status))
+        .await
+        .expect("patch pod status");
+
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        &dir.path().join("gitops/apps/api/production/deploy.yaml"),
+        &deployment_yaml("api", ns, &declared),
+    );
+    let cfg = dir.path().join("driftwatch.toml");
+    write(
+        &cfg,
+        &format!(
+            "[gitops]\npath = \"gitops\"\n\n[[environments]]\nname = \"e2e\"\npaths = [\"apps/*/production\"]\n[environments.cluster]\nkubeconfig = \"{kubeconfig}\"\nnamespaces = [\"{ns}\"]\n"
+        ),
+    );
+    let out = tokio::task::spawn_blocking(move || {
+        let dir = dir;
+        driftwatch(
+            dir.path(),
+            &["--once", "--format", "json", "--config", cfg.to_str().unwrap()],
+            &[],
+        )
+    })
+    .await
+    .unwrap();
+    assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
+    let report = out.json();
+    assert_eq!(
+        findings(&report),
+        vec![finding("digest-drift", &format!("{ns}/api"), "api")]
+    );
+    assert_eq!(report["findings"][0]["running"], json!([{"digest": D2, "pods": 1}]));
+}
