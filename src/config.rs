@@ -311,8 +311,23 @@ impl Validator<'_> {
         }
     }
 
+    /// `p` relative to the config file's directory, with `a/../` folded so reports show
+    /// `examples/gitops` rather than `config/../examples/gitops`.
     fn path(&self, p: PathBuf) -> PathBuf {
-        if p.is_absolute() { p } else { self.base.join(p) }
+        let joined = if p.is_absolute() { p } else { self.base.join(p) };
+        let mut out = PathBuf::new();
+        for c in joined.components() {
+            match c {
+                std::path::Component::CurDir => {}
+                std::path::Component::ParentDir
+                    if matches!(out.components().next_back(), Some(std::path::Component::Normal(_))) =>
+                {
+                    out.pop();
+                }
+                other => out.push(other),
+            }
+        }
+        out
     }
 
     fn duration(&self, key: &str, value: Option<String>, default: Duration) -> Result<Duration, ConfigError> {
@@ -723,6 +738,20 @@ namespaces = ["shop"]
         )
         .unwrap();
         assert!(matches!(&c.gitops, GitopsConfig::Local { path } if path == Path::new("/srv/examples/gitops")));
+        let c = Config::from_str(
+            &text.replace("examples/", "../srv/./examples/"),
+            config::FileFormat::Yaml,
+            "c.yaml",
+            Path::new("/srv"),
+            &HashMap::new(),
+            &Overrides::default(),
+        )
+        .unwrap();
+        assert!(
+            matches!(&c.gitops, GitopsConfig::Local { path } if path == Path::new("/srv/examples/gitops")),
+            "{:?}",
+            c.gitops
+        );
         assert_eq!(c.environments[0].cluster.name, "snap");
     }
 

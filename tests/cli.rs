@@ -261,3 +261,19 @@ fn check_config_never_prints_secrets() {
         out.stderr
     );
 }
+
+#[test]
+fn the_commented_example_config_is_valid() {
+    let cfg = repo_root().join("config/driftwatch.example.toml");
+    let out = driftwatch(
+        repo_root(),
+        &["check-config", "--config", cfg.to_str().unwrap()],
+        &[("GITOPS_TOKEN", "t")],
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stdout.contains("environment production:") && out.stdout.contains("environment staging:"),
+        "{}",
+        out.stdout
+    );
+}
