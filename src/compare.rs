@@ -139,6 +139,19 @@ fn compare_container(
     out: &mut Vec<Finding>,
 ) {
     let key = dw.key();
+    let emit = |kind, severity, running: Vec<RunningDigest>, message: String| {
+        finding(
+            scope,
+            kind,
+            severity,
+            &key,
+            Some(&dc.name),
+            Some(dw),
+            Some(&dc.image),
+            running,
+            message,
+        )
+    };
     let Ok(declared) = ImageRef::parse(&dc.image) else {
         return;
     };
@@ -148,61 +161,35 @@ fn compare_container(
         } else {
             Severity::Info
         };
-        out.push(finding(
-            scope,
-            FindingType::Unpinned,
-            severity,
-            &key,
-            Some(&dc.name),
-            Some(dw),
-            Some(&dc.image),
-            Vec::new(),
-            format!(
-                "{} is declared by tag, not by digest: the bytes behind it can change without a commit",
-                dc.image
-            ),
-        ));
+        let message = format!(
+            "{} is declared by tag, not by digest: the bytes behind it can change without a commit",
+            dc.image
+        );
+        out.push(emit(FindingType::Unpinned, severity, Vec::new(), message));
     }
     let Some(lw) = lw else { return };
     let (running, unverifiable) = digests_of(lw, |name| name == dc.name, &[]);
 
     let Some(live_spec) = lw.containers.iter().find(|c| c.name == dc.name) else {
-        out.push(finding(
-            scope,
-            FindingType::SpecDrift,
-            Severity::Critical,
-            &key,
-            Some(&dc.name),
-            Some(dw),
-            Some(&dc.image),
-            running,
-            format!(
-                "container {} is declared in git but absent from the live {} spec",
-                dc.name, lw.kind
-            ),
-        ));
+        let message = format!(
+            "container {} is declared in git but absent from the live {} spec",
+            dc.name, lw.kind
+        );
+        out.push(emit(FindingType::SpecDrift, Severity::Critical, running, message));
         return;
     };
-    let live_same = ImageRef::parse(&live_spec.image).is_ok_and(|l| l.same_image(&declared));
-    if !live_same {
-        out.push(finding(
-            scope,
-            FindingType::SpecDrift,
-            Severity::Critical,
-            &key,
-            Some(&dc.name),
-            Some(dw),
-            Some(&dc.image),
-            running,
-            format!("live spec runs {} but git declares {}", live_spec.image, dc.image),
-        ));
+    if !ImageRef::parse(&live_spec.image).is_ok_and(|l| l.same_image(&declared)) {
+        let message = format!("live spec runs {} but git declares {}", live_spec.image, dc.image);
+        out.push(emit(FindingType::SpecDrift, Severity::Critical, running, message));
         return;
     }
 
     if !unverifiable.is_empty() {
         let pods: usize = unverifiable.iter().map(|r| r.pods).sum();
-        out.push(finding(scope, FindingType::Unverifiable, Severity::Info, &key, Some(&dc.name), Some(dw), Some(&dc.image), unverifiable,
-            format!("{pods} Pod(s) report only an image config ID, not a manifest digest: the running digest cannot be checked")));
+        let message = format!(
+            "{pods} Pod(s) report only an image config ID, not a manifest digest: the running digest cannot be checked"
+        );
+        out.push(emit(FindingType::Unverifiable, Severity::Info, unverifiable, message));
     }
 
     let rollout = &lw.rollout;
@@ -212,64 +199,31 @@ fn compare_container(
     if rollout.in_progress && young {
         return;
     }
+    let stuck = stuck_note(rollout.in_progress);
     match declared.digest() {
         Some(want) => {
-            let on_declared = running.iter().any(|r| r.digest == want);
-            let others = running
-                .iter()
-                .filter(|r| r.digest != want)
-                .map(|r| r.pods)
-                .sum::<usize>();
+            let others: usize = running.iter().filter(|r| r.digest != want).map(|r| r.pods).sum();
             if others == 0 {
                 return;
             }
-            if on_declared {
-                out.push(finding(
-                    scope,
-                    FindingType::MixedRollout,
-                    Severity::Warning,
-                    &key,
-                    Some(&dc.name),
-                    Some(dw),
-                    Some(&dc.image),
-                    running,
-                    format!(
-                        "{others} Pod(s) still run another digest than the declared {}{}",
-                        short(want),
-                        stuck_note(rollout.in_progress)
-                    ),
-                ));
+            if running.iter().any(|r| r.digest == want) {
+                let message = format!(
+                    "{others} Pod(s) still run another digest than the declared {}{stuck}",
+                    short(want)
+                );
+                out.push(emit(FindingType::MixedRollout, Severity::Warning, running, message));
             } else {
-                out.push(finding(
-                    scope,
-                    FindingType::DigestDrift,
-                    Severity::Critical,
-                    &key,
-                    Some(&dc.name),
-                    Some(dw),
-                    Some(&dc.image),
-                    running.clone(),
-                    format!("Pods run {} but git declares {}", list_short(&running), short(want)),
-                ));
+                let message = format!("Pods run {} but git declares {}", list_short(&running), short(want));
+                out.push(emit(FindingType::DigestDrift, Severity::Critical, running, message));
             }
         }
         None if running.len() > 1 => {
-            out.push(finding(
-                scope,
-                FindingType::MixedRollout,
-                Severity::Warning,
-                &key,
-                Some(&dc.name),
-                Some(dw),
-                Some(&dc.image),
-                running.clone(),
-                format!(
-                    "Pods of one workload run {} different digests for {}{}",
-                    running.len(),
-                    dc.image,
-                    stuck_note(rollout.in_progress)
-                ),
-            ));
+            let message = format!(
+                "Pods of one workload run {} different digests for {}{stuck}",
+                running.len(),
+                dc.image
+            );
+            out.push(emit(FindingType::MixedRollout, Severity::Warning, running, message));
         }
         None => {}
     }

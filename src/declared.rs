@@ -10,8 +10,7 @@ use tokio::process::Command;
 
 use crate::config::{EnvironmentConfig, RenderConfig, Renderer};
 use crate::manifest::{self, Origin};
-use crate::model::{DeclaredState, ManifestProblem};
-use crate::yaml;
+use crate::model::DeclaredState;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RenderError {
@@ -107,55 +106,29 @@ async fn render_path(
     };
     if use_kustomize {
         let text = kustomize(path, rel, cfg).await?;
-        let (docs, err) = yaml::documents(&text);
-        manifest::extract(
-            &docs,
-            Origin {
-                file: rel,
-                source: rel,
-                default_namespace: &env.namespace,
-            },
-            state,
-        );
-        if let Some(reason) = err {
-            state.problems.push(ManifestProblem {
-                file: rel.into(),
-                source: rel.into(),
-                workload: None,
-                container: None,
-                reason,
-            });
-        }
+        let origin = Origin {
+            file: rel,
+            source: rel,
+            default_namespace: &env.namespace,
+        };
+        manifest::extract_text(&text, origin, state);
         return Ok(());
     }
-    for file in manifest_files(path).map_err(|e| RenderError::Io {
-        path: rel.into(),
+    let io_err = |path: &str, e: &dyn std::fmt::Display| RenderError::Io {
+        path: path.into(),
         reason: e.to_string(),
-    })? {
+    };
+    for file in manifest_files(path).map_err(|e| io_err(rel, &e))? {
         let file_rel = relative(root, &file);
-        let text = tokio::fs::read_to_string(&file).await.map_err(|e| RenderError::Io {
-            path: file_rel.clone(),
-            reason: e.to_string(),
-        })?;
-        let (docs, err) = yaml::documents(&text);
-        manifest::extract(
-            &docs,
-            Origin {
-                file: &file_rel,
-                source: rel,
-                default_namespace: &env.namespace,
-            },
-            state,
-        );
-        if let Some(reason) = err {
-            state.problems.push(ManifestProblem {
-                file: file_rel.clone(),
-                source: rel.into(),
-                workload: None,
-                container: None,
-                reason,
-            });
-        }
+        let text = tokio::fs::read_to_string(&file)
+            .await
+            .map_err(|e| io_err(&file_rel, &e))?;
+        let origin = Origin {
+            file: &file_rel,
+            source: rel,
+            default_namespace: &env.namespace,
+        };
+        manifest::extract_text(&text, origin, state);
     }
     Ok(())
 }

@@ -5,6 +5,7 @@ use serde_json::Value;
 
 use crate::image::ImageRef;
 use crate::model::{ContainerSpec, DeclaredState, DeclaredWorkload, ManifestProblem, WorkloadKey, WorkloadKind};
+use crate::yaml;
 
 /// Where a batch of documents came from, for findings and problems.
 #[derive(Clone, Copy, Debug)]
@@ -23,6 +24,22 @@ pub struct Origin<'a> {
 pub fn extract(docs: &[Value], origin: Origin<'_>, state: &mut DeclaredState) {
     for doc in docs {
         extract_one(doc, origin, state);
+    }
+}
+
+/// Parses YAML (or JSON) text and adds its workloads to `state`; a syntax error becomes a
+/// [`ManifestProblem`] for `origin.file`, and the documents before it are still used.
+pub fn extract_text(text: &str, origin: Origin<'_>, state: &mut DeclaredState) {
+    let (docs, err) = yaml::documents(text);
+    extract(&docs, origin, state);
+    if let Some(reason) = err {
+        state.problems.push(ManifestProblem {
+            file: origin.file.to_string(),
+            source: origin.source.to_string(),
+            workload: None,
+            container: None,
+            reason,
+        });
     }
 }
 
