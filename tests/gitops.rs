@@ -198,3 +198,37 @@ fn a_cache_dir_that_holds_something_else_is_never_deleted() {
     let out = audit(dir.path(), &cfg);
     assert_eq!(out.json()["gitops"]["commit"], sha.as_str());
 }
+
+#[test]
+fn https_token_auth_over_smart_http_and_a_rejected_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let served = dir.path().join("served");
+    let repo = GitRepo::init(&served.join("infra"));
+    let sha = repo.commit(&[(PATHS, &manifest(D1))], "api at D1");
+    let server = GitHttp::start(&served, "x-access-token", "tok-correct-horse");
+
+    let cfg = config(
+        dir.path(),
+        &format!(
+            "url = \"{}\"\nbranch = \"main\"\ntoken_env = \"GITOPS_TOKEN\"",
+            server.url("infra")
+        ),
+    );
+    let args = ["--once", "--format", "json", "--config", cfg.to_str().unwrap()];
+    let out = driftwatch(dir.path(), &args, &[("GITOPS_TOKEN", "tok-correct-horse")]);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    assert_eq!(out.json()["gitops"]["commit"], sha.as_str());
+
+    std::fs::remove_dir_all(dir.path().join("cache")).unwrap();
+    let out = driftwatch(dir.path(), &args, &[("GITOPS_TOKEN", "tok-wrong-battery")]);
+    assert_eq!(out.code, 2, "a rejected token is an audit error");
+    let err = out.json()["environments"][0]["error"].as_str().unwrap().to_string();
+    assert!(
+        err.contains(&server.url("infra")) && err.contains("authentication"),
+        "{err}"
+    );
+    assert!(
+        !out.stdout.contains("tok-wrong-battery") && !out.stderr.contains("tok-wrong-battery"),
+        "the token never appears"
+    );
+}

@@ -446,3 +446,113 @@ pub fn list(items: Vec<Value>) -> String {
     )
     .unwrap()
 }
+
+// ---- git over smart HTTP with Basic auth ---------------------------------------------------------
+
+/// Serves the repositories below `base` over smart HTTP through the real `git http-backend`
+/// (CGI), requiring Basic auth with `user`/`password`, as a hosted git server with a token does.
+pub struct GitHttp {
+    pub addr: SocketAddr,
+    _runtime: std::thread::JoinHandle<()>,
+}
+
+impl GitHttp {
+    pub fn start(base: &Path, user: &str, password: &str) -> Self {
+        use base64::Engine as _;
+        let expected = format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
+        );
+        let base = base.to_path_buf();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let runtime = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+                let app = axum::Router::new().fallback(move |req: axum::extract::Request| {
+                    let (base, expected) = (base.clone(), expected.clone());
+                    async move { http_backend(req, &base, &expected).await }
+                });
+                axum::serve(listener, app).await.unwrap();
+            });
+        });
+        Self {
+            addr,
+            _runtime: runtime,
+        }
+    }
+
+    pub fn url(&self, repo: &str) -> String {
+        format!("http://{}/{repo}", self.addr)
+    }
+}
+
+async fn http_backend(req: axum::extract::Request, base: &Path, expected: &str) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let authorized = req.headers().get("authorization").and_then(|v| v.to_str().ok()) == Some(expected);
+    if !authorized {
+        return (
+            axum::http::StatusCode::UNAUTHORIZED,
+            [("www-authenticate", "Basic realm=\"git\"")],
+            "",
+        )
+            .into_response();
+    }
+    let (parts, body) = req.into_parts();
+    let body = axum::body::to_bytes(body, 64 << 20).await.unwrap();
+    let content_type = parts
+        .headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    let mut child = tokio::process::Command::new("git")
+        .arg("http-backend")
+        .env("GIT_PROJECT_ROOT", base)
+        .env("GIT_HTTP_EXPORT_ALL", "1")
+        .env("PATH_INFO", parts.uri.path())
+        .env("QUERY_STRING", parts.uri.query().unwrap_or(""))
+        .env("REQUEST_METHOD", parts.method.as_str())
+        .env("CONTENT_TYPE", content_type)
+        .env("CONTENT_LENGTH", body.len().to_string())
+        .env("REMOTE_USER", "bot")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("git http-backend");
+    {
+        use tokio::io::AsyncWriteExt;
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(&body).await.unwrap();
+    }
+    let out = child.wait_with_output().await.unwrap();
+    // CGI: headers, a blank line, the body.
+    let split = out
+        .stdout
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map(|i| (i, 4))
+        .or_else(|| out.stdout.windows(2).position(|w| w == b"\n\n").map(|i| (i, 2)));
+    let Some((end, sep)) = split else {
+        return (axum::http::StatusCode::BAD_GATEWAY, "bad CGI output").into_response();
+    };
+    let mut response = axum::http::Response::builder();
+    for line in String::from_utf8_lossy(&out.stdout[..end]).lines() {
+        if let Some((k, v)) = line.split_once(':') {
+            if k.eq_ignore_ascii_case("status") {
+                let code: u16 = v.trim().split(' ').next().and_then(|c| c.parse().ok()).unwrap_or(200);
+                response = response.status(code);
+            } else {
+                response = response.header(k.trim(), v.trim());
+            }
+        }
+    }
+    response
+        .body(axum::body::Body::from(out.stdout[end + sep..].to_vec()))
+        .unwrap()
+}
