@@ -32,14 +32,6 @@ fn config(dir: &Path, gitops: &str) -> std::path::PathBuf {
     path
 }
 
-fn audit(dir: &Path, cfg: &Path) -> Output {
-    driftwatch(
-        dir,
-        &["--once", "--format", "json", "--config", cfg.to_str().unwrap()],
-        &[],
-    )
-}
-
 fn manifest(digest: &str) -> String {
     deployment_yaml("api", "shop", &format!("{REPO}@{digest}"))
 }

@@ -65,14 +65,6 @@ fn config(dir: &Path, envs: &[(&str, &Path, &str)], extra: &str) -> std::path::P
     path
 }
 
-fn audit(dir: &Path, cfg: &Path) -> Output {
-    driftwatch(
-        dir,
-        &["--once", "--format", "json", "--config", cfg.to_str().unwrap()],
-        &[],
-    )
-}
-
 #[test]
 fn lists_every_page_through_the_kube_client_and_finds_the_drift() {
     let dir = tempfile::tempdir().unwrap();

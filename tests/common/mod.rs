@@ -87,6 +87,34 @@ pub fn deployment_yaml(name: &str, namespace: &str, image: &str) -> String {
     )
 }
 
+/// `driftwatch --once --format json --config CFG`, the audit most tests run.
+pub fn audit(dir: &Path, cfg: &Path) -> Output {
+    driftwatch(
+        dir,
+        &["--once", "--format", "json", "--config", cfg.to_str().unwrap()],
+        &[],
+    )
+}
+
+/// Serves `app` on 127.0.0.1 from its own thread and runtime, so tests can run the binary
+/// synchronously while it answers.
+fn serve(app: axum::Router) -> (SocketAddr, std::thread::JoinHandle<()>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let thread = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+            axum::serve(listener, app).await.unwrap();
+        });
+    });
+    (addr, thread)
+}
+
 // ---- git -------------------------------------------------------------------------------------
 
 pub fn git(dir: &Path, args: &[&str]) -> String {
@@ -232,21 +260,7 @@ impl FakeKube {
             objects,
             ..Default::default()
         }));
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.set_nonblocking(true).unwrap();
-        let addr = listener.local_addr().unwrap();
-        let shared = state.clone();
-        let runtime = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async move {
-                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-                let app = axum::Router::new().fallback(handle).with_state(shared);
-                axum::serve(listener, app).await.unwrap();
-            });
-        });
+        let (addr, runtime) = serve(axum::Router::new().fallback(handle).with_state(state.clone()));
         Self {
             addr,
             state,
@@ -464,23 +478,10 @@ impl GitHttp {
             base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
         );
         let base = base.to_path_buf();
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.set_nonblocking(true).unwrap();
-        let addr = listener.local_addr().unwrap();
-        let runtime = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async move {
-                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-                let app = axum::Router::new().fallback(move |req: axum::extract::Request| {
-                    let (base, expected) = (base.clone(), expected.clone());
-                    async move { http_backend(req, &base, &expected).await }
-                });
-                axum::serve(listener, app).await.unwrap();
-            });
-        });
+        let (addr, runtime) = serve(axum::Router::new().fallback(move |req: axum::extract::Request| {
+            let (base, expected) = (base.clone(), expected.clone());
+            async move { http_backend(req, &base, &expected).await }
+        }));
         Self {
             addr,
             _runtime: runtime,
