@@ -8,9 +8,10 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::audit;
-use crate::config::{ClusterSource, Config, GitopsConfig, Overrides};
+use crate::config::{ChannelKind, ClusterSource, Config, GitopsConfig, Overrides};
 use crate::model::Severity;
-use crate::report::{EXIT_CLEAN, EXIT_ERROR};
+use crate::notify;
+use crate::report::{EXIT_CLEAN, EXIT_ERROR, GitopsInfo, Report};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -32,6 +33,11 @@ pub struct Cli {
     /// 2 an environment could not be audited (bad config, repo or cluster unreachable).
     #[arg(long)]
     pub once: bool,
+
+    /// With --once: also alert (Slack, email, webhook, Alertmanager) through the alert state,
+    /// as the daemon does. Without it, --once only prints and touches no alert state.
+    #[arg(long, requires = "once")]
+    pub notify: bool,
 
     /// Audit only this environment (repeatable; default all).
     #[arg(long = "env", value_name = "NAME")]
@@ -57,6 +63,12 @@ pub struct Cli {
 pub enum Command {
     /// Load and validate the configuration, print what it resolves to (secrets never shown).
     CheckConfig,
+    /// Send a clearly marked test message to every alert channel (or one), for setting up.
+    NotifyTest {
+        /// Only this channel (its `name`, or `slack-1`, `email-1`, …).
+        #[arg(long, value_name = "NAME")]
+        channel: Option<String>,
+    },
     /// List the workloads and images git declares for one environment.
     Declared {
         #[arg(long = "env", value_name = "NAME")]
@@ -134,6 +146,7 @@ pub async fn run(cli: Cli) -> u8 {
             EXIT_CLEAN
         }
         Some(Command::Declared { env, format }) => declared(&cfg, env, *format).await,
+        Some(Command::NotifyTest { channel }) => notify_test(&cfg, channel.as_deref()).await,
         None if cli.once => once(&cfg, &cli).await,
         None => {
             eprintln!(
@@ -174,7 +187,57 @@ async fn once(cfg: &Config, cli: &Cli) -> u8 {
     };
     // A closed pipe (`driftwatch --once | head`) is not an audit error.
     let _ = std::io::stdout().write_all(text.as_bytes());
-    report.exit_code(cfg.audit.fail_on)
+    let code = report.exit_code(cfg.audit.fail_on);
+    if !cli.notify {
+        return code;
+    }
+    if cfg.alerts.channels.is_empty() {
+        eprintln!("warning: --notify: no alert channels are configured ([[alerts.slack]], [[alerts.email]], …)");
+    }
+    match notify::notify(cfg, &report, chrono::Utc::now()).await {
+        Ok(outcome) => {
+            for w in &outcome.warnings {
+                eprintln!("warning: {w}");
+            }
+            for e in &outcome.failed {
+                eprintln!("error: {e} (owed again on the next run)");
+            }
+            if outcome.failed.is_empty() { code } else { EXIT_ERROR }
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            EXIT_ERROR
+        }
+    }
+}
+
+async fn notify_test(cfg: &Config, channel: Option<&str>) -> u8 {
+    let names: Vec<&str> = cfg.alerts.channels.iter().map(|c| c.name.as_str()).collect();
+    if names.is_empty() {
+        eprintln!("error: no alert channels are configured");
+        return EXIT_ERROR;
+    }
+    if let Some(name) = channel.filter(|n| !names.contains(n)) {
+        eprintln!("error: unknown channel {name} (configured: {})", names.join(", "));
+        return EXIT_ERROR;
+    }
+    let now = chrono::Utc::now();
+    let gitops = GitopsInfo {
+        url: cfg.gitops.display_url(),
+        commit: None,
+    };
+    let report = Report::new(now, now, gitops, Vec::new(), Vec::new());
+    let mut code = EXIT_CLEAN;
+    for (name, result) in notify::test(cfg, &report, channel).await {
+        match result {
+            Ok(()) => println!("{name}: test message delivered"),
+            Err(e) => {
+                println!("{name}: failed: {e}");
+                code = EXIT_ERROR;
+            }
+        }
+    }
+    code
 }
 
 async fn declared(cfg: &Config, name: &str, format: DeclaredFormat) -> u8 {
@@ -258,6 +321,33 @@ fn describe(cfg: &Config) -> String {
             e.renderer,
             e.cluster.name,
             e.require_digest
+        ));
+    }
+    out.push_str(&format!(
+        "alerts: state {}, renotify_after {}, send_resolved {}\n",
+        cfg.state.path.display(),
+        humantime::format_duration(cfg.alerts.renotify_after),
+        cfg.alerts.send_resolved
+    ));
+    for c in &cfg.alerts.channels {
+        let envs = c.environments.as_ref().map_or("all".to_string(), |e| e.join(", "));
+        let target = match &c.kind {
+            ChannelKind::Slack { .. } => "webhook URL set".to_string(),
+            ChannelKind::Email(e) => format!("{}:{} ({:?}) to {}", e.host, e.port, e.tls, e.to.join(", ")),
+            ChannelKind::Webhook { url, hmac_secret, .. } => {
+                format!(
+                    "{} (hmac {})",
+                    crate::config::redact_url(url),
+                    if hmac_secret.is_some() { "set" } else { "not set" }
+                )
+            }
+            ChannelKind::Alertmanager { url, .. } => crate::config::redact_url(url),
+        };
+        out.push_str(&format!(
+            "channel {}: {} {target}, environments {envs}, min_severity {}\n",
+            c.name,
+            c.kind.as_str(),
+            c.min_severity
         ));
     }
     out

@@ -58,6 +58,90 @@ struct RawConfig {
     render: RawRender,
     #[serde(default)]
     environments: Vec<RawEnvironment>,
+    #[serde(default)]
+    state: RawState,
+    #[serde(default)]
+    alerts: RawAlerts,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawState {
+    path: Option<PathBuf>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAlerts {
+    renotify_after: Option<String>,
+    send_resolved: Option<bool>,
+    timeout: Option<String>,
+    max_attempts: Option<u32>,
+    backoff: Option<String>,
+    backoff_max: Option<String>,
+    #[serde(default)]
+    slack: Vec<RawSlack>,
+    #[serde(default)]
+    email: Vec<RawEmail>,
+    #[serde(default)]
+    webhook: Vec<RawWebhook>,
+    #[serde(default)]
+    alertmanager: Vec<RawAlertmanager>,
+}
+
+// serde cannot combine `flatten` with `deny_unknown_fields`, so each channel repeats the
+// routing keys (name, environments, min_severity).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSlack {
+    name: Option<String>,
+    environments: Option<Vec<String>>,
+    min_severity: Option<String>,
+    webhook_url_env: Option<String>,
+    webhook_url_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawEmail {
+    name: Option<String>,
+    environments: Option<Vec<String>>,
+    min_severity: Option<String>,
+    smtp_host: String,
+    smtp_port: Option<u16>,
+    tls: Option<String>,
+    ca_file: Option<PathBuf>,
+    username: Option<String>,
+    password_env: Option<String>,
+    password_file: Option<PathBuf>,
+    from: String,
+    #[serde(default)]
+    to: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawWebhook {
+    name: Option<String>,
+    environments: Option<Vec<String>>,
+    min_severity: Option<String>,
+    url: String,
+    bearer_token_env: Option<String>,
+    bearer_token_file: Option<PathBuf>,
+    hmac_secret_env: Option<String>,
+    hmac_secret_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAlertmanager {
+    name: Option<String>,
+    environments: Option<Vec<String>>,
+    min_severity: Option<String>,
+    url: String,
+    ttl: Option<String>,
+    bearer_token_env: Option<String>,
+    bearer_token_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -130,6 +214,8 @@ pub struct Config {
     pub audit: AuditConfig,
     pub render: RenderConfig,
     pub environments: Vec<EnvironmentConfig>,
+    pub state: StateConfig,
+    pub alerts: AlertsConfig,
 }
 
 #[derive(Clone, Debug)]
@@ -225,6 +311,95 @@ pub enum ClusterSource {
     },
     InCluster,
     Snapshot(PathBuf),
+}
+
+/// Where alert state (what was notified, when) is kept between runs.
+#[derive(Clone, Debug)]
+pub struct StateConfig {
+    pub path: PathBuf,
+}
+
+#[derive(Clone, Debug)]
+pub struct AlertsConfig {
+    /// A finding that persists is notified again after this long.
+    pub renotify_after: Duration,
+    pub send_resolved: bool,
+    pub delivery: DeliveryConfig,
+    pub channels: Vec<ChannelConfig>,
+}
+
+/// Timeouts and retries shared by every channel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DeliveryConfig {
+    /// Per attempt.
+    pub timeout: Duration,
+    /// Attempts per message within one run (the next run tries again).
+    pub max_attempts: u32,
+    /// First backoff after a 5xx or connection error; doubles per attempt up to `backoff_max`.
+    pub backoff: Duration,
+    pub backoff_max: Duration,
+}
+
+#[derive(Clone, Debug)]
+pub struct ChannelConfig {
+    /// `slack-1`, `email-1`, … unless named; used in logs, state and `notify-test --channel`.
+    pub name: String,
+    /// Environments routed to this channel; `None`: all.
+    pub environments: Option<Vec<String>>,
+    pub min_severity: Severity,
+    pub kind: ChannelKind,
+}
+
+#[derive(Clone, Debug)]
+pub enum ChannelKind {
+    Slack {
+        webhook_url: Secret,
+    },
+    Email(EmailConfig),
+    Webhook {
+        url: String,
+        bearer_token: Option<Secret>,
+        hmac_secret: Option<Secret>,
+    },
+    Alertmanager {
+        url: String,
+        ttl: Duration,
+        bearer_token: Option<Secret>,
+    },
+}
+
+impl ChannelKind {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Slack { .. } => "slack",
+            Self::Email(_) => "email",
+            Self::Webhook { .. } => "webhook",
+            Self::Alertmanager { .. } => "alertmanager",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SmtpTls {
+    /// Plain connection upgraded with STARTTLS (port 587).
+    StartTls,
+    /// Implicit TLS (port 465).
+    Tls,
+    /// No TLS: only to a relay on the loopback interface.
+    None,
+}
+
+#[derive(Clone, Debug)]
+pub struct EmailConfig {
+    pub host: String,
+    pub port: u16,
+    pub tls: SmtpTls,
+    /// Extra CA certificate (PEM) to trust, for relays with an internal CA.
+    pub ca_file: Option<PathBuf>,
+    pub username: Option<String>,
+    pub password: Option<Secret>,
+    pub from: String,
+    pub to: Vec<String>,
 }
 
 /// CLI flags that override the file and the environment.
@@ -365,12 +540,7 @@ impl Validator<'_> {
         let a = raw.audit;
         let fail_on = match overrides.fail_on {
             Some(s) => s,
-            None => match a.fail_on.as_deref() {
-                None => Severity::Warning,
-                Some(s) => parse_severity(s).ok_or_else(|| {
-                    self.invalid("audit.fail_on", format!("{s:?} is not one of info, warning, critical"))
-                })?,
-            },
+            None => self.severity("audit.fail_on", a.fail_on, Severity::Warning)?,
         };
         let audit = AuditConfig {
             fail_on,
@@ -407,13 +577,199 @@ impl Validator<'_> {
             }
             environments.push(env);
         }
+        let state = StateConfig {
+            path: self.path(
+                raw.state
+                    .path
+                    .unwrap_or_else(|| PathBuf::from("/var/lib/driftwatch/state.json")),
+            ),
+        };
+        let alerts = self.alerts(raw.alerts, &environments)?;
         Ok(Config {
             origin: self.origin.to_string(),
             gitops,
             audit,
             render,
             environments,
+            state,
+            alerts,
         })
+    }
+
+    fn severity(&self, key: &str, value: Option<String>, default: Severity) -> Result<Severity, ConfigError> {
+        match value {
+            None => Ok(default),
+            Some(s) => parse_severity(&s)
+                .ok_or_else(|| self.invalid(key, format!("{s:?} is not one of info, warning, critical"))),
+        }
+    }
+
+    fn alerts(&self, a: RawAlerts, environments: &[EnvironmentConfig]) -> Result<AlertsConfig, ConfigError> {
+        let delivery = DeliveryConfig {
+            timeout: self.duration("alerts.timeout", a.timeout, Duration::from_secs(10))?,
+            max_attempts: match a.max_attempts {
+                Some(0) => return Err(self.invalid("alerts.max_attempts", "must be at least 1")),
+                Some(n) => n,
+                None => 5,
+            },
+            backoff: self.duration("alerts.backoff", a.backoff, Duration::from_secs(1))?,
+            backoff_max: self.duration("alerts.backoff_max", a.backoff_max, Duration::from_secs(30))?,
+        };
+        let mut channels: Vec<ChannelConfig> = Vec::new();
+        let mut push = |v: &Self,
+                        key: String,
+                        name: Option<String>,
+                        envs: Option<Vec<String>>,
+                        sev: Option<String>,
+                        kind: ChannelKind| {
+            let index = channels.iter().filter(|c| c.kind.as_str() == kind.as_str()).count() + 1;
+            let name = name.unwrap_or_else(|| format!("{}-{index}", kind.as_str()));
+            if channels.iter().any(|c| c.name == name) {
+                return Err(v.invalid(format!("{key}.name"), format!("channel name {name:?} is used twice")));
+            }
+            if let Some(unknown) = envs
+                .iter()
+                .flatten()
+                .find(|e| !environments.iter().any(|x| &x.name == *e))
+            {
+                return Err(v.invalid(
+                    format!("{key}.environments"),
+                    format!("no environment is named {unknown:?}"),
+                ));
+            }
+            let min_severity = v.severity(&format!("{key}.min_severity"), sev, Severity::Warning)?;
+            channels.push(ChannelConfig {
+                name,
+                environments: envs,
+                min_severity,
+                kind,
+            });
+            Ok(())
+        };
+        for (i, c) in a.slack.into_iter().enumerate() {
+            let key = format!("alerts.slack[{i}]");
+            let webhook_url = self
+                .secret(&format!("{key}.webhook_url"), c.webhook_url_env, c.webhook_url_file)?
+                .ok_or_else(|| {
+                    self.invalid(
+                        format!("{key}.webhook_url_env"),
+                        "missing: the incoming webhook URL (webhook_url_env or webhook_url_file)",
+                    )
+                })?;
+            push(
+                self,
+                key,
+                c.name,
+                c.environments,
+                c.min_severity,
+                ChannelKind::Slack { webhook_url },
+            )?;
+        }
+        for (i, c) in a.email.into_iter().enumerate() {
+            let key = format!("alerts.email[{i}]");
+            let tls = match c.tls.as_deref() {
+                None | Some("starttls") => SmtpTls::StartTls,
+                Some("tls") => SmtpTls::Tls,
+                Some("none") => SmtpTls::None,
+                Some(other) => {
+                    return Err(self.invalid(
+                        format!("{key}.tls"),
+                        format!("{other:?} is not one of starttls, tls, none"),
+                    ));
+                }
+            };
+            if tls == SmtpTls::None && !matches!(c.smtp_host.as_str(), "127.0.0.1" | "localhost" | "::1") {
+                return Err(self.invalid(format!("{key}.tls"), "\"none\" is only allowed for a relay on 127.0.0.1: credentials and findings would cross the network in clear"));
+            }
+            if c.to.is_empty() {
+                return Err(self.invalid(format!("{key}.to"), "at least one recipient is required"));
+            }
+            for addr in std::iter::once(&c.from).chain(&c.to) {
+                addr.parse::<lettre::message::Mailbox>()
+                    .map_err(|e| self.invalid(format!("{key}.to"), format!("{addr:?} is not an email address: {e}")))?;
+            }
+            let password = self.secret(&format!("{key}.password"), c.password_env, c.password_file)?;
+            if password.is_some() && c.username.is_none() {
+                return Err(self.invalid(format!("{key}.username"), "a password is configured but no username"));
+            }
+            let port = c.smtp_port.unwrap_or(match tls {
+                SmtpTls::StartTls => 587,
+                SmtpTls::Tls => 465,
+                SmtpTls::None => 25,
+            });
+            let email = EmailConfig {
+                host: c.smtp_host,
+                port,
+                tls,
+                ca_file: c.ca_file.map(|p| self.path(p)),
+                username: c.username,
+                password,
+                from: c.from,
+                to: c.to,
+            };
+            push(
+                self,
+                key,
+                c.name,
+                c.environments,
+                c.min_severity,
+                ChannelKind::Email(email),
+            )?;
+        }
+        for (i, c) in a.webhook.into_iter().enumerate() {
+            let key = format!("alerts.webhook[{i}]");
+            self.http_url(&format!("{key}.url"), &c.url)?;
+            let bearer_token = self.secret(&format!("{key}.bearer_token"), c.bearer_token_env, c.bearer_token_file)?;
+            let hmac_secret = self.secret(&format!("{key}.hmac_secret"), c.hmac_secret_env, c.hmac_secret_file)?;
+            push(
+                self,
+                key,
+                c.name,
+                c.environments,
+                c.min_severity,
+                ChannelKind::Webhook {
+                    url: c.url,
+                    bearer_token,
+                    hmac_secret,
+                },
+            )?;
+        }
+        for (i, c) in a.alertmanager.into_iter().enumerate() {
+            let key = format!("alerts.alertmanager[{i}]");
+            self.http_url(&format!("{key}.url"), &c.url)?;
+            let ttl = self.duration(&format!("{key}.ttl"), c.ttl, Duration::from_secs(25 * 3600))?;
+            let bearer_token = self.secret(&format!("{key}.bearer_token"), c.bearer_token_env, c.bearer_token_file)?;
+            push(
+                self,
+                key,
+                c.name,
+                c.environments,
+                c.min_severity,
+                ChannelKind::Alertmanager {
+                    url: c.url,
+                    ttl,
+                    bearer_token,
+                },
+            )?;
+        }
+        Ok(AlertsConfig {
+            renotify_after: self.duration(
+                "alerts.renotify_after",
+                a.renotify_after,
+                Duration::from_secs(24 * 3600),
+            )?,
+            send_resolved: a.send_resolved.unwrap_or(true),
+            delivery,
+            channels,
+        })
+    }
+
+    fn http_url(&self, key: &str, url: &str) -> Result<(), ConfigError> {
+        match url::Url::parse(url) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") => Ok(()),
+            Ok(u) => Err(self.invalid(key, format!("scheme {:?} is not http or https", u.scheme()))),
+            Err(e) => Err(self.invalid(key, format!("{:?} is not a URL: {e}", redact_url(url)))),
+        }
     }
 
     fn gitops(&self, g: RawGitops) -> Result<GitopsConfig, ConfigError> {
@@ -719,6 +1075,110 @@ namespaces = ["shop"]
                 &[("GITOPS_TOKEN", "t")]
             };
             let err = load(&text, vars).expect_err(name).to_string();
+            for n in needles {
+                assert!(err.contains(n), "{name}: {err:?} should contain {n:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn alert_channels_and_their_errors() {
+        let alerts = r#"
+[state]
+path = "state.json"
+[alerts]
+renotify_after = "12h"
+[[alerts.slack]]
+webhook_url_env = "SLACK_URL"
+environments = ["production"]
+min_severity = "critical"
+[[alerts.email]]
+smtp_host = "smtp.example.com"
+password_env = "SMTP_PASSWORD"
+username = "dw"
+from = "driftwatch@example.com"
+to = ["sre@example.com"]
+[[alerts.webhook]]
+name = "audit-log"
+url = "https://hooks.example.com/drift"
+hmac_secret_file = "/dev/null"
+[[alerts.alertmanager]]
+url = "http://alertmanager:9093"
+"#;
+        let vars = [
+            ("GITOPS_TOKEN", "t"),
+            ("SLACK_URL", "https://hooks.slack.com/services/x"),
+            ("SMTP_PASSWORD", "p"),
+        ];
+        let c = load(&format!("{MINIMAL}{alerts}"), &vars).unwrap();
+        assert_eq!(c.state.path, Path::new("/etc/driftwatch/state.json"));
+        assert_eq!(c.alerts.renotify_after, Duration::from_secs(12 * 3600));
+        let names: Vec<(&str, &str, Severity)> = c
+            .alerts
+            .channels
+            .iter()
+            .map(|ch| (ch.name.as_str(), ch.kind.as_str(), ch.min_severity))
+            .collect();
+        assert_eq!(
+            names,
+            vec![
+                ("slack-1", "slack", Severity::Critical),
+                ("email-1", "email", Severity::Warning),
+                ("audit-log", "webhook", Severity::Warning),
+                ("alertmanager-1", "alertmanager", Severity::Warning),
+            ]
+        );
+        let ChannelKind::Email(e) = &c.alerts.channels[1].kind else {
+            panic!("email")
+        };
+        assert_eq!((e.port, e.tls), (587, SmtpTls::StartTls));
+        assert!(
+            !format!("{c:?}").contains("hooks.slack.com"),
+            "the Slack webhook URL is a secret"
+        );
+
+        let cases: Vec<(&str, String, &[&str])> = vec![
+            (
+                "plain SMTP off loopback",
+                alerts.replace(
+                    "smtp_host = \"smtp.example.com\"",
+                    "smtp_host = \"smtp.example.com\"\ntls = \"none\"",
+                ),
+                &["alerts.email[0].tls", "127.0.0.1"],
+            ),
+            (
+                "unknown environment",
+                alerts.replace("[\"production\"]", "[\"prod\"]"),
+                &["alerts.slack[0].environments", "prod"],
+            ),
+            (
+                "missing webhook url",
+                alerts.replace("webhook_url_env = \"SLACK_URL\"\n", ""),
+                &["alerts.slack[0].webhook_url_env", "missing"],
+            ),
+            (
+                "bad address",
+                alerts.replace("sre@example.com", "sre at example"),
+                &["alerts.email[0].to", "sre at example"],
+            ),
+            (
+                "bad url",
+                alerts.replace("https://hooks.example.com/drift", "ftp://x"),
+                &["alerts.webhook[0].url", "ftp"],
+            ),
+            (
+                "unknown channel key",
+                alerts.replace("min_severity = \"critical\"", "min_sev = \"critical\""),
+                &["min_sev"],
+            ),
+            (
+                "bad severity",
+                alerts.replace("min_severity = \"critical\"", "min_severity = \"page\""),
+                &["alerts.slack[0].min_severity", "page"],
+            ),
+        ];
+        for (name, text, needles) in cases {
+            let err = load(&format!("{MINIMAL}{text}"), &vars).expect_err(name).to_string();
             for n in needles {
                 assert!(err.contains(n), "{name}: {err:?} should contain {n:?}");
             }

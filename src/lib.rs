@@ -19,6 +19,7 @@
 //! - [`audit`]: runs one audit over all environments, concurrently with a bound.
 //! - [`cli`]: the command line and the commands behind it.
 
+pub mod alerts;
 pub mod audit;
 pub mod cli;
 pub mod cluster;
@@ -29,6 +30,9 @@ pub mod gitops;
 pub mod image;
 pub mod live;
 pub mod manifest;
+pub mod message;
 pub mod model;
+pub mod notify;
 pub mod report;
+pub mod state;
 pub mod yaml;

@@ -230,14 +230,14 @@ impl fmt::Display for FindingType {
 }
 
 /// A digest (or, for `unverifiable`, a config ID) and how many Pods run it.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct RunningDigest {
     pub digest: String,
     pub pods: usize,
 }
 
 /// One difference between git and a cluster. The JSON form is part of `driftwatch.report/v1`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Finding {
     pub fingerprint: String,
     #[serde(rename = "type")]

@@ -557,3 +557,223 @@ async fn http_backend(req: axum::extract::Request, base: &Path, expected: &str) 
         .body(axum::body::Body::from(out.stdout[end + sep..].to_vec()))
         .unwrap()
 }
+
+// ---- HTTP receivers standing in for Slack, webhooks and Alertmanager ---------------------------
+
+/// A request as the receiver saw it.
+#[derive(Clone, Debug)]
+pub struct Received {
+    pub path: String,
+    pub headers: HashMap<String, String>,
+    pub body: Vec<u8>,
+}
+
+impl Received {
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).expect("JSON body")
+    }
+}
+
+#[derive(Default)]
+struct ReceiverState {
+    received: Vec<Received>,
+    /// Per path: answers to give before answering 200, as (status, Retry-After).
+    script: HashMap<String, std::collections::VecDeque<(u16, Option<u64>)>>,
+    /// Per path: answer this status to every request.
+    down: HashMap<String, u16>,
+}
+
+/// An HTTP server that records every request and answers 200, or what a test scripts.
+pub struct Receiver {
+    pub addr: SocketAddr,
+    state: Arc<Mutex<ReceiverState>>,
+    _runtime: std::thread::JoinHandle<()>,
+}
+
+impl Receiver {
+    pub fn start() -> Self {
+        let state = Arc::new(Mutex::new(ReceiverState::default()));
+        let shared = state.clone();
+        let (addr, runtime) = serve(axum::Router::new().fallback(move |req: axum::extract::Request| {
+            let shared = shared.clone();
+            async move { receive(req, shared).await }
+        }));
+        Self {
+            addr,
+            state,
+            _runtime: runtime,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// The next answers for `path`, before it answers 200 again.
+    pub fn script(&self, path: &str, answers: &[(u16, Option<u64>)]) {
+        self.state
+            .lock()
+            .unwrap()
+            .script
+            .insert(path.to_string(), answers.iter().copied().collect());
+    }
+
+    /// Answer `status` to every request on `path` (None: healthy again).
+    pub fn down(&self, path: &str, status: Option<u16>) {
+        let mut s = self.state.lock().unwrap();
+        match status {
+            Some(code) => s.down.insert(path.to_string(), code),
+            None => s.down.remove(path),
+        };
+    }
+
+    pub fn received(&self, path: &str) -> Vec<Received> {
+        self.state
+            .lock()
+            .unwrap()
+            .received
+            .iter()
+            .filter(|r| r.path == path)
+            .cloned()
+            .collect()
+    }
+}
+
+async fn receive(req: axum::extract::Request, state: Arc<Mutex<ReceiverState>>) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let path = req.uri().path().to_string();
+    let headers = req
+        .headers()
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_string()))
+        .collect();
+    let body = axum::body::to_bytes(req.into_body(), 16 << 20).await.unwrap().to_vec();
+    let answer = {
+        let mut s = state.lock().unwrap();
+        s.received.push(Received {
+            path: path.clone(),
+            headers,
+            body,
+        });
+        match s.down.get(&path) {
+            Some(code) => Some((*code, None)),
+            None => s.script.get_mut(&path).and_then(|q| q.pop_front()),
+        }
+    };
+    match answer {
+        None => (axum::http::StatusCode::OK, "ok").into_response(),
+        Some((code, retry_after)) => {
+            let mut resp = (
+                axum::http::StatusCode::from_u16(code).unwrap(),
+                format!("scripted {code}"),
+            )
+                .into_response();
+            if let Some(secs) = retry_after {
+                resp.headers_mut()
+                    .insert("retry-after", secs.to_string().parse().unwrap());
+            }
+            resp
+        }
+    }
+}
+
+// ---- a real SMTP server ----------------------------------------------------------------------
+
+/// A received email: its envelope and raw message.
+#[derive(Debug)]
+pub struct Mail {
+    pub envelope: Value,
+    pub raw: String,
+}
+
+/// Debian's aiosmtpd (python3-aiosmtpd, installed by scripts/prereqs) on 127.0.0.1 with
+/// STARTTLS or implicit TLS and AUTH, with a throwaway CA-less certificate for 127.0.0.1.
+pub struct SmtpServer {
+    child: Child,
+    pub port: u16,
+    pub cert: PathBuf,
+    maildir: PathBuf,
+}
+
+impl SmtpServer {
+    pub fn start(dir: &Path, mode: &str, user: &str, password: &str) -> Self {
+        let cert = dir.join("smtp-cert.pem");
+        let key = dir.join("smtp-key.pem");
+        let status = Command::new("openssl")
+            .args([
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-subj",
+                "/CN=127.0.0.1",
+                "-days",
+                "2",
+            ])
+            .arg("-keyout")
+            .arg(&key)
+            .arg("-out")
+            .arg(&cert)
+            .args([
+                "-addext",
+                "subjectAltName=IP:127.0.0.1",
+                "-addext",
+                "basicConstraints=critical,CA:FALSE",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .expect("openssl must be installed: the SMTP tests make a TLS certificate");
+        assert!(status.success(), "openssl req failed");
+        let maildir = dir.join("maildir");
+        std::fs::create_dir_all(&maildir).unwrap();
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/smtp_server.py");
+        let mut child = Command::new("/usr/bin/python3")
+            .arg(script)
+            .args(["--mode", mode, "--user", user, "--password", password])
+            .arg("--cert")
+            .arg(&cert)
+            .arg("--key")
+            .arg(&key)
+            .arg("--maildir")
+            .arg(&maildir)
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(dir.join("smtp-server.log")).unwrap())
+            .spawn()
+            .expect("/usr/bin/python3 with python3-aiosmtpd must be installed (scripts/prereqs installs it)");
+        let mut line = String::new();
+        std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stdout.take().unwrap()), &mut line).unwrap();
+        let port: u16 = line
+            .trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("the SMTP server did not start (it printed {line:?})"));
+        wait_for_port(([127, 0, 0, 1], port).into(), "SMTP server");
+        Self {
+            child,
+            port,
+            cert,
+            maildir,
+        }
+    }
+
+    pub fn mails(&self) -> Vec<Mail> {
+        let mut n = 1;
+        let mut out = Vec::new();
+        while let Ok(raw) = std::fs::read_to_string(self.maildir.join(format!("{n}.eml"))) {
+            let envelope =
+                serde_json::from_str(&std::fs::read_to_string(self.maildir.join(format!("{n}.json"))).unwrap())
+                    .unwrap();
+            out.push(Mail { envelope, raw });
+            n += 1;
+        }
+        out
+    }
+}
+
+impl Drop for SmtpServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -1,0 +1,149 @@
+//! The alert state file: what was notified, when, on which channel. Written atomically (temp
+//! file, fsync, rename, fsync of the directory) so a crash never leaves half a file. A missing
+//! file starts clean; a corrupt one is moved aside with a warning; any other read failure is an
+//! error, because overwriting a file that could not be read would lose its alerts.
+
+use std::io::{ErrorKind, Write};
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+
+use crate::alerts::{AlertState, STATE_VERSION};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error("state file {path}: cannot read: {reason}")]
+    Read { path: PathBuf, reason: String },
+    #[error("state file {path}: cannot write: {reason}")]
+    Write { path: PathBuf, reason: String },
+}
+
+#[derive(Debug)]
+pub struct Loaded {
+    pub state: AlertState,
+    /// Set when a corrupt file was moved aside.
+    pub warning: Option<String>,
+}
+
+pub fn load(path: &Path, now: DateTime<Utc>) -> Result<Loaded, StateError> {
+    let read_err = |reason: String| StateError::Read {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == ErrorKind::NotFound => {
+            return Ok(Loaded {
+                state: AlertState::default(),
+                warning: None,
+            });
+        }
+        Err(e) => return Err(read_err(e.to_string())),
+    };
+    match serde_json::from_str::<AlertState>(&text) {
+        Ok(state) if state.version == STATE_VERSION => Ok(Loaded { state, warning: None }),
+        Ok(state) => Err(read_err(format!(
+            "written with state version {} by another driftwatch release; this one reads version {STATE_VERSION}",
+            state.version
+        ))),
+        Err(parse) => {
+            let aside = PathBuf::from(format!("{}.corrupt-{}", path.display(), now.format("%Y%m%dT%H%M%SZ")));
+            std::fs::rename(path, &aside)
+                .map_err(|e| read_err(format!("corrupt ({parse}) and cannot be moved aside: {e}")))?;
+            let warning = format!(
+                "state file {} was corrupt ({parse}); moved it to {} and started with empty alert state",
+                path.display(),
+                aside.display()
+            );
+            Ok(Loaded {
+                state: AlertState::default(),
+                warning: Some(warning),
+            })
+        }
+    }
+}
+
+pub fn save(path: &Path, state: &AlertState) -> Result<(), StateError> {
+    let write_err = |reason: String| StateError::Write {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(|e| write_err(e.to_string()))?;
+    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| write_err(e.to_string()))?;
+    let text = serde_json::to_vec_pretty(state).map_err(|e| write_err(e.to_string()))?;
+    tmp.write_all(&text)
+        .and_then(|_| tmp.as_file().sync_all())
+        .map_err(|e| write_err(e.to_string()))?;
+    tmp.persist(path).map_err(|e| write_err(e.error.to_string()))?;
+    // The rename is durable only once the directory entry is.
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| write_err(e.to_string()))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn now() -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339("2026-11-26T10:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc)
+    }
+
+    #[test]
+    fn missing_file_starts_clean_and_saved_state_loads_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub/state.json");
+        let loaded = load(&path, now()).unwrap();
+        assert_eq!(loaded.state, AlertState::default());
+        assert!(loaded.warning.is_none());
+        save(&path, &loaded.state).unwrap();
+        assert_eq!(load(&path, now()).unwrap().state, AlertState::default());
+        let leftovers: Vec<_> = std::fs::read_dir(path.parent().unwrap()).unwrap().collect();
+        assert_eq!(leftovers.len(), 1, "no temp files left behind");
+    }
+
+    #[test]
+    fn corrupt_file_is_moved_aside_with_a_warning() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.json");
+        std::fs::write(&path, "{\"version\": 1, \"alerts\": {").unwrap();
+        let loaded = load(&path, now()).unwrap();
+        assert_eq!(loaded.state, AlertState::default());
+        let warning = loaded.warning.unwrap();
+        assert!(
+            warning.contains("was corrupt") && warning.contains("state.json.corrupt-20261126T100000Z"),
+            "{warning}"
+        );
+        assert!(dir.path().join("state.json.corrupt-20261126T100000Z").exists());
+        assert!(!path.exists());
+    }
+
+    #[test]
+    fn unreadable_or_newer_file_is_an_error_and_is_left_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let as_dir = dir.path().join("state.json");
+        std::fs::create_dir(&as_dir).unwrap();
+        let err = load(&as_dir, now()).unwrap_err().to_string();
+        assert!(
+            err.starts_with(&format!("state file {}: cannot read", as_dir.display())),
+            "{err}"
+        );
+
+        let newer = dir.path().join("newer.json");
+        std::fs::write(&newer, "{\"version\": 99, \"alerts\": {}}").unwrap();
+        assert!(
+            load(&newer, now())
+                .unwrap_err()
+                .to_string()
+                .contains("state version 99")
+        );
+        assert!(newer.exists());
+    }
+}
