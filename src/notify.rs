@@ -97,6 +97,7 @@ pub fn routes(channels: &[ChannelConfig]) -> Vec<Route<'_>> {
 /// Records `report` in the alert state and delivers what every channel is owed.
 pub async fn notify(cfg: &Config, report: &Report, now: DateTime<Utc>) -> Result<Outcome, StateError> {
     let path = &cfg.state.path;
+    let _lock = state::lock(path).await?;
     let loaded = state::load(path, now)?;
     let mut outcome = Outcome::default();
     if let Some(w) = loaded.warning {

@@ -63,6 +63,35 @@ pub fn load(path: &Path, now: DateTime<Utc>) -> Result<Loaded, StateError> {
     }
 }
 
+/// An exclusive lock on the state, held from load to save, so that a manual `--once --notify`
+/// and the timer's run cannot both send the same alert or overwrite each other's state.
+pub struct StateLock {
+    _file: std::fs::File,
+}
+
+/// Waits for the lock on `path` (a sibling `.lock` file).
+pub async fn lock(path: &Path) -> Result<StateLock, StateError> {
+    let lock_path = PathBuf::from(format!("{}.lock", path.display()));
+    let err = |reason: String| StateError::Write {
+        path: lock_path.clone(),
+        reason,
+    };
+    if let Some(dir) = lock_path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| err(e.to_string()))?;
+    }
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(|e| err(e.to_string()))?;
+    let file = tokio::task::spawn_blocking(move || file.lock().map(|_| file))
+        .await
+        .map_err(|e| err(e.to_string()))?
+        .map_err(|e| err(e.to_string()))?;
+    Ok(StateLock { _file: file })
+}
+
 pub fn save(path: &Path, state: &AlertState) -> Result<(), StateError> {
     let write_err = |reason: String| StateError::Write {
         path: path.to_path_buf(),
@@ -94,6 +123,20 @@ mod tests {
         DateTime::parse_from_rfc3339("2026-11-26T10:00:00Z")
             .unwrap()
             .with_timezone(&Utc)
+    }
+
+    #[tokio::test]
+    async fn the_lock_is_exclusive_and_released_on_drop() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.json");
+        let held = lock(&path).await.unwrap();
+        let other = std::fs::OpenOptions::new()
+            .write(true)
+            .open(dir.path().join("state.json.lock"))
+            .unwrap();
+        assert!(other.try_lock().is_err(), "a second holder must wait");
+        drop(held);
+        assert!(other.try_lock().is_ok());
     }
 
     #[test]

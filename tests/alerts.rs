@@ -478,3 +478,39 @@ fn an_smtp_server_that_stops_answering_times_out_instead_of_hanging() {
         out.stderr
     );
 }
+
+#[test]
+fn five_hundred_findings_make_one_slack_message_slack_accepts() {
+    let s = setup("starttls");
+    let mut objects = Vec::new();
+    for i in 0..500 {
+        let name = format!("svc-{i:03}");
+        write(
+            &s.dir.path().join(format!("gitops/apps/{name}/production/deploy.yaml")),
+            &deployment_yaml(&name, "shop", &format!("{REPO}-{i}@{D1}")),
+        );
+        let (d, rs) = deployment("shop", &name, &[(name.as_str(), &format!("{REPO}-{i}@{D1}"))], 1);
+        objects.push(pod(&rs, "p", &[(name.as_str(), &format!("{REPO}-{i}@{D2}"))]));
+        objects.extend([d, rs]);
+    }
+    write(&s.dir.path().join("cluster.json"), &list(objects));
+    assert_eq!(s.notify().code, 1);
+    let slack = s.receiver.received("/slack");
+    assert_eq!(slack.len(), 1, "one message, not 500");
+    let msg = slack[0].json();
+    let blocks = msg["blocks"].as_array().unwrap();
+    assert!(blocks.len() <= 50, "{} blocks", blocks.len());
+    assert!(
+        blocks
+            .iter()
+            .all(|b| b["text"]["text"].as_str().is_none_or(|t| t.chars().count() <= 3000))
+    );
+    let summary = blocks
+        .iter()
+        .filter_map(|b| b["elements"][0]["text"].as_str())
+        .collect::<Vec<_>>();
+    // 502 alerts (the 500 drifts, and api and web now missing): header, environment heading,
+    // 47 alerts and the summary line make exactly 50 blocks.
+    assert_eq!(blocks.len(), 50);
+    assert_eq!(summary, vec!["and 455 more alerts in production"]);
+}
