@@ -265,15 +265,34 @@ fn check_config_never_prints_secrets() {
 #[test]
 fn the_commented_example_config_is_valid() {
     let cfg = repo_root().join("config/driftwatch.example.toml");
+    let secrets = [
+        ("GITOPS_TOKEN", "t"),
+        ("SLACK_WEBHOOK_URL", "https://hooks.slack.com/services/secret"),
+        ("SMTP_PASSWORD", "p"),
+        ("DRIFT_HOOK_TOKEN", "b"),
+        ("DRIFT_HOOK_SECRET", "h"),
+    ];
     let out = driftwatch(
         repo_root(),
         &["check-config", "--config", cfg.to_str().unwrap()],
-        &[("GITOPS_TOKEN", "t")],
+        &secrets,
     );
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert!(
         out.stdout.contains("environment production:") && out.stdout.contains("environment staging:"),
         "{}",
         out.stdout
+    );
+    for channel in [
+        "channel oncall: slack",
+        "channel email-1: email",
+        "channel webhook-1: webhook",
+        "channel alertmanager-1: alertmanager",
+    ] {
+        assert!(out.stdout.contains(channel), "{channel}: {}", out.stdout);
+    }
+    assert!(
+        !out.stdout.contains("hooks.slack.com"),
+        "the Slack webhook URL is a secret"
     );
 }
