@@ -10,6 +10,7 @@ use kube::core::params::ListParams;
 use serde::de::DeserializeOwned;
 
 use crate::config::{ClusterConfig, ClusterSource};
+use crate::error_chain;
 use crate::live::{self, ObjectList, Pod, RawObjects, Workload};
 use crate::model::{LiveState, WorkloadKind};
 
@@ -100,19 +101,20 @@ async fn client(name: &str, source: &ClusterSource, opts: ListOptions) -> Result
             };
             match path {
                 Some(p) => {
-                    let kc = Kubeconfig::read_from(p).map_err(|e| err(format!("{}: {}", p.display(), chain(&e))))?;
+                    let kc =
+                        Kubeconfig::read_from(p).map_err(|e| err(format!("{}: {}", p.display(), error_chain(&e))))?;
                     kube::Config::from_custom_kubeconfig(kc, &options).await
                 }
                 None => kube::Config::from_kubeconfig(&options).await,
             }
-            .map_err(|e| err(chain(&e)))?
+            .map_err(|e| err(error_chain(&e)))?
         }
         ClusterSource::Snapshot(_) => unreachable!("snapshots are read without a client"),
     };
     config.connect_timeout = Some(opts.timeout);
     config.read_timeout = Some(opts.timeout);
     config.reset_reader_on_write = true;
-    kube::Client::try_from(config).map_err(|e| err(chain(&e)))
+    kube::Client::try_from(config).map_err(|e| err(error_chain(&e)))
 }
 
 async fn list_all(
@@ -218,7 +220,7 @@ fn classify(cluster: &str, resource: &str, e: kube::Error, timeout: Duration) ->
             message: status.message.clone(),
         },
         other => {
-            let reason = chain(&other);
+            let reason = error_chain(&other);
             if reason.contains("timed out") || reason.contains("deadline") {
                 ClusterError::Timeout {
                     cluster,
@@ -234,20 +236,4 @@ fn classify(cluster: &str, resource: &str, e: kube::Error, timeout: Duration) ->
             }
         }
     }
-}
-
-/// An error with its sources, `a: b: c`, so that "connection refused" is not hidden behind
-/// "ServiceError".
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut src = e.source();
-    while let Some(s) = src {
-        let s_text = s.to_string();
-        if !out.contains(&s_text) {
-            out.push_str(": ");
-            out.push_str(&s_text);
-        }
-        src = s.source();
-    }
-    out
 }

@@ -36,3 +36,19 @@ pub mod notify;
 pub mod report;
 pub mod state;
 pub mod yaml;
+
+/// An error with its sources, `a: b: c`, so that "connection refused" is not hidden behind a
+/// generic "service error". Parts already contained in the text are not repeated.
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut src = e.source();
+    while let Some(s) = src {
+        let text = s.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        src = s.source();
+    }
+    out
+}

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use crate::alerts::{Event, Notice, Subject, age, since};
 use crate::compare::short;
 use crate::model::{Finding, Severity};
-use crate::report::Report;
+use crate::report::{Report, running_summary};
 
 /// Slack rejects messages with more blocks than this.
 pub const SLACK_MAX_BLOCKS: usize = 50;
@@ -79,17 +79,6 @@ fn when(n: &Notice, now: DateTime<Utc>) -> String {
     }
 }
 
-fn running_short(f: &Finding) -> String {
-    if f.running.is_empty() {
-        return "-".into();
-    }
-    f.running
-        .iter()
-        .map(|r| format!("{} ×{}", short(&r.digest), r.pods))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
 fn declared_short(f: &Finding) -> String {
     match f.declared.as_deref() {
         Some(d) => match d.split_once('@') {
@@ -138,7 +127,7 @@ fn slack_section(n: &Notice, now: DateTime<Utc>) -> String {
                 text,
                 "declared `{}` · running `{}`",
                 slack_escape(&declared_short(f)),
-                running_short(f)
+                running_summary(f)
             );
             if let Some(source) = &f.source {
                 let _ = writeln!(text, "source `{}`", slack_escape(source));

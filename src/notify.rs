@@ -19,6 +19,7 @@ use tracing::{info, warn};
 
 use crate::alerts::{Notice, Policy, Route};
 use crate::config::{ChannelConfig, ChannelKind, Config, DeliveryConfig, EmailConfig, Secret, SmtpTls};
+use crate::error_chain;
 use crate::message;
 use crate::report::Report;
 use crate::state::{self, StateError};
@@ -314,23 +315,12 @@ async fn post(
                 }
                 Err(e) => Attempt::Retry {
                     after: None,
-                    reason: chain(&e.without_url()),
+                    reason: error_chain(&e.without_url()),
                 },
             }
         }
     })
     .await
-}
-
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut src = e.source();
-    while let Some(s) = src {
-        out.push_str(": ");
-        out.push_str(&s.to_string());
-        src = s.source();
-    }
-    out
 }
 
 // ---- channels --------------------------------------------------------------------------------
@@ -481,10 +471,10 @@ impl Notifier for Email {
                 // command and never answers it: bound the whole conversation.
                 match tokio::time::timeout(self.delivery.timeout, transport.send(email)).await {
                     Ok(Ok(_)) => Attempt::Done,
-                    Ok(Err(e)) if e.is_permanent() => Attempt::Fail(format!("{server}: {}", chain(&e))),
+                    Ok(Err(e)) if e.is_permanent() => Attempt::Fail(format!("{server}: {}", error_chain(&e))),
                     Ok(Err(e)) => Attempt::Retry {
                         after: None,
-                        reason: format!("{server}: {}", chain(&e)),
+                        reason: format!("{server}: {}", error_chain(&e)),
                     },
                     Err(_) => Attempt::Retry {
                         after: None,

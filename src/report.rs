@@ -153,7 +153,7 @@ impl Report {
                     workload(f),
                     f.container.clone().unwrap_or_else(|| "-".into()),
                     f.declared.as_deref().map(short_ref).unwrap_or_else(|| "-".into()),
-                    running(f),
+                    running_summary(f),
                     f.message.clone(),
                 ]
             }));
@@ -215,7 +215,7 @@ impl Report {
                     md_escape(&format!("{}/{}", dash(&f.namespace), workload(f))),
                     md_escape(f.container.as_deref().unwrap_or("-")),
                     md_escape(&f.declared.as_deref().map(short_ref).unwrap_or_else(|| "-".into())),
-                    md_escape(&running(f)),
+                    md_escape(&running_summary(f)),
                     md_escape(&f.message)
                 ));
             }
@@ -239,7 +239,8 @@ fn workload(f: &Finding) -> String {
     }
 }
 
-fn running(f: &Finding) -> String {
+/// `sha256:0123456789ab ×3, …`: the running digests with Pod counts, short.
+pub fn running_summary(f: &Finding) -> String {
     if f.running.is_empty() {
         return "-".into();
     }
