@@ -2,6 +2,8 @@
 //! declares, list what the cluster runs, compare) concurrently with a bound. An error in one
 //! environment is recorded in its result; the others go on.
 
+use std::time::{Duration, Instant};
+
 use chrono::Utc;
 use futures::StreamExt;
 use tracing::{info, warn};
@@ -14,8 +16,21 @@ use crate::gitops::{self, Checkout};
 use crate::model::{DeclaredState, Finding};
 use crate::report::{DECLARED_SCHEMA, DeclaredReport, EnvironmentResult, GitopsInfo, Report, Status};
 
+/// How long the IO parts of an audit took, for metrics.
+#[derive(Clone, Debug, Default)]
+pub struct Timings {
+    pub git_fetch: Option<Duration>,
+    /// (cluster, time to list it), for clusters that answered.
+    pub kube_list: Vec<(String, Duration)>,
+}
+
 /// Audits the environments named in `only` (all when empty).
 pub async fn run(cfg: &Config, only: &[String]) -> Report {
+    run_timed(cfg, only).await.0
+}
+
+/// [`run`], with the durations of the git fetch and of listing each cluster.
+pub async fn run_timed(cfg: &Config, only: &[String]) -> (Report, Timings) {
     let started_at = Utc::now();
     let envs: Vec<&EnvironmentConfig> = cfg
         .environments
@@ -23,13 +38,17 @@ pub async fn run(cfg: &Config, only: &[String]) -> Report {
         .filter(|e| only.is_empty() || only.contains(&e.name))
         .collect();
     let gitops_url = cfg.gitops.display_url();
+    let mut timings = Timings::default();
     let (checkout, results) = match sync(cfg).await {
-        Ok(checkout) => {
-            let results: Vec<(EnvironmentResult, Vec<Finding>)> =
-                futures::stream::iter(envs.iter().map(|env| audit_environment(cfg, env, &checkout)))
-                    .buffered(cfg.audit.max_concurrent_environments)
-                    .collect()
-                    .await;
+        Ok((checkout, took)) => {
+            timings.git_fetch = Some(took);
+            // Collected before streaming: a lazy `map` closure over references here makes the
+            // future not provably Send (a rustc limitation), and the daemon spawns it.
+            let audits: Vec<_> = envs.iter().map(|env| audit_environment(cfg, env, &checkout)).collect();
+            let results: Vec<(EnvironmentResult, Vec<Finding>, Option<Duration>)> = futures::stream::iter(audits)
+                .buffered(cfg.audit.max_concurrent_environments)
+                .collect()
+                .await;
             (Some(checkout), results)
         }
         Err(e) => {
@@ -45,7 +64,7 @@ pub async fn run(cfg: &Config, only: &[String]) -> Report {
                         declared_workloads: 0,
                         live_workloads: 0,
                     };
-                    (result, Vec::new())
+                    (result, Vec::new(), None)
                 })
                 .collect();
             (None, results)
@@ -53,7 +72,10 @@ pub async fn run(cfg: &Config, only: &[String]) -> Report {
     };
     let mut environments = Vec::new();
     let mut findings = Vec::new();
-    for (result, f) in results {
+    for (result, f, listed_in) in results {
+        if let Some(took) = listed_in {
+            timings.kube_list.push((result.cluster.clone(), took));
+        }
         environments.push(result);
         findings.extend(f);
     }
@@ -61,12 +83,15 @@ pub async fn run(cfg: &Config, only: &[String]) -> Report {
         url: gitops_url,
         commit: checkout.and_then(|c| c.commit),
     };
-    Report::new(started_at, Utc::now(), gitops, environments, findings)
+    (
+        Report::new(started_at, Utc::now(), gitops, environments, findings),
+        timings,
+    )
 }
 
-async fn sync(cfg: &Config) -> Result<Checkout, String> {
+async fn sync(cfg: &Config) -> Result<(Checkout, Duration), String> {
     let gitops_cfg = cfg.gitops.clone();
-    let started = std::time::Instant::now();
+    let started = Instant::now();
     let result = tokio::task::spawn_blocking(move || gitops::sync(&gitops_cfg)).await;
     let checkout = result
         .map_err(|e| format!("git task failed: {e}"))?
@@ -76,25 +101,29 @@ async fn sync(cfg: &Config) -> Result<Checkout, String> {
         elapsed_ms = started.elapsed().as_millis() as u64,
         "gitops checkout ready"
     );
-    Ok(checkout)
+    Ok((checkout, started.elapsed()))
 }
 
 async fn audit_environment(
     cfg: &Config,
     env: &EnvironmentConfig,
     checkout: &Checkout,
-) -> (EnvironmentResult, Vec<Finding>) {
+) -> (EnvironmentResult, Vec<Finding>, Option<Duration>) {
     let list = ListOptions {
         timeout: cfg.audit.kube_timeout,
         page_size: cfg.audit.page_size,
     };
-    let ((declared, render_errors), live) = tokio::join!(
-        declared::render(&checkout.dir, env, &cfg.render),
+    let ((declared, render_errors), live) = tokio::join!(declared::render(&checkout.dir, env, &cfg.render), async {
+        let started = Instant::now();
         cluster::fetch(&env.cluster, list)
-    );
+            .await
+            .map(|live| (live, started.elapsed()))
+    });
+    let mut listed_in = None;
     let mut errors: Vec<String> = render_errors.iter().map(ToString::to_string).collect();
     let live = match live {
-        Ok((state, objects)) => {
+        Ok(((state, objects), took)) => {
+            listed_in = Some(took);
             info!(environment = %env.name, cluster = %env.cluster.name, objects, workloads = state.workloads.len(), "cluster listed");
             Some(state)
         }
@@ -125,13 +154,13 @@ async fn audit_environment(
         declared_workloads: declared.workloads.len(),
         live_workloads: live.map_or(0, |l| l.workloads.len()),
     };
-    (result, findings)
+    (result, findings, listed_in)
 }
 
 /// What git declares for one environment, for `driftwatch declared`. Render errors are
 /// returned as an error: a partial listing would look complete.
 pub async fn declared(cfg: &Config, env: &EnvironmentConfig) -> Result<(DeclaredReport, DeclaredState), String> {
-    let checkout = sync(cfg).await.map_err(|e| format!("gitops: {e}"))?;
+    let (checkout, _) = sync(cfg).await.map_err(|e| format!("gitops: {e}"))?;
     let (state, errors) = declared::render(&checkout.dir, env, &cfg.render).await;
     if !errors.is_empty() {
         return Err(errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "));

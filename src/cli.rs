@@ -7,11 +7,13 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
-use crate::audit;
+use tokio_util::sync::CancellationToken;
+
 use crate::config::{ChannelKind, ClusterSource, Config, GitopsConfig, Overrides};
 use crate::model::Severity;
 use crate::notify;
 use crate::report::{EXIT_CLEAN, EXIT_ERROR, GitopsInfo, Report};
+use crate::{audit, daemon};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -51,9 +53,10 @@ pub struct Cli {
     #[arg(long, global = true, value_enum)]
     pub fail_on: Option<SeverityArg>,
 
-    /// Log line format on stderr (filter with RUST_LOG, e.g. RUST_LOG=driftwatch=debug).
-    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
-    pub log_format: LogFormat,
+    /// Log line format on stderr (overrides log_format; filter with RUST_LOG, e.g.
+    /// RUST_LOG=driftwatch=debug).
+    #[arg(long, global = true, value_enum)]
+    pub log_format: Option<LogFormat>,
 
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -61,6 +64,9 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run the daemon: audit on the schedule, alert, serve /metrics, /healthz, /readyz,
+    /// /report (the default without --once).
+    Run,
     /// Load and validate the configuration, print what it resolves to (secrets never shown).
     CheckConfig,
     /// Send a clearly marked test message to every alert channel (or one), for setting up.
@@ -114,10 +120,11 @@ pub enum LogFormat {
     Json,
 }
 
-/// Logs go to stderr so that stdout carries only the report.
-pub fn init_tracing(format: LogFormat) {
+/// Logs go to stderr so that stdout carries only the report. `default` is the filter when
+/// RUST_LOG is not set.
+pub fn init_tracing(format: LogFormat, default: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
@@ -140,6 +147,20 @@ pub async fn run(cli: Cli) -> u8 {
             return EXIT_ERROR;
         }
     };
+    let daemon_mode = matches!(cli.command, Some(Command::Run)) || (cli.command.is_none() && !cli.once);
+    let format = cli.log_format.unwrap_or(match cfg.log_format {
+        crate::config::LogFormat::Text => LogFormat::Text,
+        crate::config::LogFormat::Json => LogFormat::Json,
+    });
+    init_tracing(format, if daemon_mode { "info" } else { "warn" });
+    if daemon_mode {
+        let source = daemon::ConfigSource {
+            path: cli.config.clone(),
+            env,
+            overrides,
+        };
+        return run_daemon(cfg, source).await;
+    }
     match &cli.command {
         Some(Command::CheckConfig) => {
             print!("{}", describe(&cfg));
@@ -147,11 +168,49 @@ pub async fn run(cli: Cli) -> u8 {
         }
         Some(Command::Declared { env, format }) => declared(&cfg, env, *format).await,
         Some(Command::NotifyTest { channel }) => notify_test(&cfg, channel.as_deref()).await,
-        None if cli.once => once(&cfg, &cli).await,
-        None => {
-            eprintln!(
-                "error: nothing to do: run `driftwatch --once` for an audit (the scheduled daemon is not in this version yet)"
-            );
+        Some(Command::Run) | None => once(&cfg, &cli).await,
+    }
+}
+
+/// The daemon, with SIGTERM/SIGINT as shutdown (a second one exits at once) and SIGHUP as
+/// reload.
+async fn run_daemon(cfg: Config, source: daemon::ConfigSource) -> u8 {
+    use tokio::signal::unix::{SignalKind, signal};
+    let shutdown = CancellationToken::new();
+    let (reload_tx, reload_rx) = tokio::sync::mpsc::channel(1);
+    let signals = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::hangup()),
+    );
+    let (Ok(mut term), Ok(mut int), Ok(mut hup)) = signals else {
+        eprintln!("error: cannot install signal handlers");
+        return EXIT_ERROR;
+    };
+    let stop = shutdown.clone();
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
+                _ = hup.recv() => {
+                    tracing::info!("SIGHUP: reloading the config");
+                    let _ = reload_tx.try_send(());
+                    continue;
+                }
+            }
+            if stop.is_cancelled() {
+                tracing::warn!("second signal: exiting now");
+                std::process::exit(i32::from(EXIT_ERROR));
+            }
+            tracing::info!("signal received: shutting down (send it again to exit at once)");
+            stop.cancel();
+        }
+    });
+    match daemon::run(cfg, source, shutdown, reload_rx).await {
+        Ok(()) => EXIT_CLEAN,
+        Err(e) => {
+            tracing::error!("{e:#}");
             EXIT_ERROR
         }
     }

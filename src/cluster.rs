@@ -127,22 +127,26 @@ async fn list_all(
         Some(list) => list.iter().map(|n| Some(n.as_str())).collect(),
         None => vec![None],
     };
-    let calls = scopes.iter().flat_map(|ns| RESOURCES.iter().map(move |r| (*ns, *r)));
-    let lists: Vec<(Option<WorkloadKind>, Listed)> = futures::stream::iter(calls)
-        .map(|(ns, (kind, prefix, plural))| {
+    // The calls are built eagerly, with owned paths: a lazy iterator of closures over borrowed
+    // tuples makes this future not provably Send (a rustc limitation), and the daemon spawns it.
+    let mut calls = Vec::new();
+    for ns in &scopes {
+        for &(kind, prefix, plural) in &RESOURCES {
+            let path = match ns {
+                Some(ns) => format!("{prefix}/namespaces/{ns}/{plural}"),
+                None => format!("{prefix}/{plural}"),
+            };
             let client = client.clone();
-            async move {
-                let path = match ns {
-                    Some(ns) => format!("{prefix}/namespaces/{ns}/{plural}"),
-                    None => format!("{prefix}/{plural}"),
-                };
+            calls.push(async move {
                 let listed = match kind {
                     Some(_) => Listed::Workloads(list_paged::<Workload>(cluster, &client, &path, plural, opts).await?),
                     None => Listed::Pods(list_paged::<Pod>(cluster, &client, &path, plural, opts).await?),
                 };
                 Ok::<_, ClusterError>((kind, listed))
-            }
-        })
+            });
+        }
+    }
+    let lists: Vec<(Option<WorkloadKind>, Listed)> = futures::stream::iter(calls)
         .buffer_unordered(LIST_CONCURRENCY)
         .try_collect()
         .await?;

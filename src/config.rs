@@ -51,7 +51,14 @@ impl fmt::Display for Secret {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawConfig {
+    log_format: Option<String>,
     gitops: RawGitops,
+    #[serde(default)]
+    schedule: RawSchedule,
+    #[serde(default)]
+    server: RawServer,
+    #[serde(default)]
+    ha: RawHa,
     #[serde(default)]
     audit: RawAudit,
     #[serde(default)]
@@ -62,6 +69,35 @@ struct RawConfig {
     state: RawState,
     #[serde(default)]
     alerts: RawAlerts,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSchedule {
+    cron: Option<String>,
+    timezone: Option<String>,
+    run_on_start: Option<bool>,
+    audit_timeout: Option<String>,
+    shutdown_grace: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawServer {
+    listen: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawHa {
+    enabled: Option<bool>,
+    lease_name: Option<String>,
+    lease_namespace: Option<String>,
+    identity: Option<String>,
+    lease_duration: Option<String>,
+    renew_interval: Option<String>,
+    kubeconfig: Option<PathBuf>,
+    context: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -216,6 +252,65 @@ pub struct Config {
     pub environments: Vec<EnvironmentConfig>,
     pub state: StateConfig,
     pub alerts: AlertsConfig,
+    pub schedule: ScheduleConfig,
+    pub server: ServerConfig,
+    pub ha: Option<HaConfig>,
+    pub log_format: LogFormat,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// When the daemon audits.
+#[derive(Clone, Debug)]
+pub struct ScheduleConfig {
+    /// The expression as written (6 fields with seconds, or standard 5-field cron).
+    pub cron: String,
+    pub timezone: chrono_tz::Tz,
+    pub run_on_start: bool,
+    /// An audit (and its alerts) still running after this long is abandoned.
+    pub audit_timeout: Duration,
+    /// On SIGTERM, how long a running audit may take to finish.
+    pub shutdown_grace: Duration,
+}
+
+impl ScheduleConfig {
+    /// The parsed expression; validated when the config was loaded.
+    pub fn cron(&self) -> croner::Cron {
+        parse_cron(&self.cron).expect("validated at load")
+    }
+}
+
+/// 6 fields with seconds, or standard 5-field cron (seconds = 0).
+pub fn parse_cron(expr: &str) -> Result<croner::Cron, String> {
+    croner::parser::CronParser::builder()
+        .seconds(croner::parser::Seconds::Optional)
+        .year(croner::parser::Year::Disallowed)
+        .build()
+        .parse(expr)
+        .map_err(|e| e.to_string())
+}
+
+#[derive(Clone, Debug)]
+pub struct ServerConfig {
+    pub listen: std::net::SocketAddr,
+}
+
+/// Leader election between replicas through a `coordination.k8s.io/v1` Lease.
+#[derive(Clone, Debug)]
+pub struct HaConfig {
+    pub lease_name: String,
+    pub lease_namespace: String,
+    /// This replica's name in the Lease (`holderIdentity`).
+    pub identity: String,
+    pub lease_duration: Duration,
+    pub renew_interval: Duration,
+    /// `None`: the Pod's service account (in-cluster).
+    pub kubeconfig: Option<PathBuf>,
+    pub context: Option<String>,
 }
 
 #[derive(Clone, Debug)]
@@ -585,6 +680,22 @@ impl Validator<'_> {
             ),
         };
         let alerts = self.alerts(raw.alerts, &environments)?;
+        let schedule = self.schedule(raw.schedule)?;
+        let listen = raw.server.listen.unwrap_or_else(|| "127.0.0.1:9184".into());
+        let server = ServerConfig {
+            listen: listen.parse().map_err(|e| {
+                self.invalid(
+                    "server.listen",
+                    format!("{listen:?} is not an address like 127.0.0.1:9184: {e}"),
+                )
+            })?,
+        };
+        let ha = self.ha(raw.ha)?;
+        let log_format = match raw.log_format.as_deref() {
+            None | Some("text") => LogFormat::Text,
+            Some("json") => LogFormat::Json,
+            Some(other) => return Err(self.invalid("log_format", format!("{other:?} is not one of text, json"))),
+        };
         Ok(Config {
             origin: self.origin.to_string(),
             gitops,
@@ -593,7 +704,68 @@ impl Validator<'_> {
             environments,
             state,
             alerts,
+            schedule,
+            server,
+            ha,
+            log_format,
         })
+    }
+
+    fn schedule(&self, s: RawSchedule) -> Result<ScheduleConfig, ConfigError> {
+        let cron = s.cron.unwrap_or_else(|| "0 30 2 * * *".into());
+        parse_cron(&cron)
+            .map_err(|e| self.invalid("schedule.cron", format!("{cron:?} is not a cron expression: {e}")))?;
+        let timezone = match s.timezone {
+            None => chrono_tz::UTC,
+            Some(tz) => tz.parse().map_err(|_| {
+                self.invalid(
+                    "schedule.timezone",
+                    format!("{tz:?} is not an IANA time zone like Europe/Berlin"),
+                )
+            })?,
+        };
+        Ok(ScheduleConfig {
+            cron,
+            timezone,
+            run_on_start: s.run_on_start.unwrap_or(false),
+            audit_timeout: self.duration("schedule.audit_timeout", s.audit_timeout, Duration::from_secs(600))?,
+            shutdown_grace: self.duration("schedule.shutdown_grace", s.shutdown_grace, Duration::from_secs(30))?,
+        })
+    }
+
+    fn ha(&self, h: RawHa) -> Result<Option<HaConfig>, ConfigError> {
+        if !h.enabled.unwrap_or(false) {
+            return Ok(None);
+        }
+        let lease_duration = self.duration("ha.lease_duration", h.lease_duration, Duration::from_secs(15))?;
+        let renew_interval = self.duration("ha.renew_interval", h.renew_interval, Duration::from_secs(5))?;
+        if renew_interval >= lease_duration {
+            return Err(self.invalid(
+                "ha.renew_interval",
+                "must be shorter than ha.lease_duration, or the leader loses its lease between renewals",
+            ));
+        }
+        // In a Pod these come from the downward API (see deploy/); HOSTNAME is the Pod name.
+        let from_env = |k: &str| self.env.get(k).filter(|v| !v.is_empty()).cloned();
+        let identity = h
+            .identity
+            .or_else(|| from_env("POD_NAME"))
+            .or_else(|| from_env("HOSTNAME"));
+        let Some(identity) = identity else {
+            return Err(self.invalid("ha.identity", "missing: set it, or POD_NAME / HOSTNAME"));
+        };
+        Ok(Some(HaConfig {
+            lease_name: h.lease_name.unwrap_or_else(|| "driftwatch".into()),
+            lease_namespace: h
+                .lease_namespace
+                .or_else(|| from_env("POD_NAMESPACE"))
+                .unwrap_or_else(|| "default".into()),
+            identity,
+            lease_duration,
+            renew_interval,
+            kubeconfig: h.kubeconfig.map(|p| self.path(p)),
+            context: h.context,
+        }))
     }
 
     fn severity(&self, key: &str, value: Option<String>, default: Severity) -> Result<Severity, ConfigError> {

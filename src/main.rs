@@ -5,6 +5,5 @@ use clap::Parser;
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = driftwatch::cli::Cli::parse();
-    driftwatch::cli::init_tracing(cli.log_format);
     ExitCode::from(driftwatch::cli::run(cli).await)
 }

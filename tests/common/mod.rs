@@ -228,6 +228,9 @@ struct KubeState {
     objects: Vec<Value>,
     behaviours: HashMap<String, Behaviour>,
     requests: Vec<String>,
+    /// coordination.k8s.io Leases by (namespace, name), with optimistic concurrency.
+    leases: HashMap<(String, String), Value>,
+    resource_version: u64,
 }
 
 /// A Kubernetes API served over HTTP on 127.0.0.1: LIST for the seven audited resources,
@@ -285,6 +288,16 @@ impl FakeKube {
         format!("http://{}", self.addr)
     }
 
+    /// The Lease `namespace/name`, as stored.
+    pub fn lease(&self, namespace: &str, name: &str) -> Option<Value> {
+        self.state
+            .lock()
+            .unwrap()
+            .leases
+            .get(&(namespace.to_string(), name.to_string()))
+            .cloned()
+    }
+
     /// Writes a kubeconfig for this server with context `context`, returns its path.
     pub fn kubeconfig(&self, dir: &Path, context: &str) -> PathBuf {
         let path = dir.join(format!("kubeconfig-{context}"));
@@ -308,6 +321,7 @@ async fn handle(
     let uri = req.uri().clone();
     let authorized =
         req.headers().get("authorization").and_then(|v| v.to_str().ok()) == Some(&format!("Bearer {KUBE_TOKEN}"));
+    let body = axum::body::to_bytes(req.into_body(), 1 << 20).await.unwrap_or_default();
     let path = uri.path().to_string();
     let query: HashMap<String, String> = uri
         .query()
@@ -341,6 +355,9 @@ async fn handle(
     };
     if !authorized {
         return status(401, "Unauthorized", "Unauthorized".into());
+    }
+    if path.starts_with("/apis/coordination.k8s.io/v1/") {
+        return lease(&state, &method, &segments, body).await;
     }
     if method != axum::http::Method::GET {
         return status(
@@ -404,6 +421,200 @@ async fn handle(
     }
     let body = json!({"apiVersion": "v1", "kind": format!("{kind}List"), "metadata": metadata, "items": page});
     ([("content-type", "application/json")], body.to_string()).into_response()
+}
+
+/// GET, POST and PUT of Leases, with 404, 409 AlreadyExists and 409 Conflict on a stale
+/// resourceVersion, as the API server answers them.
+async fn lease(
+    state: &Arc<Mutex<KubeState>>,
+    method: &axum::http::Method,
+    segments: &[&str],
+    body: axum::body::Bytes,
+) -> axum::response::Response {
+    use axum::http::{Method, StatusCode};
+    use axum::response::IntoResponse;
+    let reply = |code: u16, v: Value| {
+        (
+            StatusCode::from_u16(code).unwrap(),
+            [("content-type", "application/json")],
+            v.to_string(),
+        )
+            .into_response()
+    };
+    let status = |code: u16, reason: &str, message: String| {
+        reply(
+            code,
+            json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure", "message": message, "reason": reason, "code": code}),
+        )
+    };
+    // apis/coordination.k8s.io/v1/namespaces/{ns}/leases[/{name}]
+    let ns = segments.get(4).copied().unwrap_or("").to_string();
+    let mut s = state.lock().unwrap();
+    s.requests
+        .push(format!("{method} lease {}", segments.get(6).copied().unwrap_or("")));
+    let incoming: Option<Value> = serde_json::from_slice(&body).ok();
+    match (method.clone(), segments.get(6)) {
+        (Method::GET, Some(name)) => match s.leases.get(&(ns.clone(), name.to_string())) {
+            Some(l) => reply(200, l.clone()),
+            None => status(
+                404,
+                "NotFound",
+                format!("leases.coordination.k8s.io \"{name}\" not found"),
+            ),
+        },
+        (Method::POST, None) => {
+            let mut lease = incoming.expect("lease body");
+            let name = lease["metadata"]["name"].as_str().unwrap_or("").to_string();
+            if s.leases.contains_key(&(ns.clone(), name.clone())) {
+                return status(
+                    409,
+                    "AlreadyExists",
+                    format!("leases.coordination.k8s.io \"{name}\" already exists"),
+                );
+            }
+            s.resource_version += 1;
+            lease["metadata"]["namespace"] = json!(ns);
+            lease["metadata"]["resourceVersion"] = json!(s.resource_version.to_string());
+            lease["apiVersion"] = json!("coordination.k8s.io/v1");
+            lease["kind"] = json!("Lease");
+            s.leases.insert((ns, name), lease.clone());
+            reply(201, lease)
+        }
+        (Method::PUT, Some(name)) => {
+            let mut lease = incoming.expect("lease body");
+            let key = (ns.clone(), name.to_string());
+            let stored = s.leases.get(&key).map(|l| l["metadata"]["resourceVersion"].clone());
+            if stored.is_none() || stored != Some(lease["metadata"]["resourceVersion"].clone()) {
+                return status(
+                    409,
+                    "Conflict",
+                    "Operation cannot be fulfilled on leases.coordination.k8s.io: the object has been modified".into(),
+                );
+            }
+            s.resource_version += 1;
+            lease["metadata"]["resourceVersion"] = json!(s.resource_version.to_string());
+            s.leases.insert(key, lease.clone());
+            reply(200, lease)
+        }
+        _ => status(
+            405,
+            "MethodNotAllowed",
+            format!("{method} on leases is not served by the test API"),
+        ),
+    }
+}
+
+// ---- HTTP client for the daemon's endpoint ------------------------------------------------------
+
+/// A plain HTTP/1.0 request to 127.0.0.1: (status, body).
+pub fn http(addr: SocketAddr, method: &str, path: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).expect("connect to the daemon");
+    stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    write!(
+        stream,
+        "{method} {path} HTTP/1.0\r\nHost: {addr}\r\nContent-Length: 0\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
+    let status = head.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    (status, body.to_string())
+}
+
+/// Polls `check` until it returns Some, or panics after `secs` seconds naming `what`.
+pub fn wait_until<T>(secs: u64, what: &str, mut check: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some(v) = check() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A free port on 127.0.0.1.
+pub fn free_addr() -> SocketAddr {
+    ([127, 0, 0, 1], free_port()).into()
+}
+
+/// The daemon (`driftwatch run`) as a child process; killed on drop.
+pub struct Daemon {
+    pub child: Child,
+    pub addr: SocketAddr,
+    stderr: PathBuf,
+}
+
+impl Daemon {
+    pub fn start(dir: &Path, cfg: &Path, addr: SocketAddr, env: &[(&str, &str)]) -> Self {
+        let stderr = dir.join(format!("daemon-{}.log", addr.port()));
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_driftwatch"));
+        cmd.args(["run", "--config", cfg.to_str().unwrap()])
+            .current_dir(dir)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("HOME", dir)
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&stderr).unwrap());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let child = cmd.spawn().expect("start the daemon");
+        let mut daemon = Self { child, addr, stderr };
+        wait_until(10, "the daemon to listen", || {
+            if let Some(status) = daemon.child.try_wait().unwrap() {
+                panic!("the daemon exited ({status}) before listening:\n{}", daemon.logs());
+            }
+            TcpStream::connect(addr).is_ok().then_some(())
+        });
+        daemon
+    }
+
+    pub fn get(&self, path: &str) -> (u16, String) {
+        http(self.addr, "GET", path)
+    }
+
+    pub fn logs(&self) -> String {
+        std::fs::read_to_string(&self.stderr).unwrap_or_default()
+    }
+
+    pub fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .args([&format!("-{signal}"), &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    /// Waits for the process to exit; its exit code.
+    pub fn wait_exit(&mut self, secs: u64) -> i32 {
+        let child = &mut self.child;
+        wait_until(secs, "the daemon to exit", || child.try_wait().unwrap())
+            .code()
+            .unwrap_or(-1)
+    }
+
+    /// The value of one series, written as in the exposition (`name{labels}`), if present.
+    pub fn metric(&self, series: &str) -> Option<f64> {
+        let (_, body) = self.get("/metrics");
+        body.lines().find_map(|l| {
+            l.strip_prefix(series)?
+                .strip_prefix(' ')?
+                .split(' ')
+                .next()?
+                .parse()
+                .ok()
+        })
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 // ---- Kubernetes objects as the API returns them ------------------------------------------------

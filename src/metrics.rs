@@ -1,0 +1,227 @@
+//! Prometheus metrics of the daemon, served at `/metrics` in the OpenMetrics text format
+//! (which Prometheus scrapes natively).
+
+use std::time::Duration;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+use crate::audit::Timings;
+use crate::report::{Report, Status};
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct FindingLabels {
+    environment: String,
+    r#type: String,
+    severity: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct EnvironmentLabel {
+    environment: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ChannelLabel {
+    channel: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ClusterLabel {
+    cluster: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ResultLabel {
+    result: String,
+}
+
+fn seconds_histogram() -> Histogram {
+    // 50 ms … ~14 min
+    Histogram::new(exponential_buckets(0.05, 2.0, 15))
+}
+
+pub struct Metrics {
+    registry: Registry,
+    findings: Family<FindingLabels, Gauge>,
+    audit_duration: Histogram,
+    audits: Family<ResultLabel, Counter>,
+    last_success: Family<EnvironmentLabel, Gauge>,
+    skipped: Counter,
+    notification_failures: Family<ChannelLabel, Counter>,
+    git_fetch: Histogram,
+    kube_list: Family<ClusterLabel, Histogram>,
+    leader: Gauge,
+    reloads: Family<ResultLabel, Counter>,
+    last_reload_ok: Gauge,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("driftwatch");
+        let findings = Family::<FindingLabels, Gauge>::default();
+        registry.register(
+            "findings",
+            "Findings of the latest audit, by environment, type and severity",
+            findings.clone(),
+        );
+        let audit_duration = seconds_histogram();
+        registry.register(
+            "audit_duration_seconds",
+            "Duration of audits (audit and alert delivery)",
+            audit_duration.clone(),
+        );
+        let audits = Family::<ResultLabel, Counter>::default();
+        registry.register(
+            "audits",
+            "Audits run, by result (ok, error: an environment failed, timeout)",
+            audits.clone(),
+        );
+        let last_success = Family::<EnvironmentLabel, Gauge>::default();
+        registry.register(
+            "last_successful_audit_timestamp_seconds",
+            "Unix time of the last audit of the environment that completed without error",
+            last_success.clone(),
+        );
+        let skipped = Counter::default();
+        registry.register(
+            "audits_skipped",
+            "Scheduled audits skipped because the previous one was still running",
+            skipped.clone(),
+        );
+        let notification_failures = Family::<ChannelLabel, Counter>::default();
+        registry.register(
+            "notification_failures",
+            "Alert deliveries that failed, by channel",
+            notification_failures.clone(),
+        );
+        let git_fetch = seconds_histogram();
+        registry.register(
+            "git_fetch_duration_seconds",
+            "Duration of the GitOps fetch and checkout",
+            git_fetch.clone(),
+        );
+        let kube_list = Family::<ClusterLabel, Histogram>::new_with_constructor(seconds_histogram as fn() -> Histogram);
+        registry.register(
+            "kube_list_duration_seconds",
+            "Duration of listing one cluster (all LIST calls)",
+            kube_list.clone(),
+        );
+        let leader = Gauge::default();
+        registry.register(
+            "leader",
+            "1 while this replica audits (leader, or HA disabled), else 0",
+            leader.clone(),
+        );
+        let reloads = Family::<ResultLabel, Counter>::default();
+        registry.register(
+            "config_reloads",
+            "Config reloads (SIGHUP or POST /-/reload), by result (ok, error)",
+            reloads.clone(),
+        );
+        let last_reload_ok = Gauge::default();
+        registry.register(
+            "config_last_reload_successful",
+            "1 if the last config reload succeeded (or none was tried), else 0",
+            last_reload_ok.clone(),
+        );
+        last_reload_ok.set(1);
+        Self {
+            registry,
+            findings,
+            audit_duration,
+            audits,
+            last_success,
+            skipped,
+            notification_failures,
+            git_fetch,
+            kube_list,
+            leader,
+            reloads,
+            last_reload_ok,
+        }
+    }
+
+    /// Records a finished audit.
+    pub fn audit(&self, report: &Report, timings: &Timings, took: Duration) {
+        self.audit_duration.observe(took.as_secs_f64());
+        let result = if report.summary.errors > 0 { "error" } else { "ok" };
+        self.audits.get_or_create(&ResultLabel { result: result.into() }).inc();
+        self.findings.clear();
+        for f in &report.findings {
+            let labels = FindingLabels {
+                environment: f.environment.clone(),
+                r#type: f.kind.to_string(),
+                severity: f.severity.to_string(),
+            };
+            self.findings.get_or_create(&labels).inc();
+        }
+        for e in report.environments.iter().filter(|e| e.status == Status::Ok) {
+            self.last_success
+                .get_or_create(&EnvironmentLabel {
+                    environment: e.name.clone(),
+                })
+                .set(report.finished_at.timestamp());
+        }
+        if let Some(git) = timings.git_fetch {
+            self.git_fetch.observe(git.as_secs_f64());
+        }
+        for (cluster, took) in &timings.kube_list {
+            self.kube_list
+                .get_or_create(&ClusterLabel {
+                    cluster: cluster.clone(),
+                })
+                .observe(took.as_secs_f64());
+        }
+    }
+
+    pub fn audit_timed_out(&self, took: Duration) {
+        self.audit_duration.observe(took.as_secs_f64());
+        self.audits
+            .get_or_create(&ResultLabel {
+                result: "timeout".into(),
+            })
+            .inc();
+    }
+
+    pub fn skipped(&self) {
+        self.skipped.inc();
+    }
+
+    pub fn notification_failed(&self, channel: &str) {
+        self.notification_failures
+            .get_or_create(&ChannelLabel {
+                channel: channel.into(),
+            })
+            .inc();
+    }
+
+    pub fn reloaded(&self, ok: bool) {
+        self.reloads
+            .get_or_create(&ResultLabel {
+                result: if ok { "ok" } else { "error" }.into(),
+            })
+            .inc();
+        self.last_reload_ok.set(i64::from(ok));
+    }
+
+    pub fn set_leader(&self, leader: bool) {
+        self.leader.set(i64::from(leader));
+    }
+
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        prometheus_client::encoding::text::encode(&mut out, &self.registry).expect("writing to a String cannot fail");
+        out
+    }
+}

@@ -1,0 +1,60 @@
+//! The daemon's HTTP endpoint: `/metrics` (Prometheus), `/healthz` (alive), `/readyz` (config
+//! loaded and an audit done or under way, none stuck), `/report` (the latest JSON report), and
+//! `POST /-/reload` (reload the config file).
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+
+use crate::daemon::Shared;
+
+pub fn router(shared: Arc<Shared>) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(readyz))
+        .route("/report", get(report))
+        .route("/-/reload", post(reload))
+        .with_state(shared)
+}
+
+async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
+    let body = shared.metrics.encode();
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        body,
+    )
+        .into_response()
+}
+
+async fn readyz(State(shared): State<Arc<Shared>>) -> Response {
+    match shared.readiness() {
+        Ok(why) => (StatusCode::OK, format!("ready: {why}\n")).into_response(),
+        Err(why) => (StatusCode::SERVICE_UNAVAILABLE, format!("not ready: {why}\n")).into_response(),
+    }
+}
+
+async fn report(State(shared): State<Arc<Shared>>) -> Response {
+    match shared.latest_report() {
+        Some(json) => ([(header::CONTENT_TYPE, "application/json")], json.to_string()).into_response(),
+        None => (StatusCode::NOT_FOUND, "no audit has completed yet\n").into_response(),
+    }
+}
+
+async fn reload(State(shared): State<Arc<Shared>>) -> Response {
+    match shared.reload().await {
+        Ok(()) => (StatusCode::OK, "config reloaded\n").into_response(),
+        Err(e) => (
+            StatusCode::BAD_REQUEST,
+            format!("config not reloaded, the running one is kept: {e}\n"),
+        )
+            .into_response(),
+    }
+}
