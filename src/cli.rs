@@ -382,6 +382,28 @@ fn describe(cfg: &Config) -> String {
             e.require_digest
         ));
     }
+    let sc = &cfg.schedule;
+    let next = crate::schedule::next_fire(sc, chrono::Utc::now()).map_or("never".to_string(), crate::report::timestamp);
+    out.push_str(&format!(
+        "schedule: cron {:?} ({}), next run {next}, run_on_start {}, audit_timeout {}, shutdown_grace {}\n",
+        sc.cron,
+        sc.timezone,
+        sc.run_on_start,
+        humantime::format_duration(sc.audit_timeout),
+        humantime::format_duration(sc.shutdown_grace)
+    ));
+    out.push_str(&format!("server: listen {}\n", cfg.server.listen));
+    match &cfg.ha {
+        None => out.push_str("ha: disabled\n"),
+        Some(ha) => out.push_str(&format!(
+            "ha: lease {}/{} as {}, lease_duration {}, renew_interval {}\n",
+            ha.lease_namespace,
+            ha.lease_name,
+            ha.identity,
+            humantime::format_duration(ha.lease_duration),
+            humantime::format_duration(ha.renew_interval)
+        )),
+    }
     out.push_str(&format!(
         "alerts: state {}, renotify_after {}, send_resolved {}\n",
         cfg.state.path.display(),

@@ -1358,6 +1358,74 @@ url = "http://alertmanager:9093"
     }
 
     #[test]
+    fn daemon_settings_and_their_errors() {
+        let vars = [
+            ("GITOPS_TOKEN", "t"),
+            ("POD_NAME", "driftwatch-7d9f-abcde"),
+            ("POD_NAMESPACE", "ops"),
+        ];
+        let daemon = "[schedule]\ncron = \"*/15 * * * *\"\ntimezone = \"Europe/Berlin\"\n[server]\nlisten = \"0.0.0.0:9184\"\n[ha]\nenabled = true\n";
+        let c = load(&format!("log_format = \"json\"\n{MINIMAL}{daemon}"), &vars).unwrap();
+        assert_eq!(c.log_format, LogFormat::Json);
+        assert_eq!(
+            (c.schedule.cron.as_str(), c.schedule.timezone.name()),
+            ("*/15 * * * *", "Europe/Berlin")
+        );
+        assert_eq!(c.server.listen.to_string(), "0.0.0.0:9184");
+        let ha = c.ha.unwrap();
+        assert_eq!(
+            (ha.identity.as_str(), ha.lease_namespace.as_str()),
+            ("driftwatch-7d9f-abcde", "ops"),
+            "from the downward API"
+        );
+        let defaults = load(MINIMAL, &vars).unwrap();
+        assert_eq!(
+            (defaults.schedule.cron.as_str(), defaults.schedule.audit_timeout),
+            ("0 30 2 * * *", Duration::from_secs(600))
+        );
+        assert!(defaults.ha.is_none());
+
+        let cases: Vec<(&str, String, &[(&str, &str)], &[&str])> = vec![
+            (
+                "bad cron",
+                daemon.replace("*/15 * * * *", "every 15 minutes"),
+                &vars,
+                &["schedule.cron", "every 15 minutes"],
+            ),
+            (
+                "bad time zone",
+                daemon.replace("Europe/Berlin", "Mars/Olympus"),
+                &vars,
+                &["schedule.timezone", "Mars/Olympus"],
+            ),
+            (
+                "bad listen",
+                daemon.replace("0.0.0.0:9184", "localhost"),
+                &vars,
+                &["server.listen"],
+            ),
+            (
+                "renew not shorter",
+                format!("{daemon}renew_interval = \"20s\"\n"),
+                &vars,
+                &["ha.renew_interval"],
+            ),
+            (
+                "no identity",
+                daemon.to_string(),
+                &[("GITOPS_TOKEN", "t")],
+                &["ha.identity"],
+            ),
+        ];
+        for (name, text, vars, needles) in cases {
+            let err = load(&format!("{MINIMAL}{text}"), vars).expect_err(name).to_string();
+            for n in needles {
+                assert!(err.contains(n), "{name}: {err:?} should contain {n:?}");
+            }
+        }
+    }
+
+    #[test]
     fn yaml_config_and_local_path() {
         let text = "gitops:\n  path: examples/gitops\nenvironments:\n  - name: dev\n    paths: [apps]\n    cluster:\n      snapshot: snap.json\n";
         let c = Config::from_str(
