@@ -1,8 +1,14 @@
 # syntax=docker/dockerfile:1
 #
 # Build:  docker build -t driftwatch:dev --build-arg REVISION=$(git rev-parse HEAD) .
-# Run:    docker run --rm -v /etc/driftwatch:/etc/driftwatch:ro -e GITOPS_TOKEN driftwatch:dev
+# Daemon: docker run -d -p 9184:9184 -v /etc/driftwatch:/etc/driftwatch:ro -e GITOPS_TOKEN driftwatch:dev
+#         (audits on [schedule] cron; config.toml must set [server] listen = "0.0.0.0:9184",
+#         the default 127.0.0.1 is unreachable from outside the container; SIGTERM stops it
+#         gracefully, so give `docker stop -t` more than [schedule] shutdown_grace)
+# Once:   docker run --rm -v /etc/driftwatch:/etc/driftwatch:ro -e GITOPS_TOKEN driftwatch:dev \
+#           --once --config /etc/driftwatch/config.toml
 #         (exit code 0 = clean, 1 = drift found, 2 = audit error)
+# Kubernetes: deploy/ (two replicas with leader election).
 
 # Pinned by tag so that the kustomize version used for rendering only changes on purpose;
 # pin by digest too (kustomize:v5.5.0@sha256:...) if builds must be fully reproducible.
@@ -74,6 +80,11 @@ ENV HOME=/var/lib/driftwatch
 USER 65532:65532
 WORKDIR /var/lib/driftwatch
 
+# /healthz, /readyz, /metrics, /report and POST /-/reload; documentation only, the port is set
+# by [server] listen in the mounted config.
+EXPOSE 9184
+
 ENTRYPOINT ["driftwatch"]
-# One audit per container run (a CronJob or timer schedules it); the config is mounted, not baked in.
-CMD ["--once", "--config", "/etc/driftwatch/config.toml"]
+# The daemon schedules its own audits; for a single audit (CI, a CronJob) pass
+# `--once --config …` instead. The config is mounted, not baked in.
+CMD ["run", "--config", "/etc/driftwatch/config.toml"]

@@ -1385,7 +1385,8 @@ url = "http://alertmanager:9093"
         );
         assert!(defaults.ha.is_none());
 
-        let cases: Vec<(&str, String, &[(&str, &str)], &[&str])> = vec![
+        type Vars<'a> = &'a [(&'a str, &'a str)];
+        let cases: Vec<(&str, String, Vars, &[&str])> = vec![
             (
                 "bad cron",
                 daemon.replace("*/15 * * * *", "every 15 minutes"),

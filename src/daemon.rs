@@ -210,6 +210,10 @@ pub async fn run(
         }
         None => drop(leader_tx),
     }
+    // A replica that becomes leader audits at once when run_on_start is set: at start it was
+    // still a follower when the schedule's start-up audit fired, and after a failover the
+    // fleet should not wait for the next fire to be watched again.
+    let (run_now_tx, run_now_rx) = mpsc::channel(1);
     {
         let (shared, mut leader) = (shared.clone(), leader_rx);
         background.spawn(async move {
@@ -217,6 +221,9 @@ pub async fn run(
                 let leads = *leader.borrow();
                 shared.metrics.set_leader(leads);
                 info!(leader = leads, "leadership changed");
+                if leads && shared.config().schedule.run_on_start {
+                    let _ = run_now_tx.try_send(());
+                }
             }
         });
     }
@@ -244,7 +251,16 @@ pub async fn run(
         shared.metrics.skipped();
         warn!("the previous audit is still running: this scheduled audit is skipped");
     };
-    schedule::run(schedule_rx, clock, shutdown.clone(), audits.clone(), job, on_skip).await;
+    schedule::run(
+        schedule_rx,
+        clock,
+        shutdown.clone(),
+        audits.clone(),
+        run_now_rx,
+        job,
+        on_skip,
+    )
+    .await;
 
     info!("shutting down: no new audits");
     audits.close();

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use chrono::{DateTime, Utc};
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::warn;
@@ -26,14 +26,16 @@ pub fn next_fire(schedule: &ScheduleConfig, now: DateTime<Utc>) -> Option<DateTi
         .map(|t| t.with_timezone(&Utc))
 }
 
-/// Runs `job` on every fire of the schedule (and once at start with `run_on_start`) until
-/// `stop`. A fire while the previous job still runs calls `on_skip` instead. Jobs run on
-/// `tracker`, so the caller can wait for a running job after `stop`.
+/// Runs `job` on every fire of the schedule, once at start with `run_on_start`, and on every
+/// request on `run_now`, until `stop`. A fire while the previous job still runs calls
+/// `on_skip` instead. Jobs run on `tracker`, so the caller can wait for a running job after
+/// `stop`.
 pub async fn run<J, Fut>(
     mut schedule: watch::Receiver<ScheduleConfig>,
     clock: Clock,
     stop: CancellationToken,
     tracker: TaskTracker,
+    mut run_now: mpsc::Receiver<()>,
     job: J,
     on_skip: impl Fn(),
 ) where
@@ -69,6 +71,7 @@ pub async fn run<J, Fut>(
         tokio::select! {
             () = stop.cancelled() => return,
             changed = schedule.changed() => if changed.is_err() { return },
+            Some(()) = run_now.recv() => start(&busy),
             () = tokio::time::sleep(wait) => start(&busy),
         }
     }
@@ -106,12 +109,15 @@ mod tests {
         let stop = CancellationToken::new();
         let origin = tokio::time::Instant::now();
         let (s, k, st) = (started.clone(), skipped.clone(), stop.clone());
+        let (now_tx, now_rx) = mpsc::channel(1);
         tokio::spawn(async move {
+            let _keep_open = now_tx;
             run(
                 rx,
                 Clock::new(),
                 st,
                 TaskTracker::new(),
+                now_rx,
                 move || {
                     s.lock().unwrap().push(origin.elapsed());
                     tokio::time::sleep(job_takes)

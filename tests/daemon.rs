@@ -256,7 +256,7 @@ fn json_logs_carry_the_audit_id_on_every_line_of_an_audit() {
 fn ha_config(dir: &Path, addr: SocketAddr, kube: &FakeKube, identity: &str) -> PathBuf {
     let kc = kube.kubeconfig(dir, "lease-ctx");
     let ha = format!(
-        "[schedule]\ncron = \"* * * * * *\"\n[ha]\nenabled = true\nidentity = \"{identity}\"\nlease_namespace = \"ops\"\nlease_duration = \"2s\"\nrenew_interval = \"200ms\"\nkubeconfig = \"{}\"\n",
+        "[schedule]\ncron = \"0 0 3 1 1 *\"\nrun_on_start = true\n[ha]\nenabled = true\nidentity = \"{identity}\"\nlease_namespace = \"ops\"\nlease_duration = \"2s\"\nrenew_interval = \"200ms\"\nkubeconfig = \"{}\"\n",
         kc.display()
     );
     let sub = dir.join(identity);

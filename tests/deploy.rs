@@ -1,0 +1,150 @@
+//! The shipped Kubernetes manifests (`deploy/`), rendered by the real kustomize: driftwatch's
+//! own rules hold for them (images pinned by digest, read-only access), the probes point at
+//! the endpoints the daemon serves, and the bundled config is one the daemon accepts.
+
+mod common;
+
+use std::path::Path;
+
+use common::*;
+use serde_json::Value;
+
+fn repo() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn rendered() -> Vec<Value> {
+    let out = std::process::Command::new("kubectl")
+        .args(["kustomize"])
+        .arg(repo().join("deploy"))
+        .output()
+        .expect("kubectl must be installed (kubectl kustomize renders deploy/)");
+    assert!(
+        out.status.success(),
+        "kubectl kustomize deploy/: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (docs, err) = driftwatch::yaml::documents(&String::from_utf8(out.stdout).unwrap());
+    assert_eq!(err, None);
+    docs
+}
+
+fn find<'a>(docs: &'a [Value], kind: &str, name: &str) -> &'a Value {
+    docs.iter()
+        .find(|d| d["kind"] == kind && d["metadata"]["name"] == name)
+        .unwrap_or_else(|| panic!("{kind} {name} is rendered"))
+}
+
+#[test]
+fn driftwatch_declares_its_own_image_pinned_by_digest() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("self.toml");
+    write(
+        &cfg,
+        &format!(
+            "[gitops]\npath = \"{}\"\n[[environments]]\nname = \"self\"\npaths = [\"deploy\"]\n[environments.cluster]\nsnapshot = \"none.json\"\n",
+            repo().display()
+        ),
+    );
+    let out = driftwatch(
+        dir.path(),
+        &[
+            "declared",
+            "--env",
+            "self",
+            "--format",
+            "json",
+            "--config",
+            cfg.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let declared = out.json();
+    let images: Vec<&str> = declared["workloads"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|w| w["containers"].as_array().unwrap())
+        .map(|c| c["image"].as_str().unwrap())
+        .collect();
+    assert!(!images.is_empty());
+    for image in images {
+        let r = driftwatch::image::ImageRef::parse(image).unwrap();
+        assert!(r.digest().is_some(), "{image} is pinned by digest");
+    }
+}
+
+#[test]
+fn rbac_is_read_only_and_leases_are_the_only_writes() {
+    let docs = rendered();
+    let reader = find(&docs, "ClusterRole", "driftwatch-reader");
+    for rule in reader["rules"].as_array().unwrap() {
+        for verb in rule["verbs"].as_array().unwrap() {
+            assert!(
+                ["get", "list", "watch"].contains(&verb.as_str().unwrap()),
+                "read-only: {rule}"
+            );
+        }
+    }
+    let resources: Vec<&str> = reader["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|r| r["resources"].as_array().unwrap())
+        .map(|r| r.as_str().unwrap())
+        .collect();
+    for needed in [
+        "pods",
+        "replicasets",
+        "deployments",
+        "statefulsets",
+        "daemonsets",
+        "jobs",
+        "cronjobs",
+    ] {
+        assert!(resources.contains(&needed), "{needed} in {resources:?}");
+    }
+    assert!(!resources.contains(&"secrets"), "driftwatch never reads Secrets");
+    let leases = find(&docs, "Role", "driftwatch-leader-election");
+    assert_eq!(leases["rules"][0]["resources"], serde_json::json!(["leases"]));
+}
+
+#[test]
+fn probes_ports_and_the_bundled_config() {
+    let docs = rendered();
+    let deployment = find(&docs, "Deployment", "driftwatch");
+    let container = &deployment["spec"]["template"]["spec"]["containers"][0];
+    assert_eq!(container["livenessProbe"]["httpGet"]["path"], "/healthz");
+    assert_eq!(container["readinessProbe"]["httpGet"]["path"], "/readyz");
+    assert_eq!(container["securityContext"]["readOnlyRootFilesystem"], true);
+    assert_eq!(container["securityContext"]["runAsNonRoot"], true);
+
+    // The ConfigMap's config is accepted by the daemon (in the Pod, POD_NAME and the secrets
+    // come from the downward API and the Secret).
+    let config = find(&docs, "ConfigMap", "driftwatch-config")["data"]["config.toml"]
+        .as_str()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("config.toml");
+    write(&path, config);
+    let env = [
+        ("POD_NAME", "driftwatch-0"),
+        ("POD_NAMESPACE", "driftwatch"),
+        ("GITOPS_TOKEN", "t"),
+        ("SLACK_WEBHOOK_URL", "https://hooks.slack.com/x"),
+    ];
+    let out = driftwatch(dir.path(), &["check-config", "--config", path.to_str().unwrap()], &env);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stdout.contains("ha: lease driftwatch/driftwatch as driftwatch-0"),
+        "{}",
+        out.stdout
+    );
+    let listen = out.stdout.lines().find(|l| l.starts_with("server: listen")).unwrap();
+    let port = container["ports"][0]["containerPort"].as_u64().unwrap();
+    assert!(
+        listen.ends_with(&format!(":{port}")),
+        "the container port is the one the daemon listens on: {listen}"
+    );
+}
