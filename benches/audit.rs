@@ -170,6 +170,8 @@ fn main() {
                 namespaces: &[],
                 rollout_grace: Duration::from_secs(900),
                 now: Utc::now(),
+                allowed_sources: &[],
+                rewrites: &[],
             };
             let t = Instant::now();
             found = compare(&scope, &decl, Some(&live)).len();

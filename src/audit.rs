@@ -144,6 +144,8 @@ async fn audit_environment(
         namespaces: &env.cluster.namespaces,
         rollout_grace: cfg.audit.rollout_grace,
         now: Utc::now(),
+        allowed_sources: &env.allowed_sources,
+        rewrites: &cfg.audit.registry_rewrites,
     };
     let findings = compare::compare(&scope, &declared, live.as_ref());
     let result = EnvironmentResult {

@@ -14,6 +14,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::{DateTime, Utc};
 use sha2::{Digest as _, Sha256};
 
+use crate::config::Rewrite;
 use crate::image::{ImageRef, RunningImage};
 use crate::model::{
     ContainerSpec, DeclaredState, DeclaredWorkload, Finding, FindingType, LiveState, LiveWorkload, ManifestProblem,
@@ -32,6 +33,49 @@ pub struct Scope<'a> {
     pub namespaces: &'a [String],
     pub rollout_grace: std::time::Duration,
     pub now: DateTime<Utc>,
+    /// Repository prefixes images must come from; empty: any.
+    pub allowed_sources: &'a [String],
+    /// Applied to live image references before they are compared.
+    pub rewrites: &'a [Rewrite],
+}
+
+/// `reference` with the first matching rewrite applied (`from` prefix replaced by `to`).
+pub fn rewrite(reference: &str, rules: &[Rewrite]) -> String {
+    rules
+        .iter()
+        .find_map(|r| {
+            reference
+                .strip_prefix(r.from.as_str())
+                .map(|rest| format!("{}{rest}", r.to))
+        })
+        .unwrap_or_else(|| reference.to_string())
+}
+
+/// A source prefix in the form image names are normalised to: a first component that is not a
+/// host (no `.` or `:`, not `localhost`) is on Docker Hub, and `index.docker.io` is `docker.io`.
+/// Unlike an image name, `library/` is not added: `docker.io/library` means the official images.
+fn normalise_prefix(entry: &str) -> String {
+    let (first, rest) = entry.split_once('/').unwrap_or((entry, ""));
+    let is_host = first.contains('.') || first.contains(':') || first == "localhost";
+    match (is_host, first, rest) {
+        (true, "index.docker.io", rest) => format!("docker.io/{rest}").trim_end_matches('/').to_string(),
+        (true, _, _) => entry.to_string(),
+        (false, _, _) => format!("docker.io/{entry}"),
+    }
+}
+
+/// Whether `name` (a normalised `registry/repository`) is inside one of `allowed`, on path
+/// boundaries: `host/app-release` allows `host/app-release` and `host/app-release/x`, never
+/// `host/app-release-evil`. An entry without `/` is a whole registry host.
+pub fn source_allowed(name: &str, allowed: &[String]) -> bool {
+    allowed.is_empty()
+        || allowed.iter().any(|entry| {
+            let prefix = normalise_prefix(entry.trim_end_matches('/'));
+            name == prefix
+                || name
+                    .strip_prefix(prefix.as_str())
+                    .is_some_and(|rest| rest.starts_with('/'))
+        })
 }
 
 /// `live` is `None` when the cluster could not be listed: only what git alone tells
@@ -167,8 +211,69 @@ fn compare_container(
         );
         out.push(emit(FindingType::Unpinned, severity, Vec::new(), message));
     }
-    let Some(lw) = lw else { return };
+    let declared_allowed = source_allowed(&declared.name(), scope.allowed_sources);
+    let Some(lw) = lw else {
+        if !declared_allowed {
+            let message = format!(
+                "{} is outside the allowed sources ({})",
+                declared.name(),
+                scope.allowed_sources.join(", ")
+            );
+            out.push(emit(
+                FindingType::DisallowedSource,
+                Severity::Critical,
+                Vec::new(),
+                message,
+            ));
+        }
+        return;
+    };
     let (running, unverifiable) = digests_of(lw, |name| name == dc.name, &[]);
+    // Where the Pods pulled from: the live spec's image and the repositories the runtime
+    // reports with the digest, after rewrites for proxies and mirrors.
+    let mut outside: BTreeSet<String> = BTreeSet::new();
+    if !declared_allowed {
+        outside.insert(format!("{} (declared)", declared.name()));
+    }
+    if !scope.allowed_sources.is_empty() {
+        let live_specs = lw
+            .containers
+            .iter()
+            .filter(|c| c.name == dc.name)
+            .map(|c| rewrite(&c.image, scope.rewrites));
+        let pulled = lw
+            .pods
+            .iter()
+            .flat_map(|p| &p.statuses)
+            .filter(|s| s.name == dc.name)
+            .filter_map(|s| match &s.image {
+                RunningImage::Digest {
+                    repository: Some(repo), ..
+                } => Some(rewrite(repo, scope.rewrites)),
+                _ => None,
+            });
+        for reference in live_specs.chain(pulled) {
+            if let Ok(r) = ImageRef::parse(&reference) {
+                if !source_allowed(&r.name(), scope.allowed_sources) {
+                    outside.insert(format!("{} (running)", r.name()));
+                }
+            }
+        }
+    }
+    if !outside.is_empty() {
+        let list: Vec<String> = outside.into_iter().collect();
+        let message = format!(
+            "{} outside the allowed sources ({})",
+            list.join(", "),
+            scope.allowed_sources.join(", ")
+        );
+        out.push(emit(
+            FindingType::DisallowedSource,
+            Severity::Critical,
+            running.clone(),
+            message,
+        ));
+    }
 
     let Some(live_spec) = lw.containers.iter().find(|c| c.name == dc.name) else {
         let message = format!(
@@ -178,7 +283,7 @@ fn compare_container(
         out.push(emit(FindingType::SpecDrift, Severity::Critical, running, message));
         return;
     };
-    if !ImageRef::parse(&live_spec.image).is_ok_and(|l| l.same_image(&declared)) {
+    if !ImageRef::parse(&rewrite(&live_spec.image, scope.rewrites)).is_ok_and(|l| l.same_image(&declared)) {
         let message = format!("live spec runs {} but git declares {}", live_spec.image, dc.image);
         out.push(emit(FindingType::SpecDrift, Severity::Critical, running, message));
         return;
@@ -398,6 +503,8 @@ mod tests {
             namespaces,
             rollout_grace: Duration::from_secs(600),
             now: now(),
+            allowed_sources: &[],
+            rewrites: &[],
         }
     }
 
@@ -727,6 +834,124 @@ mod tests {
         let mut prod = scope(&[], &[]);
         prod.environment = "staging";
         assert_ne!(compare(&prod, &d, Some(&one))[0].fingerprint, a[0].fingerprint);
+    }
+
+    #[test]
+    fn allowed_sources_respect_path_boundaries() {
+        let ecr = "123456789012.dkr.ecr.us-east-1.amazonaws.com";
+        let allowed = vec![
+            format!("{ecr}/myapp-release"),
+            "docker.io/library".to_string(),
+            "quay.io".to_string(),
+        ];
+        let cases = [
+            ("exact repository", format!("{ecr}/myapp-release"), true),
+            ("below it", format!("{ecr}/myapp-release/api"), true),
+            (
+                "same prefix, other repository",
+                format!("{ecr}/myapp-release-evil"),
+                false,
+            ),
+            ("dev tier", format!("{ecr}/myapp-dev"), false),
+            ("official image", "docker.io/library/nginx".to_string(), true),
+            ("hub user image", "docker.io/evil/nginx".to_string(), false),
+            ("whole registry host", "quay.io/org/app".to_string(), true),
+            (
+                "host prefix is not a host",
+                "quay.io.evil.com/org/app".to_string(),
+                false,
+            ),
+        ];
+        for (name, image, want) in cases {
+            assert_eq!(source_allowed(&image, &allowed), want, "{name}");
+        }
+        assert!(source_allowed("anything/at/all", &[]), "no list: anything goes");
+    }
+
+    #[test]
+    fn rewrites_apply_the_first_matching_prefix() {
+        let rules = vec![
+            Rewrite {
+                from: "localhost:7439/".into(),
+                to: "".into(),
+            },
+            Rewrite {
+                from: "mirror.example.com/dockerhub/".into(),
+                to: "docker.io/".into(),
+            },
+        ];
+        assert_eq!(
+            rewrite("localhost:7439/registry.example.com/shop/api:1", &rules),
+            "registry.example.com/shop/api:1"
+        );
+        assert_eq!(
+            rewrite("mirror.example.com/dockerhub/library/nginx:1", &rules),
+            "docker.io/library/nginx:1"
+        );
+        assert_eq!(rewrite("registry.example.com/x", &rules), "registry.example.com/x");
+    }
+
+    #[test]
+    fn disallowed_sources_and_proxied_images() {
+        let allowed = vec!["registry.example.com/shop".to_string()];
+        let rules = vec![Rewrite {
+            from: "localhost:7439/".into(),
+            to: "".into(),
+        }];
+        let mut s = scope(&[], &[]);
+        s.allowed_sources = &allowed;
+        s.rewrites = &rules;
+        let proxied = format!("localhost:7439/{REPO}@{D1}");
+        let proxied_pod = pod(
+            "a",
+            "app",
+            RunningImage::Digest {
+                repository: Some(format!("localhost:7439/{REPO}")),
+                digest: D1.into(),
+            },
+        );
+        let d = DeclaredState {
+            workloads: vec![declared("api", &pinned(D1))],
+            ..Default::default()
+        };
+        assert_eq!(
+            run_with(&s, d.clone(), vec![live("api", &proxied, vec![proxied_pod])]),
+            vec![],
+            "rewritten proxy reference: no drift, allowed"
+        );
+
+        // A hotfix pulled from elsewhere: spec drift and a promotion bypass.
+        let hotfix = format!("ghcr.io/someone/api@{D2}");
+        let hotfix_pod = pod(
+            "a",
+            "app",
+            RunningImage::Digest {
+                repository: Some("ghcr.io/someone/api".into()),
+                digest: D2.into(),
+            },
+        );
+        let got = run_with(&s, d, vec![live("api", &hotfix, vec![hotfix_pod])]);
+        assert_eq!(
+            got,
+            vec![
+                (FindingType::SpecDrift, Severity::Critical, "api".into()),
+                (FindingType::DisallowedSource, Severity::Critical, "api".into())
+            ]
+        );
+
+        // Declared from the wrong tier.
+        let dev = DeclaredState {
+            workloads: vec![declared("api", &format!("registry.example.com/dev/api@{D1}"))],
+            ..Default::default()
+        };
+        let got = run_with(&s, dev, vec![]);
+        assert_eq!(
+            got,
+            vec![
+                (FindingType::DisallowedSource, Severity::Critical, "api".into()),
+                (FindingType::Missing, Severity::Warning, "api".into())
+            ]
+        );
     }
 
     #[test]

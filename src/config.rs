@@ -69,6 +69,8 @@ struct RawConfig {
     state: RawState,
     #[serde(default)]
     alerts: RawAlerts,
+    #[serde(default)]
+    registry_rewrites: Vec<RawRewrite>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -199,6 +201,7 @@ struct RawGitops {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawAudit {
+    ignore_file: Option<PathBuf>,
     fail_on: Option<String>,
     rollout_grace: Option<String>,
     max_concurrent_environments: Option<usize>,
@@ -225,7 +228,16 @@ struct RawEnvironment {
     #[serde(default)]
     ignore_containers: Vec<String>,
     #[serde(default)]
+    allowed_sources: Vec<String>,
+    #[serde(default)]
     cluster: RawCluster,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRewrite {
+    from: String,
+    to: String,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -355,6 +367,9 @@ pub struct GitAuth {
 
 #[derive(Clone, Debug)]
 pub struct AuditConfig {
+    /// Ignore rules; `None`: `.driftwatch-ignore.yaml` at the repository root, if present.
+    pub ignore_file: Option<PathBuf>,
+    pub registry_rewrites: Vec<Rewrite>,
     pub fail_on: Severity,
     pub rollout_grace: Duration,
     pub max_concurrent_environments: usize,
@@ -385,7 +400,18 @@ pub struct EnvironmentConfig {
     pub namespace: String,
     pub require_digest: bool,
     pub ignore_containers: Vec<String>,
+    /// Repository prefixes images must come from (`host/path`, matched on path boundaries);
+    /// empty: any.
+    pub allowed_sources: Vec<String>,
     pub cluster: ClusterConfig,
+}
+
+/// Rewrites a live image reference that starts with `from` to start with `to` before it is
+/// compared, for pull-through proxies and mirrors that change what the cluster reports.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rewrite {
+    pub from: String,
+    pub to: String,
 }
 
 #[derive(Clone, Debug)]
@@ -637,7 +663,19 @@ impl Validator<'_> {
             Some(s) => s,
             None => self.severity("audit.fail_on", a.fail_on, Severity::Warning)?,
         };
+        let mut registry_rewrites = Vec::new();
+        for (i, r) in raw.registry_rewrites.into_iter().enumerate() {
+            if r.from.is_empty() {
+                return Err(self.invalid(
+                    format!("registry_rewrites[{i}].from"),
+                    "is empty: every reference would match",
+                ));
+            }
+            registry_rewrites.push(Rewrite { from: r.from, to: r.to });
+        }
         let audit = AuditConfig {
+            ignore_file: a.ignore_file.map(|p| self.path(p)),
+            registry_rewrites,
             fail_on,
             rollout_grace: self.duration("audit.rollout_grace", a.rollout_grace, Duration::from_secs(15 * 60))?,
             max_concurrent_environments: match a.max_concurrent_environments {
@@ -1064,6 +1102,7 @@ impl Validator<'_> {
                 .unwrap_or_else(|| "default".into()),
             require_digest: e.require_digest.unwrap_or(true),
             ignore_containers: e.ignore_containers,
+            allowed_sources: e.allowed_sources,
             cluster: ClusterConfig {
                 name,
                 source,

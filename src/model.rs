@@ -206,6 +206,12 @@ pub enum FindingType {
     Unpinned,
     Unverifiable,
     InvalidManifest,
+    DisallowedSource,
+    TagMoved,
+    DigestNotFound,
+    PromotionSkipped,
+    ConfigDrift,
+    ExpiredIgnore,
 }
 
 impl FindingType {
@@ -219,6 +225,12 @@ impl FindingType {
             Self::Unpinned => "unpinned",
             Self::Unverifiable => "unverifiable",
             Self::InvalidManifest => "invalid-manifest",
+            Self::DisallowedSource => "disallowed-source",
+            Self::TagMoved => "tag-moved",
+            Self::DigestNotFound => "digest-not-found",
+            Self::PromotionSkipped => "promotion-skipped",
+            Self::ConfigDrift => "config-drift",
+            Self::ExpiredIgnore => "expired-ignore",
         }
     }
 }
