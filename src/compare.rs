@@ -253,10 +253,10 @@ fn compare_container(
                 _ => None,
             });
         for reference in live_specs.chain(pulled) {
-            if let Ok(r) = ImageRef::parse(&reference) {
-                if !source_allowed(&r.name(), scope.allowed_sources) {
-                    outside.insert(format!("{} (running)", r.name()));
-                }
+            if let Ok(r) = ImageRef::parse(&reference)
+                && !source_allowed(&r.name(), scope.allowed_sources)
+            {
+                outside.insert(format!("{} (running)", r.name()));
             }
         }
     }

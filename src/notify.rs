@@ -66,8 +66,14 @@ pub struct Clock {
 
 impl Clock {
     pub fn new() -> Self {
+        Self::starting_at(Utc::now())
+    }
+
+    /// A clock that reads `base` now (tests use a fixed, aligned time so cron fires land at
+    /// known offsets).
+    pub fn starting_at(base: DateTime<Utc>) -> Self {
         Self {
-            base: Utc::now(),
+            base,
             start: tokio::time::Instant::now(),
         }
     }
