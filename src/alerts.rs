@@ -168,6 +168,11 @@ impl AlertState {
             };
             current.insert(audit_error_fingerprint(&e.name), subject);
         }
+        // An alert whose finding is now ignored is dropped without a "resolved" notice: it did
+        // not go away, someone accepted it.
+        for i in &report.ignored {
+            self.alerts.remove(&i.finding.fingerprint);
+        }
         let observed_ok: BTreeSet<&str> = report
             .environments
             .iter()
@@ -567,6 +572,22 @@ mod tests {
             run(&mut s, &drift, &routes, t0() + HOUR, &[]),
             vec![ev("am", Event::Reminder, "api")]
         );
+    }
+
+    #[test]
+    fn an_ignored_finding_is_silenced_without_a_resolved_notice() {
+        let mut s = AlertState::default();
+        let routes = [route("slack")];
+        let f = finding("prod", "api", Severity::Critical);
+        run(&mut s, &report(&[("prod", None)], vec![f.clone()]), &routes, t0(), &[]);
+        let mut accepted = report(&[("prod", None)], vec![]);
+        accepted.ignored.push(crate::ignore::Ignored {
+            finding: f,
+            reason: "canary".into(),
+            expires: None,
+        });
+        assert_eq!(run(&mut s, &accepted, &routes, t0() + HOUR, &[]), vec![]);
+        assert!(s.alerts.is_empty());
     }
 
     #[test]

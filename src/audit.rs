@@ -79,14 +79,29 @@ pub async fn run_timed(cfg: &Config, only: &[String]) -> (Report, Timings) {
         environments.push(result);
         findings.extend(f);
     }
+    // The configured ignore file, else `.driftwatch-ignore.yaml` at the audited commit.
+    let ignore_file = cfg.audit.ignore_file.clone().or_else(|| {
+        checkout
+            .as_ref()
+            .map(|c| c.dir.join(".driftwatch-ignore.yaml"))
+            .filter(|p| p.exists())
+    });
     let gitops = GitopsInfo {
         url: gitops_url,
         commit: checkout.and_then(|c| c.commit),
     };
-    (
-        Report::new(started_at, Utc::now(), gitops, environments, findings),
-        timings,
-    )
+    let mut report = Report::new(started_at, Utc::now(), gitops, environments, findings);
+    if let Some(path) = ignore_file {
+        let rules = std::fs::read_to_string(&path)
+            .map_err(|e| e.to_string())
+            .and_then(|text| crate::ignore::parse(&text));
+        match rules {
+            Ok(rules) => report.apply_ignore_rules(&rules, Utc::now().date_naive()),
+            // Nothing is ignored then: an unreadable exception list must not hide findings.
+            Err(e) => report.add_error_to_all(&format!("ignore file {}: {e}", path.display())),
+        }
+    }
+    (report, timings)
 }
 
 async fn sync(cfg: &Config) -> Result<(Checkout, Duration), String> {

@@ -75,6 +75,22 @@ pub enum Command {
         #[arg(long, value_name = "NAME")]
         channel: Option<String>,
     },
+    /// Print ignore rules (YAML) that accept every finding of a JSON report, as a starting
+    /// baseline for `.driftwatch-ignore.yaml`. Needs no config.
+    Ignore {
+        /// A report written by `driftwatch --once --format json`.
+        #[arg(long, value_name = "REPORT")]
+        from_report: PathBuf,
+        /// The reason written into every rule (edit them afterwards).
+        #[arg(
+            long,
+            default_value = "baseline: accepted when driftwatch was introduced; replace with the real reason"
+        )]
+        reason: String,
+        /// Expiry date (YYYY-MM-DD) written into every rule.
+        #[arg(long, value_name = "DATE")]
+        expires: Option<chrono::NaiveDate>,
+    },
     /// List the workloads and images git declares for one environment.
     Declared {
         #[arg(long = "env", value_name = "NAME")]
@@ -136,6 +152,14 @@ pub fn init_tracing(format: LogFormat, default: &str) {
 
 /// Runs the command and returns the process exit code.
 pub async fn run(cli: Cli) -> u8 {
+    if let Some(Command::Ignore {
+        from_report,
+        reason,
+        expires,
+    }) = &cli.command
+    {
+        return ignore_baseline(from_report, reason, *expires);
+    }
     let env: HashMap<String, String> = std::env::vars().collect();
     let overrides = Overrides {
         fail_on: cli.fail_on.map(Into::into),
@@ -168,7 +192,7 @@ pub async fn run(cli: Cli) -> u8 {
         }
         Some(Command::Declared { env, format }) => declared(&cfg, env, *format).await,
         Some(Command::NotifyTest { channel }) => notify_test(&cfg, channel.as_deref()).await,
-        Some(Command::Run) | None => once(&cfg, &cli).await,
+        Some(Command::Run | Command::Ignore { .. }) | None => once(&cfg, &cli).await,
     }
 }
 
@@ -211,6 +235,33 @@ async fn run_daemon(cfg: Config, source: daemon::ConfigSource) -> u8 {
         Ok(()) => EXIT_CLEAN,
         Err(e) => {
             tracing::error!("{e:#}");
+            EXIT_ERROR
+        }
+    }
+}
+
+fn ignore_baseline(report: &std::path::Path, reason: &str, expires: Option<chrono::NaiveDate>) -> u8 {
+    #[derive(serde::Deserialize)]
+    struct Findings {
+        findings: Vec<crate::model::Finding>,
+    }
+    let parsed = std::fs::read_to_string(report)
+        .map_err(|e| e.to_string())
+        .and_then(|text| {
+            serde_json::from_str::<Findings>(&text).map_err(|e| format!("not a driftwatch.report/v1 JSON report: {e}"))
+        });
+    match parsed {
+        Ok(r) => {
+            let file = crate::ignore::baseline(&r.findings, reason, expires);
+            print!(
+                "# driftwatch ignore rules, generated from {}\n{}",
+                report.display(),
+                crate::yaml::to_string(&file)
+            );
+            EXIT_CLEAN
+        }
+        Err(e) => {
+            eprintln!("error: {}: {e}", report.display());
             EXIT_ERROR
         }
     }

@@ -28,6 +28,7 @@ pub mod config;
 pub mod daemon;
 pub mod declared;
 pub mod gitops;
+pub mod ignore;
 pub mod image;
 pub mod leader;
 pub mod live;

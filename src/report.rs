@@ -1,10 +1,11 @@
 //! The audit report and its renderings: an aligned text table, markdown for a PR comment, and
 //! the stable `driftwatch.report/v1` JSON. Also the `driftwatch.declared/v1` listing. Pure.
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
 use serde::Serialize;
 
 use crate::compare::short;
+use crate::ignore::{Ignored, Rule};
 use crate::model::{DeclaredWorkload, Finding, Severity};
 
 pub const REPORT_SCHEMA: &str = "driftwatch.report/v1";
@@ -18,6 +19,8 @@ pub struct Report {
     pub gitops: GitopsInfo,
     pub environments: Vec<EnvironmentResult>,
     pub findings: Vec<Finding>,
+    /// Findings accepted by an ignore rule, with its reason: not alerted, not failing the gate.
+    pub ignored: Vec<Ignored>,
     pub summary: Summary,
 }
 
@@ -52,6 +55,7 @@ pub struct Summary {
     pub warning: usize,
     pub info: usize,
     pub errors: usize,
+    pub ignored: usize,
 }
 
 /// Exit codes a pipeline can gate on.
@@ -67,23 +71,50 @@ impl Report {
         environments: Vec<EnvironmentResult>,
         findings: Vec<Finding>,
     ) -> Self {
-        let count = |s: Severity| findings.iter().filter(|f| f.severity == s).count();
-        let summary = Summary {
-            findings: findings.len(),
-            critical: count(Severity::Critical),
-            warning: count(Severity::Warning),
-            info: count(Severity::Info),
-            errors: environments.iter().filter(|e| e.status == Status::Error).count(),
-        };
-        Self {
+        let mut report = Self {
             schema: REPORT_SCHEMA,
             started_at,
             finished_at,
             gitops,
             environments,
             findings,
-            summary,
+            ignored: Vec::new(),
+            summary: Summary::default(),
+        };
+        report.summarise();
+        report
+    }
+
+    fn summarise(&mut self) {
+        let count = |s: Severity| self.findings.iter().filter(|f| f.severity == s).count();
+        self.summary = Summary {
+            findings: self.findings.len(),
+            critical: count(Severity::Critical),
+            warning: count(Severity::Warning),
+            info: count(Severity::Info),
+            errors: self.environments.iter().filter(|e| e.status == Status::Error).count(),
+            ignored: self.ignored.len(),
+        };
+    }
+
+    /// Moves the findings the rules accept to `ignored` and reports expired rules.
+    pub fn apply_ignore_rules(&mut self, rules: &[Rule], today: NaiveDate) {
+        let (kept, ignored) = crate::ignore::apply(rules, std::mem::take(&mut self.findings), today);
+        self.findings = kept;
+        self.ignored = ignored;
+        self.summarise();
+    }
+
+    /// Records an error that concerns every environment (an unreadable ignore file).
+    pub fn add_error_to_all(&mut self, error: &str) {
+        for e in &mut self.environments {
+            e.status = Status::Error;
+            e.error = Some(match e.error.take() {
+                Some(prev) => format!("{prev}; {error}"),
+                None => error.to_string(),
+            });
         }
+        self.summarise();
     }
 
     /// 2 when any environment could not be fully audited (its result is incomplete), else 1
@@ -111,7 +142,7 @@ impl Report {
             .map(|c| &c[..c.len().min(12)])
             .unwrap_or("(no commit)");
         format!(
-            "{} finding{} ({} critical, {} warning, {} info) in {} environment{} at {} {}; {} error{}",
+            "{} finding{} ({} critical, {} warning, {} info) in {} environment{} at {} {}; {} error{}{}",
             s.findings,
             plural(s.findings),
             s.critical,
@@ -122,7 +153,12 @@ impl Report {
             self.gitops.url,
             commit,
             s.errors,
-            plural(s.errors)
+            plural(s.errors),
+            if s.ignored > 0 {
+                format!("; {} ignored", s.ignored)
+            } else {
+                String::new()
+            }
         )
     }
 
@@ -421,7 +457,7 @@ mod tests {
         assert_eq!(f["running"][0]["pods"], 3);
         assert_eq!(
             v["summary"],
-            serde_json::json!({"findings": 1, "critical": 1, "warning": 0, "info": 0, "errors": 0})
+            serde_json::json!({"findings": 1, "critical": 1, "warning": 0, "info": 0, "errors": 0, "ignored": 0})
         );
     }
 

@@ -19,6 +19,11 @@ pub fn documents(text: &str) -> (Vec<Value>, Option<String>) {
     (docs, None)
 }
 
+/// Writes a value as YAML (for files driftwatch generates, such as an ignore baseline).
+pub fn to_string<T: serde::Serialize>(value: &T) -> String {
+    serde_yaml::to_string(value).expect("plain data serializes to YAML")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

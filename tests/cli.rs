@@ -34,7 +34,7 @@ fn the_bundled_demo_finds_the_drift_it_ships_with() {
     );
     assert_eq!(
         report["summary"],
-        serde_json::json!({"findings": 6, "critical": 2, "warning": 3, "info": 1, "errors": 0})
+        serde_json::json!({"findings": 6, "critical": 2, "warning": 3, "info": 1, "errors": 0, "ignored": 0})
     );
     let envs: Vec<(&str, &str)> = report["environments"]
         .as_array()
@@ -295,4 +295,94 @@ fn the_commented_example_config_is_valid() {
         !out.stdout.contains("hooks.slack.com"),
         "the Slack webhook URL is a secret"
     );
+}
+
+#[test]
+fn ignore_baseline_round_trip_expiry_and_a_broken_ignore_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let demo = ["--once", "--config", "config/demo.toml", "--format", "json"];
+    let report = driftwatch(repo_root(), &demo, &[]);
+    write(&dir.path().join("report.json"), &report.stdout);
+    let baseline = driftwatch(
+        dir.path(),
+        &[
+            "ignore",
+            "--from-report",
+            "report.json",
+            "--reason",
+            "accepted at go-live",
+        ],
+        &[],
+    );
+    assert_eq!(baseline.code, 0, "{}", baseline.stderr);
+    let ignore_file = dir.path().join("ignore.yaml");
+    write(&ignore_file, &baseline.stdout);
+
+    // Every finding accepted: exit 0, each listed under `ignored` with its reason.
+    let with = |path: &Path| [("DRIFTWATCH__AUDIT__IGNORE_FILE", path.to_str().unwrap().to_string())];
+    let env = with(&ignore_file);
+    let out = driftwatch(repo_root(), &demo, &[(env[0].0, env[0].1.as_str())]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let r = out.json();
+    assert_eq!(r["findings"], serde_json::json!([]));
+    assert_eq!(r["summary"]["ignored"], 6);
+    assert_eq!(r["ignored"][0]["reason"], "accepted at go-live");
+    assert_eq!(r["ignored"][0]["type"], "unpinned");
+
+    // An expired rule hides nothing and is reported itself.
+    let expired = dir.path().join("expired.yaml");
+    write(
+        &expired,
+        "ignore:\n  - environment: production\n    workload: api\n    reason: hotfix until the next release\n    expires: 2020-01-31\n",
+    );
+    let env = with(&expired);
+    let out = driftwatch(repo_root(), &demo, &[(env[0].0, env[0].1.as_str())]);
+    assert_eq!(out.code, 1);
+    let r = out.json();
+    assert!(findings(&r).contains(&finding("spec-drift", "shop/api", "api")));
+    let exp = r["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["type"] == "expired-ignore")
+        .expect("expired-ignore finding");
+    assert_eq!(exp["severity"], "warning");
+    assert!(
+        exp["message"].as_str().unwrap().contains("expired on 2020-01-31"),
+        "{exp}"
+    );
+
+    // A broken ignore file is an error naming it; nothing is ignored.
+    let broken = dir.path().join("broken.yaml");
+    write(&broken, "ignore:\n  - workload: api\n");
+    let env = with(&broken);
+    let out = driftwatch(repo_root(), &demo, &[(env[0].0, env[0].1.as_str())]);
+    assert_eq!(out.code, 2);
+    let r = out.json();
+    assert!(
+        r["environments"][0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("broken.yaml: missing field `reason`"),
+        "{}",
+        r["environments"][0]
+    );
+    assert_eq!(r["summary"]["findings"], 6, "nothing ignored");
+}
+
+#[test]
+fn the_ignore_file_at_the_repository_root_is_used() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = minimal(dir.path(), "");
+    write(
+        &dir.path().join("gitops/.driftwatch-ignore.yaml"),
+        "ignore:\n  - workload: api\n    type: digest-drift\n    reason: canary on purpose\n",
+    );
+    let out = driftwatch(
+        dir.path(),
+        &["--once", "--format", "json", "--config", cfg.to_str().unwrap()],
+        &[],
+    );
+    assert_eq!(out.code, 0, "{}", out.stdout);
+    assert_eq!(out.json()["ignored"][0]["reason"], "canary on purpose");
 }
