@@ -172,6 +172,7 @@ fn main() {
                 now: Utc::now(),
                 allowed_sources: &[],
                 rewrites: &[],
+                registry: None,
             };
             let t = Instant::now();
             found = compare(&scope, &decl, Some(&live)).len();

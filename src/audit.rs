@@ -14,6 +14,7 @@ use crate::config::{Config, EnvironmentConfig};
 use crate::declared;
 use crate::gitops::{self, Checkout};
 use crate::model::{DeclaredState, Finding};
+use crate::registry::Registry;
 use crate::report::{DECLARED_SCHEMA, DeclaredReport, EnvironmentResult, GitopsInfo, Report, Status};
 
 /// How long the IO parts of an audit took, for metrics.
@@ -39,12 +40,20 @@ pub async fn run_timed(cfg: &Config, only: &[String]) -> (Report, Timings) {
         .collect();
     let gitops_url = cfg.gitops.display_url();
     let mut timings = Timings::default();
+    // Only configured registries are asked; a client that cannot be built makes the checks
+    // unverifiable rather than failing the audit.
+    let registry = (!cfg.registries.is_empty())
+        .then(|| Registry::new(&cfg.registries, cfg.alerts.delivery))
+        .and_then(|r| r.map_err(|e| warn!(error = %e, "registry client unavailable")).ok());
     let (checkout, results) = match sync(cfg).await {
         Ok((checkout, took)) => {
             timings.git_fetch = Some(took);
             // Collected before streaming: a lazy `map` closure over references here makes the
             // future not provably Send (a rustc limitation), and the daemon spawns it.
-            let audits: Vec<_> = envs.iter().map(|env| audit_environment(cfg, env, &checkout)).collect();
+            let audits: Vec<_> = envs
+                .iter()
+                .map(|env| audit_environment(cfg, env, &checkout, registry.as_ref()))
+                .collect();
             let results: Vec<(EnvironmentResult, Vec<Finding>, Option<Duration>)> = futures::stream::iter(audits)
                 .buffered(cfg.audit.max_concurrent_environments)
                 .collect()
@@ -123,6 +132,7 @@ async fn audit_environment(
     cfg: &Config,
     env: &EnvironmentConfig,
     checkout: &Checkout,
+    registry: Option<&Registry>,
 ) -> (EnvironmentResult, Vec<Finding>, Option<Duration>) {
     let list = ListOptions {
         timeout: cfg.audit.kube_timeout,
@@ -161,6 +171,15 @@ async fn audit_environment(
         now: Utc::now(),
         allowed_sources: &env.allowed_sources,
         rewrites: &cfg.audit.registry_rewrites,
+        registry: None,
+    };
+    let facts = match registry {
+        Some(r) => Some(r.facts(&declared, live.as_ref(), &env.ignore_containers).await),
+        None => None,
+    };
+    let scope = Scope {
+        registry: facts.as_ref(),
+        ..scope
     };
     let findings = compare::compare(&scope, &declared, live.as_ref());
     let result = EnvironmentResult {

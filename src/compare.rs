@@ -17,8 +17,8 @@ use sha2::{Digest as _, Sha256};
 use crate::config::Rewrite;
 use crate::image::{ImageRef, RunningImage};
 use crate::model::{
-    ContainerSpec, DeclaredState, DeclaredWorkload, Finding, FindingType, LiveState, LiveWorkload, ManifestProblem,
-    RunningDigest, Severity, WorkloadKey,
+    ContainerSpec, DeclaredState, DeclaredWorkload, Finding, FindingType, LiveState, LiveWorkload, Lookup,
+    ManifestProblem, RegistryFacts, RunningDigest, Severity, WorkloadKey,
 };
 
 /// The environment settings the comparison needs.
@@ -37,6 +37,8 @@ pub struct Scope<'a> {
     pub allowed_sources: &'a [String],
     /// Applied to live image references before they are compared.
     pub rewrites: &'a [Rewrite],
+    /// What the registries answered; `None`: no registry checks.
+    pub registry: Option<&'a RegistryFacts>,
 }
 
 /// `reference` with the first matching rewrite applied (`from` prefix replaced by `to`).
@@ -211,7 +213,62 @@ fn compare_container(
         );
         out.push(emit(FindingType::Unpinned, severity, Vec::new(), message));
     }
-    let declared_allowed = source_allowed(&declared.name(), scope.allowed_sources);
+    // What the registry says about the declared reference: gone (the next Pod start fails to
+    // pull), unreachable (the checks below are unverifiable), or, for a tag, where it points.
+    let name = declared.name();
+    let mut tag_target: Option<String> = None;
+    if let Some(facts) = scope.registry {
+        match (declared.digest(), declared.effective_tag()) {
+            (Some(d), _) => match facts.manifest(&name, d) {
+                Some(Lookup::NotFound) => {
+                    let message = format!(
+                        "{name}@{} no longer exists in the registry: the next Pod start will fail to pull it",
+                        short(d)
+                    );
+                    out.push(emit(
+                        FindingType::DigestNotFound,
+                        Severity::Critical,
+                        Vec::new(),
+                        message,
+                    ));
+                }
+                Some(Lookup::Unavailable(reason)) => {
+                    out.push(emit(
+                        FindingType::Unverifiable,
+                        Severity::Info,
+                        Vec::new(),
+                        format!("registry check not possible: {reason}"),
+                    ));
+                }
+                _ => {}
+            },
+            (None, Some(tag)) => match facts.tag(&name, tag) {
+                Some(Lookup::Found(t)) => tag_target = Some(t.clone()),
+                Some(Lookup::NotFound) => {
+                    let message = format!(
+                        "tag {name}:{tag} no longer exists in the registry: the next Pod start will fail to pull it"
+                    );
+                    out.push(emit(
+                        FindingType::DigestNotFound,
+                        Severity::Critical,
+                        Vec::new(),
+                        message,
+                    ));
+                }
+                Some(Lookup::Unavailable(reason)) => {
+                    out.push(emit(
+                        FindingType::Unverifiable,
+                        Severity::Info,
+                        Vec::new(),
+                        format!("registry check not possible: {reason}"),
+                    ));
+                }
+                None => {}
+            },
+            _ => {}
+        }
+    }
+    let declared_allowed = source_allowed(&name, scope.allowed_sources);
     let Some(lw) = lw else {
         if !declared_allowed {
             let message = format!(
@@ -305,6 +362,26 @@ fn compare_container(
         return;
     }
     let stuck = stuck_note(rollout.in_progress);
+    // A multi-arch image: Pods report a platform manifest of the declared index (or the index
+    // of a declared platform manifest). That is the declared image, not drift.
+    let target = declared.digest().map(str::to_string).or_else(|| tag_target.clone());
+    let running = match (scope.registry, &target) {
+        (Some(facts), Some(want)) => same_content_as(running, want, &name, facts),
+        _ => running,
+    };
+    if let Some(t) = &tag_target {
+        let stale: Vec<RunningDigest> = running.iter().filter(|r| &r.digest != t).cloned().collect();
+        if !stale.is_empty() {
+            let message = format!(
+                "git declares {} by tag; the registry now serves {} for it, but Pods run {}",
+                dc.image,
+                short(t),
+                list_short(&stale)
+            );
+            out.push(emit(FindingType::TagMoved, Severity::Critical, running, message));
+        }
+        return;
+    }
     match declared.digest() {
         Some(want) => {
             let others: usize = running.iter().filter(|r| r.digest != want).map(|r| r.pods).sum();
@@ -332,6 +409,24 @@ fn compare_container(
         }
         None => {}
     }
+}
+
+/// `running` with every digest that is the same content as `want` (multi-arch) counted as
+/// `want`.
+fn same_content_as(running: Vec<RunningDigest>, want: &str, name: &str, facts: &RegistryFacts) -> Vec<RunningDigest> {
+    let mut merged: BTreeMap<String, usize> = BTreeMap::new();
+    for r in running {
+        let digest = if facts.same_content(name, want, &r.digest).is_some() {
+            want.to_string()
+        } else {
+            r.digest
+        };
+        *merged.entry(digest).or_default() += r.pods;
+    }
+    merged
+        .into_iter()
+        .map(|(digest, pods)| RunningDigest { digest, pods })
+        .collect()
 }
 
 fn stuck_note(in_progress: bool) -> &'static str {
@@ -505,6 +600,7 @@ mod tests {
             now: now(),
             allowed_sources: &[],
             rewrites: &[],
+            registry: None,
         }
     }
 

@@ -71,6 +71,20 @@ struct RawConfig {
     alerts: RawAlerts,
     #[serde(default)]
     registry_rewrites: Vec<RawRewrite>,
+    #[serde(default)]
+    registries: Vec<RawRegistry>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRegistry {
+    host: String,
+    username_env: Option<String>,
+    username_file: Option<PathBuf>,
+    password_env: Option<String>,
+    password_file: Option<PathBuf>,
+    docker_config: Option<PathBuf>,
+    insecure: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -268,6 +282,7 @@ pub struct Config {
     pub server: ServerConfig,
     pub ha: Option<HaConfig>,
     pub log_format: LogFormat,
+    pub registries: Vec<RegistryConfig>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -404,6 +419,16 @@ pub struct EnvironmentConfig {
     /// empty: any.
     pub allowed_sources: Vec<String>,
     pub cluster: ClusterConfig,
+}
+
+/// A registry driftwatch may query (only configured hosts are ever contacted).
+#[derive(Clone, Debug)]
+pub struct RegistryConfig {
+    /// `host[:port]` as written in image references.
+    pub host: String,
+    pub credentials: Option<(Secret, Secret)>,
+    /// Plain http, for a local test registry only.
+    pub insecure: bool,
 }
 
 /// Rewrites a live image reference that starts with `from` to start with `to` before it is
@@ -729,6 +754,12 @@ impl Validator<'_> {
             })?,
         };
         let ha = self.ha(raw.ha)?;
+        let registries = raw
+            .registries
+            .into_iter()
+            .enumerate()
+            .map(|(i, r)| self.registry(i, r))
+            .collect::<Result<Vec<_>, _>>()?;
         let log_format = match raw.log_format.as_deref() {
             None | Some("text") => LogFormat::Text,
             Some("json") => LogFormat::Json,
@@ -746,6 +777,7 @@ impl Validator<'_> {
             server,
             ha,
             log_format,
+            registries,
         })
     }
 
@@ -804,6 +836,59 @@ impl Validator<'_> {
             kubeconfig: h.kubeconfig.map(|p| self.path(p)),
             context: h.context,
         }))
+    }
+
+    fn registry(&self, i: usize, r: RawRegistry) -> Result<RegistryConfig, ConfigError> {
+        let key = format!("registries[{i}]");
+        if r.host.is_empty() || r.host.contains('/') {
+            return Err(self.invalid(format!("{key}.host"), format!("{:?} is not a host[:port]", r.host)));
+        }
+        let username = self.secret(&format!("{key}.username"), r.username_env, r.username_file)?;
+        let password = self.secret(&format!("{key}.password"), r.password_env, r.password_file)?;
+        let credentials = match (username, password, r.docker_config) {
+            (Some(u), Some(p), None) => Some((u, p)),
+            (None, None, Some(path)) => Some(self.docker_config_auth(&key, &self.path(path), &r.host)?),
+            (None, None, None) => None,
+            (Some(_), None, _) | (None, Some(_), _) => {
+                return Err(self.invalid(format!("{key}.password_env"), "give both a username and a password"));
+            }
+            (Some(_), Some(_), Some(_)) => {
+                return Err(self.invalid(
+                    format!("{key}.docker_config"),
+                    "give credentials or docker_config, not both",
+                ));
+            }
+        };
+        Ok(RegistryConfig {
+            host: r.host,
+            credentials,
+            insecure: r.insecure.unwrap_or(false),
+        })
+    }
+
+    /// The credentials for `host` in a Docker `config.json` (`auths.<host>.auth`, base64
+    /// `user:password`, or `username`/`password`).
+    fn docker_config_auth(&self, key: &str, path: &Path, host: &str) -> Result<(Secret, Secret), ConfigError> {
+        use base64::Engine as _;
+        let err =
+            |reason: String| self.invalid(format!("{key}.docker_config"), format!("{}: {reason}", path.display()));
+        let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
+        let json: serde_json::Value = serde_json::from_str(&text).map_err(|e| err(e.to_string()))?;
+        let entry = &json["auths"][host];
+        if let (Some(u), Some(p)) = (entry["username"].as_str(), entry["password"].as_str()) {
+            return Ok((Secret(u.into()), Secret(p.into())));
+        }
+        let auth = entry["auth"]
+            .as_str()
+            .ok_or_else(|| err(format!("no auths entry for {host}")))?;
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(auth)
+            .map_err(|e| err(format!("auths.{host}.auth is not base64: {e}")))?;
+        let decoded = String::from_utf8(decoded).map_err(|_| err(format!("auths.{host}.auth is not UTF-8")))?;
+        let (u, p) = decoded
+            .split_once(':')
+            .ok_or_else(|| err(format!("auths.{host}.auth is not user:password")))?;
+        Ok((Secret(u.into()), Secret(p.into())))
     }
 
     fn severity(&self, key: &str, value: Option<String>, default: Severity) -> Result<Severity, ConfigError> {

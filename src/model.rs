@@ -269,3 +269,55 @@ pub struct Finding {
     pub commit: Option<String>,
     pub message: String,
 }
+
+/// The answer of a registry lookup.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Lookup<T> {
+    Found(T),
+    /// The registry answered that it does not have it.
+    NotFound,
+    /// No answer that can be trusted (down, 401, 5xx after retries, bad content): the check
+    /// that needed it is unverifiable, with this reason.
+    Unavailable(String),
+}
+
+/// What a manifest is, as far as the checks care.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Manifest {
+    /// An image index / manifest list: platform manifests as (digest, "os/arch[/variant]").
+    Index(Vec<(String, String)>),
+    Image,
+}
+
+/// What the registries answered during one audit, for the comparison: manifests by
+/// (`registry/repository`, digest) and tag resolutions by (`registry/repository`, tag).
+#[derive(Clone, Debug, Default)]
+pub struct RegistryFacts {
+    pub manifests: BTreeMap<(String, String), Lookup<Manifest>>,
+    pub tags: BTreeMap<(String, String), Lookup<String>>,
+}
+
+impl RegistryFacts {
+    pub fn manifest(&self, name: &str, digest: &str) -> Option<&Lookup<Manifest>> {
+        self.manifests.get(&(name.to_string(), digest.to_string()))
+    }
+
+    pub fn tag(&self, name: &str, tag: &str) -> Option<&Lookup<String>> {
+        self.tags.get(&(name.to_string(), tag.to_string()))
+    }
+
+    /// The same content: equal digests, or an image index that lists the other as one of
+    /// its platform manifests (multi-arch images). Returns the platform when it is the latter.
+    pub fn same_content(&self, name: &str, a: &str, b: &str) -> Option<Option<String>> {
+        if a == b {
+            return Some(None);
+        }
+        let listed = |index: &str, member: &str| match self.manifest(name, index) {
+            Some(Lookup::Found(Manifest::Index(platforms))) => {
+                platforms.iter().find(|(d, _)| d == member).map(|(_, p)| p.clone())
+            }
+            _ => None,
+        };
+        listed(a, b).or_else(|| listed(b, a)).map(Some)
+    }
+}

@@ -22,6 +22,7 @@ use crate::config::{ChannelConfig, ChannelKind, Config, DeliveryConfig, EmailCon
 use crate::error_chain;
 use crate::message;
 use crate::report::Report;
+use crate::retry::{Attempt, with_retries};
 use crate::state::{self, StateError};
 
 #[derive(Debug, thiserror::Error)]
@@ -227,57 +228,6 @@ fn notifier(channel: &ChannelConfig, client: &reqwest::Client, delivery: Deliver
     }
 }
 
-// ---- retries ---------------------------------------------------------------------------------
-
-/// The result of one delivery attempt.
-#[derive(Debug)]
-pub enum Attempt {
-    Done,
-    /// Worth another try: after `after` (a `Retry-After`) or the backoff.
-    Retry {
-        after: Option<Duration>,
-        reason: String,
-    },
-    /// Another try would fail the same way (a 4xx other than 429, a permanent SMTP error).
-    Fail(String),
-}
-
-/// A `Retry-After` longer than this is not waited for within the run; the next run retries.
-pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(300);
-
-/// Runs `attempt` until it is done, fails for good, or `max_attempts` are used. Backoff doubles
-/// from `backoff` up to `backoff_max`; a `Retry-After` replaces it.
-pub async fn with_retries<F, Fut>(policy: DeliveryConfig, mut attempt: F) -> Result<(), String>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Attempt>,
-{
-    let mut backoff = policy.backoff;
-    for n in 1..=policy.max_attempts {
-        match attempt().await {
-            Attempt::Done => return Ok(()),
-            Attempt::Fail(reason) => return Err(reason),
-            Attempt::Retry { reason, .. } if n == policy.max_attempts => {
-                return Err(format!("gave up after {n} attempts: {reason}"));
-            }
-            Attempt::Retry {
-                after: Some(after),
-                reason,
-            } if after > MAX_RETRY_AFTER => {
-                return Err(format!(
-                    "{reason}; asked to retry after {}s, left for the next run",
-                    after.as_secs()
-                ));
-            }
-            Attempt::Retry { after, .. } => {
-                tokio::time::sleep(after.unwrap_or(backoff)).await;
-                backoff = (backoff * 2).min(policy.backoff_max);
-            }
-        }
-    }
-    unreachable!("max_attempts is at least 1")
-}
-
 /// POSTs `body`, retrying 429 (honouring `Retry-After`), 5xx and connection errors; a secret
 /// URL never appears in the error.
 async fn post(
@@ -297,7 +247,7 @@ async fn post(
         }
         async move {
             match req.send().await {
-                Ok(resp) if resp.status().is_success() => Attempt::Done,
+                Ok(resp) if resp.status().is_success() => Attempt::Done(()),
                 Ok(resp) => {
                     let status = resp.status();
                     let retry_after = resp
@@ -476,7 +426,7 @@ impl Notifier for Email {
                 // lettre's timeout bounds single socket operations, not a server that accepts a
                 // command and never answers it: bound the whole conversation.
                 match tokio::time::timeout(self.delivery.timeout, transport.send(email)).await {
-                    Ok(Ok(_)) => Attempt::Done,
+                    Ok(Ok(_)) => Attempt::Done(()),
                     Ok(Err(e)) if e.is_permanent() => Attempt::Fail(format!("{server}: {}", error_chain(&e))),
                     Ok(Err(e)) => Attempt::Retry {
                         after: None,
@@ -499,70 +449,6 @@ impl Notifier for Email {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::atomic::{AtomicU32, Ordering};
-
-    const POLICY: DeliveryConfig = DeliveryConfig {
-        timeout: Duration::from_secs(10),
-        max_attempts: 5,
-        backoff: Duration::from_secs(1),
-        backoff_max: Duration::from_secs(4),
-    };
-
-    /// Runs `with_retries` over scripted attempts; returns (result, attempts made, virtual time).
-    async fn script(mut steps: Vec<Attempt>) -> (Result<(), String>, u32, Duration) {
-        steps.reverse();
-        let steps = std::sync::Mutex::new(steps);
-        let calls = AtomicU32::new(0);
-        let start = tokio::time::Instant::now();
-        let result = with_retries(POLICY, || {
-            calls.fetch_add(1, Ordering::SeqCst);
-            let next = steps.lock().unwrap().pop().unwrap_or(Attempt::Done);
-            async move { next }
-        })
-        .await;
-        (result, calls.load(Ordering::SeqCst), start.elapsed())
-    }
-
-    fn retry(after: Option<u64>) -> Attempt {
-        Attempt::Retry {
-            after: after.map(Duration::from_secs),
-            reason: "HTTP 500".into(),
-        }
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn retry_after_is_honoured() {
-        let (result, calls, waited) = script(vec![retry(Some(7))]).await;
-        assert_eq!((result, calls, waited), (Ok(()), 2, Duration::from_secs(7)));
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn server_errors_back_off_exponentially_up_to_the_cap_then_give_up() {
-        let (result, calls, waited) =
-            script(vec![retry(None), retry(None), retry(None), retry(None), retry(None)]).await;
-        assert_eq!(calls, 5);
-        assert_eq!(
-            waited,
-            Duration::from_secs(1 + 2 + 4 + 4),
-            "doubling, capped at backoff_max"
-        );
-        assert_eq!(result.unwrap_err(), "gave up after 5 attempts: HTTP 500");
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn client_errors_are_not_retried() {
-        let (result, calls, waited) = script(vec![Attempt::Fail("HTTP 400 Bad Request: invalid_blocks".into())]).await;
-        assert_eq!((calls, waited), (1, Duration::ZERO));
-        assert_eq!(result.unwrap_err(), "HTTP 400 Bad Request: invalid_blocks");
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn a_very_long_retry_after_is_left_for_the_next_run() {
-        let (result, calls, waited) = script(vec![retry(Some(3600))]).await;
-        assert_eq!((calls, waited), (1, Duration::ZERO));
-        assert!(result.unwrap_err().contains("left for the next run"));
-    }
-
     #[tokio::test(start_paused = true)]
     async fn renotify_interval_measured_on_the_tokio_clock() {
         use crate::alerts::{AlertState, Event};

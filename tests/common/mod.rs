@@ -988,3 +988,238 @@ impl Drop for SmtpServer {
         let _ = self.child.wait();
     }
 }
+
+// ---- a real OCI registry -----------------------------------------------------------------------
+
+/// Debian's `docker-registry` (the CNCF distribution registry) on 127.0.0.1 with htpasswd auth
+/// and deletes enabled; content is pushed over its HTTP API.
+pub struct OciRegistry {
+    child: Child,
+    pub port: u16,
+    user: String,
+    password: String,
+    http: reqwest::blocking::Client,
+}
+
+pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+
+impl OciRegistry {
+    pub fn start(dir: &Path, user: &str, password: &str) -> Self {
+        let htpasswd = Command::new("htpasswd")
+            .args(["-Bbn", user, password])
+            .output()
+            .expect("htpasswd must be installed (apache2-utils; scripts/prereqs installs it)");
+        assert!(htpasswd.status.success());
+        write(
+            &dir.join("registry/htpasswd"),
+            &String::from_utf8_lossy(&htpasswd.stdout),
+        );
+        let port = free_port();
+        let config = format!(
+            "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {root}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\nauth:\n  htpasswd:\n    realm: driftwatch-test\n    path: {htpasswd}\n",
+            root = dir.join("registry/data").display(),
+            htpasswd = dir.join("registry/htpasswd").display()
+        );
+        write(&dir.join("registry/config.yml"), &config);
+        let child = Command::new("docker-registry")
+            .arg("serve")
+            .arg(dir.join("registry/config.yml"))
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(dir.join("registry/registry.log")).unwrap())
+            .spawn()
+            .expect("docker-registry must be installed (Debian package docker-registry; scripts/prereqs installs it)");
+        wait_for_port(([127, 0, 0, 1], port).into(), "docker-registry");
+        Self {
+            child,
+            port,
+            user: user.into(),
+            password: password.into(),
+            http: reqwest::blocking::Client::new(),
+        }
+    }
+
+    pub fn host(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    fn digest(bytes: &[u8]) -> String {
+        use sha2::Digest as _;
+        format!("sha256:{:x}", sha2::Sha256::digest(bytes))
+    }
+
+    /// Uploads a blob (monolithic upload); returns its digest.
+    pub fn push_blob(&self, repo: &str, bytes: &[u8]) -> String {
+        let digest = Self::digest(bytes);
+        let start = self
+            .http
+            .post(self.url(&format!("/v2/{repo}/blobs/uploads/")))
+            .basic_auth(&self.user, Some(&self.password))
+            .send()
+            .unwrap();
+        assert_eq!(start.status(), 202, "start upload: {:?}", start.text());
+        let location = start.headers()["location"].to_str().unwrap().to_string();
+        let location = if location.starts_with("http") {
+            location
+        } else {
+            self.url(&location)
+        };
+        let sep = if location.contains('?') { '&' } else { '?' };
+        let put = self
+            .http
+            .put(format!("{location}{sep}digest={digest}"))
+            .basic_auth(&self.user, Some(&self.password))
+            .header("content-type", "application/octet-stream")
+            .body(bytes.to_vec())
+            .send()
+            .unwrap();
+        assert_eq!(put.status(), 201, "finish upload: {:?}", put.text());
+        digest
+    }
+
+    /// Puts a manifest under `reference` (a tag or its digest); returns its digest.
+    pub fn push_manifest(&self, repo: &str, reference: &str, media_type: &str, body: &Value) -> String {
+        let bytes = serde_json::to_vec(body).unwrap();
+        let digest = Self::digest(&bytes);
+        let reference = if reference.is_empty() {
+            digest.as_str()
+        } else {
+            reference
+        };
+        let resp = self
+            .http
+            .put(self.url(&format!("/v2/{repo}/manifests/{reference}")))
+            .basic_auth(&self.user, Some(&self.password))
+            .header("content-type", media_type)
+            .body(bytes)
+            .send()
+            .unwrap();
+        assert_eq!(resp.status(), 201, "put manifest: {:?}", resp.text());
+        digest
+    }
+
+    /// Pushes a one-layer image for `arch` (distinct content per `seed`); returns (digest, size).
+    pub fn push_image(&self, repo: &str, tag: &str, arch: &str, seed: &str) -> (String, usize) {
+        let config = serde_json::to_vec(&json!({"architecture": arch, "os": "linux", "config": {"Labels": {"seed": seed}}, "rootfs": {"type": "layers", "diff_ids": []}})).unwrap();
+        let layer = format!("layer {seed} {arch}").into_bytes();
+        let config_digest = self.push_blob(repo, &config);
+        let layer_digest = self.push_blob(repo, &layer);
+        let manifest = json!({"schemaVersion": 2, "mediaType": OCI_MANIFEST,
+            "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config_digest, "size": config.len()},
+            "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": layer_digest, "size": layer.len()}]});
+        let size = serde_json::to_vec(&manifest).unwrap().len();
+        (self.push_manifest(repo, tag, OCI_MANIFEST, &manifest), size)
+    }
+
+    /// Pushes an image index over `platforms` (digest, size, arch); returns its digest.
+    pub fn push_index(&self, repo: &str, tag: &str, platforms: &[(String, usize, &str)]) -> String {
+        let manifests: Vec<Value> = platforms
+            .iter()
+            .map(|(d, size, arch)| json!({"mediaType": OCI_MANIFEST, "digest": d, "size": size, "platform": {"os": "linux", "architecture": arch}}))
+            .collect();
+        self.push_manifest(
+            repo,
+            tag,
+            OCI_INDEX,
+            &json!({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": manifests}),
+        )
+    }
+
+    pub fn delete_manifest(&self, repo: &str, digest: &str) {
+        let resp = self
+            .http
+            .delete(self.url(&format!("/v2/{repo}/manifests/{digest}")))
+            .basic_auth(&self.user, Some(&self.password))
+            .send()
+            .unwrap();
+        assert_eq!(resp.status(), 202, "delete manifest: {:?}", resp.text());
+    }
+
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for OciRegistry {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// A registry front that speaks the Bearer token flow, as hosted registries (Docker Hub, ECR,
+/// GHCR) do: 401 with `WWW-Authenticate: Bearer realm=…,service=…,scope=…` until the client
+/// brings a token from `/token` (which wants the Basic credentials); then forwards to the real
+/// registry behind it. Records the token requests it saw.
+pub struct TokenFront {
+    pub addr: SocketAddr,
+    pub token_requests: Arc<Mutex<Vec<String>>>,
+    _runtime: std::thread::JoinHandle<()>,
+}
+
+impl TokenFront {
+    pub fn start(registry: &OciRegistry) -> Self {
+        use base64::Engine as _;
+        let backend = format!("http://127.0.0.1:{}", registry.port);
+        let basic = format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", registry.user, registry.password))
+        );
+        let token_requests = Arc::new(Mutex::new(Vec::new()));
+        let addr_cell: Arc<Mutex<Option<SocketAddr>>> = Arc::new(Mutex::new(None));
+        let (seen, cell) = (token_requests.clone(), addr_cell.clone());
+        let app = axum::Router::new().fallback(move |req: axum::extract::Request| {
+            let (backend, basic, seen, cell) = (backend.clone(), basic.clone(), seen.clone(), cell.clone());
+            async move {
+                use axum::response::IntoResponse;
+                let auth = req.headers().get("authorization").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+                let uri = req.uri().clone();
+                if uri.path() == "/token" {
+                    seen.lock().unwrap().push(uri.query().unwrap_or("").to_string());
+                    if auth != basic {
+                        return (axum::http::StatusCode::UNAUTHORIZED, "bad credentials").into_response();
+                    }
+                    return axum::Json(json!({"token": "front-token-1", "expires_in": 300})).into_response();
+                }
+                if auth != "Bearer front-token-1" {
+                    let me = cell.lock().unwrap().unwrap();
+                    let repo = uri.path().trim_start_matches("/v2/").split("/manifests/").next().unwrap_or("").to_string();
+                    let challenge = format!("Bearer realm=\"http://{me}/token\",service=\"driftwatch-test\",scope=\"repository:{repo}:pull\"");
+                    return (axum::http::StatusCode::UNAUTHORIZED, [("www-authenticate", challenge)], "").into_response();
+                }
+                let client = reqwest::Client::new();
+                let upstream = client
+                    .request(req.method().clone(), format!("{backend}{uri}"))
+                    .header("accept", req.headers().get("accept").and_then(|v| v.to_str().ok()).unwrap_or("*/*"))
+                    .header("authorization", basic)
+                    .send()
+                    .await
+                    .unwrap();
+                let status = upstream.status().as_u16();
+                let mut headers = Vec::new();
+                for name in ["content-type", "docker-content-digest"] {
+                    if let Some(v) = upstream.headers().get(name) {
+                        headers.push((name.to_string(), v.to_str().unwrap().to_string()));
+                    }
+                }
+                let body = upstream.bytes().await.unwrap();
+                let mut resp = (axum::http::StatusCode::from_u16(status).unwrap(), body.to_vec()).into_response();
+                for (k, v) in headers {
+                    resp.headers_mut().insert(axum::http::HeaderName::from_bytes(k.as_bytes()).unwrap(), v.parse().unwrap());
+                }
+                resp
+            }
+        });
+        let (addr, runtime) = serve(app);
+        *addr_cell.lock().unwrap() = Some(addr);
+        Self {
+            addr,
+            token_requests,
+            _runtime: runtime,
+        }
+    }
+}

@@ -1,0 +1,260 @@
+//! Registry-aware checks against a real OCI registry (Debian's docker-registry, htpasswd auth)
+//! filled over its HTTP API: multi-arch index vs platform digest (no false drift), a re-pointed
+//! tag (`tag-moved`), a deleted manifest (`digest-not-found`), a real mismatch (`digest-drift`),
+//! the Bearer token flow, and a registry that is down or refuses the credentials.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::*;
+use serde_json::Value;
+
+const USER: &str = "puller";
+const PASSWORD: &str = "registry-pa55-do-not-print";
+
+struct Images {
+    index: String,
+    amd64: String,
+    arm64: String,
+    other: String,
+    web_old: String,
+    web_new: String,
+    gone: String,
+}
+
+/// shop/api: a two-platform index (tag v1) and an unrelated build; shop/web: tag `stable`
+/// pushed, deployed, then re-pointed; shop/gone: pushed, deployed, then deleted.
+fn fill(r: &OciRegistry) -> Images {
+    let (amd64, amd64_size) = r.push_image("shop/api", "v1-amd64", "amd64", "api-1");
+    let (arm64, arm64_size) = r.push_image("shop/api", "v1-arm64", "arm64", "api-1");
+    let index = r.push_index(
+        "shop/api",
+        "v1",
+        &[
+            (amd64.clone(), amd64_size, "amd64"),
+            (arm64.clone(), arm64_size, "arm64"),
+        ],
+    );
+    let (other, _) = r.push_image("shop/api", "hotfix", "amd64", "api-hotfix");
+    let (web_old, _) = r.push_image("shop/web", "stable", "amd64", "web-1");
+    let (web_new, _) = r.push_image("shop/web", "stable", "amd64", "web-2");
+    let (gone, _) = r.push_image("shop/gone", "v1", "amd64", "gone-1");
+    r.delete_manifest("shop/gone", &gone);
+    Images {
+        index,
+        amd64,
+        arm64,
+        other,
+        web_old,
+        web_new,
+        gone,
+    }
+}
+
+/// Git declares api by its index digest (twice: one Pod on a platform digest, one on an
+/// unrelated build), web by tag, gone by a deleted digest. `host` is how images are named.
+fn setup(dir: &Path, host: &str, registry_entry: &str, i: &Images) -> PathBuf {
+    let deploy = |name: &str, image: &str| deployment_yaml(name, "shop", image);
+    write(
+        &dir.join("gitops/apps/api/production/deploy.yaml"),
+        &deploy("api", &format!("{host}/shop/api@{}", i.index)),
+    );
+    write(
+        &dir.join("gitops/apps/api2/production/deploy.yaml"),
+        &deploy("api2", &format!("{host}/shop/api@{}", i.index)),
+    );
+    write(
+        &dir.join("gitops/apps/web/production/deploy.yaml"),
+        &deploy("web", &format!("{host}/shop/web:stable")),
+    );
+    write(
+        &dir.join("gitops/apps/gone/production/deploy.yaml"),
+        &deploy("gone", &format!("{host}/shop/gone@{}", i.gone)),
+    );
+    let mut objects = Vec::new();
+    let mut add = |name: &str, spec: String, runs: &[&str]| {
+        let (d, rs) = deployment("shop", name, &[(name, &spec)], runs.len() as i64);
+        for (n, digest) in runs.iter().enumerate() {
+            objects.push(pod(
+                &rs,
+                &format!("p{n}"),
+                &[(
+                    name,
+                    &format!("{host}/shop/{}@{digest}", if name == "api2" { "api" } else { name }),
+                )],
+            ));
+        }
+        objects.extend([d, rs]);
+    };
+    add("api", format!("{host}/shop/api@{}", i.index), &[&i.amd64, &i.arm64]);
+    add("api2", format!("{host}/shop/api@{}", i.index), &[&i.other]);
+    add("web", format!("{host}/shop/web:stable"), &[&i.web_old]);
+    add("gone", format!("{host}/shop/gone@{}", i.gone), &[&i.gone]);
+    write(&dir.join("cluster.json"), &list(objects));
+    let cfg = dir.join("driftwatch.toml");
+    write(
+        &cfg,
+        &format!(
+            "[gitops]\npath = \"gitops\"\n\n[alerts]\nbackoff = \"10ms\"\nmax_attempts = 2\ntimeout = \"3s\"\n\n{registry_entry}\n\n[[environments]]\nname = \"production\"\npaths = [\"apps/*/production\"]\nrequire_digest = false\n[environments.cluster]\nsnapshot = \"cluster.json\"\n"
+        ),
+    );
+    cfg
+}
+
+fn registry_entry(host: &str) -> String {
+    format!(
+        "[[registries]]\nhost = \"{host}\"\ninsecure = true\nusername_env = \"REG_USER\"\npassword_env = \"REG_PASSWORD\""
+    )
+}
+
+fn audit(dir: &Path, cfg: &Path, password: &str) -> Output {
+    let out = driftwatch(
+        dir,
+        &["--once", "--format", "json", "--config", cfg.to_str().unwrap()],
+        &[("REG_USER", USER), ("REG_PASSWORD", password)],
+    );
+    assert!(
+        !out.stdout.contains(password) && !out.stderr.contains(password),
+        "the registry password is never printed"
+    );
+    out
+}
+
+fn by_workload(report: &Value) -> Vec<(String, String)> {
+    report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["name"].as_str().unwrap_or("").to_string(),
+                f["type"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn multi_arch_tag_moved_digest_not_found_and_real_drift() {
+    let dir = tempfile::tempdir().unwrap();
+    let registry = OciRegistry::start(dir.path(), USER, PASSWORD);
+    let images = fill(&registry);
+    assert_ne!(images.web_old, images.web_new);
+    let cfg = setup(dir.path(), &registry.host(), &registry_entry(&registry.host()), &images);
+
+    let out = audit(dir.path(), &cfg, PASSWORD);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    let report = out.json();
+    assert_eq!(
+        by_workload(&report),
+        vec![
+            ("api2".to_string(), "digest-drift".to_string()),
+            ("gone".to_string(), "digest-not-found".to_string()),
+            ("web".to_string(), "tag-moved".to_string()),
+            ("web".to_string(), "unpinned".to_string()),
+        ],
+        "api's Pods run the amd64 and arm64 manifests of the declared index: not drift"
+    );
+    let moved = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["type"] == "tag-moved")
+        .unwrap();
+    let short = |d: &str| d[..19].to_string();
+    let message = moved["message"].as_str().unwrap();
+    assert!(
+        message.contains(&short(&images.web_new)) && message.contains(&short(&images.web_old)),
+        "{message}"
+    );
+    assert_eq!(report["environments"][0]["status"], "ok");
+}
+
+#[test]
+fn the_bearer_token_flow_in_front_of_the_registry() {
+    let dir = tempfile::tempdir().unwrap();
+    let registry = OciRegistry::start(dir.path(), USER, PASSWORD);
+    let images = fill(&registry);
+    let front = TokenFront::start(&registry);
+    let host = front.addr.to_string();
+    let cfg = setup(dir.path(), &host, &registry_entry(&host), &images);
+
+    let out = audit(dir.path(), &cfg, PASSWORD);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert_eq!(
+        by_workload(&out.json()).len(),
+        4,
+        "the same findings through the token flow: {}",
+        out.stdout
+    );
+    let tokens = front.token_requests.lock().unwrap().clone();
+    assert!(
+        !tokens.is_empty()
+            && tokens
+                .iter()
+                .all(|q| q.contains("service=driftwatch-test") && q.contains("scope=repository")),
+        "{tokens:?}"
+    );
+    assert!(
+        tokens.len() <= 3,
+        "tokens are reused per repository, not fetched per request: {tokens:?}"
+    );
+
+    let out = audit(dir.path(), &cfg, "wrong-password");
+    let report = out.json();
+    let unverifiable: Vec<&Value> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["type"] == "unverifiable")
+        .collect();
+    assert!(!unverifiable.is_empty(), "{}", out.stdout);
+    assert!(
+        unverifiable[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("credentials refused"),
+        "{}",
+        unverifiable[0]
+    );
+}
+
+#[test]
+fn a_registry_that_is_down_makes_checks_unverifiable_and_the_audit_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut registry = OciRegistry::start(dir.path(), USER, PASSWORD);
+    let images = fill(&registry);
+    let cfg = setup(dir.path(), &registry.host(), &registry_entry(&registry.host()), &images);
+    registry.stop();
+
+    let out = audit(dir.path(), &cfg, PASSWORD);
+    let report = out.json();
+    assert_eq!(
+        report["environments"][0]["status"], "ok",
+        "a registry outage does not fail the audit"
+    );
+    let types = by_workload(&report);
+    assert!(
+        types.contains(&("gone".to_string(), "unverifiable".to_string())),
+        "{types:?}"
+    );
+    assert!(
+        types.contains(&("web".to_string(), "unverifiable".to_string())),
+        "{types:?}"
+    );
+    assert!(
+        !types.iter().any(|(_, t)| t == "digest-not-found" || t == "tag-moved"),
+        "nothing claimed without the registry: {types:?}"
+    );
+    let reason = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["type"] == "unverifiable")
+        .unwrap()["message"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(reason.contains(&format!("registry {}", registry.host())), "{reason}");
+}
