@@ -173,6 +173,7 @@ fn main() {
                 allowed_sources: &[],
                 rewrites: &[],
                 registry: None,
+                promotion: None,
             };
             let t = Instant::now();
             found = compare(&scope, &decl, Some(&live)).len();

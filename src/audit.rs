@@ -172,13 +172,36 @@ async fn audit_environment(
         allowed_sources: &env.allowed_sources,
         rewrites: &cfg.audit.registry_rewrites,
         registry: None,
+        promotion: None,
     };
     let facts = match registry {
         Some(r) => Some(r.facts(&declared, live.as_ref(), &env.ignore_containers).await),
         None => None,
     };
+    let skipped = match &env.promoted_from {
+        Some((from, depth)) => {
+            let from_paths = cfg
+                .environments
+                .iter()
+                .find(|e| &e.name == from)
+                .map(|e| e.paths.clone())
+                .unwrap_or_default();
+            let (dir, to_paths, depth) = (checkout.dir.clone(), env.paths.clone(), *depth);
+            let walked =
+                tokio::task::spawn_blocking(move || crate::lineage::skipped(&dir, &to_paths, &from_paths, depth)).await;
+            match walked.map_err(|e| e.to_string()).and_then(|r| r) {
+                Ok(skipped) => Some((from.as_str(), skipped)),
+                Err(e) => {
+                    errors.push(format!("promotion lineage from {from}: {e}"));
+                    None
+                }
+            }
+        }
+        None => None,
+    };
     let scope = Scope {
         registry: facts.as_ref(),
+        promotion: skipped.as_ref().map(|(from, s)| (*from, s)),
         ..scope
     };
     let findings = compare::compare(&scope, &declared, live.as_ref());

@@ -39,6 +39,9 @@ pub struct Scope<'a> {
     pub rewrites: &'a [Rewrite],
     /// What the registries answered; `None`: no registry checks.
     pub registry: Option<&'a RegistryFacts>,
+    /// With `promoted_from`: the environment, and the declared digests that skipped it, each
+    /// with the commit that introduced it here.
+    pub promotion: Option<(&'a str, &'a BTreeMap<String, String>)>,
 }
 
 /// `reference` with the first matching rewrite applied (`from` prefix replaced by `to`).
@@ -267,6 +270,22 @@ fn compare_container(
             },
             _ => {}
         }
+    }
+    if let (Some((from, skipped)), Some(d)) = (scope.promotion, declared.digest())
+        && let Some(commit) = skipped.get(d)
+    {
+        let message = format!(
+            "{} reached {} in commit {} without being declared in {from} first: the promotion gate was skipped",
+            short(d),
+            scope.environment,
+            &commit[..commit.len().min(12)]
+        );
+        out.push(emit(
+            FindingType::PromotionSkipped,
+            Severity::Critical,
+            Vec::new(),
+            message,
+        ));
     }
     let declared_allowed = source_allowed(&name, scope.allowed_sources);
     let Some(lw) = lw else {
@@ -601,6 +620,7 @@ mod tests {
             allowed_sources: &[],
             rewrites: &[],
             registry: None,
+            promotion: None,
         }
     }
 

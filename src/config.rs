@@ -243,6 +243,8 @@ struct RawEnvironment {
     ignore_containers: Vec<String>,
     #[serde(default)]
     allowed_sources: Vec<String>,
+    promoted_from: Option<String>,
+    lineage_depth: Option<usize>,
     #[serde(default)]
     cluster: RawCluster,
 }
@@ -418,6 +420,9 @@ pub struct EnvironmentConfig {
     /// Repository prefixes images must come from (`host/path`, matched on path boundaries);
     /// empty: any.
     pub allowed_sources: Vec<String>,
+    /// The environment every digest must have passed through first, with how many commits of
+    /// history are searched for it.
+    pub promoted_from: Option<(String, usize)>,
     pub cluster: ClusterConfig,
 }
 
@@ -734,6 +739,16 @@ impl Validator<'_> {
                 ));
             }
             environments.push(env);
+        }
+        for (i, e) in environments.iter().enumerate() {
+            if let Some((from, _)) = &e.promoted_from
+                && (from == &e.name || !environments.iter().any(|x| &x.name == from))
+            {
+                return Err(self.invalid(
+                    format!("environments[{i}].promoted_from"),
+                    format!("{from:?} is not another configured environment"),
+                ));
+            }
         }
         let state = StateConfig {
             path: self.path(
@@ -1188,6 +1203,7 @@ impl Validator<'_> {
             require_digest: e.require_digest.unwrap_or(true),
             ignore_containers: e.ignore_containers,
             allowed_sources: e.allowed_sources,
+            promoted_from: e.promoted_from.map(|from| (from, e.lineage_depth.unwrap_or(500))),
             cluster: ClusterConfig {
                 name,
                 source,

@@ -31,6 +31,7 @@ pub mod gitops;
 pub mod ignore;
 pub mod image;
 pub mod leader;
+pub mod lineage;
 pub mod live;
 pub mod manifest;
 pub mod message;
