@@ -174,6 +174,7 @@ fn main() {
                 rewrites: &[],
                 registry: None,
                 promotion: None,
+                compare_secrets: false,
             };
             let t = Instant::now();
             found = compare(&scope, &decl, Some(&live)).len();

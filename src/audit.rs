@@ -135,6 +135,7 @@ async fn audit_environment(
     registry: Option<&Registry>,
 ) -> (EnvironmentResult, Vec<Finding>, Option<Duration>) {
     let list = ListOptions {
+        secrets: env.compare_secrets,
         timeout: cfg.audit.kube_timeout,
         page_size: cfg.audit.page_size,
     };
@@ -173,6 +174,7 @@ async fn audit_environment(
         rewrites: &cfg.audit.registry_rewrites,
         registry: None,
         promotion: None,
+        compare_secrets: env.compare_secrets,
     };
     let facts = match registry {
         Some(r) => Some(r.facts(&declared, live.as_ref(), &env.ignore_containers).await),

@@ -11,8 +11,8 @@ use serde::de::DeserializeOwned;
 
 use crate::config::{ClusterConfig, ClusterSource};
 use crate::error_chain;
-use crate::live::{self, ObjectList, Pod, RawObjects, Workload};
-use crate::model::{LiveState, WorkloadKind};
+use crate::live::{self, ConfigMapRaw, ObjectList, Pod, RawObjects, SecretRaw, Workload};
+use crate::model::{ConfigObject, LiveState, WorkloadKind};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClusterError {
@@ -50,19 +50,50 @@ pub enum ClusterError {
 /// Listing settings shared by every cluster.
 #[derive(Clone, Copy, Debug)]
 pub struct ListOptions {
+    /// Also list Secrets (only for environments with `compare_secrets`).
+    pub secrets: bool,
     pub timeout: Duration,
     pub page_size: u32,
 }
 
 /// The resources listed per namespace (or cluster-wide), with their API path.
-const RESOURCES: [(Option<WorkloadKind>, &str, &str); 7] = [
-    (Some(WorkloadKind::Deployment), "/apis/apps/v1", "deployments"),
-    (Some(WorkloadKind::StatefulSet), "/apis/apps/v1", "statefulsets"),
-    (Some(WorkloadKind::DaemonSet), "/apis/apps/v1", "daemonsets"),
-    (Some(WorkloadKind::ReplicaSet), "/apis/apps/v1", "replicasets"),
-    (Some(WorkloadKind::Job), "/apis/batch/v1", "jobs"),
-    (Some(WorkloadKind::CronJob), "/apis/batch/v1", "cronjobs"),
-    (None, "/api/v1", "pods"),
+/// What one LIST call fetches.
+#[derive(Clone, Copy, Debug)]
+enum Resource {
+    Workload(WorkloadKind),
+    Pods,
+    ConfigMaps,
+    Secrets,
+}
+
+/// The resources listed per namespace (or cluster-wide), with their API path. Secrets only
+/// when an environment compares them.
+const RESOURCES: [(Resource, &str, &str); 9] = [
+    (
+        Resource::Workload(WorkloadKind::Deployment),
+        "/apis/apps/v1",
+        "deployments",
+    ),
+    (
+        Resource::Workload(WorkloadKind::StatefulSet),
+        "/apis/apps/v1",
+        "statefulsets",
+    ),
+    (
+        Resource::Workload(WorkloadKind::DaemonSet),
+        "/apis/apps/v1",
+        "daemonsets",
+    ),
+    (
+        Resource::Workload(WorkloadKind::ReplicaSet),
+        "/apis/apps/v1",
+        "replicasets",
+    ),
+    (Resource::Workload(WorkloadKind::Job), "/apis/batch/v1", "jobs"),
+    (Resource::Workload(WorkloadKind::CronJob), "/apis/batch/v1", "cronjobs"),
+    (Resource::Pods, "/api/v1", "pods"),
+    (Resource::ConfigMaps, "/api/v1", "configmaps"),
+    (Resource::Secrets, "/api/v1", "secrets"),
 ];
 
 /// At most this many LIST calls of one cluster are in flight at once.
@@ -131,7 +162,10 @@ async fn list_all(
     // tuples makes this future not provably Send (a rustc limitation), and the daemon spawns it.
     let mut calls = Vec::new();
     for ns in &scopes {
-        for &(kind, prefix, plural) in &RESOURCES {
+        for &(kind, prefix, plural) in RESOURCES
+            .iter()
+            .filter(|r| opts.secrets || !matches!(r.0, Resource::Secrets))
+        {
             let path = match ns {
                 Some(ns) => format!("{prefix}/namespaces/{ns}/{plural}"),
                 None => format!("{prefix}/{plural}"),
@@ -139,23 +173,36 @@ async fn list_all(
             let client = client.clone();
             calls.push(async move {
                 let listed = match kind {
-                    Some(_) => Listed::Workloads(list_paged::<Workload>(cluster, &client, &path, plural, opts).await?),
-                    None => Listed::Pods(list_paged::<Pod>(cluster, &client, &path, plural, opts).await?),
+                    Resource::Workload(_) => {
+                        Listed::Workloads(list_paged::<Workload>(cluster, &client, &path, plural, opts).await?)
+                    }
+                    Resource::Pods => Listed::Pods(list_paged::<Pod>(cluster, &client, &path, plural, opts).await?),
+                    Resource::ConfigMaps => {
+                        let items = list_paged::<ConfigMapRaw>(cluster, &client, &path, plural, opts).await?;
+                        Listed::Configs(items.into_iter().map(Into::into).collect())
+                    }
+                    Resource::Secrets => {
+                        let items = list_paged::<SecretRaw>(cluster, &client, &path, plural, opts).await?;
+                        Listed::Configs(items.into_iter().map(Into::into).collect())
+                    }
                 };
                 Ok::<_, ClusterError>((kind, listed))
             });
         }
     }
-    let lists: Vec<(Option<WorkloadKind>, Listed)> = futures::stream::iter(calls)
+    let lists: Vec<(Resource, Listed)> = futures::stream::iter(calls)
         .buffer_unordered(LIST_CONCURRENCY)
         .try_collect()
         .await?;
     let mut raw = RawObjects::default();
     for (kind, listed) in lists {
         match (kind, listed) {
-            (Some(k), Listed::Workloads(items)) => raw.workloads.extend(items.into_iter().map(|w| (k, w))),
+            (Resource::Workload(k), Listed::Workloads(items)) => {
+                raw.workloads.extend(items.into_iter().map(|w| (k, w)))
+            }
             (_, Listed::Pods(items)) => raw.pods.extend(items),
-            (None, Listed::Workloads(_)) => {}
+            (_, Listed::Configs(items)) => raw.configs.extend(items),
+            (_, Listed::Workloads(_)) => {}
         }
     }
     // Sorted so that owner resolution and reports do not depend on which call answered first.
@@ -168,6 +215,7 @@ async fn list_all(
 enum Listed {
     Workloads(Vec<Workload>),
     Pods(Vec<Pod>),
+    Configs(Vec<ConfigObject>),
 }
 
 /// Follows `continue` tokens until the list is complete.

@@ -42,6 +42,8 @@ pub struct Scope<'a> {
     /// With `promoted_from`: the environment, and the declared digests that skipped it, each
     /// with the commit that introduced it here.
     pub promotion: Option<(&'a str, &'a BTreeMap<String, String>)>,
+    /// Compare Secrets too (by hash).
+    pub compare_secrets: bool,
 }
 
 /// `reference` with the first matching rewrite applied (`from` prefix replaced by `to`).
@@ -165,6 +167,10 @@ pub fn compare(scope: &Scope<'_>, declared: &DeclaredState, live: Option<&LiveSt
                 ),
             ));
         }
+    }
+
+    if let Some(live) = live {
+        compare_configs(scope, declared, live, &mut out);
     }
 
     out.sort_by(|a, b| {
@@ -430,6 +436,123 @@ fn compare_container(
     }
 }
 
+/// The name without a kustomize generator suffix (`app-config-5k8hbt2mdf` → `app-config`).
+fn generator_base(name: &str) -> &str {
+    match name.rsplit_once('-') {
+        Some((base, suffix))
+            if suffix.len() == 10 && suffix.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()) =>
+        {
+            base
+        }
+        _ => name,
+    }
+}
+
+/// `config-drift`: declared ConfigMaps (and Secrets with `compare_secrets`) that differ from or
+/// are absent from the cluster, and declared workloads whose Pods need one that does not exist.
+fn compare_configs(scope: &Scope<'_>, declared: &DeclaredState, live: &LiveState, out: &mut Vec<Finding>) {
+    let listed = |ns: &str| scope.namespaces.is_empty() || scope.namespaces.iter().any(|n| n == ns);
+    for d in declared
+        .configs
+        .iter()
+        .filter(|d| (scope.compare_secrets || !d.secret) && listed(&d.namespace))
+    {
+        let exact = live.configs.get(&(d.secret, d.namespace.clone(), d.name.clone()));
+        // A kustomize generator renames the object when its content changes: a live object with
+        // the same base name is the previous generation, so compare with it.
+        let previous = || {
+            live.configs.values().find(|l| {
+                l.secret == d.secret
+                    && l.namespace == d.namespace
+                    && generator_base(&l.name) == generator_base(&d.name)
+                    && generator_base(&d.name) != d.name
+            })
+        };
+        let kind = d.kind();
+        let message = match exact.or_else(previous) {
+            None => Some(format!(
+                "{kind} {}/{} is declared in {} but does not exist in the cluster",
+                d.namespace, d.name, d.source
+            )),
+            Some(l) => {
+                let changed: Vec<&str> = d
+                    .values
+                    .iter()
+                    .filter(|(k, v)| l.values.get(*k).is_some_and(|lv| lv != *v))
+                    .map(|(k, _)| k.as_str())
+                    .collect();
+                let missing: Vec<&str> = d
+                    .values
+                    .keys()
+                    .filter(|k| !l.values.contains_key(*k))
+                    .map(String::as_str)
+                    .collect();
+                let extra: Vec<&str> = l
+                    .values
+                    .keys()
+                    .filter(|k| !d.values.contains_key(*k))
+                    .map(String::as_str)
+                    .collect();
+                let mut parts = Vec::new();
+                if l.name != d.name {
+                    parts.push(format!("git renders {} but the cluster has {}", d.name, l.name));
+                }
+                for (what, keys) in [
+                    ("values differ", &changed),
+                    ("missing in the cluster", &missing),
+                    ("only in the cluster", &extra),
+                ] {
+                    if !keys.is_empty() {
+                        parts.push(format!("{what}: {}", keys.join(", ")));
+                    }
+                }
+                (!parts.is_empty()).then(|| format!("{kind} {}/{}: {}", d.namespace, d.name, parts.join("; ")))
+            }
+        };
+        if let Some(message) = message {
+            out.push(config_finding(scope, &d.namespace, &d.name, Some(&d.source), message));
+        }
+    }
+    let declared_keys: BTreeSet<WorkloadKey> = declared.workloads.iter().map(DeclaredWorkload::key).collect();
+    for r in live
+        .config_refs
+        .iter()
+        .filter(|r| declared_keys.contains(&r.workload) && (scope.compare_secrets || !r.secret))
+    {
+        let ns = &r.workload.namespace;
+        if !live.configs.contains_key(&(r.secret, ns.clone(), r.name.clone())) {
+            let kind = if r.secret { "Secret" } else { "ConfigMap" };
+            let message = format!(
+                "Pods of {} {} need {kind} {ns}/{}, which does not exist in the cluster",
+                r.workload.kind, r.workload.name, r.name
+            );
+            out.push(config_finding(scope, ns, &r.name, None, message));
+        }
+    }
+}
+
+fn config_finding(scope: &Scope<'_>, namespace: &str, name: &str, source: Option<&str>, message: String) -> Finding {
+    let mut f = Finding {
+        fingerprint: String::new(),
+        kind: FindingType::ConfigDrift,
+        severity: Severity::Warning,
+        environment: scope.environment.to_string(),
+        cluster: scope.cluster.to_string(),
+        namespace: namespace.to_string(),
+        workload_kind: None,
+        name: Some(name.to_string()),
+        container: None,
+        declared: None,
+        running: Vec::new(),
+        source: source.map(str::to_string),
+        commit: scope.commit.map(str::to_string),
+        message,
+    };
+    // Which keys differ is part of what drifted, values never are.
+    f.fingerprint = fingerprint(&f, &f.message.clone());
+    f
+}
+
 /// `running` with every digest that is the same content as `want` (multi-arch) counted as
 /// `want`.
 fn same_content_as(running: Vec<RunningDigest>, want: &str, name: &str, facts: &RegistryFacts) -> Vec<RunningDigest> {
@@ -621,6 +744,7 @@ mod tests {
             rewrites: &[],
             registry: None,
             promotion: None,
+            compare_secrets: false,
         }
     }
 
@@ -685,6 +809,7 @@ mod tests {
     fn run_with(scope: &Scope<'_>, d: DeclaredState, l: Vec<LiveWorkload>) -> Vec<(FindingType, Severity, String)> {
         let live = LiveState {
             workloads: l.into_iter().map(|w| (w.key(), w)).collect(),
+            ..Default::default()
         };
         compare(scope, &d, Some(&live))
             .into_iter()
@@ -925,6 +1050,7 @@ mod tests {
                 .into_iter()
                 .map(|w| (w.key(), w))
                 .collect(),
+            ..Default::default()
         };
         let two = LiveState {
             workloads: [live(
@@ -935,6 +1061,7 @@ mod tests {
             .into_iter()
             .map(|w| (w.key(), w))
             .collect(),
+            ..Default::default()
         };
         let a = compare(&scope(&[], &[]), &d, Some(&one));
         let b = compare(&scope(&[], &[]), &d, Some(&two));

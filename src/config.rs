@@ -245,6 +245,7 @@ struct RawEnvironment {
     allowed_sources: Vec<String>,
     promoted_from: Option<String>,
     lineage_depth: Option<usize>,
+    compare_secrets: Option<bool>,
     #[serde(default)]
     cluster: RawCluster,
 }
@@ -423,6 +424,9 @@ pub struct EnvironmentConfig {
     /// The environment every digest must have passed through first, with how many commits of
     /// history are searched for it.
     pub promoted_from: Option<(String, usize)>,
+    /// Compare declared Secrets with live ones (by hash; values are never printed). Needs
+    /// `list` on secrets, so it is off unless asked for.
+    pub compare_secrets: bool,
     pub cluster: ClusterConfig,
 }
 
@@ -1204,6 +1208,7 @@ impl Validator<'_> {
             ignore_containers: e.ignore_containers,
             allowed_sources: e.allowed_sources,
             promoted_from: e.promoted_from.map(|from| (from, e.lineage_depth.unwrap_or(500))),
+            compare_secrets: e.compare_secrets.unwrap_or(false),
             cluster: ClusterConfig {
                 name,
                 source,

@@ -6,14 +6,15 @@
 //! The structs deserialize only the fields the audit needs, so a LIST of thousands of Pods does
 //! not build thousands of full `k8s-openapi` objects.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
 use crate::image::RunningImage;
 use crate::model::{
-    ContainerSpec, ContainerStatus, LivePod, LiveState, LiveWorkload, Rollout, WorkloadKey, WorkloadKind,
+    ConfigObject, ConfigRef, ContainerSpec, ContainerStatus, LivePod, LiveState, LiveWorkload, Rollout, WorkloadKey,
+    WorkloadKind, value_hash,
 };
 
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -43,10 +44,15 @@ pub struct OwnerReference {
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Container {
     pub name: String,
     #[serde(default)]
     pub image: String,
+    #[serde(default)]
+    pub env_from: Vec<EnvFrom>,
+    #[serde(default)]
+    pub env: Vec<EnvVar>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -56,6 +62,142 @@ pub struct PodSpec {
     pub containers: Vec<Container>,
     #[serde(default)]
     pub init_containers: Vec<Container>,
+    #[serde(default)]
+    pub volumes: Vec<Volume>,
+}
+
+/// A reference to a ConfigMap or Secret by name.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NamedRef {
+    #[serde(default, alias = "secretName")]
+    pub name: String,
+    #[serde(default)]
+    pub optional: Option<bool>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Volume {
+    pub config_map: Option<NamedRef>,
+    pub secret: Option<NamedRef>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EnvFrom {
+    pub config_map_ref: Option<NamedRef>,
+    pub secret_ref: Option<NamedRef>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EnvValueFrom {
+    pub config_map_key_ref: Option<NamedRef>,
+    pub secret_key_ref: Option<NamedRef>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EnvVar {
+    pub value_from: Option<EnvValueFrom>,
+}
+
+impl PodSpec {
+    /// The ConfigMaps (false) and Secrets (true) the Pod cannot start without.
+    pub fn required_configs(&self) -> Vec<(bool, String)> {
+        let mut out = Vec::new();
+        let mut add = |secret: bool, r: &Option<NamedRef>| {
+            if let Some(r) = r
+                && r.optional != Some(true)
+                && !r.name.is_empty()
+            {
+                out.push((secret, r.name.clone()));
+            }
+        };
+        for v in &self.volumes {
+            add(false, &v.config_map);
+            add(true, &v.secret);
+        }
+        for c in self.containers.iter().chain(&self.init_containers) {
+            for e in &c.env_from {
+                add(false, &e.config_map_ref);
+                add(true, &e.secret_ref);
+            }
+            for e in c.env.iter().filter_map(|e| e.value_from.as_ref()) {
+                add(false, &e.config_map_key_ref);
+                add(true, &e.secret_key_ref);
+            }
+        }
+        out.sort();
+        out.dedup();
+        out
+    }
+}
+
+fn hashed_plain<'de, D: serde::Deserializer<'de>>(d: D) -> Result<BTreeMap<String, String>, D::Error> {
+    let raw: BTreeMap<String, String> = Deserialize::deserialize(d)?;
+    Ok(raw.into_iter().map(|(k, v)| (k, value_hash(v.as_bytes()))).collect())
+}
+
+fn hashed_base64<'de, D: serde::Deserializer<'de>>(d: D) -> Result<BTreeMap<String, String>, D::Error> {
+    use base64::Engine as _;
+    let raw: BTreeMap<String, String> = Deserialize::deserialize(d)?;
+    raw.into_iter()
+        .map(|(k, v)| {
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(&v)
+                .map_err(|e| serde::de::Error::custom(format!("{k}: {e}")))?;
+            Ok((k, value_hash(&bytes)))
+        })
+        .collect()
+}
+
+/// A live ConfigMap; values are hashed while deserializing.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConfigMapRaw {
+    #[serde(default)]
+    pub metadata: ObjectMeta,
+    #[serde(default, deserialize_with = "hashed_plain")]
+    pub data: BTreeMap<String, String>,
+    #[serde(default, deserialize_with = "hashed_base64")]
+    pub binary_data: BTreeMap<String, String>,
+}
+
+/// A live Secret; values are hashed while deserializing and never kept.
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct SecretRaw {
+    #[serde(default)]
+    pub metadata: ObjectMeta,
+    #[serde(default, deserialize_with = "hashed_base64")]
+    pub data: BTreeMap<String, String>,
+}
+
+impl From<ConfigMapRaw> for ConfigObject {
+    fn from(c: ConfigMapRaw) -> Self {
+        let mut values = c.data;
+        values.extend(c.binary_data);
+        ConfigObject {
+            secret: false,
+            namespace: c.metadata.namespace,
+            name: c.metadata.name,
+            values,
+            source: String::new(),
+        }
+    }
+}
+
+impl From<SecretRaw> for ConfigObject {
+    fn from(s: SecretRaw) -> Self {
+        ConfigObject {
+            secret: true,
+            namespace: s.metadata.namespace,
+            name: s.metadata.name,
+            values: s.data,
+            source: String::new(),
+        }
+    }
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -159,6 +301,8 @@ pub struct ListMeta {
 pub struct RawObjects {
     pub workloads: Vec<(WorkloadKind, Workload)>,
     pub pods: Vec<Pod>,
+    /// ConfigMaps and (when listed) Secrets, values hashed.
+    pub configs: Vec<ConfigObject>,
 }
 
 /// A snapshot item: the `kind` decides how the rest is read.
@@ -172,6 +316,8 @@ enum SnapshotItem {
     Job(Workload),
     CronJob(Workload),
     Pod(Pod),
+    ConfigMap(ConfigMapRaw),
+    Secret(SecretRaw),
     #[serde(other)]
     Other,
 }
@@ -205,6 +351,14 @@ impl RawObjects {
                 SnapshotItem::CronJob(w) => (WorkloadKind::CronJob, w),
                 SnapshotItem::Pod(p) => {
                     raw.pods.push(p);
+                    continue;
+                }
+                SnapshotItem::ConfigMap(c) => {
+                    raw.configs.push(c.into());
+                    continue;
+                }
+                SnapshotItem::Secret(c) => {
+                    raw.configs.push(c.into());
                     continue;
                 }
                 SnapshotItem::Other => continue,
@@ -305,6 +459,7 @@ pub fn build(raw: &RawObjects, namespaces: Option<&[String]>) -> LiveState {
     // The Pods of one workload report the same few imageIDs; parsing each once keeps resolution
     // linear in Pods without a reference parse per container.
     let mut parsed: HashMap<&str, RunningImage> = HashMap::new();
+    let mut config_refs: BTreeSet<ConfigRef> = BTreeSet::new();
     for pod in &raw.pods {
         let meta = &pod.metadata;
         if !in_scope(&meta.namespace) || meta.deletion_timestamp.is_some() {
@@ -358,14 +513,27 @@ pub fn build(raw: &RawObjects, namespaces: Option<&[String]>) -> LiveState {
                     .clone(),
             })
             .collect();
-        if let Some(created) = meta.creation_timestamp {
-            let e = newest_pod.entry(key).or_insert(created);
-            *e = (*e).max(created);
-        }
         workload.pods.push(LivePod {
             name: meta.name.clone(),
             statuses,
         });
+        for (secret, name) in pod.spec.required_configs() {
+            config_refs.insert(ConfigRef {
+                workload: key.clone(),
+                secret,
+                name,
+            });
+        }
+        if let Some(created) = meta.creation_timestamp {
+            let e = newest_pod.entry(key).or_insert(created);
+            *e = (*e).max(created);
+        }
+    }
+    state.config_refs = config_refs.into_iter().collect();
+    for c in raw.configs.iter().filter(|c| in_scope(&c.namespace)) {
+        state
+            .configs
+            .insert((c.secret, c.namespace.clone(), c.name.clone()), c.clone());
     }
 
     // Rollout progress, from the top-level object's status.

@@ -4,7 +4,12 @@
 use serde_json::Value;
 
 use crate::image::ImageRef;
-use crate::model::{ContainerSpec, DeclaredState, DeclaredWorkload, ManifestProblem, WorkloadKey, WorkloadKind};
+use std::collections::BTreeMap;
+
+use crate::model::{
+    ConfigObject, ContainerSpec, DeclaredState, DeclaredWorkload, ManifestProblem, WorkloadKey, WorkloadKind,
+    value_hash,
+};
 use crate::yaml;
 
 /// Where a batch of documents came from, for findings and problems.
@@ -53,6 +58,10 @@ fn extract_one(doc: &Value, origin: Origin<'_>, state: &mut DeclaredState) {
                 extract_one(item, origin, state);
             }
         }
+        return;
+    }
+    if kind == "ConfigMap" || kind == "Secret" {
+        extract_config(doc, kind == "Secret", origin, state);
         return;
     }
     let Some(kind) = WorkloadKind::from_kind(kind) else {
@@ -137,6 +146,69 @@ fn extract_one(doc: &Value, origin: Origin<'_>, state: &mut DeclaredState) {
         source: origin.source.to_string(),
         containers,
     });
+}
+
+/// Keys and hashed values of a ConfigMap (`data`, `binaryData`) or Secret (`data` decoded,
+/// `stringData`), as [`ConfigObject::values`].
+pub fn config_values(doc: &Value, secret: bool) -> Result<BTreeMap<String, String>, String> {
+    use base64::Engine as _;
+    let mut values = BTreeMap::new();
+    let decode = |k: &str, v: &str| {
+        base64::engine::general_purpose::STANDARD
+            .decode(v)
+            .map_err(|e| format!("{k}: not base64: {e}"))
+    };
+    let (plain, encoded) = if secret {
+        ("stringData", "data")
+    } else {
+        ("data", "binaryData")
+    };
+    for (k, v) in doc.get(encoded).and_then(Value::as_object).into_iter().flatten() {
+        values.insert(k.clone(), value_hash(&decode(k, v.as_str().unwrap_or(""))?));
+    }
+    for (k, v) in doc.get(plain).and_then(Value::as_object).into_iter().flatten() {
+        let text = match v {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        values.insert(k.clone(), value_hash(text.as_bytes()));
+    }
+    Ok(values)
+}
+
+fn extract_config(doc: &Value, secret: bool, origin: Origin<'_>, state: &mut DeclaredState) {
+    let kind = if secret { "Secret" } else { "ConfigMap" };
+    let meta = doc.get("metadata");
+    let problem = |reason: String| ManifestProblem {
+        file: origin.file.to_string(),
+        source: origin.source.to_string(),
+        workload: None,
+        container: None,
+        reason,
+    };
+    let Some(name) = meta
+        .and_then(|m| m.get("name"))
+        .and_then(Value::as_str)
+        .filter(|n| !n.is_empty())
+    else {
+        state.problems.push(problem(format!("{kind} without metadata.name")));
+        return;
+    };
+    let namespace = meta
+        .and_then(|m| m.get("namespace"))
+        .and_then(Value::as_str)
+        .filter(|n| !n.is_empty())
+        .unwrap_or(origin.default_namespace);
+    match config_values(doc, secret) {
+        Ok(values) => state.configs.push(ConfigObject {
+            secret,
+            namespace: namespace.to_string(),
+            name: name.to_string(),
+            values,
+            source: origin.source.to_string(),
+        }),
+        Err(e) => state.problems.push(problem(format!("{kind} {namespace}/{name}: {e}"))),
+    }
 }
 
 /// The Pod template spec of a workload object (for a Pod, its own spec).

@@ -110,10 +110,39 @@ pub struct ManifestProblem {
     pub reason: String,
 }
 
+/// A ConfigMap or Secret, with its values reduced to SHA-256 hashes: enough to tell which keys
+/// differ, and a Secret's values never leave the process that read them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigObject {
+    pub secret: bool,
+    pub namespace: String,
+    pub name: String,
+    /// key → hex SHA-256 of the value (`binaryData` and Secret `data` decoded first).
+    pub values: BTreeMap<String, String>,
+    /// The configured path that declares it (declared side only).
+    pub source: String,
+}
+
+impl ConfigObject {
+    pub fn kind(&self) -> &'static str {
+        if self.secret { "Secret" } else { "ConfigMap" }
+    }
+}
+
+/// A ConfigMap (or Secret) a running workload's Pods need: volumes, `envFrom`, `env` keys that
+/// are not optional.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ConfigRef {
+    pub workload: WorkloadKey,
+    pub secret: bool,
+    pub name: String,
+}
+
 /// Everything git declares for one environment.
 #[derive(Clone, Debug, Default)]
 pub struct DeclaredState {
     pub workloads: Vec<DeclaredWorkload>,
+    pub configs: Vec<ConfigObject>,
     pub problems: Vec<ManifestProblem>,
     /// Paths whose rendering failed as a whole (kustomize error). While any path failed, the
     /// declared set is incomplete, so `undeclared` cannot be judged.
@@ -169,6 +198,9 @@ impl LiveWorkload {
 #[derive(Clone, Debug, Default)]
 pub struct LiveState {
     pub workloads: BTreeMap<WorkloadKey, LiveWorkload>,
+    /// Live ConfigMaps (and Secrets, when listed) by (secret, namespace, name).
+    pub configs: BTreeMap<(bool, String, String), ConfigObject>,
+    pub config_refs: Vec<ConfigRef>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -212,6 +244,12 @@ pub enum FindingType {
     PromotionSkipped,
     ConfigDrift,
     ExpiredIgnore,
+}
+
+/// Hex SHA-256 of a config value.
+pub fn value_hash(value: &[u8]) -> String {
+    use sha2::Digest as _;
+    format!("{:x}", sha2::Sha256::digest(value))
 }
 
 impl FindingType {

@@ -253,6 +253,8 @@ fn kind_of(plural: &str) -> Option<&'static str> {
         "jobs" => "Job",
         "cronjobs" => "CronJob",
         "pods" => "Pod",
+        "configmaps" => "ConfigMap",
+        "secrets" => "Secret",
         _ => return None,
     })
 }
