@@ -433,6 +433,36 @@ fn describe(cfg: &Config) -> String {
             e.require_digest
         ));
     }
+    for r in &cfg.registries {
+        out.push_str(&format!(
+            "registry {}: credentials {}{}\n",
+            r.host,
+            if r.credentials.is_some() {
+                "set"
+            } else {
+                "none (anonymous)"
+            },
+            if r.insecure { ", plain http" } else { "" }
+        ));
+    }
+    for e in cfg
+        .environments
+        .iter()
+        .filter(|e| !e.allowed_sources.is_empty() || e.promoted_from.is_some() || e.compare_secrets)
+    {
+        let sources = if e.allowed_sources.is_empty() {
+            "any".to_string()
+        } else {
+            e.allowed_sources.join(", ")
+        };
+        let promoted = e.promoted_from.as_ref().map_or("-".to_string(), |(from, depth)| {
+            format!("{from} (last {depth} commits)")
+        });
+        out.push_str(&format!(
+            "policy {}: allowed_sources {sources}, promoted_from {promoted}, compare_secrets {}\n",
+            e.name, e.compare_secrets
+        ));
+    }
     let sc = &cfg.schedule;
     let next = crate::schedule::next_fire(sc, chrono::Utc::now()).map_or("never".to_string(), crate::report::timestamp);
     out.push_str(&format!(

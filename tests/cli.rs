@@ -271,6 +271,8 @@ fn the_commented_example_config_is_valid() {
         ("SMTP_PASSWORD", "p"),
         ("DRIFT_HOOK_TOKEN", "b"),
         ("DRIFT_HOOK_SECRET", "h"),
+        ("REG_USER", "u"),
+        ("REG_PASSWORD", "registry-password"),
     ];
     let out = driftwatch(
         repo_root(),
