@@ -1572,6 +1572,47 @@ url = "http://alertmanager:9093"
     }
 
     #[test]
+    fn registry_credentials_from_env_and_docker_config() {
+        let dir = tempfile::tempdir().unwrap();
+        let docker = dir.path().join("config.json");
+        // base64("ci-bot:hunter2")
+        std::fs::write(&docker, r#"{"auths": {"registry.example.com": {"auth": "Y2ktYm90Omh1bnRlcjI="}, "ghcr.io": {"username": "u", "password": "p"}}}"#).unwrap();
+        let text = format!(
+            "{MINIMAL}[[registries]]\nhost = \"registry.example.com\"\ndocker_config = \"{}\"\n[[registries]]\nhost = \"ghcr.io\"\ndocker_config = \"{}\"\n[[registries]]\nhost = \"localhost:5000\"\ninsecure = true\nusername_env = \"U\"\npassword_env = \"P\"\n",
+            docker.display(),
+            docker.display()
+        );
+        let c = load(&text, &[("GITOPS_TOKEN", "t"), ("U", "local"), ("P", "pw")]).unwrap();
+        let creds: Vec<(String, String, bool)> = c
+            .registries
+            .iter()
+            .map(|r| {
+                let (u, p) = r.credentials.as_ref().unwrap();
+                (u.expose().to_string(), p.expose().to_string(), r.insecure)
+            })
+            .collect();
+        assert_eq!(
+            creds,
+            vec![
+                ("ci-bot".into(), "hunter2".into(), false),
+                ("u".into(), "p".into(), false),
+                ("local".into(), "pw".into(), true)
+            ]
+        );
+        assert!(!format!("{c:?}").contains("hunter2"));
+        let err = load(
+            &text.replace("registry.example.com", "quay.io"),
+            &[("GITOPS_TOKEN", "t"), ("U", "l"), ("P", "p")],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("registries[0].docker_config") && err.contains("no auths entry for quay.io"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn yaml_config_and_local_path() {
         let text = "gitops:\n  path: examples/gitops\nenvironments:\n  - name: dev\n    paths: [apps]\n    cluster:\n      snapshot: snap.json\n";
         let c = Config::from_str(
