@@ -227,54 +227,36 @@ fn compare_container(
     let name = declared.name();
     let mut tag_target: Option<String> = None;
     if let Some(facts) = scope.registry {
-        match (declared.digest(), declared.effective_tag()) {
-            (Some(d), _) => match facts.manifest(&name, d) {
-                Some(Lookup::NotFound) => {
-                    let message = format!(
-                        "{name}@{} no longer exists in the registry: the next Pod start will fail to pull it",
-                        short(d)
-                    );
-                    out.push(emit(
-                        FindingType::DigestNotFound,
-                        Severity::Critical,
-                        Vec::new(),
-                        message,
-                    ));
-                }
-                Some(Lookup::Unavailable(reason)) => {
-                    out.push(emit(
-                        FindingType::Unverifiable,
-                        Severity::Info,
-                        Vec::new(),
-                        format!("registry check not possible: {reason}"),
-                    ));
-                }
-                _ => {}
-            },
-            (None, Some(tag)) => match facts.tag(&name, tag) {
-                Some(Lookup::Found(t)) => tag_target = Some(t.clone()),
-                Some(Lookup::NotFound) => {
-                    let message = format!(
-                        "tag {name}:{tag} no longer exists in the registry: the next Pod start will fail to pull it"
-                    );
-                    out.push(emit(
-                        FindingType::DigestNotFound,
-                        Severity::Critical,
-                        Vec::new(),
-                        message,
-                    ));
-                }
-                Some(Lookup::Unavailable(reason)) => {
-                    out.push(emit(
-                        FindingType::Unverifiable,
-                        Severity::Info,
-                        Vec::new(),
-                        format!("registry check not possible: {reason}"),
-                    ));
-                }
-                None => {}
-            },
-            _ => {}
+        // A digest must still exist; a tag must still exist, and where it points now is what
+        // the Pods are compared with.
+        let (subject, looked_up) = match (declared.digest(), declared.effective_tag()) {
+            (Some(d), _) => (
+                format!("{name}@{}", short(d)),
+                facts.manifest(&name, d).map(|l| l.map(|_| None)),
+            ),
+            (None, Some(tag)) => (
+                format!("tag {name}:{tag}"),
+                facts.tag(&name, tag).map(|l| l.map(|t| Some(t.clone()))),
+            ),
+            (None, None) => (String::new(), None),
+        };
+        match looked_up {
+            Some(Lookup::Found(target)) => tag_target = target,
+            Some(Lookup::NotFound) => {
+                let message =
+                    format!("{subject} no longer exists in the registry: the next Pod start will fail to pull it");
+                out.push(emit(
+                    FindingType::DigestNotFound,
+                    Severity::Critical,
+                    Vec::new(),
+                    message,
+                ));
+            }
+            Some(Lookup::Unavailable(reason)) => {
+                let message = format!("registry check not possible: {reason}");
+                out.push(emit(FindingType::Unverifiable, Severity::Info, Vec::new(), message));
+            }
+            None => {}
         }
     }
     if let (Some((from, skipped)), Some(d)) = (scope.promotion, declared.digest())

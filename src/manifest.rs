@@ -74,22 +74,12 @@ fn extract_one(doc: &Value, origin: Origin<'_>, state: &mut DeclaredState) {
         container,
         reason,
     };
-    let meta = doc.get("metadata");
-    let Some(name) = meta
-        .and_then(|m| m.get("name"))
-        .and_then(Value::as_str)
-        .filter(|n| !n.is_empty())
-    else {
+    let Some((name, namespace)) = name_and_namespace(doc, origin) else {
         state
             .problems
             .push(problem(None, None, format!("{kind} without metadata.name")));
         return;
     };
-    let namespace = meta
-        .and_then(|m| m.get("namespace"))
-        .and_then(Value::as_str)
-        .filter(|n| !n.is_empty())
-        .unwrap_or(origin.default_namespace);
     let key = WorkloadKey {
         kind,
         namespace: namespace.to_string(),
@@ -178,7 +168,6 @@ pub fn config_values(doc: &Value, secret: bool) -> Result<BTreeMap<String, Strin
 
 fn extract_config(doc: &Value, secret: bool, origin: Origin<'_>, state: &mut DeclaredState) {
     let kind = if secret { "Secret" } else { "ConfigMap" };
-    let meta = doc.get("metadata");
     let problem = |reason: String| ManifestProblem {
         file: origin.file.to_string(),
         source: origin.source.to_string(),
@@ -186,19 +175,10 @@ fn extract_config(doc: &Value, secret: bool, origin: Origin<'_>, state: &mut Dec
         container: None,
         reason,
     };
-    let Some(name) = meta
-        .and_then(|m| m.get("name"))
-        .and_then(Value::as_str)
-        .filter(|n| !n.is_empty())
-    else {
+    let Some((name, namespace)) = name_and_namespace(doc, origin) else {
         state.problems.push(problem(format!("{kind} without metadata.name")));
         return;
     };
-    let namespace = meta
-        .and_then(|m| m.get("namespace"))
-        .and_then(Value::as_str)
-        .filter(|n| !n.is_empty())
-        .unwrap_or(origin.default_namespace);
     match config_values(doc, secret) {
         Ok(values) => state.configs.push(ConfigObject {
             secret,
@@ -209,6 +189,17 @@ fn extract_config(doc: &Value, secret: bool, origin: Origin<'_>, state: &mut Dec
         }),
         Err(e) => state.problems.push(problem(format!("{kind} {namespace}/{name}: {e}"))),
     }
+}
+
+/// `metadata.name` (required) and `metadata.namespace` (default: the environment's).
+fn name_and_namespace<'a>(doc: &'a Value, origin: Origin<'a>) -> Option<(&'a str, &'a str)> {
+    let meta = doc.get("metadata");
+    let field = |key: &str| {
+        meta.and_then(|m| m.get(key))
+            .and_then(Value::as_str)
+            .filter(|v| !v.is_empty())
+    };
+    Some((field("name")?, field("namespace").unwrap_or(origin.default_namespace)))
 }
 
 /// The Pod template spec of a workload object (for a Pod, its own spec).

@@ -319,6 +319,16 @@ pub enum Lookup<T> {
     Unavailable(String),
 }
 
+impl<T> Lookup<T> {
+    pub fn map<U>(&self, f: impl FnOnce(&T) -> U) -> Lookup<U> {
+        match self {
+            Self::Found(v) => Lookup::Found(f(v)),
+            Self::NotFound => Lookup::NotFound,
+            Self::Unavailable(reason) => Lookup::Unavailable(reason.clone()),
+        }
+    }
+}
+
 /// What a manifest is, as far as the checks care.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Manifest {
