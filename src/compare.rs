@@ -495,6 +495,9 @@ fn compare_configs(scope: &Scope<'_>, declared: &DeclaredState, live: &LiveState
             out.push(config_finding(scope, &d.namespace, &d.name, Some(&d.source), message));
         }
     }
+    if live.config_refs.is_empty() {
+        return;
+    }
     let declared_keys: BTreeSet<WorkloadKey> = declared.workloads.iter().map(DeclaredWorkload::key).collect();
     for r in live
         .config_refs
