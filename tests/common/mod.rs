@@ -1017,28 +1017,49 @@ impl OciRegistry {
             &dir.join("registry/htpasswd"),
             &String::from_utf8_lossy(&htpasswd.stdout),
         );
-        let port = free_port();
-        let config = format!(
-            "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {root}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\nauth:\n  htpasswd:\n    realm: driftwatch-test\n    path: {htpasswd}\n",
-            root = dir.join("registry/data").display(),
-            htpasswd = dir.join("registry/htpasswd").display()
-        );
-        write(&dir.join("registry/config.yml"), &config);
-        let child = Command::new("docker-registry")
-            .arg("serve")
-            .arg(dir.join("registry/config.yml"))
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(dir.join("registry/registry.log")).unwrap())
-            .spawn()
-            .expect("docker-registry must be installed (Debian package docker-registry; scripts/prereqs installs it)");
-        wait_for_port(([127, 0, 0, 1], port).into(), "docker-registry");
-        Self {
-            child,
-            port,
-            user: user.into(),
-            password: password.into(),
-            http: reqwest::blocking::Client::new(),
+        // free_port() releases the port before the registry binds it, and a parallel test can
+        // take it in between: the registry is ready when it answers /v2/ itself (401 with its
+        // API version header); a start that lost its port is retried on another.
+        let http = reqwest::blocking::Client::new();
+        for _ in 0..5 {
+            let port = free_port();
+            let config = format!(
+                "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {root}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\nauth:\n  htpasswd:\n    realm: driftwatch-test\n    path: {htpasswd}\n",
+                root = dir.join("registry/data").display(),
+                htpasswd = dir.join("registry/htpasswd").display()
+            );
+            write(&dir.join("registry/config.yml"), &config);
+            let mut child = Command::new("docker-registry")
+                .arg("serve")
+                .arg(dir.join("registry/config.yml"))
+                .stdout(Stdio::null())
+                .stderr(std::fs::File::create(dir.join("registry/registry.log")).unwrap())
+                .spawn()
+                .expect(
+                    "docker-registry must be installed (Debian package docker-registry; scripts/prereqs installs it)",
+                );
+            let ours = wait_until(10, "docker-registry", || {
+                if child.try_wait().unwrap().is_some() {
+                    return Some(false);
+                }
+                let answer = http.get(format!("http://127.0.0.1:{port}/v2/")).send().ok()?;
+                (answer.status() == 401 && answer.headers().contains_key("docker-distribution-api-version"))
+                    .then_some(true)
+            });
+            if ours {
+                return Self {
+                    child,
+                    port,
+                    user: user.into(),
+                    password: password.into(),
+                    http,
+                };
+            }
         }
+        panic!(
+            "docker-registry did not start: {}",
+            std::fs::read_to_string(dir.join("registry/registry.log")).unwrap_or_default()
+        );
     }
 
     pub fn host(&self) -> String {
