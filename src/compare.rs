@@ -14,11 +14,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::{DateTime, Utc};
 use sha2::{Digest as _, Sha256};
 
-use crate::config::Rewrite;
 use crate::image::{ImageRef, RunningImage};
 use crate::model::{
     ContainerSpec, DeclaredState, DeclaredWorkload, Finding, FindingType, LiveState, LiveWorkload, Lookup,
-    ManifestProblem, RegistryFacts, RunningDigest, Severity, WorkloadKey,
+    ManifestProblem, RegistryFacts, Rewrite, RunningDigest, Severity, WorkloadKey,
 };
 
 /// The environment settings the comparison needs.

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::model::Severity;
+use crate::model::{Rewrite, Severity};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -438,14 +438,6 @@ pub struct RegistryConfig {
     pub credentials: Option<(Secret, Secret)>,
     /// Plain http, for a local test registry only.
     pub insecure: bool,
-}
-
-/// Rewrites a live image reference that starts with `from` to start with `to` before it is
-/// compared, for pull-through proxies and mirrors that change what the cluster reports.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Rewrite {
-    pub from: String,
-    pub to: String,
 }
 
 #[derive(Clone, Debug)]

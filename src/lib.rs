@@ -1,23 +1,42 @@
 //! driftwatch: compares the image digests a GitOps repository declares per environment with the
-//! digests the Pods of live Kubernetes clusters run, and reports every mismatch.
+//! digests the Pods of live Kubernetes clusters run, reports every mismatch, and alerts on it.
 //!
 //! # Layout
 //! Data flows one way: config → gitops + declared (what git says) and cluster + live (what
-//! runs) → compare → report.
+//! runs), plus registry and lineage facts → compare → report (+ ignore rules) → alerts.
 //!
+//! What an audit reads and decides:
 //! - [`config`]: loads and validates configuration (defaults < file < env < CLI). IO.
 //! - [`gitops`]: clones or fetches the GitOps repository into a cache with git2. IO.
 //! - [`declared`]: renders each environment's paths (kustomize or plain files). IO.
 //! - [`yaml`]: the one place that parses YAML. Pure.
-//! - [`manifest`]: extracts workloads and images from rendered manifests. Pure.
+//! - [`manifest`]: extracts workloads, images and ConfigMaps from rendered manifests. Pure.
 //! - [`image`]: image references and runtime image IDs. Pure.
-//! - [`cluster`]: lists workloads and Pods through the Kubernetes API, or reads a snapshot. IO.
+//! - [`cluster`]: lists workloads, Pods and ConfigMaps through the Kubernetes API, or reads a
+//!   snapshot. IO.
 //! - [`live`]: the Kubernetes fields the audit reads and owner resolution. Pure.
-//! - [`compare`]: declared vs live, as findings. Pure.
+//! - [`registry`]: OCI Distribution client: tags, digests, image indexes. IO.
+//! - [`lineage`]: promotion lineage from the GitOps history. IO.
+//! - [`compare`]: declared vs live (and registry and lineage facts), as findings. Pure.
+//! - [`ignore`]: accepted findings, with reasons and expiry. Pure.
 //! - [`model`]: the domain types all of the above share. Pure.
 //! - [`report`]: the report and its text, markdown and JSON renderings. Pure.
 //! - [`audit`]: runs one audit over all environments, concurrently with a bound.
-//! - [`cli`]: the command line and the commands behind it.
+//!
+//! What happens with the result:
+//! - [`alerts`]: alert lifecycle per fingerprint and channel (new, reminder, resolved). Pure.
+//! - [`message`]: Slack, email, webhook and Alertmanager payloads. Pure.
+//! - [`state`]: the alert state file, atomic and locked. IO.
+//! - [`notify`]: delivers to the channels and records what was delivered. IO.
+//! - [`retry`]: retries with backoff and `Retry-After` for calls to other services.
+//!
+//! The service and the command line:
+//! - [`schedule`]: cron schedule without overlapping runs, on tokio's clock.
+//! - [`daemon`]: the long-running service: schedule, reload, shutdown, HA.
+//! - [`server`]: `/metrics`, `/healthz`, `/readyz`, `/report`, `POST /-/reload`.
+//! - [`metrics`]: the Prometheus metrics.
+//! - [`leader`]: leader election through a Lease. IO.
+//! - [`cli`]: the command line and the commands behind it; `main` only parses.
 
 pub mod alerts;
 pub mod audit;

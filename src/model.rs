@@ -369,3 +369,11 @@ impl RegistryFacts {
         listed(a, b).or_else(|| listed(b, a)).map(Some)
     }
 }
+
+/// Rewrites a live image reference that starts with `from` to start with `to` before it is
+/// compared, for pull-through proxies and mirrors that change what the cluster reports.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rewrite {
+    pub from: String,
+    pub to: String,
+}
