@@ -312,7 +312,7 @@ pub fn age(d: Duration) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{FindingType, RunningDigest, WorkloadKind};
+    use crate::model::FindingType;
     use crate::report::{EnvironmentResult, GitopsInfo};
     use chrono::TimeZone;
 
@@ -323,25 +323,7 @@ mod tests {
     }
 
     fn finding(env: &str, name: &str, severity: Severity) -> Finding {
-        Finding {
-            fingerprint: format!("fp-{env}-{name}"),
-            kind: FindingType::DigestDrift,
-            severity,
-            environment: env.into(),
-            cluster: "c".into(),
-            namespace: "shop".into(),
-            workload_kind: Some(WorkloadKind::Deployment),
-            name: Some(name.into()),
-            container: Some(name.into()),
-            declared: Some("r/x@sha256:1".into()),
-            running: vec![RunningDigest {
-                digest: "sha256:2".into(),
-                pods: 1,
-            }],
-            source: Some("apps/x".into()),
-            commit: None,
-            message: "m".into(),
-        }
+        Finding::sample(env, name, FindingType::DigestDrift, severity)
     }
 
     fn report(envs: &[(&str, Option<&str>)], findings: Vec<Finding>) -> Report {

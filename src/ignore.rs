@@ -190,25 +190,9 @@ pub fn baseline(findings: &[Finding], reason: &str, expires: Option<NaiveDate>) 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::WorkloadKind;
 
     fn finding(env: &str, name: &str, kind: FindingType) -> Finding {
-        Finding {
-            fingerprint: format!("{env}-{name}-{kind}"),
-            kind,
-            severity: Severity::Critical,
-            environment: env.into(),
-            cluster: "c".into(),
-            namespace: "shop".into(),
-            workload_kind: Some(WorkloadKind::Deployment),
-            name: Some(name.into()),
-            container: Some(name.into()),
-            declared: None,
-            running: Vec::new(),
-            source: None,
-            commit: None,
-            message: String::new(),
-        }
+        Finding::sample(env, name, kind, Severity::Critical)
     }
 
     fn today() -> NaiveDate {

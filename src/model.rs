@@ -319,6 +319,33 @@ pub enum Lookup<T> {
     Unavailable(String),
 }
 
+#[cfg(test)]
+impl Finding {
+    /// A digest-drift of `env`/shop/Deployment `name` (container `name`) for unit tests; the
+    /// fingerprint is `env-name-type` so tests can tell findings apart.
+    pub fn sample(env: &str, name: &str, kind: FindingType, severity: Severity) -> Self {
+        Finding {
+            fingerprint: format!("{env}-{name}-{kind}"),
+            kind,
+            severity,
+            environment: env.into(),
+            cluster: "c".into(),
+            namespace: "shop".into(),
+            workload_kind: Some(WorkloadKind::Deployment),
+            name: Some(name.into()),
+            container: Some(name.into()),
+            declared: Some("r/x@sha256:1".into()),
+            running: vec![RunningDigest {
+                digest: "sha256:2".into(),
+                pods: 1,
+            }],
+            source: Some("apps/x".into()),
+            commit: None,
+            message: "m".into(),
+        }
+    }
+}
+
 impl<T> Lookup<T> {
     pub fn map<U>(&self, f: impl FnOnce(&T) -> U) -> Lookup<U> {
         match self {

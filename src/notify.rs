@@ -22,13 +22,15 @@ use crate::config::{ChannelConfig, ChannelKind, Config, DeliveryConfig, EmailCon
 use crate::error_chain;
 use crate::message;
 use crate::report::Report;
-use crate::retry::{Attempt, with_retries};
+use crate::retry::{Attempt, http_client, with_retries};
 use crate::state::{self, StateError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum NotifyError {
     #[error("channel {channel}: {reason}")]
     Delivery { channel: String, reason: String },
+    #[error("alerts: {0}")]
+    Client(String),
     #[error(transparent)]
     State(#[from] StateError),
 }
@@ -103,7 +105,7 @@ pub fn routes(channels: &[ChannelConfig]) -> Vec<Route<'_>> {
 }
 
 /// Records `report` in the alert state and delivers what every channel is owed.
-pub async fn notify(cfg: &Config, report: &Report, now: DateTime<Utc>) -> Result<Outcome, StateError> {
+pub async fn notify(cfg: &Config, report: &Report, now: DateTime<Utc>) -> Result<Outcome, NotifyError> {
     let path = &cfg.state.path;
     let _lock = state::lock(path).await?;
     let loaded = state::load(path, now)?;
@@ -121,7 +123,7 @@ pub async fn notify(cfg: &Config, report: &Report, now: DateTime<Utc>) -> Result
     };
     let due = alert_state.due(&routes, policy, now);
 
-    let client = http_client(cfg.alerts.delivery)?;
+    let client = http_client(cfg.alerts.delivery.timeout).map_err(NotifyError::Client)?;
     let sends = cfg.alerts.channels.iter().filter_map(|channel| {
         let notices = due.get(&channel.name)?;
         let notifier = notifier(channel, &client, cfg.alerts.delivery);
@@ -159,7 +161,7 @@ pub async fn notify(cfg: &Config, report: &Report, now: DateTime<Utc>) -> Result
 /// Sends a clearly marked test message to every channel (or the one named), for setting up.
 /// Touches no alert state.
 pub async fn test(cfg: &Config, report: &Report, only: Option<&str>) -> Vec<(String, Result<(), String>)> {
-    let client = match http_client(cfg.alerts.delivery) {
+    let client = match http_client(cfg.alerts.delivery.timeout) {
         Ok(c) => c,
         Err(e) => return vec![("http".into(), Err(e.to_string()))],
     };
@@ -181,17 +183,6 @@ pub async fn test(cfg: &Config, report: &Report, only: Option<&str>) -> Vec<(Str
             }
         });
     futures::future::join_all(sends).await
-}
-
-fn http_client(delivery: DeliveryConfig) -> Result<reqwest::Client, StateError> {
-    reqwest::Client::builder()
-        .timeout(delivery.timeout)
-        .user_agent(concat!("driftwatch/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .map_err(|e| StateError::Write {
-            path: "http client".into(),
-            reason: e.to_string(),
-        })
 }
 
 fn notifier(channel: &ChannelConfig, client: &reqwest::Client, delivery: DeliveryConfig) -> Box<dyn Notifier> {
@@ -452,29 +443,11 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn renotify_interval_measured_on_the_tokio_clock() {
         use crate::alerts::{AlertState, Event};
-        use crate::model::{Finding, FindingType, RunningDigest, Severity, WorkloadKind};
+        use crate::model::{Finding, FindingType, Severity};
         use crate::report::{EnvironmentResult, GitopsInfo, Status};
 
         let clock = Clock::new();
-        let finding = Finding {
-            fingerprint: "fp".into(),
-            kind: FindingType::DigestDrift,
-            severity: Severity::Critical,
-            environment: "production".into(),
-            cluster: "c".into(),
-            namespace: "shop".into(),
-            workload_kind: Some(WorkloadKind::Deployment),
-            name: Some("api".into()),
-            container: Some("api".into()),
-            declared: None,
-            running: vec![RunningDigest {
-                digest: "sha256:2".into(),
-                pods: 1,
-            }],
-            source: None,
-            commit: None,
-            message: String::new(),
-        };
+        let finding = Finding::sample("production", "api", FindingType::DigestDrift, Severity::Critical);
         let env = EnvironmentResult {
             name: "production".into(),
             cluster: "c".into(),

@@ -17,7 +17,7 @@ use crate::config::{DeliveryConfig, RegistryConfig};
 use crate::error_chain;
 use crate::image::{ImageRef, RunningImage};
 use crate::model::{DeclaredState, LiveState, Lookup, Manifest, RegistryFacts};
-use crate::retry::{Attempt, with_retries};
+use crate::retry::{Attempt, http_client, with_retries};
 
 const ACCEPT: &str = "application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.list.v2+json, \
                       application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json";
@@ -32,10 +32,48 @@ pub struct Registry {
     delivery: DeliveryConfig,
     tokens: Mutex<HashMap<(String, String), String>>,
     token_locks: Mutex<HashMap<(String, String), TokenLock>>,
+    /// A `Registry` lives for one audit: a tag is asked once per audit even when several
+    /// environments declare it, and asked again by the next audit (tags move).
+    tags: Memo<Lookup<String>>,
+    /// Manifest answers of this audit, including "not found" and "unavailable".
+    manifests: Memo<Lookup<Manifest>>,
 }
 
 /// Held while one token request for a (host, scope) is under way.
 type TokenLock = Arc<tokio::sync::Mutex<()>>;
+
+/// Answers by (`registry/repository`, reference) for one audit, asked once each: concurrent
+/// environments asking for the same key wait for the first request instead of repeating it.
+struct Memo<V> {
+    answers: Mutex<HashMap<(String, String), V>>,
+    flights: Mutex<HashMap<(String, String), TokenLock>>,
+}
+
+impl<V: Clone> Memo<V> {
+    fn new() -> Self {
+        Self {
+            answers: Mutex::new(HashMap::new()),
+            flights: Mutex::new(HashMap::new()),
+        }
+    }
+
+    async fn get_or(&self, key: (String, String), ask: impl Future<Output = V>) -> V {
+        let flight = self
+            .flights
+            .lock()
+            .expect("memo lock")
+            .entry(key.clone())
+            .or_default()
+            .clone();
+        let _one_at_a_time = flight.lock().await;
+        if let Some(v) = self.answers.lock().expect("memo lock").get(&key) {
+            return v.clone();
+        }
+        let v = ask.await;
+        self.answers.lock().expect("memo lock").insert(key, v.clone());
+        v
+    }
+}
 
 /// Manifests by (`registry/repository`, digest): content-addressed, so valid for the life of
 /// the process and across config reloads.
@@ -43,11 +81,7 @@ static MANIFESTS: LazyLock<Mutex<HashMap<(String, String), Manifest>>> = LazyLoc
 
 impl Registry {
     pub fn new(registries: &[RegistryConfig], delivery: DeliveryConfig) -> Result<Self, String> {
-        let http = reqwest::Client::builder()
-            .timeout(delivery.timeout)
-            .user_agent(concat!("driftwatch/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| e.to_string())?;
+        let http = http_client(delivery.timeout)?;
         Ok(Self {
             http,
             hosts: registries.iter().map(|r| (r.host.clone(), r.clone())).collect(),
@@ -57,6 +91,8 @@ impl Registry {
                 .collect(),
             delivery,
             tokens: Mutex::new(HashMap::new()),
+            tags: Memo::new(),
+            manifests: Memo::new(),
             token_locks: Mutex::new(HashMap::new()),
         })
     }
@@ -131,6 +167,12 @@ impl Registry {
         if let Some(m) = MANIFESTS.lock().expect("cache lock").get(&key) {
             return Lookup::Found(m.clone());
         }
+        self.manifests
+            .get_or(key.clone(), self.fetch_manifest(image, digest, key))
+            .await
+    }
+
+    async fn fetch_manifest(&self, image: &ImageRef, digest: &str, key: (String, String)) -> Lookup<Manifest> {
         match self.get(image, digest, reqwest::Method::GET).await {
             Lookup::Found((body, _)) => {
                 let actual = format!("sha256:{:x}", Sha256::digest(&body));
@@ -151,6 +193,12 @@ impl Registry {
 
     /// The digest `tag` of `image`'s repository points to now.
     pub async fn resolve_tag(&self, image: &ImageRef, tag: &str) -> Lookup<String> {
+        self.tags
+            .get_or((image.name(), tag.to_string()), self.ask_tag(image, tag))
+            .await
+    }
+
+    async fn ask_tag(&self, image: &ImageRef, tag: &str) -> Lookup<String> {
         match self.get(image, tag, reqwest::Method::HEAD).await {
             Lookup::Found((_, Some(digest))) => Lookup::Found(digest),
             // Some registries omit the header on HEAD: fetch the manifest and hash it.

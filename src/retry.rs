@@ -55,6 +55,15 @@ where
     unreachable!("max_attempts is at least 1")
 }
 
+/// The HTTP client for other services: a whole-request timeout and driftwatch's user agent.
+pub fn http_client(timeout: Duration) -> Result<reqwest::Client, String> {
+    reqwest::Client::builder()
+        .timeout(timeout)
+        .user_agent(concat!("driftwatch/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| format!("cannot build an HTTP client: {e}"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -110,13 +110,7 @@ fn text_and_markdown_reports() {
 }
 
 fn minimal(dir: &Path, extra: &str) -> std::path::PathBuf {
-    write(
-        &dir.join("gitops/apps/api/production/deploy.yaml"),
-        &deployment_yaml("api", "shop", &format!("{REPO}@{D1}")),
-    );
-    let (d, rs) = deployment("shop", "api", &[("api", &format!("{REPO}@{D1}"))], 1);
-    let p = pod(&rs, "a", &[("api", &format!("{REPO}@{D2}"))]);
-    write(&dir.join("cluster.json"), &list(vec![d, rs, p]));
+    one_drift(dir);
     let path = dir.join("driftwatch.toml");
     write(
         &path,

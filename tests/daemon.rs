@@ -11,13 +11,7 @@ use common::*;
 
 /// A GitOps tree and a snapshot with one digest drift (shop/api), and a daemon config.
 fn setup(dir: &Path, addr: SocketAddr, extra: &str, cluster: &str) -> PathBuf {
-    write(
-        &dir.join("gitops/apps/api/production/deploy.yaml"),
-        &deployment_yaml("api", "shop", &format!("{REPO}@{D1}")),
-    );
-    let (d, rs) = deployment("shop", "api", &[("api", &format!("{REPO}@{D1}"))], 1);
-    let p = pod(&rs, "a", &[("api", &format!("{REPO}@{D2}"))]);
-    write(&dir.join("cluster.json"), &list(vec![d, rs, p]));
+    one_drift(dir);
     let cfg = dir.join("driftwatch.toml");
     write(
         &cfg,

@@ -258,3 +258,52 @@ fn a_registry_that_is_down_makes_checks_unverifiable_and_the_audit_goes_on() {
         .to_string();
     assert!(reason.contains(&format!("registry {}", registry.host())), "{reason}");
 }
+
+#[test]
+fn a_tag_is_asked_once_per_audit_even_when_two_environments_declare_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let registry = OciRegistry::start(dir.path(), USER, PASSWORD);
+    let images = fill(&registry);
+    let front = TokenFront::start(&registry);
+    let host = front.addr.to_string();
+    let cfg = setup(dir.path(), &host, &registry_entry(&host), &images);
+    // A second environment over the same tree and cluster: the same `web:stable` tag.
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    let second =
+        text[text.find("[[environments]]").unwrap()..].replace("name = \"production\"", "name = \"production-b\"");
+    write(&cfg, &format!("{text}\n{second}"));
+
+    let out = audit(dir.path(), &cfg, PASSWORD);
+    assert_eq!(
+        out.json()["environments"].as_array().unwrap().len(),
+        2,
+        "{}",
+        out.stderr
+    );
+    let asked = |path: &str| {
+        front
+            .forwarded
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|r| r.ends_with(path))
+            .count()
+    };
+    assert_eq!(
+        asked("/v2/shop/web/manifests/stable"),
+        1,
+        "{:?}",
+        front.forwarded.lock().unwrap()
+    );
+    let first: Vec<String> = front.forwarded.lock().unwrap().clone();
+    let distinct: std::collections::BTreeSet<&String> = first.iter().collect();
+    assert_eq!(
+        distinct.len(),
+        first.len(),
+        "no manifest is fetched twice in one audit: {first:?}"
+    );
+
+    // The next audit asks again: a tag can move between audits.
+    audit(dir.path(), &cfg, PASSWORD);
+    assert_eq!(asked("/v2/shop/web/manifests/stable"), 2);
+}

@@ -115,6 +115,18 @@ fn serve(app: axum::Router) -> (SocketAddr, std::thread::JoinHandle<()>) {
     (addr, thread)
 }
 
+/// A GitOps tree (`gitops/`) declaring shop/api at D1 and a snapshot (`cluster.json`) whose Pod
+/// runs D2: exactly one `digest-drift`.
+pub fn one_drift(dir: &Path) {
+    write(
+        &dir.join("gitops/apps/api/production/deploy.yaml"),
+        &deployment_yaml("api", "shop", &format!("{REPO}@{D1}")),
+    );
+    let (d, rs) = deployment("shop", "api", &[("api", &format!("{REPO}@{D1}"))], 1);
+    let p = pod(&rs, "a", &[("api", &format!("{REPO}@{D2}"))]);
+    write(&dir.join("cluster.json"), &list(vec![d, rs, p]));
+}
+
 // ---- git -------------------------------------------------------------------------------------
 
 pub fn git(dir: &Path, args: &[&str]) -> String {
@@ -1181,6 +1193,8 @@ impl Drop for OciRegistry {
 pub struct TokenFront {
     pub addr: SocketAddr,
     pub token_requests: Arc<Mutex<Vec<String>>>,
+    /// Authorized requests forwarded to the registry, as `METHOD path`.
+    pub forwarded: Arc<Mutex<Vec<String>>>,
     _runtime: std::thread::JoinHandle<()>,
 }
 
@@ -1193,10 +1207,13 @@ impl TokenFront {
             base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", registry.user, registry.password))
         );
         let token_requests = Arc::new(Mutex::new(Vec::new()));
+        let forwarded: Arc<Mutex<Vec<String>>> = Arc::new(Mutex::new(Vec::new()));
+        let seen_forwarded = forwarded.clone();
         let addr_cell: Arc<Mutex<Option<SocketAddr>>> = Arc::new(Mutex::new(None));
         let (seen, cell) = (token_requests.clone(), addr_cell.clone());
         let app = axum::Router::new().fallback(move |req: axum::extract::Request| {
             let (backend, basic, seen, cell) = (backend.clone(), basic.clone(), seen.clone(), cell.clone());
+            let seen_forwarded = seen_forwarded.clone();
             async move {
                 use axum::response::IntoResponse;
                 let auth = req.headers().get("authorization").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
@@ -1214,6 +1231,7 @@ impl TokenFront {
                     let challenge = format!("Bearer realm=\"http://{me}/token\",service=\"driftwatch-test\",scope=\"repository:{repo}:pull\"");
                     return (axum::http::StatusCode::UNAUTHORIZED, [("www-authenticate", challenge)], "").into_response();
                 }
+                seen_forwarded.lock().unwrap().push(format!("{} {}", req.method(), uri.path()));
                 let client = reqwest::Client::new();
                 let upstream = client
                     .request(req.method().clone(), format!("{backend}{uri}"))
@@ -1242,6 +1260,7 @@ impl TokenFront {
         Self {
             addr,
             token_requests,
+            forwarded,
             _runtime: runtime,
         }
     }
