@@ -12,9 +12,9 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use driftwatch::compare::{Scope, compare};
-use driftwatch::live::{RawObjects, build};
-use driftwatch::model::{ContainerSpec, DeclaredState, DeclaredWorkload, WorkloadKind};
+use driftwatch::core::compare::{Scope, compare};
+use driftwatch::core::model::{ContainerSpec, DeclaredState, DeclaredWorkload, WorkloadKind};
+use driftwatch::core::resolve::{RawObjects, build};
 use serde_json::json;
 
 const PODS_PER_DEPLOYMENT: usize = 10;

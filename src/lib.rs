@@ -39,31 +39,11 @@
 //! - [`cli`]: the command line and the commands behind it; `main` only parses.
 
 pub mod alerts;
-pub mod audit;
-pub mod cli;
-pub mod cluster;
-pub mod compare;
+pub mod app;
 pub mod config;
-pub mod daemon;
-pub mod declared;
-pub mod gitops;
-pub mod ignore;
-pub mod image;
-pub mod leader;
-pub mod lineage;
-pub mod live;
-pub mod manifest;
-pub mod message;
-pub mod metrics;
-pub mod model;
-pub mod notify;
-pub mod registry;
-pub mod report;
+pub mod core;
 pub mod retry;
-pub mod schedule;
-pub mod server;
-pub mod state;
-pub mod yaml;
+pub mod sources;
 
 /// An error with its sources, `a: b: c`, so that "connection refused" is not hidden behind a
 /// generic "service error". Parts already contained in the text are not repeated.

@@ -4,6 +4,6 @@ use clap::Parser;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let cli = driftwatch::cli::Cli::parse();
-    ExitCode::from(driftwatch::cli::run(cli).await)
+    let cli = driftwatch::app::cli::Cli::parse();
+    ExitCode::from(driftwatch::app::cli::run(cli).await)
 }

@@ -24,7 +24,7 @@ fn rendered() -> Vec<Value> {
         "kubectl kustomize deploy/: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let (docs, err) = driftwatch::yaml::documents(&String::from_utf8(out.stdout).unwrap());
+    let (docs, err) = driftwatch::core::yaml::documents(&String::from_utf8(out.stdout).unwrap());
     assert_eq!(err, None);
     docs
 }
@@ -70,7 +70,7 @@ fn driftwatch_declares_its_own_image_pinned_by_digest() {
         .collect();
     assert!(!images.is_empty());
     for image in images {
-        let r = driftwatch::image::ImageRef::parse(image).unwrap();
+        let r = driftwatch::core::image::ImageRef::parse(image).unwrap();
         assert!(r.digest().is_some(), "{image} is pinned by digest");
     }
 }

@@ -7,7 +7,7 @@ use std::fmt;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::image::RunningImage;
+use crate::core::image::RunningImage;
 
 /// The workload kinds driftwatch audits. Anything else in a manifest or a cluster is ignored.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]

@@ -9,11 +9,11 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 use tokio_util::sync::CancellationToken;
 
+use crate::alerts::deliver;
+use crate::app::{audit, daemon};
 use crate::config::{ChannelKind, ClusterSource, Config, GitopsConfig, Overrides};
-use crate::model::Severity;
-use crate::notify;
-use crate::report::{EXIT_CLEAN, EXIT_ERROR, GitopsInfo, Report};
-use crate::{audit, daemon};
+use crate::core::model::Severity;
+use crate::core::report::{EXIT_CLEAN, EXIT_ERROR, GitopsInfo, Report};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -243,7 +243,7 @@ async fn run_daemon(cfg: Config, source: daemon::ConfigSource) -> u8 {
 fn ignore_baseline(report: &std::path::Path, reason: &str, expires: Option<chrono::NaiveDate>) -> u8 {
     #[derive(serde::Deserialize)]
     struct Findings {
-        findings: Vec<crate::model::Finding>,
+        findings: Vec<crate::core::model::Finding>,
     }
     let parsed = std::fs::read_to_string(report)
         .map_err(|e| e.to_string())
@@ -252,11 +252,11 @@ fn ignore_baseline(report: &std::path::Path, reason: &str, expires: Option<chron
         });
     match parsed {
         Ok(r) => {
-            let file = crate::ignore::baseline(&r.findings, reason, expires);
+            let file = crate::core::ignore::baseline(&r.findings, reason, expires);
             print!(
                 "# driftwatch ignore rules, generated from {}\n{}",
                 report.display(),
-                crate::yaml::to_string(&file)
+                crate::core::yaml::to_string(&file)
             );
             EXIT_CLEAN
         }
@@ -304,7 +304,7 @@ async fn once(cfg: &Config, cli: &Cli) -> u8 {
     if cfg.alerts.channels.is_empty() {
         eprintln!("warning: --notify: no alert channels are configured ([[alerts.slack]], [[alerts.email]], …)");
     }
-    match notify::notify(cfg, &report, chrono::Utc::now()).await {
+    match deliver::notify(cfg, &report, chrono::Utc::now()).await {
         Ok(outcome) => {
             for w in &outcome.warnings {
                 eprintln!("warning: {w}");
@@ -338,7 +338,7 @@ async fn notify_test(cfg: &Config, channel: Option<&str>) -> u8 {
     };
     let report = Report::new(now, now, gitops, Vec::new(), Vec::new());
     let mut code = EXIT_CLEAN;
-    for (name, result) in notify::test(cfg, &report, channel).await {
+    for (name, result) in deliver::test(cfg, &report, channel).await {
         match result {
             Ok(()) => println!("{name}: test message delivered"),
             Err(e) => {
@@ -464,7 +464,8 @@ fn describe(cfg: &Config) -> String {
         ));
     }
     let sc = &cfg.schedule;
-    let next = crate::schedule::next_fire(sc, chrono::Utc::now()).map_or("never".to_string(), crate::report::timestamp);
+    let next = crate::app::schedule::next_fire(sc, chrono::Utc::now())
+        .map_or("never".to_string(), crate::core::report::timestamp);
     out.push_str(&format!(
         "schedule: cron {:?} ({}), next run {next}, run_on_start {}, audit_timeout {}, shutdown_grace {}\n",
         sc.cron,

@@ -14,8 +14,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::{DateTime, Utc};
 use sha2::{Digest as _, Sha256};
 
-use crate::image::{ImageRef, RunningImage};
-use crate::model::{
+use crate::core::image::{ImageRef, RunningImage};
+use crate::core::model::{
     ContainerSpec, DeclaredState, DeclaredWorkload, Finding, FindingType, LiveState, LiveWorkload, Lookup,
     ManifestProblem, RegistryFacts, Rewrite, RunningDigest, Severity, WorkloadKey,
 };
@@ -702,7 +702,7 @@ fn fingerprint(f: &Finding, extra: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{ContainerStatus, LivePod, Rollout, WorkloadKind};
+    use crate::core::model::{ContainerStatus, LivePod, Rollout, WorkloadKind};
     use chrono::TimeZone;
     use std::time::Duration;
 

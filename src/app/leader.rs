@@ -13,9 +13,9 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
+use crate::alerts::deliver::Clock;
 use crate::config::HaConfig;
 use crate::error_chain;
-use crate::notify::Clock;
 
 #[derive(Debug, thiserror::Error)]
 pub enum LeaderError {

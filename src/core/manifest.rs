@@ -1,16 +1,16 @@
 //! Extracts the workloads and container images that rendered manifests declare. Pure: it sees
-//! JSON values (from [`crate::yaml`]) and knows nothing of files, git or kustomize.
+//! JSON values (from [`crate::core::yaml`]) and knows nothing of files, git or kustomize.
 
 use serde_json::Value;
 
-use crate::image::ImageRef;
+use crate::core::image::ImageRef;
 use std::collections::BTreeMap;
 
-use crate::model::{
+use crate::core::model::{
     ConfigObject, ContainerSpec, DeclaredState, DeclaredWorkload, ManifestProblem, WorkloadKey, WorkloadKind,
     value_hash,
 };
-use crate::yaml;
+use crate::core::yaml;
 
 /// Where a batch of documents came from, for findings and problems.
 #[derive(Clone, Copy, Debug)]

@@ -13,8 +13,8 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::warn;
 
+use crate::alerts::deliver::Clock;
 use crate::config::ScheduleConfig;
-use crate::notify::Clock;
 
 /// The first fire time of `schedule` strictly after `now`.
 pub fn next_fire(schedule: &ScheduleConfig, now: DateTime<Utc>) -> Option<DateTime<Utc>> {

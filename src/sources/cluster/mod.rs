@@ -1,6 +1,6 @@
 //! What a cluster runs: paginated, read-only LIST calls through the kube client (seven resource
 //! types, cluster-wide or per configured namespace; never one call per workload), or a snapshot
-//! file written by `kubectl get … -A -o json`. The objects go to [`crate::live`] for resolution.
+//! file written by `kubectl get … -A -o json`. The objects go to [`crate::core::resolve`] for resolution.
 
 use std::time::Duration;
 
@@ -10,9 +10,9 @@ use kube::core::params::ListParams;
 use serde::de::DeserializeOwned;
 
 use crate::config::{ClusterConfig, ClusterSource};
+use crate::core::model::{ConfigObject, LiveState, WorkloadKind};
+use crate::core::resolve::{self, ConfigMapRaw, ObjectList, Pod, RawObjects, SecretRaw, Workload};
 use crate::error_chain;
-use crate::live::{self, ConfigMapRaw, ObjectList, Pod, RawObjects, SecretRaw, Workload};
-use crate::model::{ConfigObject, LiveState, WorkloadKind};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClusterError {
@@ -115,7 +115,7 @@ pub async fn fetch(cfg: &ClusterConfig, opts: ListOptions) -> Result<(LiveState,
         source => list_all(&cfg.name, client(&cfg.name, source, opts).await?, namespaces, opts).await?,
     };
     let objects = raw.workloads.len() + raw.pods.len();
-    Ok((live::build(&raw, namespaces), objects))
+    Ok((resolve::build(&raw, namespaces), objects))
 }
 
 async fn client(name: &str, source: &ClusterSource, opts: ListOptions) -> Result<kube::Client, ClusterError> {

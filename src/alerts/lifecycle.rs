@@ -2,7 +2,7 @@
 //! is notified once when it appears, again only after `renotify_after` while it persists, and
 //! once when it is resolved. Delivery is recorded per channel only after it succeeded, so a
 //! channel that was down is owed the same notice on the next run: nothing is lost, nothing is
-//! sent twice. Pure: [`crate::state`] loads and saves it, [`crate::notify`] delivers.
+//! sent twice. Pure: [`crate::alerts::store`] loads and saves it, [`crate::alerts::deliver`] delivers.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -11,8 +11,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
-use crate::model::{Finding, Severity};
-use crate::report::{Report, Status};
+use crate::core::model::{Finding, Severity};
+use crate::core::report::{Report, Status};
 
 pub const STATE_VERSION: u32 = 1;
 
@@ -312,8 +312,8 @@ pub fn age(d: Duration) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::FindingType;
-    use crate::report::{EnvironmentResult, GitopsInfo};
+    use crate::core::model::FindingType;
+    use crate::core::report::{EnvironmentResult, GitopsInfo};
     use chrono::TimeZone;
 
     const HOUR: Duration = Duration::from_secs(3600);
@@ -563,7 +563,7 @@ mod tests {
         let f = finding("prod", "api", Severity::Critical);
         run(&mut s, &report(&[("prod", None)], vec![f.clone()]), &routes, t0(), &[]);
         let mut accepted = report(&[("prod", None)], vec![]);
-        accepted.ignored.push(crate::ignore::Ignored {
+        accepted.ignored.push(crate::core::ignore::Ignored {
             finding: f,
             reason: "canary".into(),
             expires: None,

@@ -1,6 +1,6 @@
 //! The slice of Kubernetes objects the audit reads, and how they become [`LiveState`]: Pods are
 //! resolved to their top-level owner (Pod → ReplicaSet → Deployment, Pod → Job → CronJob) and
-//! rollout progress is read from workload status. Pure: [`crate::cluster`] fetches the objects
+//! rollout progress is read from workload status. Pure: [`crate::sources::cluster`] fetches the objects
 //! (API or snapshot file) and hands them here.
 //!
 //! The structs deserialize only the fields the audit needs, so a LIST of thousands of Pods does
@@ -11,8 +11,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
-use crate::image::RunningImage;
-use crate::model::{
+use crate::core::image::RunningImage;
+use crate::core::model::{
     ConfigObject, ConfigRef, ContainerSpec, ContainerStatus, LivePod, LiveState, LiveWorkload, Rollout, WorkloadKey,
     WorkloadKind, value_hash,
 };

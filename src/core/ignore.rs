@@ -18,7 +18,7 @@ use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
-use crate::model::{Finding, FindingType, Severity};
+use crate::core::model::{Finding, FindingType, Severity};
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -57,7 +57,7 @@ pub struct Ignored {
 /// Parses an ignore file; an entry without a reason, without any matcher, with an unknown key
 /// or a bad pattern is an error naming the entry.
 pub fn parse(text: &str) -> Result<Vec<Rule>, String> {
-    let (docs, err) = crate::yaml::documents(text);
+    let (docs, err) = crate::core::yaml::documents(text);
     if let Some(e) = err {
         return Err(e);
     }

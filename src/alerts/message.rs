@@ -1,5 +1,5 @@
 //! What alerts say: Slack Block Kit (within Slack's limits), email subject and text/HTML
-//! bodies, Alertmanager v2 alerts, and the webhook payload. Pure: [`crate::notify`] sends them.
+//! bodies, Alertmanager v2 alerts, and the webhook payload. Pure: [`crate::alerts::deliver`] sends them.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -8,10 +8,10 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
-use crate::alerts::{Event, Notice, Subject, age, since};
-use crate::compare::short;
-use crate::model::{Finding, Severity};
-use crate::report::{Report, running_summary};
+use crate::alerts::lifecycle::{Event, Notice, Subject, age, since};
+use crate::core::compare::short;
+use crate::core::model::{Finding, Severity};
+use crate::core::report::{Report, running_summary};
 
 /// Slack rejects messages with more blocks than this.
 pub const SLACK_MAX_BLOCKS: usize = 50;
@@ -373,7 +373,7 @@ pub fn webhook(report: &Report, notices: &[Notice], now: DateTime<Utc>, test: bo
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{FindingType, RunningDigest, WorkloadKind};
+    use crate::core::model::{FindingType, RunningDigest, WorkloadKind};
     use chrono::TimeZone;
 
     fn now() -> DateTime<Utc> {

@@ -4,9 +4,9 @@
 use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
 use serde::Serialize;
 
-use crate::compare::short;
-use crate::ignore::{Ignored, Rule};
-use crate::model::{DeclaredWorkload, Finding, Severity};
+use crate::core::compare::short;
+use crate::core::ignore::{Ignored, Rule};
+use crate::core::model::{DeclaredWorkload, Finding, Severity};
 
 pub const REPORT_SCHEMA: &str = "driftwatch.report/v1";
 pub const DECLARED_SCHEMA: &str = "driftwatch.declared/v1";
@@ -99,7 +99,7 @@ impl Report {
 
     /// Moves the findings the rules accept to `ignored` and reports expired rules.
     pub fn apply_ignore_rules(&mut self, rules: &[Rule], today: NaiveDate) {
-        let (kept, ignored) = crate::ignore::apply(rules, std::mem::take(&mut self.findings), today);
+        let (kept, ignored) = crate::core::ignore::apply(rules, std::mem::take(&mut self.findings), today);
         self.findings = kept;
         self.ignored = ignored;
         self.summarise();
@@ -380,7 +380,7 @@ pub fn timestamp(t: DateTime<Utc>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{FindingType, RunningDigest, WorkloadKind};
+    use crate::core::model::{FindingType, RunningDigest, WorkloadKind};
 
     const D1: &str = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
     const D2: &str = "sha256:2222222222222222222222222222222222222222222222222222222222222222";

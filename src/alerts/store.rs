@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
 
-use crate::alerts::{AlertState, STATE_VERSION};
+use crate::alerts::lifecycle::{AlertState, STATE_VERSION};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {

@@ -8,14 +8,14 @@ use chrono::Utc;
 use futures::StreamExt;
 use tracing::{info, warn};
 
-use crate::cluster::{self, ListOptions};
-use crate::compare::{self, Scope};
 use crate::config::{Config, EnvironmentConfig};
-use crate::declared;
-use crate::gitops::{self, Checkout};
-use crate::model::{DeclaredState, Finding};
-use crate::registry::Registry;
-use crate::report::{DECLARED_SCHEMA, DeclaredReport, EnvironmentResult, GitopsInfo, Report, Status};
+use crate::core::compare::{self, Scope};
+use crate::core::model::{DeclaredState, Finding};
+use crate::core::report::{DECLARED_SCHEMA, DeclaredReport, EnvironmentResult, GitopsInfo, Report, Status};
+use crate::sources::cluster::{self, ListOptions};
+use crate::sources::git::{self, Checkout};
+use crate::sources::registry::Registry;
+use crate::sources::render;
 
 /// How long the IO parts of an audit took, for metrics.
 #[derive(Clone, Debug, Default)]
@@ -103,7 +103,7 @@ pub async fn run_timed(cfg: &Config, only: &[String]) -> (Report, Timings) {
     if let Some(path) = ignore_file {
         let rules = std::fs::read_to_string(&path)
             .map_err(|e| e.to_string())
-            .and_then(|text| crate::ignore::parse(&text));
+            .and_then(|text| crate::core::ignore::parse(&text));
         match rules {
             Ok(rules) => report.apply_ignore_rules(&rules, Utc::now().date_naive()),
             // Nothing is ignored then: an unreadable exception list must not hide findings.
@@ -116,7 +116,7 @@ pub async fn run_timed(cfg: &Config, only: &[String]) -> (Report, Timings) {
 async fn sync(cfg: &Config) -> Result<(Checkout, Duration), String> {
     let gitops_cfg = cfg.gitops.clone();
     let started = Instant::now();
-    let result = tokio::task::spawn_blocking(move || gitops::sync(&gitops_cfg)).await;
+    let result = tokio::task::spawn_blocking(move || git::sync(&gitops_cfg)).await;
     let checkout = result
         .map_err(|e| format!("git task failed: {e}"))?
         .map_err(|e| e.to_string())?;
@@ -139,7 +139,7 @@ async fn audit_environment(
         timeout: cfg.audit.kube_timeout,
         page_size: cfg.audit.page_size,
     };
-    let ((declared, render_errors), live) = tokio::join!(declared::render(&checkout.dir, env, &cfg.render), async {
+    let ((declared, render_errors), live) = tokio::join!(render::render(&checkout.dir, env, &cfg.render), async {
         let started = Instant::now();
         cluster::fetch(&env.cluster, list)
             .await
@@ -189,8 +189,10 @@ async fn audit_environment(
                 .map(|e| e.paths.clone())
                 .unwrap_or_default();
             let (dir, to_paths, depth) = (checkout.dir.clone(), env.paths.clone(), *depth);
-            let walked =
-                tokio::task::spawn_blocking(move || crate::lineage::skipped(&dir, &to_paths, &from_paths, depth)).await;
+            let walked = tokio::task::spawn_blocking(move || {
+                crate::sources::history::skipped(&dir, &to_paths, &from_paths, depth)
+            })
+            .await;
             match walked.map_err(|e| e.to_string()).and_then(|r| r) {
                 Ok(skipped) => Some((from.as_str(), skipped)),
                 Err(e) => {
@@ -222,7 +224,7 @@ async fn audit_environment(
 /// returned as an error: a partial listing would look complete.
 pub async fn declared(cfg: &Config, env: &EnvironmentConfig) -> Result<(DeclaredReport, DeclaredState), String> {
     let (checkout, _) = sync(cfg).await.map_err(|e| format!("gitops: {e}"))?;
-    let (state, errors) = declared::render(&checkout.dir, env, &cfg.render).await;
+    let (state, errors) = render::render(&checkout.dir, env, &cfg.render).await;
     if !errors.is_empty() {
         return Err(errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "));
     }

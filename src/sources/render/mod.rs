@@ -1,6 +1,6 @@
 //! What git declares for one environment: expands the environment's path globs in the checkout,
 //! renders each match (an external `kustomize build`, or the YAML/JSON files as they are) and
-//! hands the documents to [`crate::manifest`].
+//! hands the documents to [`crate::core::manifest`].
 
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
@@ -9,8 +9,8 @@ use std::process::Stdio;
 use tokio::process::Command;
 
 use crate::config::{EnvironmentConfig, RenderConfig, Renderer};
-use crate::manifest::{self, Origin};
-use crate::model::DeclaredState;
+use crate::core::manifest::{self, Origin};
+use crate::core::model::DeclaredState;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RenderError {

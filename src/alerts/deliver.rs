@@ -17,13 +17,13 @@ use sha2::Sha256;
 use tokio::sync::Mutex;
 use tracing::{info, warn};
 
-use crate::alerts::{Notice, Policy, Route};
+use crate::alerts::lifecycle::{Notice, Policy, Route};
+use crate::alerts::message;
+use crate::alerts::store::{self, StateError};
 use crate::config::{ChannelConfig, ChannelKind, Config, DeliveryConfig, EmailConfig, Secret, SmtpTls};
+use crate::core::report::Report;
 use crate::error_chain;
-use crate::message;
-use crate::report::Report;
 use crate::retry::{Attempt, http_client, with_retries};
-use crate::state::{self, StateError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum NotifyError {
@@ -107,8 +107,8 @@ pub fn routes(channels: &[ChannelConfig]) -> Vec<Route<'_>> {
 /// Records `report` in the alert state and delivers what every channel is owed.
 pub async fn notify(cfg: &Config, report: &Report, now: DateTime<Utc>) -> Result<Outcome, NotifyError> {
     let path = &cfg.state.path;
-    let _lock = state::lock(path).await?;
-    let loaded = state::load(path, now)?;
+    let _lock = store::lock(path).await?;
+    let loaded = store::load(path, now)?;
     let mut outcome = Outcome::default();
     if let Some(w) = loaded.warning {
         warn!("{w}");
@@ -154,7 +154,7 @@ pub async fn notify(cfg: &Config, report: &Report, now: DateTime<Utc>) -> Result
         }
     }
     alert_state.prune(&routes, policy);
-    state::save(path, &alert_state)?;
+    store::save(path, &alert_state)?;
     Ok(outcome)
 }
 
@@ -338,10 +338,10 @@ struct Alertmanager {
 impl Notifier for Alertmanager {
     async fn send(&self, batch: &Batch<'_>) -> Result<(), String> {
         let alerts = if batch.test {
-            let test = crate::alerts::Notice {
-                event: crate::alerts::Event::Firing,
+            let test = crate::alerts::lifecycle::Notice {
+                event: crate::alerts::lifecycle::Event::Firing,
                 fingerprint: "test".into(),
-                subject: crate::alerts::Subject::AuditError {
+                subject: crate::alerts::lifecycle::Subject::AuditError {
                     environment: "test".into(),
                     cluster: "test".into(),
                     error: "driftwatch notify-test: this channel is configured correctly".into(),
@@ -442,9 +442,9 @@ mod tests {
     use super::*;
     #[tokio::test(start_paused = true)]
     async fn renotify_interval_measured_on_the_tokio_clock() {
-        use crate::alerts::{AlertState, Event};
-        use crate::model::{Finding, FindingType, Severity};
-        use crate::report::{EnvironmentResult, GitopsInfo, Status};
+        use crate::alerts::lifecycle::{AlertState, Event};
+        use crate::core::model::{Finding, FindingType, Severity};
+        use crate::core::report::{EnvironmentResult, GitopsInfo, Status};
 
         let clock = Clock::new();
         let finding = Finding::sample("production", "api", FindingType::DigestDrift, Severity::Critical);

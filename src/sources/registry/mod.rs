@@ -14,9 +14,9 @@ use sha2::{Digest as _, Sha256};
 use tokio::sync::Semaphore;
 
 use crate::config::{DeliveryConfig, RegistryConfig};
+use crate::core::image::{ImageRef, RunningImage};
+use crate::core::model::{DeclaredState, LiveState, Lookup, Manifest, RegistryFacts};
 use crate::error_chain;
-use crate::image::{ImageRef, RunningImage};
-use crate::model::{DeclaredState, LiveState, Lookup, Manifest, RegistryFacts};
 use crate::retry::{Attempt, http_client, with_retries};
 
 const ACCEPT: &str = "application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.list.v2+json, \

@@ -10,7 +10,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 
-use crate::daemon::Shared;
+use crate::app::daemon::Shared;
 
 pub fn router(shared: Arc<Shared>) -> Router {
     Router::new()

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::model::{Rewrite, Severity};
+use crate::core::model::{Rewrite, Severity};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {

@@ -17,11 +17,11 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{Instrument, debug, error, info, info_span, warn};
 
+use crate::alerts::deliver::{self, Clock, NotifyError};
+use crate::app::leader::Elector;
+use crate::app::metrics::Metrics;
+use crate::app::{audit, http as server, schedule};
 use crate::config::{Config, Overrides, ScheduleConfig};
-use crate::leader::Elector;
-use crate::metrics::Metrics;
-use crate::notify::{self, Clock, NotifyError};
-use crate::{audit, schedule, server};
 
 /// Where the config comes from, to load it again on reload.
 #[derive(Clone, Debug)]
@@ -123,7 +123,7 @@ impl Shared {
                 let notified = if cfg.alerts.channels.is_empty() {
                     None
                 } else {
-                    Some(notify::notify(&cfg, &report, self.clock.now()).await)
+                    Some(deliver::notify(&cfg, &report, self.clock.now()).await)
                 };
                 (report, timings, notified)
             };

@@ -1,0 +1,10 @@
+//! Wiring, never logic: the command line, one audit, the daemon with its schedule, leader
+//! election, HTTP endpoint and metrics.
+
+pub mod audit;
+pub mod cli;
+pub mod daemon;
+pub mod http;
+pub mod leader;
+pub mod metrics;
+pub mod schedule;

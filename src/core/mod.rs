@@ -1,0 +1,12 @@
+//! The pure core: domain types, parsing, owner resolution, comparison and reports. Nothing here
+//! imports tokio, kube, git2 or reqwest, or any module under [`crate::sources`], [`crate::alerts`]
+//! or [`crate::app`].
+
+pub mod compare;
+pub mod ignore;
+pub mod image;
+pub mod manifest;
+pub mod model;
+pub mod report;
+pub mod resolve;
+pub mod yaml;
