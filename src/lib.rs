@@ -40,6 +40,7 @@
 
 pub mod alerts;
 pub mod app;
+pub mod clock;
 pub mod config;
 pub mod core;
 pub mod retry;

@@ -59,39 +59,6 @@ trait Notifier: Send + Sync {
     async fn send(&self, batch: &Batch<'_>) -> Result<(), String>;
 }
 
-/// Wall-clock time that advances with tokio's clock, so the renotify interval can be tested
-/// with paused time and a long-running process measures intervals on one clock.
-#[derive(Clone, Copy, Debug)]
-pub struct Clock {
-    base: DateTime<Utc>,
-    start: tokio::time::Instant,
-}
-
-impl Clock {
-    pub fn new() -> Self {
-        Self::starting_at(Utc::now())
-    }
-
-    /// A clock that reads `base` now (tests use a fixed, aligned time so cron fires land at
-    /// known offsets).
-    pub fn starting_at(base: DateTime<Utc>) -> Self {
-        Self {
-            base,
-            start: tokio::time::Instant::now(),
-        }
-    }
-
-    pub fn now(&self) -> DateTime<Utc> {
-        self.base + chrono::Duration::from_std(self.start.elapsed()).unwrap_or_default()
-    }
-}
-
-impl Default for Clock {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
 pub fn routes(channels: &[ChannelConfig]) -> Vec<Route<'_>> {
     channels
         .iter()
@@ -440,6 +407,7 @@ impl Notifier for Email {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::clock::Clock;
     #[tokio::test(start_paused = true)]
     async fn renotify_interval_measured_on_the_tokio_clock() {
         use crate::alerts::lifecycle::{AlertState, Event};

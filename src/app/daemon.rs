@@ -17,10 +17,11 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{Instrument, debug, error, info, info_span, warn};
 
-use crate::alerts::deliver::{self, Clock, NotifyError};
+use crate::alerts::deliver::{self, NotifyError};
 use crate::app::leader::Elector;
 use crate::app::metrics::Metrics;
 use crate::app::{audit, http as server, schedule};
+use crate::clock::Clock;
 use crate::config::{Config, Overrides, ScheduleConfig};
 
 /// Where the config comes from, to load it again on reload.

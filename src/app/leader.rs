@@ -13,7 +13,7 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-use crate::alerts::deliver::Clock;
+use crate::clock::Clock;
 use crate::config::HaConfig;
 use crate::error_chain;
 

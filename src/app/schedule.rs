@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::warn;
 
-use crate::alerts::deliver::Clock;
+use crate::clock::Clock;
 use crate::config::ScheduleConfig;
 
 /// The first fire time of `schedule` strictly after `now`.
