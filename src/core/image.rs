@@ -37,6 +37,11 @@ impl ImageRef {
         if input.trim() != input {
             return Err(err("leading or trailing white space".into()));
         }
+        // The distribution grammar is ASCII throughout; oci-spec's regex uses `\w`, which also
+        // matches Unicode letters, so `repo:vÄ` would otherwise pass.
+        if let Some(c) = input.chars().find(|c| !c.is_ascii()) {
+            return Err(err(format!("non-ASCII character {c:?}")));
+        }
         let parsed: Reference = input
             .parse()
             .map_err(|e: oci_spec::distribution::ParseError| err(e.to_string()))?;
@@ -364,6 +369,14 @@ mod tests {
             ("two tags", "nginx:1:2".into(), None),
             ("template placeholder", "${IMAGE}".into(), None),
             ("separator at start", "-nginx".into(), None),
+            ("non-ASCII letter in tag", "repo:vÄ".into(), None),
+            ("non-ASCII digit in tag", "nginx:1\u{0663}".into(), None),
+            (
+                "non-ASCII letter in name",
+                "registry.example.com/caf\u{e9}/api:1".into(),
+                None,
+            ),
+            ("placeholder in angle brackets", "<APP_IMAGE>".into(), None),
         ]
     }
 
