@@ -1,0 +1,106 @@
+//! The Dockerfile builds: what its `COPY` lines bring into the builder stage is enough for cargo
+//! to read the manifest (a declared bench once was not), checked without a Docker engine.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+
+fn dockerfile() -> String {
+    std::fs::read_to_string(Path::new(ROOT).join("Dockerfile")).expect("read Dockerfile")
+}
+
+/// The sources of every `COPY` in the builder stage that copies from the build context.
+fn copied_from_context(dockerfile: &str) -> Vec<String> {
+    let builder = dockerfile
+        .split("\nFROM ")
+        .find(|stage| stage.contains(" AS builder"))
+        .expect("a builder stage");
+    builder
+        .lines()
+        .filter_map(|l| l.strip_prefix("COPY "))
+        .filter(|args| !args.starts_with("--"))
+        .flat_map(|args| {
+            let words: Vec<&str> = args.split_whitespace().collect();
+            words[..words.len() - 1]
+                .iter()
+                .map(|w| w.to_string())
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    if from.is_dir() {
+        std::fs::create_dir_all(to).unwrap();
+        for entry in std::fs::read_dir(from).unwrap() {
+            let entry = entry.unwrap();
+            copy_tree(&entry.path(), &to.join(entry.file_name()));
+        }
+    } else {
+        std::fs::copy(from, to).unwrap_or_else(|e| panic!("copy {}: {e}", from.display()));
+    }
+}
+
+/// `cargo fetch` loads the whole package, every declared target included (`cargo metadata` does
+/// not check target paths), and with `--offline` and the host target it only needs the local
+/// registry cache the suite's own build already filled.
+fn cargo_fetch(dir: &Path) -> std::process::Output {
+    let rustc = Command::new("rustc").arg("-vV").output().expect("run rustc -vV");
+    let host = String::from_utf8_lossy(&rustc.stdout)
+        .lines()
+        .find_map(|l| l.strip_prefix("host: ").map(str::to_string))
+        .expect("rustc names its host");
+    Command::new(env!("CARGO"))
+        .args(["fetch", "--locked", "--offline", "--target", &host])
+        .current_dir(dir)
+        .output()
+        .expect("run cargo fetch")
+}
+
+#[test]
+fn the_builder_stage_copies_everything_cargo_needs() {
+    let sources = copied_from_context(&dockerfile());
+    assert!(sources.contains(&"Cargo.toml".to_string()), "{sources:?}");
+    let dir = tempfile::tempdir().unwrap();
+    for source in &sources {
+        copy_tree(&Path::new(ROOT).join(source), &dir.path().join(source));
+    }
+    let out = cargo_fetch(dir.path());
+    assert!(
+        out.status.success(),
+        "cargo cannot load exactly what the Dockerfile copies ({sources:?}):\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn the_dependency_layer_stubs_every_declared_target() {
+    // The dependency layer builds from Cargo.toml and Cargo.lock alone plus stub files; each
+    // explicitly declared target needs its stub or cargo refuses the manifest.
+    let manifest = std::fs::read_to_string(Path::new(ROOT).join("Cargo.toml")).unwrap();
+    let dockerfile = dockerfile();
+    let mut declared = Vec::new();
+    for (section, dir) in [
+        ("[[bench]]", "benches"),
+        ("[[test]]", "tests"),
+        ("[[example]]", "examples"),
+    ] {
+        for block in manifest.split(section).skip(1) {
+            let name = block
+                .lines()
+                .find_map(|l| l.trim().strip_prefix("name = "))
+                .expect("a name")
+                .trim_matches('"');
+            declared.push(PathBuf::from(dir).join(format!("{name}.rs")));
+        }
+    }
+    assert!(!declared.is_empty());
+    for path in declared {
+        let path = path.to_string_lossy().to_string();
+        assert!(
+            dockerfile.contains(&format!("> {path}")),
+            "the dependency layer does not create a stub {path}"
+        );
+    }
+}
