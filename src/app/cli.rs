@@ -2,7 +2,7 @@
 //! returns its exit code; `main` only parses and starts tracing.
 
 use std::collections::HashMap;
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -143,11 +143,18 @@ pub fn init_tracing(format: LogFormat, default: &str) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(format == LogFormat::Text && colour(std::io::stderr().is_terminal(), std::env::var_os("NO_COLOR")))
         .with_writer(std::io::stderr);
     match format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),
     }
+}
+
+/// Colour only for a person at a terminal: never into the journal, a file or a pipe, and never
+/// when `NO_COLOR` is set to anything non-empty (no-color.org).
+fn colour(stderr_is_terminal: bool, no_color: Option<std::ffi::OsString>) -> bool {
+    stderr_is_terminal && no_color.is_none_or(|v| v.is_empty())
 }
 
 /// Runs the command and returns the process exit code.
