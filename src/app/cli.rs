@@ -87,9 +87,12 @@ pub enum Command {
             default_value = "baseline: accepted when driftwatch was introduced; replace with the real reason"
         )]
         reason: String,
-        /// Expiry date (YYYY-MM-DD) written into every rule.
-        #[arg(long, value_name = "DATE")]
+        /// Expiry date (YYYY-MM-DD) written into every rule [default: 90 days from today].
+        #[arg(long, value_name = "DATE", conflicts_with = "no_expiry")]
         expires: Option<chrono::NaiveDate>,
+        /// Write rules that never expire (an accepted drift is then never looked at again).
+        #[arg(long)]
+        no_expiry: bool,
     },
     /// List the workloads and images git declares for one environment.
     Declared {
@@ -157,15 +160,25 @@ fn colour(stderr_is_terminal: bool, no_color: Option<std::ffi::OsString>) -> boo
     stderr_is_terminal && no_color.is_none_or(|v| v.is_empty())
 }
 
+/// How long a generated baseline accepts what it lists unless `--expires`/`--no-expiry` say
+/// otherwise: long enough to work through, short enough that nothing is accepted forever.
+const BASELINE_EXPIRY_DAYS: u64 = 90;
+
 /// Runs the command and returns the process exit code.
 pub async fn run(cli: Cli) -> u8 {
     if let Some(Command::Ignore {
         from_report,
         reason,
         expires,
+        no_expiry,
     }) = &cli.command
     {
-        return ignore_baseline(from_report, reason, *expires);
+        let expires = match (expires, no_expiry) {
+            (_, true) => None,
+            (Some(d), false) => Some(*d),
+            (None, false) => Some(chrono::Utc::now().date_naive() + chrono::Days::new(BASELINE_EXPIRY_DAYS)),
+        };
+        return ignore_baseline(from_report, reason, expires);
     }
     let env: HashMap<String, String> = std::env::vars().collect();
     let overrides = Overrides {

@@ -13,6 +13,11 @@
 //!     reason: "vendor image, pinned by the vendor's own tag policy"   # required
 //!     expires: 2027-01-31                                              # optional
 //! ```
+//!
+//! Rules written by `driftwatch ignore --from-report` also pin what was accepted, so they cannot
+//! hide drift that appears later on the same container: the workload `kind`, the `declared`
+//! image and the `running` digests (or, for findings without either, the finding
+//! `fingerprint`). Pinned values match exactly; a running digest outside `running` is new drift.
 
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
@@ -33,6 +38,18 @@ pub struct Rule {
     pub container: Option<String>,
     #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
     pub kind: Option<String>,
+    /// The workload kind (`Deployment`, …), exactly.
+    #[serde(default, rename = "kind", skip_serializing_if = "Option::is_none")]
+    pub workload_kind: Option<String>,
+    /// The declared image the finding had, exactly.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub declared: Option<String>,
+    /// The running digests accepted: a finding matches only if all its digests are listed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub running: Option<Vec<String>>,
+    /// A finding fingerprint, exactly.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fingerprint: Option<String>,
     pub reason: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires: Option<NaiveDate>,
@@ -70,9 +87,9 @@ pub fn parse(text: &str) -> Result<Vec<Rule>, String> {
             return Err(format!("ignore[{i}]: reason is required"));
         }
         let matchers = [&r.environment, &r.namespace, &r.workload, &r.container, &r.kind];
-        if matchers.iter().all(|m| m.is_none()) {
+        if matchers.iter().all(|m| m.is_none()) && r.fingerprint.is_none() {
             return Err(format!(
-                "ignore[{i}]: name at least one of environment, namespace, workload, container, type"
+                "ignore[{i}]: name at least one of environment, namespace, workload, container, type, fingerprint"
             ));
         }
         for m in matchers.into_iter().flatten() {
@@ -89,6 +106,10 @@ fn matches(pattern: &Option<String>, value: Option<&str>) -> bool {
     }
 }
 
+fn exactly(pinned: &Option<String>, value: Option<&str>) -> bool {
+    pinned.as_deref().is_none_or(|p| Some(p) == value)
+}
+
 impl Rule {
     pub fn matches(&self, f: &Finding) -> bool {
         matches(&self.environment, Some(&f.environment))
@@ -96,6 +117,13 @@ impl Rule {
             && matches(&self.workload, f.name.as_deref())
             && matches(&self.container, f.container.as_deref())
             && matches(&self.kind, Some(f.kind.as_str()))
+            && exactly(&self.workload_kind, f.workload_kind.map(|k| k.as_str()))
+            && exactly(&self.declared, f.declared.as_deref())
+            && exactly(&self.fingerprint, Some(&f.fingerprint))
+            && self
+                .running
+                .as_ref()
+                .is_none_or(|accepted| f.running.iter().all(|r| accepted.contains(&r.digest)))
     }
 
     fn expired(&self, today: NaiveDate) -> bool {
@@ -167,16 +195,26 @@ fn expired_finding(r: &Rule) -> Finding {
 }
 
 /// Rules that accept every finding of a report, as a starting baseline (`driftwatch ignore
-/// --from-report`). One rule per distinct (environment, namespace, workload, container, type).
+/// --from-report`): one rule per distinct finding, pinned to what was accepted (workload kind,
+/// declared image, running digests; the fingerprint where a finding has neither), so new drift
+/// on the same container is still reported.
 pub fn baseline(findings: &[Finding], reason: &str, expires: Option<NaiveDate>) -> IgnoreFile {
     let mut rules: Vec<Rule> = Vec::new();
     for f in findings.iter().filter(|f| f.kind != FindingType::ExpiredIgnore) {
+        let mut running: Vec<String> = f.running.iter().map(|r| r.digest.clone()).collect();
+        running.sort();
+        running.dedup();
+        let pinned_by_content = f.declared.is_some() || !running.is_empty();
         let rule = Rule {
             environment: Some(f.environment.clone()),
             namespace: Some(f.namespace.clone()).filter(|n| !n.is_empty()),
             workload: f.name.clone(),
             container: f.container.clone(),
             kind: Some(f.kind.to_string()),
+            workload_kind: f.workload_kind.map(|k| k.as_str().to_string()),
+            declared: f.declared.clone(),
+            running: Some(running).filter(|r| !r.is_empty()),
+            fingerprint: (!pinned_by_content).then(|| f.fingerprint.clone()),
             reason: reason.to_string(),
             expires,
         };
@@ -276,5 +314,61 @@ mod tests {
         assert_eq!(file.ignore.len(), 1, "deduplicated");
         let (kept, ignored) = apply(&file.ignore, findings, today());
         assert_eq!((kept.len(), ignored.len()), (0, 2));
+    }
+
+    #[test]
+    fn baseline_rules_do_not_hide_new_drift_on_the_same_container() {
+        let accepted = finding("production", "api", FindingType::DigestDrift);
+        let file = baseline(std::slice::from_ref(&accepted), "known hotfix", None);
+        let rule = &file.ignore[0];
+        assert_eq!(rule.workload_kind.as_deref(), Some("Deployment"));
+        assert_eq!(rule.declared, accepted.declared);
+        assert_eq!(rule.running, Some(vec!["sha256:2".to_string()]));
+
+        let mut other_running = accepted.clone();
+        other_running.running[0].digest = "sha256:3".into();
+        let mut other_declared = accepted.clone();
+        other_declared.declared = Some("r/x@sha256:9".into());
+        let mut other_kind = accepted.clone();
+        other_kind.workload_kind = Some(crate::core::model::WorkloadKind::StatefulSet);
+        let mut scaled = accepted.clone();
+        scaled.running[0].pods = 7;
+        let (kept, ignored) = apply(
+            &file.ignore,
+            vec![other_running, other_declared, other_kind, scaled],
+            today(),
+        );
+        let kept: Vec<_> = kept
+            .iter()
+            .map(|f| (f.declared.clone().unwrap(), f.running[0].digest.clone()))
+            .collect();
+        assert_eq!(
+            kept.len(),
+            3,
+            "a new running digest, declared image or kind is new drift: {kept:?}"
+        );
+        assert_eq!(ignored.len(), 1, "the accepted drift at another scale stays accepted");
+    }
+
+    #[test]
+    fn findings_without_images_are_pinned_by_fingerprint() {
+        let mut f = finding("production", "api", FindingType::InvalidManifest);
+        f.declared = None;
+        f.running.clear();
+        let file = baseline(std::slice::from_ref(&f), "known", None);
+        assert_eq!(file.ignore[0].fingerprint.as_deref(), Some(f.fingerprint.as_str()));
+        let mut changed = f.clone();
+        changed.fingerprint = "another".into();
+        let (kept, ignored) = apply(&file.ignore, vec![f, changed], today());
+        assert_eq!((kept.len(), ignored.len()), (1, 1));
+    }
+
+    #[test]
+    fn hand_written_broad_rules_still_match_everything_they_name() {
+        let rules = parse("ignore:\n  - workload: api\n    reason: broad\n").unwrap();
+        let mut other = finding("production", "api", FindingType::DigestDrift);
+        other.running[0].digest = "sha256:anything".into();
+        let (kept, ignored) = apply(&rules, vec![other], today());
+        assert_eq!((kept.len(), ignored.len()), (0, 1));
     }
 }

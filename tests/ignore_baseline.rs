@@ -1,0 +1,135 @@
+//! `driftwatch ignore --from-report` writes a baseline that accepts exactly what the report
+//! showed: new drift on an accepted container is reported again, and the baseline expires.
+
+use std::path::Path;
+use std::process::Command;
+
+const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+
+fn copy_tree(from: &Path, to: &Path) {
+    if from.is_dir() {
+        std::fs::create_dir_all(to).unwrap();
+        for entry in std::fs::read_dir(from).unwrap() {
+            let entry = entry.unwrap();
+            copy_tree(&entry.path(), &to.join(entry.file_name()));
+        }
+    } else {
+        std::fs::copy(from, to).unwrap();
+    }
+}
+
+fn driftwatch(dir: &Path, args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_driftwatch"))
+        .args(args)
+        .current_dir(dir)
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("run driftwatch");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// The demo (config and examples) in a temp dir, so the snapshot can be changed.
+fn demo() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    copy_tree(&Path::new(ROOT).join("config"), &dir.path().join("config"));
+    copy_tree(&Path::new(ROOT).join("examples"), &dir.path().join("examples"));
+    dir
+}
+
+const AUDIT: [&str; 6] = ["--once", "--config", "config/demo.toml", "--format", "json", "--env"];
+
+fn audit(dir: &Path, ignore_file: Option<&str>) -> (i32, serde_json::Value) {
+    let mut args: Vec<&str> = AUDIT.to_vec();
+    args.push("production");
+    let config;
+    if let Some(file) = ignore_file {
+        // The ignore file comes from the config, as in production.
+        config = std::fs::read_to_string(dir.join("config/demo.toml")).unwrap()
+            + &format!("\n[audit]\nignore_file = \"{file}\"\n");
+        std::fs::write(dir.join("config/with-ignore.toml"), config).unwrap();
+        args[2] = "config/with-ignore.toml";
+    }
+    let (code, stdout, stderr) = driftwatch(dir, &args);
+    assert!(code == 0 || code == 1, "exit {code}: {stderr}");
+    (
+        code,
+        serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}")),
+    )
+}
+
+#[test]
+fn a_baseline_pins_the_accepted_digests_and_expires_in_90_days() {
+    let dir = demo();
+    let (code, report) = audit(dir.path(), None);
+    assert_eq!(code, 1, "the demo has drift");
+    std::fs::write(dir.path().join("report.json"), report.to_string()).unwrap();
+
+    let (code, baseline, stderr) = driftwatch(dir.path(), &["ignore", "--from-report", "report.json"]);
+    assert_eq!(code, 0, "{stderr}");
+    let in_90_days = (chrono::Utc::now().date_naive() + chrono::Days::new(90)).to_string();
+    assert!(baseline.contains(&format!("expires: {in_90_days}")), "{baseline}");
+    assert!(baseline.contains("kind: Deployment"), "{baseline}");
+    assert!(baseline.contains("running:"), "{baseline}");
+    std::fs::write(dir.path().join("config/ignore.yaml"), &baseline).unwrap();
+
+    let (code, accepted) = audit(dir.path(), Some("ignore.yaml"));
+    assert_eq!(code, 0, "everything accepted: {accepted}");
+    assert_eq!(accepted["findings"], serde_json::json!([]));
+
+    // The same container now runs yet another build: that is new drift, not the accepted one.
+    let drifted = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["type"] == "digest-drift" || f["type"] == "spec-drift")
+        .expect("the demo has a drifting container");
+    let old = drifted["running"][0]["digest"].as_str().unwrap().to_string();
+    let new = format!("sha256:{}", "e".repeat(64));
+    let snapshot = dir.path().join("examples/clusters/production.json");
+    let text = std::fs::read_to_string(&snapshot).unwrap();
+    assert!(text.contains(&old));
+    std::fs::write(&snapshot, text.replace(&old, &new)).unwrap();
+
+    let (code, after) = audit(dir.path(), Some("ignore.yaml"));
+    assert_eq!(code, 1, "new drift on an accepted container fails the gate: {after}");
+    let back: Vec<_> = after["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["name"] == drifted["name"] && f["container"] == drifted["container"])
+        .collect();
+    assert_eq!(back.len(), 1, "{after}");
+    assert_eq!(back[0]["running"][0]["digest"], new.as_str());
+}
+
+#[test]
+fn expiry_can_be_set_or_switched_off() {
+    let dir = demo();
+    let (_, report) = audit(dir.path(), None);
+    std::fs::write(dir.path().join("report.json"), report.to_string()).unwrap();
+    let (code, dated, _) = driftwatch(
+        dir.path(),
+        &["ignore", "--from-report", "report.json", "--expires", "2027-03-31"],
+    );
+    assert_eq!(code, 0);
+    assert!(dated.contains("expires: 2027-03-31"), "{dated}");
+    let (code, forever, _) = driftwatch(dir.path(), &["ignore", "--from-report", "report.json", "--no-expiry"]);
+    assert_eq!(code, 0);
+    assert!(!forever.contains("expires:"), "{forever}");
+    let (code, _, stderr) = driftwatch(
+        dir.path(),
+        &[
+            "ignore",
+            "--from-report",
+            "report.json",
+            "--no-expiry",
+            "--expires",
+            "2027-03-31",
+        ],
+    );
+    assert_eq!(code, 2, "contradictory flags are refused: {stderr}");
+}
