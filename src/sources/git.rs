@@ -66,14 +66,47 @@ fn local(path: &Path) -> Result<Checkout, GitError> {
             reason: "not a directory".into(),
         });
     }
-    // The directory may sit inside a repository (a CI checkout): report the commit it is at.
-    let commit = Repository::discover(path)
-        .ok()
-        .and_then(|r| r.head().ok()?.peel_to_commit().ok().map(|c| c.id().to_string()));
+    // The directory may sit inside a repository (a CI checkout): report the commit it is at,
+    // marked `-dirty` (as `git describe --dirty` does) when what is audited has uncommitted
+    // changes, so a report never claims a commit it did not audit.
+    let commit = Repository::discover(path).ok().and_then(|r| {
+        let id = r.head().ok()?.peel_to_commit().ok()?.id().to_string();
+        Some(if has_changes(&r, path) {
+            format!("{id}-dirty")
+        } else {
+            id
+        })
+    });
     Ok(Checkout {
         dir: path.to_path_buf(),
         commit,
     })
+}
+
+/// Whether files under `path` differ from HEAD: modified, staged, deleted, or new and not ignored.
+fn has_changes(repo: &Repository, path: &Path) -> bool {
+    let Some(workdir) = repo.workdir() else {
+        return false;
+    };
+    let (Ok(workdir), Ok(path)) = (workdir.canonicalize(), path.canonicalize()) else {
+        return false;
+    };
+    let mut options = git2::StatusOptions::new();
+    options
+        .include_untracked(true)
+        .recurse_untracked_dirs(true)
+        .exclude_submodules(true);
+    if let Ok(rel) = path.strip_prefix(&workdir)
+        && !rel.as_os_str().is_empty()
+    {
+        options.pathspec(rel);
+    }
+    repo.statuses(Some(&mut options))
+        .map(|s| {
+            s.iter()
+                .any(|e| e.status() != git2::Status::CURRENT && !e.status().is_ignored())
+        })
+        .unwrap_or(false)
 }
 
 fn remote(url: &str, reference: &GitRef, auth: &GitAuth, cache_dir: &Path) -> Result<Checkout, GitError> {
@@ -457,6 +490,25 @@ mod tests {
         let err = sync(&cfg).unwrap_err().to_string();
         assert!(err.contains("not a driftwatch git cache"), "{err}");
         assert_eq!(std::fs::read_to_string(cache.join("notes.txt")).unwrap(), "mine");
+    }
+
+    #[test]
+    fn a_local_checkout_with_uncommitted_changes_is_marked_dirty() {
+        let dir = tempfile::tempdir().unwrap();
+        let (_, head) = upstream(dir.path());
+        let repo = dir.path().join("upstream");
+        let local = GitopsConfig::Local {
+            path: repo.join("production"),
+        };
+        let commit = |cfg: &GitopsConfig| sync(cfg).unwrap().commit.unwrap();
+        assert_eq!(commit(&local), head, "clean");
+        std::fs::write(repo.join("README"), "outside the audited path").unwrap();
+        assert_eq!(commit(&local), head, "changes elsewhere do not matter");
+        std::fs::write(repo.join("production/new.yaml"), "kind: ConfigMap\n").unwrap();
+        assert_eq!(commit(&local), format!("{head}-dirty"), "an untracked manifest");
+        std::fs::remove_file(repo.join("production/new.yaml")).unwrap();
+        std::fs::write(repo.join("production/app.yaml"), "kind: Secret\n").unwrap();
+        assert_eq!(commit(&local), format!("{head}-dirty"), "a modified manifest");
     }
 
     #[test]
