@@ -114,7 +114,7 @@ fn remote(url: &str, reference: &GitRef, auth: &GitAuth, cache_dir: &Path) -> Re
         path: cache_dir.to_path_buf(),
         reason,
     };
-    std::fs::create_dir_all(cache_dir).map_err(|e| cache_err(e.to_string()))?;
+    std::fs::create_dir_all(cache_dir).map_err(|e| cache_err(unwritable_hint(e)))?;
     let _lock = lock_cache(cache_dir, LOCK_TIMEOUT)?;
     match fetch_and_checkout(url, reference, auth, cache_dir) {
         // A crash or a full disk can leave our own cache without objects or refs, or with a
@@ -125,6 +125,16 @@ fn remote(url: &str, reference: &GitRef, auth: &GitAuth, cache_dir: &Path) -> Re
             fetch_and_checkout(url, reference, auth, cache_dir).map_err(|a| a.into_error(cache_dir))
         }
         other => other.map_err(|a| a.into_error(cache_dir)),
+    }
+}
+
+/// The default cache (`/var/lib/driftwatch/gitops`) is only writable by the service user: a
+/// person running `--once` needs to be told which key to set, not just "permission denied".
+fn unwritable_hint(e: std::io::Error) -> String {
+    if e.kind() == std::io::ErrorKind::PermissionDenied {
+        format!("{e}: set gitops.cache_dir to a directory you can write (or run as the service user)")
+    } else {
+        e.to_string()
     }
 }
 
@@ -179,7 +189,7 @@ fn lock_cache(cache_dir: &Path, timeout: Duration) -> Result<File, GitError> {
         .open(&path)
         .map_err(|e| GitError::Cache {
             path: path.clone(),
-            reason: e.to_string(),
+            reason: unwritable_hint(e),
         })?;
     let started = Instant::now();
     loop {
