@@ -28,4 +28,25 @@ mod tests {
             serde_json::json!({"findings": 1, "critical": 1, "warning": 0, "info": 0, "errors": 0, "ignored": 0})
         );
     }
+
+    #[test]
+    fn errors_are_a_list_and_error_stays_the_joined_line() {
+        let mut r = report(true, Severity::Critical);
+        r.add_error_to_all("ignore file .driftwatch-ignore.yaml: bad");
+        let v: serde_json::Value = serde_json::from_str(&r.to_json()).unwrap();
+        let env = &v["environments"][0];
+        assert_eq!(
+            env["error"],
+            "cluster prod-eu1: unreachable; ignore file .driftwatch-ignore.yaml: bad"
+        );
+        assert_eq!(
+            env["errors"],
+            serde_json::json!([
+                "cluster prod-eu1: unreachable",
+                "ignore file .driftwatch-ignore.yaml: bad"
+            ])
+        );
+        let ok: serde_json::Value = serde_json::from_str(&report(false, Severity::Critical).to_json()).unwrap();
+        assert_eq!(ok["environments"][0]["errors"], serde_json::json!([]));
+    }
 }

@@ -24,7 +24,7 @@ impl Report {
             let status = match e.status {
                 Status::Ok => "ok".to_string(),
                 Status::Error => {
-                    format!("**error**: {}", md_escape(e.error.as_deref().unwrap_or("")))
+                    format!("**error**: {}", md_escape(&e.error().unwrap_or_default()))
                 }
             };
             out.push_str(&format!(

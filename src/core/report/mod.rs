@@ -46,15 +46,51 @@ pub enum Status {
     Error,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug)]
 pub struct EnvironmentResult {
     pub name: String,
     pub cluster: String,
     pub status: Status,
-    /// Every audit error of the environment, joined with `; ` (`null` when `ok`).
-    pub error: Option<String>,
+    /// Every audit error of the environment, in the order they were met (empty when `ok`).
+    pub errors: Vec<String>,
     pub declared_workloads: usize,
     pub live_workloads: usize,
+}
+
+impl EnvironmentResult {
+    /// The errors as one line, joined with `; `, as the outputs and alerts show them; `None`
+    /// without errors.
+    pub fn error(&self) -> Option<String> {
+        (!self.errors.is_empty()).then(|| self.errors.join("; "))
+    }
+}
+
+/// The JSON shape of an [`EnvironmentResult`]: `error` stays the joined string (`null` when
+/// `ok`) that consumers of `driftwatch.report/v1` read; `errors` is the same as a list.
+#[derive(Serialize)]
+struct EnvironmentJson<'a> {
+    name: &'a str,
+    cluster: &'a str,
+    status: Status,
+    error: Option<String>,
+    errors: &'a [String],
+    declared_workloads: usize,
+    live_workloads: usize,
+}
+
+impl Serialize for EnvironmentResult {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        EnvironmentJson {
+            name: &self.name,
+            cluster: &self.cluster,
+            status: self.status,
+            error: self.error(),
+            errors: &self.errors,
+            declared_workloads: self.declared_workloads,
+            live_workloads: self.live_workloads,
+        }
+        .serialize(serializer)
+    }
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
@@ -118,10 +154,7 @@ impl Report {
     pub fn add_error_to_all(&mut self, error: &str) {
         for e in &mut self.environments {
             e.status = Status::Error;
-            e.error = Some(match e.error.take() {
-                Some(prev) => format!("{prev}; {error}"),
-                None => error.to_string(),
-            });
+            e.errors.push(error.to_string());
         }
         self.summarise();
     }
@@ -252,7 +285,11 @@ mod tests {
             name: "production".into(),
             cluster: "prod-eu1".into(),
             status: if errors { Status::Error } else { Status::Ok },
-            error: errors.then(|| "cluster prod-eu1: unreachable".into()),
+            errors: if errors {
+                vec!["cluster prod-eu1: unreachable".into()]
+            } else {
+                Vec::new()
+            },
             declared_workloads: 1,
             live_workloads: 1,
         };

@@ -42,7 +42,7 @@ impl Report {
             out.push_str(&format!(
                 "error: environment {}: {}\n",
                 e.name,
-                e.error.as_deref().unwrap_or("")
+                e.error().unwrap_or_default()
             ));
         }
         out.push_str(&self.summary_line());
