@@ -142,3 +142,104 @@ fn config_finding(scope: &Scope<'_>, namespace: &str, name: &str, source: Option
     f.fingerprint = fingerprint(&f, &f.message.clone());
     f
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::super::compare;
+    use super::super::fixtures::{D1, declared, live, pinned, scope};
+    use crate::core::model::{ConfigObject, ConfigRef, DeclaredState, LiveState, WorkloadKey};
+
+    fn config(secret: bool, name: &str, values: &[(&str, &str)]) -> ConfigObject {
+        ConfigObject {
+            secret,
+            namespace: "shop".into(),
+            name: name.into(),
+            values: values.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            source: "apps/api/overlays/production".into(),
+        }
+    }
+
+    fn messages(declared: DeclaredState, live: &LiveState) -> Vec<String> {
+        compare(&scope(&[], &[]), &declared, Some(live))
+            .into_iter()
+            .map(|f| f.message)
+            .collect()
+    }
+
+    #[test]
+    fn config_drift_by_case() {
+        let declared_api = || vec![declared("api", &pinned(D1))];
+        let live_of = |configs: Vec<ConfigObject>, refs: Vec<ConfigRef>| LiveState {
+            workloads: [live("api", &pinned(D1), vec![])]
+                .into_iter()
+                .map(|w| (w.key(), w))
+                .collect(),
+            configs: configs
+                .into_iter()
+                .map(|c| ((c.secret, c.namespace.clone(), c.name.clone()), c))
+                .collect::<BTreeMap<_, _>>(),
+            config_refs: refs,
+        };
+        let cases = [
+            (
+                "previous generator generation, keys differ",
+                vec![config(false, "app-config-5k8hbt2mdf", &[("a", "1"), ("b", "2")])],
+                live_of(
+                    vec![config(false, "app-config-aaaaaaaaaa", &[("a", "9"), ("c", "3")])],
+                    vec![],
+                ),
+                vec![
+                    "ConfigMap shop/app-config-5k8hbt2mdf: git renders app-config-5k8hbt2mdf but the cluster has \
+                     app-config-aaaaaaaaaa; values differ: a; missing in the cluster: b; only in the cluster: c",
+                ],
+            ),
+            (
+                "absent from the cluster",
+                vec![config(false, "app-config", &[("a", "1")])],
+                live_of(vec![], vec![]),
+                vec![
+                    "ConfigMap shop/app-config is declared in apps/api/overlays/production but does not exist in the cluster",
+                ],
+            ),
+            (
+                "same content",
+                vec![config(false, "app-config", &[("a", "1")])],
+                live_of(vec![config(false, "app-config", &[("a", "1")])], vec![]),
+                vec![],
+            ),
+            (
+                "Secrets are not compared unless asked",
+                vec![config(true, "creds", &[("a", "1")])],
+                live_of(vec![], vec![]),
+                vec![],
+            ),
+            (
+                "Pods need a ConfigMap that does not exist",
+                vec![],
+                live_of(
+                    vec![],
+                    vec![ConfigRef {
+                        workload: WorkloadKey {
+                            kind: crate::core::model::WorkloadKind::Deployment,
+                            namespace: "shop".into(),
+                            name: "api".into(),
+                        },
+                        secret: false,
+                        name: "flags".into(),
+                    }],
+                ),
+                vec!["Pods of Deployment api need ConfigMap shop/flags, which does not exist in the cluster"],
+            ),
+        ];
+        for (name, configs, live, want) in cases {
+            let d = DeclaredState {
+                workloads: declared_api(),
+                configs,
+                ..Default::default()
+            };
+            assert_eq!(messages(d, &live), want, "{name}");
+        }
+    }
+}

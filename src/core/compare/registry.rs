@@ -197,9 +197,9 @@ pub(super) fn tag_moved(c: &mut Container<'_>, _: &LiveWorkload, out: &mut Vec<F
 
 #[cfg(test)]
 mod tests {
-    use super::super::fixtures::{D1, D2, REPO, declared, live, pinned, pod, run_with, scope};
+    use super::super::fixtures::{D1, D2, REPO, declared, digest, live, pinned, pod, run_with, scope};
     use super::*;
-    use crate::core::model::DeclaredState;
+    use crate::core::model::{DeclaredState, LivePod, Manifest};
 
     #[test]
     fn allowed_sources_respect_path_boundaries() {
@@ -317,5 +317,96 @@ mod tests {
                 (FindingType::Missing, Severity::Warning, "api".into())
             ]
         );
+    }
+
+    #[test]
+    #[allow(clippy::type_complexity)]
+    fn registry_facts_by_case() {
+        use FindingType::*;
+        use Severity::*;
+        let tag = format!("{REPO}:v1");
+        let index = |members: &[&str]| {
+            Lookup::Found(Manifest::Index(
+                members
+                    .iter()
+                    .map(|d| (d.to_string(), "linux/arm64".to_string()))
+                    .collect(),
+            ))
+        };
+        let cases: Vec<(
+            &str,
+            RegistryFacts,
+            String,
+            Vec<LivePod>,
+            Vec<(FindingType, Severity, String)>,
+        )> = vec![
+            (
+                "declared digest gone from the registry",
+                facts(&[(D1, Lookup::NotFound)], &[]),
+                pinned(D1),
+                vec![pod("a", "app", digest(D1))],
+                vec![(DigestNotFound, Critical, "api".into())],
+            ),
+            (
+                "registry unreachable: unverifiable, Pods still judged",
+                facts(&[(D1, Lookup::Unavailable("503".into()))], &[]),
+                pinned(D1),
+                vec![pod("a", "app", digest(D2))],
+                vec![
+                    (DigestDrift, Critical, "api".into()),
+                    (Unverifiable, Info, "api".into()),
+                ],
+            ),
+            (
+                "tag moved since the Pods pulled it",
+                facts(&[], &[("v1", Lookup::Found(D2.to_string()))]),
+                tag.clone(),
+                vec![pod("a", "app", digest(D1))],
+                vec![(Unpinned, Critical, "api".into()), (TagMoved, Critical, "api".into())],
+            ),
+            (
+                "tag still where the Pods are",
+                facts(&[], &[("v1", Lookup::Found(D1.to_string()))]),
+                tag.clone(),
+                vec![pod("a", "app", digest(D1))],
+                vec![(Unpinned, Critical, "api".into())],
+            ),
+            (
+                "Pods run a platform manifest of the declared index",
+                facts(&[(D1, index(&[D2]))], &[]),
+                pinned(D1),
+                vec![pod("a", "app", digest(D2))],
+                vec![],
+            ),
+            (
+                "index without the running digest is drift",
+                facts(&[(D1, index(&[]))], &[]),
+                pinned(D1),
+                vec![pod("a", "app", digest(D2))],
+                vec![(DigestDrift, Critical, "api".into())],
+            ),
+        ];
+        for (name, facts, image, pods, want) in cases {
+            let mut s = scope(&[], &[]);
+            s.registry = Some(&facts);
+            let d = DeclaredState {
+                workloads: vec![declared("api", &image)],
+                ..Default::default()
+            };
+            assert_eq!(run_with(&s, d, vec![live("api", &image, pods)]), want, "{name}");
+        }
+    }
+
+    fn facts(manifests: &[(&str, Lookup<Manifest>)], tags: &[(&str, Lookup<String>)]) -> RegistryFacts {
+        RegistryFacts {
+            manifests: manifests
+                .iter()
+                .map(|(d, l)| ((REPO.to_string(), d.to_string()), l.clone()))
+                .collect(),
+            tags: tags
+                .iter()
+                .map(|(t, l)| ((REPO.to_string(), t.to_string()), l.clone()))
+                .collect(),
+        }
     }
 }
