@@ -22,20 +22,21 @@
 //! - otherwise `digest-drift` when no Pod runs the declared digest, `mixed-rollout` when some
 //!   do and some do not (or, for a tag, when Pods run several digests).
 //!
-//! The precedence is the order of [`DECLARED_CHECKS`] and [`LIVE_CHECKS`]: a check that
+//! The precedence is the order of `DECLARED_CHECKS` and `LIVE_CHECKS`: a check that
 //! returns [`Flow::Stop`] ends the judgement of that container.
 //!
 //! # Adding a check
 //! Write it in a new file here (or in the file of its family), as a function of one of the
 //! three shapes below, add `mod <file>;` above, and add the function to one table:
-//! - [`ENVIRONMENT_CHECKS`]: `fn(&Environment, &mut Vec<Finding>)`, for checks over the whole
+//! - `ENVIRONMENT_CHECKS`: `fn(&Environment, &mut Vec<Finding>)`, for checks over the whole
 //!   environment (objects rather than containers);
-//! - [`DECLARED_CHECKS`]: `fn(&mut Container, &mut Vec<Finding>) -> Flow`, for each declared
+//! - `DECLARED_CHECKS`: `fn(&mut Container, &mut Vec<Finding>) -> Flow`, for each declared
 //!   container, whether or not the workload runs;
-//! - [`LIVE_CHECKS`]: `fn(&mut Container, &LiveWorkload, &mut Vec<Finding>) -> Flow`, for each
+//! - `LIVE_CHECKS`: `fn(&mut Container, &LiveWorkload, &mut Vec<Finding>) -> Flow`, for each
 //!   declared container whose workload runs.
 //!
-//! A new kind of finding also needs its [`FindingType`] variant in `core/model.rs`.
+//! A new kind of finding also needs its [`FindingType`] variant and its name in
+//! `FindingType::as_str` (`core/model.rs`).
 
 mod configs;
 #[cfg(test)]
