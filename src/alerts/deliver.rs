@@ -420,7 +420,7 @@ mod tests {
             name: "production".into(),
             cluster: "c".into(),
             status: Status::Ok,
-            error: None,
+            errors: Vec::new(),
             declared_workloads: 1,
             live_workloads: 1,
         };

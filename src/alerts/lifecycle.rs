@@ -164,7 +164,7 @@ impl AlertState {
             let subject = Subject::AuditError {
                 environment: e.name.clone(),
                 cluster: e.cluster.clone(),
-                error: e.error.clone().unwrap_or_default(),
+                error: e.error().unwrap_or_default(),
             };
             current.insert(audit_error_fingerprint(&e.name), subject);
         }
@@ -333,7 +333,7 @@ mod tests {
                 name: name.to_string(),
                 cluster: "c".into(),
                 status: if err.is_some() { Status::Error } else { Status::Ok },
-                error: err.map(str::to_string),
+                errors: err.map(str::to_string).into_iter().collect(),
                 declared_workloads: 0,
                 live_workloads: 0,
             })

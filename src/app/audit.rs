@@ -69,7 +69,7 @@ pub async fn run_timed(cfg: &Config, only: &[String]) -> (Report, Timings) {
                         name: env.name.clone(),
                         cluster: env.cluster.name.clone(),
                         status: Status::Error,
-                        error: Some(format!("gitops: {e}")),
+                        errors: vec![format!("gitops: {e}")],
                         declared_workloads: 0,
                         live_workloads: 0,
                     };
@@ -213,7 +213,7 @@ async fn audit_environment(
         name: env.name.clone(),
         cluster: env.cluster.name.clone(),
         status: if errors.is_empty() { Status::Ok } else { Status::Error },
-        error: (!errors.is_empty()).then(|| errors.join("; ")),
+        errors,
         declared_workloads: declared.workloads.len(),
         live_workloads: live.map_or(0, |l| l.workloads.len()),
     };

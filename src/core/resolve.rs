@@ -393,42 +393,102 @@ fn containers(spec: &PodSpec) -> Vec<ContainerSpec> {
 /// containers without an imageID yet, do not count as running.
 pub fn build(raw: &RawObjects, namespaces: Option<&[String]>) -> LiveState {
     let in_scope = |ns: &str| namespaces.is_none_or(|list| list.iter().any(|n| n == ns));
-    // uid (or namespace/name where a hand-written snapshot has no uid) → index into raw.workloads
-    let mut by_uid: HashMap<(&str, &str), usize> = HashMap::new();
-    let mut by_name: HashMap<(WorkloadKind, &str, &str), usize> = HashMap::new();
-    for (i, (kind, w)) in raw.workloads.iter().enumerate() {
-        if !w.metadata.uid.is_empty() {
-            by_uid.insert((kind.as_str(), w.metadata.uid.as_str()), i);
-        }
-        by_name.insert((*kind, w.metadata.namespace.as_str(), w.metadata.name.as_str()), i);
+    let owners = Owners::index(raw);
+    let mut state = LiveState::default();
+    let newest_child = add_top_level_workloads(&owners, &in_scope, &mut state);
+    let newest_pod = add_pods(&owners, &in_scope, &mut state);
+    for c in raw.configs.iter().filter(|c| in_scope(&c.namespace)) {
+        state
+            .configs
+            .insert((c.secret, c.namespace.clone(), c.name.clone()), c.clone());
     }
-    let find = |namespace: &str, owner: &OwnerReference| -> Option<usize> {
+    set_rollouts(&owners, &newest_child, &newest_pod, &mut state);
+    state
+}
+
+/// The owner graph of the listed workloads, by index into `raw.workloads`.
+struct Owners<'a> {
+    raw: &'a RawObjects,
+    /// By uid (a hand-written snapshot may have none, hence `by_name` too).
+    by_uid: HashMap<(&'a str, &'a str), usize>,
+    by_name: HashMap<(WorkloadKind, &'a str, &'a str), usize>,
+}
+
+impl<'a> Owners<'a> {
+    fn index(raw: &'a RawObjects) -> Self {
+        let mut by_uid = HashMap::new();
+        let mut by_name = HashMap::new();
+        for (i, (kind, w)) in raw.workloads.iter().enumerate() {
+            if !w.metadata.uid.is_empty() {
+                by_uid.insert((kind.as_str(), w.metadata.uid.as_str()), i);
+            }
+            by_name.insert((*kind, w.metadata.namespace.as_str(), w.metadata.name.as_str()), i);
+        }
+        Self { raw, by_uid, by_name }
+    }
+
+    /// The listed workload `owner` points at, from an object in `namespace`.
+    fn find(&self, namespace: &str, owner: &OwnerReference) -> Option<usize> {
         let kind = WorkloadKind::from_kind(&owner.kind)?;
-        by_uid
+        self.by_uid
             .get(&(kind.as_str(), owner.uid.as_str()))
-            .or_else(|| by_name.get(&(kind, namespace, owner.name.as_str())))
+            .or_else(|| self.by_name.get(&(kind, namespace, owner.name.as_str())))
             .copied()
-    };
-    // Walks up the controller chain to the top-level workload; None for objects owned by
-    // something driftwatch does not audit (an Argo Rollout, a Node for static Pods, …).
-    let top_of = |mut idx: usize| -> Option<usize> {
+    }
+
+    /// Walks up the controller chain to the top-level workload; None for objects owned by
+    /// something driftwatch does not audit (an Argo Rollout, a Node for static Pods, …).
+    fn top_of(&self, mut idx: usize) -> Option<usize> {
         for _ in 0..4 {
-            let (_, w) = &raw.workloads[idx];
+            let (_, w) = &self.raw.workloads[idx];
             match controller_of(&w.metadata) {
                 None => return Some(idx),
-                Some(owner) => idx = find(&w.metadata.namespace, owner)?,
+                Some(owner) => idx = self.find(&w.metadata.namespace, owner)?,
             }
         }
         None
-    };
+    }
 
-    let mut state = LiveState::default();
+    fn key(&self, idx: usize) -> WorkloadKey {
+        let (kind, w) = &self.raw.workloads[idx];
+        WorkloadKey {
+            kind: *kind,
+            namespace: w.metadata.namespace.clone(),
+            name: w.metadata.name.clone(),
+        }
+    }
+
+    /// The workload a Pod counts for: its top-level owner, or the Pod itself when it has no
+    /// owner. None when its owner is not audited.
+    fn of_pod(&self, pod: &Pod) -> Option<WorkloadKey> {
+        let meta = &pod.metadata;
+        match controller_of(meta) {
+            None => Some(WorkloadKey {
+                kind: WorkloadKind::Pod,
+                namespace: meta.namespace.clone(),
+                name: meta.name.clone(),
+            }),
+            Some(owner) => self
+                .find(&meta.namespace, owner)
+                .and_then(|i| self.top_of(i))
+                .map(|top| self.key(top)),
+        }
+    }
+}
+
+/// Adds every top-level workload in scope (without Pods yet) and returns, per top-level
+/// workload, when its newest owned object (a Deployment's ReplicaSet) was created.
+fn add_top_level_workloads(
+    owners: &Owners<'_>,
+    in_scope: &impl Fn(&str) -> bool,
+    state: &mut LiveState,
+) -> HashMap<usize, DateTime<Utc>> {
     let mut newest_child: HashMap<usize, DateTime<Utc>> = HashMap::new();
-    for (i, (kind, w)) in raw.workloads.iter().enumerate() {
+    for (i, (kind, w)) in owners.raw.workloads.iter().enumerate() {
         if !in_scope(&w.metadata.namespace) {
             continue;
         }
-        match top_of(i) {
+        match owners.top_of(i) {
             Some(top) if top == i => {
                 let spec = if *kind == WorkloadKind::CronJob {
                     &w.spec.job_template.spec.template.spec
@@ -454,13 +514,22 @@ pub fn build(raw: &RawObjects, namespaces: Option<&[String]>) -> LiveState {
             None => {}
         }
     }
+    newest_child
+}
 
+/// Attaches each running Pod in scope to its workload (an ownerless Pod is its own), with
+/// the ConfigMaps and Secrets it needs, and returns when each workload's newest Pod was created.
+fn add_pods(
+    owners: &Owners<'_>,
+    in_scope: &impl Fn(&str) -> bool,
+    state: &mut LiveState,
+) -> HashMap<WorkloadKey, DateTime<Utc>> {
     let mut newest_pod: HashMap<WorkloadKey, DateTime<Utc>> = HashMap::new();
     // The Pods of one workload report the same few imageIDs; parsing each once keeps resolution
     // linear in Pods without a reference parse per container.
     let mut parsed: HashMap<&str, RunningImage> = HashMap::new();
     let mut config_refs: BTreeSet<ConfigRef> = BTreeSet::new();
-    for pod in &raw.pods {
+    for pod in &owners.raw.pods {
         let meta = &pod.metadata;
         if !in_scope(&meta.namespace) || meta.deletion_timestamp.is_some() {
             continue;
@@ -468,23 +537,8 @@ pub fn build(raw: &RawObjects, namespaces: Option<&[String]>) -> LiveState {
         if matches!(pod.status.phase.as_deref(), Some("Succeeded" | "Failed")) {
             continue;
         }
-        let key = match controller_of(meta) {
-            None => WorkloadKey {
-                kind: WorkloadKind::Pod,
-                namespace: meta.namespace.clone(),
-                name: meta.name.clone(),
-            },
-            Some(owner) => {
-                let Some(top) = find(&meta.namespace, owner).and_then(top_of) else {
-                    continue;
-                };
-                let (kind, w) = &raw.workloads[top];
-                WorkloadKey {
-                    kind: *kind,
-                    namespace: w.metadata.namespace.clone(),
-                    name: w.metadata.name.clone(),
-                }
-            }
+        let Some(key) = owners.of_pod(pod) else {
+            continue;
         };
         if key.kind == WorkloadKind::Pod {
             state.workloads.entry(key.clone()).or_insert_with(|| LiveWorkload {
@@ -499,23 +553,9 @@ pub fn build(raw: &RawObjects, namespaces: Option<&[String]>) -> LiveState {
         let Some(workload) = state.workloads.get_mut(&key) else {
             continue;
         };
-        let init = pod.status.init_container_statuses.iter().map(|s| (s, true));
-        let main = pod.status.container_statuses.iter().map(|s| (s, false));
-        let statuses = init
-            .chain(main)
-            .filter(|(s, _)| !s.image_id.is_empty())
-            .map(|(s, init)| ContainerStatus {
-                name: s.name.clone(),
-                init,
-                image: parsed
-                    .entry(s.image_id.as_str())
-                    .or_insert_with(|| RunningImage::from_image_id(&s.image_id))
-                    .clone(),
-            })
-            .collect();
         workload.pods.push(LivePod {
             name: meta.name.clone(),
-            statuses,
+            statuses: statuses(pod, &mut parsed),
         });
         for (secret, name) in pod.spec.required_configs() {
             config_refs.insert(ConfigRef {
@@ -530,64 +570,74 @@ pub fn build(raw: &RawObjects, namespaces: Option<&[String]>) -> LiveState {
         }
     }
     state.config_refs = config_refs.into_iter().collect();
-    for c in raw.configs.iter().filter(|c| in_scope(&c.namespace)) {
-        state
-            .configs
-            .insert((c.secret, c.namespace.clone(), c.name.clone()), c.clone());
-    }
+    newest_pod
+}
 
-    // Rollout progress, from the top-level object's status.
-    let by_key: BTreeMap<WorkloadKey, usize> = raw
-        .workloads
-        .iter()
-        .enumerate()
-        .map(|(i, (k, w))| {
-            (
-                WorkloadKey {
-                    kind: *k,
-                    namespace: w.metadata.namespace.clone(),
-                    name: w.metadata.name.clone(),
-                },
-                i,
-            )
+/// The Pod's container statuses (init first) that report an imageID.
+fn statuses<'p>(pod: &'p Pod, parsed: &mut HashMap<&'p str, RunningImage>) -> Vec<ContainerStatus> {
+    let init = pod.status.init_container_statuses.iter().map(|s| (s, true));
+    let main = pod.status.container_statuses.iter().map(|s| (s, false));
+    init.chain(main)
+        .filter(|(s, _)| !s.image_id.is_empty())
+        .map(|(s, init)| ContainerStatus {
+            name: s.name.clone(),
+            init,
+            image: parsed
+                .entry(s.image_id.as_str())
+                .or_insert_with(|| RunningImage::from_image_id(&s.image_id))
+                .clone(),
         })
-        .collect();
+        .collect()
+}
+
+/// Rollout progress, from the top-level object's status; it started when the newest
+/// ReplicaSet (for a Deployment) or the newest Pod (otherwise) was created.
+fn set_rollouts(
+    owners: &Owners<'_>,
+    newest_child: &HashMap<usize, DateTime<Utc>>,
+    newest_pod: &HashMap<WorkloadKey, DateTime<Utc>>,
+    state: &mut LiveState,
+) {
+    let by_key: BTreeMap<WorkloadKey, usize> = (0..owners.raw.workloads.len()).map(|i| (owners.key(i), i)).collect();
     for (key, live) in state.workloads.iter_mut() {
         let Some(&i) = by_key.get(key) else { continue };
-        let (kind, w) = &raw.workloads[i];
-        let behind = w
-            .metadata
-            .generation
-            .zip(w.status.observed_generation)
-            .is_some_and(|(g, o)| o < g);
-        let s = &w.status;
-        let in_progress = behind
-            || match kind {
-                WorkloadKind::Deployment => {
-                    let want = w.spec.replicas.unwrap_or(1);
-                    let updated = s.updated_replicas.unwrap_or(0);
-                    updated < want || s.replicas.unwrap_or(0) > updated
-                }
-                WorkloadKind::StatefulSet => {
-                    let revisions_differ =
-                        matches!((&s.current_revision, &s.update_revision), (Some(c), Some(u)) if c != u);
-                    revisions_differ || s.updated_replicas.unwrap_or(0) < w.spec.replicas.unwrap_or(1)
-                }
-                WorkloadKind::DaemonSet => {
-                    s.updated_number_scheduled.unwrap_or(0) < s.desired_number_scheduled.unwrap_or(0)
-                }
-                _ => false,
-            };
+        let (kind, w) = &owners.raw.workloads[i];
         let started_at = match kind {
             WorkloadKind::Deployment => newest_child.get(&i).copied(),
             _ => newest_pod.get(key).copied(),
         };
         live.rollout = Rollout {
-            in_progress,
+            in_progress: rollout_in_progress(*kind, w),
             started_at,
         };
     }
-    state
+}
+
+/// Whether the controller has not yet observed the newest spec or not all replicas run it.
+fn rollout_in_progress(kind: WorkloadKind, w: &Workload) -> bool {
+    let behind = w
+        .metadata
+        .generation
+        .zip(w.status.observed_generation)
+        .is_some_and(|(g, o)| o < g);
+    let s = &w.status;
+    behind
+        || match kind {
+            WorkloadKind::Deployment => {
+                let want = w.spec.replicas.unwrap_or(1);
+                let updated = s.updated_replicas.unwrap_or(0);
+                updated < want || s.replicas.unwrap_or(0) > updated
+            }
+            WorkloadKind::StatefulSet => {
+                let revisions_differ =
+                    matches!((&s.current_revision, &s.update_revision), (Some(c), Some(u)) if c != u);
+                revisions_differ || s.updated_replicas.unwrap_or(0) < w.spec.replicas.unwrap_or(1)
+            }
+            WorkloadKind::DaemonSet => {
+                s.updated_number_scheduled.unwrap_or(0) < s.desired_number_scheduled.unwrap_or(0)
+            }
+            _ => false,
+        }
 }
 
 #[cfg(test)]

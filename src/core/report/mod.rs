@@ -1,5 +1,14 @@
-//! The audit report and its renderings: an aligned text table, markdown for a PR comment, and
-//! the stable `driftwatch.report/v1` JSON. Also the `driftwatch.declared/v1` listing. Pure.
+//! The audit report: its types, summary and exit code. Each rendering is one file: `text.rs`
+//! (an aligned table; also the `driftwatch.declared/v1` listing), `markdown.rs` (a PR
+//! comment) and `json.rs` (the stable `driftwatch.report/v1` JSON). A new format is one file
+//! here with an `impl Report { pub fn to_<format> }` plus one arm in the command line's
+//! `--format` enum. Pure.
+
+mod json;
+mod markdown;
+mod text;
+
+pub use text::table;
 
 use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
 use serde::Serialize;
@@ -37,15 +46,51 @@ pub enum Status {
     Error,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug)]
 pub struct EnvironmentResult {
     pub name: String,
     pub cluster: String,
     pub status: Status,
-    /// Every audit error of the environment, joined with `; ` (`null` when `ok`).
-    pub error: Option<String>,
+    /// Every audit error of the environment, in the order they were met (empty when `ok`).
+    pub errors: Vec<String>,
     pub declared_workloads: usize,
     pub live_workloads: usize,
+}
+
+impl EnvironmentResult {
+    /// The errors as one line, joined with `; `, as the outputs and alerts show them; `None`
+    /// without errors.
+    pub fn error(&self) -> Option<String> {
+        (!self.errors.is_empty()).then(|| self.errors.join("; "))
+    }
+}
+
+/// The JSON shape of an [`EnvironmentResult`]: `error` stays the joined string (`null` when
+/// `ok`) that consumers of `driftwatch.report/v1` read; `errors` is the same as a list.
+#[derive(Serialize)]
+struct EnvironmentJson<'a> {
+    name: &'a str,
+    cluster: &'a str,
+    status: Status,
+    error: Option<String>,
+    errors: &'a [String],
+    declared_workloads: usize,
+    live_workloads: usize,
+}
+
+impl Serialize for EnvironmentResult {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        EnvironmentJson {
+            name: &self.name,
+            cluster: &self.cluster,
+            status: self.status,
+            error: self.error(),
+            errors: &self.errors,
+            declared_workloads: self.declared_workloads,
+            live_workloads: self.live_workloads,
+        }
+        .serialize(serializer)
+    }
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
@@ -109,10 +154,7 @@ impl Report {
     pub fn add_error_to_all(&mut self, error: &str) {
         for e in &mut self.environments {
             e.status = Status::Error;
-            e.error = Some(match e.error.take() {
-                Some(prev) => format!("{prev}; {error}"),
-                None => error.to_string(),
-            });
+            e.errors.push(error.to_string());
         }
         self.summarise();
     }
@@ -127,10 +169,6 @@ impl Report {
         } else {
             EXIT_CLEAN
         }
-    }
-
-    pub fn to_json(&self) -> String {
-        serde_json::to_string_pretty(self).expect("report serializes")
     }
 
     fn summary_line(&self) -> String {
@@ -160,103 +198,6 @@ impl Report {
                 String::new()
             }
         )
-    }
-
-    pub fn to_text(&self) -> String {
-        let mut out = String::new();
-        if !self.findings.is_empty() {
-            let mut rows = vec![
-                [
-                    "SEVERITY",
-                    "TYPE",
-                    "ENVIRONMENT",
-                    "NAMESPACE",
-                    "WORKLOAD",
-                    "CONTAINER",
-                    "DECLARED",
-                    "RUNNING",
-                    "DETAILS",
-                ]
-                .map(String::from)
-                .to_vec(),
-            ];
-            rows.extend(self.findings.iter().map(|f| {
-                vec![
-                    f.severity.to_string(),
-                    f.kind.to_string(),
-                    f.environment.clone(),
-                    dash(&f.namespace),
-                    workload(f),
-                    f.container.clone().unwrap_or_else(|| "-".into()),
-                    f.declared.as_deref().map(short_ref).unwrap_or_else(|| "-".into()),
-                    running_summary(f),
-                    f.message.clone(),
-                ]
-            }));
-            out.push_str(&table(&rows));
-            out.push('\n');
-        }
-        for e in self.environments.iter().filter(|e| e.status == Status::Error) {
-            out.push_str(&format!(
-                "error: environment {}: {}\n",
-                e.name,
-                e.error.as_deref().unwrap_or("")
-            ));
-        }
-        out.push_str(&self.summary_line());
-        out.push('\n');
-        out
-    }
-
-    pub fn to_markdown(&self) -> String {
-        let s = &self.summary;
-        let icon = if s.errors > 0 || s.critical > 0 {
-            "🔴"
-        } else if s.warning > 0 {
-            "🟠"
-        } else {
-            "🟢"
-        };
-        let mut out = format!(
-            "## {icon} driftwatch: {} finding{}\n\n{}\n\n",
-            s.findings,
-            plural(s.findings),
-            md_escape(&self.summary_line())
-        );
-        out.push_str("| Environment | Cluster | Status | Declared | Live |\n|---|---|---|---|---|\n");
-        for e in &self.environments {
-            let status = match e.status {
-                Status::Ok => "ok".to_string(),
-                Status::Error => {
-                    format!("**error**: {}", md_escape(e.error.as_deref().unwrap_or("")))
-                }
-            };
-            out.push_str(&format!(
-                "| {} | {} | {} | {} | {} |\n",
-                md_escape(&e.name),
-                md_escape(&e.cluster),
-                status,
-                e.declared_workloads,
-                e.live_workloads
-            ));
-        }
-        if !self.findings.is_empty() {
-            out.push_str("\n| Severity | Type | Environment | Workload | Container | Declared | Running | Details |\n|---|---|---|---|---|---|---|---|\n");
-            for f in &self.findings {
-                out.push_str(&format!(
-                    "| {} | `{}` | {} | `{}` | {} | `{}` | {} | {} |\n",
-                    f.severity,
-                    f.kind,
-                    md_escape(&f.environment),
-                    md_escape(&format!("{}/{}", dash(&f.namespace), workload(f))),
-                    md_escape(f.container.as_deref().unwrap_or("-")),
-                    md_escape(&f.declared.as_deref().map(short_ref).unwrap_or_else(|| "-".into())),
-                    md_escape(&running_summary(f)),
-                    md_escape(&f.message)
-                ));
-            }
-        }
-        out
     }
 }
 
@@ -295,39 +236,6 @@ fn short_ref(reference: &str) -> String {
     }
 }
 
-fn md_escape(s: &str) -> String {
-    s.replace('|', "\\|").replace('\n', " ")
-}
-
-/// Left-aligned columns separated by two spaces; the last column is not padded.
-pub fn table(rows: &[Vec<String>]) -> String {
-    let cols = rows.iter().map(Vec::len).max().unwrap_or(0);
-    let widths: Vec<usize> = (0..cols)
-        .map(|c| {
-            rows.iter()
-                .filter_map(|r| r.get(c))
-                .map(|s| s.chars().count())
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
-    let mut out = String::new();
-    for row in rows {
-        let mut line = String::new();
-        for (c, cell) in row.iter().enumerate() {
-            if c + 1 == row.len() {
-                line.push_str(cell);
-            } else {
-                line.push_str(cell);
-                line.push_str(&" ".repeat(widths[c] - cell.chars().count() + 2));
-            }
-        }
-        out.push_str(line.trim_end());
-        out.push('\n');
-    }
-    out
-}
-
 /// What git declares for one environment (`driftwatch declared`).
 #[derive(Clone, Debug, Serialize)]
 pub struct DeclaredReport {
@@ -335,41 +243,6 @@ pub struct DeclaredReport {
     pub environment: String,
     pub commit: Option<String>,
     pub workloads: Vec<DeclaredWorkload>,
-}
-
-impl DeclaredReport {
-    pub fn to_text(&self) -> String {
-        let mut rows = vec![
-            ["KIND", "NAMESPACE", "NAME", "CONTAINER", "IMAGE", "SOURCE"]
-                .map(String::from)
-                .to_vec(),
-        ];
-        for w in &self.workloads {
-            for c in &w.containers {
-                let name = if c.init {
-                    format!("{} (init)", c.name)
-                } else {
-                    c.name.clone()
-                };
-                rows.push(vec![
-                    w.kind.to_string(),
-                    w.namespace.clone(),
-                    w.name.clone(),
-                    name,
-                    c.image.clone(),
-                    w.source.clone(),
-                ]);
-            }
-        }
-        let commit = self.commit.as_deref().unwrap_or("(no commit)");
-        format!(
-            "{}{} workloads declared for {} at {}\n",
-            table(&rows),
-            self.workloads.len(),
-            self.environment,
-            commit
-        )
-    }
 }
 
 /// RFC 3339 in UTC to the second, as the text output shows times.
@@ -385,7 +258,7 @@ mod tests {
     const D1: &str = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
     const D2: &str = "sha256:2222222222222222222222222222222222222222222222222222222222222222";
 
-    fn report(errors: bool, severity: Severity) -> Report {
+    pub(super) fn report(errors: bool, severity: Severity) -> Report {
         let t = DateTime::parse_from_rfc3339("2026-11-26T10:00:00Z")
             .unwrap()
             .with_timezone(&Utc);
@@ -412,7 +285,11 @@ mod tests {
             name: "production".into(),
             cluster: "prod-eu1".into(),
             status: if errors { Status::Error } else { Status::Ok },
-            error: errors.then(|| "cluster prod-eu1: unreachable".into()),
+            errors: if errors {
+                vec!["cluster prod-eu1: unreachable".into()]
+            } else {
+                Vec::new()
+            },
             declared_workloads: 1,
             live_workloads: 1,
         };
@@ -443,48 +320,5 @@ mod tests {
             report(true, Severity::Critical).exit_code(Severity::Warning),
             EXIT_ERROR
         );
-    }
-
-    #[test]
-    fn json_follows_the_schema() {
-        let v: serde_json::Value = serde_json::from_str(&report(false, Severity::Critical).to_json()).unwrap();
-        assert_eq!(v["schema"], "driftwatch.report/v1");
-        assert_eq!(v["environments"][0]["status"], "ok");
-        assert_eq!(v["environments"][0]["error"], serde_json::Value::Null);
-        let f = &v["findings"][0];
-        assert_eq!(f["type"], "digest-drift");
-        assert_eq!(f["kind"], "Deployment");
-        assert_eq!(f["running"][0]["pods"], 3);
-        assert_eq!(
-            v["summary"],
-            serde_json::json!({"findings": 1, "critical": 1, "warning": 0, "info": 0, "errors": 0, "ignored": 0})
-        );
-    }
-
-    #[test]
-    fn text_is_an_aligned_table_with_summary() {
-        let text = report(true, Severity::Critical).to_text();
-        let lines: Vec<&str> = text.lines().collect();
-        assert!(lines[0].starts_with("SEVERITY  TYPE          ENVIRONMENT"), "{text}");
-        assert_eq!(lines[0].find("RUNNING"), lines[1].find("sha256:222222222222"), "{text}");
-        assert!(
-            lines[1].contains("registry.example.com/shop/api@sha256:111111111111 "),
-            "{text}"
-        );
-        assert!(text.contains("error: environment production: cluster prod-eu1: unreachable"));
-        assert!(
-            lines
-                .last()
-                .unwrap()
-                .starts_with("1 finding (1 critical, 0 warning, 0 info) in 1 environment"),
-            "{text}"
-        );
-    }
-
-    #[test]
-    fn markdown_escapes_pipes() {
-        let md = report(false, Severity::Critical).to_markdown();
-        assert!(md.starts_with("## 🔴 driftwatch: 1 finding"));
-        assert!(md.contains("Pods run a\\|b"));
     }
 }

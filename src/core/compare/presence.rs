@@ -1,0 +1,127 @@
+//! `missing` (declared, not in the cluster) and `undeclared` (in the cluster, declared by no
+//! path), and which namespaces each may judge.
+
+use std::collections::BTreeSet;
+
+use super::{Environment, digests_of, finding};
+use crate::core::model::{DeclaredWorkload, Finding, FindingType, Severity};
+
+/// Declared workloads of a listed namespace that the cluster does not run. Nothing is missing
+/// when the cluster could not be listed: that is an error, not a finding.
+pub(super) fn missing(env: &Environment<'_>, out: &mut Vec<Finding>) {
+    let Some(live) = env.live else {
+        return;
+    };
+    for dw in env.declared.workloads.iter().filter(|w| env.listed(&w.namespace)) {
+        if live.workloads.contains_key(&dw.key()) {
+            continue;
+        }
+        out.push(finding(
+            env.scope,
+            FindingType::Missing,
+            Severity::Warning,
+            &dw.key(),
+            None,
+            Some(dw),
+            None,
+            Vec::new(),
+            format!(
+                "{} {} is declared in {} but does not exist in namespace {}",
+                dw.kind, dw.name, dw.source, dw.namespace
+            ),
+        ));
+    }
+}
+
+/// Live workloads no path declares, in the namespaces that are judged: the listed ones, or
+/// when all were listed, those where git declares something (so `kube-system` is left alone).
+pub(super) fn undeclared(env: &Environment<'_>, out: &mut Vec<Finding>) {
+    let declared = env.declared;
+    // Undeclared workloads can only be judged when the declared set is complete.
+    let declared_complete = declared.failed_paths.is_empty() && declared.problems.iter().all(|p| p.workload.is_some());
+    let Some(live) = env.live.filter(|_| declared_complete) else {
+        return;
+    };
+    let scope = env.scope;
+    let declared_keys: BTreeSet<_> = declared.workloads.iter().map(DeclaredWorkload::key).collect();
+    let declared_namespaces: BTreeSet<&str> = declared.workloads.iter().map(|w| w.namespace.as_str()).collect();
+    for (key, lw) in &live.workloads {
+        if declared_keys.contains(key) {
+            continue;
+        }
+        let in_scope = if scope.namespaces.is_empty() {
+            declared_namespaces.contains(key.namespace.as_str())
+        } else {
+            env.listed(&key.namespace)
+        };
+        if !in_scope {
+            continue;
+        }
+        let running = digests_of(lw, |_| true, scope.ignore_containers).0;
+        let images: Vec<&str> = lw
+            .containers
+            .iter()
+            .filter(|c| !scope.ignore_containers.contains(&c.name))
+            .map(|c| c.image.as_str())
+            .collect();
+        out.push(finding(
+            scope,
+            FindingType::Undeclared,
+            Severity::Warning,
+            key,
+            None,
+            None,
+            None,
+            running,
+            format!(
+                "{} {} runs in namespace {} ({}) but no environment path declares it",
+                key.kind,
+                key.name,
+                key.namespace,
+                images.join(", ")
+            ),
+        ));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::fixtures::{D1, declared, live, pinned, run, run_with, scope};
+    use crate::core::model::{DeclaredState, FindingType, Severity};
+
+    #[test]
+    fn undeclared_scope() {
+        let mut other_ns = live("coredns", &pinned(D1), vec![]);
+        other_ns.namespace = "kube-system".into();
+        // No namespaces configured: only namespaces with a declared workload are judged.
+        assert_eq!(
+            run(
+                vec![declared("api", &pinned(D1))],
+                vec![live("api", &pinned(D1), vec![]), other_ns.clone()]
+            ),
+            vec![]
+        );
+        // Namespaces configured: every listed namespace is judged.
+        let ns = vec!["shop".to_string(), "kube-system".to_string()];
+        let s = scope(&ns, &[]);
+        let got = run_with(
+            &s,
+            DeclaredState {
+                workloads: vec![declared("api", &pinned(D1))],
+                ..Default::default()
+            },
+            vec![other_ns.clone()],
+        );
+        assert!(
+            got.contains(&(FindingType::Undeclared, Severity::Warning, "coredns".into())),
+            "{got:?}"
+        );
+        // An incomplete declared set (a path failed to render) never claims undeclared.
+        let incomplete = DeclaredState {
+            workloads: vec![],
+            failed_paths: vec!["apps/x".into()],
+            ..Default::default()
+        };
+        assert_eq!(run_with(&s, incomplete, vec![other_ns]), vec![]);
+    }
+}
