@@ -10,7 +10,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use tokio_util::sync::CancellationToken;
 
 use crate::alerts::deliver;
-use crate::app::{audit, daemon};
+use crate::app::{audit, daemon, status};
 use crate::config::{ChannelKind, ClusterSource, Config, GitopsConfig, Overrides};
 use crate::core::model::Severity;
 use crate::core::report::{EXIT_CLEAN, EXIT_ERROR, GitopsInfo, Report};
@@ -201,7 +201,7 @@ pub async fn run(cli: Cli) -> u8 {
 async fn run_daemon(cfg: Config, source: daemon::ConfigSource) -> u8 {
     use tokio::signal::unix::{SignalKind, signal};
     let shutdown = CancellationToken::new();
-    let (reload_tx, reload_rx) = tokio::sync::mpsc::channel(1);
+    let (reload, reloads) = status::reload_channel();
     let signals = (
         signal(SignalKind::terminate()),
         signal(SignalKind::interrupt()),
@@ -219,7 +219,7 @@ async fn run_daemon(cfg: Config, source: daemon::ConfigSource) -> u8 {
                 _ = int.recv() => {}
                 _ = hup.recv() => {
                     tracing::info!("SIGHUP: reloading the config");
-                    let _ = reload_tx.try_send(());
+                    reload.request();
                     continue;
                 }
             }
@@ -231,7 +231,7 @@ async fn run_daemon(cfg: Config, source: daemon::ConfigSource) -> u8 {
             stop.cancel();
         }
     });
-    match daemon::run(cfg, source, shutdown, reload_rx).await {
+    match daemon::run(cfg, source, reloads, shutdown).await {
         Ok(()) => EXIT_CLEAN,
         Err(e) => {
             tracing::error!("{e:#}");
