@@ -231,7 +231,15 @@ async fn run_daemon(cfg: Config, source: daemon::ConfigSource) -> u8 {
             stop.cancel();
         }
     });
-    match daemon::run(cfg, source, reloads, shutdown).await {
+    // Bound here, not in the daemon, so that tests can hand the daemon a listener on port 0.
+    let listener = match tokio::net::TcpListener::bind(cfg.server.listen).await {
+        Ok(listener) => listener,
+        Err(e) => {
+            tracing::error!("server.listen {}: cannot listen: {e}", cfg.server.listen);
+            return EXIT_ERROR;
+        }
+    };
+    match daemon::run(cfg, source, reloads, listener, shutdown).await {
         Ok(()) => EXIT_CLEAN,
         Err(e) => {
             tracing::error!("{e:#}");

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use anyhow::Context as _;
+use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -133,17 +133,20 @@ impl Context {
     }
 }
 
-/// Runs the daemon until `shutdown` is cancelled. `reloads` carries reload requests (SIGHUP,
+/// Runs the daemon until `shutdown` is cancelled, serving HTTP on `listener`, which the caller
+/// binds (the command line binds `server.listen`; tests bind port 0), as mini-redis's
+/// `server::run(listener, signal)`. `reloads` carries reload requests (SIGHUP,
 /// `POST /-/reload`).
 pub async fn run(
     cfg: Config,
     source: ConfigSource,
     reloads: ReloadRequests,
+    listener: TcpListener,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    let listener = tokio::net::TcpListener::bind(cfg.server.listen)
-        .await
-        .with_context(|| format!("server.listen {}: cannot listen", cfg.server.listen))?;
+    let listen = listener
+        .local_addr()
+        .map_or_else(|_| cfg.server.listen.to_string(), |a| a.to_string());
     let clock = Clock::new();
     let background = TaskTracker::new();
     let (leader_tx, leader_rx) = watch::channel(cfg.ha.is_none());
@@ -153,7 +156,7 @@ pub async fn run(
     };
     let (schedule_tx, schedule_rx) = watch::channel(cfg.schedule.clone());
     let grace = cfg.schedule.shutdown_grace;
-    info!(listen = %cfg.server.listen, cron = %cfg.schedule.cron, timezone = %cfg.schedule.timezone, ha = cfg.ha.is_some(), "driftwatch daemon started");
+    info!(%listen, cron = %cfg.schedule.cron, timezone = %cfg.schedule.timezone, ha = cfg.ha.is_some(), "driftwatch daemon started");
     let status = Arc::new(Status::new(
         Metrics::new(),
         cfg.ha.is_none(),
