@@ -176,7 +176,15 @@ pub async fn run(cli: Cli) -> u8 {
         crate::config::LogFormat::Text => LogFormat::Text,
         crate::config::LogFormat::Json => LogFormat::Json,
     });
-    init_tracing(format, if daemon_mode { "info" } else { "warn" });
+    // tokio-cron-scheduler logs every job it adds at info, i.e. every fire of the schedule.
+    init_tracing(
+        format,
+        if daemon_mode {
+            "info,tokio_cron_scheduler=warn"
+        } else {
+            "warn"
+        },
+    );
     if daemon_mode {
         let source = daemon::ConfigSource {
             path: cli.config.clone(),

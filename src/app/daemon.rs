@@ -10,8 +10,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+use anyhow::Context as _;
 use tokio::net::TcpListener;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -20,10 +21,11 @@ use tracing::{Instrument, debug, error, info, info_span, warn};
 use crate::alerts::deliver::{self, NotifyError};
 use crate::app::leader::Elector;
 use crate::app::metrics::Metrics;
+use crate::app::schedule::{Guard, OnFire, Scheduler};
 use crate::app::status::{ReloadRequests, Status};
-use crate::app::{audit, http, schedule};
+use crate::app::{audit, http};
 use crate::clock::Clock;
-use crate::config::{Config, Overrides, ScheduleConfig};
+use crate::config::{Config, Overrides};
 
 /// Where the config comes from, to load it again on reload.
 #[derive(Clone, Debug)]
@@ -38,7 +40,6 @@ pub struct ConfigSource {
 struct Context {
     source: ConfigSource,
     config: RwLock<Arc<Config>>,
-    schedule: watch::Sender<ScheduleConfig>,
     status: Arc<Status>,
     audits_started: AtomicU64,
     clock: Clock,
@@ -61,7 +62,6 @@ impl Context {
                 if new.server.listen != old.server.listen || new.ha.is_some() != old.ha.is_some() {
                     warn!("server.listen and [ha] changes take effect on restart");
                 }
-                self.schedule.send_replace(new.schedule.clone());
                 self.status.set_audit_timeout(new.schedule.audit_timeout);
                 *self.config.write().expect("config lock") = Arc::new(new);
                 self.status.metrics.reloaded(true);
@@ -154,7 +154,6 @@ pub async fn run(
         Some(ha) => Some(Elector::new(ha).await?),
         None => None,
     };
-    let (schedule_tx, schedule_rx) = watch::channel(cfg.schedule.clone());
     let grace = cfg.schedule.shutdown_grace;
     info!(%listen, cron = %cfg.schedule.cron, timezone = %cfg.schedule.timezone, ha = cfg.ha.is_some(), "driftwatch daemon started");
     let status = Arc::new(Status::new(
@@ -166,7 +165,6 @@ pub async fn run(
     let cx = Arc::new(Context {
         source,
         config: RwLock::new(Arc::new(cfg)),
-        schedule: schedule_tx,
         status: status.clone(),
         audits_started: AtomicU64::new(0),
         clock,
@@ -185,68 +183,88 @@ pub async fn run(
         }
         None => drop(leader_tx),
     }
-    // A replica that becomes leader audits at once when run_on_start is set: at start it was
-    // still a follower when the schedule's start-up audit fired, and after a failover the
-    // fleet should not wait for the next fire to be watched again.
-    let (run_now_tx, run_now_rx) = mpsc::channel(1);
-    {
-        let (cx, mut leader) = (cx.clone(), leader_rx);
-        background.spawn(async move {
-            while leader.changed().await.is_ok() {
-                let leads = *leader.borrow();
-                cx.status.set_leader(leads);
-                info!(leader = leads, "leadership changed");
-                if leads && cx.config().schedule.run_on_start {
-                    let _ = run_now_tx.try_send(());
-                }
-            }
-        });
-    }
-    background.spawn(serve_reloads(cx.clone(), reloads, shutdown.clone()));
-
     let audits = TaskTracker::new();
-    let job = {
-        let cx = cx.clone();
-        move || cx.clone().audit()
-    };
-    let on_skip = || {
-        cx.status.metrics.skipped();
-        warn!("the previous audit is still running: this scheduled audit is skipped");
-    };
-    schedule::run(
-        schedule_rx,
-        clock,
-        shutdown.clone(),
-        audits.clone(),
-        run_now_rx,
-        job,
-        on_skip,
-    )
-    .await;
-
-    info!("shutting down: no new audits");
-    audits.close();
-    if tokio::time::timeout(grace, audits.wait()).await.is_err() {
-        warn!(grace = %humantime::format_duration(grace), "the running audit did not finish within shutdown_grace; exiting without it");
-    } else if !audits.is_empty() {
-        info!("running audit finished");
+    let start = start_audit(cx.clone(), audits.clone(), shutdown.clone());
+    background.spawn(follow_leadership(cx.clone(), start.clone(), leader_rx));
+    let scheduler = Scheduler::start(cx.config().schedule.clone(), start.clone())
+        .await
+        .context("starting the scheduler")?;
+    background.spawn(serve_reloads(cx.clone(), scheduler.clone(), reloads, shutdown.clone()));
+    if cx.config().schedule.run_on_start {
+        start();
     }
+
+    shutdown.cancelled().await;
+    scheduler.stop().await;
+    info!("shutting down: no new audits");
+    drain(audits, grace).await;
     background.close();
     let _ = tokio::time::timeout(Duration::from_secs(5), background.wait()).await;
     info!("stopped");
     Ok(())
 }
 
-/// Answers reload requests one at a time until `stop`.
-async fn serve_reloads(cx: Arc<Context>, mut reloads: ReloadRequests, stop: CancellationToken) {
+/// Follows leadership into the status. A replica that becomes leader audits at once when
+/// run_on_start is set: at start it was still a follower when the start-up audit was due, and
+/// after a failover the fleet should not wait for the next fire to be watched again.
+async fn follow_leadership(cx: Arc<Context>, start: OnFire, mut leader: watch::Receiver<bool>) {
+    while leader.changed().await.is_ok() {
+        let leads = *leader.borrow();
+        cx.status.set_leader(leads);
+        info!(leader = leads, "leadership changed");
+        if leads && cx.config().schedule.run_on_start {
+            start();
+        }
+    }
+}
+
+/// Lets a running audit finish within `grace`.
+async fn drain(audits: TaskTracker, grace: Duration) {
+    audits.close();
+    let running = !audits.is_empty();
+    if tokio::time::timeout(grace, audits.wait()).await.is_err() {
+        warn!(grace = %humantime::format_duration(grace), "the running audit did not finish within shutdown_grace; exiting without it");
+    } else if running {
+        info!("running audit finished");
+    }
+}
+
+/// What a fire of the schedule does: start an audit on `audits` unless one is running (then
+/// the fire is a skip, counted), and nothing once shutting down.
+fn start_audit(cx: Arc<Context>, audits: TaskTracker, stop: CancellationToken) -> OnFire {
+    let guard = Guard::default();
+    Arc::new(move || {
+        if stop.is_cancelled() {
+            return;
+        }
+        if !guard.try_start(&audits, || cx.clone().audit()) {
+            cx.status.metrics.skipped();
+            warn!("the previous audit is still running: this scheduled audit is skipped");
+        }
+    })
+}
+
+/// Answers reload requests one at a time until `stop`; a valid new config replaces the
+/// schedule too.
+async fn serve_reloads(
+    cx: Arc<Context>,
+    scheduler: Arc<Scheduler>,
+    mut reloads: ReloadRequests,
+    stop: CancellationToken,
+) {
     loop {
-        tokio::select! {
+        let reply = tokio::select! {
             () = stop.cancelled() => break,
             request = reloads.next() => match request {
-                // Nobody may wait for the outcome (SIGHUP): it is logged either way.
-                Some(reply) => { let _ = reply.send(cx.reload().await); }
+                Some(reply) => reply,
                 None => break,
             },
+        };
+        let outcome = cx.reload().await;
+        if outcome.is_ok() {
+            scheduler.replace(cx.config().schedule.clone()).await;
         }
+        // Nobody may wait for the outcome (SIGHUP): it is logged either way.
+        let _ = reply.send(outcome);
     }
 }
