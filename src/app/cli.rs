@@ -10,7 +10,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use tokio_util::sync::CancellationToken;
 
 use crate::alerts::deliver;
-use crate::app::{audit, daemon};
+use crate::app::{audit, daemon, status};
 use crate::config::{ChannelKind, ClusterSource, Config, GitopsConfig, Overrides};
 use crate::core::model::Severity;
 use crate::core::report::{EXIT_CLEAN, EXIT_ERROR, GitopsInfo, Report};
@@ -196,7 +196,15 @@ pub async fn run(cli: Cli) -> u8 {
         crate::config::LogFormat::Text => LogFormat::Text,
         crate::config::LogFormat::Json => LogFormat::Json,
     });
-    init_tracing(format, if daemon_mode { "info" } else { "warn" });
+    // tokio-cron-scheduler logs every job it adds at info, i.e. every fire of the schedule.
+    init_tracing(
+        format,
+        if daemon_mode {
+            "info,tokio_cron_scheduler=warn"
+        } else {
+            "warn"
+        },
+    );
     if daemon_mode {
         let source = daemon::ConfigSource {
             path: cli.config.clone(),
@@ -221,7 +229,7 @@ pub async fn run(cli: Cli) -> u8 {
 async fn run_daemon(cfg: Config, source: daemon::ConfigSource) -> u8 {
     use tokio::signal::unix::{SignalKind, signal};
     let shutdown = CancellationToken::new();
-    let (reload_tx, reload_rx) = tokio::sync::mpsc::channel(1);
+    let (reload, reloads) = status::reload_channel();
     let signals = (
         signal(SignalKind::terminate()),
         signal(SignalKind::interrupt()),
@@ -239,7 +247,7 @@ async fn run_daemon(cfg: Config, source: daemon::ConfigSource) -> u8 {
                 _ = int.recv() => {}
                 _ = hup.recv() => {
                     tracing::info!("SIGHUP: reloading the config");
-                    let _ = reload_tx.try_send(());
+                    reload.request();
                     continue;
                 }
             }
@@ -251,7 +259,15 @@ async fn run_daemon(cfg: Config, source: daemon::ConfigSource) -> u8 {
             stop.cancel();
         }
     });
-    match daemon::run(cfg, source, shutdown, reload_rx).await {
+    // Bound here, not in the daemon, so that tests can hand the daemon a listener on port 0.
+    let listener = match tokio::net::TcpListener::bind(cfg.server.listen).await {
+        Ok(listener) => listener,
+        Err(e) => {
+            tracing::error!("server.listen {}: cannot listen: {e}", cfg.server.listen);
+            return EXIT_ERROR;
+        }
+    };
+    match daemon::run(cfg, source, reloads, listener, shutdown).await {
         Ok(()) => EXIT_CLEAN,
         Err(e) => {
             tracing::error!("{e:#}");

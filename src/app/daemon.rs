@@ -7,11 +7,12 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use anyhow::Context as _;
-use tokio::sync::{mpsc, watch};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -20,9 +21,11 @@ use tracing::{Instrument, debug, error, info, info_span, warn};
 use crate::alerts::deliver::{self, NotifyError};
 use crate::app::leader::Elector;
 use crate::app::metrics::Metrics;
-use crate::app::{audit, http as server, schedule};
+use crate::app::schedule::{Guard, OnFire, Scheduler};
+use crate::app::status::{ReloadRequests, Status};
+use crate::app::{audit, http};
 use crate::clock::Clock;
-use crate::config::{Config, Overrides, ScheduleConfig};
+use crate::config::{Config, Overrides};
 
 /// Where the config comes from, to load it again on reload.
 #[derive(Clone, Debug)]
@@ -32,51 +35,19 @@ pub struct ConfigSource {
     pub overrides: Overrides,
 }
 
-/// State shared by the scheduler, the audits and the HTTP handlers.
-pub struct Shared {
+/// What the daemon's tasks share: the running config and where it came from. What the HTTP
+/// side reads is in [`Status`], which the daemon writes.
+struct Context {
     source: ConfigSource,
     config: RwLock<Arc<Config>>,
-    schedule: watch::Sender<ScheduleConfig>,
-    pub metrics: Metrics,
-    report: RwLock<Option<Arc<String>>>,
-    running_since: Mutex<Option<Instant>>,
-    completed: AtomicU64,
+    status: Arc<Status>,
     audits_started: AtomicU64,
-    leader: watch::Receiver<bool>,
     clock: Clock,
 }
 
-impl Shared {
+impl Context {
     fn config(&self) -> Arc<Config> {
         self.config.read().expect("config lock").clone()
-    }
-
-    pub fn latest_report(&self) -> Option<Arc<String>> {
-        self.report.read().expect("report lock").clone()
-    }
-
-    /// Ready: config loaded and an audit completed or under way, none stuck past its timeout.
-    /// A follower is ready: it serves metrics and stands by.
-    pub fn readiness(&self) -> Result<String, String> {
-        if !*self.leader.borrow() {
-            return Ok("follower, standing by".into());
-        }
-        let timeout = self.config().schedule.audit_timeout;
-        let running = *self.running_since.lock().expect("running lock");
-        if let Some(since) = running {
-            // The audit is abandoned at its timeout; still running well past it means stuck.
-            if since.elapsed() > timeout + Duration::from_secs(30) {
-                return Err(format!(
-                    "an audit has been running for {}s, past audit_timeout",
-                    since.elapsed().as_secs()
-                ));
-            }
-        }
-        match (self.completed.load(Ordering::SeqCst), running) {
-            (0, Some(_)) => Ok("first audit in progress".into()),
-            (0, None) => Err("no audit has run yet".into()),
-            (n, _) => Ok(format!("{n} audit{} completed", if n == 1 { "" } else { "s" })),
-        }
     }
 
     /// Loads the config file again; an invalid one is rejected and the running one kept.
@@ -91,14 +62,14 @@ impl Shared {
                 if new.server.listen != old.server.listen || new.ha.is_some() != old.ha.is_some() {
                     warn!("server.listen and [ha] changes take effect on restart");
                 }
-                self.schedule.send_replace(new.schedule.clone());
+                self.status.set_audit_timeout(new.schedule.audit_timeout);
                 *self.config.write().expect("config lock") = Arc::new(new);
-                self.metrics.reloaded(true);
+                self.status.metrics.reloaded(true);
                 info!(config = %self.source.path.display(), "config reloaded");
                 Ok(())
             }
             Err(e) => {
-                self.metrics.reloaded(false);
+                self.status.metrics.reloaded(false);
                 error!(error = %e, "new config rejected; the running config is kept");
                 Err(e.to_string())
             }
@@ -107,7 +78,7 @@ impl Shared {
 
     /// One audit and its alerts, under a span carrying the audit id.
     async fn audit(self: Arc<Self>) {
-        if !*self.leader.borrow() {
+        if !self.status.is_leader() {
             debug!("not the leader: this audit is left to the leader");
             return;
         }
@@ -116,7 +87,7 @@ impl Shared {
         let id = format!("{}-{n}", self.clock.now().format("%Y%m%dT%H%M%SZ"));
         let span = info_span!("audit", audit_id = %id);
         async {
-            *self.running_since.lock().expect("running lock") = Some(Instant::now());
+            self.status.audit_started();
             info!("audit started");
             let started = Instant::now();
             let work = async {
@@ -130,20 +101,19 @@ impl Shared {
             };
             match tokio::time::timeout(cfg.schedule.audit_timeout, work).await {
                 Ok((report, timings, notified)) => {
-                    self.metrics.audit(&report, &timings, started.elapsed());
+                    self.status.metrics.audit(&report, &timings, started.elapsed());
                     match notified {
                         Some(Ok(outcome)) => {
                             for failure in &outcome.failed {
                                 if let NotifyError::Delivery { channel, .. } = failure {
-                                    self.metrics.notification_failed(channel);
+                                    self.status.metrics.notification_failed(channel);
                                 }
                             }
                         }
                         Some(Err(e)) => error!(error = %e, "alert state unavailable: no alerts sent this run"),
                         None => {}
                     }
-                    *self.report.write().expect("report lock") = Some(Arc::new(report.to_json()));
-                    self.completed.fetch_add(1, Ordering::SeqCst);
+                    self.status.audit_completed(report.to_json());
                     info!(
                         findings = report.summary.findings,
                         errors = report.summary.errors,
@@ -152,27 +122,31 @@ impl Shared {
                     );
                 }
                 Err(_) => {
-                    self.metrics.audit_timed_out(started.elapsed());
+                    self.status.metrics.audit_timed_out(started.elapsed());
                     error!(timeout = %humantime::format_duration(cfg.schedule.audit_timeout), "audit exceeded audit_timeout and was abandoned");
                 }
             }
-            *self.running_since.lock().expect("running lock") = None;
+            self.status.audit_ended();
         }
         .instrument(span)
         .await
     }
 }
 
-/// Runs the daemon until `shutdown` is cancelled. `reloads` carries reload requests (SIGHUP).
+/// Runs the daemon until `shutdown` is cancelled, serving HTTP on `listener`, which the caller
+/// binds (the command line binds `server.listen`; tests bind port 0), as mini-redis's
+/// `server::run(listener, signal)`. `reloads` carries reload requests (SIGHUP,
+/// `POST /-/reload`).
 pub async fn run(
     cfg: Config,
     source: ConfigSource,
+    reloads: ReloadRequests,
+    listener: TcpListener,
     shutdown: CancellationToken,
-    mut reloads: mpsc::Receiver<()>,
 ) -> anyhow::Result<()> {
-    let listener = tokio::net::TcpListener::bind(cfg.server.listen)
-        .await
-        .with_context(|| format!("server.listen {}: cannot listen", cfg.server.listen))?;
+    let listen = listener
+        .local_addr()
+        .map_or_else(|_| cfg.server.listen.to_string(), |a| a.to_string());
     let clock = Clock::new();
     let background = TaskTracker::new();
     let (leader_tx, leader_rx) = watch::channel(cfg.ha.is_none());
@@ -180,25 +154,23 @@ pub async fn run(
         Some(ha) => Some(Elector::new(ha).await?),
         None => None,
     };
-    let (schedule_tx, schedule_rx) = watch::channel(cfg.schedule.clone());
-    let metrics = Metrics::new();
-    metrics.set_leader(cfg.ha.is_none());
     let grace = cfg.schedule.shutdown_grace;
-    info!(listen = %cfg.server.listen, cron = %cfg.schedule.cron, timezone = %cfg.schedule.timezone, ha = cfg.ha.is_some(), "driftwatch daemon started");
-    let shared = Arc::new(Shared {
+    info!(%listen, cron = %cfg.schedule.cron, timezone = %cfg.schedule.timezone, ha = cfg.ha.is_some(), "driftwatch daemon started");
+    let status = Arc::new(Status::new(
+        Metrics::new(),
+        cfg.ha.is_none(),
+        cfg.schedule.audit_timeout,
+        reloads.handle(),
+    ));
+    let cx = Arc::new(Context {
         source,
         config: RwLock::new(Arc::new(cfg)),
-        schedule: schedule_tx,
-        metrics,
-        report: RwLock::new(None),
-        running_since: Mutex::new(None),
-        completed: AtomicU64::new(0),
+        status: status.clone(),
         audits_started: AtomicU64::new(0),
-        leader: leader_rx.clone(),
         clock,
     });
 
-    let app = server::router(shared.clone());
+    let app = http::router(status);
     let stop = shutdown.clone();
     background.spawn(async move {
         let _ = axum::serve(listener, app)
@@ -211,67 +183,88 @@ pub async fn run(
         }
         None => drop(leader_tx),
     }
-    // A replica that becomes leader audits at once when run_on_start is set: at start it was
-    // still a follower when the schedule's start-up audit fired, and after a failover the
-    // fleet should not wait for the next fire to be watched again.
-    let (run_now_tx, run_now_rx) = mpsc::channel(1);
-    {
-        let (shared, mut leader) = (shared.clone(), leader_rx);
-        background.spawn(async move {
-            while leader.changed().await.is_ok() {
-                let leads = *leader.borrow();
-                shared.metrics.set_leader(leads);
-                info!(leader = leads, "leadership changed");
-                if leads && shared.config().schedule.run_on_start {
-                    let _ = run_now_tx.try_send(());
-                }
-            }
-        });
-    }
-    {
-        let (shared, stop) = (shared.clone(), shutdown.clone());
-        background.spawn(async move {
-            loop {
-                tokio::select! {
-                    () = stop.cancelled() => break,
-                    request = reloads.recv() => match request {
-                        Some(()) => { let _ = shared.reload().await; }
-                        None => break,
-                    },
-                }
-            }
-        });
-    }
-
     let audits = TaskTracker::new();
-    let job = {
-        let shared = shared.clone();
-        move || shared.clone().audit()
-    };
-    let on_skip = || {
-        shared.metrics.skipped();
-        warn!("the previous audit is still running: this scheduled audit is skipped");
-    };
-    schedule::run(
-        schedule_rx,
-        clock,
-        shutdown.clone(),
-        audits.clone(),
-        run_now_rx,
-        job,
-        on_skip,
-    )
-    .await;
-
-    info!("shutting down: no new audits");
-    audits.close();
-    if tokio::time::timeout(grace, audits.wait()).await.is_err() {
-        warn!(grace = %humantime::format_duration(grace), "the running audit did not finish within shutdown_grace; exiting without it");
-    } else if !audits.is_empty() {
-        info!("running audit finished");
+    let start = start_audit(cx.clone(), audits.clone(), shutdown.clone());
+    background.spawn(follow_leadership(cx.clone(), start.clone(), leader_rx));
+    let scheduler = Scheduler::start(cx.config().schedule.clone(), start.clone())
+        .await
+        .context("starting the scheduler")?;
+    background.spawn(serve_reloads(cx.clone(), scheduler.clone(), reloads, shutdown.clone()));
+    if cx.config().schedule.run_on_start {
+        start();
     }
+
+    shutdown.cancelled().await;
+    scheduler.stop().await;
+    info!("shutting down: no new audits");
+    drain(audits, grace).await;
     background.close();
     let _ = tokio::time::timeout(Duration::from_secs(5), background.wait()).await;
     info!("stopped");
     Ok(())
+}
+
+/// Follows leadership into the status. A replica that becomes leader audits at once when
+/// run_on_start is set: at start it was still a follower when the start-up audit was due, and
+/// after a failover the fleet should not wait for the next fire to be watched again.
+async fn follow_leadership(cx: Arc<Context>, start: OnFire, mut leader: watch::Receiver<bool>) {
+    while leader.changed().await.is_ok() {
+        let leads = *leader.borrow();
+        cx.status.set_leader(leads);
+        info!(leader = leads, "leadership changed");
+        if leads && cx.config().schedule.run_on_start {
+            start();
+        }
+    }
+}
+
+/// Lets a running audit finish within `grace`.
+async fn drain(audits: TaskTracker, grace: Duration) {
+    audits.close();
+    let running = !audits.is_empty();
+    if tokio::time::timeout(grace, audits.wait()).await.is_err() {
+        warn!(grace = %humantime::format_duration(grace), "the running audit did not finish within shutdown_grace; exiting without it");
+    } else if running {
+        info!("running audit finished");
+    }
+}
+
+/// What a fire of the schedule does: start an audit on `audits` unless one is running (then
+/// the fire is a skip, counted), and nothing once shutting down.
+fn start_audit(cx: Arc<Context>, audits: TaskTracker, stop: CancellationToken) -> OnFire {
+    let guard = Guard::default();
+    Arc::new(move || {
+        if stop.is_cancelled() {
+            return;
+        }
+        if !guard.try_start(&audits, || cx.clone().audit()) {
+            cx.status.metrics.skipped();
+            warn!("the previous audit is still running: this scheduled audit is skipped");
+        }
+    })
+}
+
+/// Answers reload requests one at a time until `stop`; a valid new config replaces the
+/// schedule too.
+async fn serve_reloads(
+    cx: Arc<Context>,
+    scheduler: Arc<Scheduler>,
+    mut reloads: ReloadRequests,
+    stop: CancellationToken,
+) {
+    loop {
+        let reply = tokio::select! {
+            () = stop.cancelled() => break,
+            request = reloads.next() => match request {
+                Some(reply) => reply,
+                None => break,
+            },
+        };
+        let outcome = cx.reload().await;
+        if outcome.is_ok() {
+            scheduler.replace(cx.config().schedule.clone()).await;
+        }
+        // Nobody may wait for the outcome (SIGHUP): it is logged either way.
+        let _ = reply.send(outcome);
+    }
 }

@@ -10,20 +10,20 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 
-use crate::app::daemon::Shared;
+use crate::app::status::Status;
 
-pub fn router(shared: Arc<Shared>) -> Router {
+pub fn router(status: Arc<Status>) -> Router {
     Router::new()
         .route("/metrics", get(metrics))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .route("/report", get(report))
         .route("/-/reload", post(reload))
-        .with_state(shared)
+        .with_state(status)
 }
 
-async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
-    let body = shared.metrics.encode();
+async fn metrics(State(status): State<Arc<Status>>) -> Response {
+    let body = status.metrics.encode();
     (
         [(
             header::CONTENT_TYPE,
@@ -34,22 +34,22 @@ async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
         .into_response()
 }
 
-async fn readyz(State(shared): State<Arc<Shared>>) -> Response {
-    match shared.readiness() {
+async fn readyz(State(status): State<Arc<Status>>) -> Response {
+    match status.readiness() {
         Ok(why) => (StatusCode::OK, format!("ready: {why}\n")).into_response(),
         Err(why) => (StatusCode::SERVICE_UNAVAILABLE, format!("not ready: {why}\n")).into_response(),
     }
 }
 
-async fn report(State(shared): State<Arc<Shared>>) -> Response {
-    match shared.latest_report() {
+async fn report(State(status): State<Arc<Status>>) -> Response {
+    match status.latest_report() {
         Some(json) => ([(header::CONTENT_TYPE, "application/json")], json.to_string()).into_response(),
         None => (StatusCode::NOT_FOUND, "no audit has completed yet\n").into_response(),
     }
 }
 
-async fn reload(State(shared): State<Arc<Shared>>) -> Response {
-    match shared.reload().await {
+async fn reload(State(status): State<Arc<Status>>) -> Response {
+    match status.reload().await {
         Ok(()) => (StatusCode::OK, "config reloaded\n").into_response(),
         Err(e) => (
             StatusCode::BAD_REQUEST,

@@ -1,0 +1,350 @@
+//! The daemon driven in-process through `daemon::run(…, listener, shutdown)`: the test binds
+//! 127.0.0.1:0, passes the listener and its own shutdown token, and reads the daemon over HTTP.
+//! The cluster is a snapshot file and the GitOps repository a plain folder, so no Kubernetes API
+//! or git server is needed.
+//!
+//! tokio-cron-scheduler fires on the wall clock, so the schedule is proven in real time (polled
+//! with a timeout); shutdown runs under paused tokio time.
+
+use std::collections::HashMap;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use driftwatch::app::daemon::{self, ConfigSource};
+use driftwatch::app::status::{ReloadHandle, reload_channel};
+use driftwatch::config::{Config, Overrides};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+const D1: &str = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
+const D2: &str = "sha256:2222222222222222222222222222222222222222222222222222222222222222";
+const REPO: &str = "registry.example.com/shop/api";
+/// A schedule that does not fire during a test.
+const NEVER: &str = "cron = \"0 0 3 1 1 *\"";
+const EVERY_SECOND: &str = "cron = \"* * * * * *\"";
+
+/// Git declares shop/api at D1 (`gitops/`); the cluster snapshot's Pod runs D2: one
+/// `digest-drift` per audit.
+fn gitops(dir: &Path) {
+    let manifest = dir.join("gitops/apps/api/production/deploy.yaml");
+    std::fs::create_dir_all(manifest.parent().unwrap()).unwrap();
+    std::fs::write(
+        manifest,
+        format!(
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: api\n  namespace: shop\nspec:\n  replicas: 1\n  template:\n    spec:\n      containers:\n        - name: api\n          image: {REPO}@{D1}\n"
+        ),
+    )
+    .unwrap();
+}
+
+/// The cluster as `kubectl get deploy,rs,pods -o json` writes it: api's Pod runs D2.
+fn snapshot() -> String {
+    let owner = |kind: &str, name: &str, uid: &str| serde_json::json!([{"apiVersion": "apps/v1", "kind": kind, "name": name, "uid": uid, "controller": true}]);
+    let template = serde_json::json!({"metadata": {"labels": {"app": "api"}}, "spec": {"containers": [{"name": "api", "image": format!("{REPO}@{D1}")}]}});
+    let status = serde_json::json!({"observedGeneration": 1, "replicas": 1, "updatedReplicas": 1, "readyReplicas": 1, "availableReplicas": 1});
+    let items = serde_json::json!([
+        {"apiVersion": "apps/v1", "kind": "Deployment",
+         "metadata": {"name": "api", "namespace": "shop", "uid": "00000000-0000-4000-8000-000000000001", "generation": 1, "creationTimestamp": "2026-11-01T00:00:00Z"},
+         "spec": {"replicas": 1, "template": template}, "status": status},
+        {"apiVersion": "apps/v1", "kind": "ReplicaSet",
+         "metadata": {"name": "api-5f7b8c9d4", "namespace": "shop", "uid": "00000000-0000-4000-8000-000000000002", "creationTimestamp": "2026-11-01T00:00:00Z",
+                      "ownerReferences": owner("Deployment", "api", "00000000-0000-4000-8000-000000000001")},
+         "spec": {"replicas": 1, "template": template}, "status": {"replicas": 1}},
+        {"apiVersion": "v1", "kind": "Pod",
+         "metadata": {"name": "api-5f7b8c9d4-a", "namespace": "shop", "uid": "00000000-0000-4000-8000-000000000003", "creationTimestamp": "2026-11-01T00:00:10Z",
+                      "ownerReferences": owner("ReplicaSet", "api-5f7b8c9d4", "00000000-0000-4000-8000-000000000002")},
+         "spec": {"containers": [{"name": "api", "image": "set-by-owner"}]},
+         "status": {"phase": "Running", "containerStatuses": [{"name": "api", "image": "x", "imageID": format!("{REPO}@{D2}"), "ready": true, "restartCount": 0}]}}
+    ]);
+    serde_json::to_string(
+        &serde_json::json!({"apiVersion": "v1", "kind": "List", "metadata": {"resourceVersion": ""}, "items": items}),
+    )
+    .unwrap()
+}
+
+/// Writes the config: `schedule` goes into `[schedule]`, the cluster is the file `snapshot`.
+fn write_config(dir: &Path, schedule: &str, snapshot: &str) -> PathBuf {
+    let cfg = dir.join("driftwatch.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[schedule]\n{schedule}\n\n[gitops]\npath = \"gitops\"\n\n[[environments]]\nname = \"production\"\npaths = [\"apps/*/production\"]\n[environments.cluster]\nname = \"prod\"\nsnapshot = \"{snapshot}\"\n"
+        ),
+    )
+    .unwrap();
+    cfg
+}
+
+/// A daemon running on this test's runtime.
+struct Daemon {
+    base: String,
+    reload: ReloadHandle,
+    shutdown: CancellationToken,
+    run: JoinHandle<anyhow::Result<()>>,
+}
+
+impl Daemon {
+    async fn start(cfg: &Path) -> Self {
+        let config = Config::load(cfg, &HashMap::new(), &Overrides::default()).expect("a valid config");
+        let source = ConfigSource {
+            path: cfg.to_path_buf(),
+            env: HashMap::new(),
+            overrides: Overrides::default(),
+        };
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let (reload, reloads) = reload_channel();
+        let shutdown = CancellationToken::new();
+        let run = tokio::spawn(daemon::run(config, source, reloads, listener, shutdown.clone()));
+        Self {
+            base,
+            reload,
+            shutdown,
+            run,
+        }
+    }
+
+    async fn request(&self, method: reqwest::Method, path: &str) -> (u16, String) {
+        let response = reqwest::Client::new()
+            .request(method, format!("{}{path}", self.base))
+            .send()
+            .await
+            .unwrap();
+        (response.status().as_u16(), response.text().await.unwrap())
+    }
+
+    /// The value of one series, written as in the exposition (`name{labels}`), if present.
+    async fn metric(&self, series: &str) -> Option<f64> {
+        let (_, body) = self.request(reqwest::Method::GET, "/metrics").await;
+        body.lines().find_map(|l| {
+            l.strip_prefix(series)?
+                .strip_prefix(' ')?
+                .split(' ')
+                .next()?
+                .parse()
+                .ok()
+        })
+    }
+
+    async fn audits_ok(&self) -> f64 {
+        self.metric("driftwatch_audits_total{result=\"ok\"}")
+            .await
+            .unwrap_or(0.0)
+    }
+
+    /// Cancels the shutdown token and waits for `run` to return.
+    async fn stop(self) {
+        self.shutdown.cancel();
+        self.run.await.unwrap().expect("run returns Ok");
+    }
+}
+
+/// Polls `check` every 50 ms (real time) until it holds, for at most `secs`.
+async fn wait_until<F, Fut>(secs: u64, what: &str, check: F)
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let polled = async {
+        while !check().await {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(secs), polled)
+        .await
+        .unwrap_or_else(|_| panic!("timed out after {secs}s waiting for {what}"));
+}
+
+#[tokio::test]
+async fn a_per_second_schedule_fires_audits() {
+    let dir = tempfile::tempdir().unwrap();
+    gitops(dir.path());
+    std::fs::write(dir.path().join("cluster.json"), snapshot()).unwrap();
+    let d = Daemon::start(&write_config(dir.path(), EVERY_SECOND, "cluster.json")).await;
+
+    wait_until(15, "two scheduled audits", || async { d.audits_ok().await >= 2.0 }).await;
+    let (code, report) = d.request(reqwest::Method::GET, "/report").await;
+    assert_eq!(code, 200);
+    let report: serde_json::Value = serde_json::from_str(&report).unwrap();
+    assert_eq!(report["findings"][0]["type"], "digest-drift", "{report}");
+    assert_eq!(
+        d.request(reqwest::Method::GET, "/readyz").await.0,
+        200,
+        "ready after an audit"
+    );
+    d.stop().await;
+}
+
+#[tokio::test]
+async fn reload_applies_a_valid_config_and_keeps_the_running_one_on_an_invalid_one() {
+    let dir = tempfile::tempdir().unwrap();
+    gitops(dir.path());
+    std::fs::write(dir.path().join("cluster.json"), snapshot()).unwrap();
+    let cfg = write_config(dir.path(), NEVER, "cluster.json");
+    let d = Daemon::start(&cfg).await;
+    assert_eq!(d.audits_ok().await, 0.0, "the first schedule does not fire");
+
+    // Valid, through POST /-/reload: the new schedule fires every second.
+    write_config(dir.path(), EVERY_SECOND, "cluster.json");
+    assert_eq!(
+        d.request(reqwest::Method::POST, "/-/reload").await,
+        (200, "config reloaded\n".into())
+    );
+    wait_until(15, "an audit on the reloaded schedule", || async {
+        d.audits_ok().await >= 1.0
+    })
+    .await;
+
+    // Invalid, through the reload handle (what SIGHUP uses): rejected with the key named,
+    // and the running schedule goes on.
+    let text = std::fs::read_to_string(&cfg)
+        .unwrap()
+        .replace("[schedule]", "[schedule]\ncrn = \"x\"");
+    std::fs::write(&cfg, text).unwrap();
+    let rejected = d.reload.reload().await.expect_err("an invalid config is rejected");
+    assert!(rejected.contains("crn"), "{rejected}");
+    assert_eq!(d.metric("driftwatch_config_last_reload_successful").await, Some(0.0));
+    assert_eq!(
+        d.metric("driftwatch_config_reloads_total{result=\"ok\"}").await,
+        Some(1.0)
+    );
+    let audits = d.audits_ok().await;
+    wait_until(15, "audits to go on under the running config", || async {
+        d.audits_ok().await > audits
+    })
+    .await;
+    d.stop().await;
+}
+
+/// Log lines, captured from the test's own thread (the daemon's tasks run on it).
+#[derive(Clone, Default)]
+struct Logs(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Logs {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Logs {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+
+    /// Where `line` appears in the logs.
+    fn position(&self, line: &str) -> usize {
+        let text = self.text();
+        text.find(line)
+            .unwrap_or_else(|| panic!("{line:?} not logged:\n{text}"))
+    }
+}
+
+/// A cluster snapshot that is a named pipe: the audit reading it waits until the test writes
+/// it, so an audit is under way exactly as long as the test wants.
+fn gated_snapshot(dir: &Path) -> PathBuf {
+    let fifo = dir.join("cluster.fifo");
+    let made = std::process::Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(made.success());
+    fifo
+}
+
+#[tokio::test(start_paused = true)]
+async fn shutdown_lets_the_running_audit_finish_within_the_grace_then_run_returns() {
+    let logs = Logs::default();
+    let writer = logs.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .finish();
+    let _logging = tracing::subscriber::set_default(subscriber);
+
+    let dir = tempfile::tempdir().unwrap();
+    gitops(dir.path());
+    let fifo = gated_snapshot(dir.path());
+    let cfg = write_config(
+        dir.path(),
+        &format!("{NEVER}\nrun_on_start = true\nshutdown_grace = \"30s\""),
+        "cluster.fifo",
+    );
+    let d = Daemon::start(&cfg).await;
+    // Opening the pipe for writing returns once the audit has opened it for reading.
+    let path = fifo.clone();
+    let mut pipe = tokio::task::spawn_blocking(move || std::fs::OpenOptions::new().write(true).open(path))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        d.request(reqwest::Method::GET, "/readyz").await,
+        (200, "ready: first audit in progress\n".into())
+    );
+
+    d.shutdown.cancel();
+    let cancelled = tokio::time::Instant::now();
+    tokio::task::spawn_blocking(move || {
+        pipe.write_all(snapshot().as_bytes()).unwrap();
+    })
+    .await
+    .unwrap();
+    tokio::time::timeout(Duration::from_secs(30), d.run)
+        .await
+        .expect("run returns within shutdown_grace")
+        .unwrap()
+        .expect("run returns Ok");
+    assert!(cancelled.elapsed() < Duration::from_secs(30));
+
+    // The audit ran to its end after the shutdown began, and only then did the daemon stop.
+    let shutting_down = logs.position("shutting down: no new audits");
+    let finished = logs.position("audit finished");
+    assert!(shutting_down < finished, "{}", logs.text());
+    assert!(logs.text()[finished..].contains("findings=1"), "{}", logs.text());
+    assert!(logs.position("running audit finished") < logs.position("stopped"));
+    assert!(!logs.text().contains("did not finish within shutdown_grace"));
+}
+
+#[tokio::test]
+async fn shutdown_grace_bounds_the_wait_for_a_running_audit() {
+    let logs = Logs::default();
+    let writer = logs.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .finish();
+    let _logging = tracing::subscriber::set_default(subscriber);
+
+    let dir = tempfile::tempdir().unwrap();
+    gitops(dir.path());
+    let fifo = gated_snapshot(dir.path());
+    let cfg = write_config(
+        dir.path(),
+        &format!("{NEVER}\nrun_on_start = true\nshutdown_grace = \"1s\""),
+        "cluster.fifo",
+    );
+    let d = Daemon::start(&cfg).await;
+    let path = fifo.clone();
+    let pipe = tokio::task::spawn_blocking(move || std::fs::OpenOptions::new().write(true).open(path))
+        .await
+        .unwrap()
+        .unwrap();
+
+    // The audit never gets its snapshot: run returns once the grace is over.
+    d.shutdown.cancel();
+    tokio::time::timeout(Duration::from_secs(15), d.run)
+        .await
+        .expect("run returns after shutdown_grace")
+        .unwrap()
+        .expect("run returns Ok");
+    assert!(
+        logs.text().contains("did not finish within shutdown_grace"),
+        "{}",
+        logs.text()
+    );
+    assert!(!logs.text().contains("audit finished"));
+    // Lets the abandoned read end, so the runtime can shut down.
+    drop(pipe);
+}
