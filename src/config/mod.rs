@@ -137,6 +137,17 @@ pub enum GitRef {
     Rev(String),
 }
 
+/// As a user would write it: `branch main`, `rev 4f2a9c1`, `default branch`.
+impl std::fmt::Display for GitRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::DefaultBranch => f.write_str("default branch"),
+            Self::Branch(b) => write!(f, "branch {b}"),
+            Self::Rev(r) => write!(f, "rev {r}"),
+        }
+    }
+}
+
 #[derive(Clone, Debug, Default)]
 pub struct GitAuth {
     pub username: String,
@@ -170,6 +181,17 @@ pub enum Renderer {
     Auto,
     Kustomize,
     Plain,
+}
+
+/// The `renderer` key's value.
+impl std::fmt::Display for Renderer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Auto => "auto",
+            Self::Kustomize => "kustomize",
+            Self::Plain => "plain",
+        })
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -296,6 +318,17 @@ pub enum SmtpTls {
     Tls,
     /// No TLS: only to a relay on the loopback interface.
     None,
+}
+
+/// The `tls` key's value.
+impl std::fmt::Display for SmtpTls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::StartTls => "starttls",
+            Self::Tls => "tls",
+            Self::None => "none",
+        })
+    }
 }
 
 #[derive(Clone, Debug)]
