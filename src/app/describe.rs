@@ -7,8 +7,8 @@ use std::fmt::Write as _;
 use chrono::{DateTime, Utc};
 
 use crate::config::{
-    AlertsConfig, AuditConfig, ChannelConfig, ChannelKind, ClusterSource, Config, EnvironmentConfig, GitopsConfig,
-    HaConfig, RegistryConfig, ScheduleConfig, ServerConfig, StateConfig, redact_url,
+    AlertsConfig, AuditConfig, ChannelConfig, ClusterSource, Config, EnvironmentConfig, GitopsConfig, HaConfig,
+    RegistryConfig, ScheduleConfig, ServerConfig, StateConfig, redact_url,
 };
 
 /// A config section's lines in `check-config`, each ending in `\n`.
@@ -242,16 +242,7 @@ impl Describe for Alerts<'_> {
 impl Describe for ChannelConfig {
     fn describe(&self, out: &mut String) {
         let envs = self.environments.as_ref().map_or("all".to_string(), |e| e.join(", "));
-        let target = match &self.kind {
-            ChannelKind::Slack { .. } => "webhook URL set".to_string(),
-            ChannelKind::Email(e) => format!("{}:{} ({}) to {}", e.host, e.port, e.tls, e.to.join(", ")),
-            ChannelKind::Webhook { url, hmac_secret, .. } => format!(
-                "{} (hmac {})",
-                redact_url(url),
-                if hmac_secret.is_some() { "set" } else { "not set" }
-            ),
-            ChannelKind::Alertmanager { url, .. } => redact_url(url),
-        };
+        let target = self.kind.settings().describe_target();
         let _ = writeln!(
             out,
             "channel {}: {} {target}, environments {envs}, min_severity {}",

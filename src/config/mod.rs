@@ -7,7 +7,7 @@
 //! `validate` one file per section turning them into typed config, `secret` secrets and URL
 //! redaction.
 
-mod raw;
+pub(crate) mod raw;
 mod secret;
 mod validate;
 
@@ -16,10 +16,12 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub use secret::{Secret, redact_url};
+pub(crate) use validate::Validator;
+
+pub use crate::alerts::channels::ChannelKind;
 
 use crate::core::model::{Rewrite, Severity};
 use raw::RawConfig;
-use validate::Validator;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -279,69 +281,6 @@ pub struct ChannelConfig {
     pub environments: Option<Vec<String>>,
     pub min_severity: Severity,
     pub kind: ChannelKind,
-}
-
-#[derive(Clone, Debug)]
-pub enum ChannelKind {
-    Slack {
-        webhook_url: Secret,
-    },
-    Email(EmailConfig),
-    Webhook {
-        url: String,
-        bearer_token: Option<Secret>,
-        hmac_secret: Option<Secret>,
-    },
-    Alertmanager {
-        url: String,
-        ttl: Duration,
-        bearer_token: Option<Secret>,
-    },
-}
-
-impl ChannelKind {
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            Self::Slack { .. } => "slack",
-            Self::Email(_) => "email",
-            Self::Webhook { .. } => "webhook",
-            Self::Alertmanager { .. } => "alertmanager",
-        }
-    }
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum SmtpTls {
-    /// Plain connection upgraded with STARTTLS (port 587).
-    StartTls,
-    /// Implicit TLS (port 465).
-    Tls,
-    /// No TLS: only to a relay on the loopback interface.
-    None,
-}
-
-/// The `tls` key's value.
-impl std::fmt::Display for SmtpTls {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Self::StartTls => "starttls",
-            Self::Tls => "tls",
-            Self::None => "none",
-        })
-    }
-}
-
-#[derive(Clone, Debug)]
-pub struct EmailConfig {
-    pub host: String,
-    pub port: u16,
-    pub tls: SmtpTls,
-    /// Extra CA certificate (PEM) to trust, for relays with an internal CA.
-    pub ca_file: Option<PathBuf>,
-    pub username: Option<String>,
-    pub password: Option<Secret>,
-    pub from: String,
-    pub to: Vec<String>,
 }
 
 /// CLI flags that override the file and the environment.
@@ -628,6 +567,7 @@ url = "http://alertmanager:9093"
                 ("alertmanager-1", "alertmanager", Severity::Warning),
             ]
         );
+        use crate::alerts::channels::email::SmtpTls;
         let ChannelKind::Email(e) = &c.alerts.channels[1].kind else {
             panic!("email")
         };

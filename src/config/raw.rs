@@ -7,6 +7,8 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
+use crate::alerts::channels::Section;
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawConfig {
@@ -81,79 +83,29 @@ pub(crate) struct RawState {
     pub(crate) path: Option<PathBuf>,
 }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct RawAlerts {
-    pub(crate) renotify_after: Option<String>,
-    pub(crate) send_resolved: Option<bool>,
-    pub(crate) timeout: Option<String>,
-    pub(crate) max_attempts: Option<u32>,
-    pub(crate) backoff: Option<String>,
-    pub(crate) backoff_max: Option<String>,
-    #[serde(default)]
-    pub(crate) slack: Vec<RawSlack>,
-    #[serde(default)]
-    pub(crate) email: Vec<RawEmail>,
-    #[serde(default)]
-    pub(crate) webhook: Vec<RawWebhook>,
-    #[serde(default)]
-    pub(crate) alertmanager: Vec<RawAlertmanager>,
+/// `[alerts]`: delivery settings plus one list per channel kind (`[[alerts.slack]]`, …), whose
+/// entries each channel's module defines. The kinds come from the one list in
+/// [`crate::alerts::channels`], in its order (which is also the order of "expected one of" in
+/// the unknown-key message).
+macro_rules! raw_alerts {
+    ($($key:ident: $variant:ident($settings:ty),)*) => {
+        #[derive(Debug, Default, Deserialize)]
+        #[serde(deny_unknown_fields)]
+        pub(crate) struct RawAlerts {
+            pub(crate) renotify_after: Option<String>,
+            pub(crate) send_resolved: Option<bool>,
+            pub(crate) timeout: Option<String>,
+            pub(crate) max_attempts: Option<u32>,
+            pub(crate) backoff: Option<String>,
+            pub(crate) backoff_max: Option<String>,
+            $(
+                #[serde(default)]
+                pub(crate) $key: Vec<<$settings as Section>::Raw>,
+            )*
+        }
+    };
 }
-
-// serde cannot combine `flatten` with `deny_unknown_fields`, so each channel repeats the
-// routing keys (name, environments, min_severity).
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct RawSlack {
-    pub(crate) name: Option<String>,
-    pub(crate) environments: Option<Vec<String>>,
-    pub(crate) min_severity: Option<String>,
-    pub(crate) webhook_url_env: Option<String>,
-    pub(crate) webhook_url_file: Option<PathBuf>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct RawEmail {
-    pub(crate) name: Option<String>,
-    pub(crate) environments: Option<Vec<String>>,
-    pub(crate) min_severity: Option<String>,
-    pub(crate) smtp_host: String,
-    pub(crate) smtp_port: Option<u16>,
-    pub(crate) tls: Option<String>,
-    pub(crate) ca_file: Option<PathBuf>,
-    pub(crate) username: Option<String>,
-    pub(crate) password_env: Option<String>,
-    pub(crate) password_file: Option<PathBuf>,
-    pub(crate) from: String,
-    #[serde(default)]
-    pub(crate) to: Vec<String>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct RawWebhook {
-    pub(crate) name: Option<String>,
-    pub(crate) environments: Option<Vec<String>>,
-    pub(crate) min_severity: Option<String>,
-    pub(crate) url: String,
-    pub(crate) bearer_token_env: Option<String>,
-    pub(crate) bearer_token_file: Option<PathBuf>,
-    pub(crate) hmac_secret_env: Option<String>,
-    pub(crate) hmac_secret_file: Option<PathBuf>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct RawAlertmanager {
-    pub(crate) name: Option<String>,
-    pub(crate) environments: Option<Vec<String>>,
-    pub(crate) min_severity: Option<String>,
-    pub(crate) url: String,
-    pub(crate) ttl: Option<String>,
-    pub(crate) bearer_token_env: Option<String>,
-    pub(crate) bearer_token_file: Option<PathBuf>,
-}
+crate::alerts::channels::channel_kinds!(raw_alerts);
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
