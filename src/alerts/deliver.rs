@@ -11,7 +11,7 @@ use crate::alerts::lifecycle::{Policy, Route};
 use crate::alerts::store::{self, StateError};
 use crate::config::{ChannelConfig, Config, DeliveryConfig};
 use crate::core::report::Report;
-use crate::retry::http_client;
+use crate::retry::{ClientError, http_client};
 
 #[derive(Debug, thiserror::Error)]
 pub enum NotifyError {
@@ -22,7 +22,7 @@ pub enum NotifyError {
         reason: ChannelError,
     },
     #[error("alerts: {0}")]
-    Client(String),
+    Client(#[from] ClientError),
     #[error(transparent)]
     State(#[from] StateError),
 }
@@ -68,7 +68,7 @@ pub async fn notify(cfg: &Config, report: &Report, now: DateTime<Utc>) -> Result
     };
     let due = alert_state.due(&routes, policy, now);
 
-    let client = http_client(cfg.alerts.delivery.timeout).map_err(NotifyError::Client)?;
+    let client = http_client(cfg.alerts.delivery.timeout)?;
     let sends = cfg.alerts.channels.iter().filter_map(|channel| {
         let notices = due.get(&channel.name)?;
         let notifier = notifier(channel, &client, cfg.alerts.delivery);
@@ -108,7 +108,7 @@ pub async fn notify(cfg: &Config, report: &Report, now: DateTime<Utc>) -> Result
 pub async fn test(cfg: &Config, report: &Report, only: Option<&str>) -> Vec<(String, Result<(), ChannelError>)> {
     let client = match http_client(cfg.alerts.delivery.timeout) {
         Ok(c) => c,
-        Err(e) => return vec![("http".into(), Err(ChannelError::Setup(e)))],
+        Err(e) => return vec![("http".into(), Err(ChannelError::Client(e)))],
     };
     let sends = cfg
         .alerts

@@ -323,8 +323,8 @@ impl Channel for Email {
                 }
             }
         })
-        .await
-        .map_err(ChannelError::Send)
+        .await?;
+        Ok(())
     }
 }
 

@@ -18,7 +18,7 @@ use crate::alerts::lifecycle::Notice;
 use crate::config::{ConfigError, DeliveryConfig, Validator};
 use crate::core::report::Report;
 use crate::error_chain;
-use crate::retry::{Attempt, with_retries};
+use crate::retry::{Attempt, ClientError, RetryError, with_retries};
 
 /// Every channel kind, once: `[[alerts.<key>]]`, its variant in [`ChannelKind`] and its
 /// settings type. `$then` is a macro that receives the list: the raw `[alerts]` shape
@@ -40,8 +40,10 @@ pub(crate) use channel_kinds;
 #[derive(Debug, thiserror::Error)]
 pub enum ChannelError {
     /// The service refused or did not answer, after retries where another try could help.
-    #[error("{0}")]
-    Send(String),
+    #[error(transparent)]
+    Send(#[from] RetryError),
+    #[error(transparent)]
+    Client(#[from] ClientError),
     #[error("{0}")]
     Payload(#[from] serde_json::Error),
     /// The message or the connection could not be set up from the settings (an address, a
@@ -189,8 +191,8 @@ pub(crate) async fn post(
             }
         }
     })
-    .await
-    .map_err(ChannelError::Send)
+    .await?;
+    Ok(())
 }
 
 /// `Authorization: Bearer …` when a token is configured.
