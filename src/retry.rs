@@ -19,12 +19,32 @@ pub enum Attempt<T = ()> {
     Fail(String),
 }
 
+/// Why the retries ended without a result. The reasons are the attempts' own words (`HTTP 400
+/// Bad Request: …`, `SMTP host:25: …`).
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum RetryError {
+    /// Another try would fail the same way.
+    #[error("{0}")]
+    Failed(String),
+    /// Every attempt was used; `reason` is the last one's.
+    #[error("gave up after {attempts} attempts: {reason}")]
+    GaveUp { attempts: u32, reason: String },
+    /// The service asked for a wait longer than [`MAX_RETRY_AFTER`]: the next run tries again.
+    #[error("{reason}; asked to retry after {}s, left for the next run", .after.as_secs())]
+    Deferred { reason: String, after: Duration },
+}
+
+/// The HTTP client could not be built (no TLS backend, a bad system certificate store).
+#[derive(Debug, thiserror::Error)]
+#[error("cannot build an HTTP client: {0}")]
+pub struct ClientError(#[from] reqwest::Error);
+
 /// A `Retry-After` longer than this is not waited for within the run; the next run retries.
 pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(300);
 
 /// Runs `attempt` until it is done, fails for good, or `max_attempts` are used. Backoff doubles
 /// from `backoff` up to `backoff_max`; a `Retry-After` replaces it.
-pub async fn with_retries<T, F, Fut>(policy: DeliveryConfig, mut attempt: F) -> Result<T, String>
+pub async fn with_retries<T, F, Fut>(policy: DeliveryConfig, mut attempt: F) -> Result<T, RetryError>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Attempt<T>>,
@@ -33,18 +53,15 @@ where
     for n in 1..=policy.max_attempts {
         match attempt().await {
             Attempt::Done(v) => return Ok(v),
-            Attempt::Fail(reason) => return Err(reason),
+            Attempt::Fail(reason) => return Err(RetryError::Failed(reason)),
             Attempt::Retry { reason, .. } if n == policy.max_attempts => {
-                return Err(format!("gave up after {n} attempts: {reason}"));
+                return Err(RetryError::GaveUp { attempts: n, reason });
             }
             Attempt::Retry {
                 after: Some(after),
                 reason,
             } if after > MAX_RETRY_AFTER => {
-                return Err(format!(
-                    "{reason}; asked to retry after {}s, left for the next run",
-                    after.as_secs()
-                ));
+                return Err(RetryError::Deferred { reason, after });
             }
             Attempt::Retry { after, .. } => {
                 tokio::time::sleep(after.unwrap_or(backoff)).await;
@@ -56,12 +73,11 @@ where
 }
 
 /// The HTTP client for other services: a whole-request timeout and driftwatch's user agent.
-pub fn http_client(timeout: Duration) -> Result<reqwest::Client, String> {
-    reqwest::Client::builder()
+pub fn http_client(timeout: Duration) -> Result<reqwest::Client, ClientError> {
+    Ok(reqwest::Client::builder()
         .timeout(timeout)
         .user_agent(concat!("driftwatch/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .map_err(|e| format!("cannot build an HTTP client: {e}"))
+        .build()?)
 }
 
 #[cfg(test)]
@@ -77,7 +93,7 @@ mod tests {
     };
 
     /// Runs `with_retries` over scripted attempts; returns (result, attempts made, virtual time).
-    async fn script(mut steps: Vec<Attempt<()>>) -> (Result<(), String>, u32, Duration) {
+    async fn script(mut steps: Vec<Attempt<()>>) -> (Result<(), RetryError>, u32, Duration) {
         steps.reverse();
         let steps = std::sync::Mutex::new(steps);
         let calls = AtomicU32::new(0);
@@ -114,20 +130,26 @@ mod tests {
             Duration::from_secs(1 + 2 + 4 + 4),
             "doubling, capped at backoff_max"
         );
-        assert_eq!(result.unwrap_err(), "gave up after 5 attempts: HTTP 500");
+        assert_eq!(
+            result.unwrap_err(),
+            RetryError::GaveUp {
+                attempts: 5,
+                reason: "HTTP 500".into()
+            }
+        );
     }
 
     #[tokio::test(start_paused = true)]
     async fn client_errors_are_not_retried() {
         let (result, calls, waited) = script(vec![Attempt::Fail("HTTP 400 Bad Request: invalid_blocks".into())]).await;
         assert_eq!((calls, waited), (1, Duration::ZERO));
-        assert_eq!(result.unwrap_err(), "HTTP 400 Bad Request: invalid_blocks");
+        assert_eq!(result.unwrap_err().to_string(), "HTTP 400 Bad Request: invalid_blocks");
     }
 
     #[tokio::test(start_paused = true)]
     async fn a_very_long_retry_after_is_left_for_the_next_run() {
         let (result, calls, waited) = script(vec![retry(Some(3600))]).await;
         assert_eq!((calls, waited), (1, Duration::ZERO));
-        assert!(result.unwrap_err().contains("left for the next run"));
+        assert!(result.unwrap_err().to_string().contains("left for the next run"));
     }
 }

@@ -10,8 +10,8 @@ use clap::{Parser, Subcommand, ValueEnum};
 use tokio_util::sync::CancellationToken;
 
 use crate::alerts::deliver;
-use crate::app::{audit, daemon, status};
-use crate::config::{ChannelKind, ClusterSource, Config, GitopsConfig, Overrides};
+use crate::app::{audit, daemon, describe, status};
+use crate::config::{Config, Overrides};
 use crate::core::model::Severity;
 use crate::core::report::{EXIT_CLEAN, EXIT_ERROR, GitopsInfo, Report};
 
@@ -215,7 +215,7 @@ pub async fn run(cli: Cli) -> u8 {
     }
     match &cli.command {
         Some(Command::CheckConfig) => {
-            print!("{}", describe(&cfg));
+            print!("{}", describe::describe(&cfg));
             EXIT_CLEAN
         }
         Some(Command::Declared { env, format }) => declared(&cfg, env, *format).await,
@@ -408,146 +408,4 @@ async fn declared(cfg: &Config, name: &str, format: DeclaredFormat) -> u8 {
             EXIT_ERROR
         }
     }
-}
-
-/// The resolved configuration, for `check-config`. Secrets show only whether they are set.
-fn describe(cfg: &Config) -> String {
-    let mut out = format!("config {}: ok\n", cfg.origin);
-    match &cfg.gitops {
-        GitopsConfig::Remote {
-            url,
-            reference,
-            auth,
-            cache_dir,
-        } => {
-            out.push_str(&format!(
-                "gitops: {} ({reference:?}), cache {}\n",
-                crate::config::redact_url(url),
-                cache_dir.display()
-            ));
-            out.push_str(&format!(
-                "  auth: token {}, ssh key {}\n",
-                if auth.token.is_some() { "set" } else { "not set" },
-                auth.ssh_key
-                    .as_ref()
-                    .map_or("not set".to_string(), |p| p.display().to_string())
-            ));
-        }
-        GitopsConfig::Local { path } => out.push_str(&format!("gitops: local directory {}\n", path.display())),
-    }
-    let a = &cfg.audit;
-    out.push_str(&format!(
-        "audit: fail_on {}, rollout_grace {}, kube_timeout {}, page_size {}, max_concurrent_environments {}\n",
-        a.fail_on,
-        humantime::format_duration(a.rollout_grace),
-        humantime::format_duration(a.kube_timeout),
-        a.page_size,
-        a.max_concurrent_environments
-    ));
-    for e in &cfg.environments {
-        let source = match &e.cluster.source {
-            ClusterSource::Kubeconfig { path, context } => format!(
-                "kubeconfig {} context {}",
-                path.as_ref()
-                    .map_or("(default)".to_string(), |p| p.display().to_string()),
-                context.as_deref().unwrap_or("(current)")
-            ),
-            ClusterSource::InCluster => "in-cluster".to_string(),
-            ClusterSource::Snapshot(p) => format!("snapshot {}", p.display()),
-        };
-        let namespaces = if e.cluster.namespaces.is_empty() {
-            "all".to_string()
-        } else {
-            e.cluster.namespaces.join(", ")
-        };
-        out.push_str(&format!(
-            "environment {}: paths {} ({:?}), cluster {} via {source}, namespaces {namespaces}, require_digest {}\n",
-            e.name,
-            e.paths.join(", "),
-            e.renderer,
-            e.cluster.name,
-            e.require_digest
-        ));
-    }
-    for r in &cfg.registries {
-        out.push_str(&format!(
-            "registry {}: credentials {}{}\n",
-            r.host,
-            if r.credentials.is_some() {
-                "set"
-            } else {
-                "none (anonymous)"
-            },
-            if r.insecure { ", plain http" } else { "" }
-        ));
-    }
-    for e in cfg
-        .environments
-        .iter()
-        .filter(|e| !e.allowed_sources.is_empty() || e.promoted_from.is_some() || e.compare_secrets)
-    {
-        let sources = if e.allowed_sources.is_empty() {
-            "any".to_string()
-        } else {
-            e.allowed_sources.join(", ")
-        };
-        let promoted = e.promoted_from.as_ref().map_or("-".to_string(), |(from, depth)| {
-            format!("{from} (last {depth} commits)")
-        });
-        out.push_str(&format!(
-            "policy {}: allowed_sources {sources}, promoted_from {promoted}, compare_secrets {}\n",
-            e.name, e.compare_secrets
-        ));
-    }
-    let sc = &cfg.schedule;
-    let next = crate::app::schedule::next_fire(sc, chrono::Utc::now())
-        .map_or("never".to_string(), crate::core::report::timestamp);
-    out.push_str(&format!(
-        "schedule: cron {:?} ({}), next run {next}, run_on_start {}, audit_timeout {}, shutdown_grace {}\n",
-        sc.cron,
-        sc.timezone,
-        sc.run_on_start,
-        humantime::format_duration(sc.audit_timeout),
-        humantime::format_duration(sc.shutdown_grace)
-    ));
-    out.push_str(&format!("server: listen {}\n", cfg.server.listen));
-    match &cfg.ha {
-        None => out.push_str("ha: disabled\n"),
-        Some(ha) => out.push_str(&format!(
-            "ha: lease {}/{} as {}, lease_duration {}, renew_interval {}\n",
-            ha.lease_namespace,
-            ha.lease_name,
-            ha.identity,
-            humantime::format_duration(ha.lease_duration),
-            humantime::format_duration(ha.renew_interval)
-        )),
-    }
-    out.push_str(&format!(
-        "alerts: state {}, renotify_after {}, send_resolved {}\n",
-        cfg.state.path.display(),
-        humantime::format_duration(cfg.alerts.renotify_after),
-        cfg.alerts.send_resolved
-    ));
-    for c in &cfg.alerts.channels {
-        let envs = c.environments.as_ref().map_or("all".to_string(), |e| e.join(", "));
-        let target = match &c.kind {
-            ChannelKind::Slack { .. } => "webhook URL set".to_string(),
-            ChannelKind::Email(e) => format!("{}:{} ({:?}) to {}", e.host, e.port, e.tls, e.to.join(", ")),
-            ChannelKind::Webhook { url, hmac_secret, .. } => {
-                format!(
-                    "{} (hmac {})",
-                    crate::config::redact_url(url),
-                    if hmac_secret.is_some() { "set" } else { "not set" }
-                )
-            }
-            ChannelKind::Alertmanager { url, .. } => crate::config::redact_url(url),
-        };
-        out.push_str(&format!(
-            "channel {}: {} {target}, environments {envs}, min_severity {}\n",
-            c.name,
-            c.kind.as_str(),
-            c.min_severity
-        ));
-    }
-    out
 }

@@ -4,6 +4,7 @@
 pub mod audit;
 pub mod cli;
 pub mod daemon;
+pub mod describe;
 pub mod http;
 pub mod leader;
 pub mod metrics;

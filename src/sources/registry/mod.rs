@@ -81,7 +81,7 @@ static MANIFESTS: LazyLock<Mutex<HashMap<(String, String), Manifest>>> = LazyLoc
 
 impl Registry {
     pub fn new(registries: &[RegistryConfig], delivery: DeliveryConfig) -> Result<Self, String> {
-        let http = http_client(delivery.timeout)?;
+        let http = http_client(delivery.timeout).map_err(|e| e.to_string())?;
         Ok(Self {
             http,
             hosts: registries.iter().map(|r| (r.host.clone(), r.clone())).collect(),

@@ -1,0 +1,247 @@
+//! Alert channels, one file each: its config section (raw serde shape, typed settings and
+//! their validation), its pure payload builder and its send. [`channel_kinds`] is the one
+//! place where the kinds are listed; adding a channel is a new file here plus a line there.
+
+pub mod alertmanager;
+pub mod email;
+pub mod slack;
+pub mod text;
+pub mod webhook;
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use reqwest::StatusCode;
+
+use crate::alerts::lifecycle::Notice;
+use crate::config::{ConfigError, DeliveryConfig, Validator};
+use crate::core::report::Report;
+use crate::error_chain;
+use crate::retry::{Attempt, ClientError, RetryError, with_retries};
+
+/// Every channel kind, once: `[[alerts.<key>]]`, its variant in [`ChannelKind`] and its
+/// settings type. `$then` is a macro that receives the list: the raw `[alerts]` shape
+/// (`config::raw`) and [`ChannelKind`] are both generated from it, so they cannot disagree.
+/// The order is the order of `check-config` and of the channels' default names.
+macro_rules! channel_kinds {
+    ($then:ident) => {
+        $then! {
+            slack: Slack($crate::alerts::channels::slack::SlackConfig),
+            email: Email($crate::alerts::channels::email::EmailConfig),
+            webhook: Webhook($crate::alerts::channels::webhook::WebhookConfig),
+            alertmanager: Alertmanager($crate::alerts::channels::alertmanager::AlertmanagerConfig),
+        }
+    };
+}
+pub(crate) use channel_kinds;
+
+/// Why a channel could not deliver. Its text is what `notify-test` and the logs show.
+#[derive(Debug, thiserror::Error)]
+pub enum ChannelError {
+    /// The service refused or did not answer, after retries where another try could help.
+    #[error(transparent)]
+    Send(#[from] RetryError),
+    #[error(transparent)]
+    Client(#[from] ClientError),
+    #[error("{0}")]
+    Payload(#[from] serde_json::Error),
+    /// The message or the connection could not be set up from the settings (an address, a
+    /// CA file).
+    #[error("{0}")]
+    Setup(String),
+}
+
+/// Sends one message's worth of notices. One implementation per channel kind.
+#[async_trait]
+pub trait Channel: Send + Sync {
+    async fn send(&self, batch: &Batch<'_>) -> Result<(), ChannelError>;
+}
+
+/// One message's worth of notices for one channel.
+pub struct Batch<'a> {
+    pub notices: &'a [Notice],
+    pub report: &'a Report,
+    pub now: DateTime<Utc>,
+    /// A `notify-test` message.
+    pub test: bool,
+}
+
+/// The routing keys every `[[alerts.<kind>]]` entry has; serde cannot combine `flatten`
+/// with `deny_unknown_fields`, so each raw shape repeats them and hands them over here.
+#[derive(Debug, Default)]
+pub struct Routing {
+    pub name: Option<String>,
+    pub environments: Option<Vec<String>>,
+    pub min_severity: Option<String>,
+}
+
+/// A channel's config section as read: its raw serde shape and how it becomes typed settings.
+pub(crate) trait Section: Settings + Sized {
+    /// The `[[alerts.<kind>]]` entry as written; `deny_unknown_fields`.
+    type Raw: serde::de::DeserializeOwned + std::fmt::Debug;
+
+    /// Validates one entry; `key` is `alerts.<kind>[i]`, for messages.
+    fn validate(v: &Validator<'_>, key: &str, raw: Self::Raw) -> Result<(Routing, Self), ConfigError>;
+}
+
+/// What a channel's validated settings do.
+pub trait Settings {
+    /// Where messages go, for `check-config` (secrets only as "set").
+    fn describe_target(&self) -> String;
+
+    /// Sent the open alerts on every run, not only on changes (Alertmanager forgets alerts
+    /// that are not re-sent before they end).
+    fn every_run(&self) -> bool {
+        false
+    }
+
+    fn build(&self, client: &reqwest::Client, delivery: DeliveryConfig) -> Box<dyn Channel>;
+}
+
+macro_rules! define_kinds {
+    ($($key:ident: $variant:ident($settings:ty),)*) => {
+        /// A channel's kind with its settings.
+        #[derive(Clone, Debug)]
+        pub enum ChannelKind {
+            $($variant($settings),)*
+        }
+
+        impl ChannelKind {
+            /// The `[[alerts.<kind>]]` key: `slack`, `email`, …
+            pub fn as_str(&self) -> &'static str {
+                match self {
+                    $(Self::$variant(_) => stringify!($key),)*
+                }
+            }
+
+            pub fn settings(&self) -> &dyn Settings {
+                match self {
+                    $(Self::$variant(s) => s,)*
+                }
+            }
+        }
+
+        /// Validates every `[[alerts.<kind>]]` entry, kind by kind in the listed order, and
+        /// hands each to `push` (which checks its routing) before the next is read, so the
+        /// first error in that order is the one reported.
+        pub(crate) fn validate(
+            v: &Validator<'_>,
+            raw: &mut crate::config::raw::RawAlerts,
+            mut push: impl FnMut(String, Routing, ChannelKind) -> Result<(), ConfigError>,
+        ) -> Result<(), ConfigError> {
+            $(
+                for (i, entry) in std::mem::take(&mut raw.$key).into_iter().enumerate() {
+                    let key = format!("alerts.{}[{i}]", stringify!($key));
+                    let (routing, settings) = <$settings as Section>::validate(v, &key, entry)?;
+                    push(key, routing, ChannelKind::$variant(settings))?;
+                }
+            )*
+            Ok(())
+        }
+    };
+}
+channel_kinds!(define_kinds);
+
+/// POSTs a JSON `body`, retrying 429 (honouring `Retry-After`), 5xx and connection errors; a
+/// secret URL never appears in the error.
+pub(crate) async fn post(
+    client: &reqwest::Client,
+    url: &str,
+    body: Vec<u8>,
+    headers: &[(&str, String)],
+    policy: DeliveryConfig,
+) -> Result<(), ChannelError> {
+    with_retries(policy, || {
+        let mut req = client
+            .post(url)
+            .header("content-type", "application/json")
+            .body(body.clone());
+        for (k, v) in headers {
+            req = req.header(*k, v);
+        }
+        async move {
+            match req.send().await {
+                Ok(resp) if resp.status().is_success() => Attempt::Done(()),
+                Ok(resp) => {
+                    let status = resp.status();
+                    let retry_after = resp
+                        .headers()
+                        .get("retry-after")
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(|v| v.trim().parse::<u64>().ok())
+                        .map(Duration::from_secs);
+                    let text = resp.text().await.unwrap_or_default();
+                    let reason = format!("HTTP {status}: {}", text.chars().take(200).collect::<String>().trim());
+                    if status == StatusCode::TOO_MANY_REQUESTS {
+                        Attempt::Retry {
+                            after: retry_after,
+                            reason,
+                        }
+                    } else if status.is_server_error() {
+                        Attempt::Retry { after: None, reason }
+                    } else {
+                        Attempt::Fail(reason)
+                    }
+                }
+                Err(e) => Attempt::Retry {
+                    after: None,
+                    reason: error_chain(&e.without_url()),
+                },
+            }
+        }
+    })
+    .await?;
+    Ok(())
+}
+
+/// `Authorization: Bearer …` when a token is configured.
+pub(crate) fn bearer(token: Option<&crate::config::Secret>) -> Vec<(&'static str, String)> {
+    token
+        .iter()
+        .map(|t| ("authorization", format!("Bearer {}", t.expose())))
+        .collect()
+}
+
+#[cfg(test)]
+pub(crate) mod fixtures {
+    //! Notices for the payload builders' tests.
+
+    use chrono::{DateTime, TimeZone, Utc};
+
+    use crate::alerts::lifecycle::{Event, Notice, Subject};
+    use crate::core::model::{Finding, FindingType, RunningDigest, Severity, WorkloadKind};
+
+    pub fn now() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 26, 9, 2, 0).unwrap()
+    }
+
+    pub fn notice(env: &str, i: usize, event: Event) -> Notice {
+        let f = Finding {
+            fingerprint: format!("{env}-{i:04}"),
+            kind: FindingType::DigestDrift,
+            severity: Severity::Critical,
+            environment: env.into(),
+            cluster: "prod-eu1".into(),
+            namespace: "shop".into(),
+            workload_kind: Some(WorkloadKind::Deployment),
+            name: Some(format!("api-{i}")),
+            container: Some("api".into()),
+            declared: Some(format!("registry.example.com/shop/api@sha256:{}", "1".repeat(64))),
+            running: vec![RunningDigest {
+                digest: format!("sha256:{}", "2".repeat(64)),
+                pods: 3,
+            }],
+            source: Some("apps/api/overlays/production".into()),
+            commit: None,
+            message: "Pods run another digest".into(),
+        };
+        Notice {
+            event,
+            fingerprint: f.fingerprint.clone(),
+            subject: Subject::Finding(f),
+            first_seen: Utc.with_ymd_and_hms(2026, 11, 25, 14, 2, 0).unwrap(),
+            resolved_at: (event == Event::Resolved).then(now),
+        }
+    }
+}

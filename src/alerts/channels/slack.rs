@@ -1,0 +1,291 @@
+//! Slack through an incoming webhook (`[[alerts.slack]]`): a Block Kit message within Slack's
+//! limits, at most one per second per webhook.
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tokio::sync::Mutex;
+
+use super::text::{by_environment, counts, declared_short, truncate, what, when, worst};
+use super::{Batch, Channel, ChannelError, Routing, Section, Settings, post};
+use crate::alerts::lifecycle::{Event, Notice, Subject};
+use crate::config::{ConfigError, DeliveryConfig, Secret, Validator};
+use crate::core::model::Severity;
+use crate::core::report::running_summary;
+
+/// Slack rejects messages with more blocks than this.
+pub const SLACK_MAX_BLOCKS: usize = 50;
+/// Slack rejects a section whose text is longer than this.
+pub const SLACK_MAX_SECTION: usize = 3000;
+const SLACK_MAX_HEADER: usize = 150;
+
+// ---- config ----------------------------------------------------------------------------------
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSlack {
+    name: Option<String>,
+    environments: Option<Vec<String>>,
+    min_severity: Option<String>,
+    webhook_url_env: Option<String>,
+    webhook_url_file: Option<PathBuf>,
+}
+
+#[derive(Clone, Debug)]
+pub struct SlackConfig {
+    /// The incoming webhook URL: whoever has it can post, so it is a secret.
+    pub webhook_url: Secret,
+}
+
+impl Section for SlackConfig {
+    type Raw = RawSlack;
+
+    fn validate(v: &Validator<'_>, key: &str, c: RawSlack) -> Result<(Routing, Self), ConfigError> {
+        let webhook_url = v
+            .secret(&format!("{key}.webhook_url"), c.webhook_url_env, c.webhook_url_file)?
+            .ok_or_else(|| {
+                v.invalid(
+                    format!("{key}.webhook_url_env"),
+                    "missing: the incoming webhook URL (webhook_url_env or webhook_url_file)",
+                )
+            })?;
+        let routing = Routing {
+            name: c.name,
+            environments: c.environments,
+            min_severity: c.min_severity,
+        };
+        Ok((routing, SlackConfig { webhook_url }))
+    }
+}
+
+impl Settings for SlackConfig {
+    fn describe_target(&self) -> String {
+        "webhook URL set".to_string()
+    }
+
+    fn build(&self, client: &reqwest::Client, delivery: DeliveryConfig) -> Box<dyn Channel> {
+        Box::new(Slack {
+            client: client.clone(),
+            url: self.webhook_url.clone(),
+            delivery,
+            last_sent: Mutex::new(None),
+        })
+    }
+}
+
+// ---- payload ---------------------------------------------------------------------------------
+
+fn emoji(n: &Notice) -> &'static str {
+    match (n.event, n.subject.severity()) {
+        (Event::Resolved, _) => ":white_check_mark:",
+        (_, Severity::Critical) => ":red_circle:",
+        (_, Severity::Warning) => ":large_orange_circle:",
+        (_, Severity::Info) => ":large_blue_circle:",
+    }
+}
+
+/// Slack escapes: `&`, `<`, `>` are control characters in mrkdwn.
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+}
+
+fn section(n: &Notice, now: DateTime<Utc>) -> String {
+    let mut text = format!(
+        "{} *{}* {} `{}` · {}\n",
+        emoji(n),
+        n.event.as_str(),
+        n.subject.kind(),
+        escape(&what(&n.subject)),
+        when(n, now)
+    );
+    match &n.subject {
+        Subject::Finding(f) => {
+            let _ = writeln!(
+                text,
+                "declared `{}` · running `{}`",
+                escape(&declared_short(f)),
+                running_summary(f)
+            );
+            if let Some(source) = &f.source {
+                let _ = writeln!(text, "source `{}`", escape(source));
+            }
+            let full: Vec<String> = f
+                .declared
+                .iter()
+                .map(|d| format!("declared: {d}"))
+                .chain(f.running.iter().map(|r| {
+                    format!(
+                        "running:  {} ({} Pod{})",
+                        r.digest,
+                        r.pods,
+                        if r.pods == 1 { "" } else { "s" }
+                    )
+                }))
+                .collect();
+            if !full.is_empty() {
+                let _ = write!(text, "```{}```", escape(&full.join("\n")));
+            }
+        }
+        Subject::AuditError { error, .. } => {
+            let _ = write!(text, "```{}```", escape(&truncate(error, 2000)));
+        }
+    }
+    truncate(&text, SLACK_MAX_SECTION)
+}
+
+/// A Block Kit message for an incoming webhook. Never more than [`SLACK_MAX_BLOCKS`] blocks
+/// or [`SLACK_MAX_SECTION`] characters per section: what does not fit is summarised per
+/// environment ("and 37 more alerts in production").
+pub fn message(notices: &[Notice], now: DateTime<Utc>, test: bool) -> Value {
+    let title = if test {
+        "driftwatch test message: this channel is configured correctly".to_string()
+    } else {
+        format!("driftwatch: {}", counts(notices))
+    };
+    let mut blocks =
+        vec![json!({"type": "header", "text": {"type": "plain_text", "text": truncate(&title, SLACK_MAX_HEADER)}})];
+    let groups = by_environment(notices);
+    // Each environment takes a heading and, if it overflows, a summary line: reserve those so
+    // that every environment is at least named.
+    let mut budget = SLACK_MAX_BLOCKS.saturating_sub(1 + 2 * groups.len());
+    for (env, list) in &groups {
+        let env_notices: Vec<Notice> = list.iter().map(|n| (*n).clone()).collect();
+        let heading = format!(
+            "*{}* · {}{}",
+            escape(env),
+            counts(&env_notices),
+            worst(&env_notices).map(|s| format!(", worst {s}")).unwrap_or_default()
+        );
+        blocks.push(
+            json!({"type": "section", "text": {"type": "mrkdwn", "text": truncate(&heading, SLACK_MAX_SECTION)}}),
+        );
+        let shown = list.len().min(budget);
+        budget -= shown;
+        for n in &list[..shown] {
+            blocks.push(json!({"type": "section", "text": {"type": "mrkdwn", "text": section(n, now)}}));
+        }
+        let hidden = list.len() - shown;
+        if hidden > 0 {
+            let more = format!(
+                "and {hidden} more alert{} in {}",
+                if hidden == 1 { "" } else { "s" },
+                escape(env)
+            );
+            blocks.push(json!({"type": "context", "elements": [{"type": "mrkdwn", "text": more}]}));
+        }
+    }
+    if test {
+        blocks.push(json!({"type": "section", "text": {"type": "mrkdwn", "text": "Sent by `driftwatch notify-test`. No drift is reported by this message."}}));
+    }
+    json!({"text": title, "blocks": blocks})
+}
+
+// ---- send ------------------------------------------------------------------------------------
+
+struct Slack {
+    client: reqwest::Client,
+    url: Secret,
+    delivery: DeliveryConfig,
+    /// Slack allows about one message per second per webhook.
+    last_sent: Mutex<Option<tokio::time::Instant>>,
+}
+
+#[async_trait]
+impl Channel for Slack {
+    async fn send(&self, batch: &Batch<'_>) -> Result<(), ChannelError> {
+        let body = serde_json::to_vec(&message(batch.notices, batch.now, batch.test))?;
+        let mut last = self.last_sent.lock().await;
+        if let Some(at) = *last {
+            tokio::time::sleep_until(at + Duration::from_secs(1)).await;
+        }
+        let result = post(&self.client, self.url.expose(), body, &[], self.delivery).await;
+        *last = Some(tokio::time::Instant::now());
+        result
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::fixtures::{notice, now};
+    use super::*;
+
+    fn section_texts(msg: &Value) -> Vec<String> {
+        msg["blocks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|b| b["text"]["text"].as_str().map(str::to_string))
+            .collect()
+    }
+
+    #[test]
+    fn slack_small_message_names_everything_a_responder_needs() {
+        let msg = message(&[notice("production", 1, Event::Firing)], now(), false);
+        let blocks = msg["blocks"].as_array().unwrap();
+        assert_eq!(blocks.len(), 3);
+        assert_eq!(blocks[0]["text"]["text"], "driftwatch: 1 alert");
+        let text = blocks[2]["text"]["text"].as_str().unwrap();
+        for needle in [
+            "digest-drift",
+            "shop/Deployment/api-1 container api",
+            "since 2026-11-25 14:02 UTC, 19h",
+            "declared `sha256:111111111111`",
+            "running `sha256:222222222222 ×3`",
+            "source `apps/api/overlays/production`",
+            &format!("running:  sha256:{} (3 Pods)", "2".repeat(64)),
+        ] {
+            assert!(text.contains(needle), "{needle:?} in {text}");
+        }
+    }
+
+    #[test]
+    fn slack_500_findings_stay_within_limits_and_are_summarised() {
+        let mut notices: Vec<Notice> = (0..400).map(|i| notice("production", i, Event::Firing)).collect();
+        notices.extend((0..100).map(|i| notice("staging", i, Event::Firing)));
+        let msg = message(&notices, now(), false);
+        let blocks = msg["blocks"].as_array().unwrap();
+        assert!(blocks.len() <= SLACK_MAX_BLOCKS, "{} blocks", blocks.len());
+        assert!(
+            section_texts(&msg)
+                .iter()
+                .all(|t| t.chars().count() <= SLACK_MAX_SECTION)
+        );
+        let more: Vec<&str> = blocks
+            .iter()
+            .filter_map(|b| b["elements"][0]["text"].as_str())
+            .collect();
+        assert_eq!(
+            more,
+            vec!["and 355 more alerts in production", "and 100 more alerts in staging"]
+        );
+        assert!(
+            section_texts(&msg).iter().any(|t| t.starts_with("*staging*")),
+            "every environment is named"
+        );
+    }
+
+    #[test]
+    fn slack_long_error_text_is_cut_to_the_section_limit() {
+        let n = Notice {
+            event: Event::Firing,
+            fingerprint: "e".into(),
+            subject: Subject::AuditError {
+                environment: "production".into(),
+                cluster: "c".into(),
+                error: "x".repeat(10_000),
+            },
+            first_seen: now(),
+            resolved_at: None,
+        };
+        assert!(
+            section_texts(&message(&[n], now(), false))
+                .iter()
+                .all(|t| t.chars().count() <= SLACK_MAX_SECTION)
+        );
+    }
+}

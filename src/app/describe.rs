@@ -1,0 +1,354 @@
+//! What `driftwatch check-config` prints: the resolved configuration, one line per section
+//! (or per entry of a list section), secrets only as "set". Each section describes itself
+//! through [`Describe`], so a new section adds its own impl and one call in [`describe`].
+
+use std::fmt::Write as _;
+
+use chrono::{DateTime, Utc};
+
+use crate::config::{
+    AlertsConfig, AuditConfig, ChannelConfig, ClusterSource, Config, EnvironmentConfig, GitopsConfig, HaConfig,
+    RegistryConfig, ScheduleConfig, ServerConfig, StateConfig, redact_url,
+};
+
+/// A config section's lines in `check-config`, each ending in `\n`.
+pub trait Describe {
+    fn describe(&self, out: &mut String);
+}
+
+/// The resolved configuration, for `check-config`, with the next scheduled run after now.
+pub fn describe(cfg: &Config) -> String {
+    describe_at(cfg, Utc::now())
+}
+
+/// As [`describe`], with the next scheduled run computed from `now`.
+pub fn describe_at(cfg: &Config, now: DateTime<Utc>) -> String {
+    let mut out = format!("config {}: ok\n", cfg.origin);
+    cfg.gitops.describe(&mut out);
+    cfg.audit.describe(&mut out);
+    for e in &cfg.environments {
+        e.describe(&mut out);
+    }
+    for r in &cfg.registries {
+        r.describe(&mut out);
+    }
+    for e in &cfg.environments {
+        Policy(e).describe(&mut out);
+    }
+    Schedule {
+        cfg: &cfg.schedule,
+        now,
+    }
+    .describe(&mut out);
+    cfg.server.describe(&mut out);
+    cfg.ha.describe(&mut out);
+    Alerts {
+        state: &cfg.state,
+        alerts: &cfg.alerts,
+    }
+    .describe(&mut out);
+    out
+}
+
+fn duration(d: std::time::Duration) -> humantime::FormattedDuration {
+    humantime::format_duration(d)
+}
+
+impl Describe for GitopsConfig {
+    fn describe(&self, out: &mut String) {
+        match self {
+            GitopsConfig::Remote {
+                url,
+                reference,
+                auth,
+                cache_dir,
+            } => {
+                let _ = writeln!(
+                    out,
+                    "gitops: {} ({reference}), cache {}",
+                    redact_url(url),
+                    cache_dir.display()
+                );
+                let _ = writeln!(
+                    out,
+                    "  auth: token {}, ssh key {}",
+                    if auth.token.is_some() { "set" } else { "not set" },
+                    auth.ssh_key
+                        .as_ref()
+                        .map_or("not set".to_string(), |p| p.display().to_string())
+                );
+            }
+            GitopsConfig::Local { path } => {
+                let _ = writeln!(out, "gitops: local directory {}", path.display());
+            }
+        }
+    }
+}
+
+impl Describe for AuditConfig {
+    fn describe(&self, out: &mut String) {
+        let _ = writeln!(
+            out,
+            "audit: fail_on {}, rollout_grace {}, kube_timeout {}, page_size {}, max_concurrent_environments {}",
+            self.fail_on,
+            duration(self.rollout_grace),
+            duration(self.kube_timeout),
+            self.page_size,
+            self.max_concurrent_environments
+        );
+    }
+}
+
+impl Describe for EnvironmentConfig {
+    fn describe(&self, out: &mut String) {
+        let source = match &self.cluster.source {
+            ClusterSource::Kubeconfig { path, context } => format!(
+                "kubeconfig {} context {}",
+                path.as_ref()
+                    .map_or("(default)".to_string(), |p| p.display().to_string()),
+                context.as_deref().unwrap_or("(current)")
+            ),
+            ClusterSource::InCluster => "in-cluster".to_string(),
+            ClusterSource::Snapshot(p) => format!("snapshot {}", p.display()),
+        };
+        let namespaces = if self.cluster.namespaces.is_empty() {
+            "all".to_string()
+        } else {
+            self.cluster.namespaces.join(", ")
+        };
+        let _ = writeln!(
+            out,
+            "environment {}: paths {} ({}), cluster {} via {source}, namespaces {namespaces}, require_digest {}",
+            self.name,
+            self.paths.join(", "),
+            self.renderer,
+            self.cluster.name,
+            self.require_digest
+        );
+    }
+}
+
+impl Describe for RegistryConfig {
+    fn describe(&self, out: &mut String) {
+        let _ = writeln!(
+            out,
+            "registry {}: credentials {}{}",
+            self.host,
+            if self.credentials.is_some() {
+                "set"
+            } else {
+                "none (anonymous)"
+            },
+            if self.insecure { ", plain http" } else { "" }
+        );
+    }
+}
+
+/// An environment's policy checks; nothing when it has none.
+struct Policy<'a>(&'a EnvironmentConfig);
+
+impl Describe for Policy<'_> {
+    fn describe(&self, out: &mut String) {
+        let e = self.0;
+        if e.allowed_sources.is_empty() && e.promoted_from.is_none() && !e.compare_secrets {
+            return;
+        }
+        let sources = if e.allowed_sources.is_empty() {
+            "any".to_string()
+        } else {
+            e.allowed_sources.join(", ")
+        };
+        let promoted = e.promoted_from.as_ref().map_or("-".to_string(), |(from, depth)| {
+            format!("{from} (last {depth} commits)")
+        });
+        let _ = writeln!(
+            out,
+            "policy {}: allowed_sources {sources}, promoted_from {promoted}, compare_secrets {}",
+            e.name, e.compare_secrets
+        );
+    }
+}
+
+/// The schedule, with its next run after `now`.
+struct Schedule<'a> {
+    cfg: &'a ScheduleConfig,
+    now: DateTime<Utc>,
+}
+
+impl Describe for Schedule<'_> {
+    fn describe(&self, out: &mut String) {
+        let sc = self.cfg;
+        let next =
+            crate::app::schedule::next_fire(sc, self.now).map_or("never".to_string(), crate::core::report::timestamp);
+        let _ = writeln!(
+            out,
+            "schedule: cron {:?} ({}), next run {next}, run_on_start {}, audit_timeout {}, shutdown_grace {}",
+            sc.cron,
+            sc.timezone,
+            sc.run_on_start,
+            duration(sc.audit_timeout),
+            duration(sc.shutdown_grace)
+        );
+    }
+}
+
+impl Describe for ServerConfig {
+    fn describe(&self, out: &mut String) {
+        let _ = writeln!(out, "server: listen {}", self.listen);
+    }
+}
+
+impl Describe for Option<HaConfig> {
+    fn describe(&self, out: &mut String) {
+        match self {
+            None => out.push_str("ha: disabled\n"),
+            Some(ha) => {
+                let _ = writeln!(
+                    out,
+                    "ha: lease {}/{} as {}, lease_duration {}, renew_interval {}",
+                    ha.lease_namespace,
+                    ha.lease_name,
+                    ha.identity,
+                    duration(ha.lease_duration),
+                    duration(ha.renew_interval)
+                );
+            }
+        }
+    }
+}
+
+/// `[state]` and `[alerts]` read as one: where alert state is kept and how alerts repeat,
+/// then one line per channel.
+struct Alerts<'a> {
+    state: &'a StateConfig,
+    alerts: &'a AlertsConfig,
+}
+
+impl Describe for Alerts<'_> {
+    fn describe(&self, out: &mut String) {
+        let _ = writeln!(
+            out,
+            "alerts: state {}, renotify_after {}, send_resolved {}",
+            self.state.path.display(),
+            duration(self.alerts.renotify_after),
+            self.alerts.send_resolved
+        );
+        for c in &self.alerts.channels {
+            c.describe(out);
+        }
+    }
+}
+
+impl Describe for ChannelConfig {
+    fn describe(&self, out: &mut String) {
+        let envs = self.environments.as_ref().map_or("all".to_string(), |e| e.join(", "));
+        let target = self.kind.settings().describe_target();
+        let _ = writeln!(
+            out,
+            "channel {}: {} {target}, environments {envs}, min_severity {}",
+            self.name,
+            self.kind.as_str(),
+            self.min_severity
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+    use std::path::Path;
+
+    use chrono::TimeZone;
+
+    use super::*;
+    use crate::config::Overrides;
+
+    const CONFIG: &str = r#"
+[gitops]
+url = "https://bot:tok3n@git.example.com/org/infra.git"
+branch = "main"
+token_env = "GITOPS_TOKEN"
+[schedule]
+cron = "0 */15 * * * *"
+timezone = "Europe/Berlin"
+[ha]
+enabled = true
+identity = "driftwatch-0"
+[[registries]]
+host = "localhost:5000"
+insecure = true
+[[environments]]
+name = "production"
+paths = ["apps/*/production"]
+renderer = "plain"
+allowed_sources = ["localhost:5000/shop"]
+[environments.cluster]
+in_cluster = true
+namespaces = ["shop", "payments"]
+[[environments]]
+name = "staging"
+paths = ["apps/*/staging"]
+[environments.cluster]
+snapshot = "staging.json"
+[[alerts.slack]]
+name = "oncall"
+webhook_url_env = "SLACK_URL"
+environments = ["production"]
+min_severity = "critical"
+[[alerts.email]]
+smtp_host = "smtp.example.com"
+from = "driftwatch@example.com"
+to = ["sre@example.com", "dev@example.com"]
+[[alerts.webhook]]
+url = "https://hooks.example.com/drift"
+hmac_secret_env = "HMAC"
+[[alerts.alertmanager]]
+url = "http://alertmanager:9093"
+"#;
+
+    #[test]
+    fn every_section_describes_itself_and_secrets_only_as_set() {
+        let env: HashMap<String, String> = [
+            ("GITOPS_TOKEN", "ghp_secret"),
+            ("SLACK_URL", "https://hooks.slack.com/services/secret"),
+            ("HMAC", "hmac_secret"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let cfg = Config::from_str(
+            CONFIG,
+            config::FileFormat::Toml,
+            "driftwatch.toml",
+            Path::new("/etc/driftwatch"),
+            &env,
+            &Overrides::default(),
+        )
+        .unwrap();
+        let now = Utc.with_ymd_and_hms(2026, 11, 26, 9, 2, 0).unwrap();
+        let text = describe_at(&cfg, now);
+        let expected = [
+            "config driftwatch.toml: ok",
+            "gitops: https://bot:***@git.example.com/org/infra.git (branch main), cache /var/lib/driftwatch/gitops",
+            "  auth: token set, ssh key not set",
+            "audit: fail_on warning, rollout_grace 15m, kube_timeout 30s, page_size 500, max_concurrent_environments 4",
+            "environment production: paths apps/*/production (plain), cluster in-cluster via in-cluster, namespaces shop, payments, require_digest true",
+            "environment staging: paths apps/*/staging (auto), cluster staging via snapshot /etc/driftwatch/staging.json, namespaces all, require_digest true",
+            "registry localhost:5000: credentials none (anonymous), plain http",
+            "policy production: allowed_sources localhost:5000/shop, promoted_from -, compare_secrets false",
+            "schedule: cron \"0 */15 * * * *\" (Europe/Berlin), next run 2026-11-26T09:15:00Z, run_on_start false, audit_timeout 10m, shutdown_grace 30s",
+            "server: listen 127.0.0.1:9184",
+            "ha: lease default/driftwatch as driftwatch-0, lease_duration 15s, renew_interval 5s",
+            "alerts: state /var/lib/driftwatch/state.json, renotify_after 1day, send_resolved true",
+            "channel oncall: slack webhook URL set, environments production, min_severity critical",
+            "channel email-1: email smtp.example.com:587 (starttls) to sre@example.com, dev@example.com, environments all, min_severity warning",
+            "channel webhook-1: webhook https://hooks.example.com/drift (hmac set), environments all, min_severity warning",
+            "channel alertmanager-1: alertmanager http://alertmanager:9093, environments all, min_severity warning",
+        ];
+        assert_eq!(text.lines().collect::<Vec<_>>(), expected);
+        assert!(text.ends_with('\n'));
+        for secret in ["ghp_secret", "hooks.slack.com", "hmac_secret", "tok3n"] {
+            assert!(!text.contains(secret), "{secret} printed");
+        }
+    }
+}

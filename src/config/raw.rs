@@ -1,0 +1,181 @@
+//! The configuration as written: serde shapes that mirror the file, every key optional where
+//! it has a default. Unknown keys are rejected (`deny_unknown_fields`) so that a typo is an
+//! error naming the key, not a silently ignored setting. [`super::validate`] turns these into
+//! the typed config.
+
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+use crate::alerts::channels::Section;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawConfig {
+    pub(crate) log_format: Option<String>,
+    pub(crate) gitops: RawGitops,
+    #[serde(default)]
+    pub(crate) schedule: RawSchedule,
+    #[serde(default)]
+    pub(crate) server: RawServer,
+    #[serde(default)]
+    pub(crate) ha: RawHa,
+    #[serde(default)]
+    pub(crate) audit: RawAudit,
+    #[serde(default)]
+    pub(crate) render: RawRender,
+    #[serde(default)]
+    pub(crate) environments: Vec<RawEnvironment>,
+    #[serde(default)]
+    pub(crate) state: RawState,
+    #[serde(default)]
+    pub(crate) alerts: RawAlerts,
+    #[serde(default)]
+    pub(crate) registry_rewrites: Vec<RawRewrite>,
+    #[serde(default)]
+    pub(crate) registries: Vec<RawRegistry>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawRegistry {
+    pub(crate) host: String,
+    pub(crate) username_env: Option<String>,
+    pub(crate) username_file: Option<PathBuf>,
+    pub(crate) password_env: Option<String>,
+    pub(crate) password_file: Option<PathBuf>,
+    pub(crate) docker_config: Option<PathBuf>,
+    pub(crate) insecure: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawSchedule {
+    pub(crate) cron: Option<String>,
+    pub(crate) timezone: Option<String>,
+    pub(crate) run_on_start: Option<bool>,
+    pub(crate) audit_timeout: Option<String>,
+    pub(crate) shutdown_grace: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawServer {
+    pub(crate) listen: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawHa {
+    pub(crate) enabled: Option<bool>,
+    pub(crate) lease_name: Option<String>,
+    pub(crate) lease_namespace: Option<String>,
+    pub(crate) identity: Option<String>,
+    pub(crate) lease_duration: Option<String>,
+    pub(crate) renew_interval: Option<String>,
+    pub(crate) kubeconfig: Option<PathBuf>,
+    pub(crate) context: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawState {
+    pub(crate) path: Option<PathBuf>,
+}
+
+/// `[alerts]`: delivery settings plus one list per channel kind (`[[alerts.slack]]`, …), whose
+/// entries each channel's module defines. The kinds come from the one list in
+/// [`crate::alerts::channels`], in its order (which is also the order of "expected one of" in
+/// the unknown-key message).
+macro_rules! raw_alerts {
+    ($($key:ident: $variant:ident($settings:ty),)*) => {
+        #[derive(Debug, Default, Deserialize)]
+        #[serde(deny_unknown_fields)]
+        pub(crate) struct RawAlerts {
+            pub(crate) renotify_after: Option<String>,
+            pub(crate) send_resolved: Option<bool>,
+            pub(crate) timeout: Option<String>,
+            pub(crate) max_attempts: Option<u32>,
+            pub(crate) backoff: Option<String>,
+            pub(crate) backoff_max: Option<String>,
+            $(
+                #[serde(default)]
+                pub(crate) $key: Vec<<$settings as Section>::Raw>,
+            )*
+        }
+    };
+}
+crate::alerts::channels::channel_kinds!(raw_alerts);
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawGitops {
+    pub(crate) url: Option<String>,
+    pub(crate) path: Option<PathBuf>,
+    pub(crate) branch: Option<String>,
+    pub(crate) rev: Option<String>,
+    pub(crate) username: Option<String>,
+    pub(crate) token_env: Option<String>,
+    pub(crate) token_file: Option<PathBuf>,
+    pub(crate) ssh_key: Option<PathBuf>,
+    pub(crate) ssh_key_passphrase_env: Option<String>,
+    pub(crate) ssh_key_passphrase_file: Option<PathBuf>,
+    pub(crate) cache_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawAudit {
+    pub(crate) ignore_file: Option<PathBuf>,
+    pub(crate) fail_on: Option<String>,
+    pub(crate) rollout_grace: Option<String>,
+    pub(crate) max_concurrent_environments: Option<usize>,
+    pub(crate) kube_timeout: Option<String>,
+    pub(crate) page_size: Option<u32>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawRender {
+    pub(crate) kustomize: Option<String>,
+    pub(crate) timeout: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawEnvironment {
+    pub(crate) name: String,
+    #[serde(default)]
+    pub(crate) paths: Vec<String>,
+    pub(crate) renderer: Option<String>,
+    pub(crate) namespace: Option<String>,
+    pub(crate) require_digest: Option<bool>,
+    #[serde(default)]
+    pub(crate) ignore_containers: Vec<String>,
+    #[serde(default)]
+    pub(crate) allowed_sources: Vec<String>,
+    pub(crate) promoted_from: Option<String>,
+    pub(crate) lineage_depth: Option<usize>,
+    pub(crate) compare_secrets: Option<bool>,
+    #[serde(default)]
+    pub(crate) cluster: RawCluster,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawRewrite {
+    pub(crate) from: String,
+    pub(crate) to: String,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawCluster {
+    pub(crate) name: Option<String>,
+    pub(crate) kubeconfig: Option<PathBuf>,
+    pub(crate) context: Option<String>,
+    pub(crate) in_cluster: Option<bool>,
+    pub(crate) snapshot: Option<PathBuf>,
+    #[serde(default)]
+    pub(crate) namespaces: Vec<String>,
+}

@@ -1,0 +1,126 @@
+//! `[[environments]]`: each environment's paths, renderer, policy and cluster.
+
+use std::path::Path;
+
+use super::Validator;
+use crate::config::raw::{RawCluster, RawEnvironment};
+use crate::config::{ClusterConfig, ClusterSource, ConfigError, EnvironmentConfig, Renderer};
+
+impl Validator<'_> {
+    /// At least one environment, names unique, `promoted_from` naming another one.
+    pub(super) fn environments(&self, raw: Vec<RawEnvironment>) -> Result<Vec<EnvironmentConfig>, ConfigError> {
+        if raw.is_empty() {
+            return Err(self.invalid("environments", "at least one [[environments]] entry is required"));
+        }
+        let mut environments: Vec<EnvironmentConfig> = Vec::new();
+        for (i, e) in raw.into_iter().enumerate() {
+            let env = self.environment(i, e)?;
+            if environments.iter().any(|x| x.name == env.name) {
+                return Err(self.invalid(
+                    format!("environments[{i}].name"),
+                    format!("environment {:?} is defined twice", env.name),
+                ));
+            }
+            environments.push(env);
+        }
+        for (i, e) in environments.iter().enumerate() {
+            if let Some((from, _)) = &e.promoted_from
+                && (from == &e.name || !environments.iter().any(|x| &x.name == from))
+            {
+                return Err(self.invalid(
+                    format!("environments[{i}].promoted_from"),
+                    format!("{from:?} is not another configured environment"),
+                ));
+            }
+        }
+        Ok(environments)
+    }
+
+    fn environment(&self, i: usize, e: RawEnvironment) -> Result<EnvironmentConfig, ConfigError> {
+        let at = |k: &str| format!("environments[{i}].{k}");
+        if e.name.trim().is_empty() {
+            return Err(self.invalid(at("name"), "is empty"));
+        }
+        self.paths(i, &e.name, &e.paths)?;
+        let renderer = match e.renderer.as_deref() {
+            None | Some("auto") => Renderer::Auto,
+            Some("kustomize") => Renderer::Kustomize,
+            Some("plain") => Renderer::Plain,
+            Some(other) => {
+                return Err(self.invalid(
+                    at("renderer"),
+                    format!("{other:?} is not one of auto, kustomize, plain"),
+                ));
+            }
+        };
+        let cluster = self.cluster(i, &e.name, e.cluster)?;
+        Ok(EnvironmentConfig {
+            paths: e.paths,
+            renderer,
+            namespace: e
+                .namespace
+                .filter(|n| !n.is_empty())
+                .unwrap_or_else(|| "default".into()),
+            require_digest: e.require_digest.unwrap_or(true),
+            ignore_containers: e.ignore_containers,
+            allowed_sources: e.allowed_sources,
+            promoted_from: e.promoted_from.map(|from| (from, e.lineage_depth.unwrap_or(500))),
+            compare_secrets: e.compare_secrets.unwrap_or(false),
+            cluster,
+            name: e.name,
+        })
+    }
+
+    /// Globs relative to the repository root that stay inside it.
+    fn paths(&self, i: usize, name: &str, paths: &[String]) -> Result<(), ConfigError> {
+        let key = format!("environments[{i}].paths");
+        if paths.is_empty() {
+            return Err(self.invalid(key, format!("environment {name:?} lists no paths")));
+        }
+        for p in paths {
+            if Path::new(p).is_absolute() || p.split('/').any(|c| c == "..") {
+                return Err(self.invalid(
+                    key,
+                    format!("{p:?} must be relative to the repository root and stay inside it"),
+                ));
+            }
+            glob::Pattern::new(p).map_err(|err| self.invalid(&key, format!("{p:?} is not a valid glob: {err}")))?;
+        }
+        Ok(())
+    }
+
+    /// `[environments.cluster]`: one of kubeconfig (the default), in-cluster or a snapshot.
+    fn cluster(&self, i: usize, env_name: &str, c: RawCluster) -> Result<ClusterConfig, ConfigError> {
+        let source = match (c.kubeconfig, c.in_cluster.unwrap_or(false), c.snapshot) {
+            (None, false, None) => ClusterSource::Kubeconfig {
+                path: None,
+                context: c.context.clone(),
+            },
+            (Some(path), false, None) => ClusterSource::Kubeconfig {
+                path: Some(self.path(path)),
+                context: c.context.clone(),
+            },
+            (None, true, None) => ClusterSource::InCluster,
+            (None, false, Some(snapshot)) => ClusterSource::Snapshot(self.path(snapshot)),
+            _ => {
+                return Err(self.invalid(
+                    format!("environments[{i}].cluster"),
+                    "give one of kubeconfig, in_cluster = true or snapshot",
+                ));
+            }
+        };
+        let name = c.name.or(c.context).unwrap_or_else(|| match &source {
+            ClusterSource::InCluster => "in-cluster".into(),
+            ClusterSource::Snapshot(p) => p
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "snapshot".into()),
+            ClusterSource::Kubeconfig { .. } => env_name.to_string(),
+        });
+        Ok(ClusterConfig {
+            name,
+            source,
+            namespaces: c.namespaces,
+        })
+    }
+}
