@@ -23,6 +23,7 @@ use crate::app::metrics::Metrics;
 use crate::app::{audit, http as server, schedule};
 use crate::clock::Clock;
 use crate::config::{Config, Overrides, ScheduleConfig};
+use crate::sources::Sources;
 
 /// Where the config comes from, to load it again on reload.
 #[derive(Clone, Debug)]
@@ -36,6 +37,7 @@ pub struct ConfigSource {
 pub struct Shared {
     source: ConfigSource,
     config: RwLock<Arc<Config>>,
+    sources: RwLock<Arc<Sources>>,
     schedule: watch::Sender<ScheduleConfig>,
     pub metrics: Metrics,
     report: RwLock<Option<Arc<String>>>,
@@ -91,6 +93,9 @@ impl Shared {
                 if new.server.listen != old.server.listen || new.ha.is_some() != old.ha.is_some() {
                     warn!("server.listen and [ha] changes take effect on restart");
                 }
+                let current = self.sources.read().expect("sources lock").clone();
+                let sources = Arc::new(current.reload(&new).await);
+                *self.sources.write().expect("sources lock") = sources;
                 self.schedule.send_replace(new.schedule.clone());
                 *self.config.write().expect("config lock") = Arc::new(new);
                 self.metrics.reloaded(true);
@@ -112,6 +117,7 @@ impl Shared {
             return;
         }
         let cfg = self.config();
+        let sources = self.sources.read().expect("sources lock").clone();
         let n = self.audits_started.fetch_add(1, Ordering::SeqCst) + 1;
         let id = format!("{}-{n}", self.clock.now().format("%Y%m%dT%H%M%SZ"));
         let span = info_span!("audit", audit_id = %id);
@@ -120,7 +126,7 @@ impl Shared {
             info!("audit started");
             let started = Instant::now();
             let work = async {
-                let (report, timings) = audit::run_timed(&cfg, &[]).await;
+                let (report, timings) = audit::run_timed(&cfg, &sources, &[]).await;
                 let notified = if cfg.alerts.channels.is_empty() {
                     None
                 } else {
@@ -185,8 +191,10 @@ pub async fn run(
     metrics.set_leader(cfg.ha.is_none());
     let grace = cfg.schedule.shutdown_grace;
     info!(listen = %cfg.server.listen, cron = %cfg.schedule.cron, timezone = %cfg.schedule.timezone, ha = cfg.ha.is_some(), "driftwatch daemon started");
+    let sources = Sources::new(&cfg).await;
     let shared = Arc::new(Shared {
         source,
+        sources: RwLock::new(Arc::new(sources)),
         config: RwLock::new(Arc::new(cfg)),
         schedule: schedule_tx,
         metrics,

@@ -103,9 +103,8 @@ impl PathPattern {
     /// and nothing between that match and the file is hidden.
     pub fn selects(&self, path: &str) -> bool {
         let components: Vec<&str> = path.split('/').collect();
-        (1..=components.len()).any(|n| {
-            self.matches(&components[..n].join("/")) && !components[n..].iter().any(|c| is_hidden(c))
-        })
+        (1..=components.len())
+            .any(|n| self.matches(&components[..n].join("/")) && !components[n..].iter().any(|c| is_hidden(c)))
     }
 }
 
@@ -135,18 +134,38 @@ mod tests {
             ("literal", "deploy", "deploy", true),
             ("literal other", "deploy", "deployment", false),
             ("star one component", "apps/*/production", "apps/api/production", true),
-            ("star not across slash", "apps/*/production", "apps/a/b/production", false),
+            (
+                "star not across slash",
+                "apps/*/production",
+                "apps/a/b/production",
+                false,
+            ),
             ("star not the parent", "apps/*/production", "apps/production", false),
-            ("trailing slash ignored", "apps/*/production/", "apps/api/production", true),
+            (
+                "trailing slash ignored",
+                "apps/*/production/",
+                "apps/api/production",
+                true,
+            ),
             ("star matches hidden name", "apps/*", "apps/.hidden", true),
             ("question mark", "apps/ap?", "apps/api", true),
             ("class", "apps/[aw]*", "apps/web", true),
             ("class excludes", "apps/[!aw]*", "apps/web", false),
-            ("double star any depth", "apps/**/production", "apps/a/b/production", true),
+            (
+                "double star any depth",
+                "apps/**/production",
+                "apps/a/b/production",
+                true,
+            ),
             ("double star zero depth", "apps/**/production", "apps/production", true),
             ("case sensitive", "Apps/*", "apps/api", false),
             ("prefix is not a match", "apps/*/overlays/production", "apps/api", false),
-            ("file pattern", "apps/*/production/*.yaml", "apps/api/production/d.yaml", true),
+            (
+                "file pattern",
+                "apps/*/production/*.yaml",
+                "apps/api/production/d.yaml",
+                true,
+            ),
         ];
         for (case, p, path, want) in cases {
             assert_eq!(pattern(p).matches(path), want, "{case}: {p} vs {path}");
@@ -157,12 +176,32 @@ mod tests {
     fn selects_table() {
         // (case, pattern, file, selected)
         let cases = [
-            ("file below a match", "apps/*/production", "apps/api/production/d.yaml", true),
-            ("deep below a match", "apps/*/production", "apps/api/production/x/y/d.yaml", true),
+            (
+                "file below a match",
+                "apps/*/production",
+                "apps/api/production/d.yaml",
+                true,
+            ),
+            (
+                "deep below a match",
+                "apps/*/production",
+                "apps/api/production/x/y/d.yaml",
+                true,
+            ),
             ("matched file itself", "deploy/app.yaml", "deploy/app.yaml", true),
             ("sibling", "apps/*/production", "apps/api/staging/d.yaml", false),
-            ("hidden below a match", "apps/*/production", "apps/api/production/.git/d.yaml", false),
-            ("hidden file below", "apps/*/production", "apps/api/production/.d.yaml", false),
+            (
+                "hidden below a match",
+                "apps/*/production",
+                "apps/api/production/.git/d.yaml",
+                false,
+            ),
+            (
+                "hidden file below",
+                "apps/*/production",
+                "apps/api/production/.d.yaml",
+                false,
+            ),
             ("hidden deeper below", "apps", "apps/api/.github/ci.yaml", false),
             ("hidden named by the pattern", ".deploy/*", ".deploy/prod/d.yaml", true),
             ("hidden above, matched by star", "apps/*", "apps/.hidden/d.yaml", true),
@@ -201,8 +240,16 @@ mod tests {
         let cases = [
             ("unclosed class", "apps/[", "\"apps/[\" is not a valid glob: "),
             ("triple star", "apps/***/x", "\"apps/***/x\" is not a valid glob: "),
-            ("absolute", "/etc/apps", "\"/etc/apps\" must be relative to the repository root"),
-            ("parent", "apps/../../x", "\"apps/../../x\" must be relative to the repository root"),
+            (
+                "absolute",
+                "/etc/apps",
+                "\"/etc/apps\" must be relative to the repository root",
+            ),
+            (
+                "parent",
+                "apps/../../x",
+                "\"apps/../../x\" must be relative to the repository root",
+            ),
             ("empty", "", "the path pattern is empty"),
             ("only a slash", "/", "the path pattern is empty"),
         ];

@@ -162,7 +162,14 @@ mod tests {
     fn expansion_agrees_with_glob_on_disk() {
         let dir = tree();
         let root = dir.path();
-        for p in ["apps/*/production", "apps/*/production/", "apps/**/production", "deploy/*.yaml", "*", "apps/[aw]*"] {
+        for p in [
+            "apps/*/production",
+            "apps/*/production/",
+            "apps/**/production",
+            "deploy/*.yaml",
+            "*",
+            "apps/[aw]*",
+        ] {
             let ours: Vec<String> = expand(root, &PathPattern::new(p).expect("valid"))
                 .iter()
                 .map(|m| relative(root, m))
