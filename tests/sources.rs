@@ -52,6 +52,10 @@ async fn audits_through_one_sources_reuse_the_kube_client() {
     let report = audit::run(&cfg, &reloaded, &[]).await;
     for env in &report.environments {
         let error = env.error.as_deref().unwrap_or_default();
-        assert!(error.contains("cannot load client configuration"), "{}: {error}", env.name);
+        assert!(
+            error.contains("cannot load client configuration"),
+            "{}: {error}",
+            env.name
+        );
     }
 }

@@ -2,6 +2,7 @@
 //! declares, list what the cluster runs, compare) concurrently with a bound. An error in one
 //! environment is recorded in its result; the others go on.
 
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
@@ -181,29 +182,13 @@ async fn audit_environment(
         None => None,
     };
     let skipped = match &env.promoted_from {
-        Some((from, depth)) => {
-            let from_paths = cfg
-                .environments
-                .iter()
-                .find(|e| &e.name == from)
-                .map(|e| e.paths.clone())
-                .unwrap_or_default();
-            let (dir, to_paths, depth) = (checkout.dir.clone(), env.paths.clone(), *depth);
-            let cache = sources.history().clone();
-            let walked =
-                tokio::task::spawn_blocking(move || history::skipped(&dir, &to_paths, &from_paths, depth, &cache))
-                    .await;
-            match walked
-                .map_err(|e| e.to_string())
-                .and_then(|r| r.map_err(|e| e.to_string()))
-            {
-                Ok(skipped) => Some((from.as_str(), skipped)),
-                Err(e) => {
-                    errors.push(format!("promotion lineage from {from}: {e}"));
-                    None
-                }
+        Some((from, depth)) => match lineage(cfg, sources, env, checkout, from, *depth).await {
+            Ok(skipped) => Some((from.as_str(), skipped)),
+            Err(e) => {
+                errors.push(format!("promotion lineage from {from}: {e}"));
+                None
             }
-        }
+        },
         None => None,
     };
     let scope = Scope {
@@ -221,6 +206,31 @@ async fn audit_environment(
         live_workloads: live.map_or(0, |l| l.workloads.len()),
     };
     (result, findings, listed_in)
+}
+
+/// Digests `env` declares that did not pass through `from` first, with the commit that
+/// introduced each, from the history walk on a blocking thread.
+async fn lineage(
+    cfg: &Config,
+    sources: &Sources,
+    env: &EnvironmentConfig,
+    checkout: &Checkout,
+    from: &str,
+    depth: usize,
+) -> Result<BTreeMap<String, String>, String> {
+    let from_paths = cfg
+        .environments
+        .iter()
+        .find(|e| e.name == from)
+        .map(|e| e.paths.clone())
+        .unwrap_or_default();
+    let (dir, to_paths) = (checkout.dir.clone(), env.paths.clone());
+    let cache = sources.history().clone();
+    let walked =
+        tokio::task::spawn_blocking(move || history::skipped(&dir, &to_paths, &from_paths, depth, &cache)).await;
+    walked
+        .map_err(|e| e.to_string())
+        .and_then(|r| r.map_err(|e| e.to_string()))
 }
 
 /// What `env`'s cluster runs, through its source in `sources`. A config newer than `sources`

@@ -271,4 +271,47 @@ mod tests {
         let err = skipped(dir.path(), &["apps/[".into()], &[], 10, &HistoryCache::default()).expect_err("invalid");
         assert!(err.to_string().contains("\"apps/[\" is not a valid glob"), "{err}");
     }
+
+    /// Commits `files` (path, content) to the repository at `dir`.
+    fn commit(repo: &Repository, files: &[(&str, String)]) {
+        let dir = repo.workdir().expect("workdir").to_path_buf();
+        let mut index = repo.index().expect("index");
+        for (path, text) in files {
+            let full = dir.join(path);
+            std::fs::create_dir_all(full.parent().expect("parent")).expect("mkdir");
+            std::fs::write(&full, text).expect("write");
+            index.add_path(Path::new(path)).expect("add");
+        }
+        index.write().expect("index write");
+        let tree = repo.find_tree(index.write_tree().expect("tree")).expect("tree");
+        let sig = git2::Signature::now("t", "t@example.com").expect("signature");
+        let parent = repo.head().ok().and_then(|h| h.peel_to_commit().ok());
+        let parents: Vec<&git2::Commit> = parent.iter().collect();
+        repo.commit(Some("HEAD"), &sig, &sig, "c", &tree, &parents)
+            .expect("commit");
+    }
+
+    /// The history walk reads the files the renderer reads: a digest only in a hidden folder
+    /// below an environment's path is not declared there.
+    #[test]
+    fn hidden_folders_below_a_path_are_not_read() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let repo = Repository::init(dir.path()).expect("init");
+        let (a, b) = (
+            format!("sha256:{}", "a".repeat(64)),
+            format!("sha256:{}", "b".repeat(64)),
+        );
+        commit(&repo, &[("README.md", "x".into())]);
+        commit(
+            &repo,
+            &[
+                ("apps/api/production/d.yaml", format!("image: r/x@{a}\n")),
+                ("apps/api/production/.old/d.yaml", format!("image: r/x@{b}\n")),
+            ],
+        );
+        let to = ["apps/*/production".to_string()];
+        let from = ["apps/*/dev".to_string()];
+        let found = skipped(dir.path(), &to, &from, 10, &HistoryCache::default()).expect("walk");
+        assert_eq!(found.keys().cloned().collect::<Vec<_>>(), vec![a]);
+    }
 }

@@ -13,6 +13,7 @@ pub mod registry;
 pub mod render;
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::sync::Arc;
 
 use tracing::warn;
@@ -53,10 +54,8 @@ impl Sources {
     pub async fn with_caches(cfg: &Config, manifests: Arc<ManifestCache>, history: Arc<HistoryCache>) -> Self {
         let mut clusters = HashMap::new();
         for env in &cfg.environments {
-            let key = cluster_key(&env.cluster);
-            if !clusters.contains_key(&key) {
-                let source = LiveSource::new(&env.cluster, cfg.audit.kube_timeout).await;
-                clusters.insert(key, source);
+            if let Entry::Vacant(slot) = clusters.entry(cluster_key(&env.cluster)) {
+                slot.insert(LiveSource::new(&env.cluster, cfg.audit.kube_timeout).await);
             }
         }
         // Only configured registries are asked; a client that cannot be built makes the checks

@@ -91,7 +91,7 @@ pub async fn client(name: &str, source: &ClusterSource, timeout: Duration) -> Re
     kube::Client::try_from(config).map_err(|e| err(error_chain(&e)))
 }
 
-/// Lists every audited resource, in every scope, at most [`LIST_CONCURRENCY`] calls at once.
+/// Lists every audited resource, in every scope, at most `LIST_CONCURRENCY` calls at once.
 pub async fn list_all(
     cluster: &str,
     client: &kube::Client,

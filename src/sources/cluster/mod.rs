@@ -1,7 +1,7 @@
 //! What a cluster runs, one [`LiveSource`] per configured cluster: the Kubernetes API through a
 //! kube client built once per source ([`api`]) or a snapshot file ([`snapshot`]). The objects go
 //! to [`crate::core::resolve`] for owner resolution. A new kind of live source is one more file
-//! here plus one arm of [`Kind`].
+//! here plus one arm of `Kind` below.
 
 pub mod api;
 pub mod snapshot;
@@ -15,7 +15,7 @@ use crate::config::{ClusterConfig, ClusterSource};
 use crate::core::model::LiveState;
 use crate::core::resolve;
 
-#[derive(Clone, Debug, thiserror::Error)]
+#[derive(Debug, thiserror::Error)]
 pub enum ClusterError {
     #[error("cluster {cluster}: cannot load client configuration: {reason}")]
     Config { cluster: String, reason: String },

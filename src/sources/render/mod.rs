@@ -1,7 +1,7 @@
 //! What git declares for one environment: selects the environment's paths in the checkout with
 //! the one matcher ([`crate::core::paths`]), renders each with the renderer chosen for it
 //! ([`plain`] files as they are, or [`kustomize_exec`]) and hands the documents to
-//! [`crate::core::manifest`]. A new renderer is one more file here plus one arm in [`choose`].
+//! [`crate::core::manifest`]. A new renderer is one more file here plus one arm in `choose`.
 
 pub mod kustomize_exec;
 pub mod plain;
