@@ -2,6 +2,7 @@
 //! declares, list what the cluster runs, compare) concurrently with a bound. An error in one
 //! environment is recorded in its result; the others go on.
 
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
@@ -10,12 +11,13 @@ use tracing::{info, warn};
 
 use crate::config::{Config, EnvironmentConfig};
 use crate::core::compare::{self, Scope};
-use crate::core::model::{DeclaredState, Finding};
+use crate::core::model::{DeclaredState, Finding, LiveState};
 use crate::core::report::{DECLARED_SCHEMA, DeclaredReport, EnvironmentResult, GitopsInfo, Report, Status};
-use crate::sources::cluster::{self, ListOptions};
+use crate::sources::Sources;
+use crate::sources::cluster::{ClusterError, ListOptions, LiveSource};
 use crate::sources::git::{self, Checkout};
-use crate::sources::registry::Registry;
-use crate::sources::render;
+use crate::sources::registry::{Registry, RegistryClient};
+use crate::sources::{history, render};
 
 /// How long the IO parts of an audit took, for metrics.
 #[derive(Clone, Debug, Default)]
@@ -25,13 +27,14 @@ pub struct Timings {
     pub kube_list: Vec<(String, Duration)>,
 }
 
-/// Audits the environments named in `only` (all when empty).
-pub async fn run(cfg: &Config, only: &[String]) -> Report {
-    run_timed(cfg, only).await.0
+/// Audits the environments named in `only` (all when empty), through the clients and caches of
+/// `sources` (built from `cfg`).
+pub async fn run(cfg: &Config, sources: &Sources, only: &[String]) -> Report {
+    run_timed(cfg, sources, only).await.0
 }
 
 /// [`run`], with the durations of the git fetch and of listing each cluster.
-pub async fn run_timed(cfg: &Config, only: &[String]) -> (Report, Timings) {
+pub async fn run_timed(cfg: &Config, sources: &Sources, only: &[String]) -> (Report, Timings) {
     let started_at = Utc::now();
     let envs: Vec<&EnvironmentConfig> = cfg
         .environments
@@ -40,11 +43,8 @@ pub async fn run_timed(cfg: &Config, only: &[String]) -> (Report, Timings) {
         .collect();
     let gitops_url = cfg.gitops.display_url();
     let mut timings = Timings::default();
-    // Only configured registries are asked; a client that cannot be built makes the checks
-    // unverifiable rather than failing the audit.
-    let registry = (!cfg.registries.is_empty())
-        .then(|| Registry::new(&cfg.registries, cfg.alerts.delivery))
-        .and_then(|r| r.map_err(|e| warn!(error = %e, "registry client unavailable")).ok());
+    // One per audit: it asks each tag and manifest once for all environments.
+    let registry = sources.registry().map(RegistryClient::audit);
     let (checkout, results) = match sync(cfg).await {
         Ok((checkout, took)) => {
             timings.git_fetch = Some(took);
@@ -52,7 +52,7 @@ pub async fn run_timed(cfg: &Config, only: &[String]) -> (Report, Timings) {
             // future not provably Send (a rustc limitation), and the daemon spawns it.
             let audits: Vec<_> = envs
                 .iter()
-                .map(|env| audit_environment(cfg, env, &checkout, registry.as_ref()))
+                .map(|env| audit_environment(cfg, sources, env, &checkout, registry.as_ref()))
                 .collect();
             let results: Vec<(EnvironmentResult, Vec<Finding>, Option<Duration>)> = futures::stream::iter(audits)
                 .buffered(cfg.audit.max_concurrent_environments)
@@ -130,9 +130,10 @@ async fn sync(cfg: &Config) -> Result<(Checkout, Duration), String> {
 
 async fn audit_environment(
     cfg: &Config,
+    sources: &Sources,
     env: &EnvironmentConfig,
     checkout: &Checkout,
-    registry: Option<&Registry>,
+    registry: Option<&Registry<'_>>,
 ) -> (EnvironmentResult, Vec<Finding>, Option<Duration>) {
     let list = ListOptions {
         secrets: env.compare_secrets,
@@ -141,7 +142,7 @@ async fn audit_environment(
     };
     let ((declared, render_errors), live) = tokio::join!(render::render(&checkout.dir, env, &cfg.render), async {
         let started = Instant::now();
-        cluster::fetch(&env.cluster, list)
+        fetch_live(cfg, sources, env, list)
             .await
             .map(|live| (live, started.elapsed()))
     });
@@ -181,26 +182,13 @@ async fn audit_environment(
         None => None,
     };
     let skipped = match &env.promoted_from {
-        Some((from, depth)) => {
-            let from_paths = cfg
-                .environments
-                .iter()
-                .find(|e| &e.name == from)
-                .map(|e| e.paths.clone())
-                .unwrap_or_default();
-            let (dir, to_paths, depth) = (checkout.dir.clone(), env.paths.clone(), *depth);
-            let walked = tokio::task::spawn_blocking(move || {
-                crate::sources::history::skipped(&dir, &to_paths, &from_paths, depth)
-            })
-            .await;
-            match walked.map_err(|e| e.to_string()).and_then(|r| r) {
-                Ok(skipped) => Some((from.as_str(), skipped)),
-                Err(e) => {
-                    errors.push(format!("promotion lineage from {from}: {e}"));
-                    None
-                }
+        Some((from, depth)) => match lineage(cfg, sources, env, checkout, from, *depth).await {
+            Ok(skipped) => Some((from.as_str(), skipped)),
+            Err(e) => {
+                errors.push(format!("promotion lineage from {from}: {e}"));
+                None
             }
-        }
+        },
         None => None,
     };
     let scope = Scope {
@@ -218,6 +206,50 @@ async fn audit_environment(
         live_workloads: live.map_or(0, |l| l.workloads.len()),
     };
     (result, findings, listed_in)
+}
+
+/// Digests `env` declares that did not pass through `from` first, with the commit that
+/// introduced each, from the history walk on a blocking thread.
+async fn lineage(
+    cfg: &Config,
+    sources: &Sources,
+    env: &EnvironmentConfig,
+    checkout: &Checkout,
+    from: &str,
+    depth: usize,
+) -> Result<BTreeMap<String, String>, String> {
+    let from_paths = cfg
+        .environments
+        .iter()
+        .find(|e| e.name == from)
+        .map(|e| e.paths.clone())
+        .unwrap_or_default();
+    let (dir, to_paths) = (checkout.dir.clone(), env.paths.clone());
+    let cache = sources.history().clone();
+    let walked =
+        tokio::task::spawn_blocking(move || history::skipped(&dir, &to_paths, &from_paths, depth, &cache)).await;
+    walked
+        .map_err(|e| e.to_string())
+        .and_then(|r| r.map_err(|e| e.to_string()))
+}
+
+/// What `env`'s cluster runs, through its source in `sources`. A config newer than `sources`
+/// (a reload between the two) may name a cluster they lack: it gets a source for this audit.
+async fn fetch_live(
+    cfg: &Config,
+    sources: &Sources,
+    env: &EnvironmentConfig,
+    list: ListOptions,
+) -> Result<(LiveState, usize), ClusterError> {
+    match sources.cluster(&env.cluster) {
+        Some(source) => source.fetch(&env.cluster, list).await,
+        None => {
+            LiveSource::new(&env.cluster, cfg.audit.kube_timeout)
+                .await
+                .fetch(&env.cluster, list)
+                .await
+        }
+    }
 }
 
 /// What git declares for one environment, for `driftwatch declared`. Render errors are

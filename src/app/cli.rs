@@ -325,7 +325,8 @@ async fn once(cfg: &Config, cli: &Cli) -> u8 {
         eprintln!("error: {msg}");
         return EXIT_ERROR;
     }
-    let report = audit::run(cfg, &cli.envs).await;
+    let sources = crate::sources::Sources::new(cfg).await;
+    let report = audit::run(cfg, &sources, &cli.envs).await;
     let text = match cli.format {
         Format::Text => report.to_text(),
         Format::Json => report.to_json() + "\n",

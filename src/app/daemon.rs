@@ -26,6 +26,7 @@ use crate::app::status::{ReloadRequests, Status};
 use crate::app::{audit, http};
 use crate::clock::Clock;
 use crate::config::{Config, Overrides};
+use crate::sources::Sources;
 
 /// Where the config comes from, to load it again on reload.
 #[derive(Clone, Debug)]
@@ -41,6 +42,7 @@ struct Context {
     source: ConfigSource,
     config: RwLock<Arc<Config>>,
     status: Arc<Status>,
+    sources: RwLock<Arc<Sources>>,
     audits_started: AtomicU64,
     clock: Clock,
 }
@@ -63,6 +65,9 @@ impl Context {
                     warn!("server.listen and [ha] changes take effect on restart");
                 }
                 self.status.set_audit_timeout(new.schedule.audit_timeout);
+                let current = self.sources.read().expect("sources lock").clone();
+                let sources = Arc::new(current.reload(&new).await);
+                *self.sources.write().expect("sources lock") = sources;
                 *self.config.write().expect("config lock") = Arc::new(new);
                 self.status.metrics.reloaded(true);
                 info!(config = %self.source.path.display(), "config reloaded");
@@ -83,6 +88,7 @@ impl Context {
             return;
         }
         let cfg = self.config();
+        let sources = self.sources.read().expect("sources lock").clone();
         let n = self.audits_started.fetch_add(1, Ordering::SeqCst) + 1;
         let id = format!("{}-{n}", self.clock.now().format("%Y%m%dT%H%M%SZ"));
         let span = info_span!("audit", audit_id = %id);
@@ -91,7 +97,7 @@ impl Context {
             info!("audit started");
             let started = Instant::now();
             let work = async {
-                let (report, timings) = audit::run_timed(&cfg, &[]).await;
+                let (report, timings) = audit::run_timed(&cfg, &sources, &[]).await;
                 let notified = if cfg.alerts.channels.is_empty() {
                     None
                 } else {
@@ -156,6 +162,7 @@ pub async fn run(
     };
     let grace = cfg.schedule.shutdown_grace;
     info!(%listen, cron = %cfg.schedule.cron, timezone = %cfg.schedule.timezone, ha = cfg.ha.is_some(), "driftwatch daemon started");
+    let sources = Sources::new(&cfg).await;
     let status = Arc::new(Status::new(
         Metrics::new(),
         cfg.ha.is_none(),
@@ -164,6 +171,7 @@ pub async fn run(
     ));
     let cx = Arc::new(Context {
         source,
+        sources: RwLock::new(Arc::new(sources)),
         config: RwLock::new(Arc::new(cfg)),
         status: status.clone(),
         audits_started: AtomicU64::new(0),

@@ -7,6 +7,7 @@ pub mod ignore;
 pub mod image;
 pub mod manifest;
 pub mod model;
+pub mod paths;
 pub mod report;
 pub mod resolve;
 pub mod yaml;

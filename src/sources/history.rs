@@ -4,17 +4,76 @@
 //! matched as digests, not with their repository: promotion between repository tiers copies
 //! the manifest, so the digest is what stays the same. Blocking; callers use a blocking thread.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
+use std::num::NonZeroUsize;
 use std::path::Path;
-use std::sync::{LazyLock, Mutex};
+use std::sync::Mutex;
 
 use git2::{ObjectType, Oid, Repository, Sort, TreeWalkMode, TreeWalkResult};
+use lru::LruCache;
+
+use crate::core::paths::{PathPattern, PatternError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum HistoryError {
+    #[error("{dir} is not in a git repository: {reason}")]
+    NotARepository { dir: String, reason: String },
+    #[error("the repository has no working tree")]
+    NoWorkTree,
+    #[error(transparent)]
+    Pattern(#[from] PatternError),
+    /// git2's message only: its class and code add nothing for the reader.
+    #[error("{0}")]
+    Git(String),
+}
+
+impl From<git2::Error> for HistoryError {
+    fn from(e: git2::Error) -> Self {
+        Self::Git(e.message().to_string())
+    }
+}
 
 /// The digests under each set of paths at one commit.
 type CommitDigests = (BTreeSet<String>, BTreeSet<String>);
 
-/// Per (commit, paths) digest sets: commits never change, so this holds across audits.
-static CACHE: LazyLock<Mutex<HashMap<(Oid, String), CommitDigests>>> = LazyLock::new(Default::default);
+/// Per (commit, paths) digest sets, least recently used dropped past the bound. Commits never
+/// change, so entries stay valid across audits; whoever runs audits owns one and passes it in.
+pub struct HistoryCache {
+    entries: Mutex<LruCache<(Oid, String), CommitDigests>>,
+}
+
+impl HistoryCache {
+    /// Enough for the default 500-commit window of several environment pairs.
+    pub const DEFAULT_CAPACITY: usize = 8192;
+
+    pub fn new(capacity: usize) -> Self {
+        Self {
+            entries: Mutex::new(LruCache::new(NonZeroUsize::new(capacity).unwrap_or(NonZeroUsize::MIN))),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.lock().expect("history cache").len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn get(&self, key: &(Oid, String)) -> Option<CommitDigests> {
+        self.entries.lock().expect("history cache").get(key).cloned()
+    }
+
+    fn put(&self, key: (Oid, String), digests: CommitDigests) {
+        self.entries.lock().expect("history cache").put(key, digests);
+    }
+}
+
+impl Default for HistoryCache {
+    fn default() -> Self {
+        Self::new(Self::DEFAULT_CAPACITY)
+    }
+}
 
 /// Digests declared under `to_paths` at HEAD that were never declared under `from_paths` at
 /// that commit or before it (within `depth` commits), each with the commit that introduced it.
@@ -24,55 +83,56 @@ pub fn skipped(
     to_paths: &[String],
     from_paths: &[String],
     depth: usize,
-) -> Result<BTreeMap<String, String>, String> {
-    let repo = Repository::discover(dir)
-        .map_err(|e| format!("{} is not in a git repository: {}", dir.display(), e.message()))?;
-    let workdir = repo.workdir().ok_or("the repository has no working tree")?;
+    cache: &HistoryCache,
+) -> Result<BTreeMap<String, String>, HistoryError> {
+    let repo = Repository::discover(dir).map_err(|e| HistoryError::NotARepository {
+        dir: dir.display().to_string(),
+        reason: e.message().to_string(),
+    })?;
+    let workdir = repo.workdir().ok_or(HistoryError::NoWorkTree)?;
     let canonical = |p: &Path| p.canonicalize().unwrap_or_else(|_| p.to_path_buf());
     let prefix = canonical(dir)
         .strip_prefix(canonical(workdir))
         .map(|p| p.to_string_lossy().replace('\\', "/"))
         .unwrap_or_default();
-    let full = |patterns: &[String]| -> Vec<glob::Pattern> {
-        patterns
-            .iter()
-            .filter_map(|p| {
-                glob::Pattern::new(&if prefix.is_empty() {
-                    p.clone()
-                } else {
-                    format!("{prefix}/{p}")
-                })
-                .ok()
-            })
-            .collect()
+    let parse = |patterns: &[String]| -> Result<Vec<PathPattern>, PatternError> {
+        patterns.iter().map(|p| PathPattern::new(p)).collect()
     };
-    let (to, from) = (full(to_paths), full(from_paths));
+    let to = Selection {
+        prefix: &prefix,
+        patterns: parse(to_paths)?,
+    };
+    let from = Selection {
+        prefix: &prefix,
+        patterns: parse(from_paths)?,
+    };
     let key = format!("{to_paths:?}|{from_paths:?}|{prefix}");
 
-    let mut walk = repo.revwalk().map_err(|e| e.message().to_string())?;
-    walk.push_head().map_err(|e| e.message().to_string())?;
-    walk.set_sorting(Sort::TOPOLOGICAL | Sort::TIME)
-        .map_err(|e| e.message().to_string())?;
+    let mut walk = repo.revwalk()?;
+    walk.push_head()?;
+    walk.set_sorting(Sort::TOPOLOGICAL | Sort::TIME)?;
     // Newest first: index 0 is HEAD.
     let mut history: Vec<(Oid, CommitDigests)> = Vec::new();
     for oid in walk.take(depth) {
-        let oid = oid.map_err(|e| e.message().to_string())?;
-        let cached = CACHE.lock().expect("lineage cache").get(&(oid, key.clone())).cloned();
-        let digests = match cached {
+        let oid = oid?;
+        let digests = match cache.get(&(oid, key.clone())) {
             Some(d) => d,
             None => {
                 let d = digests_at(&repo, oid, &to, &from)?;
-                CACHE
-                    .lock()
-                    .expect("lineage cache")
-                    .insert((oid, key.clone()), d.clone());
+                cache.put((oid, key.clone()), d.clone());
                 d
             }
         };
         history.push((oid, digests));
     }
+    Ok(not_promoted(&history, depth))
+}
+
+/// The digests at HEAD (`history[0]`) whose first appearance is not preceded by the same digest
+/// in the source environment, with the commit that introduced each.
+fn not_promoted(history: &[(Oid, CommitDigests)], depth: usize) -> BTreeMap<String, String> {
     let Some((_, (at_head, _))) = history.first() else {
-        return Ok(BTreeMap::new());
+        return BTreeMap::new();
     };
     let window_full = history.len() == depth;
     let oldest = |in_set: &dyn Fn(&CommitDigests) -> bool| history.iter().rposition(|(_, d)| in_set(d));
@@ -88,35 +148,32 @@ pub fn skipped(
             out.insert(digest.clone(), history[introduced].0.to_string());
         }
     }
-    Ok(out)
+    out
+}
+
+/// An environment's patterns below the audited directory (`prefix` in the repository).
+struct Selection<'a> {
+    prefix: &'a str,
+    patterns: Vec<PathPattern>,
+}
+
+impl Selection<'_> {
+    /// Whether the file at `path` (from the repository root) is read for these patterns: the
+    /// same rule the renderer applies on disk.
+    fn selects(&self, path: &str) -> bool {
+        let rel = if self.prefix.is_empty() {
+            Some(path)
+        } else {
+            path.strip_prefix(self.prefix).and_then(|p| p.strip_prefix('/'))
+        };
+        rel.is_some_and(|rel| self.patterns.iter().any(|p| p.selects(rel)))
+    }
 }
 
 /// Digests in YAML/JSON files under the `to` and `from` patterns at `oid`.
-fn digests_at(
-    repo: &Repository,
-    oid: Oid,
-    to: &[glob::Pattern],
-    from: &[glob::Pattern],
-) -> Result<CommitDigests, String> {
-    let tree = repo
-        .find_commit(oid)
-        .and_then(|c| c.tree())
-        .map_err(|e| e.message().to_string())?;
+fn digests_at(repo: &Repository, oid: Oid, to: &Selection, from: &Selection) -> Result<CommitDigests, HistoryError> {
+    let tree = repo.find_commit(oid).and_then(|c| c.tree())?;
     let mut out: CommitDigests = Default::default();
-    let options = glob::MatchOptions {
-        require_literal_separator: true,
-        ..Default::default()
-    };
-    let under = |patterns: &[glob::Pattern], path: &str| {
-        let mut ancestor = String::new();
-        path.split('/').any(|component| {
-            if !ancestor.is_empty() {
-                ancestor.push('/');
-            }
-            ancestor.push_str(component);
-            patterns.iter().any(|p| p.matches_with(&ancestor, options))
-        })
-    };
     let mut error = None;
     tree.walk(TreeWalkMode::PreOrder, |root, entry| {
         let name = entry.name().unwrap_or("");
@@ -125,7 +182,7 @@ fn digests_at(
             return TreeWalkResult::Ok;
         }
         let path = format!("{root}{name}");
-        let (in_to, in_from) = (under(to, &path), under(from, &path));
+        let (in_to, in_from) = (to.selects(&path), from.selects(&path));
         if !in_to && !in_from {
             return TreeWalkResult::Ok;
         }
@@ -141,14 +198,13 @@ fn digests_at(
                 TreeWalkResult::Ok
             }
             Err(e) => {
-                error = Some(e.message().to_string());
+                error = Some(e);
                 TreeWalkResult::Abort
             }
         }
-    })
-    .map_err(|e| e.message().to_string())?;
+    })?;
     match error {
-        Some(e) => Err(e),
+        Some(e) => Err(e.into()),
         None => Ok(out),
     }
 }
@@ -185,5 +241,77 @@ mod tests {
         let found = find_digests(&text);
         assert_eq!(found.len(), 2);
         assert!(found.contains(&a));
+    }
+
+    #[test]
+    fn cache_keeps_at_most_its_capacity() {
+        let cache = HistoryCache::new(2);
+        for n in 0u8..5 {
+            let oid = Oid::from_bytes(&[n; 20]).expect("oid");
+            cache.put((oid, "k".into()), Default::default());
+        }
+        assert_eq!(cache.len(), 2);
+        // The most recent entries are the ones kept.
+        assert!(
+            cache
+                .get(&(Oid::from_bytes(&[4; 20]).expect("oid"), "k".into()))
+                .is_some()
+        );
+        assert!(
+            cache
+                .get(&(Oid::from_bytes(&[0; 20]).expect("oid"), "k".into()))
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn invalid_pattern_is_an_error_not_ignored() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        git2::Repository::init(dir.path()).expect("init");
+        let err = skipped(dir.path(), &["apps/[".into()], &[], 10, &HistoryCache::default()).expect_err("invalid");
+        assert!(err.to_string().contains("\"apps/[\" is not a valid glob"), "{err}");
+    }
+
+    /// Commits `files` (path, content) to the repository at `dir`.
+    fn commit(repo: &Repository, files: &[(&str, String)]) {
+        let dir = repo.workdir().expect("workdir").to_path_buf();
+        let mut index = repo.index().expect("index");
+        for (path, text) in files {
+            let full = dir.join(path);
+            std::fs::create_dir_all(full.parent().expect("parent")).expect("mkdir");
+            std::fs::write(&full, text).expect("write");
+            index.add_path(Path::new(path)).expect("add");
+        }
+        index.write().expect("index write");
+        let tree = repo.find_tree(index.write_tree().expect("tree")).expect("tree");
+        let sig = git2::Signature::now("t", "t@example.com").expect("signature");
+        let parent = repo.head().ok().and_then(|h| h.peel_to_commit().ok());
+        let parents: Vec<&git2::Commit> = parent.iter().collect();
+        repo.commit(Some("HEAD"), &sig, &sig, "c", &tree, &parents)
+            .expect("commit");
+    }
+
+    /// The history walk reads the files the renderer reads: a digest only in a hidden folder
+    /// below an environment's path is not declared there.
+    #[test]
+    fn hidden_folders_below_a_path_are_not_read() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let repo = Repository::init(dir.path()).expect("init");
+        let (a, b) = (
+            format!("sha256:{}", "a".repeat(64)),
+            format!("sha256:{}", "b".repeat(64)),
+        );
+        commit(&repo, &[("README.md", "x".into())]);
+        commit(
+            &repo,
+            &[
+                ("apps/api/production/d.yaml", format!("image: r/x@{a}\n")),
+                ("apps/api/production/.old/d.yaml", format!("image: r/x@{b}\n")),
+            ],
+        );
+        let to = ["apps/*/production".to_string()];
+        let from = ["apps/*/dev".to_string()];
+        let found = skipped(dir.path(), &to, &from, 10, &HistoryCache::default()).expect("walk");
+        assert_eq!(found.keys().cloned().collect::<Vec<_>>(), vec![a]);
     }
 }

@@ -1,9 +1,92 @@
 //! Where facts come from: the GitOps repository and its history, rendered manifests, live
 //! clusters and OCI registries. IO at the edge; everything is converted to [`crate::core`] types
 //! before the pure code sees it.
+//!
+//! [`Sources`] holds what lasts across audits: a [`cluster::LiveSource`] (and its kube client)
+//! per cluster, the registry client and the bounded caches. The daemon builds it at start and
+//! again on reload; `--once` builds one for its single audit.
 
 pub mod cluster;
 pub mod git;
 pub mod history;
 pub mod registry;
 pub mod render;
+
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+use std::sync::Arc;
+
+use tracing::warn;
+
+use crate::config::{ClusterConfig, Config};
+use cluster::LiveSource;
+use history::HistoryCache;
+use registry::{ManifestCache, RegistryClient};
+
+/// The clients and caches audits share, built from one config.
+pub struct Sources {
+    clusters: HashMap<ClusterKey, LiveSource>,
+    registry: Option<RegistryClient>,
+    manifests: Arc<ManifestCache>,
+    history: Arc<HistoryCache>,
+}
+
+/// Environments on the same cluster (same name and same connection) share one source.
+type ClusterKey = (String, String);
+
+fn cluster_key(cfg: &ClusterConfig) -> ClusterKey {
+    (cfg.name.clone(), format!("{:?}", cfg.source))
+}
+
+impl Sources {
+    /// Sources for `cfg` with empty caches of the default sizes.
+    pub async fn new(cfg: &Config) -> Self {
+        Self::with_caches(cfg, Arc::default(), Arc::default()).await
+    }
+
+    /// Sources for a reloaded `cfg`: clients are built anew, the caches (of content that
+    /// never changes: manifests by digest, digests per commit) are kept.
+    pub async fn reload(&self, cfg: &Config) -> Self {
+        Self::with_caches(cfg, self.manifests.clone(), self.history.clone()).await
+    }
+
+    /// Sources for `cfg` using the given caches.
+    pub async fn with_caches(cfg: &Config, manifests: Arc<ManifestCache>, history: Arc<HistoryCache>) -> Self {
+        let mut clusters = HashMap::new();
+        for env in &cfg.environments {
+            if let Entry::Vacant(slot) = clusters.entry(cluster_key(&env.cluster)) {
+                slot.insert(LiveSource::new(&env.cluster, cfg.audit.kube_timeout).await);
+            }
+        }
+        // Only configured registries are asked; a client that cannot be built makes the checks
+        // unverifiable rather than failing audits.
+        let registry = (!cfg.registries.is_empty())
+            .then(|| RegistryClient::new(&cfg.registries, cfg.alerts.delivery, manifests.clone()))
+            .and_then(|r| r.map_err(|e| warn!(error = %e, "registry client unavailable")).ok());
+        Self {
+            clusters,
+            registry,
+            manifests,
+            history,
+        }
+    }
+
+    /// The live source of `cfg`'s cluster, when `cfg` was part of the config these were built
+    /// from.
+    pub fn cluster(&self, cfg: &ClusterConfig) -> Option<&LiveSource> {
+        self.clusters.get(&cluster_key(cfg))
+    }
+
+    /// The registry client, when registries are configured.
+    pub fn registry(&self) -> Option<&RegistryClient> {
+        self.registry.as_ref()
+    }
+
+    pub fn manifests(&self) -> &Arc<ManifestCache> {
+        &self.manifests
+    }
+
+    pub fn history(&self) -> &Arc<HistoryCache> {
+        &self.history
+    }
+}

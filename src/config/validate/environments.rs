@@ -1,6 +1,5 @@
 //! `[[environments]]`: each environment's paths, renderer, policy and cluster.
 
-use std::path::Path;
 
 use super::Validator;
 use crate::config::raw::{RawCluster, RawEnvironment};
@@ -78,13 +77,9 @@ impl Validator<'_> {
             return Err(self.invalid(key, format!("environment {name:?} lists no paths")));
         }
         for p in paths {
-            if Path::new(p).is_absolute() || p.split('/').any(|c| c == "..") {
-                return Err(self.invalid(
-                    key,
-                    format!("{p:?} must be relative to the repository root and stay inside it"),
-                ));
-            }
-            glob::Pattern::new(p).map_err(|err| self.invalid(&key, format!("{p:?} is not a valid glob: {err}")))?;
+            // The one path matcher, so a pattern accepted here is read the same way by the
+            // renderer and by the promotion history.
+            crate::core::paths::PathPattern::new(p).map_err(|err| self.invalid(&key, err.to_string()))?;
         }
         Ok(())
     }

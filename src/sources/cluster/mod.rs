@@ -1,18 +1,19 @@
-//! What a cluster runs: paginated, read-only LIST calls through the kube client (seven resource
-//! types, cluster-wide or per configured namespace; never one call per workload), or a snapshot
-//! file written by `kubectl get … -A -o json`. The objects go to [`crate::core::resolve`] for resolution.
+//! What a cluster runs, one [`LiveSource`] per configured cluster: the Kubernetes API through a
+//! kube client built once per source ([`api`]) or a snapshot file ([`snapshot`]). The objects go
+//! to [`crate::core::resolve`] for owner resolution. A new kind of live source is one more file
+//! here plus one arm of `Kind` below.
 
+pub mod api;
+pub mod snapshot;
+
+use std::path::PathBuf;
 use std::time::Duration;
 
-use futures::{StreamExt, TryStreamExt};
-use kube::config::{KubeConfigOptions, Kubeconfig};
-use kube::core::params::ListParams;
-use serde::de::DeserializeOwned;
+use tokio::sync::OnceCell;
 
 use crate::config::{ClusterConfig, ClusterSource};
-use crate::core::model::{ConfigObject, LiveState, WorkloadKind};
-use crate::core::resolve::{self, ConfigMapRaw, ObjectList, Pod, RawObjects, SecretRaw, Workload};
-use crate::error_chain;
+use crate::core::model::LiveState;
+use crate::core::resolve;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClusterError {
@@ -56,236 +57,76 @@ pub struct ListOptions {
     pub page_size: u32,
 }
 
-/// The resources listed per namespace (or cluster-wide), with their API path.
-/// What one LIST call fetches.
-#[derive(Clone, Copy, Debug)]
-enum Resource {
-    Workload(WorkloadKind),
-    Pods,
-    ConfigMaps,
-    Secrets,
+/// Where one cluster's objects come from, held across audits: its kube client is built when the
+/// source is created (at start or reload) and reused by every audit of every environment on it.
+pub struct LiveSource {
+    name: String,
+    kind: Kind,
 }
 
-/// The resources listed per namespace (or cluster-wide), with their API path. Secrets only
-/// when an environment compares them.
-const RESOURCES: [(Resource, &str, &str); 9] = [
-    (
-        Resource::Workload(WorkloadKind::Deployment),
-        "/apis/apps/v1",
-        "deployments",
-    ),
-    (
-        Resource::Workload(WorkloadKind::StatefulSet),
-        "/apis/apps/v1",
-        "statefulsets",
-    ),
-    (
-        Resource::Workload(WorkloadKind::DaemonSet),
-        "/apis/apps/v1",
-        "daemonsets",
-    ),
-    (
-        Resource::Workload(WorkloadKind::ReplicaSet),
-        "/apis/apps/v1",
-        "replicasets",
-    ),
-    (Resource::Workload(WorkloadKind::Job), "/apis/batch/v1", "jobs"),
-    (Resource::Workload(WorkloadKind::CronJob), "/apis/batch/v1", "cronjobs"),
-    (Resource::Pods, "/api/v1", "pods"),
-    (Resource::ConfigMaps, "/api/v1", "configmaps"),
-    (Resource::Secrets, "/api/v1", "secrets"),
-];
-
-/// At most this many LIST calls of one cluster are in flight at once.
-const LIST_CONCURRENCY: usize = 4;
-
-pub async fn fetch(cfg: &ClusterConfig, opts: ListOptions) -> Result<(LiveState, usize), ClusterError> {
-    let namespaces = (!cfg.namespaces.is_empty()).then_some(cfg.namespaces.as_slice());
-    let raw = match &cfg.source {
-        ClusterSource::Snapshot(path) => {
-            let shown = path.display().to_string();
-            let text = tokio::fs::read_to_string(path)
-                .await
-                .map_err(|e| ClusterError::Snapshot {
-                    path: shown.clone(),
-                    reason: e.to_string(),
-                })?;
-            RawObjects::from_snapshot_json(&text).map_err(|reason| ClusterError::Snapshot { path: shown, reason })?
-        }
-        source => list_all(&cfg.name, client(&cfg.name, source, opts).await?, namespaces, opts).await?,
-    };
-    let objects = raw.workloads.len() + raw.pods.len();
-    Ok((resolve::build(&raw, namespaces), objects))
+enum Kind {
+    Api {
+        source: ClusterSource,
+        timeout: Duration,
+        /// Built at creation; a client that could not be built (an unreadable kubeconfig) is
+        /// tried again at the next audit, which reports the error meanwhile.
+        client: OnceCell<kube::Client>,
+    },
+    Snapshot(PathBuf),
 }
 
-async fn client(name: &str, source: &ClusterSource, opts: ListOptions) -> Result<kube::Client, ClusterError> {
-    let err = |reason: String| ClusterError::Config {
-        cluster: name.to_string(),
-        reason,
-    };
-    let mut config = match source {
-        ClusterSource::InCluster => kube::Config::incluster().map_err(|e| err(e.to_string()))?,
-        ClusterSource::Kubeconfig { path, context } => {
-            let options = KubeConfigOptions {
-                context: context.clone(),
-                ..Default::default()
-            };
-            match path {
-                Some(p) => {
-                    let kc =
-                        Kubeconfig::read_from(p).map_err(|e| err(format!("{}: {}", p.display(), error_chain(&e))))?;
-                    kube::Config::from_custom_kubeconfig(kc, &options).await
-                }
-                None => kube::Config::from_kubeconfig(&options).await,
-            }
-            .map_err(|e| err(error_chain(&e)))?
-        }
-        ClusterSource::Snapshot(_) => unreachable!("snapshots are read without a client"),
-    };
-    config.connect_timeout = Some(opts.timeout);
-    config.read_timeout = Some(opts.timeout);
-    config.reset_reader_on_write = true;
-    kube::Client::try_from(config).map_err(|e| err(error_chain(&e)))
-}
-
-async fn list_all(
-    cluster: &str,
-    client: kube::Client,
-    namespaces: Option<&[String]>,
-    opts: ListOptions,
-) -> Result<RawObjects, ClusterError> {
-    let scopes: Vec<Option<&str>> = match namespaces {
-        Some(list) => list.iter().map(|n| Some(n.as_str())).collect(),
-        None => vec![None],
-    };
-    // The calls are built eagerly, with owned paths: a lazy iterator of closures over borrowed
-    // tuples makes this future not provably Send (a rustc limitation), and the daemon spawns it.
-    let mut calls = Vec::new();
-    for ns in &scopes {
-        for &(kind, prefix, plural) in RESOURCES
-            .iter()
-            .filter(|r| opts.secrets || !matches!(r.0, Resource::Secrets))
+impl LiveSource {
+    /// The source for `cfg`, its client built now with `timeout` on connecting and reading.
+    pub async fn new(cfg: &ClusterConfig, timeout: Duration) -> Self {
+        let kind = match &cfg.source {
+            ClusterSource::Snapshot(path) => Kind::Snapshot(path.clone()),
+            source => Kind::Api {
+                source: source.clone(),
+                timeout,
+                client: OnceCell::new(),
+            },
+        };
+        let live = Self {
+            name: cfg.name.clone(),
+            kind,
+        };
+        if let Kind::Api {
+            source,
+            timeout,
+            client,
+        } = &live.kind
         {
-            let path = match ns {
-                Some(ns) => format!("{prefix}/namespaces/{ns}/{plural}"),
-                None => format!("{prefix}/{plural}"),
-            };
-            let client = client.clone();
-            calls.push(async move {
-                let listed = match kind {
-                    Resource::Workload(_) => {
-                        Listed::Workloads(list_paged::<Workload>(cluster, &client, &path, plural, opts).await?)
-                    }
-                    Resource::Pods => Listed::Pods(list_paged::<Pod>(cluster, &client, &path, plural, opts).await?),
-                    Resource::ConfigMaps => {
-                        let items = list_paged::<ConfigMapRaw>(cluster, &client, &path, plural, opts).await?;
-                        Listed::Configs(items.into_iter().map(Into::into).collect())
-                    }
-                    Resource::Secrets => {
-                        let items = list_paged::<SecretRaw>(cluster, &client, &path, plural, opts).await?;
-                        Listed::Configs(items.into_iter().map(Into::into).collect())
-                    }
-                };
-                Ok::<_, ClusterError>((kind, listed))
-            });
+            // An error is reported by the first audit that needs the client.
+            let _ = built(client, &live.name, source, *timeout).await;
         }
+        live
     }
-    let lists: Vec<(Resource, Listed)> = futures::stream::iter(calls)
-        .buffer_unordered(LIST_CONCURRENCY)
-        .try_collect()
-        .await?;
-    let mut raw = RawObjects::default();
-    for (kind, listed) in lists {
-        match (kind, listed) {
-            (Resource::Workload(k), Listed::Workloads(items)) => {
-                raw.workloads.extend(items.into_iter().map(|w| (k, w)))
-            }
-            (_, Listed::Pods(items)) => raw.pods.extend(items),
-            (_, Listed::Configs(items)) => raw.configs.extend(items),
-            (_, Listed::Workloads(_)) => {}
-        }
-    }
-    // Sorted so that owner resolution and reports do not depend on which call answered first.
-    raw.workloads.sort_by(|a, b| {
-        (a.0, &a.1.metadata.namespace, &a.1.metadata.name).cmp(&(b.0, &b.1.metadata.namespace, &b.1.metadata.name))
-    });
-    Ok(raw)
-}
 
-enum Listed {
-    Workloads(Vec<Workload>),
-    Pods(Vec<Pod>),
-    Configs(Vec<ConfigObject>),
-}
-
-/// Follows `continue` tokens until the list is complete.
-async fn list_paged<T: DeserializeOwned>(
-    cluster: &str,
-    client: &kube::Client,
-    path: &str,
-    resource: &str,
-    opts: ListOptions,
-) -> Result<Vec<T>, ClusterError> {
-    let request = kube::core::Request::new(path);
-    let mut items = Vec::new();
-    let mut token: Option<String> = None;
-    loop {
-        let mut lp = ListParams::default().limit(opts.page_size);
-        if let Some(t) = &token {
-            lp = lp.continue_token(t);
-        }
-        let req = request.list(&lp).map_err(|e| ClusterError::Config {
-            cluster: cluster.into(),
-            reason: e.to_string(),
-        })?;
-        let page: ObjectList<T> = match tokio::time::timeout(opts.timeout, client.request(req)).await {
-            Ok(Ok(page)) => page,
-            Ok(Err(e)) => return Err(classify(cluster, resource, e, opts.timeout)),
-            Err(_) => {
-                return Err(ClusterError::Timeout {
-                    cluster: cluster.into(),
-                    resource: resource.into(),
-                    timeout: humantime::format_duration(opts.timeout).to_string(),
-                });
+    /// What `cfg`'s namespaces (all when empty) run now, and how many objects were read.
+    pub async fn fetch(&self, cfg: &ClusterConfig, opts: ListOptions) -> Result<(LiveState, usize), ClusterError> {
+        let namespaces = (!cfg.namespaces.is_empty()).then_some(cfg.namespaces.as_slice());
+        let raw = match &self.kind {
+            Kind::Snapshot(path) => snapshot::read(path).await?,
+            Kind::Api {
+                source,
+                timeout,
+                client,
+            } => {
+                let client = built(client, &self.name, source, *timeout).await?;
+                api::list_all(&cfg.name, client, namespaces, opts).await?
             }
         };
-        items.extend(page.items);
-        match page.metadata.continue_token {
-            Some(t) if !t.is_empty() => token = Some(t),
-            _ => return Ok(items),
-        }
+        let objects = raw.workloads.len() + raw.pods.len();
+        Ok((resolve::build(&raw, namespaces), objects))
     }
 }
 
-fn classify(cluster: &str, resource: &str, e: kube::Error, timeout: Duration) -> ClusterError {
-    let (cluster, resource) = (cluster.to_string(), resource.to_string());
-    match e {
-        kube::Error::Api(status) if status.code == 403 => ClusterError::Forbidden {
-            cluster,
-            resource,
-            message: status.message.clone(),
-        },
-        kube::Error::Api(status) => ClusterError::Api {
-            cluster,
-            resource,
-            code: status.code,
-            message: status.message.clone(),
-        },
-        other => {
-            let reason = error_chain(&other);
-            if reason.contains("timed out") || reason.contains("deadline") {
-                ClusterError::Timeout {
-                    cluster,
-                    resource,
-                    timeout: humantime::format_duration(timeout).to_string(),
-                }
-            } else {
-                ClusterError::Unreachable {
-                    cluster,
-                    resource,
-                    reason,
-                }
-            }
-        }
-    }
+/// The client in `cell`, built first if it is not there yet.
+async fn built<'a>(
+    cell: &'a OnceCell<kube::Client>,
+    name: &str,
+    source: &ClusterSource,
+    timeout: Duration,
+) -> Result<&'a kube::Client, ClusterError> {
+    cell.get_or_try_init(|| api::client(name, source, timeout)).await
 }

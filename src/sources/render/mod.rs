@@ -1,16 +1,17 @@
-//! What git declares for one environment: expands the environment's path globs in the checkout,
-//! renders each match (an external `kustomize build`, or the YAML/JSON files as they are) and
-//! hands the documents to [`crate::core::manifest`].
+//! What git declares for one environment: selects the environment's paths in the checkout with
+//! the one matcher ([`crate::core::paths`]), renders each with the renderer chosen for it
+//! ([`plain`] files as they are, or [`kustomize_exec`]) and hands the documents to
+//! [`crate::core::manifest`]. A new renderer is one more file here plus one arm in `choose`.
 
-use std::io::ErrorKind;
+pub mod kustomize_exec;
+pub mod plain;
+
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
-
-use tokio::process::Command;
 
 use crate::config::{EnvironmentConfig, RenderConfig, Renderer};
 use crate::core::manifest::{self, Origin};
 use crate::core::model::DeclaredState;
+use crate::core::paths::PathPattern;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RenderError {
@@ -24,191 +25,190 @@ pub enum RenderError {
     Io { path: String, reason: String },
 }
 
+/// One rendered text (YAML or JSON documents) and the repository file it is attributed to.
+pub struct Rendered {
+    pub file: String,
+    pub text: String,
+}
+
+/// How one selected path is rendered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Choice {
+    Plain,
+    KustomizeExec,
+}
+
+/// The renderer for `path`: the configured one, or with `auto` kustomize for a directory
+/// holding a kustomization and plain files otherwise.
+fn choose(renderer: Renderer, path: &Path) -> Choice {
+    match renderer {
+        Renderer::Kustomize => Choice::KustomizeExec,
+        Renderer::Plain => Choice::Plain,
+        Renderer::Auto if path.is_dir() && kustomize_exec::is_kustomization(path) => Choice::KustomizeExec,
+        Renderer::Auto => Choice::Plain,
+    }
+}
+
 /// Renders every path of `env` below `root`. Paths that fail to render are named in the returned
 /// errors and in `failed_paths`; everything that did render is in the state.
 pub async fn render(root: &Path, env: &EnvironmentConfig, cfg: &RenderConfig) -> (DeclaredState, Vec<RenderError>) {
     let mut state = DeclaredState::default();
     let mut errors = Vec::new();
-    for pattern in &env.paths {
-        let matches = match expand(root, pattern) {
+    for text in &env.paths {
+        // Config validation rejects invalid patterns; one that slips through is this path's error.
+        let matches = PathPattern::new(text)
+            .map_err(|e| RenderError::Io {
+                path: text.clone(),
+                reason: e.to_string(),
+            })
+            .map(|pattern| expand(root, &pattern));
+        let matches = match matches {
             Ok(m) if m.is_empty() => {
-                state.failed_paths.push(pattern.clone());
-                errors.push(RenderError::NoMatch {
-                    pattern: pattern.clone(),
-                });
+                state.failed_paths.push(text.clone());
+                errors.push(RenderError::NoMatch { pattern: text.clone() });
                 continue;
             }
             Ok(m) => m,
             Err(e) => {
-                state.failed_paths.push(pattern.clone());
+                state.failed_paths.push(text.clone());
                 errors.push(e);
                 continue;
             }
         };
         for path in matches {
             let rel = relative(root, &path);
-            if let Err(e) = render_path(root, &path, &rel, env, cfg, &mut state).await {
-                state.failed_paths.push(rel);
-                errors.push(e);
+            let rendered = match choose(env.renderer, &path) {
+                Choice::KustomizeExec => kustomize_exec::render(&path, &rel, cfg).await,
+                Choice::Plain => plain::render(root, &path, &rel).await,
+            };
+            match rendered {
+                Ok(outputs) => {
+                    for out in outputs {
+                        let origin = Origin {
+                            file: &out.file,
+                            source: &rel,
+                            default_namespace: &env.namespace,
+                        };
+                        manifest::extract_text(&out.text, origin, &mut state);
+                    }
+                }
+                Err(e) => {
+                    state.failed_paths.push(rel);
+                    errors.push(e);
+                }
             }
         }
     }
     (state, errors)
 }
 
-fn expand(root: &Path, pattern: &str) -> Result<Vec<PathBuf>, RenderError> {
-    let root_str = root.to_str().ok_or_else(|| RenderError::Io {
-        path: root.display().to_string(),
-        reason: "path is not UTF-8".into(),
-    })?;
-    // The checkout path is literal; only the configured pattern is a glob.
-    let full = format!(
-        "{}/{}",
-        glob::Pattern::escape(root_str.trim_end_matches('/')),
-        pattern.trim_end_matches('/')
-    );
-    let mut out: Vec<PathBuf> = glob::glob(&full)
-        .map_err(|e| RenderError::Io {
-            path: pattern.into(),
-            reason: e.to_string(),
-        })?
+/// The files and directories below `root` that `pattern` matches, sorted. The checkout's own
+/// `.git` is not looked into: git trees never hold it, and history must see what this sees.
+pub fn expand(root: &Path, pattern: &PathPattern) -> Vec<PathBuf> {
+    let walker = walkdir::WalkDir::new(root)
+        .follow_links(true)
+        .sort_by_file_name()
+        .into_iter()
+        .filter_entry(|e| {
+            if e.depth() == 0 {
+                return true;
+            }
+            if e.depth() == 1 && e.file_name() == ".git" {
+                return false;
+            }
+            let rel = relative(root, e.path());
+            !e.file_type().is_dir() || pattern.may_contain(&rel)
+        });
+    let mut out: Vec<PathBuf> = walker
         .filter_map(Result::ok)
+        .filter(|e| e.depth() > 0 && pattern.matches(&relative(root, e.path())))
+        .map(walkdir::DirEntry::into_path)
         .collect();
     out.sort();
-    Ok(out)
+    out
 }
 
-fn relative(root: &Path, path: &Path) -> String {
+pub(crate) fn relative(root: &Path, path: &Path) -> String {
     path.strip_prefix(root)
         .unwrap_or(path)
         .to_string_lossy()
         .replace('\\', "/")
 }
 
-fn is_kustomization(dir: &Path) -> bool {
-    ["kustomization.yaml", "kustomization.yml", "Kustomization"]
-        .iter()
-        .any(|f| dir.join(f).is_file())
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-async fn render_path(
-    root: &Path,
-    path: &Path,
-    rel: &str,
-    env: &EnvironmentConfig,
-    cfg: &RenderConfig,
-    state: &mut DeclaredState,
-) -> Result<(), RenderError> {
-    let use_kustomize = match env.renderer {
-        Renderer::Kustomize => true,
-        Renderer::Plain => false,
-        Renderer::Auto => path.is_dir() && is_kustomization(path),
-    };
-    if use_kustomize {
-        let text = kustomize(path, rel, cfg).await?;
-        let origin = Origin {
-            file: rel,
-            source: rel,
-            default_namespace: &env.namespace,
-        };
-        manifest::extract_text(&text, origin, state);
-        return Ok(());
+    fn tree() -> tempfile::TempDir {
+        let dir = tempfile::tempdir().expect("tempdir");
+        for f in [
+            "apps/api/production/d.yaml",
+            "apps/api/staging/d.yaml",
+            "apps/web/production/w.yaml",
+            "apps/web/production/.hidden/h.yaml",
+            "apps/.tools/production/t.yaml",
+            "deploy/app.yaml",
+            ".git/config.yaml",
+        ] {
+            let path = dir.path().join(f);
+            std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+            std::fs::write(path, "x: 1\n").expect("write");
+        }
+        dir
     }
-    let io_err = |path: &str, e: &dyn std::fmt::Display| RenderError::Io {
-        path: path.into(),
-        reason: e.to_string(),
-    };
-    for file in manifest_files(path).map_err(|e| io_err(rel, &e))? {
-        let file_rel = relative(root, &file);
-        let text = tokio::fs::read_to_string(&file)
-            .await
-            .map_err(|e| io_err(&file_rel, &e))?;
-        let origin = Origin {
-            file: &file_rel,
-            source: rel,
-            default_namespace: &env.namespace,
-        };
-        manifest::extract_text(&text, origin, state);
-    }
-    Ok(())
-}
 
-/// Every `.yaml`, `.yml` and `.json` file below `path` (or `path` itself), sorted, skipping
-/// hidden directories such as `.git`.
-fn manifest_files(path: &Path) -> std::io::Result<Vec<PathBuf>> {
-    let mut files = Vec::new();
-    let walker = walkdir::WalkDir::new(path)
-        .sort_by_file_name()
-        .into_iter()
-        .filter_entry(|e| e.depth() == 0 || !e.file_name().to_string_lossy().starts_with('.'));
-    for entry in walker {
-        let entry = entry.map_err(std::io::Error::other)?;
-        let is_manifest = entry
-            .path()
-            .extension()
-            .and_then(|e| e.to_str())
-            .is_some_and(|e| matches!(e, "yaml" | "yml" | "json"));
-        if entry.file_type().is_file() && is_manifest {
-            files.push(entry.into_path());
+    /// The walk finds what `glob::glob` (how paths were expanded before) finds, `.git` aside.
+    #[test]
+    fn expansion_agrees_with_glob_on_disk() {
+        let dir = tree();
+        let root = dir.path();
+        for p in [
+            "apps/*/production",
+            "apps/*/production/",
+            "apps/**/production",
+            "deploy/*.yaml",
+            "*",
+            "apps/[aw]*",
+        ] {
+            let ours: Vec<String> = expand(root, &PathPattern::new(p).expect("valid"))
+                .iter()
+                .map(|m| relative(root, m))
+                .collect();
+            let full = format!("{}/{}", root.display(), p.trim_end_matches('/'));
+            let mut theirs: Vec<String> = glob::glob(&full)
+                .expect("valid")
+                .filter_map(Result::ok)
+                .map(|m| relative(root, &m))
+                .filter(|m| m != ".git")
+                .collect();
+            theirs.sort();
+            assert_eq!(ours, theirs, "{p}");
         }
     }
-    Ok(files)
-}
 
-/// Runs `kustomize build DIR` (or `kubectl kustomize DIR`) with the configured timeout.
-async fn kustomize(dir: &Path, rel: &str, cfg: &RenderConfig) -> Result<String, RenderError> {
-    let candidates: Vec<String> = match &cfg.kustomize {
-        Some(c) => vec![c.clone()],
-        None => vec!["kustomize".into(), "kubectl".into()],
-    };
-    for command in &candidates {
-        let is_kubectl = Path::new(command).file_name().is_some_and(|n| n == "kubectl");
-        let mut cmd = Command::new(command);
-        if is_kubectl {
-            cmd.arg("kustomize")
-        } else {
-            cmd.arg("build")
-        };
-        cmd.arg(dir)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true);
-        let child = match cmd.spawn() {
-            Ok(c) => c,
-            Err(e) if e.kind() == ErrorKind::NotFound => continue,
-            Err(e) => {
-                return Err(RenderError::Kustomize {
-                    path: rel.into(),
-                    reason: format!("cannot start {command}: {e}"),
-                });
-            }
-        };
-        let output = match tokio::time::timeout(cfg.timeout, child.wait_with_output()).await {
-            Ok(r) => r.map_err(|e| RenderError::Kustomize {
-                path: rel.into(),
-                reason: e.to_string(),
-            })?,
-            Err(_) => {
-                return Err(RenderError::Kustomize {
-                    path: rel.into(),
-                    reason: format!("timed out after {}", humantime::format_duration(cfg.timeout)),
-                });
-            }
-        };
-        if !output.status.success() {
-            let stderr = String::from_utf8_lossy(&output.stderr);
-            return Err(RenderError::Kustomize {
-                path: rel.into(),
-                reason: format!("{} ({})", stderr.trim(), output.status),
-            });
+    /// The files a render reads are exactly those the history matcher selects.
+    #[test]
+    fn render_and_history_select_the_same_files() {
+        let dir = tree();
+        let root = dir.path();
+        let all: Vec<String> = walkdir::WalkDir::new(root)
+            .into_iter()
+            .filter_map(Result::ok)
+            .filter(|e| e.file_type().is_file() && !relative(root, e.path()).starts_with(".git/"))
+            .map(|e| relative(root, e.path()))
+            .collect();
+        for p in ["apps/*/production", "apps", "*", "deploy/app.yaml", "apps/.tools/*"] {
+            let pattern = PathPattern::new(p).expect("valid");
+            let mut on_disk: Vec<String> = expand(root, &pattern)
+                .iter()
+                .flat_map(|m| plain::manifest_files(m).expect("walk"))
+                .map(|f| relative(root, &f))
+                .collect();
+            on_disk.sort();
+            on_disk.dedup();
+            let mut selected: Vec<String> = all.iter().filter(|f| pattern.selects(f)).cloned().collect();
+            selected.sort();
+            assert_eq!(on_disk, selected, "{p}");
         }
-        return String::from_utf8(output.stdout).map_err(|_| RenderError::Kustomize {
-            path: rel.into(),
-            reason: "output is not UTF-8".into(),
-        });
     }
-    Err(RenderError::KustomizeMissing {
-        command: candidates.join(" or "),
-    })
 }
