@@ -132,14 +132,16 @@ impl Describe for RegistryConfig {
     fn describe(&self, out: &mut String) {
         let _ = writeln!(
             out,
-            "registry {}: credentials {}{}",
+            "registry {}: credentials {}{}, timeout {}, max_attempts {}",
             self.host,
             if self.credentials.is_some() {
                 "set"
             } else {
                 "none (anonymous)"
             },
-            if self.insecure { ", plain http" } else { "" }
+            if self.insecure { ", plain http" } else { "" },
+            humantime::format_duration(self.retry.timeout),
+            self.retry.max_attempts
         );
     }
 }

@@ -224,6 +224,10 @@ pub struct RegistryConfig {
     pub credentials: Option<(Secret, Secret)>,
     /// Plain http, for a local test registry only.
     pub insecure: bool,
+    /// Per request timeout and attempts per lookup (`timeout`, `max_attempts`; backoff as for
+    /// alerts). A registry that refuses connections or times out is then asked no more in that
+    /// audit.
+    pub retry: DeliveryConfig,
 }
 
 #[derive(Clone, Debug)]

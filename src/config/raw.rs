@@ -46,6 +46,8 @@ pub(crate) struct RawRegistry {
     pub(crate) password_file: Option<PathBuf>,
     pub(crate) docker_config: Option<PathBuf>,
     pub(crate) insecure: Option<bool>,
+    pub(crate) timeout: Option<String>,
+    pub(crate) max_attempts: Option<u32>,
 }
 
 #[derive(Debug, Default, Deserialize)]

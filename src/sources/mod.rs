@@ -61,7 +61,7 @@ impl Sources {
         // Only configured registries are asked; a client that cannot be built makes the checks
         // unverifiable rather than failing audits.
         let registry = (!cfg.registries.is_empty())
-            .then(|| RegistryClient::new(&cfg.registries, cfg.alerts.delivery, manifests.clone()))
+            .then(|| RegistryClient::new(&cfg.registries, manifests.clone()))
             .and_then(|r| r.map_err(|e| warn!(error = %e, "registry client unavailable")).ok());
         Self {
             clusters,

@@ -2,10 +2,11 @@
 //! `*_file` keys or a Docker `config.json`.
 
 use std::path::Path;
+use std::time::Duration;
 
 use super::Validator;
 use crate::config::raw::RawRegistry;
-use crate::config::{ConfigError, RegistryConfig, Secret};
+use crate::config::{ConfigError, DeliveryConfig, RegistryConfig, Secret};
 
 impl Validator<'_> {
     pub(super) fn registries(&self, raw: Vec<RawRegistry>) -> Result<Vec<RegistryConfig>, ConfigError> {
@@ -33,10 +34,21 @@ impl Validator<'_> {
                 ));
             }
         };
+        let retry = DeliveryConfig {
+            timeout: self.duration(&format!("{key}.timeout"), r.timeout, Duration::from_secs(10))?,
+            max_attempts: match r.max_attempts {
+                Some(0) => return Err(self.invalid(format!("{key}.max_attempts"), "must be at least 1")),
+                Some(n) => n,
+                None => 5,
+            },
+            backoff: Duration::from_secs(1),
+            backoff_max: Duration::from_secs(30),
+        };
         Ok(RegistryConfig {
             host: r.host,
             credentials,
             insecure: r.insecure.unwrap_or(false),
+            retry,
         })
     }
 

@@ -2,17 +2,19 @@
 //! auth and a bound on concurrent lookups per registry; what the checks ask of it.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use reqwest::StatusCode;
 use sha2::{Digest as _, Sha256};
 use tokio::sync::Semaphore;
+use tracing::warn;
 
 use super::RegistryError;
 use super::auth::Tokens;
 use super::memo::{ManifestCache, Memo};
-use crate::config::{DeliveryConfig, RegistryConfig};
+use crate::config::RegistryConfig;
 use crate::core::image::{ImageRef, RunningImage};
 use crate::core::model::{DeclaredState, LiveState, Lookup, Manifest, RegistryFacts};
 use crate::error_chain;
@@ -30,17 +32,14 @@ pub struct RegistryClient {
     http: reqwest::Client,
     hosts: HashMap<String, RegistryConfig>,
     limits: HashMap<String, Arc<Semaphore>>,
-    delivery: DeliveryConfig,
     manifests: Arc<ManifestCache>,
 }
 
 impl RegistryClient {
-    pub fn new(
-        registries: &[RegistryConfig],
-        delivery: DeliveryConfig,
-        manifests: Arc<ManifestCache>,
-    ) -> Result<Self, RegistryError> {
-        let http = http_client(delivery.timeout).map_err(RegistryError::HttpClient)?;
+    pub fn new(registries: &[RegistryConfig], manifests: Arc<ManifestCache>) -> Result<Self, RegistryError> {
+        // One client for every registry; each request carries its registry's own timeout.
+        let longest = registries.iter().map(|r| r.retry.timeout).max().unwrap_or(Duration::from_secs(10));
+        let http = http_client(longest)?;
         Ok(Self {
             http,
             hosts: registries.iter().map(|r| (r.host.clone(), r.clone())).collect(),
@@ -48,7 +47,6 @@ impl RegistryClient {
                 .iter()
                 .map(|r| (r.host.clone(), Arc::new(Semaphore::new(PER_REGISTRY))))
                 .collect(),
-            delivery,
             manifests,
         })
     }
@@ -61,6 +59,7 @@ impl RegistryClient {
             tokens: Tokens::default(),
             tags: Memo::new(),
             manifests: Memo::new(),
+            down: Mutex::new(HashMap::new()),
         }
     }
 }
@@ -72,6 +71,10 @@ pub struct Registry<'a> {
     tags: Memo<Lookup<String>>,
     /// Manifest answers of this audit, including "not found" and "unavailable".
     manifests: Memo<Lookup<Manifest>>,
+    /// Registries that refused connections or timed out in this audit, with the reason: every
+    /// later lookup against them is unavailable at once instead of retrying on its own (100
+    /// images against a dead registry would otherwise outlast the audit timeout).
+    down: Mutex<HashMap<String, String>>,
 }
 
 impl Registry<'_> {
@@ -203,7 +206,14 @@ impl Registry<'_> {
         let Some(cfg) = self.client.hosts.get(host) else {
             return Lookup::Unavailable(format!("registry {host} is not configured in [[registries]]"));
         };
+        if let Some(reason) = self.down_reason(host) {
+            return Lookup::Unavailable(reason);
+        }
         let _permit = self.client.limits[host].acquire().await.expect("semaphore open");
+        // Lookups that waited for a permit while another found the registry down stop here.
+        if let Some(reason) = self.down_reason(host) {
+            return Lookup::Unavailable(reason);
+        }
         let scheme = if cfg.insecure { "http" } else { "https" };
         // Docker Hub's API is not served at the name used in image references.
         let endpoint = if host == "docker.io" {
@@ -214,13 +224,21 @@ impl Registry<'_> {
         let url = format!("{scheme}://{endpoint}/v2/{}/manifests/{reference}", image.repository());
         let scope = format!("repository:{}:pull", image.repository());
         let what = format!("{}:{reference}", image.name());
-        let result = with_retries(self.client.delivery, || {
-            let (url, scope, method) = (&url, &scope, method.clone());
+        let unreachable = AtomicBool::new(false);
+        let result = with_retries(cfg.retry, || {
+            let (url, scope, method, unreachable) = (&url, &scope, method.clone(), &unreachable);
             async move {
+                if let Some(reason) = self.down_reason(host) {
+                    return Attempt::Fail(reason);
+                }
                 let token = self.tokens.get(host, scope);
-                let resp = match self.send(method.clone(), url, token.as_deref()).await {
-                    Ok(r) => r,
+                let resp = match self.send(method.clone(), url, token.as_deref(), cfg.retry.timeout).await {
+                    Ok(r) => {
+                        unreachable.store(false, Ordering::Relaxed);
+                        r
+                    }
                     Err(e) => {
+                        unreachable.store(true, Ordering::Relaxed);
                         return Attempt::Retry {
                             after: None,
                             reason: e.to_string(),
@@ -233,7 +251,7 @@ impl Registry<'_> {
                         .token_for(&self.client.http, &resp, cfg, host, scope, token.as_deref())
                         .await
                     {
-                        Ok(token) => match self.send(method, url, Some(&token)).await {
+                        Ok(token) => match self.send(method, url, Some(&token), cfg.retry.timeout).await {
                             Ok(r) => r,
                             Err(e) => {
                                 return Attempt::Retry {
@@ -254,8 +272,25 @@ impl Registry<'_> {
         match result {
             Ok(Some(found)) => Lookup::Found(found),
             Ok(None) => Lookup::NotFound,
-            Err(e) => Lookup::Unavailable(format!("registry {host}: {what}: {e}")),
+            Err(e) if unreachable.load(Ordering::Relaxed) => Lookup::Unavailable(self.mark_down(host, &e.to_string())),
+            Err(e) => Lookup::Unavailable(self.down_reason(host).unwrap_or_else(|| format!("registry {host}: {what}: {e}"))),
         }
+    }
+
+    fn down_reason(&self, host: &str) -> Option<String> {
+        self.down.lock().expect("down lock").get(host).cloned()
+    }
+
+    /// Marks `host` down for the rest of this audit; the first to find it down names the
+    /// reason (in the log once, and in every finding that could not be checked).
+    fn mark_down(&self, host: &str, error: &str) -> String {
+        let mut down = self.down.lock().expect("down lock");
+        down.entry(host.to_string())
+            .or_insert_with(|| {
+                warn!(registry = host, error, "registry unreachable: not asked again in this audit");
+                format!("registry {host} unreachable in this audit ({error})")
+            })
+            .clone()
     }
 
     async fn send(
@@ -263,8 +298,14 @@ impl Registry<'_> {
         method: reqwest::Method,
         url: &str,
         authorization: Option<&str>,
+        timeout: Duration,
     ) -> Result<reqwest::Response, RegistryError> {
-        let mut req = self.client.http.request(method, url).header("accept", ACCEPT);
+        let mut req = self
+            .client
+            .http
+            .request(method, url)
+            .header("accept", ACCEPT)
+            .timeout(timeout);
         if let Some(value) = authorization {
             req = req.header("authorization", value);
         }
