@@ -67,11 +67,6 @@ impl Daemon {
         config.clone().listen(self.addr).write_to(&self.config);
     }
 
-    /// The config file the daemon reads.
-    pub fn config_path(&self) -> &Path {
-        &self.config
-    }
-
     pub fn get(&self, path: &str) -> (u16, String) {
         http(self.addr, "GET", path)
     }
