@@ -2,13 +2,17 @@
 //! receiver and Alertmanager, and a real SMTP server (STARTTLS or implicit TLS, with AUTH).
 //! Every run is a new process, so "no duplicate" is also "no duplicate after a restart".
 
-mod common;
-
 use std::path::{Path, PathBuf};
 
-use common::*;
 use hmac::{Hmac, Mac};
 use serde_json::Value;
+use support::config::ConfigBuilder;
+use support::fixtures::{D1, D2, D3, REPO, deployment, deployment_yaml, list, pod};
+use support::net::listen;
+use support::receiver::Receiver;
+use support::run::{Output, driftwatch, finding, findings};
+use support::smtp::SmtpServer;
+use support::write;
 
 const SLACK_SECRET: &str = "https-hooks-slack-secret-T0-B0-XYZ";
 const SMTP_PASSWORD: &str = "smtp-pa55-do-not-print";
@@ -50,57 +54,7 @@ fn setup(smtp_mode: &str) -> Setup {
     cluster(dir.path(), D2);
     let receiver = Receiver::start();
     let smtp = SmtpServer::start(dir.path(), smtp_mode, "driftwatch", SMTP_PASSWORD);
-    let tls = if smtp_mode == "starttls" { "starttls" } else { "tls" };
-    let text = format!(
-        r#"[gitops]
-path = "gitops"
-
-[state]
-path = "state/alerts.json"
-
-[alerts]
-renotify_after = "24h"
-backoff = "10ms"
-backoff_max = "40ms"
-timeout = "5s"
-
-[[alerts.slack]]
-webhook_url_env = "SLACK_WEBHOOK_URL"
-environments = ["production"]
-min_severity = "warning"
-
-[[alerts.email]]
-smtp_host = "127.0.0.1"
-smtp_port = {port}
-tls = "{tls}"
-ca_file = "{cert}"
-username = "driftwatch"
-password_env = "SMTP_PASSWORD"
-from = "driftwatch@example.com"
-to = ["sre@example.com", "oncall@example.com"]
-
-[[alerts.webhook]]
-url = "{hook}"
-bearer_token_env = "DRIFT_HOOK_TOKEN"
-hmac_secret_env = "DRIFT_HOOK_SECRET"
-
-[[alerts.alertmanager]]
-url = "{am}"
-
-[[environments]]
-name = "production"
-paths = ["apps/*/production"]
-[environments.cluster]
-name = "prod-eu1"
-snapshot = "cluster.json"
-"#,
-        port = smtp.port,
-        cert = smtp.cert.display(),
-        hook = receiver.url("/hook"),
-        am = receiver.url("/am"),
-    );
-    let cfg = dir.path().join("driftwatch.toml");
-    write(&cfg, &text);
+    let cfg = config(dir.path(), &receiver, &smtp, smtp_mode, "SMTP_PASSWORD").write();
     Setup {
         dir,
         receiver,
@@ -109,6 +63,46 @@ snapshot = "cluster.json"
     }
 }
 
+/// Every channel (Slack, email over `smtp_mode` with its password in `password_env`, a
+/// webhook, Alertmanager) for production, whose cluster is the snapshot `cluster.json`.
+fn config(dir: &Path, receiver: &Receiver, smtp: &SmtpServer, smtp_mode: &str, password_env: &str) -> ConfigBuilder {
+    let tls = if smtp_mode == "starttls" { "starttls" } else { "tls" };
+    ConfigBuilder::new(dir)
+        .gitops(|g| g.path("gitops"))
+        .state(|s| s.path("state/alerts.json"))
+        .alerts(|a| {
+            a.renotify_after("24h")
+                .backoff("10ms")
+                .backoff_max("40ms")
+                .timeout("5s")
+        })
+        .slack(|s| {
+            s.webhook_url_env("SLACK_WEBHOOK_URL")
+                .environments(&["production"])
+                .min_severity("warning")
+        })
+        .email(|e| {
+            e.smtp_host("127.0.0.1")
+                .smtp_port(smtp.port.into())
+                .tls(tls)
+                .ca_file(&smtp.cert)
+                .username("driftwatch")
+                .password_env(password_env)
+                .from("driftwatch@example.com")
+                .to(&["sre@example.com", "oncall@example.com"])
+        })
+        .webhook(|w| {
+            w.url(&receiver.url("/hook"))
+                .bearer_token_env("DRIFT_HOOK_TOKEN")
+                .hmac_secret_env("DRIFT_HOOK_SECRET")
+        })
+        .alertmanager(|a| a.url(&receiver.url("/am")))
+        .environment("production", |e| {
+            e.paths(&["apps/*/production"])
+                .cluster_name("prod-eu1")
+                .snapshot("cluster.json")
+        })
+}
 impl Setup {
     fn env(&self) -> Vec<(&'static str, String)> {
         vec![
@@ -408,10 +402,7 @@ fn notify_test_reaches_every_channel_over_implicit_tls_email() {
 #[test]
 fn a_wrong_smtp_password_fails_that_channel_only() {
     let s = setup("starttls");
-    let text = std::fs::read_to_string(&s.cfg)
-        .unwrap()
-        .replace("password_env = \"SMTP_PASSWORD\"", "password_env = \"WRONG_PASSWORD\"");
-    write(&s.cfg, &text);
+    config(s.dir.path(), &s.receiver, &s.smtp, "starttls", "WRONG_PASSWORD").write();
     let mut env = s.env();
     env.push(("WRONG_PASSWORD", "nope-not-it".into()));
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
@@ -429,7 +420,7 @@ fn a_wrong_smtp_password_fails_that_channel_only() {
 #[test]
 fn an_smtp_server_that_stops_answering_times_out_instead_of_hanging() {
     // Greets, answers EHLO, then never answers AUTH: the run must end within the timeout.
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let listener = listen();
     let port = listener.local_addr().unwrap().port();
     std::thread::spawn(move || {
         use std::io::{BufRead, Write};
@@ -454,16 +445,23 @@ fn an_smtp_server_that_stops_answering_times_out_instead_of_hanging() {
         &deployment_yaml("api", "shop", &format!("{REPO}@{D1}")),
     );
     cluster(dir.path(), D2);
-    let cfg = dir.path().join("c.toml");
-    write(
-        &cfg,
-        &format!(
-            "[gitops]\npath = \"gitops\"\n[state]\npath = \"state.json\"\n[alerts]\ntimeout = \"1s\"\nmax_attempts = 2\nbackoff = \"10ms\"\n\
-             [[alerts.email]]\nsmtp_host = \"127.0.0.1\"\nsmtp_port = {port}\ntls = \"none\"\nusername = \"u\"\npassword_env = \"PW\"\n\
-             from = \"a@example.com\"\nto = [\"b@example.com\"]\n[[environments]]\nname = \"production\"\npaths = [\"apps/*/production\"]\n\
-             [environments.cluster]\nsnapshot = \"cluster.json\"\n"
-        ),
-    );
+    let cfg = ConfigBuilder::at(&dir.path().join("c.toml"))
+        .gitops(|g| g.path("gitops"))
+        .state(|s| s.path("state.json"))
+        .alerts(|a| a.timeout("1s").max_attempts(2).backoff("10ms"))
+        .email(|e| {
+            e.smtp_host("127.0.0.1")
+                .smtp_port(port.into())
+                .tls("none")
+                .username("u")
+                .password_env("PW")
+                .from("a@example.com")
+                .to(&["b@example.com"])
+        })
+        .environment("production", |e| {
+            e.paths(&["apps/*/production"]).snapshot("cluster.json")
+        })
+        .write();
     let out = driftwatch(
         dir.path(),
         &["--once", "--notify", "--config", cfg.to_str().unwrap()],

@@ -1,11 +1,12 @@
 //! The command line as a user meets it: the bundled demo, exit codes, formats, config errors,
 //! malformed manifests and snapshots, `check-config`.
 
-mod common;
+use std::path::{Path, PathBuf};
 
-use std::path::Path;
-
-use common::*;
+use support::config::{Audit, ConfigBuilder};
+use support::fixtures::{deployment_yaml, one_drift};
+use support::run::{driftwatch, finding, findings};
+use support::write;
 
 fn repo_root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -109,22 +110,22 @@ fn text_and_markdown_reports() {
     );
 }
 
-fn minimal(dir: &Path, extra: &str) -> std::path::PathBuf {
+/// One drift (shop/api) and a config over it, with `[audit]` as `audit` sets it.
+fn minimal(dir: &Path, audit: impl FnOnce(Audit) -> Audit) -> PathBuf {
     one_drift(dir);
-    let path = dir.join("driftwatch.toml");
-    write(
-        &path,
-        &format!(
-            "[gitops]\npath = \"gitops\"\n{extra}\n[[environments]]\nname = \"production\"\npaths = [\"apps/*/production\"]\n[environments.cluster]\nsnapshot = \"cluster.json\"\n"
-        ),
-    );
-    path
+    ConfigBuilder::new(dir)
+        .gitops(|g| g.path("gitops"))
+        .audit(audit)
+        .environment("production", |e| {
+            e.paths(&["apps/*/production"]).snapshot("cluster.json")
+        })
+        .write()
 }
 
 #[test]
 fn config_errors_exit_2_naming_the_key_and_the_file() {
     let dir = tempfile::tempdir().unwrap();
-    let cfg = minimal(dir.path(), "[audit]\nfail_onn = \"critical\"\n");
+    let cfg = minimal(dir.path(), |a| a.other("fail_onn", "critical"));
     let out = driftwatch(dir.path(), &["--once", "--config", cfg.to_str().unwrap()], &[]);
     assert_eq!(out.code, 2);
     assert!(
@@ -137,7 +138,7 @@ fn config_errors_exit_2_naming_the_key_and_the_file() {
     assert_eq!(out.code, 2);
     assert!(out.stderr.contains("missing.toml: cannot read"), "{}", out.stderr);
 
-    let cfg = minimal(dir.path(), "");
+    let cfg = minimal(dir.path(), |a| a);
     let out = driftwatch(
         dir.path(),
         &["--once", "--config", cfg.to_str().unwrap()],
@@ -154,7 +155,7 @@ fn config_errors_exit_2_naming_the_key_and_the_file() {
 #[test]
 fn cli_flags_beat_environment_variables_which_beat_the_file() {
     let dir = tempfile::tempdir().unwrap();
-    let cfg = minimal(dir.path(), "[audit]\nfail_on = \"warning\"\n");
+    let cfg = minimal(dir.path(), |a| a.fail_on("warning"));
     let cfg = cfg.to_str().unwrap();
     let env = [("DRIFTWATCH__AUDIT__FAIL_ON", "info")];
     let out = driftwatch(dir.path(), &["check-config", "--config", cfg], &[]);
@@ -181,7 +182,7 @@ fn cli_flags_beat_environment_variables_which_beat_the_file() {
 #[test]
 fn malformed_yaml_is_a_finding_and_the_rest_is_still_audited() {
     let dir = tempfile::tempdir().unwrap();
-    let cfg = minimal(dir.path(), "");
+    let cfg = minimal(dir.path(), |a| a);
     write(
         &dir.path().join("gitops/apps/broken/production/deploy.yaml"),
         "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: broken\n  labels: [unclosed\n",
@@ -218,7 +219,7 @@ fn malformed_yaml_is_a_finding_and_the_rest_is_still_audited() {
 #[test]
 fn a_corrupt_snapshot_names_the_file() {
     let dir = tempfile::tempdir().unwrap();
-    let cfg = minimal(dir.path(), "");
+    let cfg = minimal(dir.path(), |a| a);
     write(&dir.path().join("cluster.json"), "{\"kind\": \"List\", \"items\": [");
     let out = driftwatch(dir.path(), &["--once", "--config", cfg.to_str().unwrap()], &[]);
     assert_eq!(out.code, 2);
@@ -232,11 +233,14 @@ fn a_corrupt_snapshot_names_the_file() {
 #[test]
 fn check_config_never_prints_secrets() {
     let dir = tempfile::tempdir().unwrap();
-    let cfg = dir.path().join("c.toml");
-    write(
-        &cfg,
-        "[gitops]\nurl = \"https://git.example.com/org/infra.git\"\ntoken_env = \"GITOPS_TOKEN\"\ncache_dir = \"cache\"\n\n[[environments]]\nname = \"production\"\npaths = [\"apps/*/production\"]\n[environments.cluster]\nin_cluster = true\n",
-    );
+    let cfg = ConfigBuilder::at(&dir.path().join("c.toml"))
+        .gitops(|g| {
+            g.url("https://git.example.com/org/infra.git")
+                .token_env("GITOPS_TOKEN")
+                .cache_dir("cache")
+        })
+        .environment("production", |e| e.paths(&["apps/*/production"]).in_cluster(true))
+        .write();
     let out = driftwatch(
         dir.path(),
         &["check-config", "--config", cfg.to_str().unwrap()],
@@ -369,7 +373,7 @@ fn ignore_baseline_round_trip_expiry_and_a_broken_ignore_file() {
 #[test]
 fn the_ignore_file_at_the_repository_root_is_used() {
     let dir = tempfile::tempdir().unwrap();
-    let cfg = minimal(dir.path(), "");
+    let cfg = minimal(dir.path(), |a| a);
     write(
         &dir.path().join("gitops/.driftwatch-ignore.yaml"),
         "ignore:\n  - workload: api\n    type: digest-drift\n    reason: canary on purpose\n",

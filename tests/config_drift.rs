@@ -2,12 +2,13 @@
 //! against live ones, Pods that need a ConfigMap that does not exist, and Secrets compared by
 //! hash only when asked, their values never printed.
 
-mod common;
+use std::path::{Path, PathBuf};
 
-use std::path::Path;
-
-use common::*;
 use serde_json::json;
+use support::config::ConfigBuilder;
+use support::fixtures::{D1, REPO, deployment, deployment_yaml, list, pod};
+use support::run::{Output, audit};
+use support::write;
 
 const SECRET_VALUE: &str = "s3cr3t-db-password-never-printed";
 
@@ -59,15 +60,16 @@ fn cluster(dir: &Path, configmap: &str, log_level: &str, secret: &str, extra_ref
     write(&dir.join("cluster.json"), &list(vec![d, rs, p, cm, sec]));
 }
 
-fn config(dir: &Path, compare_secrets: bool) -> std::path::PathBuf {
-    let cfg = dir.join("driftwatch.toml");
-    write(
-        &cfg,
-        &format!(
-            "[gitops]\npath = \"gitops\"\n[render]\nkustomize = \"kubectl\"\n[[environments]]\nname = \"production\"\npaths = [\"apps/*/production\"]\ncompare_secrets = {compare_secrets}\n[environments.cluster]\nsnapshot = \"cluster.json\"\n"
-        ),
-    );
-    cfg
+fn config(dir: &Path, compare_secrets: bool) -> PathBuf {
+    ConfigBuilder::new(dir)
+        .gitops(|g| g.path("gitops"))
+        .render(|r| r.kustomize("kubectl"))
+        .environment("production", |e| {
+            e.paths(&["apps/*/production"])
+                .compare_secrets(compare_secrets)
+                .snapshot("cluster.json")
+        })
+        .write()
 }
 
 fn messages(out: &Output) -> Vec<String> {

@@ -1,30 +1,47 @@
 //! The daemon as operators run it: the real binary, its HTTP endpoint, reload, signals, log
 //! format, and leader election against the Kubernetes API served by the suite.
 
-mod common;
-
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use common::*;
+use support::config::{ConfigBuilder, Environment, Schedule};
+use support::daemon::Daemon;
+use support::fixtures::{D1, REPO, deployment, one_drift, pod};
+use support::kube::{Behaviour, FakeKube};
+use support::net::{http, wait_until};
+use support::run::{finding, findings};
 
-/// A GitOps tree and a snapshot with one digest drift (shop/api), and a daemon config.
-fn setup(dir: &Path, addr: SocketAddr, extra: &str, cluster: &str) -> PathBuf {
+/// A GitOps tree and a snapshot with one digest drift (shop/api), and a daemon config whose
+/// schedule is `schedule` and whose cluster `prod` is what `cluster` sets.
+fn setup(
+    dir: &Path,
+    schedule: impl FnOnce(Schedule) -> Schedule,
+    cluster: impl FnOnce(Environment) -> Environment,
+) -> ConfigBuilder {
     one_drift(dir);
-    let cfg = dir.join("driftwatch.toml");
-    write(
-        &cfg,
-        &format!(
-            "{extra}\n[gitops]\npath = \"gitops\"\n\n[server]\nlisten = \"{addr}\"\n\n[[environments]]\nname = \"production\"\npaths = [\"apps/*/production\"]\n[environments.cluster]\nname = \"prod\"\n{cluster}\n"
-        ),
-    );
-    cfg
+    ConfigBuilder::new(dir)
+        .schedule(schedule)
+        .gitops(|g| g.path("gitops"))
+        .environment("production", |e| {
+            cluster(e.paths(&["apps/*/production"]).cluster_name("prod"))
+        })
 }
 
-const SNAPSHOT: &str = "snapshot = \"cluster.json\"";
+fn snapshot(e: Environment) -> Environment {
+    e.snapshot("cluster.json")
+}
+
 /// A schedule that does not fire during a test.
-const NEVER: &str = "[schedule]\ncron = \"0 0 3 1 1 *\"\n";
+const NEVER: &str = "0 0 3 1 1 *";
+
+fn never(s: Schedule) -> Schedule {
+    s.cron(NEVER)
+}
+
+/// Never on schedule, one audit at start.
+fn on_start(s: Schedule) -> Schedule {
+    s.run_on_start(true).cron(NEVER)
+}
 
 fn ready(d: &Daemon) -> Option<String> {
     let (code, body) = d.get("/readyz");
@@ -39,9 +56,7 @@ fn audited(d: &Daemon) {
 #[test]
 fn endpoints_health_readiness_report_and_prometheus_metrics() {
     let dir = tempfile::tempdir().unwrap();
-    let addr = free_addr();
-    let cfg = setup(dir.path(), addr, NEVER, SNAPSHOT);
-    let d = Daemon::start(dir.path(), &cfg, addr, &[]);
+    let d = Daemon::start(dir.path(), &setup(dir.path(), never, snapshot), &[]);
 
     assert_eq!(d.get("/healthz"), (200, "ok\n".into()));
     assert_eq!(d.get("/readyz"), (503, "not ready: no audit has run yet\n".into()));
@@ -49,13 +64,7 @@ fn endpoints_health_readiness_report_and_prometheus_metrics() {
     drop(d);
 
     // run_on_start: one audit at start, then ready with a report and metrics.
-    let cfg = setup(
-        dir.path(),
-        addr,
-        &NEVER.replace("[schedule]", "[schedule]\nrun_on_start = true"),
-        SNAPSHOT,
-    );
-    let d = Daemon::start(dir.path(), &cfg, addr, &[]);
+    let d = Daemon::start(dir.path(), &setup(dir.path(), on_start, snapshot), &[]);
     audited(&d);
     assert_eq!(d.get("/readyz"), (200, "ready: 1 audit completed\n".into()));
     let (code, report) = d.get("/report");
@@ -97,21 +106,18 @@ fn endpoints_health_readiness_report_and_prometheus_metrics() {
 #[test]
 fn reload_takes_a_valid_config_and_keeps_the_running_one_on_an_invalid_one() {
     let dir = tempfile::tempdir().unwrap();
-    let addr = free_addr();
-    let cfg = setup(dir.path(), addr, NEVER, SNAPSHOT);
-    let d = Daemon::start(dir.path(), &cfg, addr, &[]);
+    let d = Daemon::start(dir.path(), &setup(dir.path(), never, snapshot), &[]);
+    let addr = d.addr;
 
     // Valid: the new schedule runs an audit every second.
-    setup(dir.path(), addr, "[schedule]\ncron = \"* * * * * *\"\n", SNAPSHOT);
+    let every_second = setup(dir.path(), |s| s.cron("* * * * * *"), snapshot);
+    d.rewrite_config(&every_second);
     assert_eq!(http(addr, "POST", "/-/reload"), (200, "config reloaded\n".into()));
     audited(&d);
     assert_eq!(d.metric("driftwatch_config_reloads_total{result=\"ok\"}"), Some(1.0));
 
     // Invalid: rejected with the key named, the daemon keeps running the old config.
-    let text = std::fs::read_to_string(&cfg)
-        .unwrap()
-        .replace("[schedule]", "[schedule]\ncrn = \"x\"");
-    write(&cfg, &text);
+    d.rewrite_config(&every_second.schedule(|s| s.other("crn", "x")));
     let (code, body) = http(addr, "POST", "/-/reload");
     assert_eq!(code, 400);
     assert!(
@@ -125,7 +131,7 @@ fn reload_takes_a_valid_config_and_keeps_the_running_one_on_an_invalid_one() {
     });
 
     // SIGHUP reloads too.
-    setup(dir.path(), addr, NEVER, SNAPSHOT);
+    d.rewrite_config(&setup(dir.path(), never, snapshot));
     d.signal("HUP");
     wait_until(10, "the SIGHUP reload", || {
         (d.metric("driftwatch_config_reloads_total{result=\"ok\"}")? >= 2.0).then_some(())
@@ -134,31 +140,28 @@ fn reload_takes_a_valid_config_and_keeps_the_running_one_on_an_invalid_one() {
     assert!(d.logs().contains("new config rejected; the running config is kept"));
 }
 
-/// A cluster whose Pods list answers slowly, so that an audit is under way when signalled.
-fn slow_cluster(dir: &Path, behaviour: Behaviour) -> (FakeKube, String) {
+/// A cluster whose Pods list answers slowly, so that an audit is under way when signalled;
+/// its kubeconfig.
+fn slow_cluster(dir: &Path, behaviour: Behaviour) -> (FakeKube, PathBuf) {
     let (d, rs) = deployment("shop", "api", &[("api", &format!("{REPO}@{D1}"))], 1);
     let p = pod(&rs, "a", &[("api", &format!("{REPO}@{D1}"))]);
     let kube = FakeKube::start(vec![d, rs, p]);
     kube.behave("pods", behaviour);
     let kc = kube.kubeconfig(dir, "prod");
-    (
-        kube,
-        format!("kubeconfig = \"{}\"\n[audit]\nkube_timeout = \"60s\"", kc.display()),
-    )
+    (kube, kc)
+}
+
+/// The daemon config over the slow cluster, with a kube timeout far above its delays.
+fn slow_config(dir: &Path, schedule: impl FnOnce(Schedule) -> Schedule, kubeconfig: &Path) -> ConfigBuilder {
+    setup(dir, schedule, |e| e.kubeconfig(kubeconfig)).audit(|a| a.kube_timeout("60s"))
 }
 
 #[test]
 fn sigterm_lets_the_running_audit_finish_then_exits_0() {
     let dir = tempfile::tempdir().unwrap();
-    let addr = free_addr();
-    let (_kube, cluster) = slow_cluster(dir.path(), Behaviour::Slow(Duration::from_millis(1500)));
-    let cfg = setup(
-        dir.path(),
-        addr,
-        &NEVER.replace("[schedule]", "[schedule]\nrun_on_start = true"),
-        &cluster,
-    );
-    let mut d = Daemon::start(dir.path(), &cfg, addr, &[]);
+    let (_kube, kc) = slow_cluster(dir.path(), Behaviour::Slow(Duration::from_millis(1500)));
+    let cfg = slow_config(dir.path(), on_start, &kc);
+    let mut d = Daemon::start(dir.path(), &cfg, &[]);
     assert_eq!(
         wait_until(10, "the audit to start", || ready(&d)),
         "ready: first audit in progress\n"
@@ -178,11 +181,9 @@ fn sigterm_lets_the_running_audit_finish_then_exits_0() {
 #[test]
 fn shutdown_grace_bounds_the_wait_and_a_second_signal_exits_at_once() {
     let dir = tempfile::tempdir().unwrap();
-    let addr = free_addr();
-    let (_kube, cluster) = slow_cluster(dir.path(), Behaviour::Hang);
-    let schedule = "[schedule]\ncron = \"0 0 3 1 1 *\"\nrun_on_start = true\nshutdown_grace = \"1s\"\n";
-    let cfg = setup(dir.path(), addr, schedule, &cluster);
-    let mut d = Daemon::start(dir.path(), &cfg, addr, &[]);
+    let (_kube, kc) = slow_cluster(dir.path(), Behaviour::Hang);
+    let cfg = slow_config(dir.path(), |s| on_start(s).shutdown_grace("1s"), &kc);
+    let mut d = Daemon::start(dir.path(), &cfg, &[]);
     wait_until(10, "the audit to start", || ready(&d));
     d.signal("TERM");
     assert_eq!(
@@ -196,9 +197,8 @@ fn shutdown_grace_bounds_the_wait_and_a_second_signal_exits_at_once() {
         d.logs()
     );
 
-    let schedule = schedule.replace("shutdown_grace = \"1s\"", "shutdown_grace = \"10m\"");
-    let cfg = setup(dir.path(), addr, &schedule, &cluster);
-    let mut d = Daemon::start(dir.path(), &cfg, addr, &[]);
+    let cfg = slow_config(dir.path(), |s| on_start(s).shutdown_grace("10m"), &kc);
+    let mut d = Daemon::start(dir.path(), &cfg, &[]);
     wait_until(10, "the audit to start", || ready(&d));
     d.signal("TERM");
     wait_until(10, "the first signal to be handled", || {
@@ -212,17 +212,8 @@ fn shutdown_grace_bounds_the_wait_and_a_second_signal_exits_at_once() {
 #[test]
 fn json_logs_carry_the_audit_id_on_every_line_of_an_audit() {
     let dir = tempfile::tempdir().unwrap();
-    let addr = free_addr();
-    let cfg = setup(
-        dir.path(),
-        addr,
-        &format!(
-            "log_format = \"json\"\n{}",
-            NEVER.replace("[schedule]", "[schedule]\nrun_on_start = true")
-        ),
-        SNAPSHOT,
-    );
-    let d = Daemon::start(dir.path(), &cfg, addr, &[]);
+    let cfg = setup(dir.path(), on_start, snapshot).log_format("json");
+    let d = Daemon::start(dir.path(), &cfg, &[]);
     audited(&d);
     let logs = d.logs();
     let lines: Vec<serde_json::Value> = logs
@@ -247,29 +238,32 @@ fn json_logs_carry_the_audit_id_on_every_line_of_an_audit() {
     }
 }
 
-fn ha_config(dir: &Path, addr: SocketAddr, kube: &FakeKube, identity: &str) -> PathBuf {
+/// Replica `identity`, in its own folder below `dir`, electing a leader through `kube`.
+fn ha_config(dir: &Path, kube: &FakeKube, identity: &str) -> ConfigBuilder {
     let kc = kube.kubeconfig(dir, "lease-ctx");
-    let ha = format!(
-        "[schedule]\ncron = \"0 0 3 1 1 *\"\nrun_on_start = true\n[ha]\nenabled = true\nidentity = \"{identity}\"\nlease_namespace = \"ops\"\nlease_duration = \"2s\"\nrenew_interval = \"200ms\"\nkubeconfig = \"{}\"\n",
-        kc.display()
-    );
     let sub = dir.join(identity);
     std::fs::create_dir_all(&sub).unwrap();
-    setup(&sub, addr, &ha, SNAPSHOT)
+    setup(&sub, on_start, snapshot).ha(|h| {
+        h.enabled(true)
+            .identity(identity)
+            .lease_namespace("ops")
+            .lease_duration("2s")
+            .renew_interval("200ms")
+            .kubeconfig(&kc)
+    })
 }
 
 #[test]
 fn only_the_leader_audits_and_a_follower_takes_over_when_it_dies() {
     let dir = tempfile::tempdir().unwrap();
     let kube = FakeKube::start(vec![]);
-    let (a_addr, b_addr) = (free_addr(), free_addr());
-    let a_cfg = ha_config(dir.path(), a_addr, &kube, "replica-a");
-    let mut a = Daemon::start(&dir.path().join("replica-a"), &a_cfg, a_addr, &[]);
+    let a_cfg = ha_config(dir.path(), &kube, "replica-a");
+    let mut a = Daemon::start(&dir.path().join("replica-a"), &a_cfg, &[]);
     wait_until(10, "replica-a to lead", || {
         (a.metric("driftwatch_leader")? == 1.0).then_some(())
     });
-    let b_cfg = ha_config(dir.path(), b_addr, &kube, "replica-b");
-    let b = Daemon::start(&dir.path().join("replica-b"), &b_cfg, b_addr, &[]);
+    let b_cfg = ha_config(dir.path(), &kube, "replica-b");
+    let b = Daemon::start(&dir.path().join("replica-b"), &b_cfg, &[]);
 
     wait_until(10, "replica-a to audit", || {
         (a.metric("driftwatch_audits_total{result=\"ok\"}")? >= 1.0).then_some(())

@@ -2,12 +2,12 @@
 //! own rules hold for them (images pinned by digest, read-only access), the probes point at
 //! the endpoints the daemon serves, and the bundled config is one the daemon accepts.
 
-mod common;
-
 use std::path::Path;
 
-use common::*;
 use serde_json::Value;
+use support::config::ConfigBuilder;
+use support::run::driftwatch;
+use support::write;
 
 fn repo() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -38,14 +38,10 @@ fn find<'a>(docs: &'a [Value], kind: &str, name: &str) -> &'a Value {
 #[test]
 fn driftwatch_declares_its_own_image_pinned_by_digest() {
     let dir = tempfile::tempdir().unwrap();
-    let cfg = dir.path().join("self.toml");
-    write(
-        &cfg,
-        &format!(
-            "[gitops]\npath = \"{}\"\n[[environments]]\nname = \"self\"\npaths = [\"deploy\"]\n[environments.cluster]\nsnapshot = \"none.json\"\n",
-            repo().display()
-        ),
-    );
+    let cfg = ConfigBuilder::at(&dir.path().join("self.toml"))
+        .gitops(|g| g.path(repo()))
+        .environment("self", |e| e.paths(&["deploy"]).snapshot("none.json"))
+        .write();
     let out = driftwatch(
         dir.path(),
         &[

@@ -8,13 +8,14 @@
 //! deletes the namespace. Without the variable the test fails: it never passes silently.
 #![cfg(feature = "e2e")]
 
-mod common;
-
-use common::*;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Namespace, Pod};
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use serde_json::json;
+use support::config::ConfigBuilder;
+use support::fixtures::{D1, D2, REPO, deployment_yaml};
+use support::run::{driftwatch, finding, findings};
+use support::write;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn digest_drift_in_a_real_cluster() {
@@ -78,13 +79,12 @@ async fn scenario(client: kube::Client, ns: &str, kubeconfig: &str) {
         &dir.path().join("gitops/apps/api/production/deploy.yaml"),
         &deployment_yaml("api", ns, &declared),
     );
-    let cfg = dir.path().join("driftwatch.toml");
-    write(
-        &cfg,
-        &format!(
-            "[gitops]\npath = \"gitops\"\n\n[[environments]]\nname = \"e2e\"\npaths = [\"apps/*/production\"]\n[environments.cluster]\nkubeconfig = \"{kubeconfig}\"\nnamespaces = [\"{ns}\"]\n"
-        ),
-    );
+    let cfg = ConfigBuilder::new(dir.path())
+        .gitops(|g| g.path("gitops"))
+        .environment("e2e", |e| {
+            e.paths(&["apps/*/production"]).kubeconfig(kubeconfig).namespaces(&[ns])
+        })
+        .write();
     let out = tokio::task::spawn_blocking(move || {
         let dir = dir;
         driftwatch(

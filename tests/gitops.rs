@@ -2,16 +2,19 @@
 //! git://), file:// and local paths; later runs fetch instead of cloning; branch and rev
 //! selection; unreachable repositories.
 
-mod common;
+use std::path::{Path, PathBuf};
 
-use std::path::Path;
-
-use common::*;
+use support::config::{ConfigBuilder, Gitops};
+use support::fixtures::{D1, D2, REPO, deployment, deployment_yaml, list, pod};
+use support::git::{GitDaemon, GitHttp, GitRepo, git};
+use support::net::free_port;
+use support::run::{audit, driftwatch, finding, findings};
+use support::write;
 
 const PATHS: &str = "apps/api/production/deploy.yaml";
 
 /// A snapshot in which shop/api runs D1 on 2 Pods, spec pinned to D1.
-fn snapshot(dir: &Path) -> std::path::PathBuf {
+fn snapshot(dir: &Path) -> PathBuf {
     let (d, rs) = deployment("shop", "api", &[("api", &format!("{REPO}@{D1}"))], 2);
     let pods = vec![
         pod(&rs, "a", &[("api", &format!("{REPO}@{D1}"))]),
@@ -22,14 +25,13 @@ fn snapshot(dir: &Path) -> std::path::PathBuf {
     path
 }
 
-fn config(dir: &Path, gitops: &str) -> std::path::PathBuf {
-    let text = format!(
-        "[gitops]\n{gitops}\ncache_dir = \"cache\"\n\n[[environments]]\nname = \"production\"\npaths = [\"apps/*/production\"]\n[environments.cluster]\nsnapshot = \"{}\"\n",
-        snapshot(dir).display()
-    );
-    let path = dir.join("driftwatch.toml");
-    write(&path, &text);
-    path
+/// `[gitops]` as `gitops` sets it, with `cache_dir = "cache"`, over the snapshot.
+fn config(dir: &Path, gitops: impl FnOnce(Gitops) -> Gitops) -> PathBuf {
+    let snapshot = snapshot(dir);
+    ConfigBuilder::new(dir)
+        .gitops(|g| gitops(g).cache_dir("cache"))
+        .environment("production", |e| e.paths(&["apps/*/production"]).snapshot(snapshot))
+        .write()
 }
 
 fn manifest(digest: &str) -> String {
@@ -43,10 +45,7 @@ fn clones_over_git_daemon_then_fetches_the_new_commit() {
     let repo = GitRepo::init(&served.join("infra"));
     let first = repo.commit(&[(PATHS, &manifest(D1))], "api at D1");
     let daemon = GitDaemon::start(&served);
-    let cfg = config(
-        dir.path(),
-        &format!("url = \"{}\"\nbranch = \"main\"", daemon.url("infra")),
-    );
+    let cfg = config(dir.path(), |g| g.url(&daemon.url("infra")).branch("main"));
 
     let out = audit(dir.path(), &cfg);
     assert_eq!(out.code, 0, "in sync: {}\n{}", out.stdout, out.stderr);
@@ -83,26 +82,26 @@ fn branch_and_rev_select_what_is_audited() {
     git(&repo.dir, &["tag", "v1", &pinned]);
     let daemon = GitDaemon::start(&served);
 
-    for (selector, want_commit) in [
-        ("branch = \"release\"", &pinned),
-        ("rev = \"v1\"", &pinned),
-        (&format!("rev = \"{pinned}\"") as &str, &pinned),
-    ] {
-        let cfg = config(dir.path(), &format!("url = \"{}\"\n{selector}", daemon.url("infra")));
+    let url = daemon.url("infra");
+    let by_sha = format!("rev = \"{pinned}\"");
+    let selectors: [(&str, &dyn Fn(Gitops) -> Gitops); 3] = [
+        ("branch = \"release\"", &|g| g.branch("release")),
+        ("rev = \"v1\"", &|g| g.rev("v1")),
+        (&by_sha, &|g| g.rev(&pinned)),
+    ];
+    for (selector, select) in selectors {
+        let cfg = config(dir.path(), |g| select(g.url(&url)));
         let out = audit(dir.path(), &cfg);
         assert_eq!(out.code, 0, "{selector}: {}", out.stderr);
-        assert_eq!(out.json()["gitops"]["commit"], want_commit.as_str(), "{selector}");
+        assert_eq!(out.json()["gitops"]["commit"], pinned.as_str(), "{selector}");
     }
 
     // No branch: the remote's default branch.
-    let cfg = config(dir.path(), &format!("url = \"{}\"", daemon.url("infra")));
+    let cfg = config(dir.path(), |g| g.url(&daemon.url("infra")));
     let out = audit(dir.path(), &cfg);
     assert_eq!(out.code, 1, "main declares D2: {}", out.stderr);
 
-    let cfg = config(
-        dir.path(),
-        &format!("url = \"{}\"\nbranch = \"no-such-branch\"", daemon.url("infra")),
-    );
+    let cfg = config(dir.path(), |g| g.url(&daemon.url("infra")).branch("no-such-branch"));
     let out = audit(dir.path(), &cfg);
     assert_eq!(out.code, 2);
     let err = out.json()["environments"][0]["error"].as_str().unwrap().to_string();
@@ -119,7 +118,7 @@ fn file_urls_and_local_repository_paths() {
         repo.dir.display().to_string(),
         "infra".to_string(),
     ] {
-        let cfg = config(dir.path(), &format!("url = \"{url}\"\nbranch = \"main\""));
+        let cfg = config(dir.path(), |g| g.url(&url).branch("main"));
         let out = audit(dir.path(), &cfg);
         assert_eq!(out.code, 0, "{url}: {}", out.stdout);
         assert_eq!(out.json()["gitops"]["commit"], sha.as_str(), "{url}");
@@ -133,7 +132,7 @@ fn an_unreachable_repository_is_an_audit_error_naming_the_url_without_its_secret
     std::fs::create_dir_all(&served).unwrap();
     let daemon = GitDaemon::start(&served);
 
-    let cfg = config(dir.path(), &format!("url = \"{}\"", daemon.url("does-not-exist")));
+    let cfg = config(dir.path(), |g| g.url(&daemon.url("does-not-exist")));
     let out = audit(dir.path(), &cfg);
     assert_eq!(out.code, 2);
     let report = out.json();
@@ -143,15 +142,10 @@ fn an_unreachable_repository_is_an_audit_error_naming_the_url_without_its_secret
         "{err}"
     );
 
-    let closed = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let cfg = config(
-        dir.path(),
-        &format!("url = \"https://bot:hunter2-secret@127.0.0.1:{closed}/infra.git\""),
-    );
+    let closed = free_port();
+    let cfg = config(dir.path(), |g| {
+        g.url(&format!("https://bot:hunter2-secret@127.0.0.1:{closed}/infra.git"))
+    });
     let out = driftwatch(dir.path(), &["--once", "--config", cfg.to_str().unwrap()], &[]);
     assert_eq!(out.code, 2);
     assert!(
@@ -174,7 +168,7 @@ fn a_cache_dir_that_holds_something_else_is_never_deleted() {
     let repo = GitRepo::init(&dir.path().join("infra"));
     repo.commit(&[(PATHS, &manifest(D1))], "api at D1");
     write(&dir.path().join("cache/precious.txt"), "not ours");
-    let cfg = config(dir.path(), "url = \"infra\"");
+    let cfg = config(dir.path(), |g| g.url("infra"));
     let out = audit(dir.path(), &cfg);
     assert_eq!(out.code, 2);
     let err = out.json()["environments"][0]["error"].as_str().unwrap().to_string();
@@ -186,7 +180,7 @@ fn a_cache_dir_that_holds_something_else_is_never_deleted() {
     assert_eq!(audit(dir.path(), &cfg).code, 0);
     let other = GitRepo::init(&dir.path().join("other"));
     let sha = other.commit(&[(PATHS, &manifest(D1))], "other repo");
-    let cfg = config(dir.path(), "url = \"other\"");
+    let cfg = config(dir.path(), |g| g.url("other"));
     let out = audit(dir.path(), &cfg);
     assert_eq!(out.json()["gitops"]["commit"], sha.as_str());
 }
@@ -199,13 +193,9 @@ fn https_token_auth_over_smart_http_and_a_rejected_token() {
     let sha = repo.commit(&[(PATHS, &manifest(D1))], "api at D1");
     let server = GitHttp::start(&served, "x-access-token", "tok-correct-horse");
 
-    let cfg = config(
-        dir.path(),
-        &format!(
-            "url = \"{}\"\nbranch = \"main\"\ntoken_env = \"GITOPS_TOKEN\"",
-            server.url("infra")
-        ),
-    );
+    let cfg = config(dir.path(), |g| {
+        g.url(&server.url("infra")).branch("main").token_env("GITOPS_TOKEN")
+    });
     let args = ["--once", "--format", "json", "--config", cfg.to_str().unwrap()];
     let out = driftwatch(dir.path(), &args, &[("GITOPS_TOKEN", "tok-correct-horse")]);
     assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);

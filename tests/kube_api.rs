@@ -1,13 +1,16 @@
 //! The live side through the real kube client, against a Kubernetes API served over HTTP by the
 //! test suite: pagination, namespaces, 403, 500, a hanging and a slow server, an unreachable one.
 
-mod common;
-
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use common::*;
 use serde_json::Value;
+use support::config::{Audit, ConfigBuilder};
+use support::fixtures::{D1, D2, D3, REPO, deployment, deployment_yaml, pod};
+use support::kube::{Behaviour, FakeKube};
+use support::net::free_port;
+use support::run::{audit, driftwatch, finding, findings};
+use support::write;
 
 /// A GitOps tree (as a local directory) declaring shop/api and shop/worker at D1, and a
 /// CronJob by tag.
@@ -52,17 +55,26 @@ fn cluster_objects() -> Vec<Value> {
     objects
 }
 
-fn config(dir: &Path, envs: &[(&str, &Path, &str)], extra: &str) -> std::path::PathBuf {
-    let mut text = format!("[gitops]\npath = \"gitops\"\n\n[audit]\npage_size = 2\n{extra}\n");
+/// Environments of (name, kubeconfig, namespaces) with context `<name>-ctx`, listing in pages
+/// of 2, with `[audit]` as `audit` sets it.
+fn config(dir: &Path, envs: &[(&str, &Path, &[&str])], audit: impl FnOnce(Audit) -> Audit) -> PathBuf {
+    let mut cfg = ConfigBuilder::new(dir)
+        .gitops(|g| g.path("gitops"))
+        .audit(|a| audit(a.page_size(2)));
     for (name, kubeconfig, namespaces) in envs {
-        text.push_str(&format!(
-            "[[environments]]\nname = \"{name}\"\npaths = [\"apps/*/production\"]\n[environments.cluster]\nkubeconfig = \"{}\"\ncontext = \"{name}-ctx\"\n{namespaces}\n\n",
-            kubeconfig.display()
-        ));
+        cfg = cfg.environment(name, |e| {
+            let e = e
+                .paths(&["apps/*/production"])
+                .kubeconfig(kubeconfig)
+                .context(&format!("{name}-ctx"));
+            if namespaces.is_empty() {
+                e
+            } else {
+                e.namespaces(namespaces)
+            }
+        });
     }
-    let path = dir.join("driftwatch.toml");
-    write(&path, &text);
-    path
+    cfg.write()
 }
 
 #[test]
@@ -71,7 +83,7 @@ fn lists_every_page_through_the_kube_client_and_finds_the_drift() {
     gitops(dir.path());
     let kube = FakeKube::start(cluster_objects());
     let kc = kube.kubeconfig(dir.path(), "production-ctx");
-    let cfg = config(dir.path(), &[("production", &kc, "namespaces = [\"shop\"]")], "");
+    let cfg = config(dir.path(), &[("production", &kc, &["shop"])], |a| a);
 
     let out = audit(dir.path(), &cfg);
     assert_eq!(out.code, 1, "drift exits 1\n{}", out.stderr);
@@ -122,7 +134,7 @@ fn without_namespaces_lists_cluster_wide_and_ignores_undeclared_system_namespace
     gitops(dir.path());
     let kube = FakeKube::start(cluster_objects());
     let kc = kube.kubeconfig(dir.path(), "production-ctx");
-    let cfg = config(dir.path(), &[("production", &kc, "")], "");
+    let cfg = config(dir.path(), &[("production", &kc, &[])], |a| a);
 
     let out = audit(dir.path(), &cfg);
     assert_eq!(out.code, 1, "{}", out.stderr);
@@ -148,10 +160,10 @@ fn forbidden_cluster_is_an_error_and_the_other_environment_is_still_audited() {
     let cfg = config(
         dir.path(),
         &[
-            ("production", &prod.kubeconfig(dir.path(), "production-ctx"), ""),
-            ("staging", &staging.kubeconfig(dir.path(), "staging-ctx"), ""),
+            ("production", &prod.kubeconfig(dir.path(), "production-ctx"), &[]),
+            ("staging", &staging.kubeconfig(dir.path(), "staging-ctx"), &[]),
         ],
-        "",
+        |a| a,
     );
 
     let out = audit(dir.path(), &cfg);
@@ -178,8 +190,8 @@ fn server_error_names_the_cluster_resource_and_status() {
     kube.behave("deployments", Behaviour::ServerError);
     let cfg = config(
         dir.path(),
-        &[("production", &kube.kubeconfig(dir.path(), "production-ctx"), "")],
-        "",
+        &[("production", &kube.kubeconfig(dir.path(), "production-ctx"), &[])],
+        |a| a,
     );
 
     let out = driftwatch(dir.path(), &["--once", "--config", cfg.to_str().unwrap()], &[]);
@@ -199,8 +211,8 @@ fn a_hanging_api_server_times_out_with_a_clear_error() {
     kube.behave("statefulsets", Behaviour::Hang);
     let cfg = config(
         dir.path(),
-        &[("production", &kube.kubeconfig(dir.path(), "production-ctx"), "")],
-        "kube_timeout = \"1s\"",
+        &[("production", &kube.kubeconfig(dir.path(), "production-ctx"), &[])],
+        |a| a.kube_timeout("1s"),
     );
 
     let out = audit(dir.path(), &cfg);
@@ -220,8 +232,8 @@ fn a_slow_api_server_within_the_timeout_is_audited_normally() {
     kube.behave("pods", Behaviour::Slow(Duration::from_millis(300)));
     let cfg = config(
         dir.path(),
-        &[("production", &kube.kubeconfig(dir.path(), "production-ctx"), "")],
-        "",
+        &[("production", &kube.kubeconfig(dir.path(), "production-ctx"), &[])],
+        |a| a,
     );
 
     let out = audit(dir.path(), &cfg);
@@ -240,16 +252,12 @@ fn an_unreachable_cluster_is_an_error_but_git_only_findings_are_kept() {
     let kube = FakeKube::start(vec![]);
     let kc = kube.kubeconfig(dir.path(), "production-ctx");
     // Point the kubeconfig at a port nothing listens on.
-    let closed = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let closed = free_port();
     let text = std::fs::read_to_string(&kc)
         .unwrap()
         .replace(&kube.server(), &format!("http://127.0.0.1:{closed}"));
     write(&kc, &text);
-    let cfg = config(dir.path(), &[("production", &kc, "")], "");
+    let cfg = config(dir.path(), &[("production", &kc, &[])], |a| a);
 
     let out = audit(dir.path(), &cfg);
     assert_eq!(out.code, 2);
@@ -272,8 +280,8 @@ fn a_missing_kubeconfig_names_the_file() {
     gitops(dir.path());
     let cfg = config(
         dir.path(),
-        &[("production", &dir.path().join("no-such-kubeconfig"), "")],
-        "",
+        &[("production", &dir.path().join("no-such-kubeconfig"), &[])],
+        |a| a,
     );
     let out = audit(dir.path(), &cfg);
     assert_eq!(out.code, 2);

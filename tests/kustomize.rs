@@ -1,11 +1,12 @@
 //! Overlays rendered by the real kustomize (`kubectl kustomize`, as on the CI machine), a broken
 //! overlay, and kustomize missing.
 
-mod common;
+use std::path::{Path, PathBuf};
 
-use std::path::Path;
-
-use common::*;
+use support::config::ConfigBuilder;
+use support::fixtures::{D1, D2, D3, REPO, deployment, deployment_yaml, list, pod};
+use support::run::{Output, driftwatch, finding, findings};
+use support::write;
 
 /// apps/api: a base at a tag, overlays pinning a digest with the `images:` transformer, as a
 /// promotion pipeline writes them. apps/web: plain manifests (auto renderer picks plain).
@@ -32,7 +33,7 @@ fn tree(root: &Path) {
     );
 }
 
-fn snapshot(dir: &Path) -> std::path::PathBuf {
+fn snapshot(dir: &Path) -> PathBuf {
     let (api, api_rs) = deployment("shop", "api", &[("api", &format!("{REPO}@{D1}"))], 1);
     let (web, web_rs) = deployment(
         "shop",
@@ -58,14 +59,15 @@ fn snapshot(dir: &Path) -> std::path::PathBuf {
     path
 }
 
-fn config(dir: &Path, kustomize: &str) -> std::path::PathBuf {
-    let text = format!(
-        "[gitops]\npath = \"gitops\"\n\n[render]\nkustomize = \"{kustomize}\"\n\n[[environments]]\nname = \"production\"\npaths = [\"apps/*/overlays/production\"]\n[environments.cluster]\nsnapshot = \"{}\"\n",
-        snapshot(dir).display()
-    );
-    let path = dir.join("driftwatch.toml");
-    write(&path, &text);
-    path
+fn config(dir: &Path, kustomize: &str) -> PathBuf {
+    let snapshot = snapshot(dir);
+    ConfigBuilder::new(dir)
+        .gitops(|g| g.path("gitops"))
+        .render(|r| r.kustomize(kustomize))
+        .environment("production", |e| {
+            e.paths(&["apps/*/overlays/production"]).snapshot(snapshot)
+        })
+        .write()
 }
 
 fn run(dir: &Path, cfg: &Path, args: &[&str]) -> Output {

@@ -2,14 +2,12 @@
 //! the suite: create, renew, follow, expiry, takeover, release. Times are given explicitly, so
 //! no test waits for a lease to expire.
 
-mod common;
-
 use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
-use common::*;
 use driftwatch::app::leader::Elector;
 use driftwatch::config::HaConfig;
+use support::kube::FakeKube;
 
 fn t(secs: i64) -> DateTime<Utc> {
     Utc.timestamp_opt(1_800_000_000 + secs, 0).unwrap()

@@ -1,11 +1,13 @@
 //! Promotion lineage over a real git history: a digest promoted dev → staging → production
 //! passes; one committed straight to production is `promotion-skipped`, naming the commit.
 
-mod common;
+use std::path::{Path, PathBuf};
 
-use std::path::Path;
-
-use common::*;
+use support::config::ConfigBuilder;
+use support::fixtures::{D1, D2, D3, REPO, deployment, deployment_yaml, list, pod};
+use support::git::GitRepo;
+use support::run::{audit, finding, findings};
+use support::write;
 
 fn manifest(name: &str, digest: &str) -> String {
     deployment_yaml(name, "shop", &format!("{REPO}-{name}@{digest}"))
@@ -22,18 +24,27 @@ fn snapshot(dir: &Path, running: &[(&str, &str)]) {
     write(&dir.join("cluster.json"), &list(objects));
 }
 
-fn config(dir: &Path, depth: usize, from: &str) -> std::path::PathBuf {
-    let cfg = dir.join("driftwatch.toml");
-    write(
-        &cfg,
-        &format!(
-            "[gitops]\nurl = \"infra\"\nbranch = \"main\"\ncache_dir = \"cache\"\n\n\
-             [[environments]]\nname = \"dev\"\npaths = [\"apps/*/dev\"]\n[environments.cluster]\nsnapshot = \"cluster.json\"\nnamespaces = [\"none\"]\n\n\
-             [[environments]]\nname = \"staging\"\npaths = [\"apps/*/staging\"]\npromoted_from = \"dev\"\n[environments.cluster]\nsnapshot = \"cluster.json\"\nnamespaces = [\"none\"]\n\n\
-             [[environments]]\nname = \"production\"\npaths = [\"apps/*/production\"]\npromoted_from = \"{from}\"\nlineage_depth = {depth}\n[environments.cluster]\nsnapshot = \"cluster.json\"\n"
-        ),
-    );
-    cfg
+/// dev → staging → production (promoted from `from`, judged over `depth` commits); dev and
+/// staging audit no namespace of the snapshot.
+fn config(dir: &Path, depth: i64, from: &str) -> PathBuf {
+    ConfigBuilder::new(dir)
+        .gitops(|g| g.url("infra").branch("main").cache_dir("cache"))
+        .environment("dev", |e| {
+            e.paths(&["apps/*/dev"]).snapshot("cluster.json").namespaces(&["none"])
+        })
+        .environment("staging", |e| {
+            e.paths(&["apps/*/staging"])
+                .promoted_from("dev")
+                .snapshot("cluster.json")
+                .namespaces(&["none"])
+        })
+        .environment("production", |e| {
+            e.paths(&["apps/*/production"])
+                .promoted_from(from)
+                .lineage_depth(depth)
+                .snapshot("cluster.json")
+        })
+        .write()
 }
 
 #[test]

@@ -3,12 +3,14 @@
 //! tag (`tag-moved`), a deleted manifest (`digest-not-found`), a real mismatch (`digest-drift`),
 //! the Bearer token flow, and a registry that is down or refuses the credentials.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 
-use common::*;
 use serde_json::Value;
+use support::config::{ConfigBuilder, Environment};
+use support::fixtures::{deployment, deployment_yaml, list, pod};
+use support::registry::{OciRegistry, TokenFront};
+use support::run::{Output, driftwatch};
+use support::write;
 
 const USER: &str = "puller";
 const PASSWORD: &str = "registry-pa55-do-not-print";
@@ -53,8 +55,9 @@ fn fill(r: &OciRegistry) -> Images {
 }
 
 /// Git declares api by its index digest (twice: one Pod on a platform digest, one on an
-/// unrelated build), web by tag, gone by a deleted digest. `host` is how images are named.
-fn setup(dir: &Path, host: &str, registry_entry: &str, i: &Images) -> PathBuf {
+/// unrelated build), web by tag, gone by a deleted digest. `host` is how images are named, and
+/// the registry entry's host; `environments` are the names of environments auditing it all.
+fn setup(dir: &Path, host: &str, environments: &[&str], i: &Images) -> PathBuf {
     let deploy = |name: &str, image: &str| deployment_yaml(name, "shop", image);
     write(
         &dir.join("gitops/apps/api/production/deploy.yaml"),
@@ -92,20 +95,24 @@ fn setup(dir: &Path, host: &str, registry_entry: &str, i: &Images) -> PathBuf {
     add("web", format!("{host}/shop/web:stable"), &[&i.web_old]);
     add("gone", format!("{host}/shop/gone@{}", i.gone), &[&i.gone]);
     write(&dir.join("cluster.json"), &list(objects));
-    let cfg = dir.join("driftwatch.toml");
-    write(
-        &cfg,
-        &format!(
-            "[gitops]\npath = \"gitops\"\n\n[alerts]\nbackoff = \"10ms\"\nmax_attempts = 2\ntimeout = \"3s\"\n\n{registry_entry}\n\n[[environments]]\nname = \"production\"\npaths = [\"apps/*/production\"]\nrequire_digest = false\n[environments.cluster]\nsnapshot = \"cluster.json\"\n"
-        ),
-    );
-    cfg
-}
-
-fn registry_entry(host: &str) -> String {
-    format!(
-        "[[registries]]\nhost = \"{host}\"\ninsecure = true\nusername_env = \"REG_USER\"\npassword_env = \"REG_PASSWORD\""
-    )
+    let environment = |e: Environment| {
+        e.paths(&["apps/*/production"])
+            .require_digest(false)
+            .snapshot("cluster.json")
+    };
+    let mut cfg = ConfigBuilder::new(dir)
+        .gitops(|g| g.path("gitops"))
+        .alerts(|a| a.backoff("10ms").max_attempts(2).timeout("3s"))
+        .registry(|r| {
+            r.host(host)
+                .insecure(true)
+                .username_env("REG_USER")
+                .password_env("REG_PASSWORD")
+        });
+    for name in environments {
+        cfg = cfg.environment(name, environment);
+    }
+    cfg.write()
 }
 
 fn audit(dir: &Path, cfg: &Path, password: &str) -> Output {
@@ -141,7 +148,7 @@ fn multi_arch_tag_moved_digest_not_found_and_real_drift() {
     let registry = OciRegistry::start(dir.path(), USER, PASSWORD);
     let images = fill(&registry);
     assert_ne!(images.web_old, images.web_new);
-    let cfg = setup(dir.path(), &registry.host(), &registry_entry(&registry.host()), &images);
+    let cfg = setup(dir.path(), &registry.host(), &["production"], &images);
 
     let out = audit(dir.path(), &cfg, PASSWORD);
     assert_eq!(out.code, 1, "{}", out.stderr);
@@ -178,7 +185,7 @@ fn the_bearer_token_flow_in_front_of_the_registry() {
     let images = fill(&registry);
     let front = TokenFront::start(&registry);
     let host = front.addr.to_string();
-    let cfg = setup(dir.path(), &host, &registry_entry(&host), &images);
+    let cfg = setup(dir.path(), &host, &["production"], &images);
 
     let out = audit(dir.path(), &cfg, PASSWORD);
     assert_eq!(out.code, 1, "{}", out.stderr);
@@ -225,7 +232,7 @@ fn a_registry_that_is_down_makes_checks_unverifiable_and_the_audit_goes_on() {
     let dir = tempfile::tempdir().unwrap();
     let mut registry = OciRegistry::start(dir.path(), USER, PASSWORD);
     let images = fill(&registry);
-    let cfg = setup(dir.path(), &registry.host(), &registry_entry(&registry.host()), &images);
+    let cfg = setup(dir.path(), &registry.host(), &["production"], &images);
     registry.stop();
 
     let out = audit(dir.path(), &cfg, PASSWORD);
@@ -266,12 +273,8 @@ fn a_tag_is_asked_once_per_audit_even_when_two_environments_declare_it() {
     let images = fill(&registry);
     let front = TokenFront::start(&registry);
     let host = front.addr.to_string();
-    let cfg = setup(dir.path(), &host, &registry_entry(&host), &images);
     // A second environment over the same tree and cluster: the same `web:stable` tag.
-    let text = std::fs::read_to_string(&cfg).unwrap();
-    let second =
-        text[text.find("[[environments]]").unwrap()..].replace("name = \"production\"", "name = \"production-b\"");
-    write(&cfg, &format!("{text}\n{second}"));
+    let cfg = setup(dir.path(), &host, &["production", "production-b"], &images);
 
     let out = audit(dir.path(), &cfg, PASSWORD);
     assert_eq!(

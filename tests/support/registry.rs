@@ -1,0 +1,322 @@
+//! A real OCI registry (Debian's docker-registry, the CNCF distribution registry) filled over
+//! its HTTP API, and a front for it that speaks the Bearer token flow of hosted registries.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+
+use serde_json::{Value, json};
+
+use crate::net::{free_port, listen, serve, wait_until};
+use crate::process::{ServerProcess, Stop};
+use crate::write;
+
+pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+
+/// docker-registry on 127.0.0.1 with htpasswd auth and deletes enabled.
+pub struct OciRegistry {
+    process: ServerProcess,
+    pub port: u16,
+    user: String,
+    password: String,
+    http: reqwest::blocking::Client,
+}
+
+impl OciRegistry {
+    pub fn start(dir: &Path, user: &str, password: &str) -> Self {
+        let htpasswd = Command::new("htpasswd")
+            .args(["-Bbn", user, password])
+            .output()
+            .expect("htpasswd must be installed (apache2-utils; scripts/prereqs installs it)");
+        assert!(htpasswd.status.success());
+        write(
+            &dir.join("registry/htpasswd"),
+            &String::from_utf8_lossy(&htpasswd.stdout),
+        );
+        // free_port() releases the port before the registry binds it, and a parallel test can
+        // take it in between: the registry is ready when it answers /v2/ itself (401 with its
+        // API version header); a start that lost its port is retried on another.
+        let http = reqwest::blocking::Client::new();
+        for _ in 0..5 {
+            let port = free_port();
+            let config = format!(
+                "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {root}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\nauth:\n  htpasswd:\n    realm: driftwatch-test\n    path: {htpasswd}\n",
+                root = dir.join("registry/data").display(),
+                htpasswd = dir.join("registry/htpasswd").display()
+            );
+            write(&dir.join("registry/config.yml"), &config);
+            let mut process = ServerProcess::spawn(
+                Command::new("docker-registry")
+                    .arg("serve")
+                    .arg(dir.join("registry/config.yml"))
+                    .stdout(Stdio::null())
+                    .stderr(std::fs::File::create(dir.join("registry/registry.log")).unwrap()),
+                Stop::Terminate,
+                "docker-registry must be installed (Debian package docker-registry; scripts/prereqs installs it)",
+            );
+            let ours = wait_until(10, "docker-registry", || {
+                if process.try_wait().is_some() {
+                    return Some(false);
+                }
+                let answer = http.get(format!("http://127.0.0.1:{port}/v2/")).send().ok()?;
+                (answer.status() == 401 && answer.headers().contains_key("docker-distribution-api-version"))
+                    .then_some(true)
+            });
+            if ours {
+                return Self {
+                    process,
+                    port,
+                    user: user.into(),
+                    password: password.into(),
+                    http,
+                };
+            }
+        }
+        panic!(
+            "docker-registry did not start: {}",
+            std::fs::read_to_string(dir.join("registry/registry.log")).unwrap_or_default()
+        );
+    }
+
+    pub fn host(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    fn digest(bytes: &[u8]) -> String {
+        use sha2::Digest as _;
+        format!("sha256:{:x}", sha2::Sha256::digest(bytes))
+    }
+
+    /// Uploads a blob (monolithic upload); returns its digest.
+    pub fn push_blob(&self, repo: &str, bytes: &[u8]) -> String {
+        let digest = Self::digest(bytes);
+        let start = self
+            .http
+            .post(self.url(&format!("/v2/{repo}/blobs/uploads/")))
+            .basic_auth(&self.user, Some(&self.password))
+            .send()
+            .unwrap();
+        assert_eq!(start.status(), 202, "start upload: {:?}", start.text());
+        let location = start.headers()["location"].to_str().unwrap().to_string();
+        let location = if location.starts_with("http") {
+            location
+        } else {
+            self.url(&location)
+        };
+        let sep = if location.contains('?') { '&' } else { '?' };
+        let put = self
+            .http
+            .put(format!("{location}{sep}digest={digest}"))
+            .basic_auth(&self.user, Some(&self.password))
+            .header("content-type", "application/octet-stream")
+            .body(bytes.to_vec())
+            .send()
+            .unwrap();
+        assert_eq!(put.status(), 201, "finish upload: {:?}", put.text());
+        digest
+    }
+
+    /// Puts a manifest under `reference` (a tag or its digest); returns its digest.
+    pub fn push_manifest(&self, repo: &str, reference: &str, media_type: &str, body: &Value) -> String {
+        let bytes = serde_json::to_vec(body).unwrap();
+        let digest = Self::digest(&bytes);
+        let reference = if reference.is_empty() {
+            digest.as_str()
+        } else {
+            reference
+        };
+        let resp = self
+            .http
+            .put(self.url(&format!("/v2/{repo}/manifests/{reference}")))
+            .basic_auth(&self.user, Some(&self.password))
+            .header("content-type", media_type)
+            .body(bytes)
+            .send()
+            .unwrap();
+        assert_eq!(resp.status(), 201, "put manifest: {:?}", resp.text());
+        digest
+    }
+
+    /// Pushes a one-layer image for `arch` (distinct content per `seed`); returns (digest, size).
+    pub fn push_image(&self, repo: &str, tag: &str, arch: &str, seed: &str) -> (String, usize) {
+        let config = serde_json::to_vec(&json!({"architecture": arch, "os": "linux", "config": {"Labels": {"seed": seed}}, "rootfs": {"type": "layers", "diff_ids": []}})).unwrap();
+        let layer = format!("layer {seed} {arch}").into_bytes();
+        let config_digest = self.push_blob(repo, &config);
+        let layer_digest = self.push_blob(repo, &layer);
+        let manifest = json!({"schemaVersion": 2, "mediaType": OCI_MANIFEST,
+            "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config_digest, "size": config.len()},
+            "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": layer_digest, "size": layer.len()}]});
+        let size = serde_json::to_vec(&manifest).unwrap().len();
+        (self.push_manifest(repo, tag, OCI_MANIFEST, &manifest), size)
+    }
+
+    /// Pushes an image index over `platforms` (digest, size, arch); returns its digest.
+    pub fn push_index(&self, repo: &str, tag: &str, platforms: &[(String, usize, &str)]) -> String {
+        let manifests: Vec<Value> = platforms
+            .iter()
+            .map(|(d, size, arch)| json!({"mediaType": OCI_MANIFEST, "digest": d, "size": size, "platform": {"os": "linux", "architecture": arch}}))
+            .collect();
+        self.push_manifest(
+            repo,
+            tag,
+            OCI_INDEX,
+            &json!({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": manifests}),
+        )
+    }
+
+    pub fn delete_manifest(&self, repo: &str, digest: &str) {
+        let resp = self
+            .http
+            .delete(self.url(&format!("/v2/{repo}/manifests/{digest}")))
+            .basic_auth(&self.user, Some(&self.password))
+            .send()
+            .unwrap();
+        assert_eq!(resp.status(), 202, "delete manifest: {:?}", resp.text());
+    }
+
+    /// Stops the registry (a registry that is down); also done on drop.
+    pub fn stop(&mut self) {
+        self.process.stop();
+    }
+}
+
+/// A registry front that speaks the Bearer token flow, as hosted registries (Docker Hub, ECR,
+/// GHCR) do: 401 with `WWW-Authenticate: Bearer realm=…,service=…,scope=…` until the client
+/// brings a token from `/token` (which wants the Basic credentials); then forwards to the real
+/// registry behind it. Records the token requests it saw.
+pub struct TokenFront {
+    pub addr: SocketAddr,
+    pub token_requests: Arc<Mutex<Vec<String>>>,
+    /// Authorized requests forwarded to the registry, as `METHOD path`.
+    pub forwarded: Arc<Mutex<Vec<String>>>,
+    _runtime: std::thread::JoinHandle<()>,
+}
+
+/// What the front's handler shares across requests.
+#[derive(Clone)]
+struct Front {
+    me: SocketAddr,
+    backend: String,
+    basic: String,
+    token_requests: Arc<Mutex<Vec<String>>>,
+    forwarded: Arc<Mutex<Vec<String>>>,
+}
+
+const FRONT_TOKEN: &str = "front-token-1";
+
+impl TokenFront {
+    pub fn start(registry: &OciRegistry) -> Self {
+        use base64::Engine as _;
+        let listener = listen();
+        let addr = listener.local_addr().unwrap();
+        let front = Front {
+            me: addr,
+            backend: format!("http://127.0.0.1:{}", registry.port),
+            basic: format!(
+                "Basic {}",
+                base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", registry.user, registry.password))
+            ),
+            token_requests: Arc::default(),
+            forwarded: Arc::default(),
+        };
+        let (token_requests, forwarded) = (front.token_requests.clone(), front.forwarded.clone());
+        let app = axum::Router::new().fallback(move |req: axum::extract::Request| {
+            let front = front.clone();
+            async move { front.handle(req).await }
+        });
+        Self {
+            addr,
+            token_requests,
+            forwarded,
+            _runtime: serve(listener, app),
+        }
+    }
+}
+
+impl Front {
+    async fn handle(&self, req: axum::extract::Request) -> axum::response::Response {
+        use axum::response::IntoResponse;
+        let auth = req
+            .headers()
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string();
+        let uri = req.uri().clone();
+        if uri.path() == "/token" {
+            self.token_requests
+                .lock()
+                .unwrap()
+                .push(uri.query().unwrap_or("").to_string());
+            if auth != self.basic {
+                return (axum::http::StatusCode::UNAUTHORIZED, "bad credentials").into_response();
+            }
+            return axum::Json(json!({"token": FRONT_TOKEN, "expires_in": 300})).into_response();
+        }
+        if auth != format!("Bearer {FRONT_TOKEN}") {
+            let repo = uri
+                .path()
+                .trim_start_matches("/v2/")
+                .split("/manifests/")
+                .next()
+                .unwrap_or("");
+            let challenge = format!(
+                "Bearer realm=\"http://{}/token\",service=\"driftwatch-test\",scope=\"repository:{repo}:pull\"",
+                self.me
+            );
+            return (
+                axum::http::StatusCode::UNAUTHORIZED,
+                [("www-authenticate", challenge)],
+                "",
+            )
+                .into_response();
+        }
+        self.forwarded
+            .lock()
+            .unwrap()
+            .push(format!("{} {}", req.method(), uri.path()));
+        let accept = req
+            .headers()
+            .get("accept")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("*/*")
+            .to_string();
+        self.forward(req.method().clone(), &uri, &accept).await
+    }
+
+    /// Passes an authorized request to the registry with the Basic credentials.
+    async fn forward(
+        &self,
+        method: axum::http::Method,
+        uri: &axum::http::Uri,
+        accept: &str,
+    ) -> axum::response::Response {
+        use axum::response::IntoResponse;
+        let upstream = reqwest::Client::new()
+            .request(method, format!("{}{uri}", self.backend))
+            .header("accept", accept)
+            .header("authorization", &self.basic)
+            .send()
+            .await
+            .unwrap();
+        let status = upstream.status().as_u16();
+        let mut headers = Vec::new();
+        for name in ["content-type", "docker-content-digest"] {
+            if let Some(v) = upstream.headers().get(name) {
+                headers.push((name, v.to_str().unwrap().to_string()));
+            }
+        }
+        let body = upstream.bytes().await.unwrap();
+        let mut resp = (axum::http::StatusCode::from_u16(status).unwrap(), body.to_vec()).into_response();
+        for (k, v) in headers {
+            resp.headers_mut().insert(k, v.parse().unwrap());
+        }
+        resp
+    }
+}
