@@ -30,16 +30,20 @@ WORKDIR /build
 # this (slow) layer is reused until Cargo.toml or Cargo.lock change.
 # Every target Cargo.toml declares must exist for cargo to read the manifest, so the bench gets a
 # stub too (tests/dockerfile.rs checks both this layer and the final sources).
+# The test-support crate is a workspace member: cargo needs its manifest (and a library file)
+# to load the workspace, although a release build never compiles it.
 COPY Cargo.toml Cargo.lock ./
+COPY tests/support/Cargo.toml ./tests/support/
 RUN mkdir src benches \
     && echo 'fn main() {}' > src/main.rs \
-    && touch src/lib.rs \
+    && touch src/lib.rs tests/support/lib.rs \
     && echo 'fn main() {}' > benches/audit.rs \
     && cargo build --release --locked \
-    && rm -rf src benches
+    && rm -rf src benches tests/support/lib.rs
 
 COPY src ./src
 COPY benches ./benches
+COPY tests/support ./tests/support
 # COPY keeps the files' original mtimes, which can be older than the stub build; touching them
 # makes cargo rebuild the crate instead of shipping the stub binary.
 RUN touch src/main.rs src/lib.rs \

@@ -1,14 +1,15 @@
 //! The clients and caches audits share (`driftwatch::sources::Sources`): built once, reused by
 //! every audit of every environment.
 
-mod common;
-
 use std::collections::HashMap;
 
-use common::*;
 use driftwatch::app::audit;
 use driftwatch::config::{Config, Overrides};
 use driftwatch::sources::Sources;
+use support::config::ConfigBuilder;
+use support::fixtures::{D1, REPO, deployment, one_drift, pod};
+use support::kube::FakeKube;
+use support::write;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn audits_through_one_sources_reuse_the_kube_client() {
@@ -19,15 +20,16 @@ async fn audits_through_one_sources_reuse_the_kube_client() {
     let kube = FakeKube::start(vec![api, api_rs, running]);
     let kubeconfig = kube.kubeconfig(dir.path(), "prod");
     // Two environments on the same cluster: they share its source too.
-    let mut text = String::from("[gitops]\npath = \"gitops\"\n\n");
+    let mut builder = ConfigBuilder::new(dir.path()).gitops(|g| g.path("gitops"));
     for (env, ns) in [("production", "shop"), ("shop-all", "default")] {
-        text.push_str(&format!(
-            "[[environments]]\nname = \"{env}\"\npaths = [\"apps/*/production\"]\n[environments.cluster]\nname = \"prod\"\nkubeconfig = \"{}\"\nnamespaces = [\"{ns}\"]\n\n",
-            kubeconfig.display()
-        ));
+        builder = builder.environment(env, |e| {
+            e.paths(&["apps/*/production"])
+                .cluster_name("prod")
+                .kubeconfig(&kubeconfig)
+                .namespaces(&[ns])
+        });
     }
-    let path = dir.path().join("driftwatch.toml");
-    write(&path, &text);
+    let path = builder.write();
     let cfg = Config::load(&path, &HashMap::new(), &Overrides::default()).unwrap();
 
     let sources = Sources::new(&cfg).await;

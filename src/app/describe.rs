@@ -336,7 +336,7 @@ url = "http://alertmanager:9093"
             "audit: fail_on warning, rollout_grace 15m, kube_timeout 30s, page_size 500, max_concurrent_environments 4",
             "environment production: paths apps/*/production (plain), cluster in-cluster via in-cluster, namespaces shop, payments, require_digest true",
             "environment staging: paths apps/*/staging (auto), cluster staging via snapshot /etc/driftwatch/staging.json, namespaces all, require_digest true",
-            "registry localhost:5000: credentials none (anonymous), plain http",
+            "registry localhost:5000: credentials none (anonymous), plain http, timeout 10s, max_attempts 5",
             "policy production: allowed_sources localhost:5000/shop, promoted_from -, compare_secrets false",
             "schedule: cron \"0 */15 * * * *\" (Europe/Berlin), next run 2026-11-26T09:15:00Z, run_on_start false, audit_timeout 10m, shutdown_grace 30s",
             "server: listen 127.0.0.1:9184",

@@ -1,6 +1,5 @@
 //! `[[environments]]`: each environment's paths, renderer, policy and cluster.
 
-
 use super::Validator;
 use crate::config::raw::{RawCluster, RawEnvironment};
 use crate::config::{ClusterConfig, ClusterSource, ConfigError, EnvironmentConfig, Renderer};

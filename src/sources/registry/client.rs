@@ -38,7 +38,11 @@ pub struct RegistryClient {
 impl RegistryClient {
     pub fn new(registries: &[RegistryConfig], manifests: Arc<ManifestCache>) -> Result<Self, RegistryError> {
         // One client for every registry; each request carries its registry's own timeout.
-        let longest = registries.iter().map(|r| r.retry.timeout).max().unwrap_or(Duration::from_secs(10));
+        let longest = registries
+            .iter()
+            .map(|r| r.retry.timeout)
+            .max()
+            .unwrap_or(Duration::from_secs(10));
         let http = http_client(longest)?;
         Ok(Self {
             http,
@@ -232,7 +236,10 @@ impl Registry<'_> {
                     return Attempt::Fail(reason);
                 }
                 let token = self.tokens.get(host, scope);
-                let resp = match self.send(method.clone(), url, token.as_deref(), cfg.retry.timeout).await {
+                let resp = match self
+                    .send(method.clone(), url, token.as_deref(), cfg.retry.timeout)
+                    .await
+                {
                     Ok(r) => {
                         unreachable.store(false, Ordering::Relaxed);
                         r
@@ -273,7 +280,10 @@ impl Registry<'_> {
             Ok(Some(found)) => Lookup::Found(found),
             Ok(None) => Lookup::NotFound,
             Err(e) if unreachable.load(Ordering::Relaxed) => Lookup::Unavailable(self.mark_down(host, &e.to_string())),
-            Err(e) => Lookup::Unavailable(self.down_reason(host).unwrap_or_else(|| format!("registry {host}: {what}: {e}"))),
+            Err(e) => Lookup::Unavailable(
+                self.down_reason(host)
+                    .unwrap_or_else(|| format!("registry {host}: {what}: {e}")),
+            ),
         }
     }
 
@@ -287,7 +297,10 @@ impl Registry<'_> {
         let mut down = self.down.lock().expect("down lock");
         down.entry(host.to_string())
             .or_insert_with(|| {
-                warn!(registry = host, error, "registry unreachable: not asked again in this audit");
+                warn!(
+                    registry = host,
+                    error, "registry unreachable: not asked again in this audit"
+                );
                 format!("registry {host} unreachable in this audit ({error})")
             })
             .clone()
