@@ -1,7 +1,7 @@
 //! The Dockerfile builds: what its `COPY` lines bring into the builder stage is enough for cargo
 //! to read the manifest (a declared bench once was not), checked without a Docker engine.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
@@ -85,7 +85,7 @@ fn the_dependency_layer_loads_from_the_manifests_and_its_stubs() {
         .split("\nFROM ")
         .find(|stage| stage.contains(" AS builder"))
         .expect("a builder stage");
-    let layer = builder.split("\nRUN mkdir").nth(0).unwrap().to_string() + "\n";
+    let layer = builder.split("\nRUN mkdir").next().unwrap().to_string() + "\n";
     let run = builder
         .split("\nRUN mkdir")
         .nth(1)
