@@ -75,6 +75,7 @@ fn declared(pods: usize) -> DeclaredState {
                     name: "app".into(),
                     image: format!("registry.example.com/{ns}/app-{d}@{}", digest(d)),
                     init: false,
+                    invalid: None,
                 }],
                 namespace: ns,
             }

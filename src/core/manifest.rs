@@ -64,20 +64,31 @@ fn extract_one(doc: &Value, origin: Origin<'_>, state: &mut DeclaredState) {
         extract_config(doc, kind == "Secret", origin, state);
         return;
     }
-    let Some(kind) = WorkloadKind::from_kind(kind) else {
-        return;
-    };
-    let problem = |workload: Option<WorkloadKey>, container: Option<String>, reason: String| ManifestProblem {
+    if let Some(kind) = WorkloadKind::from_kind(kind) {
+        extract_workload(doc, kind, origin, state);
+    }
+}
+
+fn problem(
+    origin: Origin<'_>,
+    workload: Option<&WorkloadKey>,
+    container: Option<&str>,
+    reason: String,
+) -> ManifestProblem {
+    ManifestProblem {
         file: origin.file.to_string(),
         source: origin.source.to_string(),
-        workload,
-        container,
+        workload: workload.cloned(),
+        container: container.map(str::to_string),
         reason,
-    };
+    }
+}
+
+fn extract_workload(doc: &Value, kind: WorkloadKind, origin: Origin<'_>, state: &mut DeclaredState) {
     let Some((name, namespace)) = name_and_namespace(doc, origin) else {
         state
             .problems
-            .push(problem(None, None, format!("{kind} without metadata.name")));
+            .push(problem(origin, None, None, format!("{kind} without metadata.name")));
         return;
     };
     let key = WorkloadKey {
@@ -85,50 +96,15 @@ fn extract_one(doc: &Value, origin: Origin<'_>, state: &mut DeclaredState) {
         namespace: namespace.to_string(),
         name: name.to_string(),
     };
-
     if let Some(existing) = state.workloads.iter().find(|w| w.key() == key) {
         let reason = format!(
             "{key} is declared twice: in {} and in {}",
             existing.source, origin.source
         );
-        state.problems.push(problem(Some(key), None, reason));
+        state.problems.push(problem(origin, Some(&key), None, reason));
         return;
     }
-
-    let pod_spec = pod_spec(kind, doc);
-    let mut containers = Vec::new();
-    for (field, init) in [("initContainers", true), ("containers", false)] {
-        let list = pod_spec.and_then(|s| s.get(field)).and_then(Value::as_array);
-        for c in list.into_iter().flatten() {
-            let Some(cname) = c.get("name").and_then(Value::as_str) else {
-                state.problems.push(problem(
-                    Some(key.clone()),
-                    None,
-                    format!("an entry of {field} has no name"),
-                ));
-                continue;
-            };
-            let Some(image) = c.get("image").and_then(Value::as_str) else {
-                state.problems.push(problem(
-                    Some(key.clone()),
-                    Some(cname.into()),
-                    "container has no image".into(),
-                ));
-                continue;
-            };
-            if let Err(e) = ImageRef::parse(image) {
-                state
-                    .problems
-                    .push(problem(Some(key.clone()), Some(cname.into()), e.to_string()));
-                continue;
-            }
-            containers.push(ContainerSpec {
-                name: cname.to_string(),
-                image: image.to_string(),
-                init,
-            });
-        }
-    }
+    let containers = containers(pod_spec(kind, doc), &key, origin, state);
     state.workloads.push(DeclaredWorkload {
         kind,
         namespace: key.namespace,
@@ -136,6 +112,45 @@ fn extract_one(doc: &Value, origin: Origin<'_>, state: &mut DeclaredState) {
         source: origin.source.to_string(),
         containers,
     });
+}
+
+/// The init containers and containers of a pod spec, in order. A container whose image is not
+/// a valid reference is kept as rendered and marked, so it is never silently dropped.
+fn containers(
+    pod_spec: Option<&Value>,
+    key: &WorkloadKey,
+    origin: Origin<'_>,
+    state: &mut DeclaredState,
+) -> Vec<ContainerSpec> {
+    let mut containers = Vec::new();
+    for (field, init) in [("initContainers", true), ("containers", false)] {
+        let list = pod_spec.and_then(|s| s.get(field)).and_then(Value::as_array);
+        for c in list.into_iter().flatten() {
+            let Some(cname) = c.get("name").and_then(Value::as_str) else {
+                let reason = format!("an entry of {field} has no name");
+                state.problems.push(problem(origin, Some(key), None, reason));
+                continue;
+            };
+            let Some(image) = c.get("image").and_then(Value::as_str) else {
+                let reason = "container has no image".to_string();
+                state.problems.push(problem(origin, Some(key), Some(cname), reason));
+                continue;
+            };
+            let invalid = ImageRef::parse(image).err().map(|e| e.to_string());
+            if let Some(reason) = &invalid {
+                state
+                    .problems
+                    .push(problem(origin, Some(key), Some(cname), reason.clone()));
+            }
+            containers.push(ContainerSpec {
+                name: cname.to_string(),
+                image: image.to_string(),
+                init,
+                invalid,
+            });
+        }
+    }
+    containers
 }
 
 /// Keys and hashed values of a ConfigMap (`data`, `binaryData`) or Secret (`data` decoded,
@@ -289,7 +304,14 @@ mod tests {
             1,
             "the workload stays declared so it is not reported undeclared"
         );
-        assert!(state.workloads[0].containers.is_empty());
+        // Kept exactly as rendered and marked, never silently dropped (issue 8): `declared`
+        // shows it, and the comparison skips it.
+        let c = &state.workloads[0].containers[0];
+        assert_eq!((c.name.as_str(), c.image.as_str()), ("app", "Registry/API:1"));
+        assert!(
+            c.invalid.as_deref().is_some_and(|r| r.contains("Registry/API:1")),
+            "{c:?}"
+        );
         let p = &state.problems[0];
         assert_eq!(p.container.as_deref(), Some("app"));
         assert!(p.reason.contains("Registry/API:1"), "{}", p.reason);

@@ -74,6 +74,11 @@ pub struct ContainerSpec {
     pub name: String,
     pub image: String,
     pub init: bool,
+    /// Why the image is not a valid reference (a placeholder such as `<APP_IMAGE>`): the
+    /// container is still listed exactly as rendered, reported as `invalid-manifest`, and not
+    /// compared.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub invalid: Option<String>,
 }
 
 /// One workload that git declares for an environment.

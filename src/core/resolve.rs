@@ -384,6 +384,7 @@ fn containers(spec: &PodSpec) -> Vec<ContainerSpec> {
             name: c.name.clone(),
             image: c.image.clone(),
             init,
+            invalid: None,
         })
         .collect()
 }

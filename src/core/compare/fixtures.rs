@@ -47,6 +47,7 @@ pub fn declared(name: &str, image: &str) -> DeclaredWorkload {
             name: "app".into(),
             image: image.into(),
             init: false,
+            invalid: None,
         }],
     }
 }
@@ -78,6 +79,7 @@ pub fn live(name: &str, spec_image: &str, pods: Vec<LivePod>) -> LiveWorkload {
             name: "app".into(),
             image: spec_image.into(),
             init: false,
+            invalid: None,
         }],
         rollout: Rollout::default(),
         pods,

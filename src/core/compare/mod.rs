@@ -203,7 +203,9 @@ fn containers(env: &Environment<'_>, out: &mut Vec<Finding>) {
     for dw in env.declared.workloads.iter().filter(|w| env.listed(&w.namespace)) {
         let lw = env.live.and_then(|l| l.workloads.get(&dw.key()));
         for dc in &dw.containers {
-            if env.scope.ignore_containers.contains(&dc.name) {
+            // An invalid image is already an invalid-manifest finding; there is nothing to
+            // compare it with.
+            if env.scope.ignore_containers.contains(&dc.name) || dc.invalid.is_some() {
                 continue;
             }
             judge_container(env.scope, dw, dc, lw, out);
@@ -488,6 +490,7 @@ mod tests {
                         name: "istio-proxy".into(),
                         image: "istio/proxyv2:1.20".into(),
                         init: false,
+                        invalid: None,
                     });
                     l
                 }],

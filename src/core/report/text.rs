@@ -70,7 +70,10 @@ impl DeclaredReport {
                     w.namespace.clone(),
                     w.name.clone(),
                     name,
-                    c.image.clone(),
+                    match &c.invalid {
+                        Some(_) => format!("{} (INVALID)", c.image),
+                        None => c.image.clone(),
+                    },
                     w.source.clone(),
                 ]);
             }
