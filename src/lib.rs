@@ -2,41 +2,54 @@
 //! digests the Pods of live Kubernetes clusters run, reports every mismatch, and alerts on it.
 //!
 //! # Layout
-//! Data flows one way: config → gitops + declared (what git says) and cluster + live (what
-//! runs), plus registry and lineage facts → compare → report (+ ignore rules) → alerts.
+//! Data flows one way, and the folders show it:
 //!
-//! What an audit reads and decides:
-//! - [`config`]: loads and validates configuration (defaults < file < env < CLI). IO.
-//! - [`gitops`]: clones or fetches the GitOps repository into a cache with git2. IO.
-//! - [`declared`]: renders each environment's paths (kustomize or plain files). IO.
-//! - [`yaml`]: the one place that parses YAML. Pure.
-//! - [`manifest`]: extracts workloads, images and ConfigMaps from rendered manifests. Pure.
-//! - [`image`]: image references and runtime image IDs. Pure.
-//! - [`cluster`]: lists workloads, Pods and ConfigMaps through the Kubernetes API, or reads a
-//!   snapshot. IO.
-//! - [`live`]: the Kubernetes fields the audit reads and owner resolution. Pure.
-//! - [`registry`]: OCI Distribution client: tags, digests, image indexes. IO.
-//! - [`lineage`]: promotion lineage from the GitOps history. IO.
-//! - [`compare`]: declared vs live (and registry and lineage facts), as findings. Pure.
-//! - [`ignore`]: accepted findings, with reasons and expiry. Pure.
-//! - [`model`]: the domain types all of the above share. Pure.
-//! - [`report`]: the report and its text, markdown and JSON renderings. Pure.
-//! - [`audit`]: runs one audit over all environments, concurrently with a bound.
+//! ```text
+//! config ──► sources/git ──► sources/render (plain, external kustomize) ──► declared ─┐
+//!            sources/cluster (one LiveSource per cluster: API lists, snapshot) ► live ┼─► core/compare ──► report
+//!            sources/registry, sources/history (facts for the checks) ─────────────┘          │
+//!                                                     alerts (lifecycle, store, channels/) ◄─┘
+//! app/: cli, audit, daemon, schedule, leader, http, status, metrics, describe: wiring, never logic
+//! ```
 //!
-//! What happens with the result:
-//! - [`alerts`]: alert lifecycle per fingerprint and channel (new, reminder, resolved). Pure.
-//! - [`message`]: Slack, email, webhook and Alertmanager payloads. Pure.
-//! - [`state`]: the alert state file, atomic and locked. IO.
-//! - [`notify`]: delivers to the channels and records what was delivered. IO.
-//! - [`retry`]: retries with backoff and `Retry-After` for calls to other services.
-//!
-//! The service and the command line:
-//! - [`schedule`]: cron schedule without overlapping runs, on tokio's clock.
-//! - [`daemon`]: the long-running service: schedule, reload, shutdown, HA.
-//! - [`server`]: `/metrics`, `/healthz`, `/readyz`, `/report`, `POST /-/reload`.
-//! - [`metrics`]: the Prometheus metrics.
-//! - [`leader`]: leader election through a Lease. IO.
-//! - [`cli`]: the command line and the commands behind it; `main` only parses.
+//! - [`config`]: loads and validates configuration (defaults < file < env < CLI): `raw` serde
+//!   shapes, `validate/` one file per section, `secret` for values that never print. IO.
+//! - [`sources`]: where facts come from, converted to [`core`] types at the edge. IO.
+//!   [`sources::Sources`] holds what lasts across audits (a kube client per cluster, the
+//!   registry client, bounded caches) and is rebuilt on reload.
+//!   - [`sources::git`]: clones or fetches the GitOps repository into a locked cache.
+//!   - [`sources::history`]: walks commits for promotion lineage.
+//!   - [`sources::render`]: paths → manifests, choosing per path: [`sources::render::plain`]
+//!     files as they are, [`sources::render::kustomize_exec`] the external kustomize.
+//!   - [`sources::cluster`]: a [`sources::cluster::LiveSource`] per cluster:
+//!     [`sources::cluster::api`] (paginated lists) or [`sources::cluster::snapshot`].
+//!   - [`sources::registry`]: OCI Distribution client ([`sources::registry::client`]), auth
+//!     ([`sources::registry::auth`]), the single-flight and manifest caches
+//!     ([`sources::registry::memo`]).
+//! - [`core`]: the pure core; imports no tokio, kube, git2, reqwest, nor any IO module.
+//!   - [`core::model`]: the domain types. [`core::image`]: image references and runtime IDs.
+//!   - [`core::yaml`]: the one YAML parser (with a nesting limit). [`core::manifest`]:
+//!     workloads, images and ConfigMaps from rendered manifests.
+//!   - [`core::resolve`]: the Kubernetes fields the audit reads and owner resolution.
+//!   - [`core::paths`]: the one path matcher, used by config, render and history alike.
+//!   - [`core::compare`]: declared vs live as findings, one file per family of checks.
+//!   - [`core::ignore`]: accepted findings, with reasons and expiry.
+//!   - [`core::report`]: the report, one file per output format.
+//! - [`alerts`]: what happens with a report.
+//!   - [`alerts::lifecycle`]: alert lifecycle per fingerprint and channel. Pure.
+//!   - [`alerts::store`]: the alert state file, atomic and locked. IO.
+//!   - [`alerts::deliver`]: routes notices to channels and records what was delivered. IO.
+//!   - [`alerts::channels`]: one file per channel kind (its config section, pure payload and
+//!     send) and `text` for the wording they share.
+//! - [`app`]: the command line and the service, wiring only.
+//!   - [`app::cli`] (commands, exit codes; `main` only parses), [`app::audit`] (one audit),
+//!     [`app::describe`] (`check-config`), [`app::daemon`] (schedule, reload, shutdown, HA),
+//!     [`app::status`] (what the daemon shows, read by [`app::http`]), [`app::schedule`]
+//!     (tokio-cron-scheduler fires; no-overlap guard ours), [`app::leader`] (Lease election),
+//!     [`app::metrics`].
+//! - [`retry`]: retries with backoff and `Retry-After`, and the one HTTP client constructor,
+//!   for registries and alert channels alike.
+//! - [`clock`]: wall-clock time on tokio's clock, so schedules are testable with paused time.
 
 pub mod alerts;
 pub mod app;

@@ -1,5 +1,5 @@
 //! Alert channels, one file each: its config section (raw serde shape, typed settings and
-//! their validation), its pure payload builder and its send. [`channel_kinds`] is the one
+//! their validation), its pure payload builder and its send. `channel_kinds!` is the one
 //! place where the kinds are listed; adding a channel is a new file here plus a line there.
 
 pub mod alertmanager;
