@@ -100,15 +100,15 @@ fn setup(dir: &Path, host: &str, environments: &[&str], i: &Images) -> PathBuf {
             .require_digest(false)
             .snapshot("cluster.json")
     };
-    let mut cfg = ConfigBuilder::new(dir)
-        .gitops(|g| g.path("gitops"))
-        .alerts(|a| a.backoff("10ms").max_attempts(2).timeout("3s"))
-        .registry(|r| {
-            r.host(host)
-                .insecure(true)
-                .username_env("REG_USER")
-                .password_env("REG_PASSWORD")
-        });
+    let mut cfg = ConfigBuilder::new(dir).gitops(|g| g.path("gitops")).registry(|r| {
+        r.host(host)
+            .insecure(true)
+            .backoff("10ms")
+            .max_attempts(2)
+            .timeout("3s")
+            .username_env("REG_USER")
+            .password_env("REG_PASSWORD")
+    });
     for name in environments {
         cfg = cfg.environment(name, environment);
     }
@@ -309,4 +309,91 @@ fn a_tag_is_asked_once_per_audit_even_when_two_environments_declare_it() {
     // The next audit asks again: a tag can move between audits.
     audit(dir.path(), &cfg, PASSWORD);
     assert_eq!(asked("/v2/shop/web/manifests/stable"), 2);
+}
+
+/// A registry that accepts connections and drops them at once, counting them: what a crashed
+/// registry behind a load balancer looks like.
+fn dropping_registry() -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let host = listener.local_addr().unwrap().to_string();
+    let accepted = std::sync::Arc::new(AtomicUsize::new(0));
+    let count = accepted.clone();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            count.fetch_add(1, Ordering::SeqCst);
+            drop(conn);
+        }
+    });
+    (host, accepted)
+}
+
+#[test]
+fn a_registry_found_down_is_not_asked_again_in_that_audit() {
+    let dir = tempfile::tempdir().unwrap();
+    let (host, accepted) = dropping_registry();
+    let apps: Vec<String> = (0..12).map(|i| format!("app{i}")).collect();
+    let mut objects = Vec::new();
+    for app in &apps {
+        let image = format!("{host}/shop/{app}:v1");
+        write(
+            &dir.path().join(format!("gitops/apps/{app}/production/deploy.yaml")),
+            &deployment_yaml(app, "shop", &image),
+        );
+        let (d, rs) = deployment("shop", app, &[(app.as_str(), &image)], 1);
+        objects.extend([d, rs]);
+    }
+    write(&dir.path().join("cluster.json"), &list(objects));
+    let cfg = ConfigBuilder::new(dir.path())
+        .gitops(|g| g.path("gitops"))
+        .registry(|r| {
+            r.host(&host)
+                .insecure(true)
+                .backoff("10ms")
+                .max_attempts(2)
+                .timeout("2s")
+        })
+        .environment("production", |e| {
+            e.paths(&["apps/*/production"])
+                .require_digest(false)
+                .snapshot("cluster.json")
+        })
+        .write();
+    let out = driftwatch(
+        dir.path(),
+        &["--once", "--format", "json", "--config", cfg.to_str().unwrap()],
+        &[],
+    );
+    let report = out.json();
+    let unverifiable: Vec<&Value> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["type"] == "unverifiable")
+        .collect();
+    assert_eq!(
+        unverifiable.len(),
+        apps.len(),
+        "every tag check is unverifiable: {report}"
+    );
+    for f in &unverifiable {
+        let message = f["message"].as_str().unwrap();
+        assert!(
+            message.contains(&format!("registry {host} unreachable in this audit")),
+            "{message}"
+        );
+    }
+    // Asking every tag on its own would take 12 lookups × 2 attempts. Once the first lookup
+    // has failed, only the lookups already under way (at most 4 per registry) may still try.
+    let asked = accepted.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(
+        asked <= 8,
+        "the registry was asked {asked} times after it was found down"
+    );
+    assert_eq!(
+        out.stderr.matches("registry unreachable").count(),
+        1,
+        "the reason is logged once: {}",
+        out.stderr
+    );
 }

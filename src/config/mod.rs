@@ -224,8 +224,8 @@ pub struct RegistryConfig {
     pub credentials: Option<(Secret, Secret)>,
     /// Plain http, for a local test registry only.
     pub insecure: bool,
-    /// Per request timeout and attempts per lookup (`timeout`, `max_attempts`; backoff as for
-    /// alerts). A registry that refuses connections or times out is then asked no more in that
+    /// Per request timeout, attempts per lookup and the first backoff (`timeout`,
+    /// `max_attempts`, `backoff`, doubling up to 30s). A registry that refuses connections or times out is then asked no more in that
     /// audit.
     pub retry: DeliveryConfig,
 }

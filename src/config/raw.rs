@@ -48,6 +48,7 @@ pub(crate) struct RawRegistry {
     pub(crate) insecure: Option<bool>,
     pub(crate) timeout: Option<String>,
     pub(crate) max_attempts: Option<u32>,
+    pub(crate) backoff: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -162,7 +162,7 @@ section!(
 );
 section!(
     /// One `[[registries]]` entry.
-    Registry { str: host, username_env, password_env; bool: insecure; }
+    Registry { str: host, username_env, password_env, timeout, backoff; int: max_attempts; bool: insecure; }
 );
 
 /// One `[[environments]]` entry; the cluster setters fill its `[environments.cluster]`.

@@ -41,7 +41,7 @@ impl Validator<'_> {
                 Some(n) => n,
                 None => 5,
             },
-            backoff: Duration::from_secs(1),
+            backoff: self.duration(&format!("{key}.backoff"), r.backoff, Duration::from_secs(1))?,
             backoff_max: Duration::from_secs(30),
         };
         Ok(RegistryConfig {

@@ -229,53 +229,13 @@ impl Registry<'_> {
         let scope = format!("repository:{}:pull", image.repository());
         let what = format!("{}:{reference}", image.name());
         let unreachable = AtomicBool::new(false);
-        let result = with_retries(cfg.retry, || {
-            let (url, scope, method, unreachable) = (&url, &scope, method.clone(), &unreachable);
-            async move {
-                if let Some(reason) = self.down_reason(host) {
-                    return Attempt::Fail(reason);
-                }
-                let token = self.tokens.get(host, scope);
-                let resp = match self
-                    .send(method.clone(), url, token.as_deref(), cfg.retry.timeout)
-                    .await
-                {
-                    Ok(r) => {
-                        unreachable.store(false, Ordering::Relaxed);
-                        r
-                    }
-                    Err(e) => {
-                        unreachable.store(true, Ordering::Relaxed);
-                        return Attempt::Retry {
-                            after: None,
-                            reason: e.to_string(),
-                        };
-                    }
-                };
-                let resp = if resp.status() == StatusCode::UNAUTHORIZED {
-                    match self
-                        .tokens
-                        .token_for(&self.client.http, &resp, cfg, host, scope, token.as_deref())
-                        .await
-                    {
-                        Ok(token) => match self.send(method, url, Some(&token), cfg.retry.timeout).await {
-                            Ok(r) => r,
-                            Err(e) => {
-                                return Attempt::Retry {
-                                    after: None,
-                                    reason: e.to_string(),
-                                };
-                            }
-                        },
-                        Err(e) => return Attempt::Fail(e.to_string()),
-                    }
-                } else {
-                    resp
-                };
-                classify(resp).await
-            }
-        })
-        .await;
+        let request = Request {
+            cfg,
+            host,
+            url: &url,
+            scope: &scope,
+        };
+        let result = with_retries(cfg.retry, || self.attempt(&request, method.clone(), &unreachable)).await;
         match result {
             Ok(Some(found)) => Lookup::Found(found),
             Ok(None) => Lookup::NotFound,
@@ -284,6 +244,47 @@ impl Registry<'_> {
                 self.down_reason(host)
                     .unwrap_or_else(|| format!("registry {host}: {what}: {e}")),
             ),
+        }
+    }
+
+    /// One try at a manifest request, answering a 401 with a token. `unreachable` records
+    /// whether the last try failed to reach the registry at all (refused, timed out), which is
+    /// what marks it down for the audit.
+    async fn attempt(
+        &self,
+        r: &Request<'_>,
+        method: reqwest::Method,
+        unreachable: &AtomicBool,
+    ) -> Attempt<Option<(Vec<u8>, Option<String>)>> {
+        if let Some(reason) = self.down_reason(r.host) {
+            return Attempt::Fail(reason);
+        }
+        let retry = |e: RegistryError| Attempt::Retry {
+            after: None,
+            reason: e.to_string(),
+        };
+        let token = self.tokens.get(r.host, r.scope);
+        let sent = self
+            .send(method.clone(), r.url, token.as_deref(), r.cfg.retry.timeout)
+            .await;
+        unreachable.store(sent.is_err(), Ordering::Relaxed);
+        let resp = match sent {
+            Ok(resp) => resp,
+            Err(e) => return retry(e),
+        };
+        if resp.status() != StatusCode::UNAUTHORIZED {
+            return classify(resp).await;
+        }
+        let fresh = self
+            .tokens
+            .token_for(&self.client.http, &resp, r.cfg, r.host, r.scope, token.as_deref())
+            .await;
+        match fresh {
+            Ok(token) => match self.send(method, r.url, Some(&token), r.cfg.retry.timeout).await {
+                Ok(resp) => classify(resp).await,
+                Err(e) => retry(e),
+            },
+            Err(e) => Attempt::Fail(e.to_string()),
         }
     }
 
@@ -326,6 +327,14 @@ impl Registry<'_> {
             .await
             .map_err(|e| RegistryError::Transport(error_chain(&e.without_url())))
     }
+}
+
+/// What one manifest request is for.
+struct Request<'a> {
+    cfg: &'a RegistryConfig,
+    host: &'a str,
+    url: &'a str,
+    scope: &'a str,
 }
 
 /// `Some((body, digest header))`, `None` for 404, or a retry decision.
