@@ -35,7 +35,7 @@ fn the_bundled_demo_finds_the_drift_it_ships_with() {
     );
     assert_eq!(
         report["summary"],
-        serde_json::json!({"findings": 6, "critical": 2, "warning": 3, "info": 1, "errors": 0, "ignored": 0})
+        serde_json::json!({"findings": 6, "critical": 2, "warning": 3, "info": 1, "errors": 0, "incomplete": 0, "ignored": 0})
     );
     let envs: Vec<(&str, &str)> = report["environments"]
         .as_array()
@@ -196,7 +196,9 @@ fn malformed_yaml_is_a_finding_and_the_rest_is_still_audited() {
         &["--once", "--format", "json", "--config", cfg.to_str().unwrap()],
         &[],
     );
-    assert_eq!(out.code, 1, "{}", out.stderr);
+    // Exit 2, not 1 (issue 8): a file that failed to parse leaves the declared state
+    // incomplete, so `undeclared` was not judged and the gate must not pass.
+    assert_eq!(out.code, 2, "{}", out.stderr);
     let report = out.json();
     assert_eq!(
         findings(&report),

@@ -155,6 +155,7 @@ mod tests {
             cluster: "c".into(),
             status: Status::Ok,
             errors: Vec::new(),
+            incomplete: Vec::new(),
             declared_workloads: 1,
             live_workloads: 1,
         };

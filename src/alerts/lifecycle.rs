@@ -153,8 +153,9 @@ pub struct Policy {
 
 impl AlertState {
     /// Records what an audit saw. Alerts of environments that were audited without error and
-    /// no longer show them are resolved; an environment that errored (or was not audited this
-    /// run) resolves nothing, since its findings were not observed.
+    /// no longer show them are resolved; an environment that errored, is incomplete (part of
+    /// what git declares could not be read) or was not audited this run resolves nothing, since
+    /// its findings were not all observed.
     pub fn observe(&mut self, report: &Report, now: DateTime<Utc>) {
         let mut current: BTreeMap<String, Subject> = BTreeMap::new();
         for f in &report.findings {
@@ -334,6 +335,7 @@ mod tests {
                 cluster: "c".into(),
                 status: if err.is_some() { Status::Error } else { Status::Ok },
                 errors: err.map(str::to_string).into_iter().collect(),
+                incomplete: Vec::new(),
                 declared_workloads: 0,
                 live_workloads: 0,
             })

@@ -70,6 +70,7 @@ pub async fn run_timed(cfg: &Config, sources: &Sources, only: &[String]) -> (Rep
                         cluster: env.cluster.name.clone(),
                         status: Status::Error,
                         errors: vec![format!("gitops: {e}")],
+                        incomplete: Vec::new(),
                         declared_workloads: 0,
                         live_workloads: 0,
                     };
@@ -202,6 +203,7 @@ async fn audit_environment(
         cluster: env.cluster.name.clone(),
         status: if errors.is_empty() { Status::Ok } else { Status::Error },
         errors,
+        incomplete: Vec::new(),
         declared_workloads: declared.workloads.len(),
         live_workloads: live.map_or(0, |l| l.workloads.len()),
     };

@@ -48,6 +48,12 @@ pub fn extract_text(text: &str, origin: Origin<'_>, state: &mut DeclaredState) {
     }
 }
 
+/// Records a file that could not be read (or is not UTF-8) as a problem of that file, so the
+/// environment's declared state is known to be incomplete.
+pub fn unreadable(origin: Origin<'_>, reason: &str, state: &mut DeclaredState) {
+    state.problems.push(problem(origin, None, None, reason.to_string()));
+}
+
 fn extract_one(doc: &Value, origin: Origin<'_>, state: &mut DeclaredState) {
     let Some(kind) = doc.get("kind").and_then(Value::as_str) else {
         return;

@@ -25,7 +25,7 @@ mod tests {
         assert_eq!(f["running"][0]["pods"], 3);
         assert_eq!(
             v["summary"],
-            serde_json::json!({"findings": 1, "critical": 1, "warning": 0, "info": 0, "errors": 0, "ignored": 0})
+            serde_json::json!({"findings": 1, "critical": 1, "warning": 0, "info": 0, "errors": 0, "incomplete": 0, "ignored": 0})
         );
     }
 

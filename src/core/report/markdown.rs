@@ -23,6 +23,7 @@ impl Report {
         for e in &self.environments {
             let status = match e.status {
                 Status::Ok => "ok".to_string(),
+                Status::Incomplete => format!("**incomplete**: {}", md_escape(&e.incomplete.join("; "))),
                 Status::Error => {
                     format!("**error**: {}", md_escape(&e.error().unwrap_or_default()))
                 }

@@ -15,7 +15,7 @@ use serde::Serialize;
 
 use crate::core::compare::short;
 use crate::core::ignore::{Ignored, Rule};
-use crate::core::model::{DeclaredWorkload, Finding, Severity};
+use crate::core::model::{DeclaredWorkload, Finding, FindingType, Severity};
 
 pub const REPORT_SCHEMA: &str = "driftwatch.report/v1";
 pub const DECLARED_SCHEMA: &str = "driftwatch.declared/v1";
@@ -43,6 +43,9 @@ pub struct GitopsInfo {
 #[serde(rename_all = "lowercase")]
 pub enum Status {
     Ok,
+    /// Audited, but what git declares is not completely known (a file failed to parse or
+    /// read), so `undeclared` could not be judged: a gate must not pass on it.
+    Incomplete,
     Error,
 }
 
@@ -53,6 +56,8 @@ pub struct EnvironmentResult {
     pub status: Status,
     /// Every audit error of the environment, in the order they were met (empty when `ok`).
     pub errors: Vec<String>,
+    /// What could not be judged and why, while the status is `incomplete`.
+    pub incomplete: Vec<String>,
     pub declared_workloads: usize,
     pub live_workloads: usize,
 }
@@ -74,6 +79,7 @@ struct EnvironmentJson<'a> {
     status: Status,
     error: Option<String>,
     errors: &'a [String],
+    incomplete: &'a [String],
     declared_workloads: usize,
     live_workloads: usize,
 }
@@ -86,6 +92,7 @@ impl Serialize for EnvironmentResult {
             status: self.status,
             error: self.error(),
             errors: &self.errors,
+            incomplete: &self.incomplete,
             declared_workloads: self.declared_workloads,
             live_workloads: self.live_workloads,
         }
@@ -100,6 +107,8 @@ pub struct Summary {
     pub warning: usize,
     pub info: usize,
     pub errors: usize,
+    /// Environments whose declared state is incomplete (see [`Status::Incomplete`]).
+    pub incomplete: usize,
     pub ignored: usize,
 }
 
@@ -126,8 +135,32 @@ impl Report {
             ignored: Vec::new(),
             summary: Summary::default(),
         };
+        report.judge_completeness();
         report.summarise();
         report
+    }
+
+    /// An environment audited without error is `incomplete` while a manifest file of it could
+    /// not be read or parsed (an `invalid-manifest` finding naming no workload), unless an
+    /// ignore rule accepted that finding: then `undeclared` was not judged, and the report says
+    /// so instead of passing as clean.
+    fn judge_completeness(&mut self) {
+        for e in &mut self.environments {
+            if e.status == Status::Error {
+                continue;
+            }
+            e.incomplete = self
+                .findings
+                .iter()
+                .filter(|f| f.environment == e.name && f.kind == FindingType::InvalidManifest && f.name.is_none())
+                .map(|f| format!("undeclared workloads not judged: {}", f.message))
+                .collect();
+            e.status = if e.incomplete.is_empty() {
+                Status::Ok
+            } else {
+                Status::Incomplete
+            };
+        }
     }
 
     fn summarise(&mut self) {
@@ -138,6 +171,11 @@ impl Report {
             warning: count(Severity::Warning),
             info: count(Severity::Info),
             errors: self.environments.iter().filter(|e| e.status == Status::Error).count(),
+            incomplete: self
+                .environments
+                .iter()
+                .filter(|e| e.status == Status::Incomplete)
+                .count(),
             ignored: self.ignored.len(),
         };
     }
@@ -147,6 +185,7 @@ impl Report {
         let (kept, ignored) = crate::core::ignore::apply(rules, std::mem::take(&mut self.findings), today);
         self.findings = kept;
         self.ignored = ignored;
+        self.judge_completeness();
         self.summarise();
     }
 
@@ -159,10 +198,10 @@ impl Report {
         self.summarise();
     }
 
-    /// 2 when any environment could not be fully audited (its result is incomplete), else 1
-    /// when a finding is at or above `fail_on`, else 0.
+    /// 2 when any environment could not be fully audited (an error, or an incomplete declared
+    /// state), whatever `fail_on` says, else 1 when a finding is at or above `fail_on`, else 0.
     pub fn exit_code(&self, fail_on: Severity) -> u8 {
-        if self.summary.errors > 0 {
+        if self.summary.errors > 0 || self.summary.incomplete > 0 {
             EXIT_ERROR
         } else if self.findings.iter().any(|f| f.severity >= fail_on) {
             EXIT_DRIFT
@@ -173,14 +212,16 @@ impl Report {
 
     fn summary_line(&self) -> String {
         let s = &self.summary;
-        let commit = self
-            .gitops
-            .commit
-            .as_deref()
-            .map(|c| &c[..c.len().min(12)])
-            .unwrap_or("(no commit)");
+        // A `-dirty` checkout keeps its mark in the short form, and says what it means.
+        let commit = match self.gitops.commit.as_deref() {
+            Some(c) => match c.strip_suffix("-dirty") {
+                Some(sha) => format!("{}-dirty (uncommitted changes)", &sha[..sha.len().min(12)]),
+                None => c[..c.len().min(12)].to_string(),
+            },
+            None => "(no commit)".to_string(),
+        };
         format!(
-            "{} finding{} ({} critical, {} warning, {} info) in {} environment{} at {} {}; {} error{}{}",
+            "{} finding{} ({} critical, {} warning, {} info) in {} environment{} at {} {}; {} error{}{}{}",
             s.findings,
             plural(s.findings),
             s.critical,
@@ -192,6 +233,11 @@ impl Report {
             commit,
             s.errors,
             plural(s.errors),
+            if s.incomplete > 0 {
+                format!("; {} incomplete", s.incomplete)
+            } else {
+                String::new()
+            },
             if s.ignored > 0 {
                 format!("; {} ignored", s.ignored)
             } else {
@@ -290,6 +336,7 @@ mod tests {
             } else {
                 Vec::new()
             },
+            incomplete: Vec::new(),
             declared_workloads: 1,
             live_workloads: 1,
         };
@@ -319,6 +366,73 @@ mod tests {
         assert_eq!(
             report(true, Severity::Critical).exit_code(Severity::Warning),
             EXIT_ERROR
+        );
+    }
+
+    /// A manifest file that could not be parsed: `undeclared` was not judged.
+    fn with_unparsed_file(mut r: Report) -> Report {
+        let mut f = r.findings[0].clone();
+        f.kind = FindingType::InvalidManifest;
+        f.severity = Severity::Warning;
+        f.fingerprint = "broken-file".into();
+        f.name = None;
+        f.container = None;
+        f.message = "apps/broken/deploy.yaml: document 1: did not find expected node content".into();
+        r.findings.push(f);
+        r.judge_completeness();
+        r.summarise();
+        r
+    }
+
+    #[test]
+    fn an_unparsed_file_makes_the_environment_incomplete_and_fails_any_gate() {
+        let r = with_unparsed_file(report(false, Severity::Info));
+        assert_eq!(r.environments[0].status, Status::Incomplete);
+        assert_eq!(r.summary.incomplete, 1);
+        assert_eq!(
+            r.exit_code(Severity::Critical),
+            EXIT_ERROR,
+            "whatever --fail-on says, an audit that could not judge everything does not pass"
+        );
+        let text = r.to_text();
+        assert!(
+            text.contains(
+                "incomplete: environment production: undeclared workloads not judged: apps/broken/deploy.yaml"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("; 1 incomplete"), "{text}");
+        let json: serde_json::Value = serde_json::from_str(&r.to_json()).unwrap();
+        assert_eq!(json["environments"][0]["status"], "incomplete");
+        assert!(
+            json["environments"][0]["incomplete"][0]
+                .as_str()
+                .unwrap()
+                .contains("apps/broken/deploy.yaml")
+        );
+    }
+
+    #[test]
+    fn an_ignored_unparsed_file_leaves_the_environment_complete() {
+        let mut r = with_unparsed_file(report(false, Severity::Info));
+        let rules = crate::core::ignore::parse(
+            "ignore:\n  - type: invalid-manifest\n    environment: production\n    reason: vendored chart, known broken\n",
+        )
+        .unwrap();
+        r.apply_ignore_rules(&rules, NaiveDate::from_ymd_opt(2026, 11, 26).unwrap());
+        assert_eq!(r.environments[0].status, Status::Ok);
+        assert_eq!(r.exit_code(Severity::Critical), EXIT_CLEAN);
+    }
+
+    #[test]
+    fn a_dirty_commit_keeps_its_mark_in_the_summary() {
+        let mut r = report(false, Severity::Info);
+        r.gitops.commit = Some(format!("{}-dirty", "a".repeat(40)));
+        assert!(
+            r.to_text()
+                .contains(&format!("{}-dirty (uncommitted changes)", "a".repeat(12))),
+            "{}",
+            r.to_text()
         );
     }
 }

@@ -45,6 +45,11 @@ impl Report {
                 e.error().unwrap_or_default()
             ));
         }
+        for e in self.environments.iter().filter(|e| e.status == Status::Incomplete) {
+            for what in &e.incomplete {
+                out.push_str(&format!("incomplete: environment {}: {what}\n", e.name));
+            }
+        }
         out.push_str(&self.summary_line());
         out.push('\n');
         out

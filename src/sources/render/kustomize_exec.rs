@@ -22,7 +22,7 @@ pub async fn render(dir: &Path, rel: &str, cfg: &RenderConfig) -> Result<Vec<Ren
     let text = build(dir, rel, cfg).await?;
     Ok(vec![Rendered {
         file: rel.to_string(),
-        text,
+        content: Ok(text),
     }])
 }
 

@@ -25,10 +25,11 @@ pub enum RenderError {
     Io { path: String, reason: String },
 }
 
-/// One rendered text (YAML or JSON documents) and the repository file it is attributed to.
+/// One rendered text (YAML or JSON documents) and the repository file it is attributed to; or
+/// why that file could not be read.
 pub struct Rendered {
     pub file: String,
-    pub text: String,
+    pub content: Result<String, String>,
 }
 
 /// How one selected path is rendered.
@@ -89,7 +90,10 @@ pub async fn render(root: &Path, env: &EnvironmentConfig, cfg: &RenderConfig) ->
                             source: &rel,
                             default_namespace: &env.namespace,
                         };
-                        manifest::extract_text(&out.text, origin, &mut state);
+                        match &out.content {
+                            Ok(text) => manifest::extract_text(text, origin, &mut state),
+                            Err(reason) => manifest::unreadable(origin, reason, &mut state),
+                        }
                     }
                 }
                 Err(e) => {

@@ -6,19 +6,30 @@ use std::path::{Path, PathBuf};
 use super::{RenderError, Rendered, relative};
 use crate::core::paths::is_hidden;
 
-/// The text of every manifest file of `path`, in file-name order.
+/// The text of every manifest file of `path`, in file-name order. A file that cannot be read
+/// or is not UTF-8 is that file's problem (an `invalid-manifest` naming it); every other file
+/// of the path is still read.
 pub async fn render(root: &Path, path: &Path, rel: &str) -> Result<Vec<Rendered>, RenderError> {
-    let io_err = |path: &str, e: &dyn std::fmt::Display| RenderError::Io {
-        path: path.into(),
+    let files = manifest_files(path).map_err(|e| RenderError::Io {
+        path: rel.into(),
         reason: e.to_string(),
-    };
+    })?;
     let mut out = Vec::new();
-    for file in manifest_files(path).map_err(|e| io_err(rel, &e))? {
+    for file in files {
         let file_rel = relative(root, &file);
-        let text = tokio::fs::read_to_string(&file)
-            .await
-            .map_err(|e| io_err(&file_rel, &e))?;
-        out.push(Rendered { file: file_rel, text });
+        let content = match tokio::fs::read(&file).await {
+            Ok(bytes) => String::from_utf8(bytes).map_err(|e| {
+                format!(
+                    "not UTF-8 (invalid byte at offset {}); save the file as UTF-8",
+                    e.utf8_error().valid_up_to()
+                )
+            }),
+            Err(e) => Err(format!("cannot read: {e}")),
+        };
+        out.push(Rendered {
+            file: file_rel,
+            content,
+        });
     }
     Ok(out)
 }
