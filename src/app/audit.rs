@@ -138,6 +138,7 @@ async fn audit_environment(
 ) -> (EnvironmentResult, Vec<Finding>, Option<Duration>) {
     let list = ListOptions {
         secrets: env.compare_secrets,
+        configmaps: env.compare_configmaps,
         timeout: cfg.audit.kube_timeout,
         page_size: cfg.audit.page_size,
     };

@@ -7,8 +7,8 @@ use std::fmt::Write as _;
 use chrono::{DateTime, Utc};
 
 use crate::config::{
-    AlertsConfig, AuditConfig, ChannelConfig, ClusterSource, Config, EnvironmentConfig, GitopsConfig, HaConfig,
-    RegistryConfig, ScheduleConfig, ServerConfig, StateConfig, redact_url,
+    AlertsConfig, AuditConfig, ChannelConfig, ClusterSource, CompareConfigMaps, Config, EnvironmentConfig,
+    GitopsConfig, HaConfig, RegistryConfig, ScheduleConfig, ServerConfig, StateConfig, redact_url,
 };
 
 /// A config section's lines in `check-config`, each ending in `\n`.
@@ -152,7 +152,11 @@ struct Policy<'a>(&'a EnvironmentConfig);
 impl Describe for Policy<'_> {
     fn describe(&self, out: &mut String) {
         let e = self.0;
-        if e.allowed_sources.is_empty() && e.promoted_from.is_none() && !e.compare_secrets {
+        if e.allowed_sources.is_empty()
+            && e.promoted_from.is_none()
+            && !e.compare_secrets
+            && e.compare_configmaps == CompareConfigMaps::Auto
+        {
             return;
         }
         let sources = if e.allowed_sources.is_empty() {
@@ -165,8 +169,10 @@ impl Describe for Policy<'_> {
         });
         let _ = writeln!(
             out,
-            "policy {}: allowed_sources {sources}, promoted_from {promoted}, compare_secrets {}",
-            e.name, e.compare_secrets
+            "policy {}: allowed_sources {sources}, promoted_from {promoted}, compare_secrets {}, compare_configmaps {}",
+            e.name,
+            e.compare_secrets,
+            e.compare_configmaps.as_str()
         );
     }
 }
@@ -337,7 +343,7 @@ url = "http://alertmanager:9093"
             "environment production: paths apps/*/production (plain), cluster in-cluster via in-cluster, namespaces shop, payments, require_digest true",
             "environment staging: paths apps/*/staging (auto), cluster staging via snapshot /etc/driftwatch/staging.json, namespaces all, require_digest true",
             "registry localhost:5000: credentials none (anonymous), plain http, timeout 10s, max_attempts 5",
-            "policy production: allowed_sources localhost:5000/shop, promoted_from -, compare_secrets false",
+            "policy production: allowed_sources localhost:5000/shop, promoted_from -, compare_secrets false, compare_configmaps auto",
             "schedule: cron \"0 */15 * * * *\" (Europe/Berlin), next run 2026-11-26T09:15:00Z, run_on_start false, audit_timeout 10m, shutdown_grace 30s",
             "server: listen 127.0.0.1:9184",
             "ha: lease default/driftwatch as driftwatch-0, lease_duration 15s, renew_interval 5s",

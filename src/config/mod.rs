@@ -213,7 +213,33 @@ pub struct EnvironmentConfig {
     /// Compare declared Secrets with live ones (by hash; values are never printed). Needs
     /// `list` on secrets, so it is off unless asked for.
     pub compare_secrets: bool,
+    /// Whether ConfigMaps are listed and compared (`compare_configmaps`).
+    pub compare_configmaps: CompareConfigMaps,
     pub cluster: ClusterConfig,
+}
+
+/// `[[environments]] compare_configmaps`: least-privilege readers may lack `list configmaps`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum CompareConfigMaps {
+    /// List and compare; a 403 turns the config checks into one `unverifiable` finding that
+    /// names the missing permission, and the rest of the audit goes on.
+    #[default]
+    Auto,
+    /// List and compare; a 403 is an audit error.
+    Always,
+    /// Never list ConfigMaps (no config checks).
+    Never,
+}
+
+impl CompareConfigMaps {
+    /// As written in the config.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Auto => "auto",
+            Self::Always => "true",
+            Self::Never => "false",
+        }
+    }
 }
 
 /// A registry driftwatch may query (only configured hosts are ever contacted).

@@ -160,8 +160,17 @@ pub(crate) struct RawEnvironment {
     pub(crate) promoted_from: Option<String>,
     pub(crate) lineage_depth: Option<usize>,
     pub(crate) compare_secrets: Option<bool>,
+    pub(crate) compare_configmaps: Option<RawToggle>,
     #[serde(default)]
     pub(crate) cluster: RawCluster,
+}
+
+/// `true`, `false` or a word such as `"auto"`.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub(crate) enum RawToggle {
+    Bool(bool),
+    Word(String),
 }
 
 #[derive(Debug, Deserialize)]

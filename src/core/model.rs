@@ -206,6 +206,20 @@ pub struct LiveState {
     /// Live ConfigMaps (and Secrets, when listed) by (secret, namespace, name).
     pub configs: BTreeMap<(bool, String, String), ConfigObject>,
     pub config_refs: Vec<ConfigRef>,
+    /// Whether `configs` holds the cluster's ConfigMaps at all.
+    pub config_listing: ConfigListing,
+}
+
+/// Whether the live ConfigMaps were listed, so config checks can trust an empty list.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum ConfigListing {
+    #[default]
+    Listed,
+    /// Not listed on purpose (`compare_configmaps = false`): no config checks.
+    Skipped,
+    /// The cluster refused to list them (a reader without `list configmaps`): config checks are
+    /// one `unverifiable` finding naming the missing permission.
+    Refused(String),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]

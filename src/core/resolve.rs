@@ -13,8 +13,8 @@ use serde::Deserialize;
 
 use crate::core::image::RunningImage;
 use crate::core::model::{
-    ConfigObject, ConfigRef, ContainerSpec, ContainerStatus, LivePod, LiveState, LiveWorkload, Rollout, WorkloadKey,
-    WorkloadKind, value_hash,
+    ConfigListing, ConfigObject, ConfigRef, ContainerSpec, ContainerStatus, LivePod, LiveState, LiveWorkload, Rollout,
+    WorkloadKey, WorkloadKind, value_hash,
 };
 
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -303,6 +303,7 @@ pub struct RawObjects {
     pub pods: Vec<Pod>,
     /// ConfigMaps and (when listed) Secrets, values hashed.
     pub configs: Vec<ConfigObject>,
+    pub config_listing: ConfigListing,
 }
 
 /// A snapshot item: the `kind` decides how the rest is read.
@@ -403,6 +404,7 @@ pub fn build(raw: &RawObjects, namespaces: Option<&[String]>) -> LiveState {
             .configs
             .insert((c.secret, c.namespace.clone(), c.name.clone()), c.clone());
     }
+    state.config_listing = raw.config_listing.clone();
     set_rollouts(&owners, &newest_child, &newest_pod, &mut state);
     state
 }

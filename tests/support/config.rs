@@ -197,6 +197,17 @@ impl Environment {
         self.1 = self.1.in_cluster(in_cluster);
         self
     }
+    /// `compare_configmaps`: `"true"` and `"false"` are written as booleans, anything else
+    /// (`"auto"`) as a string.
+    pub fn compare_configmaps(mut self, value: &str) -> Self {
+        let value = match value {
+            "true" => Value::Bool(true),
+            "false" => Value::Bool(false),
+            word => Value::Str(word.into()),
+        };
+        self.0.set("compare_configmaps", value);
+        self
+    }
 }
 
 section!(

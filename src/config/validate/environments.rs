@@ -1,8 +1,8 @@
 //! `[[environments]]`: each environment's paths, renderer, policy and cluster.
 
 use super::Validator;
-use crate::config::raw::{RawCluster, RawEnvironment};
-use crate::config::{ClusterConfig, ClusterSource, ConfigError, EnvironmentConfig, Renderer};
+use crate::config::raw::{RawCluster, RawEnvironment, RawToggle};
+use crate::config::{ClusterConfig, ClusterSource, CompareConfigMaps, ConfigError, EnvironmentConfig, Renderer};
 
 impl Validator<'_> {
     /// At least one environment, names unique, `promoted_from` naming another one.
@@ -64,6 +64,18 @@ impl Validator<'_> {
             allowed_sources: e.allowed_sources,
             promoted_from: e.promoted_from.map(|from| (from, e.lineage_depth.unwrap_or(500))),
             compare_secrets: e.compare_secrets.unwrap_or(false),
+            compare_configmaps: match e.compare_configmaps {
+                None => CompareConfigMaps::Auto,
+                Some(RawToggle::Bool(true)) => CompareConfigMaps::Always,
+                Some(RawToggle::Bool(false)) => CompareConfigMaps::Never,
+                Some(RawToggle::Word(w)) if w == "auto" => CompareConfigMaps::Auto,
+                Some(RawToggle::Word(w)) => {
+                    return Err(self.invalid(
+                        format!("environments[{i}].compare_configmaps"),
+                        format!("{w:?} is not one of \"auto\", true, false"),
+                    ));
+                }
+            },
             cluster,
             name: e.name,
         })

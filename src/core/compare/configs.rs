@@ -4,13 +4,35 @@
 use std::collections::BTreeSet;
 
 use super::{Environment, Scope, fingerprint};
-use crate::core::model::{ConfigObject, DeclaredWorkload, Finding, FindingType, LiveState, Severity, WorkloadKey};
+use crate::core::model::{
+    ConfigListing, ConfigObject, DeclaredWorkload, Finding, FindingType, LiveState, Severity, WorkloadKey,
+};
 
 pub(super) fn config_drift(env: &Environment<'_>, out: &mut Vec<Finding>) {
-    if let Some(live) = env.live {
-        declared_configs(env, live, out);
-        needed_configs(env, live, out);
+    let Some(live) = env.live else { return };
+    match &live.config_listing {
+        ConfigListing::Listed => {
+            declared_configs(env, live, out);
+            needed_configs(env, live, out);
+        }
+        ConfigListing::Skipped => {}
+        ConfigListing::Refused(reason) => out.push(not_compared(env.scope, reason)),
     }
+}
+
+/// One finding for an environment whose ConfigMaps could not be listed: what is missing and
+/// the two ways out, instead of failing the audit of a least-privilege reader.
+fn not_compared(scope: &Scope<'_>, reason: &str) -> Finding {
+    let message = format!(
+        "ConfigMaps not compared: {reason}. Grant get/list on configmaps to compare them, or set compare_configmaps = false for this environment"
+    );
+    let mut f = config_finding(scope, "", "", None, message);
+    f.kind = FindingType::Unverifiable;
+    f.severity = Severity::Info;
+    f.name = None;
+    // One per environment and cluster, whatever the server's wording.
+    f.fingerprint = fingerprint(&f, "configmaps-not-listed");
+    f
 }
 
 /// The name without a kustomize generator suffix (`app-config-5k8hbt2mdf` → `app-config`).
@@ -181,6 +203,7 @@ mod tests {
                 .map(|c| ((c.secret, c.namespace.clone(), c.name.clone()), c))
                 .collect::<BTreeMap<_, _>>(),
             config_refs: refs,
+            config_listing: Default::default(),
         };
         let cases = [
             (
@@ -241,5 +264,66 @@ mod tests {
             };
             assert_eq!(messages(d, &live), want, "{name}");
         }
+    }
+
+    #[test]
+    fn configmaps_the_reader_may_not_list_are_one_unverifiable_finding() {
+        use crate::core::model::{ConfigListing, FindingType, Severity};
+        let declared = DeclaredState {
+            workloads: vec![declared("api", &pinned(D1))],
+            configs: vec![config(false, "app-config", &[("a", "1")])],
+            ..Default::default()
+        };
+        let refs = vec![ConfigRef {
+            workload: WorkloadKey {
+                kind: crate::core::model::WorkloadKind::Deployment,
+                namespace: "shop".into(),
+                name: "api".into(),
+            },
+            secret: false,
+            name: "app-config".into(),
+        }];
+        let mut live = LiveState {
+            workloads: [live("api", &pinned(D1), vec![])]
+                .into_iter()
+                .map(|w| (w.key(), w))
+                .collect(),
+            config_refs: refs,
+            config_listing: ConfigListing::Refused("cluster prod: list configmaps: forbidden (HTTP 403)".into()),
+            ..Default::default()
+        };
+        let findings = compare(&scope(&[], &[]), &declared, Some(&live));
+        let configs: Vec<_> = findings
+            .iter()
+            .filter(|f| f.kind == FindingType::ConfigDrift || f.kind == FindingType::Unverifiable)
+            .collect();
+        assert_eq!(
+            configs.len(),
+            1,
+            "no false config-drift from an empty list: {configs:#?}"
+        );
+        assert_eq!(
+            (configs[0].kind, configs[0].severity),
+            (FindingType::Unverifiable, Severity::Info)
+        );
+        assert!(
+            configs[0].message.contains("list configmaps: forbidden"),
+            "{}",
+            configs[0].message
+        );
+        assert!(
+            configs[0].message.contains("compare_configmaps = false"),
+            "{}",
+            configs[0].message
+        );
+
+        live.config_listing = ConfigListing::Skipped;
+        let findings = compare(&scope(&[], &[]), &declared, Some(&live));
+        assert!(
+            !findings
+                .iter()
+                .any(|f| f.kind == FindingType::ConfigDrift || f.kind == FindingType::Unverifiable),
+            "compare_configmaps = false: no config checks at all: {findings:#?}"
+        );
     }
 }

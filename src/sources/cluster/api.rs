@@ -10,8 +10,8 @@ use kube::core::params::ListParams;
 use serde::de::DeserializeOwned;
 
 use super::{ClusterError, ListOptions};
-use crate::config::ClusterSource;
-use crate::core::model::{ConfigObject, WorkloadKind};
+use crate::config::{ClusterSource, CompareConfigMaps};
+use crate::core::model::{ConfigListing, ConfigObject, WorkloadKind};
 use crate::core::resolve::{ConfigMapRaw, ObjectList, Pod, RawObjects, SecretRaw, Workload};
 use crate::error_chain;
 
@@ -109,6 +109,7 @@ pub async fn list_all(
         for &(kind, prefix, plural) in RESOURCES
             .iter()
             .filter(|r| opts.secrets || !matches!(r.0, Resource::Secrets))
+            .filter(|r| opts.configmaps != CompareConfigMaps::Never || !matches!(r.0, Resource::ConfigMaps))
         {
             let path = match ns {
                 Some(ns) => format!("{prefix}/namespaces/{ns}/{plural}"),
@@ -122,8 +123,14 @@ pub async fn list_all(
                     }
                     Resource::Pods => Listed::Pods(list_paged::<Pod>(cluster, &client, &path, plural, opts).await?),
                     Resource::ConfigMaps => {
-                        let items = list_paged::<ConfigMapRaw>(cluster, &client, &path, plural, opts).await?;
-                        Listed::Configs(items.into_iter().map(Into::into).collect())
+                        match list_paged::<ConfigMapRaw>(cluster, &client, &path, plural, opts).await {
+                            Ok(items) => Listed::Configs(items.into_iter().map(Into::into).collect()),
+                            // A least-privilege reader: the workload audit goes on without config checks.
+                            Err(e @ ClusterError::Forbidden { .. }) if opts.configmaps == CompareConfigMaps::Auto => {
+                                Listed::ConfigsRefused(e.to_string())
+                            }
+                            Err(e) => return Err(e),
+                        }
                     }
                     Resource::Secrets => {
                         let items = list_paged::<SecretRaw>(cluster, &client, &path, plural, opts).await?;
@@ -139,6 +146,9 @@ pub async fn list_all(
         .try_collect()
         .await?;
     let mut raw = RawObjects::default();
+    if opts.configmaps == CompareConfigMaps::Never {
+        raw.config_listing = ConfigListing::Skipped;
+    }
     for (kind, listed) in lists {
         match (kind, listed) {
             (Resource::Workload(k), Listed::Workloads(items)) => {
@@ -146,6 +156,7 @@ pub async fn list_all(
             }
             (_, Listed::Pods(items)) => raw.pods.extend(items),
             (_, Listed::Configs(items)) => raw.configs.extend(items),
+            (_, Listed::ConfigsRefused(reason)) => raw.config_listing = ConfigListing::Refused(reason),
             (_, Listed::Workloads(_)) => {}
         }
     }
@@ -157,6 +168,7 @@ pub async fn list_all(
 }
 
 enum Listed {
+    ConfigsRefused(String),
     Workloads(Vec<Workload>),
     Pods(Vec<Pod>),
     Configs(Vec<ConfigObject>),

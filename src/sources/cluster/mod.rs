@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use tokio::sync::OnceCell;
 
-use crate::config::{ClusterConfig, ClusterSource};
+use crate::config::{ClusterConfig, ClusterSource, CompareConfigMaps};
 use crate::core::model::LiveState;
 use crate::core::resolve;
 
@@ -53,6 +53,8 @@ pub enum ClusterError {
 pub struct ListOptions {
     /// Also list Secrets (only for environments with `compare_secrets`).
     pub secrets: bool,
+    /// Whether and how ConfigMaps are listed (`compare_configmaps`).
+    pub configmaps: CompareConfigMaps,
     pub timeout: Duration,
     pub page_size: u32,
 }
