@@ -4,6 +4,8 @@
 use std::path::Path;
 use std::process::Command;
 
+use support::copy_tree;
+
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
 fn dockerfile() -> String {
@@ -28,19 +30,6 @@ fn copied_from_context(dockerfile: &str) -> Vec<String> {
                 .collect::<Vec<_>>()
         })
         .collect()
-}
-
-fn copy_tree(from: &Path, to: &Path) {
-    if from.is_dir() {
-        std::fs::create_dir_all(to).unwrap();
-        for entry in std::fs::read_dir(from).unwrap() {
-            let entry = entry.unwrap();
-            copy_tree(&entry.path(), &to.join(entry.file_name()));
-        }
-    } else {
-        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
-        std::fs::copy(from, to).unwrap_or_else(|e| panic!("copy {}: {e}", from.display()));
-    }
 }
 
 /// `cargo fetch` loads the whole package, every declared target included (`cargo metadata` does

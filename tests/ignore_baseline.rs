@@ -2,34 +2,15 @@
 //! showed: new drift on an accepted container is reported again, and the baseline expires.
 
 use std::path::Path;
-use std::process::Command;
+
+use support::copy_tree;
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
-fn copy_tree(from: &Path, to: &Path) {
-    if from.is_dir() {
-        std::fs::create_dir_all(to).unwrap();
-        for entry in std::fs::read_dir(from).unwrap() {
-            let entry = entry.unwrap();
-            copy_tree(&entry.path(), &to.join(entry.file_name()));
-        }
-    } else {
-        std::fs::copy(from, to).unwrap();
-    }
-}
-
+/// Runs the real binary; `(exit code, stdout, stderr)`.
 fn driftwatch(dir: &Path, args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_driftwatch"))
-        .args(args)
-        .current_dir(dir)
-        .env_remove("RUST_LOG")
-        .output()
-        .expect("run driftwatch");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    let out = support::run::driftwatch(dir, args, &[]);
+    (out.code, out.stdout, out.stderr)
 }
 
 /// The demo (config and examples) in a temp dir, so the snapshot can be changed.

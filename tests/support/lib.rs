@@ -32,6 +32,20 @@ pub mod smtp;
 
 use std::path::Path;
 
+/// Copies a file, or a directory with everything below it, creating parent directories.
+pub fn copy_tree(from: &Path, to: &Path) {
+    if from.is_dir() {
+        std::fs::create_dir_all(to).unwrap();
+        for entry in std::fs::read_dir(from).unwrap() {
+            let entry = entry.unwrap();
+            copy_tree(&entry.path(), &to.join(entry.file_name()));
+        }
+    } else {
+        std::fs::create_dir_all(to.parent().expect("a file path")).unwrap();
+        std::fs::copy(from, to).unwrap_or_else(|e| panic!("copy {}: {e}", from.display()));
+    }
+}
+
 /// Writes `text` to `path`, creating its parent directories.
 pub fn write(path: &Path, text: &str) {
     std::fs::create_dir_all(path.parent().expect("a file path")).unwrap();
