@@ -157,6 +157,7 @@ mod tests {
             errors: Vec::new(),
             declared_workloads: 1,
             live_workloads: 1,
+            declared: Vec::new(),
         };
         let report = Report::new(
             clock.now(),

@@ -336,6 +336,7 @@ mod tests {
                 errors: err.map(str::to_string).into_iter().collect(),
                 declared_workloads: 0,
                 live_workloads: 0,
+                declared: Vec::new(),
             })
             .collect();
         Report::new(

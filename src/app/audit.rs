@@ -72,6 +72,7 @@ pub async fn run_timed(cfg: &Config, sources: &Sources, only: &[String]) -> (Rep
                         errors: vec![format!("gitops: {e}")],
                         declared_workloads: 0,
                         live_workloads: 0,
+                        declared: Vec::new(),
                     };
                     (result, Vec::new(), None)
                 })
@@ -204,6 +205,7 @@ async fn audit_environment(
         errors,
         declared_workloads: declared.workloads.len(),
         live_workloads: live.map_or(0, |l| l.workloads.len()),
+        declared: declared.workloads.iter().map(|w| w.key()).collect(),
     };
     (result, findings, listed_in)
 }
