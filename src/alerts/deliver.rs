@@ -158,6 +158,7 @@ mod tests {
             incomplete: Vec::new(),
             declared_workloads: 1,
             live_workloads: 1,
+            declared: Vec::new(),
         };
         let report = Report::new(
             clock.now(),

@@ -338,6 +338,7 @@ mod tests {
                 incomplete: Vec::new(),
                 declared_workloads: 0,
                 live_workloads: 0,
+                declared: Vec::new(),
             })
             .collect();
         Report::new(

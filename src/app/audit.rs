@@ -73,6 +73,7 @@ pub async fn run_timed(cfg: &Config, sources: &Sources, only: &[String]) -> (Rep
                         incomplete: Vec::new(),
                         declared_workloads: 0,
                         live_workloads: 0,
+                        declared: Vec::new(),
                     };
                     (result, Vec::new(), None)
                 })
@@ -207,6 +208,7 @@ async fn audit_environment(
         incomplete: Vec::new(),
         declared_workloads: declared.workloads.len(),
         live_workloads: live.map_or(0, |l| l.workloads.len()),
+        declared: declared.workloads.iter().map(|w| w.key()).collect(),
     };
     (result, findings, listed_in)
 }

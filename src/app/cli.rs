@@ -45,7 +45,9 @@ pub struct Cli {
     #[arg(long = "env", value_name = "NAME")]
     pub envs: Vec<String>,
 
-    /// Report format.
+    /// Report format: text, json (pretty), json-compact (the same JSON on one line, for the
+    /// journal and log shippers), markdown, or for pipelines sarif (GitHub code scanning),
+    /// junit (test reports) and github (workflow-command annotations).
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
 
@@ -107,7 +109,15 @@ pub enum Command {
 pub enum Format {
     Text,
     Json,
+    /// The `driftwatch.report/v1` JSON on a single line.
+    JsonCompact,
     Markdown,
+    /// SARIF 2.1.0, for GitHub code scanning (upload-sarif).
+    Sarif,
+    /// JUnit XML: a test suite per environment, a test case per declared workload.
+    Junit,
+    /// GitHub Actions workflow commands (`::error file=…::…`), one per finding.
+    Github,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -330,7 +340,11 @@ async fn once(cfg: &Config, cli: &Cli) -> u8 {
     let text = match cli.format {
         Format::Text => report.to_text(),
         Format::Json => report.to_json() + "\n",
+        Format::JsonCompact => report.to_json_compact() + "\n",
         Format::Markdown => report.to_markdown(),
+        Format::Sarif => report.to_sarif() + "\n",
+        Format::Junit => report.to_junit(cfg.audit.fail_on),
+        Format::Github => report.to_github(),
     };
     // A closed pipe (`driftwatch --once | head`) is not an audit error.
     let _ = std::io::stdout().write_all(text.as_bytes());

@@ -6,6 +6,11 @@ impl Report {
     pub fn to_json(&self) -> String {
         serde_json::to_string_pretty(self).expect("report serializes")
     }
+
+    /// The same JSON on one line: one journal entry, one record for a log shipper.
+    pub fn to_json_compact(&self) -> String {
+        serde_json::to_string(self).expect("report serializes")
+    }
 }
 
 #[cfg(test)]

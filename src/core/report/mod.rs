@@ -1,11 +1,15 @@
 //! The audit report: its types, summary and exit code. Each rendering is one file: `text.rs`
 //! (an aligned table; also the `driftwatch.declared/v1` listing), `markdown.rs` (a PR
-//! comment) and `json.rs` (the stable `driftwatch.report/v1` JSON). A new format is one file
-//! here with an `impl Report { pub fn to_<format> }` plus one arm in the command line's
-//! `--format` enum. Pure.
+//! comment), `json.rs` (the stable `driftwatch.report/v1` JSON), and for pipelines `sarif.rs`
+//! (GitHub code scanning), `junit.rs` (test reports) and `github.rs` (workflow-command
+//! annotations). A new format is one file here with an `impl Report { pub fn to_<format> }`
+//! plus one arm in the command line's `--format` enum. Pure.
 
+mod github;
 mod json;
+mod junit;
 mod markdown;
+mod sarif;
 mod text;
 
 pub use text::table;
@@ -15,7 +19,7 @@ use serde::Serialize;
 
 use crate::core::compare::short;
 use crate::core::ignore::{Ignored, Rule};
-use crate::core::model::{DeclaredWorkload, Finding, FindingType, Severity};
+use crate::core::model::{DeclaredWorkload, Finding, FindingType, Severity, WorkloadKey};
 
 pub const REPORT_SCHEMA: &str = "driftwatch.report/v1";
 pub const DECLARED_SCHEMA: &str = "driftwatch.declared/v1";
@@ -60,6 +64,9 @@ pub struct EnvironmentResult {
     pub incomplete: Vec<String>,
     pub declared_workloads: usize,
     pub live_workloads: usize,
+    /// The workloads git declares, for outputs that list each one (JUnit: one test case per
+    /// workload). Not part of the JSON report, which keeps only the count.
+    pub declared: Vec<WorkloadKey>,
 }
 
 impl EnvironmentResult {
@@ -67,6 +74,16 @@ impl EnvironmentResult {
     /// without errors.
     pub fn error(&self) -> Option<String> {
         (!self.errors.is_empty()).then(|| self.errors.join("; "))
+    }
+
+    /// Why part of the environment was not judged: its audit errors, or what its incomplete
+    /// declared state left out; empty when it was audited fully.
+    pub fn not_judged(&self) -> &[String] {
+        match self.status {
+            Status::Ok => &[],
+            Status::Incomplete => &self.incomplete,
+            Status::Error => &self.errors,
+        }
     }
 }
 
@@ -339,6 +356,11 @@ mod tests {
             incomplete: Vec::new(),
             declared_workloads: 1,
             live_workloads: 1,
+            declared: vec![WorkloadKey {
+                kind: WorkloadKind::Deployment,
+                namespace: "shop".into(),
+                name: "api".into(),
+            }],
         };
         Report::new(
             t,
