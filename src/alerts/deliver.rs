@@ -1,13 +1,19 @@
 //! Delivers alerts: loads the alert state, records what the audit saw, sends each channel what
-//! it is owed (Slack, email, webhook, Alertmanager), records what was delivered, saves the
-//! state. A failing channel is retried with backoff within the run and owed again on the next
-//! run; it never stops the others.
+//! it is owed (Slack, email, webhook, Alertmanager), and saves what was delivered as soon as
+//! each channel succeeded, so a crash or `kill -9` re-sends at most the notices in flight. A
+//! failing channel is retried with backoff within the run and owed again on the next run; it
+//! never stops the others. While the state cannot be saved (a full disk), no notices are sent
+//! (they could not be remembered, so every run would send them again); one alert per process
+//! says so instead.
+
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use chrono::{DateTime, Utc};
-use tracing::{info, warn};
+use futures::StreamExt;
+use tracing::{error, info, warn};
 
 use crate::alerts::channels::{Batch, Channel, ChannelError};
-use crate::alerts::lifecycle::{Policy, Route};
+use crate::alerts::lifecycle::{AlertState, Event, Notice, Policy, Route, Subject};
 use crate::alerts::store::{self, StateError};
 use crate::config::{ChannelConfig, Config, DeliveryConfig};
 use crate::core::report::Report;
@@ -49,10 +55,35 @@ pub fn routes(channels: &[ChannelConfig]) -> Vec<Route<'_>> {
         .collect()
 }
 
+/// Whether this process already told the channels that the alert state cannot be saved, so a
+/// full disk is one alert, not one per audit. The daemon keeps one for its lifetime; `--once`
+/// makes its own.
+#[derive(Debug, Default)]
+pub struct StoreHealth {
+    unwritable_alerted: AtomicBool,
+}
+
 /// Records `report` in the alert state and delivers what every channel is owed.
-pub async fn notify(cfg: &Config, report: &Report, now: DateTime<Utc>) -> Result<Outcome, NotifyError> {
+pub async fn notify(
+    cfg: &Config,
+    report: &Report,
+    now: DateTime<Utc>,
+    health: &StoreHealth,
+) -> Result<Outcome, NotifyError> {
     let path = &cfg.state.path;
-    let _lock = store::lock(path).await?;
+    let client = http_client(cfg.alerts.delivery.timeout)?;
+    // Nothing is sent that could not be remembered as sent: the lock file and the observed
+    // state must be writable first.
+    let unwritable = |e: StateError| async {
+        if matches!(e, StateError::Write { .. }) && !health.unwritable_alerted.swap(true, Ordering::SeqCst) {
+            state_unwritable(cfg, report, now, &client, &e).await;
+        }
+        Err(NotifyError::from(e))
+    };
+    let _lock = match store::lock(path).await {
+        Ok(lock) => lock,
+        Err(e) => return unwritable(e).await,
+    };
     let loaded = store::load(path, now)?;
     let mut outcome = Outcome::default();
     if let Some(w) = loaded.warning {
@@ -61,33 +92,60 @@ pub async fn notify(cfg: &Config, report: &Report, now: DateTime<Utc>) -> Result
     }
     let mut alert_state = loaded.state;
     alert_state.observe(report, now);
+    if let Err(e) = store::save(path, &alert_state) {
+        return unwritable(e).await;
+    }
+    if health.unwritable_alerted.swap(false, Ordering::SeqCst) {
+        info!(path = %path.display(), "alert state can be saved again; alerts resume");
+    }
     let routes = routes(&cfg.alerts.channels);
     let policy = Policy {
         renotify_after: cfg.alerts.renotify_after,
         send_resolved: cfg.alerts.send_resolved,
     };
     let due = alert_state.due(&routes, policy, now);
+    send_and_record(cfg, report, now, &client, &due, &mut alert_state, &mut outcome).await?;
+    alert_state.prune(&routes, policy);
+    store::save(path, &alert_state)?;
+    Ok(outcome)
+}
 
-    let client = http_client(cfg.alerts.delivery.timeout)?;
-    let sends = cfg.alerts.channels.iter().filter_map(|channel| {
-        let notices = due.get(&channel.name)?;
-        let notifier = notifier(channel, &client, cfg.alerts.delivery);
-        Some(async move {
-            let batch = Batch {
-                notices,
-                report,
-                now,
-                test: false,
-            };
-            (channel, notices, notifier.send(&batch).await)
+/// Sends every channel its notices, concurrently, and saves each channel's delivery as soon
+/// as it succeeded.
+async fn send_and_record(
+    cfg: &Config,
+    report: &Report,
+    now: DateTime<Utc>,
+    client: &reqwest::Client,
+    due: &std::collections::BTreeMap<String, Vec<Notice>>,
+    alert_state: &mut AlertState,
+    outcome: &mut Outcome,
+) -> Result<(), NotifyError> {
+    let mut sends: futures::stream::FuturesUnordered<_> = cfg
+        .alerts
+        .channels
+        .iter()
+        .filter_map(|channel| {
+            let notices = due.get(&channel.name)?;
+            let notifier = notifier(channel, client, cfg.alerts.delivery);
+            Some(async move {
+                let batch = Batch {
+                    notices,
+                    report,
+                    now,
+                    test: false,
+                };
+                (channel, notices, notifier.send(&batch).await)
+            })
         })
-    });
-    for (channel, notices, result) in futures::future::join_all(sends).await {
+        .collect();
+    while let Some((channel, notices, result)) = sends.next().await {
         match result {
             Ok(()) => {
                 info!(channel = %channel.name, notices = notices.len(), "alerts delivered");
                 alert_state.delivered(&channel.name, notices, now);
                 outcome.delivered.push((channel.name.clone(), notices.len()));
+                store::save(&cfg.state.path, alert_state)?;
             }
             Err(reason) => {
                 warn!(channel = %channel.name, error = %reason, "alert delivery failed; will retry on the next run");
@@ -98,9 +156,38 @@ pub async fn notify(cfg: &Config, report: &Report, now: DateTime<Utc>) -> Result
             }
         }
     }
-    alert_state.prune(&routes, policy);
-    store::save(path, &alert_state)?;
-    Ok(outcome)
+    Ok(())
+}
+
+/// The one alert, to every channel whatever its routing, that the alert state cannot be saved:
+/// it names the path and the OS error, and says that alerts are held back until it can.
+async fn state_unwritable(cfg: &Config, report: &Report, now: DateTime<Utc>, client: &reqwest::Client, e: &StateError) {
+    error!(error = %e, "alert state cannot be saved: no alerts are sent until it can");
+    let notice = Notice {
+        event: Event::Firing,
+        fingerprint: "driftwatch-alert-state".into(),
+        subject: Subject::AuditError {
+            environment: "driftwatch".into(),
+            cluster: "-".into(),
+            error: format!(
+                "{e}. No new alerts are sent until the alert state can be saved again (nothing is lost: what is owed is sent then, nothing twice)"
+            ),
+        },
+        first_seen: now,
+        resolved_at: None,
+    };
+    let notices = [notice];
+    for channel in &cfg.alerts.channels {
+        let batch = Batch {
+            notices: &notices,
+            report,
+            now,
+            test: false,
+        };
+        if let Err(reason) = notifier(channel, client, cfg.alerts.delivery).send(&batch).await {
+            warn!(channel = %channel.name, error = %reason, "could not send the alert-state alert");
+        }
+    }
 }
 
 /// Sends a clearly marked test message to every channel (or the one named), for setting up.

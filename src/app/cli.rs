@@ -355,7 +355,7 @@ async fn once(cfg: &Config, cli: &Cli) -> u8 {
     if cfg.alerts.channels.is_empty() {
         eprintln!("warning: --notify: no alert channels are configured ([[alerts.slack]], [[alerts.email]], …)");
     }
-    match deliver::notify(cfg, &report, chrono::Utc::now()).await {
+    match deliver::notify(cfg, &report, chrono::Utc::now(), &deliver::StoreHealth::default()).await {
         Ok(outcome) => {
             for w in &outcome.warnings {
                 eprintln!("warning: {w}");

@@ -44,6 +44,8 @@ struct Context {
     status: Arc<Status>,
     sources: RwLock<Arc<Sources>>,
     audits_started: AtomicU64,
+    /// Whether a full disk under the alert state was already alerted in this process.
+    store_health: deliver::StoreHealth,
     clock: Clock,
 }
 
@@ -101,7 +103,7 @@ impl Context {
                 let notified = if cfg.alerts.channels.is_empty() {
                     None
                 } else {
-                    Some(deliver::notify(&cfg, &report, self.clock.now()).await)
+                    Some(deliver::notify(&cfg, &report, self.clock.now(), &self.store_health).await)
                 };
                 (report, timings, notified)
             };
@@ -175,6 +177,7 @@ pub async fn run(
         config: RwLock::new(Arc::new(cfg)),
         status: status.clone(),
         audits_started: AtomicU64::new(0),
+        store_health: deliver::StoreHealth::default(),
         clock,
     });
 

@@ -12,7 +12,7 @@ use sha2::Sha256;
 
 use super::text::{what, when};
 use super::{Batch, Channel, ChannelError, Routing, Section, Settings, bearer, post};
-use crate::alerts::lifecycle::Notice;
+use crate::alerts::lifecycle::{Notice, Subject};
 use crate::config::{ConfigError, DeliveryConfig, Secret, Validator, redact_url};
 use crate::core::report::Report;
 
@@ -92,7 +92,11 @@ pub fn payload(report: &Report, notices: &[Notice], now: DateTime<Utc>, test: bo
         .iter()
         .map(|n| json!({"fingerprint": n.fingerprint, "event": n.event, "type": n.subject.kind(), "severity": n.subject.severity(),
                         "environment": n.subject.environment(), "first_seen": n.first_seen, "resolved_at": n.resolved_at,
-                        "summary": format!("{} {}, {}", n.subject.kind(), what(&n.subject), when(n, now))}))
+                        "summary": format!("{} {}, {}", n.subject.kind(), what(&n.subject), when(n, now)),
+                        "message": match &n.subject {
+                            Subject::Finding(f) => f.message.as_str(),
+                            Subject::AuditError { error, .. } => error.as_str(),
+                        }}))
         .collect::<Vec<_>>());
     body["test"] = json!(test);
     body

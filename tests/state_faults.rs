@@ -1,0 +1,180 @@
+//! The alert state under faults: a disk that refuses writes sends nothing that could not be
+//! remembered (one alert says so instead), alerts resume without repeats when it can be written
+//! again, and a kill -9 after one channel delivered never re-sends that channel's notice.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use driftwatch::alerts::deliver::{self, StoreHealth};
+use driftwatch::config::{Config, Overrides};
+use driftwatch::sources::Sources;
+use support::config::ConfigBuilder;
+use support::fixtures::one_drift;
+use support::net::wait_until;
+use support::receiver::Receiver;
+use support::run::driftwatch;
+
+/// One drift in production and a webhook channel per path, the state at `state`.
+fn config(dir: &Path, receiver: &Receiver, hooks: &[&str], state: &Path) -> PathBuf {
+    one_drift(dir);
+    let mut builder = ConfigBuilder::new(dir)
+        .gitops(|g| g.path("gitops"))
+        .state(|s| s.path(state))
+        .alerts(|a| a.backoff("10ms").max_attempts(1).timeout("60s"))
+        .environment("production", |e| {
+            e.paths(&["apps/*/production"]).snapshot("cluster.json")
+        });
+    for hook in hooks {
+        let url = if hook.starts_with("http") {
+            hook.to_string()
+        } else {
+            receiver.url(hook)
+        };
+        builder = builder.webhook(|w| w.url(&url));
+    }
+    builder.write()
+}
+
+fn texts(receiver: &Receiver, path: &str) -> Vec<String> {
+    receiver
+        .received(path)
+        .iter()
+        .map(|r| String::from_utf8_lossy(&r.body).into_owned())
+        .collect()
+}
+
+/// `driftwatch --once --notify` with writes to files refused (RLIMIT_FSIZE 0, SIGXFSZ ignored):
+/// what a full disk does to the state file, while HTTP still works.
+#[allow(unsafe_code)]
+fn once_on_a_full_disk(dir: &Path, cfg: &Path) -> i32 {
+    use std::os::unix::process::CommandExt;
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_driftwatch"));
+    cmd.args(["--once", "--notify", "--config", cfg.to_str().unwrap()])
+        .current_dir(dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    // SAFETY: only async-signal-safe calls between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+            let none = libc::rlimit {
+                rlim_cur: 0,
+                rlim_max: libc::RLIM_INFINITY,
+            };
+            if libc::setrlimit(libc::RLIMIT_FSIZE, &none) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    cmd.status().expect("run driftwatch").code().unwrap_or(-1)
+}
+
+#[test]
+fn a_full_disk_sends_only_the_state_alert_and_later_nothing_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    let receiver = Receiver::start();
+    let cfg = config(dir.path(), &receiver, &["/hook"], &dir.path().join("state/alerts.json"));
+    for run in 0..3 {
+        assert_eq!(once_on_a_full_disk(dir.path(), &cfg), 2, "run {run}: the unit fails");
+    }
+    let sent = texts(&receiver, "/hook");
+    assert_eq!(sent.len(), 3, "one alert per process, nothing else: {sent:#?}");
+    for text in &sent {
+        assert!(text.contains("state file") && text.contains("cannot write"), "{text}");
+        assert!(
+            !text.contains("digest-drift"),
+            "no drift notice it could not remember: {text}"
+        );
+    }
+
+    // Space is back: the drift is delivered once, and then not again.
+    for _ in 0..2 {
+        let out = driftwatch(
+            dir.path(),
+            &["--once", "--notify", "--config", cfg.to_str().unwrap()],
+            &[],
+        );
+        assert_eq!(out.code, 1, "{}", out.stderr);
+    }
+    let after: Vec<String> = texts(&receiver, "/hook").into_iter().skip(3).collect();
+    assert_eq!(after.len(), 1, "{after:#?}");
+    assert!(after[0].contains("digest-drift"), "{}", after[0]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unsavable_state_is_alerted_once_per_process_and_alerts_resume() {
+    let dir = tempfile::tempdir().unwrap();
+    let receiver = Receiver::start();
+    // The state's directory is a regular file: every save fails, as on a full disk.
+    let blocked = dir.path().join("state");
+    std::fs::write(&blocked, "not a directory").unwrap();
+    let cfg_path = config(dir.path(), &receiver, &["/hook"], &blocked.join("alerts.json"));
+    let cfg = Config::load(&cfg_path, &HashMap::new(), &Overrides::default()).unwrap();
+    let sources = Sources::new(&cfg).await;
+    let health = StoreHealth::default();
+    for _ in 0..3 {
+        let report = driftwatch::app::audit::run(&cfg, &sources, &[]).await;
+        let err = deliver::notify(&cfg, &report, chrono::Utc::now(), &health)
+            .await
+            .expect_err("the state cannot be saved");
+        assert!(err.to_string().contains("alerts.json"), "{err}");
+    }
+    let sent = texts(&receiver, "/hook");
+    assert_eq!(sent.len(), 1, "one alert for the daemon's lifetime: {sent:#?}");
+    assert!(sent[0].contains("alerts.json"), "names the path: {}", sent[0]);
+
+    std::fs::remove_file(&blocked).unwrap();
+    for _ in 0..2 {
+        let report = driftwatch::app::audit::run(&cfg, &sources, &[]).await;
+        deliver::notify(&cfg, &report, chrono::Utc::now(), &health)
+            .await
+            .unwrap();
+    }
+    let after: Vec<String> = texts(&receiver, "/hook").into_iter().skip(1).collect();
+    assert_eq!(after.len(), 1, "the drift, once: {after:#?}");
+    assert!(after[0].contains("digest-drift"), "{}", after[0]);
+}
+
+#[test]
+fn kill_9_after_one_channel_delivered_never_resends_that_channel() {
+    let dir = tempfile::tempdir().unwrap();
+    let receiver = Receiver::start();
+    // The second channel accepts the connection and never answers.
+    let hanging = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let hanging_url = format!("http://{}/hook", hanging.local_addr().unwrap());
+    let held = std::thread::spawn(move || hanging.incoming().take(1).map(|c| c.unwrap()).collect::<Vec<_>>());
+    let state = dir.path().join("state/alerts.json");
+    let cfg = config(dir.path(), &receiver, &["/a", &hanging_url], &state);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_driftwatch"))
+        .args(["--once", "--notify", "--config", cfg.to_str().unwrap()])
+        .current_dir(dir.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // The first channel's delivery is on disk before the second has answered: kill then.
+    wait_until(30, "webhook-1's delivery saved", || {
+        let text = std::fs::read_to_string(&state).ok()?;
+        (texts(&receiver, "/a").len() == 1 && text.contains("webhook-1")).then_some(())
+    });
+    child.kill().unwrap();
+    child.wait().unwrap();
+    drop(held);
+
+    // Restarted with the second channel healthy: only it gets the notice.
+    let cfg = config(dir.path(), &receiver, &["/a", "/b"], &state);
+    let out = driftwatch(
+        dir.path(),
+        &["--once", "--notify", "--config", cfg.to_str().unwrap()],
+        &[],
+    );
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert_eq!(
+        texts(&receiver, "/a").len(),
+        1,
+        "webhook-1 is not sent the same notice twice"
+    );
+    assert_eq!(texts(&receiver, "/b").len(), 1, "webhook-2 gets what it was owed");
+}
