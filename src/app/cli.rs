@@ -263,6 +263,7 @@ async fn run_daemon(cfg: Config, source: daemon::ConfigSource) -> u8 {
             }
             if stop.is_cancelled() {
                 tracing::warn!("second signal: exiting now");
+                crate::sources::render::kustomize_exec::kill_running();
                 std::process::exit(i32::from(EXIT_ERROR));
             }
             tracing::info!("signal received: shutting down (send it again to exit at once)");

@@ -1,14 +1,58 @@
 //! The external kustomize renderer: runs `kustomize build DIR` (or `kubectl kustomize DIR`) with
 //! the configured timeout and takes its output.
 
+use std::collections::BTreeSet;
 use std::io::ErrorKind;
 use std::path::Path;
 use std::process::Stdio;
+use std::sync::Mutex;
 
+use rustix::process::{Pid, Signal, kill_process_group};
 use tokio::process::Command;
 
 use super::{RenderError, Rendered};
 use crate::config::RenderConfig;
+
+/// Process groups of the kustomize runs under way. `kill_on_drop` covers a cancelled audit, but
+/// an immediate exit (a second SIGTERM) runs no destructors, so the exit path kills these.
+/// This tracks live processes, not a cache, hence process-wide.
+static RUNNING: Mutex<BTreeSet<i32>> = Mutex::new(BTreeSet::new());
+
+/// Kills every kustomize run under way (and anything it started). For the exit path.
+pub fn kill_running() {
+    for pgid in RUNNING.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+        if let Some(pid) = Pid::from_raw(*pgid) {
+            let _ = kill_process_group(pid, Signal::KILL);
+        }
+    }
+}
+
+/// One kustomize run's process group, registered while it runs. Dropped before the child was
+/// reaped (a timeout, a cancelled audit), it kills the group; once reaped it only unregisters,
+/// since the id may then belong to someone else.
+struct Group {
+    pgid: i32,
+    reaped: bool,
+}
+
+impl Group {
+    fn new(pid: Option<u32>) -> Option<Self> {
+        let pgid = i32::try_from(pid?).ok()?;
+        RUNNING.lock().unwrap_or_else(|e| e.into_inner()).insert(pgid);
+        Some(Self { pgid, reaped: false })
+    }
+}
+
+impl Drop for Group {
+    fn drop(&mut self) {
+        RUNNING.lock().unwrap_or_else(|e| e.into_inner()).remove(&self.pgid);
+        if !self.reaped
+            && let Some(pid) = Pid::from_raw(self.pgid)
+        {
+            let _ = kill_process_group(pid, Signal::KILL);
+        }
+    }
+}
 
 /// Whether `dir` holds a kustomization (what `auto` renders with kustomize).
 pub fn is_kustomization(dir: &Path) -> bool {
@@ -48,6 +92,8 @@ async fn build(dir: &Path, rel: &str, cfg: &RenderConfig) -> Result<String, Rend
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
+            // Its own process group, so it and whatever it starts can be killed together.
+            .process_group(0)
             .kill_on_drop(true);
         let child = match cmd.spawn() {
             Ok(c) => c,
@@ -55,8 +101,14 @@ async fn build(dir: &Path, rel: &str, cfg: &RenderConfig) -> Result<String, Rend
             Err(e) if e.kind() == ErrorKind::NotFound => continue,
             Err(e) => return Err(failed(format!("cannot start {command}: {e}"))),
         };
+        let mut group = Group::new(child.id());
         let output = match tokio::time::timeout(cfg.timeout, child.wait_with_output()).await {
-            Ok(r) => r.map_err(|e| failed(e.to_string()))?,
+            Ok(r) => {
+                if let Some(g) = &mut group {
+                    g.reaped = true;
+                }
+                r.map_err(|e| failed(e.to_string()))?
+            }
             Err(_) => {
                 return Err(failed(format!(
                     "timed out after {}",
