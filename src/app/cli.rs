@@ -343,10 +343,7 @@ fn check_config(path: &std::path::Path, env: &HashMap<String, String>, overrides
         for p in &load_problems {
             eprintln!("error: {p}");
         }
-        eprintln!(
-            "error: {}: files, path globs and the schedule are checked once the errors above are fixed",
-            path.display()
-        );
+        eprintln!("note: files, path globs and the schedule are checked once the errors above are fixed");
         return EXIT_ERROR;
     };
     let (found, paths_line) = crate::app::checks::check(&cfg, chrono::Utc::now());
