@@ -611,6 +611,23 @@ namespaces = ["shop"]
     }
 
     #[test]
+    fn every_problem_is_reported_and_variables_are_named() {
+        let text =
+            format!("{MINIMAL}[audit]\nrollout_grace = \"soon\"\n[[alerts.slack]]\nwebhook_url_env = \"SLACK_URL\"\n");
+        let err = load(&text, &[("DRIFTWATCH__AUDIT__FAIL_ON", "severe")]).unwrap_err();
+        let lines: Vec<String> = err.problems().iter().map(ToString::to_string).collect();
+        assert_eq!(
+            lines,
+            vec![
+                "driftwatch.toml: gitops.token_env: environment variable GITOPS_TOKEN is not set",
+                "DRIFTWATCH__AUDIT__FAIL_ON: audit.fail_on: \"severe\" is not one of info, warning, critical",
+                "driftwatch.toml: audit.rollout_grace: \"soon\" is not a duration like \"30s\", \"10m\" or \"24h\": expected number at 0",
+                "driftwatch.toml: alerts.slack[0].webhook_url_env: environment variable SLACK_URL is not set",
+            ]
+        );
+    }
+
+    #[test]
     fn alert_channels_and_their_errors() {
         let alerts = r#"
 [state]
