@@ -170,3 +170,48 @@ fn a_bad_environment_variable_is_named() {
         assert!(!out.stderr.contains("driftwatch.toml"), "{var}: {}", out.stderr);
     }
 }
+
+/// With a remote repository, globs are checked against the git cache's HEAD once an audit has
+/// cloned it (never fetched by check-config): before that, it says they were not checked.
+#[test]
+fn globs_are_checked_against_the_git_cache_head() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = support::git::GitRepo::init(&dir.path().join("origin"));
+    let head = repo.commit(&[("apps/api/production/deploy.yaml", "kind: List\n")], "init");
+    support::write(&dir.path().join("c.json"), "{\"kind\": \"List\", \"items\": []}");
+    let cfg = ConfigBuilder::new(dir.path())
+        .gitops(|g| g.url(&format!("file://{}", repo.dir.display())).cache_dir("cache"))
+        .environment("production", |e| {
+            e.paths(&["apps/*/production", "apps/*/prod"]).snapshot("c.json")
+        })
+        .write();
+    let cfg = cfg.to_str().unwrap();
+    let before = driftwatch(dir.path(), &["check-config", "-c", cfg], &[]);
+    assert_eq!(before.code, 0, "{}", before.stderr);
+    assert!(
+        before.stdout.contains("paths: not checked: git cache"),
+        "{}",
+        before.stdout
+    );
+    assert!(!dir.path().join("cache/.git").exists(), "check-config clones nothing");
+
+    // The audit clones the cache (and fails on the glob, as check-config says it will).
+    let audit = driftwatch(dir.path(), &["--once", "-c", cfg], &[]);
+    assert!(
+        dir.path().join("cache/.git").exists(),
+        "{}{}",
+        audit.stdout,
+        audit.stderr
+    );
+    let after = driftwatch(dir.path(), &["check-config", "-c", cfg], &[]);
+    assert_eq!(after.code, 2, "{}", after.stderr);
+    assert!(
+        after
+            .stderr
+            .contains("environments[0].paths: \"apps/*/prod\" matches nothing in the git cache")
+            && after.stderr.contains(&head),
+        "{}",
+        after.stderr
+    );
+    assert_eq!(after.stderr.lines().count(), 1, "{}", after.stderr);
+}
