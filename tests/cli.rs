@@ -279,7 +279,16 @@ fn the_commented_example_config_is_valid() {
         &["check-config", "--config", cfg.to_str().unwrap()],
         &secrets,
     );
-    assert_eq!(out.code, 0, "{}", out.stderr);
+    // The example names the kubeconfig a real host has: here the only problem is that it does
+    // not exist, and what the config resolves to is still printed.
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    for line in out.stderr.lines() {
+        assert!(
+            line.ends_with("/etc/driftwatch/kubeconfig does not exist"),
+            "{}",
+            out.stderr
+        );
+    }
     assert!(
         out.stdout.contains("environment production:") && out.stdout.contains("environment staging:"),
         "{}",
@@ -387,4 +396,85 @@ fn the_ignore_file_at_the_repository_root_is_used() {
     );
     assert_eq!(out.code, 0, "{}", out.stdout);
     assert_eq!(out.json()["ignored"][0]["reason"], "canary on purpose");
+}
+
+/// Each subcommand offers only its own flags; short flags; every old form still parses.
+#[test]
+fn each_subcommand_lists_only_its_own_flags() {
+    let dir = tempfile::tempdir().unwrap();
+    let help = |args: &[&str]| {
+        let out = driftwatch(dir.path(), args, &[]);
+        assert_eq!(out.code, 0, "{args:?}: {}", out.stderr);
+        out.stdout
+    };
+    let ignore = help(&["ignore", "--help"]);
+    assert!(
+        !ignore.contains("--config") && !ignore.contains("--fail-on"),
+        "{ignore}"
+    );
+    for sub in ["declared", "notify-test", "run"] {
+        let text = help(&[sub, "--help"]);
+        assert!(!text.contains("--fail-on"), "{sub}: {text}");
+        assert!(text.contains("-c, --config <FILE>"), "{sub}: {text}");
+    }
+    let declared = help(&["declared", "--help"]);
+    assert!(
+        declared.contains("-e, --env <NAME>") && declared.contains("The environment to list"),
+        "{declared}"
+    );
+    assert!(
+        declared.contains("-o, --format <FORMAT>") && declared.contains("Output format"),
+        "{declared}"
+    );
+    let top = help(&["--help"]);
+    assert!(
+        top.contains("-o, --format") && top.contains("-e, --env") && top.contains("--fail-on"),
+        "{top}"
+    );
+    let out = driftwatch(
+        dir.path(),
+        &["ignore", "--config", "x.toml", "--from-report", "r.json"],
+        &[],
+    );
+    assert_eq!(out.code, 2, "ignore has no --config: {}", out.stderr);
+    assert!(out.stderr.contains("--config"), "{}", out.stderr);
+}
+
+#[test]
+fn short_flags_and_every_old_form_work() {
+    let cfg = "config/demo.toml";
+    let run = |args: &[&str]| driftwatch(repo_root(), args, &[]);
+    let short = run(&["--once", "-c", cfg, "-o", "json", "-e", "staging"]);
+    assert_eq!(short.code, 0, "{}", short.stderr);
+    assert_eq!(short.json()["environments"][0]["name"], "staging");
+    let long = run(&["--once", "--config", cfg, "--format", "json", "--env", "staging"]);
+    assert_eq!(long.json()["findings"], short.json()["findings"]);
+    assert_eq!(long.json()["summary"], short.json()["summary"]);
+    for args in [
+        &["check-config", "--config", cfg][..],
+        &["--config", cfg, "check-config"],
+        &["-c", cfg, "check-config"],
+        &["check-config", "-c", cfg, "--fail-on", "critical"],
+        &["--config", cfg, "--fail-on", "critical", "check-config"],
+        &["--config", cfg, "declared", "--env", "staging"],
+        &["declared", "-c", cfg, "-e", "staging", "-o", "json"],
+        &[
+            "declared",
+            "--config",
+            cfg,
+            "--env",
+            "staging",
+            "--format",
+            "json",
+            "--log-format",
+            "json",
+        ],
+    ] {
+        let out = run(args);
+        assert_eq!(out.code, 0, "{args:?}: {}", out.stderr);
+    }
+    let critical = run(&["check-config", "-c", cfg, "--fail-on", "critical"]);
+    assert!(critical.stdout.contains("fail_on critical"), "{}", critical.stdout);
+    let json = run(&["declared", "-c", cfg, "-e", "staging", "-o", "json"]);
+    assert!(json.stdout.trim_start().starts_with('{'), "{}", json.stdout);
 }

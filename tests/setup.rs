@@ -52,3 +52,166 @@ fn a_non_root_once_without_cache_dir_is_told_to_set_it() {
     );
     assert!(all.contains("set gitops.cache_dir"), "says what to do: {all}");
 }
+
+use support::config::ConfigBuilder;
+use support::run::driftwatch;
+
+/// A config with many problems: one `check-config` run names every one and exits 2.
+fn broken_config(dir: &std::path::Path) -> std::path::PathBuf {
+    support::write(&dir.join("gitops/apps/api/production/deploy.yaml"), "kind: List\n");
+    ConfigBuilder::new(dir)
+        .gitops(|g| g.path("gitops"))
+        .schedule(|s| s.cron("0 0 0 30 2 *"))
+        .alerts(|a| a.renotify_after("24h"))
+        .environment("production", |e| {
+            e.paths(&["apps/*/production", "apps/*/prod"]).snapshot("missing.json")
+        })
+        .slack(|s| s.webhook_url_env("SLACK_URL"))
+        .email(|e| {
+            e.smtp_host("smtp.example.com")
+                .username("dw")
+                .password_env("SMTP_PASSWORD")
+                .from("dw@example.com")
+                .to(&["sre@example.com"])
+                .ca_file("internal-ca.pem")
+        })
+        .webhook(|w| w.url("https://hooks.example.com/x").bearer_token_env("HOOK_TOKEN"))
+        .write()
+}
+
+#[test]
+fn check_config_reports_every_problem_in_one_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = broken_config(dir.path());
+    let out = driftwatch(dir.path(), &["check-config", "--config", cfg.to_str().unwrap()], &[]);
+    assert_eq!(out.code, 2, "{}{}", out.stdout, out.stderr);
+    let lines: Vec<&str> = out.stderr.lines().collect();
+    let expected = [
+        "alerts.slack[0].webhook_url_env: environment variable SLACK_URL is not set",
+        "alerts.email[0].password_env: environment variable SMTP_PASSWORD is not set",
+        "alerts.webhook[0].bearer_token_env: environment variable HOOK_TOKEN is not set",
+        "environments[0].cluster.snapshot: ",
+        "alerts.email[0].ca_file: ",
+        "environments[0].paths: \"apps/*/prod\" matches nothing",
+        "schedule.cron: \"0 0 0 30 2 *\" never fires",
+    ];
+    for e in expected {
+        assert!(
+            lines.iter().any(|l| l.starts_with("error: ") && l.contains(e)),
+            "{e}: {}",
+            out.stderr
+        );
+    }
+    assert_eq!(lines.len(), expected.len(), "one line each: {}", out.stderr);
+    assert!(out.stderr.contains("missing.json does not exist"), "{}", out.stderr);
+    assert!(out.stderr.contains("internal-ca.pem does not exist"), "{}", out.stderr);
+    assert!(
+        !out.stderr.contains("apps/*/production\" matches nothing"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn check_config_prints_values_as_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = broken_config(dir.path());
+    support::write(&dir.path().join("missing.json"), "{\"kind\": \"List\", \"items\": []}");
+    support::write(&dir.path().join("internal-ca.pem"), "");
+    let fixed = std::fs::read_to_string(&cfg)
+        .unwrap()
+        .replace("0 0 0 30 2 *", "0 30 2 * * *")
+        .replace("\"apps/*/prod\"", "\"apps/api\"");
+    support::write(&cfg, &fixed);
+    let env = [
+        ("SLACK_URL", "https://hooks.slack.com/x"),
+        ("SMTP_PASSWORD", "p"),
+        ("HOOK_TOKEN", "t"),
+    ];
+    let out = driftwatch(dir.path(), &["-c", cfg.to_str().unwrap(), "check-config"], &env);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    for written in [
+        "renotify_after 24h",
+        "(starttls)",
+        "cron \"0 30 2 * * *\"",
+        "rollout_grace 15m",
+    ] {
+        assert!(out.stdout.contains(written), "{written}: {}", out.stdout);
+    }
+    assert!(!out.stdout.contains("1day"), "{}", out.stdout);
+    assert!(out.stdout.contains("paths: checked against"), "{}", out.stdout);
+}
+
+#[test]
+fn a_bad_environment_variable_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    support::write(
+        &dir.path().join("gitops/apps/api/production/deploy.yaml"),
+        "kind: List\n",
+    );
+    support::write(&dir.path().join("c.json"), "{\"kind\": \"List\", \"items\": []}");
+    let cfg = ConfigBuilder::new(dir.path())
+        .gitops(|g| g.path("gitops"))
+        .environment("production", |e| e.paths(&["apps/*/production"]).snapshot("c.json"))
+        .write();
+    let cfg = cfg.to_str().unwrap();
+    for (var, value, key) in [
+        ("DRIFTWATCH__AUDIT__FAIL_ON", "severe", "audit.fail_on"),
+        ("DRIFTWATCH__AUDIT__PAGE_SIZE", "many", "page_size"),
+        ("DRIFTWATCH__AUDIT__FAIL_ONN", "info", "fail_onn"),
+    ] {
+        let out = driftwatch(dir.path(), &["check-config", "--config", cfg], &[(var, value)]);
+        assert_eq!(out.code, 2, "{var}: {}", out.stderr);
+        assert!(
+            out.stderr.contains(&format!("error: {var}: ")) && out.stderr.contains(key),
+            "{var}: {}",
+            out.stderr
+        );
+        assert!(!out.stderr.contains("driftwatch.toml"), "{var}: {}", out.stderr);
+    }
+}
+
+/// With a remote repository, globs are checked against the git cache's HEAD once an audit has
+/// cloned it (never fetched by check-config): before that, it says they were not checked.
+#[test]
+fn globs_are_checked_against_the_git_cache_head() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = support::git::GitRepo::init(&dir.path().join("origin"));
+    let head = repo.commit(&[("apps/api/production/deploy.yaml", "kind: List\n")], "init");
+    support::write(&dir.path().join("c.json"), "{\"kind\": \"List\", \"items\": []}");
+    let cfg = ConfigBuilder::new(dir.path())
+        .gitops(|g| g.url(&format!("file://{}", repo.dir.display())).cache_dir("cache"))
+        .environment("production", |e| {
+            e.paths(&["apps/*/production", "apps/*/prod"]).snapshot("c.json")
+        })
+        .write();
+    let cfg = cfg.to_str().unwrap();
+    let before = driftwatch(dir.path(), &["check-config", "-c", cfg], &[]);
+    assert_eq!(before.code, 0, "{}", before.stderr);
+    assert!(
+        before.stdout.contains("paths: not checked: git cache"),
+        "{}",
+        before.stdout
+    );
+    assert!(!dir.path().join("cache/.git").exists(), "check-config clones nothing");
+
+    // The audit clones the cache (and fails on the glob, as check-config says it will).
+    let audit = driftwatch(dir.path(), &["--once", "-c", cfg], &[]);
+    assert!(
+        dir.path().join("cache/.git").exists(),
+        "{}{}",
+        audit.stdout,
+        audit.stderr
+    );
+    let after = driftwatch(dir.path(), &["check-config", "-c", cfg], &[]);
+    assert_eq!(after.code, 2, "{}", after.stderr);
+    assert!(
+        after
+            .stderr
+            .contains("environments[0].paths: \"apps/*/prod\" matches nothing in the git cache")
+            && after.stderr.contains(&head),
+        "{}",
+        after.stderr
+    );
+    assert_eq!(after.stderr.lines().count(), 1, "{}", after.stderr);
+}

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use tokio_util::sync::CancellationToken;
 
@@ -15,6 +15,12 @@ use crate::config::{Config, Overrides};
 use crate::core::model::Severity;
 use crate::core::report::{EXIT_CLEAN, EXIT_ERROR, GitopsInfo, Report};
 
+/// Where the config is read when no `--config` is given and `DRIFTWATCH_CONFIG` is not set.
+pub const DEFAULT_CONFIG: &str = "/etc/driftwatch/config.toml";
+
+/// The command line. Without a subcommand: the audit (`--once`) or the daemon. Each
+/// subcommand has only the flags it uses; `--config` may come before the subcommand
+/// (`driftwatch -c X check-config`) or after it.
 #[derive(Debug, Parser)]
 #[command(
     name = "driftwatch",
@@ -24,10 +30,11 @@ use crate::core::report::{EXIT_CLEAN, EXIT_ERROR, GitopsInfo, Report};
 pub struct Cli {
     /// Configuration file (.toml, .yaml or .yml).
     #[arg(
+        short = 'c',
         long,
-        global = true,
+        value_name = "FILE",
         env = "DRIFTWATCH_CONFIG",
-        default_value = "/etc/driftwatch/config.toml"
+        default_value = DEFAULT_CONFIG
     )]
     pub config: PathBuf,
 
@@ -41,41 +48,91 @@ pub struct Cli {
     #[arg(long, requires = "once")]
     pub notify: bool,
 
+    #[command(flatten)]
+    pub audit: AuditArgs,
+
+    #[command(flatten)]
+    pub log: LogArgs,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// What the audit (`--once`) reads and how it reports. Report flags (a new `--format`, a
+/// column or layout switch) go here, with their rendering in [`render`].
+#[derive(Debug, Args)]
+pub struct AuditArgs {
     /// Audit only this environment (repeatable; default all).
-    #[arg(long = "env", value_name = "NAME")]
+    #[arg(short = 'e', long = "env", value_name = "NAME")]
     pub envs: Vec<String>,
 
     /// Report format: text, json (pretty), json-compact (the same JSON on one line, for the
     /// journal and log shippers), markdown, or for pipelines sarif (GitHub code scanning),
     /// junit (test reports) and github (workflow-command annotations).
-    #[arg(long, value_enum, default_value_t = Format::Text)]
+    #[arg(short = 'o', long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
 
-    /// Lowest severity that makes the exit code 1 (overrides audit.fail_on).
-    #[arg(long, global = true, value_enum)]
-    pub fail_on: Option<SeverityArg>,
+    #[command(flatten)]
+    pub fail_on: FailOnArg,
+}
 
+/// `--fail-on`: the audit's exit code threshold (also accepted by `check-config`, which shows
+/// the threshold an audit would use).
+#[derive(Debug, Args)]
+pub struct FailOnArg {
+    /// Lowest severity that makes the exit code 1 (overrides audit.fail_on).
+    #[arg(long, value_enum)]
+    pub fail_on: Option<SeverityArg>,
+}
+
+/// `--config` after a subcommand; it wins over one given before the subcommand.
+#[derive(Debug, Args)]
+pub struct ConfigArg {
+    /// Configuration file (.toml, .yaml or .yml) [env: DRIFTWATCH_CONFIG] [default:
+    /// /etc/driftwatch/config.toml].
+    #[arg(short = 'c', long = "config", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+}
+
+/// `--log-format`, for every command that logs.
+#[derive(Debug, Args)]
+pub struct LogArgs {
     /// Log line format on stderr (overrides log_format; filter with RUST_LOG, e.g.
     /// RUST_LOG=driftwatch=debug).
-    #[arg(long, global = true, value_enum)]
+    #[arg(long, value_enum)]
     pub log_format: Option<LogFormat>,
-
-    #[command(subcommand)]
-    pub command: Option<Command>,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the daemon: audit on the schedule, alert, serve /metrics, /healthz, /readyz,
     /// /report (the default without --once).
-    Run,
-    /// Load and validate the configuration, print what it resolves to (secrets never shown).
-    CheckConfig,
+    Run {
+        #[command(flatten)]
+        config: ConfigArg,
+        #[command(flatten)]
+        log: LogArgs,
+    },
+    /// Load and validate the configuration and check what can be checked without side effects
+    /// (files exist, path globs match, the schedule fires); print what it resolves to (secrets
+    /// never shown), or every problem, one per line, and exit 2.
+    CheckConfig {
+        #[command(flatten)]
+        config: ConfigArg,
+        #[command(flatten)]
+        fail_on: FailOnArg,
+        #[command(flatten)]
+        log: LogArgs,
+    },
     /// Send a clearly marked test message to every alert channel (or one), for setting up.
     NotifyTest {
         /// Only this channel (its `name`, or `slack-1`, `email-1`, …).
         #[arg(long, value_name = "NAME")]
         channel: Option<String>,
+        #[command(flatten)]
+        config: ConfigArg,
+        #[command(flatten)]
+        log: LogArgs,
     },
     /// Print ignore rules (YAML) that accept every finding of a JSON report, as a starting
     /// baseline for `.driftwatch-ignore.yaml`. Needs no config.
@@ -98,11 +155,69 @@ pub enum Command {
     },
     /// List the workloads and images git declares for one environment.
     Declared {
-        #[arg(long = "env", value_name = "NAME")]
+        /// The environment to list (its `name` in the config).
+        #[arg(short = 'e', long = "env", value_name = "NAME")]
         env: String,
-        #[arg(long, value_enum, default_value_t = DeclaredFormat::Text)]
+        /// Output format: a table, or JSON with every workload, container and image.
+        #[arg(short = 'o', long, value_enum, default_value_t = DeclaredFormat::Text)]
         format: DeclaredFormat,
+        #[command(flatten)]
+        config: ConfigArg,
+        #[command(flatten)]
+        log: LogArgs,
     },
+}
+
+impl Cli {
+    /// The config file: `--config` after the subcommand, else before it (or
+    /// `DRIFTWATCH_CONFIG`, or the default).
+    pub fn config_path(&self) -> &std::path::Path {
+        let after = match &self.command {
+            Some(
+                Command::Run { config, .. }
+                | Command::CheckConfig { config, .. }
+                | Command::NotifyTest { config, .. }
+                | Command::Declared { config, .. },
+            ) => config.config.as_deref(),
+            Some(Command::Ignore { .. }) | None => None,
+        };
+        after.unwrap_or(&self.config)
+    }
+
+    /// `--log-format` after the subcommand, else before it.
+    fn log_format(&self) -> Option<LogFormat> {
+        let after = match &self.command {
+            Some(
+                Command::Run { log, .. }
+                | Command::CheckConfig { log, .. }
+                | Command::NotifyTest { log, .. }
+                | Command::Declared { log, .. },
+            ) => log.log_format,
+            Some(Command::Ignore { .. }) | None => None,
+        };
+        after.or(self.log.log_format)
+    }
+
+    /// `--fail-on` after `check-config`, else before it.
+    fn fail_on(&self) -> Option<SeverityArg> {
+        match &self.command {
+            Some(Command::CheckConfig { fail_on, .. }) => fail_on.fail_on.or(self.audit.fail_on.fail_on),
+            _ => self.audit.fail_on.fail_on,
+        }
+    }
+}
+
+/// The audit's report in `format`. A new format is a variant of [`Format`] and an arm here.
+pub fn render(report: &Report, format: Format, fail_on: Severity) -> String {
+    match format {
+        Format::Text => report.to_text(),
+        Format::Json => report.to_json() + "\n",
+        Format::JsonCompact => report.to_json_compact() + "\n",
+        Format::Markdown => report.to_markdown(),
+        Format::Sarif => report.to_sarif() + "\n",
+        Format::Junit => report.to_junit(fail_on),
+        Format::Github => report.to_github(),
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -192,17 +307,23 @@ pub async fn run(cli: Cli) -> u8 {
     }
     let env: HashMap<String, String> = std::env::vars().collect();
     let overrides = Overrides {
-        fail_on: cli.fail_on.map(Into::into),
+        fail_on: cli.fail_on().map(Into::into),
     };
-    let cfg = match Config::load(&cli.config, &env, &overrides) {
+    let path = cli.config_path().to_path_buf();
+    if let Some(Command::CheckConfig { .. }) = &cli.command {
+        return check_config(&path, &env, &overrides);
+    }
+    let cfg = match Config::load(&path, &env, &overrides) {
         Ok(c) => c,
         Err(e) => {
-            eprintln!("error: {e}");
+            for p in e.problems() {
+                eprintln!("error: {p}");
+            }
             return EXIT_ERROR;
         }
     };
-    let daemon_mode = matches!(cli.command, Some(Command::Run)) || (cli.command.is_none() && !cli.once);
-    let format = cli.log_format.unwrap_or(match cfg.log_format {
+    let daemon_mode = matches!(cli.command, Some(Command::Run { .. })) || (cli.command.is_none() && !cli.once);
+    let format = cli.log_format().unwrap_or(match cfg.log_format {
         crate::config::LogFormat::Text => LogFormat::Text,
         crate::config::LogFormat::Json => LogFormat::Json,
     });
@@ -216,22 +337,50 @@ pub async fn run(cli: Cli) -> u8 {
         },
     );
     if daemon_mode {
-        let source = daemon::ConfigSource {
-            path: cli.config.clone(),
-            env,
-            overrides,
-        };
+        let source = daemon::ConfigSource { path, env, overrides };
         return run_daemon(cfg, source).await;
     }
     match &cli.command {
-        Some(Command::CheckConfig) => {
-            print!("{}", describe::describe(&cfg));
-            EXIT_CLEAN
+        Some(Command::Declared { env, format, .. }) => declared(&cfg, env, *format).await,
+        Some(Command::NotifyTest { channel, .. }) => notify_test(&cfg, channel.as_deref()).await,
+        Some(Command::Run { .. } | Command::Ignore { .. } | Command::CheckConfig { .. }) | None => {
+            once(&cfg, &cli).await
         }
-        Some(Command::Declared { env, format }) => declared(&cfg, env, *format).await,
-        Some(Command::NotifyTest { channel }) => notify_test(&cfg, channel.as_deref()).await,
-        Some(Command::Run | Command::Ignore { .. }) | None => once(&cfg, &cli).await,
     }
+}
+
+/// `check-config`: every load problem and every check problem, one per line on stderr (exit
+/// 2). When the config loads, what it resolves to is printed on stdout either way.
+fn check_config(path: &std::path::Path, env: &HashMap<String, String>, overrides: &Overrides) -> u8 {
+    let (cfg, load_problems) = Config::check(path, env, overrides);
+    let Some(cfg) = cfg else {
+        for p in &load_problems {
+            eprintln!("error: {p}");
+        }
+        eprintln!("note: files, path globs and the schedule are checked once the errors above are fixed");
+        return EXIT_ERROR;
+    };
+    let (found, paths_line) = crate::app::checks::check(&cfg, chrono::Utc::now());
+    let problems: Vec<_> = load_problems.iter().chain(&found).collect();
+    for p in &problems {
+        eprintln!("error: {p}");
+    }
+    if !load_problems.is_empty() {
+        // Stand-ins took the place of wrong values: the description would not be the truth.
+        return EXIT_ERROR;
+    }
+    let text = describe::describe(&cfg);
+    if problems.is_empty() {
+        print!("{text}{paths_line}");
+        return EXIT_CLEAN;
+    }
+    let rest = text.split_once('\n').map_or("", |(_, rest)| rest);
+    print!(
+        "config {}: {} problems (on stderr)\n{rest}{paths_line}",
+        cfg.origin,
+        problems.len()
+    );
+    EXIT_ERROR
 }
 
 /// The daemon, with SIGTERM/SIGINT as shutdown (a second one exits at once) and SIGHUP as
@@ -332,21 +481,13 @@ fn unknown_envs(cfg: &Config, names: &[String]) -> Option<String> {
 }
 
 async fn once(cfg: &Config, cli: &Cli) -> u8 {
-    if let Some(msg) = unknown_envs(cfg, &cli.envs) {
+    if let Some(msg) = unknown_envs(cfg, &cli.audit.envs) {
         eprintln!("error: {msg}");
         return EXIT_ERROR;
     }
     let sources = crate::sources::Sources::new(cfg).await;
-    let report = audit::run(cfg, &sources, &cli.envs).await;
-    let text = match cli.format {
-        Format::Text => report.to_text(),
-        Format::Json => report.to_json() + "\n",
-        Format::JsonCompact => report.to_json_compact() + "\n",
-        Format::Markdown => report.to_markdown(),
-        Format::Sarif => report.to_sarif() + "\n",
-        Format::Junit => report.to_junit(cfg.audit.fail_on),
-        Format::Github => report.to_github(),
-    };
+    let report = audit::run(cfg, &sources, &cli.audit.envs).await;
+    let text = render(&report, cli.audit.format, cfg.audit.fail_on);
     // A closed pipe (`driftwatch --once | head`) is not an audit error.
     let _ = std::io::stdout().write_all(text.as_bytes());
     let code = report.exit_code(cfg.audit.fail_on);

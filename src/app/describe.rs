@@ -2,6 +2,7 @@
 //! (or per entry of a list section), secrets only as "set". Each section describes itself
 //! through [`Describe`], so a new section adds its own impl and one call in [`describe`].
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use chrono::{DateTime, Utc};
@@ -11,9 +12,13 @@ use crate::config::{
     GitopsConfig, HaConfig, RegistryConfig, ScheduleConfig, ServerConfig, StateConfig, redact_url,
 };
 
-/// A config section's lines in `check-config`, each ending in `\n`.
+/// Durations as the user wrote them, by key ([`Config::written`]).
+pub type Written = BTreeMap<String, String>;
+
+/// A config section's lines in `check-config`, each ending in `\n`; values as the user wrote
+/// them (`written`), or in the form the config accepts where a default applies.
 pub trait Describe {
-    fn describe(&self, out: &mut String);
+    fn describe(&self, written: &Written, out: &mut String);
 }
 
 /// The resolved configuration, for `check-config`, with the next scheduled run after now.
@@ -24,38 +29,49 @@ pub fn describe(cfg: &Config) -> String {
 /// As [`describe`], with the next scheduled run computed from `now`.
 pub fn describe_at(cfg: &Config, now: DateTime<Utc>) -> String {
     let mut out = format!("config {}: ok\n", cfg.origin);
-    cfg.gitops.describe(&mut out);
-    cfg.audit.describe(&mut out);
+    cfg.gitops.describe(&cfg.written, &mut out);
+    cfg.audit.describe(&cfg.written, &mut out);
     for e in &cfg.environments {
-        e.describe(&mut out);
+        e.describe(&cfg.written, &mut out);
     }
     for r in &cfg.registries {
-        r.describe(&mut out);
+        r.describe(&cfg.written, &mut out);
     }
     for e in &cfg.environments {
-        Policy(e).describe(&mut out);
+        Policy(e).describe(&cfg.written, &mut out);
     }
     Schedule {
         cfg: &cfg.schedule,
         now,
     }
-    .describe(&mut out);
-    cfg.server.describe(&mut out);
-    cfg.ha.describe(&mut out);
+    .describe(&cfg.written, &mut out);
+    cfg.server.describe(&cfg.written, &mut out);
+    cfg.ha.describe(&cfg.written, &mut out);
     Alerts {
         state: &cfg.state,
         alerts: &cfg.alerts,
     }
-    .describe(&mut out);
+    .describe(&cfg.written, &mut out);
     out
 }
 
-fn duration(d: std::time::Duration) -> humantime::FormattedDuration {
-    humantime::format_duration(d)
+/// A duration as written at `key`, else (a default) in the largest whole unit the config
+/// accepts: `24h`, `15m`, `30s`, never humantime's `1day`.
+fn duration(w: &Written, key: &str, d: std::time::Duration) -> String {
+    if let Some(text) = w.get(key) {
+        return text.clone();
+    }
+    let (secs, ms) = (d.as_secs(), d.subsec_millis());
+    match secs {
+        _ if ms != 0 || secs == 0 => format!("{}ms", d.as_millis()),
+        s if s % 3600 == 0 => format!("{}h", s / 3600),
+        s if s % 60 == 0 => format!("{}m", s / 60),
+        s => format!("{s}s"),
+    }
 }
 
 impl Describe for GitopsConfig {
-    fn describe(&self, out: &mut String) {
+    fn describe(&self, _: &Written, out: &mut String) {
         match self {
             GitopsConfig::Remote {
                 url,
@@ -86,13 +102,13 @@ impl Describe for GitopsConfig {
 }
 
 impl Describe for AuditConfig {
-    fn describe(&self, out: &mut String) {
+    fn describe(&self, w: &Written, out: &mut String) {
         let _ = writeln!(
             out,
             "audit: fail_on {}, rollout_grace {}, kube_timeout {}, page_size {}, max_concurrent_environments {}",
             self.fail_on,
-            duration(self.rollout_grace),
-            duration(self.kube_timeout),
+            duration(w, "audit.rollout_grace", self.rollout_grace),
+            duration(w, "audit.kube_timeout", self.kube_timeout),
             self.page_size,
             self.max_concurrent_environments
         );
@@ -100,7 +116,7 @@ impl Describe for AuditConfig {
 }
 
 impl Describe for EnvironmentConfig {
-    fn describe(&self, out: &mut String) {
+    fn describe(&self, _: &Written, out: &mut String) {
         let source = match &self.cluster.source {
             ClusterSource::Kubeconfig { path, context } => format!(
                 "kubeconfig {} context {}",
@@ -129,7 +145,7 @@ impl Describe for EnvironmentConfig {
 }
 
 impl Describe for RegistryConfig {
-    fn describe(&self, out: &mut String) {
+    fn describe(&self, w: &Written, out: &mut String) {
         let _ = writeln!(
             out,
             "registry {}: credentials {}{}, timeout {}, max_attempts {}",
@@ -140,7 +156,7 @@ impl Describe for RegistryConfig {
                 "none (anonymous)"
             },
             if self.insecure { ", plain http" } else { "" },
-            humantime::format_duration(self.retry.timeout),
+            duration(w, "", self.retry.timeout),
             self.retry.max_attempts
         );
     }
@@ -150,7 +166,7 @@ impl Describe for RegistryConfig {
 struct Policy<'a>(&'a EnvironmentConfig);
 
 impl Describe for Policy<'_> {
-    fn describe(&self, out: &mut String) {
+    fn describe(&self, _: &Written, out: &mut String) {
         let e = self.0;
         if e.allowed_sources.is_empty()
             && e.promoted_from.is_none()
@@ -184,30 +200,30 @@ struct Schedule<'a> {
 }
 
 impl Describe for Schedule<'_> {
-    fn describe(&self, out: &mut String) {
+    fn describe(&self, w: &Written, out: &mut String) {
         let sc = self.cfg;
         let next =
             crate::app::schedule::next_fire(sc, self.now).map_or("never".to_string(), crate::core::report::timestamp);
         let _ = writeln!(
             out,
-            "schedule: cron {:?} ({}), next run {next}, run_on_start {}, audit_timeout {}, shutdown_grace {}",
+            "schedule: cron \"{}\" ({}), next run {next}, run_on_start {}, audit_timeout {}, shutdown_grace {}",
             sc.cron,
             sc.timezone,
             sc.run_on_start,
-            duration(sc.audit_timeout),
-            duration(sc.shutdown_grace)
+            duration(w, "schedule.audit_timeout", sc.audit_timeout),
+            duration(w, "schedule.shutdown_grace", sc.shutdown_grace)
         );
     }
 }
 
 impl Describe for ServerConfig {
-    fn describe(&self, out: &mut String) {
+    fn describe(&self, _: &Written, out: &mut String) {
         let _ = writeln!(out, "server: listen {}", self.listen);
     }
 }
 
 impl Describe for Option<HaConfig> {
-    fn describe(&self, out: &mut String) {
+    fn describe(&self, w: &Written, out: &mut String) {
         match self {
             None => out.push_str("ha: disabled\n"),
             Some(ha) => {
@@ -217,8 +233,8 @@ impl Describe for Option<HaConfig> {
                     ha.lease_namespace,
                     ha.lease_name,
                     ha.identity,
-                    duration(ha.lease_duration),
-                    duration(ha.renew_interval)
+                    duration(w, "ha.lease_duration", ha.lease_duration),
+                    duration(w, "ha.renew_interval", ha.renew_interval)
                 );
             }
         }
@@ -233,22 +249,22 @@ struct Alerts<'a> {
 }
 
 impl Describe for Alerts<'_> {
-    fn describe(&self, out: &mut String) {
+    fn describe(&self, w: &Written, out: &mut String) {
         let _ = writeln!(
             out,
             "alerts: state {}, renotify_after {}, send_resolved {}",
             self.state.path.display(),
-            duration(self.alerts.renotify_after),
+            duration(w, "alerts.renotify_after", self.alerts.renotify_after),
             self.alerts.send_resolved
         );
         for c in &self.alerts.channels {
-            c.describe(out);
+            c.describe(w, out);
         }
     }
 }
 
 impl Describe for ChannelConfig {
-    fn describe(&self, out: &mut String) {
+    fn describe(&self, _: &Written, out: &mut String) {
         let envs = self.environments.as_ref().map_or("all".to_string(), |e| e.join(", "));
         let target = self.kind.settings().describe_target();
         let _ = writeln!(
@@ -347,7 +363,7 @@ url = "http://alertmanager:9093"
             "schedule: cron \"0 */15 * * * *\" (Europe/Berlin), next run 2026-11-26T09:15:00Z, run_on_start false, audit_timeout 10m, shutdown_grace 30s",
             "server: listen 127.0.0.1:9184",
             "ha: lease default/driftwatch as driftwatch-0, lease_duration 15s, renew_interval 5s",
-            "alerts: state /var/lib/driftwatch/state.json, renotify_after 1day, send_resolved true",
+            "alerts: state /var/lib/driftwatch/state.json, renotify_after 24h, send_resolved true",
             "channel oncall: slack webhook URL set, environments production, min_severity critical",
             "channel email-1: email smtp.example.com:587 (starttls) to sre@example.com, dev@example.com, environments all, min_severity warning",
             "channel webhook-1: webhook https://hooks.example.com/drift (hmac set), environments all, min_severity warning",

@@ -2,6 +2,7 @@
 //! election, HTTP endpoint and metrics.
 
 pub mod audit;
+pub mod checks;
 pub mod cli;
 pub mod daemon;
 pub mod describe;

@@ -33,6 +33,19 @@ pub enum ConfigError {
         key: String,
         reason: String,
     },
+    /// Every problem one load found, each a line.
+    #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
+    Several(Vec<ConfigError>),
+}
+
+impl ConfigError {
+    /// The single problems, for printing one per line.
+    pub fn problems(&self) -> Vec<&ConfigError> {
+        match self {
+            Self::Several(all) => all.iter().flat_map(ConfigError::problems).collect(),
+            one => vec![one],
+        }
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -50,6 +63,9 @@ pub struct Config {
     pub ha: Option<HaConfig>,
     pub log_format: LogFormat,
     pub registries: Vec<RegistryConfig>,
+    /// Durations as the user wrote them, by key (`alerts.renotify_after` → `24h`), so that
+    /// `check-config` prints them in that form.
+    pub written: std::collections::BTreeMap<String, String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -322,25 +338,38 @@ pub struct Overrides {
 impl Config {
     /// Loads `path` (TOML or YAML by extension), overlays `DRIFTWATCH__SECTION__KEY` variables
     /// from `env`, and validates. `env` is also where `*_env` secrets are read from; the binary
-    /// passes the process environment, tests pass their own map.
+    /// passes the process environment, tests pass their own map. Every problem found is in the
+    /// error ([`ConfigError::problems`]).
     pub fn load(path: &Path, env: &HashMap<String, String>, overrides: &Overrides) -> Result<Self, ConfigError> {
+        Self::checked(Self::check(path, env, overrides))
+    }
+
+    /// As [`Config::load`], but also returns the config when only values with a stand-in were
+    /// wrong (a missing secret, a bad duration), for `check-config` to check further. Such a
+    /// config is never used to audit.
+    pub fn check(
+        path: &Path,
+        env: &HashMap<String, String>,
+        overrides: &Overrides,
+    ) -> (Option<Self>, Vec<ConfigError>) {
         let origin = path.display().to_string();
         let format = match path.extension().and_then(|e| e.to_str()) {
             Some("toml") => config::FileFormat::Toml,
             Some("yaml" | "yml") => config::FileFormat::Yaml,
             _ => {
-                return Err(ConfigError::Load {
-                    origin,
-                    reason: "unknown config format: use a .toml, .yaml or .yml file".into(),
-                });
+                let reason = "unknown config format: use a .toml, .yaml or .yml file".into();
+                return (None, vec![ConfigError::Load { origin, reason }]);
             }
         };
-        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Load {
-            origin: origin.clone(),
-            reason: format!("cannot read: {e}"),
-        })?;
+        let text = match std::fs::read_to_string(path) {
+            Ok(text) => text,
+            Err(e) => {
+                let reason = format!("cannot read: {e}");
+                return (None, vec![ConfigError::Load { origin, reason }]);
+            }
+        };
         let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
-        Self::from_str(&text, format, &origin, &base, env, overrides)
+        Self::check_str(&text, format, &origin, &base, env, overrides)
     }
 
     /// As [`Config::load`], from text; relative paths in it are taken relative to `base`.
@@ -352,27 +381,84 @@ impl Config {
         env: &HashMap<String, String>,
         overrides: &Overrides,
     ) -> Result<Self, ConfigError> {
+        Self::checked(Self::check_str(text, format, origin, base, env, overrides))
+    }
+
+    fn checked((config, mut errors): (Option<Self>, Vec<ConfigError>)) -> Result<Self, ConfigError> {
+        match (config, errors.len()) {
+            (Some(c), 0) => Ok(c),
+            (_, 1) => Err(errors.remove(0)),
+            _ => Err(ConfigError::Several(errors)),
+        }
+    }
+
+    fn check_str(
+        text: &str,
+        format: config::FileFormat,
+        origin: &str,
+        base: &Path,
+        env: &HashMap<String, String>,
+        overrides: &Overrides,
+    ) -> (Option<Self>, Vec<ConfigError>) {
         let vars: HashMap<String, String> = env
             .iter()
             .filter(|(k, _)| k.starts_with("DRIFTWATCH__"))
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
-        let raw: RawConfig = config::Config::builder()
-            .add_source(config::File::from_str(text, format))
-            .add_source(
-                config::Environment::with_prefix("DRIFTWATCH")
-                    .prefix_separator("__")
-                    .separator("__")
-                    .try_parsing(true)
-                    .source(Some(vars)),
-            )
-            .build()
-            .and_then(|c| c.try_deserialize())
-            .map_err(|e| ConfigError::Load {
-                origin: origin.to_string(),
-                reason: serde_message(e),
-            })?;
-        Validator { origin, base, env }.config(raw, overrides)
+        let raw = match raw_config(text, format, &vars) {
+            Ok(raw) => raw,
+            Err(e) => return (None, vec![blame(text, format, origin, &vars, e)]),
+        };
+        Validator::new(origin, base, env).config(raw, overrides)
+    }
+}
+
+/// The file with the variables laid over it, as serde shapes.
+fn raw_config(
+    text: &str,
+    format: config::FileFormat,
+    vars: &HashMap<String, String>,
+) -> Result<RawConfig, config::ConfigError> {
+    config::Config::builder()
+        .add_source(config::File::from_str(text, format))
+        .add_source(
+            config::Environment::with_prefix("DRIFTWATCH")
+                .prefix_separator("__")
+                .separator("__")
+                .try_parsing(true)
+                .source(Some(vars.clone())),
+        )
+        .build()
+        .and_then(|c| c.try_deserialize())
+}
+
+/// The config crate merges the file and the variables before serde sees them, so its errors
+/// cannot say where a value came from: when the file alone reads, the first variable that
+/// breaks it is named instead of the file.
+fn blame(
+    text: &str,
+    format: config::FileFormat,
+    origin: &str,
+    vars: &HashMap<String, String>,
+    e: config::ConfigError,
+) -> ConfigError {
+    let reason = serde_message(e);
+    if !vars.is_empty() && raw_config(text, format, &HashMap::new()).is_ok() {
+        let mut names: Vec<&String> = vars.keys().collect();
+        names.sort();
+        for name in names {
+            let one: HashMap<String, String> = [(name.clone(), vars[name].clone())].into();
+            if let Err(e) = raw_config(text, format, &one) {
+                return ConfigError::Load {
+                    origin: name.clone(),
+                    reason: serde_message(e),
+                };
+            }
+        }
+    }
+    ConfigError::Load {
+        origin: origin.to_string(),
+        reason,
     }
 }
 
@@ -548,6 +634,23 @@ namespaces = ["shop"]
                 assert!(err.contains(n), "{name}: {err:?} should contain {n:?}");
             }
         }
+    }
+
+    #[test]
+    fn every_problem_is_reported_and_variables_are_named() {
+        let text =
+            format!("{MINIMAL}[audit]\nrollout_grace = \"soon\"\n[[alerts.slack]]\nwebhook_url_env = \"SLACK_URL\"\n");
+        let err = load(&text, &[("DRIFTWATCH__AUDIT__FAIL_ON", "severe")]).unwrap_err();
+        let lines: Vec<String> = err.problems().iter().map(ToString::to_string).collect();
+        assert_eq!(
+            lines,
+            vec![
+                "driftwatch.toml: gitops.token_env: environment variable GITOPS_TOKEN is not set",
+                "DRIFTWATCH__AUDIT__FAIL_ON: audit.fail_on: \"severe\" is not one of info, warning, critical",
+                "driftwatch.toml: audit.rollout_grace: \"soon\" is not a duration like \"30s\", \"10m\" or \"24h\": expected number at 0",
+                "driftwatch.toml: alerts.slack[0].webhook_url_env: environment variable SLACK_URL is not set",
+            ]
+        );
     }
 
     #[test]

@@ -35,7 +35,9 @@ impl fmt::Display for Secret {
 }
 
 impl Validator<'_> {
-    /// A secret from `<key>_env` (name of an environment variable) or `<key>_file`.
+    /// A secret from `<key>_env` (name of an environment variable) or `<key>_file`. One that
+    /// is not set or cannot be read is recorded and an empty stand-in returned, so that one
+    /// run names every missing secret.
     pub(crate) fn secret(
         &self,
         key: &str,
@@ -46,13 +48,22 @@ impl Validator<'_> {
             (Some(_), Some(_)) => Err(self.invalid(format!("{key}_env, {key}_file"), "give one of the two, not both")),
             (Some(var), None) => match self.env.get(&var) {
                 Some(v) if !v.is_empty() => Ok(Some(Secret(v.clone()))),
-                _ => Err(self.invalid(format!("{key}_env"), format!("environment variable {var} is not set"))),
+                _ => {
+                    self.record(self.invalid(format!("{key}_env"), format!("environment variable {var} is not set")));
+                    Ok(Some(Secret(String::new())))
+                }
             },
             (None, Some(path)) => {
                 let path = self.path(path);
-                let v = std::fs::read_to_string(&path)
-                    .map_err(|e| self.invalid(format!("{key}_file"), format!("cannot read {}: {e}", path.display())))?;
-                Ok(Some(Secret(v.trim_end_matches(['\r', '\n']).to_string())))
+                match std::fs::read_to_string(&path) {
+                    Ok(v) => Ok(Some(Secret(v.trim_end_matches(['\r', '\n']).to_string()))),
+                    Err(e) => {
+                        self.record(
+                            self.invalid(format!("{key}_file"), format!("cannot read {}: {e}", path.display())),
+                        );
+                        Ok(Some(Secret(String::new())))
+                    }
+                }
             }
             (None, None) => Ok(None),
         }

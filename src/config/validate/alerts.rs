@@ -8,7 +8,7 @@ use std::time::Duration;
 use super::Validator;
 use crate::alerts::channels::{self, ChannelKind, Routing};
 use crate::config::raw::{RawAlerts, RawState};
-use crate::config::{AlertsConfig, ChannelConfig, ConfigError, DeliveryConfig, EnvironmentConfig, StateConfig};
+use crate::config::{AlertsConfig, ChannelConfig, ConfigError, DeliveryConfig, StateConfig};
 use crate::core::model::Severity;
 
 impl Validator<'_> {
@@ -21,11 +21,7 @@ impl Validator<'_> {
         }
     }
 
-    pub(super) fn alerts(
-        &self,
-        mut a: RawAlerts,
-        environments: &[EnvironmentConfig],
-    ) -> Result<AlertsConfig, ConfigError> {
+    pub(super) fn alerts(&self, mut a: RawAlerts, environments: &[String]) -> Result<AlertsConfig, ConfigError> {
         let delivery = DeliveryConfig {
             timeout: self.duration("alerts.timeout", a.timeout.take(), Duration::from_secs(10))?,
             max_attempts: match a.max_attempts {
@@ -62,19 +58,14 @@ impl Validator<'_> {
         r: Routing,
         kind: ChannelKind,
         channels: &[ChannelConfig],
-        environments: &[EnvironmentConfig],
+        environments: &[String],
     ) -> Result<ChannelConfig, ConfigError> {
         let index = channels.iter().filter(|c| c.kind.as_str() == kind.as_str()).count() + 1;
         let name = r.name.unwrap_or_else(|| format!("{}-{index}", kind.as_str()));
         if channels.iter().any(|c| c.name == name) {
             return Err(self.invalid(format!("{key}.name"), format!("channel name {name:?} is used twice")));
         }
-        if let Some(unknown) = r
-            .environments
-            .iter()
-            .flatten()
-            .find(|e| !environments.iter().any(|x| &x.name == *e))
-        {
+        if let Some(unknown) = r.environments.iter().flatten().find(|e| !environments.contains(e)) {
             return Err(self.invalid(
                 format!("{key}.environments"),
                 format!("no environment is named {unknown:?}"),

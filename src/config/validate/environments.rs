@@ -12,7 +12,10 @@ impl Validator<'_> {
         }
         let mut environments: Vec<EnvironmentConfig> = Vec::new();
         for (i, e) in raw.into_iter().enumerate() {
-            let env = self.environment(i, e)?;
+            // Each environment on its own, so one run names the problems of all of them.
+            let Some(env) = self.keep(self.environment(i, e)) else {
+                continue;
+            };
             if environments.iter().any(|x| x.name == env.name) {
                 return Err(self.invalid(
                     format!("environments[{i}].name"),

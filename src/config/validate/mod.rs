@@ -9,7 +9,8 @@ mod gitops;
 mod registries;
 mod service;
 
-use std::collections::HashMap;
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -18,20 +19,64 @@ use super::{Config, ConfigError, Overrides, parse_severity};
 use crate::core::model::Severity;
 
 /// What every section's validation needs: where the config came from (for messages and
-/// relative paths) and the environment `*_env` secrets are read from.
+/// relative paths), the environment `*_env` secrets are read from, and the problems found so
+/// far: a wrong value that has a stand-in (a missing secret, a bad duration) is recorded and
+/// validation goes on, so that one run reports every problem.
 pub(crate) struct Validator<'a> {
     pub(crate) origin: &'a str,
     pub(crate) base: &'a Path,
     pub(crate) env: &'a HashMap<String, String>,
+    /// Keys set by a `DRIFTWATCH__…` variable, with the variable's name: errors about them
+    /// name the variable, not the file.
+    pub(crate) env_keys: HashMap<String, String>,
+    pub(crate) errors: RefCell<Vec<ConfigError>>,
+    /// Durations as written, by key, so `check-config` prints `24h` rather than `1day`.
+    pub(crate) written: RefCell<BTreeMap<String, String>>,
+}
+
+impl<'a> Validator<'a> {
+    pub(crate) fn new(origin: &'a str, base: &'a Path, env: &'a HashMap<String, String>) -> Self {
+        let env_keys = env
+            .keys()
+            .filter_map(|var| {
+                let key = var
+                    .strip_prefix("DRIFTWATCH__")?
+                    .split("__")
+                    .collect::<Vec<_>>()
+                    .join(".");
+                Some((key.to_lowercase(), var.clone()))
+            })
+            .collect();
+        Self {
+            origin,
+            base,
+            env,
+            env_keys,
+            errors: RefCell::default(),
+            written: RefCell::default(),
+        }
+    }
 }
 
 impl Validator<'_> {
     pub(crate) fn invalid(&self, key: impl Into<String>, reason: impl Into<String>) -> ConfigError {
+        let key = key.into();
+        let origin = self.env_keys.get(&key).map_or(self.origin, String::as_str);
         ConfigError::Invalid {
-            origin: self.origin.to_string(),
-            key: key.into(),
+            origin: origin.to_string(),
+            key,
             reason: reason.into(),
         }
+    }
+
+    /// Records a problem that has a stand-in value, so validation can go on.
+    pub(crate) fn record(&self, e: ConfigError) {
+        self.errors.borrow_mut().push(e);
+    }
+
+    /// The value of `r`, or `None` with its error recorded.
+    pub(crate) fn keep<T>(&self, r: Result<T, ConfigError>) -> Option<T> {
+        r.map_err(|e| self.record(e)).ok()
     }
 
     /// `p` relative to the config file's directory, with `a/../` folded so reports show
@@ -61,12 +106,20 @@ impl Validator<'_> {
     ) -> Result<Duration, ConfigError> {
         match value {
             None => Ok(default),
-            Some(v) => humantime::parse_duration(&v).map_err(|e| {
-                self.invalid(
-                    key,
-                    format!("{v:?} is not a duration like \"30s\", \"10m\" or \"24h\": {e}"),
-                )
-            }),
+            Some(v) => match humantime::parse_duration(&v) {
+                Ok(d) => {
+                    self.written.borrow_mut().insert(key.to_string(), v);
+                    Ok(d)
+                }
+                // The default stands in, so that the rest is still validated.
+                Err(e) => {
+                    self.record(self.invalid(
+                        key,
+                        format!("{v:?} is not a duration like \"30s\", \"10m\" or \"24h\": {e}"),
+                    ));
+                    Ok(default)
+                }
+            },
         }
     }
 
@@ -78,8 +131,10 @@ impl Validator<'_> {
     ) -> Result<Severity, ConfigError> {
         match value {
             None => Ok(default),
-            Some(s) => parse_severity(&s)
-                .ok_or_else(|| self.invalid(key, format!("{s:?} is not one of info, warning, critical"))),
+            Some(s) => Ok(parse_severity(&s).unwrap_or_else(|| {
+                self.record(self.invalid(key, format!("{s:?} is not one of info, warning, critical")));
+                default
+            })),
         }
     }
 
@@ -92,33 +147,41 @@ impl Validator<'_> {
         }
     }
 
-    /// Validates every section. Order matters only for which error is reported first, and
-    /// alerts come after environments because channels route by environment name.
-    pub(crate) fn config(&self, raw: RawConfig, overrides: &Overrides) -> Result<Config, ConfigError> {
-        let gitops = self.gitops(raw.gitops)?;
-        let audit = self.audit(raw.audit, raw.registry_rewrites, overrides)?;
-        let render = self.render(raw.render)?;
-        let environments = self.environments(raw.environments)?;
+    /// Validates every section, each on its own, and returns the config when every section
+    /// yielded one, with every problem found (in this order: alerts come after environments
+    /// because channels route by environment name). The config is only used when there are no
+    /// problems, or by `check-config` to check files and paths further.
+    pub(crate) fn config(&self, raw: RawConfig, overrides: &Overrides) -> (Option<Config>, Vec<ConfigError>) {
+        let env_names: Vec<String> = raw.environments.iter().map(|e| e.name.clone()).collect();
+        let gitops = self.keep(self.gitops(raw.gitops));
+        let audit = self.keep(self.audit(raw.audit, raw.registry_rewrites, overrides));
+        let render = self.keep(self.render(raw.render));
+        let environments = self.keep(self.environments(raw.environments));
         let state = self.state(raw.state);
-        let alerts = self.alerts(raw.alerts, &environments)?;
-        let schedule = self.schedule(raw.schedule)?;
-        let server = self.server(raw.server)?;
-        let ha = self.ha(raw.ha)?;
-        let registries = self.registries(raw.registries)?;
-        let log_format = self.log_format(raw.log_format)?;
-        Ok(Config {
-            origin: self.origin.to_string(),
-            gitops,
-            audit,
-            render,
-            environments,
-            state,
-            alerts,
-            schedule,
-            server,
-            ha,
-            log_format,
-            registries,
-        })
+        let alerts = self.keep(self.alerts(raw.alerts, &env_names));
+        let schedule = self.keep(self.schedule(raw.schedule));
+        let server = self.keep(self.server(raw.server));
+        let ha = self.keep(self.ha(raw.ha));
+        let registries = self.keep(self.registries(raw.registries));
+        let log_format = self.keep(self.log_format(raw.log_format));
+        let errors = self.errors.take();
+        let config = (|| {
+            Some(Config {
+                origin: self.origin.to_string(),
+                gitops: gitops?,
+                audit: audit?,
+                render: render?,
+                environments: environments?,
+                state,
+                alerts: alerts?,
+                schedule: schedule?,
+                server: server?,
+                ha: ha?,
+                log_format: log_format?,
+                registries: registries?,
+                written: self.written.take(),
+            })
+        })();
+        (config, errors)
     }
 }

@@ -10,7 +10,12 @@ use crate::config::{ConfigError, DeliveryConfig, RegistryConfig, Secret};
 
 impl Validator<'_> {
     pub(super) fn registries(&self, raw: Vec<RawRegistry>) -> Result<Vec<RegistryConfig>, ConfigError> {
-        raw.into_iter().enumerate().map(|(i, r)| self.registry(i, r)).collect()
+        // Each registry on its own, so one run names the problems of all of them.
+        Ok(raw
+            .into_iter()
+            .enumerate()
+            .filter_map(|(i, r)| self.keep(self.registry(i, r)))
+            .collect())
     }
 
     fn registry(&self, i: usize, r: RawRegistry) -> Result<RegistryConfig, ConfigError> {
