@@ -55,9 +55,10 @@ pub fn routes(channels: &[ChannelConfig]) -> Vec<Route<'_>> {
         .collect()
 }
 
-/// Whether this process already told the channels that the alert state cannot be saved, so a
-/// full disk is one alert, not one per audit. The daemon keeps one for its lifetime; `--once`
-/// makes its own.
+/// Whether this process already told the channels that the alert state cannot be saved. The
+/// marker file beside the state ([`store::claim_unwritable`]) makes an outage one alert across
+/// processes; this covers the case where not even that empty file can be created, for the
+/// daemon's lifetime. `--once` makes its own.
 #[derive(Debug, Default)]
 pub struct StoreHealth {
     unwritable_alerted: AtomicBool,
@@ -75,8 +76,18 @@ pub async fn notify(
     // Nothing is sent that could not be remembered as sent: the lock file and the observed
     // state must be writable first.
     let unwritable = |e: StateError| async {
-        if matches!(e, StateError::Write { .. }) && !health.unwritable_alerted.swap(true, Ordering::SeqCst) {
-            state_unwritable(cfg, report, now, &client, &e).await;
+        if matches!(e, StateError::Write { .. }) {
+            let first = match store::claim_unwritable(path) {
+                store::Outage::New => {
+                    health.unwritable_alerted.store(true, Ordering::SeqCst);
+                    true
+                }
+                store::Outage::Known => false,
+                store::Outage::Unrecorded => !health.unwritable_alerted.swap(true, Ordering::SeqCst),
+            };
+            if first {
+                state_unwritable(cfg, report, now, &client, &e).await;
+            }
         }
         Err(NotifyError::from(e))
     };
@@ -95,6 +106,7 @@ pub async fn notify(
     if let Err(e) = store::save(path, &alert_state) {
         return unwritable(e).await;
     }
+    store::clear_unwritable(path);
     if health.unwritable_alerted.swap(false, Ordering::SeqCst) {
         info!(path = %path.display(), "alert state can be saved again; alerts resume");
     }

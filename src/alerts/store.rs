@@ -115,6 +115,38 @@ pub fn save(path: &Path, state: &AlertState) -> Result<(), StateError> {
     Ok(())
 }
 
+/// The marker that says the alert about an unwritable state was sent. Empty, so it can be
+/// created when the disk has no room for the state itself, and it outlives the process, so a
+/// timer's `--once` runs send that alert once per outage too.
+fn unwritable_marker(path: &Path) -> PathBuf {
+    PathBuf::from(format!("{}.unwritable", path.display()))
+}
+
+/// Whether the alert about an unwritable state was already sent for this outage.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outage {
+    /// First seen now: the marker was created.
+    New,
+    /// The marker exists: already alerted.
+    Known,
+    /// Not even the marker could be created: the caller decides from what it remembers.
+    Unrecorded,
+}
+
+pub fn claim_unwritable(path: &Path) -> Outage {
+    let marker = unwritable_marker(path);
+    match std::fs::OpenOptions::new().write(true).create_new(true).open(&marker) {
+        Ok(_) => Outage::New,
+        Err(e) if e.kind() == ErrorKind::AlreadyExists => Outage::Known,
+        Err(_) => Outage::Unrecorded,
+    }
+}
+
+/// The state was written again: the next outage gets its own alert.
+pub fn clear_unwritable(path: &Path) {
+    let _ = std::fs::remove_file(unwritable_marker(path));
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -480,11 +480,30 @@ fn unknown_envs(cfg: &Config, names: &[String]) -> Option<String> {
     ))
 }
 
+/// `--once` answers SIGINT and SIGTERM as by default, exiting at once with 130 or 143, but
+/// first kills the kustomize runs under way: they have process groups of their own, so a
+/// terminal's Ctrl-C no longer reaches them.
+fn exit_on_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+        return;
+    };
+    tokio::spawn(async move {
+        let code = tokio::select! {
+            _ = term.recv() => 128 + 15,
+            _ = int.recv() => 128 + 2,
+        };
+        crate::sources::render::kustomize_exec::kill_running();
+        std::process::exit(code);
+    });
+}
+
 async fn once(cfg: &Config, cli: &Cli) -> u8 {
     if let Some(msg) = unknown_envs(cfg, &cli.audit.envs) {
         eprintln!("error: {msg}");
         return EXIT_ERROR;
     }
+    exit_on_signal();
     let sources = crate::sources::Sources::new(cfg).await;
     let report = audit::run(cfg, &sources, &cli.audit.envs).await;
     let text = render(&report, cli.audit.format, cfg.audit.fail_on);
