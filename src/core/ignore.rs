@@ -191,6 +191,8 @@ fn expired_finding(r: &Rule) -> Finding {
             "ignore rule ({what}) expired on {expires}: its findings are reported again. Reason was: {}",
             r.reason
         ),
+        live_image: None,
+        file: None,
     }
 }
 

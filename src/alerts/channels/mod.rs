@@ -235,6 +235,8 @@ pub(crate) mod fixtures {
             source: Some("apps/api/overlays/production".into()),
             commit: None,
             message: "Pods run another digest".into(),
+            live_image: Some(format!("registry.example.com/shop/api@sha256:{}", "1".repeat(64))),
+            file: None,
         };
         Notice {
             event,

@@ -212,7 +212,14 @@ fn dash(s: &str) -> String {
 fn workload(f: &Finding) -> String {
     match (&f.workload_kind, &f.name) {
         (Some(k), Some(n)) => format!("{k}/{n}"),
-        _ => f.source.clone().unwrap_or_else(|| "-".into()),
+        // A ConfigMap or Secret: its name (the message says which kind).
+        (None, Some(n)) => n.clone(),
+        // A file that could not be read as workloads: the file, never its directory.
+        _ => f
+            .file
+            .clone()
+            .or_else(|| f.source.clone())
+            .unwrap_or_else(|| "-".into()),
     }
 }
 
@@ -280,6 +287,8 @@ mod tests {
             source: Some("apps/api/overlays/production".into()),
             commit: Some("abc".into()),
             message: "Pods run a|b".into(),
+            live_image: Some(format!("registry.example.com/shop/api@{D1}")),
+            file: None,
         };
         let env = EnvironmentResult {
             name: "production".into(),
