@@ -49,6 +49,11 @@ pub struct Cli {
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
 
+    /// With --format text: keep every column in full (whole image references and digests,
+    /// the live spec's image) instead of fitting 120 columns.
+    #[arg(long)]
+    pub wide: bool,
+
     /// Lowest severity that makes the exit code 1 (overrides audit.fail_on).
     #[arg(long, global = true, value_enum)]
     pub fail_on: Option<SeverityArg>,
@@ -328,6 +333,7 @@ async fn once(cfg: &Config, cli: &Cli) -> u8 {
     let sources = crate::sources::Sources::new(cfg).await;
     let report = audit::run(cfg, &sources, &cli.envs).await;
     let text = match cli.format {
+        Format::Text if cli.wide => report.to_text_wide(),
         Format::Text => report.to_text(),
         Format::Json => report.to_json() + "\n",
         Format::Markdown => report.to_markdown(),
