@@ -275,6 +275,7 @@ mod tests {
             (
                 FindingType::ConfigDrift,
                 vec![
+                    "config-drift `shop/app-config`".into(),
                     "file `apps/api/overlays/production/config.yaml`".into(),
                     "values differ: LOG_LEVEL".into(),
                 ],

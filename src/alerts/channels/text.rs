@@ -47,7 +47,10 @@ pub fn what(subject: &Subject) -> String {
         Subject::Finding(f) => {
             let workload = match (&f.workload_kind, &f.name) {
                 (Some(k), Some(n)) => format!("{}/{k}/{n}", f.namespace),
-                _ => f.source.clone().unwrap_or_default(),
+                // A ConfigMap or Secret (the explanation says which).
+                (None, Some(n)) => format!("{}/{n}", f.namespace),
+                // A file that could not be read as workloads: the file, not its directory.
+                _ => f.file.clone().or_else(|| f.source.clone()).unwrap_or_default(),
             };
             match &f.container {
                 Some(c) => format!("{workload} container {c}"),

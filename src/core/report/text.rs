@@ -307,6 +307,27 @@ mod tests {
         );
     }
 
+    /// A ConfigMap's name and a broken file are named in the WORKLOAD column, not a directory.
+    #[test]
+    fn text_names_the_configmap_or_the_file_not_the_directory() {
+        let mut r = report(false, Severity::Critical);
+        let mut config = r.findings[0].clone();
+        config.kind = crate::core::model::FindingType::ConfigDrift;
+        config.workload_kind = None;
+        config.name = Some("app-config".into());
+        config.file = Some("apps/api/overlays/production/config.yaml".into());
+        let mut broken = config.clone();
+        broken.kind = crate::core::model::FindingType::InvalidManifest;
+        broken.name = None;
+        broken.file = Some("apps/api/overlays/production/broken.yaml".into());
+        r.findings = vec![config, broken];
+        let text = r.to_text();
+        let rows: Vec<&str> = text.lines().filter(|l| l.starts_with("critical")).collect();
+        assert!(rows[0].contains("  app-config  "), "{text}");
+        assert!(rows[1].contains("apps/api/overlays/production/broken.yaml"), "{text}");
+        assert!(!rows.iter().any(|l| l.ends_with("overlays/production")), "{text}");
+    }
+
     /// Long registry paths and 64-hex digests still fit a 120-column terminal; `--wide` keeps
     /// them whole.
     #[test]
