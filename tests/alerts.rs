@@ -225,8 +225,7 @@ fn one_alert_per_channel_no_repeats_across_restarts_and_one_resolved_notice() {
         (Some(true), Some(true))
     );
     assert!(
-        mail.raw
-            .contains("Subject: [driftwatch] production: 1 alert, worst critical"),
+        mail.raw.contains("Subject: [driftwatch] production: 1 critical drift"),
         "{}",
         mail.raw
     );
@@ -260,6 +259,70 @@ fn one_alert_per_channel_no_repeats_across_restarts_and_one_resolved_notice() {
 
     assert_eq!(s.notify().code, 0);
     assert_eq!(s.counts(), (2, 2, 2, 5), "nothing more once resolved");
+}
+
+/// A hand `kubectl set image api=…:hotfix-1` whose Pods still run the declared digest: every
+/// channel shows the live `:hotfix-1` reference, the headline counts the drift by severity,
+/// and the resolved notice says how long it lasted.
+#[test]
+fn a_hand_set_image_shows_the_live_reference_and_the_resolved_notice_how_long_it_lasted() {
+    let s = setup("starttls");
+    let hotfix = format!("{REPO}:hotfix-1");
+    let (api, api_rs) = deployment("shop", "api", &[("api", &hotfix)], 1);
+    let (web, web_rs) = deployment("shop", "web", &[("web", &format!("{REPO}-web@{D1}"))], 1);
+    let pods = vec![
+        pod(&api_rs, "a", &[("api", &format!("{REPO}@{D1}"))]),
+        pod(&web_rs, "w", &[("web", &format!("{REPO}-web@{D1}"))]),
+    ];
+    write(
+        &s.dir.path().join("cluster.json"),
+        &list([vec![api, api_rs, web, web_rs], pods].concat()),
+    );
+    let out = s.notify();
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    let report: Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(report["findings"][0]["type"], "spec-drift");
+    assert_eq!(report["findings"][0]["live_image"], hotfix.as_str());
+
+    let slack = s.receiver.received("/slack")[0].json();
+    assert_eq!(
+        slack["text"], "production: 1 critical drift",
+        "the phone's notification"
+    );
+    assert_eq!(slack["blocks"][0]["text"]["text"], "production: 1 critical drift");
+    let text = slack_text(&slack);
+    assert!(text.contains(&format!("live spec `{hotfix}`")), "{text}");
+    assert!(text.contains("production: cluster prod-eu1, commit "), "{text}");
+    assert!(
+        !text.contains(&format!("running `sha256:{}", &D1[7..19])),
+        "the declared digest as 'running' reads as no drift: {text}"
+    );
+    let mail = &s.smtp.mails()[0];
+    assert!(
+        mail.raw.contains("Subject: [driftwatch] production: 1 critical drift"),
+        "{}",
+        mail.raw
+    );
+    let am = s.receiver.received("/am/api/v2/alerts")[0].json();
+    assert_eq!(am[0]["annotations"]["live_image"], hotfix.as_str());
+    assert!(
+        am[0]["annotations"]["summary"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("live spec {hotfix}")),
+        "{am}"
+    );
+
+    // Someone rolls the hand change back: the resolved notice says what it was and how long.
+    cluster(s.dir.path(), D1);
+    assert_eq!(s.notify().code, 0);
+    let resolved = s.receiver.received("/slack")[1].json();
+    assert_eq!(resolved["text"], "production: 1 resolved");
+    let text = slack_text(&resolved);
+    assert!(text.contains("spec-drift"), "{text}");
+    assert!(text.contains(", lasted "), "{text}");
+    assert!(text.contains("(first seen "), "{text}");
+    assert!(text.contains(&format!("live spec was: {hotfix}")), "{text}");
 }
 
 #[test]
@@ -506,9 +569,10 @@ fn five_hundred_findings_make_one_slack_message_slack_accepts() {
     let summary = blocks
         .iter()
         .filter_map(|b| b["elements"][0]["text"].as_str())
+        .filter(|t| t.starts_with("and "))
         .collect::<Vec<_>>();
-    // 502 alerts (the 500 drifts, and api and web now missing): header, environment heading,
-    // 47 alerts and the summary line make exactly 50 blocks.
+    // 502 alerts (the 500 drifts, and api and web now missing): header, cluster and commit
+    // context, environment heading, 46 alerts and the summary line make exactly 50 blocks.
     assert_eq!(blocks.len(), 50);
-    assert_eq!(summary, vec!["and 455 more alerts in production"]);
+    assert_eq!(summary, vec!["and 456 more alerts in production"]);
 }

@@ -56,6 +56,53 @@ fn the_bundled_demo_finds_the_drift_it_ships_with() {
         spec["running"][0]["pods"], 3,
         "the injected istio-proxy sidecar is not counted or reported"
     );
+    assert_eq!(spec["live_image"], "registry.example.com/shop/api:hotfix-1");
+    assert_eq!(
+        report["findings"][3]["live_image"],
+        "docker.io/nicolaka/netshoot@sha256:fb71754ad0875927bf6b9aa593734dd442100f950a1662d690bb251f12f3e4d3",
+        "undeclared: the running image reference"
+    );
+    assert_eq!(
+        report["findings"][4]["live_image"],
+        serde_json::Value::Null,
+        "missing: no live workload"
+    );
+}
+
+/// The demo's text report fits a 120-column terminal; `--wide` keeps the full digests.
+#[test]
+fn the_demo_text_fits_120_columns_and_wide_keeps_full_digests() {
+    let run = |extra: &[&str]| {
+        let mut args = vec!["--once", "--config", "config/demo.toml"];
+        args.extend(extra);
+        driftwatch(repo_root(), &args, &[])
+    };
+    let text = run(&[]);
+    assert_eq!(text.code, 1, "{}", text.stderr);
+    for line in text.stdout.lines() {
+        assert!(line.chars().count() <= 120, "{} columns: {line}", line.chars().count());
+    }
+    assert!(
+        text.stdout.contains("live spec registry.example.com/shop/api:hotfix-1"),
+        "{}",
+        text.stdout
+    );
+    let wide = run(&["--wide"]);
+    assert_eq!(wide.code, 1, "{}", wide.stderr);
+    let full = "sha256:fd7c66b053ab";
+    let full_line = wide
+        .stdout
+        .lines()
+        .find(|l| l.contains("spec-drift"))
+        .unwrap_or_else(|| panic!("{}", wide.stdout));
+    assert!(
+        full_line.contains(
+            "registry.example.com/shop/api@sha256:10856c3ed444d4a3c3a9bfa773d85de0cf95db36bc91ea938e6da69c18a9d483"
+        ),
+        "{full_line}"
+    );
+    let running = full_line.split(full).nth(1).expect("running digest shown");
+    assert!(running.len() > 52, "the whole 64-hex digest: {full_line}");
 }
 
 #[test]

@@ -72,6 +72,11 @@ pub struct AuditArgs {
     #[arg(short = 'o', long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
 
+    /// With --format text: keep every column in full (whole image references and digests,
+    /// the live spec's image) instead of fitting 120 columns.
+    #[arg(long)]
+    pub wide: bool,
+
     #[command(flatten)]
     pub fail_on: FailOnArg,
 }
@@ -208,8 +213,9 @@ impl Cli {
 }
 
 /// The audit's report in `format`. A new format is a variant of [`Format`] and an arm here.
-pub fn render(report: &Report, format: Format, fail_on: Severity) -> String {
+pub fn render(report: &Report, format: Format, fail_on: Severity, wide: bool) -> String {
     match format {
+        Format::Text if wide => report.to_text_wide(),
         Format::Text => report.to_text(),
         Format::Json => report.to_json() + "\n",
         Format::JsonCompact => report.to_json_compact() + "\n",
@@ -506,7 +512,7 @@ async fn once(cfg: &Config, cli: &Cli) -> u8 {
     exit_on_signal();
     let sources = crate::sources::Sources::new(cfg).await;
     let report = audit::run(cfg, &sources, &cli.audit.envs).await;
-    let text = render(&report, cli.audit.format, cfg.audit.fail_on);
+    let text = render(&report, cli.audit.format, cfg.audit.fail_on, cli.audit.wide);
     // A closed pipe (`driftwatch --once | head`) is not an audit error.
     let _ = std::io::stdout().write_all(text.as_bytes());
     let code = report.exit_code(cfg.audit.fail_on);

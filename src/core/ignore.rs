@@ -191,6 +191,8 @@ fn expired_finding(r: &Rule) -> Finding {
             "ignore rule ({what}) expired on {expires}: its findings are reported again. Reason was: {}",
             r.reason
         ),
+        live_image: None,
+        file: None,
     }
 }
 
@@ -201,7 +203,13 @@ fn expired_finding(r: &Rule) -> Finding {
 pub fn baseline(findings: &[Finding], reason: &str, expires: Option<NaiveDate>) -> IgnoreFile {
     let mut rules: Vec<Rule> = Vec::new();
     for f in findings.iter().filter(|f| f.kind != FindingType::ExpiredIgnore) {
-        let mut running: Vec<String> = f.running.iter().map(|r| r.digest.clone()).collect();
+        // An accepted `unpinned` is about the tag, not what it points to today: a new build
+        // behind the same tag is not new drift of that kind.
+        let mut running: Vec<String> = if f.kind == FindingType::Unpinned {
+            Vec::new()
+        } else {
+            f.running.iter().map(|r| r.digest.clone()).collect()
+        };
         running.sort();
         running.dedup();
         let pinned_by_content = f.declared.is_some() || !running.is_empty();

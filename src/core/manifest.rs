@@ -207,6 +207,7 @@ fn extract_config(doc: &Value, secret: bool, origin: Origin<'_>, state: &mut Dec
             name: name.to_string(),
             values,
             source: origin.source.to_string(),
+            file: origin.file.to_string(),
         }),
         Err(e) => state.problems.push(problem(format!("{kind} {namespace}/{name}: {e}"))),
     }

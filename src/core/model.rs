@@ -126,6 +126,8 @@ pub struct ConfigObject {
     pub values: BTreeMap<String, String>,
     /// The configured path that declares it (declared side only).
     pub source: String,
+    /// The manifest file that declares it (declared side only).
+    pub file: String,
 }
 
 impl ConfigObject {
@@ -325,6 +327,14 @@ pub struct Finding {
     pub source: Option<String>,
     pub commit: Option<String>,
     pub message: String,
+    /// The image reference the live workload's spec names for this container (for
+    /// `undeclared`, the references of its containers, comma-separated); `null` when no live
+    /// workload exists. Not part of the fingerprint.
+    #[serde(default)]
+    pub live_image: Option<String>,
+    /// The manifest file, for `config-drift` and `invalid-manifest` when known.
+    #[serde(default)]
+    pub file: Option<String>,
 }
 
 /// The answer of a registry lookup.
@@ -361,6 +371,8 @@ impl Finding {
             source: Some("apps/x".into()),
             commit: None,
             message: "m".into(),
+            live_image: None,
+            file: None,
         }
     }
 }

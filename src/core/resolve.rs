@@ -184,6 +184,7 @@ impl From<ConfigMapRaw> for ConfigObject {
             name: c.metadata.name,
             values,
             source: String::new(),
+            file: String::new(),
         }
     }
 }
@@ -196,6 +197,7 @@ impl From<SecretRaw> for ConfigObject {
             name: s.metadata.name,
             values: s.data,
             source: String::new(),
+            file: String::new(),
         }
     }
 }

@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::text::what;
+use super::text::{facts, summary, what};
 use super::{Batch, Channel, ChannelError, Routing, Section, Settings, bearer, post};
 use crate::alerts::lifecycle::{Event, Notice, Subject};
 use crate::config::{ConfigError, DeliveryConfig, Secret, Validator, redact_url};
@@ -101,10 +101,17 @@ pub fn alerts(notices: &[Notice], now: DateTime<Utc>, ttl: Duration, test: bool)
                     labels["workload"] = json!(f.name.clone().unwrap_or_default());
                     labels["kind"] = json!(f.workload_kind.map(|k| k.as_str()).unwrap_or(""));
                     labels["container"] = json!(f.container.clone().unwrap_or_default());
+                    let resolved = n.event == Event::Resolved;
+                    let line: Vec<String> = summary(f).into_iter().map(|(l, v)| format!("{l} {v}")).collect();
+                    annotations["summary"] = json!(format!("{} {}: {}", n.subject.kind(), what(&n.subject), line.join(" · ")));
                     annotations["description"] = json!(f.message);
                     annotations["declared"] = json!(f.declared.clone().unwrap_or_default());
                     annotations["running"] = json!(f.running.iter().map(|r| format!("{} ({} Pods)", r.digest, r.pods)).collect::<Vec<_>>().join(", "));
                     annotations["source"] = json!(f.source.clone().unwrap_or_default());
+                    annotations["live_image"] = json!(f.live_image.clone().unwrap_or_default());
+                    annotations["file"] = json!(f.file.clone().unwrap_or_default());
+                    annotations["commit"] = json!(f.commit.clone().unwrap_or_default());
+                    annotations["facts"] = json!(facts(f, resolved).into_iter().map(|(l, v)| format!("{l}: {v}")).collect::<Vec<_>>().join("\n"));
                 }
                 Subject::AuditError { cluster, error, .. } => {
                     labels["cluster"] = json!(cluster);
@@ -172,8 +179,9 @@ impl Channel for Alertmanager {
 
 #[cfg(test)]
 mod tests {
-    use super::super::fixtures::{notice, now};
+    use super::super::fixtures::{notice, now, of_kind};
     use super::*;
+    use crate::core::model::FindingType;
 
     #[test]
     fn alertmanager_alerts_have_labels_and_end_when_resolved() {
@@ -195,5 +203,76 @@ mod tests {
         assert_eq!(a["labels"]["severity"], "critical");
         assert_eq!(a["endsAt"], "2026-11-26T10:02:00+00:00");
         assert_eq!(alerts[1]["endsAt"], "2026-11-26T09:02:00+00:00");
+    }
+
+    /// The annotations a responder reads in Alertmanager, per finding type.
+    #[test]
+    fn alertmanager_annotations_carry_explanation_and_facts_per_type() {
+        let hex = |c: &str| c.repeat(64);
+        let cases: Vec<(FindingType, &str, String)> = vec![
+            (
+                FindingType::SpecDrift,
+                "summary",
+                format!(
+                    "spec-drift shop/Deployment/api-1 container api: live spec registry.example.com/shop/api:hotfix-1 · declared registry.example.com/shop/api@sha256:{}",
+                    hex("f")
+                ),
+            ),
+            (
+                FindingType::SpecDrift,
+                "live_image",
+                "registry.example.com/shop/api:hotfix-1".into(),
+            ),
+            (
+                FindingType::Missing,
+                "facts",
+                "declared: Deployment shop/api-1\nsource: apps/api/overlays/production".into(),
+            ),
+            (
+                FindingType::Undeclared,
+                "facts",
+                format!(
+                    "live spec: registry.example.com/shop/debug:latest\nPods run: sha256:{} (2 Pods)",
+                    hex("3")
+                ),
+            ),
+            (
+                FindingType::Unverifiable,
+                "summary",
+                format!(
+                    "unverifiable shop/Deployment/api-1 container api: declared sha256:{} · config ID, not a digest sha256:{} ×2",
+                    &hex("1")[..12],
+                    &hex("c")[..12]
+                ),
+            ),
+            (
+                FindingType::Unpinned,
+                "facts",
+                format!(
+                    "declared: registry.example.com/shop/api:1.4\nPods run: sha256:{} (3 Pods)\nsource: apps/api/overlays/production",
+                    hex("2")
+                ),
+            ),
+            (
+                FindingType::ConfigDrift,
+                "file",
+                "apps/api/overlays/production/config.yaml".into(),
+            ),
+            (
+                FindingType::ConfigDrift,
+                "description",
+                "ConfigMap shop/app-config: values differ: LOG_LEVEL".into(),
+            ),
+            (
+                FindingType::SpecDrift,
+                "commit",
+                "0123456789abcdef0123456789abcdef01234567".into(),
+            ),
+        ];
+        for (kind, key, want) in cases {
+            let got = alerts(&[of_kind(kind, Event::Firing)], now(), Duration::from_secs(3600), false);
+            assert_eq!(got[0]["annotations"][key], want.as_str(), "{kind} {key}");
+            assert_eq!(got[0]["labels"]["cluster"], "prod-eu1");
+        }
     }
 }

@@ -12,9 +12,9 @@ use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 use serde::Deserialize;
 
-use super::text::{by_environment, counts, what, when, worst};
+use super::text::{by_environment, context, facts, headline, what, when};
 use super::{Batch, Channel, ChannelError, Routing, Section, Settings};
-use crate::alerts::lifecycle::{Notice, Subject};
+use crate::alerts::lifecycle::{Event, Notice, Subject};
 use crate::config::{ConfigError, DeliveryConfig, Secret, Validator};
 use crate::error_chain;
 use crate::retry::{Attempt, with_retries};
@@ -141,14 +141,12 @@ impl Settings for EmailConfig {
 
 // ---- payload ---------------------------------------------------------------------------------
 
-/// `[driftwatch] production: 3 alerts, worst critical`.
+/// `[driftwatch] production: 2 critical, 1 warning drift`.
 pub fn subject(notices: &[Notice], test: bool) -> String {
     if test {
         return "[driftwatch] test message".to_string();
     }
-    let envs: Vec<&str> = by_environment(notices).keys().copied().collect();
-    let worst = worst(notices).map(|s| format!(", worst {s}")).unwrap_or_default();
-    format!("[driftwatch] {}: {}{worst}", envs.join(", "), counts(notices))
+    format!("[driftwatch] {}", headline(notices))
 }
 
 fn lines(n: &Notice, now: DateTime<Utc>) -> Vec<String> {
@@ -164,16 +162,11 @@ fn lines(n: &Notice, now: DateTime<Utc>) -> Vec<String> {
     ];
     match &n.subject {
         Subject::Finding(f) => {
-            if let Some(d) = &f.declared {
-                out.push(format!("  declared: {d}"));
+            let resolved = n.event == Event::Resolved;
+            out.push(format!("  {}{}", if resolved { "was: " } else { "" }, f.message));
+            for (label, value) in facts(f, resolved) {
+                out.push(format!("  {label}: {value}"));
             }
-            for r in &f.running {
-                out.push(format!("  running:  {} ({} Pods)", r.digest, r.pods));
-            }
-            if let Some(s) = &f.source {
-                out.push(format!("  source:   {s}"));
-            }
-            out.push(format!("  {}", f.message));
         }
         Subject::AuditError { error, .. } => out.push(format!("  {error}")),
     }
@@ -185,6 +178,11 @@ pub fn text(notices: &[Notice], now: DateTime<Utc>, test: bool) -> String {
         return "This is a test message from driftwatch notify-test: this channel is configured correctly.\nNo drift is reported by this message.\n".into();
     }
     let mut out = String::new();
+    let _ = writeln!(out, "{}\n", headline(notices));
+    for line in context(notices) {
+        let _ = writeln!(out, "{line}");
+    }
+    out.push('\n');
     for (env, list) in by_environment(notices) {
         let _ = writeln!(out, "== {env} ==\n");
         for n in list {
@@ -209,34 +207,42 @@ pub fn html(notices: &[Notice], now: DateTime<Utc>, test: bool) -> String {
     if test {
         out.push_str("<p>This is a test message from <code>driftwatch notify-test</code>: this channel is configured correctly. No drift is reported by this message.</p>");
     }
+    if !test {
+        let _ = write!(out, "<h1>{}</h1><p>", html_escape(&headline(notices)));
+        for line in context(notices) {
+            let _ = write!(out, "{}<br>", html_escape(&line));
+        }
+        out.push_str("</p>");
+    }
     for (env, list) in by_environment(notices) {
         let _ = write!(
             out,
             "<h2>{}</h2><table cellpadding=\"4\" style=\"border-collapse:collapse\">",
             html_escape(env)
         );
-        out.push_str("<tr><th align=\"left\">Event</th><th align=\"left\">Severity</th><th align=\"left\">Type</th><th align=\"left\">What</th><th align=\"left\">Declared</th><th align=\"left\">Running</th><th align=\"left\">Since</th></tr>");
+        out.push_str("<tr><th align=\"left\">Event</th><th align=\"left\">Severity</th><th align=\"left\">Type</th><th align=\"left\">What</th><th align=\"left\">What happened</th><th align=\"left\">Facts</th><th align=\"left\">Since</th></tr>");
         for n in list {
-            let (declared, running) = match &n.subject {
-                Subject::Finding(f) => (
-                    f.declared.clone().unwrap_or_default(),
-                    f.running
-                        .iter()
-                        .map(|r| format!("{} ({} Pods)", r.digest, r.pods))
-                        .collect::<Vec<_>>()
-                        .join("<br>"),
-                ),
-                Subject::AuditError { error, .. } => (String::new(), html_escape(error)),
+            let (explanation, details) = match &n.subject {
+                Subject::Finding(f) => {
+                    let resolved = n.event == Event::Resolved;
+                    let facts: Vec<String> = facts(f, resolved)
+                        .into_iter()
+                        .map(|(label, value)| format!("{}: <code>{}</code>", html_escape(label), html_escape(&value)))
+                        .collect();
+                    let was = if resolved { "was: " } else { "" };
+                    (format!("{was}{}", html_escape(&f.message)), facts.join("<br>"))
+                }
+                Subject::AuditError { error, .. } => (html_escape(error), String::new()),
             };
             let _ = write!(
                 out,
-                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td><code>{}</code></td><td><code>{}</code></td><td>{}</td></tr>",
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
                 n.event.as_str(),
                 n.subject.severity(),
                 n.subject.kind(),
                 html_escape(&what(&n.subject)),
-                html_escape(&declared),
-                running,
+                explanation,
+                details,
                 html_escape(&when(n, now))
             );
         }
@@ -330,9 +336,9 @@ impl Channel for Email {
 
 #[cfg(test)]
 mod tests {
-    use super::super::fixtures::{notice, now};
+    use super::super::fixtures::{notice, now, of_kind};
     use super::*;
-    use crate::alerts::lifecycle::Event;
+    use crate::core::model::FindingType;
 
     #[test]
     fn email_subject_says_environment_count_and_worst_severity() {
@@ -343,14 +349,91 @@ mod tests {
         ];
         assert_eq!(
             subject(&notices, false),
-            "[driftwatch] production, staging: 2 alerts, 1 resolved, worst critical"
+            "[driftwatch] production: 1 critical drift, 1 resolved; staging: 1 critical drift"
         );
         assert_eq!(subject(&notices[1..2], false), "[driftwatch] production: 1 resolved");
         let html = html(&notices, now(), false);
         assert!(
-            html.contains("<h2>production</h2>") && html.contains("resolved 2026-11-26 09:02 UTC after 19h"),
+            html.contains("<h2>production</h2>")
+                && html.contains("resolved 2026-11-26 09:02 UTC, lasted 19h (first seen 2026-11-25 14:02 UTC)"),
             "{html}"
         );
         assert!(text(&notices, now(), false).contains("== staging =="));
+    }
+
+    /// What a responder reads in the text and HTML bodies, per finding type.
+    #[test]
+    fn email_bodies_carry_explanation_and_facts_per_type() {
+        let hex = |c: &str| c.repeat(64);
+        let cases: Vec<(FindingType, Vec<String>)> = vec![
+            (
+                FindingType::SpecDrift,
+                vec![
+                    "live spec: registry.example.com/shop/api:hotfix-1".into(),
+                    format!("declared: registry.example.com/shop/api@sha256:{}", hex("f")),
+                    "live spec runs registry.example.com/shop/api:hotfix-1 but git declares".into(),
+                ],
+            ),
+            (
+                FindingType::Missing,
+                vec![
+                    "declared: Deployment shop/api-1".into(),
+                    "source: apps/api/overlays/production".into(),
+                ],
+            ),
+            (
+                FindingType::Undeclared,
+                vec![
+                    "live spec: registry.example.com/shop/debug:latest".into(),
+                    format!("Pods run: sha256:{} (2 Pods)", hex("3")),
+                ],
+            ),
+            (
+                FindingType::Unverifiable,
+                vec![format!(
+                    "image config ID (not a manifest digest): sha256:{} (2 Pods)",
+                    hex("c")
+                )],
+            ),
+            (
+                FindingType::Unpinned,
+                vec![
+                    "declared: registry.example.com/shop/api:1.4".into(),
+                    format!("Pods run: sha256:{} (3 Pods)", hex("2")),
+                ],
+            ),
+            (
+                FindingType::ConfigDrift,
+                vec!["file: apps/api/overlays/production/config.yaml".into()],
+            ),
+        ];
+        for (kind, needles) in cases {
+            let notices = [of_kind(kind, Event::Firing)];
+            let body = text(&notices, now(), false);
+            let html = html(&notices, now(), false);
+            assert!(
+                body.contains("production: cluster prod-eu1, commit 0123456789ab"),
+                "{body}"
+            );
+            for needle in needles {
+                assert!(body.contains(&needle), "{kind}: {needle:?} in\n{body}");
+                let html_needle = match needle.split_once(": ") {
+                    Some((label, value)) => html_escape(&format!("{label}: ")) + "<code>" + &html_escape(value),
+                    None => html_escape(&needle),
+                };
+                assert!(
+                    html.contains(&html_needle) || html.contains(&html_escape(&needle)),
+                    "{kind}: {html_needle:?} in\n{html}"
+                );
+            }
+        }
+        let resolved = text(&[of_kind(FindingType::SpecDrift, Event::Resolved)], now(), false);
+        assert!(resolved.contains("lasted 19h"), "{resolved}");
+        assert!(resolved.contains("was: live spec runs"), "{resolved}");
+        assert!(
+            resolved.contains("live spec was: registry.example.com/shop/api:hotfix-1"),
+            "{resolved}"
+        );
+        assert!(!resolved.contains("Pods run:"), "{resolved}");
     }
 }

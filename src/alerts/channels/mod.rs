@@ -235,6 +235,8 @@ pub(crate) mod fixtures {
             source: Some("apps/api/overlays/production".into()),
             commit: None,
             message: "Pods run another digest".into(),
+            live_image: Some(format!("registry.example.com/shop/api@sha256:{}", "1".repeat(64))),
+            file: None,
         };
         Notice {
             event,
@@ -243,5 +245,80 @@ pub(crate) mod fixtures {
             first_seen: Utc.with_ymd_and_hms(2026, 11, 25, 14, 2, 0).unwrap(),
             resolved_at: (event == Event::Resolved).then(now),
         }
+    }
+
+    /// A realistic notice of each finding type, as the comparison would make it.
+    pub fn of_kind(kind: FindingType, event: Event) -> Notice {
+        let mut n = notice("production", 1, event);
+        let Subject::Finding(f) = &mut n.subject else {
+            unreachable!()
+        };
+        let repo = "registry.example.com/shop/api";
+        let d = |c: &str| format!("sha256:{}", c.repeat(64));
+        f.kind = kind;
+        f.commit = Some("0123456789abcdef0123456789abcdef01234567".into());
+        match kind {
+            FindingType::SpecDrift => {
+                f.declared = Some(format!("{repo}@{}", d("f")));
+                f.live_image = Some(format!("{repo}:hotfix-1"));
+                f.running = vec![RunningDigest {
+                    digest: d("f"),
+                    pods: 1,
+                }];
+                f.message = format!("live spec runs {repo}:hotfix-1 but git declares {repo}@{}", d("f"));
+            }
+            FindingType::Missing => {
+                f.severity = Severity::Warning;
+                f.container = None;
+                f.declared = None;
+                f.live_image = None;
+                f.running = Vec::new();
+                f.message =
+                    "Deployment api-1 is declared in apps/api/overlays/production but does not exist in namespace shop"
+                        .into();
+            }
+            FindingType::Undeclared => {
+                f.severity = Severity::Warning;
+                f.container = None;
+                f.declared = None;
+                f.source = None;
+                f.live_image = Some("registry.example.com/shop/debug:latest".into());
+                f.running = vec![RunningDigest {
+                    digest: d("3"),
+                    pods: 2,
+                }];
+                f.message = "Deployment api-1 runs in namespace shop (registry.example.com/shop/debug:latest) but no environment path declares it".into();
+            }
+            FindingType::Unverifiable => {
+                f.severity = Severity::Info;
+                f.running = vec![RunningDigest {
+                    digest: d("c"),
+                    pods: 2,
+                }];
+                f.message = "2 Pod(s) report only an image config ID, not a manifest digest: the running digest cannot be checked".into();
+            }
+            FindingType::Unpinned => {
+                f.severity = Severity::Info;
+                f.declared = Some(format!("{repo}:1.4"));
+                f.live_image = Some(format!("{repo}:1.4"));
+                f.message = format!(
+                    "{repo}:1.4 is declared by tag, not by digest: the bytes behind it can change without a commit"
+                );
+            }
+            FindingType::ConfigDrift => {
+                f.severity = Severity::Warning;
+                f.workload_kind = None;
+                f.name = Some("app-config".into());
+                f.container = None;
+                f.declared = None;
+                f.live_image = None;
+                f.running = Vec::new();
+                f.file = Some("apps/api/overlays/production/config.yaml".into());
+                f.message = "ConfigMap shop/app-config: values differ: LOG_LEVEL".into();
+            }
+            _ => {}
+        }
+        n.fingerprint = format!("{kind}");
+        n
     }
 }

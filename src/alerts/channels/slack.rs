@@ -11,12 +11,11 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::sync::Mutex;
 
-use super::text::{by_environment, counts, declared_short, truncate, what, when, worst};
+use super::text::{by_environment, context, counts, facts, headline, summary, truncate, what, when, worst};
 use super::{Batch, Channel, ChannelError, Routing, Section, Settings, post};
 use crate::alerts::lifecycle::{Event, Notice, Subject};
 use crate::config::{ConfigError, DeliveryConfig, Secret, Validator};
-use crate::core::model::Severity;
-use crate::core::report::running_summary;
+use crate::core::model::{FindingType, Severity};
 
 /// Slack rejects messages with more blocks than this.
 pub const SLACK_MAX_BLOCKS: usize = 50;
@@ -94,6 +93,7 @@ fn escape(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
 }
 
+/// One alert: what and since when, the short facts, the explanation, then the facts in full.
 fn section(n: &Notice, now: DateTime<Utc>) -> String {
     let mut text = format!(
         "{} *{}* {} `{}` · {}\n",
@@ -105,27 +105,20 @@ fn section(n: &Notice, now: DateTime<Utc>) -> String {
     );
     match &n.subject {
         Subject::Finding(f) => {
-            let _ = writeln!(
-                text,
-                "declared `{}` · running `{}`",
-                escape(&declared_short(f)),
-                running_summary(f)
-            );
-            if let Some(source) = &f.source {
+            let resolved = n.event == Event::Resolved;
+            let line: Vec<String> = summary(f)
+                .into_iter()
+                .map(|(label, value)| format!("{label} `{}`", escape(&value)))
+                .collect();
+            let _ = writeln!(text, "{}", line.join(" · "));
+            if let Some(source) = f.source.as_ref().filter(|_| f.kind != FindingType::Missing) {
                 let _ = writeln!(text, "source `{}`", escape(source));
             }
-            let full: Vec<String> = f
-                .declared
-                .iter()
-                .map(|d| format!("declared: {d}"))
-                .chain(f.running.iter().map(|r| {
-                    format!(
-                        "running:  {} ({} Pod{})",
-                        r.digest,
-                        r.pods,
-                        if r.pods == 1 { "" } else { "s" }
-                    )
-                }))
+            let _ = writeln!(text, "{}{}", if resolved { "was: " } else { "" }, escape(&f.message));
+            let full: Vec<String> = facts(f, resolved)
+                .into_iter()
+                .filter(|(label, _)| *label != "source")
+                .map(|(label, value)| format!("{label}: {value}"))
                 .collect();
             if !full.is_empty() {
                 let _ = write!(text, "```{}```", escape(&full.join("\n")));
@@ -145,14 +138,20 @@ pub fn message(notices: &[Notice], now: DateTime<Utc>, test: bool) -> Value {
     let title = if test {
         "driftwatch test message: this channel is configured correctly".to_string()
     } else {
-        format!("driftwatch: {}", counts(notices))
+        headline(notices)
     };
     let mut blocks =
         vec![json!({"type": "header", "text": {"type": "plain_text", "text": truncate(&title, SLACK_MAX_HEADER)}})];
+    if !test {
+        let ctx = escape(&context(notices).join("\n"));
+        blocks.push(
+            json!({"type": "context", "elements": [{"type": "mrkdwn", "text": truncate(&ctx, SLACK_MAX_SECTION)}]}),
+        );
+    }
     let groups = by_environment(notices);
     // Each environment takes a heading and, if it overflows, a summary line: reserve those so
     // that every environment is at least named.
-    let mut budget = SLACK_MAX_BLOCKS.saturating_sub(1 + 2 * groups.len());
+    let mut budget = SLACK_MAX_BLOCKS.saturating_sub(blocks.len() + 2 * groups.len());
     for (env, list) in &groups {
         let env_notices: Vec<Notice> = list.iter().map(|n| (*n).clone()).collect();
         let heading = format!(
@@ -182,6 +181,8 @@ pub fn message(notices: &[Notice], now: DateTime<Utc>, test: bool) -> Value {
     if test {
         blocks.push(json!({"type": "section", "text": {"type": "mrkdwn", "text": "Sent by `driftwatch notify-test`. No drift is reported by this message."}}));
     }
+    // The fallback text is what a phone's notification shows: the headline, which says what
+    // drifted where; the context block adds clusters and commits.
     json!({"text": title, "blocks": blocks})
 }
 
@@ -211,8 +212,101 @@ impl Channel for Slack {
 
 #[cfg(test)]
 mod tests {
-    use super::super::fixtures::{notice, now};
+    use super::super::fixtures::{notice, now, of_kind};
     use super::*;
+
+    /// The alert section a responder reads for one notice.
+    fn alert_text(n: Notice) -> String {
+        let msg = message(&[n], now(), false);
+        section_texts(&msg).last().unwrap().clone()
+    }
+
+    /// Per finding type, the short line and the facts in full.
+    #[test]
+    fn slack_sections_say_what_drifted_per_type() {
+        let hex = |c: &str| c.repeat(64);
+        let cases: Vec<(FindingType, Vec<String>, Vec<String>)> = vec![
+            (
+                FindingType::SpecDrift,
+                vec![
+                    format!(
+                        "live spec `registry.example.com/shop/api:hotfix-1` · declared `registry.example.com/shop/api@sha256:{}`",
+                        hex("f")
+                    ),
+                    "live spec: registry.example.com/shop/api:hotfix-1".into(),
+                ],
+                // Two equal digests side by side read as "no drift".
+                vec![format!("running `sha256:{}", &hex("f")[..12])],
+            ),
+            (
+                FindingType::Missing,
+                vec![
+                    "declared in `apps/api/overlays/production`".into(),
+                    "declared: Deployment shop/api-1".into(),
+                    "is declared in apps/api/overlays/production but does not exist".into(),
+                ],
+                vec!["running `".into()],
+            ),
+            (
+                FindingType::Undeclared,
+                vec![
+                    "live spec `registry.example.com/shop/debug:latest`".into(),
+                    format!("Pods run: sha256:{} (2 Pods)", hex("3")),
+                ],
+                vec![],
+            ),
+            (
+                FindingType::Unverifiable,
+                vec![
+                    format!("config ID, not a digest `sha256:{} ×2`", &hex("c")[..12]),
+                    format!("image config ID (not a manifest digest): sha256:{} (2 Pods)", hex("c")),
+                ],
+                vec!["running `".into(), "Pods run:".into()],
+            ),
+            (
+                FindingType::Unpinned,
+                vec![
+                    "declared `registry.example.com/shop/api:1.4`".into(),
+                    format!("running `sha256:{} ×3`", &hex("2")[..12]),
+                    "is declared by tag, not by digest".into(),
+                ],
+                vec![],
+            ),
+            (
+                FindingType::ConfigDrift,
+                vec![
+                    "config-drift `shop/app-config`".into(),
+                    "file `apps/api/overlays/production/config.yaml`".into(),
+                    "values differ: LOG_LEVEL".into(),
+                ],
+                vec![],
+            ),
+        ];
+        for (kind, present, absent) in cases {
+            let text = alert_text(of_kind(kind, Event::Firing));
+            for needle in present {
+                assert!(text.contains(&needle), "{kind}: {needle:?} in\n{text}");
+            }
+            for needle in absent {
+                assert!(!text.contains(&needle), "{kind}: not {needle:?} in\n{text}");
+            }
+        }
+    }
+
+    #[test]
+    fn slack_resolved_says_what_it_was_and_how_long_it_lasted() {
+        let msg = message(&[of_kind(FindingType::SpecDrift, Event::Resolved)], now(), false);
+        assert_eq!(msg["text"], "production: 1 resolved");
+        let text = section_texts(&msg).last().unwrap().clone();
+        assert!(text.contains("resolved 2026-11-26 09:02 UTC, lasted 19h"), "{text}");
+        assert!(text.contains("was: live spec runs"), "{text}");
+        assert!(
+            text.contains("live spec was: registry.example.com/shop/api:hotfix-1"),
+            "{text}"
+        );
+        assert!(text.contains("Pods ran: "), "{text}");
+        assert!(!text.contains("Pods run: "), "{text}");
+    }
 
     fn section_texts(msg: &Value) -> Vec<String> {
         msg["blocks"]
@@ -227,9 +321,14 @@ mod tests {
     fn slack_small_message_names_everything_a_responder_needs() {
         let msg = message(&[notice("production", 1, Event::Firing)], now(), false);
         let blocks = msg["blocks"].as_array().unwrap();
-        assert_eq!(blocks.len(), 3);
-        assert_eq!(blocks[0]["text"]["text"], "driftwatch: 1 alert");
-        let text = blocks[2]["text"]["text"].as_str().unwrap();
+        assert_eq!(blocks.len(), 4);
+        assert_eq!(blocks[0]["text"]["text"], "production: 1 critical drift");
+        assert_eq!(msg["text"], "production: 1 critical drift");
+        assert_eq!(
+            blocks[1]["elements"][0]["text"],
+            "production: cluster prod-eu1, commit -"
+        );
+        let text = blocks[3]["text"]["text"].as_str().unwrap();
         for needle in [
             "digest-drift",
             "shop/Deployment/api-1 container api",
@@ -237,7 +336,8 @@ mod tests {
             "declared `sha256:111111111111`",
             "running `sha256:222222222222 ×3`",
             "source `apps/api/overlays/production`",
-            &format!("running:  sha256:{} (3 Pods)", "2".repeat(64)),
+            "Pods run another digest",
+            &format!("Pods run: sha256:{} (3 Pods)", "2".repeat(64)),
         ] {
             assert!(text.contains(needle), "{needle:?} in {text}");
         }
@@ -257,11 +357,12 @@ mod tests {
         );
         let more: Vec<&str> = blocks
             .iter()
+            .filter(|b| b["elements"][0]["text"].as_str().is_some_and(|t| t.starts_with("and ")))
             .filter_map(|b| b["elements"][0]["text"].as_str())
             .collect();
         assert_eq!(
             more,
-            vec!["and 355 more alerts in production", "and 100 more alerts in staging"]
+            vec!["and 356 more alerts in production", "and 100 more alerts in staging"]
         );
         assert!(
             section_texts(&msg).iter().any(|t| t.starts_with("*staging*")),

@@ -78,7 +78,7 @@ fn declared_configs(env: &Environment<'_>, live: &LiveState, out: &mut Vec<Findi
             Some(l) => difference(d, l),
         };
         if let Some(message) = message {
-            out.push(config_finding(scope, &d.namespace, &d.name, Some(&d.source), message));
+            out.push(config_finding(scope, &d.namespace, &d.name, Some(d), message));
         }
     }
 }
@@ -143,7 +143,14 @@ fn needed_configs(env: &Environment<'_>, live: &LiveState, out: &mut Vec<Finding
     }
 }
 
-fn config_finding(scope: &Scope<'_>, namespace: &str, name: &str, source: Option<&str>, message: String) -> Finding {
+/// `declared_by` is the declared object, when the finding is about one (its path and file).
+fn config_finding(
+    scope: &Scope<'_>,
+    namespace: &str,
+    name: &str,
+    declared_by: Option<&ConfigObject>,
+    message: String,
+) -> Finding {
     let mut f = Finding {
         fingerprint: String::new(),
         kind: FindingType::ConfigDrift,
@@ -156,9 +163,11 @@ fn config_finding(scope: &Scope<'_>, namespace: &str, name: &str, source: Option
         container: None,
         declared: None,
         running: Vec::new(),
-        source: source.map(str::to_string),
+        source: declared_by.map(|d| d.source.clone()),
         commit: scope.commit.map(str::to_string),
         message,
+        live_image: None,
+        file: declared_by.map(|d| d.file.clone()).filter(|f| !f.is_empty()),
     };
     // Which keys differ is part of what drifted, values never are.
     f.fingerprint = fingerprint(&f, &f.message.clone());
@@ -180,6 +189,7 @@ mod tests {
             name: name.into(),
             values: values.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
             source: "apps/api/overlays/production".into(),
+            file: "apps/api/overlays/production/config.yaml".into(),
         }
     }
 

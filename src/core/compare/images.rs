@@ -18,7 +18,12 @@ pub(super) fn unpinned(c: &mut Container<'_>, out: &mut Vec<Finding>) -> Flow {
             "{} is declared by tag, not by digest: the bytes behind it can change without a commit",
             c.spec.image
         );
-        out.push(c.finding(FindingType::Unpinned, severity, Vec::new(), message));
+        let mut f = c.finding(FindingType::Unpinned, severity, Vec::new(), message);
+        // What the Pods run is shown to the responder, but it is not what is wrong (the tag
+        // is), so it is added after the fingerprint: a new digest behind the same tag stays the
+        // same finding.
+        f.running = c.running.clone();
+        out.push(f);
     }
     Flow::Next
 }
@@ -97,8 +102,106 @@ pub(super) fn digest_drift(c: &mut Container<'_>, lw: &LiveWorkload, out: &mut V
 
 #[cfg(test)]
 mod tests {
+    use super::super::compare;
     use super::super::fixtures::{D1, D2, REPO, declared, digest, live, pinned, pod, run_with, scope};
-    use crate::core::model::{DeclaredState, FindingType, Severity};
+    use crate::core::model::{
+        ConfigObject, DeclaredState, Finding, FindingType, LiveState, ManifestProblem, RunningDigest, Severity,
+    };
+
+    fn find(findings: &[Finding], kind: FindingType) -> &Finding {
+        findings
+            .iter()
+            .find(|f| f.kind == kind)
+            .unwrap_or_else(|| panic!("no {kind} in {findings:?}"))
+    }
+
+    /// Each finding carries the facts a responder needs: the live spec's image, the file.
+    #[test]
+    fn findings_carry_live_image_and_file() {
+        let hotfix = format!("{REPO}:hotfix-1");
+        let stray = live("stray", &format!("{REPO}:debug"), vec![pod("s", "app", digest(D2))]);
+        let declared_state = DeclaredState {
+            workloads: vec![
+                declared("api", &pinned(D1)),
+                declared("web", &format!("{REPO}:1")),
+                declared("gone", &pinned(D1)),
+            ],
+            configs: vec![ConfigObject {
+                secret: false,
+                namespace: "shop".into(),
+                name: "app-config".into(),
+                values: Default::default(),
+                source: "apps/api".into(),
+                file: "apps/api/config.yaml".into(),
+            }],
+            problems: vec![ManifestProblem {
+                file: "apps/api/broken.yaml".into(),
+                source: "apps/api".into(),
+                workload: Some(declared("api", &pinned(D1)).key()),
+                container: None,
+                reason: "bad".into(),
+            }],
+            ..Default::default()
+        };
+        let live_state = LiveState {
+            workloads: [
+                live("api", &hotfix, vec![pod("a", "app", digest(D1))]),
+                live("web", &format!("{REPO}:1"), vec![pod("w", "app", digest(D2))]),
+                stray,
+            ]
+            .into_iter()
+            .map(|w| (w.key(), w))
+            .collect(),
+            ..Default::default()
+        };
+        let f = compare(&scope(&[], &[]), &declared_state, Some(&live_state));
+        let spec = find(&f, FindingType::SpecDrift);
+        assert_eq!(spec.live_image.as_deref(), Some(hotfix.as_str()));
+        let unpinned = find(&f, FindingType::Unpinned);
+        assert_eq!(
+            unpinned.running,
+            vec![RunningDigest {
+                digest: D2.into(),
+                pods: 1
+            }]
+        );
+        let undeclared = find(&f, FindingType::Undeclared);
+        assert_eq!(undeclared.live_image, Some(format!("{REPO}:debug")));
+        assert_eq!(find(&f, FindingType::Missing).live_image, None);
+        assert_eq!(
+            find(&f, FindingType::ConfigDrift).file.as_deref(),
+            Some("apps/api/config.yaml")
+        );
+        assert_eq!(
+            find(&f, FindingType::InvalidManifest).file.as_deref(),
+            Some("apps/api/broken.yaml")
+        );
+    }
+
+    /// The running digests shown for `unpinned` do not change its identity.
+    #[test]
+    fn unpinned_fingerprint_ignores_running() {
+        let run = |d: &str| {
+            let state = DeclaredState {
+                workloads: vec![declared("web", &format!("{REPO}:1"))],
+                ..Default::default()
+            };
+            let live_state = LiveState {
+                workloads: [live("web", &format!("{REPO}:1"), vec![pod("w", "app", digest(d))])]
+                    .into_iter()
+                    .map(|w| (w.key(), w))
+                    .collect(),
+                ..Default::default()
+            };
+            find(
+                &compare(&scope(&[], &[]), &state, Some(&live_state)),
+                FindingType::Unpinned,
+            )
+            .fingerprint
+            .clone()
+        };
+        assert_eq!(run(D1), run(D2));
+    }
 
     #[test]
     fn ignore_containers_and_not_required_digest() {

@@ -27,6 +27,8 @@ fn invalid_manifest(scope: &Scope<'_>, p: &ManifestProblem) -> Finding {
         source: Some(p.source.clone()),
         commit: scope.commit.map(str::to_string),
         message: format!("{}: {}", p.file, p.reason),
+        live_image: None,
+        file: Some(p.file.clone()),
     };
     // The reason is left out of the fingerprint: a line number moving inside a still-broken
     // file is the same problem.

@@ -123,7 +123,7 @@ pub struct Container<'a> {
 impl Container<'_> {
     /// A finding about this container.
     fn finding(&self, kind: FindingType, severity: Severity, running: Vec<RunningDigest>, message: String) -> Finding {
-        finding(
+        let mut f = finding(
             self.scope,
             kind,
             severity,
@@ -133,7 +133,18 @@ impl Container<'_> {
             Some(&self.spec.image),
             running,
             message,
-        )
+        );
+        f.live_image = self.live_image().map(str::to_string);
+        f
+    }
+
+    /// The image the live workload's spec names for this container, when it runs.
+    fn live_image(&self) -> Option<&str> {
+        let lw = self.live?;
+        lw.containers
+            .iter()
+            .find(|c| c.name == self.spec.name)
+            .map(|c| c.image.as_str())
     }
 }
 
@@ -337,6 +348,8 @@ fn finding(
         source: declared_by.map(|d| d.source.clone()),
         commit: scope.commit.map(str::to_string),
         message,
+        live_image: None,
+        file: None,
     };
     f.fingerprint = fingerprint(&f, "");
     f

@@ -64,7 +64,7 @@ pub(super) fn undeclared(env: &Environment<'_>, out: &mut Vec<Finding>) {
             .filter(|c| !scope.ignore_containers.contains(&c.name))
             .map(|c| c.image.as_str())
             .collect();
-        out.push(finding(
+        let mut f = finding(
             scope,
             FindingType::Undeclared,
             Severity::Warning,
@@ -80,7 +80,9 @@ pub(super) fn undeclared(env: &Environment<'_>, out: &mut Vec<Finding>) {
                 key.namespace,
                 images.join(", ")
             ),
-        ));
+        );
+        f.live_image = Some(images.join(", "));
+        out.push(f);
     }
 }
 

@@ -275,7 +275,14 @@ fn dash(s: &str) -> String {
 fn workload(f: &Finding) -> String {
     match (&f.workload_kind, &f.name) {
         (Some(k), Some(n)) => format!("{k}/{n}"),
-        _ => f.source.clone().unwrap_or_else(|| "-".into()),
+        // A ConfigMap or Secret: its name (the message says which kind).
+        (None, Some(n)) => n.clone(),
+        // A file that could not be read as workloads: the file, never its directory.
+        _ => f
+            .file
+            .clone()
+            .or_else(|| f.source.clone())
+            .unwrap_or_else(|| "-".into()),
     }
 }
 
@@ -343,6 +350,8 @@ mod tests {
             source: Some("apps/api/overlays/production".into()),
             commit: Some("abc".into()),
             message: "Pods run a|b".into(),
+            live_image: Some(format!("registry.example.com/shop/api@{D1}")),
+            file: None,
         };
         let env = EnvironmentResult {
             name: "production".into(),
@@ -416,7 +425,8 @@ mod tests {
             EXIT_ERROR,
             "whatever --fail-on says, an audit that could not judge everything does not pass"
         );
-        let text = r.to_text();
+        // Lines wrap at 120 columns with a two-space indent.
+        let text = r.to_text().replace("\n  ", " ");
         assert!(
             text.contains(
                 "incomplete: environment production: undeclared workloads not judged: apps/broken/deploy.yaml"
@@ -452,6 +462,7 @@ mod tests {
         r.gitops.commit = Some(format!("{}-dirty", "a".repeat(40)));
         assert!(
             r.to_text()
+                .replace("\n  ", " ")
                 .contains(&format!("{}-dirty (uncommitted changes)", "a".repeat(12))),
             "{}",
             r.to_text()

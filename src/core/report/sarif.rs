@@ -34,7 +34,7 @@ const TYPES: [FindingType; 14] = [
 /// The file in the GitOps repository a finding is about, where one is known: today the
 /// configured path that rendered the workload (a file, or a kustomize overlay directory).
 pub(super) fn location(f: &Finding) -> Option<&str> {
-    f.source.as_deref().filter(|s| !s.is_empty())
+    f.file.as_deref().or(f.source.as_deref()).filter(|s| !s.is_empty())
 }
 
 impl Report {
