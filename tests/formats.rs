@@ -200,7 +200,7 @@ fn sarif_with_ignored_findings_audit_errors_and_odd_paths_stays_valid() {
         .expect("the broken image is reported");
     assert_eq!(
         invalid["locations"][0]["physicalLocation"]["artifactLocation"]["uri"],
-        "apps/we,ird:%20x%0Ay/production"
+        "apps/we,ird:%20x%0Ay/production/deploy.yaml"
     );
 }
 
@@ -381,7 +381,7 @@ fn github_annotations_escape_newlines_commas_and_colons() {
         .unwrap_or_else(|| panic!("{}", out.stdout));
     assert_eq!(
         line,
-        "::warning file=apps/we%2Cird%3A x%0Ay/production,title=invalid-manifest Deployment shop/odd::production: apps/we,ird: x%0Ay/production/deploy.yaml: invalid image reference \"<APP_IMAGE>\": invalid reference format"
+        "::warning file=apps/we%2Cird%3A x%0Ay/production/deploy.yaml,title=invalid-manifest Deployment shop/odd::production: apps/we,ird: x%0Ay/production/deploy.yaml: invalid image reference \"<APP_IMAGE>\": invalid reference format"
     );
     assert!(
         out.stdout.lines().any(
