@@ -215,3 +215,54 @@ fn globs_are_checked_against_the_git_cache_head() {
     );
     assert_eq!(after.stderr.lines().count(), 1, "{}", after.stderr);
 }
+
+/// The daemon and an operator's `--once` (or two timers) on one git cache: every run waits for
+/// the other's sync instead of failing on libgit2's locks or on a half-made cache.
+#[test]
+fn concurrent_runs_on_one_git_cache_all_succeed() {
+    use support::fixtures::{D1, D2, REPO, deployment, deployment_yaml, list, pod};
+    let dir = tempfile::tempdir().unwrap();
+    let upstream = dir.path().join("upstream");
+    let repo = support::git::GitRepo::init(&upstream);
+    repo.commit(
+        &[(
+            "apps/api/production/deploy.yaml",
+            &deployment_yaml("api", "shop", &format!("{REPO}@{D1}")),
+        )],
+        "declare api",
+    );
+    let (d, rs) = deployment("shop", "api", &[("api", &format!("{REPO}@{D1}"))], 1);
+    let p = pod(&rs, "a", &[("api", &format!("{REPO}@{D2}"))]);
+    support::write(&dir.path().join("cluster.json"), &list(vec![d, rs, p]));
+    let cfg = support::config::ConfigBuilder::new(dir.path())
+        .gitops(|g| {
+            g.url(&format!("file://{}", upstream.display()))
+                .branch("main")
+                .cache_dir("cache")
+        })
+        .environment("production", |e| {
+            e.paths(&["apps/*/production"]).snapshot("cluster.json")
+        })
+        .write();
+    let children: Vec<_> = (0..6)
+        .map(|_| {
+            Command::new(env!("CARGO_BIN_EXE_driftwatch"))
+                .args(["--once", "--config", cfg.to_str().unwrap()])
+                .current_dir(dir.path())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for child in children {
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "every run audits (the drift), none fails on the cache: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
