@@ -13,7 +13,10 @@
 //! ```
 //!
 //! - [`config`]: loads and validates configuration (defaults < file < env < CLI): `raw` serde
-//!   shapes, `validate/` one file per section, `secret` for values that never print. IO.
+//!   shapes, `validate/` one file per section. IO.
+//! - [`settings`]: what every config section uses: errors naming file and key, the validator,
+//!   secrets that never print, retry settings. A leaf, so alert channels own their config
+//!   sections without depending on [`config`] (config → channels → settings: no circle).
 //! - [`sources`]: where facts come from, converted to [`core`] types at the edge. IO.
 //!   [`sources::Sources`] holds what lasts across audits (a kube client per cluster, the
 //!   registry client, bounded caches) and is rebuilt on reload.
@@ -57,6 +60,7 @@ pub mod clock;
 pub mod config;
 pub mod core;
 pub mod retry;
+pub mod settings;
 pub mod sources;
 
 /// An error with its sources, `a: b: c`, so that "connection refused" is not hidden behind a

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use crate::config::DeliveryConfig;
+use crate::settings::DeliveryConfig;
 
 /// The result of one delivery attempt.
 #[derive(Debug)]

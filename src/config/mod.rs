@@ -4,49 +4,23 @@
 //! `*_file` keys and held in [`Secret`], which never prints its value.
 //!
 //! This file holds the typed config and [`Config::load`]; `raw` the serde shapes as written,
-//! `validate` one file per section turning them into typed config, `secret` secrets and URL
-//! redaction.
+//! `validate` one file per section turning them into typed config. The building blocks
+//! (errors, validator, secrets, retry settings) are in [`crate::settings`].
 
 pub(crate) mod raw;
-mod secret;
 mod validate;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-pub use secret::{Secret, redact_url};
-pub(crate) use validate::Validator;
+pub(crate) use crate::settings::Validator;
+pub use crate::settings::{ConfigError, DeliveryConfig, Secret, parse_severity, redact_url};
 
 pub use crate::alerts::channels::ChannelKind;
 
 use crate::core::model::{Rewrite, Severity};
 use raw::RawConfig;
-
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    #[error("{origin}: {reason}")]
-    Load { origin: String, reason: String },
-    #[error("{origin}: {key}: {reason}")]
-    Invalid {
-        origin: String,
-        key: String,
-        reason: String,
-    },
-    /// Every problem one load found, each a line.
-    #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
-    Several(Vec<ConfigError>),
-}
-
-impl ConfigError {
-    /// The single problems, for printing one per line.
-    pub fn problems(&self) -> Vec<&ConfigError> {
-        match self {
-            Self::Several(all) => all.iter().flat_map(ConfigError::problems).collect(),
-            one => vec![one],
-        }
-    }
-}
 
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -307,18 +281,6 @@ pub struct AlertsConfig {
     pub channels: Vec<ChannelConfig>,
 }
 
-/// Timeouts and retries shared by every channel.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct DeliveryConfig {
-    /// Per attempt.
-    pub timeout: Duration,
-    /// Attempts per message within one run (the next run tries again).
-    pub max_attempts: u32,
-    /// First backoff after a 5xx or connection error; doubles per attempt up to `backoff_max`.
-    pub backoff: Duration,
-    pub backoff_max: Duration,
-}
-
 #[derive(Clone, Debug)]
 pub struct ChannelConfig {
     /// `slack-1`, `email-1`, … unless named; used in logs, state and `notify-test --channel`.
@@ -466,15 +428,6 @@ fn blame(
 fn serde_message(e: config::ConfigError) -> String {
     let text = e.to_string();
     text.replace("unknown field", "unknown key")
-}
-
-pub fn parse_severity(s: &str) -> Option<Severity> {
-    match s {
-        "info" => Some(Severity::Info),
-        "warning" => Some(Severity::Warning),
-        "critical" => Some(Severity::Critical),
-        _ => None,
-    }
 }
 
 #[cfg(test)]

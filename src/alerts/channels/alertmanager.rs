@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use super::text::{facts, summary, what};
 use super::{Batch, Channel, ChannelError, Routing, Section, Settings, bearer, post};
 use crate::alerts::lifecycle::{Event, Notice, Subject};
-use crate::config::{ConfigError, DeliveryConfig, Secret, Validator, redact_url};
+use crate::settings::{ConfigError, DeliveryConfig, Secret, Validator, redact_url};
 
 // ---- config ----------------------------------------------------------------------------------
 

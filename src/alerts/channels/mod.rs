@@ -15,10 +15,10 @@ use chrono::{DateTime, Utc};
 use reqwest::StatusCode;
 
 use crate::alerts::lifecycle::Notice;
-use crate::config::{ConfigError, DeliveryConfig, Validator};
 use crate::core::report::Report;
 use crate::error_chain;
 use crate::retry::{Attempt, ClientError, RetryError, with_retries};
+use crate::settings::{ConfigError, DeliveryConfig, Validator};
 
 /// Every channel kind, once: `[[alerts.<key>]]`, its variant in [`ChannelKind`] and its
 /// settings type. `$then` is a macro that receives the list: the raw `[alerts]` shape
@@ -121,24 +121,6 @@ macro_rules! define_kinds {
                 }
             }
         }
-
-        /// Validates every `[[alerts.<kind>]]` entry, kind by kind in the listed order, and
-        /// hands each to `push` (which checks its routing) before the next is read, so the
-        /// first error in that order is the one reported.
-        pub(crate) fn validate(
-            v: &Validator<'_>,
-            raw: &mut crate::config::raw::RawAlerts,
-            mut push: impl FnMut(String, Routing, ChannelKind) -> Result<(), ConfigError>,
-        ) -> Result<(), ConfigError> {
-            $(
-                for (i, entry) in std::mem::take(&mut raw.$key).into_iter().enumerate() {
-                    let key = format!("alerts.{}[{i}]", stringify!($key));
-                    let (routing, settings) = <$settings as Section>::validate(v, &key, entry)?;
-                    push(key, routing, ChannelKind::$variant(settings))?;
-                }
-            )*
-            Ok(())
-        }
     };
 }
 channel_kinds!(define_kinds);
@@ -196,7 +178,7 @@ pub(crate) async fn post(
 }
 
 /// `Authorization: Bearer …` when a token is configured.
-pub(crate) fn bearer(token: Option<&crate::config::Secret>) -> Vec<(&'static str, String)> {
+pub(crate) fn bearer(token: Option<&crate::settings::Secret>) -> Vec<(&'static str, String)> {
     token
         .iter()
         .map(|t| ("authorization", format!("Bearer {}", t.expose())))

@@ -14,8 +14,8 @@ use tokio::sync::Mutex;
 use super::text::{by_environment, context, counts, facts, headline, summary, truncate, what, when, worst};
 use super::{Batch, Channel, ChannelError, Routing, Section, Settings, post};
 use crate::alerts::lifecycle::{Event, Notice, Subject};
-use crate::config::{ConfigError, DeliveryConfig, Secret, Validator};
 use crate::core::model::{FindingType, Severity};
+use crate::settings::{ConfigError, DeliveryConfig, Secret, Validator};
 
 /// Slack rejects messages with more blocks than this.
 pub const SLACK_MAX_BLOCKS: usize = 50;

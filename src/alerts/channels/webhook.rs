@@ -13,8 +13,8 @@ use sha2::Sha256;
 use super::text::{what, when};
 use super::{Batch, Channel, ChannelError, Routing, Section, Settings, bearer, post};
 use crate::alerts::lifecycle::{Notice, Subject};
-use crate::config::{ConfigError, DeliveryConfig, Secret, Validator, redact_url};
 use crate::core::report::Report;
+use crate::settings::{ConfigError, DeliveryConfig, Secret, Validator, redact_url};
 
 // ---- config ----------------------------------------------------------------------------------
 

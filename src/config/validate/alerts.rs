@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::Validator;
-use crate::alerts::channels::{self, ChannelKind, Routing};
+use crate::alerts::channels::{ChannelKind, Routing, Section};
 use crate::config::raw::{RawAlerts, RawState};
 use crate::config::{AlertsConfig, ChannelConfig, ConfigError, DeliveryConfig, StateConfig};
 use crate::core::model::Severity;
@@ -33,7 +33,7 @@ impl Validator<'_> {
             backoff_max: self.duration("alerts.backoff_max", a.backoff_max.take(), Duration::from_secs(30))?,
         };
         let mut list: Vec<ChannelConfig> = Vec::new();
-        channels::validate(self, &mut a, |key, routing, kind| {
+        validate_channels(self, &mut a, |key, routing, kind| {
             let channel = self.channel(&key, routing, kind, &list, environments)?;
             list.push(channel);
             Ok(())
@@ -80,3 +80,28 @@ impl Validator<'_> {
         })
     }
 }
+
+/// Every `[[alerts.<kind>]]` entry validated by its channel's own section, in the order of the
+/// one channel list, so the raw `[alerts]` shape (config's) never reaches the channels.
+macro_rules! define_validate {
+    ($($key:ident: $variant:ident($settings:ty),)*) => {
+        /// Validates every `[[alerts.<kind>]]` entry, kind by kind in the listed order, and
+        /// hands each to `push` (which checks its routing) before the next is read, so the
+        /// first error in that order is the one reported.
+        fn validate_channels(
+            v: &Validator<'_>,
+            raw: &mut RawAlerts,
+            mut push: impl FnMut(String, Routing, ChannelKind) -> Result<(), ConfigError>,
+        ) -> Result<(), ConfigError> {
+            $(
+                for (i, entry) in std::mem::take(&mut raw.$key).into_iter().enumerate() {
+                    let key = format!("alerts.{}[{i}]", stringify!($key));
+                    let (routing, settings) = <$settings as Section>::validate(v, &key, entry)?;
+                    push(key, routing, ChannelKind::$variant(settings))?;
+                }
+            )*
+            Ok(())
+        }
+    };
+}
+crate::alerts::channels::channel_kinds!(define_validate);

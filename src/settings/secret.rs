@@ -6,7 +6,7 @@ use std::fmt;
 use std::path::PathBuf;
 
 use super::ConfigError;
-use super::validate::Validator;
+use super::Validator;
 
 /// A secret value. `Debug` and `Display` print `***`, so it cannot leak through logs or errors.
 #[derive(Clone, PartialEq, Eq)]
