@@ -1,5 +1,5 @@
 //! The building blocks every config section uses: [`ConfigError`] (errors naming the file and
-//! the key), the [`Validator`], [`Secret`] values read from `*_env`/`*_file`, and the
+//! the key), the `Validator`, [`Secret`] values read from `*_env`/`*_file`, and the
 //! [`DeliveryConfig`] retry settings. Kept apart from [`crate::config`], which assembles the
 //! sections, so that sections owned by other modules (each alert channel's) use these without
 //! depending on `config`: config → channels → settings, no circle.
