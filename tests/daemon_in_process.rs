@@ -15,6 +15,7 @@ use std::time::Duration;
 use driftwatch::app::daemon::{self, ConfigSource};
 use driftwatch::app::status::{ReloadHandle, reload_channel};
 use driftwatch::config::{Config, Overrides};
+use support::config::{ConfigBuilder, Schedule};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -22,8 +23,8 @@ const D1: &str = "sha256:1111111111111111111111111111111111111111111111111111111
 const D2: &str = "sha256:2222222222222222222222222222222222222222222222222222222222222222";
 const REPO: &str = "registry.example.com/shop/api";
 /// A schedule that does not fire during a test.
-const NEVER: &str = "cron = \"0 0 3 1 1 *\"";
-const EVERY_SECOND: &str = "cron = \"* * * * * *\"";
+const NEVER: &str = "0 0 3 1 1 *";
+const EVERY_SECOND: &str = "* * * * * *";
 
 /// Git declares shop/api at D1 (`gitops/`); the cluster snapshot's Pod runs D2: one
 /// `digest-drift` per audit.
@@ -64,17 +65,26 @@ fn snapshot() -> String {
     .unwrap()
 }
 
-/// Writes the config: `schedule` goes into `[schedule]`, the cluster is the file `snapshot`.
-fn write_config(dir: &Path, schedule: &str, snapshot: &str) -> PathBuf {
-    let cfg = dir.join("driftwatch.toml");
-    std::fs::write(
-        &cfg,
-        format!(
-            "[schedule]\n{schedule}\n\n[gitops]\npath = \"gitops\"\n\n[[environments]]\nname = \"production\"\npaths = [\"apps/*/production\"]\n[environments.cluster]\nname = \"prod\"\nsnapshot = \"{snapshot}\"\n"
-        ),
-    )
-    .unwrap();
-    cfg
+/// The config file: one environment on `snapshot`, `schedule` as given.
+fn write_config(dir: &Path, schedule: impl FnOnce(Schedule) -> Schedule, snapshot: &str) -> PathBuf {
+    ConfigBuilder::new(dir)
+        .schedule(schedule)
+        .gitops(|g| g.path("gitops"))
+        .environment("production", |e| {
+            e.paths(&["apps/*/production"]).cluster_name("prod").snapshot(snapshot)
+        })
+        .write()
+}
+
+/// The daemon's log lines of this test, as text, while the guard lives.
+fn capture_logs() -> (Logs, tracing::subscriber::DefaultGuard) {
+    let logs = Logs::default();
+    let writer = logs.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .finish();
+    (logs, tracing::subscriber::set_default(subscriber))
 }
 
 /// A daemon running on this test's runtime.
@@ -162,7 +172,7 @@ async fn a_per_second_schedule_fires_audits() {
     let dir = tempfile::tempdir().unwrap();
     gitops(dir.path());
     std::fs::write(dir.path().join("cluster.json"), snapshot()).unwrap();
-    let d = Daemon::start(&write_config(dir.path(), EVERY_SECOND, "cluster.json")).await;
+    let d = Daemon::start(&write_config(dir.path(), |s| s.cron(EVERY_SECOND), "cluster.json")).await;
 
     wait_until(15, "two scheduled audits", || async { d.audits_ok().await >= 2.0 }).await;
     let (code, report) = d.request(reqwest::Method::GET, "/report").await;
@@ -182,12 +192,12 @@ async fn reload_applies_a_valid_config_and_keeps_the_running_one_on_an_invalid_o
     let dir = tempfile::tempdir().unwrap();
     gitops(dir.path());
     std::fs::write(dir.path().join("cluster.json"), snapshot()).unwrap();
-    let cfg = write_config(dir.path(), NEVER, "cluster.json");
+    let cfg = write_config(dir.path(), |s| s.cron(NEVER), "cluster.json");
     let d = Daemon::start(&cfg).await;
     assert_eq!(d.audits_ok().await, 0.0, "the first schedule does not fire");
 
     // Valid, through POST /-/reload: the new schedule fires every second.
-    write_config(dir.path(), EVERY_SECOND, "cluster.json");
+    write_config(dir.path(), |s| s.cron(EVERY_SECOND), "cluster.json");
     assert_eq!(
         d.request(reqwest::Method::POST, "/-/reload").await,
         (200, "config reloaded\n".into())
@@ -199,10 +209,7 @@ async fn reload_applies_a_valid_config_and_keeps_the_running_one_on_an_invalid_o
 
     // Invalid, through the reload handle (what SIGHUP uses): rejected with the key named,
     // and the running schedule goes on.
-    let text = std::fs::read_to_string(&cfg)
-        .unwrap()
-        .replace("[schedule]", "[schedule]\ncrn = \"x\"");
-    std::fs::write(&cfg, text).unwrap();
+    write_config(dir.path(), |s| s.cron(EVERY_SECOND).other("crn", "x"), "cluster.json");
     let rejected = d.reload.reload().await.expect_err("an invalid config is rejected");
     assert!(rejected.contains("crn"), "{rejected}");
     assert_eq!(d.metric("driftwatch_config_last_reload_successful").await, Some(0.0));
@@ -256,20 +263,14 @@ fn gated_snapshot(dir: &Path) -> PathBuf {
 
 #[tokio::test(start_paused = true)]
 async fn shutdown_lets_the_running_audit_finish_within_the_grace_then_run_returns() {
-    let logs = Logs::default();
-    let writer = logs.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .finish();
-    let _logging = tracing::subscriber::set_default(subscriber);
+    let (logs, _logging) = capture_logs();
 
     let dir = tempfile::tempdir().unwrap();
     gitops(dir.path());
     let fifo = gated_snapshot(dir.path());
     let cfg = write_config(
         dir.path(),
-        &format!("{NEVER}\nrun_on_start = true\nshutdown_grace = \"30s\""),
+        |s| s.cron(NEVER).run_on_start(true).shutdown_grace("30s"),
         "cluster.fifo",
     );
     let d = Daemon::start(&cfg).await;
@@ -309,20 +310,14 @@ async fn shutdown_lets_the_running_audit_finish_within_the_grace_then_run_return
 
 #[tokio::test]
 async fn shutdown_grace_bounds_the_wait_for_a_running_audit() {
-    let logs = Logs::default();
-    let writer = logs.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .finish();
-    let _logging = tracing::subscriber::set_default(subscriber);
+    let (logs, _logging) = capture_logs();
 
     let dir = tempfile::tempdir().unwrap();
     gitops(dir.path());
     let fifo = gated_snapshot(dir.path());
     let cfg = write_config(
         dir.path(),
-        &format!("{NEVER}\nrun_on_start = true\nshutdown_grace = \"1s\""),
+        |s| s.cron(NEVER).run_on_start(true).shutdown_grace("1s"),
         "cluster.fifo",
     );
     let d = Daemon::start(&cfg).await;

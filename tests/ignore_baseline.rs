@@ -26,15 +26,19 @@ const AUDIT: [&str; 6] = ["--once", "--config", "config/demo.toml", "--format", 
 fn audit(dir: &Path, ignore_file: Option<&str>) -> (i32, serde_json::Value) {
     let mut args: Vec<&str> = AUDIT.to_vec();
     args.push("production");
-    let config;
-    if let Some(file) = ignore_file {
-        // The ignore file comes from the config, as in production.
-        config = std::fs::read_to_string(dir.join("config/demo.toml")).unwrap()
-            + &format!("\n[audit]\nignore_file = \"{file}\"\n");
-        std::fs::write(dir.join("config/with-ignore.toml"), config).unwrap();
-        args[2] = "config/with-ignore.toml";
-    }
-    let (code, stdout, stderr) = driftwatch(dir, &args);
+    // The demo config with `[audit] ignore_file` set through its environment variable.
+    let env: Vec<(&str, String)> = ignore_file
+        .map(|f| {
+            (
+                "DRIFTWATCH__AUDIT__IGNORE_FILE",
+                dir.join("config").join(f).display().to_string(),
+            )
+        })
+        .into_iter()
+        .collect();
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let out = support::run::driftwatch(dir, &args, &env);
+    let (code, stdout, stderr) = (out.code, out.stdout, out.stderr);
     assert!(code == 0 || code == 1, "exit {code}: {stderr}");
     (
         code,

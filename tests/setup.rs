@@ -12,15 +12,10 @@ fn a_non_root_once_without_cache_dir_is_told_to_set_it() {
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
     let snapshot = dir.path().join("prod.json");
     std::fs::write(&snapshot, r#"{"apiVersion":"v1","kind":"List","items":[]}"#).unwrap();
-    let config = dir.path().join("config.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[gitops]\nurl = \"file:///nonexistent/gitops.git\"\n\n[[environments]]\nname = \"production\"\npaths = [\"production\"]\n[environments.cluster]\nsnapshot = \"{}\"\n",
-            snapshot.display()
-        ),
-    )
-    .unwrap();
+    let config = support::config::ConfigBuilder::at(&dir.path().join("config.toml"))
+        .gitops(|g| g.url("file:///nonexistent/gitops.git"))
+        .environment("production", |e| e.paths(&["production"]).snapshot(&snapshot))
+        .write();
     for f in [&snapshot, &config] {
         std::fs::set_permissions(f, std::fs::Permissions::from_mode(0o644)).unwrap();
     }

@@ -27,16 +27,7 @@ impl Report {
         let mut out = String::new();
         if !self.findings.is_empty() {
             let mut rows = vec![header(false)];
-            rows.extend(self.findings.iter().map(|f| {
-                vec![
-                    f.severity.to_string(),
-                    f.kind.to_string(),
-                    f.environment.clone(),
-                    dash(&f.namespace),
-                    workload(f),
-                    f.container.clone().unwrap_or_else(|| "-".into()),
-                ]
-            }));
+            rows.extend(self.findings.iter().map(who));
             fit(&mut rows, TEXT_WIDTH);
             let table = table(&rows);
             let mut lines = table.lines();
@@ -64,18 +55,14 @@ impl Report {
         if !self.findings.is_empty() {
             let mut rows = vec![header(true)];
             rows.extend(self.findings.iter().map(|f| {
-                vec![
-                    f.severity.to_string(),
-                    f.kind.to_string(),
-                    f.environment.clone(),
-                    dash(&f.namespace),
-                    workload(f),
-                    f.container.clone().unwrap_or_else(|| "-".into()),
+                let mut row = who(f);
+                row.extend([
                     f.declared.clone().unwrap_or_else(|| "-".into()),
                     f.live_image.clone().unwrap_or_else(|| "-".into()),
                     running_full(f),
                     f.message.clone(),
-                ]
+                ]);
+                row
             }));
             out.push_str(&table(&rows));
             out.push('\n');
@@ -109,6 +96,19 @@ impl Report {
             }
         }
     }
+}
+
+/// The columns that say who drifted: severity, type, environment, namespace, workload,
+/// container.
+fn who(f: &crate::core::model::Finding) -> Vec<String> {
+    vec![
+        f.severity.to_string(),
+        f.kind.to_string(),
+        f.environment.clone(),
+        dash(&f.namespace),
+        workload(f),
+        f.container.clone().unwrap_or_else(|| "-".into()),
+    ]
 }
 
 /// `declared <ref> · live spec <ref> · running sha256:0123456789ab ×3`, what is known of them.
