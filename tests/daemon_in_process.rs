@@ -87,6 +87,19 @@ fn capture_logs() -> (Logs, tracing::subscriber::DefaultGuard) {
     (logs, tracing::subscriber::set_default(subscriber))
 }
 
+/// A daemon whose start-up audit waits on the snapshot pipe it returns, with `grace` as its
+/// shutdown grace.
+async fn start_gated(dir: &Path, grace: &str) -> (Daemon, PathBuf) {
+    gitops(dir);
+    let fifo = gated_snapshot(dir);
+    let cfg = write_config(
+        dir,
+        |s| s.cron(NEVER).run_on_start(true).shutdown_grace(grace),
+        "cluster.fifo",
+    );
+    (Daemon::start(&cfg).await, fifo)
+}
+
 /// A daemon running on this test's runtime.
 struct Daemon {
     base: String,
@@ -128,14 +141,7 @@ impl Daemon {
     /// The value of one series, written as in the exposition (`name{labels}`), if present.
     async fn metric(&self, series: &str) -> Option<f64> {
         let (_, body) = self.request(reqwest::Method::GET, "/metrics").await;
-        body.lines().find_map(|l| {
-            l.strip_prefix(series)?
-                .strip_prefix(' ')?
-                .split(' ')
-                .next()?
-                .parse()
-                .ok()
-        })
+        support::net::metric_value(&body, series)
     }
 
     async fn audits_ok(&self) -> f64 {
@@ -266,14 +272,7 @@ async fn shutdown_lets_the_running_audit_finish_within_the_grace_then_run_return
     let (logs, _logging) = capture_logs();
 
     let dir = tempfile::tempdir().unwrap();
-    gitops(dir.path());
-    let fifo = gated_snapshot(dir.path());
-    let cfg = write_config(
-        dir.path(),
-        |s| s.cron(NEVER).run_on_start(true).shutdown_grace("30s"),
-        "cluster.fifo",
-    );
-    let d = Daemon::start(&cfg).await;
+    let (d, fifo) = start_gated(dir.path(), "30s").await;
     // Opening the pipe for writing returns once the audit has opened it for reading.
     let path = fifo.clone();
     let mut pipe = tokio::task::spawn_blocking(move || std::fs::OpenOptions::new().write(true).open(path))
@@ -313,14 +312,7 @@ async fn shutdown_grace_bounds_the_wait_for_a_running_audit() {
     let (logs, _logging) = capture_logs();
 
     let dir = tempfile::tempdir().unwrap();
-    gitops(dir.path());
-    let fifo = gated_snapshot(dir.path());
-    let cfg = write_config(
-        dir.path(),
-        |s| s.cron(NEVER).run_on_start(true).shutdown_grace("1s"),
-        "cluster.fifo",
-    );
-    let d = Daemon::start(&cfg).await;
+    let (d, fifo) = start_gated(dir.path(), "1s").await;
     let path = fifo.clone();
     let pipe = tokio::task::spawn_blocking(move || std::fs::OpenOptions::new().write(true).open(path))
         .await

@@ -3,7 +3,7 @@
 //! each channel succeeded, so a crash or `kill -9` re-sends at most the notices in flight. A
 //! failing channel is retried with backoff within the run and owed again on the next run; it
 //! never stops the others. While the state cannot be saved (a full disk), no notices are sent
-//! (they could not be remembered, so every run would send them again); one alert per process
+//! (they could not be remembered, so every run would send them again); one alert per outage
 //! says so instead.
 
 use std::sync::atomic::{AtomicBool, Ordering};

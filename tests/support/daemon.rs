@@ -98,13 +98,6 @@ impl Daemon {
     /// The value of one series, written as in the exposition (`name{labels}`), if present.
     pub fn metric(&self, series: &str) -> Option<f64> {
         let (_, body) = self.get("/metrics");
-        body.lines().find_map(|l| {
-            l.strip_prefix(series)?
-                .strip_prefix(' ')?
-                .split(' ')
-                .next()?
-                .parse()
-                .ok()
-        })
+        crate::net::metric_value(&body, series)
     }
 }
