@@ -3,6 +3,8 @@
 //! ([`plain`] files as they are, or [`kustomize_exec`]) and hands the documents to
 //! [`crate::core::manifest`]. A new renderer is one more file here plus one arm in `choose`.
 
+pub mod builtin;
+pub mod files;
 pub mod kustomize_exec;
 pub mod plain;
 

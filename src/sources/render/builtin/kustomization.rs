@@ -1,0 +1,224 @@
+//! A kustomization file as the built-in renderer understands it. Fields it does not implement
+//! (Helm charts, replacements, vars, KRM plugins, schemas, anything unknown) are not errors here
+//! but [`BuildError::Unsupported`], so the overlay goes to the external kustomize instead of
+//! being rendered wrong.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::BuildError;
+
+/// The names kustomize looks for, in its order.
+pub const FILE_NAMES: [&str; 3] = ["kustomization.yaml", "kustomization.yml", "Kustomization"];
+
+/// Top-level fields that exist in kustomize but that this renderer leaves to it, with the
+/// reason recorded for the fallback.
+const UNSUPPORTED: &[(&str, &str)] = &[
+    ("helmCharts", "helmCharts"),
+    ("helmGlobals", "helmCharts"),
+    ("helmChartInflationGenerator", "helmCharts"),
+    ("replacements", "replacements"),
+    ("vars", "vars"),
+    ("crds", "crds"),
+    ("openapi", "openapi"),
+    ("configurations", "configurations"),
+    ("generators", "generator plugins"),
+    ("validators", "validator plugins"),
+    ("buildMetadata", "buildMetadata"),
+    ("imageTags", "imageTags"),
+];
+
+/// Fields that are implemented.
+const SUPPORTED: &[&str] = &[
+    "apiVersion",
+    "kind",
+    "metadata",
+    "namePrefix",
+    "nameSuffix",
+    "namespace",
+    "commonLabels",
+    "labels",
+    "commonAnnotations",
+    "patchesStrategicMerge",
+    "patchesJson6902",
+    "patches",
+    "images",
+    "replicas",
+    "resources",
+    "bases",
+    "components",
+    "configMapGenerator",
+    "secretGenerator",
+    "generatorOptions",
+    "transformers",
+    "sortOptions",
+];
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Kustomization {
+    pub api_version: Option<String>,
+    pub kind: Option<String>,
+    pub metadata: Option<Value>,
+    pub name_prefix: Option<String>,
+    pub name_suffix: Option<String>,
+    pub namespace: Option<String>,
+    pub common_labels: Option<BTreeMap<String, String>>,
+    pub labels: Option<Vec<Label>>,
+    pub common_annotations: Option<BTreeMap<String, String>>,
+    /// Each a file path or an inline patch.
+    pub patches_strategic_merge: Option<Vec<String>>,
+    pub patches_json6902: Option<Vec<Patch>>,
+    pub patches: Option<Vec<Patch>>,
+    pub images: Option<Vec<Image>>,
+    pub replicas: Option<Vec<Replica>>,
+    pub resources: Option<Vec<String>>,
+    pub bases: Option<Vec<String>>,
+    pub components: Option<Vec<String>>,
+    pub config_map_generator: Option<Vec<GeneratorArgs>>,
+    pub secret_generator: Option<Vec<GeneratorArgs>>,
+    pub generator_options: Option<GeneratorOptions>,
+    /// Each a file path or inline YAML configuring a built-in transformer.
+    pub transformers: Option<Vec<String>>,
+    /// Output order only: the facts driftwatch reads do not depend on it.
+    pub sort_options: Option<Value>,
+}
+
+/// An entry of `labels`.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Label {
+    #[serde(default)]
+    pub pairs: BTreeMap<String, String>,
+    #[serde(default)]
+    pub include_selectors: bool,
+    #[serde(default)]
+    pub include_templates: bool,
+    /// Extra field specs: left to kustomize.
+    pub fields: Option<Value>,
+}
+
+/// An entry of `patches` or `patchesJson6902`.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Patch {
+    pub path: Option<String>,
+    pub patch: Option<String>,
+    pub target: Option<Selector>,
+    pub options: Option<PatchOptions>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PatchOptions {
+    #[serde(default)]
+    pub allow_name_change: bool,
+    #[serde(default)]
+    pub allow_kind_change: bool,
+}
+
+/// A patch target: every field optional; `name` and `namespace` are anchored regular
+/// expressions, the selectors are label-selector syntax.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Selector {
+    pub group: Option<String>,
+    pub version: Option<String>,
+    pub kind: Option<String>,
+    pub name: Option<String>,
+    pub namespace: Option<String>,
+    pub label_selector: Option<String>,
+    pub annotation_selector: Option<String>,
+}
+
+/// An entry of `images`.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Image {
+    #[serde(default)]
+    pub name: String,
+    pub new_name: Option<String>,
+    pub new_tag: Option<String>,
+    pub digest: Option<String>,
+}
+
+/// An entry of `replicas`.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Replica {
+    pub name: String,
+    pub count: i64,
+}
+
+/// An entry of `configMapGenerator` or `secretGenerator`.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct GeneratorArgs {
+    #[serde(default)]
+    pub name: String,
+    pub namespace: Option<String>,
+    /// `create` (default), `merge` or `replace`.
+    pub behavior: Option<String>,
+    #[serde(default)]
+    pub literals: Vec<String>,
+    #[serde(default)]
+    pub files: Vec<String>,
+    #[serde(default)]
+    pub envs: Vec<String>,
+    /// The legacy single env file.
+    pub env: Option<String>,
+    pub options: Option<GeneratorOptions>,
+    /// Secrets only (`Opaque` by default).
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
+}
+
+/// `generatorOptions`, or a generator's own `options` (which take precedence).
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct GeneratorOptions {
+    pub labels: Option<BTreeMap<String, String>>,
+    pub annotations: Option<BTreeMap<String, String>>,
+    pub disable_name_suffix_hash: Option<bool>,
+    pub immutable: Option<bool>,
+}
+
+impl Kustomization {
+    /// Parses a kustomization file's text. A field this renderer leaves to kustomize is
+    /// `Unsupported` naming it; malformed YAML is `Invalid`.
+    pub fn parse(path: &str, text: &str) -> Result<Self, BuildError> {
+        let (docs, err) = crate::core::yaml::documents(text);
+        if let Some(e) = err {
+            return Err(BuildError::Invalid(format!("{path}: {e}")));
+        }
+        let doc = match docs.len() {
+            0 => Value::Object(Default::default()),
+            1 => docs.into_iter().next().expect("one"),
+            _ => return Err(BuildError::Invalid(format!("{path}: more than one document"))),
+        };
+        let Some(fields) = doc.as_object() else {
+            return Err(BuildError::Invalid(format!("{path}: not a mapping")));
+        };
+        for key in fields.keys() {
+            if let Some((_, reason)) = UNSUPPORTED.iter().find(|(k, _)| k == key) {
+                return Err(BuildError::Unsupported(format!("uses {reason}")));
+            }
+            if !SUPPORTED.contains(&key.as_str()) {
+                return Err(BuildError::Unsupported(format!("unknown field {key}")));
+            }
+        }
+        let k: Kustomization = serde_json::from_value(doc)
+            .map_err(|e| BuildError::Unsupported(format!("kustomization field not understood ({e})")))?;
+        if k.labels.iter().flatten().any(|l| l.fields.is_some()) {
+            return Err(BuildError::Unsupported("uses labels with fields".into()));
+        }
+        Ok(k)
+    }
+
+    /// Whether this is a `kind: Component`.
+    pub fn is_component(&self) -> bool {
+        self.kind.as_deref() == Some("Component")
+    }
+}

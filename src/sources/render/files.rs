@@ -1,0 +1,207 @@
+//! The file-loading seam of the built-in renderer: it reads a repository through [`Files`], so a
+//! directory on disk ([`DirFiles`]) and a git commit tree ([`TreeFiles`]) feed it alike, and the
+//! render cache asks the same trait for each file's identity.
+//!
+//! Paths are relative to the repository root, `/`-separated and normalised (no `.` or `..`
+//! segments); the root itself is `""`. [`join`] makes such a path and refuses one that leaves the
+//! root.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use sha2::{Digest, Sha256};
+
+/// What is at a path.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    File,
+    Dir,
+}
+
+/// Read access to one repository snapshot.
+pub trait Files: Sync {
+    /// The file's bytes; the error says why it could not be read.
+    fn read(&self, path: &str) -> Result<Vec<u8>, String>;
+    /// Whether `path` is a file, a directory, or nothing.
+    fn kind(&self, path: &str) -> Option<Kind>;
+    /// A string that changes whenever the file's content does (a git blob id, or size, mtime and
+    /// content hash on disk); `None` when there is no such file.
+    fn identity(&self, path: &str) -> Option<String>;
+}
+
+/// `rel` (as written in a kustomization: relative, possibly with `..`) resolved against the
+/// directory `dir`, normalised. An absolute path, or one that climbs above the repository root,
+/// is an error naming it.
+pub fn join(dir: &str, rel: &str) -> Result<String, String> {
+    if rel.starts_with('/') {
+        return Err(format!("{rel}: absolute paths are not supported"));
+    }
+    let mut parts: Vec<&str> = dir.split('/').filter(|p| !p.is_empty() && *p != ".").collect();
+    for part in rel.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                if parts.pop().is_none() {
+                    return Err(format!("{rel} (from {}) is outside the repository", display(dir)));
+                }
+            }
+            p => parts.push(p),
+        }
+    }
+    Ok(parts.join("/"))
+}
+
+/// `dir` for messages: the root shows as `.`.
+pub fn display(dir: &str) -> &str {
+    if dir.is_empty() { "." } else { dir }
+}
+
+/// Whether `path` is `dir` itself or below it (both normalised).
+pub fn is_within(path: &str, dir: &str) -> bool {
+    dir.is_empty() || path == dir || (path.starts_with(dir) && path.as_bytes().get(dir.len()) == Some(&b'/'))
+}
+
+/// A directory on disk (`gitops.path`, or a test fixture).
+pub struct DirFiles {
+    root: PathBuf,
+}
+
+impl DirFiles {
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        Self { root: root.into() }
+    }
+
+    fn path(&self, rel: &str) -> PathBuf {
+        if rel.is_empty() {
+            self.root.clone()
+        } else {
+            self.root.join(rel)
+        }
+    }
+}
+
+impl Files for DirFiles {
+    fn read(&self, path: &str) -> Result<Vec<u8>, String> {
+        std::fs::read(self.path(path)).map_err(|e| format!("{path}: {e}"))
+    }
+
+    fn kind(&self, path: &str) -> Option<Kind> {
+        let meta = std::fs::metadata(self.path(path)).ok()?;
+        Some(if meta.is_dir() { Kind::Dir } else { Kind::File })
+    }
+
+    fn identity(&self, path: &str) -> Option<String> {
+        let full = self.path(path);
+        let meta = std::fs::metadata(&full).ok()?;
+        if !meta.is_file() {
+            return None;
+        }
+        let mtime = meta
+            .modified()
+            .ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map_or(0, |d| d.as_nanos());
+        // The content hash catches an edit within the mtime's resolution that kept the size.
+        let bytes = std::fs::read(&full).ok()?;
+        Some(format!(
+            "{}:{mtime}:{}",
+            meta.len(),
+            hex::encode(Sha256::digest(&bytes))
+        ))
+    }
+}
+
+/// The tree of one git commit: every path is indexed once, a file's identity is its blob id and
+/// its content is read from the object database, so what is rendered is exactly the commit.
+pub struct TreeFiles {
+    // `Repository` is `Send` but not `Sync`; reads are short, so one lock is enough.
+    repo: Mutex<git2::Repository>,
+    entries: HashMap<String, (git2::Oid, Kind)>,
+}
+
+impl TreeFiles {
+    /// Indexes the tree of `commit` in the repository at `repo_dir`.
+    pub fn open(repo_dir: &Path, commit: &str) -> Result<Self, git2::Error> {
+        let repo = git2::Repository::open(repo_dir)?;
+        let mut entries = HashMap::new();
+        {
+            let oid = git2::Oid::from_str(commit)?;
+            let tree = repo.find_commit(oid)?.tree()?;
+            entries.insert(String::new(), (tree.id(), Kind::Dir));
+            tree.walk(git2::TreeWalkMode::PreOrder, |parent, entry| {
+                let Ok(name) = entry.name() else {
+                    return git2::TreeWalkResult::Ok;
+                };
+                let kind = match entry.kind() {
+                    Some(git2::ObjectType::Tree) => Kind::Dir,
+                    Some(git2::ObjectType::Blob) => Kind::File,
+                    // Submodules (commits) are not part of this repository's content.
+                    _ => return git2::TreeWalkResult::Skip,
+                };
+                entries.insert(format!("{parent}{name}"), (entry.id(), kind));
+                git2::TreeWalkResult::Ok
+            })?;
+        }
+        Ok(Self {
+            repo: Mutex::new(repo),
+            entries,
+        })
+    }
+}
+
+impl Files for TreeFiles {
+    fn read(&self, path: &str) -> Result<Vec<u8>, String> {
+        match self.entries.get(path) {
+            Some((oid, Kind::File)) => {
+                let repo = self.repo.lock().unwrap_or_else(|e| e.into_inner());
+                let blob = repo.find_blob(*oid).map_err(|e| format!("{path}: {}", e.message()))?;
+                Ok(blob.content().to_vec())
+            }
+            Some((_, Kind::Dir)) => Err(format!("{path}: is a directory")),
+            None => Err(format!("{path}: no such file in the commit")),
+        }
+    }
+
+    fn kind(&self, path: &str) -> Option<Kind> {
+        self.entries.get(path).map(|(_, k)| *k)
+    }
+
+    fn identity(&self, path: &str) -> Option<String> {
+        match self.entries.get(path) {
+            Some((oid, Kind::File)) => Some(oid.to_string()),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn join_normalises_and_refuses_to_leave_the_root() {
+        for (dir, rel, want) in [
+            ("apps/api/overlays/prod", "../../base", Ok("apps/api/base")),
+            ("apps/api", "./deploy.yaml", Ok("apps/api/deploy.yaml")),
+            ("", "a//b/./c", Ok("a/b/c")),
+            ("apps", "..", Ok("")),
+            ("apps", "../..", Err(())),
+            ("apps", "/etc/passwd", Err(())),
+        ] {
+            assert_eq!(
+                join(dir, rel).map_err(|_| ()),
+                want.map(str::to_string),
+                "{dir} + {rel}"
+            );
+        }
+    }
+
+    #[test]
+    fn within_is_on_path_boundaries() {
+        assert!(is_within("apps/api/x.yaml", "apps/api"));
+        assert!(is_within("apps/api", "apps/api"));
+        assert!(!is_within("apps/api2/x.yaml", "apps/api"));
+        assert!(is_within("anything", ""));
+    }
+}
