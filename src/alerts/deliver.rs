@@ -258,6 +258,7 @@ mod tests {
             declared_workloads: 1,
             live_workloads: 1,
             declared: Vec::new(),
+            paths: Vec::new(),
         };
         let report = Report::new(
             clock.now(),

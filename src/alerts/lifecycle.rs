@@ -342,6 +342,7 @@ mod tests {
                 declared_workloads: 0,
                 live_workloads: 0,
                 declared: Vec::new(),
+                paths: Vec::new(),
             })
             .collect();
         Report::new(

@@ -3,13 +3,14 @@
 //! environment is recorded in its result; the others go on.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use futures::StreamExt;
 use tracing::{info, warn};
 
-use crate::config::{Config, EnvironmentConfig};
+use crate::config::{Config, EnvironmentConfig, GitopsConfig};
 use crate::core::compare::{self, Scope};
 use crate::core::model::{DeclaredState, Finding, LiveState};
 use crate::core::report::{DECLARED_SCHEMA, DeclaredReport, EnvironmentResult, GitopsInfo, Report, Status};
@@ -17,7 +18,9 @@ use crate::sources::Sources;
 use crate::sources::cluster::{ClusterError, ListOptions, LiveSource};
 use crate::sources::git::{self, Checkout};
 use crate::sources::registry::{Registry, RegistryClient};
-use crate::sources::{history, render};
+use crate::sources::history;
+use crate::sources::render::{Renderer, SharedFiles};
+use crate::sources::render::files::{DirFiles, TreeFiles};
 
 /// How long the IO parts of an audit took, for metrics.
 #[derive(Clone, Debug, Default)]
@@ -46,18 +49,19 @@ pub async fn run_timed(cfg: &Config, sources: &Sources, only: &[String]) -> (Rep
     // One per audit: it asks each tag and manifest once for all environments.
     let registry = sources.registry().map(RegistryClient::audit);
     let (checkout, results) = match sync(cfg).await {
-        Ok((checkout, took)) => {
+        Ok((checkout, files, took)) => {
             timings.git_fetch = Some(took);
             // Collected before streaming: a lazy `map` closure over references here makes the
             // future not provably Send (a rustc limitation), and the daemon spawns it.
             let audits: Vec<_> = envs
                 .iter()
-                .map(|env| audit_environment(cfg, sources, env, &checkout, registry.as_ref()))
+                .map(|env| audit_environment(cfg, sources, env, &checkout, &files, registry.as_ref()))
                 .collect();
             let results: Vec<(EnvironmentResult, Vec<Finding>, Option<Duration>)> = futures::stream::iter(audits)
                 .buffered(cfg.audit.max_concurrent_environments)
                 .collect()
                 .await;
+            sources.renderer().prune();
             (Some(checkout), results)
         }
         Err(e) => {
@@ -74,6 +78,7 @@ pub async fn run_timed(cfg: &Config, sources: &Sources, only: &[String]) -> (Rep
                         declared_workloads: 0,
                         live_workloads: 0,
                         declared: Vec::new(),
+                        paths: Vec::new(),
                     };
                     (result, Vec::new(), None)
                 })
@@ -115,11 +120,27 @@ pub async fn run_timed(cfg: &Config, sources: &Sources, only: &[String]) -> (Rep
     (report, timings)
 }
 
-async fn sync(cfg: &Config) -> Result<(Checkout, Duration), String> {
+/// The checkout, the snapshot the renderers read (the commit's tree for a cloned repository,
+/// the directory for a local path, which may hold uncommitted changes), and how long it took.
+async fn sync(cfg: &Config) -> Result<(Checkout, SharedFiles, Duration), String> {
     let gitops_cfg = cfg.gitops.clone();
     let started = Instant::now();
-    let result = tokio::task::spawn_blocking(move || git::sync(&gitops_cfg)).await;
-    let checkout = result
+    let result = tokio::task::spawn_blocking(move || {
+        let checkout = git::sync(&gitops_cfg)?;
+        let files: SharedFiles = match (&gitops_cfg, &checkout.commit) {
+            (GitopsConfig::Remote { .. }, Some(commit)) => match TreeFiles::open(&checkout.dir, commit) {
+                Ok(tree) => Arc::new(tree),
+                Err(e) => {
+                    warn!(error = %e.message(), "cannot read the commit's tree; rendering from the working tree");
+                    Arc::new(DirFiles::new(&checkout.dir))
+                }
+            },
+            _ => Arc::new(DirFiles::new(&checkout.dir)),
+        };
+        Ok::<_, git::GitError>((checkout, files))
+    })
+    .await;
+    let (checkout, files) = result
         .map_err(|e| format!("git task failed: {e}"))?
         .map_err(|e| e.to_string())?;
     info!(
@@ -127,7 +148,7 @@ async fn sync(cfg: &Config) -> Result<(Checkout, Duration), String> {
         elapsed_ms = started.elapsed().as_millis() as u64,
         "gitops checkout ready"
     );
-    Ok((checkout, started.elapsed()))
+    Ok((checkout, files, started.elapsed()))
 }
 
 async fn audit_environment(
@@ -135,6 +156,7 @@ async fn audit_environment(
     sources: &Sources,
     env: &EnvironmentConfig,
     checkout: &Checkout,
+    files: &SharedFiles,
     registry: Option<&Registry<'_>>,
 ) -> (EnvironmentResult, Vec<Finding>, Option<Duration>) {
     let list = ListOptions {
@@ -143,7 +165,9 @@ async fn audit_environment(
         timeout: cfg.audit.kube_timeout,
         page_size: cfg.audit.page_size,
     };
-    let ((declared, render_errors), live) = tokio::join!(render::render(&checkout.dir, env, &cfg.render), async {
+    let repo = cfg.gitops.display_url();
+    let render = sources.renderer().render(files, &checkout.dir, &repo, env);
+    let ((declared, render_errors), live) = tokio::join!(render, async {
         let started = Instant::now();
         fetch_live(cfg, sources, env, list)
             .await
@@ -209,6 +233,7 @@ async fn audit_environment(
         declared_workloads: declared.workloads.len(),
         live_workloads: live.map_or(0, |l| l.workloads.len()),
         declared: declared.workloads.iter().map(|w| w.key()).collect(),
+        paths: declared.renders.clone(),
     };
     (result, findings, listed_in)
 }
@@ -259,9 +284,15 @@ async fn fetch_live(
 
 /// What git declares for one environment, for `driftwatch declared`. Render errors are
 /// returned as an error: a partial listing would look complete.
-pub async fn declared(cfg: &Config, env: &EnvironmentConfig) -> Result<(DeclaredReport, DeclaredState), String> {
-    let (checkout, _) = sync(cfg).await.map_err(|e| format!("gitops: {e}"))?;
-    let (state, errors) = render::render(&checkout.dir, env, &cfg.render).await;
+pub async fn declared(
+    cfg: &Config,
+    renderer: &Renderer,
+    env: &EnvironmentConfig,
+) -> Result<(DeclaredReport, DeclaredState), String> {
+    let (checkout, files, _) = sync(cfg).await.map_err(|e| format!("gitops: {e}"))?;
+    let repo = cfg.gitops.display_url();
+    let (state, errors) = renderer.render(&files, &checkout.dir, &repo, env).await;
+    renderer.prune();
     if !errors.is_empty() {
         return Err(errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "));
     }
@@ -270,6 +301,7 @@ pub async fn declared(cfg: &Config, env: &EnvironmentConfig) -> Result<(Declared
         environment: env.name.clone(),
         commit: checkout.commit,
         workloads: state.workloads.clone(),
+        paths: state.renders.clone(),
     };
     Ok((report, state))
 }

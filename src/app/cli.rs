@@ -14,6 +14,7 @@ use crate::app::{audit, daemon, describe, status};
 use crate::config::{Config, Overrides};
 use crate::core::model::Severity;
 use crate::core::report::{EXIT_CLEAN, EXIT_ERROR, GitopsInfo, Report};
+use crate::sources::{self, render::Renderer};
 
 /// Where the config is read when no `--config` is given and `DRIFTWATCH_CONFIG` is not set.
 pub const DEFAULT_CONFIG: &str = "/etc/driftwatch/config.toml";
@@ -573,7 +574,8 @@ async fn declared(cfg: &Config, name: &str, format: DeclaredFormat) -> u8 {
         eprintln!("error: {}", unknown_envs(cfg, &[name.to_string()]).unwrap_or_default());
         return EXIT_ERROR;
     };
-    match audit::declared(cfg, env).await {
+    let renderer = Renderer::new(&cfg.render, sources::render_cache_dir(cfg), None);
+    match audit::declared(cfg, &renderer, env).await {
         Ok((report, state)) => {
             let text = match format {
                 DeclaredFormat::Text => report.to_text(),

@@ -8,8 +8,8 @@ use std::fmt::Write as _;
 use chrono::{DateTime, Utc};
 
 use crate::config::{
-    AlertsConfig, AuditConfig, ChannelConfig, ClusterSource, CompareConfigMaps, Config, EnvironmentConfig,
-    GitopsConfig, HaConfig, RegistryConfig, ScheduleConfig, ServerConfig, StateConfig, redact_url,
+    AlertsConfig, AuditConfig, ChannelConfig, ClusterSource, CompareConfigMaps, Config, Engine, EnvironmentConfig,
+    GitopsConfig, HaConfig, RegistryConfig, RenderConfig, ScheduleConfig, ServerConfig, StateConfig, redact_url,
 };
 
 /// Durations as the user wrote them, by key ([`Config::written`]).
@@ -31,6 +31,11 @@ pub fn describe_at(cfg: &Config, now: DateTime<Utc>) -> String {
     let mut out = format!("config {}: ok\n", cfg.origin);
     cfg.gitops.describe(&cfg.written, &mut out);
     cfg.audit.describe(&cfg.written, &mut out);
+    Render {
+        cfg: &cfg.render,
+        cache_dir: crate::sources::render_cache_dir(cfg),
+    }
+    .describe(&cfg.written, &mut out);
     for e in &cfg.environments {
         e.describe(&cfg.written, &mut out);
     }
@@ -111,6 +116,36 @@ impl Describe for AuditConfig {
             duration(w, "audit.kube_timeout", self.kube_timeout),
             self.page_size,
             self.max_concurrent_environments
+        );
+    }
+}
+
+/// `[render]`, with the cache directory as resolved (a default depends on `[gitops]`).
+struct Render<'a> {
+    cfg: &'a RenderConfig,
+    cache_dir: Option<std::path::PathBuf>,
+}
+
+impl Describe for Render<'_> {
+    fn describe(&self, w: &Written, out: &mut String) {
+        let external = self.cfg.kustomize.as_deref().unwrap_or("kustomize, else kubectl kustomize");
+        let engine = match self.cfg.engine {
+            Engine::Builtin => format!("builtin (overlays it leaves: external {external})"),
+            Engine::External => format!("external {external}"),
+        };
+        let cache = match (&self.cfg.cache, &self.cache_dir) {
+            (false, _) => "off".to_string(),
+            (true, Some(dir)) => format!(
+                "on (in memory and {}, at most {} MiB)",
+                dir.display(),
+                self.cfg.cache_max_bytes / (1024 * 1024)
+            ),
+            (true, None) => "on (in memory only)".to_string(),
+        };
+        let _ = writeln!(
+            out,
+            "render: engine {engine}, cache {cache}, timeout {}",
+            duration(w, "render.timeout", self.cfg.timeout)
         );
     }
 }
@@ -356,6 +391,7 @@ url = "http://alertmanager:9093"
             "gitops: https://bot:***@git.example.com/org/infra.git (branch main), cache /var/lib/driftwatch/gitops",
             "  auth: token set, ssh key not set",
             "audit: fail_on warning, rollout_grace 15m, kube_timeout 30s, page_size 500, max_concurrent_environments 4",
+            "render: engine builtin (overlays it leaves: external kustomize, else kubectl kustomize), cache on (in memory and /var/lib/driftwatch/render-cache, at most 512 MiB), timeout 1m",
             "environment production: paths apps/*/production (plain), cluster in-cluster via in-cluster, namespaces shop, payments, require_digest true",
             "environment staging: paths apps/*/staging (auto), cluster staging via snapshot /etc/driftwatch/staging.json, namespaces all, require_digest true",
             "registry localhost:5000: credentials none (anonymous), plain http, timeout 10s, max_attempts 5",

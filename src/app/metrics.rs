@@ -36,6 +36,12 @@ struct ClusterLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RenderLabels {
+    engine: String,
+    reason: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ResultLabel {
     result: String,
 }
@@ -57,6 +63,8 @@ pub struct Metrics {
     kube_list: Family<ClusterLabel, Histogram>,
     leader: Gauge,
     reloads: Family<ResultLabel, Counter>,
+    renders: Family<RenderLabels, Counter>,
+    render_cache: Family<ResultLabel, Counter>,
     last_reload_ok: Gauge,
 }
 
@@ -117,6 +125,18 @@ impl Metrics {
             "Duration of listing one cluster (all LIST calls)",
             kube_list.clone(),
         );
+        let renders = Family::<RenderLabels, Counter>::default();
+        registry.register(
+            "renders",
+            "Paths rendered (not served from the render cache), by engine (builtin, external, plain) and the reason an overlay went to the external kustomize",
+            renders.clone(),
+        );
+        let render_cache = Family::<ResultLabel, Counter>::default();
+        registry.register(
+            "render_cache_lookups",
+            "Kustomization renders looked up in the render cache, by result (hit, miss)",
+            render_cache.clone(),
+        );
         let leader = Gauge::default();
         registry.register(
             "leader",
@@ -149,6 +169,8 @@ impl Metrics {
             leader,
             reloads,
             last_reload_ok,
+            renders,
+            render_cache,
         }
     }
 
@@ -172,6 +194,21 @@ impl Metrics {
                     environment: e.name.clone(),
                 })
                 .set(report.finished_at.timestamp());
+        }
+        for path in report.environments.iter().flat_map(|e| &e.paths) {
+            if path.renderer != "plain" {
+                let result = if path.cached { "hit" } else { "miss" };
+                self.render_cache.get_or_create(&ResultLabel { result: result.into() }).inc();
+            }
+            if !path.cached {
+                let (engine, reason) = path.renderer.split_once(": ").unwrap_or((&path.renderer, ""));
+                self.renders
+                    .get_or_create(&RenderLabels {
+                        engine: engine.into(),
+                        reason: reason.into(),
+                    })
+                    .inc();
+            }
         }
         if let Some(git) = timings.git_fetch {
             self.git_fetch.observe(git.as_secs_f64());

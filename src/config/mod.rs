@@ -166,6 +166,33 @@ pub struct RenderConfig {
     /// `None`: `kustomize` from PATH, else `kubectl kustomize`.
     pub kustomize: Option<String>,
     pub timeout: Duration,
+    /// How kustomizations are rendered.
+    pub engine: Engine,
+    /// Whether renders are cached (in memory, and on disk under `cache_dir`).
+    pub cache: bool,
+    /// Where rendered overlays persist across runs; `None`: next to the GitOps cache for a
+    /// remote repository, else the user's cache directory (see `sources::render::cache`).
+    pub cache_dir: Option<PathBuf>,
+    /// The most the on-disk render cache may hold.
+    pub cache_max_bytes: u64,
+}
+
+/// The `[render] engine` key's value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Engine {
+    /// The built-in renderer; an overlay it does not support goes to the external kustomize.
+    Builtin,
+    /// Always the external kustomize.
+    External,
+}
+
+impl std::fmt::Display for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Builtin => "builtin",
+            Self::External => "external",
+        })
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -142,6 +142,10 @@ pub(crate) struct RawAudit {
 pub(crate) struct RawRender {
     pub(crate) kustomize: Option<String>,
     pub(crate) timeout: Option<String>,
+    pub(crate) engine: Option<String>,
+    pub(crate) cache: Option<bool>,
+    pub(crate) cache_dir: Option<PathBuf>,
+    pub(crate) cache_max_mib: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -154,6 +154,18 @@ pub struct DeclaredState {
     /// Paths whose rendering failed as a whole (kustomize error). While any path failed, the
     /// declared set is incomplete, so `undeclared` cannot be judged.
     pub failed_paths: Vec<String>,
+    /// How each rendered path was rendered, in path order.
+    pub renders: Vec<PathRender>,
+}
+
+/// How one configured path (after glob expansion) was rendered: `plain`, `builtin`,
+/// `external`, or `external: <why the built-in renderer left it>`; and whether the output came
+/// from the render cache.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct PathRender {
+    pub path: String,
+    pub renderer: String,
+    pub cached: bool,
 }
 
 /// Rollout progress of a live workload, as its status reports it.

@@ -29,6 +29,8 @@ pub struct Sources {
     registry: Option<RegistryClient>,
     manifests: Arc<ManifestCache>,
     history: Arc<HistoryCache>,
+    renderer: render::Renderer,
+    render_dir: Option<std::path::PathBuf>,
 }
 
 /// Environments on the same cluster (same name and same connection) share one source.
@@ -41,17 +43,25 @@ fn cluster_key(cfg: &ClusterConfig) -> ClusterKey {
 impl Sources {
     /// Sources for `cfg` with empty caches of the default sizes.
     pub async fn new(cfg: &Config) -> Self {
-        Self::with_caches(cfg, Arc::default(), Arc::default()).await
+        Self::with_caches(cfg, Arc::default(), Arc::default(), None).await
     }
 
     /// Sources for a reloaded `cfg`: clients are built anew, the caches (of content that
     /// never changes: manifests by digest, digests per commit) are kept.
     pub async fn reload(&self, cfg: &Config) -> Self {
-        Self::with_caches(cfg, self.manifests.clone(), self.history.clone()).await
+        // The render cache is kept when it stays where it was: its keys hold everything that
+        // decides an output (renderer version, engine, repository, path, inputs).
+        let renders = (render_cache_dir(cfg) == self.render_dir).then(|| self.renderer.cache()).flatten();
+        Self::with_caches(cfg, self.manifests.clone(), self.history.clone(), renders).await
     }
 
     /// Sources for `cfg` using the given caches.
-    pub async fn with_caches(cfg: &Config, manifests: Arc<ManifestCache>, history: Arc<HistoryCache>) -> Self {
+    pub async fn with_caches(
+        cfg: &Config,
+        manifests: Arc<ManifestCache>,
+        history: Arc<HistoryCache>,
+        renders: Option<Arc<render::cache::RenderCache>>,
+    ) -> Self {
         let mut clusters = HashMap::new();
         for env in &cfg.environments {
             if let Entry::Vacant(slot) = clusters.entry(cluster_key(&env.cluster)) {
@@ -63,11 +73,15 @@ impl Sources {
         let registry = (!cfg.registries.is_empty())
             .then(|| RegistryClient::new(&cfg.registries, manifests.clone()))
             .and_then(|r| r.map_err(|e| warn!(error = %e, "registry client unavailable")).ok());
+        let render_dir = render_cache_dir(cfg);
+        let renderer = render::Renderer::new(&cfg.render, render_dir.clone(), renders);
         Self {
             clusters,
             registry,
             manifests,
             history,
+            renderer,
+            render_dir,
         }
     }
 
@@ -89,4 +103,27 @@ impl Sources {
     pub fn history(&self) -> &Arc<HistoryCache> {
         &self.history
     }
+
+    /// Renders what environments declare, through the render cache.
+    pub fn renderer(&self) -> &render::Renderer {
+        &self.renderer
+    }
+}
+
+/// Where rendered overlays persist: `[render] cache_dir`; else, for a cloned repository, a
+/// `render-cache` directory beside its clone (`/var/lib/driftwatch/render-cache` by default);
+/// else the user's cache directory (`$XDG_CACHE_HOME` or `~/.cache`, then `driftwatch/render`);
+/// `None` (memory only) when none is known.
+pub fn render_cache_dir(cfg: &Config) -> Option<std::path::PathBuf> {
+    if let Some(dir) = &cfg.render.cache_dir {
+        return Some(dir.clone());
+    }
+    if let crate::config::GitopsConfig::Remote { cache_dir, .. } = &cfg.gitops {
+        return Some(cache_dir.parent().unwrap_or(cache_dir).join("render-cache"));
+    }
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .filter(|v| !v.is_empty())
+        .map(std::path::PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".cache")))?;
+    Some(base.join("driftwatch").join("render"))
 }

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use super::Validator;
 use crate::config::raw::{RawAudit, RawRender, RawRewrite};
-use crate::config::{AuditConfig, ConfigError, Overrides, RenderConfig};
+use crate::config::{AuditConfig, ConfigError, Engine, Overrides, RenderConfig};
 use crate::core::model::{Rewrite, Severity};
 
 impl Validator<'_> {
@@ -55,9 +55,30 @@ impl Validator<'_> {
     }
 
     pub(super) fn render(&self, r: RawRender) -> Result<RenderConfig, ConfigError> {
+        let engine = match r.engine.as_deref() {
+            None | Some("builtin") => Engine::Builtin,
+            Some("external") => Engine::External,
+            Some(other) => {
+                return Err(self.invalid(
+                    "render.engine",
+                    format!("{other:?}: expected \"builtin\" or \"external\""),
+                ));
+            }
+        };
+        let cache_max_mib = r.cache_max_mib.unwrap_or(512);
+        if cache_max_mib == 0 {
+            return Err(self.invalid(
+                "render.cache_max_mib",
+                "must be at least 1 (set render.cache = false to turn the cache off)",
+            ));
+        }
         Ok(RenderConfig {
             kustomize: r.kustomize.filter(|k| !k.is_empty()),
             timeout: self.duration("render.timeout", r.timeout, Duration::from_secs(60))?,
+            engine,
+            cache: r.cache.unwrap_or(true),
+            cache_dir: r.cache_dir.map(|p| self.path(p)),
+            cache_max_bytes: cache_max_mib * 1024 * 1024,
         })
     }
 }

@@ -19,7 +19,7 @@ use serde::Serialize;
 
 use crate::core::compare::short;
 use crate::core::ignore::{Ignored, Rule};
-use crate::core::model::{DeclaredWorkload, Finding, FindingType, Severity, WorkloadKey};
+use crate::core::model::{DeclaredWorkload, Finding, FindingType, PathRender, Severity, WorkloadKey};
 
 pub const REPORT_SCHEMA: &str = "driftwatch.report/v1";
 pub const DECLARED_SCHEMA: &str = "driftwatch.declared/v1";
@@ -67,6 +67,8 @@ pub struct EnvironmentResult {
     /// The workloads git declares, for outputs that list each one (JUnit: one test case per
     /// workload). Not part of the JSON report, which keeps only the count.
     pub declared: Vec<WorkloadKey>,
+    /// How each declared path was rendered.
+    pub paths: Vec<PathRender>,
 }
 
 impl EnvironmentResult {
@@ -99,6 +101,7 @@ struct EnvironmentJson<'a> {
     incomplete: &'a [String],
     declared_workloads: usize,
     live_workloads: usize,
+    paths: &'a [PathRender],
 }
 
 impl Serialize for EnvironmentResult {
@@ -112,6 +115,7 @@ impl Serialize for EnvironmentResult {
             incomplete: &self.incomplete,
             declared_workloads: self.declared_workloads,
             live_workloads: self.live_workloads,
+            paths: &self.paths,
         }
         .serialize(serializer)
     }
@@ -313,6 +317,8 @@ pub struct DeclaredReport {
     pub environment: String,
     pub commit: Option<String>,
     pub workloads: Vec<DeclaredWorkload>,
+    /// How each path was rendered.
+    pub paths: Vec<PathRender>,
 }
 
 /// RFC 3339 in UTC to the second, as the text output shows times.
@@ -369,6 +375,11 @@ mod tests {
                 kind: WorkloadKind::Deployment,
                 namespace: "shop".into(),
                 name: "api".into(),
+            }],
+            paths: vec![PathRender {
+                path: "apps/api/overlays/production".into(),
+                renderer: "builtin".into(),
+                cached: false,
             }],
         };
         Report::new(

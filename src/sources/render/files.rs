@@ -6,7 +6,7 @@
 //! segments); the root itself is `""`. [`join`] makes such a path and refuses one that leaves the
 //! root.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -26,7 +26,9 @@ pub trait Files: Sync {
     /// Whether `path` is a file, a directory, or nothing.
     fn kind(&self, path: &str) -> Option<Kind>;
     /// A string that changes whenever the file's content does (a git blob id, or size, mtime and
-    /// content hash on disk); `None` when there is no such file.
+    /// content hash on disk); `dir` for a directory; `None` when there is nothing at `path`.
+    /// A path ending in `/` names a whole directory tree: its identity changes when anything
+    /// below it does (the git tree id, or a digest of every file's identity on disk).
     fn identity(&self, path: &str) -> Option<String>;
 }
 
@@ -81,6 +83,31 @@ impl DirFiles {
     }
 }
 
+impl DirFiles {
+    /// A digest of the path and identity of every file below `dir` (symlinks followed, as
+    /// kustomize reads through them).
+    fn tree_identity(&self, dir: &str) -> Option<String> {
+        let base = self.path(dir);
+        if !base.is_dir() {
+            return None;
+        }
+        let mut digest = Sha256::new();
+        for entry in walkdir::WalkDir::new(&base)
+            .follow_links(true)
+            .sort_by_file_name()
+            .into_iter()
+            .filter_map(Result::ok)
+            .filter(|e| e.file_type().is_file())
+        {
+            let rel = entry.path().strip_prefix(&self.root).unwrap_or(entry.path());
+            let rel = rel.to_string_lossy().replace('\\', "/");
+            let id = self.identity(&rel).unwrap_or_default();
+            digest.update(format!("{}\0{rel}\0{}\0{id}\0", rel.len(), id.len()));
+        }
+        Some(hex::encode(digest.finalize()))
+    }
+}
+
 impl Files for DirFiles {
     fn read(&self, path: &str) -> Result<Vec<u8>, String> {
         std::fs::read(self.path(path)).map_err(|e| format!("{path}: {e}"))
@@ -92,10 +119,13 @@ impl Files for DirFiles {
     }
 
     fn identity(&self, path: &str) -> Option<String> {
+        if let Some(dir) = path.strip_suffix('/') {
+            return self.tree_identity(dir);
+        }
         let full = self.path(path);
         let meta = std::fs::metadata(&full).ok()?;
-        if !meta.is_file() {
-            return None;
+        if meta.is_dir() {
+            return Some("dir".into());
         }
         let mtime = meta
             .modified()
@@ -117,14 +147,15 @@ impl Files for DirFiles {
 pub struct TreeFiles {
     // `Repository` is `Send` but not `Sync`; reads are short, so one lock is enough.
     repo: Mutex<git2::Repository>,
-    entries: HashMap<String, (git2::Oid, Kind)>,
+    // Sorted, so the entries below a directory are one range.
+    entries: BTreeMap<String, (git2::Oid, Kind)>,
 }
 
 impl TreeFiles {
     /// Indexes the tree of `commit` in the repository at `repo_dir`.
     pub fn open(repo_dir: &Path, commit: &str) -> Result<Self, git2::Error> {
         let repo = git2::Repository::open(repo_dir)?;
-        let mut entries = HashMap::new();
+        let mut entries = BTreeMap::new();
         {
             let oid = git2::Oid::from_str(commit)?;
             let tree = repo.find_commit(oid)?.tree()?;
@@ -168,9 +199,16 @@ impl Files for TreeFiles {
     }
 
     fn identity(&self, path: &str) -> Option<String> {
+        if let Some(dir) = path.strip_suffix('/') {
+            return match self.entries.get(dir) {
+                Some((oid, Kind::Dir)) => Some(oid.to_string()),
+                _ => None,
+            };
+        }
         match self.entries.get(path) {
             Some((oid, Kind::File)) => Some(oid.to_string()),
-            _ => None,
+            Some((_, Kind::Dir)) => Some("dir".into()),
+            None => None,
         }
     }
 }

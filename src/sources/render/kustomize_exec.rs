@@ -1,7 +1,7 @@
 //! The external kustomize renderer: runs `kustomize build DIR` (or `kubectl kustomize DIR`) with
 //! the configured timeout and takes its output.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::ErrorKind;
 use std::path::Path;
 use std::process::Stdio;
@@ -10,6 +10,7 @@ use std::sync::Mutex;
 use rustix::process::{Pid, Signal, kill_process_group};
 use tokio::process::Command;
 
+use super::files::{self, Files, Kind};
 use super::{RenderError, Rendered};
 use crate::config::RenderConfig;
 
@@ -125,4 +126,96 @@ async fn build(dir: &Path, rel: &str, cfg: &RenderConfig) -> Result<String, Rend
     Err(RenderError::KustomizeMissing {
         command: candidates.join(" or "),
     })
+}
+
+/// The external kustomize's version (the command that would run, and what it reports), part
+/// of every external render's cache key so an upgrade never reuses an older kustomize's output.
+pub async fn version(cfg: &RenderConfig) -> Result<String, RenderError> {
+    let candidates: Vec<String> = match &cfg.kustomize {
+        Some(c) => vec![c.clone()],
+        None => vec!["kustomize".into(), "kubectl".into()],
+    };
+    for command in &candidates {
+        let is_kubectl = Path::new(command).file_name().is_some_and(|n| n == "kubectl");
+        let mut cmd = Command::new(command);
+        if is_kubectl {
+            cmd.args(["version", "--client"]);
+        } else {
+            cmd.arg("version");
+        }
+        cmd.stdin(Stdio::null()).kill_on_drop(true);
+        let output = match tokio::time::timeout(cfg.timeout, cmd.output()).await {
+            Ok(Ok(o)) => o,
+            Ok(Err(e)) if e.kind() == ErrorKind::NotFound => continue,
+            Ok(Err(e)) => {
+                return Err(RenderError::Kustomize {
+                    path: command.clone(),
+                    reason: format!("cannot ask its version: {e}"),
+                });
+            }
+            Err(_) => {
+                return Err(RenderError::Kustomize {
+                    path: command.clone(),
+                    reason: "timed out asking its version".into(),
+                });
+            }
+        };
+        let text = String::from_utf8_lossy(&output.stdout);
+        let reported = text
+            .lines()
+            .find(|l| l.contains("Kustomize Version"))
+            .unwrap_or(text.trim());
+        return Ok(format!("{command} {}", reported.trim()));
+    }
+    Err(RenderError::KustomizeMissing {
+        command: candidates.join(" or "),
+    })
+}
+
+/// What an external build of `dir` can read, for the render cache: every kustomization root it
+/// reaches (the overlay, its bases and components, transformer and generator directories),
+/// each as a whole tree, since kustomize's load restrictor keeps every file it reads inside one
+/// of them. `None` when the build reaches outside the repository (a remote base, a Helm chart
+/// pulled from a repository): such output is not cached.
+pub fn inputs(files: &dyn Files, dir: &str) -> Option<BTreeMap<String, Option<String>>> {
+    let mut deps = BTreeMap::new();
+    let mut queue = vec![dir.to_string()];
+    while let Some(root) = queue.pop() {
+        let key = format!("{root}/");
+        if deps.contains_key(&key) {
+            continue;
+        }
+        deps.insert(key.clone(), files.identity(&key));
+        let Some(k) = super::builtin::kustomization::FILE_NAMES
+            .iter()
+            .find_map(|name| files::join(&root, name).ok().filter(|p| files.kind(p) == Some(Kind::File)))
+        else {
+            continue;
+        };
+        let text = String::from_utf8(files.read(&k).ok()?).ok()?;
+        let (docs, _) = crate::core::yaml::documents(&text);
+        let doc = docs.into_iter().next().unwrap_or_default();
+        if doc.get("helmCharts").and_then(|c| c.as_array()).is_some_and(|c| {
+            c.iter().any(|chart| chart.get("repo").is_some())
+        }) {
+            return None;
+        }
+        for field in ["resources", "bases", "components", "transformers", "generators", "validators"] {
+            for entry in doc.get(field).and_then(|v| v.as_array()).into_iter().flatten() {
+                let Some(entry) = entry.as_str() else { continue };
+                if entry.contains("://") || entry.starts_with("github.com/") || entry.starts_with("git@") {
+                    return None;
+                }
+                match files::join(&root, entry) {
+                    Ok(path) if files.kind(&path) == Some(Kind::Dir) => queue.push(path),
+                    // Files are inside this root (or the build fails); inline YAML is in the
+                    // kustomization file itself.
+                    Ok(_) => {}
+                    // Outside the repository: cannot be tracked.
+                    Err(_) => return None,
+                }
+            }
+        }
+    }
+    Some(deps)
 }

@@ -1,19 +1,32 @@
 //! What git declares for one environment: selects the environment's paths in the checkout with
 //! the one matcher ([`crate::core::paths`]), renders each with the renderer chosen for it
-//! ([`plain`] files as they are, or [`kustomize_exec`]) and hands the documents to
-//! [`crate::core::manifest`]. A new renderer is one more file here plus one arm in `choose`.
+//! ([`plain`] files as they are; a kustomization with the [`builtin`] renderer, or the external
+//! kustomize ([`kustomize_exec`]) when configured or when the built-in one leaves the overlay to
+//! it) and hands the documents to [`crate::core::manifest`]. Kustomize renders go through the
+//! [`cache`], keyed by what each build read ([`files`]). A new renderer is one more file here
+//! plus one arm in `choose`.
 
 pub mod builtin;
+pub mod cache;
 pub mod files;
 pub mod kustomize_exec;
 pub mod plain;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-use crate::config::{EnvironmentConfig, RenderConfig, Renderer};
+use futures::StreamExt;
+use tokio::sync::OnceCell;
+
+use crate::config::{Engine, EnvironmentConfig, RenderConfig, Renderer as PathRenderer};
 use crate::core::manifest::{self, Origin};
-use crate::core::model::DeclaredState;
+use crate::core::model::{DeclaredState, PathRender};
 use crate::core::paths::PathPattern;
+use cache::{Entry, RenderCache};
+use files::Files;
+
+/// A repository snapshot the renderers read, shared by the environments of one audit.
+pub type SharedFiles = Arc<dyn Files + Send + Sync>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RenderError {
@@ -23,6 +36,14 @@ pub enum RenderError {
     Kustomize { path: String, reason: String },
     #[error("kustomize is not installed: {command:?} not found (set render.kustomize to its path)")]
     KustomizeMissing { command: String },
+    #[error(
+        "kustomize {path}: the built-in renderer leaves this overlay to the external kustomize ({reason}), which is not installed: {command:?} not found (set render.kustomize to its path)"
+    )]
+    FallbackMissing {
+        path: String,
+        reason: String,
+        command: String,
+    },
     #[error("{path}: {reason}")]
     Io { path: String, reason: String },
 }
@@ -38,54 +59,136 @@ pub struct Rendered {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Choice {
     Plain,
-    KustomizeExec,
+    Kustomize,
 }
 
 /// The renderer for `path`: the configured one, or with `auto` kustomize for a directory
 /// holding a kustomization and plain files otherwise.
-fn choose(renderer: Renderer, path: &Path) -> Choice {
+fn choose(renderer: PathRenderer, path: &Path) -> Choice {
     match renderer {
-        Renderer::Kustomize => Choice::KustomizeExec,
-        Renderer::Plain => Choice::Plain,
-        Renderer::Auto if path.is_dir() && kustomize_exec::is_kustomization(path) => Choice::KustomizeExec,
-        Renderer::Auto => Choice::Plain,
+        PathRenderer::Kustomize => Choice::Kustomize,
+        PathRenderer::Plain => Choice::Plain,
+        PathRenderer::Auto if path.is_dir() && kustomize_exec::is_kustomization(path) => Choice::Kustomize,
+        PathRenderer::Auto => Choice::Plain,
     }
 }
 
-/// Renders every path of `env` below `root`. Paths that fail to render are named in the returned
-/// errors and in `failed_paths`; everything that did render is in the state.
-pub async fn render(root: &Path, env: &EnvironmentConfig, cfg: &RenderConfig) -> (DeclaredState, Vec<RenderError>) {
-    let mut state = DeclaredState::default();
-    let mut errors = Vec::new();
-    for text in &env.paths {
-        // Config validation rejects invalid patterns; one that slips through is this path's error.
-        let matches = PathPattern::new(text)
-            .map_err(|e| RenderError::Io {
-                path: text.clone(),
-                reason: e.to_string(),
-            })
-            .map(|pattern| expand(root, &pattern));
-        let matches = match matches {
-            Ok(m) if m.is_empty() => {
-                state.failed_paths.push(text.clone());
-                errors.push(RenderError::NoMatch { pattern: text.clone() });
-                continue;
+/// Renders kustomizations and keeps what lasts across audits: the render cache and the
+/// external kustomize's version. Held by [`crate::sources::Sources`].
+pub struct Renderer {
+    cfg: RenderConfig,
+    cache: Option<Arc<RenderCache>>,
+    external_version: OnceCell<Result<String, String>>,
+}
+
+/// One kustomization's output.
+struct Output {
+    entry: Arc<Entry>,
+    cached: bool,
+}
+
+/// How many entries the in-memory render cache keeps: a 4,000-overlay fleet fits.
+pub const MEMORY_ENTRIES: usize = 20_000;
+
+impl Renderer {
+    /// A renderer for `cfg`, caching (when on) in `cache` or a new cache under `cache_dir`.
+    pub fn new(cfg: &RenderConfig, cache_dir: Option<PathBuf>, cache: Option<Arc<RenderCache>>) -> Self {
+        let cache = cfg.cache.then(|| {
+            cache.unwrap_or_else(|| Arc::new(RenderCache::new(cache_dir, cfg.cache_max_bytes, MEMORY_ENTRIES)))
+        });
+        Self {
+            cfg: cfg.clone(),
+            cache,
+            external_version: OnceCell::new(),
+        }
+    }
+
+    /// The cache, to hand to the renderer of a reloaded config.
+    pub fn cache(&self) -> Option<Arc<RenderCache>> {
+        self.cache.clone()
+    }
+
+    /// Bounds the on-disk cache; after an audit.
+    pub fn prune(&self) {
+        if let Some(c) = &self.cache {
+            c.prune();
+        }
+    }
+
+    /// Renders every path of `env` in `files` (the checkout at `root`; `repo` names the
+    /// repository in cache keys). Paths that fail to render are named in the returned errors
+    /// and in `failed_paths`; everything that did render is in the state.
+    pub async fn render(
+        &self,
+        files: &SharedFiles,
+        root: &Path,
+        repo: &str,
+        env: &EnvironmentConfig,
+    ) -> (DeclaredState, Vec<RenderError>) {
+        let mut state = DeclaredState::default();
+        let mut errors = Vec::new();
+        let mut selected = Vec::new();
+        for text in &env.paths {
+            // Config validation rejects invalid patterns; one that slips through is this path's error.
+            let matches = PathPattern::new(text)
+                .map_err(|e| RenderError::Io {
+                    path: text.clone(),
+                    reason: e.to_string(),
+                })
+                .map(|pattern| expand(root, &pattern));
+            match matches {
+                Ok(m) if m.is_empty() => {
+                    state.failed_paths.push(text.clone());
+                    errors.push(RenderError::NoMatch { pattern: text.clone() });
+                }
+                Ok(m) => selected.extend(m),
+                Err(e) => {
+                    state.failed_paths.push(text.clone());
+                    errors.push(e);
+                }
             }
-            Ok(m) => m,
-            Err(e) => {
-                state.failed_paths.push(text.clone());
-                errors.push(e);
-                continue;
-            }
-        };
-        for path in matches {
-            let rel = relative(root, &path);
-            let rendered = match choose(env.renderer, &path) {
-                Choice::KustomizeExec => kustomize_exec::render(&path, &rel, cfg).await,
-                Choice::Plain => plain::render(root, &path, &rel).await,
+        }
+        // Overlays render side by side (the built-in renderer on blocking threads); results
+        // are taken in path order.
+        let parallel = std::thread::available_parallelism().map_or(2, |n| n.get()) * 2;
+        enum Out {
+            Kustomize(Result<Output, RenderError>),
+            Plain(Result<Vec<Rendered>, RenderError>),
+        }
+        // Collected before streaming: a lazy `map` over references makes the future not
+        // provably Send (a rustc limitation), and the daemon spawns audits.
+        let renders: Vec<_> = selected
+            .iter()
+            .map(|path| async move {
+            let rel = relative(root, path);
+            let out = match choose(env.renderer, path) {
+                Choice::Kustomize => Out::Kustomize(self.kustomization(files, root, repo, &rel).await),
+                Choice::Plain => Out::Plain(plain::render(root, path, &rel).await),
             };
-            match rendered {
-                Ok(outputs) => {
+            (rel, out)
+            })
+            .collect();
+        let rendered: Vec<_> = futures::stream::iter(renders)
+        .buffered(parallel)
+        .collect()
+        .await;
+        for (rel, out) in rendered {
+            let record = |renderer: &str, cached: bool| PathRender {
+                path: rel.clone(),
+                renderer: renderer.to_string(),
+                cached,
+            };
+            match out {
+                Out::Kustomize(Ok(out)) => {
+                    let origin = Origin {
+                        file: &rel,
+                        source: &rel,
+                        default_namespace: &env.namespace,
+                    };
+                    manifest::extract(&out.entry.docs, origin, &mut state);
+                    state.renders.push(record(&out.entry.renderer, out.cached));
+                }
+                Out::Plain(Ok(outputs)) => {
                     for out in outputs {
                         let origin = Origin {
                             file: &out.file,
@@ -97,15 +200,138 @@ pub async fn render(root: &Path, env: &EnvironmentConfig, cfg: &RenderConfig) ->
                             Err(reason) => manifest::unreadable(origin, reason, &mut state),
                         }
                     }
+                    state.renders.push(record("plain", false));
                 }
-                Err(e) => {
+                Out::Kustomize(Err(e)) | Out::Plain(Err(e)) => {
                     state.failed_paths.push(rel);
                     errors.push(e);
                 }
             }
         }
+        (state, errors)
     }
-    (state, errors)
+
+    /// The kustomization in `rel`: from the cache when nothing it read changed, else rendered
+    /// with the configured engine (the built-in one handing what it does not support to the
+    /// external kustomize, with the reason).
+    async fn kustomization(&self, files: &SharedFiles, root: &Path, repo: &str, rel: &str) -> Result<Output, RenderError> {
+        if self.cfg.engine == Engine::External {
+            return self.external(files, root, repo, rel, None).await;
+        }
+        let key = cache::key(&[builtin::VERSION, repo, rel]);
+        // Cache lookups and stores touch the disk, and the build is CPU work: a blocking thread.
+        let (f, dir, cache) = (files.clone(), rel.to_string(), self.cache.clone());
+        let built = tokio::task::spawn_blocking(move || {
+            if let Some(hit) = cache.as_ref().and_then(|c| c.lookup(&key, f.as_ref())) {
+                return Ok(Output { entry: hit, cached: true });
+            }
+            builtin::build(f.as_ref(), &dir).map(|build| {
+                let entry = Entry {
+                    deps: build.deps,
+                    renderer: "builtin".into(),
+                    docs: build.docs,
+                };
+                let entry = match &cache {
+                    Some(c) => c.store(&key, entry),
+                    None => Arc::new(entry),
+                };
+                Output { entry, cached: false }
+            })
+        })
+        .await
+        .map_err(|e| RenderError::Kustomize {
+            path: rel.into(),
+            reason: format!("built-in renderer failed: {e}"),
+        })?;
+        match built {
+            Ok(out) => Ok(out),
+            Err(builtin::BuildError::Invalid(reason)) => Err(RenderError::Kustomize { path: rel.into(), reason }),
+            Err(builtin::BuildError::Unsupported(reason)) => self.external(files, root, repo, rel, Some(reason)).await,
+        }
+    }
+
+    /// `rel` rendered by the external kustomize; `fallback` is why the built-in renderer left it.
+    async fn external(
+        &self,
+        files: &SharedFiles,
+        root: &Path,
+        repo: &str,
+        rel: &str,
+        fallback: Option<String>,
+    ) -> Result<Output, RenderError> {
+        let renderer = match &fallback {
+            Some(reason) => format!("external: {reason}"),
+            None => "external".to_string(),
+        };
+        let missing = |command: String| match &fallback {
+            Some(reason) => RenderError::FallbackMissing {
+                path: rel.into(),
+                reason: reason.clone(),
+                command,
+            },
+            None => RenderError::KustomizeMissing { command },
+        };
+        let version = self
+            .external_version
+            .get_or_init(|| async {
+                kustomize_exec::version(&self.cfg).await.map_err(|e| match e {
+                    RenderError::KustomizeMissing { command } => command,
+                    other => other.to_string(),
+                })
+            })
+            .await
+            .clone();
+        let version = version.map_err(missing)?;
+        let key = cache::key(&["external", &version, repo, rel]);
+        if let Some(hit) = self.lookup(&key, files) {
+            // The reason is this run's: a cached external render serves both engines.
+            let mut entry = (*hit).clone();
+            entry.renderer = renderer;
+            return Ok(Output {
+                entry: Arc::new(entry),
+                cached: true,
+            });
+        }
+        let text = match kustomize_exec::render(&root.join(rel), rel, &self.cfg).await {
+            Ok(mut out) => out.pop().and_then(|r| r.content.ok()).unwrap_or_default(),
+            Err(RenderError::KustomizeMissing { command }) => return Err(missing(command)),
+            Err(e) => return Err(e),
+        };
+        let (docs, err) = crate::core::yaml::documents(&text);
+        if let Some(e) = err {
+            return Err(RenderError::Kustomize {
+                path: rel.into(),
+                reason: format!("output is not YAML: {e}"),
+            });
+        }
+        let deps = if self.cache.is_some() {
+            let (f, dir) = (files.clone(), rel.to_string());
+            tokio::task::spawn_blocking(move || kustomize_exec::inputs(f.as_ref(), &dir))
+                .await
+                .ok()
+                .flatten()
+        } else {
+            None
+        };
+        let entry = Entry { deps: deps.clone().unwrap_or_default(), renderer, docs };
+        let entry = match deps {
+            Some(_) => self.keep(&key, entry),
+            // Reaches outside the repository: not cacheable.
+            None => Arc::new(entry),
+        };
+        Ok(Output { entry, cached: false })
+    }
+
+    fn lookup(&self, key: &str, files: &SharedFiles) -> Option<Arc<Entry>> {
+        self.cache.as_ref()?.lookup(key, files.as_ref())
+    }
+
+    fn keep(&self, key: &str, entry: Entry) -> Arc<Entry> {
+        match &self.cache {
+            Some(c) => c.store(key, entry),
+            None => Arc::new(entry),
+        }
+    }
 }
 
 /// The files and directories below `root` that `pattern` matches, sorted. The checkout's own

@@ -67,6 +67,8 @@ pub struct Build {
 pub struct Ctx<'a> {
     pub files: &'a dyn Files,
     deps: RefCell<BTreeMap<String, Option<String>>>,
+    /// The kustomization directories being built, outermost first (kustomize's cycle check).
+    stack: RefCell<Vec<String>>,
 }
 
 impl<'a> Ctx<'a> {
@@ -74,7 +76,28 @@ impl<'a> Ctx<'a> {
         Self {
             files,
             deps: RefCell::new(BTreeMap::new()),
+            stack: RefCell::new(Vec::new()),
         }
+    }
+
+    /// Starts building the kustomization in `dir` (its file `file`). As kustomize's loader
+    /// does, a directory that is, or contains, one already being built is a cycle.
+    pub(crate) fn enter(&self, dir: &str, file: &str) -> Result<(), BuildError> {
+        let mut stack = self.stack.borrow_mut();
+        if let Some(visited) = stack.iter().find(|v| files::is_within(v, dir)) {
+            return Err(BuildError::Invalid(format!(
+                "cycle detected: candidate root '{}' contains visited root '{}' ({file})",
+                files::display(dir),
+                files::display(visited)
+            )));
+        }
+        stack.push(dir.to_string());
+        Ok(())
+    }
+
+    /// Done building the innermost kustomization.
+    pub(crate) fn leave(&self) {
+        self.stack.borrow_mut().pop();
     }
 
     /// Records that `path` was looked at.
