@@ -4,6 +4,7 @@
 //! [`crate::core::manifest`]. A new renderer is one more file here plus one arm in `choose`.
 
 pub mod builtin;
+pub mod cache;
 pub mod files;
 pub mod kustomize_exec;
 pub mod plain;
