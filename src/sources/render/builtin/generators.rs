@@ -576,6 +576,16 @@ mod tests {
                 ],
             ),
             (
+                "env files: Unicode white space leads are dropped, a later BOM or a lone CR kept",
+                vec![(
+                    "app/a.env",
+                    b"\xc2\xa0NBSP=1\n\xe3\x80\x80IDEO=2\n\xe2\x80\x8bZW=3\n\xef\xbb\xbfBOM2=4\n  =skip\n\r\nCR2=x\r\r\nLAST=nonl",
+                )],
+                "configMapGenerator:\n- name: e\n  envs:\n  - a.env\n",
+                vec![json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "e-b89dmttkhk"},
+                    "data": {"\u{200b}ZW": "3", "\u{feff}BOM2": "4", "CR2": "x\r", "IDEO": "2", "LAST": "nonl", "NBSP": "1"}})],
+            ),
+            (
                 "env keys are not validated or trimmed",
                 vec![("app/a.env", b" K =v\n")],
                 "configMapGenerator:\n- name: e\n  envs:\n  - a.env\n",
