@@ -554,6 +554,8 @@ mod tests {
     fn generates_what_kustomize_generates() {
         let blob: &[u8] = b"\xff\xfe\x00\x01binary";
         let hundred_x = [b'x'; 100];
+        // 0xff then bytes 0 to 58: not UTF-8.
+        let wide: Vec<u8> = std::iter::once(0xff).chain(0..59).collect();
         let env_a: &[u8] = b"\xef\xbb\xbfFIRST=1\n# comment\n\n   # indented comment\n  LEAD=spaces  \nexport X=1\nNOVAL\nQ=\"quoted\"\nS='single'\nE=a=b\nCR=crlf\r\nEMPTY=\n=skipped\n";
         let cases: Vec<(&str, Entries, &str, Vec<Value>)> = vec![
             (
@@ -618,6 +620,13 @@ mod tests {
                     json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "bin-4fkb45mgh6"},
                     "binaryData": {"blob.bin": "//4AAWJpbmFyeQ=="}, "data": {"text": "plain"}}),
                 ],
+            ),
+            (
+                "binaryData is wrapped at 70 characters too",
+                vec![("app/b.bin", &wide)],
+                "configMapGenerator:\n- name: wide\n  files:\n  - b.bin\n",
+                vec![json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "wide-6f6mtk7f48"},
+                    "binaryData": {"b.bin": "/wABAgMEBQYHCAkKCwwNDg8QERITFBUWFxgZGhscHR4fICEiIyQlJicoKSorLC0uLzAxMj\nM0NTY3ODk6\n"}})],
             ),
             (
                 "Secret base64 is wrapped at 70 characters",
