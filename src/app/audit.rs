@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use futures::StreamExt;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use crate::config::{Config, EnvironmentConfig, GitopsConfig};
 use crate::core::compare::{self, Scope};
@@ -20,7 +20,7 @@ use crate::sources::git::{self, Checkout};
 use crate::sources::registry::{Registry, RegistryClient};
 use crate::sources::history;
 use crate::sources::render::{Renderer, SharedFiles};
-use crate::sources::render::files::{DirFiles, TreeFiles};
+use crate::sources::render::files::{DirFiles, TreeError, TreeFiles};
 
 /// How long the IO parts of an audit took, for metrics.
 #[derive(Clone, Debug, Default)]
@@ -130,8 +130,12 @@ async fn sync(cfg: &Config) -> Result<(Checkout, SharedFiles, Duration), String>
         let files: SharedFiles = match (&gitops_cfg, &checkout.commit) {
             (GitopsConfig::Remote { .. }, Some(commit)) => match TreeFiles::open(&checkout.dir, commit) {
                 Ok(tree) => Arc::new(tree),
+                Err(TreeError::Symlink(link)) => {
+                    debug!(%link, "the commit holds symbolic links: rendering from the working tree");
+                    Arc::new(DirFiles::new(&checkout.dir))
+                }
                 Err(e) => {
-                    warn!(error = %e.message(), "cannot read the commit's tree; rendering from the working tree");
+                    warn!(error = %e, "cannot read the commit's tree; rendering from the working tree");
                     Arc::new(DirFiles::new(&checkout.dir))
                 }
             },

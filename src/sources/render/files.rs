@@ -142,6 +142,15 @@ impl Files for DirFiles {
     }
 }
 
+/// Why a commit's tree cannot be read through [`TreeFiles`].
+#[derive(Debug, thiserror::Error)]
+pub enum TreeError {
+    #[error("{0} is a symbolic link")]
+    Symlink(String),
+    #[error("{}", .0.message())]
+    Git(#[from] git2::Error),
+}
+
 /// The tree of one git commit: every path is indexed once, a file's identity is its blob id and
 /// its content is read from the object database, so what is rendered is exactly the commit.
 pub struct TreeFiles {
@@ -152,18 +161,25 @@ pub struct TreeFiles {
 }
 
 impl TreeFiles {
-    /// Indexes the tree of `commit` in the repository at `repo_dir`.
-    pub fn open(repo_dir: &Path, commit: &str) -> Result<Self, git2::Error> {
+    /// Indexes the tree of `commit` in the repository at `repo_dir`. A tree holding symbolic
+    /// links is refused: kustomize follows them on disk, a blob would give the link's target
+    /// path as content, so such a repository is read from its working tree instead.
+    pub fn open(repo_dir: &Path, commit: &str) -> Result<Self, TreeError> {
         let repo = git2::Repository::open(repo_dir)?;
         let mut entries = BTreeMap::new();
+        let mut symlink = None;
         {
             let oid = git2::Oid::from_str(commit)?;
             let tree = repo.find_commit(oid)?.tree()?;
             entries.insert(String::new(), (tree.id(), Kind::Dir));
-            tree.walk(git2::TreeWalkMode::PreOrder, |parent, entry| {
+            let walked = tree.walk(git2::TreeWalkMode::PreOrder, |parent, entry| {
                 let Ok(name) = entry.name() else {
                     return git2::TreeWalkResult::Ok;
                 };
+                if entry.filemode() == 0o120000 {
+                    symlink = Some(format!("{parent}{name}"));
+                    return git2::TreeWalkResult::Abort;
+                }
                 let kind = match entry.kind() {
                     Some(git2::ObjectType::Tree) => Kind::Dir,
                     Some(git2::ObjectType::Blob) => Kind::File,
@@ -172,7 +188,11 @@ impl TreeFiles {
                 };
                 entries.insert(format!("{parent}{name}"), (entry.id(), kind));
                 git2::TreeWalkResult::Ok
-            })?;
+            });
+            if let Some(link) = symlink {
+                return Err(TreeError::Symlink(link));
+            }
+            walked?;
         }
         Ok(Self {
             repo: Mutex::new(repo),

@@ -179,6 +179,16 @@ fn validate(path: &str, doc: &Value) -> Result<(), BuildError> {
             _ => false,
         }
     }
+    // Annotations kustomize uses for its own bookkeeping change what it does with the resource
+    // (a hash suffix, a previous name): left to kustomize.
+    let internal = doc
+        .get("metadata")
+        .and_then(|m| m.get("annotations"))
+        .and_then(Value::as_object)
+        .is_some_and(|a| a.keys().any(|k| k.starts_with("internal.config.kubernetes.io/")));
+    if internal {
+        return Err(BuildError::Unsupported("uses kustomize-internal annotations".into()));
+    }
     if has_nil_in_list(doc) {
         return Err(BuildError::Invalid(format!("{path}: empty item in a list")));
     }
