@@ -35,8 +35,7 @@ fn effective_namespace(id: &ResId) -> &str {
 }
 
 /// A selector compiled once for many resources.
-pub struct Compiled<'a> {
-    sel: &'a Selector,
+pub struct Compiled {
     group: Option<Regex>,
     version: Option<Regex>,
     kind: Option<Regex>,
@@ -46,11 +45,10 @@ pub struct Compiled<'a> {
     annotations: Vec<Requirement>,
 }
 
-impl<'a> Compiled<'a> {
-    pub fn new(sel: &'a Selector) -> Result<Self, BuildError> {
+impl Compiled {
+    pub fn new(sel: &Selector) -> Result<Self, BuildError> {
         let re = |s: &Option<String>| anchored(s.as_deref().unwrap_or(""));
         Ok(Self {
-            sel,
             group: re(&sel.group)?,
             version: re(&sel.version)?,
             kind: re(&sel.kind)?,
@@ -62,7 +60,6 @@ impl<'a> Compiled<'a> {
     }
 
     pub fn matches(&self, r: &Resource) -> bool {
-        let _ = self.sel;
         let cur = r.id();
         // kustomize's OrgId: the first id it had, else the current one.
         let org = r.previous.first().cloned().unwrap_or_else(|| cur.clone());
