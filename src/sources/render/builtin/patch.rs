@@ -27,7 +27,12 @@ use super::{BuildError, Ctx, smp, target};
 
 /// `patchesStrategicMerge`: each entry a file path, or (kustomize's legacy reading, tried first)
 /// the patch itself.
-pub fn strategic_merge_legacy(ctx: &Ctx<'_>, dir: &str, entries: &[String], res: &mut ResMap) -> Result<(), BuildError> {
+pub fn strategic_merge_legacy(
+    ctx: &Ctx<'_>,
+    dir: &str,
+    entries: &[String],
+    res: &mut ResMap,
+) -> Result<(), BuildError> {
     strategic_merge_transformer(ctx, dir, entries, None, res)
 }
 
@@ -143,7 +148,9 @@ fn patch_text(ctx: &Ctx<'_>, dir: &str, p: &Patch) -> Result<(String, String), B
     let path = p.path.as_deref().unwrap_or("");
     match (inline.is_empty(), path.is_empty()) {
         (true, true) => Err(BuildError::Invalid("must specify one of patch and path".into())),
-        (false, false) => Err(BuildError::Invalid("patch and path can't be set at the same time".into())),
+        (false, false) => Err(BuildError::Invalid(
+            "patch and path can't be set at the same time".into(),
+        )),
         (false, true) => Ok((inline.to_string(), format!("[patch: {inline:?}]"))),
         (true, false) => {
             let text = ctx.read_in(dir, path).map_err(|e| match e {
@@ -164,7 +171,9 @@ fn load_patch_transformer(ctx: &Ctx<'_>, dir: &str, p: &Patch) -> Result<Parsed,
     }
     match sm_documents(&text) {
         Ok(docs) => Ok(Parsed::Strategic(docs)),
-        Err(BuildError::Invalid(_)) => Err(BuildError::Invalid(format!("unable to parse SM or JSON patch from {source}"))),
+        Err(BuildError::Invalid(_)) => Err(BuildError::Invalid(format!(
+            "unable to parse SM or JSON patch from {source}"
+        ))),
         Err(e) => Err(e),
     }
 }
@@ -244,7 +253,9 @@ fn json_ops(text: &str) -> Result<Option<Vec<Value>>, BuildError> {
         let (docs, err) = crate::core::yaml::documents(text);
         if docs.len() > 1 && docs[0].is_array() {
             // kustomize reads only the first document of a YAML JSON patch.
-            return Err(BuildError::Unsupported("uses a JSON patch with several YAML documents".into()));
+            return Err(BuildError::Unsupported(
+                "uses a JSON patch with several YAML documents".into(),
+            ));
         }
         match docs.into_iter().next() {
             Some(v) if err.is_none() => v,
@@ -282,7 +293,9 @@ fn sm_documents(text: &str) -> Result<Vec<Value>, BuildError> {
         }
         let name = d.get("metadata").and_then(|m| m.get("name")).and_then(Value::as_str);
         if name.is_none_or(str::is_empty) {
-            return Err(BuildError::Invalid("missing metadata.name in a strategic merge patch".into()));
+            return Err(BuildError::Invalid(
+                "missing metadata.name in a strategic merge patch".into(),
+            ));
         }
     }
     Ok(docs)
@@ -371,7 +384,11 @@ fn apply_sm(res: &mut ResMap, selected: &[usize], patch: &Value, allow: &Allow) 
         if !allow.name {
             set_str(&mut merged, &["metadata", "name"], Some(&name));
         }
-        set_str(&mut merged, &["metadata", "namespace"], Some(namespace.as_str()).filter(|n| !n.is_empty()));
+        set_str(
+            &mut merged,
+            &["metadata", "namespace"],
+            Some(namespace.as_str()).filter(|n| !n.is_empty()),
+        );
         r.obj = merged;
         if !same_id(&r.id(), &before) {
             r.previous.push(before);
@@ -399,7 +416,11 @@ fn load_json6902(
     let json_op = json_op.filter(|p| !p.is_empty());
     let text = match (path, json_op) {
         (None, None) => return Err(BuildError::Invalid("empty file path and empty jsonOp".into())),
-        (Some(_), Some(_)) => return Err(BuildError::Invalid("must specify a file path or jsonOp, not both".into())),
+        (Some(_), Some(_)) => {
+            return Err(BuildError::Invalid(
+                "must specify a file path or jsonOp, not both".into(),
+            ));
+        }
         (None, Some(op)) => op.to_string(),
         (Some(p), None) => {
             let text = ctx.read_in(dir, p)?;
@@ -412,7 +433,9 @@ fn load_json6902(
     match json_ops(&text)? {
         Some(ops) if !ops.is_empty() => Ok(ops),
         Some(_) => Err(BuildError::Invalid("patch appears to be empty".into())),
-        None => Err(BuildError::Invalid(format!("decoding {text}: not a list of JSON patch operations"))),
+        None => Err(BuildError::Invalid(format!(
+            "decoding {text}: not a list of JSON patch operations"
+        ))),
     }
 }
 
@@ -427,7 +450,9 @@ fn apply_json6902_legacy(target: Option<&Selector>, ops: &[Value], res: &mut Res
         if !same_id(&r.id(), &before) {
             // kustomize's PatchJson6902Transformer does not record the old id, so references to
             // it are not updated: a different model from this renderer's, left to kustomize.
-            return Err(BuildError::Unsupported("uses patchesJson6902 to change a name, namespace or kind".into()));
+            return Err(BuildError::Unsupported(
+                "uses patchesJson6902 to change a name, namespace or kind".into(),
+            ));
         }
     }
     Ok(())
@@ -542,12 +567,16 @@ fn add(con: &mut Value, key: &str, val: Value, path: &str) -> Result<(), BuildEr
             let size = a.len() as i64 + 1;
             let idx = if idx < 0 { idx + size } else { idx };
             if idx < 0 || idx >= size {
-                return Err(invalid(format!("error in add for path: '{path}': Unable to access invalid index: {key}")));
+                return Err(invalid(format!(
+                    "error in add for path: '{path}': Unable to access invalid index: {key}"
+                )));
             }
             a.insert(idx as usize, val);
             Ok(())
         }
-        _ => Err(invalid(format!("add operation does not apply: doc is missing path: \"{path}\""))),
+        _ => Err(invalid(format!(
+            "add operation does not apply: doc is missing path: \"{path}\""
+        ))),
     }
 }
 
@@ -564,7 +593,9 @@ fn remove(con: &mut Value, key: &str, path: &str) -> Result<(), BuildError> {
             a.remove(i);
             Ok(())
         }
-        _ => Err(invalid(format!("remove operation does not apply: doc is missing path: \"{path}\""))),
+        _ => Err(invalid(format!(
+            "remove operation does not apply: doc is missing path: \"{path}\""
+        ))),
     }
 }
 
@@ -583,7 +614,11 @@ pub fn apply_ops(doc: &mut Value, ops: &[Value]) -> Result<(), BuildError> {
             None | Some(Value::Null) => Err(json_unsupported(&format!("{kind} without a value"))),
             Some(v) => Ok(v.clone()),
         };
-        let missing = |path: &str| invalid(format!("{kind} operation does not apply: doc is missing path: \"{path}\""));
+        let missing = |path: &str| {
+            invalid(format!(
+                "{kind} operation does not apply: doc is missing path: \"{path}\""
+            ))
+        };
         match kind {
             "add" | "replace" | "remove" | "test" | "move" | "copy" => {}
             other => return Err(invalid(format!("Unexpected kind: {other}"))),

@@ -142,7 +142,9 @@ fn unsupported(what: &str) -> BuildError {
 /// does. `None`: the patch deleted the whole object (`$patch: delete` at its top).
 pub fn merge(target: &Value, patch: &Value) -> Result<Option<Value>, BuildError> {
     if !target.is_object() || !patch.is_object() {
-        return Err(BuildError::Invalid("a strategic merge patch and its target must be objects".into()));
+        return Err(BuildError::Invalid(
+            "a strategic merge patch and its target must be objects".into(),
+        ));
     }
     let out = walk(Some(target.clone()), Some(patch.clone()), None)?;
     Ok(out.filter(|v| !v.is_null()))
@@ -175,7 +177,11 @@ fn map_directive(m: &mut Map<String, Value>) -> Result<Directive, BuildError> {
 /// A merge list's own `$patch` (an element that holds nothing else), removed with every element
 /// carrying the same `$patch` value (kyaml's determineSequenceNodePatchStrategy).
 fn list_directive(list: &mut Vec<Value>) -> Result<Directive, BuildError> {
-    let Some(first) = list.iter().filter_map(Value::as_object).find(|m| m.contains_key("$patch")) else {
+    let Some(first) = list
+        .iter()
+        .filter_map(Value::as_object)
+        .find(|m| m.contains_key("$patch"))
+    else {
         return Ok(Directive::Merge);
     };
     if first.len() > 1 {
@@ -241,7 +247,9 @@ fn walk(dest: Option<Value>, origin: Option<Value>, given: Option<&Node>) -> Res
                     Some(o) => walk_same(o, s),
                 };
             }
-            let Some(Value::Object(mut d)) = dest else { unreachable!("shape is map") };
+            let Some(Value::Object(mut d)) = dest else {
+                unreachable!("shape is map")
+            };
             let mut o = match origin {
                 None => Map::new(),
                 Some(Value::Null) => return Ok(None),
@@ -284,7 +292,9 @@ fn walk(dest: Option<Value>, origin: Option<Value>, given: Option<&Node>) -> Res
                     Some(_) => unreachable!("shape is list"),
                 };
             }
-            let Some(Value::Array(d)) = dest else { unreachable!("shape is list") };
+            let Some(Value::Array(d)) = dest else {
+                unreachable!("shape is list")
+            };
             let mut o = match origin {
                 None => return merge_elements(Some(d), None, keys, elements(s)).map(Some),
                 Some(Value::Null) => return Ok(None),
@@ -370,7 +380,10 @@ fn merge_elements(
 ) -> Result<Value, BuildError> {
     let same = dest.is_none();
     if keys.is_empty() {
-        return Ok(Value::Array(merge_scalars(dest.unwrap_or_default(), patch.unwrap_or_default())?));
+        return Ok(Value::Array(merge_scalars(
+            dest.unwrap_or_default(),
+            patch.unwrap_or_default(),
+        )?));
     }
     let dest = dest.unwrap_or_default();
     let patch = patch.unwrap_or_default();
@@ -381,7 +394,10 @@ fn merge_elements(
         .filter(|i| dkeys.iter().chain(&pkeys).any(|v| !v[*i].is_empty()))
         .collect();
     if used.is_empty() && !(dkeys.is_empty() && pkeys.is_empty()) {
-        return Err(unsupported(&format!("list elements without their merge key {}", keys[0])));
+        return Err(unsupported(&format!(
+            "list elements without their merge key {}",
+            keys[0]
+        )));
     }
     let project = |v: &Vec<String>| -> Result<Vec<String>, BuildError> {
         if used.iter().any(|i| v[*i].is_empty()) {
@@ -397,7 +413,10 @@ fn merge_elements(
     for ks in [&dkeys, &pkeys] {
         for (i, k) in ks.iter().enumerate() {
             if ks[..i].contains(k) {
-                return Err(unsupported(&format!("a repeated merge key {} in one list", k.join(","))));
+                return Err(unsupported(&format!(
+                    "a repeated merge key {} in one list",
+                    k.join(",")
+                )));
             }
         }
     }
@@ -411,8 +430,8 @@ fn merge_elements(
         let p = pkeys.iter().position(|x| *x == k).and_then(|i| patch[i].take());
         // kyaml puts the target's element back in place of the merged one, so an element's
         // `$patch: replace` leaves the target's element as it was (checked with kubectl).
-        let replace = d.is_some()
-            && p.as_ref().and_then(|p| p.get("$patch")).and_then(Value::as_str) == Some("replace");
+        let replace =
+            d.is_some() && p.as_ref().and_then(|p| p.get("$patch")).and_then(Value::as_str) == Some("replace");
         let original = if replace { d.clone() } else { None };
         let merged = match (same, d, p) {
             (true, _, Some(p)) => walk_same(p, items)?,
@@ -665,3 +684,418 @@ D apiregistration.v1.APIServiceStatus conditions=M(type).\n\
 D apiregistration.v1beta1.APIService metadata=@meta.v1.ObjectMeta status=@apiregistration.v1beta1.APIServiceStatus\n\
 D apiregistration.v1beta1.APIServiceStatus conditions=M(type).\n\
 ";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The target every case without its own resource patches.
+    const DEPLOYMENT: &str = r#"apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+  labels: {app: web, tier: fe}
+spec:
+  template:
+    spec:
+      initContainers:
+      - {name: init, image: init:1}
+      containers:
+      - name: a
+        image: a:1
+        env:
+        - {name: X, value: "1"}
+        - {name: Y, value: "2"}
+        ports:
+        - containerPort: 80
+        - containerPort: 90
+        volumeMounts:
+        - {name: v1, mountPath: /v1}
+        resources:
+          limits: {cpu: "1", memory: 1Gi}
+      - {name: b, image: b:1, args: [x, y]}
+      - {name: c, image: c:1}
+      imagePullSecrets:
+      - name: pull1
+      securityContext: {runAsUser: 1}
+      volumes:
+      - name: v1
+        configMap: {name: cm1}
+      - name: v2
+        emptyDir: {}
+"#;
+
+    fn yaml(text: &str) -> Value {
+        let (docs, err) = crate::core::yaml::documents(text);
+        assert!(err.is_none(), "{err:?}");
+        docs.into_iter().next().expect("one document")
+    }
+
+    /// (case, target, patch, what kustomize renders). Each expected value is `kubectl kustomize`
+    /// (v5.5.0) output for a kustomization with `resources: [target]` and `patches: [path: patch]`,
+    /// converted from YAML to JSON.
+    const CASES: &[(&str, &str, &str, &str)] = &[
+        (
+            "add_sidecar",
+            DEPLOYMENT,
+            r#"apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+
+spec:
+  template:
+    spec:
+      containers:
+      - {name: sidecar, image: s:1}
+"#,
+            r#"{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"labels":{"app":"web","tier":"fe"},"name":"web"},"spec":{"template":{"spec":{"containers":[{"image":"s:1","name":"sidecar"},{"env":[{"name":"X","value":"1"},{"name":"Y","value":"2"}],"image":"a:1","name":"a","ports":[{"containerPort":80},{"containerPort":90}],"resources":{"limits":{"cpu":"1","memory":"1Gi"}},"volumeMounts":[{"mountPath":"/v1","name":"v1"}]},{"args":["x","y"],"image":"b:1","name":"b"},{"image":"c:1","name":"c"}],"imagePullSecrets":[{"name":"pull1"}],"initContainers":[{"image":"init:1","name":"init"}],"securityContext":{"runAsUser":1},"volumes":[{"configMap":{"name":"cm1"},"name":"v1"},{"emptyDir":{},"name":"v2"}]}}}}"#,
+        ),
+        (
+            "args_replaced",
+            DEPLOYMENT,
+            r#"apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+
+spec:
+  template:
+    spec:
+      containers:
+      - name: b
+        args: [z]
+"#,
+            r#"{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"labels":{"app":"web","tier":"fe"},"name":"web"},"spec":{"template":{"spec":{"containers":[{"args":["z"],"image":"b:1","name":"b"},{"env":[{"name":"X","value":"1"},{"name":"Y","value":"2"}],"image":"a:1","name":"a","ports":[{"containerPort":80},{"containerPort":90}],"resources":{"limits":{"cpu":"1","memory":"1Gi"}},"volumeMounts":[{"mountPath":"/v1","name":"v1"}]},{"image":"c:1","name":"c"}],"imagePullSecrets":[{"name":"pull1"}],"initContainers":[{"image":"init:1","name":"init"}],"securityContext":{"runAsUser":1},"volumes":[{"configMap":{"name":"cm1"},"name":"v1"},{"emptyDir":{},"name":"v2"}]}}}}"#,
+        ),
+        (
+            "container_order",
+            DEPLOYMENT,
+            r#"apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+
+spec:
+  template:
+    spec:
+      containers:
+      - {name: c, image: c:2}
+      - {name: new, image: n:1}
+      - {name: a, image: a:2}
+"#,
+            r#"{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"labels":{"app":"web","tier":"fe"},"name":"web"},"spec":{"template":{"spec":{"containers":[{"image":"c:2","name":"c"},{"image":"n:1","name":"new"},{"env":[{"name":"X","value":"1"},{"name":"Y","value":"2"}],"image":"a:2","name":"a","ports":[{"containerPort":80},{"containerPort":90}],"resources":{"limits":{"cpu":"1","memory":"1Gi"}},"volumeMounts":[{"mountPath":"/v1","name":"v1"}]},{"args":["x","y"],"image":"b:1","name":"b"}],"imagePullSecrets":[{"name":"pull1"}],"initContainers":[{"image":"init:1","name":"init"}],"securityContext":{"runAsUser":1},"volumes":[{"configMap":{"name":"cm1"},"name":"v1"},{"emptyDir":{},"name":"v2"}]}}}}"#,
+        ),
+        (
+            "crd",
+            r#"apiVersion: example.com/v1
+kind: Foo
+metadata:
+  name: web
+  finalizers: [f1]
+spec:
+  containers:
+  - {name: a, image: a:1}
+  - {name: b, image: b:1}
+  m: {x: 1, y: 2}
+"#,
+            r#"apiVersion: example.com/v1
+kind: Foo
+metadata:
+  name: web
+  finalizers: [f2]
+spec:
+  containers:
+  - {name: b, image: b:2}
+  m: {y: null, z: 3}
+"#,
+            r#"{"apiVersion":"example.com/v1","kind":"Foo","metadata":{"finalizers":["f2"],"name":"web"},"spec":{"containers":[{"image":"b:2","name":"b"}],"m":{"x":1,"z":3}}}"#,
+        ),
+        (
+            "delete_container",
+            DEPLOYMENT,
+            r#"apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+
+spec:
+  template:
+    spec:
+      containers:
+      - {name: b, $patch: delete}
+"#,
+            r#"{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"labels":{"app":"web","tier":"fe"},"name":"web"},"spec":{"template":{"spec":{"containers":[{"env":[{"name":"X","value":"1"},{"name":"Y","value":"2"}],"image":"a:1","name":"a","ports":[{"containerPort":80},{"containerPort":90}],"resources":{"limits":{"cpu":"1","memory":"1Gi"}},"volumeMounts":[{"mountPath":"/v1","name":"v1"}]},{"image":"c:1","name":"c"}],"imagePullSecrets":[{"name":"pull1"}],"initContainers":[{"image":"init:1","name":"init"}],"securityContext":{"runAsUser":1},"volumes":[{"configMap":{"name":"cm1"},"name":"v1"},{"emptyDir":{},"name":"v2"}]}}}}"#,
+        ),
+        (
+            "element_replace_quirk",
+            DEPLOYMENT,
+            r#"apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+
+spec:
+  template:
+    spec:
+      containers:
+      - {name: b, image: b:2, $patch: replace}
+"#,
+            r#"{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"labels":{"app":"web","tier":"fe"},"name":"web"},"spec":{"template":{"spec":{"containers":[{"args":["x","y"],"image":"b:1","name":"b"},{"env":[{"name":"X","value":"1"},{"name":"Y","value":"2"}],"image":"a:1","name":"a","ports":[{"containerPort":80},{"containerPort":90}],"resources":{"limits":{"cpu":"1","memory":"1Gi"}},"volumeMounts":[{"mountPath":"/v1","name":"v1"}]},{"image":"c:1","name":"c"}],"imagePullSecrets":[{"name":"pull1"}],"initContainers":[{"image":"init:1","name":"init"}],"securityContext":{"runAsUser":1},"volumes":[{"configMap":{"name":"cm1"},"name":"v1"},{"emptyDir":{},"name":"v2"}]}}}}"#,
+        ),
+        (
+            "env_merge",
+            DEPLOYMENT,
+            r#"apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+
+spec:
+  template:
+    spec:
+      containers:
+      - name: a
+        env:
+        - {name: Y, value: "20"}
+        - {name: Z, value: "3"}
+        - {name: X, $patch: delete}
+"#,
+            r#"{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"labels":{"app":"web","tier":"fe"},"name":"web"},"spec":{"template":{"spec":{"containers":[{"env":[{"name":"Y","value":"20"},{"name":"Z","value":"3"}],"image":"a:1","name":"a","ports":[{"containerPort":80},{"containerPort":90}],"resources":{"limits":{"cpu":"1","memory":"1Gi"}},"volumeMounts":[{"mountPath":"/v1","name":"v1"}]},{"args":["x","y"],"image":"b:1","name":"b"},{"image":"c:1","name":"c"}],"imagePullSecrets":[{"name":"pull1"}],"initContainers":[{"image":"init:1","name":"init"}],"securityContext":{"runAsUser":1},"volumes":[{"configMap":{"name":"cm1"},"name":"v1"},{"emptyDir":{},"name":"v2"}]}}}}"#,
+        ),
+        (
+            "finalizers",
+            DEPLOYMENT,
+            r#"apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+
+  finalizers: [f2, f1]
+"#,
+            r#"{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"finalizers":["f2","f1"],"labels":{"app":"web","tier":"fe"},"name":"web"},"spec":{"template":{"spec":{"containers":[{"env":[{"name":"X","value":"1"},{"name":"Y","value":"2"}],"image":"a:1","name":"a","ports":[{"containerPort":80},{"containerPort":90}],"resources":{"limits":{"cpu":"1","memory":"1Gi"}},"volumeMounts":[{"mountPath":"/v1","name":"v1"}]},{"args":["x","y"],"image":"b:1","name":"b"},{"image":"c:1","name":"c"}],"imagePullSecrets":[{"name":"pull1"}],"initContainers":[{"image":"init:1","name":"init"}],"securityContext":{"runAsUser":1},"volumes":[{"configMap":{"name":"cm1"},"name":"v1"},{"emptyDir":{},"name":"v2"}]}}}}"#,
+        ),
+        (
+            "init_and_pullsecrets",
+            DEPLOYMENT,
+            r#"apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+
+spec:
+  template:
+    spec:
+      initContainers:
+      - {name: init, image: init:2}
+      - {name: migrate, image: m:1}
+      imagePullSecrets:
+      - name: pull2
+"#,
+            r#"{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"labels":{"app":"web","tier":"fe"},"name":"web"},"spec":{"template":{"spec":{"containers":[{"env":[{"name":"X","value":"1"},{"name":"Y","value":"2"}],"image":"a:1","name":"a","ports":[{"containerPort":80},{"containerPort":90}],"resources":{"limits":{"cpu":"1","memory":"1Gi"}},"volumeMounts":[{"mountPath":"/v1","name":"v1"}]},{"args":["x","y"],"image":"b:1","name":"b"},{"image":"c:1","name":"c"}],"imagePullSecrets":[{"name":"pull2"},{"name":"pull1"}],"initContainers":[{"image":"init:2","name":"init"},{"image":"m:1","name":"migrate"}],"securityContext":{"runAsUser":1},"volumes":[{"configMap":{"name":"cm1"},"name":"v1"},{"emptyDir":{},"name":"v2"}]}}}}"#,
+        ),
+        (
+            "map_delete",
+            DEPLOYMENT,
+            r#"apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+
+spec:
+  template:
+    spec:
+      securityContext:
+        $patch: delete
+"#,
+            r#"{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"labels":{"app":"web","tier":"fe"},"name":"web"},"spec":{"template":{"spec":{"containers":[{"env":[{"name":"X","value":"1"},{"name":"Y","value":"2"}],"image":"a:1","name":"a","ports":[{"containerPort":80},{"containerPort":90}],"resources":{"limits":{"cpu":"1","memory":"1Gi"}},"volumeMounts":[{"mountPath":"/v1","name":"v1"}]},{"args":["x","y"],"image":"b:1","name":"b"},{"image":"c:1","name":"c"}],"imagePullSecrets":[{"name":"pull1"}],"initContainers":[{"image":"init:1","name":"init"}],"volumes":[{"configMap":{"name":"cm1"},"name":"v1"},{"emptyDir":{},"name":"v2"}]}}}}"#,
+        ),
+        (
+            "map_replace",
+            DEPLOYMENT,
+            r#"apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+
+spec:
+  template:
+    spec:
+      containers:
+      - name: a
+        resources:
+          $patch: replace
+          requests: {cpu: 100m}
+"#,
+            r#"{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"labels":{"app":"web","tier":"fe"},"name":"web"},"spec":{"template":{"spec":{"containers":[{"env":[{"name":"X","value":"1"},{"name":"Y","value":"2"}],"image":"a:1","name":"a","ports":[{"containerPort":80},{"containerPort":90}],"resources":{"requests":{"cpu":"100m"}},"volumeMounts":[{"mountPath":"/v1","name":"v1"}]},{"args":["x","y"],"image":"b:1","name":"b"},{"image":"c:1","name":"c"}],"imagePullSecrets":[{"name":"pull1"}],"initContainers":[{"image":"init:1","name":"init"}],"securityContext":{"runAsUser":1},"volumes":[{"configMap":{"name":"cm1"},"name":"v1"},{"emptyDir":{},"name":"v2"}]}}}}"#,
+        ),
+        (
+            "new_nested_list",
+            DEPLOYMENT,
+            r#"apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+
+spec:
+  template:
+    spec:
+      containers:
+      - name: c
+        env:
+        - {name: A, value: a}
+        - {name: B, $patch: delete}
+        volumeMounts:
+        - {name: v2, mountPath: /v2, readOnly: null}
+"#,
+            r#"{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"labels":{"app":"web","tier":"fe"},"name":"web"},"spec":{"template":{"spec":{"containers":[{"env":[{"name":"A","value":"a"}],"image":"c:1","name":"c","volumeMounts":[{"mountPath":"/v2","name":"v2"}]},{"env":[{"name":"X","value":"1"},{"name":"Y","value":"2"}],"image":"a:1","name":"a","ports":[{"containerPort":80},{"containerPort":90}],"resources":{"limits":{"cpu":"1","memory":"1Gi"}},"volumeMounts":[{"mountPath":"/v1","name":"v1"}]},{"args":["x","y"],"image":"b:1","name":"b"}],"imagePullSecrets":[{"name":"pull1"}],"initContainers":[{"image":"init:1","name":"init"}],"securityContext":{"runAsUser":1},"volumes":[{"configMap":{"name":"cm1"},"name":"v1"},{"emptyDir":{},"name":"v2"}]}}}}"#,
+        ),
+        (
+            "null_deletion",
+            DEPLOYMENT,
+            r#"apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+
+  labels: {tier: null}
+spec:
+  template:
+    spec:
+      securityContext: null
+      containers:
+      - name: a
+        resources:
+          limits: {memory: null}
+"#,
+            r#"{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"labels":{"app":"web"},"name":"web"},"spec":{"template":{"spec":{"containers":[{"env":[{"name":"X","value":"1"},{"name":"Y","value":"2"}],"image":"a:1","name":"a","ports":[{"containerPort":80},{"containerPort":90}],"resources":{"limits":{"cpu":"1"}},"volumeMounts":[{"mountPath":"/v1","name":"v1"}]},{"args":["x","y"],"image":"b:1","name":"b"},{"image":"c:1","name":"c"}],"imagePullSecrets":[{"name":"pull1"}],"initContainers":[{"image":"init:1","name":"init"}],"volumes":[{"configMap":{"name":"cm1"},"name":"v1"},{"emptyDir":{},"name":"v2"}]}}}}"#,
+        ),
+        (
+            "ports_uniform",
+            DEPLOYMENT,
+            r#"apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+
+spec:
+  template:
+    spec:
+      containers:
+      - name: a
+        ports:
+        - {containerPort: 90, name: metrics}
+        - containerPort: 100
+"#,
+            r#"{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"labels":{"app":"web","tier":"fe"},"name":"web"},"spec":{"template":{"spec":{"containers":[{"env":[{"name":"X","value":"1"},{"name":"Y","value":"2"}],"image":"a:1","name":"a","ports":[{"containerPort":90,"name":"metrics"},{"containerPort":100},{"containerPort":80}],"resources":{"limits":{"cpu":"1","memory":"1Gi"}},"volumeMounts":[{"mountPath":"/v1","name":"v1"}]},{"args":["x","y"],"image":"b:1","name":"b"},{"image":"c:1","name":"c"}],"imagePullSecrets":[{"name":"pull1"}],"initContainers":[{"image":"init:1","name":"init"}],"securityContext":{"runAsUser":1},"volumes":[{"configMap":{"name":"cm1"},"name":"v1"},{"emptyDir":{},"name":"v2"}]}}}}"#,
+        ),
+        (
+            "replace_list",
+            DEPLOYMENT,
+            r#"apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+
+spec:
+  template:
+    spec:
+      containers:
+      - $patch: replace
+      - {name: only, image: o:1}
+"#,
+            r#"{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"labels":{"app":"web","tier":"fe"},"name":"web"},"spec":{"template":{"spec":{"containers":[{"image":"o:1","name":"only"}],"imagePullSecrets":[{"name":"pull1"}],"initContainers":[{"image":"init:1","name":"init"}],"securityContext":{"runAsUser":1},"volumes":[{"configMap":{"name":"cm1"},"name":"v1"},{"emptyDir":{},"name":"v2"}]}}}}"#,
+        ),
+        (
+            "set_element_order_literal",
+            DEPLOYMENT,
+            r#"apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+
+spec:
+  template:
+    spec:
+      $setElementOrder/containers:
+      - name: c
+      containers:
+      - {name: c, image: c:3}
+"#,
+            r#"{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"labels":{"app":"web","tier":"fe"},"name":"web"},"spec":{"template":{"spec":{"$setElementOrder/containers":[{"name":"c"}],"containers":[{"image":"c:3","name":"c"},{"env":[{"name":"X","value":"1"},{"name":"Y","value":"2"}],"image":"a:1","name":"a","ports":[{"containerPort":80},{"containerPort":90}],"resources":{"limits":{"cpu":"1","memory":"1Gi"}},"volumeMounts":[{"mountPath":"/v1","name":"v1"}]},{"args":["x","y"],"image":"b:1","name":"b"}],"imagePullSecrets":[{"name":"pull1"}],"initContainers":[{"image":"init:1","name":"init"}],"securityContext":{"runAsUser":1},"volumes":[{"configMap":{"name":"cm1"},"name":"v1"},{"emptyDir":{},"name":"v2"}]}}}}"#,
+        ),
+        (
+            "volume_merge",
+            DEPLOYMENT,
+            r#"apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+
+spec:
+  template:
+    spec:
+      containers:
+      - name: a
+        volumeMounts:
+        - {name: v3, mountPath: /v3}
+        - {name: v1b, mountPath: /v1}
+      volumes:
+      - name: v1
+        configMap: {name: cm2}
+      - name: v3
+        secret: {secretName: s3}
+"#,
+            r#"{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"labels":{"app":"web","tier":"fe"},"name":"web"},"spec":{"template":{"spec":{"containers":[{"env":[{"name":"X","value":"1"},{"name":"Y","value":"2"}],"image":"a:1","name":"a","ports":[{"containerPort":80},{"containerPort":90}],"resources":{"limits":{"cpu":"1","memory":"1Gi"}},"volumeMounts":[{"mountPath":"/v3","name":"v3"},{"mountPath":"/v1","name":"v1b"}]},{"args":["x","y"],"image":"b:1","name":"b"},{"image":"c:1","name":"c"}],"imagePullSecrets":[{"name":"pull1"}],"initContainers":[{"image":"init:1","name":"init"}],"securityContext":{"runAsUser":1},"volumes":[{"configMap":{"name":"cm2"},"name":"v1"},{"name":"v3","secret":{"secretName":"s3"}},{"emptyDir":{},"name":"v2"}]}}}}"#,
+        ),
+    ];
+
+    #[test]
+    fn merges_as_kustomize_does() {
+        for (case, target, patch, expected) in CASES {
+            let got = merge(&yaml(target), &yaml(patch)).unwrap_or_else(|e| panic!("{case}: {e}"));
+            let want: Value = serde_json::from_str(expected).expect("expected JSON");
+            assert_eq!(got, Some(want), "{case}");
+        }
+    }
+
+    #[test]
+    fn a_top_level_delete_removes_the_object() {
+        let patch = yaml("apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\n$patch: delete\n");
+        assert_eq!(merge(&yaml(DEPLOYMENT), &patch), Ok(None));
+    }
+
+    /// Shapes whose kyaml result depends on its internals go to kustomize.
+    #[test]
+    fn unpredictable_shapes_are_unsupported() {
+        let cases = [
+            // kubectl gives `[100, 80, 90/UDP]` here, dropping the patch's `name: x`.
+            (
+                "ports with and without protocol",
+                "spec:\n  template:\n    spec:\n      containers:\n      - name: a\n        ports:\n        - {containerPort: 90, protocol: UDP}\n",
+            ),
+            (
+                "a container without a name",
+                "spec:\n  template:\n    spec:\n      containers:\n      - {image: x:1}\n",
+            ),
+            (
+                "a repeated env name",
+                "spec:\n  template:\n    spec:\n      containers:\n      - name: a\n        env: [{name: Q, value: '1'}, {name: Q, value: '2'}]\n",
+            ),
+            ("an unknown directive", "spec:\n  template:\n    $patch: frobnicate\n"),
+        ];
+        for (case, body) in cases {
+            let patch = yaml(&format!(
+                "apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: web}}\n{body}"
+            ));
+            let got = merge(&yaml(DEPLOYMENT), &patch);
+            assert!(matches!(got, Err(BuildError::Unsupported(_))), "{case}: {got:?}");
+        }
+    }
+
+    #[test]
+    fn a_field_changing_type_is_invalid() {
+        let patch = yaml("apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\nspec: {template: [1]}\n");
+        assert!(matches!(merge(&yaml(DEPLOYMENT), &patch), Err(BuildError::Invalid(_))));
+    }
+}
