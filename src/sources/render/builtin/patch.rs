@@ -51,9 +51,7 @@ pub fn patches(ctx: &Ctx<'_>, dir: &str, entries: &[Patch], res: &mut ResMap) ->
 
 /// `patchesJson6902`: one PatchJson6902Transformer per entry (`path` or inline `patch`).
 pub fn json6902_legacy(ctx: &Ctx<'_>, dir: &str, entries: &[Patch], res: &mut ResMap) -> Result<(), BuildError> {
-    if entries.iter().any(|p| p.options.is_some()) {
-        return Err(BuildError::Unsupported("uses options in patchesJson6902".into()));
-    }
+    // kustomize passes only target, path and patch to this transformer: `options` are ignored.
     let loaded = entries
         .iter()
         .map(|p| load_json6902(ctx, dir, p.target.as_ref(), p.path.as_deref(), p.patch.as_deref()))
@@ -680,4 +678,588 @@ pub fn apply_ops(doc: &mut Value, ops: &[Value]) -> Result<(), BuildError> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::sources::render::builtin::kustomization::Kustomization;
+    use crate::sources::render::files::{Files, Kind};
+
+    /// A kustomization directory in memory.
+    struct Mem(BTreeMap<String, String>);
+
+    impl Files for Mem {
+        fn read(&self, path: &str) -> Result<Vec<u8>, String> {
+            self.0
+                .get(path)
+                .map(|s| s.clone().into_bytes())
+                .ok_or_else(|| format!("{path}: no such file"))
+        }
+        fn kind(&self, path: &str) -> Option<Kind> {
+            self.0.contains_key(path).then_some(Kind::File)
+        }
+        fn identity(&self, path: &str) -> Option<String> {
+            self.0.get(path).map(|s| s.len().to_string())
+        }
+    }
+
+    /// The resources every case patches.
+    const RESOURCES: &str = r#"apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+  labels: {app: web, tier: fe}
+  annotations: {team: a}
+spec:
+  template:
+    spec:
+      containers:
+      - {name: a, image: a:1}
+      - {name: b, image: b:1}
+---
+apiVersion: apps/v1
+kind: StatefulSet
+metadata:
+  name: db
+  namespace: data
+  labels: {app: db}
+spec:
+  template:
+    spec:
+      containers:
+      - {name: db, image: pg:1}
+---
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: web-config
+data: {k: v}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata:
+  name: reader
+"#;
+
+    /// (case, kustomization, other files, what kustomize renders or `None` for its error).
+    /// Expected values are `kubectl kustomize` (v5.5.0) output for the kustomization with
+    /// `RESOURCES` as `res.yaml`, converted to JSON and sorted by kind, namespace and name.
+    /// `orig_name` builds `RESOURCES` in a base with `namePrefix: b-`.
+    #[allow(clippy::type_complexity)]
+    const CASES: &[(&str, &str, &[(&str, &str)], Option<&str>)] = &[
+        (
+            "json_missing_parent",
+            r#"resources: [res.yaml]
+patches:
+- target: {kind: Deployment}
+  patch: |
+    - {op: add, path: /spec/nope/x, value: 1}
+"#,
+            &[],
+            None,
+        ),
+        (
+            "json_negative_index",
+            r#"resources: [res.yaml]
+patches:
+- target: {kind: Deployment}
+  patch: |-
+    [{"op": "add", "path": "/spec/template/spec/containers/-1", "value": {"name": "n", "image": "n:1"}},
+     {"op": "remove", "path": "/spec/template/spec/containers/-1"}]
+"#,
+            &[],
+            Some(
+                r#"[{"apiVersion":"rbac.authorization.k8s.io/v1","kind":"ClusterRole","metadata":{"name":"reader"}},{"apiVersion":"v1","data":{"k":"v"},"kind":"ConfigMap","metadata":{"name":"web-config"}},{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"annotations":{"team":"a"},"labels":{"app":"web","tier":"fe"},"name":"web"},"spec":{"template":{"spec":{"containers":[{"image":"a:1","name":"a"},{"image":"b:1","name":"b"}]}}}},{"apiVersion":"apps/v1","kind":"StatefulSet","metadata":{"labels":{"app":"db"},"name":"db","namespace":"data"},"spec":{"template":{"spec":{"containers":[{"image":"pg:1","name":"db"}]}}}}]"#,
+            ),
+        ),
+        (
+            "json_no_target",
+            r#"resources: [res.yaml]
+patches:
+- patch: |
+    - {op: add, path: /spec/replicas, value: 3}
+"#,
+            &[],
+            None,
+        ),
+        (
+            "json_ops",
+            r#"resources: [res.yaml]
+patches:
+- target: {kind: Deployment}
+  patch: |
+    - {op: add, path: /spec/replicas, value: 3}
+    - {op: replace, path: /spec/template/spec/containers/0/image, value: a:2}
+    - {op: add, path: /spec/template/spec/containers/-, value: {name: c, image: c:1}}
+    - {op: add, path: /spec/template/spec/containers/0, value: {name: first, image: f:1}}
+    - {op: add, path: /metadata/annotations/example.com~1owner, value: me}
+    - {op: test, path: /metadata/labels/app, value: web}
+    - {op: remove, path: /metadata/labels/tier}
+    - {op: copy, from: /metadata/labels/app, path: /metadata/labels/copied}
+    - {op: move, from: /metadata/annotations/team, path: /metadata/annotations/moved}
+    - {op: replace, path: /spec/paused, value: true}
+"#,
+            &[],
+            Some(
+                r#"[{"apiVersion":"rbac.authorization.k8s.io/v1","kind":"ClusterRole","metadata":{"name":"reader"}},{"apiVersion":"v1","data":{"k":"v"},"kind":"ConfigMap","metadata":{"name":"web-config"}},{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"annotations":{"example.com/owner":"me","moved":"a"},"labels":{"app":"web","copied":"web"},"name":"web"},"spec":{"paused":true,"replicas":3,"template":{"spec":{"containers":[{"image":"f:1","name":"first"},{"image":"a:2","name":"a"},{"image":"b:1","name":"b"},{"image":"c:1","name":"c"}]}}}},{"apiVersion":"apps/v1","kind":"StatefulSet","metadata":{"labels":{"app":"db"},"name":"db","namespace":"data"},"spec":{"template":{"spec":{"containers":[{"image":"pg:1","name":"db"}]}}}}]"#,
+            ),
+        ),
+        (
+            "json_remove_missing",
+            r#"resources: [res.yaml]
+patches:
+- target: {kind: Deployment}
+  patch: |
+    - {op: remove, path: /spec/nope}
+"#,
+            &[],
+            None,
+        ),
+        (
+            "json_test_fails",
+            r#"resources: [res.yaml]
+patches:
+- target: {kind: Deployment}
+  patch: |
+    - {op: test, path: /metadata/name, value: other}
+"#,
+            &[],
+            None,
+        ),
+        (
+            "legacy",
+            r#"resources: [res.yaml]
+patchesStrategicMerge:
+- psm.yaml
+- |
+  apiVersion: apps/v1
+  kind: StatefulSet
+  metadata: {name: db, namespace: data}
+  spec: {replicas: 7}
+patchesJson6902:
+- target: {version: v1, kind: ConfigMap, name: web-.*}
+  path: ops.yaml
+- target: {group: apps, version: v1, kind: Deployment, name: web}
+  patch: '[{"op": "add", "path": "/spec/replicas", "value": 2}]'
+"#,
+            &[
+                (
+                    "ops.yaml",
+                    r#"- op: replace
+  path: /data/k
+  value: from-file
+"#,
+                ),
+                (
+                    "psm.yaml",
+                    r#"apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+spec:
+  template:
+    spec:
+      containers:
+      - {name: b, image: b:9}
+"#,
+                ),
+            ],
+            Some(
+                r#"[{"apiVersion":"rbac.authorization.k8s.io/v1","kind":"ClusterRole","metadata":{"name":"reader"}},{"apiVersion":"v1","data":{"k":"from-file"},"kind":"ConfigMap","metadata":{"name":"web-config"}},{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"annotations":{"team":"a"},"labels":{"app":"web","tier":"fe"},"name":"web"},"spec":{"replicas":2,"template":{"spec":{"containers":[{"image":"b:9","name":"b"},{"image":"a:1","name":"a"}]}}}},{"apiVersion":"apps/v1","kind":"StatefulSet","metadata":{"labels":{"app":"db"},"name":"db","namespace":"data"},"spec":{"replicas":7,"template":{"spec":{"containers":[{"image":"pg:1","name":"db"}]}}}}]"#,
+            ),
+        ),
+        (
+            "orig_name",
+            r#"resources: [base]
+patches:
+- target: {name: web}
+  patch: |
+    - {op: add, path: /spec/replicas, value: 5}
+- patch: |
+    apiVersion: v1
+    kind: ConfigMap
+    metadata: {name: web-config}
+    data: {k: patched}
+"#,
+            &[],
+            Some(
+                r#"[{"apiVersion":"rbac.authorization.k8s.io/v1","kind":"ClusterRole","metadata":{"name":"b-reader"}},{"apiVersion":"v1","data":{"k":"patched"},"kind":"ConfigMap","metadata":{"name":"b-web-config"}},{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"annotations":{"team":"a"},"labels":{"app":"web","tier":"fe"},"name":"b-web"},"spec":{"replicas":5,"template":{"spec":{"containers":[{"image":"a:1","name":"a"},{"image":"b:1","name":"b"}]}}}},{"apiVersion":"apps/v1","kind":"StatefulSet","metadata":{"labels":{"app":"db"},"name":"b-db","namespace":"data"},"spec":{"template":{"spec":{"containers":[{"image":"pg:1","name":"db"}]}}}}]"#,
+            ),
+        ),
+        (
+            "sel_annotations",
+            r#"resources: [res.yaml]
+patches:
+- target: {annotationSelector: 'team==a'}
+  patch: |
+    - {op: add, path: /metadata/annotations, value: {hit: "yes"}}
+"#,
+            &[],
+            Some(
+                r#"[{"apiVersion":"rbac.authorization.k8s.io/v1","kind":"ClusterRole","metadata":{"name":"reader"}},{"apiVersion":"v1","data":{"k":"v"},"kind":"ConfigMap","metadata":{"name":"web-config"}},{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"annotations":{"hit":"yes"},"labels":{"app":"web","tier":"fe"},"name":"web"},"spec":{"template":{"spec":{"containers":[{"image":"a:1","name":"a"},{"image":"b:1","name":"b"}]}}}},{"apiVersion":"apps/v1","kind":"StatefulSet","metadata":{"labels":{"app":"db"},"name":"db","namespace":"data"},"spec":{"template":{"spec":{"containers":[{"image":"pg:1","name":"db"}]}}}}]"#,
+            ),
+        ),
+        (
+            "sel_group",
+            r#"resources: [res.yaml]
+patches:
+- target: {group: apps, version: v1}
+  patch: |
+    - {op: add, path: /metadata/annotations, value: {hit: "yes"}}
+"#,
+            &[],
+            Some(
+                r#"[{"apiVersion":"rbac.authorization.k8s.io/v1","kind":"ClusterRole","metadata":{"name":"reader"}},{"apiVersion":"v1","data":{"k":"v"},"kind":"ConfigMap","metadata":{"name":"web-config"}},{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"annotations":{"hit":"yes"},"labels":{"app":"web","tier":"fe"},"name":"web"},"spec":{"template":{"spec":{"containers":[{"image":"a:1","name":"a"},{"image":"b:1","name":"b"}]}}}},{"apiVersion":"apps/v1","kind":"StatefulSet","metadata":{"annotations":{"hit":"yes"},"labels":{"app":"db"},"name":"db","namespace":"data"},"spec":{"template":{"spec":{"containers":[{"image":"pg:1","name":"db"}]}}}}]"#,
+            ),
+        ),
+        (
+            "sel_kind_regex",
+            r#"resources: [res.yaml]
+patches:
+- target: {kind: 'Deploy.*|Stateful.*'}
+  patch: |
+    - {op: add, path: /metadata/annotations, value: {hit: "yes"}}
+"#,
+            &[],
+            Some(
+                r#"[{"apiVersion":"rbac.authorization.k8s.io/v1","kind":"ClusterRole","metadata":{"name":"reader"}},{"apiVersion":"v1","data":{"k":"v"},"kind":"ConfigMap","metadata":{"name":"web-config"}},{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"annotations":{"hit":"yes"},"labels":{"app":"web","tier":"fe"},"name":"web"},"spec":{"template":{"spec":{"containers":[{"image":"a:1","name":"a"},{"image":"b:1","name":"b"}]}}}},{"apiVersion":"apps/v1","kind":"StatefulSet","metadata":{"annotations":{"hit":"yes"},"labels":{"app":"db"},"name":"db","namespace":"data"},"spec":{"template":{"spec":{"containers":[{"image":"pg:1","name":"db"}]}}}}]"#,
+            ),
+        ),
+        (
+            "sel_labels",
+            r#"resources: [res.yaml]
+patches:
+- target: {labelSelector: 'app in (web,db),tier!=be'}
+  patch: |
+    - {op: add, path: /metadata/annotations, value: {hit: "yes"}}
+"#,
+            &[],
+            Some(
+                r#"[{"apiVersion":"rbac.authorization.k8s.io/v1","kind":"ClusterRole","metadata":{"name":"reader"}},{"apiVersion":"v1","data":{"k":"v"},"kind":"ConfigMap","metadata":{"name":"web-config"}},{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"annotations":{"hit":"yes"},"labels":{"app":"web","tier":"fe"},"name":"web"},"spec":{"template":{"spec":{"containers":[{"image":"a:1","name":"a"},{"image":"b:1","name":"b"}]}}}},{"apiVersion":"apps/v1","kind":"StatefulSet","metadata":{"annotations":{"hit":"yes"},"labels":{"app":"db"},"name":"db","namespace":"data"},"spec":{"template":{"spec":{"containers":[{"image":"pg:1","name":"db"}]}}}}]"#,
+            ),
+        ),
+        (
+            "sel_labels_exists",
+            r#"resources: [res.yaml]
+patches:
+- target: {labelSelector: 'tier'}
+  patch: |
+    - {op: add, path: /metadata/annotations, value: {hit: "yes"}}
+"#,
+            &[],
+            Some(
+                r#"[{"apiVersion":"rbac.authorization.k8s.io/v1","kind":"ClusterRole","metadata":{"name":"reader"}},{"apiVersion":"v1","data":{"k":"v"},"kind":"ConfigMap","metadata":{"name":"web-config"}},{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"annotations":{"hit":"yes"},"labels":{"app":"web","tier":"fe"},"name":"web"},"spec":{"template":{"spec":{"containers":[{"image":"a:1","name":"a"},{"image":"b:1","name":"b"}]}}}},{"apiVersion":"apps/v1","kind":"StatefulSet","metadata":{"labels":{"app":"db"},"name":"db","namespace":"data"},"spec":{"template":{"spec":{"containers":[{"image":"pg:1","name":"db"}]}}}}]"#,
+            ),
+        ),
+        (
+            "sel_labels_notin",
+            r#"resources: [res.yaml]
+patches:
+- target: {labelSelector: 'app notin (web), !tier'}
+  patch: |
+    - {op: add, path: /metadata/annotations, value: {hit: "yes"}}
+"#,
+            &[],
+            Some(
+                r#"[{"apiVersion":"rbac.authorization.k8s.io/v1","kind":"ClusterRole","metadata":{"annotations":{"hit":"yes"},"name":"reader"}},{"apiVersion":"v1","data":{"k":"v"},"kind":"ConfigMap","metadata":{"annotations":{"hit":"yes"},"name":"web-config"}},{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"annotations":{"team":"a"},"labels":{"app":"web","tier":"fe"},"name":"web"},"spec":{"template":{"spec":{"containers":[{"image":"a:1","name":"a"},{"image":"b:1","name":"b"}]}}}},{"apiVersion":"apps/v1","kind":"StatefulSet","metadata":{"annotations":{"hit":"yes"},"labels":{"app":"db"},"name":"db","namespace":"data"},"spec":{"template":{"spec":{"containers":[{"image":"pg:1","name":"db"}]}}}}]"#,
+            ),
+        ),
+        (
+            "sel_name_anchored",
+            r#"resources: [res.yaml]
+patches:
+- target: {name: web}
+  patch: |
+    - {op: add, path: /metadata/annotations, value: {hit: "yes"}}
+"#,
+            &[],
+            Some(
+                r#"[{"apiVersion":"rbac.authorization.k8s.io/v1","kind":"ClusterRole","metadata":{"name":"reader"}},{"apiVersion":"v1","data":{"k":"v"},"kind":"ConfigMap","metadata":{"name":"web-config"}},{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"annotations":{"hit":"yes"},"labels":{"app":"web","tier":"fe"},"name":"web"},"spec":{"template":{"spec":{"containers":[{"image":"a:1","name":"a"},{"image":"b:1","name":"b"}]}}}},{"apiVersion":"apps/v1","kind":"StatefulSet","metadata":{"labels":{"app":"db"},"name":"db","namespace":"data"},"spec":{"template":{"spec":{"containers":[{"image":"pg:1","name":"db"}]}}}}]"#,
+            ),
+        ),
+        (
+            "sel_name_regex",
+            r#"resources: [res.yaml]
+patches:
+- target: {name: 'web.*'}
+  patch: |
+    - {op: add, path: /metadata/annotations, value: {hit: "yes"}}
+"#,
+            &[],
+            Some(
+                r#"[{"apiVersion":"rbac.authorization.k8s.io/v1","kind":"ClusterRole","metadata":{"name":"reader"}},{"apiVersion":"v1","data":{"k":"v"},"kind":"ConfigMap","metadata":{"annotations":{"hit":"yes"},"name":"web-config"}},{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"annotations":{"hit":"yes"},"labels":{"app":"web","tier":"fe"},"name":"web"},"spec":{"template":{"spec":{"containers":[{"image":"a:1","name":"a"},{"image":"b:1","name":"b"}]}}}},{"apiVersion":"apps/v1","kind":"StatefulSet","metadata":{"labels":{"app":"db"},"name":"db","namespace":"data"},"spec":{"template":{"spec":{"containers":[{"image":"pg:1","name":"db"}]}}}}]"#,
+            ),
+        ),
+        (
+            "sel_none",
+            r#"resources: [res.yaml]
+patches:
+- target: {name: nothing}
+  patch: |
+    - {op: add, path: /metadata/annotations, value: {hit: "yes"}}
+"#,
+            &[],
+            Some(
+                r#"[{"apiVersion":"rbac.authorization.k8s.io/v1","kind":"ClusterRole","metadata":{"name":"reader"}},{"apiVersion":"v1","data":{"k":"v"},"kind":"ConfigMap","metadata":{"name":"web-config"}},{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"annotations":{"team":"a"},"labels":{"app":"web","tier":"fe"},"name":"web"},"spec":{"template":{"spec":{"containers":[{"image":"a:1","name":"a"},{"image":"b:1","name":"b"}]}}}},{"apiVersion":"apps/v1","kind":"StatefulSet","metadata":{"labels":{"app":"db"},"name":"db","namespace":"data"},"spec":{"template":{"spec":{"containers":[{"image":"pg:1","name":"db"}]}}}}]"#,
+            ),
+        ),
+        (
+            "sel_ns_cluster",
+            r#"resources: [res.yaml]
+patches:
+- target: {namespace: 'd.*'}
+  patch: |
+    - {op: add, path: /metadata/annotations, value: {hit: "yes"}}
+"#,
+            &[],
+            Some(
+                r#"[{"apiVersion":"rbac.authorization.k8s.io/v1","kind":"ClusterRole","metadata":{"name":"reader"}},{"apiVersion":"v1","data":{"k":"v"},"kind":"ConfigMap","metadata":{"annotations":{"hit":"yes"},"name":"web-config"}},{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"annotations":{"hit":"yes"},"labels":{"app":"web","tier":"fe"},"name":"web"},"spec":{"template":{"spec":{"containers":[{"image":"a:1","name":"a"},{"image":"b:1","name":"b"}]}}}},{"apiVersion":"apps/v1","kind":"StatefulSet","metadata":{"annotations":{"hit":"yes"},"labels":{"app":"db"},"name":"db","namespace":"data"},"spec":{"template":{"spec":{"containers":[{"image":"pg:1","name":"db"}]}}}}]"#,
+            ),
+        ),
+        (
+            "sel_ns_default",
+            r#"resources: [res.yaml]
+patches:
+- target: {namespace: default}
+  patch: |
+    - {op: add, path: /metadata/annotations, value: {hit: "yes"}}
+"#,
+            &[],
+            Some(
+                r#"[{"apiVersion":"rbac.authorization.k8s.io/v1","kind":"ClusterRole","metadata":{"name":"reader"}},{"apiVersion":"v1","data":{"k":"v"},"kind":"ConfigMap","metadata":{"annotations":{"hit":"yes"},"name":"web-config"}},{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"annotations":{"hit":"yes"},"labels":{"app":"web","tier":"fe"},"name":"web"},"spec":{"template":{"spec":{"containers":[{"image":"a:1","name":"a"},{"image":"b:1","name":"b"}]}}}},{"apiVersion":"apps/v1","kind":"StatefulSet","metadata":{"labels":{"app":"db"},"name":"db","namespace":"data"},"spec":{"template":{"spec":{"containers":[{"image":"pg:1","name":"db"}]}}}}]"#,
+            ),
+        ),
+        (
+            "sm_delete",
+            r#"resources: [res.yaml]
+patches:
+- patch: |
+    apiVersion: v1
+    kind: ConfigMap
+    metadata: {name: web-config}
+    $patch: delete
+"#,
+            &[],
+            Some(
+                r#"[{"apiVersion":"rbac.authorization.k8s.io/v1","kind":"ClusterRole","metadata":{"name":"reader"}},{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"annotations":{"team":"a"},"labels":{"app":"web","tier":"fe"},"name":"web"},"spec":{"template":{"spec":{"containers":[{"image":"a:1","name":"a"},{"image":"b:1","name":"b"}]}}}},{"apiVersion":"apps/v1","kind":"StatefulSet","metadata":{"labels":{"app":"db"},"name":"db","namespace":"data"},"spec":{"template":{"spec":{"containers":[{"image":"pg:1","name":"db"}]}}}}]"#,
+            ),
+        ),
+        (
+            "sm_no_name",
+            r#"resources: [res.yaml]
+patches:
+- target: {kind: Deployment}
+  patch: |
+    apiVersion: apps/v1
+    kind: Deployment
+    spec: {replicas: 2}
+"#,
+            &[],
+            None,
+        ),
+        (
+            "sm_no_target_missing",
+            r#"resources: [res.yaml]
+patches:
+- patch: |
+    apiVersion: apps/v1
+    kind: StatefulSet
+    metadata: {name: db}
+    spec: {replicas: 2}
+"#,
+            &[],
+            None,
+        ),
+        (
+            "sm_no_target_ns",
+            r#"resources: [res.yaml]
+patches:
+- patch: |
+    apiVersion: apps/v1
+    kind: StatefulSet
+    metadata: {name: db, namespace: data}
+    spec: {replicas: 2}
+"#,
+            &[],
+            Some(
+                r#"[{"apiVersion":"rbac.authorization.k8s.io/v1","kind":"ClusterRole","metadata":{"name":"reader"}},{"apiVersion":"v1","data":{"k":"v"},"kind":"ConfigMap","metadata":{"name":"web-config"}},{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"annotations":{"team":"a"},"labels":{"app":"web","tier":"fe"},"name":"web"},"spec":{"template":{"spec":{"containers":[{"image":"a:1","name":"a"},{"image":"b:1","name":"b"}]}}}},{"apiVersion":"apps/v1","kind":"StatefulSet","metadata":{"labels":{"app":"db"},"name":"db","namespace":"data"},"spec":{"replicas":2,"template":{"spec":{"containers":[{"image":"pg:1","name":"db"}]}}}}]"#,
+            ),
+        ),
+        (
+            "sm_rename",
+            r#"resources: [res.yaml]
+patches:
+- target: {kind: ConfigMap}
+  options: {allowNameChange: true}
+  patch: |
+    apiVersion: v1
+    kind: ConfigMap
+    metadata: {name: renamed}
+    data: {k2: v2}
+"#,
+            &[],
+            Some(
+                r#"[{"apiVersion":"rbac.authorization.k8s.io/v1","kind":"ClusterRole","metadata":{"name":"reader"}},{"apiVersion":"v1","data":{"k":"v","k2":"v2"},"kind":"ConfigMap","metadata":{"name":"renamed"}},{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"annotations":{"team":"a"},"labels":{"app":"web","tier":"fe"},"name":"web"},"spec":{"template":{"spec":{"containers":[{"image":"a:1","name":"a"},{"image":"b:1","name":"b"}]}}}},{"apiVersion":"apps/v1","kind":"StatefulSet","metadata":{"labels":{"app":"db"},"name":"db","namespace":"data"},"spec":{"template":{"spec":{"containers":[{"image":"pg:1","name":"db"}]}}}}]"#,
+            ),
+        ),
+        (
+            "sm_target_many",
+            r#"resources: [res.yaml]
+patches:
+- target: {kind: Deployment|StatefulSet}
+  patch: |
+    apiVersion: apps/v1
+    kind: Whatever
+    metadata: {name: any, namespace: elsewhere}
+    spec: {replicas: 4}
+"#,
+            &[],
+            Some(
+                r#"[{"apiVersion":"rbac.authorization.k8s.io/v1","kind":"ClusterRole","metadata":{"name":"reader"}},{"apiVersion":"v1","data":{"k":"v"},"kind":"ConfigMap","metadata":{"name":"web-config"}},{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"annotations":{"team":"a"},"labels":{"app":"web","tier":"fe"},"name":"web"},"spec":{"replicas":4,"template":{"spec":{"containers":[{"image":"a:1","name":"a"},{"image":"b:1","name":"b"}]}}}},{"apiVersion":"apps/v1","kind":"StatefulSet","metadata":{"labels":{"app":"db"},"name":"db","namespace":"data"},"spec":{"replicas":4,"template":{"spec":{"containers":[{"image":"pg:1","name":"db"}]}}}}]"#,
+            ),
+        ),
+        (
+            "sm_two_docs",
+            r#"resources: [res.yaml]
+patches:
+- patch: |
+    apiVersion: apps/v1
+    kind: Deployment
+    metadata: {name: web}
+    spec: {replicas: 2}
+    ---
+    apiVersion: v1
+    kind: ConfigMap
+    metadata: {name: web-config}
+    data: {k: v2}
+"#,
+            &[],
+            Some(
+                r#"[{"apiVersion":"rbac.authorization.k8s.io/v1","kind":"ClusterRole","metadata":{"name":"reader"}},{"apiVersion":"v1","data":{"k":"v2"},"kind":"ConfigMap","metadata":{"name":"web-config"}},{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"annotations":{"team":"a"},"labels":{"app":"web","tier":"fe"},"name":"web"},"spec":{"replicas":2,"template":{"spec":{"containers":[{"image":"a:1","name":"a"},{"image":"b:1","name":"b"}]}}}},{"apiVersion":"apps/v1","kind":"StatefulSet","metadata":{"labels":{"app":"db"},"name":"db","namespace":"data"},"spec":{"template":{"spec":{"containers":[{"image":"pg:1","name":"db"}]}}}}]"#,
+            ),
+        ),
+        (
+            "sm_two_docs_target",
+            r#"resources: [res.yaml]
+patches:
+- target: {kind: Deployment}
+  patch: |
+    apiVersion: apps/v1
+    kind: Deployment
+    metadata: {name: web}
+    spec: {replicas: 2}
+    ---
+    apiVersion: v1
+    kind: ConfigMap
+    metadata: {name: web-config}
+"#,
+            &[],
+            None,
+        ),
+    ];
+
+    fn sort_key(v: &Value) -> (String, String, String) {
+        let s = |p: &str| v.pointer(p).and_then(Value::as_str).unwrap_or("").to_string();
+        (s("/kind"), s("/metadata/namespace"), s("/metadata/name"))
+    }
+
+    fn run(case: &str, kustomization: &str, files: &[(&str, &str)]) -> Result<Vec<Value>, BuildError> {
+        let mem = Mem(files.iter().map(|(n, t)| (n.to_string(), t.to_string())).collect());
+        let ctx = Ctx::new(&mem);
+        let k = Kustomization::parse("kustomization.yaml", kustomization)?;
+        let mut res = ResMap::default();
+        for doc in crate::core::yaml::documents(RESOURCES).0 {
+            let mut r = Resource::new(doc);
+            if case == "orig_name" {
+                let name = format!("b-{}", r.name());
+                r.set_name(&name);
+            }
+            res.append(r)?;
+        }
+        // kusttarget's order.
+        if let Some(p) = &k.patches_strategic_merge {
+            strategic_merge_legacy(&ctx, "", p, &mut res)?;
+        }
+        if let Some(p) = &k.patches {
+            patches(&ctx, "", p, &mut res)?;
+        }
+        if let Some(p) = &k.patches_json6902 {
+            json6902_legacy(&ctx, "", p, &mut res)?;
+        }
+        let mut docs: Vec<Value> = res.resources.into_iter().map(|r| r.obj).collect();
+        docs.sort_by_key(sort_key);
+        Ok(docs)
+    }
+
+    #[test]
+    fn patches_as_kustomize_does() {
+        for (case, kustomization, files, expected) in CASES {
+            let got = run(case, kustomization, files);
+            match expected {
+                Some(want) => {
+                    let want: Value = serde_json::from_str(want).expect("expected JSON");
+                    let got = got.unwrap_or_else(|e| panic!("{case}: {e}"));
+                    assert_eq!(Value::Array(got), want, "{case}");
+                }
+                None => assert!(matches!(got, Err(BuildError::Invalid(_))), "{case}: {got:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn a_name_change_is_remembered_so_references_follow() {
+        let mem = Mem(BTreeMap::new());
+        let ctx = Ctx::new(&mem);
+        let mut res = ResMap::default();
+        for doc in crate::core::yaml::documents(RESOURCES).0 {
+            res.append(Resource::new(doc)).expect("distinct ids");
+        }
+        let k = Kustomization::parse(
+            "kustomization.yaml",
+            "patches:\n- target: {kind: ConfigMap}\n  options: {allowNameChange: true}\n  patch: |\n    apiVersion: v1\n    kind: ConfigMap\n    metadata: {name: renamed}\n",
+        )
+        .expect("parses");
+        patches(&ctx, "", k.patches.as_deref().expect("patches"), &mut res).expect("applies");
+        let cm = res.resources.iter().find(|r| r.kind() == "ConfigMap").expect("kept");
+        assert_eq!(cm.name(), "renamed");
+        assert_eq!(cm.previous.first().map(|p| p.name.as_str()), Some("web-config"));
+    }
+
+    #[test]
+    fn json_patch_quirks_left_to_kustomize() {
+        let cases = [
+            (
+                "path without a leading slash",
+                r#"[{"op": "add", "path": "spec/x", "value": 1}]"#,
+            ),
+            ("add without a value", r#"[{"op": "add", "path": "/spec/x"}]"#),
+            (
+                "copy from a missing key",
+                r#"[{"op": "copy", "from": "/spec/nope", "path": "/spec/x"}]"#,
+            ),
+        ];
+        for (case, ops) in cases {
+            let ops: Vec<Value> = serde_json::from_str(ops).expect("JSON");
+            let mut doc = serde_json::json!({"spec": {}});
+            assert!(
+                matches!(apply_ops(&mut doc, &ops), Err(BuildError::Unsupported(_))),
+                "{case}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_patch_file_outside_the_kustomization_is_refused() {
+        let mem = Mem(BTreeMap::from([("other/p.yaml".to_string(), "[]".to_string())]));
+        let ctx = Ctx::new(&mem);
+        let p = Patch {
+            path: Some("../other/p.yaml".into()),
+            ..Patch::default()
+        };
+        let got = patches(&ctx, "app", &[p], &mut ResMap::default());
+        assert!(matches!(got, Err(BuildError::Invalid(m)) if m.contains("security")));
+    }
 }

@@ -265,11 +265,8 @@ fn walk(dest: Option<Value>, origin: Option<Value>, given: Option<&Node>) -> Res
             keys.sort();
             keys.dedup();
             for k in keys {
-                match walk(d.remove(&k), o.remove(&k), field(s, &k))? {
-                    Some(v) => {
-                        d.insert(k, v);
-                    }
-                    None => {}
+                if let Some(v) = walk(d.remove(&k), o.remove(&k), field(s, &k))? {
+                    d.insert(k, v);
                 }
             }
             Ok(Some(Value::Object(d)))

@@ -301,3 +301,70 @@ fn parse_selector(s: &str) -> Result<Vec<Requirement>, BuildError> {
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn resource(yaml: &str) -> Resource {
+        Resource::new(crate::core::yaml::documents(yaml).0.remove(0))
+    }
+
+    fn sel(yaml: &str) -> Selector {
+        serde_json::from_value(crate::core::yaml::documents(yaml).0.remove(0)).expect("a selector")
+    }
+
+    /// Which of a Deployment `web` (no namespace, labels app=web, tier=fe) and a ClusterRole
+    /// `reader` each selector picks. kubectl kustomize v5.5.0 agrees on the cases the patch
+    /// tests share (kind regex, anchored names, `default` and cluster-scoped namespaces, `in`,
+    /// `notin`, `!=`, `!key`, annotations).
+    #[test]
+    fn selects_as_kustomize_does() {
+        let web =
+            resource("apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web, labels: {app: web, tier: fe}}\n");
+        let reader =
+            resource("apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata: {name: reader}\n");
+        let cases = [
+            ("{}", true, true),
+            ("{kind: Deploy.*}", true, false),
+            ("{kind: Deploy}", false, false),
+            ("{name: we}", false, false),
+            ("{name: 'w.b|reader'}", true, true),
+            ("{namespace: default}", true, false),
+            ("{namespace: '.*'}", true, true),
+            ("{group: apps, version: v1}", true, false),
+            ("{labelSelector: 'app=web'}", true, false),
+            ("{labelSelector: 'app==web,tier in (fe, be)'}", true, false),
+            ("{labelSelector: 'tier!=fe'}", false, true),
+            ("{labelSelector: 'app notin (web)'}", false, true),
+            ("{labelSelector: 'tier'}", true, false),
+            ("{labelSelector: '!tier'}", false, true),
+        ];
+        for (s, want_web, want_reader) in cases {
+            let s = sel(s);
+            assert_eq!(matches(&s, &web), Ok(want_web), "{s:?} on web");
+            assert_eq!(matches(&s, &reader), Ok(want_reader), "{s:?} on reader");
+        }
+    }
+
+    #[test]
+    fn the_original_name_still_matches_after_a_rename() {
+        let mut web = resource("apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\n");
+        web.set_name("b-web");
+        assert_eq!(matches(&sel("{name: web}"), &web), Ok(true));
+        assert_eq!(matches(&sel("{name: b-web}"), &web), Ok(true));
+    }
+
+    #[test]
+    fn selectors_it_cannot_read_are_unsupported() {
+        for s in [
+            "{labelSelector: 'a > 1'}",
+            "{labelSelector: 'a in ()'}",
+            "{labelSelector: 'a b'}",
+            "{name: '(('}",
+        ] {
+            let r = resource("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n");
+            assert!(matches!(matches(&sel(s), &r), Err(BuildError::Unsupported(_))), "{s}");
+        }
+    }
+}
