@@ -122,7 +122,7 @@ section!(
 );
 section!(
     /// `[render]`
-    Render { str: kustomize; }
+    Render { str: kustomize, engine; bool: cache; path: cache_dir; }
 );
 section!(
     /// `[state]`

@@ -30,7 +30,7 @@ pub fn binary() -> PathBuf {
 
 /// `driftwatch args…` in `dir`, with a clean environment plus `env` (HOME is `dir`, so no
 /// user config is read).
-pub(crate) fn command(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Command {
+pub fn command(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Command {
     let mut cmd = Command::new(binary());
     cmd.args(args)
         .current_dir(dir)

@@ -194,7 +194,8 @@ impl Kustomization {
             return Err(BuildError::Invalid(format!("{path}: {e}")));
         }
         let doc = match docs.len() {
-            0 => Value::Object(Default::default()),
+            // kustomize refuses an empty kustomization file.
+            0 => return Err(BuildError::Invalid(format!("{path} is empty"))),
             1 => docs.into_iter().next().expect("one"),
             _ => return Err(BuildError::Invalid(format!("{path}: more than one document"))),
         };
