@@ -9,7 +9,8 @@
 //! A missing kustomize fails these tests: they are the renderer's only proof of exactness.
 //!
 //! Run: `cargo test --test kustomize_builtin` (the generator: `… generated`, with
-//! `DRIFTWATCH_SEED=<n>` to replay a seed and `DRIFTWATCH_CASES=<n>` for more or fewer repos).
+//! `DRIFTWATCH_SEED=<n>` to replay a seed and `DRIFTWATCH_CASES=<n>` for more or fewer repos;
+//! the corpus: `DRIFTWATCH_CORPUS=images … corpus` for the cases whose name holds `images`).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -68,6 +69,8 @@ fn kustomize(dir: &Path) -> Result<Vec<Value>, String> {
     };
     if !out.status.success() {
         let err = String::from_utf8_lossy(&out.stderr);
+        // kubectl wraps the message in a log line (`E1126 … run.go:72] "command failed" err="…"`).
+        let err = err.split_once(" err=").map_or(&*err, |(_, e)| e);
         return Err(err.trim().to_string());
     }
     let text = String::from_utf8(out.stdout).map_err(|e| format!("kustomize output is not UTF-8: {e}"))?;
@@ -124,7 +127,7 @@ fn str_at<'a>(v: &'a Value, path: &[&str]) -> &'a str {
         .unwrap_or("")
 }
 
-fn list<'a>(v: Option<&'a Value>) -> &'a [Value] {
+fn list(v: Option<&Value>) -> &[Value] {
     v.and_then(Value::as_array).map_or(&[], Vec::as_slice)
 }
 
@@ -407,11 +410,14 @@ struct Case {
     file: CaseFile,
 }
 
+/// The corpus's cases, in name order; `DRIFTWATCH_CORPUS=<text>` keeps only those whose name
+/// holds it (to work on one feature).
 fn corpus() -> Vec<Case> {
+    let only = std::env::var("DRIFTWATCH_CORPUS").unwrap_or_default();
     let mut cases: Vec<Case> = std::fs::read_dir(CORPUS)
         .unwrap_or_else(|e| panic!("{CORPUS}: {e}"))
         .map(|e| e.unwrap().path())
-        .filter(|p| p.is_dir())
+        .filter(|p| p.is_dir() && p.file_name().unwrap().to_string_lossy().contains(&only))
         .map(|dir| {
             let path = dir.join("case.yaml");
             let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
@@ -427,12 +433,13 @@ fn corpus() -> Vec<Case> {
 #[test]
 fn the_corpus_renders_as_kustomize_renders_it() {
     let cases = corpus();
+    let whole = std::env::var_os("DRIFTWATCH_CORPUS").is_none();
     assert!(
-        cases.len() >= 80,
+        cases.len() >= 80 || !whole,
         "the corpus has {} cases, want at least 80",
         cases.len()
     );
-    for reason in FALLBACK_REASONS {
+    for reason in FALLBACK_REASONS.iter().filter(|_| whole) {
         assert!(
             cases.iter().any(|c| c.file.reason.as_deref() == Some(*reason)),
             "no corpus case falls back with {reason:?}"
@@ -837,5 +844,61 @@ fn generated_repositories_render_as_kustomize_renders_them() {
         fell_back * 4 <= count,
         "seed {seed}: the built-in fell back on {fell_back} of {count} generated repositories, which use only \
          supported features ({rerun}): {fallbacks:?}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// The harness itself.
+
+/// The fact extractor reads every place a workload keeps an image or a ConfigMap/Secret name,
+/// and a difference reads as the case list shows it.
+#[test]
+fn facts_cover_what_driftwatch_reads_and_differences_name_the_fact() {
+    let pod = json!({
+        "containers": [{"name": "app", "image": "nginx:1.2",
+                        "envFrom": [{"configMapRef": {"name": "cm"}}, {"secretRef": {"name": "sec"}}],
+                        "env": [{"name": "A", "valueFrom": {"configMapKeyRef": {"name": "cm2", "key": "a"}}},
+                                {"name": "B", "valueFrom": {"secretKeyRef": {"name": "sec2", "key": "b"}}}]}],
+        "initContainers": [{"name": "init", "image": "busybox"}],
+        "volumes": [{"name": "v", "configMap": {"name": "cm3"}}, {"name": "s", "secret": {"secretName": "sec3"}},
+                    {"name": "p", "projected": {"sources": [{"configMap": {"name": "cm4"}}, {"secret": {"name": "sec4"}}]}}],
+        "imagePullSecrets": [{"name": "pull"}],
+        "serviceAccountName": "sa",
+    });
+    let cron = json!({"apiVersion": "batch/v1", "kind": "CronJob", "metadata": {"name": "api", "namespace": "prod"},
+                      "spec": {"jobTemplate": {"spec": {"template": {"spec": pod}}}}});
+    let cm = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "cm"}, "data": {"k": "v"}, "binaryData": {"b": "AA=="}});
+    let f = facts(&[cron.clone(), cm]);
+    for (key, value) in [
+        ("CronJob/prod/api", "present"),
+        ("CronJob/prod/api container 0 name", "app"),
+        ("CronJob/prod/api container 0 image", "nginx:1.2"),
+        ("CronJob/prod/api initContainer 0 image", "busybox"),
+        ("CronJob/prod/api container app envFrom 0 configMapRef", "cm"),
+        ("CronJob/prod/api container app envFrom 1 secretRef", "sec"),
+        ("CronJob/prod/api container app env A configMapKeyRef", "cm2"),
+        ("CronJob/prod/api container app env B secretKeyRef", "sec2"),
+        ("CronJob/prod/api volume v configMap", "cm3"),
+        ("CronJob/prod/api volume s secret", "sec3"),
+        ("CronJob/prod/api volume p projected 0 configMap", "cm4"),
+        ("CronJob/prod/api volume p projected 1 secret", "sec4"),
+        ("CronJob/prod/api imagePullSecrets 0", "pull"),
+        ("CronJob/prod/api serviceAccountName", "sa"),
+        ("ConfigMap//cm data k", "v"),
+        ("ConfigMap//cm binaryData b", "AA=="),
+    ] {
+        assert_eq!(f.get(key).map(String::as_str), Some(value), "{key} in {f:#?}");
+    }
+
+    let mut other = cron;
+    other["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["image"] = json!("nginx@sha256:1");
+    assert_eq!(
+        diff(&facts(&[other]), &f),
+        vec![
+            "CronJob/prod/api container 0 image: kustomize nginx@sha256:1 builtin nginx:1.2".to_string(),
+            "ConfigMap//cm: kustomize has none, builtin present".into(),
+            "ConfigMap//cm binaryData b: kustomize has none, builtin AA==".into(),
+            "ConfigMap//cm data k: kustomize has none, builtin v".into(),
+        ]
     );
 }
