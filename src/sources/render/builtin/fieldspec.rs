@@ -1026,3 +1026,120 @@ const NAME_REFERENCE: &str = r"
     kind: ValidatingAdmissionPolicyBinding
     group: admissionregistration.k8s.io
 ";
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn splits_paths_as_kyaml_does() {
+        let cases = [
+            (
+                "spec/template/metadata/labels",
+                vec!["spec", "template", "metadata", "labels"],
+            ),
+            ("/metadata/name", vec!["metadata", "name"]),
+            (
+                r"metadata/annotations/nginx.ingress.kubernetes.io\/auth-secret",
+                vec!["metadata", "annotations", "nginx.ingress.kubernetes.io/auth-secret"],
+            ),
+        ];
+        for (path, want) in cases {
+            assert_eq!(split_path(path), want, "{path}");
+        }
+    }
+
+    fn spec(kind: &str, path: &str, create: bool) -> FieldSpec {
+        FieldSpec {
+            kind: kind.into(),
+            path: path.into(),
+            create,
+            ..Default::default()
+        }
+    }
+
+    /// Writes `"x"` at the spec's path; the expected objects follow kustomize's fieldspec filter
+    /// (`api/filters/fieldspec`): arrays walked implicitly, fields created only with `create`.
+    #[test]
+    fn walks_and_creates_like_the_fieldspec_filter() {
+        let cases: Vec<(&str, Value, FieldSpec, Value)> = vec![
+            (
+                "arrays on the way are walked element by element",
+                json!({"kind": "Pod", "spec": {"containers": [{"env": [{"v": "a"}, {"v": "b"}]}, {"env": [{"w": 1}]}]}}),
+                spec("Pod", "spec/containers/env/v", false),
+                json!({"kind": "Pod", "spec": {"containers": [{"env": [{"v": "x"}, {"v": "x"}]}, {"env": [{"w": 1}]}]}}),
+            ),
+            (
+                "missing fields are created when the spec says so",
+                json!({"kind": "Pod"}),
+                spec("", "metadata/namespace", true),
+                json!({"kind": "Pod", "metadata": {"namespace": "x"}}),
+            ),
+            (
+                "and left alone otherwise",
+                json!({"kind": "Pod"}),
+                spec("", "metadata/namespace", false),
+                json!({"kind": "Pod"}),
+            ),
+            (
+                "a spec for another kind does nothing",
+                json!({"kind": "Pod", "metadata": {"name": "a"}}),
+                spec("Service", "metadata/name", false),
+                json!({"kind": "Pod", "metadata": {"name": "a"}}),
+            ),
+            (
+                "a null field marked [] becomes an empty list",
+                json!({"kind": "Pod", "spec": {"items": null}}),
+                spec("", "spec/items[]/name", true),
+                json!({"kind": "Pod", "spec": {"items": []}}),
+            ),
+        ];
+        for (what, mut obj, spec, want) in cases {
+            let mut set = |v: &mut Value| {
+                *v = json!("x");
+                Ok(())
+            };
+            apply(&mut obj, &spec, Create::Scalar, &mut set).unwrap();
+            assert_eq!(obj, want, "{what}");
+        }
+    }
+
+    #[test]
+    fn a_scalar_in_the_way_is_kustomizes_error() {
+        let mut obj = json!({"kind": "Pod", "spec": "oops"});
+        let mut set = |_: &mut Value| Ok(());
+        let err = apply(&mut obj, &spec("", "spec/x", false), Create::Nothing, &mut set).unwrap_err();
+        assert!(matches!(err, BuildError::Invalid(m) if m.contains("expected sequence or mapping node")));
+    }
+
+    #[test]
+    fn knows_cluster_scope_by_api_version_as_kustomize_does() {
+        let cases = [
+            ("rbac.authorization.k8s.io/v1", "ClusterRole", true),
+            ("rbac.authorization.k8s.io/v1alpha1", "ClusterRole", false),
+            ("v1", "Namespace", true),
+            ("admissionregistration.k8s.io/v1", "ValidatingAdmissionPolicy", false),
+            ("v1", "ConfigMap", false),
+        ];
+        for (api_version, kind, want) in cases {
+            assert_eq!(is_cluster_scoped(api_version, kind), want, "{api_version} {kind}");
+        }
+    }
+
+    #[test]
+    fn the_embedded_defaults_parse() {
+        assert_eq!(defaults(Defaults::Namespace).len(), 3);
+        assert!(
+            defaults(Defaults::CommonLabels)
+                .iter()
+                .any(|s| s.path == "spec/volumeClaimTemplates[]/metadata/labels")
+        );
+        assert!(
+            name_references()
+                .iter()
+                .any(|b| b.kind == "ConfigMap" && b.field_specs.len() > 40)
+        );
+    }
+}

@@ -556,24 +556,13 @@ mod tests {
 
     /// A kustomization level, simulated: its resources, then `namespace`, then `namePrefix`,
     /// then hash suffixes (`(name before, name after)` via `set_name`, as the hasher renames).
+    #[derive(Default)]
     struct Level<'a> {
         objs: Vec<Value>,
         bases: Vec<ResMap>,
         namespace: &'a str,
         prefix: &'a str,
         hashes: &'a [(&'a str, &'a str)],
-    }
-
-    impl Default for Level<'_> {
-        fn default() -> Self {
-            Self {
-                objs: Vec::new(),
-                bases: Vec::new(),
-                namespace: "",
-                prefix: "",
-                hashes: &[],
-            }
-        }
     }
 
     fn build(level: Level<'_>) -> ResMap {
@@ -676,7 +665,9 @@ mod tests {
                 ..Default::default()
             })
         };
-        let cases: Vec<(&str, Level<'_>, (&str, &str), Result<&str, &str>)> = vec![
+        // What, the top level, the Deployment (name, namespace), its reference or error.
+        type Case<'a> = (&'a str, Level<'a>, (&'a str, &'a str), Result<&'a str, &'a str>);
+        let cases: Vec<Case<'_>> = vec![
             (
                 "two bases with different prefixes: each Deployment keeps its own ConfigMap",
                 Level {
@@ -796,6 +787,34 @@ mod tests {
         };
         assert_eq!(find(&m, "CronJob", "one-cj", "ns1")["spec"], spec("one-cm", "one-sec"));
         assert_eq!(find(&m, "CronJob", "cj", "ns2")["spec"], spec("cm", "sec"));
+    }
+
+    /// `namePrefix: p-` over a Role naming a ConfigMap and a Secret, and an HPA; expected as
+    /// `kubectl kustomize` (v5.5.0) wrote them.
+    #[test]
+    fn fixes_role_resource_names_and_scale_targets() {
+        let mut m = build(Level {
+            objs: vec![
+                configmap("cm"),
+                json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "sec"}}),
+                json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role", "metadata": {"name": "r"},
+                    "rules": [{"apiGroups": [""], "resources": ["configmaps", "secrets"], "resourceNames": ["cm", "sec", "other"]}]}),
+                json!({"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler", "metadata": {"name": "h"},
+                    "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "d"}}}),
+                json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d"}}),
+            ],
+            prefix: "p-",
+            ..Default::default()
+        });
+        fix_references(&mut m).unwrap();
+        assert_eq!(
+            find(&m, "Role", "p-r", "")["rules"][0]["resourceNames"],
+            json!(["p-cm", "p-sec", "other"])
+        );
+        assert_eq!(
+            find(&m, "HorizontalPodAutoscaler", "p-h", "")["spec"]["scaleTargetRef"]["name"],
+            "p-d"
+        );
     }
 
     /// `namespace: team` and `namePrefix: t-` over RBAC objects; expected as `kubectl kustomize`
