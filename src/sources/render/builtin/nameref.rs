@@ -192,7 +192,19 @@ fn decide(
     // Usually one filter; several (a Role's resourceNames may name ConfigMaps or Secrets) run
     // in kustomize's order on each other's output, so accept only outcomes that do not depend on
     // that order.
-    let first: Vec<Result<Option<Value>, BuildError>> = fs
+    // The same spec may be listed twice (an Ingress's `spec/tls/secretName` is): judge each
+    // distinct filter once on the value as found, then every later run on the new value.
+    let same = |a: usize, b: usize| {
+        let ((ta, sa), (tb, sb)) = (&filters[a], &filters[b]);
+        ta.group == tb.group && ta.version == tb.version && ta.kind == tb.kind && sa.path == sb.path
+    };
+    let mut distinct: Vec<usize> = Vec::new();
+    for &f in fs {
+        if !distinct.iter().any(|&d| same(d, f)) {
+            distinct.push(f);
+        }
+    }
+    let first: Vec<Result<Option<Value>, BuildError>> = distinct
         .iter()
         .map(|&f| one_filter(referrer, &filters[f], current, subset, cands))
         .collect();
@@ -205,7 +217,7 @@ fn decide(
         .iter()
         .enumerate()
         .filter_map(|(k, r)| match r {
-            Ok(Some(v)) => Some((k, v)),
+            Ok(Some(v)) => Some((distinct[k], v)),
             _ => None,
         })
         .collect();
@@ -215,12 +227,14 @@ fn decide(
             Some(e) => Err(e.clone()),
             None => Ok(None),
         },
-        [(k, v)] => {
+        [(changer, v)] => {
             if error.is_some() {
                 return Err(BuildError::Unsupported(AMBIGUOUS.into()));
             }
-            for (other, &f) in fs.iter().enumerate() {
-                if other == *k {
+            let mut skipped = false;
+            for &f in fs {
+                if f == *changer && !skipped {
+                    skipped = true;
                     continue;
                 }
                 if !matches!(one_filter(referrer, &filters[f], v, subset, cands), Ok(None)) {
@@ -789,7 +803,7 @@ mod tests {
         assert_eq!(find(&m, "CronJob", "cj", "ns2")["spec"], spec("cm", "sec"));
     }
 
-    /// `namePrefix: p-` over a Role naming a ConfigMap and a Secret, and an HPA; expected as
+    /// `namePrefix: p-` over a Role naming a ConfigMap and a Secret, an HPA and an Ingress; expected as
     /// `kubectl kustomize` (v5.5.0) wrote them.
     #[test]
     fn fixes_role_resource_names_and_scale_targets() {
@@ -802,6 +816,11 @@ mod tests {
                 json!({"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler", "metadata": {"name": "h"},
                     "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "d"}}}),
                 json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d"}}),
+                json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "svc"}}),
+                json!({"apiVersion": "networking.k8s.io/v1", "kind": "Ingress", "metadata": {"name": "ing"},
+                    "spec": {"tls": [{"hosts": ["h"], "secretName": "sec"}],
+                        "rules": [{"http": {"paths": [{"path": "/", "pathType": "Prefix",
+                            "backend": {"service": {"name": "svc", "port": {"number": 80}}}}]}}]}}),
             ],
             prefix: "p-",
             ..Default::default()
