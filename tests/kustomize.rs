@@ -1,5 +1,6 @@
-//! Overlays rendered by the real kustomize (`kubectl kustomize`, as on the CI machine), a broken
-//! overlay, and kustomize missing.
+//! Overlays rendered (by the built-in renderer by default; the same expectations hold for the
+//! real kustomize, `kubectl kustomize` on the CI machine), a broken overlay, and kustomize
+//! missing with the external engine.
 
 use std::path::{Path, PathBuf};
 
@@ -138,11 +139,20 @@ fn a_broken_overlay_is_an_error_naming_it_and_the_rest_is_still_audited() {
     assert_eq!(report["environments"][0]["declared_workloads"], 1);
 }
 
+/// With `engine = "external"` every overlay needs the kustomize command. (The built-in engine
+/// needs it only for overlays it leaves to kustomize: `tests/render_cache.rs`.)
 #[test]
 fn missing_kustomize_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
     tree(&dir.path().join("gitops"));
-    let cfg = config(dir.path(), "/nonexistent/bin/kustomize");
+    let snapshot = snapshot(dir.path());
+    let cfg = ConfigBuilder::new(dir.path())
+        .gitops(|g| g.path("gitops"))
+        .render(|r| r.kustomize("/nonexistent/bin/kustomize").engine("external"))
+        .environment("production", |e| {
+            e.paths(&["apps/*/overlays/production"]).snapshot(snapshot)
+        })
+        .write();
     let out = run(dir.path(), &cfg, &["--once"]);
     assert_eq!(out.code, 2);
     assert!(

@@ -23,18 +23,20 @@ fn app(name: &str, image: &str, digest: &str, level: &str) -> Vec<(String, Strin
     vec![
         (
             format!("apps/{name}/base/kustomization.yaml"),
-            "resources:\n  - deployment.yaml\nconfigMapGenerator:\n  - name: settings\n    literals: [LEVEL=info]\n".into(),
+            format!(
+                "resources:\n  - deployment.yaml\nconfigMapGenerator:\n  - name: {name}-settings\n    literals: [LEVEL=info]\n"
+            ),
         ),
         (
             format!("apps/{name}/base/deployment.yaml"),
             format!(
-                "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {name}\nspec:\n  replicas: 1\n  template:\n    spec:\n      containers:\n        - name: {name}\n          image: {image}:latest\n          envFrom:\n            - configMapRef:\n                name: settings\n"
+                "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {name}\nspec:\n  replicas: 1\n  template:\n    spec:\n      containers:\n        - name: {name}\n          image: {image}:latest\n          envFrom:\n            - configMapRef:\n                name: {name}-settings\n"
             ),
         ),
         (
             format!("apps/{name}/overlays/production/kustomization.yaml"),
             format!(
-                "namespace: shop\nresources:\n  - ../../base\nimages:\n  - name: {image}\n    digest: {digest}\npatches:\n  - path: resources.yaml\nconfigMapGenerator:\n  - name: settings\n    behavior: merge\n    literals: [LEVEL={level}]\n"
+                "namespace: shop\nresources:\n  - ../../base\nimages:\n  - name: {image}\n    digest: {digest}\npatches:\n  - path: resources.yaml\nconfigMapGenerator:\n  - name: {name}-settings\n    behavior: merge\n    literals: [LEVEL={level}]\n"
             ),
         ),
         (
@@ -64,19 +66,21 @@ impl Fleet {
         repo.commit(&refs, "two apps");
         let (api, api_rs) = deployment("shop", "api", &[("api", &format!("{API}@{D1}"))], 1);
         let (web, web_rs) = deployment("shop", "web", &[("web", &format!("{WEB}@{D2}"))], 1);
-        let pods = vec![
-            pod(&api_rs, "a", &[("api", &format!("{API}@{D1}"))]),
-            pod(&web_rs, "w", &[("web", &format!("{WEB}@{D3}"))]),
-        ];
+        let api_pod = pod(&api_rs, "a", &[("api", &format!("{API}@{D1}"))]);
+        let web_pod = pod(&web_rs, "w", &[("web", &format!("{WEB}@{D3}"))]);
         let snapshot = dir.path().join("cluster.json");
-        write(&snapshot, &list(vec![api, api_rs, web, web_rs, pods[0].clone(), pods[1].clone()]));
+        write(&snapshot, &list(vec![api, api_rs, web, web_rs, api_pod, web_pod]));
         let cache = dir.path().join("render-cache");
         let url = format!("file://{}", repo.dir.display());
         let builder = ConfigBuilder::new(dir.path())
             .gitops(|g| g.url(&url).cache_dir(dir.path().join("gitops")))
             .render(|r| r.cache_dir(&cache))
             .environment("production", |e| {
-                e.paths(&["apps/*/overlays/production"]).snapshot(&snapshot)
+                // The ConfigMaps are rendered (and their references rewritten) but not compared:
+                // this file is about rendering.
+                e.paths(&["apps/*/overlays/production"])
+                    .snapshot(&snapshot)
+                    .compare_configmaps("false")
             });
         let cfg = configure(builder).write();
         Self {
@@ -89,7 +93,11 @@ impl Fleet {
 
     fn audit(&self) -> Output {
         let dir = self.cfg.parent().unwrap();
-        driftwatch(dir, &["--once", "--format", "json", "--config", self.cfg.to_str().unwrap()], &[])
+        driftwatch(
+            dir,
+            &["--once", "--format", "json", "--config", self.cfg.to_str().unwrap()],
+            &[],
+        )
     }
 
     /// `--once` that must find exactly web's digest drift.
@@ -97,7 +105,12 @@ impl Fleet {
         let out = self.audit();
         assert_eq!(out.code, 1, "{}", out.stderr);
         let report = out.json();
-        assert_eq!(findings(&report), vec![finding("digest-drift", "shop/web", "web")], "{}", out.stderr);
+        assert_eq!(
+            findings(&report),
+            vec![finding("digest-drift", "shop/web", "web")],
+            "{}",
+            out.stderr
+        );
         report
     }
 }
@@ -119,7 +132,11 @@ fn paths(report: &Value) -> Vec<(String, String, bool)> {
 }
 
 fn rendered(report: &Value) -> Vec<String> {
-    paths(report).into_iter().filter(|(_, _, cached)| !cached).map(|(p, _, _)| p).collect()
+    paths(report)
+        .into_iter()
+        .filter(|(_, _, cached)| !cached)
+        .map(|(p, _, _)| p)
+        .collect()
 }
 
 const API_OVERLAY: &str = "apps/api/overlays/production";
@@ -164,7 +181,7 @@ fn a_changed_base_re_renders_every_overlay_using_it() {
     fleet.repo.commit(
         &[(
             "apps/web/base/kustomization.yaml",
-            "resources:\n  - deployment.yaml\nconfigMapGenerator:\n  - name: settings\n    literals: [LEVEL=info, COLOR=blue]\n",
+            "resources:\n  - deployment.yaml\nconfigMapGenerator:\n  - name: web-settings\n    literals: [LEVEL=info, COLOR=blue]\n",
         )],
         "web: a new setting",
     );
@@ -194,7 +211,11 @@ fn a_corrupt_cache_entry_is_discarded_and_rendered_again() {
     );
     let report = out.json();
     assert_eq!(findings(&report), vec![finding("digest-drift", "shop/web", "web")]);
-    assert_eq!(rendered(&report).len(), 1, "only the discarded entry was rendered again");
+    assert_eq!(
+        rendered(&report).len(),
+        1,
+        "only the discarded entry was rendered again"
+    );
     assert_eq!(rendered(&fleet.audit_ok()), Vec::<String>::new(), "and stored again");
 }
 
@@ -265,15 +286,25 @@ fn external_renders_are_cached_too() {
     let fleet = Fleet::new(|b| b.render(|r| r.engine("external").kustomize(kustomize.to_str().unwrap())));
     let first = fleet.audit_ok();
     assert_eq!(
-        paths(&first).iter().map(|(_, r, c)| (r.as_str(), *c)).collect::<Vec<_>>(),
+        paths(&first)
+            .iter()
+            .map(|(_, r, c)| (r.as_str(), *c))
+            .collect::<Vec<_>>(),
         vec![("external", false), ("external", false)]
     );
     assert_eq!(builds(&log), 2);
     assert_eq!(rendered(&fleet.audit_ok()), Vec::<String>::new());
     assert_eq!(builds(&log), 2, "the warm run did not start kustomize");
 
-    fleet.repo.commit(&[("apps/web/overlays/production/extra.txt", "x\n")], "a file in web's overlay");
-    assert_eq!(rendered(&fleet.audit_ok()), vec![WEB_OVERLAY], "anything in an overlay's tree counts");
+    fleet.repo.commit(
+        &[("apps/web/overlays/production/extra.txt", "x\n")],
+        "a file in web's overlay",
+    );
+    assert_eq!(
+        rendered(&fleet.audit_ok()),
+        vec![WEB_OVERLAY],
+        "anything in an overlay's tree counts"
+    );
     assert_eq!(builds(&log), 3);
 }
 
@@ -299,7 +330,11 @@ fn an_overlay_the_builtin_renderer_leaves_goes_to_kustomize_with_the_reason() {
     assert_eq!(
         paths(&report),
         vec![
-            (API_OVERLAY.to_string(), "external: uses replacements".to_string(), false),
+            (
+                API_OVERLAY.to_string(),
+                "external: uses replacements".to_string(),
+                false
+            ),
             (WEB_OVERLAY.to_string(), "builtin".to_string(), false),
         ]
     );
@@ -312,7 +347,15 @@ fn an_overlay_the_builtin_renderer_leaves_goes_to_kustomize_with_the_reason() {
 
     let out = driftwatch(
         fleet.cfg.parent().unwrap(),
-        &["declared", "--env", "production", "--format", "json", "--config", fleet.cfg.to_str().unwrap()],
+        &[
+            "declared",
+            "--env",
+            "production",
+            "--format",
+            "json",
+            "--config",
+            fleet.cfg.to_str().unwrap(),
+        ],
         &[],
     );
     assert_eq!(out.code, 0, "{}", out.stderr);

@@ -29,7 +29,7 @@ fn slow_kustomize(dir: &Path) -> (ConfigBuilder, PathBuf) {
     write(
         &script,
         &format!(
-            "#!/bin/sh\necho $$ >> {0}\nsleep 300 &\necho $! >> {0}\nwait\n",
+            "#!/bin/sh\nif [ \"$1\" = version ]; then echo v5.5.0; exit 0; fi\necho $$ >> {0}\nsleep 300 &\necho $! >> {0}\nwait\n",
             pids.display()
         ),
     );
@@ -37,7 +37,8 @@ fn slow_kustomize(dir: &Path) -> (ConfigBuilder, PathBuf) {
     write(&dir.join("cluster.json"), r#"{"kind": "List", "items": []}"#);
     let config = ConfigBuilder::new(dir)
         .gitops(|g| g.path("gitops"))
-        .render(|r| r.kustomize(script.to_str().unwrap()))
+        // The external engine: the built-in one would start no process to kill.
+        .render(|r| r.kustomize(script.to_str().unwrap()).engine("external"))
         .schedule(|s| s.cron("0 0 0 1 1 *").run_on_start(true).shutdown_grace("10m"))
         .environment("production", |e| {
             e.paths(&["apps/*/production"]).snapshot("cluster.json")

@@ -17,10 +17,10 @@ use crate::core::report::{DECLARED_SCHEMA, DeclaredReport, EnvironmentResult, Gi
 use crate::sources::Sources;
 use crate::sources::cluster::{ClusterError, ListOptions, LiveSource};
 use crate::sources::git::{self, Checkout};
-use crate::sources::registry::{Registry, RegistryClient};
 use crate::sources::history;
-use crate::sources::render::{Renderer, SharedFiles};
+use crate::sources::registry::{Registry, RegistryClient};
 use crate::sources::render::files::{DirFiles, TreeError, TreeFiles};
+use crate::sources::render::{Renderer, SharedFiles};
 
 /// How long the IO parts of an audit took, for metrics.
 #[derive(Clone, Debug, Default)]

@@ -128,7 +128,11 @@ struct Render<'a> {
 
 impl Describe for Render<'_> {
     fn describe(&self, w: &Written, out: &mut String) {
-        let external = self.cfg.kustomize.as_deref().unwrap_or("kustomize, else kubectl kustomize");
+        let external = self
+            .cfg
+            .kustomize
+            .as_deref()
+            .unwrap_or("kustomize, else kubectl kustomize");
         let engine = match self.cfg.engine {
             Engine::Builtin => format!("builtin (overlays it leaves: external {external})"),
             Engine::External => format!("external {external}"),

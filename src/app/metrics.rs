@@ -198,7 +198,9 @@ impl Metrics {
         for path in report.environments.iter().flat_map(|e| &e.paths) {
             if path.renderer != "plain" {
                 let result = if path.cached { "hit" } else { "miss" };
-                self.render_cache.get_or_create(&ResultLabel { result: result.into() }).inc();
+                self.render_cache
+                    .get_or_create(&ResultLabel { result: result.into() })
+                    .inc();
             }
             if !path.cached {
                 let (engine, reason) = path.renderer.split_once(": ").unwrap_or((&path.renderer, ""));

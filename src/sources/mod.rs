@@ -51,7 +51,9 @@ impl Sources {
     pub async fn reload(&self, cfg: &Config) -> Self {
         // The render cache is kept when it stays where it was: its keys hold everything that
         // decides an output (renderer version, engine, repository, path, inputs).
-        let renders = (render_cache_dir(cfg) == self.render_dir).then(|| self.renderer.cache()).flatten();
+        let renders = (render_cache_dir(cfg) == self.render_dir)
+            .then(|| self.renderer.cache())
+            .flatten();
         Self::with_caches(cfg, self.manifests.clone(), self.history.clone(), renders).await
     }
 

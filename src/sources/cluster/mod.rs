@@ -12,7 +12,7 @@ use std::time::Duration;
 use tokio::sync::OnceCell;
 
 use crate::config::{ClusterConfig, ClusterSource, CompareConfigMaps};
-use crate::core::model::LiveState;
+use crate::core::model::{ConfigListing, LiveState};
 use crate::core::resolve;
 
 #[derive(Debug, thiserror::Error)]
@@ -108,7 +108,15 @@ impl LiveSource {
     pub async fn fetch(&self, cfg: &ClusterConfig, opts: ListOptions) -> Result<(LiveState, usize), ClusterError> {
         let namespaces = (!cfg.namespaces.is_empty()).then_some(cfg.namespaces.as_slice());
         let raw = match &self.kind {
-            Kind::Snapshot(path) => snapshot::read(path).await?,
+            Kind::Snapshot(path) => {
+                let mut raw = snapshot::read(path).await?;
+                // As for a cluster reached through the API: `compare_configmaps = false` means
+                // no config checks, whatever the snapshot holds.
+                if opts.configmaps == CompareConfigMaps::Never {
+                    raw.config_listing = ConfigListing::Skipped;
+                }
+                raw
+            }
             Kind::Api {
                 source,
                 timeout,

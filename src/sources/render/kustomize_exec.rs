@@ -186,21 +186,31 @@ pub fn inputs(files: &dyn Files, dir: &str) -> Option<BTreeMap<String, Option<St
             continue;
         }
         deps.insert(key.clone(), files.identity(&key));
-        let Some(k) = super::builtin::kustomization::FILE_NAMES
-            .iter()
-            .find_map(|name| files::join(&root, name).ok().filter(|p| files.kind(p) == Some(Kind::File)))
-        else {
+        let Some(k) = super::builtin::kustomization::FILE_NAMES.iter().find_map(|name| {
+            files::join(&root, name)
+                .ok()
+                .filter(|p| files.kind(p) == Some(Kind::File))
+        }) else {
             continue;
         };
         let text = String::from_utf8(files.read(&k).ok()?).ok()?;
         let (docs, _) = crate::core::yaml::documents(&text);
         let doc = docs.into_iter().next().unwrap_or_default();
-        if doc.get("helmCharts").and_then(|c| c.as_array()).is_some_and(|c| {
-            c.iter().any(|chart| chart.get("repo").is_some())
-        }) {
+        if doc
+            .get("helmCharts")
+            .and_then(|c| c.as_array())
+            .is_some_and(|c| c.iter().any(|chart| chart.get("repo").is_some()))
+        {
             return None;
         }
-        for field in ["resources", "bases", "components", "transformers", "generators", "validators"] {
+        for field in [
+            "resources",
+            "bases",
+            "components",
+            "transformers",
+            "generators",
+            "validators",
+        ] {
             for entry in doc.get(field).and_then(|v| v.as_array()).into_iter().flatten() {
                 let Some(entry) = entry.as_str() else { continue };
                 if entry.contains("://") || entry.starts_with("github.com/") || entry.starts_with("git@") {

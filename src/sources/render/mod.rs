@@ -160,18 +160,15 @@ impl Renderer {
         let renders: Vec<_> = selected
             .iter()
             .map(|path| async move {
-            let rel = relative(root, path);
-            let out = match choose(env.renderer, path) {
-                Choice::Kustomize => Out::Kustomize(self.kustomization(files, root, repo, &rel).await),
-                Choice::Plain => Out::Plain(plain::render(root, path, &rel).await),
-            };
-            (rel, out)
+                let rel = relative(root, path);
+                let out = match choose(env.renderer, path) {
+                    Choice::Kustomize => Out::Kustomize(self.kustomization(files, root, repo, &rel).await),
+                    Choice::Plain => Out::Plain(plain::render(root, path, &rel).await),
+                };
+                (rel, out)
             })
             .collect();
-        let rendered: Vec<_> = futures::stream::iter(renders)
-        .buffered(parallel)
-        .collect()
-        .await;
+        let rendered: Vec<_> = futures::stream::iter(renders).buffered(parallel).collect().await;
         for (rel, out) in rendered {
             let record = |renderer: &str, cached: bool| PathRender {
                 path: rel.clone(),
@@ -214,7 +211,13 @@ impl Renderer {
     /// The kustomization in `rel`: from the cache when nothing it read changed, else rendered
     /// with the configured engine (the built-in one handing what it does not support to the
     /// external kustomize, with the reason).
-    async fn kustomization(&self, files: &SharedFiles, root: &Path, repo: &str, rel: &str) -> Result<Output, RenderError> {
+    async fn kustomization(
+        &self,
+        files: &SharedFiles,
+        root: &Path,
+        repo: &str,
+        rel: &str,
+    ) -> Result<Output, RenderError> {
         if self.cfg.engine == Engine::External {
             return self.external(files, root, repo, rel, None).await;
         }
@@ -223,7 +226,10 @@ impl Renderer {
         let (f, dir, cache) = (files.clone(), rel.to_string(), self.cache.clone());
         let built = tokio::task::spawn_blocking(move || {
             if let Some(hit) = cache.as_ref().and_then(|c| c.lookup(&key, f.as_ref())) {
-                return Ok(Output { entry: hit, cached: true });
+                return Ok(Output {
+                    entry: hit,
+                    cached: true,
+                });
             }
             builtin::build(f.as_ref(), &dir).map(|build| {
                 let entry = Entry {
@@ -245,7 +251,10 @@ impl Renderer {
         })?;
         match built {
             Ok(out) => Ok(out),
-            Err(builtin::BuildError::Invalid(reason)) => Err(RenderError::Kustomize { path: rel.into(), reason }),
+            Err(builtin::BuildError::Invalid(reason)) => Err(RenderError::Kustomize {
+                path: rel.into(),
+                reason,
+            }),
             Err(builtin::BuildError::Unsupported(reason)) => self.external(files, root, repo, rel, Some(reason)).await,
         }
     }
@@ -313,7 +322,11 @@ impl Renderer {
         } else {
             None
         };
-        let entry = Entry { deps: deps.clone().unwrap_or_default(), renderer, docs };
+        let entry = Entry {
+            deps: deps.clone().unwrap_or_default(),
+            renderer,
+            docs,
+        };
         let entry = match deps {
             Some(_) => self.keep(&key, entry),
             // Reaches outside the repository: not cacheable.

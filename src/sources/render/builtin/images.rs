@@ -157,16 +157,48 @@ mod tests {
     fn rewrites_as_kustomize_does() {
         let d = "sha256:24a0c4b4a4c0eb97a1aabb8e29f18e917d05abfe1b7a7c07857230879ce7d3d3";
         for (before, entry, after) in [
-            ("nginx", image("nginx", None, Some("1.25"), None), "nginx:1.25".to_string()),
+            (
+                "nginx",
+                image("nginx", None, Some("1.25"), None),
+                "nginx:1.25".to_string(),
+            ),
             ("nginx:1.0", image("nginx", None, None, Some(d)), format!("nginx@{d}")),
-            ("nginx:1.0@sha256:aa", image("nginx", None, Some("2"), None), "nginx:2".into()),
-            ("nginx:1.0", image("nginx", Some("reg:5000/x/nginx"), None, None), "reg:5000/x/nginx:1.0".into()),
-            ("nginx:1.0", image("nginx", None, Some("1.2"), Some(d)), format!("nginx:1.2@{d}")),
-            ("nginx:1.0", image("nginx", None, Some(&format!("1.2@{d}")), None), format!("nginx:1.2@{d}")),
-            ("reg:5000/team/api:1", image("reg:5000/team/api", None, Some("2"), None), "reg:5000/team/api:2".into()),
+            (
+                "nginx:1.0@sha256:aa",
+                image("nginx", None, Some("2"), None),
+                "nginx:2".into(),
+            ),
+            (
+                "nginx:1.0",
+                image("nginx", Some("reg:5000/x/nginx"), None, None),
+                "reg:5000/x/nginx:1.0".into(),
+            ),
+            (
+                "nginx:1.0",
+                image("nginx", None, Some("1.2"), Some(d)),
+                format!("nginx:1.2@{d}"),
+            ),
+            (
+                "nginx:1.0",
+                image("nginx", None, Some(&format!("1.2@{d}")), None),
+                format!("nginx:1.2@{d}"),
+            ),
+            (
+                "reg:5000/team/api:1",
+                image("reg:5000/team/api", None, Some("2"), None),
+                "reg:5000/team/api:2".into(),
+            ),
             // Not the same repository: untouched.
-            ("nginx-exporter:1", image("nginx", None, Some("2"), None), "nginx-exporter:1".into()),
-            ("docker.io/nginx:1", image("nginx", None, Some("2"), None), "docker.io/nginx:1".into()),
+            (
+                "nginx-exporter:1",
+                image("nginx", None, Some("2"), None),
+                "nginx-exporter:1".into(),
+            ),
+            (
+                "docker.io/nginx:1",
+                image("nginx", None, Some("2"), None),
+                "docker.io/nginx:1".into(),
+            ),
         ] {
             let matcher = Regex::new(&format!(
                 "^{}(:[a-zA-Z0-9_.{{}}-]*)?(@sha256:[a-zA-Z0-9_.{{}}-]*)?$",

@@ -150,9 +150,7 @@ pub fn resources_in(path: &str, text: &str) -> Result<Vec<Value>, BuildError> {
                     continue;
                 }
                 Some(_) => {
-                    return Err(BuildError::Invalid(format!(
-                        "{path}: expected array in {kind}/items"
-                    )));
+                    return Err(BuildError::Invalid(format!("{path}: expected array in {kind}/items")));
                 }
             }
         }
@@ -170,7 +168,9 @@ fn validate(path: &str, doc: &Value) -> Result<(), BuildError> {
     }
     let name = doc.get("metadata").and_then(|m| m.get("name")).and_then(Value::as_str);
     if name.is_none_or(str::is_empty) {
-        return Err(BuildError::Invalid(format!("{path}: missing metadata.name in a resource")));
+        return Err(BuildError::Invalid(format!(
+            "{path}: missing metadata.name in a resource"
+        )));
     }
     fn has_nil_in_list(v: &Value) -> bool {
         match v {
@@ -215,7 +215,11 @@ mod tests {
         let files = DirFiles::new(repo.path());
         let ctx = Ctx::new(&files);
         let res = accumulate_directory(&ctx, dir, false, ResMap::default())?;
-        Ok(res.resources.iter().map(|r| format!("{}/{}", r.kind(), r.name())).collect())
+        Ok(res
+            .resources
+            .iter()
+            .map(|r| format!("{}/{}", r.kind(), r.name()))
+            .collect())
     }
 
     const DEPLOY: &str = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: api\n";
@@ -225,14 +229,20 @@ mod tests {
         let got = build(
             &[
                 ("base/kustomization.yaml", "resources: [deploy.yaml, list.json]\n"),
-                ("base/deploy.yaml", &format!("{DEPLOY}---\n---\napiVersion: v1\nkind: Service\nmetadata:\n  name: api\n")),
+                (
+                    "base/deploy.yaml",
+                    &format!("{DEPLOY}---\n---\napiVersion: v1\nkind: Service\nmetadata:\n  name: api\n"),
+                ),
                 (
                     "base/list.json",
                     r#"{"apiVersion":"v1","kind":"List","items":[{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"a"}}]}"#,
                 ),
                 ("prod/kustomization.yaml", "resources: [../base]\nbases: [../extra]\n"),
                 ("extra/kustomization.yml", "resources: [cm.yaml]\n"),
-                ("extra/cm.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: b\n"),
+                (
+                    "extra/cm.yaml",
+                    "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: b\n",
+                ),
             ],
             "prod",
         );
@@ -247,13 +257,20 @@ mod tests {
         for (name, files, dir, want) in [
             (
                 "file outside the root",
-                vec![("prod/kustomization.yaml", "resources: [../base/deploy.yaml]\n"), ("base/deploy.yaml", DEPLOY)],
+                vec![
+                    ("prod/kustomization.yaml", "resources: [../base/deploy.yaml]\n"),
+                    ("base/deploy.yaml", DEPLOY),
+                ],
                 "prod",
                 "is not in or below",
             ),
             (
                 "duplicate id",
-                vec![("prod/kustomization.yaml", "resources: [a.yaml, b.yaml]\n"), ("prod/a.yaml", DEPLOY), ("prod/b.yaml", DEPLOY)],
+                vec![
+                    ("prod/kustomization.yaml", "resources: [a.yaml, b.yaml]\n"),
+                    ("prod/a.yaml", DEPLOY),
+                    ("prod/b.yaml", DEPLOY),
+                ],
                 "prod",
                 "already registered id",
             ),
@@ -277,13 +294,19 @@ mod tests {
             ),
             (
                 "cycle",
-                vec![("a/kustomization.yaml", "resources: [b]\n"), ("a/b/kustomization.yaml", "resources: [..]\n")],
+                vec![
+                    ("a/kustomization.yaml", "resources: [b]\n"),
+                    ("a/b/kustomization.yaml", "resources: [..]\n"),
+                ],
                 "a",
                 "cycle",
             ),
             (
                 "component as a resource",
-                vec![("prod/kustomization.yaml", "resources: [../c]\n"), ("c/kustomization.yaml", "kind: Component\n")],
+                vec![
+                    ("prod/kustomization.yaml", "resources: [../c]\n"),
+                    ("c/kustomization.yaml", "kind: Component\n"),
+                ],
                 "prod",
                 "expected kind != 'Component'",
             ),
@@ -298,11 +321,26 @@ mod tests {
     #[test]
     fn remote_resources_and_unsupported_fields_fall_back() {
         for (files, want) in [
-            (vec![("p/kustomization.yaml", "resources: [https://github.com/x/y//base?ref=v1]\n")], "uses remote resources"),
-            (vec![("p/kustomization.yaml", "resources: [github.com/x/y/base]\n")], "uses remote resources"),
-            (vec![("p/kustomization.yaml", "replacements: []\n")], "uses replacements"),
+            (
+                vec![(
+                    "p/kustomization.yaml",
+                    "resources: [https://github.com/x/y//base?ref=v1]\n",
+                )],
+                "uses remote resources",
+            ),
+            (
+                vec![("p/kustomization.yaml", "resources: [github.com/x/y/base]\n")],
+                "uses remote resources",
+            ),
+            (
+                vec![("p/kustomization.yaml", "replacements: []\n")],
+                "uses replacements",
+            ),
             (vec![("p/kustomization.yaml", "helmCharts: []\n")], "uses helmCharts"),
-            (vec![("p/kustomization.yaml", "frobnicate: 1\n")], "unknown field frobnicate"),
+            (
+                vec![("p/kustomization.yaml", "frobnicate: 1\n")],
+                "unknown field frobnicate",
+            ),
         ] {
             assert_eq!(build(&files, "p"), Err(BuildError::Unsupported(want.into())), "{want}");
         }

@@ -22,7 +22,7 @@ impl ResId {
     /// The namespace kustomize compares ids by: `""` counts as `default` for namespaced kinds,
     /// and cluster-scoped kinds have none.
     pub fn effective_namespace(&self) -> &str {
-        if is_cluster_scoped(&self.kind) {
+        if is_cluster_scoped(self) {
             ""
         } else if self.namespace.is_empty() {
             "default"
@@ -55,38 +55,9 @@ impl ResId {
     }
 }
 
-/// Kinds without a namespace (kustomize's built-in list of cluster-scoped kinds).
-pub fn is_cluster_scoped(kind: &str) -> bool {
-    matches!(
-        kind,
-        "APIService"
-            | "CSIDriver"
-            | "CSINode"
-            | "CertificateSigningRequest"
-            | "ClusterRole"
-            | "ClusterRoleBinding"
-            | "ComponentStatus"
-            | "CustomResourceDefinition"
-            | "FlowSchema"
-            | "IngressClass"
-            | "MutatingWebhookConfiguration"
-            | "Namespace"
-            | "Node"
-            | "PersistentVolume"
-            | "PodSecurityPolicy"
-            | "PriorityClass"
-            | "PriorityLevelConfiguration"
-            | "RuntimeClass"
-            | "SelfSubjectAccessReview"
-            | "SelfSubjectRulesReview"
-            | "StorageClass"
-            | "SubjectAccessReview"
-            | "TokenReview"
-            | "ValidatingAdmissionPolicy"
-            | "ValidatingAdmissionPolicyBinding"
-            | "ValidatingWebhookConfiguration"
-            | "VolumeAttachment"
-    )
+/// Whether the id's type has no namespace, by kustomize's own table (group, version and kind).
+pub fn is_cluster_scoped(id: &ResId) -> bool {
+    super::fieldspec::is_cluster_scoped_gv(&id.group, &id.version, &id.kind)
 }
 
 /// How a generated ConfigMap or Secret combines with one of the same name from a base.

@@ -27,7 +27,7 @@ fn anchored(pattern: &str) -> Result<Option<Regex>, BuildError> {
 }
 
 fn effective_namespace(id: &ResId) -> &str {
-    if is_cluster_scoped(&id.kind) {
+    if is_cluster_scoped(id) {
         NOT_A_NAMESPACE
     } else {
         id.effective_namespace()

@@ -119,9 +119,11 @@ fn configured(ctx: &Ctx<'_>, dir: &str, doc: &Value, res: &mut ResMap) -> Result
             let c: ImageTagConfig = fields(doc, kind)?;
             // The legacy pass (every `containers`/`initContainers` list) always runs; specs
             // elsewhere would need the general walk.
-            let covered = c.field_specs.iter().flatten().all(|s| {
-                s.path.ends_with("containers[]/image") || s.path.ends_with("initContainers[]/image")
-            });
+            let covered = c
+                .field_specs
+                .iter()
+                .flatten()
+                .all(|s| s.path.ends_with("containers[]/image") || s.path.ends_with("initContainers[]/image"));
             if !covered {
                 return Err(BuildError::Unsupported("uses ImageTagTransformer fieldSpecs".into()));
             }
@@ -172,7 +174,14 @@ fn configured(ctx: &Ctx<'_>, dir: &str, doc: &Value, res: &mut ResMap) -> Result
         }
         "PatchJson6902Transformer" => {
             let c: Json6902Config = fields(doc, kind)?;
-            patch::json6902_transformer(ctx, dir, c.target.as_ref(), c.path.as_deref(), c.json_op.as_deref(), res)
+            patch::json6902_transformer(
+                ctx,
+                dir,
+                c.target.as_ref(),
+                c.path.as_deref(),
+                c.json_op.as_deref(),
+                res,
+            )
         }
         other => Err(BuildError::Unsupported(format!("uses transformer {other}"))),
     }
