@@ -193,6 +193,42 @@ async fn a_per_second_schedule_fires_audits() {
     d.stop().await;
 }
 
+/// The overlay is a kustomization: the first audit renders it with the built-in renderer, the
+/// next ones take it from the render cache (the files did not change), and the metrics say so.
+#[tokio::test]
+async fn the_daemon_renders_an_unchanged_overlay_once() {
+    let dir = tempfile::tempdir().unwrap();
+    gitops(dir.path());
+    std::fs::write(
+        dir.path().join("gitops/apps/api/production/kustomization.yaml"),
+        "resources: [deploy.yaml]\n",
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("cluster.json"), snapshot()).unwrap();
+    let d = Daemon::start(&write_config(dir.path(), |s| s.cron(EVERY_SECOND), "cluster.json")).await;
+
+    wait_until(15, "three scheduled audits", || async { d.audits_ok().await >= 3.0 }).await;
+    let (_, report) = d.request(reqwest::Method::GET, "/report").await;
+    let report: serde_json::Value = serde_json::from_str(&report).unwrap();
+    assert_eq!(report["findings"][0]["type"], "digest-drift", "{report}");
+    assert_eq!(
+        report["environments"][0]["paths"][0],
+        serde_json::json!({"path": "apps/api/production", "renderer": "builtin", "cached": true})
+    );
+    assert_eq!(
+        d.metric("driftwatch_renders_total{engine=\"builtin\",reason=\"\"}")
+            .await,
+        Some(1.0),
+        "rendered once"
+    );
+    assert!(
+        d.metric("driftwatch_render_cache_lookups_total{result=\"hit\"}")
+            .await
+            .is_some_and(|hits| hits >= 2.0)
+    );
+    d.stop().await;
+}
+
 #[tokio::test]
 async fn reload_applies_a_valid_config_and_keeps_the_running_one_on_an_invalid_one() {
     let dir = tempfile::tempdir().unwrap();

@@ -236,9 +236,11 @@ struct Entry {
 }
 
 impl ConfigBuilder {
-    /// A config that `write` puts in `dir/driftwatch.toml`.
+    /// A config that `write` puts in `dir/driftwatch.toml`, with its render cache in
+    /// `dir/render-cache` (the default would be the user's cache directory: tests keep to their
+    /// own directory).
     pub fn new(dir: &Path) -> Self {
-        Self::at(&dir.join("driftwatch.toml"))
+        Self::at(&dir.join("driftwatch.toml")).render(|r| r.cache_dir(dir.join("render-cache")))
     }
 
     /// A config that `write` puts at `path`.
