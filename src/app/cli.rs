@@ -511,7 +511,7 @@ async fn once(cfg: &Config, cli: &Cli) -> u8 {
         return EXIT_ERROR;
     }
     exit_on_signal();
-    let sources = crate::sources::Sources::new(cfg).await;
+    let sources = crate::sources::Sources::for_one_audit(cfg).await;
     let report = audit::run(cfg, &sources, &cli.audit.envs).await;
     let text = render(&report, cli.audit.format, cfg.audit.fail_on, cli.audit.wide);
     // A closed pipe (`driftwatch --once | head`) is not an audit error.

@@ -46,6 +46,19 @@ impl Sources {
         Self::with_caches(cfg, Arc::default(), Arc::default(), None).await
     }
 
+    /// Sources for one audit (`--once`): the render cache keeps nothing in memory, since no
+    /// second audit will ask; renders persist on disk only.
+    pub async fn for_one_audit(cfg: &Config) -> Self {
+        let renders = cfg.render.cache.then(|| {
+            Arc::new(render::cache::RenderCache::new(
+                render_cache_dir(cfg),
+                cfg.render.cache_max_bytes,
+                0,
+            ))
+        });
+        Self::with_caches(cfg, Arc::default(), Arc::default(), renders).await
+    }
+
     /// Sources for a reloaded `cfg`: clients are built anew, the caches (of content that
     /// never changes: manifests by digest, digests per commit) are kept.
     pub async fn reload(&self, cfg: &Config) -> Self {

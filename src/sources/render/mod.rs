@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use futures::StreamExt;
-use tokio::sync::OnceCell;
+use tokio::sync::{OnceCell, Semaphore};
 
 use crate::config::{Engine, EnvironmentConfig, RenderConfig, Renderer as PathRenderer};
 use crate::core::manifest::{self, Origin};
@@ -79,6 +79,9 @@ pub struct Renderer {
     cfg: RenderConfig,
     cache: Option<Arc<RenderCache>>,
     external_version: OnceCell<Result<String, String>>,
+    /// External kustomize runs at once, across environments: one per core (each is a process
+    /// of its own; more only queue for the CPU and add memory).
+    external_slots: Semaphore,
 }
 
 /// One kustomization's output.
@@ -100,6 +103,7 @@ impl Renderer {
             cfg: cfg.clone(),
             cache,
             external_version: OnceCell::new(),
+            external_slots: Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get())),
         }
     }
 
@@ -168,8 +172,10 @@ impl Renderer {
                 (rel, out)
             })
             .collect();
-        let rendered: Vec<_> = futures::stream::iter(renders).buffered(parallel).collect().await;
-        for (rel, out) in rendered {
+        // Taken one by one as they finish, in order: each output is dropped once extracted, so
+        // memory holds a few renders, not the environment's.
+        let mut rendered = futures::stream::iter(renders).buffered(parallel);
+        while let Some((rel, out)) = rendered.next().await {
             let record = |renderer: &str, cached: bool| PathRender {
                 path: rel.clone(),
                 renderer: renderer.to_string(),
@@ -301,11 +307,13 @@ impl Renderer {
                 cached: true,
             });
         }
+        let slot = self.external_slots.acquire().await;
         let text = match kustomize_exec::render(&root.join(rel), rel, &self.cfg).await {
             Ok(mut out) => out.pop().and_then(|r| r.content.ok()).unwrap_or_default(),
             Err(RenderError::KustomizeMissing { command }) => return Err(missing(command)),
             Err(e) => return Err(e),
         };
+        drop(slot);
         let (docs, err) = crate::core::yaml::documents(&text);
         if let Some(e) = err {
             return Err(RenderError::Kustomize {
