@@ -362,6 +362,24 @@ fn an_overlay_the_builtin_renderer_leaves_goes_to_kustomize_with_the_reason() {
     let declared = out.json();
     assert_eq!(declared["paths"][0]["renderer"], "external: uses replacements");
     assert_eq!(declared["paths"][1]["renderer"], "builtin");
+
+    let out = driftwatch(
+        fleet.cfg.parent().unwrap(),
+        &[
+            "declared",
+            "--env",
+            "production",
+            "--config",
+            fleet.cfg.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert!(
+        out.stdout
+            .contains(&format!("{API_OVERLAY}  external: uses replacements (cached)")),
+        "the text listing says how each path was rendered:\n{}",
+        out.stdout
+    );
 }
 
 #[test]

@@ -247,9 +247,16 @@ impl DeclaredReport {
             }
         }
         let commit = self.commit.as_deref().unwrap_or("(no commit)");
+        // How each path was rendered: which overlays went to the external kustomize, and why.
+        let mut paths = vec![["PATH", "RENDERER"].map(String::from).to_vec()];
+        paths.extend(self.paths.iter().map(|p| {
+            let cached = if p.cached { " (cached)" } else { "" };
+            vec![p.path.clone(), format!("{}{cached}", p.renderer)]
+        }));
         format!(
-            "{}{} workloads declared for {} at {}\n",
+            "{}\n{}{} workloads declared for {} at {}\n",
             table(&rows),
+            table(&paths),
             self.workloads.len(),
             self.environment,
             commit
