@@ -263,3 +263,95 @@ mod tests {
         assert!(is_within("anything", ""));
     }
 }
+
+#[cfg(test)]
+mod tree_tests {
+    use super::*;
+    use std::process::Command;
+
+    fn git(dir: &Path, args: &[&str]) -> String {
+        let out = Command::new("git")
+            .args(["-c", "user.name=t", "-c", "user.email=t@example.com"])
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("git runs");
+        assert!(
+            out.status.success(),
+            "git {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
+    fn repo(files: &[(&str, &str)], link: Option<(&str, &str)>) -> (tempfile::TempDir, String) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        git(dir.path(), &["init", "-q", "-b", "main"]);
+        for (path, text) in files {
+            let p = dir.path().join(path);
+            std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
+            std::fs::write(p, text).expect("write");
+        }
+        if let Some((from, to)) = link {
+            std::os::unix::fs::symlink(to, dir.path().join(from)).expect("symlink");
+        }
+        git(dir.path(), &["add", "-A"]);
+        git(dir.path(), &["commit", "-q", "-m", "files"]);
+        let head = git(dir.path(), &["rev-parse", "HEAD"]);
+        (dir, head)
+    }
+
+    /// The commit, not the working tree: an uncommitted edit is not seen, identities are blob
+    /// and tree ids, and a directory's identity changes with anything below it.
+    #[test]
+    fn a_commit_tree_is_read_as_committed() {
+        let (dir, head) = repo(
+            &[("apps/api/kustomization.yaml", "resources: []\n"), ("README", "x\n")],
+            None,
+        );
+        std::fs::write(dir.path().join("apps/api/kustomization.yaml"), "edited\n").expect("edit");
+        let tree = TreeFiles::open(dir.path(), &head).expect("opens");
+        assert_eq!(
+            tree.read("apps/api/kustomization.yaml").expect("reads"),
+            b"resources: []\n"
+        );
+        assert_eq!(tree.kind("apps/api"), Some(Kind::Dir));
+        assert_eq!(tree.kind("apps/nope"), None);
+        let blob = git(dir.path(), &["rev-parse", "HEAD:apps/api/kustomization.yaml"]);
+        assert_eq!(tree.identity("apps/api/kustomization.yaml"), Some(blob));
+        let subtree = git(dir.path(), &["rev-parse", "HEAD:apps/api"]);
+        assert_eq!(tree.identity("apps/api/"), Some(subtree));
+        assert_eq!(tree.identity("apps/api"), Some("dir".into()));
+        assert!(tree.read("apps/nope.yaml").is_err());
+    }
+
+    /// kustomize follows symbolic links on disk; a blob would hold the link's target path.
+    #[test]
+    fn a_tree_with_a_symbolic_link_is_refused() {
+        let (dir, head) = repo(
+            &[("base/deploy.yaml", "kind: Deployment\n")],
+            Some(("overlay.yaml", "base/deploy.yaml")),
+        );
+        match TreeFiles::open(dir.path(), &head) {
+            Err(TreeError::Symlink(path)) => assert_eq!(path, "overlay.yaml"),
+            Err(e) => panic!("wrong error: {e}"),
+            Ok(_) => panic!("a tree with a symlink was accepted"),
+        }
+    }
+
+    /// On disk, a directory's tree identity changes when a file below it is added or edited.
+    #[test]
+    fn a_directory_tree_identity_follows_its_files() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::create_dir_all(dir.path().join("a/b")).expect("mkdir");
+        std::fs::write(dir.path().join("a/b/x.yaml"), "1").expect("write");
+        let files = DirFiles::new(dir.path());
+        let before = files.identity("a/").expect("a directory");
+        std::fs::write(dir.path().join("a/b/y.yaml"), "2").expect("write");
+        let added = files.identity("a/").expect("a directory");
+        assert_ne!(before, added);
+        std::fs::write(dir.path().join("a/b/y.yaml"), "3").expect("write");
+        assert_ne!(files.identity("a/").expect("a directory"), added);
+        assert_eq!(files.identity("a/b/nope.yaml"), None);
+    }
+}
