@@ -200,18 +200,8 @@ mod tests {
     use super::*;
     use crate::sources::render::files::DirFiles;
 
-    fn repo(files: &[(&str, &str)]) -> tempfile::TempDir {
-        let dir = tempfile::tempdir().expect("tempdir");
-        for (path, text) in files {
-            let p = dir.path().join(path);
-            std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
-            std::fs::write(p, text).expect("write");
-        }
-        dir
-    }
-
     fn build(files: &[(&str, &str)], dir: &str) -> Result<Vec<String>, BuildError> {
-        let repo = repo(files);
+        let repo = super::super::test_repo(files);
         let files = DirFiles::new(repo.path());
         let ctx = Ctx::new(&files);
         let res = accumulate_directory(&ctx, dir, false, ResMap::default())?;

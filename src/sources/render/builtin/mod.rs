@@ -192,19 +192,25 @@ pub(crate) fn transform(ctx: &Ctx<'_>, dir: &str, k: &Kustomization, mut res: Re
     Ok(res)
 }
 
+/// A repository written to a temp directory, for the renderer's unit tests.
+#[cfg(test)]
+pub(crate) fn test_repo(files: &[(&str, &str)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for (path, text) in files {
+        let p = dir.path().join(path);
+        std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
+        std::fs::write(p, text).expect("write");
+    }
+    dir
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::sources::render::files::DirFiles;
 
     fn repo(files: &[(&str, &str)]) -> tempfile::TempDir {
-        let dir = tempfile::tempdir().expect("tempdir");
-        for (path, text) in files {
-            let p = dir.path().join(path);
-            std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
-            std::fs::write(p, text).expect("write");
-        }
-        dir
+        test_repo(files)
     }
 
     /// Each step sees what the one before it did, in kustomize's order; the expected values are
