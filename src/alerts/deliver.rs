@@ -6,6 +6,7 @@
 //! (they could not be remembered, so every run would send them again); one alert per outage
 //! says so instead.
 
+use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use chrono::{DateTime, Utc};
@@ -71,6 +72,17 @@ pub async fn notify(
     now: DateTime<Utc>,
     health: &StoreHealth,
 ) -> Result<Outcome, NotifyError> {
+    notify_quiet(cfg, report, &BTreeSet::new(), now, health).await
+}
+
+/// [`notify`], holding back the findings in `quiet` (see [`AlertState::observe_quiet`]).
+pub async fn notify_quiet(
+    cfg: &Config,
+    report: &Report,
+    quiet: &BTreeSet<String>,
+    now: DateTime<Utc>,
+    health: &StoreHealth,
+) -> Result<Outcome, NotifyError> {
     let path = &cfg.state.path;
     let client = http_client(cfg.alerts.delivery.timeout)?;
     // Nothing is sent that could not be remembered as sent: the lock file and the observed
@@ -102,7 +114,7 @@ pub async fn notify(
         outcome.warnings.push(w);
     }
     let mut alert_state = loaded.state;
-    alert_state.observe(report, now);
+    alert_state.observe_quiet(report, now, quiet);
     if let Err(e) = store::save(path, &alert_state) {
         return unwritable(e).await;
     }

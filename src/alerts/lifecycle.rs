@@ -160,8 +160,20 @@ impl AlertState {
     /// what git declares could not be read) or was not audited this run resolves nothing, since
     /// its findings were not all observed.
     pub fn observe(&mut self, report: &Report, now: DateTime<Utc>) {
+        self.observe_quiet(report, now, &BTreeSet::new());
+    }
+
+    /// [`Self::observe`], holding back the findings in `quiet` (drift on a workload whose
+    /// declaration just changed, while the cluster is given time to follow): one that is not
+    /// alerted yet is not recorded (no alert now; it is, if it persists past the grace), one
+    /// already alerted stays open (no "resolved" notice for a drift that did not go away).
+    pub fn observe_quiet(&mut self, report: &Report, now: DateTime<Utc>, quiet: &BTreeSet<String>) {
         let mut current: BTreeMap<String, Subject> = BTreeMap::new();
         for f in &report.findings {
+            let open = self.alerts.get(&f.fingerprint).is_some_and(|r| r.resolved_at.is_none());
+            if quiet.contains(&f.fingerprint) && !open {
+                continue;
+            }
             current.insert(f.fingerprint.clone(), Subject::Finding(f.clone()));
         }
         for e in report.environments.iter().filter(|e| e.status == Status::Error) {
@@ -401,6 +413,54 @@ mod tests {
 
     fn ev(channel: &str, event: Event, name: &str) -> (String, Event, String) {
         (channel.into(), event, name.into())
+    }
+
+    /// A finding held back while the cluster follows a new commit is not alerted (nor recorded,
+    /// so it alerts when the grace is over); one already alerted stays open, so no "resolved"
+    /// notice goes out for a drift that did not go away.
+    #[test]
+    fn quiet_findings_are_not_alerted_and_open_alerts_stay_open() {
+        let routes = [route("slack")];
+        let (old, new) = (
+            finding("production", "api", Severity::Critical),
+            finding("production", "web", Severity::Critical),
+        );
+        let mut state = AlertState::default();
+        assert_eq!(
+            run(
+                &mut state,
+                &report(&[("production", None)], vec![old.clone()]),
+                &routes,
+                t0(),
+                &[]
+            )
+            .len(),
+            1
+        );
+
+        let quiet: BTreeSet<String> = [old.fingerprint.clone(), new.fingerprint.clone()].into();
+        let later = t0() + HOUR;
+        state.observe_quiet(
+            &report(&[("production", None)], vec![old.clone(), new.clone()]),
+            later,
+            &quiet,
+        );
+        assert!(
+            state.due(&routes, POLICY, later).is_empty(),
+            "nothing new to send, nothing resolved"
+        );
+        assert!(state.alerts[&old.fingerprint].resolved_at.is_none());
+        assert!(!state.alerts.contains_key(&new.fingerprint));
+
+        // The grace is over and the drift persists: now it alerts.
+        let sent = run(
+            &mut state,
+            &report(&[("production", None)], vec![old, new]),
+            &routes,
+            later + HOUR,
+            &[],
+        );
+        assert_eq!(sent, vec![("slack".to_string(), Event::Firing, "web".to_string())]);
     }
 
     #[test]

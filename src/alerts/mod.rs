@@ -4,4 +4,5 @@
 pub mod channels;
 pub mod deliver;
 pub mod lifecycle;
+pub mod settle;
 pub mod store;

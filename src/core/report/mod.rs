@@ -184,7 +184,7 @@ impl Report {
         }
     }
 
-    fn summarise(&mut self) {
+    pub(crate) fn summarise(&mut self) {
         let count = |s: Severity| self.findings.iter().filter(|f| f.severity == s).count();
         self.summary = Summary {
             findings: self.findings.len(),
@@ -208,6 +208,63 @@ impl Report {
         self.ignored = ignored;
         self.judge_completeness();
         self.summarise();
+    }
+
+    /// This report with the environments `partial` audited replaced by what `partial` found
+    /// (their results, findings and ignored findings), and `partial`'s times and commit: what a
+    /// re-audit of some environments (after a watched change) makes of the last full picture.
+    /// Environments `partial` did not audit keep their results from `self`.
+    pub fn merged(&self, partial: &Report) -> Report {
+        let audited: std::collections::BTreeSet<&str> = partial.environments.iter().map(|e| e.name.as_str()).collect();
+        let mut environments: Vec<EnvironmentResult> = self
+            .environments
+            .iter()
+            .map(|e| {
+                partial
+                    .environments
+                    .iter()
+                    .find(|p| p.name == e.name)
+                    .unwrap_or(e)
+                    .clone()
+            })
+            .collect();
+        for p in &partial.environments {
+            if !environments.iter().any(|e| e.name == p.name) {
+                environments.push(p.clone());
+            }
+        }
+        let kept = |env: &str| !audited.contains(env);
+        // Grouped by environment in config order, each group as its audit sorted it, as a full
+        // audit lists them.
+        let mut findings: Vec<Finding> = Vec::new();
+        for e in &environments {
+            let from = if kept(&e.name) {
+                &self.findings
+            } else {
+                &partial.findings
+            };
+            findings.extend(from.iter().filter(|f| f.environment == e.name).cloned());
+        }
+        let mut ignored: Vec<Ignored> = self
+            .ignored
+            .iter()
+            .filter(|i| kept(&i.finding.environment))
+            .cloned()
+            .collect();
+        ignored.extend(partial.ignored.iter().cloned());
+        let mut report = Report {
+            schema: REPORT_SCHEMA,
+            started_at: partial.started_at,
+            finished_at: partial.finished_at,
+            gitops: partial.gitops.clone(),
+            environments,
+            findings,
+            ignored,
+            summary: Summary::default(),
+        };
+        report.judge_completeness();
+        report.summarise();
+        report
     }
 
     /// Records an error that concerns every environment (an unreadable ignore file).
@@ -478,5 +535,44 @@ mod tests {
             "{}",
             r.to_text()
         );
+    }
+}
+
+#[cfg(test)]
+mod merge_tests {
+    use super::tests::report;
+    use super::*;
+
+    /// A re-audit of one environment replaces that environment's result and findings and
+    /// keeps the others'.
+    #[test]
+    fn a_partial_report_replaces_only_the_environments_it_audited() {
+        let mut full = report(false, Severity::Critical);
+        let mut staging = full.environments[0].clone();
+        staging.name = "staging".into();
+        full.environments.push(staging);
+        let mut staging_finding = full.findings[0].clone();
+        staging_finding.environment = "staging".into();
+        staging_finding.fingerprint = "staging-fp".into();
+        full.findings.push(staging_finding);
+        full.summarise();
+        assert_eq!(full.summary.findings, 2);
+
+        // production re-audited: clean now.
+        let mut partial = full.clone();
+        partial.environments.retain(|e| e.name == "production");
+        partial.findings.clear();
+        partial.gitops.commit = Some("def".into());
+        partial.summarise();
+
+        let merged = full.merged(&partial);
+        assert_eq!(
+            merged.environments.iter().map(|e| e.name.as_str()).collect::<Vec<_>>(),
+            ["production", "staging"]
+        );
+        assert_eq!(merged.findings.len(), 1);
+        assert_eq!(merged.findings[0].environment, "staging", "staging's finding is kept");
+        assert_eq!(merged.summary.findings, 1);
+        assert_eq!(merged.gitops.commit.as_deref(), Some("def"));
     }
 }
