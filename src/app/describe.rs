@@ -9,7 +9,8 @@ use chrono::{DateTime, Utc};
 
 use crate::config::{
     AlertsConfig, AuditConfig, ChannelConfig, ClusterSource, CompareConfigMaps, Config, Engine, EnvironmentConfig,
-    GitopsConfig, HaConfig, RegistryConfig, RenderConfig, ScheduleConfig, ServerConfig, StateConfig, redact_url,
+    GitopsConfig, HaConfig, RegistryConfig, RenderConfig, ScheduleConfig, ServerConfig, StateConfig, WatchConfig,
+    redact_url,
 };
 
 /// Durations as the user wrote them, by key ([`Config::written`]).
@@ -31,6 +32,7 @@ pub fn describe_at(cfg: &Config, now: DateTime<Utc>) -> String {
     let mut out = format!("config {}: ok\n", cfg.origin);
     cfg.gitops.describe(&cfg.written, &mut out);
     cfg.audit.describe(&cfg.written, &mut out);
+    cfg.watch.describe(&cfg.written, &mut out);
     Render {
         cfg: &cfg.render,
         cache_dir: crate::sources::render_cache_dir(cfg),
@@ -110,12 +112,28 @@ impl Describe for AuditConfig {
     fn describe(&self, w: &Written, out: &mut String) {
         let _ = writeln!(
             out,
-            "audit: fail_on {}, rollout_grace {}, kube_timeout {}, page_size {}, max_concurrent_environments {}",
+            "audit: fail_on {}, rollout_grace {}, sync_grace {}, kube_timeout {}, page_size {}, max_concurrent_environments {}",
             self.fail_on,
             duration(w, "audit.rollout_grace", self.rollout_grace),
+            duration(w, "audit.sync_grace", self.sync_grace),
             duration(w, "audit.kube_timeout", self.kube_timeout),
             self.page_size,
             self.max_concurrent_environments
+        );
+    }
+}
+
+impl Describe for WatchConfig {
+    fn describe(&self, w: &Written, out: &mut String) {
+        let enabled = if self.enabled {
+            "enabled (clusters reached through the API; snapshots are read per audit)"
+        } else {
+            "off (every audit lists the clusters)"
+        };
+        let _ = writeln!(
+            out,
+            "watch: {enabled}, debounce {}",
+            duration(w, "watch.debounce", self.debounce)
         );
     }
 }
@@ -394,7 +412,8 @@ url = "http://alertmanager:9093"
             "config driftwatch.toml: ok",
             "gitops: https://bot:***@git.example.com/org/infra.git (branch main), cache /var/lib/driftwatch/gitops",
             "  auth: token set, ssh key not set",
-            "audit: fail_on warning, rollout_grace 15m, kube_timeout 30s, page_size 500, max_concurrent_environments 4",
+            "audit: fail_on warning, rollout_grace 15m, sync_grace 10m, kube_timeout 30s, page_size 500, max_concurrent_environments 4",
+            "watch: enabled (clusters reached through the API; snapshots are read per audit), debounce 2s",
             "render: engine builtin (overlays it leaves: external kustomize, else kubectl kustomize), cache on (in memory and /var/lib/driftwatch/render-cache, at most 512 MiB), timeout 1m",
             "environment production: paths apps/*/production (plain), cluster in-cluster via in-cluster, namespaces shop, payments, require_digest true",
             "environment staging: paths apps/*/staging (auto), cluster staging via snapshot /etc/driftwatch/staging.json, namespaces all, require_digest true",

@@ -29,6 +29,7 @@ pub struct Config {
     pub gitops: GitopsConfig,
     pub audit: AuditConfig,
     pub render: RenderConfig,
+    pub watch: WatchConfig,
     pub environments: Vec<EnvironmentConfig>,
     pub state: StateConfig,
     pub alerts: AlertsConfig,
@@ -155,9 +156,21 @@ pub struct AuditConfig {
     pub registry_rewrites: Vec<Rewrite>,
     pub fail_on: Severity,
     pub rollout_grace: Duration,
+    /// How long the cluster has to follow a commit that changed what an environment declares
+    /// for a workload before drift on it is alerted (the daemon).
+    pub sync_grace: Duration,
     pub max_concurrent_environments: usize,
     pub kube_timeout: Duration,
     pub page_size: u32,
+}
+
+/// `[watch]`: the daemon keeps live state from watches and re-audits on change.
+#[derive(Clone, Debug)]
+pub struct WatchConfig {
+    /// Watch clusters reached through the API (snapshots are never watched).
+    pub enabled: bool,
+    /// How long changes gather before a re-audit of the environments they touch.
+    pub debounce: Duration,
 }
 
 #[derive(Clone, Debug)]

@@ -25,6 +25,8 @@ pub(crate) struct RawConfig {
     #[serde(default)]
     pub(crate) render: RawRender,
     #[serde(default)]
+    pub(crate) watch: RawWatch,
+    #[serde(default)]
     pub(crate) environments: Vec<RawEnvironment>,
     #[serde(default)]
     pub(crate) state: RawState,
@@ -132,9 +134,17 @@ pub(crate) struct RawAudit {
     pub(crate) ignore_file: Option<PathBuf>,
     pub(crate) fail_on: Option<String>,
     pub(crate) rollout_grace: Option<String>,
+    pub(crate) sync_grace: Option<String>,
     pub(crate) max_concurrent_environments: Option<usize>,
     pub(crate) kube_timeout: Option<String>,
     pub(crate) page_size: Option<u32>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawWatch {
+    pub(crate) enabled: Option<bool>,
+    pub(crate) debounce: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -1,10 +1,10 @@
-//! `[audit]`, `[[registry_rewrites]]` and `[render]`: how an audit runs and judges.
+//! `[audit]`, `[[registry_rewrites]]`, `[render]` and `[watch]`: how an audit runs and judges.
 
 use std::time::Duration;
 
 use super::Validator;
-use crate::config::raw::{RawAudit, RawRender, RawRewrite};
-use crate::config::{AuditConfig, ConfigError, Engine, Overrides, RenderConfig};
+use crate::config::raw::{RawAudit, RawRender, RawRewrite, RawWatch};
+use crate::config::{AuditConfig, ConfigError, Engine, Overrides, RenderConfig, WatchConfig};
 use crate::core::model::{Rewrite, Severity};
 
 impl Validator<'_> {
@@ -24,6 +24,7 @@ impl Validator<'_> {
             registry_rewrites,
             fail_on,
             rollout_grace: self.duration("audit.rollout_grace", a.rollout_grace, Duration::from_secs(15 * 60))?,
+            sync_grace: self.duration("audit.sync_grace", a.sync_grace, Duration::from_secs(10 * 60))?,
             max_concurrent_environments: match a.max_concurrent_environments {
                 Some(0) => {
                     return Err(self.invalid("audit.max_concurrent_environments", "must be at least 1"));
@@ -52,6 +53,13 @@ impl Validator<'_> {
             rewrites.push(Rewrite { from: r.from, to: r.to });
         }
         Ok(rewrites)
+    }
+
+    pub(super) fn watch(&self, w: RawWatch) -> Result<WatchConfig, ConfigError> {
+        Ok(WatchConfig {
+            enabled: w.enabled.unwrap_or(true),
+            debounce: self.duration("watch.debounce", w.debounce, Duration::from_secs(2))?,
+        })
     }
 
     pub(super) fn render(&self, r: RawRender) -> Result<RenderConfig, ConfigError> {

@@ -23,6 +23,7 @@ impl Validator<'_> {
         let gitops = self.keep(self.gitops(raw.gitops));
         let audit = self.keep(self.audit(raw.audit, raw.registry_rewrites, overrides));
         let render = self.keep(self.render(raw.render));
+        let watch = self.keep(self.watch(raw.watch));
         let environments = self.keep(self.environments(raw.environments));
         let state = self.state(raw.state);
         let alerts = self.keep(self.alerts(raw.alerts, &env_names));
@@ -38,6 +39,7 @@ impl Validator<'_> {
                 gitops: gitops?,
                 audit: audit?,
                 render: render?,
+                watch: watch?,
                 environments: environments?,
                 state,
                 alerts: alerts?,
