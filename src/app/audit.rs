@@ -2,7 +2,7 @@
 //! declares, list what the cluster runs, compare) concurrently with a bound. An error in one
 //! environment is recorded in its result; the others go on.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -15,6 +15,7 @@ use crate::core::compare::{self, Scope};
 use crate::core::model::{DeclaredState, Finding, LiveState};
 use crate::core::report::{DECLARED_SCHEMA, DeclaredReport, EnvironmentResult, GitopsInfo, Report, Status};
 use crate::sources::Sources;
+use crate::sources::cluster::watch::ClusterWatch;
 use crate::sources::cluster::{ClusterError, ListOptions, LiveSource};
 use crate::sources::git::{self, Checkout};
 use crate::sources::history;
@@ -30,6 +31,35 @@ pub struct Timings {
     pub kube_list: Vec<(String, Duration)>,
 }
 
+/// A repository snapshot an audit read: the checkout and the files the renderers saw.
+#[derive(Clone)]
+pub struct Snapshot {
+    pub checkout: Checkout,
+    pub files: SharedFiles,
+}
+
+/// What an audit covers and what it may reuse instead of fetching and listing.
+#[derive(Clone, Default)]
+pub struct Plan {
+    /// The environments to audit; all when empty.
+    pub only: Vec<String>,
+    /// Audit this snapshot again instead of fetching (a re-audit after a watched change).
+    pub reuse: Option<Snapshot>,
+    /// Live state from these watchers (by cluster name) instead of listing, for clusters whose
+    /// watchers are synced and healthy; other clusters are listed.
+    pub watched: HashMap<String, Arc<ClusterWatch>>,
+}
+
+/// An audit's report and what the daemon keeps from it.
+pub struct Audited {
+    pub report: Report,
+    pub timings: Timings,
+    /// What each audited environment declares (workloads and configs), for `sync_grace`.
+    pub declared: BTreeMap<String, DeclaredState>,
+    /// The snapshot audited, to re-audit it without fetching.
+    pub snapshot: Option<Snapshot>,
+}
+
 /// Audits the environments named in `only` (all when empty), through the clients and caches of
 /// `sources` (built from `cfg`).
 pub async fn run(cfg: &Config, sources: &Sources, only: &[String]) -> Report {
@@ -38,6 +68,17 @@ pub async fn run(cfg: &Config, sources: &Sources, only: &[String]) -> Report {
 
 /// [`run`], with the durations of the git fetch and of listing each cluster.
 pub async fn run_timed(cfg: &Config, sources: &Sources, only: &[String]) -> (Report, Timings) {
+    let plan = Plan {
+        only: only.to_vec(),
+        ..Plan::default()
+    };
+    let audited = run_planned(cfg, sources, &plan).await;
+    (audited.report, audited.timings)
+}
+
+/// An audit as `plan` says.
+pub async fn run_planned(cfg: &Config, sources: &Sources, plan: &Plan) -> Audited {
+    let only = &plan.only;
     let started_at = Utc::now();
     let envs: Vec<&EnvironmentConfig> = cfg
         .environments
@@ -48,20 +89,36 @@ pub async fn run_timed(cfg: &Config, sources: &Sources, only: &[String]) -> (Rep
     let mut timings = Timings::default();
     // One per audit: it asks each tag and manifest once for all environments.
     let registry = sources.registry().map(RegistryClient::audit);
-    let (checkout, results) = match sync(cfg).await {
+    let synced = match &plan.reuse {
+        Some(s) => Ok((s.checkout.clone(), s.files.clone(), None)),
+        None => sync(cfg).await.map(|(c, f, took)| (c, f, Some(took))),
+    };
+    let mut declared = BTreeMap::new();
+    let mut snapshot = None;
+    let (checkout, results) = match synced {
         Ok((checkout, files, took)) => {
-            timings.git_fetch = Some(took);
+            timings.git_fetch = took;
             // Collected before streaming: a lazy `map` closure over references here makes the
             // future not provably Send (a rustc limitation), and the daemon spawns it.
             let audits: Vec<_> = envs
                 .iter()
-                .map(|env| audit_environment(cfg, sources, env, &checkout, &files, registry.as_ref()))
+                .map(|env| audit_environment(cfg, sources, plan, env, &checkout, &files, registry.as_ref()))
                 .collect();
-            let results: Vec<(EnvironmentResult, Vec<Finding>, Option<Duration>)> = futures::stream::iter(audits)
-                .buffered(cfg.audit.max_concurrent_environments)
-                .collect()
-                .await;
+            let audited: Vec<(EnvironmentResult, Vec<Finding>, Option<Duration>, DeclaredState)> =
+                futures::stream::iter(audits)
+                    .buffered(cfg.audit.max_concurrent_environments)
+                    .collect()
+                    .await;
             sources.renderer().prune();
+            let mut results = Vec::new();
+            for (result, findings, listed_in, state) in audited {
+                declared.insert(result.name.clone(), state);
+                results.push((result, findings, listed_in));
+            }
+            snapshot = Some(Snapshot {
+                checkout: checkout.clone(),
+                files,
+            });
             (Some(checkout), results)
         }
         Err(e) => {
@@ -117,7 +174,12 @@ pub async fn run_timed(cfg: &Config, sources: &Sources, only: &[String]) -> (Rep
             Err(e) => report.add_error_to_all(&format!("ignore file {}: {e}", path.display())),
         }
     }
-    (report, timings)
+    Audited {
+        report,
+        timings,
+        declared,
+        snapshot,
+    }
 }
 
 /// The checkout, the snapshot the renderers read (the commit's tree for a cloned repository,
@@ -158,11 +220,12 @@ async fn sync(cfg: &Config) -> Result<(Checkout, SharedFiles, Duration), String>
 async fn audit_environment(
     cfg: &Config,
     sources: &Sources,
+    plan: &Plan,
     env: &EnvironmentConfig,
     checkout: &Checkout,
     files: &SharedFiles,
     registry: Option<&Registry<'_>>,
-) -> (EnvironmentResult, Vec<Finding>, Option<Duration>) {
+) -> (EnvironmentResult, Vec<Finding>, Option<Duration>, DeclaredState) {
     let list = ListOptions {
         secrets: env.compare_secrets,
         configmaps: env.compare_configmaps,
@@ -171,18 +234,28 @@ async fn audit_environment(
     };
     let repo = cfg.gitops.display_url();
     let render = sources.renderer().render(files, &checkout.dir, &repo, env);
+    // From the watchers' stores when they are synced (no API call), else listed. Secrets are
+    // not watched: an environment comparing them lists its cluster.
+    let watched = plan
+        .watched
+        .get(&env.cluster.name)
+        .filter(|w| w.synced() && !env.compare_secrets);
     let ((declared, render_errors), live) = tokio::join!(render, async {
         let started = Instant::now();
-        fetch_live(cfg, sources, env, list)
-            .await
-            .map(|live| (live, started.elapsed()))
+        match watched {
+            Some(w) => w.state().map(|live| (live, None)),
+            None => fetch_live(cfg, sources, env, list)
+                .await
+                .map(|live| (live, Some(started.elapsed()))),
+        }
     });
     let mut listed_in = None;
     let mut errors: Vec<String> = render_errors.iter().map(ToString::to_string).collect();
     let live = match live {
         Ok(((state, objects), took)) => {
-            listed_in = Some(took);
-            info!(environment = %env.name, cluster = %env.cluster.name, objects, workloads = state.workloads.len(), "cluster listed");
+            listed_in = took;
+            let from = if took.is_some() { "listed" } else { "watched" };
+            info!(environment = %env.name, cluster = %env.cluster.name, objects, workloads = state.workloads.len(), from, "cluster state read");
             Some(state)
         }
         Err(e) => {
@@ -239,7 +312,7 @@ async fn audit_environment(
         declared: declared.workloads.iter().map(|w| w.key()).collect(),
         paths: declared.renders.clone(),
     };
-    (result, findings, listed_in)
+    (result, findings, listed_in, declared)
 }
 
 /// Digests `env` declares that did not pass through `from` first, with the commit that

@@ -4,29 +4,35 @@
 //! is cancelled it stops scheduling, lets a running audit finish within `shutdown_grace`, and
 //! returns.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
+
+use chrono::{DateTime, Utc};
 
 use anyhow::Context as _;
 use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{Instrument, debug, error, info, info_span, warn};
 
 use crate::alerts::deliver::{self, NotifyError};
+use crate::alerts::settle::Settling;
+use crate::app::audit::{Audited, Plan, Snapshot};
 use crate::app::leader::Elector;
 use crate::app::metrics::Metrics;
 use crate::app::schedule::{Guard, OnFire, Scheduler};
 use crate::app::status::{ReloadRequests, Status};
 use crate::app::{audit, http};
 use crate::clock::Clock;
-use crate::config::{Config, Overrides};
+use crate::config::{ClusterConfig, ClusterSource, CompareConfigMaps, Config, Overrides};
+use crate::core::report::Report;
 use crate::sources::Sources;
+use crate::sources::cluster::watch::{Change, ClusterWatch};
 
 /// Where the config comes from, to load it again on reload.
 #[derive(Clone, Debug)]
@@ -47,6 +53,40 @@ struct Context {
     /// Whether a full disk under the alert state was already alerted in this process.
     store_health: deliver::StoreHealth,
     clock: Clock,
+    /// What re-audits and `sync_grace` need from earlier audits.
+    memory: Mutex<Memory>,
+    /// The cluster watchers while this replica leads (and `[watch]` is on).
+    watching: Mutex<Option<Watching>>,
+    /// One audit at a time, full or partial.
+    guard: Guard,
+    /// When the next `sync_grace` hold ends, for the re-audit loop's timer.
+    hold_ends: watch::Sender<Option<DateTime<Utc>>>,
+}
+
+/// What the daemon keeps between audits.
+#[derive(Default)]
+struct Memory {
+    /// The full picture: the last full audit with later partial re-audits merged in.
+    report: Option<Report>,
+    /// The repository snapshot last audited, re-audited after a watched change.
+    snapshot: Option<Snapshot>,
+    settling: Settling,
+}
+
+/// Running watchers, by cluster name, and the token that stops them.
+struct Watching {
+    stop: CancellationToken,
+    clusters: HashMap<String, Arc<ClusterWatch>>,
+}
+
+/// What an audit covers.
+#[derive(Clone, Debug)]
+enum Coverage {
+    /// Every environment, fetched and listed: the schedule, the start-up audit, a new leader.
+    Full,
+    /// These environments, from the last snapshot and the watchers' stores: a watched change
+    /// or a grace ending.
+    Environments(BTreeSet<String>),
 }
 
 impl Context {
@@ -83,14 +123,164 @@ impl Context {
         }
     }
 
+    /// Starts a watcher per cluster reached through the API (scoped to the namespaces its
+    /// environments audit), unless `[watch]` is off; `/readyz` waits for their initial sync.
+    async fn start_watching(self: Arc<Self>, changes: &mpsc::UnboundedSender<Change>, shutdown: &CancellationToken) {
+        let cfg = self.config();
+        if !cfg.watch.enabled {
+            return;
+        }
+        let sources = self.sources.read().expect("sources lock").clone();
+        // Per cluster: its config, the namespaces to watch (`None`: all) and whether ConfigMaps are.
+        let mut scopes: BTreeMap<String, (ClusterConfig, Option<BTreeSet<String>>, CompareConfigMaps)> =
+            BTreeMap::new();
+        for env in &cfg.environments {
+            if matches!(env.cluster.source, ClusterSource::Snapshot(_)) {
+                continue;
+            }
+            let namespaces = (!env.cluster.namespaces.is_empty())
+                .then(|| env.cluster.namespaces.iter().cloned().collect::<BTreeSet<String>>());
+            let scope = scopes
+                .entry(env.cluster.name.clone())
+                .or_insert_with(|| (env.cluster.clone(), namespaces.clone(), CompareConfigMaps::Never));
+            scope.1 = match (scope.1.take(), namespaces) {
+                (Some(mut a), Some(b)) => {
+                    a.extend(b);
+                    Some(a)
+                }
+                _ => None,
+            };
+            scope.2 = match (scope.2, env.compare_configmaps) {
+                (CompareConfigMaps::Always, _) | (_, CompareConfigMaps::Always) => CompareConfigMaps::Always,
+                (CompareConfigMaps::Auto, _) | (_, CompareConfigMaps::Auto) => CompareConfigMaps::Auto,
+                _ => CompareConfigMaps::Never,
+            };
+        }
+        let stop = shutdown.child_token();
+        let mut clusters = HashMap::new();
+        for (name, (cluster, namespaces, configmaps)) in scopes {
+            let Some(live) = sources.cluster(&cluster) else {
+                continue;
+            };
+            match live.api_client().await {
+                Some(Ok(client)) => {
+                    let namespaces: Vec<String> = namespaces.into_iter().flatten().collect();
+                    let w = ClusterWatch::start(&name, client, &namespaces, configmaps, changes.clone(), stop.clone());
+                    clusters.insert(name, Arc::new(w));
+                }
+                // The scheduled audit reports it; watching starts again on reload or failover.
+                Some(Err(e)) => warn!(cluster = %name, error = %e, "cannot watch this cluster: audits list it"),
+                None => {}
+            }
+        }
+        if clusters.is_empty() {
+            return;
+        }
+        info!(clusters = clusters.len(), "cluster watches started");
+        self.status.set_watches_synced(false);
+        let all: Vec<Arc<ClusterWatch>> = clusters.values().cloned().collect();
+        let status = self.status.clone();
+        let waiting = stop.clone();
+        tokio::spawn(async move {
+            let synced = async {
+                for w in &all {
+                    w.wait_synced().await;
+                }
+            };
+            tokio::select! {
+                () = waiting.cancelled() => {}
+                () = synced => {
+                    info!("cluster watches synced");
+                    status.set_watches_synced(true);
+                }
+            }
+        });
+        if let Some(old) = self
+            .watching
+            .lock()
+            .expect("watching lock")
+            .replace(Watching { stop, clusters })
+        {
+            old.stop.cancel();
+        }
+    }
+
+    /// Stops the watchers (lease lost, shutdown, reload).
+    fn stop_watching(&self) {
+        if let Some(w) = self.watching.lock().expect("watching lock").take() {
+            w.stop.cancel();
+            info!("cluster watches stopped");
+        }
+        self.status.set_watches_synced(true);
+    }
+
+    /// The watchers' stores to read instead of listing, by cluster name.
+    fn watched(&self) -> HashMap<String, Arc<ClusterWatch>> {
+        self.watching
+            .lock()
+            .expect("watching lock")
+            .as_ref()
+            .map(|w| w.clusters.clone())
+            .unwrap_or_default()
+    }
+
+    /// Keeps what later audits need from `audited` and returns the full picture (a partial
+    /// audit merged into the last one) with the findings `sync_grace` holds back; tells the
+    /// re-audit loop when the next hold ends.
+    fn remember(
+        &self,
+        cfg: &Config,
+        audited: Audited,
+        partial: bool,
+        now: DateTime<Utc>,
+    ) -> (Report, BTreeSet<String>) {
+        let mut memory = self.memory.lock().expect("memory lock");
+        for (env, declared) in &audited.declared {
+            memory
+                .settling
+                .observe(env, &declared.workloads, &declared.configs, now);
+        }
+        let report = match (&memory.report, partial) {
+            (Some(last), true) => last.merged(&audited.report),
+            _ => audited.report,
+        };
+        if audited.snapshot.is_some() {
+            memory.snapshot = audited.snapshot;
+        }
+        let (quiet, next) = memory.settling.quiet(&report.findings, now, cfg.audit.sync_grace);
+        if !quiet.is_empty() {
+            info!(
+                held = quiet.len(),
+                until = %next.map(|t| t.to_rfc3339()).unwrap_or_default(),
+                "drift on what a new commit changed is held back while the cluster follows (sync_grace)"
+            );
+        }
+        self.hold_ends.send_replace(next);
+        memory.report = Some(report.clone());
+        (report, quiet)
+    }
+
     /// One audit and its alerts, under a span carrying the audit id.
-    async fn audit(self: Arc<Self>) {
+    async fn audit(self: Arc<Self>, coverage: Coverage) {
         if !self.status.is_leader() {
             debug!("not the leader: this audit is left to the leader");
             return;
         }
         let cfg = self.config();
         let sources = self.sources.read().expect("sources lock").clone();
+        let plan = {
+            let memory = self.memory.lock().expect("memory lock");
+            match (&coverage, &memory.snapshot, &memory.report) {
+                (Coverage::Environments(envs), Some(snapshot), Some(_)) => Plan {
+                    only: envs.iter().cloned().collect(),
+                    reuse: Some(snapshot.clone()),
+                    watched: self.watched(),
+                },
+                // Nothing to re-audit from yet: a full audit.
+                _ => Plan::default(),
+            }
+        };
+        let partial = !plan.only.is_empty();
         let n = self.audits_started.fetch_add(1, Ordering::SeqCst) + 1;
         let id = format!("{}-{n}", self.clock.now().format("%Y%m%dT%H%M%SZ"));
         let span = info_span!("audit", audit_id = %id);
@@ -99,11 +289,14 @@ impl Context {
             info!("audit started");
             let started = Instant::now();
             let work = async {
-                let (report, timings) = audit::run_timed(&cfg, &sources, &[]).await;
+                let audited = audit::run_planned(&cfg, &sources, &plan).await;
+                let timings = audited.timings.clone();
+                let now = self.clock.now();
+                let (report, quiet) = self.remember(&cfg, audited, partial, now);
                 let notified = if cfg.alerts.channels.is_empty() {
                     None
                 } else {
-                    Some(deliver::notify(&cfg, &report, self.clock.now(), &self.store_health).await)
+                    Some(deliver::notify_quiet(&cfg, &report, &quiet, now, &self.store_health).await)
                 };
                 (report, timings, notified)
             };
@@ -165,6 +358,8 @@ pub async fn run(
     let grace = cfg.schedule.shutdown_grace;
     info!(%listen, cron = %cfg.schedule.cron, timezone = %cfg.schedule.timezone, ha = cfg.ha.is_some(), "driftwatch daemon started");
     let sources = Sources::new(&cfg).await;
+    let (hold_ends, hold_rx) = watch::channel(None);
+    let (changes_tx, changes_rx) = mpsc::unbounded_channel();
     let status = Arc::new(Status::new(
         Metrics::new(),
         cfg.ha.is_none(),
@@ -179,6 +374,10 @@ pub async fn run(
         audits_started: AtomicU64::new(0),
         store_health: deliver::StoreHealth::default(),
         clock,
+        memory: Mutex::new(Memory::default()),
+        watching: Mutex::new(None),
+        guard: Guard::default(),
+        hold_ends,
     });
 
     let app = http::router(status);
@@ -196,16 +395,39 @@ pub async fn run(
     }
     let audits = TaskTracker::new();
     let start = start_audit(cx.clone(), audits.clone(), shutdown.clone());
-    background.spawn(follow_leadership(cx.clone(), start.clone(), leader_rx));
+    if cx.status.is_leader() {
+        cx.clone().start_watching(&changes_tx, &shutdown).await;
+    }
+    background.spawn(follow_leadership(
+        cx.clone(),
+        start.clone(),
+        leader_rx,
+        changes_tx.clone(),
+        shutdown.clone(),
+    ));
+    background.spawn(reaudit_on_change(
+        cx.clone(),
+        audits.clone(),
+        changes_rx,
+        hold_rx,
+        shutdown.clone(),
+    ));
     let scheduler = Scheduler::start(cx.config().schedule.clone(), start.clone())
         .await
         .context("starting the scheduler")?;
-    background.spawn(serve_reloads(cx.clone(), scheduler.clone(), reloads, shutdown.clone()));
+    background.spawn(serve_reloads(
+        cx.clone(),
+        scheduler.clone(),
+        reloads,
+        changes_tx,
+        shutdown.clone(),
+    ));
     if cx.config().schedule.run_on_start {
         start();
     }
 
     shutdown.cancelled().await;
+    cx.stop_watching();
     scheduler.stop().await;
     info!("shutting down: no new audits");
     drain(audits, grace).await;
@@ -218,15 +440,113 @@ pub async fn run(
 /// Follows leadership into the status. A replica that becomes leader audits at once when
 /// run_on_start is set: at start it was still a follower when the start-up audit was due, and
 /// after a failover the fleet should not wait for the next fire to be watched again.
-async fn follow_leadership(cx: Arc<Context>, start: OnFire, mut leader: watch::Receiver<bool>) {
+/// Only the leader watches: a replica that becomes leader starts its watchers (the first audit
+/// then reads synced stores), one that loses the lease stops them.
+async fn follow_leadership(
+    cx: Arc<Context>,
+    start: OnFire,
+    mut leader: watch::Receiver<bool>,
+    changes: mpsc::UnboundedSender<Change>,
+    stop: CancellationToken,
+) {
     while leader.changed().await.is_ok() {
         let leads = *leader.borrow();
         cx.status.set_leader(leads);
         info!(leader = leads, "leadership changed");
-        if leads && cx.config().schedule.run_on_start {
-            start();
+        if leads {
+            cx.clone().start_watching(&changes, &stop).await;
+            if cx.config().schedule.run_on_start {
+                start();
+            }
+        } else {
+            cx.stop_watching();
         }
     }
+}
+
+/// Re-audits the environments a watched change touches, `debounce` after the first change of a
+/// burst, from the watchers' stores and the last repository snapshot; and the environments
+/// with drift held back by `sync_grace` exactly when the hold ends. One audit at a time: a
+/// burst that arrives during an audit is audited after it.
+async fn reaudit_on_change(
+    cx: Arc<Context>,
+    audits: TaskTracker,
+    mut changes: mpsc::UnboundedReceiver<Change>,
+    mut hold_ends: watch::Receiver<Option<DateTime<Utc>>>,
+    stop: CancellationToken,
+) {
+    let mut dirty: BTreeSet<String> = BTreeSet::new();
+    let mut due: Option<Instant> = None;
+    loop {
+        let hold = *hold_ends.borrow();
+        // The wall-clock end of a hold as a tokio instant (so paused time in tests applies).
+        let hold_at = hold.map(|t| {
+            let wait = (t - cx.clock.now()).to_std().unwrap_or_default();
+            Instant::now() + wait
+        });
+        tokio::select! {
+            () = stop.cancelled() => break,
+            change = changes.recv() => {
+                let Some(change) = change else { break };
+                let cfg = cx.config();
+                let touched = environments_of(&cfg, &change);
+                if touched.is_empty() {
+                    continue;
+                }
+                debug!(cluster = %change.cluster, kind = change.kind, namespace = %change.namespace, name = %change.name, "watched change");
+                dirty.extend(touched);
+                due.get_or_insert_with(|| Instant::now() + cfg.watch.debounce);
+            }
+            changed = hold_ends.changed() => {
+                if changed.is_err() {
+                    break;
+                }
+            }
+            () = sleep_until_some(hold_at) => {
+                // The hold is over: look again at every environment (the merged report keeps
+                // the others as they were), so a stuck sync alerts now.
+                let cfg = cx.config();
+                dirty.extend(cfg.environments.iter().map(|e| e.name.clone()));
+                hold_ends.borrow_and_update();
+                cx.hold_ends.send_replace(None);
+                due = Some(Instant::now());
+            }
+            () = sleep_until_some(due) => {
+                let envs = std::mem::take(&mut dirty);
+                let started = cx.guard.try_start(&audits, || cx.clone().audit(Coverage::Environments(envs.clone())));
+                if started {
+                    due = None;
+                } else {
+                    // An audit is running: this burst is audited after it.
+                    dirty = envs;
+                    due = Some(Instant::now() + cx.config().watch.debounce);
+                }
+            }
+        }
+    }
+}
+
+/// Sleeps until `at`, or forever when there is nothing to wait for.
+async fn sleep_until_some(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The environments a watched change concerns: those on its cluster whose namespaces include
+/// the object's (every one on the cluster for a watcher's own failure or recovery).
+fn environments_of(cfg: &Config, change: &Change) -> Vec<String> {
+    cfg.environments
+        .iter()
+        .filter(|e| e.cluster.name == change.cluster)
+        .filter(|e| {
+            change.namespace.is_empty()
+                || e.cluster.namespaces.is_empty()
+                || e.cluster.namespaces.contains(&change.namespace)
+        })
+        .map(|e| e.name.clone())
+        .collect()
 }
 
 /// Lets a running audit finish within `grace`.
@@ -243,12 +563,11 @@ async fn drain(audits: TaskTracker, grace: Duration) {
 /// What a fire of the schedule does: start an audit on `audits` unless one is running (then
 /// the fire is a skip, counted), and nothing once shutting down.
 fn start_audit(cx: Arc<Context>, audits: TaskTracker, stop: CancellationToken) -> OnFire {
-    let guard = Guard::default();
     Arc::new(move || {
         if stop.is_cancelled() {
             return;
         }
-        if !guard.try_start(&audits, || cx.clone().audit()) {
+        if !cx.guard.try_start(&audits, || cx.clone().audit(Coverage::Full)) {
             cx.status.metrics.skipped();
             warn!("the previous audit is still running: this scheduled audit is skipped");
         }
@@ -261,6 +580,7 @@ async fn serve_reloads(
     cx: Arc<Context>,
     scheduler: Arc<Scheduler>,
     mut reloads: ReloadRequests,
+    changes: mpsc::UnboundedSender<Change>,
     stop: CancellationToken,
 ) {
     loop {
@@ -274,6 +594,11 @@ async fn serve_reloads(
         let outcome = cx.reload().await;
         if outcome.is_ok() {
             scheduler.replace(cx.config().schedule.clone()).await;
+            // Clusters, namespaces or the [watch] section may have changed.
+            if cx.status.is_leader() {
+                cx.stop_watching();
+                cx.clone().start_watching(&changes, &stop).await;
+            }
         }
         // Nobody may wait for the outcome (SIGHUP): it is logged either way.
         let _ = reply.send(outcome);

@@ -20,6 +20,8 @@ pub struct Status {
     leader: AtomicBool,
     /// The running config's `audit_timeout`, to tell a stuck audit from a long one.
     audit_timeout: RwLock<Duration>,
+    /// False while cluster watchers run their initial sync.
+    watches_synced: AtomicBool,
     reload: ReloadHandle,
 }
 
@@ -33,6 +35,7 @@ impl Status {
             completed: AtomicU64::new(0),
             leader: AtomicBool::new(leader),
             audit_timeout: RwLock::new(audit_timeout),
+            watches_synced: AtomicBool::new(true),
             reload,
         }
     }
@@ -46,6 +49,9 @@ impl Status {
     pub fn readiness(&self) -> Result<String, String> {
         if !self.is_leader() {
             return Ok("follower, standing by".into());
+        }
+        if !self.watches_synced.load(Ordering::SeqCst) {
+            return Err("the cluster watches have not finished their initial sync".into());
         }
         let timeout = *self.audit_timeout.read().expect("timeout lock");
         let running = *self.running_since.lock().expect("running lock");
@@ -80,6 +86,11 @@ impl Status {
     pub fn set_leader(&self, leader: bool) {
         self.leader.store(leader, Ordering::SeqCst);
         self.metrics.set_leader(leader);
+    }
+
+    /// Whether every cluster watcher finished its initial sync (true when none run).
+    pub fn set_watches_synced(&self, synced: bool) {
+        self.watches_synced.store(synced, Ordering::SeqCst);
     }
 
     pub fn set_audit_timeout(&self, timeout: Duration) {

@@ -5,6 +5,7 @@
 
 pub mod api;
 pub mod snapshot;
+pub mod watch;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -102,6 +103,19 @@ impl LiveSource {
             let _ = built(client, &live.name, source, *timeout).await;
         }
         live
+    }
+
+    /// The kube client of a cluster reached through the API (built once; a failure is tried
+    /// again next time); `None` for a snapshot, which is read per audit and never watched.
+    pub async fn api_client(&self) -> Option<Result<kube::Client, ClusterError>> {
+        match &self.kind {
+            Kind::Snapshot(_) => None,
+            Kind::Api {
+                source,
+                timeout,
+                client,
+            } => Some(built(client, &self.name, source, *timeout).await.cloned()),
+        }
     }
 
     /// What `cfg`'s namespaces (all when empty) run now, and how many objects were read.
