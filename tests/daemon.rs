@@ -152,8 +152,12 @@ fn slow_cluster(dir: &Path, behaviour: Behaviour) -> (FakeKube, PathBuf) {
 }
 
 /// The daemon config over the slow cluster, with a kube timeout far above its delays.
+/// Watches off: these tests are about an audit whose LIST is slow or hangs, which a watcher's
+/// initial sync would wait on too (and `/readyz` with it).
 fn slow_config(dir: &Path, schedule: impl FnOnce(Schedule) -> Schedule, kubeconfig: &Path) -> ConfigBuilder {
-    setup(dir, schedule, |e| e.kubeconfig(kubeconfig)).audit(|a| a.kube_timeout("60s"))
+    setup(dir, schedule, |e| e.kubeconfig(kubeconfig))
+        .audit(|a| a.kube_timeout("60s"))
+        .watch(|w| w.enabled(false))
 }
 
 #[test]

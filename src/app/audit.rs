@@ -48,14 +48,25 @@ pub struct Plan {
     /// Live state from these watchers (by cluster name) instead of listing, for clusters whose
     /// watchers are synced and healthy; other clusters are listed.
     pub watched: HashMap<String, Arc<ClusterWatch>>,
+    /// What environments declared at `reuse`'s commit (with their render errors), so a
+    /// re-audit of the same snapshot does not render again.
+    pub declared: HashMap<String, Declared>,
+}
+
+/// What one environment declares at one snapshot, with the errors rendering it gave.
+#[derive(Clone, Debug, Default)]
+pub struct Declared {
+    pub state: DeclaredState,
+    pub errors: Vec<String>,
 }
 
 /// An audit's report and what the daemon keeps from it.
 pub struct Audited {
     pub report: Report,
     pub timings: Timings,
-    /// What each audited environment declares (workloads and configs), for `sync_grace`.
-    pub declared: BTreeMap<String, DeclaredState>,
+    /// What each audited environment declares (workloads and configs), for `sync_grace` and
+    /// re-audits of the same snapshot.
+    pub declared: BTreeMap<String, Declared>,
     /// The snapshot audited, to re-audit it without fetching.
     pub snapshot: Option<Snapshot>,
 }
@@ -104,7 +115,7 @@ pub async fn run_planned(cfg: &Config, sources: &Sources, plan: &Plan) -> Audite
                 .iter()
                 .map(|env| audit_environment(cfg, sources, plan, env, &checkout, &files, registry.as_ref()))
                 .collect();
-            let audited: Vec<(EnvironmentResult, Vec<Finding>, Option<Duration>, DeclaredState)> =
+            let audited: Vec<(EnvironmentResult, Vec<Finding>, Option<Duration>, Declared)> =
                 futures::stream::iter(audits)
                     .buffered(cfg.audit.max_concurrent_environments)
                     .collect()
@@ -225,7 +236,7 @@ async fn audit_environment(
     checkout: &Checkout,
     files: &SharedFiles,
     registry: Option<&Registry<'_>>,
-) -> (EnvironmentResult, Vec<Finding>, Option<Duration>, DeclaredState) {
+) -> (EnvironmentResult, Vec<Finding>, Option<Duration>, Declared) {
     let list = ListOptions {
         secrets: env.compare_secrets,
         configmaps: env.compare_configmaps,
@@ -233,14 +244,26 @@ async fn audit_environment(
         page_size: cfg.audit.page_size,
     };
     let repo = cfg.gitops.display_url();
-    let render = sources.renderer().render(files, &checkout.dir, &repo, env);
+    let reused = plan.declared.get(&env.name).cloned();
+    let render = async {
+        match reused {
+            Some(d) => d,
+            None => {
+                let (state, errors) = sources.renderer().render(files, &checkout.dir, &repo, env).await;
+                Declared {
+                    state,
+                    errors: errors.iter().map(ToString::to_string).collect(),
+                }
+            }
+        }
+    };
     // From the watchers' stores when they are synced (no API call), else listed. Secrets are
     // not watched: an environment comparing them lists its cluster.
     let watched = plan
         .watched
         .get(&env.cluster.name)
         .filter(|w| w.synced() && !env.compare_secrets);
-    let ((declared, render_errors), live) = tokio::join!(render, async {
+    let (rendered, live) = tokio::join!(render, async {
         let started = Instant::now();
         match watched {
             Some(w) => w.state().map(|live| (live, None)),
@@ -250,7 +273,8 @@ async fn audit_environment(
         }
     });
     let mut listed_in = None;
-    let mut errors: Vec<String> = render_errors.iter().map(ToString::to_string).collect();
+    let declared = &rendered.state;
+    let mut errors: Vec<String> = rendered.errors.clone();
     let live = match live {
         Ok(((state, objects), took)) => {
             listed_in = took;
@@ -312,7 +336,7 @@ async fn audit_environment(
         declared: declared.workloads.iter().map(|w| w.key()).collect(),
         paths: declared.renders.clone(),
     };
-    (result, findings, listed_in, declared)
+    (result, findings, listed_in, rendered)
 }
 
 /// Digests `env` declares that did not pass through `from` first, with the commit that

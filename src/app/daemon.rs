@@ -22,7 +22,7 @@ use tracing::{Instrument, debug, error, info, info_span, warn};
 
 use crate::alerts::deliver::{self, NotifyError};
 use crate::alerts::settle::Settling;
-use crate::app::audit::{Audited, Plan, Snapshot};
+use crate::app::audit::{Audited, Declared, Plan, Snapshot};
 use crate::app::leader::Elector;
 use crate::app::metrics::Metrics;
 use crate::app::schedule::{Guard, OnFire, Scheduler};
@@ -70,6 +70,8 @@ struct Memory {
     report: Option<Report>,
     /// The repository snapshot last audited, re-audited after a watched change.
     snapshot: Option<Snapshot>,
+    /// What each environment declared at that snapshot: a re-audit does not render again.
+    declared: HashMap<String, Declared>,
     settling: Settling,
 }
 
@@ -235,17 +237,25 @@ impl Context {
         now: DateTime<Utc>,
     ) -> (Report, BTreeSet<String>) {
         let mut memory = self.memory.lock().expect("memory lock");
-        for (env, declared) in &audited.declared {
+        for (env, declared) in audited.declared.iter() {
             memory
                 .settling
-                .observe(env, &declared.workloads, &declared.configs, now);
+                .observe(env, &declared.state.workloads, &declared.state.configs, now);
         }
         let report = match (&memory.report, partial) {
             (Some(last), true) => last.merged(&audited.report),
             _ => audited.report,
         };
-        if audited.snapshot.is_some() {
-            memory.snapshot = audited.snapshot;
+        if let Some(snapshot) = audited.snapshot {
+            let same = memory
+                .snapshot
+                .as_ref()
+                .is_some_and(|s| s.checkout.commit == snapshot.checkout.commit && snapshot.checkout.commit.is_some());
+            if !same {
+                memory.declared.clear();
+            }
+            memory.snapshot = Some(snapshot);
+            memory.declared.extend(audited.declared);
         }
         let (quiet, next) = memory.settling.quiet(&report.findings, now, cfg.audit.sync_grace);
         if !quiet.is_empty() {
@@ -275,6 +285,7 @@ impl Context {
                     only: envs.iter().cloned().collect(),
                     reuse: Some(snapshot.clone()),
                     watched: self.watched(),
+                    declared: memory.declared.clone(),
                 },
                 // Nothing to re-audit from yet: a full audit.
                 _ => Plan::default(),

@@ -125,6 +125,10 @@ section!(
     Render { str: kustomize, engine; bool: cache; path: cache_dir; }
 );
 section!(
+    /// `[watch]`
+    Watch { str: debounce; bool: enabled; }
+);
+section!(
     /// `[state]`
     State { path: path; }
 );
@@ -269,6 +273,9 @@ impl ConfigBuilder {
     }
     pub fn render(self, f: impl FnOnce(Render) -> Render) -> Self {
         self.section("render", |t| f(Render(t)).0)
+    }
+    pub fn watch(self, f: impl FnOnce(Watch) -> Watch) -> Self {
+        self.section("watch", |t| f(Watch(t)).0)
     }
     pub fn state(self, f: impl FnOnce(State) -> State) -> Self {
         self.section("state", |t| f(State(t)).0)
