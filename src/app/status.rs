@@ -247,3 +247,23 @@ impl FetchRequests {
         self.wanted.notified().await;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use futures::FutureExt as _;
+
+    use super::*;
+
+    #[test]
+    fn fetch_requests_made_while_busy_fold_into_one() {
+        let (handle, requests) = fetch_channel();
+        assert!(requests.next().now_or_never().is_none(), "nothing asked yet");
+        for _ in 0..5 {
+            handle.request();
+        }
+        assert!(requests.next().now_or_never().is_some(), "one fetch for the burst");
+        assert!(requests.next().now_or_never().is_none(), "and no more");
+        handle.clone().request();
+        assert!(requests.next().now_or_never().is_some(), "a later push fetches again");
+    }
+}
