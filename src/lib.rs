@@ -49,7 +49,7 @@
 //!     [`app::describe`] (`check-config`), [`app::daemon`] (schedule, reload, shutdown, HA),
 //!     [`app::status`] (what the daemon shows, read by [`app::http`]), [`app::schedule`]
 //!     (tokio-cron-scheduler fires; no-overlap guard ours), [`app::leader`] (Lease election),
-//!     [`app::metrics`].
+//!     [`app::metrics`], [`app::hooks`] (git push webhooks: signatures and payloads; pure).
 //! - [`retry`]: retries with backoff and `Retry-After`, and the one HTTP client constructor,
 //!   for registries and alert channels alike.
 //! - [`clock`]: wall-clock time on tokio's clock, so schedules are testable with paused time.

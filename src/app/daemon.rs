@@ -1,8 +1,9 @@
 //! The service: audits on the configured schedule (only while leader when HA is on), each audit
-//! bounded by `audit_timeout` and followed by alert delivery; serves the HTTP endpoint; reloads
-//! the config on request, keeping the running one when the new one is invalid. When `shutdown`
-//! is cancelled it stops scheduling, lets a running audit finish within `shutdown_grace`, and
-//! returns.
+//! bounded by `audit_timeout` and followed by alert delivery; between audits, fetches the GitOps
+//! repository on `poll_interval` and on push webhooks and audits a new commit; serves the HTTP
+//! endpoint; reloads the config on request, keeping the running one when the new one is
+//! invalid. When `shutdown` is cancelled it stops scheduling, lets a running audit finish within
+//! `shutdown_grace`, and returns.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::PathBuf;
@@ -14,7 +15,7 @@ use chrono::{DateTime, Utc};
 
 use anyhow::Context as _;
 use tokio::net::TcpListener;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{Notify, mpsc, watch};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -26,13 +27,13 @@ use crate::app::audit::{Audited, Declared, Plan, Snapshot};
 use crate::app::leader::Elector;
 use crate::app::metrics::Metrics;
 use crate::app::schedule::{Guard, OnFire, Scheduler};
-use crate::app::status::{ReloadRequests, Status};
+use crate::app::status::{FetchRequests, ReloadRequests, Status, fetch_channel};
 use crate::app::{audit, http};
 use crate::clock::Clock;
-use crate::config::{ClusterConfig, ClusterSource, CompareConfigMaps, Config, Overrides};
+use crate::config::{ClusterConfig, ClusterSource, CompareConfigMaps, Config, GitopsConfig, Overrides};
 use crate::core::report::Report;
-use crate::sources::Sources;
 use crate::sources::cluster::watch::{Change, ClusterWatch};
+use crate::sources::{Sources, git};
 
 /// Where the config comes from, to load it again on reload.
 #[derive(Clone, Debug)]
@@ -61,6 +62,11 @@ struct Context {
     guard: Guard,
     /// When the next `sync_grace` hold ends, for the re-audit loop's timer.
     hold_ends: watch::Sender<Option<DateTime<Utc>>>,
+    /// What the last completed audit audited (`None` before the first), sent at the end of
+    /// every audit (completed or not), for [`follow_git`] to compare a fetched commit with.
+    last_audit: watch::Sender<Option<LastAudit>>,
+    /// Wakes [`follow_git`] after a reload, as `poll_interval` may have changed.
+    git_reconfigured: Notify,
 }
 
 /// What the daemon keeps between audits.
@@ -91,6 +97,13 @@ enum Coverage {
     Environments(BTreeSet<String>),
 }
 
+/// What an audit audited.
+#[derive(Clone, Debug)]
+struct LastAudit {
+    /// `None` when the repository could not be synced.
+    commit: Option<String>,
+}
+
 impl Context {
     fn config(&self) -> Arc<Config> {
         self.config.read().expect("config lock").clone()
@@ -109,10 +122,12 @@ impl Context {
                     warn!("server.listen and [ha] changes take effect on restart");
                 }
                 self.status.set_audit_timeout(new.schedule.audit_timeout);
+                self.status.set_git_hooks(&new);
                 let current = self.sources.read().expect("sources lock").clone();
                 let sources = Arc::new(current.reload(&new).await);
                 *self.sources.write().expect("sources lock") = sources;
                 *self.config.write().expect("config lock") = Arc::new(new);
+                self.git_reconfigured.notify_waiters();
                 self.status.metrics.reloaded(true);
                 info!(config = %self.source.path.display(), "config reloaded");
                 Ok(())
@@ -274,6 +289,8 @@ impl Context {
     async fn audit(self: Arc<Self>, coverage: Coverage) {
         if !self.status.is_leader() {
             debug!("not the leader: this audit is left to the leader");
+            // Whoever waits for the end of an audit is told it is over.
+            self.last_audit.send_modify(|_| {});
             return;
         }
         let cfg = self.config();
@@ -297,6 +314,7 @@ impl Context {
         let span = info_span!("audit", audit_id = %id);
         async {
             self.status.audit_started();
+            let mut audited = None;
             info!("audit started");
             let started = Instant::now();
             let work = async {
@@ -325,6 +343,9 @@ impl Context {
                         Some(Err(e)) => error!(error = %e, "alert state unavailable: no alerts sent this run"),
                         None => {}
                     }
+                    audited = Some(LastAudit {
+                        commit: report.gitops.commit.clone(),
+                    });
                     self.status.audit_completed(report.to_json());
                     info!(
                         findings = report.summary.findings,
@@ -339,6 +360,13 @@ impl Context {
                 }
             }
             self.status.audit_ended();
+            // After audit_ended, so that whoever is woken sees no audit running. An abandoned
+            // audit leaves the last commit as it was, and is still announced.
+            self.last_audit.send_modify(|last| {
+                if let Some(a) = audited {
+                    *last = Some(a);
+                }
+            });
         }
         .instrument(span)
         .await
@@ -371,12 +399,15 @@ pub async fn run(
     let sources = Sources::new(&cfg).await;
     let (hold_ends, hold_rx) = watch::channel(None);
     let (changes_tx, changes_rx) = mpsc::unbounded_channel();
+    let (git_fetch, git_fetches) = fetch_channel();
     let status = Arc::new(Status::new(
         Metrics::new(),
         cfg.ha.is_none(),
         cfg.schedule.audit_timeout,
         reloads.handle(),
+        git_fetch,
     ));
+    status.set_git_hooks(&cfg);
     let cx = Arc::new(Context {
         source,
         sources: RwLock::new(Arc::new(sources)),
@@ -389,6 +420,8 @@ pub async fn run(
         watching: Mutex::new(None),
         guard: Guard::default(),
         hold_ends,
+        last_audit: watch::channel(None).0,
+        git_reconfigured: Notify::new(),
     });
 
     let app = http::router(status);
@@ -433,6 +466,7 @@ pub async fn run(
         changes_tx,
         shutdown.clone(),
     ));
+    background.spawn(follow_git(cx.clone(), audits.clone(), git_fetches, shutdown.clone()));
     if cx.config().schedule.run_on_start {
         start();
     }
@@ -613,5 +647,143 @@ async fn serve_reloads(
         }
         // Nobody may wait for the outcome (SIGHUP): it is logged either way.
         let _ = reply.send(outcome);
+    }
+}
+
+/// Why the repository is fetched between audits, as the metrics and logs say it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum FetchTrigger {
+    Poll,
+    Webhook,
+}
+
+impl FetchTrigger {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Poll => "poll",
+            Self::Webhook => "webhook",
+        }
+    }
+}
+
+/// Fetches the GitOps repository every `poll_interval` and when a push webhook asks, and starts
+/// an audit when the fetched commit is not the one the last audit audited. The next poll is
+/// one interval after the last fetch ended (a webhook's fetch included), so missed intervals
+/// do not pile up. A failed fetch is logged and counted, never alerted by itself: the next
+/// audit reports the repository error as any audit does. Only the leader fetches.
+///
+/// Before the first audit there is nothing to compare with: the first poll only notes the
+/// commit (when to audit first stays with the schedule and `run_on_start`), a later poll that
+/// finds another commit audits it, and a webhook audits unless the commit is the one noted.
+async fn follow_git(cx: Arc<Context>, audits: TaskTracker, requests: FetchRequests, stop: CancellationToken) {
+    let mut last_audit = cx.last_audit.subscribe();
+    let mut noted: Option<String> = None;
+    let mut last_fetch = Instant::now();
+    loop {
+        let poll = cx.config().git_updates.poll_interval;
+        let next_poll = async {
+            match poll {
+                Some(every) => tokio::time::sleep_until(last_fetch + every).await,
+                None => std::future::pending().await,
+            }
+        };
+        let trigger = tokio::select! {
+            () = stop.cancelled() => return,
+            () = cx.git_reconfigured.notified() => continue,
+            () = requests.next() => FetchTrigger::Webhook,
+            () = next_poll => FetchTrigger::Poll,
+        };
+        let cfg = cx.config();
+        if !cx.status.is_leader() || !matches!(cfg.gitops, GitopsConfig::Remote { .. }) {
+            last_fetch = Instant::now();
+            continue;
+        }
+        // A running audit fetched for itself; resetting the working tree under it could change
+        // what it reads (the ignore file). What it audited is compared with afterwards.
+        if !audit_over(&cx, &mut last_audit, &stop).await {
+            return;
+        }
+        let started = Instant::now();
+        let gitops = cfg.gitops.clone();
+        let fetched = tokio::select! {
+            () = stop.cancelled() => return,
+            joined = tokio::task::spawn_blocking(move || git::sync(&gitops)) => {
+                joined.map_err(|e| format!("git task failed: {e}")).and_then(|r| r.map_err(|e| e.to_string()))
+            }
+        };
+        last_fetch = Instant::now();
+        let took = started.elapsed();
+        let commit = match fetched {
+            Ok(checkout) => checkout.commit.unwrap_or_default(),
+            Err(e) => {
+                cx.status.metrics.git_fetched(trigger.as_str(), "error", took);
+                warn!(trigger = trigger.as_str(), error = %e, "git fetch failed; the next audit reports it if it lasts");
+                continue;
+            }
+        };
+        let last = last_audit.borrow().clone();
+        let changed = match (last, trigger) {
+            (Some(audited), _) => audited.commit.as_deref() != Some(commit.as_str()),
+            (None, FetchTrigger::Poll) => noted.replace(commit.clone()).is_some_and(|n| n != commit),
+            (None, FetchTrigger::Webhook) => noted.replace(commit.clone()).is_none_or(|n| n != commit),
+        };
+        let result = if changed { "new_commit" } else { "unchanged" };
+        cx.status.metrics.git_fetched(trigger.as_str(), result, took);
+        if changed {
+            info!(trigger = trigger.as_str(), %commit, "new commit in the GitOps repository: auditing");
+            audit_commit(&cx, &audits, &mut last_audit, &commit, &stop).await;
+        } else {
+            debug!(trigger = trigger.as_str(), %commit, "no new commit");
+        }
+    }
+}
+
+/// Waits until no audit runs; false when shutting down.
+async fn audit_over(
+    cx: &Context,
+    last_audit: &mut watch::Receiver<Option<LastAudit>>,
+    stop: &CancellationToken,
+) -> bool {
+    loop {
+        // Marked seen before looking, so that an audit ending in between still wakes us.
+        last_audit.borrow_and_update();
+        if !cx.status.audit_running() {
+            return true;
+        }
+        tokio::select! {
+            () = stop.cancelled() => return false,
+            changed = last_audit.changed() => if changed.is_err() { return false },
+        }
+    }
+}
+
+/// Starts an audit through the no-overlap guard. When one is already running (the schedule
+/// fired meanwhile) it fetched for itself: once it ends, another starts only if it did not
+/// audit `commit`, so a push is never lost to a skipped start.
+async fn audit_commit(
+    cx: &Arc<Context>,
+    audits: &TaskTracker,
+    last_audit: &mut watch::Receiver<Option<LastAudit>>,
+    commit: &str,
+    stop: &CancellationToken,
+) {
+    loop {
+        last_audit.borrow_and_update();
+        if stop.is_cancelled() || cx.guard.try_start(audits, || cx.clone().audit(Coverage::Full)) {
+            return;
+        }
+        let audited = last_audit.borrow().as_ref().and_then(|a| a.commit.clone());
+        if audited.as_deref() == Some(commit) {
+            return;
+        }
+        if cx.status.audit_running() {
+            tokio::select! {
+                () = stop.cancelled() => return,
+                changed = last_audit.changed() => if changed.is_err() { return },
+            }
+        } else {
+            // The guard is taken by an audit not yet started or just ended: a moment.
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 }

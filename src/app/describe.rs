@@ -9,8 +9,8 @@ use chrono::{DateTime, Utc};
 
 use crate::config::{
     AlertsConfig, AuditConfig, ChannelConfig, ClusterSource, CompareConfigMaps, Config, Engine, EnvironmentConfig,
-    GitopsConfig, HaConfig, RegistryConfig, RenderConfig, ScheduleConfig, ServerConfig, StateConfig, WatchConfig,
-    redact_url,
+    GitUpdatesConfig, GitopsConfig, HaConfig, RegistryConfig, RenderConfig, ScheduleConfig, ServerConfig, StateConfig,
+    WatchConfig, redact_url,
 };
 
 /// Durations as the user wrote them, by key ([`Config::written`]).
@@ -31,6 +31,9 @@ pub fn describe(cfg: &Config) -> String {
 pub fn describe_at(cfg: &Config, now: DateTime<Utc>) -> String {
     let mut out = format!("config {}: ok\n", cfg.origin);
     cfg.gitops.describe(&cfg.written, &mut out);
+    if let GitopsConfig::Remote { .. } = cfg.gitops {
+        cfg.git_updates.describe(&cfg.written, &mut out);
+    }
     cfg.audit.describe(&cfg.written, &mut out);
     cfg.watch.describe(&cfg.written, &mut out);
     Render {
@@ -105,6 +108,22 @@ impl Describe for GitopsConfig {
                 let _ = writeln!(out, "gitops: local directory {}", path.display());
             }
         }
+    }
+}
+
+/// How the daemon learns of new commits; only a remote repository has any.
+impl Describe for GitUpdatesConfig {
+    fn describe(&self, w: &Written, out: &mut String) {
+        let poll = match self.poll_interval {
+            Some(d) => duration(w, "gitops.poll_interval", d),
+            None => "off".to_string(),
+        };
+        let webhook = if self.webhook_secret.is_some() {
+            "POST /hooks/git, secret set"
+        } else {
+            "off (no webhook_secret)"
+        };
+        let _ = writeln!(out, "  updates: poll_interval {poll}, webhook {webhook}");
     }
 }
 
@@ -349,6 +368,8 @@ mod tests {
 url = "https://bot:tok3n@git.example.com/org/infra.git"
 branch = "main"
 token_env = "GITOPS_TOKEN"
+poll_interval = "30s"
+webhook_secret_env = "HOOK_SECRET"
 [schedule]
 cron = "0 */15 * * * *"
 timezone = "Europe/Berlin"
@@ -393,6 +414,7 @@ url = "http://alertmanager:9093"
             ("GITOPS_TOKEN", "ghp_secret"),
             ("SLACK_URL", "https://hooks.slack.com/services/secret"),
             ("HMAC", "hmac_secret"),
+            ("HOOK_SECRET", "hook_secret"),
         ]
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -412,6 +434,7 @@ url = "http://alertmanager:9093"
             "config driftwatch.toml: ok",
             "gitops: https://bot:***@git.example.com/org/infra.git (branch main), cache /var/lib/driftwatch/gitops",
             "  auth: token set, ssh key not set",
+            "  updates: poll_interval 30s, webhook POST /hooks/git, secret set",
             "audit: fail_on warning, rollout_grace 15m, sync_grace 10m, kube_timeout 30s, page_size 500, max_concurrent_environments 4",
             "watch: enabled (clusters reached through the API; snapshots are read per audit), debounce 2s",
             "render: engine builtin (overlays it leaves: external kustomize, else kubectl kustomize), cache on (in memory and /var/lib/driftwatch/render-cache, at most 512 MiB), timeout 1m",
@@ -430,7 +453,7 @@ url = "http://alertmanager:9093"
         ];
         assert_eq!(text.lines().collect::<Vec<_>>(), expected);
         assert!(text.ends_with('\n'));
-        for secret in ["ghp_secret", "hooks.slack.com", "hmac_secret", "tok3n"] {
+        for secret in ["ghp_secret", "hooks.slack.com", "hmac_secret", "tok3n", "hook_secret"] {
             assert!(!text.contains(secret), "{secret} printed");
         }
     }

@@ -1,15 +1,18 @@
 //! The daemon's HTTP endpoint: `/metrics` (Prometheus), `/healthz` (alive), `/readyz` (config
-//! loaded and an audit done or under way, none stuck), `/report` (the latest JSON report), and
-//! `POST /-/reload` (reload the config file).
+//! loaded and an audit done or under way, none stuck), `/report` (the latest JSON report),
+//! `POST /-/reload` (reload the config file) and `POST /hooks/git` (push webhooks, checked by
+//! [`crate::app::hooks`]).
 
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::State;
+use axum::extract::{Request, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use tracing::{info, warn};
 
+use crate::app::hooks::{self, Action};
 use crate::app::status::Status;
 
 pub fn router(status: Arc<Status>) -> Router {
@@ -19,6 +22,7 @@ pub fn router(status: Arc<Status>) -> Router {
         .route("/readyz", get(readyz))
         .route("/report", get(report))
         .route("/-/reload", post(reload))
+        .route("/hooks/git", post(git_hook))
         .with_state(status)
 }
 
@@ -56,5 +60,61 @@ async fn reload(State(status): State<Arc<Status>>) -> Response {
             format!("config not reloaded, the running one is kept: {e}\n"),
         )
             .into_response(),
+    }
+}
+
+/// A push webhook. Off until a secret is configured: then it answers 404 as an unknown path
+/// would, so a scanner cannot tell it exists. A request without the secret gets 401 and is
+/// counted, for an alert on someone probing it.
+async fn git_hook(State(status): State<Arc<Status>>, request: Request) -> Response {
+    let Some(settings) = status.git_hooks() else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    let (parts, body) = request.into_parts();
+    // Bounded before anything is computed over it.
+    let Ok(body) = axum::body::to_bytes(body, hooks::MAX_BODY).await else {
+        return (
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "the body is larger than 1 MiB or could not be read\n",
+        )
+            .into_response();
+    };
+    let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
+    let provider = match hooks::verify(settings.secret.expose().as_bytes(), header, &body) {
+        Ok(provider) => provider,
+        Err(why) => {
+            status.metrics.git_webhook("unauthorized");
+            warn!(reason = %why, "git webhook refused");
+            return (StatusCode::UNAUTHORIZED, format!("{why}\n")).into_response();
+        }
+    };
+    let provider_name = provider.as_str();
+    match hooks::action(provider, header, &body, settings.branch.as_deref()) {
+        Action::Ping => {
+            status.metrics.git_webhook("ignored");
+            info!(provider = provider_name, "git webhook ping");
+            (StatusCode::OK, "pong\n").into_response()
+        }
+        Action::Ignore(why) => {
+            status.metrics.git_webhook("ignored");
+            info!(provider = provider_name, reason = %why, "git webhook ignored");
+            (StatusCode::ACCEPTED, format!("ignored: {why}\n")).into_response()
+        }
+        // A follower neither fetches nor audits; 503 makes the git host show the delivery as
+        // failed (to redeliver) instead of the push silently waiting for the next poll.
+        Action::Fetch if !status.is_leader() => {
+            status.metrics.git_webhook("ignored");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "not the leader: the leader replica fetches\n",
+            )
+                .into_response()
+        }
+        Action::Fetch => {
+            status.metrics.git_webhook("accepted");
+            info!(provider = provider_name, "git push webhook: fetching");
+            status.request_git_fetch();
+            (StatusCode::ACCEPTED, "fetching\n").into_response()
+        }
     }
 }

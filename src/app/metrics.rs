@@ -46,6 +46,12 @@ struct ResultLabel {
     result: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct FetchLabels {
+    trigger: String,
+    result: String,
+}
+
 fn seconds_histogram() -> Histogram {
     // 50 ms … ~14 min
     Histogram::new(exponential_buckets(0.05, 2.0, 15))
@@ -66,6 +72,8 @@ pub struct Metrics {
     renders: Family<RenderLabels, Counter>,
     render_cache: Family<ResultLabel, Counter>,
     last_reload_ok: Gauge,
+    git_fetches: Family<FetchLabels, Counter>,
+    git_webhook_requests: Family<ResultLabel, Counter>,
 }
 
 impl Default for Metrics {
@@ -156,6 +164,23 @@ impl Metrics {
             last_reload_ok.clone(),
         );
         last_reload_ok.set(1);
+        let git_fetches = Family::<FetchLabels, Counter>::default();
+        registry.register(
+            "git_fetches",
+            "Fetches of the GitOps repository between audits, by trigger (poll, webhook) and result (new_commit, unchanged, error)",
+            git_fetches.clone(),
+        );
+        let git_webhook_requests = Family::<ResultLabel, Counter>::default();
+        registry.register(
+            "git_webhook_requests",
+            "Requests to POST /hooks/git, by result (accepted: a fetch follows, unauthorized: bad or missing signature, ignored: valid but nothing to fetch)",
+            git_webhook_requests.clone(),
+        );
+        // Present at 0 from the start, so that an alert on a rate of unauthorized requests
+        // works before the first one.
+        for result in ["accepted", "unauthorized", "ignored"] {
+            let _ = git_webhook_requests.get_or_create(&ResultLabel { result: result.into() });
+        }
         Self {
             registry,
             findings,
@@ -171,6 +196,8 @@ impl Metrics {
             last_reload_ok,
             renders,
             render_cache,
+            git_fetches,
+            git_webhook_requests,
         }
     }
 
@@ -252,6 +279,25 @@ impl Metrics {
             })
             .inc();
         self.last_reload_ok.set(i64::from(ok));
+    }
+
+    /// A fetch between audits (`trigger`: poll, webhook; `result`: new_commit, unchanged,
+    /// error), timed with the audits' own fetches.
+    pub fn git_fetched(&self, trigger: &str, result: &str, took: Duration) {
+        self.git_fetch.observe(took.as_secs_f64());
+        self.git_fetches
+            .get_or_create(&FetchLabels {
+                trigger: trigger.into(),
+                result: result.into(),
+            })
+            .inc();
+    }
+
+    /// A request to `POST /hooks/git` (`result`: accepted, unauthorized, ignored).
+    pub fn git_webhook(&self, result: &str) {
+        self.git_webhook_requests
+            .get_or_create(&ResultLabel { result: result.into() })
+            .inc();
     }
 
     pub fn set_leader(&self, leader: bool) {

@@ -1,11 +1,12 @@
 //! Wiring, never logic: the command line, one audit, the daemon with its schedule, leader
-//! election, HTTP endpoint and metrics.
+//! election, HTTP endpoint (with the git push webhooks' verification) and metrics.
 
 pub mod audit;
 pub mod checks;
 pub mod cli;
 pub mod daemon;
 pub mod describe;
+pub mod hooks;
 pub mod http;
 pub mod leader;
 pub mod metrics;

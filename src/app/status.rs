@@ -1,15 +1,17 @@
-//! What the running daemon shows: the latest report, readiness, the metrics, and a handle to ask
-//! for a reload. The daemon writes it; the HTTP side only reads it, so `http` never imports the
-//! daemon (controller-rs keeps its `State` apart from its `Context` the same way).
+//! What the running daemon shows: the latest report, readiness, the metrics, and handles to ask
+//! for a reload or a git fetch (with what push webhooks are checked against). The daemon writes
+//! it; the HTTP side only reads it, so `http` never imports the daemon (controller-rs keeps its
+//! `State` apart from its `Context` the same way).
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Notify, mpsc, oneshot};
 use tokio::time::Instant;
 
 use crate::app::metrics::Metrics;
+use crate::config::{Config, GitRef, GitopsConfig, Secret};
 
 /// The daemon's state as seen from outside.
 pub struct Status {
@@ -23,10 +25,19 @@ pub struct Status {
     /// False while cluster watchers run their initial sync.
     watches_synced: AtomicBool,
     reload: ReloadHandle,
+    /// What `POST /hooks/git` checks requests against; `None` while no secret is configured.
+    git_hooks: RwLock<Option<Arc<GitHooks>>>,
+    git_fetch: FetchHandle,
 }
 
 impl Status {
-    pub fn new(metrics: Metrics, leader: bool, audit_timeout: Duration, reload: ReloadHandle) -> Self {
+    pub fn new(
+        metrics: Metrics,
+        leader: bool,
+        audit_timeout: Duration,
+        reload: ReloadHandle,
+        git_fetch: FetchHandle,
+    ) -> Self {
         metrics.set_leader(leader);
         Self {
             metrics,
@@ -37,6 +48,8 @@ impl Status {
             audit_timeout: RwLock::new(audit_timeout),
             watches_synced: AtomicBool::new(true),
             reload,
+            git_hooks: RwLock::new(None),
+            git_fetch,
         }
     }
 
@@ -81,6 +94,21 @@ impl Status {
         self.leader.load(Ordering::SeqCst)
     }
 
+    /// What push webhooks are checked against; `None`: the endpoint is off.
+    pub fn git_hooks(&self) -> Option<Arc<GitHooks>> {
+        self.git_hooks.read().expect("git hooks lock").clone()
+    }
+
+    /// Asks the daemon to fetch the GitOps repository now (a verified push webhook).
+    pub fn request_git_fetch(&self) {
+        self.git_fetch.request();
+    }
+
+    /// Whether an audit is under way.
+    pub fn audit_running(&self) -> bool {
+        self.running_since.lock().expect("running lock").is_some()
+    }
+
     // What the daemon writes.
 
     pub fn set_leader(&self, leader: bool) {
@@ -91,6 +119,11 @@ impl Status {
     /// Whether every cluster watcher finished its initial sync (true when none run).
     pub fn set_watches_synced(&self, synced: bool) {
         self.watches_synced.store(synced, Ordering::SeqCst);
+    }
+
+    /// The webhook settings of a (re)loaded config.
+    pub fn set_git_hooks(&self, cfg: &Config) {
+        *self.git_hooks.write().expect("git hooks lock") = GitHooks::from_config(cfg).map(Arc::new);
     }
 
     pub fn set_audit_timeout(&self, timeout: Duration) {
@@ -167,5 +200,81 @@ impl ReloadRequests {
     /// The next request: where its outcome goes.
     pub async fn next(&mut self) -> Option<oneshot::Sender<Result<(), String>>> {
         self.rx.recv().await
+    }
+}
+
+/// What `POST /hooks/git` checks requests against.
+pub struct GitHooks {
+    pub secret: Secret,
+    /// Pushes to another ref are ignored; `None` (the remote's default branch, or a `rev`):
+    /// every push fetches.
+    pub branch: Option<String>,
+}
+
+impl GitHooks {
+    /// `None` unless a webhook secret is configured (a remote repository's).
+    fn from_config(cfg: &Config) -> Option<Self> {
+        let secret = cfg.git_updates.webhook_secret.clone()?;
+        let branch = match &cfg.gitops {
+            GitopsConfig::Remote {
+                reference: GitRef::Branch(b),
+                ..
+            } => Some(b.clone()),
+            _ => None,
+        };
+        Some(Self { secret, branch })
+    }
+}
+
+/// Asks the daemon to fetch the GitOps repository now: `POST /hooks/git`, or a test. Requests
+/// made while a fetch runs fold into one more fetch (a [`Notify`] holds one permit), so a
+/// burst of pushes costs two fetches, not one per push. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct FetchHandle {
+    wanted: Arc<Notify>,
+}
+
+/// The daemon's end of the fetch requests.
+#[derive(Debug)]
+pub struct FetchRequests {
+    wanted: Arc<Notify>,
+}
+
+/// A handle to ask for git fetches and the daemon's end.
+pub fn fetch_channel() -> (FetchHandle, FetchRequests) {
+    let wanted = Arc::new(Notify::new());
+    (FetchHandle { wanted: wanted.clone() }, FetchRequests { wanted })
+}
+
+impl FetchHandle {
+    pub fn request(&self) {
+        self.wanted.notify_one();
+    }
+}
+
+impl FetchRequests {
+    /// Returns once a fetch was requested since the last call returned.
+    pub async fn next(&self) {
+        self.wanted.notified().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use futures::FutureExt as _;
+
+    use super::*;
+
+    #[test]
+    fn fetch_requests_made_while_busy_fold_into_one() {
+        let (handle, requests) = fetch_channel();
+        assert!(requests.next().now_or_never().is_none(), "nothing asked yet");
+        for _ in 0..5 {
+            handle.request();
+        }
+        assert!(requests.next().now_or_never().is_some(), "one fetch for the burst");
+        assert!(requests.next().now_or_never().is_none(), "and no more");
+        handle.clone().request();
+        assert!(requests.next().now_or_never().is_some(), "a later push fetches again");
     }
 }

@@ -27,6 +27,8 @@ pub struct Config {
     /// The file the config was loaded from, for messages.
     pub origin: String,
     pub gitops: GitopsConfig,
+    /// How the daemon learns of new commits between scheduled audits.
+    pub git_updates: GitUpdatesConfig,
     pub audit: AuditConfig,
     pub render: RenderConfig,
     pub watch: WatchConfig,
@@ -119,6 +121,17 @@ impl GitopsConfig {
             Self::Local { path } => path.display().to_string(),
         }
     }
+}
+
+/// How the daemon learns of new commits between scheduled audits: `[gitops] poll_interval` and
+/// `webhook_secret_env`/`_file` (`POST /hooks/git`). Kept apart from [`GitopsConfig`], which
+/// says what to audit; both are off for a local path, which every audit reads as it is.
+#[derive(Clone, Debug, Default)]
+pub struct GitUpdatesConfig {
+    /// Fetch this often and re-audit when the commit changed; `None`: no polling.
+    pub poll_interval: Option<Duration>,
+    /// The secret push webhooks must carry; `None`: `POST /hooks/git` answers 404.
+    pub webhook_secret: Option<Secret>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -814,6 +827,83 @@ url = "http://alertmanager:9093"
         ];
         for (name, text, vars, needles) in cases {
             let err = load(&format!("{MINIMAL}{text}"), vars).expect_err(name).to_string();
+            for n in needles {
+                assert!(err.contains(n), "{name}: {err:?} should contain {n:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn git_updates_and_their_errors() {
+        let vars = [("GITOPS_TOKEN", "t"), ("HOOK_SECRET", "hook-s3cret")];
+        let defaults = load(MINIMAL, &vars).unwrap();
+        assert_eq!(defaults.git_updates.poll_interval, Some(Duration::from_secs(60)));
+        assert!(
+            defaults.git_updates.webhook_secret.is_none(),
+            "the endpoint is off by default"
+        );
+
+        let with = |keys: &str| MINIMAL.replace("cache_dir = \"cache\"\n", &format!("cache_dir = \"cache\"\n{keys}"));
+        let c = load(
+            &with("poll_interval = \"15s\"\nwebhook_secret_env = \"HOOK_SECRET\"\n"),
+            &vars,
+        )
+        .unwrap();
+        assert_eq!(c.git_updates.poll_interval, Some(Duration::from_secs(15)));
+        assert_eq!(c.git_updates.webhook_secret.as_ref().unwrap().expose(), "hook-s3cret");
+        assert!(!format!("{c:?}").contains("hook-s3cret"));
+        for off in ["off", "0s"] {
+            let c = load(&with(&format!("poll_interval = \"{off}\"\n")), &vars).unwrap();
+            assert_eq!(c.git_updates.poll_interval, None, "{off}");
+        }
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("secret"), "from-file\n").unwrap();
+        std::fs::write(dir.path().join("empty"), "\n").unwrap();
+        let file = |name: &str| format!("webhook_secret_file = \"{}\"\n", dir.path().join(name).display());
+        let c = load(&with(&file("secret")), &vars).unwrap();
+        assert_eq!(c.git_updates.webhook_secret.unwrap().expose(), "from-file");
+
+        let local = "[gitops]\npath = \"gitops\"\n";
+        let local = MINIMAL.replace(MINIMAL.split("[[environments]]").next().unwrap(), local);
+        let local_defaults = load(&local, &[]).unwrap();
+        assert_eq!(local_defaults.git_updates.poll_interval, None, "nothing to poll");
+        let cases: Vec<(&str, String, &[&str])> = vec![
+            (
+                "bad interval",
+                with("poll_interval = \"sometimes\"\n"),
+                &["gitops.poll_interval", "sometimes"],
+            ),
+            (
+                "secret variable not set",
+                with("webhook_secret_env = \"NOPE\"\n"),
+                &["gitops.webhook_secret_env", "NOPE is not set"],
+            ),
+            (
+                "empty secret file",
+                with(&file("empty")),
+                &["gitops.webhook_secret_file", "empty"],
+            ),
+            (
+                "both secret keys",
+                with(&format!("webhook_secret_env = \"HOOK_SECRET\"\n{}", file("secret"))),
+                &["gitops.webhook_secret_env, gitops.webhook_secret_file"],
+            ),
+            (
+                "polling a local path",
+                local.replace("path = \"gitops\"\n", "path = \"gitops\"\npoll_interval = \"1m\"\n"),
+                &["gitops.poll_interval", "need gitops.url"],
+            ),
+            (
+                "a webhook for a local path",
+                local.replace(
+                    "path = \"gitops\"\n",
+                    "path = \"gitops\"\nwebhook_secret_env = \"HOOK_SECRET\"\n",
+                ),
+                &["gitops.webhook_secret_env", "need gitops.url"],
+            ),
+        ];
+        for (name, text, needles) in cases {
+            let err = load(&text, &vars).expect_err(name).to_string();
             for n in needles {
                 assert!(err.contains(n), "{name}: {err:?} should contain {n:?}");
             }

@@ -126,6 +126,9 @@ pub(crate) struct RawGitops {
     pub(crate) ssh_key_passphrase_env: Option<String>,
     pub(crate) ssh_key_passphrase_file: Option<PathBuf>,
     pub(crate) cache_dir: Option<PathBuf>,
+    pub(crate) poll_interval: Option<String>,
+    pub(crate) webhook_secret_env: Option<String>,
+    pub(crate) webhook_secret_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -118,7 +118,7 @@ macro_rules! section {
 
 section!(
     /// `[gitops]`
-    Gitops { str: url, branch, rev, token_env; path: path, cache_dir; }
+    Gitops { str: url, branch, rev, token_env, poll_interval, webhook_secret_env; path: path, cache_dir, webhook_secret_file; }
 );
 section!(
     /// `[render]`

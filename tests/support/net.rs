@@ -61,6 +61,23 @@ pub fn wait_until<T>(secs: u64, what: &str, mut check: impl FnMut() -> Option<T>
     }
 }
 
+/// As [`wait_until`], for async tests whose runtime also runs the server under test (the
+/// daemon in-process): waits on tokio's timer instead of blocking the thread it needs.
+pub async fn wait_until_async<T, F, Fut>(secs: u64, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out after {secs}s waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// The value of one series in an OpenMetrics exposition, written as exposed (`name{labels}`).
 pub fn metric_value(exposition: &str, series: &str) -> Option<f64> {
     exposition.lines().find_map(|l| {

@@ -1,12 +1,69 @@
-//! `[gitops]`: a remote repository (url, branch or rev, credentials, cache) or a local path.
+//! `[gitops]`: a remote repository (url, branch or rev, credentials, cache) or a local path,
+//! and how the daemon learns of its new commits (poll interval, push webhook secret).
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use super::Validator;
 use crate::config::raw::RawGitops;
-use crate::config::{ConfigError, GitAuth, GitRef, GitopsConfig};
+use crate::config::{ConfigError, GitAuth, GitRef, GitUpdatesConfig, GitopsConfig};
+
+/// `poll_interval`'s default: a push shows within a minute even without a webhook, at the
+/// cost of one small fetch a minute.
+const POLL_INTERVAL: Duration = Duration::from_secs(60);
 
 impl Validator<'_> {
+    /// Takes `poll_interval` and `webhook_secret_*` out of `g` (the rest is [`Self::gitops`]'s).
+    /// A local path has nothing to fetch, so setting either there is an error rather than a
+    /// setting that silently does nothing.
+    pub(super) fn git_updates(&self, g: &mut RawGitops) -> Result<GitUpdatesConfig, ConfigError> {
+        let (poll, env, file) = (
+            g.poll_interval.take(),
+            g.webhook_secret_env.take(),
+            g.webhook_secret_file.take(),
+        );
+        if g.url.is_none() {
+            let set: Vec<&str> = [
+                ("gitops.poll_interval", poll.is_some()),
+                ("gitops.webhook_secret_env", env.is_some()),
+                ("gitops.webhook_secret_file", file.is_some()),
+            ]
+            .into_iter()
+            .filter_map(|(key, set)| set.then_some(key))
+            .collect();
+            if g.path.is_some() && !set.is_empty() {
+                return Err(self.invalid(
+                    set.join(", "),
+                    "a local path is read as it is at every audit; polling and push webhooks need gitops.url",
+                ));
+            }
+            return Ok(GitUpdatesConfig::default());
+        }
+        let poll_interval = match poll {
+            Some(off) if off.trim() == "off" => {
+                self.written.borrow_mut().insert("gitops.poll_interval".into(), off);
+                None
+            }
+            other => Some(self.duration("gitops.poll_interval", other, POLL_INTERVAL)?).filter(|d| !d.is_zero()),
+        };
+        let recorded = self.errors.borrow().len();
+        let webhook_secret = self.secret("gitops.webhook_secret", env, file)?;
+        // Anyone can sign with an empty key: refuse it (unless the secret is missing, which is
+        // already reported).
+        if webhook_secret.as_ref().is_some_and(|s| s.expose().trim().is_empty())
+            && self.errors.borrow().len() == recorded
+        {
+            self.record(self.invalid(
+                "gitops.webhook_secret_file",
+                "the file is empty: anyone could sign a webhook with an empty secret",
+            ));
+        }
+        Ok(GitUpdatesConfig {
+            poll_interval,
+            webhook_secret,
+        })
+    }
+
     pub(super) fn gitops(&self, mut g: RawGitops) -> Result<GitopsConfig, ConfigError> {
         match (g.url.take(), g.path.take()) {
             (Some(_), Some(_)) => Err(self.invalid("gitops.url, gitops.path", "give one of the two, not both")),

@@ -18,8 +18,9 @@ impl Validator<'_> {
     /// yielded one, with every problem found (in this order: alerts come after environments
     /// because channels route by environment name). The config is only used when there are no
     /// problems, or by `check-config` to check files and paths further.
-    pub(crate) fn config(&self, raw: RawConfig, overrides: &Overrides) -> (Option<Config>, Vec<ConfigError>) {
+    pub(crate) fn config(&self, mut raw: RawConfig, overrides: &Overrides) -> (Option<Config>, Vec<ConfigError>) {
         let env_names: Vec<String> = raw.environments.iter().map(|e| e.name.clone()).collect();
+        let git_updates = self.keep(self.git_updates(&mut raw.gitops));
         let gitops = self.keep(self.gitops(raw.gitops));
         let audit = self.keep(self.audit(raw.audit, raw.registry_rewrites, overrides));
         let render = self.keep(self.render(raw.render));
@@ -37,6 +38,7 @@ impl Validator<'_> {
             Some(Config {
                 origin: self.origin.to_string(),
                 gitops: gitops?,
+                git_updates: git_updates?,
                 audit: audit?,
                 render: render?,
                 watch: watch?,
