@@ -79,7 +79,10 @@ fn bookmark_line(rv: u64, initial_end: bool) -> String {
     if initial_end {
         meta["annotations"] = json!({"k8s.io/initial-events-end": "true"});
     }
-    event_line("BOOKMARK", &json!({"kind": "Bookmark", "apiVersion": "v1", "metadata": meta}))
+    event_line(
+        "BOOKMARK",
+        &json!({"kind": "Bookmark", "apiVersion": "v1", "metadata": meta}),
+    )
 }
 
 fn gone_line(rv: u64) -> String {
@@ -177,6 +180,11 @@ impl FakeKube {
         self.state.lock().unwrap().behaviours.insert(resource.to_string(), b);
     }
 
+    /// Serves `resource` normally again after [`FakeKube::behave`].
+    pub fn heal(&self, resource: &str) {
+        self.state.lock().unwrap().behaviours.remove(resource);
+    }
+
     /// Replaces every object at once (without watch events: for tests that only LIST).
     pub fn set_objects(&self, objects: Vec<Value>) {
         self.state.lock().unwrap().set_objects(objects);
@@ -235,9 +243,8 @@ impl FakeKube {
         let mut s = self.state.lock().unwrap();
         let rv = s.bump();
         s.compacted.insert(kind.to_string(), rv);
-        let (gone, kept): (Vec<OpenWatch>, Vec<OpenWatch>) = std::mem::take(&mut s.watches)
-            .into_iter()
-            .partition(|w| w.kind == kind);
+        let (gone, kept): (Vec<OpenWatch>, Vec<OpenWatch>) =
+            std::mem::take(&mut s.watches).into_iter().partition(|w| w.kind == kind);
         for w in gone {
             let _ = w.tx.send(gone_line(rv - 1));
         }
@@ -474,7 +481,12 @@ impl Drop for StreamGuard {
 /// A WATCH of the `kind` objects: a streaming list, or the events after `resourceVersion`
 /// (410 Gone when that history was compacted), then every change until the client goes away,
 /// [`FakeKube::drop_watches`] or `timeoutSeconds`.
-fn watch(state: &Arc<Mutex<KubeState>>, kind: &str, namespace: Option<String>, query: &str) -> axum::response::Response {
+fn watch(
+    state: &Arc<Mutex<KubeState>>,
+    kind: &str,
+    namespace: Option<String>,
+    query: &str,
+) -> axum::response::Response {
     let query: HashMap<&str, &str> = query.split('&').filter_map(|kv| kv.split_once('=')).collect();
     let flag = |name: &str| query.get(name).is_some_and(|v| *v == "true" || *v == "1");
     let bookmarks = flag("allowWatchBookmarks");

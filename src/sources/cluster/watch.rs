@@ -715,6 +715,12 @@ async fn run<T: Slim>(ctx: Arc<Ctx>, def: Def, slot: Arc<Slot<T>>) {
                 Some(Err(watcher::Error::WatchError(status))) if status.code == 410 => {
                     tracing::debug!(cluster = %ctx.cluster, resource = slot.resource, "watch expired (410); re-listing");
                 }
+                // An object that does not decode would be lost without a trace: fail (and
+                // re-list after the backoff), as a LIST of it fails. kube reports such a line
+                // as a Status when it is a JSON object at all.
+                Some(Err(e @ watcher::Error::WatchFailed(kube::Error::SerdeError(_) | kube::Error::Api(_)))) => {
+                    break Some(classify(&ctx.cluster, slot.resource, e));
+                }
                 // A stream broken mid-way ends next; the watcher resumes from the last
                 // resourceVersion.
                 Some(Err(watcher::Error::WatchFailed(e))) => {
@@ -754,7 +760,10 @@ async fn run<T: Slim>(ctx: Arc<Ctx>, def: Def, slot: Arc<Slot<T>>) {
 
 impl<T> Wire<T> {
     fn obj_with_version(self) -> (u64, T) {
-        (version_hash(self.meta.resource_version.as_deref().unwrap_or("")), self.obj)
+        (
+            version_hash(self.meta.resource_version.as_deref().unwrap_or("")),
+            self.obj,
+        )
     }
 }
 
@@ -822,6 +831,7 @@ fn classify(cluster: &str, resource: &str, e: watcher::Error) -> ClusterError {
         watcher::Error::WatchError(status) => api(status.code, status.message.clone()),
         watcher::Error::InitialListFailed(e) | watcher::Error::WatchStartFailed(e) | watcher::Error::WatchFailed(e) => {
             match e {
+                kube::Error::Api(status) if status.code == 0 => api(0, "a watch event did not decode".into()),
                 kube::Error::Api(status) => api(status.code, status.message.clone()),
                 other => ClusterError::Unreachable {
                     cluster: cluster.clone(),
