@@ -843,3 +843,60 @@ fn classify(cluster: &str, resource: &str, e: watcher::Error) -> ClusterError {
         other @ watcher::Error::NoResourceVersion => api(500, other.to_string()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn pod_json() -> serde_json::Value {
+        json!({"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": "api-1", "namespace": "shop", "uid": "u1", "resourceVersion": "42",
+                         "creationTimestamp": "2026-11-01T00:00:00Z", "labels": {"app": "api"},
+                         "managedFields": [{"manager": "kubelet", "fieldsV1": {"f:status": {"f:phase": {}}}}],
+                         "ownerReferences": [{"kind": "ReplicaSet", "name": "api-5f", "uid": "rs1", "controller": true}]},
+            "spec": {"containers": [{"name": "api", "image": "api:1",
+                        "env": [{"name": "A", "value": "1"}, {"name": "B", "valueFrom": {"secretKeyRef": {"name": "s", "key": "k"}}}],
+                        "envFrom": [{"prefix": "X_"}, {"configMapRef": {"name": "c"}}]}],
+                     "volumes": [{"name": "t", "projected": {}}, {"name": "s", "secret": {"secretName": "s"}}]},
+            "status": {"phase": "Running", "containerStatuses": [{"name": "api", "imageID": "api@sha256:1"}]}})
+    }
+
+    #[test]
+    fn a_pod_decodes_to_the_list_paths_pod_less_what_the_audit_never_reads() {
+        let wire: Wire<Pod> = serde_json::from_value(pod_json()).unwrap();
+        assert_eq!(wire.meta.resource_version.as_deref(), Some("42"));
+        let listed: Pod = serde_json::from_value(pod_json()).unwrap();
+        assert_eq!(format!("{:?}", wire.obj.metadata), format!("{:?}", listed.metadata));
+        assert_eq!(format!("{:?}", wire.obj.status), format!("{:?}", listed.status));
+        assert_eq!(wire.obj.spec.required_configs(), listed.spec.required_configs());
+        let c = &wire.obj.spec.containers[0];
+        assert_eq!((c.env.len(), c.env_from.len(), wire.obj.spec.volumes.len()), (1, 1, 1));
+    }
+
+    #[test]
+    fn a_configmap_decodes_hashed_as_the_list_path_does() {
+        let cm = json!({"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "c", "namespace": "shop", "resourceVersion": "7"},
+            "data": {"mode": "fast"}, "binaryData": {"blob": "AAE="}});
+        let wire: Wire<ConfigObject> = serde_json::from_value(cm.clone()).unwrap();
+        let listed: ConfigObject = serde_json::from_value::<ConfigMapRaw>(cm).unwrap().into();
+        assert_eq!(wire.obj, listed);
+        assert_eq!(wire.obj.values.len(), 2);
+    }
+
+    #[test]
+    fn a_workload_keeps_its_template_and_status() {
+        let d = json!({"kind": "CronJob", "metadata": {"name": "r", "namespace": "shop", "resourceVersion": "9", "generation": 3},
+            "spec": {"jobTemplate": {"spec": {"template": {"spec": {"containers": [{"name": "r", "image": "r:1", "env": [{"name": "A", "value": "x"}]}]}}}}},
+            "status": {"observedGeneration": 2}});
+        let wire: Wire<Workload> = serde_json::from_value(d).unwrap();
+        let spec = &wire.obj.spec.job_template.spec.template.spec;
+        assert_eq!(spec.containers[0].image, "r:1");
+        assert!(spec.containers[0].env.is_empty());
+        assert_eq!(
+            (wire.obj.metadata.generation, wire.obj.status.observed_generation),
+            (Some(3), Some(2))
+        );
+    }
+}
