@@ -1,13 +1,14 @@
-//! A Kubernetes API served over HTTP on 127.0.0.1 for the real kube client: LIST of the audited
-//! resources with pagination, bearer-token auth, scripted failures, and Leases.
+//! A Kubernetes API served over HTTP on 127.0.0.1 for the real kube client: LIST and WATCH of the
+//! audited resources with pagination, bearer-token auth, scripted failures, and Leases.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::{Value, json};
+use tokio::sync::mpsc;
 
 use crate::net::{listen, serve};
 use crate::write;
@@ -31,11 +32,112 @@ struct KubeState {
     /// coordination.k8s.io Leases by (namespace, name), with optimistic concurrency.
     leases: HashMap<(String, String), Value>,
     resource_version: u64,
+    /// Every change since start, so a watch from an older resourceVersion gets what it missed.
+    history: Vec<Change>,
+    /// Per kind: a watch from a resourceVersion below this one is answered 410 Gone (etcd
+    /// compacted the history it asks for).
+    compacted: HashMap<String, u64>,
+    watches: Vec<OpenWatch>,
+    next_watch: u64,
+    /// Watch streams the server still holds (dropped when the client goes away).
+    open_streams: HashSet<u64>,
+    /// Answer `sendInitialEvents` as a server with the WatchList feature gate off does (422).
+    no_streaming_lists: bool,
 }
 
-/// A Kubernetes API served over HTTP on 127.0.0.1: LIST for the seven audited resources,
+/// One object change, as a watch event.
+#[derive(Clone)]
+struct Change {
+    rv: u64,
+    kind: String,
+    namespace: String,
+    kind_of_event: &'static str,
+    object: Value,
+}
+
+/// A watch being served: its events go down `tx` as JSON lines.
+struct OpenWatch {
+    id: u64,
+    kind: String,
+    namespace: Option<String>,
+    bookmarks: bool,
+    tx: mpsc::UnboundedSender<String>,
+}
+
+impl OpenWatch {
+    fn wants(&self, kind: &str, namespace: &str) -> bool {
+        self.kind == kind && self.namespace.as_deref().is_none_or(|n| n == namespace)
+    }
+}
+
+fn event_line(kind_of_event: &str, object: &Value) -> String {
+    format!("{}\n", json!({"type": kind_of_event, "object": object}))
+}
+
+fn bookmark_line(rv: u64, initial_end: bool) -> String {
+    let mut meta = json!({"resourceVersion": rv.to_string()});
+    if initial_end {
+        meta["annotations"] = json!({"k8s.io/initial-events-end": "true"});
+    }
+    event_line(
+        "BOOKMARK",
+        &json!({"kind": "Bookmark", "apiVersion": "v1", "metadata": meta}),
+    )
+}
+
+fn gone_line(rv: u64) -> String {
+    event_line(
+        "ERROR",
+        &json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+                "message": format!("too old resource version: {rv}"), "reason": "Expired", "code": 410}),
+    )
+}
+
+impl KubeState {
+    /// Every object gets a resourceVersion of its own, as stored objects do.
+    fn set_objects(&mut self, objects: Vec<Value>) {
+        self.objects = objects;
+        for i in 0..self.objects.len() {
+            let rv = self.bump();
+            self.objects[i]["metadata"]["resourceVersion"] = json!(rv.to_string());
+        }
+    }
+
+    fn bump(&mut self) -> u64 {
+        self.resource_version += 1;
+        self.resource_version
+    }
+
+    /// Records a change and sends it to the open watches of its kind and namespace.
+    fn emit(&mut self, kind_of_event: &'static str, object: Value) {
+        let rv = object["metadata"]["resourceVersion"]
+            .as_str()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(self.resource_version);
+        let change = Change {
+            rv,
+            kind: object["kind"].as_str().unwrap_or("").to_string(),
+            namespace: object["metadata"]["namespace"].as_str().unwrap_or("").to_string(),
+            kind_of_event,
+            object,
+        };
+        let line = event_line(kind_of_event, &change.object);
+        for w in self.watches.iter().filter(|w| w.wants(&change.kind, &change.namespace)) {
+            let _ = w.tx.send(line.clone());
+        }
+        self.history.push(change);
+    }
+}
+
+/// A Kubernetes API served over HTTP on 127.0.0.1: LIST and WATCH for the audited resources,
 /// cluster-wide and per namespace, with `limit`/`continue` pagination, bearer-token auth, and
 /// scripted failures. Runs on its own thread, so tests can run the binary synchronously.
+///
+/// Watches stream chunked JSON lines (`ADDED`, `MODIFIED`, `DELETED`, `BOOKMARK`, `ERROR`) as
+/// the API server does: from a resourceVersion (replaying what happened since, or `410 Gone`
+/// after [`FakeKube::expire`]), or as a streaming list (`sendInitialEvents=true`: the current
+/// objects, then a bookmark marking the end of the initial events). Every object carries a
+/// `metadata.resourceVersion`, and LISTs answer the current one.
 pub struct FakeKube {
     pub addr: SocketAddr,
     state: Arc<Mutex<KubeState>>,
@@ -61,10 +163,9 @@ fn kind_of(plural: &str) -> Option<&'static str> {
 
 impl FakeKube {
     pub fn start(objects: Vec<Value>) -> Self {
-        let state = Arc::new(Mutex::new(KubeState {
-            objects,
-            ..Default::default()
-        }));
+        let mut state = KubeState::default();
+        state.set_objects(objects);
+        let state = Arc::new(Mutex::new(state));
         let listener = listen();
         let addr = listener.local_addr().unwrap();
         let app = axum::Router::new().fallback(handle).with_state(state.clone());
@@ -79,8 +180,96 @@ impl FakeKube {
         self.state.lock().unwrap().behaviours.insert(resource.to_string(), b);
     }
 
+    /// Serves `resource` normally again after [`FakeKube::behave`].
+    pub fn heal(&self, resource: &str) {
+        self.state.lock().unwrap().behaviours.remove(resource);
+    }
+
+    /// Replaces every object at once (without watch events: for tests that only LIST).
     pub fn set_objects(&self, objects: Vec<Value>) {
-        self.state.lock().unwrap().objects = objects;
+        self.state.lock().unwrap().set_objects(objects);
+    }
+
+    /// Creates or replaces `object` (by kind, namespace and name) under a new resourceVersion:
+    /// LISTs return it and open watches of its kind get `ADDED` or `MODIFIED`.
+    pub fn apply(&self, mut object: Value) {
+        let mut s = self.state.lock().unwrap();
+        let rv = s.bump();
+        object["metadata"]["resourceVersion"] = json!(rv.to_string());
+        let same = |o: &Value| {
+            o["kind"] == object["kind"]
+                && o["metadata"]["namespace"] == object["metadata"]["namespace"]
+                && o["metadata"]["name"] == object["metadata"]["name"]
+        };
+        let kind_of_event = match s.objects.iter().position(same) {
+            Some(i) => {
+                s.objects[i] = object.clone();
+                "MODIFIED"
+            }
+            None => {
+                s.objects.push(object.clone());
+                "ADDED"
+            }
+        };
+        s.emit(kind_of_event, object);
+    }
+
+    /// Deletes the `kind` (`Deployment`, `Pod`, …) object `namespace/name`: open watches get
+    /// `DELETED` with its last state under a new resourceVersion. Panics if there is none.
+    pub fn delete(&self, kind: &str, namespace: &str, name: &str) {
+        let mut s = self.state.lock().unwrap();
+        let i = s
+            .objects
+            .iter()
+            .position(|o| o["kind"] == kind && o["metadata"]["namespace"] == namespace && o["metadata"]["name"] == name)
+            .unwrap_or_else(|| panic!("no {kind} {namespace}/{name} to delete"));
+        let mut object = s.objects.remove(i);
+        let rv = s.bump();
+        object["metadata"]["resourceVersion"] = json!(rv.to_string());
+        s.emit("DELETED", object);
+    }
+
+    /// Ends every open watch stream cleanly, as an API server does at `timeoutSeconds` or when
+    /// it restarts; clients re-watch from their last resourceVersion.
+    pub fn drop_watches(&self) {
+        self.state.lock().unwrap().watches.clear();
+    }
+
+    /// Compacts the history of `resource` (plural, as [`FakeKube::behave`] takes it): open
+    /// watches of it get an `ERROR` event with a 410 Status and end, and any later watch from
+    /// a resourceVersion older than now is answered the same, so the client must re-list.
+    pub fn expire(&self, resource: &str) {
+        let kind = kind_of(resource).unwrap_or_else(|| panic!("not a served resource: {resource}"));
+        let mut s = self.state.lock().unwrap();
+        let rv = s.bump();
+        s.compacted.insert(kind.to_string(), rv);
+        let (gone, kept): (Vec<OpenWatch>, Vec<OpenWatch>) =
+            std::mem::take(&mut s.watches).into_iter().partition(|w| w.kind == kind);
+        for w in gone {
+            let _ = w.tx.send(gone_line(rv - 1));
+        }
+        s.watches = kept;
+    }
+
+    /// Sends a BOOKMARK with the current resourceVersion to every open watch that allowed them.
+    pub fn bookmark(&self) {
+        let s = self.state.lock().unwrap();
+        let line = bookmark_line(s.resource_version, false);
+        for w in s.watches.iter().filter(|w| w.bookmarks) {
+            let _ = w.tx.send(line.clone());
+        }
+    }
+
+    /// Answers streaming lists (`sendInitialEvents=true`) with 422 Invalid, as an API server
+    /// with the WatchList feature gate off does; clients fall back to LIST then WATCH.
+    pub fn refuse_streaming_lists(&self) {
+        self.state.lock().unwrap().no_streaming_lists = true;
+    }
+
+    /// How many watch streams the server is serving now: ended ones (by the client going away,
+    /// [`FakeKube::drop_watches`], or their timeout) no longer count.
+    pub fn open_watches(&self) -> usize {
+        self.state.lock().unwrap().open_streams.len()
     }
 
     /// Every request as `METHOD path?query`.
@@ -155,6 +344,12 @@ async fn handle(
     if !authorized {
         return status(401, "Unauthorized", "Unauthorized".into(), Some(plural));
     }
+    if path == "/version" {
+        return reply(
+            200,
+            json!({"major": "1", "minor": "33", "gitVersion": "v1.33.0", "platform": "linux/amd64"}),
+        );
+    }
     if path.starts_with("/apis/coordination.k8s.io/v1/") {
         return lease(&state, &method, &segments, body).await;
     }
@@ -179,15 +374,23 @@ async fn handle(
         .position(|s| *s == "namespaces")
         .and_then(|i| segments.get(i + 1))
         .map(|s| s.to_string());
-    if let Some(failure) = misbehave(behaviour, plural, namespace.as_deref()).await {
+    let query = uri.query().unwrap_or("");
+    let watching = query.split('&').any(|kv| kv == "watch=true" || kv == "watch=1");
+    let verb = if watching { "watch" } else { "list" };
+    if let Some(failure) = misbehave(behaviour, verb, plural, namespace.as_deref()).await {
         return failure;
     }
-    list(&state, kind, namespace.as_deref(), uri.query().unwrap_or(""))
+    if watching {
+        watch(&state, kind, namespace, query)
+    } else {
+        list(&state, kind, namespace.as_deref(), query)
+    }
 }
 
 /// What a scripted `behaviour` answers instead of the list, after any delay it scripts.
 async fn misbehave(
     behaviour: Option<Behaviour>,
+    verb: &str,
     plural: &str,
     namespace: Option<&str>,
 ) -> Option<axum::response::Response> {
@@ -200,7 +403,7 @@ async fn misbehave(
                 403,
                 "Forbidden",
                 format!(
-                    "{plural} is forbidden: User \"system:serviceaccount:driftwatch:driftwatch\" cannot list resource \"{plural}\" in API group \"\" {scope}"
+                    "{plural} is forbidden: User \"system:serviceaccount:driftwatch:driftwatch\" cannot {verb} resource \"{plural}\" in API group \"\" {scope}"
                 ),
                 Some(plural),
             ))
@@ -222,20 +425,15 @@ async fn misbehave(
 /// One page of the `kind` objects (in `namespace`, or all), following `limit` and `continue`.
 fn list(state: &Mutex<KubeState>, kind: &str, namespace: Option<&str>, query: &str) -> axum::response::Response {
     let query: HashMap<&str, &str> = query.split('&').filter_map(|kv| kv.split_once('=')).collect();
-    let items: Vec<Value> = {
+    let (items, rv) = {
         let s = state.lock().unwrap();
-        s.objects
-            .iter()
-            .filter(|o| o["kind"] == kind)
-            .filter(|o| namespace.is_none_or(|n| o["metadata"]["namespace"] == n))
-            .cloned()
-            .collect()
+        (current(&s, kind, namespace), s.resource_version)
     };
     let limit: usize = query.get("limit").and_then(|l| l.parse().ok()).unwrap_or(usize::MAX);
     let start: usize = query.get("continue").and_then(|c| c.parse().ok()).unwrap_or(0);
     let end = start.saturating_add(limit).min(items.len());
     let page: Vec<Value> = items[start.min(end)..end].to_vec();
-    let mut metadata = json!({"resourceVersion": "12345"});
+    let mut metadata = json!({"resourceVersion": rv.to_string()});
     if end < items.len() {
         metadata["continue"] = json!(end.to_string());
         metadata["remainingItemCount"] = json!(items.len() - end);
@@ -244,6 +442,150 @@ fn list(state: &Mutex<KubeState>, kind: &str, namespace: Option<&str>, query: &s
         200,
         json!({"apiVersion": "v1", "kind": format!("{kind}List"), "metadata": metadata, "items": page}),
     )
+}
+
+/// The `kind` objects (in `namespace`, or all) in the order etcd keeps them: by namespace, then
+/// name.
+fn current(s: &KubeState, kind: &str, namespace: Option<&str>) -> Vec<Value> {
+    let mut items: Vec<Value> = s
+        .objects
+        .iter()
+        .filter(|o| o["kind"] == kind)
+        .filter(|o| namespace.is_none_or(|n| o["metadata"]["namespace"] == n))
+        .cloned()
+        .collect();
+    let key = |o: &Value| {
+        (
+            o["metadata"]["namespace"].as_str().unwrap_or("").to_string(),
+            o["metadata"]["name"].as_str().unwrap_or("").to_string(),
+        )
+    };
+    items.sort_by_key(key);
+    items
+}
+
+/// Removes a watch stream from the open ones when the server lets go of it.
+struct StreamGuard {
+    state: Arc<Mutex<KubeState>>,
+    id: u64,
+}
+
+impl Drop for StreamGuard {
+    fn drop(&mut self) {
+        let mut s = self.state.lock().unwrap();
+        s.open_streams.remove(&self.id);
+        s.watches.retain(|w| w.id != self.id);
+    }
+}
+
+/// A WATCH of the `kind` objects: a streaming list, or the events after `resourceVersion`
+/// (410 Gone when that history was compacted), then every change until the client goes away,
+/// [`FakeKube::drop_watches`] or `timeoutSeconds`.
+fn watch(
+    state: &Arc<Mutex<KubeState>>,
+    kind: &str,
+    namespace: Option<String>,
+    query: &str,
+) -> axum::response::Response {
+    let query: HashMap<&str, &str> = query.split('&').filter_map(|kv| kv.split_once('=')).collect();
+    let flag = |name: &str| query.get(name).is_some_and(|v| *v == "true" || *v == "1");
+    let bookmarks = flag("allowWatchBookmarks");
+    let streaming = flag("sendInitialEvents");
+    let timeout = query
+        .get("timeoutSeconds")
+        .and_then(|t| t.parse().ok())
+        .map(Duration::from_secs);
+    let from: Option<u64> = query.get("resourceVersion").and_then(|v| v.parse().ok());
+
+    let (tx, rx) = mpsc::unbounded_channel::<String>();
+    let mut s = state.lock().unwrap();
+    if streaming && (s.no_streaming_lists || query.get("resourceVersionMatch") != Some(&"NotOlderThan")) {
+        return status(
+            422,
+            "Invalid",
+            "ListOptions.meta.k8s.io \"\" is invalid: sendInitialEvents: Forbidden: sendInitialEvents is forbidden for watch unless the WatchList feature gate is enabled".into(),
+            None,
+        );
+    }
+    let compacted = s.compacted.get(kind).copied().unwrap_or(0);
+    match from.filter(|_| !streaming).unwrap_or(0) {
+        // A streaming list, or "any version" (0 or none): the current objects, as ADDED.
+        0 => {
+            for o in current(&s, kind, namespace.as_deref()) {
+                let _ = tx.send(event_line("ADDED", &o));
+            }
+            if streaming {
+                let _ = tx.send(bookmark_line(s.resource_version, true));
+            }
+        }
+        rv if rv < compacted => {
+            let _ = tx.send(gone_line(rv));
+            drop(tx);
+            return stream_reply(state, rx_stream(rx, None), None);
+        }
+        rv => {
+            let missed = s
+                .history
+                .iter()
+                .filter(|c| c.rv > rv && c.kind == kind && namespace.as_deref().is_none_or(|n| n == c.namespace));
+            for c in missed {
+                let _ = tx.send(event_line(c.kind_of_event, &c.object));
+            }
+        }
+    }
+    s.next_watch += 1;
+    let id = s.next_watch;
+    s.watches.push(OpenWatch {
+        id,
+        kind: kind.to_string(),
+        namespace,
+        bookmarks,
+        tx,
+    });
+    drop(s);
+    stream_reply(state, rx_stream(rx, timeout), Some(id))
+}
+
+/// The lines sent on `rx` until every sender is gone or `timeout` passes.
+fn rx_stream(
+    rx: mpsc::UnboundedReceiver<String>,
+    timeout: Option<Duration>,
+) -> impl futures::Stream<Item = Result<String, std::convert::Infallible>> + Send + 'static {
+    let deadline = timeout.map(|t| tokio::time::Instant::now() + t);
+    futures::stream::unfold(rx, move |mut rx| async move {
+        let line = match deadline {
+            Some(d) => tokio::time::timeout_at(d, rx.recv()).await.ok().flatten(),
+            None => rx.recv().await,
+        }?;
+        Some((Ok(line), rx))
+    })
+}
+
+/// A chunked 200 answer streaming `lines`; while it is served, watch `id` counts as open.
+fn stream_reply(
+    state: &Arc<Mutex<KubeState>>,
+    lines: impl futures::Stream<Item = Result<String, std::convert::Infallible>> + Send + 'static,
+    id: Option<u64>,
+) -> axum::response::Response {
+    use futures::StreamExt;
+    let guard = id.map(|id| {
+        state.lock().unwrap().open_streams.insert(id);
+        StreamGuard {
+            state: state.clone(),
+            id,
+        }
+    });
+    // The guard lives as long as the body: hyper drops the body when the stream ends or the
+    // client goes away.
+    let body = lines.map(move |l| {
+        let _ = &guard;
+        l
+    });
+    axum::response::Response::builder()
+        .status(200)
+        .header("content-type", "application/json")
+        .body(axum::body::Body::from_stream(body))
+        .unwrap()
 }
 
 /// GET, POST and PUT of Leases, with 404, 409 AlreadyExists and 409 Conflict on a stale

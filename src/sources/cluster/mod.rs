@@ -1,5 +1,6 @@
 //! What a cluster runs, one [`LiveSource`] per configured cluster: the Kubernetes API through a
-//! kube client built once per source ([`api`]) or a snapshot file ([`snapshot`]). The objects go
+//! kube client built once per source ([`api`]) or a snapshot file ([`snapshot`]); in watch mode,
+//! [`watch`] keeps a cluster's objects current in memory instead. The objects go
 //! to [`crate::core::resolve`] for owner resolution. A new kind of live source is one more file
 //! here plus one arm of `Kind` below.
 
@@ -16,7 +17,7 @@ use crate::config::{ClusterConfig, ClusterSource, CompareConfigMaps};
 use crate::core::model::{ConfigListing, LiveState};
 use crate::core::resolve;
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Clone, Debug, thiserror::Error)]
 pub enum ClusterError {
     #[error("cluster {cluster}: cannot load client configuration: {reason}")]
     Config { cluster: String, reason: String },
@@ -45,6 +46,9 @@ pub enum ClusterError {
         resource: String,
         reason: String,
     },
+    /// Watch mode: the watcher of `resource` has not finished its initial sync yet.
+    #[error("cluster {cluster}: watch {resource}: initial sync not finished")]
+    Syncing { cluster: String, resource: String },
     #[error("snapshot {path}: {reason}")]
     Snapshot { path: String, reason: String },
 }
