@@ -522,6 +522,9 @@ async fn reaudit_on_change(
 ) {
     let mut dirty: BTreeSet<String> = BTreeSet::new();
     let mut due: Option<Instant> = None;
+    // The watchers' figures go to the metrics now and then (a scrape reads the last ones).
+    let mut figures = tokio::time::interval(Duration::from_secs(5));
+    figures.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         let hold = *hold_ends.borrow();
         // The wall-clock end of a hold as a tokio instant (so paused time in tests applies).
@@ -531,6 +534,11 @@ async fn reaudit_on_change(
         });
         tokio::select! {
             () = stop.cancelled() => break,
+            _ = figures.tick() => {
+                for (cluster, w) in cx.watched() {
+                    cx.status.metrics.watch(&cluster, &w.stats());
+                }
+            }
             change = changes.recv() => {
                 let Some(change) = change else { break };
                 let cfg = cx.config();
@@ -557,6 +565,9 @@ async fn reaudit_on_change(
                 due = Some(Instant::now());
             }
             () = sleep_until_some(due) => {
+                for (cluster, w) in cx.watched() {
+                    cx.status.metrics.watch(&cluster, &w.stats());
+                }
                 let envs = std::mem::take(&mut dirty);
                 let started = cx.guard.try_start(&audits, || cx.clone().audit(Coverage::Environments(envs.clone())));
                 if started {

@@ -12,6 +12,7 @@ use prometheus_client::registry::Registry;
 
 use crate::app::audit::Timings;
 use crate::core::report::{Report, Status};
+use crate::sources::cluster::watch::WatchStats;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct FindingLabels {
@@ -33,6 +34,14 @@ struct ChannelLabel {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ClusterLabel {
     cluster: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct WatchLabels {
+    cluster: String,
+    resource: String,
+    /// Empty for a cluster-wide watch.
+    namespace: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -70,6 +79,14 @@ pub struct Metrics {
     leader: Gauge,
     reloads: Family<ResultLabel, Counter>,
     renders: Family<RenderLabels, Counter>,
+    watch_events: Family<WatchLabels, Counter>,
+    watch_restarts: Family<WatchLabels, Counter>,
+    watch_objects: Family<WatchLabels, Gauge>,
+    watch_last_event: Family<WatchLabels, Gauge>,
+    watch_initial_sync: Family<WatchLabels, Gauge<f64, std::sync::atomic::AtomicU64>>,
+    /// Event and restart counts already added to the counters, per watcher: the watchers keep
+    /// running totals, Prometheus counters only go up by increments.
+    watch_seen: std::sync::Mutex<std::collections::HashMap<WatchLabels, (u64, u64)>>,
     render_cache: Family<ResultLabel, Counter>,
     last_reload_ok: Gauge,
     git_fetches: Family<FetchLabels, Counter>,
@@ -145,6 +162,36 @@ impl Metrics {
             "Kustomization renders looked up in the render cache, by result (hit, miss)",
             render_cache.clone(),
         );
+        let watch_events = Family::<WatchLabels, Counter>::default();
+        registry.register(
+            "watch_events",
+            "Watch events applied to the in-memory stores, by cluster, resource and namespace",
+            watch_events.clone(),
+        );
+        let watch_restarts = Family::<WatchLabels, Counter>::default();
+        registry.register(
+            "watch_restarts",
+            "Watches that had to list again (410 Gone, a failure), by cluster, resource and namespace",
+            watch_restarts.clone(),
+        );
+        let watch_objects = Family::<WatchLabels, Gauge>::default();
+        registry.register(
+            "watch_objects",
+            "Objects held in the in-memory stores, by cluster, resource and namespace",
+            watch_objects.clone(),
+        );
+        let watch_last_event = Family::<WatchLabels, Gauge>::default();
+        registry.register(
+            "watch_last_event_timestamp_seconds",
+            "Unix time of the last watch event applied, by cluster, resource and namespace",
+            watch_last_event.clone(),
+        );
+        let watch_initial_sync = Family::<WatchLabels, Gauge<f64, std::sync::atomic::AtomicU64>>::default();
+        registry.register(
+            "watch_initial_sync_seconds",
+            "How long each watch's initial sync took",
+            watch_initial_sync.clone(),
+        );
         let leader = Gauge::default();
         registry.register(
             "leader",
@@ -198,6 +245,12 @@ impl Metrics {
             render_cache,
             git_fetches,
             git_webhook_requests,
+            watch_events,
+            watch_restarts,
+            watch_objects,
+            watch_last_event,
+            watch_initial_sync,
+            watch_seen: std::sync::Mutex::default(),
         }
     }
 
@@ -248,6 +301,35 @@ impl Metrics {
                     cluster: cluster.clone(),
                 })
                 .observe(took.as_secs_f64());
+        }
+    }
+
+    /// The figures of one cluster's watchers.
+    pub fn watch(&self, cluster: &str, stats: &[WatchStats]) {
+        let mut seen = self.watch_seen.lock().unwrap_or_else(|e| e.into_inner());
+        for s in stats {
+            let labels = WatchLabels {
+                cluster: cluster.to_string(),
+                resource: s.resource.to_string(),
+                namespace: s.namespace.clone().unwrap_or_default(),
+            };
+            let (events, restarts) = seen.entry(labels.clone()).or_default();
+            self.watch_events
+                .get_or_create(&labels)
+                .inc_by(s.events.saturating_sub(*events));
+            self.watch_restarts
+                .get_or_create(&labels)
+                .inc_by(s.restarts.saturating_sub(*restarts));
+            (*events, *restarts) = (s.events.max(*events), s.restarts.max(*restarts));
+            self.watch_objects
+                .get_or_create(&labels)
+                .set(i64::try_from(s.objects).unwrap_or(i64::MAX));
+            if let Some(t) = s.last_event {
+                self.watch_last_event.get_or_create(&labels).set(t.timestamp());
+            }
+            if let Some(d) = s.initial_sync {
+                self.watch_initial_sync.get_or_create(&labels).set(d.as_secs_f64());
+            }
         }
     }
 

@@ -291,6 +291,22 @@ impl FakeKube {
             .cloned()
     }
 
+    /// Another replica takes the Lease `namespace/name`: it holds it as `holder`, renewed now.
+    pub fn take_lease(&self, namespace: &str, name: &str, holder: &str) {
+        let mut s = self.state.lock().unwrap();
+        s.resource_version += 1;
+        let version = s.resource_version.to_string();
+        let now = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string();
+        let lease = s
+            .leases
+            .get_mut(&(namespace.to_string(), name.to_string()))
+            .expect("the lease exists");
+        lease["spec"]["holderIdentity"] = json!(holder);
+        lease["spec"]["renewTime"] = json!(now);
+        lease["spec"]["leaseDurationSeconds"] = json!(3600);
+        lease["metadata"]["resourceVersion"] = json!(version);
+    }
+
     /// Writes a kubeconfig for this server with context `context`, returns its path.
     pub fn kubeconfig(&self, dir: &Path, context: &str) -> PathBuf {
         let path = dir.join(format!("kubeconfig-{context}"));
