@@ -306,7 +306,7 @@ async fn audit_environment(
         compare_secrets: env.compare_secrets,
     };
     let facts = match registry {
-        Some(r) => Some(r.facts(&declared, live.as_ref(), &env.ignore_containers).await),
+        Some(r) => Some(r.facts(declared, live.as_ref(), &env.ignore_containers).await),
         None => None,
     };
     let skipped = match &env.promoted_from {
@@ -324,7 +324,7 @@ async fn audit_environment(
         promotion: skipped.as_ref().map(|(from, s)| (*from, s)),
         ..scope
     };
-    let findings = compare::compare(&scope, &declared, live.as_ref());
+    let findings = compare::compare(&scope, declared, live.as_ref());
     let result = EnvironmentResult {
         name: env.name.clone(),
         cluster: env.cluster.name.clone(),
