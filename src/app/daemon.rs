@@ -32,6 +32,7 @@ use crate::app::{audit, http};
 use crate::clock::Clock;
 use crate::config::{ClusterConfig, ClusterSource, CompareConfigMaps, Config, GitopsConfig, Overrides};
 use crate::core::report::Report;
+use crate::sources::cluster::api;
 use crate::sources::cluster::watch::{Change, ClusterWatch};
 use crate::sources::{Sources, git};
 
@@ -68,6 +69,10 @@ struct Context {
     /// Wakes [`follow_git`] after a reload, as `poll_interval` may have changed.
     git_reconfigured: Notify,
 }
+
+/// How long a watch connection may stay silent before it is considered broken: longer than the
+/// API server's own watch timeout (at most 10 minutes by default, bookmarks every minute).
+const WATCH_READ_TIMEOUT: Duration = Duration::from_secs(330);
 
 /// What the daemon keeps between audits.
 #[derive(Default)]
@@ -176,10 +181,15 @@ impl Context {
         let stop = shutdown.child_token();
         let mut clusters = HashMap::new();
         for (name, (cluster, namespaces, configmaps)) in scopes {
-            let Some(live) = sources.cluster(&cluster) else {
-                continue;
+            // A watch client of its own: the audit client's read timeout (`kube_timeout`) would
+            // break every watch idle that long; the API server ends watches after minutes.
+            let client = match sources.cluster(&cluster) {
+                Some(live) if live.api_client().await.is_some() => {
+                    Some(api::client(&name, &cluster.source, WATCH_READ_TIMEOUT).await)
+                }
+                _ => None,
             };
-            match live.api_client().await {
+            match client {
                 Some(Ok(client)) => {
                     let namespaces: Vec<String> = namespaces.into_iter().flatten().collect();
                     let w = ClusterWatch::start(&name, client, &namespaces, configmaps, changes.clone(), stop.clone());

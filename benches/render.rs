@@ -1,0 +1,415 @@
+//! Render cost of a kustomize fleet, external kustomize against the built-in renderer and the
+//! render cache: `cargo bench --bench render` (`-- --smoke` for a 20-app fleet).
+//!
+//! Generates N apps × M environments (`BENCH_APPS`, default 1000; `BENCH_ENVS`, default 4) as
+//! kustomize bases and overlays in a git repository ([`fleet`]), audits it with the release
+//! binary (`driftwatch --once --format json`, the repository cloned from a local URL like any
+//! remote) against one snapshot per environment, and times each way of rendering in one run on
+//! one machine: wall time and peak RSS of the driftwatch process. Every run's report is checked
+//! to hold exactly the fleet's deliberate drifts, so a renderer that errs or falls over shows up
+//! as a failure, not as a fast time.
+//!
+//! `BENCH_LEGACY=1` leaves out the `[render] engine/cache/cache_dir` keys (a binary from before
+//! them) and runs only the external path. `BENCH_RUNS` (default 3) repeats the quick runs and
+//! reports the median; the external cold runs run once (minutes at full size).
+
+mod fleet;
+
+use std::fmt::Write as _;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use fleet::{Expected, Fleet};
+
+/// What one measured run of a command gave.
+struct Measured {
+    code: i32,
+    wall: Duration,
+    rss_mib: f64,
+    stdout: String,
+    stderr: String,
+}
+
+/// `render --measure OUT CMD ARGS…` (run by `main` itself): runs CMD with stdout to `OUT` and
+/// stderr to `OUT.stderr`, waits for it with `wait4` and prints its exit code, wall time in µs
+/// and peak RSS in KiB. Being a fresh, small process matters: Linux carries the high-water mark
+/// of the process that `exec`s into the child, so a child of the (large) bench itself would
+/// report the bench's memory. `wait4` reports the child and the children it reaped: for the
+/// external engine that is the larger of driftwatch and its largest kustomize run.
+#[allow(unsafe_code)]
+fn measure_child(args: &[String]) {
+    let out = Path::new(&args[0]);
+    let stdout = File::create(out).unwrap();
+    let stderr = File::create(out.with_extension("stderr")).unwrap();
+    let start = Instant::now();
+    let child = Command::new(&args[1])
+        .args(&args[2..])
+        .stdout(stdout)
+        .stderr(stderr)
+        .spawn()
+        .unwrap();
+    let pid = libc::pid_t::try_from(child.id()).unwrap();
+    let mut status = 0;
+    // SAFETY: wait4 only writes into the status and the zeroed rusage we pass it; the child is
+    // ours and not waited for anywhere else (`child` is dropped without waiting).
+    let usage = unsafe {
+        let mut u: libc::rusage = std::mem::zeroed();
+        assert_eq!(libc::wait4(pid, &mut status, 0, &mut u), pid);
+        u
+    };
+    let wall = start.elapsed();
+    drop(child);
+    let code = if libc::WIFEXITED(status) {
+        libc::WEXITSTATUS(status)
+    } else {
+        -1
+    };
+    println!("{code} {} {}", wall.as_micros(), usage.ru_maxrss);
+}
+
+/// Runs `cmd` through `--measure` in `work`, keeping its output as `<label>.out`.
+fn measure(work: &Path, label: &str, cmd: &[&str]) -> Measured {
+    let out = work.join(format!("{label}.out"));
+    let me = std::env::current_exe().unwrap();
+    let res = Command::new(me)
+        .arg("--measure")
+        .arg(&out)
+        .args(cmd)
+        .current_dir(work)
+        .stderr(Stdio::inherit())
+        .output()
+        .unwrap();
+    assert!(res.status.success(), "measuring {cmd:?} failed");
+    let text = String::from_utf8(res.stdout).unwrap();
+    let f: Vec<&str> = text.split_whitespace().collect();
+    Measured {
+        code: f[0].parse().unwrap(),
+        wall: Duration::from_micros(f[1].parse().unwrap()),
+        rss_mib: f[2].parse::<f64>().unwrap() / 1024.0,
+        stdout: std::fs::read_to_string(&out).unwrap(),
+        stderr: std::fs::read_to_string(out.with_extension("stderr")).unwrap(),
+    }
+}
+
+/// How driftwatch renders in one run.
+#[derive(Clone, Copy)]
+struct Render<'a> {
+    /// `"external"` or `"builtin"`; `None` leaves out every new `[render]` key (BENCH_LEGACY).
+    engine: Option<&'static str>,
+    /// The render cache directory, or `None` for `cache = false`.
+    cache_dir: Option<&'a Path>,
+}
+
+/// The environments to audit: every environment of the fleet, or (`only`) one overlay of the
+/// first, for the untimed warm-up.
+struct Setup<'a> {
+    fleet: &'a Fleet,
+    work: &'a Path,
+    /// `render.kustomize`: `kubectl` when no `kustomize` is on PATH.
+    kustomize: Option<&'static str>,
+}
+
+impl Setup<'_> {
+    fn config(&self, label: &str, render: Render<'_>, only: Option<&Path>) -> PathBuf {
+        let mut toml = String::new();
+        writeln!(toml, "[gitops]").unwrap();
+        writeln!(toml, "url = {:?}", self.fleet.repo.display().to_string()).unwrap();
+        // One clone for every run, made by the warm-up: the runs time rendering, not cloning.
+        writeln!(
+            toml,
+            "cache_dir = {:?}",
+            self.work.join("git-cache").display().to_string()
+        )
+        .unwrap();
+        writeln!(toml, "\n[render]").unwrap();
+        if let Some(k) = self.kustomize {
+            writeln!(toml, "kustomize = {k:?}").unwrap();
+        }
+        if let Some(engine) = render.engine {
+            writeln!(toml, "engine = {engine:?}").unwrap();
+            match render.cache_dir {
+                Some(dir) => writeln!(toml, "cache = true\ncache_dir = {:?}", dir.display().to_string()).unwrap(),
+                None => writeln!(toml, "cache = false").unwrap(),
+            }
+        }
+        for (env, snapshot) in self.fleet.envs.iter().zip(&self.fleet.snapshots) {
+            let paths = match only {
+                Some(dir) => dir.strip_prefix(&self.fleet.repo).unwrap().display().to_string(),
+                None => format!("apps/*/overlays/{env}"),
+            };
+            writeln!(toml, "\n[[environments]]\nname = {env:?}\npaths = [{paths:?}]").unwrap();
+            writeln!(toml, "[environments.cluster]\nname = {env:?}").unwrap();
+            writeln!(toml, "snapshot = {:?}", snapshot.display().to_string()).unwrap();
+            if only.is_some() {
+                break;
+            }
+        }
+        let path = self.work.join(format!("{label}.toml"));
+        std::fs::write(&path, toml).unwrap();
+        path
+    }
+
+    /// One audit of the whole fleet, checked to report exactly the deliberate drifts.
+    fn audit(&self, label: &str, render: Render<'_>) -> Measured {
+        let config = self.config(label, render, None);
+        let m = measure(
+            self.work,
+            label,
+            &[
+                env!("CARGO_BIN_EXE_driftwatch"),
+                "--once",
+                "--format",
+                "json",
+                "--config",
+                config.to_str().unwrap(),
+            ],
+        );
+        check(label, &m, &self.fleet.expected());
+        m
+    }
+}
+
+/// Fails the bench unless the run's report is a complete audit whose findings are exactly the
+/// expected ones.
+fn check(label: &str, m: &Measured, expected: &[Expected]) {
+    let report: serde_json::Value = serde_json::from_str(&m.stdout)
+        .unwrap_or_else(|e| panic!("{label}: no JSON report ({e}), exit {}:\n{}", m.code, m.stderr));
+    let errors = &report["summary"]["errors"];
+    let incomplete = &report["summary"]["incomplete"];
+    assert!(
+        errors == 0 && incomplete == 0,
+        "{label}: the audit had errors: {}\n{}",
+        report["environments"],
+        m.stderr
+    );
+    let s = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_string();
+    let mut found: Vec<Expected> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                s(&f["type"]),
+                s(&f["environment"]),
+                s(&f["namespace"]),
+                s(&f["name"]),
+                f["container"].as_str().map(str::to_string),
+            )
+        })
+        .collect();
+    found.sort();
+    if found != expected {
+        let unexpected: Vec<_> = report["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| {
+                let key = (
+                    s(&f["type"]),
+                    s(&f["environment"]),
+                    s(&f["namespace"]),
+                    s(&f["name"]),
+                    f["container"].as_str().map(str::to_string),
+                );
+                !expected.contains(&key)
+            })
+            .take(5)
+            .map(|f| f["message"].to_string())
+            .collect();
+        panic!(
+            "{label}: {} findings, expected the {} deliberate drifts; first unexpected: {unexpected:#?}",
+            found.len(),
+            expected.len()
+        );
+    }
+}
+
+fn median(mut v: Vec<Measured>) -> Measured {
+    v.sort_by_key(|m| m.wall);
+    v.swap_remove(v.len() / 2)
+}
+
+fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .map(|v| v.parse().unwrap_or_else(|_| panic!("{name}={v:?} is not a number")))
+        .unwrap_or(default)
+}
+
+fn on_path(program: &str) -> bool {
+    std::env::var_os("PATH").is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(program).is_file()))
+}
+
+/// One table row: what ran and its (median) measurement.
+struct Row {
+    run: String,
+    m: Measured,
+}
+
+/// Times every way of rendering on a fleet of `apps` × `envs` and prints the table.
+fn bench(apps: usize, envs: usize, legacy: bool, reps: usize) {
+    let tmp = tempfile::tempdir().unwrap();
+    let work = tmp.path();
+    let t = Instant::now();
+    let fleet = Fleet::generate(work, apps, envs);
+    eprintln!(
+        "generated {} overlays ({} apps × {} environments), {} Pods, in {:.1} s under {}",
+        fleet.overlays(),
+        apps,
+        envs,
+        fleet.pods(),
+        t.elapsed().as_secs_f64(),
+        work.display()
+    );
+    let kustomize = (!on_path("kustomize")).then_some("kubectl");
+    let setup = Setup {
+        fleet: &fleet,
+        work,
+        kustomize,
+    };
+    let external = |cache_dir| Render {
+        engine: (!legacy).then_some("external"),
+        cache_dir,
+    };
+    fn builtin(cache_dir: Option<&Path>) -> Render<'_> {
+        Render {
+            engine: Some("builtin"),
+            cache_dir,
+        }
+    }
+
+    // Untimed: clones the repository into the shared git cache and warms the page cache and the
+    // kustomize binary, with one overlay of one environment.
+    let warmup = setup.config("warmup", external(None), Some(&fleet.overlay_dir(0)));
+    let w = measure(
+        work,
+        "warmup",
+        &[
+            env!("CARGO_BIN_EXE_driftwatch"),
+            "--once",
+            "--format",
+            "json",
+            "--config",
+            warmup.to_str().unwrap(),
+        ],
+    );
+    assert!(
+        w.code == 0 || w.code == 1,
+        "warm-up failed (exit {}):\n{}",
+        w.code,
+        w.stderr
+    );
+
+    let mut rows = Vec::new();
+    let mut row = |run: &str, m: Measured| {
+        eprintln!("{run}: {:.2} s, {:.0} MiB", m.wall.as_secs_f64(), m.rss_mib);
+        rows.push(Row { run: run.into(), m });
+    };
+    let many = |f: &mut dyn FnMut(usize) -> Measured| median((0..reps).map(&mut *f).collect());
+
+    row(
+        "external kustomize, no cache",
+        setup.audit("external-nocache", external(None)),
+    );
+    if !legacy {
+        let ext_cache = work.join("render-cache-external");
+        row(
+            "external kustomize, cache cold",
+            setup.audit("external-cold", external(Some(&ext_cache))),
+        );
+        row(
+            "external kustomize, cache warm (same commit)",
+            many(&mut |i| setup.audit(&format!("external-warm-{i}"), external(Some(&ext_cache)))),
+        );
+        let builtin_cold = many(&mut |i| {
+            let dir = work.join(format!("render-cache-builtin-{i}"));
+            setup.audit(&format!("builtin-cold-{i}"), builtin(Some(&dir)))
+        });
+        row("built-in, cache cold", builtin_cold);
+        let cache = work.join("render-cache-builtin-0");
+        row(
+            "built-in, cache warm (same commit)",
+            many(&mut |i| setup.audit(&format!("builtin-warm-{i}"), builtin(Some(&cache)))),
+        );
+        row(
+            "built-in, cache warm, one overlay changed",
+            many(&mut |i| {
+                fleet.change_overlay();
+                setup.audit(&format!("builtin-changed-{i}"), builtin(Some(&cache)))
+            }),
+        );
+    }
+
+    // What one kustomize process peaks at, to read the external rows' RSS (see `measure_child`).
+    let mut lone = vec![kustomize.unwrap_or("kustomize")];
+    if kustomize.is_some() {
+        lone.push("kustomize");
+    }
+    let dir = fleet.overlay_dir(0);
+    lone.push(dir.to_str().unwrap());
+    let single = measure(work, "lone-kustomize", &lone);
+    assert_eq!(single.code, 0, "{}", single.stderr);
+
+    let base = rows[0].m.wall.as_secs_f64();
+    println!(
+        "\nFleet: {apps} apps × {envs} environments = {} overlays, {} Pods ({} expected findings, checked in every run)\n",
+        fleet.overlays(),
+        fleet.pods(),
+        fleet.expected().len()
+    );
+    println!("| run | wall s | peak RSS MiB | speed-up vs external |");
+    println!("|---|---:|---:|---:|");
+    for r in &rows {
+        println!(
+            "| {} | {:.2} | {:.0} | {:.1}× |",
+            r.run,
+            r.m.wall.as_secs_f64(),
+            r.m.rss_mib,
+            base / r.m.wall.as_secs_f64()
+        );
+    }
+    println!(
+        "\nPeak RSS is driftwatch's, or its largest kustomize child's when larger (one `{}` of an overlay: {:.0} MiB).",
+        lone[..lone.len() - 1].join(" "),
+        single.rss_mib
+    );
+}
+
+/// Before minutes of full-size runs: the smoke fleet's audit (external kustomize, as every
+/// driftwatch has it) reports exactly the deliberate drifts.
+fn verify_smoke(legacy: bool) {
+    let tmp = tempfile::tempdir().unwrap();
+    let fleet = Fleet::generate(tmp.path(), 20, 2);
+    let setup = Setup {
+        fleet: &fleet,
+        work: tmp.path(),
+        kustomize: (!on_path("kustomize")).then_some("kubectl"),
+    };
+    let render = Render {
+        engine: (!legacy).then_some("external"),
+        cache_dir: None,
+    };
+    let m = setup.audit("smoke", render);
+    eprintln!(
+        "smoke fleet (20 apps × 2 environments): the {} deliberate drifts and nothing else, in {:.1} s",
+        fleet.expected().len(),
+        m.wall.as_secs_f64()
+    );
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("--measure") {
+        return measure_child(&args[2..]);
+    }
+    let smoke = args.iter().any(|a| a == "--smoke") || std::env::var_os("BENCH_SMOKE").is_some();
+    let legacy = std::env::var("BENCH_LEGACY").is_ok_and(|v| v == "1");
+    let reps = env_usize("BENCH_RUNS", 3).max(1);
+    if smoke {
+        return bench(env_usize("BENCH_APPS", 20), env_usize("BENCH_ENVS", 2), legacy, reps);
+    }
+    verify_smoke(legacy);
+    bench(env_usize("BENCH_APPS", 1000), env_usize("BENCH_ENVS", 4), legacy, reps);
+}
