@@ -5,8 +5,8 @@
 //! Data flows one way, and the folders show it:
 //!
 //! ```text
-//! config ──► sources/git ──► sources/render (plain, external kustomize) ──► declared ─┐
-//!            sources/cluster (one LiveSource per cluster: API lists, snapshot) ► live ┼─► core/compare ──► report
+//! config ──► sources/git ──► sources/render (plain, built-in kustomize, external) ──► declared ─┐
+//!            sources/cluster (one LiveSource per cluster: API lists, watches, snapshot) ► live ┼─► core/compare ──► report
 //!            sources/registry, sources/history (facts for the checks) ─────────────┘          │
 //!                                                     alerts (lifecycle, store, channels/) ◄─┘
 //! app/: cli, audit, daemon, schedule, leader, http, status, metrics, describe: wiring, never logic
@@ -23,9 +23,12 @@
 //!   - [`sources::git`]: clones or fetches the GitOps repository into a locked cache.
 //!   - [`sources::history`]: walks commits for promotion lineage.
 //!   - [`sources::render`]: paths → manifests, choosing per path: [`sources::render::plain`]
-//!     files as they are, [`sources::render::kustomize_exec`] the external kustomize.
+//!     files as they are, [`sources::render::builtin`] the built-in kustomize renderer (through
+//!     [`sources::render::files`], a git tree or a directory), [`sources::render::kustomize_exec`]
+//!     the external kustomize; every kustomize render through [`sources::render::cache`].
 //!   - [`sources::cluster`]: a [`sources::cluster::LiveSource`] per cluster:
-//!     [`sources::cluster::api`] (paginated lists) or [`sources::cluster::snapshot`].
+//!     [`sources::cluster::api`] (paginated lists) or [`sources::cluster::snapshot`];
+//!     [`sources::cluster::watch`] keeps a cluster in memory from watches (the daemon).
 //!   - [`sources::registry`]: OCI Distribution client ([`sources::registry::client`]), auth
 //!     ([`sources::registry::auth`]), the single-flight and manifest caches
 //!     ([`sources::registry::memo`]).
@@ -40,6 +43,7 @@
 //!   - [`core::report`]: the report, one file per output format.
 //! - [`alerts`]: what happens with a report.
 //!   - [`alerts::lifecycle`]: alert lifecycle per fingerprint and channel. Pure.
+//!   - [`alerts::settle`]: `sync_grace`, which drift a new commit explains for now. Pure.
 //!   - [`alerts::store`]: the alert state file, atomic and locked. IO.
 //!   - [`alerts::deliver`]: routes notices to channels and records what was delivered. IO.
 //!   - [`alerts::channels`]: one file per channel kind (its config section, pure payload and

@@ -103,3 +103,95 @@ async fn scenario(client: kube::Client, ns: &str, kubeconfig: &str) {
     );
     assert_eq!(report["findings"][0]["running"], json!([{"digest": D2, "pods": 1}]));
 }
+
+/// Watch mode against the real API server: with `driftwatch run` watching, a hand `kubectl set
+/// image` on a Deployment (and the Pod's status following it) is alerted through a webhook
+/// within seconds, without a scheduled audit; the latency is printed.
+#[tokio::test(flavor = "multi_thread")]
+async fn watch_mode_alerts_a_hand_set_image_in_a_real_cluster() {
+    let kubeconfig = std::env::var("DRIFTWATCH_E2E_KUBECONFIG")
+        .expect("DRIFTWATCH_E2E_KUBECONFIG must name the kubeconfig of a disposable cluster for the e2e test");
+    let kc = kube::config::Kubeconfig::read_from(&kubeconfig).expect("read kubeconfig");
+    let config = kube::Config::from_custom_kubeconfig(kc, &Default::default())
+        .await
+        .expect("kube config");
+    let client = kube::Client::try_from(config).expect("client");
+    let ns = format!("driftwatch-e2e-watch-{}", std::process::id());
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    namespaces
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({"metadata": {"name": ns}})).unwrap(),
+        )
+        .await
+        .expect("create namespace");
+    let result = std::panic::AssertUnwindSafe(watch_scenario(client.clone(), &ns, &kubeconfig));
+    let outcome = futures::FutureExt::catch_unwind(result).await;
+    let _ = namespaces.delete(&ns, &DeleteParams::default()).await;
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic);
+    }
+}
+
+async fn watch_scenario(client: kube::Client, ns: &str, kubeconfig: &str) {
+    let declared = format!("{REPO}@{D1}");
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), ns);
+    let d: Deployment = serde_json::from_value(json!({
+        "metadata": {"name": "api"},
+        "spec": {"replicas": 0, "selector": {"matchLabels": {"app": "api"}},
+                 "template": {"metadata": {"labels": {"app": "api"}}, "spec": {"containers": [{"name": "api", "image": declared}]}}}
+    }))
+    .unwrap();
+    deployments
+        .create(&PostParams::default(), &d)
+        .await
+        .expect("create deployment");
+
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        &dir.path().join("gitops/apps/api/production/deploy.yaml"),
+        &deployment_yaml("api", ns, &declared),
+    );
+    let receiver = support::receiver::Receiver::start();
+    let config = ConfigBuilder::new(dir.path())
+        .gitops(|g| g.path("gitops"))
+        .schedule(|s| s.cron("0 0 3 1 1 *").run_on_start(true))
+        .state(|s| s.path("state.json"))
+        .webhook(|w| w.url(&receiver.url("/alerts")))
+        .environment("e2e", |e| {
+            e.paths(&["apps/*/production"]).kubeconfig(kubeconfig).namespaces(&[ns])
+        });
+    let (path, ns_owned) = (dir.path().to_path_buf(), ns.to_string());
+    let daemon = tokio::task::spawn_blocking(move || {
+        let d = support::daemon::Daemon::start(&path, &config, &[]);
+        support::net::wait_until(60, "the daemon ready after its first audit", || {
+            let (code, body) = d.get("/readyz");
+            (code == 200 && body.contains("completed")).then_some(())
+        });
+        d
+    })
+    .await
+    .unwrap();
+    assert!(receiver.received("/alerts").is_empty(), "in sync at start");
+
+    // `kubectl set image deployment/api api=<repo>:hotfix`.
+    let started = std::time::Instant::now();
+    let patch =
+        json!({"spec": {"template": {"spec": {"containers": [{"name": "api", "image": format!("{REPO}:hotfix")}]}}}});
+    deployments
+        .patch("api", &PatchParams::default(), &Patch::Strategic(&patch))
+        .await
+        .expect("set image");
+    let alerted = tokio::task::spawn_blocking(move || {
+        support::net::wait_until(60, "the alert for the hand change", || {
+            let got = receiver.received("/alerts");
+            got.iter()
+                .any(|r| r.json().to_string().contains("spec-drift"))
+                .then_some(started.elapsed())
+        })
+    })
+    .await
+    .unwrap();
+    println!("watch mode: kubectl set image in {ns_owned} → alert in {alerted:?}");
+    drop(daemon);
+}

@@ -229,6 +229,20 @@ async fn a_hand_change_alerts_once_from_the_watch_without_listing_again() {
     .await;
     assert_eq!(w.alerts().len(), 1, "one alert per drift");
 
+    // The watches drop mid-stream, and pods' resourceVersion expires (410): the daemon resumes
+    // or re-lists, misses nothing and alerts nothing twice.
+    let audits = d.metric("driftwatch_audits_total{result=\"ok\"}").await;
+    w.kube.expire("pods");
+    w.kube.drop_watches();
+    let mut third = api(&format!("{REPO}:hotfix"), &format!("{REPO}@{D2}"));
+    third[2]["metadata"]["labels"] = json!({"touched": "again"});
+    w.kube.apply(third.remove(2));
+    wait_until_async(30, "a re-audit after the dropped watches", || async {
+        (d.metric("driftwatch_audits_total{result=\"ok\"}").await > audits).then_some(())
+    })
+    .await;
+    assert_eq!(w.alerts().len(), 1, "still one alert after the watches dropped");
+
     // Put back as git declares: one resolved notice.
     for o in api(&format!("{REPO}@{D1}"), &format!("{REPO}@{D1}")) {
         w.kube.apply(o);

@@ -1,0 +1,243 @@
+//! Watch mode at fleet size: `cargo bench --bench watch` (`BENCH_APPS`, default 1000;
+//! `BENCH_ENVS`, default 4; `BENCH_CHANGES`, default 20).
+//!
+//! Generates the render benchmark's fleet ([`fleet`]: N apps × M environments of kustomize
+//! overlays in a git repository, 3 Pods each), serves its objects from the suite's Kubernetes API
+//! (watches included), runs the release binary as `driftwatch run` with the built-in renderer,
+//! watch mode and a webhook alert channel, and measures: the initial sync and first audit, the
+//! daemon's steady RSS with the stores full, the time from a hand change (a Deployment's image
+//! set to another tag, one MODIFIED watch event) to the webhook receiving its alert (debounce
+//! included), and the duration of each re-audit the change caused (from the daemon's JSON log).
+
+mod fleet;
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use fleet::Fleet;
+use serde_json::Value;
+use support::kube::FakeKube;
+use support::receiver::Receiver;
+
+const HOOK: &str = "/alerts";
+
+fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .map(|v| v.parse().unwrap_or_else(|_| panic!("{name}={v:?} is not a number")))
+        .unwrap_or(default)
+}
+
+/// `VmRSS` and `VmHWM` of `pid`, in MiB.
+fn rss(pid: u32) -> (f64, f64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|kb| kb.parse::<f64>().ok())
+            .map_or(0.0, |kb| kb / 1024.0)
+    };
+    (field("VmRSS:"), field("VmHWM:"))
+}
+
+fn get(client: &reqwest::blocking::Client, url: &str) -> Option<(u16, String)> {
+    let r = client.get(url).send().ok()?;
+    Some((r.status().as_u16(), r.text().ok()?))
+}
+
+fn wait<T>(secs: u64, what: &str, mut check: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some(v) = check() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out after {secs}s waiting for {what}");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.0}", d.as_secs_f64() * 1000.0)
+}
+
+struct Daemon {
+    child: Child,
+    /// `duration_ms` of every "audit finished" line so far, in order.
+    audits: Arc<Mutex<Vec<u64>>>,
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start(cfg: &Path) -> Daemon {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_driftwatch"))
+        .args(["run", "--config", cfg.to_str().unwrap()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start driftwatch run");
+    let stderr = child.stderr.take().unwrap();
+    let audits = Arc::new(Mutex::new(Vec::new()));
+    let seen = audits.clone();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let Ok(v) = serde_json::from_str::<Value>(&line) else {
+                continue;
+            };
+            let fields = &v["fields"];
+            if fields["message"] == "audit finished"
+                && let Some(d) = fields["duration_ms"].as_u64()
+            {
+                seen.lock().unwrap().push(d);
+            }
+        }
+    });
+    Daemon { child, audits }
+}
+
+fn main() {
+    let apps = env_usize("BENCH_APPS", 1000);
+    let envs = env_usize("BENCH_ENVS", 4);
+    let changes = env_usize("BENCH_CHANGES", 20);
+    let tmp = tempfile::tempdir().unwrap();
+    let work = tmp.path();
+    let fleet = Fleet::generate(work, apps, envs);
+    let mut objects: Vec<Value> = Vec::new();
+    let mut namespaces: Vec<Vec<String>> = Vec::new();
+    for snapshot in &fleet.snapshots {
+        let list: Value = serde_json::from_str(&std::fs::read_to_string(snapshot).unwrap()).unwrap();
+        let items = list["items"].as_array().unwrap().clone();
+        let mut ns: Vec<String> = items
+            .iter()
+            .filter_map(|o| o["metadata"]["namespace"].as_str().map(str::to_string))
+            .collect();
+        ns.sort();
+        ns.dedup();
+        namespaces.push(ns);
+        objects.extend(items);
+    }
+    let pods = objects.iter().filter(|o| o["kind"] == "Pod").count();
+    let deployments: Vec<Value> = objects.iter().filter(|o| o["kind"] == "Deployment").cloned().collect();
+    eprintln!(
+        "fleet: {} overlays ({apps} apps × {envs} environments), {pods} Pods, {} objects served",
+        fleet.overlays(),
+        objects.len()
+    );
+    let kube = FakeKube::start(objects);
+    let kubeconfig = kube.kubeconfig(work, "fleet");
+    let receiver = Receiver::start();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut toml = format!(
+        "log_format = \"json\"\n[server]\nlisten = \"127.0.0.1:{port}\"\n[gitops]\nurl = \"file://{}\"\nbranch = \"main\"\ncache_dir = {:?}\npoll_interval = \"off\"\n[render]\ncache_dir = {:?}\n[schedule]\ncron = \"0 0 3 1 1 *\"\nrun_on_start = true\n[state]\npath = {:?}\n[[alerts.webhook]]\nurl = {:?}\n",
+        fleet.repo.display(),
+        work.join("git-cache").display().to_string(),
+        work.join("render-cache").display().to_string(),
+        work.join("state.json").display().to_string(),
+        receiver.url(HOOK),
+    );
+    for (env, ns) in fleet.envs.iter().zip(&namespaces) {
+        toml.push_str(&format!(
+            "\n[[environments]]\nname = {env:?}\npaths = [\"apps/*/overlays/{env}\"]\n[environments.cluster]\nname = {env:?}\nkubeconfig = {:?}\nnamespaces = {ns:?}\n",
+            kubeconfig.display().to_string()
+        ));
+    }
+    let cfg = work.join("driftwatch.toml");
+    std::fs::write(&cfg, toml).unwrap();
+
+    let base = format!("http://127.0.0.1:{port}");
+    let http = reqwest::blocking::Client::new();
+    let started = Instant::now();
+    let daemon = start(&cfg);
+    let pid = daemon.child.id();
+    wait(600, "ready after the first audit", || {
+        let (code, _) = get(&http, &format!("{base}/readyz"))?;
+        let (rc, _) = get(&http, &format!("{base}/report"))?;
+        (code == 200 && rc == 200 && !daemon.audits.lock().unwrap().is_empty()).then_some(())
+    });
+    let ready_in = started.elapsed();
+    let first_audit = daemon.audits.lock().unwrap()[0];
+    // The deliberate drifts of the fleet are alerted by the first audit: the baseline.
+    std::thread::sleep(Duration::from_secs(3));
+    let baseline = receiver.received(HOOK).len();
+    let (steady, _) = rss(pid);
+
+    let mut latencies = Vec::new();
+    let stride = (apps / changes.max(1)).max(1);
+    for i in 0..changes {
+        // 1, 1 + stride, …: never one of the apps carrying the fleet's deliberate drifts (3, 5
+        // and 7 modulo 500) for the default sizes.
+        let app = (i * stride + 1) % apps;
+        let name = format!("app-{app:04}");
+        let mut d = deployments
+            .iter()
+            .find(|d| d["metadata"]["name"] == name.as_str())
+            .unwrap()
+            .clone();
+        let image = d["spec"]["template"]["spec"]["containers"][0]["image"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let repository = image.split('@').next().unwrap().to_string();
+        d["spec"]["template"]["spec"]["containers"][0]["image"] = Value::String(format!("{repository}:hotfix-{i}"));
+        let before = receiver.received(HOOK).len();
+        let t = Instant::now();
+        kube.apply(d);
+        wait(60, "the hand change's alert", || {
+            let got = receiver.received(HOOK);
+            got[before..]
+                .iter()
+                .any(|r| r.json().to_string().contains(&name))
+                .then_some(())
+        });
+        latencies.push(t.elapsed());
+    }
+    let (after, peak) = rss(pid);
+    let reaudits: Vec<u64> = daemon.audits.lock().unwrap()[1..].to_vec();
+    latencies.sort();
+    let mut sorted_reaudits = reaudits.clone();
+    sorted_reaudits.sort_unstable();
+    let reaudit_median = sorted_reaudits.get(sorted_reaudits.len() / 2).copied().unwrap_or(0);
+    let reaudit_max = sorted_reaudits.last().copied().unwrap_or(0);
+    println!(
+        "\nFleet: {} overlays, {pods} Pods; driftwatch run with watch mode (debounce 2s), {} hand changes after {baseline} baseline alert batches\n",
+        fleet.overlays(),
+        latencies.len()
+    );
+    println!("| measure | value |");
+    println!("|---|---:|");
+    println!(
+        "| start → ready (initial sync of every watch + first full audit) | {:.1} s |",
+        ready_in.as_secs_f64()
+    );
+    println!("| first full audit (fetch, render cold, list) | {first_audit} ms |");
+    println!("| hand change → alert, p50 | {} ms |", ms(percentile(&latencies, 0.5)));
+    println!("| hand change → alert, p99 | {} ms |", ms(percentile(&latencies, 0.99)));
+    println!("| hand change → alert, max | {} ms |", ms(*latencies.last().unwrap()));
+    println!(
+        "| re-audit of one environment from the stores, median ({} re-audits) | {reaudit_median} ms |",
+        reaudits.len()
+    );
+    println!("| re-audit, max | {reaudit_max} ms |");
+    println!("| steady RSS, stores full, after the first audit | {steady:.0} MiB |");
+    println!("| RSS after the changes | {after:.0} MiB |");
+    println!("| peak RSS (VmHWM) | {peak:.0} MiB |");
+    drop(daemon);
+}
