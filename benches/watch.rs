@@ -2,8 +2,8 @@
 //! `BENCH_ENVS`, default 4; `BENCH_CHANGES`, default 20).
 //!
 //! Generates the render benchmark's fleet ([`fleet`]: N apps × M environments of kustomize
-//! overlays in a git repository, 3 Pods each), serves its objects from the suite's Kubernetes API
-//! (watches included), runs the release binary as `driftwatch run` with the built-in renderer,
+//! overlays in a git repository, 3 Pods each), serves each environment's objects from its own
+//! instance of the suite's Kubernetes API (one cluster per environment, watches included), runs the release binary as `driftwatch run` with the built-in renderer,
 //! watch mode and a webhook alert channel, and measures: the initial sync and first audit, the
 //! daemon's steady RSS with the stores full, the time from a hand change (a Deployment's image
 //! set to another tag, one MODIFIED watch event) to the webhook receiving its alert (debounce
@@ -118,29 +118,27 @@ fn main() {
     let tmp = tempfile::tempdir().unwrap();
     let work = tmp.path();
     let fleet = Fleet::generate(work, apps, envs);
-    let mut objects: Vec<Value> = Vec::new();
-    let mut namespaces: Vec<Vec<String>> = Vec::new();
+    // One cluster per environment, as promotion pipelines run them.
+    let mut clusters: Vec<FakeKube> = Vec::new();
+    let (mut pods, mut served) = (0, 0);
+    let mut deployments: Vec<Value> = Vec::new();
     for snapshot in &fleet.snapshots {
         let list: Value = serde_json::from_str(&std::fs::read_to_string(snapshot).unwrap()).unwrap();
         let items = list["items"].as_array().unwrap().clone();
-        let mut ns: Vec<String> = items
-            .iter()
-            .filter_map(|o| o["metadata"]["namespace"].as_str().map(str::to_string))
-            .collect();
-        ns.sort();
-        ns.dedup();
-        namespaces.push(ns);
-        objects.extend(items);
+        pods += items.iter().filter(|o| o["kind"] == "Pod").count();
+        served += items.len();
+        if deployments.is_empty() {
+            deployments = items.iter().filter(|o| o["kind"] == "Deployment").cloned().collect();
+        }
+        clusters.push(FakeKube::start(items));
     }
-    let pods = objects.iter().filter(|o| o["kind"] == "Pod").count();
-    let deployments: Vec<Value> = objects.iter().filter(|o| o["kind"] == "Deployment").cloned().collect();
     eprintln!(
-        "fleet: {} overlays ({apps} apps × {envs} environments), {pods} Pods, {} objects served",
+        "fleet: {} overlays ({apps} apps × {envs} environments), {pods} Pods, {served} objects served by {} API servers",
         fleet.overlays(),
-        objects.len()
+        clusters.len()
     );
-    let kube = FakeKube::start(objects);
-    let kubeconfig = kube.kubeconfig(work, "fleet");
+    // Hand changes happen in the first environment's cluster.
+    let kube = &clusters[0];
     let receiver = Receiver::start();
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -155,9 +153,10 @@ fn main() {
         work.join("state.json").display().to_string(),
         receiver.url(HOOK),
     );
-    for (env, ns) in fleet.envs.iter().zip(&namespaces) {
+    for (env, cluster) in fleet.envs.iter().zip(&clusters) {
+        let kubeconfig = cluster.kubeconfig(work, env);
         toml.push_str(&format!(
-            "\n[[environments]]\nname = {env:?}\npaths = [\"apps/*/overlays/{env}\"]\n[environments.cluster]\nname = {env:?}\nkubeconfig = {:?}\nnamespaces = {ns:?}\n",
+            "\n[[environments]]\nname = {env:?}\npaths = [\"apps/*/overlays/{env}\"]\n[environments.cluster]\nname = {env:?}\nkubeconfig = {:?}\n",
             kubeconfig.display().to_string()
         ));
     }

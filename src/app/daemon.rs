@@ -95,8 +95,11 @@ struct Watching {
 /// What an audit covers.
 #[derive(Clone, Debug)]
 enum Coverage {
-    /// Every environment, fetched and listed: the schedule, the start-up audit, a new leader.
+    /// Every environment, fetched and listed: the schedule (the full re-list, the safety net).
     Full,
+    /// Every environment, fetched, the live side from the watchers' stores once they synced
+    /// (listed when not watching): the start-up audit, a new leader, a new commit.
+    Fetched,
     /// These environments, from the last snapshot and the watchers' stores: a watched change
     /// or a grace ending.
     Environments(BTreeSet<String>),
@@ -305,14 +308,34 @@ impl Context {
         }
         let cfg = self.config();
         let sources = self.sources.read().expect("sources lock").clone();
+        if matches!(coverage, Coverage::Fetched) {
+            // A new leader syncs, then audits: the stores answer instead of a second full list.
+            let watched: Vec<Arc<ClusterWatch>> = self.watched().into_values().collect();
+            let synced = async {
+                for w in &watched {
+                    w.wait_synced().await;
+                }
+            };
+            let _ = tokio::time::timeout(cfg.schedule.audit_timeout, synced).await;
+        }
         let plan = {
             let memory = self.memory.lock().expect("memory lock");
             match (&coverage, &memory.snapshot, &memory.report) {
+                (Coverage::Fetched, _, _) => Plan {
+                    watched: self.watched(),
+                    ..Plan::default()
+                },
                 (Coverage::Environments(envs), Some(snapshot), Some(_)) => Plan {
                     only: envs.iter().cloned().collect(),
                     reuse: Some(snapshot.clone()),
                     watched: self.watched(),
-                    declared: memory.declared.clone(),
+                    // Only what this re-audit needs: copies of a fleet's declarations add up.
+                    declared: memory
+                        .declared
+                        .iter()
+                        .filter(|(env, _)| envs.contains(*env))
+                        .map(|(env, d)| (env.clone(), d.clone()))
+                        .collect(),
                 },
                 // Nothing to re-audit from yet: a full audit.
                 _ => Plan::default(),
@@ -448,7 +471,10 @@ pub async fn run(
         None => drop(leader_tx),
     }
     let audits = TaskTracker::new();
-    let start = start_audit(cx.clone(), audits.clone(), shutdown.clone());
+    // The schedule lists every cluster again; the start-up audit and a new leader's read the
+    // watchers' stores once they synced.
+    let scheduled = start_audit(cx.clone(), audits.clone(), shutdown.clone(), Coverage::Full);
+    let start = start_audit(cx.clone(), audits.clone(), shutdown.clone(), Coverage::Fetched);
     if cx.status.is_leader() {
         cx.clone().start_watching(&changes_tx, &shutdown).await;
     }
@@ -466,7 +492,7 @@ pub async fn run(
         hold_rx,
         shutdown.clone(),
     ));
-    let scheduler = Scheduler::start(cx.config().schedule.clone(), start.clone())
+    let scheduler = Scheduler::start(cx.config().schedule.clone(), scheduled)
         .await
         .context("starting the scheduler")?;
     background.spawn(serve_reloads(
@@ -628,12 +654,12 @@ async fn drain(audits: TaskTracker, grace: Duration) {
 
 /// What a fire of the schedule does: start an audit on `audits` unless one is running (then
 /// the fire is a skip, counted), and nothing once shutting down.
-fn start_audit(cx: Arc<Context>, audits: TaskTracker, stop: CancellationToken) -> OnFire {
+fn start_audit(cx: Arc<Context>, audits: TaskTracker, stop: CancellationToken, coverage: Coverage) -> OnFire {
     Arc::new(move || {
         if stop.is_cancelled() {
             return;
         }
-        if !cx.guard.try_start(&audits, || cx.clone().audit(Coverage::Full)) {
+        if !cx.guard.try_start(&audits, || cx.clone().audit(coverage.clone())) {
             cx.status.metrics.skipped();
             warn!("the previous audit is still running: this scheduled audit is skipped");
         }
@@ -790,7 +816,7 @@ async fn audit_commit(
 ) {
     loop {
         last_audit.borrow_and_update();
-        if stop.is_cancelled() || cx.guard.try_start(audits, || cx.clone().audit(Coverage::Full)) {
+        if stop.is_cancelled() || cx.guard.try_start(audits, || cx.clone().audit(Coverage::Fetched)) {
             return;
         }
         let audited = last_audit.borrow().as_ref().and_then(|a| a.commit.clone());
