@@ -12,12 +12,10 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use driftwatch::app::daemon::{self, ConfigSource};
-use driftwatch::app::status::{ReloadHandle, reload_channel};
-use driftwatch::config::{Config, Overrides};
 use support::config::{ConfigBuilder, Schedule};
-use tokio::task::JoinHandle;
-use tokio_util::sync::CancellationToken;
+
+mod inprocess;
+use inprocess::Daemon;
 
 const D1: &str = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
 const D2: &str = "sha256:2222222222222222222222222222222222222222222222222222222222222222";
@@ -97,64 +95,12 @@ async fn start_gated(dir: &Path, grace: &str) -> (Daemon, PathBuf) {
         |s| s.cron(NEVER).run_on_start(true).shutdown_grace(grace),
         "cluster.fifo",
     );
-    (Daemon::start(&cfg).await, fifo)
+    (Daemon::start(&cfg, HashMap::new()).await, fifo)
 }
 
-/// A daemon running on this test's runtime.
-struct Daemon {
-    base: String,
-    reload: ReloadHandle,
-    shutdown: CancellationToken,
-    run: JoinHandle<anyhow::Result<()>>,
-}
-
-impl Daemon {
-    async fn start(cfg: &Path) -> Self {
-        let config = Config::load(cfg, &HashMap::new(), &Overrides::default()).expect("a valid config");
-        let source = ConfigSource {
-            path: cfg.to_path_buf(),
-            env: HashMap::new(),
-            overrides: Overrides::default(),
-        };
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        let (reload, reloads) = reload_channel();
-        let shutdown = CancellationToken::new();
-        let run = tokio::spawn(daemon::run(config, source, reloads, listener, shutdown.clone()));
-        Self {
-            base,
-            reload,
-            shutdown,
-            run,
-        }
-    }
-
-    async fn request(&self, method: reqwest::Method, path: &str) -> (u16, String) {
-        let response = reqwest::Client::new()
-            .request(method, format!("{}{path}", self.base))
-            .send()
-            .await
-            .unwrap();
-        (response.status().as_u16(), response.text().await.unwrap())
-    }
-
-    /// The value of one series, written as in the exposition (`name{labels}`), if present.
-    async fn metric(&self, series: &str) -> Option<f64> {
-        let (_, body) = self.request(reqwest::Method::GET, "/metrics").await;
-        support::net::metric_value(&body, series)
-    }
-
-    async fn audits_ok(&self) -> f64 {
-        self.metric("driftwatch_audits_total{result=\"ok\"}")
-            .await
-            .unwrap_or(0.0)
-    }
-
-    /// Cancels the shutdown token and waits for `run` to return.
-    async fn stop(self) {
-        self.shutdown.cancel();
-        self.run.await.unwrap().expect("run returns Ok");
-    }
+/// driftwatch_audits_total{result="ok"}, 0 before the first.
+async fn audits_ok(d: &Daemon) -> f64 {
+    d.metric("driftwatch_audits_total{result=\"ok\"}").await.unwrap_or(0.0)
 }
 
 /// Polls `check` every 50 ms (real time) until it holds, for at most `secs`.
@@ -178,9 +124,13 @@ async fn a_per_second_schedule_fires_audits() {
     let dir = tempfile::tempdir().unwrap();
     gitops(dir.path());
     std::fs::write(dir.path().join("cluster.json"), snapshot()).unwrap();
-    let d = Daemon::start(&write_config(dir.path(), |s| s.cron(EVERY_SECOND), "cluster.json")).await;
+    let d = Daemon::start(
+        &write_config(dir.path(), |s| s.cron(EVERY_SECOND), "cluster.json"),
+        HashMap::new(),
+    )
+    .await;
 
-    wait_until(15, "two scheduled audits", || async { d.audits_ok().await >= 2.0 }).await;
+    wait_until(15, "two scheduled audits", || async { audits_ok(&d).await >= 2.0 }).await;
     let (code, report) = d.request(reqwest::Method::GET, "/report").await;
     assert_eq!(code, 200);
     let report: serde_json::Value = serde_json::from_str(&report).unwrap();
@@ -205,9 +155,13 @@ async fn the_daemon_renders_an_unchanged_overlay_once() {
     )
     .unwrap();
     std::fs::write(dir.path().join("cluster.json"), snapshot()).unwrap();
-    let d = Daemon::start(&write_config(dir.path(), |s| s.cron(EVERY_SECOND), "cluster.json")).await;
+    let d = Daemon::start(
+        &write_config(dir.path(), |s| s.cron(EVERY_SECOND), "cluster.json"),
+        HashMap::new(),
+    )
+    .await;
 
-    wait_until(15, "three scheduled audits", || async { d.audits_ok().await >= 3.0 }).await;
+    wait_until(15, "three scheduled audits", || async { audits_ok(&d).await >= 3.0 }).await;
     let (_, report) = d.request(reqwest::Method::GET, "/report").await;
     let report: serde_json::Value = serde_json::from_str(&report).unwrap();
     assert_eq!(report["findings"][0]["type"], "digest-drift", "{report}");
@@ -235,8 +189,8 @@ async fn reload_applies_a_valid_config_and_keeps_the_running_one_on_an_invalid_o
     gitops(dir.path());
     std::fs::write(dir.path().join("cluster.json"), snapshot()).unwrap();
     let cfg = write_config(dir.path(), |s| s.cron(NEVER), "cluster.json");
-    let d = Daemon::start(&cfg).await;
-    assert_eq!(d.audits_ok().await, 0.0, "the first schedule does not fire");
+    let d = Daemon::start(&cfg, HashMap::new()).await;
+    assert_eq!(audits_ok(&d).await, 0.0, "the first schedule does not fire");
 
     // Valid, through POST /-/reload: the new schedule fires every second.
     write_config(dir.path(), |s| s.cron(EVERY_SECOND), "cluster.json");
@@ -245,7 +199,7 @@ async fn reload_applies_a_valid_config_and_keeps_the_running_one_on_an_invalid_o
         (200, "config reloaded\n".into())
     );
     wait_until(15, "an audit on the reloaded schedule", || async {
-        d.audits_ok().await >= 1.0
+        audits_ok(&d).await >= 1.0
     })
     .await;
 
@@ -259,9 +213,9 @@ async fn reload_applies_a_valid_config_and_keeps_the_running_one_on_an_invalid_o
         d.metric("driftwatch_config_reloads_total{result=\"ok\"}").await,
         Some(1.0)
     );
-    let audits = d.audits_ok().await;
+    let audits = audits_ok(&d).await;
     wait_until(15, "audits to go on under the running config", || async {
-        d.audits_ok().await > audits
+        audits_ok(&d).await > audits
     })
     .await;
     d.stop().await;

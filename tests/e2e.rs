@@ -19,6 +19,19 @@ use support::write;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn digest_drift_in_a_real_cluster() {
+    in_namespace("driftwatch-e2e", |client, ns, kubeconfig| async move {
+        scenario(client, &ns, &kubeconfig).await
+    })
+    .await;
+}
+
+/// Runs `scenario(client, namespace, kubeconfig)` in a namespace of its own on the cluster of
+/// `DRIFTWATCH_E2E_KUBECONFIG`, deleted afterwards whether it passed or not.
+async fn in_namespace<F, Fut>(prefix: &str, scenario: F)
+where
+    F: FnOnce(kube::Client, String, String) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
     let kubeconfig = std::env::var("DRIFTWATCH_E2E_KUBECONFIG")
         .expect("DRIFTWATCH_E2E_KUBECONFIG must name the kubeconfig of a disposable cluster for the e2e test");
     let kc = kube::config::Kubeconfig::read_from(&kubeconfig).expect("read kubeconfig");
@@ -26,7 +39,7 @@ async fn digest_drift_in_a_real_cluster() {
         .await
         .expect("kube config");
     let client = kube::Client::try_from(config).expect("client");
-    let ns = format!("driftwatch-e2e-{}", std::process::id());
+    let ns = format!("{prefix}-{}", std::process::id());
     let namespaces: Api<Namespace> = Api::all(client.clone());
     namespaces
         .create(
@@ -36,7 +49,7 @@ async fn digest_drift_in_a_real_cluster() {
         .await
         .expect("create namespace");
 
-    let result = std::panic::AssertUnwindSafe(scenario(client.clone(), &ns, &kubeconfig));
+    let result = std::panic::AssertUnwindSafe(scenario(client.clone(), ns.clone(), kubeconfig));
     let outcome = futures::FutureExt::catch_unwind(result).await;
     let _ = namespaces.delete(&ns, &DeleteParams::default()).await;
     if let Err(panic) = outcome {
@@ -109,28 +122,10 @@ async fn scenario(client: kube::Client, ns: &str, kubeconfig: &str) {
 /// within seconds, without a scheduled audit; the latency is printed.
 #[tokio::test(flavor = "multi_thread")]
 async fn watch_mode_alerts_a_hand_set_image_in_a_real_cluster() {
-    let kubeconfig = std::env::var("DRIFTWATCH_E2E_KUBECONFIG")
-        .expect("DRIFTWATCH_E2E_KUBECONFIG must name the kubeconfig of a disposable cluster for the e2e test");
-    let kc = kube::config::Kubeconfig::read_from(&kubeconfig).expect("read kubeconfig");
-    let config = kube::Config::from_custom_kubeconfig(kc, &Default::default())
-        .await
-        .expect("kube config");
-    let client = kube::Client::try_from(config).expect("client");
-    let ns = format!("driftwatch-e2e-watch-{}", std::process::id());
-    let namespaces: Api<Namespace> = Api::all(client.clone());
-    namespaces
-        .create(
-            &PostParams::default(),
-            &serde_json::from_value(json!({"metadata": {"name": ns}})).unwrap(),
-        )
-        .await
-        .expect("create namespace");
-    let result = std::panic::AssertUnwindSafe(watch_scenario(client.clone(), &ns, &kubeconfig));
-    let outcome = futures::FutureExt::catch_unwind(result).await;
-    let _ = namespaces.delete(&ns, &DeleteParams::default()).await;
-    if let Err(panic) = outcome {
-        std::panic::resume_unwind(panic);
-    }
+    in_namespace("driftwatch-e2e-watch", |client, ns, kubeconfig| async move {
+        watch_scenario(client, &ns, &kubeconfig).await
+    })
+    .await;
 }
 
 async fn watch_scenario(client: kube::Client, ns: &str, kubeconfig: &str) {

@@ -8,19 +8,14 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use driftwatch::app::daemon::{self, ConfigSource};
-use driftwatch::app::status::reload_channel;
-use driftwatch::config::{Config, Overrides};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use support::config::{ConfigBuilder, Gitops};
 use support::fixtures::{D1, D2, REPO, deployment, deployment_yaml, list, pod};
 use support::git::{GitDaemon, GitRepo};
-use support::net::{metric_value, wait_until_async};
+use support::net::wait_until_async;
 use support::run::driftwatch;
 use support::write;
-use tokio::task::JoinHandle;
-use tokio_util::sync::CancellationToken;
 
 /// A schedule that does not fire during a test.
 const NEVER: &str = "0 0 3 1 1 *";
@@ -71,57 +66,30 @@ fn hooks_only(g: Gitops) -> Gitops {
     g.poll_interval("off").webhook_secret_env(SECRET_VAR)
 }
 
+mod inprocess;
+
 /// The daemon running on this test's runtime, reading [`SECRET_VAR`] from its environment.
-struct Daemon {
-    base: String,
-    shutdown: CancellationToken,
-    run: JoinHandle<anyhow::Result<()>>,
-    http: reqwest::Client,
-}
+struct Daemon(inprocess::Daemon);
 
 impl Daemon {
     async fn start(cfg: &Path) -> Self {
         let env: HashMap<String, String> = [(SECRET_VAR.to_string(), SECRET.to_string())].into();
-        let config = Config::load(cfg, &env, &Overrides::default()).expect("a valid config");
-        let source = ConfigSource {
-            path: cfg.to_path_buf(),
-            env,
-            overrides: Overrides::default(),
-        };
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        let (_reload, reloads) = reload_channel();
-        let shutdown = CancellationToken::new();
-        let run = tokio::spawn(daemon::run(config, source, reloads, listener, shutdown.clone()));
-        Self {
-            base,
-            shutdown,
-            run,
-            http: reqwest::Client::new(),
-        }
+        Self(inprocess::Daemon::start(cfg, env).await)
     }
 
     async fn get(&self, path: &str) -> (u16, String) {
-        let response = self.http.get(format!("{}{path}", self.base)).send().await.unwrap();
-        (response.status().as_u16(), response.text().await.unwrap())
+        self.0.get(path).await
     }
 
     /// `POST /hooks/git` with `headers` and `body`: (status, body).
     async fn hook(&self, headers: &[(&str, String)], body: &str) -> (u16, String) {
-        let mut request = self
-            .http
-            .post(format!("{}/hooks/git", self.base))
-            .header("content-type", "application/json")
-            .body(body.to_string());
-        for (name, value) in headers {
-            request = request.header(*name, value);
-        }
-        let response = request.send().await.unwrap();
-        (response.status().as_u16(), response.text().await.unwrap())
+        let mut all = vec![("content-type", "application/json".to_string())];
+        all.extend(headers.iter().map(|(n, v)| (*n, v.clone())));
+        self.0.send(reqwest::Method::POST, "/hooks/git", &all, body).await
     }
 
     async fn metric(&self, series: &str) -> Option<f64> {
-        metric_value(&self.get("/metrics").await.1, series)
+        self.0.metric(series).await
     }
 
     /// The commit the latest report audited, once there is a report.
@@ -151,8 +119,7 @@ impl Daemon {
     }
 
     async fn stop(self) {
-        self.shutdown.cancel();
-        self.run.await.unwrap().expect("run returns Ok");
+        self.0.stop().await;
     }
 }
 

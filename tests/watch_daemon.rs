@@ -10,19 +10,14 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use driftwatch::app::daemon::{self, ConfigSource};
-use driftwatch::app::status::reload_channel;
-use driftwatch::config::{Config, Overrides};
 use serde_json::{Value, json};
 use support::config::ConfigBuilder;
 use support::fixtures::{D1, D2, REPO, deployment, deployment_yaml, pod};
 use support::git::GitRepo;
 use support::kube::{Behaviour, FakeKube};
-use support::net::{metric_value, wait_until_async};
+use support::net::wait_until_async;
 use support::receiver::Receiver;
 use support::write;
-use tokio::task::JoinHandle;
-use tokio_util::sync::CancellationToken;
 
 const NEVER: &str = "0 0 3 1 1 *";
 const SECRET: &str = "watch-hook-secret";
@@ -117,42 +112,22 @@ impl World {
     }
 }
 
-struct Daemon {
-    base: String,
-    shutdown: CancellationToken,
-    run: JoinHandle<anyhow::Result<()>>,
-    http: reqwest::Client,
-}
+mod inprocess;
+
+/// The daemon in-process, with what these tests ask of it.
+struct Daemon(inprocess::Daemon);
 
 impl Daemon {
     async fn start(cfg: &Path) -> Self {
-        let env = HashMap::new();
-        let config = Config::load(cfg, &env, &Overrides::default()).expect("a valid config");
-        let source = ConfigSource {
-            path: cfg.to_path_buf(),
-            env,
-            overrides: Overrides::default(),
-        };
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        let (_reload, reloads) = reload_channel();
-        let shutdown = CancellationToken::new();
-        let run = tokio::spawn(daemon::run(config, source, reloads, listener, shutdown.clone()));
-        Self {
-            base,
-            shutdown,
-            run,
-            http: reqwest::Client::new(),
-        }
+        Self(inprocess::Daemon::start(cfg, HashMap::new()).await)
     }
 
     async fn get(&self, path: &str) -> (u16, String) {
-        let response = self.http.get(format!("{}{path}", self.base)).send().await.unwrap();
-        (response.status().as_u16(), response.text().await.unwrap())
+        self.0.get(path).await
     }
 
     async fn metric(&self, series: &str) -> f64 {
-        metric_value(&self.get("/metrics").await.1, series).unwrap_or(0.0)
+        self.0.metric(series).await.unwrap_or(0.0)
     }
 
     async fn report(&self) -> Option<Value> {
@@ -170,21 +145,24 @@ impl Daemon {
 
     /// A signed GitLab push hook: the daemon fetches now.
     async fn push(&self) {
-        let response = self
-            .http
-            .post(format!("{}/hooks/git", self.base))
-            .header("X-Gitlab-Token", SECRET)
-            .header("X-Gitlab-Event", "Push Hook")
-            .body(r#"{"ref": "refs/heads/main"}"#)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status().as_u16(), 202);
+        let headers = [
+            ("X-Gitlab-Token", SECRET.to_string()),
+            ("X-Gitlab-Event", "Push Hook".to_string()),
+        ];
+        let (code, _) = self
+            .0
+            .send(
+                reqwest::Method::POST,
+                "/hooks/git",
+                &headers,
+                r#"{"ref": "refs/heads/main"}"#,
+            )
+            .await;
+        assert_eq!(code, 202);
     }
 
     async fn stop(self) {
-        self.shutdown.cancel();
-        self.run.await.unwrap().expect("run returns Ok");
+        self.0.stop().await;
     }
 }
 

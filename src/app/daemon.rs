@@ -204,6 +204,7 @@ impl Context {
             }
         }
         if clusters.is_empty() {
+            self.status.set_watches_synced(true);
             return;
         }
         info!(clusters = clusters.len(), "cluster watches started");
@@ -457,6 +458,19 @@ pub async fn run(
         git_reconfigured: Notify::new(),
     });
 
+    // Not ready before the watches started and synced: said before anyone can ask.
+    let watches = {
+        let cfg = cx.config();
+        cfg.watch.enabled
+            && cx.status.is_leader()
+            && cfg
+                .environments
+                .iter()
+                .any(|e| !matches!(e.cluster.source, ClusterSource::Snapshot(_)))
+    };
+    if watches {
+        status.set_watches_synced(false);
+    }
     let app = http::router(status);
     let stop = shutdown.clone();
     background.spawn(async move {
