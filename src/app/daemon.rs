@@ -330,7 +330,9 @@ impl Context {
                     w.wait_synced().await;
                 }
             };
-            let _ = tokio::time::timeout(cfg.schedule.audit_timeout, synced).await;
+            // Bounded like one API call: a watch that does not sync in that time (an API server
+            // that does not answer) leaves its clusters to be listed, as before watch mode.
+            let _ = tokio::time::timeout(cfg.audit.kube_timeout, synced).await;
         }
         let plan = {
             let memory = self.memory.lock().expect("memory lock");
