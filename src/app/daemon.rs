@@ -168,7 +168,6 @@ impl Context {
         if !cfg.watch.enabled {
             return;
         }
-        let sources = self.sources.read().expect("sources lock").clone();
         // Per cluster: its config, the namespaces to watch (`None`: all) and whether ConfigMaps are.
         let mut scopes: BTreeMap<String, (ClusterConfig, Option<BTreeSet<String>>, CompareConfigMaps)> =
             BTreeMap::new();
@@ -199,21 +198,15 @@ impl Context {
         for (name, (cluster, namespaces, configmaps)) in scopes {
             // A watch client of its own: the audit client's read timeout (`kube_timeout`) would
             // break every watch idle that long; the API server ends watches after minutes.
-            let client = match sources.cluster(&cluster) {
-                Some(live) if live.api_client().await.is_some() => {
-                    Some(api::client(&name, &cluster.source, WATCH_READ_TIMEOUT).await)
-                }
-                _ => None,
-            };
-            match client {
-                Some(Ok(client)) => {
+            // (Snapshots were left out above.)
+            match api::client(&name, &cluster.source, WATCH_READ_TIMEOUT).await {
+                Ok(client) => {
                     let namespaces: Vec<String> = namespaces.into_iter().flatten().collect();
                     let w = ClusterWatch::start(&name, client, &namespaces, configmaps, changes.clone(), stop.clone());
                     clusters.insert(name, Arc::new(w));
                 }
                 // The scheduled audit reports it; watching starts again on reload or failover.
-                Some(Err(e)) => warn!(cluster = %name, error = %e, "cannot watch this cluster: audits list it"),
-                None => {}
+                Err(e) => warn!(cluster = %name, error = %e, "cannot watch this cluster: audits list it"),
             }
         }
         if clusters.is_empty() {
@@ -289,11 +282,9 @@ impl Context {
             _ => audited.report,
         };
         if let Some(snapshot) = audited.snapshot {
-            let same = memory
-                .snapshot
-                .as_ref()
-                .is_some_and(|s| s.checkout.commit == snapshot.checkout.commit && snapshot.checkout.commit.is_some());
-            if !same {
+            // A partial audit re-read the remembered snapshot: its environments' declarations
+            // stay valid. A full audit read a new one: only its declarations are.
+            if !partial {
                 memory.declared.clear();
             }
             memory.snapshot = Some(snapshot);

@@ -109,19 +109,6 @@ impl LiveSource {
         live
     }
 
-    /// The kube client of a cluster reached through the API (built once; a failure is tried
-    /// again next time); `None` for a snapshot, which is read per audit and never watched.
-    pub async fn api_client(&self) -> Option<Result<kube::Client, ClusterError>> {
-        match &self.kind {
-            Kind::Snapshot(_) => None,
-            Kind::Api {
-                source,
-                timeout,
-                client,
-            } => Some(built(client, &self.name, source, *timeout).await.cloned()),
-        }
-    }
-
     /// What `cfg`'s namespaces (all when empty) run now, and how many objects were read.
     pub async fn fetch(&self, cfg: &ClusterConfig, opts: ListOptions) -> Result<(LiveState, usize), ClusterError> {
         let namespaces = (!cfg.namespaces.is_empty()).then_some(cfg.namespaces.as_slice());

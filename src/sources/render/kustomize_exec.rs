@@ -213,7 +213,7 @@ pub fn inputs(files: &dyn Files, dir: &str) -> Option<BTreeMap<String, Option<St
         ] {
             for entry in doc.get(field).and_then(|v| v.as_array()).into_iter().flatten() {
                 let Some(entry) = entry.as_str() else { continue };
-                if entry.contains("://") || entry.starts_with("github.com/") || entry.starts_with("git@") {
+                if super::builtin::load::is_remote(entry) {
                     return None;
                 }
                 match files::join(&root, entry) {

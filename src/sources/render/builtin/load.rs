@@ -92,9 +92,9 @@ fn accumulate_target(ctx: &Ctx<'_>, dir: &str, k: &Kustomization, mut res: ResMa
     super::transform(ctx, dir, k, res)
 }
 
-/// Whether a `resources` entry points outside the repository (kustomize's remote targets:
-/// URLs, `github.com/…` shorthands, git SSH addresses).
-fn is_remote(entry: &str) -> bool {
+/// Whether an entry of `resources`, `components`, `transformers` (…) points outside the
+/// repository (kustomize's remote targets: URLs, `github.com/…` shorthands, git SSH addresses).
+pub fn is_remote(entry: &str) -> bool {
     entry.contains("://")
         || entry.starts_with("git@")
         || entry.starts_with("git::")

@@ -18,7 +18,7 @@ pub fn apply(ctx: &Ctx<'_>, dir: &str, entry: &str, res: &mut ResMap) -> Result<
     let (origin, text) = if entry.contains('\n') {
         ("inline transformer".to_string(), entry.to_string())
     } else {
-        if entry.contains("://") || entry.starts_with("github.com/") || entry.starts_with("git@") {
+        if super::load::is_remote(entry) {
             return Err(BuildError::Unsupported("uses remote transformers".into()));
         }
         let path = files::join(dir, entry).map_err(BuildError::Invalid)?;
