@@ -66,6 +66,7 @@ pub mod core;
 pub mod retry;
 pub mod settings;
 pub mod sources;
+pub mod store;
 
 /// An error with its sources, `a: b: c`, so that "connection refused" is not hidden behind a
 /// generic "service error". Parts already contained in the text are not repeated.

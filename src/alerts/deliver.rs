@@ -1,10 +1,11 @@
-//! Delivers alerts: loads the alert state, records what the audit saw, sends each channel what
-//! it is owed (Slack, email, webhook, Alertmanager), and saves what was delivered as soon as
-//! each channel succeeded, so a crash or `kill -9` re-sends at most the notices in flight. A
-//! failing channel is retried with backoff within the run and owed again on the next run; it
-//! never stops the others. While the state cannot be saved (a full disk), no notices are sent
-//! (they could not be remembered, so every run would send them again); one alert per outage
-//! says so instead.
+//! Delivers alerts: records what the audit saw in the store's alert state, sends each channel
+//! what it is owed (Slack, email, webhook, Alertmanager), and records each delivery as soon as
+//! the channel took it, so a crash or `kill -9` re-sends at most the notices in flight. Each
+//! notice is claimed in the store before it is sent, so two processes sharing the store never
+//! both send it. A failing channel is retried with backoff within the run and owed again on the
+//! next run; it never stops the others. While the store cannot be used (a full disk, a database
+//! down or read-only), no notices are sent (they could not be remembered, so every run would
+//! send them again); one alert per outage says so instead.
 
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -14,8 +15,9 @@ use futures::StreamExt;
 use tracing::{error, info, warn};
 
 use crate::alerts::channels::{Batch, Channel, ChannelError};
-use crate::alerts::lifecycle::{AlertState, Event, Notice, Policy, Route, Subject};
-use crate::alerts::store::{self, StateError};
+use crate::alerts::lifecycle::{Event, Notice, Policy, Route, Subject};
+use crate::alerts::state_file;
+use crate::store::{StoreError, StoreHandle};
 use crate::config::{ChannelConfig, Config, DeliveryConfig};
 use crate::core::report::Report;
 use crate::retry::{ClientError, http_client};
@@ -31,7 +33,7 @@ pub enum NotifyError {
     #[error("alerts: {0}")]
     Client(#[from] ClientError),
     #[error(transparent)]
-    State(#[from] StateError),
+    Store(#[from] StoreError),
 }
 
 /// What one notify step did.
@@ -56,9 +58,9 @@ pub fn routes(channels: &[ChannelConfig]) -> Vec<Route<'_>> {
         .collect()
 }
 
-/// Whether this process already told the channels that the alert state cannot be saved. The
-/// marker file beside the state ([`store::claim_unwritable`]) makes an outage one alert across
-/// processes; this covers the case where not even that empty file can be created, for the
+/// Whether this process already told the channels that the store cannot be used. The marker
+/// file beside the `[state]` path ([`state_file::claim_unwritable`]) makes an outage one alert
+/// across processes; this covers the case where not even that empty file can be created, for the
 /// daemon's lifetime. `--once` makes its own.
 #[derive(Debug, Default)]
 pub struct StoreHealth {
@@ -68,111 +70,120 @@ pub struct StoreHealth {
 /// Records `report` in the alert state and delivers what every channel is owed.
 pub async fn notify(
     cfg: &Config,
+    store: &StoreHandle,
     report: &Report,
     now: DateTime<Utc>,
     health: &StoreHealth,
 ) -> Result<Outcome, NotifyError> {
-    notify_quiet(cfg, report, &BTreeSet::new(), now, health).await
+    notify_quiet(cfg, store, report, &BTreeSet::new(), now, health).await
 }
 
-/// [`notify`], holding back the findings in `quiet` (see [`AlertState::observe_quiet`]).
+/// [`notify`], holding back the findings in `quiet` (see
+/// [`crate::alerts::lifecycle::AlertState::observe_quiet`]).
 pub async fn notify_quiet(
     cfg: &Config,
+    store: &StoreHandle,
     report: &Report,
     quiet: &BTreeSet<String>,
     now: DateTime<Utc>,
     health: &StoreHealth,
 ) -> Result<Outcome, NotifyError> {
-    let path = &cfg.state.path;
+    let marker = &cfg.state.path;
     let client = http_client(cfg.alerts.delivery.timeout)?;
-    // Nothing is sent that could not be remembered as sent: the lock file and the observed
-    // state must be writable first.
-    let unwritable = |e: StateError| async {
-        if matches!(e, StateError::Write { .. }) {
-            let first = match store::claim_unwritable(path) {
-                store::Outage::New => {
-                    health.unwritable_alerted.store(true, Ordering::SeqCst);
-                    true
-                }
-                store::Outage::Known => false,
-                store::Outage::Unrecorded => !health.unwritable_alerted.swap(true, Ordering::SeqCst),
-            };
-            if first {
-                state_unwritable(cfg, report, now, &client, &e).await;
+    // Nothing is sent that could not be remembered as sent.
+    let unusable = |e: StoreError| async {
+        let first = match state_file::claim_unwritable(marker) {
+            state_file::Outage::New => {
+                health.unwritable_alerted.store(true, Ordering::SeqCst);
+                true
             }
+            state_file::Outage::Known => false,
+            state_file::Outage::Unrecorded => !health.unwritable_alerted.swap(true, Ordering::SeqCst),
+        };
+        if first {
+            store_unusable(cfg, report, now, &client, &e).await;
         }
         Err(NotifyError::from(e))
     };
-    let _lock = match store::lock(path).await {
-        Ok(lock) => lock,
-        Err(e) => return unwritable(e).await,
-    };
-    let loaded = store::load(path, now)?;
     let mut outcome = Outcome::default();
-    if let Some(w) = loaded.warning {
-        warn!("{w}");
-        outcome.warnings.push(w);
-    }
-    let mut alert_state = loaded.state;
-    alert_state.observe_quiet(report, now, quiet);
-    if let Err(e) = store::save(path, &alert_state) {
-        return unwritable(e).await;
-    }
-    store::clear_unwritable(path);
-    if health.unwritable_alerted.swap(false, Ordering::SeqCst) {
-        info!(path = %path.display(), "alert state can be saved again; alerts resume");
-    }
+    let store = match store.get().await {
+        Ok((store, note)) => {
+            if let Some(note) = note {
+                warn!("{note}");
+                outcome.warnings.push(note);
+            }
+            store
+        }
+        Err(e) => return unusable(e).await,
+    };
     let routes = routes(&cfg.alerts.channels);
     let policy = Policy {
         renotify_after: cfg.alerts.renotify_after,
         send_resolved: cfg.alerts.send_resolved,
     };
+    let alert_state = match store.observe(report, quiet, &routes, policy, now).await {
+        Ok(s) => s,
+        Err(e) => return unusable(e).await,
+    };
+    state_file::clear_unwritable(marker);
+    if health.unwritable_alerted.swap(false, Ordering::SeqCst) {
+        info!(store = %store.name(), "the store can be written again; alerts resume");
+    }
     let due = alert_state.due(&routes, policy, now);
-    send_and_record(cfg, report, now, &client, &due, &mut alert_state, &mut outcome).await?;
-    alert_state.prune(&routes, policy);
-    store::save(path, &alert_state)?;
-    Ok(outcome)
-}
-
-/// Sends every channel its notices, concurrently, and saves each channel's delivery as soon
-/// as it succeeded.
-async fn send_and_record(
-    cfg: &Config,
-    report: &Report,
-    now: DateTime<Utc>,
-    client: &reqwest::Client,
-    due: &std::collections::BTreeMap<String, Vec<Notice>>,
-    alert_state: &mut AlertState,
-    outcome: &mut Outcome,
-) -> Result<(), NotifyError> {
+    let lease = lease(cfg.alerts.delivery);
     let mut sends: futures::stream::FuturesUnordered<_> = cfg
         .alerts
         .channels
         .iter()
-        .filter_map(|channel| {
+        .zip(&routes)
+        .filter_map(|(channel, route)| {
             let notices = due.get(&channel.name)?;
-            let notifier = notifier(channel, client, cfg.alerts.delivery);
+            let notifier = notifier(channel, &client, cfg.alerts.delivery);
+            let store = &store;
             Some(async move {
+                let claimed = store.claim(route, notices, policy, now, lease).await?;
+                if claimed.is_empty() {
+                    return Ok((channel, claimed, Ok(())));
+                }
                 let batch = Batch {
-                    notices,
+                    notices: &claimed,
                     report,
                     now,
                     test: false,
                 };
-                (channel, notices, notifier.send(&batch).await)
+                let sent = notifier.send(&batch).await;
+                Ok::<_, StoreError>((channel, claimed, sent))
             })
         })
         .collect();
-    while let Some((channel, notices, result)) = sends.next().await {
-        match result {
+    let mut store_error = None;
+    while let Some(result) = sends.next().await {
+        let (channel, claimed, sent) = match result {
+            Ok(r) => r,
+            Err(e) => {
+                store_error.get_or_insert(e);
+                continue;
+            }
+        };
+        if claimed.is_empty() {
+            continue;
+        }
+        match sent {
             Ok(()) => {
-                info!(channel = %channel.name, notices = notices.len(), "alerts delivered");
-                alert_state.delivered(&channel.name, notices, now);
-                outcome.delivered.push((channel.name.clone(), notices.len()));
-                store::save(&cfg.state.path, alert_state)?;
+                info!(channel = %channel.name, notices = claimed.len(), "alerts delivered");
+                if let Err(e) = store.delivered(&channel.name, &claimed, now).await {
+                    // Sent but not recorded: its claim keeps others from sending it again
+                    // until the claim expires.
+                    error!(channel = %channel.name, error = %e, "delivered alerts could not be recorded");
+                    store_error.get_or_insert(e);
+                }
+                outcome.delivered.push((channel.name.clone(), claimed.len()));
             }
             Err(reason) => {
                 warn!(channel = %channel.name, error = %reason, "alert delivery failed; will retry on the next run");
+                if let Err(e) = store.release(&channel.name, &claimed).await {
+                    store_error.get_or_insert(e);
+                }
                 outcome.failed.push(NotifyError::Delivery {
                     channel: channel.name.clone(),
                     reason,
@@ -180,13 +191,24 @@ async fn send_and_record(
             }
         }
     }
-    Ok(())
+    match store_error {
+        Some(e) => Err(e.into()),
+        None => Ok(outcome),
+    }
 }
 
-/// The one alert, to every channel whatever its routing, that the alert state cannot be saved:
-/// it names the path and the OS error, and says that alerts are held back until it can.
-async fn state_unwritable(cfg: &Config, report: &Report, now: DateTime<Utc>, client: &reqwest::Client, e: &StateError) {
-    error!(error = %e, "alert state cannot be saved: no alerts are sent until it can");
+/// How long a claim on a notice lasts: longer than the slowest delivery (every attempt timing
+/// out, with the longest backoff between), so a live sender keeps it; a dead one's claim
+/// expires after that (at once when its host sees it is gone).
+fn lease(d: DeliveryConfig) -> std::time::Duration {
+    let attempts = d.max_attempts.max(1);
+    d.timeout * attempts + d.backoff_max * (attempts - 1) + std::time::Duration::from_secs(60)
+}
+
+/// The one alert, to every channel whatever its routing, that the store cannot be used: it
+/// names the store and the error, and says that alerts are held back until it can.
+async fn store_unusable(cfg: &Config, report: &Report, now: DateTime<Utc>, client: &reqwest::Client, e: &StoreError) {
+    error!(error = %e, "the store cannot be used: no alerts are sent until it can");
     let notice = Notice {
         event: Event::Firing,
         fingerprint: "driftwatch-alert-state".into(),
@@ -194,7 +216,7 @@ async fn state_unwritable(cfg: &Config, report: &Report, now: DateTime<Utc>, cli
             environment: "driftwatch".into(),
             cluster: "-".into(),
             error: format!(
-                "{e}. No new alerts are sent until the alert state can be saved again (nothing is lost: what is owed is sent then, nothing twice)"
+                "{e}. No new alerts are sent until the store can be written again (nothing is lost: what is owed is sent then, nothing twice)"
             ),
         },
         first_seen: now,
@@ -271,6 +293,7 @@ mod tests {
             live_workloads: 1,
             declared: Vec::new(),
             paths: Vec::new(),
+            runs: Vec::new(),
         };
         let report = Report::new(
             clock.now(),

@@ -5,4 +5,4 @@ pub mod channels;
 pub mod deliver;
 pub mod lifecycle;
 pub mod settle;
-pub mod store;
+pub mod state_file;

@@ -38,6 +38,12 @@ pub struct Snapshot {
     pub files: SharedFiles,
 }
 
+/// Fetches the GitOps repository (as an audit does) and returns the checkout, for commands
+/// that read its history.
+pub async fn checkout(cfg: &Config) -> Result<Checkout, String> {
+    sync(cfg).await.map(|(checkout, _, _)| checkout)
+}
+
 /// What an audit covers and what it may reuse instead of fetching and listing.
 #[derive(Clone, Default)]
 pub struct Plan {
@@ -147,6 +153,7 @@ pub async fn run_planned(cfg: &Config, sources: &Sources, plan: &Plan) -> Audite
                         live_workloads: 0,
                         declared: Vec::new(),
                         paths: Vec::new(),
+                        runs: Vec::new(),
                     };
                     (result, Vec::new(), None)
                 })
@@ -325,6 +332,7 @@ async fn audit_environment(
         ..scope
     };
     let findings = compare::compare(&scope, declared, live.as_ref());
+    let runs = live.as_ref().map(|l| compare::runs(&scope, declared, l)).unwrap_or_default();
     let result = EnvironmentResult {
         name: env.name.clone(),
         cluster: env.cluster.name.clone(),
@@ -335,6 +343,7 @@ async fn audit_environment(
         live_workloads: live.map_or(0, |l| l.workloads.len()),
         declared: declared.workloads.iter().map(|w| w.key()).collect(),
         paths: declared.renders.clone(),
+        runs,
     };
     (result, findings, listed_in, rendered)
 }

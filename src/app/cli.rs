@@ -15,6 +15,7 @@ use crate::config::{Config, Overrides};
 use crate::core::model::Severity;
 use crate::core::report::{EXIT_CLEAN, EXIT_ERROR, GitopsInfo, Report};
 use crate::sources::{self, render::Renderer};
+use crate::store::StoreHandle;
 
 /// Where the config is read when no `--config` is given and `DRIFTWATCH_CONFIG` is not set.
 pub const DEFAULT_CONFIG: &str = "/etc/driftwatch/config.toml";
@@ -159,6 +160,28 @@ pub enum Command {
         #[arg(long)]
         no_expiry: bool,
     },
+    /// DORA metrics per environment and workload (deployment frequency, lead time, change
+    /// failure rate, time to restore), from the store's history, or estimated from git
+    /// history alone with --from-git.
+    Dora {
+        /// Only this environment (repeatable; default all).
+        #[arg(short = 'e', long = "env", value_name = "NAME")]
+        envs: Vec<String>,
+        /// How far back to look, e.g. 30d, 12w [default: dora.window, 30d].
+        #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+        since: Option<std::time::Duration>,
+        /// Estimate from git history alone (promotion commits per environment, promotion lead
+        /// time between environments), for fleets the daemon has not watched yet.
+        #[arg(long)]
+        from_git: bool,
+        /// Output format.
+        #[arg(short = 'o', long, value_enum, default_value_t = DoraFormat::Text)]
+        format: DoraFormat,
+        #[command(flatten)]
+        config: ConfigArg,
+        #[command(flatten)]
+        log: LogArgs,
+    },
     /// List the workloads and images git declares for one environment.
     Declared {
         /// The environment to list (its `name` in the config).
@@ -183,6 +206,7 @@ impl Cli {
                 Command::Run { config, .. }
                 | Command::CheckConfig { config, .. }
                 | Command::NotifyTest { config, .. }
+                | Command::Dora { config, .. }
                 | Command::Declared { config, .. },
             ) => config.config.as_deref(),
             Some(Command::Ignore { .. }) | None => None,
@@ -197,6 +221,7 @@ impl Cli {
                 Command::Run { log, .. }
                 | Command::CheckConfig { log, .. }
                 | Command::NotifyTest { log, .. }
+                | Command::Dora { log, .. }
                 | Command::Declared { log, .. },
             ) => log.log_format,
             Some(Command::Ignore { .. }) | None => None,
@@ -246,6 +271,13 @@ pub enum Format {
 pub enum DeclaredFormat {
     Text,
     Json,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum DoraFormat {
+    Text,
+    Json,
+    Markdown,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -318,7 +350,7 @@ pub async fn run(cli: Cli) -> u8 {
     };
     let path = cli.config_path().to_path_buf();
     if let Some(Command::CheckConfig { .. }) = &cli.command {
-        return check_config(&path, &env, &overrides);
+        return check_config(&path, &env, &overrides).await;
     }
     let cfg = match Config::load(&path, &env, &overrides) {
         Ok(c) => c,
@@ -350,6 +382,13 @@ pub async fn run(cli: Cli) -> u8 {
     match &cli.command {
         Some(Command::Declared { env, format, .. }) => declared(&cfg, env, *format).await,
         Some(Command::NotifyTest { channel, .. }) => notify_test(&cfg, channel.as_deref()).await,
+        Some(Command::Dora {
+            envs,
+            since,
+            from_git,
+            format,
+            ..
+        }) => crate::app::dora::command(&cfg, envs, since.unwrap_or(cfg.dora.window), *from_git, *format).await,
         Some(Command::Run { .. } | Command::Ignore { .. } | Command::CheckConfig { .. }) | None => {
             once(&cfg, &cli).await
         }
@@ -358,7 +397,7 @@ pub async fn run(cli: Cli) -> u8 {
 
 /// `check-config`: every load problem and every check problem, one per line on stderr (exit
 /// 2). When the config loads, what it resolves to is printed on stdout either way.
-fn check_config(path: &std::path::Path, env: &HashMap<String, String>, overrides: &Overrides) -> u8 {
+async fn check_config(path: &std::path::Path, env: &HashMap<String, String>, overrides: &Overrides) -> u8 {
     let (cfg, load_problems) = Config::check(path, env, overrides);
     let Some(cfg) = cfg else {
         for p in &load_problems {
@@ -367,7 +406,15 @@ fn check_config(path: &std::path::Path, env: &HashMap<String, String>, overrides
         eprintln!("note: files, path globs and the schedule are checked once the errors above are fixed");
         return EXIT_ERROR;
     };
-    let (found, paths_line) = crate::app::checks::check(&cfg, chrono::Utc::now());
+    let (mut found, mut paths_line) = crate::app::checks::check(&cfg, chrono::Utc::now());
+    match crate::store::probe(&cfg.store).await {
+        Ok(line) => paths_line.push_str(&format!("store: {line}\n")),
+        Err(e) => found.push(crate::config::ConfigError::Invalid {
+            origin: cfg.origin.clone(),
+            key: "store.url".into(),
+            reason: e.to_string(),
+        }),
+    }
     let problems: Vec<_> = load_problems.iter().chain(&found).collect();
     for p in &problems {
         eprintln!("error: {p}");
@@ -512,7 +559,12 @@ async fn once(cfg: &Config, cli: &Cli) -> u8 {
     }
     exit_on_signal();
     let sources = crate::sources::Sources::for_one_audit(cfg).await;
-    let report = audit::run(cfg, &sources, &cli.audit.envs).await;
+    let plan = audit::Plan {
+        only: cli.audit.envs.clone(),
+        ..audit::Plan::default()
+    };
+    let audited = audit::run_planned(cfg, &sources, &plan).await;
+    let report = audited.report;
     let text = render(&report, cli.audit.format, cfg.audit.fail_on, cli.audit.wide);
     // A closed pipe (`driftwatch --once | head`) is not an audit error.
     let _ = std::io::stdout().write_all(text.as_bytes());
@@ -523,7 +575,18 @@ async fn once(cfg: &Config, cli: &Cli) -> u8 {
     if cfg.alerts.channels.is_empty() {
         eprintln!("warning: --notify: no alert channels are configured ([[alerts.slack]], [[alerts.email]], …)");
     }
-    match deliver::notify(cfg, &report, chrono::Utc::now(), &deliver::StoreHealth::default()).await {
+    let store = StoreHandle::new(cfg);
+    let notified = deliver::notify(cfg, &store, &report, chrono::Utc::now(), &deliver::StoreHealth::default()).await;
+    // History is kept by the runs that keep alert state; a store that could not be used was
+    // reported by the notification step already.
+    if let Ok((opened, _)) = store.get().await {
+        let dir = audited.snapshot.as_ref().map(|s| s.checkout.dir.as_path());
+        if let Err(e) = crate::app::history::record(cfg, &opened, &report, dir).await {
+            eprintln!("warning: history not recorded: {e}");
+        }
+        opened.close().await;
+    }
+    match notified {
         Ok(outcome) => {
             for w in &outcome.warnings {
                 eprintln!("warning: {w}");

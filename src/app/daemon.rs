@@ -35,6 +35,7 @@ use crate::core::report::Report;
 use crate::sources::cluster::api;
 use crate::sources::cluster::watch::{Change, ClusterWatch};
 use crate::sources::{Sources, git};
+use crate::store::StoreHandle;
 
 /// Where the config comes from, to load it again on reload.
 #[derive(Clone, Debug)]
@@ -52,7 +53,9 @@ struct Context {
     status: Arc<Status>,
     sources: RwLock<Arc<Sources>>,
     audits_started: AtomicU64,
-    /// Whether a full disk under the alert state was already alerted in this process.
+    /// Alert state and history; replaced on reload when `[store]` changed.
+    store: RwLock<Arc<StoreHandle>>,
+    /// Whether an unusable store was already alerted in this process.
     store_health: deliver::StoreHealth,
     clock: Clock,
     /// What re-audits and `sync_grace` need from earlier audits.
@@ -130,6 +133,35 @@ impl Context {
         self.config.read().expect("config lock").clone()
     }
 
+    fn store(&self) -> Arc<StoreHandle> {
+        self.store.read().expect("store lock").clone()
+    }
+
+    /// Keeps the audit's history and refreshes the DORA gauges. A store that cannot be used
+    /// is alerted by the notification step; here it is logged.
+    async fn record_history(&self, cfg: &Config, store: &StoreHandle, report: &Report, dir: Option<&std::path::Path>) {
+        let store = match store.get().await {
+            Ok((store, note)) => {
+                if let Some(note) = note {
+                    warn!("{note}");
+                }
+                store
+            }
+            Err(e) => {
+                error!(error = %e, "history not recorded");
+                return;
+            }
+        };
+        if let Err(e) = crate::app::history::record(cfg, &store, report, dir).await {
+            error!(error = %e, "history not recorded");
+            return;
+        }
+        match crate::app::dora::observed(cfg, &store, &[], cfg.dora.window, self.clock.now()).await {
+            Ok(dora) => self.status.metrics.dora(&dora),
+            Err(e) => warn!(error = %e, "DORA metrics not updated"),
+        }
+    }
+
     /// Loads the config file again; an invalid one is rejected and the running one kept.
     pub async fn reload(&self) -> Result<(), String> {
         let source = self.source.clone();
@@ -144,10 +176,16 @@ impl Context {
                 }
                 self.status.set_audit_timeout(new.schedule.audit_timeout);
                 self.status.set_git_hooks(&new);
+                if new.store.backend.display() != old.store.backend.display() {
+                    info!(store = %new.store.backend.display(), "the store changed; the next audit uses it");
+                    *self.store.write().expect("store lock") = Arc::new(StoreHandle::new(&new));
+                }
                 let current = self.sources.read().expect("sources lock").clone();
                 let sources = Arc::new(current.reload(&new).await);
                 *self.sources.write().expect("sources lock") = sources;
-                *self.config.write().expect("config lock") = Arc::new(new);
+                let new = Arc::new(new);
+                self.status.set_dora(new.clone(), self.store());
+                *self.config.write().expect("config lock") = new;
                 self.git_reconfigured.notify_waiters();
                 self.status.metrics.reloaded(true);
                 info!(config = %self.source.path.display(), "config reloaded");
@@ -361,12 +399,15 @@ impl Context {
                 let audited = audit::run_planned(&cfg, &sources, &plan).await;
                 let timings = audited.timings.clone();
                 let now = self.clock.now();
+                let dir = audited.snapshot.as_ref().map(|s| s.checkout.dir.clone());
                 let (report, quiet) = self.remember(&cfg, audited, partial, now);
+                let store = self.store();
                 let notified = if cfg.alerts.channels.is_empty() {
                     None
                 } else {
-                    Some(deliver::notify_quiet(&cfg, &report, &quiet, now, &self.store_health).await)
+                    Some(deliver::notify_quiet(&cfg, &store, &report, &quiet, now, &self.store_health).await)
                 };
+                self.record_history(&cfg, &store, &report, dir.as_deref()).await;
                 (report, timings, notified)
             };
             match tokio::time::timeout(cfg.schedule.audit_timeout, work).await {
@@ -449,12 +490,16 @@ pub async fn run(
         git_fetch,
     ));
     status.set_git_hooks(&cfg);
+    let store = Arc::new(StoreHandle::new(&cfg));
+    let cfg = Arc::new(cfg);
+    status.set_dora(cfg.clone(), store.clone());
     let cx = Arc::new(Context {
         source,
         sources: RwLock::new(Arc::new(sources)),
-        config: RwLock::new(Arc::new(cfg)),
+        config: RwLock::new(cfg),
         status: status.clone(),
         audits_started: AtomicU64::new(0),
+        store: RwLock::new(store),
         store_health: deliver::StoreHealth::default(),
         clock,
         memory: Mutex::new(Memory::default()),

@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 
 use crate::config::{
     AlertsConfig, AuditConfig, ChannelConfig, ClusterSource, CompareConfigMaps, Config, Engine, EnvironmentConfig,
-    GitUpdatesConfig, GitopsConfig, HaConfig, RegistryConfig, RenderConfig, ScheduleConfig, ServerConfig, StateConfig,
+    GitUpdatesConfig, GitopsConfig, HaConfig, RegistryConfig, RenderConfig, ScheduleConfig, ServerConfig, StateConfig, StoreBackend, StoreConfig, DoraConfig,
     WatchConfig, redact_url,
 };
 
@@ -57,11 +57,13 @@ pub fn describe_at(cfg: &Config, now: DateTime<Utc>) -> String {
     .describe(&cfg.written, &mut out);
     cfg.server.describe(&cfg.written, &mut out);
     cfg.ha.describe(&cfg.written, &mut out);
-    Alerts {
+    Store {
+        store: &cfg.store,
         state: &cfg.state,
-        alerts: &cfg.alerts,
+        dora: &cfg.dora,
     }
     .describe(&cfg.written, &mut out);
+    cfg.alerts.describe(&cfg.written, &mut out);
     out
 }
 
@@ -317,23 +319,61 @@ impl Describe for Option<HaConfig> {
     }
 }
 
-/// `[state]` and `[alerts]` read as one: where alert state is kept and how alerts repeat,
-/// then one line per channel.
-struct Alerts<'a> {
+/// `[store]`, `[state]` (a file from before the store, moved into it at first start) and
+/// `[dora]`.
+struct Store<'a> {
+    store: &'a StoreConfig,
     state: &'a StateConfig,
-    alerts: &'a AlertsConfig,
+    dora: &'a DoraConfig,
 }
 
-impl Describe for Alerts<'_> {
+impl Describe for Store<'_> {
+    fn describe(&self, w: &Written, out: &mut String) {
+        let kind = match &self.store.backend {
+            StoreBackend::Sqlite(_) => "embedded SQLite".to_string(),
+            StoreBackend::Postgres { password, .. } => format!(
+                "shared PostgreSQL, password {}",
+                if password.is_some() { "set" } else { "none" }
+            ),
+        };
+        let _ = writeln!(
+            out,
+            "store: {} ({kind}), retention {}, alert state file from before the store: {}",
+            self.store.backend.display(),
+            days(w, "store.retention", self.store.retention),
+            self.state.path.display(),
+        );
+        let report = self.dora.report.as_ref().map_or(String::new(), |r| {
+            format!(", summary on \"{}\" to {}", r.cron, r.channel)
+        });
+        let _ = writeln!(
+            out,
+            "dora: window {}, failure_window {}{report}",
+            days(w, "dora.window", self.dora.window),
+            duration(w, "dora.failure_window", self.dora.failure_window),
+        );
+    }
+}
+
+/// A duration of whole days as written, else `400d`.
+fn days(w: &Written, key: &str, d: std::time::Duration) -> String {
+    match w.get(key) {
+        Some(text) => text.clone(),
+        None if d.as_secs() % 86_400 == 0 => format!("{}d", d.as_secs() / 86_400),
+        None => duration(w, key, d),
+    }
+}
+
+/// `[alerts]`: how alerts repeat, then one line per channel.
+impl Describe for AlertsConfig {
     fn describe(&self, w: &Written, out: &mut String) {
         let _ = writeln!(
             out,
-            "alerts: state {}, renotify_after {}, send_resolved {}",
-            self.state.path.display(),
-            duration(w, "alerts.renotify_after", self.alerts.renotify_after),
-            self.alerts.send_resolved
+            "alerts: renotify_after {}, send_resolved {}",
+            duration(w, "alerts.renotify_after", self.renotify_after),
+            self.send_resolved
         );
-        for c in &self.alerts.channels {
+        for c in &self.channels {
             c.describe(w, out);
         }
     }
@@ -445,7 +485,9 @@ url = "http://alertmanager:9093"
             "schedule: cron \"0 */15 * * * *\" (Europe/Berlin), next run 2026-11-26T09:15:00Z, run_on_start false, audit_timeout 10m, shutdown_grace 30s",
             "server: listen 127.0.0.1:9184",
             "ha: lease default/driftwatch as driftwatch-0, lease_duration 15s, renew_interval 5s",
-            "alerts: state /var/lib/driftwatch/state.json, renotify_after 24h, send_resolved true",
+            "store: sqlite:///var/lib/driftwatch/driftwatch.db (embedded SQLite), retention 400d, alert state file from before the store: /var/lib/driftwatch/state.json",
+            "dora: window 30d, failure_window 24h",
+            "alerts: renotify_after 24h, send_resolved true",
             "channel oncall: slack webhook URL set, environments production, min_severity critical",
             "channel email-1: email smtp.example.com:587 (starttls) to sre@example.com, dev@example.com, environments all, min_severity warning",
             "channel webhook-1: webhook https://hooks.example.com/drift (hmac set), environments all, min_severity warning",

@@ -1,12 +1,13 @@
 //! The daemon's HTTP endpoint: `/metrics` (Prometheus), `/healthz` (alive), `/readyz` (config
 //! loaded and an audit done or under way, none stuck), `/report` (the latest JSON report),
-//! `POST /-/reload` (reload the config file) and `POST /hooks/git` (push webhooks, checked by
-//! [`crate::app::hooks`]).
+//! `POST /-/reload` (reload the config file), `POST /hooks/git` (push webhooks, checked by
+//! [`crate::app::hooks`]) and `GET /api/dora` (DORA metrics from the store, the JSON of
+//! `driftwatch dora --format json`).
 
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::{Request, State};
+use axum::extract::{RawQuery, Request, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -23,6 +24,7 @@ pub fn router(status: Arc<Status>) -> Router {
         .route("/report", get(report))
         .route("/-/reload", post(reload))
         .route("/hooks/git", post(git_hook))
+        .route("/api/dora", get(dora))
         .with_state(status)
 }
 
@@ -60,6 +62,41 @@ async fn reload(State(status): State<Arc<Status>>) -> Response {
             format!("config not reloaded, the running one is kept: {e}\n"),
         )
             .into_response(),
+    }
+}
+
+/// `GET /api/dora[?env=NAME…][&since=30d]`: DORA metrics over the store's history, as
+/// `driftwatch dora --format json` prints them (schema `driftwatch.dora/v1`).
+async fn dora(State(status): State<Arc<Status>>, RawQuery(query): RawQuery) -> Response {
+    let Some((cfg, store)) = status.dora() else {
+        return (StatusCode::SERVICE_UNAVAILABLE, "the store is not configured yet\n").into_response();
+    };
+    let mut envs = Vec::new();
+    let mut since = cfg.dora.window;
+    for (key, value) in url::form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
+        match key.as_ref() {
+            "env" => envs.push(value.into_owned()),
+            "since" => match humantime::parse_duration(&value) {
+                Ok(d) => since = d,
+                Err(e) => return (StatusCode::BAD_REQUEST, format!("since={value}: {e}\n")).into_response(),
+            },
+            other => return (StatusCode::BAD_REQUEST, format!("unknown parameter {other:?} (env, since)\n")).into_response(),
+        }
+    }
+    if let Some(unknown) = envs.iter().find(|e| !cfg.environments.iter().any(|c| &c.name == *e)) {
+        return (StatusCode::BAD_REQUEST, format!("unknown environment {unknown:?}\n")).into_response();
+    }
+    let store = match store.get().await {
+        Ok((store, _)) => store,
+        Err(e) => return (StatusCode::SERVICE_UNAVAILABLE, format!("{e}\n")).into_response(),
+    };
+    match crate::app::dora::observed(&cfg, &store, &envs, since, chrono::Utc::now()).await {
+        Ok(report) => (
+            [(header::CONTENT_TYPE, "application/json")],
+            crate::core::dora::render_json(&report),
+        )
+            .into_response(),
+        Err(e) => (StatusCode::SERVICE_UNAVAILABLE, format!("{e}\n")).into_response(),
     }
 }
 

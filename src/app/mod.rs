@@ -6,6 +6,8 @@ pub mod checks;
 pub mod cli;
 pub mod daemon;
 pub mod describe;
+pub mod dora;
+pub mod history;
 pub mod hooks;
 pub mod http;
 pub mod leader;

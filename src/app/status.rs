@@ -12,6 +12,7 @@ use tokio::time::Instant;
 
 use crate::app::metrics::Metrics;
 use crate::config::{Config, GitRef, GitopsConfig, Secret};
+use crate::store::StoreHandle;
 
 /// The daemon's state as seen from outside.
 pub struct Status {
@@ -28,6 +29,8 @@ pub struct Status {
     /// What `POST /hooks/git` checks requests against; `None` while no secret is configured.
     git_hooks: RwLock<Option<Arc<GitHooks>>>,
     git_fetch: FetchHandle,
+    /// What `GET /api/dora` reads: the running config and its store.
+    dora: RwLock<Option<(Arc<Config>, Arc<StoreHandle>)>>,
 }
 
 impl Status {
@@ -50,7 +53,17 @@ impl Status {
             reload,
             git_hooks: RwLock::new(None),
             git_fetch,
+            dora: RwLock::new(None),
         }
+    }
+
+    /// What `GET /api/dora` reads from now on.
+    pub fn set_dora(&self, cfg: Arc<Config>, store: Arc<StoreHandle>) {
+        *self.dora.write().expect("dora lock") = Some((cfg, store));
+    }
+
+    pub fn dora(&self) -> Option<(Arc<Config>, Arc<StoreHandle>)> {
+        self.dora.read().expect("dora lock").clone()
     }
 
     pub fn latest_report(&self) -> Option<Arc<String>> {

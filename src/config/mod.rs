@@ -34,6 +34,8 @@ pub struct Config {
     pub watch: WatchConfig,
     pub environments: Vec<EnvironmentConfig>,
     pub state: StateConfig,
+    pub store: StoreConfig,
+    pub dora: DoraConfig,
     pub alerts: AlertsConfig,
     pub schedule: ScheduleConfig,
     pub server: ServerConfig,
@@ -323,6 +325,54 @@ pub enum ClusterSource {
 #[derive(Clone, Debug)]
 pub struct StateConfig {
     pub path: PathBuf,
+}
+
+/// `[store]`: where alert state and history (audits, drift episodes, deployments) are kept.
+#[derive(Clone, Debug)]
+pub struct StoreConfig {
+    pub backend: StoreBackend,
+    /// History older than this is deleted (alert state is kept while it is open).
+    pub retention: Duration,
+}
+
+#[derive(Clone, Debug)]
+pub enum StoreBackend {
+    /// An embedded database file (`sqlite:///var/lib/driftwatch/driftwatch.db`).
+    Sqlite(PathBuf),
+    /// A shared server: the URL without a password (`postgres://driftwatch@db:5432/driftwatch`,
+    /// TLS options as its `sslmode`/`sslrootcert` parameters), and the password from
+    /// `password_env`/`password_file`.
+    Postgres {
+        url: url::Url,
+        password: Option<crate::settings::Secret>,
+    },
+}
+
+impl StoreBackend {
+    /// The store as logs and `check-config` show it: never with a password.
+    pub fn display(&self) -> String {
+        match self {
+            Self::Sqlite(path) => format!("sqlite://{}", path.display()),
+            Self::Postgres { url, .. } => url.to_string(),
+        }
+    }
+}
+
+/// `[dora]`: how DORA metrics are computed and reported.
+#[derive(Clone, Debug)]
+pub struct DoraConfig {
+    /// A deployment followed within this long by a rollback, a hand hotfix or a revert failed.
+    pub failure_window: Duration,
+    /// How far back `/api/dora`, the gauges and the weekly summary look.
+    pub window: Duration,
+    /// When to send the summary (cron, in `[schedule] timezone`), and to which channel.
+    pub report: Option<DoraReport>,
+}
+
+#[derive(Clone, Debug)]
+pub struct DoraReport {
+    pub cron: String,
+    pub channel: String,
 }
 
 #[derive(Clone, Debug)]

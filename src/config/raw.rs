@@ -31,6 +31,10 @@ pub(crate) struct RawConfig {
     #[serde(default)]
     pub(crate) state: RawState,
     #[serde(default)]
+    pub(crate) store: RawStore,
+    #[serde(default)]
+    pub(crate) dora: RawDora,
+    #[serde(default)]
     pub(crate) alerts: RawAlerts,
     #[serde(default)]
     pub(crate) registry_rewrites: Vec<RawRewrite>,
@@ -86,6 +90,24 @@ pub(crate) struct RawHa {
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawState {
     pub(crate) path: Option<PathBuf>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawStore {
+    pub(crate) url: Option<String>,
+    pub(crate) password_env: Option<String>,
+    pub(crate) password_file: Option<PathBuf>,
+    pub(crate) retention: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawDora {
+    pub(crate) failure_window: Option<String>,
+    pub(crate) window: Option<String>,
+    pub(crate) report_cron: Option<String>,
+    pub(crate) report_channel: Option<String>,
 }
 
 /// `[alerts]`: delivery settings plus one list per channel kind (`[[alerts.slack]]`, …), whose

@@ -3,6 +3,7 @@
 //! or [`crate::app`].
 
 pub mod compare;
+pub mod deployments;
 pub mod dora;
 pub mod ignore;
 pub mod image;

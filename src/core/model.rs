@@ -168,6 +168,25 @@ pub struct PathRender {
     pub cached: bool,
 }
 
+/// What one declared container of a running workload runs, as one audit saw it: the input of
+/// the deployment history ([`crate::core::deployments`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ContainerRun {
+    /// `namespace/Kind/name`.
+    pub workload: String,
+    pub container: String,
+    /// The image git declares for it.
+    pub declared_image: String,
+    /// The image the live workload's spec names.
+    pub live_image: Option<String>,
+    /// The manifest digests its Pods run, with Pod counts.
+    pub digests: Vec<RunningDigest>,
+    /// The controller has not moved every Pod to the current spec yet.
+    pub in_progress: bool,
+    /// When the current rollout started (the newest ReplicaSet's creation), where known.
+    pub rollout_started: Option<DateTime<Utc>>,
+}
+
 /// Rollout progress of a live workload, as its status reports it.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Rollout {

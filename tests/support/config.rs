@@ -133,6 +133,14 @@ section!(
     State { path: path; }
 );
 section!(
+    /// `[store]`
+    Store { str: url, password_env, retention; path: password_file; }
+);
+section!(
+    /// `[dora]`
+    Dora { str: failure_window, window, report_cron, report_channel; }
+);
+section!(
     /// `[audit]`
     Audit { str: fail_on, kube_timeout; int: page_size; }
 );
@@ -241,10 +249,13 @@ struct Entry {
 
 impl ConfigBuilder {
     /// A config that `write` puts in `dir/driftwatch.toml`, with its render cache in
-    /// `dir/render-cache` (the default would be the user's cache directory: tests keep to their
-    /// own directory).
+    /// `dir/render-cache` and its state (the store `dir/driftwatch.db`) in `dir`: the defaults
+    /// would be the user's cache directory and /var/lib/driftwatch, and tests keep to their own
+    /// directory.
     pub fn new(dir: &Path) -> Self {
-        Self::at(&dir.join("driftwatch.toml")).render(|r| r.cache_dir(dir.join("render-cache")))
+        Self::at(&dir.join("driftwatch.toml"))
+            .render(|r| r.cache_dir(dir.join("render-cache")))
+            .state(|s| s.path(dir.join("state.json")))
     }
 
     /// A config that `write` puts at `path`.
@@ -279,6 +290,12 @@ impl ConfigBuilder {
     }
     pub fn state(self, f: impl FnOnce(State) -> State) -> Self {
         self.section("state", |t| f(State(t)).0)
+    }
+    pub fn store(self, f: impl FnOnce(Store) -> Store) -> Self {
+        self.section("store", |t| f(Store(t)).0)
+    }
+    pub fn dora(self, f: impl FnOnce(Dora) -> Dora) -> Self {
+        self.section("dora", |t| f(Dora(t)).0)
     }
     pub fn audit(self, f: impl FnOnce(Audit) -> Audit) -> Self {
         self.section("audit", |t| f(Audit(t)).0)

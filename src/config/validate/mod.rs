@@ -8,6 +8,7 @@ mod environments;
 mod gitops;
 mod registries;
 mod service;
+mod store;
 
 use super::raw::RawConfig;
 use super::{Config, ConfigError, Overrides};
@@ -27,7 +28,9 @@ impl Validator<'_> {
         let watch = self.keep(self.watch(raw.watch));
         let environments = self.keep(self.environments(raw.environments));
         let state = self.state(raw.state);
+        let store = self.keep(self.store(raw.store, &state));
         let alerts = self.keep(self.alerts(raw.alerts, &env_names));
+        let dora = self.keep(self.dora(raw.dora, alerts.as_ref()));
         let schedule = self.keep(self.schedule(raw.schedule));
         let server = self.keep(self.server(raw.server));
         let ha = self.keep(self.ha(raw.ha));
@@ -44,6 +47,8 @@ impl Validator<'_> {
                 watch: watch?,
                 environments: environments?,
                 state,
+                store: store?,
+                dora: dora?,
                 alerts: alerts?,
                 schedule: schedule?,
                 server: server?,

@@ -55,7 +55,7 @@ use sha2::{Digest as _, Sha256};
 
 use crate::core::image::{ImageRef, RunningImage};
 use crate::core::model::{
-    ContainerSpec, DeclaredState, DeclaredWorkload, Finding, FindingType, LiveState, LiveWorkload, RegistryFacts,
+    ContainerRun, ContainerSpec, DeclaredState, DeclaredWorkload, Finding, FindingType, LiveState, LiveWorkload, RegistryFacts,
     Rewrite, RunningDigest, Severity, WorkloadKey,
 };
 
@@ -262,6 +262,31 @@ fn judge_container(
             return;
         }
     }
+}
+
+/// What each declared container of a listed, running workload runs (for the deployment
+/// history), whatever the checks judged.
+pub fn runs(scope: &Scope<'_>, declared: &DeclaredState, live: &LiveState) -> Vec<ContainerRun> {
+    let mut out = Vec::new();
+    for dw in &declared.workloads {
+        let listed = scope.namespaces.is_empty() || scope.namespaces.iter().any(|n| *n == dw.namespace);
+        let Some(lw) = live.workloads.get(&dw.key()).filter(|_| listed) else {
+            continue;
+        };
+        for dc in dw.containers.iter().filter(|c| c.invalid.is_none() && !scope.ignore_containers.contains(&c.name)) {
+            let (digests, _) = digests_of(lw, |name| name == dc.name, &[]);
+            out.push(ContainerRun {
+                workload: dw.key().to_string(),
+                container: dc.name.clone(),
+                declared_image: dc.image.clone(),
+                live_image: lw.containers.iter().find(|c| c.name == dc.name).map(|c| c.image.clone()),
+                digests,
+                in_progress: lw.rollout.in_progress,
+                rollout_started: lw.rollout.started_at,
+            });
+        }
+    }
+    out
 }
 
 /// Digests (verifiable) and config IDs / unknown forms (unverifiable) the Pods of `lw` run for

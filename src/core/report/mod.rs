@@ -19,7 +19,7 @@ use serde::Serialize;
 
 use crate::core::compare::short;
 use crate::core::ignore::{Ignored, Rule};
-use crate::core::model::{DeclaredWorkload, Finding, FindingType, PathRender, Severity, WorkloadKey};
+use crate::core::model::{ContainerRun, DeclaredWorkload, Finding, FindingType, PathRender, Severity, WorkloadKey};
 
 pub const REPORT_SCHEMA: &str = "driftwatch.report/v1";
 pub const DECLARED_SCHEMA: &str = "driftwatch.declared/v1";
@@ -69,6 +69,8 @@ pub struct EnvironmentResult {
     pub declared: Vec<WorkloadKey>,
     /// How each declared path was rendered.
     pub paths: Vec<PathRender>,
+    /// What each declared container runs, for the deployment history. Not in the JSON report.
+    pub runs: Vec<ContainerRun>,
 }
 
 impl EnvironmentResult {

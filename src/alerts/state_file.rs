@@ -1,9 +1,10 @@
-//! The alert state file: what was notified, when, on which channel. Written atomically (temp
-//! file, fsync, rename, fsync of the directory) so a crash never leaves half a file. A missing
-//! file starts clean; a corrupt one is moved aside with a warning; any other read failure is an
-//! error, because overwriting a file that could not be read would lose its alerts.
+//! The alert state file of releases before the store (`[state] path`), read once to move it
+//! into the store, and the marker beside it that makes "the store cannot be written" one alert
+//! per outage across processes. A missing file is nothing to move; a corrupt one is moved
+//! aside with a warning; any other read failure is an error, because dropping a file that could
+//! not be read would lose its alerts.
 
-use std::io::{ErrorKind, Write};
+use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
@@ -14,8 +15,6 @@ use crate::alerts::lifecycle::{AlertState, STATE_VERSION};
 pub enum StateError {
     #[error("state file {path}: cannot read: {reason}")]
     Read { path: PathBuf, reason: String },
-    #[error("state file {path}: cannot write: {reason}")]
-    Write { path: PathBuf, reason: String },
 }
 
 #[derive(Debug)]
@@ -63,59 +62,7 @@ pub fn load(path: &Path, now: DateTime<Utc>) -> Result<Loaded, StateError> {
     }
 }
 
-/// An exclusive lock on the state, held from load to save, so that a manual `--once --notify`
-/// and the timer's run cannot both send the same alert or overwrite each other's state.
-pub struct StateLock {
-    _file: std::fs::File,
-}
-
-/// Waits for the lock on `path` (a sibling `.lock` file).
-pub async fn lock(path: &Path) -> Result<StateLock, StateError> {
-    let lock_path = PathBuf::from(format!("{}.lock", path.display()));
-    let err = |reason: String| StateError::Write {
-        path: lock_path.clone(),
-        reason,
-    };
-    if let Some(dir) = lock_path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(|e| err(e.to_string()))?;
-    }
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&lock_path)
-        .map_err(|e| err(e.to_string()))?;
-    let file = tokio::task::spawn_blocking(move || file.lock().map(|_| file))
-        .await
-        .map_err(|e| err(e.to_string()))?
-        .map_err(|e| err(e.to_string()))?;
-    Ok(StateLock { _file: file })
-}
-
-pub fn save(path: &Path, state: &AlertState) -> Result<(), StateError> {
-    let write_err = |reason: String| StateError::Write {
-        path: path.to_path_buf(),
-        reason,
-    };
-    let dir = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(|e| write_err(e.to_string()))?;
-    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| write_err(e.to_string()))?;
-    let text = serde_json::to_vec_pretty(state).map_err(|e| write_err(e.to_string()))?;
-    tmp.write_all(&text)
-        .and_then(|_| tmp.as_file().sync_all())
-        .map_err(|e| write_err(e.to_string()))?;
-    tmp.persist(path).map_err(|e| write_err(e.error.to_string()))?;
-    // The rename is durable only once the directory entry is.
-    std::fs::File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| write_err(e.to_string()))?;
-    Ok(())
-}
-
-/// The marker that says the alert about an unwritable state was sent. Empty, so it can be
+/// The marker that says the alert about an unusable store was sent. Empty, so it can be
 /// created when the disk has no room for the state itself, and it outlives the process, so a
 /// timer's `--once` runs send that alert once per outage too.
 fn unwritable_marker(path: &Path) -> PathBuf {
@@ -135,6 +82,9 @@ pub enum Outage {
 
 pub fn claim_unwritable(path: &Path) -> Outage {
     let marker = unwritable_marker(path);
+    if let Some(dir) = marker.parent().filter(|d| !d.as_os_str().is_empty()) {
+        let _ = std::fs::create_dir_all(dir);
+    }
     match std::fs::OpenOptions::new().write(true).create_new(true).open(&marker) {
         Ok(_) => Outage::New,
         Err(e) if e.kind() == ErrorKind::AlreadyExists => Outage::Known,
@@ -157,31 +107,12 @@ mod tests {
             .with_timezone(&Utc)
     }
 
-    #[tokio::test]
-    async fn the_lock_is_exclusive_and_released_on_drop() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("state.json");
-        let held = lock(&path).await.unwrap();
-        let other = std::fs::OpenOptions::new()
-            .write(true)
-            .open(dir.path().join("state.json.lock"))
-            .unwrap();
-        assert!(other.try_lock().is_err(), "a second holder must wait");
-        drop(held);
-        assert!(other.try_lock().is_ok());
-    }
-
     #[test]
-    fn missing_file_starts_clean_and_saved_state_loads_back() {
+    fn missing_file_is_nothing_to_move() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("sub/state.json");
-        let loaded = load(&path, now()).unwrap();
+        let loaded = load(&dir.path().join("sub/state.json"), now()).unwrap();
         assert_eq!(loaded.state, AlertState::default());
         assert!(loaded.warning.is_none());
-        save(&path, &loaded.state).unwrap();
-        assert_eq!(load(&path, now()).unwrap().state, AlertState::default());
-        let leftovers: Vec<_> = std::fs::read_dir(path.parent().unwrap()).unwrap().collect();
-        assert_eq!(leftovers.len(), 1, "no temp files left behind");
     }
 
     #[test]

@@ -1,0 +1,83 @@
+//! After each audit of a process that keeps state (the daemon, `--once --notify`): records the
+//! audit and its deployments in the store, attributing each new deployment to the commit that
+//! declared its digest (git history, walked only when there is a deployment to attribute), and
+//! deletes history past `[store] retention`.
+
+use std::path::Path;
+
+use tracing::{info, warn};
+
+use crate::config::Config;
+use crate::core::dora::Deployment;
+use crate::core::report::Report;
+use crate::sources::lineage::{self, EnvironmentPaths, Lineage};
+use crate::store::{Store, StoreError};
+
+/// How far back the attribution looks, in commits, when an environment sets no
+/// `promotion_depth`.
+const DEPTH: usize = 500;
+
+/// Records `report` (audited at `dir`, the checkout) in `store`; returns the new deployments.
+pub async fn record(cfg: &Config, store: &Store, report: &Report, dir: Option<&Path>) -> Result<Vec<Deployment>, StoreError> {
+    store.record_audit(report).await?;
+    let steps = store.deployment_steps(report).await?;
+    let walked = match (steps.needs_attribution(), dir) {
+        (true, Some(dir)) => walk(cfg, dir).await,
+        _ => None,
+    };
+    let new = store
+        .record_deployments(steps, |env, digest| match &walked {
+            Some(l) => (l.declared_by(env, digest), l.lineage(env, digest)),
+            None => (None, Vec::new()),
+        })
+        .await?;
+    for d in &new {
+        info!(
+            environment = %d.environment,
+            workload = %d.workload,
+            container = %d.container,
+            digest = %d.digest,
+            kind = ?d.kind,
+            commit = d.declared.as_ref().map(|c| c.commit.as_str()).unwrap_or("-"),
+            "deployment"
+        );
+    }
+    store.prune_history(cfg.store.retention, report.finished_at).await?;
+    Ok(new)
+}
+
+/// The environments' paths and promotion chains, as the history walk takes them.
+pub fn environment_paths(cfg: &Config) -> Vec<EnvironmentPaths> {
+    cfg.environments
+        .iter()
+        .map(|e| EnvironmentPaths {
+            name: e.name.clone(),
+            paths: e.paths.clone(),
+            promoted_from: e.promoted_from.as_ref().map(|(from, _)| from.clone()),
+        })
+        .collect()
+}
+
+/// The deepest `promotion_depth` configured, else [`DEPTH`].
+pub fn depth(cfg: &Config) -> usize {
+    cfg.environments
+        .iter()
+        .filter_map(|e| e.promoted_from.as_ref().map(|(_, d)| *d))
+        .max()
+        .unwrap_or(DEPTH)
+}
+
+async fn walk(cfg: &Config, dir: &Path) -> Option<Lineage> {
+    let (dir, envs, depth) = (dir.to_path_buf(), environment_paths(cfg), depth(cfg));
+    match tokio::task::spawn_blocking(move || lineage::walk(&dir, &envs, depth)).await {
+        Ok(Ok(l)) => Some(l),
+        Ok(Err(e)) => {
+            warn!(error = %e, "git history unavailable: new deployments are recorded without their commits");
+            None
+        }
+        Err(e) => {
+            warn!(error = %e, "git history walk failed");
+            None
+        }
+    }
+}

@@ -1,0 +1,383 @@
+//! The store: alert state and history (audits, drift episodes, deployments) in one SQL
+//! database, an embedded SQLite file by default or a shared PostgreSQL for replicas. One code
+//! path serves both (sqlx's Any driver, portable SQL), with versioned migrations embedded in the
+//! binary that run when the store is opened. Times are kept as UTC milliseconds.
+//!
+//! - [`alerts`]: the alert lifecycle's state, and per-notice claims so that two processes
+//!   sharing the store never send the same notice.
+//! - [`history`]: audits, drift episodes and deployments, and what DORA reads back.
+
+pub mod alerts;
+pub mod history;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use chrono::{DateTime, TimeZone, Utc};
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{Any, AnyPool, Transaction};
+use tracing::warn;
+
+use crate::config::{StoreBackend, StoreConfig};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("store {store}: cannot open: {reason}")]
+    Open { store: String, reason: String },
+    #[error("store {store}: cannot read: {reason}")]
+    Read { store: String, reason: String },
+    #[error("store {store}: cannot write: {reason}")]
+    Write { store: String, reason: String },
+}
+
+/// Which database the store is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// An open store: a connection pool, migrated.
+#[derive(Clone, Debug)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+    /// As messages name it: the file, or the URL without a password.
+    name: String,
+    /// This process, as claims name it: `host/pid/uuid`.
+    owner: String,
+}
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// The newest migration this release knows: a store at a higher version was written by a
+/// newer release.
+pub fn schema_version() -> i64 {
+    MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0)
+}
+
+impl Store {
+    /// Opens (creating an SQLite file and its directory when missing) and migrates the store.
+    /// A SQLite file that is not a database is moved aside (`<file>.corrupt-<time>`) with a
+    /// warning, and a new one started: the alternative, no alerts until someone deletes it, is
+    /// worse than forgetting what was sent.
+    pub async fn open(cfg: &StoreConfig) -> Result<Store, StoreError> {
+        sqlx::any::install_default_drivers();
+        let name = cfg.backend.display();
+        match Self::open_once(cfg, &name).await {
+            Err(OpenError::Corrupt(reason)) => {
+                let StoreBackend::Sqlite(path) = &cfg.backend else {
+                    return Err(StoreError::Open { store: name, reason });
+                };
+                let aside = format!("{}.corrupt-{}", path.display(), Utc::now().format("%Y%m%dT%H%M%SZ"));
+                std::fs::rename(path, &aside).map_err(|e| StoreError::Open {
+                    store: name.clone(),
+                    reason: format!("corrupt ({reason}) and cannot be moved aside: {e}"),
+                })?;
+                for suffix in ["-wal", "-shm"] {
+                    let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+                }
+                warn!(store = %name, moved_to = %aside, error = %reason, "the store was not a database; moved it aside and started a new one");
+                Self::open_once(cfg, &name).await.map_err(|e| e.into_store(&name))
+            }
+            other => other.map_err(|e| e.into_store(&name)),
+        }
+    }
+
+    async fn open_once(cfg: &StoreConfig, name: &str) -> Result<Store, OpenError> {
+        let (options, backend, max) = match &cfg.backend {
+            StoreBackend::Sqlite(path) => {
+                if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                    std::fs::create_dir_all(dir).map_err(|e| OpenError::Write(format!("{}: {e}", dir.display())))?;
+                }
+                let url = format!("sqlite://{}?mode=rwc", path.display());
+                (url, Backend::Sqlite, 4)
+            }
+            StoreBackend::Postgres { url, password } => {
+                let mut url = url.clone();
+                if let Some(p) = password {
+                    url.set_password(Some(p.expose()))
+                        .map_err(|()| OpenError::Other("the URL cannot hold a password".into()))?;
+                }
+                (url.to_string(), Backend::Postgres, 5)
+            }
+        };
+        let options = AnyConnectOptions::from_str(&options).map_err(|e| OpenError::Other(redact(&e, cfg)))?;
+        let pool = AnyPoolOptions::new()
+            .max_connections(max)
+            .acquire_timeout(Duration::from_secs(30))
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    if backend == Backend::Sqlite {
+                        // Writers wait for each other (BEGIN IMMEDIATE) instead of failing;
+                        // WAL lets readers go on meanwhile.
+                        sqlx::raw_sql("PRAGMA busy_timeout = 30000; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;")
+                            .execute(&mut *conn)
+                            .await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect_with(options)
+            .await
+            .map_err(|e| OpenError::classify(&e, cfg))?;
+        MIGRATOR.run(&pool).await.map_err(|e| match e {
+            sqlx::migrate::MigrateError::VersionMissing(v) => OpenError::Other(format!(
+                "it is at schema version {v}, written by a newer driftwatch release; this one knows versions up to {}",
+                schema_version()
+            )),
+            sqlx::migrate::MigrateError::Execute(e) => OpenError::classify(&e, cfg),
+            other => OpenError::Other(redact(&other, cfg)),
+        })?;
+        Ok(Store {
+            pool,
+            backend,
+            name: name.to_string(),
+            owner: owner(),
+        })
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// A write transaction that holds its locks from the start: `BEGIN IMMEDIATE` in SQLite
+    /// (which otherwise upgrades a read lock to a write lock late, and fails instead of
+    /// waiting when another writer got there first); in PostgreSQL the rows are locked with
+    /// `FOR UPDATE` as they are read.
+    async fn write(&self) -> Result<Transaction<'static, Any>, StoreError> {
+        let tx = match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
+            Backend::Postgres => self.pool.begin().await,
+        };
+        tx.map_err(|e| self.write_error(&e))
+    }
+
+    /// `FOR UPDATE` where the database has row locks; SQLite's write transaction already
+    /// holds the whole file.
+    fn for_update(&self) -> &'static str {
+        match self.backend {
+            Backend::Sqlite => "",
+            Backend::Postgres => " FOR UPDATE",
+        }
+    }
+
+    fn read_error(&self, e: &dyn std::fmt::Display) -> StoreError {
+        StoreError::Read {
+            store: self.name.clone(),
+            reason: e.to_string(),
+        }
+    }
+
+    fn write_error(&self, e: &dyn std::fmt::Display) -> StoreError {
+        StoreError::Write {
+            store: self.name.clone(),
+            reason: e.to_string(),
+        }
+    }
+
+    /// Whether the store answers a query (for `check-config` and readiness).
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map(|_| ())
+            .map_err(|e| self.read_error(&e))
+    }
+
+    /// The schema version the store is at.
+    pub async fn version(&self) -> Result<i64, StoreError> {
+        let (v,): (i64,) = sqlx::query_as("SELECT COALESCE(MAX(version), 0) FROM _sqlx_migrations WHERE success = TRUE")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(|e| self.read_error(&e))?;
+        Ok(v)
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+/// The store as a process uses it: opened on first use (moving a `[state]` JSON file into it
+/// then), and again on the next use after an open failed, so a store that was down at start
+/// is picked up when it is back.
+#[derive(Debug)]
+pub struct StoreHandle {
+    cfg: StoreConfig,
+    state_file: std::path::PathBuf,
+    open: tokio::sync::Mutex<Option<Store>>,
+}
+
+impl StoreHandle {
+    pub fn new(cfg: &crate::config::Config) -> Self {
+        Self {
+            cfg: cfg.store.clone(),
+            state_file: cfg.state.path.clone(),
+            open: tokio::sync::Mutex::new(None),
+        }
+    }
+
+    /// The store, with a note for the log when this call opened it and moved a state file in.
+    pub async fn get(&self) -> Result<(Store, Option<String>), StoreError> {
+        let mut slot = self.open.lock().await;
+        if let Some(store) = slot.as_ref() {
+            return Ok((store.clone(), None));
+        }
+        let store = Store::open(&self.cfg).await?;
+        let note = store.import_state_file(&self.state_file, Utc::now()).await?;
+        *slot = Some(store.clone());
+        Ok((store, note))
+    }
+
+    /// The store's name, for messages, without opening it.
+    pub fn name(&self) -> String {
+        self.cfg.backend.display()
+    }
+}
+
+/// What `check-config` says about the store, without changing it (no file created, no
+/// migration run): whether it is reachable, its schema version and how much history it holds.
+pub async fn probe(cfg: &StoreConfig) -> Result<String, StoreError> {
+    sqlx::any::install_default_drivers();
+    let name = cfg.backend.display();
+    let open_err = |reason: String| StoreError::Open {
+        store: name.clone(),
+        reason,
+    };
+    let url = match &cfg.backend {
+        StoreBackend::Sqlite(path) => {
+            if !path.exists() {
+                let parent = path.ancestors().skip(1).find(|a| a.exists());
+                return match parent {
+                    Some(p) if !p.is_dir() => Err(open_err(format!("{} is not a directory", p.display()))),
+                    _ => Ok(format!(
+                        "not created yet: created at first start, at schema version {}",
+                        schema_version()
+                    )),
+                };
+            }
+            format!("sqlite://{}?mode=ro", path.display())
+        }
+        StoreBackend::Postgres { url, password } => {
+            let mut url = url.clone();
+            if let Some(p) = password {
+                let _ = url.set_password(Some(p.expose()));
+            }
+            url.to_string()
+        }
+    };
+    let options = AnyConnectOptions::from_str(&url).map_err(|e| open_err(redact(&e, cfg)))?;
+    let pool = AnyPoolOptions::new()
+        .max_connections(1)
+        .acquire_timeout(Duration::from_secs(10))
+        .connect_with(options)
+        .await
+        .map_err(|e| open_err(redact(&e, cfg)))?;
+    let version: Result<(i64,), _> =
+        sqlx::query_as("SELECT COALESCE(MAX(version), 0) FROM _sqlx_migrations WHERE success = TRUE")
+            .fetch_one(&pool)
+            .await;
+    let line = match version {
+        // No migrations table: a new, empty database.
+        Err(_) => format!("reachable, empty: migrated to schema version {} at first start", schema_version()),
+        Ok((v,)) if v > schema_version() => {
+            pool.close().await;
+            return Err(open_err(format!(
+                "it is at schema version {v}, written by a newer driftwatch release; this one knows versions up to {}",
+                schema_version()
+            )));
+        }
+        Ok((v,)) => {
+            let audits: (i64,) = sqlx::query_as("SELECT COUNT(*) FROM audits")
+                .fetch_one(&pool)
+                .await
+                .unwrap_or((0,));
+            let pending = if v < schema_version() {
+                format!(", migrated to {} at next start", schema_version())
+            } else {
+                String::new()
+            };
+            format!("reachable, schema version {v}{pending}, {} audits recorded", audits.0)
+        }
+    };
+    pool.close().await;
+    Ok(line)
+}
+
+enum OpenError {
+    /// The SQLite file is not a database (or is damaged).
+    Corrupt(String),
+    Write(String),
+    Other(String),
+}
+
+impl OpenError {
+    fn classify(e: &sqlx::Error, cfg: &StoreConfig) -> Self {
+        let text = redact(e, cfg);
+        match e.as_database_error().and_then(|d| d.code()) {
+            // SQLITE_CORRUPT, SQLITE_NOTADB
+            Some(code) if matches!(cfg.backend, StoreBackend::Sqlite(_)) && (code == "11" || code == "26") => {
+                Self::Corrupt(text)
+            }
+            // SQLITE_READONLY, SQLITE_IOERR*, SQLITE_CANTOPEN, SQLITE_FULL
+            Some(code)
+                if matches!(cfg.backend, StoreBackend::Sqlite(_))
+                    && (code == "8" || code == "10" || code == "13" || code == "14" || code.parse::<i64>().is_ok_and(|c| c & 0xff == 10)) =>
+            {
+                Self::Write(text)
+            }
+            // read_only_sql_transaction, disk_full
+            Some(code) if matches!(cfg.backend, StoreBackend::Postgres { .. }) && (code == "25006" || code == "53100") => {
+                Self::Write(text)
+            }
+            _ => Self::Other(text),
+        }
+    }
+
+    fn into_store(self, name: &str) -> StoreError {
+        match self {
+            Self::Write(reason) => StoreError::Write {
+                store: name.to_string(),
+                reason,
+            },
+            Self::Corrupt(reason) | Self::Other(reason) => StoreError::Open {
+                store: name.to_string(),
+                reason,
+            },
+        }
+    }
+}
+
+/// An error's text with the store's password cut out, should a driver ever echo it.
+fn redact(e: &dyn std::fmt::Display, cfg: &StoreConfig) -> String {
+    let text = e.to_string();
+    match &cfg.backend {
+        StoreBackend::Postgres {
+            password: Some(p), ..
+        } if !p.expose().is_empty() => text.replace(p.expose(), "***"),
+        _ => text,
+    }
+}
+
+/// `host/pid/uuid`: the host and pid let another process on the same host see that a claim's
+/// holder is gone; the uuid tells this process from an earlier one with the same pid (a
+/// restarted container is pid 1 again).
+fn owner() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "localhost".into());
+    format!("{host}/{}/{}", std::process::id(), uuid::Uuid::new_v4())
+}
+
+pub(crate) fn ms(t: DateTime<Utc>) -> i64 {
+    t.timestamp_millis()
+}
+
+pub(crate) fn at(ms: i64) -> DateTime<Utc> {
+    Utc.timestamp_millis_opt(ms).single().unwrap_or_default()
+}
