@@ -217,7 +217,7 @@ pub(super) fn walk_manifests(
     error.map_or(Ok(()), Err)
 }
 
-fn is_manifest(name: &str) -> bool {
+pub(super) fn is_manifest(name: &str) -> bool {
     [".yaml", ".yml", ".json"].iter().any(|e| name.ends_with(e)) || name == "Kustomization"
 }
 

@@ -10,7 +10,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use git2::{ErrorCode, Oid, Repository, Sort};
+use git2::{ErrorCode, ObjectType, Oid, Repository, Sort};
 use lru::LruCache;
 use serde_json::Value;
 
@@ -78,8 +78,9 @@ enum Found {
     Bare(String),
 }
 
-/// Distinct file versions parsed once per walk; blobs repeat across most commits.
-const BLOB_CACHE: usize = 8192;
+/// Distinct file versions (and directory versions) read once per walk: they repeat across most
+/// commits.
+const CACHE: usize = 8192;
 
 /// Walks HEAD's history (all parents, topological then by time, newest first, at most `depth`
 /// commits) once for all `envs`. `dir` is the audited directory; `paths` are relative to it. A
@@ -109,8 +110,8 @@ pub fn walk(dir: &Path, envs: &[EnvironmentPaths], depth: usize) -> Result<Linea
     let mut reader = Reader {
         repo: &repo,
         selections: &selections,
-        blobs: LruCache::new(NonZeroUsize::new(BLOB_CACHE).expect("non-zero")),
-        selected_by: HashMap::new(),
+        blobs: LruCache::new(NonZeroUsize::new(CACHE).expect("non-zero")),
+        subtrees: LruCache::new(NonZeroUsize::new(CACHE).expect("non-zero")),
         last: vec![None; envs.len()],
     };
     let mut first_parents = Vec::with_capacity(oids.len());
@@ -136,36 +137,37 @@ pub fn walk(dir: &Path, envs: &[EnvironmentPaths], depth: usize) -> Result<Linea
     Ok(lineage)
 }
 
-/// The files an environment reads at one commit: path and blob.
-type Files = Vec<(String, Oid)>;
+/// The files an environment reads at one commit: path (from the repository root) and blob.
+type Files = Vec<(Arc<str>, Oid)>;
+
+/// The manifests below one directory that some environment reads: path, blob, and the indices
+/// of the environments that read it.
+type Manifests = Arc<[(Arc<str>, Oid, Arc<[usize]>)]>;
+
+/// How deep directories are read: far below any real layout, and it bounds the recursion on a
+/// hostile tree.
+const MAX_LEVELS: usize = 64;
 
 /// Reads what each environment declares at a commit, reusing what earlier commits read.
 struct Reader<'a> {
     repo: &'a Repository,
     selections: &'a [Selection<'a>],
     blobs: LruCache<Oid, Arc<[Found]>>,
-    /// Path → indices of the environments that read it; paths repeat across commits and
-    /// matching globs is the walk's main cost otherwise.
-    selected_by: HashMap<String, Vec<usize>>,
+    /// (directory, tree) → its manifests. A commit changes a few directories: the others are
+    /// the same trees as at the commit before, and are not read again.
+    subtrees: LruCache<(String, Oid), Manifests>,
     /// Per environment, the files it read at the previous commit and what they declared.
     last: Vec<Option<(Files, Arc<Declared>)>>,
 }
 
 impl Reader<'_> {
     fn declared_at(&mut self, tree: &git2::Tree) -> Result<Vec<Arc<Declared>>, HistoryError> {
-        let selections = self.selections;
-        let mut files: Vec<Files> = vec![Vec::new(); selections.len()];
-        let descend = |dir: &str| selections.iter().any(|s| s.may_select_below(dir));
-        let selected_by = &mut self.selected_by;
-        history::walk_manifests(tree, descend, |path, blob| {
-            let envs = selected_by
-                .entry(path.to_string())
-                .or_insert_with(|| (0..selections.len()).filter(|&e| selections[e].selects(path)).collect());
+        let mut files: Vec<Files> = vec![Vec::new(); self.selections.len()];
+        for (path, blob, envs) in self.manifests_below("", tree, 0)?.iter() {
             for &e in envs.iter() {
-                files[e].push((path.to_string(), blob));
+                files[e].push((path.clone(), *blob));
             }
-            Ok(())
-        })?;
+        }
         let mut out = Vec::with_capacity(files.len());
         for (e, files) in files.into_iter().enumerate() {
             // Most commits leave an environment's files as they were.
@@ -177,12 +179,50 @@ impl Reader<'_> {
             }
             let mut found = Vec::with_capacity(files.len());
             for (path, blob) in &files {
-                found.push((path.as_str(), self.found_in(*blob)?));
+                found.push((&**path, self.found_in(*blob)?));
             }
             let declared = Arc::new(resolve(&found));
             self.last[e] = Some((files, declared.clone()));
             out.push(declared);
         }
+        Ok(out)
+    }
+
+    /// The manifests some environment reads in `tree`, the directory at `dir`, skipping the
+    /// subtrees none of them may read (the rule [`history::walk_manifests`] follows).
+    fn manifests_below(&mut self, dir: &str, tree: &git2::Tree, level: usize) -> Result<Manifests, HistoryError> {
+        let key = (dir.to_string(), tree.id());
+        if let Some(found) = self.subtrees.get(&key) {
+            return Ok(found.clone());
+        }
+        let mut out = Vec::new();
+        for entry in tree.iter() {
+            let Ok(name) = entry.name() else { continue };
+            let path = if dir.is_empty() {
+                name.to_string()
+            } else {
+                format!("{dir}/{name}")
+            };
+            match entry.kind() {
+                Some(ObjectType::Tree)
+                    if level < MAX_LEVELS && self.selections.iter().any(|s| s.may_select_below(&path)) =>
+                {
+                    let subtree = self.repo.find_tree(entry.id())?;
+                    out.extend(self.manifests_below(&path, &subtree, level + 1)?.iter().cloned());
+                }
+                Some(ObjectType::Blob) if history::is_manifest(name) => {
+                    let envs: Arc<[usize]> = (0..self.selections.len())
+                        .filter(|&e| self.selections[e].selects(&path))
+                        .collect();
+                    if !envs.is_empty() {
+                        out.push((path.into(), entry.id(), envs));
+                    }
+                }
+                _ => {}
+            }
+        }
+        let out: Manifests = out.into();
+        self.subtrees.put(key, out.clone());
         Ok(out)
     }
 
@@ -200,24 +240,19 @@ impl Reader<'_> {
 /// references to its image in its own directory and below, as rendering would, so their
 /// digests are not declared.
 fn resolve(files: &[(&str, Arc<[Found]>)]) -> Declared {
-    let overrides: Vec<(&str, &str)> = files
-        .iter()
-        .flat_map(|(path, found)| {
-            let dir = path.rsplit_once('/').map_or("", |(d, _)| d);
-            found.iter().flat_map(move |f| match f {
-                Found::Override { name, new_name, .. } => [name, new_name]
-                    .into_iter()
-                    .flatten()
-                    .map(|n| (dir, n.as_str()))
-                    .collect(),
-                _ => Vec::new(),
-            })
-        })
-        .collect();
+    // Directory → the images its kustomize entries rewrite.
+    let mut overrides: HashMap<&str, BTreeSet<&str>> = HashMap::new();
+    for (path, found) in files {
+        for f in found.iter() {
+            if let Found::Override { name, new_name, .. } = f {
+                let names = overrides.entry(parent(path)).or_default();
+                names.extend([name, new_name].into_iter().flatten().map(String::as_str));
+            }
+        }
+    }
     let overridden = |path: &str, repo: &str| {
-        overrides.iter().any(|(dir, name)| {
-            *name == repo && (dir.is_empty() || path.strip_prefix(dir).is_some_and(|r| r.starts_with('/')))
-        })
+        std::iter::successors(Some(parent(path)), |dir| (!dir.is_empty()).then(|| parent(dir)))
+            .any(|dir| overrides.get(dir).is_some_and(|names| names.contains(repo)))
     };
     let mut out = Declared::default();
     for (path, found) in files {
@@ -235,6 +270,11 @@ fn resolve(files: &[(&str, Arc<[Found]>)]) -> Declared {
         }
     }
     out
+}
+
+/// The directory holding `path`; `""` at the repository's root.
+fn parent(path: &str) -> &str {
+    path.rsplit_once('/').map_or("", |(dir, _)| dir)
 }
 
 /// `git revert`'s subject (`Revert "…"`) or its `This reverts commit …` body line.
