@@ -85,27 +85,9 @@ pub fn skipped(
     depth: usize,
     cache: &HistoryCache,
 ) -> Result<BTreeMap<String, String>, HistoryError> {
-    let repo = Repository::discover(dir).map_err(|e| HistoryError::NotARepository {
-        dir: dir.display().to_string(),
-        reason: e.message().to_string(),
-    })?;
-    let workdir = repo.workdir().ok_or(HistoryError::NoWorkTree)?;
-    let canonical = |p: &Path| p.canonicalize().unwrap_or_else(|_| p.to_path_buf());
-    let prefix = canonical(dir)
-        .strip_prefix(canonical(workdir))
-        .map(|p| p.to_string_lossy().replace('\\', "/"))
-        .unwrap_or_default();
-    let parse = |patterns: &[String]| -> Result<Vec<PathPattern>, PatternError> {
-        patterns.iter().map(|p| PathPattern::new(p)).collect()
-    };
-    let to = Selection {
-        prefix: &prefix,
-        patterns: parse(to_paths)?,
-    };
-    let from = Selection {
-        prefix: &prefix,
-        patterns: parse(from_paths)?,
-    };
+    let (repo, prefix) = open(dir)?;
+    let to = Selection::new(&prefix, to_paths)?;
+    let from = Selection::new(&prefix, from_paths)?;
     let key = format!("{to_paths:?}|{from_paths:?}|{prefix}");
 
     let mut walk = repo.revwalk()?;
@@ -151,80 +133,134 @@ fn not_promoted(history: &[(Oid, CommitDigests)], depth: usize) -> BTreeMap<Stri
     out
 }
 
+/// The repository holding the audited `dir`, and `dir`'s path in it (`/`-separated, empty when
+/// `dir` is the repository's root).
+pub(super) fn open(dir: &Path) -> Result<(Repository, String), HistoryError> {
+    let repo = Repository::discover(dir).map_err(|e| HistoryError::NotARepository {
+        dir: dir.display().to_string(),
+        reason: e.message().to_string(),
+    })?;
+    let workdir = repo.workdir().ok_or(HistoryError::NoWorkTree)?;
+    let canonical = |p: &Path| p.canonicalize().unwrap_or_else(|_| p.to_path_buf());
+    let prefix = canonical(dir)
+        .strip_prefix(canonical(workdir))
+        .map(|p| p.to_string_lossy().replace('\\', "/"))
+        .unwrap_or_default();
+    Ok((repo, prefix))
+}
+
 /// An environment's patterns below the audited directory (`prefix` in the repository).
-struct Selection<'a> {
+pub(super) struct Selection<'a> {
     prefix: &'a str,
     patterns: Vec<PathPattern>,
 }
 
-impl Selection<'_> {
-    /// Whether the file at `path` (from the repository root) is read for these patterns: the
-    /// same rule the renderer applies on disk.
-    fn selects(&self, path: &str) -> bool {
-        let rel = if self.prefix.is_empty() {
+impl<'a> Selection<'a> {
+    pub(super) fn new(prefix: &'a str, patterns: &[String]) -> Result<Self, PatternError> {
+        Ok(Self {
+            prefix,
+            patterns: patterns.iter().map(|p| PathPattern::new(p)).collect::<Result<_, _>>()?,
+        })
+    }
+
+    /// `path` (from the repository root) relative to the audited directory, when it is inside.
+    fn relative<'p>(&self, path: &'p str) -> Option<&'p str> {
+        if self.prefix.is_empty() {
             Some(path)
         } else {
             path.strip_prefix(self.prefix).and_then(|p| p.strip_prefix('/'))
-        };
-        rel.is_some_and(|rel| self.patterns.iter().any(|p| p.selects(rel)))
+        }
     }
+
+    /// Whether the file at `path` (from the repository root) is read for these patterns: the
+    /// same rule the renderer applies on disk.
+    pub(super) fn selects(&self, path: &str) -> bool {
+        self.relative(path)
+            .is_some_and(|rel| self.patterns.iter().any(|p| p.selects(rel)))
+    }
+
+    /// Whether a file below the directory `dir` (from the repository root) may be selected: a
+    /// walk skips the other subtrees, which is most of a repository holding many environments.
+    pub(super) fn may_select_below(&self, dir: &str) -> bool {
+        if self.prefix == dir || self.prefix.strip_prefix(dir).is_some_and(|rest| rest.starts_with('/')) {
+            return true;
+        }
+        self.relative(dir)
+            .is_some_and(|rel| self.patterns.iter().any(|p| p.may_contain(rel) || p.selects(rel)))
+    }
+}
+
+/// Calls `visit` with the path (from the repository root) and blob id of each YAML/JSON file
+/// (and `Kustomization`) in `tree`, descending only into directories `descend` accepts. The
+/// first error `visit` returns stops the walk and is returned.
+pub(super) fn walk_manifests(
+    tree: &git2::Tree,
+    mut descend: impl FnMut(&str) -> bool,
+    mut visit: impl FnMut(&str, Oid) -> Result<(), HistoryError>,
+) -> Result<(), HistoryError> {
+    let mut error = None;
+    tree.walk(TreeWalkMode::PreOrder, |root, entry| {
+        let name = entry.name().unwrap_or("");
+        match entry.kind() {
+            Some(ObjectType::Tree) if !descend(&format!("{root}{name}")) => TreeWalkResult::Skip,
+            Some(ObjectType::Blob) if is_manifest(name) => match visit(&format!("{root}{name}"), entry.id()) {
+                Ok(()) => TreeWalkResult::Ok,
+                Err(e) => {
+                    error = Some(e);
+                    TreeWalkResult::Abort
+                }
+            },
+            _ => TreeWalkResult::Ok,
+        }
+    })
+    .or_else(|e| if error.is_some() { Ok(()) } else { Err(e) })?;
+    error.map_or(Ok(()), Err)
+}
+
+pub(super) fn is_manifest(name: &str) -> bool {
+    [".yaml", ".yml", ".json"].iter().any(|e| name.ends_with(e)) || name == "Kustomization"
 }
 
 /// Digests in YAML/JSON files under the `to` and `from` patterns at `oid`.
 fn digests_at(repo: &Repository, oid: Oid, to: &Selection, from: &Selection) -> Result<CommitDigests, HistoryError> {
     let tree = repo.find_commit(oid).and_then(|c| c.tree())?;
     let mut out: CommitDigests = Default::default();
-    let mut error = None;
-    tree.walk(TreeWalkMode::PreOrder, |root, entry| {
-        let name = entry.name().unwrap_or("");
-        let is_manifest = [".yaml", ".yml", ".json"].iter().any(|e| name.ends_with(e)) || name == "Kustomization";
-        if entry.kind() != Some(ObjectType::Blob) || !is_manifest {
-            return TreeWalkResult::Ok;
-        }
-        let path = format!("{root}{name}");
-        let (in_to, in_from) = (to.selects(&path), from.selects(&path));
+    let descend = |dir: &str| to.may_select_below(dir) || from.may_select_below(dir);
+    walk_manifests(&tree, descend, |path, blob| {
+        let (in_to, in_from) = (to.selects(path), from.selects(path));
         if !in_to && !in_from {
-            return TreeWalkResult::Ok;
+            return Ok(());
         }
-        match repo.find_blob(entry.id()) {
-            Ok(blob) => {
-                let found = find_digests(&String::from_utf8_lossy(blob.content()));
-                if in_to {
-                    out.0.extend(found.iter().cloned());
-                }
-                if in_from {
-                    out.1.extend(found);
-                }
-                TreeWalkResult::Ok
-            }
-            Err(e) => {
-                error = Some(e);
-                TreeWalkResult::Abort
-            }
+        let blob = repo.find_blob(blob)?;
+        let found = find_digests(&String::from_utf8_lossy(blob.content()));
+        if in_to {
+            out.0.extend(found.iter().cloned());
         }
+        if in_from {
+            out.1.extend(found);
+        }
+        Ok(())
     })?;
-    match error {
-        Some(e) => Err(e.into()),
-        None => Ok(out),
-    }
+    Ok(out)
 }
 
 /// Every `sha256:<64 hex>` in `text`: image references and kustomize `images:` digests alike.
 fn find_digests(text: &str) -> BTreeSet<String> {
-    let mut out = BTreeSet::new();
-    let mut rest = text;
-    while let Some(i) = rest.find("sha256:") {
-        let candidate = &rest[i..];
-        let hex: String = candidate["sha256:".len()..]
-            .chars()
-            .take_while(|c| c.is_ascii_hexdigit())
-            .collect();
-        if hex.len() == 64 {
-            out.insert(format!("sha256:{}", hex.to_ascii_lowercase()));
-        }
-        rest = &candidate["sha256:".len()..];
-    }
-    out
+    digest_positions(text).map(|(_, d)| d).collect()
+}
+
+/// Each `sha256:<64 hex>` in `text` (lowercased) with the byte offset where it starts.
+pub(super) fn digest_positions(text: &str) -> impl Iterator<Item = (usize, String)> + '_ {
+    text.match_indices("sha256:").filter_map(|(i, _)| {
+        let hex = &text.as_bytes()[i + "sha256:".len()..];
+        let len = hex.iter().take_while(|c| c.is_ascii_hexdigit()).count();
+        (len == 64).then(|| {
+            (
+                i,
+                format!("sha256:{}", String::from_utf8_lossy(&hex[..64]).to_ascii_lowercase()),
+            )
+        })
+    })
 }
 
 #[cfg(test)]

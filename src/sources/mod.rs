@@ -9,6 +9,7 @@
 pub mod cluster;
 pub mod git;
 pub mod history;
+pub mod lineage;
 pub mod registry;
 pub mod render;
 
