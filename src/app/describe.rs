@@ -343,12 +343,9 @@ impl Describe for Store<'_> {
             days(w, "store.retention", self.store.retention),
             self.state.path.display(),
         );
-        let report = self.dora.report.as_ref().map_or(String::new(), |r| {
-            format!(", summary on \"{}\" to {}", r.cron, r.channel)
-        });
         let _ = writeln!(
             out,
-            "dora: window {}, failure_window {}{report}",
+            "dora: window {}, failure_window {}",
             days(w, "dora.window", self.dora.window),
             duration(w, "dora.failure_window", self.dora.failure_window),
         );

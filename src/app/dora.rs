@@ -72,7 +72,7 @@ pub async fn from_git(cfg: &Config, envs: &[String], since: Duration, now: DateT
 }
 
 /// `driftwatch dora`.
-pub async fn command(cfg: &Config, envs: &[String], since: Duration, from_git: bool, format: DoraFormat) -> u8 {
+pub async fn command(cfg: &Config, envs: &[String], since: Duration, git: bool, format: DoraFormat) -> u8 {
     let unknown: Vec<&String> = envs
         .iter()
         .filter(|e| !cfg.environments.iter().any(|c| &c.name == *e))
@@ -87,7 +87,7 @@ pub async fn command(cfg: &Config, envs: &[String], since: Duration, from_git: b
         return EXIT_ERROR;
     }
     let now = Utc::now();
-    let report = if from_git {
+    let report = if git {
         from_git(cfg, envs, since, now).await
     } else {
         let handle = StoreHandle::new(cfg);

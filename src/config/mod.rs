@@ -363,16 +363,8 @@ impl StoreBackend {
 pub struct DoraConfig {
     /// A deployment followed within this long by a rollback, a hand hotfix or a revert failed.
     pub failure_window: Duration,
-    /// How far back `/api/dora`, the gauges and the weekly summary look.
+    /// How far back `/api/dora` and the gauges look.
     pub window: Duration,
-    /// When to send the summary (cron, in `[schedule] timezone`), and to which channel.
-    pub report: Option<DoraReport>,
-}
-
-#[derive(Clone, Debug)]
-pub struct DoraReport {
-    pub cron: String,
-    pub channel: String,
 }
 
 #[derive(Clone, Debug)]
@@ -707,6 +699,59 @@ namespaces = ["shop"]
                 "driftwatch.toml: alerts.slack[0].webhook_url_env: environment variable SLACK_URL is not set",
             ]
         );
+    }
+
+    #[test]
+    fn the_store_and_dora_sections() {
+        let base = [("GITOPS_TOKEN", "t"), ("DB_PASSWORD", "pw-do-not-print")];
+        // (name, sections, expected store display or error, retention days)
+        let cases: &[(&str, &str, Result<&str, &str>)] = &[
+            ("default: beside the state", "", Ok("sqlite:///var/lib/driftwatch/driftwatch.db")),
+            (
+                "a [state] path moves the default store with it",
+                "[state]\npath = \"state/alerts.json\"\n",
+                Ok("sqlite:///etc/driftwatch/state/driftwatch.db"),
+            ),
+            ("an absolute sqlite url", "[store]\nurl = \"sqlite:///data/dw.db\"\n", Ok("sqlite:///data/dw.db")),
+            ("a relative sqlite url", "[store]\nurl = \"sqlite://dw.db\"\n", Ok("sqlite:///etc/driftwatch/dw.db")),
+            (
+                "postgres with its password from the environment",
+                "[store]\nurl = \"postgres://dw@db.example.com:5432/dw?sslmode=verify-full\"\npassword_env = \"DB_PASSWORD\"\n",
+                Ok("postgres://dw@db.example.com:5432/dw?sslmode=verify-full"),
+            ),
+            (
+                "a password in the url is refused",
+                "[store]\nurl = \"postgres://dw:pw-do-not-print@db/dw\"\n",
+                Err("store.url: holds a password"),
+            ),
+            ("an unknown scheme", "[store]\nurl = \"mysql://db/dw\"\n", Err("store.url: scheme \"mysql\"")),
+            ("in memory is no store", "[store]\nurl = \"sqlite::memory:\"\n", Err("store.url: \"sqlite::memory:\": name a database file")),
+            (
+                "a password for sqlite",
+                "[store]\npassword_env = \"DB_PASSWORD\"\n",
+                Err("store.password_env: a password needs a postgres:// url"),
+            ),
+            ("retention under a day", "[store]\nretention = \"12h\"\n", Err("store.retention: must be at least 1d")),
+            ("an unknown key", "[store]\nurl_env = \"X\"\n", Err("unknown key `url_env`")),
+            ("dora window under a day", "[dora]\nwindow = \"1h\"\n", Err("dora.window: must be at least 1d")),
+        ];
+        for (name, sections, want) in cases {
+            let got = load(&format!("{MINIMAL}{sections}"), &base).map(|c| c.store.backend.display());
+            match (got, want) {
+                (Ok(display), Ok(want)) => assert_eq!(&display, want, "{name}"),
+                (Err(e), Err(want)) => {
+                    let e = e.to_string();
+                    assert!(e.contains(want), "{name}: {e}");
+                    assert!(!e.contains("pw-do-not-print"), "{name}: the password is printed: {e}");
+                }
+                (got, want) => panic!("{name}: got {got:?}, want {want:?}"),
+            }
+        }
+        let c = load(&format!("{MINIMAL}[store]\nretention = \"90d\"\n[dora]\nfailure_window = \"6h\"\n"), &base).unwrap();
+        assert_eq!(c.store.retention, Duration::from_secs(90 * 86_400));
+        assert_eq!(c.dora.failure_window, Duration::from_secs(6 * 3600));
+        assert_eq!(c.dora.window, Duration::from_secs(30 * 86_400), "default window");
+        assert_eq!(load(MINIMAL, &base).unwrap().store.retention, Duration::from_secs(400 * 86_400));
     }
 
     #[test]

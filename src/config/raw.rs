@@ -106,8 +106,6 @@ pub(crate) struct RawStore {
 pub(crate) struct RawDora {
     pub(crate) failure_window: Option<String>,
     pub(crate) window: Option<String>,
-    pub(crate) report_cron: Option<String>,
-    pub(crate) report_channel: Option<String>,
 }
 
 /// `[alerts]`: delivery settings plus one list per channel kind (`[[alerts.slack]]`, …), whose

@@ -138,7 +138,7 @@ section!(
 );
 section!(
     /// `[dora]`
-    Dora { str: failure_window, window, report_cron, report_channel; }
+    Dora { str: failure_window, window; }
 );
 section!(
     /// `[audit]`

@@ -30,7 +30,7 @@ impl Validator<'_> {
         let state = self.state(raw.state);
         let store = self.keep(self.store(raw.store, &state));
         let alerts = self.keep(self.alerts(raw.alerts, &env_names));
-        let dora = self.keep(self.dora(raw.dora, alerts.as_ref()));
+        let dora = self.keep(self.dora(raw.dora));
         let schedule = self.keep(self.schedule(raw.schedule));
         let server = self.keep(self.server(raw.server));
         let ha = self.keep(self.ha(raw.ha));

@@ -7,9 +7,7 @@ use std::time::Duration;
 
 use super::Validator;
 use crate::config::raw::{RawDora, RawStore};
-use crate::config::{
-    AlertsConfig, ConfigError, DoraConfig, DoraReport, StateConfig, StoreBackend, StoreConfig, parse_cron,
-};
+use crate::config::{ConfigError, DoraConfig, StateConfig, StoreBackend, StoreConfig};
 
 /// 400 days: a year of DORA history plus a month to compare with.
 const RETENTION: Duration = Duration::from_secs(400 * 86_400);
@@ -69,36 +67,12 @@ impl Validator<'_> {
         Ok(StoreConfig { backend, retention })
     }
 
-    pub(super) fn dora(&self, d: RawDora, alerts: Option<&AlertsConfig>) -> Result<DoraConfig, ConfigError> {
+    pub(super) fn dora(&self, d: RawDora) -> Result<DoraConfig, ConfigError> {
         let failure_window = self.duration("dora.failure_window", d.failure_window, Duration::from_secs(86_400))?;
         let window = self.duration("dora.window", d.window, Duration::from_secs(30 * 86_400))?;
         if window < Duration::from_secs(86_400) {
             return Err(self.invalid("dora.window", "must be at least 1d"));
         }
-        let report = match (d.report_cron, d.report_channel) {
-            (None, None) => None,
-            (Some(_), None) => return Err(self.invalid("dora.report_channel", "report_cron needs a report_channel")),
-            (None, Some(_)) => return Err(self.invalid("dora.report_cron", "report_channel needs a report_cron")),
-            (Some(cron), Some(channel)) => {
-                parse_cron(&cron)
-                    .map_err(|e| self.invalid("dora.report_cron", format!("{cron:?} is not a cron expression: {e}")))?;
-                // With invalid [alerts], that section's own error is the one to read.
-                if let Some(alerts) = alerts
-                    && !alerts.channels.iter().any(|c| c.name == channel)
-                {
-                    let names: Vec<&str> = alerts.channels.iter().map(|c| c.name.as_str()).collect();
-                    return Err(self.invalid(
-                        "dora.report_channel",
-                        format!("no channel named {channel:?} (channels: {})", names.join(", ")),
-                    ));
-                }
-                Some(DoraReport { cron, channel })
-            }
-        };
-        Ok(DoraConfig {
-            failure_window,
-            window,
-            report,
-        })
+        Ok(DoraConfig { failure_window, window })
     }
 }

@@ -1,0 +1,236 @@
+//! DORA end to end with the real binary: a real git history with commit times set by the test,
+//! cluster snapshots that move through a promotion, a rollback by hand and its revert in git,
+//! `--once --notify` runs recording them in the store, and `driftwatch dora` reading it back
+//! (observed) or estimating from git alone (`--from-git`). The daemon serves the same JSON at
+//! `/api/dora` and the figures as gauges.
+
+use std::path::Path;
+use std::process::Command;
+
+use chrono::{DateTime, Duration, Utc};
+use serde_json::Value;
+use support::config::ConfigBuilder;
+use support::daemon::Daemon;
+use support::fixtures::{D1, D2, REPO, deployment, deployment_yaml, list, pod};
+use support::net::wait_until;
+use support::run::{Output, driftwatch};
+use support::write;
+
+/// Commits `files` in `repo` with author and committer time `at`.
+fn commit_at(repo: &Path, files: &[(&str, &str)], message: &str, at: DateTime<Utc>) -> String {
+    for (path, text) in files {
+        write(&repo.join(path), text);
+    }
+    let git = |args: &[&str]| {
+        let out = Command::new("git")
+            .args(args)
+            .current_dir(repo)
+            .env("GIT_AUTHOR_DATE", at.to_rfc3339())
+            .env("GIT_COMMITTER_DATE", at.to_rfc3339())
+            .env("GIT_AUTHOR_NAME", "t")
+            .env("GIT_AUTHOR_EMAIL", "t@example.com")
+            .env("GIT_COMMITTER_NAME", "t")
+            .env("GIT_COMMITTER_EMAIL", "t@example.com")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    git(&["add", "-A"]);
+    git(&["commit", "-q", "-m", message]);
+    git(&["rev-parse", "HEAD"])
+}
+
+fn api(env: &str, digest: &str) -> (String, String) {
+    (format!("apps/api/{env}/deploy.yaml"), deployment_yaml("api", "shop", &format!("{REPO}@{digest}")))
+}
+
+/// `name.json`: shop/api whose spec names `spec` and whose Pod runs `runs`.
+fn cluster(dir: &Path, name: &str, spec: &str, runs: &str) {
+    let (d, rs) = deployment("shop", "api", &[("api", &format!("{REPO}@{spec}"))], 1);
+    let p = pod(&rs, "a", &[("api", &format!("{REPO}@{runs}"))]);
+    write(&dir.join(format!("{name}.json")), &list(vec![d, rs, p]));
+}
+
+struct History {
+    dir: tempfile::TempDir,
+    cfg: std::path::PathBuf,
+    /// Commit times: dev and production at D1, dev at D2, production at D2, the revert.
+    t: [DateTime<Utc>; 4],
+}
+
+/// dev and production declare D1 (3 days ago); dev gets D2 (2 days ago), production 1 day ago;
+/// production's D2 is reverted 12 hours ago.
+fn history(now: DateTime<Utc>) -> History {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path().join("gitops");
+    std::fs::create_dir_all(&repo).unwrap();
+    let out = Command::new("git").args(["init", "-q", "-b", "main"]).current_dir(&repo).output().unwrap();
+    assert!(out.status.success());
+    let t = [now - Duration::days(3), now - Duration::days(2), now - Duration::days(1), now - Duration::hours(12)];
+    let files = |pairs: &[(String, String)]| pairs.to_vec();
+    let c = |pairs: Vec<(String, String)>, msg: &str, at| {
+        let refs: Vec<(&str, &str)> = pairs.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+        commit_at(&repo, &refs, msg, at)
+    };
+    c(files(&[api("dev", D1), api("production", D1)]), "api 1", t[0]);
+    c(files(&[api("dev", D2)]), "dev: api 2", t[1]);
+    let promoted = c(files(&[api("production", D2)]), "production: api 2", t[2]);
+    let _ = promoted;
+    cluster(dir.path(), "dev", D2, D2);
+    cluster(dir.path(), "production", D1, D1);
+    let cfg = ConfigBuilder::new(dir.path())
+        .gitops(|g| g.path("gitops"))
+        .environment("dev", |e| e.paths(&["apps/*/dev"]).cluster_name("dev").snapshot("dev.json"))
+        .environment("production", |e| {
+            e.paths(&["apps/*/production"])
+                .cluster_name("prod")
+                .snapshot("production.json")
+                .promoted_from("dev")
+        })
+        .write();
+    History { dir, cfg, t }
+}
+
+impl History {
+    fn run(&self, args: &[&str]) -> Output {
+        let mut all = args.to_vec();
+        all.extend(["--config", self.cfg.to_str().unwrap()]);
+        driftwatch(self.dir.path(), &all, &[])
+    }
+
+    fn dora(&self, args: &[&str]) -> Value {
+        let mut all = vec!["dora", "--format", "json"];
+        all.extend(args);
+        let out = self.run(&all);
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        out.json()
+    }
+
+    fn revert(&self) {
+        let (path, text) = api("production", D1);
+        commit_at(
+            &self.dir.path().join("gitops"),
+            &[(&path, &text)],
+            "Revert \"production: api 2\"\n\nThis reverts commit 0000000.",
+            self.t[3],
+        );
+    }
+}
+
+fn env<'a>(report: &'a Value, name: &str) -> &'a Value {
+    report["environments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["name"] == name)
+        .unwrap_or_else(|| panic!("no {name} in {report:#}"))
+}
+
+fn secs(v: &Value) -> i64 {
+    v.as_i64().unwrap_or_else(|| panic!("not seconds: {v}"))
+}
+
+#[test]
+fn observed_deployments_give_lead_time_stages_and_a_failed_change_restored() {
+    let started = Utc::now();
+    let h = history(started);
+    // The first audit is the baseline: production runs D1, deployed before driftwatch looked.
+    assert_eq!(h.run(&["--once", "--notify"]).code, 0);
+    let report = h.dora(&[]);
+    assert_eq!(report["schema"], "driftwatch.dora/v1");
+    assert_eq!(report["source"], "observed");
+    assert_eq!(env(&report, "production")["deployments"], 0, "{report:#}");
+
+    // The cluster follows git: production runs D2.
+    cluster(h.dir.path(), "production", D2, D2);
+    let before = Utc::now();
+    assert_eq!(h.run(&["--once", "--notify"]).code, 0);
+    let after = Utc::now();
+    let report = h.dora(&["--env", "production"]);
+    assert_eq!(report["environments"].as_array().unwrap().len(), 1, "--env picks one");
+    let prod = env(&report, "production");
+    assert_eq!(prod["deployments"], 1, "{prod:#}");
+    // Lead time: from dev's commit of D2 to the audit that saw every Pod on it.
+    let lead = secs(&prod["lead_time_seconds"]["median"]);
+    let (lo, hi) = ((before - h.t[1]).num_seconds(), (after - h.t[1]).num_seconds() + 1);
+    assert!((lo..=hi).contains(&lead), "lead {lead} not in {lo}..={hi}");
+    assert_eq!(prod["lead_time_seconds"]["samples"], 1);
+    let stages = prod["stages"].as_array().unwrap();
+    assert_eq!((stages[0]["from"].as_str(), stages[0]["to"].as_str()), (Some("dev"), Some("production")));
+    assert_eq!(secs(&stages[0]["median"]), 86_400, "dev → production: the commits a day apart");
+    assert_eq!(stages.last().unwrap()["to"], "rollout");
+    assert_eq!(prod["change_failure_rate"], 0.0);
+    assert_eq!(prod["bands"]["lead_time"], "high", "2 days: between a day and a week");
+
+    // A hand rollback to D1 in production: a failed change, not yet restored (git still says D2).
+    cluster(h.dir.path(), "production", D1, D1);
+    assert_eq!(h.run(&["--once", "--notify"]).code, 1, "spec-drift");
+    let prod = env(&h.dora(&[]), "production").clone();
+    assert_eq!(prod["deployments"], 2, "the rollback is a deployment too: {prod:#}");
+    assert_eq!(prod["failed_deployments"], 1);
+    assert_eq!(prod["change_failure_rate"], 0.5);
+    assert_eq!(prod["failures"][0]["reason"], "rollback");
+    assert_eq!(prod["unrestored_failures"], 1, "the hand rollback is drift until git agrees");
+    assert_eq!(prod["time_to_restore_seconds"]["samples"], 0);
+
+    // Git reverts to D1: the drift resolves, the failure is restored.
+    h.revert();
+    assert_eq!(h.run(&["--once", "--notify"]).code, 0);
+    let prod = env(&h.dora(&[]), "production").clone();
+    assert_eq!(prod["unrestored_failures"], 0, "{prod:#}");
+    assert_eq!(prod["time_to_restore_seconds"]["samples"], 1);
+    assert_eq!(prod["drift_time_to_restore_seconds"]["spec-drift"]["samples"], 1);
+    let text = h.run(&["dora", "--env", "production"]).stdout;
+    assert!(text.contains("production") && text.contains("too few for a trend"), "{text}");
+    let md = h.run(&["dora", "--format", "markdown"]).stdout;
+    assert!(md.contains("| Metric |") && md.contains("production"), "{md}");
+}
+
+#[test]
+fn from_git_estimates_promotions_lead_time_and_reverts_from_history_alone() {
+    let h = history(Utc::now());
+    h.revert();
+    let report = h.dora(&["--from-git", "--since", "7d"]);
+    assert_eq!(report["source"], "git");
+    let prod = env(&report, "production");
+    // D2 promoted a day ago, reverted to D1 twelve hours ago.
+    assert_eq!(prod["deployments"], 2, "{prod:#}");
+    // Lead times from commit times alone: D2 from dev (2 days ago) to production (1 day ago);
+    // D1 from its first declaration in dev (3 days ago) to the revert (12 hours ago).
+    assert_eq!(secs(&prod["lead_time_seconds"]["median"]), (86_400 + 216_000) / 2);
+    assert_eq!(prod["lead_time_seconds"]["samples"], 2);
+    assert_eq!(prod["failed_deployments"], 1, "D2 was reverted within 24h");
+    assert_eq!(prod["change_failure_rate"], 0.5);
+    assert!(
+        prod["stages"].as_array().unwrap().iter().all(|s| s["to"] != "rollout"),
+        "git knows no rollout"
+    );
+    let dev = env(&report, "dev");
+    assert_eq!(dev["deployments"], 1, "dev's D2 two days ago: {dev:#}");
+    let text = h.run(&["dora", "--from-git", "--since", "7d"]).stdout;
+    assert!(text.contains("declared-side estimate"), "{text}");
+}
+
+#[test]
+fn the_daemon_serves_dora_and_exports_it_as_gauges() {
+    let h = history(Utc::now());
+    let cfg = ConfigBuilder::new(h.dir.path())
+        .gitops(|g| g.path("gitops"))
+        .schedule(|s| s.cron("0 0 3 1 1 *").run_on_start(true))
+        .environment("dev", |e| e.paths(&["apps/*/dev"]).cluster_name("dev").snapshot("dev.json"))
+        .environment("production", |e| {
+            e.paths(&["apps/*/production"]).cluster_name("prod").snapshot("production.json").promoted_from("dev")
+        });
+    let d = Daemon::start(h.dir.path(), &cfg, &[]);
+    wait_until(20, "the first audit", || {
+        d.metric("driftwatch_dora_deployments_per_week{environment=\"production\"}")
+    });
+    let (code, body) = d.get("/api/dora?env=production&since=7d");
+    assert_eq!(code, 200, "{body}");
+    let report: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(report["schema"], "driftwatch.dora/v1");
+    assert_eq!(report["environments"].as_array().unwrap().len(), 1);
+    assert_eq!(d.get("/api/dora?env=nowhere").0, 400);
+    assert_eq!(d.get("/api/dora?since=yesterday").0, 400);
+}
