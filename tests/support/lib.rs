@@ -10,12 +10,13 @@
 //! - [`kube`]: [`kube::FakeKube`], a Kubernetes API (LIST, Leases) served over HTTP.
 //! - [`registry`]: a real OCI registry (docker-registry) and a Bearer-token front for it.
 //! - [`smtp`]: a real SMTP server (aiosmtpd) with TLS and AUTH.
+//! - [`postgres`]: a real PostgreSQL server (run as `nobody` under root), databases, `psql`.
 //! - [`receiver`]: HTTP receivers standing in for Slack, webhooks and Alertmanager.
 //! - [`net`]: listeners on 127.0.0.1:0, a plain HTTP client, polling with a deadline.
 //! - [`process`]: external servers in their own process group, stopped with the whole group.
 //!
 //! In-process servers bind 127.0.0.1:0 and serve that listener. External programs that must
-//! be told a port (git daemon, docker-registry, aiosmtpd, the daemon) are given a free one and
+//! be told a port (git daemon, docker-registry, aiosmtpd, postgres, the daemon) are given a free one and
 //! started again on another when they lost it to a parallel test before binding it.
 
 pub mod config;
@@ -24,6 +25,7 @@ pub mod fixtures;
 pub mod git;
 pub mod kube;
 pub mod net;
+pub mod postgres;
 pub mod process;
 pub mod receiver;
 pub mod registry;
