@@ -8,7 +8,7 @@ use std::process::Stdio;
 
 use serde_json::Value;
 use support::config::ConfigBuilder;
-use support::fixtures::{D1, D2, REPO, deployment, list, one_drift, pod};
+use support::fixtures::{D1, REPO, deployment, list, one_drift, pod};
 use support::postgres::Postgres;
 use support::receiver::Receiver;
 use support::run::{Output, command, driftwatch};
@@ -220,8 +220,9 @@ fn a_store_that_turns_read_only_sends_one_alert_and_nothing_twice() {
     let s = setup(Backend::Postgres);
     let db = s.database.clone().unwrap();
     let pg = Postgres::shared();
-    assert_eq!(s.notify().code, 1);
-    assert_eq!(s.events(), vec!["firing digest-drift"]);
+    let out = s.notify();
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert_eq!(s.events(), vec!["firing digest-drift"], "{}", out.stderr);
 
     let name = db.rsplit('/').next().unwrap().to_string();
     pg.sql(&db, &format!("ALTER DATABASE \"{name}\" SET default_transaction_read_only = on"));
@@ -240,7 +241,8 @@ fn a_store_that_turns_read_only_sends_one_alert_and_nothing_twice() {
     );
 
     // Writable again: the resolution it held back is sent, once; nothing else again.
-    pg.sql(&db, &format!("ALTER DATABASE \"{name}\" SET default_transaction_read_only = off"));
+    // From another database: in this one every transaction is read-only now.
+    pg.sql(&pg.url("postgres"), &format!("ALTER DATABASE \"{name}\" SET default_transaction_read_only = off"));
     for _ in 0..2 {
         assert_eq!(s.notify().code, 0);
     }

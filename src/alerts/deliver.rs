@@ -88,6 +88,8 @@ pub async fn notify_quiet(
     now: DateTime<Utc>,
     health: &StoreHealth,
 ) -> Result<Outcome, NotifyError> {
+    // As the store keeps times, so that a notice computed here matches its row when claimed.
+    let now = crate::store::truncate(now);
     let marker = &cfg.state.path;
     let client = http_client(cfg.alerts.delivery.timeout)?;
     // Nothing is sent that could not be remembered as sent.

@@ -93,6 +93,11 @@ pub struct Metrics {
     git_webhook_requests: Family<ResultLabel, Counter>,
 }
 
+impl Metrics {
+    /// The DORA figures of each environment (stub).
+    pub fn dora(&self, _report: &crate::core::dora::DoraReport) {}
+}
+
 impl Default for Metrics {
     fn default() -> Self {
         Self::new()

@@ -103,6 +103,18 @@ impl Store {
             }
         };
         let options = AnyConnectOptions::from_str(&options).map_err(|e| OpenError::Other(redact(&e, cfg)))?;
+        if backend == Backend::Sqlite {
+            // The pool retries a failing connection until its timeout; one direct connection
+            // tells a file that is not a database (or cannot be written) at once.
+            let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect_with(&options)
+                .await
+                .map_err(|e| OpenError::classify(&e, cfg))?;
+            let checked = sqlx::raw_sql("PRAGMA journal_mode = WAL; SELECT COUNT(*) FROM sqlite_master;")
+                .execute(&mut conn)
+                .await;
+            let _ = sqlx::Connection::close(conn).await;
+            checked.map_err(|e| OpenError::classify(&e, cfg))?;
+        }
         let pool = AnyPoolOptions::new()
             .max_connections(max)
             .acquire_timeout(Duration::from_secs(30))
@@ -372,6 +384,12 @@ fn owner() -> String {
         .map(|h| h.trim().to_string())
         .unwrap_or_else(|_| "localhost".into());
     format!("{host}/{}/{}", std::process::id(), uuid::Uuid::new_v4())
+}
+
+/// `t` as the store keeps it (whole milliseconds), so that what a process holds in memory
+/// compares equal with what it reads back.
+pub fn truncate(t: DateTime<Utc>) -> DateTime<Utc> {
+    at(ms(t))
 }
 
 pub(crate) fn ms(t: DateTime<Utc>) -> i64 {

@@ -5,3 +5,5 @@
 pub mod model;
 
 pub use model::*;
+mod stub;
+pub use stub::*;
