@@ -1,6 +1,7 @@
-//! The alert state under faults: a disk that refuses writes sends nothing that could not be
+//! The store under faults: a disk that refuses writes sends nothing that could not be
 //! remembered (one alert says so instead), alerts resume without repeats when it can be written
-//! again, and a kill -9 after one channel delivered never re-sends that channel's notice.
+//! again, and a kill -9 after one channel delivered never re-sends that channel's notice while
+//! the other channel still gets it (the dead process's claim is taken over at once).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -9,13 +10,15 @@ use std::process::{Command, Stdio};
 use driftwatch::alerts::deliver::{self, StoreHealth};
 use driftwatch::config::{Config, Overrides};
 use driftwatch::sources::Sources;
+use driftwatch::store::StoreHandle;
 use support::config::ConfigBuilder;
 use support::fixtures::one_drift;
 use support::net::wait_until;
 use support::receiver::Receiver;
 use support::run::driftwatch;
 
-/// One drift in production and a webhook channel per path, the state at `state`.
+/// One drift in production and a webhook channel per path, the state (and so the store,
+/// `driftwatch.db` beside it) at `state`.
 fn config(dir: &Path, receiver: &Receiver, hooks: &[&str], state: &Path) -> PathBuf {
     one_drift(dir);
     let mut builder = ConfigBuilder::new(dir)
@@ -86,7 +89,10 @@ fn a_full_disk_sends_only_the_state_alert_and_later_nothing_twice() {
         "one alert for the outage across processes, nothing else: {sent:#?}"
     );
     for text in &sent {
-        assert!(text.contains("state file") && text.contains("cannot write"), "{text}");
+        assert!(
+            text.contains("store sqlite://") && text.contains("driftwatch.db") && text.contains("cannot write"),
+            "{text}"
+        );
         assert!(
             !text.contains("digest-drift"),
             "no drift notice it could not remember: {text}"
@@ -124,27 +130,43 @@ async fn an_unsavable_state_is_alerted_once_per_process_and_alerts_resume() {
     let cfg = Config::load(&cfg_path, &HashMap::new(), &Overrides::default()).unwrap();
     let sources = Sources::new(&cfg).await;
     let health = StoreHealth::default();
+    let store = StoreHandle::new(&cfg);
     for _ in 0..3 {
         let report = driftwatch::app::audit::run(&cfg, &sources, &[]).await;
-        let err = deliver::notify(&cfg, &report, chrono::Utc::now(), &health)
+        let err = deliver::notify(&cfg, &store, &report, chrono::Utc::now(), &health)
             .await
-            .expect_err("the state cannot be saved");
-        assert!(err.to_string().contains("alerts.json"), "{err}");
+            .expect_err("the store cannot be opened");
+        assert!(err.to_string().contains("state/driftwatch.db"), "{err}");
     }
     let sent = texts(&receiver, "/hook");
     assert_eq!(sent.len(), 1, "one alert for the daemon's lifetime: {sent:#?}");
-    assert!(sent[0].contains("alerts.json"), "names the path: {}", sent[0]);
+    assert!(sent[0].contains("state/driftwatch.db"), "names the store: {}", sent[0]);
 
     std::fs::remove_file(&blocked).unwrap();
     for _ in 0..2 {
         let report = driftwatch::app::audit::run(&cfg, &sources, &[]).await;
-        deliver::notify(&cfg, &report, chrono::Utc::now(), &health)
+        deliver::notify(&cfg, &store, &report, chrono::Utc::now(), &health)
             .await
             .unwrap();
     }
     let after: Vec<String> = texts(&receiver, "/hook").into_iter().skip(1).collect();
     assert_eq!(after.len(), 1, "the drift, once: {after:#?}");
     assert!(after[0].contains("digest-drift"), "{}", after[0]);
+}
+
+/// Whether the SQLite store at `db` records a delivery to `channel` (read with Python's
+/// sqlite3, another reader of the same file).
+fn delivered(db: &Path, channel: &str) -> bool {
+    let out = Command::new("python3")
+        .args([
+            "-c",
+            "import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); print(c.execute('SELECT COUNT(*) FROM alert_deliveries WHERE channel = ? AND notified_at IS NOT NULL', (sys.argv[2],)).fetchone()[0])",
+        ])
+        .arg(db)
+        .arg(channel)
+        .output()
+        .expect("python3");
+    String::from_utf8_lossy(&out.stdout).trim() == "1"
 }
 
 #[test]
@@ -164,10 +186,10 @@ fn kill_9_after_one_channel_delivered_never_resends_that_channel() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    // The first channel's delivery is on disk before the second has answered: kill then.
-    wait_until(30, "webhook-1's delivery saved", || {
-        let text = std::fs::read_to_string(&state).ok()?;
-        (texts(&receiver, "/a").len() == 1 && text.contains("webhook-1")).then_some(())
+    // The first channel's delivery is in the store before the second has answered: kill then.
+    let db = dir.path().join("state/driftwatch.db");
+    wait_until(30, "webhook-1's delivery recorded", || {
+        (texts(&receiver, "/a").len() == 1 && delivered(&db, "webhook-1")).then_some(())
     });
     child.kill().unwrap();
     child.wait().unwrap();

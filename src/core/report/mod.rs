@@ -440,6 +440,7 @@ mod tests {
                 renderer: "builtin".into(),
                 cached: false,
             }],
+            runs: Vec::new(),
         };
         Report::new(
             t,
