@@ -5,7 +5,8 @@
 //! `initdb` and `postgres` refuse to run as root, which the tests are here and in CI: as root the
 //! harness runs them as `nobody`. A server never outlives the test process: `postgres` is
 //! started with a parent-death signal (SIGINT, PostgreSQL's fast shutdown), and the shared
-//! server is shut down and its data removed when the test binary exits.
+//! server is shut down and its data removed when the test binary exits. The data dir of a test
+//! binary that was killed is removed by the next server started on this machine.
 
 use std::os::unix::fs::MetadataExt as _;
 use std::os::unix::process::CommandExt as _;
@@ -21,12 +22,15 @@ use crate::process::{ServerProcess, Stop};
 /// The superuser every test connects as.
 pub const USER: &str = "driftwatch";
 
+/// Temp dirs are named `driftwatch-pg-<test process id>-…`, so that a later run can tell those
+/// of test processes that died without removing theirs.
+const DIR_PREFIX: &str = "driftwatch-pg-";
+
 const MISSING: &str = "PostgreSQL's server binaries (initdb, postgres, psql) are not installed: \
      install the Debian package `postgresql` (scripts/prereqs installs it)";
 
 /// A PostgreSQL server on 127.0.0.1, with its data in a temp dir removed when it is dropped.
 pub struct Postgres {
-    /// Stopped before `dir` goes: field order is drop order.
     process: Mutex<Option<ServerProcess>>,
     dir: tempfile::TempDir,
     bin: PathBuf,
@@ -50,7 +54,11 @@ impl Postgres {
                 bin.display()
             );
         }
-        let dir = tempfile::Builder::new().prefix("driftwatch-pg-").tempdir().unwrap();
+        remove_stale_dirs();
+        let dir = tempfile::Builder::new()
+            .prefix(&format!("{DIR_PREFIX}{}-", std::process::id()))
+            .tempdir()
+            .unwrap();
         // The directory is ours, so its owner is our effective uid: root or not, without libc.
         let run_as = if std::fs::metadata(dir.path()).unwrap().uid() == 0 {
             let (uid, gid) = nobody();
@@ -86,15 +94,10 @@ impl Postgres {
         panic!("postgres lost its port to another process five times");
     }
 
-    /// One server per test binary, started by the first test that asks (initdb costs seconds)
+    /// One server per test binary, started by the first test that asks (initdb and a first start take about a second)
     /// and stopped, its data removed, when the test binary exits.
     pub fn shared() -> &'static Postgres {
         static SHARED: OnceLock<Postgres> = OnceLock::new();
-        SHARED.get_or_init(|| {
-            let pg = Postgres::start();
-            at_exit(stop_shared);
-            pg
-        });
         extern "C" fn stop_shared() {
             if let Some(pg) = SHARED.get() {
                 // A panic must not unwind out of an atexit handler; the data is in a temp dir.
@@ -104,7 +107,11 @@ impl Postgres {
                 }));
             }
         }
-        SHARED.get().expect("initialised above")
+        SHARED.get_or_init(|| {
+            let pg = Postgres::start();
+            at_exit(stop_shared);
+            pg
+        })
     }
 
     /// A new empty database on this server, named after `name_hint` plus a number; its URL
@@ -294,6 +301,14 @@ impl Postgres {
     }
 }
 
+impl Drop for Postgres {
+    /// A fast shutdown before the data dir goes: the default SIGKILL of [`ServerProcess`] would
+    /// leave PostgreSQL's System V shared memory segment behind.
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
 /// Fast shutdown (SIGINT): ends the sessions, writes a checkpoint and removes the shared memory,
 /// which a SIGKILL would leave behind; SIGKILL to the group only if it takes over 10 s.
 fn shut_down(process: &mut ServerProcess) {
@@ -305,6 +320,35 @@ fn shut_down(process: &mut ServerProcess) {
         }
     }
     process.stop();
+}
+
+/// Removes the data dirs of test processes that ended without removing theirs (killed, Ctrl-C:
+/// no exit handlers run); their servers shut down on the parent-death signal, so only files
+/// remain. A dir whose test process or postmaster still lives is left alone.
+fn remove_stale_dirs() {
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+        return;
+    };
+    let alive = |pid: &str| Path::new("/proc").join(pid.trim()).exists();
+    for entry in entries.filter_map(Result::ok) {
+        let Some(owner) = entry.file_name().to_str().and_then(owner_pid) else {
+            continue;
+        };
+        let path = entry.path();
+        // postgres removes postmaster.pid when it has shut down.
+        let postmaster = std::fs::read_to_string(path.join("data/postmaster.pid")).ok();
+        let postmaster_alive = postmaster.is_some_and(|p| p.lines().next().is_some_and(alive));
+        if !alive(&owner.to_string()) && !postmaster_alive {
+            // Another user's (a run as root, seen from a run as a user) may not be ours to remove.
+            let _ = std::fs::remove_dir_all(&path);
+        }
+    }
+}
+
+/// The test process that made a temp dir named `driftwatch-pg-<pid>-…`.
+fn owner_pid(dir_name: &str) -> Option<u32> {
+    let (pid, _) = dir_name.strip_prefix(DIR_PREFIX)?.split_once('-')?;
+    pid.parse().ok()
 }
 
 /// The server binaries: the highest version under /usr/lib/postgresql (Debian installs each
@@ -455,6 +499,21 @@ mod tests {
         for (versions, want) in cases {
             let versions: Vec<String> = versions.iter().map(|v| v.to_string()).collect();
             assert_eq!(highest(&versions).map(String::as_str), *want, "{versions:?}");
+        }
+    }
+
+    #[test]
+    fn only_this_fixtures_temp_dirs_are_taken_for_a_test_process() {
+        let cases = [
+            ("driftwatch-pg-4242-a1B2c3", Some(4242)),
+            ("driftwatch-pg-7-x-y", Some(7)),
+            ("driftwatch-pg-aBcDeF", None),
+            ("driftwatch-pg-", None),
+            ("driftwatch-git-4242-a1B2c3", None),
+            ("4242-a1B2c3", None),
+        ];
+        for (name, want) in cases {
+            assert_eq!(owner_pid(name), want, "{name}");
         }
     }
 
