@@ -40,10 +40,13 @@ RUN mkdir src benches \
     && echo 'fn main() {}' > benches/audit.rs \
     && echo 'fn main() {}' > benches/render.rs \
     && echo 'fn main() {}' > benches/watch.rs \
+    && echo 'fn main() {}' > benches/store.rs \
     && cargo build --release --locked \
     && rm -rf src benches tests/support/lib.rs
 
 COPY src ./src
+# The store's migrations are compiled into the binary (sqlx::migrate!).
+COPY migrations ./migrations
 COPY benches ./benches
 COPY tests/support ./tests/support
 # COPY keeps the files' original mtimes, which can be older than the stub build; touching them

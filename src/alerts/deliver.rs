@@ -133,6 +133,8 @@ pub async fn notify_quiet(
     }
     let due = alert_state.due(&routes, policy, now);
     let lease = lease(cfg.alerts.delivery);
+    // Each send records its own outcome: a recording awaited outside the stream would leave
+    // the other sends unpolled, one of them possibly inside its claim's write transaction.
     let mut sends: futures::stream::FuturesUnordered<_> = cfg
         .alerts
         .channels
@@ -145,7 +147,7 @@ pub async fn notify_quiet(
             Some(async move {
                 let claimed = store.claim(route, notices, policy, now, lease).await?;
                 if claimed.is_empty() {
-                    return Ok((channel, claimed, Ok(())));
+                    return Ok((channel, 0, Ok(())));
                 }
                 let batch = Batch {
                     notices: &claimed,
@@ -153,44 +155,37 @@ pub async fn notify_quiet(
                     now,
                     test: false,
                 };
-                let sent = notifier.send(&batch).await;
-                Ok::<_, StoreError>((channel, claimed, sent))
+                match notifier.send(&batch).await {
+                    Ok(()) => {
+                        info!(channel = %channel.name, notices = claimed.len(), "alerts delivered");
+                        // Sent but not recorded: its claim keeps others from sending it again
+                        // until the claim expires.
+                        store.delivered(&channel.name, &claimed, now).await.inspect_err(|e| {
+                            error!(channel = %channel.name, error = %e, "delivered alerts could not be recorded");
+                        })?;
+                        Ok((channel, claimed.len(), Ok(())))
+                    }
+                    Err(reason) => {
+                        warn!(channel = %channel.name, error = %reason, "alert delivery failed; will retry on the next run");
+                        store.release(&channel.name, &claimed).await?;
+                        Ok::<_, StoreError>((channel, claimed.len(), Err(reason)))
+                    }
+                }
             })
         })
         .collect();
     let mut store_error = None;
     while let Some(result) = sends.next().await {
-        let (channel, claimed, sent) = match result {
-            Ok(r) => r,
+        match result {
             Err(e) => {
                 store_error.get_or_insert(e);
-                continue;
             }
-        };
-        if claimed.is_empty() {
-            continue;
-        }
-        match sent {
-            Ok(()) => {
-                info!(channel = %channel.name, notices = claimed.len(), "alerts delivered");
-                if let Err(e) = store.delivered(&channel.name, &claimed, now).await {
-                    // Sent but not recorded: its claim keeps others from sending it again
-                    // until the claim expires.
-                    error!(channel = %channel.name, error = %e, "delivered alerts could not be recorded");
-                    store_error.get_or_insert(e);
-                }
-                outcome.delivered.push((channel.name.clone(), claimed.len()));
-            }
-            Err(reason) => {
-                warn!(channel = %channel.name, error = %reason, "alert delivery failed; will retry on the next run");
-                if let Err(e) = store.release(&channel.name, &claimed).await {
-                    store_error.get_or_insert(e);
-                }
-                outcome.failed.push(NotifyError::Delivery {
-                    channel: channel.name.clone(),
-                    reason,
-                });
-            }
+            Ok((_, 0, _)) => {}
+            Ok((channel, n, Ok(()))) => outcome.delivered.push((channel.name.clone(), n)),
+            Ok((channel, _, Err(reason))) => outcome.failed.push(NotifyError::Delivery {
+                channel: channel.name.clone(),
+                reason,
+            }),
         }
     }
     match store_error {

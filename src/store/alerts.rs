@@ -298,7 +298,7 @@ impl Store {
     /// each channel was told) are added where the store does not know them yet, and the file
     /// is renamed `<file>.migrated`. Returns what happened, for the log; `None` without a file.
     pub async fn import_state_file(&self, path: &Path, now: DateTime<Utc>) -> Result<Option<String>, StoreError> {
-        if !path.is_file() {
+        if !path.exists() {
             return Ok(None);
         }
         let loaded = state_file::load(path, now).map_err(|e| self.read_error(&e))?;
@@ -346,6 +346,10 @@ impl Store {
             }
         }
         tx.commit().await.map_err(w)?;
+        if !path.exists() {
+            // It was corrupt and moved aside (the warning says where): nothing to keep.
+            return Ok(Some(notes.join("; ")));
+        }
         let migrated = format!("{}.migrated", path.display());
         std::fs::rename(path, &migrated)
             .map_err(|e| self.write_error(&format!("imported {}, but cannot rename it to {migrated}: {e}", path.display())))?;

@@ -1,0 +1,148 @@
+//! The store's cost per audit at fleet size, against the audit itself: `cargo bench --bench
+//! store` (`BENCH_APPS`, default 1000; `BENCH_ENVS`, default 4; `BENCH_RUNS`, default 5).
+//!
+//! Generates the fleet of `benches/fleet` (N apps × M environments, 3 Pods each: 12,000 Pods by
+//! default), audits it in process (built-in renderer with a warm render cache, one snapshot per
+//! environment), and times in the same run, on the same report: the audit; and what the daemon
+//! does with the store after each audit (record the alert state, the audit, the deployments,
+//! prune), on the embedded SQLite file and on a PostgreSQL server started for the bench. Two
+//! store cases: a steady audit (nothing moved: the common one) and one where 20 workloads per
+//! environment moved to a new digest (20 × M deployments recorded). Medians of `BENCH_RUNS`.
+
+mod fleet;
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use driftwatch::alerts::deliver::{self, StoreHealth};
+use driftwatch::app::{audit, history};
+use driftwatch::config::{Config, Overrides};
+use driftwatch::core::model::RunningDigest;
+use driftwatch::core::report::Report;
+use driftwatch::sources::Sources;
+use driftwatch::store::StoreHandle;
+use fleet::Fleet;
+use support::postgres::Postgres;
+
+fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .map(|v| v.parse().unwrap_or_else(|_| panic!("{name}={v:?} is not a number")))
+        .unwrap_or(default)
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.1} ms", d.as_secs_f64() * 1000.0)
+}
+
+fn config(work: &Path, fleet: &Fleet, store: &str) -> String {
+    let mut toml = format!(
+        "[gitops]\nurl = \"file://{}\"\nbranch = \"main\"\ncache_dir = {:?}\n[render]\ncache_dir = {:?}\n[state]\npath = {:?}\n{store}\n",
+        fleet.repo.display(),
+        work.join("git-cache").display().to_string(),
+        work.join("render-cache").display().to_string(),
+        work.join("state.json").display().to_string(),
+    );
+    for (env, snapshot) in fleet.envs.iter().zip(&fleet.snapshots) {
+        toml.push_str(&format!(
+            "\n[[environments]]\nname = {env:?}\npaths = [\"apps/*/overlays/{env}\"]\n[environments.cluster]\nname = {env:?}\nsnapshot = {:?}\n",
+            snapshot.display().to_string()
+        ));
+    }
+    toml
+}
+
+/// `report` with 20 workloads per environment running a new digest (a deployment each).
+fn moved(report: &Report, generation: usize) -> Report {
+    let mut r = report.clone();
+    for env in &mut r.environments {
+        for run in env.runs.iter_mut().take(20) {
+            run.digests = vec![RunningDigest {
+                digest: format!("sha256:{:064x}", generation * 1000 + run.workload.len()),
+                pods: 3,
+            }];
+            run.live_image = Some(format!("{}-moved", run.declared_image));
+        }
+    }
+    r.finished_at += chrono::Duration::seconds(generation as i64);
+    r
+}
+
+/// What the daemon does with the store after an audit.
+async fn store_step(cfg: &Config, store: &StoreHandle, report: &Report, dir: &Path) -> Duration {
+    let started = Instant::now();
+    deliver::notify(cfg, store, report, report.finished_at, &StoreHealth::default())
+        .await
+        .expect("alert state recorded");
+    let (opened, _) = store.get().await.expect("store");
+    history::record(cfg, &opened, report, Some(dir)).await.expect("history recorded");
+    started.elapsed()
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let apps = env_usize("BENCH_APPS", 1000);
+    let envs = env_usize("BENCH_ENVS", 4);
+    let runs = env_usize("BENCH_RUNS", 5);
+    let tmp = tempfile::tempdir().unwrap();
+    let work = tmp.path();
+    let fleet = Fleet::generate(work, apps, envs);
+    eprintln!("fleet: {} overlays, {} Pods", fleet.overlays(), fleet.pods());
+    let pg = Postgres::start();
+    let backends = [
+        ("SQLite (embedded)", String::new(), HashMap::new()),
+        (
+            "PostgreSQL (local server)",
+            format!("[store]\nurl = {:?}\npassword_env = \"STORE_PASSWORD\"\n", pg.database("bench")),
+            HashMap::from([("STORE_PASSWORD".to_string(), pg.password().to_string())]),
+        ),
+    ];
+
+    let path = work.join("driftwatch.toml");
+    std::fs::write(&path, config(work, &fleet, "")).unwrap();
+    let cfg = Config::load(&path, &HashMap::new(), &Overrides::default()).unwrap();
+    let sources = Sources::new(&cfg).await;
+    let plan = audit::Plan::default();
+    // Warm: the render cache filled, the git cache cloned.
+    let first = audit::run_planned(&cfg, &sources, &plan).await;
+    let dir = first.snapshot.as_ref().unwrap().checkout.dir.clone();
+    let mut audits = Vec::new();
+    let mut report = first.report;
+    for _ in 0..runs {
+        let started = Instant::now();
+        report = audit::run_planned(&cfg, &sources, &plan).await.report;
+        audits.push(started.elapsed());
+    }
+    let audit_median = median(audits);
+    assert_eq!(report.findings.len(), fleet.expected().len(), "the audit found the fleet's drifts");
+    let pods: usize = report.environments.iter().flat_map(|e| &e.runs).map(|r| r.digests.iter().map(|d| d.pods).sum::<usize>()).sum();
+
+    println!("audit (warm, built-in renderer): median {} over {runs} runs, {pods} Pods", ms(audit_median));
+    println!();
+    println!("| store | steady audit | share | audit with {} deployments | share |", 20 * envs);
+    println!("|---|---:|---:|---:|---:|");
+    for (name, section, vars) in backends {
+        std::fs::write(&path, config(work, &fleet, &section)).unwrap();
+        let cfg = Config::load(&path, &vars, &Overrides::default()).unwrap();
+        let store = StoreHandle::new(&cfg);
+        // The baseline audit and the first alerts, not measured.
+        store_step(&cfg, &store, &report, &dir).await;
+        let mut steady = Vec::new();
+        let mut moving = Vec::new();
+        for i in 0..runs {
+            let mut r = report.clone();
+            r.finished_at += chrono::Duration::seconds(1 + 2 * i as i64);
+            steady.push(store_step(&cfg, &store, &r, &dir).await);
+            moving.push(store_step(&cfg, &store, &moved(&report, 2 + 2 * i), &dir).await);
+        }
+        let (s, m) = (median(steady), median(moving));
+        let share = |d: Duration| format!("{:.1}%", 100.0 * d.as_secs_f64() / audit_median.as_secs_f64());
+        println!("| {name} | {} | {} | {} | {} |", ms(s), share(s), ms(m), share(m));
+    }
+}
