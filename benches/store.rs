@@ -81,7 +81,9 @@ async fn store_step(cfg: &Config, store: &StoreHandle, report: &Report, dir: &Pa
         .await
         .expect("alert state recorded");
     let (opened, _) = store.get().await.expect("store");
-    history::record(cfg, &opened, report, Some(dir)).await.expect("history recorded");
+    history::record(cfg, &opened, report, Some(dir))
+        .await
+        .expect("history recorded");
     started.elapsed()
 }
 
@@ -99,7 +101,10 @@ async fn main() {
         ("SQLite (embedded)", String::new(), HashMap::new()),
         (
             "PostgreSQL (local server)",
-            format!("[store]\nurl = {:?}\npassword_env = \"STORE_PASSWORD\"\n", pg.database("bench")),
+            format!(
+                "[store]\nurl = {:?}\npassword_env = \"STORE_PASSWORD\"\n",
+                pg.database("bench")
+            ),
             HashMap::from([("STORE_PASSWORD".to_string(), pg.password().to_string())]),
         ),
     ];
@@ -120,12 +125,27 @@ async fn main() {
         audits.push(started.elapsed());
     }
     let audit_median = median(audits);
-    assert_eq!(report.findings.len(), fleet.expected().len(), "the audit found the fleet's drifts");
-    let pods: usize = report.environments.iter().flat_map(|e| &e.runs).map(|r| r.digests.iter().map(|d| d.pods).sum::<usize>()).sum();
+    assert_eq!(
+        report.findings.len(),
+        fleet.expected().len(),
+        "the audit found the fleet's drifts"
+    );
+    let pods: usize = report
+        .environments
+        .iter()
+        .flat_map(|e| &e.runs)
+        .map(|r| r.digests.iter().map(|d| d.pods).sum::<usize>())
+        .sum();
 
-    println!("audit (warm, built-in renderer): median {} over {runs} runs, {pods} Pods", ms(audit_median));
+    println!(
+        "audit (warm, built-in renderer): median {} over {runs} runs, {pods} Pods",
+        ms(audit_median)
+    );
     println!();
-    println!("| store | steady audit | share | audit with {} deployments | share |", 20 * envs);
+    println!(
+        "| store | steady audit | share | audit with {} deployments | share |",
+        20 * envs
+    );
     println!("|---|---:|---:|---:|---:|");
     for (name, section, vars) in backends {
         std::fs::write(&path, config(work, &fleet, &section)).unwrap();

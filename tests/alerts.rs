@@ -426,7 +426,10 @@ fn an_unreadable_state_file_stops_every_drift_notice() {
     let hooks = s.receiver.received("/hook");
     assert_eq!(hooks.len(), 1);
     let text = String::from_utf8_lossy(&hooks[0].body);
-    assert!(text.contains("state/alerts.json: cannot read") && !text.contains("digest-drift"), "{text}");
+    assert!(
+        text.contains("state/alerts.json: cannot read") && !text.contains("digest-drift"),
+        "{text}"
+    );
 }
 
 #[test]

@@ -257,7 +257,9 @@ fn gated_snapshot(dir: &Path) -> PathBuf {
     fifo
 }
 
-#[tokio::test(start_paused = true)]
+// Real time: after the audit the daemon writes its history to the SQLite store, whose worker
+// thread a paused clock would not wait for (it would jump past the grace instead).
+#[tokio::test]
 async fn shutdown_lets_the_running_audit_finish_within_the_grace_then_run_returns() {
     let (logs, _logging) = capture_logs();
 

@@ -33,7 +33,11 @@ fn commit_at(repo: &Path, files: &[(&str, &str)], message: &str, at: DateTime<Ut
             .env("GIT_COMMITTER_EMAIL", "t@example.com")
             .output()
             .unwrap();
-        assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "git {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8_lossy(&out.stdout).trim().to_string()
     };
     git(&["add", "-A"]);
@@ -42,7 +46,10 @@ fn commit_at(repo: &Path, files: &[(&str, &str)], message: &str, at: DateTime<Ut
 }
 
 fn api(env: &str, digest: &str) -> (String, String) {
-    (format!("apps/api/{env}/deploy.yaml"), deployment_yaml("api", "shop", &format!("{REPO}@{digest}")))
+    (
+        format!("apps/api/{env}/deploy.yaml"),
+        deployment_yaml("api", "shop", &format!("{REPO}@{digest}")),
+    )
 }
 
 /// `name.json`: shop/api whose spec names `spec` and whose Pod runs `runs`.
@@ -59,15 +66,24 @@ struct History {
     t: [DateTime<Utc>; 4],
 }
 
-/// dev and production declare D1 (3 days ago); dev gets D2 (2 days ago), production 1 day ago;
-/// production's D2 is reverted 12 hours ago.
+/// dev and production declare D1 (3 days ago); dev gets D2 (2 days ago). [`History::promote`]
+/// gives production D2 (1 day ago), [`History::revert`] reverts it (12 hours ago).
 fn history(now: DateTime<Utc>) -> History {
     let dir = tempfile::tempdir().unwrap();
     let repo = dir.path().join("gitops");
     std::fs::create_dir_all(&repo).unwrap();
-    let out = Command::new("git").args(["init", "-q", "-b", "main"]).current_dir(&repo).output().unwrap();
+    let out = Command::new("git")
+        .args(["init", "-q", "-b", "main"])
+        .current_dir(&repo)
+        .output()
+        .unwrap();
     assert!(out.status.success());
-    let t = [now - Duration::days(3), now - Duration::days(2), now - Duration::days(1), now - Duration::hours(12)];
+    let t = [
+        now - Duration::days(3),
+        now - Duration::days(2),
+        now - Duration::days(1),
+        now - Duration::hours(12),
+    ];
     let files = |pairs: &[(String, String)]| pairs.to_vec();
     let c = |pairs: Vec<(String, String)>, msg: &str, at| {
         let refs: Vec<(&str, &str)> = pairs.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
@@ -75,13 +91,13 @@ fn history(now: DateTime<Utc>) -> History {
     };
     c(files(&[api("dev", D1), api("production", D1)]), "api 1", t[0]);
     c(files(&[api("dev", D2)]), "dev: api 2", t[1]);
-    let promoted = c(files(&[api("production", D2)]), "production: api 2", t[2]);
-    let _ = promoted;
     cluster(dir.path(), "dev", D2, D2);
     cluster(dir.path(), "production", D1, D1);
     let cfg = ConfigBuilder::new(dir.path())
         .gitops(|g| g.path("gitops"))
-        .environment("dev", |e| e.paths(&["apps/*/dev"]).cluster_name("dev").snapshot("dev.json"))
+        .environment("dev", |e| {
+            e.paths(&["apps/*/dev"]).cluster_name("dev").snapshot("dev.json")
+        })
         .environment("production", |e| {
             e.paths(&["apps/*/production"])
                 .cluster_name("prod")
@@ -105,6 +121,16 @@ impl History {
         let out = self.run(&all);
         assert_eq!(out.code, 0, "{}", out.stderr);
         out.json()
+    }
+
+    fn promote(&self) {
+        let (path, text) = api("production", D2);
+        commit_at(
+            &self.dir.path().join("gitops"),
+            &[(&path, &text)],
+            "production: api 2",
+            self.t[2],
+        );
     }
 
     fn revert(&self) {
@@ -142,7 +168,8 @@ fn observed_deployments_give_lead_time_stages_and_a_failed_change_restored() {
     assert_eq!(report["source"], "observed");
     assert_eq!(env(&report, "production")["deployments"], 0, "{report:#}");
 
-    // The cluster follows git: production runs D2.
+    // Production is promoted to D2 and the cluster follows.
+    h.promote();
     cluster(h.dir.path(), "production", D2, D2);
     let before = Utc::now();
     assert_eq!(h.run(&["--once", "--notify"]).code, 0);
@@ -157,8 +184,15 @@ fn observed_deployments_give_lead_time_stages_and_a_failed_change_restored() {
     assert!((lo..=hi).contains(&lead), "lead {lead} not in {lo}..={hi}");
     assert_eq!(prod["lead_time_seconds"]["samples"], 1);
     let stages = prod["stages"].as_array().unwrap();
-    assert_eq!((stages[0]["from"].as_str(), stages[0]["to"].as_str()), (Some("dev"), Some("production")));
-    assert_eq!(secs(&stages[0]["median"]), 86_400, "dev → production: the commits a day apart");
+    assert_eq!(
+        (stages[0]["from"].as_str(), stages[0]["to"].as_str()),
+        (Some("dev"), Some("production"))
+    );
+    assert_eq!(
+        secs(&stages[0]["median"]),
+        86_400,
+        "dev → production: the commits a day apart"
+    );
     assert_eq!(stages.last().unwrap()["to"], "rollout");
     assert_eq!(prod["change_failure_rate"], 0.0);
     assert_eq!(prod["bands"]["lead_time"], "high", "2 days: between a day and a week");
@@ -171,7 +205,10 @@ fn observed_deployments_give_lead_time_stages_and_a_failed_change_restored() {
     assert_eq!(prod["failed_deployments"], 1);
     assert_eq!(prod["change_failure_rate"], 0.5);
     assert_eq!(prod["failures"][0]["reason"], "rollback");
-    assert_eq!(prod["unrestored_failures"], 1, "the hand rollback is drift until git agrees");
+    assert_eq!(
+        prod["unrestored_failures"], 1,
+        "the hand rollback is drift until git agrees"
+    );
     assert_eq!(prod["time_to_restore_seconds"]["samples"], 0);
 
     // Git reverts to D1: the drift resolves, the failure is restored.
@@ -182,7 +219,10 @@ fn observed_deployments_give_lead_time_stages_and_a_failed_change_restored() {
     assert_eq!(prod["time_to_restore_seconds"]["samples"], 1);
     assert_eq!(prod["drift_time_to_restore_seconds"]["spec-drift"]["samples"], 1);
     let text = h.run(&["dora", "--env", "production"]).stdout;
-    assert!(text.contains("production") && text.contains("too few for a trend"), "{text}");
+    assert!(
+        text.contains("production") && text.contains("too few for a trend"),
+        "{text}"
+    );
     let md = h.run(&["dora", "--format", "markdown"]).stdout;
     assert!(md.contains("| Metric |") && md.contains("production"), "{md}");
 }
@@ -190,8 +230,10 @@ fn observed_deployments_give_lead_time_stages_and_a_failed_change_restored() {
 #[test]
 fn from_git_estimates_promotions_lead_time_and_reverts_from_history_alone() {
     let h = history(Utc::now());
+    h.promote();
     h.revert();
-    let report = h.dora(&["--from-git", "--since", "7d"]);
+    // From 60 hours ago: the promotion and the revert, not the first commit (3 days ago).
+    let report = h.dora(&["--from-git", "--since", "60h"]);
     assert_eq!(report["source"], "git");
     let prod = env(&report, "production");
     // D2 promoted a day ago, reverted to D1 twelve hours ago.
@@ -208,19 +250,25 @@ fn from_git_estimates_promotions_lead_time_and_reverts_from_history_alone() {
     );
     let dev = env(&report, "dev");
     assert_eq!(dev["deployments"], 1, "dev's D2 two days ago: {dev:#}");
-    let text = h.run(&["dora", "--from-git", "--since", "7d"]).stdout;
+    let text = h.run(&["dora", "--from-git", "--since", "60h"]).stdout;
     assert!(text.contains("declared-side estimate"), "{text}");
 }
 
 #[test]
 fn the_daemon_serves_dora_and_exports_it_as_gauges() {
     let h = history(Utc::now());
+    h.promote();
     let cfg = ConfigBuilder::new(h.dir.path())
         .gitops(|g| g.path("gitops"))
         .schedule(|s| s.cron("0 0 3 1 1 *").run_on_start(true))
-        .environment("dev", |e| e.paths(&["apps/*/dev"]).cluster_name("dev").snapshot("dev.json"))
+        .environment("dev", |e| {
+            e.paths(&["apps/*/dev"]).cluster_name("dev").snapshot("dev.json")
+        })
         .environment("production", |e| {
-            e.paths(&["apps/*/production"]).cluster_name("prod").snapshot("production.json").promoted_from("dev")
+            e.paths(&["apps/*/production"])
+                .cluster_name("prod")
+                .snapshot("production.json")
+                .promoted_from("dev")
         });
     let d = Daemon::start(h.dir.path(), &cfg, &[]);
     wait_until(20, "the first audit", || {

@@ -55,7 +55,9 @@ fn config(dir: &Path, receiver: &Receiver, database: Option<&str>) -> ConfigBuil
         .alerts(|a| a.backoff("10ms").backoff_max("20ms").timeout("5s").max_attempts(1))
         .webhook(|w| w.url(&receiver.url("/hook")))
         .environment("production", |e| {
-            e.paths(&["apps/*/production"]).cluster_name("prod").snapshot("cluster.json")
+            e.paths(&["apps/*/production"])
+                .cluster_name("prod")
+                .snapshot("cluster.json")
         });
     match database {
         Some(url) => b.store(|s| s.url(url).password_env(STORE_PASSWORD_ENV)),
@@ -103,7 +105,13 @@ impl Setup {
         self.sent()
             .iter()
             .flat_map(|b| b["alerts"].as_array().cloned().unwrap_or_default())
-            .map(|a| format!("{} {}", a["event"].as_str().unwrap_or("?"), a["type"].as_str().unwrap_or("?")))
+            .map(|a| {
+                format!(
+                    "{} {}",
+                    a["event"].as_str().unwrap_or("?"),
+                    a["type"].as_str().unwrap_or("?")
+                )
+            })
             .collect()
     }
 
@@ -122,7 +130,11 @@ fn alerts_fire_once_and_resolve_once_on_sqlite_and_postgres() {
         for _ in 0..3 {
             assert_eq!(s.notify().code, 1, "{backend:?}");
         }
-        assert_eq!(s.events(), vec!["firing digest-drift"], "{backend:?}: one notice across three processes");
+        assert_eq!(
+            s.events(),
+            vec!["firing digest-drift"],
+            "{backend:?}: one notice across three processes"
+        );
         s.fix();
         for _ in 0..2 {
             assert_eq!(s.notify().code, 0, "{backend:?}");
@@ -133,7 +145,10 @@ fn alerts_fire_once_and_resolve_once_on_sqlite_and_postgres() {
             "{backend:?}: resolved once"
         );
         if let Backend::Sqlite = backend {
-            assert!(s.dir.path().join("driftwatch.db").is_file(), "the default store sits beside the state");
+            assert!(
+                s.dir.path().join("driftwatch.db").is_file(),
+                "the default store sits beside the state"
+            );
         }
     }
 }
@@ -172,8 +187,15 @@ fn a_state_file_from_before_the_store_moves_into_it_and_nothing_is_sent_again() 
             out.stderr
         );
         assert!(!state.exists(), "{backend:?}");
-        assert!(s.dir.path().join("state.json.migrated").is_file(), "{backend:?}: kept as *.migrated");
-        assert_eq!(s.events(), Vec::<String>::new(), "{backend:?}: told before the upgrade: not again");
+        assert!(
+            s.dir.path().join("state.json.migrated").is_file(),
+            "{backend:?}: kept as *.migrated"
+        );
+        assert_eq!(
+            s.events(),
+            Vec::<String>::new(),
+            "{backend:?}: told before the upgrade: not again"
+        );
 
         // The episode goes on in the store: its resolution is announced, once.
         s.fix();
@@ -192,20 +214,21 @@ fn processes_sharing_a_store_never_send_the_same_notice() {
         let cfg = s.cfg.to_str().unwrap().to_string();
         let children: Vec<_> = (0..4)
             .map(|_| {
-                command(
-                    s.dir.path(),
-                    &["--once", "--notify", "--config", &cfg],
-                    &s.env(),
-                )
-                .stdout(Stdio::null())
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap()
+                command(s.dir.path(), &["--once", "--notify", "--config", &cfg], &s.env())
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::piped())
+                    .spawn()
+                    .unwrap()
             })
             .collect();
         for child in children {
             let out = child.wait_with_output().unwrap();
-            assert_eq!(out.status.code(), Some(1), "{backend:?}: {}", String::from_utf8_lossy(&out.stderr));
+            assert_eq!(
+                out.status.code(),
+                Some(1),
+                "{backend:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
         }
         assert_eq!(
             s.events(),
@@ -225,7 +248,10 @@ fn a_store_that_turns_read_only_sends_one_alert_and_nothing_twice() {
     assert_eq!(s.events(), vec!["firing digest-drift"], "{}", out.stderr);
 
     let name = db.rsplit('/').next().unwrap().to_string();
-    pg.sql(&db, &format!("ALTER DATABASE \"{name}\" SET default_transaction_read_only = on"));
+    pg.sql(
+        &db,
+        &format!("ALTER DATABASE \"{name}\" SET default_transaction_read_only = on"),
+    );
     s.fix();
     for run in 0..3 {
         let out = s.notify();
@@ -242,23 +268,46 @@ fn a_store_that_turns_read_only_sends_one_alert_and_nothing_twice() {
 
     // Writable again: the resolution it held back is sent, once; nothing else again.
     // From another database: in this one every transaction is read-only now.
-    pg.sql(&pg.url("postgres"), &format!("ALTER DATABASE \"{name}\" SET default_transaction_read_only = off"));
+    pg.sql(
+        &pg.url("postgres"),
+        &format!("ALTER DATABASE \"{name}\" SET default_transaction_read_only = off"),
+    );
     for _ in 0..2 {
         assert_eq!(s.notify().code, 0);
     }
     let events = s.events();
-    assert_eq!(events.last().map(String::as_str), Some("resolved digest-drift"), "{events:?}");
-    assert_eq!(events.iter().filter(|e| *e == "firing digest-drift").count(), 1, "{events:?}");
-    assert_eq!(events.iter().filter(|e| *e == "resolved digest-drift").count(), 1, "{events:?}");
+    assert_eq!(
+        events.last().map(String::as_str),
+        Some("resolved digest-drift"),
+        "{events:?}"
+    );
+    assert_eq!(
+        events.iter().filter(|e| *e == "firing digest-drift").count(),
+        1,
+        "{events:?}"
+    );
+    assert_eq!(
+        events.iter().filter(|e| *e == "resolved digest-drift").count(),
+        1,
+        "{events:?}"
+    );
 }
 
 #[test]
 fn a_corrupt_sqlite_store_is_moved_aside_and_alerts_go_on() {
     let s = setup(Backend::Sqlite);
-    std::fs::write(s.dir.path().join("driftwatch.db"), "this is not a database, it is a text file of 64 bytes or more....").unwrap();
+    std::fs::write(
+        s.dir.path().join("driftwatch.db"),
+        "this is not a database, it is a text file of 64 bytes or more....",
+    )
+    .unwrap();
     let out = s.notify();
     assert_eq!(out.code, 1, "{}", out.stderr);
-    assert!(out.stderr.contains("not a database") && out.stderr.contains("moved it aside"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("not a database") && out.stderr.contains("moved it aside"),
+        "{}",
+        out.stderr
+    );
     let aside: Vec<_> = std::fs::read_dir(s.dir.path())
         .unwrap()
         .filter_map(|e| e.ok()?.file_name().into_string().ok())
@@ -274,18 +323,37 @@ fn check_config_shows_the_store_and_whether_it_is_reachable() {
     let s = setup(Backend::Sqlite);
     let out = s.run(&["check-config"]);
     assert_eq!(out.code, 0, "{}", out.stderr);
-    assert!(out.stdout.contains(&format!("store: sqlite://{}", s.dir.path().join("driftwatch.db").display())), "{}", out.stdout);
+    assert!(
+        out.stdout.contains(&format!(
+            "store: sqlite://{}",
+            s.dir.path().join("driftwatch.db").display()
+        )),
+        "{}",
+        out.stdout
+    );
     assert!(out.stdout.contains("store: not created yet"), "{}", out.stdout);
-    assert!(!s.dir.path().join("driftwatch.db").exists(), "check-config has no side effects");
+    assert!(
+        !s.dir.path().join("driftwatch.db").exists(),
+        "check-config has no side effects"
+    );
     assert_eq!(s.notify().code, 1);
     let out = s.run(&["check-config"]);
-    assert!(out.stdout.contains("store: reachable, schema version 1, 1 audits recorded"), "{}", out.stdout);
+    assert!(
+        out.stdout
+            .contains("store: reachable, schema version 1, 1 audits recorded"),
+        "{}",
+        out.stdout
+    );
 
     // PostgreSQL: reachable, and an error naming it with a wrong password (never printed).
     let p = setup(Backend::Postgres);
     let out = p.run(&["check-config"]);
     assert_eq!(out.code, 0, "{}", out.stderr);
-    assert!(out.stdout.contains("(shared PostgreSQL, password set)"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("(shared PostgreSQL, password set)"),
+        "{}",
+        out.stdout
+    );
     assert!(out.stdout.contains("store: reachable, empty"), "{}", out.stdout);
     let wrong = driftwatch(
         p.dir.path(),
@@ -308,11 +376,18 @@ fn a_password_in_the_store_url_is_refused_without_printing_it() {
     let cfg = ConfigBuilder::new(dir.path())
         .gitops(|g| g.path("gitops"))
         .store(|s| s.url("postgres://driftwatch:hunter2-secret@db.example.com/driftwatch"))
-        .environment("production", |e| e.paths(&["apps/*/production"]).snapshot("cluster.json"))
+        .environment("production", |e| {
+            e.paths(&["apps/*/production"]).snapshot("cluster.json")
+        })
         .write();
     let out = driftwatch(dir.path(), &["check-config", "--config", cfg.to_str().unwrap()], &[]);
     assert_eq!(out.code, 2);
-    assert!(out.stderr.contains("store.url: holds a password: give it in store.password_env"), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("store.url: holds a password: give it in store.password_env"),
+        "{}",
+        out.stderr
+    );
     assert!(!out.stderr.contains("hunter2") && !out.stdout.contains("hunter2"));
 }
 
@@ -328,7 +403,8 @@ fn a_store_written_by_a_newer_release_is_refused_and_named() {
     let out = s.notify();
     assert_eq!(out.code, 2);
     assert!(
-        out.stderr.contains("schema version 99, written by a newer driftwatch release"),
+        out.stderr
+            .contains("schema version 99, written by a newer driftwatch release"),
         "{}",
         out.stderr
     );

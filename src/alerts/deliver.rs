@@ -17,10 +17,10 @@ use tracing::{error, info, warn};
 use crate::alerts::channels::{Batch, Channel, ChannelError};
 use crate::alerts::lifecycle::{Event, Notice, Policy, Route, Subject};
 use crate::alerts::state_file;
-use crate::store::{StoreError, StoreHandle};
 use crate::config::{ChannelConfig, Config, DeliveryConfig};
 use crate::core::report::Report;
 use crate::retry::{ClientError, http_client};
+use crate::store::{StoreError, StoreHandle};
 
 #[derive(Debug, thiserror::Error)]
 pub enum NotifyError {

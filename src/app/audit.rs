@@ -332,7 +332,10 @@ async fn audit_environment(
         ..scope
     };
     let findings = compare::compare(&scope, declared, live.as_ref());
-    let runs = live.as_ref().map(|l| compare::runs(&scope, declared, l)).unwrap_or_default();
+    let runs = live
+        .as_ref()
+        .map(|l| compare::runs(&scope, declared, l))
+        .unwrap_or_default();
     let result = EnvironmentResult {
         name: env.name.clone(),
         cluster: env.cluster.name.clone(),

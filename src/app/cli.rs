@@ -576,7 +576,14 @@ async fn once(cfg: &Config, cli: &Cli) -> u8 {
         eprintln!("warning: --notify: no alert channels are configured ([[alerts.slack]], [[alerts.email]], …)");
     }
     let store = StoreHandle::new(cfg);
-    let notified = deliver::notify(cfg, &store, &report, chrono::Utc::now(), &deliver::StoreHealth::default()).await;
+    let notified = deliver::notify(
+        cfg,
+        &store,
+        &report,
+        chrono::Utc::now(),
+        &deliver::StoreHealth::default(),
+    )
+    .await;
     // History is kept by the runs that keep alert state; a store that could not be used was
     // reported by the notification step already.
     if let Ok((opened, _)) = store.get().await {

@@ -8,9 +8,9 @@ use std::fmt::Write as _;
 use chrono::{DateTime, Utc};
 
 use crate::config::{
-    AlertsConfig, AuditConfig, ChannelConfig, ClusterSource, CompareConfigMaps, Config, Engine, EnvironmentConfig,
-    GitUpdatesConfig, GitopsConfig, HaConfig, RegistryConfig, RenderConfig, ScheduleConfig, ServerConfig, StateConfig, StoreBackend, StoreConfig, DoraConfig,
-    WatchConfig, redact_url,
+    AlertsConfig, AuditConfig, ChannelConfig, ClusterSource, CompareConfigMaps, Config, DoraConfig, Engine,
+    EnvironmentConfig, GitUpdatesConfig, GitopsConfig, HaConfig, RegistryConfig, RenderConfig, ScheduleConfig,
+    ServerConfig, StateConfig, StoreBackend, StoreConfig, WatchConfig, redact_url,
 };
 
 /// Durations as the user wrote them, by key ([`Config::written`]).

@@ -54,9 +54,18 @@ pub async fn observed(
 
 /// DORA estimated from git history: a deployment is a commit that changed the digest an
 /// environment declares; lead time ends at that commit.
-pub async fn from_git(cfg: &Config, envs: &[String], since: Duration, now: DateTime<Utc>) -> Result<DoraReport, String> {
+pub async fn from_git(
+    cfg: &Config,
+    envs: &[String],
+    since: Duration,
+    now: DateTime<Utc>,
+) -> Result<DoraReport, String> {
     let checkout = audit::checkout(cfg).await.map_err(|e| format!("gitops: {e}"))?;
-    let (dir, paths, depth) = (checkout.dir.clone(), history::environment_paths(cfg), history::depth(cfg));
+    let (dir, paths, depth) = (
+        checkout.dir.clone(),
+        history::environment_paths(cfg),
+        history::depth(cfg),
+    );
     let walked = tokio::task::spawn_blocking(move || lineage::walk(&dir, &paths, depth))
         .await
         .map_err(|e| e.to_string())?

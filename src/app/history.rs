@@ -18,7 +18,12 @@ use crate::store::{Store, StoreError};
 const DEPTH: usize = 500;
 
 /// Records `report` (audited at `dir`, the checkout) in `store`; returns the new deployments.
-pub async fn record(cfg: &Config, store: &Store, report: &Report, dir: Option<&Path>) -> Result<Vec<Deployment>, StoreError> {
+pub async fn record(
+    cfg: &Config,
+    store: &Store,
+    report: &Report,
+    dir: Option<&Path>,
+) -> Result<Vec<Deployment>, StoreError> {
     store.record_audit(report).await?;
     let steps = store.deployment_steps(report).await?;
     let walked = match (steps.needs_attribution(), dir) {

@@ -80,7 +80,13 @@ async fn dora(State(status): State<Arc<Status>>, RawQuery(query): RawQuery) -> R
                 Ok(d) => since = d,
                 Err(e) => return (StatusCode::BAD_REQUEST, format!("since={value}: {e}\n")).into_response(),
             },
-            other => return (StatusCode::BAD_REQUEST, format!("unknown parameter {other:?} (env, since)\n")).into_response(),
+            other => {
+                return (
+                    StatusCode::BAD_REQUEST,
+                    format!("unknown parameter {other:?} (env, since)\n"),
+                )
+                    .into_response();
+            }
         }
     }
     if let Some(unknown) = envs.iter().find(|e| !cfg.environments.iter().any(|c| &c.name == *e)) {

@@ -27,6 +27,20 @@ struct EnvironmentLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct QuantileLabels {
+    environment: String,
+    quantile: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct SampleLabels {
+    environment: String,
+    metric: String,
+}
+
+type FloatGauge = Gauge<f64, std::sync::atomic::AtomicU64>;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ChannelLabel {
     channel: String,
 }
@@ -91,11 +105,11 @@ pub struct Metrics {
     last_reload_ok: Gauge,
     git_fetches: Family<FetchLabels, Counter>,
     git_webhook_requests: Family<ResultLabel, Counter>,
-}
-
-impl Metrics {
-    /// The DORA figures of each environment (stub).
-    pub fn dora(&self, _report: &crate::core::dora::DoraReport) {}
+    dora_per_week: Family<EnvironmentLabel, FloatGauge>,
+    dora_lead_time: Family<QuantileLabels, Gauge>,
+    dora_failure_rate: Family<EnvironmentLabel, FloatGauge>,
+    dora_restore: Family<QuantileLabels, Gauge>,
+    dora_samples: Family<SampleLabels, Gauge>,
 }
 
 impl Default for Metrics {
@@ -228,6 +242,38 @@ impl Metrics {
             "Requests to POST /hooks/git, by result (accepted: a fetch follows, unauthorized: bad or missing signature, ignored: valid but nothing to fetch)",
             git_webhook_requests.clone(),
         );
+        let dora_per_week = Family::<EnvironmentLabel, FloatGauge>::default();
+        registry.register(
+            "dora_deployments_per_week",
+            "Completed deployments per week over [dora] window, by environment",
+            dora_per_week.clone(),
+        );
+        let dora_lead_time = Family::<QuantileLabels, Gauge>::default();
+        registry.register_with_unit(
+            "dora_lead_time",
+            "Lead time for changes (first commit of the digest in the promotion chain to every Pod on it), median (0.5) and p90 (0.9), by environment",
+            prometheus_client::registry::Unit::Seconds,
+            dora_lead_time.clone(),
+        );
+        let dora_failure_rate = Family::<EnvironmentLabel, FloatGauge>::default();
+        registry.register(
+            "dora_change_failure_rate",
+            "Share of deployments followed within [dora] failure_window by a rollback, a hand hotfix or a revert, by environment",
+            dora_failure_rate.clone(),
+        );
+        let dora_restore = Family::<QuantileLabels, Gauge>::default();
+        registry.register_with_unit(
+            "dora_time_to_restore",
+            "Time from a failed deployment to a declared, non-drifting digest again, median (0.5) and p90 (0.9), by environment",
+            prometheus_client::registry::Unit::Seconds,
+            dora_restore.clone(),
+        );
+        let dora_samples = Family::<SampleLabels, Gauge>::default();
+        registry.register(
+            "dora_samples",
+            "How many samples each DORA figure is computed from (deployments, lead_time, time_to_restore), by environment",
+            dora_samples.clone(),
+        );
         // Present at 0 from the start, so that an alert on a rate of unauthorized requests
         // works before the first one.
         for result in ["accepted", "unauthorized", "ignored"] {
@@ -256,6 +302,54 @@ impl Metrics {
             watch_last_event,
             watch_initial_sync,
             watch_seen: std::sync::Mutex::default(),
+            dora_per_week,
+            dora_lead_time,
+            dora_failure_rate,
+            dora_restore,
+            dora_samples,
+        }
+    }
+
+    /// The DORA figures of each environment; a figure without samples is absent, not 0.
+    pub fn dora(&self, report: &crate::core::dora::DoraReport) {
+        for family in [&self.dora_lead_time, &self.dora_restore] {
+            family.clear();
+        }
+        self.dora_failure_rate.clear();
+        for e in &report.environments {
+            let f = &e.figures;
+            let env = EnvironmentLabel {
+                environment: e.name.clone(),
+            };
+            self.dora_per_week.get_or_create(&env).set(f.deployments_per_week);
+            if let Some(r) = f.change_failure_rate {
+                self.dora_failure_rate.get_or_create(&env).set(r);
+            }
+            for (family, stat) in [
+                (&self.dora_lead_time, &f.lead_time_seconds),
+                (&self.dora_restore, &f.time_to_restore_seconds),
+            ] {
+                for (q, v) in [("0.5", stat.median), ("0.9", stat.p90)] {
+                    if let Some(v) = v {
+                        let labels = QuantileLabels {
+                            environment: e.name.clone(),
+                            quantile: q.into(),
+                        };
+                        family.get_or_create(&labels).set(v);
+                    }
+                }
+            }
+            for (metric, n) in [
+                ("deployments", f.deployments),
+                ("lead_time", f.lead_time_seconds.samples),
+                ("time_to_restore", f.time_to_restore_seconds.samples),
+            ] {
+                let labels = SampleLabels {
+                    environment: e.name.clone(),
+                    metric: metric.into(),
+                };
+                self.dora_samples.get_or_create(&labels).set(n as i64);
+            }
         }
     }
 

@@ -706,14 +706,26 @@ namespaces = ["shop"]
         let base = [("GITOPS_TOKEN", "t"), ("DB_PASSWORD", "pw-do-not-print")];
         // (name, sections, expected store display or error, retention days)
         let cases: &[(&str, &str, Result<&str, &str>)] = &[
-            ("default: beside the state", "", Ok("sqlite:///var/lib/driftwatch/driftwatch.db")),
+            (
+                "default: beside the state",
+                "",
+                Ok("sqlite:///var/lib/driftwatch/driftwatch.db"),
+            ),
             (
                 "a [state] path moves the default store with it",
                 "[state]\npath = \"state/alerts.json\"\n",
                 Ok("sqlite:///etc/driftwatch/state/driftwatch.db"),
             ),
-            ("an absolute sqlite url", "[store]\nurl = \"sqlite:///data/dw.db\"\n", Ok("sqlite:///data/dw.db")),
-            ("a relative sqlite url", "[store]\nurl = \"sqlite://dw.db\"\n", Ok("sqlite:///etc/driftwatch/dw.db")),
+            (
+                "an absolute sqlite url",
+                "[store]\nurl = \"sqlite:///data/dw.db\"\n",
+                Ok("sqlite:///data/dw.db"),
+            ),
+            (
+                "a relative sqlite url",
+                "[store]\nurl = \"sqlite://dw.db\"\n",
+                Ok("sqlite:///etc/driftwatch/dw.db"),
+            ),
             (
                 "postgres with its password from the environment",
                 "[store]\nurl = \"postgres://dw@db.example.com:5432/dw?sslmode=verify-full\"\npassword_env = \"DB_PASSWORD\"\n",
@@ -724,16 +736,36 @@ namespaces = ["shop"]
                 "[store]\nurl = \"postgres://dw:pw-do-not-print@db/dw\"\n",
                 Err("store.url: holds a password"),
             ),
-            ("an unknown scheme", "[store]\nurl = \"mysql://db/dw\"\n", Err("store.url: scheme \"mysql\"")),
-            ("in memory is no store", "[store]\nurl = \"sqlite::memory:\"\n", Err("store.url: \"sqlite::memory:\": name a database file")),
+            (
+                "an unknown scheme",
+                "[store]\nurl = \"mysql://db/dw\"\n",
+                Err("store.url: scheme \"mysql\""),
+            ),
+            (
+                "in memory is no store",
+                "[store]\nurl = \"sqlite::memory:\"\n",
+                Err("store.url: \"sqlite::memory:\": name a database file"),
+            ),
             (
                 "a password for sqlite",
                 "[store]\npassword_env = \"DB_PASSWORD\"\n",
                 Err("store.password_env: a password needs a postgres:// url"),
             ),
-            ("retention under a day", "[store]\nretention = \"12h\"\n", Err("store.retention: must be at least 1d")),
-            ("an unknown key", "[store]\nurl_env = \"X\"\n", Err("unknown key `url_env`")),
-            ("dora window under a day", "[dora]\nwindow = \"1h\"\n", Err("dora.window: must be at least 1d")),
+            (
+                "retention under a day",
+                "[store]\nretention = \"12h\"\n",
+                Err("store.retention: must be at least 1d"),
+            ),
+            (
+                "an unknown key",
+                "[store]\nurl_env = \"X\"\n",
+                Err("unknown key `url_env`"),
+            ),
+            (
+                "dora window under a day",
+                "[dora]\nwindow = \"1h\"\n",
+                Err("dora.window: must be at least 1d"),
+            ),
         ];
         for (name, sections, want) in cases {
             let got = load(&format!("{MINIMAL}{sections}"), &base).map(|c| c.store.backend.display());
@@ -747,11 +779,18 @@ namespaces = ["shop"]
                 (got, want) => panic!("{name}: got {got:?}, want {want:?}"),
             }
         }
-        let c = load(&format!("{MINIMAL}[store]\nretention = \"90d\"\n[dora]\nfailure_window = \"6h\"\n"), &base).unwrap();
+        let c = load(
+            &format!("{MINIMAL}[store]\nretention = \"90d\"\n[dora]\nfailure_window = \"6h\"\n"),
+            &base,
+        )
+        .unwrap();
         assert_eq!(c.store.retention, Duration::from_secs(90 * 86_400));
         assert_eq!(c.dora.failure_window, Duration::from_secs(6 * 3600));
         assert_eq!(c.dora.window, Duration::from_secs(30 * 86_400), "default window");
-        assert_eq!(load(MINIMAL, &base).unwrap().store.retention, Duration::from_secs(400 * 86_400));
+        assert_eq!(
+            load(MINIMAL, &base).unwrap().store.retention,
+            Duration::from_secs(400 * 86_400)
+        );
     }
 
     #[test]

@@ -51,7 +51,12 @@ pub enum Step {
 
 /// The steps for one environment's audit at `now`. `known` is what the store holds for the
 /// environment; empty means this is its first audit (a baseline).
-pub fn observe(environment: &str, runs: &[ContainerRun], known: &BTreeMap<Key, Running>, now: DateTime<Utc>) -> Vec<Step> {
+pub fn observe(
+    environment: &str,
+    runs: &[ContainerRun],
+    known: &BTreeMap<Key, Running>,
+    now: DateTime<Utc>,
+) -> Vec<Step> {
     let baseline = known.is_empty();
     let mut out = Vec::new();
     for run in runs {
@@ -74,7 +79,15 @@ pub fn observe(environment: &str, runs: &[ContainerRun], known: &BTreeMap<Key, R
                 out.push(Step::Baseline(key, running));
             } else {
                 let started = run.rollout_started.filter(|t| *t <= now).unwrap_or(now);
-                let deployment = deployment(environment, run, digest, None, kind(run, digest, &[]), started, Some(now));
+                let deployment = deployment(
+                    environment,
+                    run,
+                    digest,
+                    None,
+                    kind(run, digest, &[]),
+                    started,
+                    Some(now),
+                );
                 let running = Running {
                     deployment_started_at: Some(started),
                     ..running
@@ -84,7 +97,9 @@ pub fn observe(environment: &str, runs: &[ContainerRun], known: &BTreeMap<Key, R
             continue;
         };
         // While the last deployment is under way its old Pods still run the digest before.
-        let outgoing = (!prev.complete).then(|| prev.previous.first().map(String::as_str)).flatten();
+        let outgoing = (!prev.complete)
+            .then(|| prev.previous.first().map(String::as_str))
+            .flatten();
         let new: Vec<&str> = digests
             .iter()
             .copied()
@@ -113,10 +128,18 @@ pub fn observe(environment: &str, runs: &[ContainerRun], known: &BTreeMap<Key, R
             [digest] => {
                 // A ReplicaSet created before the digest we knew (a rollback reuses the old
                 // one) does not date this deployment; the audit that saw it does.
-                let started = run.rollout_started.filter(|t| *t >= prev.since && *t <= now).unwrap_or(now);
+                let started = run
+                    .rollout_started
+                    .filter(|t| *t >= prev.since && *t <= now)
+                    .unwrap_or(now);
                 let complete = settled;
                 let mut previous = vec![prev.digest.clone()];
-                previous.extend(prev.previous.iter().filter(|d| *d != digest && **d != prev.digest).cloned());
+                previous.extend(
+                    prev.previous
+                        .iter()
+                        .filter(|d| *d != digest && **d != prev.digest)
+                        .cloned(),
+                );
                 previous.truncate(REMEMBERED);
                 let deployment = deployment(
                     environment,
@@ -184,7 +207,10 @@ mod tests {
     use crate::core::model::RunningDigest;
 
     fn t(minute: i64) -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339("2026-11-26T10:00:00Z").unwrap().with_timezone(&Utc) + chrono::Duration::minutes(minute)
+        DateTime::parse_from_rfc3339("2026-11-26T10:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc)
+            + chrono::Duration::minutes(minute)
     }
 
     fn digest(c: char) -> String {
@@ -198,7 +224,13 @@ mod tests {
             container: "api".into(),
             declared_image: declared.into(),
             live_image: Some(live.into()),
-            digests: digests.iter().map(|c| RunningDigest { digest: digest(*c), pods: 1 }).collect(),
+            digests: digests
+                .iter()
+                .map(|c| RunningDigest {
+                    digest: digest(*c),
+                    pods: 1,
+                })
+                .collect(),
             in_progress,
             rollout_started: started.map(t),
         }
@@ -241,8 +273,18 @@ mod tests {
         let same = "r/api:1";
         type Want = Option<(DeploymentKind, char, Option<char>, i64, Option<i64>)>;
         let cases: Vec<(&str, BTreeMap<Key, Running>, ContainerRun, Want)> = vec![
-            ("first audit of the environment is a baseline", BTreeMap::new(), run(&['a'], false, same, same, Some(-500)), None),
-            ("unchanged digest is nothing", known('a', &[], true, 0), run(&['a'], false, same, same, None), None),
+            (
+                "first audit of the environment is a baseline",
+                BTreeMap::new(),
+                run(&['a'], false, same, same, Some(-500)),
+                None,
+            ),
+            (
+                "unchanged digest is nothing",
+                known('a', &[], true, 0),
+                run(&['a'], false, same, same, None),
+                None,
+            ),
             (
                 "a promotion, complete at once, dated by its ReplicaSet",
                 known('a', &[], true, 0),
@@ -273,7 +315,12 @@ mod tests {
                 run(&['a'], false, same, same, Some(40)),
                 Some((DeploymentKind::Promotion, 'a', None, 40, Some(60))),
             ),
-            ("a new workload still rolling out waits", other(), run(&['a', 'b'], true, same, same, None), None),
+            (
+                "a new workload still rolling out waits",
+                other(),
+                run(&['a', 'b'], true, same, same, None),
+                None,
+            ),
             (
                 "old Pods of an unfinished deployment are not a new one",
                 known('b', &['a'], false, 55),
@@ -301,7 +348,12 @@ mod tests {
     #[test]
     fn a_deployment_under_way_completes_when_every_pod_runs_it() {
         let known = known('b', &['a'], false, 55);
-        let steps = observe("production", &[run(&['b'], false, "r/api:1", "r/api:1", Some(55))], &known, t(70));
+        let steps = observe(
+            "production",
+            &[run(&['b'], false, "r/api:1", "r/api:1", Some(55))],
+            &known,
+            t(70),
+        );
         assert_eq!(steps.len(), 1);
         let Step::Completed {
             digest: d,
@@ -315,12 +367,24 @@ mod tests {
         };
         assert_eq!((d.clone(), *started_at, *completed_at), (digest('b'), t(55), t(70)));
         assert!(running.complete);
-        assert_eq!(running.previous, vec![digest('a')], "the digest before is kept for a rollback");
+        assert_eq!(
+            running.previous,
+            vec![digest('a')],
+            "the digest before is kept for a rollback"
+        );
     }
 
     #[test]
     fn the_first_audit_records_what_runs_as_a_baseline() {
-        let steps = observe("production", &[run(&['a'], false, "r/api:1", "r/api:1", None)], &BTreeMap::new(), t(0));
-        assert!(matches!(&steps[..], [Step::Baseline(_, r)] if r.digest == digest('a') && r.complete), "{steps:?}");
+        let steps = observe(
+            "production",
+            &[run(&['a'], false, "r/api:1", "r/api:1", None)],
+            &BTreeMap::new(),
+            t(0),
+        );
+        assert!(
+            matches!(&steps[..], [Step::Baseline(_, r)] if r.digest == digest('a') && r.complete),
+            "{steps:?}"
+        );
     }
 }

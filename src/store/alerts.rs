@@ -62,7 +62,9 @@ impl Store {
                         .await
                         .map_err(w)?;
                     if old.resolved_at.is_none() && ignored.contains(fingerprint.as_str()) {
-                        end_episode(&mut tx, fingerprint, old.first_seen, now, "ignored").await.map_err(w)?;
+                        end_episode(&mut tx, fingerprint, old.first_seen, now, "ignored")
+                            .await
+                            .map_err(w)?;
                     }
                 }
                 Some(new) => {
@@ -111,7 +113,9 @@ impl Store {
             if let Some(resolved) = new.resolved_at
                 && old.is_none_or(|o| o.resolved_at.is_none())
             {
-                end_episode(&mut tx, fingerprint, new.first_seen, resolved, "resolved").await.map_err(w)?;
+                end_episode(&mut tx, fingerprint, new.first_seen, resolved, "resolved")
+                    .await
+                    .map_err(w)?;
             }
         }
         tx.commit().await.map_err(w)?;
@@ -128,8 +132,8 @@ impl Store {
         for row in rows {
             let fingerprint: String = row.try_get(0).map_err(r)?;
             let subject: String = row.try_get(1).map_err(r)?;
-            let subject: Subject = serde_json::from_str(&subject)
-                .map_err(|e| self.read_error(&format!("alert {fingerprint}: {e}")))?;
+            let subject: Subject =
+                serde_json::from_str(&subject).map_err(|e| self.read_error(&format!("alert {fingerprint}: {e}")))?;
             let record = AlertRecord {
                 subject,
                 first_seen: at(row.try_get(2).map_err(r)?),
@@ -351,8 +355,12 @@ impl Store {
             return Ok(Some(notes.join("; ")));
         }
         let migrated = format!("{}.migrated", path.display());
-        std::fs::rename(path, &migrated)
-            .map_err(|e| self.write_error(&format!("imported {}, but cannot rename it to {migrated}: {e}", path.display())))?;
+        std::fs::rename(path, &migrated).map_err(|e| {
+            self.write_error(&format!(
+                "imported {}, but cannot rename it to {migrated}: {e}",
+                path.display()
+            ))
+        })?;
         notes.insert(
             0,
             format!(
@@ -447,7 +455,11 @@ mod tests {
         let cases = [
             ("another host", "h2/1/u".to_string(), false),
             ("this process", me.clone(), false),
-            ("an earlier process with our pid", format!("h1/{}/u-old", std::process::id()), true),
+            (
+                "an earlier process with our pid",
+                format!("h1/{}/u-old", std::process::id()),
+                true,
+            ),
             ("a live process on this host", "h1/1/u".to_string(), false),
             ("a pid nobody has", format!("h1/{}/u", i32::MAX - 7), true),
             ("garbage", "nonsense".to_string(), false),

@@ -26,15 +26,17 @@ impl Store {
         let id = uuid::Uuid::new_v4().to_string();
         let took = (report.finished_at - report.started_at).num_milliseconds().max(0);
         let mut tx = self.pool.begin().await.map_err(w)?;
-        sqlx::query("INSERT INTO audits (id, started_at, finished_at, commit_id, duration_ms) VALUES ($1, $2, $3, $4, $5)")
-            .bind(&id)
-            .bind(ms(report.started_at))
-            .bind(ms(report.finished_at))
-            .bind(report.gitops.commit.clone())
-            .bind(took)
-            .execute(&mut *tx)
-            .await
-            .map_err(w)?;
+        sqlx::query(
+            "INSERT INTO audits (id, started_at, finished_at, commit_id, duration_ms) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(&id)
+        .bind(ms(report.started_at))
+        .bind(ms(report.finished_at))
+        .bind(report.gitops.commit.clone())
+        .bind(took)
+        .execute(&mut *tx)
+        .await
+        .map_err(w)?;
         for env in &report.environments {
             let count = |s: Severity| {
                 report
@@ -250,7 +252,10 @@ impl Store {
             .fetch_one(&self.pool)
             .await
             .map_err(r)?;
-        Ok((row.try_get(0).map_err(r)?, row.try_get::<Option<i64>, _>(1).map_err(r)?.map(at)))
+        Ok((
+            row.try_get(0).map_err(r)?,
+            row.try_get::<Option<i64>, _>(1).map_err(r)?.map(at),
+        ))
     }
 
     /// Deletes history that ended before `now - retention`: audits, closed episodes and
@@ -260,12 +265,14 @@ impl Store {
         let cutoff = ms(now) - i64::try_from(retention.as_millis()).unwrap_or(i64::MAX / 2);
         let mut tx = self.pool.begin().await.map_err(w)?;
         let mut deleted = 0;
-        deleted += sqlx::query("DELETE FROM audit_environments WHERE audit_id IN (SELECT id FROM audits WHERE started_at < $1)")
-            .bind(cutoff)
-            .execute(&mut *tx)
-            .await
-            .map_err(w)?
-            .rows_affected();
+        deleted += sqlx::query(
+            "DELETE FROM audit_environments WHERE audit_id IN (SELECT id FROM audits WHERE started_at < $1)",
+        )
+        .bind(cutoff)
+        .execute(&mut *tx)
+        .await
+        .map_err(w)?
+        .rows_affected();
         for sql in [
             "DELETE FROM audits WHERE started_at < $1",
             "DELETE FROM drift_episodes WHERE resolved_at IS NOT NULL AND resolved_at < $1",

@@ -123,9 +123,11 @@ impl Store {
                     if backend == Backend::Sqlite {
                         // Writers wait for each other (BEGIN IMMEDIATE) instead of failing;
                         // WAL lets readers go on meanwhile.
-                        sqlx::raw_sql("PRAGMA busy_timeout = 30000; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;")
-                            .execute(&mut *conn)
-                            .await?;
+                        sqlx::raw_sql(
+                            "PRAGMA busy_timeout = 30000; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;",
+                        )
+                        .execute(&mut *conn)
+                        .await?;
                     }
                     Ok(())
                 })
@@ -203,10 +205,11 @@ impl Store {
 
     /// The schema version the store is at.
     pub async fn version(&self) -> Result<i64, StoreError> {
-        let (v,): (i64,) = sqlx::query_as("SELECT COALESCE(MAX(version), 0) FROM _sqlx_migrations WHERE success = TRUE")
-            .fetch_one(&self.pool)
-            .await
-            .map_err(|e| self.read_error(&e))?;
+        let (v,): (i64,) =
+            sqlx::query_as("SELECT COALESCE(MAX(version), 0) FROM _sqlx_migrations WHERE success = TRUE")
+                .fetch_one(&self.pool)
+                .await
+                .map_err(|e| self.read_error(&e))?;
         Ok(v)
     }
 
@@ -296,7 +299,10 @@ pub async fn probe(cfg: &StoreConfig) -> Result<String, StoreError> {
             .await;
     let line = match version {
         // No migrations table: a new, empty database.
-        Err(_) => format!("reachable, empty: migrated to schema version {} at first start", schema_version()),
+        Err(_) => format!(
+            "reachable, empty: migrated to schema version {} at first start",
+            schema_version()
+        ),
         Ok((v,)) if v > schema_version() => {
             pool.close().await;
             return Err(open_err(format!(
@@ -339,12 +345,18 @@ impl OpenError {
             // SQLITE_READONLY, SQLITE_IOERR*, SQLITE_CANTOPEN, SQLITE_FULL
             Some(code)
                 if matches!(cfg.backend, StoreBackend::Sqlite(_))
-                    && (code == "8" || code == "10" || code == "13" || code == "14" || code.parse::<i64>().is_ok_and(|c| c & 0xff == 10)) =>
+                    && (code == "8"
+                        || code == "10"
+                        || code == "13"
+                        || code == "14"
+                        || code.parse::<i64>().is_ok_and(|c| c & 0xff == 10)) =>
             {
                 Self::Write(text)
             }
             // read_only_sql_transaction, disk_full
-            Some(code) if matches!(cfg.backend, StoreBackend::Postgres { .. }) && (code == "25006" || code == "53100") => {
+            Some(code)
+                if matches!(cfg.backend, StoreBackend::Postgres { .. }) && (code == "25006" || code == "53100") =>
+            {
                 Self::Write(text)
             }
             _ => Self::Other(text),
@@ -369,9 +381,7 @@ impl OpenError {
 fn redact(e: &dyn std::fmt::Display, cfg: &StoreConfig) -> String {
     let text = e.to_string();
     match &cfg.backend {
-        StoreBackend::Postgres {
-            password: Some(p), ..
-        } if !p.expose().is_empty() => text.replace(p.expose(), "***"),
+        StoreBackend::Postgres { password: Some(p), .. } if !p.expose().is_empty() => text.replace(p.expose(), "***"),
         _ => text,
     }
 }

@@ -55,8 +55,8 @@ use sha2::{Digest as _, Sha256};
 
 use crate::core::image::{ImageRef, RunningImage};
 use crate::core::model::{
-    ContainerRun, ContainerSpec, DeclaredState, DeclaredWorkload, Finding, FindingType, LiveState, LiveWorkload, RegistryFacts,
-    Rewrite, RunningDigest, Severity, WorkloadKey,
+    ContainerRun, ContainerSpec, DeclaredState, DeclaredWorkload, Finding, FindingType, LiveState, LiveWorkload,
+    RegistryFacts, Rewrite, RunningDigest, Severity, WorkloadKey,
 };
 
 pub use registry::{rewrite, source_allowed};
@@ -273,13 +273,21 @@ pub fn runs(scope: &Scope<'_>, declared: &DeclaredState, live: &LiveState) -> Ve
         let Some(lw) = live.workloads.get(&dw.key()).filter(|_| listed) else {
             continue;
         };
-        for dc in dw.containers.iter().filter(|c| c.invalid.is_none() && !scope.ignore_containers.contains(&c.name)) {
+        for dc in dw
+            .containers
+            .iter()
+            .filter(|c| c.invalid.is_none() && !scope.ignore_containers.contains(&c.name))
+        {
             let (digests, _) = digests_of(lw, |name| name == dc.name, &[]);
             out.push(ContainerRun {
                 workload: dw.key().to_string(),
                 container: dc.name.clone(),
                 declared_image: dc.image.clone(),
-                live_image: lw.containers.iter().find(|c| c.name == dc.name).map(|c| c.image.clone()),
+                live_image: lw
+                    .containers
+                    .iter()
+                    .find(|c| c.name == dc.name)
+                    .map(|c| c.image.clone()),
                 digests,
                 in_progress: lw.rollout.in_progress,
                 rollout_started: lw.rollout.started_at,
