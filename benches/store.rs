@@ -9,6 +9,8 @@
 //! store cases: a steady audit (nothing moved: the common one) and one where 20 workloads per
 //! environment moved to a new digest (20 × M deployments recorded). Medians of `BENCH_RUNS`.
 
+// Shared with the render bench, which uses all of it; this one needs the fleet alone.
+#[allow(dead_code)]
 mod fleet;
 
 use std::collections::HashMap;

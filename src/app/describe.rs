@@ -356,7 +356,7 @@ impl Describe for Store<'_> {
 fn days(w: &Written, key: &str, d: std::time::Duration) -> String {
     match w.get(key) {
         Some(text) => text.clone(),
-        None if d.as_secs() % 86_400 == 0 => format!("{}d", d.as_secs() / 86_400),
+        None if d.as_secs().is_multiple_of(86_400) => format!("{}d", d.as_secs() / 86_400),
         None => duration(w, key, d),
     }
 }

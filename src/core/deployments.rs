@@ -107,24 +107,23 @@ pub fn observe(
             .collect();
         let settled = digests.len() == 1 && !run.in_progress;
         match new[..] {
-            [] => {
-                if !prev.complete && settled && digests[0] == prev.digest {
-                    let running = Running {
-                        complete: true,
-                        ..prev.clone()
-                    };
-                    match prev.deployment_started_at {
-                        Some(started_at) => out.push(Step::Completed {
-                            key,
-                            running,
-                            digest: prev.digest.clone(),
-                            started_at,
-                            completed_at: now,
-                        }),
-                        None => out.push(Step::Baseline(key, running)),
-                    }
+            [] if !prev.complete && settled && digests[0] == prev.digest => {
+                let running = Running {
+                    complete: true,
+                    ..prev.clone()
+                };
+                match prev.deployment_started_at {
+                    Some(started_at) => out.push(Step::Completed {
+                        key,
+                        running,
+                        digest: prev.digest.clone(),
+                        started_at,
+                        completed_at: now,
+                    }),
+                    None => out.push(Step::Baseline(key, running)),
                 }
             }
+            [] => {}
             [digest] => {
                 // A ReplicaSet created before the digest we knew (a rollback reuses the old
                 // one) does not date this deployment; the audit that saw it does.

@@ -269,7 +269,7 @@ fn judge_container(
 pub fn runs(scope: &Scope<'_>, declared: &DeclaredState, live: &LiveState) -> Vec<ContainerRun> {
     let mut out = Vec::new();
     for dw in &declared.workloads {
-        let listed = scope.namespaces.is_empty() || scope.namespaces.iter().any(|n| *n == dw.namespace);
+        let listed = scope.namespaces.is_empty() || scope.namespaces.contains(&dw.namespace);
         let Some(lw) = live.workloads.get(&dw.key()).filter(|_| listed) else {
             continue;
         };

@@ -278,6 +278,9 @@ fn stages(counted: &[&Deployment], source: Source) -> Vec<StageStat> {
     out
 }
 
+/// A sign of failure: when it came, why, and when it ended (`None` while it lasts).
+type Signal<'a> = (DateTime<Utc>, &'a str, Option<DateTime<Utc>>);
+
 /// Whether `d` failed: within the failure window after it completed (`T < t ≤ T + window`)
 /// came a rollback (a later deployment of the same workload container back to a digest it ran
 /// before, or to `d`'s previous digest), a hand hotfix (a `spec-drift` or `digest-drift`
@@ -290,7 +293,7 @@ fn failure(d: &Deployment, ds: &[&Deployment], es: &[&Episode], opts: &Options) 
     let end = t + chrono::Duration::from_std(opts.failure_window).unwrap_or(chrono::Duration::MAX);
     let within = |at: DateTime<Utc>| t < at && at <= end;
     // (when it came, why, when it ended)
-    let mut signals: Vec<(DateTime<Utc>, &str, Option<DateTime<Utc>>)> = Vec::new();
+    let mut signals: Vec<Signal> = Vec::new();
     for o in ds
         .iter()
         .filter(|o| o.workload == d.workload && o.container == d.container)
