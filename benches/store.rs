@@ -83,7 +83,7 @@ async fn store_step(cfg: &Config, store: &StoreHandle, report: &Report, dir: &Pa
         .await
         .expect("alert state recorded");
     let (opened, _) = store.get().await.expect("store");
-    history::record(cfg, &opened, report, Some(dir))
+    history::record(cfg, &opened, report, Some(dir), report.finished_at)
         .await
         .expect("history recorded");
     started.elapsed()

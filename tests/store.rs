@@ -412,3 +412,66 @@ fn a_store_written_by_a_newer_release_is_refused_and_named() {
     assert_eq!(out.code, 2);
     assert!(out.stderr.contains("schema version 99"), "{}", out.stderr);
 }
+
+/// Two replicas electing a leader through the suite's Kubernetes API and sharing `database`:
+/// replica `identity` lives in its own folder below `dir`, audits once when it leads.
+fn replica(
+    dir: &Path,
+    kube: &support::kube::FakeKube,
+    receiver: &Receiver,
+    database: &str,
+    identity: &str,
+) -> ConfigBuilder {
+    let kc = kube.kubeconfig(dir, "lease-ctx");
+    let sub = dir.join(identity);
+    std::fs::create_dir_all(&sub).unwrap();
+    one_drift(&sub);
+    config(&sub, receiver, Some(database))
+        .schedule(|s| s.run_on_start(true).cron("0 0 3 1 1 *"))
+        .ha(|h| {
+            h.enabled(true)
+                .identity(identity)
+                .lease_namespace("ops")
+                .lease_duration("2s")
+                .renew_interval("200ms")
+                .kubeconfig(&kc)
+        })
+}
+
+#[test]
+fn a_failover_between_replicas_sharing_postgresql_does_not_announce_current_drift_again() {
+    use support::daemon::Daemon;
+    use support::net::wait_until;
+    let dir = tempfile::tempdir().unwrap();
+    let kube = support::kube::FakeKube::start(vec![]);
+    let receiver = Receiver::start();
+    let pg = Postgres::shared();
+    let database = pg.database("replicas");
+    let env = [(STORE_PASSWORD_ENV, pg.password())];
+    let a_cfg = replica(dir.path(), &kube, &receiver, &database, "replica-a");
+    let mut a = Daemon::start(&dir.path().join("replica-a"), &a_cfg, &env);
+    wait_until(20, "replica-a to lead and audit", || {
+        (a.metric("driftwatch_audits_total{result=\"ok\"}")? >= 1.0).then_some(())
+    });
+    let b_cfg = replica(dir.path(), &kube, &receiver, &database, "replica-b");
+    let b = Daemon::start(&dir.path().join("replica-b"), &b_cfg, &env);
+    assert_eq!(receiver.received("/hook").len(), 1, "the leader announced the drift");
+
+    // The leader dies without releasing its lease; the follower takes over and audits.
+    a.signal("KILL");
+    a.wait_exit(5);
+    wait_until(20, "replica-b to take over and audit", || {
+        (b.metric("driftwatch_audits_total{result=\"ok\"}")? >= 1.0).then_some(())
+    });
+    assert_eq!(
+        receiver.received("/hook").len(),
+        1,
+        "the new leader knows from the shared store that the drift was announced"
+    );
+    // Both replicas answer the same DORA from the one store.
+    let (code, body) = b.get("/api/dora");
+    assert_eq!(code, 200, "{body}");
+    let dora: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(dora["environments"][0]["name"], "production");
+    assert!(!body.contains(pg.password()));
+}

@@ -576,19 +576,13 @@ async fn once(cfg: &Config, cli: &Cli) -> u8 {
         eprintln!("warning: --notify: no alert channels are configured ([[alerts.slack]], [[alerts.email]], …)");
     }
     let store = StoreHandle::new(cfg);
-    let notified = deliver::notify(
-        cfg,
-        &store,
-        &report,
-        chrono::Utc::now(),
-        &deliver::StoreHealth::default(),
-    )
-    .await;
+    let now = chrono::Utc::now();
+    let notified = deliver::notify(cfg, &store, &report, now, &deliver::StoreHealth::default()).await;
     // History is kept by the runs that keep alert state; a store that could not be used was
     // reported by the notification step already.
     if let Ok((opened, _)) = store.get().await {
         let dir = audited.snapshot.as_ref().map(|s| s.checkout.dir.as_path());
-        if let Err(e) = crate::app::history::record(cfg, &opened, &report, dir).await {
+        if let Err(e) = crate::app::history::record(cfg, &opened, &report, dir, now).await {
             eprintln!("warning: history not recorded: {e}");
         }
         opened.close().await;

@@ -139,7 +139,14 @@ impl Context {
 
     /// Keeps the audit's history and refreshes the DORA gauges. A store that cannot be used
     /// is alerted by the notification step; here it is logged.
-    async fn record_history(&self, cfg: &Config, store: &StoreHandle, report: &Report, dir: Option<&std::path::Path>) {
+    async fn record_history(
+        &self,
+        cfg: &Config,
+        store: &StoreHandle,
+        report: &Report,
+        dir: Option<&std::path::Path>,
+        now: DateTime<Utc>,
+    ) {
         let store = match store.get().await {
             Ok((store, note)) => {
                 if let Some(note) = note {
@@ -152,7 +159,7 @@ impl Context {
                 return;
             }
         };
-        if let Err(e) = crate::app::history::record(cfg, &store, report, dir).await {
+        if let Err(e) = crate::app::history::record(cfg, &store, report, dir, now).await {
             error!(error = %e, "history not recorded");
             return;
         }
@@ -407,7 +414,7 @@ impl Context {
                 } else {
                     Some(deliver::notify_quiet(&cfg, &store, &report, &quiet, now, &self.store_health).await)
                 };
-                self.record_history(&cfg, &store, &report, dir.as_deref()).await;
+                self.record_history(&cfg, &store, &report, dir.as_deref(), now).await;
                 (report, timings, notified)
             };
             match tokio::time::timeout(cfg.schedule.audit_timeout, work).await {

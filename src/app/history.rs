@@ -5,6 +5,8 @@
 
 use std::path::Path;
 
+use chrono::{DateTime, Utc};
+
 use tracing::{info, warn};
 
 use crate::config::Config;
@@ -17,15 +19,17 @@ use crate::store::{Store, StoreError};
 /// `promotion_depth`.
 const DEPTH: usize = 500;
 
-/// Records `report` (audited at `dir`, the checkout) in `store`; returns the new deployments.
+/// Records `report` (audited at `dir`, the checkout, and recorded in the alert state at `now`)
+/// in `store`; returns the new deployments.
 pub async fn record(
     cfg: &Config,
     store: &Store,
     report: &Report,
     dir: Option<&Path>,
+    now: DateTime<Utc>,
 ) -> Result<Vec<Deployment>, StoreError> {
     store.record_audit(report).await?;
-    let steps = store.deployment_steps(report).await?;
+    let steps = store.deployment_steps(report, now).await?;
     let walked = match (steps.needs_attribution(), dir) {
         (true, Some(dir)) => walk(cfg, dir).await,
         _ => None,
@@ -47,7 +51,7 @@ pub async fn record(
             "deployment"
         );
     }
-    store.prune_history(cfg.store.retention, report.finished_at).await?;
+    store.prune_history(cfg.store.retention, now).await?;
     Ok(new)
 }
 

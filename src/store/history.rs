@@ -66,20 +66,20 @@ impl Store {
     }
 
     /// What `report` changes in the deployment history, per environment whose cluster was read
-    /// (an environment whose cluster could not be read has no runs, and changes nothing).
-    pub async fn deployment_steps(&self, report: &Report) -> Result<DeploymentSteps, StoreError> {
+    /// (an environment whose cluster could not be read has no runs, and changes nothing), seen
+    /// at `now`: the time the alert state records for the same audit, so that a hand change
+    /// and the drift it causes start at the same instant.
+    pub async fn deployment_steps(&self, report: &Report, now: DateTime<Utc>) -> Result<DeploymentSteps, StoreError> {
+        let now = super::truncate(now);
         let mut steps = Vec::new();
         for env in &report.environments {
             let known = self.running(&env.name).await?;
-            let env_steps = deployments::observe(&env.name, &env.runs, &known, report.finished_at);
+            let env_steps = deployments::observe(&env.name, &env.runs, &known, now);
             if !env_steps.is_empty() {
                 steps.push((env.name.clone(), env_steps));
             }
         }
-        Ok(DeploymentSteps {
-            at: report.finished_at,
-            steps,
-        })
+        Ok(DeploymentSteps { at: now, steps })
     }
 
     /// Records `steps`, and returns the new deployments. `attribute` says where git declared a

@@ -208,15 +208,18 @@ fn figures(ds: &[&Deployment], es: &[&Episode], opts: &Options) -> Figures {
 
 /// Lead time for changes: `completed − lineage[0].at`, from the commit that first declared the
 /// digest in the first environment of the `promoted_from` chain to every Pod running it here
-/// (for `source: git`, to the commit declaring it here). Deployments without commits (hand
-/// changes) have none.
+/// (for `source: git`, to the commit declaring it here). Only for changes: hand changes have no
+/// commit, and a rollback brings back what was already delivered.
 fn lead_time(d: &Deployment) -> Option<i64> {
+    if d.kind == DeploymentKind::Rollback {
+        return None;
+    }
     let first = d.lineage.first()?;
     let secs = (d.completed_at? - first.at).num_seconds();
     (secs >= 0).then_some(secs)
 }
 
-/// Stages: for each consecutive pair of the chain, the time between the digest's first
+/// Stages (of changes, not rollbacks): for each consecutive pair of the chain, the time between the digest's first
 /// declarations there (`dev → staging`, `staging → production`); then `<environment> →
 /// rollout`, from the commit declaring it here to every Pod running it (not for `source: git`,
 /// where it is always zero). In chain order.
@@ -230,7 +233,8 @@ fn stages(counted: &[&Deployment], source: Source) -> Vec<StageStat> {
         }
         samples.entry(key).or_default().push(secs.max(0));
     };
-    for d in counted {
+    let changes = counted.iter().filter(|d| d.kind != DeploymentKind::Rollback);
+    for d in changes.clone() {
         for pair in d.lineage.windows(2) {
             add(
                 &pair[0].environment,
@@ -241,7 +245,7 @@ fn stages(counted: &[&Deployment], source: Source) -> Vec<StageStat> {
     }
     let mut rollout = Vec::new();
     if source == Source::Observed {
-        for d in counted {
+        for d in changes {
             if let (Some(decl), Some(done)) = (&d.declared, d.completed_at) {
                 rollout.push((d.environment.clone(), (done - decl.at).num_seconds()));
             }

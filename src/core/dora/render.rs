@@ -17,21 +17,23 @@ pub fn render_json(r: &DoraReport) -> String {
     out
 }
 
-/// `2d 4h`, `45m`, `30s`: the two largest units.
+/// `2d 4h`, `45m`, `30s`: the largest unit, and the next one when it is not zero.
 pub fn human(secs: i64) -> String {
-    let units = [("d", 86_400), ("h", 3600), ("m", 60), ("s", 1)];
-    let mut parts = Vec::new();
-    let mut rest = secs.max(0);
-    for (name, size) in units {
-        if rest >= size || (parts.is_empty() && size == 1) {
-            parts.push(format!("{}{name}", rest / size));
-            rest %= size;
-        }
-        if parts.len() == 2 {
-            break;
+    const UNITS: [(&str, i64); 4] = [("d", 86_400), ("h", 3600), ("m", 60), ("s", 1)];
+    let secs = secs.max(0);
+    let i = UNITS
+        .iter()
+        .position(|(_, size)| secs >= *size)
+        .unwrap_or(UNITS.len() - 1);
+    let (name, size) = UNITS[i];
+    let mut out = format!("{}{name}", secs / size);
+    if let Some((next, next_size)) = UNITS.get(i + 1) {
+        let rest = secs % size / next_size;
+        if rest > 0 {
+            out.push_str(&format!(" {rest}{next}"));
         }
     }
-    parts.join(" ")
+    out
 }
 
 fn samples(n: usize) -> String {
@@ -96,7 +98,7 @@ pub fn render_text(r: &DoraReport) -> String {
         let f = &e.figures;
         let _ = writeln!(out, "{}  {}", e.name, header(r));
         let row = |out: &mut String, label: &str, value: String, b: Option<Band>| {
-            let _ = writeln!(out, "  {label:<22} {value:<52} {}", band(b));
+            let _ = writeln!(out, "  {label:<26} {value:<52} {}", band(b));
         };
         row(
             &mut out,
@@ -120,7 +122,7 @@ pub fn render_text(r: &DoraReport) -> String {
         }
         row(&mut out, "time to restore", restore, f.bands.time_to_restore);
         for (kind, s) in &f.drift_time_to_restore_seconds {
-            row(&mut out, &format!("drift restore {kind}"), duration(s), None);
+            row(&mut out, &format!("drift restore: {kind}"), duration(s), None);
         }
         for fail in &f.failures {
             let _ = writeln!(
@@ -219,4 +221,25 @@ pub fn render_markdown(r: &DoraReport) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_at_a_glance() {
+        let cases = [
+            (0, "0s"),
+            (30, "30s"),
+            (45 * 60, "45m"),
+            (90 * 60, "1h 30m"),
+            (2 * 86_400 + 4 * 3600, "2d 4h"),
+            (5 * 86_400 + 3, "5d"),
+            (-5, "0s"),
+        ];
+        for (secs, want) in cases {
+            assert_eq!(human(secs), want, "{secs}s");
+        }
+    }
 }
