@@ -6,8 +6,11 @@
 //! environment), and times in the same run, on the same report: the audit; and what the daemon
 //! does with the store after each audit (record the alert state, the audit, the deployments,
 //! prune), on the embedded SQLite file and on a PostgreSQL server started for the bench. Two
-//! store cases: a steady audit (nothing moved: the common one) and one where 20 workloads per
-//! environment moved to a new digest (20 × M deployments recorded). Medians of `BENCH_RUNS`.
+//! store cases: a steady audit (nothing moved: the common one); one where 20 workloads per
+//! environment were set by hand to a new digest (20 × M hand deployments recorded); and one
+//! where they went back to the declared digest (20 × M rollbacks, each attributed to its commit
+//! by the walk of the git history, cached per commit). Medians of `BENCH_RUNS`; the walk's own
+//! cost (paid once per new commit) is printed apart.
 
 // Shared with the render bench, which uses all of it; this one needs the fleet alone.
 #[allow(dead_code)]
@@ -77,13 +80,13 @@ fn moved(report: &Report, generation: usize) -> Report {
 }
 
 /// What the daemon does with the store after an audit.
-async fn store_step(cfg: &Config, store: &StoreHandle, report: &Report, dir: &Path) -> Duration {
+async fn store_step(cfg: &Config, sources: &Sources, store: &StoreHandle, report: &Report, dir: &Path) -> Duration {
     let started = Instant::now();
     deliver::notify(cfg, store, report, report.finished_at, &StoreHealth::default())
         .await
         .expect("alert state recorded");
     let (opened, _) = store.get().await.expect("store");
-    history::record(cfg, &opened, report, Some(dir), report.finished_at)
+    history::record(cfg, &opened, sources.lineage(), report, Some(dir), report.finished_at)
         .await
         .expect("history recorded");
     started.elapsed()
@@ -132,39 +135,62 @@ async fn main() {
         fleet.expected().len(),
         "the audit found the fleet's drifts"
     );
-    let pods: usize = report
-        .environments
-        .iter()
-        .flat_map(|e| &e.runs)
-        .map(|r| r.digests.iter().map(|d| d.pods).sum::<usize>())
-        .sum();
-
+    let containers: usize = report.environments.iter().map(|e| e.runs.len()).sum();
     println!(
-        "audit (warm, built-in renderer): median {} over {runs} runs, {pods} Pods",
-        ms(audit_median)
+        "audit (warm, built-in renderer): median {} over {runs} runs; {} Pods, {containers} declared containers",
+        ms(audit_median),
+        fleet.pods()
+    );
+    // What a new commit costs once: the history walk that attributes its deployments.
+    let mut walks = Vec::new();
+    for _ in 0..runs {
+        let started = Instant::now();
+        driftwatch::sources::lineage::walk(&dir, &history::environment_paths(&cfg), history::depth(&cfg)).unwrap();
+        walks.push(started.elapsed());
+    }
+    let walk = median(walks);
+    println!(
+        "history walk to attribute deployments (once per new commit, then cached): median {} ({:.1}% of an audit)",
+        ms(walk),
+        100.0 * walk.as_secs_f64() / audit_median.as_secs_f64()
     );
     println!();
+    let moved_n = 20 * envs;
     println!(
-        "| store | steady audit | share | audit with {} deployments | share |",
-        20 * envs
+        "| store | steady audit | share | {moved_n} hand deployments | share | {moved_n} rollbacks, attributed | share |"
     );
-    println!("|---|---:|---:|---:|---:|");
+    println!("|---|---:|---:|---:|---:|---:|---:|");
     for (name, section, vars) in backends {
         std::fs::write(&path, config(work, &fleet, &section)).unwrap();
         let cfg = Config::load(&path, &vars, &Overrides::default()).unwrap();
         let store = StoreHandle::new(&cfg);
         // The baseline audit and the first alerts, not measured.
-        store_step(&cfg, &store, &report, &dir).await;
+        store_step(&cfg, &sources, &store, &report, &dir).await;
+        let at = |r: &Report, k: usize| {
+            let mut r = r.clone();
+            r.finished_at += chrono::Duration::seconds(k as i64);
+            r
+        };
         let mut steady = Vec::new();
-        let mut moving = Vec::new();
         for i in 0..runs {
-            let mut r = report.clone();
-            r.finished_at += chrono::Duration::seconds(1 + 2 * i as i64);
-            steady.push(store_step(&cfg, &store, &r, &dir).await);
-            moving.push(store_step(&cfg, &store, &moved(&report, 2 + 2 * i), &dir).await);
+            steady.push(store_step(&cfg, &sources, &store, &at(&report, 1 + i), &dir).await);
         }
-        let (s, m) = (median(steady), median(moving));
+        let (mut hand, mut back) = (Vec::new(), Vec::new());
+        for i in 0..runs {
+            let k = runs + 1 + 2 * i;
+            hand.push(store_step(&cfg, &sources, &store, &moved(&report, k), &dir).await);
+            back.push(store_step(&cfg, &sources, &store, &at(&report, k + 1), &dir).await);
+        }
+        let (s, h, b) = (median(steady), median(hand), median(back));
         let share = |d: Duration| format!("{:.1}%", 100.0 * d.as_secs_f64() / audit_median.as_secs_f64());
-        println!("| {name} | {} | {} | {} | {} |", ms(s), share(s), ms(m), share(m));
+        println!(
+            "| {name} | {} | {} | {} | {} | {} | {} |",
+            ms(s),
+            share(s),
+            ms(h),
+            share(h),
+            ms(b),
+            share(b)
+        );
     }
 }

@@ -7,8 +7,8 @@
 //! ```text
 //! config ──► sources/git ──► sources/render (plain, built-in kustomize, external) ──► declared ─┐
 //!            sources/cluster (one LiveSource per cluster: API lists, watches, snapshot) ► live ┼─► core/compare ──► report
-//!            sources/registry, sources/history (facts for the checks) ─────────────┘          │
-//!                                                     alerts (lifecycle, store, channels/) ◄─┘
+//!            sources/registry, sources/history, sources/lineage (facts) ───────────┘          │
+//!                                                     store, alerts (lifecycle, channels/) ◄─┘
 //! app/: cli, audit, daemon, schedule, leader, http, status, metrics, describe: wiring, never logic
 //! ```
 //!
@@ -21,7 +21,8 @@
 //!   [`sources::Sources`] holds what lasts across audits (a kube client per cluster, the
 //!   registry client, bounded caches) and is rebuilt on reload.
 //!   - [`sources::git`]: clones or fetches the GitOps repository into a locked cache.
-//!   - [`sources::history`]: walks commits for promotion lineage.
+//!   - [`sources::history`]: walks commits for promotion lineage; [`sources::lineage`]: the
+//!     per-environment declared timeline (which commit declared a digest, deployments from git).
 //!   - [`sources::render`]: paths → manifests, choosing per path: [`sources::render::plain`]
 //!     files as they are, [`sources::render::builtin`] the built-in kustomize renderer (through
 //!     [`sources::render::files`], a git tree or a directory), [`sources::render::kustomize_exec`]
@@ -41,19 +42,28 @@
 //!   - [`core::compare`]: declared vs live as findings, one file per family of checks.
 //!   - [`core::ignore`]: accepted findings, with reasons and expiry.
 //!   - [`core::report`]: the report, one file per output format.
+//!   - [`core::deployments`]: deployments from what audits see running. [`core::dora`]: DORA
+//!     metrics and their bands from deployments and drift episodes, and their outputs.
 //! - [`alerts`]: what happens with a report.
 //!   - [`alerts::lifecycle`]: alert lifecycle per fingerprint and channel. Pure.
 //!   - [`alerts::settle`]: `sync_grace`, which drift a new commit explains for now. Pure.
-//!   - [`alerts::store`]: the alert state file, atomic and locked. IO.
-//!   - [`alerts::deliver`]: routes notices to channels and records what was delivered. IO.
+//!   - [`alerts::state_file`]: the JSON state of earlier releases, read once to move it into
+//!     the store. IO.
+//!   - [`alerts::deliver`]: claims notices in the store, routes them to channels, records what
+//!     was delivered. IO.
 //!   - [`alerts::channels`]: one file per channel kind (its config section, pure payload and
 //!     send) and `text` for the wording they share.
+//! - [`store`]: alert state and history (audits, drift episodes, deployments) in SQLite or
+//!   PostgreSQL through one code path, migrations embedded. IO.
+//!   - [`store::alerts`]: the alert state, and per-notice claims. [`store::history`]: what
+//!     DORA reads.
 //! - [`app`]: the command line and the service, wiring only.
 //!   - [`app::cli`] (commands, exit codes; `main` only parses), [`app::audit`] (one audit),
 //!     [`app::describe`] (`check-config`), [`app::daemon`] (schedule, reload, shutdown, HA),
 //!     [`app::status`] (what the daemon shows, read by [`app::http`]), [`app::schedule`]
 //!     (tokio-cron-scheduler fires; no-overlap guard ours), [`app::leader`] (Lease election),
-//!     [`app::metrics`], [`app::hooks`] (git push webhooks: signatures and payloads; pure).
+//!     [`app::metrics`], [`app::hooks`] (git push webhooks: signatures and payloads; pure),
+//!     [`app::history`] (what is recorded after an audit), [`app::dora`] (`dora`, `/api/dora`).
 //! - [`retry`]: retries with backoff and `Retry-After`, and the one HTTP client constructor,
 //!   for registries and alert channels alike.
 //! - [`clock`]: wall-clock time on tokio's clock, so schedules are testable with paused time.

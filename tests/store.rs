@@ -475,3 +475,35 @@ fn a_failover_between_replicas_sharing_postgresql_does_not_announce_current_drif
     assert_eq!(dora["environments"][0]["name"], "production");
     assert!(!body.contains(pg.password()));
 }
+
+#[tokio::test]
+async fn history_past_retention_is_deleted_and_open_drift_is_kept() {
+    use driftwatch::config::{Config, Overrides};
+    use driftwatch::core::dora::Window;
+    use driftwatch::store::Store;
+    let s = setup(Backend::Sqlite);
+    for _ in 0..2 {
+        assert_eq!(s.notify().code, 1);
+    }
+    let cfg = Config::load(&s.cfg, &Default::default(), &Overrides::default()).unwrap();
+    let store = Store::open(&cfg.store).await.unwrap();
+    assert_eq!(store.audits().await.unwrap().0, 2, "every audit is recorded");
+    let now = chrono::Utc::now();
+    let all = Window {
+        since: now - chrono::Duration::days(30),
+        until: now + chrono::Duration::days(30),
+    };
+    assert_eq!(store.episodes(all, std::time::Duration::ZERO).await.unwrap().len(), 1);
+
+    // A year and a half later with the default retention (400 days): the audits are gone, the
+    // drift that is still open is not.
+    let later = now + chrono::Duration::days(550);
+    let deleted = store.prune_history(cfg.store.retention, later).await.unwrap();
+    assert!(deleted >= 2, "{deleted}");
+    assert_eq!(store.audits().await.unwrap().0, 0);
+    let episodes = store.episodes(all, std::time::Duration::ZERO).await.unwrap();
+    assert_eq!(episodes.len(), 1, "an open episode is kept whatever its age");
+    assert_eq!(episodes[0].finding_type, "digest-drift");
+    assert!(episodes[0].resolved_at.is_none());
+    store.close().await;
+}

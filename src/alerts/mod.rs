@@ -1,5 +1,5 @@
-//! What happens with a report: the alert lifecycle (pure), its persisted state, and delivery to
-//! the configured channels.
+//! What happens with a report: the alert lifecycle (pure), delivery to the configured channels
+//! through the store (which keeps the state), and the state file of earlier releases.
 
 pub mod channels;
 pub mod deliver;

@@ -582,7 +582,7 @@ async fn once(cfg: &Config, cli: &Cli) -> u8 {
     // reported by the notification step already.
     if let Ok((opened, _)) = store.get().await {
         let dir = audited.snapshot.as_ref().map(|s| s.checkout.dir.as_path());
-        if let Err(e) = crate::app::history::record(cfg, &opened, &report, dir, now).await {
+        if let Err(e) = crate::app::history::record(cfg, &opened, sources.lineage(), &report, dir, now).await {
             eprintln!("warning: history not recorded: {e}");
         }
         opened.close().await;

@@ -159,7 +159,8 @@ impl Context {
                 return;
             }
         };
-        if let Err(e) = crate::app::history::record(cfg, &store, report, dir, now).await {
+        let sources = self.sources.read().expect("sources lock").clone();
+        if let Err(e) = crate::app::history::record(cfg, &store, sources.lineage(), report, dir, now).await {
             error!(error = %e, "history not recorded");
             return;
         }

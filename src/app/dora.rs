@@ -16,6 +16,8 @@ use crate::store::{Store, StoreError, StoreHandle};
 
 /// The window `[now - since, now)`.
 fn window(since: Duration, now: DateTime<Utc>) -> Window {
+    use chrono::SubsecRound as _;
+    let now = now.trunc_subsecs(0);
     Window {
         since: now - chrono::Duration::from_std(since).unwrap_or(chrono::Duration::MAX),
         until: now,

@@ -4,6 +4,7 @@
 //! deletes history past `[store] retention`.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
@@ -12,7 +13,7 @@ use tracing::{info, warn};
 use crate::config::Config;
 use crate::core::dora::Deployment;
 use crate::core::report::Report;
-use crate::sources::lineage::{self, EnvironmentPaths, Lineage};
+use crate::sources::lineage::{EnvironmentPaths, Lineage, LineageCache};
 use crate::store::{Store, StoreError};
 
 /// How far back the attribution looks, in commits, when an environment sets no
@@ -24,6 +25,7 @@ const DEPTH: usize = 500;
 pub async fn record(
     cfg: &Config,
     store: &Store,
+    lineage: &LineageCache,
     report: &Report,
     dir: Option<&Path>,
     now: DateTime<Utc>,
@@ -31,7 +33,7 @@ pub async fn record(
     store.record_audit(report).await?;
     let steps = store.deployment_steps(report, now).await?;
     let walked = match (steps.needs_attribution(), dir) {
-        (true, Some(dir)) => walk(cfg, dir).await,
+        (true, Some(dir)) => walk(cfg, lineage, dir, report.gitops.commit.as_deref()).await,
         _ => None,
     };
     let new = store
@@ -76,16 +78,11 @@ pub fn depth(cfg: &Config) -> usize {
         .unwrap_or(DEPTH)
 }
 
-async fn walk(cfg: &Config, dir: &Path) -> Option<Lineage> {
-    let (dir, envs, depth) = (dir.to_path_buf(), environment_paths(cfg), depth(cfg));
-    match tokio::task::spawn_blocking(move || lineage::walk(&dir, &envs, depth)).await {
-        Ok(Ok(l)) => Some(l),
-        Ok(Err(e)) => {
-            warn!(error = %e, "git history unavailable: new deployments are recorded without their commits");
-            None
-        }
+async fn walk(cfg: &Config, cache: &LineageCache, dir: &Path, commit: Option<&str>) -> Option<Arc<Lineage>> {
+    match cache.walk(dir, commit, &environment_paths(cfg), depth(cfg)).await {
+        Ok(l) => Some(l),
         Err(e) => {
-            warn!(error = %e, "git history walk failed");
+            warn!(error = %e, "git history unavailable: new deployments are recorded without their commits");
             None
         }
     }

@@ -535,6 +535,43 @@ impl Lineage {
     }
 }
 
+/// The last walk, for the commit it walked: the daemon audits one commit many times, and a
+/// walk of a large fleet's history costs about a tenth of an audit. One entry, replaced when
+/// the commit, the environments or the depth change.
+#[derive(Debug, Default)]
+pub struct LineageCache {
+    last: std::sync::Mutex<Option<(String, Arc<Lineage>)>>,
+}
+
+impl LineageCache {
+    /// The walk of `dir` at `commit` (`None`: not cached), walked on a blocking thread when it
+    /// is not the last one.
+    pub async fn walk(
+        &self,
+        dir: &Path,
+        commit: Option<&str>,
+        envs: &[EnvironmentPaths],
+        depth: usize,
+    ) -> Result<Arc<Lineage>, HistoryError> {
+        let key = commit.map(|c| format!("{c}|{depth}|{envs:?}"));
+        if let Some(key) = &key
+            && let Some((k, l)) = self.last.lock().expect("lineage cache").as_ref()
+            && k == key
+        {
+            return Ok(l.clone());
+        }
+        let (dir, envs) = (dir.to_path_buf(), envs.to_vec());
+        let walked = tokio::task::spawn_blocking(move || walk(&dir, &envs, depth))
+            .await
+            .map_err(|e| HistoryError::Git(format!("history walk failed: {e}")))??;
+        let walked = Arc::new(walked);
+        if let Some(key) = key {
+            *self.last.lock().expect("lineage cache") = Some((key, walked.clone()));
+        }
+        Ok(walked)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -30,6 +30,8 @@ pub struct Sources {
     registry: Option<RegistryClient>,
     manifests: Arc<ManifestCache>,
     history: Arc<HistoryCache>,
+    /// The last history walk for deployment attribution (one commit is audited many times).
+    lineage: Arc<lineage::LineageCache>,
     renderer: render::Renderer,
     render_dir: Option<std::path::PathBuf>,
 }
@@ -44,7 +46,7 @@ fn cluster_key(cfg: &ClusterConfig) -> ClusterKey {
 impl Sources {
     /// Sources for `cfg` with empty caches of the default sizes.
     pub async fn new(cfg: &Config) -> Self {
-        Self::with_caches(cfg, Arc::default(), Arc::default(), None).await
+        Self::with_caches(cfg, Arc::default(), Arc::default(), Arc::default(), None).await
     }
 
     /// Sources for one audit (`--once`): the render cache keeps nothing in memory, since no
@@ -57,7 +59,7 @@ impl Sources {
                 0,
             ))
         });
-        Self::with_caches(cfg, Arc::default(), Arc::default(), renders).await
+        Self::with_caches(cfg, Arc::default(), Arc::default(), Arc::default(), renders).await
     }
 
     /// Sources for a reloaded `cfg`: clients are built anew, the caches (of content that
@@ -68,7 +70,14 @@ impl Sources {
         let renders = (render_cache_dir(cfg) == self.render_dir)
             .then(|| self.renderer.cache())
             .flatten();
-        Self::with_caches(cfg, self.manifests.clone(), self.history.clone(), renders).await
+        Self::with_caches(
+            cfg,
+            self.manifests.clone(),
+            self.history.clone(),
+            self.lineage.clone(),
+            renders,
+        )
+        .await
     }
 
     /// Sources for `cfg` using the given caches.
@@ -76,6 +85,7 @@ impl Sources {
         cfg: &Config,
         manifests: Arc<ManifestCache>,
         history: Arc<HistoryCache>,
+        lineage: Arc<lineage::LineageCache>,
         renders: Option<Arc<render::cache::RenderCache>>,
     ) -> Self {
         let mut clusters = HashMap::new();
@@ -96,6 +106,7 @@ impl Sources {
             registry,
             manifests,
             history,
+            lineage,
             renderer,
             render_dir,
         }
@@ -118,6 +129,10 @@ impl Sources {
 
     pub fn history(&self) -> &Arc<HistoryCache> {
         &self.history
+    }
+
+    pub fn lineage(&self) -> &Arc<lineage::LineageCache> {
+        &self.lineage
     }
 
     /// Renders what environments declare, through the render cache.

@@ -98,7 +98,8 @@ pub fn render_text(r: &DoraReport) -> String {
         let f = &e.figures;
         let _ = writeln!(out, "{}  {}", e.name, header(r));
         let row = |out: &mut String, label: &str, value: String, b: Option<Band>| {
-            let _ = writeln!(out, "  {label:<26} {value:<52} {}", band(b));
+            let line = format!("  {label:<26} {value:<52} {}", band(b));
+            let _ = writeln!(out, "{}", line.trim_end());
         };
         row(
             &mut out,
