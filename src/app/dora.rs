@@ -14,10 +14,11 @@ use crate::core::report::{EXIT_CLEAN, EXIT_ERROR};
 use crate::sources::lineage;
 use crate::store::{Store, StoreError, StoreHandle};
 
-/// The window `[now - since, now)`.
+/// The window `[now - since, now)`, in whole seconds: its end is the next whole second, so
+/// that what completed a moment ago (within this second) is in it.
 fn window(since: Duration, now: DateTime<Utc>) -> Window {
     use chrono::SubsecRound as _;
-    let now = now.trunc_subsecs(0);
+    let now = now.trunc_subsecs(0) + chrono::Duration::seconds(1);
     Window {
         since: now - chrono::Duration::from_std(since).unwrap_or(chrono::Duration::MAX),
         until: now,
