@@ -59,6 +59,21 @@ fn cluster(dir: &Path, name: &str, spec: &str, runs: &str) {
     write(&dir.join(format!("{name}.json")), &list(vec![d, rs, p]));
 }
 
+/// dev and production (promoted from dev), each a snapshot cluster, git in `gitops/`.
+fn builder(dir: &Path) -> ConfigBuilder {
+    ConfigBuilder::new(dir)
+        .gitops(|g| g.path("gitops"))
+        .environment("dev", |e| {
+            e.paths(&["apps/*/dev"]).cluster_name("dev").snapshot("dev.json")
+        })
+        .environment("production", |e| {
+            e.paths(&["apps/*/production"])
+                .cluster_name("prod")
+                .snapshot("production.json")
+                .promoted_from("dev")
+        })
+}
+
 struct History {
     dir: tempfile::TempDir,
     cfg: std::path::PathBuf,
@@ -93,18 +108,7 @@ fn history(now: DateTime<Utc>) -> History {
     c(files(&[api("dev", D2)]), "dev: api 2", t[1]);
     cluster(dir.path(), "dev", D2, D2);
     cluster(dir.path(), "production", D1, D1);
-    let cfg = ConfigBuilder::new(dir.path())
-        .gitops(|g| g.path("gitops"))
-        .environment("dev", |e| {
-            e.paths(&["apps/*/dev"]).cluster_name("dev").snapshot("dev.json")
-        })
-        .environment("production", |e| {
-            e.paths(&["apps/*/production"])
-                .cluster_name("prod")
-                .snapshot("production.json")
-                .promoted_from("dev")
-        })
-        .write();
+    let cfg = builder(dir.path()).write();
     History { dir, cfg, t }
 }
 
@@ -258,18 +262,7 @@ fn from_git_estimates_promotions_lead_time_and_reverts_from_history_alone() {
 fn the_daemon_serves_dora_and_exports_it_as_gauges() {
     let h = history(Utc::now());
     h.promote();
-    let cfg = ConfigBuilder::new(h.dir.path())
-        .gitops(|g| g.path("gitops"))
-        .schedule(|s| s.cron("0 0 3 1 1 *").run_on_start(true))
-        .environment("dev", |e| {
-            e.paths(&["apps/*/dev"]).cluster_name("dev").snapshot("dev.json")
-        })
-        .environment("production", |e| {
-            e.paths(&["apps/*/production"])
-                .cluster_name("prod")
-                .snapshot("production.json")
-                .promoted_from("dev")
-        });
+    let cfg = builder(h.dir.path()).schedule(|s| s.cron("0 0 3 1 1 *").run_on_start(true));
     let d = Daemon::start(h.dir.path(), &cfg, &[]);
     wait_until(20, "the first audit", || {
         d.metric("driftwatch_dora_deployments_per_week{environment=\"production\"}")
