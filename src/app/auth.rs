@@ -179,7 +179,15 @@ mod tests {
         let basic_wrong_pass = format!("Basic {}", b64("sre:nope"));
         let basic_wrong_user = format!("Basic {}", b64("ops:pa:ss"));
         let basic_no_colon = format!("Basic {}", b64("srepass"));
-        let cases: &[(&str, Option<&ServerAuth>, &str, Option<&str>, Result<(), Refusal>)] = &[
+        // (case, auth, path, Authorization header, verdict)
+        type Case<'a> = (
+            &'a str,
+            Option<&'a ServerAuth>,
+            &'a str,
+            Option<&'a str>,
+            Result<(), Refusal>,
+        );
+        let cases: &[Case] = &[
             ("auth off: anything passes", None, "/report", None, Ok(())),
             ("no header", Some(&token), "/report", None, Err(Refusal::Missing)),
             (
