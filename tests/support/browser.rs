@@ -47,6 +47,10 @@ pub struct Browser {
 impl Browser {
     /// Starts Chromium and connects to it. Panics, naming the `chromium` package and
     /// `scripts/prereqs`, when it is not installed: a test that needs it fails, never skips.
+    ///
+    /// Use it on the thread that started it (one browser per test, ~0.5 s): the kernel kills
+    /// Chromium when that thread ends, so a browser kept in a static for several tests would
+    /// die with the first test's thread.
     pub fn start() -> Self {
         Self::launch(false)
     }
