@@ -184,6 +184,7 @@ impl Context {
                 }
                 self.status.set_audit_timeout(new.schedule.audit_timeout);
                 self.status.set_git_hooks(&new);
+                self.status.set_auth(&new);
                 if new.store.backend.display() != old.store.backend.display() {
                     info!(store = %new.store.backend.display(), "the store changed; the next audit uses it");
                     *self.store.write().expect("store lock") = Arc::new(StoreHandle::new(&new));
@@ -498,6 +499,7 @@ pub async fn run(
         git_fetch,
     ));
     status.set_git_hooks(&cfg);
+    status.set_auth(&cfg);
     let store = Arc::new(StoreHandle::new(&cfg));
     let cfg = Arc::new(cfg);
     status.set_dora(cfg.clone(), store.clone());

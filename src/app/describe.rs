@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use crate::config::{
     AlertsConfig, AuditConfig, ChannelConfig, ClusterSource, CompareConfigMaps, Config, DoraConfig, Engine,
     EnvironmentConfig, GitUpdatesConfig, GitopsConfig, HaConfig, RegistryConfig, RenderConfig, ScheduleConfig,
-    ServerConfig, StateConfig, StoreBackend, StoreConfig, WatchConfig, redact_url,
+    ServerConfig, ServerCredential, StateConfig, StoreBackend, StoreConfig, WatchConfig, redact_url,
 };
 
 /// Durations as the user wrote them, by key ([`Config::written`]).
@@ -297,6 +297,26 @@ impl Describe for Schedule<'_> {
 impl Describe for ServerConfig {
     fn describe(&self, _: &Written, out: &mut String) {
         let _ = writeln!(out, "server: listen {}", self.listen);
+        // The credential's kind and whether it is set, never its value.
+        let auth = match &self.auth {
+            None => "off".to_string(),
+            Some(a) => {
+                let credential = match &a.credential {
+                    ServerCredential::Bearer(_) => "bearer token (set)".to_string(),
+                    ServerCredential::Basic { username, .. } => format!("basic user {username} (password set)"),
+                };
+                let open: Vec<&str> = [
+                    ("/metrics", !a.protect_metrics),
+                    ("/healthz, /readyz", !a.protect_healthz),
+                ]
+                .into_iter()
+                .filter_map(|(path, open)| open.then_some(path))
+                .chain(["/hooks/git (its own signature)"])
+                .collect();
+                format!("{credential}; open: {}", open.join(", "))
+            }
+        };
+        let _ = writeln!(out, "  auth: {auth}");
     }
 }
 
@@ -410,6 +430,10 @@ webhook_secret_env = "HOOK_SECRET"
 [schedule]
 cron = "0 */15 * * * *"
 timezone = "Europe/Berlin"
+[server.auth]
+username = "sre"
+password_env = "UI_PASSWORD"
+protect_metrics = true
 [ha]
 enabled = true
 identity = "driftwatch-0"
@@ -452,6 +476,7 @@ url = "http://alertmanager:9093"
             ("SLACK_URL", "https://hooks.slack.com/services/secret"),
             ("HMAC", "hmac_secret"),
             ("HOOK_SECRET", "hook_secret"),
+            ("UI_PASSWORD", "ui_password"),
         ]
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -481,6 +506,7 @@ url = "http://alertmanager:9093"
             "policy production: allowed_sources localhost:5000/shop, promoted_from -, compare_secrets false, compare_configmaps auto",
             "schedule: cron \"0 */15 * * * *\" (Europe/Berlin), next run 2026-11-26T09:15:00Z, run_on_start false, audit_timeout 10m, shutdown_grace 30s",
             "server: listen 127.0.0.1:9184",
+            "  auth: basic user sre (password set); open: /healthz, /readyz, /hooks/git (its own signature)",
             "ha: lease default/driftwatch as driftwatch-0, lease_duration 15s, renew_interval 5s",
             "store: sqlite:///var/lib/driftwatch/driftwatch.db (embedded SQLite), retention 400d, alert state file from before the store: /var/lib/driftwatch/state.json",
             "dora: window 30d, failure_window 24h",
@@ -492,7 +518,14 @@ url = "http://alertmanager:9093"
         ];
         assert_eq!(text.lines().collect::<Vec<_>>(), expected);
         assert!(text.ends_with('\n'));
-        for secret in ["ghp_secret", "hooks.slack.com", "hmac_secret", "tok3n", "hook_secret"] {
+        for secret in [
+            "ghp_secret",
+            "hooks.slack.com",
+            "hmac_secret",
+            "tok3n",
+            "hook_secret",
+            "ui_password",
+        ] {
             assert!(!text.contains(secret), "{secret} printed");
         }
     }

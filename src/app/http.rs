@@ -2,7 +2,8 @@
 //! loaded and an audit done or under way, none stuck), `/report` (the latest JSON report),
 //! `POST /-/reload` (reload the config file), `POST /hooks/git` (push webhooks, checked by
 //! [`crate::app::hooks`]) and `GET /api/dora` (DORA metrics from the store, the JSON of
-//! `driftwatch dora --format json`).
+//! `driftwatch dora --format json`). Every route is behind `[server.auth]` when it is
+//! configured ([`crate::app::auth`]), but for the exemptions listed there.
 
 use std::sync::Arc;
 
@@ -13,10 +14,16 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use tracing::{info, warn};
 
+use crate::app::auth;
 use crate::app::hooks::{self, Action};
 use crate::app::status::Status;
 
 pub fn router(status: Arc<Status>) -> Router {
+    auth::protect(routes(status.clone()), status)
+}
+
+/// Every route; [`router`] puts them all behind `[server.auth]`.
+fn routes(status: Arc<Status>) -> Router {
     Router::new()
         .route("/metrics", get(metrics))
         .route("/healthz", get(|| async { "ok\n" }))

@@ -70,6 +70,11 @@ struct ResultLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReasonLabel {
+    reason: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct FetchLabels {
     trigger: String,
     result: String,
@@ -105,6 +110,7 @@ pub struct Metrics {
     last_reload_ok: Gauge,
     git_fetches: Family<FetchLabels, Counter>,
     git_webhook_requests: Family<ResultLabel, Counter>,
+    http_unauthorized: Family<ReasonLabel, Counter>,
     dora_per_week: Family<EnvironmentLabel, FloatGauge>,
     dora_lead_time: Family<QuantileLabels, Gauge>,
     dora_failure_rate: Family<EnvironmentLabel, FloatGauge>,
@@ -242,6 +248,12 @@ impl Metrics {
             "Requests to POST /hooks/git, by result (accepted: a fetch follows, unauthorized: bad or missing signature, ignored: valid but nothing to fetch)",
             git_webhook_requests.clone(),
         );
+        let http_unauthorized = Family::<ReasonLabel, Counter>::default();
+        registry.register(
+            "http_unauthorized_requests",
+            "HTTP requests refused by [server.auth], by reason (missing, malformed, wrong credential)",
+            http_unauthorized.clone(),
+        );
         let dora_per_week = Family::<EnvironmentLabel, FloatGauge>::default();
         registry.register(
             "dora_deployments_per_week",
@@ -296,6 +308,7 @@ impl Metrics {
             render_cache,
             git_fetches,
             git_webhook_requests,
+            http_unauthorized,
             watch_events,
             watch_restarts,
             watch_objects,
@@ -475,6 +488,13 @@ impl Metrics {
     }
 
     /// A request to `POST /hooks/git` (`result`: accepted, unauthorized, ignored).
+    /// A request refused by `[server.auth]`.
+    pub fn http_unauthorized(&self, reason: &str) {
+        self.http_unauthorized
+            .get_or_create(&ReasonLabel { reason: reason.into() })
+            .inc();
+    }
+
     pub fn git_webhook(&self, result: &str) {
         self.git_webhook_requests
             .get_or_create(&ResultLabel { result: result.into() })

@@ -1,7 +1,9 @@
 //! Wiring, never logic: the command line, one audit, the daemon with its schedule, leader
-//! election, HTTP endpoint (with the git push webhooks' verification) and metrics.
+//! election, HTTP endpoint (with the git push webhooks' verification and `[server.auth]`) and
+//! metrics.
 
 pub mod audit;
+pub mod auth;
 pub mod checks;
 pub mod cli;
 pub mod daemon;

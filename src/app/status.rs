@@ -11,7 +11,7 @@ use tokio::sync::{Notify, mpsc, oneshot};
 use tokio::time::Instant;
 
 use crate::app::metrics::Metrics;
-use crate::config::{Config, GitRef, GitopsConfig, Secret};
+use crate::config::{Config, GitRef, GitopsConfig, Secret, ServerAuth};
 use crate::store::StoreHandle;
 
 /// The daemon's state as seen from outside.
@@ -29,6 +29,8 @@ pub struct Status {
     /// What `POST /hooks/git` checks requests against; `None` while no secret is configured.
     git_hooks: RwLock<Option<Arc<GitHooks>>>,
     git_fetch: FetchHandle,
+    /// `[server.auth]` of the running config; `None`: every endpoint is open.
+    auth: RwLock<Option<Arc<ServerAuth>>>,
     /// What `GET /api/dora` reads: the running config and its store.
     dora: RwLock<Option<(Arc<Config>, Arc<StoreHandle>)>>,
 }
@@ -53,6 +55,7 @@ impl Status {
             reload,
             git_hooks: RwLock::new(None),
             git_fetch,
+            auth: RwLock::new(None),
             dora: RwLock::new(None),
         }
     }
@@ -112,6 +115,11 @@ impl Status {
         self.git_hooks.read().expect("git hooks lock").clone()
     }
 
+    /// What requests must present (`[server.auth]`); `None`: nothing.
+    pub fn auth(&self) -> Option<Arc<ServerAuth>> {
+        self.auth.read().expect("auth lock").clone()
+    }
+
     /// Asks the daemon to fetch the GitOps repository now (a verified push webhook).
     pub fn request_git_fetch(&self) {
         self.git_fetch.request();
@@ -137,6 +145,11 @@ impl Status {
     /// The webhook settings of a (re)loaded config.
     pub fn set_git_hooks(&self, cfg: &Config) {
         *self.git_hooks.write().expect("git hooks lock") = GitHooks::from_config(cfg).map(Arc::new);
+    }
+
+    /// The `[server.auth]` settings of a (re)loaded config.
+    pub fn set_auth(&self, cfg: &Config) {
+        *self.auth.write().expect("auth lock") = cfg.server.auth.clone().map(Arc::new);
     }
 
     pub fn set_audit_timeout(&self, timeout: Duration) {

@@ -86,6 +86,26 @@ pub fn parse_cron(expr: &str) -> Result<croner::Cron, String> {
 #[derive(Clone, Debug)]
 pub struct ServerConfig {
     pub listen: std::net::SocketAddr,
+    /// `[server.auth]`; `None`: every endpoint is open (the default, on loopback).
+    pub auth: Option<ServerAuth>,
+}
+
+/// What requests to the HTTP endpoint must present (`[server.auth]`).
+#[derive(Clone, Debug)]
+pub struct ServerAuth {
+    pub credential: ServerCredential,
+    /// Whether `/metrics` needs the credential too (open by default: Prometheus scrapes it).
+    pub protect_metrics: bool,
+    /// Whether `/healthz` and `/readyz` need it too (open by default: kubelet probes them).
+    pub protect_healthz: bool,
+}
+
+#[derive(Clone, Debug)]
+pub enum ServerCredential {
+    /// `Authorization: Bearer <token>`.
+    Bearer(Secret),
+    /// `Authorization: Basic base64(username:password)`.
+    Basic { username: String, password: Secret },
 }
 
 /// Leader election between replicas through a `coordination.k8s.io/v1` Lease.

@@ -71,6 +71,20 @@ pub(crate) struct RawSchedule {
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawServer {
     pub(crate) listen: Option<String>,
+    pub(crate) auth: Option<RawServerAuth>,
+}
+
+/// `[server.auth]`: a bearer token, or a username with a password.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawServerAuth {
+    pub(crate) bearer_token_env: Option<String>,
+    pub(crate) bearer_token_file: Option<PathBuf>,
+    pub(crate) username: Option<String>,
+    pub(crate) password_env: Option<String>,
+    pub(crate) password_file: Option<PathBuf>,
+    pub(crate) protect_metrics: Option<bool>,
+    pub(crate) protect_healthz: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -149,6 +149,14 @@ section!(
     Schedule { str: cron, shutdown_grace; bool: run_on_start; }
 );
 section!(
+    /// `[server.auth]`: a bearer token, or a username with a password.
+    ServerAuth {
+        str: bearer_token_env, username, password_env;
+        path: bearer_token_file, password_file;
+        bool: protect_metrics, protect_healthz;
+    }
+);
+section!(
     /// `[ha]`
     Ha { str: identity, lease_namespace, lease_duration, renew_interval; bool: enabled; path: kubeconfig; }
 );
@@ -277,6 +285,11 @@ impl ConfigBuilder {
     pub fn listen(mut self, addr: SocketAddr) -> Self {
         self.table("server").set("listen", Value::Str(addr.to_string()));
         self
+    }
+
+    /// `[server.auth]`.
+    pub fn server_auth(self, f: impl FnOnce(ServerAuth) -> ServerAuth) -> Self {
+        self.section("server.auth", |t| f(ServerAuth(t)).0)
     }
 
     pub fn gitops(self, f: impl FnOnce(Gitops) -> Gitops) -> Self {

@@ -14,11 +14,14 @@
 //! - [`receiver`]: HTTP receivers standing in for Slack, webhooks and Alertmanager.
 //! - [`net`]: listeners on 127.0.0.1:0, a plain HTTP client, polling with a deadline.
 //! - [`process`]: external servers in their own process group, stopped with the whole group.
+//! - [`browser`]: headless Chromium driven over the DevTools protocol (pages, clicks, typing,
+//!   screenshots, console errors and CSP violations).
 //!
 //! In-process servers bind 127.0.0.1:0 and serve that listener. External programs that must
 //! be told a port (git daemon, docker-registry, aiosmtpd, postgres, the daemon) are given a free one and
 //! started again on another when they lost it to a parallel test before binding it.
 
+pub mod browser;
 pub mod config;
 pub mod daemon;
 pub mod fixtures;

@@ -3,8 +3,10 @@
 use std::time::Duration;
 
 use super::Validator;
-use crate::config::raw::{RawHa, RawSchedule, RawServer};
-use crate::config::{ConfigError, HaConfig, LogFormat, ScheduleConfig, ServerConfig, parse_cron};
+use crate::config::raw::{RawHa, RawSchedule, RawServer, RawServerAuth};
+use crate::config::{
+    ConfigError, HaConfig, LogFormat, ScheduleConfig, Secret, ServerAuth, ServerConfig, ServerCredential, parse_cron,
+};
 
 impl Validator<'_> {
     pub(super) fn schedule(&self, s: RawSchedule) -> Result<ScheduleConfig, ConfigError> {
@@ -38,7 +40,68 @@ impl Validator<'_> {
                     format!("{listen:?} is not an address like 127.0.0.1:9184: {e}"),
                 )
             })?,
+            auth: s.auth.map(|a| self.server_auth(a)).transpose()?,
         })
+    }
+
+    /// `[server.auth]`: exactly one kind of credential. A section without one is an error
+    /// rather than "off", as whoever wrote it meant the endpoint to be protected.
+    fn server_auth(&self, a: RawServerAuth) -> Result<ServerAuth, ConfigError> {
+        let token = self.nonempty_secret("server.auth.bearer_token", a.bearer_token_env, a.bearer_token_file)?;
+        let password = self.nonempty_secret("server.auth.password", a.password_env, a.password_file)?;
+        let credential = match (token, a.username, password) {
+            (Some(token), None, None) => ServerCredential::Bearer(token),
+            (None, Some(username), Some(password)) => {
+                // RFC 7617: the user-id ends at the first colon, so one with a colon never matches.
+                if username.is_empty() || username.contains(':') {
+                    return Err(self.invalid("server.auth.username", "must be non-empty and without ':'"));
+                }
+                ServerCredential::Basic { username, password }
+            }
+            (Some(_), _, _) => {
+                return Err(self.invalid(
+                    "server.auth.bearer_token_env",
+                    "give a bearer token or a username with a password, not both",
+                ));
+            }
+            (None, Some(_), None) => {
+                return Err(self.invalid(
+                    "server.auth.password_env",
+                    "missing: the username needs password_env or password_file",
+                ));
+            }
+            (None, None, Some(_)) => {
+                return Err(self.invalid("server.auth.username", "missing: the password needs a username"));
+            }
+            (None, None, None) => {
+                return Err(self.invalid(
+                    "server.auth",
+                    "no credential: give bearer_token_env / bearer_token_file, or username with password_env / password_file (or remove the section)",
+                ));
+            }
+        };
+        Ok(ServerAuth {
+            credential,
+            protect_metrics: a.protect_metrics.unwrap_or(false),
+            protect_healthz: a.protect_healthz.unwrap_or(false),
+        })
+    }
+
+    /// [`Self::secret`], and an empty value (an empty file) is an error too: an empty token
+    /// would let through anyone sending an empty one.
+    fn nonempty_secret(
+        &self,
+        key: &str,
+        env: Option<String>,
+        file: Option<std::path::PathBuf>,
+    ) -> Result<Option<Secret>, ConfigError> {
+        let recorded = self.errors.borrow().len();
+        let secret = self.secret(key, env, file)?;
+        // An unset variable or unreadable file is already recorded, with an empty stand-in.
+        if secret.as_ref().is_some_and(|s| s.expose().is_empty()) && self.errors.borrow().len() == recorded {
+            self.record(self.invalid(key.to_string() + "_file", "the secret is empty"));
+        }
+        Ok(secret)
     }
 
     pub(super) fn ha(&self, h: RawHa) -> Result<Option<HaConfig>, ConfigError> {
@@ -81,6 +144,118 @@ impl Validator<'_> {
             None | Some("text") => Ok(LogFormat::Text),
             Some("json") => Ok(LogFormat::Json),
             Some(other) => Err(self.invalid("log_format", format!("{other:?} is not one of text, json"))),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+    use std::path::Path;
+
+    use crate::config::{Config, Overrides, ServerCredential};
+
+    const BASE: &str = r#"
+[gitops]
+path = "/srv/gitops"
+[[environments]]
+name = "production"
+paths = ["apps/*/production"]
+[environments.cluster]
+snapshot = "live.json"
+"#;
+
+    fn load(auth: &str) -> Result<Config, String> {
+        let env: HashMap<String, String> = [("UI_TOKEN", "t0ken-from-env"), ("UI_PASSWORD", "pw-from-env")]
+            .map(|(k, v)| (k.into(), v.into()))
+            .into();
+        Config::from_str(
+            &format!("{BASE}\n[server.auth]\n{auth}"),
+            config::FileFormat::Toml,
+            "driftwatch.toml",
+            Path::new("/etc/driftwatch"),
+            &env,
+            &Overrides::default(),
+        )
+        .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn server_auth_takes_a_token_or_a_username_with_a_password() {
+        let c = load("bearer_token_env = \"UI_TOKEN\"").unwrap();
+        let auth = c.server.auth.unwrap();
+        assert!(matches!(&auth.credential, ServerCredential::Bearer(t) if t.expose() == "t0ken-from-env"));
+        assert!(
+            !auth.protect_metrics && !auth.protect_healthz,
+            "scrapes and probes open by default"
+        );
+
+        let c = load("username = \"sre\"\npassword_env = \"UI_PASSWORD\"\nprotect_metrics = true").unwrap();
+        let auth = c.server.auth.unwrap();
+        assert!(
+            matches!(&auth.credential, ServerCredential::Basic { username, password } if username == "sre" && password.expose() == "pw-from-env")
+        );
+        assert!(auth.protect_metrics);
+
+        let off = Config::from_str(
+            BASE,
+            config::FileFormat::Toml,
+            "driftwatch.toml",
+            Path::new("/etc/driftwatch"),
+            &HashMap::new(),
+            &Overrides::default(),
+        )
+        .unwrap();
+        assert!(off.server.auth.is_none(), "off without the section");
+    }
+
+    #[test]
+    fn invalid_server_auth_names_the_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let empty = dir.path().join("empty");
+        std::fs::write(&empty, "\n").unwrap();
+        let empty_file = format!("bearer_token_file = {:?}", empty.display().to_string());
+        let cases = [
+            (
+                "both kinds",
+                "bearer_token_env = \"UI_TOKEN\"\nusername = \"sre\"\npassword_env = \"UI_PASSWORD\"",
+                "server.auth.bearer_token_env: give a bearer token or a username with a password, not both",
+            ),
+            (
+                "username without password",
+                "username = \"sre\"",
+                "server.auth.password_env: missing",
+            ),
+            (
+                "password without username",
+                "password_env = \"UI_PASSWORD\"",
+                "server.auth.username: missing",
+            ),
+            ("nothing", "protect_metrics = true", "server.auth: no credential"),
+            ("unknown key", "token = \"x\"", "token"),
+            (
+                "unset variable",
+                "bearer_token_env = \"NOPE\"",
+                "server.auth.bearer_token_env: environment variable NOPE",
+            ),
+            (
+                "empty file",
+                &empty_file,
+                "server.auth.bearer_token_file: the secret is empty",
+            ),
+            (
+                "colon in username",
+                "username = \"s:re\"\npassword_env = \"UI_PASSWORD\"",
+                "server.auth.username: must be non-empty",
+            ),
+        ];
+        for (name, auth, expected) in cases {
+            let err = load(auth).map(|_| ()).unwrap_err();
+            assert!(err.contains(expected), "{name}: {err}");
+            assert!(
+                !err.contains("t0ken-from-env") && !err.contains("pw-from-env"),
+                "{name}: {err}"
+            );
         }
     }
 }
