@@ -258,23 +258,24 @@ impl Store {
         let w = |e: sqlx::Error| self.write_error(&e);
         let mut tx = self.write().await?;
         for n in notices {
-            let sql = match n.event {
-                crate::alerts::lifecycle::Event::Resolved => {
+            // A resolved notice marks the episode told; a firing or reminder notice when.
+            let (sql, stamp) = match n.event {
+                crate::alerts::lifecycle::Event::Resolved => (
                     "UPDATE alert_deliveries SET resolved_notified = 1, claimed_by = NULL, claimed_until = NULL
-                     WHERE fingerprint = $2 AND channel = $3 AND $1 = $1"
-                }
-                _ => {
-                    "UPDATE alert_deliveries SET notified_at = $1, claimed_by = NULL, claimed_until = NULL
-                     WHERE fingerprint = $2 AND channel = $3"
-                }
+                     WHERE fingerprint = $1 AND channel = $2",
+                    None,
+                ),
+                _ => (
+                    "UPDATE alert_deliveries SET notified_at = $3, claimed_by = NULL, claimed_until = NULL
+                     WHERE fingerprint = $1 AND channel = $2",
+                    Some(ms(now)),
+                ),
             };
-            sqlx::query(sql)
-                .bind(ms(now))
-                .bind(&n.fingerprint)
-                .bind(channel)
-                .execute(&mut *tx)
-                .await
-                .map_err(w)?;
+            let mut query = sqlx::query(sql).bind(&n.fingerprint).bind(channel);
+            if let Some(at) = stamp {
+                query = query.bind(at);
+            }
+            query.execute(&mut *tx).await.map_err(w)?;
         }
         tx.commit().await.map_err(w)
     }
