@@ -2,7 +2,8 @@
 //! loaded and an audit done or under way, none stuck), `/report` (the latest JSON report),
 //! `POST /-/reload` (reload the config file), `POST /hooks/git` (push webhooks, checked by
 //! [`crate::app::hooks`]) and `GET /api/dora` (DORA metrics from the store, the JSON of
-//! `driftwatch dora --format json`).
+//! `driftwatch dora --format json`), and the status pages of [`crate::app::web`] (`/`,
+//! `/api/status`, `/workloads/…`, `/pipeline`).
 
 use std::sync::Arc;
 
@@ -25,7 +26,8 @@ pub fn router(status: Arc<Status>) -> Router {
         .route("/-/reload", post(reload))
         .route("/hooks/git", post(git_hook))
         .route("/api/dora", get(dora))
-        .with_state(status)
+        .with_state(status.clone())
+        .merge(crate::app::web::router(status))
 }
 
 async fn metrics(State(status): State<Arc<Status>>) -> Response {
