@@ -525,3 +525,213 @@ impl super::Report {
         render_standalone(&StatusView::build(self, order))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::model::FindingType;
+    use crate::core::report::status::tests::{D1, D2, finding, fleet, image, order, run};
+    use crate::core::report::status::{DeploymentRow, EpisodeRow, PAGE_ROWS};
+
+    const NAME: &str = "<script>alert(1)</script>";
+    const IMAGE: &str = "\"><img src=x onerror=alert(1)>";
+    const MESSAGE: &str = "fix: </details><script>alert('commit')</script>";
+
+    /// A report whose workload name, image and messages are attacks on the page.
+    fn hostile() -> StatusView {
+        let mut r = fleet();
+        let mut evil = run("evil", IMAGE, &[(D2, 1)], false);
+        evil.workload = format!("shop/Deployment/{NAME}");
+        evil.container = NAME.into();
+        r.environments[0].runs.push(evil);
+        let mut f = finding("production", NAME, FindingType::DigestDrift, Some(NAME), &[D2]);
+        f.declared = Some(IMAGE.into());
+        f.live_image = Some(IMAGE.into());
+        f.message = MESSAGE.into();
+        f.source = Some(MESSAGE.into());
+        r.findings.push(f);
+        r.gitops.url = MESSAGE.into();
+        r.summarise();
+        StatusView::build(&r, &order())
+    }
+
+    /// No markup from the data survives: the only script element is the page's own, and the
+    /// attacks appear escaped.
+    fn assert_escaped(html: &str) {
+        assert!(!html.contains("<script>alert"), "{html}");
+        assert!(!html.contains("<img"), "{html}");
+        assert!(!html.contains("</details><script"), "{html}");
+        assert_eq!(html.matches("<script").count(), 1, "only the page's own script");
+        assert!(html.contains("&#60;script&#62;alert(1)&#60;/script&#62;"), "{html}");
+        assert!(
+            html.contains("&#34;&#62;&#60;img src=x onerror=alert(1)&#62;"),
+            "{html}"
+        );
+    }
+
+    #[test]
+    fn data_is_escaped_in_the_daemon_page_and_the_standalone_file() {
+        let v = hostile();
+        assert_escaped(&render_page(&v, 1));
+        assert_escaped(&render_standalone(&v));
+    }
+
+    #[test]
+    fn data_is_escaped_in_the_workload_page_and_its_history() {
+        let v = hostile();
+        let workload = format!("shop/Deployment/{NAME}");
+        let history = Ok((
+            vec![DeploymentRow {
+                environment: "production".into(),
+                container: NAME.into(),
+                digest: IMAGE.into(),
+                short: IMAGE.into(),
+                previous: None,
+                kind: "promotion",
+                started_at: v.started_at,
+                completed_at: None,
+                lead_time_seconds: None,
+                commit: Some(MESSAGE.into()),
+            }],
+            vec![EpisodeRow {
+                environment: "production".into(),
+                container: Some(NAME.into()),
+                finding_type: IMAGE.into(),
+                fingerprint: MESSAGE.into(),
+                first_seen: v.started_at,
+                resolved_at: None,
+                duration_seconds: None,
+            }],
+        ));
+        let html = render_workload(&v, &workload, history, "the last 30 days").expect("a known workload");
+        assert_escaped(&html);
+        let error =
+            render_workload(&v, &workload, Err(format!("store x: cannot read: {NAME}")), "").expect("a known workload");
+        assert_escaped(&error);
+        assert!(error.contains("The history could not be read"));
+        assert_eq!(
+            render_workload(&v, "shop/Deployment/unknown", Ok((vec![], vec![])), ""),
+            None
+        );
+    }
+
+    #[test]
+    fn links_to_a_workload_are_percent_encoded() {
+        let v = hostile();
+        let html = render_page(&v, 1);
+        assert!(
+            html.contains("href=\"/workloads/shop/Deployment/%3Cscript%3Ealert%281%29%3C%2Fscript%3E\""),
+            "{html}"
+        );
+    }
+
+    #[test]
+    fn the_standalone_file_needs_no_network_and_allows_only_its_own_inline_code() {
+        let html = render_standalone(&StatusView::build(&fleet(), &order()));
+        // The markup, without the script (which names the daemon's poll, unused here) and the
+        // audited repository's own URL.
+        let markup = html.replace(JS, "").replace("https://git.example.com/infra.git", "");
+        for forbidden in ["href=\"/", "src=\"", "http://", "https://", "/assets/", "data-poll"] {
+            assert!(!markup.contains(forbidden), "{forbidden} in the standalone file");
+        }
+        let hash = |s: &str| base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(s.as_bytes()));
+        assert!(html.contains(&format!("style-src &#39;sha256-{}&#39;", hash(CSS))));
+        assert!(html.contains(&format!("script-src &#39;sha256-{}&#39;", hash(JS))));
+        assert!(
+            html.contains(&format!("<style>{CSS}</style>")),
+            "the hashed text exactly"
+        );
+        assert!(html.contains(&format!("<script>{JS}</script>")));
+        assert!(html.contains("id=\"filter-env\""), "filters work in the file too");
+    }
+
+    #[test]
+    fn the_daemon_page_loads_its_assets_from_itself_and_has_no_inline_code() {
+        let html = render_page(&StatusView::build(&fleet(), &order()), 1);
+        assert!(html.contains("<link rel=\"stylesheet\" href=\"/assets/driftwatch.css\">"));
+        assert!(html.contains("<script src=\"/assets/driftwatch.js\" defer></script>"));
+        assert!(!html.contains("<style"), "style-src 'self' forbids inline styles");
+        assert!(!html.contains(" style=\""));
+        assert!(
+            !html.contains("Content-Security-Policy"),
+            "the daemon sends it as a header"
+        );
+    }
+
+    #[test]
+    fn the_planted_drift_is_findable_by_data_attributes() {
+        let html = render_page(&StatusView::build(&fleet(), &order()), 1);
+        let row = html
+            .split("<tr data-workload=\"shop/Deployment/api\" data-container=\"api\"")
+            .nth(1)
+            .expect("the api row");
+        let row = &row[..row.find("</tr>").unwrap()];
+        assert!(
+            row.contains("data-env=\"production\" data-state=\"drifting\" data-severity=\"warning\""),
+            "{row}"
+        );
+        assert!(
+            row.contains("✗</span> drifting"),
+            "a word and a symbol, not colour alone"
+        );
+        assert!(html.contains(
+            "id=\"finding-production-api-digest-drift\" data-env=\"production\" data-severity=\"warning\" data-type=\"digest-drift\""
+        ));
+        assert!(html.contains("data-ignored=\"true\""), "the accepted finding is marked");
+        assert!(html.contains("canary under test, TICKET-7"));
+    }
+
+    #[test]
+    fn the_matrix_shows_one_page_of_rows_with_links_to_the_others() {
+        let mut r = fleet();
+        r.environments[0].runs = (0..450)
+            .map(|i| run(&format!("w{i:03}"), &image("w", D1), &[(D1, 1)], false))
+            .collect();
+        r.environments[0].declared.clear();
+        let v = StatusView::build(&r, &order());
+        let html = render_page(&v, 2);
+        assert_eq!(html.matches("<tr data-workload=").count(), PAGE_ROWS);
+        assert!(html.contains("href=\"?page=1#matrix\""));
+        assert!(html.contains("href=\"?page=3#matrix\""));
+        let all = render_standalone(&v);
+        assert_eq!(
+            all.matches("<tr data-workload=").count(),
+            v.matrix.rows.len(),
+            "the file holds every row"
+        );
+    }
+
+    #[test]
+    fn the_pipeline_page_draws_weekly_charts_and_names_bands_in_words() {
+        use crate::core::dora::{Options, Source, Window};
+        let weeks: Vec<Week> = (0..4)
+            .map(|i| Week {
+                start: chrono::DateTime::from_timestamp(1_700_000_000 + i * 604_800, 0).unwrap(),
+                deployments: i as usize * 2,
+                lead_time_median_seconds: (i > 0).then_some(i * 3600),
+            })
+            .collect();
+        let opts = Options {
+            window: Window {
+                since: weeks[0].start,
+                until: weeks[3].start,
+            },
+            source: Source::Observed,
+            failure_window: std::time::Duration::from_secs(86_400),
+            environments: vec!["production".into()],
+        };
+        let report = crate::core::dora::compute(&[], &[], &opts);
+        let html = render_pipeline(Ok((&report, vec![("production".into(), weeks)])), "the last 4 weeks", 3);
+        assert_eq!(html.matches("<rect class=\"bar\"").count(), 4);
+        assert_eq!(
+            html.matches("<circle class=\"point\"").count(),
+            3,
+            "weeks without promotions have no point"
+        );
+        assert!(html.contains("week of 2023-12-05: 6 deployments"), "{html}");
+        assert!(html.contains("data-band=\"low\""), "no deployment is the low band");
+        assert!(html.contains("▼ low"));
+        let error = render_pipeline(Err("store s: cannot open: unreachable".into()), "", 0);
+        assert!(error.contains("The history could not be read: store s: cannot open: unreachable"));
+    }
+}

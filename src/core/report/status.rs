@@ -825,3 +825,401 @@ pub fn weekly(deployments: &[Deployment], environment: &str, weeks: usize, now: 
         })
         .collect()
 }
+
+#[cfg(test)]
+pub(super) mod tests {
+    use super::*;
+    use crate::core::model::{WorkloadKey, WorkloadKind};
+    use crate::core::report::{EnvironmentResult, GitopsInfo};
+
+    pub const D1: &str = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
+    pub const D2: &str = "sha256:2222222222222222222222222222222222222222222222222222222222222222";
+    pub const D3: &str = "sha256:3333333333333333333333333333333333333333333333333333333333333333";
+    const REPO: &str = "registry.example.com/shop";
+
+    pub fn at(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    pub fn image(name: &str, digest: &str) -> String {
+        format!("{REPO}/{name}@{digest}")
+    }
+
+    /// `name` (container `name`) declared as `declared` and running `digests`.
+    pub fn run(name: &str, declared: &str, digests: &[(&str, usize)], in_progress: bool) -> ContainerRun {
+        ContainerRun {
+            workload: format!("shop/Deployment/{name}"),
+            container: name.into(),
+            declared_image: declared.into(),
+            live_image: Some(declared.into()),
+            digests: digests
+                .iter()
+                .map(|(d, pods)| RunningDigest {
+                    digest: d.to_string(),
+                    pods: *pods,
+                })
+                .collect(),
+            in_progress,
+            rollout_started: Some(at("2026-11-25T14:02:00Z")),
+        }
+    }
+
+    pub fn env(name: &str, declared: &[&str], runs: Vec<ContainerRun>) -> EnvironmentResult {
+        EnvironmentResult {
+            name: name.into(),
+            cluster: format!("{name}-eu1"),
+            status: Status::Ok,
+            errors: Vec::new(),
+            incomplete: Vec::new(),
+            declared_workloads: declared.len(),
+            live_workloads: runs.len(),
+            declared: declared
+                .iter()
+                .map(|n| WorkloadKey {
+                    kind: WorkloadKind::Deployment,
+                    namespace: "shop".into(),
+                    name: n.to_string(),
+                })
+                .collect(),
+            paths: Vec::new(),
+            runs,
+        }
+    }
+
+    /// A finding about shop/Deployment `name` in `env`; `container` `None`: about the whole
+    /// workload.
+    pub fn finding(env: &str, name: &str, kind: FindingType, container: Option<&str>, running: &[&str]) -> Finding {
+        let mut f = Finding::sample(env, name, kind, Severity::Warning);
+        f.container = container.map(str::to_string);
+        f.declared = container.map(|_| image(name, D1));
+        f.running = running
+            .iter()
+            .map(|d| RunningDigest {
+                digest: d.to_string(),
+                pods: 2,
+            })
+            .collect();
+        f.message = format!("{kind} of {name} in {env}");
+        f
+    }
+
+    /// Two environments, production promoted from staging but listed first in the config:
+    /// - api: staging runs D2 as declared; production declares D1 and runs D2 (digest drift);
+    /// - worker: staging rolling out; not declared in production;
+    /// - gone: staging in sync; production missing;
+    /// - stray: undeclared in production only;
+    /// - tagged: unpinned in staging;
+    /// - flaky: in production, drift accepted by an ignore rule.
+    pub fn fleet() -> Report {
+        let production = env(
+            "production",
+            &["api", "gone", "flaky"],
+            vec![
+                run("api", &image("api", D1), &[(D2, 3)], false),
+                run("flaky", &image("flaky", D1), &[(D3, 1)], false),
+            ],
+        );
+        let staging = env(
+            "staging",
+            &["api", "worker", "gone", "tagged"],
+            vec![
+                run("api", &image("api", D2), &[(D2, 2)], false),
+                run("worker", &image("worker", D3), &[(D1, 1), (D3, 1)], true),
+                run("gone", &image("gone", D1), &[(D1, 1)], false),
+                run("tagged", &format!("{REPO}/tagged:v1"), &[(D3, 1)], false),
+            ],
+        );
+        let mut r = Report::new(
+            at("2026-11-26T10:00:00Z"),
+            at("2026-11-26T10:00:12Z"),
+            GitopsInfo {
+                url: "https://git.example.com/infra.git".into(),
+                commit: Some("0123456789abcdef0123456789abcdef01234567".into()),
+            },
+            vec![production, staging],
+            vec![
+                finding("production", "api", FindingType::DigestDrift, Some("api"), &[D2]),
+                finding("production", "gone", FindingType::Missing, None, &[]),
+                finding("production", "stray", FindingType::Undeclared, None, &[D3]),
+                finding("staging", "tagged", FindingType::Unpinned, Some("tagged"), &[]),
+                finding("production", "flaky", FindingType::DigestDrift, Some("flaky"), &[D3]),
+            ],
+        );
+        let rules = crate::core::ignore::parse(
+            "ignore:\n  - fingerprint: production-flaky-digest-drift\n    reason: canary under test, TICKET-7\n",
+        )
+        .unwrap();
+        r.apply_ignore_rules(&rules, chrono::NaiveDate::from_ymd_opt(2026, 11, 26).unwrap());
+        r
+    }
+
+    pub fn order() -> Vec<String> {
+        vec!["staging".into(), "production".into()]
+    }
+
+    fn cell<'a>(v: &'a StatusView, workload: &str, container: Option<&str>, env: &str) -> &'a Cell {
+        let row = v
+            .matrix
+            .rows
+            .iter()
+            .find(|r| r.workload == format!("shop/Deployment/{workload}") && r.container.as_deref() == container)
+            .unwrap_or_else(|| panic!("no row {workload}/{container:?}"));
+        row.cells.iter().find(|c| c.environment == env).unwrap()
+    }
+
+    #[test]
+    fn each_cell_says_what_the_container_is_in_that_environment() {
+        let v = StatusView::build(&fleet(), &order());
+        let cases = [
+            ("api", Some("api"), "staging", CellState::InSync),
+            ("api", Some("api"), "production", CellState::Drifting),
+            ("worker", Some("worker"), "staging", CellState::RollingOut),
+            ("worker", Some("worker"), "production", CellState::Absent),
+            ("gone", Some("gone"), "staging", CellState::InSync),
+            ("gone", Some("gone"), "production", CellState::Missing),
+            ("stray", None, "production", CellState::Undeclared),
+            ("stray", None, "staging", CellState::Absent),
+            ("tagged", Some("tagged"), "staging", CellState::Unpinned),
+            ("flaky", Some("flaky"), "production", CellState::Drifting),
+        ];
+        for (workload, container, env, want) in cases {
+            assert_eq!(
+                cell(&v, workload, container, env).state,
+                want,
+                "{workload}/{container:?} in {env}"
+            );
+        }
+        assert!(
+            cell(&v, "flaky", Some("flaky"), "production").ignored,
+            "an accepted drift says so"
+        );
+        assert!(!cell(&v, "api", Some("api"), "production").ignored);
+    }
+
+    #[test]
+    fn a_drifting_cell_shows_the_running_digest_with_the_label_it_has_elsewhere_in_the_row() {
+        let v = StatusView::build(&fleet(), &order());
+        let staging = cell(&v, "api", Some("api"), "staging");
+        let production = cell(&v, "api", Some("api"), "production");
+        let d2 = staging.declared.as_ref().unwrap();
+        assert_eq!((d2.digest.as_str(), d2.label.as_str()), (D2, "A"));
+        assert_eq!(staging.running[0].label, "A", "staging runs what it declares");
+        let d1 = production.declared.as_ref().unwrap();
+        assert_eq!((d1.digest.as_str(), d1.label.as_str()), (D1, "B"));
+        assert_eq!(production.running.len(), 1);
+        assert_eq!(
+            (production.running[0].label.as_str(), production.running[0].pods),
+            ("A", Some(3)),
+            "production runs staging's digest: the same label"
+        );
+        assert_eq!(production.running[0].tone, d2.tone);
+        assert_ne!(production.running[0].tone, d1.tone);
+        assert_eq!(production.since, Some(at("2026-11-25T14:02:00Z")));
+        assert_eq!(production.findings, ["production-api-digest-drift"]);
+        assert_eq!(production.severity, Some(Severity::Warning));
+    }
+
+    #[test]
+    fn columns_follow_the_promotion_chain_then_config_order() {
+        let cases: [(&str, &[(&str, Option<&str>)], &[&str]); 4] = [
+            (
+                "a chain listed backwards",
+                &[
+                    ("production", Some("staging")),
+                    ("staging", Some("dev")),
+                    ("dev", None),
+                    ("sandbox", None),
+                ],
+                &["dev", "staging", "production", "sandbox"],
+            ),
+            (
+                "unchained environments after the chain",
+                &[("sandbox", None), ("production", Some("staging")), ("staging", None)],
+                &["staging", "production", "sandbox"],
+            ),
+            ("no chain: config order", &[("b", None), ("a", None)], &["b", "a"]),
+            (
+                "two environments promoted from one",
+                &[("eu", Some("staging")), ("us", Some("staging")), ("staging", None)],
+                &["staging", "eu", "us"],
+            ),
+        ];
+        for (what, envs, want) in cases {
+            assert_eq!(promotion_order(envs), want, "{what}");
+        }
+        let v = StatusView::build(
+            &fleet(),
+            &promotion_order(&[("production", Some("staging")), ("staging", None)]),
+        );
+        assert_eq!(v.matrix.environments, ["staging", "production"]);
+        let names: Vec<&str> = v.environments.iter().map(|e| e.name.as_str()).collect();
+        assert_eq!(names, ["staging", "production"]);
+        assert!(v.matrix.rows.iter().all(|r| r.cells[0].environment == "staging"));
+    }
+
+    #[test]
+    fn environments_say_drift_when_audited_with_findings_and_error_when_not_audited() {
+        let mut r = fleet();
+        r.environments.push(env("dev", &[], Vec::new()));
+        r.environments[2].status = Status::Error;
+        r.environments[2].errors = vec!["cluster dev-eu1: connection refused".into()];
+        r.environments.push(env("qa", &[], Vec::new()));
+        let v = StatusView::build(&r, &order());
+        let status = |n: &str| v.environments.iter().find(|e| e.name == n).unwrap();
+        assert_eq!(status("production").status, EnvStatus::Drift);
+        assert_eq!(
+            status("production").findings,
+            Counts {
+                critical: 0,
+                warning: 3,
+                info: 0,
+                total: 3
+            }
+        );
+        assert_eq!(status("production").ignored, 1);
+        assert_eq!(status("staging").status, EnvStatus::Drift);
+        assert_eq!(status("dev").status, EnvStatus::Error);
+        assert_eq!(status("dev").errors, ["cluster dev-eu1: connection refused"]);
+        assert_eq!(status("qa").status, EnvStatus::Ok);
+        assert_eq!(status("qa").commit.as_deref(), Some("0123456789ab"));
+        assert_eq!(status("qa").duration_seconds, 12.0);
+    }
+
+    #[test]
+    fn a_workload_declared_where_the_audit_failed_is_unverifiable_not_absent() {
+        let mut r = fleet();
+        r.environments[0].status = Status::Error;
+        r.environments[0].runs.clear();
+        r.findings.retain(|f| f.environment != "production");
+        let v = StatusView::build(&r, &order());
+        assert_eq!(
+            cell(&v, "api", Some("api"), "production").state,
+            CellState::Unverifiable
+        );
+        assert_eq!(
+            cell(&v, "worker", Some("worker"), "production").state,
+            CellState::Absent
+        );
+    }
+
+    #[test]
+    fn findings_list_every_finding_and_the_ignored_ones_last_with_the_reason() {
+        let v = StatusView::build(&fleet(), &order());
+        assert_eq!(v.findings.len(), 5);
+        let last = v.findings.last().unwrap();
+        assert_eq!(last.fingerprint, "production-flaky-digest-drift");
+        assert_eq!(last.ignored.as_ref().unwrap().reason, "canary under test, TICKET-7");
+        assert!(v.findings[..4].iter().all(|f| f.ignored.is_none()));
+        assert_eq!(v.findings[0].environment, "staging", "page order: staging first");
+        assert_eq!(v.findings_of("shop/Deployment/api").len(), 1);
+        let json: serde_json::Value = serde_json::to_value(&v).unwrap();
+        assert_eq!(json["schema"], STATUS_SCHEMA);
+        assert_eq!(json["findings"][0]["type"], "unpinned");
+        let api = json["matrix"]["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["workload"] == "shop/Deployment/api")
+            .unwrap();
+        assert_eq!(api["cells"][1]["state"], "drifting");
+        assert_eq!(api["cells"][1]["running"][0]["digest"], D2);
+    }
+
+    #[test]
+    fn the_matrix_pages_by_200_rows() {
+        let mut r = fleet();
+        r.environments[0].runs = (0..450)
+            .map(|i| run(&format!("w{i:03}"), &image("w", D1), &[(D1, 1)], false))
+            .collect();
+        let v = StatusView::build(&r, &order());
+        let total = v.matrix.rows.len();
+        let (first, pages) = v.page(1);
+        assert_eq!((first.len(), pages), (PAGE_ROWS, total.div_ceil(PAGE_ROWS)));
+        let (last, _) = v.page(99);
+        assert_eq!(
+            last.len(),
+            total - (pages - 1) * PAGE_ROWS,
+            "past the end: the last page"
+        );
+        assert_eq!(v.rows_of("shop/Deployment/w123").len(), 1);
+        assert_eq!(v.rows_of("shop/Deployment/nothing").len(), 0);
+    }
+
+    #[test]
+    fn labels_run_past_z() {
+        let got: Vec<String> = [0, 1, 25, 26, 27, 51, 52].into_iter().map(label).collect();
+        assert_eq!(got, ["A", "B", "Z", "AA", "AB", "AZ", "BA"]);
+    }
+
+    #[test]
+    fn a_workload_history_lists_its_deployments_newest_first_with_lead_time() {
+        use crate::core::dora::Declaration;
+        let decl = |env: &str, t: &str| Declaration {
+            environment: env.into(),
+            commit: "abcdef0123456789".into(),
+            at: at(t),
+            revert: false,
+        };
+        let dep = |workload: &str, kind: DeploymentKind, started: &str, done: Option<&str>| Deployment {
+            environment: "production".into(),
+            workload: workload.into(),
+            container: "api".into(),
+            digest: D2.into(),
+            previous_digest: Some(D1.into()),
+            kind,
+            started_at: at(started),
+            completed_at: done.map(at),
+            declared: Some(decl("production", "2026-11-20T09:00:00Z")),
+            lineage: vec![decl("staging", "2026-11-20T08:00:00Z")],
+        };
+        let deployments = [
+            dep(
+                "shop/Deployment/api",
+                DeploymentKind::Promotion,
+                "2026-11-20T10:00:00Z",
+                Some("2026-11-20T10:05:00Z"),
+            ),
+            dep(
+                "shop/Deployment/api",
+                DeploymentKind::Rollback,
+                "2026-11-21T10:00:00Z",
+                Some("2026-11-21T10:01:00Z"),
+            ),
+            dep(
+                "shop/Deployment/other",
+                DeploymentKind::Promotion,
+                "2026-11-22T10:00:00Z",
+                None,
+            ),
+        ];
+        let episodes = [Episode {
+            environment: "production".into(),
+            workload: Some("shop/Deployment/api".into()),
+            container: Some("api".into()),
+            finding_type: "digest-drift".into(),
+            fingerprint: "fp".into(),
+            first_seen: at("2026-11-21T09:00:00Z"),
+            resolved_at: Some(at("2026-11-21T10:01:00Z")),
+        }];
+        let (ds, es) = history_of("shop/Deployment/api", &deployments, &episodes);
+        assert_eq!(ds.iter().map(|d| d.kind).collect::<Vec<_>>(), ["rollback", "promotion"]);
+        assert_eq!(
+            ds[1].lead_time_seconds,
+            Some(2 * 3600 + 300),
+            "from staging's declaration"
+        );
+        assert_eq!(ds[0].lead_time_seconds, None, "a rollback is no change");
+        assert_eq!(ds[1].commit.as_deref(), Some("abcdef012345"));
+        assert_eq!(es.len(), 1);
+        assert_eq!(es[0].duration_seconds, Some(3660));
+
+        let weeks = weekly(&deployments, "production", 4, at("2026-11-26T00:00:00Z"));
+        assert_eq!(weeks.len(), 4);
+        assert_eq!(
+            weeks.iter().map(|w| w.deployments).sum::<usize>(),
+            2,
+            "the open rollout is not counted"
+        );
+        assert_eq!(weeks[3].lead_time_median_seconds, Some(2 * 3600 + 300));
+    }
+}
