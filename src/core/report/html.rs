@@ -477,14 +477,13 @@ fn metrics(f: &Figures) -> Vec<Metric> {
     ]
 }
 
+/// Each environment's weeks, by name.
+pub type Weekly = Vec<(String, Vec<Week>)>;
+
 /// The pipeline page: DORA figures and bands per environment, and per environment the weekly
 /// deployments and lead time (`weeks`, from [`super::status::weekly`]) as charts. `Err`: why
 /// the store could not give them. `window` says which window is shown.
-pub fn render_pipeline(
-    dora: Result<(&DoraReport, Vec<(String, Vec<Week>)>), String>,
-    window: &str,
-    generation: u64,
-) -> String {
+pub fn render_pipeline(dora: Result<(&DoraReport, Weekly), String>, window: &str, generation: u64) -> String {
     let dora = dora.map(|(report, mut weekly)| {
         report
             .environments

@@ -40,8 +40,11 @@ use crate::core::model::{ContainerRun, Finding, FindingType, RunningDigest, Seve
 
 pub const STATUS_SCHEMA: &str = "driftwatch.status/v1";
 
-/// Matrix rows per HTML page: a page of 200 rows × a handful of environments renders in a few
-/// milliseconds, whatever the fleet's size.
+/// Matrix rows per HTML page. Measured (unoptimised test build, 2 cores) at 4,000 workloads ×
+/// 4 environments: building the view takes about 110 ms (the daemon does it once per audit, on
+/// the first request after it), rendering one page of 200 rows about 6 ms (450 kB); the whole
+/// matrix as `/api/status` JSON about 260 ms (11 MB) and as the standalone file about 100 ms
+/// (8.5 MB). A release build is several times faster.
 pub const PAGE_ROWS: usize = 200;
 
 /// Environments in page order: each environment of a `promoted_from` chain right after the one
@@ -761,7 +764,7 @@ pub fn history_of(
             commit: d.declared.as_ref().map(|c| short_commit(&c.commit)),
         })
         .collect();
-    ds.sort_by(|a, b| b.started_at.cmp(&a.started_at));
+    ds.sort_by_key(|d| std::cmp::Reverse(d.started_at));
     let mut es: Vec<EpisodeRow> = episodes
         .iter()
         .filter(|e| e.workload.as_deref() == Some(workload))
@@ -775,7 +778,7 @@ pub fn history_of(
             duration_seconds: e.resolved_at.map(|r| (r - e.first_seen).num_seconds().max(0)),
         })
         .collect();
-    es.sort_by(|a, b| b.first_seen.cmp(&a.first_seen));
+    es.sort_by_key(|e| std::cmp::Reverse(e.first_seen));
     (ds, es)
 }
 
@@ -1021,7 +1024,8 @@ pub(super) mod tests {
 
     #[test]
     fn columns_follow_the_promotion_chain_then_config_order() {
-        let cases: [(&str, &[(&str, Option<&str>)], &[&str]); 4] = [
+        type Case<'a> = (&'a str, &'a [(&'a str, Option<&'a str>)], &'a [&'a str]);
+        let cases: [Case<'_>; 4] = [
             (
                 "a chain listed backwards",
                 &[
