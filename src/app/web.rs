@@ -178,8 +178,17 @@ fn window(cfg: &Config) -> (Window, String) {
     let since = now - chrono::Duration::from_std(cfg.dora.window).unwrap_or(chrono::Duration::MAX);
     (
         Window { since, until: now },
-        format!("the last {}", humantime::format_duration(cfg.dora.window)),
+        format!("the last {}", span(cfg.dora.window)),
     )
+}
+
+/// `30 days`, or as humantime writes a window that is not whole days (`12h`).
+fn span(d: std::time::Duration) -> String {
+    match d.as_secs() {
+        86_400 => "day".into(),
+        s if s % 86_400 == 0 => format!("{} days", s / 86_400),
+        _ => humantime::format_duration(d).to_string(),
+    }
 }
 
 async fn workload(
