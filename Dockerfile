@@ -45,6 +45,8 @@ RUN mkdir src benches \
     && rm -rf src benches tests/support/lib.rs
 
 COPY src ./src
+# The status pages' askama templates and assets are compiled into the binary.
+COPY templates ./templates
 # The store's migrations are compiled into the binary (sqlx::migrate!).
 COPY migrations ./migrations
 COPY benches ./benches
@@ -93,7 +95,7 @@ ENV HOME=/var/lib/driftwatch
 USER 65532:65532
 WORKDIR /var/lib/driftwatch
 
-# /healthz, /readyz, /metrics, /report and POST /-/reload; documentation only, the port is set
+# /healthz, /readyz, /metrics, /report, POST /-/reload and the status page (/); documentation only, the port is set
 # by [server] listen in the mounted config.
 EXPOSE 9184
 

@@ -41,7 +41,9 @@
 //!   - [`core::paths`]: the one path matcher, used by config, render and history alike.
 //!   - [`core::compare`]: declared vs live as findings, one file per family of checks.
 //!   - [`core::ignore`]: accepted findings, with reasons and expiry.
-//!   - [`core::report`]: the report, one file per output format.
+//!   - [`core::report`]: the report, one file per output format;
+//!     [`core::report::status`] the status page's view model (`driftwatch.status/v1`) and
+//!     [`core::report::html`] its HTML (askama templates in `templates/`, assets built in).
 //!   - [`core::deployments`]: deployments from what audits see running. [`core::dora`]: DORA
 //!     metrics and their bands from deployments and drift episodes, and their outputs.
 //! - [`alerts`]: what happens with a report.
@@ -63,7 +65,8 @@
 //!     [`app::status`] (what the daemon shows, read by [`app::http`]), [`app::schedule`]
 //!     (tokio-cron-scheduler fires; no-overlap guard ours), [`app::leader`] (Lease election),
 //!     [`app::metrics`], [`app::hooks`] (git push webhooks: signatures and payloads; pure),
-//!     [`app::history`] (what is recorded after an audit), [`app::dora`] (`dora`, `/api/dora`).
+//!     [`app::history`] (what is recorded after an audit), [`app::dora`] (`dora`, `/api/dora`),
+//!     [`app::web`] (the status pages: `/`, `/api/status`, `/workloads/…`, `/pipeline`).
 //! - [`retry`]: retries with backoff and `Retry-After`, and the one HTTP client constructor,
 //!   for registries and alert channels alike.
 //! - [`clock`]: wall-clock time on tokio's clock, so schedules are testable with paused time.

@@ -238,8 +238,9 @@ impl Cli {
     }
 }
 
-/// The audit's report in `format`. A new format is a variant of [`Format`] and an arm here.
-pub fn render(report: &Report, format: Format, fail_on: Severity, wide: bool) -> String {
+/// The audit's report in `format`, environments in `order` where the format shows an order of
+/// its own (HTML: promotion order). A new format is a variant of [`Format`] and an arm here.
+pub fn render(report: &Report, format: Format, fail_on: Severity, wide: bool, order: &[String]) -> String {
     match format {
         Format::Text if wide => report.to_text_wide(),
         Format::Text => report.to_text(),
@@ -249,6 +250,7 @@ pub fn render(report: &Report, format: Format, fail_on: Severity, wide: bool) ->
         Format::Sarif => report.to_sarif() + "\n",
         Format::Junit => report.to_junit(fail_on),
         Format::Github => report.to_github(),
+        Format::Html => report.to_html(order),
     }
 }
 
@@ -265,6 +267,8 @@ pub enum Format {
     Junit,
     /// GitHub Actions workflow commands (`::error file=…::…`), one per finding.
     Github,
+    /// The status page as one self-contained HTML file (no network needed to view it).
+    Html,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -565,7 +569,8 @@ async fn once(cfg: &Config, cli: &Cli) -> u8 {
     };
     let audited = audit::run_planned(cfg, &sources, &plan).await;
     let report = audited.report;
-    let text = render(&report, cli.audit.format, cfg.audit.fail_on, cli.audit.wide);
+    let order = crate::app::web::environment_order(cfg);
+    let text = render(&report, cli.audit.format, cfg.audit.fail_on, cli.audit.wide, &order);
     // A closed pipe (`driftwatch --once | head`) is not an audit error.
     let _ = std::io::stdout().write_all(text.as_bytes());
     let code = report.exit_code(cfg.audit.fail_on);

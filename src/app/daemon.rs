@@ -436,6 +436,7 @@ impl Context {
                     audited = Some(LastAudit {
                         commit: report.gitops.commit.clone(),
                     });
+                    self.status.set_report(Arc::new(report.clone()), cfg.clone());
                     self.status.audit_completed(report.to_json());
                     info!(
                         findings = report.summary.findings,

@@ -2,8 +2,9 @@
 //! loaded and an audit done or under way, none stuck), `/report` (the latest JSON report),
 //! `POST /-/reload` (reload the config file), `POST /hooks/git` (push webhooks, checked by
 //! [`crate::app::hooks`]) and `GET /api/dora` (DORA metrics from the store, the JSON of
-//! `driftwatch dora --format json`). Every route is behind `[server.auth]` when it is
-//! configured ([`crate::app::auth`]), but for the exemptions listed there.
+//! `driftwatch dora --format json`), and the status pages of [`crate::app::web`] (`/`,
+//! `/api/status`, `/workloads/…`, `/pipeline`). Every route is behind `[server.auth]` when it
+//! is configured ([`crate::app::auth`]), but for the exemptions listed there.
 
 use std::sync::Arc;
 
@@ -32,7 +33,8 @@ fn routes(status: Arc<Status>) -> Router {
         .route("/-/reload", post(reload))
         .route("/hooks/git", post(git_hook))
         .route("/api/dora", get(dora))
-        .with_state(status)
+        .with_state(status.clone())
+        .merge(crate::app::web::router(status))
 }
 
 async fn metrics(State(status): State<Arc<Status>>) -> Response {

@@ -1,6 +1,6 @@
 //! Wiring, never logic: the command line, one audit, the daemon with its schedule, leader
-//! election, HTTP endpoint (with the git push webhooks' verification and `[server.auth]`) and
-//! metrics.
+//! election, HTTP endpoint (with the git push webhooks' verification, `[server.auth]` and the
+//! status pages) and metrics.
 
 pub mod audit;
 pub mod auth;
@@ -16,3 +16,4 @@ pub mod leader;
 pub mod metrics;
 pub mod schedule;
 pub mod status;
+pub mod web;

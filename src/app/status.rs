@@ -1,4 +1,5 @@
-//! What the running daemon shows: the latest report, readiness, the metrics, and handles to ask
+//! What the running daemon shows: the latest report (its JSON for `/report`, the report
+//! itself with the config it was audited under for the status pages), readiness, the metrics, and handles to ask
 //! for a reload or a git fetch (with what push webhooks are checked against). The daemon writes
 //! it; the HTTP side only reads it, so `http` never imports the daemon (controller-rs keeps its
 //! `State` apart from its `Context` the same way).
@@ -12,12 +13,16 @@ use tokio::time::Instant;
 
 use crate::app::metrics::Metrics;
 use crate::config::{Config, GitRef, GitopsConfig, Secret, ServerAuth};
+use crate::core::report::Report;
 use crate::store::StoreHandle;
 
 /// The daemon's state as seen from outside.
 pub struct Status {
     pub metrics: Metrics,
     report: RwLock<Option<Arc<String>>>,
+    /// What the status pages render: the latest report, the config it was audited under, and
+    /// its generation (how many reports were set), which a page polls to notice a newer one.
+    latest: RwLock<Option<Latest>>,
     running_since: Mutex<Option<Instant>>,
     completed: AtomicU64,
     leader: AtomicBool,
@@ -47,6 +52,7 @@ impl Status {
         Self {
             metrics,
             report: RwLock::new(None),
+            latest: RwLock::new(None),
             running_since: Mutex::new(None),
             completed: AtomicU64::new(0),
             leader: AtomicBool::new(leader),
@@ -67,6 +73,20 @@ impl Status {
 
     pub fn dora(&self) -> Option<(Arc<Config>, Arc<StoreHandle>)> {
         self.dora.read().expect("dora lock").clone()
+    }
+
+    /// The latest report as the status pages show it; `None` before the first audit.
+    pub fn latest(&self) -> Option<Latest> {
+        self.latest.read().expect("latest lock").clone()
+    }
+
+    /// The generation of the latest report (0 before the first).
+    pub fn generation(&self) -> u64 {
+        self.latest
+            .read()
+            .expect("latest lock")
+            .as_ref()
+            .map_or(0, |l| l.generation)
     }
 
     pub fn latest_report(&self) -> Option<Arc<String>> {
@@ -166,10 +186,31 @@ impl Status {
         self.completed.fetch_add(1, Ordering::SeqCst);
     }
 
+    /// The report of a completed audit, for the status pages, with the config it ran under.
+    pub fn set_report(&self, report: Arc<Report>, cfg: Arc<Config>) {
+        let mut latest = self.latest.write().expect("latest lock");
+        let generation = latest.as_ref().map_or(0, |l| l.generation) + 1;
+        *latest = Some(Latest {
+            report,
+            cfg,
+            generation,
+        });
+    }
+
     /// The audit is over, completed or abandoned.
     pub fn audit_ended(&self) {
         *self.running_since.lock().expect("running lock") = None;
     }
+}
+
+/// The latest report and what the status pages need beside it.
+#[derive(Clone)]
+pub struct Latest {
+    pub report: Arc<Report>,
+    /// The config the audit ran under: its environments' `promoted_from` order the columns.
+    pub cfg: Arc<Config>,
+    /// 1 for the first report, growing by one with each.
+    pub generation: u64,
 }
 
 /// A reload request and where its outcome goes.

@@ -1,0 +1,283 @@
+//! The status pages on the daemon's HTTP endpoint: `GET /` (environments, promotion matrix,
+//! findings; `?page=N` pages the matrix), `GET /api/status` (their `driftwatch.status/v1`
+//! JSON), `GET /api/status/generation` (what the page polls to notice a newer audit),
+//! `GET /workloads/{namespace}/{kind}/{name}` (a workload across environments, with its
+//! deployments and drift episodes from the store), `GET /pipeline` (DORA per environment with
+//! weekly charts) and `/assets/…` (the stylesheet and script built into the binary). Wiring:
+//! the view model and the HTML are [`crate::core::report::status`] and
+//! [`crate::core::report::html`]. Every HTML answer carries a strict CSP.
+
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use chrono::{SubsecRound as _, Utc};
+
+use crate::app::status::{Latest, Status};
+use crate::config::Config;
+use crate::core::dora::Window;
+use crate::core::report::html;
+use crate::core::report::status::{StatusView, history_of, promotion_order, weekly};
+
+/// The pages' state: the daemon's status, and the view of its latest report, built once per
+/// audit (a fleet's matrix takes tens of milliseconds to build; a page of it, far less).
+pub struct Web {
+    status: Arc<Status>,
+    view: Mutex<Option<Arc<StatusView>>>,
+}
+
+/// The status pages' routes, to merge into the daemon's router.
+pub fn router(status: Arc<Status>) -> Router {
+    let web = Arc::new(Web {
+        status,
+        view: Mutex::new(None),
+    });
+    Router::new()
+        .route("/", get(index))
+        .route("/api/status", get(api_status))
+        .route("/api/status/generation", get(generation))
+        .route("/workloads/{namespace}/{kind}/{name}", get(workload))
+        .route("/pipeline", get(pipeline))
+        .route("/assets/driftwatch.css", get(css))
+        .route("/assets/driftwatch.js", get(js))
+        .with_state(web)
+}
+
+/// Environments in page order: promotion chains first, each after the one it is promoted
+/// from, then the rest in config order.
+pub fn environment_order(cfg: &Config) -> Vec<String> {
+    let envs: Vec<(&str, Option<&str>)> = cfg
+        .environments
+        .iter()
+        .map(|e| (e.name.as_str(), e.promoted_from.as_ref().map(|(from, _)| from.as_str())))
+        .collect();
+    promotion_order(&envs)
+}
+
+/// The headers every answer of these routes carries.
+fn secured(mut response: Response) -> Response {
+    let h = response.headers_mut();
+    h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(html::CSP));
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    response
+}
+
+fn page(status: StatusCode, body: String) -> Response {
+    secured((status, [(header::CONTENT_TYPE, "text/html; charset=utf-8")], body).into_response())
+}
+
+fn json(status: StatusCode, body: String) -> Response {
+    secured((status, [(header::CONTENT_TYPE, "application/json")], body).into_response())
+}
+
+impl Web {
+    /// The view of the latest report, built on first use after each audit.
+    async fn view(&self) -> Option<Arc<StatusView>> {
+        let latest = self.status.latest()?;
+        if let Some(v) = self.view.lock().expect("view lock").as_ref()
+            && v.generation == latest.generation
+        {
+            return Some(v.clone());
+        }
+        let view = Arc::new(
+            tokio::task::spawn_blocking(move || build(&latest))
+                .await
+                .expect("building the status view does not panic"),
+        );
+        let mut cached = self.view.lock().expect("view lock");
+        // A slower request for an older report does not replace a newer view.
+        if cached.as_ref().is_none_or(|v| v.generation < view.generation) {
+            *cached = Some(view.clone());
+        }
+        Some(view)
+    }
+
+    fn no_audit(&self) -> Response {
+        let why = if self.status.is_leader() {
+            "No audit has completed yet. This page shows the first one as soon as it completes."
+        } else {
+            "No audit has completed on this replica: it is a follower, and the leader audits."
+        };
+        page(
+            StatusCode::SERVICE_UNAVAILABLE,
+            html::render_message("No audit yet", why, 0),
+        )
+    }
+}
+
+fn build(latest: &Latest) -> StatusView {
+    let mut view = StatusView::build(&latest.report, &environment_order(&latest.cfg));
+    view.generation = latest.generation;
+    view
+}
+
+/// `?page=N`, 1 when absent or not a number.
+fn page_param(query: Option<&str>) -> usize {
+    url::form_urlencoded::parse(query.unwrap_or_default().as_bytes())
+        .find(|(k, _)| k == "page")
+        .and_then(|(_, v)| v.parse().ok())
+        .unwrap_or(1)
+}
+
+async fn index(State(web): State<Arc<Web>>, RawQuery(query): RawQuery) -> Response {
+    let Some(view) = web.view().await else {
+        return web.no_audit();
+    };
+    page(StatusCode::OK, html::render_page(&view, page_param(query.as_deref())))
+}
+
+async fn api_status(State(web): State<Arc<Web>>) -> Response {
+    match web.view().await {
+        Some(view) => json(
+            StatusCode::OK,
+            serde_json::to_string(&*view).expect("the status view serialises"),
+        ),
+        None => json(
+            StatusCode::SERVICE_UNAVAILABLE,
+            serde_json::json!({"error": "no audit has completed yet"}).to_string(),
+        ),
+    }
+}
+
+async fn generation(State(web): State<Arc<Web>>) -> Response {
+    json(
+        StatusCode::OK,
+        serde_json::json!({"generation": web.status.generation()}).to_string(),
+    )
+}
+
+fn asset(content_type: &'static str, body: &'static str) -> Response {
+    secured(
+        (
+            [
+                (header::CONTENT_TYPE, content_type),
+                // The binary's own files: a new release must show at once.
+                (header::CACHE_CONTROL, "no-cache"),
+            ],
+            body,
+        )
+            .into_response(),
+    )
+}
+
+async fn css() -> Response {
+    asset("text/css; charset=utf-8", html::CSS)
+}
+
+async fn js() -> Response {
+    asset("text/javascript; charset=utf-8", html::JS)
+}
+
+/// The window the pages read history over: the config's DORA window back from now.
+fn window(cfg: &Config) -> (Window, String) {
+    let now = Utc::now().trunc_subsecs(0);
+    let since = now - chrono::Duration::from_std(cfg.dora.window).unwrap_or(chrono::Duration::MAX);
+    (
+        Window { since, until: now },
+        format!("the last {}", span(cfg.dora.window)),
+    )
+}
+
+/// `30 days`, or as humantime writes a window that is not whole days (`12h`).
+fn span(d: std::time::Duration) -> String {
+    match d.as_secs() {
+        86_400 => "day".into(),
+        s if s % 86_400 == 0 => format!("{} days", s / 86_400),
+        _ => humantime::format_duration(d).to_string(),
+    }
+}
+
+async fn workload(
+    State(web): State<Arc<Web>>,
+    Path((namespace, kind, name)): Path<(String, String, String)>,
+) -> Response {
+    let Some(view) = web.view().await else {
+        return web.no_audit();
+    };
+    let key = format!("{namespace}/{kind}/{name}");
+    if view.rows_of(&key).is_empty() && view.findings_of(&key).is_empty() {
+        return page(
+            StatusCode::NOT_FOUND,
+            html::render_message(
+                "Unknown workload",
+                &format!("The latest audit knows no workload {key}."),
+                view.generation,
+            ),
+        );
+    }
+    let (history, window_text) = match web.status.dora() {
+        None => (Err("the store is not configured yet".to_string()), String::new()),
+        Some((cfg, store)) => {
+            let (window, text) = window(&cfg);
+            let history = async {
+                let (store, _) = store.get().await.map_err(|e| e.to_string())?;
+                let deployments = store
+                    .deployments(window, cfg.dora.failure_window)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let episodes = store
+                    .episodes(window, cfg.dora.failure_window)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                Ok(history_of(&key, &deployments, &episodes))
+            }
+            .await;
+            (history, text)
+        }
+    };
+    match html::render_workload(&view, &key, history, &window_text) {
+        Some(body) => page(StatusCode::OK, body),
+        None => page(
+            StatusCode::NOT_FOUND,
+            html::render_message("Unknown workload", &format!("No workload {key}."), view.generation),
+        ),
+    }
+}
+
+async fn pipeline(State(web): State<Arc<Web>>) -> Response {
+    let generation = web.status.generation();
+    let Some((cfg, store)) = web.status.dora() else {
+        return page(
+            StatusCode::SERVICE_UNAVAILABLE,
+            html::render_pipeline(Err("the store is not configured yet".into()), "", generation),
+        );
+    };
+    let (window, text) = window(&cfg);
+    let order = environment_order(&cfg);
+    // As many weeks as the window holds, between 4 and 26 bars.
+    let weeks = (cfg.dora.window.as_secs() / (7 * 86_400)).clamp(4, 26) as usize;
+    let figures = async {
+        let (store, _) = store.get().await.map_err(|e| e.to_string())?;
+        let mut report = crate::app::dora::observed(&cfg, &store, &[], cfg.dora.window, window.until)
+            .await
+            .map_err(|e| e.to_string())?;
+        report
+            .environments
+            .sort_by_key(|e| order.iter().position(|n| *n == e.name).unwrap_or(usize::MAX));
+        let deployments = store
+            .deployments(window, std::time::Duration::ZERO)
+            .await
+            .map_err(|e| e.to_string())?;
+        let weekly: Vec<(String, Vec<_>)> = report
+            .environments
+            .iter()
+            .map(|e| (e.name.clone(), weekly(&deployments, &e.name, weeks, window.until)))
+            .collect();
+        Ok::<_, String>((report, weekly))
+    }
+    .await;
+    match figures {
+        Ok((report, weekly)) => page(
+            StatusCode::OK,
+            html::render_pipeline(Ok((&report, weekly)), &text, generation),
+        ),
+        Err(e) => page(
+            StatusCode::SERVICE_UNAVAILABLE,
+            html::render_pipeline(Err(e), &text, generation),
+        ),
+    }
+}

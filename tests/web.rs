@@ -1,0 +1,237 @@
+//! The status pages of the real daemon (`/`, `/api/status`, a workload page, `/pipeline`,
+//! their security headers) and `--once --format html`, over one planted digest drift:
+//! production declares shop/api at D1 and runs D2; staging, on the same paths, runs D1.
+
+use std::path::Path;
+
+use serde_json::Value;
+use support::config::{ConfigBuilder, Schedule};
+use support::daemon::Daemon;
+use support::fixtures::{D1, D2, REPO, deployment, list, one_drift, pod};
+use support::net::wait_until;
+use support::run::driftwatch;
+use support::write;
+
+const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+
+/// A schedule that does not fire during a test.
+const NEVER: &str = "0 0 3 1 1 *";
+
+fn config(dir: &Path, schedule: impl FnOnce(Schedule) -> Schedule) -> ConfigBuilder {
+    one_drift(dir);
+    let (d, rs) = deployment("shop", "api", &[("api", &format!("{REPO}@{D1}"))], 1);
+    let p = pod(&rs, "s", &[("api", &format!("{REPO}@{D1}"))]);
+    write(&dir.join("staging.json"), &list(vec![d, rs, p]));
+    ConfigBuilder::new(dir)
+        .schedule(schedule)
+        .gitops(|g| g.path("gitops"))
+        .environment("production", |e| {
+            e.paths(&["apps/*/production"])
+                .cluster_name("prod")
+                .snapshot("cluster.json")
+        })
+        .environment("staging", |e| {
+            e.paths(&["apps/*/production"])
+                .cluster_name("stage")
+                .snapshot("staging.json")
+        })
+}
+
+/// GET with the response headers: (status, content type, CSP, nosniff, referrer policy, body).
+struct Got {
+    status: u16,
+    header: reqwest::header::HeaderMap,
+    body: String,
+}
+
+impl Got {
+    fn header(&self, name: &str) -> &str {
+        self.header.get(name).and_then(|v| v.to_str().ok()).unwrap_or("")
+    }
+
+    /// The headers every page carries.
+    fn assert_secured(&self) {
+        assert_eq!(self.header("content-security-policy"), CSP);
+        assert_eq!(self.header("x-content-type-options"), "nosniff");
+        assert_eq!(self.header("referrer-policy"), "no-referrer");
+    }
+}
+
+fn get(d: &Daemon, path: &str) -> Got {
+    let r = reqwest::blocking::get(format!("http://{}{path}", d.addr)).unwrap_or_else(|e| panic!("GET {path}: {e}"));
+    Got {
+        status: r.status().as_u16(),
+        header: r.headers().clone(),
+        body: r.text().unwrap(),
+    }
+}
+
+/// The `<tr>` of the shop/api row.
+fn api_row(html: &str) -> &str {
+    let row = html
+        .split("<tr data-workload=\"shop/Deployment/api\" data-container=\"api\"")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no shop/api row in\n{html}"));
+    &row[..row.find("</tr>").unwrap()]
+}
+
+/// The `<td>` of `env` in a row.
+fn cell<'a>(row: &'a str, env: &str) -> &'a str {
+    let cell = row
+        .split("<td class=\"cell ")
+        .find(|c| c.contains(&format!("data-env=\"{env}\"")))
+        .unwrap_or_else(|| panic!("no {env} cell in\n{row}"));
+    &cell[..cell.find("</td>").unwrap()]
+}
+
+/// The drift sits in production's cell, naming the running digest; staging is in sync.
+fn assert_planted_drift(html: &str) {
+    let row = api_row(html);
+    let production = cell(row, "production");
+    assert!(production.contains("data-state=\"drifting\""), "{production}");
+    assert!(production.contains("data-severity=\"critical\""), "{production}");
+    assert!(production.contains("sha256:111111111111"), "declared D1: {production}");
+    assert!(
+        production.contains("runs <span class=\"digest tone-1\">B</span> <code>sha256:222222222222</code> ×1"),
+        "{production}"
+    );
+    let staging = cell(row, "staging");
+    assert!(staging.contains("data-state=\"in-sync\""), "{staging}");
+    assert!(
+        staging.contains("runs <span class=\"digest tone-0\">A</span> <code>sha256:111111111111</code>"),
+        "{staging}"
+    );
+}
+
+#[test]
+fn before_the_first_audit_the_page_says_so_with_its_headers() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = Daemon::start(dir.path(), &config(dir.path(), |s| s.cron(NEVER)), &[]);
+    let page = get(&d, "/");
+    assert_eq!(page.status, 503);
+    page.assert_secured();
+    assert!(page.body.contains("No audit yet"), "{}", page.body);
+    let api = get(&d, "/api/status");
+    assert_eq!(api.status, 503);
+    assert_eq!(
+        serde_json::from_str::<Value>(&api.body).unwrap()["error"],
+        "no audit has completed yet"
+    );
+    assert_eq!(get(&d, "/api/status/generation").body, r#"{"generation":0}"#);
+}
+
+#[test]
+fn the_status_pages_show_the_planted_drift() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = Daemon::start(
+        dir.path(),
+        &config(dir.path(), |s| s.run_on_start(true).cron(NEVER)),
+        &[],
+    );
+    let api = wait_until(20, "a status after the first audit", || {
+        let got = get(&d, "/api/status");
+        (got.status == 200).then_some(got)
+    });
+    api.assert_secured();
+    assert_eq!(api.header("content-type"), "application/json");
+    let status: Value = serde_json::from_str(&api.body).unwrap();
+    assert_eq!(status["schema"], "driftwatch.status/v1");
+    assert_eq!(status["generation"], 1);
+    assert_eq!(
+        status["matrix"]["environments"],
+        serde_json::json!(["production", "staging"])
+    );
+    let envs: Vec<(&str, &str)> = status["environments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["name"].as_str().unwrap(), e["status"].as_str().unwrap()))
+        .collect();
+    assert_eq!(envs, [("production", "drift"), ("staging", "ok")]);
+    let row = &status["matrix"]["rows"][0];
+    assert_eq!(row["workload"], "shop/Deployment/api");
+    assert_eq!(row["cells"][0]["state"], "drifting");
+    assert_eq!(row["cells"][0]["running"][0]["digest"], D2);
+    assert_eq!(row["cells"][1]["state"], "in-sync");
+    assert_eq!(
+        row["cells"][0]["declared"]["label"], row["cells"][1]["running"][0]["label"],
+        "D1 is one label across the row"
+    );
+    assert_eq!(status["findings"][0]["type"], "digest-drift");
+    assert_eq!(status["findings"][0]["environment"], "production");
+    assert_eq!(get(&d, "/api/status/generation").body, r#"{"generation":1}"#);
+
+    let page = get(&d, "/");
+    assert_eq!(page.status, 200);
+    page.assert_secured();
+    assert_eq!(page.header("content-type"), "text/html; charset=utf-8");
+    assert_planted_drift(&page.body);
+    assert!(page.body.contains("data-type=\"digest-drift\""));
+    assert!(page.body.contains("href=\"/workloads/shop/Deployment/api\""));
+    assert!(
+        page.body
+            .contains("<script src=\"/assets/driftwatch.js\" defer></script>")
+    );
+    for (asset, kind) in [
+        ("/assets/driftwatch.js", "text/javascript; charset=utf-8"),
+        ("/assets/driftwatch.css", "text/css; charset=utf-8"),
+    ] {
+        let got = get(&d, asset);
+        assert_eq!((got.status, got.header("content-type")), (200, kind), "{asset}");
+        assert_eq!(got.header("x-content-type-options"), "nosniff");
+    }
+
+    let workload = get(&d, "/workloads/shop/Deployment/api");
+    assert_eq!(workload.status, 200, "{}", workload.body);
+    workload.assert_secured();
+    assert!(
+        workload
+            .body
+            .contains("<h1 id=\"workload\" data-workload=\"shop/Deployment/api\">")
+    );
+    assert!(
+        cell(api_row(&workload.body), "production").contains("data-state=\"drifting\""),
+        "{}",
+        workload.body
+    );
+    assert!(workload.body.contains("id=\"deployments-title\""));
+    assert!(
+        !workload.body.contains("could not be read"),
+        "the store answers: {}",
+        workload.body
+    );
+    let unknown = get(&d, "/workloads/shop/Deployment/nope");
+    assert_eq!(unknown.status, 404);
+    unknown.assert_secured();
+    assert!(unknown.body.contains("knows no workload shop/Deployment/nope"));
+
+    let pipeline = get(&d, "/pipeline");
+    assert_eq!(pipeline.status, 200, "{}", pipeline.body);
+    pipeline.assert_secured();
+    for env in ["production", "staging"] {
+        assert!(
+            pipeline
+                .body
+                .contains(&format!("<section class=\"pipeline-env\" data-env=\"{env}\""))
+        );
+    }
+    assert!(pipeline.body.contains("<svg"));
+    assert!(pipeline.body.contains("data-metric=\"deployment-frequency\""));
+}
+
+#[test]
+fn once_format_html_is_one_file_with_the_planted_drift_in_its_cell() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), |s| s).write();
+    let out = driftwatch(
+        dir.path(),
+        &["--once", "--config", cfg.to_str().unwrap(), "--format", "html"],
+        &[],
+    );
+    assert_eq!(out.code, 1, "drift found: {}", out.stderr);
+    assert!(out.stdout.starts_with("<!DOCTYPE html>"));
+    assert_planted_drift(&out.stdout);
+    assert!(out.stdout.contains("<meta http-equiv=\"Content-Security-Policy\""));
+    assert!(!out.stdout.contains("/assets/"), "nothing to load from a daemon");
+    assert!(!out.stdout.contains("href=\"/"), "no links to a daemon");
+}
