@@ -1,5 +1,6 @@
-//! The store's cost per audit at fleet size, against the audit itself: `cargo bench --bench
-//! store` (`BENCH_APPS`, default 1000; `BENCH_ENVS`, default 4; `BENCH_RUNS`, default 5).
+//! The store's cost per audit at fleet size, against the audit itself, and the status page's
+//! server time on the same report: `cargo bench --bench store` (`BENCH_APPS`, default 1000;
+//! `BENCH_ENVS`, default 4; `BENCH_RUNS`, default 5).
 //!
 //! Generates the fleet of `benches/fleet` (N apps × M environments, 3 Pods each: 12,000 Pods by
 //! default), audits it in process (built-in renderer with a warm render cache, one snapshot per
@@ -141,6 +142,31 @@ async fn main() {
         ms(audit_median),
         fleet.pods()
     );
+    // The status page at this size: the view is built once per audit, each request renders a
+    // page of it; /api/status serialises all of it.
+    let order = driftwatch::app::web::environment_order(&cfg);
+    let (mut builds, mut pages, mut apis) = (Vec::new(), Vec::new(), Vec::new());
+    let mut api_bytes = 0;
+    for _ in 0..runs {
+        let started = Instant::now();
+        let view = driftwatch::core::report::status::StatusView::build(&report, &order);
+        builds.push(started.elapsed());
+        let started = Instant::now();
+        let html = driftwatch::core::report::html::render_page(&view, 1);
+        pages.push(started.elapsed());
+        assert!(html.contains("drifting"), "the page shows the fleet's drift");
+        let started = Instant::now();
+        api_bytes = serde_json::to_string(&view).unwrap().len();
+        apis.push(started.elapsed());
+    }
+    println!(
+        "status page: view built once per audit {}; a page (200 rows) rendered {}; /api/status JSON {} ({:.1} MiB)",
+        ms(median(builds)),
+        ms(median(pages)),
+        ms(median(apis)),
+        api_bytes as f64 / 1_048_576.0
+    );
+
     // What a new commit costs once: the history walk that attributes its deployments.
     let mut walks = Vec::new();
     for _ in 0..runs {

@@ -67,9 +67,16 @@ fn site() -> Site {
     Site { dir, kube, cfg }
 }
 
+/// Saves a screenshot under the test's temp dir and prints its path; with
+/// `DRIFTWATCH_SCREENSHOTS=<dir>` also copies it there (how `docs/` gets its pictures).
 fn shot(page: &support::browser::Page<'_>, dir: &Path, name: &str) {
     let path = page.screenshot(&dir.join(format!("{name}.png")));
     println!("screenshot: {}", path.display());
+    if let Some(keep) = std::env::var_os("DRIFTWATCH_SCREENSHOTS") {
+        let to = Path::new(&keep).join(format!("status-{name}.png"));
+        std::fs::copy(&path, &to).unwrap();
+        println!("screenshot kept: {}", to.display());
+    }
 }
 
 fn no_script_ran(page: &support::browser::Page<'_>) {
