@@ -22,6 +22,7 @@ async fn elector(kube: &FakeKube, dir: &std::path::Path, identity: &str) -> Elec
         renew_interval: Duration::from_secs(5),
         kubeconfig: Some(kube.kubeconfig(dir, "ctx")),
         context: None,
+        advertise: None,
     };
     Elector::new(&cfg).await.unwrap()
 }

@@ -235,3 +235,65 @@ fn once_format_html_is_one_file_with_the_planted_drift_in_its_cell() {
     assert!(!out.stdout.contains("/assets/"), "nothing to load from a daemon");
     assert!(!out.stdout.contains("href=\"/"), "no links to a daemon");
 }
+
+/// Replica `identity` in its own folder below `dir`, electing a leader through `kube`; its
+/// address in the Lease is its Pod IP (127.0.0.1 here) and listen port.
+fn replica(dir: &Path, kube: &support::kube::FakeKube, identity: &str) -> ConfigBuilder {
+    let kc = kube.kubeconfig(dir, "lease-ctx");
+    let sub = dir.join(identity);
+    std::fs::create_dir_all(&sub).unwrap();
+    one_drift(&sub);
+    ConfigBuilder::new(&sub)
+        .gitops(|g| g.path("gitops"))
+        .schedule(|s| s.run_on_start(true).cron("0 0 3 1 1 *"))
+        .environment("production", |e| {
+            e.paths(&["apps/*/production"])
+                .cluster_name("prod")
+                .snapshot("cluster.json")
+        })
+        .ha(|h| {
+            h.enabled(true)
+                .identity(identity)
+                .lease_namespace("ops")
+                .lease_duration("2s")
+                .renew_interval("200ms")
+                .kubeconfig(&kc)
+        })
+}
+
+#[test]
+fn a_follower_shows_the_leaders_page() {
+    let dir = tempfile::tempdir().unwrap();
+    let kube = support::kube::FakeKube::start(vec![]);
+    let env = [("POD_IP", "127.0.0.1")];
+    let a = Daemon::start(
+        &dir.path().join("replica-a"),
+        &replica(dir.path(), &kube, "replica-a"),
+        &env,
+    );
+    wait_until(20, "replica-a to lead and audit", || {
+        (a.get("/api/status").0 == 200).then_some(())
+    });
+    let b = Daemon::start(
+        &dir.path().join("replica-b"),
+        &replica(dir.path(), &kube, "replica-b"),
+        &env,
+    );
+    let lease = kube.lease("ops", "driftwatch").unwrap();
+    assert_eq!(
+        lease["metadata"]["annotations"]["driftwatch.io/address"],
+        a.addr.to_string(),
+        "the leader says where it serves"
+    );
+    // The follower never audits, yet its page is the leader's, with the planted drift.
+    let (code, body) = wait_until(10, "the follower to know the leader", || {
+        let (code, body) = b.get("/");
+        (code == 200).then_some((code, body))
+    });
+    assert_eq!(code, 200);
+    assert!(body.contains("drifting"), "{body}");
+    assert_eq!(b.get("/readyz"), (200, "ready: follower, standing by\n".into()));
+    let (code, json) = b.get("/api/status");
+    assert_eq!(code, 200);
+    assert_eq!(json, a.get("/api/status").1, "the same view from either replica");
+}

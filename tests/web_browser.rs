@@ -47,8 +47,14 @@ fn site() -> Site {
     let repo = GitRepo::init(&dir.path().join("gitops"));
     repo.commit(
         &[
-            ("apps/api/production/deploy.yaml", &deployment_yaml("api", "shop", &format!("{REPO}@{D1}"))),
-            ("apps/web/production/deploy.yaml", &deployment_yaml("web", "shop", &format!("{REPO}-web@{D1}"))),
+            (
+                "apps/api/production/deploy.yaml",
+                &deployment_yaml("api", "shop", &format!("{REPO}@{D1}")),
+            ),
+            (
+                "apps/web/production/deploy.yaml",
+                &deployment_yaml("web", "shop", &format!("{REPO}-web@{D1}")),
+            ),
         ],
         HOSTILE_COMMIT,
     );
@@ -70,7 +76,7 @@ fn site() -> Site {
 /// Saves a screenshot under the test's temp dir and prints its path; with
 /// `DRIFTWATCH_SCREENSHOTS=<dir>` also copies it there (how `docs/` gets its pictures).
 fn shot(page: &support::browser::Page<'_>, dir: &Path, name: &str) {
-    let path = page.screenshot(&dir.join(format!("{name}.png")));
+    let path = page.screenshot(dir.join(format!("{name}.png")));
     println!("screenshot: {}", path.display());
     if let Some(keep) = std::env::var_os("DRIFTWATCH_SCREENSHOTS") {
         let to = Path::new(&keep).join(format!("status-{name}.png"));
@@ -80,7 +86,11 @@ fn shot(page: &support::browser::Page<'_>, dir: &Path, name: &str) {
 }
 
 fn no_script_ran(page: &support::browser::Page<'_>) {
-    assert_eq!(page.eval("window.__xss === undefined"), json!(true), "a hostile value ran as script");
+    assert_eq!(
+        page.eval("window.__xss === undefined"),
+        json!(true),
+        "a hostile value ran as script"
+    );
     assert_eq!(page.csp_violations(), Vec::<String>::new());
     assert_eq!(page.console_errors(), Vec::<String>::new());
 }
@@ -98,12 +108,18 @@ fn the_page_shows_the_planted_drift_filters_and_the_workload_history() {
     let cell = r#"document.querySelector('tr[data-workload="shop/Deployment/api"] td[data-env="production"]')"#;
     assert_eq!(page.eval(&format!("{cell}.dataset.state")), json!("drifting"));
     let text = page.eval(&format!("{cell}.textContent")).as_str().unwrap().to_string();
-    assert!(text.contains(&D2["sha256:".len().."sha256:".len() + 12]), "the running digest: {text}");
+    assert!(
+        text.contains(&D2["sha256:".len().."sha256:".len() + 12]),
+        "the running digest: {text}"
+    );
     let web = r#"document.querySelector('tr[data-workload="shop/Deployment/web"] td[data-env="production"]')"#;
     assert_eq!(page.eval(&format!("{web}.dataset.state")), json!("in-sync"));
     // Hostile names are text.
     let body = page.eval("document.body.textContent").as_str().unwrap().to_string();
-    assert!(body.contains(HOSTILE_NAME), "the hostile workload name is shown as text");
+    assert!(
+        body.contains(HOSTILE_NAME),
+        "the hostile workload name is shown as text"
+    );
     no_script_ran(&page);
     shot(&page, s.dir.path(), "status");
 

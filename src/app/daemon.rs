@@ -534,7 +534,7 @@ pub async fn run(
     if watches {
         status.set_watches_synced(false);
     }
-    let app = http::router(status);
+    let app = http::router(status.clone());
     let stop = shutdown.clone();
     background.spawn(async move {
         let _ = axum::serve(listener, app)
@@ -543,7 +543,9 @@ pub async fn run(
     });
     match elector {
         Some(elector) => {
-            background.spawn(elector.run(clock, leader_tx, shutdown.clone()));
+            let (address_tx, address_rx) = watch::channel(None);
+            status.set_leader_address(address_rx);
+            background.spawn(elector.run(clock, leader_tx, address_tx, shutdown.clone()));
         }
         None => drop(leader_tx),
     }

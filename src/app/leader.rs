@@ -87,6 +87,8 @@ fn view(lease: &Lease, default_duration: Duration) -> LeaseView {
 pub struct Elector {
     api: Api<Lease>,
     cfg: HaConfig,
+    /// The leader's HTTP address as its Lease says, seen by the last round.
+    leader_address: std::sync::Mutex<Option<String>>,
 }
 
 impl Elector {
@@ -109,6 +111,7 @@ impl Elector {
         Ok(Self {
             api: Api::namespaced(client, &cfg.lease_namespace),
             cfg: cfg.clone(),
+            leader_address: std::sync::Mutex::new(None),
         })
     }
 
@@ -131,16 +134,38 @@ impl Elector {
         }
     }
 
+    /// The annotation on the Lease naming where the leader serves HTTP (`host:port`).
+    pub const ADDRESS_ANNOTATION: &'static str = "driftwatch.io/address";
+
+    /// Where the leader serves its HTTP endpoint, as its Lease said at the last round (`None`
+    /// while this replica leads, or when the leader did not say).
+    pub fn leader_address(&self) -> Option<String> {
+        self.leader_address.lock().expect("leader address").clone()
+    }
+
+    /// The Lease's metadata with this replica's address (when it has one) as the leader's.
+    fn advertise(&self, meta: &mut ObjectMeta) {
+        let annotations = meta.annotations.get_or_insert_with(Default::default);
+        match &self.cfg.advertise {
+            Some(addr) => annotations.insert(Self::ADDRESS_ANNOTATION.to_string(), addr.clone()),
+            None => annotations.remove(Self::ADDRESS_ANNOTATION),
+        };
+    }
+
     /// One election round at `now`: returns whether this replica leads.
     pub async fn step(&self, now: DateTime<Utc>) -> Result<bool, LeaderError> {
         let name = &self.cfg.lease_name;
         let current = self.api.get_opt(name).await.map_err(|e| self.api_err(e))?;
+        *self.leader_address.lock().expect("leader address") = current
+            .as_ref()
+            .filter(|l| l.spec.as_ref().and_then(|s| s.holder_identity.as_deref()) != Some(self.cfg.identity.as_str()))
+            .and_then(|l| l.metadata.annotations.as_ref()?.get(Self::ADDRESS_ANNOTATION).cloned());
         let action = decide(
             current.as_ref().map(|l| view(l, self.cfg.lease_duration)).as_ref(),
             &self.cfg.identity,
             now,
         );
-        let (lease, create) = match (&action, current) {
+        let (mut lease, create) = match (&action, current) {
             (Action::Follow { .. }, _) => return Ok(false),
             (Action::Create, _) | (_, None) => {
                 let lease = Lease {
@@ -164,6 +189,7 @@ impl Elector {
                 (lease, false)
             }
         };
+        self.advertise(&mut lease.metadata);
         // `replace` sends the resourceVersion read above: if another replica wrote in between,
         // the API answers 409 and this round is lost, not shared.
         let result = if create {
@@ -209,7 +235,14 @@ impl Elector {
     /// Runs election rounds every `renew_interval` until `stop`, publishing leadership on
     /// `leader`. A leader that cannot reach the API steps down once its lease would have
     /// expired, since another replica may have taken over by then.
-    pub async fn run(self, clock: Clock, leader: watch::Sender<bool>, stop: CancellationToken) {
+    /// `address` gets where the leader serves HTTP after every round (for the followers' pages).
+    pub async fn run(
+        self,
+        clock: Clock,
+        leader: watch::Sender<bool>,
+        address: watch::Sender<Option<String>>,
+        stop: CancellationToken,
+    ) {
         let mut last_won: Option<DateTime<Utc>> = None;
         loop {
             let now = clock.now();
@@ -225,6 +258,8 @@ impl Elector {
                 }
             };
             leader.send_if_modified(|l| std::mem::replace(l, leads) != leads);
+            let leader_at = self.leader_address();
+            address.send_if_modified(|a| std::mem::replace(a, leader_at.clone()) != leader_at);
             tokio::select! {
                 () = stop.cancelled() => break,
                 () = tokio::time::sleep(self.cfg.renew_interval) => {}

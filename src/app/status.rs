@@ -36,6 +36,8 @@ pub struct Status {
     git_fetch: FetchHandle,
     /// `[server.auth]` of the running config; `None`: every endpoint is open.
     auth: RwLock<Option<Arc<ServerAuth>>>,
+    /// Where the leader serves HTTP, as the election last saw it (with `[ha]`).
+    leader_address: RwLock<Option<tokio::sync::watch::Receiver<Option<String>>>>,
     /// What `GET /api/dora` reads: the running config and its store.
     dora: RwLock<Option<(Arc<Config>, Arc<StoreHandle>)>>,
 }
@@ -63,7 +65,22 @@ impl Status {
             git_fetch,
             auth: RwLock::new(None),
             dora: RwLock::new(None),
+            leader_address: RwLock::new(None),
         }
+    }
+
+    /// Follows the election's view of where the leader serves HTTP.
+    pub fn set_leader_address(&self, address: tokio::sync::watch::Receiver<Option<String>>) {
+        *self.leader_address.write().expect("leader address lock") = Some(address);
+    }
+
+    /// Where the leader serves HTTP, when this replica follows one that said so.
+    pub fn leader_address(&self) -> Option<String> {
+        if self.is_leader() {
+            return None;
+        }
+        let rx = self.leader_address.read().expect("leader address lock");
+        rx.as_ref().and_then(|rx| rx.borrow().clone())
     }
 
     /// What `GET /api/dora` reads from now on.

@@ -27,6 +27,8 @@ use crate::core::report::status::{StatusView, history_of, promotion_order, weekl
 pub struct Web {
     status: Arc<Status>,
     view: Mutex<Option<Arc<StatusView>>>,
+    /// For a follower, which shows the leader's pages (with `[ha]`, only the leader audits).
+    client: reqwest::Client,
 }
 
 /// The status pages' routes, to merge into the daemon's router.
@@ -34,6 +36,10 @@ pub fn router(status: Arc<Status>) -> Router {
     let web = Arc::new(Web {
         status,
         view: Mutex::new(None),
+        client: reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(10))
+            .build()
+            .unwrap_or_default(),
     });
     Router::new()
         .route("/", get(index))
@@ -43,7 +49,56 @@ pub fn router(status: Arc<Status>) -> Router {
         .route("/pipeline", get(pipeline))
         .route("/assets/driftwatch.css", get(css))
         .route("/assets/driftwatch.js", get(js))
+        .layer(axum::middleware::from_fn_with_state(web.clone(), from_leader))
         .with_state(web)
+}
+
+/// A follower answers with the leader's page: with `[ha]` only the leader audits, and a
+/// Service in front of both replicas would otherwise show "no audit" half the time. The leader
+/// says where it serves in its Lease (`[ha] advertise_address`, else the Pod IP and the listen
+/// port); the request's credentials go along, the leader checks them too.
+async fn from_leader(
+    State(web): State<Arc<Web>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let Some(leader) = web.status.leader_address() else {
+        return next.run(request).await;
+    };
+    let path = request.uri().path_and_query().map_or("/", |p| p.as_str());
+    let mut forward = web.client.get(format!("http://{leader}{path}"));
+    if let Some(auth) = request.headers().get(header::AUTHORIZATION) {
+        forward = forward.header(header::AUTHORIZATION, auth);
+    }
+    let answer = match forward.send().await {
+        Ok(a) => a,
+        Err(e) => {
+            return page(
+                StatusCode::BAD_GATEWAY,
+                html::render_message(
+                    "Leader unreachable",
+                    &format!(
+                        "This replica is a follower; the leader, at {leader}, did not answer: {}",
+                        crate::error_chain(&e)
+                    ),
+                    0,
+                ),
+            );
+        }
+    };
+    let code = StatusCode::from_u16(answer.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
+    let mut headers = axum::http::HeaderMap::new();
+    for name in [header::CONTENT_TYPE, header::WWW_AUTHENTICATE] {
+        if let Some(v) = answer
+            .headers()
+            .get(name.as_str())
+            .and_then(|v| HeaderValue::from_bytes(v.as_bytes()).ok())
+        {
+            headers.insert(name, v);
+        }
+    }
+    let body = answer.bytes().await.unwrap_or_default();
+    secured((code, headers, body).into_response())
 }
 
 /// Environments in page order: promotion chains first, each after the one it is promoted

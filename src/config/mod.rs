@@ -120,6 +120,9 @@ pub struct HaConfig {
     /// `None`: the Pod's service account (in-cluster).
     pub kubeconfig: Option<PathBuf>,
     pub context: Option<String>,
+    /// Where the other replicas reach this one's HTTP server (`host:port`), written into the
+    /// Lease while it leads, so that followers serve the leader's status page.
+    pub advertise: Option<String>,
 }
 
 #[derive(Clone, Debug)]

@@ -91,6 +91,7 @@ pub(crate) struct RawServerAuth {
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawHa {
     pub(crate) enabled: Option<bool>,
+    pub(crate) advertise_address: Option<String>,
     pub(crate) lease_name: Option<String>,
     pub(crate) lease_namespace: Option<String>,
     pub(crate) identity: Option<String>,

@@ -36,6 +36,15 @@ impl Validator<'_> {
         let ha = self.keep(self.ha(raw.ha));
         let registries = self.keep(self.registries(raw.registries));
         let log_format = self.keep(self.log_format(raw.log_format));
+        // `[ha] advertise_address` (or POD_IP) without a port takes the listen port.
+        let ha = ha.map(|ha| {
+            ha.map(|mut ha| {
+                if let (Some(addr), Some(server)) = (&ha.advertise, &server) {
+                    ha.advertise = Some(with_port(addr, server.listen.port()));
+                }
+                ha
+            })
+        });
         let errors = self.errors.take();
         let config = (|| {
             Some(Config {
@@ -59,5 +68,18 @@ impl Validator<'_> {
             })
         })();
         (config, errors)
+    }
+}
+
+/// `addr` as `host:port`: an address with a port is kept, an IP (v4 or v6) or host name gets
+/// `port`.
+fn with_port(addr: &str, port: u16) -> String {
+    if addr.parse::<std::net::SocketAddr>().is_ok() {
+        return addr.to_string();
+    }
+    match addr.parse::<std::net::IpAddr>() {
+        Ok(ip) => std::net::SocketAddr::new(ip, port).to_string(),
+        Err(_) if addr.contains(':') => addr.to_string(),
+        Err(_) => format!("{addr}:{port}"),
     }
 }

@@ -136,6 +136,8 @@ impl Validator<'_> {
             renew_interval,
             kubeconfig: h.kubeconfig.map(|p| self.path(p)),
             context: h.context,
+            // A bare host (the Pod IP) gets the listen port once [server] is known.
+            advertise: h.advertise_address.or_else(|| from_env("POD_IP")),
         }))
     }
 
