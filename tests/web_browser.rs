@@ -114,6 +114,22 @@ fn the_page_shows_the_planted_drift_filters_and_the_workload_history() {
     );
     let web = r#"document.querySelector('tr[data-workload="shop/Deployment/web"] td[data-env="production"]')"#;
     assert_eq!(page.eval(&format!("{web}.dataset.state")), json!("in-sync"));
+    // The finding says how long the drift has lasted; the cell says since when (the alert
+    // state's first sighting, from the store).
+    let status: Value = serde_json::from_str(&d.get("/api/status").1).unwrap();
+    let drift = status["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["type"] == "digest-drift")
+        .unwrap()
+        .clone();
+    assert!(drift["first_seen"].is_string(), "{drift}");
+    let details = page.eval(&format!(
+        "document.getElementById('finding-{}').textContent",
+        drift["fingerprint"].as_str().unwrap()
+    ));
+    assert!(details.as_str().unwrap().contains("First seen"), "{details}");
     // Hostile names are text.
     let body = page.eval("document.body.textContent").as_str().unwrap().to_string();
     assert!(

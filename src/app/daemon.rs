@@ -411,11 +411,9 @@ impl Context {
                 let dir = audited.snapshot.as_ref().map(|s| s.checkout.dir.clone());
                 let (report, quiet) = self.remember(&cfg, audited, partial, now);
                 let store = self.store();
-                let notified = if cfg.alerts.channels.is_empty() {
-                    None
-                } else {
-                    Some(deliver::notify_quiet(&cfg, &store, &report, &quiet, now, &self.store_health).await)
-                };
+                // Without channels too: the alert state is where drift episodes (DORA's hotfixes,
+                // the page's "first seen") are recorded; nothing is sent then.
+                let notified = Some(deliver::notify_quiet(&cfg, &store, &report, &quiet, now, &self.store_health).await);
                 self.record_history(&cfg, &store, &report, dir.as_deref(), now).await;
                 (report, timings, notified)
             };

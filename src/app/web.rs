@@ -138,10 +138,23 @@ impl Web {
         {
             return Some(v.clone());
         }
+        // When each finding was first seen is the alert state's, in the store; without it the
+        // page shows the findings without their age.
+        let first_seen = match self.status.dora() {
+            Some((_, store)) => match store.get().await {
+                Ok((store, _)) => store.first_seen().await.unwrap_or_default(),
+                Err(_) => Default::default(),
+            },
+            None => Default::default(),
+        };
         let view = Arc::new(
-            tokio::task::spawn_blocking(move || build(&latest))
-                .await
-                .expect("building the status view does not panic"),
+            tokio::task::spawn_blocking(move || {
+                let mut view = build(&latest);
+                view.with_first_seen(&first_seen);
+                view
+            })
+            .await
+            .expect("building the status view does not panic"),
         );
         let mut cached = self.view.lock().expect("view lock");
         // A slower request for an older report does not replace a newer view.

@@ -122,6 +122,18 @@ impl Store {
         Ok(state)
     }
 
+    /// When each open alert was first seen, by fingerprint (for the status page).
+    pub async fn first_seen(&self) -> Result<std::collections::HashMap<String, DateTime<Utc>>, StoreError> {
+        let r = |e: sqlx::Error| self.read_error(&e);
+        let rows = sqlx::query("SELECT fingerprint, first_seen FROM alerts WHERE resolved_at IS NULL")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(r)?;
+        rows.into_iter()
+            .map(|row| Ok((row.try_get(0).map_err(r)?, at(row.try_get(1).map_err(r)?))))
+            .collect()
+    }
+
     async fn load_state(&self, tx: &mut Transaction) -> Result<AlertState, StoreError> {
         let r = |e: sqlx::Error| self.read_error(&e);
         let mut state = AlertState::default();

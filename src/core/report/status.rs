@@ -19,13 +19,15 @@
 //!   column order: `environment`, `state` ([`CellState`]), `declared_image`, `declared` and
 //!   `running` (digests with a `label` and `tone` that are the same for the same digest across
 //!   the row, `A`, `B`, …, so that staging running what production will get shows), `pods` on
-//!   running digests, `live_image`, `since` (when the running rollout started, where known),
+//!   running digests, `live_image`, `since` (when the drift was first seen, from the daemon's
+//!   alert state; else when the running rollout started, where known),
 //!   `severity` (the worst finding's), `findings` (their fingerprints) and `ignored` (the state
 //!   comes only from findings an ignore rule accepted).
 //! - `findings`: every finding, then every ignored one (`ignored` holds the rule's `reason`
 //!   and `expires`): `fingerprint`, `environment`, `severity`, `type`, `workload`,
 //!   `namespace`, `container`, `declared`, `live_image`, `running`, `source`, `file`,
-//!   `commit`, `message`.
+//!   `commit`, `message`, `first_seen` and `age_seconds` (at the audit; `null` without the
+//!   daemon's store, as in `--once --format html`).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -318,6 +320,10 @@ pub struct FindingView {
     pub commit: Option<String>,
     pub message: String,
     pub ignored: Option<IgnoredBy>,
+    /// When the alert state first saw it (the daemon's store); `None` without one (`--once`).
+    pub first_seen: Option<DateTime<Utc>>,
+    /// How long it had lasted when the audit finished, in seconds.
+    pub age_seconds: Option<i64>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -387,6 +393,23 @@ fn rank(s: CellState) -> u8 {
 type Entry<'a> = (&'a Finding, Option<&'a Ignored>);
 
 impl StatusView {
+    /// Adds when each finding was first seen (the alert state's times, by fingerprint): on the
+    /// finding, and as the "since" of a drifting cell (the earliest of its findings), which is
+    /// when the drift began rather than when the running rollout did.
+    pub fn with_first_seen(&mut self, first_seen: &HashMap<String, DateTime<Utc>>) {
+        for f in &mut self.findings {
+            f.first_seen = first_seen.get(&f.fingerprint).copied();
+            f.age_seconds = f.first_seen.map(|t| (self.finished_at - t).num_seconds().max(0));
+        }
+        for row in &mut self.matrix.rows {
+            for cell in &mut row.cells {
+                if let Some(t) = cell.findings.iter().filter_map(|fp| first_seen.get(fp)).min() {
+                    cell.since = Some(*t);
+                }
+            }
+        }
+    }
+
     /// The view of `report`, environments in `order` (any the report has beyond it follow in
     /// report order).
     pub fn build(report: &Report, order: &[String]) -> StatusView {
@@ -526,6 +549,8 @@ fn finding_view(f: &Finding, ignored: Option<&Ignored>) -> FindingView {
             reason: i.reason.clone(),
             expires: i.expires,
         }),
+        first_seen: None,
+        age_seconds: None,
     }
 }
 
