@@ -247,14 +247,7 @@ fn ha_config(dir: &Path, kube: &FakeKube, identity: &str) -> ConfigBuilder {
     let kc = kube.kubeconfig(dir, "lease-ctx");
     let sub = dir.join(identity);
     std::fs::create_dir_all(&sub).unwrap();
-    setup(&sub, on_start, snapshot).ha(|h| {
-        h.enabled(true)
-            .identity(identity)
-            .lease_namespace("ops")
-            .lease_duration("2s")
-            .renew_interval("200ms")
-            .kubeconfig(&kc)
-    })
+    setup(&sub, on_start, snapshot).replica(identity, "ops", &kc)
 }
 
 #[test]

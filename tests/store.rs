@@ -428,14 +428,7 @@ fn replica(
     one_drift(&sub);
     config(&sub, receiver, Some(database))
         .schedule(|s| s.run_on_start(true).cron("0 0 3 1 1 *"))
-        .ha(|h| {
-            h.enabled(true)
-                .identity(identity)
-                .lease_namespace("ops")
-                .lease_duration("2s")
-                .renew_interval("200ms")
-                .kubeconfig(&kc)
-        })
+        .replica(identity, "ops", &kc)
 }
 
 #[test]

@@ -287,14 +287,7 @@ async fn the_leader_losing_its_lease_stops_its_watchers() {
     let lease_dir = tempfile::tempdir().unwrap();
     let w = World::with("10m", |b, kube| {
         let kubeconfig = kube.kubeconfig(lease_dir.path(), "lease");
-        b.ha(|h| {
-            h.enabled(true)
-                .identity("replica-a")
-                .lease_namespace("default")
-                .lease_duration("2s")
-                .renew_interval("200ms")
-                .kubeconfig(kubeconfig)
-        })
+        b.replica("replica-a", "default", &kubeconfig)
     });
     let d = Daemon::start(&w.cfg).await;
     d.wait_ready().await;

@@ -251,14 +251,7 @@ fn replica(dir: &Path, kube: &support::kube::FakeKube, identity: &str) -> Config
                 .cluster_name("prod")
                 .snapshot("cluster.json")
         })
-        .ha(|h| {
-            h.enabled(true)
-                .identity(identity)
-                .lease_namespace("ops")
-                .lease_duration("2s")
-                .renew_interval("200ms")
-                .kubeconfig(&kc)
-        })
+        .replica(identity, "ops", &kc)
 }
 
 #[test]

@@ -413,7 +413,7 @@ impl Context {
                 let store = self.store();
                 // Without channels too: the alert state is where drift episodes (DORA's hotfixes,
                 // the page's "first seen") are recorded; nothing is sent then.
-                let notified = Some(deliver::notify_quiet(&cfg, &store, &report, &quiet, now, &self.store_health).await);
+                let notified = deliver::notify_quiet(&cfg, &store, &report, &quiet, now, &self.store_health).await;
                 self.record_history(&cfg, &store, &report, dir.as_deref(), now).await;
                 (report, timings, notified)
             };
@@ -421,15 +421,14 @@ impl Context {
                 Ok((report, timings, notified)) => {
                     self.status.metrics.audit(&report, &timings, started.elapsed());
                     match notified {
-                        Some(Ok(outcome)) => {
+                        Ok(outcome) => {
                             for failure in &outcome.failed {
                                 if let NotifyError::Delivery { channel, .. } = failure {
                                     self.status.metrics.notification_failed(channel);
                                 }
                             }
                         }
-                        Some(Err(e)) => error!(error = %e, "alert state unavailable: no alerts sent this run"),
-                        None => {}
+                        Err(e) => error!(error = %e, "alert state unavailable: no alerts sent this run"),
                     }
                     audited = Some(LastAudit {
                         commit: report.gitops.commit.clone(),

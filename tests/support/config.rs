@@ -319,6 +319,20 @@ impl ConfigBuilder {
     pub fn ha(self, f: impl FnOnce(Ha) -> Ha) -> Self {
         self.section("ha", |t| f(Ha(t)).0)
     }
+
+    /// `[ha]` for replica `identity`, electing through the Lease `driftwatch` in `namespace`
+    /// of the API `kubeconfig` reaches, with a lease short enough for a test to see a
+    /// takeover (2s, renewed every 200ms).
+    pub fn replica(self, identity: &str, namespace: &str, kubeconfig: &Path) -> Self {
+        self.ha(|h| {
+            h.enabled(true)
+                .identity(identity)
+                .lease_namespace(namespace)
+                .lease_duration("2s")
+                .renew_interval("200ms")
+                .kubeconfig(kubeconfig)
+        })
+    }
     pub fn alerts(self, f: impl FnOnce(Alerts) -> Alerts) -> Self {
         self.section("alerts", |t| f(Alerts(t)).0)
     }
