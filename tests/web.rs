@@ -289,4 +289,13 @@ fn a_follower_shows_the_leaders_page() {
     let (code, json) = b.get("/api/status");
     assert_eq!(code, 200);
     assert_eq!(json, a.get("/api/status").1, "the same view from either replica");
+    // A request a replica already forwarded is answered where it lands: never a second hop.
+    let answer = reqwest::blocking::Client::new()
+        .get(format!("http://{}/", b.addr))
+        .header("X-Driftwatch-Forwarded", "1")
+        .send()
+        .unwrap();
+    assert_eq!(answer.status().as_u16(), 503);
+    let body = answer.text().unwrap();
+    assert!(body.contains("follower"), "{body}");
 }

@@ -53,6 +53,9 @@ pub fn router(status: Arc<Status>) -> Router {
         .with_state(web)
 }
 
+/// Marks a request one replica forwarded to another.
+const FORWARDED: &str = "x-driftwatch-forwarded";
+
 /// A follower answers with the leader's page: with `[ha]` only the leader audits, and a
 /// Service in front of both replicas would otherwise show "no audit" half the time. The leader
 /// says where it serves in its Lease (`[ha] advertise_address`, else the Pod IP and the listen
@@ -62,11 +65,14 @@ async fn from_leader(
     request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Response {
-    let Some(leader) = web.status.leader_address() else {
+    // One hop only: a request a replica already forwarded is answered where it lands, so two
+    // replicas that both believe the other leads (for a renew interval) cannot loop.
+    let forwarded = request.headers().contains_key(FORWARDED);
+    let Some(leader) = web.status.leader_address().filter(|_| !forwarded) else {
         return next.run(request).await;
     };
     let path = request.uri().path_and_query().map_or("/", |p| p.as_str());
-    let mut forward = web.client.get(format!("http://{leader}{path}"));
+    let mut forward = web.client.get(format!("http://{leader}{path}")).header(FORWARDED, "1");
     if let Some(auth) = request.headers().get(header::AUTHORIZATION) {
         forward = forward.header(header::AUTHORIZATION, auth);
     }

@@ -90,7 +90,7 @@ impl Store {
                 if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
                     std::fs::create_dir_all(dir).map_err(|e| OpenError::Write(format!("{}: {e}", dir.display())))?;
                 }
-                let url = format!("sqlite://{}?mode=rwc", path.display());
+                let url = sqlite_url(path, "rwc");
                 (url, Backend::Sqlite, 4)
             }
             StoreBackend::Postgres { url, password } => {
@@ -276,7 +276,7 @@ pub async fn probe(cfg: &StoreConfig) -> Result<String, StoreError> {
                     )),
                 };
             }
-            format!("sqlite://{}?mode=ro", path.display())
+            sqlite_url(path, "ro")
         }
         StoreBackend::Postgres { url, password } => {
             let mut url = url.clone();
@@ -402,10 +402,52 @@ pub fn truncate(t: DateTime<Utc>) -> DateTime<Utc> {
     at(ms(t))
 }
 
+/// The SQLite URL of `path`, opened in `mode`. sqlx reads the path up to the first `?` and
+/// percent-decodes it, so a state directory named with `%`, `?`, `#` or spaces must be
+/// encoded, or the store would open another file than the one configured.
+fn sqlite_url(path: &std::path::Path, mode: &str) -> String {
+    let mut encoded = String::new();
+    for c in path.to_string_lossy().chars() {
+        match c {
+            '%' => encoded.push_str("%25"),
+            '?' => encoded.push_str("%3F"),
+            '#' => encoded.push_str("%23"),
+            ' ' => encoded.push_str("%20"),
+            c => encoded.push(c),
+        }
+    }
+    format!("sqlite://{encoded}?mode={mode}")
+}
+
 pub(crate) fn ms(t: DateTime<Utc>) -> i64 {
     t.timestamp_millis()
 }
 
 pub(crate) fn at(ms: i64) -> DateTime<Utc> {
     Utc.timestamp_millis_opt(ms).single().unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_store_path_with_url_characters_opens_exactly_that_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state 50% ?#x").join("driftwatch.db");
+        let cfg = StoreConfig {
+            backend: StoreBackend::Sqlite(path.clone()),
+            retention: Duration::from_secs(86_400),
+        };
+        let store = Store::open(&cfg).await.unwrap();
+        assert_eq!(store.version().await.unwrap(), schema_version());
+        store.close().await;
+        assert!(path.is_file(), "the configured file, not a truncated name");
+        let entries: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(entries, vec!["state 50% ?#x"], "nothing opened beside it");
+        assert!(probe(&cfg).await.unwrap().starts_with("reachable, schema version 1"));
+    }
 }
