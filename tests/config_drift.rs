@@ -39,7 +39,7 @@ fn generated_name(dir: &Path, log_level: &str) -> String {
         .output()
         .unwrap();
     let text = String::from_utf8(out.stdout).unwrap();
-    let (docs, _) = driftwatch::core::yaml::documents(&text);
+    let (docs, _) = safe_yaml::documents(&text);
     docs.iter().find(|d| d["kind"] == "ConfigMap").unwrap()["metadata"]["name"]
         .as_str()
         .unwrap()

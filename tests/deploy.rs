@@ -24,8 +24,8 @@ fn rendered() -> Vec<Value> {
         "kubectl kustomize deploy/: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let (docs, err) = driftwatch::core::yaml::documents(&String::from_utf8(out.stdout).unwrap());
-    assert_eq!(err, None);
+    let (docs, err) = safe_yaml::documents(&String::from_utf8(out.stdout).unwrap());
+    assert!(err.is_none(), "{err:?}");
     docs
 }
 

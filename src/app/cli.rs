@@ -510,7 +510,7 @@ fn ignore_baseline(report: &std::path::Path, reason: &str, expires: Option<chron
             print!(
                 "# driftwatch ignore rules, generated from {}\n{}",
                 report.display(),
-                crate::core::yaml::to_string(&file)
+                safe_yaml::to_string(&file)
             );
             EXIT_CLEAN
         }

@@ -74,9 +74,9 @@ pub struct Ignored {
 /// Parses an ignore file; an entry without a reason, without any matcher, with an unknown key
 /// or a bad pattern is an error naming the entry.
 pub fn parse(text: &str) -> Result<Vec<Rule>, String> {
-    let (docs, err) = crate::core::yaml::documents(text);
+    let (docs, err) = safe_yaml::documents(text);
     if let Some(e) = err {
-        return Err(e);
+        return Err(e.to_string());
     }
     let Some(doc) = docs.into_iter().next() else {
         return Ok(Vec::new());

@@ -1,5 +1,5 @@
 //! Extracts the workloads and container images that rendered manifests declare. Pure: it sees
-//! JSON values (from [`crate::core::yaml`]) and knows nothing of files, git or kustomize.
+//! JSON values (from the `safe_yaml` crate) and knows nothing of files, git or kustomize.
 
 use serde_json::Value;
 
@@ -10,7 +10,7 @@ use crate::core::model::{
     ConfigObject, ContainerSpec, DeclaredState, DeclaredWorkload, ManifestProblem, WorkloadKey, WorkloadKind,
     value_hash,
 };
-use crate::core::yaml;
+use safe_yaml as yaml;
 
 /// Where a batch of documents came from, for findings and problems.
 #[derive(Clone, Copy, Debug)]
@@ -43,7 +43,7 @@ pub fn extract_text(text: &str, origin: Origin<'_>, state: &mut DeclaredState) {
             source: origin.source.to_string(),
             workload: None,
             container: None,
-            reason,
+            reason: reason.to_string(),
         });
     }
 }

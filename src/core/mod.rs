@@ -12,4 +12,3 @@ pub mod model;
 pub mod paths;
 pub mod report;
 pub mod resolve;
-pub mod yaml;

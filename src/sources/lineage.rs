@@ -17,7 +17,7 @@ use serde_json::Value;
 use super::history::{self, HistoryError, Selection};
 use crate::core::dora::{Declaration, Deployment, DeploymentKind, Window};
 use crate::core::image::{ImageRef, is_digest};
-use crate::core::yaml;
+use safe_yaml as yaml;
 
 /// An environment as the walk needs it: its `paths` (relative to the audited directory) and
 /// where its digests are promoted from.

@@ -394,7 +394,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::sources::render::files::{DirFiles, Kind};
+    use crate::sources::render::files::{DirFiles, Kind, ReadError};
 
     /// A repository whose file identities the test sets directly.
     #[derive(Default)]
@@ -416,8 +416,11 @@ mod tests {
     }
 
     impl Files for MapFiles {
-        fn read(&self, path: &str) -> Result<Vec<u8>, String> {
-            Err(format!("{path}: the cache must not read files"))
+        fn read(&self, path: &str) -> Result<Vec<u8>, ReadError> {
+            Err(ReadError::new(
+                path,
+                std::io::Error::other("the cache must not read files"),
+            ))
         }
 
         fn kind(&self, path: &str) -> Option<Kind> {

@@ -186,7 +186,7 @@ pub fn inputs(files: &dyn Files, dir: &str) -> Option<BTreeMap<String, Option<St
             continue;
         }
         deps.insert(key.clone(), files.identity(&key));
-        let Some(k) = super::builtin::kustomization::FILE_NAMES.iter().find_map(|name| {
+        let Some(k) = kustomize::kustomization::FILE_NAMES.iter().find_map(|name| {
             files::join(&root, name)
                 .ok()
                 .filter(|p| files.kind(p) == Some(Kind::File))
@@ -194,7 +194,7 @@ pub fn inputs(files: &dyn Files, dir: &str) -> Option<BTreeMap<String, Option<St
             continue;
         };
         let text = String::from_utf8(files.read(&k).ok()?).ok()?;
-        let (docs, _) = crate::core::yaml::documents(&text);
+        let (docs, _) = safe_yaml::documents(&text);
         let doc = docs.into_iter().next().unwrap_or_default();
         if doc
             .get("helmCharts")
@@ -213,7 +213,7 @@ pub fn inputs(files: &dyn Files, dir: &str) -> Option<BTreeMap<String, Option<St
         ] {
             for entry in doc.get(field).and_then(|v| v.as_array()).into_iter().flatten() {
                 let Some(entry) = entry.as_str() else { continue };
-                if super::builtin::load::is_remote(entry) {
+                if kustomize::load::is_remote(entry) {
                     return None;
                 }
                 match files::join(&root, entry) {

@@ -1,12 +1,12 @@
 //! What git declares for one environment: selects the environment's paths in the checkout with
 //! the one matcher ([`crate::core::paths`]), renders each with the renderer chosen for it
-//! ([`plain`] files as they are; a kustomization with the [`builtin`] renderer, or the external
+//! ([`plain`] files as they are; a kustomization with the built-in renderer (the [`kustomize`]
+//! crate, pure, in `crates/kustomize`), or the external
 //! kustomize ([`kustomize_exec`]) when configured or when the built-in one leaves the overlay to
 //! it) and hands the documents to [`crate::core::manifest`]. Kustomize renders go through the
 //! [`cache`], keyed by what each build read ([`files`]). A new renderer is one more file here
 //! plus one arm in `choose`.
 
-pub mod builtin;
 pub mod cache;
 pub mod files;
 pub mod kustomize_exec;
@@ -52,8 +52,22 @@ pub enum RenderError {
 /// why that file could not be read.
 pub struct Rendered {
     pub file: String,
-    pub content: Result<String, String>,
+    pub content: Result<String, Unreadable>,
 }
+
+/// Why a manifest file could not be read: that file's problem, the rest of the path is read.
+#[derive(Debug, thiserror::Error)]
+pub enum Unreadable {
+    #[error("not UTF-8 (invalid byte at offset {offset}); save the file as UTF-8")]
+    NotUtf8 { offset: usize },
+    #[error("cannot read: {0}")]
+    Io(#[source] std::io::Error),
+}
+
+/// The external kustomize could not be run for its version: the command that was not found (or
+/// why it failed), said as "not installed" by the caller.
+#[derive(Clone, Debug)]
+struct NoExternal(String);
 
 /// How one selected path is rendered.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -78,7 +92,7 @@ fn choose(renderer: PathRenderer, path: &Path) -> Choice {
 pub struct Renderer {
     cfg: RenderConfig,
     cache: Option<Arc<RenderCache>>,
-    external_version: OnceCell<Result<String, String>>,
+    external_version: OnceCell<Result<String, NoExternal>>,
     /// External kustomize runs at once, across environments: one per core (each is a process
     /// of its own; more only queue for the CPU and add memory).
     external_slots: Semaphore,
@@ -207,7 +221,7 @@ impl Renderer {
                         };
                         match &out.content {
                             Ok(text) => manifest::extract_text(text, origin, &mut state),
-                            Err(reason) => manifest::unreadable(origin, reason, &mut state),
+                            Err(reason) => manifest::unreadable(origin, &reason.to_string(), &mut state),
                         }
                     }
                     state.renders.push(record("plain", false));
@@ -234,7 +248,7 @@ impl Renderer {
         if self.cfg.engine == Engine::External {
             return self.external(files, root, repo, rel, None).await;
         }
-        let key = cache::key(&[builtin::VERSION, repo, rel]);
+        let key = cache::key(&[kustomize::VERSION, repo, rel]);
         // Cache lookups and stores touch the disk, and the build is CPU work: a blocking thread.
         let (f, dir, cache) = (files.clone(), rel.to_string(), self.cache.clone());
         let built = tokio::task::spawn_blocking(move || {
@@ -244,7 +258,7 @@ impl Renderer {
                     cached: true,
                 });
             }
-            builtin::build(f.as_ref(), &dir).map(|build| {
+            kustomize::build(f.as_ref(), &dir).map(|build| {
                 let entry = Entry {
                     deps: build.deps,
                     renderer: "builtin".into(),
@@ -264,11 +278,13 @@ impl Renderer {
         })?;
         match built {
             Ok(out) => Ok(out),
-            Err(builtin::BuildError::Invalid(reason)) => Err(RenderError::Kustomize {
+            Err(kustomize::BuildError::Invalid(reason)) => Err(RenderError::Kustomize {
                 path: rel.into(),
                 reason,
             }),
-            Err(builtin::BuildError::Unsupported(reason)) => self.external(files, root, repo, rel, Some(reason)).await,
+            Err(kustomize::BuildError::Unsupported(reason)) => {
+                self.external(files, root, repo, rel, Some(reason)).await
+            }
         }
     }
 
@@ -297,13 +313,13 @@ impl Renderer {
             .external_version
             .get_or_init(|| async {
                 kustomize_exec::version(&self.cfg).await.map_err(|e| match e {
-                    RenderError::KustomizeMissing { command } => command,
-                    other => other.to_string(),
+                    RenderError::KustomizeMissing { command } => NoExternal(command),
+                    other => NoExternal(other.to_string()),
                 })
             })
             .await
             .clone();
-        let version = version.map_err(missing)?;
+        let version = version.map_err(|NoExternal(command)| missing(command))?;
         let key = cache::key(&["external", &version, repo, rel]);
         if let Some(hit) = self.lookup(&key, files) {
             // The reason is this run's: a cached external render serves both engines.
@@ -321,7 +337,7 @@ impl Renderer {
             Err(e) => return Err(e),
         };
         drop(slot);
-        let (docs, err) = crate::core::yaml::documents(&text);
+        let (docs, err) = safe_yaml::documents(&text);
         if let Some(e) = err {
             return Err(RenderError::Kustomize {
                 path: rel.into(),

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{RenderError, Rendered, relative};
+use super::{RenderError, Rendered, Unreadable, relative};
 use crate::core::paths::is_hidden;
 
 /// The text of every manifest file of `path`, in file-name order. A file that cannot be read
@@ -18,13 +18,10 @@ pub async fn render(root: &Path, path: &Path, rel: &str) -> Result<Vec<Rendered>
     for file in files {
         let file_rel = relative(root, &file);
         let content = match tokio::fs::read(&file).await {
-            Ok(bytes) => String::from_utf8(bytes).map_err(|e| {
-                format!(
-                    "not UTF-8 (invalid byte at offset {}); save the file as UTF-8",
-                    e.utf8_error().valid_up_to()
-                )
+            Ok(bytes) => String::from_utf8(bytes).map_err(|e| Unreadable::NotUtf8 {
+                offset: e.utf8_error().valid_up_to(),
             }),
-            Err(e) => Err(format!("cannot read: {e}")),
+            Err(e) => Err(Unreadable::Io(e)),
         };
         out.push(Rendered {
             file: file_rel,

@@ -140,7 +140,7 @@ pub fn split(image: &str) -> (&str, &str, &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sources::render::builtin::resource::Resource;
+    use crate::resource::Resource;
     use serde_json::json;
 
     fn image(name: &str, new_name: Option<&str>, tag: Option<&str>, digest: Option<&str>) -> Image {

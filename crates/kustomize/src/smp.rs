@@ -723,7 +723,7 @@ spec:
 "#;
 
     fn yaml(text: &str) -> Value {
-        let (docs, err) = crate::core::yaml::documents(text);
+        let (docs, err) = safe_yaml::documents(text);
         assert!(err.is_none(), "{err:?}");
         docs.into_iter().next().expect("one document")
     }

@@ -248,7 +248,7 @@ fn json_ops(text: &str) -> Result<Option<Vec<Value>>, BuildError> {
             Err(e) => return Err(BuildError::Invalid(format!("unable to parse JSON patch: {e}"))),
         }
     } else {
-        let (docs, err) = crate::core::yaml::documents(text);
+        let (docs, err) = safe_yaml::documents(text);
         if docs.len() > 1 && docs[0].is_array() {
             // kustomize reads only the first document of a YAML JSON patch.
             return Err(BuildError::Unsupported(
@@ -274,9 +274,9 @@ fn json_ops(text: &str) -> Result<Option<Vec<Value>>, BuildError> {
 /// The documents of a strategic merge patch text, each an object with `kind` and
 /// `metadata.name` (kustomize's resource factory); `Invalid` when it is not one.
 fn sm_documents(text: &str) -> Result<Vec<Value>, BuildError> {
-    let (docs, err) = crate::core::yaml::documents(text);
+    let (docs, err) = safe_yaml::documents(text);
     if let Some(e) = err {
-        return Err(BuildError::Invalid(e));
+        return Err(BuildError::invalid(e));
     }
     for d in &docs {
         let Some(m) = d.as_object() else {
@@ -685,18 +685,18 @@ mod tests {
     use std::collections::BTreeMap;
 
     use super::*;
-    use crate::sources::render::builtin::kustomization::Kustomization;
-    use crate::sources::render::files::{Files, Kind};
+    use crate::files::{Files, Kind, ReadError};
+    use crate::kustomization::Kustomization;
 
     /// A kustomization directory in memory.
     struct Mem(BTreeMap<String, String>);
 
     impl Files for Mem {
-        fn read(&self, path: &str) -> Result<Vec<u8>, String> {
+        fn read(&self, path: &str) -> Result<Vec<u8>, ReadError> {
             self.0
                 .get(path)
                 .map(|s| s.clone().into_bytes())
-                .ok_or_else(|| format!("{path}: no such file"))
+                .ok_or_else(|| ReadError::new(path, std::io::Error::new(std::io::ErrorKind::NotFound, "no such file")))
         }
         fn kind(&self, path: &str) -> Option<Kind> {
             self.0.contains_key(path).then_some(Kind::File)
@@ -1171,7 +1171,7 @@ patches:
         let ctx = Ctx::new(&mem);
         let k = Kustomization::parse("kustomization.yaml", kustomization)?;
         let mut res = ResMap::default();
-        for doc in crate::core::yaml::documents(RESOURCES).0 {
+        for doc in safe_yaml::documents(RESOURCES).0 {
             let mut r = Resource::new(doc);
             if case == "orig_name" {
                 let name = format!("b-{}", r.name());
@@ -1214,7 +1214,7 @@ patches:
         let mem = Mem(BTreeMap::new());
         let ctx = Ctx::new(&mem);
         let mut res = ResMap::default();
-        for doc in crate::core::yaml::documents(RESOURCES).0 {
+        for doc in safe_yaml::documents(RESOURCES).0 {
             res.append(Resource::new(doc)).expect("distinct ids");
         }
         let k = Kustomization::parse(

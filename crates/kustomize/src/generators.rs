@@ -355,7 +355,7 @@ fn read_bytes_in(ctx: &Ctx<'_>, dir: &str, rel: &str) -> Result<Vec<u8>, BuildEr
     if rel.contains("://") || rel.starts_with('/') {
         return Err(BuildError::Unsupported(format!("uses the generator source {rel}")));
     }
-    let path = files::join(dir, rel).map_err(BuildError::Invalid)?;
+    let path = files::join(dir, rel).map_err(BuildError::invalid)?;
     if !files::is_within(&path, dir) {
         return Err(BuildError::Invalid(format!(
             "security; file '{path}' is not in or below '{}'",
@@ -363,7 +363,7 @@ fn read_bytes_in(ctx: &Ctx<'_>, dir: &str, rel: &str) -> Result<Vec<u8>, BuildEr
         )));
     }
     ctx.note(&path);
-    ctx.files.read(&path).map_err(BuildError::Invalid)
+    ctx.files.read(&path).map_err(BuildError::invalid)
 }
 
 /// Go's `%#v` of a kustomize ResId, as its generator errors print it.
@@ -491,8 +491,8 @@ mod tests {
     use std::collections::HashMap;
 
     use super::*;
-    use crate::sources::render::builtin::hasher;
-    use crate::sources::render::files::Files;
+    use crate::files::{Files, ReadError};
+    use crate::hasher;
 
     /// Files of a test repository: (path, content).
     type Entries<'a> = Vec<(&'a str, &'a [u8])>;
@@ -507,11 +507,15 @@ mod tests {
     }
 
     impl Files for MemFiles {
-        fn read(&self, path: &str) -> Result<Vec<u8>, String> {
+        fn read(&self, path: &str) -> Result<Vec<u8>, ReadError> {
+            use std::io::{Error, ErrorKind};
             match self.0.get(path) {
                 Some(c) => Ok(c.clone()),
-                None if self.kind(path).is_some() => Err(format!("{path}: is a directory")),
-                None => Err(format!("{path}: no such file")),
+                None if self.kind(path).is_some() => Err(ReadError::new(
+                    path,
+                    Error::new(ErrorKind::IsADirectory, "is a directory"),
+                )),
+                None => Err(ReadError::new(path, Error::new(ErrorKind::NotFound, "no such file"))),
             }
         }
 

@@ -566,7 +566,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::sources::render::builtin::{namespace, prefix_suffix};
+    use crate::{namespace, prefix_suffix};
 
     /// A kustomization level, simulated: its resources, then `namespace`, then `namePrefix`,
     /// then hash suffixes (`(name before, name after)` via `set_name`, as the hasher renames).

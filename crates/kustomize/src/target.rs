@@ -307,11 +307,11 @@ mod tests {
     use super::*;
 
     fn resource(yaml: &str) -> Resource {
-        Resource::new(crate::core::yaml::documents(yaml).0.remove(0))
+        Resource::new(safe_yaml::documents(yaml).0.remove(0))
     }
 
     fn sel(yaml: &str) -> Selector {
-        serde_json::from_value(crate::core::yaml::documents(yaml).0.remove(0)).expect("a selector")
+        serde_json::from_value(safe_yaml::documents(yaml).0.remove(0)).expect("a selector")
     }
 
     /// Which of a Deployment `web` (no namespace, labels app=web, tier=fe) and a ClusterRole

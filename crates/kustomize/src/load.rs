@@ -5,10 +5,10 @@
 
 use serde_json::Value;
 
-use super::files::{self, Kind};
 use super::kustomization::{FILE_NAMES, Kustomization};
 use super::resource::{ResMap, Resource};
 use super::{BuildError, Ctx};
+use crate::files::{self, Kind};
 
 /// Builds the kustomization in `dir` and adds its resources to `res`. A component
 /// (`component`) works on `res` itself, as kustomize's components extend the including
@@ -47,7 +47,7 @@ pub fn accumulate_component(ctx: &Ctx<'_>, dir: &str, rel: &str, res: ResMap) ->
     if is_remote(rel) {
         return Err(BuildError::Unsupported("uses remote components".into()));
     }
-    let path = files::join(dir, rel).map_err(BuildError::Invalid)?;
+    let path = files::join(dir, rel).map_err(BuildError::invalid)?;
     match ctx.kind(&path) {
         Some(Kind::Dir) => accumulate_directory(ctx, &path, true, res),
         _ => Err(BuildError::Invalid(format!(
@@ -61,7 +61,7 @@ pub fn accumulate_component(ctx: &Ctx<'_>, dir: &str, rel: &str, res: ResMap) ->
 fn kustomization(ctx: &Ctx<'_>, dir: &str) -> Result<(String, Kustomization), BuildError> {
     let mut found = Vec::new();
     for name in FILE_NAMES {
-        let path = files::join(dir, name).map_err(BuildError::Invalid)?;
+        let path = files::join(dir, name).map_err(BuildError::invalid)?;
         if ctx.kind(&path) == Some(Kind::File) {
             found.push(path);
         }
@@ -108,7 +108,7 @@ fn accumulate_resource(ctx: &Ctx<'_>, dir: &str, entry: &str, mut res: ResMap) -
     if is_remote(entry) {
         return Err(BuildError::Unsupported("uses remote resources".into()));
     }
-    let path = files::join(dir, entry).map_err(BuildError::Invalid)?;
+    let path = files::join(dir, entry).map_err(BuildError::invalid)?;
     match ctx.kind(&path) {
         Some(Kind::File) => {
             let text = ctx.read_in(dir, entry)?;
@@ -127,7 +127,7 @@ fn accumulate_resource(ctx: &Ctx<'_>, dir: &str, entry: &str, mut res: ResMap) -
 /// The resources in a file's text: every non-empty document, with `…List` documents holding
 /// `items` replaced by their items, as kustomize's resource factory does.
 pub fn resources_in(path: &str, text: &str) -> Result<Vec<Value>, BuildError> {
-    let (docs, err) = crate::core::yaml::documents(text);
+    let (docs, err) = safe_yaml::documents(text);
     if let Some(e) = err {
         return Err(BuildError::Invalid(format!("{path}: {e}")));
     }
@@ -198,10 +198,10 @@ fn validate(path: &str, doc: &Value) -> Result<(), BuildError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sources::render::files::DirFiles;
+    use crate::files::DirFiles;
 
     fn build(files: &[(&str, &str)], dir: &str) -> Result<Vec<String>, BuildError> {
-        let repo = super::super::test_repo(files);
+        let repo = crate::test_repo(files);
         let files = DirFiles::new(repo.path());
         let ctx = Ctx::new(&files);
         let res = accumulate_directory(&ctx, dir, false, ResMap::default())?;

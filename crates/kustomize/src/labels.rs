@@ -108,8 +108,8 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::sources::render::builtin::kustomization::Label;
-    use crate::sources::render::builtin::resource::Resource;
+    use crate::kustomization::Label;
+    use crate::resource::Resource;
 
     fn one(obj: Value) -> ResMap {
         let mut m = ResMap::default();

@@ -1,6 +1,6 @@
 //! Proof that the built-in kustomize renderer renders what the real kustomize (`kubectl
 //! kustomize`, v5.5.0 on the CI machine) renders: a corpus of small repositories
-//! (`tests/fixtures/kustomize-corpus/<case>/`, each with a `case.yaml` saying what to expect) and
+//! (`tests/corpus/<case>/`, each with a `case.yaml` saying what to expect) and
 //! a seeded generator of random ones. Both are rendered by both renderers and compared on the
 //! facts driftwatch reads: workloads, their containers and images, ConfigMaps and Secrets, and
 //! the names a pod spec refers to. Every divergence is collected and reported at once, naming
@@ -8,7 +8,7 @@
 //!
 //! A missing kustomize fails these tests: they are the renderer's only proof of exactness.
 //!
-//! Run: `cargo test --test kustomize_builtin` (the generator: `… generated`, with
+//! Run: `cargo test -p kustomize --test differential` (the generator: `… generated`, with
 //! `DRIFTWATCH_SEED=<n>` to replay a seed and `DRIFTWATCH_CASES=<n>` for more or fewer repos;
 //! the corpus: `DRIFTWATCH_CORPUS=images … corpus` for the cases whose name holds `images`).
 
@@ -17,12 +17,12 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Mutex;
 
-use driftwatch::sources::render::builtin::{self, BuildError};
-use driftwatch::sources::render::files::DirFiles;
+use kustomize::files::DirFiles;
+use kustomize::{self as builtin, BuildError};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-const CORPUS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/kustomize-corpus");
+const CORPUS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/corpus");
 
 /// Every reason the built-in renderer gives for leaving an overlay to kustomize: the corpus must
 /// hold a case for each, so a feature cannot silently move from "falls back" to "renders".
@@ -478,7 +478,7 @@ fn the_corpus_renders_as_kustomize_renders_it() {
     let failed = report.iter().filter(|l| !l.starts_with("    ")).count();
     assert!(
         report.is_empty(),
-        "{failed} of {} corpus cases differ from kustomize (tests/fixtures/kustomize-corpus/<case>):\n{}",
+        "{failed} of {} corpus cases differ from kustomize (tests/corpus/<case>):\n{}",
         cases.len(),
         report.join("\n")
     );
@@ -821,7 +821,7 @@ fn generated_repositories_render_as_kustomize_renders_them() {
                 let at = if kept.len() < 5 {
                     let dest = std::env::temp_dir().join(format!("driftwatch-kustomize-seed{seed}-case{i}"));
                     let _ = std::fs::remove_dir_all(&dest);
-                    support::copy_tree(root, &dest);
+                    copy_tree(root, &dest);
                     kept.push(dest.clone());
                     format!(" (kept in {}, render {render})", dest.display())
                 } else {
@@ -833,7 +833,7 @@ fn generated_repositories_render_as_kustomize_renders_them() {
         }
     }
     let fell_back: usize = fallbacks.values().sum();
-    let rerun = format!("re-run with DRIFTWATCH_SEED={seed} cargo test --test kustomize_builtin generated");
+    let rerun = format!("re-run with DRIFTWATCH_SEED={seed} cargo test -p kustomize --test differential generated");
     assert!(
         report.is_empty(),
         "seed {seed}: {} of {count} generated repositories differ from kustomize ({rerun}):\n{}",
@@ -901,4 +901,16 @@ fn facts_cover_what_driftwatch_reads_and_differences_name_the_fact() {
             "ConfigMap//cm data k: kustomize has none, builtin v".into(),
         ]
     );
+}
+
+/// A copy of the repository at `from` in `to`, kept for a look at a failing case.
+fn copy_tree(from: &Path, to: &Path) {
+    for entry in walkdir::WalkDir::new(from).into_iter().filter_map(Result::ok) {
+        let dest = to.join(entry.path().strip_prefix(from).expect("below the root"));
+        if entry.file_type().is_dir() {
+            std::fs::create_dir_all(&dest).expect("mkdir");
+        } else {
+            std::fs::copy(entry.path(), &dest).expect("copy");
+        }
+    }
 }

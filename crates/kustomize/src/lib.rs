@@ -1,4 +1,4 @@
-//! The built-in kustomize renderer: native Rust for the kustomize subset that decides
+//! A kustomize renderer: native Rust for the kustomize subset that decides
 //! workloads, images and config (resources, bases, components, namespace, name prefixes and
 //! suffixes, images, patches, replicas, labels, ConfigMap/Secret generators with kustomize's
 //! hash suffix). Pure: files come in through [`Files`], manifests go out as JSON values.
@@ -12,6 +12,7 @@
 //! caller sends that overlay to the external kustomize.
 
 pub mod fieldspec;
+pub mod files;
 pub mod generators;
 pub mod hasher;
 pub mod images;
@@ -33,7 +34,7 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use super::files::{self, Files};
+use files::Files;
 use kustomization::Kustomization;
 use resource::ResMap;
 
@@ -52,6 +53,14 @@ pub enum BuildError {
     /// kustomization root, a duplicate id).
     #[error("{0}")]
     Invalid(String),
+}
+
+impl BuildError {
+    /// An overlay error from a file that could not be read or a path that leaves the repository:
+    /// kustomize rejects those too, with the same text.
+    pub fn invalid(e: impl std::fmt::Display) -> Self {
+        Self::Invalid(e.to_string())
+    }
 }
 
 /// One overlay, rendered.
@@ -118,7 +127,7 @@ impl<'a> Ctx<'a> {
     /// The text of the file `rel`, relative to the kustomization directory `dir`. As kustomize's
     /// default load restrictor does, a file outside `dir` is an error.
     pub fn read_in(&self, dir: &str, rel: &str) -> Result<String, BuildError> {
-        let path = files::join(dir, rel).map_err(BuildError::Invalid)?;
+        let path = files::join(dir, rel).map_err(BuildError::invalid)?;
         if !files::is_within(&path, dir) {
             return Err(BuildError::Invalid(format!(
                 "security; file '{path}' is not in or below '{}'",
@@ -131,7 +140,7 @@ impl<'a> Ctx<'a> {
     /// The text of the file at `path` (repository-relative).
     pub fn read(&self, path: &str) -> Result<String, BuildError> {
         self.note(path);
-        let bytes = self.files.read(path).map_err(BuildError::Invalid)?;
+        let bytes = self.files.read(path).map_err(BuildError::invalid)?;
         String::from_utf8(bytes).map_err(|_| BuildError::Invalid(format!("{path}: not UTF-8")))
     }
 
@@ -207,7 +216,7 @@ pub(crate) fn test_repo(files: &[(&str, &str)]) -> tempfile::TempDir {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sources::render::files::DirFiles;
+    use crate::files::DirFiles;
 
     fn repo(files: &[(&str, &str)]) -> tempfile::TempDir {
         test_repo(files)

@@ -189,7 +189,7 @@ impl Kustomization {
     /// Parses a kustomization file's text. A field this renderer leaves to kustomize is
     /// `Unsupported` naming it; malformed YAML is `Invalid`.
     pub fn parse(path: &str, text: &str) -> Result<Self, BuildError> {
-        let (docs, err) = crate::core::yaml::documents(text);
+        let (docs, err) = safe_yaml::documents(text);
         if let Some(e) = err {
             return Err(BuildError::Invalid(format!("{path}: {e}")));
         }

@@ -7,10 +7,10 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::fieldspec::FieldSpec;
-use super::files::{self, Kind};
 use super::kustomization::{Image, Patch, PatchOptions, Selector};
 use super::resource::ResMap;
 use super::{BuildError, Ctx, images, namespace, patch, prefix_suffix};
+use crate::files::{self, Kind};
 
 /// Applies the transformer configs of one `transformers:` entry: a file (several documents
 /// allowed) in the kustomization's directory, or the configs inline.
@@ -21,7 +21,7 @@ pub fn apply(ctx: &Ctx<'_>, dir: &str, entry: &str, res: &mut ResMap) -> Result<
         if super::load::is_remote(entry) {
             return Err(BuildError::Unsupported("uses remote transformers".into()));
         }
-        let path = files::join(dir, entry).map_err(BuildError::Invalid)?;
+        let path = files::join(dir, entry).map_err(BuildError::invalid)?;
         match ctx.kind(&path) {
             // A kustomization whose output is transformer configs.
             Some(Kind::Dir) => return Err(BuildError::Unsupported("uses transformer directories".into())),
@@ -34,7 +34,7 @@ pub fn apply(ctx: &Ctx<'_>, dir: &str, entry: &str, res: &mut ResMap) -> Result<
             }
         }
     };
-    let (docs, err) = crate::core::yaml::documents(&text);
+    let (docs, err) = safe_yaml::documents(&text);
     if let Some(e) = err {
         return Err(BuildError::Invalid(format!("{origin}: {e}")));
     }

@@ -147,7 +147,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::sources::render::builtin::resource::{Behavior, Generated, Resource};
+    use crate::resource::{Behavior, Generated, Resource};
 
     /// Every expected hash is the suffix `kubectl kustomize` (kustomize v5.5.0) gave the same
     /// generator output, from a one-generator kustomization written for it.

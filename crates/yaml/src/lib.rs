@@ -1,13 +1,29 @@
 //! The one place that knows the YAML library: turns YAML (or JSON) text into JSON values, one
-//! per document, so the rest of the crate works on `serde_json::Value` only. Pure.
+//! per document, so its users (driftwatch, the renderers in `crates/`) work on
+//! `serde_json::Value` only. Hostile nesting is refused before the parser sees it. Pure.
 
 use serde::Deserialize;
 use serde_json::Value;
 
+/// Why a YAML stream could not be read to its end.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Collections nest deeper than [`MAX_DEPTH`] (the 1-based line where the limit is passed).
+    #[error("line {line}: collections nest deeper than {MAX_DEPTH} levels")]
+    TooDeep { line: usize },
+    /// A document (1-based) is not valid YAML.
+    #[error("document {document}: {source}")]
+    Syntax {
+        document: usize,
+        #[source]
+        source: serde_yaml::Error,
+    },
+}
+
 /// Parses every document of a (possibly multi-document) YAML stream. Empty documents are
 /// dropped. On a syntax error the documents before it are returned with the error, so a caller
 /// can still use what parsed.
-pub fn documents(text: &str) -> (Vec<Value>, Option<String>) {
+pub fn documents(text: &str) -> (Vec<Value>, Option<Error>) {
     if let Err(e) = check_nesting(text) {
         return (Vec::new(), Some(e));
     }
@@ -16,7 +32,10 @@ pub fn documents(text: &str) -> (Vec<Value>, Option<String>) {
         match Value::deserialize(doc) {
             Ok(Value::Null) => {}
             Ok(v) => docs.push(v),
-            Err(e) => return (docs, Some(format!("document {}: {e}", index + 1))),
+            Err(source) => {
+                let document = index + 1;
+                return (docs, Some(Error::Syntax { document, source }));
+            }
         }
     }
     (docs, None)
@@ -30,7 +49,7 @@ pub const MAX_DEPTH: usize = 256;
 /// A linear scan that over-approximates how deep collections nest: flow collections (`[`, `{`
 /// where a value starts, outside quoted scalars, comments and block scalars) plus block levels
 /// from indentation and `- ` entries. The error names the line where the limit is passed.
-fn check_nesting(text: &str) -> Result<(), String> {
+fn check_nesting(text: &str) -> Result<(), Error> {
     let mut flow = 0usize;
     // Indentation columns of the enclosing block collections.
     let mut indents: Vec<usize> = Vec::new();
@@ -109,11 +128,8 @@ fn opens_block_scalar(line: &str) -> bool {
     header.starts_with(['|', '>']) && header[1..].chars().all(|c| matches!(c, '+' | '-' | '1'..='9'))
 }
 
-fn too_deep(line_index: usize) -> String {
-    format!(
-        "line {}: collections nest deeper than {MAX_DEPTH} levels",
-        line_index + 1
-    )
+fn too_deep(line_index: usize) -> Error {
+    Error::TooDeep { line: line_index + 1 }
 }
 
 /// Writes a value as YAML (for files driftwatch generates, such as an ignore baseline).
@@ -128,7 +144,7 @@ mod tests {
     #[test]
     fn multi_document_with_empty_ones() {
         let (docs, err) = documents("---\na: 1\n---\n# only a comment\n---\nb: [1, 2]\n");
-        assert_eq!(err, None);
+        assert!(err.is_none());
         assert_eq!(
             docs,
             vec![serde_json::json!({"a": 1}), serde_json::json!({"b": [1, 2]})]
@@ -138,7 +154,7 @@ mod tests {
     #[test]
     fn json_is_yaml() {
         let (docs, err) = documents(r#"{"kind": "List", "items": []}"#);
-        assert_eq!(err, None);
+        assert!(err.is_none());
         assert_eq!(docs[0]["kind"], "List");
     }
 
@@ -156,7 +172,7 @@ mod tests {
         for (name, text) in cases {
             let (docs, err) = documents(&text);
             assert!(docs.is_empty(), "{name}");
-            let err = err.unwrap_or_else(|| panic!("{name}: accepted"));
+            let err = err.unwrap_or_else(|| panic!("{name}: accepted")).to_string();
             assert!(err.contains("nest deeper than 256"), "{name}: {err}");
             assert!(err.starts_with("line 1") || name == "block mappings", "{name}: {err}");
         }
@@ -169,7 +185,7 @@ mod tests {
             "[".repeat(1000)
         );
         let (docs, err) = documents(&text);
-        assert_eq!(err, None);
+        assert!(err.is_none());
         assert_eq!(docs[0]["d"], serde_json::json!([[1], {"e": [2]}]));
     }
 
@@ -179,7 +195,7 @@ mod tests {
         let indented: String = script.lines().map(|l| format!("    {l}\n")).collect();
         let text = format!("data:\n  run.sh: |\n{indented}  plain: a[b{{c\nafter: [1]\n");
         let (docs, err) = documents(&text);
-        assert_eq!(err, None);
+        assert!(err.is_none());
         assert_eq!(docs[0]["after"], serde_json::json!([1]));
         assert_eq!(docs[0]["data"]["plain"], "a[b{c");
     }
@@ -188,7 +204,7 @@ mod tests {
     fn deep_but_allowed_nesting_parses() {
         let text = format!("{}1{}", "[".repeat(100), "]".repeat(100));
         let (docs, err) = documents(&text);
-        assert_eq!(err, None, "{text}");
+        assert!(err.is_none(), "{text}");
         assert_eq!(docs.len(), 1);
     }
 
@@ -196,7 +212,7 @@ mod tests {
     fn syntax_error_keeps_earlier_documents_and_names_position() {
         let (docs, err) = documents("a: 1\n---\nb: [unclosed\n");
         assert_eq!(docs.len(), 1);
-        let err = err.unwrap();
+        let err = err.unwrap().to_string();
         assert!(err.starts_with("document 2:"), "{err}");
         assert!(err.contains("line"), "{err}");
     }
