@@ -17,11 +17,42 @@ use crate::core::report::{DECLARED_SCHEMA, DeclaredReport, EnvironmentResult, Gi
 use crate::sources::Sources;
 use crate::sources::cluster::watch::ClusterWatch;
 use crate::sources::cluster::{ClusterError, ListOptions, LiveSource};
-use crate::sources::git::{self, Checkout};
-use crate::sources::history;
+use crate::sources::git::{self, Checkout, GitError};
+use crate::sources::history::{self, HistoryError};
 use crate::sources::registry::{Registry, RegistryClient};
 use crate::sources::render::files::{DirFiles, TreeError, TreeFiles};
-use crate::sources::render::{Renderer, SharedFiles};
+use crate::sources::render::{RenderError, Renderer, SharedFiles};
+
+/// Why the GitOps checkout is not available. The git error stays whole, so a caller can tell
+/// an unreachable remote from a missing ref or a busy cache.
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    #[error(transparent)]
+    Git(#[from] GitError),
+    /// The blocking git task panicked or was cancelled.
+    #[error("git task failed: {0}")]
+    Task(#[source] tokio::task::JoinError),
+}
+
+/// Why the promotion lineage of an environment could not be walked.
+#[derive(Debug, thiserror::Error)]
+pub enum LineageError {
+    #[error(transparent)]
+    History(#[from] HistoryError),
+    /// The blocking history walk panicked or was cancelled.
+    #[error(transparent)]
+    Task(#[from] tokio::task::JoinError),
+}
+
+/// Why `driftwatch declared` has no listing for an environment.
+#[derive(Debug, thiserror::Error)]
+pub enum DeclaredError {
+    #[error("gitops: {0}")]
+    Gitops(#[source] SyncError),
+    /// Every path that failed to render: a partial listing would look complete.
+    #[error("{}", .0.iter().map(|e| crate::error_chain(e)).collect::<Vec<_>>().join("; "))]
+    Render(Vec<RenderError>),
+}
 
 /// How long the IO parts of an audit took, for metrics.
 #[derive(Clone, Debug, Default)]
@@ -40,7 +71,7 @@ pub struct Snapshot {
 
 /// Fetches the GitOps repository (as an audit does) and returns the checkout, for commands
 /// that read its history.
-pub async fn checkout(cfg: &Config) -> Result<Checkout, String> {
+pub async fn checkout(cfg: &Config) -> Result<Checkout, SyncError> {
     sync(cfg).await.map(|(checkout, _, _)| checkout)
 }
 
@@ -139,6 +170,7 @@ pub async fn run_planned(cfg: &Config, sources: &Sources, plan: &Plan) -> Audite
             (Some(checkout), results)
         }
         Err(e) => {
+            let e = crate::error_chain(&e);
             warn!(error = %e, "gitops repository unavailable");
             let results = envs
                 .iter()
@@ -183,13 +215,14 @@ pub async fn run_planned(cfg: &Config, sources: &Sources, plan: &Plan) -> Audite
     };
     let mut report = Report::new(started_at, Utc::now(), gitops, environments, findings);
     if let Some(path) = ignore_file {
-        let rules = std::fs::read_to_string(&path)
-            .map_err(|e| e.to_string())
-            .and_then(|text| crate::core::ignore::parse(&text));
+        let rules: Result<_, Box<dyn std::error::Error>> = match std::fs::read_to_string(&path) {
+            Ok(text) => crate::core::ignore::parse(&text).map_err(Into::into),
+            Err(e) => Err(e.into()),
+        };
         match rules {
             Ok(rules) => report.apply_ignore_rules(&rules, Utc::now().date_naive()),
             // Nothing is ignored then: an unreadable exception list must not hide findings.
-            Err(e) => report.add_error_to_all(&format!("ignore file {}: {e}", path.display())),
+            Err(e) => report.add_error_to_all(&format!("ignore file {}: {}", path.display(), crate::error_chain(&*e))),
         }
     }
     Audited {
@@ -202,7 +235,7 @@ pub async fn run_planned(cfg: &Config, sources: &Sources, plan: &Plan) -> Audite
 
 /// The checkout, the snapshot the renderers read (the commit's tree for a cloned repository,
 /// the directory for a local path, which may hold uncommitted changes), and how long it took.
-async fn sync(cfg: &Config) -> Result<(Checkout, SharedFiles, Duration), String> {
+async fn sync(cfg: &Config) -> Result<(Checkout, SharedFiles, Duration), SyncError> {
     let gitops_cfg = cfg.gitops.clone();
     let started = Instant::now();
     let result = tokio::task::spawn_blocking(move || {
@@ -221,12 +254,10 @@ async fn sync(cfg: &Config) -> Result<(Checkout, SharedFiles, Duration), String>
             },
             _ => Arc::new(DirFiles::new(&checkout.dir)),
         };
-        Ok::<_, git::GitError>((checkout, files))
+        Ok::<_, GitError>((checkout, files))
     })
     .await;
-    let (checkout, files) = result
-        .map_err(|e| format!("git task failed: {e}"))?
-        .map_err(|e| e.to_string())?;
+    let (checkout, files) = result.map_err(SyncError::Task)??;
     info!(
         commit = checkout.commit.as_deref().unwrap_or("-"),
         elapsed_ms = started.elapsed().as_millis() as u64,
@@ -259,7 +290,7 @@ async fn audit_environment(
                 let (state, errors) = sources.renderer().render(files, &checkout.dir, &repo, env).await;
                 Declared {
                     state,
-                    errors: errors.iter().map(ToString::to_string).collect(),
+                    errors: errors.iter().map(|e| crate::error_chain(e)).collect(),
                 }
             }
         }
@@ -290,7 +321,7 @@ async fn audit_environment(
             Some(state)
         }
         Err(e) => {
-            errors.push(e.to_string());
+            errors.push(crate::error_chain(&e));
             None
         }
     };
@@ -320,7 +351,7 @@ async fn audit_environment(
         Some((from, depth)) => match lineage(cfg, sources, env, checkout, from, *depth).await {
             Ok(skipped) => Some((from.as_str(), skipped)),
             Err(e) => {
-                errors.push(format!("promotion lineage from {from}: {e}"));
+                errors.push(format!("promotion lineage from {from}: {}", crate::error_chain(&e)));
                 None
             }
         },
@@ -360,7 +391,7 @@ async fn lineage(
     checkout: &Checkout,
     from: &str,
     depth: usize,
-) -> Result<BTreeMap<String, String>, String> {
+) -> Result<BTreeMap<String, String>, LineageError> {
     let from_paths = cfg
         .environments
         .iter()
@@ -371,9 +402,7 @@ async fn lineage(
     let cache = sources.history().clone();
     let walked =
         tokio::task::spawn_blocking(move || history::skipped(&dir, &to_paths, &from_paths, depth, &cache)).await;
-    walked
-        .map_err(|e| e.to_string())
-        .and_then(|r| r.map_err(|e| e.to_string()))
+    Ok(walked??)
 }
 
 /// What `env`'s cluster runs, through its source in `sources`. A config newer than `sources`
@@ -401,13 +430,13 @@ pub async fn declared(
     cfg: &Config,
     renderer: &Renderer,
     env: &EnvironmentConfig,
-) -> Result<(DeclaredReport, DeclaredState), String> {
-    let (checkout, files, _) = sync(cfg).await.map_err(|e| format!("gitops: {e}"))?;
+) -> Result<(DeclaredReport, DeclaredState), DeclaredError> {
+    let (checkout, files, _) = sync(cfg).await.map_err(DeclaredError::Gitops)?;
     let repo = cfg.gitops.display_url();
     let (state, errors) = renderer.render(&files, &checkout.dir, &repo, env).await;
     renderer.prune();
     if !errors.is_empty() {
-        return Err(errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "));
+        return Err(DeclaredError::Render(errors));
     }
     let report = DeclaredReport {
         schema: DECLARED_SCHEMA,
@@ -417,4 +446,48 @@ pub async fn declared(
         paths: state.renders.clone(),
     };
     Ok((report, state))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+    use crate::config::Overrides;
+
+    #[tokio::test]
+    async fn a_missing_gitops_path_stays_a_git_error_and_reads_as_before() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("missing");
+        let text = format!(
+            "[gitops]\npath = {:?}\n[[environments]]\nname = \"production\"\npaths = [\"apps\"]\n[environments.cluster]\nsnapshot = \"live.json\"\n",
+            missing.display().to_string()
+        );
+        let cfg = Config::from_str(
+            &text,
+            config::FileFormat::Toml,
+            "driftwatch.toml",
+            dir.path(),
+            &HashMap::new(),
+            &Overrides::default(),
+        )
+        .unwrap();
+        let err = checkout(&cfg).await.unwrap_err();
+        assert!(matches!(&err, SyncError::Git(GitError::Local { .. })), "{err:?}");
+
+        let renderer = Renderer::new(&cfg.render, crate::sources::render_cache_dir(&cfg), None);
+        let err = declared(&cfg, &renderer, &cfg.environments[0]).await.unwrap_err();
+        assert!(
+            matches!(&err, DeclaredError::Gitops(SyncError::Git(GitError::Local { .. }))),
+            "{err:?}"
+        );
+        let text = crate::error_chain(&err);
+        let want = format!("gitops: gitops path {}: ", missing.display());
+        assert!(text.starts_with(&want), "{text}");
+        assert_eq!(
+            text.matches("gitops path").count(),
+            1,
+            "the source is not repeated: {text}"
+        );
+    }
 }

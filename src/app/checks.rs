@@ -102,29 +102,45 @@ fn repository_paths(gitops: &GitopsConfig) -> (Option<Vec<String>>, String) {
                 Some(paths),
                 format!("the git cache {} at {commit}", cache_dir.display()),
             ),
-            Err(reason) => (None, format!("git cache {}: {reason}", cache_dir.display())),
+            Err(e) => (
+                None,
+                format!("git cache {}: {}", cache_dir.display(), crate::error_chain(&e)),
+            ),
         },
     }
 }
 
-/// The paths of the cache's HEAD tree and its commit.
-fn head_tree(cache_dir: &Path) -> Result<(Vec<String>, String), String> {
-    if !cache_dir.join(".git").exists() {
-        return Err("not cloned yet (the first audit clones it)".into());
+/// Why the git cache's HEAD tree could not be read.
+#[derive(Debug, thiserror::Error)]
+enum CacheError {
+    #[error("not cloned yet (the first audit clones it)")]
+    NotCloned,
+    /// git2's message only: its class and code add nothing for the reader. Kept whole, but not
+    /// as the source: [`crate::error_chain`] would append git2's full text (with them).
+    #[error("{}", .0.message())]
+    Git(git2::Error),
+}
+
+impl From<git2::Error> for CacheError {
+    fn from(e: git2::Error) -> Self {
+        Self::Git(e)
     }
-    let repo = git2::Repository::open(cache_dir).map_err(|e| e.message().to_string())?;
-    let commit = repo
-        .head()
-        .and_then(|h| h.peel_to_commit())
-        .map_err(|e| e.message().to_string())?;
-    let tree = commit.tree().map_err(|e| e.message().to_string())?;
+}
+
+/// The paths of the cache's HEAD tree and its commit.
+fn head_tree(cache_dir: &Path) -> Result<(Vec<String>, String), CacheError> {
+    if !cache_dir.join(".git").exists() {
+        return Err(CacheError::NotCloned);
+    }
+    let repo = git2::Repository::open(cache_dir)?;
+    let commit = repo.head().and_then(|h| h.peel_to_commit())?;
+    let tree = commit.tree()?;
     let mut paths = Vec::new();
     tree.walk(git2::TreeWalkMode::PreOrder, |root, entry| {
         if let Ok(name) = entry.name() {
             paths.push(format!("{root}{name}"));
         }
         git2::TreeWalkResult::Ok
-    })
-    .map_err(|e| e.message().to_string())?;
+    })?;
     Ok((paths, commit.id().to_string()))
 }

@@ -657,7 +657,7 @@ async fn declared(cfg: &Config, name: &str, format: DeclaredFormat) -> u8 {
             EXIT_CLEAN
         }
         Err(e) => {
-            eprintln!("error: environment {name}: {e}");
+            eprintln!("error: environment {name}: {}", crate::error_chain(&e));
             EXIT_ERROR
         }
     }

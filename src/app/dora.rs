@@ -11,8 +11,23 @@ use crate::app::{audit, history};
 use crate::config::Config;
 use crate::core::dora::{self, DoraReport, Options, Source, Window};
 use crate::core::report::{EXIT_CLEAN, EXIT_ERROR};
+use crate::sources::history::HistoryError;
 use crate::sources::lineage;
 use crate::store::{Store, StoreError, StoreHandle};
+
+/// Why `driftwatch dora` has no figures.
+#[derive(Debug, thiserror::Error)]
+pub enum DoraError {
+    #[error("gitops: {0}")]
+    Gitops(#[source] audit::SyncError),
+    #[error("git history: {0}")]
+    History(#[source] HistoryError),
+    /// The blocking history walk panicked or was cancelled.
+    #[error(transparent)]
+    Task(#[from] tokio::task::JoinError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
 
 /// The window `[now - since, now)`, in whole seconds: its end is the next whole second, so
 /// that what completed a moment ago (within this second) is in it.
@@ -62,17 +77,16 @@ pub async fn from_git(
     envs: &[String],
     since: Duration,
     now: DateTime<Utc>,
-) -> Result<DoraReport, String> {
-    let checkout = audit::checkout(cfg).await.map_err(|e| format!("gitops: {e}"))?;
+) -> Result<DoraReport, DoraError> {
+    let checkout = audit::checkout(cfg).await.map_err(DoraError::Gitops)?;
     let (dir, paths, depth) = (
         checkout.dir.clone(),
         history::environment_paths(cfg),
         history::depth(cfg),
     );
     let walked = tokio::task::spawn_blocking(move || lineage::walk(&dir, &paths, depth))
-        .await
-        .map_err(|e| e.to_string())?
-        .map_err(|e| format!("git history: {e}"))?;
+        .await?
+        .map_err(DoraError::History)?;
     let window = window(since, now);
     let opts = Options {
         window,
@@ -105,11 +119,11 @@ pub async fn command(cfg: &Config, envs: &[String], since: Duration, git: bool, 
         let handle = StoreHandle::new(cfg);
         match handle.get().await {
             Ok((store, _)) => {
-                let r = observed(cfg, &store, envs, since, now).await.map_err(|e| e.to_string());
+                let r = observed(cfg, &store, envs, since, now).await.map_err(DoraError::from);
                 store.close().await;
                 r
             }
-            Err(e) => Err(e.to_string()),
+            Err(e) => Err(e.into()),
         }
     };
     match report {
@@ -124,7 +138,7 @@ pub async fn command(cfg: &Config, envs: &[String], since: Duration, git: bool, 
             EXIT_CLEAN
         }
         Err(e) => {
-            eprintln!("error: {e}");
+            eprintln!("error: {}", crate::error_chain(&e));
             EXIT_ERROR
         }
     }

@@ -21,6 +21,16 @@ use crate::config::Config;
 use crate::core::dora::Window;
 use crate::core::report::html;
 use crate::core::report::status::{StatusView, history_of, promotion_order, weekly};
+use crate::store::StoreError;
+
+/// Why a page shows no history; the page writes it with its sources.
+#[derive(Debug, thiserror::Error)]
+enum Unavailable {
+    #[error("the store is not configured yet")]
+    NoStore,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
 
 /// The pages' state: the daemon's status, and the view of its latest report, built once per
 /// audit (a fleet's matrix takes tens of milliseconds to build; a page of it, far less).
@@ -284,26 +294,24 @@ async fn workload(
         );
     }
     let (history, window_text) = match web.status.dora() {
-        None => (Err("the store is not configured yet".to_string()), String::new()),
+        None => (Err(Unavailable::NoStore), String::new()),
         Some((cfg, store)) => {
             let (window, text) = window(&cfg);
             let history = async {
-                let (store, _) = store.get().await.map_err(|e| e.to_string())?;
-                let deployments = store
-                    .deployments(window, cfg.dora.failure_window)
-                    .await
-                    .map_err(|e| e.to_string())?;
-                let episodes = store
-                    .episodes(window, cfg.dora.failure_window)
-                    .await
-                    .map_err(|e| e.to_string())?;
-                Ok(history_of(&key, &deployments, &episodes))
+                let (store, _) = store.get().await?;
+                let deployments = store.deployments(window, cfg.dora.failure_window).await?;
+                let episodes = store.episodes(window, cfg.dora.failure_window).await?;
+                Ok::<_, Unavailable>(history_of(&key, &deployments, &episodes))
             }
             .await;
             (history, text)
         }
     };
-    match html::render_workload(&view, &key, history, &window_text) {
+    let body = match history {
+        Ok(history) => html::render_workload(&view, &key, Ok(history), &window_text),
+        Err(e) => html::render_workload(&view, &key, Err(&e), &window_text),
+    };
+    match body {
         Some(body) => page(StatusCode::OK, body),
         None => page(
             StatusCode::NOT_FOUND,
@@ -317,7 +325,7 @@ async fn pipeline(State(web): State<Arc<Web>>) -> Response {
     let Some((cfg, store)) = web.status.dora() else {
         return page(
             StatusCode::SERVICE_UNAVAILABLE,
-            html::render_pipeline(Err("the store is not configured yet".into()), "", generation),
+            html::render_pipeline(Err(&Unavailable::NoStore), "", generation),
         );
     };
     let (window, text) = window(&cfg);
@@ -325,23 +333,18 @@ async fn pipeline(State(web): State<Arc<Web>>) -> Response {
     // As many weeks as the window holds, between 4 and 26 bars.
     let weeks = (cfg.dora.window.as_secs() / (7 * 86_400)).clamp(4, 26) as usize;
     let figures = async {
-        let (store, _) = store.get().await.map_err(|e| e.to_string())?;
-        let mut report = crate::app::dora::observed(&cfg, &store, &[], cfg.dora.window, window.until)
-            .await
-            .map_err(|e| e.to_string())?;
+        let (store, _) = store.get().await?;
+        let mut report = crate::app::dora::observed(&cfg, &store, &[], cfg.dora.window, window.until).await?;
         report
             .environments
             .sort_by_key(|e| order.iter().position(|n| *n == e.name).unwrap_or(usize::MAX));
-        let deployments = store
-            .deployments(window, std::time::Duration::ZERO)
-            .await
-            .map_err(|e| e.to_string())?;
+        let deployments = store.deployments(window, std::time::Duration::ZERO).await?;
         let weekly: Vec<(String, Vec<_>)> = report
             .environments
             .iter()
             .map(|e| (e.name.clone(), weekly(&deployments, &e.name, weeks, window.until)))
             .collect();
-        Ok::<_, String>((report, weekly))
+        Ok::<_, Unavailable>((report, weekly))
     }
     .await;
     match figures {
@@ -351,7 +354,7 @@ async fn pipeline(State(web): State<Arc<Web>>) -> Response {
         ),
         Err(e) => page(
             StatusCode::SERVICE_UNAVAILABLE,
-            html::render_pipeline(Err(e), &text, generation),
+            html::render_pipeline(Err(&e), &text, generation),
         ),
     }
 }

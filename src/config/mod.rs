@@ -74,13 +74,12 @@ impl ScheduleConfig {
 }
 
 /// 6 fields with seconds, or standard 5-field cron (seconds = 0).
-pub fn parse_cron(expr: &str) -> Result<croner::Cron, String> {
+pub fn parse_cron(expr: &str) -> Result<croner::Cron, croner::errors::CronError> {
     croner::parser::CronParser::builder()
         .seconds(croner::parser::Seconds::Optional)
         .year(croner::parser::Year::Disallowed)
         .build()
         .parse(expr)
-        .map_err(|e| e.to_string())
 }
 
 #[derive(Clone, Debug)]

@@ -71,29 +71,52 @@ pub struct Ignored {
     pub expires: Option<NaiveDate>,
 }
 
+/// Why an ignore file was refused; the entry-level errors name the entry (`ignore[2]`).
+#[derive(Debug, thiserror::Error)]
+pub enum IgnoreError {
+    /// Not YAML.
+    #[error(transparent)]
+    Yaml(#[from] safe_yaml::Error),
+    /// YAML, but not an ignore file (an unknown key, a wrong type).
+    #[error("{0}")]
+    Shape(#[from] serde_json::Error),
+    #[error("ignore[{index}]: reason is required")]
+    NoReason { index: usize },
+    #[error("ignore[{index}]: name at least one of environment, namespace, workload, container, type, fingerprint")]
+    NoMatcher { index: usize },
+    #[error("ignore[{index}]: {pattern:?} is not a valid pattern: {source}")]
+    Pattern {
+        index: usize,
+        pattern: String,
+        source: glob::PatternError,
+    },
+}
+
 /// Parses an ignore file; an entry without a reason, without any matcher, with an unknown key
 /// or a bad pattern is an error naming the entry.
-pub fn parse(text: &str) -> Result<Vec<Rule>, String> {
+pub fn parse(text: &str) -> Result<Vec<Rule>, IgnoreError> {
     let (docs, err) = safe_yaml::documents(text);
     if let Some(e) = err {
-        return Err(e.to_string());
+        return Err(IgnoreError::Yaml(e));
     }
     let Some(doc) = docs.into_iter().next() else {
         return Ok(Vec::new());
     };
-    let file: IgnoreFile = serde_json::from_value(doc).map_err(|e| e.to_string())?;
-    for (i, r) in file.ignore.iter().enumerate() {
+    let file: IgnoreFile = serde_json::from_value(doc)?;
+    for (index, r) in file.ignore.iter().enumerate() {
         if r.reason.trim().is_empty() {
-            return Err(format!("ignore[{i}]: reason is required"));
+            return Err(IgnoreError::NoReason { index });
         }
         let matchers = [&r.environment, &r.namespace, &r.workload, &r.container, &r.kind];
         if matchers.iter().all(|m| m.is_none()) && r.fingerprint.is_none() {
-            return Err(format!(
-                "ignore[{i}]: name at least one of environment, namespace, workload, container, type, fingerprint"
-            ));
+            return Err(IgnoreError::NoMatcher { index });
         }
         for m in matchers.into_iter().flatten() {
-            glob::Pattern::new(m).map_err(|e| format!("ignore[{i}]: {m:?} is not a valid pattern: {e}"))?;
+            glob::Pattern::new(m).map_err(|source| IgnoreError::Pattern {
+                index,
+                pattern: m.clone(),
+                source,
+            })?;
         }
     }
     Ok(file.ignore)
@@ -306,7 +329,7 @@ mod tests {
             ),
         ];
         for (name, text, want) in cases {
-            let err = parse(text).expect_err(name);
+            let err = crate::error_chain(&parse(text).expect_err(name));
             assert!(err.contains(want), "{name}: {err}");
         }
         assert_eq!(parse("").unwrap(), vec![]);

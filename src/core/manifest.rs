@@ -159,15 +159,26 @@ fn containers(
     containers
 }
 
+/// A ConfigMap's `binaryData` or a Secret's `data` value that does not decode.
+#[derive(Debug, thiserror::Error)]
+#[error("{key}: not base64: {source}")]
+pub struct NotBase64 {
+    pub key: String,
+    source: base64::DecodeError,
+}
+
 /// Keys and hashed values of a ConfigMap (`data`, `binaryData`) or Secret (`data` decoded,
 /// `stringData`), as [`ConfigObject::values`].
-pub fn config_values(doc: &Value, secret: bool) -> Result<BTreeMap<String, String>, String> {
+pub fn config_values(doc: &Value, secret: bool) -> Result<BTreeMap<String, String>, NotBase64> {
     use base64::Engine as _;
     let mut values = BTreeMap::new();
     let decode = |k: &str, v: &str| {
         base64::engine::general_purpose::STANDARD
             .decode(v)
-            .map_err(|e| format!("{k}: not base64: {e}"))
+            .map_err(|source| NotBase64 {
+                key: k.to_string(),
+                source,
+            })
     };
     let (plain, encoded) = if secret {
         ("stringData", "data")
@@ -209,7 +220,10 @@ fn extract_config(doc: &Value, secret: bool, origin: Origin<'_>, state: &mut Dec
             source: origin.source.to_string(),
             file: origin.file.to_string(),
         }),
-        Err(e) => state.problems.push(problem(format!("{kind} {namespace}/{name}: {e}"))),
+        Err(e) => state.problems.push(problem(format!(
+            "{kind} {namespace}/{name}: {}",
+            crate::error_chain(&e)
+        ))),
     }
 }
 

@@ -332,16 +332,22 @@ struct SnapshotList {
     items: Vec<SnapshotItem>,
 }
 
+/// Why a cluster snapshot file could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum SnapshotError {
+    #[error("{0}")]
+    Json(#[from] serde_json::Error),
+    #[error("expected a v1 List, found kind {0:?}")]
+    NotAList(String),
+}
+
 impl RawObjects {
     /// Reads the output of `kubectl get deployments,statefulsets,daemonsets,cronjobs,jobs,
     /// replicasets,pods -A -o json` (a v1 `List`).
-    pub fn from_snapshot_json(text: &str) -> Result<Self, String> {
-        let list: SnapshotList = serde_json::from_str(text).map_err(|e| e.to_string())?;
+    pub fn from_snapshot_json(text: &str) -> Result<Self, SnapshotError> {
+        let list: SnapshotList = serde_json::from_str(text)?;
         if list.kind.as_deref() != Some("List") && !list.kind.as_deref().unwrap_or("").ends_with("List") {
-            return Err(format!(
-                "expected a v1 List, found kind {:?}",
-                list.kind.unwrap_or_default()
-            ));
+            return Err(SnapshotError::NotAList(list.kind.unwrap_or_default()));
         }
         let mut raw = Self::default();
         for item in list.items {
@@ -760,6 +766,6 @@ mod tests {
         let raw = snapshot(json!([pod("a", None, D1), other]));
         assert_eq!(build(&raw, Some(&["shop".to_string()])).workloads.len(), 1);
         let err = RawObjects::from_snapshot_json(r#"{"kind": "Pod", "metadata": {"name": "x"}}"#).unwrap_err();
-        assert!(err.contains("expected a v1 List"), "{err}");
+        assert!(err.to_string().contains("expected a v1 List"), "{err}");
     }
 }

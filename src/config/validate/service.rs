@@ -11,8 +11,10 @@ use crate::config::{
 impl Validator<'_> {
     pub(super) fn schedule(&self, s: RawSchedule) -> Result<ScheduleConfig, ConfigError> {
         let cron = s.cron.unwrap_or_else(|| "0 30 2 * * *".into());
-        parse_cron(&cron)
-            .map_err(|e| self.invalid("schedule.cron", format!("{cron:?} is not a cron expression: {e}")))?;
+        parse_cron(&cron).map_err(|e| {
+            let reason = format!("{cron:?} is not a cron expression: {}", crate::error_chain(&e));
+            self.invalid("schedule.cron", reason)
+        })?;
         let timezone = match s.timezone {
             None => chrono_tz::UTC,
             Some(tz) => tz.parse().map_err(|_| {
@@ -155,7 +157,7 @@ mod tests {
     use std::collections::HashMap;
     use std::path::Path;
 
-    use crate::config::{Config, Overrides, ServerCredential};
+    use crate::config::{Config, ConfigError, Overrides, ServerCredential};
 
     const BASE: &str = r#"
 [gitops]
@@ -167,7 +169,7 @@ paths = ["apps/*/production"]
 snapshot = "live.json"
 "#;
 
-    fn load(auth: &str) -> Result<Config, String> {
+    fn load(auth: &str) -> Result<Config, ConfigError> {
         let env: HashMap<String, String> = [("UI_TOKEN", "t0ken-from-env"), ("UI_PASSWORD", "pw-from-env")]
             .map(|(k, v)| (k.into(), v.into()))
             .into();
@@ -179,7 +181,6 @@ snapshot = "live.json"
             &env,
             &Overrides::default(),
         )
-        .map_err(|e| e.to_string())
     }
 
     #[test]
@@ -252,7 +253,7 @@ snapshot = "live.json"
             ),
         ];
         for (name, auth, expected) in cases {
-            let err = load(auth).map(|_| ()).unwrap_err();
+            let err = load(auth).map(|_| ()).unwrap_err().to_string();
             assert!(err.contains(expected), "{name}: {err}");
             assert!(
                 !err.contains("t0ken-from-env") && !err.contains("pw-from-env"),

@@ -146,6 +146,11 @@ trait Helpers {
         }
     }
 
+    /// Why history is missing, with its sources (`a: b: c`).
+    fn chain(&self, e: &dyn std::error::Error) -> String {
+        crate::error_chain(e)
+    }
+
     fn band_icon(&self, band: impl AsRef<str>) -> &'static str {
         match band.as_ref() {
             "elite" => "★",
@@ -236,8 +241,9 @@ pub fn render_message(title: &str, text: &str, generation: u64) -> String {
     .expect("the message page renders")
 }
 
-/// A workload's history, or why the store could not give it.
-pub type History = Result<(Vec<DeploymentRow>, Vec<EpisodeRow>), String>;
+/// A workload's history, or why the store could not give it (the page writes the error with
+/// its sources, as [`crate::error_chain`] does).
+pub type History<'a> = Result<(Vec<DeploymentRow>, Vec<EpisodeRow>), &'a dyn std::error::Error>;
 
 #[derive(Template)]
 #[template(path = "workload.html")]
@@ -247,7 +253,7 @@ struct WorkloadPage<'a> {
     workload: &'a str,
     rows: Vec<&'a MatrixRow>,
     findings: Vec<&'a FindingView>,
-    history: History,
+    history: History<'a>,
     /// The history's window, in words.
     window: String,
 }
@@ -256,7 +262,7 @@ impl Helpers for WorkloadPage<'_> {}
 
 /// The page of `workload` (`namespace/Kind/name`); `None` when the audit does not know it.
 /// `window` says which history is shown (`the last 30 days`).
-pub fn render_workload(view: &StatusView, workload: &str, history: History, window: &str) -> Option<String> {
+pub fn render_workload(view: &StatusView, workload: &str, history: History<'_>, window: &str) -> Option<String> {
     let rows = view.rows_of(workload);
     let findings = view.findings_of(workload);
     if rows.is_empty() && findings.is_empty() {
@@ -420,14 +426,14 @@ struct PipelineEnv {
 
 #[derive(Template)]
 #[template(path = "pipeline.html")]
-struct PipelinePage {
+struct PipelinePage<'a> {
     chrome: Chrome,
-    dora: Result<Vec<PipelineEnv>, String>,
+    dora: Result<Vec<PipelineEnv>, &'a dyn std::error::Error>,
     window: String,
     trend: usize,
 }
 
-impl Helpers for PipelinePage {}
+impl Helpers for PipelinePage<'_> {}
 
 fn stat(s: &Stat) -> String {
     match (s.median, s.p90) {
@@ -482,8 +488,13 @@ pub type Weekly = Vec<(String, Vec<Week>)>;
 
 /// The pipeline page: DORA figures and bands per environment, and per environment the weekly
 /// deployments and lead time (`weeks`, from [`super::status::weekly`]) as charts. `Err`: why
-/// the store could not give them. `window` says which window is shown.
-pub fn render_pipeline(dora: Result<(&DoraReport, Weekly), String>, window: &str, generation: u64) -> String {
+/// the store could not give them (written with its sources). `window` says which window is
+/// shown.
+pub fn render_pipeline(
+    dora: Result<(&DoraReport, Weekly), &dyn std::error::Error>,
+    window: &str,
+    generation: u64,
+) -> String {
     let dora = dora.map(|(report, mut weekly)| {
         report
             .environments
@@ -604,8 +615,8 @@ mod tests {
         ));
         let html = render_workload(&v, &workload, history, "the last 30 days").expect("a known workload");
         assert_escaped(&html);
-        let error =
-            render_workload(&v, &workload, Err(format!("store x: cannot read: {NAME}")), "").expect("a known workload");
+        let why = std::io::Error::other(format!("store x: cannot read: {NAME}"));
+        let error = render_workload(&v, &workload, Err(&why), "").expect("a known workload");
         assert_escaped(&error);
         assert!(error.contains("The history could not be read"));
         assert_eq!(
@@ -730,7 +741,18 @@ mod tests {
         assert!(html.contains("week of 2023-12-05: 6 deployments"), "{html}");
         assert!(html.contains("data-band=\"low\""), "no deployment is the low band");
         assert!(html.contains("▼ low"));
-        let error = render_pipeline(Err("store s: cannot open: unreachable".into()), "", 0);
+        let why = std::io::Error::other("store s: cannot open: unreachable");
+        let error = render_pipeline(Err(&why), "", 0);
         assert!(error.contains("The history could not be read: store s: cannot open: unreachable"));
+
+        #[derive(Debug, thiserror::Error)]
+        #[error("store s: cannot open")]
+        struct Outer(#[source] std::io::Error);
+        let why = Outer(std::io::Error::other("connection refused"));
+        let error = render_pipeline(Err(&why), "", 0);
+        assert!(
+            error.contains("The history could not be read: store s: cannot open: connection refused"),
+            "the error's sources are shown"
+        );
     }
 }

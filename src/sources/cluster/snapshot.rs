@@ -14,5 +14,8 @@ pub async fn read(path: &Path) -> Result<RawObjects, ClusterError> {
             path: shown.clone(),
             reason: e.to_string(),
         })?;
-    RawObjects::from_snapshot_json(&text).map_err(|reason| ClusterError::Snapshot { path: shown, reason })
+    RawObjects::from_snapshot_json(&text).map_err(|e| ClusterError::Snapshot {
+        path: shown,
+        reason: crate::error_chain(&e),
+    })
 }
