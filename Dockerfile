@@ -31,20 +31,24 @@ WORKDIR /build
 # Every target Cargo.toml declares must exist for cargo to read the manifest, so each bench gets
 # a stub too (tests/dockerfile.rs checks both this layer and the final sources).
 # The test-support crate is a workspace member: cargo needs its manifest (and a library file)
-# to load the workspace, although a release build never compiles it.
+# to load the workspace, although a release build never compiles it. The crates/ libraries are
+# dependencies: their manifests and stub libraries build with the dependencies' layer.
 COPY Cargo.toml Cargo.lock ./
 COPY tests/support/Cargo.toml ./tests/support/
-RUN mkdir src benches \
+COPY crates/yaml/Cargo.toml ./crates/yaml/
+COPY crates/kustomize/Cargo.toml ./crates/kustomize/
+RUN mkdir src benches crates/yaml/src crates/kustomize/src \
     && echo 'fn main() {}' > src/main.rs \
-    && touch src/lib.rs tests/support/lib.rs \
+    && touch src/lib.rs tests/support/lib.rs crates/yaml/src/lib.rs crates/kustomize/src/lib.rs \
     && echo 'fn main() {}' > benches/audit.rs \
     && echo 'fn main() {}' > benches/render.rs \
     && echo 'fn main() {}' > benches/watch.rs \
     && echo 'fn main() {}' > benches/store.rs \
     && cargo build --release --locked \
-    && rm -rf src benches tests/support/lib.rs
+    && rm -rf src benches tests/support/lib.rs crates/yaml/src crates/kustomize/src
 
 COPY src ./src
+COPY crates ./crates
 # The status pages' askama templates and assets are compiled into the binary.
 COPY templates ./templates
 # The store's migrations are compiled into the binary (sqlx::migrate!).
@@ -53,7 +57,7 @@ COPY benches ./benches
 COPY tests/support ./tests/support
 # COPY keeps the files' original mtimes, which can be older than the stub build; touching them
 # makes cargo rebuild the crate instead of shipping the stub binary.
-RUN touch src/main.rs src/lib.rs \
+RUN touch src/main.rs src/lib.rs crates/*/src/lib.rs \
     && cargo build --release --locked \
     && install -D -m 0755 target/release/driftwatch /out/driftwatch
 
@@ -85,6 +89,8 @@ RUN apt-get update \
 # would additionally need git in this image; local overlays do not.
 COPY --from=kustomize /app/kustomize /usr/local/bin/kustomize
 COPY --from=builder /out/driftwatch /usr/local/bin/driftwatch
+# Apache-2.0 section 4(a): recipients of the image get a copy of the licence.
+COPY LICENSE /usr/share/doc/driftwatch/LICENSE
 
 # A fixed numeric UID (the distroless "nonroot" convention) lets Kubernetes enforce
 # runAsNonRoot without an /etc/passwd entry. The state dir holds the git cache
