@@ -29,7 +29,7 @@ WORKDIR /build
 # Dependencies change far less often than our code: build them against stub targets first so
 # this (slow) layer is reused until Cargo.toml or Cargo.lock change.
 # Every target Cargo.toml declares must exist for cargo to read the manifest, so each bench gets
-# a stub too (tests/dockerfile.rs checks both this layer and the final sources).
+# a stub too (tests/it/dockerfile.rs checks both this layer and the final sources).
 # The test-support crate is a workspace member: cargo needs its manifest (and a library file)
 # to load the workspace, although a release build never compiles it. The crates/ libraries are
 # dependencies: their manifests and stub libraries build with the dependencies' layer.

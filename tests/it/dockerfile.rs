@@ -6,7 +6,7 @@ use std::process::Command;
 
 use support::copy_tree;
 
-const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+use crate::ROOT;
 
 fn dockerfile() -> String {
     std::fs::read_to_string(Path::new(ROOT).join("Dockerfile")).expect("read Dockerfile")

@@ -1,9 +1,11 @@
 //! The daemon run in-process (`daemon::run(config, source, reloads, listener, shutdown)`) on the
-//! test's runtime, read over HTTP: shared by the test files that drive it this way. (Not in
-//! `tests/support`, which does not depend on driftwatch so it never rebuilds with `src/`.)
+//! test's runtime, read over HTTP, and its log lines: shared by the modules that drive it this
+//! way. (Not in `tests/support`, which does not depend on driftwatch so it never rebuilds with
+//! `src/`.)
 
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 
 use driftwatch::app::daemon::{self, ConfigSource};
 use driftwatch::app::status::{ReloadHandle, reload_channel};
@@ -14,7 +16,6 @@ use tokio_util::sync::CancellationToken;
 /// A daemon running on this test's runtime.
 pub struct Daemon {
     pub base: String,
-    #[allow(dead_code)] // Read by daemon_in_process only: each test file compiles this module on its own.
     pub reload: ReloadHandle,
     pub shutdown: CancellationToken,
     pub run: JoinHandle<anyhow::Result<()>>,
@@ -80,5 +81,43 @@ impl Daemon {
     pub async fn stop(self) {
         self.shutdown.cancel();
         self.run.await.unwrap().expect("run returns Ok");
+    }
+}
+
+/// The daemon's log lines of this test, as text, while the guard lives.
+pub fn capture_logs() -> (Logs, tracing::subscriber::DefaultGuard) {
+    let logs = Logs::default();
+    let writer = logs.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .finish();
+    (logs, tracing::subscriber::set_default(subscriber))
+}
+
+/// Log lines, captured from the test's own thread (the daemon's tasks run on it).
+#[derive(Clone, Default)]
+pub struct Logs(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Logs {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Logs {
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+
+    /// Where `line` appears in the logs.
+    pub fn position(&self, line: &str) -> usize {
+        let text = self.text();
+        text.find(line)
+            .unwrap_or_else(|| panic!("{line:?} not logged:\n{text}"))
     }
 }

@@ -1,12 +1,11 @@
 //! End to end against a real Kubernetes cluster (kind, k3d, a dev cluster), opt-in:
 //!
-//!     DRIFTWATCH_E2E_KUBECONFIG=~/.kube/config cargo test --features e2e --test e2e
+//!     DRIFTWATCH_E2E_KUBECONFIG=~/.kube/config cargo test --features e2e --test it e2e::
 //!
 //! Creates a namespace with a Deployment (0 replicas, so nothing is pulled) and a Pod it owns,
 //! bound to a node that does not exist so no kubelet overwrites its status; sets the Pod's
 //! `imageID` through the status subresource; runs `driftwatch --once`; asserts the findings;
 //! deletes the namespace. Without the variable the test fails: it never passes silently.
-#![cfg(feature = "e2e")]
 
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Namespace, Pod};

@@ -11,9 +11,7 @@ use support::fixtures::{deployment_yaml, one_drift};
 use support::run::{Output, driftwatch};
 use support::write;
 
-fn repo_root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
+use crate::repo_root;
 
 fn demo(format: &str, extra: &[&str]) -> Output {
     let mut args = vec!["--once", "--config", "config/demo.toml", "--format", format];

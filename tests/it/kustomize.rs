@@ -140,7 +140,7 @@ fn a_broken_overlay_is_an_error_naming_it_and_the_rest_is_still_audited() {
 }
 
 /// With `engine = "external"` every overlay needs the kustomize command. (The built-in engine
-/// needs it only for overlays it leaves to kustomize: `tests/render_cache.rs`.)
+/// needs it only for overlays it leaves to kustomize: `render_cache`.)
 #[test]
 fn missing_kustomize_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();

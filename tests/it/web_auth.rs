@@ -10,9 +10,10 @@ use support::daemon::Daemon;
 use support::fixtures::one_drift;
 use support::net::wait_until;
 
+use crate::NEVER;
+
 const TOKEN: &str = "ui-t0ken-5ecret-abc";
 const PASSWORD: &str = "ui-pa55word-xyz";
-const NEVER: &str = "0 0 3 1 1 *";
 
 fn config(dir: &Path, auth: impl FnOnce(ServerAuth) -> ServerAuth) -> ConfigBuilder {
     one_drift(dir);

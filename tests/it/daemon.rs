@@ -11,6 +11,8 @@ use support::kube::{Behaviour, FakeKube};
 use support::net::{http, wait_until};
 use support::run::{finding, findings};
 
+use crate::NEVER;
+
 /// A GitOps tree and a snapshot with one digest drift (shop/api), and a daemon config whose
 /// schedule is `schedule` and whose cluster `prod` is what `cluster` sets.
 fn setup(
@@ -30,9 +32,6 @@ fn setup(
 fn snapshot(e: Environment) -> Environment {
     e.snapshot("cluster.json")
 }
-
-/// A schedule that does not fire during a test.
-const NEVER: &str = "0 0 3 1 1 *";
 
 fn never(s: Schedule) -> Schedule {
     s.cron(NEVER)

@@ -3,7 +3,8 @@
 
 use std::process::Command;
 
-const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+use crate::ROOT;
+
 const ESC: char = '\u{1b}';
 
 fn demo_args() -> [&'static str; 4] {

@@ -9,19 +9,16 @@
 use std::collections::HashMap;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use support::config::{ConfigBuilder, Schedule};
 
-mod inprocess;
-use inprocess::Daemon;
+use crate::NEVER;
+use crate::inprocess::{Daemon, capture_logs};
 
 const D1: &str = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
 const D2: &str = "sha256:2222222222222222222222222222222222222222222222222222222222222222";
 const REPO: &str = "registry.example.com/shop/api";
-/// A schedule that does not fire during a test.
-const NEVER: &str = "0 0 3 1 1 *";
 const EVERY_SECOND: &str = "* * * * * *";
 
 /// Git declares shop/api at D1 (`gitops/`); the cluster snapshot's Pod runs D2: one
@@ -72,17 +69,6 @@ fn write_config(dir: &Path, schedule: impl FnOnce(Schedule) -> Schedule, snapsho
             e.paths(&["apps/*/production"]).cluster_name("prod").snapshot(snapshot)
         })
         .write()
-}
-
-/// The daemon's log lines of this test, as text, while the guard lives.
-fn capture_logs() -> (Logs, tracing::subscriber::DefaultGuard) {
-    let logs = Logs::default();
-    let writer = logs.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .finish();
-    (logs, tracing::subscriber::set_default(subscriber))
 }
 
 /// A daemon whose start-up audit waits on the snapshot pipe it returns, with `grace` as its
@@ -219,33 +205,6 @@ async fn reload_applies_a_valid_config_and_keeps_the_running_one_on_an_invalid_o
     })
     .await;
     d.stop().await;
-}
-
-/// Log lines, captured from the test's own thread (the daemon's tasks run on it).
-#[derive(Clone, Default)]
-struct Logs(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Logs {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Logs {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
-    }
-
-    /// Where `line` appears in the logs.
-    fn position(&self, line: &str) -> usize {
-        let text = self.text();
-        text.find(line)
-            .unwrap_or_else(|| panic!("{line:?} not logged:\n{text}"))
-    }
 }
 
 /// A cluster snapshot that is a named pipe: the audit reading it waits until the test writes

@@ -8,9 +8,7 @@ use support::fixtures::{deployment_yaml, one_drift};
 use support::run::{driftwatch, finding, findings};
 use support::write;
 
-fn repo_root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
+use crate::repo_root;
 
 #[test]
 fn the_bundled_demo_finds_the_drift_it_ships_with() {

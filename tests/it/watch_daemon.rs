@@ -19,7 +19,9 @@ use support::net::wait_until_async;
 use support::receiver::Receiver;
 use support::write;
 
-const NEVER: &str = "0 0 3 1 1 *";
+use crate::NEVER;
+use crate::inprocess;
+
 const SECRET: &str = "watch-hook-secret";
 const MANIFEST: &str = "apps/api/production/deploy.yaml";
 const HOOK: &str = "/alerts";
@@ -111,8 +113,6 @@ impl World {
         self.kube.requests().iter().filter(|r| !r.contains("watch=")).count()
     }
 }
-
-mod inprocess;
 
 /// The daemon in-process, with what these tests ask of it.
 struct Daemon(inprocess::Daemon);

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use support::copy_tree;
 
-const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+use crate::ROOT;
 
 /// Runs the real binary; `(exit code, stdout, stderr)`.
 fn driftwatch(dir: &Path, args: &[&str]) -> (i32, String, String) {

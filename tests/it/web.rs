@@ -12,10 +12,9 @@ use support::net::wait_until;
 use support::run::driftwatch;
 use support::write;
 
-const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+use crate::NEVER;
 
-/// A schedule that does not fire during a test.
-const NEVER: &str = "0 0 3 1 1 *";
+const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
 fn config(dir: &Path, schedule: impl FnOnce(Schedule) -> Schedule) -> ConfigBuilder {
     one_drift(dir);

@@ -6,7 +6,6 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
@@ -17,8 +16,9 @@ use support::net::wait_until_async;
 use support::run::driftwatch;
 use support::write;
 
-/// A schedule that does not fire during a test.
-const NEVER: &str = "0 0 3 1 1 *";
+use crate::NEVER;
+use crate::inprocess::{self, capture_logs};
+
 const SECRET: &str = "hook-s3cret-value";
 const SECRET_VAR: &str = "DRIFTWATCH_HOOK_SECRET";
 const MANIFEST: &str = "apps/api/production/deploy.yaml";
@@ -65,8 +65,6 @@ fn file_url(repo: &GitRepo) -> String {
 fn hooks_only(g: Gitops) -> Gitops {
     g.poll_interval("off").webhook_secret_env(SECRET_VAR)
 }
-
-mod inprocess;
 
 /// The daemon running on this test's runtime, reading [`SECRET_VAR`] from its environment.
 struct Daemon(inprocess::Daemon);
@@ -354,31 +352,6 @@ async fn a_poll_that_finds_no_new_commit_does_not_audit() {
     d.stop().await;
 }
 
-/// The daemon's log lines of this test, as text, while the guard lives.
-fn capture_logs() -> (Logs, tracing::subscriber::DefaultGuard) {
-    let logs = Logs::default();
-    let writer = logs.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .finish();
-    (logs, tracing::subscriber::set_default(subscriber))
-}
-
-/// Log lines, captured from the test's own thread (the daemon's tasks run on it).
-#[derive(Clone, Default)]
-struct Logs(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Logs {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 #[tokio::test]
 async fn the_webhook_secret_never_appears_in_logs_metrics_or_check_config() {
     let (logs, _logging) = capture_logs();
@@ -402,7 +375,7 @@ async fn the_webhook_secret_never_appears_in_logs_metrics_or_check_config() {
     let metrics = d.get("/metrics").await.1;
     d.stop().await;
 
-    let text = String::from_utf8_lossy(&logs.0.lock().unwrap()).into_owned();
+    let text = logs.text();
     assert!(text.contains("git webhook refused"), "{text}");
     assert!(text.contains("git push webhook: fetching"), "{text}");
     assert!(!text.contains(SECRET), "{text}");
