@@ -10,7 +10,7 @@
 //! (`Command::env`, `current_dir`, `pre_exec`) or passed in-process (`inprocess::Daemon::start`
 //! takes its environment as a map). The fixtures are the `support` crate (tests/support).
 //!
-//! `tests/kustomize_builtin.rs` stays a binary of its own (the built-in renderer's corpus).
+//! The built-in kustomize renderer's differential tests live with it, in `crates/kustomize/tests/`.
 
 mod inprocess;
 
@@ -38,6 +38,7 @@ mod logs;
 mod postgres_harness;
 mod promotion;
 mod rbac;
+mod readme_map;
 mod registry;
 mod render_cache;
 mod setup;

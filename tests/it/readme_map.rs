@@ -182,7 +182,7 @@ impl std::fmt::Display for Mismatch {
         }
         write!(
             f,
-            "The rule (tests/readme_map.rs): in the section's first fenced block, a line whose first word ends in `/` \
+            "The rule (tests/it/readme_map.rs): in the section's first fenced block, a line whose first word ends in `/` \
              opens that directory (from src/, or from the repository root when it starts with src/ or crates/); \
              the other words ending in `.rs` or `/` on it and on the lines after it are relative to it. Every \
              directory with Rust code and every .rs file but mod.rs is named; every path named exists."
