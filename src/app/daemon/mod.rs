@@ -100,14 +100,7 @@ pub async fn run(
     };
     let cx = Arc::new(Context::new(source, setup, state.clone(), clock));
     serve(&background, listener, state.clone(), &shutdown);
-    match elector {
-        Some(elector) => {
-            let (address_tx, address_rx) = watch::channel(None);
-            state.apply(Update::LeaderAddress(address_rx));
-            background.spawn(elector.run(clock, leader_tx, address_tx, shutdown.clone()));
-        }
-        None => drop(leader_tx),
-    }
+    follow_election(&background, elector, clock, leader_tx, &state, &shutdown);
     let (changes_tx, changes_rx) = mpsc::unbounded_channel();
     if leader {
         cx.start_watching(&changes_tx, &shutdown).await;
@@ -150,6 +143,26 @@ pub async fn run(
     let _ = tokio::time::timeout(Duration::from_secs(5), background.wait()).await;
     info!("stopped");
     Ok(())
+}
+
+/// With `[ha]`, runs the election, which says who leads and where the leader serves HTTP;
+/// without, this replica leads for good.
+fn follow_election(
+    background: &TaskTracker,
+    elector: Option<Elector>,
+    clock: Clock,
+    leader: watch::Sender<bool>,
+    state: &ServiceState,
+    shutdown: &CancellationToken,
+) {
+    match elector {
+        Some(elector) => {
+            let (address_tx, address_rx) = watch::channel(None);
+            state.apply(Update::LeaderAddress(address_rx));
+            background.spawn(elector.run(clock, leader, address_tx, shutdown.clone()));
+        }
+        None => drop(leader),
+    }
 }
 
 /// Serves HTTP on `listener` until `shutdown`.
