@@ -5,10 +5,10 @@
 //! the running one when the new one is invalid. When `shutdown` is cancelled it stops
 //! scheduling, lets a running audit finish within `shutdown_grace`, and returns.
 //!
-//! The parts: [`event_loop`] decides what runs when (generic over what it drives, and tested
-//! so); [`driver`] is what it drives here; [`one_audit`] is one audit, [`reaudit`] the partial
-//! re-audit after a watched change, [`watching`] the cluster watches, [`git`] the polls and
-//! webhooks; [`context`] is what they share. The HTTP side reads [`ServiceState`], which the
+//! The parts: `event_loop` decides what runs when (generic over what it drives, and tested
+//! so); `driver` is what it drives here; `one_audit` is one audit, `reaudit` the partial
+//! re-audit after a watched change, `watching` the cluster watches, `git` the polls and
+//! webhooks; `context` is what they share. The HTTP side reads [`ServiceState`], which the
 //! daemon writes.
 
 mod context;
