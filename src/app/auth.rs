@@ -18,7 +18,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq as _;
 use tracing::info;
 
-use crate::app::status::Status;
+use crate::app::status::ServiceState;
 use crate::config::{ServerAuth, ServerCredential};
 
 /// The realm browsers show in their Basic-auth prompt.
@@ -114,12 +114,12 @@ pub fn challenge(auth: &ServerAuth) -> String {
 /// Puts every route of `router` behind [`check`], with the settings the daemon last loaded
 /// (a reload takes effect on the next request). Applied to the whole router, after every
 /// route, so the 404 of an unknown path is protected alike and tells a stranger nothing.
-pub fn protect(router: Router, status: Arc<Status>) -> Router {
+pub fn protect(router: Router, status: Arc<ServiceState>) -> Router {
     router.layer(middleware::from_fn_with_state(status, authorize))
 }
 
-async fn authorize(State(status): State<Arc<Status>>, request: Request, next: Next) -> Response {
-    let auth = status.auth();
+async fn authorize(State(status): State<Arc<ServiceState>>, request: Request, next: Next) -> Response {
+    let auth = status.running().auth.clone();
     let verdict = check(
         auth.as_deref(),
         request.uri().path(),

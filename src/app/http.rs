@@ -17,14 +17,14 @@ use tracing::{info, warn};
 
 use crate::app::auth;
 use crate::app::hooks::{self, Action};
-use crate::app::status::Status;
+use crate::app::status::ServiceState;
 
-pub fn router(status: Arc<Status>) -> Router {
+pub fn router(status: Arc<ServiceState>) -> Router {
     auth::protect(routes(status.clone()), status)
 }
 
 /// Every route; [`router`] puts them all behind `[server.auth]`.
-fn routes(status: Arc<Status>) -> Router {
+fn routes(status: Arc<ServiceState>) -> Router {
     Router::new()
         .route("/metrics", get(metrics))
         .route("/healthz", get(|| async { "ok\n" }))
@@ -37,7 +37,7 @@ fn routes(status: Arc<Status>) -> Router {
         .merge(crate::app::web::router(status))
 }
 
-async fn metrics(State(status): State<Arc<Status>>) -> Response {
+async fn metrics(State(status): State<Arc<ServiceState>>) -> Response {
     let body = status.metrics.encode();
     (
         [(
@@ -49,21 +49,21 @@ async fn metrics(State(status): State<Arc<Status>>) -> Response {
         .into_response()
 }
 
-async fn readyz(State(status): State<Arc<Status>>) -> Response {
+async fn readyz(State(status): State<Arc<ServiceState>>) -> Response {
     match status.readiness() {
         Ok(why) => (StatusCode::OK, format!("ready: {why}\n")).into_response(),
         Err(why) => (StatusCode::SERVICE_UNAVAILABLE, format!("not ready: {why}\n")).into_response(),
     }
 }
 
-async fn report(State(status): State<Arc<Status>>) -> Response {
-    match status.latest_report() {
-        Some(json) => ([(header::CONTENT_TYPE, "application/json")], json.to_string()).into_response(),
+async fn report(State(status): State<Arc<ServiceState>>) -> Response {
+    match status.latest() {
+        Some(latest) => ([(header::CONTENT_TYPE, "application/json")], latest.json.to_string()).into_response(),
         None => (StatusCode::NOT_FOUND, "no audit has completed yet\n").into_response(),
     }
 }
 
-async fn reload(State(status): State<Arc<Status>>) -> Response {
+async fn reload(State(status): State<Arc<ServiceState>>) -> Response {
     match status.reload().await {
         Ok(()) => (StatusCode::OK, "config reloaded\n").into_response(),
         Err(e) => (
@@ -76,8 +76,8 @@ async fn reload(State(status): State<Arc<Status>>) -> Response {
 
 /// `GET /api/dora[?env=NAME…][&since=30d]`: DORA metrics over the store's history, as
 /// `driftwatch dora --format json` prints them (schema `driftwatch.dora/v1`).
-async fn dora(State(status): State<Arc<Status>>, RawQuery(query): RawQuery) -> Response {
-    let Some((cfg, store)) = status.dora() else {
+async fn dora(State(status): State<Arc<ServiceState>>, RawQuery(query): RawQuery) -> Response {
+    let Some((cfg, store)) = status.running().dora.clone() else {
         return (StatusCode::SERVICE_UNAVAILABLE, "the store is not configured yet\n").into_response();
     };
     let mut envs = Vec::new();
@@ -118,8 +118,8 @@ async fn dora(State(status): State<Arc<Status>>, RawQuery(query): RawQuery) -> R
 /// A push webhook. Off until a secret is configured: then it answers 404 as an unknown path
 /// would, so a scanner cannot tell it exists. A request without the secret gets 401 and is
 /// counted, for an alert on someone probing it.
-async fn git_hook(State(status): State<Arc<Status>>, request: Request) -> Response {
-    let Some(settings) = status.git_hooks() else {
+async fn git_hook(State(status): State<Arc<ServiceState>>, request: Request) -> Response {
+    let Some(settings) = status.running().git_hooks.clone() else {
         return StatusCode::NOT_FOUND.into_response();
     };
     let (parts, body) = request.into_parts();

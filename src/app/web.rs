@@ -16,7 +16,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use chrono::{SubsecRound as _, Utc};
 
-use crate::app::status::{Latest, Status};
+use crate::app::status::{Latest, ServiceState};
 use crate::config::Config;
 use crate::core::dora::Window;
 use crate::core::report::html;
@@ -35,14 +35,14 @@ enum Unavailable {
 /// The pages' state: the daemon's status, and the view of its latest report, built once per
 /// audit (a fleet's matrix takes tens of milliseconds to build; a page of it, far less).
 pub struct Web {
-    status: Arc<Status>,
+    status: Arc<ServiceState>,
     view: Mutex<Option<Arc<StatusView>>>,
     /// For a follower, which shows the leader's pages (with `[ha]`, only the leader audits).
     client: reqwest::Client,
 }
 
 /// The status pages' routes, to merge into the daemon's router.
-pub fn router(status: Arc<Status>) -> Router {
+pub fn router(status: Arc<ServiceState>) -> Router {
     let web = Arc::new(Web {
         status,
         view: Mutex::new(None),
@@ -156,7 +156,7 @@ impl Web {
         }
         // When each finding was first seen is the alert state's, in the store; without it the
         // page shows the findings without their age.
-        let first_seen = match self.status.dora() {
+        let first_seen = match self.status.running().dora.clone() {
             Some((_, store)) => match store.get().await {
                 Ok((store, _)) => store.first_seen().await.unwrap_or_default(),
                 Err(_) => Default::default(),
@@ -293,7 +293,7 @@ async fn workload(
             ),
         );
     }
-    let (history, window_text) = match web.status.dora() {
+    let (history, window_text) = match web.status.running().dora.clone() {
         None => (Err(Unavailable::NoStore), String::new()),
         Some((cfg, store)) => {
             let (window, text) = window(&cfg);
@@ -322,7 +322,7 @@ async fn workload(
 
 async fn pipeline(State(web): State<Arc<Web>>) -> Response {
     let generation = web.status.generation();
-    let Some((cfg, store)) = web.status.dora() else {
+    let Some((cfg, store)) = web.status.running().dora.clone() else {
         return page(
             StatusCode::SERVICE_UNAVAILABLE,
             html::render_pipeline(Err(&Unavailable::NoStore), "", generation),

@@ -193,7 +193,7 @@ async fn reload_applies_a_valid_config_and_keeps_the_running_one_on_an_invalid_o
     // and the running schedule goes on.
     write_config(dir.path(), |s| s.cron(EVERY_SECOND).other("crn", "x"), "cluster.json");
     let rejected = d.reload.reload().await.expect_err("an invalid config is rejected");
-    assert!(rejected.contains("crn"), "{rejected}");
+    assert!(rejected.to_string().contains("crn"), "{rejected}");
     assert_eq!(d.metric("driftwatch_config_last_reload_successful").await, Some(0.0));
     assert_eq!(
         d.metric("driftwatch_config_reloads_total{result=\"ok\"}").await,
