@@ -144,7 +144,7 @@ async fn main() {
     );
     // The status page at this size: the view is built once per audit, each request renders a
     // page of it; /api/status serialises all of it.
-    let order = driftwatch::app::web::environment_order(&cfg);
+    let order = cfg.environment_order();
     let (mut builds, mut pages, mut apis) = (Vec::new(), Vec::new(), Vec::new());
     let mut api_bytes = 0;
     for _ in 0..runs {

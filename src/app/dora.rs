@@ -5,14 +5,22 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use clap::ValueEnum;
 
-use crate::app::cli::DoraFormat;
 use crate::app::{audit, history};
 use crate::config::Config;
 use crate::core::dora::{self, DoraReport, Options, Source, Window};
 use crate::core::report::{EXIT_CLEAN, EXIT_ERROR};
 use crate::sources::lineage;
 use crate::store::{Store, StoreError, StoreHandle};
+
+/// `driftwatch dora --output`: what [`command`] prints.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum DoraFormat {
+    Text,
+    Json,
+    Markdown,
+}
 
 /// The window `[now - since, now)`, in whole seconds: its end is the next whole second, so
 /// that what completed a moment ago (within this second) is in it.
