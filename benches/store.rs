@@ -21,7 +21,7 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use driftwatch::alerts::deliver::{self, StoreHealth};
+use driftwatch::app::deliver::{self, StoreHealth};
 use driftwatch::app::{audit, history};
 use driftwatch::config::{Config, Overrides};
 use driftwatch::core::model::RunningDigest;

@@ -9,7 +9,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use tokio_util::sync::CancellationToken;
 
-use crate::alerts::deliver;
+use crate::app::deliver;
 use crate::app::dora::DoraFormat;
 use crate::app::{audit, daemon, describe, status};
 use crate::config::{Config, Overrides};

@@ -21,9 +21,9 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{Instrument, debug, error, info, info_span, warn};
 
-use crate::alerts::deliver::{self, NotifyError};
 use crate::alerts::settle::Settling;
 use crate::app::audit::{Audited, Declared, Plan, Snapshot};
+use crate::app::deliver::{self, NotifyError};
 use crate::app::leader::Elector;
 use crate::app::metrics::Metrics;
 use crate::app::schedule::{Guard, OnFire, Scheduler};
