@@ -389,6 +389,68 @@ mod tests {
         assert!(edges(&files).is_empty());
     }
 
+    /// A workspace on disk: `files` are (path, text) under a fresh directory, removed on drop.
+    struct Workspace(PathBuf);
+
+    impl Workspace {
+        fn new(name: &str, files: &[(&str, &str)]) -> Self {
+            let root = std::env::temp_dir().join(format!("xtask-{name}-{}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&root);
+            for (path, text) in files {
+                let path = root.join(path);
+                std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+                std::fs::write(path, text).unwrap();
+            }
+            Self(root)
+        }
+    }
+
+    impl Drop for Workspace {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    #[test]
+    fn the_check_reads_src_and_each_crate_and_fails_on_a_cycle_in_either() {
+        let clean = Workspace::new(
+            "clean",
+            &[
+                ("src/lib.rs", "pub mod a; pub mod b;"),
+                ("src/a.rs", "use crate::b::X;"),
+                ("src/b.rs", "pub struct X;"),
+                ("src/main.rs", "use driftwatch::a;"),
+                ("crates/render/src/lib.rs", "mod p; mod q;"),
+                ("crates/render/src/p.rs", "use crate::q::Y;"),
+            ],
+        );
+        assert!(check(&clean.0).unwrap());
+        let roots: Vec<String> = crate_roots(&clean.0).into_iter().map(|(name, _)| name).collect();
+        assert_eq!(roots, ["crate", "render"]);
+
+        let cyclic_crate = Workspace::new(
+            "cyclic-crate",
+            &[
+                ("src/lib.rs", "pub mod a;"),
+                ("crates/render/src/lib.rs", "mod p; mod q;"),
+                ("crates/render/src/p.rs", "use crate::q::Y;"),
+                ("crates/render/src/q.rs", "pub fn f() { crate::p::g() }"),
+            ],
+        );
+        assert!(!check(&cyclic_crate.0).unwrap());
+        let files = read_crate(&cyclic_crate.0, &cyclic_crate.0.join("crates/render/src")).unwrap();
+        let found: Vec<String> = cycles("render", &edges(&files))
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(
+            found,
+            ["cycle in render: p → q → p\n    \
+              p → q: crates/render/src/p.rs:1 (crate::q::Y)\n    \
+              q → p: crates/render/src/q.rs:1 (crate::p::g)\n"]
+        );
+    }
+
     #[test]
     fn every_circle_of_a_tangle_is_listed_once() {
         let files = [
