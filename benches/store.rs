@@ -21,7 +21,7 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use driftwatch::alerts::deliver::{self, StoreHealth};
+use driftwatch::app::deliver::{self, StoreHealth};
 use driftwatch::app::{audit, history};
 use driftwatch::config::{Config, Overrides};
 use driftwatch::core::model::RunningDigest;
@@ -144,7 +144,7 @@ async fn main() {
     );
     // The status page at this size: the view is built once per audit, each request renders a
     // page of it; /api/status serialises all of it.
-    let order = driftwatch::app::web::environment_order(&cfg);
+    let order = cfg.environment_order();
     let (mut builds, mut pages, mut apis) = (Vec::new(), Vec::new(), Vec::new());
     let mut api_bytes = 0;
     for _ in 0..runs {

@@ -8,7 +8,7 @@
 //! config ──► sources/git ──► sources/render (plain, built-in kustomize, external) ──► declared ─┐
 //!            sources/cluster (one LiveSource per cluster: API lists, watches, snapshot) ► live ┼─► core/compare ──► report
 //!            sources/registry, sources/history, sources/lineage (facts) ───────────┘          │
-//!                                                     store, alerts (lifecycle, channels/) ◄─┘
+//!                                                   store, alerts (channels/), app/deliver ◄─┘
 //! app/: cli, audit, daemon, schedule, leader, http, status, metrics, describe: wiring, never logic
 //! ```
 //!
@@ -46,17 +46,16 @@
 //!     [`core::report::html`] its HTML (askama templates in `templates/`, assets built in).
 //!   - [`core::deployments`]: deployments from what audits see running. [`core::dora`]: DORA
 //!     metrics and their bands from deployments and drift episodes, and their outputs.
-//! - [`alerts`]: what happens with a report.
-//!   - [`alerts::lifecycle`]: alert lifecycle per fingerprint and channel. Pure.
+//!   - [`core::alert_lifecycle`]: alert lifecycle per fingerprint and channel (what the store
+//!     keeps, what the channels are sent).
+//! - [`alerts`]: where alerts go and when.
 //!   - [`alerts::settle`]: `sync_grace`, which drift a new commit explains for now. Pure.
-//!   - [`alerts::state_file`]: the JSON state of earlier releases, read once to move it into
-//!     the store. IO.
-//!   - [`alerts::deliver`]: claims notices in the store, routes them to channels, records what
-//!     was delivered. IO.
 //!   - [`alerts::channels`]: one file per channel kind (its config section, pure payload and
 //!     send) and `text` for the wording they share.
 //! - [`store`]: alert state and history (audits, drift episodes, deployments) in SQLite or
 //!   PostgreSQL through one code path, migrations embedded. IO.
+//!   - [`store::state_file`]: the JSON alert state of earlier releases, read once to move it
+//!     into the store.
 //!   - [`store::alerts`]: the alert state, and per-notice claims. [`store::history`]: what
 //!     DORA reads.
 //! - [`app`]: the command line and the service, wiring only.
@@ -65,7 +64,9 @@
 //!     [`app::status`] (what the daemon shows, read by [`app::http`]), [`app::schedule`]
 //!     (tokio-cron-scheduler fires; no-overlap guard ours), [`app::leader`] (Lease election),
 //!     [`app::metrics`], [`app::hooks`] (git push webhooks: signatures and payloads; pure),
-//!     [`app::history`] (what is recorded after an audit), [`app::dora`] (`dora`, `/api/dora`),
+//!     [`app::history`] (what is recorded after an audit), [`app::deliver`] (claims notices in
+//!     the store, routes them to the channels, records what was delivered), [`app::dora`]
+//!     (`dora`, `/api/dora`),
 //!     [`app::web`] (the status pages: `/`, `/api/status`, `/workloads/…`, `/pipeline`).
 //! - [`retry`]: retries with backoff and `Retry-After`, and the one HTTP client constructor,
 //!   for registries and alert channels alike.

@@ -1,8 +1,8 @@
-//! What happens with a report: the alert lifecycle (pure), delivery to the configured channels
-//! through the store (which keeps the state), and the state file of earlier releases.
+//! Where alerts go and when: the channels (each with its config section, pure payload and
+//! send) and `sync_grace` settling. The lifecycle they follow is
+//! [`crate::core::alert_lifecycle`] (pure, also what the store keeps); delivering is
+//! [`crate::app::deliver`], which reads the config and the store, both of which sit below the
+//! channels (config assembles each channel's section), so it cannot live here without a circle.
 
 pub mod channels;
-pub mod deliver;
-pub mod lifecycle;
 pub mod settle;
-pub mod state_file;

@@ -72,7 +72,7 @@ fn files(cfg: &Config) -> Vec<(String, std::path::PathBuf)> {
     }
     let mut emails = 0;
     for c in &cfg.alerts.channels {
-        if let crate::config::ChannelKind::Email(e) = &c.kind {
+        if let crate::alerts::channels::ChannelKind::Email(e) = &c.kind {
             if let Some(ca) = &e.ca_file {
                 out.push((format!("alerts.email[{emails}].ca_file"), ca.clone()));
             }

@@ -9,7 +9,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use tokio_util::sync::CancellationToken;
 
-use crate::alerts::deliver;
+use crate::app::deliver;
+use crate::app::dora::DoraFormat;
 use crate::app::{audit, daemon, describe, status};
 use crate::config::{Config, Overrides};
 use crate::core::model::Severity;
@@ -275,13 +276,6 @@ pub enum Format {
 pub enum DeclaredFormat {
     Text,
     Json,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum DoraFormat {
-    Text,
-    Json,
-    Markdown,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -569,7 +563,7 @@ async fn once(cfg: &Config, cli: &Cli) -> u8 {
     };
     let audited = audit::run_planned(cfg, &sources, &plan).await;
     let report = audited.report;
-    let order = crate::app::web::environment_order(cfg);
+    let order = cfg.environment_order();
     let text = render(&report, cli.audit.format, cfg.audit.fail_on, cli.audit.wide, &order);
     // A closed pipe (`driftwatch --once | head`) is not an audit error.
     let _ = std::io::stdout().write_all(text.as_bytes());

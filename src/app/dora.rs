@@ -5,8 +5,8 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use clap::ValueEnum;
 
-use crate::app::cli::DoraFormat;
 use crate::app::{audit, history};
 use crate::config::Config;
 use crate::core::dora::{self, DoraReport, Options, Source, Window};
@@ -14,6 +14,14 @@ use crate::core::report::{EXIT_CLEAN, EXIT_ERROR};
 use crate::sources::history::HistoryError;
 use crate::sources::lineage;
 use crate::store::{Store, StoreError, StoreHandle};
+
+/// `driftwatch dora --output`: what [`command`] prints.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum DoraFormat {
+    Text,
+    Json,
+    Markdown,
+}
 
 /// Why `driftwatch dora` has no figures.
 #[derive(Debug, thiserror::Error)]

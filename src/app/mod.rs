@@ -7,6 +7,7 @@ pub mod auth;
 pub mod checks;
 pub mod cli;
 pub mod daemon;
+pub mod deliver;
 pub mod describe;
 pub mod dora;
 pub mod history;

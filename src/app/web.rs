@@ -20,7 +20,7 @@ use crate::app::status::{Latest, ServiceState};
 use crate::config::Config;
 use crate::core::dora::Window;
 use crate::core::report::html;
-use crate::core::report::status::{StatusView, history_of, promotion_order, weekly};
+use crate::core::report::status::{StatusView, history_of, weekly};
 use crate::store::StoreError;
 
 /// Why a page shows no history; the page writes it with its sources.
@@ -117,17 +117,6 @@ async fn from_leader(
     secured((code, headers, body).into_response())
 }
 
-/// Environments in page order: promotion chains first, each after the one it is promoted
-/// from, then the rest in config order.
-pub fn environment_order(cfg: &Config) -> Vec<String> {
-    let envs: Vec<(&str, Option<&str>)> = cfg
-        .environments
-        .iter()
-        .map(|e| (e.name.as_str(), e.promoted_from.as_ref().map(|(from, _)| from.as_str())))
-        .collect();
-    promotion_order(&envs)
-}
-
 /// The headers every answer of these routes carries.
 fn secured(mut response: Response) -> Response {
     let h = response.headers_mut();
@@ -194,7 +183,7 @@ impl Web {
 }
 
 fn build(latest: &Latest) -> StatusView {
-    let mut view = StatusView::build(&latest.report, &environment_order(&latest.cfg));
+    let mut view = StatusView::build(&latest.report, &latest.cfg.environment_order());
     view.generation = latest.generation;
     view
 }
@@ -329,7 +318,7 @@ async fn pipeline(State(web): State<Arc<Web>>) -> Response {
         );
     };
     let (window, text) = window(&cfg);
-    let order = environment_order(&cfg);
+    let order = cfg.environment_order();
     // As many weeks as the window holds, between 4 and 26 bars.
     let weeks = (cfg.dora.window.as_secs() / (7 * 86_400)).clamp(4, 26) as usize;
     let figures = async {

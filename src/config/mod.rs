@@ -15,11 +15,12 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub(crate) use crate::settings::Validator;
-pub use crate::settings::{ConfigError, DeliveryConfig, Secret, parse_severity, redact_url};
+pub use crate::settings::{ConfigError, DeliveryConfig, Secret, redact_url};
 
-pub use crate::alerts::channels::ChannelKind;
+use crate::alerts::channels::ChannelKind;
 
 use crate::core::model::{Rewrite, Severity};
+use crate::core::report::status::promotion_order;
 use raw::RawConfig;
 
 #[derive(Clone, Debug)]
@@ -415,6 +416,17 @@ pub struct Overrides {
 }
 
 impl Config {
+    /// Environments in page order (status page, `--once` output, DORA): promotion chains
+    /// first, each after the one it is promoted from, then the rest in config order.
+    pub fn environment_order(&self) -> Vec<String> {
+        let envs: Vec<(&str, Option<&str>)> = self
+            .environments
+            .iter()
+            .map(|e| (e.name.as_str(), e.promoted_from.as_ref().map(|(from, _)| from.as_str())))
+            .collect();
+        promotion_order(&envs)
+    }
+
     /// Loads `path` (TOML or YAML by extension), overlays `DRIFTWATCH__SECTION__KEY` variables
     /// from `env`, and validates. `env` is also where `*_env` secrets are read from; the binary
     /// passes the process environment, tests pass their own map. Every problem found is in the

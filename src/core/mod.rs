@@ -2,6 +2,7 @@
 //! imports tokio, kube, git2 or reqwest, or any module under [`crate::sources`], [`crate::alerts`]
 //! or [`crate::app`].
 
+pub mod alert_lifecycle;
 pub mod compare;
 pub mod deployments;
 pub mod dora;

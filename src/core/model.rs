@@ -264,6 +264,16 @@ pub enum Severity {
 }
 
 impl Severity {
+    /// The inverse of [`Severity::as_str`] (config values such as `min_severity`).
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "info" => Some(Self::Info),
+            "warning" => Some(Self::Warning),
+            "critical" => Some(Self::Critical),
+            _ => None,
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Info => "info",

@@ -9,8 +9,6 @@ mod validator;
 
 use std::time::Duration;
 
-use crate::core::model::Severity;
-
 pub use secret::{Secret, redact_url};
 pub(crate) use validator::Validator;
 
@@ -49,13 +47,4 @@ pub struct DeliveryConfig {
     /// First backoff after a 5xx or connection error; doubles per attempt up to `backoff_max`.
     pub backoff: Duration,
     pub backoff_max: Duration,
-}
-
-pub fn parse_severity(s: &str) -> Option<Severity> {
-    match s {
-        "info" => Some(Severity::Info),
-        "warning" => Some(Severity::Warning),
-        "critical" => Some(Severity::Critical),
-        _ => None,
-    }
 }

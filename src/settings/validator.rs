@@ -7,8 +7,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::{ConfigError, parse_severity};
-use crate::core::model::Severity;
+use super::ConfigError;
 
 /// What every section's validation needs: where the config came from (for messages and
 /// relative paths), the environment `*_env` secrets are read from, and the problems found so
@@ -112,21 +111,6 @@ impl Validator<'_> {
                     Ok(default)
                 }
             },
-        }
-    }
-
-    pub(crate) fn severity(
-        &self,
-        key: &str,
-        value: Option<String>,
-        default: Severity,
-    ) -> Result<Severity, ConfigError> {
-        match value {
-            None => Ok(default),
-            Some(s) => Ok(parse_severity(&s).unwrap_or_else(|| {
-                self.record(self.invalid(key, format!("{s:?} is not one of info, warning, critical")));
-                default
-            })),
         }
     }
 

@@ -15,9 +15,9 @@ use chrono::{DateTime, Utc};
 use sqlx::Row;
 
 use super::{Backend, Store, StoreError, at, ms};
-use crate::alerts::lifecycle::{AlertRecord, AlertState, ChannelMark, Notice, Policy, Route, Subject};
-use crate::alerts::state_file;
+use crate::core::alert_lifecycle::{AlertRecord, AlertState, ChannelMark, Notice, Policy, Route, Subject};
 use crate::core::report::Report;
+use crate::store::state_file;
 
 /// A lock key for PostgreSQL's advisory lock that serialises observations ("dwalerts").
 const OBSERVE_LOCK: i64 = 0x6477_616c_6572_7473;
@@ -272,7 +272,7 @@ impl Store {
         for n in notices {
             // A resolved notice marks the episode told; a firing or reminder notice when.
             let (sql, stamp) = match n.event {
-                crate::alerts::lifecycle::Event::Resolved => (
+                crate::core::alert_lifecycle::Event::Resolved => (
                     "UPDATE alert_deliveries SET resolved_notified = 1, claimed_by = NULL, claimed_until = NULL
                      WHERE fingerprint = $1 AND channel = $2",
                     None,

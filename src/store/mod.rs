@@ -6,9 +6,12 @@
 //! - [`alerts`]: the alert lifecycle's state, and per-notice claims so that two processes
 //!   sharing the store never send the same notice.
 //! - [`history`]: audits, drift episodes and deployments, and what DORA reads back.
+//! - [`state_file`]: the JSON alert state of earlier releases, moved into the store once, and
+//!   the marker that makes "the store cannot be written" one alert per outage.
 
 pub mod alerts;
 pub mod history;
+pub mod state_file;
 
 use std::str::FromStr;
 use std::time::Duration;

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use driftwatch::alerts::deliver::{self, StoreHealth};
+use driftwatch::app::deliver::{self, StoreHealth};
 use driftwatch::config::{Config, Overrides};
 use driftwatch::sources::Sources;
 use driftwatch::store::StoreHandle;

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 
 use super::text::{facts, summary, what};
 use super::{Batch, Channel, ChannelError, Routing, Section, Settings, bearer, post};
-use crate::alerts::lifecycle::{Event, Notice, Subject};
+use crate::core::alert_lifecycle::{Event, Notice, Subject};
 use crate::settings::{ConfigError, DeliveryConfig, Secret, Validator, redact_url};
 
 // ---- config ----------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ use serde::Deserialize;
 
 use super::text::{by_environment, context, facts, headline, what, when};
 use super::{Batch, Channel, ChannelError, Routing, Section, Settings};
-use crate::alerts::lifecycle::{Event, Notice, Subject};
+use crate::core::alert_lifecycle::{Event, Notice, Subject};
 use crate::error_chain;
 use crate::retry::{Attempt, with_retries};
 use crate::settings::{ConfigError, DeliveryConfig, Secret, Validator};

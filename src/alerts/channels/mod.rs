@@ -14,7 +14,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use reqwest::StatusCode;
 
-use crate::alerts::lifecycle::Notice;
+use crate::core::alert_lifecycle::Notice;
 use crate::core::report::Report;
 use crate::error_chain;
 use crate::retry::{Attempt, ClientError, RetryError, with_retries};
@@ -191,7 +191,7 @@ pub(crate) mod fixtures {
 
     use chrono::{DateTime, TimeZone, Utc};
 
-    use crate::alerts::lifecycle::{Event, Notice, Subject};
+    use crate::core::alert_lifecycle::{Event, Notice, Subject};
     use crate::core::model::{Finding, FindingType, RunningDigest, Severity, WorkloadKind};
 
     pub fn now() -> DateTime<Utc> {

@@ -13,7 +13,7 @@ use tokio::sync::Mutex;
 
 use super::text::{by_environment, context, counts, facts, headline, summary, truncate, what, when, worst};
 use super::{Batch, Channel, ChannelError, Routing, Section, Settings, post};
-use crate::alerts::lifecycle::{Event, Notice, Subject};
+use crate::core::alert_lifecycle::{Event, Notice, Subject};
 use crate::core::model::{FindingType, Severity};
 use crate::settings::{ConfigError, DeliveryConfig, Secret, Validator};
 

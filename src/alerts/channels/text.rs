@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 
-use crate::alerts::lifecycle::{Event, Notice, Subject, age, since};
+use crate::core::alert_lifecycle::{Event, Notice, Subject, age, since};
 use crate::core::compare::short;
 use crate::core::model::{Finding, FindingType, RunningDigest, Severity};
 

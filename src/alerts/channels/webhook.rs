@@ -12,7 +12,7 @@ use sha2::Sha256;
 
 use super::text::{what, when};
 use super::{Batch, Channel, ChannelError, Routing, Section, Settings, bearer, post};
-use crate::alerts::lifecycle::{Notice, Subject};
+use crate::core::alert_lifecycle::{Notice, Subject};
 use crate::core::report::Report;
 use crate::settings::{ConfigError, DeliveryConfig, Secret, Validator, redact_url};
 

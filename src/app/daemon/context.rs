@@ -11,7 +11,7 @@ use tracing::{error, info, warn};
 use super::ConfigSource;
 use super::reaudit::Memory;
 use super::watching::Watching;
-use crate::alerts::deliver;
+use crate::app::deliver;
 use crate::app::status::{ReloadError, ServiceState, Update};
 use crate::clock::Clock;
 use crate::config::Config;

@@ -9,7 +9,7 @@ use tracing::{Instrument, error, info, info_span};
 
 use super::context::{Context, Setup};
 use super::event_loop::{Coverage, LastAudit};
-use crate::alerts::deliver::{self, NotifyError};
+use crate::app::deliver::{self, NotifyError};
 use crate::app::audit::{self, Plan, Timings};
 use crate::app::status::Update;
 use crate::core::report::Report;

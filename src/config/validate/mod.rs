@@ -12,6 +12,7 @@ mod store;
 
 use super::raw::RawConfig;
 use super::{Config, ConfigError, Overrides};
+use crate::core::model::Severity;
 pub(crate) use crate::settings::Validator;
 
 impl Validator<'_> {
@@ -68,6 +69,23 @@ impl Validator<'_> {
             })
         })();
         (config, errors)
+    }
+
+    /// `info`, `warning` or `critical` (`audit.fail_on`, a channel's `min_severity`). Here
+    /// rather than in `settings`, which knows no domain types.
+    pub(crate) fn severity(
+        &self,
+        key: &str,
+        value: Option<String>,
+        default: Severity,
+    ) -> Result<Severity, ConfigError> {
+        match value {
+            None => Ok(default),
+            Some(s) => Ok(Severity::parse(&s).unwrap_or_else(|| {
+                self.record(self.invalid(key, format!("{s:?} is not one of info, warning, critical")));
+                default
+            })),
+        }
     }
 }
 

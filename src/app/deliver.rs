@@ -15,11 +15,11 @@ use futures::StreamExt;
 use tracing::{error, info, warn};
 
 use crate::alerts::channels::{Batch, Channel, ChannelError};
-use crate::alerts::lifecycle::{Event, Notice, Policy, Route, Subject};
-use crate::alerts::state_file;
 use crate::config::{ChannelConfig, Config, DeliveryConfig};
+use crate::core::alert_lifecycle::{Event, Notice, Policy, Route, Subject};
 use crate::core::report::Report;
 use crate::retry::{ClientError, http_client};
+use crate::store::state_file;
 use crate::store::{StoreError, StoreHandle};
 
 #[derive(Debug, thiserror::Error)]
@@ -79,7 +79,7 @@ pub async fn notify(
 }
 
 /// [`notify`], holding back the findings in `quiet` (see
-/// [`crate::alerts::lifecycle::AlertState::observe_quiet`]).
+/// [`crate::core::alert_lifecycle::AlertState::observe_quiet`]).
 pub async fn notify_quiet(
     cfg: &Config,
     store: &StoreHandle,
@@ -274,7 +274,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn renotify_interval_measured_on_the_tokio_clock() {
-        use crate::alerts::lifecycle::{AlertState, Event};
+        use crate::core::alert_lifecycle::{AlertState, Event};
         use crate::core::model::{Finding, FindingType, Severity};
         use crate::core::report::{EnvironmentResult, GitopsInfo, Status};
 

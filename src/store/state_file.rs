@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
 
-use crate::alerts::lifecycle::{AlertState, STATE_VERSION};
+use crate::core::alert_lifecycle::{AlertState, STATE_VERSION};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {

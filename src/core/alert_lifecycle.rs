@@ -2,7 +2,7 @@
 //! is notified once when it appears, again only after `renotify_after` while it persists, and
 //! once when it is resolved. Delivery is recorded per channel only after it succeeded, so a
 //! channel that was down is owed the same notice on the next run: nothing is lost, nothing is
-//! sent twice. Pure: [`crate::alerts::store`] loads and saves it, [`crate::alerts::deliver`] delivers.
+//! sent twice. Pure: [`crate::store::alerts`] loads and saves it, [`crate::app::deliver`] delivers.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
