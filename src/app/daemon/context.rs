@@ -1,23 +1,44 @@
 //! What the daemon's parts share: the running config with its sources and store (swapped as one
 //! on reload), the read model it writes for the HTTP side, and what audits keep between them.
 
+use std::collections::HashMap;
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, RwLock};
 
 use chrono::{DateTime, Utc};
 use tokio::sync::{Notify, watch};
+use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
 use super::ConfigSource;
-use super::reaudit::Memory;
-use super::watching::Watching;
+use crate::alerts::settle::Settling;
+use crate::app::audit::{Declared, Snapshot};
 use crate::app::deliver;
 use crate::app::status::{ReloadError, ServiceState, Update};
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::core::report::Report;
 use crate::sources::Sources;
+use crate::sources::cluster::watch::ClusterWatch;
 use crate::store::StoreHandle;
+
+/// What the daemon keeps between audits.
+#[derive(Default)]
+pub(super) struct Memory {
+    /// The full picture: the last full audit with later partial re-audits merged in.
+    pub report: Option<Report>,
+    /// The repository snapshot last audited, re-audited after a watched change.
+    pub snapshot: Option<Snapshot>,
+    /// What each environment declared at that snapshot: a re-audit does not render again.
+    pub declared: HashMap<String, Declared>,
+    pub settling: Settling,
+}
+
+/// Running watchers, by cluster name, and the token that stops them.
+pub(super) struct Watching {
+    pub stop: CancellationToken,
+    pub clusters: HashMap<String, Arc<ClusterWatch>>,
+}
 
 /// The running config and what was built from it; replaced as a whole on reload, so an audit
 /// reads one consistent set.

@@ -2,30 +2,17 @@
 //! them from the last repository snapshot and the watchers' stores (no fetch, no render), and
 //! how its report is merged into the last full picture, with the drift `sync_grace` holds back.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 
 use chrono::{DateTime, Utc};
 use tracing::info;
 
 use super::context::Context;
 use super::event_loop::Coverage;
-use crate::alerts::settle::Settling;
-use crate::app::audit::{Audited, Declared, Plan, Snapshot};
+use crate::app::audit::{Audited, Plan};
 use crate::config::Config;
 use crate::core::report::Report;
 use crate::sources::cluster::watch::Change;
-
-/// What the daemon keeps between audits.
-#[derive(Default)]
-pub(super) struct Memory {
-    /// The full picture: the last full audit with later partial re-audits merged in.
-    report: Option<Report>,
-    /// The repository snapshot last audited, re-audited after a watched change.
-    snapshot: Option<Snapshot>,
-    /// What each environment declared at that snapshot: a re-audit does not render again.
-    declared: HashMap<String, Declared>,
-    settling: Settling,
-}
 
 /// The environments a watched change concerns: those on its cluster whose namespaces include
 /// the object's (every one on the cluster for a watcher's own failure or recovery).

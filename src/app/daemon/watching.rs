@@ -10,7 +10,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-use super::context::Context;
+use super::context::{Context, Watching};
 use crate::app::status::Update;
 use crate::config::{ClusterConfig, ClusterSource, CompareConfigMaps, Config};
 use crate::sources::cluster::api;
@@ -19,12 +19,6 @@ use crate::sources::cluster::watch::{Change, ClusterWatch};
 /// How long a watch connection may stay silent before it is considered broken: longer than the
 /// API server's own watch timeout (at most 10 minutes by default, bookmarks every minute).
 const WATCH_READ_TIMEOUT: Duration = Duration::from_secs(330);
-
-/// Running watchers, by cluster name, and the token that stops them.
-pub(super) struct Watching {
-    stop: CancellationToken,
-    pub clusters: HashMap<String, Arc<ClusterWatch>>,
-}
 
 /// Per cluster: its config, the namespaces to watch (`None`: all) and whether ConfigMaps are.
 type Scope = (ClusterConfig, Option<BTreeSet<String>>, CompareConfigMaps);
