@@ -22,7 +22,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use driftwatch::app::deliver::{self, StoreHealth};
-use driftwatch::app::{audit, history};
+use driftwatch::app::{audit, record};
 use driftwatch::config::{Config, Overrides};
 use driftwatch::core::model::RunningDigest;
 use driftwatch::core::report::Report;
@@ -87,7 +87,7 @@ async fn store_step(cfg: &Config, sources: &Sources, store: &StoreHandle, report
         .await
         .expect("alert state recorded");
     let (opened, _) = store.get().await.expect("store");
-    history::record(cfg, &opened, sources.lineage(), report, Some(dir), report.finished_at)
+    record::after_audit(cfg, &opened, sources.lineage(), report, Some(dir), report.finished_at)
         .await
         .expect("history recorded");
     started.elapsed()
@@ -171,7 +171,7 @@ async fn main() {
     let mut walks = Vec::new();
     for _ in 0..runs {
         let started = Instant::now();
-        driftwatch::sources::lineage::walk(&dir, &history::environment_paths(&cfg), history::depth(&cfg)).unwrap();
+        driftwatch::sources::lineage::walk(&dir, &record::environment_paths(&cfg), record::depth(&cfg)).unwrap();
         walks.push(started.elapsed());
     }
     let walk = median(walks);

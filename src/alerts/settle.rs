@@ -87,7 +87,13 @@ impl Settling {
     /// Records what `env` declares at `now`. An object whose declaration differs from the last
     /// one seen (or that appeared, or disappeared) changed now; the first observation of an
     /// environment is the baseline.
-    pub fn observe(&mut self, env: &str, workloads: &[DeclaredWorkload], configs: &[ConfigObject], now: DateTime<Utc>) {
+    pub fn record_declared(
+        &mut self,
+        env: &str,
+        workloads: &[DeclaredWorkload],
+        configs: &[ConfigObject],
+        now: DateTime<Utc>,
+    ) {
         let first = self.known.insert(env.to_string());
         let mut current: BTreeMap<String, String> =
             workloads.iter().map(|w| (workload_key(w), workload_what(w))).collect();
@@ -197,19 +203,19 @@ mod tests {
     #[test]
     fn a_changed_declaration_holds_drift_back_until_the_grace_ends() {
         let mut s = Settling::default();
-        s.observe("production", &[api("api@sha256:1")], &[], at(0));
+        s.record_declared("production", &[api("api@sha256:1")], &[], at(0));
         let f = drift(FindingType::DigestDrift);
         // Live drift while git is unchanged: alerted at once.
         assert_eq!(s.quiet(std::slice::from_ref(&f), at(1), GRACE), (BTreeSet::new(), None));
 
         // A commit changes the digest at minute 2: quiet until minute 12, and the daemon is told
         // to look again exactly then.
-        s.observe("production", &[api("api@sha256:2")], &[], at(2));
+        s.record_declared("production", &[api("api@sha256:2")], &[], at(2));
         let (quiet, next) = s.quiet(std::slice::from_ref(&f), at(5), GRACE);
         assert!(quiet.contains(&f.fingerprint));
         assert_eq!(next, Some(at(12)));
         // The same declaration seen again does not restart the grace.
-        s.observe("production", &[api("api@sha256:2")], &[], at(6));
+        s.record_declared("production", &[api("api@sha256:2")], &[], at(6));
         assert_eq!(s.quiet(std::slice::from_ref(&f), at(11), GRACE).1, Some(at(12)));
         // A stuck sync alerts when the grace ends.
         assert_eq!(
@@ -221,8 +227,8 @@ mod tests {
     #[test]
     fn only_drift_types_settle_and_only_in_the_changed_environment() {
         let mut s = Settling::default();
-        s.observe("production", &[api("api@sha256:1")], &[], at(0));
-        s.observe("production", &[api("api@sha256:2")], &[], at(1));
+        s.record_declared("production", &[api("api@sha256:1")], &[], at(0));
+        s.record_declared("production", &[api("api@sha256:2")], &[], at(1));
         for (kind, held) in [
             (FindingType::DigestDrift, true),
             (FindingType::SpecDrift, true),
@@ -244,13 +250,13 @@ mod tests {
     fn the_first_observation_is_a_baseline_and_additions_and_removals_are_changes() {
         let mut s = Settling::default();
         // At start: what is declared is not "just changed".
-        s.observe("production", &[api("api@sha256:1")], &[], at(0));
+        s.record_declared("production", &[api("api@sha256:1")], &[], at(0));
         assert!(s.quiet(&[drift(FindingType::Missing)], at(0), GRACE).0.is_empty());
         // Removed from git: `undeclared` while the cluster prunes it is held back.
-        s.observe("production", &[], &[], at(1));
+        s.record_declared("production", &[], &[], at(1));
         assert!(!s.quiet(&[drift(FindingType::Undeclared)], at(2), GRACE).0.is_empty());
         // Added back: `missing` while it is created is held back.
-        s.observe("production", &[api("api@sha256:1")], &[], at(3));
+        s.record_declared("production", &[api("api@sha256:1")], &[], at(3));
         assert_eq!(s.quiet(&[drift(FindingType::Missing)], at(4), GRACE).1, Some(at(13)));
     }
 }

@@ -18,7 +18,7 @@ use crate::sources::Sources;
 use crate::sources::cluster::watch::ClusterWatch;
 use crate::sources::cluster::{ClusterError, ListOptions, LiveSource};
 use crate::sources::git::{self, Checkout, GitError};
-use crate::sources::history::{self, HistoryError};
+use crate::sources::git_history::{self, HistoryError};
 use crate::sources::registry::{Registry, RegistryClient};
 use crate::sources::render::files::{DirFiles, TreeError, TreeFiles};
 use crate::sources::render::{RenderError, Renderer, SharedFiles};
@@ -401,7 +401,7 @@ async fn lineage(
     let (dir, to_paths) = (checkout.dir.clone(), env.paths.clone());
     let cache = sources.history().clone();
     let walked =
-        tokio::task::spawn_blocking(move || history::skipped(&dir, &to_paths, &from_paths, depth, &cache)).await;
+        tokio::task::spawn_blocking(move || git_history::skipped(&dir, &to_paths, &from_paths, depth, &cache)).await;
     Ok(walked??)
 }
 

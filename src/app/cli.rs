@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 use crate::app::deliver;
 use crate::app::dora::DoraFormat;
 use crate::app::{audit, daemon, describe, status};
-use crate::config::{Config, Overrides};
+use crate::config::{Config, LogFormat, Overrides};
 use crate::core::model::Severity;
 use crate::core::report::{EXIT_CLEAN, EXIT_ERROR, GitopsInfo, Report};
 use crate::sources::{self, render::Renderer};
@@ -295,12 +295,6 @@ impl From<SeverityArg> for Severity {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum LogFormat {
-    Text,
-    Json,
-}
-
 /// Logs go to stderr so that stdout carries only the report. `default` is the filter when
 /// RUST_LOG is not set.
 pub fn init_tracing(format: LogFormat, default: &str) {
@@ -360,10 +354,7 @@ pub async fn run(cli: Cli) -> u8 {
         }
     };
     let daemon_mode = matches!(cli.command, Some(Command::Run { .. })) || (cli.command.is_none() && !cli.once);
-    let format = cli.log_format().unwrap_or(match cfg.log_format {
-        crate::config::LogFormat::Text => LogFormat::Text,
-        crate::config::LogFormat::Json => LogFormat::Json,
-    });
+    let format = cli.log_format().unwrap_or(cfg.log_format);
     // tokio-cron-scheduler logs every job it adds at info, i.e. every fire of the schedule.
     init_tracing(
         format,
@@ -581,7 +572,7 @@ async fn once(cfg: &Config, cli: &Cli) -> u8 {
     // reported by the notification step already.
     if let Ok((opened, _)) = store.get().await {
         let dir = audited.snapshot.as_ref().map(|s| s.checkout.dir.as_path());
-        if let Err(e) = crate::app::history::record(cfg, &opened, sources.lineage(), &report, dir, now).await {
+        if let Err(e) = crate::app::record::after_audit(cfg, &opened, sources.lineage(), &report, dir, now).await {
             eprintln!("warning: history not recorded: {e}");
         }
         opened.close().await;

@@ -7,11 +7,11 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use clap::ValueEnum;
 
-use crate::app::{audit, history};
+use crate::app::{audit, record};
 use crate::config::Config;
 use crate::core::dora::{self, DoraReport, Options, Source, Window};
 use crate::core::report::{EXIT_CLEAN, EXIT_ERROR};
-use crate::sources::history::HistoryError;
+use crate::sources::git_history::HistoryError;
 use crate::sources::lineage;
 use crate::store::{Store, StoreError, StoreHandle};
 
@@ -58,7 +58,7 @@ fn environments(cfg: &Config, envs: &[String]) -> Vec<String> {
 }
 
 /// DORA over the store's history, `since` back from `now`.
-pub async fn observed(
+pub async fn from_store(
     cfg: &Config,
     store: &Store,
     envs: &[String],
@@ -87,11 +87,7 @@ pub async fn from_git(
     now: DateTime<Utc>,
 ) -> Result<DoraReport, DoraError> {
     let checkout = audit::checkout(cfg).await.map_err(DoraError::Gitops)?;
-    let (dir, paths, depth) = (
-        checkout.dir.clone(),
-        history::environment_paths(cfg),
-        history::depth(cfg),
-    );
+    let (dir, paths, depth) = (checkout.dir.clone(), record::environment_paths(cfg), record::depth(cfg));
     let walked = tokio::task::spawn_blocking(move || lineage::walk(&dir, &paths, depth))
         .await?
         .map_err(DoraError::History)?;
@@ -127,7 +123,7 @@ pub async fn command(cfg: &Config, envs: &[String], since: Duration, git: bool, 
         let handle = StoreHandle::new(cfg);
         match handle.get().await {
             Ok((store, _)) => {
-                let r = observed(cfg, &store, envs, since, now).await.map_err(DoraError::from);
+                let r = from_store(cfg, &store, envs, since, now).await.map_err(DoraError::from);
                 store.close().await;
                 r
             }

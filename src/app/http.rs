@@ -105,7 +105,7 @@ async fn dora(State(status): State<Arc<ServiceState>>, RawQuery(query): RawQuery
         Ok((store, _)) => store,
         Err(e) => return (StatusCode::SERVICE_UNAVAILABLE, format!("{e}\n")).into_response(),
     };
-    match crate::app::dora::observed(&cfg, &store, &envs, since, chrono::Utc::now()).await {
+    match crate::app::dora::from_store(&cfg, &store, &envs, since, chrono::Utc::now()).await {
         Ok(report) => (
             [(header::CONTENT_TYPE, "application/json")],
             crate::core::dora::render_json(&report),

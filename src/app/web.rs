@@ -323,7 +323,7 @@ async fn pipeline(State(web): State<Arc<Web>>) -> Response {
     let weeks = (cfg.dora.window.as_secs() / (7 * 86_400)).clamp(4, 26) as usize;
     let figures = async {
         let (store, _) = store.get().await?;
-        let mut report = crate::app::dora::observed(&cfg, &store, &[], cfg.dora.window, window.until).await?;
+        let mut report = crate::app::dora::from_store(&cfg, &store, &[], cfg.dora.window, window.until).await?;
         report
             .environments
             .sort_by_key(|e| order.iter().position(|n| *n == e.name).unwrap_or(usize::MAX));

@@ -48,7 +48,9 @@ pub struct Config {
     pub written: std::collections::BTreeMap<String, String>,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// How logs are written: readable text for people, one-line JSON for machines (`log_format`,
+/// or `--log-format`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum LogFormat {
     Text,
     Json,

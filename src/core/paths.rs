@@ -1,5 +1,5 @@
 //! The one matcher for an environment's `paths` globs, relative to the repository root: used on
-//! disk by [`crate::sources::render`] and over git trees by [`crate::sources::history`], so
+//! disk by [`crate::sources::render`] and over git trees by [`crate::sources::git_history`], so
 //! both select the same files. Pure: it matches `/`-separated relative paths, it reads nothing.
 //!
 //! The rules, as the on-disk renderer has always applied them:

@@ -14,7 +14,7 @@ use git2::{ErrorCode, ObjectType, Oid, Repository, Sort};
 use lru::LruCache;
 use serde_json::Value;
 
-use super::history::{self, HistoryError, Selection};
+use super::git_history::{self, HistoryError, Selection};
 use crate::core::dora::{Declaration, Deployment, DeploymentKind, Window};
 use crate::core::image::{ImageRef, is_digest};
 use safe_yaml as yaml;
@@ -86,7 +86,7 @@ const CACHE: usize = 8192;
 /// commits) once for all `envs`. `dir` is the audited directory; `paths` are relative to it. A
 /// repository without commits has an empty history.
 pub fn walk(dir: &Path, envs: &[EnvironmentPaths], depth: usize) -> Result<Lineage, HistoryError> {
-    let (repo, prefix) = history::open(dir)?;
+    let (repo, prefix) = git_history::open(dir)?;
     let selections = envs
         .iter()
         .map(|e| Selection::new(&prefix, &e.paths))
@@ -189,7 +189,7 @@ impl Reader<'_> {
     }
 
     /// The manifests some environment reads in `tree`, the directory at `dir`, skipping the
-    /// subtrees none of them may read (the rule [`history::walk_manifests`] follows).
+    /// subtrees none of them may read (the rule [`git_history::walk_manifests`] follows).
     fn manifests_below(&mut self, dir: &str, tree: &git2::Tree, level: usize) -> Result<Manifests, HistoryError> {
         let key = (dir.to_string(), tree.id());
         if let Some(found) = self.subtrees.get(&key) {
@@ -210,7 +210,7 @@ impl Reader<'_> {
                     let subtree = self.repo.find_tree(entry.id())?;
                     out.extend(self.manifests_below(&path, &subtree, level + 1)?.iter().cloned());
                 }
-                Some(ObjectType::Blob) if history::is_manifest(name) => {
+                Some(ObjectType::Blob) if git_history::is_manifest(name) => {
                     let envs: Arc<[usize]> = (0..self.selections.len())
                         .filter(|&e| self.selections[e].selects(&path))
                         .collect();
@@ -372,7 +372,7 @@ fn is_sha256(digest: &str) -> bool {
 /// reference is written out (`repo@sha256:…`).
 fn scan(text: &str, out: &mut Vec<Found>) {
     let is_ref_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '/' | ':');
-    for (at, digest) in history::digest_positions(text) {
+    for (at, digest) in git_history::digest_positions(text) {
         let before = text[..at].strip_suffix('@').map(|head| {
             let start = head.rfind(|c: char| !is_ref_char(c)).map_or(0, |i| i + 1);
             without_tag(&head[start..])

@@ -8,7 +8,7 @@
 
 pub mod cluster;
 pub mod git;
-pub mod history;
+pub mod git_history;
 pub mod lineage;
 pub mod registry;
 pub mod render;
@@ -21,7 +21,7 @@ use tracing::warn;
 
 use crate::config::{ClusterConfig, Config};
 use cluster::LiveSource;
-use history::HistoryCache;
+use git_history::HistoryCache;
 use registry::{ManifestCache, RegistryClient};
 
 /// The clients and caches audits share, built from one config.

@@ -115,11 +115,11 @@ impl Context {
                 return;
             }
         };
-        if let Err(e) = crate::app::history::record(cfg, &store, setup.sources.lineage(), report, dir, now).await {
+        if let Err(e) = crate::app::record::after_audit(cfg, &store, setup.sources.lineage(), report, dir, now).await {
             error!(error = %e, "history not recorded");
             return;
         }
-        match crate::app::dora::observed(cfg, &store, &[], cfg.dora.window, self.clock.now()).await {
+        match crate::app::dora::from_store(cfg, &store, &[], cfg.dora.window, self.clock.now()).await {
             Ok(dora) => self.state.metrics.dora(&dora),
             Err(e) => warn!(error = %e, "DORA metrics not updated"),
         }

@@ -9,8 +9,8 @@ use tracing::{Instrument, error, info, info_span};
 
 use super::context::{Context, Setup};
 use super::event_loop::{Coverage, LastAudit};
-use crate::app::deliver::{self, NotifyError};
 use crate::app::audit::{self, Plan, Timings};
+use crate::app::deliver::{self, NotifyError};
 use crate::app::status::Update;
 use crate::core::report::Report;
 use crate::sources::cluster::watch::ClusterWatch;

@@ -69,7 +69,7 @@ impl Context {
         for (env, declared) in audited.declared.iter() {
             memory
                 .settling
-                .observe(env, &declared.state.workloads, &declared.state.configs, now);
+                .record_declared(env, &declared.state.workloads, &declared.state.configs, now);
         }
         let report = match (&memory.report, partial) {
             (Some(last), true) => last.merged(&audited.report),

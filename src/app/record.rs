@@ -22,7 +22,7 @@ const DEPTH: usize = 500;
 
 /// Records `report` (audited at `dir`, the checkout, and recorded in the alert state at `now`)
 /// in `store`; returns the new deployments.
-pub async fn record(
+pub async fn after_audit(
     cfg: &Config,
     store: &Store,
     lineage: &LineageCache,
