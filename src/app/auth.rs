@@ -172,6 +172,10 @@ mod tests {
     }
 
     #[test]
+    #[allow(
+        clippy::too_many_lines,
+        reason = "a flat table of cases: credential, path, header, verdict"
+    )]
     fn requests_pass_only_with_the_configured_credential() {
         let token = bearer("t0ken-xyz", false, false);
         let sre = basic("sre", "pa:ss");

@@ -123,7 +123,7 @@ pub async fn notify_quiet(
         renotify_after: cfg.alerts.renotify_after,
         send_resolved: cfg.alerts.send_resolved,
     };
-    let alert_state = match store.observe(report, quiet, &routes, policy, now).await {
+    let alert_state = match store.update_alerts(report, quiet, &routes, policy, now).await {
         Ok(s) => s,
         Err(e) => return unusable(e).await,
     };

@@ -125,6 +125,10 @@ impl Default for Metrics {
 }
 
 impl Metrics {
+    #[allow(
+        clippy::too_many_lines,
+        reason = "a flat registration table: one register call per metric with its name and help"
+    )]
     pub fn new() -> Self {
         let mut registry = Registry::with_prefix("driftwatch");
         let findings = Family::<FindingLabels, Gauge>::default();

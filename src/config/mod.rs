@@ -738,6 +738,10 @@ namespaces = ["shop"]
     }
 
     #[test]
+    #[allow(
+        clippy::too_many_lines,
+        reason = "a flat table of cases: sections, expected display or error"
+    )]
     fn the_store_and_dora_sections() {
         let base = [("GITOPS_TOKEN", "t"), ("DB_PASSWORD", "pw-do-not-print")];
         // (name, sections, expected store display or error, retention days)
@@ -829,9 +833,9 @@ namespaces = ["shop"]
         );
     }
 
-    #[test]
-    fn alert_channels_and_their_errors() {
-        let alerts = r#"
+    /// A config with one channel of each kind, as [`alert_channels`] and
+    /// [`alert_channel_errors`] read it.
+    const ALERTS: &str = r#"
 [state]
 path = "state.json"
 [alerts]
@@ -853,11 +857,16 @@ hmac_secret_file = "/dev/null"
 [[alerts.alertmanager]]
 url = "http://alertmanager:9093"
 "#;
-        let vars = [
-            ("GITOPS_TOKEN", "t"),
-            ("SLACK_URL", "https://hooks.slack.com/services/x"),
-            ("SMTP_PASSWORD", "p"),
-        ];
+
+    const ALERT_VARS: [(&str, &str); 3] = [
+        ("GITOPS_TOKEN", "t"),
+        ("SLACK_URL", "https://hooks.slack.com/services/x"),
+        ("SMTP_PASSWORD", "p"),
+    ];
+
+    #[test]
+    fn alert_channels() {
+        let (alerts, vars) = (ALERTS, ALERT_VARS);
         let c = load(&format!("{MINIMAL}{alerts}"), &vars).unwrap();
         assert_eq!(c.state.path, Path::new("/etc/driftwatch/state.json"));
         assert_eq!(c.alerts.renotify_after, Duration::from_secs(12 * 3600));
@@ -885,7 +894,11 @@ url = "http://alertmanager:9093"
             !format!("{c:?}").contains("hooks.slack.com"),
             "the Slack webhook URL is a secret"
         );
+    }
 
+    #[test]
+    fn alert_channel_errors() {
+        let (alerts, vars) = (ALERTS, ALERT_VARS);
         let cases: Vec<(&str, String, &[&str])> = vec![
             (
                 "plain SMTP off loopback",

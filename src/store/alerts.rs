@@ -24,8 +24,9 @@ const OBSERVE_LOCK: i64 = 0x6477_616c_6572_7473;
 
 impl Store {
     /// Records what `report` saw in the alert state (see [`AlertState::observe_quiet`]), after
-    /// forgetting what [`AlertState::prune`] says is done, and returns the state.
-    pub async fn observe(
+    /// forgetting what [`AlertState::prune`] says is done, and returns the state. One write
+    /// transaction (serialised across replicas on PostgreSQL), so two processes never interleave.
+    pub async fn update_alerts(
         &self,
         report: &Report,
         quiet: &BTreeSet<String>,
@@ -47,38 +48,23 @@ impl Store {
         state.observe_quiet(report, now, quiet);
         let ignored: BTreeSet<&str> = report.ignored.iter().map(|i| i.finding.fingerprint.as_str()).collect();
         let w = |e: sqlx::Error| self.write_error(&e);
+        forget_removed(&mut tx, &before, &state, &ignored, now)
+            .await
+            .map_err(w)?;
+        self.write_changed(&mut tx, &before, &state).await?;
+        tx.commit().await.map_err(w)?;
+        Ok(state)
+    }
 
-        for (fingerprint, old) in &before.alerts {
-            match state.alerts.get(fingerprint) {
-                None => {
-                    sqlx::query("DELETE FROM alerts WHERE fingerprint = $1")
-                        .bind(fingerprint)
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(w)?;
-                    sqlx::query("DELETE FROM alert_deliveries WHERE fingerprint = $1")
-                        .bind(fingerprint)
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(w)?;
-                    if old.resolved_at.is_none() && ignored.contains(fingerprint.as_str()) {
-                        end_episode(&mut tx, fingerprint, old.first_seen, now, "ignored")
-                            .await
-                            .map_err(w)?;
-                    }
-                }
-                Some(new) => {
-                    for channel in old.channels.keys().filter(|c| !new.channels.contains_key(*c)) {
-                        sqlx::query("DELETE FROM alert_deliveries WHERE fingerprint = $1 AND channel = $2")
-                            .bind(fingerprint)
-                            .bind(channel)
-                            .execute(&mut *tx)
-                            .await
-                            .map_err(w)?;
-                    }
-                }
-            }
-        }
+    /// Writes the alerts of `state` that differ from `before`: a reopened alert starts a new
+    /// episode with nothing told; an alert that resolved ends its episode.
+    async fn write_changed(
+        &self,
+        tx: &mut Transaction,
+        before: &AlertState,
+        state: &AlertState,
+    ) -> Result<(), StoreError> {
+        let w = |e: sqlx::Error| self.write_error(&e);
         for (fingerprint, new) in &state.alerts {
             let old = before.alerts.get(fingerprint);
             if old == Some(new) {
@@ -89,7 +75,7 @@ impl Store {
                 // A new episode starts with nothing told.
                 sqlx::query("DELETE FROM alert_deliveries WHERE fingerprint = $1")
                     .bind(fingerprint)
-                    .execute(&mut *tx)
+                    .execute(&mut **tx)
                     .await
                     .map_err(w)?;
             }
@@ -104,22 +90,21 @@ impl Store {
             .bind(ms(new.first_seen))
             .bind(ms(new.last_seen))
             .bind(new.resolved_at.map(ms))
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await
             .map_err(w)?;
             if old.is_none() || reopened {
-                start_episode(&mut tx, fingerprint, new).await.map_err(w)?;
+                start_episode(tx, fingerprint, new).await.map_err(w)?;
             }
             if let Some(resolved) = new.resolved_at
                 && old.is_none_or(|o| o.resolved_at.is_none())
             {
-                end_episode(&mut tx, fingerprint, new.first_seen, resolved, "resolved")
+                end_episode(tx, fingerprint, new.first_seen, resolved, "resolved")
                     .await
                     .map_err(w)?;
             }
         }
-        tx.commit().await.map_err(w)?;
-        Ok(state)
+        Ok(())
     }
 
     /// When each open alert was first seen, by fingerprint (for the status page).
@@ -456,6 +441,44 @@ fn holder_gone(holder: &str, me: &str) -> bool {
         Some(p) => rustix::process::test_kill_process(p) == Err(rustix::io::Errno::SRCH),
         None => true,
     }
+}
+
+/// Deletes what `state` no longer holds of `before`: alerts pruned (their deliveries too, and a
+/// drift episode the ignore file ended), and deliveries to channels an alert no longer routes to.
+async fn forget_removed(
+    tx: &mut Transaction,
+    before: &AlertState,
+    state: &AlertState,
+    ignored: &BTreeSet<&str>,
+    now: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    for (fingerprint, old) in &before.alerts {
+        match state.alerts.get(fingerprint) {
+            None => {
+                sqlx::query("DELETE FROM alerts WHERE fingerprint = $1")
+                    .bind(fingerprint)
+                    .execute(&mut **tx)
+                    .await?;
+                sqlx::query("DELETE FROM alert_deliveries WHERE fingerprint = $1")
+                    .bind(fingerprint)
+                    .execute(&mut **tx)
+                    .await?;
+                if old.resolved_at.is_none() && ignored.contains(fingerprint.as_str()) {
+                    end_episode(tx, fingerprint, old.first_seen, now, "ignored").await?;
+                }
+            }
+            Some(new) => {
+                for channel in old.channels.keys().filter(|c| !new.channels.contains_key(*c)) {
+                    sqlx::query("DELETE FROM alert_deliveries WHERE fingerprint = $1 AND channel = $2")
+                        .bind(fingerprint)
+                        .bind(channel)
+                        .execute(&mut **tx)
+                        .await?;
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

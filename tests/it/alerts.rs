@@ -165,76 +165,10 @@ fn one_alert_per_channel_no_repeats_across_restarts_and_one_resolved_notice() {
     assert_eq!(out.code, 1, "drift exits 1 with --notify too\n{}", out.stderr);
     assert_eq!(s.counts(), (1, 1, 1, 1));
 
-    // Slack: Block Kit, the finding with what a responder needs.
-    let slack = s.receiver.received("/slack")[0].json();
-    let text = slack_text(&slack);
-    assert!(slack["blocks"].as_array().unwrap().len() <= 50);
-    for needle in [
-        "digest-drift",
-        "shop/Deployment/api container api",
-        "since ",
-        "sha256:111111111111",
-        "sha256:222222222222 ×2",
-        "apps/api/production",
-    ] {
-        assert!(text.contains(needle), "{needle:?} in {text}");
-    }
-
-    // Webhook: the report schema, bearer token, verifiable HMAC of the exact body.
-    let hook = &s.receiver.received("/hook")[0];
-    assert_eq!(hook.headers["authorization"], format!("Bearer {HOOK_TOKEN}"));
-    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(HMAC_SECRET.as_bytes()).unwrap();
-    mac.update(&hook.body);
-    assert_eq!(
-        hook.headers["x-driftwatch-signature"],
-        format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
-    );
-    let body = hook.json();
-    assert_eq!(body["schema"], "driftwatch.report/v1");
-    assert_eq!(findings(&body), vec![finding("digest-drift", "shop/api", "api")]);
-    assert_eq!(body["alerts"][0]["event"], "firing");
-
-    // Alertmanager: one alert with the labels teams route on.
-    let am = s.receiver.received("/am/api/v2/alerts")[0].json();
-    let labels = &am[0]["labels"];
-    assert_eq!(
-        (
-            labels["environment"].as_str(),
-            labels["namespace"].as_str(),
-            labels["workload"].as_str()
-        ),
-        (Some("production"), Some("shop"), Some("api"))
-    );
-    assert_eq!(
-        (
-            labels["container"].as_str(),
-            labels["type"].as_str(),
-            labels["severity"].as_str()
-        ),
-        (Some("api"), Some("digest-drift"), Some("critical"))
-    );
-
-    // Email: over STARTTLS with AUTH, to both recipients, subject, both parts, no secret.
-    let mail = &s.smtp.mails()[0];
-    assert_eq!(
-        mail.envelope["rcpt_tos"],
-        serde_json::json!(["sre@example.com", "oncall@example.com"])
-    );
-    assert_eq!(
-        (mail.envelope["tls"].as_bool(), mail.envelope["auth"].as_bool()),
-        (Some(true), Some(true))
-    );
-    assert!(
-        mail.raw.contains("Subject: [driftwatch] production: 1 critical drift"),
-        "{}",
-        mail.raw
-    );
-    assert!(
-        mail.raw.contains("Content-Type: multipart/alternative")
-            && mail.raw.contains("text/plain")
-            && mail.raw.contains("text/html")
-    );
-    assert!(!mail.raw.contains(SMTP_PASSWORD) && !mail.raw.contains(HMAC_SECRET));
+    first_slack_message(&s);
+    first_webhook_call(&s);
+    first_alertmanager_alert(&s);
+    first_email(&s);
 
     // Three more runs, each a new process: nothing repeated (Alertmanager is re-sent every run
     // by design: it expires alerts that are not refreshed and de-duplicates itself).
@@ -583,4 +517,87 @@ fn five_hundred_findings_make_one_slack_message_slack_accepts() {
     // context, environment heading, 46 alerts and the summary line make exactly 50 blocks.
     assert_eq!(blocks.len(), 50);
     assert_eq!(summary, vec!["and 456 more alerts in production"]);
+}
+
+/// The first drift on Slack: Block Kit, the finding with what a responder needs.
+fn first_slack_message(s: &Setup) {
+    // Slack: Block Kit, the finding with what a responder needs.
+    let slack = s.receiver.received("/slack")[0].json();
+    let text = slack_text(&slack);
+    assert!(slack["blocks"].as_array().unwrap().len() <= 50);
+    for needle in [
+        "digest-drift",
+        "shop/Deployment/api container api",
+        "since ",
+        "sha256:111111111111",
+        "sha256:222222222222 ×2",
+        "apps/api/production",
+    ] {
+        assert!(text.contains(needle), "{needle:?} in {text}");
+    }
+}
+
+/// The first drift on the webhook: the report schema, bearer token, verifiable HMAC of the exact body.
+fn first_webhook_call(s: &Setup) {
+    // Webhook: the report schema, bearer token, verifiable HMAC of the exact body.
+    let hook = &s.receiver.received("/hook")[0];
+    assert_eq!(hook.headers["authorization"], format!("Bearer {HOOK_TOKEN}"));
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(HMAC_SECRET.as_bytes()).unwrap();
+    mac.update(&hook.body);
+    assert_eq!(
+        hook.headers["x-driftwatch-signature"],
+        format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+    );
+    let body = hook.json();
+    assert_eq!(body["schema"], "driftwatch.report/v1");
+    assert_eq!(findings(&body), vec![finding("digest-drift", "shop/api", "api")]);
+    assert_eq!(body["alerts"][0]["event"], "firing");
+}
+
+/// The first drift in Alertmanager: one alert with the labels teams route on.
+fn first_alertmanager_alert(s: &Setup) {
+    // Alertmanager: one alert with the labels teams route on.
+    let am = s.receiver.received("/am/api/v2/alerts")[0].json();
+    let labels = &am[0]["labels"];
+    assert_eq!(
+        (
+            labels["environment"].as_str(),
+            labels["namespace"].as_str(),
+            labels["workload"].as_str()
+        ),
+        (Some("production"), Some("shop"), Some("api"))
+    );
+    assert_eq!(
+        (
+            labels["container"].as_str(),
+            labels["type"].as_str(),
+            labels["severity"].as_str()
+        ),
+        (Some("api"), Some("digest-drift"), Some("critical"))
+    );
+}
+
+/// The first drift by email: over STARTTLS with AUTH, to both recipients, subject, both parts, no secret.
+fn first_email(s: &Setup) {
+    // Email: over STARTTLS with AUTH, to both recipients, subject, both parts, no secret.
+    let mail = &s.smtp.mails()[0];
+    assert_eq!(
+        mail.envelope["rcpt_tos"],
+        serde_json::json!(["sre@example.com", "oncall@example.com"])
+    );
+    assert_eq!(
+        (mail.envelope["tls"].as_bool(), mail.envelope["auth"].as_bool()),
+        (Some(true), Some(true))
+    );
+    assert!(
+        mail.raw.contains("Subject: [driftwatch] production: 1 critical drift"),
+        "{}",
+        mail.raw
+    );
+    assert!(
+        mail.raw.contains("Content-Type: multipart/alternative")
+            && mail.raw.contains("text/plain")
+            && mail.raw.contains("text/html")
+    );
+    assert!(!mail.raw.contains(SMTP_PASSWORD) && !mail.raw.contains(HMAC_SECRET));
 }

@@ -131,6 +131,14 @@ fn the_status_pages_show_the_planted_drift() {
         let got = get(&d, "/api/status");
         (got.status == 200).then_some(got)
     });
+    status_api_shows_the_drift(&d, &api);
+    status_page_and_assets(&d);
+    workload_pages(&d);
+    pipeline_page(&d);
+}
+
+/// `/api/status` after the first audit: the schema, the matrix and the finding.
+fn status_api_shows_the_drift(d: &Daemon, api: &Got) {
     api.assert_secured();
     assert_eq!(api.header("content-type"), "application/json");
     let status: Value = serde_json::from_str(&api.body).unwrap();
@@ -158,9 +166,12 @@ fn the_status_pages_show_the_planted_drift() {
     );
     assert_eq!(status["findings"][0]["type"], "digest-drift");
     assert_eq!(status["findings"][0]["environment"], "production");
-    assert_eq!(get(&d, "/api/status/generation").body, r#"{"generation":1}"#);
+    assert_eq!(get(d, "/api/status/generation").body, r#"{"generation":1}"#);
+}
 
-    let page = get(&d, "/");
+/// `/` and its assets.
+fn status_page_and_assets(d: &Daemon) {
+    let page = get(d, "/");
     assert_eq!(page.status, 200);
     page.assert_secured();
     assert_eq!(page.header("content-type"), "text/html; charset=utf-8");
@@ -175,12 +186,15 @@ fn the_status_pages_show_the_planted_drift() {
         ("/assets/driftwatch.js", "text/javascript; charset=utf-8"),
         ("/assets/driftwatch.css", "text/css; charset=utf-8"),
     ] {
-        let got = get(&d, asset);
+        let got = get(d, asset);
         assert_eq!((got.status, got.header("content-type")), (200, kind), "{asset}");
         assert_eq!(got.header("x-content-type-options"), "nosniff");
     }
+}
 
-    let workload = get(&d, "/workloads/shop/Deployment/api");
+/// A workload's page, and a 404 for one the daemon does not know.
+fn workload_pages(d: &Daemon) {
+    let workload = get(d, "/workloads/shop/Deployment/api");
     assert_eq!(workload.status, 200, "{}", workload.body);
     workload.assert_secured();
     assert!(
@@ -199,12 +213,15 @@ fn the_status_pages_show_the_planted_drift() {
         "the store answers: {}",
         workload.body
     );
-    let unknown = get(&d, "/workloads/shop/Deployment/nope");
+    let unknown = get(d, "/workloads/shop/Deployment/nope");
     assert_eq!(unknown.status, 404);
     unknown.assert_secured();
     assert!(unknown.body.contains("knows no workload shop/Deployment/nope"));
+}
 
-    let pipeline = get(&d, "/pipeline");
+/// `/pipeline`: every environment's DORA section.
+fn pipeline_page(d: &Daemon) {
+    let pipeline = get(d, "/pipeline");
     assert_eq!(pipeline.status, 200, "{}", pipeline.body);
     pipeline.assert_secured();
     for env in ["production", "staging"] {
