@@ -2,31 +2,39 @@
 //! digests the Pods of live Kubernetes clusters run, reports every mismatch, and alerts on it.
 //!
 //! # Layout
-//! Data flows one way, and the folders show it:
+//! Data flows one way, and the folders show it. The pure renderers are workspace crates of their
+//! own (`crates/`), which import nothing of driftwatch:
 //!
 //! ```text
+//! crates/kustomize (the built-in kustomize renderer), crates/yaml (safe-yaml: YAML with a nesting limit)
+//!
 //! config ──► sources/git ──► sources/render (plain, built-in kustomize, external) ──► declared ─┐
 //!            sources/cluster (one LiveSource per cluster: API lists, watches, snapshot) ► live ┼─► core/compare ──► report
-//!            sources/registry, sources/history, sources/lineage (facts) ───────────┘          │
-//!                                                   store, alerts (channels/), app/deliver ◄─┘
-//! app/: cli, audit, daemon, schedule, leader, http, status, metrics, describe: wiring, never logic
+//!            sources/registry, sources/git_history, sources/lineage (facts) ──────┘            │
+//!                                   store (state, history) ◄── app/deliver ──► alerts/channels ◄┘
+//! app/: cli, audit (one audit), daemon/ (event loop + parts), schedule, leader, http (reads one
+//!       status model), web, metrics, describe, record, dora, deliver
 //! ```
 //!
+//! Imports point down this picture: `cargo xtask check-modules` (in CI) fails on any import
+//! cycle among sibling modules, at every level.
+//!
+//! - [`settings`]: what every config section uses: errors naming file and key, the validator,
+//!   secrets that never print, retry settings. A leaf: it imports nothing of the crate, so
+//!   alert channels own their config sections without depending on [`config`].
 //! - [`config`]: loads and validates configuration (defaults < file < env < CLI): `raw` serde
 //!   shapes, `validate/` one file per section. IO.
-//! - [`settings`]: what every config section uses: errors naming file and key, the validator,
-//!   secrets that never print, retry settings. A leaf, so alert channels own their config
-//!   sections without depending on [`config`] (config → channels → settings: no circle).
 //! - [`sources`]: where facts come from, converted to [`core`] types at the edge. IO.
 //!   [`sources::Sources`] holds what lasts across audits (a kube client per cluster, the
 //!   registry client, bounded caches) and is rebuilt on reload.
 //!   - [`sources::git`]: clones or fetches the GitOps repository into a locked cache.
-//!   - [`sources::history`]: walks commits for promotion lineage; [`sources::lineage`]: the
+//!   - [`sources::git_history`]: walks commits for promotion lineage; [`sources::lineage`]: the
 //!     per-environment declared timeline (which commit declared a digest, deployments from git).
 //!   - [`sources::render`]: paths → manifests, choosing per path: [`sources::render::plain`]
-//!     files as they are, [`sources::render::builtin`] the built-in kustomize renderer (through
-//!     [`sources::render::files`], a git tree or a directory), [`sources::render::kustomize_exec`]
-//!     the external kustomize; every kustomize render through [`sources::render::cache`].
+//!     files as they are, the built-in kustomize renderer (the `kustomize` crate, reading
+//!     through [`sources::render::files`], a git tree or a directory),
+//!     [`sources::render::kustomize_exec`] the external kustomize; every kustomize render
+//!     through [`sources::render::cache`].
 //!   - [`sources::cluster`]: a [`sources::cluster::LiveSource`] per cluster:
 //!     [`sources::cluster::api`] (paginated lists) or [`sources::cluster::snapshot`];
 //!     [`sources::cluster::watch`] keeps a cluster in memory from watches (the daemon).
@@ -35,8 +43,8 @@
 //!     ([`sources::registry::memo`]).
 //! - [`core`]: the pure core; imports no tokio, kube, git2, reqwest, nor any IO module.
 //!   - [`core::model`]: the domain types. [`core::image`]: image references and runtime IDs.
-//!   - [`core::yaml`]: the one YAML parser (with a nesting limit). [`core::manifest`]:
-//!     workloads, images and ConfigMaps from rendered manifests.
+//!   - [`core::manifest`]: workloads, images and ConfigMaps from rendered manifests (YAML parsed
+//!     by the `safe_yaml` crate).
 //!   - [`core::resolve`]: the Kubernetes fields the audit reads and owner resolution.
 //!   - [`core::paths`]: the one path matcher, used by config, render and history alike.
 //!   - [`core::compare`]: declared vs live as findings, one file per family of checks.
@@ -54,20 +62,25 @@
 //!     send) and `text` for the wording they share.
 //! - [`store`]: alert state and history (audits, drift episodes, deployments) in SQLite or
 //!   PostgreSQL through one code path, migrations embedded. IO.
-//!   - [`store::state_file`]: the JSON alert state of earlier releases, read once to move it
-//!     into the store.
 //!   - [`store::alerts`]: the alert state, and per-notice claims. [`store::history`]: what
-//!     DORA reads.
-//! - [`app`]: the command line and the service, wiring only.
+//!     DORA reads. [`store::state_file`]: the JSON alert state of earlier releases, read once
+//!     to move it into the store.
+//! - [`app`]: the command line and the service: wiring, and the service's own rules that have
+//!   no other user (webhook verification, `[server.auth]`, the schedule's times, readiness).
 //!   - [`app::cli`] (commands, exit codes; `main` only parses), [`app::audit`] (one audit),
-//!     [`app::describe`] (`check-config`), [`app::daemon`] (schedule, reload, shutdown, HA),
-//!     [`app::status`] (what the daemon shows, read by [`app::http`]), [`app::schedule`]
-//!     (tokio-cron-scheduler fires; no-overlap guard ours), [`app::leader`] (Lease election),
-//!     [`app::metrics`], [`app::hooks`] (git push webhooks: signatures and payloads; pure),
-//!     [`app::history`] (what is recorded after an audit), [`app::deliver`] (claims notices in
-//!     the store, routes them to the channels, records what was delivered), [`app::dora`]
-//!     (`dora`, `/api/dora`),
-//!     [`app::web`] (the status pages: `/`, `/api/status`, `/workloads/…`, `/pipeline`).
+//!     [`app::describe`] (`check-config`), [`app::checks`] (what `check-config` probes).
+//!   - [`app::daemon`]: the event loop (schedule fires, watch changes, commits, leadership,
+//!     reloads, shutdown) over small parts: one audit, the partial re-audit, watches, the git
+//!     side. It writes [`app::status`] (one read model: latest report with its generation,
+//!     readiness, leadership), which [`app::http`], [`app::web`] and [`app::metrics`] read;
+//!     the HTTP side never imports the daemon.
+//!   - [`app::schedule`] (tokio-cron-scheduler fires), [`app::leader`] (Lease election),
+//!     [`app::hooks`] (git push webhooks: signatures and payloads), [`app::auth`]
+//!     (`[server.auth]`), [`app::web`] (the status pages: `/`, `/api/status`, `/workloads/…`,
+//!     `/pipeline`), [`app::metrics`].
+//!   - After an audit: [`app::deliver`] (claims notices in the store, routes them to the
+//!     channels, records what was delivered), [`app::record`] (audits and deployments into the
+//!     store's history), [`app::dora`] (`dora`, `/api/dora`).
 //! - [`retry`]: retries with backoff and `Retry-After`, and the one HTTP client constructor,
 //!   for registries and alert channels alike.
 //! - [`clock`]: wall-clock time on tokio's clock, so schedules are testable with paused time.
