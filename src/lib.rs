@@ -46,6 +46,8 @@
 //!     [`core::report::html`] its HTML (askama templates in `templates/`, assets built in).
 //!   - [`core::deployments`]: deployments from what audits see running. [`core::dora`]: DORA
 //!     metrics and their bands from deployments and drift episodes, and their outputs.
+//!   - [`core::git_hooks`]: git push webhooks: whether a request carries the shared secret
+//!     (signatures, tokens) and what its payload asks for (a fetch, a ping's answer, nothing).
 //! - [`alerts`]: what happens with a report.
 //!   - [`alerts::lifecycle`]: alert lifecycle per fingerprint and channel. Pure.
 //!   - [`alerts::settle`]: `sync_grace`, which drift a new commit explains for now. Pure.
@@ -64,9 +66,9 @@
 //!     [`app::describe`] (`check-config`), [`app::daemon`] (schedule, reload, shutdown, HA),
 //!     [`app::status`] (what the daemon shows, read by [`app::http`]), [`app::schedule`]
 //!     (tokio-cron-scheduler fires; no-overlap guard ours), [`app::leader`] (Lease election),
-//!     [`app::metrics`], [`app::hooks`] (git push webhooks: signatures and payloads; pure),
-//!     [`app::history`] (what is recorded after an audit), [`app::dora`] (`dora`, `/api/dora`),
-//!     [`app::web`] (the status pages: `/`, `/api/status`, `/workloads/…`, `/pipeline`).
+//!     [`app::metrics`], [`app::history`] (what is recorded after an audit), [`app::dora`]
+//!     (`dora`, `/api/dora`), [`app::web`] (the status pages: `/`, `/api/status`,
+//!     `/workloads/…`, `/pipeline`).
 //! - [`retry`]: retries with backoff and `Retry-After`, and the one HTTP client constructor,
 //!   for registries and alert channels alike.
 //! - [`clock`]: wall-clock time on tokio's clock, so schedules are testable with paused time.

@@ -1,5 +1,5 @@
 //! Wiring, never logic: the command line, one audit, the daemon with its schedule, leader
-//! election, HTTP endpoint (with the git push webhooks' verification, `[server.auth]` and the
+//! election, HTTP endpoint (with the git push webhooks' handler, `[server.auth]` and the
 //! status pages) and metrics.
 
 pub mod audit;
@@ -10,7 +10,6 @@ pub mod daemon;
 pub mod describe;
 pub mod dora;
 pub mod history;
-pub mod hooks;
 pub mod http;
 pub mod leader;
 pub mod metrics;
