@@ -56,6 +56,8 @@
 //!     metrics and their bands from deployments and drift episodes, and their outputs.
 //!   - [`core::alert_lifecycle`]: alert lifecycle per fingerprint and channel (what the store
 //!     keeps, what the channels are sent).
+//!   - [`core::git_hooks`]: git push webhooks: whether a request carries the shared secret
+//!     (signatures, tokens) and what its payload asks for (a fetch, a ping's answer, nothing).
 //! - [`alerts`]: where alerts go and when.
 //!   - [`alerts::settle`]: `sync_grace`, which drift a new commit explains for now. Pure.
 //!   - [`alerts::channels`]: one file per channel kind (its config section, pure payload and
@@ -75,7 +77,7 @@
 //!     readiness, leadership), which [`app::http`], [`app::web`] and [`app::metrics`] read;
 //!     the HTTP side never imports the daemon.
 //!   - [`app::schedule`] (tokio-cron-scheduler fires), [`app::leader`] (Lease election),
-//!     [`app::hooks`] (git push webhooks: signatures and payloads), [`app::auth`]
+//!     [`app::auth`]
 //!     (`[server.auth]`), [`app::web`] (the status pages: `/`, `/api/status`, `/workloads/…`,
 //!     `/pipeline`), [`app::metrics`].
 //!   - After an audit: [`app::deliver`] (claims notices in the store, routes them to the

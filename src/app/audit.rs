@@ -3,6 +3,7 @@
 //! environment is recorded in its result; the others go on.
 
 use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -12,7 +13,7 @@ use tracing::{debug, info, warn};
 
 use crate::config::{Config, EnvironmentConfig, GitopsConfig};
 use crate::core::compare::{self, Scope};
-use crate::core::model::{DeclaredState, Finding, LiveState};
+use crate::core::model::{ContainerRun, DeclaredState, Finding, LiveState};
 use crate::core::report::{DECLARED_SCHEMA, DeclaredReport, EnvironmentResult, GitopsInfo, Report, Status};
 use crate::sources::Sources;
 use crate::sources::cluster::watch::ClusterWatch;
@@ -146,18 +147,15 @@ pub async fn run_planned(cfg: &Config, sources: &Sources, plan: &Plan) -> Audite
     let (checkout, results) = match synced {
         Ok((checkout, files, took)) => {
             timings.git_fetch = took;
-            // Collected before streaming: a lazy `map` closure over references here makes the
-            // future not provably Send (a rustc limitation), and the daemon spawns it.
-            let audits: Vec<_> = envs
-                .iter()
-                .map(|env| audit_environment(cfg, sources, plan, env, &checkout, &files, registry.as_ref()))
-                .collect();
-            let audited: Vec<(EnvironmentResult, Vec<Finding>, Option<Duration>, Declared)> =
-                futures::stream::iter(audits)
-                    .buffered(cfg.audit.max_concurrent_environments)
-                    .collect()
-                    .await;
-            sources.renderer().prune();
+            let audit = SnapshotAudit {
+                cfg,
+                sources,
+                plan,
+                checkout: &checkout,
+                files: &files,
+                registry: registry.as_ref(),
+            };
+            let audited = audit.environments(&envs).await;
             let mut results = Vec::new();
             for (result, findings, listed_in, state) in audited {
                 declared.insert(result.name.clone(), state);
@@ -169,29 +167,7 @@ pub async fn run_planned(cfg: &Config, sources: &Sources, plan: &Plan) -> Audite
             });
             (Some(checkout), results)
         }
-        Err(e) => {
-            let e = crate::error_chain(&e);
-            warn!(error = %e, "gitops repository unavailable");
-            let results = envs
-                .iter()
-                .map(|env| {
-                    let result = EnvironmentResult {
-                        name: env.name.clone(),
-                        cluster: env.cluster.name.clone(),
-                        status: Status::Error,
-                        errors: vec![format!("gitops: {e}")],
-                        incomplete: Vec::new(),
-                        declared_workloads: 0,
-                        live_workloads: 0,
-                        declared: Vec::new(),
-                        paths: Vec::new(),
-                        runs: Vec::new(),
-                    };
-                    (result, Vec::new(), None)
-                })
-                .collect();
-            (None, results)
-        }
+        Err(e) => (None, gitops_unavailable(&envs, &e)),
     };
     let mut environments = Vec::new();
     let mut findings = Vec::new();
@@ -202,34 +178,69 @@ pub async fn run_planned(cfg: &Config, sources: &Sources, plan: &Plan) -> Audite
         environments.push(result);
         findings.extend(f);
     }
-    // The configured ignore file, else `.driftwatch-ignore.yaml` at the audited commit.
-    let ignore_file = cfg.audit.ignore_file.clone().or_else(|| {
-        checkout
-            .as_ref()
-            .map(|c| c.dir.join(".driftwatch-ignore.yaml"))
-            .filter(|p| p.exists())
-    });
+    let ignore_file = ignore_file(cfg, checkout.as_ref());
     let gitops = GitopsInfo {
         url: gitops_url,
         commit: checkout.and_then(|c| c.commit),
     };
     let mut report = Report::new(started_at, Utc::now(), gitops, environments, findings);
     if let Some(path) = ignore_file {
-        let rules: Result<_, Box<dyn std::error::Error>> = match std::fs::read_to_string(&path) {
-            Ok(text) => crate::core::ignore::parse(&text).map_err(Into::into),
-            Err(e) => Err(e.into()),
-        };
-        match rules {
-            Ok(rules) => report.apply_ignore_rules(&rules, Utc::now().date_naive()),
-            // Nothing is ignored then: an unreadable exception list must not hide findings.
-            Err(e) => report.add_error_to_all(&format!("ignore file {}: {}", path.display(), crate::error_chain(&*e))),
-        }
+        apply_ignore_file(&mut report, &path);
     }
     Audited {
         report,
         timings,
         declared,
         snapshot,
+    }
+}
+
+/// One environment's result when the GitOps repository is unavailable: an error, nothing
+/// compared.
+type Unaudited = (EnvironmentResult, Vec<Finding>, Option<Duration>);
+
+/// Every environment in `envs` failed with `e`, as the checkout could not be had.
+fn gitops_unavailable(envs: &[&EnvironmentConfig], e: &SyncError) -> Vec<Unaudited> {
+    let e = crate::error_chain(e);
+    warn!(error = %e, "gitops repository unavailable");
+    envs.iter()
+        .map(|env| {
+            let result = EnvironmentResult {
+                name: env.name.clone(),
+                cluster: env.cluster.name.clone(),
+                status: Status::Error,
+                errors: vec![format!("gitops: {e}")],
+                incomplete: Vec::new(),
+                declared_workloads: 0,
+                live_workloads: 0,
+                declared: Vec::new(),
+                paths: Vec::new(),
+                runs: Vec::new(),
+            };
+            (result, Vec::new(), None)
+        })
+        .collect()
+}
+
+/// The configured ignore file, else `.driftwatch-ignore.yaml` at the audited commit.
+fn ignore_file(cfg: &Config, checkout: Option<&Checkout>) -> Option<PathBuf> {
+    cfg.audit.ignore_file.clone().or_else(|| {
+        checkout
+            .map(|c| c.dir.join(".driftwatch-ignore.yaml"))
+            .filter(|p| p.exists())
+    })
+}
+
+/// Applies the ignore rules in `path` to `report`.
+fn apply_ignore_file(report: &mut Report, path: &Path) {
+    let rules: Result<_, Box<dyn std::error::Error>> = match std::fs::read_to_string(path) {
+        Ok(text) => crate::core::ignore::parse(&text).map_err(Into::into),
+        Err(e) => Err(e.into()),
+    };
+    match rules {
+        Ok(rules) => report.apply_ignore_rules(&rules, Utc::now().date_naive()),
+        // Nothing is ignored then: an unreadable exception list must not hide findings.
+        Err(e) => report.add_error_to_all(&format!("ignore file {}: {}", path.display(), crate::error_chain(&*e))),
     }
 }
 
@@ -266,120 +277,169 @@ async fn sync(cfg: &Config) -> Result<(Checkout, SharedFiles, Duration), SyncErr
     Ok((checkout, files, started.elapsed()))
 }
 
-async fn audit_environment(
-    cfg: &Config,
-    sources: &Sources,
-    plan: &Plan,
-    env: &EnvironmentConfig,
-    checkout: &Checkout,
-    files: &SharedFiles,
-    registry: Option<&Registry<'_>>,
-) -> (EnvironmentResult, Vec<Finding>, Option<Duration>, Declared) {
-    let list = ListOptions {
-        secrets: env.compare_secrets,
-        configmaps: env.compare_configmaps,
-        timeout: cfg.audit.kube_timeout,
-        page_size: cfg.audit.page_size,
-    };
-    let repo = cfg.gitops.display_url();
-    let reused = plan.declared.get(&env.name).cloned();
-    let render = async {
-        match reused {
-            Some(d) => d,
-            None => {
-                let (state, errors) = sources.renderer().render(files, &checkout.dir, &repo, env).await;
-                Declared {
-                    state,
-                    errors: errors.iter().map(|e| crate::error_chain(e)).collect(),
-                }
-            }
-        }
-    };
-    // From the watchers' stores when they are synced (no API call), else listed. Secrets are
-    // not watched: an environment comparing them lists its cluster.
-    let watched = plan
-        .watched
-        .get(&env.cluster.name)
-        .filter(|w| w.synced() && !env.compare_secrets);
-    let (rendered, live) = tokio::join!(render, async {
-        let started = Instant::now();
-        match watched {
-            Some(w) => w.state().map(|live| (live, None)),
-            None => fetch_live(cfg, sources, env, list)
-                .await
-                .map(|live| (live, Some(started.elapsed()))),
-        }
-    });
-    let mut listed_in = None;
-    let declared = &rendered.state;
-    let mut errors: Vec<String> = rendered.errors.clone();
-    let live = match live {
-        Ok(((state, objects), took)) => {
-            listed_in = took;
-            let from = if took.is_some() { "listed" } else { "watched" };
-            info!(environment = %env.name, cluster = %env.cluster.name, objects, workloads = state.workloads.len(), from, "cluster state read");
-            Some(state)
-        }
-        Err(e) => {
-            errors.push(crate::error_chain(&e));
-            None
-        }
-    };
-    for e in &errors {
-        warn!(environment = %env.name, error = %e, "audit error");
+/// One environment's audit: its result, its findings, how long listing its cluster took (`None`
+/// when watched or unread), and what it declares.
+type EnvironmentAudit = (EnvironmentResult, Vec<Finding>, Option<Duration>, Declared);
+
+/// What a live read gave: the state and its object count, and how long listing took (`None`
+/// when read from a watcher).
+type LiveRead = Result<((LiveState, usize), Option<Duration>), ClusterError>;
+
+/// What every environment's audit at one snapshot shares.
+struct SnapshotAudit<'a> {
+    cfg: &'a Config,
+    sources: &'a Sources,
+    plan: &'a Plan,
+    checkout: &'a Checkout,
+    files: &'a SharedFiles,
+    registry: Option<&'a Registry<'a>>,
+}
+
+impl SnapshotAudit<'_> {
+    /// Audits `envs` concurrently, at most `max_concurrent_environments` at once, in order.
+    async fn environments(&self, envs: &[&EnvironmentConfig]) -> Vec<EnvironmentAudit> {
+        // Collected before streaming: a lazy `map` closure over references here makes the
+        // future not provably Send (a rustc limitation), and the daemon spawns it.
+        let audits: Vec<_> = envs.iter().map(|env| self.environment(env)).collect();
+        let audited: Vec<EnvironmentAudit> = futures::stream::iter(audits)
+            .buffered(self.cfg.audit.max_concurrent_environments)
+            .collect()
+            .await;
+        self.sources.renderer().prune();
+        audited
     }
-    let scope = Scope {
-        environment: &env.name,
-        cluster: &env.cluster.name,
-        commit: checkout.commit.as_deref(),
-        require_digest: env.require_digest,
-        ignore_containers: &env.ignore_containers,
-        namespaces: &env.cluster.namespaces,
-        rollout_grace: cfg.audit.rollout_grace,
-        now: Utc::now(),
-        allowed_sources: &env.allowed_sources,
-        rewrites: &cfg.audit.registry_rewrites,
-        registry: None,
-        promotion: None,
-        compare_secrets: env.compare_secrets,
-    };
-    let facts = match registry {
-        Some(r) => Some(r.facts(declared, live.as_ref(), &env.ignore_containers).await),
-        None => None,
-    };
-    let skipped = match &env.promoted_from {
-        Some((from, depth)) => match lineage(cfg, sources, env, checkout, from, *depth).await {
-            Ok(skipped) => Some((from.as_str(), skipped)),
+
+    /// Reads what `env` declares and what its cluster runs, and compares them.
+    async fn environment(&self, env: &EnvironmentConfig) -> EnvironmentAudit {
+        let (rendered, live) = self.read(env).await;
+        let mut listed_in = None;
+        let declared = &rendered.state;
+        let mut errors: Vec<String> = rendered.errors.clone();
+        let live = match live {
+            Ok(((state, objects), took)) => {
+                listed_in = took;
+                let from = if took.is_some() { "listed" } else { "watched" };
+                info!(environment = %env.name, cluster = %env.cluster.name, objects, workloads = state.workloads.len(), from, "cluster state read");
+                Some(state)
+            }
             Err(e) => {
-                errors.push(format!("promotion lineage from {from}: {}", crate::error_chain(&e)));
+                errors.push(crate::error_chain(&e));
                 None
             }
-        },
-        None => None,
-    };
-    let scope = Scope {
-        registry: facts.as_ref(),
-        promotion: skipped.as_ref().map(|(from, s)| (*from, s)),
-        ..scope
-    };
-    let findings = compare::compare(&scope, declared, live.as_ref());
-    let runs = live
-        .as_ref()
-        .map(|l| compare::runs(&scope, declared, l))
-        .unwrap_or_default();
-    let result = EnvironmentResult {
-        name: env.name.clone(),
-        cluster: env.cluster.name.clone(),
-        status: if errors.is_empty() { Status::Ok } else { Status::Error },
-        errors,
-        incomplete: Vec::new(),
-        declared_workloads: declared.workloads.len(),
-        live_workloads: live.map_or(0, |l| l.workloads.len()),
-        declared: declared.workloads.iter().map(|w| w.key()).collect(),
-        paths: declared.renders.clone(),
-        runs,
-    };
-    (result, findings, listed_in, rendered)
+        };
+        for e in &errors {
+            warn!(environment = %env.name, error = %e, "audit error");
+        }
+        let (findings, runs) = self.compare(env, declared, live.as_ref(), &mut errors).await;
+        let result = EnvironmentResult {
+            name: env.name.clone(),
+            cluster: env.cluster.name.clone(),
+            status: if errors.is_empty() { Status::Ok } else { Status::Error },
+            errors,
+            incomplete: Vec::new(),
+            declared_workloads: declared.workloads.len(),
+            live_workloads: live.map_or(0, |l| l.workloads.len()),
+            declared: declared.workloads.iter().map(|w| w.key()).collect(),
+            paths: declared.renders.clone(),
+            runs,
+        };
+        (result, findings, listed_in, rendered)
+    }
+
+    /// What `env` declares (rendered, or reused from the plan) and what its cluster runs, read
+    /// concurrently.
+    async fn read(&self, env: &EnvironmentConfig) -> (Declared, LiveRead) {
+        let cfg = self.cfg;
+        let list = ListOptions {
+            secrets: env.compare_secrets,
+            configmaps: env.compare_configmaps,
+            timeout: cfg.audit.kube_timeout,
+            page_size: cfg.audit.page_size,
+        };
+        let repo = cfg.gitops.display_url();
+        let reused = self.plan.declared.get(&env.name).cloned();
+        let render = async {
+            match reused {
+                Some(d) => d,
+                None => {
+                    let (state, errors) = self
+                        .sources
+                        .renderer()
+                        .render(self.files, &self.checkout.dir, &repo, env)
+                        .await;
+                    Declared {
+                        state,
+                        errors: errors.iter().map(|e| crate::error_chain(e)).collect(),
+                    }
+                }
+            }
+        };
+        // From the watchers' stores when they are synced (no API call), else listed. Secrets are
+        // not watched: an environment comparing them lists its cluster.
+        let watched = self
+            .plan
+            .watched
+            .get(&env.cluster.name)
+            .filter(|w| w.synced() && !env.compare_secrets);
+        tokio::join!(render, async {
+            let started = Instant::now();
+            match watched {
+                Some(w) => w.state().map(|live| (live, None)),
+                None => fetch_live(cfg, self.sources, env, list)
+                    .await
+                    .map(|live| (live, Some(started.elapsed()))),
+            }
+        })
+    }
+
+    /// The findings for `env` (declared vs live, with registry facts and promotion lineage) and
+    /// what runs; a lineage that cannot be walked is added to `errors`.
+    async fn compare(
+        &self,
+        env: &EnvironmentConfig,
+        declared: &DeclaredState,
+        live: Option<&LiveState>,
+        errors: &mut Vec<String>,
+    ) -> (Vec<Finding>, Vec<ContainerRun>) {
+        let cfg = self.cfg;
+        let scope = Scope {
+            environment: &env.name,
+            cluster: &env.cluster.name,
+            commit: self.checkout.commit.as_deref(),
+            require_digest: env.require_digest,
+            ignore_containers: &env.ignore_containers,
+            namespaces: &env.cluster.namespaces,
+            rollout_grace: cfg.audit.rollout_grace,
+            now: Utc::now(),
+            allowed_sources: &env.allowed_sources,
+            rewrites: &cfg.audit.registry_rewrites,
+            registry: None,
+            promotion: None,
+            compare_secrets: env.compare_secrets,
+        };
+        let facts = match self.registry {
+            Some(r) => Some(r.facts(declared, live, &env.ignore_containers).await),
+            None => None,
+        };
+        let skipped = match &env.promoted_from {
+            Some((from, depth)) => match lineage(cfg, self.sources, env, self.checkout, from, *depth).await {
+                Ok(skipped) => Some((from.as_str(), skipped)),
+                Err(e) => {
+                    errors.push(format!("promotion lineage from {from}: {}", crate::error_chain(&e)));
+                    None
+                }
+            },
+            None => None,
+        };
+        let scope = Scope {
+            registry: facts.as_ref(),
+            promotion: skipped.as_ref().map(|(from, s)| (*from, s)),
+            ..scope
+        };
+        let findings = compare::compare(&scope, declared, live);
+        let runs = live.map(|l| compare::runs(&scope, declared, l)).unwrap_or_default();
+        (findings, runs)
+    }
 }
 
 /// Digests `env` declares that did not pass through `from` first, with the commit that

@@ -7,7 +7,7 @@
 //! down or read-only), no notices are sent (they could not be remembered, so every run would
 //! send them again); one alert per outage says so instead.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use chrono::{DateTime, Utc};
@@ -20,7 +20,7 @@ use crate::core::alert_lifecycle::{Event, Notice, Policy, Route, Subject};
 use crate::core::report::Report;
 use crate::retry::{ClientError, http_client};
 use crate::store::state_file;
-use crate::store::{StoreError, StoreHandle};
+use crate::store::{Store, StoreError, StoreHandle};
 
 #[derive(Debug, thiserror::Error)]
 pub enum NotifyError {
@@ -90,23 +90,9 @@ pub async fn notify_quiet(
 ) -> Result<Outcome, NotifyError> {
     // As the store keeps times, so that a notice computed here matches its row when claimed.
     let now = crate::store::truncate(now);
-    let marker = &cfg.state.path;
     let client = http_client(cfg.alerts.delivery.timeout)?;
     // Nothing is sent that could not be remembered as sent.
-    let unusable = |e: StoreError| async {
-        let first = match state_file::claim_unwritable(marker) {
-            state_file::Outage::New => {
-                health.unwritable_alerted.store(true, Ordering::SeqCst);
-                true
-            }
-            state_file::Outage::Known => false,
-            state_file::Outage::Unrecorded => !health.unwritable_alerted.swap(true, Ordering::SeqCst),
-        };
-        if first {
-            store_unusable(cfg, report, now, &client, &e).await;
-        }
-        Err(NotifyError::from(e))
-    };
+    let unusable = |e: StoreError| store_outage(cfg, report, now, &client, health, e);
     let mut outcome = Outcome::default();
     let store = match store.get().await {
         Ok((store, note)) => {
@@ -116,7 +102,7 @@ pub async fn notify_quiet(
             }
             store
         }
-        Err(e) => return unusable(e).await,
+        Err(e) => return Err(unusable(e).await),
     };
     let routes = routes(&cfg.alerts.channels);
     let policy = Policy {
@@ -125,72 +111,151 @@ pub async fn notify_quiet(
     };
     let alert_state = match store.update_alerts(report, quiet, &routes, policy, now).await {
         Ok(s) => s,
-        Err(e) => return unusable(e).await,
+        Err(e) => return Err(unusable(e).await),
     };
-    state_file::clear_unwritable(marker);
+    store_usable_again(cfg, &store, health);
+    let due = alert_state.due(&routes, policy, now);
+    let run = Run {
+        store: &store,
+        report,
+        policy,
+        now,
+        lease: lease(cfg.alerts.delivery),
+    };
+    run.deliver_due(cfg, &routes, &due, &client, outcome).await
+}
+
+/// The store failed: on the outage's first failure (across processes through the marker file
+/// beside the `[state]` path, else for this process), the one alert that says so; the error to
+/// return.
+async fn store_outage(
+    cfg: &Config,
+    report: &Report,
+    now: DateTime<Utc>,
+    client: &reqwest::Client,
+    health: &StoreHealth,
+    e: StoreError,
+) -> NotifyError {
+    let first = match state_file::claim_unwritable(&cfg.state.path) {
+        state_file::Outage::New => {
+            health.unwritable_alerted.store(true, Ordering::SeqCst);
+            true
+        }
+        state_file::Outage::Known => false,
+        state_file::Outage::Unrecorded => !health.unwritable_alerted.swap(true, Ordering::SeqCst),
+    };
+    if first {
+        store_unusable(cfg, report, now, client, &e).await;
+    }
+    NotifyError::from(e)
+}
+
+/// The store took the audit: an outage is over, and the next one is alerted again.
+fn store_usable_again(cfg: &Config, store: &Store, health: &StoreHealth) {
+    state_file::clear_unwritable(&cfg.state.path);
     if health.unwritable_alerted.swap(false, Ordering::SeqCst) {
         info!(store = %store.name(), "the store can be written again; alerts resume");
     }
-    let due = alert_state.due(&routes, policy, now);
-    let lease = lease(cfg.alerts.delivery);
-    // Each send records its own outcome: a recording awaited outside the stream would leave
-    // the other sends unpolled, one of them possibly inside its claim's write transaction.
-    let mut sends: futures::stream::FuturesUnordered<_> = cfg
-        .alerts
-        .channels
-        .iter()
-        .zip(&routes)
-        .filter_map(|(channel, route)| {
-            let notices = due.get(&channel.name)?;
-            let notifier = notifier(channel, &client, cfg.alerts.delivery);
-            let store = &store;
-            Some(async move {
-                let claimed = store.claim(route, notices, policy, now, lease).await?;
-                if claimed.is_empty() {
-                    return Ok((channel, 0, Ok(())));
-                }
-                let batch = Batch {
-                    notices: &claimed,
-                    report,
-                    now,
-                    test: false,
-                };
-                match notifier.send(&batch).await {
-                    Ok(()) => {
-                        info!(channel = %channel.name, notices = claimed.len(), "alerts delivered");
-                        // Sent but not recorded: its claim keeps others from sending it again
-                        // until the claim expires.
-                        store.delivered(&channel.name, &claimed, now).await.inspect_err(|e| {
-                            error!(channel = %channel.name, error = %e, "delivered alerts could not be recorded");
-                        })?;
-                        Ok((channel, claimed.len(), Ok(())))
-                    }
-                    Err(reason) => {
-                        warn!(channel = %channel.name, error = %reason, "alert delivery failed; will retry on the next run");
-                        store.release(&channel.name, &claimed).await?;
-                        Ok::<_, StoreError>((channel, claimed.len(), Err(reason)))
-                    }
-                }
+}
+
+/// What every channel's delivery in one notify step shares.
+struct Run<'a> {
+    store: &'a Store,
+    report: &'a Report,
+    policy: Policy,
+    now: DateTime<Utc>,
+    lease: std::time::Duration,
+}
+
+/// One channel's delivery: the channel, how many notices it was sent, and whether it took them.
+type Sent<'c> = (&'c ChannelConfig, usize, Result<(), ChannelError>);
+
+impl Run<'_> {
+    /// Delivers to every channel the notices `due` to it, concurrently; what was delivered and
+    /// which channels failed, added to `outcome`. A store error fails the step, after every
+    /// send has finished.
+    async fn deliver_due(
+        &self,
+        cfg: &Config,
+        routes: &[Route<'_>],
+        due: &BTreeMap<String, Vec<Notice>>,
+        client: &reqwest::Client,
+        mut outcome: Outcome,
+    ) -> Result<Outcome, NotifyError> {
+        // Each send records its own outcome: a recording awaited outside the stream would leave
+        // the other sends unpolled, one of them possibly inside its claim's write transaction.
+        let mut sends: futures::stream::FuturesUnordered<_> = cfg
+            .alerts
+            .channels
+            .iter()
+            .zip(routes)
+            .filter_map(|(channel, route)| {
+                let notices = due.get(&channel.name)?;
+                let notifier = notifier(channel, client, cfg.alerts.delivery);
+                Some(self.deliver(channel, route, notices, notifier))
             })
-        })
-        .collect();
-    let mut store_error = None;
-    while let Some(result) = sends.next().await {
-        match result {
-            Err(e) => {
-                store_error.get_or_insert(e);
+            .collect();
+        let mut store_error = None;
+        while let Some(result) = sends.next().await {
+            match result {
+                Err(e) => {
+                    store_error.get_or_insert(e);
+                }
+                Ok((_, 0, _)) => {}
+                Ok((channel, n, Ok(()))) => outcome.delivered.push((channel.name.clone(), n)),
+                Ok((channel, _, Err(reason))) => outcome.failed.push(NotifyError::Delivery {
+                    channel: channel.name.clone(),
+                    reason,
+                }),
             }
-            Ok((_, 0, _)) => {}
-            Ok((channel, n, Ok(()))) => outcome.delivered.push((channel.name.clone(), n)),
-            Ok((channel, _, Err(reason))) => outcome.failed.push(NotifyError::Delivery {
-                channel: channel.name.clone(),
-                reason,
-            }),
+        }
+        match store_error {
+            Some(e) => Err(e.into()),
+            None => Ok(outcome),
         }
     }
-    match store_error {
-        Some(e) => Err(e.into()),
-        None => Ok(outcome),
+
+    /// Claims `notices` for `channel`, sends what it claimed, and records the delivery, or
+    /// releases the claim when the channel failed so that the next run owes them again.
+    async fn deliver<'c>(
+        &self,
+        channel: &'c ChannelConfig,
+        route: &Route<'_>,
+        notices: &[Notice],
+        notifier: Box<dyn Channel>,
+    ) -> Result<Sent<'c>, StoreError> {
+        let claimed = self
+            .store
+            .claim(route, notices, self.policy, self.now, self.lease)
+            .await?;
+        if claimed.is_empty() {
+            return Ok((channel, 0, Ok(())));
+        }
+        let batch = Batch {
+            notices: &claimed,
+            report: self.report,
+            now: self.now,
+            test: false,
+        };
+        match notifier.send(&batch).await {
+            Ok(()) => {
+                info!(channel = %channel.name, notices = claimed.len(), "alerts delivered");
+                // Sent but not recorded: its claim keeps others from sending it again
+                // until the claim expires.
+                self.store
+                    .delivered(&channel.name, &claimed, self.now)
+                    .await
+                    .inspect_err(|e| {
+                        error!(channel = %channel.name, error = %e, "delivered alerts could not be recorded");
+                    })?;
+                Ok((channel, claimed.len(), Ok(())))
+            }
+            Err(reason) => {
+                warn!(channel = %channel.name, error = %reason, "alert delivery failed; will retry on the next run");
+                self.store.release(&channel.name, &claimed).await?;
+                Ok((channel, claimed.len(), Err(reason)))
+            }
+        }
     }
 }
 

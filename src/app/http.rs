@@ -1,7 +1,7 @@
 //! The daemon's HTTP endpoint: `/metrics` (Prometheus), `/healthz` (alive), `/readyz` (config
 //! loaded and an audit done or under way, none stuck), `/report` (the latest JSON report),
 //! `POST /-/reload` (reload the config file), `POST /hooks/git` (push webhooks, checked by
-//! [`crate::app::hooks`]) and `GET /api/dora` (DORA metrics from the store, the JSON of
+//! [`crate::core::git_hooks`]) and `GET /api/dora` (DORA metrics from the store, the JSON of
 //! `driftwatch dora --format json`), and the status pages of [`crate::app::web`] (`/`,
 //! `/api/status`, `/workloads/…`, `/pipeline`). Every route is behind `[server.auth]` when it
 //! is configured ([`crate::app::auth`]), but for the exemptions listed there.
@@ -16,8 +16,8 @@ use axum::routing::{get, post};
 use tracing::{info, warn};
 
 use crate::app::auth;
-use crate::app::hooks::{self, Action};
 use crate::app::status::ServiceState;
+use crate::core::git_hooks::{self as hooks, Action};
 
 pub fn router(status: Arc<ServiceState>) -> Router {
     auth::protect(routes(status.clone()), status)

@@ -1,8 +1,7 @@
 //! The command line and the service: one audit, the daemon (an event loop over small parts), its
 //! schedule, leader election, the HTTP endpoint (status pages, git push webhooks, `[server.auth]`)
 //! and metrics, and what follows an audit (delivery, history, DORA). Mostly wiring of the layers
-//! below; the logic here is the service's own, with no other user: webhook signatures and
-//! payloads ([`hooks`]), credential checks ([`auth`]), fire times ([`schedule`]), readiness
+//! below; the logic here is the service's own, with no other user: credential checks ([`auth`]), fire times ([`schedule`]), readiness
 //! ([`status`]). Pure logic that another layer could use belongs in `core`.
 
 pub mod audit;
@@ -13,7 +12,6 @@ pub mod daemon;
 pub mod deliver;
 pub mod describe;
 pub mod dora;
-pub mod hooks;
 pub mod http;
 pub mod leader;
 pub mod metrics;

@@ -6,6 +6,7 @@ pub mod alert_lifecycle;
 pub mod compare;
 pub mod deployments;
 pub mod dora;
+pub mod git_hooks;
 pub mod ignore;
 pub mod image;
 pub mod manifest;

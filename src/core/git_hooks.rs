@@ -181,21 +181,33 @@ mod tests {
         }
     }
 
+    /// (name, secret, body, headers, what `verify` says)
+    type VerifyCase<'a> = (
+        &'a str,
+        &'a str,
+        &'a str,
+        Vec<(&'a str, &'a str)>,
+        Result<Provider, Rejection>,
+    );
+
+    fn check_verify(cases: Vec<VerifyCase>) {
+        for (name, secret, body, headers, expected) in cases {
+            assert_eq!(
+                verify(secret.as_bytes(), lookup(&headers), body.as_bytes()),
+                expected,
+                "{name}"
+            );
+        }
+    }
+
     #[test]
-    fn signatures_and_tokens() {
+    fn github_signatures() {
         let github_docs = format!("sha256={DOCS_HMAC}");
         let github_push = format!("sha256={PUSH_HMAC}");
         let github_upper = format!("sha256={}", PUSH_HMAC.to_uppercase());
         let github_empty = format!("sha256={EMPTY_HMAC}");
         let github_cut = format!("sha256={}", &PUSH_HMAC[..62]);
-        type Case<'a> = (
-            &'a str,
-            &'a str,
-            &'a str,
-            Vec<(&'a str, &'a str)>,
-            Result<Provider, Rejection>,
-        );
-        let cases: Vec<Case> = vec![
+        check_verify(vec![
             (
                 "github docs example",
                 DOCS_SECRET,
@@ -259,6 +271,13 @@ mod tests {
                 vec![("X-Hub-Signature-256", "sha256=zz")],
                 Err(Rejection::Mismatch(Provider::GitHub)),
             ),
+        ]);
+    }
+
+    #[test]
+    fn gitea_and_forgejo_signatures() {
+        let github_push = format!("sha256={PUSH_HMAC}");
+        check_verify(vec![
             (
                 "gitea hex without prefix",
                 SECRET,
@@ -294,6 +313,12 @@ mod tests {
                 vec![("X-Gitea-Signature", PUSH_HMAC), ("X-Forgejo-Signature", PUSH_HMAC)],
                 Ok(Provider::Forgejo),
             ),
+        ]);
+    }
+
+    #[test]
+    fn gitlab_tokens_and_unsigned_requests() {
+        check_verify(vec![
             (
                 "gitlab token",
                 SECRET,
@@ -330,33 +355,41 @@ mod tests {
                 vec![("X-Hub-Signature", "sha1=0000")],
                 Err(Rejection::Unsigned),
             ),
-        ];
-        for (name, secret, body, headers, expected) in cases {
+        ]);
+    }
+
+    /// (name, provider, headers, body, configured branch, what `action` says)
+    type ActionCase<'a> = (
+        &'a str,
+        Provider,
+        Vec<(&'a str, &'a str)>,
+        &'a str,
+        Option<&'a str>,
+        Action,
+    );
+
+    fn check_action(cases: Vec<ActionCase>) {
+        for (name, provider, headers, body, branch, expected) in cases {
             assert_eq!(
-                verify(secret.as_bytes(), lookup(&headers), body.as_bytes()),
+                action(provider, lookup(&headers), body.as_bytes(), branch),
                 expected,
                 "{name}"
             );
         }
     }
 
+    fn ignore(why: &str) -> Action {
+        Action::Ignore(why.into())
+    }
+
     #[test]
-    fn what_a_verified_request_asks_for() {
+    fn what_a_github_request_asks_for() {
         let fetch = Action::Fetch;
-        let ignore = |why: &str| Action::Ignore(why.into());
         let tag = r#"{"ref":"refs/tags/v1"}"#;
         let other = r#"{"ref":"refs/heads/feature"}"#;
         // GitHub's application/x-www-form-urlencoded content type.
         let form = "payload=%7B%22ref%22%3A%22refs%2Fheads%2Ffeature%22%7D";
-        type Case<'a> = (
-            &'a str,
-            Provider,
-            Vec<(&'a str, &'a str)>,
-            &'a str,
-            Option<&'a str>,
-            Action,
-        );
-        let cases: Vec<Case> = vec![
+        check_action(vec![
             (
                 "github ping",
                 Provider::GitHub,
@@ -413,6 +446,14 @@ mod tests {
                 Some("main"),
                 ignore("event \"pull_request\" is not a push"),
             ),
+        ]);
+    }
+
+    #[test]
+    fn what_a_gitlab_gitea_or_forgejo_request_asks_for() {
+        let fetch = Action::Fetch;
+        let other = r#"{"ref":"refs/heads/feature"}"#;
+        check_action(vec![
             (
                 "gitlab push hook",
                 Provider::GitLab,
@@ -461,6 +502,13 @@ mod tests {
                 Some("main"),
                 ignore("event \"issue_comment\" is not a push"),
             ),
+        ]);
+    }
+
+    #[test]
+    fn a_request_without_event_or_readable_ref_fetches() {
+        let fetch = Action::Fetch;
+        check_action(vec![
             (
                 "no event header, a push payload",
                 Provider::GitHub,
@@ -485,13 +533,6 @@ mod tests {
                 Some("main"),
                 fetch,
             ),
-        ];
-        for (name, provider, headers, body, branch, expected) in cases {
-            assert_eq!(
-                action(provider, lookup(&headers), body.as_bytes(), branch),
-                expected,
-                "{name}"
-            );
-        }
+        ]);
     }
 }
