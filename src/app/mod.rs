@@ -1,8 +1,9 @@
 //! The command line and the service: one audit, the daemon (an event loop over small parts), its
 //! schedule, leader election, the HTTP endpoint (status pages, git push webhooks, `[server.auth]`)
 //! and metrics, and what follows an audit (delivery, history, DORA). Mostly wiring of the layers
-//! below; the logic here is the service's own, with no other user: credential checks ([`auth`]), fire times ([`schedule`]), readiness
-//! ([`status`]). Pure logic that another layer could use belongs in `core`.
+//! below; the logic here is the service's own, with no other user: credential checks
+//! ([`auth`]), fire times ([`schedule`]), readiness ([`status`]). Pure logic that another layer
+//! could use belongs in `core`.
 
 pub mod audit;
 pub mod auth;
