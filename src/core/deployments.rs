@@ -51,118 +51,142 @@ pub enum Step {
 
 /// The steps for one environment's audit at `now`. `known` is what the store holds for the
 /// environment; empty means this is its first audit (a baseline).
-pub fn observe(
+pub fn steps(
     environment: &str,
     runs: &[ContainerRun],
     known: &BTreeMap<Key, Running>,
     now: DateTime<Utc>,
 ) -> Vec<Step> {
     let baseline = known.is_empty();
-    let mut out = Vec::new();
-    for run in runs {
-        let key = (run.workload.clone(), run.container.clone());
-        let digests: Vec<&str> = run.digests.iter().map(|d| d.digest.as_str()).collect();
-        let Some(prev) = known.get(&key) else {
-            // Seen for the first time: only once it settled on one digest.
-            let [digest] = digests[..] else { continue };
-            if run.in_progress {
-                continue;
+    runs.iter()
+        .filter_map(|run| {
+            let key = (run.workload.clone(), run.container.clone());
+            match known.get(&key) {
+                None => first_seen(environment, run, key, baseline, now),
+                Some(prev) => seen_before(environment, run, key, prev, now),
             }
-            let running = Running {
-                digest: digest.to_string(),
-                previous: Vec::new(),
-                deployment_started_at: None,
-                complete: true,
-                since: now,
-            };
-            if baseline {
-                out.push(Step::Baseline(key, running));
-            } else {
-                let started = run.rollout_started.filter(|t| *t <= now).unwrap_or(now);
-                let deployment = deployment(
-                    environment,
-                    run,
-                    digest,
-                    None,
-                    kind(run, digest, &[]),
-                    started,
-                    Some(now),
-                );
-                let running = Running {
-                    deployment_started_at: Some(started),
-                    ..running
-                };
-                out.push(Step::Started(key, running, deployment));
-            }
-            continue;
-        };
-        // While the last deployment is under way its old Pods still run the digest before.
-        let outgoing = (!prev.complete)
-            .then(|| prev.previous.first().map(String::as_str))
-            .flatten();
-        let new: Vec<&str> = digests
-            .iter()
-            .copied()
-            .filter(|d| *d != prev.digest && Some(*d) != outgoing)
-            .collect();
-        let settled = digests.len() == 1 && !run.in_progress;
-        match new[..] {
-            [] if !prev.complete && settled && digests[0] == prev.digest => {
-                let running = Running {
-                    complete: true,
-                    ..prev.clone()
-                };
-                match prev.deployment_started_at {
-                    Some(started_at) => out.push(Step::Completed {
-                        key,
-                        running,
-                        digest: prev.digest.clone(),
-                        started_at,
-                        completed_at: now,
-                    }),
-                    None => out.push(Step::Baseline(key, running)),
-                }
-            }
-            [] => {}
-            [digest] => {
-                // A ReplicaSet created before the digest we knew (a rollback reuses the old
-                // one) does not date this deployment; the audit that saw it does.
-                let started = run
-                    .rollout_started
-                    .filter(|t| *t >= prev.since && *t <= now)
-                    .unwrap_or(now);
-                let complete = settled;
-                let mut previous = vec![prev.digest.clone()];
-                previous.extend(
-                    prev.previous
-                        .iter()
-                        .filter(|d| *d != digest && **d != prev.digest)
-                        .cloned(),
-                );
-                previous.truncate(REMEMBERED);
-                let deployment = deployment(
-                    environment,
-                    run,
-                    digest,
-                    Some(prev.digest.clone()),
-                    kind(run, digest, &prev.previous),
-                    started,
-                    complete.then_some(now),
-                );
-                let running = Running {
-                    digest: digest.to_string(),
-                    previous,
-                    deployment_started_at: Some(started),
-                    complete,
-                    since: now,
-                };
-                out.push(Step::Started(key, running, deployment));
-            }
-            // Several new digests at once (a rollout replaced mid-way): wait until it settles.
-            _ => {}
-        }
+        })
+        .collect()
+}
+
+/// A container the store does not know yet: recorded only once it settled on one digest, as
+/// the baseline at the environment's first audit and as a new deployment after it.
+fn first_seen(environment: &str, run: &ContainerRun, key: Key, baseline: bool, now: DateTime<Utc>) -> Option<Step> {
+    let [digest] = &run.digests[..] else { return None };
+    if run.in_progress {
+        return None;
     }
-    out
+    let digest = digest.digest.as_str();
+    let running = Running {
+        digest: digest.to_string(),
+        previous: Vec::new(),
+        deployment_started_at: None,
+        complete: true,
+        since: now,
+    };
+    if baseline {
+        return Some(Step::Baseline(key, running));
+    }
+    let started = run.rollout_started.filter(|t| *t <= now).unwrap_or(now);
+    let deployment = deployment(
+        environment,
+        run,
+        digest,
+        None,
+        kind(run, digest, &[]),
+        started,
+        Some(now),
+    );
+    let running = Running {
+        deployment_started_at: Some(started),
+        ..running
+    };
+    Some(Step::Started(key, running, deployment))
+}
+
+/// A container the store knows (`prev`): its deployment under way completes, or it moved to
+/// one new digest.
+fn seen_before(environment: &str, run: &ContainerRun, key: Key, prev: &Running, now: DateTime<Utc>) -> Option<Step> {
+    let digests: Vec<&str> = run.digests.iter().map(|d| d.digest.as_str()).collect();
+    // While the last deployment is under way its old Pods still run the digest before.
+    let outgoing = (!prev.complete)
+        .then(|| prev.previous.first().map(String::as_str))
+        .flatten();
+    let new: Vec<&str> = digests
+        .iter()
+        .copied()
+        .filter(|d| *d != prev.digest && Some(*d) != outgoing)
+        .collect();
+    let settled = digests.len() == 1 && !run.in_progress;
+    match new[..] {
+        [] if !prev.complete && settled && digests[0] == prev.digest => Some(completed(key, prev, now)),
+        [] => None,
+        [digest] => Some(moved(environment, run, key, prev, digest, settled, now)),
+        // Several new digests at once (a rollout replaced mid-way): wait until it settles.
+        _ => None,
+    }
+}
+
+/// Every Pod now runs the digest whose deployment was under way.
+fn completed(key: Key, prev: &Running, now: DateTime<Utc>) -> Step {
+    let running = Running {
+        complete: true,
+        ..prev.clone()
+    };
+    match prev.deployment_started_at {
+        Some(started_at) => Step::Completed {
+            key,
+            running,
+            digest: prev.digest.clone(),
+            started_at,
+            completed_at: now,
+        },
+        None => Step::Baseline(key, running),
+    }
+}
+
+/// The container moved from `prev` to `digest`: a new deployment, complete when `settled`.
+fn moved(
+    environment: &str,
+    run: &ContainerRun,
+    key: Key,
+    prev: &Running,
+    digest: &str,
+    settled: bool,
+    now: DateTime<Utc>,
+) -> Step {
+    // A ReplicaSet created before the digest we knew (a rollback reuses the old one) does
+    // not date this deployment; the audit that saw it does.
+    let started = run
+        .rollout_started
+        .filter(|t| *t >= prev.since && *t <= now)
+        .unwrap_or(now);
+    let complete = settled;
+    let mut previous = vec![prev.digest.clone()];
+    previous.extend(
+        prev.previous
+            .iter()
+            .filter(|d| *d != digest && **d != prev.digest)
+            .cloned(),
+    );
+    previous.truncate(REMEMBERED);
+    let deployment = deployment(
+        environment,
+        run,
+        digest,
+        Some(prev.digest.clone()),
+        kind(run, digest, &prev.previous),
+        started,
+        complete.then_some(now),
+    );
+    let running = Running {
+        digest: digest.to_string(),
+        previous,
+        deployment_started_at: Some(started),
+        complete,
+        since: now,
+    };
+    Step::Started(key, running, deployment)
 }
 
 /// A rollback goes back to a digest the container ran before; a digest the live spec names
@@ -328,7 +352,7 @@ mod tests {
             ),
         ];
         for (name, known, run, want) in cases {
-            let steps = observe("production", &[run], &known, t(60));
+            let steps = steps("production", &[run], &known, t(60));
             let got = steps.iter().find_map(|s| match s {
                 Step::Started(_, _, d) => Some((
                     d.kind,
@@ -347,7 +371,7 @@ mod tests {
     #[test]
     fn a_deployment_under_way_completes_when_every_pod_runs_it() {
         let known = known('b', &['a'], false, 55);
-        let steps = observe(
+        let steps = steps(
             "production",
             &[run(&['b'], false, "r/api:1", "r/api:1", Some(55))],
             &known,
@@ -375,7 +399,7 @@ mod tests {
 
     #[test]
     fn the_first_audit_records_what_runs_as_a_baseline() {
-        let steps = observe(
+        let steps = steps(
             "production",
             &[run(&['a'], false, "r/api:1", "r/api:1", None)],
             &BTreeMap::new(),

@@ -200,12 +200,24 @@ mod tests {
     const D512: &str = "sha512:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
 
     /// (case name, input, Some((registry, repository, tag, digest)) or None for invalid)
-    #[allow(clippy::type_complexity)]
-    fn cases() -> Vec<(
+    type Case = (
         &'static str,
         String,
         Option<(&'static str, &'static str, Option<&'static str>, Option<String>)>,
-    )> {
+    );
+
+    fn cases() -> Vec<Case> {
+        [
+            docker_hub_cases(),
+            registry_cases(),
+            tag_and_digest_cases(),
+            invalid_cases(),
+        ]
+        .concat()
+    }
+
+    /// References to Docker Hub, short and long.
+    fn docker_hub_cases() -> Vec<Case> {
         let d = || Some(D.to_string());
         vec![
             (
@@ -248,6 +260,13 @@ mod tests {
                 "index.docker.io/library/nginx".into(),
                 Some(("docker.io", "library/nginx", None, None)),
             ),
+        ]
+    }
+
+    /// References naming a registry: hosts, ports, paths.
+    fn registry_cases() -> Vec<Case> {
+        let d = || Some(D.to_string());
+        vec![
             (
                 "private registry",
                 "registry.example.com/shop/api:v1".into(),
@@ -303,6 +322,12 @@ mod tests {
                 format!("gcr.io/proj/app:v2@{D}"),
                 Some(("gcr.io", "proj/app", Some("v2"), d())),
             ),
+        ]
+    }
+
+    /// The forms tags and digests take.
+    fn tag_and_digest_cases() -> Vec<Case> {
+        vec![
             (
                 "sha512 digest",
                 format!("quay.io/org/app@{D512}"),
@@ -348,6 +373,12 @@ mod tests {
                     None,
                 )),
             ),
+        ]
+    }
+
+    /// Strings that are no image reference.
+    fn invalid_cases() -> Vec<Case> {
+        vec![
             ("empty", "".into(), None),
             ("only tag", ":latest".into(), None),
             ("uppercase repo", "Nginx".into(), None),

@@ -719,8 +719,9 @@ mod tests {
             .collect()
     }
 
-    #[test]
-    fn promotion_lineage_has_each_environments_commit_time() {
+    /// a, then b, promoted along dev → staging → production (b not yet to production); a
+    /// hotfix e straight to production, later taken into dev; a commit that declares nothing.
+    fn promotions() -> Lineage {
         let mut h = History::new();
         commit_set(&mut h, 1000, "dev a", &[("dev", 'a')]);
         commit_set(&mut h, 2000, "staging a", &[("staging", 'a')]);
@@ -731,8 +732,12 @@ mod tests {
         commit_set(&mut h, 7000, "hotfix", &[("production", 'e')]);
         commit_set(&mut h, 8000, "dev e", &[("dev", 'e')]);
         h.commit(9000, "docs", &[("README.md", Some("x".into()))]);
-        let lineage = walk(h.path(), &pipeline(), 100).expect("walk");
+        walk(h.path(), &pipeline(), 100).expect("walk")
+    }
 
+    #[test]
+    fn promotion_lineage_has_each_environments_commit_time() {
+        let lineage = promotions();
         let s = |e: &str, t: i64| (e.to_string(), t);
         // (case, environment, digest, lineage)
         let cases = [
@@ -770,7 +775,12 @@ mod tests {
         assert_eq!(lineage.declared_by("production", &d('a')), None);
         let by = lineage.declared_by("staging", &d('b')).expect("declared");
         assert_eq!((by.at, by.revert), (at(6000), false));
+    }
 
+    #[test]
+    fn each_declaration_along_the_promotion_chain_is_a_deployment_with_its_lineage() {
+        let lineage = promotions();
+        let s = |e: &str, t: i64| (e.to_string(), t);
         // Environment, commit time, digest, previous digest, kind, lineage.
         type Row = (String, i64, String, Option<String>, DeploymentKind, Vec<(String, i64)>);
         let deployed: Vec<Row> = lineage

@@ -74,7 +74,7 @@ impl Store {
         let mut steps = Vec::new();
         for env in &report.environments {
             let known = self.running(&env.name).await?;
-            let env_steps = deployments::observe(&env.name, &env.runs, &known, now);
+            let env_steps = deployments::steps(&env.name, &env.runs, &known, now);
             if !env_steps.is_empty() {
                 steps.push((env.name.clone(), env_steps));
             }

@@ -418,18 +418,27 @@ mod tests {
     use super::*;
     use crate::core::model::LiveState;
 
+    /// (case name, declared, live, expected findings: type, severity, workload)
+    type Case = (
+        &'static str,
+        Vec<DeclaredWorkload>,
+        Vec<LiveWorkload>,
+        Vec<(FindingType, Severity, &'static str)>,
+    );
+
+    fn check(cases: Vec<Case>) {
+        for (name, d, l, want) in cases {
+            let got = run(d, l);
+            let want: Vec<(FindingType, Severity, String)> =
+                want.into_iter().map(|(t, s, n)| (t, s, n.to_string())).collect();
+            assert_eq!(got, want, "{name}");
+        }
+    }
+
     #[test]
-    #[allow(clippy::type_complexity)]
-    fn findings_by_type() {
-        use FindingType::*;
-        use Severity::*;
+    fn what_runs_as_declared_is_no_finding() {
         let p = pinned;
-        let cases: Vec<(
-            &str,
-            Vec<DeclaredWorkload>,
-            Vec<LiveWorkload>,
-            Vec<(FindingType, Severity, &str)>,
-        )> = vec![
+        check(vec![
             (
                 "in sync",
                 vec![declared("api", &p(D1))],
@@ -446,6 +455,40 @@ mod tests {
                 )],
                 vec![],
             ),
+            (
+                "injected sidecar is not drift",
+                vec![declared("api", &p(D1))],
+                vec![{
+                    let mut l = live(
+                        "api",
+                        &p(D1),
+                        vec![pod("a", "app", digest(D1)), pod("a", "istio-proxy", digest(D2))],
+                    );
+                    l.containers.push(ContainerSpec {
+                        name: "istio-proxy".into(),
+                        image: "istio/proxyv2:1.20".into(),
+                        init: false,
+                        invalid: None,
+                    });
+                    l
+                }],
+                vec![],
+            ),
+            (
+                "no pods yet is not drift",
+                vec![declared("api", &p(D1))],
+                vec![live("api", &p(D1), vec![])],
+                vec![],
+            ),
+        ]);
+    }
+
+    #[test]
+    fn drift_findings_by_type() {
+        use FindingType::*;
+        use Severity::*;
+        let p = pinned;
+        check(vec![
             (
                 "digest drift",
                 vec![declared("api", &p(D1))],
@@ -492,6 +535,15 @@ mod tests {
                 )],
                 vec![(Unpinned, Critical, "api"), (MixedRollout, Warning, "api")],
             ),
+        ]);
+    }
+
+    #[test]
+    fn presence_pinning_and_unverifiable_findings_by_type() {
+        use FindingType::*;
+        use Severity::*;
+        let p = pinned;
+        check(vec![
             (
                 "missing",
                 vec![declared("api", &p(D1))],
@@ -523,38 +575,7 @@ mod tests {
                 )],
                 vec![(Unverifiable, Info, "api")],
             ),
-            (
-                "injected sidecar is not drift",
-                vec![declared("api", &p(D1))],
-                vec![{
-                    let mut l = live(
-                        "api",
-                        &p(D1),
-                        vec![pod("a", "app", digest(D1)), pod("a", "istio-proxy", digest(D2))],
-                    );
-                    l.containers.push(ContainerSpec {
-                        name: "istio-proxy".into(),
-                        image: "istio/proxyv2:1.20".into(),
-                        init: false,
-                        invalid: None,
-                    });
-                    l
-                }],
-                vec![],
-            ),
-            (
-                "no pods yet is not drift",
-                vec![declared("api", &p(D1))],
-                vec![live("api", &p(D1), vec![])],
-                vec![],
-            ),
-        ];
-        for (name, d, l, want) in cases {
-            let got = run(d, l);
-            let want: Vec<(FindingType, Severity, String)> =
-                want.into_iter().map(|(t, s, n)| (t, s, n.to_string())).collect();
-            assert_eq!(got, want, "{name}");
-        }
+        ]);
     }
 
     #[test]

@@ -540,7 +540,7 @@ impl super::Report {
 mod tests {
     use super::*;
     use crate::core::model::FindingType;
-    use crate::core::report::status::tests::{D1, D2, finding, fleet, image, order, run};
+    use crate::core::report::status::fixtures::{D1, D2, finding, fleet, image, order, run};
     use crate::core::report::status::{DeploymentRow, EpisodeRow, PAGE_ROWS};
 
     const NAME: &str = "<script>alert(1)</script>";

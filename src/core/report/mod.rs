@@ -2,7 +2,7 @@
 //! (an aligned table; also the `driftwatch.declared/v1` listing), `markdown.rs` (a PR
 //! comment), `json.rs` (the stable `driftwatch.report/v1` JSON), and for pipelines `sarif.rs`
 //! (GitHub code scanning), `junit.rs` (test reports) and `github.rs` (workflow-command
-//! annotations); `status.rs` is the status page's view model (`driftwatch.status/v1`) and
+//! annotations); `status/` is the status page's view model (`driftwatch.status/v1`) and
 //! `html.rs` renders it (the daemon's pages, and the standalone `--format html` file). A new
 //! format is one file here with an `impl Report { pub fn to_<format> }` plus one arm in the
 //! command line's `--format` enum. Pure.
