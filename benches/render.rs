@@ -252,6 +252,20 @@ struct Row {
 fn bench(apps: usize, envs: usize, legacy: bool, reps: usize) {
     let tmp = tempfile::tempdir().unwrap();
     let work = tmp.path();
+    let fleet = generate_fleet(work, apps, envs);
+    let setup = Setup {
+        fleet: &fleet,
+        work,
+        kustomize: (!on_path("kustomize")).then_some("kubectl"),
+    };
+    warm_up(&setup, legacy);
+    let rows = timed_runs(&setup, legacy, reps);
+    let (lone, single) = lone_kustomize(&setup);
+    print_table(apps, envs, &fleet, &rows, &lone, &single);
+}
+
+/// The fleet of `apps` × `envs` in `work`, reporting what it generated and how long it took.
+fn generate_fleet(work: &Path, apps: usize, envs: usize) -> Fleet {
     let t = Instant::now();
     let fleet = Fleet::generate(work, apps, envs);
     eprintln!(
@@ -263,28 +277,31 @@ fn bench(apps: usize, envs: usize, legacy: bool, reps: usize) {
         t.elapsed().as_secs_f64(),
         work.display()
     );
-    let kustomize = (!on_path("kustomize")).then_some("kubectl");
-    let setup = Setup {
-        fleet: &fleet,
-        work,
-        kustomize,
-    };
-    let external = |cache_dir| Render {
+    fleet
+}
+
+/// Rendering with external kustomize (the engine keys left out when `legacy`).
+fn external(legacy: bool, cache_dir: Option<&Path>) -> Render<'_> {
+    Render {
         engine: (!legacy).then_some("external"),
         cache_dir,
-    };
-    fn builtin(cache_dir: Option<&Path>) -> Render<'_> {
-        Render {
-            engine: Some("builtin"),
-            cache_dir,
-        }
     }
+}
 
-    // Untimed: clones the repository into the shared git cache and warms the page cache and the
-    // kustomize binary, with one overlay of one environment.
-    let warmup = setup.config("warmup", external(None), Some(&fleet.overlay_dir(0)));
+/// Rendering with the built-in renderer.
+fn builtin(cache_dir: Option<&Path>) -> Render<'_> {
+    Render {
+        engine: Some("builtin"),
+        cache_dir,
+    }
+}
+
+/// Untimed: clones the repository into the shared git cache and warms the page cache and the
+/// kustomize binary, with one overlay of one environment.
+fn warm_up(setup: &Setup<'_>, legacy: bool) {
+    let warmup = setup.config("warmup", external(legacy, None), Some(&setup.fleet.overlay_dir(0)));
     let w = measure(
-        work,
+        setup.work,
         "warmup",
         &[
             env!("CARGO_BIN_EXE_driftwatch"),
@@ -301,7 +318,13 @@ fn bench(apps: usize, envs: usize, legacy: bool, reps: usize) {
         w.code,
         w.stderr
     );
+}
 
+/// The timed audits, one row each: external kustomize without a cache and (unless `legacy`)
+/// with a cold and a warm one, then the built-in renderer with a cold cache, a warm one and a
+/// warm one after an overlay changed. Quick runs are the median of `reps`.
+fn timed_runs(setup: &Setup<'_>, legacy: bool, reps: usize) -> Vec<Row> {
+    let work = setup.work;
     let mut rows = Vec::new();
     let mut row = |run: &str, m: Measured| {
         eprintln!("{run}: {:.2} s, {:.0} MiB", m.wall.as_secs_f64(), m.rss_mib);
@@ -311,17 +334,17 @@ fn bench(apps: usize, envs: usize, legacy: bool, reps: usize) {
 
     row(
         "external kustomize, no cache",
-        setup.audit("external-nocache", external(None)),
+        setup.audit("external-nocache", external(legacy, None)),
     );
     if !legacy {
         let ext_cache = work.join("render-cache-external");
         row(
             "external kustomize, cache cold",
-            setup.audit("external-cold", external(Some(&ext_cache))),
+            setup.audit("external-cold", external(legacy, Some(&ext_cache))),
         );
         row(
             "external kustomize, cache warm (same commit)",
-            many(&mut |i| setup.audit(&format!("external-warm-{i}"), external(Some(&ext_cache)))),
+            many(&mut |i| setup.audit(&format!("external-warm-{i}"), external(legacy, Some(&ext_cache)))),
         );
         let builtin_cold = many(&mut |i| {
             let dir = work.join(format!("render-cache-builtin-{i}"));
@@ -336,22 +359,31 @@ fn bench(apps: usize, envs: usize, legacy: bool, reps: usize) {
         row(
             "built-in, cache warm, one overlay changed",
             many(&mut |i| {
-                fleet.change_overlay();
+                setup.fleet.change_overlay();
                 setup.audit(&format!("builtin-changed-{i}"), builtin(Some(&cache)))
             }),
         );
     }
+    rows
+}
 
-    // What one kustomize process peaks at, to read the external rows' RSS (see `measure_child`).
-    let mut lone = vec![kustomize.unwrap_or("kustomize")];
-    if kustomize.is_some() {
+/// What one kustomize process peaks at, to read the external rows' RSS (see `measure_child`):
+/// the command run (less its overlay) and its measurement.
+fn lone_kustomize(setup: &Setup<'_>) -> (String, Measured) {
+    let mut lone = vec![setup.kustomize.unwrap_or("kustomize")];
+    if setup.kustomize.is_some() {
         lone.push("kustomize");
     }
-    let dir = fleet.overlay_dir(0);
+    let command = lone.join(" ");
+    let dir = setup.fleet.overlay_dir(0);
     lone.push(dir.to_str().unwrap());
-    let single = measure(work, "lone-kustomize", &lone);
+    let single = measure(setup.work, "lone-kustomize", &lone);
     assert_eq!(single.code, 0, "{}", single.stderr);
+    (command, single)
+}
 
+/// The results as a Markdown table, with the fleet's size and the lone kustomize's peak RSS.
+fn print_table(apps: usize, envs: usize, fleet: &Fleet, rows: &[Row], lone: &str, single: &Measured) {
     let base = rows[0].m.wall.as_secs_f64();
     println!(
         "\nFleet: {apps} apps × {envs} environments = {} overlays, {} Pods ({} expected findings, checked in every run)\n",
@@ -361,7 +393,7 @@ fn bench(apps: usize, envs: usize, legacy: bool, reps: usize) {
     );
     println!("| run | wall s | peak RSS MiB | speed-up vs external |");
     println!("|---|---:|---:|---:|");
-    for r in &rows {
+    for r in rows {
         println!(
             "| {} | {:.2} | {:.0} | {:.1}× |",
             r.run,
@@ -371,8 +403,7 @@ fn bench(apps: usize, envs: usize, legacy: bool, reps: usize) {
         );
     }
     println!(
-        "\nPeak RSS is driftwatch's, or its largest kustomize child's when larger (one `{}` of an overlay: {:.0} MiB).",
-        lone[..lone.len() - 1].join(" "),
+        "\nPeak RSS is driftwatch's, or its largest kustomize child's when larger (one `{lone}` of an overlay: {:.0} MiB).",
         single.rss_mib
     );
 }

@@ -18,7 +18,7 @@
 mod fleet;
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use driftwatch::app::deliver::{self, StoreHealth};
@@ -103,7 +103,32 @@ async fn main() {
     let fleet = Fleet::generate(work, apps, envs);
     eprintln!("fleet: {} overlays, {} Pods", fleet.overlays(), fleet.pods());
     let pg = Postgres::start();
-    let backends = [
+    let backends = backends(&pg);
+
+    let path = work.join("driftwatch.toml");
+    std::fs::write(&path, config(work, &fleet, "")).unwrap();
+    let cfg = Config::load(&path, &HashMap::new(), &Overrides::default()).unwrap();
+    let sources = Sources::new(&cfg).await;
+    let (report, dir, audit_median) = time_audits(&cfg, &sources, &fleet, runs).await;
+    time_status_page(&cfg, &report, runs);
+    time_history_walk(&cfg, &dir, runs, audit_median);
+    println!();
+    let moved_n = 20 * envs;
+    println!(
+        "| store | steady audit | share | {moved_n} hand deployments | share | {moved_n} rollbacks, attributed | share |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|---:|");
+    for (name, section, vars) in backends {
+        std::fs::write(&path, config(work, &fleet, &section)).unwrap();
+        let cfg = Config::load(&path, &vars, &Overrides::default()).unwrap();
+        let times = StoreTimes::measure(&cfg, &sources, &report, &dir, runs).await;
+        times.print_row(name, audit_median);
+    }
+}
+
+/// The stores to time: (name, its `[store]` section, the environment it reads).
+fn backends(pg: &Postgres) -> [(&'static str, String, HashMap<String, String>); 2] {
+    [
         ("SQLite (embedded)", String::new(), HashMap::new()),
         (
             "PostgreSQL (local server)",
@@ -113,21 +138,21 @@ async fn main() {
             ),
             HashMap::from([("STORE_PASSWORD".to_string(), pg.password().to_string())]),
         ),
-    ];
+    ]
+}
 
-    let path = work.join("driftwatch.toml");
-    std::fs::write(&path, config(work, &fleet, "")).unwrap();
-    let cfg = Config::load(&path, &HashMap::new(), &Overrides::default()).unwrap();
-    let sources = Sources::new(&cfg).await;
+/// Audits the fleet once to warm the render and git caches, then `runs` times, and prints the
+/// median. Returns the last report, the checkout it audited and the median.
+async fn time_audits(cfg: &Config, sources: &Sources, fleet: &Fleet, runs: usize) -> (Report, PathBuf, Duration) {
     let plan = audit::Plan::default();
     // Warm: the render cache filled, the git cache cloned.
-    let first = audit::run_planned(&cfg, &sources, &plan).await;
+    let first = audit::run_planned(cfg, sources, &plan).await;
     let dir = first.snapshot.as_ref().unwrap().checkout.dir.clone();
     let mut audits = Vec::new();
     let mut report = first.report;
     for _ in 0..runs {
         let started = Instant::now();
-        report = audit::run_planned(&cfg, &sources, &plan).await.report;
+        report = audit::run_planned(cfg, sources, &plan).await.report;
         audits.push(started.elapsed());
     }
     let audit_median = median(audits);
@@ -142,14 +167,18 @@ async fn main() {
         ms(audit_median),
         fleet.pods()
     );
-    // The status page at this size: the view is built once per audit, each request renders a
-    // page of it; /api/status serialises all of it.
+    (report, dir, audit_median)
+}
+
+/// The status page at this size: the view is built once per audit, each request renders a page
+/// of it; /api/status serialises all of it.
+fn time_status_page(cfg: &Config, report: &Report, runs: usize) {
     let order = cfg.environment_order();
     let (mut builds, mut pages, mut apis) = (Vec::new(), Vec::new(), Vec::new());
     let mut api_bytes = 0;
     for _ in 0..runs {
         let started = Instant::now();
-        let view = driftwatch::core::report::status::StatusView::build(&report, &order);
+        let view = driftwatch::core::report::status::StatusView::build(report, &order);
         builds.push(started.elapsed());
         let started = Instant::now();
         let html = driftwatch::core::report::html::render_page(&view, 1);
@@ -166,12 +195,14 @@ async fn main() {
         ms(median(apis)),
         api_bytes as f64 / 1_048_576.0
     );
+}
 
-    // What a new commit costs once: the history walk that attributes its deployments.
+/// What a new commit costs once: the history walk that attributes its deployments.
+fn time_history_walk(cfg: &Config, dir: &Path, runs: usize, audit_median: Duration) {
     let mut walks = Vec::new();
     for _ in 0..runs {
         let started = Instant::now();
-        driftwatch::sources::lineage::walk(&dir, &record::environment_paths(&cfg), record::depth(&cfg)).unwrap();
+        driftwatch::sources::lineage::walk(dir, &record::environment_paths(cfg), record::depth(cfg)).unwrap();
         walks.push(started.elapsed());
     }
     let walk = median(walks);
@@ -180,18 +211,22 @@ async fn main() {
         ms(walk),
         100.0 * walk.as_secs_f64() / audit_median.as_secs_f64()
     );
-    println!();
-    let moved_n = 20 * envs;
-    println!(
-        "| store | steady audit | share | {moved_n} hand deployments | share | {moved_n} rollbacks, attributed | share |"
-    );
-    println!("|---|---:|---:|---:|---:|---:|---:|");
-    for (name, section, vars) in backends {
-        std::fs::write(&path, config(work, &fleet, &section)).unwrap();
-        let cfg = Config::load(&path, &vars, &Overrides::default()).unwrap();
-        let store = StoreHandle::new(&cfg);
+}
+
+/// One store's medians per store case.
+struct StoreTimes {
+    steady: Duration,
+    hand: Duration,
+    back: Duration,
+}
+
+impl StoreTimes {
+    /// Times the store step of `cfg`'s store after a steady audit, after hand deployments and
+    /// after their rollbacks, `runs` times each.
+    async fn measure(cfg: &Config, sources: &Sources, report: &Report, dir: &Path, runs: usize) -> Self {
+        let store = StoreHandle::new(cfg);
         // The baseline audit and the first alerts, not measured.
-        store_step(&cfg, &sources, &store, &report, &dir).await;
+        store_step(cfg, sources, &store, report, dir).await;
         let at = |r: &Report, k: usize| {
             let mut r = r.clone();
             r.finished_at += chrono::Duration::seconds(k as i64);
@@ -199,15 +234,24 @@ async fn main() {
         };
         let mut steady = Vec::new();
         for i in 0..runs {
-            steady.push(store_step(&cfg, &sources, &store, &at(&report, 1 + i), &dir).await);
+            steady.push(store_step(cfg, sources, &store, &at(report, 1 + i), dir).await);
         }
         let (mut hand, mut back) = (Vec::new(), Vec::new());
         for i in 0..runs {
             let k = runs + 1 + 2 * i;
-            hand.push(store_step(&cfg, &sources, &store, &moved(&report, k), &dir).await);
-            back.push(store_step(&cfg, &sources, &store, &at(&report, k + 1), &dir).await);
+            hand.push(store_step(cfg, sources, &store, &moved(report, k), dir).await);
+            back.push(store_step(cfg, sources, &store, &at(report, k + 1), dir).await);
         }
-        let (s, h, b) = (median(steady), median(hand), median(back));
+        Self {
+            steady: median(steady),
+            hand: median(hand),
+            back: median(back),
+        }
+    }
+
+    /// The store's table row: each median and its share of an audit.
+    fn print_row(&self, name: &str, audit_median: Duration) {
+        let (s, h, b) = (self.steady, self.hand, self.back);
         let share = |d: Duration| format!("{:.1}%", 100.0 * d.as_secs_f64() / audit_median.as_secs_f64());
         println!(
             "| {name} | {} | {} | {} | {} | {} | {} |",

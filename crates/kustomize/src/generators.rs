@@ -89,8 +89,27 @@ fn generate(
     args: &GeneratorArgs,
     options: &Options,
 ) -> Result<Resource, BuildError> {
-    // kustomize marshals the arguments to YAML to configure its plugin, which fails on control
-    // characters; which ones exactly is left to it.
+    check_arguments_printable(args, options)?;
+    if args.name.is_empty() {
+        return Err(BuildError::Invalid("a configmap must have a name".into()));
+    }
+    let mut obj = object_skeleton(kind, args, options);
+    let entries = unique_entries(&args.name, load_pairs(ctx, dir, args)?)?;
+    insert_entries(&mut obj, kind, entries)?;
+    if options.immutable {
+        obj.insert("immutable".into(), Value::Bool(true));
+    }
+    let mut r = Resource::new(Value::Object(obj));
+    r.generated = Some(Generated {
+        hash_suffix: !options.disable_name_suffix_hash,
+        behavior: behavior(args.behavior.as_deref()),
+    });
+    Ok(r)
+}
+
+/// kustomize marshals the generator's arguments to YAML to configure its plugin, which fails on
+/// control characters; which ones exactly is left to it.
+fn check_arguments_printable(args: &GeneratorArgs, options: &Options) -> Result<(), BuildError> {
     for s in [args.name.as_str(), args.namespace.as_deref().unwrap_or("")]
         .into_iter()
         .chain(args.literals.iter().map(String::as_str))
@@ -107,9 +126,12 @@ fn generate(
     {
         printable(s)?;
     }
-    if args.name.is_empty() {
-        return Err(BuildError::Invalid("a configmap must have a name".into()));
-    }
+    Ok(())
+}
+
+/// The generated object without its data: `apiVersion`, `kind`, `metadata` (name, namespace,
+/// the options' labels and annotations) and a Secret's `type`.
+fn object_skeleton(kind: Kind, args: &GeneratorArgs, options: &Options) -> Map<String, Value> {
     let mut obj = Map::new();
     obj.insert("apiVersion".into(), json!("v1"));
     obj.insert(
@@ -135,21 +157,33 @@ fn generate(
         let t = args.kind.as_deref().filter(|t| !t.is_empty()).unwrap_or("Opaque");
         obj.insert("type".into(), json!(t));
     }
+    obj
+}
 
-    let pairs = load_pairs(ctx, dir, args)?;
+/// The loaded key/value pairs, sorted by key; a key given twice is an error.
+fn unique_entries(name: &str, pairs: Vec<(String, Vec<u8>)>) -> Result<BTreeMap<String, Vec<u8>>, BuildError> {
     let mut seen = BTreeMap::new();
     for (key, value) in pairs {
         if seen.contains_key(&key) {
             return Err(BuildError::Invalid(format!(
-                "configmap {} illegally repeats the key `{key}`",
-                args.name
+                "configmap {name} illegally repeats the key `{key}`"
             )));
         }
         seen.insert(key, value);
     }
+    Ok(seen)
+}
+
+/// The entries as `data` and `binaryData`: a ConfigMap keeps UTF-8 text as text
+/// (`LoadMapIntoConfigMapData`), a Secret base64-encodes everything.
+fn insert_entries(
+    obj: &mut Map<String, Value>,
+    kind: Kind,
+    entries: BTreeMap<String, Vec<u8>>,
+) -> Result<(), BuildError> {
     let mut data = Map::new();
     let mut binary = Map::new();
-    for (key, value) in seen {
+    for (key, value) in entries {
         printable(&key)?;
         match kind {
             // `LoadMapIntoConfigMapData`: UTF-8 text is data, anything else binaryData.
@@ -174,15 +208,7 @@ fn generate(
     if !binary.is_empty() {
         obj.insert("binaryData".into(), Value::Object(binary));
     }
-    if options.immutable {
-        obj.insert("immutable".into(), Value::Bool(true));
-    }
-    let mut r = Resource::new(Value::Object(obj));
-    r.generated = Some(Generated {
-        hash_suffix: !options.disable_name_suffix_hash,
-        behavior: behavior(args.behavior.as_deref()),
-    });
-    Ok(r)
+    Ok(())
 }
 
 /// Whether kustomize can print `s`: the characters its YAML reader accepts. Anything else makes
@@ -552,16 +578,22 @@ mod tests {
         Ok(res.resources.into_iter().map(|r| r.obj).collect())
     }
 
+    /// One generation case: (what, files, kustomization in `app`, the objects kustomize printed).
+    type Generation<'a> = (&'a str, Entries<'a>, &'a str, Vec<Value>);
+
     /// Each expected output is what `kubectl kustomize` (kustomize v5.5.0) printed for the same
     /// kustomization and files, as JSON.
+    fn assert_generates(cases: Vec<Generation<'_>>) {
+        for (what, entries, yaml, want) in cases {
+            let fs = MemFiles::new(&entries);
+            assert_eq!(build(&fs, yaml).unwrap(), want, "{what}");
+        }
+    }
+
     #[test]
-    fn generates_what_kustomize_generates() {
-        let blob: &[u8] = b"\xff\xfe\x00\x01binary";
-        let hundred_x = [b'x'; 100];
-        // 0xff then bytes 0 to 58: not UTF-8.
-        let wide: Vec<u8> = std::iter::once(0xff).chain(0..59).collect();
+    fn literals_and_env_files_generate_what_kustomize_generates() {
         let env_a: &[u8] = b"\xef\xbb\xbfFIRST=1\n# comment\n\n   # indented comment\n  LEAD=spaces  \nexport X=1\nNOVAL\nQ=\"quoted\"\nS='single'\nE=a=b\nCR=crlf\r\nEMPTY=\n=skipped\n";
-        let cases: Vec<(&str, Entries, &str, Vec<Value>)> = vec![
+        assert_generates(vec![
             (
                 "literals, with kustomize's quote removal",
                 vec![],
@@ -607,6 +639,16 @@ mod tests {
                     json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "f-867bk7h44b"}, "data": {"a b": "1", "x/y": "2"}}),
                 ],
             ),
+        ]);
+    }
+
+    #[test]
+    fn files_and_binary_data_generate_what_kustomize_generates() {
+        let blob: &[u8] = b"\xff\xfe\x00\x01binary";
+        let hundred_x = [b'x'; 100];
+        // 0xff then bytes 0 to 58: not UTF-8.
+        let wide: Vec<u8> = std::iter::once(0xff).chain(0..59).collect();
+        assert_generates(vec![
             (
                 "files: the key is the base name, or given",
                 vec![("app/sub/one.txt", b"one\n"), ("app/sub/two.txt", b"two")],
@@ -629,8 +671,10 @@ mod tests {
                 "binaryData is wrapped at 70 characters too",
                 vec![("app/b.bin", &wide)],
                 "configMapGenerator:\n- name: wide\n  files:\n  - b.bin\n",
-                vec![json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "wide-6f6mtk7f48"},
-                    "binaryData": {"b.bin": "/wABAgMEBQYHCAkKCwwNDg8QERITFBUWFxgZGhscHR4fICEiIyQlJicoKSorLC0uLzAxMj\nM0NTY3ODk6\n"}})],
+                vec![
+                    json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "wide-6f6mtk7f48"},
+                    "binaryData": {"b.bin": "/wABAgMEBQYHCAkKCwwNDg8QERITFBUWFxgZGhscHR4fICEiIyQlJicoKSorLC0uLzAxMj\nM0NTY3ODk6\n"}}),
+                ],
             ),
             (
                 "Secret base64 is wrapped at 70 characters",
@@ -643,6 +687,12 @@ mod tests {
                         "data": {"big.txt": "eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eH\nh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eA==\n"}}),
                 ],
             ),
+        ]);
+    }
+
+    #[test]
+    fn secrets_generate_what_kustomize_generates() {
+        assert_generates(vec![
             (
                 "Secret type",
                 vec![],
@@ -661,6 +711,12 @@ mod tests {
                     json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s-46f8b28mk5"}, "type": "Opaque", "data": {}}),
                 ],
             ),
+        ]);
+    }
+
+    #[test]
+    fn options_and_behaviors_generate_what_kustomize_generates() {
+        assert_generates(vec![
             (
                 "options merged with generatorOptions, namespace",
                 vec![],
@@ -704,18 +760,28 @@ mod tests {
                     json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "cfg-c966fbk687"}, "data": {"c": "3"}}),
                 ],
             ),
-        ];
+        ]);
+    }
+
+    /// One error case: (what, files, kustomization in `app`, Ok(part of the Invalid message) or
+    /// Err(()) for Unsupported). The messages are kustomize's (from `kubectl kustomize`), less its
+    /// paths.
+    type Failure<'a> = (&'a str, Entries<'a>, &'a str, Result<&'a str, ()>);
+
+    fn assert_fails(cases: Vec<Failure<'_>>) {
         for (what, entries, yaml, want) in cases {
             let fs = MemFiles::new(&entries);
-            assert_eq!(build(&fs, yaml).unwrap(), want, "{what}");
+            match (build(&fs, yaml), want) {
+                (Err(BuildError::Invalid(msg)), Ok(part)) => assert!(msg.contains(part), "{what}: {msg}"),
+                (Err(BuildError::Unsupported(_)), Err(())) => {}
+                (got, _) => panic!("{what}: {got:?}"),
+            }
         }
     }
 
     #[test]
-    fn kustomize_errors_are_invalid_and_the_rest_unsupported() {
-        // (what, files, kustomization in `app`, Ok(part of the Invalid message) or Err(()) for
-        // Unsupported). The messages are kustomize's (from `kubectl kustomize`), less its paths.
-        let cases: Vec<(&str, Entries, &str, Result<&str, ()>)> = vec![
+    fn malformed_generators_are_invalid() {
+        assert_fails(vec![
             (
                 "type on a ConfigMap",
                 vec![],
@@ -770,6 +836,12 @@ mod tests {
                 "configMapGenerator:\n- name: f\n  files:\n  - a=b=c\n",
                 Ok("key name or file path contains '='"),
             ),
+        ]);
+    }
+
+    #[test]
+    fn unreadable_sources_are_invalid() {
+        assert_fails(vec![
             (
                 "a directory as a file",
                 vec![("app/sub/x.txt", b"x")],
@@ -806,6 +878,12 @@ mod tests {
                 "secretGenerator:\n- name: f\n  envs:\n  - a.env\n",
                 Ok("invalid utf8"),
             ),
+        ]);
+    }
+
+    #[test]
+    fn behavior_conflicts_are_invalid() {
+        assert_fails(vec![
             (
                 "merge into nothing",
                 vec![],
@@ -818,6 +896,12 @@ mod tests {
                 "configMapGenerator:\n- name: cfg\n- name: cfg\n",
                 Ok("exists; behavior must be merge or replace"),
             ),
+        ]);
+    }
+
+    #[test]
+    fn what_kustomize_cannot_print_or_read_is_unsupported() {
+        assert_fails(vec![
             // kustomize fails to print these (`yaml: control characters are not allowed`).
             (
                 "a control character in a file",
@@ -843,15 +927,7 @@ mod tests {
                 "configMapGenerator:\n- name: u\n  envs:\n  - /etc/env\n",
                 Err(()),
             ),
-        ];
-        for (what, entries, yaml, want) in cases {
-            let fs = MemFiles::new(&entries);
-            match (build(&fs, yaml), want) {
-                (Err(BuildError::Invalid(msg)), Ok(part)) => assert!(msg.contains(part), "{what}: {msg}"),
-                (Err(BuildError::Unsupported(_)), Err(())) => {}
-                (got, _) => panic!("{what}: {got:?}"),
-            }
-        }
+        ]);
     }
 
     #[test]

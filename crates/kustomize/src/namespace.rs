@@ -212,19 +212,23 @@ mod tests {
         m
     }
 
-    // Expected objects are what `kubectl kustomize` (kustomize v5.5.0) printed for the same
-    // inputs with `namespace: newns` (and, for the last rows, a NamespaceTransformer entry).
+    /// One case: (what, the input object, the options, the object kustomize printed).
+    type Case<'a> = (&'a str, Value, Options, Value);
+
+    /// Expected objects are what `kubectl kustomize` (kustomize v5.5.0) printed for the same
+    /// inputs with `namespace: newns` (and, for the rows with options, a NamespaceTransformer
+    /// entry).
+    fn assert_sets_namespaces(cases: Vec<Case<'_>>) {
+        for (what, input, options, want) in cases {
+            let mut m = resmap(vec![input]);
+            apply(&mut m, "newns", &options).unwrap();
+            assert_eq!(m.resources[0].obj, want, "{what}");
+        }
+    }
+
     #[test]
-    fn sets_namespaces_as_kustomize_does() {
-        let rb_in = json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
-            "metadata": {"name": "rb", "namespace": "other"},
-            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "cr"},
-            "subjects": [
-                {"kind": "ServiceAccount", "name": "default"},
-                {"kind": "ServiceAccount", "name": "default", "namespace": "keep"},
-                {"kind": "ServiceAccount", "name": "sa"},
-                {"kind": "User", "name": "default"}]});
-        let cases: Vec<(&str, Value, Options, Value)> = vec![
+    fn sets_object_namespaces_as_kustomize_does() {
+        assert_sets_namespaces(vec![
             (
                 "a namespaced object moves, whatever namespace it had",
                 json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "cm", "namespace": "foo"}}),
@@ -261,6 +265,12 @@ mod tests {
                 Options::default(),
                 json!({"apiVersion": "v2", "kind": "Namespace", "metadata": {"name": "old2", "namespace": "newns"}}),
             ),
+        ]);
+    }
+
+    #[test]
+    fn sets_referenced_service_namespaces_as_kustomize_does() {
+        assert_sets_namespaces(vec![
             (
                 "an APIService's service gets the namespace, created",
                 json!({"apiVersion": "apiregistration.k8s.io/v1", "kind": "APIService", "metadata": {"name": "v1.foo"}, "spec": {"service": {"name": "svc"}}}),
@@ -275,6 +285,20 @@ mod tests {
                 json!({"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition", "metadata": {"name": "foos.x.io"},
                     "spec": {"conversion": {"webhook": {"clientConfig": {"service": {"name": "s"}}}}}}),
             ),
+        ]);
+    }
+
+    #[test]
+    fn sets_binding_subject_namespaces_as_kustomize_does() {
+        let rb_in = json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+            "metadata": {"name": "rb", "namespace": "other"},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "cr"},
+            "subjects": [
+                {"kind": "ServiceAccount", "name": "default"},
+                {"kind": "ServiceAccount", "name": "default", "namespace": "keep"},
+                {"kind": "ServiceAccount", "name": "sa"},
+                {"kind": "User", "name": "default"}]});
+        assert_sets_namespaces(vec![
             (
                 "binding subjects named default get it, whatever their kind or namespace",
                 rb_in.clone(),
@@ -320,12 +344,7 @@ mod tests {
                         {"kind": "ServiceAccount", "name": "sa"},
                         {"kind": "User", "name": "default", "namespace": "newns"}]}),
             ),
-        ];
-        for (what, input, options, want) in cases {
-            let mut m = resmap(vec![input]);
-            apply(&mut m, "newns", &options).unwrap();
-            assert_eq!(m.resources[0].obj, want, "{what}");
-        }
+        ]);
     }
 
     #[test]

@@ -218,78 +218,9 @@ fn parse_selector(s: &str) -> Result<Vec<Requirement>, BuildError> {
     let bad = || unsupported_selector(s);
     let mut out = Vec::new();
     let mut i = 0;
-    let word = |t: Option<&Token>| match t {
-        Some(Token::Word(w)) => Some(w.clone()),
-        _ => None,
-    };
     while i < toks.len() {
-        let req = if toks[i] == Token::Not {
-            let k = word(toks.get(i + 1)).ok_or_else(bad)?;
-            i += 2;
-            Requirement::DoesNotExist(k)
-        } else {
-            let k = word(toks.get(i)).ok_or_else(bad)?;
-            i += 1;
-            match toks.get(i) {
-                None | Some(Token::Comma) => Requirement::Exists(k),
-                Some(Token::Eq | Token::DoubleEq | Token::NotEq) => {
-                    let negate = toks[i] == Token::NotEq;
-                    // `a=` (an empty value) is valid in apimachinery.
-                    let v = match toks.get(i + 1) {
-                        Some(Token::Word(w)) => {
-                            i += 2;
-                            w.clone()
-                        }
-                        None | Some(Token::Comma) => {
-                            i += 1;
-                            String::new()
-                        }
-                        _ => return Err(bad()),
-                    };
-                    if negate {
-                        Requirement::NotIn(k, vec![v])
-                    } else {
-                        Requirement::In(k, vec![v])
-                    }
-                }
-                Some(Token::Word(op)) if op == "in" || op == "notin" => {
-                    let negate = op == "notin";
-                    if toks.get(i + 1) != Some(&Token::Open) {
-                        return Err(bad());
-                    }
-                    i += 2;
-                    let mut vs = Vec::new();
-                    loop {
-                        match toks.get(i) {
-                            Some(Token::Word(w)) => {
-                                vs.push(w.clone());
-                                i += 1;
-                                match toks.get(i) {
-                                    Some(Token::Comma) => i += 1,
-                                    Some(Token::Close) => {
-                                        i += 1;
-                                        break;
-                                    }
-                                    _ => return Err(bad()),
-                                }
-                            }
-                            _ => return Err(bad()),
-                        }
-                    }
-                    if negate {
-                        Requirement::NotIn(k, vs)
-                    } else {
-                        Requirement::In(k, vs)
-                    }
-                }
-                _ => return Err(bad()),
-            }
-        };
-        let (key, values): (&str, &[String]) = match &req {
-            Requirement::In(k, v) | Requirement::NotIn(k, v) => (k, v),
-            Requirement::Exists(k) | Requirement::DoesNotExist(k) => (k, &[]),
-        };
-        if !valid_key(key) || !values.iter().all(|v| valid_value(v)) {
+        let req = requirement(&toks, &mut i).ok_or_else(bad)?;
+        if !valid_requirement(&req) {
             return Err(bad());
         }
         out.push(req);
@@ -300,6 +231,95 @@ fn parse_selector(s: &str) -> Result<Vec<Requirement>, BuildError> {
         }
     }
     Ok(out)
+}
+
+/// The requirement starting at `toks[*i]` (`!k`, `k`, `k=v`, `k==v`, `k!=v`, `k in (…)`,
+/// `k notin (…)`), leaving `*i` just after it; `None` when the tokens there are not one.
+fn requirement(toks: &[Token], i: &mut usize) -> Option<Requirement> {
+    if toks[*i] == Token::Not {
+        let k = word(toks.get(*i + 1))?;
+        *i += 2;
+        return Some(Requirement::DoesNotExist(k));
+    }
+    let k = word(toks.get(*i))?;
+    *i += 1;
+    match toks.get(*i) {
+        None | Some(Token::Comma) => Some(Requirement::Exists(k)),
+        Some(Token::Eq | Token::DoubleEq | Token::NotEq) => {
+            let negate = toks[*i] == Token::NotEq;
+            let v = equality_value(toks, i)?;
+            Some(if negate {
+                Requirement::NotIn(k, vec![v])
+            } else {
+                Requirement::In(k, vec![v])
+            })
+        }
+        Some(Token::Word(op)) if op == "in" || op == "notin" => {
+            let negate = op == "notin";
+            let vs = value_set(toks, i)?;
+            Some(if negate {
+                Requirement::NotIn(k, vs)
+            } else {
+                Requirement::In(k, vs)
+            })
+        }
+        _ => None,
+    }
+}
+
+/// The word a token is, if it is one.
+fn word(t: Option<&Token>) -> Option<String> {
+    match t {
+        Some(Token::Word(w)) => Some(w.clone()),
+        _ => None,
+    }
+}
+
+/// The value after the `=`, `==` or `!=` at `toks[*i]`, leaving `*i` after it. `a=` (an empty
+/// value) is valid in apimachinery.
+fn equality_value(toks: &[Token], i: &mut usize) -> Option<String> {
+    match toks.get(*i + 1) {
+        Some(Token::Word(w)) => {
+            *i += 2;
+            Some(w.clone())
+        }
+        None | Some(Token::Comma) => {
+            *i += 1;
+            Some(String::new())
+        }
+        _ => None,
+    }
+}
+
+/// The `(v1, v2, …)` after the `in` or `notin` at `toks[*i]`, leaving `*i` after the `)`. An empty
+/// set is not one.
+fn value_set(toks: &[Token], i: &mut usize) -> Option<Vec<String>> {
+    if toks.get(*i + 1) != Some(&Token::Open) {
+        return None;
+    }
+    *i += 2;
+    let mut vs = Vec::new();
+    loop {
+        vs.push(word(toks.get(*i))?);
+        *i += 1;
+        match toks.get(*i) {
+            Some(Token::Comma) => *i += 1,
+            Some(Token::Close) => {
+                *i += 1;
+                return Some(vs);
+            }
+            _ => return None,
+        }
+    }
+}
+
+/// Whether apimachinery accepts the requirement's key and values.
+fn valid_requirement(req: &Requirement) -> bool {
+    let (key, values): (&str, &[String]) = match req {
+        Requirement::In(k, v) | Requirement::NotIn(k, v) => (k, v),
+        Requirement::Exists(k) | Requirement::DoesNotExist(k) => (k, &[]),
+    };
+    valid_key(key) && values.iter().all(|v| valid_value(v))
 }
 
 #[cfg(test)]

@@ -580,50 +580,32 @@ fn yaml(v: &Value) -> String {
 
 /// Writes one random repository under `root`; returns the directory to render.
 fn generate(rng: &mut Rng, root: &Path) -> String {
+    let generated = rng.chance(60);
+    let mut workloads = write_base(rng, root, generated);
+    // An optional component adding a sidecar that reads its own generated ConfigMap.
+    let component = rng.chance(25);
+    if component {
+        write_component(rng, root, &workloads[0]);
+    }
+    let levels = rng.below(3);
+    let mut render = "base".to_string();
+    for level in 0..levels {
+        let with_component = component && level + 1 == levels;
+        render = write_overlay(rng, root, &render, level, with_component, generated, &mut workloads);
+    }
+    render
+}
+
+/// Writes `base/`: one to three random workloads and, when `generated`, the ConfigMap some of
+/// them read. Returns the workloads.
+fn write_base(rng: &mut Rng, root: &Path, generated: bool) -> Vec<Workload> {
     let mut workloads: Vec<Workload> = Vec::new();
     let mut docs = Vec::new();
-    let generated = rng.chance(60);
     let names = ["api", "web", "worker", "db"];
     for name in names.iter().take(1 + rng.below(3)) {
-        let &(api, kind) = rng.pick(KINDS);
-        let cnames = ["app", "sidecar", "proxy"];
-        let containers: Vec<String> = cnames.iter().take(1 + rng.below(3)).map(|s| s.to_string()).collect();
-        let mut pod = json!({
-            "containers": containers.iter().map(|c| json!({"name": c, "image": image(rng)})).collect::<Vec<_>>(),
-        });
-        let inits = rng.below(3);
-        if inits > 0 {
-            pod["initContainers"] = (0..inits)
-                .map(|i| json!({"name": format!("init{i}"), "image": image(rng)}))
-                .collect();
-        }
-        if generated && rng.chance(70) {
-            pod["containers"][0]["envFrom"] = json!([{ "configMapRef": { "name": "settings" } }]);
-            pod["volumes"] = json!([{ "name": "s", "configMap": { "name": "settings" } }]);
-        }
-        if kind == "CronJob" || kind == "Job" || kind == "Pod" {
-            pod["restartPolicy"] = json!("Never");
-        }
-        let labels = json!({ "app": name });
-        let spec = match kind {
-            "Pod" => pod,
-            "CronJob" => {
-                json!({"schedule": "0 * * * *", "jobTemplate": {"spec": {"template": {"metadata": {"labels": labels}, "spec": pod}}}})
-            }
-            "Job" => json!({"template": {"metadata": {"labels": labels}, "spec": pod}}),
-            _ => {
-                json!({"selector": {"matchLabels": labels}, "template": {"metadata": {"labels": labels}, "spec": pod}})
-            }
-        };
-        docs.push(yaml(
-            &json!({"apiVersion": api, "kind": kind, "metadata": {"name": name}, "spec": spec}),
-        ));
-        workloads.push(Workload {
-            api,
-            kind,
-            name: name.to_string(),
-            containers,
-        });
+        let (doc, workload) = random_workload(rng, name, generated);
+        docs.push(yaml(&doc));
+        workloads.push(workload);
     }
     write(&root.join("base/workloads.yaml"), &docs.join("---\n"));
     let mut k = json!({ "resources": ["workloads.yaml"] });
@@ -632,105 +614,177 @@ fn generate(rng: &mut Rng, root: &Path) -> String {
     }
     decorate(rng, &mut k, &workloads, "");
     write(&root.join("base/kustomization.yaml"), &yaml(&k));
+    workloads
+}
 
-    // An optional component adding a sidecar that reads its own generated ConfigMap.
-    let component = rng.chance(25);
-    if component {
-        let w = &workloads[0];
-        let pod = json!({"containers": [{"name": "mesh", "image": image(rng), "envFrom": [{"configMapRef": {"name": "mesh"}}]}]});
-        let mut patch = wrap_pod(w.kind, pod);
-        patch["apiVersion"] = json!(w.api);
-        patch["kind"] = json!(w.kind);
-        patch["metadata"] = json!({ "name": w.name });
-        write(&root.join("components/mesh/sidecar.yaml"), &yaml(&patch));
-        write(
-            &root.join("components/mesh/kustomization.yaml"),
-            &yaml(&json!({
-                "apiVersion": "kustomize.config.k8s.io/v1alpha1",
-                "kind": "Component",
-                "patches": [{ "path": "sidecar.yaml" }],
-                "configMapGenerator": [{ "name": "mesh", "literals": ["PORT=15001"] }],
-            })),
-        );
-    }
+/// A workload of a random kind named `name`, with one to three containers: its manifest and how
+/// the generator tracks it.
+fn random_workload(rng: &mut Rng, name: &str, generated: bool) -> (Value, Workload) {
+    let &(api, kind) = rng.pick(KINDS);
+    let cnames = ["app", "sidecar", "proxy"];
+    let containers: Vec<String> = cnames.iter().take(1 + rng.below(3)).map(|s| s.to_string()).collect();
+    let pod = random_pod(rng, kind, &containers, generated);
+    let labels = json!({ "app": name });
+    let spec = match kind {
+        "Pod" => pod,
+        "CronJob" => {
+            json!({"schedule": "0 * * * *", "jobTemplate": {"spec": {"template": {"metadata": {"labels": labels}, "spec": pod}}}})
+        }
+        "Job" => json!({"template": {"metadata": {"labels": labels}, "spec": pod}}),
+        _ => {
+            json!({"selector": {"matchLabels": labels}, "template": {"metadata": {"labels": labels}, "spec": pod}})
+        }
+    };
+    let doc = json!({"apiVersion": api, "kind": kind, "metadata": {"name": name}, "spec": spec});
+    let workload = Workload {
+        api,
+        kind,
+        name: name.to_string(),
+        containers,
+    };
+    (doc, workload)
+}
 
-    let levels = rng.below(3);
-    let mut render = "base".to_string();
-    for level in 0..levels {
-        let dir = format!("overlay{level}");
-        let mut k = json!({ "resources": [format!("../{render}")] });
-        if component && level + 1 == levels {
-            k["components"] = json!(["../components/mesh"]);
-        }
-        if generated && rng.chance(40) {
-            k["configMapGenerator"] =
-                json!([{ "name": "settings", "behavior": "merge", "literals": [format!("L{level}=x")] }]);
-        }
-        let mut patches = Vec::new();
-        for w in workloads.iter_mut() {
-            if !rng.chance(35) {
-                continue;
-            }
-            match rng.below(4) {
-                // A strategic-merge patch: change, add or delete containers by name.
-                0..=2 => {
-                    let mut list = Vec::new();
-                    if !w.containers.is_empty() && rng.chance(70) {
-                        let c = rng.pick(&w.containers).clone();
-                        list.push(json!({"name": c, "image": image(rng)}));
-                    }
-                    if rng.chance(40) {
-                        let c = format!("extra{level}");
-                        if !w.containers.contains(&c) {
-                            list.push(json!({"name": c, "image": image(rng)}));
-                            w.containers.insert(0, c);
-                        }
-                    }
-                    if w.containers.len() > 1 && rng.chance(30) {
-                        let i = rng.below(w.containers.len());
-                        if !list.iter().any(|c| c["name"] == json!(w.containers[i])) {
-                            list.push(json!({"name": w.containers[i], "$patch": "delete"}));
-                            w.containers.remove(i);
-                        }
-                    }
-                    if list.is_empty() {
-                        continue;
-                    }
-                    let mut patch = wrap_pod(w.kind, json!({ "containers": list }));
-                    patch["apiVersion"] = json!(w.api);
-                    patch["kind"] = json!(w.kind);
-                    patch["metadata"] = json!({ "name": w.name });
-                    if rng.chance(50) {
-                        let file = format!("patch-{}.yaml", w.name);
-                        write(&root.join(&dir).join(&file), &yaml(&patch));
-                        patches.push(json!({ "path": file }));
-                    } else {
-                        patches.push(json!({ "patch": yaml(&patch) }));
-                    }
-                }
-                // A JSON 6902 replace of one container's image.
-                _ => {
-                    if w.containers.is_empty() {
-                        continue;
-                    }
-                    let i = rng.below(w.containers.len());
-                    let ops = json!([{
-                        "op": "replace",
-                        "path": format!("{}/containers/{i}/image", pod_pointer(w.kind)),
-                        "value": image(rng),
-                    }]);
-                    patches.push(json!({ "target": { "kind": w.kind, "name": w.name }, "patch": yaml(&ops) }));
-                }
-            }
-        }
-        if !patches.is_empty() {
-            k["patches"] = Value::Array(patches);
-        }
-        decorate(rng, &mut k, &workloads, &level.to_string());
-        write(&root.join(&dir).join("kustomization.yaml"), &yaml(&k));
-        render = dir;
+/// A pod spec running `containers` with random images, up to two init containers and, when
+/// `generated`, most often reading the `settings` ConfigMap.
+fn random_pod(rng: &mut Rng, kind: &str, containers: &[String], generated: bool) -> Value {
+    let mut pod = json!({
+        "containers": containers.iter().map(|c| json!({"name": c, "image": image(rng)})).collect::<Vec<_>>(),
+    });
+    let inits = rng.below(3);
+    if inits > 0 {
+        pod["initContainers"] = (0..inits)
+            .map(|i| json!({"name": format!("init{i}"), "image": image(rng)}))
+            .collect();
     }
-    render
+    if generated && rng.chance(70) {
+        pod["containers"][0]["envFrom"] = json!([{ "configMapRef": { "name": "settings" } }]);
+        pod["volumes"] = json!([{ "name": "s", "configMap": { "name": "settings" } }]);
+    }
+    if kind == "CronJob" || kind == "Job" || kind == "Pod" {
+        pod["restartPolicy"] = json!("Never");
+    }
+    pod
+}
+
+/// Writes `components/mesh/`: a sidecar patched into `w` that reads its own generated ConfigMap.
+fn write_component(rng: &mut Rng, root: &Path, w: &Workload) {
+    let pod =
+        json!({"containers": [{"name": "mesh", "image": image(rng), "envFrom": [{"configMapRef": {"name": "mesh"}}]}]});
+    let mut patch = wrap_pod(w.kind, pod);
+    patch["apiVersion"] = json!(w.api);
+    patch["kind"] = json!(w.kind);
+    patch["metadata"] = json!({ "name": w.name });
+    write(&root.join("components/mesh/sidecar.yaml"), &yaml(&patch));
+    write(
+        &root.join("components/mesh/kustomization.yaml"),
+        &yaml(&json!({
+            "apiVersion": "kustomize.config.k8s.io/v1alpha1",
+            "kind": "Component",
+            "patches": [{ "path": "sidecar.yaml" }],
+            "configMapGenerator": [{ "name": "mesh", "literals": ["PORT=15001"] }],
+        })),
+    );
+}
+
+/// Writes `overlay<level>/` over the directory `below`: the mesh component when
+/// `with_component`, maybe a merge into the generated ConfigMap, random patches of `workloads`
+/// (which it keeps up to date). Returns the overlay's directory.
+fn write_overlay(
+    rng: &mut Rng,
+    root: &Path,
+    below: &str,
+    level: usize,
+    with_component: bool,
+    generated: bool,
+    workloads: &mut [Workload],
+) -> String {
+    let dir = format!("overlay{level}");
+    let mut k = json!({ "resources": [format!("../{below}")] });
+    if with_component {
+        k["components"] = json!(["../components/mesh"]);
+    }
+    if generated && rng.chance(40) {
+        k["configMapGenerator"] =
+            json!([{ "name": "settings", "behavior": "merge", "literals": [format!("L{level}=x")] }]);
+    }
+    let mut patches = Vec::new();
+    for w in workloads.iter_mut() {
+        if !rng.chance(35) {
+            continue;
+        }
+        let patch = match rng.below(4) {
+            0..=2 => strategic_merge_patch(rng, &root.join(&dir), level, w),
+            _ => json6902_patch(rng, w),
+        };
+        patches.extend(patch);
+    }
+    if !patches.is_empty() {
+        k["patches"] = Value::Array(patches);
+    }
+    decorate(rng, &mut k, workloads, &level.to_string());
+    write(&root.join(&dir).join("kustomization.yaml"), &yaml(&k));
+    dir
+}
+
+/// A strategic-merge patch of `w` changing, adding or deleting containers by name, as a
+/// `patches` entry: a file in `dir` or inline. `None` when it would change nothing.
+fn strategic_merge_patch(rng: &mut Rng, dir: &Path, level: usize, w: &mut Workload) -> Option<Value> {
+    let list = container_changes(rng, level, w);
+    if list.is_empty() {
+        return None;
+    }
+    let mut patch = wrap_pod(w.kind, json!({ "containers": list }));
+    patch["apiVersion"] = json!(w.api);
+    patch["kind"] = json!(w.kind);
+    patch["metadata"] = json!({ "name": w.name });
+    if rng.chance(50) {
+        let file = format!("patch-{}.yaml", w.name);
+        write(&dir.join(&file), &yaml(&patch));
+        Some(json!({ "path": file }))
+    } else {
+        Some(json!({ "patch": yaml(&patch) }))
+    }
+}
+
+/// Random container entries for a strategic-merge patch of `w`: maybe a new image for one, an
+/// added `extra<level>`, a `$patch: delete`. `w.containers` follows.
+fn container_changes(rng: &mut Rng, level: usize, w: &mut Workload) -> Vec<Value> {
+    let mut list = Vec::new();
+    if !w.containers.is_empty() && rng.chance(70) {
+        let c = rng.pick(&w.containers).clone();
+        list.push(json!({"name": c, "image": image(rng)}));
+    }
+    if rng.chance(40) {
+        let c = format!("extra{level}");
+        if !w.containers.contains(&c) {
+            list.push(json!({"name": c, "image": image(rng)}));
+            w.containers.insert(0, c);
+        }
+    }
+    if w.containers.len() > 1 && rng.chance(30) {
+        let i = rng.below(w.containers.len());
+        if !list.iter().any(|c| c["name"] == json!(w.containers[i])) {
+            list.push(json!({"name": w.containers[i], "$patch": "delete"}));
+            w.containers.remove(i);
+        }
+    }
+    list
+}
+
+/// A JSON 6902 replace of one of `w`'s container images, as a `patches` entry; `None` when `w`
+/// has no containers left.
+fn json6902_patch(rng: &mut Rng, w: &Workload) -> Option<Value> {
+    if w.containers.is_empty() {
+        return None;
+    }
+    let i = rng.below(w.containers.len());
+    let ops = json!([{
+        "op": "replace",
+        "path": format!("{}/containers/{i}/image", pod_pointer(w.kind)),
+        "value": image(rng),
+    }]);
+    Some(json!({ "target": { "kind": w.kind, "name": w.name }, "patch": yaml(&ops) }))
 }
 
 /// The fields every level may set: prefix, suffix, namespace, images, replicas, commonLabels.
