@@ -32,20 +32,23 @@ WORKDIR /build
 # a stub too (tests/it/dockerfile.rs checks both this layer and the final sources).
 # The test-support crate is a workspace member: cargo needs its manifest (and a library file)
 # to load the workspace, although a release build never compiles it. The crates/ libraries are
-# dependencies: their manifests and stub libraries build with the dependencies' layer.
+# dependencies: their manifests and stub libraries build with the dependencies' layer. xtask
+# (CI's checks) is a member too, never built here.
 COPY Cargo.toml Cargo.lock ./
 COPY tests/support/Cargo.toml ./tests/support/
 COPY crates/yaml/Cargo.toml ./crates/yaml/
 COPY crates/kustomize/Cargo.toml ./crates/kustomize/
-RUN mkdir src benches crates/yaml/src crates/kustomize/src \
+COPY xtask/Cargo.toml ./xtask/
+RUN mkdir src benches crates/yaml/src crates/kustomize/src xtask/src \
     && echo 'fn main() {}' > src/main.rs \
+    && echo 'fn main() {}' > xtask/src/main.rs \
     && touch src/lib.rs tests/support/lib.rs crates/yaml/src/lib.rs crates/kustomize/src/lib.rs \
     && echo 'fn main() {}' > benches/audit.rs \
     && echo 'fn main() {}' > benches/render.rs \
     && echo 'fn main() {}' > benches/watch.rs \
     && echo 'fn main() {}' > benches/store.rs \
     && cargo build --release --locked \
-    && rm -rf src benches tests/support/lib.rs crates/yaml/src crates/kustomize/src
+    && rm -rf src benches tests/support/lib.rs crates/yaml/src crates/kustomize/src xtask/src
 
 COPY src ./src
 COPY crates ./crates
@@ -55,6 +58,7 @@ COPY templates ./templates
 COPY migrations ./migrations
 COPY benches ./benches
 COPY tests/support ./tests/support
+COPY xtask ./xtask
 # COPY keeps the files' original mtimes, which can be older than the stub build; touching them
 # makes cargo rebuild the crate instead of shipping the stub binary.
 RUN touch src/main.rs src/lib.rs crates/*/src/lib.rs \
