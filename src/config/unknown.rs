@@ -25,6 +25,9 @@ pub(super) struct Lenient {
 pub(super) struct Unknown {
     /// The whole key, lowercase as config reads it: `audit.fial_on`.
     key: String,
+    /// The section as config's message writes it (`environments[0]cluster`, without the dot
+    /// after an index) and as the config says it (`environments[0].cluster`).
+    section: Option<(String, String)>,
     /// Set by a `DRIFTWATCH__…` variable rather than the file.
     from_env: bool,
     error: config::ConfigError,
@@ -37,9 +40,13 @@ impl Unknown {
             .from_env
             .then(|| vars.keys().find(|var| variable_key(var) == self.key))
             .flatten();
+        let mut reason = super::serde_message(self.error);
+        if let Some((written, section)) = &self.section {
+            reason = reason.replace(&format!("for key `{written}`"), &format!("for key `{section}`"));
+        }
         ConfigError::Load {
             origin: var.map_or(origin, String::as_str).to_string(),
-            reason: super::serde_message(self.error),
+            reason,
         }
     }
 }
@@ -62,29 +69,47 @@ pub(super) fn read(merged: &config::Config) -> Lenient {
         }
     };
     let mut unknown = Vec::new();
-    loop {
+    let raw = loop {
         let error = match RawConfig::deserialize(value.clone()) {
-            Ok(raw) => return Lenient { raw: Ok(raw), unknown },
+            Ok(raw) => break Ok(raw),
             Err(e) => e,
         };
-        let removed = unknown_field(&error).and_then(|(section, name)| {
-            let removed = remove(&mut value, section, name)?;
-            let key = section.map_or_else(|| name.to_string(), |s| format!("{s}.{name}"));
-            Some((key, removed))
+        let removed = unknown_field(&error).and_then(|(written, name)| {
+            let section = written.map(dotted);
+            let removed = remove(&mut value, section.as_deref(), name)?;
+            let key = section
+                .as_ref()
+                .map_or_else(|| name.to_string(), |s| format!("{s}.{name}"));
+            Some((key, written.map(str::to_string).zip(section), removed))
         });
         // Anything else (or a key that cannot be found again) ends the reading here.
-        let Some((key, removed)) = removed else {
-            return Lenient {
-                raw: Err(error),
-                unknown,
-            };
+        let Some((key, section, removed)) = removed else {
+            break Err(error);
         };
         unknown.push(Unknown {
             key,
+            section,
             from_env: removed.origin() == Some(FROM_THE_ENVIRONMENT),
             error,
         });
+    };
+    // Tables are read in no fixed order: the report should not change from run to run.
+    unknown.sort_by(|a, b| a.key.cmp(&b.key));
+    Lenient { raw, unknown }
+}
+
+/// `environments[0]cluster` (config's key after an index) as `environments[0].cluster`.
+fn dotted(section: &str) -> String {
+    let mut out = String::with_capacity(section.len() + 4);
+    let mut after_index = false;
+    for c in section.chars() {
+        if after_index && c != '.' && c != '[' {
+            out.push('.');
+        }
+        after_index = c == ']';
+        out.push(c);
     }
+    out
 }
 
 /// The section (`audit`, `environments[0].cluster`; `None` at the top) and the name of the
@@ -159,6 +184,24 @@ mod tests {
             Some("helm"),
             "kept for validation"
         );
+        let cluster = lenient.unknown.into_iter().find(|u| u.key.ends_with("contxt")).unwrap();
+        let line = cluster.problem("c.toml", &HashMap::new()).to_string();
+        assert!(
+            line.starts_with("c.toml: unknown key `contxt`") && line.ends_with("for key `environments[0].cluster`"),
+            "{line}"
+        );
+    }
+
+    #[test]
+    fn a_key_after_an_index_gets_its_dot() {
+        for (written, dotted_key) in [
+            ("audit", "audit"),
+            ("environments[0]cluster", "environments[0].cluster"),
+            ("environments[0].cluster", "environments[0].cluster"),
+            ("a[1][2]b", "a[1][2].b"),
+        ] {
+            assert_eq!(dotted(written), dotted_key, "{written}");
+        }
     }
 
     #[test]

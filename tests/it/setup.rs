@@ -375,7 +375,7 @@ fn an_unknown_key_hides_no_other_problem() {
         let errors: Vec<&str> = out.stderr.lines().filter(|l| l.starts_with("error: ")).collect();
         for want in [
             "unknown key `fial_on`",
-            "unknown key `namepsaces`",
+            "unknown key `namepsaces`, expected one of `name`, `kubeconfig`, `context`, `in_cluster`, `snapshot`, `namespaces` for key `environments[0].cluster`",
             "environments[0].renderer: \"kustomise\"",
             "audit.rollout_grace: \"soon\"",
         ] {
