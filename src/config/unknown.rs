@@ -208,7 +208,7 @@ mod tests {
     fn a_wrong_type_still_ends_the_reading() {
         let lenient = read_toml("[gitops]\npath = \"g\"\nulr = 1\n[audit]\npage_size = \"many\"\n");
         assert_eq!(lenient.unknown.len(), 1);
-        let e = lenient.raw.err().expect("page_size is not a number").to_string();
+        let e = lenient.raw.expect_err("page_size is not a number").to_string();
         assert!(e.contains("page_size"), "{e}");
     }
 }

@@ -172,7 +172,7 @@ impl Report {
     /// Markdown, SARIF, annotations). The sort is stable: within a severity they stay as audited,
     /// environment by environment, each sorted by namespace, kind, name, container.
     fn sort_findings(&mut self) {
-        self.findings.sort_by(|a, b| b.severity.cmp(&a.severity));
+        self.findings.sort_by_key(|f| std::cmp::Reverse(f.severity));
     }
 
     /// An environment audited without error is `incomplete` while a manifest file of it could
