@@ -206,8 +206,10 @@ mod tests {
 
     #[test]
     fn a_wrong_type_still_ends_the_reading() {
-        let lenient = read_toml("[gitops]\npath = \"g\"\nulr = 1\n[audit]\npage_size = \"many\"\n");
-        assert_eq!(lenient.unknown.len(), 1);
+        // Tables are read in no fixed order, so an unknown key beside it may or may not be
+        // found before it: the wrong type alone.
+        let lenient = read_toml("[gitops]\npath = \"g\"\n[audit]\npage_size = \"many\"\n");
+        assert!(lenient.unknown.is_empty());
         let e = lenient.raw.expect_err("page_size is not a number").to_string();
         assert!(e.contains("page_size"), "{e}");
     }
