@@ -1,10 +1,13 @@
 //! What `check-config` checks beyond loading, without side effects: files the config names
-//! exist (snapshots, kubeconfigs, CA and key files, the ignore file), every `paths` glob matches
+//! exist (snapshots, CA and key files, the ignore file), every kubeconfig a cluster would use
+//! exists (`$KUBECONFIG` or `~/.kube/config` when none is named) and has the context asked for
+//! (or a current one), every `paths` glob matches
 //! something in the repository (a local `gitops.path`, or the HEAD tree of an existing git
 //! cache, read with git2 and never fetched), and the schedule fires at all. Not part of every
 //! load: a file may appear later, and the daemon must not refuse to start for it.
 
-use std::path::Path;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
 
@@ -12,8 +15,9 @@ use crate::config::{ClusterSource, Config, ConfigError, GitopsConfig};
 use crate::core::paths::PathPattern;
 
 /// Every problem found, as config errors naming the key; and a line saying where the globs
-/// were checked (or why not).
-pub fn check(cfg: &Config, now: DateTime<Utc>) -> (Vec<ConfigError>, String) {
+/// were checked (or why not). `env` is the environment the audit would run in (`KUBECONFIG`,
+/// `HOME`).
+pub fn check(cfg: &Config, env: &HashMap<String, String>, now: DateTime<Utc>) -> (Vec<ConfigError>, String) {
     let problem = |key: String, reason: String| ConfigError::Invalid {
         origin: cfg.origin.clone(),
         key,
@@ -24,6 +28,9 @@ pub fn check(cfg: &Config, now: DateTime<Utc>) -> (Vec<ConfigError>, String) {
         if !path.exists() {
             problems.push(problem(key, format!("{} does not exist", path.display())));
         }
+    }
+    for (key, reason) in kubeconfigs(cfg, env) {
+        problems.push(problem(key, reason));
     }
     let (tree, note) = repository_paths(&cfg.gitops);
     if let Some(tree) = &tree {
@@ -61,14 +68,9 @@ fn files(cfg: &Config) -> Vec<(String, std::path::PathBuf)> {
     }
     for (i, e) in cfg.environments.iter().enumerate() {
         let key = |k: &str| format!("environments[{i}].cluster.{k}");
-        match &e.cluster.source {
-            ClusterSource::Snapshot(p) => out.push((key("snapshot"), p.clone())),
-            ClusterSource::Kubeconfig { path: Some(p), .. } => out.push((key("kubeconfig"), p.clone())),
-            _ => {}
+        if let ClusterSource::Snapshot(p) = &e.cluster.source {
+            out.push((key("snapshot"), p.clone()));
         }
-    }
-    if let Some(k) = cfg.ha.as_ref().and_then(|ha| ha.kubeconfig.clone()) {
-        out.push(("ha.kubeconfig".to_string(), k));
     }
     let mut emails = 0;
     for c in &cfg.alerts.channels {
@@ -80,6 +82,122 @@ fn files(cfg: &Config) -> Vec<(String, std::path::PathBuf)> {
         }
     }
     out
+}
+
+/// Every cluster's kubeconfig (and the Lease's, under `[ha]`): a problem with its key when
+/// the client would fail to load it, so that the first audit does not find out.
+fn kubeconfigs(cfg: &Config, env: &HashMap<String, String>) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for (i, e) in cfg.environments.iter().enumerate() {
+        if let ClusterSource::Kubeconfig { path, context } = &e.cluster.source {
+            let section = format!("environments[{i}].cluster");
+            out.extend(kubeconfig(&section, path.as_deref(), context.as_deref(), env));
+        }
+    }
+    // Without a kubeconfig the Lease is reached through the Pod's service account.
+    if let Some(ha) = &cfg.ha
+        && let Some(path) = &ha.kubeconfig
+    {
+        out.extend(kubeconfig("ha", Some(path), ha.context.as_deref(), env));
+    }
+    out
+}
+
+/// The one problem (key, reason) with the kubeconfig `section` names (or, with none, the one
+/// kube reads: every file in `$KUBECONFIG`, else `~/.kube/config`) and its context.
+fn kubeconfig(
+    section: &str,
+    path: Option<&Path>,
+    context: Option<&str>,
+    env: &HashMap<String, String>,
+) -> Option<(String, String)> {
+    let key = |k: &str| format!("{section}.{k}");
+    let files = match path {
+        Some(p) if !p.exists() => return Some((key("kubeconfig"), format!("{} does not exist", p.display()))),
+        Some(p) => vec![p.to_path_buf()],
+        None => match default_kubeconfig(env) {
+            Ok(files) => files,
+            Err(reason) => return Some((key("kubeconfig"), reason.to_string())),
+        },
+    };
+    let mut merged = kube::config::Kubeconfig::default();
+    for file in &files {
+        let read = kube::config::Kubeconfig::read_from(file).and_then(|kc| merged.clone().merge(kc));
+        match read {
+            Ok(kc) => merged = kc,
+            Err(e) => {
+                let reason = format!("{}: {}", file.display(), crate::error_chain(&e));
+                return Some((key("kubeconfig"), reason));
+            }
+        }
+    }
+    let shown: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
+    let reason = missing_context(&merged, context, &shown.join(", "))?;
+    Some((key("context"), reason))
+}
+
+/// Why `context` (or, when `None`, the current context) cannot be used from `kc`, read from
+/// `file`.
+fn missing_context(kc: &kube::config::Kubeconfig, context: Option<&str>, file: &str) -> Option<String> {
+    let names: Vec<&str> = kc.contexts.iter().map(|c| c.name.as_str()).collect();
+    let known = if names.is_empty() {
+        "it has none".to_string()
+    } else {
+        format!("it has {}", names.join(", "))
+    };
+    match (context, kc.current_context.as_deref()) {
+        (Some(c), _) if !names.contains(&c) => Some(format!("{c:?} is not a context in {file} ({known})")),
+        (Some(_), _) => None,
+        (None, None | Some("")) => Some(format!("not set, and {file} has no current-context ({known})")),
+        (None, Some(current)) if !names.contains(&current) => Some(format!(
+            "not set, and the current-context {current:?} of {file} is not one of its contexts ({known})"
+        )),
+        (None, Some(_)) => None,
+    }
+}
+
+/// Why no kubeconfig is found where kube looks when none is configured.
+#[derive(Debug, thiserror::Error)]
+enum NoKubeconfig {
+    #[error(
+        "not set, and KUBECONFIG names {0}, which does not exist (set kubeconfig, or in_cluster = true when \
+         driftwatch runs in the cluster)"
+    )]
+    FromVariable(String),
+    #[error(
+        "not set, and the default {0} does not exist (set kubeconfig or KUBECONFIG, or in_cluster = true \
+         when driftwatch runs in the cluster)"
+    )]
+    Default(String),
+    #[error("not set, and there is no home directory to find ~/.kube/config in (set kubeconfig)")]
+    NoHome,
+}
+
+/// The files kube reads when no kubeconfig is configured, as its `Kubeconfig::read` does:
+/// every file in `KUBECONFIG` (empty entries skipped), else `$HOME/.kube/config`.
+fn default_kubeconfig(env: &HashMap<String, String>) -> Result<Vec<PathBuf>, NoKubeconfig> {
+    let listed: Vec<PathBuf> = env
+        .get("KUBECONFIG")
+        .map(|v| std::env::split_paths(v).filter(|p| !p.as_os_str().is_empty()).collect())
+        .unwrap_or_default();
+    if !listed.is_empty() {
+        return match listed.iter().find(|p| !p.exists()) {
+            Some(missing) => Err(NoKubeconfig::FromVariable(missing.display().to_string())),
+            None => Ok(listed),
+        };
+    }
+    let home = env
+        .get("HOME")
+        .filter(|h| !h.is_empty())
+        .map(PathBuf::from)
+        .or_else(std::env::home_dir)
+        .ok_or(NoKubeconfig::NoHome)?;
+    let default = home.join(".kube").join("config");
+    if default.exists() {
+        Ok(vec![default])
+    } else {
+        Err(NoKubeconfig::Default(default.display().to_string()))
+    }
 }
 
 /// Every file and directory path of the repository (`/`-separated, relative), and where they

@@ -1,5 +1,5 @@
-//! The command line: `--once` (audit and report), `check-config`, `declared`. Each command
-//! returns its exit code; `main` only parses and starts tracing.
+//! The command line: `--once` or `audit` (audit and report), `check-config`, `declared`. Each
+//! command returns its exit code; `main` only parses and starts tracing.
 
 use std::collections::HashMap;
 use std::io::{IsTerminal, Write};
@@ -61,9 +61,10 @@ pub struct Cli {
     pub command: Option<Command>,
 }
 
-/// What the audit (`--once`) reads and how it reports. Report flags (a new `--format`, a
-/// column or layout switch) go here, with their rendering in [`render`].
-#[derive(Debug, Args)]
+/// What the audit (`--once`, `audit`) reads and how it reports. Report flags (a new `--format`,
+/// a column or layout switch) go here, with their rendering in [`render`]. Given both before
+/// `audit` and after it, the ones after it win (`--env` adds up).
+#[derive(Clone, Debug, Args)]
 pub struct AuditArgs {
     /// Audit only this environment (repeatable; default all).
     #[arg(short = 'e', long = "env", value_name = "NAME")]
@@ -71,9 +72,9 @@ pub struct AuditArgs {
 
     /// Report format: text, json (pretty), json-compact (the same JSON on one line, for the
     /// journal and log shippers), markdown, or for pipelines sarif (GitHub code scanning),
-    /// junit (test reports) and github (workflow-command annotations).
-    #[arg(short = 'o', long, value_enum, default_value_t = Format::Text)]
-    pub format: Format,
+    /// junit (test reports) and github (workflow-command annotations) [default: text].
+    #[arg(short = 'o', long, value_enum)]
+    pub format: Option<Format>,
 
     /// With --format text: keep every column in full (whole image references and digests,
     /// the live spec's image) instead of fitting 120 columns.
@@ -86,7 +87,7 @@ pub struct AuditArgs {
 
 /// `--fail-on`: the audit's exit code threshold (also accepted by `check-config`, which shows
 /// the threshold an audit would use).
-#[derive(Debug, Args)]
+#[derive(Clone, Copy, Debug, Args)]
 pub struct FailOnArg {
     /// Lowest severity that makes the exit code 1 (overrides audit.fail_on).
     #[arg(long, value_enum)]
@@ -113,6 +114,19 @@ pub struct LogArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run one audit, print the report and exit, as --once does: 0 clean, 1 drift at or above
+    /// --fail-on, 2 an environment could not be audited.
+    Audit {
+        #[command(flatten)]
+        audit: AuditArgs,
+        /// Also alert through the alert state, as the daemon does (as --once --notify).
+        #[arg(long)]
+        notify: bool,
+        #[command(flatten)]
+        config: ConfigArg,
+        #[command(flatten)]
+        log: LogArgs,
+    },
     /// Run the daemon: audit on the schedule, alert, serve /metrics, /healthz, /readyz,
     /// /report (the default without --once).
     Run {
@@ -205,6 +219,7 @@ impl Cli {
         let after = match &self.command {
             Some(
                 Command::Run { config, .. }
+                | Command::Audit { config, .. }
                 | Command::CheckConfig { config, .. }
                 | Command::NotifyTest { config, .. }
                 | Command::Dora { config, .. }
@@ -220,6 +235,7 @@ impl Cli {
         let after = match &self.command {
             Some(
                 Command::Run { log, .. }
+                | Command::Audit { log, .. }
                 | Command::CheckConfig { log, .. }
                 | Command::NotifyTest { log, .. }
                 | Command::Dora { log, .. }
@@ -230,12 +246,33 @@ impl Cli {
         after.or(self.log.log_format)
     }
 
-    /// `--fail-on` after `check-config`, else before it.
+    /// `--fail-on` after `check-config` or `audit`, else before it.
     fn fail_on(&self) -> Option<SeverityArg> {
         match &self.command {
             Some(Command::CheckConfig { fail_on, .. }) => fail_on.fail_on.or(self.audit.fail_on.fail_on),
+            Some(Command::Audit { audit, .. }) => audit.fail_on.fail_on.or(self.audit.fail_on.fail_on),
             _ => self.audit.fail_on.fail_on,
         }
+    }
+
+    /// The audit's flags: those after `audit` win over those before it; `--env` adds up.
+    fn audit_args(&self) -> AuditArgs {
+        let Some(Command::Audit { audit, .. }) = &self.command else {
+            return self.audit.clone();
+        };
+        AuditArgs {
+            envs: self.audit.envs.iter().chain(&audit.envs).cloned().collect(),
+            format: audit.format.or(self.audit.format),
+            wide: self.audit.wide || audit.wide,
+            fail_on: FailOnArg {
+                fail_on: self.fail_on(),
+            },
+        }
+    }
+
+    /// `--notify`, after `audit` or with `--once`.
+    fn notify(&self) -> bool {
+        self.notify || matches!(self.command, Some(Command::Audit { notify: true, .. }))
     }
 }
 
@@ -378,9 +415,8 @@ pub async fn run(cli: Cli) -> u8 {
             format,
             ..
         }) => crate::app::dora::command(&cfg, envs, since.unwrap_or(cfg.dora.window), *from_git, *format).await,
-        Some(Command::Run { .. } | Command::Ignore { .. } | Command::CheckConfig { .. }) | None => {
-            once(&cfg, &cli).await
-        }
+        Some(Command::Run { .. } | Command::Audit { .. } | Command::Ignore { .. } | Command::CheckConfig { .. })
+        | None => once(&cfg, &cli.audit_args(), cli.notify()).await,
     }
 }
 
@@ -395,7 +431,7 @@ async fn check_config(path: &std::path::Path, env: &HashMap<String, String>, ove
         eprintln!("note: files, path globs and the schedule are checked once the errors above are fixed");
         return EXIT_ERROR;
     };
-    let (mut found, mut paths_line) = crate::app::checks::check(&cfg, chrono::Utc::now());
+    let (mut found, mut paths_line) = crate::app::checks::check(&cfg, env, chrono::Utc::now());
     match crate::store::probe(&cfg.store).await {
         Ok(line) => paths_line.push_str(&format!("store: {line}\n")),
         Err(e) => found.push(crate::config::ConfigError::Invalid {
@@ -541,25 +577,26 @@ fn exit_on_signal() {
     });
 }
 
-async fn once(cfg: &Config, cli: &Cli) -> u8 {
-    if let Some(msg) = unknown_envs(cfg, &cli.audit.envs) {
+async fn once(cfg: &Config, args: &AuditArgs, notify: bool) -> u8 {
+    if let Some(msg) = unknown_envs(cfg, &args.envs) {
         eprintln!("error: {msg}");
         return EXIT_ERROR;
     }
     exit_on_signal();
     let sources = crate::sources::Sources::for_one_audit(cfg).await;
     let plan = audit::Plan {
-        only: cli.audit.envs.clone(),
+        only: args.envs.clone(),
         ..audit::Plan::default()
     };
     let audited = audit::run_planned(cfg, &sources, &plan).await;
     let report = audited.report;
     let order = cfg.environment_order();
-    let text = render(&report, cli.audit.format, cfg.audit.fail_on, cli.audit.wide, &order);
+    let format = args.format.unwrap_or(Format::Text);
+    let text = render(&report, format, cfg.audit.fail_on, args.wide, &order);
     // A closed pipe (`driftwatch --once | head`) is not an audit error.
     let _ = std::io::stdout().write_all(text.as_bytes());
     let code = report.exit_code(cfg.audit.fail_on);
-    if !cli.notify {
+    if !notify {
         return code;
     }
     if cfg.alerts.channels.is_empty() {

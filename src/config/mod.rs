@@ -8,6 +8,7 @@
 //! (errors, validator, secrets, retry settings) are in [`crate::settings`].
 
 pub(crate) mod raw;
+mod unknown;
 mod validate;
 
 use std::collections::HashMap;
@@ -21,7 +22,6 @@ use crate::alerts::channels::ChannelKind;
 
 use crate::core::model::{Rewrite, Severity};
 use crate::core::report::status::promotion_order;
-use raw::RawConfig;
 
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -438,8 +438,8 @@ impl Config {
     }
 
     /// As [`Config::load`], but also returns the config when only values with a stand-in were
-    /// wrong (a missing secret, a bad duration), for `check-config` to check further. Such a
-    /// config is never used to audit.
+    /// wrong (a missing secret, a bad duration, an unknown key: left out), for `check-config` to
+    /// check further. Such a config is never used to audit.
     pub fn check(
         path: &Path,
         env: &HashMap<String, String>,
@@ -498,21 +498,26 @@ impl Config {
             .filter(|(k, _)| k.starts_with("DRIFTWATCH__"))
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
-        let raw = match raw_config(text, format, &vars) {
+        // Unknown keys first, then every wrong value behind them: a typo hides nothing.
+        let unknown::Lenient { raw, unknown } = raw_config(text, format, &vars);
+        let mut problems: Vec<ConfigError> = unknown.into_iter().map(|u| u.problem(origin, &vars)).collect();
+        let raw = match raw {
             Ok(raw) => raw,
-            Err(e) => return (None, vec![blame(text, format, origin, &vars, e)]),
+            Err(e) => {
+                problems.push(blame(text, format, origin, &vars, e));
+                return (None, problems);
+            }
         };
-        Validator::new(origin, base, env).config(raw, overrides)
+        let (config, errors) = Validator::new(origin, base, env).config(raw, overrides);
+        problems.extend(errors);
+        (config, problems)
     }
 }
 
-/// The file with the variables laid over it, as serde shapes.
-fn raw_config(
-    text: &str,
-    format: config::FileFormat,
-    vars: &HashMap<String, String>,
-) -> Result<RawConfig, config::ConfigError> {
-    config::Config::builder()
+/// The file with the variables laid over it, as serde shapes, with its unknown keys taken out
+/// and listed.
+fn raw_config(text: &str, format: config::FileFormat, vars: &HashMap<String, String>) -> unknown::Lenient {
+    let merged = config::Config::builder()
         .add_source(config::File::from_str(text, format))
         .add_source(
             config::Environment::with_prefix("DRIFTWATCH")
@@ -521,8 +526,14 @@ fn raw_config(
                 .try_parsing(true)
                 .source(Some(vars.clone())),
         )
-        .build()
-        .and_then(|c| c.try_deserialize())
+        .build();
+    match merged {
+        Ok(merged) => unknown::read(&merged),
+        Err(e) => unknown::Lenient {
+            raw: Err(e),
+            unknown: Vec::new(),
+        },
+    }
 }
 
 /// The config crate merges the file and the variables before serde sees them, so its errors
@@ -536,12 +547,12 @@ fn blame(
     e: config::ConfigError,
 ) -> ConfigError {
     let reason = serde_message(e);
-    if !vars.is_empty() && raw_config(text, format, &HashMap::new()).is_ok() {
+    if !vars.is_empty() && raw_config(text, format, &HashMap::new()).raw.is_ok() {
         let mut names: Vec<&String> = vars.keys().collect();
         names.sort();
         for name in names {
             let one: HashMap<String, String> = [(name.clone(), vars[name].clone())].into();
-            if let Err(e) = raw_config(text, format, &one) {
+            if let Err(e) = raw_config(text, format, &one).raw {
                 return ConfigError::Load {
                     origin: name.clone(),
                     reason: serde_message(e),

@@ -523,3 +523,132 @@ fn short_flags_and_every_old_form_work() {
     let json = run(&["declared", "-c", cfg, "-e", "staging", "-o", "json"]);
     assert!(json.stdout.trim_start().starts_with('{'), "{}", json.stdout);
 }
+
+/// Two environments in config order: `staging` (clean api, an undeclared Deployment: a
+/// warning) before `production` (api running another digest: critical).
+fn warning_then_critical(dir: &Path) -> PathBuf {
+    use support::fixtures::{D1, REPO, deployment, list, pod};
+    one_drift(dir);
+    let (d, rs) = deployment("shop", "api", &[("api", &format!("{REPO}@{D1}"))], 1);
+    let p = pod(&rs, "a", &[("api", &format!("{REPO}@{D1}"))]);
+    let (extra, extra_rs) = deployment("shop", "debug", &[("debug", &format!("{REPO}@{D1}"))], 1);
+    write(&dir.join("staging.json"), &list(vec![d, rs, p, extra, extra_rs]));
+    ConfigBuilder::new(dir)
+        .gitops(|g| g.path("gitops"))
+        .state(|s| s.path("state/alerts.json"))
+        .environment("staging", |e| e.paths(&["apps/*/production"]).snapshot("staging.json"))
+        .environment("production", |e| {
+            e.paths(&["apps/*/production"]).snapshot("cluster.json")
+        })
+        .write()
+}
+
+/// Findings are listed by severity first, critical before warning, as the README's JSON
+/// table says, whatever the environment order (in the JSON and in the flat text table).
+#[test]
+fn findings_are_sorted_by_severity_before_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = warning_then_critical(dir.path());
+    let out = driftwatch(dir.path(), &["--once", "-c", cfg.to_str().unwrap(), "-o", "json"], &[]);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    let report = out.json();
+    let seen: Vec<(&str, &str, &str)> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            let s = |k: &str| f[k].as_str().unwrap();
+            (s("severity"), s("environment"), s("type"))
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        vec![
+            ("critical", "production", "digest-drift"),
+            ("warning", "staging", "undeclared"),
+        ]
+    );
+    let text = driftwatch(dir.path(), &["--once", "-c", cfg.to_str().unwrap()], &[]);
+    let digest = text
+        .stdout
+        .find("digest-drift")
+        .unwrap_or_else(|| panic!("{}", text.stdout));
+    let undeclared = text
+        .stdout
+        .find("undeclared")
+        .unwrap_or_else(|| panic!("{}", text.stdout));
+    assert!(digest < undeclared, "{}", text.stdout);
+}
+
+/// `driftwatch audit` is `--once`: the same flags (after it, or before it), the same report
+/// and the same exit codes.
+#[test]
+fn audit_is_once_by_another_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = warning_then_critical(dir.path());
+    let cfg = cfg.to_str().unwrap();
+    let run = |args: &[&str]| driftwatch(dir.path(), args, &[]);
+    let once = run(&["--once", "-c", cfg, "-o", "json"]);
+    for args in [
+        &["audit", "-c", cfg, "-o", "json"][..],
+        &["-c", cfg, "audit", "--format", "json"],
+        &["--config", cfg, "-o", "json", "audit"],
+    ] {
+        let audit = run(args);
+        assert_eq!(audit.code, once.code, "{args:?}: {}", audit.stderr);
+        assert_eq!(audit.json()["findings"], once.json()["findings"], "{args:?}");
+        assert_eq!(audit.json()["summary"], once.json()["summary"], "{args:?}");
+    }
+    assert_eq!(once.code, 1);
+    // --env and --fail-on, as with --once.
+    assert_eq!(
+        run(&["audit", "-c", cfg, "-e", "staging"]).code,
+        1,
+        "a warning fails by default"
+    );
+    assert_eq!(
+        run(&["audit", "-c", cfg, "-e", "staging", "--fail-on", "critical"]).code,
+        0
+    );
+    assert_eq!(
+        run(&["--fail-on", "critical", "audit", "-c", cfg, "-e", "staging"]).code,
+        0
+    );
+    assert_eq!(
+        run(&[
+            "-e",
+            "staging",
+            "audit",
+            "-c",
+            cfg,
+            "-e",
+            "production",
+            "--fail-on",
+            "critical"
+        ])
+        .code,
+        1
+    );
+    let unknown = run(&["audit", "-c", cfg, "-e", "prod"]);
+    assert_eq!(unknown.code, 2);
+    assert!(
+        unknown.stderr.contains("unknown environment prod"),
+        "{}",
+        unknown.stderr
+    );
+    let text = run(&["audit", "-c", cfg, "--wide"]);
+    assert_eq!(text.stdout, run(&["--once", "-c", cfg, "--wide"]).stdout);
+    // --notify keeps alert state and history, as --once --notify does.
+    let notify = run(&["audit", "--notify", "-c", cfg]);
+    assert_eq!(notify.code, 1, "{}", notify.stderr);
+    assert!(
+        notify.stderr.contains("no alert channels are configured"),
+        "{}",
+        notify.stderr
+    );
+    assert!(dir.path().join("state/driftwatch.db").exists(), "the store is used");
+    let help = run(&["audit", "--help"]);
+    for flag in ["--format", "--env", "--fail-on", "--wide", "--notify", "--config"] {
+        assert!(help.stdout.contains(flag), "{flag}: {}", help.stdout);
+    }
+}

@@ -261,3 +261,130 @@ fn concurrent_runs_on_one_git_cache_all_succeed() {
         );
     }
 }
+
+/// A kubeconfig with the contexts `names` (each on one cluster and user), the first current.
+fn kubeconfig_with(names: &[&str]) -> String {
+    let contexts: String = names
+        .iter()
+        .map(|n| format!("- name: {n}\n  context: {{cluster: c, user: u}}\n"))
+        .collect();
+    format!(
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster: {{server: \"https://127.0.0.1:1\"}}\n\
+         users:\n- name: u\n  user: {{token: t}}\ncontexts:\n{contexts}current-context: {}\n",
+        names[0]
+    )
+}
+
+/// The kubeconfig a cluster would use must exist and have the context asked for: without one
+/// configured, the default `~/.kube/config` (or `$KUBECONFIG`) is checked, and a context it
+/// lacks is named with the contexts it has, instead of `ok` and a first audit failing with
+/// "failed to load current context".
+#[test]
+fn check_config_fails_on_a_kubeconfig_or_context_the_run_would_fail_on() {
+    let dir = tempfile::tempdir().unwrap();
+    support::write(
+        &dir.path().join("gitops/apps/api/production/deploy.yaml"),
+        "kind: List\n",
+    );
+    let config = |context: Option<&str>| {
+        ConfigBuilder::new(dir.path())
+            .gitops(|g| g.path("gitops"))
+            .environment("production", |e| {
+                let e = e.paths(&["apps/*/production"]);
+                match context {
+                    Some(c) => e.context(c),
+                    None => e,
+                }
+            })
+            .write()
+    };
+    let check = |cfg: &std::path::Path, env: &[(&str, &str)]| {
+        driftwatch(dir.path(), &["check-config", "-c", cfg.to_str().unwrap()], env)
+    };
+    // HOME is the temp dir: no ~/.kube/config.
+    let cfg = config(None);
+    let out = check(&cfg, &[]);
+    let default = dir.path().join(".kube/config");
+    assert_eq!(out.code, 2, "{}{}", out.stdout, out.stderr);
+    assert!(
+        out.stderr
+            .contains("environments[0].cluster.kubeconfig: not set, and the default")
+            && out.stderr.contains(&format!("{} does not exist", default.display())),
+        "{}",
+        out.stderr
+    );
+    let listed = dir.path().join("elsewhere.yaml");
+    let out = check(&cfg, &[("KUBECONFIG", listed.to_str().unwrap())]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains(&format!("KUBECONFIG names {}, which does not exist", listed.display())),
+        "{}",
+        out.stderr
+    );
+
+    support::write(&default, &kubeconfig_with(&["staging", "dev"]));
+    assert_eq!(check(&cfg, &[]).code, 0, "the current context is used");
+    let out = check(&config(Some("prod")), &[]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    let want = format!(
+        "environments[0].cluster.context: \"prod\" is not a context in {} (it has staging, dev)",
+        default.display()
+    );
+    assert!(out.stderr.contains(&want), "{want}\n{}", out.stderr);
+    assert_eq!(out.stderr.lines().count(), 1, "{}", out.stderr);
+    assert_eq!(check(&config(Some("dev")), &[]).code, 0);
+
+    // Through $KUBECONFIG (files merged, as kube reads them) and a named file alike.
+    support::write(&listed, &kubeconfig_with(&["prod"]));
+    let both = format!("{}:{}", default.display(), listed.display());
+    let out = check(&config(Some("prod")), &[("KUBECONFIG", &both)]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let named = ConfigBuilder::new(dir.path())
+        .gitops(|g| g.path("gitops"))
+        .environment("production", |e| {
+            e.paths(&["apps/*/production"]).kubeconfig(&default).context("prod")
+        })
+        .write();
+    let out = check(&named, &[]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(out.stderr.contains("\"prod\" is not a context in"), "{}", out.stderr);
+}
+
+/// An unknown key does not hide the wrong values behind it: one run names them all, in
+/// `check-config` and in the audit alike.
+#[test]
+fn an_unknown_key_hides_no_other_problem() {
+    let dir = tempfile::tempdir().unwrap();
+    support::write(
+        &dir.path().join("gitops/apps/api/production/deploy.yaml"),
+        "kind: List\n",
+    );
+    support::write(&dir.path().join("c.json"), "{\"kind\": \"List\", \"items\": []}");
+    let cfg = dir.path().join("driftwatch.toml");
+    support::write(
+        &cfg,
+        "[gitops]\npath = \"gitops\"\n[audit]\nfial_on = \"info\"\nrollout_grace = \"soon\"\n\
+         [[environments]]\nname = \"production\"\npaths = [\"apps/*/production\"]\nrenderer = \"kustomise\"\n\
+         [environments.cluster]\nsnapshot = \"c.json\"\nnamepsaces = [\"shop\"]\n",
+    );
+    let cfg = cfg.to_str().unwrap();
+    for args in [&["check-config", "-c", cfg][..], &["--once", "-c", cfg]] {
+        let out = driftwatch(dir.path(), args, &[]);
+        assert_eq!(out.code, 2, "{args:?}: {}", out.stderr);
+        let errors: Vec<&str> = out.stderr.lines().filter(|l| l.starts_with("error: ")).collect();
+        for want in [
+            "unknown key `fial_on`",
+            "unknown key `namepsaces`, expected one of `name`, `kubeconfig`, `context`, `in_cluster`, `snapshot`, `namespaces` for key `environments[0].cluster`",
+            "environments[0].renderer: \"kustomise\"",
+            "audit.rollout_grace: \"soon\"",
+        ] {
+            assert!(
+                errors.iter().any(|l| l.contains(want) && l.contains("driftwatch.toml")),
+                "{args:?}: {want}: {}",
+                out.stderr
+            );
+        }
+        assert_eq!(errors.len(), 4, "{args:?}: one line each: {}", out.stderr);
+    }
+}

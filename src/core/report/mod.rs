@@ -162,9 +162,17 @@ impl Report {
             ignored: Vec::new(),
             summary: Summary::default(),
         };
+        report.sort_findings();
         report.judge_completeness();
         report.summarise();
         report
+    }
+
+    /// Findings by severity, critical first, in every output that lists them flat (JSON, text,
+    /// Markdown, SARIF, annotations). The sort is stable: within a severity they stay as audited,
+    /// environment by environment, each sorted by namespace, kind, name, container.
+    fn sort_findings(&mut self) {
+        self.findings.sort_by_key(|f| std::cmp::Reverse(f.severity));
     }
 
     /// An environment audited without error is `incomplete` while a manifest file of it could
@@ -240,8 +248,8 @@ impl Report {
             }
         }
         let kept = |env: &str| !audited.contains(env);
-        // Grouped by environment in config order, each group as its audit sorted it, as a full
-        // audit lists them.
+        // Environment by environment in config order, each as its audit sorted it, then by
+        // severity (in `sort_findings`), as a full audit lists them.
         let mut findings: Vec<Finding> = Vec::new();
         for e in &environments {
             let from = if kept(&e.name) {
@@ -268,6 +276,7 @@ impl Report {
             ignored,
             summary: Summary::default(),
         };
+        report.sort_findings();
         report.judge_completeness();
         report.summarise();
         report
