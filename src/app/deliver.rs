@@ -136,16 +136,21 @@ async fn store_outage(
     health: &StoreHealth,
     e: StoreError,
 ) -> NotifyError {
-    let first = match state_file::claim_unwritable(&cfg.state.path) {
+    let outage = state_file::claim_unwritable(&cfg.state.path);
+    let first = match &outage {
         state_file::Outage::New => {
             health.unwritable_alerted.store(true, Ordering::SeqCst);
             true
         }
         state_file::Outage::Known => false,
-        state_file::Outage::Unrecorded => !health.unwritable_alerted.swap(true, Ordering::SeqCst),
+        state_file::Outage::Unrecorded(_) => !health.unwritable_alerted.swap(true, Ordering::SeqCst),
     };
     if first {
-        store_unusable(cfg, report, now, client, &e).await;
+        let hint = match outage {
+            state_file::Outage::Unrecorded(hint) => Some(hint),
+            _ => None,
+        };
+        store_unusable(cfg, report, now, client, &e, hint.as_deref()).await;
     }
     NotifyError::from(e)
 }
@@ -268,18 +273,34 @@ fn lease(d: DeliveryConfig) -> std::time::Duration {
 }
 
 /// The one alert, to every channel whatever its routing, that the store cannot be used: it
-/// names the store and the error, and says that alerts are held back until it can.
-async fn store_unusable(cfg: &Config, report: &Report, now: DateTime<Utc>, client: &reqwest::Client, e: &StoreError) {
-    error!(error = %e, "the store cannot be used: no alerts are sent until it can");
+/// names the store and the error, and says that alerts are held back until it can; with
+/// `unrecorded`, why it is sent again by every process and what to do about it.
+async fn store_unusable(
+    cfg: &Config,
+    report: &Report,
+    now: DateTime<Utc>,
+    client: &reqwest::Client,
+    e: &StoreError,
+    unrecorded: Option<&str>,
+) {
+    let mut error = format!(
+        "{e}. No new alerts are sent until the store can be written again (nothing is lost: what is owed is sent then, nothing twice)"
+    );
+    if let Some(hint) = unrecorded {
+        error.push_str(". ");
+        error.push_str(hint);
+    }
+    match unrecorded {
+        Some(hint) => error!(error = %e, fix = %hint, "the store cannot be used: no alerts are sent until it can"),
+        None => error!(error = %e, "the store cannot be used: no alerts are sent until it can"),
+    }
     let notice = Notice {
         event: Event::Firing,
         fingerprint: "driftwatch-alert-state".into(),
         subject: Subject::AuditError {
             environment: "driftwatch".into(),
             cluster: "-".into(),
-            error: format!(
-                "{e}. No new alerts are sent until the store can be written again (nothing is lost: what is owed is sent then, nothing twice)"
-            ),
+            error,
         },
         first_seen: now,
         resolved_at: None,

@@ -138,14 +138,7 @@ impl Store {
             .connect_with(options)
             .await
             .map_err(|e| OpenError::classify(&e, cfg))?;
-        MIGRATOR.run(&pool).await.map_err(|e| match e {
-            sqlx::migrate::MigrateError::VersionMissing(v) => OpenError::Other(format!(
-                "it is at schema version {v}, written by a newer driftwatch release; this one knows versions up to {}",
-                schema_version()
-            )),
-            sqlx::migrate::MigrateError::Execute(e) => OpenError::classify(&e, cfg),
-            other => OpenError::Other(redact(&other, cfg)),
-        })?;
+        migrate(&pool, backend, cfg).await?;
         Ok(Store {
             pool,
             backend,
@@ -256,6 +249,42 @@ impl StoreHandle {
     pub fn name(&self) -> String {
         self.cfg.backend.display()
     }
+}
+
+/// Brings the store to this release's schema. Processes opening the store at once take turns:
+/// PostgreSQL's migrator holds an advisory lock; sqlx's SQLite migrator takes none (each
+/// migration is its own transaction, after a check made outside it, so two processes starting on
+/// a new file both ran migration 1 and one failed with "table alerts already exists"). On SQLite
+/// the whole run is one `BEGIN IMMEDIATE` transaction instead: it holds the database's write
+/// lock from the check of what is applied to the commit, the others wait for it (busy timeout)
+/// and then find nothing left to do. No lock file, so nothing is created beside the database
+/// and a read-only probe takes no lock at all.
+async fn migrate(pool: &AnyPool, backend: Backend, cfg: &StoreConfig) -> Result<(), OpenError> {
+    let run = match backend {
+        Backend::Postgres => MIGRATOR.run(pool).await,
+        Backend::Sqlite => {
+            let mut tx = pool
+                .begin_with("BEGIN IMMEDIATE")
+                .await
+                .map_err(|e| OpenError::classify(&e, cfg))?;
+            // Each migration's own transaction is a savepoint inside this one. `run_direct`
+            // takes the connection itself: `run`'s generic `Acquire` makes this future one
+            // the compiler cannot prove `Send` (sqlx keeps `run_direct` public for that).
+            let run = MIGRATOR.run_direct(None, &mut *tx, false).await;
+            if run.is_ok() {
+                tx.commit().await.map_err(|e| OpenError::classify(&e, cfg))?;
+            }
+            run
+        }
+    };
+    run.map_err(|e| match e {
+        sqlx::migrate::MigrateError::VersionMissing(v) => OpenError::Other(format!(
+            "it is at schema version {v}, written by a newer driftwatch release; this one knows versions up to {}",
+            schema_version()
+        )),
+        sqlx::migrate::MigrateError::Execute(e) => OpenError::classify(&e, cfg),
+        other => OpenError::Other(redact(&other, cfg)),
+    })
 }
 
 /// What `check-config` says about the store, without changing it (no file created, no

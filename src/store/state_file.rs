@@ -70,26 +70,40 @@ fn unwritable_marker(path: &Path) -> PathBuf {
 }
 
 /// Whether the alert about an unwritable state was already sent for this outage.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Outage {
     /// First seen now: the marker was created.
     New,
     /// The marker exists: already alerted.
     Known,
-    /// Not even the marker could be created: the caller decides from what it remembers.
-    Unrecorded,
+    /// Not even the marker could be created: the caller decides from what it remembers. What
+    /// to tell the user: the state directory, why, and the fix, since each process (a timer's
+    /// `--once`) then alerts again.
+    Unrecorded(String),
 }
 
 pub fn claim_unwritable(path: &Path) -> Outage {
     let marker = unwritable_marker(path);
-    if let Some(dir) = marker.parent().filter(|d| !d.as_os_str().is_empty()) {
-        let _ = std::fs::create_dir_all(dir);
-    }
+    let dir = marker
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let _ = std::fs::create_dir_all(dir);
     match std::fs::OpenOptions::new().write(true).create_new(true).open(&marker) {
         Ok(_) => Outage::New,
         Err(e) if e.kind() == ErrorKind::AlreadyExists => Outage::Known,
-        Err(_) => Outage::Unrecorded,
+        Err(e) => Outage::Unrecorded(unrecorded(dir, &e)),
     }
+}
+
+/// Why every run repeats the alert, and the fix: the directory is usually read-only to the
+/// service user (a unit without `StateDirectory=`, a volume mounted read-only).
+fn unrecorded(dir: &Path, e: &std::io::Error) -> String {
+    format!(
+        "The state directory {} cannot be written either ({e}), so driftwatch cannot record that it sent this alert and every run sends it again: make {} writable by the user driftwatch runs as (the systemd units' StateDirectory=driftwatch does), or set [state] path to a writable directory",
+        dir.display(),
+        dir.display()
+    )
 }
 
 /// The state was written again: the next outage gets its own alert.
@@ -129,6 +143,23 @@ mod tests {
         );
         assert!(dir.path().join("state.json.corrupt-20261126T100000Z").exists());
         assert!(!path.exists());
+    }
+
+    #[test]
+    fn an_unwritable_state_directory_is_named_with_the_fix() {
+        let dir = tempfile::tempdir().unwrap();
+        // A regular file where the directory should be: nothing can be created in it.
+        let blocked = dir.path().join("state");
+        std::fs::write(&blocked, "").unwrap();
+        let Outage::Unrecorded(text) = claim_unwritable(&blocked.join("alerts.json")) else {
+            panic!("the marker cannot be created");
+        };
+        assert!(
+            text.contains(&format!("state directory {} cannot be written", blocked.display()))
+                && text.contains(&format!("make {} writable", blocked.display()))
+                && text.contains("StateDirectory="),
+            "{text}"
+        );
     }
 
     #[test]

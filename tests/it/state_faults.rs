@@ -1,7 +1,8 @@
 //! The store under faults: a disk that refuses writes sends nothing that could not be
 //! remembered (one alert says so instead), alerts resume without repeats when it can be written
 //! again, and a kill -9 after one channel delivered never re-sends that channel's notice while
-//! the other channel still gets it (the dead process's claim is taken over at once).
+//! the other channel still gets it (the dead process's claim is taken over at once). A state
+//! directory that cannot be written at all is alerted by every run, naming it and the fix.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -152,6 +153,76 @@ async fn an_unsavable_state_is_alerted_once_per_process_and_alerts_resume() {
     let after: Vec<String> = texts(&receiver, "/hook").into_iter().skip(1).collect();
     assert_eq!(after.len(), 1, "the drift, once: {after:#?}");
     assert!(after[0].contains("digest-drift"), "{}", after[0]);
+}
+
+/// `driftwatch --once --notify` as a user who cannot write the state directory: nobody when
+/// the suite runs as root (to whom a directory's mode is no obstacle).
+fn once_as_unprivileged(dir: &Path, cfg: &Path) -> support::run::Output {
+    let binary = support::run::binary();
+    let as_root = Command::new("id").arg("-u").output().unwrap().stdout == b"0\n";
+    let mut cmd = if as_root {
+        let mut c = Command::new("setpriv");
+        c.args(["--reuid=65534", "--regid=65534", "--clear-groups"]).arg(binary);
+        c
+    } else {
+        Command::new(binary)
+    };
+    let out = cmd
+        .args(["--once", "--notify", "--config", cfg.to_str().unwrap()])
+        .current_dir(dir)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", dir)
+        .output()
+        .expect("run driftwatch");
+    support::run::Output {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// A read-only state directory: the store cannot be created there, nor the marker that makes
+/// the outage one alert, so every `--once --notify` (a timer's run) sends the alert again; it
+/// names the directory and what to do.
+#[test]
+fn a_read_only_state_directory_is_named_with_the_fix_in_its_alert() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let receiver = Receiver::start();
+    let state = dir.path().join("state");
+    std::fs::create_dir(&state).unwrap();
+    let cfg = config(dir.path(), &receiver, &["/hook"], &state.join("alerts.json"));
+    // Everything readable by the unprivileged user; the state directory writable by no one.
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(&state, std::fs::Permissions::from_mode(0o555)).unwrap();
+    for run in 0..2 {
+        let out = once_as_unprivileged(dir.path(), &cfg);
+        assert_eq!(out.code, 2, "run {run}: the unit fails: {}", out.stderr);
+        assert!(
+            out.stderr
+                .contains(&format!("state directory {} cannot be written", state.display())),
+            "run {run}: {}",
+            out.stderr
+        );
+    }
+    let sent = texts(&receiver, "/hook");
+    assert_eq!(sent.len(), 2, "one alert per run: none can be recorded: {sent:#?}");
+    for text in &sent {
+        assert!(
+            text.contains(&format!("state directory {} cannot be written", state.display()))
+                && text.contains(&format!(
+                    "make {} writable by the user driftwatch runs as",
+                    state.display()
+                ))
+                && text.contains("StateDirectory=driftwatch"),
+            "names the directory and the fix: {text}"
+        );
+        assert!(
+            !text.contains("digest-drift"),
+            "no notice it could not remember: {text}"
+        );
+    }
 }
 
 /// Whether the SQLite store at `db` records a delivery to `channel` (read with Python's

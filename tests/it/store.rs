@@ -3,13 +3,19 @@
 //! to an HTTP receiver; every run is a new process, so "once" also means "once across
 //! processes".
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
+use std::sync::mpsc;
 
+use driftwatch::config::{Config, Overrides};
+use driftwatch::store::StoreHandle;
 use serde_json::Value;
 use support::config::ConfigBuilder;
 use support::fixtures::{D1, REPO, deployment, list, one_drift, pod};
+use support::net::wait_until;
 use support::postgres::Postgres;
+use support::process::{ServerProcess, Stop, lines};
 use support::receiver::Receiver;
 use support::run::{Output, command, driftwatch};
 use support::write;
@@ -235,6 +241,213 @@ fn processes_sharing_a_store_never_send_the_same_notice() {
             vec!["firing digest-drift"],
             "{backend:?}: four processes at once, one notice"
         );
+    }
+}
+
+/// Opens the FIFO at `path` for writing once `child` has opened it for reading (polled: the
+/// open fails with ENXIO until then). Panics if `child` exits first.
+fn fifo_writer(path: &Path, child: &mut ServerProcess) -> std::fs::File {
+    use std::os::unix::fs::OpenOptionsExt;
+    wait_until(60, "every process waiting on its snapshot", || {
+        let open = std::fs::OpenOptions::new()
+            .write(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(path);
+        match open {
+            Ok(file) => Some(file),
+            Err(e) if e.raw_os_error() == Some(libc::ENXIO) => {
+                let status = child.try_wait();
+                assert!(status.is_none(), "exited ({status:?}) before reading its snapshot");
+                None
+            }
+            Err(e) => panic!("{}: {e}", path.display()),
+        }
+    })
+}
+
+/// The rows of the migrations table of the SQLite store at `db` (read with Python's sqlite3,
+/// another reader of the same file).
+fn migrations(db: &Path) -> String {
+    let out = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import sqlite3, sys; print(sqlite3.connect(sys.argv[1]).execute('SELECT version, success FROM _sqlx_migrations ORDER BY version').fetchall())",
+        ])
+        .arg(db)
+        .output()
+        .expect("python3");
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// `driftwatch --once --notify` in its own folder below `dir` (one drift, the webhook), sharing
+/// the store `dir/state/driftwatch.db`, started reading its cluster snapshot from a FIFO: it
+/// waits there until the test writes it. The process (killed if the test fails) with its
+/// stderr lines, the FIFO and what to write into it.
+fn waiting_on_its_snapshot(
+    dir: &Path,
+    receiver: &Receiver,
+    i: usize,
+) -> (ServerProcess, mpsc::Receiver<String>, PathBuf, Vec<u8>) {
+    let sub = dir.join(format!("p{i}"));
+    one_drift(&sub);
+    let cfg = config(&sub, receiver, None)
+        .state(|st| st.path(dir.join("state/alerts.json")))
+        .write();
+    let fifo = sub.join("cluster.json");
+    let snapshot = std::fs::read(&fifo).unwrap();
+    std::fs::remove_file(&fifo).unwrap();
+    let made = std::process::Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(made.success());
+    let mut cmd = command(&sub, &["--once", "--notify", "--config", cfg.to_str().unwrap()], &[]);
+    cmd.stdout(Stdio::null()).stderr(Stdio::piped());
+    let mut child = ServerProcess::spawn(&mut cmd, Stop::Kill, "start driftwatch");
+    let stderr = lines(child.take_stderr().unwrap());
+    (child, stderr, fifo, snapshot)
+}
+
+/// Four `--once --notify` on a host whose store does not exist yet, released at once: each
+/// reads its cluster snapshot from a FIFO that is written only when all four wait on it, so
+/// they reach the store's first open together. Each round on a new store.
+#[test]
+fn processes_starting_together_on_a_new_sqlite_store_all_run() {
+    for round in 0..5 {
+        let dir = tempfile::tempdir().unwrap();
+        let receiver = Receiver::start();
+        let mut children: Vec<_> = (0..4)
+            .map(|i| waiting_on_its_snapshot(dir.path(), &receiver, i))
+            .collect();
+        // The barrier: every process has opened its snapshot; then all are released.
+        let writers: Vec<_> = children
+            .iter_mut()
+            .map(|(child, _, fifo, snapshot)| (fifo_writer(fifo, child), std::mem::take(snapshot)))
+            .collect();
+        for (mut writer, snapshot) in writers {
+            std::io::Write::write_all(&mut writer, &snapshot).unwrap();
+        }
+        for (mut child, stderr, _, _) in children {
+            let status = wait_until(120, "every process exits", || child.try_wait());
+            let stderr: Vec<String> = stderr.iter().collect();
+            assert_eq!(status.code(), Some(1), "round {round}: {stderr:#?}");
+            assert!(
+                !stderr.iter().any(|l| l.contains("cannot open")),
+                "round {round}: {stderr:#?}"
+            );
+        }
+        assert_eq!(
+            migrations(&dir.path().join("state/driftwatch.db")),
+            "[(1, 1)]",
+            "round {round}: migrated once"
+        );
+        let s = Setup {
+            cfg: dir.path().join("p0/driftwatch.toml"),
+            dir,
+            receiver,
+            database: None,
+        };
+        assert_eq!(
+            s.events(),
+            vec!["firing digest-drift"],
+            "round {round}: one notice, no \"store cannot be used\": {:#?}",
+            s.sent()
+        );
+    }
+}
+
+/// The config a [`a_helper_opens_the_store_when_told`] process opens the store of.
+const HELPER_CONFIG: &str = "DRIFTWATCH_TEST_OPEN_STORE_OF";
+
+/// Not a test on its own: the process [`processes_opening_a_new_store_at_once_take_turns`]
+/// starts (this test binary again). It loads the config named by `HELPER_CONFIG`, prints
+/// `ready`, and when a line arrives on stdin opens the store as a run does, printing `opened`
+/// or `failed: <error>`.
+#[test]
+#[ignore = "a helper process of processes_opening_a_new_store_at_once_take_turns"]
+fn a_helper_opens_the_store_when_told() {
+    let Some(path) = std::env::var_os(HELPER_CONFIG) else {
+        return;
+    };
+    let cfg = Config::load(Path::new(&path), &HashMap::new(), &Overrides::default()).unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    println!("ready");
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line).unwrap();
+    runtime.block_on(async {
+        match StoreHandle::new(&cfg).get().await {
+            Ok((store, _)) => {
+                println!("opened at schema version {}", store.version().await.unwrap());
+                store.close().await;
+            }
+            Err(e) => println!("failed: {e}"),
+        }
+    });
+}
+
+/// Four processes open a store that does not exist yet at the same instant (each waits on its
+/// stdin, and the four lines are written one after the other), five times: every one opens it,
+/// the later ones finding it migrated, instead of one failing with "table alerts already
+/// exists" (the store that cannot be used, alerted to every channel).
+#[test]
+fn processes_opening_a_new_store_at_once_take_turns() {
+    for round in 0..5 {
+        let dir = tempfile::tempdir().unwrap();
+        let receiver = Receiver::start();
+        let cfg = config(dir.path(), &receiver, None).write();
+        let mut helpers: Vec<_> = (0..4)
+            .map(|_| {
+                let mut cmd = std::process::Command::new(std::env::current_exe().unwrap());
+                cmd.args([
+                    "--exact",
+                    "store::a_helper_opens_the_store_when_told",
+                    "--ignored",
+                    "--nocapture",
+                ])
+                .env(HELPER_CONFIG, &cfg)
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::null());
+                let mut helper = ServerProcess::spawn(&mut cmd, Stop::Kill, "start a helper");
+                let stdin = helper.take_stdin().unwrap();
+                let stdout = lines(helper.take_stdout().unwrap());
+                (helper, stdin, stdout)
+            })
+            .collect();
+        for (_, _, stdout) in &helpers {
+            next_line(stdout, "ready");
+        }
+        // The barrier: all four wait on their stdin; release them together.
+        for (_, stdin, _) in &mut helpers {
+            std::io::Write::write_all(stdin, b"go\n").unwrap();
+        }
+        for (_, _, stdout) in &helpers {
+            let line = next_line(stdout, "opened");
+            assert_eq!(
+                line,
+                format!("opened at schema version {}", driftwatch::store::schema_version()),
+                "round {round}"
+            );
+        }
+        assert_eq!(
+            migrations(&dir.path().join("driftwatch.db")),
+            "[(1, 1)]",
+            "round {round}"
+        );
+    }
+}
+
+/// The next line of a helper's output starting with `ready`, `opened` or `failed`; panics
+/// unless it starts with `want`.
+fn next_line(stdout: &mpsc::Receiver<String>, want: &str) -> String {
+    loop {
+        let line = stdout
+            .recv_timeout(std::time::Duration::from_secs(60))
+            .unwrap_or_else(|e| panic!("no `{want}` from a helper: {e}"));
+        if ["ready", "opened", "failed"].iter().any(|p| line.starts_with(p)) {
+            assert!(line.starts_with(want), "{line}");
+            return line;
+        }
     }
 }
 
