@@ -587,22 +587,27 @@ fn serde_message(e: config::ConfigError) -> String {
 }
 
 /// The config crate writes a key below a list entry without its dot (`environments[0]paths[0]`):
-/// put it back (`environments[0].paths[0]`), in the `for key` part only.
+/// put it back (`environments[0].paths[0]`), only in the key the message names (after "for
+/// key" or "missing configuration field").
 fn dotted_keys(text: &str) -> String {
-    let Some((head, rest)) = text.split_once(" for key `") else {
-        return text.to_string();
-    };
-    let (key, tail) = rest.split_once('`').unwrap_or((rest, ""));
-    let mut fixed = String::with_capacity(key.len() + 4);
-    let mut after_index = false;
-    for c in key.chars() {
-        if after_index && c != '[' && c != '.' {
-            fixed.push('.');
+    let mut out = text.to_string();
+    for (open, close) in [(" for key `", '`'), ("missing configuration field \"", '"')] {
+        let Some((head, rest)) = out.split_once(open) else {
+            continue;
+        };
+        let (key, tail) = rest.split_once(close).unwrap_or((rest, ""));
+        let mut fixed = String::with_capacity(key.len() + 4);
+        let mut after_index = false;
+        for c in key.chars() {
+            if after_index && c != '[' && c != '.' {
+                fixed.push('.');
+            }
+            after_index = c == ']';
+            fixed.push(c);
         }
-        after_index = c == ']';
-        fixed.push(c);
+        out = format!("{head}{open}{fixed}{close}{tail}");
     }
-    format!("{head} for key `{fixed}`{tail}")
+    out
 }
 
 #[cfg(test)]
