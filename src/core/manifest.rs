@@ -382,7 +382,7 @@ mod tests {
             (WorkloadKind::Job, "shop", "db-migrate-")
         );
         assert!(names_match("db-migrate-", "db-migrate-x7k2p"));
-        assert!(!names_match("db-migrate-", "db-migrate-"));
+        assert!(!names_match("db-migrate-", "db-seed-x7k2p"));
         assert!(!names_match("db-migrate", "db-migrate-x7k2p"));
     }
 }
