@@ -456,9 +456,9 @@ async fn lineage(
         .environments
         .iter()
         .find(|e| e.name == from)
-        .map(|e| e.paths.clone())
+        .map(EnvironmentConfig::patterns)
         .unwrap_or_default();
-    let (dir, to_paths) = (checkout.dir.clone(), env.paths.clone());
+    let (dir, to_paths) = (checkout.dir.clone(), env.patterns());
     let cache = sources.history().clone();
     let walked =
         tokio::task::spawn_blocking(move || git_history::skipped(&dir, &to_paths, &from_paths, depth, &cache)).await;

@@ -35,8 +35,8 @@ pub fn check(cfg: &Config, env: &HashMap<String, String>, now: DateTime<Utc>) ->
     let (tree, note) = repository_paths(&cfg.gitops);
     if let Some(tree) = &tree {
         for (i, env) in cfg.environments.iter().enumerate() {
-            for p in &env.paths {
-                let Ok(pattern) = PathPattern::new(p) else { continue };
+            for p in env.patterns() {
+                let Ok(pattern) = PathPattern::new(&p) else { continue };
                 if !tree.iter().any(|t| pattern.matches(t)) {
                     let reason = format!("{p:?} matches nothing in {note}");
                     problems.push(problem(format!("environments[{i}].paths"), reason));

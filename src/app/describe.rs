@@ -214,7 +214,11 @@ impl Describe for EnvironmentConfig {
             out,
             "environment {}: paths {} ({}), cluster {} via {source}, namespaces {namespaces}, require_digest {}",
             self.name,
-            self.paths.join(", "),
+            self.paths
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", "),
             self.renderer,
             self.cluster.name,
             self.require_digest

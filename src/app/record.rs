@@ -63,7 +63,7 @@ pub fn environment_paths(cfg: &Config) -> Vec<EnvironmentPaths> {
         .iter()
         .map(|e| EnvironmentPaths {
             name: e.name.clone(),
-            paths: e.paths.clone(),
+            paths: e.patterns(),
             promoted_from: e.promoted_from.as_ref().map(|(from, _)| from.clone()),
         })
         .collect()

@@ -266,10 +266,28 @@ impl std::fmt::Display for Renderer {
     }
 }
 
+/// One `paths` entry: a glob relative to the repository root, and the namespace for what it
+/// renders that names none (default: the environment's `namespace`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PathConfig {
+    pub pattern: String,
+    pub namespace: Option<String>,
+}
+
+impl std::fmt::Display for PathConfig {
+    /// As `check-config` shows it: `apps/web (namespace web)`, or the bare pattern.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.namespace {
+            Some(ns) => write!(f, "{} (namespace {ns})", self.pattern),
+            None => f.write_str(&self.pattern),
+        }
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct EnvironmentConfig {
     pub name: String,
-    pub paths: Vec<String>,
+    pub paths: Vec<PathConfig>,
     pub renderer: Renderer,
     pub namespace: String,
     pub require_digest: bool,
@@ -286,6 +304,13 @@ pub struct EnvironmentConfig {
     /// Whether ConfigMaps are listed and compared (`compare_configmaps`).
     pub compare_configmaps: CompareConfigMaps,
     pub cluster: ClusterConfig,
+}
+
+impl EnvironmentConfig {
+    /// The path patterns alone, as the history walk selects files with them.
+    pub fn patterns(&self) -> Vec<String> {
+        self.paths.iter().map(|p| p.pattern.clone()).collect()
+    }
 }
 
 /// `[[environments]] compare_configmaps`: least-privilege readers may lack `list configmaps`.
@@ -568,8 +593,32 @@ fn blame(
 
 /// Makes serde's messages about unknown fields name the section as well.
 fn serde_message(e: config::ConfigError) -> String {
-    let text = e.to_string();
+    let text = dotted_keys(&e.to_string());
     text.replace("unknown field", "unknown key")
+}
+
+/// The config crate writes a key below a list entry without its dot (`environments[0]paths[0]`):
+/// put it back (`environments[0].paths[0]`), only in the key the message names (after "for
+/// key" or "missing configuration field").
+fn dotted_keys(text: &str) -> String {
+    let mut out = text.to_string();
+    for (open, close) in [(" for key `", '`'), ("missing configuration field \"", '"')] {
+        let Some((head, rest)) = out.split_once(open) else {
+            continue;
+        };
+        let (key, tail) = rest.split_once(close).unwrap_or((rest, ""));
+        let mut fixed = String::with_capacity(key.len() + 4);
+        let mut after_index = false;
+        for c in key.chars() {
+            if after_index && c != '[' && c != '.' {
+                fixed.push('.');
+            }
+            after_index = c == ']';
+            fixed.push(c);
+        }
+        out = format!("{head}{open}{fixed}{close}{tail}");
+    }
+    out
 }
 
 #[cfg(test)]
@@ -632,6 +681,50 @@ namespaces = ["shop"]
         assert!(
             matches!(&e.cluster.source, ClusterSource::Kubeconfig { path: Some(p), .. } if p == Path::new("/etc/driftwatch/kubeconfig"))
         );
+    }
+
+    /// A namespace per path, beside plain patterns (issue 19); a wrong entry names its key
+    /// with every dot (`environments[0].paths[1]`, not `environments[0]paths[1]`).
+    #[test]
+    fn a_path_may_give_its_namespace() {
+        let text = MINIMAL.replace(
+            "paths = [\"apps/*/overlays/production\"]",
+            "paths = [{ path = \"apps/web\", namespace = \"web\" }, \"apps/api\"]",
+        );
+        let c = load(&text, &[("GITOPS_TOKEN", "t")]).unwrap();
+        let paths = &c.environments[0].paths;
+        assert_eq!(
+            paths,
+            &vec![
+                PathConfig {
+                    pattern: "apps/web".into(),
+                    namespace: Some("web".into()),
+                },
+                PathConfig {
+                    pattern: "apps/api".into(),
+                    namespace: None,
+                },
+            ]
+        );
+        assert_eq!(c.environments[0].patterns(), vec!["apps/web", "apps/api"]);
+        assert_eq!(paths[0].to_string(), "apps/web (namespace web)");
+        // (case, paths value, what the error says)
+        let cases = [
+            ("not a pattern", "[\"apps\", 1]", "for key `environments[0].paths[1]`"),
+            ("unknown key", "[{ path = \"a\", ns = \"x\" }]", "unknown key `ns`"),
+            ("no path", "[{ namespace = \"x\" }]", "missing configuration field"),
+            (
+                "empty namespace",
+                "[{ path = \"a\", namespace = \"\" }]",
+                "environments[0].paths[0].namespace: is empty",
+            ),
+        ];
+        for (case, value, want) in cases {
+            let text = MINIMAL.replace("[\"apps/*/overlays/production\"]", value);
+            let err = load(&text, &[("GITOPS_TOKEN", "t")]).expect_err(case).to_string();
+            assert!(err.contains(want), "{case}: {err}");
+            assert!(!err.contains("]paths"), "{case}: {err}");
+        }
     }
 
     #[test]

@@ -201,7 +201,7 @@ pub(crate) struct RawRender {
 pub(crate) struct RawEnvironment {
     pub(crate) name: String,
     #[serde(default)]
-    pub(crate) paths: Vec<String>,
+    pub(crate) paths: Vec<RawPath>,
     pub(crate) renderer: Option<String>,
     pub(crate) namespace: Option<String>,
     pub(crate) require_digest: Option<bool>,
@@ -215,6 +215,53 @@ pub(crate) struct RawEnvironment {
     pub(crate) compare_configmaps: Option<RawToggle>,
     #[serde(default)]
     pub(crate) cluster: RawCluster,
+}
+
+/// One `paths` entry: a pattern (`"apps/api"`), or a table giving the path its own default
+/// namespace (`{ path = "apps/web", namespace = "web" }`).
+#[derive(Debug)]
+pub(crate) struct RawPath {
+    pub(crate) path: String,
+    pub(crate) namespace: Option<String>,
+}
+
+impl<'de> Deserialize<'de> for RawPath {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(RawPathVisitor)
+    }
+}
+
+struct RawPathVisitor;
+
+impl<'de> serde::de::Visitor<'de> for RawPathVisitor {
+    type Value = RawPath;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a path pattern, or a table { path = \"…\", namespace = \"…\" }")
+    }
+
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<RawPath, E> {
+        Ok(RawPath {
+            path: v.to_string(),
+            namespace: None,
+        })
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<RawPath, A::Error> {
+        const KEYS: &[&str] = &["path", "namespace"];
+        let (mut path, mut namespace) = (None, None);
+        while let Some(key) = map.next_key::<String>()? {
+            match key.as_str() {
+                "path" => path = Some(map.next_value::<String>()?),
+                "namespace" => namespace = Some(map.next_value::<String>()?),
+                other => return Err(serde::de::Error::unknown_field(other, KEYS)),
+            }
+        }
+        Ok(RawPath {
+            path: path.ok_or_else(|| serde::de::Error::missing_field("path"))?,
+            namespace,
+        })
+    }
 }
 
 /// `true`, `false` or a word such as `"auto"`.

@@ -227,7 +227,9 @@ fn extract_config(doc: &Value, secret: bool, origin: Origin<'_>, state: &mut Dec
     }
 }
 
-/// `metadata.name` (required) and `metadata.namespace` (default: the environment's).
+/// `metadata.name` (else `metadata.generateName`, the prefix the API server completes, as Argo
+/// CD hook Jobs use: the object is named by its prefix, `db-migrate-`) and `metadata.namespace`
+/// (default: the path's).
 fn name_and_namespace<'a>(doc: &'a Value, origin: Origin<'a>) -> Option<(&'a str, &'a str)> {
     let meta = doc.get("metadata");
     let field = |key: &str| {
@@ -235,7 +237,20 @@ fn name_and_namespace<'a>(doc: &'a Value, origin: Origin<'a>) -> Option<(&'a str
             .and_then(Value::as_str)
             .filter(|v| !v.is_empty())
     };
-    Some((field("name")?, field("namespace").unwrap_or(origin.default_namespace)))
+    let name = field("name").or_else(|| field("generateName"))?;
+    Some((name, field("namespace").unwrap_or(origin.default_namespace)))
+}
+
+/// Whether a workload name is a `generateName` prefix: an object name never ends with `-`, so
+/// such a name stands for every object the API server named from it (`db-migrate-x7k2p`).
+pub fn is_generated_prefix(name: &str) -> bool {
+    name.ends_with('-')
+}
+
+/// Whether the live object `live` is the declared `declared`: the same name, or one the API
+/// server generated from the declared `generateName` prefix.
+pub fn names_match(declared: &str, live: &str) -> bool {
+    declared == live || (is_generated_prefix(declared) && live.starts_with(declared) && live.len() > declared.len())
 }
 
 /// The Pod template spec of a workload object (for a Pod, its own spec).
@@ -350,5 +365,24 @@ mod tests {
         assert_eq!(state.problems.len(), 2);
         assert!(state.problems[0].reason.contains("without metadata.name"));
         assert!(state.problems[1].reason.contains("declared twice"));
+    }
+
+    /// Argo CD hook Jobs carry `generateName` and no `name` (issue 19): a workload named by its
+    /// prefix, not a `Job without metadata.name` problem.
+    #[test]
+    fn generate_name_names_the_workload_by_its_prefix() {
+        let job = json!({"kind": "Job", "metadata": {"generateName": "db-migrate-",
+            "annotations": {"argocd.argoproj.io/hook": "PreSync"}},
+            "spec": {"template": {"spec": {"containers": [{"name": "migrate", "image": format!("migrate@{D}")}]}}}});
+        let state = run(vec![job]);
+        assert!(state.problems.is_empty(), "{:?}", state.problems);
+        let w = &state.workloads[0];
+        assert_eq!(
+            (w.kind, w.namespace.as_str(), w.name.as_str()),
+            (WorkloadKind::Job, "shop", "db-migrate-")
+        );
+        assert!(names_match("db-migrate-", "db-migrate-x7k2p"));
+        assert!(!names_match("db-migrate-", "db-seed-x7k2p"));
+        assert!(!names_match("db-migrate", "db-migrate-x7k2p"));
     }
 }

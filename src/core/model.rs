@@ -156,6 +156,22 @@ pub struct DeclaredState {
     pub failed_paths: Vec<String>,
     /// How each rendered path was rendered, in path order.
     pub renders: Vec<PathRender>,
+    /// What a path selected but no renderer read (a Helm chart, files a directory glob matched):
+    /// an `unverifiable` finding each, and the rest of the environment is judged.
+    pub skipped: Vec<SkippedPath>,
+}
+
+/// A selected path that is not read, and why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SkippedPath {
+    /// What is not read (a directory, or the glob whose file matches are not read).
+    pub path: String,
+    /// The configured path pattern that selected it.
+    pub source: String,
+    pub reason: String,
+    /// Where what it declares would run (a chart's release namespace): `undeclared` is not
+    /// judged there. `None`: it declares nothing the audit needs.
+    pub namespace: Option<String>,
 }
 
 /// How one configured path (after glob expansion) was rendered: `plain`, `builtin`,

@@ -35,6 +35,7 @@ mod kube_api;
 mod kustomize;
 mod leader;
 mod logs;
+mod paths;
 mod postgres_harness;
 mod promotion;
 mod rbac;

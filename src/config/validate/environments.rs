@@ -1,8 +1,10 @@
 //! `[[environments]]`: each environment's paths, renderer, policy and cluster.
 
 use super::Validator;
-use crate::config::raw::{RawCluster, RawEnvironment, RawToggle};
-use crate::config::{ClusterConfig, ClusterSource, CompareConfigMaps, ConfigError, EnvironmentConfig, Renderer};
+use crate::config::raw::{RawCluster, RawEnvironment, RawPath, RawToggle};
+use crate::config::{
+    ClusterConfig, ClusterSource, CompareConfigMaps, ConfigError, EnvironmentConfig, PathConfig, Renderer,
+};
 
 impl Validator<'_> {
     /// At least one environment, names unique, `promoted_from` naming another one.
@@ -42,7 +44,7 @@ impl Validator<'_> {
         if e.name.trim().is_empty() {
             return Err(self.invalid(at("name"), "is empty"));
         }
-        self.paths(i, &e.name, &e.paths)?;
+        let paths = self.paths(i, &e.name, e.paths)?;
         let renderer = match e.renderer.as_deref() {
             None | Some("auto") => Renderer::Auto,
             Some("kustomize") => Renderer::Kustomize,
@@ -56,7 +58,7 @@ impl Validator<'_> {
         };
         let cluster = self.cluster(i, &e.name, e.cluster)?;
         Ok(EnvironmentConfig {
-            paths: e.paths,
+            paths,
             renderer,
             namespace: e
                 .namespace
@@ -84,18 +86,26 @@ impl Validator<'_> {
         })
     }
 
-    /// Globs relative to the repository root that stay inside it.
-    fn paths(&self, i: usize, name: &str, paths: &[String]) -> Result<(), ConfigError> {
+    /// Globs relative to the repository root that stay inside it, each with its namespace.
+    fn paths(&self, i: usize, name: &str, paths: Vec<RawPath>) -> Result<Vec<PathConfig>, ConfigError> {
         let key = format!("environments[{i}].paths");
         if paths.is_empty() {
             return Err(self.invalid(key, format!("environment {name:?} lists no paths")));
         }
-        for p in paths {
+        let mut out = Vec::with_capacity(paths.len());
+        for (j, p) in paths.into_iter().enumerate() {
             // The one path matcher, so a pattern accepted here is read the same way by the
             // renderer and by the promotion history.
-            crate::core::paths::PathPattern::new(p).map_err(|err| self.invalid(&key, err.to_string()))?;
+            crate::core::paths::PathPattern::new(&p.path).map_err(|err| self.invalid(&key, err.to_string()))?;
+            if p.namespace.as_deref().is_some_and(|n| n.trim().is_empty()) {
+                return Err(self.invalid(format!("{key}[{j}].namespace"), "is empty"));
+            }
+            out.push(PathConfig {
+                pattern: p.path,
+                namespace: p.namespace,
+            });
         }
-        Ok(())
+        Ok(out)
     }
 
     /// `[environments.cluster]`: one of kubeconfig (the default), in-cluster or a snapshot.

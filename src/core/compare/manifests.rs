@@ -2,13 +2,36 @@
 //! declares is unknown.
 
 use super::{Environment, Scope, fingerprint};
-use crate::core::model::{Finding, FindingType, ManifestProblem, Severity};
+use crate::core::model::{Finding, FindingType, ManifestProblem, Severity, SkippedPath};
 
-/// One `invalid-manifest` per problem the manifest extraction reported.
+/// One `invalid-manifest` per problem the manifest extraction reported, and one `unverifiable`
+/// per path that was selected but not read.
 pub(super) fn invalid_manifests(env: &Environment<'_>, out: &mut Vec<Finding>) {
     for problem in &env.declared.problems {
         out.push(invalid_manifest(env.scope, problem));
     }
+    for skipped in &env.declared.skipped {
+        out.push(not_read(env.scope, skipped));
+    }
+}
+
+/// A path that no renderer read: what it declares is not known, so it is a warning; it names
+/// no workload, so the rest of the environment is still judged (not `incomplete`).
+fn not_read(scope: &Scope<'_>, s: &SkippedPath) -> Finding {
+    let mut f = invalid_manifest(
+        scope,
+        &ManifestProblem {
+            file: s.path.clone(),
+            source: s.source.clone(),
+            workload: None,
+            container: None,
+            reason: s.reason.clone(),
+        },
+    );
+    f.kind = FindingType::Unverifiable;
+    f.namespace = s.namespace.clone().unwrap_or_default();
+    f.fingerprint = fingerprint(&f, &s.path);
+    f
 }
 
 fn invalid_manifest(scope: &Scope<'_>, p: &ManifestProblem) -> Finding {

@@ -4,7 +4,8 @@
 use std::collections::BTreeSet;
 
 use super::{Environment, digests_of, finding};
-use crate::core::model::{DeclaredWorkload, Finding, FindingType, Severity};
+use crate::core::manifest::{is_generated_prefix, names_match};
+use crate::core::model::{DeclaredWorkload, Finding, FindingType, Severity, WorkloadKey};
 
 /// Declared workloads of a listed namespace that the cluster does not run. Nothing is missing
 /// when the cluster could not be listed: that is an error, not a finding.
@@ -13,7 +14,9 @@ pub(super) fn missing(env: &Environment<'_>, out: &mut Vec<Finding>) {
         return;
     };
     for dw in env.declared.workloads.iter().filter(|w| env.listed(&w.namespace)) {
-        if live.workloads.contains_key(&dw.key()) {
+        // A `generateName` object (an Argo CD hook Job) is created at each sync and often
+        // deleted after it: its absence is not drift.
+        if live.workloads.contains_key(&dw.key()) || is_generated_prefix(&dw.name) {
             continue;
         }
         out.push(finding(
@@ -45,8 +48,13 @@ pub(super) fn undeclared(env: &Environment<'_>, out: &mut Vec<Finding>) {
     let scope = env.scope;
     let declared_keys: BTreeSet<_> = declared.workloads.iter().map(DeclaredWorkload::key).collect();
     let declared_namespaces: BTreeSet<&str> = declared.workloads.iter().map(|w| w.namespace.as_str()).collect();
+    let prefixes: Vec<_> = declared_keys.iter().filter(|k| is_generated_prefix(&k.name)).collect();
+    // What a path left unrendered (a Helm chart) deploys into its namespace: not judged there.
+    let unknown: BTreeSet<&str> = declared.skipped.iter().filter_map(|s| s.namespace.as_deref()).collect();
     for (key, lw) in &live.workloads {
-        if declared_keys.contains(key) {
+        let generated =
+            |p: &&WorkloadKey| p.kind == key.kind && p.namespace == key.namespace && names_match(&p.name, &key.name);
+        if declared_keys.contains(key) || prefixes.iter().any(generated) || unknown.contains(key.namespace.as_str()) {
             continue;
         }
         let in_scope = if scope.namespaces.is_empty() {

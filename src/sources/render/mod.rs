@@ -20,7 +20,7 @@ use tokio::sync::{OnceCell, Semaphore};
 
 use crate::config::{Engine, EnvironmentConfig, RenderConfig, Renderer as PathRenderer};
 use crate::core::manifest::{self, Origin};
-use crate::core::model::{DeclaredState, PathRender};
+use crate::core::model::{DeclaredState, PathRender, SkippedPath};
 use crate::core::paths::PathPattern;
 use cache::{Entry, RenderCache};
 use files::Files;
@@ -74,17 +74,36 @@ struct NoExternal(String);
 enum Choice {
     Plain,
     Kustomize,
+    /// A Helm chart: not read (its templates are not manifests), said as a finding.
+    Chart,
 }
 
 /// The renderer for `path`: the configured one, or with `auto` kustomize for a directory
-/// holding a kustomization and plain files otherwise.
+/// holding a kustomization and plain files otherwise. A Helm chart is not read as plain files.
 fn choose(renderer: PathRenderer, path: &Path) -> Choice {
     match renderer {
         PathRenderer::Kustomize => Choice::Kustomize,
-        PathRenderer::Plain => Choice::Plain,
         PathRenderer::Auto if path.is_dir() && kustomize_exec::is_kustomization(path) => Choice::Kustomize,
-        PathRenderer::Auto => Choice::Plain,
+        PathRenderer::Auto | PathRenderer::Plain if path.is_dir() && plain::is_chart(path) => Choice::Chart,
+        PathRenderer::Auto | PathRenderer::Plain => Choice::Plain,
     }
+}
+
+/// What a Helm chart path says: it is not audited until rendered with Helm.
+const CHART: &str = "a Helm chart: use renderer = \"helm\"";
+
+/// One path a pattern selected: the directory or file, and its default namespace.
+struct Selected<'a> {
+    path: PathBuf,
+    namespace: &'a str,
+}
+
+/// Whether a glob's matched files are read: only when its last component names manifest
+/// files (`deploy/*.yaml`); a glob otherwise selects directories (`*/` is not `README.md`).
+fn reads_files(pattern: &str) -> bool {
+    let last = pattern.trim_end_matches('/').rsplit('/').next().unwrap_or_default();
+    let glob = |c: &str| c.contains(['*', '?', '[']);
+    !glob(pattern) || (!pattern.ends_with('/') && [".yaml", ".yml", ".json"].iter().any(|e| last.ends_with(e)))
 }
 
 /// Renders kustomizations and keeps what lasts across audits: the render cache and the
@@ -152,51 +171,33 @@ impl Renderer {
     ) -> (DeclaredState, Vec<RenderError>) {
         let mut state = DeclaredState::default();
         let mut errors = Vec::new();
-        let mut selected = Vec::new();
-        for text in &env.paths {
-            // Config validation rejects invalid patterns; one that slips through is this path's error.
-            let matches = PathPattern::new(text)
-                .map_err(|e| RenderError::Io {
-                    path: text.clone(),
-                    reason: e.to_string(),
-                })
-                .map(|pattern| expand(root, &pattern));
-            match matches {
-                Ok(m) if m.is_empty() => {
-                    state.failed_paths.push(text.clone());
-                    errors.push(RenderError::NoMatch { pattern: text.clone() });
-                }
-                Ok(m) => selected.extend(m),
-                Err(e) => {
-                    state.failed_paths.push(text.clone());
-                    errors.push(e);
-                }
-            }
-        }
+        let selected = select(root, env, &mut state, &mut errors);
         // Overlays render side by side (the built-in renderer on blocking threads); results
         // are taken in path order.
         let parallel = std::thread::available_parallelism().map_or(2, |n| n.get()) * 2;
         enum Out {
             Kustomize(Result<Output, RenderError>),
-            Plain(Result<Vec<Rendered>, RenderError>),
+            Plain(Result<(Vec<Rendered>, Vec<(String, plain::Foreign)>), RenderError>),
+            Chart,
         }
         // Collected before streaming: a lazy `map` over references makes the future not
         // provably Send (a rustc limitation), and the daemon spawns audits.
         let renders: Vec<_> = selected
             .iter()
-            .map(|path| async move {
-                let rel = relative(root, path);
-                let out = match choose(env.renderer, path) {
+            .map(|sel| async move {
+                let rel = relative(root, &sel.path);
+                let out = match choose(env.renderer, &sel.path) {
                     Choice::Kustomize => Out::Kustomize(self.kustomization(files, root, repo, &rel).await),
-                    Choice::Plain => Out::Plain(plain::render(root, path, &rel).await),
+                    Choice::Plain => Out::Plain(plain::render(root, &sel.path, &rel).await),
+                    Choice::Chart => Out::Chart,
                 };
-                (rel, out)
+                (rel, sel, out)
             })
             .collect();
         // Taken one by one as they finish, in order: each output is dropped once extracted, so
         // memory holds a few renders, not the environment's.
         let mut rendered = futures::stream::iter(renders).buffered(parallel);
-        while let Some((rel, out)) = rendered.next().await {
+        while let Some((rel, sel, out)) = rendered.next().await {
             let record = |renderer: &str, cached: bool| PathRender {
                 path: rel.clone(),
                 renderer: renderer.to_string(),
@@ -207,17 +208,20 @@ impl Renderer {
                     let origin = Origin {
                         file: &rel,
                         source: &rel,
-                        default_namespace: &env.namespace,
+                        default_namespace: sel.namespace,
                     };
                     manifest::extract(&out.entry.docs, origin, &mut state);
                     state.renders.push(record(&out.entry.renderer, out.cached));
                 }
-                Out::Plain(Ok(outputs)) => {
+                Out::Plain(Ok((outputs, foreign))) => {
+                    for (dir, kind) in foreign {
+                        state.skipped.push(not_read(dir, kind, &rel, sel.namespace));
+                    }
                     for out in outputs {
                         let origin = Origin {
                             file: &out.file,
                             source: &rel,
-                            default_namespace: &env.namespace,
+                            default_namespace: sel.namespace,
                         };
                         match &out.content {
                             Ok(text) => manifest::extract_text(text, origin, &mut state),
@@ -226,6 +230,9 @@ impl Renderer {
                     }
                     state.renders.push(record("plain", false));
                 }
+                Out::Chart => state
+                    .skipped
+                    .push(not_read(rel.clone(), plain::Foreign::Chart, &rel, sel.namespace)),
                 Out::Kustomize(Err(e)) | Out::Plain(Err(e)) => {
                     state.failed_paths.push(rel);
                     errors.push(e);
@@ -375,6 +382,75 @@ impl Renderer {
             Some(c) => c.store(key, entry),
             None => Arc::new(entry),
         }
+    }
+}
+
+/// The paths `env`'s patterns select below `root`, each with its default namespace. A pattern
+/// matching nothing is an error; files a directory glob matches are named, not read.
+fn select<'a>(
+    root: &Path,
+    env: &'a EnvironmentConfig,
+    state: &mut DeclaredState,
+    errors: &mut Vec<RenderError>,
+) -> Vec<Selected<'a>> {
+    let mut selected = Vec::new();
+    for p in &env.paths {
+        let text = &p.pattern;
+        // Config validation rejects invalid patterns; one that slips through is this path's error.
+        let matches = PathPattern::new(text)
+            .map_err(|e| RenderError::Io {
+                path: text.clone(),
+                reason: e.to_string(),
+            })
+            .map(|pattern| expand(root, &pattern));
+        let mut m = match matches {
+            Ok(m) if m.is_empty() => {
+                state.failed_paths.push(text.clone());
+                errors.push(RenderError::NoMatch { pattern: text.clone() });
+                continue;
+            }
+            Ok(m) => m,
+            Err(e) => {
+                state.failed_paths.push(text.clone());
+                errors.push(e);
+                continue;
+            }
+        };
+        if !reads_files(text) {
+            let files: Vec<String> = m.iter().filter(|f| !f.is_dir()).map(|f| relative(root, f)).collect();
+            m.retain(|f| f.is_dir());
+            if !files.is_empty() {
+                state.skipped.push(SkippedPath {
+                    path: text.clone(),
+                    source: text.clone(),
+                    reason: format!(
+                        "paths select directories: the glob {text:?} also matches files, which are not read: {}; name a file without wildcards (or end the glob in .yaml) to read it",
+                        files.join(", ")
+                    ),
+                    namespace: None,
+                });
+            }
+        }
+        let namespace = p.namespace.as_deref().unwrap_or(&env.namespace);
+        selected.extend(m.into_iter().map(|path| Selected { path, namespace }));
+    }
+    selected
+}
+
+/// A directory no renderer reads: its workloads are unknown, so `undeclared` is not judged in
+/// the namespace it would deploy to.
+fn not_read(dir: String, kind: plain::Foreign, source: &str, namespace: &str) -> SkippedPath {
+    let reason = match kind {
+        plain::Foreign::Chart => CHART.to_string(),
+        plain::Foreign::Kustomization => format!(
+            "a kustomization inside plain path {source:?}: its files are kustomize's inputs (patches, plugin configs), not manifests; list {dir:?} in paths to render it"
+        ),
+    };
+    SkippedPath {
+        path: dir,
+        source: source.to_string(),
+        reason,
+        namespace: Some(namespace.to_string()),
     }
 }
 
