@@ -147,6 +147,8 @@ pub(super) async fn run<T: Slim>(ctx: Arc<Ctx>, def: Def, slot: Arc<Slot<T>>, op
         done: false,
     };
     loop {
+        // A retry asked before this attempt is not one for it; one asked during it is.
+        drop(retries.borrow_and_update());
         let error = match stream(&ctx, &api, &slot, &mut syncs).await {
             End::Shutdown => return,
             End::Restart => continue,
@@ -154,8 +156,6 @@ pub(super) async fn run<T: Slim>(ctx: Arc<Ctx>, def: Def, slot: Arc<Slot<T>>, op
         };
         let refused = optional && matches!(error, ClusterError::Forbidden { .. });
         failing(&ctx, &slot, error, refused);
-        // A retry asked before this failure is not one for it.
-        drop(retries.borrow_and_update());
         let wait = async {
             if refused {
                 // The sender lives as long as the watchers' context.
