@@ -422,3 +422,33 @@ fn a_reader_without_configmaps_is_told_once_and_not_retried_until_a_reload() {
     wait_until(30, "the watches started again", || (said(&d.logs()) == 2).then_some(()));
     assert!(configmap_requests(&w) > asked);
 }
+
+/// The scheduled (full) audit, which lists the cluster anyway, is where a ConfigMaps watch that
+/// a 403 stopped is tried again: about one watch attempt per scheduled audit, none in between.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_scheduled_audit_tries_a_refused_configmaps_watch_again() {
+    let w = World::with("10m", |b, _| b.schedule(|s| s.cron("*/2 * * * * *")));
+    w.kube.behave("configmaps", Behaviour::Forbidden);
+    let d = Daemon::start(&w.cfg).await;
+    d.wait_ready().await;
+    let watch_attempts = || {
+        let requests = w.kube.requests();
+        requests
+            .iter()
+            .filter(|r| r.contains("/configmaps") && r.contains("watch=true"))
+            .count()
+    };
+    let audits = || d.metric("driftwatch_audits_total{result=\"ok\"}");
+    let (attempts, before) = (watch_attempts(), audits().await);
+    wait_until_async(30, "two more scheduled audits", || async {
+        (audits().await >= before + 2.0).then_some(())
+    })
+    .await;
+    let (tried, audited) = (watch_attempts() - attempts, audits().await - before);
+    assert!(tried >= 1, "the scheduled audits tried the watch again");
+    assert!(
+        tried as f64 <= audited + 1.0,
+        "at most one attempt per audit: {tried} attempts, {audited} audits"
+    );
+    d.stop().await;
+}
