@@ -6,8 +6,9 @@
 //! instance of the suite's Kubernetes API (one cluster per environment, watches included), runs the release binary as `driftwatch run` with the built-in renderer,
 //! watch mode and a webhook alert channel, and measures: the initial sync and first audit, the
 //! daemon's steady RSS with the stores full, the time from a hand change (a Deployment's image
-//! set to another tag, one MODIFIED watch event) to the webhook receiving its alert (debounce
-//! included), and the duration of each re-audit the change caused (from the daemon's JSON log).
+//! set to another tag, one MODIFIED watch event) to the webhook receiving its alert (the first
+//! change of a burst is audited at once), and the duration of each re-audit the change caused
+//! (from the daemon's JSON log).
 
 // Shared with the render bench, which uses all of it; this one needs the fleet and its objects.
 #[allow(dead_code)]

@@ -477,6 +477,59 @@ async fn a_forbidden_configmap_watch_with_auto_is_refused_config_not_an_error() 
     }
 }
 
+/// Polls `check` every 20 ms for `stretch`; fails, naming `what`, the first time it does not
+/// hold.
+async fn holds_for(what: &str, stretch: Duration, mut check: impl FnMut() -> bool) {
+    let end = tokio::time::Instant::now() + stretch;
+    let mut tick = tokio::time::interval(Duration::from_millis(20));
+    while tokio::time::Instant::now() < end {
+        assert!(check(), "{what}");
+        tick.tick().await;
+    }
+}
+
+fn configmap_requests(w: &Watched) -> usize {
+    w.requests().iter().filter(|r| r.contains("/configmaps")).count()
+}
+
+/// A least-privilege reader without ConfigMaps, under `auto`: the watcher stops asking after
+/// the 403 (it used to retry, and warn, every few seconds, forever) until it is asked to try
+/// again, as the daemon's full audit does; once allowed, it recovers. (The one log line is
+/// counted in `watch_daemon`, where the daemon's log is its own.)
+#[tokio::test]
+async fn a_forbidden_configmap_watch_with_auto_is_not_retried_until_asked() {
+    let kube = FakeKube::start(objects());
+    kube.behave("configmaps", Behaviour::Forbidden);
+    let mut w = start_on(kube, &[], CompareConfigMaps::Auto).await;
+    w.change("configmaps refused", |c| c.kind == "ConfigMap" && c.name.is_empty())
+        .await;
+    let asked = configmap_requests(&w);
+    assert!(asked >= 1);
+    // kube-runtime's backoff would have retried after ~0.8 s and ~1.6 s more.
+    holds_for("no configmaps request after the 403", Duration::from_secs(3), || {
+        configmap_requests(&w) == asked
+    })
+    .await;
+    let (state, _) = w.watch.state().expect("not an error");
+    assert!(
+        matches!(state.config_listing, ConfigListing::Refused(_)),
+        "{:?}",
+        state.config_listing
+    );
+
+    // Asked again (the daemon's full audit): one more attempt, still refused, still quiet.
+    w.watch.retry_refused();
+    until("one more configmaps request", || configmap_requests(&w) == asked + 1).await;
+    // Allowed now: the next full audit's retry brings the watch back.
+    w.kube.heal("configmaps");
+    w.watch.retry_refused();
+    w.change("configmaps recovered", |c| c.kind == "ConfigMap" && c.name.is_empty())
+        .await;
+    let (state, _) = w.watch.state().expect("recovered");
+    assert_eq!(state.config_listing, ConfigListing::Listed);
+    assert_eq!(state.configs.len(), 1, "{:?}", state.configs);
+}
+
 #[tokio::test]
 async fn namespaces_scope_the_watches() {
     let mut w = synced(&["shop"], CompareConfigMaps::Auto).await;

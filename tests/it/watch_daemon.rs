@@ -15,7 +15,7 @@ use support::config::ConfigBuilder;
 use support::fixtures::{D1, D2, REPO, deployment, deployment_yaml, pod};
 use support::git::GitRepo;
 use support::kube::{Behaviour, FakeKube};
-use support::net::wait_until_async;
+use support::net::{wait_until, wait_until_async};
 use support::receiver::Receiver;
 use support::write;
 
@@ -182,9 +182,11 @@ async fn a_hand_change_alerts_once_from_the_watch_without_listing_again() {
     assert_eq!(w.alerts(), vec![], "in sync at start");
     let lists_after_start = w.lists();
 
-    // `kubectl set image` by hand: the spec and the Pod move to another image.
+    // `kubectl set image` by hand: the spec moves to another image, the Pod still runs D1 (the
+    // first change is re-audited at once, before a rollout could follow; a Pod running another
+    // digest later is another spec-drift episode, as the running digests are in its fingerprint).
     let changed_at = Instant::now();
-    for o in api(&format!("{REPO}:hotfix"), &format!("{REPO}@{D2}")) {
+    for o in api(&format!("{REPO}:hotfix"), &format!("{REPO}@{D1}")) {
         w.kube.apply(o);
     }
     let alerts = wait_alerts(&w, 1, "the hand change to be alerted").await;
@@ -198,21 +200,21 @@ async fn a_hand_change_alerts_once_from_the_watch_without_listing_again() {
 
     // Another event on the same drift: re-audited, not alerted again.
     let audits = d.metric("driftwatch_audits_total{result=\"ok\"}").await;
-    let mut again = api(&format!("{REPO}:hotfix"), &format!("{REPO}@{D2}"));
+    let mut again = api(&format!("{REPO}:hotfix"), &format!("{REPO}@{D1}"));
     again[2]["metadata"]["labels"] = json!({"touched": "yes"});
     w.kube.apply(again.remove(2));
     wait_until_async(30, "the second re-audit", || async {
         (d.metric("driftwatch_audits_total{result=\"ok\"}").await > audits).then_some(())
     })
     .await;
-    assert_eq!(w.alerts().len(), 1, "one alert per drift");
+    assert_eq!(w.alerts().len(), 1, "one alert per drift: {:?}", w.alerts());
 
     // The watches drop mid-stream, and pods' resourceVersion expires (410): the daemon resumes
     // or re-lists, misses nothing and alerts nothing twice.
     let audits = d.metric("driftwatch_audits_total{result=\"ok\"}").await;
     w.kube.expire("pods");
     w.kube.drop_watches();
-    let mut third = api(&format!("{REPO}:hotfix"), &format!("{REPO}@{D2}"));
+    let mut third = api(&format!("{REPO}:hotfix"), &format!("{REPO}@{D1}"));
     third[2]["metadata"]["labels"] = json!({"touched": "again"});
     w.kube.apply(third.remove(2));
     wait_until_async(30, "a re-audit after the dropped watches", || async {
@@ -365,5 +367,88 @@ async fn a_commit_the_cluster_does_not_follow_alerts_when_sync_grace_ends() {
         "not before the grace ends: {after:?}"
     );
     assert!(after < grace + Duration::from_secs(10), "on time: {after:?}");
+    d.stop().await;
+}
+
+fn configmap_requests(w: &World) -> usize {
+    w.kube.requests().iter().filter(|r| r.contains("/configmaps")).count()
+}
+
+/// A least-privilege reader without ConfigMaps, with `compare_configmaps = "auto"` (the
+/// default): one info finding, one log line, and no more ConfigMaps requests until a reload
+/// (it used to warn and retry every few seconds, forever). The daemon runs as a process here,
+/// so that its log is its own to count lines in.
+#[test]
+fn a_reader_without_configmaps_is_told_once_and_not_retried_until_a_reload() {
+    let mut builder = None;
+    let w = World::with("10m", |b, _| {
+        builder = Some(b.clone());
+        b
+    });
+    w.kube.behave("configmaps", Behaviour::Forbidden);
+    let d = support::daemon::Daemon::start(w.dir.path(), &builder.unwrap(), &[]);
+    let report: Value = wait_until(30, "ready after the first audit", || {
+        let (code, body) = d.get("/report");
+        (code == 200 && d.get("/readyz").0 == 200).then(|| serde_json::from_str(&body).unwrap())
+    });
+    let findings = report["findings"].as_array().unwrap();
+    let not_compared: Vec<&Value> = findings
+        .iter()
+        .filter(|f| {
+            f["message"]
+                .as_str()
+                .unwrap_or("")
+                .starts_with("ConfigMaps not compared")
+        })
+        .collect();
+    assert_eq!(not_compared.len(), 1, "{findings:#?}");
+    assert_eq!(not_compared[0]["severity"], "info");
+    assert_eq!(report["summary"]["errors"], 0, "not an audit error: {report:#}");
+
+    let asked = configmap_requests(&w);
+    // kube-runtime's backoff would have retried after ~0.8 s and ~1.6 s more.
+    let end = Instant::now() + Duration::from_secs(3);
+    while Instant::now() < end {
+        assert_eq!(configmap_requests(&w), asked, "no configmaps request after the 403");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let said = |logs: &str| logs.matches("not allowed to watch this optional resource").count();
+    assert_eq!(said(&d.logs()), 1, "{}", d.logs());
+    assert!(!d.logs().contains("watch failing"), "{}", d.logs());
+    assert_eq!(w.alerts(), vec![], "an info finding is not alerted");
+
+    // A reload starts the watches again: the reader is asked once more, and told once more.
+    d.signal("HUP");
+    wait_until(30, "the watches started again", || (said(&d.logs()) == 2).then_some(()));
+    assert!(configmap_requests(&w) > asked);
+}
+
+/// The scheduled (full) audit, which lists the cluster anyway, is where a ConfigMaps watch that
+/// a 403 stopped is tried again: about one watch attempt per scheduled audit, none in between.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_scheduled_audit_tries_a_refused_configmaps_watch_again() {
+    let w = World::with("10m", |b, _| b.schedule(|s| s.cron("*/2 * * * * *")));
+    w.kube.behave("configmaps", Behaviour::Forbidden);
+    let d = Daemon::start(&w.cfg).await;
+    d.wait_ready().await;
+    let watch_attempts = || {
+        let requests = w.kube.requests();
+        requests
+            .iter()
+            .filter(|r| r.contains("/configmaps") && r.contains("watch=true"))
+            .count()
+    };
+    let audits = || d.metric("driftwatch_audits_total{result=\"ok\"}");
+    let (attempts, before) = (watch_attempts(), audits().await);
+    wait_until_async(30, "two more scheduled audits", || async {
+        (audits().await >= before + 2.0).then_some(())
+    })
+    .await;
+    let (tried, audited) = (watch_attempts() - attempts, audits().await - before);
+    assert!(tried >= 1, "the scheduled audits tried the watch again");
+    assert!(
+        tried as f64 <= audited + 1.0,
+        "at most one attempt per audit: {tried} attempts, {audited} audits"
+    );
     d.stop().await;
 }

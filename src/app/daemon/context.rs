@@ -11,6 +11,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
 use super::ConfigSource;
+use super::interest::DeclaredNamespaces;
 use crate::alerts::settle::Settling;
 use crate::app::audit::{Declared, Snapshot};
 use crate::app::deliver;
@@ -31,6 +32,8 @@ pub(super) struct Memory {
     pub snapshot: Option<Snapshot>,
     /// What each environment declared at that snapshot: a re-audit does not render again.
     pub declared: HashMap<String, Declared>,
+    /// Where each environment in `declared` puts something: which watched changes concern it.
+    pub namespaces: DeclaredNamespaces,
     pub settling: Settling,
 }
 

@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::context::Context;
 use super::event_loop::{Coverage, Driver, LastAudit};
-use super::reaudit::environments_of;
+use super::interest::environments_of;
 use crate::app::schedule::Scheduler;
 use crate::app::status::{ReloadError, Update};
 use crate::sources::cluster::watch::Change;
@@ -64,7 +64,9 @@ impl Driver for Daemon {
     }
 
     fn environments_of(&self, change: &Change) -> Vec<String> {
-        environments_of(&self.cx.config(), change)
+        let cfg = self.cx.config();
+        let memory = self.cx.memory.lock().expect("memory lock");
+        environments_of(&cfg, &memory.namespaces, change)
     }
 
     fn environments(&self) -> Vec<String> {

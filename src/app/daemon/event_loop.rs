@@ -1,8 +1,9 @@
 //! The daemon's event loop: one task that selects over schedule fires, watched changes (and the
 //! end of a `sync_grace` hold), new commits from the git side, leadership, reload requests and
 //! shutdown, and decides what runs. Never two audits at once: a fire during an audit is skipped
-//! and counted; a burst of watched changes is re-audited `debounce` after its first change, after
-//! the running audit when one runs; a new commit found while an audit runs is audited once it
+//! and counted; the first watched change of a burst is re-audited at once (leading edge) and the
+//! changes after it within `debounce` together when that window ends, after the running audit
+//! when one runs; a new commit found while an audit runs is audited once it
 //! ends unless that audit audited it. Only the leader audits. At shutdown a running audit may
 //! finish within `shutdown_grace`.
 //!
@@ -70,7 +71,8 @@ pub(super) trait Driver: Send + Sync + 'static {
     fn environments_of(&self, change: &Change) -> Vec<String>;
     /// Every configured environment.
     fn environments(&self) -> Vec<String>;
-    /// How long after the first change of a burst it is re-audited.
+    /// The window a re-audit of changes opens: changes within it are re-audited together when
+    /// it ends (the first change of a burst is re-audited at once).
     fn debounce(&self) -> Duration;
     fn run_on_start(&self) -> bool;
     /// Hands the watchers' figures to the metrics.
@@ -102,6 +104,9 @@ pub(super) struct EventLoop<D> {
     /// Environments changed since the last re-audit, due at `due`.
     dirty: BTreeSet<String>,
     due: Option<Instant>,
+    /// The end of the debounce window the last re-audit of changes opened: a change before it
+    /// waits for it, a change after it is re-audited at once.
+    quiet_until: Option<Instant>,
     hold: Option<DateTime<Utc>>,
     /// A new commit to audit when the running audit is over, unless it audited it.
     commit: Option<String>,
@@ -119,6 +124,7 @@ impl<D: Driver> EventLoop<D> {
             leader,
             dirty: BTreeSet::new(),
             due: None,
+            quiet_until: None,
             hold: None,
             commit: None,
         }
@@ -231,8 +237,11 @@ impl<D: Driver> EventLoop<D> {
         }
         debug!(cluster = %change.cluster, kind = change.kind, namespace = %change.namespace, name = %change.name, "watched change");
         self.dirty.extend(touched);
-        let debounce = self.driver.debounce();
-        self.due.get_or_insert_with(|| Instant::now() + debounce);
+        // The first change of a burst is re-audited at once (a hand change alerts without
+        // waiting); the ones after it wait for the end of the window that re-audit opened.
+        let now = Instant::now();
+        let at = self.quiet_until.filter(|end| *end > now).unwrap_or(now);
+        self.due.get_or_insert(at);
     }
 
     /// The running audit fetched for itself: once it ends, another starts only if it did not
@@ -262,6 +271,7 @@ impl<D: Driver> EventLoop<D> {
         let envs = std::mem::take(&mut self.dirty);
         if self.start(Coverage::Environments(envs.clone())) {
             self.due = None;
+            self.quiet_until = Some(Instant::now() + self.driver.debounce());
         } else {
             // An audit is running: this burst is audited after it.
             self.dirty = envs;

@@ -8,8 +8,10 @@ use futures::FutureExt as _;
 use futures::future::BoxFuture;
 
 use super::*;
+use crate::app::daemon::interest::tests::{TWO, change as change_in, config, declared};
+use crate::app::daemon::interest::{DeclaredNamespaces, environments_of};
 use crate::app::status::reload_channel;
-use crate::config::ConfigError;
+use crate::config::{Config, ConfigError};
 
 /// What the loop asked of the fake, with the (virtual) seconds since the test started.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -37,6 +39,9 @@ struct Fake {
     start: Instant,
     audit_takes: Duration,
     commit: Option<String>,
+    /// Which environments a change concerns, as the daemon decides it; without, a change on
+    /// cluster `X` concerns environment `X`.
+    interest: Option<Arc<(Config, DeclaredNamespaces)>>,
 }
 
 impl Fake {
@@ -49,6 +54,7 @@ impl Fake {
             start: Instant::now(),
             audit_takes,
             commit: Some("c1".into()),
+            interest: None,
         }
     }
 
@@ -117,9 +123,11 @@ impl Driver for Fake {
         self.note(Call::Skipped);
     }
 
-    /// A change on cluster `X` touches environment `X`.
     fn environments_of(&self, change: &Change) -> Vec<String> {
-        vec![change.cluster.clone()]
+        match &self.interest {
+            Some(interest) => environments_of(&interest.0, &interest.1, change),
+            None => vec![change.cluster.clone()],
+        }
     }
 
     fn environments(&self) -> Vec<String> {
@@ -255,15 +263,65 @@ async fn a_watched_change_during_a_full_audit_is_reaudited_after_it() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn changes_in_a_burst_are_reaudited_together_after_the_debounce() {
+async fn changes_that_arrive_together_are_reaudited_together_at_once() {
     let fake = Fake::new(Duration::from_secs(5));
     let ends = start(&fake, GRACE);
     ends.changes.send(change("prod")).unwrap();
     ends.changes.send(change("staging")).unwrap();
     after(0).await;
-    assert!(fake.audits().is_empty(), "not before the debounce");
+    assert_eq!(
+        fake.audits(),
+        [(0, envs(&["prod", "staging"]), 1)],
+        "at once, in one re-audit"
+    );
+    after(10).await;
+    assert_eq!(fake.audits().len(), 1, "nothing more to re-audit");
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_first_change_is_reaudited_at_once_without_waiting_for_the_debounce() {
+    let fake = Fake::new(Duration::ZERO);
+    let ends = start(&fake, GRACE);
+    after(30).await;
+    let sent = Instant::now();
+    ends.changes.send(change("prod")).unwrap();
+    tokio::task::yield_now().await;
+    tokio::time::sleep(Duration::from_millis(1)).await;
+    let audits = fake.audits();
+    assert_eq!(audits.len(), 1, "{:?}", fake.calls());
+    assert_eq!(audits[0].1, envs(&["prod"]));
+    assert!(
+        Instant::now() - sent < Duration::from_millis(10),
+        "no debounce before the first re-audit"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_burst_after_the_first_change_is_one_more_reaudit_when_the_debounce_ends() {
+    let fake = Fake::new(Duration::ZERO);
+    let ends = start(&fake, GRACE);
+    ends.changes.send(change("prod")).unwrap();
+    after(0).await;
+    assert_eq!(fake.audits(), [(0, envs(&["prod"]), 1)], "the first change at once");
+    // A rollout: ten more events over the next 900 ms (debounce 1 s).
+    for i in 0..10 {
+        let cluster = if i % 2 == 0 { "prod" } else { "staging" };
+        ends.changes.send(change(cluster)).unwrap();
+        tokio::time::sleep(Duration::from_millis(90)).await;
+    }
+    assert_eq!(fake.audits().len(), 1, "the burst waits for the window to end");
     after(1).await;
-    assert_eq!(fake.audits(), [(1, envs(&["prod", "staging"]), 1)]);
+    assert_eq!(
+        fake.audits(),
+        [(0, envs(&["prod"]), 1), (1, envs(&["prod", "staging"]), 1)],
+        "one more re-audit for the whole burst, not one per change"
+    );
+    // Quiet since: the next change is re-audited at once again.
+    after(5).await;
+    ends.changes.send(change("staging")).unwrap();
+    after(0).await;
+    assert_eq!(fake.audits().len(), 3);
+    assert_eq!(fake.audits()[2].1, envs(&["staging"]));
 }
 
 #[tokio::test(start_paused = true)]
@@ -390,4 +448,26 @@ async fn the_git_side_sees_whether_an_audit_runs() {
     assert!(ends.audits.borrow().running);
     after(10).await;
     assert!(!ends.audits.borrow().running);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_change_in_a_namespace_no_environment_judges_reaudits_nothing() {
+    let mut fake = Fake::new(Duration::ZERO);
+    fake.interest = Some(Arc::new((config(TWO), declared())));
+    let ends = start(&fake, GRACE);
+    // Elsewhere in the cluster (`production` declares things in shop and payments only).
+    for (ns, kind, name) in [
+        ("kube-system", "Pod", "coredns-x"),
+        ("monitoring", "DaemonSet", "node-exporter"),
+    ] {
+        ends.changes.send(change_in("prod", ns, kind, name)).unwrap();
+    }
+    after(10).await;
+    assert!(fake.audits().is_empty(), "{:?}", fake.calls());
+    // A Pod of a declared workload: re-audited at once.
+    ends.changes
+        .send(change_in("prod", "shop", "Pod", "api-5d8f7-x2x"))
+        .unwrap();
+    after(0).await;
+    assert_eq!(fake.audits(), [(10, envs(&["production"]), 1)]);
 }

@@ -6,15 +6,16 @@
 //! scheduling, lets a running audit finish within `shutdown_grace`, and returns.
 //!
 //! The parts: `event_loop` decides what runs when (generic over what it drives, and tested
-//! so); `driver` is what it drives here; `one_audit` is one audit, `reaudit` the partial
-//! re-audit after a watched change, `watching` the cluster watches, `git` the polls and
-//! webhooks; `context` is what they share. The HTTP side reads [`ServiceState`], which the
-//! daemon writes.
+//! so); `driver` is what it drives here; `one_audit` is one audit, `interest` which
+//! environments a watched change concerns, `reaudit` the partial re-audit after it, `watching`
+//! the cluster watches, `git` the polls and webhooks; `context` is what they share. The HTTP
+//! side reads [`ServiceState`], which the daemon writes.
 
 mod context;
 mod driver;
 mod event_loop;
 mod git;
+mod interest;
 mod one_audit;
 mod reaudit;
 mod watching;

@@ -36,8 +36,12 @@ impl Context {
     /// `None` when it was abandoned at `audit_timeout`.
     pub async fn audit(self: Arc<Self>, coverage: Coverage) -> Option<LastAudit> {
         let setup = self.setup();
-        if matches!(coverage, Coverage::Fetched) {
-            self.await_watch_sync(&setup).await;
+        match &coverage {
+            Coverage::Fetched => self.await_watch_sync(&setup).await,
+            // The full re-list is where a watch a 403 stopped (ConfigMaps under `auto`) is
+            // tried again.
+            Coverage::Full => self.watched().values().for_each(|w| w.retry_refused()),
+            Coverage::Environments(_) => {}
         }
         let plan = self.plan(&coverage);
         let n = self.audits_started.fetch_add(1, Ordering::SeqCst) + 1;

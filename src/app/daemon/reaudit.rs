@@ -1,6 +1,6 @@
-//! The partial re-audit: which environments a watched change concerns, the plan that re-audits
-//! them from the last repository snapshot and the watchers' stores (no fetch, no render), and
-//! how its report is merged into the last full picture, with the drift `sync_grace` holds back.
+//! The partial re-audit: the plan that re-audits the environments a watched change concerns
+//! (`interest`) from the last repository snapshot and the watchers' stores (no fetch, no
+//! render), and how its report is merged into the last full picture, with the drift `sync_grace` holds back.
 
 use std::collections::BTreeSet;
 
@@ -9,25 +9,10 @@ use tracing::info;
 
 use super::context::Context;
 use super::event_loop::Coverage;
+use super::interest::namespaces_of;
 use crate::app::audit::{Audited, Plan};
 use crate::config::Config;
 use crate::core::report::Report;
-use crate::sources::cluster::watch::Change;
-
-/// The environments a watched change concerns: those on its cluster whose namespaces include
-/// the object's (every one on the cluster for a watcher's own failure or recovery).
-pub(super) fn environments_of(cfg: &Config, change: &Change) -> Vec<String> {
-    cfg.environments
-        .iter()
-        .filter(|e| e.cluster.name == change.cluster)
-        .filter(|e| {
-            change.namespace.is_empty()
-                || e.cluster.namespaces.is_empty()
-                || e.cluster.namespaces.contains(&change.namespace)
-        })
-        .map(|e| e.name.clone())
-        .collect()
-}
 
 impl Context {
     /// What an audit of `coverage` reads: a re-audit of some environments reuses the last
@@ -83,6 +68,11 @@ impl Context {
             }
             memory.snapshot = Some(snapshot);
             memory.declared.extend(audited.declared);
+            memory.namespaces = memory
+                .declared
+                .iter()
+                .map(|(env, d)| (env.clone(), namespaces_of(d)))
+                .collect();
         }
         let (quiet, next) = memory.settling.quiet(&report.findings, now, cfg.audit.sync_grace);
         if !quiet.is_empty() {

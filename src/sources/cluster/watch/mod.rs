@@ -16,6 +16,9 @@
 //! the last resourceVersion; any other error (403, unreachable) marks the resource failing,
 //! waits out kube-runtime's default backoff (exponential, capped at 30 s, with jitter) and starts
 //! the watcher again, which re-lists: a completed re-list is how the watcher knows it recovered.
+//! A 403 on ConfigMaps under `compare_configmaps = "auto"` (a least-privilege reader) is not
+//! retried on a timer: it is logged once, the audit reports ConfigMaps as not compared, and the
+//! watcher waits for [`ClusterWatch::retry_refused`] (the daemon's full audit) or a restart.
 //!
 //! # Layout
 //! - `mod.rs`: [`ClusterWatch`], the watchers of one cluster and what the audit reads of them;
@@ -83,6 +86,7 @@ pub struct ClusterWatch {
     pods: Vec<Arc<Slot<Pod>>>,
     configs: Vec<Arc<Slot<ConfigObject>>>,
     synced: Arc<Notify>,
+    ctx: Arc<Ctx>,
     stop: CancellationToken,
     tasks: TaskTracker,
 }
@@ -113,6 +117,7 @@ impl ClusterWatch {
             pods: Vec::new(),
             configs: Vec::new(),
             synced: ctx.synced.clone(),
+            ctx: ctx.clone(),
             stop: ctx.stop.clone(),
             tasks: tasks.clone(),
         };
@@ -120,15 +125,17 @@ impl ClusterWatch {
             for (kind, def) in WORKLOADS {
                 let slot = Arc::new(Slot::new(def.plural, kind.as_str(), scope.clone()));
                 watch.workloads.push((kind, slot.clone()));
-                tasks.spawn(watcher::run(ctx.clone(), def, slot));
+                tasks.spawn(watcher::run(ctx.clone(), def, slot, false));
             }
             let slot = Arc::new(Slot::new(PODS.plural, PODS.kind, scope.clone()));
             watch.pods.push(slot.clone());
-            tasks.spawn(watcher::run(ctx.clone(), PODS, slot));
+            tasks.spawn(watcher::run(ctx.clone(), PODS, slot, false));
             if configmaps != CompareConfigMaps::Never {
                 let slot = Arc::new(Slot::new(CONFIGMAPS.plural, CONFIGMAPS.kind, scope.clone()));
                 watch.configs.push(slot.clone());
-                tasks.spawn(watcher::run(ctx.clone(), CONFIGMAPS, slot));
+                // Optional under `auto`: a reader without ConfigMaps is told once, not retried.
+                let optional = configmaps == CompareConfigMaps::Auto;
+                tasks.spawn(watcher::run(ctx.clone(), CONFIGMAPS, slot, optional));
             }
         }
         tasks.close();
@@ -157,6 +164,12 @@ impl ClusterWatch {
                 _ = self.stop.cancelled() => return,
             }
         }
+    }
+
+    /// Starts again the watchers stopped by a 403 on an optional resource (ConfigMaps under
+    /// `compare_configmaps = "auto"`): the daemon asks at its full audit, which lists anyway.
+    pub fn retry_refused(&self) {
+        self.ctx.retry.send_modify(|n| *n += 1);
     }
 
     /// Waits until every watcher task ended (after shutdown).

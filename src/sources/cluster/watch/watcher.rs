@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use kube::runtime::watcher::{self, DefaultBackoff, Event};
-use tokio::sync::{Notify, OnceCell, mpsc};
+use tokio::sync::{Notify, OnceCell, mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
 use super::Change;
@@ -37,6 +37,8 @@ pub(super) struct Ctx {
     probed: OnceCell<()>,
     /// Notified when a watcher synced, recovered or started failing.
     pub(super) synced: Arc<Notify>,
+    /// Bumped to start again the watchers that stopped on a refused optional resource.
+    pub(super) retry: watch::Sender<u64>,
     clock: Clock,
     pub(super) stop: CancellationToken,
 }
@@ -56,6 +58,7 @@ impl Ctx {
             streaming: AtomicBool::new(false),
             probed: OnceCell::new(),
             synced: Arc::new(Notify::new()),
+            retry: watch::channel(0).0,
             clock: Clock::new(),
             stop,
         }
@@ -122,8 +125,10 @@ struct Syncs<T> {
 }
 
 /// One watcher: runs kube-runtime's watcher into `slot` until shutdown, starting it again after
-/// a failure once the backoff allows.
-pub(super) async fn run<T: Slim>(ctx: Arc<Ctx>, def: Def, slot: Arc<Slot<T>>) {
+/// a failure once the backoff allows. An `optional` resource (ConfigMaps with
+/// `compare_configmaps = "auto"`) the reader may not read (403) is not retried on a timer: its
+/// watcher waits for [`Ctx::retry`] (the daemon's full audit) or a reload.
+pub(super) async fn run<T: Slim>(ctx: Arc<Ctx>, def: Def, slot: Arc<Slot<T>>, optional: bool) {
     tokio::select! {
         _ = ctx.probe_streaming() => {}
         _ = ctx.stop.cancelled() => return,
@@ -133,6 +138,7 @@ pub(super) async fn run<T: Slim>(ctx: Arc<Ctx>, def: Def, slot: Arc<Slot<T>>) {
         Some(ns) => kube::Api::namespaced_with(ctx.client.clone(), ns, &dt),
         None => kube::Api::all_with(ctx.client.clone(), &dt),
     };
+    let mut retries = ctx.retry.subscribe();
     let mut backoff = DefaultBackoff::default();
     let mut syncs = Syncs {
         started: tokio::time::Instant::now(),
@@ -141,15 +147,25 @@ pub(super) async fn run<T: Slim>(ctx: Arc<Ctx>, def: Def, slot: Arc<Slot<T>>) {
         done: false,
     };
     loop {
+        // A retry asked before this attempt is not one for it; one asked during it is.
+        drop(retries.borrow_and_update());
         let error = match stream(&ctx, &api, &slot, &mut syncs).await {
             End::Shutdown => return,
             End::Restart => continue,
             End::Failed(error) => error,
         };
-        failing(&ctx, &slot, error);
-        let delay = backoff.next().unwrap_or(Duration::from_secs(30));
+        let refused = optional && matches!(error, ClusterError::Forbidden { .. });
+        failing(&ctx, &slot, error, refused);
+        let wait = async {
+            if refused {
+                // The sender lives as long as the watchers' context.
+                let _ = retries.changed().await;
+            } else {
+                tokio::time::sleep(backoff.next().unwrap_or(Duration::from_secs(30))).await;
+            }
+        };
         tokio::select! {
-            _ = tokio::time::sleep(delay) => {}
+            () = wait => {}
             _ = ctx.stop.cancelled() => return,
         }
     }
@@ -258,12 +274,23 @@ fn on_error(ctx: &Ctx, resource: &'static str, e: watcher::Error, refusable: boo
 }
 
 /// Marks the slot failing; its first failure sends a [`Change`] for the whole resource and
-/// wakes whoever waits for the sync (the daemon can audit, and report the failure).
-fn failing<T>(ctx: &Ctx, slot: &Slot<T>, error: ClusterError) {
+/// wakes whoever waits for the sync (the daemon can audit, and report the failure). A `refused`
+/// optional resource is said once, as it is not retried on a timer.
+fn failing<T>(ctx: &Ctx, slot: &Slot<T>, error: ClusterError, refused: bool) {
     let newly = {
         let mut s = slot.lock();
         let newly = s.failing.is_none();
-        tracing::warn!(cluster = %ctx.cluster, resource = slot.resource, error = %error, "watch failing; retrying");
+        let (cluster, resource) = (&ctx.cluster, slot.resource);
+        match (refused, newly) {
+            (false, _) => tracing::warn!(%cluster, resource, error = %error, "watch failing; retrying"),
+            (true, true) => tracing::info!(
+                %cluster,
+                resource,
+                error = %error,
+                "not allowed to watch this optional resource: not watched (nor compared) until a reload or the next full audit"
+            ),
+            (true, false) => tracing::debug!(%cluster, resource, error = %error, "still not allowed to watch"),
+        }
         s.failing = Some(error);
         newly
     };
