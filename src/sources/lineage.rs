@@ -269,6 +269,37 @@ impl Lineage {
         Some(self.declaration(e, *run))
     }
 
+    /// Where a deployment observed running `digest` in `env`'s `workload` container (`namespace/
+    /// Kind/name`, container) was declared, and its lineage: the digest's own declaration;
+    /// else, when HEAD declares that container by tag alone, the tag's (what the cluster pulled
+    /// for it). A manifest without a namespace names the workload `Kind/name`.
+    pub fn attribute(
+        &self,
+        env: &str,
+        workload: (&str, &str),
+        digest: &str,
+    ) -> (Option<Declaration>, Vec<Declaration>) {
+        let own = self.declared_by(env, digest);
+        match (&own, self.tag_of(env, workload)) {
+            (None, Some(tag)) => (self.declared_by(env, &tag), self.lineage(env, &tag)),
+            _ => (own, self.lineage(env, digest)),
+        }
+    }
+
+    /// The one version HEAD declares for `workload`'s container in `env`, when it is a tag.
+    fn tag_of(&self, env: &str, (workload, container): (&str, &str)) -> Option<String> {
+        let declared = &self.declared[*self.mainline.first()?][self.environment(env)?];
+        let unqualified = workload.split_once('/').map(|(_, rest)| rest);
+        let versions = [Some(workload), unqualified]
+            .into_iter()
+            .flatten()
+            .find_map(|w| declared.images.get(&(w.to_string(), container.to_string())))?;
+        match versions.iter().collect::<Vec<_>>()[..] {
+            [v] if !is_sha256(v) => Some(v.clone()),
+            _ => None,
+        }
+    }
+
     /// The first declaration of `digest` in each environment of `env`'s `promoted_from` chain,
     /// first environment first, ending with `env`'s own [`Lineage::declared_by`]. Earlier
     /// environments count only declarations at or before that one (all of the window when

@@ -589,3 +589,69 @@ fn a_tag_change_is_a_deployment_of_its_workload_and_a_moving_tag_has_no_lineage_
         "{text}"
     );
 }
+
+#[test]
+fn an_observed_deployment_of_a_tagged_image_is_attributed_to_the_tag_commit() {
+    let dir = tempfile::tempdir().unwrap();
+    let now = Utc::now();
+    let repo = dir.path().join("gitops");
+    support::git::GitRepo::init(&repo);
+    let tag = |t: &str| format!("{REPO}:{t}");
+    let app = |env: &str, t: &str| {
+        (
+            format!("apps/api/{env}/deploy.yaml"),
+            deployment_yaml("api", "shop", &tag(t)),
+        )
+    };
+    let commit = |files: Vec<(String, String)>, msg: &str, at| {
+        let refs: Vec<(&str, &str)> = files.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+        commit_at(&repo, &refs, msg, at)
+    };
+    let (t0, t1, t2) = (
+        now - Duration::days(3),
+        now - Duration::days(2),
+        now - Duration::days(1),
+    );
+    commit(vec![app("dev", "1.0"), app("production", "1.0")], "api 1.0", t0);
+    commit(vec![app("dev", "1.1")], "dev: api 1.1", t1);
+    // Each cluster's spec names the tag; its Pod runs the digest the tag resolved to.
+    let cluster_at = |name: &str, t: &str, runs: &str| {
+        let (d, rs) = deployment("shop", "api", &[("api", &tag(t))], 1);
+        let p = pod(&rs, "a", &[("api", &format!("{REPO}@{runs}"))]);
+        write(&dir.path().join(format!("{name}.json")), &list(vec![d, rs, p]));
+    };
+    cluster_at("dev", "1.1", D2);
+    cluster_at("production", "1.0", D1);
+    let cfg = builder(dir.path()).write();
+    let run = |args: &[&str]| {
+        let mut all = args.to_vec();
+        all.extend(["--config", cfg.to_str().unwrap()]);
+        driftwatch(dir.path(), &all, &[])
+    };
+    assert_ne!(run(&["--once", "--notify"]).code, 2, "the baseline");
+    let promoted = commit(vec![app("production", "1.1")], "production: api 1.1", t2);
+    cluster_at("production", "1.1", D2);
+    let before = Utc::now();
+    assert_ne!(run(&["--once", "--notify"]).code, 2);
+    let out = run(&["dora", "--env", "production", "--format", "json"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let report = out.json();
+    let prod = env(&report, "production");
+    assert_eq!(prod["deployments"], 1, "{report:#}");
+    let event = &report["events"][0];
+    assert_eq!(event["version"], D2, "observed: the digest that runs");
+    assert_eq!(
+        event["commit"],
+        promoted.as_str(),
+        "the commit that declared the tag here"
+    );
+    // Lead time from dev's commit of the tag (2 days ago) to the audit that saw it run.
+    let lead = secs(&prod["lead_time_seconds"]["median"]);
+    let lo = (before - t1).num_seconds();
+    assert!((lo..=lo + 120).contains(&lead), "lead {lead} from {lo}");
+    assert_eq!(
+        secs(&prod["stages"][0]["median"]),
+        86_400,
+        "dev → production, a day apart"
+    );
+}
