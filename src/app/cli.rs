@@ -182,9 +182,10 @@ pub enum Command {
         /// Only this environment (repeatable; default all).
         #[arg(short = 'e', long = "env", value_name = "NAME")]
         envs: Vec<String>,
-        /// How far back to look, e.g. 30d, 12w [default: dora.window, 30d].
-        #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
-        since: Option<std::time::Duration>,
+        /// How far back to look, e.g. 30d, 12w, or `all` (from the first audit recorded, or
+        /// the oldest commit walked with --from-git) [default: dora.window, 30d].
+        #[arg(long, value_name = "DURATION|all", value_parser = crate::app::dora::parse_since)]
+        since: Option<crate::app::dora::Since>,
         /// Estimate from git history alone (promotion commits per environment, promotion lead
         /// time between environments), for fleets the daemon has not watched yet.
         #[arg(long)]
@@ -192,6 +193,10 @@ pub enum Command {
         /// Output format.
         #[arg(short = 'o', long, value_enum, default_value_t = DoraFormat::Text)]
         format: DoraFormat,
+        /// After the figures, list every deployment counted (time, environment, workload, kind,
+        /// version, commit), to check them against `git log`. JSON always has them (`events`).
+        #[arg(long)]
+        explain: bool,
         #[command(flatten)]
         config: ConfigArg,
         #[command(flatten)]
@@ -413,8 +418,16 @@ pub async fn run(cli: Cli) -> u8 {
             since,
             from_git,
             format,
+            explain,
             ..
-        }) => crate::app::dora::command(&cfg, envs, since.unwrap_or(cfg.dora.window), *from_git, *format).await,
+        }) => {
+            let since = since.unwrap_or(crate::app::dora::Since::Back(cfg.dora.window));
+            let output = crate::app::dora::Output {
+                format: *format,
+                explain: *explain,
+            };
+            crate::app::dora::command(&cfg, envs, since, *from_git, output).await
+        }
         Some(Command::Run { .. } | Command::Audit { .. } | Command::Ignore { .. } | Command::CheckConfig { .. })
         | None => once(&cfg, &cli.audit_args(), cli.notify()).await,
     }

@@ -2,13 +2,14 @@
 //! gauges after each audit) or estimated from git history alone (`dora --from-git`). Wiring:
 //! the definitions are in [`crate::core::dora`].
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use clap::ValueEnum;
 
 use crate::app::{audit, record};
-use crate::config::Config;
+use crate::config::{Config, StoreBackend};
 use crate::core::dora::{self, DoraReport, Options, Source, Window};
 use crate::core::report::{EXIT_CLEAN, EXIT_ERROR};
 use crate::sources::git_history::HistoryError;
@@ -22,6 +23,35 @@ pub enum DoraFormat {
     Json,
     Markdown,
 }
+
+/// `driftwatch dora --since`: how far back to look.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Since {
+    /// `all`: from the first audit recorded (from the oldest commit walked, `--from-git`).
+    All,
+    /// A duration back from now (`30d`, `12w`).
+    Back(Duration),
+}
+
+/// `all` or a duration (`30d`).
+pub fn parse_since(s: &str) -> Result<Since, humantime::DurationError> {
+    if s.eq_ignore_ascii_case("all") {
+        Ok(Since::All)
+    } else {
+        humantime::parse_duration(s).map(Since::Back)
+    }
+}
+
+/// What `driftwatch dora` prints and reads, besides its environments and window.
+#[derive(Clone, Copy, Debug)]
+pub struct Output {
+    pub format: DoraFormat,
+    /// `--explain`: every deployment counted, after the figures (text).
+    pub explain: bool,
+}
+
+/// What `driftwatch dora` says about a store that has recorded no audit, in place of figures.
+pub const NO_AUDITS: &str = "no audits recorded yet: DORA metrics come from the audits of the daemon or of `driftwatch --once --notify` (or estimate them from git history with `driftwatch dora --from-git`)";
 
 /// Why `driftwatch dora` has no figures.
 #[derive(Debug, thiserror::Error)]
@@ -57,6 +87,35 @@ fn environments(cfg: &Config, envs: &[String]) -> Vec<String> {
         .collect()
 }
 
+/// Each environment's `promoted_from` chain, upstream environments first (see
+/// [`dora::Options::chains`]). A cycle or an unknown name ends a chain.
+pub fn chains(cfg: &Config) -> BTreeMap<String, Vec<String>> {
+    let from = |name: &str| {
+        cfg.environments
+            .iter()
+            .find(|e| e.name == name)
+            .and_then(|e| e.promoted_from.as_ref().map(|(f, _)| f.clone()))
+    };
+    cfg.environments
+        .iter()
+        .map(|e| {
+            let mut chain: Vec<String> = Vec::new();
+            let mut at = from(&e.name);
+            while let Some(up) = at.filter(|u| *u != e.name && !chain.contains(u)) {
+                at = cfg
+                    .environments
+                    .iter()
+                    .any(|c| c.name == up)
+                    .then(|| from(&up))
+                    .flatten();
+                chain.push(up);
+            }
+            chain.reverse();
+            (e.name.clone(), chain)
+        })
+        .collect()
+}
+
 /// DORA over the store's history, `since` back from `now`.
 pub async fn from_store(
     cfg: &Config,
@@ -74,16 +133,18 @@ pub async fn from_store(
         source: Source::Observed,
         failure_window: cfg.dora.failure_window,
         environments: environments(cfg, envs),
+        chains: chains(cfg),
     };
     Ok(dora::compute(&deployments, &episodes, &opts))
 }
 
-/// DORA estimated from git history: a deployment is a commit that changed the digest an
-/// environment declares; lead time ends at that commit.
+/// DORA estimated from git history: a deployment is a commit that changed the version (digest
+/// or tag) an environment declares; lead time ends at that commit. `Since::All`: from the
+/// oldest commit walked.
 pub async fn from_git(
     cfg: &Config,
     envs: &[String],
-    since: Duration,
+    since: Since,
     now: DateTime<Utc>,
 ) -> Result<DoraReport, DoraError> {
     let checkout = audit::checkout(cfg).await.map_err(DoraError::Gitops)?;
@@ -91,54 +152,107 @@ pub async fn from_git(
     let walked = tokio::task::spawn_blocking(move || lineage::walk(&dir, &paths, depth))
         .await?
         .map_err(DoraError::History)?;
+    let since = match since {
+        Since::Back(d) => d,
+        Since::All => walked
+            .first_commit_at()
+            .map_or(Duration::ZERO, |first| back_to(first, now)),
+    };
     let window = window(since, now);
     let opts = Options {
         window,
         source: Source::Git,
         failure_window: cfg.dora.failure_window,
         environments: environments(cfg, envs),
+        chains: chains(cfg),
     };
     Ok(dora::compute(&walked.deployments(&window), &[], &opts))
 }
 
-/// `driftwatch dora`.
-pub async fn command(cfg: &Config, envs: &[String], since: Duration, git: bool, format: DoraFormat) -> u8 {
-    let unknown: Vec<&String> = envs
+/// How long ago `first` was, from the window's end (see [`window`]): a window starting at it.
+fn back_to(first: DateTime<Utc>, now: DateTime<Utc>) -> Duration {
+    use chrono::SubsecRound as _;
+    let end = now.trunc_subsecs(0) + chrono::Duration::seconds(1);
+    (end - first).to_std().unwrap_or(Duration::ZERO)
+}
+
+/// The store's report, or `None` when it has recorded no audit: a SQLite file that does not
+/// exist is not created (nor migrated) to say so.
+async fn observed(
+    cfg: &Config,
+    envs: &[String],
+    since: Since,
+    now: DateTime<Utc>,
+) -> Result<Option<DoraReport>, DoraError> {
+    if let StoreBackend::Sqlite(path) = &cfg.store.backend
+        && !path.exists()
+    {
+        return Ok(None);
+    }
+    let handle = StoreHandle::new(cfg);
+    let (store, _) = handle.get().await?;
+    let r = async {
+        let (audits, first) = store.audits().await?;
+        if audits == 0 {
+            return Ok(None);
+        }
+        let since = match since {
+            Since::Back(d) => d,
+            Since::All => first.map_or(Duration::ZERO, |first| back_to(first, now)),
+        };
+        from_store(cfg, &store, envs, since, now).await.map(Some)
+    }
+    .await;
+    store.close().await;
+    Ok(r?)
+}
+
+/// The names in `envs` that are not configured environments, said as an error.
+fn unknown_environments(cfg: &Config, envs: &[String]) -> Option<String> {
+    let unknown: Vec<&str> = envs
         .iter()
         .filter(|e| !cfg.environments.iter().any(|c| &c.name == *e))
+        .map(String::as_str)
         .collect();
-    if !unknown.is_empty() {
-        let known: Vec<&str> = cfg.environments.iter().map(|e| e.name.as_str()).collect();
-        eprintln!(
-            "error: unknown environment {} (configured: {})",
-            unknown.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", "),
+    let known: Vec<&str> = cfg.environments.iter().map(|e| e.name.as_str()).collect();
+    (!unknown.is_empty()).then(|| {
+        format!(
+            "unknown environment {} (configured: {})",
+            unknown.join(", "),
             known.join(", ")
-        );
+        )
+    })
+}
+
+/// `driftwatch dora`.
+pub async fn command(cfg: &Config, envs: &[String], since: Since, git: bool, output: Output) -> u8 {
+    if let Some(why) = unknown_environments(cfg, envs) {
+        eprintln!("error: {why}");
         return EXIT_ERROR;
     }
     let now = Utc::now();
     let report = if git {
-        from_git(cfg, envs, since, now).await
+        from_git(cfg, envs, since, now).await.map(Some)
     } else {
-        let handle = StoreHandle::new(cfg);
-        match handle.get().await {
-            Ok((store, _)) => {
-                let r = from_store(cfg, &store, envs, since, now).await.map_err(DoraError::from);
-                store.close().await;
-                r
-            }
-            Err(e) => Err(e.into()),
-        }
+        observed(cfg, envs, since, now).await
     };
+    use std::io::Write as _;
     match report {
-        Ok(r) => {
-            let text = match format {
+        Ok(Some(r)) => {
+            let text = match output.format {
+                DoraFormat::Text if output.explain => dora::render_text(&r) + &dora::render_explain(&r),
                 DoraFormat::Text => dora::render_text(&r),
                 DoraFormat::Json => dora::render_json(&r),
                 DoraFormat::Markdown => dora::render_markdown(&r),
             };
-            use std::io::Write as _;
             let _ = std::io::stdout().write_all(text.as_bytes());
+            EXIT_CLEAN
+        }
+        Ok(None) => {
+            match output.format {
+                DoraFormat::Json => eprintln!("{NO_AUDITS}"),
+                _ => println!("{NO_AUDITS}"),
+            }
             EXIT_CLEAN
         }
         Err(e) => {

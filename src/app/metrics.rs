@@ -327,18 +327,23 @@ impl Metrics {
         }
     }
 
-    /// The DORA figures of each environment; a figure without samples is absent, not 0.
+    /// The DORA figures of each environment; a figure without samples is absent, not 0: an
+    /// environment without deployments has no rate (no data, not a rate of 0), only
+    /// `dora_samples{metric="deployments"} 0`.
     pub fn dora(&self, report: &crate::core::dora::DoraReport) {
         for family in [&self.dora_lead_time, &self.dora_restore] {
             family.clear();
         }
         self.dora_failure_rate.clear();
+        self.dora_per_week.clear();
         for e in &report.environments {
             let f = &e.figures;
             let env = EnvironmentLabel {
                 environment: e.name.clone(),
             };
-            self.dora_per_week.get_or_create(&env).set(f.deployments_per_week);
+            if f.deployments > 0 {
+                self.dora_per_week.get_or_create(&env).set(f.deployments_per_week);
+            }
             if let Some(r) = f.change_failure_rate {
                 self.dora_failure_rate.get_or_create(&env).set(r);
             }

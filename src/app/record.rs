@@ -1,6 +1,7 @@
 //! After each audit of a process that keeps state (the daemon, `--once --notify`): records the
 //! audit and its deployments in the store, attributing each new deployment to the commit that
-//! declared its digest (git history, walked only when there is a deployment to attribute), and
+//! declared its digest, or the tag its workload declares (git history, walked only when there
+//! is a deployment to attribute), and
 //! deletes history past `[store] retention`.
 
 use std::path::Path;
@@ -37,8 +38,8 @@ pub async fn after_audit(
         _ => None,
     };
     let new = store
-        .record_deployments(steps, |env, digest| match &walked {
-            Some(l) => (l.declared_by(env, digest), l.lineage(env, digest)),
+        .record_deployments(steps, |d| match &walked {
+            Some(l) => l.attribute(&d.environment, (&d.workload, &d.container), &d.digest),
             None => (None, Vec::new()),
         })
         .await?;

@@ -12,12 +12,13 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use git2::{ErrorCode, ObjectType, Oid, Repository, Sort};
 use lru::LruCache;
-use serde_json::Value;
+
+mod extract;
+
+use extract::{Found, extract, is_sha256, resolve};
 
 use super::git_history::{self, HistoryError, Selection};
 use crate::core::dora::{Declaration, Deployment, DeploymentKind, Window};
-use crate::core::image::{ImageRef, is_digest};
-use safe_yaml as yaml;
 
 /// An environment as the walk needs it: its `paths` (relative to the audited directory) and
 /// where its digests are promoted from.
@@ -56,27 +57,20 @@ struct Commit {
 /// What one environment declares at one commit.
 #[derive(Debug, Default, PartialEq, Eq)]
 struct Declared {
-    /// Image repository (as written, without a tag) → its digests. Usually one; several when
-    /// workloads of the environment run the same image at different digests.
-    images: BTreeMap<String, BTreeSet<String>>,
-    /// Every digest declared, including those whose repository is unknown.
+    /// What runs an image → the versions it declares: a workload's container (`namespace/Kind/
+    /// name`, container) when the manifest names it, else the image repository (as written,
+    /// without a tag) and an empty container. Usually one version; several when workloads of
+    /// the environment run the same image at different versions.
+    images: BTreeMap<Key, BTreeSet<String>>,
+    /// Every version declared (digests, and `repo:tag` references without a digest),
+    /// including digests whose image is unknown.
     digests: BTreeSet<String>,
+    /// Image repository (as written, without a tag) → its versions, whatever runs them.
+    repos: BTreeMap<String, BTreeSet<String>>,
 }
 
-/// One digest found in a file.
-#[derive(Clone, Debug, PartialEq, Eq)]
-enum Found {
-    /// `repo[:tag]@sha256:…`.
-    Reference { repo: String, digest: String },
-    /// A kustomize `images:` entry: it sets the digest of `name`, renamed to `new_name`.
-    Override {
-        name: Option<String>,
-        new_name: Option<String>,
-        digest: String,
-    },
-    /// A digest whose image the text does not say (a file that does not parse).
-    Bare(String),
-}
+/// What a deployment is of: (workload or image repository, container or empty).
+type Key = (String, String);
 
 /// Distinct file versions (and directory versions) read once per walk: they repeat across most
 /// commits.
@@ -236,158 +230,17 @@ impl Reader<'_> {
     }
 }
 
-/// An environment's images from its files' findings. A kustomize `images:` entry rewrites the
-/// references to its image in its own directory and below, as rendering would, so their
-/// digests are not declared.
-fn resolve(files: &[(&str, Arc<[Found]>)]) -> Declared {
-    // Directory → the images its kustomize entries rewrite.
-    let mut overrides: HashMap<&str, BTreeSet<&str>> = HashMap::new();
-    for (path, found) in files {
-        for f in found.iter() {
-            if let Found::Override { name, new_name, .. } = f {
-                let names = overrides.entry(parent(path)).or_default();
-                names.extend([name, new_name].into_iter().flatten().map(String::as_str));
-            }
-        }
-    }
-    let overridden = |path: &str, repo: &str| {
-        std::iter::successors(Some(parent(path)), |dir| (!dir.is_empty()).then(|| parent(dir)))
-            .any(|dir| overrides.get(dir).is_some_and(|names| names.contains(repo)))
-    };
-    let mut out = Declared::default();
-    for (path, found) in files {
-        for f in found.iter() {
-            let (repo, digest) = match f {
-                Found::Reference { repo, digest } if !overridden(path, repo) => (Some(repo), digest),
-                Found::Reference { .. } => continue,
-                Found::Override { name, new_name, digest } => (new_name.as_ref().or(name.as_ref()), digest),
-                Found::Bare(digest) => (None, digest),
-            };
-            if let Some(repo) = repo {
-                out.images.entry(repo.clone()).or_default().insert(digest.clone());
-            }
-            out.digests.insert(digest.clone());
-        }
-    }
-    out
-}
-
-/// The directory holding `path`; `""` at the repository's root.
-fn parent(path: &str) -> &str {
-    path.rsplit_once('/').map_or("", |(dir, _)| dir)
-}
-
 /// `git revert`'s subject (`Revert "…"`) or its `This reverts commit …` body line.
 fn is_revert(message: &str) -> bool {
     message.starts_with("Revert \"") || message.contains("This reverts commit ")
 }
 
-/// The digests a manifest file declares, with their images. Documents are parsed one by one so
-/// that one that does not parse loses only its images' names: its digests come from the text.
-fn extract(text: &str) -> Vec<Found> {
-    let mut out = Vec::new();
-    for chunk in split_documents(text) {
-        match yaml::documents(chunk) {
-            (docs, None) => docs.iter().for_each(|doc| values(doc, &mut out)),
-            (_, Some(_)) => scan(chunk, &mut out),
-        }
-    }
-    out
-}
-
-/// The text of each YAML document (split at `---` lines), so one bad document does not hide
-/// the next. A `---` inside a block scalar splits wrongly; both halves then fall back to the
-/// text scan, which still finds their digests.
-fn split_documents(text: &str) -> Vec<&str> {
-    let mut out = Vec::new();
-    let mut start = 0;
-    let mut at = 0;
-    for line in text.split_inclusive('\n') {
-        let marker = line.trim_end_matches(['\n', '\r']);
-        if at > start && (marker == "---" || marker.starts_with("--- ") || marker.starts_with("---\t")) {
-            out.push(&text[start..at]);
-            start = at;
-        }
-        at += line.len();
-    }
-    out.push(&text[start..]);
-    out
-}
-
-/// The digests in one parsed document: references in string values, and mappings with a
-/// `digest` and a `newName` or `name` (kustomize `images:` entries). The walk is bounded by
-/// the parser's own nesting limit, without recursion.
-fn values(doc: &Value, out: &mut Vec<Found>) {
-    let mut stack = vec![(doc, 0usize)];
-    while let Some((value, depth)) = stack.pop() {
-        if depth > yaml::MAX_DEPTH {
-            continue;
-        }
-        match value {
-            Value::String(s) => {
-                if let Some(found) = reference(s) {
-                    out.push(found);
-                }
-            }
-            Value::Array(items) => stack.extend(items.iter().rev().map(|v| (v, depth + 1))),
-            Value::Object(map) => {
-                let text = |key: &str| map.get(key).and_then(Value::as_str).map(str::to_string);
-                if let Some(digest) = text("digest").filter(|d| is_sha256(d)) {
-                    let (name, new_name) = (text("name"), text("newName"));
-                    if name.is_some() || new_name.is_some() {
-                        out.push(Found::Override { name, new_name, digest });
-                    }
-                }
-                stack.extend(map.values().rev().map(|v| (v, depth + 1)));
-            }
-            _ => {}
-        }
-    }
-}
-
-/// `repo[:tag]@sha256:<64 hex>` as an image reference: the repository as written, tag dropped.
-fn reference(s: &str) -> Option<Found> {
-    let (name, digest) = s.rsplit_once('@')?;
-    if !is_sha256(digest) || ImageRef::parse(s).is_err() {
-        return None;
-    }
-    Some(Found::Reference {
-        repo: without_tag(name).to_string(),
-        digest: digest.to_string(),
-    })
-}
-
-fn without_tag(name: &str) -> &str {
-    match name.rsplit_once(':') {
-        Some((repo, tag)) if !tag.contains('/') => repo,
-        _ => name,
-    }
-}
-
-fn is_sha256(digest: &str) -> bool {
-    digest.starts_with("sha256:") && is_digest(digest)
-}
-
-/// The text scan for a document that does not parse: every digest, with its repository when a
-/// reference is written out (`repo@sha256:…`).
-fn scan(text: &str, out: &mut Vec<Found>) {
-    let is_ref_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '/' | ':');
-    for (at, digest) in git_history::digest_positions(text) {
-        let before = text[..at].strip_suffix('@').map(|head| {
-            let start = head.rfind(|c: char| !is_ref_char(c)).map_or(0, |i| i + 1);
-            without_tag(&head[start..])
-        });
-        out.push(match before {
-            Some(repo) if !repo.is_empty() => Found::Reference {
-                repo: repo.to_string(),
-                digest,
-            },
-            _ => Found::Bare(digest),
-        });
-    }
-}
-
 impl Lineage {
+    /// The time of the oldest commit walked (`dora --since all`).
+    pub fn first_commit_at(&self) -> Option<DateTime<Utc>> {
+        self.commits.iter().map(|c| c.at).min()
+    }
+
     fn environment(&self, name: &str) -> Option<usize> {
         self.environments.iter().position(|e| e.name == name)
     }
@@ -416,6 +269,37 @@ impl Lineage {
         Some(self.declaration(e, *run))
     }
 
+    /// Where a deployment observed running `digest` in `env`'s `workload` container (`namespace/
+    /// Kind/name`, container) was declared, and its lineage: the digest's own declaration;
+    /// else, when HEAD declares that container by tag alone, the tag's (what the cluster pulled
+    /// for it). A manifest without a namespace names the workload `Kind/name`.
+    pub fn attribute(
+        &self,
+        env: &str,
+        workload: (&str, &str),
+        digest: &str,
+    ) -> (Option<Declaration>, Vec<Declaration>) {
+        let own = self.declared_by(env, digest);
+        match (&own, self.tag_of(env, workload)) {
+            (None, Some(tag)) => (self.declared_by(env, &tag), self.lineage(env, &tag)),
+            _ => (own, self.lineage(env, digest)),
+        }
+    }
+
+    /// The one version HEAD declares for `workload`'s container in `env`, when it is a tag.
+    fn tag_of(&self, env: &str, (workload, container): (&str, &str)) -> Option<String> {
+        let declared = &self.declared[*self.mainline.first()?][self.environment(env)?];
+        let unqualified = workload.split_once('/').map(|(_, rest)| rest);
+        let versions = [Some(workload), unqualified]
+            .into_iter()
+            .flatten()
+            .find_map(|w| declared.images.get(&(w.to_string(), container.to_string())))?;
+        match versions.iter().collect::<Vec<_>>()[..] {
+            [v] if !is_sha256(v) => Some(v.clone()),
+            _ => None,
+        }
+    }
+
     /// The first declaration of `digest` in each environment of `env`'s `promoted_from` chain,
     /// first environment first, ending with `env`'s own [`Lineage::declared_by`]. Earlier
     /// environments count only declarations at or before that one (all of the window when
@@ -434,20 +318,55 @@ impl Lineage {
     }
 
     /// `lineage` as of the commit at `as_of`: first declarations upstream at that commit or
-    /// older, then `own`.
+    /// older, then `own`. Empty when the version cannot be compared with what the upstream
+    /// environments declare (see [`Lineage::judgeable`]).
     fn lineage_at(&self, env: usize, digest: &str, as_of: usize, own: Option<Declaration>) -> Vec<Declaration> {
         let chain = self.chain(env);
-        let mut out: Vec<Declaration> = chain[..chain.len() - 1]
+        let upstream = &chain[..chain.len() - 1];
+        let first = |u: usize| {
+            (as_of..self.commits.len())
+                .rev()
+                .find(|&c| self.declared[c][u].digests.contains(digest))
+        };
+        let missing = upstream.iter().copied().filter(|&u| first(u).is_none());
+        if !upstream.is_empty() && !self.judgeable(env, digest, as_of, missing) {
+            return Vec::new();
+        }
+        let mut out: Vec<Declaration> = upstream
             .iter()
-            .filter_map(|&u| {
-                (as_of..self.commits.len())
-                    .rev()
-                    .find(|&c| self.declared[c][u].digests.contains(digest))
-                    .map(|c| self.declaration(u, c))
-            })
+            .filter_map(|&u| first(u).map(|c| self.declaration(u, c)))
             .collect();
         out.extend(own);
         out
+    }
+
+    /// Whether `version`, declared in `env` at commit `at`, can be followed upstream: not a
+    /// moving tag (no tag, or `latest`: the same reference upstream may be other content), and
+    /// no upstream environment it is `missing` from declares its image in the other form (a
+    /// digest where it is a tag, or a tag where it is a digest): without the registry, the two
+    /// cannot be compared.
+    fn judgeable(&self, env: usize, version: &str, at: usize, mut missing: impl Iterator<Item = usize>) -> bool {
+        let digest = is_sha256(version);
+        if !digest {
+            let tag = version.rsplit_once(':').map(|(_, t)| t).filter(|t| !t.contains('/'));
+            if matches!(tag, None | Some("latest")) {
+                return false;
+            }
+        }
+        let repos: Vec<&String> = self.declared[at][env]
+            .repos
+            .iter()
+            .filter(|(_, vs)| vs.contains(version))
+            .map(|(r, _)| r)
+            .collect();
+        !missing.any(|u| {
+            repos.iter().any(|r| {
+                self.declared[at][u]
+                    .repos
+                    .get(*r)
+                    .is_some_and(|vs| vs.iter().any(|v| is_sha256(v) != digest))
+            })
+        })
     }
 
     /// `env` and the environments it is promoted from, first environment first. A cycle or an
@@ -471,15 +390,16 @@ impl Lineage {
     }
 
     /// Declared-side deployments (`Source::Git`) committed in `window`: per environment, one per
-    /// image whose declared digest a commit of HEAD's first-parent line changed (from its first
+    /// workload container (or image, when no workload names it) whose declared version (digest,
+    /// or tag without one) a commit of HEAD's first-parent line changed (from its first
     /// parent), oldest first. An image that appears is deployed (no previous digest); one that
     /// disappears is not. The oldest walked commit is the baseline unless it is the root commit.
     /// Several digests of one image that change at once are paired in digest order.
     pub fn deployments(&self, window: &Window) -> Vec<Deployment> {
         let mut out = Vec::new();
         for e in 0..self.environments.len() {
-            // Per image, every digest it had in this environment up to the previous commit.
-            let mut seen: HashMap<&str, BTreeSet<&str>> = HashMap::new();
+            // Per workload (or image), every version it had here up to the previous commit.
+            let mut seen: HashMap<&Key, BTreeSet<&str>> = HashMap::new();
             let empty = Arc::new(Declared::default());
             for (pos, &c) in self.mainline.iter().enumerate().rev() {
                 let now = &self.declared[c][e];
@@ -491,13 +411,13 @@ impl Lineage {
                     && !Arc::ptr_eq(now, before)
                     && window.contains(self.commits[c].at)
                 {
-                    for (repo, digests) in &now.images {
-                        let old = before.images.get(repo);
+                    for (key, digests) in &now.images {
+                        let old = before.images.get(key);
                         let added = digests.iter().filter(|d| !old.is_some_and(|o| o.contains(*d)));
                         let mut removed = old.into_iter().flatten().filter(|d| !digests.contains(*d));
                         for digest in added {
                             let previous = removed.next();
-                            let kind = if seen.get(repo.as_str()).is_some_and(|s| s.contains(digest.as_str())) {
+                            let kind = if seen.get(key).is_some_and(|s| s.contains(digest.as_str())) {
                                 DeploymentKind::Rollback
                             } else {
                                 DeploymentKind::Promotion
@@ -505,8 +425,8 @@ impl Lineage {
                             let declared = self.declaration(e, c);
                             out.push(Deployment {
                                 environment: self.environments[e].name.clone(),
-                                workload: repo.clone(),
-                                container: String::new(),
+                                workload: key.0.clone(),
+                                container: key.1.clone(),
                                 digest: digest.clone(),
                                 previous_digest: previous.cloned(),
                                 kind,
@@ -518,8 +438,8 @@ impl Lineage {
                         }
                     }
                 }
-                for (repo, digests) in &now.images {
-                    seen.entry(repo).or_default().extend(digests.iter().map(String::as_str));
+                for (key, digests) in &now.images {
+                    seen.entry(key).or_default().extend(digests.iter().map(String::as_str));
                 }
             }
         }
@@ -574,6 +494,7 @@ impl LineageCache {
 
 #[cfg(test)]
 mod tests {
+    use super::extract::Container;
     use super::*;
     use git2::{IndexEntry, IndexTime, Signature, Time};
 
@@ -787,7 +708,10 @@ mod tests {
             .deployments(&window(0, 10_000))
             .into_iter()
             .map(|dep| {
-                assert_eq!(dep.workload, "reg.example/api");
+                assert_eq!(
+                    (dep.workload.as_str(), dep.container.as_str()),
+                    ("Deployment/api", "api")
+                );
                 assert_eq!(
                     (dep.started_at, dep.completed_at),
                     (dep.declared.as_ref().expect("declared").at, Some(dep.started_at))
@@ -848,7 +772,7 @@ mod tests {
     #[test]
     fn deployments_mark_rollbacks_and_reverts_within_the_window() {
         let mut h = History::new();
-        let web = |c: char| Some(deployment(&format!("reg.example/web@{}", d(c))));
+        let web = |c: char| Some(deployment(&format!("reg.example/web@{}", d(c))).replace("name: api", "name: web"));
         h.commit(
             100,
             "first",
@@ -878,27 +802,27 @@ mod tests {
                 "the first commit deploys every image",
                 window(0, 150),
                 vec![
-                    (100, "reg.example/api", 'a', None, p, false),
-                    (100, "reg.example/web", '1', None, p, false),
+                    (100, "Deployment/api", 'a', None, p, false),
+                    (100, "Deployment/web", '1', None, p, false),
                 ],
             ),
             (
                 "a revert back to the previous digest is a rollback; removing an image is no deployment",
                 window(150, 1000),
                 vec![
-                    (200, "reg.example/api", 'b', Some('a'), p, false),
-                    (300, "reg.example/api", 'a', Some('b'), r, true),
-                    (400, "reg.example/api", 'c', Some('a'), p, false),
-                    (450, "reg.example/api", 'b', Some('c'), r, false),
-                    (600, "reg.example/api", 'd', Some('b'), p, false),
+                    (200, "Deployment/api", 'b', Some('a'), p, false),
+                    (300, "Deployment/api", 'a', Some('b'), r, true),
+                    (400, "Deployment/api", 'c', Some('a'), p, false),
+                    (450, "Deployment/api", 'b', Some('c'), r, false),
+                    (600, "Deployment/api", 'd', Some('b'), p, false),
                 ],
             ),
             (
                 "commits outside the window are left out",
                 window(300, 450),
                 vec![
-                    (300, "reg.example/api", 'a', Some('b'), r, true),
-                    (400, "reg.example/api", 'c', Some('a'), p, false),
+                    (300, "Deployment/api", 'a', Some('b'), r, true),
+                    (400, "Deployment/api", 'c', Some('a'), p, false),
                 ],
             ),
         ];
@@ -985,10 +909,11 @@ mod tests {
         assert_eq!(
             got,
             vec![
+                (100, "Deployment/api".to_string(), d('a'), None),
                 (100, "reg.example/sidecar".to_string(), d('9'), None),
-                (100, "reg.example/team/api".to_string(), d('a'), None),
-                (200, "reg.example/team/api".to_string(), d('b'), Some(d('a'))),
-            ]
+                (200, "Deployment/api".to_string(), d('b'), Some(d('a'))),
+            ],
+            "the entry names the workload whose image it rewrites; an entry without one here, its image"
         );
         assert_eq!(lineage.declared_by("production", &d('f')), None);
     }
@@ -1026,6 +951,7 @@ mod tests {
         let reference = |repo: &str, digest: &str| Found::Reference {
             repo: repo.into(),
             digest: digest.into(),
+            container: None,
         };
         // (case, file text, found)
         let cases = [
@@ -1046,6 +972,42 @@ mod tests {
                     name: Some("api".into()),
                     new_name: Some("reg.example/api".into()),
                     digest: a.clone(),
+                }],
+            ),
+            (
+                "a container's tag is a version, of its workload",
+                "kind: Deployment\nmetadata: {name: api, namespace: shop}\nspec:\n  containers:\n  - {name: app, image: reg.example/api:1.2}\n  - {name: side, image: reg.example/side}\n".into(),
+                vec![
+                    Found::Reference {
+                        repo: "reg.example/api".into(),
+                        digest: "reg.example/api:1.2".into(),
+                        container: Some(Container {
+                            workload: "shop/Deployment/api".into(),
+                            name: "app".into(),
+                        }),
+                    },
+                    Found::Reference {
+                        repo: "reg.example/side".into(),
+                        digest: "reg.example/side".into(),
+                        container: Some(Container {
+                            workload: "shop/Deployment/api".into(),
+                            name: "side".into(),
+                        }),
+                    },
+                ],
+            ),
+            (
+                "a tag outside a container's image is not a version",
+                "note: reg.example/api:1.2\n".into(),
+                vec![],
+            ),
+            (
+                "kustomize entry with newTag",
+                "images:\n- name: api\n  newName: reg.example/api\n  newTag: \"1.3\"\n".into(),
+                vec![Found::Override {
+                    name: Some("api".into()),
+                    new_name: Some("reg.example/api".into()),
+                    digest: "reg.example/api:1.3".into(),
                 }],
             ),
             (

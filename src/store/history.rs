@@ -83,11 +83,12 @@ impl Store {
     }
 
     /// Records `steps`, and returns the new deployments. `attribute` says where git declared a
-    /// digest, asked only for deployments that are not hand changes.
+    /// deployment's digest (or the tag it runs), asked only for deployments that are not hand
+    /// changes.
     pub async fn record_deployments(
         &self,
         steps: DeploymentSteps,
-        attribute: impl Fn(&str, &str) -> Attribution,
+        attribute: impl Fn(&Deployment) -> Attribution,
     ) -> Result<Vec<Deployment>, StoreError> {
         let now = steps.at;
         let mut new = Vec::new();
@@ -99,7 +100,7 @@ impl Store {
                     Step::Baseline(key, running) => put_running(&mut tx, &env, &key, &running).await.map_err(w)?,
                     Step::Started(key, running, mut d) => {
                         if d.kind != DeploymentKind::Hand {
-                            (d.declared, d.lineage) = attribute(&d.environment, &d.digest);
+                            (d.declared, d.lineage) = attribute(&d);
                         }
                         put_running(&mut tx, &env, &key, &running).await.map_err(w)?;
                         insert_deployment(&mut tx, &d, now).await.map_err(w)?;

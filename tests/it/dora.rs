@@ -11,7 +11,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde_json::Value;
 use support::config::ConfigBuilder;
 use support::daemon::Daemon;
-use support::fixtures::{D1, D2, REPO, deployment, deployment_yaml, list, pod};
+use support::fixtures::{D1, D2, D3, REPO, deployment, deployment_yaml, list, pod};
 use support::net::wait_until;
 use support::run::{Output, driftwatch};
 use support::write;
@@ -265,8 +265,14 @@ fn the_daemon_serves_dora_and_exports_it_as_gauges() {
     let cfg = builder(h.dir.path()).schedule(|s| s.cron("0 0 3 1 1 *").run_on_start(true));
     let d = Daemon::start(h.dir.path(), &cfg, &[]);
     wait_until(20, "the first audit", || {
-        d.metric("driftwatch_dora_deployments_per_week{environment=\"production\"}")
+        d.metric("driftwatch_dora_samples{environment=\"production\",metric=\"deployments\"}")
     });
+    // The first audit is the baseline: no deployment observed yet, so no rate (not a rate of 0).
+    assert_eq!(
+        d.metric("driftwatch_dora_deployments_per_week{environment=\"production\"}"),
+        None,
+        "no deployments is no data"
+    );
     let (code, body) = d.get("/api/dora?env=production&since=7d");
     assert_eq!(code, 200, "{body}");
     let report: Value = serde_json::from_str(&body).unwrap();
@@ -274,4 +280,378 @@ fn the_daemon_serves_dora_and_exports_it_as_gauges() {
     assert_eq!(report["environments"].as_array().unwrap().len(), 1);
     assert_eq!(d.get("/api/dora?env=nowhere").0, 400);
     assert_eq!(d.get("/api/dora?since=yesterday").0, 400);
+}
+
+/// shop/api at D1, D2, D3.
+fn digests() -> [String; 3] {
+    [D1, D2, D3].map(|d| format!("{REPO}@{d}"))
+}
+
+/// qa → staging → production in git: the root commit 100 days ago declares `v[0]` everywhere;
+/// `v[1]` goes qa (7 days ago) → staging (6) → production (5); `v[2]` goes qa (3 days ago) →
+/// production (2 days ago), skipping staging. Returns the config and the commits, oldest
+/// first.
+fn pipeline(dir: &Path, now: DateTime<Utc>, v: &[String; 3]) -> (std::path::PathBuf, Vec<String>) {
+    let repo = dir.join("gitops");
+    support::git::GitRepo::init(&repo);
+    let app = |env: &str, image: &str| {
+        (
+            format!("apps/api/{env}/deploy.yaml"),
+            deployment_yaml("api", "shop", image),
+        )
+    };
+    // (days ago, files, message)
+    type Step<'a> = (i64, Vec<(String, String)>, &'a str);
+    let steps: Vec<Step> = vec![
+        (
+            100,
+            vec![app("qa", &v[0]), app("staging", &v[0]), app("production", &v[0])],
+            "api 1",
+        ),
+        (7, vec![app("qa", &v[1])], "qa: api 2"),
+        (6, vec![app("staging", &v[1])], "staging: api 2"),
+        (5, vec![app("production", &v[1])], "production: api 2"),
+        (3, vec![app("qa", &v[2])], "qa: api 3"),
+        (2, vec![app("production", &v[2])], "production: api 3, straight from qa"),
+    ];
+    let commits = steps
+        .into_iter()
+        .map(|(days, files, msg)| {
+            let refs: Vec<(&str, &str)> = files.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+            commit_at(&repo, &refs, msg, now - Duration::days(days))
+        })
+        .collect();
+    let cfg = ConfigBuilder::new(dir)
+        .gitops(|g| g.path("gitops"))
+        .environment("qa", |e| e.paths(&["apps/*/qa"]).snapshot("qa.json"))
+        .environment("staging", |e| {
+            e.paths(&["apps/*/staging"])
+                .snapshot("staging.json")
+                .promoted_from("qa")
+        })
+        .environment("production", |e| {
+            e.paths(&["apps/*/production"])
+                .snapshot("production.json")
+                .promoted_from("staging")
+        })
+        .write();
+    (cfg, commits)
+}
+
+fn dora_cli(dir: &Path, cfg: &Path, args: &[&str]) -> Output {
+    let mut all = vec!["dora"];
+    all.extend(args);
+    all.extend(["--config", cfg.to_str().unwrap()]);
+    let out = driftwatch(dir, &all, &[]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    out
+}
+
+#[test]
+fn from_git_lists_every_event_counted_and_a_skipped_stage_has_no_lead_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let now = Utc::now();
+    let (cfg, commits) = pipeline(dir.path(), now, &digests());
+    let report = dora_cli(dir.path(), &cfg, &["--from-git", "--since", "8d", "--format", "json"]).json();
+    // Every event, oldest first, with the commit `git log` shows.
+    let events: Vec<(String, String, String, String)> = report["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            let s = |k: &str| e[k].as_str().unwrap_or_default().to_string();
+            (s("environment"), s("kind"), s("version"), s("commit"))
+        })
+        .collect();
+    let ev = |env: &str, digest: &str, commit: &str| {
+        (
+            env.to_string(),
+            "promotion".to_string(),
+            digest.to_string(),
+            commit.to_string(),
+        )
+    };
+    assert_eq!(
+        events,
+        vec![
+            ev("qa", D2, &commits[1]),
+            ev("staging", D2, &commits[2]),
+            ev("production", D2, &commits[3]),
+            ev("qa", D3, &commits[4]),
+            ev("production", D3, &commits[5]),
+        ],
+        "{report:#}"
+    );
+    let prod = env(&report, "production");
+    assert_eq!(prod["deployments"], 2);
+    // D2: qa (7 days ago) to production (5 days ago). D3 skipped staging: no lead time, not 0 s.
+    assert_eq!(prod["lead_time_seconds"]["samples"], 1, "{prod:#}");
+    assert_eq!(secs(&prod["lead_time_seconds"]["median"]), 2 * 86_400);
+    assert_eq!(prod["skipped_stage_changes"], 1);
+    let last = &report["events"][4];
+    assert_eq!(last["lead_time_seconds"], Value::Null);
+    assert_eq!(last["skipped"], serde_json::json!(["staging"]));
+    let stages: Vec<(&str, &str, i64)> = prod["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["from"].as_str().unwrap(),
+                s["to"].as_str().unwrap(),
+                secs(&s["samples"]),
+            )
+        })
+        .collect();
+    assert_eq!(
+        stages,
+        vec![("qa", "staging", 1), ("staging", "production", 1)],
+        "no qa → production stage from the change that skipped staging"
+    );
+
+    let text = dora_cli(dir.path(), &cfg, &["--from-git", "--since", "8d", "--explain"]).stdout;
+    assert!(
+        text.contains("1 change skipped a stage of the promotion chain (promotion-skipped): no lead time"),
+        "{text}"
+    );
+    assert!(text.contains("1.75/week (2 deployments in 8 days)"), "{text}");
+    assert!(text.contains("events counted (5):"), "{text}");
+    let skipped_line = text
+        .lines()
+        .find(|l| l.contains(&commits[5][..12]))
+        .unwrap_or_else(|| panic!("no event for {}: {text}", commits[5]));
+    assert!(
+        skipped_line.contains("production")
+            && skipped_line.contains("promotion")
+            && skipped_line.contains("skipped staging: no lead time"),
+        "{skipped_line}"
+    );
+    assert!(
+        text.lines()
+            .any(|l| l.contains(&commits[3][..12]) && l.contains("lead time 2d")),
+        "{text}"
+    );
+}
+
+#[test]
+fn since_all_shows_a_slow_rate_with_its_precision_and_no_deployments_is_no_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cfg, _) = pipeline(dir.path(), Utc::now(), &digests());
+    // Everything since the root commit, 100 days ago: staging deployed twice (D1, D2).
+    let all = dora_cli(dir.path(), &cfg, &["--from-git", "--since", "all", "--format", "json"]).json();
+    let staging = env(&all, "staging");
+    assert_eq!(staging["deployments"], 2, "{all:#}");
+    assert_eq!(staging["deployments_per_week"], 0.14, "not rounded to 0");
+    assert_eq!(all["events"].as_array().unwrap().len(), 8);
+    let text = dora_cli(dir.path(), &cfg, &["--from-git", "--since", "all", "--env", "staging"]).stdout;
+    assert!(text.contains("1 every 7.1 weeks (2 deployments in 100 days)"), "{text}");
+
+    // The last day: nothing deployed anywhere. No rate and no band, in every format.
+    let quiet = dora_cli(dir.path(), &cfg, &["--from-git", "--since", "1d", "--format", "json"]).json();
+    for e in quiet["environments"].as_array().unwrap() {
+        assert_eq!(e["deployments"], 0);
+        assert_eq!(e["bands"]["deployment_frequency"], Value::Null, "{e:#}");
+    }
+    assert_eq!(quiet["events"], serde_json::json!([]));
+    let text = dora_cli(dir.path(), &cfg, &["--from-git", "--since", "1d"]).stdout;
+    assert!(text.contains("no data (no deployments in 1 day)"), "{text}");
+    assert!(!text.contains("low"), "no band without data: {text}");
+    let md = dora_cli(
+        dir.path(),
+        &cfg,
+        &["--from-git", "--since", "1d", "--format", "markdown"],
+    )
+    .stdout;
+    assert!(
+        md.contains("| Deployment frequency | no data (no deployments in 1 day) | 0 |  |"),
+        "{md}"
+    );
+}
+
+#[test]
+fn dora_on_a_store_without_audits_says_so_and_creates_nothing() {
+    let h = history(Utc::now());
+    let db = h.dir.path().join("driftwatch.db");
+    assert!(!db.exists());
+    let out = h.run(&["dora"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stdout.starts_with("no audits recorded yet"), "{}", out.stdout);
+    assert!(
+        !out.stdout.contains("low") && !out.stdout.contains("/week"),
+        "{}",
+        out.stdout
+    );
+    assert!(!db.exists(), "dora does not create the store");
+    let json = h.run(&["dora", "--format", "json"]);
+    assert_eq!((json.code, json.stdout.as_str()), (0, ""), "no figures to print");
+    assert!(json.stderr.contains("no audits recorded yet"), "{}", json.stderr);
+    assert!(!db.exists());
+    // Once an audit is recorded, figures (the baseline: no deployments, no data).
+    assert_eq!(h.run(&["--once", "--notify"]).code, 0);
+    assert!(db.exists(), "the audit created the store where dora looked");
+    let out = h.run(&["dora", "--env", "production"]);
+    assert!(
+        out.stdout.contains("no data (no deployments in 30 days)"),
+        "{}",
+        out.stdout
+    );
+}
+
+#[test]
+fn a_tag_change_is_a_deployment_of_its_workload_and_a_moving_tag_has_no_lineage_to_judge() {
+    let dir = tempfile::tempdir().unwrap();
+    let now = Utc::now();
+    let tags = ["1.0", "1.1", "1.2"].map(|t| format!("{REPO}:{t}"));
+    let (cfg, commits) = pipeline(dir.path(), now, &tags);
+    // A second workload in production moves from a version to `latest`, yesterday.
+    let repo = dir.path().join("gitops");
+    let web = |tag: &str| deployment_yaml("web", "shop", &format!("registry.example.com/shop/web:{tag}"));
+    commit_at(
+        &repo,
+        &[("apps/web/production/deploy.yaml", &web("2.0"))],
+        "web 2.0",
+        now - Duration::days(9),
+    );
+    let latest = commit_at(
+        &repo,
+        &[("apps/web/production/deploy.yaml", &web("latest"))],
+        "web: latest",
+        now - Duration::days(1),
+    );
+    let report = dora_cli(dir.path(), &cfg, &["--from-git", "--since", "8d", "--format", "json"]).json();
+    let events: Vec<(String, String, String, String, String)> = report["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            let s = |k: &str| e[k].as_str().unwrap_or_default().to_string();
+            (
+                s("environment"),
+                s("workload"),
+                s("container"),
+                s("version"),
+                s("commit"),
+            )
+        })
+        .collect();
+    let api = |env: &str, v: &str, commit: &str| {
+        (
+            env.into(),
+            "shop/Deployment/api".into(),
+            "api".into(),
+            v.to_string(),
+            commit.to_string(),
+        )
+    };
+    assert_eq!(
+        events,
+        vec![
+            api("qa", &tags[1], &commits[1]),
+            api("staging", &tags[1], &commits[2]),
+            api("production", &tags[1], &commits[3]),
+            api("qa", &tags[2], &commits[4]),
+            api("production", &tags[2], &commits[5]),
+            (
+                "production".into(),
+                "shop/Deployment/web".into(),
+                "web".into(),
+                "registry.example.com/shop/web:latest".into(),
+                latest
+            ),
+        ],
+        "tag changes are deployments, named by the workload: {report:#}"
+    );
+    let prod = env(&report, "production");
+    assert_eq!(prod["deployments"], 3);
+    // 1.1 followed qa → staging → production: lead time from qa's commit, two days.
+    assert_eq!(prod["lead_time_seconds"]["samples"], 1, "{prod:#}");
+    assert_eq!(secs(&prod["lead_time_seconds"]["median"]), 2 * 86_400);
+    // 1.2 skipped staging, as promotion-skipped would say; `latest` cannot be followed.
+    assert_eq!(prod["skipped_stage_changes"], 1);
+    assert_eq!(prod["unknown_lineage_changes"], 1);
+    assert_eq!(report["events"][4]["skipped"], serde_json::json!(["staging"]));
+    assert_eq!(report["events"][5]["unknown_lineage"], true);
+    assert_eq!(report["events"][5]["lead_time_seconds"], Value::Null);
+
+    let text = dora_cli(
+        dir.path(),
+        &cfg,
+        &["--from-git", "--since", "8d", "--env", "production", "--explain"],
+    )
+    .stdout;
+    assert!(
+        text.contains("1 change of unknown lineage (a moving tag, or a tag and a digest to compare): no lead time"),
+        "{text}"
+    );
+    assert!(
+        text.lines().any(|l| l.contains("shop/Deployment/web web  promotion  registry.example.com/shop/web:latest (was registry.example.com/shop/web:2.0)")
+            && l.contains("lineage cannot be judged")),
+        "{text}"
+    );
+}
+
+#[test]
+fn an_observed_deployment_of_a_tagged_image_is_attributed_to_the_tag_commit() {
+    let dir = tempfile::tempdir().unwrap();
+    let now = Utc::now();
+    let repo = dir.path().join("gitops");
+    support::git::GitRepo::init(&repo);
+    let tag = |t: &str| format!("{REPO}:{t}");
+    let app = |env: &str, t: &str| {
+        (
+            format!("apps/api/{env}/deploy.yaml"),
+            deployment_yaml("api", "shop", &tag(t)),
+        )
+    };
+    let commit = |files: Vec<(String, String)>, msg: &str, at| {
+        let refs: Vec<(&str, &str)> = files.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+        commit_at(&repo, &refs, msg, at)
+    };
+    let (t0, t1, t2) = (
+        now - Duration::days(3),
+        now - Duration::days(2),
+        now - Duration::days(1),
+    );
+    commit(vec![app("dev", "1.0"), app("production", "1.0")], "api 1.0", t0);
+    commit(vec![app("dev", "1.1")], "dev: api 1.1", t1);
+    // Each cluster's spec names the tag; its Pod runs the digest the tag resolved to.
+    let cluster_at = |name: &str, t: &str, runs: &str| {
+        let (d, rs) = deployment("shop", "api", &[("api", &tag(t))], 1);
+        let p = pod(&rs, "a", &[("api", &format!("{REPO}@{runs}"))]);
+        write(&dir.path().join(format!("{name}.json")), &list(vec![d, rs, p]));
+    };
+    cluster_at("dev", "1.1", D2);
+    cluster_at("production", "1.0", D1);
+    let cfg = builder(dir.path()).write();
+    let run = |args: &[&str]| {
+        let mut all = args.to_vec();
+        all.extend(["--config", cfg.to_str().unwrap()]);
+        driftwatch(dir.path(), &all, &[])
+    };
+    assert_ne!(run(&["--once", "--notify"]).code, 2, "the baseline");
+    let promoted = commit(vec![app("production", "1.1")], "production: api 1.1", t2);
+    cluster_at("production", "1.1", D2);
+    let before = Utc::now();
+    assert_ne!(run(&["--once", "--notify"]).code, 2);
+    let out = run(&["dora", "--env", "production", "--format", "json"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let report = out.json();
+    let prod = env(&report, "production");
+    assert_eq!(prod["deployments"], 1, "{report:#}");
+    let event = &report["events"][0];
+    assert_eq!(event["version"], D2, "observed: the digest that runs");
+    assert_eq!(
+        event["commit"],
+        promoted.as_str(),
+        "the commit that declared the tag here"
+    );
+    // Lead time from dev's commit of the tag (2 days ago) to the audit that saw it run.
+    let lead = secs(&prod["lead_time_seconds"]["median"]);
+    let lo = (before - t1).num_seconds();
+    assert!((lo..=lo + 120).contains(&lead), "lead {lead} from {lo}");
+    assert_eq!(
+        secs(&prod["stages"][0]["median"]),
+        86_400,
+        "dev → production, a day apart"
+    );
 }

@@ -21,6 +21,10 @@ pub struct Options {
     pub failure_window: Duration,
     /// The environments to report, in this order; every one in the inputs (sorted) when empty.
     pub environments: Vec<String>,
+    /// Each environment's `promoted_from` chain: the environments upstream of it, first
+    /// environment first. A change whose lineage misses one of them skipped a stage (what the
+    /// audit reports as `promotion-skipped`): it has no lead time. Absent: not judged.
+    pub chains: BTreeMap<String, Vec<String>>,
 }
 
 /// `driftwatch.dora/v1`.
@@ -32,6 +36,36 @@ pub struct DoraReport {
     pub source: Source,
     pub failure_window_seconds: u64,
     pub environments: Vec<EnvironmentFigures>,
+    /// Every deployment counted (completed in the window, in the environments reported),
+    /// oldest first: what the figures are made of, to check against `git log`.
+    #[serde(default)]
+    pub events: Vec<Event>,
+}
+
+/// One deployment counted.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Event {
+    /// When it completed (for `source: git`, the commit time).
+    pub at: DateTime<Utc>,
+    pub environment: String,
+    pub workload: String,
+    /// Empty when unknown (`source: git` without a container name).
+    pub container: String,
+    pub kind: DeploymentKind,
+    /// The digest, or the reference as declared when it names no digest (`repo:tag`).
+    pub version: String,
+    pub previous: Option<String>,
+    /// The commit that declared it here (`null` for a hand change).
+    pub commit: Option<String>,
+    /// `null` for a rollback, a hand change, or a change that skipped a stage.
+    pub lead_time_seconds: Option<i64>,
+    /// The environments of the promotion chain it did not pass through.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub skipped: Vec<String>,
+    /// Declared here, but where it came from cannot be judged (see
+    /// [`Figures::unknown_lineage_changes`]).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub unknown_lineage: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -57,6 +91,15 @@ pub struct Figures {
     pub deployments_per_day: f64,
     pub deployments_per_week: f64,
     pub lead_time_seconds: Stat,
+    /// Changes that skipped a stage of the promotion chain (`promotion-skipped`): not lead
+    /// time samples, since the gate they skipped took no time.
+    #[serde(default)]
+    pub skipped_stage_changes: usize,
+    /// Changes declared here whose lineage cannot be judged (a moving tag such as `latest`, or
+    /// a tag where an upstream environment declares the image by digest, or the reverse): no
+    /// lead time rather than a guessed one.
+    #[serde(default)]
+    pub unknown_lineage_changes: usize,
     pub stages: Vec<StageStat>,
     /// `null` without deployments.
     pub change_failure_rate: Option<f64>,
@@ -120,7 +163,7 @@ pub fn compute(deployments: &[Deployment], episodes: &[Episode], opts: &Options)
     } else {
         opts.environments.clone()
     };
-    let environments = names
+    let environments: Vec<EnvironmentFigures> = names
         .into_iter()
         .map(|name| {
             let ds: Vec<&Deployment> = deployments.iter().filter(|d| d.environment == name).collect();
@@ -163,8 +206,58 @@ pub fn compute(deployments: &[Deployment], episodes: &[Episode], opts: &Options)
         until: opts.window.until,
         source: opts.source,
         failure_window_seconds: opts.failure_window.as_secs(),
+        events: events(deployments, &environments, opts),
         environments,
     }
+}
+
+/// The deployments counted in `environments`, oldest first.
+fn events(deployments: &[Deployment], environments: &[EnvironmentFigures], opts: &Options) -> Vec<Event> {
+    let mut out: Vec<Event> = deployments
+        .iter()
+        .filter(|d| environments.iter().any(|e| e.name == d.environment))
+        .filter_map(|d| {
+            let at = d.completed_at.filter(|t| opts.window.contains(*t))?;
+            Some(Event {
+                at,
+                environment: d.environment.clone(),
+                workload: d.workload.clone(),
+                container: d.container.clone(),
+                kind: d.kind,
+                version: d.digest.clone(),
+                previous: d.previous_digest.clone(),
+                commit: d.declared.as_ref().map(|c| c.commit.clone()),
+                lead_time_seconds: lead_time(d, opts),
+                skipped: skipped(d, opts),
+                unknown_lineage: unknown_lineage(d),
+            })
+        })
+        .collect();
+    out.sort_by(|a, b| (a.at, &a.environment, &a.workload).cmp(&(b.at, &b.environment, &b.workload)));
+    out
+}
+
+/// Whether `d` is a change declared here whose lineage the history could not judge: it came
+/// with none (not even its own declaration).
+fn unknown_lineage(d: &Deployment) -> bool {
+    d.kind != DeploymentKind::Rollback && d.declared.is_some() && d.lineage.is_empty()
+}
+
+/// The environments of `d`'s promotion chain (`opts.chains`) its version was not declared in
+/// before it reached `d`'s environment: the stages it skipped. Only for changes declared here.
+fn skipped(d: &Deployment, opts: &Options) -> Vec<String> {
+    let Some(chain) = opts.chains.get(&d.environment) else {
+        return Vec::new();
+    };
+    let declared_here = d.lineage.last().is_some_and(|l| l.environment == d.environment);
+    if d.kind == DeploymentKind::Rollback || !declared_here {
+        return Vec::new();
+    }
+    chain
+        .iter()
+        .filter(|e| **e != d.environment && !d.lineage.iter().any(|l| l.environment == **e))
+        .cloned()
+        .collect()
 }
 
 fn figures(ds: &[&Deployment], es: &[&Episode], opts: &Options) -> Figures {
@@ -176,7 +269,7 @@ fn figures(ds: &[&Deployment], es: &[&Episode], opts: &Options) -> Figures {
     let days = (opts.window.until - opts.window.since).num_seconds().max(1) as f64 / 86_400.0;
     let n = counted.len();
     let per_day = n as f64 / days;
-    let lead = stat(counted.iter().filter_map(|d| lead_time(d)).collect());
+    let lead = stat(counted.iter().filter_map(|d| lead_time(d, opts)).collect());
     let failures: Vec<Failure> = counted.iter().filter_map(|d| failure(d, ds, es, opts)).collect();
     let restore = stat(
         failures
@@ -187,16 +280,18 @@ fn figures(ds: &[&Deployment], es: &[&Episode], opts: &Options) -> Figures {
     let change_failure_rate = (n > 0).then(|| round(failures.len() as f64 / n as f64, 3));
     Figures {
         deployments: n,
-        deployments_per_day: round(per_day, 2),
-        deployments_per_week: round(per_day * 7.0, 2),
+        deployments_per_day: significant(per_day),
+        deployments_per_week: significant(per_day * 7.0),
         bands: Bands {
-            deployment_frequency: Some(bands::deployment_frequency(per_day)),
+            deployment_frequency: (n > 0).then(|| bands::deployment_frequency(per_day)),
             lead_time: lead.median.map(|m| bands::lead_time(m as f64)),
             change_failure_rate: change_failure_rate.map(bands::change_failure_rate),
             time_to_restore: restore.median.map(|m| bands::time_to_restore(m as f64)),
         },
         lead_time_seconds: lead,
-        stages: stages(&counted, opts.source),
+        skipped_stage_changes: counted.iter().filter(|d| !skipped(d, opts).is_empty()).count(),
+        unknown_lineage_changes: counted.iter().filter(|d| unknown_lineage(d)).count(),
+        stages: stages(&counted, opts),
         change_failure_rate,
         failed_deployments: failures.len(),
         unrestored_failures: failures.iter().filter(|f| f.restored_at.is_none()).count(),
@@ -209,9 +304,12 @@ fn figures(ds: &[&Deployment], es: &[&Episode], opts: &Options) -> Figures {
 /// Lead time for changes: `completed − lineage[0].at`, from the commit that first declared the
 /// digest in the first environment of the `promoted_from` chain to every Pod running it here
 /// (for `source: git`, to the commit declaring it here). Only for changes: hand changes have no
-/// commit, and a rollback brings back what was already delivered.
-fn lead_time(d: &Deployment) -> Option<i64> {
-    if d.kind == DeploymentKind::Rollback {
+/// commit, and a rollback brings back what was already delivered. Not for a change that
+/// skipped a stage of the promotion chain either: the gate it skipped took no time, and its
+/// lead time would read as a fast pipeline (a change declared straight into production would
+/// show 0 s).
+fn lead_time(d: &Deployment, opts: &Options) -> Option<i64> {
+    if d.kind == DeploymentKind::Rollback || !skipped(d, opts).is_empty() {
         return None;
     }
     let first = d.lineage.first()?;
@@ -222,8 +320,10 @@ fn lead_time(d: &Deployment) -> Option<i64> {
 /// Stages (of changes, not rollbacks): for each consecutive pair of the chain, the time between the digest's first
 /// declarations there (`dev → staging`, `staging → production`); then `<environment> →
 /// rollout`, from the commit declaring it here to every Pod running it (not for `source: git`,
-/// where it is always zero). In chain order.
-fn stages(counted: &[&Deployment], source: Source) -> Vec<StageStat> {
+/// where it is always zero). In chain order. A change that skipped a stage gives no
+/// environment-to-environment samples (the pair it shows spans the stage it skipped).
+fn stages(counted: &[&Deployment], opts: &Options) -> Vec<StageStat> {
+    let source = opts.source;
     let mut order: Vec<(String, String)> = Vec::new();
     let mut samples: BTreeMap<(String, String), Vec<i64>> = BTreeMap::new();
     let mut add = |from: &str, to: &str, secs: i64| {
@@ -234,7 +334,7 @@ fn stages(counted: &[&Deployment], source: Source) -> Vec<StageStat> {
         samples.entry(key).or_default().push(secs.max(0));
     };
     let changes = counted.iter().filter(|d| d.kind != DeploymentKind::Rollback);
-    for d in changes.clone() {
+    for d in changes.clone().filter(|d| skipped(d, opts).is_empty()) {
         for pair in d.lineage.windows(2) {
             add(
                 &pair[0].environment,
@@ -376,6 +476,16 @@ pub fn stat(mut v: Vec<i64>) -> Stat {
     }
 }
 
+/// `v` to three significant digits: a rate of one deployment in 2000 days stays 0.0035 a
+/// week, not 0.
+fn significant(v: f64) -> f64 {
+    if v == 0.0 || !v.is_finite() {
+        return v;
+    }
+    let places = 2 - v.abs().log10().floor() as i32;
+    round(v, places.max(0))
+}
+
 fn round(v: f64, places: i32) -> f64 {
     let f = 10f64.powi(places);
     (v * f).round() / f
@@ -461,6 +571,7 @@ mod tests {
             source,
             failure_window: Duration::from_secs(24 * 3600),
             environments: vec!["production".into()],
+            chains: BTreeMap::from([("production".into(), vec!["dev".into(), "staging".into()])]),
         }
     }
 
@@ -585,13 +696,13 @@ mod tests {
     }
 
     #[test]
-    fn no_deployments_is_nulls_and_a_low_frequency() {
+    fn no_deployments_is_no_data_not_a_band() {
         let r = compute(&[], &[], &opts(Source::Observed));
         let f = &r.environments[0].figures;
         assert_eq!((f.deployments, f.deployments_per_week), (0, 0.0));
         assert_eq!(f.change_failure_rate, None);
         assert_eq!(f.lead_time_seconds, Stat::default());
-        assert_eq!(f.bands.deployment_frequency, Some(Band::Low));
+        assert_eq!(f.bands.deployment_frequency, None, "no deployments: no data, not low");
         assert_eq!((f.bands.lead_time, f.bands.change_failure_rate), (None, None));
         let json: serde_json::Value = serde_json::from_str(&render_json(&r)).unwrap();
         assert_eq!(json["schema"], "driftwatch.dora/v1");
@@ -604,6 +715,7 @@ mod tests {
             keys,
             [
                 "environments",
+                "events",
                 "failure_window_seconds",
                 "schema",
                 "since",
@@ -612,7 +724,35 @@ mod tests {
             ]
         );
         assert_eq!(serde_json::from_value::<DoraReport>(json).unwrap(), r, "round-trips");
-        assert!(render_text(&r).contains("no data"));
+        let text = render_text(&r);
+        assert!(text.contains("no data (no deployments in 30 days)"), "{text}");
+        assert!(!text.contains("low"), "{text}");
+    }
+
+    #[test]
+    fn a_change_that_skipped_a_stage_has_no_lead_time_and_says_so() {
+        let mut skipping = promo("d3", Some("d2"), [0, 0, 10], 11);
+        skipping.lineage.remove(1);
+        let ds = [promo("d2", Some("d1"), [0, 24, 30], 31), skipping];
+        let r = compute(&ds, &[], &opts(Source::Observed));
+        let f = &r.environments[0].figures;
+        assert_eq!(f.lead_time_seconds.samples, 1, "not a 0 s or 11 h sample");
+        assert_eq!(f.skipped_stage_changes, 1);
+        assert!(f.stages.iter().all(|s| !(s.from == "dev" && s.to == "production")));
+        let event = r.events.iter().find(|e| e.version == "d3").expect("d3 counted");
+        assert_eq!(event.skipped, vec!["staging".to_string()]);
+        assert_eq!(event.lead_time_seconds, None);
+        assert!(render_text(&r).contains("1 change skipped a stage"));
+    }
+
+    #[test]
+    fn the_rate_keeps_its_precision_and_counts_read_in_the_singular() {
+        let one = prod(&[promo("d2", Some("d1"), [0, 0, 0], 5)], &[]);
+        assert_eq!(one.deployments_per_week, 0.233, "1 in 30 days");
+        assert_eq!(
+            crate::core::dora::render::frequency(&one, 30),
+            "1 every 4.3 weeks (1 deployment in 30 days)"
+        );
     }
 
     #[test]

@@ -10,6 +10,6 @@ pub mod compute;
 pub mod model;
 pub mod render;
 
-pub use compute::{DORA_SCHEMA, DoraReport, Figures, Options, compute};
+pub use compute::{DORA_SCHEMA, DoraReport, Event, Figures, Options, compute};
 pub use model::*;
-pub use render::{render_json, render_markdown, render_text};
+pub use render::{render_explain, render_json, render_markdown, render_text};

@@ -5,7 +5,7 @@
 use std::fmt::Write as _;
 
 use super::compute::{DoraReport, Figures, Stat};
-use super::model::Source;
+use super::model::{DeploymentKind, Source};
 use crate::core::dora::bands::Band;
 
 /// Fewer samples than this are not a trend.
@@ -62,9 +62,10 @@ fn header(r: &DoraReport) -> String {
         Source::Git => "declared-side estimate from git history",
     };
     format!(
-        "({source}, {} → {}, {days} days)",
+        "({source}, {} → {}, {})",
         r.since.format("%Y-%m-%d"),
-        r.until.format("%Y-%m-%d")
+        r.until.format("%Y-%m-%d"),
+        count(days.max(0) as usize, "day")
     )
 }
 
@@ -85,8 +86,127 @@ fn rate(f: &Figures) -> String {
     }
 }
 
-fn frequency(f: &Figures) -> String {
-    format!("{}/week ({} deployments)", f.deployments_per_week, f.deployments)
+/// `n deployment(s)`.
+pub fn count(n: usize, one: &str) -> String {
+    if n == 1 {
+        format!("1 {one}")
+    } else {
+        format!("{n} {one}s")
+    }
+}
+
+/// The deployment rate as read at a glance, with what it is made of: `2.5/week (10
+/// deployments in 28 days)`, `1 every 12 weeks (1 deployment in 86 days)`; `no data (no
+/// deployments in 30 days)` without any.
+pub fn frequency(f: &Figures, days: i64) -> String {
+    let made_of = format!(
+        "{} in {}",
+        count(f.deployments, "deployment"),
+        count(days.max(0) as usize, "day")
+    );
+    if f.deployments == 0 {
+        return format!("no data (no deployments in {})", count(days.max(0) as usize, "day"));
+    }
+    let per_week = f.deployments_per_week;
+    let rate = if per_week >= 1.0 {
+        format!("{per_week}/week")
+    } else {
+        let weeks = 1.0 / per_week;
+        let weeks = if weeks >= 10.0 {
+            format!("{weeks:.0}")
+        } else {
+            format!("{:.1}", (weeks * 10.0).round() / 10.0)
+        };
+        format!("1 every {weeks} weeks")
+    };
+    format!("{rate} ({made_of})")
+}
+
+/// The changes counted that have no lead time although declared here, and why.
+fn lead_time_notes(f: &Figures) -> Vec<String> {
+    let mut out = Vec::new();
+    if f.skipped_stage_changes > 0 {
+        out.push(format!(
+            "{} skipped a stage of the promotion chain (promotion-skipped): no lead time",
+            count(f.skipped_stage_changes, "change")
+        ));
+    }
+    if f.unknown_lineage_changes > 0 {
+        out.push(format!(
+            "{} of unknown lineage (a moving tag, or a tag and a digest to compare): no lead time",
+            count(f.unknown_lineage_changes, "change")
+        ));
+    }
+    out
+}
+
+/// The lead time figure, with [`lead_time_notes`] after it.
+fn lead_time(f: &Figures, figure: String) -> String {
+    std::iter::once(figure)
+        .chain(lead_time_notes(f))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// `--explain`: every deployment counted, oldest first, one a line (time, environment,
+/// workload, kind, version, commit), to check the figures against `git log`.
+pub fn render_explain(r: &DoraReport) -> String {
+    let mut out = format!("\nevents counted ({}):\n", r.events.len());
+    if r.events.is_empty() {
+        out.push_str("  none: no deployment completed in the window\n");
+    }
+    for e in &r.events {
+        let workload = if e.container.is_empty() {
+            e.workload.clone()
+        } else {
+            format!("{} {}", e.workload, e.container)
+        };
+        let kind = match e.kind {
+            DeploymentKind::Promotion => "promotion",
+            DeploymentKind::Rollback => "rollback",
+            DeploymentKind::Hand => "hand",
+        };
+        let mut line = format!(
+            "  {}  {}  {workload}  {kind}  {}",
+            e.at.format("%Y-%m-%d %H:%M:%S UTC"),
+            e.environment,
+            version(&e.version),
+        );
+        if let Some(p) = &e.previous {
+            let _ = write!(line, " (was {})", version(p));
+        }
+        let _ = write!(
+            line,
+            "  commit {}",
+            e.commit.as_deref().map_or("-", |c| &c[..c.len().min(12)])
+        );
+        match (e.lead_time_seconds, e.skipped.is_empty()) {
+            (Some(s), _) => {
+                let _ = write!(line, "  lead time {}", human(s));
+            }
+            (None, false) => {
+                let _ = write!(line, "  skipped {}: no lead time", e.skipped.join(", "));
+            }
+            (None, true) if e.unknown_lineage => line.push_str("  lineage cannot be judged: no lead time"),
+            (None, true) => {}
+        }
+        let _ = writeln!(out, "{line}");
+    }
+    out
+}
+
+/// A digest shortened; a tag reference as declared.
+fn version(v: &str) -> String {
+    if v.starts_with("sha256:") {
+        crate::core::compare::short(v).to_string()
+    } else {
+        v.to_string()
+    }
+}
+
+/// The window's length in whole days.
+pub fn days(r: &DoraReport) -> i64 {
+    (r.until - r.since).num_days()
 }
 
 pub fn render_text(r: &DoraReport) -> String {
@@ -104,10 +224,13 @@ pub fn render_text(r: &DoraReport) -> String {
         row(
             &mut out,
             "deployment frequency",
-            frequency(f),
+            frequency(f, days(r)),
             f.bands.deployment_frequency,
         );
         row(&mut out, "lead time", duration(&f.lead_time_seconds), f.bands.lead_time);
+        for note in lead_time_notes(f) {
+            let _ = writeln!(out, "    {note}");
+        }
         for s in &f.stages {
             let label = if s.to == "rollout" {
                 format!("  {} rollout", s.from)
@@ -166,15 +289,15 @@ pub fn render_markdown(r: &DoraReport) -> String {
         );
         let _ = writeln!(
             out,
-            "| Deployment frequency | {}/week | {} | {} |",
-            f.deployments_per_week,
+            "| Deployment frequency | {} | {} | {} |",
+            frequency(f, days(r)),
             n(f.deployments),
             band(f.bands.deployment_frequency)
         );
         let _ = writeln!(
             out,
             "| Lead time for changes | {} | {} | {} |",
-            cell(&f.lead_time_seconds),
+            lead_time(f, cell(&f.lead_time_seconds)),
             n(f.lead_time_seconds.samples),
             band(f.bands.lead_time)
         );

@@ -14,7 +14,7 @@ use super::status::{DeploymentRow, EpisodeRow, FindingView, MatrixRow, StatusVie
 use super::timestamp;
 use crate::core::dora::bands::Band;
 use crate::core::dora::compute::Stat;
-use crate::core::dora::render::{TREND, human};
+use crate::core::dora::render::{TREND, days, frequency, human};
 use crate::core::dora::{DoraReport, Figures};
 use crate::core::model::Severity;
 
@@ -442,13 +442,13 @@ fn stat(s: &Stat) -> String {
     }
 }
 
-fn metrics(f: &Figures) -> Vec<Metric> {
+fn metrics(f: &Figures, days: i64) -> Vec<Metric> {
     let band = |b: Option<Band>| b.map(Band::as_str);
     vec![
         Metric {
             key: "deployment-frequency",
             name: "Deployment frequency",
-            value: format!("{:.1} per week ({} deployments)", f.deployments_per_week, f.deployments),
+            value: frequency(f, days),
             band: band(f.bands.deployment_frequency),
         },
         Metric {
@@ -508,7 +508,7 @@ pub fn render_pipeline(
                     .unwrap_or_default();
                 PipelineEnv {
                     name: e.name.clone(),
-                    metrics: metrics(&e.figures),
+                    metrics: metrics(&e.figures, days(report)),
                     charts: vec![
                         deployments_chart(&weeks, format!("chart-{i}-deployments")),
                         lead_time_chart(&weeks, format!("chart-{i}-lead-time")),
@@ -729,8 +729,9 @@ mod tests {
             source: Source::Observed,
             failure_window: std::time::Duration::from_secs(86_400),
             environments: vec!["production".into()],
+            chains: Default::default(),
         };
-        let report = crate::core::dora::compute(&[], &[], &opts);
+        let mut report = crate::core::dora::compute(&[], &[], &opts);
         let html = render_pipeline(Ok((&report, vec![("production".into(), weeks)])), "the last 4 weeks", 3);
         assert_eq!(html.matches("<rect class=\"bar\"").count(), 4);
         assert_eq!(
@@ -739,8 +740,17 @@ mod tests {
             "weeks without promotions have no point"
         );
         assert!(html.contains("week of 2023-12-05: 6 deployments"), "{html}");
-        assert!(html.contains("data-band=\"low\""), "no deployment is the low band");
-        assert!(html.contains("▼ low"));
+        assert!(
+            !html.contains("data-band="),
+            "no deployment is no data, not a band: {html}"
+        );
+        assert!(html.contains("<td>no data (no deployments in 21 days)</td>"), "{html}");
+        report.environments[0].figures.bands.deployment_frequency = Some(Band::Low);
+        let html = render_pipeline(Ok((&report, Vec::new())), "the last 4 weeks", 3);
+        assert!(
+            html.contains("data-band=\"low\"") && html.contains("▼ low"),
+            "bands in words"
+        );
         let why = std::io::Error::other("store s: cannot open: unreachable");
         let error = render_pipeline(Err(&why), "", 0);
         assert!(error.contains("The history could not be read: store s: cannot open: unreachable"));
