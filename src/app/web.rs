@@ -188,19 +188,32 @@ fn build(latest: &Latest) -> StatusView {
     view
 }
 
+/// A query parameter's value.
+fn param(query: Option<&str>, name: &str) -> Option<String> {
+    url::form_urlencoded::parse(query.unwrap_or_default().as_bytes())
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+}
+
 /// `?page=N`, 1 when absent or not a number.
 fn page_param(query: Option<&str>) -> usize {
-    url::form_urlencoded::parse(query.unwrap_or_default().as_bytes())
-        .find(|(k, _)| k == "page")
-        .and_then(|(_, v)| v.parse().ok())
-        .unwrap_or(1)
+    param(query, "page").and_then(|v| v.parse().ok()).unwrap_or(1)
+}
+
+/// `?attention=true`: only the rows needing attention.
+fn attention_param(query: Option<&str>) -> bool {
+    param(query, "attention").is_some_and(|v| v == "true" || v == "1")
 }
 
 async fn index(State(web): State<Arc<Web>>, RawQuery(query): RawQuery) -> Response {
     let Some(view) = web.view().await else {
         return web.no_audit();
     };
-    page(StatusCode::OK, html::render_page(&view, page_param(query.as_deref())))
+    let q = query.as_deref();
+    page(
+        StatusCode::OK,
+        html::render_page(&view, page_param(q), attention_param(q)),
+    )
 }
 
 async fn api_status(State(web): State<Arc<Web>>) -> Response {
