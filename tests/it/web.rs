@@ -315,3 +315,90 @@ fn a_follower_shows_the_leaders_page() {
     let body = answer.text().unwrap();
     assert!(body.contains("follower"), "{body}");
 }
+
+/// 250 apps in two environments that are namespaces of one cluster (`dev-ns`, `prod-ns`);
+/// in prod-ns every 50th app runs D2 (five rows need attention, the last past row 200).
+fn environments_as_namespaces(dir: &Path) -> ConfigBuilder {
+    let mut objects = Vec::new();
+    for i in 0..250 {
+        let name = format!("app{i:03}");
+        for (env, ns) in [("dev", "dev-ns"), ("prod", "prod-ns")] {
+            write(
+                &dir.join(format!("gitops/apps/{name}/{env}/deploy.yaml")),
+                &support::fixtures::deployment_yaml(&name, ns, &format!("{REPO}@{D1}")),
+            );
+            let runs = if env == "prod" && i % 50 == 0 { D2 } else { D1 };
+            let (d, rs) = deployment(ns, &name, &[(name.as_str(), &format!("{REPO}@{D1}"))], 1);
+            let p = pod(&rs, "a", &[(name.as_str(), &format!("{REPO}@{runs}"))]);
+            objects.extend([d, rs, p]);
+        }
+    }
+    write(&dir.join("cluster.json"), &list(objects));
+    ConfigBuilder::new(dir)
+        .schedule(|s| s.run_on_start(true).cron(NEVER))
+        .gitops(|g| g.path("gitops"))
+        .environment("dev", |e| {
+            e.paths(&["apps/*/dev"])
+                .cluster_name("shared")
+                .snapshot("cluster.json")
+                .namespaces(&["dev-ns"])
+        })
+        .environment("prod", |e| {
+            e.paths(&["apps/*/prod"])
+                .cluster_name("shared")
+                .snapshot("cluster.json")
+                .namespaces(&["prod-ns"])
+        })
+}
+
+#[test]
+fn environments_as_namespaces_are_one_row_per_app_and_attention_filters_before_paging() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = Daemon::start(dir.path(), &environments_as_namespaces(dir.path()), &[]);
+    let api = wait_until(30, "a status after the first audit", || {
+        let got = get(&d, "/api/status");
+        (got.status == 200).then_some(got)
+    });
+    let status: Value = serde_json::from_str(&api.body).unwrap();
+    let rows = status["matrix"]["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 250, "one row per app, not one per namespace");
+    let app200 = rows.iter().find(|r| r["name"] == "app200").unwrap();
+    assert_eq!(app200["workload"], "dev-ns/Deployment/app200");
+    assert_eq!(app200["namespaces"], serde_json::json!(["dev-ns", "prod-ns"]));
+    let cells: Vec<(&str, &str)> = app200["cells"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["namespace"].as_str().unwrap(), c["state"].as_str().unwrap()))
+        .collect();
+    assert_eq!(cells, [("dev-ns", "in-sync"), ("prod-ns", "drifting")]);
+
+    let all = get(&d, "/");
+    assert_eq!(all.body.matches("<tr data-workload=").count(), 200);
+    assert!(all.body.contains("250 rows, page 1 of 2"), "{}", all.body);
+    assert!(!all.body.contains("data-workload=\"dev-ns/Deployment/app200\""));
+    let attention = get(&d, "/?attention=true");
+    assert_eq!(attention.status, 200);
+    let listed: Vec<&str> = attention
+        .body
+        .split("<tr data-workload=\"")
+        .skip(1)
+        .map(|r| &r[..r.find('"').unwrap()])
+        .collect();
+    let wanted: Vec<String> = (0..250)
+        .step_by(50)
+        .map(|i| format!("dev-ns/Deployment/app{i:03}"))
+        .collect();
+    assert_eq!(listed, wanted, "page 1 holds every row needing attention");
+    assert!(attention.body.contains("5 rows needing attention, of 250"));
+    let row = attention
+        .body
+        .split("<tr data-workload=\"dev-ns/Deployment/app200\"")
+        .nth(1)
+        .unwrap();
+    assert!(cell(row, "prod").contains("in <code>prod-ns</code>"), "{row}");
+    let page = get(&d, "/workloads/prod-ns/Deployment/app200");
+    assert_eq!(page.status, 200);
+    let row = page.body.split("<tr data-workload=").nth(1).unwrap();
+    assert!(cell(row, "prod").contains("data-state=\"drifting\""), "{row}");
+}
