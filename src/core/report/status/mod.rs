@@ -12,14 +12,20 @@
 //!   `declared_workloads`, `live_workloads`, `findings` (`critical`, `warning`, `info`,
 //!   `total`) and `ignored`. The audit times are the report's: a re-audit of some
 //!   environments carries its own times for all.
-//! - `matrix`: `environments` (the column order) and `rows`, sorted by namespace, workload and
-//!   container: `namespace`, `workload` (`namespace/Kind/name`), `kind`, `name`, `container`
-//!   (`null` for a row about the whole workload: missing or undeclared everywhere it is seen),
-//!   `problem` (a cell is neither `in-sync` nor `absent`) and `cells`, one per environment in
-//!   column order: `environment`, `state` ([`CellState`]), `declared_image`, `declared` and
+//! - `matrix`: `environments` (the column order) and `rows`, one per workload container across
+//!   environments (kind, name, container: with environments as namespaces of one cluster, an
+//!   app is one row; only a kind and name one environment has in two namespaces gets a row per
+//!   namespace), sorted by namespaces, kind, name and container: `namespace` (of the first
+//!   environment in column order that has the row), `namespaces` (every one, distinct, in
+//!   column order), `workload` (`namespace/Kind/name` with that `namespace`), `kind`, `name`,
+//!   `container` (`null` for a row about the whole workload: missing or undeclared everywhere it
+//!   is seen), `problem` (a cell is neither `in-sync` nor `absent`) and `cells`, one per
+//!   environment in column order: `environment`, `namespace` (where the workload is in that
+//!   environment; `null` where absent), `state` ([`CellState`]), `declared_image`, `declared` and
 //!   `running` (digests with a `label` and `tone` that are the same for the same digest across
 //!   the row, `A`, `B`, …, so that staging running what production will get shows), `pods` on
-//!   running digests, `live_image`, `since` (when the drift was first seen, from the daemon's
+//!   running digests, `live_image`, `spec` (the live spec's digest, labelled, when the spec
+//!   names another image than git declares), `since` (when the drift was first seen, from the daemon's
 //!   alert state; else when the running rollout started, where known),
 //!   `severity` (the worst finding's), `findings` (their fingerprints) and `ignored` (the state
 //!   comes only from findings an ignore rule accepted).
