@@ -37,12 +37,14 @@
 //!
 //! # Layout
 //! - `environments.rs`: the Environments table;
+//! - `filter.rs`: a part of the view (`/api/status?env=…&attention=true&limit=…&cursor=…`);
 //! - `matrix.rs`: the matrix of workload containers by environment, and its cells;
 //! - `findings.rs`: the findings list;
 //! - `order.rs`: the order environments are shown in;
 //! - `timeline.rs`: a workload's deployments and drift episodes, and the weekly charts.
 
 mod environments;
+mod filter;
 mod findings;
 #[cfg(test)]
 pub(super) mod fixtures;
@@ -60,6 +62,7 @@ use crate::core::ignore::Ignored;
 use crate::core::model::Finding;
 
 pub use environments::{Counts, EnvStatus, EnvironmentView};
+pub use filter::{Filter, Slice, UnknownEnvironment};
 pub use findings::{FindingView, IgnoredBy};
 pub use matrix::{Cell, CellState, Labelled, Matrix, MatrixRow};
 pub use order::promotion_order;
