@@ -181,7 +181,7 @@ fn time_status_page(cfg: &Config, report: &Report, runs: usize) {
         let view = driftwatch::core::report::status::StatusView::build(report, &order);
         builds.push(started.elapsed());
         let started = Instant::now();
-        let html = driftwatch::core::report::html::render_page(&view, 1);
+        let html = driftwatch::core::report::html::render_page(&view, 1, false);
         pages.push(started.elapsed());
         assert!(html.contains("data-workload="), "the page shows the matrix");
         let started = Instant::now();

@@ -19,4 +19,5 @@ pub mod metrics;
 pub mod record;
 pub mod schedule;
 pub mod status;
+pub mod status_api;
 pub mod web;

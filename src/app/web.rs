@@ -1,26 +1,31 @@
 //! The status pages on the daemon's HTTP endpoint: `GET /` (environments, promotion matrix,
-//! findings; `?page=N` pages the matrix), `GET /api/status` (their `driftwatch.status/v1`
-//! JSON), `GET /api/status/generation` (what the page polls to notice a newer audit),
+//! findings; `?page=N` pages the matrix, `?attention=true` keeps the rows needing attention),
+//! `GET /api/status` (their `driftwatch.status/v1` JSON, serialised once per audit and
+//! filtered or paged on request: [`crate::app::status_api`]), `GET /api/status/generation` (what the page polls to notice a newer audit),
 //! `GET /workloads/{namespace}/{kind}/{name}` (a workload across environments, with its
 //! deployments and drift episodes from the store), `GET /pipeline` (DORA per environment with
 //! weekly charts) and `/assets/…` (the stylesheet and script built into the binary). Wiring:
 //! the view model and the HTML are [`crate::core::report::status`] and
-//! [`crate::core::report::html`]. Every HTML answer carries a strict CSP.
+//! [`crate::core::report::html`]. Every HTML answer carries a strict CSP. The pages and the
+//! filtered `/api/status` are bounded in how many run at once; beyond that they answer `503`
+//! with `Retry-After`, so the probes and the shared `/api/status` keep answering.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use axum::Router;
+use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use chrono::{SubsecRound as _, Utc};
 
 use crate::app::status::{Latest, ServiceState};
+use crate::app::status_api::{self as api, Limiter, Published};
 use crate::config::Config;
 use crate::core::dora::Window;
 use crate::core::report::html;
-use crate::core::report::status::{StatusView, history_of, weekly};
+use crate::core::report::status::{StatusView, UnknownEnvironment, history_of, weekly};
 use crate::store::StoreError;
 
 /// Why a page shows no history; the page writes it with its sources.
@@ -32,11 +37,18 @@ enum Unavailable {
     Store(#[from] StoreError),
 }
 
-/// The pages' state: the daemon's status, and the view of its latest report, built once per
-/// audit (a fleet's matrix takes tens of milliseconds to build; a page of it, far less).
+/// The pages' state: the daemon's status, and the view of its latest report with its JSON,
+/// built once per audit (a fleet's matrix takes tens of milliseconds to build and its JSON is
+/// megabytes; a page of it, far less).
 pub struct Web {
     status: Arc<ServiceState>,
-    view: Mutex<Option<Arc<StatusView>>>,
+    /// The latest generation's view; the lock is held while one is built, so that concurrent
+    /// requests after an audit wait for that one build instead of each building its own.
+    published: tokio::sync::Mutex<Option<Arc<Published>>>,
+    /// Bounds the requests that cost work per request (pages, filtered `/api/status`).
+    limiter: Limiter,
+    /// This process's start, in the status JSON's entity tags.
+    boot: String,
     /// For a follower, which shows the leader's pages (with `[ha]`, only the leader audits).
     client: reqwest::Client,
 }
@@ -45,7 +57,9 @@ pub struct Web {
 pub fn router(status: Arc<ServiceState>) -> Router {
     let web = Arc::new(Web {
         status,
-        view: Mutex::new(None),
+        published: tokio::sync::Mutex::new(None),
+        limiter: Limiter::from_env(),
+        boot: format!("{:x}", Utc::now().timestamp_millis()),
         client: reqwest::Client::builder()
             .timeout(std::time::Duration::from_secs(10))
             .build()
@@ -137,11 +151,17 @@ fn json(status: StatusCode, body: String) -> Response {
 impl Web {
     /// The view of the latest report, built on first use after each audit.
     async fn view(&self) -> Option<Arc<StatusView>> {
+        Some(self.published().await?.view.clone())
+    }
+
+    /// The latest report's view and its JSON, built on first use after each audit, once.
+    async fn published(&self) -> Option<Arc<Published>> {
         let latest = self.status.latest()?;
-        if let Some(v) = self.view.lock().expect("view lock").as_ref()
-            && v.generation == latest.generation
+        let mut cached = self.published.lock().await;
+        if let Some(p) = cached.as_ref()
+            && p.generation >= latest.generation
         {
-            return Some(v.clone());
+            return Some(p.clone());
         }
         // When each finding was first seen is the alert state's, in the store; without it the
         // page shows the findings without their age.
@@ -152,21 +172,18 @@ impl Web {
             },
             None => Default::default(),
         };
-        let view = Arc::new(
+        let boot = self.boot.clone();
+        let published = Arc::new(
             tokio::task::spawn_blocking(move || {
                 let mut view = build(&latest);
                 view.with_first_seen(&first_seen);
-                view
+                Published::new(Arc::new(view), &boot)
             })
             .await
             .expect("building the status view does not panic"),
         );
-        let mut cached = self.view.lock().expect("view lock");
-        // A slower request for an older report does not replace a newer view.
-        if cached.as_ref().is_none_or(|v| v.generation < view.generation) {
-            *cached = Some(view.clone());
-        }
-        Some(view)
+        *cached = Some(published.clone());
+        Some(published)
     }
 
     fn no_audit(&self) -> Response {
@@ -188,32 +205,118 @@ fn build(latest: &Latest) -> StatusView {
     view
 }
 
+/// A query parameter's value.
+fn param(query: Option<&str>, name: &str) -> Option<String> {
+    url::form_urlencoded::parse(query.unwrap_or_default().as_bytes())
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+}
+
 /// `?page=N`, 1 when absent or not a number.
 fn page_param(query: Option<&str>) -> usize {
-    url::form_urlencoded::parse(query.unwrap_or_default().as_bytes())
-        .find(|(k, _)| k == "page")
-        .and_then(|(_, v)| v.parse().ok())
-        .unwrap_or(1)
+    param(query, "page").and_then(|v| v.parse().ok()).unwrap_or(1)
+}
+
+/// `?attention=true`: only the rows needing attention.
+fn attention_param(query: Option<&str>) -> bool {
+    param(query, "attention").is_some_and(|v| v == "true" || v == "1")
 }
 
 async fn index(State(web): State<Arc<Web>>, RawQuery(query): RawQuery) -> Response {
     let Some(view) = web.view().await else {
         return web.no_audit();
     };
-    page(StatusCode::OK, html::render_page(&view, page_param(query.as_deref())))
+    let Some(_slot) = web.limiter.enter().await else {
+        return busy_page();
+    };
+    let q = query.as_deref();
+    page(
+        StatusCode::OK,
+        html::render_page(&view, page_param(q), attention_param(q)),
+    )
 }
 
-async fn api_status(State(web): State<Arc<Web>>) -> Response {
-    match web.view().await {
-        Some(view) => json(
-            StatusCode::OK,
-            serde_json::to_string(&*view).expect("the status view serialises"),
-        ),
-        None => json(
+/// `GET /api/status`: the whole view from the bytes shared by every request of its
+/// generation, or the part a query asks for (see [`crate::app::status_api`]).
+async fn api_status(State(web): State<Arc<Web>>, RawQuery(query): RawQuery, headers: HeaderMap) -> Response {
+    let filter = match api::query(query.as_deref()) {
+        Ok(f) => f,
+        Err(e) => return json(StatusCode::BAD_REQUEST, error_body(&e)),
+    };
+    let Some(published) = web.published().await else {
+        return json(
             StatusCode::SERVICE_UNAVAILABLE,
-            serde_json::json!({"error": "no audit has completed yet"}).to_string(),
-        ),
+            error_body("no audit has completed yet"),
+        );
+    };
+    let gzip = api::accepts_gzip(&headers);
+    let tag = api::etag(&published.etag, filter.as_ref().and(query.as_deref()), gzip);
+    if api::not_modified(&headers, &tag) {
+        return with_tag(StatusCode::NOT_MODIFIED, Bytes::new(), &tag, false);
     }
+    let Some(filter) = filter else {
+        let body = if gzip { &published.gzip } else { &published.json };
+        return with_tag(StatusCode::OK, body.clone(), &tag, gzip);
+    };
+    let Some(_slot) = web.limiter.enter().await else {
+        return busy(json(StatusCode::SERVICE_UNAVAILABLE, error_body(BUSY)));
+    };
+    let view = published.view.clone();
+    let body = tokio::task::spawn_blocking(move || {
+        let json = serde_json::to_vec(&view.slice(&filter)?).expect("the status view serialises");
+        Ok::<_, UnknownEnvironment>(if gzip { api::gzip(&json) } else { json })
+    })
+    .await
+    .expect("slicing the status view does not panic");
+    match body {
+        Ok(body) => with_tag(StatusCode::OK, Bytes::from(body), &tag, gzip),
+        Err(e) => json(StatusCode::BAD_REQUEST, error_body(&e)),
+    }
+}
+
+const BUSY: &str = "too many requests at once; retry in a second";
+
+fn error_body(e: impl std::fmt::Display) -> String {
+    serde_json::json!({"error": e.to_string()}).to_string()
+}
+
+/// A JSON answer with its entity tag, compressed when `gzip`.
+fn with_tag(status: StatusCode, body: Bytes, etag: &str, gzip: bool) -> Response {
+    let mut response = (
+        status,
+        [
+            (header::CONTENT_TYPE, "application/json"),
+            (header::VARY, "Accept-Encoding"),
+            // Caches may keep it, but ask again (cheaply: 304) before using it.
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        body,
+    )
+        .into_response();
+    let h = response.headers_mut();
+    if let Ok(tag) = HeaderValue::from_str(etag) {
+        h.insert(header::ETAG, tag);
+    }
+    if gzip && status == StatusCode::OK {
+        h.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+    }
+    secured(response)
+}
+
+/// A 503 for a request beyond the bound, saying when to try again.
+fn busy(mut response: Response) -> Response {
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    response
+}
+
+/// The HTML answer to a request beyond the bound.
+fn busy_page() -> Response {
+    busy(page(
+        StatusCode::SERVICE_UNAVAILABLE,
+        html::render_message("Busy", "Too many requests at once: retry in a second.", 0),
+    ))
 }
 
 async fn generation(State(web): State<Arc<Web>>) -> Response {
@@ -270,6 +373,9 @@ async fn workload(
 ) -> Response {
     let Some(view) = web.view().await else {
         return web.no_audit();
+    };
+    let Some(_slot) = web.limiter.enter().await else {
+        return busy_page();
     };
     let key = format!("{namespace}/{kind}/{name}");
     if view.rows_of(&key).is_empty() && view.findings_of(&key).is_empty() {

@@ -26,7 +26,7 @@
       if (v) { parts.push(k + "=" + encodeURIComponent(v)); }
     });
     if (!$("filter-ignored").checked) { parts.push("ignored=hide"); }
-    if ($("filter-matrix-problems") && $("filter-matrix-problems").checked) { parts.push("matrix=problems"); }
+    if (matrixInBrowser() && $("filter-matrix-problems").checked) { parts.push("matrix=problems"); }
     var hash = parts.length ? "#" + parts.join("&") : "";
     if (history.replaceState) { history.replaceState(null, "", location.pathname + location.search + hash); }
   }
@@ -48,9 +48,16 @@
     $("filter-count").textContent = shown + " of " + total + " finding" + (total === 1 ? "" : "s") + " shown";
   }
 
+  // The daemon filters the matrix before paging it (?attention=true); only the standalone
+  // file, which holds every row, filters in the browser.
+  function matrixInBrowser() {
+    var box = $("filter-matrix-problems");
+    return box && box.getAttribute("data-server") !== "true";
+  }
+
   function applyMatrix() {
     var box = $("filter-matrix-problems");
-    if (!box) { return; }
+    if (!matrixInBrowser()) { return; }
     each("#matrix-table tbody", function (group) {
       var any = false;
       Array.prototype.forEach.call(group.querySelectorAll("tr[data-workload]"), function (row) {
@@ -67,15 +74,18 @@
       var state = readHash();
       FIELDS.forEach(function (k) { if (state[k]) { $("filter-" + k).value = state[k]; } });
       $("filter-ignored").checked = state.ignored !== "hide";
-      if ($("filter-matrix-problems")) { $("filter-matrix-problems").checked = state.matrix === "problems"; }
+      if (matrixInBrowser()) { $("filter-matrix-problems").checked = state.matrix === "problems"; }
       $("filters").addEventListener("submit", function (e) { e.preventDefault(); });
       $("filters").addEventListener("input", function () { applyFindings(); writeHash(); });
       $("filters").addEventListener("change", function () { applyFindings(); writeHash(); });
       applyFindings();
     }
-    if ($("filter-matrix-problems")) {
+    if (matrixInBrowser()) {
       $("filter-matrix-problems").addEventListener("change", function () { applyMatrix(); writeHash(); });
       applyMatrix();
+    } else if ($("matrix-filter")) {
+      each("#matrix-filter .no-js", function (el) { el.hidden = true; });
+      $("filter-matrix-problems").addEventListener("change", function () { $("matrix-filter").submit(); });
     }
     poll();
   }

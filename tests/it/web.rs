@@ -315,3 +315,206 @@ fn a_follower_shows_the_leaders_page() {
     let body = answer.text().unwrap();
     assert!(body.contains("follower"), "{body}");
 }
+
+/// 250 apps in two environments that are namespaces of one cluster (`dev-ns`, `prod-ns`);
+/// in prod-ns every 50th app runs D2 (five rows need attention, the last past row 200).
+fn environments_as_namespaces(dir: &Path) -> ConfigBuilder {
+    let mut objects = Vec::new();
+    for i in 0..250 {
+        let name = format!("app{i:03}");
+        for (env, ns) in [("dev", "dev-ns"), ("prod", "prod-ns")] {
+            write(
+                &dir.join(format!("gitops/apps/{name}/{env}/deploy.yaml")),
+                &support::fixtures::deployment_yaml(&name, ns, &format!("{REPO}@{D1}")),
+            );
+            let runs = if env == "prod" && i % 50 == 0 { D2 } else { D1 };
+            let (d, rs) = deployment(ns, &name, &[(name.as_str(), &format!("{REPO}@{D1}"))], 1);
+            let p = pod(&rs, "a", &[(name.as_str(), &format!("{REPO}@{runs}"))]);
+            objects.extend([d, rs, p]);
+        }
+    }
+    write(&dir.join("cluster.json"), &list(objects));
+    ConfigBuilder::new(dir)
+        .schedule(|s| s.run_on_start(true).cron(NEVER))
+        .gitops(|g| g.path("gitops"))
+        .environment("dev", |e| {
+            e.paths(&["apps/*/dev"])
+                .cluster_name("shared")
+                .snapshot("cluster.json")
+                .namespaces(&["dev-ns"])
+        })
+        .environment("prod", |e| {
+            e.paths(&["apps/*/prod"])
+                .cluster_name("shared")
+                .snapshot("cluster.json")
+                .namespaces(&["prod-ns"])
+        })
+}
+
+#[test]
+fn environments_as_namespaces_are_one_row_per_app_and_attention_filters_before_paging() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = Daemon::start(dir.path(), &environments_as_namespaces(dir.path()), &[]);
+    let api = wait_until(30, "a status after the first audit", || {
+        let got = get(&d, "/api/status");
+        (got.status == 200).then_some(got)
+    });
+    let status: Value = serde_json::from_str(&api.body).unwrap();
+    let rows = status["matrix"]["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 250, "one row per app, not one per namespace");
+    let app200 = rows.iter().find(|r| r["name"] == "app200").unwrap();
+    assert_eq!(app200["workload"], "dev-ns/Deployment/app200");
+    assert_eq!(app200["namespaces"], serde_json::json!(["dev-ns", "prod-ns"]));
+    let cells: Vec<(&str, &str)> = app200["cells"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["namespace"].as_str().unwrap(), c["state"].as_str().unwrap()))
+        .collect();
+    assert_eq!(cells, [("dev-ns", "in-sync"), ("prod-ns", "drifting")]);
+
+    let all = get(&d, "/");
+    assert_eq!(all.body.matches("<tr data-workload=").count(), 200);
+    assert!(all.body.contains("250 rows, page 1 of 2"), "{}", all.body);
+    assert!(!all.body.contains("data-workload=\"dev-ns/Deployment/app200\""));
+    let attention = get(&d, "/?attention=true");
+    assert_eq!(attention.status, 200);
+    let listed: Vec<&str> = attention
+        .body
+        .split("<tr data-workload=\"")
+        .skip(1)
+        .map(|r| &r[..r.find('"').unwrap()])
+        .collect();
+    let wanted: Vec<String> = (0..250)
+        .step_by(50)
+        .map(|i| format!("dev-ns/Deployment/app{i:03}"))
+        .collect();
+    assert_eq!(listed, wanted, "page 1 holds every row needing attention");
+    assert!(attention.body.contains("5 rows needing attention, of 250"));
+    let row = attention
+        .body
+        .split("<tr data-workload=\"dev-ns/Deployment/app200\"")
+        .nth(1)
+        .unwrap();
+    assert!(cell(row, "prod").contains("in <code>prod-ns</code>"), "{row}");
+    let page = get(&d, "/workloads/prod-ns/Deployment/app200");
+    assert_eq!(page.status, 200);
+    let row = page.body.split("<tr data-workload=").nth(1).unwrap();
+    assert!(cell(row, "prod").contains("data-state=\"drifting\""), "{row}");
+}
+
+/// GET with request headers.
+fn get_with(d: &Daemon, path: &str, headers: &[(&str, &str)]) -> (u16, reqwest::header::HeaderMap, Vec<u8>) {
+    let mut req = reqwest::blocking::Client::new().get(format!("http://{}{path}", d.addr));
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let r = req.send().unwrap_or_else(|e| panic!("GET {path}: {e}"));
+    let (status, headers) = (r.status().as_u16(), r.headers().clone());
+    (status, headers, r.bytes().unwrap().to_vec())
+}
+
+fn header<'a>(h: &'a reqwest::header::HeaderMap, name: &str) -> &'a str {
+    h.get(name).and_then(|v| v.to_str().ok()).unwrap_or("")
+}
+
+#[test]
+fn api_status_is_tagged_compressed_on_request_and_filtered() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = Daemon::start(
+        dir.path(),
+        &config(dir.path(), |s| s.run_on_start(true).cron(NEVER)),
+        &[],
+    );
+    let whole = wait_until(20, "a status after the first audit", || {
+        let got = get(&d, "/api/status");
+        (got.status == 200).then_some(got)
+    });
+    // The same generation: the same tag; asking with it is answered 304, without a body.
+    let tag = whole.header("etag").to_string();
+    assert!(tag.starts_with('"') && tag.ends_with("-g1\""), "{tag}");
+    assert_eq!(whole.header("vary"), "Accept-Encoding");
+    let (status, h, body) = get_with(&d, "/api/status", &[("If-None-Match", &tag)]);
+    assert_eq!((status, header(&h, "etag"), body.len()), (304, tag.as_str(), 0));
+    let (status, _, _) = get_with(&d, "/api/status", &[("If-None-Match", "\"other-g1\"")]);
+    assert_eq!(status, 200, "another tag is not this generation");
+
+    // gzip when asked: the same JSON.
+    let (status, h, body) = get_with(&d, "/api/status", &[("Accept-Encoding", "gzip, br")]);
+    assert_eq!((status, header(&h, "content-encoding")), (200, "gzip"));
+    let mut json = Vec::new();
+    std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&body[..]), &mut json).unwrap();
+    assert_eq!(String::from_utf8(json).unwrap(), whole.body);
+    assert!(body.len() < whole.body.len());
+    let gz_tag = header(&h, "etag").to_string();
+    assert_ne!(gz_tag, tag, "each representation has its own tag");
+    let (status, _, _) = get_with(
+        &d,
+        "/api/status",
+        &[("Accept-Encoding", "gzip"), ("If-None-Match", &gz_tag)],
+    );
+    assert_eq!(status, 304);
+
+    filtered_status(&d);
+}
+
+/// `?env=`, `?attention=true`, `?limit=&cursor=`, and a refused query.
+fn filtered_status(d: &Daemon) {
+    let cases = [
+        // (query, columns, rows, findings, next_cursor)
+        ("env=staging", vec!["staging"], 1, 0, Value::Null),
+        ("env=production&attention=true", vec!["production"], 1, 1, Value::Null),
+        ("env=staging&attention=true", vec!["staging"], 0, 0, Value::Null),
+        ("limit=1", vec!["production", "staging"], 1, 1, Value::Null),
+        ("limit=1&cursor=1", vec!["production", "staging"], 0, 0, Value::Null),
+    ];
+    for (query, columns, rows, findings, next) in cases {
+        let got = get(d, &format!("/api/status?{query}"));
+        assert_eq!(got.status, 200, "{query}: {}", got.body);
+        let v: Value = serde_json::from_str(&got.body).unwrap();
+        assert_eq!(v["schema"], "driftwatch.status/v1");
+        assert_eq!(v["matrix"]["environments"], serde_json::json!(columns), "{query}");
+        assert_eq!(v["matrix"]["rows"].as_array().unwrap().len(), rows, "{query}");
+        assert_eq!(v["findings"].as_array().unwrap().len(), findings, "{query}");
+        assert_eq!(v["next_cursor"], next, "{query}");
+        assert!(got.header("etag").contains("-g1-q"), "a tag of its own: {query}");
+    }
+    let refused = get(d, "/api/status?env=prod");
+    assert_eq!(refused.status, 400);
+    let v: Value = serde_json::from_str(&refused.body).unwrap();
+    assert_eq!(
+        v["error"],
+        "no environment \"prod\" in the latest audit; it has: production, staging"
+    );
+    assert_eq!(get(d, "/api/status?limit=0").status, 400);
+}
+
+#[test]
+fn beyond_the_bound_pages_and_filtered_status_answer_503_while_probes_and_the_shared_status_answer() {
+    let dir = tempfile::tempdir().unwrap();
+    // No slot at all: every request that costs work per request is beyond the bound.
+    let d = Daemon::start(
+        dir.path(),
+        &config(dir.path(), |s| s.run_on_start(true).cron(NEVER)),
+        &[("DRIFTWATCH_WEB_SLOTS", "0/0")],
+    );
+    wait_until(20, "a status after the first audit", || {
+        (get(&d, "/api/status").status == 200).then_some(())
+    });
+    for path in ["/api/status?attention=true", "/", "/workloads/shop/Deployment/api"] {
+        let got = get(&d, path);
+        assert_eq!(
+            (got.status, got.header("retry-after")),
+            (503, "1"),
+            "{path}: {}",
+            got.body
+        );
+        got.assert_secured();
+    }
+    assert_eq!(get(&d, "/healthz").status, 200);
+    assert_eq!(
+        get(&d, "/api/status").status,
+        200,
+        "the shared bytes cost nothing per request"
+    );
+}

@@ -168,33 +168,69 @@ struct StatusPage<'a> {
     view: &'a StatusView,
     page: usize,
     pages: usize,
-    /// The page's matrix rows by namespace.
-    groups: Vec<(&'a str, &'a [MatrixRow])>,
+    /// Only the rows needing attention, filtered before paging (`?attention=true`).
+    attention: bool,
+    /// Rows on every page together (after the filter).
+    total: usize,
+    /// The page's matrix rows by namespaces.
+    groups: Vec<Group<'a>>,
     /// The finding types present, for the type filter.
     types: Vec<&'static str>,
 }
 
 impl Helpers for StatusPage<'_> {}
 
-/// Rows sorted by namespace, cut where the namespace changes.
-fn groups(rows: &[MatrixRow]) -> Vec<(&str, &[MatrixRow])> {
-    let mut out = Vec::new();
-    let mut rest = rows;
-    while let Some(first) = rest.first() {
-        let n = rest.iter().take_while(|r| r.namespace == first.namespace).count();
-        let (group, tail) = rest.split_at(n);
-        out.push((first.namespace.as_str(), group));
-        rest = tail;
+impl StatusPage<'_> {
+    /// The query of matrix page `page`, keeping the filter.
+    fn page_query(&self, page: usize) -> String {
+        if self.attention {
+            format!("?attention=true&page={page}")
+        } else {
+            format!("?page={page}")
+        }
+    }
+}
+
+/// Rows that have the same namespaces, under one heading.
+struct Group<'a> {
+    /// The namespaces, space-separated (`data-namespace`).
+    key: String,
+    /// `namespace shop`, or `namespaces dev-ns · prod-ns` where environments are namespaces.
+    heading: String,
+    rows: Vec<&'a MatrixRow>,
+}
+
+/// Rows sorted by namespaces, cut where they change.
+fn groups<'a>(rows: &[&'a MatrixRow]) -> Vec<Group<'a>> {
+    let mut out: Vec<Group<'a>> = Vec::new();
+    for &row in rows {
+        match out.last_mut() {
+            Some(g) if g.rows[0].namespaces == row.namespaces => g.rows.push(row),
+            _ => out.push(Group {
+                key: row.namespaces.join(" "),
+                heading: match row.namespaces.as_slice() {
+                    [one] => format!("namespace {one}"),
+                    many => format!("namespaces {}", many.join(" · ")),
+                },
+                rows: vec![row],
+            }),
+        }
     }
     out
 }
 
-fn status_page(view: &StatusView, chrome: Chrome, page: usize, paged: bool) -> String {
-    let (rows, pages, page) = if paged {
-        let (rows, pages) = view.page(page);
-        (rows, pages, page.clamp(1, pages))
+fn status_page(view: &StatusView, chrome: Chrome, page: usize, attention: bool) -> String {
+    // The standalone file has every row, and filters them in the browser.
+    let p = if chrome.standalone {
+        let rows: Vec<&MatrixRow> = view.matrix.rows.iter().collect();
+        super::status::Page {
+            total: rows.len(),
+            rows,
+            page: 1,
+            pages: 1,
+        }
     } else {
-        (view.matrix.rows.as_slice(), 1, 1)
+        view.page(page, attention)
     };
     let mut types: Vec<&'static str> = view.findings.iter().map(|f| f.kind.as_str()).collect();
     types.sort_unstable();
@@ -202,18 +238,26 @@ fn status_page(view: &StatusView, chrome: Chrome, page: usize, paged: bool) -> S
     StatusPage {
         chrome,
         view,
-        page,
-        pages,
-        groups: groups(rows),
+        page: p.page,
+        pages: p.pages,
+        attention,
+        total: p.total,
+        groups: groups(&p.rows),
         types,
     }
     .render()
     .expect("the status page renders")
 }
 
-/// The daemon's status page, matrix page `page` (from 1; out of range: the nearest).
-pub fn render_page(view: &StatusView, page: usize) -> String {
-    status_page(view, Chrome::daemon("Status", view.generation, "status"), page, true)
+/// The daemon's status page, matrix page `page` (from 1; out of range: the nearest), of every
+/// row or only of those needing attention.
+pub fn render_page(view: &StatusView, page: usize, attention: bool) -> String {
+    status_page(
+        view,
+        Chrome::daemon("Status", view.generation, "status"),
+        page,
+        attention,
+    )
 }
 
 /// `--format html`: one self-contained file, every matrix row, no link to the daemon and
@@ -540,7 +584,7 @@ impl super::Report {
 mod tests {
     use super::*;
     use crate::core::model::FindingType;
-    use crate::core::report::status::fixtures::{D1, D2, finding, fleet, image, order, run};
+    use crate::core::report::status::fixtures::{D1, D2, D3, as_namespaces, finding, fleet, image, order, run};
     use crate::core::report::status::{DeploymentRow, EpisodeRow, PAGE_ROWS};
 
     const NAME: &str = "<script>alert(1)</script>";
@@ -582,7 +626,7 @@ mod tests {
     #[test]
     fn data_is_escaped_in_the_daemon_page_and_the_standalone_file() {
         let v = hostile();
-        assert_escaped(&render_page(&v, 1));
+        assert_escaped(&render_page(&v, 1, false));
         assert_escaped(&render_standalone(&v));
     }
 
@@ -628,7 +672,7 @@ mod tests {
     #[test]
     fn links_to_a_workload_are_percent_encoded() {
         let v = hostile();
-        let html = render_page(&v, 1);
+        let html = render_page(&v, 1, false);
         assert!(
             html.contains("href=\"/workloads/shop/Deployment/%3Cscript%3Ealert%281%29%3C%2Fscript%3E\""),
             "{html}"
@@ -657,7 +701,7 @@ mod tests {
 
     #[test]
     fn the_daemon_page_loads_its_assets_from_itself_and_has_no_inline_code() {
-        let html = render_page(&StatusView::build(&fleet(), &order()), 1);
+        let html = render_page(&StatusView::build(&fleet(), &order()), 1, false);
         assert!(html.contains("<link rel=\"stylesheet\" href=\"/assets/driftwatch.css\">"));
         assert!(html.contains("<script src=\"/assets/driftwatch.js\" defer></script>"));
         assert!(!html.contains("<style"), "style-src 'self' forbids inline styles");
@@ -670,7 +714,7 @@ mod tests {
 
     #[test]
     fn the_planted_drift_is_findable_by_data_attributes() {
-        let html = render_page(&StatusView::build(&fleet(), &order()), 1);
+        let html = render_page(&StatusView::build(&fleet(), &order()), 1, false);
         let row = html
             .split("<tr data-workload=\"shop/Deployment/api\" data-container=\"api\"")
             .nth(1)
@@ -699,7 +743,7 @@ mod tests {
             .collect();
         r.environments[0].declared.clear();
         let v = StatusView::build(&r, &order());
-        let html = render_page(&v, 2);
+        let html = render_page(&v, 2, false);
         assert_eq!(html.matches("<tr data-workload=").count(), PAGE_ROWS);
         assert!(html.contains("href=\"?page=1#matrix\""));
         assert!(html.contains("href=\"?page=3#matrix\""));
@@ -708,6 +752,61 @@ mod tests {
             all.matches("<tr data-workload=").count(),
             v.matrix.rows.len(),
             "the file holds every row"
+        );
+    }
+
+    #[test]
+    fn the_attention_filter_pages_the_rows_needing_attention_and_keeps_itself_in_the_links() {
+        let mut r = fleet();
+        r.environments[0].runs = (0..450)
+            .map(|i| run(&format!("w{i:03}"), &image("w", D1), &[(D2, 1)], true))
+            .collect();
+        let v = StatusView::build(&r, &order());
+        let cases = [
+            // (attention, page, link it has, link it has not)
+            (
+                true,
+                1,
+                "href=\"?attention=true&#38;page=2#matrix\"",
+                "href=\"?page=2#matrix\"",
+            ),
+            (false, 1, "href=\"?page=2#matrix\"", "attention=true&#38;page"),
+        ];
+        for (attention, page, has, has_not) in cases {
+            let html = render_page(&v, page, attention);
+            assert!(html.contains(has), "{attention}: {has}");
+            assert!(!html.contains(has_not), "{attention}: {has_not}");
+            assert_eq!(html.matches("<tr data-workload=").count(), PAGE_ROWS);
+            assert_eq!(
+                html.contains("name=\"attention\" value=\"true\" data-server=\"true\" checked"),
+                attention
+            );
+        }
+        let html = render_page(&v, 1, true);
+        assert_eq!(html.matches("data-problem=\"false\"").count(), 0, "{html}");
+    }
+
+    #[test]
+    fn cells_name_their_namespace_where_environments_are_namespaces_and_the_spec_image() {
+        let mut r = as_namespaces(false);
+        r.environments[0].runs[0].live_image = Some(image("api", D3));
+        let html = render_page(&StatusView::build(&r, &order()), 1, false);
+        assert!(html.contains("namespaces staging-ns · production-ns"), "{html}");
+        let row = html
+            .split("<tr data-workload=\"staging-ns/Deployment/api\" data-container=\"api\"")
+            .nth(1)
+            .expect("one api row");
+        let row = &row[..row.find("</tr>").unwrap()];
+        assert!(row.contains("in <code>staging-ns</code>"), "{row}");
+        assert!(row.contains("in <code>production-ns</code>"), "{row}");
+        assert!(
+            row.contains("spec <span class=\"digest tone-2\">C</span> <code>sha256:333333333333</code>"),
+            "{row}"
+        );
+        let shared = render_page(&StatusView::build(&fleet(), &order()), 1, false);
+        assert!(
+            !shared.contains("class=\"line namespace\""),
+            "one namespace: not repeated in cells"
         );
     }
 

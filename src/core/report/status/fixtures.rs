@@ -129,3 +129,32 @@ pub fn fleet() -> Report {
 pub fn order() -> Vec<String> {
     vec!["staging".into(), "production".into()]
 }
+
+/// The fleet with each environment in a namespace of its own (`production-ns`,
+/// `staging-ns`) on one cluster; `twice` also runs staging's api in `other-ns`.
+pub fn as_namespaces(twice: bool) -> Report {
+    let mut r = fleet();
+    for e in &mut r.environments {
+        let ns = format!("{}-ns", e.name);
+        for run in &mut e.runs {
+            run.workload = run.workload.replacen("shop/", &format!("{ns}/"), 1);
+        }
+        for k in &mut e.declared {
+            k.namespace = ns.clone();
+        }
+    }
+    for f in r
+        .findings
+        .iter_mut()
+        .chain(r.ignored.iter_mut().map(|i| &mut i.finding))
+    {
+        f.namespace = format!("{}-ns", f.environment);
+    }
+    if twice {
+        let mut api = r.environments[1].runs[0].clone();
+        api.workload = "other-ns/Deployment/api".into();
+        api.digests[0].digest = D3.into();
+        r.environments[1].runs.push(api);
+    }
+    r
+}

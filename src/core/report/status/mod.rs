@@ -12,14 +12,20 @@
 //!   `declared_workloads`, `live_workloads`, `findings` (`critical`, `warning`, `info`,
 //!   `total`) and `ignored`. The audit times are the report's: a re-audit of some
 //!   environments carries its own times for all.
-//! - `matrix`: `environments` (the column order) and `rows`, sorted by namespace, workload and
-//!   container: `namespace`, `workload` (`namespace/Kind/name`), `kind`, `name`, `container`
-//!   (`null` for a row about the whole workload: missing or undeclared everywhere it is seen),
-//!   `problem` (a cell is neither `in-sync` nor `absent`) and `cells`, one per environment in
-//!   column order: `environment`, `state` ([`CellState`]), `declared_image`, `declared` and
+//! - `matrix`: `environments` (the column order) and `rows`, one per workload container across
+//!   environments (kind, name, container: with environments as namespaces of one cluster, an
+//!   app is one row; only a kind and name one environment has in two namespaces gets a row per
+//!   namespace), sorted by namespaces, kind, name and container: `namespace` (of the first
+//!   environment in column order that has the row), `namespaces` (every one, distinct, in
+//!   column order), `workload` (`namespace/Kind/name` with that `namespace`), `kind`, `name`,
+//!   `container` (`null` for a row about the whole workload: missing or undeclared everywhere it
+//!   is seen), `problem` (a cell is neither `in-sync` nor `absent`) and `cells`, one per
+//!   environment in column order: `environment`, `namespace` (where the workload is in that
+//!   environment; `null` where absent), `state` ([`CellState`]), `declared_image`, `declared` and
 //!   `running` (digests with a `label` and `tone` that are the same for the same digest across
 //!   the row, `A`, `B`, …, so that staging running what production will get shows), `pods` on
-//!   running digests, `live_image`, `since` (when the drift was first seen, from the daemon's
+//!   running digests, `live_image`, `spec` (the live spec's digest, labelled, when the spec
+//!   names another image than git declares), `since` (when the drift was first seen, from the daemon's
 //!   alert state; else when the running rollout started, where known),
 //!   `severity` (the worst finding's), `findings` (their fingerprints) and `ignored` (the state
 //!   comes only from findings an ignore rule accepted).
@@ -31,12 +37,14 @@
 //!
 //! # Layout
 //! - `environments.rs`: the Environments table;
+//! - `filter.rs`: a part of the view (`/api/status?env=…&attention=true&limit=…&cursor=…`);
 //! - `matrix.rs`: the matrix of workload containers by environment, and its cells;
 //! - `findings.rs`: the findings list;
 //! - `order.rs`: the order environments are shown in;
 //! - `timeline.rs`: a workload's deployments and drift episodes, and the weekly charts.
 
 mod environments;
+mod filter;
 mod findings;
 #[cfg(test)]
 pub(super) mod fixtures;
@@ -54,6 +62,7 @@ use crate::core::ignore::Ignored;
 use crate::core::model::Finding;
 
 pub use environments::{Counts, EnvStatus, EnvironmentView};
+pub use filter::{Filter, Slice, UnknownEnvironment};
 pub use findings::{FindingView, IgnoredBy};
 pub use matrix::{Cell, CellState, Labelled, Matrix, MatrixRow};
 pub use order::promotion_order;
@@ -176,41 +185,78 @@ impl StatusView {
         }
     }
 
-    /// The matrix rows of one workload (`namespace/Kind/name`).
+    /// The matrix rows of one workload (`namespace/Kind/name`): the rows of its kind and name
+    /// that have it in that namespace in some environment (with environments as namespaces,
+    /// `dev-ns/Deployment/api` and `prod-ns/Deployment/api` are the same rows).
     pub fn rows_of(&self, workload: &str) -> Vec<&MatrixRow> {
-        // Rows are sorted by namespace then workload: a binary search finds the first.
-        let ns = workload.split('/').next().unwrap_or_default();
-        let start = self
-            .matrix
+        let mut p = workload.splitn(3, '/');
+        let (ns, kind, name) = (p.next(), p.next(), p.next());
+        self.matrix
             .rows
-            .partition_point(|r| (r.namespace.as_str(), r.workload.as_str()) < (ns, workload));
-        self.matrix.rows[start..]
             .iter()
-            .take_while(|r| r.workload == workload)
+            .filter(|r| {
+                Some(r.kind.as_str()) == kind
+                    && Some(r.name.as_str()) == name
+                    && r.namespaces.iter().any(|n| Some(n.as_str()) == ns)
+            })
             .collect()
     }
 
-    /// The findings about one workload, ignored ones included.
+    /// The findings about one workload, ignored ones included: in every namespace its rows
+    /// have it in.
     pub fn findings_of(&self, workload: &str) -> Vec<&FindingView> {
+        let mut keys: Vec<String> = vec![workload.to_string()];
+        for r in self.rows_of(workload) {
+            keys.extend(r.namespaces.iter().map(|ns| format!("{ns}/{}/{}", r.kind, r.name)));
+        }
         self.findings
             .iter()
-            .filter(|f| f.workload.as_deref() == Some(workload))
+            .filter(|f| f.workload.as_ref().is_some_and(|w| keys.contains(w)))
             .collect()
     }
 
-    /// Page `page` (from 1) of the matrix rows, and how many pages there are (at least 1).
-    pub fn page(&self, page: usize) -> (&[MatrixRow], usize) {
-        let pages = self.matrix.rows.len().div_ceil(PAGE_ROWS).max(1);
+    /// The matrix rows a page lists: every row, or (`attention`) only those with a cell
+    /// neither in sync nor absent.
+    pub fn rows(&self, attention: bool) -> Vec<&MatrixRow> {
+        self.matrix.rows.iter().filter(|r| !attention || r.problem).collect()
+    }
+
+    /// Page `page` (from 1; out of range: the nearest) of the matrix rows, filtered before
+    /// paging, so that page 1 of the rows needing attention holds the first [`PAGE_ROWS`] of
+    /// them.
+    pub fn page(&self, page: usize, attention: bool) -> Page<'_> {
+        let mut rows = self.rows(attention);
+        let total = rows.len();
+        let pages = total.div_ceil(PAGE_ROWS).max(1);
         let page = page.clamp(1, pages);
         let start = (page - 1) * PAGE_ROWS;
-        let end = (start + PAGE_ROWS).min(self.matrix.rows.len());
-        (&self.matrix.rows[start..end], pages)
+        rows.truncate((start + PAGE_ROWS).min(total));
+        rows.drain(..start);
+        Page {
+            rows,
+            page,
+            pages,
+            total,
+        }
     }
+}
+
+/// One page of matrix rows.
+#[derive(Debug)]
+pub struct Page<'a> {
+    pub rows: Vec<&'a MatrixRow>,
+    /// This page, from 1.
+    pub page: usize,
+    /// How many pages there are (at least 1).
+    pub pages: usize,
+    /// Rows on every page together.
+    pub total: usize,
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::model::FindingType;
     use crate::core::report::status::fixtures::*;
 
     #[test]
@@ -221,15 +267,71 @@ mod tests {
             .collect();
         let v = StatusView::build(&r, &order());
         let total = v.matrix.rows.len();
-        let (first, pages) = v.page(1);
-        assert_eq!((first.len(), pages), (PAGE_ROWS, total.div_ceil(PAGE_ROWS)));
-        let (last, _) = v.page(99);
+        let first = v.page(1, false);
         assert_eq!(
-            last.len(),
-            total - (pages - 1) * PAGE_ROWS,
+            (first.rows.len(), first.pages, first.total),
+            (PAGE_ROWS, total.div_ceil(PAGE_ROWS), total)
+        );
+        let pages = first.pages;
+        let last = v.page(99, false);
+        assert_eq!(
+            (last.rows.len(), last.page),
+            (total - (pages - 1) * PAGE_ROWS, pages),
             "past the end: the last page"
         );
         assert_eq!(v.rows_of("shop/Deployment/w123").len(), 1);
         assert_eq!(v.rows_of("shop/Deployment/nothing").len(), 0);
+    }
+
+    /// 450 rows, every other one drifting in production.
+    fn many_with_some_drifting() -> Report {
+        let mut r = fleet();
+        r.environments[0].runs = (0..450)
+            .map(|i| {
+                let digest = if i % 2 == 0 { D2 } else { D1 };
+                run(&format!("w{i:03}"), &image("w", D1), &[(digest, 1)], false)
+            })
+            .collect();
+        r.findings.extend((0..450).step_by(2).map(|i| {
+            let name = format!("w{i:03}");
+            finding("production", &name, FindingType::DigestDrift, Some(&name), &[D2])
+        }));
+        r
+    }
+
+    #[test]
+    fn only_rows_needing_attention_are_filtered_before_paging() {
+        let v = StatusView::build(&many_with_some_drifting(), &order());
+        let wanted: Vec<&str> = v
+            .matrix
+            .rows
+            .iter()
+            .filter(|r| r.problem)
+            .map(|r| r.workload.as_str())
+            .collect();
+        let n = wanted.len();
+        assert!(n > PAGE_ROWS, "225 drifting plus the fleet's own: {n}");
+        let all = v.matrix.rows.len();
+        let cases = [
+            // (page, attention, rows on it, pages, total)
+            (1, true, PAGE_ROWS, 2, n),
+            (2, true, n - PAGE_ROWS, 2, n),
+            (1, false, PAGE_ROWS, all.div_ceil(PAGE_ROWS), all),
+        ];
+        for (page, attention, rows, pages, total) in cases {
+            let p = v.page(page, attention);
+            assert_eq!(
+                (p.rows.len(), p.pages, p.total),
+                (rows, pages, total),
+                "page {page}, attention {attention}"
+            );
+        }
+        let got: Vec<&str> = v.page(1, true).rows.iter().map(|r| r.workload.as_str()).collect();
+        assert_eq!(
+            got,
+            wanted[..PAGE_ROWS],
+            "page 1 holds the first rows needing attention"
+        );
+        assert!(v.page(2, true).rows.iter().all(|r| r.problem));
     }
 }
