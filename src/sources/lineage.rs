@@ -946,6 +946,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::too_many_lines, reason = "a table of manifest shapes and what each yields")]
     fn extract_table() {
         let (a, b) = (d('a'), d('b'));
         let reference = |repo: &str, digest: &str| Found::Reference {

@@ -497,6 +497,21 @@ fn dora_on_a_store_without_audits_says_so_and_creates_nothing() {
     );
 }
 
+/// Each counted event of a JSON report as (environment, workload, container, version, commit).
+fn event_rows(report: &Value) -> Vec<(String, String, String, String, String)> {
+    let rows = report["events"].as_array().unwrap().iter().map(|e| {
+        let s = |k: &str| e[k].as_str().unwrap_or_default().to_string();
+        (
+            s("environment"),
+            s("workload"),
+            s("container"),
+            s("version"),
+            s("commit"),
+        )
+    });
+    rows.collect()
+}
+
 #[test]
 fn a_tag_change_is_a_deployment_of_its_workload_and_a_moving_tag_has_no_lineage_to_judge() {
     let dir = tempfile::tempdir().unwrap();
@@ -519,21 +534,7 @@ fn a_tag_change_is_a_deployment_of_its_workload_and_a_moving_tag_has_no_lineage_
         now - Duration::days(1),
     );
     let report = dora_cli(dir.path(), &cfg, &["--from-git", "--since", "8d", "--format", "json"]).json();
-    let events: Vec<(String, String, String, String, String)> = report["events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| {
-            let s = |k: &str| e[k].as_str().unwrap_or_default().to_string();
-            (
-                s("environment"),
-                s("workload"),
-                s("container"),
-                s("version"),
-                s("commit"),
-            )
-        })
-        .collect();
+    let events = event_rows(&report);
     let api = |env: &str, v: &str, commit: &str| {
         (
             env.into(),

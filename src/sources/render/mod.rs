@@ -177,7 +177,7 @@ impl Renderer {
         let parallel = std::thread::available_parallelism().map_or(2, |n| n.get()) * 2;
         enum Out {
             Kustomize(Result<Output, RenderError>),
-            Plain(Result<(Vec<Rendered>, Vec<(String, plain::Foreign)>), RenderError>),
+            Plain(Result<plain::Read, RenderError>),
             Chart,
         }
         // Collected before streaming: a lazy `map` over references makes the future not

@@ -39,14 +39,14 @@ pub struct Walk {
     pub foreign: Vec<(PathBuf, Foreign)>,
 }
 
+/// What a plain path holds: its manifest files and the directories below it that belong to
+/// another renderer (repository-relative).
+pub type Read = (Vec<Rendered>, Vec<(String, Foreign)>);
+
 /// The text of every manifest file of `path`, in file-name order, and the directories below it
 /// that belong to another renderer. A file that cannot be read or is not UTF-8 is that file's
 /// problem (an `invalid-manifest` naming it); every other file of the path is still read.
-pub async fn render(
-    root: &Path,
-    path: &Path,
-    rel: &str,
-) -> Result<(Vec<Rendered>, Vec<(String, Foreign)>), RenderError> {
+pub async fn render(root: &Path, path: &Path, rel: &str) -> Result<Read, RenderError> {
     let walk = walk(path).map_err(|e| RenderError::Io {
         path: rel.into(),
         reason: e.to_string(),
