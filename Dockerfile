@@ -47,6 +47,7 @@ RUN mkdir src benches crates/yaml/src crates/kustomize/src xtask/src \
     && echo 'fn main() {}' > benches/render.rs \
     && echo 'fn main() {}' > benches/watch.rs \
     && echo 'fn main() {}' > benches/store.rs \
+    && echo 'fn main() {}' > benches/status_load.rs \
     && cargo build --release --locked \
     && rm -rf src benches tests/support/lib.rs crates/yaml/src crates/kustomize/src xtask/src
 

@@ -9,13 +9,13 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use tokio_util::sync::CancellationToken;
 
+use crate::app::commands::{self, DeclaredFormat};
 use crate::app::deliver;
 use crate::app::dora::DoraFormat;
 use crate::app::{audit, daemon, describe, status};
 use crate::config::{Config, LogFormat, Overrides};
 use crate::core::model::Severity;
-use crate::core::report::{EXIT_CLEAN, EXIT_ERROR, GitopsInfo, Report};
-use crate::sources::{self, render::Renderer};
+use crate::core::report::{EXIT_CLEAN, EXIT_ERROR, Report};
 use crate::store::StoreHandle;
 
 /// Where the config is read when no `--config` is given and `DRIFTWATCH_CONFIG` is not set.
@@ -315,12 +315,6 @@ pub enum Format {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum DeclaredFormat {
-    Text,
-    Json,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum SeverityArg {
     Info,
     Warning,
@@ -376,7 +370,7 @@ pub async fn run(cli: Cli) -> u8 {
             (Some(d), false) => Some(*d),
             (None, false) => Some(chrono::Utc::now().date_naive() + chrono::Days::new(BASELINE_EXPIRY_DAYS)),
         };
-        return ignore_baseline(from_report, reason, expires);
+        return commands::ignore_baseline(from_report, reason, expires);
     }
     let env: HashMap<String, String> = std::env::vars().collect();
     let overrides = Overrides {
@@ -411,8 +405,8 @@ pub async fn run(cli: Cli) -> u8 {
         return run_daemon(cfg, source).await;
     }
     match &cli.command {
-        Some(Command::Declared { env, format, .. }) => declared(&cfg, env, *format).await,
-        Some(Command::NotifyTest { channel, .. }) => notify_test(&cfg, channel.as_deref()).await,
+        Some(Command::Declared { env, format, .. }) => commands::declared(&cfg, env, *format).await,
+        Some(Command::NotifyTest { channel, .. }) => commands::notify_test(&cfg, channel.as_deref()).await,
         Some(Command::Dora {
             envs,
             since,
@@ -528,50 +522,6 @@ async fn run_daemon(cfg: Config, source: daemon::ConfigSource) -> u8 {
     }
 }
 
-fn ignore_baseline(report: &std::path::Path, reason: &str, expires: Option<chrono::NaiveDate>) -> u8 {
-    #[derive(serde::Deserialize)]
-    struct Findings {
-        findings: Vec<crate::core::model::Finding>,
-    }
-    let parsed = std::fs::read_to_string(report)
-        .map_err(|e| e.to_string())
-        .and_then(|text| {
-            serde_json::from_str::<Findings>(&text).map_err(|e| format!("not a driftwatch.report/v1 JSON report: {e}"))
-        });
-    match parsed {
-        Ok(r) => {
-            let file = crate::core::ignore::baseline(&r.findings, reason, expires);
-            print!(
-                "# driftwatch ignore rules, generated from {}\n{}",
-                report.display(),
-                safe_yaml::to_string(&file)
-            );
-            EXIT_CLEAN
-        }
-        Err(e) => {
-            eprintln!("error: {}: {e}", report.display());
-            EXIT_ERROR
-        }
-    }
-}
-
-fn unknown_envs(cfg: &Config, names: &[String]) -> Option<String> {
-    let unknown: Vec<&str> = names
-        .iter()
-        .filter(|n| !cfg.environments.iter().any(|e| &e.name == *n))
-        .map(String::as_str)
-        .collect();
-    if unknown.is_empty() {
-        return None;
-    }
-    let known: Vec<&str> = cfg.environments.iter().map(|e| e.name.as_str()).collect();
-    Some(format!(
-        "unknown environment {} (configured: {})",
-        unknown.join(", "),
-        known.join(", ")
-    ))
-}
-
 /// `--once` answers SIGINT and SIGTERM as by default, exiting at once with 130 or 143, but
 /// first kills the kustomize runs under way: they have process groups of their own, so a
 /// terminal's Ctrl-C no longer reaches them.
@@ -591,7 +541,7 @@ fn exit_on_signal() {
 }
 
 async fn once(cfg: &Config, args: &AuditArgs, notify: bool) -> u8 {
-    if let Some(msg) = unknown_envs(cfg, &args.envs) {
+    if let Some(msg) = commands::unknown_envs(cfg, &args.envs) {
         eprintln!("error: {msg}");
         return EXIT_ERROR;
     }
@@ -639,60 +589,6 @@ async fn once(cfg: &Config, args: &AuditArgs, notify: bool) -> u8 {
         }
         Err(e) => {
             eprintln!("error: {e}");
-            EXIT_ERROR
-        }
-    }
-}
-
-async fn notify_test(cfg: &Config, channel: Option<&str>) -> u8 {
-    let names: Vec<&str> = cfg.alerts.channels.iter().map(|c| c.name.as_str()).collect();
-    if names.is_empty() {
-        eprintln!("error: no alert channels are configured");
-        return EXIT_ERROR;
-    }
-    if let Some(name) = channel.filter(|n| !names.contains(n)) {
-        eprintln!("error: unknown channel {name} (configured: {})", names.join(", "));
-        return EXIT_ERROR;
-    }
-    let now = chrono::Utc::now();
-    let gitops = GitopsInfo {
-        url: cfg.gitops.display_url(),
-        commit: None,
-    };
-    let report = Report::new(now, now, gitops, Vec::new(), Vec::new());
-    let mut code = EXIT_CLEAN;
-    for (name, result) in deliver::test(cfg, &report, channel).await {
-        match result {
-            Ok(()) => println!("{name}: test message delivered"),
-            Err(e) => {
-                println!("{name}: failed: {e}");
-                code = EXIT_ERROR;
-            }
-        }
-    }
-    code
-}
-
-async fn declared(cfg: &Config, name: &str, format: DeclaredFormat) -> u8 {
-    let Some(env) = cfg.environments.iter().find(|e| e.name == name) else {
-        eprintln!("error: {}", unknown_envs(cfg, &[name.to_string()]).unwrap_or_default());
-        return EXIT_ERROR;
-    };
-    let renderer = Renderer::new(&cfg.render, sources::render_cache_dir(cfg), None);
-    match audit::declared(cfg, &renderer, env).await {
-        Ok((report, state)) => {
-            let text = match format {
-                DeclaredFormat::Text => report.to_text(),
-                DeclaredFormat::Json => serde_json::to_string_pretty(&report).expect("serializes") + "\n",
-            };
-            let _ = std::io::stdout().write_all(text.as_bytes());
-            for p in &state.problems {
-                eprintln!("warning: {}: {}", p.file, p.reason);
-            }
-            EXIT_CLEAN
-        }
-        Err(e) => {
-            eprintln!("error: environment {name}: {}", crate::error_chain(&e));
             EXIT_ERROR
         }
     }

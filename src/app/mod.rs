@@ -9,6 +9,7 @@ pub mod audit;
 pub mod auth;
 pub mod checks;
 pub mod cli;
+pub mod commands;
 pub mod daemon;
 pub mod deliver;
 pub mod describe;
