@@ -1,0 +1,14 @@
+//! A native renderer for Helm charts, following Helm v4's `helm template`: files in, manifests
+//! out, no IO of its own. Pure: it imports nothing of driftwatch.
+//!
+//! # Layout
+//! - [`template`]: Go's `text/template` (parse and execute, with Go's exact semantics) and its
+//!   value model.
+//! - [`chart`]: a chart as files (`Chart.yaml`, `values.yaml`, `templates/`, subcharts under
+//!   `charts/`, directories and `.tgz`).
+//! - [`values`]: Helm's values: chart defaults, files, inline values, coalesced into subcharts
+//!   (`global`, `import-values`, `condition`, `tags`), `values.schema.json`.
+
+pub mod chart;
+pub mod template;
+pub mod values;
