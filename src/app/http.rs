@@ -17,7 +17,7 @@ use tracing::{info, warn};
 
 use crate::app::auth;
 use crate::app::status::ServiceState;
-use crate::core::git_hooks::{self as hooks, Action};
+use crate::core::git_hooks::{self as hooks, HookAction};
 
 pub fn router(status: Arc<ServiceState>) -> Router {
     auth::protect(routes(status.clone()), status)
@@ -142,19 +142,19 @@ async fn git_hook(State(status): State<Arc<ServiceState>>, request: Request) -> 
     };
     let provider_name = provider.as_str();
     match hooks::action(provider, header, &body, settings.branch.as_deref()) {
-        Action::Ping => {
+        HookAction::Ping => {
             status.metrics.git_webhook("ignored");
             info!(provider = provider_name, "git webhook ping");
             (StatusCode::OK, "pong\n").into_response()
         }
-        Action::Ignore(why) => {
+        HookAction::Ignore(why) => {
             status.metrics.git_webhook("ignored");
             info!(provider = provider_name, reason = %why, "git webhook ignored");
             (StatusCode::ACCEPTED, format!("ignored: {why}\n")).into_response()
         }
         // A follower neither fetches nor audits; 503 makes the git host show the delivery as
         // failed (to redeliver) instead of the push silently waiting for the next poll.
-        Action::Fetch if !status.is_leader() => {
+        HookAction::Fetch if !status.is_leader() => {
             status.metrics.git_webhook("ignored");
             (
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -162,7 +162,7 @@ async fn git_hook(State(status): State<Arc<ServiceState>>, request: Request) -> 
             )
                 .into_response()
         }
-        Action::Fetch => {
+        HookAction::Fetch => {
             status.metrics.git_webhook("accepted");
             info!(provider = provider_name, "git push webhook: fetching");
             status.request_git_fetch();

@@ -38,7 +38,7 @@ pub struct LeaseView {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Action {
+pub enum LeaseAction {
     /// No Lease yet: create it, holding it.
     Create,
     /// We hold it: renew.
@@ -49,19 +49,19 @@ pub enum Action {
     Follow { holder: String },
 }
 
-pub fn decide(lease: Option<&LeaseView>, me: &str, now: DateTime<Utc>) -> Action {
-    let Some(lease) = lease else { return Action::Create };
+pub fn decide(lease: Option<&LeaseView>, me: &str, now: DateTime<Utc>) -> LeaseAction {
+    let Some(lease) = lease else { return LeaseAction::Create };
     match (&lease.holder, lease.renewed) {
-        (Some(h), _) if h == me => Action::Renew,
+        (Some(h), _) if h == me => LeaseAction::Renew,
         (Some(h), Some(renewed)) if !h.is_empty() => {
             let expires = renewed + chrono::Duration::from_std(lease.duration).unwrap_or_default();
             if now >= expires {
-                Action::TakeOver
+                LeaseAction::TakeOver
             } else {
-                Action::Follow { holder: h.clone() }
+                LeaseAction::Follow { holder: h.clone() }
             }
         }
-        _ => Action::TakeOver,
+        _ => LeaseAction::TakeOver,
     }
 }
 
@@ -166,8 +166,8 @@ impl Elector {
             now,
         );
         let (mut lease, create) = match (&action, current) {
-            (Action::Follow { .. }, _) => return Ok(false),
-            (Action::Create, _) | (_, None) => {
+            (LeaseAction::Follow { .. }, _) => return Ok(false),
+            (LeaseAction::Create, _) | (_, None) => {
                 let lease = Lease {
                     metadata: ObjectMeta {
                         name: Some(name.clone()),
@@ -177,13 +177,13 @@ impl Elector {
                 };
                 (lease, true)
             }
-            (Action::Renew, Some(mut lease)) => {
+            (LeaseAction::Renew, Some(mut lease)) => {
                 let spec = lease.spec.clone().unwrap_or_default();
                 let acquired = spec.acquire_time.as_ref().and_then(from_micro);
                 lease.spec = Some(self.spec(now, acquired, spec.lease_transitions.unwrap_or(0)));
                 (lease, false)
             }
-            (Action::TakeOver, Some(mut lease)) => {
+            (LeaseAction::TakeOver, Some(mut lease)) => {
                 let transitions = lease.spec.as_ref().and_then(|s| s.lease_transitions).unwrap_or(0) + 1;
                 lease.spec = Some(self.spec(now, None, transitions));
                 (lease, false)
@@ -199,7 +199,7 @@ impl Elector {
         };
         match result {
             Ok(_) => {
-                if action == Action::TakeOver {
+                if action == LeaseAction::TakeOver {
                     info!(identity = %self.cfg.identity, "took over the leader lease");
                 }
                 Ok(true)
@@ -289,22 +289,22 @@ mod tests {
             duration: Duration::from_secs(15),
         };
         let cases = [
-            ("no lease", None, 0, Action::Create),
-            ("ours", Some(lease(Some("a"), Some(0))), 100, Action::Renew),
+            ("no lease", None, 0, LeaseAction::Create),
+            ("ours", Some(lease(Some("a"), Some(0))), 100, LeaseAction::Renew),
             (
                 "theirs and live",
                 Some(lease(Some("b"), Some(0))),
                 14,
-                Action::Follow { holder: "b".into() },
+                LeaseAction::Follow { holder: "b".into() },
             ),
             (
                 "theirs and expired",
                 Some(lease(Some("b"), Some(0))),
                 15,
-                Action::TakeOver,
+                LeaseAction::TakeOver,
             ),
-            ("released", Some(lease(None, None)), 0, Action::TakeOver),
-            ("empty holder", Some(lease(Some(""), Some(0))), 0, Action::TakeOver),
+            ("released", Some(lease(None, None)), 0, LeaseAction::TakeOver),
+            ("empty holder", Some(lease(Some(""), Some(0))), 0, LeaseAction::TakeOver),
         ];
         for (name, l, now, want) in cases {
             assert_eq!(decide(l.as_ref(), "a", t(now)), want, "{name}");

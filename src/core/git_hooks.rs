@@ -100,7 +100,7 @@ fn same_secret(secret: &[u8], given: &[u8]) -> bool {
 
 /// What a verified request asks for.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Action {
+pub enum HookAction {
     /// GitHub's ping, sent when a hook is created: answered 200, nothing fetched.
     Ping,
     /// A push that may change what is audited: fetch now.
@@ -119,25 +119,25 @@ pub fn action<'a>(
     header: impl Fn(&str) -> Option<&'a str>,
     body: &[u8],
     branch: Option<&str>,
-) -> Action {
+) -> HookAction {
     match (provider, header(provider.event_header())) {
-        (Provider::GitHub, Some("ping")) => return Action::Ping,
+        (Provider::GitHub, Some("ping")) => return HookAction::Ping,
         // GitLab's push, tag push and system hooks; its test button sends a push.
         (Provider::GitLab, Some("Push Hook" | "Tag Push Hook" | "System Hook")) => {}
-        (Provider::GitLab, Some(other)) => return Action::Ignore(format!("event {other:?} is not a push")),
+        (Provider::GitLab, Some(other)) => return HookAction::Ignore(format!("event {other:?} is not a push")),
         (_, Some("push")) => {}
-        (_, Some(other)) => return Action::Ignore(format!("event {other:?} is not a push")),
+        (_, Some(other)) => return HookAction::Ignore(format!("event {other:?} is not a push")),
         // A request from a script or a proxy that names no event: taken as a push.
         (_, None) => {}
     }
     let (Some(branch), Some(pushed)) = (branch, pushed_ref(body)) else {
-        return Action::Fetch;
+        return HookAction::Fetch;
     };
     let wanted = format!("refs/heads/{branch}");
     if pushed == wanted {
-        Action::Fetch
+        HookAction::Fetch
     } else {
-        Action::Ignore(format!("push to {pushed}, not {wanted}"))
+        HookAction::Ignore(format!("push to {pushed}, not {wanted}"))
     }
 }
 
@@ -365,7 +365,7 @@ mod tests {
         Vec<(&'a str, &'a str)>,
         &'a str,
         Option<&'a str>,
-        Action,
+        HookAction,
     );
 
     fn check_action(cases: Vec<ActionCase>) {
@@ -378,13 +378,13 @@ mod tests {
         }
     }
 
-    fn ignore(why: &str) -> Action {
-        Action::Ignore(why.into())
+    fn ignore(why: &str) -> HookAction {
+        HookAction::Ignore(why.into())
     }
 
     #[test]
     fn what_a_github_request_asks_for() {
-        let fetch = Action::Fetch;
+        let fetch = HookAction::Fetch;
         let tag = r#"{"ref":"refs/tags/v1"}"#;
         let other = r#"{"ref":"refs/heads/feature"}"#;
         // GitHub's application/x-www-form-urlencoded content type.
@@ -396,7 +396,7 @@ mod tests {
                 vec![("X-GitHub-Event", "ping")],
                 "{}",
                 Some("main"),
-                Action::Ping,
+                HookAction::Ping,
             ),
             (
                 "github push to the branch",
@@ -451,7 +451,7 @@ mod tests {
 
     #[test]
     fn what_a_gitlab_gitea_or_forgejo_request_asks_for() {
-        let fetch = Action::Fetch;
+        let fetch = HookAction::Fetch;
         let other = r#"{"ref":"refs/heads/feature"}"#;
         check_action(vec![
             (
@@ -507,7 +507,7 @@ mod tests {
 
     #[test]
     fn a_request_without_event_or_readable_ref_fetches() {
-        let fetch = Action::Fetch;
+        let fetch = HookAction::Fetch;
         check_action(vec![
             (
                 "no event header, a push payload",

@@ -43,9 +43,10 @@ pub struct OwnerReference {
     pub controller: Option<bool>,
 }
 
+/// A container of a Pod spec as the API serves it: what the resolution reads.
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Container {
+pub struct PodContainer {
     pub name: String,
     #[serde(default)]
     pub image: String,
@@ -59,9 +60,9 @@ pub struct Container {
 #[serde(rename_all = "camelCase")]
 pub struct PodSpec {
     #[serde(default)]
-    pub containers: Vec<Container>,
+    pub containers: Vec<PodContainer>,
     #[serde(default)]
-    pub init_containers: Vec<Container>,
+    pub init_containers: Vec<PodContainer>,
     #[serde(default)]
     pub volumes: Vec<Volume>,
 }

@@ -37,7 +37,8 @@ impl ConfigError {
     }
 }
 
-/// Timeouts and retries shared by every channel.
+/// Timeouts and retries of an outgoing service: every alert channel's (`[alerts.delivery]`)
+/// and each registry's (`[[registries]] retry`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct DeliveryConfig {
     /// Per attempt.
