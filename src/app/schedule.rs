@@ -1,7 +1,7 @@
 //! The audit schedule. tokio-cron-scheduler fires the jobs; what a fire does stays here: the
-//! next fire time (a cron expression in a time zone, [`next_fire`]), never two audits at once
-//! (a fire while the previous audit runs is skipped and reported, [`Guard`]), and replacing the
-//! pending job when the config is reloaded ([`Scheduler::replace`]).
+//! next fire time (a cron expression in a time zone, [`next_fire`]) and replacing the pending
+//! job when the config is reloaded ([`Scheduler::replace`]). Never two audits at once is the
+//! event loop's rule (`app::daemon::event_loop`): a fire during an audit is skipped and counted.
 //!
 //! Each fire is a one-shot job at the time [`next_fire`] computed; when it fires it arms the
 //! next. tokio-cron-scheduler's own cron jobs are not used because they would change what a
@@ -10,15 +10,13 @@
 //! 5-field expressions would be rejected) and matches day-of-month AND day-of-week where cron
 //! (and croner's default, which the config validates with) matches either.
 
-use std::future::Future;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+
 use std::time::Duration;
 
 use chrono::{DateTime, SubsecRound, Utc};
 use futures::future::BoxFuture;
 use tokio_cron_scheduler::{Job, JobScheduler, JobSchedulerError};
-use tokio_util::task::TaskTracker;
 use tracing::{error, warn};
 use uuid::Uuid;
 
@@ -35,33 +33,7 @@ pub fn next_fire(schedule: &ScheduleConfig, now: DateTime<Utc>) -> Option<DateTi
         .map(|t| t.with_timezone(&Utc))
 }
 
-/// The no-overlap guard: at most one job runs at a time.
-#[derive(Clone, Debug, Default)]
-pub struct Guard {
-    busy: Arc<AtomicBool>,
-}
-
-impl Guard {
-    /// Starts `job` on `tracker` unless the previous one still runs; false means skipped.
-    /// Jobs run on the caller's tracker, so that it can wait for a running job at shutdown.
-    pub fn try_start<Fut>(&self, tracker: &TaskTracker, job: impl FnOnce() -> Fut) -> bool
-    where
-        Fut: Future<Output = ()> + Send + 'static,
-    {
-        if self.busy.swap(true, Ordering::SeqCst) {
-            return false;
-        }
-        let fut = job();
-        let busy = self.busy.clone();
-        tracker.spawn(async move {
-            fut.await;
-            busy.store(false, Ordering::SeqCst);
-        });
-        true
-    }
-}
-
-/// What a fire does (start an audit through the [`Guard`], or count a skip).
+/// What a fire does (the daemon's event loop starts an audit, or counts a skip when one runs).
 pub type OnFire = Arc<dyn Fn() + Send + Sync>;
 
 /// The fires of one schedule on tokio-cron-scheduler, replaced on reload.
@@ -191,11 +163,13 @@ impl Scheduler {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::future::Future;
     use std::sync::Mutex;
-    use std::sync::atomic::AtomicU32;
+    use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
     use tokio::sync::watch;
     use tokio_util::sync::CancellationToken;
+    use tokio_util::task::TaskTracker;
 
     use crate::clock::Clock;
 
@@ -209,6 +183,33 @@ mod tests {
         }
     }
 
+    /// The no-overlap rule the daemon's event loop applies, for this harness: at most one job
+    /// runs at a time.
+    #[derive(Clone, Debug, Default)]
+    pub struct Guard {
+        busy: Arc<AtomicBool>,
+    }
+
+    impl Guard {
+        /// Starts `job` on `tracker` unless the previous one still runs; false means skipped.
+        /// Jobs run on the caller's tracker, so that it can wait for a running job at shutdown.
+        pub fn try_start<Fut>(&self, tracker: &TaskTracker, job: impl FnOnce() -> Fut) -> bool
+        where
+            Fut: Future<Output = ()> + Send + 'static,
+        {
+            if self.busy.swap(true, Ordering::SeqCst) {
+                return false;
+            }
+            let fut = job();
+            let busy = self.busy.clone();
+            tracker.spawn(async move {
+                fut.await;
+                busy.store(false, Ordering::SeqCst);
+            });
+            true
+        }
+    }
+
     struct Harness {
         started: Arc<Mutex<Vec<Duration>>>,
         skipped: Arc<Mutex<u32>>,
@@ -217,7 +218,7 @@ mod tests {
         origin: tokio::time::Instant,
     }
 
-    /// Fires a job that takes `job_takes` (virtual time) through a [`Guard`] at every
+    /// Fires a job that takes `job_takes` (virtual time) through a `Guard` at every
     /// [`next_fire`], as [`Scheduler`] does, but on tokio's paused clock: tokio-cron-scheduler
     /// reads the wall clock, so its firing is proven in real time below. A new config on
     /// `config` is a reload: the next fire is computed from it, as [`Scheduler::replace`] does.
