@@ -11,7 +11,6 @@
 //! (and croner's default, which the config validates with) matches either.
 
 use std::sync::Arc;
-
 use std::time::Duration;
 
 use chrono::{DateTime, SubsecRound, Utc};
