@@ -107,16 +107,7 @@ impl Store {
         };
         let options = AnyConnectOptions::from_str(&options).map_err(|e| OpenError::Other(redact(&e, cfg)))?;
         if backend == Backend::Sqlite {
-            // The pool retries a failing connection until its timeout; one direct connection
-            // tells a file that is not a database (or cannot be written) at once.
-            let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect_with(&options)
-                .await
-                .map_err(|e| OpenError::classify(&e, cfg))?;
-            let checked = sqlx::raw_sql("PRAGMA journal_mode = WAL; SELECT COUNT(*) FROM sqlite_master;")
-                .execute(&mut conn)
-                .await;
-            let _ = sqlx::Connection::close(conn).await;
-            checked.map_err(|e| OpenError::classify(&e, cfg))?;
+            check_sqlite(&options, cfg).await?;
         }
         let pool = AnyPoolOptions::new()
             .max_connections(max)
@@ -124,13 +115,12 @@ impl Store {
             .after_connect(move |conn, _| {
                 Box::pin(async move {
                     if backend == Backend::Sqlite {
-                        // Writers wait for each other (BEGIN IMMEDIATE) instead of failing;
-                        // WAL lets readers go on meanwhile.
-                        sqlx::raw_sql(
-                            "PRAGMA busy_timeout = 30000; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;",
-                        )
-                        .execute(&mut *conn)
-                        .await?;
+                        // Writers wait for each other (BEGIN IMMEDIATE) instead of failing.
+                        // WAL, which lets readers go on meanwhile, is the file's own mode since
+                        // `check_sqlite`: changing it again could answer SQLITE_BUSY at once.
+                        sqlx::raw_sql("PRAGMA busy_timeout = 30000; PRAGMA synchronous = NORMAL;")
+                            .execute(&mut *conn)
+                            .await?;
                     }
                     Ok(())
                 })
@@ -249,6 +239,45 @@ impl StoreHandle {
     pub fn name(&self) -> String {
         self.cfg.backend.display()
     }
+}
+
+/// How long opening a SQLite store waits for other processes holding its lock.
+const SQLITE_BUSY_WAIT: Duration = Duration::from_secs(30);
+
+/// One direct connection to a SQLite store, switched to WAL: the pool retries a failing
+/// connection until its timeout, this tells a file that is not a database (or cannot be
+/// written) at once. Another process creating the same store holds its lock meanwhile, and
+/// SQLite answers some of those moments `SQLITE_BUSY` without waiting (a journal-mode change,
+/// the first read of a schema being written): those are tried again for up to
+/// [`SQLITE_BUSY_WAIT`].
+async fn check_sqlite(options: &AnyConnectOptions, cfg: &StoreConfig) -> Result<(), OpenError> {
+    let deadline = tokio::time::Instant::now() + SQLITE_BUSY_WAIT;
+    loop {
+        let checked = async {
+            let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect_with(options).await?;
+            let checked = sqlx::raw_sql(
+                "PRAGMA busy_timeout = 30000; PRAGMA journal_mode = WAL; SELECT COUNT(*) FROM sqlite_master;",
+            )
+            .execute(&mut conn)
+            .await;
+            let _ = sqlx::Connection::close(conn).await;
+            checked.map(|_| ())
+        }
+        .await;
+        match checked {
+            Err(e) if sqlite_busy(&e) && tokio::time::Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            other => return other.map_err(|e| OpenError::classify(&e, cfg)),
+        }
+    }
+}
+
+/// `SQLITE_BUSY` or `SQLITE_LOCKED`, with their extended codes.
+fn sqlite_busy(e: &sqlx::Error) -> bool {
+    let code = e.as_database_error().and_then(|d| d.code());
+    code.and_then(|c| c.parse::<i64>().ok())
+        .is_some_and(|c| matches!(c & 0xff, 5 | 6))
 }
 
 /// Brings the store to this release's schema. Processes opening the store at once take turns:
