@@ -91,6 +91,8 @@ pub fn validate_single(values: &Values, schema_json: &[u8]) -> Result<(), String
     if lines.is_empty() {
         return Ok(());
     }
+    // santhosh-tekuri reports a schema's failures by instance location.
+    lines.sort_by(|a, b| a.0.cmp(&b.0));
     Err(lines.iter().map(|(at, msg)| format!("- at {}: {msg}", quote(at))).collect::<Vec<_>>().join("\n") + "\n")
 }
 

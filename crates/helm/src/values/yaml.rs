@@ -36,11 +36,12 @@ use super::gofmt::{GoInt, format_float32, parse_int};
 /// A YAML text Helm would refuse, with Go's wording where it is knowable.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum YamlError {
-    /// The text is not well-formed YAML (go-yaml: `yaml: line N: ...`).
-    #[error("yaml: line {line}: {message}")]
+    /// The text is not well-formed YAML (go-yaml: `yaml: line N: ...`, no line when the
+    /// problem is on the first line).
+    #[error("yaml: {location}{message}")]
     Syntax {
-        /// 1-based line of the problem.
-        line: usize,
+        /// `line N: ` as go-yaml numbers it, or empty.
+        location: String,
         /// The parser's description.
         message: String,
     },
@@ -163,8 +164,24 @@ pub fn from_slice(bytes: &[u8]) -> Result<Value, YamlError> {
     from_str(text)
 }
 
-fn syntax(mark: Marker, message: &str) -> YamlError {
-    YamlError::Syntax { line: mark.line().max(1), message: message.to_string() }
+/// A yaml-rust2 error in go-yaml's words: libyaml's problem without its "while parsing/scanning
+/// X, " context, parser errors' "expected" as "did not find expected"; and go-yaml's line
+/// number, which for a *parser* error is the 0-based line of the problem (go-yaml adds one only
+/// for scanner errors).
+fn syntax(mark: Marker, info: &str) -> YamlError {
+    let after_context = |rest: &str| rest.split_once(", ").map_or(rest, |(_, m)| m).to_string();
+    let (line, message) = if let Some(rest) = info.strip_prefix("while parsing ") {
+        let msg = after_context(rest);
+        let msg = if msg.starts_with("expected") { format!("did not find {msg}") } else { msg };
+        (mark.line().saturating_sub(1), msg)
+    } else if let Some(rest) = info.strip_prefix("while scanning ") {
+        (mark.line(), after_context(rest))
+    } else {
+        (mark.line(), info.to_string())
+    };
+    // go-yaml prints no line when libyaml's 0-based problem line is 0.
+    let location = if mark.line() <= 1 { String::new() } else { format!("line {line}: ") };
+    YamlError::Syntax { location, message }
 }
 
 /// Builds the first document's node tree, resolving aliases to copies of their anchors.
