@@ -35,7 +35,11 @@ fn repo_root() -> PathBuf {
 impl Oracle {
     fn start() -> Oracle {
         let python = repo_root().join(".venv/helm/bin/python");
-        assert!(python.exists(), "the Helm oracle is missing: {} (scripts/prereqs installs it)", python.display());
+        assert!(
+            python.exists(),
+            "the Helm oracle is missing: {} (scripts/prereqs installs it)",
+            python.display()
+        );
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/oracle/render.py");
         let mut child = Command::new(python)
             .arg(script)
@@ -45,7 +49,11 @@ impl Oracle {
             .expect("the Helm oracle starts");
         let stdin = child.stdin.take().expect("stdin");
         let stdout = BufReader::new(child.stdout.take().expect("stdout"));
-        Oracle { _child: child, stdin, stdout }
+        Oracle {
+            _child: child,
+            stdin,
+            stdout,
+        }
     }
 
     fn ask(&mut self, request: &Value) -> Result<Value, String> {
@@ -147,7 +155,12 @@ fn setup(case_dir: &Path) -> Case {
         .map(|v| v.as_object().unwrap().clone())
         .collect();
     let user = user_values(&files, &inline).map_err(|e| e.to_string());
-    Case { name: case_dir.file_name().unwrap().to_string_lossy().into_owned(), dir, spec, user }
+    Case {
+        name: case_dir.file_name().unwrap().to_string_lossy().into_owned(),
+        dir,
+        spec,
+        user,
+    }
 }
 
 fn scope_for<'a>(root: &'a ChartScope, template: &str) -> Option<&'a ChartScope> {
@@ -166,7 +179,9 @@ fn check_merge(oracle: &mut Oracle, case: &Case, failures: &mut Vec<String>) {
     let chart_path = case.dir.path().join("chart");
     let Ok(user) = &case.user else { return };
     let helm = oracle.ask(&json!({"chart": chart_path, "op": "merge_values", "values": user}));
-    let ours = load_path(&chart_path).map_err(|e| e.to_string()).and_then(|c| coalesce_values(&c, user).map_err(|e| e.to_string()));
+    let ours = load_path(&chart_path)
+        .map_err(|e| e.to_string())
+        .and_then(|c| coalesce_values(&c, user).map_err(|e| e.to_string()));
     match (helm, ours) {
         (Ok(h), Ok(o)) if normalize(&h) == normalize(&Value::Object(o.clone())) => {}
         (Err(h), Err(o)) if h.contains(&o) => {}
@@ -176,7 +191,14 @@ fn check_merge(oracle: &mut Oracle, case: &Case, failures: &mut Vec<String>) {
 
 fn check_render(oracle: &mut Oracle, case: &Case, failures: &mut Vec<String>) {
     let chart_path = case.dir.path().join("chart");
-    let opts = TemplateOptions { release: helm::values::render::ReleaseOptions { name: "rel".into(), namespace: "ns".into(), ..Default::default() }, ..Default::default() };
+    let opts = TemplateOptions {
+        release: helm::values::render::ReleaseOptions {
+            name: "rel".into(),
+            namespace: "ns".into(),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
     let ours = case.user.clone().and_then(|user| {
         let chart = load_path(&chart_path).map_err(|e| e.to_string())?;
         prepare(chart, &user, &opts).map_err(|e| e.to_string())
@@ -184,7 +206,11 @@ fn check_render(oracle: &mut Oracle, case: &Case, failures: &mut Vec<String>) {
     if let Some(expected) = case.spec.get("expect_error").and_then(Value::as_str) {
         match &ours {
             Err(e) if e == expected => {}
-            other => failures.push(format!("{}: expected error {expected:?}, got {:?}", case.name, other.as_ref().err())),
+            other => failures.push(format!(
+                "{}: expected error {expected:?}, got {:?}",
+                case.name,
+                other.as_ref().err()
+            )),
         }
         return;
     }
@@ -192,11 +218,16 @@ fn check_render(oracle: &mut Oracle, case: &Case, failures: &mut Vec<String>) {
         failures.push(format!("{}: values: {:?}", case.name, case.user));
         return;
     };
-    let helm = oracle.ask(&json!({"chart": chart_path, "op": "render", "values": user, "name": "rel", "namespace": "ns"}));
+    let helm =
+        oracle.ask(&json!({"chart": chart_path, "op": "render", "values": user, "name": "rel", "namespace": "ns"}));
     match (helm, ours) {
         (Ok(h), Ok(prepared)) => compare_scopes(&case.name, &h, &prepared, failures),
         (Err(h), Err(o)) if h.contains(&o) || o.contains(&h) => {}
-        (h, o) => failures.push(format!("{}: render\n  helm: {h:?}\n  ours: {:?}", case.name, o.map(|_| "ok"))),
+        (h, o) => failures.push(format!(
+            "{}: render\n  helm: {h:?}\n  ours: {:?}",
+            case.name,
+            o.map(|_| "ok")
+        )),
     }
 }
 
@@ -206,14 +237,26 @@ fn compare_scopes(case: &str, helm: &Value, prepared: &helm::values::render::Pre
         .unwrap()
         .iter()
         .filter(|(k, _)| k.ends_with("/zz-values.yaml") || k.ends_with("/zz-chart.yaml"))
-        .map(|(k, v)| (k.clone(), serde_json::from_str(v.as_str().unwrap().trim()).unwrap_or(Value::Null)))
+        .map(|(k, v)| {
+            (
+                k.clone(),
+                serde_json::from_str(v.as_str().unwrap().trim()).unwrap_or(Value::Null),
+            )
+        })
         .collect();
-    let ours: Vec<&str> = prepared.templates.iter().map(|t| t.name.as_str()).filter(|n| n.contains("/zz-")).collect();
+    let ours: Vec<&str> = prepared
+        .templates
+        .iter()
+        .map(|t| t.name.as_str())
+        .filter(|n| n.contains("/zz-"))
+        .collect();
     let helm_names: Vec<&str> = helm_probes.keys().map(String::as_str).collect();
     let mut ours_sorted = ours.clone();
     ours_sorted.sort_unstable();
     if ours_sorted != helm_names {
-        failures.push(format!("{case}: templates\n  helm: {helm_names:?}\n  ours: {ours_sorted:?}"));
+        failures.push(format!(
+            "{case}: templates\n  helm: {helm_names:?}\n  ours: {ours_sorted:?}"
+        ));
         return;
     }
     for (name, want) in &helm_probes {
@@ -221,7 +264,11 @@ fn compare_scopes(case: &str, helm: &Value, prepared: &helm::values::render::Pre
             failures.push(format!("{case}: no scope for {name}"));
             continue;
         };
-        let got = if name.ends_with("zz-values.yaml") { Value::Object(scope.values.clone()) } else { Value::Object(scope.chart.clone()) };
+        let got = if name.ends_with("zz-values.yaml") {
+            Value::Object(scope.values.clone())
+        } else {
+            Value::Object(scope.chart.clone())
+        };
         if normalize(&got) != normalize(want) {
             failures.push(format!("{case}: {name}\n  helm: {want}\n  ours: {got}"));
         }
@@ -231,7 +278,12 @@ fn compare_scopes(case: &str, helm: &Value, prepared: &helm::values::render::Pre
 #[test]
 fn values_corpus_matches_helm() {
     let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/values-corpus");
-    let mut cases: Vec<PathBuf> = std::fs::read_dir(&corpus).unwrap().flatten().map(|e| e.path()).filter(|p| p.is_dir()).collect();
+    let mut cases: Vec<PathBuf> = std::fs::read_dir(&corpus)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.is_dir())
+        .collect();
     cases.sort();
     assert!(cases.len() >= 40, "the corpus has {} cases", cases.len());
     let mut oracle = Oracle::start();
@@ -241,5 +293,87 @@ fn values_corpus_matches_helm() {
         check_merge(&mut oracle, &case, &mut failures);
         check_render(&mut oracle, &case, &mut failures);
     }
-    assert!(failures.is_empty(), "{} of {} cases differ from Helm:\n{}", failures.len(), cases.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {} cases differ from Helm:\n{}",
+        failures.len(),
+        cases.len(),
+        failures.join("\n")
+    );
+}
+
+fn assemble_options(flags: &[String]) -> helm::chart::manifest::AssembleOptions {
+    helm::chart::manifest::AssembleOptions {
+        include_crds: flags.iter().any(|f| f == "--include-crds"),
+        no_hooks: flags.iter().any(|f| f == "--no-hooks"),
+        skip_tests: flags.iter().any(|f| f == "--skip-tests"),
+    }
+}
+
+/// `helm template rel CHART -n ns FLAGS` through the stand-in (`tests/oracle/helm`) against
+/// this crate's [`helm::chart::manifest::assemble`] over the same rendered templates (the oracle's
+/// engine standing in for the template engine).
+fn check_assembly(oracle: &mut Oracle, case: &Case, flags: &[String], failures: &mut Vec<String>) {
+    let chart_path = case.dir.path().join("chart");
+    let stand_in = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/oracle/helm");
+    let out = Command::new(stand_in)
+        .args(["template", "rel"])
+        .arg(&chart_path)
+        .args(["-n", "ns"])
+        .args(flags)
+        .output()
+        .expect("the helm stand-in runs");
+    let helm_out = String::from_utf8_lossy(&out.stdout).into_owned();
+    let user = case.user.clone().unwrap_or_default();
+    let opts = TemplateOptions {
+        release: helm::values::render::ReleaseOptions {
+            name: "rel".into(),
+            namespace: "ns".into(),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let prepared = prepare(load_path(&chart_path).unwrap(), &user, &opts).unwrap();
+    let rendered =
+        oracle.ask(&json!({"chart": chart_path, "op": "render", "values": user, "name": "rel", "namespace": "ns"}));
+    let rendered: BTreeMap<String, String> = serde_json::from_value(rendered.unwrap()).unwrap();
+    let ours = helm::chart::manifest::assemble(&prepared.chart, &rendered, assemble_options(flags)).unwrap();
+    if !out.status.success() || ours.output != helm_out {
+        failures.push(format!(
+            "{} {flags:?}\n--- helm\n{helm_out}\n--- ours\n{}",
+            case.name, ours.output
+        ));
+    }
+}
+
+#[test]
+fn assembly_matches_helm_template() {
+    let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/values-corpus");
+    let mut oracle = Oracle::start();
+    let mut failures = Vec::new();
+    let mut runs = 0;
+    let mut cases: Vec<PathBuf> = std::fs::read_dir(&corpus)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    cases.sort();
+    for dir in cases.iter().filter(|d| d.join("case.json").exists()) {
+        let case = setup(dir);
+        let Some(flag_sets) = case.spec.get("assemble").and_then(Value::as_array).cloned() else {
+            continue;
+        };
+        for flags in flag_sets {
+            let flags: Vec<String> = serde_json::from_value(flags).unwrap();
+            check_assembly(&mut oracle, &case, &flags, &mut failures);
+            runs += 1;
+        }
+    }
+    assert!(runs >= 7, "only {runs} assembly runs");
+    assert!(
+        failures.is_empty(),
+        "{} assembly runs differ:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }

@@ -47,7 +47,9 @@ pub fn archive_files(bytes: &[u8]) -> Result<Vec<File>, ChartError> {
         let Some(name) = archive_name(&raw)? else { continue };
         let size = entry.header().size().unwrap_or(0);
         if size > remaining {
-            return Err(ChartError::Archive(format!("decompressed chart is larger than the maximum size {MAX_CHART}")));
+            return Err(ChartError::Archive(format!(
+                "decompressed chart is larger than the maximum size {MAX_CHART}"
+            )));
         }
         if size > MAX_FILE {
             return Err(ChartError::Archive(format!(
@@ -55,9 +57,14 @@ pub fn archive_files(bytes: &[u8]) -> Result<Vec<File>, ChartError> {
             )));
         }
         let mut data = Vec::new();
-        entry.read_to_end(&mut data).map_err(|e| ChartError::Archive(e.to_string()))?;
+        entry
+            .read_to_end(&mut data)
+            .map_err(|e| ChartError::Archive(e.to_string()))?;
         remaining = remaining.saturating_sub(data.len() as u64);
-        files.push(File { name, data: strip_bom(data) });
+        files.push(File {
+            name,
+            data: strip_bom(data),
+        });
     }
     if files.is_empty() {
         return Err(err("no files in chart archive"));
@@ -79,7 +86,9 @@ fn archive_name(raw: &str) -> Result<Option<String>, ChartError> {
     }
     let cleaned = clean_path(&joined);
     if cleaned == "." {
-        return err(format!("chart illegally contains content outside the base directory: {raw:?}"));
+        return err(format!(
+            "chart illegally contains content outside the base directory: {raw:?}"
+        ));
     }
     if cleaned.starts_with("..") {
         return err("chart illegally references parent directory".into());
@@ -149,7 +158,10 @@ fn walk(dir: &Path, rel: &str, rules: &Rules, out: &mut Vec<File>) -> std::io::R
         if rules.ignore(&path, false) {
             continue;
         }
-        out.push(File { name: path, data: strip_bom(std::fs::read(entry.path())?) });
+        out.push(File {
+            name: path,
+            data: strip_bom(std::fs::read(entry.path())?),
+        });
     }
     Ok(())
 }

@@ -90,7 +90,12 @@ impl Rules {
         } else {
             (Mode::Basename, rule)
         };
-        self.patterns.push(Pattern { glob: glob.to_string(), negate, must_dir, mode });
+        self.patterns.push(Pattern {
+            glob: glob.to_string(),
+            negate,
+            must_dir,
+            mode,
+        });
         Ok(())
     }
 
@@ -127,7 +132,12 @@ impl Rules {
     #[must_use]
     pub fn ignore_file(&self, path: &str) -> bool {
         let mut dir = String::new();
-        for part in path.split('/').collect::<Vec<_>>().split_last().map_or(&[][..], |(_, dirs)| dirs) {
+        for part in path
+            .split('/')
+            .collect::<Vec<_>>()
+            .split_last()
+            .map_or(&[][..], |(_, dirs)| dirs)
+        {
             if !dir.is_empty() {
                 dir.push('/');
             }

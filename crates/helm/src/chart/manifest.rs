@@ -159,7 +159,11 @@ struct Head {
 }
 
 fn field<'a>(pairs: &'a [(String, Typed)], key: &str) -> Option<&'a Typed> {
-    pairs.iter().rev().find(|(k, _)| k.eq_ignore_ascii_case(key)).map(|(_, v)| v)
+    pairs
+        .iter()
+        .rev()
+        .find(|(k, _)| k.eq_ignore_ascii_case(key))
+        .map(|(_, v)| v)
 }
 
 fn head_string(v: Option<&Typed>, path: &str, key: &str) -> Result<String, String> {
@@ -193,7 +197,11 @@ fn read_head(doc: &str) -> Result<Head, String> {
             annotations = Some(out);
         }
     }
-    Ok(Head { kind, name, annotations })
+    Ok(Head {
+        kind,
+        name,
+        annotations,
+    })
 }
 
 fn kind_rank(kind: &str) -> Option<usize> {
@@ -223,10 +231,17 @@ pub fn sort_manifests(files: &BTreeMap<String, String>) -> Result<(Vec<Hook>, Ve
             continue;
         }
         for doc in split_manifests(content) {
-            let head = read_head(&doc).map_err(|message| ManifestError { path: path.clone(), message })?;
+            let head = read_head(&doc).map_err(|message| ManifestError {
+                path: path.clone(),
+                message,
+            })?;
             let hook_types = head.annotations.as_ref().and_then(|a| a.get("helm.sh/hook"));
             let Some(hook_types) = hook_types else {
-                manifests.push(Manifest { name: path.clone(), content: doc, kind: head.kind });
+                manifests.push(Manifest {
+                    name: path.clone(),
+                    content: doc,
+                    kind: head.kind,
+                });
                 continue;
             };
             let events: Vec<String> = hook_types.split(',').map(|e| e.trim().to_lowercase()).collect();
@@ -235,7 +250,14 @@ pub fn sort_manifests(files: &BTreeMap<String, String>) -> Result<(Vec<Hook>, Ve
             }
             let weight = head.annotations.as_ref().and_then(|a| a.get("helm.sh/hook-weight"));
             let weight = weight.and_then(|w| w.parse().ok()).unwrap_or(0);
-            hooks.push(Hook { name: head.name, kind: head.kind, path: path.clone(), manifest: doc, events, weight });
+            hooks.push(Hook {
+                name: head.name,
+                kind: head.kind,
+                path: path.clone(),
+                manifest: doc,
+                events,
+                weight,
+            });
         }
     }
     manifests.sort_by(|a, b| by_kind(&a.kind, &b.kind));
@@ -261,7 +283,10 @@ pub fn assemble(
     let mut body = String::new();
     if opts.include_crds {
         for (filename, file) in chart.crd_objects() {
-            body.push_str(&format!("---\n# Source: {filename}\n{}\n", String::from_utf8_lossy(&file.data)));
+            body.push_str(&format!(
+                "---\n# Source: {filename}\n{}\n",
+                String::from_utf8_lossy(&file.data)
+            ));
         }
     }
     for m in &manifests {
@@ -276,7 +301,12 @@ pub fn assemble(
             output.push_str(&format!("---\n# Source: {}\n{}\n", h.path, h.manifest));
         }
     }
-    Ok(Assembled { manifests, hooks, notes, output })
+    Ok(Assembled {
+        manifests,
+        hooks,
+        notes,
+        output,
+    })
 }
 
 #[cfg(test)]
@@ -285,14 +315,20 @@ mod tests {
 
     #[test]
     fn splits_like_helm() {
-        assert_eq!(split_manifests("\n---\na: 1\n---\n\n---\nb: 2\n"), vec!["a: 1", "---\nb: 2\n"]);
+        assert_eq!(
+            split_manifests("\n---\na: 1\n---\n\n---\nb: 2\n"),
+            vec!["a: 1", "---\nb: 2\n"]
+        );
         assert_eq!(split_manifests("a: 1\n---b: 2"), vec!["a: 1", "b: 2"]);
     }
 
     #[test]
     fn kinds_sort_in_install_order() {
         let mut files = BTreeMap::new();
-        files.insert("c/templates/a.yaml".to_string(), "kind: Deployment\n---\nkind: Zed\n---\nkind: Alpha\n".to_string());
+        files.insert(
+            "c/templates/a.yaml".to_string(),
+            "kind: Deployment\n---\nkind: Zed\n---\nkind: Alpha\n".to_string(),
+        );
         files.insert("c/templates/b.yaml".to_string(), "kind: Namespace\n".to_string());
         let (_, manifests) = sort_manifests(&files).unwrap();
         let kinds: Vec<&str> = manifests.iter().map(|m| m.kind.as_str()).collect();

@@ -112,8 +112,12 @@ struct Fields<'a> {
 impl Fields<'_> {
     fn fail(&mut self, key: &str, found: &Typed, want: &'static str) {
         if self.first_error.is_none() {
-            *self.first_error =
-                Some(FieldTypeError { found: kind(found), strukt: self.strukt, path: format!("{}{key}", self.prefix), want });
+            *self.first_error = Some(FieldTypeError {
+                found: kind(found),
+                strukt: self.strukt,
+                path: format!("{}{key}", self.prefix),
+                want,
+            });
         }
     }
 
@@ -184,7 +188,11 @@ impl Metadata {
             other => return Err(MetadataDecodeError::NotAnObject(kind(other))),
         };
         let mut first_error = None;
-        let mut f = Fields { strukt: "Metadata", prefix: String::new(), first_error: &mut first_error };
+        let mut f = Fields {
+            strukt: "Metadata",
+            prefix: String::new(),
+            first_error: &mut first_error,
+        };
         for (key, v) in sorted_pairs(pairs) {
             self.field(&mut f, &key, v);
         }
@@ -243,12 +251,23 @@ fn decode_list<T>(
     match v {
         Typed::Null => Vec::new(),
         Typed::Seq(items) => {
-            let mut inner =
-                Fields { strukt: f.strukt, prefix: format!("{}{key}.", f.prefix), first_error: &mut *f.first_error };
+            let mut inner = Fields {
+                strukt: f.strukt,
+                prefix: format!("{}{key}.", f.prefix),
+                first_error: &mut *f.first_error,
+            };
             items.iter().map(|i| item(&mut inner, i)).collect()
         }
         other => {
-            f.fail(key, other, if key == "maintainers" { "[]*v2.Maintainer" } else { "[]*v2.Dependency" });
+            f.fail(
+                key,
+                other,
+                if key == "maintainers" {
+                    "[]*v2.Maintainer"
+                } else {
+                    "[]*v2.Dependency"
+                },
+            );
             Vec::new()
         }
     }
@@ -259,9 +278,19 @@ fn object_fields<'a>(f: &mut Fields<'_>, v: &'a Typed, want: &'static str) -> Op
         Typed::Null => None,
         Typed::Map(pairs) => Some(sorted_pairs(pairs)),
         other => {
-            let key = f.prefix.trim_end_matches('.').rsplit('.').next().unwrap_or_default().to_string();
+            let key = f
+                .prefix
+                .trim_end_matches('.')
+                .rsplit('.')
+                .next()
+                .unwrap_or_default()
+                .to_string();
             let saved = std::mem::take(&mut f.prefix);
-            let parent = saved.trim_end_matches('.').rsplit_once('.').map(|(p, _)| format!("{p}.")).unwrap_or_default();
+            let parent = saved
+                .trim_end_matches('.')
+                .rsplit_once('.')
+                .map(|(p, _)| format!("{p}."))
+                .unwrap_or_default();
             f.prefix = parent;
             f.fail(&key, other, want);
             f.prefix = saved;
@@ -273,7 +302,11 @@ fn object_fields<'a>(f: &mut Fields<'_>, v: &'a Typed, want: &'static str) -> Op
 fn decode_maintainer(f: &mut Fields<'_>, v: &Typed) -> Option<Maintainer> {
     let pairs = object_fields(f, v, "v2.Maintainer")?;
     let mut m = Maintainer::default();
-    let mut inner = Fields { strukt: "Maintainer", prefix: f.prefix.clone(), first_error: &mut *f.first_error };
+    let mut inner = Fields {
+        strukt: "Maintainer",
+        prefix: f.prefix.clone(),
+        first_error: &mut *f.first_error,
+    };
     for (key, v) in pairs {
         match key.as_str() {
             "name" => inner.string("name", v, &mut m.name),
@@ -288,7 +321,11 @@ fn decode_maintainer(f: &mut Fields<'_>, v: &Typed) -> Option<Maintainer> {
 fn decode_dependency(f: &mut Fields<'_>, v: &Typed) -> Option<Dependency> {
     let pairs = object_fields(f, v, "v2.Dependency")?;
     let mut d = Dependency::default();
-    let mut inner = Fields { strukt: "Dependency", prefix: f.prefix.clone(), first_error: &mut *f.first_error };
+    let mut inner = Fields {
+        strukt: "Dependency",
+        prefix: f.prefix.clone(),
+        first_error: &mut *f.first_error,
+    };
     for (key, v) in pairs {
         match key.as_str() {
             "name" => inner.string("name", v, &mut d.name),
@@ -402,7 +439,11 @@ impl Metadata {
         );
         m.insert("AppVersion".into(), s(&self.app_version));
         m.insert("Condition".into(), s(&self.condition));
-        let deps = self.dependencies.iter().flatten().map(|d| d.as_ref().map_or(Value::Null, Dependency::template_map));
+        let deps = self
+            .dependencies
+            .iter()
+            .flatten()
+            .map(|d| d.as_ref().map_or(Value::Null, Dependency::template_map));
         m.insert("Dependencies".into(), Value::Array(deps.collect()));
         m.insert("Deprecated".into(), Value::Bool(self.deprecated));
         m.insert("Description".into(), s(&self.description));
@@ -410,7 +451,10 @@ impl Metadata {
         m.insert("Icon".into(), s(&self.icon));
         m.insert("Keywords".into(), strings_json(&self.keywords));
         m.insert("KubeVersion".into(), s(&self.kube_version));
-        m.insert("Maintainers".into(), Value::Array(self.maintainers.iter().map(|x| maintainer_map(x.as_ref())).collect()));
+        m.insert(
+            "Maintainers".into(),
+            Value::Array(self.maintainers.iter().map(|x| maintainer_map(x.as_ref())).collect()),
+        );
         m.insert("Name".into(), s(&self.name));
         m.insert("Sources".into(), strings_json(&self.sources));
         m.insert("Tags".into(), s(&self.tags));
@@ -446,11 +490,17 @@ impl Metadata {
             m.insert("deprecated".into(), Value::Bool(true));
         }
         if let Some(a) = self.annotations.as_ref().filter(|a| !a.is_empty()) {
-            m.insert("annotations".into(), Value::Object(a.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect()));
+            m.insert(
+                "annotations".into(),
+                Value::Object(a.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect()),
+            );
         }
         put_str(&mut m, "kubeVersion", &self.kube_version);
         if let Some(deps) = self.dependencies.as_ref().filter(|d| !d.is_empty()) {
-            let list = deps.iter().map(|d| d.as_ref().map_or(Value::Null, Dependency::to_json)).collect();
+            let list = deps
+                .iter()
+                .map(|d| d.as_ref().map_or(Value::Null, Dependency::to_json))
+                .collect();
             m.insert("dependencies".into(), Value::Array(list));
         }
         put_str(&mut m, "type", &self.chart_type);

@@ -34,7 +34,10 @@ impl File {
     /// A file from a name and bytes.
     #[must_use]
     pub fn new(name: impl Into<String>, data: impl Into<Vec<u8>>) -> File {
-        File { name: name.into(), data: data.into() }
+        File {
+            name: name.into(),
+            data: data.into(),
+        }
     }
 }
 
@@ -148,9 +151,8 @@ impl Chart {
 
 fn has_manifest_extension(name: &str) -> bool {
     let base = name.rsplit('/').next().unwrap_or(name);
-    base.rsplit_once('.').is_some_and(|(_, ext)| {
-        ["yaml", "yml", "json"].iter().any(|e| ext.eq_ignore_ascii_case(e))
-    })
+    base.rsplit_once('.')
+        .is_some_and(|(_, ext)| ["yaml", "yml", "json"].iter().any(|e| ext.eq_ignore_ascii_case(e)))
 }
 
 /// Helm's `LoadFiles`: a chart from its files (paths relative to the chart root). `.helmignore`
@@ -214,7 +216,10 @@ fn place_file(chart: &mut Chart, f: File, subcharts: &mut BTreeMap<String, Vec<F
             } else {
                 let rest = &name["charts/".len()..];
                 let sub = rest.split('/').next().unwrap_or(rest).to_string();
-                subcharts.entry(sub).or_default().push(File { name: rest.to_string(), data: f.data });
+                subcharts.entry(sub).or_default().push(File {
+                    name: rest.to_string(),
+                    data: f.data,
+                });
             }
         }
         _ => chart.files.push(f),
@@ -244,7 +249,12 @@ fn load_subchart(parent: &Chart, name: &str, files: Vec<File>) -> Result<Option<
     } else {
         let inner: Vec<File> = files
             .into_iter()
-            .filter_map(|f| f.name.split_once('/').map(|(_, rest)| File { name: rest.to_string(), data: f.data }))
+            .filter_map(|f| {
+                f.name.split_once('/').map(|(_, rest)| File {
+                    name: rest.to_string(),
+                    data: f.data,
+                })
+            })
             .collect();
         load_files(inner).map_err(wrap)?
     };
@@ -254,12 +264,29 @@ fn load_subchart(parent: &Chart, name: &str, files: Vec<File>) -> Result<Option<
 /// Helm's `unicode.IsPrint`-based `sanitizeString`: whitespace becomes a space, other
 /// non-printable characters go.
 fn sanitize(s: &str) -> String {
-    s.chars().filter_map(|c| if c.is_whitespace() { Some(' ') } else if c.is_control() { None } else { Some(c) }).collect()
+    s.chars()
+        .filter_map(|c| {
+            if c.is_whitespace() {
+                Some(' ')
+            } else if c.is_control() {
+                None
+            } else {
+                Some(c)
+            }
+        })
+        .collect()
 }
 
 /// `Metadata.Validate` (which also sanitises strings in place).
 fn validate(md: &mut Metadata) -> Result<(), ChartError> {
-    for s in [&mut md.name, &mut md.description, &mut md.home, &mut md.icon, &mut md.condition, &mut md.tags] {
+    for s in [
+        &mut md.name,
+        &mut md.description,
+        &mut md.home,
+        &mut md.icon,
+        &mut md.condition,
+        &mut md.tags,
+    ] {
         *s = sanitize(s);
     }
     for s in [&mut md.app_version, &mut md.kube_version] {
@@ -297,18 +324,32 @@ fn validate_dependencies(md: &mut Metadata) -> Result<(), ChartError> {
     let mut seen = std::collections::HashSet::new();
     for dep in md.dependencies.iter_mut().flatten() {
         let Some(dep) = dep else {
-            return Err(ChartError::Validation("dependencies must not contain empty or null nodes".into()));
+            return Err(ChartError::Validation(
+                "dependencies must not contain empty or null nodes".into(),
+            ));
         };
         for s in [&mut dep.name, &mut dep.version, &mut dep.repository, &mut dep.condition] {
             *s = sanitize(s);
         }
-        let alias_ok = dep.alias.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+        let alias_ok = dep
+            .alias
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
         if !dep.alias.is_empty() && !alias_ok {
-            return Err(ChartError::Validation(format!("dependency {:?} has disallowed characters in the alias", dep.name)));
+            return Err(ChartError::Validation(format!(
+                "dependency {:?} has disallowed characters in the alias",
+                dep.name
+            )));
         }
-        let key = if dep.alias.is_empty() { dep.name.clone() } else { dep.alias.clone() };
+        let key = if dep.alias.is_empty() {
+            dep.name.clone()
+        } else {
+            dep.alias.clone()
+        };
         if !seen.insert(key.clone()) {
-            return Err(ChartError::Validation(format!("more than one dependency with name or alias {key:?}")));
+            return Err(ChartError::Validation(format!(
+                "more than one dependency with name or alias {key:?}"
+            )));
         }
     }
     Ok(())

@@ -16,10 +16,14 @@ static LOOSE: LazyLock<Regex> = LazyLock::new(|| {
 });
 static CONSTRAINT: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(&format!(r"^\s*({OPS})\s*({CV})\s*$")).expect("static regex"));
-static RANGE: LazyLock<Regex> = LazyLock::new(|| Regex::new(&format!(r"\s*({CV})\s+-\s+({CV})\s*")).expect("static regex"));
+static RANGE: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(&format!(r"\s*({CV})\s+-\s+({CV})\s*")).expect("static regex"));
 static FIND: LazyLock<Regex> = LazyLock::new(|| Regex::new(&format!(r"({OPS})\s*({CV})")).expect("static regex"));
 static VALID: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(&format!(r"^(\s*({OPS})\s*({CV})\s*)((?:\s+|,\s*)({OPS})\s*({CV})\s*)*$")).expect("static regex")
+    Regex::new(&format!(
+        r"^(\s*({OPS})\s*({CV})\s*)((?:\s+|,\s*)({OPS})\s*({CV})\s*)*$"
+    ))
+    .expect("static regex")
 });
 
 /// A parsed version.
@@ -36,12 +40,20 @@ impl Version {
     #[must_use]
     pub fn parse(v: &str) -> Option<Version> {
         let m = LOOSE.captures(v)?;
-        let num = |i: usize| m.get(i).map_or(Some(0), |g| g.as_str().trim_start_matches('.').parse().ok());
+        let num = |i: usize| {
+            m.get(i)
+                .map_or(Some(0), |g| g.as_str().trim_start_matches('.').parse().ok())
+        };
         let pre = m.get(5).map_or("", |g| g.as_str()).to_string();
         if !pre.is_empty() && !valid_prerelease(&pre) {
             return None;
         }
-        Some(Version { major: num(1)?, minor: num(2)?, patch: num(3)?, pre })
+        Some(Version {
+            major: num(1)?,
+            minor: num(2)?,
+            patch: num(3)?,
+            pre,
+        })
     }
 
     fn cmp_version(&self, other: &Version) -> Ordering {
@@ -115,7 +127,13 @@ fn parse_constraint(c: &str) -> Option<Constraint> {
     } else {
         (g(2).to_string(), false, false, false)
     };
-    Some(Constraint { op: g(1).to_string(), con: Version::parse(&ver)?, minor_dirty, patch_dirty, dirty })
+    Some(Constraint {
+        op: g(1).to_string(),
+        con: Version::parse(&ver)?,
+        minor_dirty,
+        patch_dirty,
+        dirty,
+    })
 }
 
 /// A parsed constraint: ORs of ANDs.
@@ -146,7 +164,9 @@ impl Constraints {
     /// `Constraints.Check`.
     #[must_use]
     pub fn check(&self, v: &Version) -> bool {
-        self.groups.iter().any(|(cs, pre)| cs.iter().all(|c| check_one(c, v, *pre)))
+        self.groups
+            .iter()
+            .any(|(cs, pre)| cs.iter().all(|c| check_one(c, v, *pre)))
     }
 }
 
@@ -165,7 +185,13 @@ fn check_one(c: &Constraint, v: &Version, include_pre: bool) -> bool {
     }
     let cmp = v.cmp_version(&c.con);
     match c.op.as_str() {
-        "" | "=" => if c.dirty { tilde(c, v) } else { cmp == Ordering::Equal },
+        "" | "=" => {
+            if c.dirty {
+                tilde(c, v)
+            } else {
+                cmp == Ordering::Equal
+            }
+        }
         "!=" => not_equal(c, v),
         ">" => greater(c, v),
         "<" => cmp == Ordering::Less,
@@ -189,7 +215,8 @@ fn not_equal(c: &Constraint, v: &Version) -> bool {
             return true;
         }
         if c.patch_dirty {
-            return (!v.pre.is_empty() || !c.con.pre.is_empty()) && compare_prerelease(&v.pre, &c.con.pre) != Ordering::Equal;
+            return (!v.pre.is_empty() || !c.con.pre.is_empty())
+                && compare_prerelease(&v.pre, &c.con.pre) != Ordering::Equal;
         }
     }
     v.cmp_version(&c.con) != Ordering::Equal

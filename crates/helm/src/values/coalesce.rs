@@ -64,7 +64,11 @@ pub fn merge_tables(mut dst: Values, src: Values) -> Values {
 }
 
 fn concat_prefix(a: &str, b: &str) -> String {
-    if a.is_empty() { b.to_string() } else { format!("{a}.{b}") }
+    if a.is_empty() {
+        b.to_string()
+    } else {
+        format!("{a}.{b}")
+    }
 }
 
 fn coalesce(chart: &Chart, dest: &mut Values, prefix: &str, merge: bool, w: &mut Warnings) -> Result<(), ValuesError> {
@@ -72,14 +76,23 @@ fn coalesce(chart: &Chart, dest: &mut Values, prefix: &str, merge: bool, w: &mut
     coalesce_deps(chart, dest, prefix, merge, w)
 }
 
-fn coalesce_deps(chart: &Chart, dest: &mut Values, prefix: &str, merge: bool, w: &mut Warnings) -> Result<(), ValuesError> {
+fn coalesce_deps(
+    chart: &Chart,
+    dest: &mut Values,
+    prefix: &str,
+    merge: bool,
+    w: &mut Warnings,
+) -> Result<(), ValuesError> {
     for sub in &chart.dependencies {
         let name = sub.name().to_string();
         let mut dv = match dest.remove(&name) {
             None => Map::new(),
             Some(Value::Object(m)) => m,
             Some(other) => {
-                let err = ValuesError::TypeMismatch { name: name.clone(), value: go_percent_t(&other) };
+                let err = ValuesError::TypeMismatch {
+                    name: name.clone(),
+                    value: go_percent_t(&other),
+                };
                 dest.insert(name, other);
                 return Err(err);
             }
@@ -97,11 +110,18 @@ fn coalesce_deps(chart: &Chart, dest: &mut Values, prefix: &str, merge: bool, w:
 
 /// The `(a, b)` pairs where `global.a.b` is a table: the maps a subchart shares with its parent.
 fn shared_global_tables(parent: &Values) -> Vec<(String, String)> {
-    let Some(Value::Object(global)) = parent.get(GLOBAL_KEY) else { return Vec::new() };
+    let Some(Value::Object(global)) = parent.get(GLOBAL_KEY) else {
+        return Vec::new();
+    };
     let mut pairs = Vec::new();
     for (a, inner) in global {
         if let Value::Object(inner) = inner {
-            pairs.extend(inner.iter().filter(|(_, v)| v.is_object()).map(|(b, _)| (a.clone(), b.clone())));
+            pairs.extend(
+                inner
+                    .iter()
+                    .filter(|(_, v)| v.is_object())
+                    .map(|(b, _)| (a.clone(), b.clone())),
+            );
         }
     }
     pairs
@@ -109,7 +129,9 @@ fn shared_global_tables(parent: &Values) -> Vec<(String, String)> {
 
 fn write_back_shared_globals(parent: &mut Values, child: &Values, shared: &[(String, String)]) {
     for (a, b) in shared {
-        let Some(child_table) = child.get(GLOBAL_KEY).and_then(|g| g.get(a)).and_then(|t| t.get(b)) else { continue };
+        let Some(child_table) = child.get(GLOBAL_KEY).and_then(|g| g.get(a)).and_then(|t| t.get(b)) else {
+            continue;
+        };
         if !child_table.is_object() {
             continue;
         }
@@ -125,7 +147,9 @@ fn coalesce_globals(dest: &mut Values, src: &Values, prefix: &str, w: &mut Warni
         None => Map::new(),
         Some(Value::Object(m)) => m.clone(),
         Some(_) => {
-            w.push(format!("warning: skipping globals because destination {GLOBAL_KEY} is not a table."));
+            w.push(format!(
+                "warning: skipping globals because destination {GLOBAL_KEY} is not a table."
+            ));
             return;
         }
     };
@@ -133,7 +157,9 @@ fn coalesce_globals(dest: &mut Values, src: &Values, prefix: &str, w: &mut Warni
         None => Map::new(),
         Some(Value::Object(m)) => m.clone(),
         Some(_) => {
-            w.push(format!("warning: skipping globals because source {GLOBAL_KEY} is not a table."));
+            w.push(format!(
+                "warning: skipping globals because source {GLOBAL_KEY} is not a table."
+            ));
             return;
         }
     };
@@ -148,7 +174,9 @@ fn coalesce_globals(dest: &mut Values, src: &Values, prefix: &str, w: &mut Warni
                     coalesce_tables_full_key(&mut vv, destv, &concat_prefix(prefix, &key), true, w);
                     dg.insert(key, Value::Object(vv));
                 }
-                _ => w.push(format!("Conflict: cannot merge map onto non-map for {key:?}. Skipping.")),
+                _ => w.push(format!(
+                    "Conflict: cannot merge map onto non-map for {key:?}. Skipping."
+                )),
             },
             (_, Some(Value::Object(_))) => w.push(format!("key {key} is table. Skipping")),
             (val, _) => {
@@ -197,8 +225,11 @@ fn coalesce_chart_values(chart: &Chart, v: &mut Values, prefix: &str, merge: boo
 
 /// `coalesceTablesFullKey`: `src` under `dst`, dst authoritative.
 fn coalesce_tables_full_key(dst: &mut Values, mut src: Values, prefix: &str, merge: bool, w: &mut Warnings) {
-    let src_non_nil: std::collections::HashSet<String> =
-        src.iter().filter(|(_, v)| !v.is_null()).map(|(k, _)| k.clone()).collect();
+    let src_non_nil: std::collections::HashSet<String> = src
+        .iter()
+        .filter(|(_, v)| !v.is_null())
+        .map(|(k, _)| k.clone())
+        .collect();
     for (key, val) in dst.iter() {
         if val.is_null() {
             src.insert(key.clone(), Value::Null);
@@ -216,7 +247,10 @@ fn coalesce_tables_full_key(dst: &mut Values, mut src: Values, prefix: &str, mer
             Some(dv) => match (dv, val) {
                 (Value::Object(dv), Value::Object(sv)) => coalesce_tables_full_key(dv, sv, &full_key, merge, w),
                 (_, Value::Object(sv)) => {
-                    w.push(format!("warning: cannot overwrite table with non table for {full_key} ({})", go_percent_v_map(&sv)));
+                    w.push(format!(
+                        "warning: cannot overwrite table with non table for {full_key} ({})",
+                        go_percent_v_map(&sv)
+                    ));
                 }
                 (Value::Object(_), val) if !val.is_null() => {
                     w.push(format!(

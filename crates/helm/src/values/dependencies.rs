@@ -38,7 +38,11 @@ pub fn check_dependencies(chart: &Chart) -> Result<(), MissingDependencies> {
         .filter(|req| !chart.dependencies.iter().any(|d| d.name() == req.name))
         .map(|req| req.name.clone())
         .collect();
-    if missing.is_empty() { Ok(()) } else { Err(MissingDependencies(missing)) }
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(MissingDependencies(missing))
+    }
 }
 
 /// Declared dependencies that are not in `charts/`.
@@ -62,7 +66,11 @@ fn matches(req: &Dependency, chart: &Chart) -> bool {
 /// The subcharts in Helm's order: undeclared ones, then one per matching declaration
 /// (an alias renaming its copy); declarations renamed to their aliases.
 fn resolve_aliases(existing: &[Chart], reqs: &mut [Dependency]) -> Vec<Chart> {
-    let mut out: Vec<Chart> = existing.iter().filter(|e| !reqs.iter().any(|r| matches(r, e))).cloned().collect();
+    let mut out: Vec<Chart> = existing
+        .iter()
+        .filter(|e| !reqs.iter().any(|r| matches(r, e)))
+        .cloned()
+        .collect();
     for req in reqs.iter_mut() {
         if let Some(found) = existing.iter().find(|c| matches(req, c)) {
             let mut copy = found.clone();
@@ -79,7 +87,9 @@ fn resolve_aliases(existing: &[Chart], reqs: &mut [Dependency]) -> Vec<Chart> {
 }
 
 fn process_enabled(c: &mut Chart, v: &Values, path: &str, w: &mut Warnings) -> Result<(), ValuesError> {
-    let Some(declared) = c.metadata.dependencies.clone() else { return Ok(()) };
+    let Some(declared) = c.metadata.dependencies.clone() else {
+        return Ok(());
+    };
     let mut reqs: Vec<Dependency> = declared.into_iter().flatten().collect();
     c.dependencies = resolve_aliases(&c.dependencies, &mut reqs);
     for r in &mut reqs {
@@ -107,7 +117,10 @@ fn process_tags(reqs: &mut [Dependency], cvals: &Values, w: &mut Warnings) {
             match tags.get(k) {
                 Some(Value::Bool(true)) => has_true = true,
                 Some(Value::Bool(false)) => has_false = true,
-                Some(_) => w.push(format!("level=WARN msg=\"returned non-bool value\" tag={k} chart={}", r.name)),
+                Some(_) => w.push(format!(
+                    "level=WARN msg=\"returned non-bool value\" tag={k} chart={}",
+                    r.name
+                )),
                 None => {}
             }
         }
@@ -130,7 +143,10 @@ fn process_conditions(reqs: &mut [Dependency], cvals: &Values, cpath: &str, w: &
                     r.enabled = *b;
                     break;
                 }
-                Some(_) => w.push(format!("level=WARN msg=\"returned non-bool value\" path={cond} chart={}", r.name)),
+                Some(_) => w.push(format!(
+                    "level=WARN msg=\"returned non-bool value\" path={cond} chart={}",
+                    r.name
+                )),
                 None => {}
             }
         }
@@ -166,7 +182,9 @@ fn import_pair(child: String, parent: String) -> Value {
 }
 
 fn import_values(c: &mut Chart, w: &mut Warnings) -> Result<(), ValuesError> {
-    let Some(mut reqs) = c.metadata.dependencies.clone() else { return Ok(()) };
+    let Some(mut reqs) = c.metadata.dependencies.clone() else {
+        return Ok(());
+    };
     let cvals = merge_values(c, &Values::new())?;
     let mut b = Values::new();
     for r in reqs.iter_mut().flatten() {
@@ -183,7 +201,10 @@ fn import_values(c: &mut Chart, w: &mut Warnings) -> Result<(), ValuesError> {
             out.push(import_pair(child.clone(), parent.clone()));
             match table(&cvals, &format!("{}.{child}", r.name)) {
                 Some(vv) => b = merge_tables(b, path_to_map(&parent, vv.clone())),
-                None => w.push(format!("level=WARN msg=\"ImportValues missing table from chart\" chart={}", r.name)),
+                None => w.push(format!(
+                    "level=WARN msg=\"ImportValues missing table from chart\" chart={}",
+                    r.name
+                )),
             }
         }
         r.import_values = out;

@@ -103,7 +103,11 @@ fn shortest_g(sci: &str) -> String {
     if digits.is_empty() {
         return if negative { "-0" } else { "0" }.to_string();
     }
-    let body = if !(-4..6).contains(&exp) { exponent_form(digits, exp) } else { decimal_form(digits, exp) };
+    let body = if !(-4..6).contains(&exp) {
+        exponent_form(digits, exp)
+    } else {
+        decimal_form(digits, exp)
+    };
     if negative { format!("-{body}") } else { body }
 }
 
@@ -111,7 +115,11 @@ fn exponent_form(digits: &str, exp: i32) -> String {
     let (first, rest) = digits.split_at(1);
     let sign = if exp < 0 { '-' } else { '+' };
     let mag = exp.unsigned_abs();
-    let frac = if rest.is_empty() { String::new() } else { format!(".{rest}") };
+    let frac = if rest.is_empty() {
+        String::new()
+    } else {
+        format!(".{rest}")
+    };
     format!("{first}{frac}e{sign}{mag:02}")
 }
 
@@ -167,7 +175,10 @@ mod tests {
         assert_eq!(parse_int("-12"), Some(GoInt::Signed(-12)));
         assert_eq!(parse_int("+12"), Some(GoInt::Signed(12)));
         assert_eq!(parse_int("08"), None);
-        assert_eq!(parse_int("9223372036854775808"), Some(GoInt::Unsigned(9_223_372_036_854_775_808)));
+        assert_eq!(
+            parse_int("9223372036854775808"),
+            Some(GoInt::Unsigned(9_223_372_036_854_775_808))
+        );
         assert_eq!(parse_int("-9223372036854775808"), Some(GoInt::Signed(i64::MIN)));
         assert_eq!(parse_int("1e3"), None);
         assert_eq!(parse_int(""), None);

@@ -152,8 +152,10 @@ pub fn merge_maps(a: Values, b: Values) -> Values {
 pub fn user_values(files: &[(String, Vec<u8>)], inline: &[Values]) -> Result<Values, ValuesError> {
     let mut base = Values::new();
     for (name, bytes) in files {
-        let current =
-            load_values(bytes).map_err(|e| ValuesError::File { file: name.clone(), source: Box::new(e) })?;
+        let current = load_values(bytes).map_err(|e| ValuesError::File {
+            file: name.clone(),
+            source: Box::new(e),
+        })?;
         base = merge_maps(base, current);
     }
     for json in inline {

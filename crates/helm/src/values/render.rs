@@ -37,7 +37,13 @@ pub struct ReleaseOptions {
 
 impl Default for ReleaseOptions {
     fn default() -> Self {
-        ReleaseOptions { name: "release-name".into(), namespace: "default".into(), revision: 1, is_install: true, is_upgrade: false }
+        ReleaseOptions {
+            name: "release-name".into(),
+            namespace: "default".into(),
+            revision: 1,
+            is_install: true,
+            is_upgrade: false,
+        }
     }
 }
 
@@ -72,14 +78,20 @@ impl KubeVersion {
     pub fn parse(text: &str) -> Option<KubeVersion> {
         let trimmed = text.trim_start();
         let body = trimmed.strip_prefix('v').unwrap_or(trimmed);
-        let end = body.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(body.len());
+        let end = body
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(body.len());
         let (numbers, extra) = body.split_at(end);
         let parts: Vec<&str> = numbers.split('.').collect();
         let ok_part = |p: &&str| !p.is_empty() && !(p.len() > 1 && p.starts_with('0'));
         if parts.len() < 2 || !parts.iter().all(ok_part) || !(extra.is_empty() || extra.starts_with(['-', '+'])) {
             return None;
         }
-        let version = if text.starts_with('v') { text.to_string() } else { format!("v{text}") };
+        let version = if text.starts_with('v') {
+            text.to_string()
+        } else {
+            format!("v{text}")
+        };
         Some(KubeVersion {
             version,
             normalized: format!("v{numbers}"),
@@ -100,20 +112,60 @@ pub const DEFAULT_KUBE_VERSION: &str = "v1.36.0";
 
 /// Helm v4.2's default `.Capabilities.APIVersions` (client-go's scheme, in its order).
 pub const DEFAULT_API_VERSIONS: [&str; 55] = [
-    "v1", "admissionregistration.k8s.io/v1", "admissionregistration.k8s.io/v1alpha1",
-    "admissionregistration.k8s.io/v1beta1", "internal.apiserver.k8s.io/v1alpha1", "apps/v1", "apps/v1beta1",
-    "apps/v1beta2", "authentication.k8s.io/v1", "authentication.k8s.io/v1alpha1", "authentication.k8s.io/v1beta1",
-    "authorization.k8s.io/v1", "authorization.k8s.io/v1beta1", "autoscaling/v1", "autoscaling/v2", "batch/v1",
-    "batch/v1beta1", "certificates.k8s.io/v1", "certificates.k8s.io/v1beta1", "certificates.k8s.io/v1alpha1",
-    "coordination.k8s.io/v1alpha2", "coordination.k8s.io/v1beta1", "coordination.k8s.io/v1", "discovery.k8s.io/v1",
-    "discovery.k8s.io/v1beta1", "events.k8s.io/v1", "events.k8s.io/v1beta1", "extensions/v1beta1",
-    "flowcontrol.apiserver.k8s.io/v1", "flowcontrol.apiserver.k8s.io/v1beta1", "flowcontrol.apiserver.k8s.io/v1beta2",
-    "flowcontrol.apiserver.k8s.io/v1beta3", "networking.k8s.io/v1", "networking.k8s.io/v1beta1", "node.k8s.io/v1",
-    "node.k8s.io/v1alpha1", "node.k8s.io/v1beta1", "policy/v1", "policy/v1beta1", "rbac.authorization.k8s.io/v1",
-    "rbac.authorization.k8s.io/v1beta1", "rbac.authorization.k8s.io/v1alpha1", "resource.k8s.io/v1",
-    "resource.k8s.io/v1beta2", "resource.k8s.io/v1beta1", "resource.k8s.io/v1alpha3", "scheduling.k8s.io/v1alpha2",
-    "scheduling.k8s.io/v1beta1", "scheduling.k8s.io/v1", "storage.k8s.io/v1beta1", "storage.k8s.io/v1",
-    "storage.k8s.io/v1alpha1", "storagemigration.k8s.io/v1beta1", "apiextensions.k8s.io/v1beta1",
+    "v1",
+    "admissionregistration.k8s.io/v1",
+    "admissionregistration.k8s.io/v1alpha1",
+    "admissionregistration.k8s.io/v1beta1",
+    "internal.apiserver.k8s.io/v1alpha1",
+    "apps/v1",
+    "apps/v1beta1",
+    "apps/v1beta2",
+    "authentication.k8s.io/v1",
+    "authentication.k8s.io/v1alpha1",
+    "authentication.k8s.io/v1beta1",
+    "authorization.k8s.io/v1",
+    "authorization.k8s.io/v1beta1",
+    "autoscaling/v1",
+    "autoscaling/v2",
+    "batch/v1",
+    "batch/v1beta1",
+    "certificates.k8s.io/v1",
+    "certificates.k8s.io/v1beta1",
+    "certificates.k8s.io/v1alpha1",
+    "coordination.k8s.io/v1alpha2",
+    "coordination.k8s.io/v1beta1",
+    "coordination.k8s.io/v1",
+    "discovery.k8s.io/v1",
+    "discovery.k8s.io/v1beta1",
+    "events.k8s.io/v1",
+    "events.k8s.io/v1beta1",
+    "extensions/v1beta1",
+    "flowcontrol.apiserver.k8s.io/v1",
+    "flowcontrol.apiserver.k8s.io/v1beta1",
+    "flowcontrol.apiserver.k8s.io/v1beta2",
+    "flowcontrol.apiserver.k8s.io/v1beta3",
+    "networking.k8s.io/v1",
+    "networking.k8s.io/v1beta1",
+    "node.k8s.io/v1",
+    "node.k8s.io/v1alpha1",
+    "node.k8s.io/v1beta1",
+    "policy/v1",
+    "policy/v1beta1",
+    "rbac.authorization.k8s.io/v1",
+    "rbac.authorization.k8s.io/v1beta1",
+    "rbac.authorization.k8s.io/v1alpha1",
+    "resource.k8s.io/v1",
+    "resource.k8s.io/v1beta2",
+    "resource.k8s.io/v1beta1",
+    "resource.k8s.io/v1alpha3",
+    "scheduling.k8s.io/v1alpha2",
+    "scheduling.k8s.io/v1beta1",
+    "scheduling.k8s.io/v1",
+    "storage.k8s.io/v1beta1",
+    "storage.k8s.io/v1",
+    "storage.k8s.io/v1alpha1",
+    "storagemigration.k8s.io/v1beta1",
+    "apiextensions.k8s.io/v1beta1",
     "apiextensions.k8s.io/v1",
 ];
 
@@ -253,7 +305,12 @@ impl ChartScope {
         let files: Map<String, Value> = self
             .files
             .iter()
-            .map(|f| (f.name.clone(), Value::String(base64::engine::general_purpose::STANDARD.encode(&f.data))))
+            .map(|f| {
+                (
+                    f.name.clone(),
+                    Value::String(base64::engine::general_purpose::STANDARD.encode(&f.data)),
+                )
+            })
             .collect();
         let subcharts: Map<String, Value> = self.subcharts.iter().map(|(k, s)| (k.clone(), s.to_json())).collect();
         json!({
@@ -318,7 +375,12 @@ pub struct TemplateOptions {
 ///
 /// # Errors
 /// [`PrepareError::Values`] or [`PrepareError::Schema`].
-pub fn render_values(chart: &Chart, user: &Values, skip_schema: bool, w: &mut Warnings) -> Result<Values, PrepareError> {
+pub fn render_values(
+    chart: &Chart,
+    user: &Values,
+    skip_schema: bool,
+    w: &mut Warnings,
+) -> Result<Values, PrepareError> {
     let vals = coalesce_values_logged(chart, user, w).map_err(PrepareError::Values)?;
     if !skip_schema {
         validate_against_schema(chart, &vals).map_err(PrepareError::Schema)?;
@@ -353,18 +415,37 @@ pub fn prepare(mut chart: Chart, user: &Values, opts: &TemplateOptions) -> Resul
     let mut templates = Vec::new();
     collect_templates(&chart, chart.name(), &[], &mut templates);
     templates.sort_by(|a, b| render_order(&a.name, &b.name));
-    Ok(Prepared { chart, values, scope, templates, warnings })
+    Ok(Prepared {
+        chart,
+        values,
+        scope,
+        templates,
+        warnings,
+    })
 }
 
-fn build_scope(chart: &Chart, is_root: bool, values: Values, release: &Arc<Value>, caps: &Arc<Capabilities>) -> ChartScope {
+fn build_scope(
+    chart: &Chart,
+    is_root: bool,
+    values: Values,
+    release: &Arc<Value>,
+    caps: &Arc<Capabilities>,
+) -> ChartScope {
     let mut meta = chart.metadata.template_map();
     meta.insert("IsRoot".into(), Value::Bool(is_root));
     let subcharts = chart
         .dependencies
         .iter()
         .map(|sub| {
-            let sub_values = values.get(sub.name()).and_then(Value::as_object).cloned().unwrap_or_default();
-            (sub.name().to_string(), build_scope(sub, false, sub_values, release, caps))
+            let sub_values = values
+                .get(sub.name())
+                .and_then(Value::as_object)
+                .cloned()
+                .unwrap_or_default();
+            (
+                sub.name().to_string(),
+                build_scope(sub, false, sub_values, release, caps),
+            )
         })
         .collect();
     ChartScope {

@@ -93,7 +93,12 @@ pub fn validate_single(values: &Values, schema_json: &[u8]) -> Result<(), String
     }
     // santhosh-tekuri reports a schema's failures by instance location.
     lines.sort_by(|a, b| a.0.cmp(&b.0));
-    Err(lines.iter().map(|(at, msg)| format!("- at {}: {msg}", quote(at))).collect::<Vec<_>>().join("\n") + "\n")
+    Err(lines
+        .iter()
+        .map(|(at, msg)| format!("- at {}: {msg}", quote(at)))
+        .collect::<Vec<_>>()
+        .join("\n")
+        + "\n")
 }
 
 /// santhosh-tekuri's `quote`: Go's `%q` inside single quotes.
@@ -148,7 +153,11 @@ fn message(kind: &jsonschema::error::ValidationErrorKind, instance: &Value) -> S
         K::Enum { options } => match options.as_array() {
             Some(opts) if opts.iter().all(|o| !o.is_array() && !o.is_object()) => {
                 let shown: Vec<String> = opts.iter().map(display).collect();
-                if shown.len() == 1 { format!("value must be {}", shown[0]) } else { format!("value must be one of {}", shown.join(", ")) }
+                if shown.len() == 1 {
+                    format!("value must be {}", shown[0])
+                } else {
+                    format!("value must be one of {}", shown.join(", "))
+                }
             }
             _ => "enum failed".into(),
         },
@@ -166,7 +175,11 @@ fn message(kind: &jsonschema::error::ValidationErrorKind, instance: &Value) -> S
         K::MaxItems { limit } => format!("maxItems: got {}, want {limit}", len(instance)),
         K::MinProperties { limit } => format!("minProperties: got {}, want {limit}", len(instance)),
         K::MaxProperties { limit } => format!("maxProperties: got {}, want {limit}", len(instance)),
-        K::Pattern { pattern } => format!("{} does not match pattern {}", quote(instance.as_str().unwrap_or_default()), quote(pattern)),
+        K::Pattern { pattern } => format!(
+            "{} does not match pattern {}",
+            quote(instance.as_str().unwrap_or_default()),
+            quote(pattern)
+        ),
         K::AdditionalProperties { unexpected } => {
             let names: Vec<String> = unexpected.iter().map(|n| quote(n)).collect();
             format!("additional properties {} not allowed", names.join(", "))

@@ -87,7 +87,11 @@ impl Typed {
             Typed::Int(i) => json_float(int_value(*i)),
             Typed::Float(f) => json_float(*f),
             Typed::Str(s) => Ok(Value::String(s.clone())),
-            Typed::Seq(items) => items.iter().map(Typed::to_json).collect::<Result<Vec<_>, _>>().map(Value::Array),
+            Typed::Seq(items) => items
+                .iter()
+                .map(Typed::to_json)
+                .collect::<Result<Vec<_>, _>>()
+                .map(Value::Array),
             Typed::Map(pairs) => {
                 let mut out = Map::new();
                 for (k, v) in pairs {
@@ -141,7 +145,11 @@ pub fn typed_from_str(text: &str) -> Result<Typed, YamlError> {
 /// A parsed YAML node, before go-yaml's resolution.
 #[derive(Debug, Clone)]
 enum Node {
-    Scalar { value: String, plain: bool, tag: Option<String> },
+    Scalar {
+        value: String,
+        plain: bool,
+        tag: Option<String>,
+    },
     Seq(Vec<Node>),
     Map(Vec<(Node, Node)>),
 }
@@ -172,7 +180,11 @@ fn syntax(mark: Marker, info: &str) -> YamlError {
     let after_context = |rest: &str| rest.split_once(", ").map_or(rest, |(_, m)| m).to_string();
     let (line, message) = if let Some(rest) = info.strip_prefix("while parsing ") {
         let msg = after_context(rest);
-        let msg = if msg.starts_with("expected") { format!("did not find {msg}") } else { msg };
+        let msg = if msg.starts_with("expected") {
+            format!("did not find {msg}")
+        } else {
+            msg
+        };
         (mark.line().saturating_sub(1), msg)
     } else if let Some(rest) = info.strip_prefix("while scanning ") {
         (mark.line(), after_context(rest))
@@ -180,7 +192,11 @@ fn syntax(mark: Marker, info: &str) -> YamlError {
         (mark.line(), info.to_string())
     };
     // go-yaml prints no line when libyaml's 0-based problem line is 0.
-    let location = if mark.line() <= 1 { String::new() } else { format!("line {line}: ") };
+    let location = if mark.line() <= 1 {
+        String::new()
+    } else {
+        format!("line {line}: ")
+    };
     YamlError::Syntax { location, message }
 }
 
@@ -217,11 +233,19 @@ impl Builder {
     fn push(&mut self, event: Event, mark: Marker) -> Result<(), YamlError> {
         match event {
             Event::Scalar(value, style, anchor, tag) => {
-                let node = Node::Scalar { value, plain: style == TScalarStyle::Plain, tag: tag.map(tag_name) };
+                let node = Node::Scalar {
+                    value,
+                    plain: style == TScalarStyle::Plain,
+                    tag: tag.map(tag_name),
+                };
                 self.finish(node, anchor);
             }
             Event::Alias(id) => {
-                let node = self.anchors.get(&id).cloned().ok_or_else(|| syntax(mark, "unknown anchor"))?;
+                let node = self
+                    .anchors
+                    .get(&id)
+                    .cloned()
+                    .ok_or_else(|| syntax(mark, "unknown anchor"))?;
                 self.finish(node, 0);
             }
             Event::SequenceStart(anchor, _) => self.stack.push(Open::Seq(anchor, Vec::new())),
@@ -255,7 +279,11 @@ impl Builder {
 }
 
 fn tag_name(tag: Tag) -> String {
-    if tag.handle == "tag:yaml.org,2002:" { format!("!!{}", tag.suffix) } else { format!("{}{}", tag.handle, tag.suffix) }
+    if tag.handle == "tag:yaml.org,2002:" {
+        format!("!!{}", tag.suffix)
+    } else {
+        format!("{}{}", tag.handle, tag.suffix)
+    }
 }
 
 /// A scalar as go-yaml v2 resolves it into `interface{}`.
@@ -281,7 +309,11 @@ fn resolve_scalar(value: &str, plain: bool, tag: Option<&str>) -> Result<Scalar,
     if !RESOLVABLE.contains(&tag) {
         return Ok(Scalar::Str(value.to_string()));
     }
-    let (rtag, resolved) = if tag == "!!str" { ("!!str", Scalar::Str(value.to_string())) } else { resolve_plain(value) };
+    let (rtag, resolved) = if tag == "!!str" {
+        ("!!str", Scalar::Str(value.to_string()))
+    } else {
+        resolve_plain(value)
+    };
     match tag {
         "" | "!!str" => Ok(resolved),
         t if t == rtag => Ok(resolved),
@@ -312,7 +344,9 @@ fn decode_binary(value: &str) -> Result<Scalar, YamlError> {
 
 fn resolve_keyword(value: &str) -> Option<(&'static str, Scalar)> {
     Some(match value {
-        "y" | "Y" | "yes" | "Yes" | "YES" | "true" | "True" | "TRUE" | "on" | "On" | "ON" => ("!!bool", Scalar::Bool(true)),
+        "y" | "Y" | "yes" | "Yes" | "YES" | "true" | "True" | "TRUE" | "on" | "On" | "ON" => {
+            ("!!bool", Scalar::Bool(true))
+        }
         "n" | "N" | "no" | "No" | "NO" | "false" | "False" | "FALSE" | "off" | "Off" | "OFF" => {
             ("!!bool", Scalar::Bool(false))
         }
@@ -407,7 +441,9 @@ fn looks_like_timestamp(s: &str) -> bool {
     let parts: Vec<&str> = date.split('-').collect();
     let date_ok = parts.len() == 3
         && parts[0].len() == 4
-        && parts[1..].iter().all(|p| (1..=2).contains(&p.len()) && p.bytes().all(|c| c.is_ascii_digit()))
+        && parts[1..]
+            .iter()
+            .all(|p| (1..=2).contains(&p.len()) && p.bytes().all(|c| c.is_ascii_digit()))
         && in_range(parts[1], 1, 12)
         && in_range(parts[2], 1, 31);
     date_ok && time.is_none_or(|t| time_ok(t, s.contains(' ')))
@@ -432,7 +468,9 @@ fn time_ok(t: &str, spaced: bool) -> bool {
     };
     let parts: Vec<&str> = hms.split(':').collect();
     let clock_ok = parts.len() == 3
-        && parts.iter().all(|p| (1..=2).contains(&p.len()) && p.bytes().all(|c| c.is_ascii_digit()))
+        && parts
+            .iter()
+            .all(|p| (1..=2).contains(&p.len()) && p.bytes().all(|c| c.is_ascii_digit()))
         && in_range(parts[0], 0, 23)
         && in_range(parts[1], 0, 59)
         && in_range(parts[2], 0, 59)
@@ -443,7 +481,11 @@ fn time_ok(t: &str, spaced: bool) -> bool {
 
 fn zone_offset_ok(zone: &str) -> bool {
     let z = zone.as_bytes();
-    z.len() == 6 && (z[0] == b'+' || z[0] == b'-') && z[3] == b':' && in_range(&zone[1..3], 0, 99) && in_range(&zone[4..6], 0, 99)
+    z.len() == 6
+        && (z[0] == b'+' || z[0] == b'-')
+        && z[3] == b':'
+        && in_range(&zone[1..3], 0, 99)
+        && in_range(&zone[4..6], 0, 99)
 }
 
 fn scalar_to_typed(s: Scalar) -> Typed {
@@ -458,22 +500,26 @@ fn scalar_to_typed(s: Scalar) -> Typed {
 
 fn key_string(node: &Node) -> Result<String, YamlError> {
     let Node::Scalar { value, plain, tag } = node else {
-        return Err(YamlError::Decode("invalid map key: map[interface {}]interface {}{}".into()));
+        return Err(YamlError::Decode(
+            "invalid map key: map[interface {}]interface {}{}".into(),
+        ));
     };
     match resolve_scalar(value, *plain, tag.as_deref())? {
         Scalar::Str(s) => Ok(s),
         Scalar::Bool(b) => Ok(b.to_string()),
         Scalar::Int(GoInt::Signed(i)) => Ok(i.to_string()),
-        Scalar::Int(GoInt::Unsigned(u)) => {
-            Err(YamlError::Json(format!("unsupported map key of type: uint64, key: 0x{u:x}, value: ...")))
-        }
+        Scalar::Int(GoInt::Unsigned(u)) => Err(YamlError::Json(format!(
+            "unsupported map key of type: uint64, key: 0x{u:x}, value: ..."
+        ))),
         Scalar::Float(f) => Ok(match format_float32(f).as_str() {
             "+Inf" => ".inf".to_string(),
             "-Inf" => "-.inf".to_string(),
             "NaN" => ".nan".to_string(),
             other => other.to_string(),
         }),
-        Scalar::Null => Err(YamlError::Json(format!("unsupported map key of type: %!s(<nil>), key: <nil>, value: {value}"))),
+        Scalar::Null => Err(YamlError::Json(format!(
+            "unsupported map key of type: %!s(<nil>), key: <nil>, value: {value}"
+        ))),
     }
 }
 
@@ -485,7 +531,11 @@ fn is_merge_key(node: &Node) -> bool {
 fn to_typed(node: &Node) -> Result<Typed, YamlError> {
     match node {
         Node::Scalar { value, plain, tag } => Ok(scalar_to_typed(resolve_scalar(value, *plain, tag.as_deref())?)),
-        Node::Seq(items) => items.iter().map(to_typed).collect::<Result<Vec<_>, _>>().map(Typed::Seq),
+        Node::Seq(items) => items
+            .iter()
+            .map(to_typed)
+            .collect::<Result<Vec<_>, _>>()
+            .map(Typed::Seq),
         Node::Map(pairs) => {
             let mut out: Vec<(String, Typed)> = Vec::new();
             fill_map(pairs, &mut out)?;
@@ -541,7 +591,10 @@ mod tests {
 
     #[test]
     fn yaml_1_1_booleans_and_keys() {
-        assert_eq!(y("a: yes\nb: off\nc: 'yes'\nn: 1\ny: x\n"), json!({"a": true, "b": false, "c": "yes", "false": 1.0, "true": "x"}));
+        assert_eq!(
+            y("a: yes\nb: off\nc: 'yes'\nn: 1\ny: x\n"),
+            json!({"a": true, "b": false, "c": "yes", "false": 1.0, "true": "x"})
+        );
     }
 
     #[test]
@@ -564,7 +617,10 @@ mod tests {
     #[test]
     fn tags_and_styles() {
         let v = y("a: !!str 12\nb: !!int \"12\"\nc: !!float 1\nd: |\n  yes\ne: !custom yes\nf: ~\ng:\n");
-        assert_eq!(v, json!({"a": "12", "b": 12.0, "c": 1.0, "d": "yes\n", "e": "yes", "f": null, "g": null}));
+        assert_eq!(
+            v,
+            json!({"a": "12", "b": 12.0, "c": 1.0, "d": "yes\n", "e": "yes", "f": null, "g": null})
+        );
         assert!(matches!(from_str("a: !!int abc"), Err(YamlError::Decode(_))));
     }
 
