@@ -6,7 +6,7 @@
 //!
 //! - [`metadata`]: Chart.yaml's fields, decoded as Go decodes them.
 //! - [`semver`]: Masterminds/semver versions and constraints.
-//! - [`ignore`]: `.helmignore`.
+//! - [`ignore`](mod@ignore): `.helmignore`.
 //! - [`manifest`]: what `helm template` prints from rendered templates.
 
 pub mod archive;
@@ -163,7 +163,7 @@ fn has_manifest_extension(name: &str) -> bool {
 /// [`ChartError`] as Helm words it.
 pub fn load_files(files: Vec<File>) -> Result<Chart, ChartError> {
     let mut chart = Chart::default();
-    let chart_yaml = files.iter().filter(|f| f.name == "Chart.yaml").last();
+    let chart_yaml = files.iter().rfind(|f| f.name == "Chart.yaml");
     let mut have_metadata = false;
     if let Some(f) = chart_yaml {
         let doc = yaml::typed_from_str(&String::from_utf8_lossy(&f.data)).map_err(ChartError::ChartYamlSyntax)?;

@@ -66,7 +66,7 @@ impl Version {
 fn valid_prerelease(pre: &str) -> bool {
     pre.split('.').all(|part| {
         let numeric = part.bytes().all(|b| b.is_ascii_digit());
-        !part.is_empty() && !(numeric && part.len() > 1 && part.starts_with('0'))
+        !(part.is_empty() || (numeric && part.len() > 1 && part.starts_with('0')))
     })
 }
 

@@ -124,11 +124,7 @@ fn process_tags(reqs: &mut [Dependency], cvals: &Values, w: &mut Warnings) {
                 None => {}
             }
         }
-        if !has_true && has_false {
-            r.enabled = false;
-        } else {
-            r.enabled = true;
-        }
+        r.enabled = has_true || !has_false;
     }
 }
 

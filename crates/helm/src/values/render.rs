@@ -83,7 +83,7 @@ impl KubeVersion {
             .unwrap_or(body.len());
         let (numbers, extra) = body.split_at(end);
         let parts: Vec<&str> = numbers.split('.').collect();
-        let ok_part = |p: &&str| !p.is_empty() && !(p.len() > 1 && p.starts_with('0'));
+        let ok_part = |p: &&str| !(p.is_empty() || (p.len() > 1 && p.starts_with('0')));
         if parts.len() < 2 || !parts.iter().all(ok_part) || !(extra.is_empty() || extra.starts_with(['-', '+'])) {
             return None;
         }

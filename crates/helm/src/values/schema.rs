@@ -28,10 +28,8 @@ pub fn validate_against_schema(chart: &Chart, values: &Values) -> Result<(), Sch
 }
 
 fn collect(chart: &Chart, values: &Values, out: &mut String) {
-    if let Some(schema) = &chart.schema {
-        if let Err(msg) = validate_single(values, schema) {
-            out.push_str(&format!("{}:\n{msg}", chart.name()));
-        }
+    if let Some(Err(msg)) = chart.schema.as_ref().map(|schema| validate_single(values, schema)) {
+        out.push_str(&format!("{}:\n{msg}", chart.name()));
     }
     for sub in &chart.dependencies {
         match values.get(sub.name()) {
