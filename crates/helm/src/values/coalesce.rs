@@ -83,6 +83,7 @@ fn coalesce_deps(
     merge: bool,
     w: &mut Warnings,
 ) -> Result<(), ValuesError> {
+    let shared = shared_global_tables(dest);
     for sub in &chart.dependencies {
         let name = sub.name().to_string();
         let mut dv = match dest.remove(&name) {
@@ -98,14 +99,28 @@ fn coalesce_deps(
             }
         };
         let sub_prefix = concat_prefix(prefix, chart.name());
-        let shared = shared_global_tables(dest);
         coalesce_globals(&mut dv, dest, &sub_prefix, w);
         let result = coalesce(sub, &mut dv, &sub_prefix, merge, w);
         write_back_shared_globals(dest, &dv, &shared);
         dest.insert(name, Value::Object(dv));
         result?;
     }
+    sync_shared_globals(chart, dest, &shared);
     Ok(())
+}
+
+/// Every subchart (at any depth) holds the parent's `global.a.b` maps themselves: once all have
+/// merged into them, each sees the final content.
+fn sync_shared_globals(chart: &Chart, dest: &mut Values, shared: &[(String, String)]) {
+    for sub in &chart.dependencies {
+        let Some(Value::Object(dv)) = dest.get(sub.name()) else {
+            continue;
+        };
+        let mut dv = dv.clone();
+        write_back_shared_globals(&mut dv, dest, shared);
+        sync_shared_globals(sub, &mut dv, shared);
+        dest.insert(sub.name().to_string(), Value::Object(dv));
+    }
 }
 
 /// The `(a, b)` pairs where `global.a.b` is a table: the maps a subchart shares with its parent.

@@ -89,8 +89,8 @@ pub fn validate_single(values: &Values, schema_json: &[u8]) -> Result<(), String
     if lines.is_empty() {
         return Ok(());
     }
-    // santhosh-tekuri reports a schema's failures by instance location.
-    lines.sort_by(|a, b| a.0.cmp(&b.0));
+    // `required` first, as santhosh-tekuri evaluates it before `properties`.
+    lines.sort_by_key(|(_, msg)| !msg.starts_with("missing propert"));
     Err(lines
         .iter()
         .map(|(at, msg)| format!("- at {}: {msg}", quote(at)))
@@ -120,7 +120,6 @@ fn json_type(v: &Value) -> &'static str {
     match v {
         Value::Null => "null",
         Value::Bool(_) => "boolean",
-        Value::Number(n) if n.as_f64().is_some_and(|f| f.fract() == 0.0) => "integer",
         Value::Number(_) => "number",
         Value::String(_) => "string",
         Value::Array(_) => "array",
