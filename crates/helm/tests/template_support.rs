@@ -1,0 +1,235 @@
+//! Shared by the template tests: the Helm oracle (real Helm v4 through
+//! `tests/oracle/render.py`, one process streaming JSON lines) and a minimal chart loader that
+//! builds the top-level value Helm gives templates (`.Values` from values.yaml with float64
+//! numbers, `.Chart` from Chart.yaml, `.Release`, `.Capabilities`, `.Files`). The real chart and
+//! values loading lands with the chart/values modules; this is only what the tests need.
+#![allow(dead_code, reason = "each test binary uses part of the support")]
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+
+use helm::template::objects::{Files, Struct, VersionSet};
+use helm::template::{Map, MapType, Value};
+
+/// The oracle process.
+pub struct Oracle {
+    child: Child,
+    stdin: ChildStdin,
+    stdout: BufReader<ChildStdout>,
+}
+
+/// What Helm answered for one chart.
+pub type Answer = Result<BTreeMap<String, String>, String>;
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+impl Oracle {
+    /// Starts the oracle; a missing oracle fails the test (it is never skipped).
+    pub fn start() -> Oracle {
+        let python = repo_root().join(".venv/helm/bin/python");
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/oracle/render.py");
+        assert!(python.exists(), "the Helm oracle is missing: {} (install it with scripts/prereqs)", python.display());
+        let mut child = Command::new(&python)
+            .arg(&script)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("the Helm oracle did not start: {e}"));
+        let stdin = child.stdin.take().expect("piped stdin");
+        let stdout = BufReader::new(child.stdout.take().expect("piped stdout"));
+        Oracle { child, stdin, stdout }
+    }
+
+    /// Sends every request first, then reads the answers (one line each, in order).
+    pub fn render_all(&mut self, charts: &[PathBuf]) -> Vec<Answer> {
+        for c in charts {
+            let req = serde_json::json!({"chart": c, "values": null, "name": "rel", "namespace": "ns"});
+            writeln!(self.stdin, "{req}").expect("write to the oracle");
+        }
+        self.stdin.flush().expect("flush the oracle");
+        charts.iter().map(|_| self.read_answer()).collect()
+    }
+
+    fn read_answer(&mut self) -> Answer {
+        let mut line = String::new();
+        self.stdout.read_line(&mut line).expect("read from the oracle");
+        assert!(!line.is_empty(), "the Helm oracle stopped answering");
+        let v: serde_json::Value = serde_json::from_str(&line).expect("the oracle answers JSON");
+        if let Some(e) = v.get("error") {
+            return Err(e.as_str().unwrap_or_default().to_string());
+        }
+        let ok = v.get("ok").and_then(|o| o.as_object()).expect("an ok object");
+        Ok(ok.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string())).collect())
+    }
+}
+
+impl Drop for Oracle {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// YAML to values as sigs.k8s.io/yaml gives them to Helm: numbers are float64.
+pub fn yaml_value(text: &str) -> Value {
+    let y: serde_yaml::Value = serde_yaml::from_str(text).unwrap_or(serde_yaml::Value::Null);
+    let json = serde_json::to_value(y).unwrap_or(serde_json::Value::Null);
+    Value::from(json)
+}
+
+fn to_values_type(v: Value) -> Value {
+    match v {
+        Value::Map(m) => Value::Map(Map::from_entries(MapType::Values, m.entries().into_iter().collect())),
+        Value::Nil => Value::Map(Map::new(MapType::Values)),
+        other => other,
+    }
+}
+
+fn s(v: &str) -> Value {
+    Value::str(v)
+}
+
+/// `.Chart` as Helm v4 builds it from Chart.yaml (`MetadataAsMap`, `IsRoot`).
+pub fn chart_value(chart_yaml: &str) -> Value {
+    let meta = yaml_value(chart_yaml);
+    let get = |k: &str| meta.as_map().and_then(|m| m.get(k)).unwrap_or(Value::Nil);
+    let str_or_empty = |k: &str| match get(k) {
+        Value::Str(x) => Value::Str(x),
+        _ => s(""),
+    };
+    let list_or_empty = |k: &str| match get(k) {
+        l @ Value::List(_) => l,
+        _ => Value::list(Vec::new()),
+    };
+    let m = Map::new(MapType::Any);
+    for (key, yaml_key) in [
+        ("APIVersion", "apiVersion"),
+        ("AppVersion", "appVersion"),
+        ("Condition", "condition"),
+        ("Description", "description"),
+        ("Home", "home"),
+        ("Icon", "icon"),
+        ("KubeVersion", "kubeVersion"),
+        ("Name", "name"),
+        ("Tags", "tags"),
+        ("Type", "type"),
+        ("Version", "version"),
+    ] {
+        m.insert(key.into(), str_or_empty(yaml_key));
+    }
+    for (key, yaml_key) in [("Dependencies", "dependencies"), ("Keywords", "keywords"), ("Maintainers", "maintainers"), ("Sources", "sources")] {
+        m.insert(key.into(), list_or_empty(yaml_key));
+    }
+    m.insert("Annotations".into(), get("annotations"));
+    m.insert("Deprecated".into(), Value::Bool(get("deprecated").truth()));
+    m.insert("IsRoot".into(), Value::Bool(true));
+    Value::Map(m)
+}
+
+/// `.Capabilities` as `helm template` has them (Kubernetes v1.36.0, Helm's default API list
+/// is not reproduced: only a few versions, which the corpus uses).
+pub fn capabilities_value() -> Value {
+    let kube = Struct {
+        type_name: "common.KubeVersion".into(),
+        pointer: false,
+        fields: [("Version", s("v1.36.0")), ("Major", s("1")), ("Minor", s("36"))]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect(),
+        order: vec!["Version".into(), "Major".into(), "Minor".into()],
+        string: Some("v1.36.0".into()),
+        methods: [("GitVersion".to_string(), s("v1.36.0"))].into_iter().collect(),
+    };
+    let api = VersionSet(vec!["v1".into(), "apps/v1".into(), "batch/v1".into(), "networking.k8s.io/v1".into()]);
+    Struct {
+        type_name: "*common.Capabilities".into(),
+        pointer: true,
+        fields: [
+            ("KubeVersion".to_string(), kube.value()),
+            ("APIVersions".to_string(), Value::Object(std::rc::Rc::new(api))),
+        ]
+        .into_iter()
+        .collect(),
+        order: vec!["KubeVersion".into(), "APIVersions".into()],
+        string: None,
+        methods: BTreeMap::new(),
+    }
+    .value()
+}
+
+fn release_value() -> Value {
+    let m = Map::new(MapType::Any);
+    m.insert("Name".into(), s("rel"));
+    m.insert("Namespace".into(), s("ns"));
+    m.insert("IsInstall".into(), Value::Bool(true));
+    m.insert("IsUpgrade".into(), Value::Bool(false));
+    m.insert("Revision".into(), Value::Int(1));
+    m.insert("Service".into(), s("Helm"));
+    Value::Map(m)
+}
+
+/// A chart directory read for the engine: its templates (named `chart/templates/…`) and the
+/// top-level value.
+pub struct LoadedChart {
+    pub name: String,
+    pub templates: Vec<(String, String)>,
+    pub top: Value,
+}
+
+fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(rd) = std::fs::read_dir(dir) else { return };
+    let mut entries: Vec<PathBuf> = rd.filter_map(|e| e.ok().map(|e| e.path())).collect();
+    entries.sort();
+    for p in entries {
+        if p.is_dir() {
+            walk(&p, out);
+        } else {
+            out.push(p);
+        }
+    }
+}
+
+pub fn load_chart(dir: &Path) -> LoadedChart {
+    let chart_yaml = std::fs::read_to_string(dir.join("Chart.yaml")).expect("Chart.yaml");
+    let chart = chart_value(&chart_yaml);
+    let name = chart.as_map().and_then(|m| m.get("Name")).and_then(|v| v.as_str().map(String::from)).unwrap_or_default();
+    let values = std::fs::read_to_string(dir.join("values.yaml")).unwrap_or_default();
+    let mut files = Vec::new();
+    walk(dir, &mut files);
+    let mut templates = Vec::new();
+    let mut other = Vec::new();
+    for f in files {
+        let rel = f.strip_prefix(dir).expect("under the chart").to_string_lossy().replace('\\', "/");
+        if rel.starts_with("templates/") {
+            templates.push((format!("{name}/{rel}"), std::fs::read_to_string(&f).expect("template text")));
+        } else if !matches!(rel.as_str(), "Chart.yaml" | "values.yaml") && !rel.starts_with("charts/") {
+            other.push((rel, std::fs::read(&f).expect("file bytes")));
+        }
+    }
+    let top = Map::new(MapType::Values);
+    top.insert("Values".into(), to_values_type(yaml_value(&values)));
+    top.insert("Chart".into(), chart);
+    top.insert("Release".into(), release_value());
+    top.insert("Capabilities".into(), capabilities_value());
+    top.insert("Files".into(), Files::new(other).value());
+    top.insert("Subcharts".into(), Value::empty_map());
+    LoadedChart { name, templates, top: Value::Map(top) }
+}
+
+/// Renders a chart directory with the native engine, in the oracle's answer shape.
+pub fn render_native(dir: &Path) -> Answer {
+    let c = load_chart(dir);
+    helm::template::Engine::default().render(&c.templates, c.top).map_err(|e| e.to_string())
+}
+
+/// A readable difference between two answers, None when equal.
+pub fn difference(ours: &Answer, helm: &Answer) -> Option<String> {
+    if ours == helm {
+        return None;
+    }
+    Some(format!("--- ours\n{ours:#?}\n--- helm\n{helm:#?}"))
+}
