@@ -27,8 +27,17 @@ fn corpus_renders_exactly_as_helm() {
     for (case, helm) in cases.iter().zip(&answers) {
         let ours = support::render_native(case);
         if let Some(d) = support::difference(&ours, helm) {
-            failures.push(format!("== {}\n{d}", case.file_name().unwrap_or_default().to_string_lossy()));
+            failures.push(format!(
+                "== {}\n{d}",
+                case.file_name().unwrap_or_default().to_string_lossy()
+            ));
         }
     }
-    assert!(failures.is_empty(), "{} of {} cases differ from Helm:\n{}", failures.len(), cases.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {} cases differ from Helm:\n{}",
+        failures.len(),
+        cases.len(),
+        failures.join("\n")
+    );
 }

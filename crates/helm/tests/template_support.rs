@@ -32,7 +32,11 @@ impl Oracle {
     pub fn start() -> Oracle {
         let python = repo_root().join(".venv/helm/bin/python");
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/oracle/render.py");
-        assert!(python.exists(), "the Helm oracle is missing: {} (install it with scripts/prereqs)", python.display());
+        assert!(
+            python.exists(),
+            "the Helm oracle is missing: {} (install it with scripts/prereqs)",
+            python.display()
+        );
         let mut child = Command::new(&python)
             .arg(&script)
             .stdin(Stdio::piped())
@@ -63,7 +67,10 @@ impl Oracle {
             return Err(e.as_str().unwrap_or_default().to_string());
         }
         let ok = v.get("ok").and_then(|o| o.as_object()).expect("an ok object");
-        Ok(ok.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string())).collect())
+        Ok(ok
+            .iter()
+            .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
+            .collect())
     }
 }
 
@@ -79,6 +86,26 @@ pub fn yaml_value(text: &str) -> Value {
     let y: serde_yaml::Value = serde_yaml::from_str(text).unwrap_or(serde_yaml::Value::Null);
     let json = serde_json::to_value(y).unwrap_or(serde_json::Value::Null);
     Value::from(json)
+}
+
+/// Helm's coalescing drops keys whose value is null.
+fn drop_nulls(v: serde_json::Value) -> serde_json::Value {
+    match v {
+        serde_json::Value::Object(o) => serde_json::Value::Object(
+            o.into_iter()
+                .filter(|(_, v)| !v.is_null())
+                .map(|(k, v)| (k, drop_nulls(v)))
+                .collect(),
+        ),
+        other => other,
+    }
+}
+
+/// A chart's values.yaml as Helm hands it to templates.
+pub fn values_value(text: &str) -> Value {
+    let y: serde_yaml::Value = serde_yaml::from_str(text).unwrap_or(serde_yaml::Value::Null);
+    let json = serde_json::to_value(y).unwrap_or(serde_json::Value::Null);
+    Value::from(drop_nulls(json))
 }
 
 fn to_values_type(v: Value) -> Value {
@@ -121,7 +148,12 @@ pub fn chart_value(chart_yaml: &str) -> Value {
     ] {
         m.insert(key.into(), str_or_empty(yaml_key));
     }
-    for (key, yaml_key) in [("Dependencies", "dependencies"), ("Keywords", "keywords"), ("Maintainers", "maintainers"), ("Sources", "sources")] {
+    for (key, yaml_key) in [
+        ("Dependencies", "dependencies"),
+        ("Keywords", "keywords"),
+        ("Maintainers", "maintainers"),
+        ("Sources", "sources"),
+    ] {
         m.insert(key.into(), list_or_empty(yaml_key));
     }
     m.insert("Annotations".into(), get("annotations"));
@@ -144,7 +176,12 @@ pub fn capabilities_value() -> Value {
         string: Some("v1.36.0".into()),
         methods: [("GitVersion".to_string(), s("v1.36.0"))].into_iter().collect(),
     };
-    let api = VersionSet(vec!["v1".into(), "apps/v1".into(), "batch/v1".into(), "networking.k8s.io/v1".into()]);
+    let api = VersionSet(vec![
+        "v1".into(),
+        "apps/v1".into(),
+        "batch/v1".into(),
+        "networking.k8s.io/v1".into(),
+    ]);
     Struct {
         type_name: "*common.Capabilities".into(),
         pointer: true,
@@ -196,34 +233,51 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
 pub fn load_chart(dir: &Path) -> LoadedChart {
     let chart_yaml = std::fs::read_to_string(dir.join("Chart.yaml")).expect("Chart.yaml");
     let chart = chart_value(&chart_yaml);
-    let name = chart.as_map().and_then(|m| m.get("Name")).and_then(|v| v.as_str().map(String::from)).unwrap_or_default();
+    let name = chart
+        .as_map()
+        .and_then(|m| m.get("Name"))
+        .and_then(|v| v.as_str().map(String::from))
+        .unwrap_or_default();
     let values = std::fs::read_to_string(dir.join("values.yaml")).unwrap_or_default();
     let mut files = Vec::new();
     walk(dir, &mut files);
     let mut templates = Vec::new();
     let mut other = Vec::new();
     for f in files {
-        let rel = f.strip_prefix(dir).expect("under the chart").to_string_lossy().replace('\\', "/");
+        let rel = f
+            .strip_prefix(dir)
+            .expect("under the chart")
+            .to_string_lossy()
+            .replace('\\', "/");
         if rel.starts_with("templates/") {
-            templates.push((format!("{name}/{rel}"), std::fs::read_to_string(&f).expect("template text")));
+            templates.push((
+                format!("{name}/{rel}"),
+                std::fs::read_to_string(&f).expect("template text"),
+            ));
         } else if !matches!(rel.as_str(), "Chart.yaml" | "values.yaml") && !rel.starts_with("charts/") {
             other.push((rel, std::fs::read(&f).expect("file bytes")));
         }
     }
     let top = Map::new(MapType::Values);
-    top.insert("Values".into(), to_values_type(yaml_value(&values)));
+    top.insert("Values".into(), to_values_type(values_value(&values)));
     top.insert("Chart".into(), chart);
     top.insert("Release".into(), release_value());
     top.insert("Capabilities".into(), capabilities_value());
     top.insert("Files".into(), Files::new(other).value());
     top.insert("Subcharts".into(), Value::empty_map());
-    LoadedChart { name, templates, top: Value::Map(top) }
+    LoadedChart {
+        name,
+        templates,
+        top: Value::Map(top),
+    }
 }
 
 /// Renders a chart directory with the native engine, in the oracle's answer shape.
 pub fn render_native(dir: &Path) -> Answer {
     let c = load_chart(dir);
-    helm::template::Engine::default().render(&c.templates, c.top).map_err(|e| e.to_string())
+    helm::template::Engine::default()
+        .render(&c.templates, c.top)
+        .map_err(|e| e.to_string())
 }
 
 /// A readable difference between two answers, None when equal.

@@ -30,12 +30,21 @@ impl<'a> State<'a> {
         let fixed = def.params.len();
         if def.variadic.is_some() {
             if num_in < fixed {
-                return Err(self.errorf(format!("wrong number of args for {name}: want at least {fixed} got {}", args.len())));
+                return Err(self.errorf(format!(
+                    "wrong number of args for {name}: want at least {fixed} got {}",
+                    args.len()
+                )));
             }
         } else if num_in != fixed {
             return Err(self.errorf(format!("wrong number of args for {name}: want {fixed} got {num_in}")));
         }
-        let param = |i: usize| if i < fixed { def.params[i] } else { def.variadic.unwrap_or(P::Any) };
+        let param = |i: usize| {
+            if i < fixed {
+                def.params[i]
+            } else {
+                def.variadic.unwrap_or(P::Any)
+            }
+        };
         if def.lazy {
             return self.and_or(dot, name == "or", args, fin);
         }
@@ -79,8 +88,14 @@ impl<'a> State<'a> {
             Arg::Bool(..) | Arg::Number(..) | Arg::Str { .. } => return self.eval_constant(p, arg),
             _ => {}
         }
-        let v = self.eval_arg_any(dot, arg)?;
-        self.validate(v, p)
+        let v = self.eval_arg_slot(dot, arg)?;
+        if v.iface && v.v.is_nil() && p != P::Any {
+            return Err(self.errorf(format!(
+                "wrong type for value; expected {}; got interface {{}}",
+                p.go_type()
+            )));
+        }
+        self.validate(v.v, p)
     }
 
     fn eval_constant(&mut self, p: P, arg: &'a Arg) -> R<Value> {
@@ -118,7 +133,11 @@ impl<'a> State<'a> {
             _ => false,
         };
         if !ok {
-            return Err(self.errorf(format!("wrong type for value; expected {}; got {}", p.go_type(), v.type_name())));
+            return Err(self.errorf(format!(
+                "wrong type for value; expected {}; got {}",
+                p.go_type(),
+                v.type_name()
+            )));
         }
         Ok(v)
     }

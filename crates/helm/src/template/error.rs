@@ -18,19 +18,33 @@ pub struct GoError {
 impl GoError {
     /// `errors.New(msg)`.
     pub fn new(msg: impl Into<String>) -> GoError {
-        GoError { msg: msg.into(), cause: None, exec: false, unsupported: None }
+        GoError {
+            msg: msg.into(),
+            cause: None,
+            exec: false,
+            unsupported: None,
+        }
     }
 
     /// `fmt.Errorf(prefix + "%w", cause)`.
     pub fn wrap(prefix: impl Into<String>, cause: GoError) -> GoError {
         let unsupported = cause.unsupported.clone();
-        GoError { msg: prefix.into() + &cause.msg, cause: Some(Box::new(cause)), exec: false, unsupported }
+        GoError {
+            msg: prefix.into() + &cause.msg,
+            cause: Some(Box::new(cause)),
+            exec: false,
+            unsupported,
+        }
     }
 
     /// An error for a feature this engine lacks (the caller falls back to real Helm).
     pub fn unsupported(what: impl Into<String>) -> GoError {
         let what = what.into();
-        GoError { msg: format!("not supported by the native renderer: {what}"), unsupported: Some(what), ..GoError::new("") }
+        GoError {
+            msg: format!("not supported by the native renderer: {what}"),
+            unsupported: Some(what),
+            ..GoError::new("")
+        }
     }
 
     /// The texts of this error and of every error it wraps, outermost first.

@@ -32,7 +32,11 @@ impl Slot {
     }
 
     fn type_name(&self) -> String {
-        if self.iface { "interface {}".into() } else { self.v.type_name() }
+        if self.iface {
+            "interface {}".into()
+        } else {
+            self.v.type_name()
+        }
     }
 }
 
@@ -101,7 +105,14 @@ type R<T> = Result<T, GoError>;
 
 impl<'a> State<'a> {
     fn new(ctx: &'a Ctx, tree: &'a Tree, dot: Slot, depth: usize) -> State<'a> {
-        State { ctx, tree, vars: vec![("$".into(), dot)], at: At::None, depth, out: String::new() }
+        State {
+            ctx,
+            tree,
+            vars: vec![("$".into(), dot)],
+            at: At::None,
+            depth,
+            out: String::new(),
+        }
     }
 
     pub fn at(&mut self, at: At<'a>) {
@@ -110,7 +121,12 @@ impl<'a> State<'a> {
 
     /// Go's `state.errorf`: an `ExecError` located at the current node.
     pub fn errorf(&self, msg: impl Into<String>) -> GoError {
-        GoError { msg: self.prefix() + &msg.into(), cause: None, exec: true, unsupported: None }
+        GoError {
+            msg: self.prefix() + &msg.into(),
+            cause: None,
+            exec: true,
+            unsupported: None,
+        }
     }
 
     /// `state.errorf("...: %w", err)`: an `ExecError` wrapping a function's error.
@@ -131,7 +147,10 @@ impl<'a> State<'a> {
             At::Template(t) => (t.pos, Node::Template(t.clone()).to_string()),
             At::Range(b) => (b.pos, format!("{{{{range {}}}}}", b.pipe)),
         };
-        format!("template: {}: executing {name} at <{context}>: ", self.tree.location(pos))
+        format!(
+            "template: {}: executing {name} at <{context}>: ",
+            self.tree.location(pos)
+        )
     }
 
     fn walk_list(&mut self, dot: &Slot, list: &'a [Node]) -> R<Flow> {
@@ -193,21 +212,37 @@ impl<'a> State<'a> {
         let items: Vec<(Slot, Slot)> = match &v {
             Value::List(l) => {
                 let iface = l.ty == super::value::ListType::Any;
-                l.items.iter().enumerate().map(|(i, x)| (int_slot(i), Slot { v: x.clone(), iface })).collect()
+                l.items
+                    .iter()
+                    .enumerate()
+                    .map(|(i, x)| (int_slot(i), Slot { v: x.clone(), iface }))
+                    .collect()
             }
             Value::Map(m) => {
                 let iface = m.ty() != MapType::Str;
-                m.entries().into_iter().map(|(k, x)| (Slot::concrete(Value::str(k)), Slot { v: x, iface })).collect()
+                m.entries()
+                    .into_iter()
+                    .map(|(k, x)| (Slot::concrete(Value::str(k)), Slot { v: x, iface }))
+                    .collect()
             }
             Value::Object(o) => match o.entries() {
-                Some(e) => e.into_iter().map(|(k, x)| (Slot::concrete(Value::str(k)), Slot::concrete(x))).collect(),
+                Some(e) => e
+                    .into_iter()
+                    .map(|(k, x)| (Slot::concrete(Value::str(k)), Slot::concrete(x)))
+                    .collect(),
                 None => return Err(self.errorf(format!("range can't iterate over {}", sprint_value(&v)))),
             },
             Value::Int(n) | Value::Int64(n) => {
                 if b.pipe.decl.len() > 1 {
                     return Err(self.errorf(format!("can't use {n} to iterate over more than one variable")));
                 }
-                let mk = |i: i64| Slot::concrete(if matches!(v, Value::Int(_)) { Value::Int(i) } else { Value::Int64(i) });
+                let mk = |i: i64| {
+                    Slot::concrete(if matches!(v, Value::Int(_)) {
+                        Value::Int(i)
+                    } else {
+                        Value::Int64(i)
+                    })
+                };
                 (0..(*n).max(0)).map(|i| (mk(i), mk(i))).collect()
             }
             Value::Nil => Vec::new(),
@@ -322,7 +357,9 @@ impl<'a> State<'a> {
             }
             Arg::Identifier { name, .. } => {
                 self.at(At::Arg(first));
-                return self.eval_function(dot, name, At::Cmd(cmd), &cmd.args[1..], fin).map(Slot::concrete);
+                return self
+                    .eval_function(dot, name, At::Cmd(cmd), &cmd.args[1..], fin)
+                    .map(Slot::concrete);
             }
             Arg::Pipe(_, p) => {
                 self.not_a_function(&cmd.args, fin.as_ref())?;
@@ -400,10 +437,14 @@ impl<'a> State<'a> {
                     vals.push(self.eval_arg_any(dot, a)?);
                 }
                 vals.extend(fin);
-                o.call(name, &vals).map(Slot::concrete).map_err(|e| self.wrapf(format!("error calling {name}: "), e.into()))
+                o.call(name, &vals)
+                    .map(Slot::concrete)
+                    .map_err(|e| self.wrapf(format!("error calling {name}: "), e.into()))
             }
             Value::Object(o) => match o.field(name) {
-                Some(_) if has_args => Err(self.errorf(format!("{name} has arguments but cannot be invoked as function"))),
+                Some(_) if has_args => {
+                    Err(self.errorf(format!("{name} has arguments but cannot be invoked as function")))
+                }
                 Some(v) => Ok(Slot::concrete(v)),
                 None => Err(self.errorf(format!("can't evaluate field {name} in type {}", recv.type_name()))),
             },
@@ -421,28 +462,35 @@ impl<'a> State<'a> {
 
     /// `evalArg` with an `interface {}` parameter: any operand, evaluated.
     pub fn eval_arg_any(&mut self, dot: &Slot, arg: &'a Arg) -> R<Value> {
+        self.eval_arg_slot(dot, arg).map(|s| s.v)
+    }
+
+    /// An operand evaluated, with whether Go holds the result in an interface (a field or a
+    /// variable can hold a nil interface, which typed parameters reject differently).
+    pub fn eval_arg_slot(&mut self, dot: &Slot, arg: &'a Arg) -> R<Slot> {
         self.at(At::Arg(arg));
+        let me = std::slice::from_ref(arg);
         Ok(match arg {
-            Arg::Dot(_) => dot.v.clone(),
-            Arg::Nil(_) => Value::Nil,
-            Arg::Field { idents, .. } => self.eval_field_chain(dot, dot.clone(), idents, std::slice::from_ref(arg), None)?.v,
+            Arg::Dot(_) => dot.clone(),
+            Arg::Nil(_) => Slot::default(),
+            Arg::Field { idents, .. } => self.eval_field_chain(dot, dot.clone(), idents, me, None)?,
             Arg::Variable { idents, .. } => {
                 let v = self.var_value(&idents[0])?;
                 if idents.len() == 1 {
-                    v.v
+                    v
                 } else {
-                    self.eval_field_chain(dot, v, &idents[1..], std::slice::from_ref(arg), None)?.v
+                    self.eval_field_chain(dot, v, &idents[1..], me, None)?
                 }
             }
-            Arg::Pipe(_, p) => self.eval_pipeline(dot, p)?,
-            Arg::Identifier { name, .. } => self.eval_function(dot, name, At::Arg(arg), &[], None)?,
+            Arg::Pipe(_, p) => Slot::concrete(self.eval_pipeline(dot, p)?),
+            Arg::Identifier { name, .. } => Slot::concrete(self.eval_function(dot, name, At::Arg(arg), &[], None)?),
             Arg::Chain { node, fields, .. } => {
                 let recv = self.eval_arg_any(dot, node)?;
-                self.eval_field_chain(dot, Slot::concrete(recv), fields, std::slice::from_ref(arg), None)?.v
+                self.eval_field_chain(dot, Slot::concrete(recv), fields, me, None)?
             }
-            Arg::Bool(_, b) => Value::Bool(*b),
-            Arg::Number(_, n) => self.ideal_constant(n)?,
-            Arg::Str { text, .. } => Value::str(text.as_str()),
+            Arg::Bool(_, b) => Slot::concrete(Value::Bool(*b)),
+            Arg::Number(_, n) => Slot::concrete(self.ideal_constant(n)?),
+            Arg::Str { text, .. } => Slot::concrete(Value::str(text.as_str())),
         })
     }
 

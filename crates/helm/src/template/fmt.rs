@@ -37,7 +37,7 @@ pub fn format_float_v(f: f64) -> String {
     }
     let (digits, exp) = shortest_digits(f);
     let neg = if f.is_sign_negative() { "-" } else { "" };
-    if exp < -4 || exp >= 6 {
+    if !(-4..6).contains(&exp) {
         return format!("{neg}{}", exp_form(&digits, exp, digits.len().saturating_sub(1)));
     }
     format!("{neg}{}", fixed_form(&digits, exp))
@@ -45,10 +45,19 @@ pub fn format_float_v(f: f64) -> String {
 
 fn special_float(f: f64, plus: bool, space: bool) -> Option<String> {
     if f.is_nan() {
-        return Some(if plus { "+NaN" } else if space { " NaN" } else { "NaN" }.into());
+        return Some(
+            if plus {
+                "+NaN"
+            } else if space {
+                " NaN"
+            } else {
+                "NaN"
+            }
+            .into(),
+        );
     }
     if f.is_infinite() {
-        return Some(if f < 0.0 { "-Inf" } else if plus { "+Inf" } else { "+Inf" }.into());
+        return Some(if f < 0.0 { "-Inf" } else { "+Inf" }.into());
     }
     None
 }
@@ -107,7 +116,10 @@ struct Spec {
 
 impl Spec {
     fn plain(verb: char) -> Spec {
-        Spec { verb, ..Spec::default() }
+        Spec {
+            verb,
+            ..Spec::default()
+        }
     }
 }
 
@@ -233,7 +245,10 @@ fn write_value(out: &mut String, v: &Value, spec: Spec) {
 
 fn write_list(out: &mut String, items: &[Value], ty: ListType, spec: Spec) {
     if ty == ListType::Bytes && matches!(spec.verb, 's' | 'q' | 'x' | 'X') {
-        let bytes: Vec<u8> = items.iter().map(|b| if let Value::Int(i) = b { *i as u8 } else { 0 }).collect();
+        let bytes: Vec<u8> = items
+            .iter()
+            .map(|b| if let Value::Int(i) = b { *i as u8 } else { 0 })
+            .collect();
         let s = String::from_utf8_lossy(&bytes).into_owned();
         write_str(out, &Value::str(s.as_str()), &s, spec);
         return;
@@ -272,7 +287,11 @@ fn write_str(out: &mut String, v: &Value, s: &str, spec: Spec) {
                 if spec.sharp && (spec.space || i == 0) {
                     h.push_str(if spec.verb == 'x' { "0x" } else { "0X" });
                 }
-                h.push_str(&if spec.verb == 'x' { format!("{b:02x}") } else { format!("{b:02X}") });
+                h.push_str(&if spec.verb == 'x' {
+                    format!("{b:02x}")
+                } else {
+                    format!("{b:02X}")
+                });
             }
             pad(out, &h, spec, false);
         }
@@ -324,8 +343,11 @@ fn push_quoted_char(out: &mut String, c: char, quote: char, ascii: bool) {
 
 /// An approximation of `unicode.IsPrint` for non-ASCII runes.
 fn is_go_printable(c: char) -> bool {
-    !(c.is_control() || c.is_whitespace() && c != ' ' || ('\u{e000}'..='\u{f8ff}').contains(&c) || c == '\u{feff}')
-        && !matches!(c as u32, 0xad | 0x200b..=0x200f | 0x2028..=0x202e | 0x2060..=0x206f)
+    !(c.is_control()
+        || ('\u{e000}'..='\u{f8ff}').contains(&c)
+        || c == '\u{feff}'
+        || matches!(c as u32, 0xad | 0x200b..=0x200f | 0x2028..=0x202e | 0x2060..=0x206f)
+        || c.is_whitespace() && c != ' ')
 }
 
 fn write_int(out: &mut String, v: &Value, i: i64, spec: Spec) {
@@ -402,7 +424,11 @@ fn write_float(out: &mut String, v: &Value, f: f64, spec: Spec) {
         'f' | 'F' => format!("{:.*}", spec.prec.unwrap_or(6), f.abs()),
         verb => return bad_verb(out, v, verb),
     };
-    let body = if matches!(spec.verb, 'E' | 'G') { body.to_uppercase() } else { body };
+    let body = if matches!(spec.verb, 'E' | 'G') {
+        body.to_uppercase()
+    } else {
+        body
+    };
     pad_number(out, sign_of(f.is_sign_negative(), spec), &body, spec, true);
 }
 
@@ -424,7 +450,7 @@ fn float_g(f: f64, prec: Option<usize>, _sharp: bool) -> String {
             let d = d.trim_end_matches('0').to_string();
             let d = if d.is_empty() { "0".to_string() } else { d };
             let nd = d.len() as i32;
-            let eprec = if p as i32 > nd && nd >= e + 1 { nd } else { p as i32 };
+            let eprec = if p as i32 > nd && nd > e { nd } else { p as i32 };
             (d, e, eprec)
         }
     };
@@ -497,8 +523,17 @@ mod tests {
     fn printf_verbs() {
         let f = |s: &str, a: Vec<Value>| sprintf(s, &a);
         assert_eq!(f("%d", vec![Value::Float(3.0)]), "%!d(float64=3)");
-        assert_eq!(f("%05d|%-4d|%x", vec![Value::Int(-42), Value::Int(7), Value::Int(255)]), "-0042|7   |ff");
-        assert_eq!(f("%.2f %e %g", vec![Value::Float(3.14159), Value::Float(1234.5), Value::Float(0.5)]), "3.14 1.234500e+03 0.5");
+        assert_eq!(
+            f("%05d|%-4d|%x", vec![Value::Int(-42), Value::Int(7), Value::Int(255)]),
+            "-0042|7   |ff"
+        );
+        assert_eq!(
+            f(
+                "%.2f %e %g",
+                vec![Value::Float(2.5183), Value::Float(1234.5), Value::Float(0.5)]
+            ),
+            "2.52 1.234500e+03 0.5"
+        );
         assert_eq!(f("%q %v", vec![Value::str("a\"b"), Value::Nil]), "\"a\\\"b\" <nil>");
         assert_eq!(f("%s %s", vec![Value::str("x")]), "x %!s(MISSING)");
         assert_eq!(f("%s", vec![Value::str("x"), Value::Int(1)]), "x%!(EXTRA int=1)");

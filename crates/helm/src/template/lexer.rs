@@ -108,9 +108,22 @@ struct Lexer<'a> {
 /// Lexes a whole template; the items end with [`Kind::Eof`], or with [`Kind::Error`] where Go's
 /// lexer stops with an error (the parser reports it only if it gets that far, as Go's does).
 pub fn lex(input: &str) -> Vec<Item> {
-    let mut l = Lexer { input, pos: 0, start: 0, line: 1, start_line: 1, paren_depth: 0, items: Vec::new() };
+    let mut l = Lexer {
+        input,
+        pos: 0,
+        start: 0,
+        line: 1,
+        start_line: 1,
+        paren_depth: 0,
+        items: Vec::new(),
+    };
     if let Err(e) = l.run() {
-        l.items.push(Item { kind: Kind::Error, val: e.msg, pos: l.pos, line: e.line });
+        l.items.push(Item {
+            kind: Kind::Error,
+            val: e.msg,
+            pos: l.pos,
+            line: e.line,
+        });
     }
     l.items
 }
@@ -142,7 +155,12 @@ impl Lexer<'_> {
 
     fn emit(&mut self, kind: Kind) {
         let val = self.input[self.start..self.pos].to_string();
-        self.items.push(Item { kind, val, pos: self.start, line: self.start_line });
+        self.items.push(Item {
+            kind,
+            val,
+            pos: self.start,
+            line: self.start_line,
+        });
         self.ignore();
     }
 
@@ -154,7 +172,10 @@ impl Lexer<'_> {
     }
 
     fn err<T>(&self, msg: impl Into<String>) -> Result<T, LexError> {
-        Err(LexError { msg: msg.into(), line: self.start_line })
+        Err(LexError {
+            msg: msg.into(),
+            line: self.start_line,
+        })
     }
 
     fn run(&mut self) -> Result<(), LexError> {
@@ -164,7 +185,12 @@ impl Lexer<'_> {
                 if self.pos > self.start {
                     self.emit(Kind::Text);
                 }
-                self.items.push(Item { kind: Kind::Eof, val: String::new(), pos: self.pos, line: self.line });
+                self.items.push(Item {
+                    kind: Kind::Eof,
+                    val: String::new(),
+                    pos: self.pos,
+                    line: self.line,
+                });
                 return Ok(());
             };
             self.pos += x;
@@ -194,7 +220,12 @@ impl Lexer<'_> {
             self.ignore();
             return self.comment();
         }
-        let item = Item { kind: Kind::LeftDelim, val: "{{".into(), pos: self.start, line: self.start_line };
+        let item = Item {
+            kind: Kind::LeftDelim,
+            val: "{{".into(),
+            pos: self.start,
+            line: self.start_line,
+        };
         self.items.push(item);
         self.pos += after;
         self.ignore();
@@ -329,7 +360,11 @@ impl Lexer<'_> {
 
     fn field_or_variable(&mut self, kind: Kind) -> Result<(), LexError> {
         if self.at_terminator() {
-            self.emit(if kind == Kind::Variable { Kind::Variable } else { Kind::Dot });
+            self.emit(if kind == Kind::Variable {
+                Kind::Variable
+            } else {
+                Kind::Dot
+            });
             return Ok(());
         }
         while let Some(c) = self.peek() {

@@ -28,6 +28,7 @@ mod exec;
 pub mod fmt;
 pub mod funcs;
 mod lexer;
+mod literal;
 mod node;
 pub mod objects;
 mod parse;

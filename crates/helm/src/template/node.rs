@@ -64,18 +64,35 @@ pub struct Number {
 #[derive(Debug, Clone)]
 pub enum Arg {
     /// `.a.b`
-    Field { pos: usize, idents: Vec<String> },
+    Field {
+        pos: usize,
+        idents: Vec<String>,
+    },
     /// `$x.a` (`idents[0]` is the variable, `$` included)
-    Variable { pos: usize, idents: Vec<String> },
+    Variable {
+        pos: usize,
+        idents: Vec<String>,
+    },
     /// `(pipeline).a.b` or `fn.a`
-    Chain { pos: usize, node: Box<Arg>, fields: Vec<String> },
+    Chain {
+        pos: usize,
+        node: Box<Arg>,
+        fields: Vec<String>,
+    },
     /// A function name.
-    Identifier { pos: usize, name: String },
+    Identifier {
+        pos: usize,
+        name: String,
+    },
     Dot(usize),
     Nil(usize),
     Bool(usize, bool),
     Number(usize, Number),
-    Str { pos: usize, quoted: String, text: String },
+    Str {
+        pos: usize,
+        quoted: String,
+        text: String,
+    },
     /// A parenthesised pipeline.
     Pipe(usize, Box<Pipe>),
 }
@@ -188,5 +205,6 @@ impl fmt::Display for Node {
 
 /// Go's `parse.IsEmptyTree`: only whitespace text.
 pub fn is_empty_tree(list: &[Node]) -> bool {
-    list.iter().all(|n| matches!(n, Node::Text(t) if t.trim_matches([' ', '\t', '\r', '\n']).is_empty()))
+    list.iter()
+        .all(|n| matches!(n, Node::Text(t) if t.trim_matches([' ', '\t', '\r', '\n']).is_empty()))
 }

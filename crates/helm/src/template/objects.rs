@@ -20,7 +20,9 @@ pub struct Files {
 
 impl Files {
     pub fn new(files: impl IntoIterator<Item = (String, Vec<u8>)>) -> Files {
-        Files { files: files.into_iter().collect() }
+        Files {
+            files: files.into_iter().collect(),
+        }
     }
 
     pub fn value(self) -> Value {
@@ -36,12 +38,22 @@ impl Files {
         for (k, v) in &self.files {
             m.insert(k.rsplit('/').next().unwrap_or(k).to_string(), Value::str(f(v)));
         }
-        to_yaml(&Value::Map(m)).map(|s| s.trim_end_matches('\n').to_string()).unwrap_or_default()
+        to_yaml(&Value::Map(m))
+            .map(|s| s.trim_end_matches('\n').to_string())
+            .unwrap_or_default()
     }
 
     fn glob(&self, pattern: &str) -> Files {
-        let re = glob_regex(pattern).unwrap_or_else(|| glob_regex("**").unwrap_or_else(|| regex::Regex::new(".*").expect("valid")));
-        Files { files: self.files.iter().filter(|(k, _)| re.is_match(k)).map(|(k, v)| (k.clone(), v.clone())).collect() }
+        let re = glob_regex(pattern)
+            .unwrap_or_else(|| glob_regex("**").unwrap_or_else(|| regex::Regex::new(".*").expect("valid")));
+        Files {
+            files: self
+                .files
+                .iter()
+                .filter(|(k, _)| re.is_match(k))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        }
     }
 
     fn lines(&self, path: &str) -> Value {
@@ -113,7 +125,10 @@ impl Object for Files {
 
     fn field(&self, name: &str) -> Option<Value> {
         // A map: any other name is a key (a missing one is a nil []byte).
-        Some(self.files.get(name).map_or_else(|| Value::typed_list(ListType::Bytes, Vec::new()), |b| Files::bytes_value(b)))
+        Some(self.files.get(name).map_or_else(
+            || Value::typed_list(ListType::Bytes, Vec::new()),
+            |b| Files::bytes_value(b),
+        ))
     }
 
     fn has_method(&self, name: &str) -> bool {
@@ -123,11 +138,17 @@ impl Object for Files {
     fn call(&self, name: &str, args: &[Value]) -> MethodResult {
         let want = if matches!(name, "AsConfig" | "AsSecrets") { 0 } else { 1 };
         if args.len() != want {
-            return Err(format!("wrong number of args for {name}: want {want} got {}", args.len()));
+            return Err(format!(
+                "wrong number of args for {name}: want {want} got {}",
+                args.len()
+            ));
         }
         let arg = || match &args[0] {
             Value::Str(s) => Ok(s.to_string()),
-            other => Err(format!("wrong type for value; expected string; got {}", other.type_name())),
+            other => Err(format!(
+                "wrong type for value; expected string; got {}",
+                other.type_name()
+            )),
         };
         Ok(match name {
             "Get" => Value::str(String::from_utf8_lossy(self.files.get(&arg()?).map_or(&[][..], |b| b)).into_owned()),
@@ -140,8 +161,11 @@ impl Object for Files {
     }
 
     fn display(&self) -> String {
-        let inner: Vec<String> =
-            self.files.iter().map(|(k, v)| format!("{k}:{}", sprint_value(&Files::bytes_value(v)))).collect();
+        let inner: Vec<String> = self
+            .files
+            .iter()
+            .map(|(k, v)| format!("{k}:{}", sprint_value(&Files::bytes_value(v))))
+            .collect();
         format!("map[{}]", inner.join(" "))
     }
 
@@ -158,7 +182,12 @@ impl Object for Files {
     }
 
     fn entries(&self) -> Option<Vec<(String, Value)>> {
-        Some(self.files.iter().map(|(k, v)| (k.clone(), Files::bytes_value(v))).collect())
+        Some(
+            self.files
+                .iter()
+                .map(|(k, v)| (k.clone(), Files::bytes_value(v)))
+                .collect(),
+        )
     }
 
     fn as_any(&self) -> &dyn std::any::Any {
@@ -211,7 +240,12 @@ impl Object for Struct {
         if let Some(s) = &self.string {
             return s.clone();
         }
-        let inner: Vec<String> = self.order.iter().filter_map(|k| self.fields.get(k)).map(sprint_value).collect();
+        let inner: Vec<String> = self
+            .order
+            .iter()
+            .filter_map(|k| self.fields.get(k))
+            .map(sprint_value)
+            .collect();
         format!("{}{{{}}}", if self.pointer { "&" } else { "" }, inner.join(" "))
     }
 
@@ -252,7 +286,10 @@ impl Object for VersionSet {
     fn call(&self, _: &str, args: &[Value]) -> MethodResult {
         match args {
             [Value::Str(s)] => Ok(Value::Bool(self.0.iter().any(|v| v == &**s))),
-            [other] => Err(format!("wrong type for value; expected string; got {}", other.type_name())),
+            [other] => Err(format!(
+                "wrong type for value; expected string; got {}",
+                other.type_name()
+            )),
             _ => Err(format!("wrong number of args for Has: want 1 got {}", args.len())),
         }
     }

@@ -5,6 +5,8 @@
 use std::rc::Rc;
 
 use super::lexer::{Item, Kind, lex};
+use super::literal::unquote_chars;
+pub use super::literal::{parse_number, unquote};
 use super::node::{Arg, Branch, Command, Node, Number, Pipe, TemplateCall, is_empty_tree};
 
 /// A parsed template: a file's body or a `define`/`block`.
@@ -61,6 +63,8 @@ struct Parser<'a> {
     trees: Vec<Tree>,
     /// The line of the last item read (Go's errors report it).
     line: usize,
+    /// The line of the action being parsed (0 outside one), for lexing errors.
+    action_line: usize,
 }
 
 /// Parses one file named `name`: its body and its `define`s/`block`s, in definition order.
@@ -76,6 +80,7 @@ pub fn parse(name: &str, text: &str, funcs: &dyn Fn(&str) -> FuncStatus) -> Resu
         range_depth: 0,
         trees: Vec::new(),
         line: 1,
+        action_line: 0,
     };
     let root = p.parse_top()?;
     p.add(name.to_string(), root)?;
@@ -116,12 +121,22 @@ impl Parser<'_> {
     }
 
     fn errorf<T>(&self, msg: impl std::fmt::Display) -> Result<T> {
-        Err(ParseError::Go(format!("template: {}:{}: {msg}", self.parse_name, self.line)))
+        Err(ParseError::Go(format!(
+            "template: {}:{}: {msg}",
+            self.parse_name, self.line
+        )))
     }
 
     fn unexpected<T>(&self, it: &Item, context: &str) -> Result<T> {
         if it.kind == Kind::Error {
-            return self.errorf(&it.val);
+            let mut extra = String::new();
+            if self.action_line != 0 && self.action_line != it.line {
+                extra = format!(" in action started at {}:{}", self.parse_name, self.action_line);
+                if it.val.ends_with(" action") {
+                    extra = extra[" in action".len()..].to_string();
+                }
+            }
+            return self.errorf(format!("{}{extra}", it.val));
         }
         self.errorf(format!("unexpected {} in {context}", item_string(it)))
     }
@@ -135,7 +150,12 @@ impl Parser<'_> {
     }
 
     fn add(&mut self, name: String, root: Vec<Node>) -> Result<()> {
-        let tree = Tree { name, parse_name: self.parse_name.clone(), text: self.text.clone(), root: Rc::new(root) };
+        let tree = Tree {
+            name,
+            parse_name: self.parse_name.clone(),
+            text: self.text.clone(),
+            root: Rc::new(root),
+        };
         match self.trees.iter().position(|t| t.name == tree.name) {
             None => self.trees.push(tree),
             Some(i) if is_empty_tree(&self.trees[i].root) => self.trees[i] = tree,
@@ -201,7 +221,12 @@ impl Parser<'_> {
         let it = self.next_non_space();
         match it.kind {
             Kind::Text => Ok(Parsed::Node(Node::Text(Rc::from(it.val.as_str())))),
-            Kind::LeftDelim => self.action(),
+            Kind::LeftDelim => {
+                self.action_line = it.line;
+                let r = self.action();
+                self.action_line = 0;
+                r
+            }
             _ => self.unexpected(&it, "input"),
         }
     }
@@ -236,7 +261,11 @@ impl Parser<'_> {
         if self.range_depth == 0 {
             return self.errorf(format!("{{{{{word}}}}} outside {{{{range}}}}"));
         }
-        Ok(if it.kind == Kind::Break { Node::Break(it.pos) } else { Node::Continue(it.pos) })
+        Ok(if it.kind == Kind::Break {
+            Node::Break(it.pos)
+        } else {
+            Node::Continue(it.pos)
+        })
     }
 
     fn else_control(&mut self) -> Result<Parsed> {
@@ -263,7 +292,12 @@ impl Parser<'_> {
             _ => None,
         };
         self.vars.truncate(mark);
-        Ok(Branch { pos: pipe.pos, pipe, list, else_list })
+        Ok(Branch {
+            pos: pipe.pos,
+            pipe,
+            list,
+            else_list,
+        })
     }
 
     fn else_branch(&mut self, context: &str) -> Result<Vec<Node>> {
@@ -299,7 +333,11 @@ impl Parser<'_> {
             self.backup();
             Some(self.pipeline("template clause", Kind::RightDelim)?)
         };
-        Ok(Node::Template(TemplateCall { pos: it.pos, name, pipe }))
+        Ok(Node::Template(TemplateCall {
+            pos: it.pos,
+            name,
+            pipe,
+        }))
     }
 
     fn block(&mut self) -> Result<Node> {
@@ -315,12 +353,21 @@ impl Parser<'_> {
             return self.errorf(format!("unexpected {} in block clause", end.describe()));
         }
         self.add(name.clone(), list)?;
-        Ok(Node::Template(TemplateCall { pos: it.pos, name, pipe: Some(pipe) }))
+        Ok(Node::Template(TemplateCall {
+            pos: it.pos,
+            name,
+            pipe: Some(pipe),
+        }))
     }
 
     fn pipeline(&mut self, context: &str, end: Kind) -> Result<Pipe> {
         let start = self.peek_non_space();
-        let mut pipe = Pipe { pos: start.pos, is_assign: false, decl: Vec::new(), cmds: Vec::new() };
+        let mut pipe = Pipe {
+            pos: start.pos,
+            is_assign: false,
+            decl: Vec::new(),
+            cmds: Vec::new(),
+        };
         self.declarations(&mut pipe, context)?;
         loop {
             let it = self.next_non_space();
@@ -391,7 +438,10 @@ impl Parser<'_> {
             return self.errorf(format!("missing value for {context}"));
         }
         for (i, c) in pipe.cmds.iter().enumerate().skip(1) {
-            if matches!(c.args[0], Arg::Bool(..) | Arg::Dot(_) | Arg::Nil(_) | Arg::Number(..) | Arg::Str { .. }) {
+            if matches!(
+                c.args[0],
+                Arg::Bool(..) | Arg::Dot(_) | Arg::Nil(_) | Arg::Number(..) | Arg::Str { .. }
+            ) {
                 return self.errorf(format!("non executable command in pipeline stage {}", i + 1));
             }
         }
@@ -445,7 +495,11 @@ impl Parser<'_> {
             Arg::Bool(..) | Arg::Str { .. } | Arg::Number(..) | Arg::Nil(_) | Arg::Dot(_) => {
                 return self.errorf(format!("unexpected . after term {:?}", node.to_string()));
             }
-            other => Arg::Chain { pos, node: Box::new(other), fields },
+            other => Arg::Chain {
+                pos,
+                node: Box::new(other),
+                fields,
+            },
         }))
     }
 
@@ -464,16 +518,29 @@ impl Parser<'_> {
             Kind::Dot => Arg::Dot(pos),
             Kind::Nil => Arg::Nil(pos),
             Kind::Variable => {
-                if !self.vars.iter().any(|v| *v == it.val) {
+                if !self.vars.contains(&it.val) {
                     return self.errorf(format!("undefined variable {:?}", it.val));
                 }
-                Arg::Variable { pos, idents: vec![it.val] }
+                Arg::Variable {
+                    pos,
+                    idents: vec![it.val],
+                }
             }
-            Kind::Field => Arg::Field { pos, idents: vec![it.val[1..].to_string()] },
+            Kind::Field => Arg::Field {
+                pos,
+                idents: vec![it.val[1..].to_string()],
+            },
             Kind::Bool => Arg::Bool(pos, it.val == "true"),
             Kind::CharConst | Kind::Number => Arg::Number(pos, self.number(&it)?),
-            Kind::LeftParen => Arg::Pipe(pos, Box::new(self.pipeline("parenthesized pipeline", Kind::RightParen)?)),
-            Kind::Str | Kind::RawStr => Arg::Str { pos, quoted: it.val.clone(), text: self.unquote(&it)? },
+            Kind::LeftParen => Arg::Pipe(
+                pos,
+                Box::new(self.pipeline("parenthesized pipeline", Kind::RightParen)?),
+            ),
+            Kind::Str | Kind::RawStr => Arg::Str {
+                pos,
+                quoted: it.val.clone(),
+                text: self.unquote(&it)?,
+            },
             _ => {
                 self.backup();
                 return Ok(None);
@@ -496,7 +563,12 @@ impl Parser<'_> {
                 _ => return self.errorf(format!("malformed character constant: {}", it.val)),
             };
             let v = i64::from(u32::from(c));
-            return Ok(Number { text: it.val.clone(), int: Some(v), float: Some(v as f64), is_char: true });
+            return Ok(Number {
+                text: it.val.clone(),
+                int: Some(v),
+                float: Some(v as f64),
+                is_char: true,
+            });
         }
         parse_number(&it.val).map_or_else(|msg| self.errorf(msg), Ok)
     }
@@ -508,7 +580,10 @@ enum Parsed {
     End,
     /// `{{else}}`.
     Else,
-    #[allow(dead_code, reason = "comments are dropped by the lexer, as Go's parser does by default")]
+    #[allow(
+        dead_code,
+        reason = "comments are dropped by the lexer, as Go's parser does by default"
+    )]
     Skip,
 }
 
@@ -546,161 +621,4 @@ fn item_string(it: &Item) -> String {
         }
         _ => super::fmt::go_quote(&it.val, false),
     }
-}
-
-/// Go's `strconv.Unquote` for `"…"` and `` `…` `` literals.
-pub fn unquote(s: &str) -> Option<String> {
-    if s.len() >= 2 && s.starts_with('`') && s.ends_with('`') {
-        return Some(s[1..s.len() - 1].replace('\r', ""));
-    }
-    if s.len() >= 2 && s.starts_with('"') && s.ends_with('"') {
-        return unquote_chars(&s[1..s.len() - 1], '"');
-    }
-    None
-}
-
-fn unquote_chars(s: &str, quote: char) -> Option<String> {
-    let mut out = String::new();
-    let mut chars = s.chars().peekable();
-    while let Some(c) = chars.next() {
-        if c == quote || c == '\n' {
-            return None;
-        }
-        if c != '\\' {
-            out.push(c);
-            continue;
-        }
-        let e = chars.next()?;
-        match e {
-            'a' => out.push('\u{7}'),
-            'b' => out.push('\u{8}'),
-            'f' => out.push('\u{c}'),
-            'n' => out.push('\n'),
-            'r' => out.push('\r'),
-            't' => out.push('\t'),
-            'v' => out.push('\u{b}'),
-            '\\' => out.push('\\'),
-            '\'' | '"' if e == quote => out.push(e),
-            'x' | 'u' | 'U' => {
-                let n = match e {
-                    'x' => 2,
-                    'u' => 4,
-                    _ => 8,
-                };
-                let hex: String = (0..n).filter_map(|_| chars.next()).collect();
-                let v = u32::from_str_radix(&hex, 16).ok().filter(|_| hex.len() == n)?;
-                if e == 'x' {
-                    out.push(char::from_u32(v)?);
-                } else {
-                    out.push(char::from_u32(v)?);
-                }
-            }
-            '0'..='7' => {
-                let mut v = e.to_digit(8)?;
-                for _ in 0..2 {
-                    v = v * 8 + chars.next()?.to_digit(8)?;
-                }
-                out.push(char::from_u32(v).filter(|_| v < 256)?);
-            }
-            _ => return None,
-        }
-    }
-    Some(out)
-}
-
-/// Go's `parse.newNumber` for a number item: which of int and float the text denotes.
-pub fn parse_number(text: &str) -> std::result::Result<Number, String> {
-    if text.ends_with('i') {
-        return Err(format!("illegal number syntax: {text:?}"));
-    }
-    let int = parse_go_int(text);
-    let mut n = Number { text: text.into(), int, float: int.map(|i| i as f64), is_char: false };
-    if n.int.is_none() {
-        if let Some(u) = parse_go_uint(text) {
-            n.float = Some(u as f64);
-        } else if let Some(f) = parse_go_float(text) {
-            if !text.contains(['.', 'e', 'E', 'p', 'P']) {
-                return Err(format!("integer overflow: {text:?}"));
-            }
-            n.float = Some(f);
-            if f.fract() == 0.0 && f >= i64::MIN as f64 && f < i64::MAX as f64 {
-                n.int = Some(f as i64);
-            }
-        }
-    }
-    if n.int.is_none() && n.float.is_none() {
-        return Err(format!("illegal number syntax: {text:?}"));
-    }
-    Ok(n)
-}
-
-fn split_sign(text: &str) -> (bool, &str) {
-    match text.as_bytes().first() {
-        Some(b'-') => (true, &text[1..]),
-        Some(b'+') => (false, &text[1..]),
-        _ => (false, text),
-    }
-}
-
-/// The digits and radix of a Go integer literal (base prefix, underscores), without sign.
-fn radix_digits(body: &str) -> Option<(u32, String)> {
-    let lower = body.to_ascii_lowercase();
-    let (radix, digits) = if let Some(r) = lower.strip_prefix("0x") {
-        (16, r.to_string())
-    } else if let Some(r) = lower.strip_prefix("0b") {
-        (2, r.to_string())
-    } else if let Some(r) = lower.strip_prefix("0o") {
-        (8, r.to_string())
-    } else if lower.len() > 1 && lower.starts_with('0') {
-        (8, lower[1..].to_string())
-    } else {
-        (10, lower)
-    };
-    if digits.starts_with('_') && radix == 10 || digits.ends_with('_') || digits.contains("__") {
-        return None;
-    }
-    let digits: String = digits.chars().filter(|c| *c != '_').collect();
-    (!digits.is_empty()).then_some((radix, digits))
-}
-
-fn parse_go_uint(text: &str) -> Option<u64> {
-    if text.starts_with(['-', '+']) {
-        return None;
-    }
-    let (radix, digits) = radix_digits(text)?;
-    u64::from_str_radix(&digits, radix).ok()
-}
-
-fn parse_go_int(text: &str) -> Option<i64> {
-    let (neg, body) = split_sign(text);
-    let (radix, digits) = radix_digits(body)?;
-    let mag = i128::from(u64::from_str_radix(&digits, radix).ok()?);
-    let v = if neg { -mag } else { mag };
-    i64::try_from(v).ok()
-}
-
-fn parse_go_float(text: &str) -> Option<f64> {
-    let (neg, body) = split_sign(text);
-    let lower = body.to_ascii_lowercase();
-    let f = if let Some(hex) = lower.strip_prefix("0x") {
-        parse_hex_float(&hex.replace('_', ""))?
-    } else {
-        let clean: String = lower.chars().filter(|c| *c != '_').collect();
-        if clean.is_empty() || clean.starts_with(['e']) || clean.contains("inf") || clean.contains("nan") {
-            return None;
-        }
-        clean.parse::<f64>().ok()?
-    };
-    Some(if neg { -f } else { f })
-}
-
-fn parse_hex_float(s: &str) -> Option<f64> {
-    let (mant, exp) = s.split_once('p')?;
-    let exp: i32 = exp.parse().ok()?;
-    let (int, frac) = mant.split_once('.').unwrap_or((mant, ""));
-    let mut v = 0f64;
-    for c in int.chars().chain(frac.chars()) {
-        v = v * 16.0 + f64::from(c.to_digit(16)?);
-    }
-    Some(v * 2f64.powi(exp - 4 * frac.len() as i32))
 }

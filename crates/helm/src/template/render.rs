@@ -44,7 +44,10 @@ pub struct Engine {
 
 impl Default for Engine {
     fn default() -> Self {
-        Engine { funcs: Rc::new(FuncTable::helm()), yaml_loader: Rc::new(super::funcs::yaml::from_yaml_default) }
+        Engine {
+            funcs: Rc::new(FuncTable::helm()),
+            yaml_loader: Rc::new(super::funcs::yaml::from_yaml_default),
+        }
     }
 }
 
@@ -59,8 +62,14 @@ fn helm_order(names: &mut [String]) {
 impl Engine {
     /// Renders templates that share one top-level value (a chart without subcharts).
     pub fn render(&self, templates: &[(String, String)], top: Value) -> Result<BTreeMap<String, String>, Error> {
-        let ts: Vec<Template> =
-            templates.iter().map(|(n, t)| Template { name: n.clone(), text: t.clone(), top: top.clone() }).collect();
+        let ts: Vec<Template> = templates
+            .iter()
+            .map(|(n, t)| Template {
+                name: n.clone(),
+                text: t.clone(),
+                top: top.clone(),
+            })
+            .collect();
         self.render_templates(&ts)
     }
 
@@ -150,7 +159,11 @@ fn reformat_exec_error(name: &str, e: &GoError) -> String {
     if let (Some(s), Some(end)) = (tokens[2].find(WARN_START), tokens[2].rfind(WARN_END))
         && s + WARN_START.len() <= end
     {
-        return format!("execution error at ({}): {}", tokens[1], &tokens[2][s + WARN_START.len()..end]);
+        return format!(
+            "execution error at ({}): {}",
+            tokens[1],
+            &tokens[2][s + WARN_START.len()..end]
+        );
     }
     let mut traces: Vec<Trace> = Vec::new();
     for msg in e.chain() {
@@ -201,7 +214,10 @@ fn cut_template(msg: &str) -> String {
 fn parse_trace(s: &str) -> Option<Trace> {
     let rest = s.strip_prefix("template: ")?;
     if rest.starts_with("no template ") {
-        return Some(Trace { message: s.to_string(), ..Trace::default() });
+        return Some(Trace {
+            message: s.to_string(),
+            ..Trace::default()
+        });
     }
     if let Some((location, after)) = rest.split_once(": executing ") {
         let parsed = (|| {
@@ -221,5 +237,9 @@ fn parse_trace(s: &str) -> Option<Trace> {
         }
     }
     let sep = rest.rfind(": ")?;
-    Some(Trace { location: rest[..sep].to_string(), message: cut_template(&rest[sep + 2..]), executed: String::new() })
+    Some(Trace {
+        location: rest[..sep].to_string(),
+        message: cut_template(&rest[sep + 2..]),
+        executed: String::new(),
+    })
 }

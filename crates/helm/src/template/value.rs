@@ -78,7 +78,10 @@ impl Map {
     }
 
     pub fn from_entries(ty: MapType, entries: BTreeMap<String, Value>) -> Self {
-        Map(Rc::new(MapInner { ty, entries: RefCell::new(entries) }))
+        Map(Rc::new(MapInner {
+            ty,
+            entries: RefCell::new(entries),
+        }))
     }
 
     pub fn ty(&self) -> MapType {
@@ -116,7 +119,12 @@ impl Map {
 
     /// A snapshot of the entries, sorted by key.
     pub fn entries(&self) -> Vec<(String, Value)> {
-        self.0.entries.borrow().iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+        self.0
+            .entries
+            .borrow()
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
     }
 
     /// A new map (same type) with the same entries: a shallow copy.
@@ -167,7 +175,10 @@ impl Value {
     }
 
     pub fn list(items: Vec<Value>) -> Value {
-        Value::List(Rc::new(List { ty: ListType::Any, items }))
+        Value::List(Rc::new(List {
+            ty: ListType::Any,
+            items,
+        }))
     }
 
     pub fn typed_list(ty: ListType, items: Vec<Value>) -> Value {

@@ -16,15 +16,23 @@ pub fn register(t: &mut FuncTable) {
     t.add_variadic("eq", &[P::Any], P::Any, eq);
     t.add("ne", &[P::Any, P::Any], |_, a| Ok(Value::Bool(!equal(&a[0], &a[1])?)));
     t.add("lt", &[P::Any, P::Any], |_, a| Ok(Value::Bool(less(&a[0], &a[1])?)));
-    t.add("le", &[P::Any, P::Any], |_, a| Ok(Value::Bool(less(&a[0], &a[1])? || equal(&a[0], &a[1])?)));
-    t.add("gt", &[P::Any, P::Any], |_, a| Ok(Value::Bool(!(less(&a[0], &a[1])? || equal(&a[0], &a[1])?))));
+    t.add("le", &[P::Any, P::Any], |_, a| {
+        Ok(Value::Bool(less(&a[0], &a[1])? || equal(&a[0], &a[1])?))
+    });
+    t.add("gt", &[P::Any, P::Any], |_, a| {
+        Ok(Value::Bool(!(less(&a[0], &a[1])? || equal(&a[0], &a[1])?)))
+    });
     t.add("ge", &[P::Any, P::Any], |_, a| Ok(Value::Bool(!less(&a[0], &a[1])?)));
     t.add_variadic("print", &[], P::Any, |_, a| Ok(Value::str(sprint(a))));
-    t.add_variadic("printf", &[P::Str], P::Any, |_, a| Ok(Value::str(sprintf(super::arg_str(a, 0), &a[1..]))));
+    t.add_variadic("printf", &[P::Str], P::Any, |_, a| {
+        Ok(Value::str(sprintf(super::arg_str(a, 0), &a[1..])))
+    });
     t.add_variadic("println", &[], P::Any, |_, a| Ok(Value::str(sprintln(a))));
     t.add_variadic("html", &[], P::Any, |_, a| Ok(Value::str(html_escape(&eval_args(a)))));
     t.add_variadic("js", &[], P::Any, |_, a| Ok(Value::str(js_escape(&eval_args(a)))));
-    t.add_variadic("urlquery", &[], P::Any, |_, a| Ok(Value::str(query_escape(&eval_args(a)))));
+    t.add_variadic("urlquery", &[], P::Any, |_, a| {
+        Ok(Value::str(query_escape(&eval_args(a))))
+    });
 }
 
 fn len(_: &mut State<'_>, a: &[Value]) -> R {
@@ -73,10 +81,18 @@ fn index(_: &mut State<'_>, a: &[Value]) -> R {
                     Value::Nil => return Err("value is nil; should be of type string".into()),
                     other => return Err(format!("value has type {}; should be string", other.type_name()).into()),
                 };
-                m.get(key).unwrap_or(if m.ty() == MapType::Str { Value::str("") } else { Value::Nil })
+                m.get(key).unwrap_or(if m.ty() == MapType::Str {
+                    Value::str("")
+                } else {
+                    Value::Nil
+                })
             }
             Value::Object(o) => match (o.entries(), idx) {
-                (Some(e), Value::Str(k)) => e.into_iter().find(|(n, _)| n == &**k).map(|(_, v)| v).unwrap_or_default(),
+                (Some(e), Value::Str(k)) => e
+                    .into_iter()
+                    .find(|(n, _)| n == &**k)
+                    .map(|(_, v)| v)
+                    .unwrap_or_default(),
                 _ => return Err(format!("can't index item of type {}", item.type_name()).into()),
             },
             other => return Err(format!("can't index item of type {}", other.type_name()).into()),
@@ -121,7 +137,12 @@ fn equal(x: &Value, y: &Value) -> Result<bool, GoError> {
     let (k1, k2) = (basic_kind(x), basic_kind(y));
     if k1 != k2 {
         if !x.is_nil() && !y.is_nil() {
-            return Err(format!("incompatible types for comparison: {} and {}", x.type_name(), y.type_name()).into());
+            return Err(format!(
+                "incompatible types for comparison: {} and {}",
+                x.type_name(),
+                y.type_name()
+            )
+            .into());
         }
         return Ok(false);
     }
@@ -132,7 +153,14 @@ fn equal(x: &Value, y: &Value) -> Result<bool, GoError> {
         (Value::Str(a), Value::Str(b)) => a == b,
         (Value::Nil, _) | (_, Value::Nil) => x.is_nil() && y.is_nil(),
         (Value::List(_) | Value::Map(_), _) | (_, Value::List(_) | Value::Map(_)) => {
-            return Err(format!("non-comparable types {}: {}, {}: {}", x.type_name(), "", y.type_name(), "").into());
+            return Err(format!(
+                "non-comparable types {}: {}, {}: {}",
+                x.type_name(),
+                "",
+                y.type_name(),
+                ""
+            )
+            .into());
         }
         (Value::Object(a), Value::Object(b)) => std::rc::Rc::ptr_eq(a, b),
         _ => false,
@@ -145,7 +173,12 @@ fn less(x: &Value, y: &Value) -> Result<bool, GoError> {
         return Err("invalid type for comparison".into());
     }
     if k1 != k2 {
-        return Err(format!("incompatible types for comparison: {} and {}", x.type_name(), y.type_name()).into());
+        return Err(format!(
+            "incompatible types for comparison: {} and {}",
+            x.type_name(),
+            y.type_name()
+        )
+        .into());
     }
     match (x, y) {
         (Value::Bool(_), _) => Err("invalid type for comparison".into()),
@@ -161,8 +194,16 @@ fn eval_args(a: &[Value]) -> String {
     if let [Value::Str(s)] = a {
         return s.to_string();
     }
-    let printable: Vec<Value> =
-        a.iter().map(|v| if v.is_nil() { Value::str("<no value>") } else { v.clone() }).collect();
+    let printable: Vec<Value> = a
+        .iter()
+        .map(|v| {
+            if v.is_nil() {
+                Value::str("<no value>")
+            } else {
+                v.clone()
+            }
+        })
+        .collect();
     sprint(&printable)
 }
 

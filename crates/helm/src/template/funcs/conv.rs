@@ -8,21 +8,33 @@ use crate::template::value::Value;
 pub fn register(t: &mut FuncTable) {
     use P::{Any, Bool, Str};
     t.add_variadic("default", &[Any], Any, |_, a| {
-        Ok(if a.len() < 2 || empty(&a[1]) { a[0].clone() } else { a[1].clone() })
+        Ok(if a.len() < 2 || empty(&a[1]) {
+            a[0].clone()
+        } else {
+            a[1].clone()
+        })
     });
     t.add("empty", &[Any], |_, a| Ok(Value::Bool(empty(&a[0]))));
-    t.add_variadic("coalesce", &[], Any, |_, a| Ok(a.iter().find(|v| !empty(v)).cloned().unwrap_or_default()));
+    t.add_variadic("coalesce", &[], Any, |_, a| {
+        Ok(a.iter().find(|v| !empty(v)).cloned().unwrap_or_default())
+    });
     t.add_variadic("all", &[], Any, |_, a| Ok(Value::Bool(a.iter().all(|v| !empty(v)))));
     t.add_variadic("any", &[], Any, |_, a| Ok(Value::Bool(a.iter().any(|v| !empty(v)))));
-    t.add("ternary", &[Any, Any, Bool], |_, a| Ok(if a[2].truth() { a[0].clone() } else { a[1].clone() }));
+    t.add("ternary", &[Any, Any, Bool], |_, a| {
+        Ok(if a[2].truth() { a[0].clone() } else { a[1].clone() })
+    });
     t.add("typeOf", &[Any], |_, a| Ok(Value::str(a[0].type_name())));
-    t.add("typeIs", &[Str, Any], |_, a| Ok(Value::Bool(arg_str(a, 0) == a[1].type_name())));
+    t.add("typeIs", &[Str, Any], |_, a| {
+        Ok(Value::Bool(arg_str(a, 0) == a[1].type_name()))
+    });
     t.add("typeIsLike", &[Str, Any], |_, a| {
         let t = a[1].type_name();
         Ok(Value::Bool(arg_str(a, 0) == t || format!("*{}", arg_str(a, 0)) == t))
     });
     t.add("kindOf", &[Any], |_, a| Ok(Value::str(a[0].kind())));
-    t.add("kindIs", &[Str, Any], |_, a| Ok(Value::Bool(arg_str(a, 0) == a[1].kind())));
+    t.add("kindIs", &[Str, Any], |_, a| {
+        Ok(Value::Bool(arg_str(a, 0) == a[1].kind()))
+    });
     t.add("deepEqual", &[Any, Any], |_, a| Ok(Value::Bool(a[0] == a[1])));
     t.add("int", &[Any], |_, a| Ok(Value::Int(to_int64(&a[0]))));
     t.add("int64", &[Any], |_, a| Ok(Value::Int64(to_int64(&a[0]))));

@@ -16,7 +16,9 @@ pub fn register(t: &mut FuncTable) {
     use P::{Any, Map as M, Str};
     t.add_variadic("dict", &[], Any, dict);
     t.add("get", &[M, Str], |_, a| {
-        Ok(map_arg(&a[0]).and_then(|m| m.get(arg_str(a, 1))).unwrap_or_else(|| Value::str("")))
+        Ok(map_arg(&a[0])
+            .and_then(|m| m.get(arg_str(a, 1)))
+            .unwrap_or_else(|| Value::str("")))
     });
     t.add("set", &[M, Str, Any], |_, a| {
         let Some(m) = map_arg(&a[0]) else {
@@ -31,13 +33,22 @@ pub fn register(t: &mut FuncTable) {
         }
         Ok(a[0].clone())
     });
-    t.add("hasKey", &[M, Str], |_, a| Ok(Value::Bool(map_arg(&a[0]).is_some_and(|m| m.contains(arg_str(a, 1))))));
+    t.add("hasKey", &[M, Str], |_, a| {
+        Ok(Value::Bool(map_arg(&a[0]).is_some_and(|m| m.contains(arg_str(a, 1)))))
+    });
     t.add_variadic("pluck", &[Str], M, |_, a| {
         let key = arg_str(a, 0);
-        Ok(Value::list(a[1..].iter().filter_map(|d| map_arg(d).and_then(|m| m.get(key))).collect()))
+        Ok(Value::list(
+            a[1..]
+                .iter()
+                .filter_map(|d| map_arg(d).and_then(|m| m.get(key)))
+                .collect(),
+        ))
     });
     t.add_variadic("keys", &[], M, |_, a| {
-        Ok(Value::str_list(a.iter().filter_map(map_arg).flat_map(Map::keys).collect::<Vec<_>>()))
+        Ok(Value::str_list(
+            a.iter().filter_map(map_arg).flat_map(Map::keys).collect::<Vec<_>>(),
+        ))
     });
     t.add_variadic("pick", &[M], Str, |_, a| Ok(pick_omit(a, true)));
     t.add_variadic("omit", &[M], Str, |_, a| Ok(pick_omit(a, false)));
@@ -46,7 +57,11 @@ pub fn register(t: &mut FuncTable) {
     t.add_variadic("mergeOverwrite", &[M], M, |_, a| Ok(merge_all(a, true)));
     t.add_variadic("mustMergeOverwrite", &[M], M, |_, a| Ok(merge_all(a, true)));
     t.add("values", &[M], |_, a| {
-        Ok(Value::list(map_arg(&a[0]).map(|m| m.entries().into_iter().map(|(_, v)| v).collect()).unwrap_or_default()))
+        Ok(Value::list(
+            map_arg(&a[0])
+                .map(|m| m.entries().into_iter().map(|(_, v)| v).collect())
+                .unwrap_or_default(),
+        ))
     });
     t.add("deepCopy", &[Any], |_, a| Ok(deep_copy(&a[0])));
     t.add("mustDeepCopy", &[Any], |_, a| Ok(deep_copy(&a[0])));
@@ -128,9 +143,10 @@ pub fn deep_copy(v: &Value) -> Value {
             }
             Value::Map(out)
         }
-        Value::List(l) => {
-            Value::List(std::rc::Rc::new(List { ty: l.ty, items: l.items.iter().map(deep_copy).collect() }))
-        }
+        Value::List(l) => Value::List(std::rc::Rc::new(List {
+            ty: l.ty,
+            items: l.items.iter().map(deep_copy).collect(),
+        })),
         other => other.clone(),
     }
 }

@@ -14,24 +14,46 @@ use crate::template::value::{ListType, Map, MapType, Value};
 
 pub fn register(t: &mut FuncTable) {
     use P::{Any, Str};
-    t.add("b64enc", &[Str], |_, a| Ok(Value::str(base64::engine::general_purpose::STANDARD.encode(arg_str(a, 0)))));
+    t.add("b64enc", &[Str], |_, a| {
+        Ok(Value::str(
+            base64::engine::general_purpose::STANDARD.encode(arg_str(a, 0)),
+        ))
+    });
     t.add("b64dec", &[Str], |_, a| Ok(Value::str(b64dec(arg_str(a, 0)))));
-    t.add("sha1sum", &[Str], |_, a| Ok(Value::str(hex(&sha1::Sha1::digest(arg_str(a, 0).as_bytes())))));
-    t.add("sha256sum", &[Str], |_, a| Ok(Value::str(hex(&sha2::Sha256::digest(arg_str(a, 0).as_bytes())))));
-    t.add("sha512sum", &[Str], |_, a| Ok(Value::str(hex(&sha2::Sha512::digest(arg_str(a, 0).as_bytes())))));
-    t.add("adler32sum", &[Str], |_, a| Ok(Value::str(adler32(arg_str(a, 0).as_bytes()).to_string())));
-    t.add("toJson", &[Any], |_, a| Ok(Value::str(to_json(&a[0], true, None).unwrap_or_default())));
+    t.add("sha1sum", &[Str], |_, a| {
+        Ok(Value::str(hex(&sha1::Sha1::digest(arg_str(a, 0).as_bytes()))))
+    });
+    t.add("sha256sum", &[Str], |_, a| {
+        Ok(Value::str(hex(&sha2::Sha256::digest(arg_str(a, 0).as_bytes()))))
+    });
+    t.add("sha512sum", &[Str], |_, a| {
+        Ok(Value::str(hex(&sha2::Sha512::digest(arg_str(a, 0).as_bytes()))))
+    });
+    t.add("adler32sum", &[Str], |_, a| {
+        Ok(Value::str(adler32(arg_str(a, 0).as_bytes()).to_string()))
+    });
+    t.add("toJson", &[Any], |_, a| {
+        Ok(Value::str(to_json(&a[0], true, None).unwrap_or_default()))
+    });
     t.add("mustToJson", &[Any], |_, a| must(to_json(&a[0], true, None)));
-    t.add("toPrettyJson", &[Any], |_, a| Ok(Value::str(to_json(&a[0], true, Some(0)).unwrap_or_default())));
+    t.add("toPrettyJson", &[Any], |_, a| {
+        Ok(Value::str(to_json(&a[0], true, Some(0)).unwrap_or_default()))
+    });
     t.add("mustToPrettyJson", &[Any], |_, a| must(to_json(&a[0], true, Some(0))));
     t.add("toRawJson", &[Any], |_, a| must(to_json(&a[0], false, None)));
     t.add("mustToRawJson", &[Any], |_, a| must(to_json(&a[0], false, None)));
     t.add("fromJson", &[Str], |_, a| Ok(from_json_map(arg_str(a, 0))));
-    t.add("mustFromJson", &[Str], |_, a| parse_json(arg_str(a, 0)).map_err(GoError::new));
+    t.add("mustFromJson", &[Str], |_, a| {
+        parse_json(arg_str(a, 0)).map_err(GoError::new)
+    });
     t.add("fromJsonArray", &[Str], |_, a| Ok(from_json_array(arg_str(a, 0))));
-    t.add("toYaml", &[Any], |_, a| Ok(Value::str(to_yaml_trimmed(&a[0]).unwrap_or_default())));
+    t.add("toYaml", &[Any], |_, a| {
+        Ok(Value::str(to_yaml_trimmed(&a[0]).unwrap_or_default()))
+    });
     t.add("mustToYaml", &[Any], |_, a| {
-        to_yaml_trimmed(&a[0]).map(Value::str).ok_or_else(|| GoError::new("json: unsupported value"))
+        to_yaml_trimmed(&a[0])
+            .map(Value::str)
+            .ok_or_else(|| GoError::new("json: unsupported value"))
     });
     t.add("fromYaml", &[Str], from_yaml);
     t.add("fromYamlArray", &[Str], from_yaml_array);
@@ -140,7 +162,7 @@ fn json_float(f: f64) -> Result<String, String> {
         return Err(format!("json: unsupported value: {}", format_float_v(f)));
     }
     let abs = f.abs();
-    if abs != 0.0 && (abs < 1e-6 || abs >= 1e21) {
+    if abs != 0.0 && !(1e-6..1e21).contains(&abs) {
         let s = format_float_v(f);
         // Go writes e-07 as e-7.
         if let Some(i) = s.find("e-0") {
@@ -213,7 +235,9 @@ fn json_number(f: f64) -> Option<serde_json::Value> {
 }
 
 fn parse_json(s: &str) -> Result<Value, String> {
-    serde_json::from_str::<serde_json::Value>(s).map(Value::from).map_err(|e| e.to_string())
+    serde_json::from_str::<serde_json::Value>(s)
+        .map(Value::from)
+        .map_err(|e| e.to_string())
 }
 
 fn from_json_map(s: &str) -> Value {

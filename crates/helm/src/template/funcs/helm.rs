@@ -33,7 +33,9 @@ pub fn register(t: &mut FuncTable) {
         }
         Ok(a[1].clone())
     });
-    t.add("fail", &[Str], |_, a| Err(GoError::new(format!("{WARN_START}{}{WARN_END}", arg_str(a, 0)))));
+    t.add("fail", &[Str], |_, a| {
+        Err(GoError::new(format!("{WARN_START}{}{WARN_END}", arg_str(a, 0))))
+    });
     t.add("lookup", &[Str, Str, Str, Str], |_, _| Ok(Value::empty_map()));
 }
 
@@ -67,7 +69,10 @@ fn tpl(st: &mut State<'_>, a: &[Value]) -> R {
         Ok(t) => t,
         Err(ParseError::Unsupported(f)) => return Err(GoError::unsupported(f)),
         Err(ParseError::Go(msg)) => {
-            return Err(GoError::wrap(format!("cannot parse template {}: ", go_quote(text, false)), GoError::new(msg)));
+            return Err(GoError::wrap(
+                format!("cannot parse template {}: ", go_quote(text, false)),
+                GoError::new(msg),
+            ));
         }
     };
     for t in trees {
@@ -84,13 +89,19 @@ fn tpl(st: &mut State<'_>, a: &[Value]) -> R {
     match stacker::maybe_grow(64 * 1024, 1024 * 1024, || child.execute(&root, a[1].clone())) {
         Ok(out) => Ok(Value::str(out.replace("<no value>", ""))),
         Err(e) if e.unsupported.is_some() => Err(e),
-        Err(e) => Err(GoError::wrap(format!("error during tpl function execution for {}: ", go_quote(text, false)), e)),
+        Err(e) => Err(GoError::wrap(
+            format!("error during tpl function execution for {}: ", go_quote(text, false)),
+            e,
+        )),
     }
 }
 
 /// Go's `AddParseTree`: a template replaces one of its name, unless it is empty and the
 /// existing one is not.
-pub fn add_tree(set: &mut std::collections::HashMap<String, crate::template::parse::Tree>, t: crate::template::parse::Tree) {
+pub fn add_tree(
+    set: &mut std::collections::HashMap<String, crate::template::parse::Tree>,
+    t: crate::template::parse::Tree,
+) {
     if let Some(old) = set.get(&t.name)
         && crate::template::node::is_empty_tree(&t.root)
         && !Rc::ptr_eq(&old.root, &t.root)

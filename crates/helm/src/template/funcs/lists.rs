@@ -13,7 +13,9 @@ type Items = Vec<Value>;
 fn items(v: &Value, what: &str) -> Result<Items, GoError> {
     match v {
         Value::List(l) => Ok(l.items.clone()),
-        Value::Nil => Err(GoError::new("runtime error: invalid memory address or nil pointer dereference")),
+        Value::Nil => Err(GoError::new(
+            "runtime error: invalid memory address or nil pointer dereference",
+        )),
         other => Err(GoError::new(format!("Cannot {what} type {}", other.kind()))),
     }
 }
@@ -44,16 +46,26 @@ pub fn register(t: &mut FuncTable) {
         v.insert(0, a[1].clone());
         list(v)
     });
-    both(t, "first", "mustFirst", &[Any], |_, a| Ok(items(&a[0], "find first on")?.first().cloned().unwrap_or_default()));
-    both(t, "last", "mustLast", &[Any], |_, a| Ok(items(&a[0], "find last on")?.last().cloned().unwrap_or_default()));
-    both(t, "rest", "mustRest", &[Any], |_, a| list(items(&a[0], "find rest on")?.into_iter().skip(1).collect()));
+    both(t, "first", "mustFirst", &[Any], |_, a| {
+        Ok(items(&a[0], "find first on")?.first().cloned().unwrap_or_default())
+    });
+    both(t, "last", "mustLast", &[Any], |_, a| {
+        Ok(items(&a[0], "find last on")?.last().cloned().unwrap_or_default())
+    });
+    both(t, "rest", "mustRest", &[Any], |_, a| {
+        list(items(&a[0], "find rest on")?.into_iter().skip(1).collect())
+    });
     both(t, "initial", "mustInitial", &[Any], |_, a| {
         let mut v = items(&a[0], "find initial on")?;
         v.pop();
         list(v)
     });
-    both(t, "reverse", "mustReverse", &[Any], |_, a| list(items(&a[0], "find reverse on")?.into_iter().rev().collect()));
-    both(t, "compact", "mustCompact", &[Any], |_, a| list(items(&a[0], "compact on")?.into_iter().filter(|v| !empty(v)).collect()));
+    both(t, "reverse", "mustReverse", &[Any], |_, a| {
+        list(items(&a[0], "find reverse on")?.into_iter().rev().collect())
+    });
+    both(t, "compact", "mustCompact", &[Any], |_, a| {
+        list(items(&a[0], "compact on")?.into_iter().filter(|v| !empty(v)).collect())
+    });
     both(t, "uniq", "mustUniq", &[Any], |_, a| {
         let mut out: Items = Vec::new();
         for v in items(&a[0], "find uniq on")? {
@@ -77,14 +89,28 @@ pub fn register(t: &mut FuncTable) {
 
 fn without(_: &mut State<'_>, a: &[Value]) -> R {
     let omit = &a[1..];
-    list(items(&a[0], "find without on")?.into_iter().filter(|v| !omit.contains(v)).collect())
+    list(
+        items(&a[0], "find without on")?
+            .into_iter()
+            .filter(|v| !omit.contains(v))
+            .collect(),
+    )
 }
 
 fn slice(_: &mut State<'_>, a: &[Value]) -> R {
     let v = match &a[0] {
         Value::List(l) => l.clone(),
-        Value::Nil => return Err(GoError::new("runtime error: invalid memory address or nil pointer dereference")),
-        other => return Err(GoError::new(format!("list should be type of slice or array but {}", other.kind()))),
+        Value::Nil => {
+            return Err(GoError::new(
+                "runtime error: invalid memory address or nil pointer dereference",
+            ));
+        }
+        other => {
+            return Err(GoError::new(format!(
+                "list should be type of slice or array but {}",
+                other.kind()
+            )));
+        }
     };
     let n = v.items.len() as i64;
     if n == 0 {
@@ -103,7 +129,11 @@ fn concat(_: &mut State<'_>, a: &[Value]) -> R {
     for l in a {
         match l {
             Value::List(l) => out.extend(l.items.iter().cloned()),
-            Value::Nil => return Err(GoError::new("runtime error: invalid memory address or nil pointer dereference")),
+            Value::Nil => {
+                return Err(GoError::new(
+                    "runtime error: invalid memory address or nil pointer dereference",
+                ));
+            }
             other => return Err(GoError::new(format!("Cannot concat type {} as list", other.kind()))),
         }
     }
@@ -116,5 +146,7 @@ fn chunk(_: &mut State<'_>, a: &[Value]) -> R {
     if size <= 0 {
         return Err(GoError::new("runtime error: integer divide by zero"));
     }
-    Ok(Value::list(v.chunks(size as usize).map(|c| Value::list(c.to_vec())).collect()))
+    Ok(Value::list(
+        v.chunks(size as usize).map(|c| Value::list(c.to_vec())).collect(),
+    ))
 }

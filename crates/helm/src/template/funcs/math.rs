@@ -14,19 +14,35 @@ fn i(v: i64) -> R {
 pub fn register(t: &mut FuncTable) {
     use P::{Any, Int};
     t.add("add1", &[Any], |_, a| i(to_int64(&a[0]).wrapping_add(1)));
-    t.add_variadic("add", &[], Any, |_, a| i(a.iter().fold(0i64, |s, v| s.wrapping_add(to_int64(v)))));
-    t.add("sub", &[Any, Any], |_, a| i(to_int64(&a[0]).wrapping_sub(to_int64(&a[1]))));
+    t.add_variadic("add", &[], Any, |_, a| {
+        i(a.iter().fold(0i64, |s, v| s.wrapping_add(to_int64(v))))
+    });
+    t.add("sub", &[Any, Any], |_, a| {
+        i(to_int64(&a[0]).wrapping_sub(to_int64(&a[1])))
+    });
     t.add("div", &[Any, Any], |_, a| int_div(a, false));
     t.add("mod", &[Any, Any], |_, a| int_div(a, true));
-    t.add_variadic("mul", &[Any], Any, |_, a| i(a[1..].iter().fold(to_int64(&a[0]), |s, v| s.wrapping_mul(to_int64(v)))));
-    t.add_variadic("max", &[Any], Any, |_, a| i(a[1..].iter().map(to_int64).fold(to_int64(&a[0]), i64::max)));
-    t.add_variadic("biggest", &[Any], Any, |_, a| i(a[1..].iter().map(to_int64).fold(to_int64(&a[0]), i64::max)));
-    t.add_variadic("min", &[Any], Any, |_, a| i(a[1..].iter().map(to_int64).fold(to_int64(&a[0]), i64::min)));
+    t.add_variadic("mul", &[Any], Any, |_, a| {
+        i(a[1..].iter().fold(to_int64(&a[0]), |s, v| s.wrapping_mul(to_int64(v))))
+    });
+    t.add_variadic("max", &[Any], Any, |_, a| {
+        i(a[1..].iter().map(to_int64).fold(to_int64(&a[0]), i64::max))
+    });
+    t.add_variadic("biggest", &[Any], Any, |_, a| {
+        i(a[1..].iter().map(to_int64).fold(to_int64(&a[0]), i64::max))
+    });
+    t.add_variadic("min", &[Any], Any, |_, a| {
+        i(a[1..].iter().map(to_int64).fold(to_int64(&a[0]), i64::min))
+    });
     t.add_variadic("maxf", &[Any], Any, |_, a| {
-        Ok(Value::Float(a[1..].iter().map(to_float64).fold(to_float64(&a[0]), go_max)))
+        Ok(Value::Float(
+            a[1..].iter().map(to_float64).fold(to_float64(&a[0]), go_max),
+        ))
     });
     t.add_variadic("minf", &[Any], Any, |_, a| {
-        Ok(Value::Float(a[1..].iter().map(to_float64).fold(to_float64(&a[0]), go_min)))
+        Ok(Value::Float(
+            a[1..].iter().map(to_float64).fold(to_float64(&a[0]), go_min),
+        ))
     });
     t.add("floor", &[Any], |_, a| Ok(Value::Float(to_float64(&a[0]).floor())));
     t.add("ceil", &[Any], |_, a| Ok(Value::Float(to_float64(&a[0]).ceil())));
@@ -40,7 +56,9 @@ pub fn register(t: &mut FuncTable) {
         let n = arg_int(a, 0);
         Ok(int_list(until_step(0, n, if n < 0 { -1 } else { 1 })))
     });
-    t.add("untilStep", &[Int, Int, Int], |_, a| Ok(int_list(until_step(arg_int(a, 0), arg_int(a, 1), arg_int(a, 2)))));
+    t.add("untilStep", &[Int, Int, Int], |_, a| {
+        Ok(int_list(until_step(arg_int(a, 0), arg_int(a, 1), arg_int(a, 2))))
+    });
     t.add_variadic("seq", &[], Int, seq);
     t.add("randInt", &[Int, Int], rand_int);
 }
@@ -123,7 +141,9 @@ fn seq(_: &mut State<'_>, a: &[Value]) -> R {
         }
         _ => return Ok(Value::str("")),
     };
-    Ok(Value::str(list.iter().map(i64::to_string).collect::<Vec<_>>().join(" ")))
+    Ok(Value::str(
+        list.iter().map(i64::to_string).collect::<Vec<_>>().join(" "),
+    ))
 }
 
 fn rand_int(_: &mut State<'_>, a: &[Value]) -> R {
@@ -164,7 +184,10 @@ impl Dec {
         let neg = mant.starts_with('-');
         let digits: String = mant.chars().filter(char::is_ascii_digit).collect();
         let m: i128 = digits.parse().unwrap_or(0);
-        Dec { m: if neg { -m } else { m }, e: exp - (digits.len() as i32 - 1) }
+        Dec {
+            m: if neg { -m } else { m },
+            e: exp - (digits.len() as i32 - 1),
+        }
     }
 
     fn align(a: Dec, b: Dec) -> (i128, i128, i32) {
@@ -177,13 +200,22 @@ impl Dec {
         match op {
             Op::Add => {
                 let (x, y, e) = Dec::align(self, b);
-                Dec { m: x.saturating_add(y), e }
+                Dec {
+                    m: x.saturating_add(y),
+                    e,
+                }
             }
             Op::Sub => {
                 let (x, y, e) = Dec::align(self, b);
-                Dec { m: x.saturating_sub(y), e }
+                Dec {
+                    m: x.saturating_sub(y),
+                    e,
+                }
             }
-            Op::Mul => Dec { m: self.m.saturating_mul(b.m), e: self.e + b.e },
+            Op::Mul => Dec {
+                m: self.m.saturating_mul(b.m),
+                e: self.e + b.e,
+            },
             Op::Div => self.div(b),
         }
     }

@@ -14,11 +14,15 @@ fn compile(re: &str) -> Result<regex::Regex, GoError> {
 pub fn register(t: &mut FuncTable) {
     use P::{Int, Str};
     for name in ["regexMatch", "mustRegexMatch"] {
-        t.add(name, &[Str, Str], |_, a| Ok(Value::Bool(compile(arg_str(a, 0))?.is_match(arg_str(a, 1)))));
+        t.add(name, &[Str, Str], |_, a| {
+            Ok(Value::Bool(compile(arg_str(a, 0))?.is_match(arg_str(a, 1))))
+        });
     }
     for name in ["regexFind", "mustRegexFind"] {
         t.add(name, &[Str, Str], |_, a| {
-            Ok(Value::str(compile(arg_str(a, 0))?.find(arg_str(a, 1)).map_or("", |m| m.as_str())))
+            Ok(Value::str(
+                compile(arg_str(a, 0))?.find(arg_str(a, 1)).map_or("", |m| m.as_str()),
+            ))
         });
     }
     for name in ["regexFindAll", "mustRegexFindAll"] {
@@ -26,26 +30,46 @@ pub fn register(t: &mut FuncTable) {
             let re = compile(arg_str(a, 0))?;
             let n = arg_int(a, 2);
             let all = re.find_iter(arg_str(a, 1)).map(|m| m.as_str().to_string());
-            Ok(Value::str_list(if n < 0 { all.collect::<Vec<_>>() } else { all.take(n as usize).collect() }))
+            Ok(Value::str_list(if n < 0 {
+                all.collect::<Vec<_>>()
+            } else {
+                all.take(n as usize).collect()
+            }))
         });
     }
     for name in ["regexReplaceAll", "mustRegexReplaceAll"] {
         t.add(name, &[Str, Str, Str], |_, a| {
-            Ok(Value::str(compile(arg_str(a, 0))?.replace_all(arg_str(a, 1), arg_str(a, 2)).into_owned()))
+            Ok(Value::str(
+                compile(arg_str(a, 0))?
+                    .replace_all(arg_str(a, 1), arg_str(a, 2))
+                    .into_owned(),
+            ))
         });
     }
     for name in ["regexReplaceAllLiteral", "mustRegexReplaceAllLiteral"] {
         t.add(name, &[Str, Str, Str], |_, a| {
             let re = compile(arg_str(a, 0))?;
-            Ok(Value::str(re.replace_all(arg_str(a, 1), regex::NoExpand(arg_str(a, 2))).into_owned()))
+            Ok(Value::str(
+                re.replace_all(arg_str(a, 1), regex::NoExpand(arg_str(a, 2)))
+                    .into_owned(),
+            ))
         });
     }
     for name in ["regexSplit", "mustRegexSplit"] {
         t.add(name, &[Str, Str, Int], regex_split);
     }
-    t.add("regexQuoteMeta", &[Str], |_, a| Ok(Value::str(regex::escape(arg_str(a, 0)))));
-    t.add("randAlphaNum", &[Int], |_, a| rand_from(arg_int(a, 0), b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"));
-    t.add("randAlpha", &[Int], |_, a| rand_from(arg_int(a, 0), b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"));
+    t.add("regexQuoteMeta", &[Str], |_, a| {
+        Ok(Value::str(regex::escape(arg_str(a, 0))))
+    });
+    t.add("randAlphaNum", &[Int], |_, a| {
+        rand_from(
+            arg_int(a, 0),
+            b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789",
+        )
+    });
+    t.add("randAlpha", &[Int], |_, a| {
+        rand_from(arg_int(a, 0), b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
+    });
     t.add("randNumeric", &[Int], |_, a| rand_from(arg_int(a, 0), b"0123456789"));
     t.add("randAscii", &[Int], |_, a| {
         let printable: Vec<u8> = (32u8..=126).collect();
@@ -107,7 +131,12 @@ fn rand_from(count: i64, alphabet: &[u8]) -> R {
         return Ok(Value::str(""));
     }
     let bytes = random_bytes(count as usize)?;
-    Ok(Value::str(bytes.iter().map(|b| alphabet[*b as usize % alphabet.len()] as char).collect::<String>()))
+    Ok(Value::str(
+        bytes
+            .iter()
+            .map(|b| alphabet[*b as usize % alphabet.len()] as char)
+            .collect::<String>(),
+    ))
 }
 
 fn uuidv4() -> R {
@@ -115,5 +144,12 @@ fn uuidv4() -> R {
     b[6] = (b[6] & 0x0f) | 0x40;
     b[8] = (b[8] & 0x3f) | 0x80;
     let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
-    Ok(Value::str(format!("{}-{}-{}-{}-{}", &h[..8], &h[8..12], &h[12..16], &h[16..20], &h[20..])))
+    Ok(Value::str(format!(
+        "{}-{}-{}-{}-{}",
+        &h[..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..]
+    )))
 }

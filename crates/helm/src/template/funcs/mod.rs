@@ -106,16 +106,40 @@ impl FuncTable {
 
     /// Adds (or replaces) a function with fixed parameters.
     pub fn add(&mut self, name: &'static str, params: &'static [P], imp: FuncImpl) {
-        self.map.insert(name, FuncDef { params, variadic: None, imp, lazy: false });
+        self.map.insert(
+            name,
+            FuncDef {
+                params,
+                variadic: None,
+                imp,
+                lazy: false,
+            },
+        );
     }
 
     /// Adds (or replaces) a variadic function: `params` fixed, then any number of `rest`.
     pub fn add_variadic(&mut self, name: &'static str, params: &'static [P], rest: P, imp: FuncImpl) {
-        self.map.insert(name, FuncDef { params, variadic: Some(rest), imp, lazy: false });
+        self.map.insert(
+            name,
+            FuncDef {
+                params,
+                variadic: Some(rest),
+                imp,
+                lazy: false,
+            },
+        );
     }
 
     pub(crate) fn add_lazy(&mut self, name: &'static str, imp: FuncImpl) {
-        self.map.insert(name, FuncDef { params: &[P::Any], variadic: Some(P::Any), imp, lazy: true });
+        self.map.insert(
+            name,
+            FuncDef {
+                params: &[P::Any],
+                variadic: Some(P::Any),
+                imp,
+                lazy: true,
+            },
+        );
     }
 
     pub fn get(&self, name: &str) -> Option<&FuncDef> {
@@ -201,7 +225,10 @@ pub fn strval(v: &Value) -> String {
 
 /// The bytes of a `[]uint8` list.
 pub fn bytes_of(items: &[Value]) -> Vec<u8> {
-    items.iter().map(|b| if let Value::Int(i) = b { *i as u8 } else { 0 }).collect()
+    items
+        .iter()
+        .map(|b| if let Value::Int(i) = b { *i as u8 } else { 0 })
+        .collect()
 }
 
 /// The string argument `i` (the executor has checked its type).

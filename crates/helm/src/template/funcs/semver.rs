@@ -23,7 +23,10 @@ static RANGE: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(&format!(r"\s*({CV})\s+-\s+({CV})\s*")).expect("a valid regex"));
 static FIND: LazyLock<Regex> = LazyLock::new(|| Regex::new(&format!(r"({OPS})\s*({CV})")).expect("a valid regex"));
 static VALID: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(&format!(r"^(\s*({OPS})\s*({CV})\s*)((?:\s+|,\s*)({OPS})\s*({CV})\s*)*$")).expect("a valid regex")
+    Regex::new(&format!(
+        r"^(\s*({OPS})\s*({CV})\s*)((?:\s+|,\s*)({OPS})\s*({CV})\s*)*$"
+    ))
+    .expect("a valid regex")
 });
 
 /// A semantic version.
@@ -40,8 +43,14 @@ pub struct Version {
 impl Version {
     /// `semver.NewVersion`.
     pub fn parse(s: &str) -> Result<Version, String> {
-        let c = VERSION.captures(s).ok_or_else(|| "invalid semantic version".to_string())?;
-        let num = |i: usize| c.get(i).map_or(Ok(0), |m| m.as_str().parse::<u64>()).map_err(|e| format!("error parsing version segment: {e}"));
+        let c = VERSION
+            .captures(s)
+            .ok_or_else(|| "invalid semantic version".to_string())?;
+        let num = |i: usize| {
+            c.get(i)
+                .map_or(Ok(0), |m| m.as_str().parse::<u64>())
+                .map_err(|e| format!("error parsing version segment: {e}"))
+        };
         Ok(Version {
             major: num(1)?,
             minor: num(2)?,
@@ -53,14 +62,14 @@ impl Version {
     }
 
     fn compare(&self, o: &Version) -> Ordering {
-        (self.major, self.minor, self.patch).cmp(&(o.major, o.minor, o.patch)).then_with(|| {
-            match (self.pre.is_empty(), o.pre.is_empty()) {
+        (self.major, self.minor, self.patch)
+            .cmp(&(o.major, o.minor, o.patch))
+            .then_with(|| match (self.pre.is_empty(), o.pre.is_empty()) {
                 (true, true) => Ordering::Equal,
                 (true, false) => Ordering::Greater,
                 (false, true) => Ordering::Less,
                 (false, false) => compare_pre(&self.pre, &o.pre),
-            }
-        })
+            })
     }
 
     fn canonical(&self) -> String {
@@ -120,7 +129,9 @@ fn is_x(s: &str) -> bool {
 
 impl Constraint {
     fn parse(c: &str) -> Result<Constraint, String> {
-        let m = CONSTRAINT.captures(c).ok_or_else(|| format!("improper constraint: {c:?}"))?;
+        let m = CONSTRAINT
+            .captures(c)
+            .ok_or_else(|| format!("improper constraint: {c:?}"))?;
         let g = |i: usize| m.get(i).map_or("", |x| x.as_str());
         let (maj, min, pat, pre) = (g(3), g(4).trim_start_matches('.'), g(5).trim_start_matches('.'), g(6));
         let (ver, dirty, minor_dirty, patch_dirty) = if is_x(maj) || maj.is_empty() {
@@ -133,7 +144,13 @@ impl Constraint {
             (g(2).to_string(), false, false, false)
         };
         let con = Version::parse(&ver).map_err(|_| "constraint parser error".to_string())?;
-        Ok(Constraint { op: g(1).to_string(), con, dirty, minor_dirty, patch_dirty })
+        Ok(Constraint {
+            op: g(1).to_string(),
+            con,
+            dirty,
+            minor_dirty,
+            patch_dirty,
+        })
     }
 
     fn check(&self, v: &Version, include_pre: bool) -> bool {
@@ -158,7 +175,11 @@ impl Constraint {
     }
 
     fn gt_dirty(&self, v: &Version) -> bool {
-        if self.patch_dirty { v.minor > self.con.minor } else { v.compare(&self.con) == Ordering::Greater }
+        if self.patch_dirty {
+            v.minor > self.con.minor
+        } else {
+            v.compare(&self.con) == Ordering::Greater
+        }
     }
 
     fn not_equal(&self, v: &Version) -> bool {
@@ -226,7 +247,13 @@ impl Constraints {
         let mut text = c.to_string();
         let ranges: Vec<(String, String, String)> = RANGE
             .captures_iter(c)
-            .map(|m| (m[0].to_string(), m[1].to_string(), m.get(11).map_or("", |x| x.as_str()).to_string()))
+            .map(|m| {
+                (
+                    m[0].to_string(),
+                    m[1].to_string(),
+                    m.get(11).map_or("", |x| x.as_str()).to_string(),
+                )
+            })
             .collect();
         for (whole, lo, hi) in ranges {
             text = text.replacen(&whole, &format!(">= {lo}, <= {hi} "), 1);
@@ -240,7 +267,10 @@ impl Constraints {
             if found.is_empty() {
                 found.push(part.to_string());
             }
-            let cs = found.iter().map(|s| Constraint::parse(s)).collect::<Result<Vec<_>, _>>()?;
+            let cs = found
+                .iter()
+                .map(|s| Constraint::parse(s))
+                .collect::<Result<Vec<_>, _>>()?;
             let has_pre = cs.iter().any(|c| !c.con.pre.is_empty());
             groups.push((cs, has_pre));
         }

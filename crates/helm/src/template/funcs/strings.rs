@@ -14,38 +14,72 @@ fn s(v: impl Into<String>) -> R {
 #[allow(clippy::too_many_lines, reason = "a flat table of one-line registrations")]
 pub fn register(t: &mut FuncTable) {
     use P::{Any, Int, Str};
-    t.add("trim", &[Str], |_, a| s(arg_str(a, 0).trim_matches(char::is_whitespace)));
+    t.add(
+        "trim",
+        &[Str],
+        |_, a| s(arg_str(a, 0).trim_matches(char::is_whitespace)),
+    );
     t.add("upper", &[Str], |_, a| s(arg_str(a, 0).to_uppercase()));
     t.add("lower", &[Str], |_, a| s(arg_str(a, 0).to_lowercase()));
     t.add("title", &[Str], |_, a| s(title(arg_str(a, 0))));
     t.add("untitle", &[Str], |_, a| s(untitle(arg_str(a, 0))));
-    t.add("trimAll", &[Str, Str], |_, a| s(arg_str(a, 1).trim_matches(|c| arg_str(a, 0).contains(c))));
-    t.add("trimall", &[Str, Str], |_, a| s(arg_str(a, 1).trim_matches(|c| arg_str(a, 0).contains(c))));
-    t.add("trimSuffix", &[Str, Str], |_, a| s(arg_str(a, 1).strip_suffix(arg_str(a, 0)).unwrap_or(arg_str(a, 1))));
-    t.add("trimPrefix", &[Str, Str], |_, a| s(arg_str(a, 1).strip_prefix(arg_str(a, 0)).unwrap_or(arg_str(a, 1))));
-    t.add("nospace", &[Str], |_, a| s(arg_str(a, 0).chars().filter(|c| !c.is_whitespace()).collect::<String>()));
+    t.add("trimAll", &[Str, Str], |_, a| {
+        s(arg_str(a, 1).trim_matches(|c| arg_str(a, 0).contains(c)))
+    });
+    t.add("trimall", &[Str, Str], |_, a| {
+        s(arg_str(a, 1).trim_matches(|c| arg_str(a, 0).contains(c)))
+    });
+    t.add("trimSuffix", &[Str, Str], |_, a| {
+        s(arg_str(a, 1).strip_suffix(arg_str(a, 0)).unwrap_or(arg_str(a, 1)))
+    });
+    t.add("trimPrefix", &[Str, Str], |_, a| {
+        s(arg_str(a, 1).strip_prefix(arg_str(a, 0)).unwrap_or(arg_str(a, 1)))
+    });
+    t.add("nospace", &[Str], |_, a| {
+        s(arg_str(a, 0).chars().filter(|c| !c.is_whitespace()).collect::<String>())
+    });
     t.add("initials", &[Str], |_, a| s(initials(arg_str(a, 0))));
     t.add("swapcase", &[Str], |_, a| s(swapcase(arg_str(a, 0))));
     t.add("abbrev", &[Int, Str], |_, a| s(abbrev(arg_int(a, 0), arg_str(a, 1))));
     t.add("trunc", &[Int, Str], |_, a| s(trunc(arg_int(a, 0), arg_str(a, 1))));
     t.add("substr", &[Int, Int, Str], substr);
     t.add("repeat", &[Int, Str], repeat);
-    t.add("contains", &[Str, Str], |_, a| Ok(Value::Bool(arg_str(a, 1).contains(arg_str(a, 0)))));
-    t.add("hasPrefix", &[Str, Str], |_, a| Ok(Value::Bool(arg_str(a, 1).starts_with(arg_str(a, 0)))));
-    t.add("hasSuffix", &[Str, Str], |_, a| Ok(Value::Bool(arg_str(a, 1).ends_with(arg_str(a, 0)))));
+    t.add("contains", &[Str, Str], |_, a| {
+        Ok(Value::Bool(arg_str(a, 1).contains(arg_str(a, 0))))
+    });
+    t.add("hasPrefix", &[Str, Str], |_, a| {
+        Ok(Value::Bool(arg_str(a, 1).starts_with(arg_str(a, 0))))
+    });
+    t.add("hasSuffix", &[Str, Str], |_, a| {
+        Ok(Value::Bool(arg_str(a, 1).ends_with(arg_str(a, 0))))
+    });
     t.add_variadic("quote", &[], Any, |_, a| s(quote(a)));
     t.add_variadic("squote", &[], Any, |_, a| s(squote(a)));
     t.add_variadic("cat", &[], Any, |_, a| s(cat(a)));
     t.add("indent", &[Int, Str], |_, a| s(indent(arg_int(a, 0), arg_str(a, 1))));
-    t.add("nindent", &[Int, Str], |_, a| s(format!("\n{}", indent(arg_int(a, 0), arg_str(a, 1)))));
-    t.add("replace", &[Str, Str, Str], |_, a| s(arg_str(a, 2).replace(arg_str(a, 0), arg_str(a, 1))));
-    t.add("plural", &[Str, Str, Int], |_, a| s(if arg_int(a, 2) == 1 { arg_str(a, 0) } else { arg_str(a, 1) }));
+    t.add("nindent", &[Int, Str], |_, a| {
+        s(format!("\n{}", indent(arg_int(a, 0), arg_str(a, 1))))
+    });
+    t.add("replace", &[Str, Str, Str], |_, a| {
+        s(arg_str(a, 2).replace(arg_str(a, 0), arg_str(a, 1)))
+    });
+    t.add("plural", &[Str, Str, Int], |_, a| {
+        s(if arg_int(a, 2) == 1 {
+            arg_str(a, 0)
+        } else {
+            arg_str(a, 1)
+        })
+    });
     t.add("toString", &[Any], |_, a| s(strval(&a[0])));
-    t.add("split", &[Str, Str], |_, a| Ok(split_map(go_split(arg_str(a, 1), arg_str(a, 0), -1))));
+    t.add("split", &[Str, Str], |_, a| {
+        Ok(split_map(go_split(arg_str(a, 1), arg_str(a, 0), -1)))
+    });
     t.add("splitn", &[Str, Int, Str], |_, a| {
         Ok(split_map(go_split(arg_str(a, 2), arg_str(a, 0), arg_int(a, 1))))
     });
-    t.add("splitList", &[Str, Str], |_, a| Ok(Value::str_list(go_split(arg_str(a, 1), arg_str(a, 0), -1))));
+    t.add("splitList", &[Str, Str], |_, a| {
+        Ok(Value::str_list(go_split(arg_str(a, 1), arg_str(a, 0), -1)))
+    });
     t.add("join", &[Str, Any], |_, a| s(strslice(&a[1]).join(arg_str(a, 0))));
     t.add("sortAlpha", &[Any], |_, a| Ok(Value::str_list(sort_alpha(&a[0]))));
     t.add("toStrings", &[Any], |_, a| Ok(Value::str_list(strslice(&a[0]))));
@@ -58,7 +92,9 @@ pub fn register(t: &mut FuncTable) {
     t.add("osDir", &[Str], |_, a| s(path_dir(arg_str(a, 0))));
     t.add("osExt", &[Str], |_, a| s(path_ext(arg_str(a, 0))));
     t.add("osClean", &[Str], |_, a| s(path_clean(arg_str(a, 0))));
-    t.add("osIsAbs", &[Str], |_, a| Ok(Value::Bool(arg_str(a, 0).starts_with('/'))));
+    t.add("osIsAbs", &[Str], |_, a| {
+        Ok(Value::Bool(arg_str(a, 0).starts_with('/')))
+    });
 }
 
 /// Go's `strings.Title`: a letter after a separator is upper-cased.
@@ -92,7 +128,9 @@ fn untitle(src: &str) -> String {
 }
 
 fn initials(src: &str) -> String {
-    src.split(char::is_whitespace).filter_map(|w| w.chars().next()).collect()
+    src.split(char::is_whitespace)
+        .filter_map(|w| w.chars().next())
+        .collect()
 }
 
 fn swapcase(src: &str) -> String {
@@ -163,7 +201,11 @@ fn repeat(_: &mut State<'_>, a: &[Value]) -> R {
 }
 
 fn quote(a: &[Value]) -> String {
-    a.iter().filter(|v| !v.is_nil()).map(|v| go_quote(&strval(v), false)).collect::<Vec<_>>().join(" ")
+    a.iter()
+        .filter(|v| !v.is_nil())
+        .map(|v| go_quote(&strval(v), false))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 fn squote(a: &[Value]) -> String {
@@ -175,7 +217,11 @@ fn squote(a: &[Value]) -> String {
 }
 
 fn cat(a: &[Value]) -> String {
-    a.iter().filter(|v| !v.is_nil()).map(crate::template::fmt::sprint_value).collect::<Vec<_>>().join(" ")
+    a.iter()
+        .filter(|v| !v.is_nil())
+        .map(crate::template::fmt::sprint_value)
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 fn indent(n: i64, src: &str) -> String {

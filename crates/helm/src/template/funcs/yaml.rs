@@ -25,7 +25,10 @@ enum Node {
 /// `toYaml`'s text, before Helm trims the final newline; None where `json.Marshal` fails.
 pub fn to_yaml(v: &Value) -> Option<String> {
     let node = to_node(&json_data(v)?);
-    let mut e = Emitter { out: String::new(), column: 0 };
+    let mut e = Emitter {
+        out: String::new(),
+        column: 0,
+    };
     match &node {
         Node::Map(m) if !m.is_empty() => e.block_map(m, 0),
         Node::Seq(s) if !s.is_empty() => e.block_seq(s, 0, false),
@@ -146,7 +149,12 @@ fn is_blankz(c: Option<char>) -> bool {
 
 fn analyze(value: &str) -> Analysis {
     if value.is_empty() {
-        return Analysis { multiline: false, block_plain: true, single_ok: true, block_ok: false };
+        return Analysis {
+            multiline: false,
+            block_plain: true,
+            single_ok: true,
+            block_ok: false,
+        };
     }
     let chars: Vec<char> = value.chars().collect();
     let mut block_ind = value.starts_with("---") || value.starts_with("...");
@@ -187,7 +195,12 @@ fn analyze(value: &str) -> Analysis {
         }
         preceded_ws = is_blankz(Some(c));
     }
-    let mut a = Analysis { multiline: line_breaks, block_plain: true, single_ok: true, block_ok: true };
+    let mut a = Analysis {
+        multiline: line_breaks,
+        block_plain: true,
+        single_ok: true,
+        block_ok: true,
+    };
     if lead_space || lead_break || trail_space || trail_break {
         a.block_plain = false;
     }
@@ -212,9 +225,9 @@ fn analyze(value: &str) -> Analysis {
 /// go-yaml v2's `resolve`: whether a plain scalar would read back as something else.
 fn resolves_to_non_string(s: &str) -> bool {
     const SPECIAL: &[&str] = &[
-        "y", "Y", "yes", "Yes", "YES", "true", "True", "TRUE", "on", "On", "ON", "n", "N", "no", "No", "NO",
-        "false", "False", "FALSE", "off", "Off", "OFF", "", "~", "null", "Null", "NULL", ".nan", ".NaN", ".NAN",
-        ".inf", ".Inf", ".INF", "+.inf", "+.Inf", "+.INF", "-.inf", "-.Inf", "-.INF", "<<",
+        "y", "Y", "yes", "Yes", "YES", "true", "True", "TRUE", "on", "On", "ON", "n", "N", "no", "No", "NO", "false",
+        "False", "FALSE", "off", "Off", "OFF", "", "~", "null", "Null", "NULL", ".nan", ".NaN", ".NAN", ".inf", ".Inf",
+        ".INF", "+.inf", "+.Inf", "+.INF", "-.inf", "-.Inf", "-.INF", "<<",
     ];
     if SPECIAL.contains(&s) {
         return true;
@@ -234,7 +247,8 @@ fn resolves_to_non_string(s: &str) -> bool {
 
 fn go_parse_int_base0(s: &str) -> bool {
     crate::template::parse::parse_number(s).is_ok_and(|n| {
-        n.int.is_some() && !s.contains(['.', 'e', 'E', 'p', 'P']) || s.to_ascii_lowercase().contains("0x") && n.float.is_some()
+        n.int.is_some() && !s.contains(['.', 'e', 'E', 'p', 'P'])
+            || s.to_ascii_lowercase().contains("0x") && n.float.is_some()
     }) && !s.ends_with('i')
 }
 
@@ -246,7 +260,9 @@ fn is_yaml_float(s: &str) -> bool {
     };
     let mant_ok = match mant.split_once('.') {
         Some(("", frac)) => !frac.is_empty() && frac.bytes().all(|c| c.is_ascii_digit()),
-        Some((int, frac)) => !int.is_empty() && int.bytes().all(|c| c.is_ascii_digit()) && frac.bytes().all(|c| c.is_ascii_digit()),
+        Some((int, frac)) => {
+            !int.is_empty() && int.bytes().all(|c| c.is_ascii_digit()) && frac.bytes().all(|c| c.is_ascii_digit())
+        }
         None => !mant.is_empty() && mant.bytes().all(|c| c.is_ascii_digit()),
     };
     let exp_ok = exp.is_none_or(|e| {
@@ -270,7 +286,8 @@ fn is_timestamp(s: &str) -> bool {
     let Some((m, d)) = date.split_once('-') else {
         return false;
     };
-    let num = |x: &str, max: u32| x.len() <= 2 && !x.is_empty() && x.parse::<u32>().is_ok_and(|v| (1..=max).contains(&v));
+    let num =
+        |x: &str, max: u32| x.len() <= 2 && !x.is_empty() && x.parse::<u32>().is_ok_and(|v| (1..=max).contains(&v));
     if !num(m, 12) || !num(d, 31) {
         return false;
     }
@@ -545,7 +562,8 @@ fn is_base60_float(s: &str) -> bool {
     }
     let mut parts = main.split(':');
     let head = parts.next().unwrap_or("");
-    let head_ok = head.as_bytes().first().is_some_and(u8::is_ascii_digit) && head.bytes().all(|c| c.is_ascii_digit() || c == b'_');
+    let head_ok = head.as_bytes().first().is_some_and(u8::is_ascii_digit)
+        && head.bytes().all(|c| c.is_ascii_digit() || c == b'_');
     let rest: Vec<&str> = parts.collect();
     head_ok
         && !rest.is_empty()
