@@ -49,11 +49,21 @@ impl<'a> State<'a> {
             return self.and_or(dot, name == "or", args, fin);
         }
         let mut argv = Vec::with_capacity(num_in);
+        let mut invalid_first = false;
         for (i, a) in args.iter().enumerate() {
-            argv.push(self.eval_arg(dot, param(i), a)?);
+            let (v, invalid) = self.eval_arg(dot, param(i), a)?;
+            invalid_first |= i == 0 && invalid;
+            argv.push(v);
         }
         if let Some(f) = fin {
+            invalid_first |= num_in == 1 && f.is_nil();
             argv.push(self.validate(f, param(num_in - 1))?);
+        }
+        if name == "len" && invalid_first {
+            // Go's len of a zero reflect.Value panics inside reflect.
+            self.at(cmd);
+            let e = GoError::new("reflect: call of reflect.Value.Type on zero Value");
+            return Err(self.wrapf(format!("error calling {name}: "), e));
         }
         match (def.imp)(self, &argv) {
             Ok(v) => Ok(v),
@@ -68,7 +78,7 @@ impl<'a> State<'a> {
     fn and_or(&mut self, dot: &Slot, or: bool, args: &'a [Arg], fin: Option<Value>) -> R<Value> {
         let mut v = Value::Nil;
         for a in args {
-            v = self.eval_arg(dot, P::Any, a)?;
+            v = self.eval_arg(dot, P::Any, a)?.0;
             if v.truth() == or {
                 return Ok(v);
             }
