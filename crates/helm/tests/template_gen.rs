@@ -94,15 +94,13 @@ fn values_json(r: &mut Rng) -> String {
 
 fn operand(r: &mut Rng, vars: &[String]) -> String {
     match r.below(9) {
-        0 | 1 | 2 => format!(".Values.{}", r.pick(KEYS)),
+        0..=2 => format!(".Values.{}", r.pick(KEYS)),
         3 => format!(
             ".Values.{}.{}",
             r.pick(&["nested", "items", "alpha"]),
             r.pick(&["k", "name", "v"])
         ),
-        4 => serde_json::to_string(r.pick(STRINGS))
-            .unwrap_or_default()
-            .replace("\\n", "\\n"),
+        4 => serde_json::to_string(r.pick(STRINGS)).unwrap_or_default(),
         5 => r.pick(&["0", "1", "7", "-3", "2.5", "1.0", "0x10"]).to_string(),
         6 if !vars.is_empty() => vars[r.below(vars.len())].clone(),
         7 => r
@@ -220,21 +218,21 @@ fn statement(r: &mut Rng, out: &mut String, vars: &mut Vec<String>, depth: usize
                 inner.extend(["$i".to_string(), "$e".to_string()]);
             }
             inner.push(".".into());
-            body(r, out, &mut inner, depth);
+            body(r, out, &inner, depth);
             let _ = write!(out, "{}end{}", open(r), close(r));
         }
         _ => {
             let _ = write!(out, "{o}with {}{c}", expr(r, vars, 0));
             let mut inner = vars.clone();
             inner.push(".".into());
-            body(r, out, &mut inner, depth);
+            body(r, out, &inner, depth);
             let _ = write!(out, "{}end{}", open(r), close(r));
         }
     }
 }
 
-fn body(r: &mut Rng, out: &mut String, vars: &mut Vec<String>, depth: usize) {
-    let mut inner = vars.clone();
+fn body(r: &mut Rng, out: &mut String, vars: &[String], depth: usize) {
+    let mut inner = vars.to_vec();
     for _ in 0..1 + r.below(3) {
         statement(r, out, &mut inner, depth + 1);
     }

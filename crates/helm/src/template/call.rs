@@ -89,13 +89,16 @@ impl<'a> State<'a> {
         Ok(v)
     }
 
-    /// Go's `evalArg`: an operand for a parameter of type `p`.
-    fn eval_arg(&mut self, dot: &Slot, p: P, arg: &'a Arg) -> R<Value> {
+    /// Go's `evalArg`: an operand for a parameter of type `p`, and whether it is Go's invalid
+    /// (zero) `reflect.Value` rather than a nil held in an interface.
+    fn eval_arg(&mut self, dot: &Slot, p: P, arg: &'a Arg) -> R<(Value, bool)> {
         self.at(At::Arg(arg));
         match arg {
-            Arg::Nil(_) if p.can_be_nil() => return Ok(Value::Nil),
+            Arg::Nil(_) if p.can_be_nil() => return Ok((Value::Nil, false)),
             Arg::Nil(_) => return Err(self.errorf(format!("cannot assign nil to {}", p.go_type()))),
-            Arg::Bool(..) | Arg::Number(..) | Arg::Str { .. } => return self.eval_constant(p, arg),
+            Arg::Bool(..) | Arg::Number(..) | Arg::Str { .. } => {
+                return self.eval_constant(p, arg).map(|v| (v, false));
+            }
             _ => {}
         }
         let v = self.eval_arg_slot(dot, arg)?;
@@ -105,7 +108,8 @@ impl<'a> State<'a> {
                 p.go_type()
             )));
         }
-        self.validate(v.v, p)
+        let invalid = v.v.is_nil() && !v.iface;
+        Ok((self.validate(v.v, p)?, invalid))
     }
 
     fn eval_constant(&mut self, p: P, arg: &'a Arg) -> R<Value> {

@@ -202,8 +202,26 @@ fn bad_arg_text(v: &Value, _verb: char) -> String {
     }
 }
 
-fn bad_verb(out: &mut String, v: &Value, verb: char) {
-    out.push_str(&format!("%!{verb}({})", bad_arg_text(v, verb)));
+/// Go's `badVerb`: the value printed as `%v` with the directive's flags, width and precision.
+fn bad_verb(out: &mut String, v: &Value, spec: Spec) {
+    out.push_str(&format!("%!{}(", spec.verb));
+    if v.is_nil() {
+        out.push_str("<nil>");
+    } else {
+        out.push_str(&v.type_name());
+        out.push('=');
+        write_value(out, v, Spec { verb: 'v', ..spec });
+    }
+    out.push(')');
+}
+
+/// An element of a list or map: a nil there prints `<nil>` whatever the verb.
+fn write_elem(out: &mut String, v: &Value, spec: Spec) {
+    if v.is_nil() {
+        pad(out, "<nil>", spec, false);
+    } else {
+        write_value(out, v, spec);
+    }
 }
 
 fn write_value(out: &mut String, v: &Value, spec: Spec) {
@@ -214,13 +232,14 @@ fn write_value(out: &mut String, v: &Value, spec: Spec) {
     match v {
         Value::Nil => match spec.verb {
             'v' => pad(out, "<nil>", spec, false),
-            verb => bad_verb(out, v, verb),
+            _ => bad_verb(out, v, spec),
         },
         Value::Bool(b) => match spec.verb {
             'v' | 't' => pad(out, if *b { "true" } else { "false" }, spec, false),
-            verb => bad_verb(out, v, verb),
+            _ => bad_verb(out, v, spec),
         },
         Value::Int(i) | Value::Int64(i) => write_int(out, v, *i, spec),
+        Value::Uint8(b) => write_int(out, v, i64::from(*b), spec),
         Value::Float(f) => write_float(out, v, *f, spec),
         Value::Str(s) => write_str(out, v, s, spec),
         Value::List(l) => write_list(out, &l.items, l.ty, spec),
@@ -232,13 +251,13 @@ fn write_value(out: &mut String, v: &Value, spec: Spec) {
                 }
                 write_value(out, &Value::str(k.as_str()), spec);
                 out.push(':');
-                write_value(out, val, spec);
+                write_elem(out, val, spec);
             }
             out.push(']');
         }
         Value::Object(o) => match spec.verb {
             'v' | 's' | 'q' => write_str(out, v, &o.display(), spec),
-            verb => bad_verb(out, v, verb),
+            _ => bad_verb(out, v, spec),
         },
     }
 }
@@ -258,7 +277,7 @@ fn write_list(out: &mut String, items: &[Value], ty: ListType, spec: Spec) {
         if i > 0 {
             out.push(' ');
         }
-        write_value(out, item, spec);
+        write_elem(out, item, spec);
     }
     out.push(']');
 }
@@ -295,7 +314,7 @@ fn write_str(out: &mut String, v: &Value, s: &str, spec: Spec) {
             }
             pad(out, &h, spec, false);
         }
-        verb => bad_verb(out, v, verb),
+        _ => bad_verb(out, v, spec),
     }
 }
 
@@ -371,8 +390,7 @@ fn write_int(out: &mut String, v: &Value, i: i64, spec: Spec) {
             return pad(out, &q, spec, false);
         }
         'U' => return pad(out, &format!("U+{mag:04X}"), spec, false),
-        'e' | 'E' | 'f' | 'F' | 'g' | 'G' | 's' | 't' => return bad_verb(out, v, spec.verb),
-        verb => return bad_verb(out, v, verb),
+        _ => return bad_verb(out, v, spec),
     };
     let mut digits = match spec.prec {
         Some(0) if mag == 0 => String::new(),
@@ -413,7 +431,7 @@ fn write_float(out: &mut String, v: &Value, f: f64, spec: Spec) {
         let s = if matches!(spec.verb, 'e' | 'E' | 'f' | 'F' | 'g' | 'G' | 'v') {
             s
         } else {
-            return bad_verb(out, v, spec.verb);
+            return bad_verb(out, v, spec);
         };
         return pad(out, &s, Spec { zero: false, ..spec }, false);
     }
@@ -422,7 +440,7 @@ fn write_float(out: &mut String, v: &Value, f: f64, spec: Spec) {
         'g' | 'G' => float_g(f.abs(), spec.prec, spec.sharp),
         'e' | 'E' => exp_form_prec(f.abs(), spec.prec.unwrap_or(6)),
         'f' | 'F' => format!("{:.*}", spec.prec.unwrap_or(6), f.abs()),
-        verb => return bad_verb(out, v, verb),
+        _ => return bad_verb(out, v, spec),
     };
     let body = if matches!(spec.verb, 'E' | 'G') {
         body.to_uppercase()

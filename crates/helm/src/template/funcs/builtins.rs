@@ -53,6 +53,7 @@ fn len(_: &mut State<'_>, a: &[Value]) -> R {
 fn index_arg(index: &Value, cap: usize) -> Result<usize, GoError> {
     let x = match index {
         Value::Int(i) | Value::Int64(i) => *i,
+        Value::Uint8(b) => i64::from(*b),
         Value::Nil => return Err("cannot index slice/array with nil".into()),
         other => return Err(format!("cannot index slice/array with type {}", other.type_name()).into()),
     };
@@ -65,6 +66,26 @@ fn index_arg(index: &Value, cap: usize) -> Result<usize, GoError> {
     Ok(x as usize)
 }
 
+/// `index` into a string: the same checks, reflect's string message past the end.
+fn string_index(index: &Value, len: usize) -> Result<usize, GoError> {
+    index_arg(index, len).map_err(|e| {
+        if e.msg == "reflect: slice index out of range" {
+            GoError::new("reflect: string index out of range")
+        } else {
+            e
+        }
+    })
+}
+
+/// An integer of either signedness, as Go's comparisons see it.
+fn int_of(v: &Value) -> Option<i128> {
+    match v {
+        Value::Int(i) | Value::Int64(i) => Some(i128::from(*i)),
+        Value::Uint8(b) => Some(i128::from(*b)),
+        _ => None,
+    }
+}
+
 fn index(_: &mut State<'_>, a: &[Value]) -> R {
     let mut item = a[0].clone();
     if item.is_nil() {
@@ -74,7 +95,7 @@ fn index(_: &mut State<'_>, a: &[Value]) -> R {
         item = match &item {
             Value::Nil => return Err("index of nil pointer".into()),
             Value::List(l) => l.items[index_arg(idx, l.items.len())?].clone(),
-            Value::Str(s) => Value::Int(i64::from(s.as_bytes()[index_arg(idx, s.len())?])),
+            Value::Str(s) => Value::Uint8(s.as_bytes()[string_index(idx, s.len())?]),
             Value::Map(m) => {
                 let key = match idx {
                     Value::Str(k) => k,
@@ -105,6 +126,7 @@ fn index(_: &mut State<'_>, a: &[Value]) -> R {
 enum BasicKind {
     Bool,
     Int,
+    Uint,
     Float,
     Str,
     Invalid,
@@ -114,6 +136,7 @@ fn basic_kind(v: &Value) -> BasicKind {
     match v {
         Value::Bool(_) => BasicKind::Bool,
         Value::Int(_) | Value::Int64(_) => BasicKind::Int,
+        Value::Uint8(_) => BasicKind::Uint,
         Value::Float(_) => BasicKind::Float,
         Value::Str(_) => BasicKind::Str,
         _ => BasicKind::Invalid,
@@ -135,6 +158,12 @@ fn eq(_: &mut State<'_>, a: &[Value]) -> R {
 /// Go's `eq` of two values (basic kinds; nil; otherwise Go's `==` on comparable values).
 fn equal(x: &Value, y: &Value) -> Result<bool, GoError> {
     let (k1, k2) = (basic_kind(x), basic_kind(y));
+    if matches!(
+        (k1, k2),
+        (BasicKind::Int, BasicKind::Uint) | (BasicKind::Uint, BasicKind::Int)
+    ) {
+        return Ok(int_of(x) == int_of(y));
+    }
     if k1 != k2 {
         if !x.is_nil() && !y.is_nil() {
             return Err(format!(
@@ -149,18 +178,17 @@ fn equal(x: &Value, y: &Value) -> Result<bool, GoError> {
     Ok(match (x, y) {
         (Value::Bool(a), Value::Bool(b)) => a == b,
         (Value::Int(a) | Value::Int64(a), Value::Int(b) | Value::Int64(b)) => a == b,
+        (Value::Uint8(a), Value::Uint8(b)) => a == b,
         (Value::Float(a), Value::Float(b)) => a == b,
         (Value::Str(a), Value::Str(b)) => a == b,
         (Value::Nil, _) | (_, Value::Nil) => x.is_nil() && y.is_nil(),
         (Value::List(_) | Value::Map(_), _) | (_, Value::List(_) | Value::Map(_)) => {
-            return Err(format!(
-                "non-comparable types {}: {}, {}: {}",
-                x.type_name(),
-                "",
-                y.type_name(),
-                ""
-            )
-            .into());
+            let one = |verb: &str, v: &Value| sprintf(verb, std::slice::from_ref(v));
+            if x.type_name() == y.type_name() {
+                return Err(format!("non-comparable type {}: {}", one("%s", y), y.type_name()).into());
+            }
+            let (tx, ty) = (x.type_name(), y.type_name());
+            return Err(format!("non-comparable types {}: {tx}, {ty}: {}", one("%s", x), one("%v", y)).into());
         }
         (Value::Object(a), Value::Object(b)) => std::rc::Rc::ptr_eq(a, b),
         _ => false,
@@ -183,6 +211,7 @@ fn less(x: &Value, y: &Value) -> Result<bool, GoError> {
     match (x, y) {
         (Value::Bool(_), _) => Err("invalid type for comparison".into()),
         (Value::Int(a) | Value::Int64(a), Value::Int(b) | Value::Int64(b)) => Ok(a < b),
+        (Value::Uint8(a), Value::Uint8(b)) => Ok(a < b),
         (Value::Float(a), Value::Float(b)) => Ok(a < b),
         (Value::Str(a), Value::Str(b)) => Ok(a < b),
         _ => Err("invalid type for comparison".into()),

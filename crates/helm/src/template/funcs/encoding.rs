@@ -111,6 +111,7 @@ fn write_json(out: &mut String, v: &Value, html: bool, indent: Option<usize>) ->
         Value::Nil => out.push_str("null"),
         Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
         Value::Int(i) | Value::Int64(i) => out.push_str(&i.to_string()),
+        Value::Uint8(b) => out.push_str(&b.to_string()),
         Value::Float(f) => out.push_str(&json_float(*f)?),
         Value::Str(s) => json_string(out, s, html),
         Value::List(l) if l.ty == ListType::Bytes => {
@@ -200,6 +201,7 @@ pub fn json_data(v: &Value) -> Option<serde_json::Value> {
         Value::Nil => serde_json::Value::Null,
         Value::Bool(b) => serde_json::Value::Bool(*b),
         Value::Int(i) | Value::Int64(i) => serde_json::Value::from(*i),
+        Value::Uint8(b) => serde_json::Value::from(*b),
         Value::Float(f) => json_number(*f)?,
         Value::Str(s) => serde_json::Value::String(s.to_string()),
         Value::List(l) if l.ty == ListType::Bytes => {
