@@ -67,7 +67,12 @@ impl<'a> State<'a> {
         }
         match (def.imp)(self, &argv) {
             Ok(v) => Ok(v),
-            Err(e) if e.unsupported.is_some() => Err(e),
+            Err(mut e) if e.unsupported.is_some() => {
+                if e.unsupported.as_deref() == Some("") {
+                    e = GoError::unsupported(name);
+                }
+                Err(e)
+            }
             Err(e) => {
                 self.at(cmd);
                 Err(self.wrapf(format!("error calling {name}: "), e))

@@ -8,6 +8,7 @@
 
 mod builtins;
 mod conv;
+mod dates;
 mod dicts;
 mod encoding;
 pub(crate) mod helm;
@@ -100,6 +101,7 @@ impl FuncTable {
         dicts::register(&mut t);
         encoding::register(&mut t);
         misc::register(&mut t);
+        dates::register(&mut t);
         helm::register(&mut t);
         t
     }
@@ -149,6 +151,21 @@ impl FuncTable {
     /// Removes a function (its name then parses as Unsupported if Helm has it).
     pub fn remove(&mut self, name: &str) {
         self.map.remove(name);
+    }
+
+    /// Lets templates that only mention an unimplemented Helm function parse: calling it still
+    /// fails with [`GoError::unsupported`] (at execution instead of at parse time, so a chart
+    /// whose `genCA` sits in a branch it does not take renders natively).
+    pub fn with_lazy_unsupported(mut self) -> FuncTable {
+        for name in HELM_ONLY {
+            self.map.entry(name).or_insert(FuncDef {
+                params: &[],
+                variadic: Some(P::Any),
+                imp: |_, _| Err(GoError::unsupported("")),
+                lazy: false,
+            });
+        }
+        self
     }
 
     /// Whether a name in function position parses.
@@ -212,6 +229,18 @@ pub const HELM_ONLY: &[&str] = &[
     "urlParse",
     "urlJoin",
     "toYamlPretty",
+    "toDate",
+    "mustToDate",
+    "b32enc",
+    "b32dec",
+    "snakecase",
+    "camelcase",
+    "kebabcase",
+    "wrap",
+    "wrapWith",
+    "abbrevboth",
+    "randBytes",
+    "hello",
 ];
 
 /// sprig's `strval`: strings as they are, `[]byte` as text, anything else as `%v`.
@@ -249,5 +278,41 @@ pub fn empty(v: &Value) -> bool {
     match v {
         Value::Object(o) => !o.truth(),
         other => !other.truth(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every function Helm v4 installs (Go's builtins, sprig v3 without `env`/`expandenv`,
+    /// Helm's own), listed from their sources.
+    const ALL_HELM: &str = include_str!("helm-function-names.txt");
+
+    #[test]
+    fn every_helm_function_is_implemented_or_unsupported() {
+        let t = FuncTable::helm();
+        let missing: Vec<&str> = ALL_HELM
+            .lines()
+            .filter(|n| !n.is_empty() && t.get(n).is_none() && !HELM_ONLY.contains(n))
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "neither implemented nor listed as unsupported: {missing:?}"
+        );
+        let extra: Vec<&&str> = HELM_ONLY
+            .iter()
+            .filter(|n| !ALL_HELM.lines().any(|l| l == **n))
+            .collect();
+        assert!(
+            extra.is_empty(),
+            "listed as unsupported but not Helm functions: {extra:?}"
+        );
+        let not_helm: Vec<&str> = t
+            .names()
+            .into_iter()
+            .filter(|n| !ALL_HELM.lines().any(|l| l == *n))
+            .collect();
+        assert!(not_helm.is_empty(), "implemented but not Helm functions: {not_helm:?}");
     }
 }
