@@ -141,78 +141,46 @@ pub fn format(t: &Time, layout: &str) -> String {
 
 type Civil = (i64, u32, u32, u32, u32, u32, u32, u32);
 
+const TOKENS: &[&str] = &[
+    "January",
+    "Jan",
+    "Monday",
+    "Mon",
+    "MST",
+    "2006",
+    "002",
+    "01",
+    "02",
+    "03",
+    "04",
+    "05",
+    "06",
+    "15",
+    "__2",
+    "_2",
+    "1",
+    "2",
+    "3",
+    "4",
+    "5",
+    "PM",
+    "pm",
+    "-07:00:00",
+    "-070000",
+    "-07:00",
+    "-0700",
+    "-07",
+    "Z07:00:00",
+    "Z070000",
+    "Z07:00",
+    "Z0700",
+    "Z07",
+];
+
 /// One layout element at the start of `l`: its text and the bytes it used.
 fn chunk(l: &str, t: &Time, c: Civil) -> (String, usize) {
-    let (y, mo, d, h, mi, s, wd, yd) = c;
-    let h12 = if h % 12 == 0 { 12 } else { h % 12 };
-    const TABLE: &[&str] = &[
-        "January",
-        "Jan",
-        "Monday",
-        "Mon",
-        "MST",
-        "2006",
-        "002",
-        "01",
-        "02",
-        "03",
-        "04",
-        "05",
-        "06",
-        "15",
-        "__2",
-        "_2",
-        "1",
-        "2",
-        "3",
-        "4",
-        "5",
-        "PM",
-        "pm",
-        "-07:00:00",
-        "-070000",
-        "-07:00",
-        "-0700",
-        "-07",
-        "Z07:00:00",
-        "Z070000",
-        "Z07:00",
-        "Z0700",
-        "Z07",
-    ];
-    if let Some(tok) = TABLE.iter().find(|tok| l.starts_with(**tok)) {
-        let text = match *tok {
-            "January" => MONTHS[(mo - 1) as usize].to_string(),
-            "Jan" => MONTHS[(mo - 1) as usize][..3].to_string(),
-            "Monday" => DAYS[wd as usize].to_string(),
-            "Mon" => DAYS[wd as usize][..3].to_string(),
-            "MST" => "UTC".into(),
-            "2006" => format!("{y:04}"),
-            "002" => format!("{yd:03}"),
-            "__2" => format!("{yd:>3}"),
-            "01" => format!("{mo:02}"),
-            "02" => format!("{d:02}"),
-            "03" => format!("{h12:02}"),
-            "04" => format!("{mi:02}"),
-            "05" => format!("{s:02}"),
-            "06" => format!("{:02}", y.rem_euclid(100)),
-            "15" => format!("{h:02}"),
-            "_2" => format!("{d:>2}"),
-            "1" => mo.to_string(),
-            "2" => d.to_string(),
-            "3" => h12.to_string(),
-            "4" => mi.to_string(),
-            "5" => s.to_string(),
-            "PM" => if h >= 12 { "PM" } else { "AM" }.into(),
-            "pm" => if h >= 12 { "pm" } else { "am" }.into(),
-            z if z.starts_with('Z') => "Z".into(),
-            "-07:00:00" => "+00:00:00".into(),
-            "-070000" => "+000000".into(),
-            "-07:00" => "+00:00".into(),
-            "-0700" => "+0000".into(),
-            _ => "+00".into(),
-        };
-        return (text, tok.len());
+    if let Some(tok) = TOKENS.iter().find(|tok| l.starts_with(**tok)) {
+        return (token_text(tok, c), tok.len());
     }
     if let Some(frac) = fraction(l) {
         let n = frac.len() - 1;
@@ -228,6 +196,43 @@ fn chunk(l: &str, t: &Time, c: Civil) -> (String, usize) {
     }
     let c = l.chars().next().unwrap_or(' ');
     (c.to_string(), c.len_utf8())
+}
+
+/// The text of a reference-time token for a UTC time.
+fn token_text(tok: &str, c: Civil) -> String {
+    let (y, mo, d, h, mi, s, wd, yd) = c;
+    let h12 = if h % 12 == 0 { 12 } else { h % 12 };
+    match tok {
+        "January" => MONTHS[(mo - 1) as usize].to_string(),
+        "Jan" => MONTHS[(mo - 1) as usize][..3].to_string(),
+        "Monday" => DAYS[wd as usize].to_string(),
+        "Mon" => DAYS[wd as usize][..3].to_string(),
+        "MST" => "UTC".into(),
+        "2006" => format!("{y:04}"),
+        "002" => format!("{yd:03}"),
+        "__2" => format!("{yd:>3}"),
+        "01" => format!("{mo:02}"),
+        "02" => format!("{d:02}"),
+        "03" => format!("{h12:02}"),
+        "04" => format!("{mi:02}"),
+        "05" => format!("{s:02}"),
+        "06" => format!("{:02}", y.rem_euclid(100)),
+        "15" => format!("{h:02}"),
+        "_2" => format!("{d:>2}"),
+        "1" => mo.to_string(),
+        "2" => d.to_string(),
+        "3" => h12.to_string(),
+        "4" => mi.to_string(),
+        "5" => s.to_string(),
+        "PM" => if h >= 12 { "PM" } else { "AM" }.into(),
+        "pm" => if h >= 12 { "pm" } else { "am" }.into(),
+        z if z.starts_with('Z') => "Z".into(),
+        "-07:00:00" => "+00:00:00".into(),
+        "-070000" => "+000000".into(),
+        "-07:00" => "+00:00".into(),
+        "-0700" => "+0000".into(),
+        _ => "+00".into(),
+    }
 }
 
 /// `.000`/`,999`-style fractional seconds at the start of `l`.
