@@ -17,6 +17,10 @@ fn corpus_renders_exactly_as_helm() {
         .collect();
     cases.sort();
     assert!(cases.len() >= 60, "the corpus has {} cases", cases.len());
+    // DRIFTWATCH_CHARTS=dir:dir adds chart directories (real charts without dependencies).
+    if let Ok(extra) = std::env::var("DRIFTWATCH_CHARTS") {
+        cases.extend(extra.split(':').filter(|s| !s.is_empty()).map(PathBuf::from));
+    }
     let only = std::env::var("DRIFTWATCH_CASE").ok();
     if let Some(o) = &only {
         cases.retain(|c| c.file_name().is_some_and(|n| n.to_string_lossy().contains(o.as_str())));

@@ -162,8 +162,28 @@ pub fn chart_value(chart_yaml: &str) -> Value {
     Value::Map(m)
 }
 
-/// `.Capabilities` as `helm template` has them (Kubernetes v1.36.0, Helm's default API list
-/// is not reproduced: only a few versions, which the corpus uses).
+/// Helm v4's default API versions (`helm template` without a cluster).
+const API_VERSIONS: &[&str] = &[
+    "v1", "admissionregistration.k8s.io/v1", "admissionregistration.k8s.io/v1alpha1",
+    "admissionregistration.k8s.io/v1beta1", "internal.apiserver.k8s.io/v1alpha1", "apps/v1", "apps/v1beta1",
+    "apps/v1beta2", "authentication.k8s.io/v1", "authentication.k8s.io/v1alpha1",
+    "authentication.k8s.io/v1beta1", "authorization.k8s.io/v1", "authorization.k8s.io/v1beta1",
+    "autoscaling/v1", "autoscaling/v2", "batch/v1", "batch/v1beta1", "certificates.k8s.io/v1",
+    "certificates.k8s.io/v1beta1", "certificates.k8s.io/v1alpha1", "coordination.k8s.io/v1alpha2",
+    "coordination.k8s.io/v1beta1", "coordination.k8s.io/v1", "discovery.k8s.io/v1",
+    "discovery.k8s.io/v1beta1", "events.k8s.io/v1", "events.k8s.io/v1beta1", "extensions/v1beta1",
+    "flowcontrol.apiserver.k8s.io/v1", "flowcontrol.apiserver.k8s.io/v1beta1",
+    "flowcontrol.apiserver.k8s.io/v1beta2", "flowcontrol.apiserver.k8s.io/v1beta3", "networking.k8s.io/v1",
+    "networking.k8s.io/v1beta1", "node.k8s.io/v1", "node.k8s.io/v1alpha1", "node.k8s.io/v1beta1",
+    "policy/v1", "policy/v1beta1", "rbac.authorization.k8s.io/v1", "rbac.authorization.k8s.io/v1beta1",
+    "rbac.authorization.k8s.io/v1alpha1", "resource.k8s.io/v1", "resource.k8s.io/v1beta2",
+    "resource.k8s.io/v1beta1", "resource.k8s.io/v1alpha3", "scheduling.k8s.io/v1alpha2",
+    "scheduling.k8s.io/v1beta1", "scheduling.k8s.io/v1", "storage.k8s.io/v1beta1", "storage.k8s.io/v1",
+    "storage.k8s.io/v1alpha1", "storagemigration.k8s.io/v1beta1", "apiextensions.k8s.io/v1beta1",
+    "apiextensions.k8s.io/v1",
+];
+
+/// `.Capabilities` as `helm template` has them (Kubernetes v1.36.0, the default API versions).
 pub fn capabilities_value() -> Value {
     let kube = Struct {
         type_name: "common.KubeVersion".into(),
@@ -280,10 +300,30 @@ pub fn render_native(dir: &Path) -> Answer {
         .map_err(|e| e.to_string())
 }
 
-/// A readable difference between two answers, None when equal.
+/// A readable difference between two answers, None when equal: for outputs, each differing
+/// template's first differing line with its neighbours.
 pub fn difference(ours: &Answer, helm: &Answer) -> Option<String> {
     if ours == helm {
         return None;
     }
-    Some(format!("--- ours\n{ours:#?}\n--- helm\n{helm:#?}"))
+    let (Ok(o), Ok(h)) = (ours, helm) else {
+        return Some(format!("--- ours\n{ours:#?}\n--- helm\n{helm:#?}"));
+    };
+    let mut out = String::new();
+    for name in o.keys().chain(h.keys()).collect::<std::collections::BTreeSet<_>>() {
+        let (a, b) = (o.get(name).map_or("<absent>", String::as_str), h.get(name).map_or("<absent>", String::as_str));
+        if a == b {
+            continue;
+        }
+        let (al, bl): (Vec<&str>, Vec<&str>) = (a.lines().collect(), b.lines().collect());
+        let i = al.iter().zip(&bl).position(|(x, y)| x != y).unwrap_or(al.len().min(bl.len()));
+        let lo = i.saturating_sub(3);
+        out += &format!(
+            "template {name}, line {}:\n--- ours\n{}\n--- helm\n{}\n",
+            i + 1,
+            al[lo..(i + 3).min(al.len())].join("\n"),
+            bl[lo..(i + 3).min(bl.len())].join("\n")
+        );
+    }
+    Some(out)
 }

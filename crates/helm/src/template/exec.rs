@@ -50,6 +50,8 @@ pub struct Ctx {
     pub root_name: String,
     /// `fromYaml`'s loader (YAML text to values, as sigs.k8s.io/yaml reads it).
     pub yaml_loader: YamlLoader,
+    /// How many `tpl` calls enclose this set (Go has no limit but its stack; we stop earlier).
+    pub tpl_depth: usize,
 }
 
 /// Reads YAML text into template values (Err: the message `fromYaml` reports).
@@ -65,6 +67,13 @@ impl Ctx {
                 super::fmt::go_quote(&self.root_name, false)
             )));
         };
+        self.execute_tree(tree, data)
+    }
+
+    /// `Template.Execute` of a template object that holds `tree` (which need not be the set's
+    /// entry of its name: an empty tree does not replace a defined one in the set, but the
+    /// template object parsed from it still executes it).
+    pub fn execute_tree(&self, tree: &Tree, data: Value) -> Result<String, GoError> {
         let mut st = State::new(self, tree, Slot::concrete(data.clone()), 0);
         st.walk_list(&Slot::concrete(data), &tree.root)?;
         Ok(st.out)

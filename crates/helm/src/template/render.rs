@@ -96,6 +96,7 @@ impl Engine {
             included: Rc::new(RefCell::new(HashMap::new())),
             root_name: "gotpl".into(),
             yaml_loader: self.yaml_loader.clone(),
+            tpl_depth: 0,
         };
         let mut out = BTreeMap::new();
         for name in &names {

@@ -60,9 +60,15 @@ fn include(st: &mut State<'_>, a: &[Value]) -> R {
     r.map(Value::str)
 }
 
+/// Nested `tpl` calls beyond this fail as unsupported (Helm would overflow its stack).
+const TPL_DEPTH_MAX: usize = 10_000;
+
 fn tpl(st: &mut State<'_>, a: &[Value]) -> R {
     let text = arg_str(a, 0);
     let ctx = st.ctx;
+    if ctx.tpl_depth >= TPL_DEPTH_MAX {
+        return Err(GoError::unsupported("tpl nested beyond 10000 levels"));
+    }
     let mut set = ctx.set.clone();
     let funcs = ctx.funcs.clone();
     let trees = match parse(&ctx.root_name, text, &|n| funcs.status(n)) {
@@ -75,18 +81,25 @@ fn tpl(st: &mut State<'_>, a: &[Value]) -> R {
             ));
         }
     };
+    let mut own = None;
     for t in trees {
+        if t.name == ctx.root_name {
+            own = Some(t.clone());
+        }
         add_tree(&mut set, t);
     }
+    let Some(own) = own else {
+        return Err(GoError::new("tpl: no template parsed"));
+    };
     let child = Ctx {
         set,
         funcs,
         included: ctx.included.clone(),
         root_name: ctx.root_name.clone(),
         yaml_loader: ctx.yaml_loader.clone(),
+        tpl_depth: ctx.tpl_depth + 1,
     };
-    let root = ctx.root_name.clone();
-    match stacker::maybe_grow(64 * 1024, 1024 * 1024, || child.execute(&root, a[1].clone())) {
+    match stacker::maybe_grow(64 * 1024, 1024 * 1024, || child.execute_tree(&own, a[1].clone())) {
         Ok(out) => Ok(Value::str(out.replace("<no value>", ""))),
         Err(e) if e.unsupported.is_some() => Err(e),
         Err(e) => Err(GoError::wrap(
