@@ -268,6 +268,8 @@ pub struct LoadedChart {
     pub name: String,
     pub templates: Vec<(String, String)>,
     pub top: Value,
+    /// Every template (subcharts' too) with its chart's top-level value.
+    pub per_template: Vec<helm::template::Template>,
 }
 
 fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
@@ -284,6 +286,56 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
 }
 
 pub fn load_chart(dir: &Path) -> LoadedChart {
+    let mut templates = Vec::new();
+    let (name, top) = load_into(dir, "", None, true, &mut templates);
+    let pairs = templates.iter().map(|t| (t.name.clone(), t.text.clone())).collect();
+    LoadedChart {
+        name,
+        templates: pairs,
+        top,
+        per_template: Vec::new(),
+    }
+    .with_tops(templates)
+}
+
+impl LoadedChart {
+    fn with_tops(mut self, ts: Vec<helm::template::Template>) -> LoadedChart {
+        self.per_template = ts;
+        self
+    }
+}
+
+/// A deep merge for the test loader: `over` wins, maps merge (Helm's coalescing, simplified).
+fn merged(base: &Value, over: &Value) -> Value {
+    match (base, over) {
+        (Value::Map(b), Value::Map(o)) => {
+            let out = Map::new(MapType::Values);
+            for (k, v) in b.entries() {
+                out.insert(k, v);
+            }
+            for (k, v) in o.entries() {
+                let v = match out.get(&k) {
+                    Some(old) => merged(&old, &v),
+                    None => v,
+                };
+                out.insert(k, v);
+            }
+            Value::Map(out)
+        }
+        (b, Value::Nil) => b.clone(),
+        (_, o) => o.clone(),
+    }
+}
+
+/// Loads a chart (and, under `charts/`, its unpacked subcharts) into `out`, each template with
+/// its chart's top-level value; returns the chart's name and top-level value.
+fn load_into(
+    dir: &Path,
+    prefix: &str,
+    parent_values: Option<&Value>,
+    root: bool,
+    out: &mut Vec<helm::template::Template>,
+) -> (String, Value) {
     let chart_yaml = std::fs::read_to_string(dir.join("Chart.yaml")).expect("Chart.yaml");
     let chart = chart_value(&chart_yaml);
     let name = chart
@@ -291,11 +343,33 @@ pub fn load_chart(dir: &Path) -> LoadedChart {
         .and_then(|m| m.get("Name"))
         .and_then(|v| v.as_str().map(String::from))
         .unwrap_or_default();
-    let values = std::fs::read_to_string(dir.join("values.yaml")).unwrap_or_default();
+    if let Value::Map(m) = &chart {
+        m.insert("IsRoot".into(), Value::Bool(root));
+    }
+    let library = yaml_value(&chart_yaml)
+        .as_map()
+        .and_then(|m| m.get("type"))
+        .and_then(|t| t.as_str().map(String::from))
+        == Some("library".into());
+    let defaults = values_value(&std::fs::read_to_string(dir.join("values.yaml")).unwrap_or_default());
+    let values = match parent_values {
+        None => to_values_type(defaults),
+        Some(pv) => {
+            let mine = pv.as_map().and_then(|m| m.get(&name)).unwrap_or(Value::Nil);
+            let v = merged(&to_values_type(defaults), &mine);
+            if let (Value::Map(m), Some(g)) = (&v, pv.as_map().and_then(|m| m.get("global"))) {
+                m.insert("global".into(), g);
+            }
+            v
+        }
+    };
+    let full = format!("{prefix}{name}");
     let mut files = Vec::new();
     walk(dir, &mut files);
-    let mut templates = Vec::new();
+    let top = Map::new(MapType::Values);
+    let subcharts = Map::new(MapType::Any);
     let mut other = Vec::new();
+    let mut mine = Vec::new();
     for f in files {
         let rel = f
             .strip_prefix(dir)
@@ -303,26 +377,41 @@ pub fn load_chart(dir: &Path) -> LoadedChart {
             .to_string_lossy()
             .replace('\\', "/");
         if rel.starts_with("templates/") {
-            templates.push((
-                format!("{name}/{rel}"),
-                std::fs::read_to_string(&f).expect("template text"),
-            ));
-        } else if !matches!(rel.as_str(), "Chart.yaml" | "values.yaml") && !rel.starts_with("charts/") {
+            let base = rel.rsplit('/').next().unwrap_or(&rel);
+            if !library || base.starts_with('_') {
+                mine.push((
+                    format!("{full}/{rel}"),
+                    std::fs::read_to_string(&f).expect("template text"),
+                ));
+            }
+        } else if let Some(sub) = rel.strip_prefix("charts/") {
+            if let Some((sub_name, "Chart.yaml")) = sub.split_once('/') {
+                let (n, sub_top) = load_into(
+                    &dir.join("charts").join(sub_name),
+                    &format!("{full}/charts/"),
+                    Some(&values),
+                    false,
+                    out,
+                );
+                subcharts.insert(n, sub_top);
+            }
+        } else if !matches!(rel.as_str(), "Chart.yaml" | "values.yaml") {
             other.push((rel, std::fs::read(&f).expect("file bytes")));
         }
     }
-    let top = Map::new(MapType::Values);
-    top.insert("Values".into(), to_values_type(values_value(&values)));
+    top.insert("Values".into(), values);
     top.insert("Chart".into(), chart);
     top.insert("Release".into(), release_value());
     top.insert("Capabilities".into(), capabilities_value());
     top.insert("Files".into(), Files::new(other).value());
-    top.insert("Subcharts".into(), Value::empty_map());
-    LoadedChart {
+    top.insert("Subcharts".into(), Value::Map(subcharts));
+    let top = Value::Map(top);
+    out.extend(mine.into_iter().map(|(name, text)| helm::template::Template {
         name,
-        templates,
-        top: Value::Map(top),
-    }
+        text,
+        top: top.clone(),
+    }));
+    (name, top)
 }
 
 /// Renders a chart directory with the native engine, in the oracle's answer shape.

@@ -76,6 +76,7 @@ pub fn register(t: &mut FuncTable) {
         rand_from(arg_int(a, 0), &printable)
     });
     t.add("uuidv4", &[], |_, _| uuidv4());
+    t.add("shuffle", &[Str], |_, a| shuffle(arg_str(a, 0)));
     t.add("getHostByName", &[Str], |_, _| Ok(Value::str("")));
     t.add("semverCompare", &[Str, Str], |_, a| {
         let c = super::semver::Constraints::parse(arg_str(a, 0)).map_err(GoError::new)?;
@@ -137,6 +138,17 @@ fn rand_from(count: i64, alphabet: &[u8]) -> R {
             .map(|b| alphabet[*b as usize % alphabet.len()] as char)
             .collect::<String>(),
     ))
+}
+
+/// xstrings' `Shuffle`: the runes in a random order.
+fn shuffle(s: &str) -> R {
+    let mut chars: Vec<char> = s.chars().collect();
+    let r = random_bytes(chars.len() * 4)?;
+    for i in (1..chars.len()).rev() {
+        let x = u32::from_le_bytes([r[4 * i], r[4 * i + 1], r[4 * i + 2], r[4 * i + 3]]);
+        chars.swap(i, x as usize % (i + 1));
+    }
+    Ok(Value::str(chars.into_iter().collect::<String>()))
 }
 
 fn uuidv4() -> R {

@@ -207,7 +207,6 @@ pub const HELM_ONLY: &[&str] = &[
     "mustToToml",
     "fromToml",
     "call",
-    "shuffle",
     "date_modify",
     "dateModify",
     "must_date_modify",
