@@ -8,6 +8,7 @@
 
 mod builtins;
 mod conv;
+mod crypto;
 mod dates;
 mod dicts;
 mod encoding;
@@ -17,6 +18,7 @@ mod math;
 mod misc;
 mod semver;
 mod strings;
+mod url;
 pub mod yaml;
 
 use std::collections::HashMap;
@@ -102,6 +104,8 @@ impl FuncTable {
         encoding::register(&mut t);
         misc::register(&mut t);
         dates::register(&mut t);
+        crypto::register(&mut t);
+        url::register(&mut t);
         helm::register(&mut t);
         t
     }
@@ -189,16 +193,9 @@ impl FuncTable {
 
 /// Functions Helm v4 (with sprig v3) has that this engine does not implement.
 pub const HELM_ONLY: &[&str] = &[
-    "bcrypt",
-    "htpasswd",
-    "genPrivateKey",
     "derivePassword",
-    "buildCustomCert",
-    "genCA",
     "genCAWithKey",
-    "genSelfSignedCert",
     "genSelfSignedCertWithKey",
-    "genSignedCert",
     "genSignedCertWithKey",
     "encryptAES",
     "decryptAES",
@@ -225,8 +222,6 @@ pub const HELM_ONLY: &[&str] = &[
     "durationWeeks",
     "durationRoundTo",
     "durationTruncateTo",
-    "urlParse",
-    "urlJoin",
     "toYamlPretty",
     "toDate",
     "mustToDate",
