@@ -17,7 +17,10 @@ fn an_unimplemented_helm_function_is_unsupported_at_parse_time() {
 
 #[test]
 fn lazily_an_unimplemented_function_fails_only_when_called() {
-    let engine = Engine { funcs: Rc::new(FuncTable::helm().with_lazy_unsupported()), ..Engine::default() };
+    let engine = Engine {
+        funcs: Rc::new(FuncTable::helm().with_lazy_unsupported()),
+        ..Engine::default()
+    };
     let r = engine.render(&one("x{{ if false }}{{ toToml . }}{{ end }}"), Value::empty_map());
     assert_eq!(r.map(|m| m["c/templates/a.yaml"].clone()), Ok("x".to_string()));
     let r = engine.render(&one("{{ toToml . }}"), Value::empty_map());
@@ -33,7 +36,12 @@ fn an_unsupported_function_inside_tpl_is_unsupported() {
 #[test]
 fn a_function_helm_lacks_is_helms_parse_error() {
     let r = Engine::default().render(&one("{{ nope 1 }}"), Value::empty_map());
-    assert_eq!(r, Err(Error::Render("parse error at (c/templates/a.yaml:1): function \"nope\" not defined".into())));
+    assert_eq!(
+        r,
+        Err(Error::Render(
+            "parse error at (c/templates/a.yaml:1): function \"nope\" not defined".into()
+        ))
+    );
 }
 
 #[test]
@@ -46,7 +54,11 @@ fn each_template_sees_its_own_charts_values() {
         Value::Map(m)
     };
     let ts = vec![
-        Template { name: "p/templates/a.yaml".into(), text: "{{ .Values.who }} {{ .Template.BasePath }}".into(), top: top("parent") },
+        Template {
+            name: "p/templates/a.yaml".into(),
+            text: "{{ .Values.who }} {{ .Template.BasePath }}".into(),
+            top: top("parent"),
+        },
         Template {
             name: "p/charts/s/templates/b.yaml".into(),
             text: "{{ .Values.who }} {{ .Template.BasePath }}".into(),

@@ -119,7 +119,7 @@ fn call(r: &mut Rng, vars: &[String], depth: usize) -> String {
         }
     };
     let (x, y, z) = (a(), a(), a());
-    match r.below(28) {
+    match r.below(40) {
         0 => format!("default {x} {y}"),
         1 => format!("quote {x}"),
         2 => format!("upper (toString {x})"),
@@ -150,7 +150,54 @@ fn call(r: &mut Rng, vars: &[String], depth: usize) -> String {
         24 => format!("join \",\" (list {x} {y})"),
         25 => format!("print {x} {y}"),
         26 => format!("int {x}"),
-        _ => format!("toString {x} | replace \"a\" \"b\" | title"),
+        27 => format!("toString {x} | replace \"a\" \"b\" | title"),
+        _ => more_calls(r, x, y, z),
+    }
+}
+
+/// Sprig functions charts use, beyond the core set above.
+fn more_calls(r: &mut Rng, x: String, y: String, z: String) -> String {
+    match r.below(40) {
+        0 => format!("trimSuffix \"-\" (toString {x})"),
+        1 => format!("trimPrefix \"a\" (toString {x})"),
+        2 => format!("contains \"a\" (toString {x})"),
+        3 => format!("hasPrefix \"h\" (toString {x})"),
+        4 => format!("lower (toString {x})"),
+        5 => format!("trim (toString {x})"),
+        6 => format!("splitList \",\" (toString {x})"),
+        7 => format!("split \" \" (toString {x}) | toJson"),
+        8 => format!("b64enc (toString {x})"),
+        9 => format!("sha256sum (toString {x}) | trunc 10"),
+        10 => format!("squote {x} {y}"),
+        11 => format!("cat {x} {y} {z}"),
+        12 => format!("nospace (toString {x})"),
+        13 => format!("abbrev 8 (toString {x})"),
+        14 => format!("repeat 2 (toString {x})"),
+        15 => format!("toString {x} | nindent 4"),
+        16 => format!("dict \"a\" {x} \"b\" {y} | keys | sortAlpha"),
+        17 => format!("get (dict \"k\" {x}) \"k\""),
+        18 => format!("hasKey (dict \"k\" {x}) \"{}\"", r.pick(&["k", "z"])),
+        19 => format!("pick (dict \"a\" {x} \"b\" {y}) \"a\" | toYaml"),
+        20 => format!("omit (dict \"a\" {x} \"b\" {y}) \"a\" | toJson"),
+        21 => format!("merge (dict \"a\" {x}) (dict \"a\" {y} \"c\" {z}) | toYaml"),
+        22 => format!("mergeOverwrite (dict \"a\" {x}) (dict \"a\" {y}) | toJson"),
+        23 => format!("list {x} {y} {z} | first"),
+        24 => format!("list {x} {y} | last"),
+        25 => format!("list {x} {y} {z} | rest | toJson"),
+        26 => format!("append (list {x}) {y} | toJson"),
+        27 => format!("list {x} {x} {y} | uniq | toJson"),
+        28 => format!("without (list {x} {y}) {y} | toJson"),
+        29 => format!("has {x} (list {y} {z})"),
+        30 => format!("compact (list {x} {y} {z}) | toJson"),
+        31 => format!("concat (list {x}) (list {y}) | reverse | toJson"),
+        32 => format!("sub {x} {y}"),
+        33 => format!("mul {x} {y}"),
+        34 => format!("div {x} {}", r.pick(&["1", "2", "0"])),
+        35 => format!("max {x} {y} {z}"),
+        36 => format!("floor {x}"),
+        37 => format!("round {x} 1"),
+        38 => format!("float64 {x}"),
+        _ => format!("toYaml (dict \"k\" {x} \"list\" (list {y} {z}))"),
     }
 }
 
@@ -187,8 +234,39 @@ fn close(r: &mut Rng) -> &'static str {
 
 fn statement(r: &mut Rng, out: &mut String, vars: &mut Vec<String>, depth: usize) {
     let (o, c) = (open(r), close(r));
-    match if depth > 1 { r.below(3) } else { r.below(8) } {
-        0 => out.push_str(r.pick(&["\n", "text ", "  \n  ", "key: ", "- "])),
+    match if depth > 1 { r.below(3) } else { r.below(11) } {
+        0 => out.push_str(r.pick(&["\n", "text ", "  \n  ", "key: ", "- ", "{{/* c */}}", "{{- /* c */ -}}"])),
+        8 => {
+            // Not the root object: Helm prints the capabilities pointer in it as an address.
+            let arg = r.pick(&[
+                ".Values",
+                ".Values.alpha",
+                "(dict \"x\" .Values.alpha)",
+                ".Values.items",
+            ]);
+            let _ = write!(out, "{o}include \"{}\" {arg}{c}", r.pick(&["h1", "h2", "h3"]));
+        }
+        9 => {
+            let _ = write!(out, "{o}if {}{c}", expr(r, vars, 0));
+            body(r, out, vars, depth);
+            let _ = write!(out, "{}else if {}{}", open(r), expr(r, vars, 0), close(r));
+            body(r, out, vars, depth);
+            let _ = write!(out, "{}end{}", open(r), close(r));
+        }
+        10 => {
+            let _ = write!(
+                out,
+                "{o}range $i, $e := .Values.{}{c}",
+                r.pick(&["items", "nested", "alpha"])
+            );
+            let _ = write!(
+                out,
+                "{{{{ if eq (toString $i) \"{}\" }}}}{{{{ {} }}}}{{{{ end }}}}[{{{{ $e }}}}]",
+                r.pick(&["0", "1", "k"]),
+                r.pick(&["break", "continue"])
+            );
+            let _ = write!(out, "{}end{}", open(r), close(r));
+        }
         1 | 2 => {
             let _ = write!(out, "{o}{}{c}", expr(r, vars, 0));
         }
@@ -248,8 +326,25 @@ fn template(r: &mut Rng) -> String {
     out
 }
 
-fn write_chart(dir: &Path, tpl: &str, values: &str) {
+/// Helpers the generated templates include: bodies over the included value.
+fn helpers(r: &mut Rng) -> String {
+    let mut out = String::new();
+    for name in ["h1", "h2", "h3"] {
+        let body = match r.below(5) {
+            0 => "{{ . | toJson }}".to_string(),
+            1 => "{{- if kindIs \"map\" . }}{{ range $k, $v := . }}{{ $k }}={{ $v }};{{ end }}{{ else }}{{ . }}{{ end -}}".into(),
+            2 => "name: {{ .name | default \"none\" }}".into(),
+            3 => "{{ typeOf . }}\n  {{- with .x }} v{{ . }}{{ end }}".into(),
+            _ => format!("{{{{- {} -}}}}", r.pick(&["print \"x\"", "toYaml .", "quote .x", "len ."])),
+        };
+        let _ = writeln!(out, "{{{{- define \"{name}\" -}}}}\n{body}\n{{{{- end }}}}");
+    }
+    out
+}
+
+fn write_chart(dir: &Path, tpl: &str, values: &str, helpers: &str) {
     std::fs::create_dir_all(dir.join("templates")).expect("create the chart");
+    std::fs::write(dir.join("templates/_helpers.tpl"), helpers).expect("helpers");
     std::fs::write(
         dir.join("Chart.yaml"),
         "apiVersion: v2\nname: g\nversion: 0.1.0\nappVersion: \"1.0\"\n",
@@ -278,9 +373,9 @@ fn random_templates_render_exactly_as_helm() {
     let mut dirs: Vec<PathBuf> = Vec::new();
     let mut inputs = Vec::new();
     for i in 0..cases {
-        let (tpl, values) = (template(&mut r), values_json(&mut r));
+        let (tpl, values, h) = (template(&mut r), values_json(&mut r), helpers(&mut r));
         let dir = root.join(format!("case{i:04}"));
-        write_chart(&dir, &tpl, &values);
+        write_chart(&dir, &tpl, &values, &h);
         dirs.push(dir);
         inputs.push((tpl, values));
     }

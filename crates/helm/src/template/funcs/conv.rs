@@ -101,10 +101,14 @@ pub fn to_int64(v: &Value) -> i64 {
     }
 }
 
-/// Go's `int64(f)` conversion (truncation; out of range saturates like amd64's does not, but
-/// charts never depend on that).
+/// Go's `int64(f)` conversion on amd64: truncation, and the "integer indefinite" value
+/// (`i64::MIN`) for NaN and anything out of range.
 fn float_to_int(f: f64) -> i64 {
-    if f.is_nan() { i64::MIN } else { f as i64 }
+    if f.is_nan() || !(-9.223_372_036_854_776e18..9.223_372_036_854_776e18).contains(&f) {
+        i64::MIN
+    } else {
+        f as i64
+    }
 }
 
 /// spf13/cast's `ToFloat64` (errors become 0).
