@@ -191,9 +191,14 @@ impl<'a> State<'a> {
         Ok(Flow::Normal)
     }
 
+    /// Go's `printValue`: nil prints `<no value>`; a pointer is printed as what it points to.
     fn print_value(&mut self, v: &Value) {
         match v {
             Value::Nil => self.out.push_str("<no value>"),
+            Value::Object(o) if o.kind() == "ptr" => {
+                let d = o.display();
+                self.out.push_str(d.strip_prefix('&').unwrap_or(&d));
+            }
             other => self.out.push_str(&sprint_value(other)),
         }
     }

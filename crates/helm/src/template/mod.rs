@@ -11,7 +11,8 @@
 //! parser, executor, Go's `fmt`, the YAML/JSON encoders and the functions are written here,
 //! from Go's, sprig's and Helm's behaviour (checked against real Helm by the differential tests
 //! in `tests/template*.rs`). Crates are used where they are exact: `regex` (RE2 syntax and
-//! replacement expansion as Go's), `sha1`/`sha2`, `base64`.
+//! replacement expansion as Go's), `sha1`/`sha2`, `base64`, `rsa`/`p256` (keys and signatures
+//! for sprig's certificate functions; the X.509 DER is ours), `bcrypt`.
 //!
 //! # Layout
 //! - [`value`]: the value model; [`fmt`]: Go's `fmt` verbs.

@@ -152,8 +152,43 @@ fn write_json(out: &mut String, v: &Value, html: bool, indent: Option<usize>) ->
             }
             out.push('}');
         }
-        Value::Object(o) => write_json(out, &o.to_data(), html, indent)?,
+        Value::Object(o) => match o.as_any().downcast_ref::<crate::template::objects::Struct>() {
+            Some(st) => write_struct(out, st, html, indent)?,
+            None => write_json(out, &o.to_data(), html, indent)?,
+        },
     }
+    Ok(())
+}
+
+/// A Go struct marshals its fields in declaration order.
+fn write_struct(
+    out: &mut String,
+    st: &crate::template::objects::Struct,
+    html: bool,
+    indent: Option<usize>,
+) -> Result<(), String> {
+    out.push('{');
+    let fields: Vec<(&String, &Value)> = st
+        .order
+        .iter()
+        .filter_map(|k| st.fields.get(k).map(|v| (k, v)))
+        .collect();
+    for (i, (k, v)) in fields.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        newline_indent(out, indent.map(|n| n + 1));
+        json_string(out, k, html);
+        out.push(':');
+        if indent.is_some() {
+            out.push(' ');
+        }
+        write_json(out, v, html, indent.map(|n| n + 1))?;
+    }
+    if !fields.is_empty() {
+        newline_indent(out, indent);
+    }
+    out.push('}');
     Ok(())
 }
 
