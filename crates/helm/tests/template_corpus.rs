@@ -29,7 +29,11 @@ fn corpus_renders_exactly_as_helm() {
     let answers = oracle.render_all(&cases);
     let mut failures = Vec::new();
     for (case, helm) in cases.iter().zip(&answers) {
+        let started = std::time::Instant::now();
         let ours = support::render_native(case);
+        if std::env::var("DRIFTWATCH_TIMING").is_ok() {
+            eprintln!("{}: {:?}", case.display(), started.elapsed());
+        }
         if let Some(d) = support::difference(&ours, helm) {
             failures.push(format!(
                 "== {}\n{d}",

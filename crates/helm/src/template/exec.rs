@@ -223,45 +223,7 @@ impl<'a> State<'a> {
         let mark = self.vars.len();
         let v = self.eval_pipeline(dot, &b.pipe)?;
         let body_mark = self.vars.len();
-        let items: Vec<(Slot, Slot)> = match &v {
-            Value::List(l) => {
-                let iface = l.ty == super::value::ListType::Any;
-                l.items
-                    .iter()
-                    .enumerate()
-                    .map(|(i, x)| (int_slot(i), Slot { v: x.clone(), iface }))
-                    .collect()
-            }
-            Value::Map(m) => {
-                let iface = m.ty() != MapType::Str;
-                m.entries()
-                    .into_iter()
-                    .map(|(k, x)| (Slot::concrete(Value::str(k)), Slot { v: x, iface }))
-                    .collect()
-            }
-            Value::Object(o) => match o.entries() {
-                Some(e) => e
-                    .into_iter()
-                    .map(|(k, x)| (Slot::concrete(Value::str(k)), Slot::concrete(x)))
-                    .collect(),
-                None => return Err(self.errorf(format!("range can't iterate over {}", sprint_value(&v)))),
-            },
-            Value::Int(n) | Value::Int64(n) => {
-                if b.pipe.decl.len() > 1 {
-                    return Err(self.errorf(format!("can't use {n} to iterate over more than one variable")));
-                }
-                let mk = |i: i64| {
-                    Slot::concrete(if matches!(v, Value::Int(_)) {
-                        Value::Int(i)
-                    } else {
-                        Value::Int64(i)
-                    })
-                };
-                (0..(*n).max(0)).map(|i| (mk(i), mk(i))).collect()
-            }
-            Value::Nil => Vec::new(),
-            other => return Err(self.errorf(format!("range can't iterate over {}", sprint_value(other)))),
-        };
+        let items = self.range_items(&v, b.pipe.decl.len())?;
         if items.is_empty() {
             let flow = match &b.else_list {
                 Some(e) => self.walk_list(dot, e)?,
@@ -280,6 +242,52 @@ impl<'a> State<'a> {
         }
         self.vars.truncate(mark);
         Ok(Flow::Normal)
+    }
+
+    /// What `range` iterates over: (index or key, element) pairs, elements of `[]interface {}`
+    /// and `map[string]interface {}` held in interfaces as Go holds them.
+    fn range_items(&self, v: &Value, decls: usize) -> R<Vec<(Slot, Slot)>> {
+        let items = match v {
+            Value::List(l) => {
+                let iface = l.ty == super::value::ListType::Any;
+                l.items
+                    .iter()
+                    .enumerate()
+                    .map(|(i, x)| (int_slot(i), Slot { v: x.clone(), iface }))
+                    .collect()
+            }
+            Value::Map(m) => {
+                let iface = m.ty() != MapType::Str;
+                m.entries()
+                    .into_iter()
+                    .map(|(k, x)| (Slot::concrete(Value::str(k)), Slot { v: x, iface }))
+                    .collect()
+            }
+            Value::Object(o) => match (o.entries(), o.to_data()) {
+                (Some(e), _) => e
+                    .into_iter()
+                    .map(|(k, x)| (Slot::concrete(Value::str(k)), Slot::concrete(x)))
+                    .collect(),
+                (None, Value::List(l)) if o.kind() == "slice" => l
+                    .items
+                    .iter()
+                    .enumerate()
+                    .map(|(i, x)| (int_slot(i), Slot::concrete(x.clone())))
+                    .collect(),
+                _ => return Err(self.errorf(format!("range can't iterate over {}", sprint_value(v)))),
+            },
+            Value::Int(n) | Value::Int64(n) => {
+                if decls > 1 {
+                    return Err(self.errorf(format!("can't use {n} to iterate over more than one variable")));
+                }
+                let int = matches!(v, Value::Int(_));
+                let mk = |i: i64| Slot::concrete(if int { Value::Int(i) } else { Value::Int64(i) });
+                (0..(*n).max(0)).map(|i| (mk(i), mk(i))).collect()
+            }
+            Value::Nil => Vec::new(),
+            other => return Err(self.errorf(format!("range can't iterate over {}", sprint_value(other)))),
+        };
+        Ok(items)
     }
 
     fn set_range_vars(&mut self, b: &Branch, body_mark: usize, index: Slot, elem: Slot) -> R<()> {

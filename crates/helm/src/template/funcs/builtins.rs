@@ -41,9 +41,10 @@ fn len(_: &mut State<'_>, a: &[Value]) -> R {
         Value::Str(s) => s.len(),
         Value::List(l) => l.items.len(),
         Value::Map(m) => m.len(),
-        Value::Object(o) => match o.entries() {
-            Some(e) => e.len(),
-            None => return Err(format!("len of type {}", o.type_name()).into()),
+        Value::Object(o) => match (o.entries(), o.to_data()) {
+            (Some(e), _) => e.len(),
+            (None, Value::List(l)) if o.kind() == "slice" => l.items.len(),
+            _ => return Err(format!("len of type {}", o.type_name()).into()),
         },
         other => return Err(format!("len of type {}", other.type_name()).into()),
     };
@@ -108,12 +109,13 @@ fn index(_: &mut State<'_>, a: &[Value]) -> R {
                     Value::Nil
                 })
             }
-            Value::Object(o) => match (o.entries(), idx) {
-                (Some(e), Value::Str(k)) => e
+            Value::Object(o) => match (o.entries(), idx, o.to_data()) {
+                (Some(e), Value::Str(k), _) => e
                     .into_iter()
                     .find(|(n, _)| n == &**k)
                     .map(|(_, v)| v)
                     .unwrap_or_default(),
+                (None, _, Value::List(l)) if o.kind() == "slice" => l.items[index_arg(idx, l.items.len())?].clone(),
                 _ => return Err(format!("can't index item of type {}", item.type_name()).into()),
             },
             other => return Err(format!("can't index item of type {}", other.type_name()).into()),

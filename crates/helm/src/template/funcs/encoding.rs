@@ -20,6 +20,10 @@ pub fn register(t: &mut FuncTable) {
         ))
     });
     t.add("b64dec", &[Str], |_, a| Ok(Value::str(b64dec(arg_str(a, 0)))));
+    t.add("b32enc", &[Str], |_, a| {
+        Ok(Value::str(b32enc(arg_str(a, 0).as_bytes())))
+    });
+    t.add("b32dec", &[Str], |_, a| Ok(Value::str(b32dec(arg_str(a, 0)))));
     t.add("sha1sum", &[Str], |_, a| {
         Ok(Value::str(hex(&sha1::Sha1::digest(arg_str(a, 0).as_bytes()))))
     });
@@ -65,6 +69,49 @@ fn must(r: Result<String, String>) -> R {
 
 fn to_yaml_trimmed(v: &Value) -> Option<String> {
     to_yaml(v).map(|s| s.strip_suffix('\n').map(str::to_string).unwrap_or(s))
+}
+
+const B32: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+
+/// `base32.StdEncoding.EncodeToString` (padded).
+fn b32enc(data: &[u8]) -> String {
+    let mut out = String::new();
+    for chunk in data.chunks(5) {
+        let mut buf = [0u8; 5];
+        buf[..chunk.len()].copy_from_slice(chunk);
+        let bits = buf.iter().fold(0u64, |acc, b| acc << 8 | u64::from(*b));
+        let chars = (chunk.len() * 8).div_ceil(5);
+        for i in 0..8 {
+            if i < chars {
+                out.push(B32[((bits >> (35 - 5 * i)) & 31) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// sprig's `b32dec`: the decoded text, or Go's error text.
+fn b32dec(s: &str) -> String {
+    let mut bytes = Vec::new();
+    let (mut acc, mut nbits) = (0u64, 0u32);
+    let trimmed = s.trim_end_matches('=');
+    if !s.len().is_multiple_of(8) {
+        return format!("illegal base32 data at input byte {}", s.len() / 8 * 8);
+    }
+    for (i, c) in trimmed.bytes().enumerate() {
+        let Some(v) = B32.iter().position(|x| *x == c) else {
+            return format!("illegal base32 data at input byte {i}");
+        };
+        acc = acc << 5 | v as u64;
+        nbits += 5;
+        if nbits >= 8 {
+            nbits -= 8;
+            bytes.push((acc >> nbits) as u8);
+        }
+    }
+    String::from_utf8_lossy(&bytes).into_owned()
 }
 
 fn hex(bytes: &[u8]) -> String {

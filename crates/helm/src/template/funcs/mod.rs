@@ -225,8 +225,6 @@ pub const HELM_ONLY: &[&str] = &[
     "toYamlPretty",
     "toDate",
     "mustToDate",
-    "b32enc",
-    "b32dec",
     "snakecase",
     "camelcase",
     "kebabcase",
