@@ -69,3 +69,30 @@ fn each_template_sees_its_own_charts_values() {
     assert_eq!(out["p/templates/a.yaml"], "parent p/templates");
     assert_eq!(out["p/charts/s/templates/b.yaml"], "sub p/charts/s/templates");
 }
+
+/// Evaluation recursion runs on a growable stack; dropping a nested tree or value still
+/// recurses on the thread's own stack, so the depth here is what a 2 MiB thread (tokio's
+/// default) takes.
+#[test]
+fn deep_nesting_does_not_exhaust_the_stack() {
+    let depth = 2000;
+    let parens = format!("{{{{ {}1{} }}}}", "(".repeat(depth), ")".repeat(depth));
+    let ifs = format!("{}x{}", "{{ if true }}".repeat(depth), "{{ end }}".repeat(depth));
+    let lists = "{{ $x := list }}{{ range until 2000 }}{{ $x = list $x }}{{ end }}{{ toJson $x | len }} {{ $x | len }}";
+    for (text, want) in [(parens.as_str(), "1"), (ifs.as_str(), "x"), (lists, "4002 1")] {
+        let out = std::thread::Builder::new()
+            .stack_size(2 * 1024 * 1024)
+            .spawn({
+                let text = text.to_string();
+                move || {
+                    Engine::default()
+                        .render(&one(&text), Value::empty_map())
+                        .map(|m| m["c/templates/a.yaml"].clone())
+                }
+            })
+            .expect("a thread")
+            .join()
+            .expect("no stack overflow");
+        assert_eq!(out, Ok(want.to_string()));
+    }
+}

@@ -163,6 +163,10 @@ impl<'a> State<'a> {
     }
 
     fn walk_list(&mut self, dot: &Slot, list: &'a [Node]) -> R<Flow> {
+        super::value::deep(|| self.walk_list_inner(dot, list))
+    }
+
+    fn walk_list_inner(&mut self, dot: &Slot, list: &'a [Node]) -> R<Flow> {
         for n in list {
             let flow = self.walk(dot, n)?;
             if flow != Flow::Normal {
@@ -350,6 +354,10 @@ impl<'a> State<'a> {
     /// Go's `evalPipeline`: the commands in turn, each result the next one's last argument;
     /// a result held in an interface is unwrapped; then the declarations.
     pub fn eval_pipeline(&mut self, dot: &Slot, pipe: &'a Pipe) -> R<Value> {
+        super::value::deep(|| self.eval_pipeline_inner(dot, pipe))
+    }
+
+    fn eval_pipeline_inner(&mut self, dot: &Slot, pipe: &'a Pipe) -> R<Value> {
         self.at(At::Pipe(pipe));
         let mut value: Option<Value> = None;
         for cmd in &pipe.cmds {

@@ -225,6 +225,10 @@ fn write_elem(out: &mut String, v: &Value, spec: Spec) {
 }
 
 fn write_value(out: &mut String, v: &Value, spec: Spec) {
+    super::value::deep(|| write_value_inner(out, v, spec))
+}
+
+fn write_value_inner(out: &mut String, v: &Value, spec: Spec) {
     if spec.verb == 'T' {
         pad(out, &v.type_name(), spec, false);
         return;

@@ -278,6 +278,10 @@ impl Parser<'_> {
     }
 
     fn control(&mut self, context: &str) -> Result<Branch> {
+        super::value::deep(|| self.control_inner(context))
+    }
+
+    fn control_inner(&mut self, context: &str) -> Result<Branch> {
         let mark = self.vars.len();
         let pipe = self.pipeline(context, Kind::RightDelim)?;
         if context == "range" {
@@ -504,6 +508,10 @@ impl Parser<'_> {
     }
 
     fn term(&mut self) -> Result<Option<Arg>> {
+        super::value::deep(|| self.term_inner())
+    }
+
+    fn term_inner(&mut self) -> Result<Option<Arg>> {
         let it = self.next_non_space();
         let pos = it.pos;
         Ok(Some(match it.kind {

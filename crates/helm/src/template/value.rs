@@ -11,6 +11,12 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::rc::Rc;
 
+/// Runs `f` on a stack with room to recurse: templates and values can nest as deep as Go's
+/// growable stacks allow, so every recursive walk goes through here.
+pub fn deep<R>(f: impl FnOnce() -> R) -> R {
+    stacker::maybe_grow(64 * 1024, 1024 * 1024, f)
+}
+
 /// One template value.
 #[derive(Clone, Default)]
 pub enum Value {

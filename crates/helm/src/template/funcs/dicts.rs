@@ -103,6 +103,10 @@ fn merge_all(a: &[Value], overwrite: bool) -> Value {
 
 /// mergo's `Merge`/`MergeWithOverwrite` of one map into another.
 pub fn merge_into(dst: &Map, src: &Map, overwrite: bool) {
+    crate::template::value::deep(|| merge_into_inner(dst, src, overwrite))
+}
+
+fn merge_into_inner(dst: &Map, src: &Map, overwrite: bool) {
     for (k, s) in src.entries() {
         if s.is_nil() {
             if overwrite {
@@ -135,6 +139,10 @@ pub fn merge_into(dst: &Map, src: &Map, overwrite: bool) {
 
 /// copystructure's deep copy: new maps and lists all the way down.
 pub fn deep_copy(v: &Value) -> Value {
+    crate::template::value::deep(|| deep_copy_inner(v))
+}
+
+fn deep_copy_inner(v: &Value) -> Value {
     match v {
         Value::Map(m) => {
             let out = Map::new(m.ty());

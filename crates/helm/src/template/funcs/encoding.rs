@@ -154,6 +154,10 @@ fn newline_indent(out: &mut String, indent: Option<usize>) {
 }
 
 fn write_json(out: &mut String, v: &Value, html: bool, indent: Option<usize>) -> Result<(), String> {
+    crate::template::value::deep(|| write_json_inner(out, v, html, indent))
+}
+
+fn write_json_inner(out: &mut String, v: &Value, html: bool, indent: Option<usize>) -> Result<(), String> {
     match v {
         Value::Nil => out.push_str("null"),
         Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
@@ -279,6 +283,10 @@ fn json_string(out: &mut String, s: &str, html: bool) {
 
 /// The JSON model `json.Marshal` would write (for `toYaml`), None on Go's marshal errors.
 pub fn json_data(v: &Value) -> Option<serde_json::Value> {
+    crate::template::value::deep(|| json_data_inner(v))
+}
+
+fn json_data_inner(v: &Value) -> Option<serde_json::Value> {
     Some(match v {
         Value::Nil => serde_json::Value::Null,
         Value::Bool(b) => serde_json::Value::Bool(*b),

@@ -42,6 +42,10 @@ pub fn to_yaml(v: &Value) -> Option<String> {
 
 /// The JSON model (what `json.Marshal` wrote) as go-yaml reads it back.
 fn to_node(j: &serde_json::Value) -> Node {
+    crate::template::value::deep(|| to_node_inner(j))
+}
+
+fn to_node_inner(j: &serde_json::Value) -> Node {
     match j {
         serde_json::Value::Null => Node::Null,
         serde_json::Value::Bool(b) => Node::Bool(*b),
@@ -345,6 +349,10 @@ impl Emitter {
     }
 
     fn block_map(&mut self, m: &[(String, Node)], indent: usize) {
+        crate::template::value::deep(|| self.block_map_inner(m, indent))
+    }
+
+    fn block_map_inner(&mut self, m: &[(String, Node)], indent: usize) {
         for (i, (k, v)) in m.iter().enumerate() {
             if i > 0 {
                 self.put(&" ".repeat(indent));
@@ -372,6 +380,10 @@ impl Emitter {
 
     /// A block sequence at `indent` (in a mapping it is not indented, as go-yaml writes it).
     fn block_seq(&mut self, s: &[Node], indent: usize, start_of_line: bool) {
+        crate::template::value::deep(|| self.block_seq_inner(s, indent, start_of_line))
+    }
+
+    fn block_seq_inner(&mut self, s: &[Node], indent: usize, start_of_line: bool) {
         for (i, v) in s.iter().enumerate() {
             if i > 0 || start_of_line {
                 self.put(&" ".repeat(indent));
