@@ -600,7 +600,12 @@ fn yaml_float(f: f64) -> String {
 /// sigs.k8s.io/yaml's `Unmarshal` into Go values: YAML to JSON (numbers become float64, keys
 /// strings), the default for `fromYaml` when the caller installs no loader of its own.
 pub fn from_yaml_default(text: &str) -> Result<Value, String> {
-    let y: serde_yaml::Value = serde_yaml::from_str(text).map_err(|e| format!("error converting YAML to JSON: {e}"))?;
+    use serde::Deserialize as _;
+    // go-yaml reads the first document of a stream.
+    let Some(doc) = serde_yaml::Deserializer::from_str(text).next() else {
+        return Ok(Value::Nil);
+    };
+    let y = serde_yaml::Value::deserialize(doc).map_err(|e| format!("error converting YAML to JSON: {e}"))?;
     Ok(from_serde_yaml(y))
 }
 
