@@ -22,6 +22,20 @@
 //!   not implement fail to parse as [`Error::Unsupported`], so the caller can use real Helm.
 //! - [`objects`]: `.Files`, capabilities objects, generic Go structs.
 //! - [`Engine`]: Helm's render loop (template order, partials, `.Template`, error rewriting).
+//!
+//! # Adding a function
+//! A function is a plain `fn(&mut State, &[Value]) -> Result<Value, GoError>` with its Go
+//! signature; the executor checks argument count and types as Go does, so the body can assume
+//! them. Engine-level functions (`include`, `tpl`) use the [`State`] to run templates.
+//! ```
+//! use std::rc::Rc;
+//! use helm::template::{Engine, FuncTable, Value, funcs::P};
+//! let mut funcs = FuncTable::helm();
+//! funcs.add("shout", &[P::Str], |_, args| Ok(Value::str(format!("{}!", args[0].as_str().unwrap_or("")))));
+//! let engine = Engine { funcs: Rc::new(funcs), ..Engine::default() };
+//! let out = engine.render(&[("c/templates/a.yaml".into(), "{{ shout \"hi\" }}".into())], Value::empty_map());
+//! assert_eq!(out.unwrap()["c/templates/a.yaml"], "hi!");
+//! ```
 
 mod call;
 mod error;
@@ -37,7 +51,7 @@ mod render;
 pub mod value;
 
 pub use error::GoError;
-pub use exec::YamlLoader;
+pub use exec::{State, YamlLoader};
 pub use funcs::FuncTable;
 pub use render::{Engine, Error, Template};
 pub use value::{List, ListType, Map, MapType, Object, Value};
