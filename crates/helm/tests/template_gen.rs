@@ -50,8 +50,43 @@ const STRINGS: &[&str] = &[
     "  padded  ",
     "a: b",
     "é",
+    "yes",
+    "- item",
+    "*star",
+    "#hash",
+    "with \"quotes\" and 'apostrophes'",
+    "tab\there",
+    "trailing space ",
+    "0x1F",
+    "1.5",
+    "null",
+    "~",
+    "a long sentence with many words that will certainly be longer than eighty columns when it is written out by toYaml",
+    "line one\nline two\n",
+    "x,y,z",
+    "key=value",
+    "https://example.com/path?q=1",
+    "CamelCaseValue",
+    "sp  aces",
+    "{{ .Values.name | default \"n\" }}-tpl",
+    "{{ if }}broken",
+    "{{ .Values.nested.k.v }}",
 ];
-const NUMBERS: &[&str] = &["0", "1", "3", "-2", "2.5", "1000000", "0.001", "1e21", "42"];
+const NUMBERS: &[&str] = &[
+    "0",
+    "1",
+    "3",
+    "-2",
+    "2.5",
+    "1000000",
+    "0.001",
+    "1e21",
+    "42",
+    "123456789",
+    "1e-7",
+    "0.5",
+    "100000",
+];
 
 fn json_scalar(r: &mut Rng) -> String {
     match r.below(4) {
@@ -157,7 +192,7 @@ fn call(r: &mut Rng, vars: &[String], depth: usize) -> String {
 
 /// Sprig functions charts use, beyond the core set above.
 fn more_calls(r: &mut Rng, x: String, y: String, z: String) -> String {
-    match r.below(40) {
+    match r.below(41) {
         0 => format!("trimSuffix \"-\" (toString {x})"),
         1 => format!("trimPrefix \"a\" (toString {x})"),
         2 => format!("contains \"a\" (toString {x})"),
@@ -197,6 +232,7 @@ fn more_calls(r: &mut Rng, x: String, y: String, z: String) -> String {
         36 => format!("floor {x}"),
         37 => format!("round {x} 1"),
         38 => format!("float64 {x}"),
+        39 => format!("tpl (toString {x}) $"),
         _ => format!("toYaml (dict \"k\" {x} \"list\" (list {y} {z}))"),
     }
 }
