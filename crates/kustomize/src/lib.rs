@@ -152,7 +152,7 @@ impl<'a> Ctx<'a> {
 /// Renders the kustomization in directory `dir` (repository-relative).
 pub fn build(files: &dyn Files, dir: &str) -> Result<Build, BuildError> {
     let ctx = Ctx::new(files);
-    let mut res = load::accumulate_directory(&ctx, dir, false, ResMap::default())?;
+    let mut res = load::accumulate_directory(&ctx, dir, load::Role::Top, ResMap::default())?;
     // Done last and once, as kustomize's makeCustomizedResMap does: the hash covers the final
     // content, and references are fixed for the final names.
     hasher::add_hash_suffixes(&mut res)?;

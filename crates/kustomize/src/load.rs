@@ -10,26 +10,37 @@ use super::resource::{ResMap, Resource};
 use super::{BuildError, Ctx};
 use crate::files::{self, Kind};
 
-/// Builds the kustomization in `dir` and adds its resources to `res`. A component
-/// (`component`) works on `res` itself, as kustomize's components extend the including
-/// kustomization's accumulator; any other kustomization is built on its own first.
-pub fn accumulate_directory(ctx: &Ctx<'_>, dir: &str, component: bool, res: ResMap) -> Result<ResMap, BuildError> {
+/// How a kustomization directory is reached.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// The directory asked to build: a Kustomization or a Component (kustomize builds either).
+    Top,
+    /// An entry of `resources` (or `bases`): must not be a Component.
+    Resource,
+    /// An entry of `components`: must be one.
+    Component,
+}
+
+/// Builds the kustomization in `dir` and adds its resources to `res`. A component works on
+/// `res` itself, as kustomize's components extend the including kustomization's accumulator;
+/// any other kustomization is built on its own first.
+pub fn accumulate_directory(ctx: &Ctx<'_>, dir: &str, role: Role, res: ResMap) -> Result<ResMap, BuildError> {
     let (file, k) = kustomization(ctx, dir)?;
-    if component && !k.is_component() {
+    if role == Role::Component && !k.is_component() {
         return Err(BuildError::Invalid(format!(
             "expected kind 'Component' for path '{}' but got '{}'",
             files::display(dir),
             k.kind.as_deref().unwrap_or("Kustomization")
         )));
     }
-    if !component && k.is_component() {
+    if role == Role::Resource && k.is_component() {
         return Err(BuildError::Invalid(format!(
             "expected kind != 'Component' for path '{}'",
             files::display(dir)
         )));
     }
     ctx.enter(dir, &file)?;
-    let built = if component {
+    let built = if role == Role::Component {
         accumulate_target(ctx, dir, &k, res)
     } else {
         accumulate_target(ctx, dir, &k, ResMap::default()).and_then(|sub| {
@@ -49,7 +60,7 @@ pub fn accumulate_component(ctx: &Ctx<'_>, dir: &str, rel: &str, res: ResMap) ->
     }
     let path = files::join(dir, rel).map_err(BuildError::invalid)?;
     match ctx.kind(&path) {
-        Some(Kind::Dir) => accumulate_directory(ctx, &path, true, res),
+        Some(Kind::Dir) => accumulate_directory(ctx, &path, Role::Component, res),
         _ => Err(BuildError::Invalid(format!(
             "component '{rel}' of '{}' is not a directory",
             files::display(dir)
@@ -117,7 +128,7 @@ fn accumulate_resource(ctx: &Ctx<'_>, dir: &str, entry: &str, mut res: ResMap) -
             }
             Ok(res)
         }
-        Some(Kind::Dir) => accumulate_directory(ctx, &path, false, res),
+        Some(Kind::Dir) => accumulate_directory(ctx, &path, Role::Resource, res),
         None => Err(BuildError::Invalid(format!(
             "accumulating resources: '{path}': no such file or directory"
         ))),
@@ -204,7 +215,7 @@ mod tests {
         let repo = crate::test_repo(files);
         let files = DirFiles::new(repo.path());
         let ctx = Ctx::new(&files);
-        let res = accumulate_directory(&ctx, dir, false, ResMap::default())?;
+        let res = accumulate_directory(&ctx, dir, Role::Top, ResMap::default())?;
         Ok(res
             .resources
             .iter()
