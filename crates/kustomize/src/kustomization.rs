@@ -199,9 +199,12 @@ impl Kustomization {
             1 => docs.into_iter().next().expect("one"),
             _ => return Err(BuildError::Invalid(format!("{path}: more than one document"))),
         };
-        let Some(fields) = doc.as_object() else {
+        if !doc.is_object() {
             return Err(BuildError::Invalid(format!("{path}: not a mapping")));
-        };
+        }
+        // kustomize matches field names case-insensitively (Go's encoding/json).
+        let doc = super::fieldnames::canonical(&doc);
+        let fields = doc.as_object().expect("still an object");
         for key in fields.keys() {
             if let Some((_, reason)) = UNSUPPORTED.iter().find(|(k, _)| k == key) {
                 return Err(BuildError::Unsupported(format!("uses {reason}")));

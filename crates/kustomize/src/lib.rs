@@ -11,6 +11,7 @@
 //! Anything outside the subset is [`BuildError::Unsupported`] with a reason, never a guess: the
 //! caller sends that overlay to the external kustomize.
 
+pub mod fieldnames;
 pub mod fieldspec;
 pub mod files;
 pub mod generators;
