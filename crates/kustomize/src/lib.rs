@@ -158,6 +158,7 @@ pub fn build(files: &dyn Files, dir: &str) -> Result<Build, BuildError> {
     // content, and references are fixed for the final names.
     hasher::add_hash_suffixes(&mut res)?;
     nameref::fix_references(&mut res)?;
+    patch::finish_annotations(&mut res)?;
     Ok(Build {
         docs: res.resources.into_iter().map(|r| r.obj).collect(),
         deps: ctx.into_deps(),
