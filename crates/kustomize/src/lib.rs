@@ -197,8 +197,8 @@ pub(crate) fn transform(ctx: &Ctx<'_>, dir: &str, k: &Kustomization, mut res: Re
     if let Some(i) = &k.images {
         images::apply(&mut res, i)?;
     }
-    for entry in k.transformers.iter().flatten() {
-        transformers::apply(ctx, dir, entry, &mut res)?;
+    if let Some(entries) = &k.transformers {
+        transformers::apply_all(ctx, dir, entries, &mut res)?;
     }
     Ok(res)
 }
