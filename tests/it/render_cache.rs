@@ -2,8 +2,8 @@
 //! a commit whose overlays did not change renders nothing, one changed overlay renders once, a
 //! changed base re-renders every overlay using it, corrupt entries are discarded, concurrent runs
 //! share one cache, external renders are cached too, and an overlay the built-in renderer leaves
-//! to kustomize says why (or, without kustomize, is an error naming the feature while the rest of
-//! the environment is still audited).
+//! to kustomize, or fails on, says why (or, without kustomize, is an error naming the feature or
+//! the failure while the rest of the environment is still audited).
 
 use std::path::{Path, PathBuf};
 
@@ -398,5 +398,79 @@ fn without_kustomize_such_an_overlay_is_an_error_naming_the_feature_and_the_rest
         findings(&report),
         vec![finding("digest-drift", "shop/web", "web")],
         "web is still rendered and compared"
+    );
+}
+
+/// api's base Deployment saved with a UTF-8 byte order mark (as some Windows editors write it):
+/// kustomize reads the file, the built-in renderer's YAML reader refuses it.
+fn with_byte_order_mark(fleet: &Fleet) {
+    let (path, text) = app("api", API, D1, "warn").swap_remove(1);
+    assert!(path.ends_with("base/deployment.yaml"));
+    fleet.repo.commit(&[(&path, &format!("\u{feff}{text}"))], "api: a BOM");
+}
+
+/// An overlay the built-in renderer fails on is not an error when kustomize builds it: it goes
+/// to kustomize, and the report says the built-in renderer failed and why.
+#[test]
+fn an_overlay_the_builtin_renderer_fails_on_goes_to_kustomize_with_the_reason() {
+    let fleet = Fleet::new(|b| b.render(|r| r.kustomize("kubectl")));
+    with_byte_order_mark(&fleet);
+    let report = fleet.audit_ok();
+    let paths = paths(&report);
+    let (path, renderer, cached) = &paths[0];
+    assert_eq!((path.as_str(), *cached), (API_OVERLAY, false));
+    assert!(
+        renderer.starts_with("external: built-in renderer failed: apps/api/base/deployment.yaml: "),
+        "{renderer}"
+    );
+    assert_eq!(paths[1], (WEB_OVERLAY.to_string(), "builtin".to_string(), false));
+    assert_eq!(
+        report["environments"][0]["declared_workloads"], 2,
+        "api is declared from kustomize's output"
+    );
+    let warm = fleet.audit_ok();
+    assert_eq!(
+        (
+            &warm["environments"][0]["paths"][0]["renderer"],
+            &warm["environments"][0]["paths"][0]["cached"]
+        ),
+        (&Value::String(renderer.clone()), &Value::Bool(true)),
+        "the external render is cached, the reason kept"
+    );
+}
+
+/// Without kustomize, the overlay the built-in renderer fails on is an error with the built-in
+/// renderer's reason; with kustomize failing too, kustomize's error is the overlay's.
+#[test]
+fn an_overlay_both_fail_on_is_an_error_with_the_judges_reason() {
+    let fleet = Fleet::new(|b| b.render(|r| r.kustomize("/nonexistent/bin/kustomize")));
+    with_byte_order_mark(&fleet);
+    let out = fleet.audit();
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    let report = out.json();
+    let error = report["environments"][0]["error"].as_str().unwrap();
+    assert!(
+        error.contains(&format!("kustomize {API_OVERLAY}: apps/api/base/deployment.yaml: "))
+            && !error.contains("not installed"),
+        "{error}"
+    );
+    assert_eq!(findings(&report), vec![finding("digest-drift", "shop/web", "web")]);
+
+    let fleet = Fleet::new(|b| b.render(|r| r.kustomize("kubectl")));
+    fleet.repo.commit(
+        &[(
+            "apps/api/overlays/production/kustomization.yaml",
+            "resources:\n  - ../../missing\n",
+        )],
+        "api: a missing base",
+    );
+    let out = fleet.audit();
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    let error = out.json()["environments"][0]["error"].as_str().unwrap().to_string();
+    assert!(
+        error.contains(&format!("kustomize {API_OVERLAY}:"))
+            && error.contains("missing")
+            && error.contains("evalsymlink failure"),
+        "kustomize's own error: {error}"
     );
 }
