@@ -177,8 +177,12 @@ fn validate(path: &str, doc: &Value) -> Result<(), BuildError> {
     if doc.get("kind").and_then(Value::as_str).is_none_or(str::is_empty) {
         return Err(BuildError::Invalid(format!("{path}: missing kind in a resource")));
     }
-    let name = doc.get("metadata").and_then(|m| m.get("name")).and_then(Value::as_str);
-    if name.is_none_or(str::is_empty) {
+    let name = doc.get("metadata").and_then(|m| m.get("name"));
+    if name.is_some_and(|n| n.is_number() || n.is_boolean()) {
+        // kustomize reads `name: 123` as the text it was written as; a JSON value has lost it.
+        return Err(BuildError::Unsupported("uses names that are not strings".into()));
+    }
+    if name.and_then(Value::as_str).is_none_or(str::is_empty) {
         return Err(BuildError::Invalid(format!(
             "{path}: missing metadata.name in a resource"
         )));
