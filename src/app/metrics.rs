@@ -522,7 +522,7 @@ impl Metrics {
 }
 
 /// The `engine` and `reason` labels of a path's renderer (`builtin`, `external: uses
-/// replacements`). The built-in renderer's error text names files and lines: an overlay it failed
+/// vars`). The built-in renderer's error text names files and lines: an overlay it failed
 /// on counts under the one reason `built-in renderer failed`.
 fn render_labels(renderer: &str) -> (&str, &str) {
     let (engine, reason) = renderer.split_once(": ").unwrap_or((renderer, ""));
@@ -539,10 +539,7 @@ mod tests {
     #[test]
     fn render_reasons_stay_few() {
         assert_eq!(render_labels("builtin"), ("builtin", ""));
-        assert_eq!(
-            render_labels("external: uses replacements"),
-            ("external", "uses replacements")
-        );
+        assert_eq!(render_labels("external: uses vars"), ("external", "uses vars"));
         assert_eq!(
             render_labels("external: built-in renderer failed: a/d.yaml: document 2: bad"),
             ("external", "built-in renderer failed")

@@ -308,40 +308,36 @@ fn external_renders_are_cached_too() {
     assert_eq!(builds(&log), 3);
 }
 
-/// api's overlay uses `replacements` (copying its own name into a label): the built-in renderer
-/// leaves it to kustomize and says why.
-fn with_replacements(fleet: &Fleet) {
+/// api's overlay uses `vars` (naming its Deployment): the built-in renderer leaves it to
+/// kustomize and says why.
+fn with_vars(fleet: &Fleet) {
     fleet.repo.commit(
         &[(
             "apps/api/overlays/production/kustomization.yaml",
             &format!(
-                "namespace: shop\nresources:\n  - ../../base\nimages:\n  - name: {API}\n    digest: {D1}\nreplacements:\n  - source: {{kind: Deployment, name: api}}\n    targets:\n      - select: {{kind: Deployment, name: api}}\n        fieldPaths: [metadata.labels.copied]\n        options: {{create: true}}\n"
+                "namespace: shop\nresources:\n  - ../../base\nimages:\n  - name: {API}\n    digest: {D1}\nvars:\n  - name: API_NAME\n    objref: {{kind: Deployment, name: api, apiVersion: apps/v1}}\n"
             ),
         )],
-        "api: replacements",
+        "api: vars",
     );
 }
 
 #[test]
 fn an_overlay_the_builtin_renderer_leaves_goes_to_kustomize_with_the_reason() {
     let fleet = Fleet::new(|b| b.render(|r| r.kustomize("kubectl")));
-    with_replacements(&fleet);
+    with_vars(&fleet);
     let report = fleet.audit_ok();
     assert_eq!(
         paths(&report),
         vec![
-            (
-                API_OVERLAY.to_string(),
-                "external: uses replacements".to_string(),
-                false
-            ),
+            (API_OVERLAY.to_string(), "external: uses vars".to_string(), false),
             (WEB_OVERLAY.to_string(), "builtin".to_string(), false),
         ]
     );
     let warm = fleet.audit_ok();
     assert_eq!(
         paths(&warm)[0],
-        (API_OVERLAY.to_string(), "external: uses replacements".to_string(), true),
+        (API_OVERLAY.to_string(), "external: uses vars".to_string(), true),
         "the external render is cached, the reason kept"
     );
 
@@ -360,7 +356,7 @@ fn an_overlay_the_builtin_renderer_leaves_goes_to_kustomize_with_the_reason() {
     );
     assert_eq!(out.code, 0, "{}", out.stderr);
     let declared = out.json();
-    assert_eq!(declared["paths"][0]["renderer"], "external: uses replacements");
+    assert_eq!(declared["paths"][0]["renderer"], "external: uses vars");
     assert_eq!(declared["paths"][1]["renderer"], "builtin");
 
     let out = driftwatch(
@@ -376,7 +372,7 @@ fn an_overlay_the_builtin_renderer_leaves_goes_to_kustomize_with_the_reason() {
     );
     assert!(
         out.stdout
-            .contains(&format!("{API_OVERLAY}  external: uses replacements (cached)")),
+            .contains(&format!("{API_OVERLAY}  external: uses vars (cached)")),
         "the text listing says how each path was rendered:\n{}",
         out.stdout
     );
@@ -385,13 +381,13 @@ fn an_overlay_the_builtin_renderer_leaves_goes_to_kustomize_with_the_reason() {
 #[test]
 fn without_kustomize_such_an_overlay_is_an_error_naming_the_feature_and_the_rest_is_audited() {
     let fleet = Fleet::new(|b| b.render(|r| r.kustomize("/nonexistent/bin/kustomize")));
-    with_replacements(&fleet);
+    with_vars(&fleet);
     let out = fleet.audit();
     assert_eq!(out.code, 2, "{}", out.stderr);
     let report = out.json();
     let error = report["environments"][0]["error"].as_str().unwrap();
     assert!(
-        error.contains(API_OVERLAY) && error.contains("uses replacements") && error.contains("not installed"),
+        error.contains(API_OVERLAY) && error.contains("uses vars") && error.contains("not installed"),
         "{error}"
     );
     assert_eq!(

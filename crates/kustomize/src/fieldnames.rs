@@ -131,6 +131,8 @@ const TARGET_SELECTOR: &[(&str, Shape)] = &[
     ("options", Struct(FIELD_OPTIONS)),
 ];
 
+const REPLACEMENT: &[(&str, Shape)] = &[("source", Struct(SOURCE_SELECTOR)), ("targets", List(TARGET_SELECTOR))];
+
 const REPLACEMENT_FIELD: &[(&str, Shape)] = &[
     ("source", Struct(SOURCE_SELECTOR)),
     ("targets", List(TARGET_SELECTOR)),
@@ -181,6 +183,12 @@ const KUSTOMIZATION: &[(&str, Shape)] = &[
 /// spells it, duplicates merged as Go's decoder merges them.
 pub fn canonical(doc: &Value) -> Value {
     fold(doc, Struct(KUSTOMIZATION))
+}
+
+/// One replacement of a `replacements` file, field names as kustomize's `types.Replacement`
+/// spells them (it decodes the file with the same case-insensitive decoder).
+pub fn canonical_replacement(doc: &Value) -> Value {
+    fold(doc, Struct(REPLACEMENT))
 }
 
 /// Go's `bytes.EqualFold` for a key against an ASCII field name: ASCII case, plus the two

@@ -1,5 +1,5 @@
 //! A kustomization file as the built-in renderer understands it. Fields it does not implement
-//! (Helm charts, replacements, vars, KRM plugins, schemas, anything unknown) are not errors here
+//! (Helm charts, vars, KRM plugins, schemas, anything unknown) are not errors here
 //! but [`BuildError::Unsupported`], so the overlay goes to the external kustomize instead of
 //! being rendered wrong.
 
@@ -19,7 +19,6 @@ const UNSUPPORTED: &[(&str, &str)] = &[
     ("helmCharts", "helmCharts"),
     ("helmGlobals", "helmCharts"),
     ("helmChartInflationGenerator", "helmCharts"),
-    ("replacements", "replacements"),
     ("vars", "vars"),
     ("crds", "crds"),
     ("openapi", "openapi"),
@@ -46,6 +45,7 @@ const SUPPORTED: &[&str] = &[
     "patches",
     "images",
     "replicas",
+    "replacements",
     "resources",
     "bases",
     "components",
@@ -74,6 +74,7 @@ pub struct Kustomization {
     pub patches: Option<Vec<Patch>>,
     pub images: Option<Vec<Image>>,
     pub replicas: Option<Vec<Replica>>,
+    pub replacements: Option<Vec<super::replacements::ReplacementField>>,
     pub resources: Option<Vec<String>>,
     pub bases: Option<Vec<String>>,
     pub components: Option<Vec<String>>,

@@ -1,12 +1,13 @@
 //! A kustomize renderer: native Rust for the kustomize subset that decides
 //! workloads, images and config (resources, bases, components, namespace, name prefixes and
-//! suffixes, images, patches, replicas, labels, ConfigMap/Secret generators with kustomize's
-//! hash suffix). Pure: files come in through [`Files`], manifests go out as JSON values.
+//! suffixes, images, patches, replicas, labels, replacements, ConfigMap/Secret generators with
+//! kustomize's hash suffix, transformer configs). Pure: files come in through [`Files`], manifests go out as JSON values.
 //!
 //! It follows kustomize's own order (`api/internal/target/kusttarget.go`): per kustomization,
 //! resources (each base built on its own first), then generators, then components, then the
 //! built-in transformers in kustomize's fixed order, then the `transformers:` entries; at the top
-//! only, hash suffixes and then the name-reference fix-up.
+//! only, hash suffixes, the name-reference fix-up, and kustomize's rewrite of every resource's
+//! annotations.
 //!
 //! Anything outside the subset is [`BuildError::Unsupported`] with a reason, never a guess: the
 //! caller sends that overlay to the external kustomize.
@@ -24,6 +25,7 @@ pub mod nameref;
 pub mod namespace;
 pub mod patch;
 pub mod prefix_suffix;
+pub mod replacements;
 pub mod replicas;
 pub mod resource;
 pub mod smp;
@@ -47,7 +49,7 @@ pub const VERSION: &str = concat!("builtin-", env!("CARGO_PKG_VERSION"), "-1");
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum BuildError {
     /// The overlay uses something this renderer leaves to kustomize (the reason, such as
-    /// `uses replacements`).
+    /// `uses helmCharts`).
     #[error("{0}")]
     Unsupported(String),
     /// The overlay is wrong in a way kustomize rejects too (a missing file, a file outside the
@@ -196,6 +198,9 @@ pub(crate) fn transform(ctx: &Ctx<'_>, dir: &str, k: &Kustomization, mut res: Re
     }
     if let Some(i) = &k.images {
         images::apply(&mut res, i)?;
+    }
+    if let Some(r) = &k.replacements {
+        replacements::apply(ctx, dir, r, &mut res)?;
     }
     if let Some(entries) = &k.transformers {
         transformers::apply_all(ctx, dir, entries, &mut res)?;

@@ -337,10 +337,7 @@ mod tests {
                 vec![("p/kustomization.yaml", "resources: [github.com/x/y/base]\n")],
                 "uses remote resources",
             ),
-            (
-                vec![("p/kustomization.yaml", "replacements: []\n")],
-                "uses replacements",
-            ),
+            (vec![("p/kustomization.yaml", "vars: []\n")], "uses vars"),
             (vec![("p/kustomization.yaml", "helmCharts: []\n")], "uses helmCharts"),
             (
                 vec![("p/kustomization.yaml", "frobnicate: 1\n")],

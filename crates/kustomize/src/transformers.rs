@@ -8,7 +8,8 @@
 //!
 //! Configs of the built-in kinds ImageTagTransformer, PrefixSuffixTransformer,
 //! NamespaceTransformer, LabelTransformer, AnnotationsTransformer, PatchTransformer,
-//! PatchStrategicMergeTransformer and PatchJson6902Transformer are implemented. Anything else is
+//! PatchStrategicMergeTransformer, PatchJson6902Transformer and ReplacementTransformer are
+//! implemented. Anything else is
 //! a plugin (a KRM function, an exec or Go plugin, another built-in) and is left to kustomize.
 //! File paths inside a config (a patch's `path`) are relative to the kustomization listing the
 //! entry, as kustomize's plugin loader reads them, whichever directory the config came from.
@@ -21,6 +22,7 @@ use serde_json::Value;
 use super::fieldspec::FieldSpec;
 use super::kustomization::{Image, Patch, PatchOptions, Selector};
 use super::load::{self, Role};
+use super::replacements::{self, ReplacementField};
 use super::resource::{ResMap, Resource};
 use super::{BuildError, Ctx, images, labels, namespace, patch, prefix_suffix};
 use crate::files::{self, Kind};
@@ -162,6 +164,13 @@ fn fields<T: for<'de> Deserialize<'de>>(doc: &Value, kind: &str) -> Result<T, Bu
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct ReplacementConfig {
+    #[serde(default)]
+    replacements: Vec<ReplacementField>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct LabelConfig {
     labels: Option<BTreeMap<String, String>>,
     field_specs: Option<Vec<FieldSpec>>,
@@ -183,6 +192,7 @@ enum Config {
     /// labels and annotations filters; no specs, no change).
     Pairs(BTreeMap<String, String>, Vec<FieldSpec>),
     Patch(Patch),
+    Replacements(Vec<ReplacementField>),
     StrategicMerge(StrategicMergeConfig),
     Json6902(Json6902Config),
 }
@@ -238,6 +248,10 @@ impl Config {
                     options: c.options,
                 })
             }
+            "ReplacementTransformer" => {
+                let c: ReplacementConfig = fields(doc, kind)?;
+                Self::Replacements(c.replacements)
+            }
             "PatchStrategicMergeTransformer" => Self::StrategicMerge(fields(doc, kind)?),
             "PatchJson6902Transformer" => Self::Json6902(fields(doc, kind)?),
             other => return Err(BuildError::Unsupported(format!("uses transformer {other}"))),
@@ -261,6 +275,7 @@ impl Config {
             Self::Namespace(ns, options) => namespace::apply(res, &ns, &options),
             Self::Pairs(pairs, specs) => labels::set_all(res, &pairs, &specs),
             Self::Patch(p) => patch::patch_transformer(ctx, dir, &p, res),
+            Self::Replacements(r) => replacements::apply(ctx, dir, &r, res),
             Self::StrategicMerge(c) => {
                 patch::strategic_merge_transformer(ctx, dir, &c.paths, c.patches.as_deref(), res)
             }

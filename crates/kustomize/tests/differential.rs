@@ -29,7 +29,6 @@ const CORPUS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/corpus");
 /// hold a case for each, so a feature cannot silently move from "falls back" to "renders".
 const FALLBACK_REASONS: &[&str] = &[
     "uses helmCharts",
-    "uses replacements",
     "uses vars",
     "uses crds",
     "uses openapi",
