@@ -43,7 +43,7 @@ use resource::ResMap;
 
 /// The renderer's version: part of every render-cache key, so a release that renders
 /// differently never reads an older release's entries. Bump it with any change to output.
-pub const VERSION: &str = concat!("builtin-", env!("CARGO_PKG_VERSION"), "-1");
+pub const VERSION: &str = concat!("builtin-", env!("CARGO_PKG_VERSION"), "-2");
 
 /// Why the built-in renderer did not render an overlay.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
