@@ -200,7 +200,7 @@ pub(crate) fn transform(ctx: &Ctx<'_>, dir: &str, k: &Kustomization, mut res: Re
         images::apply(&mut res, i)?;
     }
     if let Some(r) = &k.replacements {
-        replacements::apply(ctx, dir, r, &mut res)?;
+        replacements::apply(ctx, dir, &replacements::from_kustomization(r), &mut res)?;
     }
     if let Some(entries) = &k.transformers {
         transformers::apply_all(ctx, dir, entries, &mut res)?;

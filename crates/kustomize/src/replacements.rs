@@ -121,6 +121,19 @@ pub fn apply(ctx: &Ctx<'_>, dir: &str, fields: &[ReplacementField], res: &mut Re
     Ok(())
 }
 
+/// A kustomization's `replacements` as kustomize hands them to its transformer: re-encoded
+/// first, which drops an empty `targets` list (so an inline replacement with `targets: []` is
+/// one without targets, an error; in a file or a ReplacementTransformer config it is not).
+pub fn from_kustomization(fields: &[ReplacementField]) -> Vec<ReplacementField> {
+    fields
+        .iter()
+        .map(|f| ReplacementField {
+            targets: f.targets.clone().filter(|t| !t.is_empty()),
+            ..f.clone()
+        })
+        .collect()
+}
+
 /// The replacements of the entries, files read (kustomize's plugin `Config`).
 fn load(ctx: &Ctx<'_>, dir: &str, fields: &[ReplacementField]) -> Result<Vec<Replacement>, BuildError> {
     let mut out = Vec::new();
