@@ -217,9 +217,11 @@ impl Renderer {
         // Overlays render side by side (the built-in renderer on blocking threads); results
         // are taken in path order.
         let parallel = std::thread::available_parallelism().map_or(2, |n| n.get()) * 2;
+        /// A plain path's files, and the directories below it that belong to another renderer.
+        type PlainFiles = (Vec<Rendered>, Vec<(String, plain::Foreign)>);
         enum Out {
             Kustomize(Result<Output, RenderError>),
-            Plain(Result<(Vec<Rendered>, Vec<(String, plain::Foreign)>), RenderError>),
+            Plain(Result<PlainFiles, RenderError>),
             Chart,
         }
         // Collected before streaming: a lazy `map` over references makes the future not
