@@ -404,7 +404,7 @@ impl Metrics {
                     .inc();
             }
             if !path.cached {
-                let (engine, reason) = path.renderer.split_once(": ").unwrap_or((&path.renderer, ""));
+                let (engine, reason) = render_labels(&path.renderer);
                 self.renders
                     .get_or_create(&RenderLabels {
                         engine: engine.into(),
@@ -518,5 +518,31 @@ impl Metrics {
         let mut out = String::new();
         prometheus_client::encoding::text::encode(&mut out, &self.registry).expect("writing to a String cannot fail");
         out
+    }
+}
+
+/// The `engine` and `reason` labels of a path's renderer (`builtin`, `external: uses
+/// vars`). The built-in renderer's error text names files and lines: an overlay it failed
+/// on counts under the one reason `built-in renderer failed`.
+fn render_labels(renderer: &str) -> (&str, &str) {
+    let (engine, reason) = renderer.split_once(": ").unwrap_or((renderer, ""));
+    match reason.split_once(": ") {
+        Some((failed @ "built-in renderer failed", _)) => (engine, failed),
+        _ => (engine, reason),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::render_labels;
+
+    #[test]
+    fn render_reasons_stay_few() {
+        assert_eq!(render_labels("builtin"), ("builtin", ""));
+        assert_eq!(render_labels("external: uses vars"), ("external", "uses vars"));
+        assert_eq!(
+            render_labels("external: built-in renderer failed: a/d.yaml: document 2: bad"),
+            ("external", "built-in renderer failed")
+        );
     }
 }
