@@ -44,26 +44,31 @@ impl Validator<'_> {
         if e.name.trim().is_empty() {
             return Err(self.invalid(at("name"), "is empty"));
         }
-        let paths = self.paths(i, &e.name, e.paths)?;
         let renderer = match e.renderer.as_deref() {
             None | Some("auto") => Renderer::Auto,
             Some("kustomize") => Renderer::Kustomize,
             Some("plain") => Renderer::Plain,
+            Some("helm") => Renderer::Helm,
             Some(other) => {
                 return Err(self.invalid(
                     at("renderer"),
-                    format!("{other:?} is not one of auto, kustomize, plain"),
+                    format!("{other:?} is not one of auto, kustomize, plain, helm"),
                 ));
             }
         };
+        // A Helm environment may list paths beside its releases (rendered as with `auto`).
+        let paths = match renderer {
+            Renderer::Helm if e.paths.is_empty() => Vec::new(),
+            _ => self.paths(i, &e.name, e.paths)?,
+        };
+        let engine = self.engine(&at("engine"), e.engine.as_deref())?;
+        let namespace = e.namespace.filter(|n| !n.is_empty()).unwrap_or_else(|| "default".into());
+        let releases = self.releases(i, renderer, &namespace, e.releases)?;
         let cluster = self.cluster(i, &e.name, e.cluster)?;
         Ok(EnvironmentConfig {
             paths,
             renderer,
-            namespace: e
-                .namespace
-                .filter(|n| !n.is_empty())
-                .unwrap_or_else(|| "default".into()),
+            namespace,
             require_digest: e.require_digest.unwrap_or(true),
             ignore_containers: e.ignore_containers,
             allowed_sources: e.allowed_sources,
@@ -82,6 +87,8 @@ impl Validator<'_> {
                 }
             },
             cluster,
+            engine,
+            releases,
             name: e.name,
         })
     }
