@@ -215,6 +215,7 @@ fn gitops_unavailable(envs: &[&EnvironmentConfig], e: &SyncError) -> Vec<Unaudit
                 live_workloads: 0,
                 declared: Vec::new(),
                 paths: Vec::new(),
+                releases: Vec::new(),
                 runs: Vec::new(),
             };
             (result, Vec::new(), None)
@@ -341,6 +342,7 @@ impl SnapshotAudit<'_> {
             live_workloads: live.map_or(0, |l| l.workloads.len()),
             declared: declared.workloads.iter().map(|w| w.key()).collect(),
             paths: declared.renders.clone(),
+            releases: declared.releases.clone(),
             runs,
         };
         (result, findings, listed_in, rendered)
@@ -504,6 +506,7 @@ pub async fn declared(
         commit: checkout.commit,
         workloads: state.workloads.clone(),
         paths: state.renders.clone(),
+        releases: state.releases.clone(),
     };
     Ok((report, state))
 }

@@ -62,6 +62,8 @@ struct WatchLabels {
 struct RenderLabels {
     engine: String,
     reason: String,
+    /// `kustomize`, `plain` or `helm`.
+    renderer: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -182,7 +184,7 @@ impl Metrics {
         let renders = Family::<RenderLabels, Counter>::default();
         registry.register(
             "renders",
-            "Paths rendered (not served from the render cache), by engine (builtin, external, plain) and the reason an overlay went to the external kustomize",
+            "Paths and Helm releases rendered (not served from the render cache), by renderer (kustomize, plain, helm), engine (builtin, external, plain) and the reason a render went to the external kustomize or helm",
             renders.clone(),
         );
         let render_cache = Family::<ResultLabel, Counter>::default();
@@ -396,19 +398,29 @@ impl Metrics {
                 })
                 .set(report.finished_at.timestamp());
         }
-        for path in report.environments.iter().flat_map(|e| &e.paths) {
-            if path.renderer != "plain" {
-                let result = if path.cached { "hit" } else { "miss" };
+        let paths = report.environments.iter().flat_map(|e| &e.paths).map(|p| {
+            let renderer = if p.renderer == "plain" { "plain" } else { "kustomize" };
+            (renderer, p.renderer.as_str(), p.cached)
+        });
+        let releases = report
+            .environments
+            .iter()
+            .flat_map(|e| &e.releases)
+            .map(|r| ("helm", r.renderer.as_str(), r.cached));
+        for (renderer, how, cached) in paths.chain(releases) {
+            if renderer != "plain" {
+                let result = if cached { "hit" } else { "miss" };
                 self.render_cache
                     .get_or_create(&ResultLabel { result: result.into() })
                     .inc();
             }
-            if !path.cached {
-                let (engine, reason) = path.renderer.split_once(": ").unwrap_or((&path.renderer, ""));
+            if !cached {
+                let (engine, reason) = how.split_once(": ").unwrap_or((how, ""));
                 self.renders
                     .get_or_create(&RenderLabels {
                         engine: engine.into(),
                         reason: reason.into(),
+                        renderer: renderer.into(),
                     })
                     .inc();
             }

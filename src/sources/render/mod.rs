@@ -81,11 +81,16 @@ enum Choice {
 /// The renderer for `path`: the configured one, or with `auto` kustomize for a directory
 /// holding a kustomization and plain files otherwise. A Helm chart is not read as plain files.
 fn choose(renderer: PathRenderer, path: &Path) -> Choice {
+    // A Helm environment's paths (beside its releases) are read as with `auto`.
+    let renderer = match renderer {
+        PathRenderer::Helm => PathRenderer::Auto,
+        other => other,
+    };
     match renderer {
         PathRenderer::Kustomize => Choice::Kustomize,
         PathRenderer::Auto if path.is_dir() && kustomize_exec::is_kustomization(path) => Choice::Kustomize,
         PathRenderer::Auto | PathRenderer::Plain if path.is_dir() && plain::is_chart(path) => Choice::Chart,
-        PathRenderer::Auto | PathRenderer::Plain => Choice::Plain,
+        PathRenderer::Auto | PathRenderer::Plain | PathRenderer::Helm => Choice::Plain,
     }
 }
 
@@ -209,6 +214,7 @@ impl Renderer {
                         file: &rel,
                         source: &rel,
                         default_namespace: sel.namespace,
+                        helm: None,
                     };
                     manifest::extract(&out.entry.docs, origin, &mut state);
                     state.renders.push(record(&out.entry.renderer, out.cached));
@@ -222,6 +228,7 @@ impl Renderer {
                             file: &out.file,
                             source: &rel,
                             default_namespace: sel.namespace,
+                            helm: None,
                         };
                         match &out.content {
                             Ok(text) => manifest::extract_text(text, origin, &mut state),
