@@ -6,6 +6,7 @@
 //! per cluster, the registry client and the bounded caches. The daemon builds it at start and
 //! again on reload; `--once` builds one for its single audit.
 
+pub mod charts;
 pub mod cluster;
 pub mod git;
 pub mod git_history;
