@@ -538,7 +538,7 @@ mod tests {
         let err = checkout(&cfg).await.unwrap_err();
         assert!(matches!(&err, SyncError::Git(GitError::Local { .. })), "{err:?}");
 
-        let renderer = Renderer::new(&cfg.render, crate::sources::render_cache_dir(&cfg), None);
+        let renderer = crate::sources::renderer(&cfg, None);
         let err = declared(&cfg, &renderer, &cfg.environments[0]).await.unwrap_err();
         assert!(
             matches!(&err, DeclaredError::Gitops(SyncError::Git(GitError::Local { .. }))),

@@ -9,6 +9,8 @@
 
 pub mod cache;
 pub mod files;
+pub mod helm;
+pub mod helm_exec;
 pub mod kustomize_exec;
 pub mod plain;
 
@@ -46,6 +48,26 @@ pub enum RenderError {
     },
     #[error("{path}: {reason}")]
     Io { path: String, reason: String },
+    #[error("helm release {release}: {reason}")]
+    Helm { release: String, reason: String },
+    #[error("helm release {release}: {source}")]
+    Chart {
+        release: String,
+        #[source]
+        source: crate::sources::charts::ChartError,
+    },
+    #[error(
+        "helm release {release}: engine = \"external\" renders it with helm, which is not installed: {command:?} not found (set render.helm to its path)"
+    )]
+    HelmMissing { release: String, command: String },
+    #[error(
+        "helm release {release}: the built-in Helm engine leaves this release to helm ({reason}), which is not installed: {command:?} not found (set render.helm to its path)"
+    )]
+    HelmFallbackMissing {
+        release: String,
+        reason: String,
+        command: String,
+    },
 }
 
 /// One rendered text (YAML or JSON documents) and the repository file it is attributed to; or
@@ -117,9 +139,13 @@ pub struct Renderer {
     cfg: RenderConfig,
     cache: Option<Arc<RenderCache>>,
     external_version: OnceCell<Result<String, NoExternal>>,
-    /// External kustomize runs at once, across environments: one per core (each is a process
-    /// of its own; more only queue for the CPU and add memory).
+    /// External kustomize and `helm` runs at once, across environments: one per core (each is
+    /// a process of its own; more only queue for the CPU and add memory).
     external_slots: Semaphore,
+    /// `helm version`, asked once (part of external Helm renders' cache keys).
+    helm_version: OnceCell<Result<String, NoExternal>>,
+    /// Charts from Helm repositories and registries, for releases.
+    charts: crate::sources::charts::Charts,
 }
 
 /// One kustomization's output.
@@ -137,7 +163,12 @@ pub const MEMORY_ENTRIES: usize = 20_000;
 
 impl Renderer {
     /// A renderer for `cfg`, caching (when on) in `cache` or a new cache under `cache_dir`.
-    pub fn new(cfg: &RenderConfig, cache_dir: Option<PathBuf>, cache: Option<Arc<RenderCache>>) -> Self {
+    pub fn new(
+        cfg: &RenderConfig,
+        cache_dir: Option<PathBuf>,
+        cache: Option<Arc<RenderCache>>,
+        charts: crate::sources::charts::Charts,
+    ) -> Self {
         let cache = cfg.cache.then(|| {
             cache.unwrap_or_else(|| {
                 let memory = if cache_dir.is_some() { 0 } else { MEMORY_ENTRIES };
@@ -149,6 +180,8 @@ impl Renderer {
             cache,
             external_version: OnceCell::new(),
             external_slots: Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get())),
+            helm_version: OnceCell::new(),
+            charts,
         }
     }
 
@@ -246,6 +279,9 @@ impl Renderer {
                 }
             }
         }
+        if !env.releases.is_empty() {
+            self.releases(files, root, repo, env, &mut state, &mut errors).await;
+        }
         (state, errors)
     }
 
@@ -277,6 +313,7 @@ impl Renderer {
                     deps: build.deps,
                     renderer: "builtin".into(),
                     docs: build.docs,
+                    templates: Vec::new(),
                 };
                 let entry = match &cache {
                     Some(c) => c.store(&key, entry),
@@ -371,6 +408,7 @@ impl Renderer {
             deps: deps.clone().unwrap_or_default(),
             renderer,
             docs,
+            templates: Vec::new(),
         };
         let entry = match deps {
             Some(_) => self.keep(&key, entry),
