@@ -60,20 +60,35 @@ pub fn check(cfg: &Config, env: &HashMap<String, String>, now: DateTime<Utc>) ->
 
 /// The chart directories and values files `env`'s releases name that `tree` (the repository's
 /// files) lacks, with their keys.
-fn release_files(i: usize, env: &crate::config::EnvironmentConfig, tree: &[String], note: &str) -> Vec<(String, String)> {
+fn release_files(
+    i: usize,
+    env: &crate::config::EnvironmentConfig,
+    tree: &[String],
+    note: &str,
+) -> Vec<(String, String)> {
     let mut out = Vec::new();
     let has = |path: &str| tree.iter().any(|t| t == path);
     for (j, r) in env.releases.iter().enumerate() {
         let key = format!("environments[{i}].releases[{j}]");
         if let crate::config::ChartSource::Path(dir) = &r.chart {
-            let chart_yaml = if dir.is_empty() { "Chart.yaml".to_string() } else { format!("{dir}/Chart.yaml") };
+            let chart_yaml = if dir.is_empty() {
+                "Chart.yaml".to_string()
+            } else {
+                format!("{dir}/Chart.yaml")
+            };
             if !has(&chart_yaml) {
-                out.push((format!("{key}.chart"), format!("no chart at {dir:?} in {note} ({chart_yaml} is missing)")));
+                out.push((
+                    format!("{key}.chart"),
+                    format!("no chart at {dir:?} in {note} ({chart_yaml} is missing)"),
+                ));
             }
         }
         for (k, file) in r.values_files.iter().enumerate() {
             if !has(file) {
-                out.push((format!("{key}.values_files[{k}]"), format!("{file:?} is not a file in {note}")));
+                out.push((
+                    format!("{key}.values_files[{k}]"),
+                    format!("{file:?} is not a file in {note}"),
+                ));
             }
         }
     }

@@ -10,8 +10,8 @@ use chrono::{DateTime, Utc};
 use crate::config::{
     AlertsConfig, AuditConfig, ChannelConfig, ClusterSource, CompareConfigMaps, Config, DoraConfig, Engine,
     EnvironmentConfig, GitUpdatesConfig, GitopsConfig, HaConfig, HelmRepositoryConfig, RegistryConfig, ReleaseConfig,
-    RenderConfig, ScheduleConfig,
-    ServerConfig, ServerCredential, StateConfig, StoreBackend, StoreConfig, WatchConfig, redact_url,
+    RenderConfig, ScheduleConfig, ServerConfig, ServerCredential, StateConfig, StoreBackend, StoreConfig, WatchConfig,
+    redact_url,
 };
 
 /// Durations as the user wrote them, by key ([`Config::written`]).
@@ -237,10 +237,7 @@ impl Describe for EnvironmentConfig {
         let _ = writeln!(
             out,
             "environment {}: paths {paths} ({}), cluster {} via {source}, namespaces {namespaces}, require_digest {}",
-            self.name,
-            self.renderer,
-            self.cluster.name,
-            self.require_digest
+            self.name, self.renderer, self.cluster.name, self.require_digest
         );
     }
 }
@@ -259,7 +256,10 @@ impl Describe for Release<'_> {
             let n = r.values.len();
             values.push(format!("inline values ({n} key{})", if n == 1 { "" } else { "s" }));
         }
-        let engine = r.engine.or(self.env.engine).map_or("as [render]".to_string(), |e| e.to_string());
+        let engine = r
+            .engine
+            .or(self.env.engine)
+            .map_or("as [render]".to_string(), |e| e.to_string());
         let _ = writeln!(
             out,
             "release {}/{}: chart {}, namespace {}, values {}, kube_version {}{}, engine {engine}",
@@ -267,7 +267,11 @@ impl Describe for Release<'_> {
             r.name,
             r.chart,
             r.namespace,
-            if values.is_empty() { "chart defaults".to_string() } else { values.join(", ") },
+            if values.is_empty() {
+                "chart defaults".to_string()
+            } else {
+                values.join(", ")
+            },
             r.kube_version
                 .as_deref()
                 .unwrap_or(crate::sources::render::helm::DEFAULT_KUBE_VERSION),

@@ -848,9 +848,16 @@ kubeconfig = "kubeconfig"
 
     #[test]
     fn helm_releases() {
-        let c = load(HELM, &[("GITOPS_TOKEN", "t"), ("CHARTS_PASSWORD", "chart-pw-never-printed")]).unwrap();
+        let c = load(
+            HELM,
+            &[("GITOPS_TOKEN", "t"), ("CHARTS_PASSWORD", "chart-pw-never-printed")],
+        )
+        .unwrap();
         let env = &c.environments[0];
-        assert_eq!((env.renderer, env.engine, env.paths.len()), (Renderer::Helm, Some(Engine::External), 0));
+        assert_eq!(
+            (env.renderer, env.engine, env.paths.len()),
+            (Renderer::Helm, Some(Engine::External), 0)
+        );
         let shop = &env.releases[0];
         assert_eq!(shop.chart, ChartSource::Path("charts/shop".into()));
         assert_eq!(shop.namespace, "shop");
@@ -869,17 +876,23 @@ kubeconfig = "kubeconfig"
             podinfo.chart.to_string(),
             "podinfo from https://charts.example.com/stable (6.5.x)"
         );
-        assert_eq!(env.releases[2].chart.to_string(), "oci://registry.example.com/charts/redis (^18)");
+        assert_eq!(
+            env.releases[2].chart.to_string(),
+            "oci://registry.example.com/charts/redis (^18)"
+        );
         let repo = &c.helm_repositories[0];
-        assert_eq!(repo.ca_file.as_deref(), Some(Path::new("/etc/driftwatch/charts-ca.pem")));
+        assert_eq!(
+            repo.ca_file.as_deref(),
+            Some(Path::new("/etc/driftwatch/charts-ca.pem"))
+        );
         assert_eq!(repo.credentials.as_ref().unwrap().1.expose(), "chart-pw-never-printed");
         assert!(!format!("{c:?}").contains("chart-pw-never-printed"));
     }
 
-    #[test]
-    fn helm_release_errors_name_their_key() {
-        let vars = [("GITOPS_TOKEN", "t"), ("CHARTS_PASSWORD", "chart-pw-never-printed")];
-        let cases: Vec<(&str, String, &[&str])> = vec![
+    /// (case, config text, what the error says) for [`helm_release_errors_name_their_key`].
+    #[allow(clippy::too_many_lines, reason = "a flat table of cases")]
+    fn helm_error_cases() -> Vec<(&'static str, String, &'static [&'static str])> {
+        vec![
             (
                 "no releases",
                 HELM.split("[[environments.releases]]").next().unwrap().to_string()
@@ -933,7 +946,10 @@ kubeconfig = "kubeconfig"
             ),
             (
                 "values not a table",
-                HELM.replace("values = { replicaCount = 3, image = { tagSuffix = \"-prod\" } }", "values = 3"),
+                HELM.replace(
+                    "values = { replicaCount = 3, image = { tagSuffix = \"-prod\" } }",
+                    "values = 3",
+                ),
                 &["environments[0].releases[0].values", "table"],
             ),
             (
@@ -966,15 +982,27 @@ kubeconfig = "kubeconfig"
                 HELM.replace("https://charts.example.com/\"", "https://ci:pw@charts.example.com/\""),
                 &["helm_repositories[0].url", "password_env"],
             ),
-        ];
-        for (name, text, needles) in cases {
-            let vars: &[(&str, &str)] = if name.starts_with("a password without") { &vars[..1] } else { &vars };
+        ]
+    }
+
+    #[test]
+    fn helm_release_errors_name_their_key() {
+        let vars = [("GITOPS_TOKEN", "t"), ("CHARTS_PASSWORD", "chart-pw-never-printed")];
+        for (name, text, needles) in helm_error_cases() {
+            let vars: &[(&str, &str)] = if name.starts_with("a password without") {
+                &vars[..1]
+            } else {
+                &vars
+            };
             let err = load(&text, vars).expect_err(name).to_string();
             for n in needles {
                 assert!(err.contains(n), "{name}: {err:?} should contain {n:?}");
             }
             assert!(!err.contains("chart-pw-never-printed"), "{name}: {err}");
-            assert!(!err.contains("]releases") && !err.contains("]chart"), "{name}: dots: {err}");
+            assert!(
+                !err.contains("]releases") && !err.contains("]chart"),
+                "{name}: dots: {err}"
+            );
         }
     }
 

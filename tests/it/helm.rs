@@ -102,7 +102,15 @@ fn empty_snapshot(dir: &Path) -> PathBuf {
 fn declared(dir: &Path, cfg: &Path, env: &str) -> Output {
     driftwatch(
         dir,
-        &["declared", "--env", env, "--format", "json", "--config", cfg.to_str().unwrap()],
+        &[
+            "declared",
+            "--env",
+            env,
+            "--format",
+            "json",
+            "--config",
+            cfg.to_str().unwrap(),
+        ],
         &[],
     )
 }
@@ -121,7 +129,12 @@ fn workloads(declared: &Value) -> Vec<(String, String, String, String)> {
     for w in declared["workloads"].as_array().expect("workloads") {
         for c in w["containers"].as_array().unwrap() {
             out.push((
-                format!("{} {}/{}", w["kind"].as_str().unwrap(), w["namespace"].as_str().unwrap(), w["name"].as_str().unwrap()),
+                format!(
+                    "{} {}/{}",
+                    w["kind"].as_str().unwrap(),
+                    w["namespace"].as_str().unwrap(),
+                    w["name"].as_str().unwrap()
+                ),
                 c["image"].as_str().unwrap().to_string(),
                 w["release"].as_str().unwrap_or("-").to_string(),
                 w["template"].as_str().unwrap_or("-").to_string(),
@@ -145,12 +158,15 @@ fn a_chart_directory_renders_with_each_environments_values_files() {
         .gitops(|g| g.url(&url).cache_dir(dir.path().join("gitops")))
         .render(|r| r.helm(helm_stand_in()))
         .environment("production", |e| {
-            e.renderer("helm").engine("external").snapshot(&snapshot).release("shop", |r| {
-                r.namespace("shop")
-                    .chart("charts/shop")
-                    .values_files(&["charts/shop/values-production.yaml"])
-                    .values("{ replicaCount = 3 }")
-            })
+            e.renderer("helm")
+                .engine("external")
+                .snapshot(&snapshot)
+                .release("shop", |r| {
+                    r.namespace("shop")
+                        .chart("charts/shop")
+                        .values_files(&["charts/shop/values-production.yaml"])
+                        .values("{ replicaCount = 3 }")
+                })
         })
         .environment("staging", |e| {
             e.renderer("helm").snapshot(&snapshot).release("shop", |r| {
@@ -168,8 +184,18 @@ fn a_chart_directory_renders_with_each_environments_values_files() {
     assert_eq!(
         workloads(&production),
         vec![
-            row("Deployment shop/shop-api", &format!("{API}@{D1}"), "shop", "shop/templates/deployment.yaml"),
-            row("Deployment shop/shop-worker", &format!("{API}-worker@{D1}"), "shop", "shop/templates/worker.yaml"),
+            row(
+                "Deployment shop/shop-api",
+                &format!("{API}@{D1}"),
+                "shop",
+                "shop/templates/deployment.yaml"
+            ),
+            row(
+                "Deployment shop/shop-worker",
+                &format!("{API}-worker@{D1}"),
+                "shop",
+                "shop/templates/worker.yaml"
+            ),
         ],
         "the values file per environment; the hook Job is not declared"
     );
@@ -206,7 +232,12 @@ fn a_chart_directory_renders_with_each_environments_values_files() {
 fn live(namespace: &str) -> Vec<Value> {
     let hotfix = format!("{API}:hotfix-1");
     let (api, api_rs) = deployment(namespace, "shop-api", &[("api", &hotfix)], 3);
-    let (worker, worker_rs) = deployment(namespace, "shop-worker", &[("worker", &format!("{API}-worker@{D1}"))], 1);
+    let (worker, worker_rs) = deployment(
+        namespace,
+        "shop-worker",
+        &[("worker", &format!("{API}-worker@{D1}"))],
+        1,
+    );
     let api_pod = pod(&api_rs, "a", &[("api", &format!("{API}@{D2}"))]);
     let worker_pod = pod(&worker_rs, "w", &[("worker", &format!("{API}-worker@{D1}"))]);
     vec![api, api_rs, worker, worker_rs, api_pod, worker_pod]
@@ -246,16 +277,16 @@ fn once_finds_a_hand_changed_image_and_names_the_release_and_template() {
     let f = &report["findings"][0];
     assert_eq!(
         (f["release"].as_str(), f["template"].as_str(), f["source"].as_str()),
-        (Some("shop"), Some("shop/templates/deployment.yaml"), Some("charts/shop"))
+        (
+            Some("shop"),
+            Some("shop/templates/deployment.yaml"),
+            Some("charts/shop")
+        )
     );
     assert_eq!(f["live_image"], format!("{API}:hotfix-1"));
     assert_eq!(report["environments"][0]["releases"][0]["release"], "shop");
 
-    let text = driftwatch(
-        dir.path(),
-        &["--once", "--config", cfg.to_str().unwrap()],
-        &[],
-    );
+    let text = driftwatch(dir.path(), &["--once", "--config", cfg.to_str().unwrap()], &[]);
     let words = text.stdout.split_whitespace().collect::<Vec<_>>().join(" ");
     assert!(
         words.contains("release shop · template shop/templates/deployment.yaml"),
@@ -282,11 +313,7 @@ fn config_errors_name_the_release_key_with_dots() {
                 .release("Bad_Name", |r| r.chart("charts/shop").version("1.x"))
         })
         .write();
-    let out = driftwatch(
-        dir.path(),
-        &["check-config", "--config", cfg.to_str().unwrap()],
-        &[],
-    );
+    let out = driftwatch(dir.path(), &["check-config", "--config", cfg.to_str().unwrap()], &[]);
     assert_eq!(out.code, 2, "{}", out.stdout);
     for needle in [
         "unknown key `value_files`",
@@ -320,9 +347,10 @@ fn repo_config(dir: &Path, repo: &str, auth: bool) -> PathBuf {
         .gitops(|g| g.path("gitops"))
         .render(|r| r.helm(helm_stand_in()))
         .environment("production", |e| {
-            e.renderer("helm").engine("external").snapshot(&snapshot).release("web", |r| {
-                r.namespace("web").chart("web").repo(repo).version("1.x")
-            })
+            e.renderer("helm")
+                .engine("external")
+                .snapshot(&snapshot)
+                .release("web", |r| r.namespace("web").chart("web").repo(repo).version("1.x"))
         });
     if auth {
         cfg = cfg.helm_repository(|h| h.url(repo).username("ci").password_env("CHARTS_PASSWORD"));
@@ -342,7 +370,15 @@ fn a_chart_from_a_helm_repository_is_picked_verified_and_fetched_once() {
 
     let out = driftwatch(
         dir.path(),
-        &["declared", "--env", "production", "--format", "json", "--config", cfg.to_str().unwrap()],
+        &[
+            "declared",
+            "--env",
+            "production",
+            "--format",
+            "json",
+            "--config",
+            cfg.to_str().unwrap(),
+        ],
         &env,
     );
     assert_eq!(out.code, 0, "{}", out.stderr);
@@ -359,7 +395,12 @@ fn a_chart_from_a_helm_repository_is_picked_verified_and_fetched_once() {
     );
     assert_eq!(
         workloads(&report)[0],
-        row("Deployment web/web-api", &format!("{API}@{D3}"), "web", "web/templates/deployment.yaml")
+        row(
+            "Deployment web/web-api",
+            &format!("{API}@{D3}"),
+            "web",
+            "web/templates/deployment.yaml"
+        )
     );
     assert!(
         !format!("{}{}", out.stdout, out.stderr).contains(PASSWORD),
@@ -369,7 +410,15 @@ fn a_chart_from_a_helm_repository_is_picked_verified_and_fetched_once() {
     // Again: the index is asked (ranges move), the archive is not downloaded again.
     let again = driftwatch(
         dir.path(),
-        &["declared", "--env", "production", "--format", "json", "--config", cfg.to_str().unwrap()],
+        &[
+            "declared",
+            "--env",
+            "production",
+            "--format",
+            "json",
+            "--config",
+            cfg.to_str().unwrap(),
+        ],
         &env,
     );
     assert_eq!(again.code, 0, "{}", again.stderr);
@@ -446,16 +495,30 @@ fn a_chart_from_an_oci_registry() {
     let cfg = ConfigBuilder::new(dir.path())
         .gitops(|g| g.path("gitops"))
         .render(|r| r.helm(helm_stand_in()))
-        .registry(|r| r.host(&registry.host()).insecure(true).username_env("REG_USER").password_env("REG_PASSWORD"))
+        .registry(|r| {
+            r.host(&registry.host())
+                .insecure(true)
+                .username_env("REG_USER")
+                .password_env("REG_PASSWORD")
+        })
         .environment("production", |e| {
-            e.renderer("helm").engine("external").snapshot(&snapshot).release("web", |r| {
-                r.namespace("web").chart(&reference).version("~0.3")
-            })
+            e.renderer("helm")
+                .engine("external")
+                .snapshot(&snapshot)
+                .release("web", |r| r.namespace("web").chart(&reference).version("~0.3"))
         })
         .write();
     let out = driftwatch(
         dir.path(),
-        &["declared", "--env", "production", "--format", "json", "--config", cfg.to_str().unwrap()],
+        &[
+            "declared",
+            "--env",
+            "production",
+            "--format",
+            "json",
+            "--config",
+            cfg.to_str().unwrap(),
+        ],
         &[("REG_USER", "pusher"), ("REG_PASSWORD", "registry-pw")],
     );
     assert_eq!(out.code, 0, "{}", out.stderr);
@@ -467,7 +530,12 @@ fn a_chart_from_an_oci_registry() {
     );
     assert_eq!(
         workloads(&report)[0],
-        row("Deployment web/web-api", &format!("{API}@{D3}"), "web", "web/templates/deployment.yaml")
+        row(
+            "Deployment web/web-api",
+            &format!("{API}@{D3}"),
+            "web",
+            "web/templates/deployment.yaml"
+        )
     );
 }
 
@@ -511,7 +579,9 @@ fn an_unreachable_repository_names_the_chart_and_the_rest_is_audited() {
     let production = &report["environments"][0];
     let error = production["error"].as_str().unwrap();
     assert!(
-        error.contains(&format!("helm release web: chart web from {down}: repository {down}/index.yaml unreachable")),
+        error.contains(&format!(
+            "helm release web: chart web from {down}: repository {down}/index.yaml unreachable"
+        )),
         "{error}"
     );
     assert_eq!(production["declared_workloads"], 2, "the other release is still read");
@@ -520,7 +590,12 @@ fn an_unreachable_repository_names_the_chart_and_the_rest_is_audited() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|f| (f["environment"].as_str().unwrap().into(), f["type"].as_str().unwrap().into()))
+        .map(|f| {
+            (
+                f["environment"].as_str().unwrap().into(),
+                f["type"].as_str().unwrap().into(),
+            )
+        })
         .collect();
     assert_eq!(
         drift,
@@ -577,7 +652,9 @@ fn an_unchanged_release_is_never_rendered_again() {
         .write();
     let cached = |out: &Output| {
         assert_eq!(out.code, 1, "{}", out.stderr);
-        out.json()["environments"][0]["releases"][0]["cached"].as_bool().unwrap()
+        out.json()["environments"][0]["releases"][0]["cached"]
+            .as_bool()
+            .unwrap()
     };
 
     assert!(!cached(&once(dir.path(), &cfg, &[])));
@@ -600,7 +677,10 @@ fn an_unchanged_release_is_never_rendered_again() {
     assert_eq!(runs(&log), 2);
     // So does the chart.
     repo.commit(
-        &[("charts/shop/templates/extra.yaml", "apiVersion: v1\nkind: ServiceAccount\nmetadata:\n  name: shop\n")],
+        &[(
+            "charts/shop/templates/extra.yaml",
+            "apiVersion: v1\nkind: ServiceAccount\nmetadata:\n  name: shop\n",
+        )],
         "chart: a service account",
     );
     assert!(!cached(&once(dir.path(), &cfg, &[])));
@@ -632,7 +712,9 @@ fn without_helm_a_release_is_an_error_naming_it_and_the_rest_is_audited() {
     let report = out.json();
     let error = report["environments"][0]["error"].as_str().unwrap();
     assert!(
-        error.contains("helm release shop: engine = \"external\" renders it with helm, which is not installed: \"helm\" not found"),
+        error.contains(
+            "helm release shop: engine = \"external\" renders it with helm, which is not installed: \"helm\" not found"
+        ),
         "{error}"
     );
     assert_eq!(

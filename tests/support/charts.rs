@@ -85,7 +85,11 @@ impl ChartRepo {
                 seen.lock().unwrap().push(path.clone());
                 let auth = req.headers().get("authorization").and_then(|v| v.to_str().ok());
                 if expected.is_some() && auth != expected.as_deref() {
-                    return (StatusCode::UNAUTHORIZED, [("www-authenticate", "Basic realm=\"charts\"")], Vec::new())
+                    return (
+                        StatusCode::UNAUTHORIZED,
+                        [("www-authenticate", "Basic realm=\"charts\"")],
+                        Vec::new(),
+                    )
                         .into_response();
                 }
                 match std::fs::read(dir.join(&path)) {

@@ -63,7 +63,9 @@ impl Validator<'_> {
     }
 
     pub(super) fn render(&self, r: RawRender) -> Result<RenderConfig, ConfigError> {
-        let engine = self.engine("render.engine", r.engine.as_deref())?.unwrap_or(Engine::Builtin);
+        let engine = self
+            .engine("render.engine", r.engine.as_deref())?
+            .unwrap_or(Engine::Builtin);
         let cache_max_mib = r.cache_max_mib.unwrap_or(512);
         if cache_max_mib == 0 {
             return Err(self.invalid(

@@ -62,7 +62,10 @@ impl Validator<'_> {
             _ => self.paths(i, &e.name, e.paths)?,
         };
         let engine = self.engine(&at("engine"), e.engine.as_deref())?;
-        let namespace = e.namespace.filter(|n| !n.is_empty()).unwrap_or_else(|| "default".into());
+        let namespace = e
+            .namespace
+            .filter(|n| !n.is_empty())
+            .unwrap_or_else(|| "default".into());
         let releases = self.releases(i, renderer, &namespace, e.releases)?;
         let cluster = self.cluster(i, &e.name, e.cluster)?;
         Ok(EnvironmentConfig {

@@ -57,7 +57,7 @@ impl Validator<'_> {
 
     fn release(&self, key: &str, default_namespace: &str, r: RawRelease) -> Result<ReleaseConfig, ConfigError> {
         let at = |k: &str| format!("{key}.{k}");
-        release_name(&r.name).map_err(|reason| self.invalid(at("name"), reason))?;
+        release_name(&r.name).map_err(|e| self.invalid(at("name"), e.to_string()))?;
         let namespace = match r.namespace {
             Some(ns) if ns.trim().is_empty() => return Err(self.invalid(at("namespace"), "is empty")),
             Some(ns) => ns,
@@ -128,7 +128,7 @@ impl Validator<'_> {
             }
             return oci_reference(reference)
                 .map(|reference| ChartSource::Oci { reference, version })
-                .map_err(|reason| self.invalid(at("chart"), reason));
+                .map_err(|e| self.invalid(at("chart"), e.to_string()));
         }
         if let Some(repo) = repo {
             self.http_url(&at("repo"), &repo)?;
@@ -209,42 +209,60 @@ impl Validator<'_> {
     }
 }
 
+/// Why Helm would refuse a release name.
+#[derive(Debug, thiserror::Error)]
+enum BadName {
+    #[error("is empty")]
+    Empty,
+    #[error("{0:?} is longer than Helm's {MAX_RELEASE_NAME} characters")]
+    TooLong(String),
+    #[error("{0:?} is not a release name Helm accepts (lowercase letters, digits, '-' and '.')")]
+    Characters(String),
+}
+
 /// Helm's `ValidateReleaseName`: a DNS-1123 subdomain of at most 53 characters.
-fn release_name(name: &str) -> Result<(), String> {
+fn release_name(name: &str) -> Result<(), BadName> {
     let label = |l: &str| {
         !l.is_empty()
-            && l.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            && l.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
             && !l.starts_with('-')
             && !l.ends_with('-')
     };
     if name.is_empty() {
-        return Err("is empty".into());
+        return Err(BadName::Empty);
     }
     if name.len() > MAX_RELEASE_NAME {
-        return Err(format!("{name:?} is longer than Helm's {MAX_RELEASE_NAME} characters"));
+        return Err(BadName::TooLong(name.to_string()));
     }
     if !name.split('.').all(label) {
-        return Err(format!(
-            "{name:?} is not a release name Helm accepts (lowercase letters, digits, '-' and '.')"
-        ));
+        return Err(BadName::Characters(name.to_string()));
     }
     Ok(())
 }
 
+/// Why an `oci://` chart reference is refused.
+#[derive(Debug, thiserror::Error)]
+enum BadReference {
+    #[error("oci://{0}: expected oci://host/path/chart")]
+    Shape(String),
+    #[error("oci://{0}: give the chart's version in version, not in the reference")]
+    Versioned(String),
+}
+
 /// `host[:port]/path/name` of an `oci://` chart, without a tag or digest (those are the
 /// `version` key's).
-fn oci_reference(reference: &str) -> Result<String, String> {
+fn oci_reference(reference: &str) -> Result<String, BadReference> {
+    let shape = || BadReference::Shape(reference.to_string());
     let (host, path) = reference
         .split_once('/')
         .filter(|(h, p)| !h.is_empty() && !p.is_empty())
-        .ok_or_else(|| format!("oci://{reference}: expected oci://host/path/chart"))?;
+        .ok_or_else(shape)?;
     if path.contains('@') || path.rsplit('/').next().is_some_and(|name| name.contains(':')) {
-        return Err(format!(
-            "oci://{reference}: give the chart's version in version, not in the reference"
-        ));
+        return Err(BadReference::Versioned(reference.to_string()));
     }
     if path.split('/').any(str::is_empty) || host.contains(char::is_whitespace) {
-        return Err(format!("oci://{reference}: expected oci://host/path/chart"));
+        return Err(shape());
     }
     Ok(reference.to_string())
 }

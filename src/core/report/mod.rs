@@ -23,7 +23,9 @@ use serde::Serialize;
 
 use crate::core::compare::short;
 use crate::core::ignore::{Ignored, Rule};
-use crate::core::model::{ContainerRun, DeclaredWorkload, Finding, FindingType, PathRender, ReleaseRender, Severity, WorkloadKey};
+use crate::core::model::{
+    ContainerRun, DeclaredWorkload, Finding, FindingType, PathRender, ReleaseRender, Severity, WorkloadKey,
+};
 
 pub const REPORT_SCHEMA: &str = "driftwatch.report/v1";
 pub const DECLARED_SCHEMA: &str = "driftwatch.declared/v1";

@@ -55,6 +55,39 @@ pub enum ChartError {
         #[source]
         source: Arc<std::io::Error>,
     },
+    #[error("chart {chart}: {source}")]
+    Setup {
+        chart: String,
+        #[source]
+        source: SetupError,
+    },
+}
+
+/// Why a client or the store for charts could not be made; said by every chart that needs it.
+#[derive(Clone, Debug, thiserror::Error)]
+pub enum SetupError {
+    #[error(transparent)]
+    Client(Arc<crate::retry::ClientError>),
+    #[error("CA file {path}: {source}")]
+    CaFile {
+        path: String,
+        #[source]
+        source: Arc<std::io::Error>,
+    },
+    #[error("CA file {path}: no PEM certificate in it")]
+    NoCertificate { path: String },
+    #[error("CA file {path}: {source}")]
+    Certificate {
+        path: String,
+        #[source]
+        source: Arc<reqwest::Error>,
+    },
+    #[error("cannot build an HTTP client: {0}")]
+    Http(#[source] Arc<reqwest::Error>),
+    #[error("registry client: {0}")]
+    Registry(#[source] Arc<crate::sources::registry::RegistryError>),
+    #[error("no directory to keep charts in: {0}")]
+    Store(#[source] Arc<std::io::Error>),
 }
 
 /// A chart archive on disk, verified: its name and version as resolved, and the SHA-256 of
@@ -72,8 +105,8 @@ pub struct Fetched {
 pub struct Charts {
     repositories: Vec<repo::Client>,
     /// For repositories no `[[helm_repositories]]` entry covers.
-    anonymous: Result<reqwest::Client, String>,
-    registry: Result<RegistryClient, String>,
+    anonymous: Result<reqwest::Client, SetupError>,
+    registry: Result<RegistryClient, SetupError>,
     store: store::Store,
 }
 
@@ -92,9 +125,9 @@ impl Charts {
     /// directory of the process's own when `None`).
     pub fn new(cfg: &Config, dir: Option<PathBuf>) -> Self {
         let repositories = cfg.helm_repositories.iter().map(repo::Client::new).collect();
-        let anonymous = crate::retry::http_client(DEFAULT_TIMEOUT).map_err(|e| crate::error_chain(&e));
+        let anonymous = crate::retry::http_client(DEFAULT_TIMEOUT).map_err(|e| SetupError::Client(Arc::new(e)));
         let registry = RegistryClient::new(&chart_registries(cfg), Arc::new(ManifestCache::new(64)))
-            .map_err(|e| crate::error_chain(&e));
+            .map_err(|e| SetupError::Registry(Arc::new(e)));
         Self {
             repositories,
             anonymous,
@@ -113,7 +146,7 @@ impl Charts {
 
     /// The client and credentials for `url`: the `[[helm_repositories]]` entry with the longest
     /// matching prefix, else anonymous.
-    fn client_for(&self, url: &str) -> Result<(&reqwest::Client, Option<&repo::Client>), String> {
+    fn client_for(&self, url: &str) -> Result<(&reqwest::Client, Option<&repo::Client>), SetupError> {
         let entry = self
             .repositories
             .iter()

@@ -24,10 +24,16 @@ pub async fn fetch(session: &Session<'_>, reference: &str, wanted: Option<&str>)
         reason,
     };
     let image = ImageRef::parse(reference).map_err(|e| invalid(e.to_string()))?;
-    let registry = session
-        .registry
-        .as_ref()
-        .ok_or_else(|| invalid(format!("no registry client: {}", error(&session.charts.registry))))?;
+    let registry = match (&session.registry, &session.charts.registry) {
+        (Some(r), _) => r,
+        (None, Err(source)) => {
+            return Err(ChartError::Setup {
+                chart: chart.clone(),
+                source: source.clone(),
+            });
+        }
+        (None, Ok(_)) => unreachable!("a session has the registry client's audit view"),
+    };
     let unavailable = |reason: String| ChartError::Unreachable {
         chart: chart.clone(),
         url: format!("oci://{}", image.registry()),
@@ -42,7 +48,11 @@ pub async fn fetch(session: &Session<'_>, reference: &str, wanted: Option<&str>)
         chart: chart.clone(),
         url: format!("oci://{}", image.registry()),
         wanted: wanted.unwrap_or("any release").to_string(),
-        available: if tags.is_empty() { "no tags".into() } else { tags.join(", ") },
+        available: if tags.is_empty() {
+            "no tags".into()
+        } else {
+            tags.join(", ")
+        },
     })?;
     let version = tag.replace('_', "+");
     let (manifest, _) = match registry.manifest_body(&image, &tag).await {
@@ -50,7 +60,7 @@ pub async fn fetch(session: &Session<'_>, reference: &str, wanted: Option<&str>)
         Lookup::NotFound => return Err(invalid(format!("tag {tag} has no manifest"))),
         Lookup::Unavailable(reason) => return Err(unavailable(reason)),
     };
-    let layer = chart_layer(&manifest).map_err(|r| invalid(format!("{tag}: {r}")))?;
+    let layer = chart_layer(&manifest).map_err(|e| invalid(format!("{tag}: {}", crate::error_chain(&e))))?;
     let name = image.repository().rsplit('/').next().unwrap_or_default().to_string();
     let store = &session.charts.store;
     if let Some(archive) = store.get(&name, &version, &layer) {
@@ -76,10 +86,6 @@ fn fetched(name: String, version: String, digest: String, archive: std::path::Pa
     }
 }
 
-fn error<T>(r: &Result<T, String>) -> &str {
-    r.as_ref().err().map_or("", String::as_str)
-}
-
 /// Helm's `GetTagMatchingVersionOrConstraint`: the tag equal to `wanted`, else the highest
 /// tag whose version (`_` read as `+`) meets it as a range (`*` when `None`).
 fn pick(tags: &[String], wanted: Option<&str>) -> Option<String> {
@@ -100,25 +106,38 @@ fn pick(tags: &[String], wanted: Option<&str>) -> Option<String> {
         .map(|(_, t)| t.clone())
 }
 
+/// Why a manifest is not a Helm chart's.
+#[derive(Debug, thiserror::Error)]
+enum NotAChart {
+    #[error("the manifest is not JSON: {0}")]
+    Json(#[source] serde_json::Error),
+    #[error("not a Helm chart (its config is {0:?}, not {CONFIG_MEDIA_TYPE})")]
+    Config(String),
+    #[error("no {CHART_MEDIA_TYPE} layer with a sha256 digest")]
+    NoLayer,
+}
+
 /// The digest of a Helm chart manifest's chart layer.
-fn chart_layer(manifest: &[u8]) -> Result<String, String> {
-    let json: serde_json::Value =
-        serde_json::from_slice(manifest).map_err(|e| format!("the manifest is not JSON: {e}"))?;
+fn chart_layer(manifest: &[u8]) -> Result<String, NotAChart> {
+    let json: serde_json::Value = serde_json::from_slice(manifest).map_err(NotAChart::Json)?;
     let config = json["config"]["mediaType"].as_str().unwrap_or_default();
     if config != CONFIG_MEDIA_TYPE {
-        return Err(format!(
-            "not a Helm chart (its config is {config:?}, not {CONFIG_MEDIA_TYPE})"
-        ));
+        return Err(NotAChart::Config(config.to_string()));
     }
     json["layers"]
         .as_array()
         .into_iter()
         .flatten()
-        .find(|l| matches!(l["mediaType"].as_str(), Some(CHART_MEDIA_TYPE | LEGACY_CHART_MEDIA_TYPE)))
+        .find(|l| {
+            matches!(
+                l["mediaType"].as_str(),
+                Some(CHART_MEDIA_TYPE | LEGACY_CHART_MEDIA_TYPE)
+            )
+        })
         .and_then(|l| l["digest"].as_str())
         .filter(|d| d.starts_with("sha256:"))
         .map(str::to_string)
-        .ok_or_else(|| format!("no {CHART_MEDIA_TYPE} layer with a sha256 digest"))
+        .ok_or(NotAChart::NoLayer)
 }
 
 #[cfg(test)]
@@ -150,6 +169,11 @@ mod tests {
         );
         assert_eq!(chart_layer(chart.as_bytes()).unwrap(), "sha256:ab");
         let image = r#"{"config": {"mediaType": "application/vnd.oci.image.config.v1+json"}, "layers": []}"#;
-        assert!(chart_layer(image.as_bytes()).unwrap_err().contains("not a Helm chart"));
+        assert!(
+            chart_layer(image.as_bytes())
+                .unwrap_err()
+                .to_string()
+                .contains("not a Helm chart")
+        );
     }
 }

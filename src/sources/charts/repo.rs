@@ -10,7 +10,7 @@ use helm::chart::semver::{Constraints, Version};
 use serde::Deserialize;
 
 use super::store::sha256;
-use super::{ChartError, Fetched, Session};
+use super::{ChartError, Fetched, Session, SetupError};
 use crate::config::{DeliveryConfig, HelmRepositoryConfig};
 use crate::error_chain;
 use crate::retry::{Attempt, RetryError, with_retries};
@@ -36,7 +36,7 @@ pub struct IndexEntry {
 /// One `[[helm_repositories]]` entry with its HTTP client (which trusts its CA).
 pub struct Client {
     cfg: HelmRepositoryConfig,
-    http: Result<reqwest::Client, String>,
+    http: Result<reqwest::Client, SetupError>,
 }
 
 impl Client {
@@ -61,39 +61,58 @@ impl Client {
     }
 
     /// The client, or why it could not be built (a CA file that does not read).
-    pub fn http(&self) -> Result<&reqwest::Client, String> {
+    pub fn http(&self) -> Result<&reqwest::Client, SetupError> {
         self.http.as_ref().map_err(Clone::clone)
     }
 }
 
 /// The HTTP client for a repository: its timeout, and its CA beside the system's.
-fn http_client(cfg: &HelmRepositoryConfig) -> Result<reqwest::Client, String> {
+fn http_client(cfg: &HelmRepositoryConfig) -> Result<reqwest::Client, SetupError> {
     let mut builder = reqwest::Client::builder()
         .timeout(cfg.timeout)
         .user_agent(concat!("driftwatch/", env!("CARGO_PKG_VERSION")));
     if let Some(path) = &cfg.ca_file {
-        let pem = std::fs::read(path).map_err(|e| format!("CA file {}: {e}", path.display()))?;
-        let certs = reqwest::Certificate::from_pem_bundle(&pem)
-            .map_err(|e| format!("CA file {}: {}", path.display(), error_chain(&e)))?;
+        let shown = path.display().to_string();
+        let pem = std::fs::read(path).map_err(|e| SetupError::CaFile {
+            path: shown.clone(),
+            source: Arc::new(e),
+        })?;
+        let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| SetupError::Certificate {
+            path: shown.clone(),
+            source: Arc::new(e),
+        })?;
         if certs.is_empty() {
-            return Err(format!("CA file {}: no PEM certificate in it", path.display()));
+            return Err(SetupError::NoCertificate { path: shown });
         }
         for cert in certs {
             builder = builder.add_root_certificate(cert);
         }
     }
-    builder.build().map_err(|e| error_chain(&e))
+    builder.build().map_err(|e| SetupError::Http(Arc::new(e)))
+}
+
+/// Why the index entry of a chart gives no archive URL.
+#[derive(Debug, thiserror::Error)]
+enum ArchiveUrl {
+    #[error("the index lists no URL for it")]
+    None,
+    #[error("{url:?}: {source}")]
+    Bad {
+        url: String,
+        #[source]
+        source: url::ParseError,
+    },
 }
 
 /// `name` at the version `wanted` picks from the repository at `repo`, on disk and verified.
 pub async fn fetch(session: &Session<'_>, repo: &str, name: &str, wanted: Option<&str>) -> Result<Fetched, ChartError> {
     let chart = format!("{name} from {}", crate::config::redact_url(repo));
     let index = index(session, repo, &chart).await?;
-    let entry = pick(&index, name, wanted).map_err(|available| ChartError::NoVersion {
+    let entry = pick(&index, name, wanted).ok_or_else(|| ChartError::NoVersion {
         chart: chart.clone(),
         url: index_url(repo),
         wanted: wanted.unwrap_or("any release").to_string(),
-        available,
+        available: available(index.entries.get(name).map(Vec::as_slice).unwrap_or_default()),
     })?;
     let invalid = |reason: String| ChartError::Invalid {
         chart: format!("{chart} {}", entry.version),
@@ -111,7 +130,7 @@ pub async fn fetch(session: &Session<'_>, repo: &str, name: &str, wanted: Option
     if let Some(archive) = store.get(name, &entry.version, &digest) {
         return Ok(fetched(name, &entry.version, digest, archive));
     }
-    let url = archive_url(repo, &entry).map_err(invalid)?;
+    let url = archive_url(repo, &entry).map_err(|e| invalid(error_chain(&e)))?;
     let bytes = get(session, &url, &chart).await?;
     let actual = sha256(&bytes);
     if actual != digest {
@@ -161,39 +180,38 @@ pub fn index_url(repo: &str) -> String {
 }
 
 /// Where the archive of `entry` is: its first URL, relative ones against the repository.
-fn archive_url(repo: &str, entry: &IndexEntry) -> Result<String, String> {
-    let first = entry
-        .urls
-        .first()
-        .ok_or_else(|| "the index lists no URL for it".to_string())?;
+fn archive_url(repo: &str, entry: &IndexEntry) -> Result<String, ArchiveUrl> {
+    let first = entry.urls.first().ok_or(ArchiveUrl::None)?;
     if url::Url::parse(first).is_ok() {
         return Ok(first.clone());
     }
-    let base = url::Url::parse(&format!("{}/", repo.trim_end_matches('/'))).map_err(|e| e.to_string())?;
-    base.join(first).map(String::from).map_err(|e| format!("{first:?}: {e}"))
+    let bad = |source| ArchiveUrl::Bad {
+        url: first.clone(),
+        source,
+    };
+    let base = url::Url::parse(&format!("{}/", repo.trim_end_matches('/'))).map_err(bad)?;
+    base.join(first).map(String::from).map_err(bad)
 }
 
 /// Helm's `IndexFile.Get`: an entry whose version is exactly `wanted`, else the highest
-/// whose version meets it as a range (`*`, no prereleases, when `None`). `Err`: the versions
-/// there are, for the message.
-fn pick(index: &Index, name: &str, wanted: Option<&str>) -> Result<IndexEntry, String> {
+/// whose version meets it as a range (`*`, no prereleases, when `None`).
+fn pick(index: &Index, name: &str, wanted: Option<&str>) -> Option<IndexEntry> {
     let entries = index.entries.get(name).map(Vec::as_slice).unwrap_or_default();
     if let Some(w) = wanted
         && let Some(exact) = entries.iter().find(|e| e.version == w)
     {
-        return Ok(exact.clone());
+        return Some(exact.clone());
     }
-    let range = Constraints::parse(wanted.unwrap_or("*"));
+    let range = Constraints::parse(wanted.unwrap_or("*"))?;
     let mut candidates: Vec<(Version, &IndexEntry)> = entries
         .iter()
         .filter_map(|e| Version::parse(&e.version).map(|v| (v, e)))
         .collect();
     candidates.sort_by(|a, b| b.0.cmp(&a.0));
     candidates
-        .iter()
-        .find(|(v, _)| range.as_ref().is_some_and(|r| r.check(v)))
-        .map(|(_, e)| (*e).clone())
-        .ok_or_else(|| available(entries))
+        .into_iter()
+        .find(|(v, _)| range.check(v))
+        .map(|(_, e)| e.clone())
 }
 
 /// The versions listed, newest first, shortened.
@@ -204,21 +222,21 @@ fn available(entries: &[IndexEntry]) -> String {
     let mut versions: Vec<&str> = entries.iter().map(|e| e.version.as_str()).collect();
     versions.truncate(10);
     let more = entries.len().saturating_sub(versions.len());
-    let tail = if more > 0 { format!(", and {more} more") } else { String::new() };
+    let tail = if more > 0 {
+        format!(", and {more} more")
+    } else {
+        String::new()
+    };
     format!("{}{tail}", versions.join(", "))
 }
 
 /// `GET url` with the repository's credentials (when `url` is under a configured prefix),
 /// retried on connection errors, 5xx and 429.
 async fn get(session: &Session<'_>, url: &str, chart: &str) -> Result<Vec<u8>, ChartError> {
-    let (http, entry) = session
-        .charts
-        .client_for(url)
-        .map_err(|reason| ChartError::Refused {
-            chart: chart.to_string(),
-            url: url.to_string(),
-            reason,
-        })?;
+    let (http, entry) = session.charts.client_for(url).map_err(|source| ChartError::Setup {
+        chart: chart.to_string(),
+        source,
+    })?;
     let policy = DeliveryConfig {
         timeout: entry.map_or(super::DEFAULT_TIMEOUT, |e| e.cfg.timeout),
         max_attempts: 3,
@@ -280,7 +298,9 @@ async fn attempt(
         };
     }
     let reason = match status.as_u16() {
-        401 | 403 if entry.is_some_and(|e| e.cfg.credentials.is_some()) => format!("HTTP {status}: credentials refused"),
+        401 | 403 if entry.is_some_and(|e| e.cfg.credentials.is_some()) => {
+            format!("HTTP {status}: credentials refused")
+        }
         401 | 403 => format!("HTTP {status}: the repository wants credentials ([[helm_repositories]])"),
         _ => format!("HTTP {status}"),
     };
@@ -322,10 +342,11 @@ mod tests {
             (Some("^3"), Err(())),
         ];
         for (wanted, want) in cases {
-            let got = pick(&idx, "shop", wanted).map(|e| e.version).map_err(|_| ());
+            let got = pick(&idx, "shop", wanted).map(|e| e.version).ok_or(());
             assert_eq!(got.as_deref(), want.as_deref().map_err(|_| &()), "{wanted:?}");
         }
-        assert_eq!(pick(&idx, "other", None).unwrap_err(), "no such chart");
+        assert!(pick(&idx, "other", None).is_none());
+        assert_eq!(available(&[]), "no such chart");
     }
 
     #[test]
@@ -359,9 +380,16 @@ mod tests {
             "https://charts.example.com/stable/shop-1.tgz"
         );
         assert_eq!(
-            archive_url("https://charts.example.com/stable/", &entry("https://cdn.example.com/shop-1.tgz")).unwrap(),
+            archive_url(
+                "https://charts.example.com/stable/",
+                &entry("https://cdn.example.com/shop-1.tgz")
+            )
+            .unwrap(),
             "https://cdn.example.com/shop-1.tgz"
         );
-        assert_eq!(index_url("https://charts.example.com/stable/"), "https://charts.example.com/stable/index.yaml");
+        assert_eq!(
+            index_url("https://charts.example.com/stable/"),
+            "https://charts.example.com/stable/index.yaml"
+        );
     }
 }

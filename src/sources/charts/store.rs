@@ -14,7 +14,7 @@ use super::ChartError;
 /// Where archives are kept: the configured directory, or one of this process's own (removed
 /// when it ends) when there is none.
 pub struct Store {
-    dir: Result<PathBuf, String>,
+    dir: Result<PathBuf, super::SetupError>,
     /// Keeps the process's own directory alive.
     _temp: Option<tempfile::TempDir>,
 }
@@ -22,14 +22,17 @@ pub struct Store {
 impl Store {
     pub fn new(dir: Option<PathBuf>) -> Self {
         match dir {
-            Some(d) => Self { dir: Ok(d), _temp: None },
+            Some(d) => Self {
+                dir: Ok(d),
+                _temp: None,
+            },
             None => match tempfile::Builder::new().prefix("driftwatch-charts-").tempdir() {
                 Ok(t) => Self {
                     dir: Ok(t.path().to_path_buf()),
                     _temp: Some(t),
                 },
                 Err(e) => Self {
-                    dir: Err(e.to_string()),
+                    dir: Err(super::SetupError::Store(Arc::new(e))),
                     _temp: None,
                 },
             },
@@ -58,7 +61,12 @@ impl Store {
         };
         let dir = match &self.dir {
             Ok(d) => d.as_path(),
-            Err(reason) => return Err(failed(Path::new("(no directory)"), std::io::Error::other(reason.clone()))),
+            Err(e) => {
+                return Err(ChartError::Setup {
+                    chart: format!("{name} {version}"),
+                    source: e.clone(),
+                });
+            }
         };
         let path = self
             .path(name, version, digest)
@@ -83,7 +91,13 @@ impl Store {
         }
         let safe = |s: &str| -> String {
             s.chars()
-                .map(|c| if c.is_ascii_alphanumeric() || "._+-".contains(c) { c } else { '_' })
+                .map(|c| {
+                    if c.is_ascii_alphanumeric() || "._+-".contains(c) {
+                        c
+                    } else {
+                        '_'
+                    }
+                })
                 .collect()
         };
         let dir = self.dir.as_ref().ok()?;

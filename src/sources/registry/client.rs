@@ -263,10 +263,7 @@ impl Registry<'_> {
     /// The tags of `image`'s repository (`GET /v2/<repository>/tags/list`).
     pub async fn tags(&self, image: &ImageRef) -> Lookup<Vec<String>> {
         let what = format!("{} tags", image.name());
-        match self
-            .request(image, "tags/list", &what, reqwest::Method::GET)
-            .await
-        {
+        match self.request(image, "tags/list", &what, reqwest::Method::GET).await {
             Lookup::Found((body, _)) => {
                 let json: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
                 match json["tags"].as_array() {

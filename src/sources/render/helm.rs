@@ -87,7 +87,11 @@ impl Keys {
     /// The cache key of a render by the engine `engine` names (with the external helm's
     /// version).
     fn key(&self, engine: &[&str]) -> String {
-        let parts: Vec<&str> = engine.iter().copied().chain(self.parts.iter().map(String::as_str)).collect();
+        let parts: Vec<&str> = engine
+            .iter()
+            .copied()
+            .chain(self.parts.iter().map(String::as_str))
+            .collect();
         cache::key(&parts)
     }
 }
@@ -163,24 +167,28 @@ impl Renderer {
     ) -> Result<Output, RenderError> {
         let key = keys.key(&["builtin"]);
         if let Some(hit) = self.lookup(&key, files) {
-            return Ok(Output { entry: hit, cached: true });
+            return Ok(Output {
+                entry: hit,
+                cached: true,
+            });
         }
         let failed = |reason: String| RenderError::Helm {
             release: release.name.clone(),
             reason,
         };
-        let inputs = builtin_inputs(files.as_ref(), root, release, resolved).map_err(failed)?;
+        let inputs =
+            builtin_inputs(files.as_ref(), root, release, resolved).map_err(|e| failed(crate::error_chain(&e)))?;
         let rendered = tokio::task::spawn_blocking(move || {
             let (chart, user, opts) = inputs;
-            let prepared = helm::values::render::prepare(chart, &user, &opts)
-                .map_err(|e| BuiltinError::Invalid(e.to_string()))?;
+            let prepared =
+                helm::values::render::prepare(chart, &user, &opts).map_err(|e| BuiltinError::Invalid(e.to_string()))?;
             builtin(&prepared)
         })
         .await
         .map_err(|e| failed(format!("built-in engine failed: {e}")))?;
         match rendered {
             Ok(text) => {
-                let (docs, templates) = documents(&text).map_err(failed)?;
+                let (docs, templates) = documents(&text).map_err(|e| failed(crate::error_chain(&e)))?;
                 let entry = Entry {
                     deps: keys.deps.clone(),
                     renderer: "builtin".into(),
@@ -243,9 +251,9 @@ impl Renderer {
                 reason,
             },
         })?;
-        let (docs, templates) = documents(&text).map_err(|reason| RenderError::Helm {
+        let (docs, templates) = documents(&text).map_err(|e| RenderError::Helm {
             release: release.name.clone(),
-            reason,
+            reason: crate::error_chain(&e),
         })?;
         let entry = Entry {
             deps: keys.deps.clone(),
@@ -300,7 +308,7 @@ async fn resolve(
 ) -> Result<Resolved, RenderError> {
     let chart_error = |source: ChartError| RenderError::Chart {
         release: release.name.clone(),
-        source,
+        source: Box::new(source),
     };
     let failed = |reason: String| RenderError::Helm {
         release: release.name.clone(),
@@ -325,9 +333,13 @@ async fn resolve(
             (fetched.archive.clone(), None, Some(fetched))
         }
     };
-    let chart_files = chart_files(path.clone(), fetched.is_some())
-        .await
-        .map_err(|e| failed(format!("chart {}: {e}", location(&release.chart))))?;
+    let chart_files = chart_files(path.clone(), fetched.is_some()).await.map_err(|e| {
+        failed(format!(
+            "chart {}: {}",
+            location(&release.chart),
+            crate::error_chain(&e)
+        ))
+    })?;
     let label = location(&release.chart);
     let deps = dependencies::missing(session, &label, dir.as_deref(), &chart_files)
         .await
@@ -342,17 +354,53 @@ async fn resolve(
 }
 
 /// The files of the chart at `path` (a directory, or an archive) as Helm loads them.
-async fn chart_files(path: PathBuf, archive: bool) -> Result<Vec<helm::chart::File>, String> {
+async fn chart_files(path: PathBuf, archive: bool) -> Result<Vec<helm::chart::File>, InputError> {
     tokio::task::spawn_blocking(move || {
         if archive {
-            let bytes = std::fs::read(&path).map_err(|e| e.to_string())?;
-            helm::chart::archive::archive_files(&bytes).map_err(|e| e.to_string())
+            let bytes = std::fs::read(&path).map_err(|e| InputError::io(&path, e))?;
+            Ok(helm::chart::archive::archive_files(&bytes)?)
         } else {
-            helm::chart::archive::read_dir(&path).map_err(|e| e.to_string())
+            Ok(helm::chart::archive::read_dir(&path)?)
         }
     })
-    .await
-    .map_err(|e| e.to_string())?
+    .await?
+}
+
+/// Why a release's chart (with its dependencies) or values could not be read or laid out.
+#[derive(Debug, thiserror::Error)]
+pub enum InputError {
+    #[error("{path}: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Chart(#[from] helm::chart::ChartError),
+    #[error(transparent)]
+    Values(#[from] helm::values::ValuesError),
+    #[error(transparent)]
+    Read(#[from] super::files::ReadError),
+    #[error("reading the chart stopped: {0}")]
+    Task(#[from] tokio::task::JoinError),
+}
+
+impl InputError {
+    fn io(path: &Path, source: std::io::Error) -> Self {
+        Self::Io {
+            path: path.display().to_string(),
+            source,
+        }
+    }
+}
+
+/// `helm template`'s output that does not read as YAML.
+#[derive(Debug, thiserror::Error)]
+#[error("{template}: output is not YAML: {source}")]
+pub struct NotYaml {
+    template: String,
+    #[source]
+    source: safe_yaml::Error,
 }
 
 /// Where a release's chart is, as reports name it: `charts/shop`, `podinfo from
@@ -406,7 +454,10 @@ fn keys(files: &dyn Files, repo: &str, release: &ReleaseConfig, resolved: &Resol
         vendored.join("\n"),
         release.values_files.join("\n"),
         Value::Object(release.values.clone()).to_string(),
-        release.kube_version.clone().unwrap_or_else(|| DEFAULT_KUBE_VERSION.into()),
+        release
+            .kube_version
+            .clone()
+            .unwrap_or_else(|| DEFAULT_KUBE_VERSION.into()),
         release.api_versions.join("\n"),
     ];
     Ok(Keys { parts, deps })
@@ -419,22 +470,34 @@ fn builtin_inputs(
     root: &Path,
     release: &ReleaseConfig,
     resolved: &Resolved,
-) -> Result<(helm::chart::Chart, helm::values::Values, helm::values::render::TemplateOptions), String> {
+) -> Result<
+    (
+        helm::chart::Chart,
+        helm::values::Values,
+        helm::values::render::TemplateOptions,
+    ),
+    InputError,
+> {
     let mut chart_files = resolved.files.clone();
     chart_files.extend(vendored_files(root, &resolved.deps)?);
-    let chart = helm::chart::load_files(chart_files).map_err(|e| e.to_string())?;
+    let chart = helm::chart::load_files(chart_files)?;
     let mut values_files = Vec::new();
     for file in &release.values_files {
-        values_files.push((file.clone(), files.read(file).map_err(|e| e.to_string())?));
+        values_files.push((file.clone(), files.read(file)?));
     }
-    let user = helm::values::user_values(&values_files, std::slice::from_ref(&release.values)).map_err(|e| e.to_string())?;
+    let user = helm::values::user_values(&values_files, std::slice::from_ref(&release.values))?;
     let opts = helm::values::render::TemplateOptions {
         release: helm::values::render::ReleaseOptions {
             name: release.name.clone(),
             namespace: release.namespace.clone(),
             ..Default::default()
         },
-        kube_version: Some(release.kube_version.clone().unwrap_or_else(|| DEFAULT_KUBE_VERSION.into())),
+        kube_version: Some(
+            release
+                .kube_version
+                .clone()
+                .unwrap_or_else(|| DEFAULT_KUBE_VERSION.into()),
+        ),
         api_versions: release.api_versions.clone(),
         skip_schema_validation: false,
     };
@@ -442,16 +505,19 @@ fn builtin_inputs(
 }
 
 /// The fetched and `file://` dependencies as chart files under `charts/`.
-fn vendored_files(root: &Path, deps: &[Vendored]) -> Result<Vec<helm::chart::File>, String> {
+fn vendored_files(root: &Path, deps: &[Vendored]) -> Result<Vec<helm::chart::File>, InputError> {
     let mut out = Vec::new();
     for dep in deps {
         match dep {
             Vendored::Archive(f) => {
-                let data = std::fs::read(&f.archive).map_err(|e| format!("{}: {e}", f.archive.display()))?;
-                out.push(helm::chart::File::new(format!("charts/{}-{}.tgz", f.name, f.version), data));
+                let data = std::fs::read(&f.archive).map_err(|e| InputError::io(&f.archive, e))?;
+                out.push(helm::chart::File::new(
+                    format!("charts/{}-{}.tgz", f.name, f.version),
+                    data,
+                ));
             }
             Vendored::Directory { name, dir } => {
-                let files = helm::chart::archive::read_dir(&root.join(dir)).map_err(|e| format!("{dir}: {e}"))?;
+                let files = helm::chart::archive::read_dir(&root.join(dir))?;
                 out.extend(
                     files
                         .into_iter()
@@ -465,29 +531,33 @@ fn vendored_files(root: &Path, deps: &[Vendored]) -> Result<Vec<helm::chart::Fil
 
 /// Where `helm template` reads the chart: as it is when nothing had to be fetched for it, else
 /// a temporary copy with its dependencies under `charts/` (removed when the guard drops).
-fn materialize(root: &Path, resolved: &Resolved) -> Result<(PathBuf, Option<tempfile::TempDir>), String> {
+fn materialize(root: &Path, resolved: &Resolved) -> Result<(PathBuf, Option<tempfile::TempDir>), InputError> {
     if resolved.deps.is_empty() {
         return Ok((resolved.path.clone(), None));
     }
     let temp = tempfile::Builder::new()
         .prefix("driftwatch-chart-")
         .tempdir()
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| InputError::io(&std::env::temp_dir(), e))?;
     let dir = temp.path().join("chart");
-    let all = resolved.files.iter().cloned().chain(vendored_files(root, &resolved.deps)?);
+    let all = resolved
+        .files
+        .iter()
+        .cloned()
+        .chain(vendored_files(root, &resolved.deps)?);
     for file in all {
         let path = dir.join(&file.name);
         if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).map_err(|e| e.to_string())?;
+            std::fs::create_dir_all(parent).map_err(|e| InputError::io(parent, e))?;
         }
-        std::fs::write(&path, &file.data).map_err(|e| e.to_string())?;
+        std::fs::write(&path, &file.data).map_err(|e| InputError::io(&path, e))?;
     }
     Ok((dir, Some(temp)))
 }
 
 /// `helm template`'s output as documents, each with its template (`# Source:` path). Empty
 /// documents (a template that rendered nothing) are left out.
-pub fn documents(text: &str) -> Result<(Vec<Value>, Vec<String>), String> {
+pub fn documents(text: &str) -> Result<(Vec<Value>, Vec<String>), NotYaml> {
     let (mut docs, mut templates) = (Vec::new(), Vec::new());
     for piece in helm::chart::manifest::split_manifests(text) {
         let (template, body) = match piece.strip_prefix("# Source: ") {
@@ -495,8 +565,11 @@ pub fn documents(text: &str) -> Result<(Vec<Value>, Vec<String>), String> {
             None => ("", piece.as_str()),
         };
         let (parsed, err) = safe_yaml::documents(body);
-        if let Some(e) = err {
-            return Err(format!("{template}: output is not YAML: {e}"));
+        if let Some(source) = err {
+            return Err(NotYaml {
+                template: template.trim().to_string(),
+                source,
+            });
         }
         for doc in parsed.into_iter().filter(|d| !d.is_null()) {
             docs.push(doc);
@@ -567,7 +640,12 @@ mod tests {
         );
         assert_eq!(docs[2]["metadata"]["name"], "shop-worker");
         let bad = "---\n# Source: shop/templates/bad.yaml\nkind: [\n";
-        assert!(documents(bad).unwrap_err().starts_with("shop/templates/bad.yaml: output is not YAML"));
+        assert!(
+            documents(bad)
+                .unwrap_err()
+                .to_string()
+                .starts_with("shop/templates/bad.yaml: output is not YAML")
+        );
     }
 
     #[test]

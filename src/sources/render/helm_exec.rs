@@ -55,7 +55,10 @@ pub fn arguments(inv: &Invocation<'_>) -> Vec<String> {
     if !inv.values.is_empty() {
         // One JSON object: Helm merges it over the files as it merges -f files (nested tables
         // are merged, not replaced), which `key=value` pairs would not do.
-        args.extend(["--set-json".into(), serde_json::Value::Object(inv.values.clone()).to_string()]);
+        args.extend([
+            "--set-json".into(),
+            serde_json::Value::Object(inv.values.clone()).to_string(),
+        ]);
     }
     args.extend(["--kube-version".into(), inv.kube_version.into()]);
     for api in inv.api_versions {

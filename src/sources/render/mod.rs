@@ -54,7 +54,7 @@ pub enum RenderError {
     Chart {
         release: String,
         #[source]
-        source: crate::sources::charts::ChartError,
+        source: Box<crate::sources::charts::ChartError>,
     },
     #[error(
         "helm release {release}: engine = \"external\" renders it with helm, which is not installed: {command:?} not found (set render.helm to its path)"
