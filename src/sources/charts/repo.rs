@@ -266,6 +266,30 @@ async fn get(session: &Session<'_>, url: &str, chart: &str) -> Result<Vec<u8>, C
     })
 }
 
+/// The most an index or a chart archive may be: Helm refuses charts over 100 MiB
+/// decompressed, and the largest public indexes are a few tens of MiB.
+const MAX_BODY: usize = 100 * 1024 * 1024;
+
+/// The body, refused past [`MAX_BODY`] without reading the rest.
+async fn read_bounded(mut resp: reqwest::Response) -> Attempt<Vec<u8>> {
+    let mut body = Vec::new();
+    loop {
+        match resp.chunk().await {
+            Ok(Some(chunk)) if body.len() + chunk.len() > MAX_BODY => {
+                return Attempt::Fail(format!("larger than {} MiB: not read", MAX_BODY / (1024 * 1024)));
+            }
+            Ok(Some(chunk)) => body.extend_from_slice(&chunk),
+            Ok(None) => return Attempt::Done(body),
+            Err(e) => {
+                return Attempt::Retry {
+                    after: None,
+                    reason: error_chain(&e.without_url()),
+                };
+            }
+        }
+    }
+}
+
 async fn attempt(
     http: &reqwest::Client,
     entry: Option<&Client>,
@@ -289,13 +313,7 @@ async fn attempt(
     };
     let status = resp.status();
     if status.is_success() {
-        return match resp.bytes().await {
-            Ok(b) => Attempt::Done(b.to_vec()),
-            Err(e) => Attempt::Retry {
-                after: None,
-                reason: error_chain(&e.without_url()),
-            },
-        };
+        return read_bounded(resp).await;
     }
     let reason = match status.as_u16() {
         401 | 403 if entry.is_some_and(|e| e.cfg.credentials.is_some()) => {
