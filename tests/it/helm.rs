@@ -730,3 +730,65 @@ fn without_helm_a_release_is_an_error_naming_it_and_the_rest_is_audited() {
         .collect();
     assert_eq!(missing, ["production missing", "staging missing"]);
 }
+
+#[test]
+fn dependencies_missing_from_charts_are_fetched_as_chart_lock_pins_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let served = packaged(dir.path());
+    let server = ChartRepo::start(served.parent().unwrap(), None);
+    let gitops = dir.path().join("gitops");
+    let umbrella = format!(
+        "apiVersion: v2\nname: umbrella\nversion: 0.1.0\ndependencies:\n  - name: web\n    version: 1.x\n    repository: {repo}\n  - name: common\n    version: 0.1.0\n    repository: file://../common\n",
+        repo = server.url("charts")
+    );
+    let lock = format!(
+        "dependencies:\n  - name: web\n    repository: {}\n    version: 1.0.0\n  - name: common\n    repository: file://../common\n    version: 0.1.0\ndigest: sha256:0\ngenerated: \"2026-01-01T00:00:00Z\"\n",
+        server.url("charts")
+    );
+    write_files(
+        &gitops,
+        &[
+            ("charts/umbrella/Chart.yaml".into(), umbrella),
+            ("charts/umbrella/Chart.lock".into(), lock),
+            ("charts/umbrella/values.yaml".into(), format!("web:\n  image:\n    digest: {D1}\n")),
+            ("charts/common/Chart.yaml".into(), "apiVersion: v2\nname: common\nversion: 0.1.0\n".into()),
+            (
+                "charts/common/templates/settings.yaml".into(),
+                "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-common\ndata:\n  from: common\n".into(),
+            ),
+        ],
+    );
+    let snapshot = empty_snapshot(dir.path());
+    let cfg = ConfigBuilder::new(dir.path())
+        .gitops(|g| g.path("gitops"))
+        .render(|r| r.helm(helm_stand_in()))
+        .environment("production", |e| {
+            e.renderer("helm")
+                .engine("external")
+                .snapshot(&snapshot)
+                .release("shop", |r| r.namespace("shop").chart("charts/umbrella"))
+        })
+        .write();
+
+    let out = declared(dir.path(), &cfg, "production");
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(
+        workloads(&out.json()),
+        vec![row(
+            "Deployment shop/shop-api",
+            &format!("{API}@{D1}"),
+            "shop",
+            "umbrella/charts/web/templates/deployment.yaml"
+        )],
+        "the subchart fetched, the umbrella's values given to it"
+    );
+    let asked = server.asked();
+    assert!(
+        asked.contains(&"charts/web-1.0.0.tgz".to_string()) && !asked.iter().any(|p| p.contains("web-1.2.0")),
+        "Chart.lock's version, not the range's highest: {asked:?}"
+    );
+    assert!(
+        !gitops.join("charts/umbrella/charts").exists(),
+        "the checkout is left as it is"
+    );
+}
