@@ -210,6 +210,8 @@ impl Renderer {
         let mut state = DeclaredState::default();
         let mut errors = Vec::new();
         let selected = select(root, env, &mut state, &mut errors);
+        // The environment's `engine`, else `[render] engine`.
+        let engine = env.engine.unwrap_or(self.cfg.engine);
         // Overlays render side by side (the built-in renderer on blocking threads); results
         // are taken in path order.
         let parallel = std::thread::available_parallelism().map_or(2, |n| n.get()) * 2;
@@ -225,7 +227,7 @@ impl Renderer {
             .map(|sel| async move {
                 let rel = relative(root, &sel.path);
                 let out = match choose(env.renderer, &sel.path) {
-                    Choice::Kustomize => Out::Kustomize(self.kustomization(files, root, repo, &rel).await),
+                    Choice::Kustomize => Out::Kustomize(self.kustomization(files, root, repo, &rel, engine).await),
                     Choice::Plain => Out::Plain(plain::render(root, &sel.path, &rel).await),
                     Choice::Chart => Out::Chart,
                 };
@@ -294,8 +296,9 @@ impl Renderer {
         root: &Path,
         repo: &str,
         rel: &str,
+        engine: Engine,
     ) -> Result<Output, RenderError> {
-        if self.cfg.engine == Engine::External {
+        if engine == Engine::External {
             return self.external(files, root, repo, rel, None).await;
         }
         let key = cache::key(&[kustomize::VERSION, repo, rel]);
