@@ -532,3 +532,63 @@ impl Metrics {
         out
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::model::{PathRender, ReleaseRender};
+    use crate::core::report::{EnvironmentResult, GitopsInfo, Status};
+
+    /// Kustomize paths and Helm releases are counted apart (`renderer`), cached ones as hits.
+    #[test]
+    fn renders_are_counted_by_renderer_and_engine() {
+        let release = |name: &str, renderer: &str, cached: bool| ReleaseRender {
+            release: name.into(),
+            namespace: "shop".into(),
+            chart: "charts/shop".into(),
+            version: None,
+            digest: None,
+            renderer: renderer.into(),
+            cached,
+        };
+        let env = EnvironmentResult {
+            name: "production".into(),
+            cluster: "c".into(),
+            status: Status::Ok,
+            errors: Vec::new(),
+            incomplete: Vec::new(),
+            declared_workloads: 0,
+            live_workloads: 0,
+            declared: Vec::new(),
+            paths: vec![PathRender {
+                path: "apps/api".into(),
+                renderer: "builtin".into(),
+                cached: false,
+            }],
+            releases: vec![
+                release("shop", "external: the built-in Helm engine is not merged yet", false),
+                release("web", "external", false),
+                release("cache", "external", true),
+            ],
+            runs: Vec::new(),
+        };
+        let now = chrono::Utc::now();
+        let gitops = GitopsInfo {
+            url: "g".into(),
+            commit: None,
+        };
+        let report = Report::new(now, now, gitops, vec![env], Vec::new());
+        let metrics = Metrics::new();
+        metrics.audit(&report, &Timings::default(), Duration::from_secs(1));
+        let text = metrics.encode();
+        for line in [
+            "driftwatch_renders_total{engine=\"builtin\",reason=\"\",renderer=\"kustomize\"} 1",
+            "driftwatch_renders_total{engine=\"external\",reason=\"the built-in Helm engine is not merged yet\",renderer=\"helm\"} 1",
+            "driftwatch_renders_total{engine=\"external\",reason=\"\",renderer=\"helm\"} 1",
+            "driftwatch_render_cache_lookups_total{result=\"hit\"} 1",
+            "driftwatch_render_cache_lookups_total{result=\"miss\"} 3",
+        ] {
+            assert!(text.contains(line), "{line} in\n{text}");
+        }
+    }
+}
