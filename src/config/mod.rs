@@ -829,7 +829,7 @@ name = "shop"
 namespace = "shop"
 chart = "./charts/shop/"
 values_files = ["charts/shop/values-production.yaml"]
-values = { replicaCount = 3, image = { tagSuffix = "-prod" } }
+values = { replicaCount = 3, image = { tagSuffix = "-prod" }, podLabels = { "app.kubernetes.io/part-of" = "Shop" } }
 kube_version = "1.29"
 api_versions = ["monitoring.coreos.com/v1"]
 [[environments.releases]]
@@ -864,7 +864,11 @@ kubeconfig = "kubeconfig"
         assert_eq!(shop.values_files, vec!["charts/shop/values-production.yaml"]);
         assert_eq!(
             serde_json::Value::Object(shop.values.clone()),
-            serde_json::json!({"replicaCount": 3, "image": {"tagSuffix": "-prod"}}),
+            serde_json::json!({
+                "replicaCount": 3,
+                "image": {"tagSuffix": "-prod"},
+                "podLabels": {"app.kubernetes.io/part-of": "Shop"}
+            }),
             "chart values keep their case"
         );
         assert_eq!(shop.kube_version.as_deref(), Some("1.29"));
@@ -947,7 +951,7 @@ kubeconfig = "kubeconfig"
             (
                 "values not a table",
                 HELM.replace(
-                    "values = { replicaCount = 3, image = { tagSuffix = \"-prod\" } }",
+                    "values = { replicaCount = 3, image = { tagSuffix = \"-prod\" }, podLabels = { \"app.kubernetes.io/part-of\" = \"Shop\" } }",
                     "values = 3",
                 ),
                 &["environments[0].releases[0].values", "table"],
@@ -966,6 +970,12 @@ kubeconfig = "kubeconfig"
                 "a release twice",
                 HELM.replace("name = \"cache\"", "name = \"podinfo\"\nnamespace = \"apps\""),
                 &["environments[0].releases[2].name", "twice"],
+            ),
+            (
+                "promotion lineage",
+                HELM.replace("engine = \"external\"\n[[", "promoted_from = \"staging\"\n[[")
+                    + "[[environments]]\nname = \"staging\"\npaths = [\"apps\"]\n[environments.cluster]\nkubeconfig = \"k\"\n",
+                &["environments[0].promoted_from", "Helm releases are not walked"],
             ),
             (
                 "a password without its variable",

@@ -35,6 +35,16 @@ impl Validator<'_> {
                     format!("{from:?} is not another configured environment"),
                 ));
             }
+            // The history walk reads `paths`: a release's digests would look never declared.
+            let helm = |name: &str| environments.iter().any(|x| x.name == name && !x.releases.is_empty());
+            if let Some((from, _)) = &e.promoted_from
+                && (helm(&e.name) || helm(from))
+            {
+                return Err(self.invalid(
+                    format!("environments[{i}].promoted_from"),
+                    "promotion lineage reads paths from git history; Helm releases are not walked yet",
+                ));
+            }
         }
         Ok(environments)
     }
