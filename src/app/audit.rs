@@ -364,10 +364,11 @@ impl SnapshotAudit<'_> {
             match reused {
                 Some(d) => d,
                 None => {
+                    let kube_version = self.kube_version(env).await;
                     let (state, errors) = self
                         .sources
                         .renderer()
-                        .render(self.files, &self.checkout.dir, &repo, env)
+                        .render(self.files, &self.checkout.dir, &repo, env, kube_version.as_deref())
                         .await;
                     Declared {
                         state,
@@ -392,6 +393,15 @@ impl SnapshotAudit<'_> {
                     .map(|live| (live, Some(started.elapsed()))),
             }
         })
+    }
+
+    /// The Kubernetes version of `env`'s cluster, when a Helm release needs it (one names no
+    /// `kube_version`): `GET /version`, asked each audit (a cluster is upgraded in place).
+    async fn kube_version(&self, env: &EnvironmentConfig) -> Option<String> {
+        if env.releases.iter().all(|r| r.kube_version.is_some()) {
+            return None;
+        }
+        self.sources.cluster(&env.cluster)?.kube_version().await
     }
 
     /// The findings for `env` (declared vs live, with registry facts and promotion lineage) and
@@ -495,7 +505,8 @@ pub async fn declared(
 ) -> Result<(DeclaredReport, DeclaredState), DeclaredError> {
     let (checkout, files, _) = sync(cfg).await.map_err(DeclaredError::Gitops)?;
     let repo = cfg.gitops.display_url();
-    let (state, errors) = renderer.render(&files, &checkout.dir, &repo, env).await;
+    // No cluster is asked here: releases without a kube_version render for the default.
+    let (state, errors) = renderer.render(&files, &checkout.dir, &repo, env, None).await;
     renderer.prune();
     if !errors.is_empty() {
         return Err(DeclaredError::Render(errors));

@@ -332,7 +332,7 @@ pub struct ReleaseConfig {
     pub values_files: Vec<String>,
     /// Applied after the files, as `--set-json` would.
     pub values: serde_json::Map<String, serde_json::Value>,
-    /// `.Capabilities.KubeVersion`; `None`: 1.30 (a cluster's own version is not asked yet).
+    /// `.Capabilities.KubeVersion`; `None`: the cluster's (`GET /version`), else 1.30.
     pub kube_version: Option<String>,
     /// Extra `.Capabilities.APIVersions`.
     pub api_versions: Vec<String>,

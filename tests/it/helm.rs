@@ -249,9 +249,10 @@ fn once_finds_a_hand_changed_image_and_names_the_release_and_template() {
     write_files(&dir.path().join("gitops"), &gitops_files());
     let kube = FakeKube::start(live("shop"));
     let kc = kube.kubeconfig(dir.path(), "prod");
+    let (helm, log) = counting_helm(dir.path());
     let cfg = ConfigBuilder::new(dir.path())
         .gitops(|g| g.path("gitops"))
-        .render(|r| r.helm(helm_stand_in()))
+        .render(|r| r.helm(&helm))
         .environment("production", |e| {
             e.renderer("helm")
                 .kubeconfig(&kc)
@@ -285,6 +286,11 @@ fn once_finds_a_hand_changed_image_and_names_the_release_and_template() {
     );
     assert_eq!(f["live_image"], format!("{API}:hotfix-1"));
     assert_eq!(report["environments"][0]["releases"][0]["release"], "shop");
+    let command = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        command.contains("--kube-version v1.33.0"),
+        "a release without kube_version renders for the cluster's version: {command}"
+    );
 
     let text = driftwatch(dir.path(), &["--once", "--config", cfg.to_str().unwrap()], &[]);
     let words = text.stdout.split_whitespace().collect::<Vec<_>>().join(" ");
@@ -606,14 +612,14 @@ fn an_unreachable_repository_names_the_chart_and_the_rest_is_audited() {
     );
 }
 
-/// A `helm` that counts its `helm template` runs in `log`, then runs the stand-in.
+/// A `helm` that logs each `helm template` command line in `log`, then runs the stand-in.
 fn counting_helm(dir: &Path) -> (PathBuf, PathBuf) {
     let log = dir.join("helm-runs.log");
     let script = dir.join("bin/helm");
     write(
         &script,
         &format!(
-            "#!/bin/sh\n[ \"$1\" = template ] && echo \"$2\" >> {}\nexec {} \"$@\"\n",
+            "#!/bin/sh\n[ \"$1\" = template ] && echo \"$*\" >> {}\nexec {} \"$@\"\n",
             log.display(),
             helm_stand_in().display()
         ),

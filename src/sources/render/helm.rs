@@ -19,7 +19,7 @@ use serde_json::Value;
 use super::cache::{self, Entry};
 use super::files::{Files, Kind};
 use super::helm_exec::{self, ExecError, Invocation};
-use super::{NoExternal, Output, RenderError, Renderer, SharedFiles};
+use super::{NoExternal, Output, Place, RenderError, Renderer, SharedFiles};
 use crate::config::{ChartSource, Engine, EnvironmentConfig, ReleaseConfig};
 use crate::core::manifest::{self, Origin};
 use crate::core::model::{DeclaredState, ReleaseRender};
@@ -101,19 +101,27 @@ impl Renderer {
     /// `state`. A release that fails is an error naming it; the others are still read.
     pub(super) async fn releases(
         &self,
-        files: &SharedFiles,
-        root: &Path,
-        repo: &str,
+        at: &Place<'_>,
         env: &EnvironmentConfig,
+        kube_version: Option<&str>,
         state: &mut DeclaredState,
         errors: &mut Vec<RenderError>,
     ) {
+        let Place { files, root, repo } = *at;
         let session = self.charts.session();
         let parallel = std::thread::available_parallelism().map_or(2, |n| n.get()) * 2;
+        // A release that names no Kubernetes version gets the cluster's (else the default).
+        let releases: Vec<ReleaseConfig> = env
+            .releases
+            .iter()
+            .map(|r| ReleaseConfig {
+                kube_version: r.kube_version.clone().or_else(|| kube_version.map(str::to_string)),
+                ..r.clone()
+            })
+            .collect();
         // Collected before streaming, as for paths: the daemon spawns audits, and a lazy map
         // over references is not provably Send.
-        let renders: Vec<_> = env
-            .releases
+        let renders: Vec<_> = releases
             .iter()
             .map(|release| {
                 let session = &session;

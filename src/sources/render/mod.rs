@@ -148,6 +148,13 @@ pub struct Renderer {
     charts: crate::sources::charts::Charts,
 }
 
+/// The snapshot a render reads: its files, the checkout on disk, the repository's name.
+struct Place<'a> {
+    files: &'a SharedFiles,
+    root: &'a Path,
+    repo: &'a str,
+}
+
 /// One kustomization's output.
 struct Output {
     entry: Arc<Entry>,
@@ -197,15 +204,17 @@ impl Renderer {
         }
     }
 
-    /// Renders every path of `env` in `files` (the checkout at `root`; `repo` names the
-    /// repository in cache keys). Paths that fail to render are named in the returned errors
-    /// and in `failed_paths`; everything that did render is in the state.
+    /// Renders every path and Helm release of `env` in `files` (the checkout at `root`; `repo`
+    /// names the repository in cache keys; `kube_version` is the cluster's, for releases that
+    /// name none). Paths and releases that fail to render are named in the returned errors and
+    /// in `failed_paths`; everything that did render is in the state.
     pub async fn render(
         &self,
         files: &SharedFiles,
         root: &Path,
         repo: &str,
         env: &EnvironmentConfig,
+        kube_version: Option<&str>,
     ) -> (DeclaredState, Vec<RenderError>) {
         let mut state = DeclaredState::default();
         let mut errors = Vec::new();
@@ -282,7 +291,8 @@ impl Renderer {
             }
         }
         if !env.releases.is_empty() {
-            self.releases(files, root, repo, env, &mut state, &mut errors).await;
+            let at = Place { files, root, repo };
+            self.releases(&at, env, kube_version, &mut state, &mut errors).await;
         }
         (state, errors)
     }
