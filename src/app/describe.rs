@@ -272,9 +272,10 @@ impl Describe for Release<'_> {
             } else {
                 values.join(", ")
             },
-            r.kube_version
-                .as_deref()
-                .unwrap_or(crate::sources::render::helm::DEFAULT_KUBE_VERSION),
+            r.kube_version.clone().unwrap_or_else(|| format!(
+                "the cluster's, else {}",
+                crate::sources::render::helm::DEFAULT_KUBE_VERSION
+            )),
             if r.api_versions.is_empty() {
                 String::new()
             } else {
