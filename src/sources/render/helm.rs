@@ -184,10 +184,12 @@ impl Renderer {
             release: release.name.clone(),
             reason,
         };
-        let inputs =
-            builtin_inputs(files.as_ref(), root, release, resolved).map_err(|e| failed(crate::error_chain(&e)))?;
+        // Reading the inputs (git blobs, archives) and the render are blocking work.
+        let (f, dir, r) = (files.clone(), root.to_path_buf(), release.clone());
+        let (chart_files, deps) = (resolved.files.clone(), resolved.deps.clone());
         let rendered = tokio::task::spawn_blocking(move || {
-            let (chart, user, opts) = inputs;
+            let (chart, user, opts) = builtin_inputs(f.as_ref(), &dir, &r, chart_files, &deps)
+                .map_err(|e| BuiltinError::Invalid(crate::error_chain(&e)))?;
             let prepared =
                 helm::values::render::prepare(chart, &user, &opts).map_err(|e| BuiltinError::Invalid(e.to_string()))?;
             builtin(&prepared)
@@ -477,7 +479,8 @@ fn builtin_inputs(
     files: &dyn Files,
     root: &Path,
     release: &ReleaseConfig,
-    resolved: &Resolved,
+    mut chart_files: Vec<helm::chart::File>,
+    deps: &[Vendored],
 ) -> Result<
     (
         helm::chart::Chart,
@@ -486,8 +489,7 @@ fn builtin_inputs(
     ),
     InputError,
 > {
-    let mut chart_files = resolved.files.clone();
-    chart_files.extend(vendored_files(root, &resolved.deps)?);
+    chart_files.extend(vendored_files(root, deps)?);
     let chart = helm::chart::load_files(chart_files)?;
     let mut values_files = Vec::new();
     for file in &release.values_files {
