@@ -77,6 +77,7 @@ fn declared(pods: usize) -> DeclaredState {
                     init: false,
                     invalid: None,
                 }],
+                helm: None,
                 namespace: ns,
             }
         })

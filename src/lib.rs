@@ -6,9 +6,11 @@
 //! own (`crates/`), which import nothing of driftwatch:
 //!
 //! ```text
-//! crates/kustomize (the built-in kustomize renderer), crates/yaml (safe-yaml: YAML with a nesting limit)
+//! crates/kustomize (the built-in kustomize renderer), crates/helm (charts, values, Helm's semver),
+//! crates/yaml (safe-yaml: YAML with a nesting limit)
 //!
-//! config ──► sources/git ──► sources/render (plain, built-in kustomize, external) ──► declared ─┐
+//! config ──► sources/git ──► sources/render (plain, kustomize, Helm, external) ──► declared ───┐
+//!            sources/charts (Helm repositories, OCI charts) ─┘                                  │
 //!            sources/cluster (one LiveSource per cluster: API lists, watches, snapshot) ► live ┼─► core/compare ──► report
 //!            sources/registry, sources/git_history, sources/lineage (facts) ──────┘            │
 //!                                   store (state, history) ◄── app/deliver ──► alerts/channels ◄┘
@@ -33,8 +35,14 @@
 //!   - [`sources::render`]: paths → manifests, choosing per path: [`sources::render::plain`]
 //!     files as they are, the built-in kustomize renderer (the `kustomize` crate, reading
 //!     through [`sources::render::files`], a git tree or a directory),
-//!     [`sources::render::kustomize_exec`] the external kustomize; every kustomize render
-//!     through [`sources::render::cache`].
+//!     [`sources::render::kustomize_exec`] the external kustomize; Helm releases with
+//!     [`sources::render::helm`] (the `helm` crate's chart and values, `helm template` through
+//!     [`sources::render::helm_exec`]); every kustomize and Helm render through
+//!     [`sources::render::cache`].
+//!   - [`sources::charts`]: Helm charts from outside the repository, verified and kept on disk:
+//!     [`sources::charts::repo`] (Helm repositories), [`sources::charts::oci`] (OCI registries,
+//!     through the registry client), [`sources::charts::dependencies`] (what `charts/` lacks),
+//!     [`sources::charts::store`].
 //!   - [`sources::cluster`]: a [`sources::cluster::LiveSource`] per cluster:
 //!     [`sources::cluster::api`] (paginated lists) or [`sources::cluster::snapshot`];
 //!     [`sources::cluster::watch`] keeps a cluster in memory from watches (the daemon).

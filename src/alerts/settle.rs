@@ -188,6 +188,7 @@ mod tests {
                 init: false,
                 invalid: None,
             }],
+            helm: None,
         }
     }
 

@@ -215,6 +215,7 @@ fn gitops_unavailable(envs: &[&EnvironmentConfig], e: &SyncError) -> Vec<Unaudit
                 live_workloads: 0,
                 declared: Vec::new(),
                 paths: Vec::new(),
+                releases: Vec::new(),
                 runs: Vec::new(),
             };
             (result, Vec::new(), None)
@@ -341,6 +342,7 @@ impl SnapshotAudit<'_> {
             live_workloads: live.map_or(0, |l| l.workloads.len()),
             declared: declared.workloads.iter().map(|w| w.key()).collect(),
             paths: declared.renders.clone(),
+            releases: declared.releases.clone(),
             runs,
         };
         (result, findings, listed_in, rendered)
@@ -362,10 +364,11 @@ impl SnapshotAudit<'_> {
             match reused {
                 Some(d) => d,
                 None => {
+                    let kube_version = self.kube_version(env).await;
                     let (state, errors) = self
                         .sources
                         .renderer()
-                        .render(self.files, &self.checkout.dir, &repo, env)
+                        .render(self.files, &self.checkout.dir, &repo, env, kube_version.as_deref())
                         .await;
                     Declared {
                         state,
@@ -390,6 +393,15 @@ impl SnapshotAudit<'_> {
                     .map(|live| (live, Some(started.elapsed()))),
             }
         })
+    }
+
+    /// The Kubernetes version of `env`'s cluster, when a Helm release needs it (one names no
+    /// `kube_version`): `GET /version`, asked each audit (a cluster is upgraded in place).
+    async fn kube_version(&self, env: &EnvironmentConfig) -> Option<String> {
+        if env.releases.iter().all(|r| r.kube_version.is_some()) {
+            return None;
+        }
+        self.sources.cluster(&env.cluster)?.kube_version().await
     }
 
     /// The findings for `env` (declared vs live, with registry facts and promotion lineage) and
@@ -493,7 +505,8 @@ pub async fn declared(
 ) -> Result<(DeclaredReport, DeclaredState), DeclaredError> {
     let (checkout, files, _) = sync(cfg).await.map_err(DeclaredError::Gitops)?;
     let repo = cfg.gitops.display_url();
-    let (state, errors) = renderer.render(&files, &checkout.dir, &repo, env).await;
+    // No cluster is asked here: releases without a kube_version render for the default.
+    let (state, errors) = renderer.render(&files, &checkout.dir, &repo, env, None).await;
     renderer.prune();
     if !errors.is_empty() {
         return Err(DeclaredError::Render(errors));
@@ -504,6 +517,7 @@ pub async fn declared(
         commit: checkout.commit,
         workloads: state.workloads.clone(),
         paths: state.renders.clone(),
+        releases: state.releases.clone(),
     };
     Ok((report, state))
 }
@@ -535,7 +549,7 @@ mod tests {
         let err = checkout(&cfg).await.unwrap_err();
         assert!(matches!(&err, SyncError::Git(GitError::Local { .. })), "{err:?}");
 
-        let renderer = Renderer::new(&cfg.render, crate::sources::render_cache_dir(&cfg), None);
+        let renderer = crate::sources::renderer(&cfg, None);
         let err = declared(&cfg, &renderer, &cfg.environments[0]).await.unwrap_err();
         assert!(
             matches!(&err, DeclaredError::Gitops(SyncError::Git(GitError::Local { .. }))),

@@ -42,6 +42,9 @@ pub fn check(cfg: &Config, env: &HashMap<String, String>, now: DateTime<Utc>) ->
                     problems.push(problem(format!("environments[{i}].paths"), reason));
                 }
             }
+            for (key, reason) in release_files(i, env, tree, &note) {
+                problems.push(problem(key, reason));
+            }
         }
     }
     if crate::app::schedule::next_fire(&cfg.schedule, now).is_none() {
@@ -53,6 +56,43 @@ pub fn check(cfg: &Config, env: &HashMap<String, String>, now: DateTime<Utc>) ->
         None => format!("paths: not checked: {note}\n"),
     };
     (problems, line)
+}
+
+/// The chart directories and values files `env`'s releases name that `tree` (the repository's
+/// files) lacks, with their keys.
+fn release_files(
+    i: usize,
+    env: &crate::config::EnvironmentConfig,
+    tree: &[String],
+    note: &str,
+) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let has = |path: &str| tree.iter().any(|t| t == path);
+    for (j, r) in env.releases.iter().enumerate() {
+        let key = format!("environments[{i}].releases[{j}]");
+        if let crate::config::ChartSource::Path(dir) = &r.chart {
+            let chart_yaml = if dir.is_empty() {
+                "Chart.yaml".to_string()
+            } else {
+                format!("{dir}/Chart.yaml")
+            };
+            if !has(&chart_yaml) {
+                out.push((
+                    format!("{key}.chart"),
+                    format!("no chart at {dir:?} in {note} ({chart_yaml} is missing)"),
+                ));
+            }
+        }
+        for (k, file) in r.values_files.iter().enumerate() {
+            if !has(file) {
+                out.push((
+                    format!("{key}.values_files[{k}]"),
+                    format!("{file:?} is not a file in {note}"),
+                ));
+            }
+        }
+    }
+    out
 }
 
 /// Every file the config names, with its key.
@@ -70,6 +110,11 @@ fn files(cfg: &Config) -> Vec<(String, std::path::PathBuf)> {
         let key = |k: &str| format!("environments[{i}].cluster.{k}");
         if let ClusterSource::Snapshot(p) = &e.cluster.source {
             out.push((key("snapshot"), p.clone()));
+        }
+    }
+    for (i, r) in cfg.helm_repositories.iter().enumerate() {
+        if let Some(ca) = &r.ca_file {
+            out.push((format!("helm_repositories[{i}].ca_file"), ca.clone()));
         }
     }
     let mut emails = 0;

@@ -9,7 +9,7 @@ use clap::ValueEnum;
 use crate::app::{audit, deliver};
 use crate::config::Config;
 use crate::core::report::{EXIT_CLEAN, EXIT_ERROR, GitopsInfo, Report};
-use crate::sources::{self, render::Renderer};
+use crate::sources;
 
 /// `declared --format`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -100,7 +100,7 @@ pub async fn declared(cfg: &Config, name: &str, format: DeclaredFormat) -> u8 {
         eprintln!("error: {}", unknown_envs(cfg, &[name.to_string()]).unwrap_or_default());
         return EXIT_ERROR;
     };
-    let renderer = Renderer::new(&cfg.render, sources::render_cache_dir(cfg), None);
+    let renderer = sources::renderer(cfg, None);
     match audit::declared(cfg, &renderer, env).await {
         Ok((report, state)) => {
             let text = match format {

@@ -376,6 +376,7 @@ mod tests {
             live_workloads: 1,
             declared: Vec::new(),
             paths: Vec::new(),
+            releases: Vec::new(),
             runs: Vec::new(),
         };
         let report = Report::new(

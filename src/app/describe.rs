@@ -9,8 +9,9 @@ use chrono::{DateTime, Utc};
 
 use crate::config::{
     AlertsConfig, AuditConfig, ChannelConfig, ClusterSource, CompareConfigMaps, Config, DoraConfig, Engine,
-    EnvironmentConfig, GitUpdatesConfig, GitopsConfig, HaConfig, RegistryConfig, RenderConfig, ScheduleConfig,
-    ServerConfig, ServerCredential, StateConfig, StoreBackend, StoreConfig, WatchConfig, redact_url,
+    EnvironmentConfig, GitUpdatesConfig, GitopsConfig, HaConfig, HelmRepositoryConfig, RegistryConfig, ReleaseConfig,
+    RenderConfig, ScheduleConfig, ServerConfig, ServerCredential, StateConfig, StoreBackend, StoreConfig, WatchConfig,
+    redact_url,
 };
 
 /// Durations as the user wrote them, by key ([`Config::written`]).
@@ -39,12 +40,19 @@ pub fn describe_at(cfg: &Config, now: DateTime<Utc>) -> String {
     Render {
         cfg: &cfg.render,
         cache_dir: crate::sources::render_cache_dir(cfg),
+        helm: cfg.environments.iter().any(|e| !e.releases.is_empty()),
     }
     .describe(&cfg.written, &mut out);
     for e in &cfg.environments {
         e.describe(&cfg.written, &mut out);
+        for r in &e.releases {
+            Release { env: e, release: r }.describe(&cfg.written, &mut out);
+        }
     }
     for r in &cfg.registries {
+        r.describe(&cfg.written, &mut out);
+    }
+    for r in &cfg.helm_repositories {
         r.describe(&cfg.written, &mut out);
     }
     for e in &cfg.environments {
@@ -163,6 +171,8 @@ impl Describe for WatchConfig {
 struct Render<'a> {
     cfg: &'a RenderConfig,
     cache_dir: Option<std::path::PathBuf>,
+    /// Whether any environment has Helm releases (the `helm` command is named then).
+    helm: bool,
 }
 
 impl Describe for Render<'_> {
@@ -185,9 +195,14 @@ impl Describe for Render<'_> {
             ),
             (true, None) => "on (in memory only)".to_string(),
         };
+        let helm = if self.helm {
+            format!(", helm {}", self.cfg.helm.as_deref().unwrap_or("from PATH"))
+        } else {
+            String::new()
+        };
         let _ = writeln!(
             out,
-            "render: engine {engine}, cache {cache}, timeout {}",
+            "render: engine {engine}, cache {cache}, timeout {}{helm}",
             duration(w, "render.timeout", self.cfg.timeout)
         );
     }
@@ -210,18 +225,73 @@ impl Describe for EnvironmentConfig {
         } else {
             self.cluster.namespaces.join(", ")
         };
-        let _ = writeln!(
-            out,
-            "environment {}: paths {} ({}), cluster {} via {source}, namespaces {namespaces}, require_digest {}",
-            self.name,
+        let paths = if self.paths.is_empty() {
+            "none".to_string()
+        } else {
             self.paths
                 .iter()
                 .map(ToString::to_string)
                 .collect::<Vec<_>>()
-                .join(", "),
-            self.renderer,
-            self.cluster.name,
-            self.require_digest
+                .join(", ")
+        };
+        let _ = writeln!(
+            out,
+            "environment {}: paths {paths} ({}), cluster {} via {source}, namespaces {namespaces}, require_digest {}",
+            self.name, self.renderer, self.cluster.name, self.require_digest
+        );
+    }
+}
+
+/// One Helm release of an environment.
+struct Release<'a> {
+    env: &'a EnvironmentConfig,
+    release: &'a ReleaseConfig,
+}
+
+impl Describe for Release<'_> {
+    fn describe(&self, _: &Written, out: &mut String) {
+        let r = self.release;
+        let mut values: Vec<String> = r.values_files.clone();
+        if !r.values.is_empty() {
+            let n = r.values.len();
+            values.push(format!("inline values ({n} key{})", if n == 1 { "" } else { "s" }));
+        }
+        let engine = r
+            .engine
+            .or(self.env.engine)
+            .map_or("as [render]".to_string(), |e| e.to_string());
+        let _ = writeln!(
+            out,
+            "release {}/{}: chart {}, namespace {}, values {}, kube_version {}{}, engine {engine}",
+            self.env.name,
+            r.name,
+            r.chart,
+            r.namespace,
+            if values.is_empty() {
+                "chart defaults".to_string()
+            } else {
+                values.join(", ")
+            },
+            r.kube_version.clone().unwrap_or_else(|| format!(
+                "the cluster's, else {}",
+                crate::sources::render::helm::DEFAULT_KUBE_VERSION
+            )),
+            if r.api_versions.is_empty() {
+                String::new()
+            } else {
+                format!(", api_versions {}", r.api_versions.join(", "))
+            },
+        );
+    }
+}
+
+impl Describe for HelmRepositoryConfig {
+    fn describe(&self, w: &Written, out: &mut String) {
+        let _ = writeln!(
+            out,
+            "helm repository {}, timeout {}",
+            crate::sources::charts::describe(self),
+            duration(w, "", self.timeout)
         );
     }
 }

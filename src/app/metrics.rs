@@ -62,6 +62,8 @@ struct WatchLabels {
 struct RenderLabels {
     engine: String,
     reason: String,
+    /// `kustomize`, `plain` or `helm`.
+    renderer: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -182,7 +184,7 @@ impl Metrics {
         let renders = Family::<RenderLabels, Counter>::default();
         registry.register(
             "renders",
-            "Paths rendered (not served from the render cache), by engine (builtin, external, plain) and the reason an overlay went to the external kustomize",
+            "Paths and Helm releases rendered (not served from the render cache), by renderer (kustomize, plain, helm), engine (builtin, external, plain) and the reason a render went to the external kustomize or helm",
             renders.clone(),
         );
         let render_cache = Family::<ResultLabel, Counter>::default();
@@ -396,19 +398,29 @@ impl Metrics {
                 })
                 .set(report.finished_at.timestamp());
         }
-        for path in report.environments.iter().flat_map(|e| &e.paths) {
-            if path.renderer != "plain" {
-                let result = if path.cached { "hit" } else { "miss" };
+        let paths = report.environments.iter().flat_map(|e| &e.paths).map(|p| {
+            let renderer = if p.renderer == "plain" { "plain" } else { "kustomize" };
+            (renderer, p.renderer.as_str(), p.cached)
+        });
+        let releases = report
+            .environments
+            .iter()
+            .flat_map(|e| &e.releases)
+            .map(|r| ("helm", r.renderer.as_str(), r.cached));
+        for (renderer, how, cached) in paths.chain(releases) {
+            if renderer != "plain" {
+                let result = if cached { "hit" } else { "miss" };
                 self.render_cache
                     .get_or_create(&ResultLabel { result: result.into() })
                     .inc();
             }
-            if !path.cached {
-                let (engine, reason) = render_labels(&path.renderer);
+            if !cached {
+                let (engine, reason) = render_labels(how);
                 self.renders
                     .get_or_create(&RenderLabels {
                         engine: engine.into(),
                         reason: reason.into(),
+                        renderer: renderer.into(),
                     })
                     .inc();
             }
@@ -534,7 +546,62 @@ fn render_labels(renderer: &str) -> (&str, &str) {
 
 #[cfg(test)]
 mod tests {
-    use super::render_labels;
+    use super::*;
+    use crate::core::model::{PathRender, ReleaseRender};
+    use crate::core::report::{EnvironmentResult, GitopsInfo, Status};
+
+    /// Kustomize paths and Helm releases are counted apart (`renderer`), cached ones as hits.
+    #[test]
+    fn renders_are_counted_by_renderer_and_engine() {
+        let release = |name: &str, renderer: &str, cached: bool| ReleaseRender {
+            release: name.into(),
+            namespace: "shop".into(),
+            chart: "charts/shop".into(),
+            version: None,
+            digest: None,
+            renderer: renderer.into(),
+            cached,
+        };
+        let env = EnvironmentResult {
+            name: "production".into(),
+            cluster: "c".into(),
+            status: Status::Ok,
+            errors: Vec::new(),
+            incomplete: Vec::new(),
+            declared_workloads: 0,
+            live_workloads: 0,
+            declared: Vec::new(),
+            paths: vec![PathRender {
+                path: "apps/api".into(),
+                renderer: "builtin".into(),
+                cached: false,
+            }],
+            releases: vec![
+                release("shop", "external: the built-in Helm engine is not merged yet", false),
+                release("web", "external", false),
+                release("cache", "external", true),
+            ],
+            runs: Vec::new(),
+        };
+        let now = chrono::Utc::now();
+        let gitops = GitopsInfo {
+            url: "g".into(),
+            commit: None,
+        };
+        let report = Report::new(now, now, gitops, vec![env], Vec::new());
+        let metrics = Metrics::new();
+        metrics.audit(&report, &Timings::default(), Duration::from_secs(1));
+        let text = metrics.encode();
+        for line in [
+            "driftwatch_renders_total{engine=\"builtin\",reason=\"\",renderer=\"kustomize\"} 1",
+            "driftwatch_renders_total{engine=\"external\",reason=\"the built-in Helm engine is not merged yet\",renderer=\"helm\"} 1",
+            "driftwatch_renders_total{engine=\"external\",reason=\"\",renderer=\"helm\"} 1",
+            "driftwatch_render_cache_lookups_total{result=\"hit\"} 1",
+            "driftwatch_render_cache_lookups_total{result=\"miss\"} 3",
+        ] {
+            assert!(text.contains(line), "{line} in\n{text}");
+        }
+    }
 
     #[test]
     fn render_reasons_stay_few() {

@@ -43,6 +43,8 @@ pub struct Config {
     pub ha: Option<HaConfig>,
     pub log_format: LogFormat,
     pub registries: Vec<RegistryConfig>,
+    /// Credentials and CAs for Helm repositories, by URL prefix.
+    pub helm_repositories: Vec<HelmRepositoryConfig>,
     /// Durations as the user wrote them, by key (`alerts.renotify_after` → `24h`), so that
     /// `check-config` prints them in that form.
     pub written: std::collections::BTreeMap<String, String>,
@@ -228,6 +230,9 @@ pub struct RenderConfig {
     pub cache_dir: Option<PathBuf>,
     /// The most the on-disk render cache may hold.
     pub cache_max_bytes: u64,
+    /// The `helm` command for Helm releases the built-in engine leaves to it (or all, with
+    /// `engine = "external"`). `None`: `helm` from PATH.
+    pub helm: Option<String>,
 }
 
 /// The `[render] engine` key's value.
@@ -253,6 +258,8 @@ pub enum Renderer {
     Auto,
     Kustomize,
     Plain,
+    /// Helm releases (`[[environments.releases]]`); its `paths`, if any, render as with `auto`.
+    Helm,
 }
 
 /// The `renderer` key's value.
@@ -262,6 +269,7 @@ impl std::fmt::Display for Renderer {
             Self::Auto => "auto",
             Self::Kustomize => "kustomize",
             Self::Plain => "plain",
+            Self::Helm => "helm",
         })
     }
 }
@@ -304,6 +312,76 @@ pub struct EnvironmentConfig {
     /// Whether ConfigMaps are listed and compared (`compare_configmaps`).
     pub compare_configmaps: CompareConfigMaps,
     pub cluster: ClusterConfig,
+    /// `engine`: overrides `[render] engine` for this environment's kustomizations and
+    /// releases.
+    pub engine: Option<Engine>,
+    /// The Helm releases (`renderer = "helm"`), in config order.
+    pub releases: Vec<ReleaseConfig>,
+}
+
+/// One `[[environments.releases]]` entry: what `helm template NAME CHART -n NAMESPACE -f … --set-json …`
+/// would be asked.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ReleaseConfig {
+    /// `.Release.Name`.
+    pub name: String,
+    /// `.Release.Namespace`, and the default namespace of what it renders.
+    pub namespace: String,
+    pub chart: ChartSource,
+    /// `-f` files, in order: paths in the GitOps repository.
+    pub values_files: Vec<String>,
+    /// Applied after the files, as `--set-json` would.
+    pub values: serde_json::Map<String, serde_json::Value>,
+    /// `.Capabilities.KubeVersion`; `None`: the cluster's (`GET /version`), else 1.30.
+    pub kube_version: Option<String>,
+    /// Extra `.Capabilities.APIVersions`.
+    pub api_versions: Vec<String>,
+    /// `engine`: overrides the environment's.
+    pub engine: Option<Engine>,
+}
+
+/// Where a release's chart comes from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ChartSource {
+    /// A chart directory in the GitOps repository (relative to its root, normalised).
+    Path(String),
+    /// `chart` (a name) from the Helm repository at `repo`, the highest version meeting
+    /// `version` (any non-prerelease when `None`).
+    Repository {
+        repo: String,
+        name: String,
+        version: Option<String>,
+    },
+    /// `oci://host/path/name`: `reference` is `host/path/name`.
+    Oci { reference: String, version: Option<String> },
+}
+
+impl std::fmt::Display for ChartSource {
+    /// As findings and `check-config` name it: `charts/shop`, `podinfo from
+    /// https://charts.example.com (6.5.x)`, `oci://registry.example.com/charts/podinfo (6.5.x)`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let version = |v: &Option<String>| v.as_ref().map(|v| format!(" ({v})")).unwrap_or_default();
+        match self {
+            Self::Path(p) => f.write_str(p),
+            Self::Repository { repo, name, version: v } => {
+                write!(f, "{name} from {}{}", redact_url(repo), version(v))
+            }
+            Self::Oci { reference, version: v } => write!(f, "oci://{reference}{}", version(v)),
+        }
+    }
+}
+
+/// `[[helm_repositories]]`: what requests to a Helm repository under `url` carry.
+#[derive(Clone, Debug)]
+pub struct HelmRepositoryConfig {
+    /// A URL prefix (`https://charts.example.com/`): it applies to every index and chart URL
+    /// starting with it.
+    pub url: String,
+    /// Basic auth: the username, and the password from `password_env`/`password_file`.
+    pub credentials: Option<(String, Secret)>,
+    /// A PEM file with the CA (or CAs) to trust besides the system's.
+    pub ca_file: Option<PathBuf>,
+    pub timeout: Duration,
 }
 
 impl EnvironmentConfig {
@@ -727,6 +805,217 @@ namespaces = ["shop"]
         }
     }
 
+    /// A Helm environment (issue 20): releases from a chart directory, a Helm repository and
+    /// an OCI registry; inline values keep their keys as written.
+    const HELM: &str = r#"
+[gitops]
+url = "https://git.example.com/org/infra.git"
+token_env = "GITOPS_TOKEN"
+cache_dir = "cache"
+
+[[helm_repositories]]
+url = "https://charts.example.com/"
+username = "ci"
+password_env = "CHARTS_PASSWORD"
+ca_file = "charts-ca.pem"
+
+[[environments]]
+name = "production"
+renderer = "helm"
+namespace = "apps"
+engine = "external"
+[[environments.releases]]
+name = "shop"
+namespace = "shop"
+chart = "./charts/shop/"
+values_files = ["charts/shop/values-production.yaml"]
+values = { replicaCount = 3, image = { tagSuffix = "-prod" }, podLabels = { "app.kubernetes.io/part-of" = "Shop" } }
+kube_version = "1.29"
+api_versions = ["monitoring.coreos.com/v1"]
+[[environments.releases]]
+name = "podinfo"
+chart = "podinfo"
+repo = "https://charts.example.com/stable"
+version = "6.5.x"
+engine = "builtin"
+[[environments.releases]]
+name = "cache"
+chart = "oci://registry.example.com/charts/redis"
+version = "^18"
+[environments.cluster]
+kubeconfig = "kubeconfig"
+"#;
+
+    #[test]
+    fn helm_releases() {
+        let c = load(
+            HELM,
+            &[("GITOPS_TOKEN", "t"), ("CHARTS_PASSWORD", "chart-pw-never-printed")],
+        )
+        .unwrap();
+        let env = &c.environments[0];
+        assert_eq!(
+            (env.renderer, env.engine, env.paths.len()),
+            (Renderer::Helm, Some(Engine::External), 0)
+        );
+        let shop = &env.releases[0];
+        assert_eq!(shop.chart, ChartSource::Path("charts/shop".into()));
+        assert_eq!(shop.namespace, "shop");
+        assert_eq!(shop.values_files, vec!["charts/shop/values-production.yaml"]);
+        assert_eq!(
+            serde_json::Value::Object(shop.values.clone()),
+            serde_json::json!({
+                "replicaCount": 3,
+                "image": {"tagSuffix": "-prod"},
+                "podLabels": {"app.kubernetes.io/part-of": "Shop"}
+            }),
+            "chart values keep their case"
+        );
+        assert_eq!(shop.kube_version.as_deref(), Some("1.29"));
+        assert_eq!(shop.engine, None);
+        let podinfo = &env.releases[1];
+        assert_eq!(podinfo.namespace, "apps", "the environment's namespace");
+        assert_eq!(podinfo.engine, Some(Engine::Builtin));
+        assert_eq!(
+            podinfo.chart.to_string(),
+            "podinfo from https://charts.example.com/stable (6.5.x)"
+        );
+        assert_eq!(
+            env.releases[2].chart.to_string(),
+            "oci://registry.example.com/charts/redis (^18)"
+        );
+        let repo = &c.helm_repositories[0];
+        assert_eq!(
+            repo.ca_file.as_deref(),
+            Some(Path::new("/etc/driftwatch/charts-ca.pem"))
+        );
+        assert_eq!(repo.credentials.as_ref().unwrap().1.expose(), "chart-pw-never-printed");
+        assert!(!format!("{c:?}").contains("chart-pw-never-printed"));
+    }
+
+    /// (case, config text, what the error says) for [`helm_release_errors_name_their_key`].
+    #[allow(clippy::too_many_lines, reason = "a flat table of cases")]
+    fn helm_error_cases() -> Vec<(&'static str, String, &'static [&'static str])> {
+        vec![
+            (
+                "no releases",
+                HELM.split("[[environments.releases]]").next().unwrap().to_string()
+                    + "[environments.cluster]\nkubeconfig = \"k\"\n",
+                &["environments[0].releases", "at least one"],
+            ),
+            (
+                "releases without helm",
+                HELM.replace("renderer = \"helm\"", "renderer = \"kustomize\"\npaths = [\"apps\"]"),
+                &["environments[0].releases", "renderer = \"helm\""],
+            ),
+            (
+                "an unknown release key",
+                HELM.replace("name = \"podinfo\"", "name = \"podinfo\"\nvalue_files = [\"x\"]"),
+                &["unknown key `value_files`", "environments[0].releases[1]"],
+            ),
+            (
+                "a bad release name",
+                HELM.replace("name = \"cache\"", "name = \"Cache_1\""),
+                &["environments[0].releases[2].name", "Cache_1"],
+            ),
+            (
+                "a path outside the repository",
+                HELM.replace("./charts/shop/", "../elsewhere"),
+                &["environments[0].releases[0].chart", "outside the repository"],
+            ),
+            (
+                "a version for a directory",
+                HELM.replace("kube_version = \"1.29\"", "version = \"1.0.0\""),
+                &["environments[0].releases[0].version", "repository and OCI charts"],
+            ),
+            (
+                "a range Helm cannot read",
+                HELM.replace("6.5.x", "six"),
+                &["environments[0].releases[1].version", "six"],
+            ),
+            (
+                "a chart path with repo",
+                HELM.replace("chart = \"podinfo\"", "chart = \"stable/podinfo\""),
+                &["environments[0].releases[1].chart", "name in that repository"],
+            ),
+            (
+                "repo with oci",
+                HELM.replace("version = \"^18\"", "version = \"^18\"\nrepo = \"https://x\""),
+                &["environments[0].releases[2].repo", "oci://"],
+            ),
+            (
+                "a tag in the reference",
+                HELM.replace("charts/redis", "charts/redis:18.1.0"),
+                &["environments[0].releases[2].chart", "version"],
+            ),
+            (
+                "values not a table",
+                HELM.replace(
+                    "values = { replicaCount = 3, image = { tagSuffix = \"-prod\" }, podLabels = { \"app.kubernetes.io/part-of\" = \"Shop\" } }",
+                    "values = 3",
+                ),
+                &["environments[0].releases[0].values", "table"],
+            ),
+            (
+                "a bad kube version",
+                HELM.replace("1.29", "latest"),
+                &["environments[0].releases[0].kube_version", "latest"],
+            ),
+            (
+                "a bad engine",
+                HELM.replace("engine = \"builtin\"", "engine = \"native\""),
+                &["environments[0].releases[1].engine", "native"],
+            ),
+            (
+                "a release twice",
+                HELM.replace("name = \"cache\"", "name = \"podinfo\"\nnamespace = \"apps\""),
+                &["environments[0].releases[2].name", "twice"],
+            ),
+            (
+                "promotion lineage",
+                HELM.replace("engine = \"external\"\n[[", "promoted_from = \"staging\"\n[[")
+                    + "[[environments]]\nname = \"staging\"\npaths = [\"apps\"]\n[environments.cluster]\nkubeconfig = \"k\"\n",
+                &["environments[0].promoted_from", "Helm releases are not walked"],
+            ),
+            (
+                "a password without its variable",
+                HELM.to_string(),
+                &["helm_repositories[0].password_env", "CHARTS_PASSWORD is not set"],
+            ),
+            (
+                "a username without a password",
+                HELM.replace("password_env = \"CHARTS_PASSWORD\"\n", ""),
+                &["helm_repositories[0].password_env", "needs a password"],
+            ),
+            (
+                "a repository URL with a password",
+                HELM.replace("https://charts.example.com/\"", "https://ci:pw@charts.example.com/\""),
+                &["helm_repositories[0].url", "password_env"],
+            ),
+        ]
+    }
+
+    #[test]
+    fn helm_release_errors_name_their_key() {
+        let vars = [("GITOPS_TOKEN", "t"), ("CHARTS_PASSWORD", "chart-pw-never-printed")];
+        for (name, text, needles) in helm_error_cases() {
+            let vars: &[(&str, &str)] = if name.starts_with("a password without") {
+                &vars[..1]
+            } else {
+                &vars
+            };
+            let err = load(&text, vars).expect_err(name).to_string();
+            for n in needles {
+                assert!(err.contains(n), "{name}: {err:?} should contain {n:?}");
+            }
+            assert!(!err.contains("chart-pw-never-printed"), "{name}: {err}");
+            assert!(
+                !err.contains("]releases") && !err.contains("]chart"),
+                "{name}: dots: {err}"
+            );
+        }
+    }
+
     #[test]
     fn secrets_never_print() {
         let c = load(MINIMAL, &[("GITOPS_TOKEN", "s3cret")]).unwrap();
@@ -792,8 +1081,8 @@ namespaces = ["shop"]
             ),
             (
                 "bad renderer",
-                MINIMAL.replace("paths = [", "renderer = \"helm\"\npaths = ["),
-                &["environments[0].renderer", "helm"],
+                MINIMAL.replace("paths = [", "renderer = \"jsonnet\"\npaths = ["),
+                &["environments[0].renderer", "jsonnet", "helm"],
             ),
             (
                 "two cluster sources",

@@ -40,6 +40,20 @@ pub(crate) struct RawConfig {
     pub(crate) registry_rewrites: Vec<RawRewrite>,
     #[serde(default)]
     pub(crate) registries: Vec<RawRegistry>,
+    #[serde(default)]
+    pub(crate) helm_repositories: Vec<RawHelmRepository>,
+}
+
+/// `[[helm_repositories]]`: Basic auth and a CA for the Helm repositories under a URL prefix.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawHelmRepository {
+    pub(crate) url: String,
+    pub(crate) username: Option<String>,
+    pub(crate) password_env: Option<String>,
+    pub(crate) password_file: Option<PathBuf>,
+    pub(crate) ca_file: Option<PathBuf>,
+    pub(crate) timeout: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -194,6 +208,7 @@ pub(crate) struct RawRender {
     pub(crate) cache: Option<bool>,
     pub(crate) cache_dir: Option<PathBuf>,
     pub(crate) cache_max_mib: Option<u64>,
+    pub(crate) helm: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -215,6 +230,29 @@ pub(crate) struct RawEnvironment {
     pub(crate) compare_configmaps: Option<RawToggle>,
     #[serde(default)]
     pub(crate) cluster: RawCluster,
+    /// Overrides `[render] engine` for this environment's kustomizations and Helm releases.
+    pub(crate) engine: Option<String>,
+    #[serde(default)]
+    pub(crate) releases: Vec<RawRelease>,
+}
+
+/// `[[environments.releases]]`: one Helm release an environment declares.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawRelease {
+    pub(crate) name: String,
+    pub(crate) namespace: Option<String>,
+    pub(crate) chart: String,
+    pub(crate) repo: Option<String>,
+    pub(crate) version: Option<String>,
+    #[serde(default)]
+    pub(crate) values_files: Vec<String>,
+    /// Any table: the chart's values are not driftwatch's keys, so they are never "unknown".
+    pub(crate) values: Option<serde_json::Value>,
+    pub(crate) kube_version: Option<String>,
+    #[serde(default)]
+    pub(crate) api_versions: Vec<String>,
+    pub(crate) engine: Option<String>,
 }
 
 /// One `paths` entry: a pattern (`"apps/api"`), or a table giving the path its own default

@@ -355,6 +355,7 @@ mod tests {
                 live_workloads: 0,
                 declared: Vec::new(),
                 paths: Vec::new(),
+                releases: Vec::new(),
                 runs: Vec::new(),
             })
             .collect();

@@ -216,6 +216,7 @@ fn expired_finding(r: &Rule) -> Finding {
         ),
         live_image: None,
         file: None,
+        helm: None,
     }
 }
 

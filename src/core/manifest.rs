@@ -7,8 +7,8 @@ use crate::core::image::ImageRef;
 use std::collections::BTreeMap;
 
 use crate::core::model::{
-    ConfigObject, ContainerSpec, DeclaredState, DeclaredWorkload, ManifestProblem, WorkloadKey, WorkloadKind,
-    value_hash,
+    ConfigObject, ContainerSpec, DeclaredState, DeclaredWorkload, HelmSource, ManifestProblem, WorkloadKey,
+    WorkloadKind, value_hash,
 };
 use safe_yaml as yaml;
 
@@ -21,6 +21,9 @@ pub struct Origin<'a> {
     pub source: &'a str,
     /// Namespace for objects that name none.
     pub default_namespace: &'a str,
+    /// For a Helm release's documents: the release, and the template (`# Source:` path) the
+    /// documents came from.
+    pub helm: Option<(&'a str, &'a str)>,
 }
 
 /// Adds the workloads in `docs` to `state`. `kind: List` documents are flattened; objects that
@@ -117,6 +120,10 @@ fn extract_workload(doc: &Value, kind: WorkloadKind, origin: Origin<'_>, state: 
         name: key.name,
         source: origin.source.to_string(),
         containers,
+        helm: origin.helm.map(|(release, template)| HelmSource {
+            release: release.to_string(),
+            template: template.to_string(),
+        }),
     });
 }
 
@@ -276,6 +283,7 @@ mod tests {
             file: "apps/api/deploy.yaml",
             source: "apps/api",
             default_namespace: "shop",
+            helm: None,
         };
         extract(&docs, origin, &mut state);
         state

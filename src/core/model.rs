@@ -87,9 +87,21 @@ pub struct DeclaredWorkload {
     pub kind: WorkloadKind,
     pub namespace: String,
     pub name: String,
-    /// The configured path (after glob expansion) that rendered this workload.
+    /// The configured path (after glob expansion) that rendered this workload; for a Helm
+    /// release, its chart (the directory in the repository, or the repository chart).
     pub source: String,
     pub containers: Vec<ContainerSpec>,
+    /// The Helm release and chart template that rendered it (`release`, `template` in JSON).
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub helm: Option<HelmSource>,
+}
+
+/// Which Helm release rendered a workload, and from which template: the `# Source:` path of
+/// `helm template`'s output (`shop/templates/deployment.yaml`, subcharts under `charts/`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HelmSource {
+    pub release: String,
+    pub template: String,
 }
 
 impl DeclaredWorkload {
@@ -156,6 +168,9 @@ pub struct DeclaredState {
     pub failed_paths: Vec<String>,
     /// How each rendered path was rendered, in path order.
     pub renders: Vec<PathRender>,
+    /// How each Helm release was rendered, in config order (rendered or not: a release that
+    /// failed is in `failed_paths` as `release <name>`, and here with its renderer).
+    pub releases: Vec<ReleaseRender>,
     /// What a path selected but no renderer read (a Helm chart, files a directory glob matched):
     /// an `unverifiable` finding each, and the rest of the environment is judged.
     pub skipped: Vec<SkippedPath>,
@@ -172,6 +187,22 @@ pub struct SkippedPath {
     /// Where what it declares would run (a chart's release namespace): `undeclared` is not
     /// judged there. `None`: it declares nothing the audit needs.
     pub namespace: Option<String>,
+}
+
+/// How one Helm release was rendered: `builtin`, `external` (`engine = "external"`), or
+/// `external: <why the built-in engine left it>`; whether it came from the render cache; and
+/// the chart it used (with the version and digest a repository or registry chart resolved to).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ReleaseRender {
+    pub release: String,
+    pub namespace: String,
+    pub chart: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub digest: Option<String>,
+    pub renderer: String,
+    pub cached: bool,
 }
 
 /// How one configured path (after glob expansion) was rendered: `plain`, `builtin`,
@@ -392,6 +423,10 @@ pub struct Finding {
     /// The manifest file, for `config-drift` and `invalid-manifest` when known.
     #[serde(default)]
     pub file: Option<String>,
+    /// For a workload a Helm release declares: the release and the chart template (`release`
+    /// and `template` in JSON, absent otherwise). Not part of the fingerprint.
+    #[serde(flatten, default, skip_serializing_if = "Option::is_none")]
+    pub helm: Option<HelmSource>,
 }
 
 /// The answer of a registry lookup.
@@ -430,6 +465,7 @@ impl Finding {
             message: "m".into(),
             live_image: None,
             file: None,
+            helm: None,
         }
     }
 }

@@ -6,6 +6,7 @@
 //! per cluster, the registry client and the bounded caches. The daemon builds it at start and
 //! again on reload; `--once` builds one for its single audit.
 
+pub mod charts;
 pub mod cluster;
 pub mod git;
 pub mod git_history;
@@ -100,7 +101,7 @@ impl Sources {
             .then(|| RegistryClient::new(&cfg.registries, manifests.clone()))
             .and_then(|r| r.map_err(|e| warn!(error = %e, "registry client unavailable")).ok());
         let render_dir = render_cache_dir(cfg);
-        let renderer = render::Renderer::new(&cfg.render, render_dir.clone(), renders);
+        let renderer = renderer(cfg, renders);
         Self {
             clusters,
             registry,
@@ -139,6 +140,14 @@ impl Sources {
     pub fn renderer(&self) -> &render::Renderer {
         &self.renderer
     }
+}
+
+/// The renderer for `cfg`: its render cache (`renders`, or a new one) and chart store under
+/// [`render_cache_dir`].
+pub fn renderer(cfg: &Config, renders: Option<Arc<render::cache::RenderCache>>) -> render::Renderer {
+    let dir = render_cache_dir(cfg);
+    let charts = charts::Charts::new(cfg, dir.as_ref().map(|d| d.join("charts")));
+    render::Renderer::new(&cfg.render, dir, renders, charts)
 }
 
 /// Where rendered overlays persist: `[render] cache_dir`; else, for a cloned repository, a

@@ -156,7 +156,7 @@ async fn the_daemon_renders_an_unchanged_overlay_once() {
         serde_json::json!({"path": "apps/api/production", "renderer": "builtin", "cached": true})
     );
     assert_eq!(
-        d.metric("driftwatch_renders_total{engine=\"builtin\",reason=\"\"}")
+        d.metric("driftwatch_renders_total{engine=\"builtin\",reason=\"\",renderer=\"kustomize\"}")
             .await,
         Some(1.0),
         "rendered once"

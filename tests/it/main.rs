@@ -30,6 +30,7 @@ mod formats;
 mod gates;
 mod git_hooks;
 mod gitops;
+mod helm;
 mod ignore_baseline;
 mod kube_api;
 mod kustomize;

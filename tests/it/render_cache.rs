@@ -470,3 +470,34 @@ fn an_overlay_both_fail_on_is_an_error_with_the_judges_reason() {
         "kustomize's own error: {error}"
     );
 }
+
+#[test]
+fn an_environment_may_choose_the_external_engine() {
+    let fleet = Fleet::new(|b| b);
+    let dir = fleet.cfg.parent().unwrap();
+    let url = format!("file://{}", fleet.repo.dir.display());
+    let env = |e: support::config::Environment, path: &str| {
+        e.paths(&[path])
+            .snapshot(dir.join("cluster.json"))
+            .compare_configmaps("false")
+    };
+    let cfg = ConfigBuilder::at(&dir.join("per-environment.toml"))
+        .gitops(|g| g.url(&url).cache_dir(dir.join("gitops")))
+        .render(|r| r.cache(false))
+        .environment("production", |e| env(e, API_OVERLAY).engine("external"))
+        .environment("staging", |e| env(e, WEB_OVERLAY))
+        .write();
+    let out = driftwatch(
+        dir,
+        &["--once", "--format", "json", "--config", cfg.to_str().unwrap()],
+        &[],
+    );
+    assert_ne!(out.code, 2, "{}", out.stderr);
+    let report = out.json();
+    let renderer = |i: usize| report["environments"][i]["paths"][0]["renderer"].clone();
+    assert_eq!(
+        (renderer(0), renderer(1)),
+        (Value::from("external"), Value::from("builtin")),
+        "engine per environment, [render] engine for the others"
+    );
+}

@@ -26,6 +26,8 @@ pub enum Value {
     Int(i64),
     Bool(bool),
     List(Vec<String>),
+    /// TOML written as is: an inline table (`{ replicaCount = 3 }`).
+    Raw(String),
 }
 
 impl Value {
@@ -38,6 +40,7 @@ impl Value {
                 let items: Vec<String> = items.iter().map(|s| quote(s)).collect();
                 format!("[{}]", items.join(", "))
             }
+            Value::Raw(text) => text.clone(),
         }
     }
 }
@@ -122,7 +125,7 @@ section!(
 );
 section!(
     /// `[render]`
-    Render { str: kustomize, engine; bool: cache; path: cache_dir; }
+    Render { str: kustomize, engine; bool: cache; path: cache_dir, helm; }
 );
 section!(
     /// `[watch]`
@@ -184,13 +187,48 @@ section!(
     /// One `[[registries]]` entry.
     Registry { str: host, username_env, password_env, timeout, backoff; int: max_attempts; bool: insecure; }
 );
+section!(
+    /// One `[[helm_repositories]]` entry.
+    HelmRepository { str: url, username, password_env, timeout; path: password_file, ca_file; }
+);
+section!(
+    /// One `[[environments.releases]]` entry, added with [`Environment::release`]; `values`
+    /// takes the inline table's TOML (`{ replicaCount = 3 }`).
+    Release {
+        str: name, namespace, chart, repo, version, kube_version, engine;
+        list: values_files, api_versions;
+    }
+);
 
-/// One `[[environments]]` entry; the cluster setters fill its `[environments.cluster]`.
+impl Release {
+    /// `values = <toml>`, an inline table written as is.
+    pub fn values(mut self, toml: &str) -> Self {
+        self.0.set("values", Value::Raw(toml.into()));
+        self
+    }
+}
+
+/// One `[[environments]]` entry; the cluster setters fill its `[environments.cluster]`,
+/// [`Environment::release`] its `[[environments.releases]]`.
 #[derive(Clone, Debug, Default)]
-pub struct Environment(Table, Cluster);
+pub struct Environment(Table, Cluster, Vec<Table>);
 
 impl Environment {
-    setters! { str: promoted_from; int: lineage_depth; bool: compare_secrets, require_digest; list: paths; }
+    setters! { str: promoted_from, renderer, engine, namespace; int: lineage_depth; bool: compare_secrets, require_digest; list: paths; }
+
+    /// A `[[environments.releases]]` entry named `name` (a Helm release).
+    pub fn release(mut self, name: &str, f: impl FnOnce(Release) -> Release) -> Self {
+        let mut table = Table::default();
+        table.set("name", Value::Str(name.into()));
+        self.2.push(f(Release(table)).0);
+        self
+    }
+
+    /// A key the typed setters do not offer: one driftwatch must reject.
+    pub fn other(mut self, key: &str, value: impl Into<Value>) -> Self {
+        self.0.set(key, value.into());
+        self
+    }
 
     /// `[environments.cluster] name`.
     pub fn cluster_name(mut self, name: &str) -> Self {
@@ -253,6 +291,8 @@ struct Entry {
     name: &'static str,
     table: Table,
     sub: Option<(&'static str, Table)>,
+    /// `[[name.sub]]` entries after it (`[[environments.releases]]`).
+    entries: Vec<(&'static str, Table)>,
 }
 
 impl ConfigBuilder {
@@ -352,14 +392,21 @@ impl ConfigBuilder {
     pub fn registry(self, f: impl FnOnce(Registry) -> Registry) -> Self {
         self.entry("registries", f(Registry::default()).0, None)
     }
+    pub fn helm_repository(self, f: impl FnOnce(HelmRepository) -> HelmRepository) -> Self {
+        self.entry("helm_repositories", f(HelmRepository::default()).0, None)
+    }
 
     /// An `[[environments]]` entry named `name`.
     pub fn environment(self, name: &str, f: impl FnOnce(Environment) -> Environment) -> Self {
         let mut table = Table::default();
         table.set("name", Value::Str(name.into()));
-        let Environment(table, Cluster(cluster)) = f(Environment(table, Cluster::default()));
+        let Environment(table, Cluster(cluster), releases) = f(Environment(table, Cluster::default(), Vec::new()));
         let cluster = (!cluster.0.is_empty()).then_some(("environments.cluster", cluster));
-        self.entry("environments", table, cluster)
+        let mut out = self.entry("environments", table, cluster);
+        if let Some(last) = out.entries.last_mut() {
+            last.entries = releases.into_iter().map(|r| ("environments.releases", r)).collect();
+        }
+        out
     }
 
     /// Writes the file; its path.
@@ -381,12 +428,22 @@ impl ConfigBuilder {
             out.push_str(&format!("\n[{name}]\n"));
             table.render(&mut out);
         }
-        for Entry { name, table, sub } in &self.entries {
+        for Entry {
+            name,
+            table,
+            sub,
+            entries,
+        } in &self.entries
+        {
             out.push_str(&format!("\n[[{name}]]\n"));
             table.render(&mut out);
             if let Some((sub_name, sub)) = sub {
                 out.push_str(&format!("[{sub_name}]\n"));
                 sub.render(&mut out);
+            }
+            for (entry_name, entry) in entries {
+                out.push_str(&format!("[[{entry_name}]]\n"));
+                entry.render(&mut out);
             }
         }
         out
@@ -410,7 +467,12 @@ impl ConfigBuilder {
     }
 
     fn entry(mut self, name: &'static str, table: Table, sub: Option<(&'static str, Table)>) -> Self {
-        self.entries.push(Entry { name, table, sub });
+        self.entries.push(Entry {
+            name,
+            table,
+            sub,
+            entries: Vec::new(),
+        });
         self
     }
 }

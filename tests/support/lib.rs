@@ -9,6 +9,8 @@
 //! - [`git`]: repositories, `git daemon` (git://) and smart HTTP with Basic auth.
 //! - [`kube`]: [`kube::FakeKube`], a Kubernetes API (LIST, Leases) served over HTTP.
 //! - [`registry`]: a real OCI registry (docker-registry) and a Bearer-token front for it.
+//! - [`charts`]: Helm charts packaged and indexed by real Helm, a Helm repository over HTTP,
+//!   and the `helm` stand-in.
 //! - [`smtp`]: a real SMTP server (aiosmtpd) with TLS and AUTH.
 //! - [`postgres`]: a real PostgreSQL server (run as `nobody` under root), databases, `psql`.
 //! - [`receiver`]: HTTP receivers standing in for Slack, webhooks and Alertmanager.
@@ -22,6 +24,7 @@
 //! started again on another when they lost it to a parallel test before binding it.
 
 pub mod browser;
+pub mod charts;
 pub mod config;
 pub mod daemon;
 pub mod fixtures;

@@ -170,6 +170,20 @@ impl OciRegistry {
         )
     }
 
+    /// Pushes a Helm chart archive as Helm does (`helm push`): a config of media type
+    /// `application/vnd.cncf.helm.config.v1+json` (Chart.yaml as JSON) and the archive as the
+    /// chart layer; returns the layer's digest.
+    pub fn push_chart(&self, repo: &str, tag: &str, chart: &Value, archive: &[u8]) -> String {
+        let config = serde_json::to_vec(chart).unwrap();
+        let config_digest = self.push_blob(repo, &config);
+        let layer_digest = self.push_blob(repo, archive);
+        let manifest = json!({"schemaVersion": 2, "mediaType": OCI_MANIFEST,
+            "config": {"mediaType": "application/vnd.cncf.helm.config.v1+json", "digest": config_digest, "size": config.len()},
+            "layers": [{"mediaType": "application/vnd.cncf.helm.chart.content.v1.tar+gzip", "digest": layer_digest, "size": archive.len()}]});
+        self.push_manifest(repo, tag, OCI_MANIFEST, &manifest);
+        layer_digest
+    }
+
     pub fn delete_manifest(&self, repo: &str, digest: &str) {
         let resp = self
             .http

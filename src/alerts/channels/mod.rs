@@ -219,6 +219,7 @@ pub(crate) mod fixtures {
             message: "Pods run another digest".into(),
             live_image: Some(format!("registry.example.com/shop/api@sha256:{}", "1".repeat(64))),
             file: None,
+            helm: None,
         };
         Notice {
             event,

@@ -63,16 +63,9 @@ impl Validator<'_> {
     }
 
     pub(super) fn render(&self, r: RawRender) -> Result<RenderConfig, ConfigError> {
-        let engine = match r.engine.as_deref() {
-            None | Some("builtin") => Engine::Builtin,
-            Some("external") => Engine::External,
-            Some(other) => {
-                return Err(self.invalid(
-                    "render.engine",
-                    format!("{other:?}: expected \"builtin\" or \"external\""),
-                ));
-            }
-        };
+        let engine = self
+            .engine("render.engine", r.engine.as_deref())?
+            .unwrap_or(Engine::Builtin);
         let cache_max_mib = r.cache_max_mib.unwrap_or(512);
         if cache_max_mib == 0 {
             return Err(self.invalid(
@@ -87,6 +80,19 @@ impl Validator<'_> {
             cache: r.cache.unwrap_or(true),
             cache_dir: r.cache_dir.map(|p| self.path(p)),
             cache_max_bytes: cache_max_mib * 1024 * 1024,
+            helm: r.helm.filter(|h| !h.is_empty()),
         })
+    }
+}
+
+impl Validator<'_> {
+    /// An `engine` key: `builtin` or `external`; `None` when not set.
+    pub(super) fn engine(&self, key: &str, value: Option<&str>) -> Result<Option<Engine>, ConfigError> {
+        match value {
+            None => Ok(None),
+            Some("builtin") => Ok(Some(Engine::Builtin)),
+            Some("external") => Ok(Some(Engine::External)),
+            Some(other) => Err(self.invalid(key, format!("{other:?}: expected \"builtin\" or \"external\""))),
+        }
     }
 }

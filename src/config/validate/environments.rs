@@ -35,6 +35,16 @@ impl Validator<'_> {
                     format!("{from:?} is not another configured environment"),
                 ));
             }
+            // The history walk reads `paths`: a release's digests would look never declared.
+            let helm = |name: &str| environments.iter().any(|x| x.name == name && !x.releases.is_empty());
+            if let Some((from, _)) = &e.promoted_from
+                && (helm(&e.name) || helm(from))
+            {
+                return Err(self.invalid(
+                    format!("environments[{i}].promoted_from"),
+                    "promotion lineage reads paths from git history; Helm releases are not walked yet",
+                ));
+            }
         }
         Ok(environments)
     }
@@ -44,26 +54,34 @@ impl Validator<'_> {
         if e.name.trim().is_empty() {
             return Err(self.invalid(at("name"), "is empty"));
         }
-        let paths = self.paths(i, &e.name, e.paths)?;
         let renderer = match e.renderer.as_deref() {
             None | Some("auto") => Renderer::Auto,
             Some("kustomize") => Renderer::Kustomize,
             Some("plain") => Renderer::Plain,
+            Some("helm") => Renderer::Helm,
             Some(other) => {
                 return Err(self.invalid(
                     at("renderer"),
-                    format!("{other:?} is not one of auto, kustomize, plain"),
+                    format!("{other:?} is not one of auto, kustomize, plain, helm"),
                 ));
             }
         };
+        // A Helm environment may list paths beside its releases (rendered as with `auto`).
+        let paths = match renderer {
+            Renderer::Helm if e.paths.is_empty() => Vec::new(),
+            _ => self.paths(i, &e.name, e.paths)?,
+        };
+        let engine = self.engine(&at("engine"), e.engine.as_deref())?;
+        let namespace = e
+            .namespace
+            .filter(|n| !n.is_empty())
+            .unwrap_or_else(|| "default".into());
+        let releases = self.releases(i, renderer, &namespace, e.releases)?;
         let cluster = self.cluster(i, &e.name, e.cluster)?;
         Ok(EnvironmentConfig {
             paths,
             renderer,
-            namespace: e
-                .namespace
-                .filter(|n| !n.is_empty())
-                .unwrap_or_else(|| "default".into()),
+            namespace,
             require_digest: e.require_digest.unwrap_or(true),
             ignore_containers: e.ignore_containers,
             allowed_sources: e.allowed_sources,
@@ -82,6 +100,8 @@ impl Validator<'_> {
                 }
             },
             cluster,
+            engine,
+            releases,
             name: e.name,
         })
     }

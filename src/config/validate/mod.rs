@@ -7,6 +7,7 @@ mod audit;
 mod environments;
 mod gitops;
 mod registries;
+mod releases;
 mod service;
 mod store;
 
@@ -36,6 +37,7 @@ impl Validator<'_> {
         let server = self.keep(self.server(raw.server));
         let ha = self.keep(self.ha(raw.ha));
         let registries = self.keep(self.registries(raw.registries));
+        let helm_repositories = self.keep(self.helm_repositories(raw.helm_repositories));
         let log_format = self.keep(self.log_format(raw.log_format));
         // `[ha] advertise_address` (or POD_IP) without a port takes the listen port.
         let ha = ha.map(|ha| {
@@ -65,6 +67,7 @@ impl Validator<'_> {
                 ha: ha?,
                 log_format: log_format?,
                 registries: registries?,
+                helm_repositories: helm_repositories?,
                 written: self.written.take(),
             })
         })();

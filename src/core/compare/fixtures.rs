@@ -49,6 +49,7 @@ pub fn declared(name: &str, image: &str) -> DeclaredWorkload {
             init: false,
             invalid: None,
         }],
+        helm: None,
     }
 }
 

@@ -52,6 +52,7 @@ fn invalid_manifest(scope: &Scope<'_>, p: &ManifestProblem) -> Finding {
         message: format!("{}: {}", p.file, p.reason),
         live_image: None,
         file: Some(p.file.clone()),
+        helm: None,
     };
     // The reason is left out of the fingerprint: a line number moving inside a still-broken
     // file is the same problem.

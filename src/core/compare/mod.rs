@@ -383,6 +383,7 @@ fn finding(
         message,
         live_image: None,
         file: None,
+        helm: declared_by.and_then(|d| d.helm.clone()),
     };
     f.fingerprint = fingerprint(&f, "");
     f

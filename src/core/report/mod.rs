@@ -23,7 +23,9 @@ use serde::Serialize;
 
 use crate::core::compare::short;
 use crate::core::ignore::{Ignored, Rule};
-use crate::core::model::{ContainerRun, DeclaredWorkload, Finding, FindingType, PathRender, Severity, WorkloadKey};
+use crate::core::model::{
+    ContainerRun, DeclaredWorkload, Finding, FindingType, PathRender, ReleaseRender, Severity, WorkloadKey,
+};
 
 pub const REPORT_SCHEMA: &str = "driftwatch.report/v1";
 pub const DECLARED_SCHEMA: &str = "driftwatch.declared/v1";
@@ -73,6 +75,8 @@ pub struct EnvironmentResult {
     pub declared: Vec<WorkloadKey>,
     /// How each declared path was rendered.
     pub paths: Vec<PathRender>,
+    /// How each Helm release was rendered.
+    pub releases: Vec<ReleaseRender>,
     /// What each declared container runs, for the deployment history. Not in the JSON report.
     pub runs: Vec<ContainerRun>,
 }
@@ -108,6 +112,9 @@ struct EnvironmentJson<'a> {
     declared_workloads: usize,
     live_workloads: usize,
     paths: &'a [PathRender],
+    /// Only in environments with Helm releases: every other report stays as it was.
+    #[serde(skip_serializing_if = "<[ReleaseRender]>::is_empty")]
+    releases: &'a [ReleaseRender],
 }
 
 impl Serialize for EnvironmentResult {
@@ -122,6 +129,7 @@ impl Serialize for EnvironmentResult {
             declared_workloads: self.declared_workloads,
             live_workloads: self.live_workloads,
             paths: &self.paths,
+            releases: &self.releases,
         }
         .serialize(serializer)
     }
@@ -391,6 +399,9 @@ pub struct DeclaredReport {
     pub workloads: Vec<DeclaredWorkload>,
     /// How each path was rendered.
     pub paths: Vec<PathRender>,
+    /// How each Helm release was rendered (absent without releases).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub releases: Vec<ReleaseRender>,
 }
 
 /// RFC 3339 in UTC to the second, as the text output shows times.
@@ -430,6 +441,7 @@ mod tests {
             message: "Pods run a|b".into(),
             live_image: Some(format!("registry.example.com/shop/api@{D1}")),
             file: None,
+            helm: None,
         };
         let env = EnvironmentResult {
             name: "production".into(),
@@ -453,6 +465,7 @@ mod tests {
                 renderer: "builtin".into(),
                 cached: false,
             }],
+            releases: Vec::new(),
             runs: Vec::new(),
         };
         Report::new(

@@ -126,6 +126,9 @@ fn facts_line(f: &crate::core::model::Finding) -> Option<String> {
     if let Some(file) = &f.file {
         parts.push(format!("file {file}"));
     }
+    if let Some(h) = &f.helm {
+        parts.push(format!("release {} · template {}", h.release, h.template));
+    }
     (!parts.is_empty()).then(|| parts.join(" · "))
 }
 
@@ -247,14 +250,34 @@ impl DeclaredReport {
             }
         }
         let commit = self.commit.as_deref().unwrap_or("(no commit)");
+        // Helm releases: which engine rendered each, from which chart.
+        let releases = if self.releases.is_empty() {
+            String::new()
+        } else {
+            let mut rows = vec![["RELEASE", "NAMESPACE", "CHART", "RENDERER"].map(String::from).to_vec()];
+            rows.extend(self.releases.iter().map(|r| {
+                let cached = if r.cached { " (cached)" } else { "" };
+                let version = r.version.as_ref().map(|v| format!(" {v}")).unwrap_or_default();
+                vec![
+                    r.release.clone(),
+                    r.namespace.clone(),
+                    format!("{}{version}", r.chart),
+                    format!("{}{cached}", r.renderer),
+                ]
+            }));
+            table(&rows)
+        };
         // How each path was rendered: which overlays went to the external kustomize, and why.
         let mut paths = vec![["PATH", "RENDERER"].map(String::from).to_vec()];
         paths.extend(self.paths.iter().map(|p| {
             let cached = if p.cached { " (cached)" } else { "" };
             vec![p.path.clone(), format!("{}{cached}", p.renderer)]
         }));
+        if self.paths.is_empty() && !self.releases.is_empty() {
+            paths.clear();
+        }
         format!(
-            "{}\n{}{} workloads declared for {} at {}\n",
+            "{}\n{releases}{}{} workloads declared for {} at {}\n",
             table(&rows),
             table(&paths),
             self.workloads.len(),

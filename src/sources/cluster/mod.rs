@@ -109,6 +109,33 @@ impl LiveSource {
         live
     }
 
+    /// The cluster's Kubernetes version (`gitVersion` of `GET /version`, as Helm's
+    /// `.Capabilities.KubeVersion` reads it from a cluster), for Helm releases that name none.
+    /// `None` for a snapshot, or when the API does not say (the caller's default applies; the
+    /// audit's own lists report an unreachable cluster).
+    pub async fn kube_version(&self) -> Option<String> {
+        let Kind::Api {
+            source,
+            timeout,
+            client,
+        } = &self.kind
+        else {
+            return None;
+        };
+        let client = built(client, &self.name, source, *timeout).await.ok()?;
+        // Short: rendering waits for it, and a cluster that does not answer is the lists' to
+        // report, not worth a second full timeout.
+        let asked = tokio::time::timeout(Duration::from_secs(5), client.apiserver_version()).await;
+        match asked {
+            Ok(Ok(info)) => Some(info.git_version).filter(|v| !v.is_empty()),
+            Ok(Err(e)) => {
+                tracing::debug!(cluster = %self.name, error = %e, "cluster version unknown");
+                None
+            }
+            Err(_) => None,
+        }
+    }
+
     /// What `cfg`'s namespaces (all when empty) run now, and how many objects were read.
     pub async fn fetch(&self, cfg: &ClusterConfig, opts: ListOptions) -> Result<(LiveState, usize), ClusterError> {
         let namespaces = (!cfg.namespaces.is_empty()).then_some(cfg.namespaces.as_slice());

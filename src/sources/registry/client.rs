@@ -206,6 +206,20 @@ impl Registry<'_> {
         reference: &str,
         method: reqwest::Method,
     ) -> Lookup<(Vec<u8>, Option<String>)> {
+        let what = format!("{}:{reference}", image.name());
+        self.request(image, &format!("manifests/{reference}"), &what, method)
+            .await
+    }
+
+    /// `GET`/`HEAD /v2/<repository>/<path>` with retries, auth and the registry's bound: the
+    /// body and `Docker-Content-Digest`; `what` names it in errors.
+    async fn request(
+        &self,
+        image: &ImageRef,
+        path: &str,
+        what: &str,
+        method: reqwest::Method,
+    ) -> Lookup<(Vec<u8>, Option<String>)> {
         let host = image.registry();
         let Some(cfg) = self.client.hosts.get(host) else {
             return Lookup::Unavailable(format!("registry {host} is not configured in [[registries]]"));
@@ -225,9 +239,8 @@ impl Registry<'_> {
         } else {
             host
         };
-        let url = format!("{scheme}://{endpoint}/v2/{}/manifests/{reference}", image.repository());
+        let url = format!("{scheme}://{endpoint}/v2/{}/{path}", image.repository());
         let scope = format!("repository:{}:pull", image.repository());
-        let what = format!("{}:{reference}", image.name());
         let unreachable = AtomicBool::new(false);
         let request = Request {
             cfg,
@@ -244,6 +257,62 @@ impl Registry<'_> {
                 self.down_reason(host)
                     .unwrap_or_else(|| format!("registry {host}: {what}: {e}")),
             ),
+        }
+    }
+
+    /// The tags of `image`'s repository (`GET /v2/<repository>/tags/list`).
+    pub async fn tags(&self, image: &ImageRef) -> Lookup<Vec<String>> {
+        let what = format!("{} tags", image.name());
+        match self.request(image, "tags/list", &what, reqwest::Method::GET).await {
+            Lookup::Found((body, _)) => {
+                let json: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+                match json["tags"].as_array() {
+                    Some(tags) => Lookup::Found(tags.iter().filter_map(|t| t.as_str().map(str::to_string)).collect()),
+                    None if json["tags"].is_null() && json.is_object() => Lookup::Found(Vec::new()),
+                    None => Lookup::Unavailable(format!("{what}: the answer is not a tag list")),
+                }
+            }
+            Lookup::NotFound => Lookup::NotFound,
+            Lookup::Unavailable(e) => Lookup::Unavailable(e),
+        }
+    }
+
+    /// The manifest `reference` (a tag or digest) of `image`'s repository as served, with its
+    /// digest (the header, else the body's SHA-256; a digest reference must match the body).
+    pub async fn manifest_body(&self, image: &ImageRef, reference: &str) -> Lookup<(Vec<u8>, String)> {
+        match self.get(image, reference, reqwest::Method::GET).await {
+            Lookup::Found((body, header)) => {
+                let actual = format!("sha256:{:x}", Sha256::digest(&body));
+                if reference.starts_with("sha256:") && actual != reference {
+                    return Lookup::Unavailable(format!(
+                        "{}@{reference}: the registry served content with digest {actual}",
+                        image.name()
+                    ));
+                }
+                Lookup::Found((body, header.unwrap_or(actual)))
+            }
+            Lookup::NotFound => Lookup::NotFound,
+            Lookup::Unavailable(e) => Lookup::Unavailable(e),
+        }
+    }
+
+    /// The blob `digest` of `image`'s repository, checked against its SHA-256.
+    pub async fn blob(&self, image: &ImageRef, digest: &str) -> Lookup<Vec<u8>> {
+        let what = format!("{}@{digest}", image.name());
+        match self
+            .request(image, &format!("blobs/{digest}"), &what, reqwest::Method::GET)
+            .await
+        {
+            Lookup::Found((body, _)) => {
+                let actual = format!("sha256:{:x}", Sha256::digest(&body));
+                if actual == digest {
+                    Lookup::Found(body)
+                } else {
+                    Lookup::Unavailable(format!("{what}: the registry served content with digest {actual}"))
+                }
+            }
+            Lookup::NotFound => Lookup::NotFound,
+            Lookup::Unavailable(e) => Lookup::Unavailable(e),
         }
     }
 

@@ -48,6 +48,10 @@ pub struct Entry {
     pub renderer: String,
     /// The rendered documents, in order.
     pub docs: Vec<serde_json::Value>,
+    /// For a Helm release: each document's template (`# Source:`), beside `docs`; empty for
+    /// kustomize, whose entries stay as they were written before releases existed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub templates: Vec<String>,
 }
 
 /// One file on disk. The key is repeated inside so that a file copied or renamed to another
@@ -59,6 +63,8 @@ struct Stored {
     deps: BTreeMap<String, Option<String>>,
     renderer: String,
     docs: Vec<serde_json::Value>,
+    #[serde(default)]
+    templates: Vec<String>,
 }
 
 /// [`Stored`], borrowed for writing.
@@ -68,6 +74,9 @@ struct StoredRef<'a> {
     deps: &'a BTreeMap<String, Option<String>>,
     renderer: &'a str,
     docs: &'a [serde_json::Value],
+    /// Only Helm entries have it: a kustomize entry is written exactly as before.
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    templates: &'a [String],
 }
 
 /// Counts since the cache was made, for metrics and tests.
@@ -190,6 +199,7 @@ impl RenderCache {
                 deps: &entry.deps,
                 renderer: &entry.renderer,
                 docs: &entry.docs,
+                templates: &entry.templates,
             };
             if let Err(e) = write_atomically(&path, &stored) {
                 bump(&self.counters.write_errors);
@@ -294,6 +304,7 @@ impl RenderCache {
                     deps: stored.deps,
                     renderer: stored.renderer,
                     docs: stored.docs,
+                    templates: stored.templates,
                 });
             }
             Ok(stored) => format!("it holds key {}", stored.key),
@@ -460,6 +471,7 @@ mod tests {
                 "metadata": {"name": "api", "namespace": "prod"},
                 "spec": {"template": {"spec": {"containers": [{"name": "api", "image": image}]}}},
             })],
+            templates: Vec::new(),
         }
     }
 
@@ -575,6 +587,7 @@ mod tests {
             ]),
             renderer: "builtin".into(),
             docs: vec![json!({"image": image})],
+            templates: Vec::new(),
         };
         let cache = RenderCache::new(Some(cache_dir.path().into()), u64::MAX, 16);
         let k = key(&["."]);
@@ -634,6 +647,7 @@ mod tests {
             deps: &overlay_entry("api:1").deps,
             renderer: "builtin",
             docs: &overlay_entry("api:1").docs,
+            templates: &[],
         })
         .unwrap();
         let other_key = serde_json::to_vec(&StoredRef {
@@ -641,6 +655,7 @@ mod tests {
             deps: &overlay_entry("api:1").deps,
             renderer: "builtin",
             docs: &overlay_entry("api:1").docs,
+            templates: &[],
         })
         .unwrap();
         let cases: Vec<(&str, Vec<u8>)> = vec![

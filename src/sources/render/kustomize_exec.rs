@@ -89,33 +89,13 @@ async fn build(dir: &Path, rel: &str, cfg: &RenderConfig) -> Result<String, Rend
         } else {
             cmd.arg("build")
         };
-        cmd.arg(dir)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            // Its own process group, so it and whatever it starts can be killed together.
-            .process_group(0)
-            .kill_on_drop(true);
-        let child = match cmd.spawn() {
-            Ok(c) => c,
+        cmd.arg(dir);
+        let output = match run(cmd, cfg.timeout).await {
+            Ok(output) => output,
             // Not installed under this name: try the next candidate.
-            Err(e) if e.kind() == ErrorKind::NotFound => continue,
-            Err(e) => return Err(failed(format!("cannot start {command}: {e}"))),
-        };
-        let mut group = Group::new(child.id());
-        let output = match tokio::time::timeout(cfg.timeout, child.wait_with_output()).await {
-            Ok(r) => {
-                if let Some(g) = &mut group {
-                    g.reaped = true;
-                }
-                r.map_err(|e| failed(e.to_string()))?
-            }
-            Err(_) => {
-                return Err(failed(format!(
-                    "timed out after {}",
-                    humantime::format_duration(cfg.timeout)
-                )));
-            }
+            Err(RunError::NotFound) => continue,
+            Err(RunError::Start(e)) => return Err(failed(format!("cannot start {command}: {e}"))),
+            Err(e) => return Err(failed(e.to_string())),
         };
         if !output.status.success() {
             let stderr = String::from_utf8_lossy(&output.stderr);
@@ -126,6 +106,46 @@ async fn build(dir: &Path, rel: &str, cfg: &RenderConfig) -> Result<String, Rend
     Err(RenderError::KustomizeMissing {
         command: candidates.join(" or "),
     })
+}
+
+/// Why an external renderer's process gave no output.
+#[derive(Debug, thiserror::Error)]
+pub(super) enum RunError {
+    /// No such command (not installed under this name).
+    #[error("not found")]
+    NotFound,
+    #[error("cannot start: {0}")]
+    Start(#[source] std::io::Error),
+    #[error("{0}")]
+    Wait(#[source] std::io::Error),
+    #[error("timed out after {}", humantime::format_duration(*.0))]
+    TimedOut(std::time::Duration),
+}
+
+/// Runs `cmd` (stdin closed, output taken) in a process group of its own, so that it and
+/// whatever it starts are killed together: on timeout, when the audit is dropped, or by
+/// [`kill_running`] on an immediate exit. The external kustomize and `helm` both run here.
+pub(super) async fn run(mut cmd: Command, timeout: std::time::Duration) -> Result<std::process::Output, RunError> {
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .kill_on_drop(true);
+    let child = match cmd.spawn() {
+        Ok(c) => c,
+        Err(e) if e.kind() == ErrorKind::NotFound => return Err(RunError::NotFound),
+        Err(e) => return Err(RunError::Start(e)),
+    };
+    let mut group = Group::new(child.id());
+    match tokio::time::timeout(timeout, child.wait_with_output()).await {
+        Ok(r) => {
+            if let Some(g) = &mut group {
+                g.reaped = true;
+            }
+            r.map_err(RunError::Wait)
+        }
+        Err(_) => Err(RunError::TimedOut(timeout)),
+    }
 }
 
 /// The external kustomize's version (the command that would run, and what it reports), part

@@ -10,6 +10,8 @@
 
 pub mod cache;
 pub mod files;
+pub mod helm;
+pub mod helm_exec;
 pub mod kustomize_exec;
 pub mod plain;
 
@@ -47,6 +49,26 @@ pub enum RenderError {
     },
     #[error("{path}: {reason}")]
     Io { path: String, reason: String },
+    #[error("helm release {release}: {reason}")]
+    Helm { release: String, reason: String },
+    #[error("helm release {release}: {source}")]
+    Chart {
+        release: String,
+        #[source]
+        source: Box<crate::sources::charts::ChartError>,
+    },
+    #[error(
+        "helm release {release}: engine = \"external\" renders it with helm, which is not installed: {command:?} not found (set render.helm to its path)"
+    )]
+    HelmMissing { release: String, command: String },
+    #[error(
+        "helm release {release}: the built-in Helm engine leaves this release to helm ({reason}), which is not installed: {command:?} not found (set render.helm to its path)"
+    )]
+    HelmFallbackMissing {
+        release: String,
+        reason: String,
+        command: String,
+    },
 }
 
 /// One rendered text (YAML or JSON documents) and the repository file it is attributed to; or
@@ -123,11 +145,16 @@ enum Choice {
 /// The renderer for `path`: the configured one, or with `auto` kustomize for a directory
 /// holding a kustomization and plain files otherwise. A Helm chart is not read as plain files.
 fn choose(renderer: PathRenderer, path: &Path) -> Choice {
+    // A Helm environment's paths (beside its releases) are read as with `auto`.
+    let renderer = match renderer {
+        PathRenderer::Helm => PathRenderer::Auto,
+        other => other,
+    };
     match renderer {
         PathRenderer::Kustomize => Choice::Kustomize,
         PathRenderer::Auto if path.is_dir() && kustomize_exec::is_kustomization(path) => Choice::Kustomize,
         PathRenderer::Auto | PathRenderer::Plain if path.is_dir() && plain::is_chart(path) => Choice::Chart,
-        PathRenderer::Auto | PathRenderer::Plain => Choice::Plain,
+        PathRenderer::Auto | PathRenderer::Plain | PathRenderer::Helm => Choice::Plain,
     }
 }
 
@@ -154,9 +181,20 @@ pub struct Renderer {
     cfg: RenderConfig,
     cache: Option<Arc<RenderCache>>,
     external_version: OnceCell<Result<String, NoExternal>>,
-    /// External kustomize runs at once, across environments: one per core (each is a process
-    /// of its own; more only queue for the CPU and add memory).
+    /// External kustomize and `helm` runs at once, across environments: one per core (each is
+    /// a process of its own; more only queue for the CPU and add memory).
     external_slots: Semaphore,
+    /// `helm version`, asked once (part of external Helm renders' cache keys).
+    helm_version: OnceCell<Result<String, NoExternal>>,
+    /// Charts from Helm repositories and registries, for releases.
+    charts: crate::sources::charts::Charts,
+}
+
+/// The snapshot a render reads: its files, the checkout on disk, the repository's name.
+struct Place<'a> {
+    files: &'a SharedFiles,
+    root: &'a Path,
+    repo: &'a str,
 }
 
 /// One kustomization's output.
@@ -174,7 +212,12 @@ pub const MEMORY_ENTRIES: usize = 20_000;
 
 impl Renderer {
     /// A renderer for `cfg`, caching (when on) in `cache` or a new cache under `cache_dir`.
-    pub fn new(cfg: &RenderConfig, cache_dir: Option<PathBuf>, cache: Option<Arc<RenderCache>>) -> Self {
+    pub fn new(
+        cfg: &RenderConfig,
+        cache_dir: Option<PathBuf>,
+        cache: Option<Arc<RenderCache>>,
+        charts: crate::sources::charts::Charts,
+    ) -> Self {
         let cache = cfg.cache.then(|| {
             cache.unwrap_or_else(|| {
                 let memory = if cache_dir.is_some() { 0 } else { MEMORY_ENTRIES };
@@ -186,6 +229,8 @@ impl Renderer {
             cache,
             external_version: OnceCell::new(),
             external_slots: Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get())),
+            helm_version: OnceCell::new(),
+            charts,
         }
     }
 
@@ -201,19 +246,23 @@ impl Renderer {
         }
     }
 
-    /// Renders every path of `env` in `files` (the checkout at `root`; `repo` names the
-    /// repository in cache keys). Paths that fail to render are named in the returned errors
-    /// and in `failed_paths`; everything that did render is in the state.
+    /// Renders every path and Helm release of `env` in `files` (the checkout at `root`; `repo`
+    /// names the repository in cache keys; `kube_version` is the cluster's, for releases that
+    /// name none). Paths and releases that fail to render are named in the returned errors and
+    /// in `failed_paths`; everything that did render is in the state.
     pub async fn render(
         &self,
         files: &SharedFiles,
         root: &Path,
         repo: &str,
         env: &EnvironmentConfig,
+        kube_version: Option<&str>,
     ) -> (DeclaredState, Vec<RenderError>) {
         let mut state = DeclaredState::default();
         let mut errors = Vec::new();
         let selected = select(root, env, &mut state, &mut errors);
+        // The environment's `engine`, else `[render] engine`.
+        let engine = env.engine.unwrap_or(self.cfg.engine);
         // Overlays render side by side (the built-in renderer on blocking threads); results
         // are taken in path order.
         let parallel = std::thread::available_parallelism().map_or(2, |n| n.get()) * 2;
@@ -229,7 +278,7 @@ impl Renderer {
             .map(|sel| async move {
                 let rel = relative(root, &sel.path);
                 let out = match choose(env.renderer, &sel.path) {
-                    Choice::Kustomize => Out::Kustomize(self.kustomization(files, root, repo, &rel).await),
+                    Choice::Kustomize => Out::Kustomize(self.kustomization(files, root, repo, &rel, engine).await),
                     Choice::Plain => Out::Plain(plain::render(root, &sel.path, &rel).await),
                     Choice::Chart => Out::Chart,
                 };
@@ -251,6 +300,7 @@ impl Renderer {
                         file: &rel,
                         source: &rel,
                         default_namespace: sel.namespace,
+                        helm: None,
                     };
                     manifest::extract(&out.entry.docs, origin, &mut state);
                     state.renders.push(record(&out.entry.renderer, out.cached));
@@ -264,6 +314,7 @@ impl Renderer {
                             file: &out.file,
                             source: &rel,
                             default_namespace: sel.namespace,
+                            helm: None,
                         };
                         match &out.content {
                             Ok(text) => manifest::extract_text(text, origin, &mut state),
@@ -281,6 +332,10 @@ impl Renderer {
                 }
             }
         }
+        if !env.releases.is_empty() {
+            let at = Place { files, root, repo };
+            self.releases(&at, env, kube_version, &mut state, &mut errors).await;
+        }
         (state, errors)
     }
 
@@ -293,8 +348,9 @@ impl Renderer {
         root: &Path,
         repo: &str,
         rel: &str,
+        engine: Engine,
     ) -> Result<Output, RenderError> {
-        if self.cfg.engine == Engine::External {
+        if engine == Engine::External {
             return self.external(files, root, repo, rel, Handoff::Configured).await;
         }
         let key = cache::key(&[kustomize::VERSION, repo, rel]);
@@ -312,6 +368,7 @@ impl Renderer {
                     deps: build.deps,
                     renderer: "builtin".into(),
                     docs: build.docs,
+                    templates: Vec::new(),
                 };
                 let entry = match &cache {
                     Some(c) => c.store(&key, entry),
@@ -393,6 +450,7 @@ impl Renderer {
             deps: deps.clone().unwrap_or_default(),
             renderer,
             docs,
+            templates: Vec::new(),
         };
         let entry = match deps {
             Some(_) => self.keep(&key, entry),

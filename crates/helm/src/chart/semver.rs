@@ -63,6 +63,21 @@ impl Version {
     }
 }
 
+/// Masterminds' `Compare`: by major, minor, patch, then prerelease precedence (a release
+/// after its prereleases); build metadata is not compared. Helm sorts a repository's index and
+/// an OCI repository's tags with it, highest first, to pick a chart version.
+impl Ord for Version {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.cmp_version(other)
+    }
+}
+
+impl PartialOrd for Version {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
 fn valid_prerelease(pre: &str) -> bool {
     pre.split('.').all(|part| {
         let numeric = part.bytes().all(|b| b.is_ascii_digit());
@@ -304,5 +319,19 @@ mod tests {
         assert!(Version::parse("v1.2").is_some());
         assert!(Version::parse("1.2.3-01").is_none());
         assert!(Version::parse("banana").is_none());
+    }
+
+    #[test]
+    fn versions_sort_as_masterminds() {
+        let mut versions: Vec<Version> = ["1.10.0", "1.2.0", "1.10.0-rc.1", "1.10.0-beta", "0.9", "v2"]
+            .iter()
+            .map(|v| Version::parse(v).expect("valid"))
+            .collect();
+        versions.sort();
+        let want: Vec<Version> = ["0.9", "1.2.0", "1.10.0-beta", "1.10.0-rc.1", "1.10.0", "2.0.0"]
+            .iter()
+            .map(|v| Version::parse(v).expect("valid"))
+            .collect();
+        assert_eq!(versions, want);
     }
 }

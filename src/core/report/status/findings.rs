@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::core::ignore::Ignored;
-use crate::core::model::{Finding, FindingType, RunningDigest, Severity};
+use crate::core::model::{Finding, FindingType, HelmSource, RunningDigest, Severity};
 
 #[derive(Clone, Debug, Serialize)]
 pub struct FindingView {
@@ -25,6 +25,10 @@ pub struct FindingView {
     pub running: Vec<RunningDigest>,
     pub source: Option<String>,
     pub file: Option<String>,
+    /// The Helm release and chart template of a workload a release declares (`release`,
+    /// `template`; absent otherwise).
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub helm: Option<HelmSource>,
     pub commit: Option<String>,
     pub message: String,
     pub ignored: Option<IgnoredBy>,
@@ -63,6 +67,7 @@ pub(super) fn finding_view(f: &Finding, ignored: Option<&Ignored>) -> FindingVie
         running: f.running.clone(),
         source: f.source.clone(),
         file: f.file.clone(),
+        helm: f.helm.clone(),
         commit: f.commit.clone(),
         message: f.message.clone(),
         ignored: ignored.map(|i| IgnoredBy {
@@ -100,5 +105,27 @@ mod tests {
             .unwrap();
         assert_eq!(api["cells"][1]["state"], "drifting");
         assert_eq!(api["cells"][1]["running"][0]["digest"], D2);
+        assert!(json["findings"][0].get("release").is_none(), "only for Helm releases");
+    }
+
+    #[test]
+    fn a_helm_workloads_finding_names_its_release_and_template() {
+        let mut report = fleet();
+        report.findings[0].helm = Some(crate::core::model::HelmSource {
+            release: "shop".into(),
+            template: "shop/templates/deployment.yaml".into(),
+        });
+        let v = StatusView::build(&report, &order());
+        let f = v.findings.iter().find(|f| f.helm.is_some()).expect("the Helm finding");
+        let json = serde_json::to_value(f).unwrap();
+        assert_eq!(
+            (json["release"].as_str(), json["template"].as_str()),
+            (Some("shop"), Some("shop/templates/deployment.yaml"))
+        );
+        let html = report.to_html(&order());
+        assert!(
+            html.contains("<dt>Helm release</dt><dd>shop · <code>shop/templates/deployment.yaml</code></dd>"),
+            "the page shows it"
+        );
     }
 }

@@ -55,6 +55,7 @@ pub fn env(name: &str, declared: &[&str], runs: Vec<ContainerRun>) -> Environmen
             })
             .collect(),
         paths: Vec::new(),
+        releases: Vec::new(),
         runs,
     }
 }

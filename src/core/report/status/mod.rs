@@ -32,7 +32,7 @@
 //! - `findings`: every finding, then every ignored one (`ignored` holds the rule's `reason`
 //!   and `expires`): `fingerprint`, `environment`, `severity`, `type`, `workload`,
 //!   `namespace`, `container`, `declared`, `live_image`, `running`, `source`, `file`,
-//!   `commit`, `message`, `first_seen` and `age_seconds` (at the audit; `null` without the
+//!   `release` and `template` (a Helm release's workloads only), `commit`, `message`, `first_seen` and `age_seconds` (at the audit; `null` without the
 //!   daemon's store, as in `--once --format html`).
 //!
 //! # Layout

@@ -1,0 +1,800 @@
+//! Helm environments (issue 20) through the real binary: config and its errors, a chart
+//! directory in a git repository rendered by `helm template` (the stand-in over real Helm)
+//! with values files per environment, a `--once` audit against the suite's Kubernetes API that
+//! names the release and template of a hand-changed image, charts from a Helm repository
+//! (digest checked, Basic auth) and from the suite's OCI registry, an unreachable repository,
+//! the render cache, `helm` not installed, and a repository password that never shows.
+//!
+//! These tests use the external engine (`engine = "external"`): the built-in template engine
+//! is not merged yet.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::{Value, json};
+use support::charts::{ChartRepo, helm_stand_in, index, package};
+use support::config::ConfigBuilder;
+use support::fixtures::{D1, D2, D3, deployment, list, pod};
+use support::git::GitRepo;
+use support::kube::FakeKube;
+use support::net::free_port;
+use support::registry::OciRegistry;
+use support::run::{Output, driftwatch, finding, findings};
+use support::write;
+
+const API: &str = "registry.example.com/shop/api";
+
+/// A chart `name` (version `version`): a helper, a Deployment `<release>-api` from
+/// `image.repository@image.digest`, a worker Deployment behind `worker.enabled`, a
+/// pre-install hook Job and a ConfigMap.
+fn chart(name: &str, version: &str) -> Vec<(String, String)> {
+    let t = |f: &str| format!("templates/{f}");
+    vec![
+        (
+            "Chart.yaml".into(),
+            format!("apiVersion: v2\nname: {name}\nversion: {version}\n"),
+        ),
+        (
+            "values.yaml".into(),
+            format!("replicaCount: 1\nimage:\n  repository: {API}\n  digest: {D3}\nworker:\n  enabled: false\n"),
+        ),
+        (
+            t("_helpers.tpl"),
+            "{{- define \"shop.api\" -}}{{ .Release.Name }}-api{{- end -}}\n".into(),
+        ),
+        (
+            t("deployment.yaml"),
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {{ include \"shop.api\" . }}\nspec:\n  replicas: {{ .Values.replicaCount }}\n  template:\n    spec:\n      containers:\n        - name: api\n          image: \"{{ .Values.image.repository }}@{{ .Values.image.digest }}\"\n".into(),
+        ),
+        (
+            t("worker.yaml"),
+            "{{- if .Values.worker.enabled }}\napiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {{ .Release.Name }}-worker\nspec:\n  template:\n    spec:\n      containers:\n        - name: worker\n          image: \"{{ .Values.image.repository }}-worker@{{ .Values.image.digest }}\"\n{{- end }}\n".into(),
+        ),
+        (
+            t("migrate.yaml"),
+            "apiVersion: batch/v1\nkind: Job\nmetadata:\n  name: {{ .Release.Name }}-migrate\n  annotations:\n    helm.sh/hook: pre-install\nspec:\n  template:\n    spec:\n      restartPolicy: Never\n      containers:\n        - name: migrate\n          image: \"{{ .Values.image.repository }}@{{ .Values.image.digest }}\"\n".into(),
+        ),
+        (
+            t("configmap.yaml"),
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-settings\ndata:\n  replicas: {{ .Values.replicaCount | quote }}\n".into(),
+        ),
+    ]
+}
+
+/// The chart under `charts/shop`, with production (D1, worker on) and staging (D2) values.
+fn gitops_files() -> Vec<(String, String)> {
+    let mut files: Vec<(String, String)> = chart("shop", "1.4.0")
+        .into_iter()
+        .map(|(p, t)| (format!("charts/shop/{p}"), t))
+        .collect();
+    files.push((
+        "charts/shop/values-production.yaml".into(),
+        format!("image:\n  digest: {D1}\nworker:\n  enabled: true\n"),
+    ));
+    files.push((
+        "charts/shop/values-staging.yaml".into(),
+        format!("image:\n  digest: {D2}\n"),
+    ));
+    files
+}
+
+fn write_files(dir: &Path, files: &[(String, String)]) {
+    for (path, text) in files {
+        write(&dir.join(path), text);
+    }
+}
+
+/// A GitOps repository holding the chart, committed.
+fn repo(dir: &Path) -> GitRepo {
+    let repo = GitRepo::init(&dir.join("infra"));
+    let files = gitops_files();
+    let refs: Vec<(&str, &str)> = files.iter().map(|(p, t)| (p.as_str(), t.as_str())).collect();
+    repo.commit(&refs, "the shop chart");
+    repo
+}
+
+/// An empty cluster snapshot (for what only renders).
+fn empty_snapshot(dir: &Path) -> PathBuf {
+    let path = dir.join("cluster.json");
+    write(&path, &list(Vec::new()));
+    path
+}
+
+fn declared(dir: &Path, cfg: &Path, env: &str) -> Output {
+    driftwatch(
+        dir,
+        &[
+            "declared",
+            "--env",
+            env,
+            "--format",
+            "json",
+            "--config",
+            cfg.to_str().unwrap(),
+        ],
+        &[],
+    )
+}
+
+fn once(dir: &Path, cfg: &Path, env: &[(&str, &str)]) -> Output {
+    driftwatch(
+        dir,
+        &["--once", "--format", "json", "--config", cfg.to_str().unwrap()],
+        env,
+    )
+}
+
+/// (kind namespace/name, image, release, template) of every declared container.
+fn workloads(declared: &Value) -> Vec<(String, String, String, String)> {
+    let mut out = Vec::new();
+    for w in declared["workloads"].as_array().expect("workloads") {
+        for c in w["containers"].as_array().unwrap() {
+            out.push((
+                format!(
+                    "{} {}/{}",
+                    w["kind"].as_str().unwrap(),
+                    w["namespace"].as_str().unwrap(),
+                    w["name"].as_str().unwrap()
+                ),
+                c["image"].as_str().unwrap().to_string(),
+                w["release"].as_str().unwrap_or("-").to_string(),
+                w["template"].as_str().unwrap_or("-").to_string(),
+            ));
+        }
+    }
+    out
+}
+
+fn row(w: &str, image: &str, release: &str, template: &str) -> (String, String, String, String) {
+    (w.into(), image.into(), release.into(), template.into())
+}
+
+#[test]
+fn a_chart_directory_renders_with_each_environments_values_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = repo(dir.path());
+    let snapshot = empty_snapshot(dir.path());
+    let url = format!("file://{}", repo.dir.display());
+    let cfg = ConfigBuilder::new(dir.path())
+        .gitops(|g| g.url(&url).cache_dir(dir.path().join("gitops")))
+        .render(|r| r.helm(helm_stand_in()))
+        .environment("production", |e| {
+            e.renderer("helm")
+                .engine("external")
+                .snapshot(&snapshot)
+                .release("shop", |r| {
+                    r.namespace("shop")
+                        .chart("charts/shop")
+                        .values_files(&["charts/shop/values-production.yaml"])
+                        .values("{ replicaCount = 3 }")
+                })
+        })
+        .environment("staging", |e| {
+            e.renderer("helm").snapshot(&snapshot).release("shop", |r| {
+                r.namespace("shop-staging")
+                    .chart("charts/shop")
+                    .values_files(&["charts/shop/values-staging.yaml"])
+                    .engine("external")
+            })
+        })
+        .write();
+
+    let out = declared(dir.path(), &cfg, "production");
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let production = out.json();
+    assert_eq!(
+        workloads(&production),
+        vec![
+            row(
+                "Deployment shop/shop-api",
+                &format!("{API}@{D1}"),
+                "shop",
+                "shop/templates/deployment.yaml"
+            ),
+            row(
+                "Deployment shop/shop-worker",
+                &format!("{API}-worker@{D1}"),
+                "shop",
+                "shop/templates/worker.yaml"
+            ),
+        ],
+        "the values file per environment; the hook Job is not declared"
+    );
+    assert_eq!(
+        production["releases"],
+        json!([{"release": "shop", "namespace": "shop", "chart": "charts/shop", "renderer": "external", "cached": false}])
+    );
+    assert_eq!(production["paths"], json!([]));
+
+    let staging = declared(dir.path(), &cfg, "staging");
+    assert_eq!(staging.code, 0, "{}", staging.stderr);
+    assert_eq!(
+        workloads(&staging.json()),
+        vec![row(
+            "Deployment shop-staging/shop-api",
+            &format!("{API}@{D2}"),
+            "shop",
+            "shop/templates/deployment.yaml"
+        )]
+    );
+    let text = driftwatch(
+        dir.path(),
+        &["declared", "--env", "staging", "--config", cfg.to_str().unwrap()],
+        &[],
+    );
+    assert!(
+        text.stdout.contains("RELEASE") && text.stdout.contains("charts/shop") && text.stdout.contains("(cached)"),
+        "{}",
+        text.stdout
+    );
+}
+
+/// The live side: production runs shop-api by hand at a hotfix tag, shop-worker as declared.
+fn live(namespace: &str) -> Vec<Value> {
+    let hotfix = format!("{API}:hotfix-1");
+    let (api, api_rs) = deployment(namespace, "shop-api", &[("api", &hotfix)], 3);
+    let (worker, worker_rs) = deployment(
+        namespace,
+        "shop-worker",
+        &[("worker", &format!("{API}-worker@{D1}"))],
+        1,
+    );
+    let api_pod = pod(&api_rs, "a", &[("api", &format!("{API}@{D2}"))]);
+    let worker_pod = pod(&worker_rs, "w", &[("worker", &format!("{API}-worker@{D1}"))]);
+    vec![api, api_rs, worker, worker_rs, api_pod, worker_pod]
+}
+
+#[test]
+fn once_finds_a_hand_changed_image_and_names_the_release_and_template() {
+    let dir = tempfile::tempdir().unwrap();
+    write_files(&dir.path().join("gitops"), &gitops_files());
+    let kube = FakeKube::start(live("shop"));
+    let kc = kube.kubeconfig(dir.path(), "prod");
+    let (helm, log) = counting_helm(dir.path());
+    let cfg = ConfigBuilder::new(dir.path())
+        .gitops(|g| g.path("gitops"))
+        .render(|r| r.helm(&helm))
+        .environment("production", |e| {
+            e.renderer("helm")
+                .kubeconfig(&kc)
+                .namespaces(&["shop"])
+                .compare_configmaps("false")
+                .release("shop", |r| {
+                    r.namespace("shop")
+                        .chart("charts/shop")
+                        .values_files(&["charts/shop/values-production.yaml"])
+                        .engine("external")
+                })
+        })
+        .write();
+
+    let out = once(dir.path(), &cfg, &[]);
+    assert_eq!(out.code, 1, "drift: {}", out.stderr);
+    let report = out.json();
+    assert_eq!(
+        findings(&report),
+        vec![finding("spec-drift", "shop/shop-api", "api")],
+        "the hook Job is not missing, the worker matches"
+    );
+    let f = &report["findings"][0];
+    assert_eq!(
+        (f["release"].as_str(), f["template"].as_str(), f["source"].as_str()),
+        (
+            Some("shop"),
+            Some("shop/templates/deployment.yaml"),
+            Some("charts/shop")
+        )
+    );
+    assert_eq!(f["live_image"], format!("{API}:hotfix-1"));
+    assert_eq!(report["environments"][0]["releases"][0]["release"], "shop");
+    let command = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        command.contains("--kube-version v1.33.0"),
+        "a release without kube_version renders for the cluster's version: {command}"
+    );
+
+    let text = driftwatch(dir.path(), &["--once", "--config", cfg.to_str().unwrap()], &[]);
+    let words = text.stdout.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(
+        words.contains("release shop · template shop/templates/deployment.yaml"),
+        "{}",
+        text.stdout
+    );
+}
+
+#[test]
+fn config_errors_name_the_release_key_with_dots() {
+    let dir = tempfile::tempdir().unwrap();
+    write_files(&dir.path().join("gitops"), &gitops_files());
+    let snapshot = empty_snapshot(dir.path());
+    let cfg = ConfigBuilder::new(dir.path())
+        .gitops(|g| g.path("gitops"))
+        .environment("production", |e| {
+            e.renderer("helm")
+                .snapshot(&snapshot)
+                .release("shop", |r| {
+                    r.chart("charts/shop")
+                        .other("value_files", "x.yaml")
+                        .values_files(&["charts/shop/values-nope.yaml"])
+                })
+                .release("Bad_Name", |r| r.chart("charts/shop").version("1.x"))
+        })
+        .write();
+    let out = driftwatch(dir.path(), &["check-config", "--config", cfg.to_str().unwrap()], &[]);
+    assert_eq!(out.code, 2, "{}", out.stdout);
+    for needle in [
+        "unknown key `value_files`",
+        "for key `environments[0].releases[0]`",
+        "environments[0].releases[1].name: \"Bad_Name\"",
+        "environments[0].releases[0].values_files[0]: \"charts/shop/values-nope.yaml\" is not a file",
+    ] {
+        assert!(out.stderr.contains(needle), "{needle:?} in {}", out.stderr);
+    }
+    assert!(!out.stderr.contains("]releases"), "{}", out.stderr);
+}
+
+/// Charts `web` 1.0.0, 1.2.0 and 2.0.0 packaged and indexed by real Helm under `dir/charts`.
+fn packaged(dir: &Path) -> PathBuf {
+    let served = dir.join("served/charts");
+    for version in ["1.0.0", "1.2.0", "2.0.0"] {
+        let src = dir.join(format!("src/web-{version}"));
+        write_files(&src, &chart("web", version));
+        package(&src, &served);
+    }
+    index(&served);
+    served
+}
+
+/// A production environment with release `web` from `repo` (range 1.x), rendered by the
+/// stand-in; the repository's password in `CHARTS_PASSWORD`.
+fn repo_config(dir: &Path, repo: &str, auth: bool) -> PathBuf {
+    let snapshot = empty_snapshot(dir);
+    std::fs::create_dir_all(dir.join("gitops")).unwrap();
+    let mut cfg = ConfigBuilder::new(dir)
+        .gitops(|g| g.path("gitops"))
+        .render(|r| r.helm(helm_stand_in()))
+        .environment("production", |e| {
+            e.renderer("helm")
+                .engine("external")
+                .snapshot(&snapshot)
+                .release("web", |r| r.namespace("web").chart("web").repo(repo).version("1.x"))
+        });
+    if auth {
+        cfg = cfg.helm_repository(|h| h.url(repo).username("ci").password_env("CHARTS_PASSWORD"));
+    }
+    cfg.write()
+}
+
+const PASSWORD: &str = "chart-repo-s3cret-never-shown";
+
+#[test]
+fn a_chart_from_a_helm_repository_is_picked_verified_and_fetched_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let served = packaged(dir.path());
+    let server = ChartRepo::start(served.parent().unwrap(), Some(("ci", PASSWORD)));
+    let cfg = repo_config(dir.path(), &server.url("charts"), true);
+    let env = [("CHARTS_PASSWORD", PASSWORD), ("RUST_LOG", "debug")];
+
+    let out = driftwatch(
+        dir.path(),
+        &[
+            "declared",
+            "--env",
+            "production",
+            "--format",
+            "json",
+            "--config",
+            cfg.to_str().unwrap(),
+        ],
+        &env,
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let report = out.json();
+    let digest = format!(
+        "sha256:{}",
+        sha256_hex(&std::fs::read(served.join("web-1.2.0.tgz")).unwrap())
+    );
+    assert_eq!(
+        report["releases"],
+        json!([{"release": "web", "namespace": "web", "chart": format!("web from {}", server.url("charts")),
+                "version": "1.2.0", "digest": digest, "renderer": "external", "cached": false}]),
+        "the highest 1.x, verified against the index"
+    );
+    assert_eq!(
+        workloads(&report)[0],
+        row(
+            "Deployment web/web-api",
+            &format!("{API}@{D3}"),
+            "web",
+            "web/templates/deployment.yaml"
+        )
+    );
+    assert!(
+        !format!("{}{}", out.stdout, out.stderr).contains(PASSWORD),
+        "the repository password never shows"
+    );
+
+    // Again: the index is asked (ranges move), the archive is not downloaded again.
+    let again = driftwatch(
+        dir.path(),
+        &[
+            "declared",
+            "--env",
+            "production",
+            "--format",
+            "json",
+            "--config",
+            cfg.to_str().unwrap(),
+        ],
+        &env,
+    );
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    assert_eq!(again.json()["releases"][0]["cached"], true);
+    let asked = server.asked();
+    assert_eq!(
+        asked.iter().filter(|p| p.ends_with(".tgz")).count(),
+        1,
+        "downloaded once, then taken from disk: {asked:?}"
+    );
+
+    // Without the password the repository refuses, and the error says so (not the password).
+    let refused = repo_config(dir.path(), &server.url("charts"), false);
+    let out = declared(dir.path(), &refused, "production");
+    assert_eq!(out.code, 2);
+    assert!(
+        out.stderr.contains("chart web from http://") && out.stderr.contains("401"),
+        "{}",
+        out.stderr
+    );
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest as _;
+    format!("{:x}", sha2::Sha256::digest(bytes))
+}
+
+#[test]
+fn an_archive_that_does_not_match_the_index_digest_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let served = packaged(dir.path());
+    let index_path = served.join("index.yaml");
+    let text = std::fs::read_to_string(&index_path).unwrap();
+    let real = sha256_hex(&std::fs::read(served.join("web-1.2.0.tgz")).unwrap());
+    assert!(text.contains(&real), "the index holds the digest");
+    write(&index_path, &text.replace(&real, &"0".repeat(64)));
+    let server = ChartRepo::start(served.parent().unwrap(), None);
+    let cfg = repo_config(dir.path(), &server.url("charts"), false);
+
+    let out = declared(dir.path(), &cfg, "production");
+    assert_eq!(out.code, 2, "{}", out.stdout);
+    assert!(
+        out.stderr.contains("chart web 1.2.0")
+            && out.stderr.contains(&format!("sha256:{real}"))
+            && out.stderr.contains("the index says sha256:0000"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn a_chart_from_an_oci_registry() {
+    let dir = tempfile::tempdir().unwrap();
+    let registry = OciRegistry::start(dir.path(), "pusher", "registry-pw");
+    let src = dir.path().join("src/web");
+    write_files(&src, &chart("web", "0.3.0"));
+    let archive = std::fs::read(package(&src, &dir.path().join("pkg"))).unwrap();
+    let layer = registry.push_chart(
+        "charts/web",
+        "0.3.0",
+        &json!({"apiVersion": "v2", "name": "web", "version": "0.3.0"}),
+        &archive,
+    );
+    let other = registry.push_chart(
+        "charts/web",
+        "0.4.0",
+        &json!({"apiVersion": "v2", "name": "web", "version": "0.4.0"}),
+        &archive,
+    );
+    assert_eq!(layer, other, "same archive, same layer");
+    let snapshot = empty_snapshot(dir.path());
+    std::fs::create_dir_all(dir.path().join("gitops")).unwrap();
+    let reference = format!("oci://{}/charts/web", registry.host());
+    let cfg = ConfigBuilder::new(dir.path())
+        .gitops(|g| g.path("gitops"))
+        .render(|r| r.helm(helm_stand_in()))
+        .registry(|r| {
+            r.host(&registry.host())
+                .insecure(true)
+                .username_env("REG_USER")
+                .password_env("REG_PASSWORD")
+        })
+        .environment("production", |e| {
+            e.renderer("helm")
+                .engine("external")
+                .snapshot(&snapshot)
+                .release("web", |r| r.namespace("web").chart(&reference).version("~0.3"))
+        })
+        .write();
+    let out = driftwatch(
+        dir.path(),
+        &[
+            "declared",
+            "--env",
+            "production",
+            "--format",
+            "json",
+            "--config",
+            cfg.to_str().unwrap(),
+        ],
+        &[("REG_USER", "pusher"), ("REG_PASSWORD", "registry-pw")],
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let report = out.json();
+    assert_eq!(
+        report["releases"],
+        json!([{"release": "web", "namespace": "web", "chart": reference,
+                "version": "0.3.0", "digest": layer, "renderer": "external", "cached": false}])
+    );
+    assert_eq!(
+        workloads(&report)[0],
+        row(
+            "Deployment web/web-api",
+            &format!("{API}@{D3}"),
+            "web",
+            "web/templates/deployment.yaml"
+        )
+    );
+}
+
+#[test]
+fn an_unreachable_repository_names_the_chart_and_the_rest_is_audited() {
+    let dir = tempfile::tempdir().unwrap();
+    write_files(&dir.path().join("gitops"), &gitops_files());
+    let objects = live("shop");
+    let snapshot = dir.path().join("cluster.json");
+    write(&snapshot, &list(objects));
+    let down = format!("http://127.0.0.1:{}/charts", free_port());
+    let cfg = ConfigBuilder::new(dir.path())
+        .gitops(|g| g.path("gitops"))
+        .render(|r| r.helm(helm_stand_in()).engine("external"))
+        .environment("production", |e| {
+            e.renderer("helm")
+                .snapshot(&snapshot)
+                .compare_configmaps("false")
+                .release("shop", |r| {
+                    r.namespace("shop")
+                        .chart("charts/shop")
+                        .values_files(&["charts/shop/values-production.yaml"])
+                })
+                .release("web", |r| r.namespace("web").chart("web").repo(&down))
+        })
+        .environment("staging", |e| {
+            e.renderer("helm")
+                .snapshot(&snapshot)
+                .compare_configmaps("false")
+                .release("shop", |r| {
+                    r.namespace("shop")
+                        .chart("charts/shop")
+                        .values_files(&["charts/shop/values-production.yaml"])
+                })
+        })
+        .write();
+
+    let out = once(dir.path(), &cfg, &[]);
+    assert_eq!(out.code, 2, "an audit error: {}", out.stderr);
+    let report = out.json();
+    let production = &report["environments"][0];
+    let error = production["error"].as_str().unwrap();
+    assert!(
+        error.contains(&format!(
+            "helm release web: chart web from {down}: repository {down}/index.yaml unreachable"
+        )),
+        "{error}"
+    );
+    assert_eq!(production["declared_workloads"], 2, "the other release is still read");
+    assert_eq!(report["environments"][1]["status"], "ok");
+    let drift: Vec<(String, String)> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["environment"].as_str().unwrap().into(),
+                f["type"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        drift,
+        vec![
+            ("production".to_string(), "spec-drift".to_string()),
+            ("staging".to_string(), "spec-drift".to_string())
+        ]
+    );
+}
+
+/// A `helm` that logs each `helm template` command line in `log`, then runs the stand-in.
+fn counting_helm(dir: &Path) -> (PathBuf, PathBuf) {
+    let log = dir.join("helm-runs.log");
+    let script = dir.join("bin/helm");
+    write(
+        &script,
+        &format!(
+            "#!/bin/sh\n[ \"$1\" = template ] && echo \"$*\" >> {}\nexec {} \"$@\"\n",
+            log.display(),
+            helm_stand_in().display()
+        ),
+    );
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    (script, log)
+}
+
+fn runs(log: &Path) -> usize {
+    std::fs::read_to_string(log).map_or(0, |t| t.lines().count())
+}
+
+#[test]
+fn an_unchanged_release_is_never_rendered_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = repo(dir.path());
+    let snapshot = dir.path().join("cluster.json");
+    write(&snapshot, &list(live("shop")));
+    let (helm, log) = counting_helm(dir.path());
+    let url = format!("file://{}", repo.dir.display());
+    let cfg = ConfigBuilder::new(dir.path())
+        .gitops(|g| g.url(&url).cache_dir(dir.path().join("gitops")))
+        .render(|r| r.helm(&helm))
+        .environment("production", |e| {
+            e.renderer("helm")
+                .engine("external")
+                .snapshot(&snapshot)
+                .compare_configmaps("false")
+                .release("shop", |r| {
+                    r.namespace("shop")
+                        .chart("charts/shop")
+                        .values_files(&["charts/shop/values-production.yaml"])
+                })
+        })
+        .write();
+    let cached = |out: &Output| {
+        assert_eq!(out.code, 1, "{}", out.stderr);
+        out.json()["environments"][0]["releases"][0]["cached"]
+            .as_bool()
+            .unwrap()
+    };
+
+    assert!(!cached(&once(dir.path(), &cfg, &[])));
+    assert_eq!(runs(&log), 1);
+    // A new process, the same commit: from the cache on disk, helm is not run.
+    assert!(cached(&once(dir.path(), &cfg, &[])));
+    assert_eq!(runs(&log), 1);
+    // A commit elsewhere in the repository changes nothing the release reads.
+    repo.commit(&[("README.md", "infra\n")], "docs");
+    assert!(cached(&once(dir.path(), &cfg, &[])));
+    // The values file changes: rendered once more.
+    repo.commit(
+        &[(
+            "charts/shop/values-production.yaml",
+            &format!("image:\n  digest: {D1}\nworker:\n  enabled: true\nreplicaCount: 2\n"),
+        )],
+        "production: two replicas",
+    );
+    assert!(!cached(&once(dir.path(), &cfg, &[])));
+    assert_eq!(runs(&log), 2);
+    // So does the chart.
+    repo.commit(
+        &[(
+            "charts/shop/templates/extra.yaml",
+            "apiVersion: v1\nkind: ServiceAccount\nmetadata:\n  name: shop\n",
+        )],
+        "chart: a service account",
+    );
+    assert!(!cached(&once(dir.path(), &cfg, &[])));
+    assert_eq!(runs(&log), 3);
+}
+
+#[test]
+fn without_helm_a_release_is_an_error_naming_it_and_the_rest_is_audited() {
+    let dir = tempfile::tempdir().unwrap();
+    write_files(&dir.path().join("gitops"), &gitops_files());
+    write(
+        &dir.path().join("gitops/apps/api/deploy.yaml"),
+        &support::fixtures::deployment_yaml("api", "plain", &format!("{API}@{D1}")),
+    );
+    let snapshot = empty_snapshot(dir.path());
+    let cfg = ConfigBuilder::new(dir.path())
+        .gitops(|g| g.path("gitops"))
+        .environment("production", |e| {
+            e.renderer("helm")
+                .snapshot(&snapshot)
+                .paths(&["apps/api"])
+                .release("shop", |r| r.namespace("shop").chart("charts/shop").engine("external"))
+        })
+        .environment("staging", |e| e.paths(&["apps/api"]).snapshot(&snapshot))
+        .write();
+    // A PATH without helm (git is not needed: the GitOps tree is a directory).
+    let out = once(dir.path(), &cfg, &[("PATH", "/nonexistent")]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    let report = out.json();
+    let error = report["environments"][0]["error"].as_str().unwrap();
+    assert!(
+        error.contains(
+            "helm release shop: engine = \"external\" renders it with helm, which is not installed: \"helm\" not found"
+        ),
+        "{error}"
+    );
+    assert_eq!(
+        report["environments"][0]["declared_workloads"], 1,
+        "the environment's path is still read"
+    );
+    assert_eq!(report["environments"][1]["status"], "ok");
+    let missing: Vec<String> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| format!("{} {}", f["environment"].as_str().unwrap(), f["type"].as_str().unwrap()))
+        .collect();
+    assert_eq!(missing, ["production missing", "staging missing"]);
+}
+
+#[test]
+fn dependencies_missing_from_charts_are_fetched_as_chart_lock_pins_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let served = packaged(dir.path());
+    let server = ChartRepo::start(served.parent().unwrap(), None);
+    let gitops = dir.path().join("gitops");
+    let umbrella = format!(
+        "apiVersion: v2\nname: umbrella\nversion: 0.1.0\ndependencies:\n  - name: web\n    version: 1.x\n    repository: {repo}\n  - name: common\n    version: 0.1.0\n    repository: file://../common\n",
+        repo = server.url("charts")
+    );
+    let lock = format!(
+        "dependencies:\n  - name: web\n    repository: {}\n    version: 1.0.0\n  - name: common\n    repository: file://../common\n    version: 0.1.0\ndigest: sha256:0\ngenerated: \"2026-01-01T00:00:00Z\"\n",
+        server.url("charts")
+    );
+    write_files(
+        &gitops,
+        &[
+            ("charts/umbrella/Chart.yaml".into(), umbrella),
+            ("charts/umbrella/Chart.lock".into(), lock),
+            ("charts/umbrella/values.yaml".into(), format!("web:\n  image:\n    digest: {D1}\n")),
+            ("charts/common/Chart.yaml".into(), "apiVersion: v2\nname: common\nversion: 0.1.0\n".into()),
+            (
+                "charts/common/templates/settings.yaml".into(),
+                "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-common\ndata:\n  from: common\n".into(),
+            ),
+        ],
+    );
+    let snapshot = empty_snapshot(dir.path());
+    let cfg = ConfigBuilder::new(dir.path())
+        .gitops(|g| g.path("gitops"))
+        .render(|r| r.helm(helm_stand_in()))
+        .environment("production", |e| {
+            e.renderer("helm")
+                .engine("external")
+                .snapshot(&snapshot)
+                .release("shop", |r| r.namespace("shop").chart("charts/umbrella"))
+        })
+        .write();
+
+    let out = declared(dir.path(), &cfg, "production");
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(
+        workloads(&out.json()),
+        vec![row(
+            "Deployment shop/shop-api",
+            &format!("{API}@{D1}"),
+            "shop",
+            "umbrella/charts/web/templates/deployment.yaml"
+        )],
+        "the subchart fetched, the umbrella's values given to it"
+    );
+    let asked = server.asked();
+    assert!(
+        asked.contains(&"charts/web-1.0.0.tgz".to_string()) && !asked.iter().any(|p| p.contains("web-1.2.0")),
+        "Chart.lock's version, not the range's highest: {asked:?}"
+    );
+    assert!(
+        !gitops.join("charts/umbrella/charts").exists(),
+        "the checkout is left as it is"
+    );
+}
