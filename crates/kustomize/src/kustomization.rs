@@ -74,7 +74,7 @@ pub struct Kustomization {
     pub patches: Option<Vec<Patch>>,
     pub images: Option<Vec<Image>>,
     pub replicas: Option<Vec<Replica>>,
-    pub replacements: Option<Vec<super::replacements::ReplacementField>>,
+    pub replacements: Option<Vec<ReplacementField>>,
     pub resources: Option<Vec<String>>,
     pub bases: Option<Vec<String>>,
     pub components: Option<Vec<String>>,
@@ -226,4 +226,68 @@ impl Kustomization {
     pub fn is_component(&self) -> bool {
         self.kind.as_deref() == Some("Component")
     }
+}
+
+// `replacements` entries (applied by `replacements.rs`).
+
+/// An entry of `replacements`: inline, or a file of replacements.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ReplacementField {
+    pub source: Option<SourceSelector>,
+    pub targets: Option<Vec<TargetSelector>>,
+    pub path: Option<String>,
+}
+
+/// One replacement.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Replacement {
+    pub source: Option<SourceSelector>,
+    pub targets: Option<Vec<TargetSelector>>,
+}
+
+/// Where the value comes from.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SourceSelector {
+    #[serde(default)]
+    pub group: String,
+    #[serde(default)]
+    pub version: String,
+    #[serde(default)]
+    pub kind: String,
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub namespace: String,
+    #[serde(default)]
+    pub field_path: String,
+    pub options: Option<FieldOptions>,
+}
+
+/// Where it goes.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TargetSelector {
+    pub select: Option<Selector>,
+    pub reject: Option<Vec<Selector>>,
+    #[serde(default)]
+    pub field_paths: Vec<String>,
+    pub options: Option<FieldOptions>,
+}
+
+/// `options` of a source or target.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct FieldOptions {
+    #[serde(default)]
+    pub delimiter: String,
+    #[serde(default)]
+    pub index: i64,
+    /// Declared by kustomize v5.5.0 and not used by its filter.
+    #[serde(default)]
+    pub encoding: String,
+    #[serde(default)]
+    pub create: bool,
 }

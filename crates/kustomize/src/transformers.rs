@@ -20,9 +20,10 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::fieldspec::FieldSpec;
+use super::kustomization::ReplacementField;
 use super::kustomization::{Image, Patch, PatchOptions, Selector};
 use super::load::{self, Role};
-use super::replacements::{self, ReplacementField};
+use super::replacements;
 use super::resource::{ResMap, Resource};
 use super::{BuildError, Ctx, images, labels, namespace, patch, prefix_suffix};
 use crate::files::{self, Kind};
