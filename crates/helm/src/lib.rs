@@ -11,6 +11,10 @@
 //! - [`release`]: `helm template` end to end ([`template()`]): the values' scopes as the engine's
 //!   top-level values, rendering, and the printed manifests.
 
+/// The renderer's version: part of every render-cache key a caller makes, so bump it with any
+/// change to output.
+pub const VERSION: &str = "builtin-0.1.0-1";
+
 pub mod chart;
 pub mod release;
 pub mod template;

@@ -179,7 +179,7 @@ impl Renderer {
         resolved: &Resolved,
         keys: &Keys,
     ) -> Result<Output, RenderError> {
-        let key = keys.key(&["builtin"]);
+        let key = keys.key(&["builtin", helm::VERSION]);
         if let Some(hit) = self.lookup(&key, files) {
             return Ok(Output {
                 entry: hit,
