@@ -8,6 +8,9 @@
 //!   `charts/`, directories and `.tgz`).
 //! - [`values`]: Helm's values: chart defaults, files, inline values, coalesced into subcharts
 //!   (`global`, `import-values`, `condition`, `tags`), `values.schema.json`.
+//! - [`yaml`]: YAML as Helm reads it (go-yaml v2 through sigs.k8s.io/yaml, YAML 1.1 scalars),
+//!   for Chart.yaml, values files and rendered manifests alike; [`gofmt`]: Go's number
+//!   formatting and parsing it (and the values) depend on.
 //! - [`release`]: `helm template` end to end ([`template()`]): the values' scopes as the engine's
 //!   top-level values, rendering, and the printed manifests.
 
@@ -16,8 +19,10 @@
 pub const VERSION: &str = "builtin-0.1.0-1";
 
 pub mod chart;
+pub mod gofmt;
 pub mod release;
 pub mod template;
 pub mod values;
+pub mod yaml;
 
 pub use release::{Document, Rendered, Show, template};

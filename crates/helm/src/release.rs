@@ -18,7 +18,8 @@ use std::rc::Rc;
 
 use crate::chart::manifest::{AssembleOptions, ManifestError, assemble};
 use crate::chart::{Chart, ChartError, File};
-use crate::template::objects::{Files, Struct, VersionSet};
+use crate::template::go_struct::Struct;
+use crate::template::objects::{Files, VersionSet};
 use crate::template::{Engine, FuncTable, Map, MapType, Template, Value, YamlLoader};
 use crate::values::Values;
 use crate::values::render::{Capabilities, ChartScope, PrepareError, Prepared, TemplateOptions, prepare};
@@ -142,7 +143,7 @@ pub fn engine() -> Engine {
 #[must_use]
 pub fn yaml_loader() -> YamlLoader {
     Rc::new(|text: &str| {
-        crate::values::yaml::from_str(text)
+        crate::yaml::from_str(text)
             .map(Value::from)
             .map_err(|e| format!("error converting YAML to JSON: {e}"))
     })

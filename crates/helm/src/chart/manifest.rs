@@ -20,7 +20,7 @@ use std::sync::LazyLock;
 use regex::Regex;
 
 use super::Chart;
-use crate::values::yaml::{self, Typed};
+use crate::yaml::{self, Typed};
 
 /// Kinds in the order Helm installs them (`releaseutil.InstallOrder`).
 pub const INSTALL_ORDER: [&str; 38] = [

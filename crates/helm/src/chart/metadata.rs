@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{Map, Value};
 
-use crate::values::yaml::Typed;
+use crate::yaml::Typed;
 
 /// A maintainer entry.
 #[derive(Debug, Clone, Default, PartialEq)]

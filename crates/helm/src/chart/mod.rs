@@ -8,18 +8,21 @@
 //! - [`semver`]: Masterminds/semver versions and constraints.
 //! - [`ignore`](mod@ignore): `.helmignore`.
 //! - [`manifest`]: what `helm template` prints from rendered templates.
+//! - [`values_file`]: `values.yaml` and `-f` files read into [`Values`] (`loader.LoadValues`).
 
 pub mod archive;
 pub mod ignore;
 pub mod manifest;
 pub mod metadata;
 pub mod semver;
+pub mod values_file;
 
 use std::collections::BTreeMap;
 
 pub use metadata::{Dependency, Maintainer, Metadata};
 
-use crate::values::{Values, ValuesError, yaml};
+use crate::yaml;
+use values_file::{Values, ValuesError};
 
 /// A file of a chart: its path relative to the chart root, `/`-separated, and its bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -198,7 +201,7 @@ fn place_file(chart: &mut Chart, f: File, subcharts: &mut BTreeMap<String, Vec<F
                 chart.files.push(f);
             }
         }
-        "values.yaml" => chart.values = crate::values::load_values(&f.data).map_err(ChartError::Values)?,
+        "values.yaml" => chart.values = values_file::load_values(&f.data).map_err(ChartError::Values)?,
         "values.schema.json" => chart.schema = Some(f.data),
         "requirements.yaml" => {
             let doc =

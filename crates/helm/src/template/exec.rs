@@ -3,6 +3,9 @@
 //! integers, `break`/`continue`), field chains on maps and objects, `{{template}}`, and Go's
 //! execution errors (`template: NAME:LINE:COL: executing "NAME" at <NODE>: MSG`), located at
 //! the node Go's executor was at.
+//!
+//! The function table's type ([`FuncTable`], [`FuncDef`], [`FuncImpl`], the parameter types
+//! [`P`]) is defined here, beside the [`State`] a function takes; `funcs` fills it.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -10,7 +13,6 @@ use std::rc::Rc;
 
 use super::error::GoError;
 use super::fmt::sprint_value;
-use super::funcs::FuncTable;
 use super::node::{Arg, Branch, Command, Node, Pipe, TemplateCall};
 use super::parse::Tree;
 use super::value::{MapType, Value};
@@ -541,5 +543,126 @@ fn node_pos(n: &Node) -> usize {
         Node::If(b) | Node::With(b) | Node::Range(b) => b.pos,
         Node::Template(t) => t.pos,
         Node::Break(p) | Node::Continue(p) => *p,
+    }
+}
+
+// The function table's type sits here, next to the `State` its functions take, so `funcs`
+// (which fills it: `FuncTable::helm`) depends on `exec` and not the reverse.
+
+/// A parameter's Go type.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum P {
+    /// `interface {}` (and `reflect.Value` for Go's builtins).
+    Any,
+    Str,
+    Int,
+    Int64,
+    Float,
+    Bool,
+    /// `[]interface {}`
+    List,
+    /// `[]string`
+    StrList,
+    /// `map[string]interface {}`
+    Map,
+}
+
+impl P {
+    /// The type as Go's errors name it.
+    pub fn go_type(self) -> &'static str {
+        match self {
+            P::Any => "interface {}",
+            P::Str => "string",
+            P::Int => "int",
+            P::Int64 => "int64",
+            P::Float => "float64",
+            P::Bool => "bool",
+            P::List => "[]interface {}",
+            P::StrList => "[]string",
+            P::Map => "map[string]interface {}",
+        }
+    }
+
+    /// Go's `canBeNil`.
+    pub fn can_be_nil(self) -> bool {
+        matches!(self, P::Any | P::List | P::StrList | P::Map)
+    }
+}
+
+/// A function's result.
+pub type FuncResult = Result<Value, GoError>;
+
+/// A function: evaluated arguments in, a value or a Go error out.
+pub type FuncImpl = fn(&mut State<'_>, &[Value]) -> FuncResult;
+
+/// One function of the table.
+#[derive(Clone, Copy)]
+pub struct FuncDef {
+    pub params: &'static [P],
+    pub variadic: Option<P>,
+    pub imp: FuncImpl,
+    /// `and`/`or`: arguments evaluated lazily by the executor.
+    pub lazy: bool,
+}
+
+/// The functions a template can call.
+#[derive(Clone, Default)]
+pub struct FuncTable {
+    map: HashMap<&'static str, FuncDef>,
+}
+
+impl FuncTable {
+    /// Adds (or replaces) a function with fixed parameters.
+    pub fn add(&mut self, name: &'static str, params: &'static [P], imp: FuncImpl) {
+        self.map.insert(
+            name,
+            FuncDef {
+                params,
+                variadic: None,
+                imp,
+                lazy: false,
+            },
+        );
+    }
+
+    /// Adds (or replaces) a variadic function: `params` fixed, then any number of `rest`.
+    pub fn add_variadic(&mut self, name: &'static str, params: &'static [P], rest: P, imp: FuncImpl) {
+        self.map.insert(
+            name,
+            FuncDef {
+                params,
+                variadic: Some(rest),
+                imp,
+                lazy: false,
+            },
+        );
+    }
+
+    pub(crate) fn add_lazy(&mut self, name: &'static str, imp: FuncImpl) {
+        self.map.insert(
+            name,
+            FuncDef {
+                params: &[P::Any],
+                variadic: Some(P::Any),
+                imp,
+                lazy: true,
+            },
+        );
+    }
+
+    pub fn get(&self, name: &str) -> Option<&FuncDef> {
+        self.map.get(name)
+    }
+
+    /// Removes a function (its name then parses as Unsupported if Helm has it).
+    pub fn remove(&mut self, name: &str) {
+        self.map.remove(name);
+    }
+
+    /// The implemented names, sorted.
+    pub fn names(&self) -> Vec<&'static str> {
+        let mut v: Vec<_> = self.map.keys().copied().collect();
+        v.sort_unstable();
+        v
     }
 }

@@ -1,6 +1,7 @@
 //! Go's `fmt` as templates observe it: `%v` printing of every value (`{{ . }}`, `print`,
 //! `toString`), and `printf` with the verbs, flags, widths and precisions charts use, including
 //! Go's error strings for a wrong verb (`%!d(float64=3)`), a missing and an extra argument.
+//! [`Value`]'s `Debug` is here too (it prints through `%v`), so `value` depends on nothing here.
 
 use super::value::{ListType, Value};
 
@@ -522,6 +523,18 @@ fn pad(out: &mut String, s: &str, spec: Spec, _numeric: bool) {
             }
         }
         _ => out.push_str(s),
+    }
+}
+
+/// `{:?}` of a value: strings quoted, objects as `Type(display)`, anything else as Go's `%v`
+/// prints it (here rather than in `value.rs`, so `value` needs nothing of `fmt`).
+impl std::fmt::Debug for Value {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Value::Str(s) => write!(f, "{s:?}"),
+            Value::Object(o) => write!(f, "{}({})", o.type_name(), o.display()),
+            other => f.write_str(&sprint_value(other)),
+        }
     }
 }
 

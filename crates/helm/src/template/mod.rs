@@ -20,7 +20,7 @@
 //! - `exec`, `call`: execution (`missingkey=zero`), Go's execution errors.
 //! - [`funcs`]: the function table (builtins, sprig, Helm); names Helm has and this engine does
 //!   not implement fail to parse as [`Error::Unsupported`], so the caller can use real Helm.
-//! - [`objects`]: `.Files`, capabilities objects, generic Go structs.
+//! - [`objects`]: `.Files`, capabilities objects; [`go_struct`]: generic Go structs.
 //! - [`Engine`]: Helm's render loop (template order, partials, `.Template`, error rewriting).
 //!
 //! # Adding a function
@@ -42,6 +42,7 @@ mod error;
 mod exec;
 pub mod fmt;
 pub mod funcs;
+pub mod go_struct;
 mod lexer;
 mod literal;
 mod node;

@@ -8,7 +8,6 @@
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
-use std::fmt;
 use std::rc::Rc;
 
 /// Runs `f` on a stack with room to recurse: templates and values can nest as deep as Go's
@@ -291,16 +290,6 @@ impl Value {
     /// Go's zero value of this value's type (`default`/`empty` use Go's emptiness instead).
     pub fn is_empty(&self) -> bool {
         !self.truth()
-    }
-}
-
-impl fmt::Debug for Value {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Value::Str(s) => write!(f, "{s:?}"),
-            Value::Object(o) => write!(f, "{}({})", o.type_name(), o.display()),
-            other => f.write_str(&crate::template::fmt::sprint_value(other)),
-        }
     }
 }
 

@@ -295,7 +295,7 @@ pub fn go_percent_v(v: &Value) -> String {
     match v {
         Value::Null => "<nil>".into(),
         Value::Bool(b) => b.to_string(),
-        Value::Number(n) => super::gofmt::format_float(n.as_f64().unwrap_or(0.0)),
+        Value::Number(n) => crate::gofmt::format_float(n.as_f64().unwrap_or(0.0)),
         Value::String(s) => s.clone(),
         Value::Array(items) => format!("[{}]", items.iter().map(go_percent_v).collect::<Vec<_>>().join(" ")),
         Value::Object(m) => go_percent_v_map(m),

@@ -9,8 +9,8 @@
 use serde_json::Value;
 
 use super::Values;
-use super::gofmt::format_float;
 use crate::chart::Chart;
+use crate::gofmt::format_float;
 
 /// The failures of every chart, in Helm's text (`<chart>:\n- at '...': ...\n`...).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -203,7 +203,7 @@ fn write_json_inner(out: &mut String, v: &Value, html: bool, indent: Option<usiz
             }
             out.push('}');
         }
-        Value::Object(o) => match o.as_any().downcast_ref::<crate::template::objects::Struct>() {
+        Value::Object(o) => match o.as_any().downcast_ref::<crate::template::go_struct::Struct>() {
             Some(st) => write_struct(out, st, html, indent)?,
             None => write_json(out, &o.to_data(), html, indent)?,
         },
@@ -214,7 +214,7 @@ fn write_json_inner(out: &mut String, v: &Value, html: bool, indent: Option<usiz
 /// A Go struct marshals its fields in declaration order.
 fn write_struct(
     out: &mut String,
-    st: &crate::template::objects::Struct,
+    st: &crate::template::go_struct::Struct,
     html: bool,
     indent: Option<usize>,
 ) -> Result<(), String> {
@@ -279,51 +279,6 @@ fn json_string(out: &mut String, s: &str, html: bool) {
         }
     }
     out.push('"');
-}
-
-/// The JSON model `json.Marshal` would write (for `toYaml`), None on Go's marshal errors.
-pub fn json_data(v: &Value) -> Option<serde_json::Value> {
-    crate::template::value::deep(|| json_data_inner(v))
-}
-
-fn json_data_inner(v: &Value) -> Option<serde_json::Value> {
-    Some(match v {
-        Value::Nil => serde_json::Value::Null,
-        Value::Bool(b) => serde_json::Value::Bool(*b),
-        Value::Int(i) | Value::Int64(i) => serde_json::Value::from(*i),
-        Value::Uint8(b) => serde_json::Value::from(*b),
-        Value::Float(f) => json_number(*f)?,
-        Value::Str(s) => serde_json::Value::String(s.to_string()),
-        Value::List(l) if l.ty == ListType::Bytes => {
-            serde_json::Value::String(base64::engine::general_purpose::STANDARD.encode(bytes_of(&l.items)))
-        }
-        Value::List(l) => serde_json::Value::Array(l.items.iter().map(json_data).collect::<Option<_>>()?),
-        Value::Map(m) => {
-            let mut o = serde_json::Map::new();
-            for (k, x) in m.entries() {
-                o.insert(k, json_data(&x)?);
-            }
-            serde_json::Value::Object(o)
-        }
-        Value::Object(o) => json_data(&o.to_data())?,
-    })
-}
-
-/// A float as the number its JSON text reads back as (integral text is an integer).
-fn json_number(f: f64) -> Option<serde_json::Value> {
-    if !f.is_finite() {
-        return None;
-    }
-    let abs = f.abs();
-    if f.fract() == 0.0 && abs < 1e21 {
-        if f >= i64::MIN as f64 && f < i64::MAX as f64 {
-            return Some(serde_json::Value::from(f as i64));
-        }
-        if f >= 0.0 && f < u64::MAX as f64 {
-            return Some(serde_json::Value::from(f as u64));
-        }
-    }
-    serde_json::Number::from_f64(f).map(serde_json::Value::Number)
 }
 
 fn parse_json(s: &str) -> Result<Value, String> {

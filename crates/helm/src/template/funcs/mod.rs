@@ -1,7 +1,7 @@
 //! The function table: Go's builtins, sprig's functions and Helm's, each with its Go signature
 //! (parameter types are checked as Go's executor checks them) and its implementation.
 //!
-//! A function gets the evaluated arguments and the executing [`State`] (so `include` and `tpl`
+//! A function gets the evaluated arguments and the executing [`State`](crate::template::State) (so `include` and `tpl`
 //! can run templates). Names Helm has and this engine lacks are listed in [`HELM_ONLY`]: a
 //! template using one fails to parse with `Unsupported`, so the caller can hand the release to
 //! real Helm.
@@ -21,76 +21,14 @@ mod strings;
 mod url;
 pub mod yaml;
 
-use std::collections::HashMap;
-
 use super::error::GoError;
-use super::exec::State;
+pub use super::exec::{FuncDef, FuncImpl, FuncResult as R, FuncTable, P};
 use super::fmt::sprint_value;
 use super::parse::FuncStatus;
 use super::value::{ListType, Value};
 
-/// A parameter's Go type.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum P {
-    /// `interface {}` (and `reflect.Value` for Go's builtins).
-    Any,
-    Str,
-    Int,
-    Int64,
-    Float,
-    Bool,
-    /// `[]interface {}`
-    List,
-    /// `[]string`
-    StrList,
-    /// `map[string]interface {}`
-    Map,
-}
-
-impl P {
-    /// The type as Go's errors name it.
-    pub fn go_type(self) -> &'static str {
-        match self {
-            P::Any => "interface {}",
-            P::Str => "string",
-            P::Int => "int",
-            P::Int64 => "int64",
-            P::Float => "float64",
-            P::Bool => "bool",
-            P::List => "[]interface {}",
-            P::StrList => "[]string",
-            P::Map => "map[string]interface {}",
-        }
-    }
-
-    /// Go's `canBeNil`.
-    pub fn can_be_nil(self) -> bool {
-        matches!(self, P::Any | P::List | P::StrList | P::Map)
-    }
-}
-
-/// A function's result.
-pub type R = Result<Value, GoError>;
-
-/// A function: evaluated arguments in, a value or a Go error out.
-pub type FuncImpl = fn(&mut State<'_>, &[Value]) -> R;
-
-/// One function of the table.
-#[derive(Clone, Copy)]
-pub struct FuncDef {
-    pub params: &'static [P],
-    pub variadic: Option<P>,
-    pub imp: FuncImpl,
-    /// `and`/`or`: arguments evaluated lazily by the executor.
-    pub lazy: bool,
-}
-
-/// The functions a template can call.
-#[derive(Clone, Default)]
-pub struct FuncTable {
-    map: HashMap<&'static str, FuncDef>,
-}
-
+/// The table Helm installs, and what a name in function position is. (The table's type and
+/// its primitive methods are in `exec`, next to the [`State`](crate::template::State) its functions take.)
 impl FuncTable {
     /// Go's builtins, sprig's functions and Helm's, as Helm v4 installs them.
     pub fn helm() -> FuncTable {
@@ -110,84 +48,27 @@ impl FuncTable {
         t
     }
 
-    /// Adds (or replaces) a function with fixed parameters.
-    pub fn add(&mut self, name: &'static str, params: &'static [P], imp: FuncImpl) {
-        self.map.insert(
-            name,
-            FuncDef {
-                params,
-                variadic: None,
-                imp,
-                lazy: false,
-            },
-        );
-    }
-
-    /// Adds (or replaces) a variadic function: `params` fixed, then any number of `rest`.
-    pub fn add_variadic(&mut self, name: &'static str, params: &'static [P], rest: P, imp: FuncImpl) {
-        self.map.insert(
-            name,
-            FuncDef {
-                params,
-                variadic: Some(rest),
-                imp,
-                lazy: false,
-            },
-        );
-    }
-
-    pub(crate) fn add_lazy(&mut self, name: &'static str, imp: FuncImpl) {
-        self.map.insert(
-            name,
-            FuncDef {
-                params: &[P::Any],
-                variadic: Some(P::Any),
-                imp,
-                lazy: true,
-            },
-        );
-    }
-
-    pub fn get(&self, name: &str) -> Option<&FuncDef> {
-        self.map.get(name)
-    }
-
-    /// Removes a function (its name then parses as Unsupported if Helm has it).
-    pub fn remove(&mut self, name: &str) {
-        self.map.remove(name);
-    }
-
     /// Lets templates that only mention an unimplemented Helm function parse: calling it still
     /// fails with [`GoError::unsupported`] (at execution instead of at parse time, so a chart
     /// whose `genCA` sits in a branch it does not take renders natively).
     pub fn with_lazy_unsupported(mut self) -> FuncTable {
         for name in HELM_ONLY {
-            self.map.entry(name).or_insert(FuncDef {
-                params: &[],
-                variadic: Some(P::Any),
-                imp: |_, _| Err(GoError::unsupported("")),
-                lazy: false,
-            });
+            if self.get(name).is_none() {
+                self.add_variadic(name, &[], P::Any, |_, _| Err(GoError::unsupported("")));
+            }
         }
         self
     }
 
     /// Whether a name in function position parses.
     pub fn status(&self, name: &str) -> FuncStatus {
-        if self.map.contains_key(name) {
+        if self.get(name).is_some() {
             FuncStatus::Known
         } else if HELM_ONLY.contains(&name) {
             FuncStatus::Unsupported
         } else {
             FuncStatus::Unknown
         }
-    }
-
-    /// The implemented names, sorted.
-    pub fn names(&self) -> Vec<&'static str> {
-        let mut v: Vec<_> = self.map.keys().copied().collect();
-        v.sort_unstable();
-        v
     }
 }
 

@@ -3,12 +3,17 @@
 //! int), keys come out in go-yaml's natural order (`k9` before `k10`), and strings are styled
 //! by libyaml's emitter rules: plain when that reads back as the same string, else single or
 //! double quoted, `|` blocks for multi-line text, and long lines folded past column 80.
+//!
+//! [`json_data`], the JSON model `json.Marshal` would write, is here since `toYaml` is its only
+//! user (`encoding` writes JSON text itself and imports [`to_yaml`] from here, not the reverse).
 
 use std::collections::BTreeMap;
 
-use super::encoding::json_data;
+use base64::Engine as _;
+
+use super::bytes_of;
 use crate::template::fmt::format_float_v;
-use crate::template::value::Value;
+use crate::template::value::{ListType, Value};
 
 /// A value as go-yaml v2 holds JSON it decoded.
 #[derive(Debug, Clone)]
@@ -632,6 +637,51 @@ fn from_serde_yaml(y: serde_yaml::Value) -> Value {
         }
         serde_yaml::Value::Tagged(t) => from_serde_yaml(t.value),
     }
+}
+
+/// The JSON model `json.Marshal` would write (for `toYaml`), None on Go's marshal errors.
+pub fn json_data(v: &Value) -> Option<serde_json::Value> {
+    crate::template::value::deep(|| json_data_inner(v))
+}
+
+fn json_data_inner(v: &Value) -> Option<serde_json::Value> {
+    Some(match v {
+        Value::Nil => serde_json::Value::Null,
+        Value::Bool(b) => serde_json::Value::Bool(*b),
+        Value::Int(i) | Value::Int64(i) => serde_json::Value::from(*i),
+        Value::Uint8(b) => serde_json::Value::from(*b),
+        Value::Float(f) => json_number(*f)?,
+        Value::Str(s) => serde_json::Value::String(s.to_string()),
+        Value::List(l) if l.ty == ListType::Bytes => {
+            serde_json::Value::String(base64::engine::general_purpose::STANDARD.encode(bytes_of(&l.items)))
+        }
+        Value::List(l) => serde_json::Value::Array(l.items.iter().map(json_data).collect::<Option<_>>()?),
+        Value::Map(m) => {
+            let mut o = serde_json::Map::new();
+            for (k, x) in m.entries() {
+                o.insert(k, json_data(&x)?);
+            }
+            serde_json::Value::Object(o)
+        }
+        Value::Object(o) => json_data(&o.to_data())?,
+    })
+}
+
+/// A float as the number its JSON text reads back as (integral text is an integer).
+fn json_number(f: f64) -> Option<serde_json::Value> {
+    if !f.is_finite() {
+        return None;
+    }
+    let abs = f.abs();
+    if f.fract() == 0.0 && abs < 1e21 {
+        if f >= i64::MIN as f64 && f < i64::MAX as f64 {
+            return Some(serde_json::Value::from(f as i64));
+        }
+        if f >= 0.0 && f < u64::MAX as f64 {
+            return Some(serde_json::Value::from(f as u64));
+        }
+    }
+    serde_json::Number::from_f64(f).map(serde_json::Value::Number)
 }
 
 #[cfg(test)]

@@ -13,12 +13,12 @@
 //! - timestamps (`2001-12-14`) and sexagesimals (`1:20`) stay strings;
 //! - every number ends as a JSON number decoded into `float64`: here an `f64`
 //!   [`serde_json::Number`] (so `1000000` is `1e+06` when Go prints it, see
-//!   [`super::gofmt::format_float`]);
+//!   [`crate::gofmt::format_float`]);
 //! - map keys become strings: ints by their digits, floats by Go's 32-bit `%g`, booleans as
 //!   `"true"`/`"false"` (so a key `n:` is `"false"`); a null key is an error;
 //! - merge keys `<<` (a map, an alias of one, or a list of them, earlier ones winning) and
 //!   anchors/aliases; a duplicate key keeps the last value (no error, as go-yaml v2 is lenient);
-//! - only the first document of a stream is read ([`crate::values::load_values`] splits
+//! - only the first document of a stream is read ([`crate::chart::values_file::load_values`] splits
 //!   streams first, as Helm's loader does);
 //! - explicit tags: `!!str`, `!!int`, `!!float`, `!!bool`, `!!null`, `!!binary` (base64,
 //!   decoded), `!!timestamp` (kept as text); any other tag leaves the scalar a string.
@@ -31,7 +31,7 @@ use serde_json::{Map, Number, Value};
 use yaml_rust2::parser::{Event, Parser, Tag};
 use yaml_rust2::scanner::{Marker, TScalarStyle};
 
-use super::gofmt::{GoInt, format_float32, parse_int};
+use crate::gofmt::{GoInt, format_float32, parse_int};
 
 /// A YAML text Helm would refuse, with Go's wording where it is knowable.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -128,7 +128,7 @@ fn int_value(i: GoInt) -> f64 {
 fn json_float(f: f64) -> Result<Value, YamlError> {
     Number::from_f64(f)
         .map(Value::Number)
-        .ok_or_else(|| YamlError::Json(format!("json: unsupported value: {}", super::gofmt::format_float(f))))
+        .ok_or_else(|| YamlError::Json(format!("json: unsupported value: {}", crate::gofmt::format_float(f))))
 }
 
 /// Reads the first document of `text` as go-yaml v2 decodes it (see [`Typed`]).
