@@ -141,7 +141,7 @@ impl Object for Files {
             return Err(format!(
                 "wrong number of args for {name}: want {want} got {}",
                 args.len()
-            ));
+            ).into());
         }
         let arg = || match &args[0] {
             Value::Str(s) => Ok(s.to_string()),
@@ -233,7 +233,7 @@ impl Object for Struct {
     }
 
     fn call(&self, name: &str, _: &[Value]) -> MethodResult {
-        Err(format!("{name} has arguments but cannot be invoked as function"))
+        Err(format!("{name} has arguments but cannot be invoked as function").into())
     }
 
     fn display(&self) -> String {
@@ -289,8 +289,8 @@ impl Object for VersionSet {
             [other] => Err(format!(
                 "wrong type for value; expected string; got {}",
                 other.type_name()
-            )),
-            _ => Err(format!("wrong number of args for Has: want 1 got {}", args.len())),
+            ).into()),
+            _ => Err(format!("wrong number of args for Has: want 1 got {}", args.len()).into()),
         }
     }
 

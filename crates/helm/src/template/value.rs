@@ -10,6 +10,7 @@ use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::rc::Rc;
+use super::error::GoError;
 
 /// Runs `f` on a stack with room to recurse: templates and values can nest as deep as Go's
 /// growable stacks allow, so every recursive walk goes through here.
@@ -146,7 +147,7 @@ impl Map {
 }
 
 /// The outcome of calling a method on an [`Object`].
-pub type MethodResult = Result<Value, String>;
+pub type MethodResult = Result<Value, GoError>;
 
 /// A Go struct or named type exposed to templates: `.Files`, `.Capabilities.APIVersions`,
 /// `.Capabilities.KubeVersion`, a `semver` version, a `time.Time`.
