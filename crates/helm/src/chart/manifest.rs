@@ -157,7 +157,9 @@ pub fn split_manifests(text: &str) -> Vec<String> {
 enum HeadError {
     #[error("error converting YAML to JSON: {0}")]
     Yaml(#[source] yaml::YamlError),
-    #[error("error unmarshaling JSON: while decoding JSON: json: cannot unmarshal non-object into Go value of type util.SimpleHead")]
+    #[error(
+        "error unmarshaling JSON: while decoding JSON: json: cannot unmarshal non-object into Go value of type util.SimpleHead"
+    )]
     NotObject,
     #[error(
         "error unmarshaling JSON: while decoding JSON: json: cannot unmarshal {json_kind} into Go struct field SimpleHead.{path}{key} of type string"

@@ -1,8 +1,8 @@
 //! Go's literal syntax as the template parser reads it: quoted strings (`strconv.Unquote`) and
 //! number constants (decimal, hex, octal, binary, underscores, floats, hex floats).
 
-use super::node::Number;
 use super::error::GoError;
+use super::node::Number;
 
 /// Go's `strconv.Unquote` for `"…"` and `` `…` `` literals.
 pub fn unquote(s: &str) -> Option<String> {

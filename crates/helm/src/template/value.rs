@@ -6,11 +6,11 @@
 //! Maps are shared and mutable, as Go maps are (`set`, `unset`, `merge` change the map every
 //! reference sees); lists are immutable (every sprig list function returns a new slice).
 
+use super::error::GoError;
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::rc::Rc;
-use super::error::GoError;
 
 /// Runs `f` on a stack with room to recurse: templates and values can nest as deep as Go's
 /// growable stacks allow, so every recursive walk goes through here.

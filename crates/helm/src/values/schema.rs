@@ -106,7 +106,10 @@ pub fn validate_single(values: &Values, schema_json: &[u8]) -> Result<(), ChartS
     // `required` first, as santhosh-tekuri evaluates it before `properties`.
     lines.sort_by_key(|(_, msg)| !msg.starts_with("missing propert"));
     Err(ChartSchemaError::Invalid(
-        lines.iter().map(|(at, msg)| format!("- at {}: {msg}", quote(at))).collect(),
+        lines
+            .iter()
+            .map(|(at, msg)| format!("- at {}: {msg}", quote(at)))
+            .collect(),
     ))
 }
 

@@ -47,9 +47,7 @@ pub fn register(t: &mut FuncTable) {
     t.add("toRawJson", &[Any], |_, a| must(to_json(&a[0], false, None)));
     t.add("mustToRawJson", &[Any], |_, a| must(to_json(&a[0], false, None)));
     t.add("fromJson", &[Str], |_, a| Ok(from_json_map(arg_str(a, 0))));
-    t.add("mustFromJson", &[Str], |_, a| {
-        parse_json(arg_str(a, 0))
-    });
+    t.add("mustFromJson", &[Str], |_, a| parse_json(arg_str(a, 0)));
     t.add("fromJsonArray", &[Str], |_, a| Ok(from_json_array(arg_str(a, 0))));
     t.add("toYaml", &[Any], |_, a| {
         Ok(Value::str(to_yaml_trimmed(&a[0]).unwrap_or_default()))

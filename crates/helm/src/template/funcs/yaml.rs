@@ -7,9 +7,9 @@
 use std::collections::BTreeMap;
 
 use super::encoding::json_data;
+use crate::template::error::GoError;
 use crate::template::fmt::format_float_v;
 use crate::template::value::Value;
-use crate::template::error::GoError;
 
 /// A value as go-yaml v2 holds JSON it decoded.
 #[derive(Debug, Clone)]
