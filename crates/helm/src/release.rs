@@ -145,7 +145,7 @@ pub fn yaml_loader() -> YamlLoader {
     Rc::new(|text: &str| {
         crate::yaml::from_str(text)
             .map(Value::from)
-            .map_err(|e| format!("error converting YAML to JSON: {e}"))
+            .map_err(|e| crate::template::GoError::new(format!("error converting YAML to JSON: {e}")))
     })
 }
 

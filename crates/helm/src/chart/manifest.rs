@@ -152,6 +152,25 @@ pub fn split_manifests(text: &str) -> Vec<String> {
         .collect()
 }
 
+/// Why a document's head (`SimpleHead`) does not decode, in sigs.k8s.io/yaml's words.
+#[derive(Debug, thiserror::Error)]
+enum HeadError {
+    #[error("error converting YAML to JSON: {0}")]
+    Yaml(#[source] yaml::YamlError),
+    #[error(
+        "error unmarshaling JSON: while decoding JSON: json: cannot unmarshal non-object into Go value of type util.SimpleHead"
+    )]
+    NotObject,
+    #[error(
+        "error unmarshaling JSON: while decoding JSON: json: cannot unmarshal {json_kind} into Go struct field SimpleHead.{path}{key} of type string"
+    )]
+    NotString {
+        json_kind: &'static str,
+        path: String,
+        key: String,
+    },
+}
+
 struct Head {
     kind: String,
     name: String,
@@ -166,23 +185,24 @@ fn field<'a>(pairs: &'a [(String, Typed)], key: &str) -> Option<&'a Typed> {
         .map(|(_, v)| v)
 }
 
-fn head_string(v: Option<&Typed>, path: &str, key: &str) -> Result<String, String> {
+fn head_string(v: Option<&Typed>, path: &str, key: &str) -> Result<String, HeadError> {
     match v {
         None | Some(Typed::Null) => Ok(String::new()),
-        Some(t @ (Typed::Seq(_) | Typed::Map(_))) => Err(format!(
-            "error unmarshaling JSON: while decoding JSON: json: cannot unmarshal {} into Go struct field SimpleHead.{path}{key} of type string",
-            if matches!(t, Typed::Seq(_)) { "array" } else { "object" }
-        )),
+        Some(t @ (Typed::Seq(_) | Typed::Map(_))) => Err(HeadError::NotString {
+            json_kind: if matches!(t, Typed::Seq(_)) { "array" } else { "object" },
+            path: path.into(),
+            key: key.into(),
+        }),
         Some(t) => Ok(t.coerced_string().unwrap_or_default()),
     }
 }
 
-fn read_head(doc: &str) -> Result<Head, String> {
-    let typed = yaml::typed_from_str(doc).map_err(|e| format!("error converting YAML to JSON: {e}"))?;
+fn read_head(doc: &str) -> Result<Head, HeadError> {
+    let typed = yaml::typed_from_str(doc).map_err(HeadError::Yaml)?;
     let pairs = match typed {
         Typed::Map(p) => p,
         Typed::Null => Vec::new(),
-        _ => return Err("error unmarshaling JSON: while decoding JSON: json: cannot unmarshal non-object into Go value of type util.SimpleHead".into()),
+        _ => return Err(HeadError::NotObject),
     };
     head_string(field(&pairs, "apiVersion"), "", "apiVersion")?;
     let kind = head_string(field(&pairs, "kind"), "", "kind")?;
@@ -231,9 +251,9 @@ pub fn sort_manifests(files: &BTreeMap<String, String>) -> Result<(Vec<Hook>, Ve
             continue;
         }
         for doc in split_manifests(content) {
-            let head = read_head(&doc).map_err(|message| ManifestError {
+            let head = read_head(&doc).map_err(|e| ManifestError {
                 path: path.clone(),
-                message,
+                message: e.to_string(),
             })?;
             let hook_types = head.annotations.as_ref().and_then(|a| a.get("helm.sh/hook"));
             let Some(hook_types) = hook_types else {

@@ -57,7 +57,7 @@ pub struct Ctx {
 }
 
 /// Reads YAML text into template values (Err: the message `fromYaml` reports).
-pub type YamlLoader = Rc<dyn Fn(&str) -> Result<Value, String>>;
+pub type YamlLoader = Rc<dyn Fn(&str) -> Result<Value, GoError>>;
 
 impl Ctx {
     /// `Template.ExecuteTemplate`: runs the named template with `data` as dot.
@@ -471,7 +471,7 @@ impl<'a> State<'a> {
                 vals.extend(fin);
                 o.call(name, &vals)
                     .map(Slot::concrete)
-                    .map_err(|e| self.wrapf(format!("error calling {name}: "), e.into()))
+                    .map_err(|e| self.wrapf(format!("error calling {name}: "), e))
             }
             Value::Object(o) => match o.field(name) {
                 Some(_) if has_args => {

@@ -49,7 +49,7 @@ impl Object for Struct {
     }
 
     fn call(&self, name: &str, _: &[Value]) -> MethodResult {
-        Err(format!("{name} has arguments but cannot be invoked as function"))
+        Err(format!("{name} has arguments but cannot be invoked as function").into())
     }
 
     fn display(&self) -> String {

@@ -1,6 +1,7 @@
 //! Go's literal syntax as the template parser reads it: quoted strings (`strconv.Unquote`) and
 //! number constants (decimal, hex, octal, binary, underscores, floats, hex floats).
 
+use super::error::GoError;
 use super::node::Number;
 
 /// Go's `strconv.Unquote` for `"…"` and `` `…` `` literals.
@@ -60,9 +61,9 @@ pub fn unquote_chars(s: &str, quote: char) -> Option<String> {
 }
 
 /// Go's `parse.newNumber` for a number item: which of int and float the text denotes.
-pub fn parse_number(text: &str) -> std::result::Result<Number, String> {
+pub fn parse_number(text: &str) -> std::result::Result<Number, GoError> {
     if text.ends_with('i') {
-        return Err(format!("illegal number syntax: {text:?}"));
+        return Err(format!("illegal number syntax: {text:?}").into());
     }
     let int = parse_go_int(text);
     let mut n = Number {
@@ -76,7 +77,7 @@ pub fn parse_number(text: &str) -> std::result::Result<Number, String> {
             n.float = Some(u as f64);
         } else if let Some(f) = parse_go_float(text) {
             if !text.contains(['.', 'e', 'E', 'p', 'P']) {
-                return Err(format!("integer overflow: {text:?}"));
+                return Err(format!("integer overflow: {text:?}").into());
             }
             n.float = Some(f);
             if f.fract() == 0.0 && f >= i64::MIN as f64 && f < i64::MAX as f64 {
@@ -85,7 +86,7 @@ pub fn parse_number(text: &str) -> std::result::Result<Number, String> {
         }
     }
     if n.int.is_none() && n.float.is_none() {
-        return Err(format!("illegal number syntax: {text:?}"));
+        return Err(format!("illegal number syntax: {text:?}").into());
     }
     Ok(n)
 }

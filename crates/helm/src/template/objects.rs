@@ -139,10 +139,7 @@ impl Object for Files {
     fn call(&self, name: &str, args: &[Value]) -> MethodResult {
         let want = if matches!(name, "AsConfig" | "AsSecrets") { 0 } else { 1 };
         if args.len() != want {
-            return Err(format!(
-                "wrong number of args for {name}: want {want} got {}",
-                args.len()
-            ));
+            return Err(format!("wrong number of args for {name}: want {want} got {}", args.len()).into());
         }
         let arg = || match &args[0] {
             Value::Str(s) => Ok(s.to_string()),
@@ -220,11 +217,8 @@ impl Object for VersionSet {
     fn call(&self, _: &str, args: &[Value]) -> MethodResult {
         match args {
             [Value::Str(s)] => Ok(Value::Bool(self.0.iter().any(|v| v == &**s))),
-            [other] => Err(format!(
-                "wrong type for value; expected string; got {}",
-                other.type_name()
-            )),
-            _ => Err(format!("wrong number of args for Has: want 1 got {}", args.len())),
+            [other] => Err(format!("wrong type for value; expected string; got {}", other.type_name()).into()),
+            _ => Err(format!("wrong number of args for Has: want 1 got {}", args.len()).into()),
         }
     }
 

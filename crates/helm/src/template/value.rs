@@ -6,6 +6,7 @@
 //! Maps are shared and mutable, as Go maps are (`set`, `unset`, `merge` change the map every
 //! reference sees); lists are immutable (every sprig list function returns a new slice).
 
+use super::error::GoError;
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::rc::Rc;
@@ -145,7 +146,7 @@ impl Map {
 }
 
 /// The outcome of calling a method on an [`Object`].
-pub type MethodResult = Result<Value, String>;
+pub type MethodResult = Result<Value, GoError>;
 
 /// A Go struct or named type exposed to templates: `.Files`, `.Capabilities.APIVersions`,
 /// `.Capabilities.KubeVersion`, a `semver` version, a `time.Time`.

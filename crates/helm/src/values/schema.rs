@@ -17,6 +17,20 @@ use crate::gofmt::format_float;
 #[error("{0}")]
 pub struct SchemaError(pub String);
 
+/// One chart's schema failure, in Helm's text (each variant's text ends in a newline).
+#[derive(Debug, thiserror::Error)]
+pub enum ChartSchemaError {
+    /// The schema is not JSON.
+    #[error("{0}\n")]
+    Json(#[source] serde_json::Error),
+    /// The schema does not compile.
+    #[error("{0}\n")]
+    Schema(String),
+    /// The values violate the schema: one `- at '...': ...` line each.
+    #[error("{}\n", .0.join("\n"))]
+    Invalid(Vec<String>),
+}
+
 /// Helm's `ValidateAgainstSchema` over the chart and its subcharts.
 ///
 /// # Errors
@@ -58,10 +72,10 @@ fn go_type(v: &Value) -> &'static str {
 /// One schema against one values tree: `Err` with the lines Helm prints (ending in a newline).
 ///
 /// # Errors
-/// The failure text.
-pub fn validate_single(values: &Values, schema_json: &[u8]) -> Result<(), String> {
-    let schema: Value = serde_json::from_slice(schema_json).map_err(|e| format!("{e}\n"))?;
-    let validator = jsonschema::validator_for(&schema).map_err(|e| format!("{e}\n"))?;
+/// [`ChartSchemaError`], in Helm's text.
+pub fn validate_single(values: &Values, schema_json: &[u8]) -> Result<(), ChartSchemaError> {
+    let schema: Value = serde_json::from_slice(schema_json).map_err(ChartSchemaError::Json)?;
+    let validator = jsonschema::validator_for(&schema).map_err(|e| ChartSchemaError::Schema(e.to_string()))?;
     let instance = Value::Object(values.clone());
     let mut lines: Vec<(String, String)> = Vec::new();
     let mut required: Vec<(String, Vec<String>)> = Vec::new();
@@ -91,12 +105,12 @@ pub fn validate_single(values: &Values, schema_json: &[u8]) -> Result<(), String
     }
     // `required` first, as santhosh-tekuri evaluates it before `properties`.
     lines.sort_by_key(|(_, msg)| !msg.starts_with("missing propert"));
-    Err(lines
-        .iter()
-        .map(|(at, msg)| format!("- at {}: {msg}", quote(at)))
-        .collect::<Vec<_>>()
-        .join("\n")
-        + "\n")
+    Err(ChartSchemaError::Invalid(
+        lines
+            .iter()
+            .map(|(at, msg)| format!("- at {}: {msg}", quote(at)))
+            .collect(),
+    ))
 }
 
 /// santhosh-tekuri's `quote`: Go's `%q` inside single quotes.

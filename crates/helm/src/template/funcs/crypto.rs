@@ -398,7 +398,7 @@ impl Object for Certificate {
     }
 
     fn call(&self, name: &str, _: &[Value]) -> MethodResult {
-        Err(format!("{name} is not a method"))
+        Err(format!("{name} is not a method").into())
     }
 
     fn display(&self) -> String {

@@ -47,9 +47,7 @@ pub fn register(t: &mut FuncTable) {
     t.add("toRawJson", &[Any], |_, a| must(to_json(&a[0], false, None)));
     t.add("mustToRawJson", &[Any], |_, a| must(to_json(&a[0], false, None)));
     t.add("fromJson", &[Str], |_, a| Ok(from_json_map(arg_str(a, 0))));
-    t.add("mustFromJson", &[Str], |_, a| {
-        parse_json(arg_str(a, 0)).map_err(GoError::new)
-    });
+    t.add("mustFromJson", &[Str], |_, a| parse_json(arg_str(a, 0)));
     t.add("fromJsonArray", &[Str], |_, a| Ok(from_json_array(arg_str(a, 0))));
     t.add("toYaml", &[Any], |_, a| {
         Ok(Value::str(to_yaml_trimmed(&a[0]).unwrap_or_default()))
@@ -63,8 +61,8 @@ pub fn register(t: &mut FuncTable) {
     t.add("fromYamlArray", &[Str], from_yaml_array);
 }
 
-fn must(r: Result<String, String>) -> R {
-    r.map(Value::str).map_err(GoError::new)
+fn must(r: Result<String, GoError>) -> R {
+    r.map(Value::str)
 }
 
 fn to_yaml_trimmed(v: &Value) -> Option<String> {
@@ -140,7 +138,7 @@ fn b64dec(s: &str) -> String {
 
 /// `json.Marshal` (HTML-escaped) or `MarshalIndent(v, "", "  ")` (`indent: Some(0)`), or the
 /// encoder without HTML escaping; Err with Go's message for NaN and infinities.
-pub fn to_json(v: &Value, html: bool, indent: Option<usize>) -> Result<String, String> {
+pub fn to_json(v: &Value, html: bool, indent: Option<usize>) -> Result<String, GoError> {
     let mut out = String::new();
     write_json(&mut out, v, html, indent)?;
     Ok(out)
@@ -153,11 +151,11 @@ fn newline_indent(out: &mut String, indent: Option<usize>) {
     }
 }
 
-fn write_json(out: &mut String, v: &Value, html: bool, indent: Option<usize>) -> Result<(), String> {
+fn write_json(out: &mut String, v: &Value, html: bool, indent: Option<usize>) -> Result<(), GoError> {
     crate::template::value::deep(|| write_json_inner(out, v, html, indent))
 }
 
-fn write_json_inner(out: &mut String, v: &Value, html: bool, indent: Option<usize>) -> Result<(), String> {
+fn write_json_inner(out: &mut String, v: &Value, html: bool, indent: Option<usize>) -> Result<(), GoError> {
     match v {
         Value::Nil => out.push_str("null"),
         Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
@@ -217,7 +215,7 @@ fn write_struct(
     st: &crate::template::go_struct::Struct,
     html: bool,
     indent: Option<usize>,
-) -> Result<(), String> {
+) -> Result<(), GoError> {
     out.push('{');
     let fields: Vec<(&String, &Value)> = st
         .order
@@ -244,9 +242,9 @@ fn write_struct(
 }
 
 /// encoding/json's float64: `%f`-like below 1e21, exponent form (`1e-7`, `1e+21`) outside.
-fn json_float(f: f64) -> Result<String, String> {
+fn json_float(f: f64) -> Result<String, GoError> {
     if !f.is_finite() {
-        return Err(format!("json: unsupported value: {}", format_float_v(f)));
+        return Err(format!("json: unsupported value: {}", format_float_v(f)).into());
     }
     let abs = f.abs();
     if abs != 0.0 && !(1e-6..1e21).contains(&abs) {
@@ -281,10 +279,10 @@ fn json_string(out: &mut String, s: &str, html: bool) {
     out.push('"');
 }
 
-fn parse_json(s: &str) -> Result<Value, String> {
+fn parse_json(s: &str) -> Result<Value, GoError> {
     serde_json::from_str::<serde_json::Value>(s)
         .map(Value::from)
-        .map_err(|e| e.to_string())
+        .map_err(|e| GoError::new(e.to_string()))
 }
 
 fn from_json_map(s: &str) -> Value {
@@ -295,7 +293,7 @@ fn from_json_map(s: &str) -> Value {
             "json: cannot unmarshal {} into Go value of type map[string]interface {{}}",
             json_kind(&other)
         )),
-        Err(e) => error_map(e),
+        Err(e) => error_map(e.msg),
     }
 }
 
@@ -307,7 +305,7 @@ fn from_json_array(s: &str) -> Value {
             "json: cannot unmarshal {} into Go value of type []interface {{}}",
             json_kind(&other)
         ))]),
-        Err(e) => Value::list(vec![Value::str(e)]),
+        Err(e) => Value::list(vec![Value::str(e.msg)]),
     }
 }
 
@@ -336,7 +334,7 @@ fn from_yaml(st: &mut State<'_>, a: &[Value]) -> R {
             "error unmarshaling JSON: while decoding JSON: json: cannot unmarshal {} into Go value of type map[string]interface {{}}",
             json_kind(&other)
         )),
-        Err(e) => error_map(e),
+        Err(e) => error_map(e.msg),
     })
 }
 
@@ -349,6 +347,6 @@ fn from_yaml_array(st: &mut State<'_>, a: &[Value]) -> R {
             "error unmarshaling JSON: while decoding JSON: json: cannot unmarshal {} into Go value of type []interface {{}}",
             json_kind(&other)
         ))]),
-        Err(e) => Value::list(vec![Value::str(e)]),
+        Err(e) => Value::list(vec![Value::str(e.msg)]),
     })
 }

@@ -79,12 +79,12 @@ pub fn register(t: &mut FuncTable) {
     t.add("shuffle", &[Str], |_, a| shuffle(arg_str(a, 0)));
     t.add("getHostByName", &[Str], |_, _| Ok(Value::str("")));
     t.add("semverCompare", &[Str, Str], |_, a| {
-        let c = super::semver::Constraints::parse(arg_str(a, 0)).map_err(GoError::new)?;
-        let v = super::semver::Version::parse(arg_str(a, 1)).map_err(GoError::new)?;
+        let c = super::semver::Constraints::parse(arg_str(a, 0))?;
+        let v = super::semver::Version::parse(arg_str(a, 1))?;
         Ok(Value::Bool(c.check(&v)))
     });
     t.add("semver", &[Str], |_, a| {
-        let v = super::semver::Version::parse(arg_str(a, 0)).map_err(GoError::new)?;
+        let v = super::semver::Version::parse(arg_str(a, 0))?;
         Ok(Value::Object(std::rc::Rc::new(v)))
     });
 }

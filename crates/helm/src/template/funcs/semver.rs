@@ -8,6 +8,7 @@ use std::sync::LazyLock;
 
 use regex::Regex;
 
+use crate::template::error::GoError;
 use crate::template::value::{MethodResult, Object, Value};
 
 const CV: &str = r"v?([0-9|x|X|\*]+)(\.[0-9|x|X|\*]+)?(\.[0-9|x|X|\*]+)?(-([0-9A-Za-z\-]+(\.[0-9A-Za-z\-]+)*))?(\+([0-9A-Za-z\-]+(\.[0-9A-Za-z\-]+)*))?";
@@ -42,7 +43,7 @@ pub struct Version {
 
 impl Version {
     /// `semver.NewVersion`.
-    pub fn parse(s: &str) -> Result<Version, String> {
+    pub fn parse(s: &str) -> Result<Version, GoError> {
         let c = VERSION
             .captures(s)
             .ok_or_else(|| "invalid semantic version".to_string())?;
@@ -128,7 +129,7 @@ fn is_x(s: &str) -> bool {
 }
 
 impl Constraint {
-    fn parse(c: &str) -> Result<Constraint, String> {
+    fn parse(c: &str) -> Result<Constraint, GoError> {
         let m = CONSTRAINT
             .captures(c)
             .ok_or_else(|| format!("improper constraint: {c:?}"))?;
@@ -243,7 +244,7 @@ pub struct Constraints {
 
 impl Constraints {
     /// `semver.NewConstraint`.
-    pub fn parse(c: &str) -> Result<Constraints, String> {
+    pub fn parse(c: &str) -> Result<Constraints, GoError> {
         let mut text = c.to_string();
         let ranges: Vec<(String, String, String)> = RANGE
             .captures_iter(c)
@@ -261,7 +262,7 @@ impl Constraints {
         let mut groups = Vec::new();
         for part in text.split("||") {
             if !VALID.is_match(part) {
-                return Err(format!("improper constraint: {part:?}"));
+                return Err(format!("improper constraint: {part:?}").into());
             }
             let mut found: Vec<String> = FIND.find_iter(part).map(|m| m.as_str().to_string()).collect();
             if found.is_empty() {
@@ -311,7 +312,7 @@ impl Object for Version {
 
     fn call(&self, name: &str, args: &[Value]) -> MethodResult {
         let Some(Value::Object(o)) = args.first() else {
-            return Err(format!("wrong number of args for {name}: want 1 got {}", args.len()));
+            return Err(format!("wrong number of args for {name}: want 1 got {}", args.len()).into());
         };
         let Some(other) = o.as_any().downcast_ref::<Version>() else {
             return Err("wrong type for value; expected *semver.Version".into());

@@ -59,7 +59,7 @@ struct Url {
     userinfo: String,
 }
 
-fn unescape(s: &str) -> Result<String, String> {
+fn unescape(s: &str) -> Result<String, GoError> {
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
@@ -79,7 +79,7 @@ fn unescape(s: &str) -> Result<String, String> {
 }
 
 /// Go's `url.Parse` (the parts sprig reports).
-fn parse(raw: &str) -> Result<Url, String> {
+fn parse(raw: &str) -> Result<Url, GoError> {
     let (rest, frag) = raw.split_once('#').unwrap_or((raw, ""));
     let mut u = Url {
         fragment: unescape(frag)?,
@@ -93,7 +93,7 @@ fn parse(raw: &str) -> Result<Url, String> {
             .enumerate()
             .all(|(j, c)| c.is_ascii_alphabetic() || j > 0 && (c.is_ascii_digit() || "+-.".contains(c)));
         if i == 0 {
-            return Err(format!("parse {raw:?}: missing protocol scheme"));
+            return Err(format!("parse {raw:?}: missing protocol scheme").into());
         }
         if valid {
             u.scheme = cand.to_ascii_lowercase();

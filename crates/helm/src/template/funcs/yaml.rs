@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 use base64::Engine as _;
 
 use super::bytes_of;
+use crate::template::error::GoError;
 use crate::template::fmt::format_float_v;
 use crate::template::value::{ListType, Value};
 
@@ -604,7 +605,7 @@ fn yaml_float(f: f64) -> String {
 
 /// sigs.k8s.io/yaml's `Unmarshal` into Go values: YAML to JSON (numbers become float64, keys
 /// strings), the default for `fromYaml` when the caller installs no loader of its own.
-pub fn from_yaml_default(text: &str) -> Result<Value, String> {
+pub fn from_yaml_default(text: &str) -> Result<Value, GoError> {
     use serde::Deserialize as _;
     // go-yaml reads the first document of a stream.
     let Some(doc) = serde_yaml::Deserializer::from_str(text).next() else {
