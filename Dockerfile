@@ -38,18 +38,19 @@ COPY Cargo.toml Cargo.lock ./
 COPY tests/support/Cargo.toml ./tests/support/
 COPY crates/yaml/Cargo.toml ./crates/yaml/
 COPY crates/kustomize/Cargo.toml ./crates/kustomize/
+COPY crates/helm/Cargo.toml ./crates/helm/
 COPY xtask/Cargo.toml ./xtask/
-RUN mkdir src benches crates/yaml/src crates/kustomize/src xtask/src \
+RUN mkdir src benches crates/yaml/src crates/kustomize/src crates/helm/src xtask/src \
     && echo 'fn main() {}' > src/main.rs \
     && echo 'fn main() {}' > xtask/src/main.rs \
-    && touch src/lib.rs tests/support/lib.rs crates/yaml/src/lib.rs crates/kustomize/src/lib.rs \
+    && touch src/lib.rs tests/support/lib.rs crates/yaml/src/lib.rs crates/kustomize/src/lib.rs crates/helm/src/lib.rs \
     && echo 'fn main() {}' > benches/audit.rs \
     && echo 'fn main() {}' > benches/render.rs \
     && echo 'fn main() {}' > benches/watch.rs \
     && echo 'fn main() {}' > benches/store.rs \
     && echo 'fn main() {}' > benches/status_load.rs \
     && cargo build --release --locked \
-    && rm -rf src benches tests/support/lib.rs crates/yaml/src crates/kustomize/src xtask/src
+    && rm -rf src benches tests/support/lib.rs crates/yaml/src crates/kustomize/src crates/helm/src xtask/src
 
 COPY src ./src
 COPY crates ./crates
