@@ -3,12 +3,13 @@
 //!
 //! Generates the render benchmark's fleet ([`fleet`]: N apps × M environments of kustomize
 //! overlays in a git repository, 3 Pods each), serves each environment's objects from its own
-//! instance of the suite's Kubernetes API (one cluster per environment, watches included), runs the release binary as `driftwatch run` with the built-in renderer,
-//! watch mode and a webhook alert channel, and measures: the initial sync and first audit, the
-//! daemon's steady RSS with the stores full, the time from a hand change (a Deployment's image
-//! set to another tag, one MODIFIED watch event) to the webhook receiving its alert (the first
-//! change of a burst is audited at once), and the duration of each re-audit the change caused
-//! (from the daemon's JSON log).
+//! instance of the suite's Kubernetes API (one cluster per environment, watches included), runs
+//! the release binary as `driftwatch run` with the built-in renderer, watch mode and a webhook
+//! alert channel, and measures: the initial sync and first audit, the daemon's steady RSS with
+//! the stores full, the time from a lone hand change (a Deployment's image set to another tag,
+//! one MODIFIED watch event, each after the previous one's debounce window) to the webhook
+//! receiving its alert, and the duration of each re-audit the change caused (from the daemon's
+//! JSON log).
 
 // Shared with the render bench, which uses all of it; this one needs the fleet and its objects.
 #[allow(dead_code)]
@@ -210,6 +211,10 @@ fn main() {
                 .then_some(())
         });
         latencies.push(t.elapsed());
+        // A lone hand change, as an SRE's `kubectl set image` is: the next one comes after the
+        // debounce window this one opened, or it would be measured as part of a burst (which
+        // waits for the window's end by design).
+        std::thread::sleep(Duration::from_millis(2_200));
     }
     // Steady state: the last re-audit has ended (its alert is sent before it does).
     std::thread::sleep(Duration::from_secs(3));

@@ -2,7 +2,8 @@
 //! gauges after each audit) or estimated from git history alone (`dora --from-git`). Wiring:
 //! the definitions are in [`crate::core::dora`].
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -11,9 +12,12 @@ use clap::ValueEnum;
 use crate::app::{audit, record};
 use crate::config::{Config, StoreBackend};
 use crate::core::dora::{self, DoraReport, Options, Source, Window};
+use crate::core::image::ImageRef;
+use crate::core::model::Lookup;
 use crate::core::report::{EXIT_CLEAN, EXIT_ERROR};
 use crate::sources::git_history::HistoryError;
 use crate::sources::lineage;
+use crate::sources::registry::{ManifestCache, RegistryClient};
 use crate::store::{Store, StoreError, StoreHandle};
 
 /// `driftwatch dora --output`: what [`command`] prints.
@@ -149,9 +153,13 @@ pub async fn from_git(
 ) -> Result<DoraReport, DoraError> {
     let checkout = audit::checkout(cfg).await.map_err(DoraError::Gitops)?;
     let (dir, paths, depth) = (checkout.dir.clone(), record::environment_paths(cfg), record::depth(cfg));
-    let walked = tokio::task::spawn_blocking(move || lineage::walk(&dir, &paths, depth))
+    let mut walked = tokio::task::spawn_blocking(move || lineage::walk(&dir, &paths, depth))
         .await?
         .map_err(DoraError::History)?;
+    if !cfg.registries.is_empty() {
+        let resolved = resolve_tags(cfg, walked.tags()).await;
+        walked.resolve_tags(resolved);
+    }
     let since = match since {
         Since::Back(d) => d,
         Since::All => walked
@@ -167,6 +175,32 @@ pub async fn from_git(
         chains: chains(cfg),
     };
     Ok(dora::compute(&walked.deployments(&window), &[], &opts))
+}
+
+/// What the configured registries say each of `tags` (`repo:tag` as declared) points to now,
+/// each asked once; tags of registries not configured are left out. A client that cannot be
+/// built makes every lookup unavailable, with the reason.
+async fn resolve_tags(cfg: &Config, tags: BTreeSet<&str>) -> HashMap<String, Lookup<String>> {
+    let tags = tags.into_iter().filter_map(|tag| {
+        let image = ImageRef::parse(tag).ok()?;
+        let name = image.effective_tag()?.to_string();
+        let known = cfg.registries.iter().any(|r| r.host == image.registry());
+        known.then(|| (tag.to_string(), image, name))
+    });
+    let client = match RegistryClient::new(&cfg.registries, Arc::new(ManifestCache::new(1))) {
+        Ok(client) => client,
+        Err(e) => {
+            let why = crate::error_chain(&e);
+            return tags.map(|(tag, ..)| (tag, Lookup::Unavailable(why.clone()))).collect();
+        }
+    };
+    let registry = client.audit();
+    let registry = &registry;
+    let lookups = tags.map(|(tag, image, name)| async move {
+        let found = registry.resolve_tag(&image, &name).await;
+        (tag, found)
+    });
+    futures::future::join_all(lookups).await.into_iter().collect()
 }
 
 /// How long ago `first` was, from the window's end (see [`window`]): a window starting at it.

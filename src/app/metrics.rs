@@ -415,7 +415,7 @@ impl Metrics {
                     .inc();
             }
             if !cached {
-                let (engine, reason) = how.split_once(": ").unwrap_or((how, ""));
+                let (engine, reason) = render_labels(how);
                 self.renders
                     .get_or_create(&RenderLabels {
                         engine: engine.into(),
@@ -533,6 +533,17 @@ impl Metrics {
     }
 }
 
+/// The `engine` and `reason` labels of a path's renderer (`builtin`, `external: uses
+/// vars`). The built-in renderer's error text names files and lines: an overlay it failed
+/// on counts under the one reason `built-in renderer failed`.
+fn render_labels(renderer: &str) -> (&str, &str) {
+    let (engine, reason) = renderer.split_once(": ").unwrap_or((renderer, ""));
+    match reason.split_once(": ") {
+        Some((failed @ "built-in renderer failed", _)) => (engine, failed),
+        _ => (engine, reason),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -590,5 +601,15 @@ mod tests {
         ] {
             assert!(text.contains(line), "{line} in\n{text}");
         }
+    }
+
+    #[test]
+    fn render_reasons_stay_few() {
+        assert_eq!(render_labels("builtin"), ("builtin", ""));
+        assert_eq!(render_labels("external: uses vars"), ("external", "uses vars"));
+        assert_eq!(
+            render_labels("external: built-in renderer failed: a/d.yaml: document 2: bad"),
+            ("external", "built-in renderer failed")
+        );
     }
 }

@@ -4,17 +4,22 @@
 //! by every request as reference-counted bytes), answered with an `ETag` and `304 Not
 //! Modified`; a filtered or paged request ([`Query`]) is computed from the shared view, and
 //! work per request is bounded ([`Limiter`]: a few at a time, a small queue, then `503` with
-//! `Retry-After`), so `/healthz` keeps answering under any load.
+//! `Retry-After`). Sending the shared bytes costs no memory but CPU: 256 clients each
+//! receiving megabytes kept the runtime's workers copying, and `/healthz` waited behind them
+//! (p99 750 ms), so large answers are written a few at a time, in chunks ([`Senders`]), the
+//! others waiting their turn: `/healthz` keeps answering under any load.
 
+use std::convert::Infallible;
 use std::io::Write as _;
 use std::sync::Arc;
 
+use axum::body::Body;
 use axum::body::Bytes;
 use axum::http::{HeaderMap, header};
 use flate2::Compression;
 use flate2::write::GzEncoder;
 use sha2::Digest as _;
-use tokio::sync::{Semaphore, SemaphorePermit};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, SemaphorePermit};
 
 use crate::core::report::status::{Filter, StatusView};
 
@@ -191,6 +196,55 @@ impl Limiter {
     }
 }
 
+/// Answers from this size up are written a few at a time ([`Senders`]).
+const LARGE: usize = 256 * 1024;
+
+/// How much of a large answer is written per turn: each chunk is one short piece of work, so a
+/// probe waiting for a worker waits for a chunk, not for a whole answer.
+const CHUNK: usize = 64 * 1024;
+
+/// Bounds how many large answers are written at once; the others wait for a turn, holding
+/// nothing but their request (the bytes are shared).
+pub struct Senders(Arc<Semaphore>);
+
+impl Senders {
+    /// `writers` large answers at a time.
+    pub fn new(writers: usize) -> Self {
+        Senders(Arc::new(Semaphore::new(writers)))
+    }
+
+    /// One writer per core.
+    pub fn per_core() -> Self {
+        Self::new(std::thread::available_parallelism().map_or(2, usize::from))
+    }
+
+    /// `bytes` as a body: as it is when small, else after waiting for a turn, in chunks, the
+    /// turn held until the last chunk is written or the client goes away.
+    pub async fn body(&self, bytes: Bytes) -> Body {
+        if bytes.len() < LARGE {
+            return Body::from(bytes);
+        }
+        let turn = self
+            .0
+            .clone()
+            .acquire_owned()
+            .await
+            .expect("the senders' semaphore is never closed");
+        Body::from_stream(futures::stream::unfold((bytes, turn), next_chunk))
+    }
+}
+
+/// The next chunk of a large answer, and what is left of it (with the turn).
+async fn next_chunk(
+    (mut rest, turn): (Bytes, OwnedSemaphorePermit),
+) -> Option<(Result<Bytes, Infallible>, (Bytes, OwnedSemaphorePermit))> {
+    if rest.is_empty() {
+        return None;
+    }
+    let chunk = rest.split_to(CHUNK.min(rest.len()));
+    Some((Ok(chunk), (rest, turn)))
+}
+
 #[cfg(test)]
 mod tests {
     use axum::http::HeaderValue;
@@ -287,5 +341,41 @@ mod tests {
         let mut out = Vec::new();
         std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&gzip(&body)[..]), &mut out).unwrap();
         assert_eq!(out, body);
+    }
+
+    #[tokio::test]
+    async fn large_answers_take_turns_in_chunks_and_small_ones_do_not_wait() {
+        use futures::StreamExt as _;
+        let senders = Senders::new(1);
+        let large = Bytes::from(vec![7u8; LARGE + CHUNK / 2]);
+        let first = senders.body(large.clone()).await;
+        assert!(
+            senders.body(large.clone()).now_or_never().is_none(),
+            "a second large answer waits for the first"
+        );
+        assert!(
+            senders.body(Bytes::from_static(b"{}")).now_or_never().is_some(),
+            "small ones do not"
+        );
+        let mut frames = 0;
+        let mut got = Vec::new();
+        let mut stream = first.into_data_stream();
+        while let Some(chunk) = stream.next().await {
+            got.extend_from_slice(&chunk.unwrap());
+            frames += 1;
+        }
+        assert_eq!(got, large, "the chunks are the bytes");
+        assert_eq!(frames, LARGE / CHUNK + 1);
+        drop(stream);
+        assert!(
+            senders.body(large.clone()).now_or_never().is_some(),
+            "its turn ended with its last chunk"
+        );
+        let abandoned = senders.body(large.clone()).await;
+        drop(abandoned);
+        assert!(
+            senders.body(large).now_or_never().is_some(),
+            "a client going away ends its turn"
+        );
     }
 }

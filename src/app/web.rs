@@ -13,7 +13,7 @@
 use std::sync::Arc;
 
 use axum::Router;
-use axum::body::Bytes;
+use axum::body::{Body, Bytes};
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -21,7 +21,7 @@ use axum::routing::get;
 use chrono::{SubsecRound as _, Utc};
 
 use crate::app::status::{Latest, ServiceState};
-use crate::app::status_api::{self as api, Limiter, Published};
+use crate::app::status_api::{self as api, Limiter, Published, Senders};
 use crate::config::Config;
 use crate::core::dora::Window;
 use crate::core::report::html;
@@ -47,6 +47,8 @@ pub struct Web {
     published: tokio::sync::Mutex<Option<Arc<Published>>>,
     /// Bounds the requests that cost work per request (pages, filtered `/api/status`).
     limiter: Limiter,
+    /// Bounds how many large answers (the whole `/api/status`) are written at once.
+    senders: Senders,
     /// This process's start, in the status JSON's entity tags.
     boot: String,
     /// For a follower, which shows the leader's pages (with `[ha]`, only the leader audits).
@@ -59,6 +61,7 @@ pub fn router(status: Arc<ServiceState>) -> Router {
         status,
         published: tokio::sync::Mutex::new(None),
         limiter: Limiter::from_env(),
+        senders: Senders::per_core(),
         boot: format!("{:x}", Utc::now().timestamp_millis()),
         client: reqwest::Client::builder()
             .timeout(std::time::Duration::from_secs(10))
@@ -252,11 +255,11 @@ async fn api_status(State(web): State<Arc<Web>>, RawQuery(query): RawQuery, head
     let gzip = api::accepts_gzip(&headers);
     let tag = api::etag(&published.etag, filter.as_ref().and(query.as_deref()), gzip);
     if api::not_modified(&headers, &tag) {
-        return with_tag(StatusCode::NOT_MODIFIED, Bytes::new(), &tag, false);
+        return with_tag(StatusCode::NOT_MODIFIED, Body::empty(), &tag, false);
     }
     let Some(filter) = filter else {
         let body = if gzip { &published.gzip } else { &published.json };
-        return with_tag(StatusCode::OK, body.clone(), &tag, gzip);
+        return with_tag(StatusCode::OK, web.senders.body(body.clone()).await, &tag, gzip);
     };
     let Some(_slot) = web.limiter.enter().await else {
         return busy(json(StatusCode::SERVICE_UNAVAILABLE, error_body(BUSY)));
@@ -269,7 +272,7 @@ async fn api_status(State(web): State<Arc<Web>>, RawQuery(query): RawQuery, head
     .await
     .expect("slicing the status view does not panic");
     match body {
-        Ok(body) => with_tag(StatusCode::OK, Bytes::from(body), &tag, gzip),
+        Ok(body) => with_tag(StatusCode::OK, web.senders.body(Bytes::from(body)).await, &tag, gzip),
         Err(e) => json(StatusCode::BAD_REQUEST, error_body(&e)),
     }
 }
@@ -281,7 +284,7 @@ fn error_body(e: impl std::fmt::Display) -> String {
 }
 
 /// A JSON answer with its entity tag, compressed when `gzip`.
-fn with_tag(status: StatusCode, body: Bytes, etag: &str, gzip: bool) -> Response {
+fn with_tag(status: StatusCode, body: Body, etag: &str, gzip: bool) -> Response {
     let mut response = (
         status,
         [

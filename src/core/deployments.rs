@@ -38,7 +38,7 @@ pub enum Step {
     /// What runs now, with no deployment to record (the environment's first audit).
     Baseline(Key, Running),
     /// A new deployment (complete or under way), and what runs now.
-    Started(Key, Running, Deployment),
+    Started(Key, Running, Box<Deployment>),
     /// The deployment that started at `started_at` reached every Pod.
     Completed {
         key: Key,
@@ -101,7 +101,7 @@ fn first_seen(environment: &str, run: &ContainerRun, key: Key, baseline: bool, n
         deployment_started_at: Some(started),
         ..running
     };
-    Some(Step::Started(key, running, deployment))
+    Some(Step::Started(key, running, Box::new(deployment)))
 }
 
 /// A container the store knows (`prev`): its deployment under way completes, or it moved to
@@ -186,7 +186,7 @@ fn moved(
         complete,
         since: now,
     };
-    Step::Started(key, running, deployment)
+    Step::Started(key, running, Box::new(deployment))
 }
 
 /// A rollback goes back to a digest the container ran before; a digest the live spec names
@@ -221,6 +221,7 @@ fn deployment(
         completed_at,
         declared: None,
         lineage: Vec::new(),
+        lineage_unjudged: None,
     }
 }
 

@@ -15,10 +15,11 @@ use lru::LruCache;
 
 mod extract;
 
-use extract::{Found, extract, is_sha256, resolve};
+use extract::{Found, extract, is_sha256, resolve, without_tag};
 
 use super::git_history::{self, HistoryError, Selection};
 use crate::core::dora::{Declaration, Deployment, DeploymentKind, Window};
+use crate::core::model::Lookup;
 
 /// An environment as the walk needs it: its `paths` (relative to the audited directory) and
 /// where its digests are promoted from.
@@ -42,6 +43,22 @@ pub struct Lineage {
     mainline: Vec<usize>,
     /// `[commit][environment]`; unchanged states are shared between commits.
     declared: Vec<Vec<Arc<Declared>>>,
+    /// Tags (`repo:tag` as declared) → the digest the registry says they point to now
+    /// ([`Lineage::resolve_tags`]); a tag not here has no registry configured.
+    resolved: HashMap<String, Lookup<String>>,
+}
+
+/// Why a change's lineage cannot be judged.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum Unjudged {
+    #[error("a moving tag (`latest`, or no tag): the same reference may be other content")]
+    MovingTag,
+    #[error("a tag and a digest to compare, and no registry configured for {0}")]
+    NoRegistry(String),
+    #[error("{0} not found in the registry")]
+    NotFound(String),
+    #[error("registry unreachable for {0}: {1}")]
+    Unreachable(String, String),
 }
 
 #[derive(Debug)]
@@ -90,6 +107,7 @@ pub fn walk(dir: &Path, envs: &[EnvironmentPaths], depth: usize) -> Result<Linea
         commits: Vec::new(),
         mainline: Vec::new(),
         declared: Vec::new(),
+        resolved: HashMap::new(),
     };
     match repo.head() {
         Err(e) if e.code() == ErrorCode::UnbornBranch => return Ok(lineage),
@@ -230,6 +248,12 @@ impl Reader<'_> {
     }
 }
 
+/// A tag that moves by design: `latest`, or no tag at all.
+fn is_moving(reference: &str) -> bool {
+    let tag = reference.rsplit_once(':').map(|(_, t)| t).filter(|t| !t.contains('/'));
+    matches!(tag, None | Some("latest"))
+}
+
 /// `git revert`'s subject (`Revert "…"`) or its `This reverts commit …` body line.
 fn is_revert(message: &str) -> bool {
     message.starts_with("Revert \"") || message.contains("This reverts commit ")
@@ -314,44 +338,67 @@ impl Lineage {
             .as_ref()
             .and_then(|d| self.commits.iter().position(|c| c.id == d.commit))
             .unwrap_or(0);
-        self.lineage_at(e, digest, as_of, own)
+        self.lineage_at(e, digest, as_of, own).unwrap_or_default()
     }
 
     /// `lineage` as of the commit at `as_of`: first declarations upstream at that commit or
-    /// older, then `own`. Empty when the version cannot be compared with what the upstream
-    /// environments declare (see [`Lineage::judgeable`]).
-    fn lineage_at(&self, env: usize, digest: &str, as_of: usize, own: Option<Declaration>) -> Vec<Declaration> {
+    /// older, then `own`. A version is found upstream as declared, or (a digest, or a tag the
+    /// registry resolved) as any version standing for the same digest. An error when the
+    /// version cannot be compared with what the upstream environments declare (see
+    /// [`Lineage::judgeable`]).
+    fn lineage_at(
+        &self,
+        env: usize,
+        version: &str,
+        as_of: usize,
+        own: Option<Declaration>,
+    ) -> Result<Vec<Declaration>, Unjudged> {
         let chain = self.chain(env);
         let upstream = &chain[..chain.len() - 1];
-        let first = |u: usize| {
-            (as_of..self.commits.len())
-                .rev()
-                .find(|&c| self.declared[c][u].digests.contains(digest))
+        let id = self.identity(version).filter(|_| !self.resolved.is_empty());
+        let declares = |c: usize, u: usize| {
+            let versions = &self.declared[c][u].digests;
+            versions.contains(version) || id.is_some_and(|id| versions.iter().any(|v| self.identity(v) == Some(id)))
         };
-        let missing = upstream.iter().copied().filter(|&u| first(u).is_none());
-        if !upstream.is_empty() && !self.judgeable(env, digest, as_of, missing) {
-            return Vec::new();
+        let first = |u: usize| (as_of..self.commits.len()).rev().find(|&c| declares(c, u));
+        if !upstream.is_empty() {
+            let missing = upstream.iter().copied().filter(|&u| first(u).is_none());
+            self.judgeable(env, version, as_of, missing)?;
         }
         let mut out: Vec<Declaration> = upstream
             .iter()
             .filter_map(|&u| first(u).map(|c| self.declaration(u, c)))
             .collect();
         out.extend(own);
-        out
+        Ok(out)
+    }
+
+    /// The digest `version` stands for: itself when it is one, a tag's as the registry
+    /// resolved it.
+    fn identity<'a>(&'a self, version: &'a str) -> Option<&'a str> {
+        if is_sha256(version) {
+            return Some(version);
+        }
+        match self.resolved.get(version) {
+            Some(Lookup::Found(digest)) => Some(digest),
+            _ => None,
+        }
     }
 
     /// Whether `version`, declared in `env` at commit `at`, can be followed upstream: not a
-    /// moving tag (no tag, or `latest`: the same reference upstream may be other content), and
-    /// no upstream environment it is `missing` from declares its image in the other form (a
-    /// digest where it is a tag, or a tag where it is a digest): without the registry, the two
-    /// cannot be compared.
-    fn judgeable(&self, env: usize, version: &str, at: usize, mut missing: impl Iterator<Item = usize>) -> bool {
+    /// moving tag, and no upstream environment it is `missing` from declares its image in the
+    /// other form (a digest where it is a tag, or a tag where it is a digest) unless the
+    /// registry resolved that tag: otherwise the two cannot be compared.
+    fn judgeable(
+        &self,
+        env: usize,
+        version: &str,
+        at: usize,
+        missing: impl Iterator<Item = usize>,
+    ) -> Result<(), Unjudged> {
         let digest = is_sha256(version);
-        if !digest {
-            let tag = version.rsplit_once(':').map(|(_, t)| t).filter(|t| !t.contains('/'));
-            if matches!(tag, None | Some("latest")) {
-                return false;
-            }
+        if !digest && is_moving(version) {
+            return Err(Unjudged::MovingTag);
         }
         let repos: Vec<&String> = self.declared[at][env]
             .repos
@@ -359,14 +406,58 @@ impl Lineage {
             .filter(|(_, vs)| vs.contains(version))
             .map(|(r, _)| r)
             .collect();
-        !missing.any(|u| {
-            repos.iter().any(|r| {
-                self.declared[at][u]
-                    .repos
-                    .get(*r)
-                    .is_some_and(|vs| vs.iter().any(|v| is_sha256(v) != digest))
-            })
-        })
+        for u in missing {
+            let other_form = repos
+                .iter()
+                .filter_map(|r| self.declared[at][u].repos.get(*r))
+                .flatten()
+                .filter(|v| is_sha256(v) != digest);
+            for v in other_form {
+                let tag = if digest { v.as_str() } else { version };
+                self.comparable(tag)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether the tag `tag` can be compared with a digest: the registry resolved it.
+    fn comparable(&self, tag: &str) -> Result<(), Unjudged> {
+        if is_moving(tag) {
+            return Err(Unjudged::MovingTag);
+        }
+        match self.resolved.get(tag) {
+            Some(Lookup::Found(_)) => Ok(()),
+            Some(Lookup::NotFound) => Err(Unjudged::NotFound(tag.to_string())),
+            Some(Lookup::Unavailable(why)) => Err(Unjudged::Unreachable(tag.to_string(), why.clone())),
+            None => Err(Unjudged::NoRegistry(without_tag(tag).to_string())),
+        }
+    }
+
+    /// Every tag declared in the walked history (`repo:tag` as declared), moving tags left
+    /// out: what [`Lineage::resolve_tags`] can be given.
+    pub fn tags(&self) -> BTreeSet<&str> {
+        let mut out = BTreeSet::new();
+        let mut seen: std::collections::HashSet<*const Declared> = std::collections::HashSet::new();
+        for declared in self.declared.iter().flatten() {
+            if !seen.insert(Arc::as_ptr(declared)) {
+                continue;
+            }
+            out.extend(
+                declared
+                    .digests
+                    .iter()
+                    .filter(|v| !is_sha256(v) && !is_moving(v))
+                    .map(String::as_str),
+            );
+        }
+        out
+    }
+
+    /// What the registry says the tags point to now (tag → digest, not found, or why it could
+    /// not be asked): lineage then compares a tag with a digest, and two tags, by digest. A tag
+    /// left out has no registry configured.
+    pub fn resolve_tags(&mut self, resolved: HashMap<String, Lookup<String>>) {
+        self.resolved = resolved;
     }
 
     /// `env` and the environments it is promoted from, first environment first. A cycle or an
@@ -423,6 +514,7 @@ impl Lineage {
                                 DeploymentKind::Promotion
                             };
                             let declared = self.declaration(e, c);
+                            let lineage = self.lineage_at(e, digest, c, Some(declared.clone()));
                             out.push(Deployment {
                                 environment: self.environments[e].name.clone(),
                                 workload: key.0.clone(),
@@ -432,7 +524,8 @@ impl Lineage {
                                 kind,
                                 started_at: declared.at,
                                 completed_at: Some(declared.at),
-                                lineage: self.lineage_at(e, digest, c, Some(declared.clone())),
+                                lineage_unjudged: lineage.as_ref().err().map(ToString::to_string),
+                                lineage: lineage.unwrap_or_default(),
                                 declared: Some(declared),
                             });
                         }
@@ -1111,6 +1204,54 @@ mod tests {
             .collect();
         assert_eq!(got, vec![(400, d('b'), Some(d('a')))]);
         assert_eq!(lineage.declared_by("production", &d('b')).map(|d| d.at), Some(at(400)));
+    }
+
+    /// A tag and a digest are compared by digest once the registry resolved the tag; until
+    /// then (no registry, tag not found, registry down) the change is unjudged, and says why.
+    #[test]
+    fn a_tag_resolved_through_the_registry_is_compared_by_digest() {
+        let mut h = History::new();
+        let tag = "reg.example/api:1.1";
+        commit_set(&mut h, 1000, "dev a", &[("dev", 'a')]);
+        commit_set(&mut h, 2000, "staging a", &[("staging", 'a')]);
+        h.commit(
+            3000,
+            "production 1.1",
+            &[("envs/production/api.yaml", Some(deployment(tag)))],
+        );
+        let mut lineage = walk(h.path(), &pipeline(), 100).expect("walk");
+        assert_eq!(lineage.tags(), BTreeSet::from([tag]));
+        let production = |l: &Lineage| {
+            let deployments = l.deployments(&window(2500, 4000));
+            let [dep] = &deployments[..] else {
+                panic!("one deployment: {deployments:?}")
+            };
+            (times(&dep.lineage), dep.lineage_unjudged.clone())
+        };
+        let s = |e: &str, t: i64| (e.to_string(), t);
+        let cases = [
+            (
+                None,
+                Some("a tag and a digest to compare, and no registry configured for reg.example/api".to_string()),
+            ),
+            (Some(Lookup::NotFound), Some(format!("{tag} not found in the registry"))),
+            (
+                Some(Lookup::Unavailable("connection refused".into())),
+                Some(format!("registry unreachable for {tag}: connection refused")),
+            ),
+        ];
+        for (answer, why) in cases {
+            lineage.resolve_tags(answer.into_iter().map(|a| (tag.to_string(), a)).collect());
+            assert_eq!(production(&lineage), (vec![], why));
+        }
+        lineage.resolve_tags(HashMap::from([(tag.to_string(), Lookup::Found(d('a')))]));
+        assert_eq!(
+            production(&lineage),
+            (vec![s("dev", 1000), s("staging", 2000), s("production", 3000)], None)
+        );
+        // Another digest: comparable, and staging never declared it: a skipped stage.
+        lineage.resolve_tags(HashMap::from([(tag.to_string(), Lookup::Found(d('b')))]));
+        assert_eq!(production(&lineage), (vec![s("production", 3000)], None));
     }
 
     #[test]

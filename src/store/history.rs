@@ -104,7 +104,7 @@ impl Store {
                         }
                         put_running(&mut tx, &env, &key, &running).await.map_err(w)?;
                         insert_deployment(&mut tx, &d, now).await.map_err(w)?;
-                        new.push(d);
+                        new.push(*d);
                     }
                     Step::Completed {
                         key,
@@ -211,6 +211,7 @@ impl Store {
                 completed_at: row.try_get::<Option<i64>, _>(7).map_err(r)?.map(at),
                 declared,
                 lineage: serde_json::from_str(&lineage).unwrap_or_default(),
+                lineage_unjudged: None,
             });
         }
         Ok(out)

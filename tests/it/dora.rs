@@ -656,3 +656,129 @@ fn an_observed_deployment_of_a_tagged_image_is_attributed_to_the_tag_commit() {
         "dev → production, a day apart"
     );
 }
+
+const REG_USER: &str = "puller";
+const REG_PASSWORD: &str = "dora-registry-pa55";
+
+/// In `dir/gitops`: staging and production declare `host`'s shop/api:1.0 (10 days ago);
+/// staging declares `digest` (3 days ago), production shop/api:1.1 (1 day ago). Returns that
+/// tag reference and the commits, oldest first.
+fn tag_and_digest_history(dir: &Path, host: &str, digest: &str, now: DateTime<Utc>) -> (String, Vec<String>) {
+    let repo = dir.join("gitops");
+    support::git::GitRepo::init(&repo);
+    let app = |env: &str, image: String| {
+        (
+            format!("apps/api/{env}/deploy.yaml"),
+            deployment_yaml("api", "shop", &image),
+        )
+    };
+    let tagged = format!("{host}/shop/api:1.1");
+    let steps = [
+        (
+            10,
+            vec![
+                app("staging", format!("{host}/shop/api:1.0")),
+                app("production", format!("{host}/shop/api:1.0")),
+            ],
+        ),
+        (3, vec![app("staging", format!("{host}/shop/api@{digest}"))]),
+        (1, vec![app("production", tagged.clone())]),
+    ];
+    let commits = steps
+        .iter()
+        .map(|(days, files)| {
+            let refs: Vec<(&str, &str)> = files.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+            commit_at(&repo, &refs, "api", now - Duration::days(*days))
+        })
+        .collect();
+    (tagged, commits)
+}
+
+/// staging → production, with `host` in `[[registries]]` when `registry`.
+fn tag_config(dir: &Path, host: &str, registry: bool) -> std::path::PathBuf {
+    let mut b = ConfigBuilder::new(dir)
+        .gitops(|g| g.path("gitops"))
+        .environment("staging", |e| e.paths(&["apps/*/staging"]).snapshot("staging.json"))
+        .environment("production", |e| {
+            e.paths(&["apps/*/production"])
+                .snapshot("production.json")
+                .promoted_from("staging")
+        });
+    if registry {
+        b = b.registry(|r| {
+            r.host(host)
+                .insecure(true)
+                .backoff("10ms")
+                .max_attempts(2)
+                .timeout("3s")
+                .username_env("REG_USER")
+                .password_env("REG_PASSWORD")
+        });
+    }
+    let path = dir.join(format!("driftwatch-{registry}.toml"));
+    b.write_to(&path);
+    path
+}
+
+/// staging declares an image by digest (3 days ago), production by a tag pointing to it in a
+/// real registry (1 day ago). With the registry in `[[registries]]`, `dora --from-git`
+/// resolves the tag and production's change has a lead time from staging's commit; without
+/// it, or with the registry down, the change is of unknown lineage and the event says why.
+#[test]
+fn a_tag_resolved_through_the_registry_has_the_lead_time_of_its_digest() {
+    let dir = tempfile::tempdir().unwrap();
+    let now = Utc::now();
+    let mut registry = support::registry::OciRegistry::start(dir.path(), REG_USER, REG_PASSWORD);
+    let host = registry.host();
+    let (digest, _) = registry.push_image("shop/api", "1.1", "amd64", "api-1.1");
+    let (tagged, commits) = tag_and_digest_history(dir.path(), &host, &digest, now);
+    // Production's change: its lead time and why it has none.
+    let production = |cfg: &Path| {
+        let out = driftwatch(
+            dir.path(),
+            &[
+                "dora",
+                "--from-git",
+                "--since",
+                "8d",
+                "--format",
+                "json",
+                "--config",
+                cfg.to_str().unwrap(),
+            ],
+            &[("REG_USER", REG_USER), ("REG_PASSWORD", REG_PASSWORD)],
+        );
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        let report = out.json();
+        let event = report["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["environment"] == "production")
+            .cloned()
+            .unwrap_or_else(|| panic!("production's change: {report:#}"));
+        assert_eq!(
+            (event["version"].as_str(), event["commit"].as_str()),
+            (Some(tagged.as_str()), Some(commits[2].as_str()))
+        );
+        (
+            event["lead_time_seconds"].clone(),
+            event["unknown_lineage_reason"].clone(),
+        )
+    };
+
+    assert_eq!(
+        production(&tag_config(dir.path(), &host, true)),
+        (serde_json::json!(2 * 86_400), Value::Null),
+        "from staging's commit, by digest"
+    );
+
+    let (lead, why) = production(&tag_config(dir.path(), &host, false));
+    assert_eq!(lead, Value::Null);
+    assert!(why.as_str().unwrap().contains("no registry configured"), "{why}");
+
+    registry.stop();
+    let (lead, why) = production(&tag_config(dir.path(), &host, true));
+    assert_eq!(lead, Value::Null);
+    assert!(why.as_str().unwrap().contains("registry unreachable"), "{why}");
+}

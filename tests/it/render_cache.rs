@@ -2,8 +2,8 @@
 //! a commit whose overlays did not change renders nothing, one changed overlay renders once, a
 //! changed base re-renders every overlay using it, corrupt entries are discarded, concurrent runs
 //! share one cache, external renders are cached too, and an overlay the built-in renderer leaves
-//! to kustomize says why (or, without kustomize, is an error naming the feature while the rest of
-//! the environment is still audited).
+//! to kustomize, or fails on, says why (or, without kustomize, is an error naming the feature or
+//! the failure while the rest of the environment is still audited).
 
 use std::path::{Path, PathBuf};
 
@@ -308,40 +308,36 @@ fn external_renders_are_cached_too() {
     assert_eq!(builds(&log), 3);
 }
 
-/// api's overlay uses `replacements` (copying its own name into a label): the built-in renderer
-/// leaves it to kustomize and says why.
-fn with_replacements(fleet: &Fleet) {
+/// api's overlay uses `vars` (naming its Deployment): the built-in renderer leaves it to
+/// kustomize and says why.
+fn with_vars(fleet: &Fleet) {
     fleet.repo.commit(
         &[(
             "apps/api/overlays/production/kustomization.yaml",
             &format!(
-                "namespace: shop\nresources:\n  - ../../base\nimages:\n  - name: {API}\n    digest: {D1}\nreplacements:\n  - source: {{kind: Deployment, name: api}}\n    targets:\n      - select: {{kind: Deployment, name: api}}\n        fieldPaths: [metadata.labels.copied]\n        options: {{create: true}}\n"
+                "namespace: shop\nresources:\n  - ../../base\nimages:\n  - name: {API}\n    digest: {D1}\nvars:\n  - name: API_NAME\n    objref: {{kind: Deployment, name: api, apiVersion: apps/v1}}\n"
             ),
         )],
-        "api: replacements",
+        "api: vars",
     );
 }
 
 #[test]
 fn an_overlay_the_builtin_renderer_leaves_goes_to_kustomize_with_the_reason() {
     let fleet = Fleet::new(|b| b.render(|r| r.kustomize("kubectl")));
-    with_replacements(&fleet);
+    with_vars(&fleet);
     let report = fleet.audit_ok();
     assert_eq!(
         paths(&report),
         vec![
-            (
-                API_OVERLAY.to_string(),
-                "external: uses replacements".to_string(),
-                false
-            ),
+            (API_OVERLAY.to_string(), "external: uses vars".to_string(), false),
             (WEB_OVERLAY.to_string(), "builtin".to_string(), false),
         ]
     );
     let warm = fleet.audit_ok();
     assert_eq!(
         paths(&warm)[0],
-        (API_OVERLAY.to_string(), "external: uses replacements".to_string(), true),
+        (API_OVERLAY.to_string(), "external: uses vars".to_string(), true),
         "the external render is cached, the reason kept"
     );
 
@@ -360,7 +356,7 @@ fn an_overlay_the_builtin_renderer_leaves_goes_to_kustomize_with_the_reason() {
     );
     assert_eq!(out.code, 0, "{}", out.stderr);
     let declared = out.json();
-    assert_eq!(declared["paths"][0]["renderer"], "external: uses replacements");
+    assert_eq!(declared["paths"][0]["renderer"], "external: uses vars");
     assert_eq!(declared["paths"][1]["renderer"], "builtin");
 
     let out = driftwatch(
@@ -376,7 +372,7 @@ fn an_overlay_the_builtin_renderer_leaves_goes_to_kustomize_with_the_reason() {
     );
     assert!(
         out.stdout
-            .contains(&format!("{API_OVERLAY}  external: uses replacements (cached)")),
+            .contains(&format!("{API_OVERLAY}  external: uses vars (cached)")),
         "the text listing says how each path was rendered:\n{}",
         out.stdout
     );
@@ -385,19 +381,93 @@ fn an_overlay_the_builtin_renderer_leaves_goes_to_kustomize_with_the_reason() {
 #[test]
 fn without_kustomize_such_an_overlay_is_an_error_naming_the_feature_and_the_rest_is_audited() {
     let fleet = Fleet::new(|b| b.render(|r| r.kustomize("/nonexistent/bin/kustomize")));
-    with_replacements(&fleet);
+    with_vars(&fleet);
     let out = fleet.audit();
     assert_eq!(out.code, 2, "{}", out.stderr);
     let report = out.json();
     let error = report["environments"][0]["error"].as_str().unwrap();
     assert!(
-        error.contains(API_OVERLAY) && error.contains("uses replacements") && error.contains("not installed"),
+        error.contains(API_OVERLAY) && error.contains("uses vars") && error.contains("not installed"),
         "{error}"
     );
     assert_eq!(
         findings(&report),
         vec![finding("digest-drift", "shop/web", "web")],
         "web is still rendered and compared"
+    );
+}
+
+/// api's base Deployment saved with a UTF-8 byte order mark (as some Windows editors write it):
+/// kustomize reads the file, the built-in renderer's YAML reader refuses it.
+fn with_byte_order_mark(fleet: &Fleet) {
+    let (path, text) = app("api", API, D1, "warn").swap_remove(1);
+    assert!(path.ends_with("base/deployment.yaml"));
+    fleet.repo.commit(&[(&path, &format!("\u{feff}{text}"))], "api: a BOM");
+}
+
+/// An overlay the built-in renderer fails on is not an error when kustomize builds it: it goes
+/// to kustomize, and the report says the built-in renderer failed and why.
+#[test]
+fn an_overlay_the_builtin_renderer_fails_on_goes_to_kustomize_with_the_reason() {
+    let fleet = Fleet::new(|b| b.render(|r| r.kustomize("kubectl")));
+    with_byte_order_mark(&fleet);
+    let report = fleet.audit_ok();
+    let paths = paths(&report);
+    let (path, renderer, cached) = &paths[0];
+    assert_eq!((path.as_str(), *cached), (API_OVERLAY, false));
+    assert!(
+        renderer.starts_with("external: built-in renderer failed: apps/api/base/deployment.yaml: "),
+        "{renderer}"
+    );
+    assert_eq!(paths[1], (WEB_OVERLAY.to_string(), "builtin".to_string(), false));
+    assert_eq!(
+        report["environments"][0]["declared_workloads"], 2,
+        "api is declared from kustomize's output"
+    );
+    let warm = fleet.audit_ok();
+    assert_eq!(
+        (
+            &warm["environments"][0]["paths"][0]["renderer"],
+            &warm["environments"][0]["paths"][0]["cached"]
+        ),
+        (&Value::String(renderer.clone()), &Value::Bool(true)),
+        "the external render is cached, the reason kept"
+    );
+}
+
+/// Without kustomize, the overlay the built-in renderer fails on is an error with the built-in
+/// renderer's reason; with kustomize failing too, kustomize's error is the overlay's.
+#[test]
+fn an_overlay_both_fail_on_is_an_error_with_the_judges_reason() {
+    let fleet = Fleet::new(|b| b.render(|r| r.kustomize("/nonexistent/bin/kustomize")));
+    with_byte_order_mark(&fleet);
+    let out = fleet.audit();
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    let report = out.json();
+    let error = report["environments"][0]["error"].as_str().unwrap();
+    assert!(
+        error.contains(&format!("kustomize {API_OVERLAY}: apps/api/base/deployment.yaml: "))
+            && !error.contains("not installed"),
+        "{error}"
+    );
+    assert_eq!(findings(&report), vec![finding("digest-drift", "shop/web", "web")]);
+
+    let fleet = Fleet::new(|b| b.render(|r| r.kustomize("kubectl")));
+    fleet.repo.commit(
+        &[(
+            "apps/api/overlays/production/kustomization.yaml",
+            "resources:\n  - ../../missing\n",
+        )],
+        "api: a missing base",
+    );
+    let out = fleet.audit();
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    let error = out.json()["environments"][0]["error"].as_str().unwrap().to_string();
+    assert!(
+        error.contains(&format!("kustomize {API_OVERLAY}:"))
+            && error.contains("missing")
+            && error.contains("evalsymlink failure"),
+        "kustomize's own error: {error}"
     );
 }
 

@@ -8,7 +8,12 @@
 //!   `charts/`, directories and `.tgz`).
 //! - [`values`]: Helm's values: chart defaults, files, inline values, coalesced into subcharts
 //!   (`global`, `import-values`, `condition`, `tags`), `values.schema.json`.
+//! - [`release`]: `helm template` end to end ([`template()`]): the values' scopes as the engine's
+//!   top-level values, rendering, and the printed manifests.
 
 pub mod chart;
+pub mod release;
 pub mod template;
 pub mod values;
+
+pub use release::{Document, Rendered, Show, template};

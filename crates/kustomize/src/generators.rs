@@ -467,6 +467,8 @@ fn copy_merge_metadata(new: &mut Resource, old: &Resource) -> Result<(), BuildEr
     }
     new.origin = old.origin.clone();
     new.previous = old.previous.clone();
+    // The merged annotations hold the generator's build annotations (its behavior).
+    new.bookkept = true;
     let new_hash = new.generated.is_some_and(|g| g.hash_suffix);
     new.generated = old.generated.map(|g| Generated {
         hash_suffix: g.hash_suffix && new_hash,

@@ -1,5 +1,5 @@
 //! A kustomization file as the built-in renderer understands it. Fields it does not implement
-//! (Helm charts, replacements, vars, KRM plugins, schemas, anything unknown) are not errors here
+//! (Helm charts, vars, KRM plugins, schemas, anything unknown) are not errors here
 //! but [`BuildError::Unsupported`], so the overlay goes to the external kustomize instead of
 //! being rendered wrong.
 
@@ -19,7 +19,6 @@ const UNSUPPORTED: &[(&str, &str)] = &[
     ("helmCharts", "helmCharts"),
     ("helmGlobals", "helmCharts"),
     ("helmChartInflationGenerator", "helmCharts"),
-    ("replacements", "replacements"),
     ("vars", "vars"),
     ("crds", "crds"),
     ("openapi", "openapi"),
@@ -46,6 +45,7 @@ const SUPPORTED: &[&str] = &[
     "patches",
     "images",
     "replicas",
+    "replacements",
     "resources",
     "bases",
     "components",
@@ -74,6 +74,7 @@ pub struct Kustomization {
     pub patches: Option<Vec<Patch>>,
     pub images: Option<Vec<Image>>,
     pub replicas: Option<Vec<Replica>>,
+    pub replacements: Option<Vec<super::replacements::ReplacementField>>,
     pub resources: Option<Vec<String>>,
     pub bases: Option<Vec<String>>,
     pub components: Option<Vec<String>>,
@@ -199,9 +200,12 @@ impl Kustomization {
             1 => docs.into_iter().next().expect("one"),
             _ => return Err(BuildError::Invalid(format!("{path}: more than one document"))),
         };
-        let Some(fields) = doc.as_object() else {
+        if !doc.is_object() {
             return Err(BuildError::Invalid(format!("{path}: not a mapping")));
-        };
+        }
+        // kustomize matches field names case-insensitively (Go's encoding/json).
+        let doc = super::fieldnames::canonical(&doc);
+        let fields = doc.as_object().expect("still an object");
         for key in fields.keys() {
             if let Some((_, reason)) = UNSUPPORTED.iter().find(|(k, _)| k == key) {
                 return Err(BuildError::Unsupported(format!("uses {reason}")));

@@ -1,16 +1,18 @@
 //! A kustomize renderer: native Rust for the kustomize subset that decides
 //! workloads, images and config (resources, bases, components, namespace, name prefixes and
-//! suffixes, images, patches, replicas, labels, ConfigMap/Secret generators with kustomize's
-//! hash suffix). Pure: files come in through [`Files`], manifests go out as JSON values.
+//! suffixes, images, patches, replicas, labels, replacements, ConfigMap/Secret generators with
+//! kustomize's hash suffix, transformer configs). Pure: files come in through [`Files`], manifests go out as JSON values.
 //!
 //! It follows kustomize's own order (`api/internal/target/kusttarget.go`): per kustomization,
 //! resources (each base built on its own first), then generators, then components, then the
 //! built-in transformers in kustomize's fixed order, then the `transformers:` entries; at the top
-//! only, hash suffixes and then the name-reference fix-up.
+//! only, hash suffixes, the name-reference fix-up, and kustomize's rewrite of every resource's
+//! annotations.
 //!
 //! Anything outside the subset is [`BuildError::Unsupported`] with a reason, never a guess: the
 //! caller sends that overlay to the external kustomize.
 
+pub mod fieldnames;
 pub mod fieldspec;
 pub mod files;
 pub mod generators;
@@ -23,6 +25,7 @@ pub mod nameref;
 pub mod namespace;
 pub mod patch;
 pub mod prefix_suffix;
+pub mod replacements;
 pub mod replicas;
 pub mod resource;
 pub mod smp;
@@ -40,13 +43,13 @@ use resource::ResMap;
 
 /// The renderer's version: part of every render-cache key, so a release that renders
 /// differently never reads an older release's entries. Bump it with any change to output.
-pub const VERSION: &str = concat!("builtin-", env!("CARGO_PKG_VERSION"), "-1");
+pub const VERSION: &str = concat!("builtin-", env!("CARGO_PKG_VERSION"), "-2");
 
 /// Why the built-in renderer did not render an overlay.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum BuildError {
     /// The overlay uses something this renderer leaves to kustomize (the reason, such as
-    /// `uses replacements`).
+    /// `uses helmCharts`).
     #[error("{0}")]
     Unsupported(String),
     /// The overlay is wrong in a way kustomize rejects too (a missing file, a file outside the
@@ -152,11 +155,12 @@ impl<'a> Ctx<'a> {
 /// Renders the kustomization in directory `dir` (repository-relative).
 pub fn build(files: &dyn Files, dir: &str) -> Result<Build, BuildError> {
     let ctx = Ctx::new(files);
-    let mut res = load::accumulate_directory(&ctx, dir, false, ResMap::default())?;
+    let mut res = load::accumulate_directory(&ctx, dir, load::Role::Top, ResMap::default())?;
     // Done last and once, as kustomize's makeCustomizedResMap does: the hash covers the final
     // content, and references are fixed for the final names.
     hasher::add_hash_suffixes(&mut res)?;
     nameref::fix_references(&mut res)?;
+    patch::finish_annotations(&mut res)?;
     Ok(Build {
         docs: res.resources.into_iter().map(|r| r.obj).collect(),
         deps: ctx.into_deps(),
@@ -195,8 +199,11 @@ pub(crate) fn transform(ctx: &Ctx<'_>, dir: &str, k: &Kustomization, mut res: Re
     if let Some(i) = &k.images {
         images::apply(&mut res, i)?;
     }
-    for entry in k.transformers.iter().flatten() {
-        transformers::apply(ctx, dir, entry, &mut res)?;
+    if let Some(r) = &k.replacements {
+        replacements::apply(ctx, dir, &replacements::from_kustomization(r), &mut res)?;
+    }
+    if let Some(entries) = &k.transformers {
+        transformers::apply_all(ctx, dir, entries, &mut res)?;
     }
     Ok(res)
 }

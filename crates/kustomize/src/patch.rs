@@ -17,7 +17,9 @@
 //!   so references follow). `$patch: delete` at a patch's top removes the resource.
 //! - JSON 6902 applies as kustomize's json-patch library (evanphx/json-patch v4) does, quirks
 //!   included: `replace` of a missing object key adds it; `add` needs the parent to exist;
-//!   negative array indices count from the end.
+//!   negative array indices count from the end; `remove` of a missing key is an error. The
+//!   parent of `/metadata/annotations/…` exists whenever kustomize keeps build annotations on
+//!   the resource, which `patches` always does ([`Resource::has_build_annotations`]).
 
 use serde_json::Value;
 
@@ -210,7 +212,9 @@ fn apply_patch_transformer(entry: &Patch, parsed: Parsed, res: &mut ResMap) -> R
             for i in target::select(sel, res)? {
                 let r = &mut res.resources[i];
                 let before = r.id();
-                apply_ops(&mut r.obj, &ops)?;
+                // kustomize stores the id (as build annotations) before the patch.
+                r.bookkept = true;
+                apply_ops_as_kustomize(r, &ops)?;
                 // kustomize's PatchTransformer stores the previous id before a JSON patch, so
                 // a renamed resource's references follow it.
                 if !same_id(&r.id(), &before) {
@@ -367,6 +371,10 @@ fn apply_sm(res: &mut ResMap, selected: &[usize], patch: &Value, allow: &Allow) 
     for &i in selected {
         let r = &mut res.resources[i];
         let before = r.id();
+        if allow.name || allow.kind {
+            // kustomize's ApplySmPatch stores the id first.
+            r.bookkept = true;
+        }
         let (name, namespace, kind) = (r.name().to_string(), r.namespace().to_string(), r.kind().to_string());
         let mut p = patch.clone();
         p.as_object_mut()
@@ -444,13 +452,94 @@ fn apply_json6902_legacy(target: Option<&Selector>, ops: &[Value], res: &mut Res
     for i in target::select(sel, res)? {
         let r = &mut res.resources[i];
         let before = r.id();
-        apply_ops(&mut r.obj, ops)?;
+        apply_ops_as_kustomize(r, ops)?;
         if !same_id(&r.id(), &before) {
             // kustomize's PatchJson6902Transformer does not record the old id, so references to
             // it are not updated: a different model from this renderer's, left to kustomize.
             return Err(BuildError::Unsupported(
                 "uses patchesJson6902 to change a name, namespace or kind".into(),
             ));
+        }
+    }
+    Ok(())
+}
+
+/// JSON 6902 operations on a resource as kustomize applies them: to the resource as kustomize
+/// holds it, whose `metadata.annotations` also carries kustomize's build annotations once it has
+/// any ([`Resource::has_build_annotations`]). So `add /metadata/annotations/x` works on such a
+/// resource even where its file has no annotations, and fails on one without (kustomize v5.5.0,
+/// json-patch v4.12.0 `Apply` without options: an `add` needs its parent; checked). kustomize
+/// puts its build annotations back after the patch and drops them at the end, with the map if
+/// nothing else is left ([`finish_annotations`]).
+fn apply_ops_as_kustomize(r: &mut Resource, ops: &[Value]) -> Result<(), BuildError> {
+    if r.has_build_annotations() {
+        for op in ops {
+            let kind = op.get("op").and_then(Value::as_str).unwrap_or("");
+            let read = match kind {
+                "test" => op.get("path"),
+                "copy" | "move" => op.get("from"),
+                _ => None,
+            };
+            // Reading the whole map (or what holds it) would see kustomize's own entries.
+            if matches!(
+                read.and_then(Value::as_str),
+                Some("" | "/metadata" | "/metadata/annotations")
+            ) {
+                return Err(json_unsupported(&format!(
+                    "{kind} of metadata annotations holding kustomize's build annotations"
+                )));
+            }
+        }
+        let meta = r.metadata_mut();
+        let annotations = meta.entry("annotations").or_insert(Value::Null);
+        if annotations.is_null() {
+            *annotations = Value::Object(serde_json::Map::new());
+        }
+    }
+    apply_ops(&mut r.obj, ops)
+}
+
+/// What kustomize does to every resource's `metadata.annotations` at the end of a build
+/// (`RemoveOriginAnnotations`: read as a string map, written back): an empty or null map is
+/// dropped, and every value becomes its YAML text (`1` → `"1"`, `true` → `"true"`, a list or
+/// map → `""`). A JSON value no longer has the text of a null or a float (`~`, `1.50`): those
+/// are left to kustomize; integers and booleans are taken as written in their plain form.
+pub fn finish_annotations(res: &mut ResMap) -> Result<(), BuildError> {
+    for r in &mut res.resources {
+        let Some(meta) = r.obj.get_mut("metadata").and_then(Value::as_object_mut) else {
+            continue;
+        };
+        let Some(annotations) = meta.get_mut("annotations") else {
+            continue;
+        };
+        let map = match annotations {
+            Value::Null => {
+                meta.remove("annotations");
+                continue;
+            }
+            Value::Object(map) => map,
+            _ => {
+                return Err(BuildError::Unsupported(
+                    "uses metadata.annotations that is not a map".into(),
+                ));
+            }
+        };
+        for v in map.values_mut() {
+            let text = match &*v {
+                Value::String(_) => continue,
+                Value::Bool(b) => b.to_string(),
+                Value::Number(n) if n.is_i64() || n.is_u64() => n.to_string(),
+                Value::Array(_) | Value::Object(_) => String::new(),
+                Value::Null | Value::Number(_) => {
+                    return Err(BuildError::Unsupported(
+                        "uses an annotation whose value is null or a float".into(),
+                    ));
+                }
+            };
+            *v = Value::String(text);
+        }
+        if map.is_empty() {
+            meta.remove("annotations");
         }
     }
     Ok(())

@@ -89,6 +89,10 @@ pub struct Resource {
     pub previous: Vec<ResId>,
     /// Set for generator output.
     pub generated: Option<Generated>,
+    /// kustomize has written its own build annotations into it (beyond those `previous` and
+    /// `generated` imply: a JSON patch from `patches` or a strategic merge patch allowed to
+    /// rename stores its id). See [`Resource::has_build_annotations`].
+    pub bookkept: bool,
 }
 
 fn str_at<'a>(v: &'a Value, path: &[&str]) -> &'a str {
@@ -111,6 +115,7 @@ impl Resource {
             origin,
             previous: Vec::new(),
             generated: None,
+            bookkept: false,
         }
     }
 
@@ -171,6 +176,22 @@ impl Resource {
             .and_then(Value::as_object)
             .map(|m| m.iter().map(|(k, v)| (k.as_str(), v.as_str().unwrap_or(""))).collect())
             .unwrap_or_default()
+    }
+
+    /// Whether kustomize holds build annotations (`internal.config.kubernetes.io/…`) in its
+    /// `metadata.annotations` at this point of the build: once a transformer renamed it or moved
+    /// it to a namespace, a generator made it, or a JSON patch from `patches` stored its id. A
+    /// JSON patch then finds an annotations map even where the file had none (so `add
+    /// /metadata/annotations/x` works there, and only there).
+    pub fn has_build_annotations(&self) -> bool {
+        self.bookkept
+            || self.generated.is_some()
+            || !self.previous.is_empty()
+            || self
+                .obj
+                .pointer("/metadata/annotations")
+                .and_then(Value::as_object)
+                .is_some_and(|a| a.keys().any(|k| k.starts_with("internal.config.kubernetes.io/")))
     }
 
     /// Whether it has been known by `id` (now or before), compared as kustomize compares ids.

@@ -229,7 +229,7 @@ fn walk_shape(dest: &Option<Value>, origin: &Option<Value>) -> Result<Shape, Bui
 }
 
 /// One step of kyaml's walker with the target (`dest`) and the patch (`origin`) as sources.
-/// `None` clears the field; `Some(Value::Null)` is a null the target had and keeps.
+/// `None` clears the field.
 fn walk(dest: Option<Value>, origin: Option<Value>, given: Option<&Node>) -> Result<Option<Value>, BuildError> {
     let s = schema_of(given, [dest.as_ref(), origin.as_ref()]);
     match walk_shape(&dest, &origin)? {
@@ -241,7 +241,10 @@ fn walk(dest: Option<Value>, origin: Option<Value>, given: Option<&Node>) -> Res
         Shape::Map => {
             if missing_or_null(&dest) {
                 return match origin {
-                    // A null the target has and the patch leaves alone stays.
+                    // A null the target has and the patch leaves alone stays when its text is
+                    // `null` or `~` and goes when it is empty (`field:`), kyaml's
+                    // MakePersistentNullNode (checked): the text a JSON value no longer has.
+                    None if dest.is_some() => Err(unsupported("a target holding null values")),
                     None => Ok(dest),
                     Some(Value::Null) => Ok(None),
                     Some(o) => walk_same(o, s),

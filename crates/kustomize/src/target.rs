@@ -75,6 +75,20 @@ impl Compiled {
     }
 }
 
+/// Whether `r`'s labels and annotations satisfy the two label-selector strings (empty ones
+/// match anything), as kustomize's `MatchesLabelSelector` and `MatchesAnnotationSelector` read
+/// them.
+pub fn labels_and_annotations_match(
+    label_selector: &str,
+    annotation_selector: &str,
+    r: &Resource,
+) -> Result<bool, BuildError> {
+    let labels = parse_selector(label_selector)?;
+    let annotations = parse_selector(annotation_selector)?;
+    Ok(labels.iter().all(|q| q.matches(&r.string_map("labels")))
+        && annotations.iter().all(|q| q.matches(&r.string_map("annotations"))))
+}
+
 /// Whether `sel` picks `r`.
 pub fn matches(sel: &Selector, r: &Resource) -> Result<bool, BuildError> {
     Ok(Compiled::new(sel)?.matches(r))

@@ -3,8 +3,9 @@
 //! (`tests/corpus/<case>/`, each with a `case.yaml` saying what to expect) and
 //! a seeded generator of random ones. Both are rendered by both renderers and compared on the
 //! facts driftwatch reads: workloads, their containers and images, ConfigMaps and Secrets, and
-//! the names a pod spec refers to. Every divergence is collected and reported at once, naming
-//! the case and the fact.
+//! the names a pod spec refers to; then, where those agree, every other field of every document
+//! (labels, annotations, anything a transformer writes). Every divergence is collected and
+//! reported at once, naming the case and the fact or field.
 //!
 //! A missing kustomize fails these tests: they are the renderer's only proof of exactness.
 //!
@@ -28,7 +29,6 @@ const CORPUS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/corpus");
 /// hold a case for each, so a feature cannot silently move from "falls back" to "renders".
 const FALLBACK_REASONS: &[&str] = &[
     "uses helmCharts",
-    "uses replacements",
     "uses vars",
     "uses crds",
     "uses openapi",
@@ -272,6 +272,55 @@ fn diff(want: &Facts, got: &Facts) -> Vec<String> {
     out
 }
 
+/// Beyond the facts: every field of every document, matched by id, so that labels,
+/// annotations and any other field a transformer writes are compared too (kustomize's output
+/// order is its sort order, not the load order, so documents are matched by id).
+fn document_diff(theirs: &[Value], ours: &[Value]) -> Vec<String> {
+    let by_id = |docs: &[Value]| -> BTreeMap<String, Value> {
+        let mut m = BTreeMap::new();
+        for d in docs {
+            let id = format!(
+                "{} {}/{}/{}",
+                str_at(d, &["apiVersion"]),
+                str_at(d, &["kind"]),
+                str_at(d, &["metadata", "namespace"]),
+                str_at(d, &["metadata", "name"])
+            );
+            m.insert(id, d.clone());
+        }
+        m
+    };
+    let (theirs, ours) = (by_id(theirs), by_id(ours));
+    let mut out = Vec::new();
+    for (id, t) in &theirs {
+        let Some(o) = ours.get(id) else { continue };
+        let (mut want, mut got) = (Facts::new(), Facts::new());
+        leaves(t, String::new(), &mut want);
+        leaves(o, String::new(), &mut got);
+        out.extend(diff(&want, &got).into_iter().map(|l| format!("{id} {l}")));
+    }
+    out
+}
+
+/// Every scalar (and empty collection) of `v` by its JSON pointer.
+fn leaves(v: &Value, at: String, out: &mut Facts) {
+    match v {
+        Value::Object(m) if !m.is_empty() => {
+            for (k, x) in m {
+                leaves(x, format!("{at}/{k}"), out);
+            }
+        }
+        Value::Array(a) if !a.is_empty() => {
+            for (i, x) in a.iter().enumerate() {
+                leaves(x, format!("{at}/{i}"), out);
+            }
+        }
+        other => {
+            out.insert(at, other.to_string());
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Comparing one repository.
 
@@ -323,7 +372,10 @@ fn check(
             };
             match ours {
                 Ok(docs) => {
-                    let d = diff(&facts(&theirs), &facts(&docs));
+                    let mut d = diff(&facts(&theirs), &facts(&docs));
+                    if d.is_empty() {
+                        d = document_diff(&theirs, &docs);
+                    }
                     if d.is_empty() {
                         Outcome::Pass
                     } else {
@@ -953,6 +1005,25 @@ fn facts_cover_what_driftwatch_reads_and_differences_name_the_fact() {
             "ConfigMap//cm: kustomize has none, builtin present".into(),
             "ConfigMap//cm binaryData b: kustomize has none, builtin AA==".into(),
             "ConfigMap//cm data k: kustomize has none, builtin v".into(),
+        ]
+    );
+}
+
+/// Documents whose facts agree still differ when any other field does (a label, an annotation),
+/// matched by id whatever their order.
+#[test]
+fn documents_are_compared_field_by_field() {
+    let cm = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "cm", "labels": {"a": "1"}}});
+    let sa = json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "sa"}});
+    let mut other = cm.clone();
+    other["metadata"]["labels"]["a"] = json!("2");
+    other["metadata"]["annotations"] = json!({});
+    assert!(document_diff(&[cm.clone(), sa.clone()], &[sa.clone(), cm.clone()]).is_empty());
+    assert_eq!(
+        document_diff(&[cm, sa.clone()], &[sa, other]),
+        vec![
+            "v1 ConfigMap//cm /metadata/labels/a: kustomize \"1\" builtin \"2\"".to_string(),
+            "v1 ConfigMap//cm /metadata/annotations: kustomize has none, builtin {}".into(),
         ]
     );
 }

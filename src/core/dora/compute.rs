@@ -66,6 +66,10 @@ pub struct Event {
     /// [`Figures::unknown_lineage_changes`]).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub unknown_lineage: bool,
+    /// Why, when it is known (`unknown_lineage`): a moving tag, no registry configured to
+    /// compare a tag with a digest, the tag not found, the registry unreachable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unknown_lineage_reason: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -230,6 +234,7 @@ fn events(deployments: &[Deployment], environments: &[EnvironmentFigures], opts:
                 lead_time_seconds: lead_time(d, opts),
                 skipped: skipped(d, opts),
                 unknown_lineage: unknown_lineage(d),
+                unknown_lineage_reason: d.lineage_unjudged.clone().filter(|_| unknown_lineage(d)),
             })
         })
         .collect();
@@ -536,6 +541,7 @@ mod tests {
             completed_at: Some(t(done)),
             declared: Some(decl("production", chain[2])),
             lineage,
+            lineage_unjudged: None,
         }
     }
 

@@ -62,6 +62,11 @@ pub struct Deployment {
     /// first environment first, ending with this environment's (when declared). Lead time
     /// starts at `lineage[0].at`; stage times are the gaps between consecutive entries.
     pub lineage: Vec<Declaration>,
+    /// Why `lineage` is empty although the change was declared here, when the history could
+    /// not judge where it came from (a moving tag; a tag and a digest the registry did not
+    /// resolve). `Source::Git` only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lineage_unjudged: Option<String>,
 }
 
 /// One drift episode: a finding from first seen to resolved.

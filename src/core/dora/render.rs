@@ -187,7 +187,12 @@ pub fn render_explain(r: &DoraReport) -> String {
             (None, false) => {
                 let _ = write!(line, "  skipped {}: no lead time", e.skipped.join(", "));
             }
-            (None, true) if e.unknown_lineage => line.push_str("  lineage cannot be judged: no lead time"),
+            (None, true) if e.unknown_lineage => match &e.unknown_lineage_reason {
+                Some(why) => {
+                    let _ = write!(line, "  lineage cannot be judged ({why}): no lead time");
+                }
+                None => line.push_str("  lineage cannot be judged: no lead time"),
+            },
             (None, true) => {}
         }
         let _ = writeln!(out, "{line}");

@@ -250,7 +250,7 @@ fn reference(s: &str, container: Option<Option<Container>>) -> Option<Found> {
     })
 }
 
-fn without_tag(name: &str) -> &str {
+pub(super) fn without_tag(name: &str) -> &str {
     match name.rsplit_once(':') {
         Some((repo, tag)) if !tag.contains('/') => repo,
         _ => name,

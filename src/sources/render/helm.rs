@@ -45,13 +45,19 @@ pub enum BuiltinError {
     Invalid(String),
 }
 
-/// The built-in engine: `helm template`'s output for a prepared release. The template engine
-/// (`crates/helm/src/template`) is being written: until it is merged, every release goes to
-/// `helm template`, saying so. Wiring it in is this function's body.
-fn builtin(_prepared: &helm::values::render::Prepared) -> Result<String, BuiltinError> {
-    Err(BuiltinError::Unsupported(
-        "the built-in Helm engine is not merged yet".into(),
-    ))
+/// The built-in engine (`crates/helm`): `helm template`'s output for the release. What it does
+/// not implement (a function, a feature) is `Unsupported`, naming it, and the release goes to
+/// `helm template`; what fails as it fails in Helm is the release's error.
+fn builtin(
+    chart: helm::chart::Chart,
+    user: &helm::values::Values,
+    opts: &helm::values::render::TemplateOptions,
+) -> Result<String, BuiltinError> {
+    match helm::template(chart, user, opts, helm::Show::default()) {
+        Ok(rendered) => Ok(rendered.output),
+        Err(helm::release::Error::Unsupported(what)) => Err(BuiltinError::Unsupported(format!("uses {what}"))),
+        Err(e) => Err(BuiltinError::Invalid(crate::error_chain(&e))),
+    }
 }
 
 /// A release's chart as found: where `helm template` reads it, its files, and what had to be
@@ -190,9 +196,7 @@ impl Renderer {
         let rendered = tokio::task::spawn_blocking(move || {
             let (chart, user, opts) = builtin_inputs(f.as_ref(), &dir, &r, chart_files, &deps)
                 .map_err(|e| BuiltinError::Invalid(crate::error_chain(&e)))?;
-            let prepared =
-                helm::values::render::prepare(chart, &user, &opts).map_err(|e| BuiltinError::Invalid(e.to_string()))?;
-            builtin(&prepared)
+            builtin(chart, &user, &opts)
         })
         .await
         .map_err(|e| failed(format!("built-in engine failed: {e}")))?;

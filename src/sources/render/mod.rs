@@ -2,8 +2,9 @@
 //! the one matcher ([`crate::core::paths`]), renders each with the renderer chosen for it
 //! ([`plain`] files as they are; a kustomization with the built-in renderer (the [`kustomize`]
 //! crate, pure, in `crates/kustomize`), or the external
-//! kustomize ([`kustomize_exec`]) when configured or when the built-in one leaves the overlay to
-//! it) and hands the documents to [`crate::core::manifest`]. Kustomize renders go through the
+//! kustomize ([`kustomize_exec`]) when configured, when the built-in one leaves the overlay to
+//! it, or when the built-in one fails on it: kustomize, not the built-in renderer, decides
+//! whether an overlay builds) and hands the documents to [`crate::core::manifest`]. Kustomize renders go through the
 //! [`cache`], keyed by what each build read ([`files`]). A new renderer is one more file here
 //! plus one arm in `choose`.
 
@@ -90,6 +91,47 @@ pub enum Unreadable {
 /// why it failed), said as "not installed" by the caller.
 #[derive(Clone, Debug)]
 struct NoExternal(String);
+
+/// Why an overlay is rendered by the external kustomize.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Handoff {
+    /// `engine = "external"`.
+    Configured,
+    /// The built-in renderer leaves the overlay to kustomize (its reason).
+    Unsupported(String),
+    /// The built-in renderer failed on the overlay (its reason). kustomize is the judge: what it
+    /// renders is used; when it fails too its error is the overlay's, and without it the
+    /// built-in renderer's error is.
+    BuiltinFailed(String),
+}
+
+impl Handoff {
+    /// The renderer named in reports (`external`, `external: uses helmCharts`, `external:
+    /// built-in renderer failed: …`).
+    fn renderer(&self) -> String {
+        match self {
+            Self::Configured => "external".into(),
+            Self::Unsupported(reason) => format!("external: {reason}"),
+            Self::BuiltinFailed(reason) => format!("external: built-in renderer failed: {reason}"),
+        }
+    }
+
+    /// The overlay's error when the external kustomize is not installed (`command`).
+    fn missing(&self, path: &str, command: String) -> RenderError {
+        match self {
+            Self::Configured => RenderError::KustomizeMissing { command },
+            Self::Unsupported(reason) => RenderError::FallbackMissing {
+                path: path.into(),
+                reason: reason.clone(),
+                command,
+            },
+            Self::BuiltinFailed(reason) => RenderError::Kustomize {
+                path: path.into(),
+                reason: reason.clone(),
+            },
+        }
+    }
+}
 
 /// How one selected path is rendered.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -299,8 +341,8 @@ impl Renderer {
     }
 
     /// The kustomization in `rel`: from the cache when nothing it read changed, else rendered
-    /// with the configured engine (the built-in one handing what it does not support to the
-    /// external kustomize, with the reason).
+    /// with the configured engine (the built-in one handing what it does not support, and what
+    /// it fails on, to the external kustomize, with the reason).
     async fn kustomization(
         &self,
         files: &SharedFiles,
@@ -310,7 +352,7 @@ impl Renderer {
         engine: Engine,
     ) -> Result<Output, RenderError> {
         if engine == Engine::External {
-            return self.external(files, root, repo, rel, None).await;
+            return self.external(files, root, repo, rel, Handoff::Configured).await;
         }
         let key = cache::key(&[kustomize::VERSION, repo, rel]);
         // Cache lookups and stores touch the disk, and the build is CPU work: a blocking thread.
@@ -341,39 +383,26 @@ impl Renderer {
             path: rel.into(),
             reason: format!("built-in renderer failed: {e}"),
         })?;
-        match built {
-            Ok(out) => Ok(out),
-            Err(kustomize::BuildError::Invalid(reason)) => Err(RenderError::Kustomize {
-                path: rel.into(),
-                reason,
-            }),
-            Err(kustomize::BuildError::Unsupported(reason)) => {
-                self.external(files, root, repo, rel, Some(reason)).await
-            }
-        }
+        let handoff = match built {
+            Ok(out) => return Ok(out),
+            Err(kustomize::BuildError::Unsupported(reason)) => Handoff::Unsupported(reason),
+            // The built-in renderer is not the judge of an overlay kustomize builds.
+            Err(kustomize::BuildError::Invalid(reason)) => Handoff::BuiltinFailed(reason),
+        };
+        self.external(files, root, repo, rel, handoff).await
     }
 
-    /// `rel` rendered by the external kustomize; `fallback` is why the built-in renderer left it.
+    /// `rel` rendered by the external kustomize, for the reason `handoff`.
     async fn external(
         &self,
         files: &SharedFiles,
         root: &Path,
         repo: &str,
         rel: &str,
-        fallback: Option<String>,
+        handoff: Handoff,
     ) -> Result<Output, RenderError> {
-        let renderer = match &fallback {
-            Some(reason) => format!("external: {reason}"),
-            None => "external".to_string(),
-        };
-        let missing = |command: String| match &fallback {
-            Some(reason) => RenderError::FallbackMissing {
-                path: rel.into(),
-                reason: reason.clone(),
-                command,
-            },
-            None => RenderError::KustomizeMissing { command },
-        };
+        let renderer = handoff.renderer();
+        let missing = |command: String| handoff.missing(rel, command);
         let version = self
             .external_version
             .get_or_init(|| async {

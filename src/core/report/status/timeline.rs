@@ -157,6 +157,7 @@ mod tests {
             completed_at: done.map(at),
             declared: Some(decl("production", "2026-11-20T09:00:00Z")),
             lineage: vec![decl("staging", "2026-11-20T08:00:00Z")],
+            lineage_unjudged: None,
         };
         let deployments = [
             dep(

@@ -1,0 +1,1 @@
+{{- define "full.name" -}}{{ .Release.Name }}-{{ .Chart.Name }}{{- end -}}

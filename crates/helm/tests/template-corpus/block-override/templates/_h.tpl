@@ -1,0 +1,1 @@
+{{ define "blk" }}overridden {{ . }}{{ end }}

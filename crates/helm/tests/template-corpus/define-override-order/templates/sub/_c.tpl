@@ -1,0 +1,1 @@
+{{ define "x" }}from sub/_c{{ end }}{{ define "y" }}y from sub{{ end }}

@@ -1,0 +1,3 @@
+{{ define "bad" }}
+
+  {{ fail "from helper" }}{{ end }}

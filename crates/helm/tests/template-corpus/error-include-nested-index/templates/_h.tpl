@@ -1,0 +1,1 @@
+{{ define "a" }}{{ index .l 9 }}{{ end }}

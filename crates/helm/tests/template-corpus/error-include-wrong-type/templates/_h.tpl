@@ -1,0 +1,1 @@
+{{ define "d" }}{{ trunc .Values.num "x" }}{{ end }}

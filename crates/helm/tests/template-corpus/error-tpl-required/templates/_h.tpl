@@ -1,0 +1,1 @@
+{{ define "req" }}{{ required "inner value missing" .Values.nope }}{{ end }}

@@ -1,0 +1,1 @@
+{{ define "n" }}{{ .Release.Name }}{{ end }}
