@@ -17,3 +17,8 @@ pub mod template;
 pub mod values;
 
 pub use release::{Document, Rendered, Show, template};
+
+/// The renderer's version: part of every render-cache key driftwatch makes for a release the
+/// built-in engine renders, so a release that renders differently never reads an older
+/// version's entries. Bump it with any change to output (the engine, its functions, values).
+pub const VERSION: &str = concat!("builtin-", env!("CARGO_PKG_VERSION"), "-1");

@@ -26,15 +26,14 @@ use crate::core::model::{DeclaredState, ReleaseRender};
 use crate::sources::charts::dependencies::{self, Vendored};
 use crate::sources::charts::{ChartError, Fetched, Session};
 
-/// Part of every Helm render's cache key: bump it with any change to how a release is rendered
-/// or read (the built-in engine's version goes here when it lands).
+/// Part of every Helm render's cache key: bump it with any change to how driftwatch renders or
+/// reads a release (the built-in engine's own changes bump `helm::VERSION`, in its key too).
 const KEY_VERSION: &str = "helm-1";
 
 /// `.Capabilities.KubeVersion` for a release that gives none.
 pub const DEFAULT_KUBE_VERSION: &str = "1.30";
 
-/// Why the built-in engine gives no output for a release. It stands for the `helm` crate's
-/// render error until its template engine is merged: `Unsupported` hands the release to
+/// Why the built-in engine gives no output for a release: `Unsupported` hands the release to
 /// `helm template` with the reason (recorded as `external: <reason>`), `Invalid` is the
 /// release's error in Helm's words.
 #[derive(Debug, thiserror::Error)]
@@ -179,7 +178,7 @@ impl Renderer {
         resolved: &Resolved,
         keys: &Keys,
     ) -> Result<Output, RenderError> {
-        let key = keys.key(&["builtin"]);
+        let key = keys.key(&["builtin", helm::VERSION]);
         if let Some(hit) = self.lookup(&key, files) {
             return Ok(Output {
                 entry: hit,
