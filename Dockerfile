@@ -43,8 +43,7 @@ COPY xtask/Cargo.toml ./xtask/
 RUN mkdir src benches crates/yaml/src crates/kustomize/src crates/helm/src xtask/src \
     && echo 'fn main() {}' > src/main.rs \
     && echo 'fn main() {}' > xtask/src/main.rs \
-    && touch src/lib.rs tests/support/lib.rs crates/yaml/src/lib.rs crates/kustomize/src/lib.rs \
-       crates/helm/src/lib.rs \
+    && touch src/lib.rs tests/support/lib.rs crates/yaml/src/lib.rs crates/kustomize/src/lib.rs crates/helm/src/lib.rs \
     && echo 'fn main() {}' > benches/audit.rs \
     && echo 'fn main() {}' > benches/render.rs \
     && echo 'fn main() {}' > benches/watch.rs \

@@ -36,7 +36,7 @@
 //!     files as they are, the built-in kustomize renderer (the `kustomize` crate, reading
 //!     through [`sources::render::files`], a git tree or a directory),
 //!     [`sources::render::kustomize_exec`] the external kustomize; Helm releases with
-//!     [`sources::render::helm`] (the `helm` crate's chart and values, `helm template` through
+//!     [`sources::render::helm`] (the `helm` crate, else `helm template` through
 //!     [`sources::render::helm_exec`]); every kustomize and Helm render through
 //!     [`sources::render::cache`].
 //!   - [`sources::charts`]: Helm charts from outside the repository, verified and kept on disk:

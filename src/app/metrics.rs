@@ -577,7 +577,7 @@ mod tests {
                 cached: false,
             }],
             releases: vec![
-                release("shop", "external: the built-in Helm engine is not merged yet", false),
+                release("shop", "external: uses lookup", false),
                 release("web", "external", false),
                 release("cache", "external", true),
             ],
@@ -594,7 +594,7 @@ mod tests {
         let text = metrics.encode();
         for line in [
             "driftwatch_renders_total{engine=\"builtin\",reason=\"\",renderer=\"kustomize\"} 1",
-            "driftwatch_renders_total{engine=\"external\",reason=\"the built-in Helm engine is not merged yet\",renderer=\"helm\"} 1",
+            "driftwatch_renders_total{engine=\"external\",reason=\"uses lookup\",renderer=\"helm\"} 1",
             "driftwatch_renders_total{engine=\"external\",reason=\"\",renderer=\"helm\"} 1",
             "driftwatch_render_cache_lookups_total{result=\"hit\"} 1",
             "driftwatch_render_cache_lookups_total{result=\"miss\"} 3",

@@ -798,3 +798,38 @@ fn dependencies_missing_from_charts_are_fetched_as_chart_lock_pins_them() {
         "the checkout is left as it is"
     );
 }
+
+#[test]
+fn the_built_in_engine_declares_what_helm_template_does() {
+    let dir = tempfile::tempdir().unwrap();
+    write_files(&dir.path().join("gitops"), &gitops_files());
+    let snapshot = empty_snapshot(dir.path());
+    let env = |e: support::config::Environment| {
+        e.renderer("helm").snapshot(&snapshot).release("shop", |r| {
+            r.namespace("shop")
+                .chart("charts/shop")
+                .values_files(&["charts/shop/values-production.yaml"])
+                .values("{ replicaCount = 3 }")
+        })
+    };
+    let cfg = ConfigBuilder::new(dir.path())
+        .gitops(|g| g.path("gitops"))
+        .render(|r| r.helm(helm_stand_in()))
+        .environment("builtin", env)
+        .environment("external", |e| env(e).engine("external"))
+        .write();
+    let builtin = declared(dir.path(), &cfg, "builtin");
+    let external = declared(dir.path(), &cfg, "external");
+    assert_eq!(
+        (builtin.code, external.code),
+        (0, 0),
+        "{}{}",
+        builtin.stderr,
+        external.stderr
+    );
+    let (builtin, external) = (builtin.json(), external.json());
+    assert_eq!(builtin["releases"][0]["renderer"], "builtin");
+    assert_eq!(external["releases"][0]["renderer"], "external");
+    assert_eq!(workloads(&builtin), workloads(&external));
+    assert_eq!(workloads(&builtin).len(), 2);
+}

@@ -14,10 +14,6 @@
 //! - [`release`]: `helm template` end to end ([`template()`]): the values' scopes as the engine's
 //!   top-level values, rendering, and the printed manifests.
 
-/// The renderer's version: part of every render-cache key a caller makes, so bump it with any
-/// change to output.
-pub const VERSION: &str = "builtin-0.1.0-1";
-
 pub mod chart;
 pub mod gofmt;
 pub mod release;
@@ -26,3 +22,8 @@ pub mod values;
 pub mod yaml;
 
 pub use release::{Document, Rendered, Show, template};
+
+/// The renderer's version: part of every render-cache key driftwatch makes for a release the
+/// built-in engine renders, so a release that renders differently never reads an older
+/// version's entries. Bump it with any change to output (the engine, its functions, values).
+pub const VERSION: &str = concat!("builtin-", env!("CARGO_PKG_VERSION"), "-1");

@@ -136,6 +136,11 @@ impl Charts {
         }
     }
 
+    /// Bounds the archives kept on disk; after an audit.
+    pub fn prune(&self) {
+        self.store.prune(store::MAX_BYTES);
+    }
+
     pub fn session(&self) -> Session<'_> {
         Session {
             charts: self,

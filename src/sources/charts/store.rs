@@ -11,6 +11,12 @@ use sha2::{Digest as _, Sha256};
 
 use super::ChartError;
 
+/// The most the archives on disk may take; the least recently used go first beyond it.
+pub const MAX_BYTES: u64 = 256 * 1024 * 1024;
+
+/// A temp file this old belongs to no running write.
+const STALE_TEMP: std::time::Duration = std::time::Duration::from_secs(3600);
+
 /// Where archives are kept: the configured directory, or one of this process's own (removed
 /// when it ends) when there is none.
 pub struct Store {
@@ -45,6 +51,11 @@ impl Store {
         let path = self.path(name, version, digest)?;
         let bytes = std::fs::read(&path).ok()?;
         if sha256(&bytes) == digest {
+            // Used is used: [`Store::prune`] keeps the most recently used.
+            let _ = std::fs::File::options()
+                .write(true)
+                .open(&path)
+                .and_then(|f| f.set_modified(std::time::SystemTime::now()));
             return Some(path);
         }
         tracing::warn!(file = %path.display(), "chart store: discarding an archive that does not match its digest");
@@ -80,6 +91,39 @@ impl Store {
         temp.write_all(bytes).map_err(|e| failed(dir, e))?;
         temp.persist(&path).map_err(|e| failed(dir, e.error))?;
         Ok(path)
+    }
+
+    /// Deletes the least recently used archives (by mtime: written or last used) until the
+    /// rest take at most `max` bytes, and temp files a crashed writer left. Another process
+    /// only sees an archive vanish, and fetches it again.
+    pub fn prune(&self, max: u64) {
+        let Ok(dir) = &self.dir else { return };
+        let Ok(entries) = std::fs::read_dir(dir) else { return };
+        let now = std::time::SystemTime::now();
+        let mut archives = Vec::new();
+        for entry in entries.flatten() {
+            let (Ok(meta), name) = (entry.metadata(), entry.file_name()) else {
+                continue;
+            };
+            let name = name.to_string_lossy();
+            let modified = meta.modified().unwrap_or(std::time::SystemTime::UNIX_EPOCH);
+            if name.starts_with(".chart-") {
+                if now.duration_since(modified).is_ok_and(|age| age > STALE_TEMP) {
+                    let _ = std::fs::remove_file(entry.path());
+                }
+            } else if meta.is_file() && name.ends_with(".tgz") {
+                archives.push((modified, meta.len(), entry.path()));
+            }
+        }
+        archives.sort();
+        let mut total: u64 = archives.iter().map(|(_, size, _)| size).sum();
+        for (_, size, path) in archives {
+            if total <= max {
+                break;
+            }
+            let _ = std::fs::remove_file(path);
+            total -= size;
+        }
     }
 
     /// `<dir>/<name>-<version>-<hex>.tgz`, with anything but `[A-Za-z0-9._+-]` in the name and
@@ -132,6 +176,30 @@ mod tests {
         std::fs::write(&path, b"damaged").unwrap();
         assert_eq!(store.get("shop", "1.0.0", &digest), None, "checked on every read");
         assert!(!path.exists());
+    }
+
+    #[test]
+    fn prune_keeps_the_most_recently_used_archives_under_the_bound() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(Some(dir.path().to_path_buf()));
+        let now = std::time::SystemTime::now();
+        let mut paths = Vec::new();
+        for (n, age) in [(1u8, 3u64), (2, 2), (3, 1)] {
+            let bytes = vec![n; 100];
+            let path = store.put("c", &n.to_string(), &sha256(&bytes), &bytes).unwrap();
+            std::fs::File::options()
+                .write(true)
+                .open(&path)
+                .unwrap()
+                .set_modified(now - std::time::Duration::from_secs(3600 * age))
+                .unwrap();
+            paths.push(path);
+        }
+        // The oldest is used again: it stays, the next oldest goes.
+        assert!(store.get("c", "1", &sha256(&[1u8; 100])).is_some());
+        store.prune(200);
+        let kept: Vec<bool> = paths.iter().map(|p| p.exists()).collect();
+        assert_eq!(kept, [true, false, true]);
     }
 
     #[test]

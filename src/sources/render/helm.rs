@@ -26,15 +26,14 @@ use crate::core::model::{DeclaredState, ReleaseRender};
 use crate::sources::charts::dependencies::{self, Vendored};
 use crate::sources::charts::{ChartError, Fetched, Session};
 
-/// Part of every Helm render's cache key: bump it with any change to how a release is rendered
-/// or read (the built-in engine's version goes here when it lands).
+/// Part of every Helm render's cache key: bump it with any change to how driftwatch renders or
+/// reads a release (the built-in engine's own changes bump `helm::VERSION`, in its key too).
 const KEY_VERSION: &str = "helm-1";
 
 /// `.Capabilities.KubeVersion` for a release that gives none.
 pub const DEFAULT_KUBE_VERSION: &str = "1.30";
 
-/// Why the built-in engine gives no output for a release. It stands for the `helm` crate's
-/// render error until its template engine is merged: `Unsupported` hands the release to
+/// Why the built-in engine gives no output for a release: `Unsupported` hands the release to
 /// `helm template` with the reason (recorded as `external: <reason>`), `Invalid` is the
 /// release's error in Helm's words.
 #[derive(Debug, thiserror::Error)]
@@ -660,6 +659,71 @@ mod tests {
                 .to_string()
                 .starts_with("shop/templates/bad.yaml: output is not YAML")
         );
+    }
+
+    /// What the built-in engine will be given: the chart with a `file://` dependency under
+    /// `charts/`, values files in order then inline values, the release and capabilities.
+    #[test]
+    fn the_built_in_engine_gets_the_chart_values_and_capabilities() {
+        let repo = tempfile::tempdir().unwrap();
+        let write = |path: &str, text: &str| {
+            let p = repo.path().join(path);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, text).unwrap();
+        };
+        write(
+            "charts/shop/Chart.yaml",
+            "apiVersion: v2\nname: shop\nversion: 1.0.0\ndependencies:\n  - name: common\n    version: 0.1.0\n    repository: file://../common\n",
+        );
+        write(
+            "charts/shop/values.yaml",
+            "replicaCount: 1\nimage: {tag: a, pull: Always}\n",
+        );
+        write("charts/shop/templates/d.yaml", "kind: Deployment\n");
+        write(
+            "charts/common/Chart.yaml",
+            "apiVersion: v2\nname: common\nversion: 0.1.0\n",
+        );
+        write("values-prod.yaml", "image: {tag: b}\n");
+        let files = super::super::files::DirFiles::new(repo.path());
+        let release = ReleaseConfig {
+            name: "shop".into(),
+            namespace: "web".into(),
+            chart: ChartSource::Path("charts/shop".into()),
+            values_files: vec!["values-prod.yaml".into()],
+            values: serde_json::json!({"replicaCount": 3}).as_object().unwrap().clone(),
+            kube_version: Some("1.29".into()),
+            api_versions: vec!["example.com/v1".into()],
+            engine: None,
+        };
+        let chart_files = helm::chart::archive::read_dir(&repo.path().join("charts/shop")).unwrap();
+        let deps = [Vendored::Directory {
+            name: "common".into(),
+            dir: "charts/common".into(),
+        }];
+        let (chart, user, opts) = builtin_inputs(&files, repo.path(), &release, chart_files, &deps).unwrap();
+        assert_eq!(
+            Value::Object(user.clone()),
+            serde_json::json!({"image": {"tag": "b"}, "replicaCount": 3})
+        );
+        let prepared = helm::values::render::prepare(chart, &user, &opts).expect("prepares as helm template");
+        assert_eq!(
+            Value::Object(prepared.values.clone())["image"],
+            serde_json::json!({"tag": "b", "pull": "Always"})
+        );
+        assert_eq!(prepared.chart.dependencies[0].name(), "common");
+        let caps = prepared.scope.capabilities.to_json();
+        assert_eq!(
+            caps["KubeVersion"]["Version"], "v1.29",
+            "as Helm v4 keeps --kube-version"
+        );
+        assert!(
+            caps["APIVersions"]
+                .as_array()
+                .unwrap()
+                .contains(&serde_json::json!("example.com/v1"))
+        );
+        assert_eq!(prepared.scope.release["Namespace"], "web");
     }
 
     #[test]

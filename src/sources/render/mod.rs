@@ -244,6 +244,7 @@ impl Renderer {
         if let Some(c) = &self.cache {
             c.prune();
         }
+        self.charts.prune();
     }
 
     /// Renders every path and Helm release of `env` in `files` (the checkout at `root`; `repo`
