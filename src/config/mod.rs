@@ -19,7 +19,6 @@ pub(crate) use crate::settings::Validator;
 pub use crate::settings::{ConfigError, DeliveryConfig, Secret, redact_url};
 
 use crate::alerts::channels::ChannelKind;
-
 use crate::core::model::{Rewrite, Severity};
 use crate::core::report::status::promotion_order;
 
