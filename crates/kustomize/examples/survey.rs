@@ -62,7 +62,7 @@ fn survey(files: &DirFiles, root: &Path, dir: &str, with_kustomize: bool) -> Val
         let theirs = kubectl_kustomize(&root.join(dir));
         report["kustomize"] = match &theirs {
             Ok(docs) => json!({ "result": "ok", "documents": docs.len() }),
-            Err(e) => json!({ "result": "error", "error": e }),
+            Err(e) => json!({ "result": "error", "error": e.to_string() }),
         };
         if let (Ok(ours), Ok(theirs)) = (&ours, &theirs) {
             report["compare"] = compare(theirs, &ours.docs);
@@ -200,22 +200,34 @@ fn patch_type(body: &str) -> &'static str {
     }
 }
 
+/// Why `kubectl kustomize` gave no documents.
+#[derive(Debug, thiserror::Error)]
+enum KubectlError {
+    #[error("running kubectl: {0}")]
+    Run(#[source] std::io::Error),
+    /// kustomize's own message (kubectl's log wrapping removed, at most 400 characters).
+    #[error("{0}")]
+    Failed(String),
+    #[error("kustomize output does not parse: {0}")]
+    Output(#[source] safe_yaml::Error),
+}
+
 /// `kubectl kustomize` on `dir` (60 s at most: remote resources cannot be fetched here).
-fn kubectl_kustomize(dir: &Path) -> Result<Vec<Value>, String> {
+fn kubectl_kustomize(dir: &Path) -> Result<Vec<Value>, KubectlError> {
     let out = Command::new("timeout")
         .args(["60", "kubectl", "kustomize"])
         .arg(dir)
         .output()
-        .map_err(|e| format!("running kubectl: {e}"))?;
+        .map_err(KubectlError::Run)?;
     if !out.status.success() {
         let err = String::from_utf8_lossy(&out.stderr);
         let err = err.split_once(" err=").map_or(&*err, |(_, e)| e);
-        return Err(err.trim().chars().take(400).collect());
+        return Err(KubectlError::Failed(err.trim().chars().take(400).collect()));
     }
     let text = String::from_utf8_lossy(&out.stdout);
     let (docs, err) = safe_yaml::documents(&text);
     match err {
-        Some(e) => Err(format!("kustomize output does not parse: {e}")),
+        Some(e) => Err(KubectlError::Output(e)),
         None => Ok(docs),
     }
 }
