@@ -17,6 +17,7 @@ pub mod dora;
 pub mod http;
 pub mod leader;
 pub mod metrics;
+pub mod probes;
 pub mod record;
 pub mod schedule;
 pub mod status;

@@ -89,6 +89,9 @@ pub fn parse_cron(expr: &str) -> Result<croner::Cron, croner::errors::CronError>
 #[derive(Clone, Debug)]
 pub struct ServerConfig {
     pub listen: std::net::SocketAddr,
+    /// `probe_listen`: `/healthz` and `/readyz` also served here, on a thread of their own, so
+    /// that load on `listen` never delays a kubelet probe; `None`: only on `listen`.
+    pub probe_listen: Option<std::net::SocketAddr>,
     /// `[server.auth]`; `None`: every endpoint is open (the default, on loopback).
     pub auth: Option<ServerAuth>,
 }
