@@ -833,3 +833,109 @@ fn the_built_in_engine_declares_what_helm_template_does() {
     assert_eq!(workloads(&builtin), workloads(&external));
     assert_eq!(workloads(&builtin).len(), 2);
 }
+
+/// An overlay whose base inflates the shop chart with kustomize's `helmCharts:` (values inline,
+/// hooks skipped), for `--once`; and one that names no release, which only the external
+/// kustomize renders (Helm names the release after the clock).
+fn helm_charts_overlays(gitops: &Path) {
+    for (path, text) in chart("shop", "1.4.0") {
+        write(&gitops.join("apps/shop/base/charts/shop").join(path), &text);
+    }
+    write(
+        &gitops.join("apps/shop/base/kustomization.yaml"),
+        &format!(
+            "helmCharts:\n- name: shop\n  releaseName: shop\n  namespace: shop\n  skipHooks: true\n  valuesInline:\n    image:\n      digest: {D1}\n    worker:\n      enabled: true\n"
+        ),
+    );
+    write(
+        &gitops.join("apps/shop/production/kustomization.yaml"),
+        "resources:\n- ../base\nnamespace: shop\n",
+    );
+    for (path, text) in chart("shop", "1.4.0") {
+        write(&gitops.join("apps/unnamed/charts/shop").join(path), &text);
+    }
+    write(
+        &gitops.join("apps/unnamed/kustomization.yaml"),
+        "helmCharts:\n- name: shop\n  namespace: shop\n",
+    );
+}
+
+#[test]
+fn an_overlay_with_helm_charts_renders_with_the_built_in_engines_and_is_audited() {
+    let dir = tempfile::tempdir().unwrap();
+    helm_charts_overlays(&dir.path().join("gitops"));
+    let kube = FakeKube::start(live("shop"));
+    let kc = kube.kubeconfig(dir.path(), "prod");
+    let snapshot = empty_snapshot(dir.path());
+    let cfg = ConfigBuilder::new(dir.path())
+        .gitops(|g| g.path("gitops"))
+        .render(|r| r.helm(helm_stand_in()))
+        .environment("production", |e| {
+            e.paths(&["apps/shop/production"])
+                .kubeconfig(&kc)
+                .namespaces(&["shop"])
+                .compare_configmaps("false")
+        })
+        .environment("unnamed", |e| e.paths(&["apps/unnamed"]).snapshot(&snapshot))
+        .write();
+
+    let out = declared(dir.path(), &cfg, "production");
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let production = out.json();
+    assert_eq!(
+        production["paths"][0]["renderer"], "builtin",
+        "kustomize and Helm both built in: {production}"
+    );
+    assert_eq!(
+        workloads(&production)
+            .into_iter()
+            .map(|(w, image, _, _)| (w, image))
+            .collect::<Vec<_>>(),
+        vec![
+            ("Deployment shop/shop-api".to_string(), format!("{API}@{D1}")),
+            ("Deployment shop/shop-worker".to_string(), format!("{API}-worker@{D1}")),
+        ],
+        "inline values over the chart's; no hook Job (skipHooks)"
+    );
+
+    let out = once(dir.path(), &cfg, &[]);
+    assert_eq!(out.code, 1, "drift: {}", out.stderr);
+    let report = out.json();
+    let production: Vec<&Value> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["environment"] == "production")
+        .collect();
+    assert_eq!(
+        findings(&json!({"findings": production})),
+        vec![finding("spec-drift", "shop/shop-api", "api")],
+        "the worker runs as the chart declares it"
+    );
+    let drift = production[0];
+    assert_eq!(drift["declared"], format!("{API}@{D1}"));
+    assert_eq!(drift["source"], "apps/shop/production");
+    assert_eq!(drift["live_image"], format!("{API}:hotfix-1"));
+
+    // No release name: the external kustomize (with the `helm` stand-in) renders it, and says why.
+    let out = declared(dir.path(), &cfg, "unnamed");
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let unnamed = out.json();
+    assert_eq!(
+        unnamed["paths"][0]["renderer"], "external: uses helmCharts without releaseName",
+        "{unnamed}"
+    );
+    let names: Vec<String> = workloads(&unnamed).into_iter().map(|(w, ..)| w).collect();
+    let api = names
+        .iter()
+        .find(|n| n.starts_with("Deployment "))
+        .expect("the Deployment");
+    let release = api
+        .strip_prefix("Deployment default/shop-")
+        .and_then(|n| n.strip_suffix("-api"))
+        .unwrap_or_default();
+    assert!(
+        !release.is_empty() && release.bytes().all(|b| b.is_ascii_digit()),
+        "Helm's generated release name (`<chart>-<unix time>`): {names:?}"
+    );
+}
