@@ -939,3 +939,152 @@ fn an_overlay_with_helm_charts_renders_with_the_built_in_engines_and_is_audited(
         "Helm's generated release name (`<chart>-<unix time>`): {names:?}"
     );
 }
+
+/// Every reason the built-in Helm engine gives for leaving a chart to Helm (the template that
+/// triggers it, the reason): each function Helm has and the engine lacks
+/// (`helm::template::funcs::HELM_ONLY`, so a new one is covered here without a change), and
+/// the implemented functions' unsupported corners.
+fn unsupported_reasons() -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = helm::template::funcs::HELM_ONLY
+        .iter()
+        .map(|name| (format!("{{{{ {name} }}}}"), (*name).to_string()))
+        .collect();
+    for (t, r) in [
+        ("{{ dateInZone \"2006\" now \"Europe/Paris\" }}", "dateInZone"),
+        ("{{ htmlDateInZone now \"America/New_York\" }}", "htmlDateInZone"),
+        ("{{ genPrivateKey \"dsa\" }}", "genPrivateKey \"dsa\""),
+        ("{{ genPrivateKey \"ed25519\" }}", "genPrivateKey \"ed25519\""),
+        ("{{ tpl .Values.loop . }}", "tpl nested beyond 10000 levels"),
+    ] {
+        out.push((t.to_string(), r.to_string()));
+    }
+    out
+}
+
+/// A chart whose ConfigMap runs the template of reason number `.Values.use`.
+fn uses_chart(dir: &Path, reasons: &[(String, String)]) {
+    let defines: String = reasons
+        .iter()
+        .enumerate()
+        .map(|(i, (t, _))| format!("{{{{- define \"call.{i}\" -}}}}{t}{{{{- end -}}}}\n"))
+        .collect();
+    write(&dir.join("Chart.yaml"), "apiVersion: v2\nname: uses\nversion: 1.0.0\n");
+    write(&dir.join("values.yaml"), "use: 0\nloop: \"{{ tpl .Values.loop . }}\"\n");
+    write(&dir.join("templates/_calls.tpl"), &defines);
+    write(
+        &dir.join("templates/cm.yaml"),
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}\ndata:\n  x: {{ include (printf \"call.%v\" .Values.use) . | quote }}\n",
+    );
+}
+
+#[test]
+fn every_unsupported_reason_is_named_to_the_user() {
+    let dir = tempfile::tempdir().unwrap();
+    let reasons = unsupported_reasons();
+    uses_chart(&dir.path().join("gitops/charts/uses"), &reasons);
+    let snapshot = empty_snapshot(dir.path());
+    let cfg = ConfigBuilder::new(dir.path())
+        .gitops(|g| g.path("gitops"))
+        .render(|r| r.helm(dir.path().join("no/helm")))
+        .environment("production", |e| {
+            let mut e = e.renderer("helm").snapshot(&snapshot);
+            for i in 0..reasons.len() {
+                e = e.release(&format!("r{i}"), |r| {
+                    r.namespace("shop")
+                        .chart("charts/uses")
+                        .values(&format!("{{ use = {i} }}"))
+                });
+            }
+            e
+        })
+        .write();
+
+    // Without helm, each release is an error that says what the engine leaves to helm.
+    let out = once(dir.path(), &cfg, &[]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    let error = out.json()["environments"][0]["error"].as_str().unwrap().to_string();
+    let missing: Vec<&str> = reasons
+        .iter()
+        .enumerate()
+        .filter(|(i, (_, reason))| {
+            !error.contains(&format!(
+                "helm release r{i}: the built-in Helm engine leaves this release to helm (uses {reason}), which is not installed"
+            ))
+        })
+        .map(|(_, (_, reason))| reason.as_str())
+        .collect();
+    assert!(missing.is_empty(), "not named: {missing:?} in {error}");
+}
+
+/// With helm there, the reason is the renderer's, for a release, a `helmCharts:` chart and the
+/// promotion lineage alike.
+#[test]
+fn an_unsupported_release_says_why_helm_rendered_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = GitRepo::init(&dir.path().join("infra"));
+    let toml = vec![("{{ toToml .Values.table }}".to_string(), "toToml".to_string())];
+    let tree = tempfile::tempdir().unwrap();
+    uses_chart(&tree.path().join("charts/uses"), &toml);
+    uses_chart(&tree.path().join("apps/kust/charts/uses"), &toml);
+    write(
+        &tree.path().join("apps/kust/kustomization.yaml"),
+        "helmCharts:\n- name: uses\n  releaseName: kust\n  valuesInline: {table: {a: 1}}\n",
+    );
+    let files: Vec<(String, String)> = walk(tree.path());
+    let refs: Vec<(&str, &str)> = files.iter().map(|(p, t)| (p.as_str(), t.as_str())).collect();
+    let commit = repo.commit(&refs, "a chart using toToml");
+    let snapshot = empty_snapshot(dir.path());
+    let url = format!("file://{}", repo.dir.display());
+    let release = |e: support::config::Environment| {
+        e.renderer("helm").snapshot(&snapshot).release("toml", |r| {
+            r.namespace("shop").chart("charts/uses").values("{ table = { a = 1 } }")
+        })
+    };
+    let cfg = ConfigBuilder::new(dir.path())
+        .gitops(|g| g.url(&url).cache_dir(dir.path().join("cache")))
+        .render(|r| r.helm(helm_stand_in()))
+        .environment("staging", release)
+        .environment("production", |e| release(e).promoted_from("staging"))
+        .environment("kust", |e| e.paths(&["apps/kust"]).snapshot(&snapshot))
+        .write();
+
+    let out = declared(dir.path(), &cfg, "staging");
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let staging = out.json();
+    assert_eq!(staging["releases"][0]["renderer"], "external: uses toToml", "{staging}");
+
+    let out = declared(dir.path(), &cfg, "kust");
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(
+        out.json()["paths"][0]["renderer"],
+        "external: uses toToml in helmCharts chart apps/kust/charts/uses"
+    );
+
+    let out = once(dir.path(), &cfg, &[]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    let error = out.json()["environments"][1]["error"].as_str().unwrap().to_string();
+    assert!(
+        error.contains(&format!(
+            "promotion lineage from staging: helm release toml at commit {commit}: the built-in Helm engine leaves it to helm (uses toToml), so its history cannot be rendered"
+        )),
+        "{error}"
+    );
+}
+
+/// Every file below `dir`: (relative path, text).
+fn walk(dir: &Path) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                let rel = path.strip_prefix(dir).unwrap().to_string_lossy().to_string();
+                out.push((rel, std::fs::read_to_string(&path).unwrap()));
+            }
+        }
+    }
+    out
+}
