@@ -1088,3 +1088,141 @@ fn walk(dir: &Path) -> Vec<(String, String)> {
     }
     out
 }
+
+/// `declared --format json` for `env` with extra environment variables.
+fn declared_with(dir: &Path, cfg: &Path, env: &[(&str, &str)]) -> Output {
+    driftwatch(
+        dir,
+        &[
+            "declared",
+            "--env",
+            "production",
+            "--format",
+            "json",
+            "--config",
+            cfg.to_str().unwrap(),
+        ],
+        env,
+    )
+}
+
+#[test]
+fn a_helm_repository_over_https_with_a_private_ca_and_basic_auth() {
+    let dir = tempfile::tempdir().unwrap();
+    let served = packaged(dir.path());
+    let ca = support::charts::PrivateCa::new(&dir.path().join("tls"));
+    let server = support::charts::HttpsChartRepo::start(served.parent().unwrap(), &ca, Some(("ci", PASSWORD)));
+    let repo = server.url("charts");
+    let password_file = dir.path().join("charts-password");
+    write(&password_file, &format!("{PASSWORD}\n"));
+    let snapshot = empty_snapshot(dir.path());
+    std::fs::create_dir_all(dir.path().join("gitops")).unwrap();
+    let config = |ca_file: Option<&Path>| {
+        ConfigBuilder::new(dir.path())
+            .gitops(|g| g.path("gitops"))
+            .helm_repository(|h| {
+                let h = h.url(&repo).username("ci").password_file(&password_file);
+                match ca_file {
+                    Some(f) => h.ca_file(f),
+                    None => h,
+                }
+            })
+            .environment("production", |e| {
+                e.renderer("helm")
+                    .snapshot(&snapshot)
+                    .release("web", |r| r.namespace("web").chart("web").repo(&repo).version("1.x"))
+            })
+            .write()
+    };
+    let debug = [("RUST_LOG", "debug")];
+
+    let out = declared_with(dir.path(), &config(Some(&ca.ca)), &debug);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let report = out.json();
+    let digest = format!(
+        "sha256:{}",
+        sha256_hex(&std::fs::read(served.join("web-1.2.0.tgz")).unwrap())
+    );
+    assert_eq!(
+        (&report["releases"][0]["version"], &report["releases"][0]["digest"]),
+        (&json!("1.2.0"), &json!(digest)),
+        "fetched over TLS from the private CA's server, verified against the index"
+    );
+    assert_eq!(workloads(&report)[0].1, format!("{API}@{D3}"));
+    assert!(
+        !format!("{}{}", out.stdout, out.stderr).contains(PASSWORD),
+        "the password from password_file never shows"
+    );
+
+    // Without the CA, the server's certificate is not trusted: the release's error names the
+    // chart and the repository, and still no password.
+    let out = declared_with(dir.path(), &config(None), &debug);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(
+        out.stderr.contains(&format!(
+            "helm release web: chart web from {repo}: repository {repo}/index.yaml unreachable"
+        )),
+        "{}",
+        out.stderr
+    );
+    assert!(!format!("{}{}", out.stdout, out.stderr).contains(PASSWORD));
+}
+
+#[test]
+fn an_unreachable_oci_registry_names_the_chart_and_the_rest_is_audited() {
+    let dir = tempfile::tempdir().unwrap();
+    write_files(&dir.path().join("gitops"), &gitops_files());
+    let snapshot = dir.path().join("cluster.json");
+    write(&snapshot, &list(live("shop")));
+    let host = format!("127.0.0.1:{}", free_port());
+    let reference = format!("oci://{host}/charts/web");
+    let shop = |e: support::config::Environment| {
+        e.renderer("helm")
+            .snapshot(&snapshot)
+            .compare_configmaps("false")
+            .release("shop", |r| {
+                r.namespace("shop")
+                    .chart("charts/shop")
+                    .values_files(&["charts/shop/values-production.yaml"])
+            })
+    };
+    let cfg = ConfigBuilder::new(dir.path())
+        .gitops(|g| g.path("gitops"))
+        .registry(|r| r.host(&host).insecure(true).max_attempts(1))
+        .environment("production", |e| {
+            shop(e).release("web", |r| r.namespace("web").chart(&reference).version("0.3.0"))
+        })
+        .environment("staging", shop)
+        .write();
+
+    let out = once(dir.path(), &cfg, &[]);
+    assert_eq!(out.code, 2, "an audit error: {}", out.stderr);
+    let report = out.json();
+    let production = &report["environments"][0];
+    let error = production["error"].as_str().unwrap();
+    assert!(
+        error.contains(&format!("helm release web: chart {reference}")) && error.contains(&host),
+        "names the chart and the registry: {error}"
+    );
+    assert_eq!(production["declared_workloads"], 2, "the other release is still read");
+    assert_eq!(report["environments"][1]["status"], "ok");
+    let drift: Vec<(String, String)> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["environment"].as_str().unwrap().into(),
+                f["type"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        drift,
+        vec![
+            ("production".to_string(), "spec-drift".to_string()),
+            ("staging".to_string(), "spec-drift".to_string())
+        ],
+        "both environments audited"
+    );
+}
