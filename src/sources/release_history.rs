@@ -199,6 +199,11 @@ fn render(
     })();
     Ok(rendered.map_err(|e| match e {
         helm::release::Error::Unsupported(what) => Failed::Unsupported(format!("uses {what}")),
+        // The audit fetches what charts/ lacks; the walk reads the commit alone, and would
+        // otherwise see the release declare nothing at every commit.
+        helm::release::Error::Values(helm::values::render::PrepareError::Missing(missing)) => {
+            Failed::Unsupported(format!("uses dependencies not vendored under charts/ ({missing})"))
+        }
         _ => Failed::Nothing,
     }))
 }
