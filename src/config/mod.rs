@@ -977,7 +977,7 @@ kubeconfig = "kubeconfig"
                 "promotion lineage",
                 HELM.replace("engine = \"external\"\n[[", "promoted_from = \"staging\"\n[[")
                     + "[[environments]]\nname = \"staging\"\npaths = [\"apps\"]\n[environments.cluster]\nkubeconfig = \"k\"\n",
-                &["environments[0].promoted_from", "Helm releases are not walked"],
+                &["environments[0].promoted_from", "release \"podinfo\" of \"production\" takes its chart from a Helm repository"],
             ),
             (
                 "a password without its variable",
