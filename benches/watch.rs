@@ -11,6 +11,8 @@
 //! receiving its alert, and the duration of each re-audit the change caused (from the daemon's
 //! JSON log).
 //!
+//! `BENCH_LOG=<file>` keeps the daemon's JSON log there.
+//!
 //! `BENCH_KAPI=<KAPI_DIR>`: the same against a real kube-apiserver started by
 //! `../shared/kapi/setup` (every environment's namespaces in that one cluster, written there
 //! first, read by driftwatch as kapi's least-privilege `reader2`; not for CI).
@@ -102,8 +104,14 @@ fn start(cfg: &Path) -> Daemon {
     let stderr = child.stderr.take().unwrap();
     let audits = Arc::new(Mutex::new(Vec::new()));
     let seen = audits.clone();
+    // BENCH_LOG=<file>: the daemon's log kept there, to see where a latency goes.
+    let mut keep = std::env::var_os("BENCH_LOG").map(|p| std::fs::File::create(p).expect("BENCH_LOG is writable"));
     std::thread::spawn(move || {
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if let Some(f) = keep.as_mut() {
+                use std::io::Write as _;
+                let _ = writeln!(f, "{line}");
+            }
             let Ok(v) = serde_json::from_str::<Value>(&line) else {
                 continue;
             };
