@@ -181,6 +181,7 @@ fn write_json_inner(out: &mut String, v: &Value, html: bool, indent: Option<usiz
             }
             out.push(']');
         }
+        Value::Map(m) if m.is_nil() => out.push_str("null"),
         Value::Map(m) => {
             out.push('{');
             let entries = m.entries();
@@ -209,7 +210,7 @@ fn write_json_inner(out: &mut String, v: &Value, html: bool, indent: Option<usiz
     Ok(())
 }
 
-/// A Go struct marshals its fields in declaration order.
+/// A Go struct marshals its exported fields in declaration order, under their `json` tags.
 fn write_struct(
     out: &mut String,
     st: &crate::template::go_struct::Struct,
@@ -217,11 +218,7 @@ fn write_struct(
     indent: Option<usize>,
 ) -> Result<(), GoError> {
     out.push('{');
-    let fields: Vec<(&String, &Value)> = st
-        .order
-        .iter()
-        .filter_map(|k| st.fields.get(k).map(|v| (k, v)))
-        .collect();
+    let fields = st.json_fields();
     for (i, (k, v)) in fields.iter().enumerate() {
         if i > 0 {
             out.push(',');
