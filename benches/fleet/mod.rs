@@ -344,6 +344,30 @@ fn signature() -> Signature<'static> {
     Signature::new("bench", "bench@example.com", &Time::new(1_700_000_000, 0)).unwrap()
 }
 
+/// A git repository on `main` in `dir` (its files written), everything committed.
+pub fn init_and_commit(dir: &Path, message: &str) {
+    let repo = Repository::init(dir).unwrap();
+    repo.set_head("refs/heads/main").unwrap();
+    commit_all(&repo, message);
+}
+
+/// One snapshot per environment under `dir` (`cluster-<env>.json`, a `kubectl get -o json`
+/// List), each holding what `live` adds for every app.
+pub fn snapshots(dir: &Path, envs: &[String], apps: usize, live: fn(usize, &str, &mut Vec<Value>)) -> Vec<PathBuf> {
+    envs.iter()
+        .map(|env| {
+            let mut items = Vec::new();
+            for app in 0..apps {
+                live(app, env, &mut items);
+            }
+            let path = dir.join(format!("cluster-{env}.json"));
+            let list = json!({"apiVersion": "v1", "kind": "List", "items": items});
+            fs::write(&path, serde_json::to_string(&list).unwrap()).unwrap();
+            path
+        })
+        .collect()
+}
+
 /// Stages everything in the work tree and commits it on `main`.
 fn commit_all(repo: &Repository, message: &str) {
     let mut index = repo.index().unwrap();
@@ -368,22 +392,8 @@ impl Fleet {
                 overlay_files(&app_dir.join("overlays").join(env), app, env);
             }
         }
-        let repo = Repository::init(&repo_dir).unwrap();
-        repo.set_head("refs/heads/main").unwrap();
-        commit_all(&repo, "the generated fleet");
-        let snapshots = envs
-            .iter()
-            .map(|env| {
-                let mut items = Vec::with_capacity(apps * (REPLICAS + 3));
-                for app in 0..apps {
-                    live_objects(app, env, &mut items);
-                }
-                let path = dir.join(format!("cluster-{env}.json"));
-                let list = json!({"apiVersion": "v1", "kind": "List", "items": items});
-                fs::write(&path, serde_json::to_string(&list).unwrap()).unwrap();
-                path
-            })
-            .collect();
+        init_and_commit(&repo_dir, "the generated fleet");
+        let snapshots = snapshots(dir, &envs, apps, live_objects);
         Self {
             apps,
             envs,

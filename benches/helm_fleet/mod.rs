@@ -13,13 +13,11 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use serde_json::{Value, json};
 
-use crate::fleet::{CREATED, Drift, digest, drift, env_names, write};
+use crate::fleet::{CREATED, Drift, digest, drift, env_names, init_and_commit, snapshots, write};
 use crate::measure::Expected;
 
 pub const REGISTRY: &str = "registry.example.com/edge";
@@ -642,20 +640,6 @@ fn live_objects(app: usize, env: &str, items: &mut Vec<Value>) {
         "data": data}));
 }
 
-fn git(dir: &Path, args: &[&str]) {
-    let out = Command::new("git")
-        .args(["-c", "user.name=bench", "-c", "user.email=bench@example.com"])
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("git runs");
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 impl HelmFleet {
     /// Writes the repository (one commit) under `dir/gitops` and the snapshots beside it.
     pub fn generate(dir: &Path, apps: usize, envs: usize) -> Self {
@@ -664,22 +648,8 @@ impl HelmFleet {
         for app in 0..apps {
             chart_files(&repo.join("apps").join(app_name(app)).join("chart"), app, &envs);
         }
-        git(&repo, &["init", "-q", "-b", "main"]);
-        git(&repo, &["add", "-A"]);
-        git(&repo, &["commit", "-q", "-m", "the generated Helm fleet"]);
-        let snapshots = envs
-            .iter()
-            .map(|env| {
-                let mut items = Vec::new();
-                for app in 0..apps {
-                    live_objects(app, env, &mut items);
-                }
-                let path = dir.join(format!("cluster-{env}.json"));
-                let list = json!({"apiVersion": "v1", "kind": "List", "items": items});
-                fs::write(&path, serde_json::to_string(&list).unwrap()).unwrap();
-                path
-            })
-            .collect();
+        init_and_commit(&repo, "the generated Helm fleet");
+        let snapshots = snapshots(dir, &envs, apps, live_objects);
         Self {
             apps,
             envs,
