@@ -14,84 +14,14 @@
 //! reports the median; the external cold runs run once (minutes at full size).
 
 mod fleet;
+mod measure;
 
 use std::fmt::Write as _;
-use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use fleet::{Expected, Fleet};
-
-/// What one measured run of a command gave.
-struct Measured {
-    code: i32,
-    wall: Duration,
-    rss_mib: f64,
-    stdout: String,
-    stderr: String,
-}
-
-/// `render --measure OUT CMD ARGS…` (run by `main` itself): runs CMD with stdout to `OUT` and
-/// stderr to `OUT.stderr`, waits for it with `wait4` and prints its exit code, wall time in µs
-/// and peak RSS in KiB. Being a fresh, small process matters: Linux carries the high-water mark
-/// of the process that `exec`s into the child, so a child of the (large) bench itself would
-/// report the bench's memory. `wait4` reports the child and the children it reaped: for the
-/// external engine that is the larger of driftwatch and its largest kustomize run.
-#[allow(unsafe_code)]
-fn measure_child(args: &[String]) {
-    let out = Path::new(&args[0]);
-    let stdout = File::create(out).unwrap();
-    let stderr = File::create(out.with_extension("stderr")).unwrap();
-    let start = Instant::now();
-    let child = Command::new(&args[1])
-        .args(&args[2..])
-        .stdout(stdout)
-        .stderr(stderr)
-        .spawn()
-        .unwrap();
-    let pid = libc::pid_t::try_from(child.id()).unwrap();
-    let mut status = 0;
-    // SAFETY: wait4 only writes into the status and the zeroed rusage we pass it; the child is
-    // ours and not waited for anywhere else (`child` is dropped without waiting).
-    let usage = unsafe {
-        let mut u: libc::rusage = std::mem::zeroed();
-        assert_eq!(libc::wait4(pid, &mut status, 0, &mut u), pid);
-        u
-    };
-    let wall = start.elapsed();
-    drop(child);
-    let code = if libc::WIFEXITED(status) {
-        libc::WEXITSTATUS(status)
-    } else {
-        -1
-    };
-    println!("{code} {} {}", wall.as_micros(), usage.ru_maxrss);
-}
-
-/// Runs `cmd` through `--measure` in `work`, keeping its output as `<label>.out`.
-fn measure(work: &Path, label: &str, cmd: &[&str]) -> Measured {
-    let out = work.join(format!("{label}.out"));
-    let me = std::env::current_exe().unwrap();
-    let res = Command::new(me)
-        .arg("--measure")
-        .arg(&out)
-        .args(cmd)
-        .current_dir(work)
-        .stderr(Stdio::inherit())
-        .output()
-        .unwrap();
-    assert!(res.status.success(), "measuring {cmd:?} failed");
-    let text = String::from_utf8(res.stdout).unwrap();
-    let f: Vec<&str> = text.split_whitespace().collect();
-    Measured {
-        code: f[0].parse().unwrap(),
-        wall: Duration::from_micros(f[1].parse().unwrap()),
-        rss_mib: f[2].parse::<f64>().unwrap() / 1024.0,
-        stdout: std::fs::read_to_string(&out).unwrap(),
-        stderr: std::fs::read_to_string(out.with_extension("stderr")).unwrap(),
-    }
-}
+use fleet::Fleet;
+use measure::{Measured, check, env_usize, measure, measure_child, median, once};
 
 /// How driftwatch renders in one run.
 #[derive(Clone, Copy)]
@@ -154,88 +84,10 @@ impl Setup<'_> {
     /// One audit of the whole fleet, checked to report exactly the deliberate drifts.
     fn audit(&self, label: &str, render: Render<'_>) -> Measured {
         let config = self.config(label, render, None);
-        let m = measure(
-            self.work,
-            label,
-            &[
-                env!("CARGO_BIN_EXE_driftwatch"),
-                "--once",
-                "--format",
-                "json",
-                "--config",
-                config.to_str().unwrap(),
-            ],
-        );
+        let m = once(self.work, label, &config);
         check(label, &m, &self.fleet.expected());
         m
     }
-}
-
-/// Fails the bench unless the run's report is a complete audit whose findings are exactly the
-/// expected ones.
-fn check(label: &str, m: &Measured, expected: &[Expected]) {
-    let report: serde_json::Value = serde_json::from_str(&m.stdout)
-        .unwrap_or_else(|e| panic!("{label}: no JSON report ({e}), exit {}:\n{}", m.code, m.stderr));
-    let errors = &report["summary"]["errors"];
-    let incomplete = &report["summary"]["incomplete"];
-    assert!(
-        errors == 0 && incomplete == 0,
-        "{label}: the audit had errors: {}\n{}",
-        report["environments"],
-        m.stderr
-    );
-    let s = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_string();
-    let mut found: Vec<Expected> = report["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| {
-            (
-                s(&f["type"]),
-                s(&f["environment"]),
-                s(&f["namespace"]),
-                s(&f["name"]),
-                f["container"].as_str().map(str::to_string),
-            )
-        })
-        .collect();
-    found.sort();
-    if found != expected {
-        let unexpected: Vec<_> = report["findings"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|f| {
-                let key = (
-                    s(&f["type"]),
-                    s(&f["environment"]),
-                    s(&f["namespace"]),
-                    s(&f["name"]),
-                    f["container"].as_str().map(str::to_string),
-                );
-                !expected.contains(&key)
-            })
-            .take(5)
-            .map(|f| f["message"].to_string())
-            .collect();
-        panic!(
-            "{label}: {} findings, expected the {} deliberate drifts; first unexpected: {unexpected:#?}",
-            found.len(),
-            expected.len()
-        );
-    }
-}
-
-fn median(mut v: Vec<Measured>) -> Measured {
-    v.sort_by_key(|m| m.wall);
-    v.swap_remove(v.len() / 2)
-}
-
-fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .map(|v| v.parse().unwrap_or_else(|_| panic!("{name}={v:?} is not a number")))
-        .unwrap_or(default)
 }
 
 fn on_path(program: &str) -> bool {
@@ -300,18 +152,7 @@ fn builtin(cache_dir: Option<&Path>) -> Render<'_> {
 /// kustomize binary, with one overlay of one environment.
 fn warm_up(setup: &Setup<'_>, legacy: bool) {
     let warmup = setup.config("warmup", external(legacy, None), Some(&setup.fleet.overlay_dir(0)));
-    let w = measure(
-        setup.work,
-        "warmup",
-        &[
-            env!("CARGO_BIN_EXE_driftwatch"),
-            "--once",
-            "--format",
-            "json",
-            "--config",
-            warmup.to_str().unwrap(),
-        ],
-    );
+    let w = once(setup.work, "warmup", &warmup);
     assert!(
         w.code == 0 || w.code == 1,
         "warm-up failed (exit {}):\n{}",

@@ -23,11 +23,11 @@ pub const REPLICAS: usize = 3;
 /// The initContainer's image, pinned in the base (no `images:` entry touches it).
 const MIGRATE_DIGEST_SEED: &str = "db-migrate";
 /// Old enough that no rollout counts as in progress.
-const CREATED: &str = "2024-01-01T00:00:00Z";
+pub const CREATED: &str = "2024-01-01T00:00:00Z";
 
 /// A deliberate difference between git and the cluster, and the one finding it must produce.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Drift {
+pub enum Drift {
     /// The live Deployment and its Pods are still on the previous digest: `spec-drift`.
     Spec,
     /// One of the three Pods still runs the previous digest: `mixed-rollout`.
@@ -37,8 +37,8 @@ enum Drift {
 }
 
 /// Which apps drift: a handful per environment (2 of each kind per 1,000 apps, 1 of each in a
-/// fleet of 20), the same apps in every environment.
-fn drift(app: usize) -> Option<Drift> {
+/// fleet of 20 or 250), the same apps in every environment (the Helm fleet's too).
+pub fn drift(app: usize) -> Option<Drift> {
     match app % 500 {
         3 => Some(Drift::Spec),
         5 => Some(Drift::Mixed),
@@ -78,7 +78,7 @@ fn config_base(app: usize) -> String {
 }
 
 /// A stable digest for `seed`.
-fn digest(seed: &str) -> String {
+pub fn digest(seed: &str) -> String {
     format!("sha256:{:x}", Sha256::digest(seed.as_bytes()))
 }
 
@@ -148,7 +148,7 @@ fn config_name(app: usize, env: &str) -> String {
     format!("{}-{suffix}", config_base(app))
 }
 
-fn write(path: &Path, text: &str) {
+pub fn write(path: &Path, text: &str) {
     fs::create_dir_all(path.parent().unwrap()).unwrap();
     fs::write(path, text).unwrap();
 }
@@ -344,6 +344,30 @@ fn signature() -> Signature<'static> {
     Signature::new("bench", "bench@example.com", &Time::new(1_700_000_000, 0)).unwrap()
 }
 
+/// A git repository on `main` in `dir` (its files written), everything committed.
+pub fn init_and_commit(dir: &Path, message: &str) {
+    let repo = Repository::init(dir).unwrap();
+    repo.set_head("refs/heads/main").unwrap();
+    commit_all(&repo, message);
+}
+
+/// One snapshot per environment under `dir` (`cluster-<env>.json`, a `kubectl get -o json`
+/// List), each holding what `live` adds for every app.
+pub fn snapshots(dir: &Path, envs: &[String], apps: usize, live: fn(usize, &str, &mut Vec<Value>)) -> Vec<PathBuf> {
+    envs.iter()
+        .map(|env| {
+            let mut items = Vec::new();
+            for app in 0..apps {
+                live(app, env, &mut items);
+            }
+            let path = dir.join(format!("cluster-{env}.json"));
+            let list = json!({"apiVersion": "v1", "kind": "List", "items": items});
+            fs::write(&path, serde_json::to_string(&list).unwrap()).unwrap();
+            path
+        })
+        .collect()
+}
+
 /// Stages everything in the work tree and commits it on `main`.
 fn commit_all(repo: &Repository, message: &str) {
     let mut index = repo.index().unwrap();
@@ -368,22 +392,8 @@ impl Fleet {
                 overlay_files(&app_dir.join("overlays").join(env), app, env);
             }
         }
-        let repo = Repository::init(&repo_dir).unwrap();
-        repo.set_head("refs/heads/main").unwrap();
-        commit_all(&repo, "the generated fleet");
-        let snapshots = envs
-            .iter()
-            .map(|env| {
-                let mut items = Vec::with_capacity(apps * (REPLICAS + 3));
-                for app in 0..apps {
-                    live_objects(app, env, &mut items);
-                }
-                let path = dir.join(format!("cluster-{env}.json"));
-                let list = json!({"apiVersion": "v1", "kind": "List", "items": items});
-                fs::write(&path, serde_json::to_string(&list).unwrap()).unwrap();
-                path
-            })
-            .collect();
+        init_and_commit(&repo_dir, "the generated fleet");
+        let snapshots = snapshots(dir, &envs, apps, live_objects);
         Self {
             apps,
             envs,

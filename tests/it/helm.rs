@@ -3,10 +3,12 @@
 //! with values files per environment, a `--once` audit against the suite's Kubernetes API that
 //! names the release and template of a hand-changed image, charts from a Helm repository
 //! (digest checked, Basic auth) and from the suite's OCI registry, an unreachable repository,
-//! the render cache, `helm` not installed, and a repository password that never shows.
+//! the render cache (both engines), `helm` not installed, and a repository password that never
+//! shows.
 //!
-//! These tests use the external engine (`engine = "external"`): the built-in template engine
-//! is not merged yet.
+//! Most use the external engine (`engine = "external"`, through the stand-in); the built-in
+//! engine's own output is checked against real Helm in `crates/helm`'s differential tests,
+//! and here beside `helm template`'s and through the render cache.
 
 use std::path::{Path, PathBuf};
 
@@ -1224,5 +1226,116 @@ fn an_unreachable_oci_registry_names_the_chart_and_the_rest_is_audited() {
             ("staging".to_string(), "spec-drift".to_string())
         ],
         "both environments audited"
+    );
+}
+
+/// A chart directory with a vendored subchart (`charts/shop/charts/metrics`) and a `file://`
+/// dependency outside it (`charts/common`): each renders a Deployment whose image is `digest`.
+fn chart_with_dependencies(shop: &str, metrics: &str, common: &str) -> Vec<(String, String)> {
+    let deployment = |name: &str, image: &str| {
+        format!(
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {{{{ .Release.Name }}}}-{name}\nspec:\n  template:\n    spec:\n      containers:\n        - name: {name}\n          image: \"{image}\"\n"
+        )
+    };
+    vec![
+        (
+            "charts/shop/Chart.yaml".into(),
+            "apiVersion: v2\nname: shop\nversion: 1.4.0\ndependencies:\n  - name: metrics\n    version: 0.3.0\n  - name: common\n    version: 0.1.0\n    repository: file://../common\n".into(),
+        ),
+        ("charts/shop/values-production.yaml".into(), "replicaCount: 2\n".into()),
+        ("charts/shop/templates/api.yaml".into(), deployment("api", &format!("{API}@{shop}"))),
+        (
+            "charts/shop/charts/metrics/Chart.yaml".into(),
+            "apiVersion: v2\nname: metrics\nversion: 0.3.0\n".into(),
+        ),
+        (
+            "charts/shop/charts/metrics/templates/metrics.yaml".into(),
+            deployment("metrics", &format!("{API}-metrics@{metrics}")),
+        ),
+        (
+            "charts/common/Chart.yaml".into(),
+            "apiVersion: v2\nname: common\nversion: 0.1.0\n".into(),
+        ),
+        (
+            "charts/common/templates/common.yaml".into(),
+            deployment("common", &format!("{API}-common@{common}")),
+        ),
+    ]
+}
+
+/// The built-in engine through the render cache, across processes: a warm release of a chart
+/// directory comes from the cache (its key known from the tree's identities, the chart not
+/// read), and a change to any file the render read is rendered again, with its new image:
+/// the values file, a vendored subchart inside the chart's directory, and a `file://`
+/// dependency outside it (not in the key: its identity is checked from the cache entry).
+#[test]
+fn a_built_in_release_is_rendered_again_only_when_a_file_it_reads_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = GitRepo::init(&dir.path().join("infra"));
+    let commit = |files: Vec<(String, String)>, message: &str| {
+        let refs: Vec<(&str, &str)> = files.iter().map(|(p, t)| (p.as_str(), t.as_str())).collect();
+        repo.commit(&refs, message);
+    };
+    commit(chart_with_dependencies(D1, D1, D1), "the shop chart");
+    let snapshot = empty_snapshot(dir.path());
+    let url = format!("file://{}", repo.dir.display());
+    let cfg = ConfigBuilder::new(dir.path())
+        .gitops(|g| g.url(&url).cache_dir(dir.path().join("gitops")))
+        .environment("production", |e| {
+            e.renderer("helm").snapshot(&snapshot).release("shop", |r| {
+                r.namespace("shop")
+                    .chart("charts/shop")
+                    .values_files(&["charts/shop/values-production.yaml"])
+            })
+        })
+        .write();
+    // (cached, images of shop-api, shop-common, shop-metrics) of one `declared` run.
+    let run = || {
+        let out = declared(dir.path(), &cfg, "production");
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        let json = out.json();
+        assert_eq!(json["releases"][0]["renderer"], "builtin");
+        let mut images: Vec<(String, String)> = workloads(&json).into_iter().map(|w| (w.0, w.1)).collect();
+        images.sort();
+        let digest = |i: usize| images[i].1.rsplit('@').next().unwrap().to_string();
+        (
+            json["releases"][0]["cached"].as_bool().unwrap(),
+            digest(0),
+            digest(1),
+            digest(2),
+        )
+    };
+    let (d1, d2, d3) = (D1.to_string(), D2.to_string(), D3.to_string());
+
+    assert_eq!(run(), (false, d1.clone(), d1.clone(), d1.clone()), "cold");
+    assert_eq!(
+        run(),
+        (true, d1.clone(), d1.clone(), d1.clone()),
+        "warm: a new process, from disk"
+    );
+    commit(chart_with_dependencies(D1, D1, D2), "common: a new image");
+    assert_eq!(
+        run(),
+        (false, d1.clone(), d2.clone(), d1.clone()),
+        "the file:// dependency changed"
+    );
+    assert_eq!(run(), (true, d1.clone(), d2.clone(), d1.clone()));
+    commit(chart_with_dependencies(D1, D3, D2), "metrics: a new image");
+    assert_eq!(
+        run(),
+        (false, d1.clone(), d2.clone(), d3.clone()),
+        "the vendored subchart changed"
+    );
+    commit(chart_with_dependencies(D2, D3, D2), "shop: a new image");
+    assert_eq!(
+        run(),
+        (false, d2.clone(), d2.clone(), d3.clone()),
+        "the chart's own template changed"
+    );
+    repo.commit(&[("README.md", "infra\n")], "docs");
+    assert_eq!(
+        run(),
+        (true, d2.clone(), d2, d3),
+        "a commit elsewhere changes nothing it reads"
     );
 }

@@ -11,12 +11,15 @@
 //! - [`yaml`]: YAML as Helm reads it (go-yaml v2 through sigs.k8s.io/yaml, YAML 1.1 scalars),
 //!   for Chart.yaml, values files and rendered manifests alike; [`gofmt`]: Go's number
 //!   formatting and parsing it (and the values) depend on.
+//! - [`semver`]: Masterminds/semver v3, the versions and constraints Helm and sprig share
+//!   (chart versions, dependency ranges, `kubeVersion`, `semver`/`semverCompare`).
 //! - [`release`]: `helm template` end to end ([`template()`]): the values' scopes as the engine's
 //!   top-level values, rendering, and the printed manifests.
 
 pub mod chart;
 pub mod gofmt;
 pub mod release;
+pub mod semver;
 pub mod template;
 pub mod values;
 pub mod yaml;
@@ -26,4 +29,4 @@ pub use release::{Document, Rendered, Show, template};
 /// The renderer's version: part of every render-cache key driftwatch makes for a release the
 /// built-in engine renders, so a release that renders differently never reads an older
 /// version's entries. Bump it with any change to output (the engine, its functions, values).
-pub const VERSION: &str = concat!("builtin-", env!("CARGO_PKG_VERSION"), "-1");
+pub const VERSION: &str = concat!("builtin-", env!("CARGO_PKG_VERSION"), "-2");

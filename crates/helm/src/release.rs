@@ -172,7 +172,13 @@ fn scope_tops(scope: &ChartScope, path: &mut Vec<String>, out: &mut BTreeMap<Vec
     let subcharts = Map::new(MapType::Any);
     for (name, sub) in &scope.subcharts {
         path.push(name.clone());
-        subcharts.insert(name.clone(), scope_tops(sub, path, out));
+        // The subchart's own top-level map, seen here as the `map[string]interface {}` Helm
+        // builds it as (its templates get it as a `common.Values`).
+        let top = match scope_tops(sub, path, out) {
+            Value::Map(m) => Value::Map(m.as_type(MapType::Any)),
+            other => other,
+        };
+        subcharts.insert(name.clone(), top);
         path.pop();
     }
     // Helm executes each template with its chart's map as a `common.Values`.
@@ -205,6 +211,8 @@ fn chart_value(meta: &serde_json::Map<String, serde_json::Value>) -> Value {
                 let entries = a.iter().map(|(k, v)| (k.clone(), Value::from(v.clone())));
                 Value::Map(Map::from_entries(MapType::Str, entries.collect()))
             }
+            // Chart.yaml without annotations: Helm's field is a nil map[string]string.
+            ("Annotations", serde_json::Value::Null) => Value::Map(Map::nil(MapType::Str)),
             _ => Value::from(v.clone()),
         };
         m.insert(k.clone(), value);
@@ -230,19 +238,18 @@ fn release_value(release: &serde_json::Value) -> Value {
     Value::Map(m)
 }
 
-fn go_struct(type_name: &str, fields: Vec<(&str, Value)>, string: Option<String>) -> Struct {
+fn go_struct(type_name: &str, fields: Vec<(&str, Value)>) -> Struct {
     Struct {
         type_name: type_name.into(),
-        pointer: false,
         order: fields.iter().map(|(k, _)| (*k).to_string()).collect(),
         fields: fields.into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
-        string,
-        methods: BTreeMap::new(),
+        ..Struct::default()
     }
 }
 
-/// `.Capabilities`: a `*common.Capabilities` (`KubeVersion` with `String()` and `GitVersion`,
-/// `APIVersions` with `Has`, `HelmVersion`).
+/// `.Capabilities`: a `*common.Capabilities` (`KubeVersion` with its unexported normalized
+/// version, a pointer `String()` and `GitVersion`; `APIVersions` with `Has`; `HelmVersion`, a
+/// `version.BuildInfo` with its `json` tags).
 fn capabilities_value(caps: &Capabilities) -> Value {
     let kv = &caps.kube_version;
     let s = |v: &str| Value::str(v);
@@ -250,14 +257,16 @@ fn capabilities_value(caps: &Capabilities) -> Value {
         "common.KubeVersion",
         vec![
             ("Version", s(&kv.version)),
+            ("normalizedVersion", s(&kv.normalized)),
             ("Major", s(&kv.major)),
             ("Minor", s(&kv.minor)),
         ],
-        Some(kv.normalized.clone()),
     );
+    kube.string = Some(kv.normalized.clone());
+    kube.pointer_string = true;
     kube.methods.insert("GitVersion".into(), s(&kv.version));
     let h = &caps.helm_version;
-    let helm = go_struct(
+    let mut helm = go_struct(
         "version.BuildInfo",
         vec![
             ("Version", s(&h.version)),
@@ -266,8 +275,16 @@ fn capabilities_value(caps: &Capabilities) -> Value {
             ("GoVersion", s(&h.go_version)),
             ("KubeClientVersion", s(&h.kube_client_version)),
         ],
-        None,
     );
+    for (field, tag) in [
+        ("Version", "version"),
+        ("GitCommit", "git_commit"),
+        ("GitTreeState", "git_tree_state"),
+        ("GoVersion", "go_version"),
+        ("KubeClientVersion", "kube_client_version"),
+    ] {
+        helm.json.insert(field.into(), format!("{tag},omitempty"));
+    }
     let api = VersionSet(caps.api_versions.clone());
     let mut caps = go_struct(
         "*common.Capabilities",
@@ -276,7 +293,6 @@ fn capabilities_value(caps: &Capabilities) -> Value {
             ("APIVersions", Value::Object(Rc::new(api))),
             ("HelmVersion", helm.value()),
         ],
-        None,
     );
     caps.pointer = true;
     caps.value()

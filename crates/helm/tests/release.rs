@@ -6,14 +6,17 @@
 //! the cases name. Output must be byte-identical; where Helm fails, the error message must be
 //! Helm's. A missing oracle fails the test.
 
+mod support;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use helm::chart::archive::load_path;
 use helm::release::{Error, Show, template};
-use helm::values::render::{ReleaseOptions, TemplateOptions};
+use helm::values::render::TemplateOptions;
 use helm::values::{Values, user_values};
 use serde_json::Value;
+use support::{add_probes, copy_dir, pack_tgz};
 
 fn manifest_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -26,43 +29,6 @@ struct Run {
     files: Vec<PathBuf>,
     inline: Vec<Values>,
     flags: Vec<String>,
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
-}
-
-/// The values corpus's probes: `.Values` and `.Chart` of every non-library chart.
-fn add_probes(dir: &Path) {
-    let chart_yaml = std::fs::read_to_string(dir.join("Chart.yaml")).unwrap_or_default();
-    if !chart_yaml.contains("type: library") {
-        std::fs::create_dir_all(dir.join("templates")).unwrap();
-        std::fs::write(dir.join("templates/zz-values.yaml"), "{{ toJson .Values }}\n").unwrap();
-        std::fs::write(dir.join("templates/zz-chart.yaml"), "{{ toJson .Chart }}\n").unwrap();
-    }
-    for entry in std::fs::read_dir(dir.join("charts")).into_iter().flatten().flatten() {
-        if entry.file_type().unwrap().is_dir() {
-            add_probes(&entry.path());
-        }
-    }
-}
-
-fn pack_tgz(dir: &Path) {
-    let name = dir.file_name().unwrap().to_string_lossy().into_owned();
-    let file = std::fs::File::create(dir.with_file_name(format!("{name}.tgz"))).unwrap();
-    let mut tar = tar::Builder::new(flate2::write::GzEncoder::new(file, flate2::Compression::default()));
-    tar.append_dir_all(&name, dir).unwrap();
-    tar.into_inner().unwrap().finish().unwrap();
-    std::fs::remove_dir_all(dir).unwrap();
 }
 
 fn sorted_dirs(root: &Path) -> Vec<PathBuf> {
@@ -143,13 +109,7 @@ fn all_runs(tmp: &Path) -> Vec<Run> {
 
 /// The stand-in's answer: stdout, or the message after `Error: `.
 fn helm_template(run: &Run) -> Result<String, String> {
-    let stand_in = manifest_dir().join("tests/oracle/helm");
-    assert!(
-        stand_in.exists(),
-        "the helm stand-in is missing: {}",
-        stand_in.display()
-    );
-    let mut cmd = Command::new(&stand_in);
+    let mut cmd = Command::new(support::stand_in());
     cmd.args(["template", "rel"]).arg(&run.chart).args(["-n", "ns"]);
     for f in &run.files {
         cmd.arg("-f").arg(f);
@@ -182,14 +142,7 @@ fn ours(run: &Run) -> Result<String, Error> {
         .map(|f| (f.display().to_string(), std::fs::read(f).unwrap()))
         .collect();
     let user = user_values(&files, &run.inline).map_err(|e| Error::Render(e.to_string()))?;
-    let opts = TemplateOptions {
-        release: ReleaseOptions {
-            name: "rel".into(),
-            namespace: "ns".into(),
-            ..ReleaseOptions::default()
-        },
-        ..TemplateOptions::default()
-    };
+    let opts = support::options();
     let show = Show {
         include_crds: run.flags.iter().any(|f| f == "--include-crds"),
         no_hooks: run.flags.iter().any(|f| f == "--no-hooks"),

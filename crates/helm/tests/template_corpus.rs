@@ -2,7 +2,6 @@
 //! rendered by real Helm v4 (the oracle) and by the native engine; the rendered text of every
 //! template, or the error message, must be identical.
 
-#[path = "template_support.rs"]
 mod support;
 
 use std::path::PathBuf;

@@ -4,7 +4,6 @@
 //! error text must be identical. The seed is printed on failure; `DRIFTWATCH_SEED=<n>` replays
 //! it, `DRIFTWATCH_GEN_CASES=<n>` changes the number of cases (default 300).
 
-#[path = "template_support.rs"]
 mod support;
 
 use std::fmt::Write as _;

@@ -12,62 +12,17 @@
 //! "expect_error": "..." (an error only `helm template` raises, not the oracle's render)}`.
 //! A missing oracle fails the test.
 
+mod support;
+
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::process::Command;
 
 use helm::chart::archive::load_path;
-use helm::values::render::{ChartScope, TemplateOptions, prepare};
+use helm::values::render::{ChartScope, prepare};
 use helm::values::{Values, coalesce_values, user_values};
 use serde_json::{Value, json};
-
-struct Oracle {
-    _child: Child,
-    stdin: ChildStdin,
-    stdout: BufReader<ChildStdout>,
-}
-
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-impl Oracle {
-    fn start() -> Oracle {
-        let python = repo_root().join(".venv/helm/bin/python");
-        assert!(
-            python.exists(),
-            "the Helm oracle is missing: {} (scripts/prereqs installs it)",
-            python.display()
-        );
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/oracle/render.py");
-        let mut child = Command::new(python)
-            .arg(script)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("the Helm oracle starts");
-        let stdin = child.stdin.take().expect("stdin");
-        let stdout = BufReader::new(child.stdout.take().expect("stdout"));
-        Oracle {
-            _child: child,
-            stdin,
-            stdout,
-        }
-    }
-
-    fn ask(&mut self, request: &Value) -> Result<Value, String> {
-        writeln!(self.stdin, "{request}").expect("oracle write");
-        self.stdin.flush().expect("oracle flush");
-        let mut line = String::new();
-        self.stdout.read_line(&mut line).expect("oracle read");
-        let answer: Value = serde_json::from_str(&line).expect("oracle JSON");
-        match answer.get("error") {
-            Some(e) => Err(e.as_str().unwrap_or_default().to_string()),
-            None => Ok(answer["ok"].clone()),
-        }
-    }
-}
+use support::{Oracle, add_probes, copy_dir, pack_tgz};
 
 /// Numbers compared as `f64` (Python's `json` keeps `1` and `1.0` apart; Go does not).
 fn normalize(v: &Value) -> Value {
@@ -77,47 +32,6 @@ fn normalize(v: &Value) -> Value {
         Value::Object(o) => Value::Object(o.iter().map(|(k, v)| (k.clone(), normalize(v))).collect()),
         other => other.clone(),
     }
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
-}
-
-/// Adds the probe templates to every non-library chart directory under `dir`.
-fn add_probes(dir: &Path) {
-    let chart_yaml = std::fs::read_to_string(dir.join("Chart.yaml")).unwrap_or_default();
-    if !chart_yaml.contains("type: library") {
-        std::fs::create_dir_all(dir.join("templates")).unwrap();
-        std::fs::write(dir.join("templates/zz-values.yaml"), "{{ toJson .Values }}\n").unwrap();
-        std::fs::write(dir.join("templates/zz-chart.yaml"), "{{ toJson .Chart }}\n").unwrap();
-    }
-    if let Ok(entries) = std::fs::read_dir(dir.join("charts")) {
-        for entry in entries.flatten() {
-            if entry.file_type().unwrap().is_dir() {
-                add_probes(&entry.path());
-            }
-        }
-    }
-}
-
-fn pack_tgz(dir: &Path) {
-    let name = dir.file_name().unwrap().to_string_lossy().into_owned();
-    let out = dir.with_file_name(format!("{name}.tgz"));
-    let file = std::fs::File::create(&out).unwrap();
-    let gz = flate2::write::GzEncoder::new(file, flate2::Compression::default());
-    let mut tar = tar::Builder::new(gz);
-    tar.append_dir_all(&name, dir).unwrap();
-    tar.into_inner().unwrap().finish().unwrap();
-    std::fs::remove_dir_all(dir).unwrap();
 }
 
 struct Case {
@@ -191,14 +105,7 @@ fn check_merge(oracle: &mut Oracle, case: &Case, failures: &mut Vec<String>) {
 
 fn check_render(oracle: &mut Oracle, case: &Case, failures: &mut Vec<String>) {
     let chart_path = case.dir.path().join("chart");
-    let opts = TemplateOptions {
-        release: helm::values::render::ReleaseOptions {
-            name: "rel".into(),
-            namespace: "ns".into(),
-            ..Default::default()
-        },
-        ..Default::default()
-    };
+    let opts = support::options();
     let ours = case.user.clone().and_then(|user| {
         let chart = load_path(&chart_path).map_err(|e| e.to_string())?;
         prepare(chart, &user, &opts).map_err(|e| e.to_string())
@@ -327,8 +234,7 @@ fn assemble_options(flags: &[String]) -> helm::chart::manifest::AssembleOptions 
 /// engine standing in for the template engine).
 fn check_assembly(oracle: &mut Oracle, case: &Case, flags: &[String], failures: &mut Vec<String>) {
     let chart_path = case.dir.path().join("chart");
-    let stand_in = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/oracle/helm");
-    let out = Command::new(stand_in)
+    let out = Command::new(support::stand_in())
         .args(["template", "rel"])
         .arg(&chart_path)
         .args(["-n", "ns"])
@@ -337,14 +243,7 @@ fn check_assembly(oracle: &mut Oracle, case: &Case, flags: &[String], failures: 
         .expect("the helm stand-in runs");
     let helm_out = String::from_utf8_lossy(&out.stdout).into_owned();
     let user = case.user.clone().unwrap_or_default();
-    let opts = TemplateOptions {
-        release: helm::values::render::ReleaseOptions {
-            name: "rel".into(),
-            namespace: "ns".into(),
-            ..Default::default()
-        },
-        ..Default::default()
-    };
+    let opts = support::options();
     let prepared = prepare(load_path(&chart_path).unwrap(), &user, &opts).unwrap();
     let rendered =
         oracle.ask(&json!({"chart": chart_path, "op": "render", "values": user, "name": "rel", "namespace": "ns"}));

@@ -115,7 +115,7 @@ impl Validator<'_> {
             return Err(self.invalid(at("chart"), "is empty"));
         }
         if let Some(v) = &version
-            && helm::chart::semver::Constraints::parse(v).is_none()
+            && helm::semver::Constraints::parse(v).is_err()
         {
             return Err(self.invalid(
                 at("version"),

@@ -3,7 +3,7 @@
 //! manifest (config `application/vnd.cncf.helm.config.v1+json`), and its chart layer,
 //! verified against the layer's digest.
 
-use helm::chart::semver::{Constraints, Version};
+use helm::semver::{Constraints, Version};
 
 use super::store::sha256;
 use super::{ChartError, Fetched, Session};
@@ -94,10 +94,10 @@ fn pick(tags: &[String], wanted: Option<&str>) -> Option<String> {
     {
         return Some(exact.clone());
     }
-    let range = Constraints::parse(wanted.unwrap_or("*"))?;
+    let range = Constraints::parse(wanted.unwrap_or("*")).ok()?;
     let mut versions: Vec<(Version, &String)> = tags
         .iter()
-        .filter_map(|t| Version::parse(&t.replace('_', "+")).map(|v| (v, t)))
+        .filter_map(|t| Version::parse(&t.replace('_', "+")).ok().map(|v| (v, t)))
         .collect();
     versions.sort_by(|a, b| b.0.cmp(&a.0));
     versions

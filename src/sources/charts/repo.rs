@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use helm::chart::semver::{Constraints, Version};
+use helm::semver::{Constraints, Version};
 use serde::Deserialize;
 
 use super::store::sha256;
@@ -202,10 +202,10 @@ fn pick(index: &Index, name: &str, wanted: Option<&str>) -> Option<IndexEntry> {
     {
         return Some(exact.clone());
     }
-    let range = Constraints::parse(wanted.unwrap_or("*"))?;
+    let range = Constraints::parse(wanted.unwrap_or("*")).ok()?;
     let mut candidates: Vec<(Version, &IndexEntry)> = entries
         .iter()
-        .filter_map(|e| Version::parse(&e.version).map(|v| (v, e)))
+        .filter_map(|e| Version::parse(&e.version).ok().map(|v| (v, e)))
         .collect();
     candidates.sort_by(|a, b| b.0.cmp(&a.0));
     candidates

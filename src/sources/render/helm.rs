@@ -6,9 +6,13 @@
 //! template (`# Source:`).
 //!
 //! A release's cache key holds what is not a file (release name, namespace, chart location or
-//! fetched digest, dependencies, inline values, capabilities, engine); its entry records the
-//! identity of the chart directory, of every `file://` dependency and of each values file, so
-//! an unchanged release is never rendered again, in the daemon or across `--once` runs.
+//! fetched digest, fetched dependencies, inline values, capabilities, engine); its entry records
+//! the identity of the chart directory, of every `file://` dependency and of each values file,
+//! so an unchanged release is never rendered again, in the daemon or across `--once` runs. For a
+//! chart directory that fetches nothing, the key is known before the chart is read (what it
+//! vendors and where its `file://` dependencies are follow from the directory's identity): a
+//! warm release is looked up from identities alone, and the chart is read and parsed only on a
+//! miss.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -28,7 +32,7 @@ use crate::sources::charts::{ChartError, Fetched, Session};
 
 /// Part of every Helm render's cache key: bump it with any change to how driftwatch renders or
 /// reads a release (the built-in engine's own changes bump `helm::VERSION`, in its key too).
-const KEY_VERSION: &str = "helm-1";
+const KEY_VERSION: &str = "helm-2";
 
 /// `.Capabilities.KubeVersion` for a release that gives none.
 pub const DEFAULT_KUBE_VERSION: &str = "1.30";
@@ -77,7 +81,9 @@ struct Resolved {
 struct Released {
     entry: Arc<Entry>,
     cached: bool,
-    resolved: Resolved,
+    /// The chart's directory in the repository (`None`: fetched).
+    dir: Option<String>,
+    fetched: Option<Fetched>,
 }
 
 /// What the cache keys of one release are made of.
@@ -86,9 +92,36 @@ struct Keys {
     parts: Vec<String>,
     /// The repository files the render reads, with their identity now.
     deps: std::collections::BTreeMap<String, Option<String>>,
+    /// A key already looked up in vain this audit (not asked twice).
+    missed: Option<String>,
+}
+
+/// How a render by `helm template` is reported: `external`, or `external: <why>` when the
+/// built-in engine left the release to it.
+fn external_renderer(fallback: Option<&str>) -> String {
+    match fallback {
+        Some(reason) => format!("external: {reason}"),
+        None => "external".to_string(),
+    }
+}
+
+/// A cached external render as this run reports it: a cached external render serves both
+/// engines, and the reason is this run's.
+fn as_external(hit: &Entry, fallback: Option<&str>) -> Arc<Entry> {
+    let mut entry = hit.clone();
+    entry.renderer = external_renderer(fallback);
+    Arc::new(entry)
 }
 
 impl Keys {
+    /// The cache's entry under `key`, unless that key already missed this audit.
+    fn lookup(&self, renderer: &Renderer, key: &str, files: &SharedFiles) -> Option<Arc<Entry>> {
+        if self.missed.as_deref() == Some(key) {
+            return None;
+        }
+        renderer.lookup(key, files)
+    }
+
     /// The cache key of a render by the engine `engine` names (with the external helm's
     /// version).
     fn key(&self, engine: &[&str]) -> String {
@@ -155,9 +188,26 @@ impl Renderer {
         env: &EnvironmentConfig,
         release: &ReleaseConfig,
     ) -> Result<Released, RenderError> {
-        let resolved = resolve(session, files, root, release).await?;
-        let keys = keys(files.as_ref(), repo, release, &resolved)?;
         let engine = release.engine.or(env.engine).unwrap_or(self.cfg.engine);
+        let early = self.directory_key(files, repo, release, engine).await;
+        if let Some(entry) = early.as_deref().and_then(|key| self.lookup(key, files)) {
+            let ChartSource::Path(dir) = &release.chart else {
+                unreachable!("only a chart directory has an early key")
+            };
+            return Ok(Released {
+                entry: if engine == Engine::External {
+                    as_external(&entry, None)
+                } else {
+                    entry
+                },
+                cached: true,
+                dir: Some(dir.clone()),
+                fetched: None,
+            });
+        }
+        let resolved = resolve(session, files, root, release).await?;
+        let mut keys = keys(files.as_ref(), repo, release, &resolved)?;
+        keys.missed = early;
         let out = match engine {
             Engine::External => self.helm_external(files, root, release, &resolved, &keys, None).await?,
             Engine::Builtin => self.helm_builtin(files, root, release, &resolved, &keys).await?,
@@ -165,7 +215,36 @@ impl Renderer {
         Ok(Released {
             entry: out.entry,
             cached: out.cached,
-            resolved,
+            dir: resolved.dir,
+            fetched: resolved.fetched,
+        })
+    }
+
+    /// The cache key of a release of a chart directory, known without reading the chart: the
+    /// key of a chart that fetches nothing is made of identities and config alone (a chart
+    /// whose dependencies are fetched has its entries under keys naming them, so this misses).
+    /// `None` for a fetched chart or an absent values file: the chart is read, and says why.
+    async fn directory_key(
+        &self,
+        files: &SharedFiles,
+        repo: &str,
+        release: &ReleaseConfig,
+        engine: Engine,
+    ) -> Option<String> {
+        let ChartSource::Path(dir) = &release.chart else {
+            return None;
+        };
+        let local = Resolved {
+            path: PathBuf::new(),
+            dir: Some(dir.clone()),
+            fetched: None,
+            files: Vec::new(),
+            deps: Vec::new(),
+        };
+        let keys = keys(files.as_ref(), repo, release, &local).ok()?;
+        Some(match engine {
+            Engine::Builtin => keys.key(&["builtin", helm::VERSION]),
+            Engine::External => keys.key(&["external", &self.helm_version().await.ok()?]),
         })
     }
 
@@ -179,7 +258,7 @@ impl Renderer {
         keys: &Keys,
     ) -> Result<Output, RenderError> {
         let key = keys.key(&["builtin", helm::VERSION]);
-        if let Some(hit) = self.lookup(&key, files) {
+        if let Some(hit) = keys.lookup(self, &key, files) {
             return Ok(Output {
                 entry: hit,
                 cached: true,
@@ -231,10 +310,7 @@ impl Renderer {
         keys: &Keys,
         fallback: Option<String>,
     ) -> Result<Output, RenderError> {
-        let renderer = match &fallback {
-            Some(reason) => format!("external: {reason}"),
-            None => "external".to_string(),
-        };
+        let renderer = external_renderer(fallback.as_deref());
         let missing = |command: String| match &fallback {
             Some(reason) => RenderError::HelmFallbackMissing {
                 release: release.name.clone(),
@@ -248,12 +324,9 @@ impl Renderer {
         };
         let version = self.helm_version().await.map_err(|NoExternal(c)| missing(c))?;
         let key = keys.key(&["external", &version]);
-        if let Some(hit) = self.lookup(&key, files) {
-            // The reason is this run's: a cached external render serves both engines.
-            let mut entry = (*hit).clone();
-            entry.renderer = renderer;
+        if let Some(hit) = keys.lookup(self, &key, files) {
             return Ok(Output {
-                entry: Arc::new(entry),
+                entry: as_external(&hit, fallback.as_deref()),
                 cached: true,
             });
         }
@@ -438,13 +511,15 @@ fn keys(files: &dyn Files, repo: &str, release: &ReleaseConfig, resolved: &Resol
         }
         (None, None) => unreachable!("a chart is a directory or fetched"),
     };
+    // Only what is fetched: a `file://` dependency's directory follows from the chart's
+    // (Chart.yaml is in it), and its identity is a file dependency of the entry. So a chart
+    // that fetches nothing has the key `cached_directory` computes without reading it.
     let mut vendored = Vec::new();
     for dep in &resolved.deps {
         match dep {
             Vendored::Archive(f) => vendored.push(format!("{} {} {}", f.name, f.version, f.digest)),
-            Vendored::Directory { name, dir } => {
+            Vendored::Directory { dir, .. } => {
                 deps.insert(format!("{dir}/"), files.identity(&format!("{dir}/")));
-                vendored.push(format!("{name} directory {dir}"));
             }
         }
     }
@@ -473,7 +548,11 @@ fn keys(files: &dyn Files, repo: &str, release: &ReleaseConfig, resolved: &Resol
             .unwrap_or_else(|| DEFAULT_KUBE_VERSION.into()),
         release.api_versions.join("\n"),
     ];
-    Ok(Keys { parts, deps })
+    Ok(Keys {
+        parts,
+        deps,
+        missed: None,
+    })
 }
 
 /// What the built-in engine is given: the chart with its dependencies under `charts/`, the
@@ -605,7 +684,7 @@ fn record(release: &ReleaseConfig, out: &Released, state: &mut DeclaredState) {
         if is_hook(doc) {
             continue;
         }
-        let file = template_file(out.resolved.dir.as_deref(), template);
+        let file = template_file(out.dir.as_deref(), template);
         let origin = Origin {
             file: &file,
             source: &source,
@@ -614,7 +693,7 @@ fn record(release: &ReleaseConfig, out: &Released, state: &mut DeclaredState) {
         };
         manifest::extract(std::slice::from_ref(doc), origin, state);
     }
-    let fetched = out.resolved.fetched.as_ref();
+    let fetched = out.fetched.as_ref();
     state.releases.push(ReleaseRender {
         release: release.name.clone(),
         namespace: release.namespace.clone(),

@@ -5,7 +5,6 @@
 //! [`archive`] that read a directory (applying `.helmignore`) or a `.tgz` into a file list.
 //!
 //! - [`metadata`]: Chart.yaml's fields, decoded as Go decodes them.
-//! - [`semver`]: Masterminds/semver versions and constraints.
 //! - [`ignore`](mod@ignore): `.helmignore`.
 //! - [`manifest`]: what `helm template` prints from rendered templates.
 //! - [`values_file`]: `values.yaml` and `-f` files read into [`Values`] (`loader.LoadValues`).
@@ -14,7 +13,6 @@ pub mod archive;
 pub mod ignore;
 pub mod manifest;
 pub mod metadata;
-pub mod semver;
 pub mod values_file;
 
 use std::collections::BTreeMap;
@@ -311,7 +309,7 @@ fn validate(md: &mut Metadata) -> Result<(), ChartError> {
     if md.version.is_empty() {
         return fail("chart.metadata.version is required".into());
     }
-    if semver::Version::parse(&md.version).is_none() {
+    if crate::semver::Version::parse(&md.version).is_err() {
         return fail(format!("chart.metadata.version {:?} is invalid", md.version));
     }
     if !matches!(md.chart_type.as_str(), "" | "application" | "library") {

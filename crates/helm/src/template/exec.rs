@@ -197,14 +197,16 @@ impl<'a> State<'a> {
         Ok(Flow::Normal)
     }
 
-    /// Go's `printValue`: nil prints `<no value>`; a pointer is printed as what it points to.
+    /// Go's `printValue`: nil prints `<no value>`; a pointer is printed as what it points to;
+    /// an object prints through a pointer `String()` (`Object::print`).
     fn print_value(&mut self, v: &Value) {
         match v {
             Value::Nil => self.out.push_str("<no value>"),
             Value::Object(o) if o.kind() == "ptr" => {
-                let d = o.display();
+                let d = o.print();
                 self.out.push_str(d.strip_prefix('&').unwrap_or(&d));
             }
+            Value::Object(o) => self.out.push_str(&o.print()),
             other => self.out.push_str(&sprint_value(other)),
         }
     }

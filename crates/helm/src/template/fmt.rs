@@ -217,9 +217,16 @@ fn bad_verb(out: &mut String, v: &Value, spec: Spec) {
 }
 
 /// An element of a list or map: a nil there prints `<nil>` whatever the verb.
+/// An element of a map or slice. Below the top level Go's `fmt` prints a pointer as its
+/// address (`map[Capabilities:0xc000123450]`), not what it points to.
 fn write_elem(out: &mut String, v: &Value, spec: Spec) {
     if v.is_nil() {
         pad(out, "<nil>", spec, false);
+    } else if let Value::Object(o) = v
+        && o.kind() == "ptr"
+        && spec.verb == 'v'
+    {
+        pad(out, &format!("{:p}", std::rc::Rc::as_ptr(o).cast::<()>()), spec, false);
     } else {
         write_value(out, v, spec);
     }

@@ -1,6 +1,7 @@
 //! A generic Go struct (or pointer to one) as a template value: named fields (in declaration
-//! order, as `toJson` writes them), methods without arguments, and an optional `String()`.
-//! Helm's `.Chart`, `.Release`, `.Capabilities` and the Kubernetes version are built from it.
+//! order, as `%v` prints and `toJson` writes them; lower-case ones unexported), `json` tags,
+//! methods without arguments, and an optional `String()`. Helm's `.Capabilities`, its
+//! Kubernetes version and its build info are built from it.
 //!
 //! Its own module (not in `objects`) so the functions (`toJson` looks for it) depend on it
 //! without depending on `objects`, which uses the functions' `toYaml`.
@@ -12,15 +13,23 @@ use super::fmt::sprint_value;
 use super::value::{Map, MapType, MethodResult, Object, Value};
 
 /// A Go struct (or pointer to one): named fields, an optional `String()` for printing.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct Struct {
     pub type_name: String,
     pub pointer: bool,
     pub fields: BTreeMap<String, Value>,
-    /// Fields in declaration order, for `toJson` (Go marshals structs in field order).
+    /// Fields in declaration order, for `%v` and `toJson` (Go prints and marshals structs in
+    /// field order). A name starting in lower case is unexported: `%v` prints it, templates
+    /// cannot read it and `encoding/json` leaves it out.
     pub order: Vec<String>,
+    /// `json:"…"` tags by field (`version,omitempty`); an untagged field marshals by its name.
+    pub json: BTreeMap<String, String>,
     /// What `String()` returns, if the type has that method.
     pub string: Option<String>,
+    /// `String()` has a pointer receiver (`func (kv *KubeVersion) String()`): `{{ . }}` of the
+    /// (addressable) field prints it, but a function's argument is a copy, which `fmt` prints
+    /// field by field (`printf "%v"` gives `{v1.30 v1.30.0 1 30}`).
+    pub pointer_string: bool,
     /// Methods without arguments (`GitVersion`), evaluated like fields.
     pub methods: BTreeMap<String, Value>,
 }
@@ -28,6 +37,52 @@ pub struct Struct {
 impl Struct {
     pub fn value(self) -> Value {
         Value::Object(Rc::new(self))
+    }
+
+    fn exported(name: &str) -> bool {
+        name.starts_with(|c: char| c.is_ascii_uppercase())
+    }
+
+    /// The fields `encoding/json` writes, in order, under their JSON names: exported ones,
+    /// less `omitempty` ones holding their zero value.
+    pub fn json_fields(&self) -> Vec<(String, &Value)> {
+        let mut out = Vec::new();
+        for k in self.order.iter().filter(|k| Self::exported(k)) {
+            let Some(v) = self.fields.get(k) else { continue };
+            let tag = self.json.get(k).map_or("", String::as_str);
+            let (name, opts) = tag.split_once(',').unwrap_or((tag, ""));
+            if name == "-" || (opts.split(',').any(|o| o == "omitempty") && is_empty(v)) {
+                continue;
+            }
+            out.push((if name.is_empty() { k.clone() } else { name.to_string() }, v));
+        }
+        out
+    }
+
+    /// `%v`: the fields in order, unexported ones included.
+    fn fields_text(&self) -> String {
+        let inner: Vec<String> = self
+            .order
+            .iter()
+            .filter_map(|k| self.fields.get(k))
+            .map(sprint_value)
+            .collect();
+        format!("{}{{{}}}", if self.pointer { "&" } else { "" }, inner.join(" "))
+    }
+}
+
+/// Go's `isEmptyValue` (what `omitempty` leaves out).
+fn is_empty(v: &Value) -> bool {
+    match v {
+        Value::Nil => true,
+        Value::Bool(b) => !b,
+        Value::Int(i) | Value::Int64(i) => *i == 0,
+        Value::Uint8(u) => *u == 0,
+        Value::Float(f) => *f == 0.0,
+        Value::Str(s) => s.is_empty(),
+        Value::List(l) => l.items.is_empty(),
+        Value::Map(m) => m.entries().is_empty(),
+        Value::Object(_) => false,
     }
 }
 
@@ -41,6 +96,9 @@ impl Object for Struct {
     }
 
     fn field(&self, name: &str) -> Option<Value> {
+        if !Self::exported(name) {
+            return None;
+        }
         self.fields.get(name).or_else(|| self.methods.get(name)).cloned()
     }
 
@@ -53,22 +111,24 @@ impl Object for Struct {
     }
 
     fn display(&self) -> String {
-        if let Some(s) = &self.string {
-            return s.clone();
+        match &self.string {
+            Some(s) if !self.pointer_string => s.clone(),
+            _ => self.fields_text(),
         }
-        let inner: Vec<String> = self
-            .order
-            .iter()
-            .filter_map(|k| self.fields.get(k))
-            .map(sprint_value)
-            .collect();
-        format!("{}{{{}}}", if self.pointer { "&" } else { "" }, inner.join(" "))
     }
 
+    fn print(&self) -> String {
+        match &self.string {
+            Some(s) => s.clone(),
+            None => self.fields_text(),
+        }
+    }
+
+    /// What sigs.k8s.io/yaml marshals: the struct through `encoding/json`.
     fn to_data(&self) -> Value {
         let m = Map::new(MapType::Any);
-        for (k, v) in &self.fields {
-            m.insert(k.clone(), v.clone());
+        for (k, v) in self.json_fields() {
+            m.insert(k, v.clone());
         }
         Value::Map(m)
     }

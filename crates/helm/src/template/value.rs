@@ -71,13 +71,16 @@ pub enum MapType {
 }
 
 /// A shared, mutable Go map with string keys; iteration (`range`, printing, `keys`) is in key
-/// order as Go's template and fmt packages sort map keys.
+/// order as Go's template and fmt packages sort map keys. The Go type belongs to the handle:
+/// one map can be seen under two types (Helm's chart maps are a `common.Values` as a
+/// template's dot and a `map[string]interface {}` in `.Subcharts`).
 #[derive(Clone)]
-pub struct Map(Rc<MapInner>);
-
-struct MapInner {
+pub struct Map {
     ty: MapType,
-    entries: RefCell<BTreeMap<String, Value>>,
+    /// A nil Go map (`.Chart.Annotations` of a chart without annotations): empty, printed
+    /// `map[]`, marshalled `null`.
+    nil: bool,
+    entries: Rc<RefCell<BTreeMap<String, Value>>>,
 }
 
 impl Map {
@@ -86,34 +89,57 @@ impl Map {
     }
 
     pub fn from_entries(ty: MapType, entries: BTreeMap<String, Value>) -> Self {
-        Map(Rc::new(MapInner {
+        Map {
             ty,
-            entries: RefCell::new(entries),
-        }))
+            nil: false,
+            entries: Rc::new(RefCell::new(entries)),
+        }
+    }
+
+    /// A nil map of type `ty`.
+    pub fn nil(ty: MapType) -> Self {
+        Map {
+            nil: true,
+            ..Self::new(ty)
+        }
+    }
+
+    pub fn is_nil(&self) -> bool {
+        self.nil
+    }
+
+    /// The same map (its entries shared, changes seen by both) under the Go type `ty`.
+    #[must_use]
+    pub fn as_type(&self, ty: MapType) -> Map {
+        Map {
+            ty,
+            nil: self.nil,
+            entries: Rc::clone(&self.entries),
+        }
     }
 
     pub fn ty(&self) -> MapType {
-        self.0.ty
+        self.ty
     }
 
     pub fn get(&self, key: &str) -> Option<Value> {
-        self.0.entries.borrow().get(key).cloned()
+        self.entries.borrow().get(key).cloned()
     }
 
     pub fn contains(&self, key: &str) -> bool {
-        self.0.entries.borrow().contains_key(key)
+        self.entries.borrow().contains_key(key)
     }
 
     pub fn insert(&self, key: String, value: Value) {
-        self.0.entries.borrow_mut().insert(key, value);
+        self.entries.borrow_mut().insert(key, value);
     }
 
     pub fn remove(&self, key: &str) {
-        self.0.entries.borrow_mut().remove(key);
+        self.entries.borrow_mut().remove(key);
     }
 
     pub fn len(&self) -> usize {
-        self.0.entries.borrow().len()
+        self.entries.borrow().len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -122,13 +148,12 @@ impl Map {
 
     /// The keys, sorted.
     pub fn keys(&self) -> Vec<String> {
-        self.0.entries.borrow().keys().cloned().collect()
+        self.entries.borrow().keys().cloned().collect()
     }
 
     /// A snapshot of the entries, sorted by key.
     pub fn entries(&self) -> Vec<(String, Value)> {
-        self.0
-            .entries
+        self.entries
             .borrow()
             .iter()
             .map(|(k, v)| (k.clone(), v.clone()))
@@ -137,11 +162,11 @@ impl Map {
 
     /// A new map (same type) with the same entries: a shallow copy.
     pub fn shallow_copy(&self) -> Map {
-        Map::from_entries(self.0.ty, self.0.entries.borrow().clone())
+        Map::from_entries(self.ty, self.entries.borrow().clone())
     }
 
     pub fn ptr_eq(&self, other: &Map) -> bool {
-        Rc::ptr_eq(&self.0, &other.0)
+        Rc::ptr_eq(&self.entries, &other.entries)
     }
 }
 
@@ -163,6 +188,11 @@ pub trait Object {
     fn call(&self, name: &str, args: &[Value]) -> MethodResult;
     /// `%v` (a `String()` method when the Go type has one).
     fn display(&self) -> String;
+    /// What `{{ . }}` prints: Go's `printValue` takes the address of an addressable value whose
+    /// pointer type has `String()`, which `fmt` (a function's copy) does not see.
+    fn print(&self) -> String {
+        self.display()
+    }
     /// The value `toJson`/`toYaml` encode (Go marshals the struct's exported fields).
     fn to_data(&self) -> Value;
     /// Go truthiness: a struct is always true; a nil-able type says.

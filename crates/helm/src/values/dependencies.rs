@@ -20,8 +20,8 @@ use serde_json::{Map, Value};
 
 use super::coalesce::{Warnings, coalesce_values_logged, go_percent_v, merge_tables, merge_values};
 use super::{Values, ValuesError, path_value, table};
-use crate::chart::semver::is_compatible_range;
 use crate::chart::{Chart, Dependency};
+use crate::semver::is_compatible_range;
 
 /// Helm's `CheckDependencies` (as `helm template` runs it on the top chart): every dependency
 /// declared in Chart.yaml must be in `charts/`, by name.

@@ -17,8 +17,8 @@ use super::coalesce::{Warnings, coalesce_values_logged};
 use super::dependencies::{MissingDependencies, check_dependencies, process_dependencies};
 use super::schema::{SchemaError, validate_against_schema};
 use super::{Values, ValuesError};
-use crate::chart::semver::is_compatible_range;
 use crate::chart::{Chart, File};
+use crate::semver::is_compatible_range;
 
 /// `.Release` (Helm's `ReleaseOptions` plus `Service`).
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -181,48 +181,30 @@ fn write_json_inner(out: &mut String, v: &Value, html: bool, indent: Option<usiz
             }
             out.push(']');
         }
-        Value::Map(m) => {
-            out.push('{');
-            let entries = m.entries();
-            for (i, (k, x)) in entries.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                newline_indent(out, indent.map(|n| n + 1));
-                json_string(out, k, html);
-                out.push(':');
-                if indent.is_some() {
-                    out.push(' ');
-                }
-                write_json(out, x, html, indent.map(|n| n + 1))?;
-            }
-            if !entries.is_empty() {
-                newline_indent(out, indent);
-            }
-            out.push('}');
-        }
+        Value::Map(m) if m.is_nil() => out.push_str("null"),
+        Value::Map(m) => write_object(out, &m.entries(), html, indent)?,
         Value::Object(o) => match o.as_any().downcast_ref::<crate::template::go_struct::Struct>() {
-            Some(st) => write_struct(out, st, html, indent)?,
+            // A Go struct marshals its exported fields in declaration order, under their
+            // `json` tags.
+            Some(st) => {
+                let fields: Vec<(String, Value)> = st.json_fields().into_iter().map(|(k, v)| (k, v.clone())).collect();
+                write_object(out, &fields, html, indent)?;
+            }
             None => write_json(out, &o.to_data(), html, indent)?,
         },
     }
     Ok(())
 }
 
-/// A Go struct marshals its fields in declaration order.
-fn write_struct(
+/// A JSON object of `entries`, in their order.
+fn write_object(
     out: &mut String,
-    st: &crate::template::go_struct::Struct,
+    entries: &[(String, Value)],
     html: bool,
     indent: Option<usize>,
 ) -> Result<(), GoError> {
     out.push('{');
-    let fields: Vec<(&String, &Value)> = st
-        .order
-        .iter()
-        .filter_map(|k| st.fields.get(k).map(|v| (k, v)))
-        .collect();
-    for (i, (k, v)) in fields.iter().enumerate() {
+    for (i, (k, x)) in entries.iter().enumerate() {
         if i > 0 {
             out.push(',');
         }
@@ -232,9 +214,9 @@ fn write_struct(
         if indent.is_some() {
             out.push(' ');
         }
-        write_json(out, v, html, indent.map(|n| n + 1))?;
+        write_json(out, x, html, indent.map(|n| n + 1))?;
     }
-    if !fields.is_empty() {
+    if !entries.is_empty() {
         newline_indent(out, indent);
     }
     out.push('}');

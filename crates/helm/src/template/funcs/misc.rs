@@ -79,14 +79,19 @@ pub fn register(t: &mut FuncTable) {
     t.add("shuffle", &[Str], |_, a| shuffle(arg_str(a, 0)));
     t.add("getHostByName", &[Str], |_, _| Ok(Value::str("")));
     t.add("semverCompare", &[Str, Str], |_, a| {
-        let c = super::semver::Constraints::parse(arg_str(a, 0))?;
-        let v = super::semver::Version::parse(arg_str(a, 1))?;
+        let c = crate::semver::Constraints::parse(arg_str(a, 0)).map_err(go_error)?;
+        let v = crate::semver::Version::parse(arg_str(a, 1)).map_err(go_error)?;
         Ok(Value::Bool(c.check(&v)))
     });
     t.add("semver", &[Str], |_, a| {
-        let v = super::semver::Version::parse(arg_str(a, 0))?;
+        let v = crate::semver::Version::parse(arg_str(a, 0)).map_err(go_error)?;
         Ok(Value::Object(std::rc::Rc::new(v)))
     });
+}
+
+/// A semver error as the function's error (Masterminds' text).
+fn go_error(e: crate::semver::SemverError) -> GoError {
+    e.to_string().into()
 }
 
 /// Go's `Regexp.Split(s, n)`.

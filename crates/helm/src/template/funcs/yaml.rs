@@ -657,6 +657,7 @@ fn json_data_inner(v: &Value) -> Option<serde_json::Value> {
             serde_json::Value::String(base64::engine::general_purpose::STANDARD.encode(bytes_of(&l.items)))
         }
         Value::List(l) => serde_json::Value::Array(l.items.iter().map(json_data).collect::<Option<_>>()?),
+        Value::Map(m) if m.is_nil() => serde_json::Value::Null,
         Value::Map(m) => {
             let mut o = serde_json::Map::new();
             for (k, x) in m.entries() {
