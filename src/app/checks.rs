@@ -260,6 +260,7 @@ fn repository_paths(gitops: &GitopsConfig) -> (Option<Vec<String>>, String) {
             (Some(all), path.display().to_string())
         }
         GitopsConfig::Local { path } => (None, format!("gitops.path {} is not a directory", path.display())),
+        GitopsConfig::Unset => (None, "no gitops.url: sources name their own repositories".into()),
         GitopsConfig::Remote { cache_dir, .. } => match head_tree(cache_dir) {
             Ok((paths, commit)) => (
                 Some(paths),

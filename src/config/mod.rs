@@ -11,7 +11,7 @@ pub(crate) mod raw;
 mod unknown;
 mod validate;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -33,6 +33,10 @@ pub struct Config {
     pub render: RenderConfig,
     pub watch: WatchConfig,
     pub environments: Vec<EnvironmentConfig>,
+    /// The repositories sources name besides `[gitops]`: their caches and credentials.
+    pub repositories: RepositoriesConfig,
+    /// `[discovery]`: environments derived from Argo CD Applications.
+    pub discovery: DiscoveryConfig,
     pub state: StateConfig,
     pub store: StoreConfig,
     pub dora: DoraConfig,
@@ -139,6 +143,8 @@ pub enum GitopsConfig {
     },
     /// A directory audited as it is on disk (a CI checkout, the bundled demo).
     Local { path: PathBuf },
+    /// No default repository: with discovery, every source names its own.
+    Unset,
 }
 
 impl GitopsConfig {
@@ -147,6 +153,7 @@ impl GitopsConfig {
         match self {
             Self::Remote { url, .. } => redact_url(url),
             Self::Local { path } => path.display().to_string(),
+            Self::Unset => "-".into(),
         }
     }
 }
@@ -162,13 +169,16 @@ pub struct GitUpdatesConfig {
     pub webhook_secret: Option<Secret>,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum GitRef {
     /// The remote's default branch (its `HEAD`).
     DefaultBranch,
     Branch(String),
     /// A commit SHA or tag.
     Rev(String),
+    /// A branch, a tag or a commit SHA, tried in that order (a source's `revision`, Argo CD's
+    /// `targetRevision`).
+    Revision(String),
 }
 
 /// As a user would write it: `branch main`, `rev 4f2a9c1`, `default branch`.
@@ -178,7 +188,67 @@ impl std::fmt::Display for GitRef {
             Self::DefaultBranch => f.write_str("default branch"),
             Self::Branch(b) => write!(f, "branch {b}"),
             Self::Rev(r) => write!(f, "rev {r}"),
+            Self::Revision(r) => write!(f, "revision {r}"),
         }
+    }
+}
+
+/// A git repository and the revision of it a source is read from (`repo` + `revision`).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RepoRef {
+    pub url: String,
+    pub reference: GitRef,
+}
+
+impl std::fmt::Display for RepoRef {
+    /// As errors and reports name it: the URL without a password, and the revision when one is
+    /// asked for.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.reference {
+            GitRef::DefaultBranch => f.write_str(&redact_url(&self.url)),
+            other => write!(f, "{} ({other})", redact_url(&self.url)),
+        }
+    }
+}
+
+/// `[[gitops.credentials]]`: what fetches of the repositories under `url_prefix` present.
+#[derive(Clone, Debug)]
+pub struct GitCredential {
+    pub url_prefix: String,
+    pub auth: GitAuth,
+}
+
+/// Where the repositories sources name (besides `[gitops]`'s) are cached, and their
+/// credentials.
+#[derive(Clone, Debug, Default)]
+pub struct RepositoriesConfig {
+    /// `[gitops] cache_dir`: the default repository's clone; every other repository is
+    /// cloned into `<cache_dir>.repos/<hash of its URL and revision>`.
+    pub cache_dir: PathBuf,
+    pub credentials: Vec<GitCredential>,
+}
+
+impl RepositoriesConfig {
+    /// The credentials for `url`: the entry with the longest matching `url_prefix`.
+    pub fn credential(&self, url: &str) -> Option<&GitAuth> {
+        self.credentials
+            .iter()
+            .filter(|c| url.starts_with(&c.url_prefix))
+            .max_by_key(|c| c.url_prefix.len())
+            .map(|c| &c.auth)
+    }
+
+    /// Where `repo` is cloned.
+    pub fn dir(&self, repo: &RepoRef) -> PathBuf {
+        use sha2::Digest as _;
+        let key = format!("{}\n{:?}", repo.url, repo.reference);
+        let hash = format!("{:x}", sha2::Sha256::digest(key.as_bytes()));
+        let name = self
+            .cache_dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "gitops".into());
+        self.cache_dir.with_file_name(format!("{name}.repos")).join(&hash[..16])
     }
 }
 
@@ -274,11 +344,56 @@ impl std::fmt::Display for Renderer {
 }
 
 /// One `paths` entry: a glob relative to the repository root, and the namespace for what it
-/// renders that names none (default: the environment's `namespace`).
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// renders that names none (default: the environment's `namespace`); the repository it is in
+/// (default: `[gitops]`), its renderer and the edits made before it is built.
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct PathConfig {
     pub pattern: String,
     pub namespace: Option<String>,
+    /// `repo` (+ `revision`); `None`: the `[gitops]` repository.
+    pub repo: Option<RepoRef>,
+    /// `None`: the environment's renderer.
+    pub renderer: Option<Renderer>,
+    /// Which files of a plain directory are read.
+    pub directory: DirectoryConfig,
+    /// Edits to the kustomization before it is built (an Argo CD Application's `kustomize`).
+    pub kustomize: Option<KustomizeOverrides>,
+}
+
+/// Which files of a plain directory are read: all below it (the default), or as Argo CD's
+/// `directory` says (`recurse`, `include`, `exclude` globs on paths relative to it).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DirectoryConfig {
+    pub recurse: bool,
+    pub include: Option<String>,
+    pub exclude: Option<String>,
+}
+
+impl Default for DirectoryConfig {
+    fn default() -> Self {
+        Self {
+            recurse: true,
+            include: None,
+            exclude: None,
+        }
+    }
+}
+
+/// Edits made to a kustomization before it is built, as Argo CD makes them for an
+/// Application's `spec.source.kustomize` (`kustomize edit set image`, `set nameprefix`, …).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct KustomizeOverrides {
+    /// `name=newName:tag`, `name:tag`, `name@digest`, as `kustomize edit set image` takes them.
+    pub images: Vec<String>,
+    pub name_prefix: Option<String>,
+    pub name_suffix: Option<String>,
+    pub namespace: Option<String>,
+    pub common_labels: BTreeMap<String, String>,
+    pub common_annotations: BTreeMap<String, String>,
+    /// Entries appended to `patches` (`patch`/`path` with an optional `target`).
+    pub patches: Vec<serde_json::Value>,
+    /// (workload name, count), as `kustomize edit set replicas`.
+    pub replicas: Vec<(String, i64)>,
 }
 
 impl std::fmt::Display for PathConfig {
@@ -316,6 +431,9 @@ pub struct EnvironmentConfig {
     pub engine: Option<Engine>,
     /// The Helm releases (`renderer = "helm"`), in config order.
     pub releases: Vec<ReleaseConfig>,
+    /// Images an Argo CD Application (read from a cluster) sets outside git; each is an
+    /// `override` finding where it is declared. Empty for hand-written environments.
+    pub overrides: Vec<crate::core::model::ImageOverride>,
 }
 
 /// One `[[environments.releases]]` entry: what `helm template NAME CHART -n NAMESPACE -f … --set-json …`
@@ -337,6 +455,11 @@ pub struct ReleaseConfig {
     pub api_versions: Vec<String>,
     /// `engine`: overrides the environment's.
     pub engine: Option<Engine>,
+    /// `git_repo` (+ `revision`): the repository holding the chart directory and values files;
+    /// `None`: `[gitops]`.
+    pub git: Option<RepoRef>,
+    /// `ignore_missing_values_files`: a values file that does not exist is left out.
+    pub ignore_missing_values_files: bool,
 }
 
 /// Where a release's chart comes from.
@@ -412,6 +535,66 @@ impl CompareConfigMaps {
             Self::Never => "false",
         }
     }
+}
+
+/// `[discovery]`: where environments are derived from.
+#[derive(Clone, Debug, Default)]
+pub struct DiscoveryConfig {
+    pub argocd: Option<ArgoCdConfig>,
+    /// `[[discovery.clusters]]`: Argo CD destinations and how to reach them.
+    pub clusters: Vec<DestinationConfig>,
+}
+
+impl DiscoveryConfig {
+    pub fn is_configured(&self) -> bool {
+        self.argocd.is_some()
+    }
+}
+
+/// `[discovery.argocd]`.
+#[derive(Clone, Debug)]
+pub struct ArgoCdConfig {
+    /// Application manifests in the `[gitops]` repository.
+    pub paths: Vec<String>,
+    /// The Argo CD control plane Applications are listed from.
+    pub cluster: Option<ClusterConfig>,
+    /// Where Applications are listed (`None`: all namespaces).
+    pub namespace: Option<String>,
+    pub selector: Option<String>,
+    pub environment_from: EnvironmentFrom,
+}
+
+/// How an Application's environment name is chosen (`environment_from`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum EnvironmentFrom {
+    /// The Application's name (the default: one environment per Application).
+    Name,
+    Label(String),
+    Annotation(String),
+    Project,
+    /// The destination cluster's name (`destination.name`, else the configured cluster's).
+    Destination,
+}
+
+impl std::fmt::Display for EnvironmentFrom {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Name => f.write_str("name"),
+            Self::Label(k) => write!(f, "label:{k}"),
+            Self::Annotation(k) => write!(f, "annotation:{k}"),
+            Self::Project => f.write_str("project"),
+            Self::Destination => f.write_str("destination"),
+        }
+    }
+}
+
+/// `[[discovery.clusters]]`: an Argo CD destination (`server` URL or `name`) and the cluster
+/// driftwatch reads for it.
+#[derive(Clone, Debug)]
+pub struct DestinationConfig {
+    pub server: Option<String>,
+    pub name: Option<String>,
+    pub cluster: ClusterConfig,
 }
 
 /// A registry driftwatch may query (only configured hosts are ever contacted).
@@ -776,10 +959,12 @@ namespaces = ["shop"]
                 PathConfig {
                     pattern: "apps/web".into(),
                     namespace: Some("web".into()),
+                    ..PathConfig::default()
                 },
                 PathConfig {
                     pattern: "apps/api".into(),
                     namespace: None,
+                    ..PathConfig::default()
                 },
             ]
         );

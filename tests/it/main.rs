@@ -43,6 +43,7 @@ mod rbac;
 mod readme_map;
 mod registry;
 mod render_cache;
+mod repositories;
 mod setup;
 mod shutdown_children;
 mod sources;

@@ -98,6 +98,8 @@ impl Validator<'_> {
             kube_version: r.kube_version,
             api_versions: r.api_versions,
             engine: self.engine(&at("engine"), r.engine.as_deref())?,
+            git: self.repo_ref(key, r.git_repo, r.revision)?,
+            ignore_missing_values_files: r.ignore_missing_values_files.unwrap_or(false),
         })
     }
 
