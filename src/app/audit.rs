@@ -80,8 +80,8 @@ pub struct RepoSnapshot {
 }
 
 /// The repositories sources name besides `[gitops]`, each synced once per audit (or why it
-/// could not be, with any password redacted).
-pub type Repositories = Arc<BTreeMap<RepoRef, Result<RepoSnapshot, String>>>;
+/// could not be; shared by every environment that reads it).
+pub type Repositories = Arc<BTreeMap<RepoRef, Result<RepoSnapshot, Arc<SyncError>>>>;
 
 /// Fetches the GitOps repository (as an audit does) and returns the checkout, for commands
 /// that read its history.
@@ -292,19 +292,22 @@ async fn sync_repositories(cfg: &Config, envs: &[&EnvironmentConfig]) -> Reposit
             };
             let synced = match task.await {
                 Ok(Ok(s)) => Ok(s),
-                Ok(Err(e)) => Err(crate::error_chain(&e)),
-                Err(e) => Err(e.to_string()),
+                Ok(Err(e)) => Err(Arc::new(SyncError::Git(e))),
+                Err(e) => Err(Arc::new(SyncError::Task(e))),
             };
-            // The URL as configured may hold a password: never in a message.
-            let synced = synced.map_err(|e| e.replace(&repo.url, &crate::config::redact_url(&repo.url)));
             match &synced {
                 Ok(s) => info!(repository = %repo, commit = s.checkout.commit.as_deref().unwrap_or("-"), elapsed_ms = started.elapsed().as_millis() as u64, "repository checkout ready"),
-                Err(e) => warn!(repository = %repo, error = %e, "repository unavailable"),
+                Err(e) => warn!(repository = %repo, error = %redacted(&repo, e.as_ref()), "repository unavailable"),
             }
             (repo, synced)
         }
     });
     Arc::new(futures::future::join_all(syncs).await.into_iter().collect())
+}
+
+/// `e` as text, without the password the configured URL of `repo` may hold.
+fn redacted(repo: &RepoRef, e: &SyncError) -> String {
+    crate::error_chain(e).replace(&repo.url, &crate::config::redact_url(&repo.url))
 }
 
 /// The files renderers read at `checkout`: the commit's tree for a clone, else the directory.
@@ -616,7 +619,7 @@ async fn declare(renderer: &Renderer, at: &Repos<'_>, env: &EnvironmentConfig, k
             Some(r) => (
                 match at.others.get(r) {
                     Some(Ok(s)) => Ok(s),
-                    Some(Err(e)) => Err(e.clone()),
+                    Some(Err(e)) => Err(redacted(r, e.as_ref())),
                     None => Err("not synced".to_string()),
                 },
                 r.to_string(),

@@ -7,7 +7,9 @@ use std::fmt::Write as _;
 
 use serde_json::{Value, json};
 
-use crate::config::{ChartSource, ClusterSource, Config, EnvironmentConfig, GitRef, PathConfig, ReleaseConfig, RepoRef};
+use crate::config::{
+    ChartSource, ClusterSource, Config, EnvironmentConfig, GitRef, PathConfig, ReleaseConfig, RepoRef,
+};
 use crate::sources::discovery::{Discovered, Discovery};
 
 /// `--format` of `discover`.
@@ -33,7 +35,11 @@ pub async fn command(cfg: &Config, format: DiscoverFormat) -> u8 {
 
 /// What could not be read or mapped, with the fix, one line each.
 pub fn problems(d: &Discovery) -> Vec<String> {
-    let mut out: Vec<String> = d.errors.iter().map(|e| format!("discovery: {}", crate::error_chain(e))).collect();
+    let mut out: Vec<String> = d
+        .errors
+        .iter()
+        .map(|e| format!("discovery: {}", crate::error_chain(e)))
+        .collect();
     out.extend(
         d.unmapped
             .iter()
@@ -46,7 +52,12 @@ pub fn problems(d: &Discovery) -> Vec<String> {
 pub fn describe(d: &Discovery) -> String {
     let mut out = String::new();
     for e in &d.environments {
-        let _ = writeln!(out, "discovered environment {}: {}", e.config.name, e.origins.join(", "));
+        let _ = writeln!(
+            out,
+            "discovered environment {}: {}",
+            e.config.name,
+            e.origins.join(", ")
+        );
     }
     for name in &d.shadowed {
         let _ = writeln!(
@@ -62,7 +73,8 @@ pub fn describe(d: &Discovery) -> String {
 
 /// The environments as config.
 pub fn toml(d: &Discovery) -> String {
-    let mut out = String::from("# Environments derived by driftwatch discover: paste them into the config as they are.\n");
+    let mut out =
+        String::from("# Environments derived by driftwatch discover: paste them into the config as they are.\n");
     for e in &d.environments {
         environment(e, &mut out);
     }
@@ -73,7 +85,11 @@ fn environment(e: &Discovered, out: &mut String) {
     let env = &e.config;
     let _ = writeln!(out, "\n# from {}", e.origins.join(", "));
     for o in &env.overrides {
-        let _ = writeln!(out, "# override: {} sets {} = {} outside git", o.object, o.field, o.value);
+        let _ = writeln!(
+            out,
+            "# override: {} sets {} = {} outside git",
+            o.object, o.field, o.value
+        );
     }
     let _ = writeln!(out, "[[environments]]\nname = {}", quote(&env.name));
     if !env.releases.is_empty() {
@@ -250,7 +266,14 @@ fn inline(v: &Value) -> String {
         Value::Bool(b) => b.to_string(),
         Value::Number(n) => n.to_string(),
         Value::String(s) => quote(s),
-        Value::Array(a) => format!("[{}]", a.iter().filter(|v| !v.is_null()).map(inline).collect::<Vec<_>>().join(", ")),
+        Value::Array(a) => format!(
+            "[{}]",
+            a.iter()
+                .filter(|v| !v.is_null())
+                .map(inline)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
         Value::Object(o) => format!(
             "{{ {} }}",
             o.iter()

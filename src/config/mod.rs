@@ -1740,4 +1740,119 @@ url = "http://alertmanager:9093"
         );
         assert_eq!(c.environments[0].cluster.name, "snap");
     }
+
+    /// Many repositories: a path or release names its own (`repo`/`git_repo` + `revision`),
+    /// credentials are chosen by the longest URL prefix, a `revision` alone is the default
+    /// repository's, and the default repository at its own ref is the default checkout.
+    #[test]
+    fn sources_name_their_repositories_and_credentials_match_by_longest_prefix() {
+        let text = MINIMAL
+            .replace(
+                "cache_dir = \"cache\"\n",
+                "cache_dir = \"cache\"\n[[gitops.credentials]]\nurl_prefix = \"https://github.com/\"\ntoken_env = \"GH\"\n[[gitops.credentials]]\nurl_prefix = \"https://github.com/payments/\"\nusername = \"bot\"\npassword_env = \"PAY\"\n",
+            )
+            .replace(
+                "paths = [\"apps/*/overlays/production\"]",
+                "paths = [\"apps/a\", { path = \"b\", repo = \"https://github.com/payments/b.git\", revision = \"v2\" }, { path = \"c\", revision = \"release\" }, { path = \"d\", repo = \"https://git.example.com/org/infra.git\" }, { path = \"e\", renderer = \"plain\", recurse = false, include = \"{a,b}.yaml\", kustomize = { images = [\"web:2\"], name_prefix = \"p-\" } }]",
+            );
+        let vars = [
+            ("GITOPS_TOKEN", "t"),
+            ("GH", "gh-token-never-printed"),
+            ("PAY", "pay-pw-never-printed"),
+        ];
+        let c = load(&text, &vars).unwrap();
+        let paths = &c.environments[0].paths;
+        assert_eq!(paths[0].repo, None);
+        assert_eq!(
+            paths[1].repo,
+            Some(RepoRef {
+                url: "https://github.com/payments/b.git".into(),
+                reference: GitRef::Revision("v2".into())
+            })
+        );
+        assert_eq!(
+            paths[2].repo.as_ref().map(|r| r.url.as_str()),
+            Some("https://git.example.com/org/infra.git"),
+            "a revision alone is of the [gitops] repository"
+        );
+        assert_eq!(
+            paths[3].repo, None,
+            "the [gitops] repository at its own ref is the default checkout"
+        );
+        assert_eq!(
+            (paths[4].renderer, paths[4].directory.recurse),
+            (Some(Renderer::Plain), false)
+        );
+        assert_eq!(paths[4].kustomize.as_ref().unwrap().name_prefix.as_deref(), Some("p-"));
+        let creds = &c.repositories;
+        assert_eq!(
+            creds.credential("https://github.com/payments/b.git").unwrap().username,
+            "bot"
+        );
+        assert_eq!(
+            creds
+                .credential("https://github.com/other/x.git")
+                .unwrap()
+                .token
+                .as_ref()
+                .unwrap()
+                .expose(),
+            "gh-token-never-printed"
+        );
+        assert!(creds.credential("https://gitlab.com/x.git").is_none());
+        assert_ne!(
+            creds.dir(paths[1].repo.as_ref().unwrap()),
+            creds.dir(paths[2].repo.as_ref().unwrap()),
+            "one cache per repository and revision"
+        );
+        let printed = format!("{c:?}");
+        assert!(!printed.contains("gh-token-never-printed") && !printed.contains("pay-pw-never-printed"));
+    }
+
+    const DISCOVERY: &str = "[gitops]\ncache_dir = \"cache\"\n[discovery.argocd]\npaths = [\"argocd/apps/**/*.yaml\"]\nenvironment_from = \"label:env\"\n[[discovery.clusters]]\nserver = \"https://prod.example.com/\"\nkubeconfig = \"prod.kubeconfig\"\n";
+
+    /// With discovery, `[gitops] url` and `[[environments]]` are optional.
+    #[test]
+    fn discovery_alone_is_a_config() {
+        let c = load(DISCOVERY, &[]).unwrap();
+        assert!(matches!(c.gitops, GitopsConfig::Unset));
+        assert!(c.environments.is_empty());
+        let argo = c.discovery.argocd.as_ref().unwrap();
+        assert_eq!(argo.environment_from, EnvironmentFrom::Label("env".into()));
+        let d = &c.discovery.clusters[0];
+        assert_eq!(d.server.as_deref(), Some("https://prod.example.com"));
+        assert_eq!(d.cluster.name, "prod.example.com");
+        // (case, config, what the error says)
+        let cases = [
+            ("bad environment_from", DISCOVERY.replace("label:env", "labels"), "discovery.argocd.environment_from"),
+            ("nothing to read", DISCOVERY.replace("paths = [\"argocd/apps/**/*.yaml\"]\n", ""), "give paths"),
+            ("a destination without server or name", DISCOVERY.replace("server = \"https://prod.example.com/\"\n", ""), "discovery.clusters[0]"),
+            ("unknown key", DISCOVERY.replace("environment_from", "environment_frm"), "unknown key `environment_frm`"),
+            ("no discovery, no url", "[gitops]\ncache_dir = \"c\"\n".to_string(), "gitops.url"),
+            (
+                "a revision without a repository to be of",
+                format!("{DISCOVERY}[[environments]]\nname = \"x\"\npaths = [{{ path = \"a\", revision = \"v1\" }}]\n"),
+                "a revision without repo needs gitops.url",
+            ),
+            (
+                "an unknown kustomize override",
+                MINIMAL.replace("[\"apps/*/overlays/production\"]", "[{ path = \"a\", kustomize = { imagez = [] } }]"),
+                "environments[0].paths[0].kustomize: unknown key `imagez`",
+            ),
+            (
+                "a bad include glob",
+                MINIMAL.replace("[\"apps/*/overlays/production\"]", "[{ path = \"a\", include = \"[\" }]"),
+                "environments[0].paths[0].include",
+            ),
+            (
+                "a password without a username",
+                MINIMAL.replace("cache_dir = \"cache\"\n", "cache_dir = \"cache\"\n[[gitops.credentials]]\nurl_prefix = \"https://x/\"\npassword_env = \"GITOPS_TOKEN\"\n"),
+                "gitops.credentials[0].username",
+            ),
+        ];
+        for (case, text, want) in cases {
+            let err = load(&text, &[("GITOPS_TOKEN", "t")]).expect_err(case).to_string();
+            assert!(err.contains(want), "{case}: {err}");
+        }
+    }
 }

@@ -130,11 +130,25 @@ impl FileGlob {
     }
 }
 
+/// Why a `directory.include`/`exclude` glob is not one.
+#[derive(Debug, thiserror::Error)]
+#[error("{glob:?} is not a valid glob: {source}")]
+pub struct FileGlobError {
+    glob: String,
+    #[source]
+    source: glob::PatternError,
+}
+
 /// Parses a [`FileGlob`]; the error says why it is not one.
-pub fn file_glob(text: &str) -> Result<FileGlob, String> {
+pub fn file_glob(text: &str) -> Result<FileGlob, FileGlobError> {
     braces(text)
         .iter()
-        .map(|alt| Pattern::new(alt).map_err(|e| format!("{text:?} is not a valid glob: {e}")))
+        .map(|alt| {
+            Pattern::new(alt).map_err(|source| FileGlobError {
+                glob: text.to_string(),
+                source,
+            })
+        })
         .collect::<Result<Vec<_>, _>>()
         .map(FileGlob)
 }

@@ -92,7 +92,13 @@ struct Fleet {
 fn fleet() -> Fleet {
     let dir = tempfile::tempdir().unwrap();
     let team_repo = GitRepo::init(&dir.path().join("team-served/team"));
-    team_repo.commit(&[("deploy/cache.yaml", &deployment_yaml("cache", "cache", &format!("{CACHE}@{D1}")))], "cache");
+    team_repo.commit(
+        &[(
+            "deploy/cache.yaml",
+            &deployment_yaml("cache", "cache", &format!("{CACHE}@{D1}")),
+        )],
+        "cache",
+    );
     let team = GitHttp::start(&dir.path().join("team-served"), "team-bot", "team-pw");
     let infra = GitRepo::init(&dir.path().join("served/infra"));
     let daemon = GitDaemon::start(&dir.path().join("served"));
@@ -108,7 +114,10 @@ fn fleet() -> Fleet {
             ("shop", "shop", format!("{SHOP}@{D1}")),
         ],
     );
-    snapshot(&dir.path().join("staging.json"), &[("cache", "cache", format!("{CACHE}@{D1}"))]);
+    snapshot(
+        &dir.path().join("staging.json"),
+        &[("cache", "cache", format!("{CACHE}@{D1}"))],
+    );
     Fleet {
         dir,
         _daemon: daemon,
@@ -216,7 +225,10 @@ fn discover_prints_the_config_a_user_would_write_and_both_audit_the_same() {
     let want = vec![("production".to_string(), "spec-drift".to_string(), "web".to_string())];
     assert_eq!(found(&by_hand.json()), want);
     let envs = by_hand.json()["environments"].clone();
-    assert_eq!(envs[0]["declared_workloads"], 3, "api-old is in a subdirectory: not read");
+    assert_eq!(
+        envs[0]["declared_workloads"], 3,
+        "api-old is in a subdirectory: not read"
+    );
     assert_eq!(envs[1]["status"], "ok", "{envs}");
 
     // Discovery alone audits the same.
@@ -239,12 +251,14 @@ fn check_config_lists_discovered_environments_and_says_which_hand_written_one_wi
     let out = f.run(&text, &["check-config"]);
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert!(
-        out.stdout.contains("discovered environment production: Application argocd/api (git argocd/apps/api.yaml)"),
+        out.stdout
+            .contains("discovered environment production: Application argocd/api (git argocd/apps/api.yaml)"),
         "{}",
         out.stdout
     );
     assert!(
-        out.stdout.contains("discovered environment staging: the hand-written [[environments]] of that name wins"),
+        out.stdout
+            .contains("discovered environment staging: the hand-written [[environments]] of that name wins"),
         "{}",
         out.stdout
     );
@@ -258,24 +272,39 @@ fn malformed_manifests_and_unknown_destinations_are_named_and_the_rest_is_audite
     };
     infra.commit(
         &[
-            ("argocd/apps/broken.yaml", "apiVersion: argoproj.io/v1alpha1\nkind: Application\nmetadata: [unclosed\n"),
+            (
+                "argocd/apps/broken.yaml",
+                "apiVersion: argoproj.io/v1alpha1\nkind: Application\nmetadata: [unclosed\n",
+            ),
             (
                 "argocd/apps/eu.yaml",
-                &application("eu", "eu", json!({"repoURL": f.infra_url, "path": "apps/api/production"}), json!({"server": "https://eu.example.com"})),
+                &application(
+                    "eu",
+                    "eu",
+                    json!({"repoURL": f.infra_url, "path": "apps/api/production"}),
+                    json!({"server": "https://eu.example.com"}),
+                ),
             ),
         ],
         "a broken manifest and an unknown cluster",
     );
     let out = f.run(&discovery_config(&f), &["--once", "--format", "json"]);
     assert_eq!(out.code, 2, "{}", out.stderr);
-    assert!(out.stderr.contains("argocd/apps/broken.yaml: not YAML"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("argocd/apps/broken.yaml: not YAML"),
+        "{}",
+        out.stderr
+    );
     assert!(
         out.stderr.contains("Application argocd/eu not mapped: destination server https://eu.example.com is not a configured cluster (fix: add [[discovery.clusters]] with server = \"https://eu.example.com\""),
         "{}",
         out.stderr
     );
     let report = out.json();
-    assert_eq!(found(&report), vec![("production".to_string(), "spec-drift".to_string(), "web".to_string())]);
+    assert_eq!(
+        found(&report),
+        vec![("production".to_string(), "spec-drift".to_string(), "web".to_string())]
+    );
 }
 
 /// Applications listed from the Argo CD control plane (the suite's Kubernetes API): the one
@@ -322,16 +351,24 @@ fn live_applications_their_overrides_and_a_forbidden_list() {
     );
     let message = report["findings"][0]["message"].as_str().unwrap();
     assert!(
-        message.contains(&format!("Application argocd/web sets spec.source.kustomize.images[0] = \"{WEB}@{D2}\" outside git")),
+        message.contains(&format!(
+            "Application argocd/web sets spec.source.kustomize.images[0] = \"{WEB}@{D2}\" outside git"
+        )),
         "{message}"
     );
-    assert!(kube.requests().iter().any(|r| r.contains("/apis/argoproj.io/v1alpha1/namespaces/argocd/applications")));
+    assert!(
+        kube.requests()
+            .iter()
+            .any(|r| r.contains("/apis/argoproj.io/v1alpha1/namespaces/argocd/applications"))
+    );
 
     kube.behave("applications", Behaviour::Forbidden);
     let out = f.run(&config, &["--once", "--format", "json"]);
     assert_eq!(out.code, 2);
     assert!(
-        out.stderr.contains("argocd Applications from cluster argocd: forbidden") && out.stderr.contains("applications.argoproj.io"),
+        out.stderr
+            .contains("argocd Applications from cluster argocd: forbidden")
+            && out.stderr.contains("applications.argoproj.io"),
         "{}",
         out.stderr
     );

@@ -488,10 +488,13 @@ fn current(s: &KubeState, kind: &str, namespace: Option<&str>) -> Vec<Value> {
 /// Whether `object`'s labels meet a `labelSelector` of `key=value` terms (URL-encoded).
 fn selects(selector: &str, object: &Value) -> bool {
     let decoded = selector.replace("%3D", "=").replace("%2C", ",").replace("%2F", "/");
-    decoded.split(',').filter(|t| !t.is_empty()).all(|term| match term.split_once('=') {
-        Some((k, v)) => object["metadata"]["labels"][k.trim_end_matches('=')] == v.trim_start_matches('='),
-        None => !object["metadata"]["labels"][term].is_null(),
-    })
+    decoded
+        .split(',')
+        .filter(|t| !t.is_empty())
+        .all(|term| match term.split_once('=') {
+            Some((k, v)) => object["metadata"]["labels"][k.trim_end_matches('=')] == v.trim_start_matches('='),
+            None => !object["metadata"]["labels"][term].is_null(),
+        })
 }
 
 /// Removes a watch stream from the open ones when the server lets go of it.

@@ -103,6 +103,27 @@ impl Validator<'_> {
         })
     }
 
+    /// Promotion lineage walks the `[gitops]` repository's history: an environment (or the one
+    /// it is promoted from) with paths in another repository cannot be walked. Checked once
+    /// every source's repository is known.
+    pub(super) fn promotion_repositories(&self, environments: &[EnvironmentConfig]) {
+        let elsewhere = |name: &str| {
+            environments
+                .iter()
+                .any(|x| x.name == name && x.paths.iter().any(|p| p.repo.is_some()))
+        };
+        for (i, e) in environments.iter().enumerate() {
+            if let Some((from, _)) = &e.promoted_from
+                && (elsewhere(&e.name) || elsewhere(from))
+            {
+                self.record(self.invalid(
+                    format!("environments[{i}].promoted_from"),
+                    "promotion lineage walks the [gitops] repository's history; paths in other repositories are not walked yet",
+                ));
+            }
+        }
+    }
+
     /// A `renderer` key: `auto`, `kustomize`, `plain` or `helm`.
     fn renderer(&self, key: &str, value: Option<&str>) -> Result<Option<Renderer>, ConfigError> {
         Ok(Some(match value {
@@ -166,12 +187,15 @@ impl Validator<'_> {
         }
         for (k, glob) in [("include", &p.include), ("exclude", &p.exclude)] {
             if let Some(g) = glob {
-                crate::core::paths::file_glob(g).map_err(|e| self.invalid(format!("{key}.{k}"), e))?;
+                crate::core::paths::file_glob(g).map_err(|e| self.invalid(format!("{key}.{k}"), e.to_string()))?;
             }
         }
         let kustomize = match p.kustomize {
             None => None,
-            Some(v) => Some(kustomize_overrides(v).map_err(|e| self.invalid(format!("{key}.kustomize"), e))?),
+            Some(v) => Some(kustomize_overrides(v).map_err(|e| {
+                let reason = e.to_string().replace("unknown field", "unknown key");
+                self.invalid(format!("{key}.kustomize"), reason)
+            })?),
         };
         Ok(PathConfig {
             repo: self.repo_ref(key, p.repo, p.revision)?,
@@ -252,9 +276,8 @@ struct RawReplicas {
     count: i64,
 }
 
-fn kustomize_overrides(v: serde_json::Value) -> Result<KustomizeOverrides, String> {
-    let k: RawKustomize =
-        serde_json::from_value(v).map_err(|e| e.to_string().replace("unknown field", "unknown key"))?;
+fn kustomize_overrides(v: serde_json::Value) -> Result<KustomizeOverrides, serde_json::Error> {
+    let k: RawKustomize = serde_json::from_value(v)?;
     Ok(KustomizeOverrides {
         images: k.images,
         name_prefix: k.name_prefix,

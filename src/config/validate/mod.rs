@@ -35,6 +35,7 @@ impl Validator<'_> {
         let mut environments = self.keep(self.environments(raw.environments, has_discovery));
         if let (Some(g), Some(envs)) = (&gitops, &mut environments) {
             self.resolve_repos(g, envs);
+            self.promotion_repositories(envs);
         }
         let state = self.state(raw.state);
         let store = self.keep(self.store(raw.store, &state));

@@ -61,7 +61,10 @@ fn unmapped(object: &str, reason: impl Into<String>, fix: impl Into<String>) -> 
 
 /// Whether `doc` is an Argo CD Application.
 pub fn is_application(doc: &Value) -> bool {
-    doc["kind"] == "Application" && doc["apiVersion"].as_str().is_some_and(|v| v.starts_with("argoproj.io/"))
+    doc["kind"] == "Application"
+        && doc["apiVersion"]
+            .as_str()
+            .is_some_and(|v| v.starts_with("argoproj.io/"))
 }
 
 /// Maps one Application.
@@ -75,13 +78,30 @@ pub fn map(app: &Value, cx: &Context<'_>) -> Result<Mapped, Unmapped> {
     let spec = &app["spec"];
     let destination = &spec["destination"];
     let cluster = destination_cluster(destination, cx).map_err(|(reason, fix)| unmapped(&object, reason, fix))?;
-    let environment = environment_name(app, &cluster, cx.environment_from)
-        .ok_or_else(|| unmapped(&object, format!("has no {} to name its environment", cx.environment_from), format!("set it, or change discovery.argocd.environment_from (now {})", cx.environment_from)))?;
-    let namespace = destination["namespace"].as_str().filter(|n| !n.is_empty()).map(str::to_string);
+    let environment = environment_name(app, &cluster, cx.environment_from).ok_or_else(|| {
+        unmapped(
+            &object,
+            format!("has no {} to name its environment", cx.environment_from),
+            format!(
+                "set it, or change discovery.argocd.environment_from (now {})",
+                cx.environment_from
+            ),
+        )
+    })?;
+    let namespace = destination["namespace"]
+        .as_str()
+        .filter(|n| !n.is_empty())
+        .map(str::to_string);
     let sources: Vec<&Value> = match spec["sources"].as_array() {
         Some(list) if !list.is_empty() => list.iter().collect(),
         _ if spec["source"].is_object() => vec![&spec["source"]],
-        _ => return Err(unmapped(&object, "has neither spec.source nor spec.sources", "give the Application a source")),
+        _ => {
+            return Err(unmapped(
+                &object,
+                "has neither spec.source nor spec.sources",
+                "give the Application a source",
+            ));
+        }
     };
     let refs = references(&sources);
     let mut mapped = Mapped {
@@ -93,13 +113,31 @@ pub fn map(app: &Value, cx: &Context<'_>) -> Result<Mapped, Unmapped> {
         overrides: Vec::new(),
         partial: Vec::new(),
     };
-    let field = |i: usize| if spec["sources"].is_array() { format!("spec.sources[{i}]") } else { "spec.source".to_string() };
+    let field = |i: usize| {
+        if spec["sources"].is_array() {
+            format!("spec.sources[{i}]")
+        } else {
+            "spec.source".to_string()
+        }
+    };
     for (i, source) in sources.iter().enumerate() {
-        let at = Source { app: name, namespace: namespace.as_deref(), field: field(i), refs: &refs, object: &object, live: cx.live };
-        at.map(source, &mut mapped).map_err(|(reason, fix)| unmapped(&object, format!("{}: {reason}", at.field), fix))?;
+        let at = Source {
+            app: name,
+            namespace: namespace.as_deref(),
+            field: field(i),
+            refs: &refs,
+            object: &object,
+            live: cx.live,
+        };
+        at.map(source, &mut mapped)
+            .map_err(|(reason, fix)| unmapped(&object, format!("{}: {reason}", at.field), fix))?;
     }
     if mapped.paths.is_empty() && mapped.releases.is_empty() {
-        return Err(unmapped(&object, "has only `ref` sources: nothing is deployed from them", "add a source with a path or chart"));
+        return Err(unmapped(
+            &object,
+            "has only `ref` sources: nothing is deployed from them",
+            "add a source with a path or chart",
+        ));
     }
     Ok(mapped)
 }
@@ -111,7 +149,10 @@ fn repo_of(source: &Value) -> Option<RepoRef> {
         None | Some("" | "HEAD") => GitRef::DefaultBranch,
         Some(r) => GitRef::Revision(r.to_string()),
     };
-    Some(RepoRef { url: url.to_string(), reference })
+    Some(RepoRef {
+        url: url.to_string(),
+        reference,
+    })
 }
 
 /// `ref` sources by name (`$values/...` value files read from them).
@@ -125,18 +166,25 @@ fn references(sources: &[&Value]) -> BTreeMap<String, RepoRef> {
 /// The cluster an Application deploys to: its `destination.server` or `name` in
 /// `[[discovery.clusters]]`, or Argo CD's own cluster. An unknown one is not guessed.
 fn destination_cluster(destination: &Value, cx: &Context<'_>) -> Result<ClusterConfig, (String, String)> {
-    let server = destination["server"].as_str().map(|s| s.trim_end_matches('/')).filter(|s| !s.is_empty());
+    let server = destination["server"]
+        .as_str()
+        .map(|s| s.trim_end_matches('/'))
+        .filter(|s| !s.is_empty());
     let name = destination["name"].as_str().filter(|s| !s.is_empty());
-    if let Some(c) = cx.destinations.iter().find(|d| {
-        (server.is_some() && d.server.as_deref() == server) || (name.is_some() && d.name.as_deref() == name)
-    }) {
+    if let Some(c) = cx
+        .destinations
+        .iter()
+        .find(|d| (server.is_some() && d.server.as_deref() == server) || (name.is_some() && d.name.as_deref() == name))
+    {
         return Ok(c.cluster.clone());
     }
     let own = server == Some("https://kubernetes.default.svc") || name == Some("in-cluster");
     if let (true, Some(c)) = (own, cx.control_plane) {
         return Ok(c.clone());
     }
-    let shown = server.map(|s| format!("server {s}")).or_else(|| name.map(|n| format!("name {n}")));
+    let shown = server
+        .map(|s| format!("server {s}"))
+        .or_else(|| name.map(|n| format!("name {n}")));
     match shown {
         Some(d) => Err((
             format!("destination {d} is not a configured cluster"),
@@ -146,7 +194,10 @@ fn destination_cluster(destination: &Value, cx: &Context<'_>) -> Result<ClusterC
                 server.or(name).unwrap_or_default()
             ),
         )),
-        None => Err(("has no destination.server or destination.name".into(), "set the Application's destination".into())),
+        None => Err((
+            "has no destination.server or destination.name".into(),
+            "set the Application's destination".into(),
+        )),
     }
 }
 
@@ -157,7 +208,9 @@ fn environment_name(app: &Value, cluster: &ClusterConfig, from: &EnvironmentFrom
         EnvironmentFrom::Label(k) => text(&app["metadata"]["labels"][k]),
         EnvironmentFrom::Annotation(k) => text(&app["metadata"]["annotations"][k]),
         EnvironmentFrom::Project => text(&app["spec"]["project"]).or_else(|| Some("default".into())),
-        EnvironmentFrom::Destination => text(&app["spec"]["destination"]["name"]).or_else(|| Some(cluster.name.clone())),
+        EnvironmentFrom::Destination => {
+            text(&app["spec"]["destination"]["name"]).or_else(|| Some(cluster.name.clone()))
+        }
     }
 }
 
@@ -177,7 +230,10 @@ impl Source<'_> {
     fn map(&self, s: &Value, out: &mut Mapped) -> Result<(), Why> {
         let repo = repo_of(s).ok_or_else(|| ("has no repoURL".to_string(), "set repoURL".to_string()))?;
         if s["plugin"].is_object() {
-            return Err(("uses a config management plugin, which driftwatch does not run".into(), "declare the environment by hand with its rendered manifests' path".into()));
+            return Err((
+                "uses a config management plugin, which driftwatch does not run".into(),
+                "declare the environment by hand with its rendered manifests' path".into(),
+            ));
         }
         if let Some(chart) = s["chart"].as_str().filter(|c| !c.is_empty()) {
             let release = self.release(s, self.chart_source(&repo, chart), None)?;
@@ -187,7 +243,11 @@ impl Source<'_> {
         }
         let Some(path) = s["path"].as_str() else {
             // A `ref` source only lends its files to `$ref/...` value files.
-            return if s["ref"].is_string() { Ok(()) } else { Err(("has neither path nor chart".into(), "set path or chart".into())) };
+            return if s["ref"].is_string() {
+                Ok(())
+            } else {
+                Err(("has neither path nor chart".into(), "set path or chart".into()))
+            };
         };
         let path = normalise(path);
         if s["helm"].is_object() {
@@ -203,14 +263,27 @@ impl Source<'_> {
             ..PathConfig::default()
         };
         if let Some(d) = s["directory"].as_object() {
-            if d.get("jsonnet").is_some_and(|j| j.as_object().is_some_and(|o| !o.is_empty())) {
-                return Err(("directory.jsonnet: Jsonnet is not rendered".into(), "declare the environment by hand with the rendered manifests' path".into()));
+            if d.get("jsonnet")
+                .is_some_and(|j| j.as_object().is_some_and(|o| !o.is_empty()))
+            {
+                return Err((
+                    "directory.jsonnet: Jsonnet is not rendered".into(),
+                    "declare the environment by hand with the rendered manifests' path".into(),
+                ));
             }
             entry.renderer = Some(Renderer::Plain);
             entry.directory = DirectoryConfig {
                 recurse: d.get("recurse").and_then(Value::as_bool).unwrap_or(false),
-                include: d.get("include").and_then(Value::as_str).filter(|s| !s.is_empty()).map(str::to_string),
-                exclude: d.get("exclude").and_then(Value::as_str).filter(|s| !s.is_empty()).map(str::to_string),
+                include: d
+                    .get("include")
+                    .and_then(Value::as_str)
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_string),
+                exclude: d
+                    .get("exclude")
+                    .and_then(Value::as_str)
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_string),
             };
         }
         if let Some(k) = s["kustomize"].as_object() {
@@ -218,7 +291,12 @@ impl Source<'_> {
             let o = kustomize_overrides(k)?;
             if self.live {
                 out.overrides.extend(o.images.iter().enumerate().filter_map(|(i, img)| {
-                    image_override(self.object, &format!("{}.kustomize.images[{i}]", self.field), img, &path)
+                    image_override(
+                        self.object,
+                        &format!("{}.kustomize.images[{i}]", self.field),
+                        img,
+                        &path,
+                    )
                 }));
             }
             entry.kustomize = (o != KustomizeOverrides::default()).then_some(o);
@@ -234,7 +312,9 @@ impl Source<'_> {
             return;
         }
         for (i, p) in s["helm"]["parameters"].as_array().into_iter().flatten().enumerate() {
-            let (Some(name), Some(value)) = (p["name"].as_str(), p["value"].as_str()) else { continue };
+            let (Some(name), Some(value)) = (p["name"].as_str(), p["value"].as_str()) else {
+                continue;
+            };
             if !name.to_lowercase().contains("image") || value.is_empty() {
                 continue;
             }
@@ -256,9 +336,19 @@ impl Source<'_> {
             _ => None,
         };
         match repo.url.strip_prefix("oci://") {
-            Some(rest) => ChartSource::Oci { reference: format!("{}/{chart}", rest.trim_end_matches('/')), version },
-            None if !repo.url.contains("://") => ChartSource::Oci { reference: format!("{}/{chart}", repo.url.trim_end_matches('/')), version },
-            None => ChartSource::Repository { repo: repo.url.clone(), name: chart.to_string(), version },
+            Some(rest) => ChartSource::Oci {
+                reference: format!("{}/{chart}", rest.trim_end_matches('/')),
+                version,
+            },
+            None if !repo.url.contains("://") => ChartSource::Oci {
+                reference: format!("{}/{chart}", repo.url.trim_end_matches('/')),
+                version,
+            },
+            None => ChartSource::Repository {
+                repo: repo.url.clone(),
+                name: chart.to_string(),
+                version,
+            },
         }
     }
 
@@ -266,19 +356,38 @@ impl Source<'_> {
     /// of a Helm repository or registry, whose value files come from `$ref` sources).
     fn release(&self, s: &Value, chart: ChartSource, git: Option<&RepoRef>) -> Result<ReleaseConfig, Why> {
         let helm = &s["helm"];
-        let name = helm["releaseName"].as_str().filter(|n| !n.is_empty()).unwrap_or(self.app).to_string();
+        let name = helm["releaseName"]
+            .as_str()
+            .filter(|n| !n.is_empty())
+            .unwrap_or(self.app)
+            .to_string();
         let base = match &chart {
             ChartSource::Path(p) => p.clone(),
             _ => String::new(),
         };
         let mut values_repo = git.cloned();
         let mut values_files = Vec::new();
-        for file in helm["valueFiles"].as_array().into_iter().flatten().filter_map(Value::as_str) {
+        for file in helm["valueFiles"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+        {
             match file.strip_prefix('$').and_then(|r| r.split_once('/')) {
                 Some((reference, rest)) => {
-                    let r = self.refs.get(reference).ok_or_else(|| (format!("value file {file}: no source has ref {reference:?}"), format!("add a source with ref: {reference}")))?;
+                    let r = self.refs.get(reference).ok_or_else(|| {
+                        (
+                            format!("value file {file}: no source has ref {reference:?}"),
+                            format!("add a source with ref: {reference}"),
+                        )
+                    })?;
                     if values_repo.as_ref().is_some_and(|v| v != r) {
-                        return Err((format!("value file {file}: a chart directory and value files in two repositories are not read together yet"), "move the values next to the chart, or declare the release by hand".into()));
+                        return Err((
+                            format!(
+                                "value file {file}: a chart directory and value files in two repositories are not read together yet"
+                            ),
+                            "move the values next to the chart, or declare the release by hand".into(),
+                        ));
                     }
                     values_repo = Some(r.clone());
                     values_files.push(normalise(rest));
@@ -309,7 +418,10 @@ fn helm_values(helm: &Value) -> Result<Map<String, Value>, Why> {
     if let Some(text) = helm["values"].as_str().filter(|t| !t.trim().is_empty()) {
         let (docs, err) = safe_yaml::documents(text);
         if let Some(e) = err {
-            return Err((format!("helm.values is not YAML: {e}"), "fix the Application's helm.values".into()));
+            return Err((
+                format!("helm.values is not YAML: {e}"),
+                "fix the Application's helm.values".into(),
+            ));
         }
         if let Some(Value::Object(m)) = docs.into_iter().next() {
             merge(&mut values, m);
@@ -319,7 +431,9 @@ fn helm_values(helm: &Value) -> Result<Map<String, Value>, Why> {
         merge(&mut values, m.clone());
     }
     for p in helm["parameters"].as_array().into_iter().flatten() {
-        let (Some(name), Some(value)) = (p["name"].as_str(), p["value"].as_str()) else { continue };
+        let (Some(name), Some(value)) = (p["name"].as_str(), p["value"].as_str()) else {
+            continue;
+        };
         let value = match p["forceString"].as_bool().unwrap_or(false) {
             true => Value::String(value.into()),
             false => scalar(value),
@@ -327,7 +441,10 @@ fn helm_values(helm: &Value) -> Result<Map<String, Value>, Why> {
         set_path(&mut values, name, value);
     }
     if helm["fileParameters"].as_array().is_some_and(|f| !f.is_empty()) {
-        return Err(("helm.fileParameters are not read yet".into(), "put those values in helm.valuesObject, or declare the release by hand".into()));
+        return Err((
+            "helm.fileParameters are not read yet".into(),
+            "put those values in helm.valuesObject, or declare the release by hand".into(),
+        ));
     }
     Ok(values)
 }
@@ -337,7 +454,10 @@ fn scalar(text: &str) -> Value {
     match text {
         "true" => Value::Bool(true),
         "false" => Value::Bool(false),
-        t => t.parse::<i64>().map(Value::from).unwrap_or_else(|_| Value::String(t.into())),
+        t => t
+            .parse::<i64>()
+            .map(Value::from)
+            .unwrap_or_else(|_| Value::String(t.into())),
     }
 }
 
@@ -373,20 +493,42 @@ fn kustomize_overrides(k: &Map<String, Value>) -> Result<KustomizeOverrides, Why
     let strings = |key: &str| -> BTreeMap<String, String> {
         k.get(key)
             .and_then(Value::as_object)
-            .map(|m| m.iter().filter_map(|(a, b)| Some((a.clone(), b.as_str()?.to_string()))).collect())
+            .map(|m| {
+                m.iter()
+                    .filter_map(|(a, b)| Some((a.clone(), b.as_str()?.to_string())))
+                    .collect()
+            })
             .unwrap_or_default()
     };
-    let text = |key: &str| k.get(key).and_then(Value::as_str).filter(|s| !s.is_empty()).map(str::to_string);
+    let text = |key: &str| {
+        k.get(key)
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+    };
     let mut replicas = Vec::new();
     for r in k.get("replicas").and_then(Value::as_array).into_iter().flatten() {
-        let count = r["count"].as_i64().or_else(|| r["count"].as_str().and_then(|c| c.parse().ok()));
+        let count = r["count"]
+            .as_i64()
+            .or_else(|| r["count"].as_str().and_then(|c| c.parse().ok()));
         match (r["name"].as_str(), count) {
             (Some(n), Some(c)) => replicas.push((n.to_string(), c)),
-            _ => return Err((format!("kustomize.replicas entry {r} needs a name and a count"), "fix the Application".into())),
+            _ => {
+                return Err((
+                    format!("kustomize.replicas entry {r} needs a name and a count"),
+                    "fix the Application".into(),
+                ));
+            }
         }
     }
     Ok(KustomizeOverrides {
-        images: k.get("images").and_then(Value::as_array).into_iter().flatten().filter_map(|i| i.as_str().map(str::to_string)).collect(),
+        images: k
+            .get("images")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|i| i.as_str().map(str::to_string))
+            .collect(),
         name_prefix: text("namePrefix"),
         name_suffix: text("nameSuffix"),
         namespace: text("namespace"),
@@ -402,7 +544,10 @@ fn image_override(object: &str, field: &str, arg: &str, path: &str) -> Option<Im
     let entry = crate::sources::render::overrides::image_entry(arg).ok()?;
     let name = entry["newName"].as_str().or(entry["name"].as_str())?;
     let repository = ImageRef::parse(name).ok().map(|i| i.name());
-    let needle = entry["digest"].as_str().or(entry["newTag"].as_str()).map(str::to_string);
+    let needle = entry["digest"]
+        .as_str()
+        .or(entry["newTag"].as_str())
+        .map(str::to_string);
     Some(ImageOverride {
         object: object.to_string(),
         field: field.to_string(),

@@ -152,7 +152,10 @@ fn default_repository(cfg: &Config, m: &mut Mapped) {
         .map(|p| &mut p.repo)
         .chain(m.releases.iter_mut().map(|r| &mut r.git));
     for slot in slots {
-        if slot.as_ref().is_some_and(|r| r.url == *url && same_ref(&r.reference, reference)) {
+        if slot
+            .as_ref()
+            .is_some_and(|r| r.url == *url && same_ref(&r.reference, reference))
+        {
             *slot = None;
         }
     }
@@ -169,7 +172,11 @@ fn same_ref(a: &crate::config::GitRef, b: &crate::config::GitRef) -> bool {
 }
 
 fn renderer(e: &EnvironmentConfig) -> Renderer {
-    if e.releases.is_empty() { Renderer::Auto } else { Renderer::Helm }
+    if e.releases.is_empty() {
+        Renderer::Auto
+    } else {
+        Renderer::Helm
+    }
 }
 
 /// A discovered environment with driftwatch's defaults.
@@ -211,18 +218,27 @@ async fn from_git(cfg: &Config, argo: &ArgoCdConfig) -> Result<(Vec<Found>, Vec<
         let mut errors = Vec::new();
         for p in &patterns {
             let Ok(pattern) = PathPattern::new(p) else { continue };
-            for file in crate::sources::render::expand(&checkout.dir, &pattern).into_iter().filter(|f| f.is_file()) {
+            for file in crate::sources::render::expand(&checkout.dir, &pattern)
+                .into_iter()
+                .filter(|f| f.is_file())
+            {
                 let rel = crate::sources::render::relative(&checkout.dir, &file);
                 let text = match std::fs::read_to_string(&file) {
                     Ok(t) => t,
                     Err(e) => {
-                        errors.push(DiscoveryError::Manifest { file: rel, reason: e.to_string() });
+                        errors.push(DiscoveryError::Manifest {
+                            file: rel,
+                            reason: e.to_string(),
+                        });
                         continue;
                     }
                 };
                 let (docs, err) = safe_yaml::documents(&text);
                 if let Some(e) = err {
-                    errors.push(DiscoveryError::Manifest { file: rel.clone(), reason: format!("not YAML: {e}") });
+                    errors.push(DiscoveryError::Manifest {
+                        file: rel.clone(),
+                        reason: format!("not YAML: {e}"),
+                    });
                 }
                 found.extend(docs.into_iter().filter(argocd::is_application).map(|app| Found {
                     app,
@@ -239,11 +255,18 @@ async fn from_git(cfg: &Config, argo: &ArgoCdConfig) -> Result<(Vec<Found>, Vec<
 
 /// The Applications of an Argo CD control plane: one LIST (in `namespace`, or all), with the
 /// label `selector`.
-async fn from_cluster(cluster: &ClusterConfig, argo: &ArgoCdConfig, timeout: Duration) -> Result<Vec<Found>, DiscoveryError> {
+async fn from_cluster(
+    cluster: &ClusterConfig,
+    argo: &ArgoCdConfig,
+    timeout: Duration,
+) -> Result<Vec<Found>, DiscoveryError> {
     use kube::api::{Api, ApiResource, DynamicObject, ListParams};
     let client = crate::sources::cluster::api::client(&cluster.name, &cluster.source, timeout)
         .await
-        .map_err(|source| DiscoveryError::Cluster { cluster: cluster.name.clone(), source })?;
+        .map_err(|source| DiscoveryError::Cluster {
+            cluster: cluster.name.clone(),
+            source,
+        })?;
     let resource = ApiResource {
         group: "argoproj.io".into(),
         version: "v1alpha1".into(),

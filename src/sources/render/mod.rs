@@ -426,7 +426,7 @@ impl Renderer {
                 "the Application's kustomize overrides are applied by the built-in renderer only: set engine = \"builtin\"".into(),
             ));
         }
-        let edited = overrides::edit(files, rel, o).map_err(&unsupported)?;
+        let edited = overrides::edit(files, rel, o).map_err(|e| unsupported(e.to_string()))?;
         // The edit is part of what is rendered: part of the cache key too.
         let repo = format!("{repo}#{}", cache::key(&[&format!("{o:?}")]));
         let out = self.kustomization(&edited, root, &repo, rel, engine).await?;

@@ -15,6 +15,27 @@ use crate::config::KustomizeOverrides;
 /// The file names kustomize reads a kustomization from, in its order.
 const NAMES: [&str; 3] = ["kustomization.yaml", "kustomization.yml", "Kustomization"];
 
+/// Why an Application's `kustomize` overrides cannot be applied to a path.
+#[derive(Debug, thiserror::Error)]
+pub enum OverrideError {
+    #[error("{dir} holds no kustomization to apply the Application's kustomize overrides to")]
+    NoKustomization { dir: String },
+    #[error(transparent)]
+    Read(#[from] ReadError),
+    #[error("{path} is not UTF-8")]
+    NotUtf8 { path: String },
+    #[error("{path}: {source}")]
+    Yaml {
+        path: String,
+        #[source]
+        source: safe_yaml::Error,
+    },
+    #[error("the kustomization is not a mapping")]
+    NotMapping,
+    #[error("{arg:?} is not an image (name[:tag][@digest])")]
+    NotAnImage { arg: String },
+}
+
 /// A repository snapshot with one file replaced.
 pub struct Edited {
     inner: SharedFiles,
@@ -44,7 +65,7 @@ impl Files for Edited {
 }
 
 /// `files` with the kustomization of `dir` edited as `o` says; the error says why it cannot be.
-pub fn edit(files: &SharedFiles, dir: &str, o: &KustomizeOverrides) -> Result<SharedFiles, String> {
+pub fn edit(files: &SharedFiles, dir: &str, o: &KustomizeOverrides) -> Result<SharedFiles, OverrideError> {
     let join = |name: &str| {
         if dir.is_empty() {
             name.to_string()
@@ -56,12 +77,12 @@ pub fn edit(files: &SharedFiles, dir: &str, o: &KustomizeOverrides) -> Result<Sh
         .iter()
         .map(|n| join(n))
         .find(|p| files.kind(p) == Some(Kind::File))
-        .ok_or_else(|| format!("{dir} holds no kustomization to apply the Application's kustomize overrides to"))?;
-    let bytes = files.read(&path).map_err(|e| e.to_string())?;
-    let text = String::from_utf8(bytes).map_err(|_| format!("{path} is not UTF-8"))?;
+        .ok_or_else(|| OverrideError::NoKustomization { dir: dir.to_string() })?;
+    let bytes = files.read(&path)?;
+    let text = String::from_utf8(bytes).map_err(|_| OverrideError::NotUtf8 { path: path.clone() })?;
     let (docs, err) = safe_yaml::documents(&text);
-    if let Some(e) = err {
-        return Err(format!("{path}: {e}"));
+    if let Some(source) = err {
+        return Err(OverrideError::Yaml { path, source });
     }
     let doc = docs.into_iter().next().unwrap_or_else(|| json!({}));
     let edited = edit_kustomization(doc, o)?;
@@ -74,9 +95,9 @@ pub fn edit(files: &SharedFiles, dir: &str, o: &KustomizeOverrides) -> Result<Sh
 }
 
 /// The kustomization `doc` with `o` applied, field by field as `kustomize edit` would.
-pub fn edit_kustomization(doc: Value, o: &KustomizeOverrides) -> Result<Value, String> {
+pub fn edit_kustomization(doc: Value, o: &KustomizeOverrides) -> Result<Value, OverrideError> {
     let Value::Object(mut k) = doc else {
-        return Err("the kustomization is not a mapping".into());
+        return Err(OverrideError::NotMapping);
     };
     for (key, value) in [
         ("namePrefix", &o.name_prefix),
@@ -134,7 +155,7 @@ fn set_entry(k: &mut Map<String, Value>, list: &str, entry: Value) {
 
 /// `kustomize edit set image`'s argument (`[name=]newName[:tag][@digest]`) as an `images`
 /// entry.
-pub fn image_entry(arg: &str) -> Result<Value, String> {
+pub fn image_entry(arg: &str) -> Result<Value, OverrideError> {
     let (name, new) = match arg.split_once('=') {
         Some((name, new)) => (Some(name), new),
         None => (None, arg),
@@ -150,7 +171,7 @@ pub fn image_entry(arg: &str) -> Result<Value, String> {
         None => (rest, None),
     };
     if new_name.is_empty() {
-        return Err(format!("{arg:?} is not an image (name[:tag][@digest])"));
+        return Err(OverrideError::NotAnImage { arg: arg.to_string() });
     }
     let mut entry = Map::new();
     entry.insert("name".into(), json!(name.unwrap_or(new_name)));
