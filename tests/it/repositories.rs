@@ -28,29 +28,11 @@ fn manifest(name: &str, digest: &str) -> String {
     deployment_yaml(name, "shop", &format!("{REPO}-{name}@{digest}"))
 }
 
-#[test]
-fn paths_in_two_repositories_with_their_own_credentials_and_an_unreachable_one() {
-    let dir = tempfile::tempdir().unwrap();
-    let (infra_base, team_base) = (dir.path().join("infra-served"), dir.path().join("team-served"));
-    let infra = GitRepo::init(&infra_base.join("infra"));
-    infra.commit(
-        &[("apps/api/production/deploy.yaml", &manifest("api", D1))],
-        "api at D1",
-    );
-    let team = GitRepo::init(&team_base.join("team"));
-    let pinned = team.commit(&[("web/deploy.yaml", &manifest("web", D1))], "web at D1");
-    git(&team.dir, &["tag", "v1", &pinned]);
-    team.commit(&[("web/deploy.yaml", &manifest("web", D2))], "web at D2 on main");
-    // Two servers, each accepting only its own credentials.
-    let infra_server = GitHttp::start(&infra_base, "x-access-token", "infra-token-1");
-    let team_server = GitHttp::start(&team_base, "team-bot", "team-password-2");
-    let gone = format!("http://bot:hunter2-secret@127.0.0.1:{}/gone", free_port());
-    let snapshot = snapshot(dir.path());
-    let cfg = dir.path().join("driftwatch.toml");
-    write(
-        &cfg,
-        &format!(
-            r#"
+/// production reads infra and team (main), pinned reads team at v1, staging an unreachable
+/// repository; team's credentials by URL prefix, a longer prefix that does not apply.
+fn config(infra_server: &GitHttp, team_server: &GitHttp, gone: &str, snapshot: &str) -> String {
+    format!(
+        r#"
 [gitops]
 url = "{infra}"
 token_env = "INFRA_TOKEN"
@@ -82,11 +64,48 @@ paths = [{{ path = "web", repo = "{gone}" }}]
 [environments.cluster]
 snapshot = "{snapshot}"
 "#,
-            infra = infra_server.url("infra"),
-            team = team_server.url("team"),
-            team_addr = team_server.addr,
-        ),
+        infra = infra_server.url("infra"),
+        team = team_server.url("team"),
+        team_addr = team_server.addr,
+    )
+}
+
+/// (type, workload) of the findings of environment `env`.
+fn of(report: &serde_json::Value, env: &str) -> Vec<(String, String)> {
+    report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["environment"] == env)
+        .map(|f| {
+            (
+                f["type"].as_str().unwrap().to_string(),
+                f["name"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn paths_in_two_repositories_with_their_own_credentials_and_an_unreachable_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let (infra_base, team_base) = (dir.path().join("infra-served"), dir.path().join("team-served"));
+    let infra = GitRepo::init(&infra_base.join("infra"));
+    infra.commit(
+        &[("apps/api/production/deploy.yaml", &manifest("api", D1))],
+        "api at D1",
     );
+    let team = GitRepo::init(&team_base.join("team"));
+    let pinned = team.commit(&[("web/deploy.yaml", &manifest("web", D1))], "web at D1");
+    git(&team.dir, &["tag", "v1", &pinned]);
+    team.commit(&[("web/deploy.yaml", &manifest("web", D2))], "web at D2 on main");
+    // Two servers, each accepting only its own credentials.
+    let infra_server = GitHttp::start(&infra_base, "x-access-token", "infra-token-1");
+    let team_server = GitHttp::start(&team_base, "team-bot", "team-password-2");
+    let gone = format!("http://bot:hunter2-secret@127.0.0.1:{}/gone", free_port());
+    let snapshot = snapshot(dir.path());
+    let cfg = dir.path().join("driftwatch.toml");
+    write(&cfg, &config(&infra_server, &team_server, &gone, &snapshot));
     let env = [("INFRA_TOKEN", "infra-token-1"), ("TEAM_PASSWORD", "team-password-2")];
     let args = ["--once", "--format", "json", "--config", cfg.to_str().unwrap()];
     let out = driftwatch(dir.path(), &args, &env);
@@ -100,14 +119,7 @@ snapshot = "{snapshot}"
     let by_name = |n: &str| envs.iter().find(|e| e["name"] == n).unwrap();
     // production: api from infra (in sync), web from team's main (D2 while D1 runs).
     assert_eq!(by_name("production")["status"], "ok", "{}", by_name("production"));
-    let production: Vec<_> = report["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|f| f["environment"] == "production")
-        .map(|f| (f["type"].as_str().unwrap(), f["name"].as_str().unwrap()))
-        .collect();
-    assert_eq!(production, vec![("spec-drift", "web")]);
+    assert_eq!(of(&report, "production"), vec![("spec-drift".into(), "web".into())]);
     // pinned: team's tag v1 declares D1, as the cluster runs.
     assert_eq!(by_name("pinned")["status"], "ok");
     assert!(findings(&report).contains(&finding("spec-drift", "shop/web", "web")));

@@ -284,10 +284,7 @@ impl Renderer {
             .map(|sel| async move {
                 let rel = relative(root, &sel.path);
                 let out = match choose(sel.entry.renderer.unwrap_or(env.renderer), &sel.path) {
-                    Choice::Kustomize => Out::Kustomize(match &sel.entry.kustomize {
-                        None => self.kustomization(files, root, repo, &rel, engine).await,
-                        Some(o) => self.overridden(files, root, repo, &rel, engine, o).await,
-                    }),
+                    Choice::Kustomize => Out::Kustomize(self.entry(files, root, repo, &rel, engine, sel.entry).await),
                     Choice::Plain => Out::Plain(
                         plain::render(root, &sel.path, &rel)
                             .await
@@ -402,6 +399,22 @@ impl Renderer {
             Err(kustomize::BuildError::Invalid(reason)) => Handoff::BuiltinFailed(reason),
         };
         self.external(files, root, repo, rel, handoff).await
+    }
+
+    /// The kustomization in `rel`, with the overrides its `paths` entry gives, if any.
+    async fn entry(
+        &self,
+        files: &SharedFiles,
+        root: &Path,
+        repo: &str,
+        rel: &str,
+        engine: Engine,
+        entry: &PathConfig,
+    ) -> Result<Output, RenderError> {
+        match &entry.kustomize {
+            None => self.kustomization(files, root, repo, rel, engine).await,
+            Some(o) => self.overridden(files, root, repo, rel, engine, o).await,
+        }
     }
 
     /// The kustomization in `rel` edited as an Argo CD Application's `kustomize` overrides say,
