@@ -636,7 +636,7 @@ async fn declare(renderer: &Renderer, at: &Repos<'_>, env: &EnvironmentConfig, k
             }
             Err(e) => {
                 errors.push(format!("gitops repository {name}: {e}"));
-                state.failed_paths.extend(part.patterns());
+                state.failed_paths.extend(part.paths.iter().map(|p| p.pattern.clone()));
                 state
                     .failed_paths
                     .extend(part.releases.iter().map(|r| format!("release {}", r.name)));

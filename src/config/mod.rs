@@ -507,9 +507,14 @@ pub struct HelmRepositoryConfig {
 }
 
 impl EnvironmentConfig {
-    /// The path patterns alone, as the history walk selects files with them.
+    /// The patterns of the paths in the `[gitops]` repository, as the history walk (promotion
+    /// lineage, DORA's timeline) selects files with them: it walks that repository only.
     pub fn patterns(&self) -> Vec<String> {
-        self.paths.iter().map(|p| p.pattern.clone()).collect()
+        self.paths
+            .iter()
+            .filter(|p| p.repo.is_none())
+            .map(|p| p.pattern.clone())
+            .collect()
     }
 }
 

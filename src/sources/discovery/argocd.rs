@@ -396,14 +396,23 @@ impl Source<'_> {
             }
         }
         let values = helm_values(helm)?;
+        let text = |v: &Value| v.as_str().filter(|s| !s.is_empty()).map(str::to_string);
         Ok(ReleaseConfig {
             name,
-            namespace: self.namespace.unwrap_or("default").to_string(),
+            // `helm.namespace`, else the destination's.
+            namespace: text(&helm["namespace"])
+                .or_else(|| self.namespace.map(str::to_string))
+                .unwrap_or_else(|| "default".into()),
             chart,
             values_files,
             values,
-            kube_version: None,
-            api_versions: Vec::new(),
+            kube_version: text(&helm["kubeVersion"]),
+            api_versions: helm["apiVersions"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect(),
             engine: None,
             git: values_repo,
             ignore_missing_values_files: helm["ignoreMissingValueFiles"].as_bool().unwrap_or(false),
@@ -490,6 +499,15 @@ fn merge(into: &mut Map<String, Value>, from: Map<String, Value>) {
 }
 
 fn kustomize_overrides(k: &Map<String, Value>) -> Result<KustomizeOverrides, Why> {
+    if k.get("components")
+        .and_then(Value::as_array)
+        .is_some_and(|c| !c.is_empty())
+    {
+        return Err((
+            "kustomize.components are not applied yet".into(),
+            "list the components in the kustomization itself, or declare the environment by hand".into(),
+        ));
+    }
     let strings = |key: &str| -> BTreeMap<String, String> {
         k.get(key)
             .and_then(Value::as_object)

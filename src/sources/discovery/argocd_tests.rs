@@ -188,6 +188,13 @@ fn helm_on_a_path_is_a_release_with_values_in_argo_cd_order() {
     assert_eq!(r.git.as_ref().unwrap().url, GIT);
     let mut named = h;
     named["helm"]["releaseName"] = json!("web-prod");
+    let mut elsewhere = named.clone();
+    elsewhere["helm"]["namespace"] = json!("web");
+    elsewhere["helm"]["kubeVersion"] = json!("1.29");
+    elsewhere["helm"]["apiVersions"] = json!(["monitoring.coreos.com/v1"]);
+    let r = &run(&with_source(elsewhere), false).unwrap().releases[0];
+    assert_eq!(r.namespace, "web", "helm.namespace wins over the destination's");
+    assert_eq!((r.kube_version.as_deref(), r.api_versions.len()), (Some("1.29"), 1));
     assert_eq!(
         run(&with_source(named.clone()), false).unwrap().releases[0].name,
         "web-prod"
