@@ -499,12 +499,12 @@ async fn check_config(path: &std::path::Path, env: &HashMap<String, String>, ove
         // Discovery reads the git cache and lists Applications: what it finds is shown here.
         let d = crate::sources::discovery::discover(&cfg).await;
         paths_line.push_str(&crate::app::discover::describe(&d));
-        for e in &d.errors {
-            eprintln!("error: discovery: {}", crate::error_chain(e));
+        for line in crate::app::discover::problems(&d) {
+            eprintln!("error: {line}");
             found.push(crate::config::ConfigError::Invalid {
                 origin: cfg.origin.clone(),
                 key: "discovery.argocd".into(),
-                reason: crate::error_chain(e),
+                reason: line,
             });
         }
     }

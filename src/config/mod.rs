@@ -1814,7 +1814,7 @@ url = "http://alertmanager:9093"
         assert!(!printed.contains("gh-token-never-printed") && !printed.contains("pay-pw-never-printed"));
     }
 
-    const DISCOVERY: &str = "[gitops]\ncache_dir = \"cache\"\n[discovery.argocd]\npaths = [\"argocd/apps/**/*.yaml\"]\nenvironment_from = \"label:env\"\n[[discovery.clusters]]\nserver = \"https://prod.example.com/\"\nkubeconfig = \"prod.kubeconfig\"\n";
+    const DISCOVERY: &str = "[gitops]\ncache_dir = \"cache\"\n[discovery.argocd]\ncluster = { kubeconfig = \"mgmt.kubeconfig\" }\nenvironment_from = \"label:env\"\n[[discovery.clusters]]\nserver = \"https://prod.example.com/\"\nkubeconfig = \"prod.kubeconfig\"\n";
 
     /// With discovery, `[gitops] url` and `[[environments]]` are optional.
     #[test]
@@ -1830,10 +1830,15 @@ url = "http://alertmanager:9093"
         // (case, config, what the error says)
         let cases = [
             ("bad environment_from", DISCOVERY.replace("label:env", "labels"), "discovery.argocd.environment_from"),
-            ("nothing to read", DISCOVERY.replace("paths = [\"argocd/apps/**/*.yaml\"]\n", ""), "give paths"),
+            ("nothing to read", DISCOVERY.replace("cluster = { kubeconfig = \"mgmt.kubeconfig\" }\n", ""), "give paths"),
             ("a destination without server or name", DISCOVERY.replace("server = \"https://prod.example.com/\"\n", ""), "discovery.clusters[0]"),
             ("unknown key", DISCOVERY.replace("environment_from", "environment_frm"), "unknown key `environment_frm`"),
             ("no discovery, no url", "[gitops]\ncache_dir = \"c\"\n".to_string(), "gitops.url"),
+            (
+                "manifests in git without a repository",
+                DISCOVERY.replace("[discovery.argocd]\n", "[discovery.argocd]\npaths = [\"argocd/*.yaml\"]\n"),
+                "discovery.argocd.paths: Application manifests are read from the [gitops] repository",
+            ),
             (
                 "a revision without a repository to be of",
                 format!("{DISCOVERY}[[environments]]\nname = \"x\"\npaths = [{{ path = \"a\", revision = \"v1\" }}]\n"),

@@ -336,9 +336,10 @@ fn live_applications_their_overrides_and_a_forbidden_list() {
         app("other-team", "search", "https://kubernetes.default.svc"),
     ]);
     let kubeconfig = kube.kubeconfig(f.dir.path(), "mgmt");
+    // No [gitops] url: the repositories come from the Applications.
+    let gitops = f.gitops().replace(&format!("url = \"{}\"\n", f.infra_url), "");
     let config = format!(
-        "{}[discovery.argocd]\ncluster = {{ kubeconfig = \"{}\" }}\nnamespace = \"argocd\"\nselector = \"team=payments\"\nenvironment_from = \"label:env\"\n",
-        f.gitops(),
+        "{gitops}[discovery.argocd]\ncluster = {{ kubeconfig = \"{}\" }}\nnamespace = \"argocd\"\nselector = \"team=payments\"\nenvironment_from = \"label:env\"\n",
         kubeconfig.display()
     );
     let out = f.run(&config, &["--once", "--format", "json"]);

@@ -29,6 +29,14 @@ impl Validator<'_> {
         let discovery = self.keep(self.discovery(raw.discovery));
         let has_discovery = discovery.as_ref().is_some_and(|d| d.is_configured());
         let gitops = self.keep(self.gitops(raw.gitops, has_discovery));
+        if let (Some(crate::config::GitopsConfig::Unset), Some(d)) = (&gitops, &discovery)
+            && d.argocd.as_ref().is_some_and(|a| !a.paths.is_empty())
+        {
+            self.record(self.invalid(
+                "discovery.argocd.paths",
+                "Application manifests are read from the [gitops] repository: set gitops.url (or gitops.path), or list Applications from a cluster",
+            ));
+        }
         let audit = self.keep(self.audit(raw.audit, raw.registry_rewrites, overrides));
         let render = self.keep(self.render(raw.render));
         let watch = self.keep(self.watch(raw.watch));
