@@ -231,6 +231,14 @@ fn discover_prints_the_config_a_user_would_write_and_both_audit_the_same() {
     );
     assert_eq!(envs[1]["status"], "ok", "{envs}");
 
+    let json = f.run(&discovery_config(&f), &["discover", "--format", "json"]).json();
+    assert_eq!(
+        json["environments"][0]["origins"].as_array().unwrap().len(),
+        3,
+        "{json}"
+    );
+    assert_eq!(json["unmapped"], json!([]));
+
     // Discovery alone audits the same.
     let discovered = f.run(&discovery_config(&f), &["--once", "--format", "json"]);
     assert_eq!(discovered.code, 1, "{}", discovered.stderr);
@@ -372,5 +380,75 @@ fn live_applications_their_overrides_and_a_forbidden_list() {
             && out.stderr.contains("applications.argoproj.io"),
         "{}",
         out.stderr
+    );
+}
+
+/// A multi-source Application: the chart from a Helm repository, its values file from the
+/// git repository through a `ref` source (`$values/…`).
+#[test]
+fn a_multi_source_application_takes_its_values_from_the_ref_source() {
+    use support::charts::{ChartRepo, index, package};
+    let f = fleet();
+    let src = f.dir.path().join("chart-src/podinfo");
+    write(
+        &src.join("Chart.yaml"),
+        "apiVersion: v2\nname: podinfo\nversion: 6.5.0\n",
+    );
+    write(&src.join("values.yaml"), &format!("image: {SHOP}-podinfo@{D2}\n"));
+    write(
+        &src.join("templates/deployment.yaml"),
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {{ .Release.Name }}\nspec:\n  template:\n    spec:\n      containers:\n        - name: podinfo\n          image: {{ .Values.image | quote }}\n",
+    );
+    let served = f.dir.path().join("charts-served/charts");
+    package(&src, &served);
+    index(&served);
+    let charts = ChartRepo::start(served.parent().unwrap(), None);
+    let app = json!({
+        "apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
+        "metadata": {"name": "podinfo", "namespace": "argocd", "labels": {"env": "production"}},
+        "spec": {
+            "sources": [
+                {"repoURL": charts.url("charts"), "chart": "podinfo", "targetRevision": "6.5.0",
+                 "helm": {"valueFiles": ["$values/envs/prod/podinfo.yaml", "$values/envs/prod/absent.yaml"],
+                          "ignoreMissingValueFiles": true}},
+                {"repoURL": f.infra_url, "targetRevision": "HEAD", "ref": "values"},
+            ],
+            "destination": {"server": "https://prod.example.com", "namespace": "shop"},
+        },
+    });
+    let infra = GitRepo {
+        dir: f.dir.path().join("served/infra"),
+    };
+    infra.commit(
+        &[
+            ("envs/prod/podinfo.yaml", &format!("image: {SHOP}-podinfo@{D1}\n")),
+            ("argocd/apps/podinfo.yaml", &serde_json::to_string_pretty(&app).unwrap()),
+        ],
+        "podinfo from the chart repository, values from git",
+    );
+    snapshot(
+        &f.dir.path().join("prod.json"),
+        &[
+            ("web", "shop", format!("{WEB}@{D1}")),
+            ("api", "shop", format!("{API}@{D1}")),
+            ("shop", "shop", format!("{SHOP}@{D1}")),
+            ("podinfo", "shop", format!("{SHOP}-podinfo@{D1}")),
+        ],
+    );
+    let out = f.run(&discovery_config(&f), &["--once", "--format", "json"]);
+    // The values file from git declares D1, as the cluster runs; the chart's default (D2)
+    // would be drift. The absent values file is skipped, as ignoreMissingValueFiles says.
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    let report = out.json();
+    let releases = &report["environments"][0]["releases"];
+    assert_eq!(releases[0]["release"], "podinfo", "{releases}");
+    let discovered = f.run(&discovery_config(&f), &["discover"]);
+    assert!(
+        discovered.stdout.contains(&format!(
+            "[[environments.releases]]\nname = \"podinfo\"\nnamespace = \"shop\"\nchart = \"podinfo\"\nrepo = \"{}\"\nversion = \"6.5.0\"\nvalues_files = [\"envs/prod/podinfo.yaml\", \"envs/prod/absent.yaml\"]\nignore_missing_values_files = true\n",
+            charts.url("charts")
+        )),
+        "{}",
+        discovered.stdout
     );
 }

@@ -740,4 +740,45 @@ mod tests {
             assert_eq!(on_disk, selected, "{p}");
         }
     }
+
+    /// Argo CD's `directory`: without `recurse` only the path's own files; `include` and
+    /// `exclude` on paths relative to it.
+    #[test]
+    fn directory_settings_select_the_files_of_a_plain_path() {
+        let read = || -> plain::Read {
+            let out = |file: &str| Rendered {
+                file: file.to_string(),
+                content: Ok(String::new()),
+            };
+            (
+                vec![out("app/a.yaml"), out("app/b.yaml"), out("app/sub/c.yaml")],
+                vec![("app/sub/k".to_string(), plain::Foreign::Kustomization)],
+            )
+        };
+        let files = |dir: DirectoryConfig| -> (Vec<String>, usize) {
+            let (outputs, foreign) = only_selected(read(), "app", &dir);
+            (outputs.into_iter().map(|o| o.file).collect(), foreign.len())
+        };
+        let dir = |recurse: bool, include: Option<&str>, exclude: Option<&str>| DirectoryConfig {
+            recurse,
+            include: include.map(str::to_string),
+            exclude: exclude.map(str::to_string),
+        };
+        assert_eq!(
+            files(DirectoryConfig::default()).0.len(),
+            3,
+            "by default, everything below"
+        );
+        assert_eq!(
+            files(dir(false, None, None)),
+            (vec!["app/a.yaml".into(), "app/b.yaml".into()], 0)
+        );
+        assert_eq!(files(dir(true, Some("{a,c}.yaml"), None)).0, vec!["app/a.yaml"]);
+        assert_eq!(
+            files(dir(true, Some("*c.yaml"), None)).0,
+            vec!["app/sub/c.yaml"],
+            "* crosses directories"
+        );
+        assert_eq!(files(dir(false, None, Some("b.yaml"))).0, vec!["app/a.yaml"]);
+    }
 }
