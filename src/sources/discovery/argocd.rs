@@ -559,7 +559,7 @@ fn kustomize_overrides(k: &Map<String, Value>) -> Result<KustomizeOverrides, Why
 
 /// An override of `kustomize.images`: the image it makes containers run.
 fn image_override(object: &str, field: &str, arg: &str, path: &str) -> Option<ImageOverride> {
-    let entry = crate::sources::render::overrides::image_entry(arg).ok()?;
+    let entry = crate::core::kustomize_edit::image_entry(arg).ok()?;
     let name = entry["newName"].as_str().or(entry["name"].as_str())?;
     let repository = ImageRef::parse(name).ok().map(|i| i.name());
     let needle = entry["digest"]
