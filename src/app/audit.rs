@@ -627,7 +627,7 @@ async fn declare(renderer: &Renderer, at: &Repos<'_>, env: &EnvironmentConfig, k
         };
         match snapshot {
             Ok(s) => {
-                let part = without_missing_values(part, &s.files);
+                let part = prepared(part, &s.files, &mut errors);
                 let (rendered, failed) = renderer
                     .render(&s.files, &s.checkout.dir, &name, &part, kube_version)
                     .await;
@@ -646,12 +646,22 @@ async fn declare(renderer: &Renderer, at: &Repos<'_>, env: &EnvironmentConfig, k
     Declared { state, errors }
 }
 
-/// `env` without the values files its releases may skip (`ignore_missing_values_files`) that
-/// are not in `files`.
-fn without_missing_values(mut env: EnvironmentConfig, files: &SharedFiles) -> EnvironmentConfig {
+/// `env`'s releases as they render from `files`: without the values files they may skip
+/// (`ignore_missing_values_files`) that are not there, and with each `set_file` file's text
+/// set in their values (a file that cannot be read is an error naming it; the value is left
+/// out).
+fn prepared(mut env: EnvironmentConfig, files: &SharedFiles, errors: &mut Vec<String>) -> EnvironmentConfig {
     use crate::sources::render::files::Kind;
-    for r in env.releases.iter_mut().filter(|r| r.ignore_missing_values_files) {
-        r.values_files.retain(|f| files.kind(f) == Some(Kind::File));
+    for r in env.releases.iter_mut() {
+        if r.ignore_missing_values_files {
+            r.values_files.retain(|f| files.kind(f) == Some(Kind::File));
+        }
+        for (name, path) in &r.set_file {
+            match files.read(path).map(|b| String::from_utf8_lossy(&b).into_owned()) {
+                Ok(text) => crate::sources::discovery::argocd::set_path(&mut r.values, name, text.into()),
+                Err(e) => errors.push(format!("helm release {}: set_file {name}: {e}", r.name)),
+            }
+        }
     }
     env
 }

@@ -241,6 +241,10 @@ fn release(r: &ReleaseConfig, out: &mut String) {
     if r.ignore_missing_values_files {
         put(&mut t, "ignore_missing_values_files", json!(true));
     }
+    if !r.set_file.is_empty() {
+        let files: Vec<Value> = r.set_file.iter().map(|(n, p)| json!({"name": n, "path": p})).collect();
+        put(&mut t, "set_file", json!(files));
+    }
     for (k, v) in t {
         let _ = writeln!(out, "{} = {}", key(&k), inline(&v));
     }

@@ -460,6 +460,9 @@ pub struct ReleaseConfig {
     pub git: Option<RepoRef>,
     /// `ignore_missing_values_files`: a values file that does not exist is left out.
     pub ignore_missing_values_files: bool,
+    /// `set_file`: (value path `a.b`, file in the repository), the file's text set at that path
+    /// after `values`, as `helm --set-file` (Argo CD's `fileParameters`).
+    pub set_file: Vec<(String, String)>,
 }
 
 /// Where a release's chart comes from.

@@ -320,6 +320,16 @@ pub(crate) struct RawRelease {
     /// A values file that does not exist is skipped rather than an error (Argo CD's
     /// `ignoreMissingValueFiles`).
     pub(crate) ignore_missing_values_files: Option<bool>,
+    /// `[{ name = "a.b", path = "files/x.json" }]`: as `helm --set-file a.b=files/x.json`.
+    #[serde(default)]
+    pub(crate) set_file: Vec<RawSetFile>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawSetFile {
+    pub(crate) name: String,
+    pub(crate) path: String,
 }
 
 /// One `paths` entry: a pattern (`"apps/api"`), or a table giving the path its own default

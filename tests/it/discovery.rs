@@ -452,3 +452,41 @@ fn a_multi_source_application_takes_its_values_from_the_ref_source() {
         discovered.stdout
     );
 }
+
+/// `helm.fileParameters`: the file's text, at the parameter's value path, after the values
+/// files and parameters (as `helm --set-file`); `discover` prints it as `set_file`.
+#[test]
+fn file_parameters_set_a_value_from_a_file_of_the_repository() {
+    let f = fleet();
+    let infra = GitRepo {
+        dir: f.dir.path().join("served/infra"),
+    };
+    let shop = application(
+        "shop",
+        "production",
+        json!({"repoURL": f.infra_url, "path": "charts/shop", "helm": {
+            "valueFiles": ["values-prod.yaml"],
+            "parameters": [{"name": "image", "value": format!("{SHOP}@{D2}")}],
+            "fileParameters": [{"name": "image", "path": "files/image.txt"}]}}),
+        json!({"server": "https://prod.example.com", "namespace": "shop"}),
+    );
+    infra.commit(
+        &[
+            ("charts/shop/files/image.txt", &format!("{SHOP}@{D1}")),
+            ("argocd/apps/shop.yaml", &shop),
+        ],
+        "shop's image from a file",
+    );
+    let out = f.run(&discovery_config(&f), &["--once", "--format", "json"]);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert_eq!(
+        found(&out.json()),
+        vec![("production".to_string(), "spec-drift".to_string(), "web".to_string())],
+        "shop declares the file's D1 (the parameter's D2 is set before it), as the cluster runs"
+    );
+    let toml = f.run(&discovery_config(&f), &["discover"]).stdout;
+    assert!(
+        toml.contains("set_file = [{ name = \"image\", path = \"charts/shop/files/image.txt\" }]"),
+        "{toml}"
+    );
+}

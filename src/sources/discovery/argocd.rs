@@ -396,6 +396,21 @@ impl Source<'_> {
             }
         }
         let values = helm_values(helm)?;
+        let mut set_file = Vec::new();
+        for p in helm["fileParameters"].as_array().into_iter().flatten() {
+            let (Some(name), Some(file)) = (p["name"].as_str(), p["path"].as_str()) else {
+                continue;
+            };
+            if git.is_none() {
+                return Err((
+                    format!(
+                        "helm.fileParameters {name}: a chart of a Helm repository has no files of the Application's"
+                    ),
+                    "put the value in helm.valuesObject".into(),
+                ));
+            }
+            set_file.push((name.to_string(), normalise(&format!("{base}/{file}"))));
+        }
         let text = |v: &Value| v.as_str().filter(|s| !s.is_empty()).map(str::to_string);
         Ok(ReleaseConfig {
             name,
@@ -416,6 +431,7 @@ impl Source<'_> {
             engine: None,
             git: values_repo,
             ignore_missing_values_files: helm["ignoreMissingValueFiles"].as_bool().unwrap_or(false),
+            set_file,
         })
     }
 }
@@ -449,12 +465,6 @@ fn helm_values(helm: &Value) -> Result<Map<String, Value>, Why> {
         };
         set_path(&mut values, name, value);
     }
-    if helm["fileParameters"].as_array().is_some_and(|f| !f.is_empty()) {
-        return Err((
-            "helm.fileParameters are not read yet".into(),
-            "put those values in helm.valuesObject, or declare the release by hand".into(),
-        ));
-    }
     Ok(values)
 }
 
@@ -470,7 +480,8 @@ fn scalar(text: &str) -> Value {
     }
 }
 
-fn set_path(values: &mut Map<String, Value>, path: &str, value: Value) {
+/// Sets `value` at the dotted `path` (`image.tag`), making the maps on the way, as `--set`.
+pub fn set_path(values: &mut Map<String, Value>, path: &str, value: Value) {
     let mut parts = path.split('.').peekable();
     let mut at = values;
     while let Some(part) = parts.next() {

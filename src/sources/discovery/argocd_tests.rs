@@ -185,6 +185,14 @@ fn helm_on_a_path_is_a_release_with_values_in_argo_cd_order() {
         json!({"replicas": 2, "image": {"tag": "c", "pull": "IfNotPresent"}, "port": 8080, "ver": "1"})
     );
     assert!(r.ignore_missing_values_files);
+    let mut files = h.clone();
+    files["helm"]["fileParameters"] = json!([{"name": "config.data", "path": "files/app.json"}]);
+    let r = &run(&with_source(files), false).unwrap().releases[0];
+    assert_eq!(
+        r.set_file,
+        vec![("config.data".to_string(), "charts/web/files/app.json".to_string())],
+        "relative to the path, as --set-file"
+    );
     assert_eq!(r.git.as_ref().unwrap().url, GIT);
     let mut named = h;
     named["helm"]["releaseName"] = json!("web-prod");

@@ -697,6 +697,7 @@ mod tests {
             engine: None,
             git: None,
             ignore_missing_values_files: false,
+            set_file: Vec::new(),
         };
         let chart_files = helm::chart::archive::read_dir(&repo.path().join("charts/shop")).unwrap();
         let deps = [Vendored::Directory {
