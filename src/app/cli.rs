@@ -416,12 +416,13 @@ pub async fn run(cli: Cli) -> u8 {
     if let Some(Command::Discover { format, .. }) = &cli.command {
         return crate::app::discover::command(&cfg, *format).await;
     }
-    // Discovered environments join the hand-written ones (read once at the daemon's start).
-    let (cfg, discovery_failed) = with_discovered(cfg).await;
     if daemon_mode {
+        // The daemon discovers at its start and on reload.
         let source = daemon::ConfigSource { path, env, overrides };
         return run_daemon(cfg, source).await;
     }
+    // Discovered environments join the hand-written ones.
+    let (cfg, discovery_failed) = crate::app::discover::said(cfg).await;
     let code = match &cli.command {
         Some(Command::Declared { env, format, .. }) => commands::declared(&cfg, env, *format).await,
         Some(Command::NotifyTest { channel, .. }) => commands::notify_test(&cfg, channel.as_deref()).await,
@@ -451,20 +452,6 @@ pub async fn run(cli: Cli) -> u8 {
     };
     // An Application that could not be read or mapped is an audit that is not complete.
     if discovery_failed { code.max(EXIT_ERROR) } else { code }
-}
-
-/// `cfg` with the environments discovery derives, and whether some could not be read or
-/// mapped (each said on stderr).
-async fn with_discovered(cfg: Config) -> (Config, bool) {
-    if !cfg.discovery.is_configured() {
-        return (cfg, false);
-    }
-    let d = crate::sources::discovery::discover(&cfg).await;
-    let problems = crate::app::discover::problems(&d);
-    for p in &problems {
-        eprintln!("error: {p}");
-    }
-    (crate::sources::discovery::merged(&cfg, &d), !problems.is_empty())
 }
 
 /// `check-config`: every load problem and every check problem, one per line on stderr (exit

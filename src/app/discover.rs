@@ -33,6 +33,35 @@ pub async fn command(cfg: &Config, format: DiscoverFormat) -> u8 {
     if problems(&d).is_empty() { 0 } else { 2 }
 }
 
+/// `cfg` with the environments discovery derives (unchanged without `[discovery]`), and what
+/// could not be read or mapped, one line each for the caller to say.
+pub async fn with_discovered(cfg: Config) -> (Config, Vec<String>) {
+    if !cfg.discovery.is_configured() {
+        return (cfg, Vec::new());
+    }
+    let d = crate::sources::discovery::discover(&cfg).await;
+    (crate::sources::discovery::merged(&cfg, &d), problems(&d))
+}
+
+/// [`with_discovered`] for the daemon: what could not be read or mapped is logged.
+pub async fn logged(cfg: Config) -> Config {
+    let (cfg, problems) = with_discovered(cfg).await;
+    for p in problems {
+        tracing::warn!(problem = %p, "discovery");
+    }
+    cfg
+}
+
+/// [`with_discovered`] for a command: what could not be read or mapped is said on stderr, and
+/// makes the run incomplete (`true`).
+pub async fn said(cfg: Config) -> (Config, bool) {
+    let (cfg, problems) = with_discovered(cfg).await;
+    for p in &problems {
+        eprintln!("error: {p}");
+    }
+    (cfg, !problems.is_empty())
+}
+
 /// What could not be read or mapped, with the fix, one line each.
 pub fn problems(d: &Discovery) -> Vec<String> {
     let mut out: Vec<String> = d

@@ -490,3 +490,92 @@ fn file_parameters_set_a_value_from_a_file_of_the_repository() {
         "{toml}"
     );
 }
+
+/// The daemon discovers at its start, and again on reload: an Application committed since
+/// joins the audits.
+#[tokio::test]
+async fn the_daemon_discovers_at_start_and_a_new_application_joins_on_reload() {
+    use crate::inprocess::Daemon;
+    let dir = tempfile::tempdir().unwrap();
+    let infra = GitRepo::init(&dir.path().join("infra"));
+    let url = infra.dir.display().to_string();
+    let prod = json!({"name": "prod", "namespace": "shop"});
+    let source = json!({"repoURL": url, "path": "apps/api/production"});
+    infra.commit(
+        &[
+            (
+                "apps/api/production/deploy.yaml",
+                &deployment_yaml("api", "shop", &format!("{API}@{D1}")),
+            ),
+            (
+                "argocd/apps/api.yaml",
+                &application("api", "production", source.clone(), prod.clone()),
+            ),
+        ],
+        "api",
+    );
+    snapshot(&dir.path().join("prod.json"), &[("api", "shop", format!("{API}@{D1}"))]);
+    let cfg = dir.path().join("driftwatch.toml");
+    write(
+        &cfg,
+        &format!(
+            "[gitops]\nurl = \"{url}\"\ncache_dir = \"cache\"\n[schedule]\ncron = \"* * * * * *\"\n[discovery.argocd]\npaths = [\"argocd/apps/*.yaml\"]\nenvironment_from = \"label:env\"\n[[discovery.clusters]]\nname = \"prod\"\nsnapshot = \"prod.json\"\n"
+        ),
+    );
+    let d = Daemon::start(&cfg, Default::default()).await;
+    let audited = |want: &'static [&'static str]| {
+        let d = &d;
+        async move {
+            let (_, body) = d.request(reqwest::Method::GET, "/report").await;
+            let report: Value = serde_json::from_str(&body).unwrap_or_default();
+            let names: Vec<&str> = report["environments"]
+                .as_array()
+                .map(|e| e.iter().filter_map(|e| e["name"].as_str()).collect())
+                .unwrap_or_default();
+            let mut names = names;
+            names.sort_unstable();
+            names == want
+        }
+    };
+    poll(15, "an audit of the discovered environment", || {
+        audited(&["production"])
+    })
+    .await;
+
+    infra.commit(
+        &[(
+            "argocd/apps/api-staging.yaml",
+            &application("api-staging", "staging", source, prod),
+        )],
+        "api in staging too",
+    );
+    assert_eq!(
+        d.request(reqwest::Method::POST, "/-/reload").await,
+        (200, "config reloaded\n".into())
+    );
+    poll(15, "an audit with the new Application's environment", || {
+        audited(&["production", "staging"])
+    })
+    .await;
+    d.stop().await;
+}
+
+/// Polls `check` every 50 ms (real time: the daemon runs real processes and git) until it
+/// holds, for at most `secs`.
+async fn poll<F, Fut>(secs: u64, what: &str, check: F)
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let polled = async {
+        while !check().await {
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    };
+    if tokio::time::timeout(std::time::Duration::from_secs(secs), polled)
+        .await
+        .is_err()
+    {
+        panic!("{what} did not happen within {secs}s");
+    }
+}

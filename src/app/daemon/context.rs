@@ -143,15 +143,7 @@ impl Context {
         };
         // Discovered environments are read again with the config (a new Application joins on
         // reload; re-discovery at every audit is not built yet).
-        let new = if new.discovery.is_configured() {
-            let d = crate::sources::discovery::discover(&new).await;
-            for p in crate::app::discover::problems(&d) {
-                warn!(problem = %p, "discovery");
-            }
-            crate::sources::discovery::merged(&new, &d)
-        } else {
-            new
-        };
+        let new = crate::app::discover::logged(new).await;
         let old = self.setup();
         if new.server.listen != old.config.server.listen || new.ha.is_some() != old.config.ha.is_some() {
             warn!("server.listen and [ha] changes take effect on restart");
