@@ -49,8 +49,9 @@ fn sets(o: &ImageOverride, c: &ContainerSpec) -> bool {
         return false;
     };
     let repository = o.repository.as_ref().is_none_or(|r| *r == image.name());
+    // A tag, a digest, or (a Helm parameter such as image.repository) a repository.
     let needle = o.needle.as_ref().is_none_or(|n| {
-        image.tag() == Some(n.as_str()) || image.digest() == Some(n.as_str()) || c.image.ends_with(n.as_str())
+        image.tag() == Some(n.as_str()) || image.digest() == Some(n.as_str()) || c.image.contains(n.as_str())
     });
     repository && needle
 }
@@ -134,6 +135,12 @@ mod tests {
             template: "shop/templates/deployment.yaml".into(),
         });
         assert_eq!(run(std::slice::from_ref(&o), vec![w.clone()]).len(), 1);
+        let repository = ImageOverride {
+            value: format!("image.repository={REPO}"),
+            needle: Some(REPO.into()),
+            ..o.clone()
+        };
+        assert_eq!(run(&[repository], vec![w.clone()]).len(), 1, "a repository parameter");
         w.helm.as_mut().unwrap().release = "other".into();
         assert!(run(&[o], vec![w]).is_empty());
     }
