@@ -6,9 +6,11 @@
 //! environments namespaces of their clusters), runs the release binary as `driftwatch run` on
 //! the fleet's snapshots, and once its first audit is done and `/api/status` was asked once,
 //! measures its idle RSS; then, for each scenario, runs `wrk` with that many connections
-//! against it for the given time while one thread polls `/healthz` (one request every 50 ms,
-//! its latency) and another samples the daemon's RSS (every 20 ms). Prints one Markdown row per
-//! scenario: requests/s, non-2xx answers, peak RSS and its ratio to idle, `/healthz` latency.
+//! against it for the given time while two threads poll `/healthz` side by side (one request
+//! every 50 ms each, their latency), one on `server.listen` (where `wrk` sends its load) and
+//! one on `server.probe_listen` (the probes' own listener and thread), and another samples the
+//! daemon's RSS (every 20 ms). Prints one Markdown row per scenario: requests/s, non-2xx
+//! answers, peak RSS and its ratio to idle, `/healthz` latency on each listener.
 
 // Shared with the render bench, which uses all of it; this one needs the fleet.
 #[allow(dead_code)]
@@ -59,9 +61,9 @@ impl Drop for Daemon {
     }
 }
 
-fn config(work: &std::path::Path, fleet: &Fleet, port: u16) -> std::path::PathBuf {
+fn config(work: &std::path::Path, fleet: &Fleet, port: u16, probe_port: u16) -> std::path::PathBuf {
     let mut toml = format!(
-        "log_format = \"json\"\n[server]\nlisten = \"127.0.0.1:{port}\"\n[gitops]\nurl = \"file://{}\"\nbranch = \"main\"\ncache_dir = {:?}\npoll_interval = \"off\"\n[render]\ncache_dir = {:?}\n[schedule]\ncron = \"0 0 3 1 1 *\"\nrun_on_start = true\n[state]\npath = {:?}\n",
+        "log_format = \"json\"\n[server]\nlisten = \"127.0.0.1:{port}\"\nprobe_listen = \"127.0.0.1:{probe_port}\"\n[gitops]\nurl = \"file://{}\"\nbranch = \"main\"\ncache_dir = {:?}\npoll_interval = \"off\"\n[render]\ncache_dir = {:?}\n[schedule]\ncron = \"0 0 3 1 1 *\"\nrun_on_start = true\n[state]\npath = {:?}\n",
         fleet.repo.display(),
         work.join("git-cache").display().to_string(),
         work.join("render-cache").display().to_string(),
@@ -83,13 +85,62 @@ struct Load {
     requests_per_second: f64,
     non_2xx: u64,
     peak_rss: f64,
-    healthz: Vec<Duration>,
-    healthz_failed: usize,
+    /// `/healthz` on `server.listen`, sorted, and how many failed.
+    healthz: Probed,
+    /// `/healthz` on `server.probe_listen`.
+    probes: Probed,
 }
 
-/// `wrk` for `seconds` on `url` (with `header`, if any), `/healthz` polled and RSS sampled
-/// meanwhile.
-fn load(pid: u32, base: &str, path: &str, header: Option<&str>, seconds: usize, connections: usize) -> Load {
+/// The latencies of one poller's `/healthz` requests, sorted, and how many failed.
+struct Probed {
+    times: Vec<Duration>,
+    failed: usize,
+}
+
+impl Probed {
+    fn quantile(&self, q: f64) -> Duration {
+        self.times
+            .get(((self.times.len() as f64 - 1.0) * q).round() as usize)
+            .copied()
+            .unwrap_or_default()
+    }
+
+    /// `p50 / p99 / max` in ms.
+    fn summary(&self) -> String {
+        format!(
+            "{} / {} / {}",
+            ms(self.quantile(0.5)),
+            ms(self.quantile(0.99)),
+            ms(self.quantile(1.0))
+        )
+    }
+}
+
+/// Asks `url` every 50 ms until `done`.
+fn poll(url: String, done: Arc<AtomicBool>) -> std::thread::JoinHandle<Probed> {
+    std::thread::spawn(move || {
+        let client = reqwest::blocking::Client::builder()
+            .timeout(Duration::from_secs(5))
+            .build()
+            .unwrap();
+        let (mut times, mut failed) = (Vec::new(), 0);
+        while !done.load(Ordering::Relaxed) {
+            let t = Instant::now();
+            match client.get(&url).send() {
+                Ok(r) if r.status().is_success() => times.push(t.elapsed()),
+                _ => failed += 1,
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        times.sort();
+        Probed { times, failed }
+    })
+}
+
+/// `wrk` for `seconds` on `url` (with `header`, if any), `/healthz` polled on both listeners
+/// and RSS sampled meanwhile.
+fn load(pid: u32, bases: [&str; 2], path: &str, header: Option<&str>, seconds: usize, connections: usize) -> Load {
+    let [base, probe_base] = bases;
     let done = Arc::new(AtomicBool::new(false));
     let sampler = {
         let done = done.clone();
@@ -102,26 +153,8 @@ fn load(pid: u32, base: &str, path: &str, header: Option<&str>, seconds: usize, 
             peak
         })
     };
-    let poller = {
-        let done = done.clone();
-        let url = format!("{base}/healthz");
-        std::thread::spawn(move || {
-            let client = reqwest::blocking::Client::builder()
-                .timeout(Duration::from_secs(5))
-                .build()
-                .unwrap();
-            let (mut times, mut failed) = (Vec::new(), 0);
-            while !done.load(Ordering::Relaxed) {
-                let t = Instant::now();
-                match client.get(&url).send() {
-                    Ok(r) if r.status().is_success() => times.push(t.elapsed()),
-                    _ => failed += 1,
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            (times, failed)
-        })
-    };
+    let poller = poll(format!("{base}/healthz"), done.clone());
+    let probe_poller = poll(format!("{probe_base}/healthz"), done.clone());
     let mut wrk = Command::new("wrk");
     wrk.args([
         "-t2",
@@ -148,14 +181,12 @@ fn load(pid: u32, base: &str, path: &str, header: Option<&str>, seconds: usize, 
             .and_then(|v| v.parse::<f64>().ok())
             .unwrap_or(0.0)
     };
-    let (mut healthz, healthz_failed) = poller.join().unwrap();
-    healthz.sort();
     Load {
         requests_per_second: number("Requests/sec:"),
         non_2xx: number("Non-2xx or 3xx responses:") as u64,
         peak_rss: sampler.join().unwrap(),
-        healthz,
-        healthz_failed,
+        healthz: poller.join().unwrap(),
+        probes: probe_poller.join().unwrap(),
     }
 }
 
@@ -171,12 +202,15 @@ fn main() {
     let tmp = tempfile::tempdir().unwrap();
     let work = tmp.path();
     let fleet = Fleet::generate(work, apps, envs);
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let cfg = config(work, &fleet, port);
+    let free_port = || {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    };
+    let (port, probe_port) = (free_port(), free_port());
+    let cfg = config(work, &fleet, port, probe_port);
     let daemon = Daemon(
         Command::new(env!("CARGO_BIN_EXE_driftwatch"))
             .args(["run", "--config", cfg.to_str().unwrap()])
@@ -187,6 +221,7 @@ fn main() {
     );
     let pid = daemon.0.id();
     let base = format!("http://127.0.0.1:{port}");
+    let probe_base = format!("http://127.0.0.1:{probe_port}");
     let http = reqwest::blocking::Client::new();
     let body = wait(600, "the first audit's /api/status", || {
         let r = http.get(format!("{base}/api/status")).send().ok()?;
@@ -203,32 +238,26 @@ fn main() {
         status["findings"].as_array().map_or(0, Vec::len),
     );
     println!(
-        "| request | requests/s | non-2xx | peak RSS MiB | × idle | `/healthz` p50 / p99 / max ms | `/healthz` failed |"
+        "| request | requests/s | non-2xx | peak RSS MiB | × idle | `/healthz` on `listen` p50 / p99 / max ms | on `probe_listen` | failed |"
     );
-    println!("|---|---:|---:|---:|---:|---:|---:|");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|");
     let scenarios = [
         ("GET /api/status", "/api/status", None),
         ("GET /api/status, gzip", "/api/status", Some("Accept-Encoding: gzip")),
         ("GET /api/status?attention=true", "/api/status?attention=true", None),
     ];
     for (name, path, header) in scenarios {
-        let l = load(pid, &base, path, header, seconds, connections);
-        let p = |q: f64| {
-            l.healthz
-                .get(((l.healthz.len() as f64 - 1.0) * q).round() as usize)
-                .copied()
-                .unwrap_or_default()
-        };
+        let l = load(pid, [&base, &probe_base], path, header, seconds, connections);
         println!(
-            "| {name} | {:.0} | {} | {:.0} | {:.2} | {} / {} / {} | {} |",
+            "| {name} | {:.0} | {} | {:.0} | {:.2} | {} | {} | {} / {} |",
             l.requests_per_second,
             l.non_2xx,
             l.peak_rss,
             l.peak_rss / idle,
-            ms(p(0.5)),
-            ms(p(0.99)),
-            ms(p(1.0)),
-            l.healthz_failed
+            l.healthz.summary(),
+            l.probes.summary(),
+            l.healthz.failed,
+            l.probes.failed,
         );
         std::thread::sleep(Duration::from_secs(2));
     }

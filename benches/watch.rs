@@ -10,10 +10,17 @@
 //! one MODIFIED watch event, each after the previous one's debounce window) to the webhook
 //! receiving its alert, and the duration of each re-audit the change caused (from the daemon's
 //! JSON log).
+//!
+//! `BENCH_LOG=<file>` keeps the daemon's JSON log there.
+//!
+//! `BENCH_KAPI=<KAPI_DIR>`: the same against a real kube-apiserver started by
+//! `../shared/kapi/setup` (every environment's namespaces in that one cluster, written there
+//! first, read by driftwatch as kapi's least-privilege `reader2`; not for CI).
 
 // Shared with the render bench, which uses all of it; this one needs the fleet and its objects.
 #[allow(dead_code)]
 mod fleet;
+mod kapi;
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -97,8 +104,14 @@ fn start(cfg: &Path) -> Daemon {
     let stderr = child.stderr.take().unwrap();
     let audits = Arc::new(Mutex::new(Vec::new()));
     let seen = audits.clone();
+    // BENCH_LOG=<file>: the daemon's log kept there, to see where a latency goes.
+    let mut keep = std::env::var_os("BENCH_LOG").map(|p| std::fs::File::create(p).expect("BENCH_LOG is writable"));
     std::thread::spawn(move || {
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if let Some(f) = keep.as_mut() {
+                use std::io::Write as _;
+                let _ = writeln!(f, "{line}");
+            }
             let Ok(v) = serde_json::from_str::<Value>(&line) else {
                 continue;
             };
@@ -120,10 +133,14 @@ fn main() {
     let tmp = tempfile::tempdir().unwrap();
     let work = tmp.path();
     let fleet = Fleet::generate(work, apps, envs);
-    // One cluster per environment, as promotion pipelines run them.
+    let real = std::env::var_os("BENCH_KAPI").map(|dir| kapi::Kapi::open(Path::new(&dir)));
+    // One cluster per environment, as promotion pipelines run them (with kapi: one cluster,
+    // each environment in namespaces of its own).
     let mut clusters: Vec<FakeKube> = Vec::new();
     let (mut pods, mut served) = (0, 0);
     let mut deployments: Vec<Value> = Vec::new();
+    let mut namespaces: Vec<Vec<String>> = Vec::new();
+    let loading = Instant::now();
     for snapshot in &fleet.snapshots {
         let list: Value = serde_json::from_str(&std::fs::read_to_string(snapshot).unwrap()).unwrap();
         let items = list["items"].as_array().unwrap().clone();
@@ -132,15 +149,33 @@ fn main() {
         if deployments.is_empty() {
             deployments = items.iter().filter(|o| o["kind"] == "Deployment").cloned().collect();
         }
-        clusters.push(FakeKube::start(items));
+        let ns: std::collections::BTreeSet<String> = items
+            .iter()
+            .filter_map(|o| o["metadata"]["namespace"].as_str().map(String::from))
+            .collect();
+        namespaces.push(ns.into_iter().collect());
+        match &real {
+            Some(kapi) => kapi.load(&items, 8),
+            None => clusters.push(FakeKube::start(items)),
+        }
     }
-    eprintln!(
-        "fleet: {} overlays ({apps} apps × {envs} environments), {pods} Pods, {served} objects served by {} API servers",
-        fleet.overlays(),
-        clusters.len()
-    );
+    match &real {
+        Some(_) => eprintln!(
+            "fleet: {} overlays ({apps} apps × {envs} environments), {pods} Pods, {served} objects written to the real kube-apiserver in {:.0} s",
+            fleet.overlays(),
+            loading.elapsed().as_secs_f64()
+        ),
+        None => eprintln!(
+            "fleet: {} overlays ({apps} apps × {envs} environments), {pods} Pods, {served} objects served by {} API servers",
+            fleet.overlays(),
+            clusters.len()
+        ),
+    }
     // Hand changes happen in the first environment's cluster.
-    let kube = &clusters[0];
+    let hand_change = |d: Value| match &real {
+        Some(kapi) => kapi.change(&d),
+        None => clusters[0].apply(d),
+    };
     let receiver = Receiver::start();
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -155,10 +190,13 @@ fn main() {
         work.join("state.json").display().to_string(),
         receiver.url(HOOK),
     );
-    for (env, cluster) in fleet.envs.iter().zip(&clusters) {
-        let kubeconfig = cluster.kubeconfig(work, env);
+    for (i, env) in fleet.envs.iter().enumerate() {
+        let (kubeconfig, scope) = match &real {
+            Some(kapi) => (kapi.reader_kubeconfig(), format!("namespaces = {:?}\n", namespaces[i])),
+            None => (clusters[i].kubeconfig(work, env), String::new()),
+        };
         toml.push_str(&format!(
-            "\n[[environments]]\nname = {env:?}\npaths = [\"apps/*/overlays/{env}\"]\n[environments.cluster]\nname = {env:?}\nkubeconfig = {:?}\n",
+            "\n[[environments]]\nname = {env:?}\npaths = [\"apps/*/overlays/{env}\"]\n[environments.cluster]\nname = {env:?}\nkubeconfig = {:?}\n{scope}",
             kubeconfig.display().to_string()
         ));
     }
@@ -202,7 +240,7 @@ fn main() {
         d["spec"]["template"]["spec"]["containers"][0]["image"] = Value::String(format!("{repository}:hotfix-{i}"));
         let before = receiver.received(HOOK).len();
         let t = Instant::now();
-        kube.apply(d);
+        hand_change(d);
         wait(60, "the hand change's alert", || {
             let got = receiver.received(HOOK);
             got[before..]
@@ -226,8 +264,13 @@ fn main() {
     let reaudit_median = sorted_reaudits.get(sorted_reaudits.len() / 2).copied().unwrap_or(0);
     let reaudit_max = sorted_reaudits.last().copied().unwrap_or(0);
     println!(
-        "\nFleet: {} overlays, {pods} Pods; driftwatch run with watch mode (debounce 2s), {} hand changes after {baseline} baseline alert batches\n",
+        "\nFleet: {} overlays, {pods} Pods, {}; driftwatch run with watch mode (debounce 2s), {} hand changes after {baseline} baseline alert batches\n",
         fleet.overlays(),
+        if real.is_some() {
+            "one real kube-apiserver v1.26 (kapi), read as reader2"
+        } else {
+            "one suite-served API per environment"
+        },
         latencies.len()
     );
     println!("| measure | value |");

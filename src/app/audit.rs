@@ -698,16 +698,15 @@ async fn lineage(
     from: &str,
     depth: usize,
 ) -> Result<BTreeMap<String, String>, LineageError> {
-    let from_paths = cfg
+    let from = cfg
         .environments
         .iter()
         .find(|e| e.name == from)
-        .map(EnvironmentConfig::patterns)
+        .map(git_history::Declares::of)
         .unwrap_or_default();
-    let (dir, to_paths) = (checkout.dir.clone(), env.patterns());
+    let (dir, to) = (checkout.dir.clone(), git_history::Declares::of(env));
     let cache = sources.history().clone();
-    let walked =
-        tokio::task::spawn_blocking(move || git_history::skipped(&dir, &to_paths, &from_paths, depth, &cache)).await;
+    let walked = tokio::task::spawn_blocking(move || git_history::skipped(&dir, &to, &from, depth, &cache)).await;
     Ok(walked??)
 }
 

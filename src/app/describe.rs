@@ -373,7 +373,14 @@ impl Describe for Schedule<'_> {
 
 impl Describe for ServerConfig {
     fn describe(&self, _: &Written, out: &mut String) {
-        let _ = writeln!(out, "server: listen {}", self.listen);
+        match self.probe_listen {
+            Some(probes) => {
+                let _ = writeln!(out, "server: listen {}, probes also on {probes}", self.listen);
+            }
+            None => {
+                let _ = writeln!(out, "server: listen {}", self.listen);
+            }
+        }
         // The credential's kind and whether it is set, never its value.
         let auth = match &self.auth {
             None => "off".to_string(),

@@ -27,14 +27,27 @@ pub fn router(status: Arc<ServiceState>) -> Router {
 fn routes(status: Arc<ServiceState>) -> Router {
     Router::new()
         .route("/metrics", get(metrics))
-        .route("/healthz", get(|| async { "ok\n" }))
-        .route("/readyz", get(readyz))
         .route("/report", get(report))
         .route("/-/reload", post(reload))
         .route("/hooks/git", post(git_hook))
         .route("/api/dora", get(dora))
         .with_state(status.clone())
+        .merge(probe_routes(status.clone()))
         .merge(crate::app::web::router(status))
+}
+
+/// `/healthz` and `/readyz`, behind `[server.auth]` as [`router`] puts them (open unless
+/// `protect_healthz`): served on `server.listen` with everything else, and alone on
+/// `server.probe_listen` ([`crate::app::probes`]).
+pub fn probes_router(status: Arc<ServiceState>) -> Router {
+    auth::protect(probe_routes(status.clone()), status)
+}
+
+fn probe_routes(status: Arc<ServiceState>) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(readyz))
+        .with_state(status)
 }
 
 async fn metrics(State(status): State<Arc<ServiceState>>) -> Response {

@@ -18,6 +18,7 @@ pub mod dora;
 pub mod http;
 pub mod leader;
 pub mod metrics;
+pub mod probes;
 pub mod record;
 pub mod schedule;
 pub mod status;

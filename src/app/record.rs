@@ -65,6 +65,11 @@ pub fn environment_paths(cfg: &Config) -> Vec<EnvironmentPaths> {
         .map(|e| EnvironmentPaths {
             name: e.name.clone(),
             paths: e.patterns(),
+            releases: e
+                .releases
+                .iter()
+                .filter_map(crate::sources::release_history::HistoryRelease::from_config)
+                .collect(),
             promoted_from: e.promoted_from.as_ref().map(|(from, _)| from.clone()),
         })
         .collect()

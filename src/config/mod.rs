@@ -93,6 +93,9 @@ pub fn parse_cron(expr: &str) -> Result<croner::Cron, croner::errors::CronError>
 #[derive(Clone, Debug)]
 pub struct ServerConfig {
     pub listen: std::net::SocketAddr,
+    /// `probe_listen`: `/healthz` and `/readyz` also served here, on a thread of their own, so
+    /// that load on `listen` never delays a kubelet probe; `None`: only on `listen`.
+    pub probe_listen: Option<std::net::SocketAddr>,
     /// `[server.auth]`; `None`: every endpoint is open (the default, on loopback).
     pub auth: Option<ServerAuth>,
 }
@@ -1167,7 +1170,7 @@ kubeconfig = "kubeconfig"
                 "promotion lineage",
                 HELM.replace("engine = \"external\"\n[[", "promoted_from = \"staging\"\n[[")
                     + "[[environments]]\nname = \"staging\"\npaths = [\"apps\"]\n[environments.cluster]\nkubeconfig = \"k\"\n",
-                &["environments[0].promoted_from", "Helm releases are not walked"],
+                &["environments[0].promoted_from", "release \"podinfo\" of \"production\" takes its chart from a Helm repository"],
             ),
             (
                 "a password without its variable",

@@ -125,6 +125,7 @@ pub(crate) struct RawSchedule {
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawServer {
     pub(crate) listen: Option<String>,
+    pub(crate) probe_listen: Option<String>,
     pub(crate) auth: Option<RawServerAuth>,
 }
 

@@ -12,6 +12,7 @@ use std::sync::Mutex;
 use git2::{ObjectType, Oid, Repository, Sort, TreeWalkMode, TreeWalkResult};
 use lru::LruCache;
 
+use super::release_history::{HistoryRelease, ReleaseHistoryError, ReleaseRenders};
 use crate::core::paths::{PathPattern, PatternError};
 
 #[derive(Debug, thiserror::Error)]
@@ -25,6 +26,9 @@ pub enum HistoryError {
     /// git2's message only: its class and code add nothing for the reader.
     #[error("{0}")]
     Git(String),
+    /// A Helm release whose past renders cannot be known.
+    #[error(transparent)]
+    Release(#[from] ReleaseHistoryError),
 }
 
 impl From<git2::Error> for HistoryError {
@@ -75,20 +79,46 @@ impl Default for HistoryCache {
     }
 }
 
-/// Digests declared under `to_paths` at HEAD that were never declared under `from_paths` at
-/// that commit or before it (within `depth` commits), each with the commit that introduced it.
-/// `dir` is the audited directory; patterns are relative to it.
+/// What one environment declares, as the history walks read it: its `paths` and its Helm
+/// releases (rendered at each commit).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Declares {
+    pub paths: Vec<String>,
+    pub releases: Vec<HistoryRelease>,
+}
+
+impl Declares {
+    /// `env`'s paths and its releases from chart directories (a fetched chart is not the
+    /// history's; config validation refuses `promoted_from` for environments holding one).
+    pub fn of(env: &crate::config::EnvironmentConfig) -> Self {
+        Self {
+            paths: env.patterns(),
+            releases: env.releases.iter().filter_map(HistoryRelease::from_config).collect(),
+        }
+    }
+}
+
+/// Digests declared by `to` at HEAD that `from` never declared at that commit or before it
+/// (within `depth` commits), each with the commit that introduced it. `dir` is the audited
+/// directory; patterns and chart directories are relative to it.
 pub fn skipped(
     dir: &Path,
-    to_paths: &[String],
-    from_paths: &[String],
+    to: &Declares,
+    from: &Declares,
     depth: usize,
     cache: &HistoryCache,
 ) -> Result<BTreeMap<String, String>, HistoryError> {
     let (repo, prefix) = open(dir)?;
-    let to = Selection::new(&prefix, to_paths)?;
-    let from = Selection::new(&prefix, from_paths)?;
-    let key = format!("{to_paths:?}|{from_paths:?}|{prefix}");
+    let key = format!("{to:?}|{from:?}|{prefix}");
+    let to = Side {
+        selection: Selection::new(&prefix, &to.paths)?,
+        releases: &to.releases,
+    };
+    let from = Side {
+        selection: Selection::new(&prefix, &from.paths)?,
+        releases: &from.releases,
+    };
+    let mut renders = ReleaseRenders::default();
 
     let mut walk = repo.revwalk()?;
     walk.push_head()?;
@@ -100,7 +130,7 @@ pub fn skipped(
         let digests = match cache.get(&(oid, key.clone())) {
             Some(d) => d,
             None => {
-                let d = digests_at(&repo, oid, &to, &from)?;
+                let d = digests_at(&repo, &prefix, oid, (&to, &from), &mut renders)?;
                 cache.put((oid, key.clone()), d.clone());
                 d
             }
@@ -221,10 +251,31 @@ pub(super) fn is_manifest(name: &str) -> bool {
     [".yaml", ".yml", ".json"].iter().any(|e| name.ends_with(e)) || name == "Kustomization"
 }
 
-/// Digests in YAML/JSON files under the `to` and `from` patterns at `oid`.
-fn digests_at(repo: &Repository, oid: Oid, to: &Selection, from: &Selection) -> Result<CommitDigests, HistoryError> {
+/// One environment of a promotion: its selected paths and its releases.
+struct Side<'a> {
+    selection: Selection<'a>,
+    releases: &'a [HistoryRelease],
+}
+
+/// Digests in YAML/JSON files under the `to` and `from` patterns at `oid`, and in what their
+/// releases render there.
+fn digests_at(
+    repo: &Repository,
+    prefix: &str,
+    oid: Oid,
+    (to_side, from_side): (&Side, &Side),
+    renders: &mut ReleaseRenders,
+) -> Result<CommitDigests, HistoryError> {
     let tree = repo.find_commit(oid).and_then(|c| c.tree())?;
     let mut out: CommitDigests = Default::default();
+    for (side, set) in [(to_side, &mut out.0), (from_side, &mut out.1)] {
+        for release in side.releases {
+            if let Some(text) = renders.render(repo, oid, &tree, prefix, release)? {
+                set.extend(find_digests(&text));
+            }
+        }
+    }
+    let (to, from) = (&to_side.selection, &from_side.selection);
     let descend = |dir: &str| to.may_select_below(dir) || from.may_select_below(dir);
     walk_manifests(&tree, descend, |path, blob| {
         let (in_to, in_from) = (to.selects(path), from.selects(path));
@@ -304,7 +355,11 @@ mod tests {
     fn invalid_pattern_is_an_error_not_ignored() {
         let dir = tempfile::tempdir().expect("tempdir");
         git2::Repository::init(dir.path()).expect("init");
-        let err = skipped(dir.path(), &["apps/[".into()], &[], 10, &HistoryCache::default()).expect_err("invalid");
+        let to = Declares {
+            paths: vec!["apps/[".into()],
+            ..Default::default()
+        };
+        let err = skipped(dir.path(), &to, &Declares::default(), 10, &HistoryCache::default()).expect_err("invalid");
         assert!(err.to_string().contains("\"apps/[\" is not a valid glob"), "{err}");
     }
 
@@ -345,8 +400,11 @@ mod tests {
                 ("apps/api/production/.old/d.yaml", format!("image: r/x@{b}\n")),
             ],
         );
-        let to = ["apps/*/production".to_string()];
-        let from = ["apps/*/dev".to_string()];
+        let paths = |p: &str| Declares {
+            paths: vec![p.to_string()],
+            ..Default::default()
+        };
+        let (to, from) = (paths("apps/*/production"), paths("apps/*/dev"));
         let found = skipped(dir.path(), &to, &from, 10, &HistoryCache::default()).expect("walk");
         assert_eq!(found.keys().cloned().collect::<Vec<_>>(), vec![a]);
     }

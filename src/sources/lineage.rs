@@ -18,6 +18,7 @@ mod extract;
 use extract::{Found, extract, is_sha256, resolve, without_tag};
 
 use super::git_history::{self, HistoryError, Selection};
+use super::release_history::{HistoryRelease, ReleaseRenders};
 use crate::core::dora::{Declaration, Deployment, DeploymentKind, Window};
 use crate::core::model::Lookup;
 
@@ -27,6 +28,8 @@ use crate::core::model::Lookup;
 pub struct EnvironmentPaths {
     pub name: String,
     pub paths: Vec<String>,
+    /// Helm releases from chart directories, rendered at each commit.
+    pub releases: Vec<HistoryRelease>,
     pub promoted_from: Option<String>,
 }
 
@@ -121,6 +124,10 @@ pub fn walk(dir: &Path, envs: &[EnvironmentPaths], depth: usize) -> Result<Linea
 
     let mut reader = Reader {
         repo: &repo,
+        prefix: &prefix,
+        envs,
+        renders: ReleaseRenders::default(),
+        rendered: LruCache::new(NonZeroUsize::new(CACHE).expect("non-zero")),
         selections: &selections,
         blobs: LruCache::new(NonZeroUsize::new(CACHE).expect("non-zero")),
         subtrees: LruCache::new(NonZeroUsize::new(CACHE).expect("non-zero")),
@@ -137,7 +144,7 @@ pub fn walk(dir: &Path, envs: &[EnvironmentPaths], depth: usize) -> Result<Linea
             root: commit.parent_count() == 0,
         });
         first_parents.push(commit.parent_id(0).ok().and_then(|p| index.get(&p).copied()));
-        lineage.declared.push(reader.declared_at(&commit.tree()?)?);
+        lineage.declared.push(reader.declared_at(oid, &commit.tree()?)?);
     }
     if !oids.is_empty() {
         let mut at = Some(0);
@@ -163,6 +170,12 @@ const MAX_LEVELS: usize = 64;
 /// Reads what each environment declares at a commit, reusing what earlier commits read.
 struct Reader<'a> {
     repo: &'a Repository,
+    /// The audited directory in the repository.
+    prefix: &'a str,
+    envs: &'a [EnvironmentPaths],
+    renders: ReleaseRenders,
+    /// A release's rendered output (by its blob id, as if committed) → what it declares.
+    rendered: LruCache<Oid, Arc<[Found]>>,
     selections: &'a [Selection<'a>],
     blobs: LruCache<Oid, Arc<[Found]>>,
     /// (directory, tree) → its manifests. A commit changes a few directories: the others are
@@ -173,11 +186,24 @@ struct Reader<'a> {
 }
 
 impl Reader<'_> {
-    fn declared_at(&mut self, tree: &git2::Tree) -> Result<Vec<Arc<Declared>>, HistoryError> {
+    fn declared_at(&mut self, commit: Oid, tree: &git2::Tree) -> Result<Vec<Arc<Declared>>, HistoryError> {
         let mut files: Vec<Files> = vec![Vec::new(); self.selections.len()];
         for (path, blob, envs) in self.manifests_below("", tree, 0)?.iter() {
             for &e in envs.iter() {
                 files[e].push((path.clone(), *blob));
+            }
+        }
+        // Each release's output reads as one more file of its environment.
+        for (e, env) in self.envs.iter().enumerate() {
+            for release in &env.releases {
+                let Some(text) = self.renders.render(self.repo, commit, tree, self.prefix, release)? else {
+                    continue;
+                };
+                let id = Oid::hash_object(ObjectType::Blob, text.as_bytes())?;
+                if !self.rendered.contains(&id) {
+                    self.rendered.put(id, extract(&text).into());
+                }
+                files[e].push((format!("release {}/output", release.name).into(), id));
             }
         }
         let mut out = Vec::with_capacity(files.len());
@@ -191,7 +217,12 @@ impl Reader<'_> {
             }
             let mut found = Vec::with_capacity(files.len());
             for (path, blob) in &files {
-                found.push((&**path, self.found_in(*blob)?));
+                let from_release = path.starts_with("release ").then(|| self.rendered.get(blob).cloned());
+                let f = match from_release.flatten() {
+                    Some(f) => f,
+                    None => self.found_in(*blob)?,
+                };
+                found.push((&**path, f));
             }
             let declared = Arc::new(resolve(&found));
             self.last[e] = Some((files, declared.clone()));
@@ -606,6 +637,7 @@ mod tests {
         EnvironmentPaths {
             name: name.into(),
             paths: paths.iter().map(|p| p.to_string()).collect(),
+            releases: Vec::new(),
             promoted_from: promoted_from.map(str::to_string),
         }
     }

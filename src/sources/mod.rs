@@ -13,6 +13,7 @@ pub mod git;
 pub mod git_history;
 pub mod lineage;
 pub mod registry;
+pub mod release_history;
 pub mod render;
 
 use std::collections::HashMap;

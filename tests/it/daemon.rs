@@ -52,6 +52,38 @@ fn audited(d: &Daemon) {
     wait_until(10, "a completed audit", || ready(d).filter(|b| b.contains("completed")));
 }
 
+/// `probe_listen`: the kubelet's two paths on a port of their own, nothing else there, and
+/// the port closed once the daemon stopped.
+#[test]
+fn probes_on_a_listener_of_their_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let probes = std::net::SocketAddr::from(([127, 0, 0, 1], support::net::free_port()));
+    let config = setup(dir.path(), on_start, snapshot).probe_listen(probes);
+    let mut d = Daemon::start(dir.path(), &config, &[]);
+    wait_until(10, "the probe port to answer", || {
+        std::net::TcpStream::connect(probes).ok()
+    });
+    assert_eq!(http(probes, "GET", "/healthz"), (200, "ok\n".into()));
+    audited(&d);
+    assert_eq!(
+        http(probes, "GET", "/readyz"),
+        (200, "ready: 1 audit completed\n".into())
+    );
+    assert_eq!(
+        http(probes, "GET", "/report").0,
+        404,
+        "only the probes on the probe port"
+    );
+    assert_eq!(d.get("/healthz").0, 200, "server.listen still answers the probes");
+
+    d.signal("TERM");
+    assert_eq!(d.wait_exit(15), 0);
+    assert!(
+        std::net::TcpStream::connect(probes).is_err(),
+        "the probe port is closed once the daemon stopped"
+    );
+}
+
 #[test]
 fn endpoints_health_readiness_report_and_prometheus_metrics() {
     let dir = tempfile::tempdir().unwrap();

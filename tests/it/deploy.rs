@@ -147,9 +147,23 @@ fn probes_ports_and_the_bundled_config() {
         out.stdout
     );
     let listen = out.stdout.lines().find(|l| l.starts_with("server: listen")).unwrap();
-    let port = container["ports"][0]["containerPort"].as_u64().unwrap();
+    let port = |name: &str| {
+        let ports = container["ports"].as_array().unwrap();
+        let port = ports.iter().find(|p| p["name"] == name).unwrap();
+        port["containerPort"].as_u64().unwrap()
+    };
     assert!(
-        listen.ends_with(&format!(":{port}")),
+        listen.contains(&format!("0.0.0.0:{},", port("http"))),
         "the container port is the one the daemon listens on: {listen}"
     );
+    assert!(
+        listen.ends_with(&format!("probes also on 0.0.0.0:{}", port("probes"))),
+        "the probes' port is the one the daemon serves them on: {listen}"
+    );
+    for probe in ["livenessProbe", "readinessProbe"] {
+        assert_eq!(
+            container[probe]["httpGet"]["port"], "probes",
+            "{probe} asks the probe port"
+        );
+    }
 }

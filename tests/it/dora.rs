@@ -782,3 +782,84 @@ fn a_tag_resolved_through_the_registry_has_the_lead_time_of_its_digest() {
     assert_eq!(lead, Value::Null);
     assert!(why.as_str().unwrap().contains("registry unreachable"), "{why}");
 }
+
+/// Helm environments in git: one chart directory, a values file per environment naming the
+/// digest (the image reference is whole only once rendered): the root commit 100 days ago
+/// declares D1 everywhere; D2 goes qa (7 days ago) → staging (6) → production (5).
+#[test]
+fn from_git_renders_helm_releases_at_each_commit() {
+    let dir = tempfile::tempdir().unwrap();
+    let now = Utc::now();
+    let repo = dir.path().join("gitops");
+    support::git::GitRepo::init(&repo);
+    let values = |env: &str, digest: &str| (format!("envs/{env}.yaml"), format!("image:\n  digest: {digest}\n"));
+    let chart = [
+        ("charts/api/Chart.yaml".to_string(), "apiVersion: v2\nname: api\nversion: 1.0.0\n".to_string()),
+        (
+            "charts/api/values.yaml".to_string(),
+            format!("image:\n  repository: {REPO}\n  digest: \"\"\n"),
+        ),
+        (
+            "charts/api/templates/deployment.yaml".to_string(),
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: api\n  namespace: {{ .Release.Namespace }}\nspec:\n  template:\n    spec:\n      containers:\n        - name: api\n          image: \"{{ .Values.image.repository }}@{{ .Values.image.digest }}\"\n".to_string(),
+        ),
+    ];
+    type Step = (i64, Vec<(String, String)>, &'static str);
+    let mut root: Vec<(String, String)> = chart.to_vec();
+    root.extend(["qa", "staging", "production"].map(|e| values(e, D1)));
+    let steps: Vec<Step> = vec![
+        (100, root, "api 1"),
+        (7, vec![values("qa", D2)], "qa: api 2"),
+        (6, vec![values("staging", D2)], "staging: api 2"),
+        (5, vec![values("production", D2)], "production: api 2"),
+    ];
+    let commits: Vec<String> = steps
+        .into_iter()
+        .map(|(days, files, msg)| {
+            let refs: Vec<(&str, &str)> = files.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+            commit_at(&repo, &refs, msg, now - Duration::days(days))
+        })
+        .collect();
+    let helm = |e: support::config::Environment, name: &str| {
+        e.renderer("helm").snapshot(format!("{name}.json")).release("api", |r| {
+            r.namespace("shop")
+                .chart("charts/api")
+                .values_files(&[&format!("envs/{name}.yaml")])
+        })
+    };
+    let cfg = ConfigBuilder::new(dir.path())
+        .gitops(|g| g.path("gitops"))
+        .environment("qa", |e| helm(e, "qa"))
+        .environment("staging", |e| helm(e, "staging").promoted_from("qa"))
+        .environment("production", |e| helm(e, "production").promoted_from("staging"))
+        .write();
+
+    let report = dora_cli(dir.path(), &cfg, &["--from-git", "--since", "8d", "--format", "json"]).json();
+    let events: Vec<(String, String, String)> = report["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            let s = |k: &str| e[k].as_str().unwrap_or_default().to_string();
+            (s("environment"), s("version"), s("commit"))
+        })
+        .collect();
+    let ev = |env: &str, commit: &str| (env.to_string(), D2.to_string(), commit.to_string());
+    assert_eq!(
+        events,
+        vec![
+            ev("qa", &commits[1]),
+            ev("staging", &commits[2]),
+            ev("production", &commits[3])
+        ],
+        "{report:#}"
+    );
+    let prod = env(&report, "production");
+    assert_eq!(prod["deployments"], 1);
+    assert_eq!(
+        secs(&prod["lead_time_seconds"]["median"]),
+        2 * 86_400,
+        "qa's commit to production's: {prod:#}"
+    );
+    assert_eq!(prod["skipped_stage_changes"], 0);
+}

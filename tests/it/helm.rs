@@ -833,3 +833,396 @@ fn the_built_in_engine_declares_what_helm_template_does() {
     assert_eq!(workloads(&builtin), workloads(&external));
     assert_eq!(workloads(&builtin).len(), 2);
 }
+
+/// An overlay whose base inflates the shop chart with kustomize's `helmCharts:` (values inline,
+/// hooks skipped), for `--once`; and one that names no release, which only the external
+/// kustomize renders (Helm names the release after the clock).
+fn helm_charts_overlays(gitops: &Path) {
+    for (path, text) in chart("shop", "1.4.0") {
+        write(&gitops.join("apps/shop/base/charts/shop").join(path), &text);
+    }
+    write(
+        &gitops.join("apps/shop/base/kustomization.yaml"),
+        &format!(
+            "helmCharts:\n- name: shop\n  releaseName: shop\n  namespace: shop\n  skipHooks: true\n  valuesInline:\n    image:\n      digest: {D1}\n    worker:\n      enabled: true\n"
+        ),
+    );
+    write(
+        &gitops.join("apps/shop/production/kustomization.yaml"),
+        "resources:\n- ../base\nnamespace: shop\n",
+    );
+    for (path, text) in chart("shop", "1.4.0") {
+        write(&gitops.join("apps/unnamed/charts/shop").join(path), &text);
+    }
+    write(
+        &gitops.join("apps/unnamed/kustomization.yaml"),
+        "helmCharts:\n- name: shop\n  namespace: shop\n",
+    );
+}
+
+#[test]
+fn an_overlay_with_helm_charts_renders_with_the_built_in_engines_and_is_audited() {
+    let dir = tempfile::tempdir().unwrap();
+    helm_charts_overlays(&dir.path().join("gitops"));
+    let kube = FakeKube::start(live("shop"));
+    let kc = kube.kubeconfig(dir.path(), "prod");
+    let snapshot = empty_snapshot(dir.path());
+    let cfg = ConfigBuilder::new(dir.path())
+        .gitops(|g| g.path("gitops"))
+        .render(|r| r.helm(helm_stand_in()))
+        .environment("production", |e| {
+            e.paths(&["apps/shop/production"])
+                .kubeconfig(&kc)
+                .namespaces(&["shop"])
+                .compare_configmaps("false")
+        })
+        .environment("unnamed", |e| e.paths(&["apps/unnamed"]).snapshot(&snapshot))
+        .write();
+
+    let out = declared(dir.path(), &cfg, "production");
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let production = out.json();
+    assert_eq!(
+        production["paths"][0]["renderer"], "builtin",
+        "kustomize and Helm both built in: {production}"
+    );
+    assert_eq!(
+        workloads(&production)
+            .into_iter()
+            .map(|(w, image, _, _)| (w, image))
+            .collect::<Vec<_>>(),
+        vec![
+            ("Deployment shop/shop-api".to_string(), format!("{API}@{D1}")),
+            ("Deployment shop/shop-worker".to_string(), format!("{API}-worker@{D1}")),
+        ],
+        "inline values over the chart's; no hook Job (skipHooks)"
+    );
+
+    let out = once(dir.path(), &cfg, &[]);
+    assert_eq!(out.code, 1, "drift: {}", out.stderr);
+    let report = out.json();
+    let production: Vec<&Value> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["environment"] == "production")
+        .collect();
+    assert_eq!(
+        findings(&json!({"findings": production})),
+        vec![finding("spec-drift", "shop/shop-api", "api")],
+        "the worker runs as the chart declares it"
+    );
+    let drift = production[0];
+    assert_eq!(drift["declared"], format!("{API}@{D1}"));
+    assert_eq!(drift["source"], "apps/shop/production");
+    assert_eq!(drift["live_image"], format!("{API}:hotfix-1"));
+
+    // No release name: the external kustomize (with the `helm` stand-in) renders it, and says why.
+    let out = declared(dir.path(), &cfg, "unnamed");
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let unnamed = out.json();
+    assert_eq!(
+        unnamed["paths"][0]["renderer"], "external: uses helmCharts without releaseName",
+        "{unnamed}"
+    );
+    let names: Vec<String> = workloads(&unnamed).into_iter().map(|(w, ..)| w).collect();
+    let api = names
+        .iter()
+        .find(|n| n.starts_with("Deployment "))
+        .expect("the Deployment");
+    let release = api
+        .strip_prefix("Deployment default/shop-")
+        .and_then(|n| n.strip_suffix("-api"))
+        .unwrap_or_default();
+    assert!(
+        !release.is_empty() && release.bytes().all(|b| b.is_ascii_digit()),
+        "Helm's generated release name (`<chart>-<unix time>`): {names:?}"
+    );
+}
+
+/// Every reason the built-in Helm engine gives for leaving a chart to Helm (the template that
+/// triggers it, the reason): each function Helm has and the engine lacks
+/// (`helm::template::funcs::HELM_ONLY`, so a new one is covered here without a change), and
+/// the implemented functions' unsupported corners.
+fn unsupported_reasons() -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = helm::template::funcs::HELM_ONLY
+        .iter()
+        .map(|name| (format!("{{{{ {name} }}}}"), (*name).to_string()))
+        .collect();
+    for (t, r) in [
+        ("{{ dateInZone \"2006\" now \"Europe/Paris\" }}", "dateInZone"),
+        ("{{ htmlDateInZone now \"America/New_York\" }}", "htmlDateInZone"),
+        ("{{ genPrivateKey \"dsa\" }}", "genPrivateKey \"dsa\""),
+        ("{{ genPrivateKey \"ed25519\" }}", "genPrivateKey \"ed25519\""),
+        ("{{ tpl .Values.loop . }}", "tpl nested beyond 10000 levels"),
+    ] {
+        out.push((t.to_string(), r.to_string()));
+    }
+    out
+}
+
+/// A chart whose ConfigMap runs the template of reason number `.Values.use`.
+fn uses_chart(dir: &Path, reasons: &[(String, String)]) {
+    let defines: String = reasons
+        .iter()
+        .enumerate()
+        .map(|(i, (t, _))| format!("{{{{- define \"call.{i}\" -}}}}{t}{{{{- end -}}}}\n"))
+        .collect();
+    write(&dir.join("Chart.yaml"), "apiVersion: v2\nname: uses\nversion: 1.0.0\n");
+    write(&dir.join("values.yaml"), "use: 0\nloop: \"{{ tpl .Values.loop . }}\"\n");
+    write(&dir.join("templates/_calls.tpl"), &defines);
+    write(
+        &dir.join("templates/cm.yaml"),
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}\ndata:\n  x: {{ include (printf \"call.%v\" .Values.use) . | quote }}\n",
+    );
+}
+
+#[test]
+fn every_unsupported_reason_is_named_to_the_user() {
+    let dir = tempfile::tempdir().unwrap();
+    let reasons = unsupported_reasons();
+    uses_chart(&dir.path().join("gitops/charts/uses"), &reasons);
+    let snapshot = empty_snapshot(dir.path());
+    let cfg = ConfigBuilder::new(dir.path())
+        .gitops(|g| g.path("gitops"))
+        .render(|r| r.helm(dir.path().join("no/helm")))
+        .environment("production", |e| {
+            let mut e = e.renderer("helm").snapshot(&snapshot);
+            for i in 0..reasons.len() {
+                e = e.release(&format!("r{i}"), |r| {
+                    r.namespace("shop")
+                        .chart("charts/uses")
+                        .values(&format!("{{ use = {i} }}"))
+                });
+            }
+            e
+        })
+        .write();
+
+    // Without helm, each release is an error that says what the engine leaves to helm.
+    let out = once(dir.path(), &cfg, &[]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    let error = out.json()["environments"][0]["error"].as_str().unwrap().to_string();
+    let missing: Vec<&str> = reasons
+        .iter()
+        .enumerate()
+        .filter(|(i, (_, reason))| {
+            !error.contains(&format!(
+                "helm release r{i}: the built-in Helm engine leaves this release to helm (uses {reason}), which is not installed"
+            ))
+        })
+        .map(|(_, (_, reason))| reason.as_str())
+        .collect();
+    assert!(missing.is_empty(), "not named: {missing:?} in {error}");
+}
+
+/// With helm there, the reason is the renderer's, for a release, a `helmCharts:` chart and the
+/// promotion lineage alike.
+#[test]
+fn an_unsupported_release_says_why_helm_rendered_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = GitRepo::init(&dir.path().join("infra"));
+    let toml = vec![("{{ toToml .Values.table }}".to_string(), "toToml".to_string())];
+    let tree = tempfile::tempdir().unwrap();
+    uses_chart(&tree.path().join("charts/uses"), &toml);
+    uses_chart(&tree.path().join("apps/kust/charts/uses"), &toml);
+    write(
+        &tree.path().join("apps/kust/kustomization.yaml"),
+        "helmCharts:\n- name: uses\n  releaseName: kust\n  valuesInline: {table: {a: 1}}\n",
+    );
+    let files: Vec<(String, String)> = walk(tree.path());
+    let refs: Vec<(&str, &str)> = files.iter().map(|(p, t)| (p.as_str(), t.as_str())).collect();
+    let commit = repo.commit(&refs, "a chart using toToml");
+    let snapshot = empty_snapshot(dir.path());
+    let url = format!("file://{}", repo.dir.display());
+    let release = |e: support::config::Environment| {
+        e.renderer("helm").snapshot(&snapshot).release("toml", |r| {
+            r.namespace("shop").chart("charts/uses").values("{ table = { a = 1 } }")
+        })
+    };
+    let cfg = ConfigBuilder::new(dir.path())
+        .gitops(|g| g.url(&url).cache_dir(dir.path().join("cache")))
+        .render(|r| r.helm(helm_stand_in()))
+        .environment("staging", release)
+        .environment("production", |e| release(e).promoted_from("staging"))
+        .environment("kust", |e| e.paths(&["apps/kust"]).snapshot(&snapshot))
+        .write();
+
+    let out = declared(dir.path(), &cfg, "staging");
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let staging = out.json();
+    assert_eq!(staging["releases"][0]["renderer"], "external: uses toToml", "{staging}");
+
+    let out = declared(dir.path(), &cfg, "kust");
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(
+        out.json()["paths"][0]["renderer"],
+        "external: uses toToml in helmCharts chart apps/kust/charts/uses"
+    );
+
+    let out = once(dir.path(), &cfg, &[]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    let error = out.json()["environments"][1]["error"].as_str().unwrap().to_string();
+    assert!(
+        error.contains(&format!(
+            "promotion lineage from staging: helm release toml at commit {commit}: the built-in Helm engine leaves it to helm (uses toToml), so its history cannot be rendered"
+        )),
+        "{error}"
+    );
+}
+
+/// Every file below `dir`: (relative path, text).
+fn walk(dir: &Path) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                let rel = path.strip_prefix(dir).unwrap().to_string_lossy().to_string();
+                out.push((rel, std::fs::read_to_string(&path).unwrap()));
+            }
+        }
+    }
+    out
+}
+
+/// `declared --format json` for `env` with extra environment variables.
+fn declared_with(dir: &Path, cfg: &Path, env: &[(&str, &str)]) -> Output {
+    driftwatch(
+        dir,
+        &[
+            "declared",
+            "--env",
+            "production",
+            "--format",
+            "json",
+            "--config",
+            cfg.to_str().unwrap(),
+        ],
+        env,
+    )
+}
+
+#[test]
+fn a_helm_repository_over_https_with_a_private_ca_and_basic_auth() {
+    let dir = tempfile::tempdir().unwrap();
+    let served = packaged(dir.path());
+    let ca = support::charts::PrivateCa::new(&dir.path().join("tls"));
+    let server = support::charts::HttpsChartRepo::start(served.parent().unwrap(), &ca, Some(("ci", PASSWORD)));
+    let repo = server.url("charts");
+    let password_file = dir.path().join("charts-password");
+    write(&password_file, &format!("{PASSWORD}\n"));
+    let snapshot = empty_snapshot(dir.path());
+    std::fs::create_dir_all(dir.path().join("gitops")).unwrap();
+    let config = |ca_file: Option<&Path>| {
+        ConfigBuilder::new(dir.path())
+            .gitops(|g| g.path("gitops"))
+            .helm_repository(|h| {
+                let h = h.url(&repo).username("ci").password_file(&password_file);
+                match ca_file {
+                    Some(f) => h.ca_file(f),
+                    None => h,
+                }
+            })
+            .environment("production", |e| {
+                e.renderer("helm")
+                    .snapshot(&snapshot)
+                    .release("web", |r| r.namespace("web").chart("web").repo(&repo).version("1.x"))
+            })
+            .write()
+    };
+    let debug = [("RUST_LOG", "debug")];
+
+    let out = declared_with(dir.path(), &config(Some(&ca.ca)), &debug);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let report = out.json();
+    let digest = format!(
+        "sha256:{}",
+        sha256_hex(&std::fs::read(served.join("web-1.2.0.tgz")).unwrap())
+    );
+    assert_eq!(
+        (&report["releases"][0]["version"], &report["releases"][0]["digest"]),
+        (&json!("1.2.0"), &json!(digest)),
+        "fetched over TLS from the private CA's server, verified against the index"
+    );
+    assert_eq!(workloads(&report)[0].1, format!("{API}@{D3}"));
+    assert!(
+        !format!("{}{}", out.stdout, out.stderr).contains(PASSWORD),
+        "the password from password_file never shows"
+    );
+
+    // Without the CA, the server's certificate is not trusted: the release's error names the
+    // chart and the repository, and still no password.
+    let out = declared_with(dir.path(), &config(None), &debug);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(
+        out.stderr.contains(&format!(
+            "helm release web: chart web from {repo}: repository {repo}/index.yaml unreachable"
+        )),
+        "{}",
+        out.stderr
+    );
+    assert!(!format!("{}{}", out.stdout, out.stderr).contains(PASSWORD));
+}
+
+#[test]
+fn an_unreachable_oci_registry_names_the_chart_and_the_rest_is_audited() {
+    let dir = tempfile::tempdir().unwrap();
+    write_files(&dir.path().join("gitops"), &gitops_files());
+    let snapshot = dir.path().join("cluster.json");
+    write(&snapshot, &list(live("shop")));
+    let host = format!("127.0.0.1:{}", free_port());
+    let reference = format!("oci://{host}/charts/web");
+    let shop = |e: support::config::Environment| {
+        e.renderer("helm")
+            .snapshot(&snapshot)
+            .compare_configmaps("false")
+            .release("shop", |r| {
+                r.namespace("shop")
+                    .chart("charts/shop")
+                    .values_files(&["charts/shop/values-production.yaml"])
+            })
+    };
+    let cfg = ConfigBuilder::new(dir.path())
+        .gitops(|g| g.path("gitops"))
+        .registry(|r| r.host(&host).insecure(true).max_attempts(1))
+        .environment("production", |e| {
+            shop(e).release("web", |r| r.namespace("web").chart(&reference).version("0.3.0"))
+        })
+        .environment("staging", shop)
+        .write();
+
+    let out = once(dir.path(), &cfg, &[]);
+    assert_eq!(out.code, 2, "an audit error: {}", out.stderr);
+    let report = out.json();
+    let production = &report["environments"][0];
+    let error = production["error"].as_str().unwrap();
+    assert!(
+        error.contains(&format!("helm release web: chart {reference}")) && error.contains(&host),
+        "names the chart and the registry: {error}"
+    );
+    assert_eq!(production["declared_workloads"], 2, "the other release is still read");
+    assert_eq!(report["environments"][1]["status"], "ok");
+    let drift: Vec<(String, String)> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["environment"].as_str().unwrap().into(),
+                f["type"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        drift,
+        vec![
+            ("production".to_string(), "spec-drift".to_string()),
+            ("staging".to_string(), "spec-drift".to_string())
+        ],
+        "both environments audited"
+    );
+}

@@ -126,3 +126,103 @@ fn promotion_order_matters_and_a_short_window_judges_nothing_it_cannot_see() {
         out.stderr
     );
 }
+
+/// A chart whose Deployment `api` runs `{image.repository}@{image.digest}`: the reference is
+/// whole only once rendered.
+const CHART: &[(&str, &str)] = &[
+    ("charts/api/Chart.yaml", "apiVersion: v2\nname: api\nversion: 1.0.0\n"),
+    (
+        "charts/api/values.yaml",
+        "image:\n  repository: registry.example.com/shop/api\n  digest: \"\"\n",
+    ),
+    (
+        "charts/api/templates/deployment.yaml",
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: api\nspec:\n  template:\n    spec:\n      containers:\n        - name: api\n          image: \"{{ .Values.image.repository }}@{{ .Values.image.digest }}\"\n",
+    ),
+];
+
+fn helm_values(digest: &str) -> String {
+    format!("image:\n  digest: {digest}\n")
+}
+
+/// staging → production as Helm environments: one chart directory, a values file each.
+fn helm_config(dir: &Path) -> PathBuf {
+    let env = |e: support::config::Environment, name: &str| {
+        e.renderer("helm").snapshot("cluster.json").release("api", |r| {
+            r.namespace("shop")
+                .chart("charts/api")
+                .values_files(&[&format!("envs/{name}.yaml")])
+        })
+    };
+    ConfigBuilder::new(dir)
+        .gitops(|g| g.url("infra").branch("main").cache_dir("cache"))
+        .environment("staging", |e| env(e, "staging").namespaces(&["none"]))
+        .environment("production", |e| env(e, "production").promoted_from("staging"))
+        .write()
+}
+
+#[test]
+fn helm_environments_are_judged_by_what_their_releases_rendered_at_each_commit() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = GitRepo::init(&dir.path().join("infra"));
+    let mut first: Vec<(&str, &str)> = CHART.to_vec();
+    let staging = helm_values(D1);
+    first.push(("envs/staging.yaml", &staging));
+    repo.commit(&first, "the api chart; staging runs D1");
+    let production = helm_values(D1);
+    repo.commit(&[("envs/production.yaml", &production)], "promote D1 to production");
+    let running = |digest: &str| {
+        let image = format!("registry.example.com/shop/api@{digest}");
+        let (d, rs) = deployment("shop", "api", &[("api", &image)], 1);
+        let p = pod(&rs, "p", &[("api", &image)]);
+        list(vec![d, rs, p])
+    };
+    write(&dir.path().join("cluster.json"), &running(D1));
+    let out = audit(dir.path(), &helm_config(dir.path()));
+    assert_eq!(out.code, 0, "promoted through staging: {}", out.stderr);
+
+    // A hotfix straight into production's values file.
+    let hotfix = helm_values(D2);
+    let bypass = repo.commit(
+        &[("envs/production.yaml", &hotfix)],
+        "hotfix api straight to production",
+    );
+    write(&dir.path().join("cluster.json"), &running(D2));
+    let out = audit(dir.path(), &helm_config(dir.path()));
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    let report = out.json();
+    assert_eq!(findings(&report), vec![finding("promotion-skipped", "shop/api", "api")]);
+    let f = &report["findings"][0];
+    assert_eq!(f["release"], "api");
+    let message = f["message"].as_str().unwrap();
+    assert!(
+        message.contains(&bypass[..12]) && message.contains("without being declared in staging first"),
+        "{message}"
+    );
+
+    // Staging catches up later: the gate was still skipped when production got D2.
+    let later = helm_values(D2);
+    repo.commit(&[("envs/staging.yaml", &later)], "staging catches up");
+    let out = audit(dir.path(), &helm_config(dir.path()));
+    assert_eq!(
+        findings(&out.json()),
+        vec![finding("promotion-skipped", "shop/api", "api")]
+    );
+
+    // A chart change that does not change the image keeps the verdict's commit.
+    let mut chart = CHART[2].1.to_string();
+    chart = chart.replace(
+        "metadata:\n  name: api\n",
+        "metadata:\n  name: api\n  labels: {tier: backend}\n",
+    );
+    repo.commit(&[("charts/api/templates/deployment.yaml", &chart)], "label the api");
+    let out = audit(dir.path(), &helm_config(dir.path()));
+    let report = out.json();
+    assert!(
+        report["findings"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains(&bypass[..12]),
+        "{report:#}"
+    );
+}

@@ -115,3 +115,131 @@ impl ChartRepo {
         self.requests.lock().unwrap().clone()
     }
 }
+
+/// A private CA and a certificate it signed for 127.0.0.1, made by `openssl` in `dir`: the
+/// CA's PEM (what a `ca_file` names), the server's certificate and key.
+pub struct PrivateCa {
+    pub ca: PathBuf,
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+impl PrivateCa {
+    pub fn new(dir: &Path) -> Self {
+        std::fs::create_dir_all(dir).unwrap();
+        let p = |name: &str| dir.join(name);
+        let ext = p("server.ext");
+        std::fs::write(
+            &ext,
+            "subjectAltName=IP:127.0.0.1\nbasicConstraints=critical,CA:FALSE\nextendedKeyUsage=serverAuth\n",
+        )
+        .unwrap();
+        let openssl = |args: &[&str]| {
+            let out = Command::new("openssl")
+                .args(args)
+                .current_dir(dir)
+                .output()
+                .expect("openssl must be installed: the HTTPS chart repository tests make a CA");
+            assert!(
+                out.status.success(),
+                "openssl {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        openssl(&[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            "/CN=driftwatch test CA",
+            "-days",
+            "2",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-addext",
+            "keyUsage=critical,keyCertSign,cRLSign",
+        ]);
+        openssl(&[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.csr",
+        ]);
+        openssl(&[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-out",
+            "server.pem",
+            "-extfile",
+            "server.ext",
+        ]);
+        Self {
+            ca: p("ca.pem"),
+            cert: p("server.pem"),
+            key: p("server.key"),
+        }
+    }
+}
+
+/// A Helm repository over HTTPS (`https_server.py`: Python's TLS server, with `ca`'s server
+/// certificate), behind Basic auth when given credentials; killed when dropped.
+pub struct HttpsChartRepo {
+    pub port: u16,
+    child: std::process::Child,
+}
+
+impl HttpsChartRepo {
+    pub fn start(dir: &Path, ca: &PrivateCa, credentials: Option<(&str, &str)>) -> Self {
+        use std::io::BufRead as _;
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("https_server.py");
+        let mut child = Command::new("python3")
+            .arg(script)
+            .args([dir, &ca.cert, &ca.key])
+            .arg(credentials.map(|(u, p)| format!("{u}:{p}")).unwrap_or_default())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("python3 must be installed: it serves the HTTPS chart repository");
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.as_mut().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let port = line
+            .trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("https_server.py said {line:?}"));
+        Self { port, child }
+    }
+
+    /// `https://127.0.0.1:<port>/<path>`.
+    pub fn url(&self, path: &str) -> String {
+        format!("https://127.0.0.1:{}/{path}", self.port)
+    }
+}
+
+impl Drop for HttpsChartRepo {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -327,6 +327,12 @@ impl ConfigBuilder {
         self
     }
 
+    /// `[server] probe_listen`.
+    pub fn probe_listen(mut self, addr: SocketAddr) -> Self {
+        self.table("server").set("probe_listen", Value::Str(addr.to_string()));
+        self
+    }
+
     /// `[server.auth]`.
     pub fn server_auth(self, f: impl FnOnce(ServerAuth) -> ServerAuth) -> Self {
         self.section("server.auth", |t| f(ServerAuth(t)).0)

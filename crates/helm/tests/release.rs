@@ -335,3 +335,47 @@ fn an_unsupported_function_names_the_function() {
     let r = template(chart, &Values::new(), &TemplateOptions::default(), Show::default());
     assert_eq!(r, Err(Error::Unsupported("toToml".into())));
 }
+
+/// Every reason the renderer gives for leaving a release to Helm, with the template that
+/// triggers it: each function Helm has and this engine lacks (called with any arguments: it
+/// fails before they matter), and the implemented functions' unsupported corners.
+pub fn unsupported_reasons() -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = helm::template::funcs::HELM_ONLY
+        .iter()
+        .map(|name| (format!("{{{{ {name} }}}}"), (*name).to_string()))
+        .collect();
+    out.extend(
+        [
+            ("{{ dateInZone \"2006\" now \"Europe/Paris\" }}", "dateInZone"),
+            ("{{ date_in_zone \"2006\" now \"Asia/Tokyo\" }}", "dateInZone"),
+            ("{{ htmlDateInZone now \"America/New_York\" }}", "htmlDateInZone"),
+            ("{{ genPrivateKey \"dsa\" }}", "genPrivateKey \"dsa\""),
+            ("{{ genPrivateKey \"ed25519\" }}", "genPrivateKey \"ed25519\""),
+            ("{{ tpl .Values.loop . }}", "tpl nested beyond 10000 levels"),
+        ]
+        .map(|(t, r)| (t.to_string(), r.to_string())),
+    );
+    out
+}
+
+#[test]
+fn every_unsupported_reason_names_what_is_missing() {
+    let mut wrong = Vec::new();
+    for (text, reason) in unsupported_reasons() {
+        let files = vec![
+            helm::chart::File::new("Chart.yaml", "apiVersion: v2\nname: c\nversion: 0.1.0\n"),
+            helm::chart::File::new("values.yaml", "loop: \"{{ tpl .Values.loop . }}\"\n"),
+            helm::chart::File::new("templates/cm.yaml", format!("data: {text}\n")),
+        ];
+        let chart = helm::chart::load_files(files).unwrap();
+        let values = helm::values::load_values(b"loop: \"{{ tpl .Values.loop . }}\"\n").unwrap();
+        let r = template(chart, &values, &TemplateOptions::default(), Show::default());
+        if r != Err(Error::Unsupported(reason.clone())) {
+            wrong.push(format!(
+                "{text}: want Unsupported({reason:?}), got {:?}",
+                r.map(|r| r.output)
+            ));
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}

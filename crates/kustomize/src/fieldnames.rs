@@ -37,6 +37,27 @@ const FIELD_SPEC: &[(&str, Shape)] = &[
     ("create", Leaf),
 ];
 
+const HELM_GLOBALS: &[(&str, Shape)] = &[("chartHome", Leaf), ("configHome", Leaf)];
+
+const HELM_CHART: &[(&str, Shape)] = &[
+    ("name", Leaf),
+    ("version", Leaf),
+    ("repo", Leaf),
+    ("releaseName", Leaf),
+    ("namespace", Leaf),
+    ("additionalValuesFiles", Leaf),
+    ("valuesFile", Leaf),
+    ("valuesInline", M),
+    ("valuesMerge", Leaf),
+    ("includeCRDs", Leaf),
+    ("skipHooks", Leaf),
+    ("apiVersions", Leaf),
+    ("kubeVersion", Leaf),
+    ("nameTemplate", Leaf),
+    ("skipTests", Leaf),
+    ("debug", Leaf),
+];
+
 const OBJECT_META: &[(&str, Shape)] = &[("name", Leaf), ("namespace", Leaf), ("labels", M), ("annotations", M)];
 
 const LABEL: &[(&str, Shape)] = &[
@@ -168,8 +189,8 @@ const KUSTOMIZATION: &[(&str, Shape)] = &[
     ("bases", Leaf),
     ("configMapGenerator", List(CONFIG_MAP_ARGS)),
     ("secretGenerator", List(SECRET_ARGS)),
-    ("helmGlobals", Leaf),
-    ("helmCharts", Leaf),
+    ("helmGlobals", Struct(HELM_GLOBALS)),
+    ("helmCharts", List(HELM_CHART)),
     ("helmChartInflationGenerator", Leaf),
     ("generatorOptions", Struct(GENERATOR_OPTIONS)),
     ("configurations", Leaf),

@@ -55,6 +55,13 @@ pub trait Files: Sync {
     /// A path ending in `/` names a whole directory tree: its identity changes when anything
     /// below it does (the git tree id, or a digest of every file's identity on disk).
     fn identity(&self, path: &str) -> Option<String>;
+    /// Every file below the directory `dir`, repository-relative and sorted; `None` when this
+    /// snapshot cannot list directories (a Helm chart under `helmCharts:` is then left to
+    /// kustomize: a chart is read whole, not file by file as a kustomization names them).
+    fn files_below(&self, dir: &str) -> Option<Vec<String>> {
+        let _ = dir;
+        None
+    }
 }
 
 /// `rel` (as written in a kustomization: relative, possibly with `..`) resolved against the
@@ -167,6 +174,25 @@ impl Files for DirFiles {
             meta.len(),
             hex::encode(Sha256::digest(&bytes))
         ))
+    }
+
+    fn files_below(&self, dir: &str) -> Option<Vec<String>> {
+        let base = self.path(dir);
+        if !base.is_dir() {
+            return None;
+        }
+        let mut out: Vec<String> = walkdir::WalkDir::new(&base)
+            .follow_links(true)
+            .into_iter()
+            .filter_map(Result::ok)
+            .filter(|e| e.file_type().is_file())
+            .map(|e| {
+                let rel = e.path().strip_prefix(&self.root).unwrap_or(e.path());
+                rel.to_string_lossy().replace('\\', "/")
+            })
+            .collect();
+        out.sort();
+        Some(out)
     }
 }
 

@@ -403,7 +403,7 @@ fn go_id(id: &ResId) -> String {
 /// `appendReplaceOrMerge`: the new object is matched against every id each resource has had
 /// (a base's `cfg` is found after the base renamed it `base-cfg`); `create` needs no match,
 /// `merge` and `replace` exactly one.
-fn absorb(res: &mut ResMap, mut new: Resource) -> Result<(), BuildError> {
+pub(crate) fn absorb(res: &mut ResMap, mut new: Resource) -> Result<(), BuildError> {
     let id = new.id();
     let wanted = new.generated.map(|g| g.behavior).unwrap_or_default();
     let matches: Vec<usize> = (0..res.resources.len())

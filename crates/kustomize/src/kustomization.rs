@@ -16,9 +16,7 @@ pub const FILE_NAMES: [&str; 3] = ["kustomization.yaml", "kustomization.yml", "K
 /// Top-level fields that exist in kustomize but that this renderer leaves to it, with the
 /// reason recorded for the fallback.
 const UNSUPPORTED: &[(&str, &str)] = &[
-    ("helmCharts", "helmCharts"),
-    ("helmGlobals", "helmCharts"),
-    ("helmChartInflationGenerator", "helmCharts"),
+    ("helmChartInflationGenerator", "helmChartInflationGenerator"),
     ("vars", "vars"),
     ("crds", "crds"),
     ("openapi", "openapi"),
@@ -54,6 +52,8 @@ const SUPPORTED: &[&str] = &[
     "generatorOptions",
     "transformers",
     "sortOptions",
+    "helmCharts",
+    "helmGlobals",
 ];
 
 #[derive(Debug, Default, Deserialize)]
@@ -85,6 +85,49 @@ pub struct Kustomization {
     pub transformers: Option<Vec<String>>,
     /// Output order only: the facts driftwatch reads do not depend on it.
     pub sort_options: Option<Value>,
+    /// Charts rendered by `helm template` ([`crate::helm`]).
+    pub helm_charts: Option<Vec<HelmChart>>,
+    pub helm_globals: Option<HelmGlobals>,
+}
+
+/// `helmGlobals` (kustomize's `types.HelmGlobals`).
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct HelmGlobals {
+    /// Where each chart's directory is, relative to the kustomization (default `charts`).
+    pub chart_home: Option<String>,
+    /// `HELM_CONFIG_HOME` for the helm process: nothing a render reads.
+    pub config_home: Option<String>,
+}
+
+/// An entry of `helmCharts` (kustomize's `types.HelmChart`, v5.5.0).
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct HelmChart {
+    #[serde(default)]
+    pub name: String,
+    pub version: Option<String>,
+    pub repo: Option<String>,
+    pub release_name: Option<String>,
+    pub namespace: Option<String>,
+    #[serde(default)]
+    pub additional_values_files: Vec<String>,
+    pub values_file: Option<String>,
+    pub values_inline: Option<serde_json::Map<String, Value>>,
+    pub values_merge: Option<String>,
+    #[serde(rename = "includeCRDs", default)]
+    pub include_crds: bool,
+    #[serde(default)]
+    pub skip_hooks: bool,
+    #[serde(default)]
+    pub api_versions: Vec<String>,
+    pub kube_version: Option<String>,
+    pub name_template: Option<String>,
+    #[serde(default)]
+    pub skip_tests: bool,
+    /// `--debug`: changes helm's error output only.
+    #[serde(default)]
+    pub debug: bool,
 }
 
 /// An entry of `labels`.

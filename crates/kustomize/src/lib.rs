@@ -17,6 +17,7 @@ pub mod fieldspec;
 pub mod files;
 pub mod generators;
 pub mod hasher;
+pub mod helm;
 pub mod images;
 pub mod kustomization;
 pub mod labels;
@@ -43,7 +44,7 @@ use resource::ResMap;
 
 /// The renderer's version: part of every render-cache key, so a release that renders
 /// differently never reads an older release's entries. Bump it with any change to output.
-pub const VERSION: &str = concat!("builtin-", env!("CARGO_PKG_VERSION"), "-2");
+pub const VERSION: &str = concat!("builtin-", env!("CARGO_PKG_VERSION"), "-3");
 
 /// Why the built-in renderer did not render an overlay.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -79,6 +80,8 @@ pub struct Build {
 /// What one build reads through, and records what it read.
 pub struct Ctx<'a> {
     pub files: &'a dyn Files,
+    /// Renders `helmCharts:` entries; `None`: they are left to kustomize.
+    pub helm: Option<&'a dyn helm::HelmTemplate>,
     deps: RefCell<BTreeMap<String, Option<String>>>,
     /// The kustomization directories being built, outermost first (kustomize's cycle check).
     stack: RefCell<Vec<String>>,
@@ -88,6 +91,7 @@ impl<'a> Ctx<'a> {
     pub fn new(files: &'a dyn Files) -> Self {
         Self {
             files,
+            helm: None,
             deps: RefCell::new(BTreeMap::new()),
             stack: RefCell::new(Vec::new()),
         }
@@ -152,9 +156,17 @@ impl<'a> Ctx<'a> {
     }
 }
 
-/// Renders the kustomization in directory `dir` (repository-relative).
+/// Renders the kustomization in directory `dir` (repository-relative). `helmCharts:` entries
+/// are `Unsupported` (see [`build_with`]).
 pub fn build(files: &dyn Files, dir: &str) -> Result<Build, BuildError> {
-    let ctx = Ctx::new(files);
+    build_with(files, dir, None)
+}
+
+/// [`build`], with `helm` rendering `helmCharts:` entries as `helm template` would (the caller's
+/// Helm renderer: this crate has none of its own).
+pub fn build_with(files: &dyn Files, dir: &str, helm: Option<&dyn helm::HelmTemplate>) -> Result<Build, BuildError> {
+    let mut ctx = Ctx::new(files);
+    ctx.helm = helm;
     let mut res = load::accumulate_directory(&ctx, dir, load::Role::Top, ResMap::default())?;
     // Done last and once, as kustomize's makeCustomizedResMap does: the hash covers the final
     // content, and references are fixed for the final names.
@@ -171,6 +183,7 @@ pub fn build(files: &dyn Files, dir: &str) -> Result<Build, BuildError> {
 /// [`load`]): generators, components, then transformers in kustomize's order.
 pub(crate) fn transform(ctx: &Ctx<'_>, dir: &str, k: &Kustomization, mut res: ResMap) -> Result<ResMap, BuildError> {
     generators::run(ctx, dir, k, &mut res)?;
+    helm::run(ctx, dir, k, &mut res)?;
     for component in k.components.iter().flatten() {
         res = load::accumulate_component(ctx, dir, component, res)?;
     }

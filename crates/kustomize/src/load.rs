@@ -340,7 +340,10 @@ mod tests {
                 "uses remote resources",
             ),
             (vec![("p/kustomization.yaml", "vars: []\n")], "uses vars"),
-            (vec![("p/kustomization.yaml", "helmCharts: []\n")], "uses helmCharts"),
+            (
+                vec![("p/kustomization.yaml", "helmCharts: [{name: x}]\n")],
+                "uses helmCharts",
+            ),
             (
                 vec![("p/kustomization.yaml", "frobnicate: 1\n")],
                 "unknown field frobnicate",

@@ -28,7 +28,11 @@ const CORPUS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/corpus");
 /// Every reason the built-in renderer gives for leaving an overlay to kustomize: the corpus must
 /// hold a case for each, so a feature cannot silently move from "falls back" to "renders".
 const FALLBACK_REASONS: &[&str] = &[
-    "uses helmCharts",
+    "uses helmChartInflationGenerator",
+    "uses helmCharts with a chart to pull from its repo",
+    "uses helmCharts without releaseName",
+    "uses helmCharts nameTemplate",
+    "uses helmCharts valuesInline merged with null values or patch directives",
     "uses vars",
     "uses crds",
     "uses openapi",
@@ -53,11 +57,14 @@ const PARALLEL: usize = 4;
 fn kustomize(dir: &Path) -> Result<Vec<Value>, String> {
     // The suite's convention (tests/kustomize.rs, scripts/prereqs): `kubectl kustomize`, or a
     // `kustomize` binary. Neither is a failure, not a skip.
-    let out = match Command::new("kubectl").arg("kustomize").arg(dir).output() {
+    // `helmCharts:` render with the `helm` stand-in: real Helm v4 behind helm's command line.
+    let helm = ["--enable-helm", "--helm-command", HELM];
+    let out = match Command::new("kubectl").arg("kustomize").arg(dir).args(helm).output() {
         Ok(out) => out,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Command::new("kustomize")
             .arg("build")
             .arg(dir)
+            .args(helm)
             .output()
             .unwrap_or_else(|e| {
                 panic!(
@@ -84,13 +91,51 @@ fn kustomize(dir: &Path) -> Result<Vec<Value>, String> {
     Ok(docs)
 }
 
-/// The built-in renderer's output for `render` (relative to `root`, `.` for the root itself).
+/// The `helm` stand-in (`crates/helm/tests/oracle/helm`: real Helm v4 through the oracle
+/// library in the repository's `.venv`).
+const HELM: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../helm/tests/oracle/helm");
+
+/// The built-in renderer's output for `render` (relative to `root`, `.` for the root itself),
+/// `helmCharts:` rendered by the workspace's Helm renderer.
 fn builtin(root: &Path, render: &str) -> Result<Vec<Value>, BuildError> {
     let dir = match render.trim_end_matches('/') {
         "." | "" => "",
         d => d.trim_start_matches("./"),
     };
-    builtin::build(&DirFiles::new(root), dir).map(|b| b.docs)
+    builtin::build_with(&DirFiles::new(root), dir, Some(&HelmCrate)).map(|b| b.docs)
+}
+
+/// `helm template` by the `helm` crate, as driftwatch wires it (`src/sources/render/kustomize_helm.rs`).
+struct HelmCrate;
+
+impl builtin::helm::HelmTemplate for HelmCrate {
+    fn template(&self, c: &builtin::helm::Inflation) -> Result<String, BuildError> {
+        let render = || -> Result<String, helm::release::Error> {
+            let chart = helm::chart::load_files(helm::chart::archive::dir_files(c.chart_files.clone())?)?;
+            let user = helm::values::user_values(&c.values_files, &[])
+                .map_err(|e| helm::release::Error::Render(e.to_string()))?;
+            let opts = helm::values::render::TemplateOptions {
+                release: helm::values::render::ReleaseOptions {
+                    name: c.release_name.clone(),
+                    namespace: c.namespace.clone().unwrap_or_else(|| "default".into()),
+                    ..Default::default()
+                },
+                kube_version: c.kube_version.clone(),
+                api_versions: c.api_versions.clone(),
+                skip_schema_validation: false,
+            };
+            let show = helm::Show {
+                include_crds: c.include_crds,
+                no_hooks: c.skip_hooks,
+                skip_tests: c.skip_tests,
+            };
+            Ok(helm::template(chart, &user, &opts, show)?.output)
+        };
+        render().map_err(|e| match e {
+            helm::release::Error::Unsupported(what) => BuildError::Unsupported(format!("uses {what}")),
+            e => BuildError::Invalid(e.to_string()),
+        })
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

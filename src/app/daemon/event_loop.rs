@@ -3,7 +3,10 @@
 //! shutdown, and decides what runs. Never two audits at once: a fire during an audit is skipped
 //! and counted; the first watched change of a burst is re-audited at once (leading edge) and the
 //! changes after it within `debounce` together when that window ends, after the running audit
-//! when one runs; a new commit found while an audit runs is audited once it
+//! when one runs. Only a leading re-audit opens a window: the burst's trailing re-audit does
+//! not, so a lone change after it (another hand change once a rollout's events died down) is
+//! re-audited at once again, and a continuous stream of changes costs at most two re-audits per
+//! window. A new commit found while an audit runs is audited once it
 //! ends unless that audit audited it. Only the leader audits. At shutdown a running audit may
 //! finish within `shutdown_grace`.
 //!
@@ -107,6 +110,8 @@ pub(super) struct EventLoop<D> {
     /// The end of the debounce window the last re-audit of changes opened: a change before it
     /// waits for it, a change after it is re-audited at once.
     quiet_until: Option<Instant>,
+    /// Whether `due` is the end of a window (the burst's trailing re-audit), not a leading edge.
+    due_trails: bool,
     hold: Option<DateTime<Utc>>,
     /// A new commit to audit when the running audit is over, unless it audited it.
     commit: Option<String>,
@@ -125,6 +130,7 @@ impl<D: Driver> EventLoop<D> {
             dirty: BTreeSet::new(),
             due: None,
             quiet_until: None,
+            due_trails: false,
             hold: None,
             commit: None,
         }
@@ -240,8 +246,11 @@ impl<D: Driver> EventLoop<D> {
         // The first change of a burst is re-audited at once (a hand change alerts without
         // waiting); the ones after it wait for the end of the window that re-audit opened.
         let now = Instant::now();
-        let at = self.quiet_until.filter(|end| *end > now).unwrap_or(now);
-        self.due.get_or_insert(at);
+        if self.due.is_none() {
+            let window = self.quiet_until.filter(|end| *end > now);
+            self.due = Some(window.unwrap_or(now));
+            self.due_trails = window.is_some();
+        }
     }
 
     /// The running audit fetched for itself: once it ends, another starts only if it did not
@@ -271,11 +280,12 @@ impl<D: Driver> EventLoop<D> {
         let envs = std::mem::take(&mut self.dirty);
         if self.start(Coverage::Environments(envs.clone())) {
             self.due = None;
-            self.quiet_until = Some(Instant::now() + self.driver.debounce());
+            self.quiet_until = (!self.due_trails).then(|| Instant::now() + self.driver.debounce());
         } else {
             // An audit is running: this burst is audited after it.
             self.dirty = envs;
             self.due = Some(Instant::now() + self.driver.debounce());
+            self.due_trails = true;
         }
     }
 }

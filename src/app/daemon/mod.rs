@@ -39,6 +39,7 @@ use self::git::GitSide;
 use crate::app::http;
 use crate::app::leader::Elector;
 use crate::app::metrics::Metrics;
+use crate::app::probes::{ProbeError, Probes};
 use crate::app::schedule::{OnFire, Scheduler};
 use crate::app::status::{ReloadRequests, ServiceState, Update, fetch_channel};
 use crate::clock::Clock;
@@ -102,7 +103,7 @@ pub async fn run(
         store,
     };
     let cx = Arc::new(Context::new(source, setup, state.clone(), clock));
-    serve(&background, listener, state.clone(), &shutdown);
+    let probes = serve(&background, listener, &cx.config(), state.clone(), &shutdown)?;
     follow_election(&background, elector, clock, leader_tx, &state, &shutdown);
     let (changes_tx, changes_rx) = mpsc::unbounded_channel();
     if leader {
@@ -142,8 +143,7 @@ pub async fn run(
     EventLoop::new(driver, clock, leader, audits_tx)
         .run(inputs, shutdown, grace)
         .await;
-    background.close();
-    let _ = tokio::time::timeout(Duration::from_secs(5), background.wait()).await;
+    wait_for(background, probes).await;
     info!("stopped");
     Ok(())
 }
@@ -168,8 +168,20 @@ fn follow_election(
     }
 }
 
-/// Serves HTTP on `listener` until `shutdown`.
-fn serve(background: &TaskTracker, listener: TcpListener, state: Arc<ServiceState>, shutdown: &CancellationToken) {
+/// Serves HTTP on `listener`, and the probes on `server.probe_listen` when set, until
+/// `shutdown`.
+fn serve(
+    background: &TaskTracker,
+    listener: TcpListener,
+    cfg: &Config,
+    state: Arc<ServiceState>,
+    shutdown: &CancellationToken,
+) -> Result<Option<Probes>, ProbeError> {
+    let probes = cfg
+        .server
+        .probe_listen
+        .map(|addr| Probes::start(addr, state.clone(), shutdown.clone()))
+        .transpose()?;
     let app = http::router(state);
     let stop = shutdown.clone();
     background.spawn(async move {
@@ -177,4 +189,17 @@ fn serve(background: &TaskTracker, listener: TcpListener, state: Arc<ServiceStat
             .with_graceful_shutdown(stop.cancelled_owned())
             .await;
     });
+    Ok(probes)
+}
+
+/// After shutdown: the background tasks and the probe thread, for at most 5 s.
+async fn wait_for(background: TaskTracker, probes: Option<Probes>) {
+    background.close();
+    let _ = tokio::time::timeout(Duration::from_secs(5), async {
+        background.wait().await;
+        if let Some(probes) = probes {
+            probes.join().await;
+        }
+    })
+    .await;
 }

@@ -40,14 +40,25 @@ impl Validator<'_> {
                     format!("{from:?} is not another configured environment"),
                 ));
             }
-            // The history walk reads `paths`: a release's digests would look never declared.
-            let helm = |name: &str| environments.iter().any(|x| x.name == name && !x.releases.is_empty());
+            // The history walk renders releases from the chart directories at each commit; a
+            // fetched chart is the config's, not the history's: its digests would look never
+            // declared.
+            let fetched = |name: &str| {
+                environments
+                    .iter()
+                    .filter(|x| x.name == name)
+                    .flat_map(|x| &x.releases)
+                    .find(|r| !matches!(r.chart, super::super::ChartSource::Path(_)))
+                    .map(|r| (name.to_string(), r.name.clone()))
+            };
             if let Some((from, _)) = &e.promoted_from
-                && (helm(&e.name) || helm(from))
+                && let Some((env, release)) = fetched(&e.name).or_else(|| fetched(from))
             {
                 return Err(self.invalid(
                     format!("environments[{i}].promoted_from"),
-                    "promotion lineage reads paths from git history; Helm releases are not walked yet",
+                    format!(
+                        "promotion lineage renders Helm releases from chart directories at each commit; release {release:?} of {env:?} takes its chart from a Helm repository or registry, which has no history"
+                    ),
                 ));
             }
         }

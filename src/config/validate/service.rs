@@ -35,15 +35,39 @@ impl Validator<'_> {
 
     pub(super) fn server(&self, s: RawServer) -> Result<ServerConfig, ConfigError> {
         let listen = s.listen.unwrap_or_else(|| "127.0.0.1:9184".into());
+        let listen: std::net::SocketAddr = listen.parse().map_err(|e| {
+            self.invalid(
+                "server.listen",
+                format!("{listen:?} is not an address like 127.0.0.1:9184: {e}"),
+            )
+        })?;
+        let probe_listen = s
+            .probe_listen
+            .map(|addr| self.probe_listen(&addr, listen))
+            .transpose()?;
         Ok(ServerConfig {
-            listen: listen.parse().map_err(|e| {
-                self.invalid(
-                    "server.listen",
-                    format!("{listen:?} is not an address like 127.0.0.1:9184: {e}"),
-                )
-            })?,
+            listen,
+            probe_listen,
             auth: s.auth.map(|a| self.server_auth(a)).transpose()?,
         })
+    }
+
+    /// `server.probe_listen`: an address, and not `listen`'s (one of the two would not bind;
+    /// port 0 is left to the system on both).
+    fn probe_listen(&self, addr: &str, listen: std::net::SocketAddr) -> Result<std::net::SocketAddr, ConfigError> {
+        let probes: std::net::SocketAddr = addr.parse().map_err(|e| {
+            self.invalid(
+                "server.probe_listen",
+                format!("{addr:?} is not an address like 0.0.0.0:9185: {e}"),
+            )
+        })?;
+        if probes == listen && probes.port() != 0 {
+            return Err(self.invalid(
+                "server.probe_listen",
+                format!("{probes} is server.listen's address: give the probes a port of their own"),
+            ));
+        }
+        Ok(probes)
     }
 
     /// `[server.auth]`: exactly one kind of credential. A section without one is an error
@@ -210,6 +234,36 @@ snapshot = "live.json"
         )
         .unwrap();
         assert!(off.server.auth.is_none(), "off without the section");
+    }
+
+    fn server(section: &str) -> Result<Config, ConfigError> {
+        Config::from_str(
+            &format!("{BASE}\n[server]\n{section}"),
+            config::FileFormat::Toml,
+            "driftwatch.toml",
+            Path::new("/etc/driftwatch"),
+            &HashMap::new(),
+            &Overrides::default(),
+        )
+    }
+
+    #[test]
+    fn probe_listen_is_an_address_of_its_own() {
+        let c = server("listen = \"0.0.0.0:9184\"\nprobe_listen = \"0.0.0.0:9185\"").unwrap();
+        assert_eq!(c.server.probe_listen, Some("0.0.0.0:9185".parse().unwrap()));
+        assert_eq!(server("").unwrap().server.probe_listen, None, "off unless asked for");
+
+        let same = server("listen = \"0.0.0.0:9184\"\nprobe_listen = \"0.0.0.0:9184\"").unwrap_err();
+        assert!(
+            same.to_string().contains("server.probe_listen")
+                && same.to_string().contains("give the probes a port of their own"),
+            "{same}"
+        );
+        let bad = server("probe_listen = \"9185\"").unwrap_err();
+        assert!(
+            bad.to_string().contains("server.probe_listen") && bad.to_string().contains("\"9185\""),
+            "{bad}"
+        );
     }
 
     #[test]

@@ -93,6 +93,25 @@ impl Files for TreeFiles {
         self.entries.get(path).map(|(_, k)| *k)
     }
 
+    fn files_below(&self, dir: &str) -> Option<Vec<String>> {
+        if self.entries.get(dir).map(|(_, k)| *k) != Some(Kind::Dir) {
+            return None;
+        }
+        let prefix = if dir.is_empty() {
+            String::new()
+        } else {
+            format!("{dir}/")
+        };
+        Some(
+            self.entries
+                .range(prefix.clone()..)
+                .take_while(|(p, _)| p.starts_with(&prefix))
+                .filter(|(_, (_, k))| *k == Kind::File)
+                .map(|(p, _)| p.clone())
+                .collect(),
+        )
+    }
+
     fn identity(&self, path: &str) -> Option<String> {
         if let Some(dir) = path.strip_suffix('/') {
             return match self.entries.get(dir) {

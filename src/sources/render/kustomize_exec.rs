@@ -90,6 +90,10 @@ async fn build(dir: &Path, rel: &str, cfg: &RenderConfig) -> Result<String, Rend
             cmd.arg("build")
         };
         cmd.arg(dir);
+        // `helmCharts:` need both (kustomize runs helm only for those): the built-in renderer
+        // leaves some to kustomize, and `engine = "external"` renders them all here.
+        let helm = cfg.helm.clone().unwrap_or_else(|| "helm".into());
+        cmd.args(["--enable-helm", "--helm-command", &helm]);
         let output = match run(cmd, cfg.timeout).await {
             Ok(output) => output,
             // Not installed under this name: try the next candidate.

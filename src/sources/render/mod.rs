@@ -13,6 +13,7 @@ pub mod files;
 pub mod helm;
 pub mod helm_exec;
 pub mod kustomize_exec;
+pub mod kustomize_helm;
 pub mod overrides;
 pub mod plain;
 
@@ -363,7 +364,8 @@ impl Renderer {
         if engine == Engine::External {
             return self.external(files, root, repo, rel, Handoff::Configured).await;
         }
-        let key = cache::key(&[kustomize::VERSION, repo, rel]);
+        // `helmCharts:` render with the built-in Helm engine: its version is part of the output.
+        let key = cache::key(&[kustomize::VERSION, ::helm::VERSION, repo, rel]);
         // Cache lookups and stores touch the disk, and the build is CPU work: a blocking thread.
         let (f, dir, cache) = (files.clone(), rel.to_string(), self.cache.clone());
         let built = tokio::task::spawn_blocking(move || {
@@ -373,7 +375,7 @@ impl Renderer {
                     cached: true,
                 });
             }
-            kustomize::build(f.as_ref(), &dir).map(|build| {
+            kustomize::build_with(f.as_ref(), &dir, Some(&kustomize_helm::BuiltinHelm)).map(|build| {
                 let entry = Entry {
                     deps: build.deps,
                     renderer: "builtin".into(),

@@ -142,6 +142,30 @@ pub fn read_dir(dir: &Path) -> Result<Vec<File>, ChartError> {
     Ok(files)
 }
 
+/// A chart directory's files as [`read_dir`] reads them from disk, from another listing of them
+/// (a git tree, say): `(path relative to the chart directory, bytes)`. `.helmignore` applies,
+/// byte order marks are stripped, and the order is the directory walk's.
+///
+/// # Errors
+/// [`ChartError`] for a `.helmignore` Helm refuses.
+pub fn dir_files(all: Vec<(String, Vec<u8>)>) -> Result<Vec<File>, ChartError> {
+    let rules = match all.iter().find(|(name, _)| name == ".helmignore") {
+        Some((_, text)) => Rules::parse(&String::from_utf8_lossy(text))?,
+        None => Rules::defaults(),
+    };
+    let mut files: Vec<File> = all
+        .into_iter()
+        .filter(|(name, _)| !rules.ignore_file(name))
+        .map(|(name, data)| File {
+            name,
+            data: strip_bom(data),
+        })
+        .collect();
+    // The walk's order: each directory's entries by name, a directory's files where it sorts.
+    files.sort_by(|a, b| a.name.split('/').cmp(b.name.split('/')));
+    Ok(files)
+}
+
 fn walk(dir: &Path, rel: &str, rules: &Rules, out: &mut Vec<File>) -> std::io::Result<()> {
     let mut entries: Vec<_> = std::fs::read_dir(dir)?.collect::<Result<_, _>>()?;
     entries.sort_by_key(std::fs::DirEntry::file_name);

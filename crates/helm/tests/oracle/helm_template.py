@@ -1,7 +1,9 @@
 """`helm template` as Helm v4 prints it, around helm-python-sdk's real rendering (see ./helm)."""
 import json
+import os
 import re
 import sys
+import time
 
 from helm_python import parse_set_json, values_from_yaml
 from helm_python.chart import Chart
@@ -58,9 +60,16 @@ def load_values(text, name):
     return values
 
 
+def version(argv):
+    """`helm version --short`. kustomize v5.5.0 (kubectl's) asks `helm version -c --short` and
+    accepts only Helm v3 there; the stand-in says v3 to it (Helm v3's `-c` flag) and v4 otherwise.
+    Rendering is Helm v4's either way."""
+    return "v3.99.0+stand-in\n" if "-c" in argv or "--client" in argv else "v4.0.0+stand-in\n"
+
+
 def parse_args(argv):
     if not argv or argv[0] != "template":
-        raise Fail("only `helm template` is supported")
+        raise Fail("only `helm template` and `helm version` are supported")
     opts = {"files": [], "json": [], "ns": "default", "kube": None, "crds": False, "hooks": True, "tests": True}
     positional, i = [], 1
     while i < len(argv):
@@ -77,6 +86,12 @@ def parse_args(argv):
             i += 2
         elif a in ("--api-versions", "-a"):
             i += 2
+        elif a == "--generate-name" or a == "-g":
+            opts["generate"], i = True, i + 1
+        elif a == "--name-template":
+            opts["name_template"], i = argv[i + 1], i + 2
+        elif a == "--debug":
+            i += 1
         elif a == "--include-crds":
             opts["crds"], i = True, i + 1
         elif a == "--no-hooks":
@@ -87,7 +102,17 @@ def parse_args(argv):
             positional.append(a)
             i += 1
     if len(positional) == 1:
-        positional.insert(0, "release-name")
+        # pkg/action/install.go NameAndChart: a template name, else --generate-name's
+        # `<chart base name>-<unix time>`.
+        if opts.get("name_template"):
+            raise Fail("--name-template is not supported by the stand-in")
+        if opts.get("generate"):
+            base = os.path.basename(positional[0].rstrip("/")).split(".")[0] or "chart"
+            positional.insert(0, f"{base}-{int(time.time())}")
+        else:
+            positional.insert(0, "release-name")
+    elif opts.get("generate"):
+        raise Fail("cannot set --generate-name and also specify a name")
     opts["name"], opts["chart"] = positional[0], positional[1]
     return opts
 
@@ -172,6 +197,9 @@ def template(opts):
 
 
 def main():
+    if sys.argv[1:2] == ["version"]:
+        sys.stdout.write(version(sys.argv[2:]))
+        return
     try:
         sys.stdout.write(template(parse_args(sys.argv[1:])))
     except Fail as e:

@@ -80,7 +80,6 @@ pub const HELM_ONLY: &[&str] = &[
     "genSignedCertWithKey",
     "encryptAES",
     "decryptAES",
-    "getHostByName",
     "toToml",
     "mustToToml",
     "fromToml",
