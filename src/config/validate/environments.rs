@@ -119,9 +119,10 @@ impl Validator<'_> {
     /// every source's repository is known.
     pub(super) fn promotion_repositories(&self, environments: &[EnvironmentConfig]) {
         let elsewhere = |name: &str| {
-            environments
-                .iter()
-                .any(|x| x.name == name && x.paths.iter().any(|p| p.repo.is_some()))
+            environments.iter().any(|x| {
+                x.name == name
+                    && (x.paths.iter().any(|p| p.repo.is_some()) || x.releases.iter().any(|r| r.git.is_some()))
+            })
         };
         for (i, e) in environments.iter().enumerate() {
             if let Some((from, _)) = &e.promoted_from
@@ -129,7 +130,7 @@ impl Validator<'_> {
             {
                 self.record(self.invalid(
                     format!("environments[{i}].promoted_from"),
-                    "promotion lineage walks the [gitops] repository's history; paths in other repositories are not walked yet",
+                    "promotion lineage walks the [gitops] repository's history; paths and releases in other repositories are not walked yet",
                 ));
             }
         }
