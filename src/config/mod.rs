@@ -1861,6 +1861,14 @@ url = "http://alertmanager:9093"
                 "environments[0].paths[0].include",
             ),
             (
+                "promotion from an environment with a path in another repository",
+                format!(
+                    "{}[[environments]]\nname = \"staging\"\npromoted_from = \"production\"\npaths = [\"apps/s\"]\n[environments.cluster]\nkubeconfig = \"k\"\n",
+                    MINIMAL.replace("[\"apps/*/overlays/production\"]", "[{ path = \"a\", repo = \"https://github.com/x/y.git\" }]")
+                ),
+                "environments[1].promoted_from: promotion lineage walks the [gitops] repository's history",
+            ),
+            (
                 "a password without a username",
                 MINIMAL.replace("cache_dir = \"cache\"\n", "cache_dir = \"cache\"\n[[gitops.credentials]]\nurl_prefix = \"https://x/\"\npassword_env = \"GITOPS_TOKEN\"\n"),
                 "gitops.credentials[0].username",
