@@ -37,6 +37,9 @@ pub struct Config {
     pub repositories: RepositoriesConfig,
     /// `[discovery]`: environments derived from Argo CD Applications.
     pub discovery: DiscoveryConfig,
+    /// The names of the environments discovery added (after the hand-written ones), so that it
+    /// can run again on the config as written.
+    pub discovered: Vec<String>,
     pub state: StateConfig,
     pub store: StoreConfig,
     pub dora: DoraConfig,

@@ -8,7 +8,7 @@ use std::path::Path;
 
 use serde_json::{Value, json};
 use support::fixtures::{D1, D2, deployment, deployment_yaml, list, pod};
-use support::git::{GitDaemon, GitHttp, GitRepo};
+use support::git::{GitDaemon, GitHttp, GitRepo, git};
 use support::kube::{Behaviour, FakeKube};
 use support::run::driftwatch;
 use support::write;
@@ -491,10 +491,11 @@ fn file_parameters_set_a_value_from_a_file_of_the_repository() {
     );
 }
 
-/// The daemon discovers at its start, and again on reload: an Application committed since
-/// joins the audits.
+/// The daemon discovers at its start and again before each scheduled audit: an Application
+/// committed since joins the audits, a deleted one's environment leaves them; a reload
+/// discovers too.
 #[tokio::test]
-async fn the_daemon_discovers_at_start_and_a_new_application_joins_on_reload() {
+async fn the_daemon_discovers_at_start_and_at_each_scheduled_audit() {
     use crate::inprocess::Daemon;
     let dir = tempfile::tempdir().unwrap();
     let infra = GitRepo::init(&dir.path().join("infra"));
@@ -549,14 +550,22 @@ async fn the_daemon_discovers_at_start_and_a_new_application_joins_on_reload() {
         )],
         "api in staging too",
     );
-    assert_eq!(
-        d.request(reqwest::Method::POST, "/-/reload").await,
-        (200, "config reloaded\n".into())
-    );
     poll(15, "an audit with the new Application's environment", || {
         audited(&["production", "staging"])
     })
     .await;
+    git(&infra.dir, &["rm", "-q", "argocd/apps/api.yaml"]);
+    infra.commit(&[], "api leaves production");
+    poll(15, "an audit without the deleted Application's environment", || {
+        audited(&["staging"])
+    })
+    .await;
+    // A reload discovers too (and keeps what it found).
+    assert_eq!(
+        d.request(reqwest::Method::POST, "/-/reload").await,
+        (200, "config reloaded\n".into())
+    );
+    poll(15, "an audit after the reload", || audited(&["staging"])).await;
     d.stop().await;
 }
 

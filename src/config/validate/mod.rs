@@ -76,6 +76,7 @@ impl Validator<'_> {
                 environments: environments?,
                 repositories: repositories?,
                 discovery: discovery?,
+                discovered: Vec::new(),
                 state,
                 store: store?,
                 dora: dora?,

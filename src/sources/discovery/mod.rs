@@ -110,7 +110,11 @@ fn assemble(cfg: &Config, argo: &ArgoCdConfig, found: Vec<Found>, d: &mut Discov
     }
     for (mut m, origin) in mapped {
         default_repository(cfg, &mut m);
-        if cfg.environments.iter().any(|e| e.name == m.environment) {
+        if cfg
+            .environments
+            .iter()
+            .any(|e| e.name == m.environment && !cfg.discovered.contains(&e.name))
+        {
             if !d.shadowed.contains(&m.environment) {
                 d.shadowed.push(m.environment.clone());
             }
@@ -201,10 +205,20 @@ fn environment(m: Mapped) -> EnvironmentConfig {
     e
 }
 
-/// `cfg` with the discovered environments after the hand-written ones.
+/// `cfg` (as written: without what an earlier discovery added) with the discovered
+/// environments after the hand-written ones.
 pub fn merged(cfg: &Config, d: &Discovery) -> Config {
-    let mut out = cfg.clone();
+    let mut out = written(cfg);
     out.environments.extend(d.environments.iter().map(|e| e.config.clone()));
+    out.discovered = d.environments.iter().map(|e| e.config.name.clone()).collect();
+    out
+}
+
+/// `cfg` without the environments discovery added to it.
+pub fn written(cfg: &Config) -> Config {
+    let mut out = cfg.clone();
+    out.environments.retain(|e| !cfg.discovered.contains(&e.name));
+    out.discovered.clear();
     out
 }
 
