@@ -177,6 +177,7 @@ fn main() {
                 registry: None,
                 promotion: None,
                 compare_secrets: false,
+                overrides: &[],
             };
             let t = Instant::now();
             found = compare(&scope, &decl, Some(&live)).len();

@@ -2,7 +2,7 @@
 //! declares, list what the cluster runs, compare) concurrently with a bound. An error in one
 //! environment is recorded in its result; the others go on.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -11,7 +11,7 @@ use chrono::Utc;
 use futures::StreamExt;
 use tracing::{debug, info, warn};
 
-use crate::config::{Config, EnvironmentConfig, GitopsConfig};
+use crate::config::{Config, EnvironmentConfig, GitopsConfig, RepoRef};
 use crate::core::compare::{self, Scope};
 use crate::core::model::{ContainerRun, DeclaredState, Finding, LiveState};
 use crate::core::report::{DECLARED_SCHEMA, DeclaredReport, EnvironmentResult, GitopsInfo, Report, Status};
@@ -22,7 +22,7 @@ use crate::sources::git::{self, Checkout, GitError};
 use crate::sources::git_history::{self, HistoryError};
 use crate::sources::registry::{Registry, RegistryClient};
 use crate::sources::render::files::{DirFiles, TreeError, TreeFiles};
-use crate::sources::render::{RenderError, Renderer, SharedFiles};
+use crate::sources::render::{Renderer, SharedFiles};
 
 /// Why the GitOps checkout is not available. The git error stays whole, so a caller can tell
 /// an unreachable remote from a missing ref or a busy cache.
@@ -51,8 +51,8 @@ pub enum DeclaredError {
     #[error("gitops: {0}")]
     Gitops(#[source] SyncError),
     /// Every path that failed to render: a partial listing would look complete.
-    #[error("{}", .0.iter().map(|e| crate::error_chain(e)).collect::<Vec<_>>().join("; "))]
-    Render(Vec<RenderError>),
+    #[error("{}", .0.join("; "))]
+    Render(Vec<String>),
 }
 
 /// How long the IO parts of an audit took, for metrics.
@@ -63,12 +63,25 @@ pub struct Timings {
     pub kube_list: Vec<(String, Duration)>,
 }
 
-/// A repository snapshot an audit read: the checkout and the files the renderers saw.
+/// A repository snapshot an audit read: the checkout and the files the renderers saw; and the
+/// other repositories sources name, each synced once for the audit.
 #[derive(Clone)]
 pub struct Snapshot {
     pub checkout: Checkout,
     pub files: SharedFiles,
+    pub repositories: Repositories,
 }
+
+/// One repository's checkout and files.
+#[derive(Clone)]
+pub struct RepoSnapshot {
+    pub checkout: Checkout,
+    pub files: SharedFiles,
+}
+
+/// The repositories sources name besides `[gitops]`, each synced once per audit (or why it
+/// could not be; shared by every environment that reads it).
+pub type Repositories = Arc<BTreeMap<RepoRef, Result<RepoSnapshot, Arc<SyncError>>>>;
 
 /// Fetches the GitOps repository (as an audit does) and returns the checkout, for commands
 /// that read its history.
@@ -134,41 +147,41 @@ pub async fn run_planned(cfg: &Config, sources: &Sources, plan: &Plan) -> Audite
         .iter()
         .filter(|e| only.is_empty() || only.contains(&e.name))
         .collect();
-    let gitops_url = cfg.gitops.display_url();
     let mut timings = Timings::default();
     // One per audit: it asks each tag and manifest once for all environments.
     let registry = sources.registry().map(RegistryClient::audit);
-    let synced = match &plan.reuse {
-        Some(s) => Ok((s.checkout.clone(), s.files.clone(), None)),
-        None => sync(cfg).await.map(|(c, f, took)| (c, f, Some(took))),
+    let synced = sync_all(cfg, plan, &envs, &mut timings).await;
+    // Without the default repository, the environments reading only it are not audited; the
+    // others are, with the default's error for what they read from it.
+    let (unaudited, audited_envs): (Vec<&EnvironmentConfig>, Vec<&EnvironmentConfig>) = envs
+        .iter()
+        .partition(|e| synced.default.is_none() && uses_default(e) && repos_of(e).is_empty());
+    let mut results = match &synced.default_error {
+        Some(e) => gitops_unavailable(&unaudited, e),
+        None => Vec::new(),
+    };
+    let audit = SnapshotAudit {
+        cfg,
+        sources,
+        plan,
+        default: synced.default.as_ref(),
+        default_error: synced.default_error.as_ref().map(|e| crate::error_chain(e)),
+        repositories: &synced.repositories,
+        registry: registry.as_ref(),
     };
     let mut declared = BTreeMap::new();
-    let mut snapshot = None;
-    let (checkout, results) = match synced {
-        Ok((checkout, files, took)) => {
-            timings.git_fetch = took;
-            let audit = SnapshotAudit {
-                cfg,
-                sources,
-                plan,
-                checkout: &checkout,
-                files: &files,
-                registry: registry.as_ref(),
-            };
-            let audited = audit.environments(&envs).await;
-            let mut results = Vec::new();
-            for (result, findings, listed_in, state) in audited {
-                declared.insert(result.name.clone(), state);
-                results.push((result, findings, listed_in));
-            }
-            snapshot = Some(Snapshot {
-                checkout: checkout.clone(),
-                files,
-            });
-            (Some(checkout), results)
-        }
-        Err(e) => (None, gitops_unavailable(&envs, &e)),
-    };
+    for (result, findings, listed_in, state) in audit.environments(&audited_envs).await {
+        declared.insert(result.name.clone(), state);
+        results.push((result, findings, listed_in));
+    }
+    // In config order, whichever way each went.
+    results.sort_by_key(|(r, _, _)| envs.iter().position(|e| e.name == r.name));
+    let checkout = synced.default.as_ref().map(|d| d.checkout.clone());
+    let snapshot = synced.default.map(|d| Snapshot {
+        checkout: d.checkout,
+        files: d.files,
+        repositories: synced.repositories,
+    });
     let mut environments = Vec::new();
     let mut findings = Vec::new();
     for (result, f, listed_in) in results {
@@ -180,7 +193,7 @@ pub async fn run_planned(cfg: &Config, sources: &Sources, plan: &Plan) -> Audite
     }
     let ignore_file = ignore_file(cfg, checkout.as_ref());
     let gitops = GitopsInfo {
-        url: gitops_url,
+        url: cfg.gitops.display_url(),
         commit: checkout.and_then(|c| c.commit),
     };
     let mut report = Report::new(started_at, Utc::now(), gitops, environments, findings);
@@ -192,6 +205,126 @@ pub async fn run_planned(cfg: &Config, sources: &Sources, plan: &Plan) -> Audite
         timings,
         declared,
         snapshot,
+    }
+}
+
+/// The repositories an audit reads: the default one (or why not) and every other one.
+struct Synced {
+    default: Option<RepoSnapshot>,
+    default_error: Option<SyncError>,
+    repositories: Repositories,
+}
+
+/// Syncs the default repository (unless `plan` reuses a snapshot, or no environment reads it)
+/// and every other repository `envs` name, each once.
+async fn sync_all(cfg: &Config, plan: &Plan, envs: &[&EnvironmentConfig], timings: &mut Timings) -> Synced {
+    if let Some(s) = &plan.reuse {
+        return Synced {
+            default: Some(RepoSnapshot {
+                checkout: s.checkout.clone(),
+                files: s.files.clone(),
+            }),
+            default_error: None,
+            repositories: s.repositories.clone(),
+        };
+    }
+    let wanted = matches!(cfg.gitops, GitopsConfig::Local { .. } | GitopsConfig::Remote { .. })
+        && (envs.is_empty() || envs.iter().any(|e| uses_default(e)) || !cfg.discovery.is_configured());
+    let (default, repositories) = tokio::join!(
+        async {
+            match wanted {
+                true => sync(cfg).await.map(|(c, f, took)| (c, f, Some(took))),
+                false => Err(SyncError::Git(GitError::NoDefault)),
+            }
+        },
+        sync_repositories(cfg, envs)
+    );
+    match default {
+        Ok((checkout, files, took)) => {
+            timings.git_fetch = took;
+            Synced {
+                default: Some(RepoSnapshot { checkout, files }),
+                default_error: None,
+                repositories,
+            }
+        }
+        Err(e) => Synced {
+            default: None,
+            default_error: Some(e),
+            repositories,
+        },
+    }
+}
+
+/// Whether `env` reads anything from the `[gitops]` repository.
+fn uses_default(env: &EnvironmentConfig) -> bool {
+    env.paths.iter().any(|p| p.repo.is_none()) || env.releases.iter().any(|r| r.git.is_none())
+}
+
+/// The other repositories `env` reads.
+fn repos_of(env: &EnvironmentConfig) -> BTreeSet<&RepoRef> {
+    env.paths
+        .iter()
+        .filter_map(|p| p.repo.as_ref())
+        .chain(env.releases.iter().filter_map(|r| r.git.as_ref()))
+        .collect()
+}
+
+/// Syncs every repository `envs` name besides the default, each once, side by side.
+async fn sync_repositories(cfg: &Config, envs: &[&EnvironmentConfig]) -> Repositories {
+    let wanted: BTreeSet<RepoRef> = envs.iter().flat_map(|e| repos_of(e)).cloned().collect();
+    let syncs = wanted.into_iter().map(|repo| {
+        let auth = cfg.repositories.credential(&repo.url).cloned().or_else(|| match &cfg.gitops {
+            // The default repository's URL at another revision: its own credentials.
+            GitopsConfig::Remote { url, auth, .. } if *url == repo.url => Some(auth.clone()),
+            _ => None,
+        });
+        let dir = cfg.repositories.dir(&repo);
+        async move {
+            let started = Instant::now();
+            let task = {
+                let repo = repo.clone();
+                tokio::task::spawn_blocking(move || {
+                    let checkout = git::sync_repo(&repo, &auth.unwrap_or_default(), &dir)?;
+                    let files = files_of(&checkout, true);
+                    Ok::<_, GitError>(RepoSnapshot { checkout, files })
+                })
+            };
+            let synced = match task.await {
+                Ok(Ok(s)) => Ok(s),
+                Ok(Err(e)) => Err(Arc::new(SyncError::Git(e))),
+                Err(e) => Err(Arc::new(SyncError::Task(e))),
+            };
+            match &synced {
+                Ok(s) => info!(repository = %repo, commit = s.checkout.commit.as_deref().unwrap_or("-"), elapsed_ms = started.elapsed().as_millis() as u64, "repository checkout ready"),
+                Err(e) => warn!(repository = %repo, error = %redacted(&repo, e.as_ref()), "repository unavailable"),
+            }
+            (repo, synced)
+        }
+    });
+    Arc::new(futures::future::join_all(syncs).await.into_iter().collect())
+}
+
+/// `e` as text, without the password the configured URL of `repo` may hold.
+fn redacted(repo: &RepoRef, e: &SyncError) -> String {
+    crate::error_chain(e).replace(&repo.url, &crate::config::redact_url(&repo.url))
+}
+
+/// The files renderers read at `checkout`: the commit's tree for a clone, else the directory.
+fn files_of(checkout: &Checkout, cloned: bool) -> SharedFiles {
+    match (cloned, &checkout.commit) {
+        (true, Some(commit)) => match TreeFiles::open(&checkout.dir, commit) {
+            Ok(tree) => Arc::new(tree),
+            Err(TreeError::Symlink(link)) => {
+                debug!(%link, "the commit holds symbolic links: rendering from the working tree");
+                Arc::new(DirFiles::new(&checkout.dir))
+            }
+            Err(e) => {
+                warn!(error = %e, "cannot read the commit's tree; rendering from the working tree");
+                Arc::new(DirFiles::new(&checkout.dir))
+            }
+        },
+        _ => Arc::new(DirFiles::new(&checkout.dir)),
     }
 }
 
@@ -252,20 +385,7 @@ async fn sync(cfg: &Config) -> Result<(Checkout, SharedFiles, Duration), SyncErr
     let started = Instant::now();
     let result = tokio::task::spawn_blocking(move || {
         let checkout = git::sync(&gitops_cfg)?;
-        let files: SharedFiles = match (&gitops_cfg, &checkout.commit) {
-            (GitopsConfig::Remote { .. }, Some(commit)) => match TreeFiles::open(&checkout.dir, commit) {
-                Ok(tree) => Arc::new(tree),
-                Err(TreeError::Symlink(link)) => {
-                    debug!(%link, "the commit holds symbolic links: rendering from the working tree");
-                    Arc::new(DirFiles::new(&checkout.dir))
-                }
-                Err(e) => {
-                    warn!(error = %e, "cannot read the commit's tree; rendering from the working tree");
-                    Arc::new(DirFiles::new(&checkout.dir))
-                }
-            },
-            _ => Arc::new(DirFiles::new(&checkout.dir)),
-        };
+        let files = files_of(&checkout, matches!(gitops_cfg, GitopsConfig::Remote { .. }));
         Ok::<_, GitError>((checkout, files))
     })
     .await;
@@ -291,8 +411,10 @@ struct SnapshotAudit<'a> {
     cfg: &'a Config,
     sources: &'a Sources,
     plan: &'a Plan,
-    checkout: &'a Checkout,
-    files: &'a SharedFiles,
+    /// The `[gitops]` repository, or (`default_error`) why it is not there.
+    default: Option<&'a RepoSnapshot>,
+    default_error: Option<String>,
+    repositories: &'a Repositories,
     registry: Option<&'a Registry<'a>>,
 }
 
@@ -358,22 +480,19 @@ impl SnapshotAudit<'_> {
             timeout: cfg.audit.kube_timeout,
             page_size: cfg.audit.page_size,
         };
-        let repo = cfg.gitops.display_url();
         let reused = self.plan.declared.get(&env.name).cloned();
         let render = async {
             match reused {
                 Some(d) => d,
                 None => {
                     let kube_version = self.kube_version(env).await;
-                    let (state, errors) = self
-                        .sources
-                        .renderer()
-                        .render(self.files, &self.checkout.dir, &repo, env, kube_version.as_deref())
-                        .await;
-                    Declared {
-                        state,
-                        errors: errors.iter().map(|e| crate::error_chain(e)).collect(),
-                    }
+                    let at = Repos {
+                        default: self.default,
+                        default_error: self.default_error.as_deref(),
+                        url: cfg.gitops.display_url(),
+                        others: self.repositories,
+                    };
+                    declare(self.sources.renderer(), &at, env, kube_version.as_deref()).await
                 }
             }
         };
@@ -393,6 +512,16 @@ impl SnapshotAudit<'_> {
                     .map(|live| (live, Some(started.elapsed()))),
             }
         })
+    }
+
+    /// The commit findings of `env` name: the `[gitops]` repository's, else that of the first
+    /// repository it reads.
+    fn commit(&self, env: &EnvironmentConfig) -> Option<&str> {
+        if uses_default(env) {
+            return self.default.and_then(|d| d.checkout.commit.as_deref());
+        }
+        let first = repos_of(env).into_iter().next()?;
+        self.repositories.get(first)?.as_ref().ok()?.checkout.commit.as_deref()
     }
 
     /// The Kubernetes version of `env`'s cluster, when a Helm release needs it (one names no
@@ -417,7 +546,7 @@ impl SnapshotAudit<'_> {
         let scope = Scope {
             environment: &env.name,
             cluster: &env.cluster.name,
-            commit: self.checkout.commit.as_deref(),
+            commit: self.commit(env),
             require_digest: env.require_digest,
             ignore_containers: &env.ignore_containers,
             namespaces: &env.cluster.namespaces,
@@ -428,20 +557,30 @@ impl SnapshotAudit<'_> {
             registry: None,
             promotion: None,
             compare_secrets: env.compare_secrets,
+            overrides: &env.overrides,
         };
         let facts = match self.registry {
             Some(r) => Some(r.facts(declared, live, &env.ignore_containers).await),
             None => None,
         };
-        let skipped = match &env.promoted_from {
-            Some((from, depth)) => match lineage(cfg, self.sources, env, self.checkout, from, *depth).await {
-                Ok(skipped) => Some((from.as_str(), skipped)),
-                Err(e) => {
-                    errors.push(format!("promotion lineage from {from}: {}", crate::error_chain(&e)));
-                    None
+        let skipped = match (&env.promoted_from, self.default) {
+            (None, _) => None,
+            // Lineage walks the `[gitops]` repository's history.
+            (Some((from, _)), None) => {
+                errors.push(format!(
+                    "promotion lineage from {from}: the gitops repository is not available"
+                ));
+                None
+            }
+            (Some((from, depth)), Some(default)) => {
+                match lineage(cfg, self.sources, env, &default.checkout, from, *depth).await {
+                    Ok(skipped) => Some((from.as_str(), skipped)),
+                    Err(e) => {
+                        errors.push(format!("promotion lineage from {from}: {}", crate::error_chain(&e)));
+                        None
+                    }
                 }
-            },
-            None => None,
+            }
         };
         let scope = Scope {
             registry: facts.as_ref(),
@@ -452,6 +591,101 @@ impl SnapshotAudit<'_> {
         let runs = live.map(|l| compare::runs(&scope, declared, l)).unwrap_or_default();
         (findings, runs)
     }
+}
+
+/// The repositories one environment's sources are read from.
+struct Repos<'a> {
+    default: Option<&'a RepoSnapshot>,
+    /// Why the default repository is not there (when it is not).
+    default_error: Option<&'a str>,
+    /// The default repository as reports name it (part of render cache keys).
+    url: String,
+    others: &'a Repositories,
+}
+
+/// What `env` declares: its sources rendered from the repository each names (the default one
+/// first), put together. A repository that could not be synced is an error naming it, and the
+/// sources it holds count as failed (so `undeclared` is not judged on a partial set).
+async fn declare(renderer: &Renderer, at: &Repos<'_>, env: &EnvironmentConfig, kube_version: Option<&str>) -> Declared {
+    let mut state = DeclaredState::default();
+    let mut errors = Vec::new();
+    for (repo, part) in by_repository(env) {
+        let (snapshot, name) = match &repo {
+            None => (
+                at.default
+                    .ok_or_else(|| at.default_error.unwrap_or("no gitops.url").to_string()),
+                at.url.clone(),
+            ),
+            Some(r) => (
+                match at.others.get(r) {
+                    Some(Ok(s)) => Ok(s),
+                    Some(Err(e)) => Err(redacted(r, e.as_ref())),
+                    None => Err("not synced".to_string()),
+                },
+                r.to_string(),
+            ),
+        };
+        match snapshot {
+            Ok(s) => {
+                let part = prepared(part, &s.files, &mut errors);
+                let (rendered, failed) = renderer
+                    .render(&s.files, &s.checkout.dir, &name, &part, kube_version)
+                    .await;
+                state.merge(rendered);
+                errors.extend(failed.iter().map(|e| crate::error_chain(e)));
+            }
+            Err(e) => {
+                errors.push(format!("gitops repository {name}: {e}"));
+                state.failed_paths.extend(part.paths.iter().map(|p| p.pattern.clone()));
+                state
+                    .failed_paths
+                    .extend(part.releases.iter().map(|r| format!("release {}", r.name)));
+            }
+        }
+    }
+    Declared { state, errors }
+}
+
+/// `env`'s releases as they render from `files`: without the values files they may skip
+/// (`ignore_missing_values_files`) that are not there, and with each `set_file` file's text
+/// set in their values (a file that cannot be read is an error naming it; the value is left
+/// out).
+fn prepared(mut env: EnvironmentConfig, files: &SharedFiles, errors: &mut Vec<String>) -> EnvironmentConfig {
+    use crate::sources::render::files::Kind;
+    for r in env.releases.iter_mut() {
+        if r.ignore_missing_values_files {
+            r.values_files.retain(|f| files.kind(f) == Some(Kind::File));
+        }
+        for (name, path) in &r.set_file {
+            match files.read(path).map(|b| String::from_utf8_lossy(&b).into_owned()) {
+                Ok(text) => crate::sources::discovery::argocd::set_path(&mut r.values, name, text.into()),
+                Err(e) => errors.push(format!("helm release {}: set_file {name}: {e}", r.name)),
+            }
+        }
+    }
+    env
+}
+
+/// `env`'s sources grouped by repository (`None`: `[gitops]`), each group as an environment of
+/// its own with only those paths and releases; the default repository first.
+fn by_repository(env: &EnvironmentConfig) -> Vec<(Option<RepoRef>, EnvironmentConfig)> {
+    let mut groups: BTreeMap<Option<RepoRef>, EnvironmentConfig> = BTreeMap::new();
+    let empty = || EnvironmentConfig {
+        paths: Vec::new(),
+        releases: Vec::new(),
+        ..env.clone()
+    };
+    for p in &env.paths {
+        groups.entry(p.repo.clone()).or_insert_with(empty).paths.push(p.clone());
+    }
+    for r in &env.releases {
+        groups
+            .entry(r.git.clone())
+            .or_insert_with(empty)
+            .releases
+            .push(r.clone());
+    }
+    groups.into_iter().collect()
 }
 
 /// Digests `env` declares that did not pass through `from` first, with the commit that
@@ -502,14 +736,33 @@ pub async fn declared(
     renderer: &Renderer,
     env: &EnvironmentConfig,
 ) -> Result<(DeclaredReport, DeclaredState), DeclaredError> {
-    let (checkout, files, _) = sync(cfg).await.map_err(DeclaredError::Gitops)?;
-    let repo = cfg.gitops.display_url();
+    let (checkout, files) = match sync(cfg).await {
+        Ok((checkout, files, _)) => (Some(checkout), Some(files)),
+        Err(e) if uses_default(env) => return Err(DeclaredError::Gitops(e)),
+        Err(_) => (None, None),
+    };
+    let default = checkout
+        .clone()
+        .zip(files)
+        .map(|(checkout, files)| RepoSnapshot { checkout, files });
+    let repositories = sync_repositories(cfg, &[env]).await;
+    let at = Repos {
+        default: default.as_ref(),
+        default_error: None,
+        url: cfg.gitops.display_url(),
+        others: &repositories,
+    };
     // No cluster is asked here: releases without a kube_version render for the default.
-    let (state, errors) = renderer.render(&files, &checkout.dir, &repo, env, None).await;
+    let rendered = declare(renderer, &at, env, None).await;
     renderer.prune();
-    if !errors.is_empty() {
-        return Err(DeclaredError::Render(errors));
+    if !rendered.errors.is_empty() {
+        return Err(DeclaredError::Render(rendered.errors));
     }
+    let state = rendered.state;
+    let checkout = checkout.unwrap_or(Checkout {
+        dir: PathBuf::new(),
+        commit: None,
+    });
     let report = DeclaredReport {
         schema: DECLARED_SCHEMA,
         environment: env.name.clone(),

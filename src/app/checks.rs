@@ -35,7 +35,8 @@ pub fn check(cfg: &Config, env: &HashMap<String, String>, now: DateTime<Utc>) ->
     let (tree, note) = repository_paths(&cfg.gitops);
     if let Some(tree) = &tree {
         for (i, env) in cfg.environments.iter().enumerate() {
-            for p in env.patterns() {
+            // Paths in another repository are checked when an audit fetches it.
+            for p in env.paths.iter().filter(|p| p.repo.is_none()).map(|p| p.pattern.clone()) {
                 let Ok(pattern) = PathPattern::new(&p) else { continue };
                 if !tree.iter().any(|t| pattern.matches(t)) {
                     let reason = format!("{p:?} matches nothing in {note}");
@@ -68,7 +69,7 @@ fn release_files(
 ) -> Vec<(String, String)> {
     let mut out = Vec::new();
     let has = |path: &str| tree.iter().any(|t| t == path);
-    for (j, r) in env.releases.iter().enumerate() {
+    for (j, r) in env.releases.iter().enumerate().filter(|(_, r)| r.git.is_none()) {
         let key = format!("environments[{i}].releases[{j}]");
         if let crate::config::ChartSource::Path(dir) = &r.chart {
             let chart_yaml = if dir.is_empty() {
@@ -260,6 +261,7 @@ fn repository_paths(gitops: &GitopsConfig) -> (Option<Vec<String>>, String) {
             (Some(all), path.display().to_string())
         }
         GitopsConfig::Local { path } => (None, format!("gitops.path {} is not a directory", path.display())),
+        GitopsConfig::Unset => (None, "no gitops.url: sources name their own repositories".into()),
         GitopsConfig::Remote { cache_dir, .. } => match head_tree(cache_dir) {
             Ok((paths, commit)) => (
                 Some(paths),

@@ -202,6 +202,17 @@ pub enum Command {
         #[command(flatten)]
         log: LogArgs,
     },
+    /// Print the environments derived from Argo CD Applications ([discovery.argocd]), with
+    /// where each came from, as config to paste (toml) or as JSON; exit 2 when an Application
+    /// could not be read or mapped.
+    Discover {
+        #[arg(long, value_enum, default_value_t = crate::app::discover::DiscoverFormat::Toml)]
+        format: crate::app::discover::DiscoverFormat,
+        #[command(flatten)]
+        config: ConfigArg,
+        #[command(flatten)]
+        log: LogArgs,
+    },
     /// List the workloads and images git declares for one environment.
     Declared {
         /// The environment to list (its `name` in the config).
@@ -228,7 +239,8 @@ impl Cli {
                 | Command::CheckConfig { config, .. }
                 | Command::NotifyTest { config, .. }
                 | Command::Dora { config, .. }
-                | Command::Declared { config, .. },
+                | Command::Declared { config, .. }
+                | Command::Discover { config, .. },
             ) => config.config.as_deref(),
             Some(Command::Ignore { .. }) | None => None,
         };
@@ -244,7 +256,8 @@ impl Cli {
                 | Command::CheckConfig { log, .. }
                 | Command::NotifyTest { log, .. }
                 | Command::Dora { log, .. }
-                | Command::Declared { log, .. },
+                | Command::Declared { log, .. }
+                | Command::Discover { log, .. },
             ) => log.log_format,
             Some(Command::Ignore { .. }) | None => None,
         };
@@ -400,11 +413,17 @@ pub async fn run(cli: Cli) -> u8 {
             "warn"
         },
     );
+    if let Some(Command::Discover { format, .. }) = &cli.command {
+        return crate::app::discover::command(&cfg, *format).await;
+    }
     if daemon_mode {
+        // The daemon discovers at its start and on reload.
         let source = daemon::ConfigSource { path, env, overrides };
         return run_daemon(cfg, source).await;
     }
-    match &cli.command {
+    // Discovered environments join the hand-written ones.
+    let (cfg, discovery_failed) = crate::app::discover::said(cfg).await;
+    let code = match &cli.command {
         Some(Command::Declared { env, format, .. }) => commands::declared(&cfg, env, *format).await,
         Some(Command::NotifyTest { channel, .. }) => commands::notify_test(&cfg, channel.as_deref()).await,
         Some(Command::Dora {
@@ -422,9 +441,17 @@ pub async fn run(cli: Cli) -> u8 {
             };
             crate::app::dora::command(&cfg, envs, since, *from_git, output).await
         }
-        Some(Command::Run { .. } | Command::Audit { .. } | Command::Ignore { .. } | Command::CheckConfig { .. })
+        Some(
+            Command::Run { .. }
+            | Command::Audit { .. }
+            | Command::Ignore { .. }
+            | Command::CheckConfig { .. }
+            | Command::Discover { .. },
+        )
         | None => once(&cfg, &cli.audit_args(), cli.notify()).await,
-    }
+    };
+    // An Application that could not be read or mapped is an audit that is not complete.
+    if discovery_failed { code.max(EXIT_ERROR) } else { code }
 }
 
 /// `check-config`: every load problem and every check problem, one per line on stderr (exit
@@ -455,6 +482,20 @@ async fn check_config(path: &std::path::Path, env: &HashMap<String, String>, ove
         // Stand-ins took the place of wrong values: the description would not be the truth.
         return EXIT_ERROR;
     }
+    if cfg.discovery.is_configured() {
+        // Discovery reads the git cache and lists Applications: what it finds is shown here.
+        let d = crate::sources::discovery::discover(&cfg).await;
+        paths_line.push_str(&crate::app::discover::describe(&d));
+        for line in crate::app::discover::problems(&d) {
+            eprintln!("error: {line}");
+            found.push(crate::config::ConfigError::Invalid {
+                origin: cfg.origin.clone(),
+                key: "discovery.argocd".into(),
+                reason: line,
+            });
+        }
+    }
+    let problems: Vec<_> = load_problems.iter().chain(&found).collect();
     let text = describe::describe(&cfg);
     if problems.is_empty() {
         print!("{text}{paths_line}");

@@ -117,6 +117,9 @@ impl Describe for GitopsConfig {
             GitopsConfig::Local { path } => {
                 let _ = writeln!(out, "gitops: local directory {}", path.display());
             }
+            GitopsConfig::Unset => {
+                let _ = writeln!(out, "gitops: no default repository (discovered sources name theirs)");
+            }
         }
     }
 }

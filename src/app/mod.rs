@@ -13,6 +13,7 @@ pub mod commands;
 pub mod daemon;
 pub mod deliver;
 pub mod describe;
+pub mod discover;
 pub mod dora;
 pub mod http;
 pub mod leader;

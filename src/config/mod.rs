@@ -11,7 +11,7 @@ pub(crate) mod raw;
 mod unknown;
 mod validate;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -33,6 +33,13 @@ pub struct Config {
     pub render: RenderConfig,
     pub watch: WatchConfig,
     pub environments: Vec<EnvironmentConfig>,
+    /// The repositories sources name besides `[gitops]`: their caches and credentials.
+    pub repositories: RepositoriesConfig,
+    /// `[discovery]`: environments derived from Argo CD Applications.
+    pub discovery: DiscoveryConfig,
+    /// The names of the environments discovery added (after the hand-written ones), so that it
+    /// can run again on the config as written.
+    pub discovered: Vec<String>,
     pub state: StateConfig,
     pub store: StoreConfig,
     pub dora: DoraConfig,
@@ -142,6 +149,8 @@ pub enum GitopsConfig {
     },
     /// A directory audited as it is on disk (a CI checkout, the bundled demo).
     Local { path: PathBuf },
+    /// No default repository: with discovery, every source names its own.
+    Unset,
 }
 
 impl GitopsConfig {
@@ -150,6 +159,7 @@ impl GitopsConfig {
         match self {
             Self::Remote { url, .. } => redact_url(url),
             Self::Local { path } => path.display().to_string(),
+            Self::Unset => "-".into(),
         }
     }
 }
@@ -165,13 +175,16 @@ pub struct GitUpdatesConfig {
     pub webhook_secret: Option<Secret>,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum GitRef {
     /// The remote's default branch (its `HEAD`).
     DefaultBranch,
     Branch(String),
     /// A commit SHA or tag.
     Rev(String),
+    /// A branch, a tag or a commit SHA, tried in that order (a source's `revision`, Argo CD's
+    /// `targetRevision`).
+    Revision(String),
 }
 
 /// As a user would write it: `branch main`, `rev 4f2a9c1`, `default branch`.
@@ -181,7 +194,67 @@ impl std::fmt::Display for GitRef {
             Self::DefaultBranch => f.write_str("default branch"),
             Self::Branch(b) => write!(f, "branch {b}"),
             Self::Rev(r) => write!(f, "rev {r}"),
+            Self::Revision(r) => write!(f, "revision {r}"),
         }
+    }
+}
+
+/// A git repository and the revision of it a source is read from (`repo` + `revision`).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RepoRef {
+    pub url: String,
+    pub reference: GitRef,
+}
+
+impl std::fmt::Display for RepoRef {
+    /// As errors and reports name it: the URL without a password, and the revision when one is
+    /// asked for.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.reference {
+            GitRef::DefaultBranch => f.write_str(&redact_url(&self.url)),
+            other => write!(f, "{} ({other})", redact_url(&self.url)),
+        }
+    }
+}
+
+/// `[[gitops.credentials]]`: what fetches of the repositories under `url_prefix` present.
+#[derive(Clone, Debug)]
+pub struct GitCredential {
+    pub url_prefix: String,
+    pub auth: GitAuth,
+}
+
+/// Where the repositories sources name (besides `[gitops]`'s) are cached, and their
+/// credentials.
+#[derive(Clone, Debug, Default)]
+pub struct RepositoriesConfig {
+    /// `[gitops] cache_dir`: the default repository's clone; every other repository is
+    /// cloned into `<cache_dir>.repos/<hash of its URL and revision>`.
+    pub cache_dir: PathBuf,
+    pub credentials: Vec<GitCredential>,
+}
+
+impl RepositoriesConfig {
+    /// The credentials for `url`: the entry with the longest matching `url_prefix`.
+    pub fn credential(&self, url: &str) -> Option<&GitAuth> {
+        self.credentials
+            .iter()
+            .filter(|c| url.starts_with(&c.url_prefix))
+            .max_by_key(|c| c.url_prefix.len())
+            .map(|c| &c.auth)
+    }
+
+    /// Where `repo` is cloned.
+    pub fn dir(&self, repo: &RepoRef) -> PathBuf {
+        use sha2::Digest as _;
+        let key = format!("{}\n{:?}", repo.url, repo.reference);
+        let hash = format!("{:x}", sha2::Sha256::digest(key.as_bytes()));
+        let name = self
+            .cache_dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "gitops".into());
+        self.cache_dir.with_file_name(format!("{name}.repos")).join(&hash[..16])
     }
 }
 
@@ -277,11 +350,56 @@ impl std::fmt::Display for Renderer {
 }
 
 /// One `paths` entry: a glob relative to the repository root, and the namespace for what it
-/// renders that names none (default: the environment's `namespace`).
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// renders that names none (default: the environment's `namespace`); the repository it is in
+/// (default: `[gitops]`), its renderer and the edits made before it is built.
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct PathConfig {
     pub pattern: String,
     pub namespace: Option<String>,
+    /// `repo` (+ `revision`); `None`: the `[gitops]` repository.
+    pub repo: Option<RepoRef>,
+    /// `None`: the environment's renderer.
+    pub renderer: Option<Renderer>,
+    /// Which files of a plain directory are read.
+    pub directory: DirectoryConfig,
+    /// Edits to the kustomization before it is built (an Argo CD Application's `kustomize`).
+    pub kustomize: Option<KustomizeOverrides>,
+}
+
+/// Which files of a plain directory are read: all below it (the default), or as Argo CD's
+/// `directory` says (`recurse`, `include`, `exclude` globs on paths relative to it).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DirectoryConfig {
+    pub recurse: bool,
+    pub include: Option<String>,
+    pub exclude: Option<String>,
+}
+
+impl Default for DirectoryConfig {
+    fn default() -> Self {
+        Self {
+            recurse: true,
+            include: None,
+            exclude: None,
+        }
+    }
+}
+
+/// Edits made to a kustomization before it is built, as Argo CD makes them for an
+/// Application's `spec.source.kustomize` (`kustomize edit set image`, `set nameprefix`, …).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct KustomizeOverrides {
+    /// `name=newName:tag`, `name:tag`, `name@digest`, as `kustomize edit set image` takes them.
+    pub images: Vec<String>,
+    pub name_prefix: Option<String>,
+    pub name_suffix: Option<String>,
+    pub namespace: Option<String>,
+    pub common_labels: BTreeMap<String, String>,
+    pub common_annotations: BTreeMap<String, String>,
+    /// Entries appended to `patches` (`patch`/`path` with an optional `target`).
+    pub patches: Vec<serde_json::Value>,
+    /// (workload name, count), as `kustomize edit set replicas`.
+    pub replicas: Vec<(String, i64)>,
 }
 
 impl std::fmt::Display for PathConfig {
@@ -319,6 +437,9 @@ pub struct EnvironmentConfig {
     pub engine: Option<Engine>,
     /// The Helm releases (`renderer = "helm"`), in config order.
     pub releases: Vec<ReleaseConfig>,
+    /// Images an Argo CD Application (read from a cluster) sets outside git; each is an
+    /// `override` finding where it is declared. Empty for hand-written environments.
+    pub overrides: Vec<crate::core::model::ImageOverride>,
 }
 
 /// One `[[environments.releases]]` entry: what `helm template NAME CHART -n NAMESPACE -f … --set-json …`
@@ -340,6 +461,14 @@ pub struct ReleaseConfig {
     pub api_versions: Vec<String>,
     /// `engine`: overrides the environment's.
     pub engine: Option<Engine>,
+    /// `git_repo` (+ `revision`): the repository holding the chart directory and values files;
+    /// `None`: `[gitops]`.
+    pub git: Option<RepoRef>,
+    /// `ignore_missing_values_files`: a values file that does not exist is left out.
+    pub ignore_missing_values_files: bool,
+    /// `set_file`: (value path `a.b`, file in the repository), the file's text set at that path
+    /// after `values`, as `helm --set-file` (Argo CD's `fileParameters`).
+    pub set_file: Vec<(String, String)>,
 }
 
 /// Where a release's chart comes from.
@@ -387,9 +516,14 @@ pub struct HelmRepositoryConfig {
 }
 
 impl EnvironmentConfig {
-    /// The path patterns alone, as the history walk selects files with them.
+    /// The patterns of the paths in the `[gitops]` repository, as the history walk (promotion
+    /// lineage, DORA's timeline) selects files with them: it walks that repository only.
     pub fn patterns(&self) -> Vec<String> {
-        self.paths.iter().map(|p| p.pattern.clone()).collect()
+        self.paths
+            .iter()
+            .filter(|p| p.repo.is_none())
+            .map(|p| p.pattern.clone())
+            .collect()
     }
 }
 
@@ -415,6 +549,66 @@ impl CompareConfigMaps {
             Self::Never => "false",
         }
     }
+}
+
+/// `[discovery]`: where environments are derived from.
+#[derive(Clone, Debug, Default)]
+pub struct DiscoveryConfig {
+    pub argocd: Option<ArgoCdConfig>,
+    /// `[[discovery.clusters]]`: Argo CD destinations and how to reach them.
+    pub clusters: Vec<DestinationConfig>,
+}
+
+impl DiscoveryConfig {
+    pub fn is_configured(&self) -> bool {
+        self.argocd.is_some()
+    }
+}
+
+/// `[discovery.argocd]`.
+#[derive(Clone, Debug)]
+pub struct ArgoCdConfig {
+    /// Application manifests in the `[gitops]` repository.
+    pub paths: Vec<String>,
+    /// The Argo CD control plane Applications are listed from.
+    pub cluster: Option<ClusterConfig>,
+    /// Where Applications are listed (`None`: all namespaces).
+    pub namespace: Option<String>,
+    pub selector: Option<String>,
+    pub environment_from: EnvironmentFrom,
+}
+
+/// How an Application's environment name is chosen (`environment_from`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum EnvironmentFrom {
+    /// The Application's name (the default: one environment per Application).
+    Name,
+    Label(String),
+    Annotation(String),
+    Project,
+    /// The destination cluster's name (`destination.name`, else the configured cluster's).
+    Destination,
+}
+
+impl std::fmt::Display for EnvironmentFrom {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Name => f.write_str("name"),
+            Self::Label(k) => write!(f, "label:{k}"),
+            Self::Annotation(k) => write!(f, "annotation:{k}"),
+            Self::Project => f.write_str("project"),
+            Self::Destination => f.write_str("destination"),
+        }
+    }
+}
+
+/// `[[discovery.clusters]]`: an Argo CD destination (`server` URL or `name`) and the cluster
+/// driftwatch reads for it.
+#[derive(Clone, Debug)]
+pub struct DestinationConfig {
+    pub server: Option<String>,
+    pub name: Option<String>,
+    pub cluster: ClusterConfig,
 }
 
 /// A registry driftwatch may query (only configured hosts are ever contacted).
@@ -779,10 +973,12 @@ namespaces = ["shop"]
                 PathConfig {
                     pattern: "apps/web".into(),
                     namespace: Some("web".into()),
+                    ..PathConfig::default()
                 },
                 PathConfig {
                     pattern: "apps/api".into(),
                     namespace: None,
+                    ..PathConfig::default()
                 },
             ]
         );
@@ -1557,5 +1753,133 @@ url = "http://alertmanager:9093"
             c.gitops
         );
         assert_eq!(c.environments[0].cluster.name, "snap");
+    }
+
+    /// Many repositories: a path or release names its own (`repo`/`git_repo` + `revision`),
+    /// credentials are chosen by the longest URL prefix, a `revision` alone is the default
+    /// repository's, and the default repository at its own ref is the default checkout.
+    #[test]
+    fn sources_name_their_repositories_and_credentials_match_by_longest_prefix() {
+        let text = MINIMAL
+            .replace(
+                "cache_dir = \"cache\"\n",
+                "cache_dir = \"cache\"\n[[gitops.credentials]]\nurl_prefix = \"https://github.com/\"\ntoken_env = \"GH\"\n[[gitops.credentials]]\nurl_prefix = \"https://github.com/payments/\"\nusername = \"bot\"\npassword_env = \"PAY\"\n",
+            )
+            .replace(
+                "paths = [\"apps/*/overlays/production\"]",
+                "paths = [\"apps/a\", { path = \"b\", repo = \"https://github.com/payments/b.git\", revision = \"v2\" }, { path = \"c\", revision = \"release\" }, { path = \"d\", repo = \"https://git.example.com/org/infra.git\" }, { path = \"e\", renderer = \"plain\", recurse = false, include = \"{a,b}.yaml\", kustomize = { images = [\"web:2\"], name_prefix = \"p-\" } }]",
+            );
+        let vars = [
+            ("GITOPS_TOKEN", "t"),
+            ("GH", "gh-token-never-printed"),
+            ("PAY", "pay-pw-never-printed"),
+        ];
+        let c = load(&text, &vars).unwrap();
+        let paths = &c.environments[0].paths;
+        assert_eq!(paths[0].repo, None);
+        assert_eq!(
+            paths[1].repo,
+            Some(RepoRef {
+                url: "https://github.com/payments/b.git".into(),
+                reference: GitRef::Revision("v2".into())
+            })
+        );
+        assert_eq!(
+            paths[2].repo.as_ref().map(|r| r.url.as_str()),
+            Some("https://git.example.com/org/infra.git"),
+            "a revision alone is of the [gitops] repository"
+        );
+        assert_eq!(
+            paths[3].repo, None,
+            "the [gitops] repository at its own ref is the default checkout"
+        );
+        assert_eq!(
+            (paths[4].renderer, paths[4].directory.recurse),
+            (Some(Renderer::Plain), false)
+        );
+        assert_eq!(paths[4].kustomize.as_ref().unwrap().name_prefix.as_deref(), Some("p-"));
+        let creds = &c.repositories;
+        assert_eq!(
+            creds.credential("https://github.com/payments/b.git").unwrap().username,
+            "bot"
+        );
+        assert_eq!(
+            creds
+                .credential("https://github.com/other/x.git")
+                .unwrap()
+                .token
+                .as_ref()
+                .unwrap()
+                .expose(),
+            "gh-token-never-printed"
+        );
+        assert!(creds.credential("https://gitlab.com/x.git").is_none());
+        assert_ne!(
+            creds.dir(paths[1].repo.as_ref().unwrap()),
+            creds.dir(paths[2].repo.as_ref().unwrap()),
+            "one cache per repository and revision"
+        );
+        let printed = format!("{c:?}");
+        assert!(!printed.contains("gh-token-never-printed") && !printed.contains("pay-pw-never-printed"));
+    }
+
+    const DISCOVERY: &str = "[gitops]\ncache_dir = \"cache\"\n[discovery.argocd]\ncluster = { kubeconfig = \"mgmt.kubeconfig\" }\nenvironment_from = \"label:env\"\n[[discovery.clusters]]\nserver = \"https://prod.example.com/\"\nkubeconfig = \"prod.kubeconfig\"\n";
+
+    /// With discovery, `[gitops] url` and `[[environments]]` are optional.
+    #[test]
+    fn discovery_alone_is_a_config() {
+        let c = load(DISCOVERY, &[]).unwrap();
+        assert!(matches!(c.gitops, GitopsConfig::Unset));
+        assert!(c.environments.is_empty());
+        let argo = c.discovery.argocd.as_ref().unwrap();
+        assert_eq!(argo.environment_from, EnvironmentFrom::Label("env".into()));
+        let d = &c.discovery.clusters[0];
+        assert_eq!(d.server.as_deref(), Some("https://prod.example.com"));
+        assert_eq!(d.cluster.name, "prod.example.com");
+        // (case, config, what the error says)
+        let cases = [
+            ("bad environment_from", DISCOVERY.replace("label:env", "labels"), "discovery.argocd.environment_from"),
+            ("nothing to read", DISCOVERY.replace("cluster = { kubeconfig = \"mgmt.kubeconfig\" }\n", ""), "give paths"),
+            ("a destination without server or name", DISCOVERY.replace("server = \"https://prod.example.com/\"\n", ""), "discovery.clusters[0]"),
+            ("unknown key", DISCOVERY.replace("environment_from", "environment_frm"), "unknown key `environment_frm`"),
+            ("no discovery, no url", "[gitops]\ncache_dir = \"c\"\n".to_string(), "gitops.url"),
+            (
+                "manifests in git without a repository",
+                DISCOVERY.replace("[discovery.argocd]\n", "[discovery.argocd]\npaths = [\"argocd/*.yaml\"]\n"),
+                "discovery.argocd.paths: Application manifests are read from the [gitops] repository",
+            ),
+            (
+                "a revision without a repository to be of",
+                format!("{DISCOVERY}[[environments]]\nname = \"x\"\npaths = [{{ path = \"a\", revision = \"v1\" }}]\n"),
+                "a revision without repo needs gitops.url",
+            ),
+            (
+                "an unknown kustomize override",
+                MINIMAL.replace("[\"apps/*/overlays/production\"]", "[{ path = \"a\", kustomize = { imagez = [] } }]"),
+                "environments[0].paths[0].kustomize: unknown key `imagez`",
+            ),
+            (
+                "a bad include glob",
+                MINIMAL.replace("[\"apps/*/overlays/production\"]", "[{ path = \"a\", include = \"[\" }]"),
+                "environments[0].paths[0].include",
+            ),
+            (
+                "promotion from an environment with a path in another repository",
+                format!(
+                    "{}[[environments]]\nname = \"staging\"\npromoted_from = \"production\"\npaths = [\"apps/s\"]\n[environments.cluster]\nkubeconfig = \"k\"\n",
+                    MINIMAL.replace("[\"apps/*/overlays/production\"]", "[{ path = \"a\", repo = \"https://github.com/x/y.git\" }]")
+                ),
+                "environments[1].promoted_from: promotion lineage walks the [gitops] repository's history",
+            ),
+            (
+                "a password without a username",
+                MINIMAL.replace("cache_dir = \"cache\"\n", "cache_dir = \"cache\"\n[[gitops.credentials]]\nurl_prefix = \"https://x/\"\npassword_env = \"GITOPS_TOKEN\"\n"),
+                "gitops.credentials[0].username",
+            ),
+        ];
+        for (case, text, want) in cases {
+            let err = load(&text, &[("GITOPS_TOKEN", "t")]).expect_err(case).to_string();
+            assert!(err.contains(want), "{case}: {err}");
+        }
     }
 }

@@ -42,6 +42,46 @@ pub(crate) struct RawConfig {
     pub(crate) registries: Vec<RawRegistry>,
     #[serde(default)]
     pub(crate) helm_repositories: Vec<RawHelmRepository>,
+    #[serde(default)]
+    pub(crate) discovery: RawDiscovery,
+}
+
+/// `[discovery]`: environments derived from GitOps controllers' objects.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawDiscovery {
+    pub(crate) argocd: Option<RawArgoCd>,
+    #[serde(default)]
+    pub(crate) clusters: Vec<RawDestination>,
+}
+
+/// `[discovery.argocd]`: where Argo CD Applications are read.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawArgoCd {
+    /// Globs of Application manifests in the `[gitops]` repository (app-of-apps).
+    #[serde(default)]
+    pub(crate) paths: Vec<String>,
+    /// The Argo CD control plane to list Applications from.
+    pub(crate) cluster: Option<RawCluster>,
+    pub(crate) namespace: Option<String>,
+    pub(crate) selector: Option<String>,
+    pub(crate) environment_from: Option<String>,
+}
+
+/// `[[discovery.clusters]]`: how driftwatch reaches an Argo CD destination (`server` or
+/// `name`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawDestination {
+    pub(crate) server: Option<String>,
+    pub(crate) name: Option<String>,
+    pub(crate) kubeconfig: Option<PathBuf>,
+    pub(crate) context: Option<String>,
+    pub(crate) in_cluster: Option<bool>,
+    pub(crate) snapshot: Option<PathBuf>,
+    #[serde(default)]
+    pub(crate) namespaces: Vec<String>,
 }
 
 /// `[[helm_repositories]]`: Basic auth and a CA for the Helm repositories under a URL prefix.
@@ -179,6 +219,25 @@ pub(crate) struct RawGitops {
     pub(crate) poll_interval: Option<String>,
     pub(crate) webhook_secret_env: Option<String>,
     pub(crate) webhook_secret_file: Option<PathBuf>,
+    /// `[[gitops.credentials]]`: what fetches of repositories under a URL prefix present.
+    #[serde(default)]
+    pub(crate) credentials: Vec<RawGitCredential>,
+}
+
+/// `[[gitops.credentials]]`: credentials for every repository whose URL starts with
+/// `url_prefix` (the longest prefix wins), as Argo CD's credential templates do.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawGitCredential {
+    pub(crate) url_prefix: String,
+    pub(crate) username: Option<String>,
+    pub(crate) token_env: Option<String>,
+    pub(crate) token_file: Option<PathBuf>,
+    pub(crate) password_env: Option<String>,
+    pub(crate) password_file: Option<PathBuf>,
+    pub(crate) ssh_key: Option<PathBuf>,
+    pub(crate) ssh_key_passphrase_env: Option<String>,
+    pub(crate) ssh_key_passphrase_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -217,7 +276,7 @@ pub(crate) struct RawRender {
 pub(crate) struct RawEnvironment {
     pub(crate) name: String,
     #[serde(default)]
-    pub(crate) paths: Vec<RawPath>,
+    pub(crate) paths: Vec<RawPathEntry>,
     pub(crate) renderer: Option<String>,
     pub(crate) namespace: Option<String>,
     pub(crate) require_digest: Option<bool>,
@@ -254,17 +313,66 @@ pub(crate) struct RawRelease {
     #[serde(default)]
     pub(crate) api_versions: Vec<String>,
     pub(crate) engine: Option<String>,
+    /// The git repository holding `chart` (a directory) and `values_files`; default: `[gitops]`.
+    /// (`repo` is the Helm repository a chart name comes from.)
+    pub(crate) git_repo: Option<String>,
+    /// The branch, tag or commit of `git_repo` (or of the `[gitops]` repository).
+    pub(crate) revision: Option<String>,
+    /// A values file that does not exist is skipped rather than an error (Argo CD's
+    /// `ignoreMissingValueFiles`).
+    pub(crate) ignore_missing_values_files: Option<bool>,
+    /// `[{ name = "a.b", path = "files/x.json" }]`: as `helm --set-file a.b=files/x.json`.
+    #[serde(default)]
+    pub(crate) set_file: Vec<RawSetFile>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawSetFile {
+    pub(crate) name: String,
+    pub(crate) path: String,
 }
 
 /// One `paths` entry: a pattern (`"apps/api"`), or a table giving the path its own default
-/// namespace (`{ path = "apps/web", namespace = "web" }`).
-#[derive(Debug)]
+/// namespace, repository, renderer and overrides
+/// (`{ path = "apps/web", namespace = "web", repo = "https://…", revision = "v2" }`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub(crate) struct RawPath {
     pub(crate) path: String,
     pub(crate) namespace: Option<String>,
+    /// The git repository the path is in; default: `[gitops]`.
+    pub(crate) repo: Option<String>,
+    /// A branch, tag or commit of `repo` (or of the `[gitops]` repository).
+    pub(crate) revision: Option<String>,
+    /// This path's renderer (`auto`, `kustomize`, `plain`); default: the environment's.
+    pub(crate) renderer: Option<String>,
+    /// For a plain directory: read its subdirectories too (default `true`; Argo CD's
+    /// `directory.recurse` defaults to `false`).
+    pub(crate) recurse: Option<bool>,
+    /// For a plain directory: only the files matching this glob (`{a.yaml,b.yaml}`).
+    pub(crate) include: Option<String>,
+    /// For a plain directory: not the files matching this glob.
+    pub(crate) exclude: Option<String>,
+    /// Edits to the path's kustomization before it is built, as Argo CD applies an
+    /// Application's `kustomize` section: any table, checked when validated.
+    pub(crate) kustomize: Option<serde_json::Value>,
 }
 
-impl<'de> Deserialize<'de> for RawPath {
+impl RawPath {
+    fn pattern(path: &str) -> Self {
+        Self {
+            path: path.to_string(),
+            ..Self::default()
+        }
+    }
+}
+
+/// A `paths` entry as written: a bare pattern or a table.
+#[derive(Debug)]
+pub(crate) struct RawPathEntry(pub(crate) RawPath);
+
+impl<'de> Deserialize<'de> for RawPathEntry {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         d.deserialize_any(RawPathVisitor)
     }
@@ -273,33 +381,18 @@ impl<'de> Deserialize<'de> for RawPath {
 struct RawPathVisitor;
 
 impl<'de> serde::de::Visitor<'de> for RawPathVisitor {
-    type Value = RawPath;
+    type Value = RawPathEntry;
 
     fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("a path pattern, or a table { path = \"…\", namespace = \"…\" }")
     }
 
-    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<RawPath, E> {
-        Ok(RawPath {
-            path: v.to_string(),
-            namespace: None,
-        })
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<RawPathEntry, E> {
+        Ok(RawPathEntry(RawPath::pattern(v)))
     }
 
-    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<RawPath, A::Error> {
-        const KEYS: &[&str] = &["path", "namespace"];
-        let (mut path, mut namespace) = (None, None);
-        while let Some(key) = map.next_key::<String>()? {
-            match key.as_str() {
-                "path" => path = Some(map.next_value::<String>()?),
-                "namespace" => namespace = Some(map.next_value::<String>()?),
-                other => return Err(serde::de::Error::unknown_field(other, KEYS)),
-            }
-        }
-        Ok(RawPath {
-            path: path.ok_or_else(|| serde::de::Error::missing_field("path"))?,
-            namespace,
-        })
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<RawPathEntry, A::Error> {
+        RawPath::deserialize(serde::de::value::MapAccessDeserializer::new(map)).map(RawPathEntry)
     }
 }
 

@@ -9,6 +9,7 @@ pub mod dora;
 pub mod git_hooks;
 pub mod ignore;
 pub mod image;
+pub mod kustomize_edit;
 pub mod manifest;
 pub mod model;
 pub mod paths;

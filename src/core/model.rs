@@ -176,6 +176,20 @@ pub struct DeclaredState {
     pub skipped: Vec<SkippedPath>,
 }
 
+impl DeclaredState {
+    /// Adds what another part of the same environment declares (its sources in another
+    /// repository).
+    pub fn merge(&mut self, other: DeclaredState) {
+        self.workloads.extend(other.workloads);
+        self.configs.extend(other.configs);
+        self.problems.extend(other.problems);
+        self.failed_paths.extend(other.failed_paths);
+        self.renders.extend(other.renders);
+        self.releases.extend(other.releases);
+        self.skipped.extend(other.skipped);
+    }
+}
+
 /// A selected path that is not read, and why.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SkippedPath {
@@ -353,6 +367,7 @@ pub enum FindingType {
     PromotionSkipped,
     ConfigDrift,
     ExpiredIgnore,
+    Override,
 }
 
 /// Hex SHA-256 of a config value.
@@ -378,6 +393,7 @@ impl FindingType {
             Self::PromotionSkipped => "promotion-skipped",
             Self::ConfigDrift => "config-drift",
             Self::ExpiredIgnore => "expired-ignore",
+            Self::Override => "override",
         }
     }
 }
@@ -386,6 +402,36 @@ impl fmt::Display for FindingType {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
     }
+}
+
+/// An image an Argo CD Application sets outside git (what Argo CD Image Updater's `argocd`
+/// write-back does): an entry of the live Application's `kustomize.images` or
+/// `helm.parameters`. Declared, but not in git: each workload it sets is an `override` finding.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ImageOverride {
+    /// The object that sets it: `Application argocd/web`.
+    pub object: String,
+    /// The field: `spec.source.kustomize.images[0]`, `spec.source.helm.parameters[1]`.
+    pub field: String,
+    /// The value as written: `registry.example.com/shop/web:1.4.2`, `image.tag=1.4.2`.
+    pub value: String,
+    /// What it applies to: workloads rendered from this source (a path) or release.
+    pub target: OverrideTarget,
+    /// The image it sets: a normalised repository (`registry.example.com/shop/web`) for
+    /// `kustomize.images`; `None` for a Helm parameter, which sets whatever its chart makes of it.
+    pub repository: Option<String>,
+    /// What a container's declared reference contains when the override set it (the tag or
+    /// digest); `None`: any reference of `repository`.
+    pub needle: Option<String>,
+}
+
+/// The workloads an [`ImageOverride`] applies to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum OverrideTarget {
+    /// Rendered from a path below this directory.
+    Path(String),
+    /// Rendered by this Helm release.
+    Release(String),
 }
 
 /// A digest (or, for `unverifiable`, a config ID) and how many Pods run it.

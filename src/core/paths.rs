@@ -119,6 +119,55 @@ pub fn is_hidden(name: &str) -> bool {
     name.starts_with('.')
 }
 
+/// A file glob as Argo CD's `directory.include` / `exclude` take it, matched against paths
+/// relative to the directory: `*` (across `/` too), `?`, `[…]`, and `{a,b}` alternatives.
+#[derive(Clone, Debug)]
+pub struct FileGlob(Vec<Pattern>);
+
+impl FileGlob {
+    pub fn matches(&self, rel: &str) -> bool {
+        self.0.iter().any(|p| p.matches(rel))
+    }
+}
+
+/// Why a `directory.include`/`exclude` glob is not one.
+#[derive(Debug, thiserror::Error)]
+#[error("{glob:?} is not a valid glob: {source}")]
+pub struct FileGlobError {
+    glob: String,
+    #[source]
+    source: glob::PatternError,
+}
+
+/// Parses a [`FileGlob`]; the error says why it is not one.
+pub fn file_glob(text: &str) -> Result<FileGlob, FileGlobError> {
+    braces(text)
+        .iter()
+        .map(|alt| {
+            Pattern::new(alt).map_err(|source| FileGlobError {
+                glob: text.to_string(),
+                source,
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map(FileGlob)
+}
+
+/// `{a,b}` alternatives expanded (the first group, then the rest of each alternative).
+fn braces(text: &str) -> Vec<String> {
+    let Some(open) = text.find('{') else {
+        return vec![text.to_string()];
+    };
+    let Some(len) = text[open..].find('}') else {
+        return vec![text.to_string()];
+    };
+    let (head, inner, tail) = (&text[..open], &text[open + 1..open + len], &text[open + len + 1..]);
+    inner
+        .split(',')
+        .flat_map(|alt| braces(&format!("{head}{alt}{tail}")))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -257,5 +306,22 @@ mod tests {
             let err = PathPattern::new(p).expect_err(case).to_string();
             assert!(err.starts_with(want), "{case}: {err}");
         }
+    }
+
+    #[test]
+    fn file_globs_take_alternatives_and_cross_directories() {
+        // (glob, path, matches)
+        let cases = [
+            ("*.yaml", "a.yaml", true),
+            ("*.yaml", "sub/a.yaml", true),
+            ("{config.yaml,env-use2/*}", "env-use2/x.yaml", true),
+            ("{config.yaml,env-use2/*}", "config.yaml", true),
+            ("{config.yaml,env-use2/*}", "other.yaml", false),
+            ("prod-*.yaml", "dev-a.yaml", false),
+        ];
+        for (glob, path, want) in cases {
+            assert_eq!(file_glob(glob).unwrap().matches(path), want, "{glob} {path}");
+        }
+        assert!(file_glob("[").is_err());
     }
 }

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use git2::{Cred, CredentialType, ErrorClass, FetchOptions, RemoteCallbacks, Repository};
 use tracing::warn;
 
-use crate::config::{GitAuth, GitRef, GitopsConfig};
+use crate::config::{GitAuth, GitRef, GitopsConfig, RepoRef};
 
 #[derive(Debug, thiserror::Error)]
 pub enum GitError {
@@ -28,6 +28,8 @@ pub enum GitError {
     Local { path: PathBuf, reason: String },
     #[error("git cache {path}: another driftwatch run held its lock for {waited:?}; giving up")]
     Busy { path: PathBuf, waited: Duration },
+    #[error("no gitops.url: this source names no repository of its own")]
+    NoDefault,
 }
 
 /// How long a run waits for another run (the daemon, an operator's `--once`, a timer) to finish
@@ -52,7 +54,13 @@ pub fn sync(cfg: &GitopsConfig) -> Result<Checkout, GitError> {
             auth,
             cache_dir,
         } => remote(url, reference, auth, cache_dir),
+        GitopsConfig::Unset => Err(GitError::NoDefault),
     }
+}
+
+/// Brings the clone of `repo` in `dir` (its own locked cache) to the wanted revision.
+pub fn sync_repo(repo: &RepoRef, auth: &GitAuth, dir: &Path) -> Result<Checkout, GitError> {
+    remote(&repo.url, &repo.reference, auth, dir)
 }
 
 fn local(path: &Path) -> Result<Checkout, GitError> {
@@ -239,7 +247,7 @@ fn fetch_and_checkout(url: &str, reference: &GitRef, auth: &GitAuth, cache_dir: 
     let refspecs: Vec<String> = match reference {
         GitRef::DefaultBranch => vec!["+HEAD:refs/remotes/origin/HEAD".into()],
         GitRef::Branch(b) => vec![format!("+refs/heads/{b}:refs/remotes/origin/{b}")],
-        GitRef::Rev(_) => vec![
+        GitRef::Rev(_) | GitRef::Revision(_) => vec![
             "+refs/heads/*:refs/remotes/origin/*".into(),
             "+refs/tags/*:refs/tags/*".into(),
         ],
@@ -263,6 +271,14 @@ fn fetch_and_checkout(url: &str, reference: &GitRef, auth: &GitAuth, cache_dir: 
         GitRef::DefaultBranch => ("default branch".to_string(), "refs/remotes/origin/HEAD".to_string()),
         GitRef::Branch(b) => (format!("branch {b:?}"), format!("refs/remotes/origin/{b}")),
         GitRef::Rev(r) => (format!("rev {r:?}"), r.clone()),
+        // A branch first, then a tag, then a commit, as Argo CD resolves targetRevision.
+        GitRef::Revision(r) => {
+            let spec = [format!("refs/remotes/origin/{r}"), format!("refs/tags/{r}")]
+                .into_iter()
+                .find(|s| repo.revparse_single(s).is_ok())
+                .unwrap_or_else(|| r.clone());
+            (format!("revision {r:?}"), spec)
+        }
     };
     let not_found = |e: git2::Error| {
         // A ref that resolves to a missing object is damage; a ref that does not exist is not.
@@ -440,7 +456,7 @@ mod tests {
     fn cache_dir(cfg: &GitopsConfig) -> PathBuf {
         match cfg {
             GitopsConfig::Remote { cache_dir, .. } => cache_dir.clone(),
-            GitopsConfig::Local { .. } => unreachable!(),
+            GitopsConfig::Local { .. } | GitopsConfig::Unset => unreachable!(),
         }
     }
 

@@ -8,6 +8,7 @@
 
 pub mod charts;
 pub mod cluster;
+pub mod discovery;
 pub mod git;
 pub mod git_history;
 pub mod lineage;

@@ -60,11 +60,15 @@ pub struct HistoryRelease {
 }
 
 impl HistoryRelease {
-    /// The release as walked; `None` when its chart is not a directory of the repository.
+    /// The release as walked; `None` when its chart is not a directory of the repository (or is
+    /// one of another repository than the one walked: `git_repo`).
     pub fn from_config(r: &ReleaseConfig) -> Option<Self> {
         let ChartSource::Path(chart) = &r.chart else {
             return None;
         };
+        if r.git.is_some() {
+            return None;
+        }
         Some(Self {
             name: r.name.clone(),
             namespace: r.namespace.clone(),

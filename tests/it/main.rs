@@ -21,6 +21,7 @@ mod config_drift;
 mod daemon;
 mod daemon_in_process;
 mod deploy;
+mod discovery;
 mod dockerfile;
 mod dora;
 /// Needs a real cluster: `DRIFTWATCH_E2E_KUBECONFIG=… cargo test --features e2e --test it e2e::`.
@@ -43,6 +44,7 @@ mod rbac;
 mod readme_map;
 mod registry;
 mod render_cache;
+mod repositories;
 mod setup;
 mod shutdown_children;
 mod sources;

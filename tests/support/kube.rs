@@ -157,6 +157,8 @@ fn kind_of(plural: &str) -> Option<&'static str> {
         "pods" => "Pod",
         "configmaps" => "ConfigMap",
         "secrets" => "Secret",
+        // Argo CD's Application CRD (argoproj.io/v1alpha1), for discovery.
+        "applications" => "Application",
         _ => return None,
     })
 }
@@ -441,10 +443,13 @@ async fn misbehave(
 /// One page of the `kind` objects (in `namespace`, or all), following `limit` and `continue`.
 fn list(state: &Mutex<KubeState>, kind: &str, namespace: Option<&str>, query: &str) -> axum::response::Response {
     let query: HashMap<&str, &str> = query.split('&').filter_map(|kv| kv.split_once('=')).collect();
-    let (items, rv) = {
+    let (mut items, rv) = {
         let s = state.lock().unwrap();
         (current(&s, kind, namespace), s.resource_version)
     };
+    if let Some(selector) = query.get("labelSelector") {
+        items.retain(|o| selects(selector, o));
+    }
     let limit: usize = query.get("limit").and_then(|l| l.parse().ok()).unwrap_or(usize::MAX);
     let start: usize = query.get("continue").and_then(|c| c.parse().ok()).unwrap_or(0);
     let end = start.saturating_add(limit).min(items.len());
@@ -478,6 +483,18 @@ fn current(s: &KubeState, kind: &str, namespace: Option<&str>) -> Vec<Value> {
     };
     items.sort_by_key(key);
     items
+}
+
+/// Whether `object`'s labels meet a `labelSelector` of `key=value` terms (URL-encoded).
+fn selects(selector: &str, object: &Value) -> bool {
+    let decoded = selector.replace("%3D", "=").replace("%2C", ",").replace("%2F", "/");
+    decoded
+        .split(',')
+        .filter(|t| !t.is_empty())
+        .all(|term| match term.split_once('=') {
+            Some((k, v)) => object["metadata"]["labels"][k.trim_end_matches('=')] == v.trim_start_matches('='),
+            None => !object["metadata"]["labels"][term].is_null(),
+        })
 }
 
 /// Removes a watch stream from the open ones when the server lets go of it.

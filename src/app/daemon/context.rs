@@ -128,6 +128,33 @@ impl Context {
         }
     }
 
+    /// Discovery again, before a full audit: when the Applications changed the environments,
+    /// the setup is rebuilt as on reload (from the config as loaded, not the file: an edit of
+    /// the file waits for a reload), so a new Application is audited and a deleted one's
+    /// environment is no longer.
+    pub async fn rediscover(&self) {
+        let old = self.setup();
+        if !old.config.discovery.is_configured() {
+            return;
+        }
+        let new = crate::app::discover::logged(crate::sources::discovery::written(&old.config)).await;
+        if format!("{:?}", new.environments) == format!("{:?}", old.config.environments) {
+            return;
+        }
+        info!(environments = ?new.discovered, "discovered environments changed");
+        let sources = Arc::new(old.sources.reload(&new).await);
+        let config = Arc::new(new);
+        self.state.apply(Update::Config {
+            cfg: config.clone(),
+            store: old.store.clone(),
+        });
+        *self.setup.write().expect("setup lock") = Arc::new(Setup {
+            config,
+            sources,
+            store: old.store.clone(),
+        });
+    }
+
     /// Loads the config file again; an invalid one is rejected and the running one kept.
     pub async fn reload(&self) -> Result<(), ReloadError> {
         let source = self.source.clone();
@@ -141,6 +168,9 @@ impl Context {
                 return Err(e.into());
             }
         };
+        // Discovered environments are read again with the config (a new Application joins on
+        // reload; re-discovery at every audit is not built yet).
+        let new = crate::app::discover::logged(new).await;
         let old = self.setup();
         if new.server.listen != old.config.server.listen || new.ha.is_some() != old.config.ha.is_some() {
             warn!("server.listen and [ha] changes take effect on restart");

@@ -77,6 +77,8 @@ pub async fn run(
         Some(ha) => Some(Elector::new(ha).await?),
         None => None,
     };
+    // Environments derived from Argo CD Applications, read again on reload.
+    let cfg = crate::app::discover::logged(cfg).await;
     let grace = cfg.schedule.shutdown_grace;
     info!(%listen, cron = %cfg.schedule.cron, timezone = %cfg.schedule.timezone, ha = cfg.ha.is_some(), "driftwatch daemon started");
     let sources = Arc::new(Sources::new(&cfg).await);

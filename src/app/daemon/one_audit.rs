@@ -35,6 +35,9 @@ impl Context {
     /// One audit and its alerts, under a span carrying the audit id: what it audited, or
     /// `None` when it was abandoned at `audit_timeout`.
     pub async fn audit(self: Arc<Self>, coverage: Coverage) -> Option<LastAudit> {
+        if matches!(coverage, Coverage::Full) {
+            self.rediscover().await;
+        }
         let setup = self.setup();
         match &coverage {
             Coverage::Fetched => self.await_watch_sync(&setup).await,

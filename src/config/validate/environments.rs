@@ -1,15 +1,20 @@
 //! `[[environments]]`: each environment's paths, renderer, policy and cluster.
 
 use super::Validator;
-use crate::config::raw::{RawCluster, RawEnvironment, RawPath, RawToggle};
+use crate::config::raw::{RawCluster, RawEnvironment, RawPath, RawPathEntry, RawToggle};
 use crate::config::{
-    ClusterConfig, ClusterSource, CompareConfigMaps, ConfigError, EnvironmentConfig, PathConfig, Renderer,
+    ClusterConfig, ClusterSource, CompareConfigMaps, ConfigError, DirectoryConfig, EnvironmentConfig, GitRef,
+    KustomizeOverrides, PathConfig, Renderer, RepoRef,
 };
 
 impl Validator<'_> {
     /// At least one environment, names unique, `promoted_from` naming another one.
-    pub(super) fn environments(&self, raw: Vec<RawEnvironment>) -> Result<Vec<EnvironmentConfig>, ConfigError> {
-        if raw.is_empty() {
+    pub(super) fn environments(
+        &self,
+        raw: Vec<RawEnvironment>,
+        discovery: bool,
+    ) -> Result<Vec<EnvironmentConfig>, ConfigError> {
+        if raw.is_empty() && !discovery {
             return Err(self.invalid("environments", "at least one [[environments]] entry is required"));
         }
         let mut environments: Vec<EnvironmentConfig> = Vec::new();
@@ -65,18 +70,9 @@ impl Validator<'_> {
         if e.name.trim().is_empty() {
             return Err(self.invalid(at("name"), "is empty"));
         }
-        let renderer = match e.renderer.as_deref() {
-            None | Some("auto") => Renderer::Auto,
-            Some("kustomize") => Renderer::Kustomize,
-            Some("plain") => Renderer::Plain,
-            Some("helm") => Renderer::Helm,
-            Some(other) => {
-                return Err(self.invalid(
-                    at("renderer"),
-                    format!("{other:?} is not one of auto, kustomize, plain, helm"),
-                ));
-            }
-        };
+        let renderer = self
+            .renderer(&at("renderer"), e.renderer.as_deref())?
+            .unwrap_or(Renderer::Auto);
         // A Helm environment may list paths beside its releases (rendered as with `auto`).
         let paths = match renderer {
             Renderer::Helm if e.paths.is_empty() => Vec::new(),
@@ -113,34 +109,128 @@ impl Validator<'_> {
             cluster,
             engine,
             releases,
+            overrides: Vec::new(),
             name: e.name,
         })
     }
 
-    /// Globs relative to the repository root that stay inside it, each with its namespace.
-    fn paths(&self, i: usize, name: &str, paths: Vec<RawPath>) -> Result<Vec<PathConfig>, ConfigError> {
+    /// Promotion lineage walks the `[gitops]` repository's history: an environment (or the one
+    /// it is promoted from) with paths in another repository cannot be walked. Checked once
+    /// every source's repository is known.
+    pub(super) fn promotion_repositories(&self, environments: &[EnvironmentConfig]) {
+        let elsewhere = |name: &str| {
+            environments.iter().any(|x| {
+                x.name == name
+                    && (x.paths.iter().any(|p| p.repo.is_some()) || x.releases.iter().any(|r| r.git.is_some()))
+            })
+        };
+        for (i, e) in environments.iter().enumerate() {
+            if let Some((from, _)) = &e.promoted_from
+                && (elsewhere(&e.name) || elsewhere(from))
+            {
+                self.record(self.invalid(
+                    format!("environments[{i}].promoted_from"),
+                    "promotion lineage walks the [gitops] repository's history; paths and releases in other repositories are not walked yet",
+                ));
+            }
+        }
+    }
+
+    /// A `renderer` key: `auto`, `kustomize`, `plain` or `helm`.
+    fn renderer(&self, key: &str, value: Option<&str>) -> Result<Option<Renderer>, ConfigError> {
+        Ok(Some(match value {
+            None => return Ok(None),
+            Some("auto") => Renderer::Auto,
+            Some("kustomize") => Renderer::Kustomize,
+            Some("plain") => Renderer::Plain,
+            Some("helm") => Renderer::Helm,
+            Some(other) => {
+                return Err(self.invalid(key, format!("{other:?} is not one of auto, kustomize, plain, helm")));
+            }
+        }))
+    }
+
+    /// `repo` + `revision` of a source: `None` for the `[gitops]` repository at its ref.
+    pub(super) fn repo_ref(
+        &self,
+        key: &str,
+        repo: Option<String>,
+        revision: Option<String>,
+    ) -> Result<Option<RepoRef>, ConfigError> {
+        let reference = |r: Option<String>| match r.as_deref().map(str::trim) {
+            None | Some("" | "HEAD") => GitRef::DefaultBranch,
+            Some(r) => GitRef::Revision(r.to_string()),
+        };
+        match (repo, revision) {
+            (Some(url), _) if url.trim().is_empty() => Err(self.invalid(format!("{key}.repo"), "is empty")),
+            (Some(url), revision) => Ok(Some(RepoRef {
+                url,
+                reference: reference(revision),
+            })),
+            // A revision of the default repository: its URL is filled in once `[gitops]` is read.
+            (None, Some(revision)) => Ok(Some(RepoRef {
+                url: String::new(),
+                reference: reference(Some(revision)),
+            })),
+            (None, None) => Ok(None),
+        }
+    }
+
+    /// Globs relative to the repository root that stay inside it, each with its namespace,
+    /// repository, renderer and overrides.
+    fn paths(&self, i: usize, name: &str, paths: Vec<RawPathEntry>) -> Result<Vec<PathConfig>, ConfigError> {
         let key = format!("environments[{i}].paths");
         if paths.is_empty() {
             return Err(self.invalid(key, format!("environment {name:?} lists no paths")));
         }
         let mut out = Vec::with_capacity(paths.len());
-        for (j, p) in paths.into_iter().enumerate() {
-            // The one path matcher, so a pattern accepted here is read the same way by the
-            // renderer and by the promotion history.
-            crate::core::paths::PathPattern::new(&p.path).map_err(|err| self.invalid(&key, err.to_string()))?;
-            if p.namespace.as_deref().is_some_and(|n| n.trim().is_empty()) {
-                return Err(self.invalid(format!("{key}[{j}].namespace"), "is empty"));
-            }
-            out.push(PathConfig {
-                pattern: p.path,
-                namespace: p.namespace,
-            });
+        for (j, RawPathEntry(p)) in paths.into_iter().enumerate() {
+            out.push(self.path_entry(&key, &format!("{key}[{j}]"), p)?);
         }
         Ok(out)
     }
 
+    fn path_entry(&self, list: &str, key: &str, p: RawPath) -> Result<PathConfig, ConfigError> {
+        // The one path matcher, so a pattern accepted here is read the same way by the
+        // renderer and by the promotion history.
+        crate::core::paths::PathPattern::new(&p.path).map_err(|err| self.invalid(list, err.to_string()))?;
+        if p.namespace.as_deref().is_some_and(|n| n.trim().is_empty()) {
+            return Err(self.invalid(format!("{key}.namespace"), "is empty"));
+        }
+        for (k, glob) in [("include", &p.include), ("exclude", &p.exclude)] {
+            if let Some(g) = glob {
+                crate::core::paths::file_glob(g).map_err(|e| self.invalid(format!("{key}.{k}"), e.to_string()))?;
+            }
+        }
+        let kustomize = match p.kustomize {
+            None => None,
+            Some(v) => Some(kustomize_overrides(v).map_err(|e| {
+                let reason = e.to_string().replace("unknown field", "unknown key");
+                self.invalid(format!("{key}.kustomize"), reason)
+            })?),
+        };
+        Ok(PathConfig {
+            repo: self.repo_ref(key, p.repo, p.revision)?,
+            renderer: self.renderer(&format!("{key}.renderer"), p.renderer.as_deref())?,
+            directory: DirectoryConfig {
+                recurse: p.recurse.unwrap_or(true),
+                include: p.include,
+                exclude: p.exclude,
+            },
+            kustomize,
+            pattern: p.path,
+            namespace: p.namespace,
+        })
+    }
+
     /// `[environments.cluster]`: one of kubeconfig (the default), in-cluster or a snapshot.
     fn cluster(&self, i: usize, env_name: &str, c: RawCluster) -> Result<ClusterConfig, ConfigError> {
+        self.cluster_at(&format!("environments[{i}].cluster"), env_name, c)
+    }
+
+    /// A cluster section at `key`; `fallback` names it when nothing else does.
+    pub(super) fn cluster_at(&self, key: &str, fallback: &str, c: RawCluster) -> Result<ClusterConfig, ConfigError> {
+        let env_name = fallback;
         let source = match (c.kubeconfig, c.in_cluster.unwrap_or(false), c.snapshot) {
             (None, false, None) => ClusterSource::Kubeconfig {
                 path: None,
@@ -153,10 +243,7 @@ impl Validator<'_> {
             (None, true, None) => ClusterSource::InCluster,
             (None, false, Some(snapshot)) => ClusterSource::Snapshot(self.path(snapshot)),
             _ => {
-                return Err(self.invalid(
-                    format!("environments[{i}].cluster"),
-                    "give one of kubeconfig, in_cluster = true or snapshot",
-                ));
+                return Err(self.invalid(key, "give one of kubeconfig, in_cluster = true or snapshot"));
             }
         };
         let name = c.name.or(c.context).unwrap_or_else(|| match &source {
@@ -173,4 +260,44 @@ impl Validator<'_> {
             namespaces: c.namespaces,
         })
     }
+}
+
+/// A path's `kustomize` table: what Argo CD's `spec.source.kustomize` sets, in snake case.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawKustomize {
+    #[serde(default)]
+    images: Vec<String>,
+    name_prefix: Option<String>,
+    name_suffix: Option<String>,
+    namespace: Option<String>,
+    #[serde(default)]
+    common_labels: std::collections::BTreeMap<String, String>,
+    #[serde(default)]
+    common_annotations: std::collections::BTreeMap<String, String>,
+    #[serde(default)]
+    patches: Vec<serde_json::Value>,
+    #[serde(default)]
+    replicas: Vec<RawReplicas>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawReplicas {
+    name: String,
+    count: i64,
+}
+
+fn kustomize_overrides(v: serde_json::Value) -> Result<KustomizeOverrides, serde_json::Error> {
+    let k: RawKustomize = serde_json::from_value(v)?;
+    Ok(KustomizeOverrides {
+        images: k.images,
+        name_prefix: k.name_prefix,
+        name_suffix: k.name_suffix,
+        namespace: k.namespace,
+        common_labels: k.common_labels,
+        common_annotations: k.common_annotations,
+        patches: k.patches,
+        replicas: k.replicas.into_iter().map(|r| (r.name, r.count)).collect(),
+    })
 }

@@ -5,8 +5,10 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::Validator;
-use crate::config::raw::RawGitops;
-use crate::config::{ConfigError, GitAuth, GitRef, GitUpdatesConfig, GitopsConfig};
+use crate::config::raw::{RawGitCredential, RawGitops};
+use crate::config::{
+    ConfigError, EnvironmentConfig, GitAuth, GitCredential, GitRef, GitUpdatesConfig, GitopsConfig, RepositoriesConfig,
+};
 
 /// `poll_interval`'s default: a push shows within a minute even without a webhook, at the
 /// cost of one small fetch a minute.
@@ -64,9 +66,11 @@ impl Validator<'_> {
         })
     }
 
-    pub(super) fn gitops(&self, mut g: RawGitops) -> Result<GitopsConfig, ConfigError> {
+    pub(super) fn gitops(&self, mut g: RawGitops, discovery: bool) -> Result<GitopsConfig, ConfigError> {
         match (g.url.take(), g.path.take()) {
             (Some(_), Some(_)) => Err(self.invalid("gitops.url, gitops.path", "give one of the two, not both")),
+            // With discovery, the repositories come from the Applications.
+            (None, None) if discovery => Ok(GitopsConfig::Unset),
             (None, None) => Err(self.invalid(
                 "gitops.url",
                 "missing: the GitOps repository to audit (or gitops.path for a local directory)",
@@ -106,21 +110,117 @@ impl Validator<'_> {
                 g.ssh_key_passphrase_file,
             )?,
         };
-        // A local path as url is taken relative to the config file, like every path.
-        let url = if !url.contains("://") && !url.contains('@') && !Path::new(&url).is_absolute() {
-            self.path(PathBuf::from(&url)).display().to_string()
-        } else {
-            url
-        };
-        let cache_dir = self.path(
-            g.cache_dir
-                .unwrap_or_else(|| PathBuf::from("/var/lib/driftwatch/gitops")),
-        );
+        let url = self.git_url(url);
+        let cache_dir = self.cache_dir(g.cache_dir);
         Ok(GitopsConfig::Remote {
             url,
             reference,
             auth,
             cache_dir,
         })
+    }
+}
+
+impl Validator<'_> {
+    /// A local path as url is taken relative to the config file, like every path.
+    fn git_url(&self, url: String) -> String {
+        if !url.contains("://") && !url.contains('@') && !Path::new(&url).is_absolute() {
+            self.path(PathBuf::from(&url)).display().to_string()
+        } else {
+            url
+        }
+    }
+
+    fn cache_dir(&self, dir: Option<PathBuf>) -> PathBuf {
+        self.path(dir.unwrap_or_else(|| PathBuf::from("/var/lib/driftwatch/gitops")))
+    }
+
+    /// `[gitops] cache_dir` and `[[gitops.credentials]]` (taken out of `g`): where and how every
+    /// repository a source names is fetched.
+    pub(super) fn repositories(&self, g: &mut RawGitops) -> Result<RepositoriesConfig, ConfigError> {
+        let mut credentials = Vec::new();
+        for (i, c) in std::mem::take(&mut g.credentials).into_iter().enumerate() {
+            if let Some(c) = self.keep(self.credential(i, c)) {
+                credentials.push(c);
+            }
+        }
+        Ok(RepositoriesConfig {
+            cache_dir: self.cache_dir(g.cache_dir.clone()),
+            credentials,
+        })
+    }
+
+    fn credential(&self, i: usize, c: RawGitCredential) -> Result<GitCredential, ConfigError> {
+        let at = |k: &str| format!("gitops.credentials[{i}].{k}");
+        if c.url_prefix.trim().is_empty() {
+            return Err(self.invalid(
+                at("url_prefix"),
+                "is empty: it would send these credentials to every repository",
+            ));
+        }
+        let token = self.secret(&at("token"), c.token_env, c.token_file)?;
+        let password = self.secret(&at("password"), c.password_env, c.password_file)?;
+        if token.is_some() && password.is_some() {
+            return Err(self.invalid(at("token_env"), "give a token or a password, not both"));
+        }
+        if password.is_some() && c.username.is_none() {
+            return Err(self.invalid(
+                at("username"),
+                "missing: Basic auth needs the username beside the password",
+            ));
+        }
+        Ok(GitCredential {
+            url_prefix: c.url_prefix,
+            auth: GitAuth {
+                username: c.username.unwrap_or_else(|| "x-access-token".into()),
+                token: token.or(password),
+                ssh_key: c.ssh_key.map(|p| self.path(p)),
+                ssh_key_passphrase: self.secret(
+                    &at("ssh_key_passphrase"),
+                    c.ssh_key_passphrase_env,
+                    c.ssh_key_passphrase_file,
+                )?,
+            },
+        })
+    }
+
+    /// Gives every source's repository its URL: a `revision` without `repo` is the `[gitops]`
+    /// repository's; a source naming the `[gitops]` repository at its own ref is the default
+    /// (`None`), so it shares the default checkout.
+    pub(super) fn resolve_repos(&self, gitops: &GitopsConfig, envs: &mut [EnvironmentConfig]) {
+        let default = match gitops {
+            GitopsConfig::Remote { url, reference, .. } => Some((url.clone(), reference.clone())),
+            _ => None,
+        };
+        for (i, env) in envs.iter_mut().enumerate() {
+            let slots = env
+                .paths
+                .iter_mut()
+                .map(|p| &mut p.repo)
+                .chain(env.releases.iter_mut().map(|r| &mut r.git));
+            for slot in slots {
+                let Some(repo) = slot.as_mut() else { continue };
+                if repo.url.is_empty() {
+                    match &default {
+                        Some((url, _)) => repo.url = url.clone(),
+                        None => {
+                            self.record(self.invalid(
+                                format!("environments[{i}]"),
+                                "a revision without repo needs gitops.url (the repository it is a revision of)",
+                            ));
+                            continue;
+                        }
+                    }
+                } else {
+                    repo.url = self.git_url(std::mem::take(&mut repo.url));
+                }
+                if default
+                    .as_ref()
+                    .is_some_and(|(url, r)| *url == repo.url && *r == repo.reference)
+                {
+                    *slot = None;
+                }
+            }
+        }
     }
 }

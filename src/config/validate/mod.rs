@@ -4,6 +4,7 @@
 
 mod alerts;
 mod audit;
+mod discovery;
 mod environments;
 mod gitops;
 mod registries;
@@ -24,11 +25,26 @@ impl Validator<'_> {
     pub(crate) fn config(&self, mut raw: RawConfig, overrides: &Overrides) -> (Option<Config>, Vec<ConfigError>) {
         let env_names: Vec<String> = raw.environments.iter().map(|e| e.name.clone()).collect();
         let git_updates = self.keep(self.git_updates(&mut raw.gitops));
-        let gitops = self.keep(self.gitops(raw.gitops));
+        let repositories = self.keep(self.repositories(&mut raw.gitops));
+        let discovery = self.keep(self.discovery(raw.discovery));
+        let has_discovery = discovery.as_ref().is_some_and(|d| d.is_configured());
+        let gitops = self.keep(self.gitops(raw.gitops, has_discovery));
+        if let (Some(crate::config::GitopsConfig::Unset), Some(d)) = (&gitops, &discovery)
+            && d.argocd.as_ref().is_some_and(|a| !a.paths.is_empty())
+        {
+            self.record(self.invalid(
+                "discovery.argocd.paths",
+                "Application manifests are read from the [gitops] repository: set gitops.url (or gitops.path), or list Applications from a cluster",
+            ));
+        }
         let audit = self.keep(self.audit(raw.audit, raw.registry_rewrites, overrides));
         let render = self.keep(self.render(raw.render));
         let watch = self.keep(self.watch(raw.watch));
-        let environments = self.keep(self.environments(raw.environments));
+        let mut environments = self.keep(self.environments(raw.environments, has_discovery));
+        if let (Some(g), Some(envs)) = (&gitops, &mut environments) {
+            self.resolve_repos(g, envs);
+            self.promotion_repositories(envs);
+        }
         let state = self.state(raw.state);
         let store = self.keep(self.store(raw.store, &state));
         let alerts = self.keep(self.alerts(raw.alerts, &env_names));
@@ -58,6 +74,9 @@ impl Validator<'_> {
                 render: render?,
                 watch: watch?,
                 environments: environments?,
+                repositories: repositories?,
+                discovery: discovery?,
+                discovered: Vec::new(),
                 state,
                 store: store?,
                 dora: dora?,

@@ -68,6 +68,13 @@ impl Validator<'_> {
         for (k, file) in r.values_files.iter().enumerate() {
             values_files.push(self.repo_path(&format!("{key}.values_files[{k}]"), file)?);
         }
+        let mut set_file = Vec::with_capacity(r.set_file.len());
+        for (k, f) in r.set_file.into_iter().enumerate() {
+            if f.name.trim().is_empty() {
+                return Err(self.invalid(format!("{key}.set_file[{k}].name"), "is empty"));
+            }
+            set_file.push((f.name, self.repo_path(&format!("{key}.set_file[{k}].path"), &f.path)?));
+        }
         let values = match r.values {
             None => serde_json::Map::new(),
             Some(serde_json::Value::Object(table)) => table,
@@ -98,6 +105,9 @@ impl Validator<'_> {
             kube_version: r.kube_version,
             api_versions: r.api_versions,
             engine: self.engine(&at("engine"), r.engine.as_deref())?,
+            git: self.repo_ref(key, r.git_repo, r.revision)?,
+            ignore_missing_values_files: r.ignore_missing_values_files.unwrap_or(false),
+            set_file,
         })
     }
 

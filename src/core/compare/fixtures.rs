@@ -34,6 +34,7 @@ pub fn scope<'a>(namespaces: &'a [String], ignore: &'a [String]) -> Scope<'a> {
         registry: None,
         promotion: None,
         compare_secrets: false,
+        overrides: &[],
     }
 }
 

@@ -43,6 +43,7 @@ mod configs;
 mod fixtures;
 mod images;
 mod manifests;
+mod overrides;
 mod presence;
 mod promotion;
 mod registry;
@@ -84,6 +85,8 @@ pub struct Scope<'a> {
     pub promotion: Option<(&'a str, &'a BTreeMap<String, String>)>,
     /// Compare Secrets too (by hash).
     pub compare_secrets: bool,
+    /// Images a live Argo CD Application sets outside git.
+    pub overrides: &'a [crate::core::model::ImageOverride],
 }
 
 /// What one environment's checks read.
@@ -166,6 +169,7 @@ const ENVIRONMENT_CHECKS: &[EnvironmentCheck] = &[
     containers,
     presence::undeclared,
     configs::config_drift,
+    overrides::overrides,
 ];
 
 /// Per declared container, what git and the registry tell alone; run whether or not the

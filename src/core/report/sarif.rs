@@ -14,7 +14,7 @@ const SCHEMA_URI: &str = "https://json.schemastore.org/sarif-2.1.0.json";
 const FINGERPRINT_KEY: &str = "driftwatchFingerprint/v1";
 
 /// Every finding type, in the order of the rules array (a result's `ruleIndex`).
-const TYPES: [FindingType; 14] = [
+const TYPES: [FindingType; 15] = [
     FindingType::DigestDrift,
     FindingType::SpecDrift,
     FindingType::MixedRollout,
@@ -29,6 +29,7 @@ const TYPES: [FindingType; 14] = [
     FindingType::PromotionSkipped,
     FindingType::ConfigDrift,
     FindingType::ExpiredIgnore,
+    FindingType::Override,
 ];
 
 /// The file in the GitOps repository a finding is about, where one is known: today the
@@ -186,7 +187,8 @@ fn rule(t: FindingType) -> Value {
         | FindingType::Undeclared
         | FindingType::InvalidManifest
         | FindingType::ConfigDrift
-        | FindingType::ExpiredIgnore => "warning",
+        | FindingType::ExpiredIgnore
+        | FindingType::Override => "warning",
         FindingType::Unverifiable => "note",
         _ => "error",
     };
@@ -282,6 +284,11 @@ fn help(t: FindingType) -> (&'static str, &'static str, &'static str) {
             "An ignore rule expired",
             "An ignore rule passed its expiry date and no longer hides anything.",
             "Fix the drift it accepted, or renew the rule with a new reason and date.",
+        ),
+        FindingType::Override => (
+            "An image is set outside git",
+            "An Argo CD Application sets this image (kustomize.images or helm.parameters, as Argo CD Image Updater's write-back does): it is declared, but git does not hold it.",
+            "Commit the image to git (Image Updater's git write-back), or remove the override from the Application.",
         ),
     }
 }

@@ -774,6 +774,9 @@ mod tests {
             kube_version: Some("1.29".into()),
             api_versions: vec!["example.com/v1".into()],
             engine: None,
+            git: None,
+            ignore_missing_values_files: false,
+            set_file: Vec::new(),
         };
         let chart_files = helm::chart::archive::read_dir(&repo.path().join("charts/shop")).unwrap();
         let deps = [Vendored::Directory {

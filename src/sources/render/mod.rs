@@ -14,6 +14,7 @@ pub mod helm;
 pub mod helm_exec;
 pub mod kustomize_exec;
 pub mod kustomize_helm;
+pub mod overrides;
 pub mod plain;
 
 use std::path::{Path, PathBuf};
@@ -22,7 +23,9 @@ use std::sync::Arc;
 use futures::StreamExt;
 use tokio::sync::{OnceCell, Semaphore};
 
-use crate::config::{Engine, EnvironmentConfig, RenderConfig, Renderer as PathRenderer};
+use crate::config::{
+    DirectoryConfig, Engine, EnvironmentConfig, KustomizeOverrides, PathConfig, RenderConfig, Renderer as PathRenderer,
+};
 use crate::core::manifest::{self, Origin};
 use crate::core::model::{DeclaredState, PathRender, SkippedPath};
 use crate::core::paths::PathPattern;
@@ -162,10 +165,12 @@ fn choose(renderer: PathRenderer, path: &Path) -> Choice {
 /// What a Helm chart path says: it is not audited until rendered with Helm.
 const CHART: &str = "a Helm chart: use renderer = \"helm\"";
 
-/// One path a pattern selected: the directory or file, and its default namespace.
+/// One path a pattern selected: the directory or file, its default namespace, and the
+/// `paths` entry that selected it.
 struct Selected<'a> {
     path: PathBuf,
     namespace: &'a str,
+    entry: &'a PathConfig,
 }
 
 /// Whether a glob's matched files are read: only when its last component names manifest
@@ -279,9 +284,13 @@ impl Renderer {
             .iter()
             .map(|sel| async move {
                 let rel = relative(root, &sel.path);
-                let out = match choose(env.renderer, &sel.path) {
-                    Choice::Kustomize => Out::Kustomize(self.kustomization(files, root, repo, &rel, engine).await),
-                    Choice::Plain => Out::Plain(plain::render(root, &sel.path, &rel).await),
+                let out = match choose(sel.entry.renderer.unwrap_or(env.renderer), &sel.path) {
+                    Choice::Kustomize => Out::Kustomize(self.entry(files, root, repo, &rel, engine, sel.entry).await),
+                    Choice::Plain => Out::Plain(
+                        plain::render(root, &sel.path, &rel)
+                            .await
+                            .map(|read| only_selected(read, &rel, &sel.entry.directory)),
+                    ),
                     Choice::Chart => Out::Chart,
                 };
                 (rel, sel, out)
@@ -392,6 +401,57 @@ impl Renderer {
             Err(kustomize::BuildError::Invalid(reason)) => Handoff::BuiltinFailed(reason),
         };
         self.external(files, root, repo, rel, handoff).await
+    }
+
+    /// The kustomization in `rel`, with the overrides its `paths` entry gives, if any.
+    async fn entry(
+        &self,
+        files: &SharedFiles,
+        root: &Path,
+        repo: &str,
+        rel: &str,
+        engine: Engine,
+        entry: &PathConfig,
+    ) -> Result<Output, RenderError> {
+        match &entry.kustomize {
+            None => self.kustomization(files, root, repo, rel, engine).await,
+            Some(o) => self.overridden(files, root, repo, rel, engine, o).await,
+        }
+    }
+
+    /// The kustomization in `rel` edited as an Argo CD Application's `kustomize` overrides say,
+    /// then built. Only the built-in renderer reads the edit (the external kustomize reads the
+    /// directory on disk), so an overlay it leaves to kustomize is an error rather than a
+    /// render without the overrides.
+    async fn overridden(
+        &self,
+        files: &SharedFiles,
+        root: &Path,
+        repo: &str,
+        rel: &str,
+        engine: Engine,
+        o: &KustomizeOverrides,
+    ) -> Result<Output, RenderError> {
+        let unsupported = |reason: String| RenderError::Kustomize {
+            path: rel.into(),
+            reason,
+        };
+        if engine == Engine::External {
+            return Err(unsupported(
+                "the Application's kustomize overrides are applied by the built-in renderer only: set engine = \"builtin\"".into(),
+            ));
+        }
+        let edited = overrides::edit(files, rel, o).map_err(|e| unsupported(e.to_string()))?;
+        // The edit is part of what is rendered: part of the cache key too.
+        let repo = format!("{repo}#{}", cache::key(&[&format!("{o:?}")]));
+        let out = self.kustomization(&edited, root, &repo, rel, engine).await?;
+        if out.entry.renderer.starts_with("external") {
+            return Err(unsupported(format!(
+                "the Application's kustomize overrides are applied by the built-in renderer only, which leaves this overlay to kustomize ({})",
+                out.entry.renderer
+            )));
+        }
+        Ok(out)
     }
 
     /// `rel` rendered by the external kustomize, for the reason `handoff`.
@@ -522,9 +582,38 @@ fn select<'a>(
             }
         }
         let namespace = p.namespace.as_deref().unwrap_or(&env.namespace);
-        selected.extend(m.into_iter().map(|path| Selected { path, namespace }));
+        selected.extend(m.into_iter().map(|path| Selected {
+            path,
+            namespace,
+            entry: p,
+        }));
     }
     selected
+}
+
+/// The files of a plain directory its `directory` settings select (Argo CD's `recurse`,
+/// `include`, `exclude`, on paths relative to the directory).
+fn only_selected((outputs, foreign): plain::Read, rel: &str, dir: &DirectoryConfig) -> plain::Read {
+    if *dir == DirectoryConfig::default() {
+        return (outputs, foreign);
+    }
+    let glob = |g: &Option<String>| g.as_deref().and_then(|g| crate::core::paths::file_glob(g).ok());
+    let (include, exclude) = (glob(&dir.include), glob(&dir.exclude));
+    let outputs = outputs
+        .into_iter()
+        .filter(|out| {
+            let below = out
+                .file
+                .strip_prefix(rel)
+                .map_or(out.file.as_str(), |f| f.trim_start_matches('/'));
+            (dir.recurse || !below.contains('/'))
+                && include.as_ref().is_none_or(|g| g.matches(below))
+                && !exclude.as_ref().is_some_and(|g| g.matches(below))
+        })
+        .collect();
+    // Without recurse, what lies in subdirectories is not read: nor named as unread.
+    let foreign = if dir.recurse { foreign } else { Vec::new() };
+    (outputs, foreign)
 }
 
 /// A directory no renderer reads: its workloads are unknown, so `undeclared` is not judged in
@@ -652,5 +741,46 @@ mod tests {
             selected.sort();
             assert_eq!(on_disk, selected, "{p}");
         }
+    }
+
+    /// Argo CD's `directory`: without `recurse` only the path's own files; `include` and
+    /// `exclude` on paths relative to it.
+    #[test]
+    fn directory_settings_select_the_files_of_a_plain_path() {
+        let read = || -> plain::Read {
+            let out = |file: &str| Rendered {
+                file: file.to_string(),
+                content: Ok(String::new()),
+            };
+            (
+                vec![out("app/a.yaml"), out("app/b.yaml"), out("app/sub/c.yaml")],
+                vec![("app/sub/k".to_string(), plain::Foreign::Kustomization)],
+            )
+        };
+        let files = |dir: DirectoryConfig| -> (Vec<String>, usize) {
+            let (outputs, foreign) = only_selected(read(), "app", &dir);
+            (outputs.into_iter().map(|o| o.file).collect(), foreign.len())
+        };
+        let dir = |recurse: bool, include: Option<&str>, exclude: Option<&str>| DirectoryConfig {
+            recurse,
+            include: include.map(str::to_string),
+            exclude: exclude.map(str::to_string),
+        };
+        assert_eq!(
+            files(DirectoryConfig::default()).0.len(),
+            3,
+            "by default, everything below"
+        );
+        assert_eq!(
+            files(dir(false, None, None)),
+            (vec!["app/a.yaml".into(), "app/b.yaml".into()], 0)
+        );
+        assert_eq!(files(dir(true, Some("{a,c}.yaml"), None)).0, vec!["app/a.yaml"]);
+        assert_eq!(
+            files(dir(true, Some("*c.yaml"), None)).0,
+            vec!["app/sub/c.yaml"],
+            "* crosses directories"
+        );
+        assert_eq!(files(dir(false, None, Some("b.yaml"))).0, vec!["app/a.yaml"]);
     }
 }

@@ -1,0 +1,103 @@
+//! `[discovery]`: where Argo CD Applications are read (manifests in git, a control plane) and
+//! how their destinations are reached (`[[discovery.clusters]]`).
+
+use super::Validator;
+use crate::config::raw::{RawArgoCd, RawCluster, RawDestination, RawDiscovery};
+use crate::config::{ArgoCdConfig, ConfigError, DestinationConfig, DiscoveryConfig, EnvironmentFrom};
+
+impl Validator<'_> {
+    pub(super) fn discovery(&self, raw: RawDiscovery) -> Result<DiscoveryConfig, ConfigError> {
+        let argocd = raw.argocd.map(|a| self.argocd(a)).transpose()?;
+        let mut clusters = Vec::new();
+        for (i, d) in raw.clusters.into_iter().enumerate() {
+            if let Some(d) = self.keep(self.destination(i, d)) {
+                clusters.push(d);
+            }
+        }
+        if argocd.is_none() && !clusters.is_empty() {
+            return Err(self.invalid(
+                "discovery.clusters",
+                "maps Argo CD destinations, but [discovery.argocd] is not configured",
+            ));
+        }
+        Ok(DiscoveryConfig { argocd, clusters })
+    }
+
+    fn argocd(&self, a: RawArgoCd) -> Result<ArgoCdConfig, ConfigError> {
+        if a.paths.is_empty() && a.cluster.is_none() {
+            return Err(self.invalid(
+                "discovery.argocd",
+                "give paths (Application manifests in git) or cluster (the Argo CD control plane), or both",
+            ));
+        }
+        for (i, p) in a.paths.iter().enumerate() {
+            crate::core::paths::PathPattern::new(p)
+                .map_err(|e| self.invalid(format!("discovery.argocd.paths[{i}]"), e.to_string()))?;
+        }
+        let environment_from = match a.environment_from.as_deref() {
+            None | Some("name") => EnvironmentFrom::Name,
+            Some("project") => EnvironmentFrom::Project,
+            Some("destination") => EnvironmentFrom::Destination,
+            Some(other) => match other.split_once(':') {
+                Some(("label", k)) if !k.is_empty() => EnvironmentFrom::Label(k.into()),
+                Some(("annotation", k)) if !k.is_empty() => EnvironmentFrom::Annotation(k.into()),
+                _ => {
+                    return Err(self.invalid(
+                        "discovery.argocd.environment_from",
+                        format!("{other:?} is not one of name, project, destination, label:<key>, annotation:<key>"),
+                    ));
+                }
+            },
+        };
+        let cluster = a
+            .cluster
+            .map(|c| {
+                let c = RawCluster {
+                    name: c.name.or_else(|| Some("argocd".into())),
+                    ..c
+                };
+                self.cluster_at("discovery.argocd.cluster", "argocd", c)
+            })
+            .transpose()?;
+        Ok(ArgoCdConfig {
+            paths: a.paths,
+            cluster,
+            namespace: a.namespace.filter(|n| !n.is_empty()),
+            selector: a.selector.filter(|s| !s.is_empty()),
+            environment_from,
+        })
+    }
+
+    fn destination(&self, i: usize, d: RawDestination) -> Result<DestinationConfig, ConfigError> {
+        let key = format!("discovery.clusters[{i}]");
+        if d.server.is_none() && d.name.is_none() {
+            return Err(self.invalid(key, "give the Argo CD destination's server or name"));
+        }
+        let name = d
+            .name
+            .clone()
+            .or_else(|| d.context.clone())
+            .or_else(|| d.server.as_deref().map(host_of));
+        let raw = RawCluster {
+            name,
+            kubeconfig: d.kubeconfig,
+            context: d.context,
+            in_cluster: d.in_cluster,
+            snapshot: d.snapshot,
+            namespaces: d.namespaces,
+        };
+        let fallback = d.server.clone().unwrap_or_default();
+        Ok(DestinationConfig {
+            cluster: self.cluster_at(&key, &fallback, raw)?,
+            server: d.server.map(|s| s.trim_end_matches('/').to_string()),
+            name: d.name,
+        })
+    }
+}
+
+/// `https://prod-eu1.example.com:6443/` → `prod-eu1.example.com`: a cluster name for findings.
+fn host_of(server: &str) -> String {
+    let rest = server.split_once("://").map_or(server, |(_, r)| r);
+    let host = rest.split(['/', ':']).next().unwrap_or(rest);
+    host.to_string()
+}

@@ -1,0 +1,590 @@
+//! Zero-config onboarding from Argo CD: Applications committed in git (app-of-apps) and
+//! listed from a control plane (the suite's Kubernetes API serving
+//! `apis/argoproj.io/v1alpha1/applications`) become environments; `driftwatch discover`
+//! prints them as the config a user would write; an image an Application sets outside git is
+//! an `override` finding; what cannot be read or mapped is an error naming it, with the fix.
+
+use std::path::Path;
+
+use serde_json::{Value, json};
+use support::fixtures::{D1, D2, deployment, deployment_yaml, list, pod};
+use support::git::{GitDaemon, GitHttp, GitRepo, git};
+use support::kube::{Behaviour, FakeKube};
+use support::run::driftwatch;
+use support::write;
+
+const WEB: &str = "registry.example.com/shop/web";
+const API: &str = "registry.example.com/shop/api";
+const SHOP: &str = "registry.example.com/shop/shop";
+const CACHE: &str = "registry.example.com/shop/cache";
+
+fn application(name: &str, env: &str, source: Value, destination: Value) -> String {
+    let app = json!({
+        "apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
+        "metadata": {"name": name, "namespace": "argocd", "labels": {"env": env}},
+        "spec": {"project": "shop", "source": source, "destination": destination},
+    });
+    serde_json::to_string_pretty(&app).unwrap()
+}
+
+/// The infra repository: a kustomize overlay (web), a plain directory (api), a chart (shop),
+/// and the Application manifests deploying them and the team repository's cache.
+fn infra_files(infra: &str, team: &str) -> Vec<(String, String)> {
+    let prod = json!({"server": "https://prod.example.com", "namespace": "shop"});
+    vec![
+        ("apps/web/base/kustomization.yaml".into(), "resources: [deploy.yaml]\n".into()),
+        ("apps/web/base/deploy.yaml".into(), deployment_yaml("web", "shop", &format!("{WEB}:latest"))),
+        (
+            "apps/web/overlays/production/kustomization.yaml".into(),
+            format!("resources: [../../base]\nimages:\n  - name: {WEB}\n    digest: {D1}\n"),
+        ),
+        ("apps/api/production/deploy.yaml".into(), deployment_yaml("api", "shop", &format!("{API}@{D1}"))),
+        (
+            "apps/api/production/old/deploy.yaml".into(),
+            deployment_yaml("api-old", "shop", &format!("{API}@{D2}")),
+        ),
+        ("charts/shop/Chart.yaml".into(), "apiVersion: v2\nname: shop\nversion: 1.0.0\n".into()),
+        ("charts/shop/values.yaml".into(), format!("image: {SHOP}@{D2}\n")),
+        ("charts/shop/values-prod.yaml".into(), format!("image: {SHOP}@{D1}\n")),
+        (
+            "charts/shop/templates/deployment.yaml".into(),
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {{ .Release.Name }}\nspec:\n  template:\n    spec:\n      containers:\n        - name: shop\n          image: {{ .Values.image | quote }}\n".into(),
+        ),
+        (
+            "argocd/apps/web.yaml".into(),
+            application("web", "production", json!({"repoURL": infra, "targetRevision": "HEAD", "path": "apps/web/overlays/production"}), prod.clone()),
+        ),
+        (
+            "argocd/apps/api.yaml".into(),
+            application("api", "production", json!({"repoURL": infra, "path": "apps/api/production", "directory": {"recurse": false}}), prod.clone()),
+        ),
+        (
+            "argocd/apps/shop.yaml".into(),
+            application("shop", "production", json!({"repoURL": infra, "path": "charts/shop", "helm": {"valueFiles": ["values-prod.yaml"]}}), prod),
+        ),
+        (
+            "argocd/apps/cache.yaml".into(),
+            application("cache", "staging", json!({"repoURL": team, "targetRevision": "main", "path": "deploy"}), json!({"name": "staging", "namespace": "cache"})),
+        ),
+    ]
+}
+
+/// A snapshot of `objects` (Deployment name, namespace, image) each on one Pod.
+fn snapshot(path: &Path, objects: &[(&str, &str, String)]) {
+    let mut all = Vec::new();
+    for (name, ns, image) in objects {
+        let (d, rs) = deployment(ns, name, &[(name, image)], 1);
+        let p = pod(&rs, "a", &[(name, image)]);
+        all.extend([d, rs, p]);
+    }
+    write(path, &list(all));
+}
+
+struct Fleet {
+    dir: tempfile::TempDir,
+    _daemon: GitDaemon,
+    team: GitHttp,
+    infra_url: String,
+}
+
+/// The two repositories served (infra over git://, team over smart HTTP behind Basic auth),
+/// and the clusters: production runs web with a hand-changed image.
+fn fleet() -> Fleet {
+    let dir = tempfile::tempdir().unwrap();
+    let team_repo = GitRepo::init(&dir.path().join("team-served/team"));
+    team_repo.commit(
+        &[(
+            "deploy/cache.yaml",
+            &deployment_yaml("cache", "cache", &format!("{CACHE}@{D1}")),
+        )],
+        "cache",
+    );
+    let team = GitHttp::start(&dir.path().join("team-served"), "team-bot", "team-pw");
+    let infra = GitRepo::init(&dir.path().join("served/infra"));
+    let daemon = GitDaemon::start(&dir.path().join("served"));
+    let infra_url = daemon.url("infra");
+    let files = infra_files(&infra_url, &team.url("team"));
+    let refs: Vec<(&str, &str)> = files.iter().map(|(p, t)| (p.as_str(), t.as_str())).collect();
+    infra.commit(&refs, "fleet");
+    snapshot(
+        &dir.path().join("prod.json"),
+        &[
+            ("web", "shop", format!("{WEB}:hotfix")),
+            ("api", "shop", format!("{API}@{D1}")),
+            ("shop", "shop", format!("{SHOP}@{D1}")),
+        ],
+    );
+    snapshot(
+        &dir.path().join("staging.json"),
+        &[("cache", "cache", format!("{CACHE}@{D1}"))],
+    );
+    Fleet {
+        dir,
+        _daemon: daemon,
+        team,
+        infra_url,
+    }
+}
+
+impl Fleet {
+    fn path(&self, name: &str) -> String {
+        self.dir.path().join(name).display().to_string()
+    }
+
+    /// `[gitops]` with the team credentials, as both configs start.
+    fn gitops(&self) -> String {
+        format!(
+            "[gitops]\nurl = \"{}\"\ncache_dir = \"cache\"\n[[gitops.credentials]]\nurl_prefix = \"http://{}/\"\nusername = \"team-bot\"\npassword_env = \"TEAM_PW\"\n",
+            self.infra_url, self.team.addr
+        )
+    }
+
+    fn run(&self, config: &str, args: &[&str]) -> support::run::Output {
+        let cfg = self.dir.path().join("driftwatch.toml");
+        write(&cfg, config);
+        let mut all: Vec<&str> = args.to_vec();
+        let cfg = cfg.display().to_string();
+        all.extend(["--config", &cfg]);
+        driftwatch(self.dir.path(), &all, &[("TEAM_PW", "team-pw")])
+    }
+}
+
+/// The config a user would write by hand for the fleet, after `[gitops]`.
+fn hand_written(f: &Fleet) -> String {
+    format!(
+        r#"# Environments derived by driftwatch discover: paste them into the config as they are.
+
+# from Application argocd/api (git argocd/apps/api.yaml), Application argocd/shop (git argocd/apps/shop.yaml), Application argocd/web (git argocd/apps/web.yaml)
+[[environments]]
+name = "production"
+renderer = "helm"
+paths = [
+  {{ path = "apps/api/production", namespace = "shop", renderer = "plain", recurse = false }},
+  {{ path = "apps/web/overlays/production", namespace = "shop" }},
+]
+[environments.cluster]
+name = "prod"
+snapshot = "{prod}"
+[[environments.releases]]
+name = "shop"
+namespace = "shop"
+chart = "charts/shop"
+values_files = ["charts/shop/values-prod.yaml"]
+
+# from Application argocd/cache (git argocd/apps/cache.yaml)
+[[environments]]
+name = "staging"
+paths = [
+  {{ path = "deploy", namespace = "cache", repo = "{team}", revision = "main" }},
+]
+[environments.cluster]
+name = "staging"
+snapshot = "{staging}"
+"#,
+        prod = f.path("prod.json"),
+        staging = f.path("staging.json"),
+        team = f.team.url("team"),
+    )
+}
+
+fn discovery_config(f: &Fleet) -> String {
+    format!(
+        "{}[discovery.argocd]\npaths = [\"argocd/apps/*.yaml\"]\nenvironment_from = \"label:env\"\n[[discovery.clusters]]\nserver = \"https://prod.example.com\"\nname = \"prod\"\nsnapshot = \"{}\"\n[[discovery.clusters]]\nname = \"staging\"\nsnapshot = \"{}\"\n",
+        f.gitops(),
+        f.path("prod.json"),
+        f.path("staging.json")
+    )
+}
+
+/// (environment, type, workload) of every finding.
+fn found(report: &Value) -> Vec<(String, String, String)> {
+    report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| {
+            let s = |k: &str| x[k].as_str().unwrap_or_default().to_string();
+            (s("environment"), s("type"), s("name"))
+        })
+        .collect()
+}
+
+#[test]
+fn discover_prints_the_config_a_user_would_write_and_both_audit_the_same() {
+    let f = fleet();
+    let out = f.run(&discovery_config(&f), &["discover"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(out.stdout, hand_written(&f));
+
+    // The printed config, pasted after [gitops], audits the fleet: the hand-changed web image
+    // is drift; the rest (kustomize, plain without recursion, Helm, the team repository) is
+    // in sync.
+    let pasted = format!("{}{}", f.gitops(), out.stdout);
+    let by_hand = f.run(&pasted, &["--once", "--format", "json"]);
+    assert_eq!(by_hand.code, 1, "{}\n{}", by_hand.stdout, by_hand.stderr);
+    let want = vec![("production".to_string(), "spec-drift".to_string(), "web".to_string())];
+    assert_eq!(found(&by_hand.json()), want);
+    let envs = by_hand.json()["environments"].clone();
+    assert_eq!(
+        envs[0]["declared_workloads"], 3,
+        "api-old is in a subdirectory: not read"
+    );
+    assert_eq!(envs[1]["status"], "ok", "{envs}");
+
+    let json = f.run(&discovery_config(&f), &["discover", "--format", "json"]).json();
+    assert_eq!(
+        json["environments"][0]["origins"].as_array().unwrap().len(),
+        3,
+        "{json}"
+    );
+    assert_eq!(json["unmapped"], json!([]));
+
+    // Discovery alone audits the same.
+    let discovered = f.run(&discovery_config(&f), &["--once", "--format", "json"]);
+    assert_eq!(discovered.code, 1, "{}", discovered.stderr);
+    assert_eq!(found(&discovered.json()), want);
+}
+
+#[test]
+fn check_config_lists_discovered_environments_and_says_which_hand_written_one_wins() {
+    let f = fleet();
+    let text = format!(
+        "{}[[environments]]\nname = \"staging\"\npaths = [{{ path = \"deploy\", repo = \"{}\" }}]\n[environments.cluster]\nsnapshot = \"{}\"\n",
+        discovery_config(&f),
+        f.team.url("team"),
+        f.path("staging.json")
+    );
+    // The git cache exists once an audit cloned it.
+    f.run(&text, &["--once"]);
+    let out = f.run(&text, &["check-config"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stdout
+            .contains("discovered environment production: Application argocd/api (git argocd/apps/api.yaml)"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout
+            .contains("discovered environment staging: the hand-written [[environments]] of that name wins"),
+        "{}",
+        out.stdout
+    );
+}
+
+#[test]
+fn malformed_manifests_and_unknown_destinations_are_named_and_the_rest_is_audited() {
+    let f = fleet();
+    let infra = GitRepo {
+        dir: f.dir.path().join("served/infra"),
+    };
+    infra.commit(
+        &[
+            (
+                "argocd/apps/broken.yaml",
+                "apiVersion: argoproj.io/v1alpha1\nkind: Application\nmetadata: [unclosed\n",
+            ),
+            (
+                "argocd/apps/eu.yaml",
+                &application(
+                    "eu",
+                    "eu",
+                    json!({"repoURL": f.infra_url, "path": "apps/api/production"}),
+                    json!({"server": "https://eu.example.com"}),
+                ),
+            ),
+        ],
+        "a broken manifest and an unknown cluster",
+    );
+    let out = f.run(&discovery_config(&f), &["--once", "--format", "json"]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("argocd/apps/broken.yaml: not YAML"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("Application argocd/eu not mapped: destination server https://eu.example.com is not a configured cluster (fix: add [[discovery.clusters]] with server = \"https://eu.example.com\""),
+        "{}",
+        out.stderr
+    );
+    let report = out.json();
+    assert_eq!(
+        found(&report),
+        vec![("production".to_string(), "spec-drift".to_string(), "web".to_string())]
+    );
+}
+
+/// Applications listed from the Argo CD control plane (the suite's Kubernetes API): the one
+/// Image Updater wrote an image into is audited with that image, and the image is an
+/// `override` finding naming the Application and the field; a 403 on listing is an error
+/// naming the permission.
+#[test]
+fn live_applications_their_overrides_and_a_forbidden_list() {
+    let f = fleet();
+    let (d, rs) = deployment("shop", "web", &[("web", &format!("{WEB}@{D2}"))], 1);
+    let p = pod(&rs, "a", &[("web", &format!("{WEB}@{D2}"))]);
+    let app = |name: &str, team: &str, server: &str| {
+        let mut a: Value = serde_json::from_str(&application(
+            name,
+            "production",
+            json!({"repoURL": f.infra_url, "path": "apps/web/overlays/production",
+                   "kustomize": {"images": [format!("{WEB}@{D2}")]}}),
+            json!({"server": server, "namespace": "shop"}),
+        ))
+        .unwrap();
+        a["metadata"]["labels"]["team"] = json!(team);
+        a
+    };
+    let kube = FakeKube::start(vec![
+        d,
+        rs,
+        p,
+        app("web", "payments", "https://kubernetes.default.svc"),
+        app("other-team", "search", "https://kubernetes.default.svc"),
+    ]);
+    let kubeconfig = kube.kubeconfig(f.dir.path(), "mgmt");
+    // No [gitops] url: the repositories come from the Applications.
+    let gitops = f.gitops().replace(&format!("url = \"{}\"\n", f.infra_url), "");
+    let config = format!(
+        "{gitops}[discovery.argocd]\ncluster = {{ kubeconfig = \"{}\" }}\nnamespace = \"argocd\"\nselector = \"team=payments\"\nenvironment_from = \"label:env\"\n",
+        kubeconfig.display()
+    );
+    let out = f.run(&config, &["--once", "--format", "json"]);
+    assert_eq!(out.code, 1, "the override is a warning\n{}", out.stderr);
+    let report = out.json();
+    assert_eq!(
+        found(&report),
+        vec![("production".to_string(), "override".to_string(), "web".to_string())],
+        "the Pods run what the Application sets: no spec-drift; other-team is not selected"
+    );
+    let message = report["findings"][0]["message"].as_str().unwrap();
+    assert!(
+        message.contains(&format!(
+            "Application argocd/web sets spec.source.kustomize.images[0] = \"{WEB}@{D2}\" outside git"
+        )),
+        "{message}"
+    );
+    assert!(
+        kube.requests()
+            .iter()
+            .any(|r| r.contains("/apis/argoproj.io/v1alpha1/namespaces/argocd/applications"))
+    );
+
+    kube.behave("applications", Behaviour::Forbidden);
+    let out = f.run(&config, &["--once", "--format", "json"]);
+    assert_eq!(out.code, 2);
+    assert!(
+        out.stderr
+            .contains("argocd Applications from cluster argocd: forbidden")
+            && out.stderr.contains("applications.argoproj.io"),
+        "{}",
+        out.stderr
+    );
+}
+
+/// A multi-source Application: the chart from a Helm repository, its values file from the
+/// git repository through a `ref` source (`$values/…`).
+#[test]
+fn a_multi_source_application_takes_its_values_from_the_ref_source() {
+    use support::charts::{ChartRepo, index, package};
+    let f = fleet();
+    let src = f.dir.path().join("chart-src/podinfo");
+    write(
+        &src.join("Chart.yaml"),
+        "apiVersion: v2\nname: podinfo\nversion: 6.5.0\n",
+    );
+    write(&src.join("values.yaml"), &format!("image: {SHOP}-podinfo@{D2}\n"));
+    write(
+        &src.join("templates/deployment.yaml"),
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {{ .Release.Name }}\nspec:\n  template:\n    spec:\n      containers:\n        - name: podinfo\n          image: {{ .Values.image | quote }}\n",
+    );
+    let served = f.dir.path().join("charts-served/charts");
+    package(&src, &served);
+    index(&served);
+    let charts = ChartRepo::start(served.parent().unwrap(), None);
+    let app = json!({
+        "apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
+        "metadata": {"name": "podinfo", "namespace": "argocd", "labels": {"env": "production"}},
+        "spec": {
+            "sources": [
+                {"repoURL": charts.url("charts"), "chart": "podinfo", "targetRevision": "6.5.0",
+                 "helm": {"valueFiles": ["$values/envs/prod/podinfo.yaml", "$values/envs/prod/absent.yaml"],
+                          "ignoreMissingValueFiles": true}},
+                {"repoURL": f.infra_url, "targetRevision": "HEAD", "ref": "values"},
+            ],
+            "destination": {"server": "https://prod.example.com", "namespace": "shop"},
+        },
+    });
+    let infra = GitRepo {
+        dir: f.dir.path().join("served/infra"),
+    };
+    infra.commit(
+        &[
+            ("envs/prod/podinfo.yaml", &format!("image: {SHOP}-podinfo@{D1}\n")),
+            ("argocd/apps/podinfo.yaml", &serde_json::to_string_pretty(&app).unwrap()),
+        ],
+        "podinfo from the chart repository, values from git",
+    );
+    snapshot(
+        &f.dir.path().join("prod.json"),
+        &[
+            ("web", "shop", format!("{WEB}@{D1}")),
+            ("api", "shop", format!("{API}@{D1}")),
+            ("shop", "shop", format!("{SHOP}@{D1}")),
+            ("podinfo", "shop", format!("{SHOP}-podinfo@{D1}")),
+        ],
+    );
+    let out = f.run(&discovery_config(&f), &["--once", "--format", "json"]);
+    // The values file from git declares D1, as the cluster runs; the chart's default (D2)
+    // would be drift. The absent values file is skipped, as ignoreMissingValueFiles says.
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    let report = out.json();
+    let releases = &report["environments"][0]["releases"];
+    assert_eq!(releases[0]["release"], "podinfo", "{releases}");
+    let discovered = f.run(&discovery_config(&f), &["discover"]);
+    assert!(
+        discovered.stdout.contains(&format!(
+            "[[environments.releases]]\nname = \"podinfo\"\nnamespace = \"shop\"\nchart = \"podinfo\"\nrepo = \"{}\"\nversion = \"6.5.0\"\nvalues_files = [\"envs/prod/podinfo.yaml\", \"envs/prod/absent.yaml\"]\nignore_missing_values_files = true\n",
+            charts.url("charts")
+        )),
+        "{}",
+        discovered.stdout
+    );
+}
+
+/// `helm.fileParameters`: the file's text, at the parameter's value path, after the values
+/// files and parameters (as `helm --set-file`); `discover` prints it as `set_file`.
+#[test]
+fn file_parameters_set_a_value_from_a_file_of_the_repository() {
+    let f = fleet();
+    let infra = GitRepo {
+        dir: f.dir.path().join("served/infra"),
+    };
+    let shop = application(
+        "shop",
+        "production",
+        json!({"repoURL": f.infra_url, "path": "charts/shop", "helm": {
+            "valueFiles": ["values-prod.yaml"],
+            "parameters": [{"name": "image", "value": format!("{SHOP}@{D2}")}],
+            "fileParameters": [{"name": "image", "path": "files/image.txt"}]}}),
+        json!({"server": "https://prod.example.com", "namespace": "shop"}),
+    );
+    infra.commit(
+        &[
+            ("charts/shop/files/image.txt", &format!("{SHOP}@{D1}")),
+            ("argocd/apps/shop.yaml", &shop),
+        ],
+        "shop's image from a file",
+    );
+    let out = f.run(&discovery_config(&f), &["--once", "--format", "json"]);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert_eq!(
+        found(&out.json()),
+        vec![("production".to_string(), "spec-drift".to_string(), "web".to_string())],
+        "shop declares the file's D1 (the parameter's D2 is set before it), as the cluster runs"
+    );
+    let toml = f.run(&discovery_config(&f), &["discover"]).stdout;
+    assert!(
+        toml.contains("set_file = [{ name = \"image\", path = \"charts/shop/files/image.txt\" }]"),
+        "{toml}"
+    );
+}
+
+/// The daemon discovers at its start and again before each scheduled audit: an Application
+/// committed since joins the audits, a deleted one's environment leaves them; a reload
+/// discovers too.
+#[tokio::test]
+async fn the_daemon_discovers_at_start_and_at_each_scheduled_audit() {
+    use crate::inprocess::Daemon;
+    let dir = tempfile::tempdir().unwrap();
+    let infra = GitRepo::init(&dir.path().join("infra"));
+    let url = infra.dir.display().to_string();
+    let prod = json!({"name": "prod", "namespace": "shop"});
+    let source = json!({"repoURL": url, "path": "apps/api/production"});
+    infra.commit(
+        &[
+            (
+                "apps/api/production/deploy.yaml",
+                &deployment_yaml("api", "shop", &format!("{API}@{D1}")),
+            ),
+            (
+                "argocd/apps/api.yaml",
+                &application("api", "production", source.clone(), prod.clone()),
+            ),
+        ],
+        "api",
+    );
+    snapshot(&dir.path().join("prod.json"), &[("api", "shop", format!("{API}@{D1}"))]);
+    let cfg = dir.path().join("driftwatch.toml");
+    write(
+        &cfg,
+        &format!(
+            "[gitops]\nurl = \"{url}\"\ncache_dir = \"cache\"\n[schedule]\ncron = \"* * * * * *\"\n[discovery.argocd]\npaths = [\"argocd/apps/*.yaml\"]\nenvironment_from = \"label:env\"\n[[discovery.clusters]]\nname = \"prod\"\nsnapshot = \"prod.json\"\n"
+        ),
+    );
+    let d = Daemon::start(&cfg, Default::default()).await;
+    let audited = |want: &'static [&'static str]| {
+        let d = &d;
+        async move {
+            let (_, body) = d.request(reqwest::Method::GET, "/report").await;
+            let report: Value = serde_json::from_str(&body).unwrap_or_default();
+            let names: Vec<&str> = report["environments"]
+                .as_array()
+                .map(|e| e.iter().filter_map(|e| e["name"].as_str()).collect())
+                .unwrap_or_default();
+            let mut names = names;
+            names.sort_unstable();
+            names == want
+        }
+    };
+    poll(15, "an audit of the discovered environment", || {
+        audited(&["production"])
+    })
+    .await;
+
+    infra.commit(
+        &[(
+            "argocd/apps/api-staging.yaml",
+            &application("api-staging", "staging", source, prod),
+        )],
+        "api in staging too",
+    );
+    poll(15, "an audit with the new Application's environment", || {
+        audited(&["production", "staging"])
+    })
+    .await;
+    git(&infra.dir, &["rm", "-q", "argocd/apps/api.yaml"]);
+    infra.commit(&[], "api leaves production");
+    poll(15, "an audit without the deleted Application's environment", || {
+        audited(&["staging"])
+    })
+    .await;
+    // A reload discovers too (and keeps what it found).
+    assert_eq!(
+        d.request(reqwest::Method::POST, "/-/reload").await,
+        (200, "config reloaded\n".into())
+    );
+    poll(15, "an audit after the reload", || audited(&["staging"])).await;
+    d.stop().await;
+}
+
+/// Polls `check` every 50 ms (real time: the daemon runs real processes and git) until it
+/// holds, for at most `secs`.
+async fn poll<F, Fut>(secs: u64, what: &str, check: F)
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let polled = async {
+        while !check().await {
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    };
+    if tokio::time::timeout(std::time::Duration::from_secs(secs), polled)
+        .await
+        .is_err()
+    {
+        panic!("{what} did not happen within {secs}s");
+    }
+}
