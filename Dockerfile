@@ -49,6 +49,8 @@ RUN mkdir src benches crates/yaml/src crates/kustomize/src crates/helm/src xtask
     && echo 'fn main() {}' > benches/watch.rs \
     && echo 'fn main() {}' > benches/store.rs \
     && echo 'fn main() {}' > benches/status_load.rs \
+    && echo 'fn main() {}' > benches/helm.rs \
+    && echo 'fn main() {}' > benches/discovery.rs \
     && cargo build --release --locked \
     && rm -rf src benches tests/support/lib.rs crates/yaml/src crates/kustomize/src crates/helm/src xtask/src
 

@@ -33,6 +33,7 @@ fn resource(obj: &Value) -> (String, String) {
         "Pod" => "pods",
         "ConfigMap" => "configmaps",
         "Namespace" => "namespaces",
+        "Application" => "applications",
         other => panic!("the kapi loader does not write {other}"),
     };
     let group = if api.contains('/') {
@@ -70,6 +71,11 @@ impl Kapi {
         }
     }
 
+    /// The admin's kubeconfig (for what no reader may read, e.g. Applications).
+    pub fn admin_kubeconfig(&self) -> PathBuf {
+        self.dir.join("admin.kubeconfig")
+    }
+
     /// The kubeconfig driftwatch reads the cluster with (`reader2`).
     pub fn reader_kubeconfig(&self) -> PathBuf {
         self.dir.join("reader2.kubeconfig")
@@ -101,6 +107,12 @@ impl Kapi {
     /// the apiserver's validation does (a ReplicaSet's selector) is filled in first.
     fn write(&self, obj: &Value) -> String {
         let mut spec = obj.clone();
+        // Argo CD's Application CRD has no status subresource: its status is written with it.
+        if obj["kind"] == "Application" {
+            let meta = spec["metadata"].as_object_mut().unwrap();
+            meta.remove("uid");
+            return self.apply(&spec, "")["metadata"]["uid"].as_str().unwrap().to_string();
+        }
         if obj["kind"] == "ReplicaSet" && spec["spec"]["selector"].is_null() {
             spec["spec"]["selector"] = json!({"matchLabels": obj["spec"]["template"]["metadata"]["labels"]});
         }

@@ -303,6 +303,61 @@ fn once_finds_a_hand_changed_image_and_names_the_release_and_template() {
     );
 }
 
+/// The daemon (built-in engine) audits the release at start and its status page shows the
+/// hand-changed workload with the release and template it came from: in `/api/status`, on the
+/// fleet page's row and on the workload's page.
+#[test]
+fn the_status_page_shows_a_releases_drifting_workload_with_its_release() {
+    let dir = tempfile::tempdir().unwrap();
+    write_files(&dir.path().join("gitops"), &gitops_files());
+    let kube = FakeKube::start(live("shop"));
+    let kc = kube.kubeconfig(dir.path(), "prod");
+    let cfg = ConfigBuilder::new(dir.path())
+        .schedule(|s| s.run_on_start(true).cron(crate::NEVER))
+        .gitops(|g| g.path("gitops"))
+        .environment("production", |e| {
+            e.renderer("helm")
+                .kubeconfig(&kc)
+                .namespaces(&["shop"])
+                .compare_configmaps("false")
+                .release("shop", |r| {
+                    r.namespace("shop")
+                        .chart("charts/shop")
+                        .values_files(&["charts/shop/values-production.yaml"])
+                })
+        });
+    let d = support::daemon::Daemon::start(dir.path(), &cfg, &[]);
+    let status: Value = support::net::wait_until(20, "the first audit's /api/status", || {
+        let (code, body) = d.get("/api/status");
+        (code == 200).then(|| serde_json::from_str(&body).unwrap())
+    });
+    let f = &status["findings"][0];
+    assert_eq!(
+        (
+            f["type"].as_str(),
+            f["workload"].as_str(),
+            f["release"].as_str(),
+            f["template"].as_str()
+        ),
+        (
+            Some("spec-drift"),
+            Some("shop/Deployment/shop-api"),
+            Some("shop"),
+            Some("shop/templates/deployment.yaml")
+        ),
+        "{status}"
+    );
+    let (code, page) = d.get("/");
+    assert_eq!(code, 200);
+    assert!(page.contains("href=\"/workloads/shop/Deployment/shop-api\""), "{page}");
+    let (code, workload) = d.get("/workloads/shop/Deployment/shop-api");
+    assert_eq!(code, 200, "{workload}");
+    assert!(
+        workload.contains("<dt>Helm release</dt><dd>shop · <code>shop/templates/deployment.yaml</code></dd>"),
+        "{workload}"
+    );
+}
+
 #[test]
 fn config_errors_name_the_release_key_with_dots() {
     let dir = tempfile::tempdir().unwrap();

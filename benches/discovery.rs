@@ -1,0 +1,194 @@
+//! Discovery at fleet size: `cargo bench --bench discovery` (`BENCH_APPS`, default 500;
+//! `BENCH_ENVS`, default 4; `BENCH_REPOS`, default 20; `BENCH_RUNS`, default 3).
+//!
+//! Generates the render benchmark's fleet ([`fleet`]: N apps × M environments of kustomize
+//! overlays, one snapshot per environment) and copies its repository into `BENCH_REPOS` git
+//! repositories; one Argo CD Application per app and environment (2,000 by default, labelled
+//! `env=<environment>`, app `i` in repository `i % BENCH_REPOS`) is served by the suite's
+//! Kubernetes API, or, with `BENCH_KAPI=<KAPI_DIR>`, written into a real kube-apiserver
+//! (`../shared/kapi`; the Application CRD must be installed: see docs/benchmarks.md). Then,
+//! warm (every repository cached, every overlay in the render cache), it times in turns
+//! `driftwatch --once` with `[discovery.argocd]` listing those Applications and with the
+//! config `driftwatch discover` printed for them pasted in (the same environments, written by
+//! hand): the difference is what discovery adds to an audit. Every run's findings are checked
+//! to be exactly the fleet's deliberate drifts.
+
+#[allow(dead_code)]
+mod fleet;
+mod kapi;
+mod measure;
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use fleet::Fleet;
+use measure::{Measured, check, env_usize, measure_child, median, once};
+use serde_json::{Value, json};
+use support::kube::FakeKube;
+
+fn application(fleet: &Fleet, repos: &[PathBuf], app: usize, env: &str) -> Value {
+    let name = format!("app-{app:04}");
+    json!({
+        "apiVersion": "argoproj.io/v1alpha1",
+        "kind": "Application",
+        "metadata": {"name": format!("{name}-{env}"), "namespace": "argocd", "labels": {"env": env}},
+        "spec": {
+            "project": "default",
+            "source": {
+                "repoURL": format!("file://{}", repos[app % repos.len()].display()),
+                "targetRevision": "main",
+                "path": format!("apps/{name}/overlays/{env}"),
+            },
+            "destination": {"name": env, "namespace": format!("{env}-team-{:02}", app % 25)},
+        },
+        "status": {"sync": {"status": "Synced"}, "health": {"status": "Healthy"}},
+    })
+}
+
+/// The sections both configs share: caches and one snapshot per destination cluster.
+fn common(work: &Path) -> String {
+    let mut toml = String::new();
+    writeln!(
+        toml,
+        "[gitops]\ncache_dir = {:?}\n[render]\ncache_dir = {:?}\n[state]\npath = {:?}",
+        work.join("git-cache").display().to_string(),
+        work.join("render-cache").display().to_string(),
+        work.join("state.json").display().to_string(),
+    )
+    .unwrap();
+    toml
+}
+
+fn discovery_config(work: &Path, fleet: &Fleet, kubeconfig: &Path) -> PathBuf {
+    let mut toml = common(work);
+    writeln!(
+        toml,
+        "[discovery.argocd]\ncluster = {{ kubeconfig = {:?} }}\nnamespace = \"argocd\"\nenvironment_from = \"label:env\"",
+        kubeconfig.display().to_string()
+    )
+    .unwrap();
+    for (env, snapshot) in fleet.envs.iter().zip(&fleet.snapshots) {
+        writeln!(
+            toml,
+            "[[discovery.clusters]]\nname = {env:?}\nsnapshot = {:?}",
+            snapshot.display().to_string()
+        )
+        .unwrap();
+    }
+    let path = work.join("discovery.toml");
+    std::fs::write(&path, toml).unwrap();
+    path
+}
+
+/// `driftwatch discover` of `discovery`, pasted after the shared sections.
+fn frozen_config(work: &Path, fleet: &Fleet, discovery: &Path) -> PathBuf {
+    let out = Command::new(env!("CARGO_BIN_EXE_driftwatch"))
+        .args(["discover", "--config", discovery.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "discover: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let path = work.join("frozen.toml");
+    std::fs::write(
+        &path,
+        format!("{}{}", common(work), String::from_utf8_lossy(&out.stdout)),
+    )
+    .unwrap();
+    path
+}
+
+fn secs(m: &Measured) -> String {
+    format!("{:.2}", m.wall.as_secs_f64())
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("--measure") {
+        return measure_child(&args[1..]);
+    }
+    let (apps, envs, repos) = (
+        env_usize("BENCH_APPS", 500),
+        env_usize("BENCH_ENVS", 4),
+        env_usize("BENCH_REPOS", 20),
+    );
+    let runs = env_usize("BENCH_RUNS", 3).max(1);
+    let tmp = tempfile::tempdir().unwrap();
+    let work = tmp.path();
+    let fleet = Fleet::generate(work, apps, envs);
+    let copies: Vec<PathBuf> = (0..repos)
+        .map(|i| {
+            let copy = work.join(format!("repo-{i:02}"));
+            let status = Command::new("cp")
+                .arg("-a")
+                .arg(&fleet.repo)
+                .arg(&copy)
+                .status()
+                .unwrap();
+            assert!(status.success());
+            copy
+        })
+        .collect();
+    let applications: Vec<Value> = fleet
+        .envs
+        .iter()
+        .flat_map(|env| {
+            (0..apps)
+                .map(|app| application(&fleet, &copies, app, env))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let count = applications.len();
+    let real = std::env::var_os("BENCH_KAPI").map(|dir| kapi::Kapi::open(Path::new(&dir)));
+    let served;
+    let kubeconfig = match &real {
+        Some(kapi) => {
+            kapi.load(&applications, 8);
+            kapi.admin_kubeconfig()
+        }
+        None => {
+            served = FakeKube::start(applications);
+            served.kubeconfig(work, "argocd")
+        }
+    };
+    let discovery = discovery_config(work, &fleet, &kubeconfig);
+    let frozen = frozen_config(work, &fleet, &discovery);
+    let expected = fleet.expected();
+    // Warm-up: clone every repository, fill the render cache (each config once).
+    for (label, cfg) in [("warm-up discovered", &discovery), ("warm-up frozen", &frozen)] {
+        let m = once(work, label, cfg);
+        check(label, &m, &expected);
+    }
+    let (mut discovered, mut by_hand) = (Vec::new(), Vec::new());
+    for i in 0..runs {
+        let m = once(work, &format!("discovered-{i}"), &discovery);
+        check("discovered", &m, &expected);
+        discovered.push(m);
+        let m = once(work, &format!("frozen-{i}"), &frozen);
+        check("written by hand", &m, &expected);
+        by_hand.push(m);
+    }
+    let (d, h) = (median(discovered), median(by_hand));
+    println!(
+        "\n{count} Argo CD Applications ({apps} apps × {envs} environments) in {repos} repositories, {}; warm `--once`, medians of {runs}\n",
+        if real.is_some() {
+            "listed from a real kube-apiserver v1.26 (kapi) with the Application CRD"
+        } else {
+            "listed from the suite's Kubernetes API"
+        }
+    );
+    println!("| config | wall s | peak RSS MiB |\n|---|---:|---:|");
+    println!("| `[discovery.argocd]` | {} | {:.0} |", secs(&d), d.rss_mib);
+    println!(
+        "| the same environments written by hand (`driftwatch discover`'s output) | {} | {:.0} |",
+        secs(&h),
+        h.rss_mib
+    );
+    println!(
+        "\ndiscovery adds {:.2} s to a warm audit",
+        d.wall.as_secs_f64() - h.wall.as_secs_f64()
+    );
+}
