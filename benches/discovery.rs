@@ -15,6 +15,8 @@
 
 #[allow(dead_code)]
 mod fleet;
+// Shared with the watch bench, which writes workloads too.
+#[allow(dead_code)]
 mod kapi;
 mod measure;
 
@@ -27,7 +29,7 @@ use measure::{Measured, check, env_usize, measure_child, median, once};
 use serde_json::{Value, json};
 use support::kube::FakeKube;
 
-fn application(fleet: &Fleet, repos: &[PathBuf], app: usize, env: &str) -> Value {
+fn application(repos: &[PathBuf], app: usize, env: &str) -> Value {
     let name = format!("app-{app:04}");
     json!({
         "apiVersion": "argoproj.io/v1alpha1",
@@ -82,7 +84,7 @@ fn discovery_config(work: &Path, fleet: &Fleet, kubeconfig: &Path) -> PathBuf {
 }
 
 /// `driftwatch discover` of `discovery`, pasted after the shared sections.
-fn frozen_config(work: &Path, fleet: &Fleet, discovery: &Path) -> PathBuf {
+fn frozen_config(work: &Path, discovery: &Path) -> PathBuf {
     let out = Command::new(env!("CARGO_BIN_EXE_driftwatch"))
         .args(["discover", "--config", discovery.to_str().unwrap()])
         .output()
@@ -116,7 +118,10 @@ fn main() {
         env_usize("BENCH_REPOS", 20),
     );
     let runs = env_usize("BENCH_RUNS", 3).max(1);
-    let tmp = tempfile::tempdir().unwrap();
+    let mut tmp = tempfile::tempdir().unwrap();
+    // BENCH_KEEP=1: the generated repositories, configs and each run's output stay.
+    tmp.disable_cleanup(std::env::var_os("BENCH_KEEP").is_some());
+    eprintln!("work: {}", tmp.path().display());
     let work = tmp.path();
     let fleet = Fleet::generate(work, apps, envs);
     let copies: Vec<PathBuf> = (0..repos)
@@ -135,11 +140,7 @@ fn main() {
     let applications: Vec<Value> = fleet
         .envs
         .iter()
-        .flat_map(|env| {
-            (0..apps)
-                .map(|app| application(&fleet, &copies, app, env))
-                .collect::<Vec<_>>()
-        })
+        .flat_map(|env| (0..apps).map(|app| application(&copies, app, env)).collect::<Vec<_>>())
         .collect();
     let count = applications.len();
     let real = std::env::var_os("BENCH_KAPI").map(|dir| kapi::Kapi::open(Path::new(&dir)));
@@ -155,7 +156,7 @@ fn main() {
         }
     };
     let discovery = discovery_config(work, &fleet, &kubeconfig);
-    let frozen = frozen_config(work, &fleet, &discovery);
+    let frozen = frozen_config(work, &discovery);
     let expected = fleet.expected();
     // Warm-up: clone every repository, fill the render cache (each config once).
     for (label, cfg) in [("warm-up discovered", &discovery), ("warm-up frozen", &frozen)] {

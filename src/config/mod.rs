@@ -1823,6 +1823,43 @@ url = "http://alertmanager:9093"
         assert!(!printed.contains("gh-token-never-printed") && !printed.contains("pay-pw-never-printed"));
     }
 
+    /// What `driftwatch discover` prints is a config of its own: when every path and release
+    /// names its repository, `[gitops] url` may be left out; a source reading the default
+    /// repository still needs it.
+    #[test]
+    fn gitops_url_is_optional_when_every_source_names_its_repository() {
+        let env = |paths: &str, release: &str| {
+            format!(
+                "[gitops]\ncache_dir = \"cache\"\n[[environments]]\nname = \"production\"\npaths = [{paths}]\n{release}[environments.cluster]\nsnapshot = \"live.json\"\n"
+            )
+        };
+        let own = "{ path = \"apps/web\", repo = \"https://git.example.com/a.git\" }";
+        let c = load(&env(own, ""), &[]).unwrap();
+        assert!(matches!(c.gitops, GitopsConfig::Unset));
+        let chart = "renderer = \"helm\"\n[[environments.releases]]\nname = \"podinfo\"\nchart = \"oci://ghcr.io/stefanprodan/charts/podinfo\"\n";
+        let with_chart = load(&env(own, chart), &[]);
+        assert!(
+            with_chart.is_ok(),
+            "an OCI chart reads nothing from git: {:?}",
+            with_chart.err().map(|e| e.to_string())
+        );
+
+        for (paths, release) in [
+            ("\"apps/web\"", ""),
+            (
+                own,
+                "renderer = \"helm\"\n[[environments.releases]]\nname = \"shop\"\nchart = \"charts/shop\"\n",
+            ),
+            (own, &format!("{chart}values_files = [\"values.yaml\"]\n")),
+        ] {
+            let e = load(&env(paths, release), &[]).unwrap_err().to_string();
+            assert!(
+                e.contains("gitops.url") && e.contains("missing"),
+                "{paths} {release}: {e}"
+            );
+        }
+    }
+
     const DISCOVERY: &str = "[gitops]\ncache_dir = \"cache\"\n[discovery.argocd]\ncluster = { kubeconfig = \"mgmt.kubeconfig\" }\nenvironment_from = \"label:env\"\n[[discovery.clusters]]\nserver = \"https://prod.example.com/\"\nkubeconfig = \"prod.kubeconfig\"\n";
 
     /// With discovery, `[gitops] url` and `[[environments]]` are optional.

@@ -422,3 +422,21 @@ pub(crate) struct RawCluster {
     #[serde(default)]
     pub(crate) namespaces: Vec<String>,
 }
+
+/// Whether every path and release of `environments` (at least one) names the git repository
+/// it is read from: a path's `repo`, a release's `git_repo`, or a release of a chart from a Helm
+/// repository or OCI registry that reads no file from git.
+pub(crate) fn every_source_names_its_repository(environments: &[RawEnvironment]) -> bool {
+    let release = |r: &RawRelease| {
+        r.git_repo.is_some()
+            || ((r.repo.is_some() || r.chart.starts_with("oci://"))
+                && r.values_files.is_empty()
+                && r.set_file.is_empty())
+    };
+    !environments.is_empty()
+        && environments.iter().all(|e| {
+            (!e.paths.is_empty() || !e.releases.is_empty())
+                && e.paths.iter().all(|p| p.0.repo.is_some())
+                && e.releases.iter().all(release)
+        })
+}

@@ -1073,6 +1073,44 @@ fn every_unsupported_reason_is_named_to_the_user() {
     assert!(missing.is_empty(), "not named: {missing:?} in {error}");
 }
 
+/// The daemon counts a release the built-in engine left to helm under its reason, as
+/// Prometheus scrapes it, beside one it rendered itself.
+#[test]
+fn renders_total_counts_a_release_left_to_helm_under_its_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    // A call real Helm runs (toToml is Helm's, not the built-in engine's).
+    let name = "toToml";
+    assert!(helm::template::funcs::HELM_ONLY.contains(&name));
+    let reasons = vec![("{{ toToml (dict \"a\" 1) }}".to_string(), name.to_string())];
+    uses_chart(&dir.path().join("gitops/charts/uses"), &reasons);
+    write_files(&dir.path().join("gitops"), &gitops_files());
+    let snapshot = empty_snapshot(dir.path());
+    let cfg = ConfigBuilder::new(dir.path())
+        .schedule(|s| s.run_on_start(true).cron(crate::NEVER))
+        .gitops(|g| g.path("gitops"))
+        .render(|r| r.helm(helm_stand_in()))
+        .environment("production", |e| {
+            e.renderer("helm")
+                .snapshot(&snapshot)
+                .release("uses", |r| r.namespace("shop").chart("charts/uses"))
+                .release("shop", |r| r.namespace("shop").chart("charts/shop"))
+        });
+    let d = support::daemon::Daemon::start(dir.path(), &cfg, &[]);
+    support::net::wait_until(30, "the first audit", || {
+        let (code, body) = d.get("/readyz");
+        (code == 200 && body.contains("completed")).then_some(())
+    });
+    let external = format!("driftwatch_renders_total{{engine=\"external\",reason=\"uses {name}\",renderer=\"helm\"}}");
+    let (_, metrics) = d.get("/metrics");
+    let renders: Vec<&str> = metrics
+        .lines()
+        .filter(|l| l.starts_with("driftwatch_renders_total"))
+        .collect();
+    assert_eq!(d.metric(&external), Some(1.0), "{external} in {renders:#?}");
+    let builtin = "driftwatch_renders_total{engine=\"builtin\",reason=\"\",renderer=\"helm\"}";
+    assert_eq!(d.metric(builtin), Some(1.0), "{builtin}");
+}
+
 /// With helm there, the reason is the renderer's, for a release, a `helmCharts:` chart and the
 /// promotion lineage alike.
 #[test]

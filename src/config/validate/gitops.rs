@@ -66,11 +66,12 @@ impl Validator<'_> {
         })
     }
 
-    pub(super) fn gitops(&self, mut g: RawGitops, discovery: bool) -> Result<GitopsConfig, ConfigError> {
+    /// `[gitops]`; `optional`: no default repository is needed (discovery finds the
+    /// repositories, or every source names its own).
+    pub(super) fn gitops(&self, mut g: RawGitops, optional: bool) -> Result<GitopsConfig, ConfigError> {
         match (g.url.take(), g.path.take()) {
             (Some(_), Some(_)) => Err(self.invalid("gitops.url, gitops.path", "give one of the two, not both")),
-            // With discovery, the repositories come from the Applications.
-            (None, None) if discovery => Ok(GitopsConfig::Unset),
+            (None, None) if optional => Ok(GitopsConfig::Unset),
             (None, None) => Err(self.invalid(
                 "gitops.url",
                 "missing: the GitOps repository to audit (or gitops.path for a local directory)",

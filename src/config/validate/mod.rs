@@ -28,7 +28,10 @@ impl Validator<'_> {
         let repositories = self.keep(self.repositories(&mut raw.gitops));
         let discovery = self.keep(self.discovery(raw.discovery));
         let has_discovery = discovery.as_ref().is_some_and(|d| d.is_configured());
-        let gitops = self.keep(self.gitops(raw.gitops, has_discovery));
+        // `[gitops]` names the default repository: needed unless discovery finds the
+        // repositories or every source names its own (a config `driftwatch discover` printed).
+        let needs_default = !has_discovery && !super::raw::every_source_names_its_repository(&raw.environments);
+        let gitops = self.keep(self.gitops(raw.gitops, !needs_default));
         if let (Some(crate::config::GitopsConfig::Unset), Some(d)) = (&gitops, &discovery)
             && d.argocd.as_ref().is_some_and(|a| !a.paths.is_empty())
         {
