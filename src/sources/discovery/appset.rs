@@ -125,7 +125,7 @@ pub fn expand(appset: &Value, trees: &BTreeMap<RepoRef, Tree>) -> Expanded {
         fix: fix.to_string(),
     };
     if spec["templatePatch"].as_str().is_some_and(|p| !p.trim().is_empty()) {
-        out.not_expanded.push(whole("templatePatch is not expanded", FIX));
+        out.not_expanded.push(whole("templatePatch is not applied", FIX));
         return out;
     }
     let renderer = match Renderer::new(spec) {
@@ -200,9 +200,10 @@ fn params(
             let from = NOT_EXPANDED
                 .iter()
                 .find(|(k, _)| *k == other)
-                .map(|(_, from)| format!(" (its parameters come from {from})"))
-                .unwrap_or_default();
-            Err((format!("generator {other} is not expanded{from}"), FIX.to_string()))
+                .map_or("not a generator driftwatch knows".to_string(), |(_, from)| {
+                    format!("its parameters come from {from}")
+                });
+            Err((format!("generator {other}: {from}"), FIX.to_string()))
         }
     }
 }

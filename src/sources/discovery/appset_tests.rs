@@ -297,8 +297,8 @@ fn other_generators_are_named_with_the_fix_and_the_rest_expands() {
     assert_eq!(
         reasons(&e),
         [
-            "generators[0]: generator clusters is not expanded (its parameters come from the clusters registered in Argo CD)",
-            "generators[1]: generator matrix is not expanded (its parameters come from combined generators)",
+            "generators[0]: generator clusters: its parameters come from the clusters registered in Argo CD",
+            "generators[1]: generator matrix: its parameters come from combined generators",
         ]
     );
     assert!(e.not_expanded[0].fix.contains("discovery.argocd.cluster"));
