@@ -390,10 +390,11 @@ fn tree(root: &std::path::Path, globs: &[String]) -> appset::Tree {
         let rel = crate::sources::render::relative(root, entry.path());
         if entry.file_type().is_dir() {
             t.dirs.push(rel);
-        } else if entry.file_type().is_file() && globs.iter().any(|g| appset::glob_matches(g, &rel)) {
-            if let Ok(text) = std::fs::read_to_string(entry.path()) {
-                t.files.insert(rel, text);
-            }
+        } else if entry.file_type().is_file()
+            && globs.iter().any(|g| appset::glob_matches(g, &rel))
+            && let Ok(text) = std::fs::read_to_string(entry.path())
+        {
+            t.files.insert(rel, text);
         }
     }
     t
