@@ -337,3 +337,19 @@ fn normalize_is_argo_cds_sanitize_name() {
         assert_eq!(normalize(input), want, "{input}");
     }
 }
+
+#[test]
+fn go_template_has_argo_cds_functions_not_helms() {
+    let set = appset(json!({
+        "goTemplate": true,
+        "generators": [{"list": {"elements": [{"c": "a"}]}}],
+        "template": template("{{ include \"x\" . }}", "p"),
+    }));
+    let e = expand(&set, &BTreeMap::new());
+    assert!(e.applications.is_empty());
+    assert!(
+        reasons(&e)[0].contains("function \"include\" not defined"),
+        "{:?}",
+        reasons(&e)
+    );
+}

@@ -1,7 +1,9 @@
 //! The ApplicationSet template's rendering, as Argo CD's `Render.Replace` does it for each
 //! string (and map key) of the template: fasttemplate's `{{param}}` (a tag whose parameter is
 //! not a string is left as written), or Go's `text/template` with sprig (the engine of the
-//! `helm` crate, plus Argo CD's `normalize`) and `goTemplateOptions`.
+//! `helm` crate, with Argo CD's function set: sprig without `env`, `expandenv` and
+//! `getHostByName`, plus `normalize`, `toYaml`, `fromYaml`, `fromYamlArray`; `slugify` is not
+//! there yet) and `goTemplateOptions`.
 
 use std::rc::Rc;
 
@@ -21,6 +23,17 @@ pub enum TemplateError {
     #[error("go template {template}: function {function} is not available")]
     Unsupported { template: String, function: String },
 }
+
+/// Functions of the Helm engine's table that Argo CD's ApplicationSet controller does not have.
+const HELM_ONLY: &[&str] = &[
+    "include",
+    "tpl",
+    "required",
+    "lookup",
+    "getHostByName",
+    "toToml",
+    "fromJsonArray",
+];
 
 /// How one ApplicationSet's template is rendered.
 pub struct Renderer {
@@ -43,6 +56,11 @@ impl Renderer {
             }
         }
         let mut funcs = FuncTable::helm();
+        // Argo CD installs sprig without env, expandenv and getHostByName, and none of Helm's own
+        // functions: a template calling one fails as it does there.
+        for name in HELM_ONLY {
+            funcs.remove(name);
+        }
         funcs.add("normalize", &[P::Str], |_, args| {
             Ok(GoValue::str(super::normalize(arg_str(args, 0))))
         });
