@@ -877,3 +877,78 @@ fn an_unexpanded_generator_is_reported_with_the_fix_and_the_rest_is_discovered()
         check.stderr
     );
 }
+
+/// An Application Argo CD generated from an ApplicationSet, listed from the control plane, is
+/// read as the Application it is (whatever the generator: here `clusters`, which is not
+/// expanded from git), and replaces the one of the same name expanded from git.
+#[test]
+fn applications_an_application_set_generated_are_read_from_the_control_plane() {
+    let s = sets(&[]);
+    let template = |name: &str| {
+        json!({
+            "metadata": {"name": name, "labels": {"env": "production"}},
+            "spec": {
+                "source": {"repoURL": s.infra_url, "path": "apps/{{app}}"},
+                "destination": {"server": "https://kubernetes.default.svc", "namespace": "{{app}}"},
+            },
+        })
+    };
+    let listed = application_set(
+        "listed",
+        json!({"generators": [{"list": {"elements": [{"app": "web"}]}}], "template": template("{{app}}")}),
+    );
+    let clusters = application_set(
+        "per-cluster",
+        json!({"generators": [{"clusters": {}}], "template": template("api")}),
+    );
+    s.infra.commit(
+        &[
+            ("argocd/listed.yaml", listed.as_str()),
+            ("argocd/clusters.yaml", clusters.as_str()),
+        ],
+        "appsets",
+    );
+    let generated = |name: &str, owner: &str| {
+        let mut a: Value = serde_json::from_str(&application(
+            name,
+            "production",
+            json!({"repoURL": s.infra_url, "path": format!("apps/{name}")}),
+            json!({"server": "https://kubernetes.default.svc", "namespace": name}),
+        ))
+        .unwrap();
+        a["metadata"]["ownerReferences"] = json!([{
+            "apiVersion": "argoproj.io/v1alpha1", "kind": "ApplicationSet", "name": owner,
+            "uid": "0d6f9a52-0000-4000-8000-000000000000", "controller": true,
+        }]);
+        a
+    };
+    let kube = FakeKube::start(vec![generated("web", "listed"), generated("api", "per-cluster")]);
+    let kubeconfig = kube.kubeconfig(s.dir.path(), "mgmt");
+    // Without [[discovery.clusters]]: every destination is the control plane's own cluster.
+    let base = s.config();
+    let config = format!(
+        "{}cluster = {{ kubeconfig = \"{}\" }}\nnamespace = \"argocd\"\n",
+        &base[..base.find("[[discovery.clusters]]").unwrap()],
+        kubeconfig.display()
+    );
+    let out = s.run(&config, &["discover", "--format", "json"]);
+    let json = out.json();
+    let origins: Vec<&str> = json["environments"][0]["origins"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o.as_str().unwrap())
+        .collect();
+    assert_eq!(origins.len(), 2, "{json}");
+    assert!(
+        origins.iter().all(|o| o.contains("(cluster ")),
+        "both from the control plane, web replacing the one expanded from git: {origins:?}"
+    );
+    // The clusters generator in git is still said to be not expanded.
+    assert!(
+        out.stderr
+            .contains("ApplicationSet argocd/per-cluster not expanded: generators[0]: generator clusters"),
+        "{}",
+        out.stderr
+    );
+}
