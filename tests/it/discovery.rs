@@ -952,3 +952,51 @@ fn applications_an_application_set_generated_are_read_from_the_control_plane() {
         out.stderr
     );
 }
+
+/// A git generator naming a repository that cannot be read: an error naming the
+/// ApplicationSet and the repository; the ApplicationSets that could be expanded are.
+#[test]
+fn an_unreadable_generator_repository_is_named_and_the_rest_is_discovered() {
+    let s = sets(&[]);
+    let missing = s.config_url.replace("config", "missing");
+    let gone = application_set(
+        "gone",
+        json!({
+            "generators": [{"git": {"repoURL": missing, "directories": [{"path": "*"}]}}],
+            "template": {"metadata": {"name": "{{path.basename}}"}, "spec": {}},
+        }),
+    );
+    let listed = application_set(
+        "listed",
+        json!({
+            "generators": [{"list": {"elements": [{"app": "web"}]}}],
+            "template": {
+                "metadata": {"name": "{{app}}", "labels": {"env": "production"}},
+                "spec": {
+                    "source": {"repoURL": s.infra_url, "path": "apps/{{app}}"},
+                    "destination": {"server": "https://prod.example.com", "namespace": "{{app}}"},
+                },
+            },
+        }),
+    );
+    s.infra.commit(
+        &[
+            ("argocd/gone.yaml", gone.as_str()),
+            ("argocd/listed.yaml", listed.as_str()),
+        ],
+        "appsets",
+    );
+    let out = s.run(&s.config(), &["discover", "--format", "json"]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(
+        out.stderr.contains(&format!(
+            "discovery: ApplicationSet argocd/gone: repository {missing}: "
+        )),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(
+        environments(&out),
+        json!({"production on prod": ["{ path = \"apps/web\", namespace = \"web\" }"]})
+    );
+}

@@ -33,7 +33,7 @@ pub enum DiscoveryError {
     },
     #[error("argocd Applications from cluster {cluster}: {reason}")]
     List { cluster: String, reason: String },
-    #[error("ApplicationSet {appset}: repository {repo}: {source}")]
+    #[error("{appset}: repository {repo}: {source}")]
     Repository {
         appset: String,
         repo: String,
