@@ -384,8 +384,15 @@ fn flatten(prefix: &str, value: &Value, out: &mut Map<String, Value>) {
         Value::Array(_) => {
             out.insert(prefix.to_string(), "[]".into());
         }
-        other => {
-            out.insert(prefix.to_string(), other.to_string().into());
+        // Numbers are float64 in Go's JSON: `%v` prints 1000000 as 1e+06.
+        Value::Number(n) => {
+            let text = n
+                .as_f64()
+                .map_or_else(|| n.to_string(), helm::template::fmt::format_float_v);
+            out.insert(prefix.to_string(), text.into());
+        }
+        Value::Bool(b) => {
+            out.insert(prefix.to_string(), b.to_string().into());
         }
     }
 }

@@ -353,3 +353,13 @@ fn go_template_has_argo_cds_functions_not_helms() {
         reasons(&e)
     );
 }
+
+#[test]
+fn fasttemplate_prints_file_numbers_as_go_prints_a_float64() {
+    let set = appset(json!({
+        "generators": [{"git": {"repoURL": REPO, "files": [{"path": "c.json"}]}}],
+        "template": template("{{n}}-{{big}}-{{f}}-{{b}}", "p"),
+    }));
+    let t = trees(&[], &[("c.json", r#"{"n": 3, "big": 1000000, "f": 1.5, "b": true}"#)]);
+    assert_eq!(names(&expand(&set, &t)), pairs(&[("3-1e+06-1.5-true", "p")]));
+}
