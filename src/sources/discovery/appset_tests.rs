@@ -363,3 +363,34 @@ fn fasttemplate_prints_file_numbers_as_go_prints_a_float64() {
     let t = trees(&[], &[("c.json", r#"{"n": 3, "big": 1000000, "f": 1.5, "b": true}"#)]);
     assert_eq!(names(&expand(&set, &t)), pairs(&[("3-1e+06-1.5-true", "p")]));
 }
+
+/// Argo CD's own cases (`applicationset/utils/utils_test.go`).
+#[test]
+fn slugify_is_argo_cds() {
+    let long = "feat/a_really+long_pull_request_name_to_test_argo_slugification_and_branch_name_shortening_feature";
+    let one_word = "feat/areallylongpullrequestnametotestargoslugificationandbranchnameshorteningfeature";
+    for (max, smart, name, want) in [
+        (50, false, long, "feat-a-really-long-pull-request-name-to-test-argo"),
+        (53, true, long, "feat-a-really-long-pull-request-name-to-test-argo"),
+        (50, true, one_word, "feat"),
+        (
+            50,
+            false,
+            one_word,
+            "feat-areallylongpullrequestnametotestargoslugifica",
+        ),
+    ] {
+        let set = appset(json!({
+            "goTemplate": true,
+            "generators": [{"list": {"elements": [{"b": name}]}}],
+            "template": template(&format!("{{{{ slugify {max} {smart} .b }}}}"), "p"),
+        }));
+        assert_eq!(names(&expand(&set, &BTreeMap::new()))[0].0, want, "{max} {smart}");
+    }
+    let set = appset(json!({
+        "goTemplate": true,
+        "generators": [{"list": {"elements": [{"b": "Feature/ABC_1"}]}}],
+        "template": template("{{ slugify .b }}", "p"),
+    }));
+    assert_eq!(names(&expand(&set, &BTreeMap::new()))[0].0, "feature-abc-1");
+}

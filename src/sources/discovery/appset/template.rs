@@ -2,8 +2,8 @@
 //! string (and map key) of the template: fasttemplate's `{{param}}` (a tag whose parameter is
 //! not a string is left as written), or Go's `text/template` with sprig (the engine of the
 //! `helm` crate, with Argo CD's function set: sprig without `env`, `expandenv` and
-//! `getHostByName`, plus `normalize`, `toYaml`, `fromYaml`, `fromYamlArray`; `slugify` is not
-//! there yet) and `goTemplateOptions`.
+//! `getHostByName`, plus `normalize`, `slugify`, `toYaml`, `fromYaml`, `fromYamlArray`) and
+//! `goTemplateOptions`.
 
 use std::rc::Rc;
 
@@ -64,6 +64,7 @@ impl Renderer {
         funcs.add("normalize", &[P::Str], |_, args| {
             Ok(GoValue::str(super::normalize(arg_str(args, 0))))
         });
+        funcs.add_variadic("slugify", &[], P::Any, |_, args| Ok(GoValue::str(slugify(args))));
         let engine = Engine {
             funcs: Rc::new(funcs),
             ..Engine::default()
@@ -162,4 +163,41 @@ fn fast(text: &str, params: &Map<String, Value>) -> Result<String, TemplateError
     }
     out.push_str(rest);
     Ok(out)
+}
+
+/// Argo CD's `slugify [maxSize [smartTruncate]] name` (`SlugifyName`, defaults 50 and true):
+/// the name normalized, then gosimple/slug's `Make`: what is not `[a-zA-Z0-9_-]` becomes `-`,
+/// dashes collapse, `-` and `_` are trimmed, and a slug longer than `maxSize` is cut at the
+/// last `-` within it (smart) or at `maxSize`.
+pub fn slugify(args: &[GoValue]) -> String {
+    let name = args.last().and_then(GoValue::as_str).unwrap_or_default();
+    let max = match args.first() {
+        Some(GoValue::Int(n)) if args.len() > 1 => usize::try_from(*n).unwrap_or(0),
+        _ => 50,
+    };
+    let smart = match args.get(1) {
+        Some(GoValue::Bool(b)) if args.len() > 2 => *b,
+        _ => true,
+    };
+    let mut slug = String::new();
+    for c in super::normalize(name).chars() {
+        let c = if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
+            c
+        } else {
+            '-'
+        };
+        if !(c == '-' && slug.ends_with('-')) {
+            slug.push(c);
+        }
+    }
+    let mut slug = slug.trim_matches(|c| c == '-' || c == '_').to_string();
+    if max > 0 && slug.len() > max {
+        let cut = match smart {
+            true => slug.as_bytes()[..=max].iter().rposition(|b| *b == b'-').unwrap_or(max),
+            false => max,
+        };
+        slug.truncate(cut);
+        slug = slug.trim_matches(|c| c == '-' || c == '_').to_string();
+    }
+    slug
 }
