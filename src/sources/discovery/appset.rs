@@ -139,7 +139,7 @@ pub fn expand(appset: &Value, trees: &BTreeMap<RepoRef, Tree>) -> Expanded {
     let namespace = appset["metadata"]["namespace"].as_str().unwrap_or("argocd");
     for (i, generator) in generators(appset).enumerate() {
         let at = format!("generators[{i}]");
-        let params = match params(generator, renderer.go_template(), &renderer, trees) {
+        let params = match params(generator, &renderer, trees) {
             Ok(p) => p,
             Err((reason, fix)) => {
                 out.not_expanded.push(whole(&format!("{at}: {reason}"), &fix));
@@ -161,7 +161,7 @@ pub fn expand(appset: &Value, trees: &BTreeMap<RepoRef, Tree>) -> Expanded {
     out
 }
 
-/// The generator's kind: its one key besides `selector`/`values`.
+/// The generator's kind: its one key besides `selector`.
 fn kind(generator: &Value) -> Option<&str> {
     generator
         .as_object()?
@@ -175,13 +175,16 @@ type Why = (String, String);
 /// The parameter sets of one generator.
 fn params(
     generator: &Value,
-    go: bool,
     renderer: &Renderer,
     trees: &BTreeMap<RepoRef, Tree>,
 ) -> Result<Vec<Map<String, Value>>, Why> {
+    let go = renderer.go_template();
     let kind = kind(generator).ok_or_else(|| ("is empty".to_string(), "name a generator".to_string()))?;
     if generator.get("selector").is_some_and(|s| !s.is_null()) {
-        return Err((format!("{kind} with a selector is not expanded"), FIX.to_string()));
+        return Err((
+            format!("generator {kind} has a selector, which is not applied"),
+            FIX.to_string(),
+        ));
     }
     match kind {
         "list" => list(&generator["list"], go),

@@ -394,3 +394,17 @@ fn slugify_is_argo_cds() {
     }));
     assert_eq!(names(&expand(&set, &BTreeMap::new()))[0].0, "feature-abc-1");
 }
+
+#[test]
+fn a_generator_selector_is_not_applied_so_not_expanded() {
+    let set = appset(json!({
+        "generators": [{"list": {"elements": [{"c": "a"}]}, "selector": {"matchLabels": {"c": "a"}}}],
+        "template": template("{{c}}", "p"),
+    }));
+    let e = expand(&set, &BTreeMap::new());
+    assert!(e.applications.is_empty());
+    assert_eq!(
+        reasons(&e),
+        ["generators[0]: generator list has a selector, which is not applied"]
+    );
+}
