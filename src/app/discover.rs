@@ -72,7 +72,7 @@ pub fn problems(d: &Discovery) -> Vec<String> {
     out.extend(
         d.unmapped
             .iter()
-            .map(|u| format!("discovery: {} not mapped: {} (fix: {})", u.object, u.reason, u.fix)),
+            .map(|u| format!("discovery: {} {}: {} (fix: {})", u.object, not_done(u), u.reason, u.fix)),
     );
     out
 }
@@ -95,9 +95,18 @@ pub fn describe(d: &Discovery) -> String {
         );
     }
     for u in &d.unmapped {
-        let _ = writeln!(out, "not mapped: {}: {} (fix: {})", u.object, u.reason, u.fix);
+        let _ = writeln!(out, "{}: {}: {} (fix: {})", not_done(u), u.object, u.reason, u.fix);
     }
     out
+}
+
+/// An Application is not mapped; an ApplicationSet (or part of it) is not expanded.
+fn not_done(u: &crate::sources::discovery::argocd::Unmapped) -> &'static str {
+    if u.object.starts_with("ApplicationSet ") {
+        "not expanded"
+    } else {
+        "not mapped"
+    }
 }
 
 /// The environments as config.

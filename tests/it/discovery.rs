@@ -588,3 +588,415 @@ where
         panic!("{what} did not happen within {secs}s");
     }
 }
+
+/// ApplicationSets committed in git: an infra repository (`apps/web`, `apps/api`, plain
+/// manifests) and a second, config repository; production runs web on a digest git does not
+/// declare.
+struct Sets {
+    dir: tempfile::TempDir,
+    _daemon: GitDaemon,
+    infra: GitRepo,
+    infra_url: String,
+    config_url: String,
+}
+
+fn sets(appsets: &[(&str, String)]) -> Sets {
+    let dir = tempfile::tempdir().unwrap();
+    let config = GitRepo::init(&dir.path().join("served/config"));
+    config.commit(
+        &[
+            (
+                "config/eu/config.json",
+                r#"{"app": {"name": "web", "path": "apps/web"}, "env": "production", "cluster": "prod"}"#,
+            ),
+            (
+                "config/us/config.json",
+                r#"{"app": {"name": "api", "path": "apps/api"}, "env": "staging", "cluster": "staging"}"#,
+            ),
+            ("config/us/notes.json", r#"{"not": "read"}"#),
+        ],
+        "config",
+    );
+    let infra = GitRepo::init(&dir.path().join("served/infra"));
+    let daemon = GitDaemon::start(&dir.path().join("served"));
+    let mut files = vec![
+        (
+            "apps/web/deploy.yaml",
+            deployment_yaml("web", "web", &format!("{WEB}@{D1}")),
+        ),
+        (
+            "apps/api/deploy.yaml",
+            deployment_yaml("api", "api", &format!("{API}@{D1}")),
+        ),
+    ];
+    files.extend(appsets.iter().map(|(p, t)| (*p, t.clone())));
+    let refs: Vec<(&str, &str)> = files.iter().map(|(p, t)| (*p, t.as_str())).collect();
+    infra.commit(&refs, "apps");
+    snapshot(
+        &dir.path().join("prod.json"),
+        &[
+            ("web", "web", format!("{WEB}@{D2}")),
+            ("api", "api", format!("{API}@{D1}")),
+        ],
+    );
+    snapshot(
+        &dir.path().join("staging.json"),
+        &[("api", "api", format!("{API}@{D1}"))],
+    );
+    Sets {
+        infra_url: daemon.url("infra"),
+        config_url: daemon.url("config"),
+        dir,
+        _daemon: daemon,
+        infra,
+    }
+}
+
+impl Sets {
+    fn path(&self, name: &str) -> String {
+        self.dir.path().join(name).display().to_string()
+    }
+
+    fn config(&self) -> String {
+        format!(
+            "[gitops]\nurl = \"{}\"\ncache_dir = \"cache\"\n[discovery.argocd]\npaths = [\"argocd/*.yaml\"]\nenvironment_from = \"label:env\"\n[[discovery.clusters]]\nserver = \"https://prod.example.com\"\nname = \"prod\"\nsnapshot = \"{}\"\n[[discovery.clusters]]\nname = \"staging\"\nsnapshot = \"{}\"\n",
+            self.infra_url,
+            self.path("prod.json"),
+            self.path("staging.json")
+        )
+    }
+
+    fn run(&self, config: &str, args: &[&str]) -> support::run::Output {
+        let cfg = self.dir.path().join("driftwatch.toml");
+        write(&cfg, config);
+        let cfg = cfg.display().to_string();
+        let mut all: Vec<&str> = args.to_vec();
+        all.extend(["--config", &cfg]);
+        driftwatch(self.dir.path(), &all, &[])
+    }
+}
+
+fn application_set(name: &str, spec: Value) -> String {
+    let set = json!({
+        "apiVersion": "argoproj.io/v1alpha1", "kind": "ApplicationSet",
+        "metadata": {"name": name, "namespace": "argocd"},
+        "spec": spec,
+    });
+    serde_json::to_string_pretty(&set).unwrap()
+}
+
+/// `{ "environment on cluster": [paths entries as TOML] }` of `discover --format json`.
+fn environments(out: &support::run::Output) -> Value {
+    let json = out.json();
+    let mut envs = serde_json::Map::new();
+    for e in json["environments"].as_array().unwrap() {
+        let name = format!("{} on {}", e["name"].as_str().unwrap(), e["cluster"].as_str().unwrap());
+        envs.insert(name, e["paths"].clone());
+    }
+    Value::Object(envs)
+}
+
+/// A git-directory generator over `apps/*` with `goTemplate` (and `missingkey=error`): the
+/// Applications it generates are discovered as the config a user would write, and audited.
+#[test]
+fn an_application_set_over_app_directories_discovers_what_a_user_would_write() {
+    let infra = "INFRA";
+    let spec = json!({
+        "goTemplate": true,
+        "goTemplateOptions": ["missingkey=error"],
+        "generators": [{"git": {"repoURL": infra, "revision": "HEAD", "directories": [{"path": "apps/*"}]}}],
+        "template": {
+            "metadata": {"name": "{{ .path.basename }}", "labels": {"env": "production"}},
+            "spec": {
+                "project": "shop",
+                "source": {"repoURL": infra, "targetRevision": "HEAD", "path": "{{ .path.path }}"},
+                "destination": {"server": "https://prod.example.com", "namespace": "{{ index .path.segments 1 }}"},
+            },
+        },
+    });
+    let s = sets(&[]);
+    s.infra.commit(
+        &[(
+            "argocd/apps.yaml",
+            &application_set("apps", spec).replace(infra, &s.infra_url),
+        )],
+        "appset",
+    );
+    let out = s.run(&s.config(), &["discover"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let by_hand = format!(
+        r#"# Environments derived by driftwatch discover: paste them into the config as they are.
+
+# from Application argocd/api (ApplicationSet argocd/apps in git argocd/apps.yaml), Application argocd/web (ApplicationSet argocd/apps in git argocd/apps.yaml)
+[[environments]]
+name = "production"
+paths = [
+  {{ path = "apps/api", namespace = "api" }},
+  {{ path = "apps/web", namespace = "web" }},
+]
+[environments.cluster]
+name = "prod"
+snapshot = "{}"
+"#,
+        s.path("prod.json")
+    );
+    assert_eq!(out.stdout, by_hand);
+
+    // Audited from discovery alone: web runs a digest git does not declare.
+    let audit = s.run(&s.config(), &["--once", "--format", "json"]);
+    assert_eq!(audit.code, 1, "{}", audit.stderr);
+    assert_eq!(
+        found(&audit.json()),
+        vec![("production".to_string(), "spec-drift".to_string(), "web".to_string())]
+    );
+}
+
+/// A list generator with the default fasttemplate: one Application per element, each in the
+/// environment and on the cluster its element names.
+#[test]
+fn an_application_set_with_a_list_generator_and_fasttemplate() {
+    let spec = json!({
+        "generators": [{"list": {"elements": [
+            {"app": "web", "env": "production", "cluster": "prod"},
+            {"app": "api", "env": "staging", "cluster": "staging"},
+        ]}}],
+        "template": {
+            "metadata": {"name": "{{app}}-{{env}}", "labels": {"env": "{{env}}"}},
+            "spec": {
+                "source": {"repoURL": "INFRA", "path": "apps/{{app}}"},
+                "destination": {"name": "{{cluster}}", "namespace": "{{ app }}"},
+            },
+        },
+    });
+    let s = sets(&[]);
+    s.infra.commit(
+        &[(
+            "argocd/list.yaml",
+            &application_set("list", spec).replace("INFRA", &s.infra_url),
+        )],
+        "appset",
+    );
+    let out = s.run(&s.config(), &["discover", "--format", "json"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(
+        environments(&out),
+        json!({
+            "production on prod": ["{ path = \"apps/web\", namespace = \"web\" }"],
+            "staging on staging": ["{ path = \"apps/api\", namespace = \"api\" }"],
+        }),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(
+        out.json()["environments"][1]["origins"][0],
+        "Application argocd/api-staging (ApplicationSet argocd/list in git argocd/list.yaml)"
+    );
+}
+
+/// A git-files generator reading `config/*/config.json` from a second repository: each file's
+/// keys (flattened with dots) make one Application.
+#[test]
+fn an_application_set_reads_config_files_from_a_second_repository() {
+    let spec = json!({
+        "generators": [{"git": {"repoURL": "CONFIG", "revision": "main", "files": [{"path": "config/*/config.json"}]}}],
+        "template": {
+            "metadata": {"name": "{{app.name}}-{{path.basename}}", "labels": {"env": "{{env}}"}},
+            "spec": {
+                "source": {"repoURL": "INFRA", "path": "{{app.path}}"},
+                "destination": {"name": "{{cluster}}", "namespace": "{{app.name}}"},
+            },
+        },
+    });
+    let s = sets(&[]);
+    let text = application_set("config", spec)
+        .replace("CONFIG", &s.config_url)
+        .replace("INFRA", &s.infra_url);
+    s.infra.commit(&[("argocd/config.yaml", &text)], "appset");
+    let out = s.run(&s.config(), &["discover", "--format", "json"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(
+        environments(&out),
+        json!({
+            "production on prod": ["{ path = \"apps/web\", namespace = \"web\" }"],
+            "staging on staging": ["{ path = \"apps/api\", namespace = \"api\" }"],
+        }),
+        "{}",
+        out.stdout
+    );
+    let origins: Vec<Value> = out.json()["environments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["origins"][0].clone())
+        .collect();
+    assert_eq!(
+        origins,
+        [
+            "Application argocd/web-eu (ApplicationSet argocd/config in git argocd/config.yaml)",
+            "Application argocd/api-us (ApplicationSet argocd/config in git argocd/config.yaml)",
+        ]
+    );
+}
+
+/// A generator driftwatch does not expand (`clusters`) is reported with the ApplicationSet, the
+/// generator and the fix, in `discover` and `check-config`; the rest is discovered.
+#[test]
+fn an_unexpanded_generator_is_reported_with_the_fix_and_the_rest_is_discovered() {
+    let template = json!({
+        "metadata": {"name": "{{app}}", "labels": {"env": "production"}},
+        "spec": {
+            "source": {"repoURL": "INFRA", "path": "apps/{{app}}"},
+            "destination": {"server": "https://prod.example.com", "namespace": "{{app}}"},
+        },
+    });
+    let fleet_set = application_set(
+        "fleet",
+        json!({"generators": [{"clusters": {}}, {"list": {"elements": [{"app": "api"}]}}], "template": template}),
+    );
+    let s = sets(&[]);
+    s.infra.commit(
+        &[("argocd/fleet.yaml", &fleet_set.replace("INFRA", &s.infra_url))],
+        "appset",
+    );
+    let out = s.run(&s.config(), &["discover", "--format", "json"]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    let want = "ApplicationSet argocd/fleet not expanded: generators[0]: generator clusters: its parameters come from the clusters registered in Argo CD (fix: write the Applications it generates into git, or list them from the control plane (discovery.argocd.cluster))";
+    assert!(out.stderr.contains(want), "{}", out.stderr);
+    assert_eq!(
+        environments(&out),
+        json!({"production on prod": ["{ path = \"apps/api\", namespace = \"api\" }"]})
+    );
+
+    let check = s.run(&s.config(), &["check-config"]);
+    assert!(
+        check
+            .stdout
+            .contains("not expanded: ApplicationSet argocd/fleet: generators[0]: generator clusters"),
+        "{}\n{}",
+        check.stdout,
+        check.stderr
+    );
+}
+
+/// An Application Argo CD generated from an ApplicationSet, listed from the control plane, is
+/// read as the Application it is (whatever the generator: here `clusters`, which is not
+/// expanded from git), and replaces the one of the same name expanded from git.
+#[test]
+fn applications_an_application_set_generated_are_read_from_the_control_plane() {
+    let s = sets(&[]);
+    let template = |name: &str| {
+        json!({
+            "metadata": {"name": name, "labels": {"env": "production"}},
+            "spec": {
+                "source": {"repoURL": s.infra_url, "path": "apps/{{app}}"},
+                "destination": {"server": "https://kubernetes.default.svc", "namespace": "{{app}}"},
+            },
+        })
+    };
+    let listed = application_set(
+        "listed",
+        json!({"generators": [{"list": {"elements": [{"app": "web"}]}}], "template": template("{{app}}")}),
+    );
+    let clusters = application_set(
+        "per-cluster",
+        json!({"generators": [{"clusters": {}}], "template": template("api")}),
+    );
+    s.infra.commit(
+        &[
+            ("argocd/listed.yaml", listed.as_str()),
+            ("argocd/clusters.yaml", clusters.as_str()),
+        ],
+        "appsets",
+    );
+    let generated = |name: &str, owner: &str| {
+        let mut a: Value = serde_json::from_str(&application(
+            name,
+            "production",
+            json!({"repoURL": s.infra_url, "path": format!("apps/{name}")}),
+            json!({"server": "https://kubernetes.default.svc", "namespace": name}),
+        ))
+        .unwrap();
+        a["metadata"]["ownerReferences"] = json!([{
+            "apiVersion": "argoproj.io/v1alpha1", "kind": "ApplicationSet", "name": owner,
+            "uid": "0d6f9a52-0000-4000-8000-000000000000", "controller": true,
+        }]);
+        a
+    };
+    let kube = FakeKube::start(vec![generated("web", "listed"), generated("api", "per-cluster")]);
+    let kubeconfig = kube.kubeconfig(s.dir.path(), "mgmt");
+    // Without [[discovery.clusters]]: every destination is the control plane's own cluster.
+    let base = s.config();
+    let config = format!(
+        "{}cluster = {{ kubeconfig = \"{}\" }}\nnamespace = \"argocd\"\n",
+        &base[..base.find("[[discovery.clusters]]").unwrap()],
+        kubeconfig.display()
+    );
+    let out = s.run(&config, &["discover", "--format", "json"]);
+    let json = out.json();
+    let origins: Vec<&str> = json["environments"][0]["origins"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o.as_str().unwrap())
+        .collect();
+    assert_eq!(origins.len(), 2, "{json}");
+    assert!(
+        origins.iter().all(|o| o.contains("(cluster ")),
+        "both from the control plane, web replacing the one expanded from git: {origins:?}"
+    );
+    // The clusters generator in git is still said to be not expanded.
+    assert!(
+        out.stderr
+            .contains("ApplicationSet argocd/per-cluster not expanded: generators[0]: generator clusters"),
+        "{}",
+        out.stderr
+    );
+}
+
+/// A git generator naming a repository that cannot be read: an error naming the
+/// ApplicationSet and the repository; the ApplicationSets that could be expanded are.
+#[test]
+fn an_unreadable_generator_repository_is_named_and_the_rest_is_discovered() {
+    let s = sets(&[]);
+    let missing = s.config_url.replace("config", "missing");
+    let gone = application_set(
+        "gone",
+        json!({
+            "generators": [{"git": {"repoURL": missing, "directories": [{"path": "*"}]}}],
+            "template": {"metadata": {"name": "{{path.basename}}"}, "spec": {}},
+        }),
+    );
+    let listed = application_set(
+        "listed",
+        json!({
+            "generators": [{"list": {"elements": [{"app": "web"}]}}],
+            "template": {
+                "metadata": {"name": "{{app}}", "labels": {"env": "production"}},
+                "spec": {
+                    "source": {"repoURL": s.infra_url, "path": "apps/{{app}}"},
+                    "destination": {"server": "https://prod.example.com", "namespace": "{{app}}"},
+                },
+            },
+        }),
+    );
+    s.infra.commit(
+        &[
+            ("argocd/gone.yaml", gone.as_str()),
+            ("argocd/listed.yaml", listed.as_str()),
+        ],
+        "appsets",
+    );
+    let out = s.run(&s.config(), &["discover", "--format", "json"]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(
+        out.stderr.contains(&format!(
+            "discovery: ApplicationSet argocd/gone: repository {missing}: "
+        )),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(
+        environments(&out),
+        json!({"production on prod": ["{ path = \"apps/web\", namespace = \"web\" }"]})
+    );
+}

@@ -96,3 +96,21 @@ fn deep_nesting_does_not_exhaust_the_stack() {
         assert_eq!(out, Ok(want.to_string()));
     }
 }
+
+/// `Engine::execute` is Go's `Parse` + `Execute` of one template: `missingkey=error` fails on a
+/// missing map key with Go's text; without it Go prints `<no value>` (Helm's loop removes it).
+#[test]
+fn execute_one_template_with_missingkey_error_or_not() {
+    let data = Value::from(serde_json::json!({"c": "a"}));
+    let engine = Engine::default();
+    assert_eq!(
+        engine.execute("base", "{{ .c }}-{{ .nope }}", data.clone(), false),
+        Ok("a-<no value>".to_string())
+    );
+    assert_eq!(
+        engine.execute("base", "{{ .c }}-{{ .nope }}", data, true),
+        Err(Error::Render(
+            "template: base:1:12: executing \"base\" at <.nope>: map has no entry for key \"nope\"".into()
+        ))
+    );
+}

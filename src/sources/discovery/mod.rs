@@ -5,6 +5,7 @@
 //! into environments. Hand-written `[[environments]]` win over discovered ones of the same
 //! name.
 
+pub mod appset;
 pub mod argocd;
 
 use std::time::Duration;
@@ -32,6 +33,13 @@ pub enum DiscoveryError {
     },
     #[error("argocd Applications from cluster {cluster}: {reason}")]
     List { cluster: String, reason: String },
+    #[error("{appset}: repository {repo}: {source}")]
+    Repository {
+        appset: String,
+        repo: String,
+        #[source]
+        source: GitError,
+    },
     #[error("discovery task failed: {0}")]
     Task(#[source] tokio::task::JoinError),
 }
@@ -72,9 +80,10 @@ pub async fn discover(cfg: &Config) -> Discovery {
     let mut found = Vec::new();
     if !argo.paths.is_empty() {
         match from_git(cfg, argo).await {
-            Ok((apps, errors)) => {
-                found.extend(apps);
-                d.errors.extend(errors);
+            Ok(git) => {
+                found.extend(git.found);
+                d.errors.extend(git.errors);
+                d.unmapped.extend(git.not_expanded);
             }
             Err(e) => d.errors.push(e),
         }
@@ -222,49 +231,173 @@ pub fn written(cfg: &Config) -> Config {
     out
 }
 
-/// Application manifests in the `[gitops]` repository, each file's documents; a file that does
-/// not parse is an error naming it, the others are read.
-async fn from_git(cfg: &Config, argo: &ArgoCdConfig) -> Result<(Vec<Found>, Vec<DiscoveryError>), DiscoveryError> {
-    let (gitops, patterns) = (cfg.gitops.clone(), argo.paths.clone());
+/// What the manifests in git hold: Applications (those ApplicationSets generate among them),
+/// what could not be read, and what of the ApplicationSets is not expanded.
+#[derive(Default)]
+struct FromGit {
+    found: Vec<Found>,
+    errors: Vec<DiscoveryError>,
+    not_expanded: Vec<Unmapped>,
+}
+
+/// Application and ApplicationSet manifests in the `[gitops]` repository, each file's
+/// documents; a file that does not parse is an error naming it, the others are read. Each
+/// ApplicationSet is expanded with the repositories its git generators read.
+async fn from_git(cfg: &Config, argo: &ArgoCdConfig) -> Result<FromGit, DiscoveryError> {
+    let (gitops, patterns, repos) = (cfg.gitops.clone(), argo.paths.clone(), cfg.repositories.clone());
     tokio::task::spawn_blocking(move || {
         let checkout = git::sync(&gitops).map_err(DiscoveryError::Git)?;
-        let mut found = Vec::new();
-        let mut errors = Vec::new();
-        for p in &patterns {
-            let Ok(pattern) = PathPattern::new(p) else { continue };
-            for file in crate::sources::render::expand(&checkout.dir, &pattern)
-                .into_iter()
-                .filter(|f| f.is_file())
-            {
-                let rel = crate::sources::render::relative(&checkout.dir, &file);
-                let text = match std::fs::read_to_string(&file) {
-                    Ok(t) => t,
-                    Err(e) => {
-                        errors.push(DiscoveryError::Manifest {
-                            file: rel,
-                            reason: e.to_string(),
-                        });
-                        continue;
-                    }
-                };
-                let (docs, err) = safe_yaml::documents(&text);
-                if let Some(e) = err {
-                    errors.push(DiscoveryError::Manifest {
-                        file: rel.clone(),
-                        reason: format!("not YAML: {e}"),
-                    });
-                }
-                found.extend(docs.into_iter().filter(argocd::is_application).map(|app| Found {
-                    app,
+        let mut out = FromGit::default();
+        let mut sets = Vec::new();
+        for (doc, rel) in manifests(&checkout.dir, &patterns, &mut out.errors) {
+            if argocd::is_application(&doc) {
+                out.found.push(Found {
+                    app: doc,
                     origin: format!("git {rel}"),
                     live: false,
-                }));
+                });
+            } else if appset::is_application_set(&doc) {
+                sets.push((doc, rel));
             }
         }
-        Ok((found, errors))
+        if !sets.is_empty() {
+            let read = Reader {
+                gitops: &gitops,
+                default_dir: &checkout.dir,
+                repos: &repos,
+            };
+            expand_sets(&read, sets, &mut out);
+        }
+        Ok(out)
     })
     .await
     .map_err(DiscoveryError::Task)?
+}
+
+/// The YAML documents of the files `patterns` select, with each file's path.
+fn manifests(root: &std::path::Path, patterns: &[String], errors: &mut Vec<DiscoveryError>) -> Vec<(Value, String)> {
+    let mut out = Vec::new();
+    for p in patterns {
+        let Ok(pattern) = PathPattern::new(p) else { continue };
+        for file in crate::sources::render::expand(root, &pattern)
+            .into_iter()
+            .filter(|f| f.is_file())
+        {
+            let rel = crate::sources::render::relative(root, &file);
+            let text = match std::fs::read_to_string(&file) {
+                Ok(t) => t,
+                Err(e) => {
+                    errors.push(DiscoveryError::Manifest {
+                        file: rel,
+                        reason: e.to_string(),
+                    });
+                    continue;
+                }
+            };
+            let (docs, err) = safe_yaml::documents(&text);
+            if let Some(e) = err {
+                errors.push(DiscoveryError::Manifest {
+                    file: rel.clone(),
+                    reason: format!("not YAML: {e}"),
+                });
+            }
+            out.extend(docs.into_iter().map(|d| (d, rel.clone())));
+        }
+    }
+    out
+}
+
+/// Where the repositories ApplicationSets' git generators name are read from.
+struct Reader<'a> {
+    gitops: &'a crate::config::GitopsConfig,
+    default_dir: &'a std::path::Path,
+    repos: &'a crate::config::RepositoriesConfig,
+}
+
+impl Reader<'_> {
+    /// The checkout of `repo`: the default one for the `[gitops]` repository at its ref, else
+    /// the repository's own cache, synced.
+    fn checkout(&self, repo: &crate::config::RepoRef) -> Result<std::path::PathBuf, GitError> {
+        let own_auth = match self.gitops {
+            crate::config::GitopsConfig::Remote {
+                url, reference, auth, ..
+            } if *url == repo.url => {
+                if same_ref(reference, &repo.reference) {
+                    return Ok(self.default_dir.to_path_buf());
+                }
+                Some(auth.clone())
+            }
+            _ => None,
+        };
+        let auth = self
+            .repos
+            .credential(&repo.url)
+            .cloned()
+            .or(own_auth)
+            .unwrap_or_default();
+        git::sync_repo(repo, &auth, &self.repos.dir(repo)).map(|c| c.dir)
+    }
+}
+
+/// Expands each ApplicationSet: its git generators' repositories read once each.
+fn expand_sets(read: &Reader<'_>, sets: Vec<(Value, String)>, out: &mut FromGit) {
+    use std::collections::BTreeMap;
+    let mut globs: BTreeMap<crate::config::RepoRef, Vec<String>> = BTreeMap::new();
+    for (set, _) in &sets {
+        for r in appset::git_reads(set) {
+            globs.entry(r.repo).or_default().extend(r.files);
+        }
+    }
+    let mut trees = BTreeMap::new();
+    for (repo, files) in globs {
+        match read.checkout(&repo) {
+            Ok(dir) => {
+                trees.insert(repo, tree(&dir, &files));
+            }
+            Err(source) => out.errors.push(DiscoveryError::Repository {
+                appset: sets
+                    .iter()
+                    .filter(|(s, _)| appset::git_reads(s).iter().any(|r| r.repo == repo))
+                    .map(|(s, _)| appset::object(s))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                repo: repo.to_string(),
+                source,
+            }),
+        }
+    }
+    for (set, rel) in sets {
+        let expanded = appset::expand(&set, &trees);
+        let origin = format!("{} in git {rel}", appset::object(&set));
+        out.found.extend(expanded.applications.into_iter().map(|app| Found {
+            app,
+            origin: origin.clone(),
+            live: false,
+        }));
+        out.not_expanded.extend(expanded.not_expanded);
+    }
+}
+
+/// A checkout as a git generator sees it: its directories (hidden ones and what is below them
+/// left out) and the text of the files `globs` match.
+fn tree(root: &std::path::Path, globs: &[String]) -> appset::Tree {
+    let mut t = appset::Tree::default();
+    let walk = walkdir::WalkDir::new(root)
+        .sort_by_file_name()
+        .into_iter()
+        .filter_entry(|e| e.depth() == 0 || !e.file_name().to_string_lossy().starts_with('.'));
+    for entry in walk.filter_map(Result::ok).filter(|e| e.depth() > 0) {
+        let rel = crate::sources::render::relative(root, entry.path());
+        if entry.file_type().is_dir() {
+            t.dirs.push(rel);
+        } else if entry.file_type().is_file()
+            && globs.iter().any(|g| appset::glob_matches(g, &rel))
+            && let Ok(text) = std::fs::read_to_string(entry.path())
+        {
+            t.files.insert(rel, text);
+        }
+    }
+    t
 }
 
 /// The Applications of an Argo CD control plane: one LIST (in `namespace`, or all), with the

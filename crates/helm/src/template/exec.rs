@@ -54,6 +54,9 @@ pub struct Ctx {
     pub yaml_loader: YamlLoader,
     /// How many `tpl` calls enclose this set (Go has no limit but its stack; we stop earlier).
     pub tpl_depth: usize,
+    /// Go's `Option("missingkey=error")`: a missing map key fails the execution (Helm renders
+    /// with `missingkey=zero`).
+    pub missing_key_error: bool,
 }
 
 /// Reads YAML text into template values (Err: the message `fromYaml` reports).
@@ -487,7 +490,17 @@ impl<'a> State<'a> {
                     return Err(self.errorf(format!("{name} is not a method but has arguments")));
                 }
                 let iface = m.ty() != MapType::Str;
-                let v = m.get(name).unwrap_or(if iface { Value::Nil } else { Value::str("") });
+                let v = match m.get(name) {
+                    Some(v) => v,
+                    None if self.ctx.missing_key_error => {
+                        return Err(self.errorf(format!(
+                            "map has no entry for key {}",
+                            super::fmt::go_quote(name, false)
+                        )));
+                    }
+                    None if iface => Value::Nil,
+                    None => Value::str(""),
+                };
                 Ok(Slot { v, iface })
             }
             _ => Err(self.errorf(format!("can't evaluate field {name} in type {}", recv.type_name()))),

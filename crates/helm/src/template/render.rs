@@ -97,6 +97,7 @@ impl Engine {
             root_name: "gotpl".into(),
             yaml_loader: self.yaml_loader.clone(),
             tpl_depth: 0,
+            missing_key_error: false,
         };
         let mut out = BTreeMap::new();
         for name in &names {
@@ -112,6 +113,42 @@ impl Engine {
             }
         }
         Ok(out)
+    }
+}
+
+impl Engine {
+    /// Go's `template.New(name).Funcs(…).Option(…).Parse(text).Execute(data)`: one template on
+    /// its own, outside Helm's render loop (no `.Template`, `<no value>` kept as Go prints it,
+    /// Go's error text unchanged). `missing_key_error` is `Option("missingkey=error")`; without
+    /// it a missing map key is nil, as with `missingkey=default`.
+    pub fn execute(&self, name: &str, text: &str, data: Value, missing_key_error: bool) -> Result<String, Error> {
+        let funcs = self.funcs.clone();
+        let trees = parse(name, text, &|n| funcs.status(n)).map_err(|e| match e {
+            ParseError::Unsupported(f) => Error::Unsupported(f),
+            ParseError::Go(msg) => Error::Render(msg),
+        })?;
+        let own = trees.iter().find(|t| t.name == name).cloned();
+        let mut set = HashMap::new();
+        for t in trees {
+            add_tree(&mut set, t);
+        }
+        let ctx = Ctx {
+            set,
+            funcs,
+            included: Rc::new(RefCell::new(HashMap::new())),
+            root_name: name.into(),
+            yaml_loader: self.yaml_loader.clone(),
+            tpl_depth: 0,
+            missing_key_error,
+        };
+        let result = match own {
+            Some(tree) => ctx.execute_tree(&tree, data),
+            None => Ok(String::new()),
+        };
+        result.map_err(|e| match e.unsupported {
+            Some(f) => Error::Unsupported(f),
+            None => Error::Render(e.msg),
+        })
     }
 }
 

@@ -98,6 +98,7 @@ fn tpl(st: &mut State<'_>, a: &[Value]) -> R {
         root_name: ctx.root_name.clone(),
         yaml_loader: ctx.yaml_loader.clone(),
         tpl_depth: ctx.tpl_depth + 1,
+        missing_key_error: ctx.missing_key_error,
     };
     match stacker::maybe_grow(64 * 1024, 1024 * 1024, || child.execute_tree(&own, a[1].clone())) {
         Ok(out) => Ok(Value::str(out.replace("<no value>", ""))),
