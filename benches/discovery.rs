@@ -103,6 +103,31 @@ fn frozen_config(work: &Path, discovery: &Path) -> PathBuf {
     path
 }
 
+/// The fleet, its repository copied `repos` times, and one Application per app and
+/// environment (app `i` in copy `i % repos`).
+fn generate(work: &Path, apps: usize, envs: usize, repos: usize) -> (Fleet, Vec<Value>) {
+    let fleet = Fleet::generate(work, apps, envs);
+    let copies: Vec<PathBuf> = (0..repos)
+        .map(|i| {
+            let copy = work.join(format!("repo-{i:02}"));
+            let status = Command::new("cp")
+                .arg("-a")
+                .arg(&fleet.repo)
+                .arg(&copy)
+                .status()
+                .unwrap();
+            assert!(status.success());
+            copy
+        })
+        .collect();
+    let applications: Vec<Value> = fleet
+        .envs
+        .iter()
+        .flat_map(|env| (0..apps).map(|app| application(&copies, app, env)).collect::<Vec<_>>())
+        .collect();
+    (fleet, applications)
+}
+
 fn secs(m: &Measured) -> String {
     format!("{:.2}", m.wall.as_secs_f64())
 }
@@ -123,25 +148,7 @@ fn main() {
     tmp.disable_cleanup(std::env::var_os("BENCH_KEEP").is_some());
     eprintln!("work: {}", tmp.path().display());
     let work = tmp.path();
-    let fleet = Fleet::generate(work, apps, envs);
-    let copies: Vec<PathBuf> = (0..repos)
-        .map(|i| {
-            let copy = work.join(format!("repo-{i:02}"));
-            let status = Command::new("cp")
-                .arg("-a")
-                .arg(&fleet.repo)
-                .arg(&copy)
-                .status()
-                .unwrap();
-            assert!(status.success());
-            copy
-        })
-        .collect();
-    let applications: Vec<Value> = fleet
-        .envs
-        .iter()
-        .flat_map(|env| (0..apps).map(|app| application(&copies, app, env)).collect::<Vec<_>>())
-        .collect();
+    let (fleet, applications) = generate(work, apps, envs, repos);
     let count = applications.len();
     let real = std::env::var_os("BENCH_KAPI").map(|dir| kapi::Kapi::open(Path::new(&dir)));
     let served;

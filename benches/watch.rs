@@ -20,6 +20,8 @@
 // Shared with the render bench, which uses all of it; this one needs the fleet and its objects.
 #[allow(dead_code)]
 mod fleet;
+// Shared with the discovery bench, which lists Applications as the admin.
+#[allow(dead_code)]
 mod kapi;
 
 use std::io::{BufRead, BufReader};
