@@ -636,6 +636,19 @@ fn not_read(dir: String, kind: plain::Foreign, source: &str, namespace: &str) ->
 /// The files and directories below `root` that `pattern` matches, sorted. The checkout's own
 /// `.git` is not looked into: git trees never hold it, and history must see what this sees.
 pub fn expand(root: &Path, pattern: &PathPattern) -> Vec<PathBuf> {
+    // A pattern without wildcards matches at most itself: look it up, rather than list every
+    // directory on the way (what `driftwatch discover` writes is one literal path per
+    // Application: 2,000 of them walked `apps/` 2,000 times, 5 s of a warm audit).
+    let text = pattern.as_str();
+    if !text.contains(['*', '?', '[']) {
+        let under_git = text.split('/').next() == Some(".git");
+        let path = root.join(text);
+        return if !under_git && std::fs::metadata(&path).is_ok() {
+            vec![path]
+        } else {
+            Vec::new()
+        };
+    }
     let walker = walkdir::WalkDir::new(root)
         .follow_links(true)
         .sort_by_file_name()
@@ -700,6 +713,12 @@ mod tests {
             "deploy/*.yaml",
             "*",
             "apps/[aw]*",
+            // Literal paths take the lookup instead of the walk: the same answers.
+            "apps/api/production",
+            "apps/api/production/",
+            "deploy/app.yaml",
+            "apps/nope/production",
+            "apps",
         ] {
             let ours: Vec<String> = expand(root, &PathPattern::new(p).expect("valid"))
                 .iter()
