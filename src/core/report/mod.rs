@@ -442,6 +442,7 @@ mod tests {
             live_image: Some(format!("registry.example.com/shop/api@{D1}")),
             file: None,
             helm: None,
+            argocd: None,
         };
         let env = EnvironmentResult {
             name: "production".into(),
