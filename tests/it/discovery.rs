@@ -655,6 +655,8 @@ async fn the_daemon_discovers_at_start_and_at_each_scheduled_audit() {
         audited(&["production"])
     })
     .await;
+    const DISCOVERED: &str = "driftwatch_discovered_environments{source=\"argocd\"}";
+    assert_eq!(d.metric(DISCOVERED).await, Some(1.0));
 
     infra.commit(
         &[(
@@ -667,12 +669,14 @@ async fn the_daemon_discovers_at_start_and_at_each_scheduled_audit() {
         audited(&["production", "staging"])
     })
     .await;
+    assert_eq!(d.metric(DISCOVERED).await, Some(2.0), "set at each discovery");
     git(&infra.dir, &["rm", "-q", "argocd/apps/api.yaml"]);
     infra.commit(&[], "api leaves production");
     poll(15, "an audit without the deleted Application's environment", || {
         audited(&["staging"])
     })
     .await;
+    assert_eq!(d.metric(DISCOVERED).await, Some(1.0));
     // A reload discovers too (and keeps what it found).
     assert_eq!(
         d.request(reqwest::Method::POST, "/-/reload").await,

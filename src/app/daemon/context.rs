@@ -142,7 +142,12 @@ impl Context {
             return;
         }
         info!(environments = ?new.discovered, "discovered environments changed");
-        let sources = Arc::new(old.sources.reload(&new).await);
+        // Only what Argo CD reports changed (a sync, a health change): the sources stay.
+        let sources = if format!("{:?}", without_status(&new)) == format!("{:?}", without_status(&old.config)) {
+            old.sources.clone()
+        } else {
+            Arc::new(old.sources.reload(&new).await)
+        };
         let config = Arc::new(new);
         self.state.apply(Update::Config {
             cfg: config.clone(),
@@ -193,4 +198,13 @@ impl Context {
         info!(config = %self.source.path.display(), "config reloaded");
         Ok(())
     }
+}
+
+/// `cfg`'s environments without what Argo CD reported of their Applications.
+fn without_status(cfg: &Config) -> Vec<crate::config::EnvironmentConfig> {
+    let mut envs = cfg.environments.clone();
+    for e in &mut envs {
+        e.controller.clear();
+    }
+    envs
 }
