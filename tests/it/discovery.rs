@@ -686,6 +686,75 @@ async fn the_daemon_discovers_at_start_and_at_each_scheduled_audit() {
     d.stop().await;
 }
 
+/// The daemon watches the control plane's Applications: a new one is audited and a deleted
+/// one's environment dropped at once, with a schedule that does not fire during the test; a
+/// status write Argo CD makes on every reconcile is not a change.
+#[tokio::test]
+async fn the_daemon_follows_application_watch_events() {
+    use crate::inprocess::Daemon;
+    let f = fleet();
+    let (d, rs) = deployment("shop", "web", &[("web", &format!("{WEB}:hotfix"))], 1);
+    let p = pod(&rs, "a", &[("web", &format!("{WEB}@{D2}"))]);
+    let app = |name: &str, env: &str| -> Value {
+        serde_json::from_str(&application(
+            name,
+            env,
+            json!({"repoURL": f.infra_url, "path": "apps/web/overlays/production"}),
+            json!({"server": "https://kubernetes.default.svc", "namespace": "shop"}),
+        ))
+        .unwrap()
+    };
+    let kube = FakeKube::start(vec![d, rs, p, app("web", "production")]);
+    let kubeconfig = kube.kubeconfig(f.dir.path(), "mgmt");
+    let gitops = f.gitops().replace(&format!("url = \"{}\"\n", f.infra_url), "");
+    let cfg = f.dir.path().join("driftwatch.toml");
+    write(
+        &cfg,
+        &format!(
+            "{gitops}[state]\npath = \"state/state.json\"\n[schedule]\ncron = \"0 0 1 1 *\"\nrun_on_start = true\n[discovery.argocd]\ncluster = {{ kubeconfig = \"{}\" }}\nnamespace = \"argocd\"\nenvironment_from = \"label:env\"\n",
+            kubeconfig.display(),
+        ),
+    );
+    let env = [("TEAM_PW".to_string(), "team-pw".to_string())].into_iter().collect();
+    let d = Daemon::start(&cfg, env).await;
+    let audited = |want: &'static [&'static str]| {
+        let d = &d;
+        async move {
+            let (_, body) = d.request(reqwest::Method::GET, "/report").await;
+            let report: Value = serde_json::from_str(&body).unwrap_or_default();
+            let mut names: Vec<&str> = report["environments"]
+                .as_array()
+                .map(|e| e.iter().filter_map(|e| e["name"].as_str()).collect())
+                .unwrap_or_default();
+            names.sort_unstable();
+            names == want
+        }
+    };
+    poll(15, "the start-up audit", || audited(&["production"])).await;
+    let audits = || async { d.metric("driftwatch_audits_total{result=\"ok\"}").await };
+    let before = audits().await;
+    // Argo CD writes status on every reconcile: no audit for that.
+    let mut same = app("web", "production");
+    same["status"] = json!({"reconciledAt": "2026-12-05T10:00:00Z"});
+    kube.apply(same);
+    kube.apply(app("web-staging", "staging"));
+    poll(15, "an audit of the new Application's environment", || {
+        audited(&["production", "staging"])
+    })
+    .await;
+    kube.delete("Application", "argocd", "web");
+    poll(15, "an audit without the deleted Application's environment", || {
+        audited(&["staging"])
+    })
+    .await;
+    assert_eq!(
+        audits().await.unwrap_or_default() - before.unwrap_or_default(),
+        2.0,
+        "one audit per Application change, none for the reconcile's write"
+    );
+    d.stop().await;
+}
+
 /// Polls `check` every 50 ms (real time: the daemon runs real processes and git) until it
 /// holds, for at most `secs`.
 async fn poll<F, Fut>(secs: u64, what: &str, check: F)

@@ -35,7 +35,9 @@ impl Context {
     /// One audit and its alerts, under a span carrying the audit id: what it audited, or
     /// `None` when it was abandoned at `audit_timeout`.
     pub async fn audit(self: Arc<Self>, coverage: Coverage) -> Option<LastAudit> {
-        if matches!(coverage, Coverage::Full) {
+        // A scheduled audit, and one for a new commit or a watched Application change, see
+        // what the Applications say now.
+        if matches!(coverage, Coverage::Full | Coverage::Fetched) {
             self.rediscover().await;
         }
         let setup = self.setup();

@@ -6,6 +6,7 @@
 //! name.
 
 pub mod argocd;
+pub mod watch;
 
 use std::time::Duration;
 
