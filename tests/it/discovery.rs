@@ -687,11 +687,12 @@ async fn the_daemon_discovers_at_start_and_at_each_scheduled_audit() {
 }
 
 /// The daemon watches the control plane's Applications: a new one is audited and a deleted
-/// one's environment dropped at once, with a schedule that does not fire during the test; a
-/// status write Argo CD makes on every reconcile is not a change.
+/// one's environment dropped (its alert resolved) at once, with a schedule that does not fire
+/// during the test; a status write Argo CD makes on every reconcile is not a change.
 #[tokio::test]
 async fn the_daemon_follows_application_watch_events() {
     use crate::inprocess::Daemon;
+    use support::receiver::Receiver;
     let f = fleet();
     let (d, rs) = deployment("shop", "web", &[("web", &format!("{WEB}:hotfix"))], 1);
     let p = pod(&rs, "a", &[("web", &format!("{WEB}@{D2}"))]);
@@ -706,13 +707,15 @@ async fn the_daemon_follows_application_watch_events() {
     };
     let kube = FakeKube::start(vec![d, rs, p, app("web", "production")]);
     let kubeconfig = kube.kubeconfig(f.dir.path(), "mgmt");
+    let receiver = Receiver::start();
     let gitops = f.gitops().replace(&format!("url = \"{}\"\n", f.infra_url), "");
     let cfg = f.dir.path().join("driftwatch.toml");
     write(
         &cfg,
         &format!(
-            "{gitops}[state]\npath = \"state/state.json\"\n[schedule]\ncron = \"0 0 1 1 *\"\nrun_on_start = true\n[discovery.argocd]\ncluster = {{ kubeconfig = \"{}\" }}\nnamespace = \"argocd\"\nenvironment_from = \"label:env\"\n",
+            "{gitops}[state]\npath = \"state/state.json\"\n[schedule]\ncron = \"0 0 1 1 *\"\nrun_on_start = true\n[discovery.argocd]\ncluster = {{ kubeconfig = \"{}\" }}\nnamespace = \"argocd\"\nenvironment_from = \"label:env\"\n[[alerts.webhook]]\nurl = \"{}\"\n",
             kubeconfig.display(),
+            receiver.url("/hook"),
         ),
     );
     let env = [("TEAM_PW".to_string(), "team-pw".to_string())].into_iter().collect();
@@ -752,6 +755,15 @@ async fn the_daemon_follows_application_watch_events() {
         2.0,
         "one audit per Application change, none for the reconcile's write"
     );
+    let resolved = || {
+        receiver.received("/hook").iter().any(|h| {
+            h.json()["alerts"].as_array().is_some_and(|a| {
+                a.iter()
+                    .any(|a| a["event"] == "resolved" && a["environment"] == "production")
+            })
+        })
+    };
+    poll(15, "the deleted Application's alert resolved", || async { resolved() }).await;
     d.stop().await;
 }
 

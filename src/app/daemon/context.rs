@@ -70,6 +70,8 @@ pub(super) struct Context {
     pub hold_ends: watch::Sender<Option<DateTime<Utc>>>,
     /// Wakes the git side after a reload, as `poll_interval` may have changed.
     pub git_reconfigured: Notify,
+    /// Environments a complete re-discovery dropped, for the next audit's alerts to resolve.
+    pub retired: Mutex<Vec<String>>,
 }
 
 impl Context {
@@ -85,6 +87,7 @@ impl Context {
             watching: Mutex::new(None),
             hold_ends: watch::channel(None).0,
             git_reconfigured: Notify::new(),
+            retired: Mutex::new(Vec::new()),
         }
     }
 
@@ -137,9 +140,23 @@ impl Context {
         if !old.config.discovery.is_configured() {
             return;
         }
-        let new = crate::app::discover::logged(crate::sources::discovery::written(&old.config)).await;
+        let (new, problems) =
+            crate::app::discover::with_discovered(crate::sources::discovery::written(&old.config)).await;
+        for p in &problems {
+            warn!(problem = %p, "discovery");
+        }
         if format!("{:?}", new.environments) == format!("{:?}", old.config.environments) {
             return;
+        }
+        // Only a discovery that read every place may say an Application is gone.
+        if problems.is_empty() {
+            let gone = old
+                .config
+                .discovered
+                .iter()
+                .filter(|e| !new.environments.iter().any(|n| n.name == **e))
+                .cloned();
+            self.retired.lock().expect("retired lock").extend(gone);
         }
         info!(environments = ?new.discovered, "discovered environments changed");
         // Only what Argo CD reports changed (a sync, a health change): the sources stay.

@@ -94,7 +94,8 @@ impl Context {
         let timings = audited.timings.clone();
         let now = self.clock.now();
         let dir = audited.snapshot.as_ref().map(|s| s.checkout.dir.clone());
-        let (report, quiet) = self.remember(cfg, audited, partial, now);
+        let (mut report, quiet) = self.remember(cfg, audited, partial, now);
+        report.retired = std::mem::take(&mut *self.retired.lock().expect("retired lock"));
         // Without channels too: the alert state is where drift episodes (DORA's hotfixes,
         // the page's "first seen") are recorded; nothing is sent then.
         let notified = deliver::notify_quiet(cfg, &setup.store, &report, &quiet, now, &self.store_health).await;
