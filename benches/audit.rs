@@ -163,22 +163,7 @@ fn main() {
             let t = Instant::now();
             let live = build(&raw, None);
             resolve.push(t.elapsed());
-            let scope = Scope {
-                environment: "production",
-                cluster: "bench",
-                commit: None,
-                require_digest: true,
-                ignore_containers: &[],
-                namespaces: &[],
-                rollout_grace: Duration::from_secs(900),
-                now: Utc::now(),
-                allowed_sources: &[],
-                rewrites: &[],
-                registry: None,
-                promotion: None,
-                compare_secrets: false,
-                overrides: &[],
-            };
+            let scope = bench_scope();
             let t = Instant::now();
             found = compare(&scope, &decl, Some(&live)).len();
             cmp.push(t.elapsed());
@@ -220,5 +205,26 @@ fn main() {
             ms(median(resolve)),
             ms(median(cmp))
         );
+    }
+}
+
+/// The production environment's settings, as an audit hands them to the comparison.
+fn bench_scope() -> Scope<'static> {
+    Scope {
+        environment: "production",
+        cluster: "bench",
+        commit: None,
+        require_digest: true,
+        ignore_containers: &[],
+        namespaces: &[],
+        rollout_grace: Duration::from_secs(900),
+        now: Utc::now(),
+        allowed_sources: &[],
+        rewrites: &[],
+        registry: None,
+        promotion: None,
+        compare_secrets: false,
+        overrides: &[],
+        controller: &[],
     }
 }

@@ -558,6 +558,7 @@ impl SnapshotAudit<'_> {
             promotion: None,
             compare_secrets: env.compare_secrets,
             overrides: &env.overrides,
+            controller: &env.controller,
         };
         let facts = match self.registry {
             Some(r) => Some(r.facts(declared, live, &env.ignore_containers).await),

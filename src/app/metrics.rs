@@ -72,6 +72,11 @@ struct ResultLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct SourceLabel {
+    source: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ReasonLabel {
     reason: String,
 }
@@ -118,6 +123,7 @@ pub struct Metrics {
     dora_failure_rate: Family<EnvironmentLabel, FloatGauge>,
     dora_restore: Family<QuantileLabels, Gauge>,
     dora_samples: Family<SampleLabels, Gauge>,
+    discovered: Family<SourceLabel, Gauge>,
 }
 
 impl Default for Metrics {
@@ -292,6 +298,12 @@ impl Metrics {
             "How many samples each DORA figure is computed from (deployments, lead_time, time_to_restore), by environment",
             dora_samples.clone(),
         );
+        let discovered = Family::<SourceLabel, Gauge>::default();
+        registry.register(
+            "discovered_environments",
+            "Environments the latest discovery derived, by source (argocd); present only with [discovery]",
+            discovered.clone(),
+        );
         // Present at 0 from the start, so that an alert on a rate of unauthorized requests
         // works before the first one.
         for result in ["accepted", "unauthorized", "ignored"] {
@@ -326,6 +338,7 @@ impl Metrics {
             dora_failure_rate,
             dora_restore,
             dora_samples,
+            discovered,
         }
     }
 
@@ -520,6 +533,18 @@ impl Metrics {
         self.git_webhook_requests
             .get_or_create(&ResultLabel { result: result.into() })
             .inc();
+    }
+
+    /// The environments discovery derived into `cfg` (its `discovered`), by source.
+    pub fn discovered(&self, cfg: &crate::config::Config) {
+        if cfg.discovery.argocd.is_some() {
+            let count = i64::try_from(cfg.discovered.len()).unwrap_or(i64::MAX);
+            self.discovered
+                .get_or_create(&SourceLabel {
+                    source: "argocd".into(),
+                })
+                .set(count);
+        }
     }
 
     pub fn set_leader(&self, leader: bool) {

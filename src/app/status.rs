@@ -120,6 +120,7 @@ impl ServiceState {
         git_fetch: FetchHandle,
     ) -> Self {
         metrics.set_leader(leader);
+        metrics.discovered(&cfg);
         let shown = Shown {
             latest: None,
             completed: 0,
@@ -141,7 +142,11 @@ impl ServiceState {
     pub fn apply(&self, update: Update) {
         let mut shown = self.shown.write().expect("state lock");
         match update {
-            Update::Config { cfg, store } => shown.running = Arc::new(Running::of(cfg, store)),
+            Update::Config { cfg, store } => {
+                // Each discovery (start, reload, before a scheduled audit) hands its config here.
+                self.metrics.discovered(&cfg);
+                shown.running = Arc::new(Running::of(cfg, store));
+            }
             Update::Leader(leader) => {
                 shown.leader = leader;
                 self.metrics.set_leader(leader);

@@ -440,6 +440,9 @@ pub struct EnvironmentConfig {
     /// Images an Argo CD Application (read from a cluster) sets outside git; each is an
     /// `override` finding where it is declared. Empty for hand-written environments.
     pub overrides: Vec<crate::core::model::ImageOverride>,
+    /// What Argo CD reports of each live Application the environment came from, attached to
+    /// the findings of its workloads. Empty for hand-written environments.
+    pub controller: Vec<crate::core::model::ControllerView>,
 }
 
 /// One `[[environments.releases]]` entry: what `helm template NAME CHART -n NAMESPACE -f … --set-json …`

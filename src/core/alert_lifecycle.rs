@@ -194,6 +194,7 @@ impl AlertState {
             .iter()
             .filter(|e| e.status == Status::Ok)
             .map(|e| e.name.as_str())
+            .chain(report.retired.iter().map(String::as_str))
             .collect();
 
         for (fingerprint, subject) in current {
@@ -566,6 +567,25 @@ mod tests {
             vec![]
         );
         assert_eq!(s.alerts.len(), 1);
+    }
+
+    #[test]
+    fn a_retired_environment_resolves_its_alerts() {
+        let mut s = AlertState::default();
+        let routes = [route("slack")];
+        run(
+            &mut s,
+            &report(&[("prod", None)], vec![finding("prod", "api", Severity::Critical)]),
+            &routes,
+            t0(),
+            &[],
+        );
+        let mut gone = report(&[("staging", None)], vec![]);
+        gone.retired = vec!["prod".into()];
+        let notices = run(&mut s, &gone, &routes, t0() + HOUR, &[]);
+        assert_eq!(notices.len(), 1, "one notice: {notices:?}");
+        assert_eq!(notices[0].1, Event::Resolved);
+        assert!(s.alerts.values().all(|r| r.resolved_at.is_some()));
     }
 
     #[test]

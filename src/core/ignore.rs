@@ -217,6 +217,7 @@ fn expired_finding(r: &Rule) -> Finding {
         live_image: None,
         file: None,
         helm: None,
+        argocd: None,
     }
 }
 

@@ -473,6 +473,32 @@ pub struct Finding {
     /// and `template` in JSON, absent otherwise). Not part of the fingerprint.
     #[serde(flatten, default, skip_serializing_if = "Option::is_none")]
     pub helm: Option<HelmSource>,
+    /// For a workload of an Argo CD Application listed from a control plane: what Argo CD
+    /// reports of it (`argocd` in JSON, absent otherwise). Not part of the fingerprint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub argocd: Option<ArgoCdStatus>,
+}
+
+/// What Argo CD reports of an Application at discovery: `status.sync.status`,
+/// `status.sync.revision` (or `revisions`, for several sources) and `status.health.status`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ArgoCdStatus {
+    /// `argocd/web`.
+    pub application: String,
+    /// `Synced`, `OutOfSync`, `Unknown`; `None` when the Application has no status.
+    pub sync: Option<String>,
+    /// The commits (or chart versions) Argo CD synced, one per source.
+    pub revisions: Vec<String>,
+    /// `Healthy`, `Progressing`, `Degraded`, `Suspended`, `Missing`, `Unknown`.
+    pub health: Option<String>,
+}
+
+/// An Application's status and the workloads it deploys (what [`ArgoCdStatus`] is attached
+/// to).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ControllerView {
+    pub status: ArgoCdStatus,
+    pub targets: Vec<OverrideTarget>,
 }
 
 /// The answer of a registry lookup.
@@ -512,6 +538,7 @@ impl Finding {
             live_image: None,
             file: None,
             helm: None,
+            argocd: None,
         }
     }
 }

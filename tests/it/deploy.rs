@@ -14,14 +14,20 @@ fn repo() -> &'static Path {
 }
 
 fn rendered() -> Vec<Value> {
+    render(&repo().join("deploy"))
+}
+
+/// `kubectl kustomize dir`, as documents.
+fn render(dir: &Path) -> Vec<Value> {
     let out = std::process::Command::new("kubectl")
         .args(["kustomize"])
-        .arg(repo().join("deploy"))
+        .arg(dir)
         .output()
         .expect("kubectl must be installed (kubectl kustomize renders deploy/)");
     assert!(
         out.status.success(),
-        "kubectl kustomize deploy/: {}",
+        "kubectl kustomize {}: {}",
+        dir.display(),
         String::from_utf8_lossy(&out.stderr)
     );
     let (docs, err) = safe_yaml::documents(&String::from_utf8(out.stdout).unwrap());
@@ -165,5 +171,67 @@ fn probes_ports_and_the_bundled_config() {
             container[probe]["httpGet"]["port"], "probes",
             "{probe} asks the probe port"
         );
+    }
+}
+
+/// deploy/ with the opt-in Argo CD component, as an overlay of a user's would use it
+/// (kustomize wants relative paths to what it includes).
+fn rendered_with_argocd_component() -> Vec<Value> {
+    let dir = tempfile::tempdir().unwrap();
+    let up = "../".repeat(dir.path().components().count() - 1);
+    let deploy = format!(
+        "{up}{}",
+        repo().join("deploy").display().to_string().trim_start_matches('/')
+    );
+    write(
+        &dir.path().join("kustomization.yaml"),
+        &format!("resources: [{deploy}]\ncomponents: [{deploy}/components/argocd-applications]\n"),
+    );
+    render(dir.path())
+}
+
+/// Discovery from Argo CD needs get, list and watch on applications.argoproj.io where the
+/// Applications live, and nothing more: the component grants exactly that, to driftwatch's
+/// service account, and only when it is used.
+#[test]
+fn the_argocd_component_grants_reading_applications_and_nothing_else() {
+    let is_argo = |d: &&Value| d.to_string().contains("argoproj.io");
+    assert!(
+        !rendered().iter().any(|d| is_argo(&d)),
+        "opt-in: deploy/ alone grants nothing on Argo CD"
+    );
+    let docs = rendered_with_argocd_component();
+    let role = find(&docs, "Role", "driftwatch-argocd-applications");
+    assert_eq!(
+        role["metadata"]["namespace"], "argocd",
+        "namespaced to where Applications live"
+    );
+    assert_eq!(
+        role["rules"],
+        serde_json::json!([{"apiGroups": ["argoproj.io"], "resources": ["applications"], "verbs": ["get", "list", "watch"]}]),
+        "read-only and minimal"
+    );
+    let binding = find(&docs, "RoleBinding", "driftwatch-argocd-applications");
+    assert_eq!(binding["metadata"]["namespace"], "argocd");
+    assert_eq!(binding["roleRef"]["kind"], "Role");
+    assert_eq!(binding["roleRef"]["name"], "driftwatch-argocd-applications");
+    let account = find(&docs, "Deployment", "driftwatch")["spec"]["template"]["spec"]["serviceAccountName"].clone();
+    assert_eq!(
+        binding["subjects"],
+        serde_json::json!([{"kind": "ServiceAccount", "name": account, "namespace": "driftwatch"}]),
+        "bound to the service account the daemon runs as"
+    );
+    // Nothing else changed, and no Secrets anywhere.
+    assert_eq!(docs.len(), rendered().len() + 2);
+    for d in docs
+        .iter()
+        .filter(|d| d["kind"] == "Role" || d["kind"] == "ClusterRole")
+    {
+        for rule in d["rules"].as_array().unwrap() {
+            assert!(
+                !rule["resources"].as_array().unwrap().contains(&"secrets".into()),
+                "no Secrets: {d}"
+            );
+        }
     }
 }

@@ -377,9 +377,122 @@ fn live_applications_their_overrides_and_a_forbidden_list() {
     assert!(
         out.stderr
             .contains("argocd Applications from cluster argocd: forbidden")
-            && out.stderr.contains("applications.argoproj.io"),
+            && out.stderr.contains(
+                r#"add the rule {apiGroups: ["argoproj.io"], resources: ["applications"], verbs: ["get", "list", "watch"]} to a Role in namespace argocd"#
+            ),
         "{}",
         out.stderr
+    );
+}
+
+/// Live Applications from `kube` (environment from label `env`), alerts on Slack (its URL in
+/// `SLACK_URL`), a webhook and email (password in `SMTP_PW`).
+fn alerting_config(
+    f: &Fleet,
+    kube: &FakeKube,
+    receiver: &support::receiver::Receiver,
+    smtp: &support::smtp::SmtpServer,
+) -> String {
+    let kubeconfig = kube.kubeconfig(f.dir.path(), "mgmt");
+    let gitops = f.gitops().replace(&format!("url = \"{}\"\n", f.infra_url), "");
+    format!(
+        "{gitops}[state]\npath = \"state/state.json\"\n[discovery.argocd]\ncluster = {{ kubeconfig = \"{}\" }}\nnamespace = \"argocd\"\nenvironment_from = \"label:env\"\n\
+         [[alerts.slack]]\nwebhook_url_env = \"SLACK_URL\"\n[[alerts.webhook]]\nurl = \"{}\"\n\
+         [[alerts.email]]\nsmtp_host = \"127.0.0.1\"\nsmtp_port = {}\ntls = \"starttls\"\nca_file = \"{}\"\nusername = \"driftwatch\"\npassword_env = \"SMTP_PW\"\nfrom = \"driftwatch@example.com\"\nto = [\"sre@example.com\"]\n",
+        kubeconfig.display(),
+        receiver.url("/hook"),
+        smtp.port,
+        smtp.cert.display(),
+    )
+}
+
+/// argo-cd #7155: a live Application Argo CD calls Synced, whose Deployment someone changed by
+/// hand. Every channel (Slack, the webhook, email) and the page say that Argo CD reports Synced
+/// while the Pods run a digest git does not declare; the JSON report carries Argo CD's view.
+#[test]
+fn a_synced_application_running_what_git_does_not_declare_is_said_plainly() {
+    use support::receiver::Receiver;
+    use support::smtp::SmtpServer;
+    const REV: &str = "4f2a91c0d3b5e6f708192a3b4c5d6e7f80912a3b";
+    let f = fleet();
+    let (d, rs) = deployment("shop", "web", &[("web", &format!("{WEB}:hotfix"))], 1);
+    let p = pod(&rs, "a", &[("web", &format!("{WEB}@{D2}"))]);
+    let mut app: Value = serde_json::from_str(&application(
+        "web",
+        "production",
+        json!({"repoURL": f.infra_url, "path": "apps/web/overlays/production"}),
+        json!({"server": "https://kubernetes.default.svc", "namespace": "shop"}),
+    ))
+    .unwrap();
+    app["status"] = json!({"sync": {"status": "Synced", "revision": REV}, "health": {"status": "Healthy"}});
+    let kube = FakeKube::start(vec![d, rs, p, app.clone()]);
+    let receiver = Receiver::start();
+    let smtp = SmtpServer::start(f.dir.path(), "starttls", "driftwatch", "smtp-pw");
+    let config = alerting_config(&f, &kube, &receiver, &smtp);
+    let cfg = f.dir.path().join("driftwatch.toml");
+    write(&cfg, &config);
+    let cfg = cfg.display().to_string();
+    let slack_url = receiver.url("/slack");
+    let run = |format: &str| {
+        driftwatch(
+            f.dir.path(),
+            &["--once", "--notify", "--format", format, "--config", &cfg],
+            &[
+                ("TEAM_PW", "team-pw"),
+                ("SMTP_PW", "smtp-pw"),
+                ("SLACK_URL", &slack_url),
+            ],
+        )
+    };
+    let said = format!(
+        "Argo CD reports Synced at 4f2a91c (Application argocd/web, Healthy); Pods run {} which git does not declare",
+        &D2[..19]
+    );
+
+    let out = run("json");
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    let report = out.json();
+    let finding = &report["findings"][0];
+    assert_eq!(finding["type"], "spec-drift", "{report}");
+    assert_eq!(
+        finding["argocd"],
+        json!({"application": "argocd/web", "sync": "Synced", "revisions": [REV], "health": "Healthy"})
+    );
+
+    let slack = receiver.received("/slack");
+    assert_eq!(slack.len(), 1, "one alert");
+    let slack = slack[0].json().to_string();
+    assert!(slack.contains(&said), "Slack says it: {slack}");
+    let hook = receiver.received("/hook")[0].json();
+    assert_eq!(hook["alerts"][0]["argocd"], json!(said), "{hook}");
+    assert_eq!(hook["findings"][0]["argocd"]["sync"], "Synced");
+    let mail = smtp.mails();
+    assert_eq!(mail.len(), 1);
+    let text = mail[0].raw.replace("=\r\n", "").replace("=\n", "");
+    assert!(
+        text.contains("Argo CD reports Synced at 4f2a91c (Application argocd/web, Healthy)"),
+        "{text}"
+    );
+
+    // The page, from the same audit (the alert was sent once: no second notice).
+    let out = run("html");
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(out.stdout.contains(&said), "the page says it");
+    assert_eq!(receiver.received("/slack").len(), 1, "not sent twice");
+
+    // Once Argo CD sees the difference, it is its view that is shown, not the #7155 sentence.
+    app["status"]["sync"]["status"] = json!("OutOfSync");
+    kube.apply(app);
+    let out = run("json");
+    let report = out.json();
+    assert_eq!(report["findings"][0]["argocd"]["sync"], "OutOfSync");
+    let out = run("text");
+    assert!(
+        out.stdout
+            .contains("Argo CD reports OutOfSync at 4f2a91c (Application argocd/web, Healthy)")
+            && !out.stdout.contains("which git does not declare"),
+        "{}",
+        out.stdout
     );
 }
 
@@ -542,6 +655,8 @@ async fn the_daemon_discovers_at_start_and_at_each_scheduled_audit() {
         audited(&["production"])
     })
     .await;
+    const DISCOVERED: &str = "driftwatch_discovered_environments{source=\"argocd\"}";
+    assert_eq!(d.metric(DISCOVERED).await, Some(1.0));
 
     infra.commit(
         &[(
@@ -554,18 +669,101 @@ async fn the_daemon_discovers_at_start_and_at_each_scheduled_audit() {
         audited(&["production", "staging"])
     })
     .await;
+    assert_eq!(d.metric(DISCOVERED).await, Some(2.0), "set at each discovery");
     git(&infra.dir, &["rm", "-q", "argocd/apps/api.yaml"]);
     infra.commit(&[], "api leaves production");
     poll(15, "an audit without the deleted Application's environment", || {
         audited(&["staging"])
     })
     .await;
+    assert_eq!(d.metric(DISCOVERED).await, Some(1.0));
     // A reload discovers too (and keeps what it found).
     assert_eq!(
         d.request(reqwest::Method::POST, "/-/reload").await,
         (200, "config reloaded\n".into())
     );
     poll(15, "an audit after the reload", || audited(&["staging"])).await;
+    d.stop().await;
+}
+
+/// The daemon watches the control plane's Applications: a new one is audited and a deleted
+/// one's environment dropped (its alert resolved) at once, with a schedule that does not fire
+/// during the test; a status write Argo CD makes on every reconcile is not a change.
+#[tokio::test]
+async fn the_daemon_follows_application_watch_events() {
+    use crate::inprocess::Daemon;
+    use support::receiver::Receiver;
+    let f = fleet();
+    let (d, rs) = deployment("shop", "web", &[("web", &format!("{WEB}:hotfix"))], 1);
+    let p = pod(&rs, "a", &[("web", &format!("{WEB}@{D2}"))]);
+    let app = |name: &str, env: &str| -> Value {
+        serde_json::from_str(&application(
+            name,
+            env,
+            json!({"repoURL": f.infra_url, "path": "apps/web/overlays/production"}),
+            json!({"server": "https://kubernetes.default.svc", "namespace": "shop"}),
+        ))
+        .unwrap()
+    };
+    let kube = FakeKube::start(vec![d, rs, p, app("web", "production")]);
+    let kubeconfig = kube.kubeconfig(f.dir.path(), "mgmt");
+    let receiver = Receiver::start();
+    let gitops = f.gitops().replace(&format!("url = \"{}\"\n", f.infra_url), "");
+    let cfg = f.dir.path().join("driftwatch.toml");
+    write(
+        &cfg,
+        &format!(
+            "{gitops}[state]\npath = \"state/state.json\"\n[schedule]\ncron = \"0 0 1 1 *\"\nrun_on_start = true\n[discovery.argocd]\ncluster = {{ kubeconfig = \"{}\" }}\nnamespace = \"argocd\"\nenvironment_from = \"label:env\"\n[[alerts.webhook]]\nurl = \"{}\"\n",
+            kubeconfig.display(),
+            receiver.url("/hook"),
+        ),
+    );
+    let env = [("TEAM_PW".to_string(), "team-pw".to_string())].into_iter().collect();
+    let d = Daemon::start(&cfg, env).await;
+    let audited = |want: &'static [&'static str]| {
+        let d = &d;
+        async move {
+            let (_, body) = d.request(reqwest::Method::GET, "/report").await;
+            let report: Value = serde_json::from_str(&body).unwrap_or_default();
+            let mut names: Vec<&str> = report["environments"]
+                .as_array()
+                .map(|e| e.iter().filter_map(|e| e["name"].as_str()).collect())
+                .unwrap_or_default();
+            names.sort_unstable();
+            names == want
+        }
+    };
+    poll(15, "the start-up audit", || audited(&["production"])).await;
+    let audits = || async { d.metric("driftwatch_audits_total{result=\"ok\"}").await };
+    let before = audits().await;
+    // Argo CD writes status on every reconcile: no audit for that.
+    let mut same = app("web", "production");
+    same["status"] = json!({"reconciledAt": "2026-12-05T10:00:00Z"});
+    kube.apply(same);
+    kube.apply(app("web-staging", "staging"));
+    poll(15, "an audit of the new Application's environment", || {
+        audited(&["production", "staging"])
+    })
+    .await;
+    kube.delete("Application", "argocd", "web");
+    poll(15, "an audit without the deleted Application's environment", || {
+        audited(&["staging"])
+    })
+    .await;
+    assert_eq!(
+        audits().await.unwrap_or_default() - before.unwrap_or_default(),
+        2.0,
+        "one audit per Application change, none for the reconcile's write"
+    );
+    let resolved = || {
+        receiver.received("/hook").iter().any(|h| {
+            h.json()["alerts"].as_array().is_some_and(|a| {
+                a.iter()
+                    .any(|a| a["event"] == "resolved" && a["environment"] == "production")
+            })
+        })
+    };
+    poll(15, "the deleted Application's alert resolved", || async { resolved() }).await;
     d.stop().await;
 }
 

@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::text::{facts, summary, what};
+use super::text::{argocd, facts, summary, what};
 use super::{Batch, Channel, ChannelError, Routing, Section, Settings, bearer, post};
 use crate::core::alert_lifecycle::{Event, Notice, Subject};
 use crate::settings::{ConfigError, DeliveryConfig, Secret, Validator, redact_url};
@@ -104,7 +104,13 @@ pub fn alerts(notices: &[Notice], now: DateTime<Utc>, ttl: Duration, test: bool)
                     let resolved = n.event == Event::Resolved;
                     let line: Vec<String> = summary(f).into_iter().map(|(l, v)| format!("{l} {v}")).collect();
                     annotations["summary"] = json!(format!("{} {}: {}", n.subject.kind(), what(&n.subject), line.join(" · ")));
-                    annotations["description"] = json!(f.message);
+                    annotations["description"] = json!(match argocd(f) {
+                        Some(note) => format!("{note}. {}", f.message),
+                        None => f.message.clone(),
+                    });
+                    if let Some(note) = argocd(f) {
+                        annotations["argocd"] = json!(note);
+                    }
                     annotations["declared"] = json!(f.declared.clone().unwrap_or_default());
                     annotations["running"] = json!(f.running.iter().map(|r| format!("{} ({} Pods)", r.digest, r.pods)).collect::<Vec<_>>().join(", "));
                     annotations["source"] = json!(f.source.clone().unwrap_or_default());

@@ -12,7 +12,7 @@ use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 use serde::Deserialize;
 
-use super::text::{by_environment, context, facts, headline, what, when};
+use super::text::{argocd, by_environment, context, facts, headline, what, when};
 use super::{Batch, Channel, ChannelError, Routing, Section, Settings};
 use crate::core::alert_lifecycle::{Event, Notice, Subject};
 use crate::error_chain;
@@ -163,6 +163,9 @@ fn lines(n: &Notice, now: DateTime<Utc>) -> Vec<String> {
     match &n.subject {
         Subject::Finding(f) => {
             let resolved = n.event == Event::Resolved;
+            if let Some(note) = argocd(f) {
+                out.push(format!("  {note}"));
+            }
             out.push(format!("  {}{}", if resolved { "was: " } else { "" }, f.message));
             for (label, value) in facts(f, resolved) {
                 out.push(format!("  {label}: {value}"));
@@ -230,7 +233,10 @@ pub fn html(notices: &[Notice], now: DateTime<Utc>, test: bool) -> String {
                         .map(|(label, value)| format!("{}: <code>{}</code>", html_escape(label), html_escape(&value)))
                         .collect();
                     let was = if resolved { "was: " } else { "" };
-                    (format!("{was}{}", html_escape(&f.message)), facts.join("<br>"))
+                    let note = argocd(f)
+                        .map(|n| format!("<strong>{}</strong><br>", html_escape(&n)))
+                        .unwrap_or_default();
+                    (format!("{note}{was}{}", html_escape(&f.message)), facts.join("<br>"))
                 }
                 Subject::AuditError { error, .. } => (html_escape(error), String::new()),
             };

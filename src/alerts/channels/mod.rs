@@ -220,6 +220,7 @@ pub(crate) mod fixtures {
             live_image: Some(format!("registry.example.com/shop/api@sha256:{}", "1".repeat(64))),
             file: None,
             helm: None,
+            argocd: None,
         };
         Notice {
             event,

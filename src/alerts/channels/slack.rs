@@ -11,7 +11,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::sync::Mutex;
 
-use super::text::{by_environment, context, counts, facts, headline, summary, truncate, what, when, worst};
+use super::text::{argocd, by_environment, context, counts, facts, headline, summary, truncate, what, when, worst};
 use super::{Batch, Channel, ChannelError, Routing, Section, Settings, post};
 use crate::core::alert_lifecycle::{Event, Notice, Subject};
 use crate::core::model::{FindingType, Severity};
@@ -113,6 +113,9 @@ fn section(n: &Notice, now: DateTime<Utc>) -> String {
             let _ = writeln!(text, "{}", line.join(" · "));
             if let Some(source) = f.source.as_ref().filter(|_| f.kind != FindingType::Missing) {
                 let _ = writeln!(text, "source `{}`", escape(source));
+            }
+            if let Some(note) = argocd(f) {
+                let _ = writeln!(text, "*{}*", escape(&note));
             }
             let _ = writeln!(text, "{}{}", if resolved { "was: " } else { "" }, escape(&f.message));
             let full: Vec<String> = facts(f, resolved)

@@ -10,7 +10,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use sha2::Sha256;
 
-use super::text::{what, when};
+use super::text::{argocd, what, when};
 use super::{Batch, Channel, ChannelError, Routing, Section, Settings, bearer, post};
 use crate::core::alert_lifecycle::{Notice, Subject};
 use crate::core::report::Report;
@@ -96,6 +96,10 @@ pub fn payload(report: &Report, notices: &[Notice], now: DateTime<Utc>, test: bo
                         "message": match &n.subject {
                             Subject::Finding(f) => f.message.as_str(),
                             Subject::AuditError { error, .. } => error.as_str(),
+                        },
+                        "argocd": match &n.subject {
+                            Subject::Finding(f) => argocd(f),
+                            Subject::AuditError { .. } => None,
                         }}))
         .collect::<Vec<_>>());
     body["test"] = json!(test);

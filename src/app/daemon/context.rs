@@ -70,6 +70,8 @@ pub(super) struct Context {
     pub hold_ends: watch::Sender<Option<DateTime<Utc>>>,
     /// Wakes the git side after a reload, as `poll_interval` may have changed.
     pub git_reconfigured: Notify,
+    /// Environments a complete re-discovery dropped, for the next audit's alerts to resolve.
+    pub retired: Mutex<Vec<String>>,
 }
 
 impl Context {
@@ -85,6 +87,7 @@ impl Context {
             watching: Mutex::new(None),
             hold_ends: watch::channel(None).0,
             git_reconfigured: Notify::new(),
+            retired: Mutex::new(Vec::new()),
         }
     }
 
@@ -137,12 +140,31 @@ impl Context {
         if !old.config.discovery.is_configured() {
             return;
         }
-        let new = crate::app::discover::logged(crate::sources::discovery::written(&old.config)).await;
+        let (new, problems) =
+            crate::app::discover::with_discovered(crate::sources::discovery::written(&old.config)).await;
+        for p in &problems {
+            warn!(problem = %p, "discovery");
+        }
         if format!("{:?}", new.environments) == format!("{:?}", old.config.environments) {
             return;
         }
+        // Only a discovery that read every place may say an Application is gone.
+        if problems.is_empty() {
+            let gone = old
+                .config
+                .discovered
+                .iter()
+                .filter(|e| !new.environments.iter().any(|n| n.name == **e))
+                .cloned();
+            self.retired.lock().expect("retired lock").extend(gone);
+        }
         info!(environments = ?new.discovered, "discovered environments changed");
-        let sources = Arc::new(old.sources.reload(&new).await);
+        // Only what Argo CD reports changed (a sync, a health change): the sources stay.
+        let sources = if format!("{:?}", without_status(&new)) == format!("{:?}", without_status(&old.config)) {
+            old.sources.clone()
+        } else {
+            Arc::new(old.sources.reload(&new).await)
+        };
         let config = Arc::new(new);
         self.state.apply(Update::Config {
             cfg: config.clone(),
@@ -193,4 +215,13 @@ impl Context {
         info!(config = %self.source.path.display(), "config reloaded");
         Ok(())
     }
+}
+
+/// `cfg`'s environments without what Argo CD reported of their Applications.
+fn without_status(cfg: &Config) -> Vec<crate::config::EnvironmentConfig> {
+    let mut envs = cfg.environments.clone();
+    for e in &mut envs {
+        e.controller.clear();
+    }
+    envs
 }

@@ -35,7 +35,9 @@ impl Context {
     /// One audit and its alerts, under a span carrying the audit id: what it audited, or
     /// `None` when it was abandoned at `audit_timeout`.
     pub async fn audit(self: Arc<Self>, coverage: Coverage) -> Option<LastAudit> {
-        if matches!(coverage, Coverage::Full) {
+        // A scheduled audit, and one for a new commit or a watched Application change, see
+        // what the Applications say now.
+        if matches!(coverage, Coverage::Full | Coverage::Fetched) {
             self.rediscover().await;
         }
         let setup = self.setup();
@@ -92,7 +94,8 @@ impl Context {
         let timings = audited.timings.clone();
         let now = self.clock.now();
         let dir = audited.snapshot.as_ref().map(|s| s.checkout.dir.clone());
-        let (report, quiet) = self.remember(cfg, audited, partial, now);
+        let (mut report, quiet) = self.remember(cfg, audited, partial, now);
+        report.retired = std::mem::take(&mut *self.retired.lock().expect("retired lock"));
         // Without channels too: the alert state is where drift episodes (DORA's hotfixes,
         // the page's "first seen") are recorded; nothing is sent then.
         let notified = deliver::notify_quiet(cfg, &setup.store, &report, &quiet, now, &self.store_health).await;

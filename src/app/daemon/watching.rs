@@ -52,6 +52,40 @@ fn scopes(cfg: &Config) -> BTreeMap<String, Scope> {
     scopes
 }
 
+/// What the event loop is told when an Application changed: it audits as for a new commit
+/// (at once, or after the running audit), and that audit discovers first.
+pub(super) const APPLICATIONS_CHANGED: &str = "Argo CD Applications changed";
+
+/// With `[discovery.argocd] cluster` and `[watch]` on: the control plane's Applications are
+/// watched for the daemon's life (the config it started with), and each change asks for an
+/// audit, so a new Application is audited and a deleted one's environment dropped at once.
+pub(super) fn watch_applications(
+    background: &tokio_util::task::TaskTracker,
+    cfg: &Config,
+    audit: mpsc::UnboundedSender<String>,
+    shutdown: &CancellationToken,
+) {
+    let Some((argo, cluster)) = cfg
+        .discovery
+        .argocd
+        .as_ref()
+        .and_then(|a| Some((a.clone(), a.cluster.clone()?)))
+        .filter(|_| cfg.watch.enabled)
+    else {
+        return;
+    };
+    let changed = move || {
+        let _ = audit.send(APPLICATIONS_CHANGED.to_string());
+    };
+    let stop = shutdown.clone();
+    background.spawn(async move {
+        let name = cluster.name.clone();
+        if let Err(e) = crate::sources::discovery::watch::applications(cluster, argo, changed, stop).await {
+            warn!(cluster = %name, error = %crate::error_chain(&e), "cannot watch Argo CD Applications: discovery runs before each scheduled audit");
+        }
+    });
+}
+
 /// Whether watches will run at start: then the daemon is not ready before they synced.
 pub(super) fn will_watch(cfg: &Config, leader: bool) -> bool {
     cfg.watch.enabled

@@ -110,6 +110,7 @@ impl Validator<'_> {
             engine,
             releases,
             overrides: Vec::new(),
+            controller: Vec::new(),
             name: e.name,
         })
     }

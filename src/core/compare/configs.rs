@@ -169,6 +169,7 @@ fn config_finding(
         live_image: None,
         file: declared_by.map(|d| d.file.clone()).filter(|f| !f.is_empty()),
         helm: None,
+        argocd: None,
     };
     // Which keys differ is part of what drifted, values never are.
     f.fingerprint = fingerprint(&f, &f.message.clone());

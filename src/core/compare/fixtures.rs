@@ -35,6 +35,7 @@ pub fn scope<'a>(namespaces: &'a [String], ignore: &'a [String]) -> Scope<'a> {
         promotion: None,
         compare_secrets: false,
         overrides: &[],
+        controller: &[],
     }
 }
 

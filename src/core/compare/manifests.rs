@@ -53,6 +53,7 @@ fn invalid_manifest(scope: &Scope<'_>, p: &ManifestProblem) -> Finding {
         live_image: None,
         file: Some(p.file.clone()),
         helm: None,
+        argocd: None,
     };
     // The reason is left out of the fingerprint: a line number moving inside a still-broken
     // file is the same problem.

@@ -12,7 +12,9 @@
 //! - `registry.rs`: `digest-not-found`, `unverifiable` (registry down), `tag-moved`, multi-arch
 //!   images, `disallowed-source` and the rewrites it applies first;
 //! - `promotion.rs`: `promotion-skipped`;
-//! - `configs.rs`: `config-drift`.
+//! - `configs.rs`: `config-drift`;
+//! - `overrides.rs`: `override`;
+//! - `controller.rs`: not a check: what Argo CD reports, attached to the findings.
 //!
 //! Precedence, so that one cause gives one finding per container:
 //! - `spec-drift` when the live spec names another image than git (a hand `kubectl set
@@ -39,6 +41,7 @@
 //! `FindingType::as_str` (`core/model.rs`).
 
 mod configs;
+mod controller;
 #[cfg(test)]
 mod fixtures;
 mod images;
@@ -60,6 +63,7 @@ use crate::core::model::{
     RegistryFacts, Rewrite, RunningDigest, Severity, WorkloadKey,
 };
 
+pub use controller::note as controller_note;
 pub use registry::{rewrite, source_allowed};
 
 /// The environment settings the comparison needs.
@@ -87,6 +91,8 @@ pub struct Scope<'a> {
     pub compare_secrets: bool,
     /// Images a live Argo CD Application sets outside git.
     pub overrides: &'a [crate::core::model::ImageOverride],
+    /// What Argo CD reports of the live Applications the environment came from.
+    pub controller: &'a [crate::core::model::ControllerView],
 }
 
 /// What one environment's checks read.
@@ -199,6 +205,7 @@ pub fn compare(scope: &Scope<'_>, declared: &DeclaredState, live: Option<&LiveSt
     for check in ENVIRONMENT_CHECKS {
         check(&env, &mut out);
     }
+    controller::attach(scope, &mut out);
     // A stable sort: findings of equal rank keep the order the checks gave them.
     out.sort_by(|a, b| {
         (b.severity, &a.namespace, a.workload_kind, &a.name, &a.container, a.kind).cmp(&(
@@ -388,6 +395,7 @@ fn finding(
         live_image: None,
         file: None,
         helm: declared_by.and_then(|d| d.helm.clone()),
+        argocd: None,
     };
     f.fingerprint = fingerprint(&f, "");
     f

@@ -41,6 +41,11 @@ pub struct Report {
     /// Findings accepted by an ignore rule, with its reason: not alerted, not failing the gate.
     pub ignored: Vec<Ignored>,
     pub summary: Summary,
+    /// Environments gone from the config since the last audit (a deleted Argo CD
+    /// Application's, as a complete discovery found): their open alerts are resolved. Not
+    /// part of the JSON report.
+    #[serde(skip)]
+    pub retired: Vec<String>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -169,6 +174,7 @@ impl Report {
             findings,
             ignored: Vec::new(),
             summary: Summary::default(),
+            retired: Vec::new(),
         };
         report.sort_findings();
         report.judge_completeness();
@@ -283,6 +289,7 @@ impl Report {
             findings,
             ignored,
             summary: Summary::default(),
+            retired: Vec::new(),
         };
         report.sort_findings();
         report.judge_completeness();
@@ -442,6 +449,7 @@ mod tests {
             live_image: Some(format!("registry.example.com/shop/api@{D1}")),
             file: None,
             helm: None,
+            argocd: None,
         };
         let env = EnvironmentResult {
             name: "production".into(),

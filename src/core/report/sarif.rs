@@ -116,7 +116,10 @@ fn result(f: &Finding, ignored_because: Option<&str>) -> Value {
         "ruleId": rule_id(f.kind),
         "ruleIndex": index,
         "level": level(f.severity),
-        "message": {"text": format!("{}: {}", f.environment, f.message)},
+        "message": {"text": match crate::core::compare::controller_note(f) {
+            Some(note) => format!("{}: {note}. {}", f.environment, f.message),
+            None => format!("{}: {}", f.environment, f.message),
+        }},
         "locations": [{
             "physicalLocation": {
                 "artifactLocation": {"uri": uri(&artifact(f))},
@@ -138,6 +141,9 @@ fn result(f: &Finding, ignored_because: Option<&str>) -> Value {
             "commit": f.commit,
         },
     });
+    if let Some(a) = &f.argocd {
+        out["properties"]["argocd"] = json!(a);
+    }
     if let Some(reason) = ignored_because {
         out["suppressions"] = json!([{"kind": "external", "status": "accepted", "justification": reason}]);
     }

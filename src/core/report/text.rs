@@ -41,6 +41,9 @@ impl Report {
                 if let Some(facts) = facts_line(f) {
                     out.push_str(&wrap(&facts, TEXT_WIDTH, "    "));
                 }
+                if let Some(note) = crate::core::compare::controller_note(f) {
+                    out.push_str(&wrap(&note, TEXT_WIDTH, "    "));
+                }
                 out.push_str(&wrap(&f.message, TEXT_WIDTH, "    "));
             }
             out.push('\n');
@@ -60,7 +63,10 @@ impl Report {
                     f.declared.clone().unwrap_or_else(|| "-".into()),
                     f.live_image.clone().unwrap_or_else(|| "-".into()),
                     running_full(f),
-                    f.message.clone(),
+                    match crate::core::compare::controller_note(f) {
+                        Some(note) => format!("{note}. {}", f.message),
+                        None => f.message.clone(),
+                    },
                 ]);
                 row
             }));

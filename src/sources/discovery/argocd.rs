@@ -15,7 +15,7 @@ use crate::config::{
     PathConfig, ReleaseConfig, Renderer, RepoRef,
 };
 use crate::core::image::ImageRef;
-use crate::core::model::{ImageOverride, OverrideTarget};
+use crate::core::model::{ArgoCdStatus, ControllerView, ImageOverride, OverrideTarget};
 
 /// What mapping an Application needs besides the Application.
 pub struct Context<'a> {
@@ -39,6 +39,9 @@ pub struct Mapped {
     pub paths: Vec<PathConfig>,
     pub releases: Vec<ReleaseConfig>,
     pub overrides: Vec<ImageOverride>,
+    /// For an Application listed from a control plane: what Argo CD reports of it, and the
+    /// workloads that is about.
+    pub controller: Option<ControllerView>,
     /// What of it is left out, and why (the rest is audited).
     pub partial: Vec<String>,
 }
@@ -111,6 +114,7 @@ pub fn map(app: &Value, cx: &Context<'_>) -> Result<Mapped, Unmapped> {
         paths: Vec::new(),
         releases: Vec::new(),
         overrides: Vec::new(),
+        controller: None,
         partial: Vec::new(),
     };
     let field = |i: usize| {
@@ -139,7 +143,41 @@ pub fn map(app: &Value, cx: &Context<'_>) -> Result<Mapped, Unmapped> {
             "add a source with a path or chart",
         ));
     }
+    if cx.live {
+        mapped.controller = Some(controller_view(app, &format!("{ns}/{name}"), &mapped));
+    }
     Ok(mapped)
+}
+
+/// What Argo CD reports of a live Application (`status.sync`, `status.health`), about the
+/// paths and releases it deploys.
+fn controller_view(app: &Value, name: &str, m: &Mapped) -> ControllerView {
+    let text = |v: &Value| v.as_str().filter(|s| !s.is_empty()).map(str::to_string);
+    let sync = &app["status"]["sync"];
+    let revisions = match text(&sync["revision"]) {
+        Some(r) => vec![r],
+        None => sync["revisions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(text)
+            .collect(),
+    };
+    let targets = m
+        .paths
+        .iter()
+        .map(|p| OverrideTarget::Path(p.pattern.clone()))
+        .chain(m.releases.iter().map(|r| OverrideTarget::Release(r.name.clone())))
+        .collect();
+    ControllerView {
+        status: ArgoCdStatus {
+            application: name.to_string(),
+            sync: text(&sync["status"]),
+            revisions,
+            health: text(&app["status"]["health"]["status"]),
+        },
+        targets,
+    }
 }
 
 /// The repository of a source: `repoURL` at `targetRevision`.

@@ -7,6 +7,7 @@
 
 pub mod appset;
 pub mod argocd;
+pub mod watch;
 
 use std::time::Duration;
 
@@ -142,6 +143,7 @@ fn assemble(cfg: &Config, argo: &ArgoCdConfig, found: Vec<Found>, d: &mut Discov
                 e.config.paths.extend(m.paths);
                 e.config.releases.extend(m.releases);
                 e.config.overrides.extend(m.overrides);
+                e.config.controller.extend(m.controller);
                 e.config.renderer = renderer(&e.config);
                 e.origins.push(format!("{} ({origin})", m.object));
             }
@@ -209,6 +211,7 @@ fn environment(m: Mapped) -> EnvironmentConfig {
         engine: None,
         releases: m.releases,
         overrides: m.overrides,
+        controller: m.controller.into_iter().collect(),
     };
     e.renderer = renderer(&e);
     e
@@ -432,10 +435,7 @@ async fn from_cluster(
     let list = api.list(&params).await.map_err(|e| DiscoveryError::List {
         cluster: cluster.name.clone(),
         reason: match &e {
-            kube::Error::Api(s) if s.code == 403 => format!(
-                "forbidden: {} (grant get and list on applications.argoproj.io)",
-                s.message
-            ),
+            kube::Error::Api(s) if s.code == 403 => format!("forbidden: {} ({})", s.message, grant(argo)),
             other => crate::error_chain(other),
         },
     })?;
@@ -453,4 +453,17 @@ async fn from_cluster(
             }
         })
         .collect())
+}
+
+/// The rule a 403 on listing Applications asks for, where it must be granted.
+fn grant(argo: &ArgoCdConfig) -> String {
+    let rule = r#"apiGroups: ["argoproj.io"], resources: ["applications"], verbs: ["get", "list", "watch"]"#;
+    match &argo.namespace {
+        Some(ns) => format!(
+            "add the rule {{{rule}}} to a Role in namespace {ns} bound to driftwatch's identity: deploy/components/argocd-applications"
+        ),
+        None => format!(
+            "add the rule {{{rule}}} to a ClusterRole bound to driftwatch's identity (Applications are listed in all namespaces), or set discovery.argocd.namespace"
+        ),
+    }
 }

@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::core::ignore::Ignored;
-use crate::core::model::{Finding, FindingType, HelmSource, RunningDigest, Severity};
+use crate::core::model::{ArgoCdStatus, Finding, FindingType, HelmSource, RunningDigest, Severity};
 
 #[derive(Clone, Debug, Serialize)]
 pub struct FindingView {
@@ -31,6 +31,13 @@ pub struct FindingView {
     pub helm: Option<HelmSource>,
     pub commit: Option<String>,
     pub message: String,
+    /// What Argo CD reports of the finding's Application (`argocd` in JSON, absent otherwise).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub argocd: Option<ArgoCdStatus>,
+    /// [`argocd`](Self::argocd) in one sentence, saying so when Argo CD calls it Synced while
+    /// the Pods run what git does not declare.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub argocd_note: Option<String>,
     pub ignored: Option<IgnoredBy>,
     /// When the alert state first saw it (the daemon's store); `None` without one (`--once`).
     pub first_seen: Option<DateTime<Utc>>,
@@ -70,6 +77,8 @@ pub(super) fn finding_view(f: &Finding, ignored: Option<&Ignored>) -> FindingVie
         helm: f.helm.clone(),
         commit: f.commit.clone(),
         message: f.message.clone(),
+        argocd: f.argocd.clone(),
+        argocd_note: crate::core::compare::controller_note(f),
         ignored: ignored.map(|i| IgnoredBy {
             reason: i.reason.clone(),
             expires: i.expires,
