@@ -108,7 +108,7 @@ fn all_runs(tmp: &Path) -> Vec<Run> {
 }
 
 /// The stand-in's answer: stdout, or the message after `Error: `.
-fn helm_template(run: &Run) -> Result<String, String> {
+fn helm_template(run: &Run) -> Result<String, support::ErrorText> {
     let mut cmd = Command::new(support::stand_in());
     cmd.args(["template", "rel"]).arg(&run.chart).args(["-n", "ns"]);
     for f in &run.files {
@@ -126,11 +126,13 @@ fn helm_template(run: &Run) -> Result<String, String> {
     if out.status.success() {
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     } else {
-        Err(stderr
-            .trim_end_matches('\n')
-            .strip_prefix("Error: ")
-            .unwrap_or(&stderr)
-            .to_string())
+        Err(support::ErrorText(
+            stderr
+                .trim_end_matches('\n')
+                .strip_prefix("Error: ")
+                .unwrap_or(&stderr)
+                .to_string(),
+        ))
     }
 }
 
@@ -152,7 +154,7 @@ fn ours(run: &Run) -> Result<String, Error> {
 }
 
 /// Runs the stand-in over all runs, three at a time.
-fn helm_answers(runs: &[Run]) -> Vec<Result<String, String>> {
+fn helm_answers(runs: &[Run]) -> Vec<Result<String, support::ErrorText>> {
     let mut answers = Vec::new();
     for chunk in runs.chunks(3) {
         std::thread::scope(|s| {

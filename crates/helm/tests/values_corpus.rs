@@ -20,7 +20,7 @@ use std::process::Command;
 
 use helm::chart::archive::load_path;
 use helm::values::render::{ChartScope, prepare};
-use helm::values::{Values, coalesce_values, user_values};
+use helm::values::{Values, ValuesError, coalesce_values, user_values};
 use serde_json::{Value, json};
 use support::{Oracle, add_probes, copy_dir, pack_tgz};
 
@@ -38,7 +38,7 @@ struct Case {
     name: String,
     dir: tempfile::TempDir,
     spec: Value,
-    user: Result<Values, String>,
+    user: Result<Values, ValuesError>,
 }
 
 fn setup(case_dir: &Path) -> Case {
@@ -68,7 +68,7 @@ fn setup(case_dir: &Path) -> Case {
         .flatten()
         .map(|v| v.as_object().unwrap().clone())
         .collect();
-    let user = user_values(&files, &inline).map_err(|e| e.to_string());
+    let user = user_values(&files, &inline);
     Case {
         name: case_dir.file_name().unwrap().to_string_lossy().into_owned(),
         dir,
@@ -106,9 +106,9 @@ fn check_merge(oracle: &mut Oracle, case: &Case, failures: &mut Vec<String>) {
 fn check_render(oracle: &mut Oracle, case: &Case, failures: &mut Vec<String>) {
     let chart_path = case.dir.path().join("chart");
     let opts = support::options();
-    let ours = case.user.clone().and_then(|user| {
+    let ours = case.user.as_ref().map_err(ToString::to_string).and_then(|user| {
         let chart = load_path(&chart_path).map_err(|e| e.to_string())?;
-        prepare(chart, &user, &opts).map_err(|e| e.to_string())
+        prepare(chart, user, &opts).map_err(|e| e.to_string())
     });
     if let Some(expected) = case.spec.get("expect_error").and_then(Value::as_str) {
         match &ours {
@@ -129,7 +129,7 @@ fn check_render(oracle: &mut Oracle, case: &Case, failures: &mut Vec<String>) {
         oracle.ask(&json!({"chart": chart_path, "op": "render", "values": user, "name": "rel", "namespace": "ns"}));
     match (helm, ours) {
         (Ok(h), Ok(prepared)) => compare_scopes(&case.name, &h, &prepared, failures),
-        (Err(h), Err(o)) if h.contains(&o) || o.contains(&h) || same_schema_failures(&h, &o) => {}
+        (Err(h), Err(o)) if h.contains(&o) || o.contains(&*h) || same_schema_failures(&h, &o) => {}
         (h, o) => failures.push(format!(
             "{}: render\n  helm: {h:?}\n  ours: {:?}",
             case.name,
@@ -242,7 +242,7 @@ fn check_assembly(oracle: &mut Oracle, case: &Case, flags: &[String], failures: 
         .output()
         .expect("the helm stand-in runs");
     let helm_out = String::from_utf8_lossy(&out.stdout).into_owned();
-    let user = case.user.clone().unwrap_or_default();
+    let user = case.user.as_ref().ok().cloned().unwrap_or_default();
     let opts = support::options();
     let prepared = prepare(load_path(&chart_path).unwrap(), &user, &opts).unwrap();
     let rendered =

@@ -53,8 +53,20 @@ const PARALLEL: usize = 4;
 // ---------------------------------------------------------------------------------------------
 // The two renderers.
 
-/// The real kustomize's output for `dir`: the documents, or its error message.
-fn kustomize(dir: &Path) -> Result<Vec<Value>, String> {
+/// Why the real kustomize gave no documents.
+#[derive(Debug, thiserror::Error)]
+enum KustomizeError {
+    /// kustomize refused the kustomization: its message.
+    #[error("{0}")]
+    Failed(String),
+    #[error("kustomize output is not UTF-8")]
+    NotUtf8(#[source] std::string::FromUtf8Error),
+    #[error("kustomize output does not parse")]
+    Unparsable(#[source] serde_yaml::Error),
+}
+
+/// The real kustomize's output for `dir`: the documents, or why none.
+fn kustomize(dir: &Path) -> Result<Vec<Value>, KustomizeError> {
     // The suite's convention (tests/kustomize.rs, scripts/prereqs): `kubectl kustomize`, or a
     // `kustomize` binary. Neither is a failure, not a skip.
     // `helmCharts:` render with the `helm` stand-in: real Helm v4 behind helm's command line.
@@ -78,12 +90,12 @@ fn kustomize(dir: &Path) -> Result<Vec<Value>, String> {
         let err = String::from_utf8_lossy(&out.stderr);
         // kubectl wraps the message in a log line (`E1126 … run.go:72] "command failed" err="…"`).
         let err = err.split_once(" err=").map_or(&*err, |(_, e)| e);
-        return Err(err.trim().to_string());
+        return Err(KustomizeError::Failed(err.trim().to_string()));
     }
-    let text = String::from_utf8(out.stdout).map_err(|e| format!("kustomize output is not UTF-8: {e}"))?;
+    let text = String::from_utf8(out.stdout).map_err(KustomizeError::NotUtf8)?;
     let mut docs = Vec::new();
     for doc in serde_yaml::Deserializer::from_str(&text) {
-        let value = Value::deserialize(doc).map_err(|e| format!("kustomize output does not parse: {e}"))?;
+        let value = Value::deserialize(doc).map_err(KustomizeError::Unparsable)?;
         if !value.is_null() {
             docs.push(value);
         }
@@ -405,7 +417,7 @@ fn check(
     render: &str,
     expect: Expect,
     reason: Option<&str>,
-    theirs: Option<Result<Vec<Value>, String>>,
+    theirs: Option<Result<Vec<Value>, KustomizeError>>,
 ) -> Outcome {
     let ours = builtin(root, render);
     let mismatch = |m: String| Outcome::Mismatch(vec![m]);
@@ -435,7 +447,7 @@ fn check(
             if let Some(Ok(_)) = theirs {
                 return mismatch("the corpus is wrong: kustomize renders it".into());
             }
-            let err = theirs.and_then(Result::err).unwrap_or_default();
+            let err = theirs.and_then(Result::err).map(|e| e.to_string()).unwrap_or_default();
             match ours {
                 Err(BuildError::Invalid(_)) => Outcome::Pass,
                 Err(BuildError::Unsupported(r)) => mismatch(format!(

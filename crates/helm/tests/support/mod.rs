@@ -20,7 +20,21 @@ pub struct Oracle {
 }
 
 /// What Helm answered for one chart: each template's rendered text, or Helm's error.
-pub type Answer = Result<BTreeMap<String, String>, String>;
+pub type Answer = Result<BTreeMap<String, String>, ErrorText>;
+
+/// A renderer's error as its message: Helm's (the oracle, `helm template`) and the built-in
+/// engine's are compared as text.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct ErrorText(pub String);
+
+/// The message, for the tests' text comparisons (`contains`, `==` with a `&str`).
+impl std::ops::Deref for ErrorText {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
 
 fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -55,7 +69,7 @@ impl Oracle {
     }
 
     /// One request (`render.py`'s shape), its `ok` value or Helm's error text.
-    pub fn ask(&mut self, request: &Value) -> Result<Value, String> {
+    pub fn ask(&mut self, request: &Value) -> Result<Value, ErrorText> {
         self.send(request);
         self.stdin.flush().expect("flush the oracle");
         self.read()
@@ -75,13 +89,13 @@ impl Oracle {
         writeln!(self.stdin, "{request}").expect("write to the oracle");
     }
 
-    fn read(&mut self) -> Result<Value, String> {
+    fn read(&mut self) -> Result<Value, ErrorText> {
         let mut line = String::new();
         self.stdout.read_line(&mut line).expect("read from the oracle");
         assert!(!line.is_empty(), "the Helm oracle stopped answering");
         let v: Value = serde_json::from_str(&line).expect("the oracle answers JSON");
         match v.get("error") {
-            Some(e) => Err(e.as_str().unwrap_or_default().to_string()),
+            Some(e) => Err(ErrorText(e.as_str().unwrap_or_default().to_string())),
             None => Ok(v.get("ok").cloned().expect("an ok value")),
         }
     }
@@ -121,12 +135,13 @@ pub fn options() -> helm::values::render::TemplateOptions {
 /// (`helm::release`: chart loading, `prepare`, each chart's top-level value, the engine with
 /// Helm's YAML reader), release `rel` in namespace `ns`, no user values.
 pub fn render_native(dir: &Path) -> Answer {
-    let chart = helm::chart::archive::load_path(dir).map_err(|e| e.to_string())?;
+    let text = |e: &dyn std::error::Error| ErrorText(e.to_string());
+    let chart = helm::chart::archive::load_path(dir).map_err(|e| text(&e))?;
     let prepared =
-        helm::values::render::prepare(chart, &helm::values::Values::new(), &options()).map_err(|e| e.to_string())?;
+        helm::values::render::prepare(chart, &helm::values::Values::new(), &options()).map_err(|e| text(&e))?;
     helm::release::engine()
         .render_templates(&helm::release::templates(&prepared))
-        .map_err(|e| e.to_string())
+        .map_err(|e| text(&e))
 }
 
 /// A readable difference between two answers, None when equal: for outputs, each differing
