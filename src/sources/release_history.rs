@@ -18,10 +18,6 @@ use serde_json::{Map, Value};
 
 use crate::config::{ChartSource, ReleaseConfig};
 
-/// `.Capabilities.KubeVersion` for a release that names none: the audit's default (a past
-/// commit has no cluster to ask).
-const DEFAULT_KUBE_VERSION: &str = crate::sources::render::helm::DEFAULT_KUBE_VERSION;
-
 /// Why a release's past renders cannot be known.
 #[derive(Debug, thiserror::Error)]
 pub enum ReleaseHistoryError {
@@ -180,21 +176,12 @@ fn render(
         let chart = helm::chart::load_files(helm::chart::archive::dir_files(files)?)?;
         let user = helm::values::user_values(&values_files, std::slice::from_ref(&release.values))
             .map_err(|e| helm::release::Error::Render(e.to_string()))?;
-        let opts = helm::values::render::TemplateOptions {
-            release: helm::values::render::ReleaseOptions {
-                name: release.name.clone(),
-                namespace: release.namespace.clone(),
-                ..Default::default()
-            },
-            kube_version: Some(
-                release
-                    .kube_version
-                    .clone()
-                    .unwrap_or_else(|| DEFAULT_KUBE_VERSION.into()),
-            ),
-            api_versions: release.api_versions.clone(),
-            skip_schema_validation: false,
-        };
+        let opts = crate::sources::render::helm::template_options(
+            &release.name,
+            &release.namespace,
+            release.kube_version.as_deref(),
+            &release.api_versions,
+        );
         let show = helm::Show {
             no_hooks: true,
             ..Default::default()

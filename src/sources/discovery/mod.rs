@@ -403,14 +403,14 @@ fn tree(root: &std::path::Path, globs: &[String]) -> appset::Tree {
     t
 }
 
-/// The Applications of an Argo CD control plane: one LIST (in `namespace`, or all), with the
-/// label `selector`.
-async fn from_cluster(
+/// The Applications of `cluster` (in `argo.namespace`, or all): what discovery lists and the
+/// daemon watches.
+pub(crate) async fn applications_api(
     cluster: &ClusterConfig,
     argo: &ArgoCdConfig,
     timeout: Duration,
-) -> Result<Vec<Found>, DiscoveryError> {
-    use kube::api::{Api, ApiResource, DynamicObject, ListParams};
+) -> Result<kube::Api<kube::api::DynamicObject>, DiscoveryError> {
+    use kube::api::{Api, ApiResource};
     let client = crate::sources::cluster::api::client(&cluster.name, &cluster.source, timeout)
         .await
         .map_err(|source| DiscoveryError::Cluster {
@@ -424,10 +424,21 @@ async fn from_cluster(
         kind: "Application".into(),
         plural: "applications".into(),
     };
-    let api: Api<DynamicObject> = match &argo.namespace {
+    Ok(match &argo.namespace {
         Some(ns) => Api::namespaced_with(client, ns, &resource),
         None => Api::all_with(client, &resource),
-    };
+    })
+}
+
+/// The Applications of an Argo CD control plane: one LIST (in `namespace`, or all), with the
+/// label `selector`.
+async fn from_cluster(
+    cluster: &ClusterConfig,
+    argo: &ArgoCdConfig,
+    timeout: Duration,
+) -> Result<Vec<Found>, DiscoveryError> {
+    use kube::api::ListParams;
+    let api = applications_api(cluster, argo, timeout).await?;
     let mut params = ListParams::default();
     if let Some(s) = &argo.selector {
         params = params.labels(s);

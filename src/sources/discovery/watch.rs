@@ -55,24 +55,8 @@ pub async fn applications(
     changed: impl Fn(),
     stop: CancellationToken,
 ) -> Result<(), DiscoveryError> {
-    use kube::api::{Api, ApiResource, DynamicObject};
-    let client = crate::sources::cluster::api::client(&cluster.name, &cluster.source, WATCH_READ_TIMEOUT)
-        .await
-        .map_err(|source| DiscoveryError::Cluster {
-            cluster: cluster.name.clone(),
-            source,
-        })?;
-    let resource = ApiResource {
-        group: "argoproj.io".into(),
-        version: "v1alpha1".into(),
-        api_version: "argoproj.io/v1alpha1".into(),
-        kind: "Application".into(),
-        plural: "applications".into(),
-    };
-    let api: Api<DynamicObject> = match &argo.namespace {
-        Some(ns) => Api::namespaced_with(client, ns, &resource),
-        None => Api::all_with(client, &resource),
-    };
+    use kube::api::DynamicObject;
+    let api = super::applications_api(&cluster, &argo, WATCH_READ_TIMEOUT).await?;
     let mut config = watcher::Config::default();
     if let Some(s) = &argo.selector {
         config = config.labels(s);

@@ -578,22 +578,33 @@ fn builtin_inputs(
         values_files.push((file.clone(), files.read(file)?));
     }
     let user = helm::values::user_values(&values_files, std::slice::from_ref(&release.values))?;
-    let opts = helm::values::render::TemplateOptions {
+    let opts = template_options(
+        &release.name,
+        &release.namespace,
+        release.kube_version.as_deref(),
+        &release.api_versions,
+    );
+    Ok((chart, user, opts))
+}
+
+/// What `helm template` is told of a release (now or at a past commit): its name and
+/// namespace, the kube version (else [`DEFAULT_KUBE_VERSION`]) and the extra API versions.
+pub(crate) fn template_options(
+    name: &str,
+    namespace: &str,
+    kube_version: Option<&str>,
+    api_versions: &[String],
+) -> helm::values::render::TemplateOptions {
+    helm::values::render::TemplateOptions {
         release: helm::values::render::ReleaseOptions {
-            name: release.name.clone(),
-            namespace: release.namespace.clone(),
+            name: name.to_string(),
+            namespace: namespace.to_string(),
             ..Default::default()
         },
-        kube_version: Some(
-            release
-                .kube_version
-                .clone()
-                .unwrap_or_else(|| DEFAULT_KUBE_VERSION.into()),
-        ),
-        api_versions: release.api_versions.clone(),
+        kube_version: Some(kube_version.unwrap_or(DEFAULT_KUBE_VERSION).to_string()),
+        api_versions: api_versions.to_vec(),
         skip_schema_validation: false,
-    };
-    Ok((chart, user, opts))
+    }
 }
 
 /// The fetched and `file://` dependencies as chart files under `charts/`.
