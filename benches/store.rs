@@ -202,7 +202,7 @@ fn time_history_walk(cfg: &Config, dir: &Path, runs: usize, audit_median: Durati
     let mut walks = Vec::new();
     for _ in 0..runs {
         let started = Instant::now();
-        driftwatch::sources::lineage::walk(dir, &record::environment_paths(cfg), record::depth(cfg)).unwrap();
+        driftwatch::sources::lineage::walk(dir, &record::environment_paths(cfg, None), record::depth(cfg)).unwrap();
         walks.push(started.elapsed());
     }
     let walk = median(walks);

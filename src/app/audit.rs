@@ -196,7 +196,8 @@ pub async fn run_planned(cfg: &Config, sources: &Sources, plan: &Plan) -> Audite
         url: cfg.gitops.display_url(),
         commit: checkout.and_then(|c| c.commit),
     };
-    let mut report = Report::new(started_at, Utc::now(), gitops, environments, findings);
+    let mut report = Report::new(started_at, Utc::now(), gitops, environments, findings)
+        .with_discovery_errors(cfg.discovery_problems.clone());
     if let Some(path) = ignore_file {
         apply_ignore_file(&mut report, &path);
     }
@@ -268,6 +269,13 @@ fn repos_of(env: &EnvironmentConfig) -> BTreeSet<&RepoRef> {
         .filter_map(|p| p.repo.as_ref())
         .chain(env.releases.iter().filter_map(|r| r.git.as_ref()))
         .collect()
+}
+
+/// Every repository the configured environments name besides the default, synced (for
+/// commands that read their histories).
+pub async fn repositories(cfg: &Config) -> Repositories {
+    let envs: Vec<&EnvironmentConfig> = cfg.environments.iter().collect();
+    sync_repositories(cfg, &envs).await
 }
 
 /// Syncs every repository `envs` name besides the default, each once, side by side.
@@ -533,6 +541,34 @@ impl SnapshotAudit<'_> {
         self.sources.cluster(&env.cluster)?.kube_version().await
     }
 
+    /// The checkout of the repository `env`'s history is in, which its `promoted_from`
+    /// environment must share (lineage is walked within one repository), or why not.
+    fn history_checkout(&self, env: &EnvironmentConfig) -> Result<&Checkout, String> {
+        let home = env.history_repository();
+        let name = |r: Option<&RepoRef>| r.map_or_else(|| self.cfg.gitops.display_url(), ToString::to_string);
+        if let Some((from, _)) = &env.promoted_from
+            && let Some(upstream) = self.cfg.environments.iter().find(|e| e.name == *from)
+            && upstream.history_repository() != home
+        {
+            return Err(format!(
+                "{from} is declared in {} and {} in {}: lineage is walked within one repository",
+                name(upstream.history_repository()),
+                env.name,
+                name(home)
+            ));
+        }
+        match home {
+            None => self
+                .default
+                .map(|d| &d.checkout)
+                .ok_or_else(|| "the gitops repository is not available".to_string()),
+            Some(r) => match self.repositories.get(r) {
+                Some(Ok(s)) => Ok(&s.checkout),
+                _ => Err(format!("repository {r} is not available")),
+            },
+        }
+    }
+
     /// The findings for `env` (declared vs live, with registry facts and promotion lineage) and
     /// what runs; a lineage that cannot be walked is added to `errors`.
     async fn compare(
@@ -564,17 +600,15 @@ impl SnapshotAudit<'_> {
             Some(r) => Some(r.facts(declared, live, &env.ignore_containers).await),
             None => None,
         };
-        let skipped = match (&env.promoted_from, self.default) {
+        let skipped = match (&env.promoted_from, self.history_checkout(env)) {
             (None, _) => None,
-            // Lineage walks the `[gitops]` repository's history.
-            (Some((from, _)), None) => {
-                errors.push(format!(
-                    "promotion lineage from {from}: the gitops repository is not available"
-                ));
+            // Lineage walks the history of the repository the environment is declared in.
+            (Some((from, _)), Err(why)) => {
+                errors.push(format!("promotion lineage from {from}: {why}"));
                 None
             }
-            (Some((from, depth)), Some(default)) => {
-                match lineage(cfg, self.sources, env, &default.checkout, from, *depth).await {
+            (Some((from, depth)), Ok(checkout)) => {
+                match lineage(cfg, self.sources, env, checkout, from, *depth).await {
                     Ok(skipped) => Some((from.as_str(), skipped)),
                     Err(e) => {
                         errors.push(format!("promotion lineage from {from}: {}", crate::error_chain(&e)));

@@ -40,7 +40,10 @@ pub async fn with_discovered(cfg: Config) -> (Config, Vec<String>) {
         return (cfg, Vec::new());
     }
     let d = crate::sources::discovery::discover(&cfg).await;
-    (crate::sources::discovery::merged(&cfg, &d), problems(&d))
+    let mut merged = crate::sources::discovery::merged(&cfg, &d);
+    let problems = problems(&d);
+    merged.discovery_problems.clone_from(&problems);
+    (merged, problems)
 }
 
 /// [`with_discovered`] for the daemon: what could not be read or mapped is logged.
@@ -121,7 +124,18 @@ pub fn toml(d: &Discovery) -> String {
 
 fn environment(e: &Discovered, out: &mut String) {
     let env = &e.config;
-    let _ = writeln!(out, "\n# from {}", e.origins.join(", "));
+    // One origin per line: an environment of 30 Applications is 30 short lines, not one long one.
+    match e.origins.as_slice() {
+        [one] => {
+            let _ = writeln!(out, "\n# from {one}");
+        }
+        many => {
+            let _ = writeln!(out, "\n# from:");
+            for o in many {
+                let _ = writeln!(out, "#   {o}");
+            }
+        }
+    }
     for o in &env.overrides {
         let _ = writeln!(
             out,

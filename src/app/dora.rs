@@ -64,6 +64,12 @@ pub enum DoraError {
     Gitops(#[source] audit::SyncError),
     #[error("git history: {0}")]
     History(#[source] HistoryError),
+    #[error("repository {repo}: {source}")]
+    Repository {
+        repo: String,
+        #[source]
+        source: std::sync::Arc<audit::SyncError>,
+    },
     /// The blocking history walk panicked or was cancelled.
     #[error(transparent)]
     Task(#[from] tokio::task::JoinError),
@@ -151,19 +157,39 @@ pub async fn from_git(
     since: Since,
     now: DateTime<Utc>,
 ) -> Result<DoraReport, DoraError> {
-    let checkout = audit::checkout(cfg).await.map_err(DoraError::Gitops)?;
-    let (dir, paths, depth) = (checkout.dir.clone(), record::environment_paths(cfg), record::depth(cfg));
-    let mut walked = tokio::task::spawn_blocking(move || lineage::walk(&dir, &paths, depth))
-        .await?
-        .map_err(DoraError::History)?;
-    if !cfg.registries.is_empty() {
-        let resolved = resolve_tags(cfg, walked.tags()).await;
-        walked.resolve_tags(resolved);
+    let mut walks = Vec::new();
+    let others = audit::repositories(cfg).await;
+    // Each repository environments are declared in: its own history, its own deployments.
+    for repo in record::history_repositories(cfg) {
+        let dir = match &repo {
+            None => audit::checkout(cfg).await.map_err(DoraError::Gitops)?.dir,
+            Some(r) => match others.get(r) {
+                Some(Ok(s)) => s.checkout.dir.clone(),
+                Some(Err(e)) => {
+                    return Err(DoraError::Repository {
+                        repo: r.to_string(),
+                        source: e.clone(),
+                    });
+                }
+                None => continue,
+            },
+        };
+        let (paths, depth) = (record::environment_paths(cfg, repo.as_ref()), record::depth(cfg));
+        let mut walked = tokio::task::spawn_blocking(move || lineage::walk(&dir, &paths, depth))
+            .await?
+            .map_err(DoraError::History)?;
+        if !cfg.registries.is_empty() {
+            let resolved = resolve_tags(cfg, walked.tags()).await;
+            walked.resolve_tags(resolved);
+        }
+        walks.push(walked);
     }
     let since = match since {
         Since::Back(d) => d,
-        Since::All => walked
-            .first_commit_at()
+        Since::All => walks
+            .iter()
+            .filter_map(lineage::Lineage::first_commit_at)
+            .min()
             .map_or(Duration::ZERO, |first| back_to(first, now)),
     };
     let window = window(since, now);
@@ -174,7 +200,16 @@ pub async fn from_git(
         environments: environments(cfg, envs),
         chains: chains(cfg),
     };
-    Ok(dora::compute(&walked.deployments(&window), &[], &opts))
+    let mut deployments: Vec<_> = walks.iter().flat_map(|w| w.deployments(&window)).collect();
+    deployments.sort_by(|a, b| {
+        (a.started_at, &a.environment, &a.workload, &a.digest).cmp(&(
+            b.started_at,
+            &b.environment,
+            &b.workload,
+            &b.digest,
+        ))
+    });
+    Ok(dora::compute(&deployments, &[], &opts))
 }
 
 /// What the configured registries say each of `tags` (`repo:tag` as declared) points to now,

@@ -4,6 +4,7 @@
 //! is a deployment to attribute), and
 //! deletes history past `[store] retention`.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -11,7 +12,7 @@ use chrono::{DateTime, Utc};
 
 use tracing::{info, warn};
 
-use crate::config::Config;
+use crate::config::{Config, RepoRef};
 use crate::core::dora::Deployment;
 use crate::core::report::Report;
 use crate::sources::lineage::{EnvironmentPaths, Lineage, LineageCache};
@@ -33,14 +34,22 @@ pub async fn after_audit(
 ) -> Result<Vec<Deployment>, StoreError> {
     store.record_audit(report).await?;
     let steps = store.deployment_steps(report, now).await?;
-    let walked = match (steps.needs_attribution(), dir) {
-        (true, Some(dir)) => walk(cfg, lineage, dir, report.gitops.commit.as_deref()).await,
-        _ => None,
+    let walked = if steps.needs_attribution() {
+        walk_all(cfg, lineage, dir, report.gitops.commit.as_deref()).await
+    } else {
+        BTreeMap::new()
     };
     let new = store
-        .record_deployments(steps, |d| match &walked {
-            Some(l) => l.attribute(&d.environment, (&d.workload, &d.container), &d.digest),
-            None => (None, Vec::new()),
+        .record_deployments(steps, |d| {
+            let home = cfg
+                .environments
+                .iter()
+                .find(|e| e.name == d.environment)
+                .and_then(|e| e.history_repository().cloned());
+            match walked.get(&home) {
+                Some(l) => l.attribute(&d.environment, (&d.workload, &d.container), &d.digest),
+                None => (None, Vec::new()),
+            }
         })
         .await?;
     for d in &new {
@@ -58,16 +67,25 @@ pub async fn after_audit(
     Ok(new)
 }
 
-/// The environments' paths and promotion chains, as the history walk takes them.
-pub fn environment_paths(cfg: &Config) -> Vec<EnvironmentPaths> {
+/// The repositories environments' histories are in (`None`: `[gitops]`), each once.
+pub fn history_repositories(cfg: &Config) -> BTreeSet<Option<RepoRef>> {
     cfg.environments
         .iter()
+        .map(|e| e.history_repository().cloned())
+        .collect()
+}
+
+/// The paths and promotion chains of the environments whose history is in `repo` (`None`:
+/// `[gitops]`), as the history walk of that repository takes them.
+pub fn environment_paths(cfg: &Config, repo: Option<&RepoRef>) -> Vec<EnvironmentPaths> {
+    cfg.environments
+        .iter()
+        .filter(|e| e.history_repository() == repo)
         .map(|e| EnvironmentPaths {
             name: e.name.clone(),
             paths: e.patterns(),
             releases: e
-                .releases
-                .iter()
+                .history_releases()
                 .filter_map(crate::sources::release_history::HistoryRelease::from_config)
                 .collect(),
             promoted_from: e.promoted_from.as_ref().map(|(from, _)| from.clone()),
@@ -84,12 +102,52 @@ pub fn depth(cfg: &Config) -> usize {
         .unwrap_or(DEPTH)
 }
 
-async fn walk(cfg: &Config, cache: &LineageCache, dir: &Path, commit: Option<&str>) -> Option<Arc<Lineage>> {
-    match cache.walk(dir, commit, &environment_paths(cfg), depth(cfg)).await {
-        Ok(l) => Some(l),
+/// The walk of each repository environments' histories are in: the `[gitops]` checkout at
+/// `dir` (audited at `commit`), and the cache of every other one, as the audit synced it. A
+/// repository whose history cannot be walked is logged; its deployments are recorded without
+/// their commits.
+async fn walk_all(
+    cfg: &Config,
+    cache: &LineageCache,
+    dir: Option<&Path>,
+    commit: Option<&str>,
+) -> BTreeMap<Option<RepoRef>, Arc<Lineage>> {
+    let mut out = BTreeMap::new();
+    for repo in history_repositories(cfg) {
+        let (at, head) = match &repo {
+            None => match dir {
+                Some(d) => (d.to_path_buf(), commit.map(str::to_string)),
+                None => continue,
+            },
+            // Another repository's cache, at the commit this audit synced it to.
+            Some(r) => {
+                let at = cfg.repositories.dir(r);
+                let head = crate::sources::git::head(&at);
+                (at, head)
+            }
+        };
+        let paths = environment_paths(cfg, repo.as_ref());
+        let walked = cache.walk(&at, head.as_deref(), &paths, depth(cfg)).await;
+        keep(&mut out, cfg, repo, walked);
+    }
+    out
+}
+
+fn keep(
+    out: &mut BTreeMap<Option<RepoRef>, Arc<Lineage>>,
+    cfg: &Config,
+    repo: Option<RepoRef>,
+    walked: Result<Arc<Lineage>, crate::sources::git_history::HistoryError>,
+) {
+    match walked {
+        Ok(l) => {
+            out.insert(repo, l);
+        }
         Err(e) => {
-            warn!(error = %e, "git history unavailable: new deployments are recorded without their commits");
-            None
+            let name = repo
+                .as_ref()
+                .map_or_else(|| cfg.gitops.display_url(), ToString::to_string);
+            warn!(repository = %name, error = %e, "git history unavailable: new deployments are recorded without their commits");
         }
     }
 }

@@ -40,6 +40,9 @@ pub struct Config {
     /// The names of the environments discovery added (after the hand-written ones), so that it
     /// can run again on the config as written.
     pub discovered: Vec<String>,
+    /// What the discovery that added them could not read or map, one line each with the fix:
+    /// an audit of this config reports them as errors.
+    pub discovery_problems: Vec<String>,
     pub state: StateConfig,
     pub store: StoreConfig,
     pub dora: DoraConfig,
@@ -519,14 +522,33 @@ pub struct HelmRepositoryConfig {
 }
 
 impl EnvironmentConfig {
-    /// The patterns of the paths in the `[gitops]` repository, as the history walk (promotion
-    /// lineage, DORA's timeline) selects files with them: it walks that repository only.
+    /// The repository whose history promotion lineage and DORA's timeline walk for this
+    /// environment: the one its first source is in (`None`: the `[gitops]` repository). An
+    /// Application deploying from `github.com/example/shop` has its history there.
+    pub fn history_repository(&self) -> Option<&RepoRef> {
+        match (self.paths.first(), self.releases.first()) {
+            (Some(p), _) => p.repo.as_ref(),
+            (None, Some(r)) => r.git.as_ref(),
+            (None, None) => None,
+        }
+    }
+
+    /// The patterns of the paths in [`Self::history_repository`], as the history walk
+    /// (promotion lineage, DORA's timeline) selects files with them: it walks that repository.
     pub fn patterns(&self) -> Vec<String> {
+        let home = self.history_repository();
         self.paths
             .iter()
-            .filter(|p| p.repo.is_none())
+            .filter(|p| p.repo.as_ref() == home)
             .map(|p| p.pattern.clone())
             .collect()
+    }
+
+    /// The Helm releases of [`Self::history_repository`] (charts in it at a path), as the
+    /// history walk renders them.
+    pub fn history_releases(&self) -> impl Iterator<Item = &ReleaseConfig> {
+        let home = self.history_repository();
+        self.releases.iter().filter(move |r| r.git.as_ref() == home)
     }
 }
 
@@ -1866,6 +1888,26 @@ url = "http://alertmanager:9093"
     const DISCOVERY: &str = "[gitops]\ncache_dir = \"cache\"\n[discovery.argocd]\ncluster = { kubeconfig = \"mgmt.kubeconfig\" }\nenvironment_from = \"label:env\"\n[[discovery.clusters]]\nserver = \"https://prod.example.com/\"\nkubeconfig = \"prod.kubeconfig\"\n";
 
     /// With discovery, `[gitops] url` and `[[environments]]` are optional.
+    /// Two environments declared in the same team repository (as discovered Applications
+    /// are): lineage walks that repository, so promotion between them is accepted.
+    #[test]
+    fn promotion_within_another_repository_is_accepted() {
+        let team = "{ path = \"apps/p\", repo = \"https://github.com/x/team.git\" }";
+        let text = format!(
+            "{}[[environments]]\nname = \"staging\"\npaths = [{{ path = \"apps/s\", repo = \"https://github.com/x/team.git\" }}]\n[environments.cluster]\nkubeconfig = \"k\"\n",
+            MINIMAL
+                .replace("[\"apps/*/overlays/production\"]", &format!("[{team}]"))
+                .replace(
+                    "name = \"production\"\n",
+                    "name = \"production\"\npromoted_from = \"staging\"\n"
+                )
+        );
+        let c = load(&text, &[("GITOPS_TOKEN", "t")]).expect("accepted");
+        let repo = c.environments[0].history_repository().expect("the team repository");
+        assert_eq!(repo.url, "https://github.com/x/team.git");
+        assert_eq!(c.environments[0].patterns(), vec!["apps/p".to_string()]);
+    }
+
     #[test]
     fn discovery_alone_is_a_config() {
         let c = load(DISCOVERY, &[]).unwrap();
@@ -1909,7 +1951,7 @@ url = "http://alertmanager:9093"
                     "{}[[environments]]\nname = \"staging\"\npromoted_from = \"production\"\npaths = [\"apps/s\"]\n[environments.cluster]\nkubeconfig = \"k\"\n",
                     MINIMAL.replace("[\"apps/*/overlays/production\"]", "[{ path = \"a\", repo = \"https://github.com/x/y.git\" }]")
                 ),
-                "environments[1].promoted_from: promotion lineage walks the [gitops] repository's history",
+                "environments[1].promoted_from: production is declared in https://github.com/x/y.git and staging in the [gitops] repository; promotion lineage walks one repository's history",
             ),
             (
                 "a password without a username",

@@ -44,6 +44,13 @@ pub struct Checkout {
     pub commit: Option<String>,
 }
 
+/// The commit a repository's cache is at (`None` when it is not a repository yet).
+pub fn head(dir: &Path) -> Option<String> {
+    let repo = Repository::open(dir).ok()?;
+    let id = repo.head().ok()?.peel_to_commit().ok()?.id();
+    Some(id.to_string())
+}
+
 /// Brings the working tree to the configured ref and returns it.
 pub fn sync(cfg: &GitopsConfig) -> Result<Checkout, GitError> {
     match cfg {

@@ -93,7 +93,7 @@ impl Declares {
     pub fn of(env: &crate::config::EnvironmentConfig) -> Self {
         Self {
             paths: env.patterns(),
-            releases: env.releases.iter().filter_map(HistoryRelease::from_config).collect(),
+            releases: env.history_releases().filter_map(HistoryRelease::from_config).collect(),
         }
     }
 }

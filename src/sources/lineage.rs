@@ -584,12 +584,13 @@ impl Lineage {
 /// the commit, the environments or the depth change.
 #[derive(Debug, Default)]
 pub struct LineageCache {
-    last: std::sync::Mutex<Option<(String, Arc<Lineage>)>>,
+    /// Per repository (its directory): the last walk.
+    last: std::sync::Mutex<HashMap<std::path::PathBuf, (String, Arc<Lineage>)>>,
 }
 
 impl LineageCache {
     /// The walk of `dir` at `commit` (`None`: not cached), walked on a blocking thread when it
-    /// is not the last one.
+    /// is not the last one of that directory.
     pub async fn walk(
         &self,
         dir: &Path,
@@ -599,18 +600,21 @@ impl LineageCache {
     ) -> Result<Arc<Lineage>, HistoryError> {
         let key = commit.map(|c| format!("{c}|{depth}|{envs:?}"));
         if let Some(key) = &key
-            && let Some((k, l)) = self.last.lock().expect("lineage cache").as_ref()
+            && let Some((k, l)) = self.last.lock().expect("lineage cache").get(dir)
             && k == key
         {
             return Ok(l.clone());
         }
-        let (dir, envs) = (dir.to_path_buf(), envs.to_vec());
-        let walked = tokio::task::spawn_blocking(move || walk(&dir, &envs, depth))
+        let (at, envs) = (dir.to_path_buf(), envs.to_vec());
+        let walked = tokio::task::spawn_blocking(move || walk(&at, &envs, depth))
             .await
             .map_err(|e| HistoryError::Git(format!("history walk failed: {e}")))??;
         let walked = Arc::new(walked);
         if let Some(key) = key {
-            *self.last.lock().expect("lineage cache") = Some((key, walked.clone()));
+            self.last
+                .lock()
+                .expect("lineage cache")
+                .insert(dir.to_path_buf(), (key, walked.clone()));
         }
         Ok(walked)
     }

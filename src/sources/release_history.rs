@@ -56,15 +56,12 @@ pub struct HistoryRelease {
 }
 
 impl HistoryRelease {
-    /// The release as walked; `None` when its chart is not a directory of the repository (or is
-    /// one of another repository than the one walked: `git_repo`).
+    /// The release as walked; `None` when its chart is not a directory of a repository (callers
+    /// pass only the releases of the repository walked: `history_releases`).
     pub fn from_config(r: &ReleaseConfig) -> Option<Self> {
         let ChartSource::Path(chart) = &r.chart else {
             return None;
         };
-        if r.git.is_some() {
-            return None;
-        }
         Some(Self {
             name: r.name.clone(),
             namespace: r.namespace.clone(),

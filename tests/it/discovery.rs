@@ -154,7 +154,10 @@ fn hand_written(f: &Fleet) -> String {
     format!(
         r#"# Environments derived by driftwatch discover: paste them into the config as they are.
 
-# from Application argocd/api (git argocd/apps/api.yaml), Application argocd/shop (git argocd/apps/shop.yaml), Application argocd/web (git argocd/apps/web.yaml)
+# from:
+#   Application argocd/api (git argocd/apps/api.yaml)
+#   Application argocd/shop (git argocd/apps/shop.yaml)
+#   Application argocd/web (git argocd/apps/web.yaml)
 [[environments]]
 name = "production"
 renderer = "helm"
@@ -313,6 +316,13 @@ fn malformed_manifests_and_unknown_destinations_are_named_and_the_rest_is_audite
         found(&report),
         vec![("production".to_string(), "spec-drift".to_string(), "web".to_string())]
     );
+    // The report itself says what discovery could not do, not only stderr.
+    assert_eq!(report["summary"]["errors"], 2, "{report}");
+    let errors = report["discovery_errors"].to_string();
+    assert!(
+        errors.contains("argocd/apps/broken.yaml: not YAML") && errors.contains("Application argocd/eu not mapped"),
+        "{errors}"
+    );
 }
 
 /// Applications listed from the Argo CD control plane (the suite's Kubernetes API): the one
@@ -374,6 +384,12 @@ fn live_applications_their_overrides_and_a_forbidden_list() {
     kube.behave("applications", Behaviour::Forbidden);
     let out = f.run(&config, &["--once", "--format", "json"]);
     assert_eq!(out.code, 2);
+    let report = out.json();
+    assert_eq!(report["summary"]["errors"], 1, "{report}");
+    assert!(
+        report["discovery_errors"][0].as_str().unwrap().contains("forbidden"),
+        "{report}"
+    );
     assert!(
         out.stderr
             .contains("argocd Applications from cluster argocd: forbidden")
@@ -925,7 +941,9 @@ fn an_application_set_over_app_directories_discovers_what_a_user_would_write() {
     let by_hand = format!(
         r#"# Environments derived by driftwatch discover: paste them into the config as they are.
 
-# from Application argocd/api (ApplicationSet argocd/apps in git argocd/apps.yaml), Application argocd/web (ApplicationSet argocd/apps in git argocd/apps.yaml)
+# from:
+#   Application argocd/api (ApplicationSet argocd/apps in git argocd/apps.yaml)
+#   Application argocd/web (ApplicationSet argocd/apps in git argocd/apps.yaml)
 [[environments]]
 name = "production"
 paths = [

@@ -226,3 +226,90 @@ fn helm_environments_are_judged_by_what_their_releases_rendered_at_each_commit()
         "{report:#}"
     );
 }
+
+/// Environments declared in a repository other than `[gitops]` (as discovered Applications
+/// whose `repoURL` is a team's repository are): promotion lineage walks that repository's
+/// history, and DORA's estimate from git counts its deployments.
+#[test]
+fn lineage_and_dora_walk_the_repository_the_environments_are_declared_in() {
+    let dir = tempfile::tempdir().unwrap();
+    GitRepo::init(&dir.path().join("infra")).commit(&[("README.md", "platform\n")], "init");
+    let team = GitRepo::init(&dir.path().join("team"));
+    team.commit(
+        &[("apps/api/staging/deploy.yaml", &manifest("api", D1))],
+        "api D1 to staging",
+    );
+    team.commit(
+        &[("apps/api/production/deploy.yaml", &manifest("api", D1))],
+        "promote api D1",
+    );
+    let bypass = team.commit(
+        &[("apps/web/production/deploy.yaml", &manifest("web", D2))],
+        "hotfix web straight to production",
+    );
+    snapshot(dir.path(), &[("api", D1), ("web", D2)]);
+    let team_url = dir.path().join("team");
+    let cfg = dir.path().join("driftwatch.toml");
+    write(
+        &cfg,
+        &format!(
+            r#"[gitops]
+url = "infra"
+branch = "main"
+cache_dir = "cache"
+
+[[environments]]
+name = "staging"
+paths = [{{ path = "apps/*/staging", repo = "{team}", revision = "main" }}]
+[environments.cluster]
+snapshot = "cluster.json"
+namespaces = ["none"]
+
+[[environments]]
+name = "production"
+paths = [{{ path = "apps/*/production", repo = "{team}", revision = "main" }}]
+promoted_from = "staging"
+[environments.cluster]
+snapshot = "cluster.json"
+"#,
+            team = team_url.display()
+        ),
+    );
+    let out = audit(dir.path(), &cfg);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    let report = out.json();
+    assert_eq!(
+        findings(&report),
+        vec![finding("promotion-skipped", "shop/web", "web")],
+        "api went staging → production in the team's repository"
+    );
+    let message = report["findings"][0]["message"].as_str().unwrap();
+    assert!(message.contains(&bypass[..12]), "{message}");
+
+    let out = support::run::driftwatch(
+        dir.path(),
+        &[
+            "dora",
+            "--from-git",
+            "--since",
+            "all",
+            "--format",
+            "json",
+            "--config",
+            cfg.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let dora = out.json();
+    let production = dora["environments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["name"] == "production")
+        .unwrap_or_else(|| panic!("{dora:#}"));
+    assert_eq!(
+        production["deployments"], 2,
+        "api D1 and web D2, from the team's history: {dora:#}"
+    );
+}

@@ -115,25 +115,38 @@ impl Validator<'_> {
         })
     }
 
-    /// Promotion lineage walks the `[gitops]` repository's history: an environment (or the one
-    /// it is promoted from) with paths in another repository cannot be walked. Checked once
-    /// every source's repository is known.
+    /// Promotion lineage walks one repository's history (the one an environment's sources are
+    /// in): an environment and the one it is promoted from must be declared in the same
+    /// repository, each in one. Checked once every source's repository is known.
     pub(super) fn promotion_repositories(&self, environments: &[EnvironmentConfig]) {
-        let elsewhere = |name: &str| {
-            environments.iter().any(|x| {
-                x.name == name
-                    && (x.paths.iter().any(|p| p.repo.is_some()) || x.releases.iter().any(|r| r.git.is_some()))
-            })
+        let name = |r: Option<&crate::config::RepoRef>| {
+            r.map_or_else(|| "the [gitops] repository".to_string(), ToString::to_string)
+        };
+        let spread = |x: &EnvironmentConfig| {
+            let home = x.history_repository();
+            x.paths.iter().any(|p| p.repo.as_ref() != home) || x.releases.iter().any(|r| r.git.as_ref() != home)
         };
         for (i, e) in environments.iter().enumerate() {
-            if let Some((from, _)) = &e.promoted_from
-                && (elsewhere(&e.name) || elsewhere(from))
-            {
-                self.record(self.invalid(
-                    format!("environments[{i}].promoted_from"),
-                    "promotion lineage walks the [gitops] repository's history; paths and releases in other repositories are not walked yet",
-                ));
-            }
+            let Some((from, _)) = &e.promoted_from else { continue };
+            let Some(upstream) = environments.iter().find(|x| x.name == *from) else {
+                continue;
+            };
+            let reason = if let Some(x) = [e, upstream].into_iter().find(|x| spread(x)) {
+                format!(
+                    "environment {} reads more than one repository; promotion lineage walks one repository's history",
+                    x.name
+                )
+            } else if e.history_repository() != upstream.history_repository() {
+                format!(
+                    "{from} is declared in {} and {} in {}; promotion lineage walks one repository's history",
+                    name(upstream.history_repository()),
+                    e.name,
+                    name(e.history_repository())
+                )
+            } else {
+                continue;
+            };
+            self.record(self.invalid(format!("environments[{i}].promoted_from"), reason));
         }
     }
 

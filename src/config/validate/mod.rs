@@ -80,6 +80,7 @@ impl Validator<'_> {
                 repositories: repositories?,
                 discovery: discovery?,
                 discovered: Vec::new(),
+                discovery_problems: Vec::new(),
                 state,
                 store: store?,
                 dora: dora?,

@@ -22,6 +22,9 @@ impl Report {
                 ));
             }
         }
+        for err in &self.discovery_errors {
+            out.push_str(&command("error", None, "discovery", err));
+        }
         for f in &self.findings {
             out.push_str(&annotation(f));
         }
@@ -43,7 +46,10 @@ fn annotation(f: &Finding) -> String {
         kind,
         super::sarif::location(f),
         &title,
-        &format!("{}: {}", f.environment, f.message),
+        &match crate::core::compare::controller_note(f) {
+            Some(note) => format!("{}: {note}. {}", f.environment, f.message),
+            None => format!("{}: {}", f.environment, f.message),
+        },
     )
 }
 

@@ -37,6 +37,9 @@ impl Report {
                 e.live_workloads
             ));
         }
+        for err in &self.discovery_errors {
+            out.push_str(&format!("\n**error**: {}\n", md_escape(err)));
+        }
         if !self.findings.is_empty() {
             out.push_str("\n| Severity | Type | Environment | Workload | Container | Declared | Running | Details |\n|---|---|---|---|---|---|---|---|\n");
             for f in &self.findings {
@@ -49,11 +52,20 @@ impl Report {
                     md_escape(f.container.as_deref().unwrap_or("-")),
                     md_escape(&f.declared.as_deref().map(short_ref).unwrap_or_else(|| "-".into())),
                     md_escape(&running_summary(f)),
-                    md_escape(&f.message)
+                    md_escape(&details(f))
                 ));
             }
         }
         out
+    }
+}
+
+/// The finding's message, with what the GitOps controller reports of it (Argo CD's "Synced,
+/// yet Pods run what git does not declare") as every alert says it.
+fn details(f: &crate::core::model::Finding) -> String {
+    match crate::core::compare::controller_note(f) {
+        Some(note) => format!("{note}. {}", f.message),
+        None => f.message.clone(),
     }
 }
 

@@ -40,6 +40,10 @@ pub struct Report {
     pub findings: Vec<Finding>,
     /// Findings accepted by an ignore rule, with its reason: not alerted, not failing the gate.
     pub ignored: Vec<Ignored>,
+    /// What discovery could not read or map (an unreachable Argo CD control plane, an
+    /// Application without a known destination), with the fix: each counts as an error, as
+    /// the environments it would have added are not audited.
+    pub discovery_errors: Vec<String>,
     pub summary: Summary,
     /// Environments gone from the config since the last audit (a deleted Argo CD
     /// Application's, as a complete discovery found): their open alerts are resolved. Not
@@ -173,6 +177,7 @@ impl Report {
             environments,
             findings,
             ignored: Vec::new(),
+            discovery_errors: Vec::new(),
             summary: Summary::default(),
             retired: Vec::new(),
         };
@@ -219,7 +224,8 @@ impl Report {
             critical: count(Severity::Critical),
             warning: count(Severity::Warning),
             info: count(Severity::Info),
-            errors: self.environments.iter().filter(|e| e.status == Status::Error).count(),
+            errors: self.environments.iter().filter(|e| e.status == Status::Error).count()
+                + self.discovery_errors.len(),
             incomplete: self
                 .environments
                 .iter()
@@ -227,6 +233,13 @@ impl Report {
                 .count(),
             ignored: self.ignored.len(),
         };
+    }
+
+    /// Adds what discovery could not read or map: errors of this audit.
+    pub fn with_discovery_errors(mut self, errors: Vec<String>) -> Self {
+        self.discovery_errors = errors;
+        self.summarise();
+        self
     }
 
     /// Moves the findings the rules accept to `ignored` and reports expired rules.
@@ -288,6 +301,7 @@ impl Report {
             environments,
             findings,
             ignored,
+            discovery_errors: partial.discovery_errors.clone(),
             summary: Summary::default(),
             retired: Vec::new(),
         };
@@ -611,5 +625,49 @@ mod merge_tests {
         assert_eq!(merged.findings[0].environment, "staging", "staging's finding is kept");
         assert_eq!(merged.summary.findings, 1);
         assert_eq!(merged.gitops.commit.as_deref(), Some("def"));
+    }
+
+    /// An Argo CD control plane that could not be read: the environments it would have added
+    /// are not audited, and every output says so and fails the gate.
+    #[test]
+    fn discovery_errors_are_audit_errors_in_every_output() {
+        let line = "discovery: argocd Applications from cluster mgmt: connection refused".to_string();
+        let r = report(false, Severity::Info).with_discovery_errors(vec![line.clone()]);
+        assert_eq!(r.summary.errors, 1);
+        assert_eq!(r.exit_code(Severity::Critical), EXIT_ERROR);
+        assert_eq!(serde_json::to_value(&r).unwrap()["discovery_errors"][0], line.as_str());
+        assert!(r.to_text().contains(&format!("error: {line}")), "{}", r.to_text());
+        assert!(
+            r.to_markdown().contains(&format!("**error**: {line}")),
+            "{}",
+            r.to_markdown()
+        );
+        assert!(r.to_markdown().starts_with("## 🔴"));
+        assert!(
+            r.to_github()
+                .starts_with("::error title=discovery::discovery: argocd Applications"),
+            "{}",
+            r.to_github()
+        );
+    }
+
+    /// The Synced-but-drifting sentence the alerts carry is in the pull-request comment and
+    /// the workflow annotations too.
+    #[test]
+    fn argo_cd_view_in_markdown_and_github() {
+        let mut r = report(false, Severity::Critical);
+        r.findings[0].argocd = Some(crate::core::model::ArgoCdStatus {
+            application: "argocd/api".into(),
+            sync: Some("Synced".into()),
+            revisions: vec!["4f2a91c0e8a1b2c3d4e5f60718293a4b5c6d7e8f".into()],
+            health: Some("Healthy".into()),
+        });
+        let sentence = "Argo CD reports Synced at 4f2a91c (Application argocd/api, Healthy); Pods run sha256:";
+        assert!(r.to_markdown().contains(sentence), "{}", r.to_markdown());
+        assert!(
+            r.to_github().contains(&format!("production: {sentence}")),
+            "{}",
+            r.to_github()
+        );
     }
 }

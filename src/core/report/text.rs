@@ -84,6 +84,7 @@ impl Report {
             .filter(|e| e.status == Status::Error)
             .map(|e| format!("error: environment {}: {}", e.name, e.error().unwrap_or_default()))
             .collect();
+        lines.extend(self.discovery_errors.iter().map(|e| format!("error: {e}")));
         for e in self.environments.iter().filter(|e| e.status == Status::Incomplete) {
             lines.extend(
                 e.incomplete

@@ -231,6 +231,7 @@ pub fn written(cfg: &Config) -> Config {
     let mut out = cfg.clone();
     out.environments.retain(|e| !cfg.discovered.contains(&e.name));
     out.discovered.clear();
+    out.discovery_problems.clear();
     out
 }
 
