@@ -602,51 +602,37 @@ fn a_chart_from_an_oci_registry() {
     );
 }
 
-#[test]
-fn an_unreachable_repository_names_the_chart_and_the_rest_is_audited() {
+/// Production's release `web` comes from a source that does not answer (`web` adds it to a
+/// config, which `setup` completes); staging has only the chart directory. The audit is an
+/// error of production naming the chart (its `error` returned), and the rest is audited: the
+/// other release of production, and staging.
+fn one_chart_source_down(
+    setup: impl FnOnce(ConfigBuilder) -> ConfigBuilder,
+    web: impl Fn(support::config::Release) -> support::config::Release,
+) -> String {
     let dir = tempfile::tempdir().unwrap();
     write_files(&dir.path().join("gitops"), &gitops_files());
-    let objects = live("shop");
     let snapshot = dir.path().join("cluster.json");
-    write(&snapshot, &list(objects));
-    let down = format!("http://127.0.0.1:{}/charts", free_port());
-    let cfg = ConfigBuilder::new(dir.path())
-        .gitops(|g| g.path("gitops"))
-        .render(|r| r.helm(helm_stand_in()).engine("external"))
-        .environment("production", |e| {
-            e.renderer("helm")
-                .snapshot(&snapshot)
-                .compare_configmaps("false")
-                .release("shop", |r| {
-                    r.namespace("shop")
-                        .chart("charts/shop")
-                        .values_files(&["charts/shop/values-production.yaml"])
-                })
-                .release("web", |r| r.namespace("web").chart("web").repo(&down))
-        })
-        .environment("staging", |e| {
-            e.renderer("helm")
-                .snapshot(&snapshot)
-                .compare_configmaps("false")
-                .release("shop", |r| {
-                    r.namespace("shop")
-                        .chart("charts/shop")
-                        .values_files(&["charts/shop/values-production.yaml"])
-                })
-        })
+    write(&snapshot, &list(live("shop")));
+    let shop = |e: support::config::Environment| {
+        e.renderer("helm")
+            .snapshot(&snapshot)
+            .compare_configmaps("false")
+            .release("shop", |r| {
+                r.namespace("shop")
+                    .chart("charts/shop")
+                    .values_files(&["charts/shop/values-production.yaml"])
+            })
+    };
+    let cfg = setup(ConfigBuilder::new(dir.path()).gitops(|g| g.path("gitops")))
+        .environment("production", |e| shop(e).release("web", |r| web(r.namespace("web"))))
+        .environment("staging", shop)
         .write();
 
     let out = once(dir.path(), &cfg, &[]);
     assert_eq!(out.code, 2, "an audit error: {}", out.stderr);
     let report = out.json();
     let production = &report["environments"][0];
-    let error = production["error"].as_str().unwrap();
-    assert!(
-        error.contains(&format!(
-            "helm release web: chart web from {down}: repository {down}/index.yaml unreachable"
-        )),
-        "{error}"
-    );
     assert_eq!(production["declared_workloads"], 2, "the other release is still read");
     assert_eq!(report["environments"][1]["status"], "ok");
     let drift: Vec<(String, String)> = report["findings"]
@@ -665,7 +651,24 @@ fn an_unreachable_repository_names_the_chart_and_the_rest_is_audited() {
         vec![
             ("production".to_string(), "spec-drift".to_string()),
             ("staging".to_string(), "spec-drift".to_string())
-        ]
+        ],
+        "both environments audited"
+    );
+    production["error"].as_str().unwrap().to_string()
+}
+
+#[test]
+fn an_unreachable_repository_names_the_chart_and_the_rest_is_audited() {
+    let down = format!("http://127.0.0.1:{}/charts", free_port());
+    let error = one_chart_source_down(
+        |c| c.render(|r| r.helm(helm_stand_in()).engine("external")),
+        |r| r.chart("web").repo(&down),
+    );
+    assert!(
+        error.contains(&format!(
+            "helm release web: chart web from {down}: repository {down}/index.yaml unreachable"
+        )),
+        "{error}"
     );
 }
 
@@ -1265,60 +1268,15 @@ fn a_helm_repository_over_https_with_a_private_ca_and_basic_auth() {
 
 #[test]
 fn an_unreachable_oci_registry_names_the_chart_and_the_rest_is_audited() {
-    let dir = tempfile::tempdir().unwrap();
-    write_files(&dir.path().join("gitops"), &gitops_files());
-    let snapshot = dir.path().join("cluster.json");
-    write(&snapshot, &list(live("shop")));
     let host = format!("127.0.0.1:{}", free_port());
     let reference = format!("oci://{host}/charts/web");
-    let shop = |e: support::config::Environment| {
-        e.renderer("helm")
-            .snapshot(&snapshot)
-            .compare_configmaps("false")
-            .release("shop", |r| {
-                r.namespace("shop")
-                    .chart("charts/shop")
-                    .values_files(&["charts/shop/values-production.yaml"])
-            })
-    };
-    let cfg = ConfigBuilder::new(dir.path())
-        .gitops(|g| g.path("gitops"))
-        .registry(|r| r.host(&host).insecure(true).max_attempts(1))
-        .environment("production", |e| {
-            shop(e).release("web", |r| r.namespace("web").chart(&reference).version("0.3.0"))
-        })
-        .environment("staging", shop)
-        .write();
-
-    let out = once(dir.path(), &cfg, &[]);
-    assert_eq!(out.code, 2, "an audit error: {}", out.stderr);
-    let report = out.json();
-    let production = &report["environments"][0];
-    let error = production["error"].as_str().unwrap();
+    let error = one_chart_source_down(
+        |c| c.registry(|r| r.host(&host).insecure(true).max_attempts(1)),
+        |r| r.chart(&reference).version("0.3.0"),
+    );
     assert!(
         error.contains(&format!("helm release web: chart {reference}")) && error.contains(&host),
         "names the chart and the registry: {error}"
-    );
-    assert_eq!(production["declared_workloads"], 2, "the other release is still read");
-    assert_eq!(report["environments"][1]["status"], "ok");
-    let drift: Vec<(String, String)> = report["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| {
-            (
-                f["environment"].as_str().unwrap().into(),
-                f["type"].as_str().unwrap().into(),
-            )
-        })
-        .collect();
-    assert_eq!(
-        drift,
-        vec![
-            ("production".to_string(), "spec-drift".to_string()),
-            ("staging".to_string(), "spec-drift".to_string())
-        ],
-        "both environments audited"
     );
 }
 
