@@ -22,6 +22,8 @@ pub enum Behaviour {
     Hang,
     /// Answer after a delay (a slow but healthy API server).
     Slow(Duration),
+    /// Answer 404, as a server that does not serve the resource (its CRD is not installed).
+    NotServed,
 }
 
 #[derive(Default)]
@@ -159,6 +161,9 @@ fn kind_of(plural: &str) -> Option<&'static str> {
         "secrets" => "Secret",
         // Argo CD's Application CRD (argoproj.io/v1alpha1), for discovery.
         "applications" => "Application",
+        // Argo Rollouts' Rollout CRD (argoproj.io/v1alpha1); `Behaviour::NotServed` for a
+        // cluster without it.
+        "rollouts" => "Rollout",
         _ => return None,
     })
 }
@@ -430,6 +435,12 @@ async fn misbehave(
             500,
             "InternalError",
             "Internal error occurred: etcdserver: request timed out".into(),
+            Some(plural),
+        )),
+        Behaviour::NotServed => Some(status(
+            404,
+            "NotFound",
+            "the server could not find the requested resource".into(),
             Some(plural),
         )),
         Behaviour::Hang => std::future::pending().await,

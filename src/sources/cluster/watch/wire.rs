@@ -40,6 +40,13 @@ pub(super) const WORKLOADS: [(WorkloadKind, Def); 6] = [
     (WorkloadKind::Job, def("batch", "Job", "jobs")),
     (WorkloadKind::CronJob, def("batch", "CronJob", "cronjobs")),
 ];
+/// Argo Rollouts' CRD: watched as an optional resource (a cluster may not serve it).
+pub(super) const ROLLOUTS: Def = Def {
+    group: "argoproj.io",
+    version: "v1alpha1",
+    kind: "Rollout",
+    plural: "rollouts",
+};
 pub(super) const PODS: Def = def("", "Pod", "pods");
 pub(super) const CONFIGMAPS: Def = def("", "ConfigMap", "configmaps");
 
