@@ -41,7 +41,11 @@ fn gitops(dir: &Path, rollout: &str) -> PathBuf {
 
 fn config(dir: &Path, repo: &Path, kubeconfig: &Path) -> PathBuf {
     ConfigBuilder::new(dir)
-        .gitops(|g| g.url(&format!("file://{}", repo.display())).branch("main"))
+        .gitops(|g| {
+            g.url(&format!("file://{}", repo.display()))
+                .branch("main")
+                .cache_dir("cache")
+        })
         .environment("production", |e| {
             e.paths(&["apps/*"])
                 .kubeconfig(kubeconfig)
@@ -163,7 +167,12 @@ fn a_canary_paused_past_the_grace_is_a_mixed_rollout() {
     let kube = FakeKube::start(canary(4, 1, paused_status(40)));
     let out = run(dir.path(), &kube, &rollout_yaml(&format!("{WEB}@{D1}")));
     let report = out.json();
-    assert_eq!(findings(&report), vec![finding("mixed-rollout", "shop/web", "web")]);
+    assert_eq!(
+        findings(&report),
+        vec![finding("mixed-rollout", "shop/web", "web")],
+        "{report}\n{}",
+        out.stderr
+    );
     let f = &report["findings"][0];
     assert_eq!((f["kind"].as_str(), f["severity"].as_str()), (Some("Rollout"), Some("warning")));
     let message = f["message"].as_str().unwrap();
@@ -215,7 +224,12 @@ fn a_rollout_running_a_digest_git_does_not_declare_is_drift() {
     let out = run(dir.path(), &kube, &rollout_yaml(&format!("{WEB}@{D1}")));
     assert_eq!(out.code, 1, "{}", out.stderr);
     let report = out.json();
-    assert_eq!(findings(&report), vec![finding("digest-drift", "shop/web", "web")]);
+    assert_eq!(
+        findings(&report),
+        vec![finding("digest-drift", "shop/web", "web")],
+        "{}",
+        report["findings"]
+    );
     let f = &report["findings"][0];
     assert_eq!((f["kind"].as_str(), f["severity"].as_str()), (Some("Rollout"), Some("critical")));
     assert_eq!(f["running"], json!([{"digest": D2, "pods": 3}]));
@@ -236,7 +250,7 @@ fn a_rollout_through_workload_ref_is_compared_with_the_deployment_git_declares()
     let (template_live, _) = deployment("shop", "web-template", &[("web-template", &format!("{WEB}@{D1}"))], 0);
     let mut live_rollout = rollout("unused", json!({"observedGeneration": "3", "currentPodHash": "5c6b9f", "stableRS": "5c6b9f",
                                                     "phase": "Healthy", "replicas": 2, "updatedReplicas": 2}));
-    live_rollout["spec"]["template"] = json!(null);
+    live_rollout["spec"].as_object_mut().unwrap().remove("template");
     live_rollout["spec"]["workloadRef"] = json!({"apiVersion": "apps/v1", "kind": "Deployment", "name": "web-template"});
     let rs = replicaset("5c6b9f", "2026-11-01T00:00:00Z");
     let mut objects = vec![live_rollout, template_live];
