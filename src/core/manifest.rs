@@ -167,7 +167,11 @@ fn workload_ref(doc: &Value, key: &WorkloadKey, origin: Origin<'_>, state: &mut 
 /// image for it, so there is nothing to compare.
 pub fn resolve_workload_refs(state: &mut DeclaredState) {
     for r in std::mem::take(&mut state.workload_refs) {
-        let containers = state.workloads.iter().find(|w| w.key() == r.target).map(|w| w.containers.clone());
+        let containers = state
+            .workloads
+            .iter()
+            .find(|w| w.key() == r.target)
+            .map(|w| w.containers.clone());
         match containers {
             Some(containers) => {
                 if let Some(rollout) = state.workloads.iter_mut().find(|w| w.key() == r.rollout) {
@@ -463,9 +467,11 @@ mod tests {
         let inline = json!({"apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout", "metadata": {"name": "web"},
             "spec": {"template": {"spec": {"containers": [{"name": "web", "image": format!("web@{D}")}]}},
                      "strategy": {"canary": {"steps": [{"setWeight": 20}, {"pause": {}}]}}}});
-        let by_ref = |name: &str, target: &str| json!({"apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout",
+        let by_ref = |name: &str, target: &str| {
+            json!({"apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout",
             "metadata": {"name": name},
-            "spec": {"workloadRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": target, "scaleDown": "onsuccess"}}});
+            "spec": {"workloadRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": target, "scaleDown": "onsuccess"}}})
+        };
         let mut state = run(vec![inline, by_ref("api", "api-template"), by_ref("cart", "nowhere")]);
         // The Deployment comes from another file, after the Rollout.
         let origin = Origin {
@@ -479,7 +485,13 @@ mod tests {
         let images: Vec<(WorkloadKind, &str, Vec<&str>)> = state
             .workloads
             .iter()
-            .map(|w| (w.kind, w.name.as_str(), w.containers.iter().map(|c| c.image.as_str()).collect()))
+            .map(|w| {
+                (
+                    w.kind,
+                    w.name.as_str(),
+                    w.containers.iter().map(|c| c.image.as_str()).collect(),
+                )
+            })
             .collect();
         let (web, api) = (format!("web@{D}"), format!("api@{D}"));
         assert_eq!(

@@ -552,7 +552,8 @@ impl<'a> Owners<'a> {
             WorkloadKind::Rollout if own.containers.is_empty() => {
                 let target = w.spec.workload_ref.as_ref().and_then(|r| {
                     let kind = WorkloadKind::from_kind(&r.kind)?;
-                    self.by_name.get(&(kind, w.metadata.namespace.as_str(), r.name.as_str()))
+                    self.by_name
+                        .get(&(kind, w.metadata.namespace.as_str(), r.name.as_str()))
                 });
                 target.map_or(own, |&t| &self.raw.workloads[t].1.spec.template.spec)
             }
@@ -753,11 +754,16 @@ fn hold(w: &Workload) -> Option<Hold> {
         });
     }
     if !s.pause_conditions.is_empty() || w.spec.paused {
-        let since = s.pause_conditions.iter().filter_map(|p| p.start_time).min().or_else(|| {
-            condition("Paused")
-                .filter(|c| c.status == "True")
-                .and_then(|c| c.last_transition_time)
-        });
+        let since = s
+            .pause_conditions
+            .iter()
+            .filter_map(|p| p.start_time)
+            .min()
+            .or_else(|| {
+                condition("Paused")
+                    .filter(|c| c.status == "True")
+                    .and_then(|c| c.last_transition_time)
+            });
         let mut reasons: Vec<&str> = s.pause_conditions.iter().map(|p| p.reason.as_str()).collect();
         if reasons.is_empty() {
             reasons.push("spec.paused");
@@ -967,7 +973,10 @@ mod tests {
             name: name.into(),
         };
         let web = &state.workloads[&key("web")];
-        assert_eq!(web.containers[0].image, "registry.example.com/shop/web:2", "the workloadRef's template");
+        assert_eq!(
+            web.containers[0].image, "registry.example.com/shop/web:2",
+            "the workloadRef's template"
+        );
         assert_eq!(web.pods.len(), 2, "Pods of both ReplicaSets count for the Rollout");
         assert!(web.rollout.in_progress);
         assert_eq!(
@@ -988,7 +997,10 @@ mod tests {
             "ReplicaSets of a Rollout are not workloads of their own"
         );
         let api = &state.workloads[&key("api")];
-        assert_eq!((api.containers[0].image.as_str(), api.rollout.in_progress), ("api:3", false));
+        assert_eq!(
+            (api.containers[0].image.as_str(), api.rollout.in_progress),
+            ("api:3", false)
+        );
         let cart = &state.workloads[&key("cart")].rollout;
         assert!(cart.in_progress);
         assert!(

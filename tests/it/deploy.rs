@@ -117,7 +117,9 @@ fn rbac_is_read_only_and_leases_are_the_only_writes() {
         .collect();
     assert_eq!(
         argo,
-        [&serde_json::json!({"apiGroups": ["argoproj.io"], "resources": ["rollouts"], "verbs": ["get", "list", "watch"]})]
+        [
+            &serde_json::json!({"apiGroups": ["argoproj.io"], "resources": ["rollouts"], "verbs": ["get", "list", "watch"]})
+        ]
     );
     assert!(!resources.contains(&"secrets"), "driftwatch never reads Secrets");
     let leases = find(&docs, "Role", "driftwatch-leader-election");

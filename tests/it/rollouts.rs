@@ -174,7 +174,10 @@ fn a_canary_paused_past_the_grace_is_a_mixed_rollout() {
         out.stderr
     );
     let f = &report["findings"][0];
-    assert_eq!((f["kind"].as_str(), f["severity"].as_str()), (Some("Rollout"), Some("warning")));
+    assert_eq!(
+        (f["kind"].as_str(), f["severity"].as_str()),
+        (Some("Rollout"), Some("warning"))
+    );
     let message = f["message"].as_str().unwrap();
     assert!(message.contains("Rollout paused (CanaryPauseStep)"), "{message}");
     assert_eq!(
@@ -183,7 +186,11 @@ fn a_canary_paused_past_the_grace_is_a_mixed_rollout() {
     );
     let text = support::run::driftwatch(
         dir.path(),
-        &["--once", "--config", dir.path().join("driftwatch.toml").to_str().unwrap()],
+        &[
+            "--once",
+            "--config",
+            dir.path().join("driftwatch.toml").to_str().unwrap(),
+        ],
         &[],
     );
     assert!(
@@ -231,7 +238,10 @@ fn a_rollout_running_a_digest_git_does_not_declare_is_drift() {
         report["findings"]
     );
     let f = &report["findings"][0];
-    assert_eq!((f["kind"].as_str(), f["severity"].as_str()), (Some("Rollout"), Some("critical")));
+    assert_eq!(
+        (f["kind"].as_str(), f["severity"].as_str()),
+        (Some("Rollout"), Some("critical"))
+    );
     assert_eq!(f["running"], json!([{"digest": D2, "pods": 3}]));
 }
 
@@ -244,19 +254,24 @@ fn a_rollout_through_workload_ref_is_compared_with_the_deployment_git_declares()
     let template = deployment_yaml("web-template", "shop", &format!("{WEB}@{D1}"));
     let repo = GitRepo::init(&dir.path().join("infra"));
     repo.commit(
-        &[("apps/web/rollout.yaml", by_ref), ("apps/web-template/deploy.yaml", &template)],
+        &[
+            ("apps/web/rollout.yaml", by_ref),
+            ("apps/web-template/deploy.yaml", &template),
+        ],
         "web through a workloadRef",
     );
     let (template_live, _) = deployment("shop", "web-template", &[("web-template", &format!("{WEB}@{D1}"))], 0);
-    let mut live_rollout = rollout("unused", json!({"observedGeneration": "3", "currentPodHash": "5c6b9f", "stableRS": "5c6b9f",
-                                                    "phase": "Healthy", "replicas": 2, "updatedReplicas": 2}));
+    let mut live_rollout = rollout(
+        "unused",
+        json!({"observedGeneration": "3", "currentPodHash": "5c6b9f", "stableRS": "5c6b9f",
+                                                    "phase": "Healthy", "replicas": 2, "updatedReplicas": 2}),
+    );
     live_rollout["spec"].as_object_mut().unwrap().remove("template");
-    live_rollout["spec"]["workloadRef"] = json!({"apiVersion": "apps/v1", "kind": "Deployment", "name": "web-template"});
+    live_rollout["spec"]["workloadRef"] =
+        json!({"apiVersion": "apps/v1", "kind": "Deployment", "name": "web-template"});
     let rs = replicaset("5c6b9f", "2026-11-01T00:00:00Z");
     let mut objects = vec![live_rollout, template_live];
-    objects.extend(
-        (0..2).map(|i| pod(&rs, &format!("p{i}"), &[("web-template", &format!("{WEB}@{D2}"))])),
-    );
+    objects.extend((0..2).map(|i| pod(&rs, &format!("p{i}"), &[("web-template", &format!("{WEB}@{D2}"))])));
     objects.push(rs);
     let kube = FakeKube::start(objects);
     let kc = kube.kubeconfig(dir.path(), "production-ctx");
@@ -283,7 +298,10 @@ fn a_cluster_without_the_rollout_crd_audits_deployments_normally() {
     kube.behave("rollouts", Behaviour::NotServed);
     let repo = GitRepo::init(&dir.path().join("infra"));
     repo.commit(
-        &[("apps/api/deploy.yaml", &deployment_yaml("api", "shop", &format!("{REPO}@{D1}")))],
+        &[(
+            "apps/api/deploy.yaml",
+            &deployment_yaml("api", "shop", &format!("{REPO}@{D1}")),
+        )],
         "api at D1",
     );
     let kc = kube.kubeconfig(dir.path(), "production-ctx");
@@ -295,7 +313,9 @@ fn a_cluster_without_the_rollout_crd_audits_deployments_normally() {
     assert_eq!(findings(&report), vec![finding("digest-drift", "shop/api", "api")]);
     assert_eq!(report["environments"][0]["status"], "ok");
     assert!(
-        kube.requests().iter().any(|r| r.contains("/apis/argoproj.io/v1alpha1/namespaces/shop/rollouts")),
+        kube.requests()
+            .iter()
+            .any(|r| r.contains("/apis/argoproj.io/v1alpha1/namespaces/shop/rollouts")),
         "{:?}",
         kube.requests()
     );

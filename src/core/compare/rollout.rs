@@ -23,7 +23,8 @@ pub(super) fn within_grace(c: &mut Container<'_>, lw: &LiveWorkload, _: &mut Vec
         Pace::Stepped(Some(hold)) => hold.since,
     };
     let scope = c.scope;
-    let young = since.is_none_or(|t| scope.now.signed_duration_since(t).to_std().unwrap_or_default() < scope.rollout_grace);
+    let young =
+        since.is_none_or(|t| scope.now.signed_duration_since(t).to_std().unwrap_or_default() < scope.rollout_grace);
     if young { Flow::Stop } else { Flow::Next }
 }
 
@@ -166,7 +167,8 @@ mod tests {
             assert_eq!(kinds(&f), vec![(FindingType::MixedRollout, Severity::Warning)]);
             assert_eq!(f[0].workload_kind, Some(WorkloadKind::Rollout));
             assert!(
-                f[0].message.contains("Rollout paused (CanaryPauseStep) since 2026-11-26 11:30 UTC"),
+                f[0].message
+                    .contains("Rollout paused (CanaryPauseStep) since 2026-11-26 11:30 UTC"),
                 "{}",
                 f[0].message
             );
@@ -181,7 +183,11 @@ mod tests {
             let old = hold(HoldState::Aborted, "RolloutAborted: metric error-rate failed", 30);
             let f = judge(live_web(5, 0, true, old));
             assert_eq!(kinds(&f), vec![(FindingType::MixedRollout, Severity::Warning)]);
-            assert!(f[0].message.contains("none the declared sha256:111111111111"), "{}", f[0].message);
+            assert!(
+                f[0].message.contains("none the declared sha256:111111111111"),
+                "{}",
+                f[0].message
+            );
             assert!(f[0].message.contains("Rollout aborted"), "{}", f[0].message);
         }
 

@@ -156,7 +156,11 @@ pub(super) async fn run<T: Slim>(ctx: Arc<Ctx>, def: Def, slot: Arc<Slot<T>>, op
             End::Failed(error) => error,
         };
         // Refused (403), or not served (404: a CRD that is not installed).
-        let refused = optional && matches!(error, ClusterError::Forbidden { .. } | ClusterError::Api { code: 404, .. });
+        let refused = optional
+            && matches!(
+                error,
+                ClusterError::Forbidden { .. } | ClusterError::Api { code: 404, .. }
+            );
         failing(&ctx, &slot, error, refused);
         let wait = async {
             if refused {
@@ -286,7 +290,9 @@ fn failing<T>(ctx: &Ctx, slot: &Slot<T>, error: ClusterError, refused: bool) {
         let not_served = matches!(error, ClusterError::Api { code: 404, .. });
         match (refused, newly) {
             // A CRD the cluster does not serve (no Argo Rollouts): nothing to say.
-            (true, _) if not_served => tracing::debug!(%cluster, resource, "not served; not watched until the next full audit"),
+            (true, _) if not_served => {
+                tracing::debug!(%cluster, resource, "not served; not watched until the next full audit")
+            }
             (false, _) => tracing::warn!(%cluster, resource, error = %error, "watch failing; retrying"),
             (true, true) => tracing::info!(
                 %cluster,
