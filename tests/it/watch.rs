@@ -353,7 +353,7 @@ async fn a_dropped_watch_resumes_from_its_resource_version_without_losing_an_eve
     until("every resource watching again", || w.kube.open_watches() == 9).await;
     let after = w.requests();
     let new: Vec<&String> = after[before.len()..].iter().collect();
-    assert_eq!(new.len(), 8, "one re-watch per resource: {new:#?}");
+    assert_eq!(new.len(), 9, "one re-watch per resource: {new:#?}");
     assert!(
         new.iter().all(|r| r.contains("watch=true")
             && !r.contains("sendInitialEvents")
