@@ -184,19 +184,22 @@ fn a_canary_paused_past_the_grace_is_a_mixed_rollout() {
         f["running"],
         json!([{"digest": D1, "pods": 1}, {"digest": D2, "pods": 4}])
     );
-    let text = support::run::driftwatch(
+    let cfg = dir.path().join("driftwatch.toml");
+    let text = support::run::driftwatch(dir.path(), &["--once", "--config", cfg.to_str().unwrap()], &[]);
+    assert!(
+        text.stdout.contains("Rollout/web"),
+        "the text report names the Rollout: {}",
+        text.stdout
+    );
+    let sarif = support::run::driftwatch(
         dir.path(),
-        &[
-            "--once",
-            "--config",
-            dir.path().join("driftwatch.toml").to_str().unwrap(),
-        ],
+        &["--once", "--format", "sarif", "--config", cfg.to_str().unwrap()],
         &[],
     );
     assert!(
-        text.stdout.contains("Rollout") && text.stdout.contains("web"),
-        "the text report names the Rollout: {}",
-        text.stdout
+        sarif.stdout.contains("Rollout shop/web"),
+        "SARIF names the Rollout: {}",
+        sarif.stdout
     );
 }
 
