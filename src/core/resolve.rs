@@ -234,6 +234,47 @@ pub struct WorkloadSpec {
     /// An Argo Rollout's: paused by hand (`kubectl argo rollouts pause`).
     #[serde(default)]
     pub paused: bool,
+    /// An Argo Rollout's: what the audit reads of its canary steps (their timed pauses).
+    #[serde(default)]
+    pub strategy: Strategy,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct Strategy {
+    pub canary: Option<Canary>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct Canary {
+    #[serde(default)]
+    pub steps: Vec<CanaryStep>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct CanaryStep {
+    pub pause: Option<PauseStep>,
+}
+
+/// A canary `pause` step: `{}` waits for a promotion, `{duration: 10m}` (or seconds) resumes on
+/// its own.
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct PauseStep {
+    pub duration: Option<serde_json::Value>,
+}
+
+impl PauseStep {
+    /// The planned pause, as Argo Rollouts reads it: seconds (a number, or a string of digits),
+    /// or a Go duration (`10m`, `1h30m`).
+    pub fn planned(&self) -> Option<std::time::Duration> {
+        match self.duration.as_ref()? {
+            serde_json::Value::Number(n) => n.as_u64().map(std::time::Duration::from_secs),
+            serde_json::Value::String(s) => match s.parse::<u64>() {
+                Ok(secs) => Some(std::time::Duration::from_secs(secs)),
+                Err(_) => humantime::parse_duration(s).ok(),
+            },
+            _ => None,
+        }
+    }
 }
 
 /// A reference by kind and name, in the object's namespace.
@@ -271,6 +312,7 @@ pub struct WorkloadStatus {
     /// `Healthy`, `Progressing`, `Paused`, `Degraded`.
     pub phase: Option<String>,
     pub message: Option<String>,
+    pub current_step_index: Option<i64>,
     #[serde(default)]
     pub conditions: Vec<Condition>,
 }
@@ -715,6 +757,47 @@ fn set_rollouts(
     }
 }
 
+/// A paused Argo Rollout's hold: since the earliest pause began, except that a timed pause
+/// step (`pause: {duration: 1h}`) holds only from when it should have resumed.
+fn paused(w: &Workload) -> Hold {
+    let s = &w.status;
+    let timed = s
+        .current_step_index
+        .and_then(|i| usize::try_from(i).ok())
+        .and_then(|i| w.spec.strategy.canary.as_ref()?.steps.get(i)?.pause.as_ref()?.planned());
+    let mut reasons = Vec::new();
+    let mut since: Option<DateTime<Utc>> = None;
+    for p in &s.pause_conditions {
+        let (reason, from) = match (p.reason.as_str(), timed) {
+            ("CanaryPauseStep", Some(d)) => (
+                format!("CanaryPauseStep: its {} pause ended", humantime::format_duration(d)),
+                p.start_time
+                    .and_then(|t| chrono::Duration::from_std(d).ok().map(|d| t + d)),
+            ),
+            (reason, _) => (reason.to_string(), p.start_time),
+        };
+        reasons.push(reason);
+        since = match (since, from) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+    }
+    let since = since.or_else(|| {
+        s.conditions
+            .iter()
+            .find(|c| c.kind == "Paused" && c.status == "True")
+            .and_then(|c| c.last_transition_time)
+    });
+    if reasons.is_empty() {
+        reasons.push("spec.paused".to_string());
+    }
+    Hold {
+        state: HoldState::Paused,
+        reason: reasons.join(", "),
+        since,
+    }
+}
+
 /// An Argo Rollout's progress: a canary or blue-green is under way while the spec's Pod
 /// template hash is not the stable one (or Pods of other ReplicaSets are left, or it was
 /// aborted); it is held while paused, aborted or past its progress deadline, since the pause's
@@ -754,25 +837,7 @@ fn hold(w: &Workload) -> Option<Hold> {
         });
     }
     if !s.pause_conditions.is_empty() || w.spec.paused {
-        let since = s
-            .pause_conditions
-            .iter()
-            .filter_map(|p| p.start_time)
-            .min()
-            .or_else(|| {
-                condition("Paused")
-                    .filter(|c| c.status == "True")
-                    .and_then(|c| c.last_transition_time)
-            });
-        let mut reasons: Vec<&str> = s.pause_conditions.iter().map(|p| p.reason.as_str()).collect();
-        if reasons.is_empty() {
-            reasons.push("spec.paused");
-        }
-        return Some(Hold {
-            state: HoldState::Paused,
-            reason: reasons.join(", "),
-            since,
-        });
+        return Some(paused(w));
     }
     if s.phase.as_deref() != Some("Degraded") {
         return None;
@@ -960,6 +1025,10 @@ mod tests {
              "spec": {"replicas": 2, "template": tmpl("api:3"), "strategy": {"blueGreen": {"activeService": "api", "previewService": "api-preview"}}},
              "status": {"observedGeneration": "2", "currentPodHash": "aa", "stableRS": "aa", "phase": "Healthy", "replicas": 2, "updatedReplicas": 2,
                         "blueGreen": {"activeSelector": "aa", "previewSelector": "aa"}}},
+            {"apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout", "metadata": {"name": "timed", "namespace": "shop", "uid": "ro4", "generation": 1},
+             "spec": {"template": tmpl("timed:2"), "strategy": {"canary": {"steps": [{"setWeight": 20}, {"pause": {"duration": "1h"}}]}}},
+             "status": {"observedGeneration": "1", "currentPodHash": "dd", "stableRS": "ee", "currentStepIndex": 1,
+                        "pauseConditions": [{"reason": "CanaryPauseStep", "startTime": "2026-11-25T10:30:00Z"}]}},
             {"apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout", "metadata": {"name": "cart", "namespace": "shop", "uid": "ro3", "generation": 7},
              "spec": {"replicas": 2, "template": tmpl("cart:2")},
              "status": {"observedGeneration": "7", "currentPodHash": "bb", "stableRS": "cc", "phase": "Degraded", "abort": true,
@@ -997,6 +1066,16 @@ mod tests {
             "ReplicaSets of a Rollout are not workloads of their own"
         );
         let api = &state.workloads[&key("api")];
+        let timed = &state.workloads[&key("timed")].rollout;
+        assert_eq!(
+            timed.pace,
+            Pace::Stepped(Some(Hold {
+                state: HoldState::Paused,
+                reason: "CanaryPauseStep: its 1h pause ended".into(),
+                since: Some("2026-11-25T11:30:00Z".parse().unwrap()),
+            })),
+            "a timed pause step holds from when it should have resumed"
+        );
         assert_eq!(
             (api.containers[0].image.as_str(), api.rollout.in_progress),
             ("api:3", false)
@@ -1009,5 +1088,24 @@ mod tests {
                 && h.reason.starts_with("RolloutAborted")),
             "{cart:?}"
         );
+    }
+
+    /// A canary pause step's duration, in the forms Argo Rollouts reads.
+    #[test]
+    fn pause_step_durations() {
+        let cases = [
+            (json!(30), Some(30)),
+            (json!("45"), Some(45)),
+            (json!("10m"), Some(600)),
+            (json!("1h30m"), Some(5400)),
+            (json!("soon"), None),
+        ];
+        for (duration, want) in cases {
+            let step = PauseStep {
+                duration: Some(duration.clone()),
+            };
+            assert_eq!(step.planned().map(|d| d.as_secs()), want, "{duration}");
+        }
+        assert_eq!(PauseStep::default().planned(), None, "{{}}: until promoted");
     }
 }
