@@ -1025,10 +1025,6 @@ mod tests {
              "spec": {"replicas": 2, "template": tmpl("api:3"), "strategy": {"blueGreen": {"activeService": "api", "previewService": "api-preview"}}},
              "status": {"observedGeneration": "2", "currentPodHash": "aa", "stableRS": "aa", "phase": "Healthy", "replicas": 2, "updatedReplicas": 2,
                         "blueGreen": {"activeSelector": "aa", "previewSelector": "aa"}}},
-            {"apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout", "metadata": {"name": "timed", "namespace": "shop", "uid": "ro4", "generation": 1},
-             "spec": {"template": tmpl("timed:2"), "strategy": {"canary": {"steps": [{"setWeight": 20}, {"pause": {"duration": "1h"}}]}}},
-             "status": {"observedGeneration": "1", "currentPodHash": "dd", "stableRS": "ee", "currentStepIndex": 1,
-                        "pauseConditions": [{"reason": "CanaryPauseStep", "startTime": "2026-11-25T10:30:00Z"}]}},
             {"apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout", "metadata": {"name": "cart", "namespace": "shop", "uid": "ro3", "generation": 7},
              "spec": {"replicas": 2, "template": tmpl("cart:2")},
              "status": {"observedGeneration": "7", "currentPodHash": "bb", "stableRS": "cc", "phase": "Degraded", "abort": true,
@@ -1066,16 +1062,7 @@ mod tests {
             "ReplicaSets of a Rollout are not workloads of their own"
         );
         let api = &state.workloads[&key("api")];
-        let timed = &state.workloads[&key("timed")].rollout;
-        assert_eq!(
-            timed.pace,
-            Pace::Stepped(Some(Hold {
-                state: HoldState::Paused,
-                reason: "CanaryPauseStep: its 1h pause ended".into(),
-                since: Some("2026-11-25T11:30:00Z".parse().unwrap()),
-            })),
-            "a timed pause step holds from when it should have resumed"
-        );
+
         assert_eq!(
             (api.containers[0].image.as_str(), api.rollout.in_progress),
             ("api:3", false)
@@ -1107,5 +1094,33 @@ mod tests {
             assert_eq!(step.planned().map(|d| d.as_secs()), want, "{duration}");
         }
         assert_eq!(PauseStep::default().planned(), None, "{{}}: until promoted");
+    }
+
+    /// A timed canary pause step (`pause: {duration: 1h}`) is a planned bake: the Rollout is
+    /// held only from when it should have resumed.
+    #[test]
+    fn a_timed_pause_step_holds_from_when_it_should_have_resumed() {
+        let raw = snapshot(json!([
+            {"apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout", "metadata": {"name": "timed", "namespace": "shop", "uid": "ro4", "generation": 1},
+             "spec": {"template": tmpl("timed:2"), "strategy": {"canary": {"steps": [{"setWeight": 20}, {"pause": {"duration": "1h"}}]}}},
+             "status": {"observedGeneration": "1", "currentPodHash": "dd", "stableRS": "ee", "currentStepIndex": 1,
+                        "pauseConditions": [{"reason": "CanaryPauseStep", "startTime": "2026-11-25T10:30:00Z"}]}}
+        ]));
+        let state = build(&raw, None);
+        let key = |name: &str| WorkloadKey {
+            kind: WorkloadKind::Rollout,
+            namespace: "shop".into(),
+            name: name.into(),
+        };
+        let timed = &state.workloads[&key("timed")].rollout;
+        assert_eq!(
+            timed.pace,
+            Pace::Stepped(Some(Hold {
+                state: HoldState::Paused,
+                reason: "CanaryPauseStep: its 1h pause ended".into(),
+                since: Some("2026-11-25T11:30:00Z".parse().unwrap()),
+            })),
+            "a timed pause step holds from when it should have resumed"
+        );
     }
 }
