@@ -22,7 +22,8 @@ pub enum Behaviour {
     Hang,
     /// Answer after a delay (a slow but healthy API server).
     Slow(Duration),
-    /// Answer 404, as a server that does not serve the resource (its CRD is not installed).
+    /// Answer 404 as a kube-apiserver that does not serve the resource (its CRD is not
+    /// installed) does.
     NotServed,
 }
 
@@ -437,12 +438,19 @@ async fn misbehave(
             "Internal error occurred: etcdserver: request timed out".into(),
             Some(plural),
         )),
-        Behaviour::NotServed => Some(status(
-            404,
-            "NotFound",
-            "the server could not find the requested resource".into(),
-            Some(plural),
-        )),
+        // What a real kube-apiserver answers for an API group it does not serve: plain text,
+        // not a Status.
+        Behaviour::NotServed => {
+            use axum::response::IntoResponse;
+            Some(
+                (
+                    axum::http::StatusCode::NOT_FOUND,
+                    [("content-type", "text/plain; charset=utf-8")],
+                    "404 page not found\n",
+                )
+                    .into_response(),
+            )
+        }
         Behaviour::Hang => std::future::pending().await,
         Behaviour::Slow(d) => {
             tokio::time::sleep(d).await;
