@@ -678,6 +678,8 @@ async fn declare(renderer: &Renderer, at: &Repos<'_>, env: &EnvironmentConfig, k
             }
         }
     }
+    // A Rollout's `workloadRef` may name a Deployment another path or repository declares.
+    crate::core::manifest::resolve_workload_refs(&mut state);
     Declared { state, errors }
 }
 

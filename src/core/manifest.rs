@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use crate::core::model::{
     ConfigObject, ContainerSpec, DeclaredState, DeclaredWorkload, HelmSource, ManifestProblem, WorkloadKey,
-    WorkloadKind, value_hash,
+    WorkloadKind, WorkloadRef, value_hash,
 };
 use safe_yaml as yaml;
 
@@ -114,6 +114,9 @@ fn extract_workload(doc: &Value, kind: WorkloadKind, origin: Origin<'_>, state: 
         return;
     }
     let containers = containers(pod_spec(kind, doc), &key, origin, state);
+    if kind == WorkloadKind::Rollout && containers.is_empty() {
+        workload_ref(doc, &key, origin, state);
+    }
     state.workloads.push(DeclaredWorkload {
         kind,
         namespace: key.namespace,
@@ -125,6 +128,68 @@ fn extract_workload(doc: &Value, kind: WorkloadKind, origin: Origin<'_>, state: 
             template: template.to_string(),
         }),
     });
+}
+
+/// Records a Rollout's `spec.workloadRef` (its Pod template is a Deployment's, which another
+/// file or path may declare), or the problem with it.
+fn workload_ref(doc: &Value, key: &WorkloadKey, origin: Origin<'_>, state: &mut DeclaredState) {
+    let Some(reference) = doc.get("spec").and_then(|s| s.get("workloadRef")) else {
+        let reason = "Rollout has neither spec.template containers nor spec.workloadRef".to_string();
+        state.problems.push(problem(origin, Some(key), None, reason));
+        return;
+    };
+    let field = |k: &str| reference.get(k).and_then(Value::as_str).unwrap_or("");
+    let target = WorkloadKind::from_kind(field("kind")).filter(|_| !field("name").is_empty());
+    let Some(target) = target else {
+        let reason = format!(
+            "spec.workloadRef names {:?} {:?}: not a workload driftwatch reads",
+            field("kind"),
+            field("name")
+        );
+        state.problems.push(problem(origin, Some(key), None, reason));
+        return;
+    };
+    state.workload_refs.push(WorkloadRef {
+        rollout: key.clone(),
+        target: WorkloadKey {
+            kind: target,
+            namespace: key.namespace.clone(),
+            name: field("name").to_string(),
+        },
+        file: origin.file.to_string(),
+        source: origin.source.to_string(),
+    });
+}
+
+/// Gives each Rollout with a `spec.workloadRef` the containers of the workload it names, once
+/// every path of the environment is read (the Deployment is often in another file). A reference
+/// to a workload the environment does not declare is a problem of that Rollout: git declares no
+/// image for it, so there is nothing to compare.
+pub fn resolve_workload_refs(state: &mut DeclaredState) {
+    for r in std::mem::take(&mut state.workload_refs) {
+        let containers = state
+            .workloads
+            .iter()
+            .find(|w| w.key() == r.target)
+            .map(|w| w.containers.clone());
+        match containers {
+            Some(containers) => {
+                if let Some(rollout) = state.workloads.iter_mut().find(|w| w.key() == r.rollout) {
+                    rollout.containers = containers;
+                }
+            }
+            None => state.problems.push(ManifestProblem {
+                file: r.file,
+                source: r.source,
+                reason: format!(
+                    "spec.workloadRef names {} {}, which this environment does not declare: the Rollout's images are not compared",
+                    r.target.kind, r.target.name
+                ),
+                workload: Some(r.rollout),
+                container: None,
+            }),
+        }
+    }
 }
 
 /// The init containers and containers of a pod spec, in order. A container whose image is not
@@ -392,5 +457,56 @@ mod tests {
         assert!(names_match("db-migrate-", "db-migrate-x7k2p"));
         assert!(!names_match("db-migrate-", "db-seed-x7k2p"));
         assert!(!names_match("db-migrate", "db-migrate-x7k2p"));
+    }
+
+    /// A Rollout declares its containers inline, or through `spec.workloadRef` as the
+    /// Deployment it names, which another path may declare; a reference to nothing declared is
+    /// a problem of the Rollout.
+    #[test]
+    fn rollouts_inline_and_through_workload_ref() {
+        let inline = json!({"apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout", "metadata": {"name": "web"},
+            "spec": {"template": {"spec": {"containers": [{"name": "web", "image": format!("web@{D}")}]}},
+                     "strategy": {"canary": {"steps": [{"setWeight": 20}, {"pause": {}}]}}}});
+        let by_ref = |name: &str, target: &str| {
+            json!({"apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout",
+            "metadata": {"name": name},
+            "spec": {"workloadRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": target, "scaleDown": "onsuccess"}}})
+        };
+        let mut state = run(vec![inline, by_ref("api", "api-template"), by_ref("cart", "nowhere")]);
+        // The Deployment comes from another file, after the Rollout.
+        let origin = Origin {
+            file: "apps/api/template.yaml",
+            source: "apps/api",
+            default_namespace: "shop",
+            helm: None,
+        };
+        extract(&[deployment("api-template", &format!("api@{D}"))], origin, &mut state);
+        resolve_workload_refs(&mut state);
+        let images: Vec<(WorkloadKind, &str, Vec<&str>)> = state
+            .workloads
+            .iter()
+            .map(|w| {
+                (
+                    w.kind,
+                    w.name.as_str(),
+                    w.containers.iter().map(|c| c.image.as_str()).collect(),
+                )
+            })
+            .collect();
+        let (web, api) = (format!("web@{D}"), format!("api@{D}"));
+        assert_eq!(
+            images,
+            vec![
+                (WorkloadKind::Rollout, "web", vec![web.as_str()]),
+                (WorkloadKind::Rollout, "api", vec![api.as_str()]),
+                (WorkloadKind::Rollout, "cart", vec![]),
+                (WorkloadKind::Deployment, "api-template", vec![api.as_str()]),
+            ]
+        );
+        assert_eq!(state.problems.len(), 1, "{:?}", state.problems);
+        let p = &state.problems[0];
+        assert_eq!(p.workload.as_ref().map(|k| k.name.as_str()), Some("cart"));
+        assert!(p.reason.contains("Deployment nowhere"), "{}", p.reason);
+        assert!(state.workload_refs.is_empty());
     }
 }

@@ -19,6 +19,9 @@ pub enum WorkloadKind {
     Job,
     CronJob,
     Pod,
+    /// An Argo Rollout (`argoproj.io/v1alpha1`): a Deployment's stand-in that owns ReplicaSets
+    /// and steps through canary or blue-green rollouts.
+    Rollout,
 }
 
 impl WorkloadKind {
@@ -31,6 +34,7 @@ impl WorkloadKind {
             "Job" => Self::Job,
             "CronJob" => Self::CronJob,
             "Pod" => Self::Pod,
+            "Rollout" => Self::Rollout,
             _ => return None,
         })
     }
@@ -44,6 +48,7 @@ impl WorkloadKind {
             Self::Job => "Job",
             Self::CronJob => "CronJob",
             Self::Pod => "Pod",
+            Self::Rollout => "Rollout",
         }
     }
 }
@@ -174,6 +179,19 @@ pub struct DeclaredState {
     /// What a path selected but no renderer read (a Helm chart, files a directory glob matched):
     /// an `unverifiable` finding each, and the rest of the environment is judged.
     pub skipped: Vec<SkippedPath>,
+    /// Rollouts whose Pod template is another workload's (`spec.workloadRef`), until every path
+    /// of the environment is read: see [`crate::core::manifest::resolve_workload_refs`].
+    pub workload_refs: Vec<WorkloadRef>,
+}
+
+/// An Argo Rollout's `spec.workloadRef`: its containers are those of the workload it names, in
+/// the same namespace (declared by any path of the environment).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WorkloadRef {
+    pub rollout: WorkloadKey,
+    pub target: WorkloadKey,
+    pub file: String,
+    pub source: String,
 }
 
 impl DeclaredState {
@@ -187,6 +205,7 @@ impl DeclaredState {
         self.renders.extend(other.renders);
         self.releases.extend(other.releases);
         self.skipped.extend(other.skipped);
+        self.workload_refs.extend(other.workload_refs);
     }
 }
 
@@ -255,6 +274,53 @@ pub struct Rollout {
     pub in_progress: bool,
     /// When the current rollout started, where the objects tell (newest ReplicaSet or Pod).
     pub started_at: Option<DateTime<Utc>>,
+    /// How the controller moves the Pods, which decides when the grace counts from.
+    pub pace: Pace,
+}
+
+/// How a controller moves a workload's Pods to a new spec.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Pace {
+    /// As fast as it can (a Deployment, a StatefulSet): the grace counts from the rollout's
+    /// start.
+    #[default]
+    Continuous,
+    /// Step by step, old and new Pods side by side on purpose (an Argo Rollout's canary or
+    /// blue-green): while it progresses the grace does not count (its own progress deadline
+    /// says when it stalls); it counts from when the rollout was held.
+    Stepped(Option<Hold>),
+}
+
+/// Why and since when a stepped rollout stands still.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Hold {
+    pub state: HoldState,
+    /// What the controller says: `CanaryPauseStep`, `BlueGreenPause`, `ProgressDeadlineExceeded`,
+    /// an abort message.
+    pub reason: String,
+    pub since: Option<DateTime<Utc>>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HoldState {
+    /// Paused: by a pause step, before a blue-green promotion, by hand, or an inconclusive
+    /// analysis.
+    Paused,
+    /// Aborted: the new Pods scaled down, the stable ones serve, the spec still names the new
+    /// image.
+    Aborted,
+    /// Past its progress deadline (phase `Degraded`) without an abort.
+    Stalled,
+}
+
+impl HoldState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Paused => "paused",
+            Self::Aborted => "aborted",
+            Self::Stalled => "stalled",
+        }
+    }
 }
 
 /// A container status of one Pod: which image the runtime actually started.
@@ -302,6 +368,10 @@ pub struct LiveState {
     pub config_refs: Vec<ConfigRef>,
     /// Whether `configs` holds the cluster's ConfigMaps at all.
     pub config_listing: ConfigListing,
+    /// Why the cluster refused to list Argo Rollouts (a reader without `list rollouts`): declared
+    /// Rollouts are one `unverifiable` finding, not `missing`. `None` when they were listed or
+    /// the cluster does not serve them (no Rollout CRD: nothing to list).
+    pub rollouts_refused: Option<String>,
 }
 
 /// Whether the live ConfigMaps were listed, so config checks can trust an empty list.

@@ -13,8 +13,8 @@ use serde::Deserialize;
 
 use crate::core::image::RunningImage;
 use crate::core::model::{
-    ConfigListing, ConfigObject, ConfigRef, ContainerSpec, ContainerStatus, LivePod, LiveState, LiveWorkload, Rollout,
-    WorkloadKey, WorkloadKind, value_hash,
+    ConfigListing, ConfigObject, ConfigRef, ContainerSpec, ContainerStatus, Hold, HoldState, LivePod, LiveState,
+    LiveWorkload, Pace, Rollout, WorkloadKey, WorkloadKind, value_hash,
 };
 
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -229,13 +229,70 @@ pub struct WorkloadSpec {
     pub template: PodTemplate,
     #[serde(default)]
     pub job_template: JobTemplate,
+    /// An Argo Rollout's: the workload whose Pod template it runs instead of its own.
+    pub workload_ref: Option<TargetRef>,
+    /// An Argo Rollout's: paused by hand (`kubectl argo rollouts pause`).
+    #[serde(default)]
+    pub paused: bool,
+    /// An Argo Rollout's: what the audit reads of its canary steps (their timed pauses).
+    #[serde(default)]
+    pub strategy: Strategy,
 }
 
-/// Status fields of Deployments, StatefulSets, DaemonSets and ReplicaSets (each kind fills
-/// the ones it has).
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct Strategy {
+    pub canary: Option<Canary>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct Canary {
+    #[serde(default)]
+    pub steps: Vec<CanaryStep>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct CanaryStep {
+    pub pause: Option<PauseStep>,
+}
+
+/// A canary `pause` step: `{}` waits for a promotion, `{duration: 10m}` (or seconds) resumes on
+/// its own.
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct PauseStep {
+    pub duration: Option<serde_json::Value>,
+}
+
+impl PauseStep {
+    /// The planned pause, as Argo Rollouts reads it: seconds (a number, or a string of digits),
+    /// or a Go duration (`10m`, `1h30m`).
+    pub fn planned(&self) -> Option<std::time::Duration> {
+        match self.duration.as_ref()? {
+            serde_json::Value::Number(n) => n.as_u64().map(std::time::Duration::from_secs),
+            serde_json::Value::String(s) => match s.parse::<u64>() {
+                Ok(secs) => Some(std::time::Duration::from_secs(secs)),
+                Err(_) => humantime::parse_duration(s).ok(),
+            },
+            _ => None,
+        }
+    }
+}
+
+/// A reference by kind and name, in the object's namespace.
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct TargetRef {
+    #[serde(default)]
+    pub kind: String,
+    #[serde(default)]
+    pub name: String,
+}
+
+/// Status fields of Deployments, StatefulSets, DaemonSets, ReplicaSets and Argo Rollouts (each
+/// kind fills the ones it has).
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct WorkloadStatus {
+    /// A number, except in an Argo Rollout, which writes it as a string.
+    #[serde(default, deserialize_with = "number_or_string")]
     pub observed_generation: Option<i64>,
     pub replicas: Option<i64>,
     pub updated_replicas: Option<i64>,
@@ -243,6 +300,57 @@ pub struct WorkloadStatus {
     pub update_revision: Option<String>,
     pub desired_number_scheduled: Option<i64>,
     pub updated_number_scheduled: Option<i64>,
+    /// Argo Rollouts: the Pod template hash of the spec's ReplicaSet, and of the stable one.
+    pub current_pod_hash: Option<String>,
+    #[serde(rename = "stableRS")]
+    pub stable_rs: Option<String>,
+    #[serde(default)]
+    pub abort: bool,
+    pub aborted_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub pause_conditions: Vec<PauseCondition>,
+    /// `Healthy`, `Progressing`, `Paused`, `Degraded`.
+    pub phase: Option<String>,
+    pub message: Option<String>,
+    pub current_step_index: Option<i64>,
+    #[serde(default)]
+    pub conditions: Vec<Condition>,
+}
+
+/// An Argo Rollout's reason to stand still, and since when.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PauseCondition {
+    #[serde(default)]
+    pub reason: String,
+    pub start_time: Option<DateTime<Utc>>,
+}
+
+/// A status condition (what the audit reads of it).
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Condition {
+    #[serde(default, rename = "type")]
+    pub kind: String,
+    #[serde(default)]
+    pub status: String,
+    #[serde(default)]
+    pub reason: String,
+    pub last_transition_time: Option<DateTime<Utc>>,
+}
+
+fn number_or_string<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Either {
+        Number(i64),
+        Text(String),
+    }
+    Ok(match Option::<Either>::deserialize(d)? {
+        Some(Either::Number(n)) => Some(n),
+        Some(Either::Text(t)) => t.parse().ok(),
+        None => None,
+    })
 }
 
 /// Any of the workload kinds; which one is carried next to it.
@@ -307,6 +415,8 @@ pub struct RawObjects {
     /// ConfigMaps and (when listed) Secrets, values hashed.
     pub configs: Vec<ConfigObject>,
     pub config_listing: ConfigListing,
+    /// Why the cluster refused to list Argo Rollouts, when it did.
+    pub rollouts_refused: Option<String>,
 }
 
 /// A snapshot item: the `kind` decides how the rest is read.
@@ -319,6 +429,7 @@ enum SnapshotItem {
     ReplicaSet(Workload),
     Job(Workload),
     CronJob(Workload),
+    Rollout(Workload),
     Pod(Pod),
     ConfigMap(ConfigMapRaw),
     Secret(SecretRaw),
@@ -344,7 +455,8 @@ pub enum SnapshotError {
 
 impl RawObjects {
     /// Reads the output of `kubectl get deployments,statefulsets,daemonsets,cronjobs,jobs,
-    /// replicasets,pods -A -o json` (a v1 `List`).
+    /// replicasets,pods -A -o json` (a v1 `List`; with `rollouts.argoproj.io` too where Argo
+    /// Rollouts runs).
     pub fn from_snapshot_json(text: &str) -> Result<Self, SnapshotError> {
         let list: SnapshotList = serde_json::from_str(text)?;
         if list.kind.as_deref() != Some("List") && !list.kind.as_deref().unwrap_or("").ends_with("List") {
@@ -359,6 +471,7 @@ impl RawObjects {
                 SnapshotItem::ReplicaSet(w) => (WorkloadKind::ReplicaSet, w),
                 SnapshotItem::Job(w) => (WorkloadKind::Job, w),
                 SnapshotItem::CronJob(w) => (WorkloadKind::CronJob, w),
+                SnapshotItem::Rollout(w) => (WorkloadKind::Rollout, w),
                 SnapshotItem::Pod(p) => {
                     raw.pods.push(p);
                     continue;
@@ -414,6 +527,7 @@ pub fn build(raw: &RawObjects, namespaces: Option<&[String]>) -> LiveState {
             .insert((c.secret, c.namespace.clone(), c.name.clone()), c.clone());
     }
     state.config_listing = raw.config_listing.clone();
+    state.rollouts_refused = raw.rollouts_refused.clone();
     set_rollouts(&owners, &newest_child, &newest_pod, &mut state);
     state
 }
@@ -449,7 +563,8 @@ impl<'a> Owners<'a> {
     }
 
     /// Walks up the controller chain to the top-level workload; None for objects owned by
-    /// something driftwatch does not audit (an Argo Rollout, a Node for static Pods, …).
+    /// something driftwatch does not audit or did not list (a Node for static Pods, an Argo
+    /// Rollout where the cluster does not serve Rollouts, …).
     fn top_of(&self, mut idx: usize) -> Option<usize> {
         for _ in 0..4 {
             let (_, w) = &self.raw.workloads[idx];
@@ -467,6 +582,24 @@ impl<'a> Owners<'a> {
             kind: *kind,
             namespace: w.metadata.namespace.clone(),
             name: w.metadata.name.clone(),
+        }
+    }
+
+    /// The Pod template spec of a listed workload: a CronJob's job template's, an Argo Rollout's
+    /// own or (with `spec.workloadRef`) the listed workload's it names.
+    fn template(&self, kind: WorkloadKind, w: &'a Workload) -> &'a PodSpec {
+        let own = &w.spec.template.spec;
+        match kind {
+            WorkloadKind::CronJob => &w.spec.job_template.spec.template.spec,
+            WorkloadKind::Rollout if own.containers.is_empty() => {
+                let target = w.spec.workload_ref.as_ref().and_then(|r| {
+                    let kind = WorkloadKind::from_kind(&r.kind)?;
+                    self.by_name
+                        .get(&(kind, w.metadata.namespace.as_str(), r.name.as_str()))
+                });
+                target.map_or(own, |&t| &self.raw.workloads[t].1.spec.template.spec)
+            }
+            _ => own,
         }
     }
 
@@ -502,16 +635,11 @@ fn add_top_level_workloads(
         }
         match owners.top_of(i) {
             Some(top) if top == i => {
-                let spec = if *kind == WorkloadKind::CronJob {
-                    &w.spec.job_template.spec.template.spec
-                } else {
-                    &w.spec.template.spec
-                };
                 let workload = LiveWorkload {
                     kind: *kind,
                     namespace: w.metadata.namespace.clone(),
                     name: w.metadata.name.clone(),
-                    containers: containers(spec),
+                    containers: containers(owners.template(*kind, w)),
                     rollout: Rollout::default(),
                     pods: Vec::new(),
                 };
@@ -615,14 +743,111 @@ fn set_rollouts(
         let Some(&i) = by_key.get(key) else { continue };
         let (kind, w) = &owners.raw.workloads[i];
         let started_at = match kind {
-            WorkloadKind::Deployment => newest_child.get(&i).copied(),
+            WorkloadKind::Deployment | WorkloadKind::Rollout => newest_child.get(&i).copied(),
             _ => newest_pod.get(key).copied(),
         };
-        live.rollout = Rollout {
-            in_progress: rollout_in_progress(*kind, w),
-            started_at,
+        live.rollout = match kind {
+            WorkloadKind::Rollout => argo_rollout(w, started_at),
+            _ => Rollout {
+                in_progress: rollout_in_progress(*kind, w),
+                started_at,
+                pace: Pace::Continuous,
+            },
         };
     }
+}
+
+/// A paused Argo Rollout's hold: since the earliest pause began, except that a timed pause
+/// step (`pause: {duration: 1h}`) holds only from when it should have resumed.
+fn paused(w: &Workload) -> Hold {
+    let s = &w.status;
+    let timed = s
+        .current_step_index
+        .and_then(|i| usize::try_from(i).ok())
+        .and_then(|i| w.spec.strategy.canary.as_ref()?.steps.get(i)?.pause.as_ref()?.planned());
+    let mut reasons = Vec::new();
+    let mut since: Option<DateTime<Utc>> = None;
+    for p in &s.pause_conditions {
+        let (reason, from) = match (p.reason.as_str(), timed) {
+            ("CanaryPauseStep", Some(d)) => (
+                format!("CanaryPauseStep: its {} pause ended", humantime::format_duration(d)),
+                p.start_time
+                    .and_then(|t| chrono::Duration::from_std(d).ok().map(|d| t + d)),
+            ),
+            (reason, _) => (reason.to_string(), p.start_time),
+        };
+        reasons.push(reason);
+        since = match (since, from) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+    }
+    let since = since.or_else(|| {
+        s.conditions
+            .iter()
+            .find(|c| c.kind == "Paused" && c.status == "True")
+            .and_then(|c| c.last_transition_time)
+    });
+    if reasons.is_empty() {
+        reasons.push("spec.paused".to_string());
+    }
+    Hold {
+        state: HoldState::Paused,
+        reason: reasons.join(", "),
+        since,
+    }
+}
+
+/// An Argo Rollout's progress: a canary or blue-green is under way while the spec's Pod
+/// template hash is not the stable one (or Pods of other ReplicaSets are left, or it was
+/// aborted); it is held while paused, aborted or past its progress deadline, since the pause's
+/// start, the abort, or the deadline's condition.
+fn argo_rollout(w: &Workload, started_at: Option<DateTime<Utc>>) -> Rollout {
+    let s = &w.status;
+    let behind = w
+        .metadata
+        .generation
+        .zip(s.observed_generation)
+        .is_some_and(|(g, o)| o < g);
+    let switching = matches!((&s.current_pod_hash, &s.stable_rs), (Some(c), Some(st)) if c != st);
+    let updated = s.updated_replicas.unwrap_or(0);
+    let others_left = s.replicas.unwrap_or(0) > updated;
+    let in_progress = behind || switching || others_left || s.abort;
+    let hold = in_progress.then(|| hold(w)).flatten();
+    Rollout {
+        in_progress,
+        started_at,
+        pace: Pace::Stepped(hold),
+    }
+}
+
+/// Why and since when an Argo Rollout under way stands still, if it does.
+fn hold(w: &Workload) -> Option<Hold> {
+    let s = &w.status;
+    let condition = |kind: &str| s.conditions.iter().find(|c| c.kind == kind);
+    if s.abort {
+        let since = s
+            .aborted_at
+            .or_else(|| condition("Progressing").and_then(|c| c.last_transition_time));
+        let reason = s.message.clone().unwrap_or_else(|| "RolloutAborted".into());
+        return Some(Hold {
+            state: HoldState::Aborted,
+            reason,
+            since,
+        });
+    }
+    if !s.pause_conditions.is_empty() || w.spec.paused {
+        return Some(paused(w));
+    }
+    if s.phase.as_deref() != Some("Degraded") {
+        return None;
+    }
+    let progressing = condition("Progressing");
+    Some(Hold {
+        state: HoldState::Stalled,
+        reason: progressing.map_or_else(|| "Degraded".into(), |c| c.reason.clone()),
+        since: progressing.and_then(|c| c.last_transition_time),
+    })
 }
 
 /// Whether the controller has not yet observed the newest spec or not all replicas run it.
@@ -768,5 +993,134 @@ mod tests {
         assert_eq!(build(&raw, Some(&["shop".to_string()])).workloads.len(), 1);
         let err = RawObjects::from_snapshot_json(r#"{"kind": "Pod", "metadata": {"name": "x"}}"#).unwrap_err();
         assert!(err.to_string().contains("expected a v1 List"), "{err}");
+    }
+
+    /// An Argo Rollout owns its ReplicaSets (labelled `rollouts-pod-template-hash`) as a
+    /// Deployment does; with `spec.workloadRef` its containers are the named Deployment's; its
+    /// status (observedGeneration as a string) says whether it is switching and held.
+    #[test]
+    fn argo_rollouts_own_their_replicasets_and_read_their_status() {
+        let rs = |name: &str, owner: &str, uid: &str, hash: &str| {
+            json!({"kind": "ReplicaSet", "metadata": {"name": name, "namespace": "shop", "uid": format!("rs-{name}"),
+                "creationTimestamp": "2026-11-25T09:00:00Z", "labels": {"rollouts-pod-template-hash": hash},
+                "ownerReferences": [{"apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout", "name": owner, "uid": uid, "controller": true}]},
+                "spec": {"template": tmpl("web:1")}})
+        };
+        let raw = snapshot(json!([
+            {"kind": "Deployment", "metadata": {"name": "web-template", "namespace": "shop", "uid": "d1"},
+             "spec": {"replicas": 0, "template": tmpl("registry.example.com/shop/web:2")}},
+            {"apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout", "metadata": {"name": "web", "namespace": "shop", "uid": "ro1", "generation": 4},
+             "spec": {"replicas": 5, "workloadRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web-template", "scaleDown": "never"},
+                      "strategy": {"canary": {"steps": [{"setWeight": 20}, {"pause": {}}]}}},
+             "status": {"observedGeneration": "4", "currentPodHash": "7d9f", "stableRS": "5c6b", "phase": "Paused",
+                        "replicas": 5, "updatedReplicas": 1, "currentStepIndex": 1,
+                        "pauseConditions": [{"reason": "CanaryPauseStep", "startTime": "2026-11-25T10:30:00Z"}],
+                        "canary": {}, "conditions": [{"type": "Paused", "status": "True", "reason": "RolloutPaused",
+                        "lastUpdateTime": "2026-11-25T10:30:00Z", "lastTransitionTime": "2026-11-25T10:30:00Z", "message": ""}]}},
+            rs("web-5c6b", "web", "ro1", "5c6b"),
+            rs("web-7d9f", "web", "ro1", "7d9f"),
+            pod("web-5c6b-a", Some(("ReplicaSet", "web-5c6b", "rs-web-5c6b")), &format!("docker.io/library/web@{D1}")),
+            pod("web-7d9f-a", Some(("ReplicaSet", "web-7d9f", "rs-web-7d9f")), &format!("docker.io/library/web@{D1}")),
+            {"apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout", "metadata": {"name": "api", "namespace": "shop", "uid": "ro2", "generation": 2},
+             "spec": {"replicas": 2, "template": tmpl("api:3"), "strategy": {"blueGreen": {"activeService": "api", "previewService": "api-preview"}}},
+             "status": {"observedGeneration": "2", "currentPodHash": "aa", "stableRS": "aa", "phase": "Healthy", "replicas": 2, "updatedReplicas": 2,
+                        "blueGreen": {"activeSelector": "aa", "previewSelector": "aa"}}},
+            {"apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout", "metadata": {"name": "cart", "namespace": "shop", "uid": "ro3", "generation": 7},
+             "spec": {"replicas": 2, "template": tmpl("cart:2")},
+             "status": {"observedGeneration": "7", "currentPodHash": "bb", "stableRS": "cc", "phase": "Degraded", "abort": true,
+                        "abortedAt": "2026-11-25T11:00:00Z", "message": "RolloutAborted: Rollout aborted update to revision 7",
+                        "replicas": 2, "updatedReplicas": 0}},
+        ]));
+        let state = build(&raw, None);
+        let key = |name: &str| WorkloadKey {
+            kind: WorkloadKind::Rollout,
+            namespace: "shop".into(),
+            name: name.into(),
+        };
+        let web = &state.workloads[&key("web")];
+        assert_eq!(
+            web.containers[0].image, "registry.example.com/shop/web:2",
+            "the workloadRef's template"
+        );
+        assert_eq!(web.pods.len(), 2, "Pods of both ReplicaSets count for the Rollout");
+        assert!(web.rollout.in_progress);
+        assert_eq!(
+            web.rollout.pace,
+            Pace::Stepped(Some(Hold {
+                state: HoldState::Paused,
+                reason: "CanaryPauseStep".into(),
+                since: Some("2026-11-25T10:30:00Z".parse().unwrap()),
+            }))
+        );
+        assert_eq!(
+            web.rollout.started_at.unwrap().to_rfc3339(),
+            "2026-11-25T09:00:00+00:00",
+            "the newest ReplicaSet, for the deployment history"
+        );
+        assert!(
+            !state.workloads.keys().any(|k| k.kind == WorkloadKind::ReplicaSet),
+            "ReplicaSets of a Rollout are not workloads of their own"
+        );
+        let api = &state.workloads[&key("api")];
+
+        assert_eq!(
+            (api.containers[0].image.as_str(), api.rollout.in_progress),
+            ("api:3", false)
+        );
+        let cart = &state.workloads[&key("cart")].rollout;
+        assert!(cart.in_progress);
+        assert!(
+            matches!(&cart.pace, Pace::Stepped(Some(h)) if h.state == HoldState::Aborted
+                && h.since == Some("2026-11-25T11:00:00Z".parse().unwrap())
+                && h.reason.starts_with("RolloutAborted")),
+            "{cart:?}"
+        );
+    }
+
+    /// A canary pause step's duration, in the forms Argo Rollouts reads.
+    #[test]
+    fn pause_step_durations() {
+        let cases = [
+            (json!(30), Some(30)),
+            (json!("45"), Some(45)),
+            (json!("10m"), Some(600)),
+            (json!("1h30m"), Some(5400)),
+            (json!("soon"), None),
+        ];
+        for (duration, want) in cases {
+            let step = PauseStep {
+                duration: Some(duration.clone()),
+            };
+            assert_eq!(step.planned().map(|d| d.as_secs()), want, "{duration}");
+        }
+        assert_eq!(PauseStep::default().planned(), None, "{{}}: until promoted");
+    }
+
+    /// A timed canary pause step (`pause: {duration: 1h}`) is a planned bake: the Rollout is
+    /// held only from when it should have resumed.
+    #[test]
+    fn a_timed_pause_step_holds_from_when_it_should_have_resumed() {
+        let raw = snapshot(json!([
+            {"apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout", "metadata": {"name": "timed", "namespace": "shop", "uid": "ro4", "generation": 1},
+             "spec": {"template": tmpl("timed:2"), "strategy": {"canary": {"steps": [{"setWeight": 20}, {"pause": {"duration": "1h"}}]}}},
+             "status": {"observedGeneration": "1", "currentPodHash": "dd", "stableRS": "ee", "currentStepIndex": 1,
+                        "pauseConditions": [{"reason": "CanaryPauseStep", "startTime": "2026-11-25T10:30:00Z"}]}}
+        ]));
+        let state = build(&raw, None);
+        let key = |name: &str| WorkloadKey {
+            kind: WorkloadKind::Rollout,
+            namespace: "shop".into(),
+            name: name.into(),
+        };
+        let timed = &state.workloads[&key("timed")].rollout;
+        assert_eq!(
+            timed.pace,
+            Pace::Stepped(Some(Hold {
+                state: HoldState::Paused,
+                reason: "CanaryPauseStep: its 1h pause ended".into(),
+                since: Some("2026-11-25T11:30:00Z".parse().unwrap()),
+            })),
+            "a timed pause step holds from when it should have resumed"
+        );
     }
 }

@@ -104,9 +104,23 @@ fn rbac_is_read_only_and_leases_are_the_only_writes() {
         "daemonsets",
         "jobs",
         "cronjobs",
+        "rollouts",
     ] {
         assert!(resources.contains(&needed), "{needed} in {resources:?}");
     }
+    // Argo Rollouts are workloads: read-only, in their own API group and nothing else of it.
+    let argo: Vec<&Value> = reader["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["apiGroups"] == serde_json::json!(["argoproj.io"]))
+        .collect();
+    assert_eq!(
+        argo,
+        [
+            &serde_json::json!({"apiGroups": ["argoproj.io"], "resources": ["rollouts"], "verbs": ["get", "list", "watch"]})
+        ]
+    );
     assert!(!resources.contains(&"secrets"), "driftwatch never reads Secrets");
     let leases = find(&docs, "Role", "driftwatch-leader-election");
     assert_eq!(leases["rules"][0]["resources"], serde_json::json!(["leases"]));
@@ -195,10 +209,10 @@ fn rendered_with_argocd_component() -> Vec<Value> {
 /// service account, and only when it is used.
 #[test]
 fn the_argocd_component_grants_reading_applications_and_nothing_else() {
-    let is_argo = |d: &&Value| d.to_string().contains("argoproj.io");
+    let is_argo_cd = |d: &&Value| d.to_string().contains("\"applications\"");
     assert!(
-        !rendered().iter().any(|d| is_argo(&d)),
-        "opt-in: deploy/ alone grants nothing on Argo CD"
+        !rendered().iter().any(|d| is_argo_cd(&d)),
+        "opt-in: deploy/ alone grants nothing on Argo CD (Argo Rollouts are workloads, granted in rbac.yaml)"
     );
     let docs = rendered_with_argocd_component();
     let role = find(&docs, "Role", "driftwatch-argocd-applications");

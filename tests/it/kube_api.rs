@@ -116,10 +116,10 @@ fn lists_every_page_through_the_kube_client_and_finds_the_drift() {
     let pod_calls: Vec<&String> = requests.iter().filter(|r| r.contains("/pods")).collect();
     assert_eq!(pod_calls.len(), 5, "{pod_calls:?}");
     assert!(pod_calls.iter().any(|r| r.contains("continue=8")), "{pod_calls:?}");
-    // Pods (5 pages) and one call each for 6 workload kinds and ConfigMaps.
+    // Pods (5 pages) and one call each for 6 workload kinds, Argo Rollouts and ConfigMaps.
     assert_eq!(
         requests.len(),
-        5 + 7,
+        5 + 8,
         "a handful of LISTs, never one call per workload: {requests:?}"
     );
     assert!(

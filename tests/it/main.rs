@@ -45,6 +45,7 @@ mod readme_map;
 mod registry;
 mod render_cache;
 mod repositories;
+mod rollouts;
 mod setup;
 mod shutdown_children;
 mod sources;

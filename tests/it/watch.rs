@@ -226,7 +226,7 @@ async fn initial_sync_gives_the_state_the_list_path_gives() {
     );
     assert_eq!(initial_syncs(&requests, "pods"), 1);
     let stats = w.watch.stats();
-    assert_eq!(stats.len(), 8);
+    assert_eq!(stats.len(), 9, "6 workload kinds, Rollouts, Pods, ConfigMaps");
     let pods = stats.iter().find(|s| s.resource == "pods").unwrap();
     assert_eq!((pods.objects, pods.events, pods.restarts, pods.synced), (4, 0, 0, true));
     assert!(pods.initial_sync.is_some());
@@ -336,7 +336,10 @@ async fn a_deleted_pod_and_workload_leave_the_state() {
 #[tokio::test]
 async fn a_dropped_watch_resumes_from_its_resource_version_without_losing_an_event_or_re_listing() {
     let mut w = synced(&[], CompareConfigMaps::Auto).await;
-    until("8 open watches", || w.kube.open_watches() == 8).await;
+    until("9 open watches (6 workload kinds, Rollouts, Pods, ConfigMaps)", || {
+        w.kube.open_watches() == 9
+    })
+    .await;
     let before = w.requests();
     w.kube.drop_watches();
     // Applied while the client may still be re-watching: the server replays it from the
@@ -347,10 +350,10 @@ async fn a_dropped_watch_resumes_from_its_resource_version_without_losing_an_eve
     })
     .await;
     assert_eq!(pod_digests(&w, "api"), vec![format!("api-5f7b8c9d4-a:{D1}")]);
-    until("every resource watching again", || w.kube.open_watches() == 8).await;
+    until("every resource watching again", || w.kube.open_watches() == 9).await;
     let after = w.requests();
     let new: Vec<&String> = after[before.len()..].iter().collect();
-    assert_eq!(new.len(), 8, "one re-watch per resource: {new:#?}");
+    assert_eq!(new.len(), 9, "one re-watch per resource: {new:#?}");
     assert!(
         new.iter().all(|r| r.contains("watch=true")
             && !r.contains("sendInitialEvents")
@@ -553,7 +556,7 @@ async fn namespaces_scope_the_watches() {
 #[tokio::test]
 async fn cancelling_the_token_ends_every_watcher_and_closes_the_watches() {
     let w = synced(&["shop", "kube-system"], CompareConfigMaps::Auto).await;
-    until("16 open watches", || w.kube.open_watches() == 16).await;
+    until("18 open watches", || w.kube.open_watches() == 18).await;
     w.token.cancel();
     tokio::time::timeout(WAIT, w.watch.stopped())
         .await
@@ -577,7 +580,95 @@ async fn configmaps_are_not_watched_with_compare_configmaps_false() {
     let (state, _) = w.watch.state().unwrap();
     assert_eq!(state.config_listing, ConfigListing::Skipped);
     assert!(state.configs.is_empty());
-    assert_eq!(w.watch.stats().len(), 7);
+    assert_eq!(w.watch.stats().len(), 8);
     let listed = w.listed(&[], CompareConfigMaps::Never).await;
     assert_eq!(format!("{:?}", resolve::build(&listed, None)), format!("{state:?}"));
+}
+
+/// A canary of the Argo Rollout shop/web: its ReplicaSet (owned by the Rollout) and one Pod.
+fn rollout_objects(paused_since: &str) -> Vec<Value> {
+    let rollout = json!({"apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout",
+        "metadata": {"name": "web", "namespace": "shop", "uid": "rollout-web", "generation": 2},
+        "spec": {"replicas": 1, "template": {"spec": {"containers": [{"name": "web", "image": format!("{REPO}@{D1}")}]}}},
+        "status": {"observedGeneration": "2", "currentPodHash": "7d9f", "stableRS": "5c6b", "phase": "Paused",
+                   "replicas": 2, "updatedReplicas": 1,
+                   "pauseConditions": [{"reason": "CanaryPauseStep", "startTime": paused_since}]}});
+    let rs = json!({"apiVersion": "apps/v1", "kind": "ReplicaSet",
+        "metadata": {"name": "web-7d9f", "namespace": "shop", "uid": "rs-web-7d9f", "labels": {"rollouts-pod-template-hash": "7d9f"},
+                     "ownerReferences": [{"apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout", "name": "web", "uid": "rollout-web", "controller": true}]},
+        "spec": {"template": {"spec": {"containers": [{"name": "web", "image": "x"}]}}}});
+    let p = pod(&rs, "a", &[("web", &format!("{REPO}@{D1}"))]);
+    vec![rollout, rs, p]
+}
+
+/// Rollouts are watched like the other workloads: the state holds the Rollout with the Pods
+/// of its ReplicaSets, as the LIST path has it, and a change to it (a pause) is a Change.
+#[tokio::test]
+async fn argo_rollouts_are_watched_with_their_pods() {
+    let mut objects = objects();
+    objects.extend(rollout_objects("2026-11-25T10:30:00Z"));
+    let mut w = start_on(FakeKube::start(objects), &[], CompareConfigMaps::Auto).await;
+    tokio::time::timeout(WAIT, w.watch.wait_synced())
+        .await
+        .expect("initial sync");
+    let listed = w.listed(&[], CompareConfigMaps::Auto).await;
+    let (state, _) = w.watch.state().unwrap();
+    assert_eq!(format!("{:?}", resolve::build(&listed, None)), format!("{state:?}"));
+    let web = state
+        .workloads
+        .values()
+        .find(|l| l.kind == WorkloadKind::Rollout)
+        .expect("the Rollout");
+    assert_eq!((web.name.as_str(), web.pods.len()), ("web", 1));
+    assert!(web.rollout.in_progress);
+
+    let mut promoted = rollout_objects("2026-11-25T10:30:00Z").remove(0);
+    promoted["status"] = json!({"observedGeneration": "2", "currentPodHash": "7d9f", "stableRS": "7d9f", "phase": "Healthy",
+                                "replicas": 1, "updatedReplicas": 1});
+    w.kube.apply(promoted);
+    let c = w
+        .change("the Rollout promoted", |c| c.kind == "Rollout" && c.name == "web")
+        .await;
+    assert_eq!(c.namespace, "shop");
+    let (state, _) = w.watch.state().unwrap();
+    let web = state
+        .workloads
+        .values()
+        .find(|l| l.kind == WorkloadKind::Rollout)
+        .unwrap();
+    assert!(!web.rollout.in_progress, "{:?}", web.rollout);
+}
+
+/// A cluster without the Rollout CRD (404) syncs and audits as before, with no error; one that
+/// refuses Rollouts (403) says so in the state, not as an error.
+#[tokio::test]
+async fn rollouts_not_served_or_refused_do_not_fail_the_state() {
+    let kube = FakeKube::start(objects());
+    kube.behave("rollouts", Behaviour::NotServed);
+    let w = start_on(kube, &[], CompareConfigMaps::Auto).await;
+    tokio::time::timeout(WAIT, w.watch.wait_synced())
+        .await
+        .expect("settled");
+    let (state, count) = w.watch.state().expect("no error without the CRD");
+    assert_eq!((count, state.rollouts_refused), (8, None));
+    let stats = w.watch.stats();
+    let rollouts = stats.iter().find(|s| s.resource == "rollouts").unwrap();
+    assert!(rollouts.error.as_deref().unwrap_or("").contains("404"), "{rollouts:?}");
+    holds_for("no retry on a timer", Duration::from_secs(2), || {
+        initial_syncs(&w.requests(), "rollouts") == 1
+    })
+    .await;
+
+    let kube = FakeKube::start(objects());
+    kube.behave("rollouts", Behaviour::Forbidden);
+    let w = start_on(kube, &[], CompareConfigMaps::Auto).await;
+    tokio::time::timeout(WAIT, w.watch.wait_synced())
+        .await
+        .expect("settled");
+    let (state, _) = w.watch.state().expect("a 403 on Rollouts is not an audit error");
+    assert!(
+        state.rollouts_refused.as_deref().unwrap_or("").contains("rollouts"),
+        "{:?}",
+        state.rollouts_refused
+    );
 }

@@ -22,6 +22,9 @@ pub enum Behaviour {
     Hang,
     /// Answer after a delay (a slow but healthy API server).
     Slow(Duration),
+    /// Answer 404 as a kube-apiserver that does not serve the resource (its CRD is not
+    /// installed) does.
+    NotServed,
 }
 
 #[derive(Default)]
@@ -159,6 +162,9 @@ fn kind_of(plural: &str) -> Option<&'static str> {
         "secrets" => "Secret",
         // Argo CD's Application CRD (argoproj.io/v1alpha1), for discovery.
         "applications" => "Application",
+        // Argo Rollouts' Rollout CRD (argoproj.io/v1alpha1); `Behaviour::NotServed` for a
+        // cluster without it.
+        "rollouts" => "Rollout",
         _ => return None,
     })
 }
@@ -432,6 +438,19 @@ async fn misbehave(
             "Internal error occurred: etcdserver: request timed out".into(),
             Some(plural),
         )),
+        // What a real kube-apiserver answers for an API group it does not serve: plain text,
+        // not a Status.
+        Behaviour::NotServed => {
+            use axum::response::IntoResponse;
+            Some(
+                (
+                    axum::http::StatusCode::NOT_FOUND,
+                    [("content-type", "text/plain; charset=utf-8")],
+                    "404 page not found\n",
+                )
+                    .into_response(),
+            )
+        }
         Behaviour::Hang => std::future::pending().await,
         Behaviour::Slow(d) => {
             tokio::time::sleep(d).await;

@@ -113,6 +113,8 @@ namespaces = ["web"]
             ["production"]
         );
         assert_eq!(of(change("prod", "shop", "Deployment", "debug-shell")), ["production"]);
+        // An Argo Rollout paused, promoted or aborted, like any workload of the namespace.
+        assert_eq!(of(change("prod", "shop", "Rollout", "web")), ["production"]);
         // Elsewhere in the cluster: nothing.
         assert!(of(change("prod", "kube-system", "Pod", "coredns-x")).is_empty());
         assert!(of(change("prod", "monitoring", "DaemonSet", "node-exporter")).is_empty());

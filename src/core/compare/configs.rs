@@ -216,6 +216,7 @@ mod tests {
                 .collect::<BTreeMap<_, _>>(),
             config_refs: refs,
             config_listing: Default::default(),
+            rollouts_refused: None,
         };
         let cases = [
             (

@@ -1,7 +1,7 @@
 //! What image a container declares and runs: `unpinned`, `spec-drift`, `unverifiable` (Pods
 //! that report a config ID), and `digest-drift` / `mixed-rollout` for the Pods' digests.
 
-use super::rollout::stuck_note;
+use super::rollout::{held, stuck_note};
 use super::{Container, Flow, list_short, rewrite, short};
 use crate::core::image::ImageRef;
 use crate::core::model::{Finding, FindingType, LiveWorkload, Severity};
@@ -67,7 +67,7 @@ pub(super) fn unverifiable(c: &mut Container<'_>, _: &LiveWorkload, out: &mut Ve
 /// `digest-drift` when no Pod runs the declared digest, `mixed-rollout` when some do and some
 /// do not, or, for a tag, when the Pods run several digests.
 pub(super) fn digest_drift(c: &mut Container<'_>, lw: &LiveWorkload, out: &mut Vec<Finding>) -> Flow {
-    let stuck = stuck_note(lw.rollout.in_progress);
+    let stuck = stuck_note(&lw.rollout);
     let running = &c.running;
     match c.image.digest() {
         Some(want) => {
@@ -78,6 +78,13 @@ pub(super) fn digest_drift(c: &mut Container<'_>, lw: &LiveWorkload, out: &mut V
             let (kind, severity, message) = if running.iter().any(|r| r.digest == want) {
                 let message = format!(
                     "{others} Pod(s) still run another digest than the declared {}{stuck}",
+                    short(want)
+                );
+                (FindingType::MixedRollout, Severity::Warning, message)
+            } else if held(&lw.rollout) {
+                let message = format!(
+                    "Pods run {}, none the declared {}{stuck}",
+                    list_short(running),
                     short(want)
                 );
                 (FindingType::MixedRollout, Severity::Warning, message)

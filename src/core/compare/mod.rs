@@ -5,10 +5,12 @@
 //! container, its [`Container`], and runs the registered checks over them. Each family of checks
 //! lives in its own file:
 //! - `manifests.rs`: `invalid-manifest`;
-//! - `presence.rs`: `missing` and `undeclared`, and which namespaces are judged;
+//! - `presence.rs`: `missing` and `undeclared`, and which namespaces are judged; `unverifiable`
+//!   for declared Argo Rollouts the cluster refused to list;
 //! - `images.rs`: `unpinned`, `spec-drift`, `unverifiable` (config IDs), `digest-drift` and
 //!   `mixed-rollout`;
-//! - `rollout.rs`: whether a rollout in progress is still within its grace;
+//! - `rollout.rs`: whether a rollout in progress is still within its grace (an Argo Rollout's
+//!   counts only while it is held);
 //! - `registry.rs`: `digest-not-found`, `unverifiable` (registry down), `tag-moved`, multi-arch
 //!   images, `disallowed-source` and the rewrites it applies first;
 //! - `promotion.rs`: `promotion-skipped`;
@@ -172,6 +174,7 @@ type LiveCheck = fn(&mut Container<'_>, &LiveWorkload, &mut Vec<Finding>) -> Flo
 const ENVIRONMENT_CHECKS: &[EnvironmentCheck] = &[
     manifests::invalid_manifests,
     presence::missing,
+    presence::rollouts_not_listed,
     containers,
     presence::undeclared,
     configs::config_drift,

@@ -3,9 +3,9 @@
 
 use std::collections::BTreeSet;
 
-use super::{Environment, digests_of, finding};
+use super::{Environment, digests_of, finding, fingerprint};
 use crate::core::manifest::{is_generated_prefix, names_match};
-use crate::core::model::{DeclaredWorkload, Finding, FindingType, Severity, WorkloadKey};
+use crate::core::model::{DeclaredWorkload, Finding, FindingType, Severity, WorkloadKey, WorkloadKind};
 
 /// Declared workloads of a listed namespace that the cluster does not run. Nothing is missing
 /// when the cluster could not be listed: that is an error, not a finding.
@@ -17,6 +17,10 @@ pub(super) fn missing(env: &Environment<'_>, out: &mut Vec<Finding>) {
         // A `generateName` object (an Argo CD hook Job) is created at each sync and often
         // deleted after it: its absence is not drift.
         if live.workloads.contains_key(&dw.key()) || is_generated_prefix(&dw.name) {
+            continue;
+        }
+        // Rollouts the cluster would not list are not known absent: `rollouts_not_listed` says so.
+        if dw.kind == WorkloadKind::Rollout && live.rollouts_refused.is_some() {
             continue;
         }
         out.push(finding(
@@ -34,6 +38,45 @@ pub(super) fn missing(env: &Environment<'_>, out: &mut Vec<Finding>) {
             ),
         ));
     }
+}
+
+/// One `unverifiable` finding for an environment that declares Argo Rollouts on a cluster that
+/// refused to list them (403): what is missing and the way out, instead of failing the audit of
+/// a least-privilege reader or calling every Rollout missing. A cluster that does not serve
+/// Rollouts at all (no CRD) lists none, and declared ones are `missing` there.
+pub(super) fn rollouts_not_listed(env: &Environment<'_>, out: &mut Vec<Finding>) {
+    let Some(reason) = env.live.and_then(|l| l.rollouts_refused.as_deref()) else {
+        return;
+    };
+    let declared: Vec<&DeclaredWorkload> = env
+        .declared
+        .workloads
+        .iter()
+        .filter(|w| w.kind == WorkloadKind::Rollout && env.listed(&w.namespace))
+        .collect();
+    let Some(first) = declared.first() else {
+        return;
+    };
+    let names: Vec<String> = declared.iter().map(|w| format!("{}/{}", w.namespace, w.name)).collect();
+    let message = format!(
+        "Rollouts not compared ({}): {reason}. Grant get, list and watch on rollouts.argoproj.io to compare them",
+        names.join(", ")
+    );
+    let mut f = finding(
+        env.scope,
+        FindingType::Unverifiable,
+        Severity::Info,
+        &first.key(),
+        None,
+        None,
+        None,
+        Vec::new(),
+        message,
+    );
+    f.name = None;
+    // One per environment and cluster, whatever the server's wording or which Rollouts.
+    f.fingerprint = fingerprint(&f, "rollouts-not-listed");
+    out.push(f);
 }
 
 /// Live workloads no path declares, in the namespaces that are judged: the listed ones, or

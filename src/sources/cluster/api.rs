@@ -1,6 +1,11 @@
-//! The paginated, read-only LIST calls of a live cluster through its kube client: seven
-//! resource types (nine with ConfigMaps and Secrets), cluster-wide or per configured namespace;
+//! The paginated, read-only LIST calls of a live cluster through its kube client: eight
+//! resource types (ten with ConfigMaps and Secrets), cluster-wide or per configured namespace;
 //! never one call per workload.
+//!
+//! Argo Rollouts are listed from every cluster, without asking first whether it serves them:
+//! asking (`GET /apis/argoproj.io/v1alpha1`) costs the same one request as the LIST, whose 404
+//! says the same (no Rollout CRD: nothing to list, nothing to report). A 403 does not fail the
+//! audit either: the comparison reports it for the environments that declare Rollouts.
 
 use std::time::Duration;
 
@@ -19,6 +24,8 @@ use crate::error_chain;
 #[derive(Clone, Copy, Debug)]
 enum Resource {
     Workload(WorkloadKind),
+    /// Argo Rollouts: a CRD the cluster may not serve.
+    Rollouts,
     Pods,
     ConfigMaps,
     Secrets,
@@ -26,7 +33,7 @@ enum Resource {
 
 /// The resources listed per namespace (or cluster-wide), with their API path. Secrets only
 /// when an environment compares them.
-const RESOURCES: [(Resource, &str, &str); 9] = [
+const RESOURCES: [(Resource, &str, &str); 10] = [
     (
         Resource::Workload(WorkloadKind::Deployment),
         "/apis/apps/v1",
@@ -49,6 +56,7 @@ const RESOURCES: [(Resource, &str, &str); 9] = [
     ),
     (Resource::Workload(WorkloadKind::Job), "/apis/batch/v1", "jobs"),
     (Resource::Workload(WorkloadKind::CronJob), "/apis/batch/v1", "cronjobs"),
+    (Resource::Rollouts, "/apis/argoproj.io/v1alpha1", "rollouts"),
     (Resource::Pods, "/api/v1", "pods"),
     (Resource::ConfigMaps, "/api/v1", "configmaps"),
     (Resource::Secrets, "/api/v1", "secrets"),
@@ -121,6 +129,15 @@ pub async fn list_all(
                     Resource::Workload(_) => {
                         Listed::Workloads(list_paged::<Workload>(cluster, &client, &path, plural, opts).await?)
                     }
+                    Resource::Rollouts => match list_paged::<Workload>(cluster, &client, &path, plural, opts).await {
+                        Ok(items) => Listed::Workloads(items),
+                        Err(e @ ClusterError::Forbidden { .. }) => Listed::RolloutsRefused(e.to_string()),
+                        Err(ClusterError::Api { code: 404, .. }) => {
+                            tracing::debug!(cluster, "no Argo Rollouts served (404): none listed");
+                            Listed::Workloads(Vec::new())
+                        }
+                        Err(e) => return Err(e),
+                    },
                     Resource::Pods => Listed::Pods(list_paged::<Pod>(cluster, &client, &path, plural, opts).await?),
                     Resource::ConfigMaps => {
                         match list_paged::<ConfigMapRaw>(cluster, &client, &path, plural, opts).await {
@@ -154,6 +171,10 @@ pub async fn list_all(
             (Resource::Workload(k), Listed::Workloads(items)) => {
                 raw.workloads.extend(items.into_iter().map(|w| (k, w)))
             }
+            (Resource::Rollouts, Listed::Workloads(items)) => raw
+                .workloads
+                .extend(items.into_iter().map(|w| (WorkloadKind::Rollout, w))),
+            (_, Listed::RolloutsRefused(reason)) => raw.rollouts_refused = Some(reason),
             (_, Listed::Pods(items)) => raw.pods.extend(items),
             (_, Listed::Configs(items)) => raw.configs.extend(items),
             (_, Listed::ConfigsRefused(reason)) => raw.config_listing = ConfigListing::Refused(reason),
@@ -169,6 +190,7 @@ pub async fn list_all(
 
 enum Listed {
     ConfigsRefused(String),
+    RolloutsRefused(String),
     Workloads(Vec<Workload>),
     Pods(Vec<Pod>),
     Configs(Vec<ConfigObject>),

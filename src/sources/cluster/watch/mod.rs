@@ -19,6 +19,8 @@
 //! A 403 on ConfigMaps under `compare_configmaps = "auto"` (a least-privilege reader) is not
 //! retried on a timer: it is logged once, the audit reports ConfigMaps as not compared, and the
 //! watcher waits for [`ClusterWatch::retry_refused`] (the daemon's full audit) or a restart.
+//! Argo Rollouts are optional the same way, and a 404 too (the cluster does not serve the CRD:
+//! no Rollouts, nothing to report); a CRD installed later is watched from the next full audit.
 //!
 //! # Layout
 //! - `mod.rs`: [`ClusterWatch`], the watchers of one cluster and what the audit reads of them;
@@ -44,7 +46,7 @@ use crate::core::model::{ConfigListing, ConfigObject, LiveState, WorkloadKind};
 use crate::core::resolve::{self, Pod, RawObjects, Workload};
 use slot::Slot;
 use watcher::Ctx;
-use wire::{CONFIGMAPS, PODS, WORKLOADS};
+use wire::{CONFIGMAPS, PODS, ROLLOUTS, WORKLOADS};
 
 /// A watched object changed (or, with an empty `name`, the whole resource in `namespace`, or in
 /// every namespace when that is empty too: it started or stopped failing).
@@ -83,6 +85,7 @@ pub struct ClusterWatch {
     namespaces: Option<Vec<String>>,
     configmaps: CompareConfigMaps,
     workloads: Vec<(WorkloadKind, Arc<Slot<Workload>>)>,
+    rollouts: Vec<Arc<Slot<Workload>>>,
     pods: Vec<Arc<Slot<Pod>>>,
     configs: Vec<Arc<Slot<ConfigObject>>>,
     synced: Arc<Notify>,
@@ -114,6 +117,7 @@ impl ClusterWatch {
             namespaces: (!namespaces.is_empty()).then(|| namespaces.to_vec()),
             configmaps,
             workloads: Vec::new(),
+            rollouts: Vec::new(),
             pods: Vec::new(),
             configs: Vec::new(),
             synced: ctx.synced.clone(),
@@ -127,6 +131,9 @@ impl ClusterWatch {
                 watch.workloads.push((kind, slot.clone()));
                 tasks.spawn(watcher::run(ctx.clone(), def, slot, false));
             }
+            let slot = Arc::new(Slot::new(ROLLOUTS.plural, ROLLOUTS.kind, scope.clone()));
+            watch.rollouts.push(slot.clone());
+            tasks.spawn(watcher::run(ctx.clone(), ROLLOUTS, slot, true));
             let slot = Arc::new(Slot::new(PODS.plural, PODS.kind, scope.clone()));
             watch.pods.push(slot.clone());
             tasks.spawn(watcher::run(ctx.clone(), PODS, slot, false));
@@ -146,6 +153,7 @@ impl ClusterWatch {
     /// [`ClusterWatch::state`] names it, so the daemon can audit (and alert) either way.
     pub fn synced(&self) -> bool {
         self.workloads.iter().all(|(_, s)| s.settled())
+            && self.rollouts.iter().all(|s| s.settled())
             && self.pods.iter().all(|s| s.settled())
             && self.configs.iter().all(|s| s.settled())
     }
@@ -186,6 +194,19 @@ impl ClusterWatch {
         for (kind, slot) in &self.workloads {
             self.check(slot)?;
             raw.workloads.extend(slot.values().into_iter().map(|w| (*kind, w)));
+        }
+        for slot in &self.rollouts {
+            let failing = slot.lock().failing.clone();
+            match failing {
+                Some(e @ ClusterError::Forbidden { .. }) => raw.rollouts_refused = Some(e.to_string()),
+                // Not served: no Rollout CRD in this cluster.
+                Some(ClusterError::Api { code: 404, .. }) => {}
+                _ => {
+                    self.check(slot)?;
+                    raw.workloads
+                        .extend(slot.values().into_iter().map(|w| (WorkloadKind::Rollout, w)));
+                }
+            }
         }
         for slot in &self.pods {
             self.check(slot)?;
@@ -239,6 +260,7 @@ impl ClusterWatch {
     /// event time, initial sync duration.
     pub fn stats(&self) -> Vec<WatchStats> {
         let mut out: Vec<WatchStats> = self.workloads.iter().map(|(_, s)| s.stats()).collect();
+        out.extend(self.rollouts.iter().map(|s| s.stats()));
         out.extend(self.pods.iter().map(|s| s.stats()));
         out.extend(self.configs.iter().map(|s| s.stats()));
         out

@@ -126,8 +126,9 @@ struct Syncs<T> {
 
 /// One watcher: runs kube-runtime's watcher into `slot` until shutdown, starting it again after
 /// a failure once the backoff allows. An `optional` resource (ConfigMaps with
-/// `compare_configmaps = "auto"`) the reader may not read (403) is not retried on a timer: its
-/// watcher waits for [`Ctx::retry`] (the daemon's full audit) or a reload.
+/// `compare_configmaps = "auto"`, Argo Rollouts) the reader may not read (403), or the cluster
+/// does not serve (404), is not retried on a timer: its watcher waits for [`Ctx::retry`] (the
+/// daemon's full audit) or a reload.
 pub(super) async fn run<T: Slim>(ctx: Arc<Ctx>, def: Def, slot: Arc<Slot<T>>, optional: bool) {
     tokio::select! {
         _ = ctx.probe_streaming() => {}
@@ -154,7 +155,12 @@ pub(super) async fn run<T: Slim>(ctx: Arc<Ctx>, def: Def, slot: Arc<Slot<T>>, op
             End::Restart => continue,
             End::Failed(error) => error,
         };
-        let refused = optional && matches!(error, ClusterError::Forbidden { .. });
+        // Refused (403), or not served (404: a CRD that is not installed).
+        let refused = optional
+            && matches!(
+                error,
+                ClusterError::Forbidden { .. } | ClusterError::Api { code: 404, .. }
+            );
         failing(&ctx, &slot, error, refused);
         let wait = async {
             if refused {
@@ -281,7 +287,12 @@ fn failing<T>(ctx: &Ctx, slot: &Slot<T>, error: ClusterError, refused: bool) {
         let mut s = slot.lock();
         let newly = s.failing.is_none();
         let (cluster, resource) = (&ctx.cluster, slot.resource);
+        let not_served = matches!(error, ClusterError::Api { code: 404, .. });
         match (refused, newly) {
+            // A CRD the cluster does not serve (no Argo Rollouts): nothing to say.
+            (true, _) if not_served => {
+                tracing::debug!(%cluster, resource, "not served; not watched until the next full audit")
+            }
             (false, _) => tracing::warn!(%cluster, resource, error = %error, "watch failing; retrying"),
             (true, true) => tracing::info!(
                 %cluster,

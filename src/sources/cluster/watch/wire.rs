@@ -40,6 +40,13 @@ pub(super) const WORKLOADS: [(WorkloadKind, Def); 6] = [
     (WorkloadKind::Job, def("batch", "Job", "jobs")),
     (WorkloadKind::CronJob, def("batch", "CronJob", "cronjobs")),
 ];
+/// Argo Rollouts' CRD: watched as an optional resource (a cluster may not serve it).
+pub(super) const ROLLOUTS: Def = Def {
+    group: "argoproj.io",
+    version: "v1alpha1",
+    kind: "Rollout",
+    plural: "rollouts",
+};
 pub(super) const PODS: Def = def("", "Pod", "pods");
 pub(super) const CONFIGMAPS: Def = def("", "ConfigMap", "configmaps");
 
@@ -324,6 +331,29 @@ mod tests {
         assert_eq!(
             (wire.obj.metadata.generation, wire.obj.status.observed_generation),
             (Some(3), Some(2))
+        );
+    }
+
+    /// An Argo Rollout decodes into the same slim workload: its status writes
+    /// observedGeneration as a string, and what says it is paused is kept.
+    #[test]
+    fn a_rollout_decodes_with_its_string_generation_and_pause() {
+        let r = json!({"apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout",
+            "metadata": {"name": "web", "namespace": "shop", "resourceVersion": "11", "generation": 4},
+            "spec": {"workloadRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"}},
+            "status": {"observedGeneration": "4", "currentPodHash": "7d9f", "stableRS": "5c6b",
+                       "pauseConditions": [{"reason": "CanaryPauseStep", "startTime": "2026-11-25T10:30:00Z"}]}});
+        let wire: Wire<Workload> = serde_json::from_value(r).unwrap();
+        let s = &wire.obj.status;
+        assert_eq!(s.observed_generation, Some(4));
+        assert_eq!(
+            (s.current_pod_hash.as_deref(), s.stable_rs.as_deref()),
+            (Some("7d9f"), Some("5c6b"))
+        );
+        assert_eq!(s.pause_conditions[0].reason, "CanaryPauseStep");
+        assert_eq!(
+            wire.obj.spec.workload_ref.as_ref().map(|r| r.name.as_str()),
+            Some("web")
         );
     }
 }
