@@ -313,7 +313,16 @@ impl Renderer {
                         default_namespace: sel.namespace,
                         helm: None,
                     };
-                    manifest::extract(&out.entry.docs, origin, &mut state);
+                    match post_build(&rel, sel, &out.entry.docs) {
+                        Ok(PostBuild::AsBuilt) => manifest::extract(&out.entry.docs, origin, &mut state),
+                        Ok(PostBuild::Substituted(docs)) => manifest::extract(&docs, origin, &mut state),
+                        Ok(PostBuild::Unverifiable(skipped)) => state.skipped.push(skipped),
+                        Err(e) => {
+                            state.failed_paths.push(rel.clone());
+                            errors.push(e);
+                            continue;
+                        }
+                    }
                     state.renders.push(record(&out.entry.renderer, out.cached));
                 }
                 Out::Plain(Ok((outputs, foreign))) => {
@@ -631,6 +640,36 @@ fn not_read(dir: String, kind: plain::Foreign, source: &str, namespace: &str) ->
         reason,
         namespace: Some(namespace.to_string()),
     }
+}
+
+/// What a path's `postBuild` (a Flux Kustomization's variables) makes of its rendered objects.
+enum PostBuild {
+    AsBuilt,
+    Substituted(Vec<serde_json::Value>),
+    /// Its variables could not all be read (a ConfigMap or Secret driftwatch may not get): what
+    /// it declares is not known, said as one `unverifiable` finding naming the permission.
+    Unverifiable(SkippedPath),
+}
+
+/// Flux's post-build substitution on `docs`, for a path whose entry has variables.
+fn post_build(rel: &str, sel: &Selected<'_>, docs: &[serde_json::Value]) -> Result<PostBuild, RenderError> {
+    let Some(s) = &sel.entry.substitute else {
+        return Ok(PostBuild::AsBuilt);
+    };
+    if let Some(reason) = &s.refused {
+        return Ok(PostBuild::Unverifiable(SkippedPath {
+            path: rel.to_string(),
+            source: rel.to_string(),
+            reason: format!("postBuild variables not read, so what it declares is not known: {reason}"),
+            namespace: Some(sel.namespace.to_string()),
+        }));
+    }
+    crate::core::postbuild::substitute(docs, &s.data)
+        .map(PostBuild::Substituted)
+        .map_err(|e| RenderError::Kustomize {
+            path: rel.to_string(),
+            reason: format!("postBuild: {e}"),
+        })
 }
 
 /// The files and directories below `root` that `pattern` matches, sorted. The checkout's own
