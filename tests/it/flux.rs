@@ -454,3 +454,86 @@ fn discover_prints_flux_environments_with_their_origins() {
         "the rest is still discovered"
     );
 }
+
+/// The daemon watches Flux's Kustomizations: a new one is audited and a deleted one's
+/// environment dropped (its alert resolved) at once, with a schedule that does not fire during
+/// the test; a status write Flux makes at every reconcile is not a change. The metric counts
+/// the environments discovered from Flux.
+#[tokio::test]
+async fn the_daemon_follows_kustomization_watch_events() {
+    use super::discovery::poll;
+    use crate::inprocess::Daemon;
+    use support::receiver::Receiver;
+    let f = flux();
+    let labelled = |name: &str, env: &str| {
+        let mut k = kustomization(name, json!({"path": "./apps/production", "targetNamespace": "shop"}));
+        k["metadata"]["labels"] = json!({"env": env});
+        k
+    };
+    let mut objects = vec![git_repository(&f.fleet_url), labelled("web", "production")];
+    objects.extend(running("shop", "web", &format!("{WEB}@{D2}")));
+    let kube = FakeKube::start(objects);
+    let receiver = Receiver::start();
+    let cfg = f.dir.path().join("driftwatch.toml");
+    write(
+        &cfg,
+        &format!(
+            "{}[state]\npath = \"state/state.json\"\n[schedule]\ncron = \"0 0 1 1 *\"\nrun_on_start = true\n[[alerts.webhook]]\nurl = \"{}\"\n",
+            f.config(&kube, "environment_from = \"label:env\"\n"),
+            receiver.url("/hook"),
+        ),
+    );
+    let d = Daemon::start(&cfg, Default::default()).await;
+    let audited = |want: &'static [&'static str]| {
+        let d = &d;
+        async move {
+            let (_, body) = d.request(reqwest::Method::GET, "/report").await;
+            let report: Value = serde_json::from_str(&body).unwrap_or_default();
+            let mut names: Vec<&str> = report["environments"]
+                .as_array()
+                .map(|e| e.iter().filter_map(|e| e["name"].as_str()).collect())
+                .unwrap_or_default();
+            names.sort_unstable();
+            names == want
+        }
+    };
+    poll(15, "the start-up audit", || audited(&["production"])).await;
+    const DISCOVERED: &str = "driftwatch_discovered_environments{source=\"flux\"}";
+    assert_eq!(d.metric(DISCOVERED).await, Some(1.0));
+    let audits = || async { d.metric("driftwatch_audits_total{result=\"ok\"}").await };
+    let before = audits().await;
+    // Flux rewrites its conditions' times and messages at every reconcile: no audit for that.
+    let mut same = labelled("web", "production");
+    same["status"]["conditions"][0]["lastTransitionTime"] = json!("2026-12-05T10:00:00Z");
+    same["status"]["lastHandledReconcileAt"] = json!("2026-12-05T10:00:00Z");
+    kube.apply(same);
+    kube.apply(labelled("web-staging", "staging"));
+    poll(15, "an audit of the new Kustomization's environment", || {
+        audited(&["production", "staging"])
+    })
+    .await;
+    assert_eq!(d.metric(DISCOVERED).await, Some(2.0));
+    kube.delete("Kustomization", "flux-system", "web");
+    poll(15, "an audit without the deleted Kustomization's environment", || {
+        audited(&["staging"])
+    })
+    .await;
+    assert_eq!(
+        audits().await.unwrap_or_default() - before.unwrap_or_default(),
+        2.0,
+        "one audit per Kustomization change, none for the reconcile's write"
+    );
+    let resolved = || {
+        receiver.received("/hook").iter().any(|h| {
+            h.json()["alerts"].as_array().is_some_and(|a| {
+                a.iter()
+                    .any(|a| a["event"] == "resolved" && a["environment"] == "production")
+            })
+        })
+    };
+    poll(15, "the deleted Kustomization's alert resolved", || async {
+        resolved()
+    })
+    .await;
+    d.stop().await;
+}

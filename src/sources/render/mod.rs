@@ -306,25 +306,13 @@ impl Renderer {
                 cached,
             };
             match out {
-                Out::Kustomize(Ok(out)) => {
-                    let origin = Origin {
-                        file: &rel,
-                        source: &rel,
-                        default_namespace: sel.namespace,
-                        helm: None,
-                    };
-                    match post_build(&rel, sel, &out.entry.docs) {
-                        Ok(PostBuild::AsBuilt) => manifest::extract(&out.entry.docs, origin, &mut state),
-                        Ok(PostBuild::Substituted(docs)) => manifest::extract(&docs, origin, &mut state),
-                        Ok(PostBuild::Unverifiable(skipped)) => state.skipped.push(skipped),
-                        Err(e) => {
-                            state.failed_paths.push(rel.clone());
-                            errors.push(e);
-                            continue;
-                        }
+                Out::Kustomize(Ok(out)) => match extract_built(&rel, sel, &out.entry.docs, &mut state) {
+                    Ok(()) => state.renders.push(record(&out.entry.renderer, out.cached)),
+                    Err(e) => {
+                        state.failed_paths.push(rel);
+                        errors.push(e);
                     }
-                    state.renders.push(record(&out.entry.renderer, out.cached));
-                }
+                },
                 Out::Plain(Ok((outputs, foreign))) => {
                     for (dir, kind) in foreign {
                         state.skipped.push(not_read(dir, kind, &rel, sel.namespace));
@@ -649,6 +637,27 @@ enum PostBuild {
     /// Its variables could not all be read (a ConfigMap or Secret driftwatch may not get): what
     /// it declares is not known, said as one `unverifiable` finding naming the permission.
     Unverifiable(SkippedPath),
+}
+
+/// What a kustomization built into `state`, after its `postBuild` (if any).
+fn extract_built(
+    rel: &str,
+    sel: &Selected<'_>,
+    docs: &[serde_json::Value],
+    state: &mut DeclaredState,
+) -> Result<(), RenderError> {
+    let origin = Origin {
+        file: rel,
+        source: rel,
+        default_namespace: sel.namespace,
+        helm: None,
+    };
+    match post_build(rel, sel, docs)? {
+        PostBuild::AsBuilt => manifest::extract(docs, origin, state),
+        PostBuild::Substituted(docs) => manifest::extract(&docs, origin, state),
+        PostBuild::Unverifiable(skipped) => state.skipped.push(skipped),
+    }
+    Ok(())
 }
 
 /// Flux's post-build substitution on `docs`, for a path whose entry has variables.
