@@ -202,28 +202,20 @@ async fn from_cluster(
 ) -> Held {
     let mut out = Held::default();
     for kind in [&KUSTOMIZATION, &HELM_RELEASE] {
-        match list(client, kind, fx, true).await {
+        match list(client, cluster, kind, fx, true).await {
             Ok(docs) => out.deployers.extend(docs.into_iter().map(|doc| Found {
                 doc,
                 origin: format!("cluster {}", cluster.name),
                 live: true,
             })),
-            Err(reason) => errors.push(DiscoveryError::FluxList {
-                kind: kind.kind,
-                cluster: cluster.name.clone(),
-                reason,
-            }),
+            Err(e) => errors.push(e),
         }
     }
     for kind in &SOURCES {
         // A source kind whose CRD is not installed (no OCIRepository) holds nothing.
-        match list(client, kind, fx, false).await {
+        match list(client, cluster, kind, fx, false).await {
             Ok(docs) => out.sources.extend(docs.into_iter().map(|d| (flux::key(&d), d))),
-            Err(reason) => errors.push(DiscoveryError::FluxList {
-                kind: kind.kind,
-                cluster: cluster.name.clone(),
-                reason,
-            }),
+            Err(e) => errors.push(e),
         }
     }
     out
@@ -231,7 +223,18 @@ async fn from_cluster(
 
 /// The objects of `kind`, at the first version the cluster serves; the label selector applies
 /// to Kustomizations and HelmReleases (`selected`), not to the sources they name.
-async fn list(client: &kube::Client, kind: &Kind, fx: &FluxConfig, selected: bool) -> Result<Vec<Value>, String> {
+async fn list(
+    client: &kube::Client,
+    cluster: &ClusterConfig,
+    kind: &Kind,
+    fx: &FluxConfig,
+    selected: bool,
+) -> Result<Vec<Value>, DiscoveryError> {
+    let failed = |reason: String| DiscoveryError::FluxList {
+        kind: kind.kind,
+        cluster: cluster.name.clone(),
+        reason,
+    };
     let mut params = ListParams::default();
     if let (true, Some(s)) = (selected, &fx.selector) {
         params = params.labels(s);
@@ -252,9 +255,9 @@ async fn list(client: &kube::Client, kind: &Kind, fx: &FluxConfig, selected: boo
             }
             Err(kube::Error::Api(s)) if s.code == 404 => {}
             Err(kube::Error::Api(s)) if s.code == 403 => {
-                return Err(format!("forbidden: {} ({})", s.message, grant(kind, fx)));
+                return Err(failed(format!("forbidden: {} ({})", s.message, grant(kind, fx))));
             }
-            Err(other) => return Err(crate::error_chain(&other)),
+            Err(other) => return Err(failed(crate::error_chain(&other))),
         }
     }
     Ok(Vec::new())
