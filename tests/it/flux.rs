@@ -250,6 +250,20 @@ fn a_config_with_only_flux_audits_its_kustomizations_and_helm_releases() {
     let text = f.run(&config, &["--once", "--format", "text"], &[]);
     let words = text.stdout.split_whitespace().collect::<Vec<_>>().join(" ");
     assert!(words.contains(&said), "the text report says it: {}", text.stdout);
+    let page = f.run(&config, &["--once", "--format", "html"], &[]);
+    assert!(page.stdout.contains(&said), "the status page says it");
+    let check = f.run(&config, &["check-config"], &[]);
+    assert!(
+        check
+            .stdout
+            .contains("discovered environment apps: Kustomization flux-system/apps (cluster flux)")
+            && check
+                .stdout
+                .contains("discovered environment podinfo: HelmRelease podinfo/podinfo (cluster flux)"),
+        "{}\n{}",
+        check.stdout,
+        check.stderr
+    );
     assert!(
         kube.requests()
             .iter()

@@ -405,6 +405,20 @@ impl Object<'_> {
 
     fn helm_release(&self, out: &mut Mapped) -> Result<(), Why> {
         let spec = &self.doc["spec"];
+        // Other post-renderers (labels, patches) leave what runs alone; images do not.
+        if let Some(i) = spec["postRenderers"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .position(|p| p["kustomize"]["images"].as_array().is_some_and(|l| !l.is_empty()))
+        {
+            return Err((
+                format!(
+                    "spec.postRenderers[{i}].kustomize.images: post-renderers are not applied by driftwatch, and these change the images"
+                ),
+                "set the images in the HelmRelease's values, or declare the release by hand".into(),
+            ));
+        }
         let target = text(&spec["targetNamespace"]);
         let namespace = target.clone().unwrap_or_else(|| self.ns.to_string());
         let name = text(&spec["releaseName"]).unwrap_or_else(|| match &target {

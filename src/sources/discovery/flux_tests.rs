@@ -418,6 +418,21 @@ fn a_helm_release_of_a_helm_repository() {
 }
 
 #[test]
+fn post_renderers_that_set_images_are_not_mapped() {
+    let w = World::new();
+    let chart = json!({"spec": {"chart": "podinfo", "sourceRef": {"kind": "HelmRepository", "name": "podinfo"}}});
+    let images = w.map(&helm_release(json!({"chart": chart, "postRenderers": [
+        {"kustomize": {"patches": [{"patch": "x"}]}},
+        {"kustomize": {"images": [{"name": "podinfo", "newTag": "6.6.0"}]}}
+    ]})));
+    assert!(reason(images).starts_with("spec.postRenderers[1].kustomize.images"));
+    let labels = w.map(&helm_release(
+        json!({"chart": chart, "postRenderers": [{"kustomize": {"patches": [{"patch": "x"}]}}]}),
+    ));
+    assert!(labels.is_ok(), "other post-renderers leave what runs alone");
+}
+
+#[test]
 fn release_names_default_as_helm_controller_does() {
     let w = World::new();
     let chart = json!({"spec": {"chart": "podinfo", "sourceRef": {"kind": "HelmRepository", "name": "podinfo"}}});
