@@ -2009,4 +2009,76 @@ url = "http://alertmanager:9093"
             assert!(err.contains(want), "{case}: {err}");
         }
     }
+
+    const FLUX: &str = "[gitops]\ncache_dir = \"cache\"\n[discovery.flux]\ncluster = { in_cluster = true }\nnamespace = \"flux-system\"\nselector = \"team=payments\"\nenvironment_from = \"label:env\"\n[[discovery.clusters]]\nname = \"prod-kubeconfig\"\nkubeconfig = \"prod.kubeconfig\"\n";
+
+    /// `[discovery.flux]` alone is a config (with `[[discovery.clusters]]` mapping kubeConfig
+    /// Secrets); its errors name the key.
+    #[test]
+    fn flux_discovery_alone_is_a_config_and_its_errors_name_the_key() {
+        let c = load(FLUX, &[]).unwrap();
+        assert!(c.discovery.is_configured() && c.discovery.argocd.is_none());
+        let fx = c.discovery.flux.as_ref().unwrap();
+        assert_eq!(fx.cluster.as_ref().unwrap().name, "flux");
+        assert!(matches!(fx.cluster.as_ref().unwrap().source, ClusterSource::InCluster));
+        assert_eq!(fx.namespace.as_deref(), Some("flux-system"));
+        assert_eq!(fx.selector.as_deref(), Some("team=payments"));
+        assert_eq!(fx.environment_from, EnvironmentFrom::Label("env".into()));
+        assert_eq!(c.discovery.clusters[0].name.as_deref(), Some("prod-kubeconfig"));
+        let git_only = FLUX
+            .replace(
+                "cluster = { in_cluster = true }\n",
+                "paths = [\"clusters/production/*.yaml\"]\n",
+            )
+            .replace("cache_dir", "url = \"https://git.example.com/fleet.git\"\ncache_dir");
+        assert_eq!(
+            load(&git_only, &[]).unwrap().discovery.flux.unwrap().paths,
+            vec!["clusters/production/*.yaml"]
+        );
+        // (case, config, what the error says)
+        let cases = [
+            (
+                "bad environment_from",
+                FLUX.replace("label:env", "labels"),
+                "discovery.flux.environment_from",
+            ),
+            (
+                "project is Argo CD's",
+                FLUX.replace("label:env", "project"),
+                "discovery.flux.environment_from",
+            ),
+            (
+                "nothing to read",
+                FLUX.replace("cluster = { in_cluster = true }\n", ""),
+                "discovery.flux: give cluster",
+            ),
+            (
+                "unknown key",
+                FLUX.replace("selector", "selectr"),
+                "unknown key `selectr`",
+            ),
+            (
+                "manifests in git without a repository",
+                FLUX.replace(
+                    "[discovery.flux]\n",
+                    "[discovery.flux]\npaths = [\"clusters/*.yaml\"]\n",
+                ),
+                "discovery.flux.paths: Flux manifests are read from the [gitops] repository",
+            ),
+            (
+                "a bad path glob",
+                FLUX.replace("[discovery.flux]\n", "[discovery.flux]\npaths = [\"[\"]\n"),
+                "discovery.flux.paths[0]",
+            ),
+            (
+                "a bad cluster",
+                FLUX.replace("{ in_cluster = true }", "{ in_cluster = true, kubeconfig = \"k\" }"),
+                "discovery.flux.cluster",
+            ),
+        ];
+        for (case, text, want) in cases {
+            let err = load(&text, &[]).expect_err(case).to_string();
+            assert!(err.contains(want), "{case}: {err}");
+        }
+    }
 }

@@ -170,3 +170,64 @@ fn generated(files: &dyn Files, dir: &str) -> serde_json::Value {
     resources.sort();
     json!({"apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization", "resources": resources})
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sources::render::files::DirFiles;
+
+    fn write(root: &std::path::Path, files: &[(&str, &str)]) {
+        for (path, text) in files {
+            let p = root.join(path);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, text).unwrap();
+        }
+    }
+
+    /// Flux's generated kustomization: the manifests below the directory, and the directories
+    /// holding a kustomization as bases (not their files); what is not a Kubernetes object is
+    /// left out. The overrides are then applied to it.
+    #[test]
+    fn a_directory_without_a_kustomization_gets_the_one_flux_generates() {
+        let dir = tempfile::tempdir().unwrap();
+        let deploy = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n";
+        write(
+            dir.path(),
+            &[
+                ("apps/web.yaml", deploy),
+                ("apps/nested/api.yml", deploy),
+                ("apps/values.yaml", "replicas: 2\n"),
+                ("apps/README.md", "# not yaml\n"),
+                ("apps/base/kustomization.yaml", "resources: [deploy.yaml]\n"),
+                ("apps/base/deploy.yaml", deploy),
+            ],
+        );
+        let files: SharedFiles = Arc::new(DirFiles::new(dir.path()));
+        let o = KustomizeOverrides {
+            namespace: Some("shop".into()),
+            components: vec!["../components/tls".into()],
+            generate: true,
+            ..KustomizeOverrides::default()
+        };
+        let edited = edit(&files, "apps", &o).unwrap();
+        assert_eq!(edited.kind("apps/kustomization.yaml"), Some(Kind::File));
+        let text = String::from_utf8(edited.read("apps/kustomization.yaml").unwrap()).unwrap();
+        let k: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(k["resources"], json!(["base", "nested/api.yml", "web.yaml"]));
+        assert_eq!(k["namespace"], "shop");
+        assert_eq!(k["components"], json!(["../components/tls"]));
+        assert!(
+            edited
+                .files_below("apps")
+                .unwrap()
+                .contains(&"apps/kustomization.yaml".to_string()),
+            "the generated file is listed with the others"
+        );
+
+        let argo = KustomizeOverrides { generate: false, ..o };
+        assert!(
+            matches!(edit(&files, "apps", &argo), Err(OverrideError::NoKustomization { .. })),
+            "Argo CD's overrides need a kustomization"
+        );
+    }
+}
