@@ -628,7 +628,9 @@ pub struct FluxConfig {
 
 /// What a Flux object takes from ConfigMaps and Secrets (a Kustomization's `substituteFrom`
 /// variables, a HelmRelease's `valuesFrom` values), read at discovery. Its `Debug` names the
-/// objects, never their data: Secrets' values are secrets.
+/// objects and a digest of the data, never the data: Secrets' values are secrets. (The daemon
+/// compares configs by `Debug` to see whether a re-discovery changed anything: a changed
+/// value must show.)
 #[derive(Clone, Default, PartialEq)]
 pub struct FromObjects<T> {
     pub data: T,
@@ -639,12 +641,16 @@ pub struct FromObjects<T> {
     pub refused: Option<String>,
 }
 
-impl<T> std::fmt::Debug for FromObjects<T> {
+impl<T: serde::Serialize> std::fmt::Debug for FromObjects<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use sha2::Digest as _;
+        let data = serde_json::to_vec(&self.data).unwrap_or_default();
+        let digest = hex::encode(sha2::Sha256::digest(&data));
         f.debug_struct("FromObjects")
             .field("sources", &self.sources)
             .field("refused", &self.refused)
-            .finish_non_exhaustive()
+            .field("data_sha256", &digest)
+            .finish()
     }
 }
 

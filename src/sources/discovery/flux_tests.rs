@@ -363,6 +363,13 @@ fn substitute_from_objects_in_order_then_substitute_wins() {
         !format!("{s:?}").contains("s3cr3t"),
         "a Secret's value is never in Debug"
     );
+    let mut changed = s.clone();
+    changed.data.insert("token".into(), "rotated".into());
+    assert_ne!(
+        format!("{s:?}"),
+        format!("{changed:?}"),
+        "a changed value shows (as a digest)"
+    );
 }
 
 #[test]
