@@ -411,6 +411,11 @@ impl Renderer {
         entry: &PathConfig,
     ) -> Result<Output, RenderError> {
         match &entry.kustomize {
+            // Flux's overlay with nothing to add on a directory that has its kustomization: the
+            // kustomization as it is (any engine renders it).
+            Some(o) if overrides::adds_nothing(files.as_ref(), rel, o) => {
+                self.kustomization(files, root, repo, rel, engine).await
+            }
             None => self.kustomization(files, root, repo, rel, engine).await,
             Some(o) => self.overridden(files, root, repo, rel, engine, o).await,
         }
@@ -435,7 +440,7 @@ impl Renderer {
         };
         if engine == Engine::External {
             return Err(unsupported(
-                "the Application's kustomize overrides are applied by the built-in renderer only: set engine = \"builtin\"".into(),
+                "the kustomize overrides (an Argo CD Application's, a Flux Kustomization's) are applied by the built-in renderer only: set engine = \"builtin\"".into(),
             ));
         }
         let edited = overrides::edit(files, rel, o).map_err(|e| unsupported(e.to_string()))?;
@@ -444,7 +449,7 @@ impl Renderer {
         let out = self.kustomization(&edited, root, &repo, rel, engine).await?;
         if out.entry.renderer.starts_with("external") {
             return Err(unsupported(format!(
-                "the Application's kustomize overrides are applied by the built-in renderer only, which leaves this overlay to kustomize ({})",
+                "the kustomize overrides (an Argo CD Application's, a Flux Kustomization's) are applied by the built-in renderer only, which leaves this overlay to kustomize ({})",
                 out.entry.renderer
             )));
         }

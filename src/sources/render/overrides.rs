@@ -76,6 +76,24 @@ impl Files for Edited {
     }
 }
 
+/// Whether `o` would leave the kustomization of `dir` as it is: only Flux's `generate`, and
+/// `dir` has a kustomization.
+pub fn adds_nothing(files: &dyn Files, dir: &str, o: &KustomizeOverrides) -> bool {
+    let bare = KustomizeOverrides {
+        generate: false,
+        ..o.clone()
+    };
+    bare == KustomizeOverrides::default()
+        && NAMES.iter().any(|n| {
+            let p = if dir.is_empty() {
+                (*n).to_string()
+            } else {
+                format!("{dir}/{n}")
+            };
+            files.kind(&p) == Some(Kind::File)
+        })
+}
+
 /// `files` with the kustomization of `dir` edited as `o` says; the error says why it cannot be.
 pub fn edit(files: &SharedFiles, dir: &str, o: &KustomizeOverrides) -> Result<SharedFiles, OverrideError> {
     let join = |name: &str| {
@@ -224,6 +242,19 @@ mod tests {
             "the generated file is listed with the others"
         );
 
+        let flux_bare = KustomizeOverrides {
+            generate: true,
+            ..KustomizeOverrides::default()
+        };
+        assert!(
+            adds_nothing(files.as_ref(), "apps/base", &flux_bare),
+            "a kustomization and nothing to add: built as it is, by any engine"
+        );
+        assert!(
+            !adds_nothing(files.as_ref(), "apps", &flux_bare),
+            "no kustomization: one is generated"
+        );
+        assert!(!adds_nothing(files.as_ref(), "apps/base", &o), "a namespace to set");
         let argo = KustomizeOverrides { generate: false, ..o };
         assert!(
             matches!(edit(&files, "apps", &argo), Err(OverrideError::NoKustomization { .. })),
