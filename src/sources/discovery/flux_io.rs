@@ -103,11 +103,10 @@ pub(super) async fn discover(cfg: &Config, fx: &FluxConfig, d: &mut Discovery) -
             Ok(client) => {
                 let live = from_cluster(&client, cluster, fx, &mut d.errors).await;
                 // A live object replaces the one of the same name found in git.
-                for f in live.deployers {
-                    let k = flux::key(&f.doc);
-                    read.deployers.retain(|g| flux::key(&g.doc) != k);
-                    read.deployers.push(f);
-                }
+                let listed: std::collections::BTreeSet<Key> =
+                    live.deployers.iter().map(|f| flux::key(&f.doc)).collect();
+                read.deployers.retain(|g| !listed.contains(&flux::key(&g.doc)));
+                read.deployers.extend(live.deployers);
                 read.sources.extend(live.sources);
                 let refs: std::collections::BTreeSet<Key> =
                     read.deployers.iter().flat_map(|f| flux::object_refs(&f.doc)).collect();
