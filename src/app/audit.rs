@@ -155,7 +155,7 @@ pub async fn run_planned(cfg: &Config, sources: &Sources, plan: &Plan) -> Audite
     // others are, with the default's error for what they read from it.
     let (unaudited, audited_envs): (Vec<&EnvironmentConfig>, Vec<&EnvironmentConfig>) = envs
         .iter()
-        .partition(|e| synced.default.is_none() && uses_default(e) && repos_of(e).is_empty());
+        .partition(|e| synced.default.is_none() && uses_default(e) && repos_of(e).is_empty() && !reads_no_files(e));
     let mut results = match &synced.default_error {
         Some(e) => gitops_unavailable(&unaudited, e),
         None => Vec::new(),
@@ -644,8 +644,24 @@ struct Repos<'a> {
 async fn declare(renderer: &Renderer, at: &Repos<'_>, env: &EnvironmentConfig, kube_version: Option<&str>) -> Declared {
     let mut state = DeclaredState::default();
     let mut errors = Vec::new();
-    for (repo, part) in by_repository(env) {
+    // Charts of Helm repositories and registries with inline values read no repository: with
+    // no `[gitops]` one (discovery), they render from nothing.
+    let groups = by_repository(env);
+    let empty = (at.default.is_none() && groups.iter().any(|(r, p)| r.is_none() && reads_no_files(p)))
+        .then(|| tempfile::tempdir().ok())
+        .flatten();
+    let nothing = empty.as_ref().map(|dir| RepoSnapshot {
+        files: std::sync::Arc::new(crate::sources::render::files::DirFiles::new(dir.path())),
+        checkout: crate::sources::git::Checkout {
+            dir: dir.path().to_path_buf(),
+            commit: None,
+        },
+    });
+    for (repo, part) in groups {
         let (snapshot, name) = match &repo {
+            None if at.default.is_none() && reads_no_files(&part) && nothing.is_some() => {
+                (Ok(nothing.as_ref().expect("just checked")), String::new())
+            }
             None => (
                 at.default
                     .ok_or_else(|| at.default_error.unwrap_or("no gitops.url").to_string()),
@@ -681,6 +697,17 @@ async fn declare(renderer: &Renderer, at: &Repos<'_>, env: &EnvironmentConfig, k
     // A Rollout's `workloadRef` may name a Deployment another path or repository declares.
     crate::core::manifest::resolve_workload_refs(&mut state);
     Declared { state, errors }
+}
+
+/// Whether `env` is only releases of charts fetched from a Helm repository or registry, with
+/// no values files: nothing of it is in a git repository.
+fn reads_no_files(env: &EnvironmentConfig) -> bool {
+    env.paths.is_empty()
+        && env.releases.iter().all(|r| {
+            !matches!(r.chart, crate::config::ChartSource::Path(_))
+                && r.values_files.is_empty()
+                && r.set_file.is_empty()
+        })
 }
 
 /// `env`'s releases as they render from `files`: without the values files they may skip

@@ -202,9 +202,9 @@ pub enum Command {
         #[command(flatten)]
         log: LogArgs,
     },
-    /// Print the environments derived from Argo CD Applications ([discovery.argocd]), with
-    /// where each came from, as config to paste (toml) or as JSON; exit 2 when an Application
-    /// could not be read or mapped.
+    /// Print the environments derived from Argo CD Applications ([discovery.argocd]) and Flux
+    /// Kustomizations and HelmReleases ([discovery.flux]), with where each came from, as config
+    /// to paste (toml) or as JSON; exit 2 when an object could not be read or mapped.
     Discover {
         #[arg(long, value_enum, default_value_t = crate::app::discover::DiscoverFormat::Toml)]
         format: crate::app::discover::DiscoverFormat,
@@ -490,7 +490,11 @@ async fn check_config(path: &std::path::Path, env: &HashMap<String, String>, ove
             eprintln!("error: {line}");
             found.push(crate::config::ConfigError::Invalid {
                 origin: cfg.origin.clone(),
-                key: "discovery.argocd".into(),
+                key: if line.contains("Kustomization ") || line.contains("HelmRelease ") || line.contains(": flux ") {
+                    "discovery.flux".into()
+                } else {
+                    "discovery.argocd".into()
+                },
                 reason: line,
             });
         }

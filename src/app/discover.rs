@@ -1,4 +1,5 @@
-//! `driftwatch discover`: the environments discovery derives, with where each came from, as
+//! `driftwatch discover`: the environments discovery derives (from Argo CD Applications and Flux
+//! Kustomizations and HelmReleases), with where each came from, as
 //! TOML a user can paste into the config (`--format toml`) or as JSON; and the lines
 //! `check-config` prints about discovery (what was found, what could not be mapped, with the
 //! fix).
@@ -143,6 +144,35 @@ fn environment(e: &Discovered, out: &mut String) {
             o.object, o.field, o.value
         );
     }
+    // What config cannot say: Flux's variables and values from the cluster, named but never
+    // shown (a Secret's are secrets).
+    for p in &env.paths {
+        if let Some(s) = &p.substitute {
+            let _ = writeln!(
+                out,
+                "# {}: {}",
+                p.pattern,
+                from_objects("postBuild substitutes", s.data.len(), &s.sources, s.refused.as_deref())
+            );
+        }
+        if p.kustomize.as_ref().is_some_and(|k| k.generate) {
+            let _ = writeln!(
+                out,
+                "# {}: built as Flux builds it (a kustomization is generated where there is none)",
+                p.pattern
+            );
+        }
+    }
+    for r in &env.releases {
+        if let Some(v) = &r.values_from {
+            let _ = writeln!(
+                out,
+                "# release {}: {}",
+                r.name,
+                from_objects("valuesFrom sets", v.data.len(), &v.sources, v.refused.as_deref())
+            );
+        }
+    }
     let _ = writeln!(out, "[[environments]]\nname = {}", quote(&env.name));
     if !env.releases.is_empty() {
         let _ = writeln!(out, "renderer = \"helm\"");
@@ -252,6 +282,9 @@ fn path(p: &PathConfig) -> String {
             let r: Vec<Value> = k.replicas.iter().map(|(n, c)| json!({"name": n, "count": c})).collect();
             o.insert("replicas".into(), json!(r));
         }
+        if !k.components.is_empty() {
+            o.insert("components".into(), json!(k.components));
+        }
         put(&mut t, "kustomize", Value::Object(o));
     }
     if t.len() == 1 {
@@ -300,6 +333,18 @@ fn release(r: &ReleaseConfig, out: &mut String) {
     for (k, v) in t {
         let _ = writeln!(out, "{} = {}", key(&k), inline(&v));
     }
+}
+
+/// `postBuild substitutes 3 variables from ConfigMap flux-system/vars, Secret flux-system/creds`
+/// (the names only).
+fn from_objects(what: &str, count: usize, sources: &[String], refused: Option<&str>) -> String {
+    let from = if sources.is_empty() {
+        String::new()
+    } else {
+        format!(" from {}", sources.join(", "))
+    };
+    let refused = refused.map(|r| format!("; not read: {r}")).unwrap_or_default();
+    format!("{what} {count} entries{from}{refused}")
 }
 
 /// A TOML string: JSON's escapes are TOML's for the text config holds.

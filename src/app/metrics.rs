@@ -301,7 +301,7 @@ impl Metrics {
         let discovered = Family::<SourceLabel, Gauge>::default();
         registry.register(
             "discovered_environments",
-            "Environments the latest discovery derived, by source (argocd); present only with [discovery]",
+            "Environments the latest discovery derived, by source (argocd, flux); present only with [discovery]",
             discovered.clone(),
         );
         // Present at 0 from the start, so that an alert on a rate of unauthorized requests
@@ -537,13 +537,15 @@ impl Metrics {
 
     /// The environments discovery derived into `cfg` (its `discovered`), by source.
     pub fn discovered(&self, cfg: &crate::config::Config) {
-        if cfg.discovery.argocd.is_some() {
-            let count = i64::try_from(cfg.discovered.len()).unwrap_or(i64::MAX);
+        let d = &cfg.discovery;
+        for (source, on) in [("argocd", d.argocd.is_some()), ("flux", d.flux.is_some())] {
+            if !on {
+                continue;
+            }
+            let count = cfg.discovered_by.get(source).copied().unwrap_or(0);
             self.discovered
-                .get_or_create(&SourceLabel {
-                    source: "argocd".into(),
-                })
-                .set(count);
+                .get_or_create(&SourceLabel { source: source.into() })
+                .set(i64::try_from(count).unwrap_or(i64::MAX));
         }
     }
 

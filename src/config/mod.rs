@@ -35,7 +35,7 @@ pub struct Config {
     pub environments: Vec<EnvironmentConfig>,
     /// The repositories sources name besides `[gitops]`: their caches and credentials.
     pub repositories: RepositoriesConfig,
-    /// `[discovery]`: environments derived from Argo CD Applications.
+    /// `[discovery]`: environments derived from Argo CD Applications and Flux objects.
     pub discovery: DiscoveryConfig,
     /// The names of the environments discovery added (after the hand-written ones), so that it
     /// can run again on the config as written.
@@ -43,6 +43,9 @@ pub struct Config {
     /// What the discovery that added them could not read or map, one line each with the fix:
     /// an audit of this config reports them as errors.
     pub discovery_problems: Vec<String>,
+    /// How many of `discovered` came from each source (`argocd`, `flux`), for the
+    /// `driftwatch_discovered_environments` metric.
+    pub discovered_by: BTreeMap<&'static str, usize>,
     pub state: StateConfig,
     pub store: StoreConfig,
     pub dora: DoraConfig,
@@ -367,6 +370,8 @@ pub struct PathConfig {
     pub directory: DirectoryConfig,
     /// Edits to the kustomization before it is built (an Argo CD Application's `kustomize`).
     pub kustomize: Option<KustomizeOverrides>,
+    /// Variables substituted into what it renders (a Flux Kustomization's `postBuild`).
+    pub substitute: Option<Substitution>,
 }
 
 /// Which files of a plain directory are read: all below it (the default), or as Argo CD's
@@ -403,6 +408,11 @@ pub struct KustomizeOverrides {
     pub patches: Vec<serde_json::Value>,
     /// (workload name, count), as `kustomize edit set replicas`.
     pub replicas: Vec<(String, i64)>,
+    /// Entries appended to `components` (a Flux Kustomization's `components`).
+    pub components: Vec<String>,
+    /// A directory without a kustomization is built from a generated one listing its manifest
+    /// files, as Flux's kustomize-controller does.
+    pub generate: bool,
 }
 
 impl std::fmt::Display for PathConfig {
@@ -475,6 +485,36 @@ pub struct ReleaseConfig {
     /// `set_file`: (value path `a.b`, file in the repository), the file's text set at that path
     /// after `values`, as `helm --set-file` (Argo CD's `fileParameters`).
     pub set_file: Vec<(String, String)>,
+    /// A Flux HelmRelease's `valuesFrom`, read at discovery: merged after the files and before
+    /// `values`.
+    pub values_from: Option<ValuesFrom>,
+}
+
+impl ReleaseConfig {
+    /// The inline values as the chart gets them: `valuesFrom` (if any), then `values` over it.
+    pub fn inline_values(&self) -> serde_json::Map<String, serde_json::Value> {
+        let Some(from) = self.values_from.as_ref().filter(|v| !v.data.is_empty()) else {
+            return self.values.clone();
+        };
+        let mut out = from.data.clone();
+        merge_values(&mut out, self.values.clone());
+        out
+    }
+}
+
+/// Helm's coalescing: maps merge key by key, anything else replaces.
+pub fn merge_values(
+    into: &mut serde_json::Map<String, serde_json::Value>,
+    from: serde_json::Map<String, serde_json::Value>,
+) {
+    for (k, v) in from {
+        match (into.get_mut(&k), v) {
+            (Some(serde_json::Value::Object(a)), serde_json::Value::Object(b)) => merge_values(a, b),
+            (_, v) => {
+                into.insert(k, v);
+            }
+        }
+    }
 }
 
 /// Where a release's chart comes from.
@@ -580,15 +620,68 @@ impl CompareConfigMaps {
 #[derive(Clone, Debug, Default)]
 pub struct DiscoveryConfig {
     pub argocd: Option<ArgoCdConfig>,
-    /// `[[discovery.clusters]]`: Argo CD destinations and how to reach them.
+    pub flux: Option<FluxConfig>,
+    /// `[[discovery.clusters]]`: Argo CD destinations (and the clusters Flux objects'
+    /// `kubeConfig.secretRef` names) and how to reach them.
     pub clusters: Vec<DestinationConfig>,
 }
 
 impl DiscoveryConfig {
     pub fn is_configured(&self) -> bool {
-        self.argocd.is_some()
+        self.argocd.is_some() || self.flux.is_some()
     }
 }
+
+/// `[discovery.flux]`.
+#[derive(Clone, Debug)]
+pub struct FluxConfig {
+    /// Flux manifests (Kustomizations, HelmReleases and their sources) in the `[gitops]`
+    /// repository, as `flux bootstrap` writes them.
+    pub paths: Vec<String>,
+    /// The cluster Flux runs in: its objects are listed from it, and what they apply goes to
+    /// it (unless a `kubeConfig.secretRef` names another).
+    pub cluster: Option<ClusterConfig>,
+    /// Where the objects are listed (`None`: all namespaces).
+    pub namespace: Option<String>,
+    pub selector: Option<String>,
+    /// `name`, `label:<k>`, `annotation:<k>` or `destination` (the cluster's name).
+    pub environment_from: EnvironmentFrom,
+}
+
+/// What a Flux object takes from ConfigMaps and Secrets (a Kustomization's `substituteFrom`
+/// variables, a HelmRelease's `valuesFrom` values), read at discovery. Its `Debug` names the
+/// objects and a digest of the data, never the data: Secrets' values are secrets. (The daemon
+/// compares configs by `Debug` to see whether a re-discovery changed anything: a changed
+/// value must show.)
+#[derive(Clone, Default, PartialEq)]
+pub struct FromObjects<T> {
+    pub data: T,
+    /// `ConfigMap flux-system/vars`, `Secret flux-system/creds`: what was read, in order.
+    pub sources: Vec<String>,
+    /// Why some of them could not be read (a 403, with the permission to grant): the path or
+    /// release is then not rendered but named in one `unverifiable` finding.
+    pub refused: Option<String>,
+}
+
+impl<T: serde::Serialize> std::fmt::Debug for FromObjects<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use sha2::Digest as _;
+        let data = serde_json::to_vec(&self.data).unwrap_or_default();
+        let digest = hex::encode(sha2::Sha256::digest(&data));
+        f.debug_struct("FromObjects")
+            .field("sources", &self.sources)
+            .field("refused", &self.refused)
+            .field("data_sha256", &digest)
+            .finish()
+    }
+}
+
+/// A Flux Kustomization's `postBuild`: variables (`substituteFrom` objects' data in order,
+/// then `substitute`, which wins), substituted into every rendered object.
+pub type Substitution = FromObjects<BTreeMap<String, String>>;
+
+/// A HelmRelease's `valuesFrom`, merged in order (under its `values`).
+pub type ValuesFrom = FromObjects<serde_json::Map<String, serde_json::Value>>;
 
 /// `[discovery.argocd]`.
 #[derive(Clone, Debug)]
@@ -1961,6 +2054,78 @@ url = "http://alertmanager:9093"
         ];
         for (case, text, want) in cases {
             let err = load(&text, &[("GITOPS_TOKEN", "t")]).expect_err(case).to_string();
+            assert!(err.contains(want), "{case}: {err}");
+        }
+    }
+
+    const FLUX: &str = "[gitops]\ncache_dir = \"cache\"\n[discovery.flux]\ncluster = { in_cluster = true }\nnamespace = \"flux-system\"\nselector = \"team=payments\"\nenvironment_from = \"label:env\"\n[[discovery.clusters]]\nname = \"prod-kubeconfig\"\nkubeconfig = \"prod.kubeconfig\"\n";
+
+    /// `[discovery.flux]` alone is a config (with `[[discovery.clusters]]` mapping kubeConfig
+    /// Secrets); its errors name the key.
+    #[test]
+    fn flux_discovery_alone_is_a_config_and_its_errors_name_the_key() {
+        let c = load(FLUX, &[]).unwrap();
+        assert!(c.discovery.is_configured() && c.discovery.argocd.is_none());
+        let fx = c.discovery.flux.as_ref().unwrap();
+        assert_eq!(fx.cluster.as_ref().unwrap().name, "flux");
+        assert!(matches!(fx.cluster.as_ref().unwrap().source, ClusterSource::InCluster));
+        assert_eq!(fx.namespace.as_deref(), Some("flux-system"));
+        assert_eq!(fx.selector.as_deref(), Some("team=payments"));
+        assert_eq!(fx.environment_from, EnvironmentFrom::Label("env".into()));
+        assert_eq!(c.discovery.clusters[0].name.as_deref(), Some("prod-kubeconfig"));
+        let git_only = FLUX
+            .replace(
+                "cluster = { in_cluster = true }\n",
+                "paths = [\"clusters/production/*.yaml\"]\n",
+            )
+            .replace("cache_dir", "url = \"https://git.example.com/fleet.git\"\ncache_dir");
+        assert_eq!(
+            load(&git_only, &[]).unwrap().discovery.flux.unwrap().paths,
+            vec!["clusters/production/*.yaml"]
+        );
+        // (case, config, what the error says)
+        let cases = [
+            (
+                "bad environment_from",
+                FLUX.replace("label:env", "labels"),
+                "discovery.flux.environment_from",
+            ),
+            (
+                "project is Argo CD's",
+                FLUX.replace("label:env", "project"),
+                "discovery.flux.environment_from",
+            ),
+            (
+                "nothing to read",
+                FLUX.replace("cluster = { in_cluster = true }\n", ""),
+                "discovery.flux: give cluster",
+            ),
+            (
+                "unknown key",
+                FLUX.replace("selector", "selectr"),
+                "unknown key `selectr`",
+            ),
+            (
+                "manifests in git without a repository",
+                FLUX.replace(
+                    "[discovery.flux]\n",
+                    "[discovery.flux]\npaths = [\"clusters/*.yaml\"]\n",
+                ),
+                "discovery.flux.paths: Flux manifests are read from the [gitops] repository",
+            ),
+            (
+                "a bad path glob",
+                FLUX.replace("[discovery.flux]\n", "[discovery.flux]\npaths = [\"[\"]\n"),
+                "discovery.flux.paths[0]",
+            ),
+            (
+                "a bad cluster",
+                FLUX.replace("{ in_cluster = true }", "{ in_cluster = true, kubeconfig = \"k\" }"),
+                "discovery.flux.cluster",
+            ),
+        ];
+        for (case, text, want) in cases {
+            let err = load(&text, &[]).expect_err(case).to_string();
             assert!(err.contains(want), "{case}: {err}");
         }
     }

@@ -51,6 +51,7 @@ pub(crate) struct RawConfig {
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawDiscovery {
     pub(crate) argocd: Option<RawArgoCd>,
+    pub(crate) flux: Option<RawFlux>,
     #[serde(default)]
     pub(crate) clusters: Vec<RawDestination>,
 }
@@ -63,6 +64,20 @@ pub(crate) struct RawArgoCd {
     #[serde(default)]
     pub(crate) paths: Vec<String>,
     /// The Argo CD control plane to list Applications from.
+    pub(crate) cluster: Option<RawCluster>,
+    pub(crate) namespace: Option<String>,
+    pub(crate) selector: Option<String>,
+    pub(crate) environment_from: Option<String>,
+}
+
+/// `[discovery.flux]`: where Flux Kustomizations and HelmReleases are read.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawFlux {
+    /// Globs of Flux manifests in the `[gitops]` repository (`clusters/production/*.yaml`).
+    #[serde(default)]
+    pub(crate) paths: Vec<String>,
+    /// The cluster Flux runs in, to list its objects from.
     pub(crate) cluster: Option<RawCluster>,
     pub(crate) namespace: Option<String>,
     pub(crate) selector: Option<String>,

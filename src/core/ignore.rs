@@ -218,6 +218,7 @@ fn expired_finding(r: &Rule) -> Finding {
         file: None,
         helm: None,
         argocd: None,
+        flux: None,
     }
 }
 

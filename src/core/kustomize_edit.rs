@@ -20,6 +20,8 @@ pub struct Edits<'a> {
     pub common_annotations: &'a BTreeMap<String, String>,
     pub patches: &'a [Value],
     pub replicas: &'a [(String, i64)],
+    /// Appended to `components` (a Flux Kustomization's `components`).
+    pub components: &'a [String],
 }
 
 /// Why a kustomization cannot be edited.
@@ -66,10 +68,19 @@ pub fn edit_kustomization(doc: Value, o: &Edits<'_>) -> Result<Value, EditError>
             slot[name] = json!(value);
         }
     }
-    if !o.patches.is_empty() {
-        let slot = k.entry("patches").or_insert_with(|| json!([]));
+    for (key, items) in [
+        ("patches", o.patches.to_vec()),
+        ("components", o.components.iter().map(|c| json!(c)).collect()),
+    ] {
+        if items.is_empty() {
+            continue;
+        }
+        let slot = k.entry(key).or_insert_with(|| json!([]));
+        if !slot.is_array() {
+            *slot = json!([]);
+        }
         if let Value::Array(list) = slot {
-            list.extend(o.patches.iter().cloned());
+            list.extend(items);
         }
     }
     Ok(Value::Object(k))
@@ -167,6 +178,7 @@ mod tests {
             [json!({"patch": "- op: replace\n  path: /spec/replicas\n  value: 2", "target": {"kind": "Deployment"}})];
         let images = ["web:9".to_string(), "cache:3".to_string()];
         let replicas = [("web".to_string(), 4)];
+        let components = ["../components/tls".to_string()];
         let o = Edits {
             images: &images,
             name_prefix: Some("prod-"),
@@ -176,6 +188,7 @@ mod tests {
             common_annotations: &annotations,
             patches: &patches,
             replicas: &replicas,
+            components: &components,
         };
         let out = edit_kustomization(doc, &o).unwrap();
         assert_eq!(out["namePrefix"], "prod-", "set nameprefix replaces");
@@ -191,5 +204,10 @@ mod tests {
         assert_eq!(out["replicas"], json!([{"name": "web", "count": 4}]));
         assert_eq!(out["patches"].as_array().unwrap().len(), 1);
         assert_eq!(out["resources"], json!(["deploy.yaml"]));
+        assert_eq!(
+            out["components"],
+            json!(["../components/tls"]),
+            "components are appended"
+        );
     }
 }

@@ -13,5 +13,6 @@ pub mod kustomize_edit;
 pub mod manifest;
 pub mod model;
 pub mod paths;
+pub mod postbuild;
 pub mod report;
 pub mod resolve;

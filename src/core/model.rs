@@ -474,7 +474,7 @@ impl fmt::Display for FindingType {
     }
 }
 
-/// An image an Argo CD Application sets outside git (what Argo CD Image Updater's `argocd`
+/// An image an Argo CD Application (or a Flux Kustomization) sets outside git (what Argo CD Image Updater's `argocd`
 /// write-back does): an entry of the live Application's `kustomize.images` or
 /// `helm.parameters`. Declared, but not in git: each workload it sets is an `override` finding.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -547,6 +547,10 @@ pub struct Finding {
     /// reports of it (`argocd` in JSON, absent otherwise). Not part of the fingerprint.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub argocd: Option<ArgoCdStatus>,
+    /// For a workload of a Flux Kustomization or HelmRelease listed from a cluster: what Flux
+    /// reports of it (`flux` in JSON, absent otherwise). Not part of the fingerprint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flux: Option<FluxStatus>,
 }
 
 /// What Argo CD reports of an Application at discovery: `status.sync.status`,
@@ -563,11 +567,33 @@ pub struct ArgoCdStatus {
     pub health: Option<String>,
 }
 
-/// An Application's status and the workloads it deploys (what [`ArgoCdStatus`] is attached
-/// to).
+/// What Flux reports of a Kustomization or HelmRelease at discovery: the revision it last
+/// applied (`status.lastAppliedRevision`; a HelmRelease's chart version) and its `Ready`
+/// condition.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FluxStatus {
+    /// `Kustomization flux-system/apps`, `HelmRelease podinfo/podinfo`.
+    pub object: String,
+    /// `main@sha1:4f2a91c…` (a Kustomization), `6.5.4` (a HelmRelease's chart version).
+    pub revision: Option<String>,
+    /// The `Ready` condition's status: `True`, `False`, `Unknown`; `None` without one.
+    pub ready: Option<String>,
+    /// The `Ready` condition's reason: `ReconciliationSucceeded`, `BuildFailed`, ….
+    pub reason: Option<String>,
+}
+
+/// What a GitOps controller reports of one of its objects.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ControllerStatus {
+    ArgoCd(ArgoCdStatus),
+    Flux(FluxStatus),
+}
+
+/// An Application's (or a Flux object's) status and the workloads it deploys (what the status
+/// is attached to).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ControllerView {
-    pub status: ArgoCdStatus,
+    pub status: ControllerStatus,
     pub targets: Vec<OverrideTarget>,
 }
 
@@ -609,6 +635,7 @@ impl Finding {
             file: None,
             helm: None,
             argocd: None,
+            flux: None,
         }
     }
 }

@@ -249,3 +249,69 @@ fn the_argocd_component_grants_reading_applications_and_nothing_else() {
         }
     }
 }
+
+/// deploy/ with `components` (under deploy/components/), as a user's overlay would use them.
+fn rendered_with_components(components: &[&str]) -> Vec<Value> {
+    let dir = tempfile::tempdir().unwrap();
+    let up = "../".repeat(dir.path().components().count() - 1);
+    let deploy = format!(
+        "{up}{}",
+        repo().join("deploy").display().to_string().trim_start_matches('/')
+    );
+    let list: Vec<String> = components.iter().map(|c| format!("{deploy}/components/{c}")).collect();
+    write(
+        &dir.path().join("kustomization.yaml"),
+        &format!("resources: [{deploy}]\ncomponents: [{}]\n", list.join(", ")),
+    );
+    render(dir.path())
+}
+
+/// Discovery from Flux needs get, list and watch on the Flux kinds it maps and the sources they
+/// name, and nothing more; Secrets (for substituteFrom/valuesFrom) are a second opt-in that
+/// grants `get` only, in flux-system.
+#[test]
+fn the_flux_components_grant_reading_flux_objects_and_secrets_only_by_name() {
+    let is_flux = |d: &&Value| d.to_string().contains("fluxcd.io");
+    assert!(
+        !rendered().iter().any(|d| is_flux(&d)),
+        "opt-in: deploy/ alone grants nothing on Flux"
+    );
+    let docs = rendered_with_components(&["flux"]);
+    let role = find(&docs, "ClusterRole", "driftwatch-flux");
+    assert_eq!(
+        role["rules"],
+        serde_json::json!([
+            {"apiGroups": ["kustomize.toolkit.fluxcd.io"], "resources": ["kustomizations"], "verbs": ["get", "list", "watch"]},
+            {"apiGroups": ["helm.toolkit.fluxcd.io"], "resources": ["helmreleases"], "verbs": ["get", "list", "watch"]},
+            {"apiGroups": ["source.toolkit.fluxcd.io"], "resources": ["gitrepositories", "ocirepositories", "helmrepositories", "helmcharts"], "verbs": ["get", "list", "watch"]},
+        ]),
+        "read-only and minimal"
+    );
+    let binding = find(&docs, "ClusterRoleBinding", "driftwatch-flux");
+    assert_eq!(binding["roleRef"]["name"], "driftwatch-flux");
+    let account = find(&docs, "Deployment", "driftwatch")["spec"]["template"]["spec"]["serviceAccountName"].clone();
+    assert_eq!(
+        binding["subjects"],
+        serde_json::json!([{"kind": "ServiceAccount", "name": account, "namespace": "driftwatch"}])
+    );
+    assert_eq!(docs.len(), rendered().len() + 2, "nothing else changed");
+    let no_secrets = |docs: &[Value]| {
+        docs.iter()
+            .filter(|d| d["kind"] == "Role" || d["kind"] == "ClusterRole")
+            .flat_map(|d| d["rules"].as_array().unwrap().clone())
+            .all(|r| !r["resources"].as_array().unwrap().contains(&"secrets".into()))
+    };
+    assert!(no_secrets(&docs), "no Secrets without the second component");
+
+    let docs = rendered_with_components(&["flux", "flux-secrets"]);
+    let secrets = find(&docs, "Role", "driftwatch-flux-secrets");
+    assert_eq!(secrets["metadata"]["namespace"], "flux-system");
+    assert_eq!(
+        secrets["rules"],
+        serde_json::json!([{"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"]}]),
+        "get by name only: no list, no watch"
+    );
+    let binding = find(&docs, "RoleBinding", "driftwatch-flux-secrets");
+    assert_eq!(binding["metadata"]["namespace"], "flux-system");
+    assert_eq!(binding["subjects"][0]["name"], account);
+}

@@ -785,7 +785,7 @@ async fn the_daemon_follows_application_watch_events() {
 
 /// Polls `check` every 50 ms (real time: the daemon runs real processes and git) until it
 /// holds, for at most `secs`.
-async fn poll<F, Fut>(secs: u64, what: &str, check: F)
+pub(crate) async fn poll<F, Fut>(secs: u64, what: &str, check: F)
 where
     F: Fn() -> Fut,
     Fut: std::future::Future<Output = bool>,

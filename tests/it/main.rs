@@ -27,6 +27,7 @@ mod dora;
 /// Needs a real cluster: `DRIFTWATCH_E2E_KUBECONFIG=… cargo test --features e2e --test it e2e::`.
 #[cfg(feature = "e2e")]
 mod e2e;
+mod flux;
 mod formats;
 mod gates;
 mod git_hooks;

@@ -165,8 +165,35 @@ fn kind_of(plural: &str) -> Option<&'static str> {
         // Argo Rollouts' Rollout CRD (argoproj.io/v1alpha1); `Behaviour::NotServed` for a
         // cluster without it.
         "rollouts" => "Rollout",
+        // Flux's CRDs, for discovery (served at the group and versions of [`flux_served`]).
+        "kustomizations" => "Kustomization",
+        "helmreleases" => "HelmRelease",
+        "gitrepositories" => "GitRepository",
+        "ocirepositories" => "OCIRepository",
+        "helmrepositories" => "HelmRepository",
+        "helmcharts" => "HelmChart",
         _ => return None,
     })
+}
+
+/// Where a Flux kind is served, as the CRDs of Flux 2.5 define them (group, storage version):
+/// OCIRepository is still `v1beta2` there, so a client asking `v1` first gets a 404.
+fn flux_served(plural: &str) -> Option<(&'static str, &'static str)> {
+    Some(match plural {
+        "kustomizations" => ("kustomize.toolkit.fluxcd.io", "v1"),
+        "helmreleases" => ("helm.toolkit.fluxcd.io", "v2"),
+        "gitrepositories" | "helmrepositories" | "helmcharts" => ("source.toolkit.fluxcd.io", "v1"),
+        "ocirepositories" => ("source.toolkit.fluxcd.io", "v1beta2"),
+        _ => return None,
+    })
+}
+
+/// Whether `path` (`/apis/<group>/<version>/…`) asks for a Flux kind where it is served.
+fn served_at(plural: &str, path: &str) -> bool {
+    match flux_served(plural) {
+        Some((group, version)) => path.starts_with(&format!("/apis/{group}/{version}/")),
+        None => true,
+    }
 }
 
 impl FakeKube {
@@ -358,7 +385,12 @@ async fn handle(
     let body = axum::body::to_bytes(req.into_body(), 1 << 20).await.unwrap_or_default();
     let path = uri.path().to_string();
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
-    let plural = segments.last().copied().unwrap_or("");
+    // `…/configmaps` lists; `…/configmaps/<name>` gets one object.
+    let (plural, single) = match segments.as_slice() {
+        [.., p, name] if kind_of(p).is_some() && kind_of(name).is_none() && *p != "namespaces" => (*p, Some(*name)),
+        [.., p] => (*p, None),
+        [] => ("", None),
+    };
 
     let behaviour = {
         let mut s = state.lock().unwrap();
@@ -385,7 +417,7 @@ async fn handle(
             Some(plural),
         );
     }
-    let Some(kind) = kind_of(plural) else {
+    let Some(kind) = kind_of(plural).filter(|_| served_at(plural, &path)) else {
         return status(
             404,
             "NotFound",
@@ -400,9 +432,25 @@ async fn handle(
         .map(|s| s.to_string());
     let query = uri.query().unwrap_or("");
     let watching = query.split('&').any(|kv| kv == "watch=true" || kv == "watch=1");
-    let verb = if watching { "watch" } else { "list" };
+    let verb = match (watching, single) {
+        (true, _) => "watch",
+        (false, Some(_)) => "get",
+        (false, None) => "list",
+    };
     if let Some(failure) = misbehave(behaviour, verb, plural, namespace.as_deref()).await {
         return failure;
+    }
+    if let Some(name) = single {
+        let found = {
+            let s = state.lock().unwrap();
+            current(&s, kind, namespace.as_deref())
+                .into_iter()
+                .find(|o| o["metadata"]["name"] == name)
+        };
+        return match found {
+            Some(o) => reply(200, o),
+            None => status(404, "NotFound", format!("{plural} \"{name}\" not found"), Some(plural)),
+        };
     }
     if watching {
         watch(&state, kind, namespace, query)

@@ -108,8 +108,11 @@ pub fn alerts(notices: &[Notice], now: DateTime<Utc>, ttl: Duration, test: bool)
                         Some(note) => format!("{note}. {}", f.message),
                         None => f.message.clone(),
                     });
-                    if let Some(note) = argocd(f) {
+                    if let Some(note) = crate::core::compare::argocd_note(f) {
                         annotations["argocd"] = json!(note);
+                    }
+                    if let Some(note) = crate::core::compare::flux_note(f) {
+                        annotations["flux"] = json!(note);
                     }
                     annotations["declared"] = json!(f.declared.clone().unwrap_or_default());
                     annotations["running"] = json!(f.running.iter().map(|r| format!("{} ({} Pods)", r.digest, r.pods)).collect::<Vec<_>>().join(", "));

@@ -221,6 +221,7 @@ pub(crate) mod fixtures {
             file: None,
             helm: None,
             argocd: None,
+            flux: None,
         };
         Notice {
             event,

@@ -155,7 +155,8 @@ pub fn short_commit(commit: &str) -> String {
 
 /// What Argo CD reports of the finding's Application, when it came from one: `Argo CD reports
 /// Synced at 4f2a91c (Application argocd/web, Healthy); Pods run sha256:… which git does not
-/// declare`. Every channel says it before the finding's own message.
+/// declare`; and Flux of its Kustomization or HelmRelease (`Flux reports Ready at
+/// main@sha1:4f2a91c …`). Every channel says it before the finding's own message.
 pub fn argocd(f: &Finding) -> Option<String> {
     crate::core::compare::controller_note(f)
 }

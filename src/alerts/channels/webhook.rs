@@ -10,7 +10,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use sha2::Sha256;
 
-use super::text::{argocd, what, when};
+use super::text::{what, when};
 use super::{Batch, Channel, ChannelError, Routing, Section, Settings, bearer, post};
 use crate::core::alert_lifecycle::{Notice, Subject};
 use crate::core::report::Report;
@@ -98,10 +98,20 @@ pub fn payload(report: &Report, notices: &[Notice], now: DateTime<Utc>, test: bo
                             Subject::AuditError { error, .. } => error.as_str(),
                         },
                         "argocd": match &n.subject {
-                            Subject::Finding(f) => argocd(f),
+                            Subject::Finding(f) => crate::core::compare::argocd_note(f),
                             Subject::AuditError { .. } => None,
                         }}))
         .collect::<Vec<_>>());
+    // Flux's sentence beside Argo CD's, only where a Flux object deployed the workload.
+    if let Some(alerts) = body["alerts"].as_array_mut() {
+        for (a, n) in alerts.iter_mut().zip(notices) {
+            if let Subject::Finding(f) = &n.subject
+                && let Some(note) = crate::core::compare::flux_note(f)
+            {
+                a["flux"] = json!(note);
+            }
+        }
+    }
     body["test"] = json!(test);
     body
 }

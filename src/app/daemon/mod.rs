@@ -121,6 +121,7 @@ pub async fn run(
     let (audits_tx, audits_rx) = watch::channel(Audits::default());
     let (commits_tx, commits_rx) = mpsc::unbounded_channel();
     watching::watch_applications(&background, &cx.config(), commits_tx.clone(), &shutdown);
+    watching::watch_flux(&background, &cx.config(), commits_tx.clone(), &shutdown);
     let side = GitSide {
         audits: audits_rx,
         commits: commits_tx,

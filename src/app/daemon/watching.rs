@@ -86,6 +86,39 @@ pub(super) fn watch_applications(
     });
 }
 
+/// What the event loop is told when a Flux Kustomization or HelmRelease changed, as for
+/// Applications.
+pub(super) const FLUX_CHANGED: &str = "Flux Kustomizations or HelmReleases changed";
+
+/// With `[discovery.flux] cluster` and `[watch]` on: Flux's Kustomizations and HelmReleases are
+/// watched as Applications are ([`watch_applications`]).
+pub(super) fn watch_flux(
+    background: &tokio_util::task::TaskTracker,
+    cfg: &Config,
+    audit: mpsc::UnboundedSender<String>,
+    shutdown: &CancellationToken,
+) {
+    let Some((fx, cluster)) = cfg
+        .discovery
+        .flux
+        .as_ref()
+        .and_then(|f| Some((f.clone(), f.cluster.clone()?)))
+        .filter(|_| cfg.watch.enabled)
+    else {
+        return;
+    };
+    let changed = move || {
+        let _ = audit.send(FLUX_CHANGED.to_string());
+    };
+    let stop = shutdown.clone();
+    background.spawn(async move {
+        let name = cluster.name.clone();
+        if let Err(e) = crate::sources::discovery::watch::flux(cluster, fx, changed, stop).await {
+            warn!(cluster = %name, error = %crate::error_chain(&e), "cannot watch Flux objects: discovery runs before each scheduled audit");
+        }
+    });
+}
+
 /// Whether watches will run at start: then the daemon is not ready before they synced.
 pub(super) fn will_watch(cfg: &Config, leader: bool) -> bool {
     cfg.watch.enabled

@@ -1,26 +1,74 @@
-//! `[discovery]`: where Argo CD Applications are read (manifests in git, a control plane) and
-//! how their destinations are reached (`[[discovery.clusters]]`).
+//! `[discovery]`: where Argo CD Applications and Flux objects are read (manifests in git, a
+//! control plane) and how their destinations are reached (`[[discovery.clusters]]`).
 
 use super::Validator;
-use crate::config::raw::{RawArgoCd, RawCluster, RawDestination, RawDiscovery};
-use crate::config::{ArgoCdConfig, ConfigError, DestinationConfig, DiscoveryConfig, EnvironmentFrom};
+use crate::config::raw::{RawArgoCd, RawCluster, RawDestination, RawDiscovery, RawFlux};
+use crate::config::{ArgoCdConfig, ConfigError, DestinationConfig, DiscoveryConfig, EnvironmentFrom, FluxConfig};
 
 impl Validator<'_> {
     pub(super) fn discovery(&self, raw: RawDiscovery) -> Result<DiscoveryConfig, ConfigError> {
         let argocd = raw.argocd.map(|a| self.argocd(a)).transpose()?;
+        let flux = raw.flux.map(|f| self.flux(f)).transpose()?;
         let mut clusters = Vec::new();
         for (i, d) in raw.clusters.into_iter().enumerate() {
             if let Some(d) = self.keep(self.destination(i, d)) {
                 clusters.push(d);
             }
         }
-        if argocd.is_none() && !clusters.is_empty() {
+        if argocd.is_none() && flux.is_none() && !clusters.is_empty() {
             return Err(self.invalid(
                 "discovery.clusters",
-                "maps Argo CD destinations, but [discovery.argocd] is not configured",
+                "maps Argo CD destinations and Flux kubeConfig secrets, but neither [discovery.argocd] nor [discovery.flux] is configured",
             ));
         }
-        Ok(DiscoveryConfig { argocd, clusters })
+        Ok(DiscoveryConfig { argocd, flux, clusters })
+    }
+
+    fn flux(&self, f: RawFlux) -> Result<FluxConfig, ConfigError> {
+        if f.paths.is_empty() && f.cluster.is_none() {
+            return Err(self.invalid(
+                "discovery.flux",
+                "give cluster (the cluster Flux runs in) or paths (Flux manifests in git), or both",
+            ));
+        }
+        for (i, p) in f.paths.iter().enumerate() {
+            crate::core::paths::PathPattern::new(p)
+                .map_err(|e| self.invalid(format!("discovery.flux.paths[{i}]"), e.to_string()))?;
+        }
+        let environment_from = match f.environment_from.as_deref() {
+            None | Some("name") => EnvironmentFrom::Name,
+            Some("destination") => EnvironmentFrom::Destination,
+            Some(other) => match other.split_once(':') {
+                Some(("label", k)) if !k.is_empty() => EnvironmentFrom::Label(k.into()),
+                Some(("annotation", k)) if !k.is_empty() => EnvironmentFrom::Annotation(k.into()),
+                _ => {
+                    return Err(self.invalid(
+                        "discovery.flux.environment_from",
+                        format!("{other:?} is not one of name, destination, label:<key>, annotation:<key>"),
+                    ));
+                }
+            },
+        };
+        if let Some(s) = f.selector.as_deref().filter(|s| s.contains(['{', '}', '"'])) {
+            return Err(self.invalid("discovery.flux.selector", format!("{s:?} is not a label selector")));
+        }
+        let cluster = f
+            .cluster
+            .map(|c| {
+                let c = RawCluster {
+                    name: c.name.or_else(|| Some("flux".into())),
+                    ..c
+                };
+                self.cluster_at("discovery.flux.cluster", "flux", c)
+            })
+            .transpose()?;
+        Ok(FluxConfig {
+            paths: f.paths,
+            cluster,
+            namespace: f.namespace.filter(|n| !n.is_empty()),
+            selector: f.selector.filter(|s| !s.is_empty()),
+            environment_from,
+        })
     }
 
     fn argocd(&self, a: RawArgoCd) -> Result<ArgoCdConfig, ConfigError> {

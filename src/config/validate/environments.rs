@@ -234,6 +234,7 @@ impl Validator<'_> {
             kustomize,
             pattern: p.path,
             namespace: p.namespace,
+            substitute: None,
         })
     }
 
@@ -313,5 +314,7 @@ fn kustomize_overrides(v: serde_json::Value) -> Result<KustomizeOverrides, serde
         common_annotations: k.common_annotations,
         patches: k.patches,
         replicas: k.replicas.into_iter().map(|r| (r.name, r.count)).collect(),
+        components: Vec::new(),
+        generate: false,
     })
 }

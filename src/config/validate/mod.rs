@@ -40,6 +40,14 @@ impl Validator<'_> {
                 "Application manifests are read from the [gitops] repository: set gitops.url (or gitops.path), or list Applications from a cluster",
             ));
         }
+        if let (Some(crate::config::GitopsConfig::Unset), Some(d)) = (&gitops, &discovery)
+            && d.flux.as_ref().is_some_and(|f| !f.paths.is_empty())
+        {
+            self.record(self.invalid(
+                "discovery.flux.paths",
+                "Flux manifests are read from the [gitops] repository: set gitops.url (or gitops.path), or list them from a cluster",
+            ));
+        }
         let audit = self.keep(self.audit(raw.audit, raw.registry_rewrites, overrides));
         let render = self.keep(self.render(raw.render));
         let watch = self.keep(self.watch(raw.watch));
@@ -81,6 +89,7 @@ impl Validator<'_> {
                 discovery: discovery?,
                 discovered: Vec::new(),
                 discovery_problems: Vec::new(),
+                discovered_by: std::collections::BTreeMap::new(),
                 state,
                 store: store?,
                 dora: dora?,

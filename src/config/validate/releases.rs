@@ -108,6 +108,7 @@ impl Validator<'_> {
             git: self.repo_ref(key, r.git_repo, r.revision)?,
             ignore_missing_values_files: r.ignore_missing_values_files.unwrap_or(false),
             set_file,
+            values_from: None,
         })
     }
 

@@ -170,6 +170,7 @@ fn config_finding(
         file: declared_by.map(|d| d.file.clone()).filter(|f| !f.is_empty()),
         helm: None,
         argocd: None,
+        flux: None,
     };
     // Which keys differ is part of what drifted, values never are.
     f.fingerprint = fingerprint(&f, &f.message.clone());

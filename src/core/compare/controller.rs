@@ -2,13 +2,17 @@
 //! Application listed from a control plane carries what Argo CD reports of that Application
 //! (sync status, revision, health), and [`note`] says it in one sentence. A drift finding on an
 //! Application Argo CD calls `Synced` is the blind spot argo-cd #7155 is about: Argo CD compares
-//! the live spec with git, never the digests the Pods run.
+//! the live spec with git, never the digests the Pods run. A workload of a Flux Kustomization
+//! or HelmRelease carries what Flux reports (the revision it last applied, its `Ready`
+//! condition) the same way: Flux reconciles on an interval and never compares imageIDs either.
 
 use super::{Scope, short};
-use crate::core::model::{ArgoCdStatus, Finding, FindingType, HelmSource, OverrideTarget};
+use crate::core::model::{
+    ArgoCdStatus, ControllerStatus, Finding, FindingType, FluxStatus, HelmSource, OverrideTarget,
+};
 
-/// Attaches to each finding the status of the Application that deploys its workload (by the
-/// path or Helm release that declared it).
+/// Attaches to each finding the status of the Application (or Flux object) that deploys its
+/// workload (by the path or Helm release that declared it): the first of each controller's.
 pub(super) fn attach(scope: &Scope<'_>, findings: &mut [Finding]) {
     if scope.controller.is_empty() {
         return;
@@ -17,11 +21,18 @@ pub(super) fn attach(scope: &Scope<'_>, findings: &mut [Finding]) {
         let Some(source) = f.source.as_deref() else {
             continue;
         };
-        f.argocd = scope
+        let mut views = scope
             .controller
             .iter()
-            .find(|v| v.targets.iter().any(|t| applies(t, source, f.helm.as_ref())))
-            .map(|v| v.status.clone());
+            .filter(|v| v.targets.iter().any(|t| applies(t, source, f.helm.as_ref())));
+        f.argocd = views.clone().find_map(|v| match &v.status {
+            ControllerStatus::ArgoCd(s) => Some(s.clone()),
+            ControllerStatus::Flux(_) => None,
+        });
+        f.flux = views.find_map(|v| match &v.status {
+            ControllerStatus::Flux(s) => Some(s.clone()),
+            ControllerStatus::ArgoCd(_) => None,
+        });
     }
 }
 
@@ -42,15 +53,69 @@ fn runs_undeclared(kind: FindingType) -> bool {
     )
 }
 
-/// What Argo CD reports, in one sentence a responder reads first: `Argo CD reports Synced at
-/// 4f2a91c (Application argocd/web, Healthy); Pods run sha256:… which git does not declare`.
+/// What the controllers report, in one sentence a responder reads first: Argo CD's
+/// ([`argocd_note`]), then Flux's ([`flux_note`]).
 pub fn note(f: &Finding) -> Option<String> {
+    match (argocd_note(f), flux_note(f)) {
+        (Some(a), Some(b)) => Some(format!("{a}. {b}")),
+        (a, b) => a.or(b),
+    }
+}
+
+/// What Argo CD reports: `Argo CD reports Synced at 4f2a91c (Application argocd/web,
+/// Healthy); Pods run sha256:… which git does not declare`.
+pub fn argocd_note(f: &Finding) -> Option<String> {
     let s = f.argocd.as_ref()?;
     let reported = reported(s);
     if s.sync.as_deref() == Some("Synced") && runs_undeclared(f.kind) {
         return Some(format!("{reported}; {}", undeclared_run(f)));
     }
     Some(reported)
+}
+
+/// What Flux reports: `Flux reports Ready at main@sha1:4f2a91c (Kustomization
+/// flux-system/apps, ReconciliationSucceeded); Pods run sha256:… which git does not declare`.
+/// Ready is Flux's "applied what git says": drift under it is what Flux does not see.
+pub fn flux_note(f: &Finding) -> Option<String> {
+    let s = f.flux.as_ref()?;
+    let reported = flux_reported(s);
+    if s.ready.as_deref() == Some("True") && runs_undeclared(f.kind) {
+        return Some(format!("{reported}; {}", undeclared_run(f)));
+    }
+    Some(reported)
+}
+
+/// `Flux reports Ready at main@sha1:4f2a91c (Kustomization flux-system/apps,
+/// ReconciliationSucceeded)`; `Flux reports not Ready (…, BuildFailed)`.
+fn flux_reported(s: &FluxStatus) -> String {
+    let state = match s.ready.as_deref() {
+        Some("True") => "Ready",
+        Some("False") => "not Ready",
+        Some(_) => "Ready Unknown",
+        None => "no Ready condition",
+    };
+    let at = s
+        .revision
+        .as_deref()
+        .map(|r| format!(" at {}", flux_revision(r)))
+        .unwrap_or_default();
+    let reason = s.reason.as_deref().map(|r| format!(", {r}")).unwrap_or_default();
+    format!("Flux reports {state}{at} ({}{reason})", s.object)
+}
+
+/// `main@sha1:4f2a91c0…` → `main@sha1:4f2a91c`; `main/4f2a91c0…` (before Flux v2.0) →
+/// `main/4f2a91c`; a chart version as it is.
+fn flux_revision(r: &str) -> String {
+    let (head, sha) = match r.rsplit_once(':').or_else(|| r.rsplit_once('/')) {
+        Some((h, s)) => (Some(h), s),
+        None => (None, r),
+    };
+    let sha = revision(sha);
+    match head {
+        Some(h) if r.contains(':') => format!("{h}:{sha}"),
+        Some(h) => format!("{h}/{sha}"),
+        None => sha,
+    }
 }
 
 /// `Argo CD reports Synced at 4f2a91c (Application argocd/web, Healthy)`.
@@ -123,6 +188,78 @@ mod tests {
         f
     }
 
+    fn flux(ready: Option<&str>, reason: Option<&str>) -> FluxStatus {
+        FluxStatus {
+            object: "Kustomization flux-system/apps".into(),
+            revision: Some(format!("main@sha1:{REV}")),
+            ready: ready.map(str::to_string),
+            reason: reason.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn the_wording_of_each_flux_status() {
+        let with = |kind: FindingType, s: FluxStatus| {
+            let mut f = drift(kind, status(None, None));
+            f.argocd = None;
+            f.flux = Some(s);
+            f
+        };
+        let cases: Vec<(&str, Finding, &str)> = vec![
+            (
+                "digest drift under Ready: what Flux does not see, said plainly",
+                with(
+                    FindingType::DigestDrift,
+                    flux(Some("True"), Some("ReconciliationSucceeded")),
+                ),
+                "Flux reports Ready at main@sha1:4f2a91c (Kustomization flux-system/apps, ReconciliationSucceeded); Pods run sha256:222222222222 which git does not declare",
+            ),
+            (
+                "not Ready: Flux already knows something is wrong, only its view",
+                with(FindingType::DigestDrift, flux(Some("False"), Some("BuildFailed"))),
+                "Flux reports not Ready at main@sha1:4f2a91c (Kustomization flux-system/apps, BuildFailed)",
+            ),
+            (
+                "no status yet",
+                with(
+                    FindingType::DigestDrift,
+                    FluxStatus {
+                        revision: None,
+                        ..flux(None, None)
+                    },
+                ),
+                "Flux reports no Ready condition (Kustomization flux-system/apps)",
+            ),
+            (
+                "a revision before Flux 2.0 and a chart version",
+                with(
+                    FindingType::Unpinned,
+                    FluxStatus {
+                        revision: Some(format!("main/{REV}")),
+                        ..flux(Some("True"), None)
+                    },
+                ),
+                "Flux reports Ready at main/4f2a91c (Kustomization flux-system/apps)",
+            ),
+            (
+                "a HelmRelease's chart version is shown as it is",
+                with(
+                    FindingType::Unpinned,
+                    FluxStatus {
+                        object: "HelmRelease podinfo/podinfo".into(),
+                        revision: Some("6.5.4".into()),
+                        ..flux(Some("True"), Some("UpgradeSucceeded"))
+                    },
+                ),
+                "Flux reports Ready at 6.5.4 (HelmRelease podinfo/podinfo, UpgradeSucceeded)",
+            ),
+        ];
+        for (name, f, want) in cases {
+            assert_eq!(note(&f).as_deref(), Some(want), "{name}");
+            assert_eq!(argocd_note(&f), None, "{name}: no Argo CD sentence");
+        }
+    }
+
     #[test]
     fn the_wording_of_each_status() {
         let synced = status(Some("Synced"), Some("Healthy"));
@@ -192,15 +329,19 @@ mod tests {
     #[test]
     fn each_finding_gets_the_status_of_the_application_that_declares_its_workload() {
         let view = |app: &str, target: OverrideTarget| ControllerView {
-            status: ArgoCdStatus {
+            status: ControllerStatus::ArgoCd(ArgoCdStatus {
                 application: app.into(),
                 ..status(Some("Synced"), None)
-            },
+            }),
             targets: vec![target],
         };
         let views = [
             view("argocd/web", OverrideTarget::Path("apps/web".into())),
             view("argocd/shop", OverrideTarget::Release("shop".into())),
+            ControllerView {
+                status: ControllerStatus::Flux(flux(Some("True"), None)),
+                targets: vec![OverrideTarget::Path("apps/webshop".into())],
+            },
         ];
         let s = super::super::fixtures::scope(&[], &[]);
         let s = Scope {
@@ -225,5 +366,7 @@ mod tests {
             .map(|f| f.argocd.as_ref().map(|a| a.application.as_str()))
             .collect();
         assert_eq!(apps, vec![Some("argocd/web"), Some("argocd/shop"), None, None]);
+        let flux: Vec<bool> = found.iter().map(|f| f.flux.is_some()).collect();
+        assert_eq!(flux, vec![false, false, true, false], "the Flux object's path only");
     }
 }

@@ -54,6 +54,7 @@ fn invalid_manifest(scope: &Scope<'_>, p: &ManifestProblem) -> Finding {
         file: Some(p.file.clone()),
         helm: None,
         argocd: None,
+        flux: None,
     };
     // The reason is left out of the fingerprint: a line number moving inside a still-broken
     // file is the same problem.

@@ -65,7 +65,7 @@ use crate::core::model::{
     RegistryFacts, Rewrite, RunningDigest, Severity, WorkloadKey,
 };
 
-pub use controller::note as controller_note;
+pub use controller::{argocd_note, flux_note, note as controller_note};
 pub use registry::{rewrite, source_allowed};
 
 /// The environment settings the comparison needs.
@@ -399,6 +399,7 @@ fn finding(
         file: None,
         helm: declared_by.and_then(|d| d.helm.clone()),
         argocd: None,
+        flux: None,
     };
     f.fingerprint = fingerprint(&f, "");
     f

@@ -464,6 +464,7 @@ mod tests {
             file: None,
             helm: None,
             argocd: None,
+            flux: None,
         };
         let env = EnvironmentResult {
             name: "production".into(),

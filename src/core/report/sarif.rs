@@ -144,6 +144,9 @@ fn result(f: &Finding, ignored_because: Option<&str>) -> Value {
     if let Some(a) = &f.argocd {
         out["properties"]["argocd"] = json!(a);
     }
+    if let Some(x) = &f.flux {
+        out["properties"]["flux"] = json!(x);
+    }
     if let Some(reason) = ignored_because {
         out["suppressions"] = json!([{"kind": "external", "status": "accepted", "justification": reason}]);
     }

@@ -15,7 +15,7 @@ use crate::config::{
     PathConfig, ReleaseConfig, Renderer, RepoRef,
 };
 use crate::core::image::ImageRef;
-use crate::core::model::{ArgoCdStatus, ControllerView, ImageOverride, OverrideTarget};
+use crate::core::model::{ArgoCdStatus, ControllerStatus, ControllerView, ImageOverride, OverrideTarget};
 
 /// What mapping an Application needs besides the Application.
 pub struct Context<'a> {
@@ -54,7 +54,7 @@ pub struct Unmapped {
     pub fix: String,
 }
 
-fn unmapped(object: &str, reason: impl Into<String>, fix: impl Into<String>) -> Unmapped {
+pub(super) fn unmapped(object: &str, reason: impl Into<String>, fix: impl Into<String>) -> Unmapped {
     Unmapped {
         object: object.to_string(),
         reason: reason.into(),
@@ -170,12 +170,12 @@ fn controller_view(app: &Value, name: &str, m: &Mapped) -> ControllerView {
         .chain(m.releases.iter().map(|r| OverrideTarget::Release(r.name.clone())))
         .collect();
     ControllerView {
-        status: ArgoCdStatus {
+        status: ControllerStatus::ArgoCd(ArgoCdStatus {
             application: name.to_string(),
             sync: text(&sync["status"]),
             revisions,
             health: text(&app["status"]["health"]["status"]),
-        },
+        }),
         targets,
     }
 }
@@ -470,6 +470,7 @@ impl Source<'_> {
             git: values_repo,
             ignore_missing_values_files: helm["ignoreMissingValueFiles"].as_bool().unwrap_or(false),
             set_file,
+            values_from: None,
         })
     }
 }
@@ -507,7 +508,7 @@ fn helm_values(helm: &Value) -> Result<Map<String, Value>, Why> {
 }
 
 /// `--set`'s reading of a value: a bool or an integer, else the text.
-fn scalar(text: &str) -> Value {
+pub(super) fn scalar(text: &str) -> Value {
     match text {
         "true" => Value::Bool(true),
         "false" => Value::Bool(false),
@@ -537,14 +538,7 @@ pub fn set_path(values: &mut Map<String, Value>, path: &str, value: Value) {
 
 /// Helm's coalescing: maps merge key by key, anything else replaces.
 fn merge(into: &mut Map<String, Value>, from: Map<String, Value>) {
-    for (k, v) in from {
-        match (into.get_mut(&k), v) {
-            (Some(Value::Object(a)), Value::Object(b)) => merge(a, b),
-            (_, v) => {
-                into.insert(k, v);
-            }
-        }
-    }
+    crate::config::merge_values(into, from);
 }
 
 fn kustomize_overrides(k: &Map<String, Value>) -> Result<KustomizeOverrides, Why> {
@@ -603,11 +597,13 @@ fn kustomize_overrides(k: &Map<String, Value>) -> Result<KustomizeOverrides, Why
         common_annotations: strings("commonAnnotations"),
         patches: k.get("patches").and_then(Value::as_array).cloned().unwrap_or_default(),
         replicas,
+        components: Vec::new(),
+        generate: false,
     })
 }
 
 /// An override of `kustomize.images`: the image it makes containers run.
-fn image_override(object: &str, field: &str, arg: &str, path: &str) -> Option<ImageOverride> {
+pub(super) fn image_override(object: &str, field: &str, arg: &str, path: &str) -> Option<ImageOverride> {
     let entry = crate::core::kustomize_edit::image_entry(arg).ok()?;
     let name = entry["newName"].as_str().or(entry["name"].as_str())?;
     let repository = ImageRef::parse(name).ok().map(|i| i.name());
@@ -626,7 +622,7 @@ fn image_override(object: &str, field: &str, arg: &str, path: &str) -> Option<Im
 }
 
 /// A repository path as driftwatch writes it: no `./`, no trailing `/`.
-fn normalise(path: &str) -> String {
+pub(super) fn normalise(path: &str) -> String {
     let p = path.trim().trim_start_matches("./").trim_end_matches('/');
     kustomize::files::join("", p).unwrap_or_else(|_| p.to_string())
 }

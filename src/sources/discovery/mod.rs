@@ -1,12 +1,14 @@
-//! Environments derived from Argo CD Applications: the manifests committed in the `[gitops]`
-//! repository (app-of-apps, `[discovery.argocd] paths`) and the Application objects of an Argo
-//! CD control plane (`cluster`). IO at the edge (the git checkout, one LIST of Applications);
-//! each Application is mapped by the pure [`argocd`] module, and the results are put together
-//! into environments. Hand-written `[[environments]]` win over discovered ones of the same
-//! name.
+//! Environments derived from Argo CD Applications and Flux objects: the manifests committed in
+//! the `[gitops]` repository (app-of-apps, `[discovery.argocd] paths`, `[discovery.flux]
+//! paths`) and the objects of a control plane (`cluster`). IO at the edge (the git checkout,
+//! one LIST per kind, in [`flux_io`] for Flux); each object is mapped by a pure module
+//! ([`argocd`], [`flux`]), and the results are put together into environments by one
+//! [`assemble`]. Hand-written `[[environments]]` win over discovered ones of the same name.
 
 pub mod appset;
 pub mod argocd;
+pub mod flux;
+mod flux_io;
 pub mod watch;
 
 use std::time::Duration;
@@ -43,14 +45,31 @@ pub enum DiscoveryError {
     },
     #[error("discovery task failed: {0}")]
     Task(#[source] tokio::task::JoinError),
+    #[error("flux objects in git: {0}")]
+    FluxGit(#[source] GitError),
+    #[error("flux objects from cluster {cluster}: {source}")]
+    FluxCluster {
+        cluster: String,
+        #[source]
+        source: ClusterError,
+    },
+    #[error("flux {kind} from cluster {cluster}: {reason}")]
+    FluxList {
+        kind: &'static str,
+        cluster: String,
+        reason: String,
+    },
 }
 
-/// One discovered environment and the Applications it came from.
+/// One discovered environment and the Applications (or Flux objects) it came from.
 #[derive(Clone, Debug)]
 pub struct Discovered {
     pub config: EnvironmentConfig,
-    /// `Application argocd/web (git argocd/apps/web.yaml)`, `Application argocd/web (cluster argocd)`.
+    /// `Application argocd/web (git argocd/apps/web.yaml)`, `Application argocd/web (cluster
+    /// argocd)`, `Kustomization flux-system/apps (cluster flux)`.
     pub origins: Vec<String>,
+    /// `argocd` or `flux`: the controller of the object that first named it.
+    pub source: &'static str,
 }
 
 /// What discovery found.
@@ -72,12 +91,31 @@ struct Found {
     live: bool,
 }
 
-/// Reads every configured place, maps each Application, and groups them into environments.
+/// One object mapped, where it was read, and by which controller's discovery.
+pub(crate) struct MappedFrom {
+    mapped: Mapped,
+    origin: String,
+    source: &'static str,
+}
+
+/// Reads every configured place, maps each Application and Flux object, and groups them into
+/// environments.
 pub async fn discover(cfg: &Config) -> Discovery {
     let mut d = Discovery::default();
-    let Some(argo) = &cfg.discovery.argocd else {
-        return d;
-    };
+    let mut mapped = Vec::new();
+    if let Some(argo) = &cfg.discovery.argocd {
+        let found = argocd_found(cfg, argo, &mut d).await;
+        mapped.extend(map_applications(cfg, argo, found, &mut d));
+    }
+    if let Some(fx) = &cfg.discovery.flux {
+        mapped.extend(flux_io::discover(cfg, fx, &mut d).await);
+    }
+    assemble(cfg, mapped, &mut d);
+    d
+}
+
+/// The Applications of the places `[discovery.argocd]` names.
+async fn argocd_found(cfg: &Config, argo: &ArgoCdConfig, d: &mut Discovery) -> Vec<Found> {
     let mut found = Vec::new();
     if !argo.paths.is_empty() {
         match from_git(cfg, argo).await {
@@ -95,14 +133,12 @@ pub async fn discover(cfg: &Config) -> Discovery {
             Err(e) => d.errors.push(e),
         }
     }
-    assemble(cfg, argo, found, &mut d);
-    d
+    found
 }
 
-/// Maps the Applications and puts those of one environment together (they must share its
-/// cluster). A live Application replaces the one of the same name found in git.
-fn assemble(cfg: &Config, argo: &ArgoCdConfig, found: Vec<Found>, d: &mut Discovery) {
-    let mut mapped: Vec<(Mapped, String)> = Vec::new();
+/// Maps the Applications; a live Application replaces the one of the same name found in git.
+fn map_applications(cfg: &Config, argo: &ArgoCdConfig, found: Vec<Found>, d: &mut Discovery) -> Vec<MappedFrom> {
+    let mut mapped: Vec<MappedFrom> = Vec::new();
     for f in found {
         let cx = Context {
             environment_from: &argo.environment_from,
@@ -112,13 +148,28 @@ fn assemble(cfg: &Config, argo: &ArgoCdConfig, found: Vec<Found>, d: &mut Discov
         };
         match argocd::map(&f.app, &cx) {
             Ok(m) => {
-                mapped.retain(|(x, _)| x.object != m.object);
-                mapped.push((m, f.origin));
+                mapped.retain(|x| x.mapped.object != m.object);
+                mapped.push(MappedFrom {
+                    mapped: m,
+                    origin: f.origin,
+                    source: "argocd",
+                });
             }
             Err(u) => d.unmapped.push(u),
         }
     }
-    for (mut m, origin) in mapped {
+    mapped
+}
+
+/// Puts the mapped objects of one environment together (they must share its cluster), Argo CD's
+/// and Flux's alike.
+fn assemble(cfg: &Config, mapped: Vec<MappedFrom>, d: &mut Discovery) {
+    for MappedFrom {
+        mapped: mut m,
+        origin,
+        source,
+    } in mapped
+    {
         default_repository(cfg, &mut m);
         if cfg
             .environments
@@ -150,6 +201,7 @@ fn assemble(cfg: &Config, argo: &ArgoCdConfig, found: Vec<Found>, d: &mut Discov
             None => d.environments.push(Discovered {
                 origins: vec![format!("{} ({origin})", m.object)],
                 config: environment(m),
+                source,
             }),
         }
     }
@@ -223,6 +275,9 @@ pub fn merged(cfg: &Config, d: &Discovery) -> Config {
     let mut out = written(cfg);
     out.environments.extend(d.environments.iter().map(|e| e.config.clone()));
     out.discovered = d.environments.iter().map(|e| e.config.name.clone()).collect();
+    for e in &d.environments {
+        *out.discovered_by.entry(e.source).or_default() += 1;
+    }
     out
 }
 
@@ -232,6 +287,7 @@ pub fn written(cfg: &Config) -> Config {
     out.environments.retain(|e| !cfg.discovered.contains(&e.name));
     out.discovered.clear();
     out.discovery_problems.clear();
+    out.discovered_by.clear();
     out
 }
 
@@ -279,7 +335,11 @@ async fn from_git(cfg: &Config, argo: &ArgoCdConfig) -> Result<FromGit, Discover
 }
 
 /// The YAML documents of the files `patterns` select, with each file's path.
-fn manifests(root: &std::path::Path, patterns: &[String], errors: &mut Vec<DiscoveryError>) -> Vec<(Value, String)> {
+pub(super) fn manifests(
+    root: &std::path::Path,
+    patterns: &[String],
+    errors: &mut Vec<DiscoveryError>,
+) -> Vec<(Value, String)> {
     let mut out = Vec::new();
     for p in patterns {
         let Ok(pattern) = PathPattern::new(p) else { continue };

@@ -1,8 +1,9 @@
-//! A watch on the Argo CD control plane's Applications, for the daemon: a new, changed or
-//! deleted Application is said at once, so the daemon discovers and audits again without
-//! waiting for the schedule. What Argo CD rewrites on every reconcile (`status.reconciledAt`,
-//! each resource's status) is not a change: only what discovery reads is compared (spec, labels,
-//! annotations, sync and health status).
+//! Watches on the objects discovery reads, for the daemon: the Argo CD control plane's
+//! Applications, and Flux's Kustomizations and HelmReleases. A new, changed or deleted object
+//! is said at once, so the daemon discovers and audits again without waiting for the schedule.
+//! What the controllers rewrite on every reconcile (`status.reconciledAt`, each resource's
+//! status, `lastHandledReconcileAt`) is not a change: only what discovery reads is compared
+//! (spec, labels, annotations, and the status it reports).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -16,14 +17,14 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use super::DiscoveryError;
-use crate::config::{ArgoCdConfig, ClusterConfig};
+use crate::config::{ArgoCdConfig, ClusterConfig, FluxConfig};
 
 /// Longer than the API server's own watch timeout, as the cluster watches.
 const WATCH_READ_TIMEOUT: Duration = Duration::from_secs(330);
 
 /// What discovery reads of an Application, hashed.
-fn fingerprint(app: &Value) -> [u8; 32] {
-    let read = [
+fn application(app: &Value) -> [u8; 32] {
+    hash(&[
         &app["spec"],
         &app["metadata"]["labels"],
         &app["metadata"]["annotations"],
@@ -31,7 +32,30 @@ fn fingerprint(app: &Value) -> [u8; 32] {
         &app["status"]["sync"]["revision"],
         &app["status"]["sync"]["revisions"],
         &app["status"]["health"]["status"],
-    ];
+    ])
+}
+
+/// What discovery reads of a Kustomization or HelmRelease, hashed: not the conditions' times
+/// nor messages, which change at every reconcile.
+fn flux_object(doc: &Value) -> [u8; 32] {
+    let ready = doc["status"]["conditions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|c| c["type"] == "Ready")
+        .map(|c| serde_json::json!([c["status"], c["reason"]]))
+        .unwrap_or_default();
+    hash(&[
+        &doc["spec"],
+        &doc["metadata"]["labels"],
+        &doc["metadata"]["annotations"],
+        &doc["status"]["lastAppliedRevision"],
+        &doc["status"]["history"][0]["chartVersion"],
+        &ready,
+    ])
+}
+
+fn hash(read: &[&Value]) -> [u8; 32] {
     let mut h = Sha256::new();
     for v in read {
         h.update(v.to_string().as_bytes());
@@ -52,30 +76,90 @@ fn key(app: &Value) -> (String, String) {
 pub async fn applications(
     cluster: ClusterConfig,
     argo: ArgoCdConfig,
-    changed: impl Fn(),
+    changed: impl Fn() + Sync,
     stop: CancellationToken,
 ) -> Result<(), DiscoveryError> {
-    use kube::api::DynamicObject;
     let api = super::applications_api(&cluster, &argo, WATCH_READ_TIMEOUT).await?;
+    let what = Watched {
+        cluster: &cluster.name,
+        what: "Argo CD Applications",
+        selector: argo.selector.as_deref(),
+        fingerprint: application,
+    };
+    objects(api, &what, &changed, stop).await;
+    Ok(())
+}
+
+/// Watches the Kustomizations and HelmReleases `[discovery.flux]` lists (its namespace and
+/// selector) until `stop`, as [`applications`] does.
+pub async fn flux(
+    cluster: ClusterConfig,
+    fx: FluxConfig,
+    changed: impl Fn() + Sync,
+    stop: CancellationToken,
+) -> Result<(), DiscoveryError> {
+    use super::flux_io::{HELM_RELEASE, KUSTOMIZATION};
+    let client = crate::sources::cluster::api::client(&cluster.name, &cluster.source, WATCH_READ_TIMEOUT)
+        .await
+        .map_err(|source| DiscoveryError::FluxCluster {
+            cluster: cluster.name.clone(),
+            source,
+        })?;
+    let watch = |kind: &'static super::flux_io::Kind, what: &'static str| {
+        let api = super::flux_io::api(client.clone(), kind, kind.versions[0], &fx);
+        let w = Watched {
+            cluster: &cluster.name,
+            what,
+            selector: fx.selector.as_deref(),
+            fingerprint: flux_object,
+        };
+        let (changed, stop) = (&changed, stop.clone());
+        async move { objects(api, &w, changed, stop).await }
+    };
+    futures::join!(
+        watch(&KUSTOMIZATION, "Flux Kustomizations"),
+        watch(&HELM_RELEASE, "Flux HelmReleases")
+    );
+    Ok(())
+}
+
+/// One kind being watched.
+struct Watched<'a> {
+    cluster: &'a str,
+    /// `Argo CD Applications`, for the logs.
+    what: &'static str,
+    selector: Option<&'a str>,
+    fingerprint: fn(&Value) -> [u8; 32],
+}
+
+/// Watches the objects of `api` until `stop`, calling `changed` as [`applications`] says.
+async fn objects(
+    api: kube::Api<kube::api::DynamicObject>,
+    w: &Watched<'_>,
+    changed: &(dyn Fn() + Sync),
+    stop: CancellationToken,
+) {
+    use kube::api::DynamicObject;
+    let fingerprint = w.fingerprint;
     let mut config = watcher::Config::default();
-    if let Some(s) = &argo.selector {
+    if let Some(s) = w.selector {
         config = config.labels(s);
     }
     let mut stream = watcher::watcher(api, config).default_backoff().boxed();
     let mut known: BTreeMap<(String, String), [u8; 32]> = BTreeMap::new();
     let mut listing: Option<BTreeMap<(String, String), [u8; 32]>> = None;
     let mut synced = false;
-    info!(cluster = %cluster.name, "watching Argo CD Applications");
+    info!(cluster = %w.cluster, "watching {}", w.what);
     loop {
         let event = tokio::select! {
-            () = stop.cancelled() => return Ok(()),
+            () = stop.cancelled() => return,
             event = stream.next() => event,
         };
-        let Some(event) = event else { return Ok(()) };
+        let Some(event) = event else { return };
         let event = match event {
             Ok(e) => e,
             Err(e) => {
-                warn!(cluster = %cluster.name, error = %crate::error_chain(&e), "watching Argo CD Applications");
+                warn!(cluster = %w.cluster, error = %crate::error_chain(&e), "watching {}", w.what);
                 continue;
             }
         };

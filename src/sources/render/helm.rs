@@ -148,10 +148,24 @@ impl Renderer {
         let Place { files, root, repo } = *at;
         let session = self.charts.session();
         let parallel = std::thread::available_parallelism().map_or(2, |n| n.get()) * 2;
+        // A release whose `valuesFrom` could not all be read is not rendered: one
+        // `unverifiable` finding names the permission, and the other releases are judged.
+        for r in &env.releases {
+            if let Some(reason) = r.values_from.as_ref().and_then(|v| v.refused.as_ref()) {
+                let at = format!("release {}", r.name);
+                state.skipped.push(crate::core::model::SkippedPath {
+                    path: at.clone(),
+                    source: at,
+                    reason: format!("valuesFrom not read, so what it declares is not known: {reason}"),
+                    namespace: Some(r.namespace.clone()),
+                });
+            }
+        }
         // A release that names no Kubernetes version gets the cluster's (else the default).
         let releases: Vec<ReleaseConfig> = env
             .releases
             .iter()
+            .filter(|r| r.values_from.as_ref().is_none_or(|v| v.refused.is_none()))
             .map(|r| ReleaseConfig {
                 kube_version: r.kube_version.clone().or_else(|| kube_version.map(str::to_string)),
                 ..r.clone()
@@ -359,12 +373,13 @@ impl Renderer {
         let _slot = self.external_slots.acquire().await;
         let (chart, _temp) = materialize(root, resolved)
             .map_err(|e| ExecError::Failed(format!("cannot lay out the chart with its dependencies: {e}")))?;
+        let values = release.inline_values();
         let inv = Invocation {
             release: &release.name,
             namespace: &release.namespace,
             chart: &chart,
             values_files: release.values_files.iter().map(|f| root.join(f)).collect(),
-            values: &release.values,
+            values: &values,
             kube_version: release.kube_version.as_deref().unwrap_or(DEFAULT_KUBE_VERSION),
             api_versions: &release.api_versions,
         };
@@ -541,7 +556,7 @@ fn keys(files: &dyn Files, repo: &str, release: &ReleaseConfig, resolved: &Resol
         chart,
         vendored.join("\n"),
         release.values_files.join("\n"),
-        Value::Object(release.values.clone()).to_string(),
+        Value::Object(release.inline_values()).to_string(),
         release
             .kube_version
             .clone()
@@ -577,7 +592,7 @@ fn builtin_inputs(
     for file in &release.values_files {
         values_files.push((file.clone(), files.read(file)?));
     }
-    let user = helm::values::user_values(&values_files, std::slice::from_ref(&release.values))?;
+    let user = helm::values::user_values(&values_files, &[release.inline_values()])?;
     let opts = template_options(
         &release.name,
         &release.namespace,
@@ -788,6 +803,7 @@ mod tests {
             git: None,
             ignore_missing_values_files: false,
             set_file: Vec::new(),
+            values_from: None,
         };
         let chart_files = helm::chart::archive::read_dir(&repo.path().join("charts/shop")).unwrap();
         let deps = [Vendored::Directory {

@@ -306,16 +306,13 @@ impl Renderer {
                 cached,
             };
             match out {
-                Out::Kustomize(Ok(out)) => {
-                    let origin = Origin {
-                        file: &rel,
-                        source: &rel,
-                        default_namespace: sel.namespace,
-                        helm: None,
-                    };
-                    manifest::extract(&out.entry.docs, origin, &mut state);
-                    state.renders.push(record(&out.entry.renderer, out.cached));
-                }
+                Out::Kustomize(Ok(out)) => match extract_built(&rel, sel, &out.entry.docs, &mut state) {
+                    Ok(()) => state.renders.push(record(&out.entry.renderer, out.cached)),
+                    Err(e) => {
+                        state.failed_paths.push(rel);
+                        errors.push(e);
+                    }
+                },
                 Out::Plain(Ok((outputs, foreign))) => {
                     for (dir, kind) in foreign {
                         state.skipped.push(not_read(dir, kind, &rel, sel.namespace));
@@ -414,6 +411,11 @@ impl Renderer {
         entry: &PathConfig,
     ) -> Result<Output, RenderError> {
         match &entry.kustomize {
+            // Flux's overlay with nothing to add on a directory that has its kustomization: the
+            // kustomization as it is (any engine renders it).
+            Some(o) if overrides::adds_nothing(files.as_ref(), rel, o) => {
+                self.kustomization(files, root, repo, rel, engine).await
+            }
             None => self.kustomization(files, root, repo, rel, engine).await,
             Some(o) => self.overridden(files, root, repo, rel, engine, o).await,
         }
@@ -438,7 +440,7 @@ impl Renderer {
         };
         if engine == Engine::External {
             return Err(unsupported(
-                "the Application's kustomize overrides are applied by the built-in renderer only: set engine = \"builtin\"".into(),
+                "the kustomize overrides (an Argo CD Application's, a Flux Kustomization's) are applied by the built-in renderer only: set engine = \"builtin\"".into(),
             ));
         }
         let edited = overrides::edit(files, rel, o).map_err(|e| unsupported(e.to_string()))?;
@@ -447,7 +449,7 @@ impl Renderer {
         let out = self.kustomization(&edited, root, &repo, rel, engine).await?;
         if out.entry.renderer.starts_with("external") {
             return Err(unsupported(format!(
-                "the Application's kustomize overrides are applied by the built-in renderer only, which leaves this overlay to kustomize ({})",
+                "the kustomize overrides (an Argo CD Application's, a Flux Kustomization's) are applied by the built-in renderer only, which leaves this overlay to kustomize ({})",
                 out.entry.renderer
             )));
         }
@@ -631,6 +633,57 @@ fn not_read(dir: String, kind: plain::Foreign, source: &str, namespace: &str) ->
         reason,
         namespace: Some(namespace.to_string()),
     }
+}
+
+/// What a path's `postBuild` (a Flux Kustomization's variables) makes of its rendered objects.
+enum PostBuild {
+    AsBuilt,
+    Substituted(Vec<serde_json::Value>),
+    /// Its variables could not all be read (a ConfigMap or Secret driftwatch may not get): what
+    /// it declares is not known, said as one `unverifiable` finding naming the permission.
+    Unverifiable(SkippedPath),
+}
+
+/// What a kustomization built into `state`, after its `postBuild` (if any).
+fn extract_built(
+    rel: &str,
+    sel: &Selected<'_>,
+    docs: &[serde_json::Value],
+    state: &mut DeclaredState,
+) -> Result<(), RenderError> {
+    let origin = Origin {
+        file: rel,
+        source: rel,
+        default_namespace: sel.namespace,
+        helm: None,
+    };
+    match post_build(rel, sel, docs)? {
+        PostBuild::AsBuilt => manifest::extract(docs, origin, state),
+        PostBuild::Substituted(docs) => manifest::extract(&docs, origin, state),
+        PostBuild::Unverifiable(skipped) => state.skipped.push(skipped),
+    }
+    Ok(())
+}
+
+/// Flux's post-build substitution on `docs`, for a path whose entry has variables.
+fn post_build(rel: &str, sel: &Selected<'_>, docs: &[serde_json::Value]) -> Result<PostBuild, RenderError> {
+    let Some(s) = &sel.entry.substitute else {
+        return Ok(PostBuild::AsBuilt);
+    };
+    if let Some(reason) = &s.refused {
+        return Ok(PostBuild::Unverifiable(SkippedPath {
+            path: rel.to_string(),
+            source: rel.to_string(),
+            reason: format!("postBuild variables not read, so what it declares is not known: {reason}"),
+            namespace: Some(sel.namespace.to_string()),
+        }));
+    }
+    crate::core::postbuild::substitute(docs, &s.data)
+        .map(PostBuild::Substituted)
+        .map_err(|e| RenderError::Kustomize {
+            path: rel.to_string(),
+            reason: format!("postBuild: {e}"),
+        })
 }
 
 /// The files and directories below `root` that `pattern` matches, sorted. The checkout's own

@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::core::ignore::Ignored;
-use crate::core::model::{ArgoCdStatus, Finding, FindingType, HelmSource, RunningDigest, Severity};
+use crate::core::model::{ArgoCdStatus, Finding, FindingType, FluxStatus, HelmSource, RunningDigest, Severity};
 
 #[derive(Clone, Debug, Serialize)]
 pub struct FindingView {
@@ -38,6 +38,14 @@ pub struct FindingView {
     /// the Pods run what git does not declare.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub argocd_note: Option<String>,
+    /// What Flux reports of the finding's Kustomization or HelmRelease (`flux` in JSON,
+    /// absent otherwise).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub flux: Option<FluxStatus>,
+    /// [`flux`](Self::flux) in one sentence, saying so when Flux calls it Ready while the Pods
+    /// run what git does not declare.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub flux_note: Option<String>,
     pub ignored: Option<IgnoredBy>,
     /// When the alert state first saw it (the daemon's store); `None` without one (`--once`).
     pub first_seen: Option<DateTime<Utc>>,
@@ -78,7 +86,9 @@ pub(super) fn finding_view(f: &Finding, ignored: Option<&Ignored>) -> FindingVie
         commit: f.commit.clone(),
         message: f.message.clone(),
         argocd: f.argocd.clone(),
-        argocd_note: crate::core::compare::controller_note(f),
+        argocd_note: crate::core::compare::argocd_note(f),
+        flux: f.flux.clone(),
+        flux_note: crate::core::compare::flux_note(f),
         ignored: ignored.map(|i| IgnoredBy {
             reason: i.reason.clone(),
             expires: i.expires,

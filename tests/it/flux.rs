@@ -1,0 +1,553 @@
+//! Zero-config onboarding from Flux: Kustomizations and HelmReleases listed from the cluster
+//! Flux runs in (the suite's Kubernetes API serving Flux's kinds at the groups and versions of
+//! their CRDs), with their GitRepository and HelmRepository sources, become environments
+//! audited against real git repositories and the suite's Helm repository server. `postBuild`
+//! variables and `valuesFrom` values come from ConfigMaps and Secrets where RBAC allows, and
+//! otherwise are one `unverifiable` finding naming the permission; a Flux `images` entry is an
+//! `override` finding; Flux's own view (Ready, lastAppliedRevision) is said in findings and
+//! alerts; `driftwatch discover` prints the environments with where each came from.
+
+use base64::Engine as _;
+use serde_json::{Value, json};
+use support::charts::{ChartRepo, index, package};
+use support::fixtures::{D1, D2, deployment, pod};
+use support::git::{GitDaemon, GitRepo};
+use support::kube::{Behaviour, FakeKube};
+use support::run::driftwatch;
+use support::write;
+
+const WEB: &str = "registry.example.com/shop/web";
+const PODINFO: &str = "registry.example.com/shop/podinfo";
+const REV: &str = "4f2a91c0d3b5e6f708192a3b4c5d6e7f80912a3b";
+/// A Secret's value: it must never be printed.
+const TOKEN: &str = "s3cr3t-flux-token-never-shown";
+
+/// A Deployment manifest without a namespace (the Kustomization's targetNamespace sets it).
+fn manifest(name: &str, image: &str) -> String {
+    format!(
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {name}\nspec:\n  replicas: 1\n  template:\n    spec:\n      containers:\n        - name: {name}\n          image: {image}\n"
+    )
+}
+
+struct Flux {
+    dir: tempfile::TempDir,
+    _git: GitDaemon,
+    charts: ChartRepo,
+    fleet_url: String,
+}
+
+/// The fleet repository (served over git://): `apps/production` (a directory without a
+/// kustomization, as most Flux paths are), `apps/vars` (with `${…}` variables) and the Flux
+/// manifests `flux bootstrap` writes under `clusters/production`; and the Helm repository with
+/// chart podinfo 6.5.0 whose default image runs at D1.
+fn flux() -> Flux {
+    let dir = tempfile::tempdir().unwrap();
+    let fleet = GitRepo::init(&dir.path().join("served/fleet"));
+    let git = GitDaemon::start(&dir.path().join("served"));
+    let fleet_url = git.url("fleet");
+    let cluster_files = format!(
+        "apiVersion: source.toolkit.fluxcd.io/v1\nkind: GitRepository\nmetadata:\n  name: fleet\n  namespace: flux-system\nspec:\n  interval: 1m\n  url: {fleet_url}\n  ref:\n    branch: main\n---\napiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata:\n  name: apps\n  namespace: flux-system\nspec:\n  interval: 10m\n  path: ./apps/production\n  prune: true\n  targetNamespace: shop\n  sourceRef:\n    kind: GitRepository\n    name: fleet\n"
+    );
+    fleet.commit(
+        &[
+            ("apps/production/web.yaml", &manifest("web", &format!("{WEB}@{D1}"))),
+            ("apps/production/README.md", "not a manifest\n"),
+            (
+                "apps/vars/web.yaml",
+                &format!(
+                    "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n  annotations:\n    token: ${{token}}\nspec:\n  replicas: ${{replicas:=1}}\n  template:\n    spec:\n      containers:\n        - name: web\n          image: {WEB}@${{web_digest}}\n"
+                ),
+            ),
+            ("clusters/production/apps.yaml", &cluster_files),
+        ],
+        "fleet",
+    );
+    let src = dir.path().join("chart-src/podinfo");
+    write(
+        &src.join("Chart.yaml"),
+        "apiVersion: v2\nname: podinfo\nversion: 6.5.0\n",
+    );
+    write(&src.join("values.yaml"), &format!("image: {PODINFO}@{D1}\n"));
+    write(
+        &src.join("templates/deployment.yaml"),
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {{ .Release.Name }}\nspec:\n  template:\n    spec:\n      containers:\n        - name: podinfo\n          image: {{ .Values.image | quote }}\n",
+    );
+    let served = dir.path().join("charts-served/charts");
+    package(&src, &served);
+    index(&served);
+    let charts = ChartRepo::start(served.parent().unwrap(), None);
+    Flux {
+        dir,
+        _git: git,
+        charts,
+        fleet_url,
+    }
+}
+
+fn git_repository(url: &str) -> Value {
+    json!({
+        "apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "GitRepository",
+        "metadata": {"name": "fleet", "namespace": "flux-system"},
+        "spec": {"interval": "1m", "url": url, "ref": {"branch": "main"}},
+        "status": {"artifact": {"revision": format!("main@sha1:{REV}")}}
+    })
+}
+
+fn ready(reason: &str) -> Value {
+    json!({"lastAppliedRevision": format!("main@sha1:{REV}"),
+           "conditions": [{"type": "Ready", "status": "True", "reason": reason, "message": "Applied revision"}]})
+}
+
+fn kustomization(name: &str, spec: Value) -> Value {
+    let mut spec = spec;
+    spec["sourceRef"] = json!({"kind": "GitRepository", "name": "fleet"});
+    spec["interval"] = json!("10m");
+    json!({
+        "apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization",
+        "metadata": {"name": name, "namespace": "flux-system"},
+        "spec": spec,
+        "status": ready("ReconciliationSucceeded"),
+    })
+}
+
+fn helm_repository(url: &str) -> Value {
+    json!({
+        "apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "HelmRepository",
+        "metadata": {"name": "podinfo", "namespace": "podinfo"},
+        "spec": {"interval": "1h", "url": url}
+    })
+}
+
+fn helm_release(spec_extra: Value) -> Value {
+    let mut spec = json!({
+        "interval": "10m",
+        "chart": {"spec": {"chart": "podinfo", "version": "6.5.x", "sourceRef": {"kind": "HelmRepository", "name": "podinfo"}}},
+    });
+    for (k, v) in spec_extra.as_object().unwrap() {
+        spec[k] = v.clone();
+    }
+    json!({
+        "apiVersion": "helm.toolkit.fluxcd.io/v2", "kind": "HelmRelease",
+        "metadata": {"name": "podinfo", "namespace": "podinfo"},
+        "spec": spec,
+        "status": {"history": [{"chartName": "podinfo", "chartVersion": "6.5.0"}],
+                   "conditions": [{"type": "Ready", "status": "True", "reason": "UpgradeSucceeded"}]}
+    })
+}
+
+/// A Deployment whose spec names `spec_image` (`repo@digest`), and its Pod running it.
+fn running(ns: &str, name: &str, spec_image: &str) -> Vec<Value> {
+    let (d, rs) = deployment(ns, name, &[(name, spec_image)], 1);
+    let p = pod(&rs, "a", &[(name, spec_image)]);
+    vec![d, rs, p]
+}
+
+fn secret(name: &str, data: &[(&str, &str)]) -> Value {
+    let enc = |v: &str| base64::engine::general_purpose::STANDARD.encode(v);
+    let data: serde_json::Map<String, Value> = data.iter().map(|(k, v)| (k.to_string(), json!(enc(v)))).collect();
+    json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name, "namespace": "flux-system"}, "type": "Opaque", "data": data})
+}
+
+fn config_map(name: &str, ns: &str, data: Value) -> Value {
+    json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "namespace": ns}, "data": data})
+}
+
+impl Flux {
+    /// `[discovery.flux]` alone: no `[gitops] url`, no `[[environments]]`.
+    fn config(&self, kube: &FakeKube, extra: &str) -> String {
+        let kubeconfig = kube.kubeconfig(self.dir.path(), "flux");
+        format!(
+            "[gitops]\ncache_dir = \"cache\"\n[discovery.flux]\ncluster = {{ kubeconfig = \"{}\" }}\n{extra}",
+            kubeconfig.display()
+        )
+    }
+
+    fn run(&self, config: &str, args: &[&str], env: &[(&str, &str)]) -> support::run::Output {
+        let cfg = self.dir.path().join("driftwatch.toml");
+        write(&cfg, config);
+        let mut all: Vec<&str> = args.to_vec();
+        let cfg = cfg.display().to_string();
+        all.extend(["--config", &cfg]);
+        driftwatch(self.dir.path(), &all, env)
+    }
+}
+
+/// (environment, type, workload) of every finding.
+fn found(report: &Value) -> Vec<(String, String, String)> {
+    let mut out: Vec<(String, String, String)> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| {
+            let s = |k: &str| x[k].as_str().unwrap_or_default().to_string();
+            (s("environment"), s("type"), s("name"))
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+fn row(env: &str, kind: &str, name: &str) -> (String, String, String) {
+    (env.into(), kind.into(), name.into())
+}
+
+/// A config with only `[discovery.flux]` audits a Kustomization (a directory without a
+/// kustomization, built as Flux builds it, in its targetNamespace) and a HelmRelease (a chart
+/// of a HelmRepository): the hand-changed web image is drift, podinfo is in sync. The finding
+/// carries what Flux reports (Ready at the revision it applied), said plainly in the text
+/// report and the webhook alert: Flux calls it Ready while the Pods run what git does not
+/// declare.
+#[test]
+fn a_config_with_only_flux_audits_its_kustomizations_and_helm_releases() {
+    let f = flux();
+    let mut objects = vec![
+        git_repository(&f.fleet_url),
+        helm_repository(&f.charts.url("charts")),
+        kustomization(
+            "apps",
+            json!({"path": "./apps/production", "prune": true, "targetNamespace": "shop"}),
+        ),
+        helm_release(json!({})),
+    ];
+    objects.extend(running("shop", "web", &format!("{WEB}@{D2}")));
+    objects.extend(running("podinfo", "podinfo", &format!("{PODINFO}@{D1}")));
+    let kube = FakeKube::start(objects);
+    let receiver = support::receiver::Receiver::start();
+    let config = f.config(
+        &kube,
+        &format!(
+            "[state]\npath = \"state/state.json\"\n[[alerts.webhook]]\nurl = \"{}\"\n",
+            receiver.url("/hook")
+        ),
+    );
+    let out = f.run(&config, &["--once", "--notify", "--format", "json"], &[]);
+    assert_eq!(out.code, 1, "{}\n{}", out.stderr, out.stdout);
+    let report = out.json();
+    assert_eq!(found(&report), vec![row("apps", "spec-drift", "web")], "{report}");
+    let envs: Vec<&str> = report["environments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["name"].as_str().unwrap())
+        .collect();
+    assert!(
+        envs.contains(&"podinfo"),
+        "the HelmRelease is an environment, audited: {envs:?}"
+    );
+    let finding = &report["findings"][0];
+    assert_eq!(
+        finding["flux"],
+        json!({"object": "Kustomization flux-system/apps", "revision": format!("main@sha1:{REV}"), "ready": "True", "reason": "ReconciliationSucceeded"})
+    );
+    assert!(finding.get("argocd").is_none(), "no Argo CD view on a Flux workload");
+    let said = format!(
+        "Flux reports Ready at main@sha1:4f2a91c (Kustomization flux-system/apps, ReconciliationSucceeded); Pods run {} which git does not declare",
+        &D2[..19]
+    );
+    let hook = receiver.received("/hook")[0].json();
+    assert_eq!(hook["alerts"][0]["flux"], json!(said), "{hook}");
+    assert!(hook["alerts"][0]["argocd"].is_null());
+    let text = f.run(&config, &["--once", "--format", "text"], &[]);
+    let words = text.stdout.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(words.contains(&said), "the text report says it: {}", text.stdout);
+    let page = f.run(&config, &["--once", "--format", "html"], &[]);
+    assert!(page.stdout.contains(&said), "the status page says it");
+    let check = f.run(&config, &["check-config"], &[]);
+    assert!(
+        check
+            .stdout
+            .contains("discovered environment apps: Kustomization flux-system/apps (cluster flux)")
+            && check
+                .stdout
+                .contains("discovered environment podinfo: HelmRelease podinfo/podinfo (cluster flux)"),
+        "{}\n{}",
+        check.stdout,
+        check.stderr
+    );
+    assert!(
+        kube.requests()
+            .iter()
+            .any(|r| r.contains("/apis/kustomize.toolkit.fluxcd.io/v1/kustomizations")),
+        "listed at the CRD's group and version"
+    );
+}
+
+/// `postBuild.substituteFrom` (a ConfigMap and a Secret) and `valuesFrom` read where RBAC
+/// allows: the variables and values render, and the Secret's value is never printed. Without
+/// `get` on Secrets, the Kustomization and the HelmRelease that need one are each one
+/// `unverifiable` finding naming the permission, and the rest is audited.
+#[test]
+fn substitute_from_and_values_from_with_and_without_permission() {
+    let f = flux();
+    let mut objects = vec![
+        git_repository(&f.fleet_url),
+        helm_repository(&f.charts.url("charts")),
+        kustomization(
+            "vars",
+            json!({"path": "./apps/vars", "targetNamespace": "shop", "postBuild": {
+                "substitute": {"replicas": "2"},
+                "substituteFrom": [{"kind": "ConfigMap", "name": "cluster-vars"}, {"kind": "Secret", "name": "cluster-secrets"}]
+            }}),
+        ),
+        kustomization(
+            "plain",
+            json!({"path": "./apps/production", "targetNamespace": "store"}),
+        ),
+        helm_release(json!({"valuesFrom": [
+            {"kind": "ConfigMap", "name": "podinfo-values"},
+            {"kind": "Secret", "name": "podinfo-image", "valuesKey": "digest", "targetPath": "digest"}
+        ], "values": {"image": format!("{PODINFO}@{D2}")}})),
+        config_map("cluster-vars", "flux-system", json!({"web_digest": D1})),
+        secret("cluster-secrets", &[("token", TOKEN)]),
+        config_map(
+            "podinfo-values",
+            "podinfo",
+            json!({"values.yaml": format!("image: {PODINFO}@{D1}\n")}),
+        ),
+    ];
+    let mut pi_secret = secret("podinfo-image", &[("digest", D2)]);
+    pi_secret["metadata"]["namespace"] = json!("podinfo");
+    objects.push(pi_secret);
+    objects.extend(running("shop", "web", &format!("{WEB}@{D1}")));
+    objects.extend(running("store", "web", &format!("{WEB}@{D2}")));
+    objects.extend(running("podinfo", "podinfo", &format!("{PODINFO}@{D2}")));
+    let kube = FakeKube::start(objects);
+    let config = f.config(&kube, "");
+
+    // Everything readable: web in shop runs the digest the ConfigMap's variable declares;
+    // podinfo's values win over valuesFrom; web in store is drift.
+    let out = f.run(&config, &["--once", "--format", "json"], &[]);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    let report = out.json();
+    assert_eq!(found(&report), vec![row("plain", "spec-drift", "web")], "{report}");
+    assert!(
+        !out.stdout.contains(TOKEN) && !out.stderr.contains(TOKEN),
+        "a Secret's value is never shown"
+    );
+    let discover = f.run(&config, &["discover"], &[]);
+    assert_eq!(discover.code, 0, "{}", discover.stderr);
+    assert!(
+        discover.stdout.contains("postBuild substitutes 3 entries from ConfigMap flux-system/cluster-vars, Secret flux-system/cluster-secrets"),
+        "{}",
+        discover.stdout
+    );
+    assert!(!discover.stdout.contains(TOKEN), "{}", discover.stdout);
+
+    // No `get` on Secrets: one unverifiable finding per object that needs one, naming the
+    // permission; the plain Kustomization is still audited.
+    kube.behave("secrets", Behaviour::Forbidden);
+    let out = f.run(&config, &["--once", "--format", "json"], &[]);
+    let report = out.json();
+    assert_eq!(
+        found(&report),
+        vec![
+            row("plain", "spec-drift", "web"),
+            row("podinfo", "unverifiable", ""),
+            row("vars", "unverifiable", ""),
+        ],
+        "{report}\n{}",
+        out.stderr
+    );
+    for f in report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["type"] == "unverifiable")
+    {
+        let m = f["message"].as_str().unwrap();
+        assert!(m.contains("grant get on secrets in namespace"), "{m}");
+        assert!(m.contains("deploy/components/flux-secrets"), "{m}");
+    }
+}
+
+/// An image a Kustomization's `images` sets is declared, but not in git: an `override` finding
+/// naming the Kustomization and the field, and the Pods running it are not drift.
+#[test]
+fn a_flux_images_entry_is_an_override_finding() {
+    let f = flux();
+    let mut objects = vec![
+        git_repository(&f.fleet_url),
+        kustomization(
+            "apps",
+            json!({"path": "./apps/production", "targetNamespace": "shop", "images": [{"name": WEB, "digest": D2}]}),
+        ),
+    ];
+    objects.extend(running("shop", "web", &format!("{WEB}@{D2}")));
+    let kube = FakeKube::start(objects);
+    let out = f.run(&f.config(&kube, ""), &["--once", "--format", "json"], &[]);
+    assert_eq!(out.code, 1, "the override is a warning\n{}", out.stderr);
+    let report = out.json();
+    assert_eq!(found(&report), vec![row("apps", "override", "web")], "{report}");
+    let message = report["findings"][0]["message"].as_str().unwrap();
+    assert!(
+        message.contains(&format!(
+            "Kustomization flux-system/apps sets spec.images[0] = \"{WEB}@{D2}\" outside git"
+        )),
+        "{message}"
+    );
+}
+
+/// `driftwatch discover` on Flux objects listed from the cluster and committed in git
+/// (`[discovery.flux] paths`, as `flux bootstrap` lays them out): the environments with where
+/// each came from; a Bucket source and a forbidden kind are named with the fix.
+#[test]
+fn discover_prints_flux_environments_with_their_origins() {
+    let f = flux();
+    let bucket = json!({
+        "apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization",
+        "metadata": {"name": "from-bucket", "namespace": "flux-system"},
+        "spec": {"path": "./", "sourceRef": {"kind": "Bucket", "name": "b"}}
+    });
+    let kube = FakeKube::start(vec![
+        git_repository(&f.fleet_url),
+        helm_repository(&f.charts.url("charts")),
+        helm_release(json!({"targetNamespace": "web"})),
+        bucket,
+    ]);
+    let config = format!(
+        "{}paths = [\"clusters/production/*.yaml\"]\n",
+        f.config(&kube, "")
+            .replace("[gitops]\n", &format!("[gitops]\nurl = \"{}\"\n", f.fleet_url))
+    );
+    let out = f.run(&config, &["discover", "--format", "json"], &[]);
+    assert_eq!(out.code, 2, "the Bucket is not mapped\n{}", out.stderr);
+    let json = out.json();
+    let origins: Vec<(String, Value)> = json["environments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["name"].as_str().unwrap().to_string(), e["origins"].clone()))
+        .collect();
+    assert_eq!(
+        origins,
+        vec![
+            (
+                "apps".to_string(),
+                json!(["Kustomization flux-system/apps (git clusters/production/apps.yaml)"])
+            ),
+            (
+                "podinfo".to_string(),
+                json!(["HelmRelease podinfo/podinfo (cluster flux)"])
+            ),
+        ]
+    );
+    assert_eq!(
+        json["environments"][1]["releases"],
+        json!(["web-podinfo"]),
+        "[<targetNamespace>-]<name>"
+    );
+    assert!(
+        out.stderr.contains(
+            "Kustomization flux-system/from-bucket not mapped: spec.sourceRef: Bucket sources are not supported"
+        ),
+        "{}",
+        out.stderr
+    );
+    let toml = f.run(&config, &["discover"], &[]);
+    assert!(
+        toml.stdout.contains(&format!(
+            "# from Kustomization flux-system/apps (git clusters/production/apps.yaml)\n# apps/production: built as Flux builds it (a kustomization is generated where there is none)\n[[environments]]\nname = \"apps\"\npaths = [\n  {{ path = \"apps/production\", namespace = \"shop\", repo = \"{}\", revision = \"main\", renderer = \"kustomize\", kustomize = {{ namespace = \"shop\" }} }},\n]",
+            f.fleet_url
+        )),
+        "{}",
+        toml.stdout
+    );
+
+    kube.behave("helmreleases", Behaviour::Forbidden);
+    let out = f.run(&config, &["discover", "--format", "json"], &[]);
+    assert_eq!(out.code, 2);
+    assert!(
+        out.stderr.contains("flux HelmRelease from cluster flux: forbidden")
+            && out.stderr.contains(r#"add the rule {apiGroups: ["helm.toolkit.fluxcd.io"], resources: ["helmreleases"], verbs: ["get", "list", "watch"]} to a ClusterRole"#),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(
+        out.json()["environments"][0]["name"],
+        "apps",
+        "the rest is still discovered"
+    );
+}
+
+/// The daemon watches Flux's Kustomizations: a new one is audited and a deleted one's
+/// environment dropped (its alert resolved) at once, with a schedule that does not fire during
+/// the test; a status write Flux makes at every reconcile is not a change. The metric counts
+/// the environments discovered from Flux.
+#[tokio::test]
+async fn the_daemon_follows_kustomization_watch_events() {
+    use super::discovery::poll;
+    use crate::inprocess::Daemon;
+    use support::receiver::Receiver;
+    let f = flux();
+    let labelled = |name: &str, env: &str| {
+        let mut k = kustomization(name, json!({"path": "./apps/production", "targetNamespace": "shop"}));
+        k["metadata"]["labels"] = json!({"env": env});
+        k
+    };
+    let mut objects = vec![git_repository(&f.fleet_url), labelled("web", "production")];
+    objects.extend(running("shop", "web", &format!("{WEB}@{D2}")));
+    let kube = FakeKube::start(objects);
+    let receiver = Receiver::start();
+    let cfg = f.dir.path().join("driftwatch.toml");
+    write(
+        &cfg,
+        &format!(
+            "{}[state]\npath = \"state/state.json\"\n[schedule]\ncron = \"0 0 1 1 *\"\nrun_on_start = true\n[[alerts.webhook]]\nurl = \"{}\"\n",
+            f.config(&kube, "environment_from = \"label:env\"\n"),
+            receiver.url("/hook"),
+        ),
+    );
+    let d = Daemon::start(&cfg, Default::default()).await;
+    let audited = |want: &'static [&'static str]| {
+        let d = &d;
+        async move {
+            let (_, body) = d.request(reqwest::Method::GET, "/report").await;
+            let report: Value = serde_json::from_str(&body).unwrap_or_default();
+            let mut names: Vec<&str> = report["environments"]
+                .as_array()
+                .map(|e| e.iter().filter_map(|e| e["name"].as_str()).collect())
+                .unwrap_or_default();
+            names.sort_unstable();
+            names == want
+        }
+    };
+    poll(15, "the start-up audit", || audited(&["production"])).await;
+    const DISCOVERED: &str = "driftwatch_discovered_environments{source=\"flux\"}";
+    assert_eq!(d.metric(DISCOVERED).await, Some(1.0));
+    let audits = || async { d.metric("driftwatch_audits_total{result=\"ok\"}").await };
+    let before = audits().await;
+    // Flux rewrites its conditions' times and messages at every reconcile: no audit for that.
+    let mut same = labelled("web", "production");
+    same["status"]["conditions"][0]["lastTransitionTime"] = json!("2026-12-05T10:00:00Z");
+    same["status"]["lastHandledReconcileAt"] = json!("2026-12-05T10:00:00Z");
+    kube.apply(same);
+    kube.apply(labelled("web-staging", "staging"));
+    poll(15, "an audit of the new Kustomization's environment", || {
+        audited(&["production", "staging"])
+    })
+    .await;
+    assert_eq!(d.metric(DISCOVERED).await, Some(2.0));
+    kube.delete("Kustomization", "flux-system", "web");
+    poll(15, "an audit without the deleted Kustomization's environment", || {
+        audited(&["staging"])
+    })
+    .await;
+    assert_eq!(
+        audits().await.unwrap_or_default() - before.unwrap_or_default(),
+        2.0,
+        "one audit per Kustomization change, none for the reconcile's write"
+    );
+    let resolved = || {
+        receiver.received("/hook").iter().any(|h| {
+            h.json()["alerts"].as_array().is_some_and(|a| {
+                a.iter()
+                    .any(|a| a["event"] == "resolved" && a["environment"] == "production")
+            })
+        })
+    };
+    poll(15, "the deleted Kustomization's alert resolved", || async {
+        resolved()
+    })
+    .await;
+    d.stop().await;
+}
