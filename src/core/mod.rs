@@ -15,3 +15,4 @@ pub mod model;
 pub mod paths;
 pub mod report;
 pub mod resolve;
+pub mod signatures;

@@ -552,8 +552,10 @@ fn check_config_shows_the_store_and_whether_it_is_reachable() {
     assert_eq!(s.notify().code, 1);
     let out = s.run(&["check-config"]);
     assert!(
-        out.stdout
-            .contains("store: reachable, schema version 1, 1 audits recorded"),
+        out.stdout.contains(&format!(
+            "store: reachable, schema version {}, 1 audits recorded",
+            driftwatch::store::schema_version()
+        )),
         "{}",
         out.stdout
     );
