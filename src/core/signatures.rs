@@ -255,3 +255,160 @@ fn lists(registry: Option<&crate::core::model::RegistryFacts>, name: &str, index
         _ => false,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn signature(kind: Kind, provenance: Option<&str>) -> Verified {
+        Verified {
+            signed_digest: "sha256:aa".into(),
+            signer: Signer::Key {
+                fingerprint: "sha256:feed".into(),
+            },
+            tlog: None,
+            timestamp: None,
+            provenance: provenance.map(|b| Provenance {
+                predicate_type: "https://slsa.dev/provenance/v1".into(),
+                builder_id: Some(b.into()),
+                source_repo: Some("github.com/example/shop".into()),
+            }),
+            kind,
+        }
+    }
+
+    fn at(origin: &str, r: Result<Verified, Rejected>) -> Outcome {
+        (origin.to_string(), r)
+    }
+
+    fn kind_of(v: &Verdict) -> &'static str {
+        match v {
+            Verdict::Signed { .. } => "signed",
+            Verdict::Unsigned { .. } => "unsigned",
+            Verdict::Invalid { .. } => "invalid",
+            Verdict::ProvenanceMismatch { .. } => "provenance-mismatch",
+            Verdict::Unverifiable { .. } => "unverifiable",
+        }
+    }
+
+    #[test]
+    fn verdicts() {
+        let mismatch = || Rejected::ProvenanceMismatch {
+            builder_id: "https://ci.example.net".into(),
+            source_repo: "-".into(),
+            expected: "builder x".into(),
+        };
+        let cases: Vec<(&str, Vec<Outcome>, bool, Option<&str>, &str)> = vec![
+            ("nothing found", vec![], false, None, "unsigned"),
+            (
+                "nothing found, registry down",
+                vec![],
+                false,
+                Some("down"),
+                "unverifiable",
+            ),
+            (
+                "another key",
+                vec![at("a.sig", Err(Rejected::NoMatchingKey))],
+                false,
+                None,
+                "unsigned",
+            ),
+            (
+                "another key beside a good one",
+                vec![
+                    at("a.sig", Err(Rejected::NoMatchingKey)),
+                    at("b.sig", Ok(signature(Kind::Signature, None))),
+                ],
+                false,
+                None,
+                "signed",
+            ),
+            (
+                "ours but broken",
+                vec![at(
+                    "a.sig",
+                    Err(Rejected::DigestMismatch {
+                        signed: "sha256:bb".into(),
+                    }),
+                )],
+                false,
+                None,
+                "invalid",
+            ),
+            (
+                "broken beats a down registry",
+                vec![at("a.sig", Err(Rejected::BadSignature("x".into())))],
+                false,
+                Some("down"),
+                "invalid",
+            ),
+            (
+                "signed, provenance wanted, none found",
+                vec![at("a.sig", Ok(signature(Kind::Signature, None)))],
+                true,
+                None,
+                "provenance-mismatch",
+            ),
+            (
+                "signed, provenance from elsewhere",
+                vec![
+                    at("a.sig", Ok(signature(Kind::Signature, None))),
+                    at("a.att", Err(mismatch())),
+                ],
+                true,
+                None,
+                "provenance-mismatch",
+            ),
+            (
+                "signed with matching provenance",
+                vec![
+                    at("a.sig", Ok(signature(Kind::Signature, None))),
+                    at("a.att", Ok(signature(Kind::Attestation, Some("builder")))),
+                ],
+                true,
+                None,
+                "signed",
+            ),
+        ];
+        for (name, outcomes, wants_provenance, unavailable, want) in cases {
+            assert_eq!(
+                kind_of(&judge(&outcomes, wants_provenance, unavailable)),
+                want,
+                "{name}"
+            );
+        }
+    }
+
+    #[test]
+    fn unsigned_says_what_was_found() {
+        let v = judge(
+            &[at("shop/api:sha256-aa.sig layer 0", Err(Rejected::NoMatchingKey))],
+            false,
+            None,
+        );
+        let Verdict::Unsigned { found } = v else {
+            panic!("{v:?}")
+        };
+        assert!(
+            found.contains("sha256-aa.sig layer 0: not signed by any of the policy's keys"),
+            "{found}"
+        );
+    }
+
+    #[test]
+    fn evidence_names_signer_and_log_entry() {
+        let mut v = signature(Kind::Signature, None);
+        v.tlog = Some(TlogEntry {
+            log_index: 42,
+            log_id: "c0ffee".repeat(8),
+            integrated_time: std::time::UNIX_EPOCH,
+            proof: signatures::TlogProof::Set,
+        });
+        let line = describe("shop/api:sha256-aa.sig layer 0", &v);
+        assert_eq!(
+            line,
+            "shop/api:sha256-aa.sig layer 0: signature of sha256:aa by key sha256:feed, Rekor entry 42 of log c0ffeec0ffeec0ff integrated 1970-01-01T00:00:00Z"
+        );
+    }
+}

@@ -47,6 +47,7 @@ mod render_cache;
 mod repositories;
 mod setup;
 mod shutdown_children;
+mod signed_images;
 mod sources;
 mod state_faults;
 mod store;

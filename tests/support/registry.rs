@@ -424,3 +424,129 @@ impl Front {
         resp
     }
 }
+
+/// A pass-through front for the registry that records every request (`METHOD path`), to count
+/// what an audit asks; with `referrers_api`, it also serves the OCI 1.1 referrers API that
+/// docker-registry 2.8 lacks (`GET /v2/<name>/referrers/<digest>`: the index the tag schema
+/// keeps, or an empty one), so that both ways a client finds referrers are tested.
+pub struct RegistryFront {
+    pub addr: SocketAddr,
+    pub requests: Arc<Mutex<Vec<String>>>,
+    _runtime: std::thread::JoinHandle<()>,
+}
+
+#[derive(Clone)]
+struct Pass {
+    backend: String,
+    basic: String,
+    referrers_api: bool,
+    requests: Arc<Mutex<Vec<String>>>,
+}
+
+impl RegistryFront {
+    pub fn start(registry: &OciRegistry, referrers_api: bool) -> Self {
+        use base64::Engine as _;
+        let listener = listen();
+        let addr = listener.local_addr().unwrap();
+        let pass = Pass {
+            backend: format!("http://127.0.0.1:{}", registry.port),
+            basic: format!(
+                "Basic {}",
+                base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", registry.user, registry.password))
+            ),
+            referrers_api,
+            requests: Arc::default(),
+        };
+        let requests = pass.requests.clone();
+        let app = axum::Router::new().fallback(move |req: axum::extract::Request| {
+            let pass = pass.clone();
+            async move { pass.handle(req).await }
+        });
+        Self {
+            addr,
+            requests,
+            _runtime: serve(listener, app),
+        }
+    }
+
+    /// The requests seen so far, and forgets them.
+    pub fn take(&self) -> Vec<String> {
+        std::mem::take(&mut *self.requests.lock().unwrap())
+    }
+}
+
+impl Pass {
+    async fn handle(&self, req: axum::extract::Request) -> axum::response::Response {
+        use axum::response::IntoResponse;
+        let (parts, _) = req.into_parts();
+        let (uri, method) = (parts.uri.clone(), parts.method.clone());
+        self.requests.lock().unwrap().push(format!("{method} {}", uri.path()));
+        let header = |name: &str| {
+            parts
+                .headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        };
+        let (auth, accept) = (header("authorization"), header("accept"));
+        drop(parts);
+        if self.referrers_api
+            && let Some((name, digest)) = uri.path().trim_start_matches("/v2/").split_once("/referrers/")
+        {
+            if auth.is_none() {
+                return (
+                    axum::http::StatusCode::UNAUTHORIZED,
+                    [("www-authenticate", "Basic realm=\"driftwatch-test\"")],
+                    "",
+                )
+                    .into_response();
+            }
+            return self.referrers(name, digest).await;
+        }
+        let mut upstream = reqwest::Client::new().request(method, format!("{}{uri}", self.backend));
+        if let Some(a) = auth {
+            upstream = upstream.header("authorization", a);
+        }
+        if let Some(a) = accept {
+            upstream = upstream.header("accept", a);
+        }
+        let upstream = upstream.send().await.unwrap();
+        let status = axum::http::StatusCode::from_u16(upstream.status().as_u16()).unwrap();
+        let headers: Vec<(String, String)> = [
+            "content-type",
+            "docker-content-digest",
+            "www-authenticate",
+            "docker-distribution-api-version",
+        ]
+        .iter()
+        .filter_map(|n| Some((n.to_string(), upstream.headers().get(*n)?.to_str().ok()?.to_string())))
+        .collect();
+        let mut resp = (status, upstream.bytes().await.unwrap().to_vec()).into_response();
+        for (k, v) in headers {
+            resp.headers_mut().insert(
+                axum::http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                v.parse().unwrap(),
+            );
+        }
+        resp
+    }
+
+    /// The referrers API answer: what the tag schema's index lists, as an index.
+    async fn referrers(&self, name: &str, digest: &str) -> axum::response::Response {
+        use axum::response::IntoResponse;
+        let tag = digest.replacen(':', "-", 1);
+        let answer = reqwest::Client::new()
+            .get(format!("{}/v2/{name}/manifests/{tag}", self.backend))
+            .header("authorization", &self.basic)
+            .header("accept", OCI_INDEX)
+            .send()
+            .await
+            .unwrap();
+        let manifests = match answer.status().as_u16() {
+            200 => answer.json::<Value>().await.unwrap()["manifests"].clone(),
+            _ => json!([]),
+        };
+        let body = json!({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": manifests});
+        ([("content-type", OCI_INDEX)], serde_json::to_vec(&body).unwrap()).into_response()
+    }
+}

@@ -163,3 +163,58 @@ fn policy_hash(
     }
     format!("{:x}", h.finalize())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn policy(environments: &[&str], images: &[&str]) -> SignaturePolicyConfig {
+        SignaturePolicyConfig {
+            name: "p".into(),
+            environments: environments.iter().map(|s| s.to_string()).collect(),
+            images: images.iter().map(|g| glob::Pattern::new(g).unwrap()).collect(),
+            policy: Arc::new(signatures::Policy::default()),
+            key_files: Vec::new(),
+            trusted_root_file: None,
+            severity: Severity::Critical,
+            hash: String::new(),
+        }
+    }
+
+    #[test]
+    fn covers_by_environment_and_image_glob() {
+        let p = policy(&["production"], &["registry.example.com/release/**"]);
+        for (env, image, want) in [
+            ("production", "registry.example.com/release/shop/api", true),
+            ("production", "registry.example.com/release/api", true),
+            ("production", "registry.example.com/releases/api", false),
+            ("production", "registry.example.com/other/api", false),
+            ("staging", "registry.example.com/release/api", false),
+        ] {
+            assert_eq!(p.covers(env, image), want, "{env} {image}");
+        }
+        let one_level = policy(&[], &["registry.example.com/release/*"]);
+        assert!(one_level.covers("any", "registry.example.com/release/api"));
+        assert!(
+            !one_level.covers("any", "registry.example.com/release/shop/api"),
+            "* stops at /"
+        );
+        assert!(policy(&[], &[]).covers("any", "docker.io/library/nginx"));
+    }
+
+    #[test]
+    fn the_hash_changes_with_the_keys_and_the_provenance() {
+        let none = policy_hash(&[], &[], None, None);
+        let with = policy_hash(
+            &[],
+            &[],
+            None,
+            Some(&signatures::ProvenancePolicy {
+                builder_id: Some("b".into()),
+                source_repo: None,
+            }),
+        );
+        assert_ne!(none, with);
+        assert_eq!(none, policy_hash(&[], &[], None, None));
+    }
+}
