@@ -82,9 +82,7 @@ impl Rejected {
     /// Which finding this rejection makes.
     pub fn class(&self) -> Class {
         match self {
-            Rejected::NoMatchingKey
-            | Rejected::NotApplicable(_)
-            | Rejected::IdentityMismatch { .. } => Class::NotOurs,
+            Rejected::NoMatchingKey | Rejected::NotApplicable(_) | Rejected::IdentityMismatch { .. } => Class::NotOurs,
             Rejected::ProvenanceMismatch { .. } => Class::ProvenanceMismatch,
             _ => Class::Invalid,
         }

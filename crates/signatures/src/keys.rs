@@ -16,10 +16,7 @@ pub enum KeyError {
     #[error("unsupported key algorithm {0} (ECDSA P-256/P-384, Ed25519 and RSA are)")]
     Unsupported(String),
     #[error("invalid {algorithm} key: {reason}")]
-    Invalid {
-        algorithm: &'static str,
-        reason: String,
-    },
+    Invalid { algorithm: &'static str, reason: String },
 }
 
 /// A hash a signature was made over (a bundle's message digest names it).
@@ -62,8 +59,7 @@ impl Eq for PublicKey {}
 impl PublicKey {
     /// Reads a PEM `PUBLIC KEY` (what `cosign generate-key-pair` writes to `cosign.pub`).
     pub fn from_pem(pem: &str) -> Result<Self, KeyError> {
-        let (label, der) =
-            der::pem::decode_vec(pem.trim().as_bytes()).map_err(|e| KeyError::Pem(e.to_string()))?;
+        let (label, der) = der::pem::decode_vec(pem.trim().as_bytes()).map_err(|e| KeyError::Pem(e.to_string()))?;
         if label != "PUBLIC KEY" {
             return Err(KeyError::Pem(format!("found a {label} block")));
         }
@@ -73,14 +69,12 @@ impl PublicKey {
     /// Reads a DER SubjectPublicKeyInfo (trusted roots and certificates carry these).
     pub fn from_spki_der(der: &[u8]) -> Result<Self, KeyError> {
         use der::Decode;
-        let info =
-            SubjectPublicKeyInfoRef::from_der(der).map_err(|e| KeyError::Der(e.to_string()))?;
+        let info = SubjectPublicKeyInfoRef::from_der(der).map_err(|e| KeyError::Der(e.to_string()))?;
         let oid = info.algorithm.oid;
         let inner = if oid == const_oid::db::rfc5912::ID_EC_PUBLIC_KEY {
             ec_key(der, &info)?
         } else if oid == const_oid::db::rfc8410::ID_ED_25519 {
-            let k = ed25519_dalek::VerifyingKey::from_public_key_der(der)
-                .map_err(|e| invalid("Ed25519", e))?;
+            let k = ed25519_dalek::VerifyingKey::from_public_key_der(der).map_err(|e| invalid("Ed25519", e))?;
             Inner::Ed25519(k)
         } else if oid == const_oid::db::rfc5912::RSA_ENCRYPTION {
             let k = rsa::RsaPublicKey::from_public_key_der(der).map_err(|e| invalid("RSA", e))?;
@@ -124,8 +118,7 @@ impl PublicKey {
     pub fn verify(&self, message: &[u8], sig: &[u8]) -> Result<(), SignatureError> {
         match &self.inner {
             Inner::Ed25519(k) => {
-                let s = ed25519_dalek::Signature::from_slice(sig)
-                    .map_err(|_| SignatureError::Encoding("Ed25519"))?;
+                let s = ed25519_dalek::Signature::from_slice(sig).map_err(|_| SignatureError::Encoding("Ed25519"))?;
                 k.verify(message, &s).map_err(|_| SignatureError::Mismatch)
             }
             Inner::P384(_) => self
@@ -137,12 +130,7 @@ impl PublicKey {
 
     /// Checks `sig` over a message known only by its digest (a bundle's message signature, a
     /// certificate's TBS already hashed). Ed25519 cannot: it signs messages, not digests.
-    pub fn verify_prehash(
-        &self,
-        alg: HashAlg,
-        digest: &[u8],
-        sig: &[u8],
-    ) -> Result<(), SignatureError> {
+    pub fn verify_prehash(&self, alg: HashAlg, digest: &[u8], sig: &[u8]) -> Result<(), SignatureError> {
         match &self.inner {
             Inner::P256(k) => {
                 let s = ecdsa_sig::<p256::NistP256>(sig)?;
@@ -159,12 +147,7 @@ impl PublicKey {
 
     /// Checks a signature whose hash is given by name (X.509 signature algorithms), hashing
     /// `message` with it.
-    pub(crate) fn verify_with(
-        &self,
-        alg: HashAlg,
-        message: &[u8],
-        sig: &[u8],
-    ) -> Result<(), SignatureError> {
+    pub(crate) fn verify_with(&self, alg: HashAlg, message: &[u8], sig: &[u8]) -> Result<(), SignatureError> {
         if let Inner::Ed25519(_) = self.inner {
             return self.verify(message, sig);
         }
@@ -196,17 +179,12 @@ fn invalid(algorithm: &'static str, e: impl std::fmt::Display) -> KeyError {
 }
 
 fn ec_key(der: &[u8], info: &SubjectPublicKeyInfoRef<'_>) -> Result<Inner, KeyError> {
-    let curve = info
-        .algorithm
-        .parameters_oid()
-        .map_err(|e| invalid("ECDSA", e))?;
+    let curve = info.algorithm.parameters_oid().map_err(|e| invalid("ECDSA", e))?;
     if curve == const_oid::db::rfc5912::SECP_256_R_1 {
-        let k = p256::ecdsa::VerifyingKey::from_public_key_der(der)
-            .map_err(|e| invalid("ECDSA P-256", e))?;
+        let k = p256::ecdsa::VerifyingKey::from_public_key_der(der).map_err(|e| invalid("ECDSA P-256", e))?;
         Ok(Inner::P256(k))
     } else if curve == const_oid::db::rfc5912::SECP_384_R_1 {
-        let k = p384::ecdsa::VerifyingKey::from_public_key_der(der)
-            .map_err(|e| invalid("ECDSA P-384", e))?;
+        let k = p384::ecdsa::VerifyingKey::from_public_key_der(der).map_err(|e| invalid("ECDSA P-384", e))?;
         Ok(Inner::P384(k))
     } else {
         Err(KeyError::Unsupported(format!("ECDSA on curve {curve}")))
@@ -226,26 +204,12 @@ where
         .map_err(|_| SignatureError::Encoding("ECDSA"))
 }
 
-fn rsa_prehash(
-    k: &rsa::RsaPublicKey,
-    alg: HashAlg,
-    digest: &[u8],
-    sig: &[u8],
-) -> Result<(), SignatureError> {
+fn rsa_prehash(k: &rsa::RsaPublicKey, alg: HashAlg, digest: &[u8], sig: &[u8]) -> Result<(), SignatureError> {
     use rsa::traits::SignatureScheme;
     let (pkcs1, pss) = match alg {
-        HashAlg::Sha256 => (
-            rsa::Pkcs1v15Sign::new::<Sha256>(),
-            rsa::Pss::new::<Sha256>(),
-        ),
-        HashAlg::Sha384 => (
-            rsa::Pkcs1v15Sign::new::<Sha384>(),
-            rsa::Pss::new::<Sha384>(),
-        ),
-        HashAlg::Sha512 => (
-            rsa::Pkcs1v15Sign::new::<Sha512>(),
-            rsa::Pss::new::<Sha512>(),
-        ),
+        HashAlg::Sha256 => (rsa::Pkcs1v15Sign::new::<Sha256>(), rsa::Pss::new::<Sha256>()),
+        HashAlg::Sha384 => (rsa::Pkcs1v15Sign::new::<Sha384>(), rsa::Pss::new::<Sha384>()),
+        HashAlg::Sha512 => (rsa::Pkcs1v15Sign::new::<Sha512>(), rsa::Pss::new::<Sha512>()),
     };
     if pkcs1.verify(k, digest, sig).is_ok() || pss.verify(k, digest, sig).is_ok() {
         Ok(())

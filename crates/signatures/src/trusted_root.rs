@@ -141,8 +141,7 @@ impl TrustedRoot {
     /// Reads a `trusted_root.json` (media type
     /// `application/vnd.dev.sigstore.trustedroot+json;version=0.1`).
     pub fn from_json(bytes: &[u8]) -> Result<Self, RootError> {
-        let raw: RawRoot =
-            serde_json::from_slice(bytes).map_err(|e| RootError::Json(e.to_string()))?;
+        let raw: RawRoot = serde_json::from_slice(bytes).map_err(|e| RootError::Json(e.to_string()))?;
         let root = TrustedRoot {
             certificate_authorities: cas(&raw.certificate_authorities, "certificateAuthorities")?,
             tlogs: logs(&raw.tlogs, "tlogs")?,
@@ -244,10 +243,7 @@ fn validity(raw: Option<&RawValidity>, what: &str) -> Result<Validity, RootError
         }
     };
     match raw {
-        None => Ok(Validity {
-            start: None,
-            end: None,
-        }),
+        None => Ok(Validity { start: None, end: None }),
         Some(v) => Ok(Validity {
             start: parse(&v.start)?,
             end: parse(&v.end)?,
@@ -256,7 +252,7 @@ fn validity(raw: Option<&RawValidity>, what: &str) -> Result<Validity, RootError
 }
 
 fn b64(s: &str, what: &str) -> Result<Vec<u8>, RootError> {
-    STANDARD.decode(s.trim()).map_err(|_| RootError::Base64 {
-        what: what.to_string(),
-    })
+    STANDARD
+        .decode(s.trim())
+        .map_err(|_| RootError::Base64 { what: what.to_string() })
 }
