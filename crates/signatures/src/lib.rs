@@ -25,17 +25,33 @@
 //! builds on `aws-lc-rs` (a C library built with CMake) and does not read cosign's tag-scheme
 //! layers.
 
+mod bundle;
+mod cosign;
+mod dsse;
 mod error;
 mod evidence;
+mod fulcio;
 mod keys;
 mod policy;
+mod provenance;
+mod rekor;
+mod sct;
+#[cfg(feature = "test-support")]
+pub mod testing;
 mod time;
 mod trusted_root;
 mod verify;
 
+pub use dsse::pae;
 pub use error::{Class, Rejected};
 pub use evidence::{Evidence, Kind, Provenance, Signer, Timestamp, TlogEntry, TlogProof, Verified};
 pub use keys::{HashAlg, KeyError, PublicKey, SignatureError};
 pub use policy::{Identity, Policy, ProvenancePolicy};
+pub use provenance::normalize_repo;
 pub use trusted_root::{RootError, TrustedRoot};
-pub use verify::verify;
+pub use verify::{COSIGN_SIGN_V1, verify};
+
+/// The annotation keys of cosign's tag-scheme layers.
+pub mod annotations {
+    pub use crate::cosign::{BUNDLE, CERTIFICATE, CHAIN, SIGNATURE, TIMESTAMP};
+}
