@@ -147,6 +147,15 @@ impl World {
         self.run(&["--once", "--format", "json", "--config", cfg.to_str().unwrap()])
     }
 
+    /// The audit's status page (`--format html`) marks the api cell `mark`.
+    fn assert_marked(&self, cfg: &Path, mark: &str) {
+        let html = self.run(&["--once", "--format", "html", "--config", cfg.to_str().unwrap()]);
+        assert!(
+            html.stdout.contains(&format!("data-signature=\"{mark}\"")),
+            "the status page marks the cell {mark}"
+        );
+    }
+
     fn verify(&self, cfg: &Path, image: &str) -> Output {
         self.run(&["verify", image, "--format", "json", "--config", cfg.to_str().unwrap()])
     }
@@ -212,11 +221,7 @@ fn a_signature_of_the_policy_key_verifies_and_verify_names_the_key() {
     assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
     assert_eq!(signature_findings(&out.json()), vec![]);
 
-    let html = w.run(&["--once", "--format", "html", "--config", cfg.to_str().unwrap()]);
-    assert!(
-        html.stdout.contains("data-signature=\"signed\""),
-        "the status page marks the cell signed"
-    );
+    w.assert_marked(&cfg, "signed");
 
     let out = w.verify(&cfg, &format!("{}@{digest}", w.reference()));
     assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
@@ -226,6 +231,13 @@ fn a_signature_of_the_policy_key_verifies_and_verify_names_the_key() {
     assert!(
         evidence.contains(&key.public_key().fingerprint()) && evidence.contains(".sig"),
         "names the key's fingerprint and the cosign tag: {evidence}"
+    );
+    let text = w.run(&["verify", &format!("{}:api-1", w.reference()), "--config", cfg.to_str().unwrap()]);
+    assert_eq!(text.code, 0, "{}", text.stderr);
+    assert!(
+        text.stdout.starts_with(&format!("{}@{digest}\npolicy release: signed\n  ", w.reference())),
+        "a tag is checked at the digest it points to: {}",
+        text.stdout
     );
 }
 
@@ -247,8 +259,10 @@ fn a_signature_by_another_key_is_unsigned_and_says_what_was_found() {
         message.contains("policy release") && message.contains(".sig") && message.contains("1 piece(s) of evidence"),
         "{message}"
     );
-    let html = w.run(&["--once", "--format", "html", "--config", cfg.to_str().unwrap()]);
-    assert!(html.stdout.contains("data-signature=\"unsigned\""));
+    w.assert_marked(&cfg, "unsigned");
+    let out = w.verify(&cfg, &format!("{}@{digest}", w.reference()));
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert_eq!(verdict(&out)["verdict"], "unsigned");
 }
 
 #[test]
@@ -359,6 +373,7 @@ fn an_expired_certificate_with_a_valid_rekor_time_verifies() {
     let out = w.audit(&cfg);
     assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
     assert_eq!(signature_findings(&out.json()), vec![]);
+    w.assert_marked(&cfg, "signed");
 }
 
 #[test]
@@ -379,6 +394,12 @@ fn a_signature_of_the_index_covers_the_platform_digest_the_pods_run() {
     let out = w.audit(&cfg);
     assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
     assert_eq!(signature_findings(&out.json()), vec![]);
+    w.assert_marked(&cfg, "signed");
+    // By hand: the tag names the index, the digest the platform manifest.
+    let out = w.verify(&cfg, &format!("{}:v1@{amd64}", w.reference()));
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    assert_eq!(out.json()["indexes"][0], index.as_str());
+    assert!(verdict(&out)["evidence"][0].as_str().unwrap().contains(&format!("signature of {index}")));
 
     // An index that does not list the running digest does not cover it.
     let (other, _) = w.registry.push_image("shop/api", "v2", "amd64", "api-2");
@@ -399,6 +420,7 @@ fn a_sigstore_bundle_found_by_the_referrers_tag_schema_verifies() {
     let out = w.audit(&cfg);
     assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
     assert_eq!(signature_findings(&out.json()), vec![]);
+    w.assert_marked(&cfg, "signed");
     let out = w.verify(&cfg, &format!("{}@{digest}", w.reference()));
     let evidence = verdict(&out)["evidence"][0].as_str().unwrap().to_string();
     assert!(
