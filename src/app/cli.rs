@@ -432,14 +432,8 @@ pub async fn run(cli: Cli) -> u8 {
             "warn"
         },
     );
-    if let Some(Command::Discover { format, .. }) = &cli.command {
-        return crate::app::discover::command(&cfg, *format).await;
-    }
-    if let Some(Command::Verify {
-        image, policy, format, ..
-    }) = &cli.command
-    {
-        return crate::app::verify::command(&cfg, image, policy.as_deref(), *format).await;
+    if let Some(code) = as_written(&cli, &cfg).await {
+        return code;
     }
     if daemon_mode {
         // The daemon discovers at its start and on reload.
@@ -478,6 +472,18 @@ pub async fn run(cli: Cli) -> u8 {
     };
     // An Application that could not be read or mapped is an audit that is not complete.
     if discovery_failed { code.max(EXIT_ERROR) } else { code }
+}
+
+/// The commands that read the config as written (no discovered environments): `discover`
+/// and `verify`; `None` for the others.
+async fn as_written(cli: &Cli, cfg: &Config) -> Option<u8> {
+    match &cli.command {
+        Some(Command::Discover { format, .. }) => Some(crate::app::discover::command(cfg, *format).await),
+        Some(Command::Verify {
+            image, policy, format, ..
+        }) => Some(crate::app::verify::command(cfg, image, policy.as_deref(), *format).await),
+        _ => None,
+    }
 }
 
 /// `check-config`: every load problem and every check problem, one per line on stderr (exit

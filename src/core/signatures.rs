@@ -291,14 +291,22 @@ mod tests {
         }
     }
 
+    /// (case, outcomes, provenance wanted, registry unavailable, verdict).
+    type Case = (&'static str, Vec<Outcome>, bool, Option<&'static str>, &'static str);
+
+    fn check(cases: Vec<Case>) {
+        for (name, outcomes, wants_provenance, unavailable, want) in cases {
+            assert_eq!(
+                kind_of(&judge(&outcomes, wants_provenance, unavailable)),
+                want,
+                "{name}"
+            );
+        }
+    }
+
     #[test]
-    fn verdicts() {
-        let mismatch = || Rejected::ProvenanceMismatch {
-            builder_id: "https://ci.example.net".into(),
-            source_repo: "-".into(),
-            expected: "builder x".into(),
-        };
-        let cases: Vec<(&str, Vec<Outcome>, bool, Option<&str>, &str)> = vec![
+    fn signature_verdicts() {
+        check(vec![
             ("nothing found", vec![], false, None, "unsigned"),
             (
                 "nothing found, registry down",
@@ -343,6 +351,17 @@ mod tests {
                 Some("down"),
                 "invalid",
             ),
+        ]);
+    }
+
+    #[test]
+    fn provenance_verdicts() {
+        let mismatch = || Rejected::ProvenanceMismatch {
+            builder_id: "https://ci.example.net".into(),
+            source_repo: "-".into(),
+            expected: "builder x".into(),
+        };
+        check(vec![
             (
                 "signed, provenance wanted, none found",
                 vec![at("a.sig", Ok(signature(Kind::Signature, None)))],
@@ -370,14 +389,7 @@ mod tests {
                 None,
                 "signed",
             ),
-        ];
-        for (name, outcomes, wants_provenance, unavailable, want) in cases {
-            assert_eq!(
-                kind_of(&judge(&outcomes, wants_provenance, unavailable)),
-                want,
-                "{name}"
-            );
-        }
+        ]);
     }
 
     #[test]

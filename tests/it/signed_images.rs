@@ -232,10 +232,16 @@ fn a_signature_of_the_policy_key_verifies_and_verify_names_the_key() {
         evidence.contains(&key.public_key().fingerprint()) && evidence.contains(".sig"),
         "names the key's fingerprint and the cosign tag: {evidence}"
     );
-    let text = w.run(&["verify", &format!("{}:api-1", w.reference()), "--config", cfg.to_str().unwrap()]);
+    let text = w.run(&[
+        "verify",
+        &format!("{}:api-1", w.reference()),
+        "--config",
+        cfg.to_str().unwrap(),
+    ]);
     assert_eq!(text.code, 0, "{}", text.stderr);
     assert!(
-        text.stdout.starts_with(&format!("{}@{digest}\npolicy release: signed\n  ", w.reference())),
+        text.stdout
+            .starts_with(&format!("{}@{digest}\npolicy release: signed\n  ", w.reference())),
         "a tag is checked at the digest it points to: {}",
         text.stdout
     );
@@ -399,7 +405,12 @@ fn a_signature_of_the_index_covers_the_platform_digest_the_pods_run() {
     let out = w.verify(&cfg, &format!("{}:v1@{amd64}", w.reference()));
     assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
     assert_eq!(out.json()["indexes"][0], index.as_str());
-    assert!(verdict(&out)["evidence"][0].as_str().unwrap().contains(&format!("signature of {index}")));
+    assert!(
+        verdict(&out)["evidence"][0]
+            .as_str()
+            .unwrap()
+            .contains(&format!("signature of {index}"))
+    );
 
     // An index that does not list the running digest does not cover it.
     let (other, _) = w.registry.push_image("shop/api", "v2", "amd64", "api-2");

@@ -299,6 +299,13 @@ fn help(t: FindingType) -> (&'static str, &'static str, &'static str) {
             "An Argo CD Application sets this image (kustomize.images or helm.parameters, as Argo CD Image Updater's write-back does): it is declared, but git does not hold it.",
             "Commit the image to git (Image Updater's git write-back), or remove the override from the Application.",
         ),
+        FindingType::Unsigned | FindingType::SignatureInvalid | FindingType::ProvenanceMismatch => signature_help(t),
+    }
+}
+
+/// [`help`] for the signature findings.
+fn signature_help(t: FindingType) -> (&'static str, &'static str, &'static str) {
+    match t {
         FindingType::Unsigned => (
             "The running digest is not signed by the release pipeline",
             "No signature (cosign tag scheme, Sigstore bundle among the OCI referrers, or of an image index listing the digest) from a key or identity of the signature policy names the running digest.",
@@ -314,6 +321,7 @@ fn help(t: FindingType) -> (&'static str, &'static str, &'static str) {
             "The SLSA provenance attestation of the running digest names another builder or source repository than the signature policy.",
             "Find out who built the image; deploy the build of the release pipeline.",
         ),
+        _ => unreachable!("only signature findings"),
     }
 }
 
