@@ -108,7 +108,10 @@ fn main() {
     let digests = fill(&registry, n, &key);
     eprintln!("pushed {n} signed images in {:.1} s", started.elapsed().as_secs_f64());
     fleet(work, &registry.host(), &digests);
-    let (baseline_cfg, policy_cfg) = (config(work, &registry.host(), false), config(work, &registry.host(), true));
+    let (baseline_cfg, policy_cfg) = (
+        config(work, &registry.host(), false),
+        config(work, &registry.host(), true),
+    );
     let store = work.join("driftwatch.db");
     let (mut baseline, mut cold, mut warm) = (Vec::new(), Vec::new(), Vec::new());
     for run in 0..runs {
