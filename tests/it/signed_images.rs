@@ -15,6 +15,7 @@ use signatures::testing::{self, BundleSigner, BundleVersion, Ca, KeyPair, RekorL
 use support::config::ConfigBuilder;
 use support::fixtures::{deployment, deployment_yaml, pod};
 use support::kube::FakeKube;
+use support::postgres::Postgres;
 use support::registry::{OCI_INDEX, OCI_MANIFEST, OciRegistry, RegistryFront};
 use support::run::{Output, driftwatch};
 use support::write;
@@ -26,6 +27,7 @@ const DSSE: &str = "application/vnd.dsse.envelope.v1+json";
 const ISSUER: &str = "https://token.actions.githubusercontent.com";
 const RELEASE: &str = "https://github.com/example/shop/.github/workflows/release.yml@refs/tags/v1";
 const BUILDER: &str = "https://github.com/actions/runner/github-hosted";
+const STORE_PASSWORD_ENV: &str = "DRIFTWATCH_STORE_PASSWORD";
 
 /// One test's registry, cluster and config directory.
 struct World {
@@ -34,6 +36,8 @@ struct World {
     /// The host images are named by (the registry, or a front for it).
     host: String,
     kube: Option<FakeKube>,
+    /// A PostgreSQL database as the store (the verdict cache), else the SQLite file.
+    store: Option<String>,
 }
 
 impl World {
@@ -46,6 +50,7 @@ impl World {
             registry,
             host,
             kube: None,
+            store: None,
         }
     }
 
@@ -113,7 +118,7 @@ impl World {
     }
 
     fn config(&self, kubeconfig: &Path, policy: &str) -> PathBuf {
-        let cfg = ConfigBuilder::new(self.path())
+        let mut cfg = ConfigBuilder::new(self.path())
             .gitops(|g| g.path("gitops"))
             .registry(|r| {
                 r.host(&self.host)
@@ -129,13 +134,20 @@ impl World {
                     .require_digest(false)
                     .kubeconfig(kubeconfig)
             });
+        if let Some(url) = &self.store {
+            cfg = cfg.store(|s| s.url(url).password_env(STORE_PASSWORD_ENV));
+        }
         let path = self.path().join("driftwatch.toml");
         write(&path, &format!("{}\n{policy}", cfg.toml()));
         path
     }
 
     fn run(&self, args: &[&str]) -> Output {
-        let out = driftwatch(self.path(), args, &[("REG_USER", USER), ("REG_PASSWORD", PASSWORD)]);
+        let mut env = vec![("REG_USER", USER), ("REG_PASSWORD", PASSWORD)];
+        if self.store.is_some() {
+            env.push((STORE_PASSWORD_ENV, Postgres::shared().password()));
+        }
+        let out = driftwatch(self.path(), args, &env);
         assert!(
             !out.stdout.contains(PASSWORD) && !out.stderr.contains(PASSWORD),
             "the registry password is never printed"
@@ -512,7 +524,22 @@ fn a_registry_that_is_down_makes_the_check_unverifiable_never_unsigned() {
 
 #[test]
 fn a_verified_digest_is_not_asked_again_until_the_policy_changes() {
+    // The verdict cache on both store backends: the SQLite file, then PostgreSQL.
+    cached_verdicts(None);
+    let database = Postgres::shared().database("verdicts");
+    cached_verdicts(Some(&database));
+    assert_eq!(
+        Postgres::shared()
+            .sql(&database, "SELECT count(*) FROM signature_verdicts")
+            .trim(),
+        "1",
+        "one verdict: the policy's older hash was dropped"
+    );
+}
+
+fn cached_verdicts(store: Option<&str>) {
     let mut w = World::new();
+    w.store = store.map(str::to_string);
     let digest = w.image("api-1");
     let key = KeyPair::p256();
     w.push(&digest, testing::sign_simple_signing(&key, &w.reference(), &digest));
