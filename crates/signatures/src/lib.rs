@@ -5,11 +5,44 @@
 //! # Layout
 //! - [`verify`] (verify.rs): the entry point; picks the checks a piece of evidence needs.
 //! - evidence.rs: [`Evidence`] as found in a registry, [`Verified`] as proven.
-//! - policy.rs: [`Policy`]: keys, keyless identities, trusted root, provenance policy.
-//! - error.rs: [`Rejected`], each reason in a user's words, and its finding ([`Class`]).
+//! - policy.rs: [`Policy`]: keys, keyless identities, trusted root, provenance policy; its
+//!   fingerprint for verdict caches.
+//! - error.rs: [`Rejected`], each reason in a user's words, and the finding it makes ([`Class`]).
 //! - trusted_root.rs: Sigstore's `trusted_root.json` (Fulcio CAs, Rekor and CT logs, TSAs).
 //! - keys.rs: PEM/DER public keys (ECDSA P-256/P-384, Ed25519, RSA) and signature checks.
+//! - cosign.rs: the tag scheme's simple-signing payload and layer annotations.
+//! - bundle.rs: Sigstore bundles v0.1–v0.3.
+//! - dsse.rs: DSSE envelopes, the PAE, in-toto statements.
+//! - fulcio.rs: the certificate chain to a Fulcio CA, the OIDC issuer and subject.
+//! - rekor.rs: signed entry timestamps, RFC 6962 inclusion proofs, signed checkpoints, and the
+//!   entry's body bound to the signature.
+//! - sct.rs: the certificate's embedded SCT against the CT logs.
+//! - provenance.rs: SLSA v1 and v0.2 provenance, compared with the policy.
 //! - time.rs: RFC 3339 and Unix times.
+//! - testing/ (feature `test-support`): keys, a Fulcio-style CA, a Rekor-style log, a trusted
+//!   root, and evidence built from them as cosign writes it (see [`testing`]'s docs, when the
+//!   feature is on).
+//!
+//! # What a verdict means
+//! - Key-based: one of the policy's keys verifies the signature over the exact payload bytes
+//!   (ECDSA with SHA-256, P-384 also SHA-384; Ed25519; RSA PKCS#1 v1.5 or PSS), and the payload
+//!   names one of the subjects. A Rekor entry, when present and its log is in the policy's
+//!   trusted root, is verified and reported; it is not required.
+//! - Keyless: the certificate's OIDC issuer (exact) and SAN subject (regex) match an identity;
+//!   the certificate's key verifies the signature; the Rekor entry (if any) is bound to this
+//!   signature and verified by its signed entry timestamp and/or inclusion proof up to a
+//!   checkpoint signed by a Rekor key of the trusted root; the certificate was valid at the
+//!   signing time and chains, at that time, to a Fulcio CA of the root trusted then; an
+//!   embedded SCT verifies with a CT log of the root (when the root lists CT logs).
+//! - The signing time is the entry's integrated time only when the signed entry timestamp
+//!   covers it: an inclusion proof proves that the entry is in the log, not when it got there.
+//!   Without a signed time, the audit's clock is the signing time, so an expired certificate is
+//!   rejected and a still-valid one is accepted.
+//! - RFC 3161 timestamps (`dev.sigstore.cosign/timestamp`, a bundle's
+//!   `timestampVerificationData`) are not verified yet: they prove nothing here.
+//! - A bundle's message signature is taken to sign the artifact whose digest it names (for an
+//!   image: its manifest). Ed25519 keys cannot sign a digest alone, so such bundles need
+//!   ECDSA or RSA.
 //!
 //! # Crates chosen, and why
 //! The primitives are RustCrypto's (`p256`, `p384`, `ecdsa`, `ed25519-dalek`, `rsa`, `sha2`,
@@ -46,7 +79,7 @@ pub use dsse::pae;
 pub use error::{Class, Rejected};
 pub use evidence::{Evidence, Kind, Provenance, Signer, Timestamp, TlogEntry, TlogProof, Verified};
 pub use keys::{HashAlg, KeyError, PublicKey, SignatureError};
-pub use policy::{Identity, Policy, ProvenancePolicy};
+pub use policy::{Identity, Policy, ProvenancePolicy, RULES_VERSION};
 pub use provenance::normalize_repo;
 pub use trusted_root::{RootError, TrustedRoot};
 pub use verify::{COSIGN_SIGN_V1, verify};
