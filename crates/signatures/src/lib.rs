@@ -20,7 +20,7 @@
 //! - provenance.rs: SLSA v1 and v0.2 provenance, compared with the policy.
 //! - time.rs: RFC 3339 and Unix times.
 //! - testing/ (feature `test-support`): keys, a Fulcio-style CA, a Rekor-style log, a trusted
-//!   root, and evidence built from them as cosign writes it (see [`testing`]'s docs, when the
+//!   root, and evidence built from them as cosign writes it (see `testing`'s docs, when the
 //!   feature is on).
 //!
 //! # What a verdict means
