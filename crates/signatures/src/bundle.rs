@@ -108,7 +108,9 @@ struct RawProof {
     tree_size: Value,
     #[serde(default)]
     hashes: Vec<String>,
-    checkpoint: RawCheckpoint,
+    /// Absent in early v0.1 bundles: such a proof leads to a root hash nobody signed, so it is
+    /// ignored (the signed entry timestamp must then verify the entry).
+    checkpoint: Option<RawCheckpoint>,
 }
 
 #[derive(Deserialize)]
@@ -185,6 +187,7 @@ fn message(m: &RawMessage) -> Result<Content, Rejected> {
 fn entry(raw: &RawEntry) -> Result<Entry, Rejected> {
     let proof = match &raw.inclusion_proof {
         None => None,
+        Some(RawProof { checkpoint: None, .. }) => None,
         Some(p) => Some(InclusionProof {
             log_index: u64::try_from(int(&p.log_index, "inclusionProof.logIndex")?)
                 .map_err(|_| bad("negative inclusionProof.logIndex"))?,
@@ -196,7 +199,7 @@ fn entry(raw: &RawEntry) -> Result<Entry, Rejected> {
                 .iter()
                 .map(|h| b64(h, "inclusionProof.hashes"))
                 .collect::<Result<_, _>>()?,
-            checkpoint: p.checkpoint.envelope.clone(),
+            checkpoint: p.checkpoint.as_ref().map(|c| c.envelope.clone()).unwrap_or_default(),
         }),
     };
     Ok(Entry {

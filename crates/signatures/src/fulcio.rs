@@ -204,6 +204,19 @@ pub(crate) fn verify_signed_by(child: &Certificate, parent: &Certificate) -> Res
     })
 }
 
+/// A certificate's subject, or its serial when the subject is empty (Fulcio's leaves).
+fn name_of(cert: &Certificate) -> String {
+    let subject = cert.tbs_certificate.subject.to_string();
+    if subject.is_empty() {
+        format!(
+            "the certificate {}",
+            hex::encode(cert.tbs_certificate.serial_number.as_bytes())
+        )
+    } else {
+        subject
+    }
+}
+
 fn signature_hash(oid: &ObjectIdentifier) -> Result<HashAlg, ChainError> {
     use const_oid::db::{rfc5912, rfc8410};
     let alg = match *oid {
