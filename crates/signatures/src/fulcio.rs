@@ -199,8 +199,8 @@ pub(crate) fn verify_signed_by(child: &Certificate, parent: &Certificate) -> Res
         .as_bytes()
         .ok_or_else(|| enc(&"the signature is not whole bytes"))?;
     key.verify_with(alg, &tbs, sig).map_err(|_| ChainError::Signature {
-        child: child.tbs_certificate.subject.to_string(),
-        parent: parent.tbs_certificate.subject.to_string(),
+        child: name_of(child),
+        parent: name_of(parent),
     })
 }
 
