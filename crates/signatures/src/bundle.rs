@@ -20,6 +20,8 @@ pub(crate) struct Bundle {
     /// tried; the `publicKey.hint` is the signer's word only).
     pub certificate: Option<Leaf>,
     pub tlog_entries: Vec<Entry>,
+    /// RFC 3161 timestamps (DER), over the signature.
+    pub timestamps: Vec<Vec<u8>>,
     pub content: Content,
 }
 
@@ -51,6 +53,20 @@ struct RawMaterial {
     certificate: Option<RawBytes>,
     #[serde(default)]
     tlog_entries: Vec<RawEntry>,
+    timestamp_verification_data: Option<RawTimestamps>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawTimestamps {
+    #[serde(default)]
+    rfc3161_timestamps: Vec<RawTimestamp>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawTimestamp {
+    signed_timestamp: String,
 }
 
 #[derive(Deserialize)]
@@ -157,6 +173,14 @@ impl Bundle {
             (None, None) => None,
         };
         let tlog_entries = material.tlog_entries.iter().map(entry).collect::<Result<Vec<_>, _>>()?;
+        let timestamps = match &material.timestamp_verification_data {
+            Some(t) => t
+                .rfc3161_timestamps
+                .iter()
+                .map(|t| b64(&t.signed_timestamp, "signedTimestamp"))
+                .collect::<Result<Vec<_>, _>>()?,
+            None => Vec::new(),
+        };
         let content = match (raw.message_signature, raw.dsse_envelope) {
             (Some(m), None) => message(&m)?,
             (None, Some(e)) => Content::Dsse(Envelope::from_raw(e)?),
@@ -165,6 +189,7 @@ impl Bundle {
         Ok(Bundle {
             certificate,
             tlog_entries,
+            timestamps,
             content,
         })
     }

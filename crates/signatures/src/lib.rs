@@ -17,6 +17,7 @@
 //! - rekor.rs: signed entry timestamps, RFC 6962 inclusion proofs, signed checkpoints, and the
 //!   entry's body bound to the signature.
 //! - sct.rs: the certificate's embedded SCT against the CT logs.
+//! - timestamp.rs: RFC 3161 timestamps (CMS SignedData, TSTInfo) against the root's TSAs.
 //! - provenance.rs: SLSA v1 and v0.2 provenance, compared with the policy.
 //! - time.rs: RFC 3339 and Unix times.
 //! - testing/ (feature `test-support`): keys, a Fulcio-style CA, a Rekor-style log, a trusted
@@ -38,18 +39,23 @@
 //!   covers it: an inclusion proof proves that the entry is in the log, not when it got there.
 //!   Without a signed time, the audit's clock is the signing time, so an expired certificate is
 //!   rejected and a still-valid one is accepted.
-//! - RFC 3161 timestamps (`dev.sigstore.cosign/timestamp`, a bundle's
-//!   `timestampVerificationData`) are not verified yet: they prove nothing here.
+//! - An RFC 3161 timestamp (`dev.sigstore.cosign/timestamp`, a bundle's
+//!   `timestampVerificationData`; the first one) must be over the signature and signed by a
+//!   timestamping authority of the root (its leaf certificate valid at `genTime`); its time is
+//!   then a signing time too (keyless only), and the certificate must be valid at every proven
+//!   time.
 //! - A bundle's message signature is taken to sign the artifact whose digest it names (for an
 //!   image: its manifest). Ed25519 keys cannot sign a digest alone, so such bundles need
 //!   ECDSA or RSA.
 //!
 //! # Crates chosen, and why
 //! The primitives are RustCrypto's (`p256`, `p384`, `ecdsa`, `ed25519-dalek`, `rsa`, `sha2`,
-//! `x509-cert`, `der`, `spki`): pure Rust, no C, already in driftwatch's lock file through other
-//! dependencies. No cryptographic primitive is written here. The Sigstore formats on top
-//! (simple-signing payload, cosign annotations, bundle JSON, DSSE PAE, Rekor SET canonical JSON,
-//! RFC 6962 inclusion proofs and signed checkpoint notes, SCTs) are formats, written here.
+//! `x509-cert`, `der`, `spki`; `cms` and `x509-tsp` for RFC 3161 tokens): pure Rust, no C, no
+//! OpenSSL, no async runtime. `p256`, `ecdsa`, `rsa`, `der`, `spki` and `sha2` were already in
+//! driftwatch's lock file through other dependencies. No cryptographic primitive is written
+//! here. The Sigstore formats on top (simple-signing payload, cosign annotations, bundle JSON,
+//! DSSE PAE, Rekor SET canonical JSON, RFC 6962 inclusion proofs and signed checkpoint notes,
+//! SCTs) are formats, written here.
 //!
 //! `sigstore` (sigstore-rs) was not used: its `verify` feature pulls `fulcio`, which pulls
 //! `reqwest` and `openidconnect` (and `oauth`), its cosign verification goes through the async
@@ -72,6 +78,7 @@ mod sct;
 #[cfg(feature = "test-support")]
 pub mod testing;
 mod time;
+mod timestamp;
 mod trusted_root;
 mod verify;
 

@@ -156,3 +156,39 @@ fn a_public_good_v01_bundle_of_a_python_release_authenticates() {
     let r = verify(&e, &[other()], &policy, audit_time()).unwrap_err();
     assert_eq!(r, Rejected::DigestMismatch { signed: named.into() });
 }
+
+/// sigstore-python's TSA fixture: a test instance's root (inside a client trust config) whose
+/// timestamping authority is `tsa/ca.json` (as sigstore-python's own tests set it), and a v0.3
+/// bundle carrying RFC 3161 timestamps.
+fn tsa_root() -> TrustedRoot {
+    let mut config: serde_json::Value = serde_json::from_slice(&read("tsa/trust_config.json")).unwrap();
+    let ca: serde_json::Value = serde_json::from_slice(&read("tsa/ca.json")).unwrap();
+    config["trustedRoot"]["timestampAuthorities"] = serde_json::json!([ca]);
+    TrustedRoot::from_json(config["trustedRoot"].to_string().as_bytes()).expect("TSA test root")
+}
+
+#[test]
+#[ignore = "needs SIGSTORE_PYTHON_ASSETS (sigstore-python's test/assets)"]
+fn a_bundle_with_rfc3161_timestamps_verifies_them() {
+    let policy = Policy {
+        identities: vec![identity(TSA_ISSUER, "")],
+        trusted_root: Some(tsa_root()),
+        ..Policy::default()
+    };
+    let e = Evidence::Bundle {
+        json: read("tsa/bundle.txt.sigstore"),
+    };
+    let v = verify(&e, &[digest_of("tsa/bundle.txt")], &policy, audit_time()).unwrap();
+    let ts = v.timestamp.expect("a verified timestamp");
+    assert_eq!(ts.authority, "CN=Test TSA Timestamping,O=local");
+    // The trust config's own authority (another certificate) did not sign it.
+    let config: serde_json::Value = serde_json::from_slice(&read("tsa/trust_config.json")).unwrap();
+    let policy = Policy {
+        trusted_root: Some(TrustedRoot::from_json(config["trustedRoot"].to_string().as_bytes()).unwrap()),
+        ..policy
+    };
+    let r = verify(&e, &[digest_of("tsa/bundle.txt")], &policy, audit_time()).unwrap_err();
+    assert!(matches!(r, Rejected::Timestamp(_)), "{r}");
+}
+
+const TSA_ISSUER: &str = "https://accounts.google.com";
