@@ -8,3 +8,4 @@ mod key;
 mod keyless;
 mod malformed;
 mod public_vectors;
+mod timestamp;
