@@ -48,6 +48,15 @@
 //!   image: its manifest). Ed25519 keys cannot sign a digest alone, so such bundles need
 //!   ECDSA or RSA.
 //!
+//! # Using it
+//! For one running digest: collect every piece of evidence the registry holds for it and for
+//! each index that lists it (`.sig` layers, `.att` layers, referrers' bundles), call [`verify`]
+//! on each with `subjects` = the running digest and those index digests, then: any `Ok` that is
+//! a signature → signed (and an attestation's [`Provenance`] is reported); else a rejection of
+//! [`Class::ProvenanceMismatch`] → `provenance-mismatch`; else one of [`Class::Invalid`] →
+//! `signature-invalid` (its message says why); else (no evidence, or only [`Class::NotOurs`])
+//! → `unsigned`. Cache the verdict under the digest and [`Policy::fingerprint`].
+//!
 //! # Crates chosen, and why
 //! The primitives are RustCrypto's (`p256`, `p384`, `ecdsa`, `ed25519-dalek`, `rsa`, `sha2`,
 //! `x509-cert`, `der`, `spki`; `cms` and `x509-tsp` for RFC 3161 tokens): pure Rust, no C, no
@@ -94,4 +103,19 @@ pub use verify::{COSIGN_SIGN_V1, verify};
 /// The annotation keys of cosign's tag-scheme layers.
 pub mod annotations {
     pub use crate::cosign::{BUNDLE, CERTIFICATE, CHAIN, SIGNATURE, TIMESTAMP};
+}
+
+/// The media types of the evidence, as cosign and the Sigstore clients push it.
+pub mod media_types {
+    /// A `.sig` layer: the simple-signing payload.
+    pub const SIMPLE_SIGNING: &str = "application/vnd.dev.cosign.simplesigning.v1+json";
+    /// A `.att` layer: a DSSE envelope.
+    pub const DSSE_ENVELOPE: &str = "application/vnd.dsse.envelope.v1+json";
+    /// A DSSE envelope's payload type for in-toto statements.
+    pub const IN_TOTO: &str = crate::dsse::IN_TOTO;
+    /// A Sigstore bundle as the referrers API holds it (the artifact type, and the layer's).
+    pub const BUNDLE_V03: &str = "application/vnd.dev.sigstore.bundle.v0.3+json";
+    /// Older bundles (media type field of the JSON).
+    pub const BUNDLE_V02: &str = "application/vnd.dev.sigstore.bundle+json;version=0.2";
+    pub const BUNDLE_V01: &str = "application/vnd.dev.sigstore.bundle+json;version=0.1";
 }
