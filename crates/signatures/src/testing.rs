@@ -25,7 +25,7 @@ mod tsa;
 
 pub use ca::{Ca, Issued};
 pub use evidence::{
-    BundleSigner, BundleVersion, attest, attest_keyless, in_toto_statement, make_bundle, make_dsse_bundle,
+    BundleSigner, BundleVersion, Tlog, attest, attest_keyless, in_toto_statement, make_bundle, make_dsse_bundle,
     sign_simple_signing, sign_simple_signing_keyless, simple_signing_payload, slsa_v1_predicate, slsa_v02_predicate,
 };
 pub use keys::KeyPair;

@@ -9,7 +9,7 @@ use signatures::{Class, Evidence, Kind, Rejected, Signer, annotations, verify};
 use crate::common::*;
 
 fn rsa() -> KeyPair {
-    KeyPair::rsa_from_pkcs8_pem(include_str!("../fixtures/rsa-test-key.pem"))
+    KeyPair::rsa_test_key()
 }
 
 #[test]
