@@ -44,6 +44,11 @@
 //!   timestamping authority of the root (its leaf certificate valid at `genTime`); its time is
 //!   then a signing time too (keyless only), and the certificate must be valid at every proven
 //!   time.
+//! - Chains are built from the trusted root's CA chains only: cosign's `dev.sigstore.cosign/chain`
+//!   annotation and a bundle's extra chain certificates are not trusted (as the Sigstore
+//!   clients do).
+//! - The first transparency log entry and the first timestamp are checked; Rekor v2 entries (no
+//!   integrated time, `…V002` bodies) are not supported yet and are rejected as such.
 //! - A bundle's message signature is taken to sign the artifact whose digest it names (for an
 //!   image: its manifest). Ed25519 keys cannot sign a digest alone, so such bundles need
 //!   ECDSA or RSA.
