@@ -4,6 +4,7 @@
 mod attestation;
 mod bundle;
 mod common;
+mod cost;
 mod key;
 mod keyless;
 mod malformed;
