@@ -54,7 +54,8 @@ RUN mkdir src benches crates/yaml/src crates/kustomize/src crates/helm/src crate
     && echo 'fn main() {}' > benches/discovery.rs \
     && echo 'fn main() {}' > benches/signatures.rs \
     && cargo build --release --locked \
-    && rm -rf src benches tests/support/lib.rs crates/yaml/src crates/kustomize/src crates/helm/src crates/signatures/src xtask/src
+    && rm -rf src benches tests/support/lib.rs crates/yaml/src crates/kustomize/src crates/helm/src crates/signatures/src \
+        xtask/src
 
 COPY src ./src
 COPY crates ./crates

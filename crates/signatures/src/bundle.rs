@@ -20,6 +20,8 @@ pub(crate) struct Bundle {
     /// tried; the `publicKey.hint` is the signer's word only).
     pub certificate: Option<Leaf>,
     pub tlog_entries: Vec<Entry>,
+    /// RFC 3161 timestamps (DER), over the signature.
+    pub timestamps: Vec<Vec<u8>>,
     pub content: Content,
 }
 
@@ -51,6 +53,20 @@ struct RawMaterial {
     certificate: Option<RawBytes>,
     #[serde(default)]
     tlog_entries: Vec<RawEntry>,
+    timestamp_verification_data: Option<RawTimestamps>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawTimestamps {
+    #[serde(default)]
+    rfc3161_timestamps: Vec<RawTimestamp>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawTimestamp {
+    signed_timestamp: String,
 }
 
 #[derive(Deserialize)]
@@ -108,7 +124,9 @@ struct RawProof {
     tree_size: Value,
     #[serde(default)]
     hashes: Vec<String>,
-    checkpoint: RawCheckpoint,
+    /// Absent in early v0.1 bundles: such a proof leads to a root hash nobody signed, so it is
+    /// ignored (the signed entry timestamp must then verify the entry).
+    checkpoint: Option<RawCheckpoint>,
 }
 
 #[derive(Deserialize)]
@@ -155,6 +173,14 @@ impl Bundle {
             (None, None) => None,
         };
         let tlog_entries = material.tlog_entries.iter().map(entry).collect::<Result<Vec<_>, _>>()?;
+        let timestamps = match &material.timestamp_verification_data {
+            Some(t) => t
+                .rfc3161_timestamps
+                .iter()
+                .map(|t| b64(&t.signed_timestamp, "signedTimestamp"))
+                .collect::<Result<Vec<_>, _>>()?,
+            None => Vec::new(),
+        };
         let content = match (raw.message_signature, raw.dsse_envelope) {
             (Some(m), None) => message(&m)?,
             (None, Some(e)) => Content::Dsse(Envelope::from_raw(e)?),
@@ -163,6 +189,7 @@ impl Bundle {
         Ok(Bundle {
             certificate,
             tlog_entries,
+            timestamps,
             content,
         })
     }
@@ -185,6 +212,7 @@ fn message(m: &RawMessage) -> Result<Content, Rejected> {
 fn entry(raw: &RawEntry) -> Result<Entry, Rejected> {
     let proof = match &raw.inclusion_proof {
         None => None,
+        Some(RawProof { checkpoint: None, .. }) => None,
         Some(p) => Some(InclusionProof {
             log_index: u64::try_from(int(&p.log_index, "inclusionProof.logIndex")?)
                 .map_err(|_| bad("negative inclusionProof.logIndex"))?,
@@ -196,7 +224,7 @@ fn entry(raw: &RawEntry) -> Result<Entry, Rejected> {
                 .iter()
                 .map(|h| b64(h, "inclusionProof.hashes"))
                 .collect::<Result<_, _>>()?,
-            checkpoint: p.checkpoint.envelope.clone(),
+            checkpoint: p.checkpoint.as_ref().map(|c| c.envelope.clone()).unwrap_or_default(),
         }),
     };
     Ok(Entry {

@@ -47,6 +47,8 @@ pub(crate) struct Annotations {
     pub signature: Option<Vec<u8>>,
     pub certificate: Option<Leaf>,
     pub tlog: Option<Entry>,
+    /// An RFC 3161 timestamp over the signature (DER).
+    pub timestamp: Option<Vec<u8>>,
 }
 
 pub(crate) fn annotations(map: &BTreeMap<String, String>) -> Result<Annotations, Rejected> {
@@ -66,10 +68,15 @@ pub(crate) fn annotations(map: &BTreeMap<String, String>) -> Result<Annotations,
         Some(json) => Some(legacy_bundle(json)?),
         None => None,
     };
+    let timestamp = match map.get(TIMESTAMP) {
+        Some(json) => Some(timestamp_annotation(json)?),
+        None => None,
+    };
     Ok(Annotations {
         signature,
         certificate,
         tlog,
+        timestamp,
     })
 }
 
@@ -107,4 +114,18 @@ fn legacy_bundle(json: &str) -> Result<Entry, Rejected> {
         ),
         proof: None,
     })
+}
+
+/// cosign's `dev.sigstore.cosign/timestamp`: `{"SignedRFC3161Timestamp": b64}`.
+fn timestamp_annotation(json: &str) -> Result<Vec<u8>, Rejected> {
+    #[derive(Deserialize)]
+    struct Raw {
+        #[serde(rename = "SignedRFC3161Timestamp")]
+        signed: String,
+    }
+    let bad = |why: String| Rejected::malformed(format!("{TIMESTAMP}: {why}"));
+    let raw: Raw = serde_json::from_str(json).map_err(|e| bad(e.to_string()))?;
+    STANDARD
+        .decode(raw.signed.trim())
+        .map_err(|_| bad("SignedRFC3161Timestamp is not base64".into()))
 }

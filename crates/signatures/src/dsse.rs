@@ -116,3 +116,36 @@ impl Statement {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pae_is_the_dsse_specs_encoding() {
+        // The DSSE specification's example (protocol.md).
+        assert_eq!(
+            pae("http://example.com/HelloWorld", b"hello world"),
+            b"DSSEv1 29 http://example.com/HelloWorld 11 hello world".to_vec()
+        );
+        assert_eq!(pae("", b""), b"DSSEv1 0  0 ".to_vec());
+    }
+
+    #[test]
+    fn an_envelope_without_signatures_or_of_another_type_is_malformed() {
+        let none = br#"{"payloadType":"application/vnd.in-toto+json","payload":"e30=","signatures":[]}"#;
+        assert!(
+            Envelope::from_json(none)
+                .unwrap_err()
+                .to_string()
+                .contains("no signature")
+        );
+        let other = br#"{"payloadType":"text/plain","payload":"e30=","signatures":[{"sig":"AA=="}]}"#;
+        let env = Envelope::from_json(other).unwrap();
+        let r = Statement::from_envelope(&env).unwrap_err();
+        assert!(
+            r.to_string().contains("\"text/plain\" is not an in-toto statement"),
+            "{r}"
+        );
+    }
+}

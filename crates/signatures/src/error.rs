@@ -50,6 +50,10 @@ pub enum Rejected {
     /// checkpoint, or an entry for another signature).
     #[error("transparency log entry: {0}")]
     Tlog(String),
+    /// An RFC 3161 timestamp does not verify (another signature's, not by a timestamping
+    /// authority of the trusted root, malformed).
+    #[error("timestamp: {0}")]
+    Timestamp(String),
     /// The certificate's signed certificate timestamp does not verify against the trusted root's
     /// CT logs.
     #[error("certificate transparency: {0}")]

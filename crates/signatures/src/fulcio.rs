@@ -199,9 +199,22 @@ pub(crate) fn verify_signed_by(child: &Certificate, parent: &Certificate) -> Res
         .as_bytes()
         .ok_or_else(|| enc(&"the signature is not whole bytes"))?;
     key.verify_with(alg, &tbs, sig).map_err(|_| ChainError::Signature {
-        child: child.tbs_certificate.subject.to_string(),
-        parent: parent.tbs_certificate.subject.to_string(),
+        child: name_of(child),
+        parent: name_of(parent),
     })
+}
+
+/// A certificate's subject, or its serial when the subject is empty (Fulcio's leaves).
+fn name_of(cert: &Certificate) -> String {
+    let subject = cert.tbs_certificate.subject.to_string();
+    if subject.is_empty() {
+        format!(
+            "the certificate {}",
+            hex::encode(cert.tbs_certificate.serial_number.as_bytes())
+        )
+    } else {
+        subject
+    }
 }
 
 fn signature_hash(oid: &ObjectIdentifier) -> Result<HashAlg, ChainError> {

@@ -88,6 +88,18 @@ impl PublicKey {
         })
     }
 
+    /// Reads a PKCS#1 `RSAPublicKey` (trusted roots say `PKCS1_RSA_PKCS1V5` for these).
+    pub fn from_pkcs1_rsa_der(der: &[u8]) -> Result<Self, KeyError> {
+        use rsa::pkcs1::DecodeRsaPublicKey;
+        use spki::EncodePublicKey;
+        let k = rsa::RsaPublicKey::from_pkcs1_der(der).map_err(|e| invalid("RSA", e))?;
+        let spki = k.to_public_key_der().map_err(|e| invalid("RSA", e))?;
+        Ok(PublicKey {
+            inner: Inner::Rsa(k),
+            spki_der: spki.as_bytes().to_vec(),
+        })
+    }
+
     /// `sha256:<hex>` of the DER SubjectPublicKeyInfo: names the key in evidence and cache keys.
     pub fn fingerprint(&self) -> String {
         format!("sha256:{}", hex::encode(Sha256::digest(&self.spki_der)))

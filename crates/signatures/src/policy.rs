@@ -24,6 +24,41 @@ pub struct Identity {
     pub subject_regex: regex::Regex,
 }
 
+/// The version of the verification rules: part of [`Policy::fingerprint`], so that verdicts
+/// cached by an older driftwatch are checked again when the rules change.
+pub const RULES_VERSION: u32 = 1;
+
+impl Policy {
+    /// `sha256:<hex>` over everything that decides a verdict (the rules' version, key
+    /// fingerprints, identities, the trusted root's digest, the provenance policy): a verdict
+    /// cached under it stays valid while it is unchanged.
+    pub fn fingerprint(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let mut h = Sha256::new();
+        let mut field = |tag: &str, value: &str| {
+            h.update(tag.as_bytes());
+            h.update((value.len() as u64).to_be_bytes());
+            h.update(value.as_bytes());
+        };
+        field("rules", &RULES_VERSION.to_string());
+        for k in &self.keys {
+            field("key", &k.fingerprint());
+        }
+        for i in &self.identities {
+            field("issuer", &i.issuer);
+            field("subject", i.subject_regex.as_str());
+        }
+        if let Some(root) = &self.trusted_root {
+            field("root", &root.digest());
+        }
+        if let Some(p) = &self.provenance {
+            field("builder", p.builder_id.as_deref().unwrap_or("\0"));
+            field("source", p.source_repo.as_deref().unwrap_or("\0"));
+        }
+        format!("sha256:{}", hex::encode(h.finalize()))
+    }
+}
+
 impl Identity {
     pub(crate) fn matches(&self, issuer: &str, subject: &str) -> bool {
         self.issuer == issuer && self.subject_regex.is_match(subject)

@@ -88,3 +88,63 @@ pub fn normalize_repo(repo: &str) -> String {
     r = r.strip_suffix(".git").unwrap_or(r);
     r.to_ascii_lowercase()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repositories_compare_without_scheme_prefix_suffix_and_ref() {
+        for (input, want) in [
+            ("github.com/example/shop", "github.com/example/shop"),
+            ("https://github.com/example/shop", "github.com/example/shop"),
+            (
+                "git+https://github.com/Example/Shop.git@refs/tags/v1",
+                "github.com/example/shop",
+            ),
+            ("https://github.com/example/shop/", "github.com/example/shop"),
+            ("github.com/example/shop@refs/heads/main", "github.com/example/shop"),
+        ] {
+            assert_eq!(normalize_repo(input), want, "{input}");
+        }
+    }
+
+    fn found(builder: Option<&str>, source: Option<&str>) -> Provenance {
+        Provenance {
+            predicate_type: SLSA_V1.into(),
+            builder_id: builder.map(Into::into),
+            source_repo: source.map(Into::into),
+        }
+    }
+
+    #[test]
+    fn builder_ids_match_exactly_or_with_a_ref() {
+        let policy = ProvenancePolicy {
+            builder_id: Some("https://github.com/slsa-framework/generator.yml".into()),
+            source_repo: None,
+        };
+        let ok = |b: &str| check(&found(Some(b), None), &policy).is_ok();
+        assert!(ok("https://github.com/slsa-framework/generator.yml"));
+        assert!(ok("https://github.com/slsa-framework/generator.yml@refs/tags/v1.9.0"));
+        assert!(!ok("https://github.com/slsa-framework/generator.yml.evil"));
+        assert!(!ok("https://github.com/slsa-framework/generator"));
+        let r = check(&found(None, Some("x")), &policy).unwrap_err();
+        assert!(r.to_string().contains("built by - from x"), "{r}");
+    }
+
+    #[test]
+    fn the_source_comes_from_the_workflow_or_the_first_resolved_dependency() {
+        let with_workflow = serde_json::json!({"buildDefinition": {
+            "externalParameters": {"workflow": {"repository": "https://github.com/a/b"}},
+            "resolvedDependencies": [{"uri": "git+https://github.com/c/d@refs/heads/main"}]}});
+        let deps_only = serde_json::json!({"buildDefinition": {
+            "resolvedDependencies": [{"digest": {}}, {"uri": "git+https://github.com/c/d@refs/heads/main"}]}});
+        let src = |p: &Value| read(SLSA_V1, p).unwrap().source_repo;
+        assert_eq!(src(&with_workflow).as_deref(), Some("https://github.com/a/b"));
+        assert_eq!(
+            src(&deps_only).as_deref(),
+            Some("git+https://github.com/c/d@refs/heads/main")
+        );
+        assert!(read("https://spdx.dev/Document", &with_workflow).is_none());
+    }
+}

@@ -162,3 +162,16 @@ pub fn encode_list(scts: &[(Vec<u8>, u64, Vec<u8>)]) -> Vec<u8> {
     out.extend_from_slice(&items);
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn truncated_or_unknown_scts_are_refused() {
+        assert_eq!(parse_list(&[]), Err(SctFormatError::Truncated));
+        assert_eq!(parse_list(&[0, 5, 0]), Err(SctFormatError::Truncated));
+        assert_eq!(parse_list(&[0, 3, 0, 1, 7]), Err(SctFormatError::Version(7)));
+        assert_eq!(parse_list(&[0, 0]), Ok(vec![]));
+    }
+}

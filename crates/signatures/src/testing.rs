@@ -1,6 +1,6 @@
 //! Test support (cargo feature `test-support`): keys, a Fulcio-style CA with the Sigstore
 //! extensions and an embedded SCT, a Rekor-style log (signed entry timestamps, inclusion
-//! proofs, signed checkpoints), a trusted root naming them, and the evidence cosign and the
+//! proofs, signed checkpoints), a timestamping authority (RFC 3161), a trusted root naming them, and the evidence cosign and the
 //! Sigstore bundle specs define, built from them. For test harnesses only: keys are made with
 //! the OS RNG and nothing is kept secret.
 //!
@@ -20,14 +20,18 @@ mod ca;
 mod evidence;
 mod keys;
 mod rekor;
+mod root;
+mod tsa;
 
-pub use ca::{Ca, Issued, trusted_root};
+pub use ca::{Ca, Issued};
 pub use evidence::{
-    BundleSigner, BundleVersion, attest, attest_keyless, in_toto_statement, make_bundle, make_dsse_bundle,
+    BundleSigner, BundleVersion, Tlog, attest, attest_keyless, in_toto_statement, make_bundle, make_dsse_bundle,
     sign_simple_signing, sign_simple_signing_keyless, simple_signing_payload, slsa_v1_predicate, slsa_v02_predicate,
 };
 pub use keys::KeyPair;
 pub use rekor::{LogEntry, RekorLog, dsse_body, hashedrekord_body};
+pub use root::{trusted_root, trusted_root_with_tsa};
+pub use tsa::{Tsa, cosign_timestamp_annotation};
 
 /// Unix seconds of a time (for Rekor's integrated time).
 pub fn unix(t: std::time::SystemTime) -> i64 {

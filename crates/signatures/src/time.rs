@@ -18,10 +18,11 @@ pub fn rfc3339(t: SystemTime) -> String {
 pub fn parse_rfc3339(s: &str) -> Option<SystemTime> {
     let dt = chrono::DateTime::parse_from_rfc3339(s).ok()?;
     let secs = u64::try_from(dt.timestamp()).ok()?;
-    Some(UNIX_EPOCH + Duration::from_secs(secs))
+    UNIX_EPOCH.checked_add(Duration::from_secs(secs))
 }
 
-/// Unix seconds to a time (negative times do not occur in these formats).
+/// Unix seconds to a time (negative times do not occur in these formats; absurd ones, which
+/// would overflow the clock, are `None` rather than a panic).
 pub fn from_unix(secs: i64) -> Option<SystemTime> {
-    Some(UNIX_EPOCH + Duration::from_secs(u64::try_from(secs).ok()?))
+    UNIX_EPOCH.checked_add(Duration::from_secs(u64::try_from(secs).ok()?))
 }

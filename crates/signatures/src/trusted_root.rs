@@ -102,6 +102,8 @@ struct RawLog {
 #[serde(rename_all = "camelCase")]
 struct RawKey {
     raw_bytes: String,
+    #[serde(default)]
+    key_details: String,
     valid_for: Option<RawValidity>,
 }
 
@@ -186,10 +188,23 @@ fn logs(raw: &[RawLog], field: &str) -> Result<Vec<TransparencyLog>, RootError> 
     for (i, log) in raw.iter().enumerate() {
         let what = format!("{field}[{i}] ({})", log.base_url);
         let der = b64(&log.public_key.raw_bytes, &what)?;
-        let key = PublicKey::from_spki_der(&der).map_err(|source| RootError::Key {
-            what: what.clone(),
-            source,
-        })?;
+        let key = if log.public_key.key_details.starts_with("PKCS1_RSA") {
+            PublicKey::from_pkcs1_rsa_der(&der)
+        } else {
+            PublicKey::from_spki_der(&der)
+        };
+        let key = match key {
+            Ok(key) => key,
+            // A log of an algorithm this version does not know (a newer root) is left out:
+            // evidence from it is rejected as from an unknown log, the rest still verifies.
+            Err(KeyError::Unsupported(_)) => continue,
+            Err(source) => {
+                return Err(RootError::Key {
+                    what: what.clone(),
+                    source,
+                });
+            }
+        };
         let log_id = match &log.log_id {
             Some(id) => b64(&id.key_id, &what)?,
             None => key.key_id().to_vec(),

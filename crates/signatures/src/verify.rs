@@ -15,13 +15,14 @@ use crate::bundle::{Bundle, Content, digest_string};
 use crate::cosign;
 use crate::dsse::{Envelope, Statement};
 use crate::error::Rejected;
-use crate::evidence::{Evidence, Kind, Signer, TlogEntry, Verified};
+use crate::evidence::{Evidence, Kind, Signer, Timestamp, TlogEntry, Verified};
 use crate::fulcio::{self, Leaf};
 use crate::keys::PublicKey;
 use crate::policy::Policy;
 use crate::provenance;
 use crate::rekor::{self, Binding, Entry};
 use crate::sct;
+use crate::timestamp as tsa;
 
 /// The predicate type of cosign's image signatures in the bundle format (a statement whose
 /// subject is the image).
@@ -44,16 +45,30 @@ pub fn verify(
             let env = Envelope::from_json(envelope)?;
             let ann = cosign::annotations(annotations)?;
             let tlog: Vec<&Entry> = ann.tlog.iter().collect();
-            dsse(&env, ann.certificate.as_ref(), &tlog, subjects, policy, now)
+            let timestamps: Vec<Vec<u8>> = ann.timestamp.into_iter().collect();
+            let proofs = Proofs {
+                tlog: &tlog,
+                timestamps: &timestamps,
+            };
+            dsse(&env, ann.certificate.as_ref(), &proofs, subjects, policy, now)
         }
         Evidence::Bundle { json } => bundle(json, subjects, policy, now),
     }
+}
+
+/// What may prove a signature's log entry and time.
+struct Proofs<'a> {
+    tlog: &'a [&'a Entry],
+    timestamps: &'a [Vec<u8>],
 }
 
 /// A signature to authenticate: who may have made it, and the log entries that may prove it.
 struct Signed<'a> {
     certificate: Option<&'a Leaf>,
     tlog: &'a [&'a Entry],
+    /// RFC 3161 timestamps over `signature`.
+    timestamps: &'a [Vec<u8>],
+    signature: &'a [u8],
     binding: Binding<'a>,
     check: &'a dyn Fn(&PublicKey) -> bool,
 }
@@ -72,11 +87,14 @@ fn simple_signing(
         .ok_or_else(|| Rejected::malformed(format!("no {} annotation", cosign::SIGNATURE)))?;
     let digest = Sha256::digest(payload);
     let tlog: Vec<&Entry> = ann.tlog.iter().collect();
+    let timestamps: Vec<Vec<u8>> = ann.timestamp.into_iter().collect();
     let check = |k: &PublicKey| k.verify(payload, sig).is_ok();
-    let (signer, tlog) = authenticate(
+    let (signer, tlog, timestamp) = authenticate(
         &Signed {
             certificate: ann.certificate.as_ref(),
             tlog: &tlog,
+            timestamps: &timestamps,
+            signature: sig,
             binding: Binding::HashedRekord {
                 digest: &digest,
                 signature: sig,
@@ -92,7 +110,7 @@ fn simple_signing(
         signed_digest,
         signer,
         tlog,
-        timestamp: None,
+        timestamp,
         provenance: None,
         kind: Kind::Signature,
     })
@@ -101,14 +119,20 @@ fn simple_signing(
 fn bundle(json: &[u8], subjects: &[String], policy: &Policy, now: SystemTime) -> Result<Verified, Rejected> {
     let b = Bundle::from_json(json)?;
     let tlog: Vec<&Entry> = b.tlog_entries.iter().collect();
+    let proofs = Proofs {
+        tlog: &tlog,
+        timestamps: &b.timestamps,
+    };
     match &b.content {
-        Content::Dsse(env) => dsse(env, b.certificate.as_ref(), &tlog, subjects, policy, now),
+        Content::Dsse(env) => dsse(env, b.certificate.as_ref(), &proofs, subjects, policy, now),
         Content::Message { alg, digest, signature } => {
             let check = |k: &PublicKey| k.verify_prehash(*alg, digest, signature).is_ok();
-            let (signer, tlog) = authenticate(
+            let (signer, tlog, timestamp) = authenticate(
                 &Signed {
                     certificate: b.certificate.as_ref(),
                     tlog: &tlog,
+                    timestamps: &b.timestamps,
+                    signature,
                     binding: Binding::HashedRekord { digest, signature },
                     check: &check,
                 },
@@ -121,7 +145,7 @@ fn bundle(json: &[u8], subjects: &[String], policy: &Policy, now: SystemTime) ->
                 signed_digest,
                 signer,
                 tlog,
-                timestamp: None,
+                timestamp,
                 provenance: None,
                 kind: Kind::Signature,
             })
@@ -134,17 +158,19 @@ fn bundle(json: &[u8], subjects: &[String], policy: &Policy, now: SystemTime) ->
 fn dsse(
     env: &Envelope,
     certificate: Option<&Leaf>,
-    tlog: &[&Entry],
+    proofs: &Proofs<'_>,
     subjects: &[String],
     policy: &Policy,
     now: SystemTime,
 ) -> Result<Verified, Rejected> {
     let pae = env.pae();
     let check = |k: &PublicKey| env.signatures.iter().any(|s| k.verify(&pae, s).is_ok());
-    let (signer, tlog) = authenticate(
+    let (signer, tlog, timestamp) = authenticate(
         &Signed {
             certificate,
-            tlog,
+            tlog: proofs.tlog,
+            timestamps: proofs.timestamps,
+            signature: &env.signatures[0],
             binding: Binding::Dsse {
                 payload: &env.payload,
                 signature: &env.signatures[0],
@@ -180,7 +206,7 @@ fn dsse(
         signed_digest,
         signer,
         tlog,
-        timestamp: None,
+        timestamp,
         provenance: found,
         kind,
     })
@@ -196,10 +222,13 @@ fn check_subject(signed: &str, subjects: &[String]) -> Result<(), Rejected> {
     }
 }
 
-fn authenticate(s: &Signed<'_>, policy: &Policy, now: SystemTime) -> Result<(Signer, Option<TlogEntry>), Rejected> {
+/// Who signed, the verified log entry, the verified timestamp.
+type Authenticated = (Signer, Option<TlogEntry>, Option<Timestamp>);
+
+fn authenticate(s: &Signed<'_>, policy: &Policy, now: SystemTime) -> Result<Authenticated, Rejected> {
     match s.certificate {
         Some(leaf) => keyless(leaf, s, policy, now),
-        None => key_based(s, policy),
+        None => key_based(s, policy).map(|(signer, tlog)| (signer, tlog, None)),
     }
 }
 
@@ -228,12 +257,7 @@ fn key_based(s: &Signed<'_>, policy: &Policy) -> Result<(Signer, Option<TlogEntr
 
 /// A Fulcio certificate made the signature: identity, signature, log entry, validity at the
 /// signing time, chain, SCT.
-fn keyless(
-    leaf: &Leaf,
-    s: &Signed<'_>,
-    policy: &Policy,
-    now: SystemTime,
-) -> Result<(Signer, Option<TlogEntry>), Rejected> {
+fn keyless(leaf: &Leaf, s: &Signed<'_>, policy: &Policy, now: SystemTime) -> Result<Authenticated, Rejected> {
     let root = policy
         .trusted_root
         .as_ref()
@@ -257,17 +281,26 @@ fn keyless(
         Some(entry) => Some(rekor::verify(entry, root, &s.binding)?),
         None => None,
     };
-    let proven = tlog.as_ref().and_then(rekor::proven_time);
-    let at = proven.unwrap_or(now);
-    if !leaf.valid_at(at) {
+    let timestamp = match s.timestamps.first() {
+        Some(token) => Some(tsa::verify(token, s.signature, root)?),
+        None => None,
+    };
+    let proven: Vec<SystemTime> = tlog
+        .as_ref()
+        .and_then(rekor::proven_time)
+        .into_iter()
+        .chain(timestamp.as_ref().map(|t| t.time))
+        .collect();
+    let times = if proven.is_empty() { vec![now] } else { proven.clone() };
+    if let Some(&at) = times.iter().find(|t| !leaf.valid_at(**t)) {
         return Err(Rejected::CertificateExpired {
             not_before: leaf.not_before,
             not_after: leaf.not_after,
             signed_at: at,
-            proven: proven.is_some(),
+            proven: !proven.is_empty(),
         });
     }
-    let issuer = fulcio::verify_chain(leaf, root, at)?;
+    let issuer = fulcio::verify_chain(leaf, root, times[0])?;
     sct::verify(&leaf.cert, issuer, root)?;
     let signer = Signer::Certificate {
         issuer: leaf.issuer.clone(),
@@ -276,5 +309,5 @@ fn keyless(
         not_before: leaf.not_before,
         not_after: leaf.not_after,
     };
-    Ok((signer, tlog))
+    Ok((signer, tlog, timestamp))
 }

@@ -4,8 +4,6 @@
 use std::str::FromStr;
 use std::time::{Duration, SystemTime};
 
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
 use const_oid::{AssociatedOid, ObjectIdentifier};
 use der::asn1::{Ia5String, OctetString, Utf8StringRef};
 use der::{Encode, EncodePem, Length, Writer};
@@ -23,7 +21,6 @@ use x509_cert::spki::SubjectPublicKeyInfoOwned;
 use x509_cert::time::{Time, Validity};
 
 use super::keys::KeyPair;
-use super::rekor::RekorLog;
 use crate::fulcio::{OID_ISSUER_V1, OID_ISSUER_V2};
 use crate::sct::{OID_SCT_LIST, Sct, encode_list, precert_tbs, signed_data};
 
@@ -223,43 +220,20 @@ impl Ca {
     }
 }
 
-/// A `trusted_root.json` trusting `ca` (Fulcio and CT log) and `log` (Rekor), since 2020.
-pub fn trusted_root(ca: &Ca, log: &RekorLog) -> Vec<u8> {
-    let b64 = |b: &[u8]| STANDARD.encode(b);
-    let key = |der: Vec<u8>| {
-        serde_json::json!({
-            "rawBytes": b64(&der),
-            "keyDetails": "PKIX_ECDSA_P256_SHA_256",
-            "validFor": {"start": "2020-01-01T00:00:00Z"}
-        })
-    };
-    let chain: Vec<_> = [&ca.intermediate, &ca.root]
-        .iter()
-        .map(|c| serde_json::json!({"rawBytes": b64(&c.to_der().expect("DER"))}))
-        .collect();
-    let root = serde_json::json!({
-        "mediaType": "application/vnd.dev.sigstore.trustedroot+json;version=0.1",
-        "tlogs": [{
-            "baseUrl": "https://rekor.driftwatch.test",
-            "hashAlgorithm": "SHA2_256",
-            "publicKey": key(log.public_key_der()),
-            "logId": {"keyId": b64(&log.log_id())}
-        }],
-        "certificateAuthorities": [{
-            "subject": {"organization": "driftwatch.test", "commonName": "sigstore"},
-            "uri": "https://fulcio.driftwatch.test",
-            "certChain": {"certificates": chain},
-            "validFor": {"start": "2020-01-01T00:00:00Z"}
-        }],
-        "ctlogs": [{
-            "baseUrl": "https://ctfe.driftwatch.test",
-            "hashAlgorithm": "SHA2_256",
-            "publicKey": key(ca.ct_key_der()),
-            "logId": {"keyId": b64(&ca.ct_log_id())}
-        }],
-        "timestampAuthorities": []
-    });
-    serde_json::to_vec_pretty(&root).expect("JSON")
+/// A self-signed CA certificate for `key` (2020–2045).
+pub(crate) fn self_signed(key: &Signer, subject: &str) -> Certificate {
+    let valid = validity(at(1_577_836_800), at(2_366_841_600));
+    CertificateBuilder::new(
+        Profile::Root,
+        serial(),
+        valid,
+        Name::from_str(subject).expect("name"),
+        spki(key),
+        key,
+    )
+    .expect("builder")
+    .build::<DerSig>()
+    .expect("certificate")
 }
 
 /// Fulcio's v1 issuer extension: the raw string, not DER.

@@ -37,6 +37,12 @@ impl KeyPair {
         KeyPair::Rsa(rsa::RsaPrivateKey::from_pkcs8_pem(pem).expect("an RSA PKCS#8 PEM key"))
     }
 
+    /// A fixed RSA-2048 test key (`tests/fixtures/rsa-test-key.pem`), for tests that need one
+    /// without the wait.
+    pub fn rsa_test_key() -> Self {
+        Self::rsa_from_pkcs8_pem(include_str!("../../tests/fixtures/rsa-test-key.pem"))
+    }
+
     /// The public key as `cosign.pub` holds it.
     pub fn public_pem(&self) -> String {
         let pem = match self {

@@ -9,7 +9,7 @@ use signatures::{Class, Evidence, Kind, Rejected, Signer, annotations, verify};
 use crate::common::*;
 
 fn rsa() -> KeyPair {
-    KeyPair::rsa_from_pkcs8_pem(include_str!("../fixtures/rsa-test-key.pem"))
+    KeyPair::rsa_test_key()
 }
 
 #[test]
@@ -113,4 +113,30 @@ fn a_key_signature_logged_in_rekor_reports_the_verified_entry() {
     let tlog = v.tlog.expect("the entry is verified");
     assert_eq!(tlog.integrated_time, signed_at());
     assert_eq!(tlog.log_id, hex::encode(log.log_id()));
+}
+
+#[test]
+fn the_policy_fingerprint_changes_with_anything_that_decides_a_verdict() {
+    let key = KeyPair::p256();
+    let base = key_policy(vec![key.public_key()]);
+    let same = key_policy(vec![key.public_key()]);
+    assert_eq!(base.fingerprint(), same.fingerprint());
+    let other_key = key_policy(vec![KeyPair::p256().public_key()]);
+    let with_identity = signatures::Policy {
+        identities: vec![identity(ISSUER, SUBJECT_REGEX)],
+        ..key_policy(vec![key.public_key()])
+    };
+    let with_provenance = signatures::Policy {
+        provenance: Some(signatures::ProvenancePolicy {
+            builder_id: Some("b".into()),
+            source_repo: None,
+        }),
+        ..key_policy(vec![key.public_key()])
+    };
+    let prints = [&base, &other_key, &with_identity, &with_provenance].map(|p| p.fingerprint());
+    for (i, a) in prints.iter().enumerate() {
+        for b in &prints[i + 1..] {
+            assert_ne!(a, b);
+        }
+    }
 }

@@ -246,3 +246,20 @@ fn keyless_evidence_needs_a_trusted_root_and_identities() {
     let r = verify(&e, &subjects(), &no_ids, audit_time()).unwrap_err();
     assert_eq!(r, Rejected::NotApplicable("keyless identities"));
 }
+
+#[test]
+fn an_absurd_integrated_time_is_rejected_without_a_panic() {
+    let ca = Ca::new();
+    let mut log = RekorLog::new();
+    let e = signed(&ca, &mut log, SUBJECT);
+    let Evidence::SimpleSigning { annotations: a, .. } = &e else {
+        unreachable!()
+    };
+    for t in [i64::MAX, -1, 0] {
+        let mut bundle: serde_json::Value = serde_json::from_str(&a[annotations::BUNDLE]).unwrap();
+        bundle["Payload"]["integratedTime"] = serde_json::json!(t);
+        let e = with_annotation(e.clone(), annotations::BUNDLE, bundle.to_string());
+        let r = verify(&e, &subjects(), &keyless_policy(&ca, &log), audit_time()).unwrap_err();
+        assert!(matches!(r, Rejected::Tlog(_)), "{t}: {r}");
+    }
+}

@@ -4,7 +4,9 @@
 mod attestation;
 mod bundle;
 mod common;
+mod cost;
 mod key;
 mod keyless;
 mod malformed;
 mod public_vectors;
+mod timestamp;
