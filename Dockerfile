@@ -39,11 +39,12 @@ COPY tests/support/Cargo.toml ./tests/support/
 COPY crates/yaml/Cargo.toml ./crates/yaml/
 COPY crates/kustomize/Cargo.toml ./crates/kustomize/
 COPY crates/helm/Cargo.toml ./crates/helm/
+COPY crates/signatures/Cargo.toml ./crates/signatures/
 COPY xtask/Cargo.toml ./xtask/
-RUN mkdir src benches crates/yaml/src crates/kustomize/src crates/helm/src xtask/src \
+RUN mkdir src benches crates/yaml/src crates/kustomize/src crates/helm/src crates/signatures/src xtask/src \
     && echo 'fn main() {}' > src/main.rs \
     && echo 'fn main() {}' > xtask/src/main.rs \
-    && touch src/lib.rs tests/support/lib.rs crates/yaml/src/lib.rs crates/kustomize/src/lib.rs crates/helm/src/lib.rs \
+    && touch src/lib.rs tests/support/lib.rs crates/yaml/src/lib.rs crates/kustomize/src/lib.rs crates/helm/src/lib.rs crates/signatures/src/lib.rs \
     && echo 'fn main() {}' > benches/audit.rs \
     && echo 'fn main() {}' > benches/render.rs \
     && echo 'fn main() {}' > benches/watch.rs \
@@ -51,8 +52,10 @@ RUN mkdir src benches crates/yaml/src crates/kustomize/src crates/helm/src xtask
     && echo 'fn main() {}' > benches/status_load.rs \
     && echo 'fn main() {}' > benches/helm.rs \
     && echo 'fn main() {}' > benches/discovery.rs \
+    && echo 'fn main() {}' > benches/signatures.rs \
     && cargo build --release --locked \
-    && rm -rf src benches tests/support/lib.rs crates/yaml/src crates/kustomize/src crates/helm/src xtask/src
+    && rm -rf src benches tests/support/lib.rs crates/yaml/src crates/kustomize/src crates/helm/src crates/signatures/src \
+        xtask/src
 
 COPY src ./src
 COPY crates ./crates

@@ -226,5 +226,6 @@ fn bench_scope() -> Scope<'static> {
         compare_secrets: false,
         overrides: &[],
         controller: &[],
+        signatures: None,
     }
 }

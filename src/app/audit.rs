@@ -595,6 +595,7 @@ impl SnapshotAudit<'_> {
             compare_secrets: env.compare_secrets,
             overrides: &env.overrides,
             controller: &env.controller,
+            signatures: None,
         };
         let facts = match self.registry {
             Some(r) => Some(r.facts(declared, live, &env.ignore_containers).await),
@@ -617,14 +618,47 @@ impl SnapshotAudit<'_> {
                 }
             }
         };
+        let signatures = self.signatures(env, declared, live, facts.as_ref()).await;
         let scope = Scope {
             registry: facts.as_ref(),
+            signatures: signatures.as_ref(),
             promotion: skipped.as_ref().map(|(from, s)| (*from, s)),
             ..scope
         };
         let findings = compare::compare(&scope, declared, live);
         let runs = live.map(|l| compare::runs(&scope, declared, l)).unwrap_or_default();
         (findings, runs)
+    }
+}
+
+impl SnapshotAudit<'_> {
+    /// What the signature policies applying to `env` conclude about the digests its Pods run
+    /// (`None` when none applies or the cluster was not read).
+    async fn signatures(
+        &self,
+        env: &EnvironmentConfig,
+        declared: &DeclaredState,
+        live: Option<&LiveState>,
+        facts: Option<&crate::core::model::RegistryFacts>,
+    ) -> Option<crate::core::signatures::SignatureFacts> {
+        let (checks, live) = (self.sources.signatures()?, live?);
+        let policies: Vec<&crate::config::SignaturePolicyConfig> = self
+            .cfg
+            .policies
+            .signatures
+            .iter()
+            .filter(|p| p.environments.is_empty() || p.environments.contains(&env.name))
+            .collect();
+        if policies.is_empty() {
+            return None;
+        }
+        let targets = crate::core::signatures::targets(declared, live, facts, &env.ignore_containers);
+        let now = std::time::SystemTime::now();
+        Some(
+            checks
+                .verdicts(&policies, &env.name, self.registry, &targets, now)
+                .await,
+        )
     }
 }
 

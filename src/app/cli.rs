@@ -213,6 +213,23 @@ pub enum Command {
         #[command(flatten)]
         log: LogArgs,
     },
+    /// Check one image reference (`registry/repository@sha256:…` or `:tag`) against the
+    /// signature policies ([[policies.signatures]]) and print the evidence: which signature,
+    /// which key fingerprint or certificate, which Rekor entry. Exit 0 signed, 1 unsigned,
+    /// invalid or built elsewhere (at or above --fail-on), 2 when it could not be checked.
+    Verify {
+        /// The image reference to check.
+        image: String,
+        /// Only this policy (its `name`; default: every policy whose images cover it).
+        #[arg(long, value_name = "NAME")]
+        policy: Option<String>,
+        #[arg(short = 'o', long, value_enum, default_value_t = crate::app::verify::VerifyFormat::Text)]
+        format: crate::app::verify::VerifyFormat,
+        #[command(flatten)]
+        config: ConfigArg,
+        #[command(flatten)]
+        log: LogArgs,
+    },
     /// List the workloads and images git declares for one environment.
     Declared {
         /// The environment to list (its `name` in the config).
@@ -240,6 +257,7 @@ impl Cli {
                 | Command::NotifyTest { config, .. }
                 | Command::Dora { config, .. }
                 | Command::Declared { config, .. }
+                | Command::Verify { config, .. }
                 | Command::Discover { config, .. },
             ) => config.config.as_deref(),
             Some(Command::Ignore { .. }) | None => None,
@@ -257,6 +275,7 @@ impl Cli {
                 | Command::NotifyTest { log, .. }
                 | Command::Dora { log, .. }
                 | Command::Declared { log, .. }
+                | Command::Verify { log, .. }
                 | Command::Discover { log, .. },
             ) => log.log_format,
             Some(Command::Ignore { .. }) | None => None,
@@ -413,8 +432,8 @@ pub async fn run(cli: Cli) -> u8 {
             "warn"
         },
     );
-    if let Some(Command::Discover { format, .. }) = &cli.command {
-        return crate::app::discover::command(&cfg, *format).await;
+    if let Some(code) = as_written(&cli, &cfg).await {
+        return code;
     }
     if daemon_mode {
         // The daemon discovers at its start and on reload.
@@ -446,12 +465,25 @@ pub async fn run(cli: Cli) -> u8 {
             | Command::Audit { .. }
             | Command::Ignore { .. }
             | Command::CheckConfig { .. }
+            | Command::Verify { .. }
             | Command::Discover { .. },
         )
         | None => once(&cfg, &cli.audit_args(), cli.notify()).await,
     };
     // An Application that could not be read or mapped is an audit that is not complete.
     if discovery_failed { code.max(EXIT_ERROR) } else { code }
+}
+
+/// The commands that read the config as written (no discovered environments): `discover`
+/// and `verify`; `None` for the others.
+async fn as_written(cli: &Cli, cfg: &Config) -> Option<u8> {
+    match &cli.command {
+        Some(Command::Discover { format, .. }) => Some(crate::app::discover::command(cfg, *format).await),
+        Some(Command::Verify {
+            image, policy, format, ..
+        }) => Some(crate::app::verify::command(cfg, image, policy.as_deref(), *format).await),
+        _ => None,
+    }
 }
 
 /// `check-config`: every load problem and every check problem, one per line on stderr (exit

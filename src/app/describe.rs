@@ -58,6 +58,9 @@ pub fn describe_at(cfg: &Config, now: DateTime<Utc>) -> String {
     for e in &cfg.environments {
         Policy(e).describe(&cfg.written, &mut out);
     }
+    for p in &cfg.policies.signatures {
+        p.describe(&cfg.written, &mut out);
+    }
     Schedule {
         cfg: &cfg.schedule,
         now,
@@ -313,6 +316,52 @@ impl Describe for RegistryConfig {
             if self.insecure { ", plain http" } else { "" },
             duration(w, "", self.retry.timeout),
             self.retry.max_attempts
+        );
+    }
+}
+
+impl Describe for crate::config::SignaturePolicyConfig {
+    fn describe(&self, _: &Written, out: &mut String) {
+        let or_all = |v: Vec<String>| if v.is_empty() { "all".to_string() } else { v.join(", ") };
+        let keys: Vec<String> = self
+            .key_files
+            .iter()
+            .map(|(path, fingerprint)| format!("{} ({fingerprint})", path.display()))
+            .collect();
+        let identities: Vec<String> = self
+            .policy
+            .identities
+            .iter()
+            .map(|i| format!("{} ~ {}", i.issuer, i.subject_regex.as_str()))
+            .collect();
+        let _ = writeln!(
+            out,
+            "signature policy {}: environments {}, images {}, keys {}, identities {}, trusted root {}, provenance {}, severity {}",
+            self.name,
+            or_all(self.environments.clone()),
+            or_all(self.images.iter().map(|p| p.as_str().to_string()).collect()),
+            if keys.is_empty() {
+                "none".into()
+            } else {
+                keys.join(", ")
+            },
+            if identities.is_empty() {
+                "none".into()
+            } else {
+                identities.join(", ")
+            },
+            self.trusted_root_file
+                .as_ref()
+                .map_or("none".into(), |p| p.display().to_string()),
+            self.policy
+                .provenance
+                .as_ref()
+                .map_or("not checked".into(), |p| format!(
+                    "builder {} source {}",
+                    p.builder_id.as_deref().unwrap_or("any"),
+                    p.source_repo.as_deref().unwrap_or("any")
+                )),
+            self.severity
         );
     }
 }

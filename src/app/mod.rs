@@ -23,4 +23,5 @@ pub mod record;
 pub mod schedule;
 pub mod status;
 pub mod status_api;
+pub mod verify;
 pub mod web;

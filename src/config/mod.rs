@@ -57,6 +57,8 @@ pub struct Config {
     pub registries: Vec<RegistryConfig>,
     /// Credentials and CAs for Helm repositories, by URL prefix.
     pub helm_repositories: Vec<HelmRepositoryConfig>,
+    /// `[policies]`: signature and provenance policies on running digests.
+    pub policies: PoliciesConfig,
     /// Durations as the user wrote them, by key (`alerts.renotify_after` → `24h`), so that
     /// `check-config` prints them in that form.
     pub written: std::collections::BTreeMap<String, String>,
@@ -727,6 +729,58 @@ pub struct DestinationConfig {
     pub server: Option<String>,
     pub name: Option<String>,
     pub cluster: ClusterConfig,
+}
+
+/// `[policies]`.
+#[derive(Clone, Debug, Default)]
+pub struct PoliciesConfig {
+    pub signatures: Vec<SignaturePolicyConfig>,
+}
+
+/// One `[[policies.signatures]]`, its keys and trusted root read and parsed.
+#[derive(Clone)]
+pub struct SignaturePolicyConfig {
+    pub name: String,
+    /// Empty: every environment.
+    pub environments: Vec<String>,
+    /// Globs over `registry/repository` (`**` crosses `/`); empty: every image.
+    pub images: Vec<glob::Pattern>,
+    /// The keys (with their files, for messages), identities, trusted root and provenance.
+    pub policy: std::sync::Arc<signatures::Policy>,
+    /// `(file, fingerprint)` of each key.
+    pub key_files: Vec<(PathBuf, String)>,
+    pub trusted_root_file: Option<PathBuf>,
+    pub severity: crate::core::model::Severity,
+    /// Hash of everything that decides a verdict (key fingerprints, identities, the trusted
+    /// root's digest, provenance): cached verdicts hold for this hash only.
+    pub hash: String,
+}
+
+impl std::fmt::Debug for SignaturePolicyConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SignaturePolicyConfig")
+            .field("name", &self.name)
+            .field("environments", &self.environments)
+            .field("images", &self.images)
+            .field("key_files", &self.key_files)
+            .field("trusted_root_file", &self.trusted_root_file)
+            .field("severity", &self.severity)
+            .field("hash", &self.hash)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SignaturePolicyConfig {
+    /// Whether the policy covers `image` (a normalised `registry/repository`) in `environment`.
+    pub fn covers(&self, environment: &str, image: &str) -> bool {
+        let options = glob::MatchOptions {
+            case_sensitive: true,
+            require_literal_separator: true,
+            require_literal_leading_dot: false,
+        };
+        (self.environments.is_empty() || self.environments.iter().any(|e| e == environment))
+            && (self.images.is_empty() || self.images.iter().any(|p| p.matches_with(image, options)))
+    }
 }
 
 /// A registry driftwatch may query (only configured hosts are ever contacted).

@@ -44,6 +44,52 @@ pub(crate) struct RawConfig {
     pub(crate) helm_repositories: Vec<RawHelmRepository>,
     #[serde(default)]
     pub(crate) discovery: RawDiscovery,
+    #[serde(default)]
+    pub(crate) policies: RawPolicies,
+}
+
+/// `[policies]`: what running images must satisfy beyond matching git.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawPolicies {
+    #[serde(default)]
+    pub(crate) signatures: Vec<RawSignaturePolicy>,
+}
+
+/// `[[policies.signatures]]`: which keys or identities must have signed the running digests
+/// of which images in which environments, and where they must have been built.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawSignaturePolicy {
+    /// How findings and `verify --policy` name it; `signatures[<n>]` when unset.
+    pub(crate) name: Option<String>,
+    #[serde(default)]
+    pub(crate) environments: Vec<String>,
+    #[serde(default)]
+    pub(crate) images: Vec<String>,
+    #[serde(default)]
+    pub(crate) keys: Vec<PathBuf>,
+    #[serde(default)]
+    pub(crate) identities: Vec<RawIdentity>,
+    pub(crate) trusted_root: Option<PathBuf>,
+    pub(crate) provenance: Option<RawProvenance>,
+    pub(crate) severity: Option<String>,
+}
+
+/// A keyless signer: the OIDC issuer of its Fulcio certificate and a regex its subject matches.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawIdentity {
+    pub(crate) issuer: String,
+    pub(crate) subject_regex: String,
+}
+
+/// What the SLSA provenance must name.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawProvenance {
+    pub(crate) builder_id: Option<String>,
+    pub(crate) source_repo: Option<String>,
 }
 
 /// `[discovery]`: environments derived from GitOps controllers' objects.

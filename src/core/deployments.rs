@@ -257,6 +257,7 @@ mod tests {
                 .collect(),
             in_progress,
             rollout_started: started.map(t),
+            signed: None,
         }
     }
 

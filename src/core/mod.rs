@@ -16,3 +16,4 @@ pub mod paths;
 pub mod postbuild;
 pub mod report;
 pub mod resolve;
+pub mod signatures;

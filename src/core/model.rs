@@ -265,6 +265,9 @@ pub struct ContainerRun {
     pub in_progress: bool,
     /// When the current rollout started (the newest ReplicaSet's creation), where known.
     pub rollout_started: Option<DateTime<Utc>>,
+    /// Whether every digest it runs is signed as `[[policies.signatures]]` require
+    /// (`None`: no policy applies, or it could not be checked).
+    pub signed: Option<bool>,
 }
 
 /// Rollout progress of a live workload, as its status reports it.
@@ -438,6 +441,12 @@ pub enum FindingType {
     ConfigDrift,
     ExpiredIgnore,
     Override,
+    /// No signature of a `[[policies.signatures]]` key or identity on the running digest.
+    Unsigned,
+    /// A signature of the policy's keys or identities exists but does not verify.
+    SignatureInvalid,
+    /// The provenance attestation names another builder or source than the policy.
+    ProvenanceMismatch,
 }
 
 /// Hex SHA-256 of a config value.
@@ -464,6 +473,9 @@ impl FindingType {
             Self::ConfigDrift => "config-drift",
             Self::ExpiredIgnore => "expired-ignore",
             Self::Override => "override",
+            Self::Unsigned => "unsigned",
+            Self::SignatureInvalid => "signature-invalid",
+            Self::ProvenanceMismatch => "provenance-mismatch",
         }
     }
 }

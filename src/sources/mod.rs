@@ -15,6 +15,7 @@ pub mod lineage;
 pub mod registry;
 pub mod release_history;
 pub mod render;
+pub mod signatures;
 
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
@@ -37,6 +38,8 @@ pub struct Sources {
     lineage: Arc<lineage::LineageCache>,
     renderer: render::Renderer,
     render_dir: Option<std::path::PathBuf>,
+    /// With `[[policies.signatures]]`: the verdict cache.
+    signatures: Option<signatures::SignatureChecks>,
 }
 
 /// Environments on the same cluster (same name and same connection) share one source.
@@ -104,6 +107,7 @@ impl Sources {
             .and_then(|r| r.map_err(|e| warn!(error = %e, "registry client unavailable")).ok());
         let render_dir = render_cache_dir(cfg);
         let renderer = renderer(cfg, renders);
+        let signatures = (!cfg.policies.signatures.is_empty()).then(|| signatures::SignatureChecks::new(&cfg.store));
         Self {
             clusters,
             registry,
@@ -112,7 +116,13 @@ impl Sources {
             lineage,
             renderer,
             render_dir,
+            signatures,
         }
+    }
+
+    /// The signature checks, when a `[[policies.signatures]]` is configured.
+    pub fn signatures(&self) -> Option<&signatures::SignatureChecks> {
+        self.signatures.as_ref()
     }
 
     /// The live source of `cfg`'s cluster, when `cfg` was part of the config these were built

@@ -5,6 +5,8 @@
 //!
 //! - [`alerts`]: the alert lifecycle's state, and per-notice claims so that two processes
 //!   sharing the store never send the same notice.
+//! - [`verdicts`]: signature verdicts per (digest, policy hash), so verified digests are not
+//!   checked again.
 //! - [`history`]: audits, drift episodes and deployments, and what DORA reads back.
 //! - [`state_file`]: the JSON alert state of earlier releases, moved into the store once, and
 //!   the marker that makes "the store cannot be written" one alert per outage.
@@ -12,6 +14,7 @@
 pub mod alerts;
 pub mod history;
 pub mod state_file;
+pub mod verdicts;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -509,6 +512,11 @@ mod tests {
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
             .collect();
         assert_eq!(entries, vec!["state 50% ?#x"], "nothing opened beside it");
-        assert!(probe(&cfg).await.unwrap().starts_with("reachable, schema version 1"));
+        assert!(
+            probe(&cfg)
+                .await
+                .unwrap()
+                .starts_with(&format!("reachable, schema version {}", schema_version()))
+        );
     }
 }

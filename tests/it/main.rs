@@ -49,6 +49,7 @@ mod repositories;
 mod rollouts;
 mod setup;
 mod shutdown_children;
+mod signed_images;
 mod sources;
 mod state_faults;
 mod store;

@@ -184,6 +184,96 @@ impl OciRegistry {
         layer_digest
     }
 
+    /// A signature or attestation as cosign writes it to the tag scheme: the manifest tagged
+    /// `sha256-<hex>.sig` (or `.att`) in `repo`, one layer per `(blob, annotations)` of
+    /// `layer_type` (`application/vnd.dev.cosign.simplesigning.v1+json` payloads with their
+    /// `dev.cosignproject.cosign/signature` annotation, or `application/vnd.dsse.envelope.v1+json`
+    /// envelopes), over cosign's small config blob. Returns the manifest's digest.
+    pub fn push_cosign(
+        &self,
+        repo: &str,
+        subject: &str,
+        suffix: &str,
+        layer_type: &str,
+        layers: &[(Vec<u8>, Value)],
+    ) -> String {
+        let config = serde_json::to_vec(
+            &json!({"architecture": "", "os": "", "config": {}, "rootfs": {"type": "layers", "diff_ids": []}}),
+        )
+        .unwrap();
+        let config_digest = self.push_blob(repo, &config);
+        let layers: Vec<Value> = layers
+            .iter()
+            .map(|(blob, annotations)| {
+                let digest = self.push_blob(repo, blob);
+                json!({"mediaType": layer_type, "digest": digest, "size": blob.len(), "annotations": annotations})
+            })
+            .collect();
+        let manifest = json!({"schemaVersion": 2, "mediaType": OCI_MANIFEST,
+            "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config_digest, "size": config.len()},
+            "layers": layers});
+        let tag = format!("{}{suffix}", subject.replacen(':', "-", 1));
+        self.push_manifest(repo, &tag, OCI_MANIFEST, &manifest)
+    }
+
+    /// A Sigstore bundle as an OCI 1.1 referrer of `subject` (what `cosign sign
+    /// --new-bundle-format` pushes): an artifact manifest of `artifactType`
+    /// `application/vnd.dev.sigstore.bundle.v0.3+json` with the empty config, the bundle as
+    /// its one layer and `subject` naming the image; pushed by digest, and listed in the
+    /// referrers tag schema's index `sha256-<hex>` (docker-registry 2.8 serves no referrers
+    /// API, so clients keep that index themselves). Returns the referrer's digest.
+    pub fn push_bundle_referrer(&self, repo: &str, subject: &str, subject_type: &str, bundle: &[u8]) -> String {
+        const BUNDLE: &str = "application/vnd.dev.sigstore.bundle.v0.3+json";
+        let empty = b"{}";
+        let empty_digest = self.push_blob(repo, empty);
+        let layer = self.push_blob(repo, bundle);
+        let subject_size = self.manifest_size(repo, subject);
+        let manifest = json!({"schemaVersion": 2, "mediaType": OCI_MANIFEST, "artifactType": BUNDLE,
+            "config": {"mediaType": "application/vnd.oci.empty.v1+json", "digest": empty_digest, "size": 2},
+            "layers": [{"mediaType": BUNDLE, "digest": layer, "size": bundle.len()}],
+            "subject": {"mediaType": subject_type, "digest": subject, "size": subject_size},
+            "annotations": {"dev.sigstore.bundle.content": "message-signature", "dev.sigstore.bundle.predicateType": "https://sigstore.dev/cosign/sign/v1"}});
+        let size = serde_json::to_vec(&manifest).unwrap().len();
+        let digest = self.push_manifest(repo, "", OCI_MANIFEST, &manifest);
+        let tag = subject.replacen(':', "-", 1);
+        let mut listed: Vec<Value> = self
+            .get_manifest(repo, &tag)
+            .and_then(|index| index["manifests"].as_array().cloned())
+            .unwrap_or_default();
+        listed.push(json!({"mediaType": OCI_MANIFEST, "digest": digest, "size": size, "artifactType": BUNDLE}));
+        self.push_manifest(
+            repo,
+            &tag,
+            OCI_INDEX,
+            &json!({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": listed}),
+        );
+        digest
+    }
+
+    /// The manifest `reference` of `repo`, when there is one.
+    pub fn get_manifest(&self, repo: &str, reference: &str) -> Option<Value> {
+        let resp = self
+            .http
+            .get(self.url(&format!("/v2/{repo}/manifests/{reference}")))
+            .basic_auth(&self.user, Some(&self.password))
+            .header("accept", format!("{OCI_MANIFEST}, {OCI_INDEX}"))
+            .send()
+            .unwrap();
+        (resp.status() == 200).then(|| resp.json().unwrap())
+    }
+
+    fn manifest_size(&self, repo: &str, digest: &str) -> usize {
+        let resp = self
+            .http
+            .get(self.url(&format!("/v2/{repo}/manifests/{digest}")))
+            .basic_auth(&self.user, Some(&self.password))
+            .header("accept", format!("{OCI_MANIFEST}, {OCI_INDEX}"))
+            .send()
+            .unwrap();
+        assert_eq!(resp.status(), 200, "the subject manifest {digest} exists");
+        resp.bytes().unwrap().len()
+    }
+
     pub fn delete_manifest(&self, repo: &str, digest: &str) {
         let resp = self
             .http
@@ -332,5 +422,131 @@ impl Front {
             resp.headers_mut().insert(k, v.parse().unwrap());
         }
         resp
+    }
+}
+
+/// A pass-through front for the registry that records every request (`METHOD path`), to count
+/// what an audit asks; with `referrers_api`, it also serves the OCI 1.1 referrers API that
+/// docker-registry 2.8 lacks (`GET /v2/<name>/referrers/<digest>`: the index the tag schema
+/// keeps, or an empty one), so that both ways a client finds referrers are tested.
+pub struct RegistryFront {
+    pub addr: SocketAddr,
+    pub requests: Arc<Mutex<Vec<String>>>,
+    _runtime: std::thread::JoinHandle<()>,
+}
+
+#[derive(Clone)]
+struct Pass {
+    backend: String,
+    basic: String,
+    referrers_api: bool,
+    requests: Arc<Mutex<Vec<String>>>,
+}
+
+impl RegistryFront {
+    pub fn start(registry: &OciRegistry, referrers_api: bool) -> Self {
+        use base64::Engine as _;
+        let listener = listen();
+        let addr = listener.local_addr().unwrap();
+        let pass = Pass {
+            backend: format!("http://127.0.0.1:{}", registry.port),
+            basic: format!(
+                "Basic {}",
+                base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", registry.user, registry.password))
+            ),
+            referrers_api,
+            requests: Arc::default(),
+        };
+        let requests = pass.requests.clone();
+        let app = axum::Router::new().fallback(move |req: axum::extract::Request| {
+            let pass = pass.clone();
+            async move { pass.handle(req).await }
+        });
+        Self {
+            addr,
+            requests,
+            _runtime: serve(listener, app),
+        }
+    }
+
+    /// The requests seen so far, and forgets them.
+    pub fn take(&self) -> Vec<String> {
+        std::mem::take(&mut *self.requests.lock().unwrap())
+    }
+}
+
+impl Pass {
+    async fn handle(&self, req: axum::extract::Request) -> axum::response::Response {
+        use axum::response::IntoResponse;
+        let (parts, _) = req.into_parts();
+        let (uri, method) = (parts.uri.clone(), parts.method.clone());
+        self.requests.lock().unwrap().push(format!("{method} {}", uri.path()));
+        let header = |name: &str| {
+            parts
+                .headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        };
+        let (auth, accept) = (header("authorization"), header("accept"));
+        drop(parts);
+        if self.referrers_api
+            && let Some((name, digest)) = uri.path().trim_start_matches("/v2/").split_once("/referrers/")
+        {
+            if auth.is_none() {
+                return (
+                    axum::http::StatusCode::UNAUTHORIZED,
+                    [("www-authenticate", "Basic realm=\"driftwatch-test\"")],
+                    "",
+                )
+                    .into_response();
+            }
+            return self.referrers(name, digest).await;
+        }
+        let mut upstream = reqwest::Client::new().request(method, format!("{}{uri}", self.backend));
+        if let Some(a) = auth {
+            upstream = upstream.header("authorization", a);
+        }
+        if let Some(a) = accept {
+            upstream = upstream.header("accept", a);
+        }
+        let upstream = upstream.send().await.unwrap();
+        let status = axum::http::StatusCode::from_u16(upstream.status().as_u16()).unwrap();
+        let headers: Vec<(String, String)> = [
+            "content-type",
+            "docker-content-digest",
+            "www-authenticate",
+            "docker-distribution-api-version",
+        ]
+        .iter()
+        .filter_map(|n| Some((n.to_string(), upstream.headers().get(*n)?.to_str().ok()?.to_string())))
+        .collect();
+        let mut resp = (status, upstream.bytes().await.unwrap().to_vec()).into_response();
+        for (k, v) in headers {
+            resp.headers_mut().insert(
+                axum::http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                v.parse().unwrap(),
+            );
+        }
+        resp
+    }
+
+    /// The referrers API answer: what the tag schema's index lists, as an index.
+    async fn referrers(&self, name: &str, digest: &str) -> axum::response::Response {
+        use axum::response::IntoResponse;
+        let tag = digest.replacen(':', "-", 1);
+        let answer = reqwest::Client::new()
+            .get(format!("{}/v2/{name}/manifests/{tag}", self.backend))
+            .header("authorization", &self.basic)
+            .header("accept", OCI_INDEX)
+            .send()
+            .await
+            .unwrap();
+        let manifests = match answer.status().as_u16() {
+            200 => answer.json::<Value>().await.unwrap()["manifests"].clone(),
+            _ => json!([]),
+        };
+        let body = json!({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": manifests});
+        ([("content-type", OCI_INDEX)], serde_json::to_vec(&body).unwrap()).into_response()
     }
 }

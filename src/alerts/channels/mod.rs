@@ -301,9 +301,48 @@ pub(crate) mod fixtures {
                 f.file = Some("apps/api/overlays/production/config.yaml".into());
                 f.message = "ConfigMap shop/app-config: values differ: LOG_LEVEL".into();
             }
+            FindingType::Unsigned | FindingType::SignatureInvalid | FindingType::ProvenanceMismatch => {
+                f.message = format!("{repo}@sha256:aaaaaaaaaaaa runs without a signature of policy release");
+            }
             _ => {}
         }
         n.fingerprint = format!("{kind}");
         n
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::fixtures::{now, of_kind};
+    use crate::core::alert_lifecycle::Event;
+    use crate::core::model::FindingType;
+
+    /// The signature findings reach Slack, email and Alertmanager with their type and why.
+    #[test]
+    fn signature_findings_reach_every_channel() {
+        for kind in [
+            FindingType::Unsigned,
+            FindingType::SignatureInvalid,
+            FindingType::ProvenanceMismatch,
+        ] {
+            let notices = [of_kind(kind, Event::Firing)];
+            let outputs = [
+                ("slack", super::slack::message(&notices, now(), false).to_string()),
+                ("email", super::email::text(&notices, now(), false)),
+                (
+                    "alertmanager",
+                    super::alertmanager::alerts(&notices, now(), Duration::from_secs(3600), false).to_string(),
+                ),
+            ];
+            for (channel, text) in outputs {
+                assert!(text.contains(kind.as_str()), "{channel}: {kind} in {text}");
+                assert!(
+                    text.contains("runs without a signature of policy release"),
+                    "{channel}: the message in {text}"
+                );
+            }
+        }
     }
 }

@@ -7,6 +7,7 @@ mod audit;
 mod discovery;
 mod environments;
 mod gitops;
+mod policies;
 mod registries;
 mod releases;
 mod service;
@@ -66,6 +67,7 @@ impl Validator<'_> {
         let registries = self.keep(self.registries(raw.registries));
         let helm_repositories = self.keep(self.helm_repositories(raw.helm_repositories));
         let log_format = self.keep(self.log_format(raw.log_format));
+        let policies = self.keep(self.policies(raw.policies, &env_names, has_discovery));
         // `[ha] advertise_address` (or POD_IP) without a port takes the listen port.
         let ha = ha.map(|ha| {
             ha.map(|mut ha| {
@@ -100,6 +102,7 @@ impl Validator<'_> {
                 log_format: log_format?,
                 registries: registries?,
                 helm_repositories: helm_repositories?,
+                policies: policies?,
                 written: self.written.take(),
             })
         })();

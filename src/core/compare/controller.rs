@@ -346,6 +346,7 @@ mod tests {
         let s = super::super::fixtures::scope(&[], &[]);
         let s = Scope {
             controller: &views,
+            signatures: None,
             ..s
         };
         let mut web = Finding::sample("production", "web", FindingType::DigestDrift, Severity::Critical);

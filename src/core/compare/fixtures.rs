@@ -36,6 +36,7 @@ pub fn scope<'a>(namespaces: &'a [String], ignore: &'a [String]) -> Scope<'a> {
         compare_secrets: false,
         overrides: &[],
         controller: &[],
+        signatures: None,
     }
 }
 

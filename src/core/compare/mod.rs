@@ -16,7 +16,10 @@
 //! - `promotion.rs`: `promotion-skipped`;
 //! - `configs.rs`: `config-drift`;
 //! - `overrides.rs`: `override`;
-//! - `controller.rs`: not a check: what Argo CD reports, attached to the findings.
+//! - `controller.rs`: not a check: what Argo CD reports, attached to the findings;
+//! - `signatures.rs`: `unsigned`, `signature-invalid`, `provenance-mismatch` (and `unverifiable`
+//!   when the registry could not be read) for every digest a declared container's Pods run,
+//!   outside the precedence below.
 //!
 //! Precedence, so that one cause gives one finding per container:
 //! - `spec-drift` when the live spec names another image than git (a hand `kubectl set
@@ -53,6 +56,7 @@ mod presence;
 mod promotion;
 mod registry;
 mod rollout;
+mod signatures;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -95,6 +99,9 @@ pub struct Scope<'a> {
     pub overrides: &'a [crate::core::model::ImageOverride],
     /// What Argo CD reports of the live Applications the environment came from.
     pub controller: &'a [crate::core::model::ControllerView],
+    /// What the signature policies concluded about the running digests; `None`: no policy
+    /// applies to the environment.
+    pub signatures: Option<&'a crate::core::signatures::SignatureFacts>,
 }
 
 /// What one environment's checks read.
@@ -263,6 +270,9 @@ fn judge_container(
         running,
         unverifiable,
     };
+    // Before the checks below, which may stop the judgement and count platform digests as
+    // their index: signatures are about the very digests the Pods run.
+    signatures::running(&c, out);
     for check in DECLARED_CHECKS {
         if check(&mut c, out) == Flow::Stop {
             return;
@@ -293,7 +303,10 @@ pub fn runs(scope: &Scope<'_>, declared: &DeclaredState, live: &LiveState) -> Ve
             .filter(|c| c.invalid.is_none() && !scope.ignore_containers.contains(&c.name))
         {
             let (digests, _) = digests_of(lw, |name| name == dc.name, &[]);
+            let name = ImageRef::parse(&dc.image).map(|i| i.name()).unwrap_or_default();
+            let signed = signatures::signed(scope.signatures, &name, &digests);
             out.push(ContainerRun {
+                signed,
                 workload: dw.key().to_string(),
                 container: dc.name.clone(),
                 declared_image: dc.image.clone(),

@@ -14,7 +14,7 @@ const SCHEMA_URI: &str = "https://json.schemastore.org/sarif-2.1.0.json";
 const FINGERPRINT_KEY: &str = "driftwatchFingerprint/v1";
 
 /// Every finding type, in the order of the rules array (a result's `ruleIndex`).
-const TYPES: [FindingType; 15] = [
+const TYPES: [FindingType; 18] = [
     FindingType::DigestDrift,
     FindingType::SpecDrift,
     FindingType::MixedRollout,
@@ -30,6 +30,9 @@ const TYPES: [FindingType; 15] = [
     FindingType::ConfigDrift,
     FindingType::ExpiredIgnore,
     FindingType::Override,
+    FindingType::Unsigned,
+    FindingType::SignatureInvalid,
+    FindingType::ProvenanceMismatch,
 ];
 
 /// The file in the GitOps repository a finding is about, where one is known: today the
@@ -299,6 +302,29 @@ fn help(t: FindingType) -> (&'static str, &'static str, &'static str) {
             "An Argo CD Application sets this image (kustomize.images or helm.parameters, as Argo CD Image Updater's write-back does): it is declared, but git does not hold it.",
             "Commit the image to git (Image Updater's git write-back), or remove the override from the Application.",
         ),
+        FindingType::Unsigned | FindingType::SignatureInvalid | FindingType::ProvenanceMismatch => signature_help(t),
+    }
+}
+
+/// [`help`] for the signature findings.
+fn signature_help(t: FindingType) -> (&'static str, &'static str, &'static str) {
+    match t {
+        FindingType::Unsigned => (
+            "The running digest is not signed by the release pipeline",
+            "No signature (cosign tag scheme, Sigstore bundle among the OCI referrers, or of an image index listing the digest) from a key or identity of the signature policy names the running digest.",
+            "Find out where the image was built: sign it in the release pipeline, or redeploy one that is signed.",
+        ),
+        FindingType::SignatureInvalid => (
+            "A signature of the running digest does not verify",
+            "A signature from the policy's keys or identities exists but does not verify: a wrong signature, a payload naming another digest, a certificate outside its validity without a transparency-log time, a broken chain or log entry.",
+            "Treat the image as untrusted until it is re-signed by the release pipeline; the message names why the signature failed.",
+        ),
+        FindingType::ProvenanceMismatch => (
+            "The image was built elsewhere than the policy says",
+            "The SLSA provenance attestation of the running digest names another builder or source repository than the signature policy.",
+            "Find out who built the image; deploy the build of the release pipeline.",
+        ),
+        _ => unreachable!("only signature findings"),
     }
 }
 

@@ -213,7 +213,7 @@ impl Registry<'_> {
 
     /// `GET`/`HEAD /v2/<repository>/<path>` with retries, auth and the registry's bound: the
     /// body and `Docker-Content-Digest`; `what` names it in errors.
-    async fn request(
+    pub(super) async fn request(
         &self,
         image: &ImageRef,
         path: &str,

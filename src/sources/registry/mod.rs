@@ -4,14 +4,17 @@
 //!
 //! [`RegistryClient`] is built once per config (HTTP client, per-registry limits, the bounded
 //! manifest cache) and held across audits; each audit asks through its own [`Registry`], which
-//! asks every tag and manifest once ([`memo`]) and authenticates per [`auth`].
+//! asks every tag and manifest once ([`memo`]) and authenticates per [`auth`]. [`referrers`]:
+//! the artifacts (signatures, attestations) that name a manifest as their subject.
 
 pub mod auth;
 pub mod client;
 pub mod memo;
+pub mod referrers;
 
 pub use client::{Registry, RegistryClient};
 pub use memo::ManifestCache;
+pub use referrers::{Referrer, Referrers, ReferrersVia};
 
 /// Why a registry could not be asked; the lookup that hit it is reported as unavailable.
 #[derive(Debug, thiserror::Error)]

@@ -34,6 +34,7 @@ pub fn run(name: &str, declared: &str, digests: &[(&str, usize)], in_progress: b
             .collect(),
         in_progress,
         rollout_started: Some(at("2026-11-25T14:02:00Z")),
+        signed: None,
     }
 }
 

@@ -134,6 +134,9 @@ pub struct Cell {
     pub severity: Option<Severity>,
     pub findings: Vec<String>,
     pub ignored: bool,
+    /// The signature mark: `Some(true)` signed as the policies require, `Some(false)`
+    /// unsigned, invalid or built elsewhere; `None` where no policy applies.
+    pub signed: Option<bool>,
 }
 
 /// The digest of an image reference (`repo@sha256:…`), if pinned.
@@ -406,6 +409,11 @@ fn spec_drift<'a>(declared: Option<&str>, live: Option<&'a str>) -> Option<&'a s
 }
 
 impl Cell {
+    /// `signed` or `unsigned`, the mark the page shows, where a signature policy applies.
+    pub fn signature_mark(&self) -> Option<&'static str> {
+        self.signed.map(|s| if s { "signed" } else { "unsigned" })
+    }
+
     /// The live spec's image, shown in the cell, when it is not what git declares.
     pub fn spec_image(&self) -> Option<&str> {
         spec_drift(self.declared_image.as_deref(), self.live_image.as_deref())
@@ -483,6 +491,23 @@ fn cell(
         severity: found.iter().map(|(f, _)| f.severity).max(),
         findings: found.iter().map(|(f, _)| f.fingerprint.clone()).collect(),
         ignored,
+        signed: signed_mark(run, found),
+    }
+}
+
+/// The cell's signature mark: a signature finding says unsigned (whatever the run says), else
+/// what the run's verdicts say.
+fn signed_mark(run: Option<&ContainerRun>, found: &[Entry<'_>]) -> Option<bool> {
+    let unsigned = found.iter().any(|(f, _)| {
+        matches!(
+            f.kind,
+            FindingType::Unsigned | FindingType::SignatureInvalid | FindingType::ProvenanceMismatch
+        )
+    });
+    if unsigned {
+        Some(false)
+    } else {
+        run.and_then(|r| r.signed)
     }
 }
 
