@@ -35,6 +35,22 @@ pub enum SyncError {
     Task(#[source] tokio::task::JoinError),
 }
 
+/// Why an environment's history is not there to walk.
+#[derive(Debug, thiserror::Error)]
+enum NoHistory {
+    #[error("the gitops repository is not available")]
+    Gitops,
+    #[error("repository {0} is not available")]
+    Repository(String),
+    #[error("{from} is declared in {from_repo} and {to} in {to_repo}: lineage is walked within one repository")]
+    Apart {
+        from: String,
+        from_repo: String,
+        to: String,
+        to_repo: String,
+    },
+}
+
 /// Why the promotion lineage of an environment could not be walked.
 #[derive(Debug, thiserror::Error)]
 pub enum LineageError {
@@ -543,28 +559,25 @@ impl SnapshotAudit<'_> {
 
     /// The checkout of the repository `env`'s history is in, which its `promoted_from`
     /// environment must share (lineage is walked within one repository), or why not.
-    fn history_checkout(&self, env: &EnvironmentConfig) -> Result<&Checkout, String> {
+    fn history_checkout(&self, env: &EnvironmentConfig) -> Result<&Checkout, NoHistory> {
         let home = env.history_repository();
         let name = |r: Option<&RepoRef>| r.map_or_else(|| self.cfg.gitops.display_url(), ToString::to_string);
         if let Some((from, _)) = &env.promoted_from
             && let Some(upstream) = self.cfg.environments.iter().find(|e| e.name == *from)
             && upstream.history_repository() != home
         {
-            return Err(format!(
-                "{from} is declared in {} and {} in {}: lineage is walked within one repository",
-                name(upstream.history_repository()),
-                env.name,
-                name(home)
-            ));
+            return Err(NoHistory::Apart {
+                from: from.clone(),
+                from_repo: name(upstream.history_repository()),
+                to: env.name.clone(),
+                to_repo: name(home),
+            });
         }
         match home {
-            None => self
-                .default
-                .map(|d| &d.checkout)
-                .ok_or_else(|| "the gitops repository is not available".to_string()),
+            None => self.default.map(|d| &d.checkout).ok_or(NoHistory::Gitops),
             Some(r) => match self.repositories.get(r) {
                 Some(Ok(s)) => Ok(&s.checkout),
-                _ => Err(format!("repository {r} is not available")),
+                _ => Err(NoHistory::Repository(r.to_string())),
             },
         }
     }
