@@ -120,12 +120,7 @@ pub async fn run(
         .context("starting the scheduler")?;
     let (audits_tx, audits_rx) = watch::channel(Audits::default());
     let (commits_tx, commits_rx) = mpsc::unbounded_channel();
-    let discovery = Arc::new(watching::DiscoveryWatches::new(
-        background.clone(),
-        commits_tx.clone(),
-        shutdown.clone(),
-    ));
-    discovery.follow(&cx.config());
+    let discovery = watching::DiscoveryWatches::start(&background, &commits_tx, &shutdown, &cx.config());
     let side = GitSide {
         audits: audits_rx,
         commits: commits_tx,

@@ -65,17 +65,21 @@ pub(super) struct DiscoveryWatches {
 }
 
 impl DiscoveryWatches {
-    pub(super) fn new(
-        background: tokio_util::task::TaskTracker,
-        audit: mpsc::UnboundedSender<String>,
-        shutdown: CancellationToken,
-    ) -> Self {
-        Self {
-            background,
-            audit,
-            shutdown,
+    /// The watches `cfg` asks for, started.
+    pub(super) fn start(
+        background: &tokio_util::task::TaskTracker,
+        audit: &mpsc::UnboundedSender<String>,
+        shutdown: &CancellationToken,
+        cfg: &Config,
+    ) -> Arc<Self> {
+        let watches = Arc::new(Self {
+            background: background.clone(),
+            audit: audit.clone(),
+            shutdown: shutdown.clone(),
             running: std::sync::Mutex::new(None),
-        }
+        });
+        watches.follow(cfg);
+        watches
     }
 
     /// Starts the watches `cfg` asks for, unless the running ones watch exactly that.
