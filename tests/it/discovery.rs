@@ -783,6 +783,67 @@ async fn the_daemon_follows_application_watch_events() {
     d.stop().await;
 }
 
+/// A reload that points discovery at another namespace of the control plane moves the
+/// Applications watch there: an Application created after it is audited at once, not at the
+/// next scheduled audit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_applications_watch_follows_a_reload() {
+    use crate::inprocess::Daemon;
+    let f = fleet();
+    let (d, rs) = deployment("shop", "web", &[("web", &format!("{WEB}:hotfix"))], 1);
+    let p = pod(&rs, "a", &[("web", &format!("{WEB}@{D2}"))]);
+    let app = |name: &str, env: &str| -> Value {
+        serde_json::from_str(&application(
+            name,
+            env,
+            json!({"repoURL": f.infra_url, "path": "apps/web/overlays/production"}),
+            json!({"server": "https://kubernetes.default.svc", "namespace": "shop"}),
+        ))
+        .unwrap()
+    };
+    let kube = FakeKube::start(vec![d, rs, p, app("web", "production")]);
+    let kubeconfig = kube.kubeconfig(f.dir.path(), "mgmt");
+    let gitops = f.gitops().replace(&format!("url = \"{}\"\n", f.infra_url), "");
+    let cfg = f.dir.path().join("driftwatch.toml");
+    let config = |namespace: &str| {
+        format!(
+            "{gitops}[state]\npath = \"state/state.json\"\n[schedule]\ncron = \"0 0 1 1 *\"\nrun_on_start = true\n[discovery.argocd]\ncluster = {{ kubeconfig = \"{}\" }}\nnamespace = \"{namespace}\"\nenvironment_from = \"label:env\"\n",
+            kubeconfig.display(),
+        )
+    };
+    write(&cfg, &config("elsewhere"));
+    let env = [("TEAM_PW".to_string(), "team-pw".to_string())].into_iter().collect();
+    let d = Daemon::start(&cfg, env).await;
+    let audited = |want: &'static [&'static str]| {
+        let d = &d;
+        async move {
+            let (_, body) = d.request(reqwest::Method::GET, "/report").await;
+            let report: Value = serde_json::from_str(&body).unwrap_or_default();
+            let mut names: Vec<&str> = report["environments"]
+                .as_array()
+                .map(|e| e.iter().filter_map(|e| e["name"].as_str()).collect())
+                .unwrap_or_default();
+            names.sort_unstable();
+            report["environments"].is_array() && names == want
+        }
+    };
+    poll(15, "the start-up audit, of no Application", || audited(&[])).await;
+    write(&cfg, &config("argocd"));
+    d.reload.reload().await.expect("the reload applies");
+    let watching = || async {
+        kube.requests()
+            .iter()
+            .any(|r| r.contains("/namespaces/argocd/applications") && r.contains("watch=true"))
+    };
+    poll(15, "a watch on the new namespace's Applications", watching).await;
+    kube.apply(app("web-staging", "staging"));
+    poll(15, "an audit of the Application created after the reload", || {
+        audited(&["production", "staging"])
+    })
+    .await;
+    d.stop().await;
+}
+
 /// Polls `check` every 50 ms (real time: the daemon runs real processes and git) until it
 /// holds, for at most `secs`.
 pub(crate) async fn poll<F, Fut>(secs: u64, what: &str, check: F)

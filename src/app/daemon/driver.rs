@@ -22,6 +22,8 @@ pub(super) struct Daemon {
     /// Where the watchers send what they see; a watcher started later gets a clone.
     pub changes: mpsc::UnboundedSender<Change>,
     pub shutdown: CancellationToken,
+    /// The watches on Applications and Flux objects, which follow reloads.
+    pub discovery: Arc<super::watching::DiscoveryWatches>,
 }
 
 impl Driver for Daemon {
@@ -46,6 +48,8 @@ impl Driver for Daemon {
     async fn reload(&self) -> Result<(), ReloadError> {
         self.cx.reload().await?;
         self.scheduler.replace(self.cx.config().schedule.clone()).await;
+        // `[discovery]` or `[watch]` may have changed.
+        self.discovery.follow(&self.cx.config());
         // Clusters, namespaces or the [watch] section may have changed.
         if self.cx.state.is_leader() {
             self.cx.stop_watching();

@@ -120,8 +120,7 @@ pub async fn run(
         .context("starting the scheduler")?;
     let (audits_tx, audits_rx) = watch::channel(Audits::default());
     let (commits_tx, commits_rx) = mpsc::unbounded_channel();
-    watching::watch_applications(&background, &cx.config(), commits_tx.clone(), &shutdown);
-    watching::watch_flux(&background, &cx.config(), commits_tx.clone(), &shutdown);
+    let discovery = watching::DiscoveryWatches::start(&background, &commits_tx, &shutdown, &cx.config());
     let side = GitSide {
         audits: audits_rx,
         commits: commits_tx,
@@ -141,6 +140,7 @@ pub async fn run(
         scheduler,
         changes: changes_tx,
         shutdown: shutdown.clone(),
+        discovery,
     };
     EventLoop::new(driver, clock, leader, audits_tx)
         .run(inputs, shutdown, grace)

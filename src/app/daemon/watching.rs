@@ -52,14 +52,65 @@ fn scopes(cfg: &Config) -> BTreeMap<String, Scope> {
     scopes
 }
 
+/// The watches on the GitOps controllers' objects (Argo CD's Applications, Flux's
+/// Kustomizations and HelmReleases), for the config as loaded: a reload that changes what they
+/// watch (a control plane added, its namespace or selector changed, `[watch]` turned off)
+/// stops them and starts those the new config asks for; one that does not leaves them running.
+pub(super) struct DiscoveryWatches {
+    background: tokio_util::task::TaskTracker,
+    audit: mpsc::UnboundedSender<String>,
+    shutdown: CancellationToken,
+    /// What the running watches watch, and their stop.
+    running: std::sync::Mutex<Option<(String, CancellationToken)>>,
+}
+
+impl DiscoveryWatches {
+    /// The watches `cfg` asks for, started.
+    pub(super) fn start(
+        background: &tokio_util::task::TaskTracker,
+        audit: &mpsc::UnboundedSender<String>,
+        shutdown: &CancellationToken,
+        cfg: &Config,
+    ) -> Arc<Self> {
+        let watches = Arc::new(Self {
+            background: background.clone(),
+            audit: audit.clone(),
+            shutdown: shutdown.clone(),
+            running: std::sync::Mutex::new(None),
+        });
+        watches.follow(cfg);
+        watches
+    }
+
+    /// Starts the watches `cfg` asks for, unless the running ones watch exactly that.
+    pub(super) fn follow(&self, cfg: &Config) {
+        let wanted = format!(
+            "{:?}|{:?}|{}",
+            cfg.discovery.argocd, cfg.discovery.flux, cfg.watch.enabled
+        );
+        let mut running = self.running.lock().expect("discovery watches lock");
+        if running.as_ref().is_some_and(|(what, _)| *what == wanted) {
+            return;
+        }
+        if let Some((_, stop)) = running.take() {
+            info!("discovery changed: watching the GitOps controllers' objects again");
+            stop.cancel();
+        }
+        let stop = self.shutdown.child_token();
+        watch_applications(&self.background, cfg, self.audit.clone(), &stop);
+        watch_flux(&self.background, cfg, self.audit.clone(), &stop);
+        *running = Some((wanted, stop));
+    }
+}
+
 /// What the event loop is told when an Application changed: it audits as for a new commit
 /// (at once, or after the running audit), and that audit discovers first.
 pub(super) const APPLICATIONS_CHANGED: &str = "Argo CD Applications changed";
 
 /// With `[discovery.argocd] cluster` and `[watch]` on: the control plane's Applications are
-/// watched for the daemon's life (the config it started with), and each change asks for an
-/// audit, so a new Application is audited and a deleted one's environment dropped at once.
-pub(super) fn watch_applications(
+/// watched until `shutdown` (the config's life: [`DiscoveryWatches`]), and each change asks for
+/// an audit, so a new Application is audited and a deleted one's environment dropped at once.
+fn watch_applications(
     background: &tokio_util::task::TaskTracker,
     cfg: &Config,
     audit: mpsc::UnboundedSender<String>,
@@ -92,7 +143,7 @@ pub(super) const FLUX_CHANGED: &str = "Flux Kustomizations or HelmReleases chang
 
 /// With `[discovery.flux] cluster` and `[watch]` on: Flux's Kustomizations and HelmReleases are
 /// watched as Applications are ([`watch_applications`]).
-pub(super) fn watch_flux(
+fn watch_flux(
     background: &tokio_util::task::TaskTracker,
     cfg: &Config,
     audit: mpsc::UnboundedSender<String>,
