@@ -37,8 +37,10 @@
 //!   embedded SCT verifies with a CT log of the root (when the root lists CT logs).
 //! - The signing time is the entry's integrated time only when the signed entry timestamp
 //!   covers it: an inclusion proof proves that the entry is in the log, not when it got there.
-//!   Without a signed time, the audit's clock is the signing time, so an expired certificate is
-//!   rejected and a still-valid one is accepted.
+//!   A keyless signature without a signed time (no signed entry timestamp, no RFC 3161 token;
+//!   an inclusion proof alone proves the entry is logged, not when)
+//!   is rejected, as cosign rejects it: an expired certificate as expired at the audit's clock,
+//!   a still-valid one because nothing proves it signed while valid.
 //! - An RFC 3161 timestamp (`dev.sigstore.cosign/timestamp`, a bundle's
 //!   `timestampVerificationData`; the first one) must be over the signature and signed by a
 //!   timestamping authority of the root (its leaf certificate valid at `genTime`); its time is

@@ -32,7 +32,7 @@ pub const COSIGN_SIGN_V1: &str = "https://sigstore.dev/cosign/sign/v1";
 ///
 /// `subjects`: the digests the evidence may legitimately name: the running (platform) digest,
 /// plus the digest of any index that lists it. `now`: the audit's clock (a certificate without
-/// a signing time proven by a signed entry timestamp must be valid then).
+/// a signing time proven by a signed entry timestamp is judged at it, and rejected).
 pub fn verify(
     evidence: &Evidence,
     subjects: &[String],
@@ -299,6 +299,14 @@ fn keyless(leaf: &Leaf, s: &Signed<'_>, policy: &Policy, now: SystemTime) -> Res
             signed_at: at,
             proven: !proven.is_empty(),
         });
+    }
+    if proven.is_empty() {
+        // A Fulcio certificate lives minutes: without a log entry or a timestamp nothing says
+        // it was used while valid, and anyone holding its key could sign later. cosign refuses
+        // this too (unless told to ignore the log).
+        return Err(Rejected::Tlog(
+            "a keyless signature needs a transparency log entry or a signed timestamp proving when it was made; none was found".into(),
+        ));
     }
     let issuer = fulcio::verify_chain(leaf, root, times[0])?;
     sct::verify(&leaf.cert, issuer, root)?;

@@ -108,14 +108,18 @@ fn an_expired_certificate_without_a_log_entry_is_rejected() {
     assert!(!proven);
     assert_eq!(signed_at, audit_time());
     assert!(r.to_string().contains("no transparency log entry"), "{r}");
-    // While the certificate is valid, the audit's clock is enough.
+    // Even while the certificate is valid, nothing proves when it signed: refused, as cosign
+    // refuses a keyless signature without a log entry.
     let r = verify(
         &e,
         &subjects(),
         &keyless_policy(&ca, &log),
         t0() + Duration::from_secs(300),
-    );
-    assert!(r.is_ok(), "{r:?}");
+    )
+    .unwrap_err();
+    assert!(matches!(r, Rejected::Tlog(_)), "{r}");
+    assert_eq!(r.class(), signatures::Class::Invalid);
+    assert!(r.to_string().contains("needs a transparency log entry or a signed timestamp"), "{r}");
 }
 
 #[test]
