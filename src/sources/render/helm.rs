@@ -302,7 +302,7 @@ impl Renderer {
                     templates,
                 };
                 Ok(Output {
-                    entry: self.keep(&key, entry),
+                    entry: self.keep_release(release, &key, entry),
                     cached: false,
                 })
             }
@@ -362,9 +362,19 @@ impl Renderer {
             templates,
         };
         Ok(Output {
-            entry: self.keep(&key, entry),
+            entry: self.keep_release(release, &key, entry),
             cached: false,
         })
+    }
+
+    /// A render of `release` into the cache: one whose values were read from a Kubernetes
+    /// Secret stays in memory (its documents may hold them), the others go to disk too.
+    fn keep_release(&self, release: &ReleaseConfig, key: &str, entry: Entry) -> Arc<Entry> {
+        if release.secret_inputs() {
+            self.keep_in_memory(key, entry)
+        } else {
+            self.keep(key, entry)
+        }
     }
 
     /// Runs `helm template` for `release`, within the external processes' bound. A chart
