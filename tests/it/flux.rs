@@ -603,16 +603,10 @@ fn releases_cached(report: &Value) -> Vec<(String, bool)> {
     out
 }
 
-/// A HelmRelease whose values come from a Secret, rendered by `helm template`: the values reach
-/// the render (podinfo runs the image the Secret's values declare: in sync) but never helm's
-/// command line, the render cache, the state, the logs (at debug), the reports, `discover` or
-/// `check-config`; and each audit renders it again. A HelmRelease whose values come from a
-/// ConfigMap is cached as any release (its render, holding the ConfigMap's value, is on disk).
-#[test]
-fn values_from_a_secret_never_reach_helms_command_line_nor_the_disk() {
-    let f = flux();
-    let log = f.dir.path().join("helm-runs.log");
-    let helm = logging_helm(f.dir.path(), &log);
+/// HelmRelease podinfo with its values (image at D2, `token` TOKEN) from a Secret, and
+/// podinfo-cm (in podinfo-cm) with its values (image at D1, a token) from a ConfigMap, each
+/// running what its values declare.
+fn releases_from_a_secret_and_a_config_map(f: &Flux) -> Vec<Value> {
     let mut from_config_map = helm_release(json!({
         "valuesFrom": [{"kind": "ConfigMap", "name": "podinfo-cm-values"}],
         "targetNamespace": "podinfo-cm",
@@ -642,7 +636,20 @@ fn values_from_a_secret_never_reach_helms_command_line_nor_the_disk() {
     let (d, rs) = deployment("podinfo-cm", "podinfo-cm", &[("podinfo", &image)], 1);
     let p = pod(&rs, "a", &[("podinfo", &image)]);
     objects.extend([d, rs, p]);
-    let kube = FakeKube::start(objects);
+    objects
+}
+
+/// A HelmRelease whose values come from a Secret, rendered by `helm template`: the values reach
+/// the render (podinfo runs the image the Secret's values declare: in sync) but never helm's
+/// command line, the render cache, the state, the logs (at debug), the reports, `discover` or
+/// `check-config`; and each audit renders it again. A HelmRelease whose values come from a
+/// ConfigMap is cached as any release (its render, holding the ConfigMap's value, is on disk).
+#[test]
+fn values_from_a_secret_never_reach_helms_command_line_nor_the_disk() {
+    let f = flux();
+    let log = f.dir.path().join("helm-runs.log");
+    let helm = logging_helm(f.dir.path(), &log);
+    let kube = FakeKube::start(releases_from_a_secret_and_a_config_map(&f));
     let config = f.config(
         &kube,
         &format!(
