@@ -209,6 +209,35 @@ impl RenderCache {
         entry
     }
 
+    /// [`lookup`](Self::lookup) of a render that holds secrets: from memory only. A disk entry
+    /// under `key` (an earlier driftwatch wrote every render) is removed, never read.
+    pub fn lookup_in_memory(&self, key: &str, files: &dyn Files) -> Option<Arc<Entry>> {
+        if let Some(path) = self.path(key) {
+            self.remove(&path);
+        }
+        let remembered = self.memory().and_then(|mut m| m.get(key).cloned());
+        match remembered {
+            Some(entry) if is_current(&entry, files) => {
+                bump(&self.counters.hits);
+                Some(entry)
+            }
+            Some(entry) => {
+                if let Some(mut m) = self.memory()
+                    && m.peek(key).is_some_and(|e| Arc::ptr_eq(e, &entry))
+                {
+                    m.pop(key);
+                }
+                bump(&self.counters.stale);
+                bump(&self.counters.misses);
+                None
+            }
+            None => {
+                bump(&self.counters.misses);
+                None
+            }
+        }
+    }
+
     /// Keeps `entry` under `key` in memory only, never on disk: a render that holds secrets
     /// (values read from a Kubernetes Secret) is reused within this process and rendered again
     /// by the next. A disk entry left under `key` is removed: the disk never answers for it.
@@ -756,6 +785,17 @@ mod tests {
         );
         let on_disk: Vec<_> = walkdir(dir.path());
         assert!(on_disk.is_empty(), "nothing on disk: {on_disk:?}");
+        // A lookup from memory only never reads the disk, and removes what an earlier version
+        // wrote there.
+        cache.store(&k, overlay_entry("api:1"));
+        let next_run = RenderCache::new(Some(dir.path().into()), u64::MAX, 16);
+        assert!(next_run.lookup_in_memory(&k, &files).is_none());
+        assert!(!entry_file(dir.path(), &k).exists());
+        next_run.store_in_memory(&k, overlay_entry("api:s3cr3t"));
+        assert_eq!(
+            next_run.lookup_in_memory(&k, &files).unwrap().docs,
+            overlay_entry("api:s3cr3t").docs
+        );
     }
 
     /// Every file below `dir`.
