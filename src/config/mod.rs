@@ -493,6 +493,12 @@ pub struct ReleaseConfig {
 }
 
 impl ReleaseConfig {
+    /// Whether the release's values include some read from a Kubernetes Secret (a Flux
+    /// `valuesFrom` of kind Secret): its renders hold secrets, so they stay off disk.
+    pub fn secret_inputs(&self) -> bool {
+        self.values_from.as_ref().is_some_and(FromObjects::reads_secrets)
+    }
+
     /// The inline values as the chart gets them: `valuesFrom` (if any), then `values` over it.
     pub fn inline_values(&self) -> serde_json::Map<String, serde_json::Value> {
         let Some(from) = self.values_from.as_ref().filter(|v| !v.data.is_empty()) else {
@@ -675,6 +681,15 @@ impl<T: serde::Serialize> std::fmt::Debug for FromObjects<T> {
             .field("refused", &self.refused)
             .field("data_sha256", &digest)
             .finish()
+    }
+}
+
+impl<T> FromObjects<T> {
+    /// Whether some of the data came from a Secret (`sources` names each object read as
+    /// `<Kind> <namespace>/<name>`): what is rendered from it is then never written to disk
+    /// (the render cache keeps it in memory only) nor passed on a command line.
+    pub fn reads_secrets(&self) -> bool {
+        self.sources.iter().any(|s| s.starts_with("Secret "))
     }
 }
 

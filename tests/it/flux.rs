@@ -70,7 +70,7 @@ fn flux() -> Flux {
     write(&src.join("values.yaml"), &format!("image: {PODINFO}@{D1}\n"));
     write(
         &src.join("templates/deployment.yaml"),
-        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {{ .Release.Name }}\nspec:\n  template:\n    spec:\n      containers:\n        - name: podinfo\n          image: {{ .Values.image | quote }}\n",
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {{ .Release.Name }}\n{{- with .Values.token }}\n  annotations:\n    token: {{ . | quote }}\n{{- end }}\nspec:\n  template:\n    spec:\n      containers:\n        - name: podinfo\n          image: {{ .Values.image | quote }}\n",
     );
     let served = dir.path().join("charts-served/charts");
     package(&src, &served);
@@ -550,4 +550,201 @@ async fn the_daemon_follows_kustomization_watch_events() {
     })
     .await;
     d.stop().await;
+}
+
+/// A `helm` that appends each `helm template` command line to `log`, then runs the stand-in.
+fn logging_helm(dir: &std::path::Path, log: &std::path::Path) -> std::path::PathBuf {
+    use std::os::unix::fs::PermissionsExt as _;
+    let script = dir.join("bin/helm");
+    write(
+        &script,
+        &format!(
+            "#!/bin/sh\n[ \"$1\" = template ] && echo \"$*\" >> {}\nexec {} \"$@\"\n",
+            log.display(),
+            support::charts::helm_stand_in().display()
+        ),
+    );
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    script
+}
+
+/// Every file below `dir` whose bytes contain `needle`.
+fn files_containing(dir: &std::path::Path, needle: &str) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        if p.is_symlink() {
+            continue;
+        } else if p.is_dir() {
+            out.extend(files_containing(&p, needle));
+        } else if std::fs::read(&p).is_ok_and(|b| b.windows(needle.len()).any(|w| w == needle.as_bytes())) {
+            out.push(p);
+        }
+    }
+    out
+}
+
+/// (environment, cached) of every release rendered.
+fn releases_cached(report: &Value) -> Vec<(String, bool)> {
+    let mut out: Vec<(String, bool)> = report["environments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|e| {
+            let env = e["name"].as_str().unwrap().to_string();
+            e["releases"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(move |r| (env.clone(), r["cached"].as_bool().unwrap()))
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// HelmRelease podinfo with its values (image at D2, `token` TOKEN) from a Secret, and
+/// podinfo-cm (in podinfo-cm) with its values (image at D1, a token) from a ConfigMap, each
+/// running what its values declare.
+fn releases_from_a_secret_and_a_config_map(f: &Flux) -> Vec<Value> {
+    let mut from_config_map = helm_release(json!({
+        "valuesFrom": [{"kind": "ConfigMap", "name": "podinfo-cm-values"}],
+        "targetNamespace": "podinfo-cm",
+        "releaseName": "podinfo-cm"
+    }));
+    from_config_map["metadata"]["name"] = json!("podinfo-cm");
+    let mut objects = vec![
+        git_repository(&f.fleet_url),
+        helm_repository(&f.charts.url("charts")),
+        helm_release(json!({"valuesFrom": [{"kind": "Secret", "name": "podinfo-values"}]})),
+        from_config_map,
+        config_map(
+            "podinfo-cm-values",
+            "podinfo",
+            json!({"values.yaml": format!("image: {PODINFO}@{D1}\ntoken: visible-config-map-token\n")}),
+        ),
+    ];
+    let mut values = secret(
+        "podinfo-values",
+        &[("values.yaml", &format!("image: {PODINFO}@{D2}\ntoken: {TOKEN}\n"))],
+    );
+    values["metadata"]["namespace"] = json!("podinfo");
+    objects.push(values);
+    objects.extend(running("podinfo", "podinfo", &format!("{PODINFO}@{D2}")));
+    // The chart names its container podinfo whatever the release.
+    let image = format!("{PODINFO}@{D1}");
+    let (d, rs) = deployment("podinfo-cm", "podinfo-cm", &[("podinfo", &image)], 1);
+    let p = pod(&rs, "a", &[("podinfo", &image)]);
+    objects.extend([d, rs, p]);
+    objects
+}
+
+/// A HelmRelease whose values come from a Secret, rendered by `helm template`: the values reach
+/// the render (podinfo runs the image the Secret's values declare: in sync) but never helm's
+/// command line, the render cache, the state, the logs (at debug), the reports, `discover` or
+/// `check-config`; and each audit renders it again. A HelmRelease whose values come from a
+/// ConfigMap is cached as any release (its render, holding the ConfigMap's value, is on disk).
+#[test]
+fn values_from_a_secret_never_reach_helms_command_line_nor_the_disk() {
+    let f = flux();
+    let log = f.dir.path().join("helm-runs.log");
+    let helm = logging_helm(f.dir.path(), &log);
+    let kube = FakeKube::start(releases_from_a_secret_and_a_config_map(&f));
+    let config = f.config(
+        &kube,
+        &format!(
+            "[render]\nengine = \"external\"\nhelm = \"{}\"\ncache_dir = \"render-cache\"\n[state]\npath = \"state/state.json\"\n",
+            helm.display()
+        ),
+    );
+    let debug = [("RUST_LOG", "debug")];
+
+    let first = f.run(&config, &["--once", "--format", "json"], &debug);
+    assert_eq!(first.code, 0, "{}\n{}", first.stdout, first.stderr);
+    assert_eq!(found(&first.json()), vec![], "the Secret's image is declared: in sync");
+    let second = f.run(&config, &["--once", "--format", "json"], &debug);
+    assert_eq!(found(&second.json()), vec![], "{}", second.stderr);
+    assert_eq!(
+        releases_cached(&second.json()),
+        vec![("podinfo".to_string(), false), ("podinfo-cm".to_string(), true)],
+        "the release with a Secret's values is rendered again, the other one is cached"
+    );
+
+    let command_lines = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(command_lines.lines().count(), 3, "helm ran: {command_lines}");
+    assert!(command_lines.lines().all(|l| l.contains(" -f ")), "{command_lines}");
+    for secret_derived in [TOKEN, D2] {
+        assert!(
+            !command_lines.contains(secret_derived),
+            "{secret_derived} on helm's command line: {command_lines}"
+        );
+    }
+    assert!(
+        !files_containing(&f.dir.path().join("render-cache"), "visible-config-map-token").is_empty(),
+        "a render holding a ConfigMap's value is on disk"
+    );
+    let page = f.run(&config, &["--once", "--format", "html"], &[]);
+    let discover = f.run(&config, &["discover", "--format", "json"], &debug);
+    let check = f.run(&config, &["check-config"], &debug);
+    for (what, out) in [
+        ("first", &first),
+        ("second", &second),
+        ("html", &page),
+        ("discover", &discover),
+        ("check-config", &check),
+    ] {
+        assert!(
+            !out.stdout.contains(TOKEN) && !out.stderr.contains(TOKEN),
+            "{what} shows the Secret's value"
+        );
+    }
+    assert_eq!(
+        files_containing(f.dir.path(), TOKEN),
+        Vec::<std::path::PathBuf>::new(),
+        "the Secret's value is in no file (render cache, state, caches)"
+    );
+}
+
+/// A Kustomization whose `postBuild` variables come from a Secret: its variable is substituted
+/// after the render cache (the cached render holds `${token}`, not the value), so the path is
+/// cached and the Secret's value is in no file and no log.
+#[test]
+fn substitute_from_a_secret_never_reaches_the_disk() {
+    let f = flux();
+    let mut objects = vec![
+        git_repository(&f.fleet_url),
+        kustomization(
+            "vars",
+            json!({"path": "./apps/vars", "targetNamespace": "shop", "postBuild": {
+                "substituteFrom": [{"kind": "ConfigMap", "name": "cluster-vars"}, {"kind": "Secret", "name": "cluster-secrets"}]
+            }}),
+        ),
+        config_map("cluster-vars", "flux-system", json!({"web_digest": D1})),
+        secret("cluster-secrets", &[("token", TOKEN)]),
+    ];
+    objects.extend(running("shop", "web", &format!("{WEB}@{D1}")));
+    let kube = FakeKube::start(objects);
+    let config = f.config(
+        &kube,
+        "[render]\ncache_dir = \"render-cache\"\n[state]\npath = \"state/state.json\"\n",
+    );
+    let debug = [("RUST_LOG", "debug")];
+    let first = f.run(&config, &["--once", "--format", "json"], &debug);
+    assert_eq!(first.code, 0, "in sync: {}\n{}", first.stdout, first.stderr);
+    let second = f.run(&config, &["--once", "--format", "json"], &debug);
+    assert_eq!(second.code, 0, "{}", second.stderr);
+    let cached = second.json()["environments"][0]["paths"][0]["cached"].clone();
+    assert_eq!(cached, json!(true), "{}", second.stdout);
+    for out in [&first, &second] {
+        assert!(!out.stdout.contains(TOKEN) && !out.stderr.contains(TOKEN));
+    }
+    assert!(
+        !files_containing(&f.dir.path().join("render-cache"), "${token}").is_empty(),
+        "the render is cached, before substitution"
+    );
+    assert_eq!(
+        files_containing(f.dir.path(), TOKEN),
+        Vec::<std::path::PathBuf>::new(),
+        "the Secret's value is in no file"
+    );
 }

@@ -209,6 +209,49 @@ impl RenderCache {
         entry
     }
 
+    /// [`lookup`](Self::lookup) of a render that holds secrets: from memory only. A disk entry
+    /// under `key` (an earlier driftwatch wrote every render) is removed, never read.
+    pub fn lookup_in_memory(&self, key: &str, files: &dyn Files) -> Option<Arc<Entry>> {
+        if let Some(path) = self.path(key) {
+            self.remove(&path);
+        }
+        let remembered = self.memory().and_then(|mut m| m.get(key).cloned());
+        match remembered {
+            Some(entry) if is_current(&entry, files) => {
+                bump(&self.counters.hits);
+                Some(entry)
+            }
+            Some(entry) => {
+                if let Some(mut m) = self.memory()
+                    && m.peek(key).is_some_and(|e| Arc::ptr_eq(e, &entry))
+                {
+                    m.pop(key);
+                }
+                bump(&self.counters.stale);
+                bump(&self.counters.misses);
+                None
+            }
+            None => {
+                bump(&self.counters.misses);
+                None
+            }
+        }
+    }
+
+    /// Keeps `entry` under `key` in memory only, never on disk: a render that holds secrets
+    /// (values read from a Kubernetes Secret) is reused within this process and rendered again
+    /// by the next. A disk entry left under `key` is removed: the disk never answers for it.
+    pub fn store_in_memory(&self, key: &str, entry: Entry) -> Arc<Entry> {
+        let entry = Arc::new(entry);
+        if let Some(mut m) = self.memory() {
+            m.put(key.to_string(), entry.clone());
+        }
+        if let Some(path) = self.path(key) {
+            self.remove(&path);
+        }
+        entry
+    }
+
     /// Deletes the least recently used disk entries (by mtime: written or last hit) until their
     /// total size is at most `max_disk_bytes`, and temp files a crashed writer left behind.
     /// Safe to run while other processes use the directory: they only see an entry vanish,
@@ -718,6 +761,55 @@ mod tests {
         assert_eq!(logs.matches("not writable").count(), 1, "{logs}");
         let stats = cache.stats();
         assert_eq!((stats.hits, stats.misses, stats.write_errors), (3, 3, 3));
+    }
+
+    #[test]
+    fn a_render_holding_secrets_is_kept_in_memory_and_never_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = overlay_files();
+        let cache = RenderCache::new(Some(dir.path().into()), u64::MAX, 16);
+        let k = overlay_key();
+        // An entry an older driftwatch wrote for the same key is removed, not left to answer.
+        cache.store(&k, overlay_entry("api:1"));
+        cache.store_in_memory(&k, overlay_entry("api:s3cr3t"));
+        assert_eq!(
+            cache.lookup(&k, &files).unwrap().docs,
+            overlay_entry("api:s3cr3t").docs,
+            "reused within the process"
+        );
+        assert!(!entry_file(dir.path(), &k).exists());
+        let next_run = RenderCache::new(Some(dir.path().into()), u64::MAX, 16);
+        assert!(
+            next_run.lookup(&k, &files).is_none(),
+            "rendered again by the next process"
+        );
+        let on_disk: Vec<_> = walkdir(dir.path());
+        assert!(on_disk.is_empty(), "nothing on disk: {on_disk:?}");
+        // A lookup from memory only never reads the disk, and removes what an earlier version
+        // wrote there.
+        cache.store(&k, overlay_entry("api:1"));
+        let next_run = RenderCache::new(Some(dir.path().into()), u64::MAX, 16);
+        assert!(next_run.lookup_in_memory(&k, &files).is_none());
+        assert!(!entry_file(dir.path(), &k).exists());
+        next_run.store_in_memory(&k, overlay_entry("api:s3cr3t"));
+        assert_eq!(
+            next_run.lookup_in_memory(&k, &files).unwrap().docs,
+            overlay_entry("api:s3cr3t").docs
+        );
+    }
+
+    /// Every file below `dir`.
+    fn walkdir(dir: &Path) -> Vec<PathBuf> {
+        let mut out = Vec::new();
+        for e in fs::read_dir(dir).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                out.extend(walkdir(&p));
+            } else {
+                out.push(p);
+            }
+        }
+        out
     }
 
     #[test]

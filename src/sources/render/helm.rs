@@ -94,6 +94,8 @@ struct Keys {
     deps: std::collections::BTreeMap<String, Option<String>>,
     /// A key already looked up in vain this audit (not asked twice).
     missed: Option<String>,
+    /// The release's values were read from a Kubernetes Secret: its renders stay in memory.
+    secret: bool,
 }
 
 /// How a render by `helm template` is reported: `external`, or `external: <why>` when the
@@ -119,7 +121,7 @@ impl Keys {
         if self.missed.as_deref() == Some(key) {
             return None;
         }
-        renderer.lookup(key, files)
+        renderer.lookup_release(self.secret, key, files)
     }
 
     /// The cache key of a render by the engine `engine` names (with the external helm's
@@ -204,7 +206,8 @@ impl Renderer {
     ) -> Result<Released, RenderError> {
         let engine = release.engine.or(env.engine).unwrap_or(self.cfg.engine);
         let early = self.directory_key(files, repo, release, engine).await;
-        if let Some(entry) = early.as_deref().and_then(|key| self.lookup(key, files)) {
+        let secret = release.secret_inputs();
+        if let Some(entry) = early.as_deref().and_then(|key| self.lookup_release(secret, key, files)) {
             let ChartSource::Path(dir) = &release.chart else {
                 unreachable!("only a chart directory has an early key")
             };
@@ -302,7 +305,7 @@ impl Renderer {
                     templates,
                 };
                 Ok(Output {
-                    entry: self.keep(&key, entry),
+                    entry: self.keep_release(release, &key, entry),
                     cached: false,
                 })
             }
@@ -362,9 +365,28 @@ impl Renderer {
             templates,
         };
         Ok(Output {
-            entry: self.keep(&key, entry),
+            entry: self.keep_release(release, &key, entry),
             cached: false,
         })
+    }
+
+    /// The cache's render under `key`; for a release whose values were read from a Secret
+    /// (`secret`), from memory only.
+    fn lookup_release(&self, secret: bool, key: &str, files: &SharedFiles) -> Option<Arc<Entry>> {
+        match (&self.cache, secret) {
+            (Some(c), true) => c.lookup_in_memory(key, files.as_ref()),
+            _ => self.lookup(key, files),
+        }
+    }
+
+    /// A render of `release` into the cache: one whose values were read from a Kubernetes
+    /// Secret stays in memory (its documents may hold them), the others go to disk too.
+    fn keep_release(&self, release: &ReleaseConfig, key: &str, entry: Entry) -> Arc<Entry> {
+        if release.secret_inputs() {
+            self.keep_in_memory(key, entry)
+        } else {
+            self.keep(key, entry)
+        }
     }
 
     /// Runs `helm template` for `release`, within the external processes' bound. A chart
@@ -567,6 +589,7 @@ fn keys(files: &dyn Files, repo: &str, release: &ReleaseConfig, resolved: &Resol
         parts,
         deps,
         missed: None,
+        secret: release.secret_inputs(),
     })
 }
 

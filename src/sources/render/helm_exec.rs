@@ -1,8 +1,17 @@
-//! The external Helm engine: `helm template NAME CHART --namespace NS -f FILE… --set-json
-//! VALUES --kube-version V --api-versions A…`, run as the external kustomize is (a process
-//! group of its own, the configured timeout), for releases with `engine = "external"` and
-//! those the built-in engine leaves to it.
+//! The external Helm engine: `helm template NAME CHART --namespace NS -f FILE… -f VALUES
+//! --kube-version V --api-versions A…`, run as the external kustomize is (a process group of
+//! its own, the configured timeout), for releases with `engine = "external"` and those the
+//! built-in engine leaves to it.
+//!
+//! The inline values (which may hold a Flux `valuesFrom` Secret's) are never on the command
+//! line, where `ps` and `/proc/<pid>/cmdline` show them to every user: they are written to a
+//! file readable by driftwatch's user only (mode 0600, in a private temporary directory,
+//! removed after the run), given as the last `-f`. Helm merges `-f` files in order, each over
+//! the previous ones as a JSON `--set-json` object would be: the values Helm renders with are
+//! the same.
 
+use std::io::Write as _;
+use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
 
 use tokio::process::Command;
@@ -18,7 +27,8 @@ pub struct Invocation<'a> {
     pub chart: &'a Path,
     /// `-f`, in order.
     pub values_files: Vec<PathBuf>,
-    /// `--set-json`, after the files; not passed when empty.
+    /// Written to a private file given as the last `-f` (after the files); not passed when
+    /// empty.
     pub values: &'a serde_json::Map<String, serde_json::Value>,
     pub kube_version: &'a str,
     pub api_versions: &'a [String],
@@ -40,8 +50,9 @@ pub fn command(cfg: &RenderConfig) -> String {
     cfg.helm.clone().unwrap_or_else(|| "helm".into())
 }
 
-/// The arguments after the command, in `helm template`'s own terms.
-pub fn arguments(inv: &Invocation<'_>) -> Vec<String> {
+/// The arguments after the command, in `helm template`'s own terms; `values_file` holds the
+/// inline values (written by [`template`]).
+pub fn arguments(inv: &Invocation<'_>, values_file: Option<&Path>) -> Vec<String> {
     let mut args = vec![
         "template".to_string(),
         inv.release.to_string(),
@@ -49,16 +60,10 @@ pub fn arguments(inv: &Invocation<'_>) -> Vec<String> {
         "--namespace".into(),
         inv.namespace.into(),
     ];
-    for file in &inv.values_files {
+    // The release's files in order, then the inline values over them: Helm merges each `-f`
+    // over the previous ones (nested tables are merged, not replaced).
+    for file in inv.values_files.iter().map(PathBuf::as_path).chain(values_file) {
         args.extend(["-f".into(), file.display().to_string()]);
-    }
-    if !inv.values.is_empty() {
-        // One JSON object: Helm merges it over the files as it merges -f files (nested tables
-        // are merged, not replaced), which `key=value` pairs would not do.
-        args.extend([
-            "--set-json".into(),
-            serde_json::Value::Object(inv.values.clone()).to_string(),
-        ]);
     }
     args.extend(["--kube-version".into(), inv.kube_version.into()]);
     for api in inv.api_versions {
@@ -67,11 +72,40 @@ pub fn arguments(inv: &Invocation<'_>) -> Vec<String> {
     args
 }
 
-/// `helm template`'s output for `inv`.
+/// `inv`'s inline values in a file only driftwatch's user can read, in a private temporary
+/// directory (removed with it); `None` when there are none. JSON is YAML, as Helm reads it.
+fn values_file(inv: &Invocation<'_>) -> Result<Option<(tempfile::TempDir, PathBuf)>, ExecError> {
+    if inv.values.is_empty() {
+        return Ok(None);
+    }
+    // The error names the step, never the values (they may be a Secret's).
+    let failed = |e: std::io::Error| ExecError::Failed(format!("cannot write the release's values for helm: {e}"));
+    // Created 0700 (not the umask's 0755): nobody else lists it, nor opens what is in it.
+    let dir = tempfile::Builder::new()
+        .prefix("driftwatch-values-")
+        .permissions(std::fs::Permissions::from_mode(0o700))
+        .tempdir()
+        .map_err(failed)?;
+    let path = dir.path().join("values.json");
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&path)
+        .map_err(failed)?;
+    let text = serde_json::Value::Object(inv.values.clone()).to_string();
+    file.write_all(text.as_bytes()).map_err(failed)?;
+    Ok(Some((dir, path)))
+}
+
+/// `helm template`'s output for `inv`. An error says what helm said, never its arguments.
 pub async fn template(cfg: &RenderConfig, inv: &Invocation<'_>) -> Result<String, ExecError> {
     let command = command(cfg);
+    // Removed when `_values` drops, after the run (or its timeout).
+    let values = values_file(inv)?;
+    let (_values, file) = values.map_or((None, None), |(dir, path)| (Some(dir), Some(path)));
     let mut cmd = Command::new(&command);
-    cmd.args(arguments(inv));
+    cmd.args(arguments(inv, file.as_deref()));
     let output = match run(cmd, cfg.timeout).await {
         Ok(o) => o,
         Err(RunError::NotFound) => return Err(ExecError::Missing { command }),
@@ -104,20 +138,25 @@ pub async fn version(cfg: &RenderConfig) -> Result<String, ExecError> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn the_command_line_helm_template_is_given() {
-        let values = serde_json::json!({"replicaCount": 3, "image": {"tag": "v2"}});
-        let inv = Invocation {
+    fn invocation<'a>(values: &'a serde_json::Map<String, serde_json::Value>, apis: &'a [String]) -> Invocation<'a> {
+        Invocation {
             release: "shop",
             namespace: "shop",
             chart: Path::new("/repo/charts/shop"),
             values_files: vec!["/repo/charts/shop/values-prod.yaml".into()],
-            values: values.as_object().unwrap(),
+            values,
             kube_version: "1.30",
-            api_versions: &["monitoring.coreos.com/v1".to_string()],
-        };
+            api_versions: apis,
+        }
+    }
+
+    #[test]
+    fn the_command_line_helm_template_is_given() {
+        let values = serde_json::json!({"replicaCount": 3, "image": {"tag": "v2"}});
+        let apis = ["monitoring.coreos.com/v1".to_string()];
+        let inv = invocation(values.as_object().unwrap(), &apis);
         assert_eq!(
-            arguments(&inv),
+            arguments(&inv, Some(Path::new("/tmp/driftwatch-values-x/values.json"))),
             [
                 "template",
                 "shop",
@@ -126,21 +165,43 @@ mod tests {
                 "shop",
                 "-f",
                 "/repo/charts/shop/values-prod.yaml",
-                "--set-json",
-                r#"{"image":{"tag":"v2"},"replicaCount":3}"#,
+                "-f",
+                "/tmp/driftwatch-values-x/values.json",
                 "--kube-version",
                 "1.30",
                 "--api-versions",
                 "monitoring.coreos.com/v1"
-            ]
+            ],
+            "the inline values come after the release's files, as --set-json did"
         );
         let empty = serde_json::Map::new();
         let bare = Invocation {
-            values: &empty,
             values_files: Vec::new(),
-            api_versions: &[],
-            ..inv
+            ..invocation(&empty, &[])
         };
-        assert!(!arguments(&bare).contains(&"--set-json".to_string()));
+        assert!(values_file(&bare).unwrap().is_none(), "no values, no file");
+        assert!(!arguments(&bare, None).contains(&"-f".to_string()));
+    }
+
+    #[test]
+    fn inline_values_go_to_a_private_file_removed_after_use_never_to_the_command_line() {
+        let values = serde_json::json!({"token": "s3cr3t-from-a-secret", "image": {"tag": "v2"}});
+        let inv = invocation(values.as_object().unwrap(), &[]);
+        let (dir, path) = values_file(&inv).unwrap().unwrap();
+        let args = arguments(&inv, Some(&path));
+        assert!(
+            !args.iter().any(|a| a.contains("s3cr3t")),
+            "no value on the command line: {args:?}"
+        );
+        assert_eq!(args.last().map(String::as_str), Some("1.30"));
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "only driftwatch's user reads it");
+        let dir_mode = std::fs::metadata(dir.path()).unwrap().permissions().mode() & 0o777;
+        assert_eq!(dir_mode, 0o700, "in a private directory");
+        let written: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        assert_eq!(written, values, "the values Helm merges, as they were");
+        let kept = dir.path().to_path_buf();
+        drop(dir);
+        assert!(!kept.exists(), "removed after the run");
     }
 }

@@ -535,6 +535,14 @@ impl Renderer {
             None => Arc::new(entry),
         }
     }
+
+    /// [`keep`](Self::keep) for a render that holds secrets: in memory only, never on disk.
+    fn keep_in_memory(&self, key: &str, entry: Entry) -> Arc<Entry> {
+        match &self.cache {
+            Some(c) => c.store_in_memory(key, entry),
+            None => Arc::new(entry),
+        }
+    }
 }
 
 /// The paths `env`'s patterns select below `root`, each with its default namespace. A pattern
