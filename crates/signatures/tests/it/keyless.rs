@@ -119,7 +119,11 @@ fn an_expired_certificate_without_a_log_entry_is_rejected() {
     .unwrap_err();
     assert!(matches!(r, Rejected::Tlog(_)), "{r}");
     assert_eq!(r.class(), signatures::Class::Invalid);
-    assert!(r.to_string().contains("needs a transparency log entry or a signed timestamp"), "{r}");
+    assert!(
+        r.to_string()
+            .contains("needs a transparency log entry or a signed timestamp"),
+        "{r}"
+    );
 }
 
 #[test]
