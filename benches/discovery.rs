@@ -12,10 +12,19 @@
 //! config `driftwatch discover` printed for them pasted in (the same environments, written by
 //! hand): the difference is what discovery adds to an audit. Every run's findings are checked
 //! to be exactly the fleet's deliberate drifts.
+//!
+//! The same run does it again for Flux: one `GitRepository` per repository and one
+//! `Kustomization` per app and environment in `flux-system` (`env` label, `targetNamespace`,
+//! `postBuild.substitute`, one app in ten pinning its image with `images`, `kubeConfig` naming
+//! the environment's cluster), with `[discovery.flux]`, beside the environments pasted from
+//! `driftwatch discover`. On kapi the Flux kinds (CRDs from Flux's releases: docs/benchmarks.md)
+//! are read as `reader2`, granted get/list/watch on them as deploy/components/flux does, and the
+//! bench times one LIST of each kind as that user.
 
 #[allow(dead_code)]
 mod fleet;
 // Shared with the watch bench, which writes workloads too.
+mod flux_fleet;
 #[allow(dead_code)]
 mod kapi;
 mod measure;
@@ -25,7 +34,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use fleet::Fleet;
-use measure::{Measured, check, env_usize, measure_child, median, once};
+use measure::{Expected, Measured, check, env_usize, measure_child, median, once};
 use serde_json::{Value, json};
 use support::kube::FakeKube;
 
@@ -83,8 +92,8 @@ fn discovery_config(work: &Path, fleet: &Fleet, kubeconfig: &Path) -> PathBuf {
     path
 }
 
-/// `driftwatch discover` of `discovery`, pasted after the shared sections.
-fn frozen_config(work: &Path, discovery: &Path) -> PathBuf {
+/// `driftwatch discover` of `discovery`, pasted after the shared sections (`shared`).
+fn frozen_config(work: &Path, shared: &str, discovery: &Path, name: &str) -> PathBuf {
     let out = Command::new(env!("CARGO_BIN_EXE_driftwatch"))
         .args(["discover", "--config", discovery.to_str().unwrap()])
         .output()
@@ -94,12 +103,8 @@ fn frozen_config(work: &Path, discovery: &Path) -> PathBuf {
         "discover: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let path = work.join("frozen.toml");
-    std::fs::write(
-        &path,
-        format!("{}{}", common(work), String::from_utf8_lossy(&out.stdout)),
-    )
-    .unwrap();
+    let path = work.join(format!("frozen-{name}.toml"));
+    std::fs::write(&path, format!("{shared}{}", String::from_utf8_lossy(&out.stdout))).unwrap();
     path
 }
 
@@ -132,6 +137,47 @@ fn secs(m: &Measured) -> String {
     format!("{:.2}", m.wall.as_secs_f64())
 }
 
+/// Warm-up, then `runs` turns of discovered and hand-written: their medians.
+fn compare(
+    work: &Path,
+    name: &str,
+    (discovery, frozen): (&Path, &Path),
+    (with_discovery, by_hand): (&[Expected], &[Expected]),
+    runs: usize,
+) -> (Measured, Measured) {
+    let check_one = |label: &str, m: &Measured, cfg: &Path| {
+        check(label, m, if cfg == discovery { with_discovery } else { by_hand });
+    };
+    // Warm-up: clone every repository, fill the render cache (each config once).
+    for (label, cfg) in [("warm-up discovered", discovery), ("warm-up frozen", frozen)] {
+        let label = format!("{name}-{label}");
+        check_one(&label, &once(work, &label, cfg), cfg);
+    }
+    let (mut discovered, mut written) = (Vec::new(), Vec::new());
+    for i in 0..runs {
+        let m = once(work, &format!("{name}-discovered-{i}"), discovery);
+        check_one(&format!("{name} discovered"), &m, discovery);
+        discovered.push(m);
+        let m = once(work, &format!("{name}-frozen-{i}"), frozen);
+        check_one(&format!("{name} written by hand"), &m, frozen);
+        written.push(m);
+    }
+    (median(discovered), median(written))
+}
+
+fn table(section: &str, (d, h): &(Measured, Measured)) {
+    println!("| `{section}` | {} | {:.0} |", secs(d), d.rss_mib);
+    println!(
+        "| the same environments written by hand (`driftwatch discover`'s output) | {} | {:.0} |",
+        secs(h),
+        h.rss_mib
+    );
+    println!(
+        "| what `{section}` adds to a warm audit | {:.2} | |",
+        d.wall.as_secs_f64() - h.wall.as_secs_f64()
+    );
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.first().map(String::as_str) == Some("--measure") {
@@ -150,53 +196,49 @@ fn main() {
     let work = tmp.path();
     let (fleet, applications) = generate(work, apps, envs, repos);
     let count = applications.len();
+    let flux = flux_fleet::objects(&fleet, work, repos);
     let real = std::env::var_os("BENCH_KAPI").map(|dir| kapi::Kapi::open(Path::new(&dir)));
     let served;
-    let kubeconfig = match &real {
+    let (argo_kubeconfig, flux_kubeconfig) = match &real {
         Some(kapi) => {
             kapi.load(&applications, 8);
-            kapi.admin_kubeconfig()
+            flux_fleet::load(kapi, &flux);
+            (kapi.admin_kubeconfig(), kapi.reader_kubeconfig())
         }
         None => {
-            served = FakeKube::start(applications);
-            served.kubeconfig(work, "argocd")
+            served = FakeKube::start(applications.into_iter().chain(flux.all()).collect());
+            (served.kubeconfig(work, "argocd"), served.kubeconfig(work, "flux"))
         }
     };
-    let discovery = discovery_config(work, &fleet, &kubeconfig);
-    let frozen = frozen_config(work, &discovery);
     let expected = fleet.expected();
-    // Warm-up: clone every repository, fill the render cache (each config once).
-    for (label, cfg) in [("warm-up discovered", &discovery), ("warm-up frozen", &frozen)] {
-        let m = once(work, label, cfg);
-        check(label, &m, &expected);
-    }
-    let (mut discovered, mut by_hand) = (Vec::new(), Vec::new());
-    for i in 0..runs {
-        let m = once(work, &format!("discovered-{i}"), &discovery);
-        check("discovered", &m, &expected);
-        discovered.push(m);
-        let m = once(work, &format!("frozen-{i}"), &frozen);
-        check("written by hand", &m, &expected);
-        by_hand.push(m);
-    }
-    let (d, h) = (median(discovered), median(by_hand));
+    let argo_cfg = discovery_config(work, &fleet, &argo_kubeconfig);
+    let argo_frozen = frozen_config(work, &common(work), &argo_cfg, "argo");
+    let argo = compare(work, "argocd", (&argo_cfg, &argo_frozen), (&expected, &expected), runs);
+    let flux_common = flux_fleet::common(work, &common(work), &flux);
+    let flux_cfg = flux_fleet::config(work, &flux_common, &fleet, &flux_kubeconfig);
+    let flux_frozen = frozen_config(work, &flux_common, &flux_cfg, "flux");
+    // Pasted, an `images` entry is declared config: no `override` warning.
+    let with_overrides = flux_fleet::expected(&fleet, expected.clone());
+    let flux_m = compare(
+        work,
+        "flux",
+        (&flux_cfg, &flux_frozen),
+        (&with_overrides, &expected),
+        runs,
+    );
+    let source = if real.is_some() {
+        "listed from a real kube-apiserver v1.26 (kapi)"
+    } else {
+        "listed from the suite's Kubernetes API"
+    };
     println!(
-        "\n{count} Argo CD Applications ({apps} apps × {envs} environments) in {repos} repositories, {}; warm `--once`, medians of {runs}\n",
-        if real.is_some() {
-            "listed from a real kube-apiserver v1.26 (kapi) with the Application CRD"
-        } else {
-            "listed from the suite's Kubernetes API"
-        }
+        "\n{count} Argo CD Applications and {} Flux Kustomizations ({apps} apps × {envs} environments) in {repos} repositories, {source}; warm `--once`, medians of {runs}\n",
+        flux.kustomizations.len()
     );
     println!("| config | wall s | peak RSS MiB |\n|---|---:|---:|");
-    println!("| `[discovery.argocd]` | {} | {:.0} |", secs(&d), d.rss_mib);
-    println!(
-        "| the same environments written by hand (`driftwatch discover`'s output) | {} | {:.0} |",
-        secs(&h),
-        h.rss_mib
-    );
-    println!(
-        "\ndiscovery adds {:.2} s to a warm audit",
-        d.wall.as_secs_f64() - h.wall.as_secs_f64()
-    );
+    table("[discovery.argocd]", &argo);
+    table("[discovery.flux]", &flux_m);
+    if let Some(kapi) = &real {
+        flux_fleet::list_costs(kapi);
+    }
 }

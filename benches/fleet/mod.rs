@@ -65,11 +65,11 @@ pub struct Fleet {
     changes: Cell<u32>,
 }
 
-fn app_name(app: usize) -> String {
+pub fn app_name(app: usize) -> String {
     format!("app-{app:04}")
 }
 
-fn namespace(app: usize, env: &str) -> String {
+pub fn namespace(app: usize, env: &str) -> String {
     format!("{env}-team-{:02}", app % 25)
 }
 
@@ -83,7 +83,7 @@ pub fn digest(seed: &str) -> String {
 }
 
 /// The digest the overlay of `env` pins for `app`.
-fn declared_digest(app: usize, env: &str) -> String {
+pub fn declared_digest(app: usize, env: &str) -> String {
     digest(&format!("{}/{env}", app_name(app)))
 }
 
@@ -92,7 +92,7 @@ fn previous_digest(app: usize, env: &str) -> String {
     digest(&format!("{}/{env}/previous", app_name(app)))
 }
 
-fn app_repo(app: usize) -> String {
+pub fn app_repo(app: usize) -> String {
     format!("{REGISTRY}/{}", app_name(app))
 }
 

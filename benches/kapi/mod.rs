@@ -34,6 +34,12 @@ fn resource(obj: &Value) -> (String, String) {
         "ConfigMap" => "configmaps",
         "Namespace" => "namespaces",
         "Application" => "applications",
+        "Kustomization" => "kustomizations",
+        "HelmRelease" => "helmreleases",
+        "GitRepository" => "gitrepositories",
+        "HelmRepository" => "helmrepositories",
+        "ClusterRole" => "clusterroles",
+        "ClusterRoleBinding" => "clusterrolebindings",
         other => panic!("the kapi loader does not write {other}"),
     };
     let group = if api.contains('/') {
@@ -178,6 +184,30 @@ impl Kapi {
                 }
             });
         }
+    }
+
+    /// Writes `objs` as they are (RBAC objects, sources), in order, with their status if any.
+    pub fn put(&self, objs: &[Value]) {
+        for obj in objs {
+            self.write(obj);
+        }
+    }
+
+    /// GET `path` (`/apis/…`) as `user` (a token file of the kapi folder: `reader2`): the
+    /// status code, the body's length and how long the whole response took.
+    pub fn get_as(&self, user: &str, path: &str) -> (u16, usize, std::time::Duration) {
+        let token = read(&self.dir.join(format!("{user}.token")));
+        let url = format!("{}{path}", self.server);
+        let start = std::time::Instant::now();
+        let response = self
+            .client
+            .get(&url)
+            .bearer_auth(token.trim())
+            .send()
+            .unwrap_or_else(|e| panic!("GET {url}: {e}"));
+        let status = response.status().as_u16();
+        let len = response.bytes().map(|b| b.len()).unwrap_or_default();
+        (status, len, start.elapsed())
     }
 
     /// Sets a Deployment as `obj` has it, its rollout observed (a hand change, as the

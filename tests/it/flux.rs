@@ -270,6 +270,14 @@ fn a_config_with_only_flux_audits_its_kustomizations_and_helm_releases() {
             .any(|r| r.contains("/apis/kustomize.toolkit.fluxcd.io/v1/kustomizations")),
         "listed at the CRD's group and version"
     );
+    assert!(
+        kube.requests()
+            .iter()
+            .filter(|r| r.contains(".toolkit.fluxcd.io/"))
+            .all(|r| r.contains("resourceVersion=0")),
+        "Flux objects are listed from the apiserver's cache, not read through from etcd: {:?}",
+        kube.requests()
+    );
 }
 
 /// `postBuild.substituteFrom` (a ConfigMap and a Secret) and `valuesFrom` read where RBAC

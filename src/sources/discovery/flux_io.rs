@@ -221,7 +221,10 @@ async fn from_cluster(
 }
 
 /// The objects of `kind`, at the first version the cluster serves; the label selector applies
-/// to Kustomizations and HelmReleases (`selected`), not to the sources they name.
+/// to Kustomizations and HelmReleases (`selected`), not to the sources they name. Served from
+/// the apiserver's watch cache (`resourceVersion=0`), not read through from etcd: on a real
+/// kube-apiserver v1.26 a LIST of 2,000 Kustomizations took 0.59 s read through and 0.17 s
+/// from the cache (docs/benchmarks.md), and Flux's own view of them is as old as its interval.
 async fn list(
     client: &kube::Client,
     cluster: &ClusterConfig,
@@ -234,7 +237,7 @@ async fn list(
         cluster: cluster.name.clone(),
         reason,
     };
-    let mut params = ListParams::default();
+    let mut params = ListParams::default().match_any();
     if let (true, Some(s)) = (selected, &fx.selector) {
         params = params.labels(s);
     }
