@@ -376,9 +376,11 @@ fn live_applications_their_overrides_and_a_forbidden_list() {
         "{message}"
     );
     assert!(
-        kube.requests()
-            .iter()
-            .any(|r| r.contains("/apis/argoproj.io/v1alpha1/namespaces/argocd/applications"))
+        kube.requests().iter().any(
+            |r| r.contains("/apis/argoproj.io/v1alpha1/namespaces/argocd/applications")
+                && r.contains("resourceVersion=0")
+        ),
+        "Applications are listed from the apiserver's watch cache, not read through from etcd"
     );
 
     kube.behave("applications", Behaviour::Forbidden);

@@ -500,7 +500,10 @@ async fn from_cluster(
 ) -> Result<Vec<Found>, DiscoveryError> {
     use kube::api::ListParams;
     let api = applications_api(cluster, argo, timeout).await?;
-    let mut params = ListParams::default();
+    // `resourceVersion=0`: from the apiserver's watch cache, not read through from etcd (a
+    // read-through LIST of 2,000 objects costs a real apiserver about 0.6 s; Argo CD itself
+    // reconciles on minutes).
+    let mut params = ListParams::default().match_any();
     if let Some(s) = &argo.selector {
         params = params.labels(s);
     }
