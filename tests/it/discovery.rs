@@ -738,19 +738,7 @@ async fn the_daemon_follows_application_watch_events() {
     );
     let env = [("TEAM_PW".to_string(), "team-pw".to_string())].into_iter().collect();
     let d = Daemon::start(&cfg, env).await;
-    let audited = |want: &'static [&'static str]| {
-        let d = &d;
-        async move {
-            let (_, body) = d.request(reqwest::Method::GET, "/report").await;
-            let report: Value = serde_json::from_str(&body).unwrap_or_default();
-            let mut names: Vec<&str> = report["environments"]
-                .as_array()
-                .map(|e| e.iter().filter_map(|e| e["name"].as_str()).collect())
-                .unwrap_or_default();
-            names.sort_unstable();
-            names == want
-        }
-    };
+    let audited = |want: &'static [&'static str]| crate::discovery::audited(&d, want);
     poll(15, "the start-up audit", || audited(&["production"])).await;
     let audits = || async { d.metric("driftwatch_audits_total{result=\"ok\"}").await };
     let before = audits().await;
@@ -773,14 +761,7 @@ async fn the_daemon_follows_application_watch_events() {
         2.0,
         "one audit per Application change, none for the reconcile's write"
     );
-    let resolved = || {
-        receiver.received("/hook").iter().any(|h| {
-            h.json()["alerts"].as_array().is_some_and(|a| {
-                a.iter()
-                    .any(|a| a["event"] == "resolved" && a["environment"] == "production")
-            })
-        })
-    };
+    let resolved = || crate::discovery::resolved(&receiver, "production");
     poll(15, "the deleted Application's alert resolved", || async { resolved() }).await;
     d.stop().await;
 }
@@ -816,19 +797,7 @@ async fn the_applications_watch_follows_a_reload() {
     write(&cfg, &config("elsewhere"));
     let env = [("TEAM_PW".to_string(), "team-pw".to_string())].into_iter().collect();
     let d = Daemon::start(&cfg, env).await;
-    let audited = |want: &'static [&'static str]| {
-        let d = &d;
-        async move {
-            let (_, body) = d.request(reqwest::Method::GET, "/report").await;
-            let report: Value = serde_json::from_str(&body).unwrap_or_default();
-            let mut names: Vec<&str> = report["environments"]
-                .as_array()
-                .map(|e| e.iter().filter_map(|e| e["name"].as_str()).collect())
-                .unwrap_or_default();
-            names.sort_unstable();
-            report["environments"].is_array() && names == want
-        }
-    };
+    let audited = |want: &'static [&'static str]| crate::discovery::audited(&d, want);
     poll(15, "the start-up audit, of no Application", || audited(&[])).await;
     write(&cfg, &config("argocd"));
     d.reload.reload().await.expect("the reload applies");
@@ -844,6 +813,29 @@ async fn the_applications_watch_follows_a_reload() {
     })
     .await;
     d.stop().await;
+}
+
+/// Whether `receiver`'s webhook got a `resolved` alert of `environment`.
+pub(crate) fn resolved(receiver: &support::receiver::Receiver, environment: &str) -> bool {
+    receiver.received("/hook").iter().any(|h| {
+        h.json()["alerts"].as_array().is_some_and(|a| {
+            a.iter()
+                .any(|a| a["event"] == "resolved" && a["environment"] == environment)
+        })
+    })
+}
+
+/// Whether the daemon's last report audited exactly the environments `want` (sorted), and not
+/// merely that no report is there yet.
+pub(crate) async fn audited(d: &crate::inprocess::Daemon, want: &[&str]) -> bool {
+    let (_, body) = d.request(reqwest::Method::GET, "/report").await;
+    let report: Value = serde_json::from_str(&body).unwrap_or_default();
+    let Some(environments) = report["environments"].as_array() else {
+        return false;
+    };
+    let mut names: Vec<&str> = environments.iter().filter_map(|e| e["name"].as_str()).collect();
+    names.sort_unstable();
+    names == want
 }
 
 /// Polls `check` every 50 ms (real time: the daemon runs real processes and git) until it

@@ -506,19 +506,7 @@ async fn the_daemon_follows_kustomization_watch_events() {
         ),
     );
     let d = Daemon::start(&cfg, Default::default()).await;
-    let audited = |want: &'static [&'static str]| {
-        let d = &d;
-        async move {
-            let (_, body) = d.request(reqwest::Method::GET, "/report").await;
-            let report: Value = serde_json::from_str(&body).unwrap_or_default();
-            let mut names: Vec<&str> = report["environments"]
-                .as_array()
-                .map(|e| e.iter().filter_map(|e| e["name"].as_str()).collect())
-                .unwrap_or_default();
-            names.sort_unstable();
-            names == want
-        }
-    };
+    let audited = |want: &'static [&'static str]| crate::discovery::audited(&d, want);
     poll(15, "the start-up audit", || audited(&["production"])).await;
     const DISCOVERED: &str = "driftwatch_discovered_environments{source=\"flux\"}";
     assert_eq!(d.metric(DISCOVERED).await, Some(1.0));
@@ -545,14 +533,7 @@ async fn the_daemon_follows_kustomization_watch_events() {
         2.0,
         "one audit per Kustomization change, none for the reconcile's write"
     );
-    let resolved = || {
-        receiver.received("/hook").iter().any(|h| {
-            h.json()["alerts"].as_array().is_some_and(|a| {
-                a.iter()
-                    .any(|a| a["event"] == "resolved" && a["environment"] == "production")
-            })
-        })
-    };
+    let resolved = || crate::discovery::resolved(&receiver, "production");
     poll(15, "the deleted Kustomization's alert resolved", || async {
         resolved()
     })
