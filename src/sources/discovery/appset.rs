@@ -141,7 +141,7 @@ pub fn expand(appset: &Value, trees: &BTreeMap<RepoRef, Tree>) -> Expanded {
         let at = format!("generators[{i}]");
         let params = match params(generator, &renderer, trees) {
             Ok(p) => p,
-            Err((reason, fix)) => {
+            Err(Why { reason, fix }) => {
                 out.not_expanded.push(whole(&format!("{at}: {reason}"), &fix));
                 continue;
             }
@@ -170,7 +170,7 @@ fn kind(generator: &Value) -> Option<&str> {
         .find(|k| *k != "selector")
 }
 
-type Why = (String, String);
+use super::Why;
 
 /// The parameter sets of one generator.
 fn params(
@@ -184,7 +184,8 @@ fn params(
         return Err((
             format!("generator {kind} has a selector, which is not applied"),
             FIX.to_string(),
-        ));
+        )
+            .into());
     }
     match kind {
         "list" => list(&generator["list"], go),
@@ -206,7 +207,7 @@ fn params(
                 .map_or("not a generator driftwatch knows".to_string(), |(_, from)| {
                     format!("its parameters come from {from}")
                 });
-            Err((format!("generator {other}: {from}"), FIX.to_string()))
+            Err((format!("generator {other}: {from}"), FIX.to_string()).into())
         }
     }
 }
@@ -217,7 +218,7 @@ fn list(list: &Value, go: bool) -> Result<Vec<Map<String, Value>>, Why> {
     let mut out = Vec::new();
     for element in list["elements"].as_array().into_iter().flatten() {
         let Some(element) = element.as_object() else {
-            return Err(("list: an element is not an object".into(), "fix the element".into()));
+            return Err(("list: an element is not an object".into(), "fix the element".into()).into());
         };
         if go {
             out.push(element.clone());
@@ -249,17 +250,17 @@ fn list(list: &Value, go: bool) -> Result<Vec<Map<String, Value>>, Why> {
                     }
                 }
             }
-            (_, Some(e)) => return Err((format!("list.elementsYaml is not YAML: {e}"), "fix it".into())),
+            (_, Some(e)) => return Err((format!("list.elementsYaml is not YAML: {e}"), "fix it".into()).into()),
         }
     }
     Ok(out)
 }
 
 fn not_string(key: &str) -> Why {
-    (
+    Why::from((
         format!("list: element key {key} is not a string, which fasttemplate cannot substitute"),
         "quote the value, or set goTemplate: true".into(),
-    )
+    ))
 }
 
 /// `git`: `directories` or `files`, then the generator's templated `values`.
@@ -276,7 +277,8 @@ fn git(git: &Value, tree: &Tree, go: bool, renderer: &Renderer) -> Result<Vec<Ma
         return Err((
             "git has neither directories nor files".into(),
             "give the git generator directories or files".into(),
-        ));
+        )
+            .into());
     };
     if let Some(values) = git["values"].as_object() {
         for params in &mut sets {

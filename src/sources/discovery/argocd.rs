@@ -80,7 +80,7 @@ pub fn map(app: &Value, cx: &Context<'_>) -> Result<Mapped, Unmapped> {
     }
     let spec = &app["spec"];
     let destination = &spec["destination"];
-    let cluster = destination_cluster(destination, cx).map_err(|(reason, fix)| unmapped(&object, reason, fix))?;
+    let cluster = destination_cluster(destination, cx).map_err(|Why { reason, fix }| unmapped(&object, reason, fix))?;
     let environment = environment_name(app, &cluster, cx.environment_from).ok_or_else(|| {
         unmapped(
             &object,
@@ -134,7 +134,7 @@ pub fn map(app: &Value, cx: &Context<'_>) -> Result<Mapped, Unmapped> {
             live: cx.live,
         };
         at.map(source, &mut mapped)
-            .map_err(|(reason, fix)| unmapped(&object, format!("{}: {reason}", at.field), fix))?;
+            .map_err(|Why { reason, fix }| unmapped(&object, format!("{}: {reason}", at.field), fix))?;
     }
     if mapped.paths.is_empty() && mapped.releases.is_empty() {
         return Err(unmapped(
@@ -203,7 +203,7 @@ fn references(sources: &[&Value]) -> BTreeMap<String, RepoRef> {
 
 /// The cluster an Application deploys to: its `destination.server` or `name` in
 /// `[[discovery.clusters]]`, or Argo CD's own cluster. An unknown one is not guessed.
-fn destination_cluster(destination: &Value, cx: &Context<'_>) -> Result<ClusterConfig, (String, String)> {
+fn destination_cluster(destination: &Value, cx: &Context<'_>) -> Result<ClusterConfig, Why> {
     let server = destination["server"]
         .as_str()
         .map(|s| s.trim_end_matches('/'))
@@ -231,11 +231,13 @@ fn destination_cluster(destination: &Value, cx: &Context<'_>) -> Result<ClusterC
                 if server.is_some() { "server" } else { "name" },
                 server.or(name).unwrap_or_default()
             ),
-        )),
+        )
+            .into()),
         None => Err((
             "has no destination.server or destination.name".into(),
             "set the Application's destination".into(),
-        )),
+        )
+            .into()),
     }
 }
 
@@ -262,7 +264,7 @@ struct Source<'a> {
     live: bool,
 }
 
-type Why = (String, String);
+use super::Why;
 
 impl Source<'_> {
     fn map(&self, s: &Value, out: &mut Mapped) -> Result<(), Why> {
@@ -271,7 +273,8 @@ impl Source<'_> {
             return Err((
                 "uses a config management plugin, which driftwatch does not run".into(),
                 "declare the environment by hand with its rendered manifests' path".into(),
-            ));
+            )
+                .into());
         }
         if let Some(chart) = s["chart"].as_str().filter(|c| !c.is_empty()) {
             let release = self.release(s, self.chart_source(&repo, chart), None)?;
@@ -284,7 +287,7 @@ impl Source<'_> {
             return if s["ref"].is_string() {
                 Ok(())
             } else {
-                Err(("has neither path nor chart".into(), "set path or chart".into()))
+                Err(("has neither path nor chart".into(), "set path or chart".into()).into())
             };
         };
         let path = normalise(path);
@@ -307,7 +310,8 @@ impl Source<'_> {
                 return Err((
                     "directory.jsonnet: Jsonnet is not rendered".into(),
                     "declare the environment by hand with the rendered manifests' path".into(),
-                ));
+                )
+                    .into());
             }
             entry.renderer = Some(Renderer::Plain);
             entry.directory = DirectoryConfig {
@@ -425,7 +429,7 @@ impl Source<'_> {
                                 "value file {file}: a chart directory and value files in two repositories are not read together yet"
                             ),
                             "move the values next to the chart, or declare the release by hand".into(),
-                        ));
+                        ).into());
                     }
                     values_repo = Some(r.clone());
                     values_files.push(normalise(rest));
@@ -445,7 +449,8 @@ impl Source<'_> {
                         "helm.fileParameters {name}: a chart of a Helm repository has no files of the Application's"
                     ),
                     "put the value in helm.valuesObject".into(),
-                ));
+                )
+                    .into());
             }
             set_file.push((name.to_string(), normalise(&format!("{base}/{file}"))));
         }
@@ -485,7 +490,8 @@ fn helm_values(helm: &Value) -> Result<Map<String, Value>, Why> {
             return Err((
                 format!("helm.values is not YAML: {e}"),
                 "fix the Application's helm.values".into(),
-            ));
+            )
+                .into());
         }
         if let Some(Value::Object(m)) = docs.into_iter().next() {
             merge(&mut values, m);
@@ -549,7 +555,8 @@ fn kustomize_overrides(k: &Map<String, Value>) -> Result<KustomizeOverrides, Why
         return Err((
             "kustomize.components are not applied yet".into(),
             "list the components in the kustomization itself, or declare the environment by hand".into(),
-        ));
+        )
+            .into());
     }
     let strings = |key: &str| -> BTreeMap<String, String> {
         k.get(key)
@@ -578,7 +585,8 @@ fn kustomize_overrides(k: &Map<String, Value>) -> Result<KustomizeOverrides, Why
                 return Err((
                     format!("kustomize.replicas entry {r} needs a name and a count"),
                     "fix the Application".into(),
-                ));
+                )
+                    .into());
             }
         }
     }

@@ -88,7 +88,7 @@ pub fn object_refs(doc: &Value) -> Vec<Key> {
         .collect()
 }
 
-type Why = (String, String);
+use super::Why;
 
 fn text(v: &Value) -> Option<String> {
     v.as_str().filter(|s| !s.is_empty()).map(str::to_string)
@@ -110,7 +110,9 @@ pub fn map(doc: &Value, cx: &Context<'_>) -> Result<Mapped, Unmapped> {
         ns,
         cx,
     };
-    let cluster = at.cluster().map_err(|(r, f)| unmapped(&object, r, f))?;
+    let cluster = at
+        .cluster()
+        .map_err(|Why { reason, fix }| unmapped(&object, reason, fix))?;
     let environment = environment_name(doc, &cluster, cx.environment_from).ok_or_else(|| {
         unmapped(
             &object,
@@ -136,7 +138,7 @@ pub fn map(doc: &Value, cx: &Context<'_>) -> Result<Mapped, Unmapped> {
     } else {
         at.helm_release(&mut mapped)
     };
-    done.map_err(|(r, f)| unmapped(&object, r, f))?;
+    done.map_err(|Why { reason, fix }| unmapped(&object, reason, fix))?;
     if cx.live {
         mapped.controller = Some(controller_view(doc, &object, &mapped));
     }
@@ -213,17 +215,17 @@ impl Object<'_> {
                 .find(|d| d.name.as_deref() == Some(&secret))
                 .map(|d| d.cluster.clone())
                 .ok_or_else(|| {
-                    (
+                    Why::from((
                         format!("applies to the cluster of kubeConfig secret {}/{secret}, which is not a configured cluster", self.ns),
                         format!("add [[discovery.clusters]] with name = {secret:?} and the kubeconfig driftwatch reaches that cluster with"),
-                    )
+                    ))
                 });
         }
         self.cx.cluster.cloned().ok_or_else(|| {
-            (
+            Why::from((
                 "applies to the cluster Flux runs in, and discovery.flux.cluster is not set".into(),
                 "set [discovery.flux] cluster to the cluster Flux runs in".into(),
-            )
+            ))
         })
     }
 
@@ -236,7 +238,8 @@ impl Object<'_> {
             return Err((
                 format!("{field}: Bucket sources are not supported (driftwatch reads git repositories)"),
                 "declare the environment by hand with the manifests' path in git".into(),
-            ));
+            )
+                .into());
         }
         let found = self.cx.sources.get(&(kind.clone(), ns.clone(), name.clone())).ok_or_else(|| {
             (
@@ -271,7 +274,7 @@ impl Object<'_> {
                     return Err((
                         format!("{field}: ref.name {n} is not a branch or tag, and the GitRepository reports no fetched commit"),
                         "list the GitRepository from the cluster (its status.artifact.revision names the commit), or pin ref.commit".into(),
-                    ));
+                    ).into());
                 }
             }
         } else if let Some(semver) = text(&r["semver"]) {
@@ -281,7 +284,7 @@ impl Object<'_> {
                     return Err((
                         format!("{field}: ref.semver {semver} is a range of tags driftwatch does not resolve, and the GitRepository reports no fetched commit"),
                         "list the GitRepository from the cluster (its status.artifact.revision names the commit), or pin ref.tag".into(),
-                    ));
+                    ).into());
                 }
             }
         } else if let Some(t) = text(&r["tag"]) {
@@ -299,7 +302,8 @@ impl Object<'_> {
             return Err((
                 format!("spec.sourceRef {kind}: OCI artifacts are not read by driftwatch (it reads git repositories)"),
                 "declare the environment by hand with the path in git the artifact is built from".into(),
-            ));
+            )
+                .into());
         }
         let repo = self.git_repo(&source, "spec.sourceRef")?;
         let path = normalise(spec["path"].as_str().unwrap_or_default());
@@ -417,7 +421,7 @@ impl Object<'_> {
                     "spec.postRenderers[{i}].kustomize.images: post-renderers are not applied by driftwatch, and these change the images"
                 ),
                 "set the images in the HelmRelease's values, or declare the release by hand".into(),
-            ));
+            ).into());
         }
         let target = text(&spec["targetNamespace"]);
         let namespace = target.clone().unwrap_or_else(|| self.ns.to_string());
@@ -458,14 +462,16 @@ impl Object<'_> {
                 other => Err((
                     format!("spec.chartRef kind {other} is not an OCIRepository or a HelmChart"),
                     "fix the HelmRelease's chartRef".into(),
-                )),
+                )
+                    .into()),
             };
         }
         if !spec["chart"]["spec"].is_object() {
             return Err((
                 "has neither spec.chart.spec nor spec.chartRef".into(),
                 "give the HelmRelease its chart".into(),
-            ));
+            )
+                .into());
         }
         self.chart_spec(&spec["chart"]["spec"], "spec.chart.spec")
     }
@@ -492,7 +498,8 @@ impl Object<'_> {
                     return Err((
                         format!("{field}.valuesFiles: files inside a chart of a Helm repository are not read"),
                         "put those values in the HelmRelease's values".into(),
-                    ));
+                    )
+                        .into());
                 }
                 let url = text(&source["spec"]["url"]).ok_or_else(|| {
                     (
@@ -521,7 +528,8 @@ impl Object<'_> {
             other => Err((
                 format!("{field}.sourceRef kind {other} is not a HelmRepository or a GitRepository"),
                 "fix the chart's sourceRef".into(),
-            )),
+            )
+                .into()),
         }
     }
 
@@ -539,7 +547,7 @@ impl Object<'_> {
             return Err((
                 "spec.chartRef: an OCIRepository pinned by ref.digest is not fetched by driftwatch (charts are fetched by version)".into(),
                 "pin ref.tag to the chart version".into(),
-            ));
+            ).into());
         }
         Ok(ChartSource::Oci {
             reference: url.trim_start_matches("oci://").trim_end_matches('/').to_string(),
@@ -581,7 +589,8 @@ impl Object<'_> {
                                 v.sources.last().cloned().unwrap_or_default()
                             ),
                             "fix the values in that object".into(),
-                        ));
+                        )
+                            .into());
                     }
                     if let Some(Value::Object(m)) = docs.into_iter().next() {
                         crate::config::merge_values(&mut v.data, m);

@@ -21,6 +21,20 @@ use crate::sources::cluster::ClusterError;
 use crate::sources::git::{self, GitError};
 use argocd::{Context, Mapped, Unmapped};
 
+/// Why an object is not mapped (`reason`), and what would map it (`fix`).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{reason} (fix: {fix})")]
+pub struct Why {
+    pub reason: String,
+    pub fix: String,
+}
+
+impl From<(String, String)> for Why {
+    fn from((reason, fix): (String, String)) -> Self {
+        Self { reason, fix }
+    }
+}
+
 /// Why Applications could not be read from one place.
 #[derive(Debug, thiserror::Error)]
 pub enum DiscoveryError {
