@@ -447,6 +447,7 @@ impl Object<'_> {
             ignore_missing_values_files: false,
             set_file: Vec::new(),
             values_from: self.values_from(&spec["valuesFrom"])?,
+            values_repo: None,
         });
         Ok(())
     }
