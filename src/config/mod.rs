@@ -415,6 +415,16 @@ pub struct KustomizeOverrides {
     /// A directory without a kustomization is built from a generated one listing its manifest
     /// files, as Flux's kustomize-controller does.
     pub generate: bool,
+    /// `images` entries merge into an existing entry of the same name field by field (`newName`;
+    /// `newTag` and `digest` as one), as Flux's do; else they replace it, as `kustomize edit set
+    /// image` (Argo CD) does.
+    pub merge_images: bool,
+    /// A Flux `v1beta2` Kustomization's `patchesStrategicMerge` (objects) and `patchesJson6902`
+    /// (`target` + a list of operations), appended to the kustomization's own.
+    pub patches_strategic_merge: Vec<serde_json::Value>,
+    pub patches_json6902: Vec<serde_json::Value>,
+    /// `components` that do not exist are left out (Flux's `ignoreMissingComponents`).
+    pub ignore_missing_components: bool,
 }
 
 impl std::fmt::Display for PathConfig {

@@ -638,8 +638,7 @@ fn kustomize_overrides(k: &Map<String, Value>) -> Result<KustomizeOverrides, Why
         common_annotations: strings("commonAnnotations"),
         patches: k.get("patches").and_then(Value::as_array).cloned().unwrap_or_default(),
         replicas,
-        components: Vec::new(),
-        generate: false,
+        ..KustomizeOverrides::default()
     })
 }
 
