@@ -255,12 +255,10 @@ async fn list(
         params = params.labels(s);
     }
     for version in kind.versions {
-        match api(client.clone(), kind, version, fx).list(&params).await {
+        match super::list_json(&api(client.clone(), kind, version, fx), &params).await {
             Ok(list) => {
                 return Ok(list
-                    .items
                     .into_iter()
-                    .filter_map(|o| serde_json::to_value(o).ok())
                     .map(|mut doc| {
                         doc["kind"] = kind.kind.into();
                         doc["apiVersion"] = format!("{}/{version}", kind.group).into();

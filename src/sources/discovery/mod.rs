@@ -527,7 +527,7 @@ async fn from_cluster(
     if let Some(s) = &argo.selector {
         params = params.labels(s);
     }
-    let list = api.list(&params).await.map_err(|e| DiscoveryError::List {
+    let list = list_json(&api, &params).await.map_err(|e| DiscoveryError::List {
         cluster: cluster.name.clone(),
         reason: match &e {
             kube::Error::Api(s) if s.code == 403 => format!("forbidden: {} ({})", s.message, grant(argo)),
@@ -535,9 +535,7 @@ async fn from_cluster(
         },
     })?;
     Ok(list
-        .items
         .into_iter()
-        .filter_map(|o| serde_json::to_value(o).ok())
         .map(|mut app| {
             app["kind"] = "Application".into();
             app["apiVersion"] = "argoproj.io/v1alpha1".into();
@@ -548,6 +546,19 @@ async fn from_cluster(
             }
         })
         .collect())
+}
+
+/// `api`'s objects as the apiserver sent them, as JSON: one LIST, without the typed
+/// `DynamicObject` round trip, which parses every object and serializes it back.
+pub(crate) async fn list_json(
+    api: &kube::Api<kube::api::DynamicObject>,
+    params: &kube::api::ListParams,
+) -> Result<Vec<Value>, kube::Error> {
+    let request = kube::core::Request::new(api.resource_url())
+        .list(params)
+        .map_err(kube::Error::BuildRequest)?;
+    let list: kube::core::ObjectList<Value> = api.clone().into_client().request(request).await?;
+    Ok(list.items)
 }
 
 /// The rule a 403 on listing Applications asks for, where it must be granted.
