@@ -3,7 +3,9 @@
 
 use super::Validator;
 use crate::config::raw::{RawArgoCd, RawCluster, RawDestination, RawDiscovery, RawFlux};
-use crate::config::{ArgoCdConfig, ConfigError, DestinationConfig, DiscoveryConfig, EnvironmentFrom, FluxConfig};
+use crate::config::{
+    ArgoCdConfig, ClusterConfig, ConfigError, DestinationConfig, DiscoveryConfig, EnvironmentFrom, FluxConfig,
+};
 
 impl Validator<'_> {
     pub(super) fn discovery(&self, raw: RawDiscovery) -> Result<DiscoveryConfig, ConfigError> {
@@ -31,37 +33,16 @@ impl Validator<'_> {
                 "give cluster (the cluster Flux runs in) or paths (Flux manifests in git), or both",
             ));
         }
-        for (i, p) in f.paths.iter().enumerate() {
-            crate::core::paths::PathPattern::new(p)
-                .map_err(|e| self.invalid(format!("discovery.flux.paths[{i}]"), e.to_string()))?;
-        }
-        let environment_from = match f.environment_from.as_deref() {
-            None | Some("name") => EnvironmentFrom::Name,
-            Some("destination") => EnvironmentFrom::Destination,
-            Some(other) => match other.split_once(':') {
-                Some(("label", k)) if !k.is_empty() => EnvironmentFrom::Label(k.into()),
-                Some(("annotation", k)) if !k.is_empty() => EnvironmentFrom::Annotation(k.into()),
-                _ => {
-                    return Err(self.invalid(
-                        "discovery.flux.environment_from",
-                        format!("{other:?} is not one of name, destination, label:<key>, annotation:<key>"),
-                    ));
-                }
-            },
-        };
         if let Some(s) = f.selector.as_deref().filter(|s| s.contains(['{', '}', '"'])) {
             return Err(self.invalid("discovery.flux.selector", format!("{s:?} is not a label selector")));
         }
-        let cluster = f
-            .cluster
-            .map(|c| {
-                let c = RawCluster {
-                    name: c.name.or_else(|| Some("flux".into())),
-                    ..c
-                };
-                self.cluster_at("discovery.flux.cluster", "flux", c)
-            })
-            .transpose()?;
+        let (environment_from, cluster) = self.places(
+            "flux",
+            &f.paths,
+            f.environment_from.as_deref(),
+            &[("destination", EnvironmentFrom::Destination)],
+            f.cluster,
+        )?;
         Ok(FluxConfig {
             paths: f.paths,
             cluster,
@@ -78,35 +59,16 @@ impl Validator<'_> {
                 "give paths (Application manifests in git) or cluster (the Argo CD control plane), or both",
             ));
         }
-        for (i, p) in a.paths.iter().enumerate() {
-            crate::core::paths::PathPattern::new(p)
-                .map_err(|e| self.invalid(format!("discovery.argocd.paths[{i}]"), e.to_string()))?;
-        }
-        let environment_from = match a.environment_from.as_deref() {
-            None | Some("name") => EnvironmentFrom::Name,
-            Some("project") => EnvironmentFrom::Project,
-            Some("destination") => EnvironmentFrom::Destination,
-            Some(other) => match other.split_once(':') {
-                Some(("label", k)) if !k.is_empty() => EnvironmentFrom::Label(k.into()),
-                Some(("annotation", k)) if !k.is_empty() => EnvironmentFrom::Annotation(k.into()),
-                _ => {
-                    return Err(self.invalid(
-                        "discovery.argocd.environment_from",
-                        format!("{other:?} is not one of name, project, destination, label:<key>, annotation:<key>"),
-                    ));
-                }
-            },
-        };
-        let cluster = a
-            .cluster
-            .map(|c| {
-                let c = RawCluster {
-                    name: c.name.or_else(|| Some("argocd".into())),
-                    ..c
-                };
-                self.cluster_at("discovery.argocd.cluster", "argocd", c)
-            })
-            .transpose()?;
+        let (environment_from, cluster) = self.places(
+            "argocd",
+            &a.paths,
+            a.environment_from.as_deref(),
+            &[
+                ("project", EnvironmentFrom::Project),
+                ("destination", EnvironmentFrom::Destination),
+            ],
+            a.cluster,
+        )?;
         Ok(ArgoCdConfig {
             paths: a.paths,
             cluster,
@@ -114,6 +76,52 @@ impl Validator<'_> {
             selector: a.selector.filter(|s| !s.is_empty()),
             environment_from,
         })
+    }
+
+    /// What `[discovery.<section>]` tables share: `paths` (valid patterns), `environment_from`
+    /// (`name`, `label:<key>`, `annotation:<key>`, or one of `words`) and `cluster` (named
+    /// after the section unless it has a name).
+    fn places(
+        &self,
+        section: &str,
+        paths: &[String],
+        environment_from: Option<&str>,
+        words: &[(&str, EnvironmentFrom)],
+        cluster: Option<RawCluster>,
+    ) -> Result<(EnvironmentFrom, Option<ClusterConfig>), ConfigError> {
+        for (i, p) in paths.iter().enumerate() {
+            crate::core::paths::PathPattern::new(p)
+                .map_err(|e| self.invalid(format!("discovery.{section}.paths[{i}]"), e.to_string()))?;
+        }
+        let word = |w: &str| words.iter().find(|(name, _)| *name == w).map(|(_, e)| e.clone());
+        let environment_from = match environment_from {
+            None | Some("name") => EnvironmentFrom::Name,
+            Some(other) => match (word(other), other.split_once(':')) {
+                (Some(e), _) => e,
+                (None, Some(("label", k))) if !k.is_empty() => EnvironmentFrom::Label(k.into()),
+                (None, Some(("annotation", k))) if !k.is_empty() => EnvironmentFrom::Annotation(k.into()),
+                _ => {
+                    let names: Vec<&str> = words.iter().map(|(name, _)| *name).collect();
+                    return Err(self.invalid(
+                        format!("discovery.{section}.environment_from"),
+                        format!(
+                            "{other:?} is not one of name, {}, label:<key>, annotation:<key>",
+                            names.join(", ")
+                        ),
+                    ));
+                }
+            },
+        };
+        let cluster = cluster
+            .map(|c| {
+                let c = RawCluster {
+                    name: c.name.or_else(|| Some(section.into())),
+                    ..c
+                };
+                self.cluster_at(&format!("discovery.{section}.cluster"), section, c)
+            })
+            .transpose()?;
+        Ok((environment_from, cluster))
     }
 
     fn destination(&self, i: usize, d: RawDestination) -> Result<DestinationConfig, ConfigError> {

@@ -118,7 +118,12 @@ pub(super) async fn discover(cfg: &Config, fx: &FluxConfig, d: &mut Discovery) -
                         (r, got)
                     }
                 });
-                objects.extend(futures::stream::iter(reads).buffer_unordered(8).collect::<Vec<_>>().await);
+                objects.extend(
+                    futures::stream::iter(reads)
+                        .buffer_unordered(8)
+                        .collect::<Vec<_>>()
+                        .await,
+                );
             }
             Err(e) => d.errors.push(e),
         }
@@ -209,10 +214,7 @@ async fn from_cluster(
     // kinds whose CRD is not installed answer 404 meanwhile.
     let deployers = [&KUSTOMIZATION, &HELM_RELEASE].map(|kind| list(client, cluster, kind, fx, true));
     let sources = SOURCES.each_ref().map(|kind| list(client, cluster, kind, fx, false));
-    let (deployers, sources) = futures::join!(
-        futures::future::join_all(deployers),
-        futures::future::join_all(sources)
-    );
+    let (deployers, sources) = futures::join!(futures::future::join_all(deployers), futures::future::join_all(sources));
     for listed in deployers {
         match listed {
             Ok(docs) => out.deployers.extend(docs.into_iter().map(|doc| Found {
