@@ -297,6 +297,11 @@ fn repos_of(env: &EnvironmentConfig) -> BTreeSet<&RepoRef> {
         .collect()
 }
 
+/// Every repository the configured environments name besides the default.
+pub fn repository_refs(cfg: &Config) -> BTreeSet<RepoRef> {
+    cfg.environments.iter().flat_map(repos_of).cloned().collect()
+}
+
 /// Every repository the configured environments name besides the default, synced (for
 /// commands that read their histories).
 pub async fn repositories(cfg: &Config) -> Repositories {
@@ -340,7 +345,7 @@ async fn sync_repositories(cfg: &Config, envs: &[&EnvironmentConfig]) -> Reposit
 }
 
 /// `e` as text, without the password the configured URL of `repo` may hold.
-fn redacted(repo: &RepoRef, e: &SyncError) -> String {
+pub(crate) fn redacted(repo: &RepoRef, e: &SyncError) -> String {
     crate::error_chain(e).replace(&repo.url, &crate::config::redact_url(&repo.url))
 }
 

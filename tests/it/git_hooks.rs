@@ -100,6 +100,27 @@ impl Daemon {
         report["gitops"]["commit"].as_str().map(str::to_string)
     }
 
+    /// `type workload` of each finding in the latest report.
+    async fn findings(&self) -> Vec<String> {
+        let (code, body) = self.get("/report").await;
+        if code != 200 {
+            return Vec::new();
+        }
+        let report: serde_json::Value = serde_json::from_str(&body).unwrap();
+        report["findings"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|f| {
+                format!(
+                    "{} {}",
+                    f["type"].as_str().unwrap_or_default(),
+                    f["name"].as_str().unwrap_or_default()
+                )
+            })
+            .collect()
+    }
+
     /// Waits until the latest report audited `commit`.
     async fn wait_for_commit(&self, commit: &str, what: &str) {
         wait_until_async(30, what, || async {
@@ -322,6 +343,59 @@ async fn poll_interval_picks_up_a_new_commit_without_a_hook() {
         d.metric(ACCEPTED).await,
         Some(0.0),
         "the endpoint is off without a secret"
+    );
+    d.stop().await;
+}
+
+/// A poll fetches every repository the environments read, not only `[gitops]`: a commit in a
+/// team's repository is audited within the interval, though the `[gitops]` commit is the same.
+#[tokio::test]
+async fn a_poll_picks_up_a_new_commit_in_another_repository() {
+    let dir = tempfile::tempdir().unwrap();
+    let (repo, first) = repository(dir.path());
+    let team = GitRepo::init(&dir.path().join("served/team"));
+    let web = |digest: &str| deployment_yaml("web", "shop", &format!("{REPO}-web@{digest}"));
+    team.commit(&[("deploy/web.yaml", &web(D1))], "web at D1");
+    let (d, rs) = deployment("shop", "api", &[("api", &format!("{REPO}@{D1}"))], 1);
+    let p = pod(&rs, "a", &[("api", &format!("{REPO}@{D1}"))]);
+    let (wd, wrs) = deployment("shop", "web", &[("web", &format!("{REPO}-web@{D1}"))], 1);
+    let wp = pod(&wrs, "a", &[("web", &format!("{REPO}-web@{D1}"))]);
+    write(&dir.path().join("cluster.json"), &list(vec![d, rs, p, wd, wrs, wp]));
+    let cfg = ConfigBuilder::new(dir.path())
+        .gitops(|g| {
+            g.url(&file_url(&repo))
+                .branch("main")
+                .cache_dir("cache")
+                .poll_interval("200ms")
+        })
+        .schedule(|s| s.cron(NEVER).run_on_start(true))
+        .state(|s| s.path("state.json"))
+        .environment("production", |e| {
+            e.other(
+                "paths",
+                support::config::Value::Raw(format!(
+                    "[\"apps/*/production\", {{ path = \"deploy\", repo = \"{}\", revision = \"main\" }}]",
+                    file_url(&team)
+                )),
+            )
+            .cluster_name("prod")
+            .snapshot("cluster.json")
+        })
+        .write();
+    let d = Daemon::start(&cfg).await;
+    d.wait_for_commit(&first, "the start-up audit").await;
+    assert_eq!(d.findings().await, Vec::<String>::new(), "in sync at start");
+
+    team.commit(&[("deploy/web.yaml", &web(D2))], "web to D2");
+    wait_until_async(30, "a poll to audit the team repository's new commit", || async {
+        let found = d.findings().await;
+        found.iter().any(|f| f.contains("web")).then_some(found)
+    })
+    .await;
+    assert_eq!(
+        d.audited_commit().await.as_deref(),
+        Some(first.as_str()),
+        "[gitops] did not move"
     );
     d.stop().await;
 }

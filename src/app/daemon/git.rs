@@ -1,5 +1,6 @@
 //! The git side: fetches the GitOps repository every `poll_interval` and when a push webhook
-//! asks, and hands the event loop a commit the last audit did not audit.
+//! asks, and hands the event loop a commit the last audit did not audit; each poll fetches the
+//! other repositories the environments read too, and one at a new commit audits as well.
 
 use std::sync::Arc;
 
@@ -63,7 +64,7 @@ pub(super) async fn follow_git(cx: Arc<Context>, mut side: GitSide, stop: Cancel
             return;
         };
         let cfg = cx.config();
-        if !cx.state.is_leader() || !matches!(cfg.gitops, GitopsConfig::Remote { .. }) {
+        if !cx.state.is_leader() {
             last_fetch = Instant::now();
             continue;
         }
@@ -72,39 +73,113 @@ pub(super) async fn follow_git(cx: Arc<Context>, mut side: GitSide, stop: Cancel
         if !audit_over(&mut side.audits, &stop).await {
             return;
         }
-        let started = Instant::now();
-        let gitops = cfg.gitops.clone();
-        let fetched: Result<Checkout, FetchError> = tokio::select! {
-            () = stop.cancelled() => return,
-            joined = tokio::task::spawn_blocking(move || git::sync(&gitops)) => {
-                joined.map_err(FetchError::Task).and_then(|r| r.map_err(FetchError::from))
-            }
+        let default = match &cfg.gitops {
+            GitopsConfig::Remote { .. } => fetch_default(&cx, &side, trigger, &mut noted, &stop).await,
+            _ => Fetched::Unchanged,
+        };
+        if default == Fetched::Stopped {
+            return;
+        }
+        // The other repositories environments read (discovered Applications' too): a poll
+        // fetches each, and a commit that moved since the last poll audits.
+        let moved = if trigger == FetchTrigger::Poll {
+            fetch_others(&cfg).await
+        } else {
+            Vec::new()
         };
         last_fetch = Instant::now();
-        let took = started.elapsed();
-        let commit = match fetched {
-            Ok(checkout) => checkout.commit.unwrap_or_default(),
-            Err(e) => {
-                cx.state.metrics.git_fetched(trigger.as_str(), "error", took);
-                warn!(trigger = trigger.as_str(), error = %e, "git fetch failed; the next audit reports it if it lasts");
-                continue;
+        match default {
+            Fetched::New(commit) => {
+                let _ = side.commits.send(commit);
             }
-        };
-        let last = side.audits.borrow().last.clone();
-        let changed = match (last, trigger) {
-            (Some(audited), _) => audited.commit.as_deref() != Some(commit.as_str()),
-            (None, FetchTrigger::Poll) => noted.replace(commit.clone()).is_some_and(|n| n != commit),
-            (None, FetchTrigger::Webhook) => noted.replace(commit.clone()).is_none_or(|n| n != commit),
-        };
-        let result = if changed { "new_commit" } else { "unchanged" };
-        cx.state.metrics.git_fetched(trigger.as_str(), result, took);
-        if changed {
-            info!(trigger = trigger.as_str(), %commit, "new commit in the GitOps repository: auditing");
-            let _ = side.commits.send(commit);
-        } else {
-            debug!(trigger = trigger.as_str(), %commit, "no new commit");
+            _ if !moved.is_empty() => {
+                info!(repositories = ?moved, "new commit in another repository: auditing");
+                let _ = side.commits.send(String::new());
+            }
+            _ => {}
         }
     }
+}
+
+/// What one fetch of the `[gitops]` repository found.
+#[derive(Debug, PartialEq, Eq)]
+enum Fetched {
+    /// A commit the last audit did not audit.
+    New(String),
+    Unchanged,
+    Stopped,
+}
+
+/// Fetches the `[gitops]` repository, counting and logging what it found.
+async fn fetch_default(
+    cx: &Context,
+    side: &GitSide,
+    trigger: FetchTrigger,
+    noted: &mut Option<String>,
+    stop: &CancellationToken,
+) -> Fetched {
+    let started = Instant::now();
+    let gitops = cx.config().gitops.clone();
+    let fetched: Result<Checkout, FetchError> = tokio::select! {
+        () = stop.cancelled() => return Fetched::Stopped,
+        joined = tokio::task::spawn_blocking(move || git::sync(&gitops)) => {
+            joined.map_err(FetchError::Task).and_then(|r| r.map_err(FetchError::from))
+        }
+    };
+    let took = started.elapsed();
+    let commit = match fetched {
+        Ok(checkout) => checkout.commit.unwrap_or_default(),
+        Err(e) => {
+            cx.state.metrics.git_fetched(trigger.as_str(), "error", took);
+            warn!(trigger = trigger.as_str(), error = %e, "git fetch failed; the next audit reports it if it lasts");
+            return Fetched::Unchanged;
+        }
+    };
+    let last = side.audits.borrow().last.clone();
+    let changed = match (last, trigger) {
+        (Some(audited), _) => audited.commit.as_deref() != Some(commit.as_str()),
+        (None, FetchTrigger::Poll) => noted.replace(commit.clone()).is_some_and(|n| n != commit),
+        (None, FetchTrigger::Webhook) => noted.replace(commit.clone()).is_none_or(|n| n != commit),
+    };
+    let result = if changed { "new_commit" } else { "unchanged" };
+    cx.state.metrics.git_fetched(trigger.as_str(), result, took);
+    if changed {
+        info!(trigger = trigger.as_str(), %commit, "new commit in the GitOps repository: auditing");
+        Fetched::New(commit)
+    } else {
+        debug!(trigger = trigger.as_str(), %commit, "no new commit");
+        Fetched::Unchanged
+    }
+}
+
+/// Fetches every other repository the environments read, side by side, and returns those
+/// whose commit moved: that is not the one its cache was at before (where the last audit or
+/// poll left it). A repository not fetched yet, or not now, has not moved.
+async fn fetch_others(cfg: &crate::config::Config) -> Vec<String> {
+    let before: std::collections::BTreeMap<_, _> = crate::app::audit::repository_refs(cfg)
+        .into_iter()
+        .map(|repo| {
+            let head = git::head(&cfg.repositories.dir(&repo));
+            (repo, head)
+        })
+        .collect();
+    let synced = crate::app::audit::repositories(cfg).await;
+    let mut moved = Vec::new();
+    for (repo, s) in synced.iter() {
+        match s {
+            Ok(s) => {
+                let was = before.get(repo).cloned().flatten();
+                if was.is_some() && s.checkout.commit.is_some() && was != s.checkout.commit {
+                    moved.push(repo.to_string());
+                }
+            }
+            Err(e) => {
+                let error = crate::app::audit::redacted(repo, e.as_ref());
+                warn!(repository = %repo, %error, "git fetch failed; the next audit reports it if it lasts");
+            }
+        }
+    }
+    moved
 }
 
 /// Waits for the next poll or webhook; `None` when shutting down. A reload restarts the wait,
