@@ -6,8 +6,8 @@
 //! status, `lastHandledReconcileAt`, the conditions' times and messages, the artifact's
 //! timestamps) is not a change: only what discovery reads is compared (spec, labels,
 //! annotations, and the status it reports or resolves a ref with). A kind the cluster does not
-//! serve (no OCIRepository CRD) or the reader may not list is asked again every
-//! [`UNAVAILABLE_RETRY`], quietly, while the other kinds are watched.
+//! serve (no OCIRepository CRD) or the reader may not list is said once and asked again every
+//! 10 minutes, while the other kinds are watched.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -29,7 +29,7 @@ const WATCH_READ_TIMEOUT: Duration = Duration::from_secs(330);
 /// How long a kind that cannot be watched (its CRD is not installed, or the reader may not
 /// list it) waits before it is asked again: not a spin of failing LISTs, and discovery lists
 /// every kind before each audit regardless.
-pub const UNAVAILABLE_RETRY: Duration = Duration::from_secs(600);
+const UNAVAILABLE_RETRY: Duration = Duration::from_secs(600);
 
 /// What discovery reads of an Application, hashed.
 fn application(app: &Value) -> [u8; 32] {
@@ -195,7 +195,7 @@ async fn kind(
     stop: &CancellationToken,
 ) {
     let mut seen = Seen::default();
-    let mut said = false;
+    let mut told = false;
     loop {
         let mut why = "not served (its CRD is not installed)".to_string();
         for api in &apis {
@@ -214,11 +214,11 @@ async fn kind(
         seen.known.clear();
         seen.synced = true;
         let retry = UNAVAILABLE_RETRY.as_secs() / 60;
-        if said {
+        if told {
             debug!(cluster = %w.cluster, "{} still cannot be watched: {why}", w.what);
         } else {
             info!(cluster = %w.cluster, "{} cannot be watched: {why}; asked again every {retry} minutes (discovery lists them before each audit)", w.what);
-            said = true;
+            told = true;
         }
         tokio::select! {
             () = stop.cancelled() => return,
