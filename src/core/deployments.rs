@@ -189,12 +189,18 @@ fn moved(
     Step::Started(key, running, Box::new(deployment))
 }
 
-/// A rollback goes back to a digest the container ran before; a digest the live spec names
-/// while git declares another image is a hand change; anything else is what git declared.
+/// A rollback goes back to a digest the container ran before; a digest whose Pods were made
+/// from a template naming another image than git declares is a hand change; anything else is
+/// what git declared. The template is the one that made the Pods (their ReplicaSet's), not the
+/// workload's spec as read: the audit reads the watch stores of Deployments and of ReplicaSets
+/// and Pods, which events reach apart, so a new ReplicaSet's Pods can be read before the
+/// Deployment change that made them, and a hand change would be judged by the spec before it
+/// (the Deployment's spec is the fallback, for Pods whose controller was not read).
 fn kind(run: &ContainerRun, digest: &str, before: &[String]) -> DeploymentKind {
+    let live = run.made_as.get(digest).or(run.live_image.as_ref());
     if before.iter().any(|d| d == digest) {
         DeploymentKind::Rollback
-    } else if run.live_image.as_deref().is_some_and(|live| live != run.declared_image) {
+    } else if live.is_some_and(|live| *live != run.declared_image) {
         DeploymentKind::Hand
     } else {
         DeploymentKind::Promotion
@@ -248,6 +254,7 @@ mod tests {
             container: "api".into(),
             declared_image: declared.into(),
             live_image: Some(live.into()),
+            made_as: BTreeMap::new(),
             digests: digests
                 .iter()
                 .map(|c| RunningDigest {
@@ -367,6 +374,39 @@ mod tests {
             });
             let want = want.map(|(k, d, p, s, c)| (k, digest(d), p.map(digest), t(s), c.map(t)));
             assert_eq!(got, want, "{name}: {steps:?}");
+        }
+    }
+
+    /// The kind is judged by the template the Pods running the new digest were made from
+    /// (their ReplicaSet's), where known: the Deployment as read may be older or newer than
+    /// the ReplicaSets and Pods, whose watch events reach the daemon apart.
+    #[test]
+    fn a_deployment_is_judged_by_the_template_its_pods_were_made_from() {
+        let same = "r/api:1";
+        let made_as = |live: &str, image: &str| {
+            let mut run = run(&['c'], false, same, live, Some(58));
+            run.made_as.insert(digest('c'), image.into());
+            run
+        };
+        let cases = [
+            (
+                "a hand-set image in the ReplicaSet, the Deployment read before its change",
+                made_as(same, "r/api:hotfix"),
+                DeploymentKind::Hand,
+            ),
+            (
+                "git's image in the ReplicaSet, a hand change in the Deployment not rolled out yet",
+                made_as("r/api:hotfix", same),
+                DeploymentKind::Promotion,
+            ),
+        ];
+        for (name, run, want) in cases {
+            let steps = steps("production", &[run], &known('a', &[], true, 0), t(60));
+            let got = steps.iter().find_map(|s| match s {
+                Step::Started(_, _, d) => Some(d.kind),
+                _ => None,
+            });
+            assert_eq!(got, Some(want), "{name}: {steps:?}");
         }
     }
 

@@ -259,6 +259,9 @@ pub struct ContainerRun {
     pub declared_image: String,
     /// The image the live workload's spec names.
     pub live_image: Option<String>,
+    /// Per digest its Pods run, the image the template they were made from names (see
+    /// [`ContainerStatus::made_as`]).
+    pub made_as: BTreeMap<String, String>,
     /// The manifest digests its Pods run, with Pod counts.
     pub digests: Vec<RunningDigest>,
     /// The controller has not moved every Pod to the current spec yet.
@@ -332,6 +335,11 @@ pub struct ContainerStatus {
     pub name: String,
     pub init: bool,
     pub image: RunningImage,
+    /// The image the template the Pod was made from names for the container (its
+    /// ReplicaSet's, its Job's, …), where its controller was listed: what it was deployed as,
+    /// even while the top-level workload as read is older (watch events of a Deployment and
+    /// of its ReplicaSets and Pods arrive apart).
+    pub made_as: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

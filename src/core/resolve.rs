@@ -603,6 +603,16 @@ impl<'a> Owners<'a> {
         }
     }
 
+    /// The Pod template of the listed workload that made `pod` (its ReplicaSet, its Job, its
+    /// StatefulSet): what its containers were deployed as. None for an ownerless Pod, or one
+    /// whose controller was not listed.
+    fn made_from(&self, pod: &Pod) -> Option<&'a PodSpec> {
+        let meta = &pod.metadata;
+        let i = self.find(&meta.namespace, controller_of(meta)?)?;
+        let (kind, w) = &self.raw.workloads[i];
+        Some(self.template(*kind, w))
+    }
+
     /// The workload a Pod counts for: its top-level owner, or the Pod itself when it has no
     /// owner. None when its owner is not audited.
     fn of_pod(&self, pod: &Pod) -> Option<WorkloadKey> {
@@ -695,7 +705,7 @@ fn add_pods(
         };
         workload.pods.push(LivePod {
             name: meta.name.clone(),
-            statuses: statuses(pod, &mut parsed),
+            statuses: statuses(pod, owners.made_from(pod), &mut parsed),
         });
         for (secret, name) in pod.spec.required_configs() {
             config_refs.insert(ConfigRef {
@@ -713,10 +723,23 @@ fn add_pods(
     newest_pod
 }
 
-/// The Pod's container statuses (init first) that report an imageID.
-fn statuses<'p>(pod: &'p Pod, parsed: &mut HashMap<&'p str, RunningImage>) -> Vec<ContainerStatus> {
+/// The Pod's container statuses (init first) that report an imageID, with the image the
+/// `template` it was made from names for each.
+fn statuses<'p>(
+    pod: &'p Pod,
+    template: Option<&PodSpec>,
+    parsed: &mut HashMap<&'p str, RunningImage>,
+) -> Vec<ContainerStatus> {
     let init = pod.status.init_container_statuses.iter().map(|s| (s, true));
     let main = pod.status.container_statuses.iter().map(|s| (s, false));
+    let made_as = |name: &str, init: bool| {
+        let listed = if init {
+            &template?.init_containers
+        } else {
+            &template?.containers
+        };
+        listed.iter().find(|c| c.name == name).map(|c| c.image.clone())
+    };
     init.chain(main)
         .filter(|(s, _)| !s.image_id.is_empty())
         .map(|(s, init)| ContainerStatus {
@@ -726,6 +749,7 @@ fn statuses<'p>(pod: &'p Pod, parsed: &mut HashMap<&'p str, RunningImage>) -> Ve
                 .entry(s.image_id.as_str())
                 .or_insert_with(|| RunningImage::from_image_id(&s.image_id))
                 .clone(),
+            made_as: made_as(&s.name, init),
         })
         .collect()
 }
@@ -942,6 +966,28 @@ mod tests {
         }];
         assert_eq!(cron.containers[0].image, "report:1");
         assert_eq!(cron.pods.len(), 1);
+    }
+
+    /// A Pod says which image the template that made it names: its ReplicaSet's, not the
+    /// Deployment's spec as read (which a hand change may not have reached yet); an ownerless
+    /// Pod has no such template.
+    #[test]
+    fn pods_say_what_their_replicaset_made_them_as() {
+        let raw = snapshot(json!([
+            {"kind": "Deployment", "metadata": {"name": "api", "namespace": "shop", "uid": "d1"},
+             "spec": {"replicas": 1, "template": tmpl("api:1")}},
+            {"kind": "ReplicaSet", "metadata": {"name": "api-hotfix", "namespace": "shop", "uid": "rs2",
+             "ownerReferences": [{"kind": "Deployment", "name": "api", "uid": "d1", "controller": true}]}, "spec": {"template": tmpl("api:hotfix")}},
+            pod("api-hotfix-1", Some(("ReplicaSet", "api-hotfix", "rs2")), &format!("docker.io/library/api@{D1}")),
+            pod("bare", None, &format!("docker.io/library/api@{D1}")),
+        ]));
+        let state = build(&raw, None);
+        let made_as = |w: &str| {
+            let w = state.workloads.values().find(|x| x.name == w).unwrap();
+            w.pods[0].statuses[0].made_as.clone()
+        };
+        assert_eq!(made_as("api"), Some("api:hotfix".into()));
+        assert_eq!(made_as("bare"), None);
     }
 
     #[test]

@@ -597,6 +597,151 @@ async fn the_daemon_follows_kustomization_watch_events() {
     d.stop().await;
 }
 
+/// A `release` branch of the fleet repository, declaring web at D2; its commit.
+fn release_branch(f: &Flux) -> String {
+    let fleet = GitRepo {
+        dir: f.dir.path().join("served/fleet"),
+    };
+    support::git::git(&fleet.dir, &["checkout", "-q", "-b", "release"]);
+    let release = fleet.commit(
+        &[("apps/production/web.yaml", &manifest("web", &format!("{WEB}@{D2}")))],
+        "web at D2 on release",
+    );
+    support::git::git(&fleet.dir, &["checkout", "-q", "main"]);
+    release
+}
+
+/// The daemon's config: discovery only, a schedule that does not fire during the test, alerts
+/// to `receiver`.
+fn daemon_config(f: &Flux, kube: &FakeKube, receiver: &support::receiver::Receiver) -> std::path::PathBuf {
+    let cfg = f.dir.path().join("driftwatch.toml");
+    write(
+        &cfg,
+        &format!(
+            "{}[state]\npath = \"state/state.json\"\n[schedule]\ncron = \"0 0 1 1 *\"\nrun_on_start = true\n[[alerts.webhook]]\nurl = \"{}\"\n",
+            f.config(kube, "environment_from = \"label:env\"\n"),
+            receiver.url("/hook"),
+        ),
+    );
+    cfg
+}
+
+/// The daemon watches Flux's sources too: a GitRepository whose `spec.ref` moves from `main`
+/// (declaring web at D1 while the Pods run D2: drift) to `release` (declaring D2) starts an
+/// audit at once, which audits the new branch: the drift resolves, without waiting for the
+/// schedule. A status write source-controller makes at every fetch (the conditions' times and
+/// message, the artifact's time) is not a change. The cluster serves no OCIRepository (its CRD
+/// is not installed): the other kinds are watched regardless, and that kind is not asked again
+/// and again.
+#[tokio::test]
+async fn a_git_repository_ref_change_is_audited_at_once() {
+    use super::discovery::poll;
+    use crate::inprocess::Daemon;
+    let (logs, _logging) = crate::inprocess::capture_logs();
+    let f = flux();
+    let release = release_branch(&f);
+    let mut k = kustomization("web", json!({"path": "./apps/production", "targetNamespace": "shop"}));
+    k["metadata"]["labels"] = json!({"env": "production"});
+    let mut objects = vec![git_repository(&f.fleet_url), k];
+    objects.extend(running("shop", "web", &format!("{WEB}@{D2}")));
+    let kube = FakeKube::start(objects);
+    kube.behave("ocirepositories", Behaviour::NotServed);
+    let receiver = support::receiver::Receiver::start();
+    let d = Daemon::start(&daemon_config(&f, &kube, &receiver), Default::default()).await;
+    let drifting = || async {
+        let (_, body) = d.request(reqwest::Method::GET, "/report").await;
+        let report: Value = serde_json::from_str(&body).unwrap_or_default();
+        report["findings"].as_array().map(|_| found(&report))
+    };
+    poll(15, "the start-up audit finding web drifting on main", || async {
+        drifting().await == Some(vec![row("production", "spec-drift", "web")])
+    })
+    .await;
+    // Changes made before the watch is open would be in its initial list, not events.
+    poll(15, "the GitRepositories watched", || {
+        let requests = kube.requests();
+        async move {
+            requests
+                .iter()
+                .any(|r| r.contains("/gitrepositories?") && r.contains("watch=true"))
+        }
+    })
+    .await;
+    let audits = || async { d.metric("driftwatch_audits_total{result=\"ok\"}").await };
+    let before = audits().await.unwrap_or_default();
+    // source-controller's write at each fetch: new times and message, the same revision.
+    let mut fetched = git_repository(&f.fleet_url);
+    fetched["status"]["artifact"]["lastUpdateTime"] = json!("2026-12-05T10:00:00Z");
+    fetched["status"]["conditions"] = json!([{"type": "Ready", "status": "True", "reason": "Succeeded",
+        "message": "stored artifact for revision 'main@sha1:4f2a'", "lastTransitionTime": "2026-12-05T10:00:00Z"}]);
+    kube.apply(fetched);
+    let mut moved = git_repository(&f.fleet_url);
+    moved["spec"]["ref"] = json!({"branch": "release"});
+    moved["status"]["artifact"]["revision"] = json!(format!("release@sha1:{release}"));
+    kube.apply(moved);
+    poll(15, "the drift resolved by an audit of the release branch", || async {
+        drifting().await == Some(vec![])
+    })
+    .await;
+    poll(15, "the drift's alert resolved", || async {
+        crate::discovery::resolved(&receiver, "production")
+    })
+    .await;
+    // The status write came first on the same watch: had it been a change, it would be said
+    // by now.
+    let said: Vec<String> = logs
+        .text()
+        .lines()
+        .filter(|l| l.contains("auditing with discovery"))
+        .map(str::to_string)
+        .collect();
+    assert!(
+        said.len() == 1 && said[0].contains("GitRepository flux-system/fleet changed"),
+        "one audit for the ref change, none for the status write: {said:?}"
+    );
+    assert_eq!(audits().await.unwrap_or_default() - before, 1.0);
+    unserved_asked_once(&kube, &logs);
+    d.stop().await;
+}
+
+/// The OCIRepository the cluster does not serve was asked once at each version per LIST of
+/// the others (each discovery and the watch list GitRepositories once), and said once: no
+/// retries on the watch's backoff. Every LIST of the sources is served from the apiserver's
+/// cache (`resourceVersion=0`).
+fn unserved_asked_once(kube: &FakeKube, logs: &crate::inprocess::Logs) {
+    let requests = kube.requests();
+    let lists = |path: &str| {
+        requests
+            .iter()
+            .filter(|r| r.contains(path) && !r.contains("watch=true"))
+            .count()
+    };
+    assert_eq!(
+        logs.text()
+            .matches("Flux ocirepositories.source.toolkit.fluxcd.io cannot be watched: not served")
+            .count(),
+        1,
+        "said once, not at each retry"
+    );
+    let listed = lists("/gitrepositories?");
+    for version in ["v1", "v1beta2"] {
+        assert_eq!(
+            lists(&format!("/{version}/ocirepositories?")),
+            listed,
+            "the unserved OCIRepository is asked once per LIST of the others at {version}: {requests:?}"
+        );
+    }
+    for r in requests
+        .iter()
+        .filter(|r| r.contains("source.toolkit.fluxcd.io/") && !r.contains("watch=true"))
+    {
+        assert!(
+            r.contains("resourceVersion=0"),
+            "listed from the apiserver's cache: {r}"
+        );
+    }
+}
+
 /// A `helm` that appends each `helm template` command line to `log`, then runs the stand-in.
 fn logging_helm(dir: &std::path::Path, log: &std::path::Path) -> std::path::PathBuf {
     use std::os::unix::fs::PermissionsExt as _;

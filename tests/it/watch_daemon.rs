@@ -246,6 +246,52 @@ async fn a_hand_change_alerts_once_from_the_watch_without_listing_again() {
 
 /// `/readyz` waits for every watcher's initial sync: a reader not allowed to list Pods keeps
 /// the daemon unready (and says why) until it is.
+/// The kinds of the deployments the workload page of shop/api lists, newest first.
+async fn deployment_kinds(d: &Daemon) -> Vec<String> {
+    let (_, page) = d.get("/workloads/shop/Deployment/api").await;
+    page.split("data-kind=\"")
+        .skip(1)
+        .filter_map(|rest| rest.split('"').next().map(str::to_string))
+        .collect()
+}
+
+/// `kubectl set image` by hand, as the daemon may read it: every kind has its own watch, so
+/// the new ReplicaSet and its Pod (running D2) can reach it before the Deployment's own change
+/// (the order that made the browser test's wait for "hand" time out now and then). The
+/// deployment is recorded as a hand change all the same, judged by the template its Pods were
+/// made from, and stays one when the Deployment's change arrives.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hand_change_read_before_its_deployment_is_recorded_as_one() {
+    let w = World::new("10m");
+    let d = Daemon::start(&w.cfg).await;
+    d.wait_ready().await;
+    let hotfix = format!("{REPO}:hotfix");
+    let mut changed = api(&hotfix, &format!("{REPO}@{D2}"));
+    let (mut rs, mut p) = (changed[1].clone(), changed[2].clone());
+    rs["metadata"]["name"] = json!("api-hotfix");
+    rs["metadata"]["uid"] = json!("rs-api-hotfix");
+    p["metadata"]["name"] = json!("api-hotfix-h");
+    p["metadata"]["uid"] = json!("p-api-hotfix");
+    p["metadata"]["ownerReferences"][0]["name"] = json!("api-hotfix");
+    p["metadata"]["ownerReferences"][0]["uid"] = json!("rs-api-hotfix");
+    w.kube.apply(rs);
+    w.kube.delete("Pod", "shop", "api-5f7b8c9d4-a");
+    w.kube.apply(p);
+    let kinds = wait_until_async(30, "the deployment to D2 recorded", || async {
+        Some(deployment_kinds(&d).await).filter(|k| !k.is_empty())
+    })
+    .await;
+    assert_eq!(kinds, vec!["hand"], "the Deployment read still names git's image");
+    let audits = d.metric("driftwatch_audits_total{result=\"ok\"}").await;
+    w.kube.apply(changed.remove(0));
+    wait_until_async(30, "the Deployment's change audited", || async {
+        (d.metric("driftwatch_audits_total{result=\"ok\"}").await > audits).then_some(())
+    })
+    .await;
+    assert_eq!(deployment_kinds(&d).await, vec!["hand"], "still one deployment");
+    d.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn readyz_waits_for_the_initial_sync_of_every_watch() {
     let w = World::new("10m");

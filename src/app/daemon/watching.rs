@@ -53,7 +53,7 @@ fn scopes(cfg: &Config) -> BTreeMap<String, Scope> {
 }
 
 /// The watches on the GitOps controllers' objects (Argo CD's Applications, Flux's
-/// Kustomizations and HelmReleases), for the config as loaded: a reload that changes what they
+/// Kustomizations, HelmReleases and their sources), for the config as loaded: a reload that changes what they
 /// watch (a control plane added, its namespace or selector changed, `[watch]` turned off)
 /// stops them and starts those the new config asks for; one that does not leaves them running.
 pub(super) struct DiscoveryWatches {
@@ -137,12 +137,12 @@ fn watch_applications(
     });
 }
 
-/// What the event loop is told when a Flux Kustomization or HelmRelease changed, as for
-/// Applications.
-pub(super) const FLUX_CHANGED: &str = "Flux Kustomizations or HelmReleases changed";
+/// What the event loop is told when a Flux Kustomization, HelmRelease or source
+/// (GitRepository, OCIRepository, HelmRepository, HelmChart) changed, as for Applications.
+pub(super) const FLUX_CHANGED: &str = "Flux Kustomizations, HelmReleases or sources changed";
 
-/// With `[discovery.flux] cluster` and `[watch]` on: Flux's Kustomizations and HelmReleases are
-/// watched as Applications are ([`watch_applications`]).
+/// With `[discovery.flux] cluster` and `[watch]` on: Flux's Kustomizations and HelmReleases,
+/// and the sources they name, are watched as Applications are ([`watch_applications`]).
 fn watch_flux(
     background: &tokio_util::task::TaskTracker,
     cfg: &Config,

@@ -63,6 +63,7 @@ pub fn pod(name: &str, container: &str, image: RunningImage) -> LivePod {
             name: container.into(),
             init: false,
             image,
+            made_as: None,
         }],
     }
 }

@@ -315,10 +315,23 @@ pub fn runs(scope: &Scope<'_>, declared: &DeclaredState, live: &LiveState) -> Ve
                     .iter()
                     .find(|c| c.name == dc.name)
                     .map(|c| c.image.clone()),
+                made_as: made_as(lw, &dc.name),
                 digests,
                 in_progress: lw.rollout.in_progress,
                 rollout_started: lw.rollout.started_at,
             });
+        }
+    }
+    out
+}
+
+/// Per digest the Pods of `lw` run for `container`, the image the template they were made
+/// from names (the first Pod's that says).
+fn made_as(lw: &LiveWorkload, container: &str) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    for s in lw.pods.iter().flat_map(|p| &p.statuses).filter(|s| s.name == container) {
+        if let (RunningImage::Digest { digest, .. }, Some(image)) = (&s.image, &s.made_as) {
+            out.entry(digest.clone()).or_insert_with(|| image.clone());
         }
     }
     out

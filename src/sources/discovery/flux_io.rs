@@ -41,7 +41,7 @@ pub(crate) const HELM_RELEASE: Kind = Kind {
 };
 
 /// What sourceRefs and chartRefs resolve to.
-const SOURCES: [Kind; 4] = [
+pub(crate) const SOURCES: [Kind; 4] = [
     Kind {
         group: "source.toolkit.fluxcd.io",
         versions: &["v1", "v1beta2"],

@@ -25,6 +25,7 @@ pub fn run(name: &str, declared: &str, digests: &[(&str, usize)], in_progress: b
         container: name.into(),
         declared_image: declared.into(),
         live_image: Some(declared.into()),
+        made_as: std::collections::BTreeMap::new(),
         digests: digests
             .iter()
             .map(|(d, pods)| RunningDigest {
