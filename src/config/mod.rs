@@ -225,6 +225,42 @@ impl std::fmt::Display for RepoRef {
     }
 }
 
+/// An OCI artifact a path is read from (a Flux `OCIRepository`'s): `oci_artifact` +
+/// `oci_tag`/`oci_digest` + `oci_media_type`. Its layer is a tar.gz of the files, as
+/// `flux push artifact` writes it.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ArtifactRef {
+    /// `host/path`, as in `oci://host/path` (no tag or digest).
+    pub repository: String,
+    pub at: ArtifactAt,
+    /// The media type of the layer to read; `None`: the first layer (as Flux does).
+    pub media_type: Option<String>,
+}
+
+/// Which manifest of an artifact's repository: a tag (asked each audit: tags move) or a
+/// digest (`sha256:<hex>`).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ArtifactAt {
+    Tag(String),
+    Digest(String),
+}
+
+impl std::fmt::Display for ArtifactRef {
+    /// `oci://host/path:tag` or `oci://host/path@sha256:…`, as errors and reports name it.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.at {
+            ArtifactAt::Tag(t) => write!(f, "oci://{}:{t}", self.repository),
+            ArtifactAt::Digest(d) => write!(f, "oci://{}@{d}", self.repository),
+        }
+    }
+}
+
+/// Whether `d` is `sha256:` and 64 lowercase hex digits (an OCI digest driftwatch verifies).
+pub fn is_sha256(d: &str) -> bool {
+    d.strip_prefix("sha256:")
+        .is_some_and(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
+}
+
 /// `[[gitops.credentials]]`: what fetches of the repositories under `url_prefix` present.
 #[derive(Clone, Debug)]
 pub struct GitCredential {
@@ -364,8 +400,10 @@ impl std::fmt::Display for Renderer {
 pub struct PathConfig {
     pub pattern: String,
     pub namespace: Option<String>,
-    /// `repo` (+ `revision`); `None`: the `[gitops]` repository.
+    /// `repo` (+ `revision`); `None`: the `[gitops]` repository (unless `artifact` is set).
     pub repo: Option<RepoRef>,
+    /// `oci_artifact` (+ `oci_tag`/`oci_digest`): the files are an OCI artifact's, not git's.
+    pub artifact: Option<ArtifactRef>,
     /// `None`: the environment's renderer.
     pub renderer: Option<Renderer>,
     /// Which files of a plain directory are read.
@@ -587,7 +625,7 @@ impl EnvironmentConfig {
         let home = self.history_repository();
         self.paths
             .iter()
-            .filter(|p| p.repo.as_ref() == home)
+            .filter(|p| p.repo.as_ref() == home && p.artifact.is_none())
             .map(|p| p.pattern.clone())
             .collect()
     }
