@@ -2048,6 +2048,102 @@ url = "http://alertmanager:9093"
         assert!(!printed.contains("gh-token-never-printed") && !printed.contains("pay-pw-never-printed"));
     }
 
+    /// A path in an OCI artifact: `oci_artifact` with a tag (default `latest`) or a digest and
+    /// a layer media type; every mistake names its key. An artifact names its source, so
+    /// `[gitops] url` may be left out.
+    #[test]
+    fn oci_artifact_paths_and_their_errors() {
+        let digest = format!("sha256:{}", "ab".repeat(32));
+        let with = |paths: &str| {
+            format!(
+                "[gitops]\ncache_dir = \"cache\"\n[[environments]]\nname = \"production\"\npaths = [{paths}]\n[environments.cluster]\nsnapshot = \"live.json\"\n"
+            )
+        };
+        let c = load(
+            &with(&format!(
+                "{{ path = \"prod\", oci_artifact = \"oci://ghcr.io/example/manifests\" }}, {{ path = \".\", oci_artifact = \"oci://127.0.0.1:5000/m\", oci_digest = \"{digest}\", oci_media_type = \"application/vnd.cncf.flux.content.v1.tar+gzip\" }}"
+            )),
+            &[],
+        )
+        .unwrap();
+        let paths = &c.environments[0].paths;
+        assert_eq!(
+            paths[0].artifact,
+            Some(ArtifactRef {
+                repository: "ghcr.io/example/manifests".into(),
+                at: ArtifactAt::Tag("latest".into()),
+                media_type: None
+            })
+        );
+        assert_eq!(paths[0].repo, None);
+        assert_eq!(
+            paths[1].artifact.as_ref().map(ToString::to_string),
+            Some(format!("oci://127.0.0.1:5000/m@{digest}"))
+        );
+        let cases = [
+            (
+                "a tag without the artifact",
+                "{ path = \"a\", oci_tag = \"v1\" }",
+                "paths[0].oci_tag",
+                "without oci_artifact",
+            ),
+            (
+                "not oci://",
+                "{ path = \"a\", oci_artifact = \"https://ghcr.io/x/y\" }",
+                "paths[0].oci_artifact",
+                "oci://",
+            ),
+            (
+                "a tag in the url",
+                "{ path = \"a\", oci_artifact = \"oci://ghcr.io/x/y:v1\" }",
+                "paths[0].oci_artifact",
+                "must not carry a tag",
+            ),
+            (
+                "no repository",
+                "{ path = \"a\", oci_artifact = \"oci://ghcr.io\" }",
+                "paths[0].oci_artifact",
+                "names no repository",
+            ),
+            (
+                "both tag and digest",
+                &format!(
+                    "{{ path = \"a\", oci_artifact = \"oci://ghcr.io/x/y\", oci_tag = \"v1\", oci_digest = \"{digest}\" }}"
+                ),
+                "paths[0].oci_digest",
+                "not both",
+            ),
+            (
+                "a bad digest",
+                "{ path = \"a\", oci_artifact = \"oci://ghcr.io/x/y\", oci_digest = \"sha256:abc\" }",
+                "paths[0].oci_digest",
+                "sha256:<64 hex digits>",
+            ),
+            (
+                "a bad tag",
+                "{ path = \"a\", oci_artifact = \"oci://ghcr.io/x/y\", oci_tag = \"v 1\" }",
+                "paths[0].oci_tag",
+                "not an OCI tag",
+            ),
+            (
+                "with a git repo",
+                "{ path = \"a\", oci_artifact = \"oci://ghcr.io/x/y\", repo = \"https://git.example.com/a.git\" }",
+                "paths[0].oci_artifact",
+                "not both",
+            ),
+            (
+                "an unknown key",
+                "{ path = \"a\", oci_artifact = \"oci://ghcr.io/x/y\", oci_revision = \"v1\" }",
+                "oci_revision",
+                "unknown",
+            ),
+        ];
+        for (what, paths, key, reason) in cases {
+            let err = load(&with(paths), &[]).expect_err(what).to_string();
+            assert!(err.contains(key) && err.contains(reason), "{what}: {err}");
+        }
+    }
+
     /// What `driftwatch discover` prints is a config of its own: when every path and release
     /// names its repository, `[gitops] url` may be left out; a source reading the default
     /// repository still needs it.
