@@ -2049,10 +2049,9 @@ url = "http://alertmanager:9093"
     }
 
     /// A path in an OCI artifact: `oci_artifact` with a tag (default `latest`) or a digest and
-    /// a layer media type; every mistake names its key. An artifact names its source, so
-    /// `[gitops] url` may be left out.
+    /// a layer media type. An artifact names its source, so `[gitops] url` may be left out.
     #[test]
-    fn oci_artifact_paths_and_their_errors() {
+    fn oci_artifact_paths() {
         let digest = format!("sha256:{}", "ab".repeat(32));
         let with = |paths: &str| {
             format!(
@@ -2080,6 +2079,17 @@ url = "http://alertmanager:9093"
             paths[1].artifact.as_ref().map(ToString::to_string),
             Some(format!("oci://127.0.0.1:5000/m@{digest}"))
         );
+    }
+
+    /// A mistake in a path's artifact keys names the key.
+    #[test]
+    fn oci_artifact_errors_name_their_key() {
+        let digest = format!("sha256:{}", "ab".repeat(32));
+        let with = |paths: &str| {
+            format!(
+                "[gitops]\ncache_dir = \"cache\"\n[[environments]]\nname = \"production\"\npaths = [{paths}]\n[environments.cluster]\nsnapshot = \"live.json\"\n"
+            )
+        };
         let cases = [
             (
                 "a tag without the artifact",

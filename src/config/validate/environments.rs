@@ -212,7 +212,7 @@ impl Validator<'_> {
                 "is an OCI artifact, not a git repository: set it or repo/revision, not both",
             ));
         }
-        let repository = artifact_repository(url).map_err(|reason| self.invalid(&k, reason))?;
+        let repository = artifact_repository(url).map_err(|reason| self.invalid(&k, reason.to_string()))?;
         let at = match (&p.oci_tag, &p.oci_digest) {
             (Some(_), Some(_)) => {
                 return Err(self.invalid(format!("{key}.oci_digest"), "set oci_tag or oci_digest, not both"));
@@ -371,15 +371,21 @@ fn kustomize_overrides(v: serde_json::Value) -> Result<KustomizeOverrides, serde
     })
 }
 
+/// Why an `oci_artifact` is not `oci://<host>/<repository>`.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct BadArtifactUrl(String);
+
 /// `oci://host/path` → `host/path`, or why it is not an artifact's repository (as Flux says: no
 /// tag in the URL; the tag or digest is given apart).
-fn artifact_repository(url: &str) -> Result<String, String> {
+fn artifact_repository(url: &str) -> Result<String, BadArtifactUrl> {
+    let bad = |reason: String| BadArtifactUrl(reason);
     let Some(rest) = url.strip_prefix("oci://") else {
-        return Err(format!("{url:?} does not start with oci://"));
+        return Err(bad(format!("{url:?} does not start with oci://")));
     };
     let rest = rest.trim_end_matches('/');
     let Some((host, path)) = rest.split_once('/') else {
-        return Err(format!("{url:?} names no repository after the registry host"));
+        return Err(bad(format!("{url:?} names no repository after the registry host")));
     };
     let name_ok = |s: &str| {
         !s.is_empty()
@@ -391,17 +397,17 @@ fn artifact_repository(url: &str) -> Result<String, String> {
             })
     };
     if host.is_empty() || host.bytes().any(|b| b.is_ascii_whitespace() || b == b'@') {
-        return Err(format!("{url:?} has no registry host"));
+        return Err(bad(format!("{url:?} has no registry host")));
     }
     if path.contains(['@', ':']) {
-        return Err(format!(
+        return Err(bad(format!(
             "{url:?}: the URL must not carry a tag or digest (set oci_tag or oci_digest)"
-        ));
+        )));
     }
     if !name_ok(path) {
-        return Err(format!(
+        return Err(bad(format!(
             "{url:?}: {path:?} is not a repository name (lowercase letters, digits, '.', '_', '-', '/')"
-        ));
+        )));
     }
     Ok(format!("{host}/{path}"))
 }

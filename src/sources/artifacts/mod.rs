@@ -126,7 +126,7 @@ impl Artifacts {
             }
             Lookup::Unavailable(reason) => return Err(unavailable(reason)),
         };
-        let (layer, size) = select_layer(&body, a.media_type.as_deref()).map_err(invalid)?;
+        let (layer, size) = select_layer(&body, a.media_type.as_deref()).map_err(|e| invalid(e.to_string()))?;
         if size > MAX_LAYER_BYTES {
             return Err(invalid(format!(
                 "layer {layer} weighs {size} bytes, more than the {MAX_LAYER_BYTES} read"
@@ -227,32 +227,37 @@ fn touch(dir: &Path) {
     let _ = std::fs::File::open(dir).and_then(|f| f.set_modified(std::time::SystemTime::now()));
 }
 
+/// Why a manifest has no layer to read.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+struct NoLayer(String);
+
 /// The layer of the manifest `body` source-controller would take: the first of `media_type`,
 /// else the first; its digest (`sha256:<hex>`) and size.
-fn select_layer(body: &[u8], media_type: Option<&str>) -> Result<(String, u64), String> {
-    let json: serde_json::Value = serde_json::from_slice(body).map_err(|e| format!("the manifest is not JSON: {e}"))?;
+fn select_layer(body: &[u8], media_type: Option<&str>) -> Result<(String, u64), NoLayer> {
+    let no = |reason: &str| NoLayer(reason.to_string());
+    let json: serde_json::Value =
+        serde_json::from_slice(body).map_err(|e| NoLayer(format!("the manifest is not JSON: {e}")))?;
     if json["manifests"].is_array() {
-        return Err("is an image index, not an artifact's manifest".into());
+        return Err(no("is an image index, not an artifact's manifest"));
     }
     let layers = json["layers"].as_array().map(Vec::as_slice).unwrap_or_default();
     let layer = match media_type {
         Some(m) => layers.iter().find(|l| l["mediaType"] == m).ok_or_else(|| {
             let types: Vec<&str> = layers.iter().filter_map(|l| l["mediaType"].as_str()).collect();
-            format!(
-                "no layer of media type {m} (it has {})",
-                if types.is_empty() {
-                    "no layers".to_string()
-                } else {
-                    types.join(", ")
-                }
-            )
+            let has = if types.is_empty() {
+                "no layers".to_string()
+            } else {
+                types.join(", ")
+            };
+            NoLayer(format!("no layer of media type {m} (it has {has})"))
         })?,
-        None => layers.first().ok_or("the manifest has no layers")?,
+        None => layers.first().ok_or_else(|| no("the manifest has no layers"))?,
     };
     let digest = layer["digest"]
         .as_str()
         .filter(|d| crate::config::is_sha256(d))
-        .ok_or("the layer's digest is not sha256:<hex>")?;
+        .ok_or_else(|| no("the layer's digest is not sha256:<hex>"))?;
     Ok((digest.to_string(), layer["size"].as_u64().unwrap_or(0)))
 }
 
@@ -280,17 +285,17 @@ mod tests {
         assert_eq!(select_layer(body, Some(FLUX)), Ok((b, 7)));
         assert_eq!(
             select_layer(body, Some("application/x-other")),
-            Err(format!(
+            Err(NoLayer(format!(
                 "no layer of media type application/x-other (it has text/plain, {FLUX})"
-            ))
+            )))
         );
         assert_eq!(
             select_layer(br#"{"layers": []}"#, None),
-            Err("the manifest has no layers".into())
+            Err(NoLayer("the manifest has no layers".into()))
         );
         assert_eq!(
             select_layer(br#"{"manifests": []}"#, None),
-            Err("is an image index, not an artifact's manifest".into())
+            Err(NoLayer("is an image index, not an artifact's manifest".into()))
         );
     }
 }

@@ -310,13 +310,14 @@ fn an_oci_kustomization_is_its_artifacts_path_built_as_flux_builds_it() {
     assert_eq!(m.overrides.len(), 1, "an images entry is an override as for git");
 }
 
-#[test]
-fn each_oci_ref_is_the_artifact_read() {
+/// (what, OCIRepository spec, status, the manifest read or a part of the reason).
+type OciCase = (&'static str, Value, Value, Result<ArtifactAt, &'static str>);
+
+fn oci_ref_cases() -> Vec<OciCase> {
     let d1 = format!("sha256:{}", "1".repeat(64));
     let d2 = format!("sha256:{}", "2".repeat(64));
     let pulled = json!({"artifact": {"revision": format!("1.2.0@{d2}")}});
-    // (what, spec, status, the manifest read or a part of the reason)
-    let cases = [
+    vec![
         (
             "no ref: Flux's latest tag",
             json!({}),
@@ -379,8 +380,12 @@ fn each_oci_ref_is_the_artifact_read() {
             json!({}),
             Err("layerSelector.operation mount is not extract or copy"),
         ),
-    ];
-    for (what, spec, status, want) in cases {
+    ]
+}
+
+#[test]
+fn each_oci_ref_is_the_artifact_read() {
+    for (what, spec, status, want) in oci_ref_cases() {
         let mut w = World::new();
         w.source(oci_repository(spec, status));
         let got = w.map(&kustomization(
@@ -395,6 +400,10 @@ fn each_oci_ref_is_the_artifact_read() {
             }
         }
     }
+}
+
+#[test]
+fn an_oci_semver_from_git_says_to_list_it_from_the_cluster() {
     let mut w = World::new();
     w.live = false;
     w.source(oci_repository(json!({"ref": {"semver": "1.x"}}), json!({})));
