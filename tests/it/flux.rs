@@ -796,7 +796,7 @@ fn statuses(report: &Value) -> Vec<(String, String, String)> {
 #[test]
 fn a_kustomization_from_an_oci_repository_is_read_from_the_artifact() {
     let f = flux();
-    let registry = support::registry::OciRegistry::start(f.dir.path(), "pusher", REGISTRY_PW);
+    let mut registry = support::registry::OciRegistry::start(f.dir.path(), "pusher", REGISTRY_PW);
     let host = registry.host();
     let url = format!("oci://{host}/fleet/manifests");
     let web = |digest: &str| manifest("web", &format!("{WEB}@{digest}"));
@@ -808,7 +808,10 @@ fn a_kustomization_from_an_oci_repository_is_read_from_the_artifact() {
         oci_kustomization("artifact", "manifests", "oci"),
         oci_repository("gone", &format!("oci://{host}/fleet/gone"), None),
         oci_kustomization("missing", "gone", "gone"),
+        oci_repository("corrupt", &format!("oci://{host}/fleet/corrupt"), None),
+        oci_kustomization("corrupt", "corrupt", "corrupt"),
     ];
+    let (_, garbage) = registry.push_flux_layer("fleet/corrupt", "production", b"apiVersion: v1\nkind: List\n");
     objects.extend(running("shop", "web", &format!("{WEB}@{D1}")));
     objects.extend(running("oci", "web", &format!("{WEB}@{D2}")));
     let kube = FakeKube::start(objects);
@@ -823,14 +826,26 @@ fn a_kustomization_from_an_oci_repository_is_read_from_the_artifact() {
     let report = out.json();
     assert_eq!(found(&report), vec![row("artifact", "spec-drift", "web")], "{report}");
     let missing = format!("OCI artifact oci://{host}/fleet/gone:production: no such tag or digest in {host}");
+    let envs = statuses(&report);
     assert_eq!(
-        statuses(&report),
+        envs.iter()
+            .map(|(n, s, _)| (n.as_str(), s.as_str()))
+            .collect::<Vec<_>>(),
         vec![
-            ("apps".into(), "ok".into(), String::new()),
-            ("artifact".into(), "ok".into(), String::new()),
-            ("missing".into(), "error".into(), missing),
+            ("apps", "ok"),
+            ("artifact", "ok"),
+            ("corrupt", "error"),
+            ("missing", "error")
         ],
-        "the rest is audited"
+        "the rest is audited: {envs:?}"
+    );
+    assert_eq!(envs[3].2, missing);
+    assert!(
+        envs[2].2.starts_with(&format!(
+            "OCI artifact oci://{host}/fleet/corrupt:production: layer {garbage}: not a readable tar.gz"
+        )),
+        "{}",
+        envs[2].2
     );
     assert!(!out.stdout.contains(REGISTRY_PW) && !out.stderr.contains(REGISTRY_PW));
 
@@ -861,6 +876,18 @@ fn a_kustomization_from_an_oci_repository_is_read_from_the_artifact() {
     );
     assert_eq!(statuses(&report)[0].1, "ok", "the git environment is still audited");
     assert!(!out.stdout.contains("not-the-password") && !out.stderr.contains("not-the-password"));
+
+    // The registry down: an error naming the artifact; the git environment is audited.
+    registry.stop();
+    let out = f.run(&config, &["--once", "--format", "json"], &creds);
+    let report = out.json();
+    let (_, status, error) = &statuses(&report)[1];
+    assert_eq!(status, "error");
+    assert!(
+        error.starts_with(&format!("OCI artifact {url}:production: registry {host} unreachable")),
+        "{error}"
+    );
+    assert_eq!(statuses(&report)[0].1, "ok");
 
     let toml = f.run(&config, &["discover"], &creds);
     assert!(
