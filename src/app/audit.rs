@@ -11,6 +11,7 @@ use chrono::Utc;
 use futures::StreamExt;
 use tracing::{debug, info, warn};
 
+use super::release_inputs;
 use crate::config::{ArtifactRef, Config, EnvironmentConfig, GitopsConfig, RepoRef};
 use crate::core::compare::{self, Scope};
 use crate::core::model::{ContainerRun, DeclaredState, Finding, LiveState};
@@ -299,7 +300,11 @@ async fn sync_all(
 
 /// Whether `env` reads anything from the `[gitops]` repository.
 fn uses_default(env: &EnvironmentConfig) -> bool {
-    env.paths.iter().any(|p| p.repo.is_none() && p.artifact.is_none()) || env.releases.iter().any(|r| r.git.is_none())
+    env.paths.iter().any(|p| p.repo.is_none() && p.artifact.is_none())
+        || env
+            .releases
+            .iter()
+            .any(|r| r.git.is_none() || r.values_repo.as_ref().is_some_and(|v| v.repo.is_none()))
 }
 
 /// The OCI artifacts `env` reads.
@@ -356,6 +361,11 @@ fn repos_of(env: &EnvironmentConfig) -> BTreeSet<&RepoRef> {
         .iter()
         .filter_map(|p| p.repo.as_ref())
         .chain(env.releases.iter().filter_map(|r| r.git.as_ref()))
+        .chain(
+            env.releases
+                .iter()
+                .filter_map(|r| r.values_repo.as_ref().and_then(|v| v.repo.as_ref())),
+        )
         .collect()
 }
 
@@ -760,6 +770,24 @@ struct Repos<'a> {
     artifacts: &'a Artifacts,
 }
 
+impl Repos<'_> {
+    /// The files of `repo` (`None`: `[gitops]`) as this audit synced them, or why not.
+    fn files(&self, repo: Option<&RepoRef>) -> Result<SharedFiles, release_inputs::Unsynced> {
+        let unsynced = |e: String| release_inputs::Unsynced(e);
+        match repo {
+            None => self
+                .default
+                .map(|d| d.files.clone())
+                .ok_or_else(|| unsynced(self.default_error.unwrap_or("no gitops.url").to_string())),
+            Some(r) => match self.others.get(r) {
+                Some(Ok(s)) => Ok(s.files.clone()),
+                Some(Err(e)) => Err(unsynced(redacted(r, e.as_ref()))),
+                None => Err(unsynced("not synced".to_string())),
+            },
+        }
+    }
+}
+
 /// What `env` declares: its sources rendered from the repository each names (the default one
 /// first), put together. A repository that could not be synced is an error naming it, and the
 /// sources it holds count as failed (so `undeclared` is not judged on a partial set).
@@ -802,7 +830,9 @@ async fn declare(renderer: &Renderer, at: &Repos<'_>, env: &EnvironmentConfig, k
         };
         match snapshot {
             Ok((s, name)) => {
-                let part = prepared(part, &s.files, &mut errors);
+                let mut part = part;
+                let unread = release_inputs::prepare(&mut part.releases, &s.files, &|r| at.files(r), &mut errors);
+                state.failed_paths.extend(unread);
                 let (rendered, failed) = renderer
                     .render(&s.files, &s.checkout.dir, &name, &part, kube_version)
                     .await;
@@ -829,29 +859,11 @@ fn reads_no_files(env: &EnvironmentConfig) -> bool {
     env.paths.is_empty()
         && env.releases.iter().all(|r| {
             !matches!(r.chart, crate::config::ChartSource::Path(_))
-                && r.values_files.is_empty()
+                && r.values_files
+                    .iter()
+                    .all(|f| r.values_file_elsewhere(f).is_some_and(|(repo, _)| repo.is_some()))
                 && r.set_file.is_empty()
         })
-}
-
-/// `env`'s releases as they render from `files`: without the values files they may skip
-/// (`ignore_missing_values_files`) that are not there, and with each `set_file` file's text
-/// set in their values (a file that cannot be read is an error naming it; the value is left
-/// out).
-fn prepared(mut env: EnvironmentConfig, files: &SharedFiles, errors: &mut Vec<String>) -> EnvironmentConfig {
-    use crate::sources::render::files::Kind;
-    for r in env.releases.iter_mut() {
-        if r.ignore_missing_values_files {
-            r.values_files.retain(|f| files.kind(f) == Some(Kind::File));
-        }
-        for (name, path) in &r.set_file {
-            match files.read(path).map(|b| String::from_utf8_lossy(&b).into_owned()) {
-                Ok(text) => crate::sources::discovery::argocd::set_path(&mut r.values, name, text.into()),
-                Err(e) => errors.push(format!("helm release {}: set_file {name}: {e}", r.name)),
-            }
-        }
-    }
-    env
 }
 
 /// Where a group of an environment's sources is read from.

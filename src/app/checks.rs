@@ -90,6 +90,13 @@ fn release_files(
             }
         }
         for (k, file) in r.values_files.iter().enumerate() {
+            // `$values/…` of the `[gitops]` repository is a file of this tree; of another
+            // repository, it is read at the audit.
+            let file = match r.values_file_elsewhere(file) {
+                Some((None, path)) => path,
+                Some((Some(_), _)) => continue,
+                None => file.as_str(),
+            };
             if !has(file) {
                 out.push((
                     format!("{key}.values_files[{k}]"),

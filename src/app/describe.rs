@@ -257,7 +257,15 @@ struct Release<'a> {
 impl Describe for Release<'_> {
     fn describe(&self, _: &Written, out: &mut String) {
         let r = self.release;
-        let mut values: Vec<String> = r.values_files.clone();
+        let mut values: Vec<String> = r
+            .values_files
+            .iter()
+            .map(|f| match r.values_file_elsewhere(f) {
+                Some((Some(repo), path)) => format!("{path} of {repo}"),
+                Some((None, path)) => format!("{path} of the [gitops] repository"),
+                None => f.clone(),
+            })
+            .collect();
         if !r.values.is_empty() {
             let n = r.values.len();
             values.push(format!("inline values ({n} key{})", if n == 1 { "" } else { "s" }));

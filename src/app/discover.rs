@@ -221,13 +221,13 @@ fn put(t: &mut Table, key: &str, value: Value) {
     t.push((key.to_string(), value));
 }
 
-fn repo_keys(repo: &Option<RepoRef>, url_key: &str, t: &mut Table) {
+fn repo_keys(repo: Option<&RepoRef>, [url_key, revision_key]: [&str; 2], t: &mut Table) {
     if let Some(r) = repo {
         if !r.url.is_empty() {
             put(t, url_key, json!(r.url));
         }
         if let GitRef::Revision(rev) | GitRef::Rev(rev) | GitRef::Branch(rev) = &r.reference {
-            put(t, "revision", json!(rev));
+            put(t, revision_key, json!(rev));
         }
     }
 }
@@ -244,7 +244,7 @@ fn path(p: &PathConfig) -> String {
     if let Some(ns) = &p.namespace {
         put(&mut t, "namespace", json!(ns));
     }
-    repo_keys(&p.repo, "repo", &mut t);
+    repo_keys(p.repo.as_ref(), ["repo", "revision"], &mut t);
     if let Some(a) = &p.artifact {
         put(&mut t, "oci_artifact", json!(format!("oci://{}", a.repository)));
         match &a.at {
@@ -326,9 +326,12 @@ fn release(r: &ReleaseConfig, out: &mut String) {
     if let Some(v) = version {
         put(&mut t, "version", json!(v));
     }
-    repo_keys(&r.git, "git_repo", &mut t);
+    repo_keys(r.git.as_ref(), ["git_repo", "revision"], &mut t);
     if !r.values_files.is_empty() {
         put(&mut t, "values_files", json!(r.values_files));
+    }
+    if let Some(v) = &r.values_repo {
+        repo_keys(v.repo.as_ref(), ["values_git_repo", "values_revision"], &mut t);
     }
     if !r.values.is_empty() {
         put(&mut t, "values", Value::Object(r.values.clone()));

@@ -20,6 +20,7 @@ pub mod leader;
 pub mod metrics;
 pub mod probes;
 pub mod record;
+pub mod release_inputs;
 pub mod schedule;
 pub mod status;
 pub mod status_api;

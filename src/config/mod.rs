@@ -453,6 +453,16 @@ pub struct KustomizeOverrides {
     /// A directory without a kustomization is built from a generated one listing its manifest
     /// files, as Flux's kustomize-controller does.
     pub generate: bool,
+    /// `images` entries merge into an existing entry of the same name field by field (`newName`;
+    /// `newTag` and `digest` as one), as Flux's do; else they replace it, as `kustomize edit set
+    /// image` (Argo CD) does.
+    pub merge_images: bool,
+    /// A Flux `v1beta2` Kustomization's `patchesStrategicMerge` (objects) and `patchesJson6902`
+    /// (`target` + a list of operations), appended to the kustomization's own.
+    pub patches_strategic_merge: Vec<serde_json::Value>,
+    pub patches_json6902: Vec<serde_json::Value>,
+    /// `components` that do not exist are left out (Flux's `ignoreMissingComponents`).
+    pub ignore_missing_components: bool,
 }
 
 impl std::fmt::Display for PathConfig {
@@ -528,9 +538,43 @@ pub struct ReleaseConfig {
     /// A Flux HelmRelease's `valuesFrom`, read at discovery: merged after the files and before
     /// `values`.
     pub values_from: Option<ValuesFrom>,
+    /// `values_git_repo` (+ `values_revision`): the repository the `values_files` entries
+    /// starting with `$values/` are read from, when it is not the chart's (Argo CD's `ref`
+    /// source in another repository).
+    pub values_repo: Option<ValuesRepo>,
 }
 
+/// The repository a release's `$values/…` files are in (`repo`: `None` is `[gitops]`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ValuesRepo {
+    pub repo: Option<RepoRef>,
+}
+
+/// How a values file of another repository is written in `values_files`, as in Argo CD.
+pub const VALUES_REF: &str = "$values/";
+
 impl ReleaseConfig {
+    /// The repository `file` (an entry of `values_files`) is read from when it is not the
+    /// chart's: `Some(repo)` for a `$values/…` entry of a release with `values_repo` (`None`
+    /// inside: `[gitops]`), with the path in that repository.
+    pub fn values_file_elsewhere<'a>(&self, file: &'a str) -> Option<(Option<&RepoRef>, &'a str)> {
+        let repo = self.values_repo.as_ref()?;
+        file.strip_prefix(VALUES_REF).map(|path| (repo.repo.as_ref(), path))
+    }
+
+    /// After the repositories are resolved (`[gitops]`'s own is `None`): `$values/…` files of
+    /// the chart's own repository are plain values files.
+    pub fn settle_values_repo(&mut self) {
+        if self.values_repo.as_ref().is_some_and(|v| v.repo == self.git) {
+            self.values_repo = None;
+            for f in &mut self.values_files {
+                if let Some(path) = f.strip_prefix(VALUES_REF) {
+                    *f = path.to_string();
+                }
+            }
+        }
+    }
+
     /// Whether the release's values include some read from a Kubernetes Secret (a Flux
     /// `valuesFrom` of kind Secret): its renders hold secrets, so they stay off disk.
     pub fn secret_inputs(&self) -> bool {
@@ -1335,6 +1379,16 @@ kubeconfig = "kubeconfig"
                 "an unknown release key",
                 HELM.replace("name = \"podinfo\"", "name = \"podinfo\"\nvalue_files = [\"x\"]"),
                 &["unknown key `value_files`", "environments[0].releases[1]"],
+            ),
+            (
+                "values_git_repo with no $values/ file",
+                HELM.replace("api_versions = [", "values_git_repo = \"https://git.example.com/org/values.git\"\napi_versions = ["),
+                &["environments[0].releases[0].values_git_repo", "no values_files entry starts with $values/"],
+            ),
+            (
+                "a $values/ file outside the repository",
+                HELM.replace("\"charts/shop/values-production.yaml\"", "\"$values/../x.yaml\""),
+                &["environments[0].releases[0].values_files[0]", "outside the repository"],
             ),
             (
                 "a bad release name",
@@ -2152,6 +2206,62 @@ url = "http://alertmanager:9093"
             let err = load(&with(paths), &[]).expect_err(what).to_string();
             assert!(err.contains(key) && err.contains(reason), "{what}: {err}");
         }
+    }
+
+    /// A release's `$values/…` files are read from `values_git_repo` at `values_revision`;
+    /// without `values_git_repo`, from the `[gitops]` repository (at `values_revision`, else at
+    /// its own ref); files of the chart's own repository are plain files.
+    #[test]
+    fn values_files_of_another_repository() {
+        let with = |keys: &str| {
+            HELM.replace(
+                "values_files = [\"charts/shop/values-production.yaml\"]",
+                &format!("values_files = [\"charts/shop/values.yaml\", \"$values/envs/prod.yaml\"]\n{keys}"),
+            )
+        };
+        let vars = [("GITOPS_TOKEN", "t"), ("CHARTS_PASSWORD", "p")];
+        let shop = |text: &str| load(text, &vars).unwrap().environments[0].releases[0].clone();
+        let r = shop(&with(
+            "values_git_repo = \"https://git.example.com/org/values.git\"\nvalues_revision = \"v3\"",
+        ));
+        assert_eq!(
+            r.values_repo,
+            Some(ValuesRepo {
+                repo: Some(RepoRef {
+                    url: "https://git.example.com/org/values.git".into(),
+                    reference: GitRef::Revision("v3".into())
+                })
+            })
+        );
+        assert_eq!(
+            r.values_file_elsewhere(&r.values_files[1]).map(|(_, p)| p),
+            Some("envs/prod.yaml")
+        );
+        assert_eq!(r.values_file_elsewhere(&r.values_files[0]), None);
+        let r = shop(&with("values_revision = \"release\""));
+        assert_eq!(
+            r.values_repo.unwrap().repo.map(|r| r.url),
+            Some("https://git.example.com/org/infra.git".into()),
+            "a revision alone is of the [gitops] repository"
+        );
+        let r = shop(&with(""));
+        assert_eq!(
+            r.values_files,
+            vec!["charts/shop/values.yaml", "envs/prod.yaml"],
+            "the chart's own repository: plain files"
+        );
+        assert_eq!(r.values_repo, None);
+        let mut chart_elsewhere = with("");
+        chart_elsewhere = chart_elsewhere.replace(
+            "chart = \"./charts/shop/\"",
+            "chart = \"./charts/shop/\"\ngit_repo = \"https://git.example.com/org/charts.git\"",
+        );
+        let r = shop(&chart_elsewhere);
+        assert_eq!(
+            r.values_repo,
+            Some(ValuesRepo { repo: None }),
+            "the chart elsewhere, the values in [gitops]"
+        );
     }
 
     /// What `driftwatch discover` prints is a config of its own: when every path and release

@@ -379,6 +379,11 @@ pub(crate) struct RawRelease {
     pub(crate) git_repo: Option<String>,
     /// The branch, tag or commit of `git_repo` (or of the `[gitops]` repository).
     pub(crate) revision: Option<String>,
+    /// The git repository `values_files` entries starting with `$values/` are read from
+    /// (Argo CD's `ref` source); default: `[gitops]`.
+    pub(crate) values_git_repo: Option<String>,
+    /// The branch, tag or commit of `values_git_repo` (or of the `[gitops]` repository).
+    pub(crate) values_revision: Option<String>,
     /// A values file that does not exist is skipped rather than an error (Argo CD's
     /// `ignoreMissingValueFiles`).
     pub(crate) ignore_missing_values_files: Option<bool>,
@@ -498,9 +503,10 @@ pub(crate) struct RawCluster {
 /// repository or OCI registry that reads no file from git.
 pub(crate) fn every_source_names_its_repository(environments: &[RawEnvironment]) -> bool {
     let release = |r: &RawRelease| {
+        let elsewhere = |f: &String| r.values_git_repo.is_some() && f.starts_with(crate::config::VALUES_REF);
         r.git_repo.is_some()
             || ((r.repo.is_some() || r.chart.starts_with("oci://"))
-                && r.values_files.is_empty()
+                && r.values_files.iter().all(elsewhere)
                 && r.set_file.is_empty())
     };
     !environments.is_empty()

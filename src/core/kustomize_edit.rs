@@ -1,6 +1,8 @@
 //! `kustomize edit` as Argo CD runs it for an Application's `kustomize` section (`set image`,
 //! `set nameprefix`, `set namesuffix`, `set namespace`, `add label`, `add annotation`, `set
-//! replicas`, appended `patches`): a kustomization's JSON in, the edited JSON out. Pure; the
+//! replicas`, appended `patches`), and as Flux's kustomize-controller edits it for a
+//! Kustomization (`images` merged field by field, `components`, the `v1beta2` legacy patches):
+//! a kustomization's JSON in, the edited JSON out. Pure; the
 //! renderer lays the result over the repository snapshot
 //! (`sources/render/overrides.rs`), and discovery reads image arguments with [`image_entry`].
 
@@ -22,6 +24,12 @@ pub struct Edits<'a> {
     pub replicas: &'a [(String, i64)],
     /// Appended to `components` (a Flux Kustomization's `components`).
     pub components: &'a [String],
+    /// Flux's rule for `images`: merged into an entry of the same name, not replacing it.
+    pub merge_images: bool,
+    /// Appended to `patchesStrategicMerge` (objects) and `patchesJson6902` (`target` and a
+    /// list of operations), as Flux's `v1beta2` fields are.
+    pub patches_strategic_merge: &'a [Value],
+    pub patches_json6902: &'a [Value],
 }
 
 /// Why a kustomization cannot be edited.
@@ -48,7 +56,12 @@ pub fn edit_kustomization(doc: Value, o: &Edits<'_>) -> Result<Value, EditError>
         }
     }
     for image in o.images {
-        set_entry(&mut k, "images", image_entry(image)?);
+        let entry = image_entry(image)?;
+        if o.merge_images {
+            merge_image(&mut k, entry);
+        } else {
+            set_entry(&mut k, "images", entry);
+        }
     }
     for (name, count) in o.replicas {
         set_entry(&mut k, "replicas", json!({"name": name, "count": count}));
@@ -68,9 +81,23 @@ pub fn edit_kustomization(doc: Value, o: &Edits<'_>) -> Result<Value, EditError>
             slot[name] = json!(value);
         }
     }
+    // Flux writes a strategic-merge patch as its JSON text, and a JSON 6902 patch's
+    // operations as a JSON string.
+    let strategic = o
+        .patches_strategic_merge
+        .iter()
+        .map(|p| json!(serde_json::to_string_pretty(p).unwrap_or_default()))
+        .collect();
+    let json6902 = o
+        .patches_json6902
+        .iter()
+        .map(|p| json!({"target": p["target"], "patch": p["patch"].to_string()}))
+        .collect();
     for (key, items) in [
         ("patches", o.patches.to_vec()),
         ("components", o.components.iter().map(|c| json!(c)).collect()),
+        ("patchesStrategicMerge", strategic),
+        ("patchesJson6902", json6902),
     ] {
         if items.is_empty() {
             continue;
@@ -98,6 +125,34 @@ fn set_entry(k: &mut Map<String, Value>, list: &str, entry: Value) {
     match items.iter_mut().find(|i| i["name"] == entry["name"]) {
         Some(existing) => *existing = entry,
         None => items.push(entry),
+    }
+}
+
+/// Flux's merge of an `images` entry into the kustomization's: into the entry of the same
+/// name, `newName` if given, and `newTag` with `digest` as one (setting one clears the other,
+/// as kustomize's image transformer replaces both); else appended.
+fn merge_image(k: &mut Map<String, Value>, entry: Value) {
+    let slot = k.entry("images").or_insert_with(|| json!([]));
+    if !slot.is_array() {
+        *slot = json!([]);
+    }
+    let Value::Array(items) = slot else {
+        unreachable!("just made an array")
+    };
+    let Some(Value::Object(existing)) = items.iter_mut().find(|i| i["name"] == entry["name"]) else {
+        items.push(entry);
+        return;
+    };
+    if let Some(new) = entry.get("newName") {
+        existing.insert("newName".into(), new.clone());
+    }
+    if entry.get("newTag").is_some() || entry.get("digest").is_some() {
+        for key in ["newTag", "digest"] {
+            match entry.get(key) {
+                Some(v) => existing.insert(key.into(), v.clone()),
+                None => existing.remove(key),
+            };
+        }
     }
 }
 
@@ -165,6 +220,56 @@ mod tests {
     }
 
     #[test]
+    fn flux_merges_an_images_entry_and_appends_its_legacy_patches() {
+        let doc = json!({"images": [
+            {"name": "web", "newName": "mirror/web", "newTag": "1"},
+            {"name": "api", "digest": "sha256:aaa"},
+            {"name": "db", "newTag": "2"},
+        ]});
+        let images = [
+            "web@sha256:bbb".to_string(),
+            "api:7".to_string(),
+            "db=mirror/db".to_string(),
+            "cache:3".to_string(),
+        ];
+        let strategic = [json!({"kind": "Deployment", "metadata": {"name": "api"}})];
+        let json6902 =
+            [json!({"target": {"kind": "Deployment", "name": "web"}, "patch": [{"op": "remove", "path": "/x"}]})];
+        let none = BTreeMap::new();
+        let o = Edits {
+            images: &images,
+            name_prefix: None,
+            name_suffix: None,
+            namespace: None,
+            common_labels: &none,
+            common_annotations: &none,
+            patches: &[],
+            replicas: &[],
+            components: &[],
+            merge_images: true,
+            patches_strategic_merge: &strategic,
+            patches_json6902: &json6902,
+        };
+        let out = edit_kustomization(doc, &o).unwrap();
+        assert_eq!(
+            out["images"],
+            json!([
+                {"name": "web", "newName": "mirror/web", "digest": "sha256:bbb"},
+                {"name": "api", "newTag": "7"},
+                {"name": "db", "newTag": "2", "newName": "mirror/db"},
+                {"name": "cache", "newTag": "3"},
+            ]),
+            "newName kept unless given; newTag and digest set as one"
+        );
+        let patch: Value = serde_json::from_str(out["patchesStrategicMerge"][0].as_str().unwrap()).unwrap();
+        assert_eq!(patch, strategic[0], "the object as its JSON text");
+        assert_eq!(
+            out["patchesJson6902"],
+            json!([{"target": {"kind": "Deployment", "name": "web"}, "patch": "[{\"op\":\"remove\",\"path\":\"/x\"}]"}])
+        );
+    }
+
+    #[test]
     fn overrides_edit_the_kustomization_in_place() {
         let doc = json!({
             "resources": ["deploy.yaml"],
@@ -189,6 +294,9 @@ mod tests {
             patches: &patches,
             replicas: &replicas,
             components: &components,
+            merge_images: false,
+            patches_strategic_merge: &[],
+            patches_json6902: &[],
         };
         let out = edit_kustomization(doc, &o).unwrap();
         assert_eq!(out["namePrefix"], "prod-", "set nameprefix replaces");

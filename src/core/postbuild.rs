@@ -45,6 +45,11 @@ fn one(doc: &Value, vars: &BTreeMap<&str, String>) -> Result<Value, SubstituteEr
     if meta["labels"][DISABLE_KEY] == "disabled" || meta["annotations"][DISABLE_KEY] == "disabled" {
         return Ok(doc.clone());
     }
+    // Without a `$` there is nothing to substitute: the YAML round trip Flux makes of it gives
+    // the object back (most objects, and it is most of the cost at fleet size).
+    if !has_dollar(doc) {
+        return Ok(doc.clone());
+    }
     let object = format!(
         "{} {}",
         doc["kind"].as_str().unwrap_or("object"),
@@ -67,6 +72,16 @@ fn one(doc: &Value, vars: &BTreeMap<&str, String>) -> Result<Value, SubstituteEr
         });
     }
     Ok(docs.into_iter().next().unwrap_or(Value::Null))
+}
+
+/// Whether a key or string of `v` holds a `$` (YAML writes it as it is, never escaped).
+fn has_dollar(v: &Value) -> bool {
+    match v {
+        Value::String(s) => s.contains('$'),
+        Value::Array(items) => items.iter().any(has_dollar),
+        Value::Object(map) => map.iter().any(|(k, v)| k.contains('$') || has_dollar(v)),
+        _ => false,
+    }
 }
 
 /// `^[_[:alpha:]][_[:alpha:][:digit:]]*$`.

@@ -57,11 +57,15 @@ pub struct HistoryRelease {
 
 impl HistoryRelease {
     /// The release as walked; `None` when its chart is not a directory of a repository (callers
-    /// pass only the releases of the repository walked: `history_releases`).
+    /// pass only the releases of the repository walked: `history_releases`), or when some of its
+    /// values files are in another repository, whose history is not the walked one's.
     pub fn from_config(r: &ReleaseConfig) -> Option<Self> {
         let ChartSource::Path(chart) = &r.chart else {
             return None;
         };
+        if r.values_files.iter().any(|f| r.values_file_elsewhere(f).is_some()) {
+            return None;
+        }
         Some(Self {
             name: r.name.clone(),
             namespace: r.namespace.clone(),

@@ -584,6 +584,132 @@ fn a_multi_source_application_takes_its_values_from_the_ref_source() {
     );
 }
 
+/// A chart template whose Deployment and container are named after the release.
+const RELEASE_TEMPLATE: &str = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {{ .Release.Name }}\nspec:\n  template:\n    spec:\n      containers:\n        - name: {{ .Release.Name }}\n          image: {{ .Values.image | quote }}\n";
+
+/// Commits `orders` (a chart of the team repository, values in `[gitops]`) and `billing` (a
+/// chart of `[gitops]`, values in the team repository), and a cluster running what their
+/// values declare; returns the infra repository and the team repository's URL.
+fn charts_with_values_elsewhere(f: &Fleet) -> (GitRepo, String) {
+    let team = GitRepo {
+        dir: f.dir.path().join("team-served/team"),
+    };
+    let infra = GitRepo {
+        dir: f.dir.path().join("served/infra"),
+    };
+    team.commit(
+        &[
+            (
+                "charts/orders/Chart.yaml",
+                "apiVersion: v2\nname: orders\nversion: 1.0.0\n",
+            ),
+            ("charts/orders/values.yaml", &format!("image: {SHOP}-orders@{D2}\n")),
+            ("charts/orders/templates/deployment.yaml", RELEASE_TEMPLATE),
+            ("values/billing-prod.yaml", &format!("image: {SHOP}-billing@{D1}\n")),
+        ],
+        "the orders chart, and billing's production values",
+    );
+    let prod = json!({"server": "https://prod.example.com", "namespace": "shop"});
+    let multi = |name: &str, sources: Value| {
+        let app = json!({
+            "apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
+            "metadata": {"name": name, "namespace": "argocd", "labels": {"env": "production"}},
+            "spec": {"sources": sources, "destination": prod},
+        });
+        serde_json::to_string_pretty(&app).unwrap()
+    };
+    let team_url = f.team.url("team");
+    let orders = multi(
+        "orders",
+        json!([
+            {"repoURL": team_url, "targetRevision": "main", "path": "charts/orders",
+             "helm": {"valueFiles": ["values.yaml", "$config/envs/prod/orders.yaml"]}},
+            {"repoURL": f.infra_url, "targetRevision": "HEAD", "ref": "config"},
+        ]),
+    );
+    let billing = multi(
+        "billing",
+        json!([
+            {"repoURL": f.infra_url, "path": "charts/billing", "helm": {"valueFiles": ["$team/values/billing-prod.yaml"]}},
+            {"repoURL": team_url, "targetRevision": "main", "ref": "team"},
+        ]),
+    );
+    infra.commit(
+        &[
+            ("envs/prod/orders.yaml", &format!("image: {SHOP}-orders@{D1}\n") as &str),
+            (
+                "charts/billing/Chart.yaml",
+                "apiVersion: v2\nname: billing\nversion: 1.0.0\n",
+            ),
+            ("charts/billing/values.yaml", &format!("image: {SHOP}-billing@{D2}\n")),
+            ("charts/billing/templates/deployment.yaml", RELEASE_TEMPLATE),
+            ("argocd/apps/orders.yaml", &orders),
+            ("argocd/apps/billing.yaml", &billing),
+        ],
+        "orders and billing, each with values from the other repository",
+    );
+    snapshot(
+        &f.dir.path().join("prod.json"),
+        &[
+            ("web", "shop", format!("{WEB}:hotfix")),
+            ("api", "shop", format!("{API}@{D1}")),
+            ("shop", "shop", format!("{SHOP}@{D1}")),
+            ("orders", "shop", format!("{SHOP}-orders@{D1}")),
+            ("billing", "shop", format!("{SHOP}-billing@{D1}")),
+        ],
+    );
+    (infra, team_url)
+}
+
+/// Multi-source Applications whose chart directory is in one repository and whose `$values/…`
+/// files are in another: the team's chart with values in the `[gitops]` repository, and a
+/// chart of the `[gitops]` repository with values in the team's (behind its own credentials).
+/// The values files are read from their repository at each audit, and `discover` prints
+/// `values_git_repo` for the hand-written config, which audits the same.
+#[test]
+fn a_chart_directory_takes_values_files_from_another_repository() {
+    let f = fleet();
+    let (infra, team_url) = charts_with_values_elsewhere(&f);
+    // Both charts default to D2; only the values of the other repository declare D1, as runs.
+    let want = vec![("production".to_string(), "spec-drift".to_string(), "web".to_string())];
+    let discovered = f.run(&discovery_config(&f), &["--once", "--format", "json"]);
+    assert_eq!(discovered.code, 1, "{}\n{}", discovered.stdout, discovered.stderr);
+    assert_eq!(found(&discovered.json()), want, "{}", discovered.stdout);
+
+    let printed = f.run(&discovery_config(&f), &["discover"]);
+    assert_eq!(printed.code, 0, "{}", printed.stderr);
+    for release in [
+        format!(
+            "name = \"orders\"\nnamespace = \"shop\"\nchart = \"charts/orders\"\ngit_repo = \"{team_url}\"\nrevision = \"main\"\nvalues_files = [\"charts/orders/values.yaml\", \"$values/envs/prod/orders.yaml\"]\n"
+        ),
+        format!(
+            "name = \"billing\"\nnamespace = \"shop\"\nchart = \"charts/billing\"\nvalues_files = [\"$values/values/billing-prod.yaml\"]\nvalues_git_repo = \"{team_url}\"\nvalues_revision = \"main\"\n"
+        ),
+    ] {
+        assert!(
+            printed.stdout.contains(&release),
+            "{release}\nnot in\n{}",
+            printed.stdout
+        );
+    }
+    let pasted = format!("{}{}", f.gitops(), printed.stdout);
+    let by_hand = f.run(&pasted, &["--once", "--format", "json"]);
+    assert_eq!(found(&by_hand.json()), want, "{}\n{}", by_hand.stdout, by_hand.stderr);
+
+    // The values move in their own repository: the next audit reads them.
+    infra.commit(
+        &[("envs/prod/orders.yaml", &format!("image: {SHOP}-orders@{D2}\n") as &str)],
+        "orders to D2 in production",
+    );
+    let moved = f.run(&pasted, &["--once", "--format", "json"]);
+    assert!(
+        found(&moved.json()).contains(&("production".into(), "digest-drift".into(), "orders".into()))
+            || found(&moved.json()).contains(&("production".into(), "spec-drift".into(), "orders".into())),
+        "{}",
+        moved.stdout
+    );
+}
+
 /// `helm.fileParameters`: the file's text, at the parameter's value path, after the values
 /// files and parameters (as `helm --set-file`); `discover` prints it as `set_file`.
 #[test]

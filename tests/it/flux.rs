@@ -395,6 +395,62 @@ fn a_flux_images_entry_is_an_override_finding() {
     );
 }
 
+/// A `v1beta2` Kustomization built as kustomize-controller builds it: an `images` entry naming
+/// an image the kustomization already rewrites is merged into that entry (its `newName` is
+/// set, the entry's digest stays), `patchesStrategicMerge` and `patchesJson6902` are appended to
+/// the kustomization's, and a missing component is left out with `ignoreMissingComponents`.
+#[test]
+fn a_v1beta2_kustomization_merges_images_and_applies_its_legacy_patches() {
+    let f = flux();
+    let fleet = GitRepo {
+        dir: f.dir.path().join("served/fleet"),
+    };
+    let mirror = "mirror.example.com/shop/web";
+    fleet.commit(
+        &[
+            (
+                "apps/legacy/kustomization.yaml",
+                &format!("resources: [web.yaml, api.yaml]\nimages:\n  - name: {WEB}\n    digest: {D1}\n"),
+            ),
+            ("apps/legacy/web.yaml", &manifest("web", &format!("{WEB}:v0"))),
+            ("apps/legacy/api.yaml", &manifest("api", &format!("{WEB}-api@{D2}"))),
+        ],
+        "legacy app",
+    );
+    let mut k = kustomization(
+        "legacy",
+        json!({"path": "./apps/legacy", "targetNamespace": "shop",
+               "images": [{"name": WEB, "newName": mirror}],
+               "components": ["../absent-component"], "ignoreMissingComponents": true,
+               "patchesStrategicMerge": [{"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "api"},
+                   "spec": {"template": {"spec": {"containers": [{"name": "api", "image": format!("{WEB}-api@{D1}")}]}}}}],
+               "patchesJson6902": [{"target": {"group": "apps", "version": "v1", "kind": "Deployment", "name": "web"},
+                   "patch": [{"op": "add", "path": "/metadata/labels", "value": {"patched": "yes"}}]}]}),
+    );
+    k["apiVersion"] = json!("kustomize.toolkit.fluxcd.io/v1beta2");
+    let mut objects = vec![git_repository(&f.fleet_url), k];
+    objects.extend(running("shop", "web", &format!("{mirror}@{D1}")));
+    objects.extend(running("shop", "api", &format!("{WEB}-api@{D1}")));
+    let kube = FakeKube::start(objects);
+    let out = f.run(&f.config(&kube, ""), &["--once", "--format", "json"], &[]);
+    let report = out.json();
+    // Replacing the entry would declare the mirror at the manifest's tag v0 (drift); without
+    // the strategic-merge patch, api would declare D2.
+    assert_eq!(
+        found(&report),
+        vec![row("legacy", "override", "web")],
+        "{report}\n{}",
+        out.stderr
+    );
+    let declared = f.run(&f.config(&kube, ""), &["declared", "-e", "legacy"], &[]);
+    assert!(
+        declared.stdout.contains(&format!("{mirror}@{D1}")) && declared.stdout.contains(&format!("{WEB}-api@{D1}")),
+        "{}\n{}",
+        declared.stdout,
+        declared.stderr
+    );
+}
+
 /// `driftwatch discover` on Flux objects listed from the cluster and committed in git
 /// (`[discovery.flux] paths`, as `flux bootstrap` lays them out): the environments with where
 /// each came from; a Bucket source and a forbidden kind are named with the fix.

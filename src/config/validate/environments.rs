@@ -366,8 +366,7 @@ fn kustomize_overrides(v: serde_json::Value) -> Result<KustomizeOverrides, serde
         common_annotations: k.common_annotations,
         patches: k.patches,
         replicas: k.replicas.into_iter().map(|r| (r.name, r.count)).collect(),
-        components: Vec::new(),
-        generate: false,
+        ..KustomizeOverrides::default()
     })
 }
 

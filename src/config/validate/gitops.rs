@@ -7,7 +7,8 @@ use std::time::Duration;
 use super::Validator;
 use crate::config::raw::{RawGitCredential, RawGitops};
 use crate::config::{
-    ConfigError, EnvironmentConfig, GitAuth, GitCredential, GitRef, GitUpdatesConfig, GitopsConfig, RepositoriesConfig,
+    ConfigError, EnvironmentConfig, GitAuth, GitCredential, GitRef, GitUpdatesConfig, GitopsConfig, ReleaseConfig,
+    RepositoriesConfig,
 };
 
 /// `poll_interval`'s default: a push shows within a minute even without a webhook, at the
@@ -194,11 +195,11 @@ impl Validator<'_> {
             _ => None,
         };
         for (i, env) in envs.iter_mut().enumerate() {
-            let slots = env
-                .paths
-                .iter_mut()
-                .map(|p| &mut p.repo)
-                .chain(env.releases.iter_mut().map(|r| &mut r.git));
+            let slots = env.paths.iter_mut().map(|p| &mut p.repo).chain(
+                env.releases
+                    .iter_mut()
+                    .flat_map(|r| std::iter::once(&mut r.git).chain(r.values_repo.as_mut().map(|v| &mut v.repo))),
+            );
             for slot in slots {
                 let Some(repo) = slot.as_mut() else { continue };
                 if repo.url.is_empty() {
@@ -222,6 +223,7 @@ impl Validator<'_> {
                     *slot = None;
                 }
             }
+            env.releases.iter_mut().for_each(ReleaseConfig::settle_values_repo);
         }
     }
 }

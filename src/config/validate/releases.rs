@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use super::Validator;
 use crate::config::raw::{RawHelmRepository, RawRelease};
-use crate::config::{ChartSource, ConfigError, HelmRepositoryConfig, ReleaseConfig, Renderer};
+use crate::config::{
+    ChartSource, ConfigError, GitRef, HelmRepositoryConfig, ReleaseConfig, Renderer, RepoRef, VALUES_REF, ValuesRepo,
+};
 
 /// Helm's own limit (`helm template` refuses longer names: they must fit in a label with a
 /// suffix).
@@ -64,9 +66,14 @@ impl Validator<'_> {
             None => default_namespace.to_string(),
         };
         let chart = self.chart(key, &r.chart, r.repo, r.version)?;
+        let values_repo = self.values_repo(key, r.values_git_repo, r.values_revision, &r.values_files)?;
         let mut values_files = Vec::with_capacity(r.values_files.len());
         for (k, file) in r.values_files.iter().enumerate() {
-            values_files.push(self.repo_path(&format!("{key}.values_files[{k}]"), file)?);
+            let at = format!("{key}.values_files[{k}]");
+            values_files.push(match file.strip_prefix(VALUES_REF) {
+                Some(path) => format!("{VALUES_REF}{}", self.repo_path(&at, path)?),
+                None => self.repo_path(&at, file)?,
+            });
         }
         let mut set_file = Vec::with_capacity(r.set_file.len());
         for (k, f) in r.set_file.into_iter().enumerate() {
@@ -109,7 +116,49 @@ impl Validator<'_> {
             ignore_missing_values_files: r.ignore_missing_values_files.unwrap_or(false),
             set_file,
             values_from: None,
+            values_repo,
         })
+    }
+
+    /// `values_git_repo` and `values_revision`: where the `$values/…` entries of
+    /// `values_files` are read; each needs the other.
+    fn values_repo(
+        &self,
+        key: &str,
+        repo: Option<String>,
+        revision: Option<String>,
+        files: &[String],
+    ) -> Result<Option<ValuesRepo>, ConfigError> {
+        let elsewhere = files.iter().position(|f| f.starts_with(VALUES_REF));
+        match (repo, elsewhere) {
+            (None, None) if revision.is_some() => Err(self.invalid(
+                format!("{key}.values_revision"),
+                "is set, but no values_files entry starts with $values/ (the files read at that revision)",
+            )),
+            (None, None) => Ok(None),
+            // `$values/…` of the `[gitops]` repository at its own ref.
+            (None, Some(_)) if revision.is_none() => Ok(Some(ValuesRepo { repo: None })),
+            (Some(url), None) => Err(self.invalid(
+                format!("{key}.values_git_repo"),
+                format!("is {url:?}, but no values_files entry starts with $values/ (the files read from it)"),
+            )),
+            (Some(url), Some(_)) if url.trim().is_empty() => {
+                Err(self.invalid(format!("{key}.values_git_repo"), "is empty"))
+            }
+            (url, Some(_)) => {
+                let reference = match revision.as_deref().map(str::trim) {
+                    None | Some("" | "HEAD") => GitRef::DefaultBranch,
+                    Some(r) => GitRef::Revision(r.to_string()),
+                };
+                // An empty URL is the `[gitops]` repository's, filled in once it is read.
+                Ok(Some(ValuesRepo {
+                    repo: Some(RepoRef {
+                        url: url.unwrap_or_default(),
+                        reference,
+                    }),
+                }))
+            }
+        }
     }
 
     /// `chart` with `repo` and `version`: a directory in the repository, a chart of a Helm

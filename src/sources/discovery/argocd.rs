@@ -12,7 +12,7 @@ use serde_json::{Map, Value};
 
 use crate::config::{
     ChartSource, ClusterConfig, DestinationConfig, DirectoryConfig, EnvironmentFrom, GitRef, KustomizeOverrides,
-    PathConfig, ReleaseConfig, Renderer, RepoRef,
+    PathConfig, ReleaseConfig, Renderer, RepoRef, VALUES_REF, ValuesRepo,
 };
 use crate::core::image::ImageRef;
 use crate::core::model::{ArgoCdStatus, ControllerStatus, ControllerView, ImageOverride, OverrideTarget};
@@ -394,6 +394,54 @@ impl Source<'_> {
         }
     }
 
+    /// `helm.valueFiles`: the repository of the release's files (a chart of a Helm repository
+    /// reads them from the `ref` source's repository), the repository of its `$values/…` files
+    /// (a chart directory's value files of another repository), and the files in order.
+    fn value_files(&self, helm: &Value, base: &str, git: Option<&RepoRef>) -> Result<ValueFiles, Why> {
+        let mut files_repo = git.cloned();
+        let mut values_repo: Option<RepoRef> = None;
+        let mut values_files = Vec::new();
+        for file in helm["valueFiles"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+        {
+            let Some((reference, rest)) = file.strip_prefix('$').and_then(|r| r.split_once('/')) else {
+                values_files.push(normalise(&format!("{base}/{file}")));
+                continue;
+            };
+            let r = self.refs.get(reference).ok_or_else(|| {
+                (
+                    format!("value file {file}: no source has ref {reference:?}"),
+                    format!("add a source with ref: {reference}"),
+                )
+            })?;
+            if git.is_none() && files_repo.as_ref().is_none_or(|v| v == r) {
+                files_repo = Some(r.clone());
+                values_files.push(normalise(rest));
+            } else if files_repo.as_ref() == Some(r) {
+                values_files.push(normalise(rest));
+            } else if values_repo.as_ref().is_none_or(|v| v == r) {
+                values_repo = Some(r.clone());
+                values_files.push(format!("{VALUES_REF}{}", normalise(rest)));
+            } else {
+                return Err((
+                    format!(
+                        "value file {file}: value files from more than one repository besides the chart's are not read"
+                    ),
+                    "keep the value files of this release in one repository, or declare the release by hand".into(),
+                )
+                    .into());
+            }
+        }
+        Ok(ValueFiles {
+            files_repo,
+            values_repo,
+            files: values_files,
+        })
+    }
+
     /// A Helm release: `git` is the repository holding a chart directory (`None` for a chart
     /// of a Helm repository or registry, whose value files come from `$ref` sources).
     fn release(&self, s: &Value, chart: ChartSource, git: Option<&RepoRef>) -> Result<ReleaseConfig, Why> {
@@ -407,36 +455,11 @@ impl Source<'_> {
             ChartSource::Path(p) => p.clone(),
             _ => String::new(),
         };
-        let mut values_repo = git.cloned();
-        let mut values_files = Vec::new();
-        for file in helm["valueFiles"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(Value::as_str)
-        {
-            match file.strip_prefix('$').and_then(|r| r.split_once('/')) {
-                Some((reference, rest)) => {
-                    let r = self.refs.get(reference).ok_or_else(|| {
-                        (
-                            format!("value file {file}: no source has ref {reference:?}"),
-                            format!("add a source with ref: {reference}"),
-                        )
-                    })?;
-                    if values_repo.as_ref().is_some_and(|v| v != r) {
-                        return Err((
-                            format!(
-                                "value file {file}: a chart directory and value files in two repositories are not read together yet"
-                            ),
-                            "move the values next to the chart, or declare the release by hand".into(),
-                        ).into());
-                    }
-                    values_repo = Some(r.clone());
-                    values_files.push(normalise(rest));
-                }
-                None => values_files.push(normalise(&format!("{base}/{file}"))),
-            }
-        }
+        let ValueFiles {
+            files_repo,
+            values_repo,
+            files: values_files,
+        } = self.value_files(helm, &base, git)?;
         let values = helm_values(helm)?;
         let mut set_file = Vec::new();
         for p in helm["fileParameters"].as_array().into_iter().flatten() {
@@ -472,12 +495,22 @@ impl Source<'_> {
                 .filter_map(|v| v.as_str().map(str::to_string))
                 .collect(),
             engine: None,
-            git: values_repo,
+            git: files_repo,
+            values_repo: values_repo.map(|r| ValuesRepo { repo: Some(r) }),
             ignore_missing_values_files: helm["ignoreMissingValueFiles"].as_bool().unwrap_or(false),
             set_file,
             values_from: None,
         })
     }
+}
+
+/// A release's value files and the repositories they are read from.
+struct ValueFiles {
+    /// The release's files' repository (`git`).
+    files_repo: Option<RepoRef>,
+    /// The `$values/…` files' repository, when it is another one.
+    values_repo: Option<RepoRef>,
+    files: Vec<String>,
 }
 
 /// `values` (YAML text), then `valuesObject` over it, then each of `parameters` (`a.b=c`, as
@@ -605,8 +638,7 @@ fn kustomize_overrides(k: &Map<String, Value>) -> Result<KustomizeOverrides, Why
         common_annotations: strings("commonAnnotations"),
         patches: k.get("patches").and_then(Value::as_array).cloned().unwrap_or_default(),
         replicas,
-        components: Vec::new(),
-        generate: false,
+        ..KustomizeOverrides::default()
     })
 }
 

@@ -272,6 +272,50 @@ fn multi_source_values_come_from_the_ref_source() {
 }
 
 #[test]
+fn a_chart_directory_with_values_of_another_repository() {
+    const VALUES: &str = "https://git.example.com/values.git";
+    let a = app(json!({"sources": [
+        {"repoURL": GIT, "targetRevision": "v2", "path": "charts/shop",
+         "helm": {"valueFiles": ["values.yaml", "$config/envs/prod.yaml", "$own/charts/shop/values-prod.yaml"]}},
+        {"repoURL": VALUES, "targetRevision": "main", "ref": "config"},
+        {"repoURL": GIT, "targetRevision": "v2", "ref": "own"}],
+        "destination": {"name": "prod", "namespace": "web"}}));
+    let m = run(&a, false).unwrap();
+    let r = &m.releases[0];
+    assert_eq!(r.chart, ChartSource::Path("charts/shop".into()));
+    assert_eq!(
+        r.values_files,
+        vec![
+            "charts/shop/values.yaml",
+            "$values/envs/prod.yaml",
+            "charts/shop/values-prod.yaml"
+        ],
+        "in Argo CD's order; a ref to the chart's own repository is a plain file"
+    );
+    assert_eq!(r.git.as_ref().map(|g| g.url.as_str()), Some(GIT));
+    assert_eq!(
+        r.values_repo,
+        Some(ValuesRepo {
+            repo: Some(RepoRef {
+                url: VALUES.into(),
+                reference: GitRef::Revision("main".into())
+            })
+        })
+    );
+    let three = app(json!({"sources": [
+        {"repoURL": GIT, "path": "charts/shop", "helm": {"valueFiles": ["$a/x.yaml", "$b/y.yaml"]}},
+        {"repoURL": VALUES, "ref": "a"},
+        {"repoURL": "https://git.example.com/third.git", "ref": "b"}],
+        "destination": {"name": "prod"}}));
+    let why = run(&three, false).unwrap_err();
+    assert!(
+        why.reason
+            .contains("value file $b/y.yaml: value files from more than one repository besides the chart's"),
+        "{why:?}"
+    );
+}
+
+#[test]
 fn destinations_are_looked_up_never_guessed() {
     let by_name = app(json!({"source": {"repoURL": GIT, "path": "a"}, "destination": {"name": "prod"}}));
     assert_eq!(run(&by_name, false).unwrap().cluster.name, "prod");

@@ -399,6 +399,10 @@ impl Object<'_> {
                 .filter_map(|c| c.as_str().map(str::to_string))
                 .collect(),
             generate: true,
+            merge_images: true,
+            patches_strategic_merge: spec["patchesStrategicMerge"].as_array().cloned().unwrap_or_default(),
+            patches_json6902: spec["patchesJson6902"].as_array().cloned().unwrap_or_default(),
+            ignore_missing_components: spec["ignoreMissingComponents"].as_bool().unwrap_or(false),
             ..KustomizeOverrides::default()
         };
         out.paths.push(PathConfig {
@@ -509,6 +513,7 @@ impl Object<'_> {
             ignore_missing_values_files: false,
             set_file: Vec::new(),
             values_from: self.values_from(&spec["valuesFrom"])?,
+            values_repo: None,
         });
         Ok(())
     }

@@ -110,10 +110,20 @@ pub(super) async fn discover(cfg: &Config, fx: &FluxConfig, d: &mut Discovery) -
                 read.sources.extend(live.sources);
                 let refs: std::collections::BTreeSet<Key> =
                     read.deployers.iter().flat_map(|f| flux::object_refs(&f.doc)).collect();
-                for r in refs {
-                    let got = object(&client, &r).await;
-                    objects.insert(r, got);
-                }
+                use futures::StreamExt as _;
+                let reads = refs.into_iter().map(|r| {
+                    let client = &client;
+                    async move {
+                        let got = object(client, &r).await;
+                        (r, got)
+                    }
+                });
+                objects.extend(
+                    futures::stream::iter(reads)
+                        .buffer_unordered(8)
+                        .collect::<Vec<_>>()
+                        .await,
+                );
             }
             Err(e) => d.errors.push(e),
         }
@@ -200,8 +210,13 @@ async fn from_cluster(
     errors: &mut Vec<DiscoveryError>,
 ) -> Held {
     let mut out = Held::default();
-    for kind in [&KUSTOMIZATION, &HELM_RELEASE] {
-        match list(client, cluster, kind, fx, true).await {
+    // Side by side: the apiserver's time serializing the Kustomizations is most of it, and the
+    // kinds whose CRD is not installed answer 404 meanwhile.
+    let deployers = [&KUSTOMIZATION, &HELM_RELEASE].map(|kind| list(client, cluster, kind, fx, true));
+    let sources = SOURCES.each_ref().map(|kind| list(client, cluster, kind, fx, false));
+    let (deployers, sources) = futures::join!(futures::future::join_all(deployers), futures::future::join_all(sources));
+    for listed in deployers {
+        match listed {
             Ok(docs) => out.deployers.extend(docs.into_iter().map(|doc| Found {
                 doc,
                 origin: format!("cluster {}", cluster.name),
@@ -210,9 +225,9 @@ async fn from_cluster(
             Err(e) => errors.push(e),
         }
     }
-    for kind in &SOURCES {
+    for listed in sources {
         // A source kind whose CRD is not installed (no OCIRepository) holds nothing.
-        match list(client, cluster, kind, fx, false).await {
+        match listed {
             Ok(docs) => out.sources.extend(docs.into_iter().map(|d| (flux::key(&d), d))),
             Err(e) => errors.push(e),
         }

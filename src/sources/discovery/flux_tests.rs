@@ -165,6 +165,7 @@ fn each_override_field_goes_into_the_overlay() {
             ],
             components: vec!["../components/tls".into()],
             generate: true,
+            merge_images: true,
             ..KustomizeOverrides::default()
         }
     );

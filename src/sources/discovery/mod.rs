@@ -225,13 +225,16 @@ fn assemble(cfg: &Config, mapped: Vec<MappedFrom>, d: &mut Discovery) {
 /// hand-written ones do.
 fn default_repository(cfg: &Config, m: &mut Mapped) {
     let crate::config::GitopsConfig::Remote { url, reference, .. } = &cfg.gitops else {
+        m.releases
+            .iter_mut()
+            .for_each(crate::config::ReleaseConfig::settle_values_repo);
         return;
     };
-    let slots = m
-        .paths
-        .iter_mut()
-        .map(|p| &mut p.repo)
-        .chain(m.releases.iter_mut().map(|r| &mut r.git));
+    let slots = m.paths.iter_mut().map(|p| &mut p.repo).chain(
+        m.releases
+            .iter_mut()
+            .flat_map(|r| std::iter::once(&mut r.git).chain(r.values_repo.as_mut().map(|v| &mut v.repo))),
+    );
     for slot in slots {
         if slot
             .as_ref()
@@ -240,6 +243,9 @@ fn default_repository(cfg: &Config, m: &mut Mapped) {
             *slot = None;
         }
     }
+    m.releases
+        .iter_mut()
+        .for_each(crate::config::ReleaseConfig::settle_values_repo);
 }
 
 /// `targetRevision: main` is `[gitops] branch = "main"`.

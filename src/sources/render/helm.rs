@@ -827,6 +827,7 @@ mod tests {
             ignore_missing_values_files: false,
             set_file: Vec::new(),
             values_from: None,
+            values_repo: None,
         };
         let chart_files = helm::chart::archive::read_dir(&repo.path().join("charts/shop")).unwrap();
         let deps = [Vendored::Directory {

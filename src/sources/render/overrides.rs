@@ -81,6 +81,8 @@ impl Files for Edited {
 pub fn adds_nothing(files: &dyn Files, dir: &str, o: &KustomizeOverrides) -> bool {
     let bare = KustomizeOverrides {
         generate: false,
+        merge_images: false,
+        ignore_missing_components: false,
         ..o.clone()
     };
     bare == KustomizeOverrides::default()
@@ -120,6 +122,16 @@ pub fn edit(files: &SharedFiles, dir: &str, o: &KustomizeOverrides) -> Result<Sh
         None if o.generate => (join(NAMES[0]), generated(files.as_ref(), dir)),
         None => return Err(OverrideError::NoKustomization { dir: dir.to_string() }),
     };
+    // Flux's `ignoreMissingComponents`: only the components that are there.
+    let components: Vec<String> = o
+        .components
+        .iter()
+        .filter(|c| {
+            !o.ignore_missing_components
+                || kustomize::files::join(dir, c).is_ok_and(|p| files.kind(&p) == Some(Kind::Dir))
+        })
+        .cloned()
+        .collect();
     let edits = Edits {
         images: &o.images,
         name_prefix: o.name_prefix.as_deref(),
@@ -129,7 +141,10 @@ pub fn edit(files: &SharedFiles, dir: &str, o: &KustomizeOverrides) -> Result<Sh
         common_annotations: &o.common_annotations,
         patches: &o.patches,
         replicas: &o.replicas,
-        components: &o.components,
+        components: &components,
+        merge_images: o.merge_images,
+        patches_strategic_merge: &o.patches_strategic_merge,
+        patches_json6902: &o.patches_json6902,
     };
     let edited = edit_kustomization(doc, &edits)?;
     Ok(Arc::new(Edited {
