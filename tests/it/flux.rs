@@ -842,6 +842,29 @@ fn statuses(report: &Value) -> Vec<(String, String, String)> {
         .collect()
 }
 
+/// The `artifact` environment's one error starts with `start` and holds `part`; the git
+/// environment `apps` is still audited.
+fn artifact_error(report: &Value, start: &str, part: &str) {
+    let envs = statuses(report);
+    let (name, status, error) = &envs[1];
+    assert_eq!((name.as_str(), status.as_str()), ("artifact", "error"));
+    assert!(error.starts_with(start) && error.contains(part), "{error}");
+    assert_eq!(envs[0].1, "ok", "the git environment is still audited");
+}
+
+/// `discover` prints the artifact of `url` as the path keys a user can freeze.
+fn discover_prints_the_artifact(f: &Flux, config: &str, creds: &[(&str, &str)], url: &str) {
+    let toml = f.run(config, &["discover"], creds);
+    assert!(
+        toml.stdout.contains(&format!(
+            "{{ path = \"apps\", namespace = \"oci\", oci_artifact = \"{url}\", oci_tag = \"production\", oci_media_type = \"{}\", renderer = \"kustomize\"",
+            support::registry::FLUX_CONTENT
+        )),
+        "{}",
+        toml.stdout
+    );
+}
+
 /// A Kustomization whose source is an OCIRepository (an artifact pushed as `flux push
 /// artifact` pushes it, to a real registry with auth): the Deployment the artifact declares is
 /// audited, its hand-changed image is drift. A new artifact pushed under the same tag (the
@@ -883,18 +906,14 @@ fn a_kustomization_from_an_oci_repository_is_read_from_the_artifact() {
     assert_eq!(found(&report), vec![row("artifact", "spec-drift", "web")], "{report}");
     let missing = format!("OCI artifact oci://{host}/fleet/gone:production: no such tag or digest in {host}");
     let envs = statuses(&report);
-    assert_eq!(
-        envs.iter()
-            .map(|(n, s, _)| (n.as_str(), s.as_str()))
-            .collect::<Vec<_>>(),
-        vec![
-            ("apps", "ok"),
-            ("artifact", "ok"),
-            ("corrupt", "error"),
-            ("missing", "error")
-        ],
-        "the rest is audited: {envs:?}"
-    );
+    let said: Vec<(&str, &str)> = envs.iter().map(|(n, s, _)| (n.as_str(), s.as_str())).collect();
+    let want = [
+        ("apps", "ok"),
+        ("artifact", "ok"),
+        ("corrupt", "error"),
+        ("missing", "error"),
+    ];
+    assert_eq!(said, want, "the rest is audited: {envs:?}");
     assert_eq!(envs[3].2, missing);
     assert!(
         envs[2].2.starts_with(&format!(
@@ -924,34 +943,17 @@ fn a_kustomization_from_an_oci_repository_is_read_from_the_artifact() {
     let wrong = [("REG_USER", "pusher"), ("REG_PASSWORD", "not-the-password")];
     let out = f.run(&config, &["--once", "--format", "json"], &wrong);
     let report = out.json();
-    let (_, status, error) = &statuses(&report)[1];
-    assert_eq!(status, "error");
-    assert!(
-        error.starts_with(&format!("OCI artifact {url}:production: ")) && error.contains("401"),
-        "{error}"
-    );
-    assert_eq!(statuses(&report)[0].1, "ok", "the git environment is still audited");
+    artifact_error(&report, &format!("OCI artifact {url}:production: "), "401");
     assert!(!out.stdout.contains("not-the-password") && !out.stderr.contains("not-the-password"));
 
     // The registry down: an error naming the artifact; the git environment is audited.
     registry.stop();
     let out = f.run(&config, &["--once", "--format", "json"], &creds);
-    let report = out.json();
-    let (_, status, error) = &statuses(&report)[1];
-    assert_eq!(status, "error");
-    assert!(
-        error.starts_with(&format!("OCI artifact {url}:production: registry {host} unreachable")),
-        "{error}"
+    artifact_error(
+        &out.json(),
+        &format!("OCI artifact {url}:production: registry {host} unreachable"),
+        "",
     );
-    assert_eq!(statuses(&report)[0].1, "ok");
 
-    let toml = f.run(&config, &["discover"], &creds);
-    assert!(
-        toml.stdout.contains(&format!(
-            "{{ path = \"apps\", namespace = \"oci\", oci_artifact = \"{url}\", oci_tag = \"production\", oci_media_type = \"{}\", renderer = \"kustomize\"",
-            support::registry::FLUX_CONTENT
-        )),
-        "{}",
-        toml.stdout
-    );
+    discover_prints_the_artifact(&f, &config, &creds, &url);
 }
