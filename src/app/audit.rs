@@ -12,11 +12,12 @@ use futures::StreamExt;
 use tracing::{debug, info, warn};
 
 use super::release_inputs;
-use crate::config::{Config, EnvironmentConfig, GitopsConfig, RepoRef};
+use crate::config::{ArtifactRef, Config, EnvironmentConfig, GitopsConfig, RepoRef};
 use crate::core::compare::{self, Scope};
 use crate::core::model::{ContainerRun, DeclaredState, Finding, LiveState};
 use crate::core::report::{DECLARED_SCHEMA, DeclaredReport, EnvironmentResult, GitopsInfo, Report, Status};
 use crate::sources::Sources;
+use crate::sources::artifacts::ArtifactError;
 use crate::sources::cluster::watch::ClusterWatch;
 use crate::sources::cluster::{ClusterError, ListOptions, LiveSource};
 use crate::sources::git::{self, Checkout, GitError};
@@ -87,6 +88,7 @@ pub struct Snapshot {
     pub checkout: Checkout,
     pub files: SharedFiles,
     pub repositories: Repositories,
+    pub artifacts: Artifacts,
 }
 
 /// One repository's checkout and files.
@@ -99,6 +101,11 @@ pub struct RepoSnapshot {
 /// The repositories sources name besides `[gitops]`, each synced once per audit (or why it
 /// could not be; shared by every environment that reads it).
 pub type Repositories = Arc<BTreeMap<RepoRef, Result<RepoSnapshot, Arc<SyncError>>>>;
+
+/// The OCI artifacts paths are read from, each pulled once per audit: its files (as a
+/// snapshot whose directory is the unpacked layer) and the name render-cache keys carry (with
+/// the layer's digest, so a new push under the same tag renders again), or why not.
+pub type Artifacts = Arc<BTreeMap<ArtifactRef, Result<(RepoSnapshot, String), Arc<ArtifactError>>>>;
 
 /// Fetches the GitOps repository (as an audit does) and returns the checkout, for commands
 /// that read its history.
@@ -167,12 +174,16 @@ pub async fn run_planned(cfg: &Config, sources: &Sources, plan: &Plan) -> Audite
     let mut timings = Timings::default();
     // One per audit: it asks each tag and manifest once for all environments.
     let registry = sources.registry().map(RegistryClient::audit);
-    let synced = sync_all(cfg, plan, &envs, &mut timings).await;
+    let synced = sync_all(cfg, sources, plan, &envs, &mut timings).await;
     // Without the default repository, the environments reading only it are not audited; the
     // others are, with the default's error for what they read from it.
-    let (unaudited, audited_envs): (Vec<&EnvironmentConfig>, Vec<&EnvironmentConfig>) = envs
-        .iter()
-        .partition(|e| synced.default.is_none() && uses_default(e) && repos_of(e).is_empty() && !reads_no_files(e));
+    let (unaudited, audited_envs): (Vec<&EnvironmentConfig>, Vec<&EnvironmentConfig>) = envs.iter().partition(|e| {
+        synced.default.is_none()
+            && uses_default(e)
+            && repos_of(e).is_empty()
+            && artifacts_of(e).is_empty()
+            && !reads_no_files(e)
+    });
     let mut results = match &synced.default_error {
         Some(e) => gitops_unavailable(&unaudited, e),
         None => Vec::new(),
@@ -184,6 +195,7 @@ pub async fn run_planned(cfg: &Config, sources: &Sources, plan: &Plan) -> Audite
         default: synced.default.as_ref(),
         default_error: synced.default_error.as_ref().map(|e| crate::error_chain(e)),
         repositories: &synced.repositories,
+        artifacts: &synced.artifacts,
         registry: registry.as_ref(),
     };
     let mut declared = BTreeMap::new();
@@ -198,6 +210,7 @@ pub async fn run_planned(cfg: &Config, sources: &Sources, plan: &Plan) -> Audite
         checkout: d.checkout,
         files: d.files,
         repositories: synced.repositories,
+        artifacts: synced.artifacts,
     });
     let mut environments = Vec::new();
     let mut findings = Vec::new();
@@ -231,11 +244,18 @@ struct Synced {
     default: Option<RepoSnapshot>,
     default_error: Option<SyncError>,
     repositories: Repositories,
+    artifacts: Artifacts,
 }
 
 /// Syncs the default repository (unless `plan` reuses a snapshot, or no environment reads it)
-/// and every other repository `envs` name, each once.
-async fn sync_all(cfg: &Config, plan: &Plan, envs: &[&EnvironmentConfig], timings: &mut Timings) -> Synced {
+/// and every other repository `envs` name, each once; pulls every artifact they name, once.
+async fn sync_all(
+    cfg: &Config,
+    sources: &Sources,
+    plan: &Plan,
+    envs: &[&EnvironmentConfig],
+    timings: &mut Timings,
+) -> Synced {
     if let Some(s) = &plan.reuse {
         return Synced {
             default: Some(RepoSnapshot {
@@ -244,18 +264,20 @@ async fn sync_all(cfg: &Config, plan: &Plan, envs: &[&EnvironmentConfig], timing
             }),
             default_error: None,
             repositories: s.repositories.clone(),
+            artifacts: s.artifacts.clone(),
         };
     }
     let wanted = matches!(cfg.gitops, GitopsConfig::Local { .. } | GitopsConfig::Remote { .. })
         && (envs.is_empty() || envs.iter().any(|e| uses_default(e)) || !cfg.discovery.is_configured());
-    let (default, repositories) = tokio::join!(
+    let (default, repositories, artifacts) = tokio::join!(
         async {
             match wanted {
                 true => sync(cfg).await.map(|(c, f, took)| (c, f, Some(took))),
                 false => Err(SyncError::Git(GitError::NoDefault)),
             }
         },
-        sync_repositories(cfg, envs)
+        sync_repositories(cfg, envs),
+        pull_artifacts(sources.artifacts(), envs)
     );
     match default {
         Ok((checkout, files, took)) => {
@@ -264,23 +286,73 @@ async fn sync_all(cfg: &Config, plan: &Plan, envs: &[&EnvironmentConfig], timing
                 default: Some(RepoSnapshot { checkout, files }),
                 default_error: None,
                 repositories,
+                artifacts,
             }
         }
         Err(e) => Synced {
             default: None,
             default_error: Some(e),
             repositories,
+            artifacts,
         },
     }
 }
 
 /// Whether `env` reads anything from the `[gitops]` repository.
 fn uses_default(env: &EnvironmentConfig) -> bool {
-    env.paths.iter().any(|p| p.repo.is_none())
+    env.paths.iter().any(|p| p.repo.is_none() && p.artifact.is_none())
         || env
             .releases
             .iter()
             .any(|r| r.git.is_none() || r.values_repo.as_ref().is_some_and(|v| v.repo.is_none()))
+}
+
+/// The OCI artifacts `env` reads.
+fn artifacts_of(env: &EnvironmentConfig) -> BTreeSet<&ArtifactRef> {
+    env.paths.iter().filter_map(|p| p.artifact.as_ref()).collect()
+}
+
+/// Pulls every artifact `envs` name, each once, side by side, through one registry session.
+async fn pull_artifacts(artifacts: &crate::sources::artifacts::Artifacts, envs: &[&EnvironmentConfig]) -> Artifacts {
+    let wanted: BTreeSet<ArtifactRef> = envs.iter().flat_map(|e| artifacts_of(e)).cloned().collect();
+    if wanted.is_empty() {
+        return Arc::default();
+    }
+    let session = artifacts.session();
+    let pulls = wanted.into_iter().map(|a| {
+        let session = &session;
+        async move {
+            let pulled = match session {
+                Ok(registry) => artifacts.pull(registry, &a).await,
+                Err(e) => Err(ArtifactError::Client {
+                    artifact: a.to_string(),
+                    source: e.clone(),
+                }),
+            };
+            let pulled = match pulled {
+                Ok(p) => {
+                    info!(artifact = %a, manifest = %p.manifest, layer = %p.layer, "OCI artifact ready");
+                    let name = format!("{a} (layer {})", p.layer);
+                    let snapshot = RepoSnapshot {
+                        files: Arc::new(DirFiles::new(&p.dir)),
+                        checkout: Checkout {
+                            dir: p.dir,
+                            commit: None,
+                        },
+                    };
+                    Ok((snapshot, name))
+                }
+                Err(e) => {
+                    warn!(artifact = %a, error = %crate::error_chain(&e), "OCI artifact unavailable");
+                    Err(Arc::new(e))
+                }
+            };
+            (a, pulled)
+        }
+    });
+    let pulled: BTreeMap<_, _> = futures::future::join_all(pulls).await.into_iter().collect();
+    artifacts.prune();
+    Arc::new(pulled)
 }
 
 /// The other repositories `env` reads.
@@ -454,6 +526,7 @@ struct SnapshotAudit<'a> {
     default: Option<&'a RepoSnapshot>,
     default_error: Option<String>,
     repositories: &'a Repositories,
+    artifacts: &'a Artifacts,
     registry: Option<&'a Registry<'a>>,
 }
 
@@ -530,6 +603,7 @@ impl SnapshotAudit<'_> {
                         default_error: self.default_error.as_deref(),
                         url: cfg.gitops.display_url(),
                         others: self.repositories,
+                        artifacts: self.artifacts,
                     };
                     declare(self.sources.renderer(), &at, env, kube_version.as_deref()).await
                 }
@@ -698,6 +772,7 @@ struct Repos<'a> {
     /// The default repository as reports name it (part of render cache keys).
     url: String,
     others: &'a Repositories,
+    artifacts: &'a Artifacts,
 }
 
 impl Repos<'_> {
@@ -727,7 +802,7 @@ async fn declare(renderer: &Renderer, at: &Repos<'_>, env: &EnvironmentConfig, k
     // Charts of Helm repositories and registries with inline values read no repository: with
     // no `[gitops]` one (discovery), they render from nothing.
     let groups = by_repository(env);
-    let empty = (at.default.is_none() && groups.iter().any(|(r, p)| r.is_none() && reads_no_files(p)))
+    let empty = (at.default.is_none() && groups.iter().any(|(r, p)| *r == Source::Default && reads_no_files(p)))
         .then(|| tempfile::tempdir().ok())
         .flatten();
     let nothing = empty.as_ref().map(|dir| RepoSnapshot {
@@ -737,27 +812,29 @@ async fn declare(renderer: &Renderer, at: &Repos<'_>, env: &EnvironmentConfig, k
             commit: None,
         },
     });
-    for (repo, part) in groups {
-        let (snapshot, name) = match &repo {
-            None if at.default.is_none() && reads_no_files(&part) && nothing.is_some() => {
-                (Ok(nothing.as_ref().expect("just checked")), String::new())
+    for (source, part) in groups {
+        let repository = |name: String, e: String| format!("gitops repository {name}: {e}");
+        let snapshot = match &source {
+            Source::Default if at.default.is_none() && reads_no_files(&part) && nothing.is_some() => {
+                Ok((nothing.as_ref().expect("just checked"), String::new()))
             }
-            None => (
-                at.default
-                    .ok_or_else(|| at.default_error.unwrap_or("no gitops.url").to_string()),
-                at.url.clone(),
-            ),
-            Some(r) => (
-                match at.others.get(r) {
-                    Some(Ok(s)) => Ok(s),
-                    Some(Err(e)) => Err(redacted(r, e.as_ref())),
-                    None => Err("not synced".to_string()),
-                },
-                r.to_string(),
-            ),
+            Source::Default => at
+                .default
+                .map(|d| (d, at.url.clone()))
+                .ok_or_else(|| repository(at.url.clone(), at.default_error.unwrap_or("no gitops.url").to_string())),
+            Source::Git(r) => match at.others.get(r) {
+                Some(Ok(s)) => Ok((s, r.to_string())),
+                Some(Err(e)) => Err(repository(r.to_string(), redacted(r, e.as_ref()))),
+                None => Err(repository(r.to_string(), "not synced".into())),
+            },
+            Source::Artifact(a) => match at.artifacts.get(a) {
+                Some(Ok((s, name))) => Ok((s, name.clone())),
+                Some(Err(e)) => Err(crate::error_chain(e.as_ref())),
+                None => Err(format!("OCI artifact {a}: not pulled")),
+            },
         };
         match snapshot {
-            Ok(s) => {
+            Ok((s, name)) => {
                 let mut part = part;
                 let unread = release_inputs::prepare(&mut part.releases, &s.files, &|r| at.files(r), &mut errors);
                 state.failed_paths.extend(unread);
@@ -768,7 +845,7 @@ async fn declare(renderer: &Renderer, at: &Repos<'_>, env: &EnvironmentConfig, k
                 errors.extend(failed.iter().map(|e| crate::error_chain(e)));
             }
             Err(e) => {
-                errors.push(format!("gitops repository {name}: {e}"));
+                errors.push(e);
                 state.failed_paths.extend(part.paths.iter().map(|p| p.pattern.clone()));
                 state
                     .failed_paths
@@ -794,21 +871,44 @@ fn reads_no_files(env: &EnvironmentConfig) -> bool {
         })
 }
 
-/// `env`'s sources grouped by repository (`None`: `[gitops]`), each group as an environment of
-/// its own with only those paths and releases; the default repository first.
-fn by_repository(env: &EnvironmentConfig) -> Vec<(Option<RepoRef>, EnvironmentConfig)> {
-    let mut groups: BTreeMap<Option<RepoRef>, EnvironmentConfig> = BTreeMap::new();
+/// Where a group of an environment's sources is read from.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Source {
+    /// The `[gitops]` repository.
+    Default,
+    Git(RepoRef),
+    Artifact(ArtifactRef),
+}
+
+impl Source {
+    fn of(repo: Option<&RepoRef>, artifact: Option<&ArtifactRef>) -> Self {
+        match (artifact, repo) {
+            (Some(a), _) => Self::Artifact(a.clone()),
+            (None, Some(r)) => Self::Git(r.clone()),
+            (None, None) => Self::Default,
+        }
+    }
+}
+
+/// `env`'s sources grouped by where they are read from, each group as an environment of its own
+/// with only those paths and releases; the default repository first.
+fn by_repository(env: &EnvironmentConfig) -> Vec<(Source, EnvironmentConfig)> {
+    let mut groups: BTreeMap<Source, EnvironmentConfig> = BTreeMap::new();
     let empty = || EnvironmentConfig {
         paths: Vec::new(),
         releases: Vec::new(),
         ..env.clone()
     };
     for p in &env.paths {
-        groups.entry(p.repo.clone()).or_insert_with(empty).paths.push(p.clone());
+        groups
+            .entry(Source::of(p.repo.as_ref(), p.artifact.as_ref()))
+            .or_insert_with(empty)
+            .paths
+            .push(p.clone());
     }
     for r in &env.releases {
         groups
-            .entry(r.git.clone())
+            .entry(Source::of(r.git.as_ref(), None))
             .or_insert_with(empty)
             .releases
             .push(r.clone());
@@ -873,12 +973,16 @@ pub async fn declared(
         .clone()
         .zip(files)
         .map(|(checkout, files)| RepoSnapshot { checkout, files });
-    let repositories = sync_repositories(cfg, &[env]).await;
+    let envs = [env];
+    // Lives until rendered: without a cache directory, its own temp directory holds the files.
+    let pulls = crate::sources::artifacts(cfg);
+    let (repositories, artifacts) = tokio::join!(sync_repositories(cfg, &envs), pull_artifacts(&pulls, &envs));
     let at = Repos {
         default: default.as_ref(),
         default_error: None,
         url: cfg.gitops.display_url(),
         others: &repositories,
+        artifacts: &artifacts,
     };
     // No cluster is asked here: releases without a kube_version render for the default.
     let rendered = declare(renderer, &at, env, None).await;

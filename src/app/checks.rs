@@ -35,8 +35,13 @@ pub fn check(cfg: &Config, env: &HashMap<String, String>, now: DateTime<Utc>) ->
     let (tree, note) = repository_paths(&cfg.gitops);
     if let Some(tree) = &tree {
         for (i, env) in cfg.environments.iter().enumerate() {
-            // Paths in another repository are checked when an audit fetches it.
-            for p in env.paths.iter().filter(|p| p.repo.is_none()).map(|p| p.pattern.clone()) {
+            // Paths in another repository or an OCI artifact are checked when an audit fetches it.
+            for p in env
+                .paths
+                .iter()
+                .filter(|p| p.repo.is_none() && p.artifact.is_none())
+                .map(|p| p.pattern.clone())
+            {
                 let Ok(pattern) = PathPattern::new(&p) else { continue };
                 if !tree.iter().any(|t| pattern.matches(t)) {
                     let reason = format!("{p:?} matches nothing in {note}");

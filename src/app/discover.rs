@@ -9,7 +9,7 @@ use std::fmt::Write as _;
 use serde_json::{Value, json};
 
 use crate::config::{
-    ChartSource, ClusterSource, Config, EnvironmentConfig, GitRef, PathConfig, ReleaseConfig, RepoRef,
+    ArtifactAt, ChartSource, ClusterSource, Config, EnvironmentConfig, GitRef, PathConfig, ReleaseConfig, RepoRef,
 };
 use crate::sources::discovery::{Discovered, Discovery};
 
@@ -245,6 +245,16 @@ fn path(p: &PathConfig) -> String {
         put(&mut t, "namespace", json!(ns));
     }
     repo_keys(p.repo.as_ref(), ["repo", "revision"], &mut t);
+    if let Some(a) = &p.artifact {
+        put(&mut t, "oci_artifact", json!(format!("oci://{}", a.repository)));
+        match &a.at {
+            ArtifactAt::Tag(tag) => put(&mut t, "oci_tag", json!(tag)),
+            ArtifactAt::Digest(d) => put(&mut t, "oci_digest", json!(d)),
+        }
+        if let Some(m) = &a.media_type {
+            put(&mut t, "oci_media_type", json!(m));
+        }
+    }
     if let Some(r) = p.renderer {
         put(&mut t, "renderer", json!(r.to_string()));
     }

@@ -225,6 +225,42 @@ impl std::fmt::Display for RepoRef {
     }
 }
 
+/// An OCI artifact a path is read from (a Flux `OCIRepository`'s): `oci_artifact` +
+/// `oci_tag`/`oci_digest` + `oci_media_type`. Its layer is a tar.gz of the files, as
+/// `flux push artifact` writes it.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ArtifactRef {
+    /// `host/path`, as in `oci://host/path` (no tag or digest).
+    pub repository: String,
+    pub at: ArtifactAt,
+    /// The media type of the layer to read; `None`: the first layer (as Flux does).
+    pub media_type: Option<String>,
+}
+
+/// Which manifest of an artifact's repository: a tag (asked each audit: tags move) or a
+/// digest (`sha256:<hex>`).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ArtifactAt {
+    Tag(String),
+    Digest(String),
+}
+
+impl std::fmt::Display for ArtifactRef {
+    /// `oci://host/path:tag` or `oci://host/path@sha256:…`, as errors and reports name it.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.at {
+            ArtifactAt::Tag(t) => write!(f, "oci://{}:{t}", self.repository),
+            ArtifactAt::Digest(d) => write!(f, "oci://{}@{d}", self.repository),
+        }
+    }
+}
+
+/// Whether `d` is `sha256:` and 64 lowercase hex digits (an OCI digest driftwatch verifies).
+pub fn is_sha256(d: &str) -> bool {
+    d.strip_prefix("sha256:")
+        .is_some_and(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
+}
+
 /// `[[gitops.credentials]]`: what fetches of the repositories under `url_prefix` present.
 #[derive(Clone, Debug)]
 pub struct GitCredential {
@@ -364,8 +400,10 @@ impl std::fmt::Display for Renderer {
 pub struct PathConfig {
     pub pattern: String,
     pub namespace: Option<String>,
-    /// `repo` (+ `revision`); `None`: the `[gitops]` repository.
+    /// `repo` (+ `revision`); `None`: the `[gitops]` repository (unless `artifact` is set).
     pub repo: Option<RepoRef>,
+    /// `oci_artifact` (+ `oci_tag`/`oci_digest`): the files are an OCI artifact's, not git's.
+    pub artifact: Option<ArtifactRef>,
     /// `None`: the environment's renderer.
     pub renderer: Option<Renderer>,
     /// Which files of a plain directory are read.
@@ -631,7 +669,7 @@ impl EnvironmentConfig {
         let home = self.history_repository();
         self.paths
             .iter()
-            .filter(|p| p.repo.as_ref() == home)
+            .filter(|p| p.repo.as_ref() == home && p.artifact.is_none())
             .map(|p| p.pattern.clone())
             .collect()
     }
@@ -2062,6 +2100,112 @@ url = "http://alertmanager:9093"
         );
         let printed = format!("{c:?}");
         assert!(!printed.contains("gh-token-never-printed") && !printed.contains("pay-pw-never-printed"));
+    }
+
+    /// A path in an OCI artifact: `oci_artifact` with a tag (default `latest`) or a digest and
+    /// a layer media type. An artifact names its source, so `[gitops] url` may be left out.
+    #[test]
+    fn oci_artifact_paths() {
+        let digest = format!("sha256:{}", "ab".repeat(32));
+        let with = |paths: &str| {
+            format!(
+                "[gitops]\ncache_dir = \"cache\"\n[[environments]]\nname = \"production\"\npaths = [{paths}]\n[environments.cluster]\nsnapshot = \"live.json\"\n"
+            )
+        };
+        let c = load(
+            &with(&format!(
+                "{{ path = \"prod\", oci_artifact = \"oci://ghcr.io/example/manifests\" }}, {{ path = \".\", oci_artifact = \"oci://127.0.0.1:5000/m\", oci_digest = \"{digest}\", oci_media_type = \"application/vnd.cncf.flux.content.v1.tar+gzip\" }}"
+            )),
+            &[],
+        )
+        .unwrap();
+        let paths = &c.environments[0].paths;
+        assert_eq!(
+            paths[0].artifact,
+            Some(ArtifactRef {
+                repository: "ghcr.io/example/manifests".into(),
+                at: ArtifactAt::Tag("latest".into()),
+                media_type: None
+            })
+        );
+        assert_eq!(paths[0].repo, None);
+        assert_eq!(
+            paths[1].artifact.as_ref().map(ToString::to_string),
+            Some(format!("oci://127.0.0.1:5000/m@{digest}"))
+        );
+    }
+
+    /// A mistake in a path's artifact keys names the key.
+    #[test]
+    fn oci_artifact_errors_name_their_key() {
+        let digest = format!("sha256:{}", "ab".repeat(32));
+        let with = |paths: &str| {
+            format!(
+                "[gitops]\ncache_dir = \"cache\"\n[[environments]]\nname = \"production\"\npaths = [{paths}]\n[environments.cluster]\nsnapshot = \"live.json\"\n"
+            )
+        };
+        let cases = [
+            (
+                "a tag without the artifact",
+                "{ path = \"a\", oci_tag = \"v1\" }",
+                "paths[0].oci_tag",
+                "without oci_artifact",
+            ),
+            (
+                "not oci://",
+                "{ path = \"a\", oci_artifact = \"https://ghcr.io/x/y\" }",
+                "paths[0].oci_artifact",
+                "oci://",
+            ),
+            (
+                "a tag in the url",
+                "{ path = \"a\", oci_artifact = \"oci://ghcr.io/x/y:v1\" }",
+                "paths[0].oci_artifact",
+                "must not carry a tag",
+            ),
+            (
+                "no repository",
+                "{ path = \"a\", oci_artifact = \"oci://ghcr.io\" }",
+                "paths[0].oci_artifact",
+                "names no repository",
+            ),
+            (
+                "both tag and digest",
+                &format!(
+                    "{{ path = \"a\", oci_artifact = \"oci://ghcr.io/x/y\", oci_tag = \"v1\", oci_digest = \"{digest}\" }}"
+                ),
+                "paths[0].oci_digest",
+                "not both",
+            ),
+            (
+                "a bad digest",
+                "{ path = \"a\", oci_artifact = \"oci://ghcr.io/x/y\", oci_digest = \"sha256:abc\" }",
+                "paths[0].oci_digest",
+                "sha256:<64 hex digits>",
+            ),
+            (
+                "a bad tag",
+                "{ path = \"a\", oci_artifact = \"oci://ghcr.io/x/y\", oci_tag = \"v 1\" }",
+                "paths[0].oci_tag",
+                "not an OCI tag",
+            ),
+            (
+                "with a git repo",
+                "{ path = \"a\", oci_artifact = \"oci://ghcr.io/x/y\", repo = \"https://git.example.com/a.git\" }",
+                "paths[0].oci_artifact",
+                "not both",
+            ),
+            (
+                "an unknown key",
+                "{ path = \"a\", oci_artifact = \"oci://ghcr.io/x/y\", oci_revision = \"v1\" }",
+                "oci_revision",
+                "unknown",
+            ),
+        ];
+        for (what, paths, key, reason) in cases {
+            let err = load(&with(paths), &[]).expect_err(what).to_string();
+            assert!(err.contains(key) && err.contains(reason), "{what}: {err}");
+        }
     }
 
     /// A release's `$values/…` files are read from `values_git_repo` at `values_revision`;

@@ -411,6 +411,15 @@ pub(crate) struct RawPath {
     pub(crate) repo: Option<String>,
     /// A branch, tag or commit of `repo` (or of the `[gitops]` repository).
     pub(crate) revision: Option<String>,
+    /// The OCI artifact the path is in (`oci://host/path`, a Flux OCIRepository's `url`),
+    /// instead of a git repository.
+    pub(crate) oci_artifact: Option<String>,
+    /// The tag of `oci_artifact` (default `latest`, as Flux's).
+    pub(crate) oci_tag: Option<String>,
+    /// The digest of `oci_artifact` (`sha256:<hex>`), instead of a tag.
+    pub(crate) oci_digest: Option<String>,
+    /// The media type of the layer of `oci_artifact` to read; default: the first layer.
+    pub(crate) oci_media_type: Option<String>,
     /// This path's renderer (`auto`, `kustomize`, `plain`); default: the environment's.
     pub(crate) renderer: Option<String>,
     /// For a plain directory: read its subdirectories too (default `true`; Argo CD's
@@ -503,7 +512,7 @@ pub(crate) fn every_source_names_its_repository(environments: &[RawEnvironment])
     !environments.is_empty()
         && environments.iter().all(|e| {
             (!e.paths.is_empty() || !e.releases.is_empty())
-                && e.paths.iter().all(|p| p.0.repo.is_some())
+                && e.paths.iter().all(|p| p.0.repo.is_some() || p.0.oci_artifact.is_some())
                 && e.releases.iter().all(release)
         })
 }

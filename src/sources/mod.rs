@@ -6,6 +6,7 @@
 //! per cluster, the registry client and the bounded caches. The daemon builds it at start and
 //! again on reload; `--once` builds one for its single audit.
 
+pub mod artifacts;
 pub mod charts;
 pub mod cluster;
 pub mod discovery;
@@ -40,6 +41,8 @@ pub struct Sources {
     render_dir: Option<std::path::PathBuf>,
     /// With `[[policies.signatures]]`: the verdict cache.
     signatures: Option<signatures::SignatureChecks>,
+    /// OCI artifacts paths are read from (Flux OCIRepositories).
+    artifacts: artifacts::Artifacts,
 }
 
 /// Environments on the same cluster (same name and same connection) share one source.
@@ -108,6 +111,7 @@ impl Sources {
         let render_dir = render_cache_dir(cfg);
         let renderer = renderer(cfg, renders);
         let signatures = (!cfg.policies.signatures.is_empty()).then(|| signatures::SignatureChecks::new(&cfg.store));
+        let artifacts = artifacts(cfg);
         Self {
             clusters,
             registry,
@@ -117,7 +121,13 @@ impl Sources {
             renderer,
             render_dir,
             signatures,
+            artifacts,
         }
+    }
+
+    /// The OCI artifacts paths are read from.
+    pub fn artifacts(&self) -> &artifacts::Artifacts {
+        &self.artifacts
     }
 
     /// The signature checks, when a `[[policies.signatures]]` is configured.
@@ -160,6 +170,11 @@ pub fn renderer(cfg: &Config, renders: Option<Arc<render::cache::RenderCache>>) 
     let dir = render_cache_dir(cfg);
     let charts = charts::Charts::new(cfg, dir.as_ref().map(|d| d.join("charts")));
     render::Renderer::new(&cfg.render, dir, renders, charts)
+}
+
+/// The artifacts client for `cfg`, unpacking beside the render cache (under `artifacts`).
+pub fn artifacts(cfg: &Config) -> artifacts::Artifacts {
+    artifacts::Artifacts::new(cfg, render_cache_dir(cfg).map(|d| d.join("artifacts")))
 }
 
 /// Where rendered overlays persist: `[render] cache_dir`; else, for a cloned repository, a

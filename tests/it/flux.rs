@@ -938,3 +938,167 @@ fn substitute_from_a_secret_never_reaches_the_disk() {
         "the Secret's value is in no file"
     );
 }
+
+/// The registry's password: it must never be printed.
+const REGISTRY_PW: &str = "registry-pw-never-shown";
+
+/// An OCIRepository `name` at `url`'s tag `production`, its layer selected as Flux's own
+/// artifacts are; `pulled`: the digest source-controller reports in its status.
+fn oci_repository(name: &str, url: &str, pulled: Option<&str>) -> Value {
+    let status = match pulled {
+        Some(d) => json!({"artifact": {"revision": format!("production@{d}")}}),
+        None => json!({}),
+    };
+    json!({
+        "apiVersion": "source.toolkit.fluxcd.io/v1beta2", "kind": "OCIRepository",
+        "metadata": {"name": name, "namespace": "flux-system"},
+        "spec": {"interval": "5m", "url": url, "ref": {"tag": "production"},
+                 "layerSelector": {"mediaType": support::registry::FLUX_CONTENT, "operation": "extract"}},
+        "status": status
+    })
+}
+
+/// A Kustomization of the OCIRepository `source`, building `./apps` into namespace `ns`.
+fn oci_kustomization(name: &str, source: &str, ns: &str) -> Value {
+    let mut k = kustomization(name, json!({"path": "./apps", "targetNamespace": ns}));
+    k["spec"]["sourceRef"] = json!({"kind": "OCIRepository", "name": source});
+    k
+}
+
+/// (name, status, errors) of every environment.
+fn statuses(report: &Value) -> Vec<(String, String, String)> {
+    report["environments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            let errors: Vec<&str> = e["errors"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter_map(Value::as_str)
+                .collect();
+            (
+                e["name"].as_str().unwrap().to_string(),
+                e["status"].as_str().unwrap().to_string(),
+                errors.join("; "),
+            )
+        })
+        .collect()
+}
+
+/// The `artifact` environment's one error starts with `start` and holds `part`; the git
+/// environment `apps` is still audited.
+fn artifact_error(report: &Value, start: &str, part: &str) {
+    let envs = statuses(report);
+    let (name, status, error) = &envs[1];
+    assert_eq!((name.as_str(), status.as_str()), ("artifact", "error"));
+    assert!(error.starts_with(start) && error.contains(part), "{error}");
+    assert_eq!(envs[0].1, "ok", "the git environment is still audited");
+}
+
+/// `discover` prints the artifact of `url` as the path keys a user can freeze.
+fn discover_prints_the_artifact(f: &Flux, config: &str, creds: &[(&str, &str)], url: &str) {
+    let toml = f.run(config, &["discover"], creds);
+    assert!(
+        toml.stdout.contains(&format!(
+            "{{ path = \"apps\", namespace = \"oci\", oci_artifact = \"{url}\", oci_tag = \"production\", oci_media_type = \"{}\", renderer = \"kustomize\"",
+            support::registry::FLUX_CONTENT
+        )),
+        "{}",
+        toml.stdout
+    );
+}
+
+/// A Kustomization whose source is an OCIRepository (an artifact pushed as `flux push
+/// artifact` pushes it, to a real registry with auth): the Deployment the artifact declares is
+/// audited, its hand-changed image is drift. A new artifact pushed under the same tag (the
+/// OCIRepository's status naming its digest) is read by the next audit, not the render cache's
+/// old result. An OCIRepository whose tag is missing, or a registry refusing the credentials, is
+/// an audit error naming the artifact while the other environments are audited; the password
+/// is never printed. `discover` prints the artifact as the config keys a user can freeze.
+#[test]
+fn a_kustomization_from_an_oci_repository_is_read_from_the_artifact() {
+    let f = flux();
+    let mut registry = support::registry::OciRegistry::start(f.dir.path(), "pusher", REGISTRY_PW);
+    let host = registry.host();
+    let url = format!("oci://{host}/fleet/manifests");
+    let web = |digest: &str| manifest("web", &format!("{WEB}@{digest}"));
+    let (first, _) = registry.push_flux_artifact("fleet/manifests", "production", &[("apps/web.yaml", &web(D1))]);
+    let mut objects = vec![
+        git_repository(&f.fleet_url),
+        kustomization("apps", json!({"path": "./apps/production", "targetNamespace": "shop"})),
+        oci_repository("manifests", &url, Some(&first)),
+        oci_kustomization("artifact", "manifests", "oci"),
+        oci_repository("gone", &format!("oci://{host}/fleet/gone"), None),
+        oci_kustomization("missing", "gone", "gone"),
+        oci_repository("corrupt", &format!("oci://{host}/fleet/corrupt"), None),
+        oci_kustomization("corrupt", "corrupt", "corrupt"),
+    ];
+    let (_, garbage) = registry.push_flux_layer("fleet/corrupt", "production", b"apiVersion: v1\nkind: List\n");
+    objects.extend(running("shop", "web", &format!("{WEB}@{D1}")));
+    objects.extend(running("oci", "web", &format!("{WEB}@{D2}")));
+    let kube = FakeKube::start(objects);
+    let config = f.config(
+        &kube,
+        &format!("[[registries]]\nhost = \"{host}\"\ninsecure = true\nusername_env = \"REG_USER\"\npassword_env = \"REG_PASSWORD\"\n"),
+    );
+    let creds = [("REG_USER", "pusher"), ("REG_PASSWORD", REGISTRY_PW)];
+
+    let out = f.run(&config, &["--once", "--format", "json"], &creds);
+    assert_eq!(out.code, 2, "an audit error: {}", out.stderr);
+    let report = out.json();
+    assert_eq!(found(&report), vec![row("artifact", "spec-drift", "web")], "{report}");
+    let missing = format!("OCI artifact oci://{host}/fleet/gone:production: no such tag or digest in {host}");
+    let envs = statuses(&report);
+    let said: Vec<(&str, &str)> = envs.iter().map(|(n, s, _)| (n.as_str(), s.as_str())).collect();
+    let want = [
+        ("apps", "ok"),
+        ("artifact", "ok"),
+        ("corrupt", "error"),
+        ("missing", "error"),
+    ];
+    assert_eq!(said, want, "the rest is audited: {envs:?}");
+    assert_eq!(envs[3].2, missing);
+    assert!(
+        envs[2].2.starts_with(&format!(
+            "OCI artifact oci://{host}/fleet/corrupt:production: layer {garbage}: not a readable tar.gz"
+        )),
+        "{}",
+        envs[2].2
+    );
+    assert!(!out.stdout.contains(REGISTRY_PW) && !out.stderr.contains(REGISTRY_PW));
+
+    // A new push under the same tag: Flux pulls it, and so does the next audit.
+    let (second, _) = registry.push_flux_artifact(
+        "fleet/manifests",
+        "production",
+        &[("apps/web.yaml", &web(D2)), ("apps/README.md", "not a manifest\n")],
+    );
+    assert_ne!(first, second);
+    kube.apply(oci_repository("manifests", &url, Some(&second)));
+    let out = f.run(&config, &["--once", "--format", "json"], &creds);
+    let report = out.json();
+    assert_eq!(found(&report), vec![], "the new artifact declares what runs: {report}");
+    let artifact = &report["environments"][1];
+    assert_eq!(artifact["declared_workloads"], 1);
+    assert_eq!(artifact["paths"][0]["cached"], false, "a new digest renders anew");
+
+    // Credentials the registry refuses: an error naming the artifact, without the password.
+    let wrong = [("REG_USER", "pusher"), ("REG_PASSWORD", "not-the-password")];
+    let out = f.run(&config, &["--once", "--format", "json"], &wrong);
+    let report = out.json();
+    artifact_error(&report, &format!("OCI artifact {url}:production: "), "401");
+    assert!(!out.stdout.contains("not-the-password") && !out.stderr.contains("not-the-password"));
+
+    // The registry down: an error naming the artifact; the git environment is audited.
+    registry.stop();
+    let out = f.run(&config, &["--once", "--format", "json"], &creds);
+    artifact_error(
+        &out.json(),
+        &format!("OCI artifact {url}:production: registry {host} unreachable"),
+        "",
+    );
+
+    discover_prints_the_artifact(&f, &config, &creds, &url);
+}

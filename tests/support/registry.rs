@@ -15,6 +15,23 @@ use crate::write;
 pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
 
+/// The config and layer media types of what `flux push artifact` writes.
+pub const FLUX_CONFIG: &str = "application/vnd.cncf.flux.config.v1+json";
+pub const FLUX_CONTENT: &str = "application/vnd.cncf.flux.content.v1.tar+gzip";
+
+/// A tar.gz of `files` (path, content) as `flux push artifact` packs a directory.
+pub fn flux_tarball(files: &[(&str, &str)]) -> Vec<u8> {
+    let mut b = tar::Builder::new(flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast()));
+    for (path, content) in files {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(content.len() as u64);
+        h.set_mode(0o644);
+        h.set_cksum();
+        b.append_data(&mut h, path, content.as_bytes()).unwrap();
+    }
+    b.into_inner().unwrap().finish().unwrap()
+}
+
 /// docker-registry on 127.0.0.1 with htpasswd auth and deletes enabled.
 pub struct OciRegistry {
     process: ServerProcess,
@@ -182,6 +199,27 @@ impl OciRegistry {
             "layers": [{"mediaType": "application/vnd.cncf.helm.chart.content.v1.tar+gzip", "digest": layer_digest, "size": archive.len()}]});
         self.push_manifest(repo, tag, OCI_MANIFEST, &manifest);
         layer_digest
+    }
+
+    /// Pushes `files` (path, content) as `flux push artifact` does: one tar.gz layer of media
+    /// type [`FLUX_CONTENT`] over the config [`FLUX_CONFIG`], with the manifest's annotations;
+    /// returns (manifest digest, layer digest).
+    pub fn push_flux_artifact(&self, repo: &str, tag: &str, files: &[(&str, &str)]) -> (String, String) {
+        self.push_flux_layer(repo, tag, &flux_tarball(files))
+    }
+
+    /// Pushes `layer` (any bytes) as a Flux artifact's content layer under `tag`; returns
+    /// (manifest digest, layer digest).
+    pub fn push_flux_layer(&self, repo: &str, tag: &str, layer: &[u8]) -> (String, String) {
+        let config = b"{}";
+        let config_digest = self.push_blob(repo, config);
+        let layer_digest = self.push_blob(repo, layer);
+        let manifest = json!({"schemaVersion": 2, "mediaType": OCI_MANIFEST,
+            "config": {"mediaType": FLUX_CONFIG, "digest": config_digest, "size": config.len()},
+            "layers": [{"mediaType": FLUX_CONTENT, "digest": layer_digest, "size": layer.len()}],
+            "annotations": {"org.opencontainers.image.source": "https://git.example.com/fleet.git",
+                            "org.opencontainers.image.revision": "main@sha1:4f2a91c0d3b5e6f708192a3b4c5d6e7f80912a3b"}});
+        (self.push_manifest(repo, tag, OCI_MANIFEST, &manifest), layer_digest)
     }
 
     /// A signature or attestation as cosign writes it to the tag scheme: the manifest tagged

@@ -3,8 +3,8 @@
 use super::Validator;
 use crate::config::raw::{RawCluster, RawEnvironment, RawPath, RawPathEntry, RawToggle};
 use crate::config::{
-    ClusterConfig, ClusterSource, CompareConfigMaps, ConfigError, DirectoryConfig, EnvironmentConfig, GitRef,
-    KustomizeOverrides, PathConfig, Renderer, RepoRef,
+    ArtifactAt, ArtifactRef, ClusterConfig, ClusterSource, CompareConfigMaps, ConfigError, DirectoryConfig,
+    EnvironmentConfig, GitRef, KustomizeOverrides, PathConfig, Renderer, RepoRef, is_sha256,
 };
 
 impl Validator<'_> {
@@ -190,6 +190,56 @@ impl Validator<'_> {
         }
     }
 
+    /// `oci_artifact` + `oci_tag`/`oci_digest` + `oci_media_type` of a path: `None` for a path in
+    /// git. An artifact is not also in a git repository, and is named by one tag or digest.
+    fn artifact(&self, key: &str, p: &RawPath) -> Result<Option<ArtifactRef>, ConfigError> {
+        let Some(url) = p.oci_artifact.as_deref() else {
+            for (k, v) in [
+                ("oci_tag", &p.oci_tag),
+                ("oci_digest", &p.oci_digest),
+                ("oci_media_type", &p.oci_media_type),
+            ] {
+                if v.is_some() {
+                    return Err(self.invalid(format!("{key}.{k}"), "is set without oci_artifact"));
+                }
+            }
+            return Ok(None);
+        };
+        let k = format!("{key}.oci_artifact");
+        if p.repo.is_some() || p.revision.is_some() {
+            return Err(self.invalid(
+                k,
+                "is an OCI artifact, not a git repository: set it or repo/revision, not both",
+            ));
+        }
+        let repository = artifact_repository(url).map_err(|reason| self.invalid(&k, reason.to_string()))?;
+        let at = match (&p.oci_tag, &p.oci_digest) {
+            (Some(_), Some(_)) => {
+                return Err(self.invalid(format!("{key}.oci_digest"), "set oci_tag or oci_digest, not both"));
+            }
+            (_, Some(d)) if !is_sha256(d) => {
+                return Err(self.invalid(
+                    format!("{key}.oci_digest"),
+                    format!("{d:?} is not sha256:<64 hex digits>"),
+                ));
+            }
+            (_, Some(d)) => ArtifactAt::Digest(d.clone()),
+            (Some(t), None) if !is_tag(t) => {
+                return Err(self.invalid(format!("{key}.oci_tag"), format!("{t:?} is not an OCI tag")));
+            }
+            (Some(t), None) => ArtifactAt::Tag(t.clone()),
+            (None, None) => ArtifactAt::Tag("latest".into()),
+        };
+        if p.oci_media_type.as_deref().is_some_and(|m| m.trim().is_empty()) {
+            return Err(self.invalid(format!("{key}.oci_media_type"), "is empty"));
+        }
+        Ok(Some(ArtifactRef {
+            repository,
+            at,
+            media_type: p.oci_media_type.clone(),
+        }))
+    }
+
     /// Globs relative to the repository root that stay inside it, each with its namespace,
     /// repository, renderer and overrides.
     fn paths(&self, i: usize, name: &str, paths: Vec<RawPathEntry>) -> Result<Vec<PathConfig>, ConfigError> {
@@ -216,6 +266,7 @@ impl Validator<'_> {
                 crate::core::paths::file_glob(g).map_err(|e| self.invalid(format!("{key}.{k}"), e.to_string()))?;
             }
         }
+        let artifact = self.artifact(key, &p)?;
         let kustomize = match p.kustomize {
             None => None,
             Some(v) => Some(kustomize_overrides(v).map_err(|e| {
@@ -225,6 +276,7 @@ impl Validator<'_> {
         };
         Ok(PathConfig {
             repo: self.repo_ref(key, p.repo, p.revision)?,
+            artifact,
             renderer: self.renderer(&format!("{key}.renderer"), p.renderer.as_deref())?,
             directory: DirectoryConfig {
                 recurse: p.recurse.unwrap_or(true),
@@ -316,4 +368,53 @@ fn kustomize_overrides(v: serde_json::Value) -> Result<KustomizeOverrides, serde
         replicas: k.replicas.into_iter().map(|r| (r.name, r.count)).collect(),
         ..KustomizeOverrides::default()
     })
+}
+
+/// Why an `oci_artifact` is not `oci://<host>/<repository>`.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct BadArtifactUrl(String);
+
+/// `oci://host/path` → `host/path`, or why it is not an artifact's repository (as Flux says: no
+/// tag in the URL; the tag or digest is given apart).
+fn artifact_repository(url: &str) -> Result<String, BadArtifactUrl> {
+    let bad = |reason: String| BadArtifactUrl(reason);
+    let Some(rest) = url.strip_prefix("oci://") else {
+        return Err(bad(format!("{url:?} does not start with oci://")));
+    };
+    let rest = rest.trim_end_matches('/');
+    let Some((host, path)) = rest.split_once('/') else {
+        return Err(bad(format!("{url:?} names no repository after the registry host")));
+    };
+    let name_ok = |s: &str| {
+        !s.is_empty()
+            && s.split('/').all(|part| {
+                !part.is_empty()
+                    && part
+                        .bytes()
+                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b))
+            })
+    };
+    if host.is_empty() || host.bytes().any(|b| b.is_ascii_whitespace() || b == b'@') {
+        return Err(bad(format!("{url:?} has no registry host")));
+    }
+    if path.contains(['@', ':']) {
+        return Err(bad(format!(
+            "{url:?}: the URL must not carry a tag or digest (set oci_tag or oci_digest)"
+        )));
+    }
+    if !name_ok(path) {
+        return Err(bad(format!(
+            "{url:?}: {path:?} is not a repository name (lowercase letters, digits, '.', '_', '-', '/')"
+        )));
+    }
+    Ok(format!("{host}/{path}"))
+}
+
+/// An OCI tag: `[A-Za-z0-9_][A-Za-z0-9._-]{0,127}`.
+fn is_tag(t: &str) -> bool {
+    let mut b = t.bytes();
+    b.next().is_some_and(|c| c.is_ascii_alphanumeric() || c == b'_')
+        && t.len() <= 128
+        && b.all(|c| c.is_ascii_alphanumeric() || b"._-".contains(&c))
 }

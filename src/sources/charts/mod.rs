@@ -17,7 +17,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::config::{ChartSource, Config, DeliveryConfig, HelmRepositoryConfig, RegistryConfig};
+use crate::config::{ChartSource, Config, HelmRepositoryConfig, RegistryConfig};
 use crate::sources::registry::memo::Memo;
 use crate::sources::registry::{ManifestCache, Registry, RegistryClient};
 
@@ -181,7 +181,6 @@ impl Session<'_> {
 /// The registries the chart client may ask: the configured ones (their credentials and
 /// `insecure`), and the host of every `oci://` chart that none covers, anonymously over https.
 fn chart_registries(cfg: &Config) -> Vec<RegistryConfig> {
-    let mut registries = cfg.registries.clone();
     let oci_hosts = cfg
         .environments
         .iter()
@@ -190,22 +189,7 @@ fn chart_registries(cfg: &Config) -> Vec<RegistryConfig> {
             ChartSource::Oci { reference, .. } => reference.split('/').next(),
             _ => None,
         });
-    for host in oci_hosts {
-        if !registries.iter().any(|r| r.host == host) {
-            registries.push(RegistryConfig {
-                host: host.to_string(),
-                credentials: None,
-                insecure: false,
-                retry: DeliveryConfig {
-                    timeout: Duration::from_secs(10),
-                    max_attempts: 3,
-                    backoff: Duration::from_secs(1),
-                    backoff_max: Duration::from_secs(30),
-                },
-            });
-        }
-    }
-    registries
+    crate::sources::registry::with_anonymous(&cfg.registries, oci_hosts)
 }
 
 /// `HelmRepositoryConfig` for messages: the URL, whether it has credentials.

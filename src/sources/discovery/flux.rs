@@ -14,8 +14,8 @@ use serde_json::{Map, Value};
 
 use super::argocd::{Mapped, Unmapped, image_override, normalise, scalar, set_path, unmapped};
 use crate::config::{
-    ChartSource, ClusterConfig, DestinationConfig, EnvironmentFrom, GitRef, KustomizeOverrides, PathConfig,
-    ReleaseConfig, Renderer, RepoRef, Substitution, ValuesFrom,
+    ArtifactAt, ArtifactRef, ChartSource, ClusterConfig, DestinationConfig, EnvironmentFrom, GitRef,
+    KustomizeOverrides, PathConfig, ReleaseConfig, Renderer, RepoRef, Substitution, ValuesFrom,
 };
 use crate::core::model::{ControllerStatus, ControllerView, FluxStatus, OverrideTarget};
 
@@ -295,17 +295,78 @@ impl Object<'_> {
         Ok(RepoRef { url, reference })
     }
 
-    fn kustomization(&self, out: &mut Mapped) -> Result<(), Why> {
-        let spec = &self.doc["spec"];
-        let (kind, source) = self.source(&spec["sourceRef"], "spec.sourceRef")?;
-        if kind != "GitRepository" {
+    /// An OCIRepository's artifact as source-controller pulls it: `ref.digest`, else the tag
+    /// `ref.semver` picked (the digest its `status.artifact.revision` names), else `ref.tag`,
+    /// else `latest`; the layer `layerSelector.mediaType` names, else the first.
+    fn oci_artifact(&self, repo: &Value, field: &str) -> Result<ArtifactRef, Why> {
+        let spec = &repo["spec"];
+        let url = text(&spec["url"]).ok_or_else(|| {
+            (
+                format!("{field}: the OCIRepository has no spec.url"),
+                "set the OCIRepository's url".into(),
+            )
+        })?;
+        let repository = url
+            .strip_prefix("oci://")
+            .map(|r| r.trim_end_matches('/').to_string())
+            .filter(|r| r.contains('/') && !r.rsplit('/').next().unwrap_or_default().contains(':'))
+            .ok_or_else(|| {
+                (
+                    format!("{field}: the OCIRepository's url {url} is not oci://<host>/<repository> without a tag"),
+                    "fix the OCIRepository's url (Flux refuses it too)".into(),
+                )
+            })?;
+        let selector = &spec["layerSelector"];
+        // `copy` keeps the layer's tar.gz as the artifact, which kustomize-controller
+        // extracts as it extracts what `extract` re-packs: the same files.
+        if let Some(op) = text(&selector["operation"]).filter(|o| o != "extract" && o != "copy") {
             return Err((
-                format!("spec.sourceRef {kind}: OCI artifacts are not read by driftwatch (it reads git repositories)"),
-                "declare the environment by hand with the path in git the artifact is built from".into(),
+                format!("{field}: the OCIRepository's layerSelector.operation {op} is not extract or copy"),
+                "fix the OCIRepository (source-controller refuses it too)".into(),
             )
                 .into());
         }
-        let repo = self.git_repo(&source, "spec.sourceRef")?;
+        let r = &spec["ref"];
+        // `<tag>@sha256:<hex>` (Flux 2.1+), `sha256:<hex>`: what source-controller pulled.
+        let pulled = text(&repo["status"]["artifact"]["revision"])
+            .and_then(|rev| rev.rsplit('@').next().map(str::to_string))
+            .filter(|d| crate::config::is_sha256(d));
+        let at = if let Some(d) = text(&r["digest"]) {
+            ArtifactAt::Digest(d)
+        } else if let Some(semver) = text(&r["semver"]) {
+            match pulled {
+                Some(d) => ArtifactAt::Digest(d),
+                None => {
+                    return Err((
+                        format!("{field}: ref.semver {semver} is a range of tags driftwatch does not resolve, and the OCIRepository reports no pulled digest"),
+                        "list the OCIRepository from the cluster (its status.artifact.revision names the digest), or pin ref.tag or ref.digest".into(),
+                    ).into());
+                }
+            }
+        } else {
+            ArtifactAt::Tag(text(&r["tag"]).unwrap_or_else(|| "latest".into()))
+        };
+        Ok(ArtifactRef {
+            repository,
+            at,
+            media_type: text(&selector["mediaType"]),
+        })
+    }
+
+    fn kustomization(&self, out: &mut Mapped) -> Result<(), Why> {
+        let spec = &self.doc["spec"];
+        let (kind, source) = self.source(&spec["sourceRef"], "spec.sourceRef")?;
+        let (repo, artifact) = match kind.as_str() {
+            "GitRepository" => (Some(self.git_repo(&source, "spec.sourceRef")?), None),
+            "OCIRepository" => (None, Some(self.oci_artifact(&source, "spec.sourceRef")?)),
+            other => {
+                return Err((
+                    format!("spec.sourceRef kind {other} is not a GitRepository, an OCIRepository or a Bucket"),
+                    "fix the Kustomization's sourceRef".into(),
+                )
+                    .into());
+            }
+        };
         let path = normalise(spec["path"].as_str().unwrap_or_default());
         let pattern = if path.is_empty() { ".".to_string() } else { path };
         let target = text(&spec["targetNamespace"]);
@@ -347,7 +408,8 @@ impl Object<'_> {
         out.paths.push(PathConfig {
             pattern,
             namespace: target,
-            repo: Some(repo),
+            repo,
+            artifact,
             renderer: Some(Renderer::Kustomize),
             kustomize: Some(overrides),
             substitute: self.substitution(&spec["postBuild"]),

@@ -1,7 +1,7 @@
 use serde_json::json;
 
 use super::*;
-use crate::config::{ClusterSource, KustomizeOverrides};
+use crate::config::{ArtifactAt, ArtifactRef, ClusterSource, KustomizeOverrides};
 
 fn cluster(name: &str) -> ClusterConfig {
     ClusterConfig {
@@ -165,6 +165,7 @@ fn each_override_field_goes_into_the_overlay() {
             ],
             components: vec!["../components/tls".into()],
             generate: true,
+            merge_images: true,
             ..KustomizeOverrides::default()
         }
     );
@@ -260,6 +261,165 @@ fn each_git_ref_is_the_revision_read() {
     }
 }
 
+fn oci_repository(spec: Value, status: Value) -> Value {
+    let mut spec = spec;
+    spec["url"] = spec
+        .get("url")
+        .cloned()
+        .unwrap_or(json!("oci://ghcr.io/example/manifests"));
+    json!({
+        "apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "OCIRepository",
+        "metadata": {"name": "manifests", "namespace": "flux-system"},
+        "spec": spec,
+        "status": status
+    })
+}
+
+#[test]
+fn an_oci_kustomization_is_its_artifacts_path_built_as_flux_builds_it() {
+    let mut w = World::new();
+    w.source(oci_repository(
+        json!({"ref": {"tag": "v1.2.0"}, "layerSelector": {"mediaType": "application/vnd.cncf.flux.content.v1.tar+gzip", "operation": "extract"}}),
+        json!({}),
+    ));
+    let m = w
+        .map(&kustomization(json!({
+            "sourceRef": {"kind": "OCIRepository", "name": "manifests"},
+            "path": "./production", "targetNamespace": "shop",
+            "images": [{"name": "web", "newTag": "1.4.2"}],
+            "components": ["../components/ha"],
+            "postBuild": {"substitute": {"replicas": "2"}}
+        })))
+        .unwrap();
+    let p = &m.paths[0];
+    assert_eq!(p.pattern, "production");
+    assert_eq!(p.repo, None);
+    assert_eq!(
+        p.artifact,
+        Some(ArtifactRef {
+            repository: "ghcr.io/example/manifests".into(),
+            at: ArtifactAt::Tag("v1.2.0".into()),
+            media_type: Some("application/vnd.cncf.flux.content.v1.tar+gzip".into()),
+        })
+    );
+    let o = p.kustomize.as_ref().unwrap();
+    assert!(o.generate, "Flux's generated kustomization when the artifact has none");
+    assert_eq!(o.namespace.as_deref(), Some("shop"));
+    assert_eq!(o.images, vec!["web:1.4.2".to_string()]);
+    assert_eq!(o.components, vec!["../components/ha".to_string()]);
+    assert_eq!(p.substitute.as_ref().unwrap().data["replicas"], "2");
+    assert_eq!(m.overrides.len(), 1, "an images entry is an override as for git");
+}
+
+/// (what, OCIRepository spec, status, the manifest read or a part of the reason).
+type OciCase = (&'static str, Value, Value, Result<ArtifactAt, &'static str>);
+
+fn oci_ref_cases() -> Vec<OciCase> {
+    let d1 = format!("sha256:{}", "1".repeat(64));
+    let d2 = format!("sha256:{}", "2".repeat(64));
+    let pulled = json!({"artifact": {"revision": format!("1.2.0@{d2}")}});
+    vec![
+        (
+            "no ref: Flux's latest tag",
+            json!({}),
+            json!({}),
+            Ok(ArtifactAt::Tag("latest".into())),
+        ),
+        (
+            "tag",
+            json!({"ref": {"tag": "1.2.0"}}),
+            json!({}),
+            Ok(ArtifactAt::Tag("1.2.0".into())),
+        ),
+        (
+            "digest wins over semver and tag",
+            json!({"ref": {"digest": d1, "semver": "1.x", "tag": "1.2.0"}}),
+            pulled.clone(),
+            Ok(ArtifactAt::Digest(d1.clone())),
+        ),
+        (
+            "semver: the digest source-controller pulled",
+            json!({"ref": {"semver": "1.x", "tag": "1.0.0"}}),
+            pulled.clone(),
+            Ok(ArtifactAt::Digest(d2.clone())),
+        ),
+        (
+            "semver: a bare digest revision (Flux before 2.1)",
+            json!({"ref": {"semver": "1.x"}}),
+            json!({"artifact": {"revision": d2}}),
+            Ok(ArtifactAt::Digest(d2.clone())),
+        ),
+        (
+            "semver without a pulled digest",
+            json!({"ref": {"semver": "1.x"}}),
+            json!({}),
+            Err(
+                "ref.semver 1.x is a range of tags driftwatch does not resolve, and the OCIRepository reports no pulled digest",
+            ),
+        ),
+        (
+            "a tag in the url",
+            json!({"url": "oci://ghcr.io/example/manifests:v1"}),
+            json!({}),
+            Err("is not oci://<host>/<repository> without a tag"),
+        ),
+        (
+            "not oci://",
+            json!({"url": "https://ghcr.io/example/manifests"}),
+            json!({}),
+            Err("is not oci://<host>/<repository>"),
+        ),
+        (
+            "copy: kustomize-controller unpacks the copied layer the same",
+            json!({"layerSelector": {"operation": "copy"}}),
+            json!({}),
+            Ok(ArtifactAt::Tag("latest".into())),
+        ),
+        (
+            "another operation",
+            json!({"layerSelector": {"operation": "mount"}}),
+            json!({}),
+            Err("layerSelector.operation mount is not extract or copy"),
+        ),
+    ]
+}
+
+#[test]
+fn each_oci_ref_is_the_artifact_read() {
+    for (what, spec, status, want) in oci_ref_cases() {
+        let mut w = World::new();
+        w.source(oci_repository(spec, status));
+        let got = w.map(&kustomization(
+            json!({"sourceRef": {"kind": "OCIRepository", "name": "manifests"}}),
+        ));
+        match want {
+            Ok(at) => assert_eq!(got.unwrap().paths[0].artifact.as_ref().unwrap().at, at, "{what}"),
+            Err(part) => {
+                let u = got.expect_err(what);
+                assert!(u.reason.contains(part), "{what}: {}", u.reason);
+                assert!(!u.fix.is_empty(), "{what}: says the fix");
+            }
+        }
+    }
+}
+
+#[test]
+fn an_oci_semver_from_git_says_to_list_it_from_the_cluster() {
+    let mut w = World::new();
+    w.live = false;
+    w.source(oci_repository(json!({"ref": {"semver": "1.x"}}), json!({})));
+    let from_git = w.map(&kustomization(
+        json!({"sourceRef": {"kind": "OCIRepository", "name": "manifests"}}),
+    ));
+    assert!(
+        from_git
+            .expect_err("not mapped")
+            .fix
+            .contains("list the OCIRepository from the cluster"),
+        "the fix for an OCIRepository committed in git"
+    );
+}
+
 #[test]
 fn each_source_kind() {
     let mut w = World::new();
@@ -268,10 +428,16 @@ fn each_source_kind() {
         "metadata": {"name": "manifests", "namespace": "flux-system"},
         "spec": {"url": "oci://ghcr.io/example/manifests", "ref": {"tag": "latest"}}
     }));
-    let oci = w.map(&kustomization(
-        json!({"sourceRef": {"kind": "OCIRepository", "name": "manifests"}}),
-    ));
-    assert!(reason(oci).contains("OCI artifacts are not read"));
+    let oci = w
+        .map(&kustomization(
+            json!({"sourceRef": {"kind": "OCIRepository", "name": "manifests"}}),
+        ))
+        .unwrap();
+    assert_eq!(oci.paths[0].repo, None, "read from the artifact, not git");
+    assert_eq!(
+        oci.paths[0].artifact.as_ref().map(ToString::to_string).as_deref(),
+        Some("oci://ghcr.io/example/manifests:latest")
+    );
     let bucket = w.map(&kustomization(json!({"sourceRef": {"kind": "Bucket", "name": "b"}})));
     assert!(reason(bucket).contains("Bucket sources are not supported"));
     let missing = w.map(&kustomization(

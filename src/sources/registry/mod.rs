@@ -36,3 +36,29 @@ pub enum RegistryError {
     #[error("token endpoint: no token in the answer")]
     NoToken,
 }
+
+/// `configured` (their credentials and `insecure`), and every host of `hosts` none covers,
+/// asked anonymously over https (public charts and artifacts need no `[[registries]]` entry).
+pub fn with_anonymous<'a>(
+    configured: &[crate::config::RegistryConfig],
+    hosts: impl Iterator<Item = &'a str>,
+) -> Vec<crate::config::RegistryConfig> {
+    use std::time::Duration;
+    let mut registries = configured.to_vec();
+    for host in hosts {
+        if !registries.iter().any(|r| r.host == host) {
+            registries.push(crate::config::RegistryConfig {
+                host: host.to_string(),
+                credentials: None,
+                insecure: false,
+                retry: crate::config::DeliveryConfig {
+                    timeout: Duration::from_secs(10),
+                    max_attempts: 3,
+                    backoff: Duration::from_secs(1),
+                    backoff_max: Duration::from_secs(30),
+                },
+            });
+        }
+    }
+    registries
+}
