@@ -463,6 +463,9 @@ pub struct KustomizeOverrides {
     pub patches_json6902: Vec<serde_json::Value>,
     /// `components` that do not exist are left out (Flux's `ignoreMissingComponents`).
     pub ignore_missing_components: bool,
+    /// The source's `spec.ignore` (Flux): with its `.sourceignore` files and source-controller's
+    /// defaults, what a generated kustomization leaves out.
+    pub source_ignore: Option<String>,
 }
 
 impl std::fmt::Display for PathConfig {

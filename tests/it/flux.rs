@@ -451,6 +451,41 @@ fn a_v1beta2_kustomization_merges_images_and_applies_its_legacy_patches() {
     );
 }
 
+/// A directory without a kustomization is built from what the source's artifact holds:
+/// source-controller leaves out what `.sourceignore` files and the GitRepository's
+/// `spec.ignore` exclude, so a test manifest beside the app's is not declared (it would be a
+/// `missing` workload nobody deploys).
+#[test]
+fn files_a_source_ignores_are_not_in_the_generated_kustomization() {
+    let f = flux();
+    let fleet = GitRepo {
+        dir: f.dir.path().join("served/fleet"),
+    };
+    fleet.commit(
+        &[
+            ("apps/production/.sourceignore", "*-test.yaml\n"),
+            (
+                "apps/production/web-test.yaml",
+                &manifest("web-test", &format!("{WEB}@{D2}")),
+            ),
+            ("apps/production/extra.yaml", &manifest("extra", &format!("{WEB}@{D2}"))),
+        ],
+        "a test manifest and an extra one beside web",
+    );
+    let mut repo = git_repository(&f.fleet_url);
+    repo["spec"]["ignore"] = json!("# not deployed\n/apps/production/extra.yaml\n");
+    let mut objects = vec![
+        repo,
+        kustomization("apps", json!({"path": "./apps/production", "targetNamespace": "shop"})),
+    ];
+    objects.extend(running("shop", "web", &format!("{WEB}@{D1}")));
+    let kube = FakeKube::start(objects);
+    let out = f.run(&f.config(&kube, ""), &["--once", "--format", "json"], &[]);
+    let report = out.json();
+    assert_eq!(found(&report), Vec::new(), "{report}\n{}", out.stderr);
+    assert_eq!(report["environments"][0]["declared_workloads"], 1, "{report}");
+}
+
 /// `driftwatch discover` on Flux objects listed from the cluster and committed in git
 /// (`[discovery.flux] paths`, as `flux bootstrap` lays them out): the environments with where
 /// each came from; a Bucket source and a forbidden kind are named with the fix.

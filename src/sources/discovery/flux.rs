@@ -403,6 +403,7 @@ impl Object<'_> {
             patches_strategic_merge: spec["patchesStrategicMerge"].as_array().cloned().unwrap_or_default(),
             patches_json6902: spec["patchesJson6902"].as_array().cloned().unwrap_or_default(),
             ignore_missing_components: spec["ignoreMissingComponents"].as_bool().unwrap_or(false),
+            source_ignore: text(&source["spec"]["ignore"]),
             ..KustomizeOverrides::default()
         };
         out.paths.push(PathConfig {

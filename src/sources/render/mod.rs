@@ -16,6 +16,7 @@ pub mod kustomize_exec;
 pub mod kustomize_helm;
 pub mod overrides;
 pub mod plain;
+pub mod sourceignore;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

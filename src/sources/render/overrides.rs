@@ -11,6 +11,7 @@ use serde_json::json;
 
 use super::SharedFiles;
 use super::files::{Files, Kind, ReadError};
+use super::sourceignore::SourceIgnore;
 use crate::config::KustomizeOverrides;
 use crate::core::kustomize_edit::{EditError, Edits, edit_kustomization};
 
@@ -83,6 +84,7 @@ pub fn adds_nothing(files: &dyn Files, dir: &str, o: &KustomizeOverrides) -> boo
         generate: false,
         merge_images: false,
         ignore_missing_components: false,
+        source_ignore: None,
         ..o.clone()
     };
     bare == KustomizeOverrides::default()
@@ -119,7 +121,10 @@ pub fn edit(files: &SharedFiles, dir: &str, o: &KustomizeOverrides) -> Result<Sh
             }
             (path, docs.into_iter().next().unwrap_or_else(|| json!({})))
         }
-        None if o.generate => (join(NAMES[0]), generated(files.as_ref(), dir)),
+        None if o.generate => {
+            let ignore = SourceIgnore::load(files.as_ref(), o.source_ignore.as_deref());
+            (join(NAMES[0]), generated(files.as_ref(), dir, &ignore))
+        }
         None => return Err(OverrideError::NoKustomization { dir: dir.to_string() }),
     };
     // Flux's `ignoreMissingComponents`: only the components that are there.
@@ -157,14 +162,16 @@ pub fn edit(files: &SharedFiles, dir: &str, o: &KustomizeOverrides) -> Result<Sh
 
 /// The kustomization Flux writes for a directory that has none: every directory below it that
 /// holds a kustomization (not looked into further), and every other `.yaml`/`.yml` file that is
-/// a Kubernetes object (has `apiVersion` and `kind`), in path order.
-fn generated(files: &dyn Files, dir: &str) -> serde_json::Value {
+/// a Kubernetes object (has `apiVersion` and `kind`), in path order; of the files the source's
+/// artifact holds (not those `ignore` excludes).
+fn generated(files: &dyn Files, dir: &str, ignore: &SourceIgnore) -> serde_json::Value {
     let prefix = if dir.is_empty() {
         String::new()
     } else {
         format!("{dir}/")
     };
-    let below = files.files_below(dir).unwrap_or_default();
+    let mut below = files.files_below(dir).unwrap_or_default();
+    below.retain(|f| !ignore.excludes(f));
     let rel: Vec<&str> = below.iter().filter_map(|f| f.strip_prefix(&prefix)).collect();
     // Directories below `dir` that hold a kustomization, the topmost of each branch.
     let mut bases: Vec<String> = Vec::new();
