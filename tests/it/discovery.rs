@@ -830,6 +830,26 @@ async fn the_daemon_discovers_at_start_and_at_each_scheduled_audit() {
     d.stop().await;
 }
 
+/// An Application of the control plane deploying web's production overlay, as `name` in
+/// environment `env`.
+fn live_app(f: &Fleet, name: &str, env: &str) -> Value {
+    serde_json::from_str(&application(
+        name,
+        env,
+        json!({"repoURL": f.infra_url, "path": "apps/web/overlays/production"}),
+        json!({"server": "https://kubernetes.default.svc", "namespace": "shop"}),
+    ))
+    .unwrap()
+}
+
+/// A control plane that is also the cluster: web hand-changed, and Application web
+/// (production).
+fn control_plane(f: &Fleet) -> FakeKube {
+    let (d, rs) = deployment("shop", "web", &[("web", &format!("{WEB}:hotfix"))], 1);
+    let p = pod(&rs, "a", &[("web", &format!("{WEB}@{D2}"))]);
+    FakeKube::start(vec![d, rs, p, live_app(f, "web", "production")])
+}
+
 /// The daemon watches the control plane's Applications: a new one is audited and a deleted
 /// one's environment dropped (its alert resolved) at once, with a schedule that does not fire
 /// during the test; a status write Argo CD makes on every reconcile is not a change.
@@ -838,18 +858,8 @@ async fn the_daemon_follows_application_watch_events() {
     use crate::inprocess::Daemon;
     use support::receiver::Receiver;
     let f = fleet();
-    let (d, rs) = deployment("shop", "web", &[("web", &format!("{WEB}:hotfix"))], 1);
-    let p = pod(&rs, "a", &[("web", &format!("{WEB}@{D2}"))]);
-    let app = |name: &str, env: &str| -> Value {
-        serde_json::from_str(&application(
-            name,
-            env,
-            json!({"repoURL": f.infra_url, "path": "apps/web/overlays/production"}),
-            json!({"server": "https://kubernetes.default.svc", "namespace": "shop"}),
-        ))
-        .unwrap()
-    };
-    let kube = FakeKube::start(vec![d, rs, p, app("web", "production")]);
+    let app = |name: &str, env: &str| live_app(&f, name, env);
+    let kube = control_plane(&f);
     let kubeconfig = kube.kubeconfig(f.dir.path(), "mgmt");
     let receiver = Receiver::start();
     let gitops = f.gitops().replace(&format!("url = \"{}\"\n", f.infra_url), "");
@@ -899,18 +909,8 @@ async fn the_daemon_follows_application_watch_events() {
 async fn the_applications_watch_follows_a_reload() {
     use crate::inprocess::Daemon;
     let f = fleet();
-    let (d, rs) = deployment("shop", "web", &[("web", &format!("{WEB}:hotfix"))], 1);
-    let p = pod(&rs, "a", &[("web", &format!("{WEB}@{D2}"))]);
-    let app = |name: &str, env: &str| -> Value {
-        serde_json::from_str(&application(
-            name,
-            env,
-            json!({"repoURL": f.infra_url, "path": "apps/web/overlays/production"}),
-            json!({"server": "https://kubernetes.default.svc", "namespace": "shop"}),
-        ))
-        .unwrap()
-    };
-    let kube = FakeKube::start(vec![d, rs, p, app("web", "production")]);
+    let app = |name: &str, env: &str| live_app(&f, name, env);
+    let kube = control_plane(&f);
     let kubeconfig = kube.kubeconfig(f.dir.path(), "mgmt");
     let gitops = f.gitops().replace(&format!("url = \"{}\"\n", f.infra_url), "");
     let cfg = f.dir.path().join("driftwatch.toml");
