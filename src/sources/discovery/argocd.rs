@@ -290,7 +290,7 @@ impl Source<'_> {
                 Err(("has neither path nor chart".into(), "set path or chart".into()).into())
             };
         };
-        let path = normalise(path);
+        let path = normalise(path)?;
         if s["helm"].is_object() {
             let release = self.release(s, ChartSource::Path(path.clone()), Some(&repo))?;
             self.parameter_overrides(s, &release.name, out);
@@ -408,7 +408,7 @@ impl Source<'_> {
             .filter_map(Value::as_str)
         {
             let Some((reference, rest)) = file.strip_prefix('$').and_then(|r| r.split_once('/')) else {
-                values_files.push(normalise(&format!("{base}/{file}")));
+                values_files.push(normalise(&format!("{base}/{file}"))?);
                 continue;
             };
             let r = self.refs.get(reference).ok_or_else(|| {
@@ -419,12 +419,12 @@ impl Source<'_> {
             })?;
             if git.is_none() && files_repo.as_ref().is_none_or(|v| v == r) {
                 files_repo = Some(r.clone());
-                values_files.push(normalise(rest));
+                values_files.push(normalise(rest)?);
             } else if files_repo.as_ref() == Some(r) {
-                values_files.push(normalise(rest));
+                values_files.push(normalise(rest)?);
             } else if values_repo.as_ref().is_none_or(|v| v == r) {
                 values_repo = Some(r.clone());
-                values_files.push(format!("{VALUES_REF}{}", normalise(rest)));
+                values_files.push(format!("{VALUES_REF}{}", normalise(rest)?));
             } else {
                 return Err((
                     format!(
@@ -475,7 +475,7 @@ impl Source<'_> {
                 )
                     .into());
             }
-            set_file.push((name.to_string(), normalise(&format!("{base}/{file}"))));
+            set_file.push((name.to_string(), normalise(&format!("{base}/{file}"))?));
         }
         let text = |v: &Value| v.as_str().filter(|s| !s.is_empty()).map(str::to_string);
         Ok(ReleaseConfig {
@@ -661,10 +661,17 @@ pub(super) fn image_override(object: &str, field: &str, arg: &str, path: &str) -
     })
 }
 
-/// A repository path as driftwatch writes it: no `./`, no trailing `/`.
-pub(super) fn normalise(path: &str) -> String {
+/// A repository path as driftwatch writes it: no `./`, no trailing `/`, `..` resolved; one
+/// that leaves the repository (`../../etc/passwd`) is not mapped, since the files it names are
+/// not the repository's.
+pub(super) fn normalise(path: &str) -> Result<String, Why> {
     let p = path.trim().trim_start_matches("./").trim_end_matches('/');
-    kustomize::files::join("", p).unwrap_or_else(|_| p.to_string())
+    kustomize::files::join("", p).map_err(|_| {
+        Why::from((
+            format!("path {path:?} leaves the repository"),
+            "give a path inside the repository".to_string(),
+        ))
+    })
 }
 
 #[cfg(test)]

@@ -316,6 +316,25 @@ fn a_chart_directory_with_values_of_another_repository() {
 }
 
 #[test]
+fn paths_and_value_files_that_leave_the_repository_are_not_mapped() {
+    for source in [
+        json!({"repoURL": GIT, "path": "../../etc"}),
+        json!({"repoURL": GIT, "path": "charts/shop", "helm": {"valueFiles": ["../../../etc/passwd"]}}),
+        json!({"repoURL": GIT, "path": "charts/shop", "helm": {"fileParameters": [{"name": "a", "path": "../../../x"}]}}),
+    ] {
+        let why = run(&with_source(source.clone()), false).unwrap_err();
+        assert!(why.reason.contains("leaves the repository"), "{source}: {why:?}");
+    }
+    let inside =
+        with_source(json!({"repoURL": GIT, "path": "charts/shop", "helm": {"valueFiles": ["../../values/prod.yaml"]}}));
+    assert_eq!(
+        run(&inside, false).unwrap().releases[0].values_files,
+        vec!["values/prod.yaml"],
+        "`..` that stays inside is resolved"
+    );
+}
+
+#[test]
 fn destinations_are_looked_up_never_guessed() {
     let by_name = app(json!({"source": {"repoURL": GIT, "path": "a"}, "destination": {"name": "prod"}}));
     assert_eq!(run(&by_name, false).unwrap().cluster.name, "prod");

@@ -367,7 +367,7 @@ impl Object<'_> {
                     .into());
             }
         };
-        let path = normalise(spec["path"].as_str().unwrap_or_default());
+        let path = normalise(spec["path"].as_str().unwrap_or_default())?;
         let pattern = if path.is_empty() { ".".to_string() } else { path };
         let target = text(&spec["targetNamespace"]);
         let mut images = Vec::new();
@@ -554,12 +554,12 @@ impl Object<'_> {
             .into_iter()
             .flatten()
             .filter_map(|f| f.as_str().map(normalise))
-            .collect();
+            .collect::<Result<_, _>>()?;
         let (kind, source) = self.source(&c["sourceRef"], &format!("{field}.sourceRef"))?;
         match kind.as_str() {
             "GitRepository" => {
                 let repo = self.git_repo(&source, &format!("{field}.sourceRef"))?;
-                Ok((ChartSource::Path(normalise(&chart)), Some(repo), files))
+                Ok((ChartSource::Path(normalise(&chart)?), Some(repo), files))
             }
             "HelmRepository" => {
                 if !files.is_empty() {
