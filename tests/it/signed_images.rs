@@ -212,6 +212,16 @@ fn signature_findings(report: &Value) -> Vec<(String, String, String)> {
 }
 
 /// The verdict `verify --format json` printed for the first policy.
+/// The one signature finding an audit of `cfg` reports (type, severity, message), which makes
+/// it exit 1 (all but `unverifiable` are warnings or worse).
+fn one_finding(w: &World, cfg: &Path) -> (String, String, String) {
+    let out = w.audit(cfg);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    let mut found = signature_findings(&out.json());
+    assert_eq!(found.len(), 1, "{found:?}");
+    found.remove(0)
+}
+
 fn verdict(out: &Output) -> Value {
     let v = out.json();
     v["policies"][0].clone()
@@ -267,11 +277,8 @@ fn a_signature_by_another_key_is_unsigned_and_says_what_was_found() {
     w.push(&digest, testing::sign_simple_signing(&theirs, &w.reference(), &digest));
     let cfg = w.setup(&digest, &digest, &key_policy(&w.key_file("release", &ours)));
 
-    let out = w.audit(&cfg);
-    assert_eq!(out.code, 1, "{}", out.stderr);
-    let found = signature_findings(&out.json());
-    assert_eq!(found.len(), 1, "{found:?}");
-    let (kind, severity, message) = &found[0];
+    let found = one_finding(&w, &cfg);
+    let (kind, severity, message) = &found;
     assert_eq!((kind.as_str(), severity.as_str()), ("unsigned", "critical"));
     assert!(
         message.contains("policy release") && message.contains(".sig") && message.contains("1 piece(s) of evidence"),
@@ -293,12 +300,9 @@ fn a_payload_naming_another_digest_is_signature_invalid() {
     w.push(&digest, testing::sign_simple_signing(&key, &w.reference(), &other));
     let cfg = w.setup(&digest, &digest, &key_policy(&w.key_file("release", &key)));
 
-    let out = w.audit(&cfg);
-    assert_eq!(out.code, 1, "{}", out.stderr);
-    let found = signature_findings(&out.json());
-    assert_eq!(found.len(), 1, "{found:?}");
-    assert_eq!(found[0].0, "signature-invalid");
-    assert!(found[0].2.contains(&other), "names the digest signed: {}", found[0].2);
+    let found = one_finding(&w, &cfg);
+    assert_eq!(found.0, "signature-invalid");
+    assert!(found.2.contains(&other), "names the digest signed: {}", found.2);
 }
 
 #[test]
@@ -308,17 +312,12 @@ fn no_signature_at_all_is_unsigned() {
     let key = KeyPair::p256();
     let cfg = w.setup(&digest, &digest, &key_policy(&w.key_file("release", &key)));
 
-    let out = w.audit(&cfg);
-    assert_eq!(out.code, 1, "{}", out.stderr);
-    let found = signature_findings(&out.json());
-    assert_eq!(found.len(), 1, "{found:?}");
-    assert_eq!(found[0].0, "unsigned");
+    let found = one_finding(&w, &cfg);
+    assert_eq!(found.0, "unsigned");
     assert!(
-        found[0]
-            .2
-            .contains("no signature, attestation or Sigstore bundle found"),
+        found.2.contains("no signature, attestation or Sigstore bundle found"),
         "{}",
-        found[0].2
+        found.2
     );
 }
 
@@ -365,24 +364,18 @@ fn keyless_with_another_identity_is_unsigned() {
         Duration::from_secs(600),
         true,
     );
-    let out = w.audit(&cfg);
-    assert_eq!(out.code, 1, "{}", out.stderr);
-    let found = signature_findings(&out.json());
-    assert_eq!(found.len(), 1, "{found:?}");
-    assert_eq!(found[0].0, "unsigned");
-    assert!(found[0].2.contains(RELEASE), "says who signed: {}", found[0].2);
+    let found = one_finding(&w, &cfg);
+    assert_eq!(found.0, "unsigned");
+    assert!(found.2.contains(RELEASE), "says who signed: {}", found.2);
 }
 
 #[test]
 fn an_expired_certificate_without_a_rekor_time_is_invalid() {
     // Valid ten minutes, an hour ago; nothing proves it signed then.
     let (w, cfg, _) = keyless(".*", Duration::from_secs(600), false);
-    let out = w.audit(&cfg);
-    assert_eq!(out.code, 1, "{}", out.stderr);
-    let found = signature_findings(&out.json());
-    assert_eq!(found.len(), 1, "{found:?}");
-    assert_eq!(found[0].0, "signature-invalid");
-    assert!(found[0].2.contains("certificate"), "{}", found[0].2);
+    let found = one_finding(&w, &cfg);
+    assert_eq!(found.0, "signature-invalid");
+    assert!(found.2.contains("certificate"), "{}", found.2);
 }
 
 #[test]
@@ -495,15 +488,12 @@ fn an_attestation_from_another_builder_is_provenance_mismatch() {
     );
     let cfg = w.setup(&digest, &digest, &policy);
 
-    let out = w.audit(&cfg);
-    assert_eq!(out.code, 1, "{}", out.stderr);
-    let found = signature_findings(&out.json());
-    assert_eq!(found.len(), 1, "{found:?}");
-    assert_eq!(found[0].0, "provenance-mismatch");
+    let found = one_finding(&w, &cfg);
+    assert_eq!(found.0, "provenance-mismatch");
     assert!(
-        found[0].2.contains("https://ci.example.net/self-hosted"),
+        found.2.contains("https://ci.example.net/self-hosted"),
         "names the builder found: {}",
-        found[0].2
+        found.2
     );
 }
 
