@@ -463,9 +463,17 @@ pub struct KustomizeOverrides {
     pub patches_json6902: Vec<serde_json::Value>,
     /// `components` that do not exist are left out (Flux's `ignoreMissingComponents`).
     pub ignore_missing_components: bool,
-    /// The source's `spec.ignore` (Flux): with its `.sourceignore` files and source-controller's
-    /// defaults, what a generated kustomization leaves out.
-    pub source_ignore: Option<String>,
+    /// What source-controller leaves out of the source's artifact, which a generated
+    /// kustomization does not list: `None` when it leaves nothing out (an OCI layer copied as
+    /// it is), else its defaults, the `.sourceignore` files and this `spec.ignore`.
+    pub source_ignore: Option<SourceIgnoreConfig>,
+}
+
+/// A Flux source's `spec.ignore`, applied after source-controller's defaults and the
+/// repository's `.sourceignore` files.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SourceIgnoreConfig {
+    pub spec_ignore: Option<String>,
 }
 
 impl std::fmt::Display for PathConfig {

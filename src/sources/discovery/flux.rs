@@ -15,7 +15,7 @@ use serde_json::{Map, Value};
 use super::argocd::{Mapped, Unmapped, image_override, normalise, scalar, set_path, unmapped};
 use crate::config::{
     ArtifactAt, ArtifactRef, ChartSource, ClusterConfig, DestinationConfig, EnvironmentFrom, GitRef,
-    KustomizeOverrides, PathConfig, ReleaseConfig, Renderer, RepoRef, Substitution, ValuesFrom,
+    KustomizeOverrides, PathConfig, ReleaseConfig, Renderer, RepoRef, SourceIgnoreConfig, Substitution, ValuesFrom,
 };
 use crate::core::model::{ControllerStatus, ControllerView, FluxStatus, OverrideTarget};
 
@@ -403,7 +403,10 @@ impl Object<'_> {
             patches_strategic_merge: spec["patchesStrategicMerge"].as_array().cloned().unwrap_or_default(),
             patches_json6902: spec["patchesJson6902"].as_array().cloned().unwrap_or_default(),
             ignore_missing_components: spec["ignoreMissingComponents"].as_bool().unwrap_or(false),
-            source_ignore: text(&source["spec"]["ignore"]),
+            // source-controller filters what it archives, not an OCI layer it copies.
+            source_ignore: (source["spec"]["layerSelector"]["operation"] != "copy").then(|| SourceIgnoreConfig {
+                spec_ignore: text(&source["spec"]["ignore"]),
+            }),
             ..KustomizeOverrides::default()
         };
         out.paths.push(PathConfig {

@@ -166,6 +166,7 @@ fn each_override_field_goes_into_the_overlay() {
             components: vec!["../components/tls".into()],
             generate: true,
             merge_images: true,
+            source_ignore: Some(SourceIgnoreConfig::default()),
             ..KustomizeOverrides::default()
         }
     );
@@ -309,6 +310,32 @@ fn an_oci_kustomization_is_its_artifacts_path_built_as_flux_builds_it() {
     assert_eq!(o.components, vec!["../components/ha".to_string()]);
     assert_eq!(p.substitute.as_ref().unwrap().data["replicas"], "2");
     assert_eq!(m.overrides.len(), 1, "an images entry is an override as for git");
+}
+
+/// What source-controller leaves out of the artifact: the source's `spec.ignore` after its
+/// defaults and `.sourceignore` files, except for an OCI layer it copies as it is.
+#[test]
+fn a_sources_ignore_rules_go_with_its_paths_unless_the_layer_is_copied() {
+    let ignore_of = |spec: Value| {
+        let mut w = World::new();
+        w.source(oci_repository(spec, json!({})));
+        let m = w
+            .map(&kustomization(
+                json!({"sourceRef": {"kind": "OCIRepository", "name": "manifests"}, "path": "./production"}),
+            ))
+            .unwrap();
+        m.paths[0].kustomize.as_ref().unwrap().source_ignore.clone()
+    };
+    assert_eq!(
+        ignore_of(json!({"ref": {"tag": "v1"}, "ignore": "*.md\n"})),
+        Some(SourceIgnoreConfig {
+            spec_ignore: Some("*.md\n".into())
+        })
+    );
+    assert_eq!(
+        ignore_of(json!({"ref": {"tag": "v1"}, "ignore": "*.md\n", "layerSelector": {"operation": "copy"}})),
+        None
+    );
 }
 
 /// (what, OCIRepository spec, status, the manifest read or a part of the reason).
