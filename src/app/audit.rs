@@ -385,18 +385,14 @@ pub async fn repositories(cfg: &Config) -> Repositories {
 async fn sync_repositories(cfg: &Config, envs: &[&EnvironmentConfig]) -> Repositories {
     let wanted: BTreeSet<RepoRef> = envs.iter().flat_map(|e| repos_of(e)).cloned().collect();
     let syncs = wanted.into_iter().map(|repo| {
-        let auth = cfg.repositories.credential(&repo.url).cloned().or_else(|| match &cfg.gitops {
-            // The default repository's URL at another revision: its own credentials.
-            GitopsConfig::Remote { url, auth, .. } if *url == repo.url => Some(auth.clone()),
-            _ => None,
-        });
+        let auth = auth_for(cfg, &repo);
         let dir = cfg.repositories.dir(&repo);
         async move {
             let started = Instant::now();
             let task = {
                 let repo = repo.clone();
                 tokio::task::spawn_blocking(move || {
-                    let checkout = git::sync_repo(&repo, &auth.unwrap_or_default(), &dir)?;
+                    let checkout = git::sync_repo(&repo, &auth, &dir)?;
                     let files = files_of(&checkout, true);
                     Ok::<_, GitError>(RepoSnapshot { checkout, files })
                 })
@@ -414,6 +410,41 @@ async fn sync_repositories(cfg: &Config, envs: &[&EnvironmentConfig]) -> Reposit
         }
     });
     Arc::new(futures::future::join_all(syncs).await.into_iter().collect())
+}
+
+/// The credentials `repo` is fetched with: `[[gitops.credentials]]` by URL prefix, else the
+/// `[gitops]` repository's own for its URL at another revision.
+fn auth_for(cfg: &Config, repo: &RepoRef) -> crate::config::GitAuth {
+    cfg.repositories
+        .credential(&repo.url)
+        .cloned()
+        .or_else(|| match &cfg.gitops {
+            GitopsConfig::Remote { url, auth, .. } if *url == repo.url => Some(auth.clone()),
+            _ => None,
+        })
+        .unwrap_or_default()
+}
+
+/// Fetches every repository the environments name besides the default, side by side, for the
+/// daemon's poll: each one's commit now, or why it could not be fetched (only the fetch: the
+/// audit reads the files).
+pub async fn fetch_repositories(cfg: &Config) -> Vec<(RepoRef, Result<Option<String>, Arc<SyncError>>)> {
+    let fetches = repository_refs(cfg).into_iter().map(|repo| {
+        let (auth, dir) = (auth_for(cfg, &repo), cfg.repositories.dir(&repo));
+        async move {
+            let task = {
+                let repo = repo.clone();
+                tokio::task::spawn_blocking(move || git::sync_repo(&repo, &auth, &dir).map(|c| c.commit))
+            };
+            let fetched = match task.await {
+                Ok(Ok(commit)) => Ok(commit),
+                Ok(Err(e)) => Err(Arc::new(SyncError::Git(e))),
+                Err(e) => Err(Arc::new(SyncError::Task(e))),
+            };
+            (repo, fetched)
+        }
+    });
+    futures::future::join_all(fetches).await
 }
 
 /// `e` as text, without the password the configured URL of `repo` may hold.

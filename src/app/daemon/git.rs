@@ -163,13 +163,14 @@ async fn fetch_others(cfg: &crate::config::Config) -> Vec<String> {
             (repo, head)
         })
         .collect();
-    let synced = crate::app::audit::repositories(cfg).await;
+    let fetched = crate::app::audit::fetch_repositories(cfg).await;
     let mut moved = Vec::new();
-    for (repo, s) in synced.iter() {
-        match s {
-            Ok(s) => {
+    for (repo, f) in &fetched {
+        match f {
+            Ok(commit) => {
                 let was = before.get(repo).cloned().flatten();
-                if was.is_some() && s.checkout.commit.is_some() && was != s.checkout.commit {
+                debug!(repository = %repo, commit = commit.as_deref().unwrap_or("-"), "repository fetched");
+                if was.is_some() && commit.is_some() && was != *commit {
                     moved.push(repo.to_string());
                 }
             }
