@@ -739,6 +739,66 @@ async fn a_git_repository_ref_change_is_audited_at_once() {
     d.stop().await;
 }
 
+/// A reader refused one source kind (no rule for HelmCharts): the watch says so once, the
+/// report's discovery error names the rule to grant, and the other kinds are still watched: a
+/// Kustomization's new path is audited at once.
+#[tokio::test]
+async fn a_refused_source_kind_is_said_once_and_the_others_are_watched() {
+    use super::discovery::poll;
+    use crate::inprocess::Daemon;
+    let (logs, _logging) = crate::inprocess::capture_logs();
+    let f = flux();
+    let mut k = kustomization("web", json!({"path": "./apps/production", "targetNamespace": "shop"}));
+    k["metadata"]["labels"] = json!({"env": "production"});
+    let mut objects = vec![git_repository(&f.fleet_url), k.clone()];
+    objects.extend(running("shop", "web", &format!("{WEB}@{D1}")));
+    let kube = FakeKube::start(objects);
+    kube.behave("helmcharts", Behaviour::Forbidden);
+    let receiver = support::receiver::Receiver::start();
+    let d = Daemon::start(&daemon_config(&f, &kube, &receiver), Default::default()).await;
+    let report = || async {
+        let (_, body) = d.request(reqwest::Method::GET, "/report").await;
+        serde_json::from_str::<Value>(&body).unwrap_or_default()
+    };
+    poll(15, "the start-up audit, in sync", || async {
+        report().await["findings"].as_array().is_some_and(Vec::is_empty)
+    })
+    .await;
+    poll(15, "the Kustomizations watched", || {
+        let requests = kube.requests();
+        async move {
+            requests
+                .iter()
+                .any(|r| r.contains("/kustomizations?") && r.contains("watch=true"))
+        }
+    })
+    .await;
+    let errors = report().await["discovery_errors"].to_string();
+    assert!(
+        errors.contains("HelmChart") && errors.contains("deploy/components/flux"),
+        "names the kind and the rule to grant: {errors}"
+    );
+    // A path that does not exist: the audit that reads it says so.
+    k["spec"]["path"] = json!("./apps/absent");
+    kube.apply(k);
+    poll(15, "an audit of the Kustomization's new path", || async {
+        report().await.to_string().contains("apps/absent")
+    })
+    .await;
+    let text = logs.text();
+    assert_eq!(
+        text.matches("Flux helmcharts.source.toolkit.fluxcd.io cannot be watched")
+            .count(),
+        1,
+        "said once, not at each retry: {text}"
+    );
+    assert!(
+        text.contains("Kustomization flux-system/web changed: auditing with discovery"),
+        "{text}"
+    );
+    d.stop().await;
+}
+
 /// The OCIRepository the cluster does not serve was asked once at each version per LIST of
 /// the others (each discovery and the watch list GitRepositories once), and said once: no
 /// retries on the watch's backoff. Every LIST of the sources is served from the apiserver's
