@@ -1120,6 +1120,9 @@ fn a_kustomization_from_an_oci_repository_is_read_from_the_artifact() {
     let url = format!("oci://{host}/fleet/manifests");
     let web = |digest: &str| manifest("web", &format!("{WEB}@{digest}"));
     let (first, _) = registry.push_flux_artifact("fleet/manifests", "production", &[("apps/web.yaml", &web(D1))]);
+    // The same artifact, asked for a layer of a media type it has none of.
+    let mut other_layer = oci_repository("other-layer", &url, None);
+    other_layer["spec"]["layerSelector"]["mediaType"] = json!("application/x-other");
     let mut objects = vec![
         git_repository(&f.fleet_url),
         kustomization("apps", json!({"path": "./apps/production", "targetNamespace": "shop"})),
@@ -1129,6 +1132,8 @@ fn a_kustomization_from_an_oci_repository_is_read_from_the_artifact() {
         oci_kustomization("missing", "gone", "gone"),
         oci_repository("corrupt", &format!("oci://{host}/fleet/corrupt"), None),
         oci_kustomization("corrupt", "corrupt", "corrupt"),
+        other_layer,
+        oci_kustomization("layer", "other-layer", "layer"),
     ];
     let (_, garbage) = registry.push_flux_layer("fleet/corrupt", "production", b"apiVersion: v1\nkind: List\n");
     objects.extend(running("shop", "web", &format!("{WEB}@{D1}")));
@@ -1151,10 +1156,17 @@ fn a_kustomization_from_an_oci_repository_is_read_from_the_artifact() {
         ("apps", "ok"),
         ("artifact", "ok"),
         ("corrupt", "error"),
+        ("layer", "error"),
         ("missing", "error"),
     ];
     assert_eq!(said, want, "the rest is audited: {envs:?}");
-    assert_eq!(envs[3].2, missing);
+    assert_eq!(envs[4].2, missing);
+    assert!(
+        envs[3].2.contains(&format!("OCI artifact {url}:production"))
+            && envs[3].2.contains("no layer of media type application/x-other"),
+        "{}",
+        envs[3].2
+    );
     assert!(
         envs[2].2.starts_with(&format!(
             "OCI artifact oci://{host}/fleet/corrupt:production: layer {garbage}: not a readable tar.gz"
