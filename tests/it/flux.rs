@@ -1060,6 +1060,37 @@ fn oci_kustomization(name: &str, source: &str, ns: &str) -> Value {
     k
 }
 
+/// The first audit of the OCI test: the artifacts that cannot be read are each an error of
+/// their environment naming the artifact and why; the others are audited.
+fn artifact_errors(report: &Value, host: &str, garbage: &str) {
+    let url = format!("oci://{host}/fleet/manifests");
+    let missing = format!("OCI artifact oci://{host}/fleet/gone:production: no such tag or digest in {host}");
+    let envs = statuses(report);
+    let said: Vec<(&str, &str)> = envs.iter().map(|(n, s, _)| (n.as_str(), s.as_str())).collect();
+    let want = [
+        ("apps", "ok"),
+        ("artifact", "ok"),
+        ("corrupt", "error"),
+        ("layer", "error"),
+        ("missing", "error"),
+    ];
+    assert_eq!(said, want, "the rest is audited: {envs:?}");
+    assert_eq!(envs[4].2, missing);
+    assert!(
+        envs[3].2.contains(&format!("OCI artifact {url}:production"))
+            && envs[3].2.contains("no layer of media type application/x-other"),
+        "{}",
+        envs[3].2
+    );
+    assert!(
+        envs[2].2.starts_with(&format!(
+            "OCI artifact oci://{host}/fleet/corrupt:production: layer {garbage}: not a readable tar.gz"
+        )),
+        "{}",
+        envs[2].2
+    );
+}
+
 /// (name, status, errors) of every environment.
 fn statuses(report: &Value) -> Vec<(String, String, String)> {
     report["environments"]
@@ -1149,31 +1180,7 @@ fn a_kustomization_from_an_oci_repository_is_read_from_the_artifact() {
     assert_eq!(out.code, 2, "an audit error: {}", out.stderr);
     let report = out.json();
     assert_eq!(found(&report), vec![row("artifact", "spec-drift", "web")], "{report}");
-    let missing = format!("OCI artifact oci://{host}/fleet/gone:production: no such tag or digest in {host}");
-    let envs = statuses(&report);
-    let said: Vec<(&str, &str)> = envs.iter().map(|(n, s, _)| (n.as_str(), s.as_str())).collect();
-    let want = [
-        ("apps", "ok"),
-        ("artifact", "ok"),
-        ("corrupt", "error"),
-        ("layer", "error"),
-        ("missing", "error"),
-    ];
-    assert_eq!(said, want, "the rest is audited: {envs:?}");
-    assert_eq!(envs[4].2, missing);
-    assert!(
-        envs[3].2.contains(&format!("OCI artifact {url}:production"))
-            && envs[3].2.contains("no layer of media type application/x-other"),
-        "{}",
-        envs[3].2
-    );
-    assert!(
-        envs[2].2.starts_with(&format!(
-            "OCI artifact oci://{host}/fleet/corrupt:production: layer {garbage}: not a readable tar.gz"
-        )),
-        "{}",
-        envs[2].2
-    );
+    artifact_errors(&report, &host, &garbage);
     assert!(!out.stdout.contains(REGISTRY_PW) && !out.stderr.contains(REGISTRY_PW));
 
     // A new push under the same tag: Flux pulls it, and so does the next audit.
