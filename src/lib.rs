@@ -105,6 +105,12 @@ pub mod settings;
 pub mod sources;
 pub mod store;
 
+/// [`error_chain`] of an error about the repository at `url`, without the password `url` may
+/// hold.
+pub fn redacted_chain(e: &dyn std::error::Error, url: &str) -> String {
+    error_chain(e).replace(url, &config::redact_url(url))
+}
+
 /// An error with its sources, `a: b: c`, so that "connection refused" is not hidden behind a
 /// generic "service error". Parts already contained in the text are not repeated.
 pub fn error_chain(e: &dyn std::error::Error) -> String {

@@ -449,7 +449,7 @@ pub async fn fetch_repositories(cfg: &Config) -> Vec<(RepoRef, Result<Option<Str
 
 /// `e` as text, without the password the configured URL of `repo` may hold.
 pub(crate) fn redacted(repo: &RepoRef, e: &SyncError) -> String {
-    crate::error_chain(e).replace(&repo.url, &crate::config::redact_url(&repo.url))
+    crate::redacted_chain(e, &repo.url)
 }
 
 /// The files renderers read at `checkout`: the commit's tree for a clone, else the directory.
@@ -809,16 +809,19 @@ struct Repos<'a> {
 impl Repos<'_> {
     /// The files of `repo` (`None`: `[gitops]`) as this audit synced them, or why not.
     fn files(&self, repo: Option<&RepoRef>) -> Result<SharedFiles, release_inputs::Unsynced> {
-        let unsynced = |e: String| release_inputs::Unsynced(e);
+        use release_inputs::Unsynced;
         match repo {
             None => self
                 .default
                 .map(|d| d.files.clone())
-                .ok_or_else(|| unsynced(self.default_error.unwrap_or("no gitops.url").to_string())),
+                .ok_or_else(|| Unsynced::Gitops(self.default_error.unwrap_or("no gitops.url").to_string())),
             Some(r) => match self.others.get(r) {
                 Some(Ok(s)) => Ok(s.files.clone()),
-                Some(Err(e)) => Err(unsynced(redacted(r, e.as_ref()))),
-                None => Err(unsynced("not synced".to_string())),
+                Some(Err(e)) => Err(Unsynced::Repository {
+                    repo: r.clone(),
+                    error: e.clone(),
+                }),
+                None => Err(Unsynced::NotSynced),
             },
         }
     }

@@ -12,18 +12,44 @@ use crate::config::{ReleaseConfig, RepoRef, ValuesFrom};
 use crate::sources::render::SharedFiles;
 use crate::sources::render::files::Kind;
 
-/// Why a repository's files are not there this audit: the sync error, as errors name it.
+/// Why a repository's files are not there this audit.
 #[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct Unsynced(pub String);
+pub enum Unsynced {
+    /// The `[gitops]` repository: why the audit could not sync it, as the audit said it.
+    #[error("{0}")]
+    Gitops(String),
+    /// Another repository whose sync failed. The error is kept, but shown only with the
+    /// password its configured URL may hold taken out (so it is not a `source`, which
+    /// `error_chain` would print as it is).
+    #[error("{}", crate::redacted_chain(.error.as_ref(), &.repo.url))]
+    Repository {
+        repo: RepoRef,
+        error: std::sync::Arc<dyn std::error::Error + Send + Sync>,
+    },
+    /// Not among the repositories this audit synced.
+    #[error("not synced")]
+    NotSynced,
+}
 
 /// A release's values file of another repository that could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum ElsewhereError {
-    #[error("values file {file} of {repo}: the repository is not there: {reason}")]
-    Unsynced { file: String, repo: String, reason: String },
-    #[error("values file {file} of {repo}: {reason}")]
-    Unread { file: String, repo: String, reason: String },
+    #[error("values file {file} of {repo}: the repository is not there: {source}")]
+    Unsynced {
+        file: String,
+        repo: String,
+        #[source]
+        source: Unsynced,
+    },
+    #[error("values file {file} of {repo}: does not exist at the audited commit")]
+    Missing { file: String, repo: String },
+    #[error("values file {file} of {repo}: {source}")]
+    Unread {
+        file: String,
+        repo: String,
+        #[source]
+        source: kustomize::files::ReadError,
+    },
     #[error("values files from {file} on: {source}")]
     Values {
         file: String,
@@ -78,10 +104,10 @@ fn values_elsewhere(
         let (from, path, repo) = match r.values_file_elsewhere(file) {
             Some((repo, path)) => {
                 let shown = repo.map_or_else(|| "the [gitops] repository".to_string(), ToString::to_string);
-                let from = elsewhere(repo).map_err(|Unsynced(reason)| ElsewhereError::Unsynced {
+                let from = elsewhere(repo).map_err(|source| ElsewhereError::Unsynced {
                     file: path.to_string(),
                     repo: shown.clone(),
-                    reason,
+                    source,
                 })?;
                 (from, path, shown)
             }
@@ -91,16 +117,15 @@ fn values_elsewhere(
             if r.ignore_missing_values_files {
                 continue;
             }
-            return Err(ElsewhereError::Unread {
+            return Err(ElsewhereError::Missing {
                 file: path.to_string(),
                 repo,
-                reason: "does not exist at the audited commit".into(),
             });
         }
-        let bytes = from.read(path).map_err(|e| ElsewhereError::Unread {
+        let bytes = from.read(path).map_err(|source| ElsewhereError::Unread {
             file: path.to_string(),
             repo,
-            reason: e.to_string(),
+            source,
         })?;
         read.push((file.clone(), bytes));
     }
@@ -232,9 +257,25 @@ mod tests {
     }
 
     #[test]
+    fn a_repository_that_did_not_sync_is_named_without_its_password() {
+        let repo = RepoRef {
+            url: "https://bot:s3cret@git.example/values".into(),
+            reference: GitRef::Branch("main".into()),
+        };
+        let error = std::io::Error::other(format!("cannot fetch {}: timed out", repo.url));
+        let e = Unsynced::Repository {
+            repo,
+            error: std::sync::Arc::new(error),
+        };
+        let text = crate::error_chain(&e);
+        assert!(!text.contains("s3cret"), "{text}");
+        assert!(text.contains("git.example/values: timed out"), "{text}");
+    }
+
+    #[test]
     fn an_unreachable_repository_fails_the_release_with_the_sync_error() {
         let (_a, chart) = dir(&[]);
-        let lookup = |_: Option<&RepoRef>| Err(Unsynced("authentication required".into()));
+        let lookup = |_: Option<&RepoRef>| Err(Unsynced::Gitops("authentication required".into()));
         let mut errors = Vec::new();
         let failed = prepare(
             &mut vec![release(&["$values/envs/prod.yaml"])],

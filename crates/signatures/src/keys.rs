@@ -9,14 +9,31 @@ use spki::{DecodePublicKey, SubjectPublicKeyInfoRef};
 /// Why a public key could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum KeyError {
+    /// (pem-rfc7468's error is no `std::error::Error` without its `std` feature: not a
+    /// `source`, but kept.)
     #[error("not a PEM public key (expected -----BEGIN PUBLIC KEY-----): {0}")]
-    Pem(String),
+    Pem(der::pem::Error),
+    #[error("not a PEM public key (expected -----BEGIN PUBLIC KEY-----): found a {0} block")]
+    Label(String),
     #[error("not a DER SubjectPublicKeyInfo: {0}")]
-    Der(String),
+    Der(#[source] der::Error),
     #[error("unsupported key algorithm {0} (ECDSA P-256/P-384, Ed25519 and RSA are)")]
     Unsupported(String),
-    #[error("invalid {algorithm} key: {reason}")]
-    Invalid { algorithm: &'static str, reason: String },
+    #[error("invalid {algorithm} key: {source}")]
+    Invalid {
+        algorithm: &'static str,
+        #[source]
+        source: InvalidKey,
+    },
+}
+
+/// What the key's own decoder said of it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InvalidKey {
+    #[error(transparent)]
+    Spki(#[from] spki::Error),
+    #[error(transparent)]
+    Pkcs1(#[from] rsa::pkcs1::Error),
 }
 
 /// A hash a signature was made over (a bundle's message digest names it).
@@ -59,9 +76,9 @@ impl Eq for PublicKey {}
 impl PublicKey {
     /// Reads a PEM `PUBLIC KEY` (what `cosign generate-key-pair` writes to `cosign.pub`).
     pub fn from_pem(pem: &str) -> Result<Self, KeyError> {
-        let (label, der) = der::pem::decode_vec(pem.trim().as_bytes()).map_err(|e| KeyError::Pem(e.to_string()))?;
+        let (label, der) = der::pem::decode_vec(pem.trim().as_bytes()).map_err(KeyError::Pem)?;
         if label != "PUBLIC KEY" {
-            return Err(KeyError::Pem(format!("found a {label} block")));
+            return Err(KeyError::Label(label.to_string()));
         }
         Self::from_spki_der(&der)
     }
@@ -69,7 +86,7 @@ impl PublicKey {
     /// Reads a DER SubjectPublicKeyInfo (trusted roots and certificates carry these).
     pub fn from_spki_der(der: &[u8]) -> Result<Self, KeyError> {
         use der::Decode;
-        let info = SubjectPublicKeyInfoRef::from_der(der).map_err(|e| KeyError::Der(e.to_string()))?;
+        let info = SubjectPublicKeyInfoRef::from_der(der).map_err(KeyError::Der)?;
         let oid = info.algorithm.oid;
         let inner = if oid == const_oid::db::rfc5912::ID_EC_PUBLIC_KEY {
             ec_key(der, &info)?
@@ -183,10 +200,10 @@ pub enum SignatureError {
     Prehash,
 }
 
-fn invalid(algorithm: &'static str, e: impl std::fmt::Display) -> KeyError {
+fn invalid(algorithm: &'static str, e: impl Into<InvalidKey>) -> KeyError {
     KeyError::Invalid {
         algorithm,
-        reason: e.to_string(),
+        source: e.into(),
     }
 }
 

@@ -15,10 +15,10 @@ use crate::keys::{KeyError, PublicKey};
 use crate::time::parse_rfc3339;
 
 /// Why a trusted root could not be read. Each names the entry it is about.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum RootError {
     #[error("not a Sigstore trusted root (JSON): {0}")]
-    Json(String),
+    Json(#[source] std::sync::Arc<serde_json::Error>),
     #[error("{what}: not base64")]
     Base64 { what: String },
     #[error("{what}: {source}")]
@@ -27,8 +27,12 @@ pub enum RootError {
         #[source]
         source: KeyError,
     },
-    #[error("{what}: not a DER X.509 certificate: {reason}")]
-    Certificate { what: String, reason: String },
+    #[error("{what}: not a DER X.509 certificate: {source}")]
+    Certificate {
+        what: String,
+        #[source]
+        source: der::Error,
+    },
     #[error("{what}: not an RFC 3339 time: {value:?}")]
     Time { what: String, value: String },
     #[error("the trusted root has no Fulcio certificate authority and no transparency log")]
@@ -143,7 +147,7 @@ impl TrustedRoot {
     /// Reads a `trusted_root.json` (media type
     /// `application/vnd.dev.sigstore.trustedroot+json;version=0.1`).
     pub fn from_json(bytes: &[u8]) -> Result<Self, RootError> {
-        let raw: RawRoot = serde_json::from_slice(bytes).map_err(|e| RootError::Json(e.to_string()))?;
+        let raw: RawRoot = serde_json::from_slice(bytes).map_err(|e| RootError::Json(std::sync::Arc::new(e)))?;
         let root = TrustedRoot {
             certificate_authorities: cas(&raw.certificate_authorities, "certificateAuthorities")?,
             tlogs: logs(&raw.tlogs, "tlogs")?,
@@ -239,9 +243,9 @@ pub(crate) fn certificates(chain: &RawChain, what: &str) -> Result<Vec<Certifica
         .iter()
         .map(|c| {
             let der = b64(&c.raw_bytes, what)?;
-            Certificate::from_der(&der).map_err(|e| RootError::Certificate {
+            Certificate::from_der(&der).map_err(|source| RootError::Certificate {
                 what: what.to_string(),
-                reason: e.to_string(),
+                source,
             })
         })
         .collect()

@@ -372,19 +372,28 @@ fn kustomize_overrides(v: serde_json::Value) -> Result<KustomizeOverrides, serde
 
 /// Why an `oci_artifact` is not `oci://<host>/<repository>`.
 #[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-struct BadArtifactUrl(String);
+enum BadArtifactUrl {
+    #[error("{0:?} does not start with oci://")]
+    Scheme(String),
+    #[error("{0:?} names no repository after the registry host")]
+    NoRepository(String),
+    #[error("{0:?} has no registry host")]
+    NoHost(String),
+    #[error("{0:?}: the URL must not carry a tag or digest (set oci_tag or oci_digest)")]
+    TagOrDigest(String),
+    #[error("{url:?}: {path:?} is not a repository name (lowercase letters, digits, '.', '_', '-', '/')")]
+    Name { url: String, path: String },
+}
 
 /// `oci://host/path` → `host/path`, or why it is not an artifact's repository (as Flux says: no
 /// tag in the URL; the tag or digest is given apart).
 fn artifact_repository(url: &str) -> Result<String, BadArtifactUrl> {
-    let bad = |reason: String| BadArtifactUrl(reason);
     let Some(rest) = url.strip_prefix("oci://") else {
-        return Err(bad(format!("{url:?} does not start with oci://")));
+        return Err(BadArtifactUrl::Scheme(url.into()));
     };
     let rest = rest.trim_end_matches('/');
     let Some((host, path)) = rest.split_once('/') else {
-        return Err(bad(format!("{url:?} names no repository after the registry host")));
+        return Err(BadArtifactUrl::NoRepository(url.into()));
     };
     let name_ok = |s: &str| {
         !s.is_empty()
@@ -396,17 +405,16 @@ fn artifact_repository(url: &str) -> Result<String, BadArtifactUrl> {
             })
     };
     if host.is_empty() || host.bytes().any(|b| b.is_ascii_whitespace() || b == b'@') {
-        return Err(bad(format!("{url:?} has no registry host")));
+        return Err(BadArtifactUrl::NoHost(url.into()));
     }
     if path.contains(['@', ':']) {
-        return Err(bad(format!(
-            "{url:?}: the URL must not carry a tag or digest (set oci_tag or oci_digest)"
-        )));
+        return Err(BadArtifactUrl::TagOrDigest(url.into()));
     }
     if !name_ok(path) {
-        return Err(bad(format!(
-            "{url:?}: {path:?} is not a repository name (lowercase letters, digits, '.', '_', '-', '/')"
-        )));
+        return Err(BadArtifactUrl::Name {
+            url: url.into(),
+            path: path.into(),
+        });
     }
     Ok(format!("{host}/{path}"))
 }

@@ -30,6 +30,12 @@ pub enum ArtifactError {
     NotFound { artifact: String, registry: String },
     #[error("OCI artifact {artifact}: {reason}")]
     Invalid { artifact: String, reason: String },
+    #[error("OCI artifact {artifact}: {source}")]
+    Layer {
+        artifact: String,
+        #[source]
+        source: NoLayer,
+    },
     #[error("OCI artifact {artifact}: layer {layer}: {source}")]
     Extract {
         artifact: String,
@@ -126,7 +132,10 @@ impl Artifacts {
             }
             Lookup::Unavailable(reason) => return Err(unavailable(reason)),
         };
-        let (layer, size) = select_layer(&body, a.media_type.as_deref()).map_err(|e| invalid(e.to_string()))?;
+        let (layer, size) = select_layer(&body, a.media_type.as_deref()).map_err(|source| ArtifactError::Layer {
+            artifact: artifact.clone(),
+            source,
+        })?;
         if size > MAX_LAYER_BYTES {
             return Err(invalid(format!(
                 "layer {layer} weighs {size} bytes, more than the {MAX_LAYER_BYTES} read"
@@ -228,36 +237,45 @@ fn touch(dir: &Path) {
 }
 
 /// Why a manifest has no layer to read.
-#[derive(Debug, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-struct NoLayer(String);
+#[derive(Debug, thiserror::Error)]
+pub enum NoLayer {
+    #[error("the manifest is not JSON: {0}")]
+    NotJson(#[source] serde_json::Error),
+    #[error("is an image index, not an artifact's manifest")]
+    Index,
+    #[error("no layer of media type {media_type} (it has {})", if .has.is_empty() { "no layers".to_string() } else { .has.join(", ") })]
+    NoneOfType { media_type: String, has: Vec<String> },
+    #[error("the manifest has no layers")]
+    Empty,
+    #[error("the layer's digest is not sha256:<hex>")]
+    Digest,
+}
 
 /// The layer of the manifest `body` source-controller would take: the first of `media_type`,
 /// else the first; its digest (`sha256:<hex>`) and size.
 fn select_layer(body: &[u8], media_type: Option<&str>) -> Result<(String, u64), NoLayer> {
-    let no = |reason: &str| NoLayer(reason.to_string());
-    let json: serde_json::Value =
-        serde_json::from_slice(body).map_err(|e| NoLayer(format!("the manifest is not JSON: {e}")))?;
+    let json: serde_json::Value = serde_json::from_slice(body).map_err(NoLayer::NotJson)?;
     if json["manifests"].is_array() {
-        return Err(no("is an image index, not an artifact's manifest"));
+        return Err(NoLayer::Index);
     }
     let layers = json["layers"].as_array().map(Vec::as_slice).unwrap_or_default();
     let layer = match media_type {
-        Some(m) => layers.iter().find(|l| l["mediaType"] == m).ok_or_else(|| {
-            let types: Vec<&str> = layers.iter().filter_map(|l| l["mediaType"].as_str()).collect();
-            let has = if types.is_empty() {
-                "no layers".to_string()
-            } else {
-                types.join(", ")
-            };
-            NoLayer(format!("no layer of media type {m} (it has {has})"))
-        })?,
-        None => layers.first().ok_or_else(|| no("the manifest has no layers"))?,
+        Some(m) => layers
+            .iter()
+            .find(|l| l["mediaType"] == m)
+            .ok_or_else(|| NoLayer::NoneOfType {
+                media_type: m.to_string(),
+                has: layers
+                    .iter()
+                    .filter_map(|l| l["mediaType"].as_str().map(str::to_string))
+                    .collect(),
+            })?,
+        None => layers.first().ok_or(NoLayer::Empty)?,
     };
     let digest = layer["digest"]
         .as_str()
         .filter(|d| crate::config::is_sha256(d))
-        .ok_or_else(|| no("the layer's digest is not sha256:<hex>"))?;
+        .ok_or(NoLayer::Digest)?;
     Ok((digest.to_string(), layer["size"].as_u64().unwrap_or(0)))
 }
 
@@ -277,25 +295,20 @@ mod tests {
                        {"mediaType": FLUX, "digest": b, "size": 7}]})
         .to_string();
         let body = manifest.as_bytes();
+        let chosen = |media_type: Option<&str>| select_layer(body, media_type).map_err(|e| e.to_string());
+        assert_eq!(chosen(None), Ok((a.clone(), 3)), "the first without a selector");
+        assert_eq!(chosen(Some(FLUX)), Ok((b, 7)));
         assert_eq!(
-            select_layer(body, None),
-            Ok((a.clone(), 3)),
-            "the first without a selector"
-        );
-        assert_eq!(select_layer(body, Some(FLUX)), Ok((b, 7)));
-        assert_eq!(
-            select_layer(body, Some("application/x-other")),
-            Err(NoLayer(format!(
+            chosen(Some("application/x-other")),
+            Err(format!(
                 "no layer of media type application/x-other (it has text/plain, {FLUX})"
-            )))
+            ))
         );
+        let said = |body: &[u8]| select_layer(body, None).map_err(|e| e.to_string());
+        assert_eq!(said(br#"{"layers": []}"#), Err("the manifest has no layers".into()));
         assert_eq!(
-            select_layer(br#"{"layers": []}"#, None),
-            Err(NoLayer("the manifest has no layers".into()))
-        );
-        assert_eq!(
-            select_layer(br#"{"manifests": []}"#, None),
-            Err(NoLayer("is an image index, not an artifact's manifest".into()))
+            said(br#"{"manifests": []}"#),
+            Err("is an image index, not an artifact's manifest".into())
         );
     }
 }

@@ -12,7 +12,7 @@ use serde_json::json;
 use super::SharedFiles;
 use super::files::{Files, Kind, ReadError};
 use super::sourceignore::SourceIgnore;
-use crate::config::KustomizeOverrides;
+use crate::config::{KustomizeOverrides, SourceIgnoreConfig};
 use crate::core::kustomize_edit::{EditError, Edits, edit_kustomization};
 
 /// The file names kustomize reads a kustomization from, in its order.
@@ -121,13 +121,7 @@ pub fn edit(files: &SharedFiles, dir: &str, o: &KustomizeOverrides) -> Result<Sh
             }
             (path, docs.into_iter().next().unwrap_or_else(|| json!({})))
         }
-        None if o.generate => {
-            let ignore = o
-                .source_ignore
-                .as_ref()
-                .map(|s| SourceIgnore::load(files.as_ref(), s.spec_ignore.as_deref()));
-            (join(NAMES[0]), generated(files.as_ref(), dir, ignore.as_ref()))
-        }
+        None if o.generate => (join(NAMES[0]), generated(files.as_ref(), dir, o.source_ignore.as_ref())),
         None => return Err(OverrideError::NoKustomization { dir: dir.to_string() }),
     };
     // Flux's `ignoreMissingComponents`: only the components that are there.
@@ -166,15 +160,18 @@ pub fn edit(files: &SharedFiles, dir: &str, o: &KustomizeOverrides) -> Result<Sh
 /// The kustomization Flux writes for a directory that has none: every directory below it that
 /// holds a kustomization (not looked into further), and every other `.yaml`/`.yml` file that is
 /// a Kubernetes object (has `apiVersion` and `kind`), in path order; of the files the source's
-/// artifact holds (not those `ignore`, if any, excludes).
-fn generated(files: &dyn Files, dir: &str, ignore: Option<&SourceIgnore>) -> serde_json::Value {
+/// artifact holds (not those source-controller leaves out, when `ignore` says what it does).
+fn generated(files: &dyn Files, dir: &str, ignore: Option<&SourceIgnoreConfig>) -> serde_json::Value {
     let prefix = if dir.is_empty() {
         String::new()
     } else {
         format!("{dir}/")
     };
     let mut below = files.files_below(dir).unwrap_or_default();
-    below.retain(|f| ignore.is_none_or(|i| !i.excludes(f)));
+    if let Some(config) = ignore {
+        let ignore = SourceIgnore::load(files, dir, &below, config.spec_ignore.as_deref());
+        below.retain(|f| !ignore.excludes(f));
+    }
     let rel: Vec<&str> = below.iter().filter_map(|f| f.strip_prefix(&prefix)).collect();
     // Directories below `dir` that hold a kustomization, the topmost of each branch.
     let mut bases: Vec<String> = Vec::new();

@@ -48,21 +48,42 @@ pub struct SourceIgnore {
 }
 
 impl SourceIgnore {
-    /// The defaults, `files`' `.sourceignore` files (the root's, then each directory's in path
-    /// order, as source-controller walks them) and `spec_ignore` (a source's `spec.ignore`).
-    /// A line that is not a valid pattern is left out, as go-git leaves it.
-    pub fn load(files: &dyn Files, spec_ignore: Option<&str>) -> Self {
+    /// The patterns that can decide for the files of `dir` (`below`: every file below it, as
+    /// `files` lists them): the defaults, the `.sourceignore` files of the root and of each
+    /// directory down to `dir`, those below `dir` in path order (as source-controller walks
+    /// them; one in another directory is scoped to it, so it decides nothing here), then
+    /// `spec_ignore` (a source's `spec.ignore`). A line that is not a valid pattern is left out,
+    /// as go-git leaves it.
+    pub fn load(files: &dyn Files, dir: &str, below: &[String], spec_ignore: Option<&str>) -> Self {
         let mut scopes = vec![(String::new(), matcher("", DEFAULTS.iter().copied()))];
-        let mut found: Vec<String> = files
-            .files_below("")
-            .unwrap_or_default()
-            .into_iter()
-            .filter(|f| f == IGNORE_FILE || f.ends_with(&format!("/{IGNORE_FILE}")))
+        let mut found: Vec<String> = Vec::new();
+        let mut at = String::new();
+        for part in std::iter::once("").chain(dir.split('/').filter(|p| !p.is_empty())) {
+            if !part.is_empty() {
+                if !at.is_empty() {
+                    at.push('/');
+                }
+                at.push_str(part);
+            }
+            let file = if at.is_empty() {
+                IGNORE_FILE.to_string()
+            } else {
+                format!("{at}/{IGNORE_FILE}")
+            };
+            // `dir`'s own is among `below`.
+            if at != dir && files.kind(&file) == Some(crate::sources::render::files::Kind::File) {
+                found.push(file);
+            }
+        }
+        let mut inside: Vec<&String> = below
+            .iter()
+            .filter(|f| *f == IGNORE_FILE || f.ends_with(&format!("/{IGNORE_FILE}")))
             .collect();
         // Directories before what is below them, siblings by name.
-        found.sort_by(|a, b| a.split('/').collect::<Vec<_>>().cmp(&b.split('/').collect::<Vec<_>>()));
+        inside.sort_by(|a, b| a.split('/').collect::<Vec<_>>().cmp(&b.split('/').collect::<Vec<_>>()));
+        found.extend(inside.into_iter().cloned());
         for file in found {
-            let dir = file
+            let scope = file
                 .strip_suffix(IGNORE_FILE)
                 .unwrap_or_default()
                 .trim_end_matches('/')
@@ -71,7 +92,7 @@ impl SourceIgnore {
                 .read(&file)
                 .map(|b| String::from_utf8_lossy(&b).into_owned())
                 .unwrap_or_default();
-            scopes.push((dir.clone(), matcher(&dir, lines(&text))));
+            scopes.push((scope.clone(), matcher(&scope, lines(&text))));
         }
         if let Some(text) = spec_ignore {
             scopes.push((String::new(), matcher("", lines(text))));
@@ -161,11 +182,34 @@ mod tests {
             ("docs/example.yaml", "x"),
             ("top.yaml", "x"),
         ]);
-        let s = SourceIgnore::load(files.as_ref(), None);
+        let all = files.files_below("").unwrap();
+        let s = SourceIgnore::load(files.as_ref(), "", &all, None);
         assert!(!s.excludes("apps/web.yaml"));
         assert!(!s.excludes("apps/nested/api.yaml"));
         assert!(s.excludes("docs/example.yaml"), "a directory the root excludes");
         assert!(s.excludes("top.yaml"));
+    }
+
+    #[test]
+    fn for_one_directory_the_files_above_and_below_it_decide() {
+        let (_d, files) = tree(&[
+            (".sourceignore", "*.md.yaml\n"),
+            ("apps/.sourceignore", "*-test.yaml\n"),
+            ("apps/prod/web.yaml", "x"),
+            ("apps/prod/web-test.yaml", "x"),
+            ("apps/prod/notes.md.yaml", "x"),
+            ("apps/prod/sub/.sourceignore", "!web-test.yaml\n"),
+            ("apps/prod/sub/web-test.yaml", "x"),
+        ]);
+        let below = files.files_below("apps/prod").unwrap();
+        let s = SourceIgnore::load(files.as_ref(), "apps/prod", &below, None);
+        assert!(s.excludes("apps/prod/web-test.yaml"), "the parent directory's file");
+        assert!(s.excludes("apps/prod/notes.md.yaml"), "the root's file");
+        assert!(!s.excludes("apps/prod/web.yaml"));
+        assert!(
+            !s.excludes("apps/prod/sub/web-test.yaml"),
+            "a file below, applied after"
+        );
     }
 
     #[test]
@@ -177,14 +221,20 @@ mod tests {
             ("other/web-test.yaml", "x"),
             ("apps/logo.png", "x"),
         ]);
-        let s = SourceIgnore::load(files.as_ref(), None);
+        let all = files.files_below("").unwrap();
+        let s = SourceIgnore::load(files.as_ref(), "", &all, None);
         assert!(s.excludes("apps/web-test.yaml"));
         assert!(!s.excludes("other/web-test.yaml"), "scoped to apps/");
         assert!(!s.excludes("apps/web.yaml"));
         assert!(s.excludes("apps/logo.png"), "a default exclusion");
         assert!(s.excludes(".github/workflows/ci.yaml"), "a default excluded directory");
 
-        let s = SourceIgnore::load(files.as_ref(), Some("# ours\napps/web.yaml\n!apps/web-test.yaml\n"));
+        let s = SourceIgnore::load(
+            files.as_ref(),
+            "",
+            &all,
+            Some("# ours\napps/web.yaml\n!apps/web-test.yaml\n"),
+        );
         assert!(s.excludes("apps/web.yaml"));
         assert!(!s.excludes("apps/web-test.yaml"), "spec.ignore is the last word");
     }
